@@ -1,0 +1,147 @@
+/**
+ * GPT-2 model configuration and the parameter table: names, shapes and the order of the flat
+ * parameter buffer. Names follow Hugging Face GPT-2 (without the `transformer.` prefix) and weights
+ * keep HF's Conv1D layout (in × out), so `y = x · W + b` is a plain NN matmul forward.
+ */
+
+export interface GptConfig {
+  vocabSize: number;
+  contextLength: number;
+  width: number;
+  layers: number;
+  heads: number;
+}
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  /** Matrices get weight decay; vectors (biases, layernorm gains) do not. */
+  decay: boolean;
+  /** Offset in elements inside the flat parameter buffer. */
+  offset: number;
+  size: number;
+}
+
+/** Every tensor starts on a 64-element (256-byte) boundary: aligned vec4 loads and buffer windows. */
+export const PARAM_ALIGN = 64;
+
+/** Number of classes of the classification head. */
+export const NUM_CLASSES = 2;
+
+export function validateConfig(cfg: GptConfig): void {
+  for (const key of ["vocabSize", "contextLength", "width", "layers", "heads"] as const) {
+    const v = cfg[key];
+    if (!Number.isInteger(v) || v < 1) throw new Error(`config.${key} must be a positive integer, got ${v}`);
+  }
+  if (cfg.width % cfg.heads !== 0) {
+    throw new Error(`config.width (${cfg.width}) must be divisible by config.heads (${cfg.heads})`);
+  }
+}
+
+/** The unaligned shapes of all parameters, matrices first, in flat-buffer order. */
+export function parameterShapes(cfg: GptConfig): { name: string; shape: number[] }[] {
+  const { vocabSize: V, contextLength: T, width: C, layers: L } = cfg;
+  const matrices: { name: string; shape: number[] }[] = [
+    { name: "wte.weight", shape: [V, C] },
+    { name: "wpe.weight", shape: [T, C] },
+  ];
+  const vectors: { name: string; shape: number[] }[] = [];
+  for (let l = 0; l < L; l++) {
+    const p = `h.${l}.`;
+    matrices.push(
+      { name: p + "attn.c_attn.weight", shape: [C, 3 * C] },
+      { name: p + "attn.c_proj.weight", shape: [C, C] },
+      { name: p + "mlp.c_fc.weight", shape: [C, 4 * C] },
+      { name: p + "mlp.c_proj.weight", shape: [4 * C, C] },
+    );
+    vectors.push(
+      { name: p + "ln_1.weight", shape: [C] },
+      { name: p + "ln_1.bias", shape: [C] },
+      { name: p + "attn.c_attn.bias", shape: [3 * C] },
+      { name: p + "attn.c_proj.bias", shape: [C] },
+      { name: p + "ln_2.weight", shape: [C] },
+      { name: p + "ln_2.bias", shape: [C] },
+      { name: p + "mlp.c_fc.bias", shape: [4 * C] },
+      { name: p + "mlp.c_proj.bias", shape: [C] },
+    );
+  }
+  matrices.push({ name: "cls.weight", shape: [C, NUM_CLASSES] });
+  vectors.push(
+    { name: "ln_f.weight", shape: [C] },
+    { name: "ln_f.bias", shape: [C] },
+    { name: "cls.bias", shape: [NUM_CLASSES] },
+  );
+  return [...matrices, ...vectors];
+}
+
+export interface ParamLayout {
+  specs: ParamSpec[];
+  byName: Map<string, ParamSpec>;
+  /** Total elements of the flat buffer (padded). */
+  total: number;
+  /** Elements [0, decayEnd) are matrices (decayed); the rest are vectors. */
+  decayEnd: number;
+}
+
+export function paramLayout(cfg: GptConfig): ParamLayout {
+  validateConfig(cfg);
+  const specs: ParamSpec[] = [];
+  let offset = 0;
+  let decayEnd = 0;
+  for (const { name, shape } of parameterShapes(cfg)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const decay = shape.length >= 2;
+    specs.push({ name, shape, decay, offset, size });
+    offset += Math.ceil(size / PARAM_ALIGN) * PARAM_ALIGN;
+    if (decay) decayEnd = offset;
+  }
+  return { specs, byName: new Map(specs.map((s) => [s.name, s])), total: offset, decayEnd };
+}
+
+/** Number of trainable parameters (unpadded), the classification head included. */
+export function parameterCount(cfg: GptConfig): number {
+  return parameterShapes(cfg).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** Seeded PRNG (mulberry32): deterministic across platforms. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal samples from a seeded uniform source (Box–Muller). */
+export function gaussian(rand: () => number): () => number {
+  return () => {
+    const u = Math.max(rand(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+  };
+}
+
+/**
+ * GPT-2 initialization, seeded: matrices N(0, 0.02), residual projections N(0, 0.02/√(2L)),
+ * biases 0, layernorm gains 1, classification head 0. Returns the flat float32 buffer.
+ */
+export function initParameters(cfg: GptConfig, seed: number): Float32Array {
+  const layout = paramLayout(cfg);
+  const flat = new Float32Array(layout.total);
+  const normal = gaussian(mulberry32(seed));
+  for (const spec of layout.specs) {
+    const view = flat.subarray(spec.offset, spec.offset + spec.size);
+    if (
+      spec.name.endsWith("ln_1.weight") || spec.name.endsWith("ln_2.weight") || spec.name === "ln_f.weight"
+    ) {
+      view.fill(1);
+    } else if (spec.decay && spec.name !== "cls.weight") {
+      const residual = spec.name.endsWith("c_proj.weight");
+      const std = residual ? 0.02 / Math.sqrt(2 * cfg.layers) : 0.02;
+      for (let i = 0; i < view.length; i++) view[i] = normal() * std;
+    }
+  }
+  return flat;
+}

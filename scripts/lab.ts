@@ -1,0 +1,46 @@
+/**
+ * `deno task lab <command> …`: the lab's command line. Each command lives in scripts/cli/<name>.ts
+ * and exports `main(args: string[]): Promise<void>`; this file only dispatches.
+ */
+
+const COMMANDS: Record<string, { file: string; help: string }> = {
+  pretrain: { file: "./cli/pretrain.ts", help: "pretrain one ladder size (--size NAME)" },
+  w2s: { file: "./cli/w2s.ts", help: "one weak→strong experiment (--task T --weak A --strong B --method M)" },
+  sweep: { file: "./cli/sweep.ts", help: "all pairs × methods × seeds; summary table" },
+  knowledge: { file: "./cli/knowledge.ts", help: "what a pretrained model knows about the world (--size S)" },
+  models: { file: "./cli/models.ts", help: "the ladder: sizes, parameters, status, validation loss" },
+  tasks: { file: "./cli/tasks.ts", help: "list tasks" },
+  import: { file: "./cli/import.ts", help: "import a task (--name N --file F.jsonl)" },
+  "lm-loss": {
+    file: "./cli/lm-loss.ts",
+    help: "mean next-token loss of a checkpoint (--checkpoint DIR --tokens 1,2,3)",
+  },
+  worker: { file: "./cli/worker.ts", help: "an extra worker for the job queue at DATABASE_URL" },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.help}`);
+  return `usage: deno task lab <command> [options]\n\ncommands:\n${lines.join("\n")}`;
+}
+
+if (import.meta.main) {
+  const [name, ...args] = Deno.args;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    Deno.exit(name ? 0 : 2);
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`lab: unknown command "${name}"\n\n${usage()}`);
+    Deno.exit(2);
+  }
+  try {
+    const mod = await import(command.file);
+    await mod.main(args);
+  } catch (err) {
+    console.error(`lab ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    if (Deno.env.get("LAB_DEBUG")) console.error(err);
+    Deno.exit(1);
+  }
+}
