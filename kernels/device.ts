@@ -1,0 +1,91 @@
+/**
+ * Acquires the WebGPU adapter and device with the adapter's own maximum limits. Optional features
+ * (subgroups, shader-f16, timestamp-query) are requested only where the adapter grants them; no kernel
+ * depends on them. Any adapter works: a GPU, or the CPU through Mesa's llvmpipe/lavapipe.
+ */
+
+export interface Gpu {
+  device: GPUDevice;
+  adapterName: string;
+  /** True for software adapters (llvmpipe, lavapipe, SwiftShader): used only for reporting. */
+  isSoftware: boolean;
+  features: { subgroups: boolean; shaderF16: boolean; timestamps: boolean };
+  limits: {
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxComputeWorkgroupStorageSize: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxComputeWorkgroupsPerDimension: number;
+    maxStorageBuffersPerShaderStage: number;
+    minStorageBufferOffsetAlignment: number;
+  };
+}
+
+const NO_ADAPTER_HELP = "no WebGPU adapter found. Install a driver: on Debian/Ubuntu " +
+  "`apt-get install mesa-vulkan-drivers libvulkan1` (Vulkan lavapipe on the CPU) or Mesa's GL drivers " +
+  "(`libgl1-mesa-dri`); on a GPU machine install the vendor's Vulkan driver.";
+
+let shared: Promise<Gpu> | undefined;
+
+/** The process-wide device, created on first use. */
+export function getGpu(): Promise<Gpu> {
+  shared ??= createGpu();
+  return shared;
+}
+
+export async function createGpu(): Promise<Gpu> {
+  // wgpu prints an error line on every start when XDG_RUNTIME_DIR is unset.
+  if (typeof Deno !== "undefined" && !Deno.env.get("XDG_RUNTIME_DIR")) {
+    Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync({ prefix: "xdg-" }));
+  }
+  if (typeof navigator === "undefined" || !navigator.gpu) {
+    throw new Error("WebGPU is not available in this runtime: " + NO_ADAPTER_HELP);
+  }
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new Error(NO_ADAPTER_HELP);
+
+  const wanted = ["subgroups", "shader-f16", "timestamp-query"] as GPUFeatureName[];
+  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  const names = [
+    "maxStorageBufferBindingSize",
+    "maxBufferSize",
+    "maxComputeWorkgroupStorageSize",
+    "maxComputeInvocationsPerWorkgroup",
+    "maxComputeWorkgroupSizeX",
+    "maxComputeWorkgroupSizeY",
+    "maxComputeWorkgroupSizeZ",
+    "maxComputeWorkgroupsPerDimension",
+    "maxStorageBuffersPerShaderStage",
+    "maxBindGroups",
+  ] as const;
+  const requiredLimits: Record<string, number> = {};
+  for (const name of names) requiredLimits[name] = adapter.limits[name];
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  device.addEventListener("uncapturederror", (event) => {
+    console.error("WebGPU error:", (event as GPUUncapturedErrorEvent).error.message);
+  });
+
+  const info = adapter.info;
+  const adapterName = [info.description, info.vendor, info.architecture, info.device]
+    .filter((s) => s && String(s).length > 0).join(" ") || "unknown adapter";
+  const l = device.limits;
+  return {
+    device,
+    adapterName,
+    isSoftware: /llvmpipe|lavapipe|swiftshader|software/i.test(adapterName),
+    features: {
+      subgroups: device.features.has("subgroups"),
+      shaderF16: device.features.has("shader-f16"),
+      timestamps: device.features.has("timestamp-query"),
+    },
+    limits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
+    },
+  };
+}

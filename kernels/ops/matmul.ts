@@ -1,0 +1,312 @@
+/**
+ * matmul: C[b] = alpha · op(A[b]) · op(B[b]) (+ bias) (+ beta · C[b]), row-major, batched.
+ *
+ * One general kernel serves every matrix product of the model, forward and backward:
+ *   NN  y  = x · W        (A = x  M×K, B = W  K×N)
+ *   NT  dx = dy · Wᵀ      (B stored N×K)
+ *   TN  dW = xᵀ · dy      (A stored K×M), accumulated with beta = 1
+ * Layouts become strides: element (m, k) of op(A) is A[m·sAm + k·sAk], so the inner loop has no
+ * branch on the layout. Ragged edges: out-of-range rows/columns are clamped for loads and masked
+ * for stores; the K tail is a separate bounds-checked loop.
+ *
+ * Buffers: a (read), b (read), bias (read, N floats; bound to a dummy when unused), c (read-write).
+ * Params: element offsets of each tensor inside its binding, strides, batch strides, alpha, beta.
+ * Versions (the benchmark puts them side by side):
+ *   v1 "naive"   one output per invocation, 16×16 workgroup.
+ *   v2 "blocked" TM×TN outputs per invocation held in registers (no shared memory): each loaded value
+ *                is reused TN or TM times. Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·8)⌉, z = batch.
+ */
+import type { Gpu } from "../device.ts";
+import { bindTensor, createTensor, type Dispatch, plan, type Tensor } from "../runtime.ts";
+
+const PARAMS = /* wgsl */ `
+struct Params {
+  M: u32, N: u32, K: u32, has_bias: u32,
+  a_off: u32, b_off: u32, c_off: u32, bias_off: u32,
+  a_sm: u32, a_sk: u32, b_sk: u32, b_sn: u32,
+  ldc: u32, batch_a: u32, batch_b: u32, batch_c: u32,
+  alpha: f32, beta: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+fn store(batch: u32, m: u32, n: u32, acc: f32) {
+  let i = params.c_off + batch * params.batch_c + m * params.ldc + n;
+  var v = params.alpha * acc;
+  if (params.has_bias != 0u) { v += bias[params.bias_off + n]; }
+  if (params.beta != 0.0) { v += params.beta * c[i]; }
+  c[i] = v;
+}
+`;
+
+const NAIVE = PARAMS + /* wgsl */ `
+@compute @workgroup_size(16, 16)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = gid.x;
+  let m = gid.y;
+  let batch = gid.z;
+  if (m >= params.M || n >= params.N) { return; }
+  let a0 = params.a_off + batch * params.batch_a + m * params.a_sm;
+  let b0 = params.b_off + batch * params.batch_b + n * params.b_sn;
+  var acc = 0.0;
+  for (var k = 0u; k < params.K; k++) {
+    acc += a[a0 + k * params.a_sk] * b[b0 + k * params.b_sk];
+  }
+  store(batch, m, n, acc);
+}
+`;
+
+function blockedSource(tm: number, tn: number): string {
+  const rows = [...Array(tm).keys()];
+  const cols = [...Array(tn).keys()];
+  const accDecl = rows.map((r) => `var acc${r}: array<f32, ${tn}>;`).join("\n  ");
+  const aBase = rows.map((r) =>
+    `let a${r} = params.a_off + batch * params.batch_a + min(m0 + ${r}u, params.M - 1u) * params.a_sm;`
+  ).join("\n  ");
+  const bBase = cols.map((j) =>
+    `let b${j} = params.b_off + batch * params.batch_b + min(n0 + ${j}u, params.N - 1u) * params.b_sn;`
+  ).join("\n  ");
+  const step = (guard: string) => `
+    let ka = k * params.a_sk;
+    let kb = k * params.b_sk;
+    ${rows.map((r) => `let x${r} = a[a${r} + ka];`).join(" ")}
+    ${cols.map((j) => `let y${j} = b[b${j} + kb];`).join(" ")}
+    ${guard}
+    ${
+    rows.map((r) => cols.map((j) => `acc${r}[${j}] = fma(x${r}, y${j}, acc${r}[${j}]);`).join(" ")).join(
+      "\n    ",
+    )
+  }`;
+  const stores = rows.map((r) =>
+    `if (m0 + ${r}u < params.M) {\n    ${
+      cols.map((j) => `if (n0 + ${j}u < params.N) { store(batch, m0 + ${r}u, n0 + ${j}u, acc${r}[${j}]); }`)
+        .join("\n    ")
+    }\n  }`
+  ).join("\n  ");
+  return PARAMS + /* wgsl */ `
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n0 = gid.x * ${tn}u;
+  let m0 = gid.y * ${tm}u;
+  let batch = gid.z;
+  if (m0 >= params.M || n0 >= params.N) { return; }
+  ${accDecl}
+  ${aBase}
+  ${bBase}
+  for (var k = 0u; k < params.K; k++) {${step("")}
+  }
+  ${stores}
+}
+`;
+}
+
+const VEC_PARAMS = PARAMS.replace(
+  "@group(0) @binding(2) var<storage, read> b: array<f32>;",
+  "@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;",
+);
+
+/**
+ * v3 "vec4", for B with unit column stride (NN, TN): 4 rows × 16 columns per invocation, B read as
+ * vec4 along n. Requires N, ldb and B's offsets to be multiples of 4.
+ */
+const VEC4_N = VEC_PARAMS + /* wgsl */ `
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n0 = gid.x * 16u;
+  let m0 = gid.y * 4u;
+  let batch = gid.z;
+  if (m0 >= params.M || n0 >= params.N) { return; }
+  var acc: array<array<vec4<f32>, 4>, 4>;
+  var arow: array<u32, 4>;
+  for (var r = 0u; r < 4u; r++) {
+    arow[r] = params.a_off + batch * params.batch_a + min(m0 + r, params.M - 1u) * params.a_sm;
+  }
+  let nv = params.N / 4u;
+  var bcol: array<u32, 4>;
+  for (var j = 0u; j < 4u; j++) { bcol[j] = min(n0 / 4u + j, nv - 1u); }
+  let bbase = (params.b_off + batch * params.batch_b) / 4u;
+  let bstep = params.b_sk / 4u;
+  for (var k = 0u; k < params.K; k++) {
+    let ka = k * params.a_sk;
+    let x0 = a[arow[0] + ka]; let x1 = a[arow[1] + ka]; let x2 = a[arow[2] + ka]; let x3 = a[arow[3] + ka];
+    let kb = bbase + k * bstep;
+    let y0 = b[kb + bcol[0]]; let y1 = b[kb + bcol[1]]; let y2 = b[kb + bcol[2]]; let y3 = b[kb + bcol[3]];
+    acc[0][0] = fma(vec4(x0), y0, acc[0][0]); acc[0][1] = fma(vec4(x0), y1, acc[0][1]);
+    acc[0][2] = fma(vec4(x0), y2, acc[0][2]); acc[0][3] = fma(vec4(x0), y3, acc[0][3]);
+    acc[1][0] = fma(vec4(x1), y0, acc[1][0]); acc[1][1] = fma(vec4(x1), y1, acc[1][1]);
+    acc[1][2] = fma(vec4(x1), y2, acc[1][2]); acc[1][3] = fma(vec4(x1), y3, acc[1][3]);
+    acc[2][0] = fma(vec4(x2), y0, acc[2][0]); acc[2][1] = fma(vec4(x2), y1, acc[2][1]);
+    acc[2][2] = fma(vec4(x2), y2, acc[2][2]); acc[2][3] = fma(vec4(x2), y3, acc[2][3]);
+    acc[3][0] = fma(vec4(x3), y0, acc[3][0]); acc[3][1] = fma(vec4(x3), y1, acc[3][1]);
+    acc[3][2] = fma(vec4(x3), y2, acc[3][2]); acc[3][3] = fma(vec4(x3), y3, acc[3][3]);
+  }
+  for (var r = 0u; r < 4u; r++) {
+    if (m0 + r >= params.M) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      for (var e = 0u; e < 4u; e++) {
+        let n = n0 + j * 4u + e;
+        if (n < params.N) { store(batch, m0 + r, n, acc[r][j][e]); }
+      }
+    }
+  }
+}
+`;
+
+/**
+ * v3 "vec4", for A and B both contiguous along k (NT): 4 rows × 16 columns per invocation, both read
+ * as vec4 along k; dot products accumulate. Requires K, lda, ldb and offsets to be multiples of 4.
+ */
+const VEC4_K = PARAMS.replace(
+  "@group(0) @binding(1) var<storage, read> a: array<f32>;",
+  "@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;",
+).replace(
+  "@group(0) @binding(2) var<storage, read> b: array<f32>;",
+  "@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;",
+) + /* wgsl */ `
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n0 = gid.x * 16u;
+  let m0 = gid.y * 4u;
+  let batch = gid.z;
+  if (m0 >= params.M || n0 >= params.N) { return; }
+  var acc: array<array<f32, 16>, 4>;
+  var arow: array<u32, 4>;
+  for (var r = 0u; r < 4u; r++) {
+    arow[r] = (params.a_off + batch * params.batch_a + min(m0 + r, params.M - 1u) * params.a_sm) / 4u;
+  }
+  var brow: array<u32, 16>;
+  for (var j = 0u; j < 16u; j++) {
+    brow[j] = (params.b_off + batch * params.batch_b + min(n0 + j, params.N - 1u) * params.b_sn) / 4u;
+  }
+  let kv = params.K / 4u;
+  for (var k = 0u; k < kv; k++) {
+    let x0 = a[arow[0] + k]; let x1 = a[arow[1] + k]; let x2 = a[arow[2] + k]; let x3 = a[arow[3] + k];
+    for (var j = 0u; j < 16u; j++) {
+      let y = b[brow[j] + k];
+      acc[0][j] += dot(x0, y); acc[1][j] += dot(x1, y); acc[2][j] += dot(x2, y); acc[3][j] += dot(x3, y);
+    }
+  }
+  for (var r = 0u; r < 4u; r++) {
+    if (m0 + r >= params.M) { break; }
+    for (var j = 0u; j < 16u; j++) {
+      if (n0 + j < params.N) { store(batch, m0 + r, n0 + j, acc[r][j]); }
+    }
+  }
+}
+`;
+
+export type MatmulVersion = "naive" | "blocked" | "vec4";
+
+export interface MatmulSpec {
+  label: string;
+  /** op(A) is M×K; A is stored M×K, or K×M when transA. */
+  a: Tensor;
+  /** op(B) is K×N; B is stored K×N, or N×K when transB. */
+  b: Tensor;
+  c: Tensor;
+  bias?: Tensor;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  /** Row strides (elements); default: packed. */
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+  batch?: number;
+  batchStrideA?: number;
+  batchStrideB?: number;
+  batchStrideC?: number;
+  alpha?: number;
+  /** 0 overwrites C; 1 accumulates into it. */
+  beta?: number;
+  version?: MatmulVersion;
+  /** Register block (rows, columns) per invocation of the blocked version. */
+  block?: [number, number];
+}
+
+export const BLOCK_ROWS = 4;
+export const BLOCK_COLS = 16;
+
+const dummies = new WeakMap<GPUDevice, Tensor>();
+
+function dummy(gpu: Gpu): Tensor {
+  let t = dummies.get(gpu.device);
+  if (!t) dummies.set(gpu.device, t = createTensor(gpu, 4, "unused"));
+  return t;
+}
+
+export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
+  const { M, N, K } = s;
+  const transA = s.transA ?? false;
+  const transB = s.transB ?? false;
+  const lda = s.lda ?? (transA ? M : K);
+  const ldb = s.ldb ?? (transB ? K : N);
+  const ldc = s.ldc ?? N;
+  const batch = s.batch ?? 1;
+  const batchA = s.batchStrideA ?? M * K;
+  const batchB = s.batchStrideB ?? K * N;
+  const batchC = s.batchStrideC ?? M * N;
+  const need = (t: Tensor, n: number, what: string) => {
+    if (t.length < n) throw new Error(`${s.label}: ${what} ${t.label} has ${t.length} elements, needs ${n}`);
+  };
+  need(s.a, (batch - 1) * batchA + (transA ? (K - 1) * lda + M : (M - 1) * lda + K), "A");
+  need(s.b, (batch - 1) * batchB + (transB ? (N - 1) * ldb + K : (K - 1) * ldb + N), "B");
+  need(s.c, (batch - 1) * batchC + (M - 1) * ldc + N, "C");
+  if (s.bias) need(s.bias, N, "bias");
+
+  const a = bindTensor(gpu, s.a);
+  const b = bindTensor(gpu, s.b);
+  const bias = bindTensor(gpu, s.bias ?? dummy(gpu));
+  const c = bindTensor(gpu, s.c);
+  const aSk = transA ? lda : 1;
+  const bSk = transB ? 1 : ldb;
+  const bSn = transB ? ldb : 1;
+  const four = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+  // vec4 loads need every address they touch to be a multiple of 4 elements.
+  const vecN = bSn === 1 && four(N, bSk, b.base, batchB);
+  const vecK = !transA && transB && four(K, lda, ldb, a.base, b.base, batchA, batchB);
+  const version = s.version ?? (vecN || vecK ? "vec4" : "blocked");
+  if (version === "vec4" && !vecN && !vecK) throw new Error(`${s.label}: vec4 matmul needs aligned shapes`);
+  const [tm, tn] = version === "vec4" ? [4, 16] : s.block ?? [BLOCK_ROWS, BLOCK_COLS];
+  const code = version === "naive"
+    ? NAIVE
+    : version === "vec4"
+    ? (vecN ? VEC4_N : VEC4_K)
+    : blockedSource(tm, tn);
+  const workgroups: [number, number, number] = version === "naive"
+    ? [Math.ceil(N / 16), Math.ceil(M / 16), batch]
+    : [Math.ceil(N / (tn * 8)), Math.ceil(M / (tm * 8)), batch];
+  return plan(gpu, {
+    label: s.label,
+    code,
+    params: {
+      M,
+      N,
+      K,
+      has_bias: s.bias ? 1 : 0,
+      a_off: a.base,
+      b_off: b.base,
+      c_off: c.base,
+      bias_off: bias.base,
+      a_sm: transA ? 1 : lda,
+      a_sk: aSk,
+      b_sk: bSk,
+      b_sn: bSn,
+      ldc,
+      batch_a: batchA,
+      batch_b: batchB,
+      batch_c: batchC,
+      alpha: s.alpha ?? 1,
+      beta: s.beta ?? 0,
+    },
+    bindings: [a.binding, b.binding, bias.binding, c.binding],
+    workgroups,
+    flops: 2 * M * N * K * batch,
+    bytes: 4 * batch * (M * K + K * N + M * N),
+  });
+}

@@ -1,0 +1,265 @@
+/**
+ * The small runtime every kernel family uses: storage tensors, buffer windows, a pipeline cache, and
+ * "dispatch plans". A plan binds a kernel to its buffers and bakes its parameters into a uniform buffer
+ * ONCE; a training step then only replays plans inside one compute pass of one command encoder.
+ *
+ * Kernel convention: `@group(0) @binding(0) var<uniform> params: Params;` (if the kernel has
+ * parameters), storage bindings from 1 in the order given to `plan`. Tensor offsets are passed as
+ * element offsets in `params`, so one buffer can hold many tensors. Bind group layouts are derived
+ * from the WGSL source by webgpu-utils, as are the uniform struct offsets.
+ */
+import {
+  makeBindGroupLayoutDescriptors,
+  makeShaderDataDefinitions,
+  makeStructuredView,
+  type ShaderDataDefinitions,
+  type StructuredView,
+} from "webgpu-utils";
+import type { Gpu } from "./device.ts";
+
+/** A range of f32 (or u32/i32) elements inside a storage buffer. */
+export interface Tensor {
+  buffer: GPUBuffer;
+  /** Offset in elements. */
+  offset: number;
+  /** Length in elements. */
+  length: number;
+  label: string;
+}
+
+const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** A new zero-filled storage tensor of `length` 4-byte elements (optionally initialized). */
+export function createTensor(
+  gpu: Gpu,
+  length: number,
+  label: string,
+  data?: Float32Array | Int32Array | Uint32Array,
+): Tensor {
+  const bytes = Math.max(4, Math.ceil(length) * 4);
+  if (bytes > gpu.limits.maxBufferSize) {
+    throw new Error(`tensor ${label} needs ${bytes} bytes, more than this adapter's maxBufferSize`);
+  }
+  // Round to 16 bytes so vec4 views of the whole buffer are legal.
+  const buffer = gpu.device.createBuffer({ size: Math.ceil(bytes / 16) * 16, usage: STORAGE_USAGE, label });
+  if (data) gpu.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  return { buffer, offset: 0, length, label };
+}
+
+/** A sub-range of a tensor, for example one parameter inside the flat parameter buffer. */
+export function slice(t: Tensor, offset: number, length: number, label = t.label): Tensor {
+  if (offset < 0 || offset + length > t.length) {
+    throw new Error(
+      `slice [${offset}, ${offset + length}) is outside tensor ${t.label} of length ${t.length}`,
+    );
+  }
+  return { buffer: t.buffer, offset: t.offset + offset, length, label };
+}
+
+/**
+ * The binding for a tensor: a window of its buffer no larger than the adapter's binding limit,
+ * aligned as the adapter requires, and the element offset of the tensor inside that window.
+ */
+export function bindTensor(gpu: Gpu, t: Tensor): { binding: GPUBufferBinding; base: number } {
+  const align = gpu.limits.minStorageBufferOffsetAlignment;
+  const startByte = Math.floor((t.offset * 4) / align) * align;
+  const endByte = Math.min(t.buffer.size, Math.ceil(((t.offset + t.length) * 4) / 16) * 16);
+  const size = endByte - startByte;
+  if (size > gpu.limits.maxStorageBufferBindingSize) {
+    throw new Error(
+      `tensor ${t.label} spans ${size} bytes, more than this adapter's maxStorageBufferBindingSize ` +
+        `(${gpu.limits.maxStorageBufferBindingSize}); it must be split`,
+    );
+  }
+  return { binding: { buffer: t.buffer, offset: startByte, size }, base: t.offset - startByte / 4 };
+}
+
+const definitionCache = new Map<string, ShaderDataDefinitions>();
+
+function definitions(code: string): ShaderDataDefinitions {
+  let defs = definitionCache.get(code);
+  if (!defs) {
+    defs = makeShaderDataDefinitions(code);
+    definitionCache.set(code, defs);
+  }
+  return defs;
+}
+
+interface CachedPipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+const pipelineCache = new WeakMap<GPUDevice, Map<string, CachedPipeline>>();
+
+/** The compute pipeline for (code, entry point, override constants), created once per device. */
+export function pipelineFor(
+  gpu: Gpu,
+  code: string,
+  entryPoint = "main",
+  constants: Record<string, number> = {},
+): CachedPipeline {
+  let cache = pipelineCache.get(gpu.device);
+  if (!cache) pipelineCache.set(gpu.device, cache = new Map());
+  const key = `${entryPoint}|${JSON.stringify(constants)}|${code}`;
+  let hit = cache.get(key);
+  if (!hit) {
+    const device = gpu.device;
+    const module = device.createShaderModule({ code, label: entryPoint });
+    const [layoutDesc] = makeBindGroupLayoutDescriptors(definitions(code), { compute: { entryPoint } });
+    const layout = device.createBindGroupLayout(layoutDesc);
+    const pipeline = device.createComputePipeline({
+      label: entryPoint,
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint, constants },
+    });
+    hit = { pipeline, layout };
+    cache.set(key, hit);
+  }
+  return hit;
+}
+
+/** One recorded kernel launch: pipeline, bind group and grid, reused every step. */
+export interface Dispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number, number];
+  /** Floating-point operations of one launch (0 when not meaningful), for benchmarks. */
+  flops: number;
+  /** Bytes moved by one launch (a lower bound), for benchmarks. */
+  bytes: number;
+  /** Rewrites some of the kernel's parameters (for per-step values such as the learning rate). */
+  setParams(values: Record<string, number>): void;
+}
+
+export interface PlanSpec {
+  label: string;
+  code: string;
+  entryPoint?: string;
+  constants?: Record<string, number>;
+  /** Values of the `params` uniform struct (omit when the kernel has none). */
+  params?: Record<string, number>;
+  /** Storage bindings 1…n, in order. */
+  bindings: GPUBufferBinding[];
+  workgroups: [number, number?, number?];
+  flops?: number;
+  bytes?: number;
+}
+
+/** Creates the bind group and parameter buffer of one kernel launch. */
+export function plan(gpu: Gpu, spec: PlanSpec): Dispatch {
+  const device = gpu.device;
+  const { pipeline, layout } = pipelineFor(gpu, spec.code, spec.entryPoint, spec.constants);
+  const entries: GPUBindGroupEntry[] = spec.bindings.map((resource, i) => ({ binding: i + 1, resource }));
+  let view: StructuredView | undefined;
+  let uniform: GPUBuffer | undefined;
+  const paramDef = definitions(spec.code).uniforms["params"];
+  if (paramDef) {
+    view = makeStructuredView(paramDef);
+    view.set(spec.params ?? {});
+    uniform = device.createBuffer({
+      size: Math.max(16, view.arrayBuffer.byteLength),
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: spec.label + " params",
+    });
+    device.queue.writeBuffer(uniform, 0, view.arrayBuffer);
+    entries.unshift({ binding: 0, resource: { buffer: uniform } });
+  }
+  const [x, y = 1, z = 1] = spec.workgroups;
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (x > max || y > max || z > max) {
+    throw new Error(`${spec.label}: grid ${x}×${y}×${z} exceeds ${max} workgroups per dimension`);
+  }
+  return {
+    label: spec.label,
+    pipeline,
+    bindGroup: device.createBindGroup({ layout, entries, label: spec.label }),
+    workgroups: [Math.max(1, x), Math.max(1, y), Math.max(1, z)],
+    flops: spec.flops ?? 0,
+    bytes: spec.bytes ?? 0,
+    setParams(values) {
+      if (!view || !uniform) throw new Error(`${spec.label} has no parameters`);
+      view.set(values);
+      device.queue.writeBuffer(uniform, 0, view.arrayBuffer);
+    },
+  };
+}
+
+/** Records launches into an open compute pass (WebGPU orders storage writes between dispatches). */
+export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: readonly Dispatch[]): void {
+  for (const d of dispatches) {
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+  }
+}
+
+/** Encodes the launches in one pass of one command encoder and submits it. */
+export function submit(gpu: Gpu, dispatches: readonly Dispatch[]): void {
+  const encoder = gpu.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  encodeDispatches(pass, dispatches);
+  pass.end();
+  gpu.device.queue.submit([encoder.finish()]);
+}
+
+/** A 1-D grid of `n` threads split over x and y when it exceeds the per-dimension limit. */
+export function grid1d(gpu: Gpu, n: number, workgroupSize: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(n / workgroupSize));
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (groups <= max) return [groups, 1];
+  const y = Math.ceil(groups / max);
+  return [Math.ceil(groups / y), y];
+}
+
+/** Copies a tensor back to the CPU (this waits for the GPU: never call it inside a training step). */
+export async function readTensor(gpu: Gpu, t: Tensor): Promise<Float32Array> {
+  const bytes = new Uint8Array(await readBytes(gpu, t));
+  return new Float32Array(bytes.buffer, 0, t.length);
+}
+
+export async function readTensorI32(gpu: Gpu, t: Tensor): Promise<Int32Array> {
+  const bytes = new Uint8Array(await readBytes(gpu, t));
+  return new Int32Array(bytes.buffer, 0, t.length);
+}
+
+async function readBytes(gpu: Gpu, t: Tensor): Promise<ArrayBuffer> {
+  const size = Math.ceil((t.length * 4) / 4) * 4;
+  const staging = gpu.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = gpu.device.createCommandEncoder();
+  encoder.copyBufferToBuffer(t.buffer, t.offset * 4, staging, 0, size);
+  gpu.device.queue.submit([encoder.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const copy = staging.getMappedRange().slice(0);
+  staging.unmap();
+  staging.destroy();
+  return copy;
+}
+
+/** Uploads CPU data into a tensor (queued; ordered before later submits). */
+export function writeTensor(gpu: Gpu, t: Tensor, data: Float32Array | Int32Array | Uint32Array): void {
+  if (data.length > t.length) {
+    throw new Error(`writing ${data.length} elements into tensor ${t.label} of length ${t.length}`);
+  }
+  gpu.device.queue.writeBuffer(t.buffer, t.offset * 4, data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Runs `fn` and throws the first WebGPU validation or out-of-memory error it caused. */
+export async function checked<T>(gpu: Gpu, fn: () => T): Promise<T> {
+  gpu.device.pushErrorScope("out-of-memory");
+  gpu.device.pushErrorScope("validation");
+  let result: T | undefined;
+  let thrown: unknown;
+  try {
+    result = fn();
+  } catch (err) {
+    thrown = err;
+  }
+  const validation = await gpu.device.popErrorScope();
+  const oom = await gpu.device.popErrorScope();
+  if (thrown) throw thrown;
+  const error = validation ?? oom;
+  if (error) throw new Error(`WebGPU error: ${error.message}`);
+  return result as T;
+}
