@@ -1,0 +1,156 @@
+/**
+ * The lab's one database schema (Postgres dialect). The same tables serve the embedded PGlite store and a
+ * Postgres server; drizzle-kit generates db/migrations from this file (`deno task db:generate` style:
+ * see db/drizzle.config.ts).
+ */
+import {
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  serial,
+  text,
+  timestamp,
+} from "drizzle-orm/pg-core";
+
+const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
+
+/** One row per ladder size that has been touched (pretraining started or finished). */
+export const models = pgTable("models", {
+  name: text("name").primaryKey(),
+  params: integer("params"),
+  /** none | pretraining | ready | failed */
+  status: text("status").notNull().default("none"),
+  checkpointPath: text("checkpoint_path"),
+  valLoss: doublePrecision("val_loss"),
+  /** Pretraining facts: tokens seen, steps, seconds, corpus, seed. */
+  pretrainInfo: jsonb("pretrain_info"),
+  jobId: integer("job_id"),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Imported tasks (built-in ones live in code and are joined in by the API); `examples` holds the JSONL. */
+export const tasks = pgTable("tasks", {
+  name: text("name").primaryKey(),
+  kind: text("kind").notNull().default("imported"),
+  description: text("description").notNull().default(""),
+  /** Where the examples came from: an uploaded file name or "api". */
+  source: text("source").notNull().default("api"),
+  exampleCount: integer("example_count").notNull().default(0),
+  examples: jsonb("examples"),
+  createdAt: createdAt(),
+});
+
+export const jobs = pgTable("jobs", {
+  id: serial("id").primaryKey(),
+  type: text("type").notNull(),
+  params: jsonb("params").notNull().default({}),
+  /** queued | running | done | failed | cancelled */
+  status: text("status").notNull().default("queued"),
+  progress: jsonb("progress"),
+  leaseOwner: text("lease_owner"),
+  leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true }),
+  attempts: integer("attempts").notNull().default(0),
+  maxAttempts: integer("max_attempts").notNull().default(3),
+  /** What a handler needs to resume after its worker died (saved with saveState). */
+  state: jsonb("state"),
+  result: jsonb("result"),
+  error: text("error"),
+  createdAt: createdAt(),
+  startedAt: timestamp("started_at", { withTimezone: true }),
+  finishedAt: timestamp("finished_at", { withTimezone: true }),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [
+  index("jobs_status_id_idx").on(t.status, t.id),
+  index("jobs_updated_at_idx").on(t.updatedAt),
+]);
+
+/** A weak→strong experiment or a sweep: its validated config and the job that runs it. */
+export const experiments = pgTable("experiments", {
+  id: serial("id").primaryKey(),
+  /** experiment | sweep */
+  kind: text("kind").notNull(),
+  name: text("name"),
+  config: jsonb("config").notNull(),
+  /** queued | running | done | failed | cancelled (mirrors its job) */
+  status: text("status").notNull().default("queued"),
+  jobId: integer("job_id").references(() => jobs.id, { onDelete: "set null" }),
+  createdAt: createdAt(),
+  finishedAt: timestamp("finished_at", { withTimezone: true }),
+}, (t) => [index("experiments_kind_idx").on(t.kind, t.id)]);
+
+/** One trained model inside an experiment (or a pretraining / demo job). */
+export const runs = pgTable("runs", {
+  id: serial("id").primaryKey(),
+  experimentId: integer("experiment_id").references(() => experiments.id, { onDelete: "cascade" }),
+  jobId: integer("job_id").references(() => jobs.id, { onDelete: "set null" }),
+  /** weak | ceiling | student | bootstrap | pretrain | probe | toy */
+  role: text("role").notNull(),
+  modelSize: text("model_size").notNull(),
+  status: text("status").notNull().default("running"),
+  config: jsonb("config"),
+  startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
+  finishedAt: timestamp("finished_at", { withTimezone: true }),
+  seconds: doublePrecision("seconds"),
+}, (t) => [index("runs_experiment_idx").on(t.experimentId), index("runs_job_idx").on(t.jobId)]);
+
+/** Metric series: one narrow row per (run, name, step); the key is also the read index. */
+export const metrics = pgTable("metrics", {
+  runId: integer("run_id").notNull().references(() => runs.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  step: integer("step").notNull(),
+  value: doublePrecision("value").notNull(),
+}, (t) => [primaryKey({ columns: [t.runId, t.name, t.step] })]);
+
+export const results = pgTable("results", {
+  id: serial("id").primaryKey(),
+  experimentId: integer("experiment_id").notNull().references(() => experiments.id, { onDelete: "cascade" }),
+  task: text("task"),
+  weakSize: text("weak_size"),
+  strongSize: text("strong_size"),
+  method: text("method"),
+  seed: integer("seed"),
+  weakAcc: doublePrecision("weak_acc"),
+  ceilingAcc: doublePrecision("ceiling_acc"),
+  studentAcc: doublePrecision("student_acc"),
+  pgr: doublePrecision("pgr"),
+  /** {overall, supervisorRight, supervisorWrong} */
+  agreement: jsonb("agreement"),
+  /** Ground-truth early stopping: the best test point along the curve, reported next to the final one. */
+  oracleStudentAcc: doublePrecision("oracle_student_acc"),
+  oraclePgr: doublePrecision("oracle_pgr"),
+  oracleStep: integer("oracle_step"),
+  full: jsonb("full"),
+  createdAt: createdAt(),
+}, (t) => [index("results_experiment_idx").on(t.experimentId)]);
+
+export const probeResults = pgTable("probe_results", {
+  id: serial("id").primaryKey(),
+  experimentId: integer("experiment_id").references(() => experiments.id, { onDelete: "cascade" }),
+  runId: integer("run_id").references(() => runs.id, { onDelete: "cascade" }),
+  layer: integer("layer").notNull(),
+  /** lp(weak) | lp(gt) | ft(weak)+lp(gt) | ft(gt) */
+  kind: text("kind").notNull(),
+  accuracy: doublePrecision("accuracy").notNull(),
+  createdAt: createdAt(),
+}, (t) => [index("probe_results_experiment_idx").on(t.experimentId)]);
+
+export const benchResults = pgTable("bench_results", {
+  id: serial("id").primaryKey(),
+  jobId: integer("job_id").references(() => jobs.id, { onDelete: "set null" }),
+  device: text("device").notNull(),
+  kernel: text("kernel").notNull(),
+  version: text("version").notNull(),
+  shape: text("shape").notNull(),
+  ms: doublePrecision("ms").notNull(),
+  gflops: doublePrecision("gflops"),
+  gbps: doublePrecision("gbps"),
+  createdAt: createdAt(),
+}, (t) => [index("bench_results_kernel_idx").on(t.kernel, t.device)]);
+
+export type Job = typeof jobs.$inferSelect;
+export type Experiment = typeof experiments.$inferSelect;
+export type Run = typeof runs.$inferSelect;
+export type ResultRow = typeof results.$inferSelect;
