@@ -1,0 +1,313 @@
+/**
+ * The weak-to-strong metrics, each formula in exactly one place (shared/DESIGN.md, "The science"):
+ * accuracy, PGR and its "gap too small" flag, agreement, the auxiliary confidence (logconf) targets and
+ * their α schedule, and the interval estimates reported next to every accuracy and PGR.
+ * A hard prediction from a positive-class probability p is 1 iff p > 0.5 (a tie at 0.5 is 0, like an
+ * argmax that picks the first class on ties); every function here uses that rule.
+ */
+
+import { seededRandom } from "../data/tasks/random.ts";
+
+export type Label = 0 | 1;
+
+/** hard(p) = 1 if p > 0.5 else 0. */
+export function hardLabel(probPos: number): Label {
+  return probPos > 0.5 ? 1 : 0;
+}
+
+export function hardLabels(probPos: readonly number[]): Label[] {
+  return probPos.map(hardLabel);
+}
+
+function checkSameLength(what: string, ...arrays: readonly (readonly number[])[]): void {
+  const n = arrays[0].length;
+  if (arrays.some((a) => a.length !== n)) {
+    throw new Error(`${what}: arrays differ in length (${arrays.map((a) => a.length).join(" vs ")})`);
+  }
+}
+
+/** accuracy = (1/n) Σ [pred_i = label_i] over hard predictions; NaN for n = 0. */
+export function accuracy(predictions: readonly number[], labels: readonly number[]): number {
+  checkSameLength("accuracy", predictions, labels);
+  if (predictions.length === 0) return NaN;
+  let correct = 0;
+  for (let i = 0; i < predictions.length; i++) if (predictions[i] === labels[i]) correct++;
+  return correct / predictions.length;
+}
+
+/**
+ * Performance gap recovered: PGR = (acc_student − acc_weak) / (acc_ceiling − acc_weak).
+ * 0 = the student is no better than its supervisor, 1 = it matches the ceiling. NaN when
+ * acc_ceiling = acc_weak (no gap to recover); check gapTooSmall first for a meaningful value.
+ */
+export function pgr(weakAcc: number, ceilingAcc: number, studentAcc: number): number {
+  const gap = ceilingAcc - weakAcc;
+  return gap === 0 ? NaN : (studentAcc - weakAcc) / gap;
+}
+
+/**
+ * A pair is flagged "gap too small" when acc_ceiling − acc_weak ≤ noise: its PGR would be a ratio of
+ * noise. `noise` comes from gapNoise (test-set sampling) or from the seed-to-seed spread.
+ */
+export function gapTooSmall(weakAcc: number, ceilingAcc: number, noise: number): boolean {
+  if (!(noise >= 0)) throw new Error(`gapTooSmall: noise must be ≥ 0, got ${noise}`);
+  return !(ceilingAcc - weakAcc > noise);
+}
+
+/**
+ * Noise level of the gap from test-set sampling alone: z · sqrt(w(1−w)/n + c(1−c)/n) (the normal
+ * standard error of a difference of two accuracies on n test examples), at least `floor` (e.g. the
+ * seed spread, about 0.03 at CPU scale — shared/FINDINGS.md §1).
+ */
+export function gapNoise(weakAcc: number, ceilingAcc: number, nTest: number, z = 1.96, floor = 0): number {
+  if (!(nTest > 0)) throw new Error(`gapNoise: nTest must be > 0, got ${nTest}`);
+  const se = Math.sqrt((weakAcc * (1 - weakAcc)) / nTest + (ceilingAcc * (1 - ceilingAcc)) / nTest);
+  return Math.max(z * se, floor);
+}
+
+export interface PgrPair {
+  weakAcc: number;
+  ceilingAcc: number;
+  studentAcc: number;
+  /** Set when the pair's gap is within noise; such pairs are left out of medians. */
+  gapTooSmall?: boolean;
+}
+
+/** Median PGR over pairs that are not flagged (and whose PGR is finite); NaN when none is left. */
+export function medianPgr(pairs: readonly PgrPair[]): { median: number; used: number; skipped: number } {
+  const values = pairs.filter((p) => !p.gapTooSmall).map((p) => pgr(p.weakAcc, p.ceilingAcc, p.studentAcc))
+    .filter(Number.isFinite);
+  return { median: median(values), used: values.length, skipped: pairs.length - values.length };
+}
+
+export interface Agreement {
+  /** Share of examples where student and supervisor predict the same label; null if there are none. */
+  all: number | null;
+  /** The same share among examples the supervisor got right; null when it got none right. */
+  supervisor_correct: number | null;
+  /** The same share among examples the supervisor got wrong; null when it made no mistake. */
+  supervisor_wrong: number | null;
+}
+
+/**
+ * Agreement of hard predictions: mean over examples of [student_i = supervisor_i], overall and split
+ * by whether supervisor_i = groundTruth_i. An empty subset gives null (not 0 and not NaN) so it
+ * survives JSON and is not mistaken for "never agrees".
+ */
+export function agreement(
+  studentPred: readonly number[],
+  supervisorPred: readonly number[],
+  groundTruth: readonly number[],
+): Agreement {
+  checkSameLength("agreement", studentPred, supervisorPred, groundTruth);
+  const counts = { all: [0, 0], correct: [0, 0], wrong: [0, 0] }; // [agreeing, total]
+  for (let i = 0; i < studentPred.length; i++) {
+    const agrees = studentPred[i] === supervisorPred[i] ? 1 : 0;
+    const subset = supervisorPred[i] === groundTruth[i] ? counts.correct : counts.wrong;
+    counts.all[0] += agrees;
+    counts.all[1]++;
+    subset[0] += agrees;
+    subset[1]++;
+  }
+  const share = ([agreeing, total]: number[]) => (total === 0 ? null : agreeing / total);
+  return {
+    all: share(counts.all),
+    supervisor_correct: share(counts.correct),
+    supervisor_wrong: share(counts.wrong),
+  };
+}
+
+/**
+ * The student's own thresholded labels for the aux confidence loss, following openai/weak-to-strong
+ * `logconf_loss_fn` (threshold = torch.quantile of the class-0 probabilities at the weak positive rate,
+ * hard = [p0 < threshold]), restated on the positive-class probabilities p_1..p_n of one batch:
+ *   r = (1/n) Σ hard(weak_i)                      the weak labels' positive rate (hard labels, p > 0.5)
+ *   T = quantile_{1−r}(p) with linear interpolation: sort p ascending into s_0 ≤ … ≤ s_{n−1},
+ *       h = (1−r)(n−1), T = s_⌊h⌋ + (h − ⌊h⌋)(s_⌈h⌉ − s_⌊h⌋)
+ *   hard_i = 1 if p_i > T else 0                  strictly greater: p_i = T gives 0
+ * (In exact arithmetic this equals the openai rule, since quantile_r(1−p) = 1 − quantile_{1−r}(p).)
+ * Ties: every p_i equal to T is 0, so with ties at the threshold the positive rate falls below r;
+ * with all p equal, all are 0; r = 0 gives all 0; r = 1 gives 1 for all but the p equal to min(p).
+ */
+export function auxconfHardLabels(
+  studentProbPos: readonly number[],
+  weakProbPos: readonly number[],
+): Label[] {
+  checkSameLength("auxconfHardLabels", studentProbPos, weakProbPos);
+  const n = studentProbPos.length;
+  if (n === 0) return [];
+  const rate = weakProbPos.reduce((s, p) => s + hardLabel(p), 0) / n;
+  const sorted = [...studentProbPos].sort((a, b) => a - b);
+  const h = (1 - rate) * (n - 1);
+  const lo = Math.floor(h);
+  const hi = Math.ceil(h);
+  const threshold = sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
+  return studentProbPos.map((p) => (p > threshold ? 1 : 0));
+}
+
+/**
+ * Aux confidence (logconf) soft targets: target_i = (1−α)·weak_i + α·hard_i, with weak_i the weak
+ * model's soft positive-class probability and hard_i from auxconfHardLabels. The loss is then
+ * L = (1/n) Σ CE(target_i, p_i) = (1−α)·CE(f, f_w) + α·CE(f, hard(f)) (see auxconfLoss).
+ */
+export function auxconfTargets(
+  studentProbPos: readonly number[],
+  weakProbPos: readonly number[],
+  alpha: number,
+): number[] {
+  if (!(alpha >= 0 && alpha <= 1)) throw new Error(`auxconfTargets: alpha must be in [0, 1], got ${alpha}`);
+  const hard = auxconfHardLabels(studentProbPos, weakProbPos);
+  return weakProbPos.map((w, i) => (1 - alpha) * w + alpha * hard[i]);
+}
+
+/** Mean binary cross-entropy −[t log p + (1−t) log(1−p)] of the student against the logconf targets. */
+export function auxconfLoss(
+  studentProbPos: readonly number[],
+  weakProbPos: readonly number[],
+  alpha: number,
+): number {
+  const targets = auxconfTargets(studentProbPos, weakProbPos, alpha);
+  let sum = 0;
+  for (let i = 0; i < targets.length; i++) {
+    const p = studentProbPos[i];
+    const t = targets[i];
+    sum -= (t > 0 ? t * Math.log(p) : 0) + (t < 1 ? (1 - t) * Math.log(1 - p) : 0);
+  }
+  return sum / targets.length;
+}
+
+/**
+ * α schedule: α(step) = α_max · min(1, step / (warmupFraction · totalSteps)), step counted from 0.
+ * Linear from 0 at step 0 to α_max at warmupFraction of the run, constant after: no jump (unlike
+ * the openai code, which switches from step_frac to 1 at the end of its warmup).
+ */
+export function auxconfAlpha(
+  step: number,
+  totalSteps: number,
+  alphaMax: number,
+  warmupFraction = 0.2,
+): number {
+  if (!(totalSteps > 0)) throw new Error(`auxconfAlpha: totalSteps must be > 0, got ${totalSteps}`);
+  if (!(step >= 0)) throw new Error(`auxconfAlpha: step must be ≥ 0, got ${step}`);
+  if (!(warmupFraction >= 0 && warmupFraction <= 1)) {
+    throw new Error(`auxconfAlpha: warmupFraction must be in [0, 1], got ${warmupFraction}`);
+  }
+  const warmupSteps = warmupFraction * totalSteps;
+  if (warmupSteps === 0) return alphaMax;
+  return alphaMax * Math.min(1, step / warmupSteps);
+}
+
+export function mean(values: readonly number[]): number {
+  return values.length === 0 ? NaN : values.reduce((s, v) => s + v, 0) / values.length;
+}
+
+/** Middle value; the mean of the two middle values for an even count; NaN when empty. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Sample standard deviation (n − 1 in the denominator); NaN for fewer than two values. */
+export function sampleStd(values: readonly number[]): number {
+  if (values.length < 2) return NaN;
+  const m = mean(values);
+  return Math.sqrt(values.reduce((s, v) => s + (v - m) ** 2, 0) / (values.length - 1));
+}
+
+export interface Interval {
+  lo: number;
+  hi: number;
+}
+
+/**
+ * Wilson score interval for an accuracy of k correct out of n:
+ * (p̂ + z²/2n ± z·sqrt(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n), with z = 1.96 for 95 %.
+ */
+export function wilsonInterval(correct: number, n: number, z = 1.96): Interval {
+  if (!(n > 0) || correct < 0 || correct > n) throw new Error(`wilsonInterval: need 0 ≤ correct ≤ n, n > 0`);
+  const p = correct / n;
+  const z2 = z * z;
+  const center = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z / (1 + z2 / n)) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
+  return { lo: Math.max(0, center - half), hi: Math.min(1, center + half) };
+}
+
+// Two-sided 95 % Student t quantiles t_{0.975, df} for df = 1..30; beyond, the normal 1.96 is close.
+const T975 = [
+  12.706,
+  4.303,
+  3.182,
+  2.776,
+  2.571,
+  2.447,
+  2.365,
+  2.306,
+  2.262,
+  2.228,
+  2.201,
+  2.179,
+  2.16,
+  2.145,
+  2.131,
+  2.12,
+  2.11,
+  2.101,
+  2.093,
+  2.086,
+  2.08,
+  2.074,
+  2.069,
+  2.064,
+  2.06,
+  2.056,
+  2.052,
+  2.048,
+  2.045,
+  2.042,
+];
+
+/** 95 % t-interval of the mean across seeds: mean ± t_{0.975, n−1} · s / sqrt(n); needs n ≥ 2. */
+export function tInterval95(values: readonly number[]): Interval & { mean: number } {
+  const finite = values.filter(Number.isFinite);
+  const m = mean(finite);
+  if (finite.length < 2) return { mean: m, lo: NaN, hi: NaN };
+  const t = T975[finite.length - 2] ?? 1.96;
+  const half = (t * sampleStd(finite)) / Math.sqrt(finite.length);
+  return { mean: m, lo: m - half, hi: m + half };
+}
+
+/**
+ * Bootstrap percentile interval of `statistic` (default: median): resample the values with
+ * replacement `resamples` times (seeded), take the (1−level)/2 and (1+level)/2 quantiles (linear
+ * interpolation) of the statistic's values.
+ */
+export function bootstrapInterval(
+  values: readonly number[],
+  opts: { statistic?: (v: number[]) => number; resamples?: number; level?: number; seed?: number } = {},
+): Interval {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) return { lo: NaN, hi: NaN };
+  const statistic = opts.statistic ?? median;
+  const resamples = opts.resamples ?? 2000;
+  const level = opts.level ?? 0.95;
+  const random = seededRandom(opts.seed ?? 0, "bootstrap");
+  const stats: number[] = [];
+  const sample = new Array<number>(finite.length);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < finite.length; i++) sample[i] = finite[Math.floor(random() * finite.length)];
+    stats.push(statistic(sample));
+  }
+  stats.sort((a, b) => a - b);
+  return { lo: quantile(stats, (1 - level) / 2), hi: quantile(stats, (1 + level) / 2) };
+}
+
+/** Linear-interpolation quantile of already sorted values (torch.quantile / numpy "linear"). */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const h = q * (sorted.length - 1);
+  const lo = Math.floor(h);
+  const hi = Math.ceil(h);
+  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
+}
