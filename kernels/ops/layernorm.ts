@@ -1,0 +1,262 @@
+/**
+ * LayerNorm over the last axis (eps 1e-5, biased variance), forward and backward.
+ *
+ * Forward:  mean[n] = Σ_c x[n,c] / C; rstd[n] = 1/√(Σ_c (x[n,c] − mean)² / C + eps);
+ *           y[n,c] = (x[n,c] − mean)·rstd·gamma[c] + beta[c]. mean and rstd are saved for backward.
+ *           Dispatch: one 64-invocation workgroup per row (grid1d over rows); each invocation sums a
+ *           strided subset of the row in order, then a fixed tree reduction in workgroup memory.
+ * Backward: xhat = (x − mean)·rstd, g = dy·gamma;
+ *           dx[n,c] (+)= rstd·(g − mean_c(g) − xhat·mean_c(g·xhat))   (accumulateDx adds into dx)
+ *           dgamma[c] += Σ_n dy·xhat, dbeta[c] += Σ_n dy  (always accumulated into grads)
+ *   Dispatch 1: dx, one workgroup per row as in the forward.
+ *   Dispatch 2: column sums, one invocation per column c looping over the rows n = 0..N−1 in order
+ *               (sum from 0, then added to the old gradient).
+ * Layouts: x, y, dy, dx are N×C row-major; gamma/beta sit at element offsets inside the flat params
+ * tensor, dgamma/dbeta inside the flat grads tensor (one binding, two offsets).
+ */
+import type { Gpu } from "../device.ts";
+import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
+import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
+
+const ROW_WG = 64;
+const COL_WG = 64;
+
+/** Tree sum of `red[0..ROW_WG)` into red[0], fixed order; all invocations must call it. */
+const REDUCE = /* wgsl */ `
+var<workgroup> red: array<f32, ${ROW_WG}>;
+fn workgroup_sum(tid: u32, value: f32) -> f32 {
+  red[tid] = value;
+  workgroupBarrier();
+  for (var stride = ${ROW_WG / 2}u; stride > 0u; stride = stride / 2u) {
+    if (tid < stride) { red[tid] = red[tid] + red[tid + stride]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+`;
+
+export interface LayernormForwardSpec {
+  x: Tensor;
+  params: Tensor;
+  gammaOffset: number;
+  betaOffset: number;
+  y: Tensor;
+  mean: Tensor;
+  rstd: Tensor;
+  N: number;
+  C: number;
+  label: string;
+}
+
+function forwardSource(b: BoundOperands): string {
+  return /* wgsl */ `
+struct Params { N: u32, C: u32, x_off: u32, gamma_off: u32, beta_off: u32, y_off: u32, mean_off: u32, rstd_off: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}${REDUCE}
+@compute @workgroup_size(${ROW_WG})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= params.N) { return; }
+  let tid = lid.x;
+  let C = params.C;
+  let x0 = params.x_off + row * C;
+  var s = 0.0;
+  for (var c = tid; c < C; c += ${ROW_WG}u) { s += ${b.array.x}[x0 + c]; }
+  let mean = workgroup_sum(tid, s) / f32(C);
+  var q = 0.0;
+  for (var c = tid; c < C; c += ${ROW_WG}u) {
+    let d = ${b.array.x}[x0 + c] - mean;
+    q += d * d;
+  }
+  let rstd = 1.0 / sqrt(workgroup_sum(tid, q) / f32(C) + 1e-5);
+  let y0 = params.y_off + row * C;
+  for (var c = tid; c < C; c += ${ROW_WG}u) {
+    let xhat = (${b.array.x}[x0 + c] - mean) * rstd;
+    ${b.array.y}[y0 + c] = xhat * ${b.array.gamma}[params.gamma_off + c] + ${b.array.beta}[params.beta_off + c];
+  }
+  if (tid == 0u) {
+    ${b.array.mean}[params.mean_off + row] = mean;
+    ${b.array.rstd}[params.rstd_off + row] = rstd;
+  }
+}
+`;
+}
+
+export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatch {
+  const { N, C, label } = s;
+  requireShape(label, "N", N);
+  requireShape(label, "C", C);
+  requireLength(label, s.x, N * C, "x");
+  requireLength(label, s.y, N * C, "y");
+  requireLength(label, s.mean, N, "mean");
+  requireLength(label, s.rstd, N, "rstd");
+  requireLength(label, s.params, s.gammaOffset + C, "params (gamma)");
+  requireLength(label, s.params, s.betaOffset + C, "params (beta)");
+  // The row kernel's early return is per workgroup (uniform), so barriers stay in uniform control flow.
+  const b = bindOperands(gpu, label, [
+    { name: "x", tensor: s.x },
+    { name: "gamma", tensor: s.params },
+    { name: "beta", tensor: s.params },
+    { name: "y", tensor: s.y, write: true },
+    { name: "mean", tensor: s.mean, write: true },
+    { name: "rstd", tensor: s.rstd, write: true },
+  ]);
+  const p = offsetParams(b);
+  p.gamma_off += s.gammaOffset;
+  p.beta_off += s.betaOffset;
+  return plan(gpu, {
+    label,
+    code: forwardSource(b),
+    params: { N, C, ...p },
+    bindings: b.bindings,
+    workgroups: grid1d(gpu, N, 1),
+    flops: 8 * N * C,
+    bytes: 4 * (2 * N * C + 2 * C + 2 * N),
+  });
+}
+
+export interface LayernormBackwardSpec {
+  dy: Tensor;
+  x: Tensor;
+  mean: Tensor;
+  rstd: Tensor;
+  params: Tensor;
+  gammaOffset: number;
+  dx: Tensor;
+  accumulateDx: boolean;
+  grads: Tensor;
+  dgammaOffset: number;
+  dbetaOffset: number;
+  N: number;
+  C: number;
+  label: string;
+}
+
+function dxSource(b: BoundOperands): string {
+  return /* wgsl */ `
+struct Params {
+  N: u32, C: u32, accumulate: u32,
+  dy_off: u32, x_off: u32, mean_off: u32, rstd_off: u32, gamma_off: u32, dx_off: u32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}${REDUCE}
+@compute @workgroup_size(${ROW_WG})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= params.N) { return; }
+  let tid = lid.x;
+  let C = params.C;
+  let base = row * C;
+  let mean = ${b.array.mean}[params.mean_off + row];
+  let rstd = ${b.array.rstd}[params.rstd_off + row];
+  var sum_g = 0.0;
+  var sum_gx = 0.0;
+  for (var c = tid; c < C; c += ${ROW_WG}u) {
+    let xhat = (${b.array.x}[params.x_off + base + c] - mean) * rstd;
+    let g = ${b.array.dy}[params.dy_off + base + c] * ${b.array.gamma}[params.gamma_off + c];
+    sum_g += g;
+    sum_gx += g * xhat;
+  }
+  let mean_g = workgroup_sum(tid, sum_g) / f32(C);
+  let mean_gx = workgroup_sum(tid, sum_gx) / f32(C);
+  for (var c = tid; c < C; c += ${ROW_WG}u) {
+    let xhat = (${b.array.x}[params.x_off + base + c] - mean) * rstd;
+    let g = ${b.array.dy}[params.dy_off + base + c] * ${b.array.gamma}[params.gamma_off + c];
+    var d = rstd * (g - mean_g - xhat * mean_gx);
+    let i = params.dx_off + base + c;
+    if (params.accumulate != 0u) { d = ${b.array.dx}[i] + d; }
+    ${b.array.dx}[i] = d;
+  }
+}
+`;
+}
+
+function paramGradSource(b: BoundOperands): string {
+  return /* wgsl */ `
+struct Params {
+  N: u32, C: u32,
+  dy_off: u32, x_off: u32, mean_off: u32, rstd_off: u32, dgamma_off: u32, dbeta_off: u32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}
+@compute @workgroup_size(${COL_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  if (c >= params.C) { return; }
+  var sum_gamma = 0.0;
+  var sum_beta = 0.0;
+  for (var n = 0u; n < params.N; n++) {
+    let i = n * params.C + c;
+    let dy = ${b.array.dy}[params.dy_off + i];
+    let xhat = (${b.array.x}[params.x_off + i] - ${b.array.mean}[params.mean_off + n]) * ${b.array.rstd}[params.rstd_off + n];
+    sum_gamma += dy * xhat;
+    sum_beta += dy;
+  }
+  let gi = params.dgamma_off + c;
+  let bi = params.dbeta_off + c;
+  ${b.array.dgamma}[gi] = ${b.array.dgamma}[gi] + sum_gamma;
+  ${b.array.dbeta}[bi] = ${b.array.dbeta}[bi] + sum_beta;
+}
+`;
+}
+
+/** Returns [dx, dgamma+dbeta] dispatches. */
+export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispatch[] {
+  const { N, C, label } = s;
+  requireShape(label, "N", N);
+  requireShape(label, "C", C);
+  for (const [t, n, what] of [[s.dy, N * C, "dy"], [s.x, N * C, "x"], [s.dx, N * C, "dx"]] as const) {
+    requireLength(label, t, n, what);
+  }
+  requireLength(label, s.mean, N, "mean");
+  requireLength(label, s.rstd, N, "rstd");
+  requireLength(label, s.params, s.gammaOffset + C, "params (gamma)");
+  requireLength(label, s.grads, s.dgammaOffset + C, "grads (dgamma)");
+  requireLength(label, s.grads, s.dbetaOffset + C, "grads (dbeta)");
+
+  const bdx = bindOperands(gpu, label, [
+    { name: "dy", tensor: s.dy },
+    { name: "x", tensor: s.x },
+    { name: "mean", tensor: s.mean },
+    { name: "rstd", tensor: s.rstd },
+    { name: "gamma", tensor: s.params },
+    { name: "dx", tensor: s.dx, write: true },
+  ]);
+  const pdx = offsetParams(bdx);
+  pdx.gamma_off += s.gammaOffset;
+  const dx = plan(gpu, {
+    label: label + " dx",
+    code: dxSource(bdx),
+    params: { N, C, accumulate: s.accumulateDx ? 1 : 0, ...pdx },
+    bindings: bdx.bindings,
+    workgroups: grid1d(gpu, N, 1),
+    flops: 14 * N * C,
+    bytes: 4 * (3 * N * C + C + 2 * N),
+  });
+
+  const bp = bindOperands(gpu, label, [
+    { name: "dy", tensor: s.dy },
+    { name: "x", tensor: s.x },
+    { name: "mean", tensor: s.mean },
+    { name: "rstd", tensor: s.rstd },
+    { name: "dgamma", tensor: s.grads, write: true },
+    { name: "dbeta", tensor: s.grads, write: true },
+  ]);
+  const pp = offsetParams(bp);
+  pp.dgamma_off += s.dgammaOffset;
+  pp.dbeta_off += s.dbetaOffset;
+  const paramGrads = plan(gpu, {
+    label: label + " dgamma dbeta",
+    code: paramGradSource(bp),
+    params: { N, C, ...pp },
+    bindings: bp.bindings,
+    workgroups: [Math.ceil(C / COL_WG), 1, 1],
+    flops: 5 * N * C,
+    bytes: 4 * (2 * N * C + 2 * N + 4 * C),
+  });
+  return [dx, paramGrads];
+}

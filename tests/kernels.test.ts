@@ -1,0 +1,369 @@
+/**
+ * The WGSL kernel families against float64 CPU references written here as plain loops, on small odd
+ * shapes (ragged edges, tensors at unaligned offsets inside shared buffers), plus bit-identical
+ * determinism of the reductions. Runs on whatever adapter getGpu() finds (llvmpipe in CI).
+ */
+import assert from "node:assert/strict";
+import { getGpu, type Gpu } from "../kernels/device.ts";
+import {
+  checked,
+  createTensor,
+  type Dispatch,
+  readTensor,
+  slice,
+  submit,
+  type Tensor,
+  writeTensor,
+} from "../kernels/runtime.ts";
+import { planAdd, planFill, planGeluBackward, planGeluForward } from "../kernels/ops/elementwise.ts";
+import { planLayernormBackward, planLayernormForward } from "../kernels/ops/layernorm.ts";
+import {
+  groupPositionsByToken,
+  planEmbeddingBackward,
+  planEmbeddingForward,
+} from "../kernels/ops/embedding.ts";
+
+// ---------- helpers ----------
+
+/** Deterministic pseudo-random numbers in [-scale, scale). */
+function randoms(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+/** A tensor at an unaligned offset inside a larger buffer, so kernels must honour `base`. */
+function placed(gpu: Gpu, data: Float32Array | Int32Array, label: string, pad = 37): Tensor {
+  const whole = createTensor(gpu, pad + data.length + 5, label + " buffer");
+  const t = slice(whole, pad, data.length, label);
+  writeTensor(gpu, t, data);
+  return t;
+}
+
+async function run(gpu: Gpu, dispatches: Dispatch | Dispatch[]): Promise<void> {
+  await checked(gpu, () => submit(gpu, Array.isArray(dispatches) ? dispatches : [dispatches]));
+}
+
+function toF64(a: ArrayLike<number>): Float64Array {
+  return Float64Array.from(a);
+}
+
+/** Asserts |got − want| ≤ atol + rtol·|want| everywhere; the message reports max abs and rel error. */
+function assertClose(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  what: string,
+  atol = 1e-5,
+  rtol = 1e-4,
+): { maxAbs: number; maxRel: number } {
+  assert.equal(got.length, want.length, `${what}: length ${got.length} vs ${want.length}`);
+  let maxAbs = 0, maxRel = 0, worst = -1, worstExcess = 0;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    if (!(err <= atol + rtol * Math.abs(want[i]))) {
+      const excess = Number.isNaN(err) ? Infinity : err - atol - rtol * Math.abs(want[i]);
+      if (worst < 0 || excess > worstExcess) [worst, worstExcess] = [i, excess];
+    }
+    if (Number.isNaN(err)) maxAbs = NaN;
+    else maxAbs = Math.max(maxAbs, err);
+    maxRel = Math.max(maxRel, err / Math.max(Math.abs(want[i]), 1e-12));
+  }
+  const summary = `${what}: max abs err ${maxAbs.toExponential(2)}, max rel err ${maxRel.toExponential(2)}`;
+  assert.ok(worst < 0, `${summary}; worst at [${worst}]: got ${got[worst]}, want ${want[worst]}`);
+  // The report keeps the worst error per kernel over all shapes.
+  const kernel = what.replace(/ [A-Za-z]+=\d+/g, "");
+  const prev = errorLog.get(kernel) ?? { maxAbs: 0, maxRel: 0 };
+  errorLog.set(kernel, { maxAbs: Math.max(prev.maxAbs, maxAbs), maxRel: Math.max(prev.maxRel, maxRel) });
+  return { maxAbs, maxRel };
+}
+
+function assertBitIdentical(a: Float32Array, b: Float32Array, what: string): void {
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) {
+    assert.equal(ua[i], ub[i], `${what}: run 1 and run 2 differ at [${i}]: ${a[i]} vs ${b[i]}`);
+  }
+}
+
+const errorLog = new Map<string, { maxAbs: number; maxRel: number }>();
+const SHAPES = [1, 7, 33, 130];
+
+// ---------- elementwise ----------
+
+function geluRef(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+}
+
+function geluGradRef(x: number): number {
+  const s = Math.sqrt(2 / Math.PI);
+  const t = Math.tanh(s * (x + 0.044715 * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * s * (1 + 3 * 0.044715 * x * x);
+}
+
+Deno.test("fill, add (separate and in place), gelu forward/backward on odd sizes", async () => {
+  const gpu = await getGpu();
+  for (const n of SHAPES) {
+    const a = randoms(n, n, 3);
+    const b = randoms(n, n + 100, 3);
+    // Extreme inputs check the tanh clamp (no NaN) at the largest size.
+    if (n === 130) a.set([60, -60, 1e4, -1e4, 0], 0);
+
+    const t = placed(gpu, randoms(n, 1), "fill");
+    await run(gpu, planFill(gpu, t, 2.5, "fill"));
+    assertClose(await readTensor(gpu, t), new Float64Array(n).fill(2.5), `fill n=${n}`, 0, 0);
+
+    const ta = placed(gpu, a, "a"), tb = placed(gpu, b, "b"), out = placed(gpu, new Float32Array(n), "out");
+    await run(gpu, planAdd(gpu, out, ta, tb, n, "add"));
+    const sum = toF64(a).map((x, i) => x + b[i]);
+    assertClose(await readTensor(gpu, out), sum, `add n=${n}`, 1e-6, 1e-6);
+    // In place: out is a.
+    await run(gpu, planAdd(gpu, ta, ta, tb, n, "add in place"));
+    assertClose(await readTensor(gpu, ta), sum, `add in place n=${n}`, 1e-6, 1e-6);
+    // Out and a in one buffer at different offsets (one read_write binding, two offsets).
+    const shared = createTensor(gpu, 3 * n + 11, "shared");
+    const sa = slice(shared, 3, n, "sa"), sout = slice(shared, n + 9, n, "sout");
+    writeTensor(gpu, sa, a);
+    await run(gpu, planAdd(gpu, sout, sa, tb, n, "add shared buffer"));
+    assertClose(await readTensor(gpu, sout), sum, `add shared buffer n=${n}`, 1e-6, 1e-6);
+
+    const x = placed(gpu, a, "x"), y = placed(gpu, new Float32Array(n), "y");
+    await run(gpu, planGeluForward(gpu, x, y, n, "gelu"));
+    assertClose(await readTensor(gpu, y), toF64(a).map(geluRef), `gelu forward n=${n}`, 1e-5, 1e-4);
+    const dy = placed(gpu, b, "dy"), dx = placed(gpu, randoms(n, 9), "dx");
+    await run(gpu, planGeluBackward(gpu, x, dy, dx, n, "gelu backward"));
+    const want = toF64(a).map((v, i) => b[i] * geluGradRef(v));
+    assertClose(await readTensor(gpu, dx), want, `gelu backward n=${n}`, 1e-5, 1e-4);
+  }
+});
+
+// ---------- embedding ----------
+
+Deno.test("groupPositionsByToken groups positions by ascending token id with padding", () => {
+  const g = groupPositionsByToken(Int32Array.from([5, 2, 5, 0, 2, 5]), 4);
+  assert.deepEqual([...g.unique], [0, 2, 5, -1]);
+  assert.deepEqual([...g.starts], [0, 1, 3, 6, 6]);
+  assert.deepEqual([...g.positions], [3, 1, 4, 0, 2, 5]);
+  assert.throws(() => groupPositionsByToken(Int32Array.from([1, 2, 3]), 2), /maxUnique/);
+  assert.throws(() => groupPositionsByToken(Int32Array.from([1, -2]), 2), /position 1/);
+});
+
+Deno.test("embedding forward and deterministic backward (accumulate and overwrite) on odd shapes", async () => {
+  const gpu = await getGpu();
+  for (const [B, T, C, V] of [[1, 1, 1, 1], [3, 5, 7, 11], [2, 33, 9, 4], [4, 3, 130, 50]]) {
+    const N = B * T;
+    const tokens = Int32Array.from({ length: N }, (_, i) => (i * 7 + (i >> 1) * 3) % V);
+    // wte and wpe inside one flat "params" buffer; dwte and dwpe inside one flat "grads" buffer.
+    const wteOff = 3, wpeOff = wteOff + V * C + 5;
+    const flat = randoms(wpeOff + T * C + 2, B * 1000 + C);
+    const params = placed(gpu, flat, "params", 0);
+    const wte = slice(params, wteOff, V * C, "wte"), wpe = slice(params, wpeOff, T * C, "wpe");
+    const tokT = placed(gpu, tokens, "tokens");
+    const out = placed(gpu, new Float32Array(N * C), "out");
+    await run(gpu, planEmbeddingForward(gpu, { tokens: tokT, wte, wpe, out, B, T, C, label: "emb" }));
+    const want = new Float64Array(N * C);
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        want[n * C + c] = flat[wteOff + tokens[n] * C + c] + flat[wpeOff + (n % T) * C + c];
+      }
+    }
+    assertClose(await readTensor(gpu, out), want, `embedding forward B=${B} T=${T} C=${C}`, 1e-6, 1e-6);
+
+    const dx = randoms(N * C, 77 + C);
+    const maxUnique = Math.min(V, N);
+    const groups = groupPositionsByToken(tokens, maxUnique);
+    const dxT = placed(gpu, dx, "dx");
+    const uniqueT = placed(gpu, groups.unique, "unique");
+    const startsT = placed(gpu, groups.starts, "starts");
+    const positionsT = placed(gpu, groups.positions, "positions");
+    const gradsInit = randoms(flat.length, 5);
+    for (const accumulate of [true, false]) {
+      const grads = placed(gpu, gradsInit, "grads");
+      const dispatches = planEmbeddingBackward(gpu, {
+        dx: dxT,
+        unique: uniqueT,
+        starts: startsT,
+        positions: positionsT,
+        grads,
+        wteOffset: wteOff,
+        wpeOffset: wpeOff,
+        B,
+        T,
+        C,
+        maxUnique,
+        accumulate,
+        label: "emb backward",
+      });
+      await run(gpu, dispatches);
+      const ref = toF64(gradsInit);
+      const present = new Set(tokens);
+      for (const v of present) for (let c = 0; c < C; c++) if (!accumulate) ref[wteOff + v * C + c] = 0;
+      for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) if (!accumulate) ref[wpeOff + t * C + c] = 0;
+      for (let n = 0; n < N; n++) {
+        for (let c = 0; c < C; c++) {
+          ref[wteOff + tokens[n] * C + c] += dx[n * C + c];
+          ref[wpeOff + (n % T) * C + c] += dx[n * C + c];
+        }
+      }
+      const got = await readTensor(gpu, grads);
+      assertClose(got, ref, `embedding backward accumulate=${accumulate} B=${B} T=${T} C=${C}`, 1e-5, 1e-5);
+      if (accumulate) {
+        await run(gpu, dispatches.map((d) => d)); // second accumulation must equal 2× the sums
+        const again = await readTensor(gpu, grads);
+        const twice = ref.map((r, i) => r + (r - gradsInit[i]));
+        assertClose(again, twice, `embedding backward twice B=${B} T=${T} C=${C}`, 1e-5, 1e-5);
+      }
+    }
+  }
+});
+
+Deno.test("embedding forward writes NaN for an out-of-range token id instead of reading out of bounds", async () => {
+  const gpu = await getGpu();
+  const C = 3, V = 4;
+  const wte = placed(gpu, randoms(V * C, 1), "wte"), wpe = placed(gpu, randoms(2 * C, 2), "wpe");
+  const out = placed(gpu, new Float32Array(2 * C), "out");
+  const tokens = placed(gpu, Int32Array.from([1, 4]), "tokens");
+  await run(gpu, planEmbeddingForward(gpu, { tokens, wte, wpe, out, B: 1, T: 2, C, label: "emb bad id" }));
+  const got = await readTensor(gpu, out);
+  assert.ok(got.slice(0, C).every(Number.isFinite), "valid token row must be finite");
+  assert.ok(got.slice(C).every(Number.isNaN), `row of id 4 ≥ V must be NaN, got ${[...got.slice(C)]}`);
+});
+
+// ---------- layernorm ----------
+
+function layernormRef(x: Float32Array, gamma: Float32Array, beta: Float32Array, N: number, C: number) {
+  const y = new Float64Array(N * C), mean = new Float64Array(N), rstd = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let s = 0;
+    for (let c = 0; c < C; c++) s += x[n * C + c];
+    const m = s / C;
+    let q = 0;
+    for (let c = 0; c < C; c++) q += (x[n * C + c] - m) ** 2;
+    const r = 1 / Math.sqrt(q / C + 1e-5);
+    for (let c = 0; c < C; c++) y[n * C + c] = (x[n * C + c] - m) * r * gamma[c] + beta[c];
+    mean[n] = m;
+    rstd[n] = r;
+  }
+  return { y, mean, rstd };
+}
+
+/** dx, dgamma, dbeta of y = layernorm(x) for upstream dy, from the definition (float64). */
+function layernormBackwardRef(dy: Float32Array, x: Float32Array, gamma: Float32Array, N: number, C: number) {
+  const { mean, rstd } = layernormRef(x, gamma, new Float32Array(C), N, C);
+  const dx = new Float64Array(N * C), dgamma = new Float64Array(C), dbeta = new Float64Array(C);
+  for (let n = 0; n < N; n++) {
+    let sg = 0, sgx = 0;
+    for (let c = 0; c < C; c++) {
+      const xhat = (x[n * C + c] - mean[n]) * rstd[n];
+      const g = dy[n * C + c] * gamma[c];
+      sg += g;
+      sgx += g * xhat;
+      dgamma[c] += dy[n * C + c] * xhat;
+      dbeta[c] += dy[n * C + c];
+    }
+    for (let c = 0; c < C; c++) {
+      const xhat = (x[n * C + c] - mean[n]) * rstd[n];
+      dx[n * C + c] = rstd[n] * (dy[n * C + c] * gamma[c] - sg / C - xhat * sgx / C);
+    }
+  }
+  return { dx, dgamma, dbeta };
+}
+
+Deno.test("layernorm forward and backward on odd shapes; column sums deterministic", async () => {
+  const gpu = await getGpu();
+  for (const [N, C] of [[1, 1], [7, 33], [33, 7], [130, 130], [3, 300]]) {
+    const x = randoms(N * C, N + C);
+    for (let i = 0; i < x.length; i++) x[i] += 0.7 * ((i % C) / C); // a non-zero row mean
+    const gOff = 5, bOff = 5 + C + 3;
+    const flat = randoms(bOff + C + 4, 3 * C);
+    const gamma = flat.slice(gOff, gOff + C), beta = flat.slice(bOff, bOff + C);
+    const params = placed(gpu, flat, "params");
+    const xT = placed(gpu, x, "x"), yT = placed(gpu, new Float32Array(N * C), "y");
+    const meanT = placed(gpu, new Float32Array(N), "mean"), rstdT = placed(gpu, new Float32Array(N), "rstd");
+    await run(
+      gpu,
+      planLayernormForward(gpu, {
+        x: xT,
+        params,
+        gammaOffset: gOff,
+        betaOffset: bOff,
+        y: yT,
+        mean: meanT,
+        rstd: rstdT,
+        N,
+        C,
+        label: "ln",
+      }),
+    );
+    const ref = layernormRef(x, gamma, beta, N, C);
+    const shape = `N=${N} C=${C}`;
+    assertClose(await readTensor(gpu, yT), ref.y, `layernorm forward y ${shape}`, 1e-5, 1e-4);
+    assertClose(await readTensor(gpu, meanT), ref.mean, `layernorm forward mean ${shape}`, 1e-6, 1e-5);
+    assertClose(await readTensor(gpu, rstdT), ref.rstd, `layernorm forward rstd ${shape}`, 1e-5, 1e-4);
+
+    const dy = randoms(N * C, 11 * N);
+    const dxInit = randoms(N * C, 12);
+    const gradsInit = randoms(2 * C + 20, 13);
+    const dgOff = 2, dbOff = C + 9;
+    const back = layernormBackwardRef(dy, x, gamma, N, C);
+    for (const accumulateDx of [false, true]) {
+      const dyT = placed(gpu, dy, "dy"),
+        dxT = placed(gpu, dxInit, "dx"),
+        grads = placed(gpu, gradsInit, "grads");
+      const dispatches = planLayernormBackward(gpu, {
+        dy: dyT,
+        x: xT,
+        mean: meanT,
+        rstd: rstdT,
+        params,
+        gammaOffset: gOff,
+        dx: dxT,
+        accumulateDx,
+        grads,
+        dgammaOffset: dgOff,
+        dbetaOffset: dbOff,
+        N,
+        C,
+        label: "ln backward",
+      });
+      await run(gpu, dispatches);
+      const wantDx = back.dx.map((d, i) => accumulateDx ? d + dxInit[i] : d);
+      // dx cancels large terms (g − mean(g) − xhat·mean(g·xhat)): compare on the scale of rstd·|g|.
+      assertClose(
+        await readTensor(gpu, dxT),
+        wantDx,
+        `layernorm backward dx acc=${accumulateDx} ${shape}`,
+        2e-5,
+        1e-4,
+      );
+      const wantGrads = toF64(gradsInit);
+      for (let c = 0; c < C; c++) {
+        wantGrads[dgOff + c] += back.dgamma[c];
+        wantGrads[dbOff + c] += back.dbeta[c];
+      }
+      const got = await readTensor(gpu, grads);
+      assertClose(got, wantGrads, `layernorm backward dgamma/dbeta ${shape}`, 1e-5, 1e-4);
+      if (accumulateDx) {
+        await run(gpu, planFill(gpu, grads, 0, "zero"));
+        await run(gpu, dispatches);
+        const first = await readTensor(gpu, grads);
+        await run(gpu, planFill(gpu, grads, 0, "zero"));
+        await run(gpu, dispatches);
+        assertBitIdentical(first, await readTensor(gpu, grads), `layernorm dgamma/dbeta ${shape}`);
+      }
+    }
+  }
+});
+
+Deno.test("report of max errors", () => {
+  const lines = [...errorLog].map(([k, e]) =>
+    `${k.padEnd(48)} max abs ${e.maxAbs.toExponential(2)}  max rel ${e.maxRel.toExponential(2)}`
+  );
+  console.log(lines.join("\n"));
+});
