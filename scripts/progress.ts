@@ -1,0 +1,65 @@
+/**
+ * A terminal progress bar with rate and ETA for long CLI work (pretraining, experiments, sweeps).
+ * On a TTY it redraws one line on stderr; elsewhere it prints a line at most every `logEverySeconds`,
+ * so logs stay readable and `--json` output on stdout stays clean.
+ */
+
+export interface ProgressOptions {
+  label: string;
+  total: number;
+  unit?: string;
+  logEverySeconds?: number;
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "--:--";
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const mm = String(m).padStart(2, "0");
+  const ss = String(sec).padStart(2, "0");
+  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+export class ProgressBar {
+  private start = performance.now();
+  private lastDraw = 0;
+  private done = 0;
+  private readonly tty = Deno.stderr.isTerminal();
+  private readonly encoder = new TextEncoder();
+
+  constructor(readonly opts: ProgressOptions) {}
+
+  /** Rate in units per second since the start. */
+  get rate(): number {
+    return this.done / Math.max(1e-9, (performance.now() - this.start) / 1000);
+  }
+
+  get etaSeconds(): number {
+    return (this.opts.total - this.done) / Math.max(this.rate, 1e-9);
+  }
+
+  update(done: number, note = ""): void {
+    this.done = done;
+    const now = performance.now();
+    const every = this.tty ? 100 : 1000 * (this.opts.logEverySeconds ?? 10);
+    if (now - this.lastDraw < every && done < this.opts.total) return;
+    this.lastDraw = now;
+    const fraction = Math.min(1, done / Math.max(1, this.opts.total));
+    const width = 24;
+    const filled = Math.round(fraction * width);
+    const bar = "█".repeat(filled) + "░".repeat(width - filled);
+    const unit = this.opts.unit ?? "it";
+    const rate = this.rate >= 100 ? this.rate.toFixed(0) : this.rate.toFixed(2);
+    const line =
+      `${this.opts.label} ${bar} ${(100 * fraction).toFixed(1).padStart(5)}% ${done}/${this.opts.total} ` +
+      `${rate} ${unit}/s ETA ${formatDuration(this.etaSeconds)}${note ? " " + note : ""}`;
+    Deno.stderr.writeSync(this.encoder.encode(this.tty ? `\r\x1b[2K${line}` : `${line}\n`));
+  }
+
+  finish(note = ""): void {
+    this.update(this.opts.total, note);
+    if (this.tty) Deno.stderr.writeSync(this.encoder.encode("\n"));
+  }
+}
