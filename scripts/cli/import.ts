@@ -1,0 +1,35 @@
+/**
+ * `deno task lab import --name N --file F.jsonl [--description D]`: import a task in the openai/weak-to-strong
+ * JSONL format. A bad line rejects the whole file with its line number.
+ */
+import { parseArgs } from "node:util";
+import { openDb } from "../../db/client.ts";
+import { importTask } from "../../server/api/catalog.ts";
+import { TASK_NAME } from "../../server/api/schemas.ts";
+
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { name: { type: "string" }, file: { type: "string" }, description: { type: "string" } },
+  });
+  if (!values.name || !values.file) throw new Error("usage: lab import --name NAME --file FILE.jsonl");
+  const name = TASK_NAME.safeParse(values.name);
+  if (!name.success) throw new Error(`--name: ${name.error.issues[0].message}`);
+  const jsonl = await Deno.readTextFile(values.file);
+  const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
+  const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });
+  try {
+    const task = await importTask(opened.db, {
+      name: name.data,
+      description: values.description,
+      jsonl,
+      source: values.file,
+    });
+    console.log(`imported task "${task.name}" with ${task.exampleCount} examples from ${values.file}`);
+  } catch (err) {
+    // Name the file with the line: "F.jsonl: line 7: …".
+    throw new Error(`${values.file}: ${err instanceof Error ? err.message : err}`);
+  } finally {
+    await opened.close();
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * `deno task lab models [--json]`: the ladder with parameter counts, pretraining status and validation
+ * loss. With --json the last line is a JSON array of {name, params, status, val_loss}.
+ */
+import { openDb } from "../../db/client.ts";
+import { listModels } from "../../server/api/catalog.ts";
+
+export async function main(args: string[]): Promise<void> {
+  const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
+  const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });
+  try {
+    const models = await listModels(opened.db);
+    if (!args.includes("--json")) {
+      console.log("name     width layers heads context      params  status       val_loss");
+      for (const m of models) {
+        console.log(
+          `${m.name.padEnd(8)} ${String(m.width).padStart(5)} ${String(m.layers).padStart(6)} ` +
+            `${String(m.heads).padStart(5)} ${String(m.contextLength).padStart(7)} ${String(m.params).padStart(11)}  ` +
+            `${m.status.padEnd(12)} ${m.valLoss === null ? "-" : m.valLoss.toFixed(4)}`,
+        );
+      }
+      return;
+    }
+    console.log(JSON.stringify(models.map((m) => ({
+      name: m.name,
+      params: m.params,
+      status: m.status,
+      val_loss: m.valLoss,
+    }))));
+  } finally {
+    await opened.close();
+  }
+}

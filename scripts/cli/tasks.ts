@@ -1,0 +1,22 @@
+/** `deno task lab tasks [--json]`: built-in and imported tasks. */
+import { openDb } from "../../db/client.ts";
+import { listTasks } from "../../server/api/catalog.ts";
+
+export async function main(args: string[]): Promise<void> {
+  const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
+  const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });
+  try {
+    const tasks = await listTasks(opened.db);
+    if (args.includes("--json")) {
+      console.log(JSON.stringify(tasks));
+      return;
+    }
+    const width = Math.max(...tasks.map((t) => t.name.length), 4);
+    for (const t of tasks) {
+      const count = t.exampleCount === null ? "" : ` (${t.exampleCount} examples)`;
+      console.log(`${t.name.padEnd(width)}  ${t.kind.padEnd(8)}  ${t.description}${count}`);
+    }
+  } finally {
+    await opened.close();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The lab's HTTP API: `createApp({db, dataDir, token, bus})` returns a Hono app with every route under /api.
+ * Small routers are composed with app.route; validation, auth, body limits and errors are middleware, so a
+ * handler only sees typed, valid, authorized input.
+ */
+import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { LabDb } from "../../db/client.ts";
+import type { EventBus } from "../jobs/bus.ts";
+import { DOCS_HTML } from "./docs.ts";
+import { ApiError, errorBody, handleError } from "./errors.ts";
+import { buildOpenApiDocument } from "./openapi.ts";
+import { modelRoutes, taskRoutes } from "./routes/catalog.ts";
+import { benchRoutes, probeRoutes, resultRoutes, runRoutes } from "./routes/data.ts";
+import { experimentRoutes } from "./routes/experiments.ts";
+import { eventRoutes, jobRoutes } from "./routes/jobs.ts";
+import { tokensEqual } from "./token.ts";
+
+export interface ApiDeps {
+  db: LabDb;
+  dataDir: string;
+  token: string;
+  bus: EventBus;
+  /** "pglite" or "postgres", shown by /api/health. */
+  dbKind?: string;
+}
+
+export const IMPORT_BODY_LIMIT = 10 * 1024 * 1024;
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+const tooLarge = (limit: number): MiddlewareHandler =>
+  bodyLimit({
+    maxSize: limit,
+    onError: (c) => c.json(errorBody("payload_too_large", `request body exceeds ${limit} bytes`, { limit }), 413),
+  });
+
+export function createApp(deps: ApiDeps): Hono {
+  const api = new Hono();
+  const importLimit = tooLarge(IMPORT_BODY_LIMIT);
+  const defaultLimit = tooLarge(DEFAULT_BODY_LIMIT);
+
+  // Mutations need the bearer token; reads are open.
+  api.use("*", async (c, next) => {
+    if (["GET", "HEAD", "OPTIONS"].includes(c.req.method)) return await next();
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match || !tokensEqual(match[1].trim(), deps.token)) {
+      throw new ApiError(
+        401,
+        "unauthorized",
+        match ? "wrong API token" : "this request needs `Authorization: Bearer <token>` (see <data dir>/token)",
+      );
+    }
+    await next();
+  });
+  api.use("*", async (c, next) => {
+    const isImport = c.req.path.endsWith("/tasks/import");
+    if (!isImport && c.req.raw.body && !["GET", "HEAD"].includes(c.req.method)) {
+      const type = c.req.header("content-type") ?? "";
+      const length = c.req.header("content-length");
+      if (length !== "0" && !/^application\/([\w.-]+\+)?json/i.test(type)) {
+        throw new ApiError(400, "unsupported_media_type", `request body must be JSON (Content-Type: application/json), got "${type || "none"}"`);
+      }
+    }
+    return await (isImport ? importLimit : defaultLimit)(c, next);
+  });
+
+  const openapi = buildOpenApiDocument();
+  api.get("/health", (c) => c.json({ ok: true, db: deps.dbKind ?? "unknown" }));
+  api.get("/openapi.json", (c) => c.json(openapi));
+  api.get("/docs", (c) => c.html(DOCS_HTML));
+  api.route("/experiments", experimentRoutes(deps, "experiment"));
+  api.route("/sweeps", experimentRoutes(deps, "sweep"));
+  api.route("/tasks", taskRoutes(deps));
+  api.route("/models", modelRoutes(deps));
+  api.route("/runs", runRoutes(deps));
+  api.route("/results", resultRoutes(deps));
+  api.route("/probes", probeRoutes(deps));
+  api.route("/bench", benchRoutes(deps));
+  api.route("/jobs", jobRoutes(deps));
+  api.route("/events", eventRoutes(deps));
+  api.all("*", (c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
+
+  const app = new Hono();
+  app.route("/api", api);
+  app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
+  app.onError(handleError);
+  return app;
+}

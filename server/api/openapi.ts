@@ -1,0 +1,224 @@
+/**
+ * The OpenAPI 3 document, built from the same zod schemas the routes validate with (z.toJSONSchema), and
+ * the list of operations it describes. tests/api.test.ts checks that every listed operation is routed.
+ */
+import { z } from "zod";
+import {
+  BenchCreate,
+  BenchResultsQuery,
+  ErrorBody,
+  ExperimentCreate,
+  ExperimentListQuery,
+  JobCreate,
+  JobEventSchema,
+  JobListQuery,
+  MetricsQuery,
+  PretrainCreate,
+  ProbesQuery,
+  ResultsQuery,
+  RunListQuery,
+  SweepCreate,
+  TaskImportBody,
+  TaskImportQuery,
+} from "./schemas.ts";
+
+export interface OperationDoc {
+  method: "get" | "post" | "delete";
+  /** OpenAPI path below /api, with {param} placeholders. */
+  path: string;
+  tag: string;
+  summary: string;
+  body?: z.ZodType;
+  /** Also accepts raw JSONL (text/plain, application/x-ndjson). */
+  rawJsonl?: boolean;
+  query?: z.ZodType;
+  /** 201 for creations. */
+  created?: boolean;
+  /** text/event-stream or text/csv instead of JSON. */
+  produces?: string;
+}
+
+export const OPERATIONS: OperationDoc[] = [
+  { method: "get", path: "/health", tag: "meta", summary: "Liveness and database kind" },
+  { method: "get", path: "/openapi.json", tag: "meta", summary: "This document" },
+  { method: "get", path: "/docs", tag: "meta", summary: "Interactive API reference", produces: "text/html" },
+  { method: "get", path: "/experiments", tag: "experiments", summary: "List experiments", query: ExperimentListQuery },
+  {
+    method: "post",
+    path: "/experiments",
+    tag: "experiments",
+    summary: "Create a weak→strong experiment (enqueues a w2s job)",
+    body: ExperimentCreate,
+    created: true,
+  },
+  { method: "get", path: "/experiments/{id}", tag: "experiments", summary: "An experiment with runs, results, probes" },
+  { method: "post", path: "/experiments/{id}/cancel", tag: "experiments", summary: "Cancel its job" },
+  { method: "delete", path: "/experiments/{id}", tag: "experiments", summary: "Delete a finished experiment" },
+  { method: "get", path: "/sweeps", tag: "sweeps", summary: "List sweeps", query: ExperimentListQuery },
+  {
+    method: "post",
+    path: "/sweeps",
+    tag: "sweeps",
+    summary: "Create a sweep over tasks × pairs × methods × seeds (enqueues a sweep job)",
+    body: SweepCreate,
+    created: true,
+  },
+  { method: "get", path: "/sweeps/{id}", tag: "sweeps", summary: "A sweep with runs and results" },
+  { method: "post", path: "/sweeps/{id}/cancel", tag: "sweeps", summary: "Cancel its job" },
+  { method: "delete", path: "/sweeps/{id}", tag: "sweeps", summary: "Delete a finished sweep" },
+  { method: "get", path: "/tasks", tag: "tasks", summary: "Built-in and imported tasks" },
+  { method: "get", path: "/tasks/{name}", tag: "tasks", summary: "One task (imported ones with a sample)" },
+  {
+    method: "post",
+    path: "/tasks/import",
+    tag: "tasks",
+    summary: "Import a JSONL task ({txt, hard_label} per line); a bad line rejects the file",
+    body: TaskImportBody,
+    rawJsonl: true,
+    query: TaskImportQuery,
+    created: true,
+  },
+  { method: "delete", path: "/tasks/{name}", tag: "tasks", summary: "Delete an imported task" },
+  { method: "get", path: "/models", tag: "models", summary: "The ladder with parameters and pretraining status" },
+  { method: "get", path: "/models/{name}", tag: "models", summary: "One ladder size" },
+  {
+    method: "post",
+    path: "/models/{name}/pretrain",
+    tag: "models",
+    summary: "Start pretraining a size (enqueues a pretrain job)",
+    body: PretrainCreate,
+    created: true,
+  },
+  { method: "get", path: "/runs", tag: "runs", summary: "Trained models (weak, ceiling, student, …)", query: RunListQuery },
+  { method: "get", path: "/runs/{id}", tag: "runs", summary: "One run with its metric names" },
+  {
+    method: "get",
+    path: "/runs/{id}/metrics",
+    tag: "runs",
+    summary: "Metric series, downsampled to maxPoints, within a step range",
+    query: MetricsQuery,
+  },
+  { method: "get", path: "/results", tag: "results", summary: "Experiment results (accuracies, PGR, …)", query: ResultsQuery },
+  {
+    method: "get",
+    path: "/results/export.csv",
+    tag: "results",
+    summary: "Results as CSV",
+    query: ResultsQuery,
+    produces: "text/csv",
+  },
+  { method: "get", path: "/results/export.json", tag: "results", summary: "Results as JSON", query: ResultsQuery },
+  { method: "get", path: "/probes", tag: "results", summary: "Linear-probe accuracies by layer", query: ProbesQuery },
+  {
+    method: "post",
+    path: "/bench",
+    tag: "bench",
+    summary: "Start a kernel benchmark (enqueues a bench job)",
+    body: BenchCreate,
+    created: true,
+  },
+  { method: "get", path: "/bench/results", tag: "bench", summary: "Kernel benchmark figures", query: BenchResultsQuery },
+  { method: "get", path: "/jobs", tag: "jobs", summary: "The job queue", query: JobListQuery },
+  { method: "post", path: "/jobs", tag: "jobs", summary: "Enqueue a demo job (toy-train)", body: JobCreate, created: true },
+  { method: "get", path: "/jobs/{id}", tag: "jobs", summary: "One job with progress, state, result, error" },
+  { method: "post", path: "/jobs/{id}/cancel", tag: "jobs", summary: "Cancel a queued or running job" },
+  {
+    method: "get",
+    path: "/events",
+    tag: "events",
+    summary: "Live progress: server-sent events `snapshot`, then `job` (JobEvent) per change, `ping`",
+    produces: "text/event-stream",
+  },
+];
+
+type JsonSchema = Record<string, unknown>;
+
+export function buildOpenApiDocument(): JsonSchema {
+  const components: Record<string, JsonSchema> = {};
+  const toSchema = (schema: z.ZodType): JsonSchema => {
+    const json = z.toJSONSchema(schema, { io: "input", target: "openapi-3.0", unrepresentable: "any" }) as JsonSchema;
+    const rewritten = JSON.parse(JSON.stringify(json).replaceAll("#/definitions/", "#/components/schemas/"));
+    const { definitions, $schema: _dialect, ...rest } = rewritten as {
+      definitions?: Record<string, JsonSchema>;
+      $schema?: string;
+    };
+    Object.assign(components, definitions ?? {});
+    return rest;
+  };
+  const errorSchema = toSchema(ErrorBody);
+  toSchema(JobEventSchema);
+  const errorResponse = (description: string) => ({
+    description,
+    content: { "application/json": { schema: errorSchema } },
+  });
+
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    const parameters: unknown[] = [];
+    for (const match of op.path.matchAll(/\{(\w+)\}/g)) {
+      const isId = match[1] === "id";
+      parameters.push({
+        name: match[1],
+        in: "path",
+        required: true,
+        schema: isId ? { type: "integer", minimum: 1 } : { type: "string" },
+      });
+    }
+    if (op.query) {
+      const query = toSchema(op.query) as { properties?: Record<string, JsonSchema>; required?: string[] };
+      for (const [name, schema] of Object.entries(query.properties ?? {})) {
+        parameters.push({ name, in: "query", required: query.required?.includes(name) ?? false, schema });
+      }
+    }
+    const mutating = op.method !== "get";
+    const operation: Record<string, unknown> = {
+      tags: [op.tag],
+      summary: op.summary,
+      operationId: `${op.method}${op.path.replace(/[{}]/g, "").replace(/[/.-](\w)/g, (_, ch) => ch.toUpperCase())}`,
+      parameters,
+      responses: {
+        [op.created ? "201" : "200"]: {
+          description: "OK",
+          content: { [op.produces ?? "application/json"]: { schema: op.path === "/events" ? toSchema(JobEventSchema) : {} } },
+        },
+        "400": errorResponse("Invalid request (the message names each bad field)"),
+        "404": errorResponse("Not found"),
+        ...(mutating
+          ? {
+            "401": errorResponse("Missing or wrong bearer token"),
+            "409": errorResponse("Conflict with the current state"),
+            "413": errorResponse("Request body too large"),
+          }
+          : {}),
+      },
+    };
+    if (mutating) operation.security = [{ bearer: [] }];
+    if (op.body) {
+      const content: Record<string, unknown> = { "application/json": { schema: toSchema(op.body) } };
+      if (op.rawJsonl) {
+        content["application/x-ndjson"] = { schema: { type: "string" } };
+        content["text/plain"] = { schema: { type: "string" } };
+      }
+      operation.requestBody = { required: true, content };
+    }
+    (paths[op.path] ??= {})[op.method] = operation;
+  }
+
+  return {
+    openapi: "3.0.3",
+    info: {
+      title: "Weak-to-strong lab API",
+      version: "1.0.0",
+      description:
+        "Experiments, sweeps, tasks, models, runs, metrics, results, benchmarks and the job queue of the lab. " +
+        "Reads are open; mutating requests need `Authorization: Bearer <token>` (printed on first start, " +
+        "stored in <data dir>/token). Errors are `{error: {code, message, details}}`.",
+    },
+    servers: [{ url: "/api" }],
+    paths,
+    components: {
+      schemas: components,
+      securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+    },
+  };
+}

@@ -1,0 +1,141 @@
+/** Experiments and sweeps: one router factory for both (they differ in config schema and job type). */
+import { and, desc, eq, inArray } from "drizzle-orm";
+import { Hono } from "hono";
+import type { LabDb } from "../../../db/client.ts";
+import { experiments, jobs, probeResults, results, runs } from "../../../db/schema.ts";
+import { cancelJob, enqueueJob } from "../../jobs/queue.ts";
+import { requireSize, requireTask } from "../catalog.ts";
+import { ApiError, notFound, validate } from "../errors.ts";
+import { ExperimentCreate, ExperimentListQuery, IdParam, SweepCreate } from "../schemas.ts";
+import type { ApiDeps } from "../app.ts";
+
+async function checkExperiment(db: LabDb, config: ExperimentCreate): Promise<void> {
+  await requireTask(db, config.task);
+  const weakRank = requireSize(config.weak, "weak");
+  const strongRank = requireSize(config.strong, "strong");
+  if (weakRank >= strongRank) {
+    throw new ApiError(
+      400,
+      "weak_not_smaller",
+      `the weak model must be smaller than the strong one (weak "${config.weak}", strong "${config.strong}")`,
+    );
+  }
+  let previous = weakRank;
+  for (const size of config.bootstrapSizes ?? []) {
+    const rank = requireSize(size, "bootstrapSizes");
+    if (rank <= previous || rank >= strongRank) {
+      throw new ApiError(
+        400,
+        "bad_bootstrap_chain",
+        "bootstrapSizes must grow strictly from weak to strong, each between the two",
+      );
+    }
+    previous = rank;
+  }
+}
+
+async function checkSweep(db: LabDb, config: SweepCreate): Promise<void> {
+  for (const task of config.tasks) await requireTask(db, task);
+  for (const size of config.sizes) requireSize(size, "sizes");
+  if (new Set(config.sizes).size !== config.sizes.length) {
+    throw new ApiError(400, "duplicate_sizes", "sizes must not repeat a size");
+  }
+}
+
+export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): Hono {
+  const { db, bus } = deps;
+  const label = kind === "experiment" ? "experiment" : "sweep";
+  const jobType = kind === "experiment" ? "w2s" : "sweep";
+
+  async function load(id: number) {
+    const [row] = await db.select().from(experiments).where(and(eq(experiments.id, id), eq(experiments.kind, kind)));
+    if (!row) throw notFound(`${label} ${id}`);
+    return row;
+  }
+
+  async function withJobs<T extends { jobId: number | null }>(rows: T[]) {
+    const ids = rows.map((r) => r.jobId).filter((id): id is number => id !== null);
+    const jobRows = ids.length > 0
+      ? await db.select({ id: jobs.id, status: jobs.status, progress: jobs.progress, error: jobs.error })
+        .from(jobs).where(inArray(jobs.id, ids))
+      : [];
+    const byId = new Map(jobRows.map((j) => [j.id, j]));
+    return rows.map((r) => ({ ...r, job: r.jobId !== null ? byId.get(r.jobId) ?? null : null }));
+  }
+
+  const create = async (config: ExperimentCreate | SweepCreate) => {
+    const created = await db.transaction(async (tx) => {
+      const txDb = tx as unknown as LabDb;
+      const [experiment] = await txDb.insert(experiments).values({ kind, name: config.name ?? null, config })
+        .returning();
+      const job = await enqueueJob(txDb, jobType, { experimentId: experiment.id, ...config });
+      const [linked] = await txDb.update(experiments).set({ jobId: job.id }).where(eq(experiments.id, experiment.id))
+        .returning();
+      return { experiment: linked, job };
+    });
+    bus.publish({ jobId: created.job.id, type: jobType, status: "queued" });
+    return created;
+  };
+
+  const router = new Hono();
+  router.get("/", validate("query", ExperimentListQuery), async (c) => {
+    const q = c.req.valid("query");
+    const conditions = [eq(experiments.kind, kind)];
+    if (q.status) conditions.push(eq(experiments.status, q.status));
+    const rows = await db.select().from(experiments).where(and(...conditions)).orderBy(desc(experiments.id))
+      .limit(q.limit).offset(q.offset);
+    return c.json(await withJobs(rows));
+  });
+
+  if (kind === "experiment") {
+    router.post("/", validate("json", ExperimentCreate), async (c) => {
+      const config = c.req.valid("json");
+      await checkExperiment(db, config);
+      return c.json(await create(config), 201);
+    });
+  } else {
+    router.post("/", validate("json", SweepCreate), async (c) => {
+      const config = c.req.valid("json");
+      await checkSweep(db, config);
+      return c.json(await create(config), 201);
+    });
+  }
+
+  router.get("/:id", validate("param", IdParam), async (c) => {
+    const experiment = await load(c.req.valid("param").id);
+    const [withJob] = await withJobs([experiment]);
+    const id = experiment.id;
+    return c.json({
+      ...withJob,
+      runs: await db.select().from(runs).where(eq(runs.experimentId, id)).orderBy(runs.id),
+      results: await db.select().from(results).where(eq(results.experimentId, id)).orderBy(results.id),
+      probes: await db.select().from(probeResults).where(eq(probeResults.experimentId, id))
+        .orderBy(probeResults.id),
+    });
+  });
+
+  router.post("/:id/cancel", validate("param", IdParam), async (c) => {
+    const experiment = await load(c.req.valid("param").id);
+    if (experiment.jobId === null) throw new ApiError(409, "not_running", `${label} ${experiment.id} has no job`);
+    const outcome = await cancelJob(db, experiment.jobId, bus);
+    if (outcome.conflict) {
+      throw new ApiError(409, "already_finished", `${label} ${experiment.id} already ${outcome.conflict}`);
+    }
+    return c.json({ ...(await load(experiment.id)), job: outcome.job });
+  });
+
+  router.delete("/:id", validate("param", IdParam), async (c) => {
+    const experiment = await load(c.req.valid("param").id);
+    if (experiment.status === "queued" || experiment.status === "running") {
+      throw new ApiError(
+        409,
+        "still_active",
+        `${label} ${experiment.id} is ${experiment.status}; cancel it before deleting`,
+      );
+    }
+    await db.delete(experiments).where(eq(experiments.id, experiment.id));
+    return c.json({ deleted: experiment.id });
+  });
+
+  return router;
+}

@@ -1,0 +1,104 @@
+/**
+ * `deno task start [--port N] [--host H]`: the lab server. Opens the database (embedded PGlite in
+ * LAB_DATA_DIR, default ./data, or DATABASE_URL), runs one in-process worker, serves the API under /api
+ * and the dashboard from web/dist (index.html for client-side routes). Flags win over the environment.
+ */
+import { parseArgs } from "node:util";
+import { Hono } from "hono";
+import { serveStatic } from "hono/deno";
+import { openDb } from "../db/client.ts";
+import { createApp } from "./api/app.ts";
+import { resolveToken } from "./api/token.ts";
+import { EventBus } from "./jobs/bus.ts";
+import "./jobs/handlers.ts";
+import { startWorker } from "./jobs/worker.ts";
+
+const WEB_DIST = new URL("../web/dist/", import.meta.url).pathname;
+
+const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">` +
+  `<rect width="16" height="16" rx="3" fill="#20252b"/><path d="M3 12 L7 6 L10 9 L13 3" stroke="#4fc3f7" ` +
+  `stroke-width="2" fill="none"/></svg>`;
+
+const NOT_BUILT_HTML = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Lab</title></head>
+<body style="font:15px system-ui;max-width:640px;margin:40px auto">
+<h1>Weak-to-strong lab</h1><p>The dashboard is not built yet (web/dist is missing).</p>
+<p>The API is up: see the <a href="/api/docs">interactive API reference</a> or
+<a href="/api/openapi.json">openapi.json</a>.</p></body></html>`;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The API plus the dashboard's static files (or a placeholder page when it is not built). */
+export async function createServerApp(api: Hono): Promise<Hono> {
+  const app = new Hono();
+  app.route("/", api);
+  const built = await exists(`${WEB_DIST}index.html`);
+  app.get("/favicon.ico", async (c) => {
+    if (await exists(`${WEB_DIST}favicon.ico`)) {
+      return c.body(await Deno.readFile(`${WEB_DIST}favicon.ico`), 200, { "Content-Type": "image/x-icon" });
+    }
+    return c.body(FAVICON_SVG, 200, { "Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400" });
+  });
+  if (built) {
+    app.use("*", serveStatic({ root: WEB_DIST }));
+    const index = await Deno.readTextFile(`${WEB_DIST}index.html`);
+    app.get("*", (c) => c.html(index));
+  } else {
+    app.get("*", (c) => c.html(NOT_BUILT_HTML));
+  }
+  return app;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" } },
+  });
+  const port = Number(values.port ?? Deno.env.get("PORT") ?? 8787);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0–65535, got ${values.port}`);
+  const hostname = values.host ?? "127.0.0.1";
+  const dataDir = values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
+  const databaseUrl = Deno.env.get("DATABASE_URL") || undefined;
+
+  await Deno.mkdir(dataDir, { recursive: true });
+  const opened = await openDb({ dataDir, databaseUrl });
+  const { token, generated } = await resolveToken(dataDir);
+  const bus = new EventBus();
+  const worker = startWorker({ db: opened.db, dataDir, bus });
+  const api = createApp({ db: opened.db, dataDir, token, bus, dbKind: opened.kind });
+  const app = await createServerApp(api);
+
+  const abort = new AbortController();
+  const server = Deno.serve({
+    port,
+    hostname,
+    signal: abort.signal,
+    onListen: ({ hostname, port }) => {
+      console.log(`lab server on http://${hostname}:${port}/ (API docs: /api/docs; database: ${opened.kind})`);
+      if (generated) console.log(`API token (stored in ${dataDir}/token, shown once): ${token}`);
+    },
+  }, app.fetch);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: shutting down`);
+    abort.abort();
+    // Open event streams keep the server busy; do not wait on them for long.
+    await Promise.race([server.finished, new Promise((r) => setTimeout(r, 2000))]);
+    await worker.stop();
+    await opened.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", () => void shutdown("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+if (import.meta.main) await main();
