@@ -16,6 +16,7 @@ import {
   writeTensor,
 } from "../kernels/runtime.ts";
 import { planAdd, planFill, planGeluBackward, planGeluForward } from "../kernels/ops/elementwise.ts";
+import { planAttentionBackward, planAttentionForward } from "../kernels/ops/attention.ts";
 import { planLayernormBackward, planLayernormForward } from "../kernels/ops/layernorm.ts";
 import {
   groupPositionsByToken,
@@ -358,6 +359,147 @@ Deno.test("layernorm forward and backward on odd shapes; column sums determinist
         assertBitIdentical(first, await readTensor(gpu, grads), `layernorm dgamma/dbeta ${shape}`);
       }
     }
+  }
+});
+
+// ---------- attention ----------
+
+interface AttnShape {
+  B: number;
+  T: number;
+  C: number;
+  H: number;
+  lengths: number[];
+}
+
+function attentionRef(qkv: ArrayLike<number>, s: AttnShape) {
+  const { B, T, C, H } = s, hs = C / H, scale = 1 / Math.sqrt(hs);
+  const out = new Float64Array(B * T * C), probs = new Float64Array(B * H * T * T);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < T; i++) {
+        const keys = Math.min(i + 1, Math.max(0, Math.min(T, s.lengths[b])));
+        const p = probs.subarray(((b * H + h) * T + i) * T, ((b * H + h) * T + i + 1) * T);
+        let max = -Infinity;
+        for (let j = 0; j < keys; j++) {
+          let dot = 0;
+          for (let d = 0; d < hs; d++) {
+            dot += qkv[(b * T + i) * 3 * C + h * hs + d] * qkv[(b * T + j) * 3 * C + C + h * hs + d];
+          }
+          p[j] = dot * scale;
+          max = Math.max(max, p[j]);
+        }
+        let sum = 0;
+        for (let j = 0; j < keys; j++) sum += p[j] = Math.exp(p[j] - max);
+        for (let j = 0; j < keys; j++) p[j] /= sum;
+        for (let d = 0; d < hs; d++) {
+          let acc = 0;
+          for (let j = 0; j < keys; j++) acc += p[j] * qkv[(b * T + j) * 3 * C + 2 * C + h * hs + d];
+          out[(b * T + i) * C + h * hs + d] = acc;
+        }
+      }
+    }
+  }
+  return { out, probs };
+}
+
+/** Gradient of Σ out·dout w.r.t. qkv by the chain rule through scores S and softmax P (float64). */
+function attentionBackwardRef(qkv: ArrayLike<number>, dout: ArrayLike<number>, s: AttnShape): Float64Array {
+  const { B, T, C, H } = s, hs = C / H, scale = 1 / Math.sqrt(hs);
+  const { probs } = attentionRef(qkv, s);
+  const dqkv = new Float64Array(B * T * 3 * C);
+  const at = (b: number, t: number, part: number, h: number, d: number) =>
+    (b * T + t) * 3 * C + part * C + h * hs + d;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < T; i++) {
+        const p = probs.subarray(((b * H + h) * T + i) * T);
+        const dP = new Float64Array(T);
+        for (let j = 0; j < T; j++) {
+          if (p[j] === 0) continue;
+          for (let d = 0; d < hs; d++) {
+            dP[j] += dout[(b * T + i) * C + h * hs + d] * qkv[at(b, j, 2, h, d)];
+            dqkv[at(b, j, 2, h, d)] += p[j] * dout[(b * T + i) * C + h * hs + d];
+          }
+        }
+        // Softmax Jacobian: dS_j = Σ_k dP_k P_k (δ_jk − P_j).
+        for (let j = 0; j < T; j++) {
+          let dS = 0;
+          for (let k = 0; k < T; k++) dS += dP[k] * p[k] * ((j === k ? 1 : 0) - p[j]);
+          for (let d = 0; d < hs; d++) {
+            dqkv[at(b, i, 0, h, d)] += dS * scale * qkv[at(b, j, 1, h, d)];
+            dqkv[at(b, j, 1, h, d)] += dS * scale * qkv[at(b, i, 0, h, d)];
+          }
+        }
+      }
+    }
+  }
+  return dqkv;
+}
+
+Deno.test("attention CPU reference backward matches central finite differences", () => {
+  const shape: AttnShape = { B: 2, T: 3, C: 4, H: 2, lengths: [3, 2] };
+  const qkv = toF64(randoms(2 * 3 * 12, 3, 1.5));
+  const dout = toF64(randoms(2 * 3 * 4, 4));
+  const grad = attentionBackwardRef(qkv, dout, shape);
+  const loss = (x: Float64Array) => attentionRef(x, shape).out.reduce((acc, o, i) => acc + o * dout[i], 0);
+  const fd = new Float64Array(qkv.length);
+  for (let i = 0; i < qkv.length; i++) {
+    const plus = qkv.slice(), minus = qkv.slice();
+    plus[i] += 1e-6;
+    minus[i] -= 1e-6;
+    fd[i] = (loss(plus) - loss(minus)) / 2e-6;
+  }
+  assertClose(grad, fd, "attention reference vs finite differences", 1e-7, 1e-6);
+});
+
+Deno.test("attention forward/backward with padding (incl. a length-0 row) on odd shapes; deterministic", async () => {
+  const gpu = await getGpu();
+  const shapes: AttnShape[] = [
+    { B: 1, T: 1, C: 1, H: 1, lengths: [1] },
+    { B: 3, T: 5, C: 8, H: 2, lengths: [5, 2, 0] },
+    { B: 2, T: 7, C: 9, H: 3, lengths: [7, 4] },
+    { B: 2, T: 33, C: 6, H: 1, lengths: [33, 17] },
+    { B: 1, T: 13, C: 130, H: 5, lengths: [9] },
+  ];
+  for (const shape of shapes) {
+    const { B, T, C, H } = shape, N = B * T;
+    const qkv = randoms(N * 3 * C, N + C, 1.2);
+    const dout = randoms(N * C, 2 * N + C);
+    const qkvT = placed(gpu, qkv, "qkv");
+    const lengths = placed(gpu, Int32Array.from(shape.lengths), "lengths");
+    const out = placed(gpu, randoms(N * C, 1), "out");
+    const probs = placed(gpu, randoms(B * H * T * T, 2), "probs");
+    await run(gpu, planAttentionForward(gpu, { qkv: qkvT, lengths, out, probs, B, T, C, H, label: "attn" }));
+    const ref = attentionRef(qkv, shape);
+    const tag = `B=${B} T=${T} C=${C} H=${H}`;
+    assertClose(await readTensor(gpu, out), ref.out, `attention forward out ${tag}`, 1e-5, 1e-4);
+    // Masked probabilities must be exactly 0 (absolute tolerance 0 where the reference is 0).
+    const gotProbs = await readTensor(gpu, probs);
+    ref.probs.forEach((p, i) => {
+      if (p === 0) assert.equal(gotProbs[i], 0, `attention probs [${i}] must be exactly 0 (masked) ${tag}`);
+    });
+    assertClose(gotProbs, ref.probs, `attention forward probs ${tag}`, 1e-6, 1e-4);
+
+    const doutT = placed(gpu, dout, "dout");
+    const dqkv = placed(gpu, randoms(N * 3 * C, 5), "dqkv"); // garbage: must be overwritten
+    const back = planAttentionBackward(gpu, {
+      dout: doutT,
+      qkv: qkvT,
+      probs,
+      lengths,
+      dqkv,
+      B,
+      T,
+      C,
+      H,
+      label: "attn bw",
+    });
+    await run(gpu, back);
+    const first = await readTensor(gpu, dqkv);
+    assertClose(first, attentionBackwardRef(qkv, dout, shape), `attention backward dqkv ${tag}`, 1e-5, 1e-4);
+    await run(gpu, back);
+    assertBitIdentical(first, await readTensor(gpu, dqkv), `attention backward ${tag}`);
   }
 });
 
