@@ -7,6 +7,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   pretrain: { file: "./cli/pretrain.ts", help: "pretrain one ladder size (--size NAME)" },
   w2s: { file: "./cli/w2s.ts", help: "one weak→strong experiment (--task T --weak A --strong B --method M)" },
   sweep: { file: "./cli/sweep.ts", help: "all pairs × methods × seeds; summary table" },
+  corpus: { file: "./cli/corpus.ts", help: "build the pretraining corpus and print its sizes per source" },
   knowledge: { file: "./cli/knowledge.ts", help: "what a pretrained model knows about the world (--size S)" },
   models: { file: "./cli/models.ts", help: "the ladder: sizes, parameters, status, validation loss" },
   tasks: { file: "./cli/tasks.ts", help: "list tasks" },
