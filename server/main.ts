@@ -61,7 +61,9 @@ async function main() {
     options: { port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" } },
   });
   const port = Number(values.port ?? Deno.env.get("PORT") ?? 8787);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0–65535, got ${values.port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`--port must be 0–65535, got ${values.port}`);
+  }
   const hostname = values.host ?? "127.0.0.1";
   const dataDir = values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const databaseUrl = Deno.env.get("DATABASE_URL") || undefined;
@@ -80,7 +82,9 @@ async function main() {
     hostname,
     signal: abort.signal,
     onListen: ({ hostname, port }) => {
-      console.log(`lab server on http://${hostname}:${port}/ (API docs: /api/docs; database: ${opened.kind})`);
+      console.log(
+        `lab server on http://${hostname}:${port}/ (API docs: /api/docs; database: ${opened.kind})`,
+      );
       if (generated) console.log(`API token (stored in ${dataDir}/token, shown once): ${token}`);
     },
   }, app.fetch);

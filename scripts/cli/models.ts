@@ -15,7 +15,9 @@ export async function main(args: string[]): Promise<void> {
       for (const m of models) {
         console.log(
           `${m.name.padEnd(8)} ${String(m.width).padStart(5)} ${String(m.layers).padStart(6)} ` +
-            `${String(m.heads).padStart(5)} ${String(m.contextLength).padStart(7)} ${String(m.params).padStart(11)}  ` +
+            `${String(m.heads).padStart(5)} ${String(m.contextLength).padStart(7)} ${
+              String(m.params).padStart(11)
+            }  ` +
             `${m.status.padEnd(12)} ${m.valLoss === null ? "-" : m.valLoss.toFixed(4)}`,
         );
       }

@@ -31,7 +31,8 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024;
 const tooLarge = (limit: number): MiddlewareHandler =>
   bodyLimit({
     maxSize: limit,
-    onError: (c) => c.json(errorBody("payload_too_large", `request body exceeds ${limit} bytes`, { limit }), 413),
+    onError: (c) =>
+      c.json(errorBody("payload_too_large", `request body exceeds ${limit} bytes`, { limit }), 413),
   });
 
 export function createApp(deps: ApiDeps): Hono {
@@ -48,7 +49,9 @@ export function createApp(deps: ApiDeps): Hono {
       throw new ApiError(
         401,
         "unauthorized",
-        match ? "wrong API token" : "this request needs `Authorization: Bearer <token>` (see <data dir>/token)",
+        match
+          ? "wrong API token"
+          : "this request needs `Authorization: Bearer <token>` (see <data dir>/token)",
       );
     }
     await next();
@@ -59,7 +62,11 @@ export function createApp(deps: ApiDeps): Hono {
       const type = c.req.header("content-type") ?? "";
       const length = c.req.header("content-length");
       if (length !== "0" && !/^application\/([\w.-]+\+)?json/i.test(type)) {
-        throw new ApiError(400, "unsupported_media_type", `request body must be JSON (Content-Type: application/json), got "${type || "none"}"`);
+        throw new ApiError(
+          400,
+          "unsupported_media_type",
+          `request body must be JSON (Content-Type: application/json), got "${type || "none"}"`,
+        );
       }
     }
     return await (isImport ? importLimit : defaultLimit)(c, next);

@@ -53,10 +53,15 @@ export async function requireTask(db: LabDb, name: string): Promise<void> {
 export function requireSize(name: string, field: string): number {
   if (!LADDER.some((s) => s.name === name)) {
     const known = LADDER.map((s) => s.name);
-    throw new ApiError(400, "unknown_size", `${field}: unknown model size "${name}"; sizes: ${known.join(", ")}`, {
-      field,
-      known,
-    });
+    throw new ApiError(
+      400,
+      "unknown_size",
+      `${field}: unknown model size "${name}"; sizes: ${known.join(", ")}`,
+      {
+        field,
+        known,
+      },
+    );
   }
   return ladderRank(name);
 }

@@ -47,7 +47,11 @@ export function validate<Target extends keyof ValidationTargets, Schema extends 
       const name = TARGET_NAMES[target] ?? target;
       return c.json(
         errorBody("invalid_request", describeIssues(name, issues), {
-          issues: issues.map((i) => ({ path: [name, ...i.path.map(String)], message: i.message, code: i.code })),
+          issues: issues.map((i) => ({
+            path: [name, ...i.path.map(String)],
+            message: i.message,
+            code: i.code,
+          })),
         }),
         400,
       );

@@ -42,7 +42,13 @@ export const OPERATIONS: OperationDoc[] = [
   { method: "get", path: "/health", tag: "meta", summary: "Liveness and database kind" },
   { method: "get", path: "/openapi.json", tag: "meta", summary: "This document" },
   { method: "get", path: "/docs", tag: "meta", summary: "Interactive API reference", produces: "text/html" },
-  { method: "get", path: "/experiments", tag: "experiments", summary: "List experiments", query: ExperimentListQuery },
+  {
+    method: "get",
+    path: "/experiments",
+    tag: "experiments",
+    summary: "List experiments",
+    query: ExperimentListQuery,
+  },
   {
     method: "post",
     path: "/experiments",
@@ -51,9 +57,19 @@ export const OPERATIONS: OperationDoc[] = [
     body: ExperimentCreate,
     created: true,
   },
-  { method: "get", path: "/experiments/{id}", tag: "experiments", summary: "An experiment with runs, results, probes" },
+  {
+    method: "get",
+    path: "/experiments/{id}",
+    tag: "experiments",
+    summary: "An experiment with runs, results, probes",
+  },
   { method: "post", path: "/experiments/{id}/cancel", tag: "experiments", summary: "Cancel its job" },
-  { method: "delete", path: "/experiments/{id}", tag: "experiments", summary: "Delete a finished experiment" },
+  {
+    method: "delete",
+    path: "/experiments/{id}",
+    tag: "experiments",
+    summary: "Delete a finished experiment",
+  },
   { method: "get", path: "/sweeps", tag: "sweeps", summary: "List sweeps", query: ExperimentListQuery },
   {
     method: "post",
@@ -79,7 +95,12 @@ export const OPERATIONS: OperationDoc[] = [
     created: true,
   },
   { method: "delete", path: "/tasks/{name}", tag: "tasks", summary: "Delete an imported task" },
-  { method: "get", path: "/models", tag: "models", summary: "The ladder with parameters and pretraining status" },
+  {
+    method: "get",
+    path: "/models",
+    tag: "models",
+    summary: "The ladder with parameters and pretraining status",
+  },
   { method: "get", path: "/models/{name}", tag: "models", summary: "One ladder size" },
   {
     method: "post",
@@ -89,7 +110,13 @@ export const OPERATIONS: OperationDoc[] = [
     body: PretrainCreate,
     created: true,
   },
-  { method: "get", path: "/runs", tag: "runs", summary: "Trained models (weak, ceiling, student, …)", query: RunListQuery },
+  {
+    method: "get",
+    path: "/runs",
+    tag: "runs",
+    summary: "Trained models (weak, ceiling, student, …)",
+    query: RunListQuery,
+  },
   { method: "get", path: "/runs/{id}", tag: "runs", summary: "One run with its metric names" },
   {
     method: "get",
@@ -98,7 +125,13 @@ export const OPERATIONS: OperationDoc[] = [
     summary: "Metric series, downsampled to maxPoints, within a step range",
     query: MetricsQuery,
   },
-  { method: "get", path: "/results", tag: "results", summary: "Experiment results (accuracies, PGR, …)", query: ResultsQuery },
+  {
+    method: "get",
+    path: "/results",
+    tag: "results",
+    summary: "Experiment results (accuracies, PGR, …)",
+    query: ResultsQuery,
+  },
   {
     method: "get",
     path: "/results/export.csv",
@@ -107,8 +140,20 @@ export const OPERATIONS: OperationDoc[] = [
     query: ResultsQuery,
     produces: "text/csv",
   },
-  { method: "get", path: "/results/export.json", tag: "results", summary: "Results as JSON", query: ResultsQuery },
-  { method: "get", path: "/probes", tag: "results", summary: "Linear-probe accuracies by layer", query: ProbesQuery },
+  {
+    method: "get",
+    path: "/results/export.json",
+    tag: "results",
+    summary: "Results as JSON",
+    query: ResultsQuery,
+  },
+  {
+    method: "get",
+    path: "/probes",
+    tag: "results",
+    summary: "Linear-probe accuracies by layer",
+    query: ProbesQuery,
+  },
   {
     method: "post",
     path: "/bench",
@@ -117,9 +162,22 @@ export const OPERATIONS: OperationDoc[] = [
     body: BenchCreate,
     created: true,
   },
-  { method: "get", path: "/bench/results", tag: "bench", summary: "Kernel benchmark figures", query: BenchResultsQuery },
+  {
+    method: "get",
+    path: "/bench/results",
+    tag: "bench",
+    summary: "Kernel benchmark figures",
+    query: BenchResultsQuery,
+  },
   { method: "get", path: "/jobs", tag: "jobs", summary: "The job queue", query: JobListQuery },
-  { method: "post", path: "/jobs", tag: "jobs", summary: "Enqueue a demo job (toy-train)", body: JobCreate, created: true },
+  {
+    method: "post",
+    path: "/jobs",
+    tag: "jobs",
+    summary: "Enqueue a demo job (toy-train)",
+    body: JobCreate,
+    created: true,
+  },
   { method: "get", path: "/jobs/{id}", tag: "jobs", summary: "One job with progress, state, result, error" },
   { method: "post", path: "/jobs/{id}/cancel", tag: "jobs", summary: "Cancel a queued or running job" },
   {
@@ -136,7 +194,11 @@ type JsonSchema = Record<string, unknown>;
 export function buildOpenApiDocument(): JsonSchema {
   const components: Record<string, JsonSchema> = {};
   const toSchema = (schema: z.ZodType): JsonSchema => {
-    const json = z.toJSONSchema(schema, { io: "input", target: "openapi-3.0", unrepresentable: "any" }) as JsonSchema;
+    const json = z.toJSONSchema(schema, {
+      io: "input",
+      target: "openapi-3.0",
+      unrepresentable: "any",
+    }) as JsonSchema;
     const rewritten = JSON.parse(JSON.stringify(json).replaceAll("#/definitions/", "#/components/schemas/"));
     const { definitions, $schema: _dialect, ...rest } = rewritten as {
       definitions?: Record<string, JsonSchema>;
@@ -174,12 +236,18 @@ export function buildOpenApiDocument(): JsonSchema {
     const operation: Record<string, unknown> = {
       tags: [op.tag],
       summary: op.summary,
-      operationId: `${op.method}${op.path.replace(/[{}]/g, "").replace(/[/.-](\w)/g, (_, ch) => ch.toUpperCase())}`,
+      operationId: `${op.method}${
+        op.path.replace(/[{}]/g, "").replace(/[/.-](\w)/g, (_, ch) => ch.toUpperCase())
+      }`,
       parameters,
       responses: {
         [op.created ? "201" : "200"]: {
           description: "OK",
-          content: { [op.produces ?? "application/json"]: { schema: op.path === "/events" ? toSchema(JobEventSchema) : {} } },
+          content: {
+            [op.produces ?? "application/json"]: {
+              schema: op.path === "/events" ? toSchema(JobEventSchema) : {},
+            },
+          },
         },
         "400": errorResponse("Invalid request (the message names each bad field)"),
         "404": errorResponse("Not found"),

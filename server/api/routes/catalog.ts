@@ -52,7 +52,9 @@ export function taskRoutes({ db }: ApiDeps): Hono {
     const name = c.req.valid("param").name;
     const listing = (await listTasks(db)).find((t) => t.name === name);
     if (!listing) throw notFound(`task "${name}"`);
-    if (listing.builtin) throw new ApiError(409, "builtin_task", `"${name}" is built in and cannot be deleted`);
+    if (listing.builtin) {
+      throw new ApiError(409, "builtin_task", `"${name}" is built in and cannot be deleted`);
+    }
     await db.delete(tasks).where(eq(tasks.name, name));
     return c.json({ deleted: name });
   });
@@ -69,23 +71,33 @@ export function modelRoutes({ db, bus }: ApiDeps): Hono {
     return c.json((await listModels(db)).find((m) => m.name === name));
   });
 
-  router.post("/:name/pretrain", validate("param", NameParam), validate("json", PretrainCreate), async (c) => {
-    const size = c.req.valid("param").name;
-    requireSize(size, "name");
-    const options = c.req.valid("json");
-    const [busy] = await db.select({ id: jobs.id }).from(models).innerJoin(jobs, eq(jobs.id, models.jobId))
-      .where(and(eq(models.name, size), inArray(jobs.status, ["queued", "running"])));
-    if (busy) {
-      throw new ApiError(409, "already_pretraining", `size "${size}" is already being pretrained (job ${busy.id})`, {
-        jobId: busy.id,
+  router.post(
+    "/:name/pretrain",
+    validate("param", NameParam),
+    validate("json", PretrainCreate),
+    async (c) => {
+      const size = c.req.valid("param").name;
+      requireSize(size, "name");
+      const options = c.req.valid("json");
+      const [busy] = await db.select({ id: jobs.id }).from(models).innerJoin(jobs, eq(jobs.id, models.jobId))
+        .where(and(eq(models.name, size), inArray(jobs.status, ["queued", "running"])));
+      if (busy) {
+        throw new ApiError(
+          409,
+          "already_pretraining",
+          `size "${size}" is already being pretrained (job ${busy.id})`,
+          {
+            jobId: busy.id,
+          },
+        );
+      }
+      const job = await enqueueJob(db, "pretrain", { size, ...options }, { bus });
+      await db.insert(models).values({ name: size, status: "queued", jobId: job.id }).onConflictDoUpdate({
+        target: models.name,
+        set: { status: "queued", jobId: job.id },
       });
-    }
-    const job = await enqueueJob(db, "pretrain", { size, ...options }, { bus });
-    await db.insert(models).values({ name: size, status: "queued", jobId: job.id }).onConflictDoUpdate({
-      target: models.name,
-      set: { status: "queued", jobId: job.id },
-    });
-    return c.json({ job }, 201);
-  });
+      return c.json({ job }, 201);
+    },
+  );
   return router;
 }

@@ -52,9 +52,22 @@ export async function readMetricSeries(
     group by r.name, bucket, b.rows
     order by r.name, bucket`);
   const series: Record<string, { points: SeriesPoint[]; rows: number; downsampled: boolean }> = {};
-  for (const row of rowsOf<{ name: string; step: number; value: number; min: number; max: number; rows: number }>(result)) {
-    const entry = series[row.name] ??= { points: [], rows: Number(row.rows), downsampled: Number(row.rows) > n };
-    entry.points.push({ step: Number(row.step), value: Number(row.value), min: Number(row.min), max: Number(row.max) });
+  for (
+    const row of rowsOf<
+      { name: string; step: number; value: number; min: number; max: number; rows: number }
+    >(result)
+  ) {
+    const entry = series[row.name] ??= {
+      points: [],
+      rows: Number(row.rows),
+      downsampled: Number(row.rows) > n,
+    };
+    entry.points.push({
+      step: Number(row.step),
+      value: Number(row.value),
+      min: Number(row.min),
+      max: Number(row.max),
+    });
   }
   return series;
 }
@@ -68,7 +81,9 @@ export function runRoutes({ db }: ApiDeps): Hono {
     if (q.jobId) conditions.push(eq(runs.jobId, q.jobId));
     if (q.role) conditions.push(eq(runs.role, q.role));
     return c.json(
-      await db.select().from(runs).where(and(...conditions)).orderBy(desc(runs.id)).limit(q.limit).offset(q.offset),
+      await db.select().from(runs).where(and(...conditions)).orderBy(desc(runs.id)).limit(q.limit).offset(
+        q.offset,
+      ),
     );
   });
   router.get("/:id", validate("param", IdParam), async (c) => {
@@ -135,7 +150,9 @@ export function resultRoutes({ db }: ApiDeps): Hono {
     const conditions: SQL[] = [];
     if (q.experimentId) conditions.push(eq(results.experimentId, q.experimentId));
     if (q.task) conditions.push(eq(results.task, q.task));
-    return db.select().from(results).where(and(...conditions)).orderBy(results.id).limit(q.limit).offset(q.offset);
+    return db.select().from(results).where(and(...conditions)).orderBy(results.id).limit(q.limit).offset(
+      q.offset,
+    );
   };
   router.get("/", validate("query", ResultsQuery), async (c) => c.json(await query(c.req.valid("query"))));
   router.get("/export.json", validate("query", ResultsQuery), async (c) => {
@@ -178,7 +195,9 @@ export function benchRoutes({ db, bus }: ApiDeps): Hono {
     if (q.device) conditions.push(eq(benchResults.device, q.device));
     if (q.kernel) conditions.push(eq(benchResults.kernel, q.kernel));
     return c.json(
-      await db.select().from(benchResults).where(and(...conditions)).orderBy(desc(benchResults.id)).limit(q.limit)
+      await db.select().from(benchResults).where(and(...conditions)).orderBy(desc(benchResults.id)).limit(
+        q.limit,
+      )
         .offset(q.offset),
     );
   });

@@ -48,7 +48,9 @@ export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): H
   const jobType = kind === "experiment" ? "w2s" : "sweep";
 
   async function load(id: number) {
-    const [row] = await db.select().from(experiments).where(and(eq(experiments.id, id), eq(experiments.kind, kind)));
+    const [row] = await db.select().from(experiments).where(
+      and(eq(experiments.id, id), eq(experiments.kind, kind)),
+    );
     if (!row) throw notFound(`${label} ${id}`);
     return row;
   }
@@ -69,7 +71,9 @@ export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): H
       const [experiment] = await txDb.insert(experiments).values({ kind, name: config.name ?? null, config })
         .returning();
       const job = await enqueueJob(txDb, jobType, { experimentId: experiment.id, ...config });
-      const [linked] = await txDb.update(experiments).set({ jobId: job.id }).where(eq(experiments.id, experiment.id))
+      const [linked] = await txDb.update(experiments).set({ jobId: job.id }).where(
+        eq(experiments.id, experiment.id),
+      )
         .returning();
       return { experiment: linked, job };
     });
@@ -116,7 +120,9 @@ export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): H
 
   router.post("/:id/cancel", validate("param", IdParam), async (c) => {
     const experiment = await load(c.req.valid("param").id);
-    if (experiment.jobId === null) throw new ApiError(409, "not_running", `${label} ${experiment.id} has no job`);
+    if (experiment.jobId === null) {
+      throw new ApiError(409, "not_running", `${label} ${experiment.id} has no job`);
+    }
     const outcome = await cancelJob(db, experiment.jobId, bus);
     if (outcome.conflict) {
       throw new ApiError(409, "already_finished", `${label} ${experiment.id} already ${outcome.conflict}`);

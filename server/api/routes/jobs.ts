@@ -11,7 +11,11 @@ import type { ApiDeps } from "../app.ts";
 
 export function jobRoutes({ db, bus }: ApiDeps): Hono {
   const router = new Hono();
-  router.get("/", validate("query", JobListQuery), async (c) => c.json(await listJobs(db, c.req.valid("query"))));
+  router.get(
+    "/",
+    validate("query", JobListQuery),
+    async (c) => c.json(await listJobs(db, c.req.valid("query"))),
+  );
   router.post("/", validate("json", JobCreate), async (c) => {
     const { type, params } = c.req.valid("json");
     return c.json(await enqueueJob(db, type, params, { bus }), 201);
@@ -25,7 +29,9 @@ export function jobRoutes({ db, bus }: ApiDeps): Hono {
   router.post("/:id/cancel", validate("param", IdParam), async (c) => {
     const id = c.req.valid("param").id;
     const outcome = await cancelJob(db, id, bus);
-    if (outcome.conflict) throw new ApiError(409, "already_finished", `job ${id} already ${outcome.conflict}`);
+    if (outcome.conflict) {
+      throw new ApiError(409, "already_finished", `job ${id} already ${outcome.conflict}`);
+    }
     if (!outcome.job) throw notFound(`job ${id}`);
     return c.json(outcome.job);
   });
@@ -55,7 +61,9 @@ export function eventRoutes({ db, bus }: ApiDeps): Hono {
         const active = await db.select().from(jobs).where(inArray(jobs.status, ["queued", "running"]));
         await stream.writeSSE({
           event: "snapshot",
-          data: JSON.stringify(active.map((j) => ({ jobId: j.id, type: j.type, status: j.status, progress: j.progress }))),
+          data: JSON.stringify(
+            active.map((j) => ({ jobId: j.id, type: j.type, status: j.status, progress: j.progress })),
+          ),
         });
         while (!closed) {
           const event = queue.shift();

@@ -1,0 +1,556 @@
+/**
+ * The HTTP API against the real app and an embedded PGlite database (no mocks): the job lifecycle with an
+ * in-process worker, validation errors, auth, SSE progress, metric downsampling, import, export, OpenAPI.
+ */
+import assert from "node:assert/strict";
+import { openDb } from "../db/client.ts";
+import { experiments, metrics, results, runs } from "../db/schema.ts";
+import { createApp } from "../server/api/app.ts";
+import { OPERATIONS } from "../server/api/openapi.ts";
+import { resolveToken } from "../server/api/token.ts";
+import { BUILTIN_TASKS } from "../server/data/tasks/registry.ts";
+import { EventBus } from "../server/jobs/bus.ts";
+import "../server/jobs/handlers.ts";
+import { startWorker } from "../server/jobs/worker.ts";
+import { createServerApp } from "../server/main.ts";
+
+const dataDir = await Deno.makeTempDir({ prefix: "lab-api-test-" });
+const opened = await openDb({ dataDir });
+const db = opened.db;
+const TOKEN = "test-token-123";
+const bus = new EventBus();
+const app = createApp({ db, dataDir, token: TOKEN, bus, dbKind: opened.kind });
+// The worker runs toy-train and w2s (unregistered: fails cleanly) and leaves sweep/bench/pretrain queued.
+const worker = startWorker({ db, dataDir, bus, pollMs: 20, log: () => {}, types: ["toy-train", "w2s"] });
+const TASK = BUILTIN_TASKS[0].name;
+
+Deno.test.afterAll(async () => {
+  await worker.stop();
+  await opened.close();
+  await Deno.remove(dataDir, { recursive: true });
+});
+
+function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { token?: string | null; type?: string } = {},
+) {
+  const headers: Record<string, string> = {};
+  const token = opts.token === undefined ? TOKEN : opts.token;
+  if (token !== null) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = opts.type ?? "application/json";
+  const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+  return app.request(path, { method, headers, body: payload });
+}
+
+async function json(res: Response) {
+  const text = await res.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`not JSON (${res.status}): ${text.slice(0, 200)}`);
+  }
+}
+
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  ms = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value) return value;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Reads server-sent events until `stop` says enough. */
+async function readEvents(res: Response, stop: (events: { event: string; data: unknown }[]) => boolean) {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const events: { event: string; data: unknown }[] = [];
+  let buffer = "";
+  while (!stop(events)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      events.push({ event, data: data ? JSON.parse(data) : undefined });
+    }
+  }
+  await reader.cancel();
+  return events;
+}
+
+Deno.test("a toy-train job goes queued → running → done and SSE streams its progress", async () => {
+  const stream = await app.request("/api/events");
+  assert.equal(stream.headers.get("content-type"), "text/event-stream");
+  let jobId = -1;
+  const eventsDone = readEvents(
+    stream,
+    (events) =>
+      events.some((e) =>
+        (e.data as { jobId?: number })?.jobId === jobId && (e.data as { status: string }).status === "done"
+      ),
+  );
+  await new Promise((r) => setTimeout(r, 50));
+
+  const created = await call("POST", "/api/jobs", {
+    type: "toy-train",
+    params: { steps: 40, seed: 5, stepDelayMs: 10 },
+  });
+  assert.equal(created.status, 201);
+  const job = await json(created);
+  jobId = job.id;
+  assert.equal(job.status, "queued");
+  assert.equal(job.params.samples, 200, "defaults filled in by the schema");
+  const seen = new Set<string>();
+  const done = await waitFor("done", async () => {
+    const row = await json(await app.request(`/api/jobs/${jobId}`));
+    seen.add(row.status);
+    return row.status === "done" ? row : undefined;
+  });
+  assert.ok(seen.has("running"), `statuses seen: ${[...seen]}`);
+  assert.ok(done.result.accuracy > 0.85, `accuracy ${done.result.accuracy} (Bayes 0.92)`);
+  assert.equal(done.progress.step, 40);
+
+  const events = await eventsDone;
+  assert.equal(events[0].event, "snapshot");
+  const mine = events.filter((e) => e.event === "job" && (e.data as { jobId: number }).jobId === jobId)
+    .map((e) =>
+      e.data as { status: string; step?: number; total?: number; loss?: number; etaSeconds?: number }
+    );
+  const running = mine.filter((e) => e.status === "running");
+  assert.ok(running.length >= 2, `running events: ${running.length}`);
+  assert.ok(running.every((e) => e.total === 40 && typeof e.loss === "number" && e.step! >= 1));
+  assert.ok(running.some((e) => typeof e.etaSeconds === "number"));
+  assert.equal(mine.at(-1)?.status, "done");
+  assert.equal(mine[0].status, "queued");
+
+  // Its metrics are readable per run.
+  const runList = await json(await app.request(`/api/runs?jobId=${jobId}`));
+  assert.equal(runList.length, 1);
+  const series = await json(
+    await app.request(`/api/runs/${runList[0].id}/metrics?names=loss&maxPoints=1000`),
+  );
+  assert.equal(series.series.loss.points.length, 40);
+  assert.equal(series.series.accuracy, undefined);
+  assert.equal(series.series.loss.points[39].value, done.result.loss);
+});
+
+Deno.test("malformed requests get 4xx with a message naming the problem", async () => {
+  const valid = { task: TASK, weak: "nano", strong: "small" };
+  const cases: {
+    name: string;
+    method?: string;
+    path: string;
+    body?: unknown;
+    type?: string;
+    status: number;
+    message: RegExp;
+  }[] = [
+    {
+      name: "wrong type",
+      path: "/api/experiments",
+      body: { ...valid, weak: 3 },
+      status: 400,
+      message: /body\.weak: .*expected string/,
+    },
+    {
+      name: "missing fields",
+      path: "/api/experiments",
+      body: {},
+      status: 400,
+      message: /body\.task: .*body\.weak: .*body\.strong/,
+    },
+    {
+      name: "unknown task",
+      path: "/api/experiments",
+      body: { ...valid, task: "nope" },
+      status: 400,
+      message: new RegExp(`unknown task "nope"; known tasks: .*${TASK}`),
+    },
+    {
+      name: "unknown size",
+      path: "/api/experiments",
+      body: { ...valid, strong: "huge" },
+      status: 400,
+      message: /strong: unknown model size "huge"; sizes: nano, micro, mini, small/,
+    },
+    {
+      name: "weak not smaller",
+      path: "/api/experiments",
+      body: { ...valid, weak: "small", strong: "nano" },
+      status: 400,
+      message: /weak model must be smaller/,
+    },
+    {
+      name: "negative seed",
+      path: "/api/experiments",
+      body: { ...valid, seed: -1 },
+      status: 400,
+      message: /body\.seed: seed must be ≥ 0/,
+    },
+    {
+      name: "unknown method",
+      path: "/api/experiments",
+      body: { ...valid, method: "magic" },
+      status: 400,
+      message: /method must be one of: naive, logconf/,
+    },
+    {
+      name: "unknown field",
+      path: "/api/experiments",
+      body: { ...valid, colour: "red" },
+      status: 400,
+      message: /colour/,
+    },
+    { name: "bad JSON", path: "/api/experiments", body: '{"task": ', status: 400, message: /Malformed JSON/ },
+    {
+      name: "not JSON",
+      path: "/api/experiments",
+      body: "task=x",
+      type: "application/x-www-form-urlencoded",
+      status: 400,
+      message: /must be JSON/,
+    },
+    {
+      name: "huge body",
+      path: "/api/experiments",
+      body: { ...valid, name: "x".repeat(70_000) },
+      status: 413,
+      message: /exceeds 65536 bytes/,
+    },
+    {
+      name: "huge import",
+      path: "/api/tasks/import?name=big",
+      body: "x".repeat(10 * 1024 * 1024 + 10),
+      type: "text/plain",
+      status: 413,
+      message: /exceeds 10485760 bytes/,
+    },
+    {
+      name: "negative steps",
+      path: "/api/jobs",
+      body: { type: "toy-train", params: { steps: -5 } },
+      status: 400,
+      message: /body\.params\.steps: steps must be ≥ 1/,
+    },
+    {
+      name: "unknown job type",
+      path: "/api/jobs",
+      body: { type: "rm-rf" },
+      status: 400,
+      message: /type must be "toy-train"/,
+    },
+    {
+      name: "sweep of one size",
+      path: "/api/sweeps",
+      body: { tasks: [TASK], sizes: ["nano"], methods: ["naive"], seeds: [0] },
+      status: 400,
+      message: /at least two sizes/,
+    },
+    {
+      name: "sweep unknown size",
+      path: "/api/sweeps",
+      body: { tasks: [TASK], sizes: ["nano", "giant"], methods: ["naive"], seeds: [0] },
+      status: 400,
+      message: /unknown model size "giant"/,
+    },
+    {
+      name: "pretrain unknown size",
+      path: "/api/models/giant/pretrain",
+      body: {},
+      status: 400,
+      message: /unknown model size "giant"; sizes: nano/,
+    },
+    {
+      name: "pretrain negative tokens",
+      path: "/api/models/nano/pretrain",
+      body: { tokens: -3 },
+      status: 400,
+      message: /tokens must be > 0/,
+    },
+    {
+      name: "import bad line",
+      path: "/api/tasks/import",
+      body: {
+        name: "broken",
+        jsonl: '{"txt":"a","hard_label":1}\n{"txt":"b","hard_label":0}\n{"txt":"c","hard_label":2}\n',
+      },
+      status: 400,
+      message: /^line 3: `hard_label` must be 0 or 1/,
+    },
+    {
+      name: "import bad name",
+      path: "/api/tasks/import",
+      body: { name: "../etc", jsonl: "x" },
+      status: 400,
+      message: /body\.name: task name must be/,
+    },
+    {
+      name: "bad id",
+      method: "GET",
+      path: "/api/jobs/abc",
+      status: 400,
+      message: /path\.id: id must be a number/,
+    },
+    {
+      name: "unknown job",
+      method: "GET",
+      path: "/api/jobs/999999",
+      status: 404,
+      message: /job 999999 not found/,
+    },
+    {
+      name: "bad maxPoints",
+      method: "GET",
+      path: "/api/runs/1/metrics?maxPoints=abc",
+      status: 400,
+      message: /query\.maxPoints: maxPoints must be a number/,
+    },
+    {
+      name: "step range reversed",
+      method: "GET",
+      path: "/api/runs/1/metrics?fromStep=9&toStep=3",
+      status: 400,
+      message: /fromStep must be ≤ toStep/,
+    },
+    {
+      name: "unknown route",
+      method: "GET",
+      path: "/api/nothing",
+      status: 404,
+      message: /no route for GET \/api\/nothing/,
+    },
+  ];
+  for (const c of cases) {
+    const res = await call(c.method ?? "POST", c.path, c.body, { type: c.type });
+    const text = await res.text();
+    assert.equal(res.status, c.status, `${c.name}: ${text.slice(0, 300)}`);
+    const body = JSON.parse(text);
+    assert.equal(typeof body.error.code, "string", c.name);
+    assert.match(body.error.message, c.message, c.name);
+    assert.doesNotMatch(text, /\.ts:\d+|at async|Stack/, `${c.name}: no stack trace`);
+  }
+  const tasks = await json(await app.request("/api/tasks"));
+  assert.ok(!tasks.some((t: { name: string }) => t.name === "broken"), "nothing half-imported");
+});
+
+Deno.test("mutations need the bearer token; reads are open", async () => {
+  for (const token of [null, "wrong"]) {
+    const res = await call("POST", "/api/jobs", { type: "toy-train" }, { token });
+    assert.equal(res.status, 401);
+    assert.equal((await json(res)).error.code, "unauthorized");
+  }
+  assert.equal((await call("DELETE", "/api/experiments/1", undefined, { token: null })).status, 401);
+  assert.equal((await call("POST", "/api/jobs/1/cancel", undefined, { token: null })).status, 401);
+  assert.equal((await app.request("/api/jobs")).status, 200);
+  assert.equal((await app.request("/api/models")).status, 200);
+});
+
+Deno.test("token: generated once with mode 0600, reused, LAB_TOKEN wins", async () => {
+  const dir = await Deno.makeTempDir();
+  const first = await resolveToken(dir, "");
+  assert.equal(first.generated, true);
+  assert.match(first.token, /^[0-9a-f]{48}$/);
+  assert.equal((await Deno.stat(`${dir}/token`)).mode! & 0o777, 0o600);
+  const second = await resolveToken(dir, undefined);
+  assert.deepEqual([second.token, second.generated], [first.token, false]);
+  assert.equal((await resolveToken(dir, "from-env")).token, "from-env");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("experiments and sweeps: create enqueues, unhandled w2s fails cleanly, cancel and delete", async () => {
+  const res = await call("POST", "/api/experiments", {
+    task: TASK,
+    weak: "nano",
+    strong: "small",
+    method: "logconf",
+  });
+  assert.equal(res.status, 201);
+  const { experiment, job } = await json(res);
+  assert.equal(job.type, "w2s");
+  assert.equal(job.params.experimentId, experiment.id);
+  assert.equal(job.params.method, "logconf");
+  // No w2s handler is registered yet: the job fails with a clear message and the experiment mirrors it.
+  const failed = await waitFor("w2s to fail", async () => {
+    const row = await json(await app.request(`/api/experiments/${experiment.id}`));
+    return row.status === "failed" ? row : undefined;
+  });
+  assert.match(failed.job.error, /no handler is registered for job type "w2s"/);
+  assert.deepEqual([failed.runs, failed.results, failed.probes], [[], [], []]);
+  assert.equal((await call("POST", `/api/experiments/${experiment.id}/cancel`)).status, 409);
+  assert.equal((await call("DELETE", `/api/experiments/${experiment.id}`)).status, 200);
+  assert.equal((await app.request(`/api/experiments/${experiment.id}`)).status, 404);
+
+  // A sweep stays queued (this worker does not lease sweeps): delete is refused until it is cancelled.
+  const sweepRes = await call("POST", "/api/sweeps", {
+    tasks: [TASK],
+    sizes: ["nano", "micro"],
+    methods: ["naive"],
+    seeds: [0, 1],
+  });
+  assert.equal(sweepRes.status, 201);
+  const sweep = (await json(sweepRes)).experiment;
+  assert.equal(
+    (await app.request(`/api/experiments/${sweep.id}`)).status,
+    404,
+    "a sweep is not an experiment",
+  );
+  const del = await call("DELETE", `/api/sweeps/${sweep.id}`);
+  assert.equal(del.status, 409);
+  assert.match((await json(del)).error.message, /queued; cancel it before deleting/);
+  const cancelled = await json(await call("POST", `/api/sweeps/${sweep.id}/cancel`));
+  assert.equal(cancelled.status, "cancelled");
+  assert.equal((await call("POST", `/api/sweeps/${sweep.id}/cancel`)).status, 409);
+  assert.equal((await call("DELETE", `/api/sweeps/${sweep.id}`)).status, 200);
+  const list = await json(await app.request("/api/sweeps"));
+  assert.ok(!list.some((s: { id: number }) => s.id === sweep.id));
+
+  // Pretraining: a second request while one is queued is a conflict.
+  const pre = await call("POST", "/api/models/micro/pretrain", { seed: 2 });
+  assert.equal(pre.status, 201);
+  assert.equal((await json(pre)).job.type, "pretrain");
+  assert.equal((await call("POST", "/api/models/micro/pretrain", {})).status, 409);
+  const models = await json(await app.request("/api/models"));
+  const micro = models.find((m: { name: string }) => m.name === "micro");
+  assert.equal(micro.status, "queued");
+  // micro: width 64, 2 layers, context 64, vocab 4352 — counted by hand:
+  // wte 4352·64 + wpe 64·64 + 2 × (12·64² + 13·64) + ln_f 2·64 + head 64·2 + 2.
+  assert.equal(micro.params, 4352 * 64 + 64 * 64 + 2 * (12 * 64 * 64 + 13 * 64) + 128 + 130);
+});
+
+Deno.test("task import: JSON body or raw JSONL, listed, usable, no duplicates", async () => {
+  const lines = Array.from({ length: 24 }, (_, i) => JSON.stringify({ txt: `item ${i}`, hard_label: i % 2 }));
+  const res = await call("POST", "/api/tasks/import", {
+    name: "my-task",
+    description: "mine",
+    jsonl: lines.join("\n"),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  assert.equal((await json(res)).exampleCount, 24);
+  const raw = await call("POST", "/api/tasks/import?name=raw-task", lines.slice(0, 20).join("\n"), {
+    type: "application/x-ndjson",
+  });
+  assert.equal(raw.status, 201);
+  const dup = await call("POST", "/api/tasks/import", { name: "my-task", jsonl: lines.join("\n") });
+  assert.equal(dup.status, 409);
+  const tasks = await json(await app.request("/api/tasks"));
+  const mine = tasks.find((t: { name: string }) => t.name === "my-task");
+  assert.deepEqual([mine.builtin, mine.exampleCount, mine.description], [false, 24, "mine"]);
+  assert.ok(tasks.some((t: { name: string; builtin: boolean }) => t.name === TASK && t.builtin));
+  const shown = await json(await app.request("/api/tasks/my-task"));
+  assert.deepEqual(shown.sample[3], { txt: "item 3", hard_label: 1 });
+  const exp = await call("POST", "/api/experiments", { task: "my-task", weak: "nano", strong: "micro" });
+  assert.equal(exp.status, 201, "an imported task is a known task");
+  assert.equal((await call("DELETE", `/api/tasks/${TASK}`)).status, 409);
+  assert.equal((await call("DELETE", "/api/tasks/raw-task")).status, 200);
+});
+
+Deno.test("metric series: bucket means within a step range", async () => {
+  const [run] = await db.insert(runs).values({ role: "weak", modelSize: "nano" }).returning();
+  const rows = Array.from(
+    { length: 1000 },
+    (_, step) => ({ runId: run.id, name: "loss", step, value: 2 * step }),
+  );
+  await db.insert(metrics).values(rows);
+  await db.insert(metrics).values([{ runId: run.id, name: "acc", step: 0, value: 0.5 }]);
+  const all = await json(await app.request(`/api/runs/${run.id}/metrics?maxPoints=10`));
+  const loss = all.series.loss;
+  assert.equal(loss.rows, 1000);
+  assert.equal(loss.downsampled, true);
+  assert.equal(loss.points.length, 10);
+  // Bucket k holds steps 100k … 100k+99: mean step 100k+49.5 (rounded up), values 2·step.
+  for (let k = 0; k < 10; k++) {
+    assert.deepEqual(loss.points[k], {
+      step: 100 * k + 50,
+      value: 200 * k + 99,
+      min: 200 * k,
+      max: 200 * k + 198,
+    });
+  }
+  assert.deepEqual(all.series.acc.points, [{ step: 0, value: 0.5, min: 0.5, max: 0.5 }]);
+  const range = await json(
+    await app.request(`/api/runs/${run.id}/metrics?names=loss&fromStep=100&toStep=199`),
+  );
+  assert.equal(range.series.loss.downsampled, false);
+  assert.deepEqual(
+    range.series.loss.points.map((p: { step: number }) => p.step),
+    Array.from({ length: 100 }, (_, i) => 100 + i),
+  );
+  assert.equal((await app.request("/api/runs/999999/metrics")).status, 404);
+});
+
+Deno.test("results export as CSV and JSON", async () => {
+  const [experiment] = await db.insert(experiments).values({ kind: "experiment", config: {}, status: "done" })
+    .returning();
+  await db.insert(results).values({
+    experimentId: experiment.id,
+    task: 'odd,"name"',
+    weakSize: "nano",
+    strongSize: "small",
+    method: "naive",
+    seed: 0,
+    weakAcc: 0.8,
+    ceilingAcc: 0.9,
+    studentAcc: 0.85,
+    pgr: 0.5,
+    agreement: { overall: 0.9 },
+  });
+  const csv = await app.request(`/api/results/export.csv?experimentId=${experiment.id}`);
+  assert.match(csv.headers.get("content-type")!, /text\/csv/);
+  const lines = (await csv.text()).trim().split("\n");
+  assert.equal(lines.length, 2);
+  assert.match(
+    lines[0],
+    /^experimentId,task,weakSize,strongSize,method,seed,weakAcc,ceilingAcc,studentAcc,pgr,/,
+  );
+  assert.ok(
+    lines[1].startsWith(
+      `${experiment.id},"odd,""name""",nano,small,naive,0,0.8,0.9,0.85,0.5,,,,"{""overall"":0.9}",`,
+    ),
+  );
+  const asJson = await json(await app.request(`/api/results/export.json?experimentId=${experiment.id}`));
+  assert.equal(asJson[0].pgr, 0.5);
+});
+
+Deno.test("OpenAPI lists every routed operation; docs page and static fallback answer", async () => {
+  const doc = await json(await app.request("/api/openapi.json"));
+  assert.equal(doc.openapi, "3.0.3");
+  assert.ok(doc.components.schemas.ExperimentCreate.properties.weak);
+  assert.deepEqual(doc.paths["/experiments"].post.security, [{ bearer: [] }]);
+  assert.ok(
+    doc.paths["/runs/{id}/metrics"].get.parameters.some((p: { name: string }) => p.name === "maxPoints"),
+  );
+  for (const op of OPERATIONS) {
+    if (op.path === "/events") continue;
+    const path = "/api" + op.path.replace("{id}", "999999").replace("{name}", "zz-none");
+    const res = await call(
+      op.method.toUpperCase(),
+      path,
+      op.method === "get" ? undefined : { unexpected: 1 },
+    );
+    const text = await res.text();
+    assert.doesNotMatch(text, /no route for/, `${op.method} ${op.path} is documented but not routed`);
+    assert.ok(doc.paths[op.path][op.method], `${op.method} ${op.path} in the document`);
+  }
+  const docs = await app.request("/api/docs");
+  assert.match(await docs.text(), /fetch\("\/api\/openapi\.json"\)/);
+
+  const server = await createServerApp(app);
+  const page = await server.request("/experiments/3");
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type")!, /text\/html/);
+  assert.equal((await server.request("/favicon.ico")).status, 200);
+  const missing = await server.request("/api/nope");
+  assert.equal(missing.status, 404);
+  assert.equal((await json(missing)).error.code, "not_found");
+});
