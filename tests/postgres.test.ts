@@ -1,0 +1,250 @@
+/**
+ * The same schema and queue on a real Postgres server: a throwaway cluster (initdb as the postgres user when
+ * run as root) on 127.0.0.1; migrations apply, two worker processes drain a queue without running any job
+ * twice, and a worker killed with SIGKILL mid-job loses its lease, the job resumes elsewhere from its saved
+ * state and the metric rows written before the kill are all still there. Skipped without Postgres binaries
+ * unless REQUIRE_ALL=1.
+ */
+import assert from "node:assert/strict";
+import { and, eq, inArray, sql } from "drizzle-orm";
+import { openDb, rowsOf } from "../db/client.ts";
+import { jobs, metrics } from "../db/schema.ts";
+import { enqueueJob } from "../server/jobs/queue.ts";
+import { toyDataset, toySgdStep } from "../server/jobs/toy_train.ts";
+
+function findPostgresBin(): string | undefined {
+  try {
+    const versions = [...Deno.readDirSync("/usr/lib/postgresql")].map((e) => e.name).sort().reverse();
+    for (const v of versions) {
+      const bin = `/usr/lib/postgresql/${v}/bin`;
+      try {
+        Deno.statSync(`${bin}/initdb`);
+        return bin;
+      } catch { /* try the next version */ }
+    }
+  } catch { /* no postgres installed */ }
+  return undefined;
+}
+
+const PG_BIN = findPostgresBin();
+const REQUIRED = Deno.env.get("REQUIRE_ALL") === "1";
+const ROOT = new URL("../", import.meta.url).pathname;
+
+async function run(cmd: string[], asPostgres: boolean): Promise<string> {
+  const argv = asPostgres ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd;
+  const out = await new Deno.Command(argv[0], { args: argv.slice(1), stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`${cmd.join(" ")} failed:\n${text}`);
+  return text;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** A `deno task lab worker` process whose output is collected as it runs. */
+function spawnWorker(databaseUrl: string, dataDir: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "scripts/lab.ts",
+      "worker",
+      "--lease-ms",
+      "1500",
+      "--heartbeat-ms",
+      "300",
+      "--poll-ms",
+      "50",
+    ],
+    cwd: ROOT,
+    env: { DATABASE_URL: databaseUrl, LAB_DATA_DIR: dataDir },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const decoder = new TextDecoder();
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) output += decoder.decode(chunk);
+  };
+  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
+  return {
+    child,
+    output: () => output,
+    /** Job ids this worker started, by attempt line. */
+    started: () => [...output.matchAll(/job (\d+) \(toy-train\) attempt \d+/g)].map((m) => Number(m[1])),
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      await child.status;
+      await drained;
+    },
+  };
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+Deno.test({
+  name: "postgres: migrations, two worker processes, kill -9 and resume",
+  ignore: !PG_BIN && !REQUIRED,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    if (!PG_BIN) throw new Error("REQUIRE_ALL=1 but no /usr/lib/postgresql/*/bin/initdb: install postgresql");
+    const asPostgres = Deno.uid() === 0;
+    const cluster = await Deno.makeTempDir({ prefix: "lab-pg-" });
+    const dataDir = await Deno.makeTempDir({ prefix: "lab-pg-data-" });
+    if (asPostgres) {
+      const uid = Number((await run(["id", "-u", "postgres"], false)).trim());
+      const gid = Number((await run(["id", "-g", "postgres"], false)).trim());
+      await Deno.chown(cluster, uid, gid);
+    }
+    const pgdata = `${cluster}/pgdata`;
+    const port = freePort();
+    const workers: ReturnType<typeof spawnWorker>[] = [];
+    let started = false;
+    let close: (() => Promise<void>) | undefined;
+    try {
+      await run([
+        `${PG_BIN}/initdb`,
+        "-D",
+        pgdata,
+        "-A",
+        "trust",
+        "-U",
+        "postgres",
+        "-E",
+        "UTF8",
+        "--no-sync",
+      ], asPostgres);
+      const options = `-p ${port} -c listen_addresses=127.0.0.1 -k ${cluster} -c fsync=off`;
+      await run(
+        [`${PG_BIN}/pg_ctl`, "-D", pgdata, "-o", options, "-l", `${cluster}/log`, "-w", "start"],
+        asPostgres,
+      );
+      started = true;
+      const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+
+      // Migrations apply (and applying them again is a no-op).
+      const opened = await openDb({ dataDir, databaseUrl: url });
+      close = opened.close;
+      const db = opened.db;
+      assert.equal(opened.kind, "postgres");
+      await (await openDb({ dataDir, databaseUrl: url })).close();
+      const tables = rowsOf<{ table_name: string }>(
+        await db.execute(
+          sql`select table_name from information_schema.tables where table_schema = 'public' order by table_name`,
+        ),
+      ).map((r) => r.table_name);
+      for (
+        const t of [
+          "bench_results",
+          "experiments",
+          "jobs",
+          "metrics",
+          "models",
+          "probe_results",
+          "results",
+          "runs",
+          "tasks",
+        ]
+      ) {
+        assert.ok(tables.includes(t), `table ${t} exists (have ${tables})`);
+      }
+
+      // Two worker processes drain eight jobs; each job is started exactly once.
+      const queued = [];
+      for (let i = 0; i < 8; i++) {
+        queued.push(await enqueueJob(db, "toy-train", { steps: 12, seed: i, stepDelayMs: 25 }));
+      }
+      const ids = queued.map((j) => j.id);
+      workers.push(spawnWorker(url, dataDir), spawnWorker(url, dataDir));
+      await waitFor("the queue to drain", async () => {
+        const rows = await db.select({ status: jobs.status }).from(jobs).where(inArray(jobs.id, ids));
+        return rows.every((r) => r.status === "done");
+      }, 40_000);
+      const rows = await db.select().from(jobs).where(inArray(jobs.id, ids));
+      assert.ok(rows.every((r) => r.attempts === 1), "each job leased once");
+      const [a, b] = workers.map((w) => w.started());
+      assert.deepEqual([...a, ...b].sort((x, y) => x - y), ids, `worker A ran ${a}, worker B ran ${b}`);
+      for (const row of rows) {
+        const { runId } = row.result as { runId: number };
+        const count = await db.select().from(metrics).where(eq(metrics.runId, runId));
+        assert.equal(count.length, 24, `job ${row.id}: 12 steps × (loss, accuracy)`);
+      }
+      await Promise.all(workers.splice(0).map((w) => w.stop()));
+
+      // kill -9 during a job: the lease expires, another worker resumes from the saved state.
+      const seed = 42;
+      const job = await enqueueJob(db, "toy-train", { steps: 60, seed, stepDelayMs: 40, saveEvery: 10 });
+      const victim = spawnWorker(url, dataDir);
+      workers.push(victim);
+      await waitFor("a saved state at step ≥ 20", async () => {
+        const [row] = await db.select({ state: jobs.state }).from(jobs).where(eq(jobs.id, job.id));
+        return ((row.state as { step?: number } | null)?.step ?? 0) >= 20;
+      }, 20_000);
+      await victim.stop("SIGKILL");
+      const [killed] = await db.select().from(jobs).where(eq(jobs.id, job.id));
+      assert.equal(killed.status, "running", "still leased by the dead worker");
+      const savedStep = (killed.state as { step: number }).step;
+      const runIdRows = rowsOf<{ id: number }>(
+        await db.execute(sql`select id from runs where job_id = ${job.id}`),
+      );
+      assert.equal(runIdRows.length, 1);
+      const runId = runIdRows[0].id;
+      const lossBefore = await db.select().from(metrics).where(
+        and(eq(metrics.runId, runId), eq(metrics.name, "loss")),
+      );
+      assert.ok(lossBefore.length >= savedStep, `${lossBefore.length} loss rows written before the kill`);
+
+      workers.push(spawnWorker(url, dataDir));
+      const done = await waitFor("the job to finish on the second worker", async () => {
+        const [row] = await db.select().from(jobs).where(eq(jobs.id, job.id));
+        return row.status === "done" ? row : undefined;
+      }, 30_000);
+      assert.equal(done.attempts, 2, "requeued once after the lease expired");
+      const result = done.result as { resumedFromStep: number; weights: unknown; runId: number };
+      assert.equal(result.runId, runId);
+      assert.equal(result.resumedFromStep, savedStep);
+      const after = await db.select().from(metrics).where(
+        and(eq(metrics.runId, runId), eq(metrics.name, "loss")),
+      );
+      assert.deepEqual(
+        after.map((m) => m.step).sort((x, y) => x - y),
+        Array.from({ length: 60 }, (_, i) => i),
+      );
+      const afterByStep = new Map(after.map((m) => [m.step, m.value]));
+      for (const m of lossBefore) {
+        assert.equal(afterByStep.get(m.step), m.value, `loss row at step ${m.step} kept`);
+      }
+      // The resumed run ends with the weights of an uninterrupted one (computed here).
+      const points = toyDataset(seed, 200);
+      let model = { w: [0, 0] as [number, number], b: 0 };
+      for (let step = 0; step < 60; step++) model = toySgdStep(model, points, seed, step);
+      assert.deepEqual(result.weights, model);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop("SIGKILL")));
+      await close?.();
+      if (started) {
+        await run([`${PG_BIN}/pg_ctl`, "-D", pgdata, "-m", "immediate", "-w", "stop"], asPostgres).catch(
+          () => {},
+        );
+      }
+      await Deno.remove(cluster, { recursive: true }).catch(() => {});
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
