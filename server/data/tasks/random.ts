@@ -14,13 +14,12 @@ export function seededRandom(seed: number, salt = ""): () => number {
 
 /** Mixes the seed with a per-task salt so that two tasks with the same seed shuffle independently. */
 function hashSeed(seed: number, salt: string): number {
-  let h = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
+  let h = 0x811c9dc5; // FNV-1a over the text "seed:salt", then a final avalanche
   const text = `${seed}:${salt}`;
-  for (let i = 0; i < text.length; i++) {
-    h = Math.imul(h ^ text.charCodeAt(i), 0x85ebca6b) >>> 0;
-    h ^= h >>> 13;
-  }
-  return h >>> 0;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** Fisher–Yates shuffle of a copy. */
