@@ -86,7 +86,7 @@ export async function importTask(
     }
     throw err;
   }
-  const description = input.description ?? `imported task (${examples.length} examples)`;
+  const description = input.description ?? `imported from ${input.source ?? "the API"}`;
   const [row] = await db.insert(tasks).values({
     name: input.name,
     kind: "imported",
