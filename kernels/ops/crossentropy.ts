@@ -1,0 +1,400 @@
+/**
+ * Softmax cross-entropy, forward and backward fused, mean-reduced on the device.
+ *
+ * The model owns a small f32 `stats` tensor (≥ 8 elements) that collects a step's scalars at the
+ * STAT_* indices below; it zero-fills it at the start of a step. These kernels only ever SET
+ * stats[STAT_NONFINITE] to 1 (never clear it), and overwrite LOSS, COUNT (and CORRECT).
+ *
+ * Language-model head (`planLmCrossEntropy`), logits rows×V row-major, targets i32 rows (< 0 = ignored):
+ *   1. count:  one 256-invocation workgroup; stats[COUNT] = #(target ≥ 0). A target ≥ V counts as an
+ *              error: NONFINITE is set, its row loss is NaN, and no logit beyond the row is read.
+ *   2. rows:   one 256-invocation workgroup per row (grid1d): max and Σexp by fixed tree reductions,
+ *              rowLoss = logsumexp − logit[target]; logits are overwritten with
+ *              dlogits = (softmax − onehot)/count (all 0 for an ignored row, rowLoss 0).
+ *   3. reduce: one workgroup; stats[LOSS] = Σ rowLoss (strided in order, then a tree) / count, and
+ *              NONFINITE = 1 if that is NaN/Inf. With no valid target the loss is 0.
+ *
+ * Classification head (`planClassCrossEntropy`), logits B×2, soft targets B×2, valid i32 B: one
+ * 256-invocation workgroup does everything (B ≤ MAX_CLASS_ROWS), rows strided over invocations:
+ *   loss = mean over valid rows of −Σ_c target_c·log softmax_c; dlogits = (softmax·Σ_c target_c −
+ *   target)/count (= softmax − target for targets summing to 1), 0 on invalid rows.
+ *   aux = true: the logconf target of openai/weak-to-strong with warmup weight `alpha` (a parameter
+ *   the caller updates per step with setParams): preds = softmax(logits);
+ *   threshold = torch.quantile(preds[:,0] over valid rows, q = mean of targets[:,1] over valid rows)
+ *   with linear interpolation (sorted by rank in workgroup memory, pos = q·(n−1), torch's lerp;
+ *   q is clamped to [0, 1] where torch would raise);
+ *   hard = [preds0 ≥ threshold, preds0 < threshold] (a constant); target = (1−α)·targets + α·hard.
+ *   stats: LOSS, COUNT (valid rows), CORRECT (= valid rows whose logit argmax equals the argmax of
+ *   the original targets; ties go to class 0 as in torch.argmax), NONFINITE.
+ */
+import type { Gpu } from "../device.ts";
+import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
+import {
+  bindOperands,
+  type BoundOperands,
+  offsetParams,
+  requireLength,
+  requireShape,
+  WGSL_COMMON,
+} from "./operands.ts";
+
+export const STAT_LOSS = 0;
+export const STAT_COUNT = 1;
+export const STAT_GRAD_NORM_SQ = 2;
+export const STAT_NONFINITE = 3;
+export const STAT_CORRECT = 4;
+/** Minimum length of the stats tensor. */
+export const STATS_LENGTH = 8;
+
+/** Largest batch the single-workgroup classification kernel accepts. */
+export const MAX_CLASS_ROWS = 1024;
+
+const WG = 256;
+
+const STAT_CONSTS = /* wgsl */ `
+const STAT_LOSS = ${STAT_LOSS}u;
+const STAT_COUNT = ${STAT_COUNT}u;
+const STAT_NONFINITE = ${STAT_NONFINITE}u;
+const STAT_CORRECT = ${STAT_CORRECT}u;
+`;
+
+/** Fixed-order tree reductions over one 256-invocation workgroup (call from uniform control flow). */
+const REDUCE = /* wgsl */ `
+var<workgroup> red: array<f32, ${WG}>;
+fn reduce_sum(tid: u32, value: f32) -> f32 {
+  red[tid] = value;
+  workgroupBarrier();
+  for (var stride = ${WG / 2}u; stride > 0u; stride = stride / 2u) {
+    if (tid < stride) { red[tid] = red[tid] + red[tid + stride]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+fn reduce_max(tid: u32, value: f32) -> f32 {
+  red[tid] = value;
+  workgroupBarrier();
+  for (var stride = ${WG / 2}u; stride > 0u; stride = stride / 2u) {
+    if (tid < stride) { red[tid] = max(red[tid], red[tid + stride]); }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+`;
+
+export interface LmCrossEntropySpec {
+  logits: Tensor;
+  targets: Tensor;
+  rowLoss: Tensor;
+  stats: Tensor;
+  rows: number;
+  V: number;
+  label: string;
+}
+
+const LM_PARAMS = /* wgsl */ `
+struct Params { rows: u32, V: u32, logits_off: u32, targets_off: u32, row_loss_off: u32, stats_off: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+`;
+
+function lmCountSource(b: BoundOperands): string {
+  return LM_PARAMS + b.declarations + STAT_CONSTS + REDUCE + /* wgsl */ `
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let tid = lid.x;
+  var count = 0.0;
+  var bad = 0.0;
+  for (var r = tid; r < params.rows; r += ${WG}u) {
+    let t = ${b.array.targets}[params.targets_off + r];
+    if (t >= 0) { count += 1.0; }
+    if (t >= i32(params.V)) { bad += 1.0; }
+  }
+  let total = reduce_sum(tid, count);
+  let total_bad = reduce_sum(tid, bad);
+  if (tid == 0u) {
+    ${b.array.stats}[params.stats_off + STAT_COUNT] = total;
+    if (total_bad > 0.0) { ${b.array.stats}[params.stats_off + STAT_NONFINITE] = 1.0; }
+  }
+}
+`;
+}
+
+function lmRowSource(b: BoundOperands): string {
+  const logits = b.array.logits;
+  return LM_PARAMS + b.declarations + STAT_CONSTS + REDUCE + WGSL_COMMON + /* wgsl */ `
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= params.rows) { return; }
+  let tid = lid.x;
+  let V = params.V;
+  let x0 = params.logits_off + row * V;
+  let t = ${b.array.targets}[params.targets_off + row];
+  let valid = t >= 0;
+  let in_range = valid && t < i32(V);
+  // Read before any invocation overwrites the row (the reductions below hold barriers).
+  var target_logit = 0.0;
+  if (tid == 0u && in_range) { target_logit = ${logits}[x0 + u32(t)]; }
+  var m = -3.4028235e38;
+  for (var v = tid; v < V; v += ${WG}u) { m = max(m, ${logits}[x0 + v]); }
+  let row_max = reduce_max(tid, m);
+  var s = 0.0;
+  for (var v = tid; v < V; v += ${WG}u) { s += exp(${logits}[x0 + v] - row_max); }
+  let sum = reduce_sum(tid, s);
+  let inv_count = 1.0 / max(${b.array.stats}[params.stats_off + STAT_COUNT], 1.0);
+  for (var v = tid; v < V; v += ${WG}u) {
+    var g = 0.0;
+    if (valid) {
+      g = exp(${logits}[x0 + v] - row_max) / sum;
+      if (i32(v) == t) { g -= 1.0; }
+      g *= inv_count;
+    }
+    ${logits}[x0 + v] = g;
+  }
+  if (tid == 0u) {
+    var loss = 0.0;
+    if (in_range) { loss = row_max + log(sum) - target_logit; }
+    if (valid && !in_range) { loss = nan_f32(); }
+    ${b.array.row_loss}[params.row_loss_off + row] = loss;
+  }
+}
+`;
+}
+
+function lmReduceSource(b: BoundOperands): string {
+  return LM_PARAMS + b.declarations + STAT_CONSTS + REDUCE + WGSL_COMMON + /* wgsl */ `
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let tid = lid.x;
+  var s = 0.0;
+  for (var r = tid; r < params.rows; r += ${WG}u) { s += ${b.array.row_loss}[params.row_loss_off + r]; }
+  let total = reduce_sum(tid, s);
+  if (tid == 0u) {
+    let loss = total / max(${b.array.stats}[params.stats_off + STAT_COUNT], 1.0);
+    ${b.array.stats}[params.stats_off + STAT_LOSS] = loss;
+    if (is_nonfinite(loss)) { ${b.array.stats}[params.stats_off + STAT_NONFINITE] = 1.0; }
+  }
+}
+`;
+}
+
+/** Returns [count, rows, reduce] dispatches; logits are overwritten with dlogits. */
+export function planLmCrossEntropy(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
+  const { rows, V, label } = s;
+  requireShape(label, "rows", rows);
+  requireShape(label, "V", V);
+  requireLength(label, s.logits, rows * V, "logits");
+  requireLength(label, s.targets, rows, "targets");
+  requireLength(label, s.rowLoss, rows, "rowLoss");
+  requireLength(label, s.stats, STATS_LENGTH, "stats");
+  const shape = { rows, V };
+
+  const bc = bindOperands(gpu, label, [
+    { name: "targets", tensor: s.targets, type: "i32" },
+    { name: "stats", tensor: s.stats, write: true },
+  ]);
+  const br = bindOperands(gpu, label, [
+    { name: "logits", tensor: s.logits, write: true },
+    { name: "targets", tensor: s.targets, type: "i32" },
+    { name: "row_loss", tensor: s.rowLoss, write: true },
+    { name: "stats", tensor: s.stats },
+  ]);
+  const bs = bindOperands(gpu, label, [
+    { name: "row_loss", tensor: s.rowLoss },
+    { name: "stats", tensor: s.stats, write: true },
+  ]);
+  const all = (b: BoundOperands) => ({
+    logits_off: 0,
+    targets_off: 0,
+    row_loss_off: 0,
+    stats_off: 0,
+    ...offsetParams(b),
+  });
+  return [
+    plan(gpu, {
+      label: label + " count",
+      code: lmCountSource(bc),
+      params: { ...shape, ...all(bc) },
+      bindings: bc.bindings,
+      workgroups: [1],
+      bytes: 4 * rows,
+    }),
+    plan(gpu, {
+      label: label + " rows",
+      code: lmRowSource(br),
+      params: { ...shape, ...all(br) },
+      bindings: br.bindings,
+      workgroups: grid1d(gpu, rows, 1),
+      flops: 5 * rows * V,
+      bytes: 4 * (2 * rows * V + 2 * rows),
+    }),
+    plan(gpu, {
+      label: label + " reduce",
+      code: lmReduceSource(bs),
+      params: { ...shape, ...all(bs) },
+      bindings: bs.bindings,
+      workgroups: [1],
+      bytes: 4 * rows,
+    }),
+  ];
+}
+
+export interface ClassCrossEntropySpec {
+  logits: Tensor;
+  targets: Tensor;
+  valid: Tensor;
+  rowLoss: Tensor;
+  stats: Tensor;
+  B: number;
+  label: string;
+  aux: boolean;
+}
+
+function classSource(b: BoundOperands): string {
+  const logits = b.array.logits, targets = b.array.targets, stats = b.array.stats;
+  return /* wgsl */ `
+struct Params {
+  B: u32, aux: u32, alpha: f32,
+  logits_off: u32, targets_off: u32, valid_off: u32, row_loss_off: u32, stats_off: u32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}${STAT_CONSTS}${REDUCE}${WGSL_COMMON}
+var<workgroup> pred0: array<f32, ${MAX_CLASS_ROWS}>;
+var<workgroup> sorted: array<f32, ${MAX_CLASS_ROWS}>;
+
+fn is_valid(r: u32) -> bool { return ${b.array.valid}[params.valid_off + r] != 0; }
+
+// torch.lerp's formula (exact at both ends).
+fn torch_lerp(a: f32, b: f32, w: f32) -> f32 {
+  if (w < 0.5) { return a + w * (b - a); }
+  return b - (b - a) * (1.0 - w);
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let tid = lid.x;
+  let B = params.B;
+  var count = 0.0;
+  var weak_sum = 0.0;
+  var correct = 0.0;
+  for (var r = tid; r < B; r += ${WG}u) {
+    let l0 = ${logits}[params.logits_off + 2u * r];
+    let l1 = ${logits}[params.logits_off + 2u * r + 1u];
+    let m = max(l0, l1);
+    let e0 = exp(l0 - m);
+    pred0[r] = e0 / (e0 + exp(l1 - m));
+    if (is_valid(r)) {
+      let t0 = ${targets}[params.targets_off + 2u * r];
+      let t1 = ${targets}[params.targets_off + 2u * r + 1u];
+      count += 1.0;
+      weak_sum += t1;
+      if ((l1 > l0) == (t1 > t0)) { correct += 1.0; }
+    }
+  }
+  let n = reduce_sum(tid, count);
+  let mean_weak = reduce_sum(tid, weak_sum) / max(n, 1.0);
+  let n_correct = reduce_sum(tid, correct);
+
+  var threshold = 0.0;
+  if (params.aux != 0u) { // uniform: the barrier below must not depend on n (read from workgroup memory)
+    // Rank of each valid row among the valid rows (ties broken by index) = its place in sorted order.
+    for (var r = tid; r < B; r += ${WG}u) {
+      if (is_valid(r)) {
+        var rank = 0u;
+        for (var j = 0u; j < B; j++) {
+          if (is_valid(j) && (pred0[j] < pred0[r] || (pred0[j] == pred0[r] && j < r))) { rank++; }
+        }
+        sorted[rank] = pred0[r];
+      }
+    }
+    workgroupBarrier();
+    if (n > 0.0) {
+      let pos = clamp(mean_weak, 0.0, 1.0) * (n - 1.0);
+      let lo = floor(pos);
+      let hi = min(ceil(pos), n - 1.0);
+      threshold = torch_lerp(sorted[u32(lo)], sorted[u32(hi)], pos - lo);
+    }
+  }
+
+  let inv_count = 1.0 / max(n, 1.0);
+  let alpha = params.alpha;
+  var loss_sum = 0.0;
+  for (var r = tid; r < B; r += ${WG}u) {
+    let i0 = params.logits_off + 2u * r;
+    var g0 = 0.0;
+    var g1 = 0.0;
+    var row_loss = 0.0;
+    if (is_valid(r)) {
+      let l0 = ${logits}[i0];
+      let l1 = ${logits}[i0 + 1u];
+      var t0 = ${targets}[params.targets_off + 2u * r];
+      var t1 = ${targets}[params.targets_off + 2u * r + 1u];
+      if (params.aux != 0u) {
+        var hard0 = 0.0;
+        if (pred0[r] >= threshold) { hard0 = 1.0; }
+        t0 = (1.0 - alpha) * t0 + alpha * hard0;
+        t1 = (1.0 - alpha) * t1 + alpha * (1.0 - hard0);
+      }
+      let m = max(l0, l1);
+      let e0 = exp(l0 - m);
+      let e1 = exp(l1 - m);
+      let lse = m + log(e0 + e1);
+      row_loss = -(t0 * (l0 - lse) + t1 * (l1 - lse));
+      let mass = t0 + t1;
+      g0 = (e0 / (e0 + e1) * mass - t0) * inv_count;
+      g1 = (e1 / (e0 + e1) * mass - t1) * inv_count;
+    }
+    ${logits}[i0] = g0;
+    ${logits}[i0 + 1u] = g1;
+    ${b.array.row_loss}[params.row_loss_off + r] = row_loss;
+    loss_sum += row_loss;
+  }
+  let total = reduce_sum(tid, loss_sum);
+  if (tid == 0u) {
+    let loss = total * inv_count;
+    ${stats}[params.stats_off + STAT_LOSS] = loss;
+    ${stats}[params.stats_off + STAT_COUNT] = n;
+    ${stats}[params.stats_off + STAT_CORRECT] = n_correct;
+    if (is_nonfinite(loss)) { ${stats}[params.stats_off + STAT_NONFINITE] = 1.0; }
+  }
+}
+`;
+}
+
+/** Returns one dispatch (as a list); logits are overwritten with dlogits. Set `alpha` with setParams. */
+export function planClassCrossEntropy(gpu: Gpu, s: ClassCrossEntropySpec): Dispatch[] {
+  const { B, label } = s;
+  requireShape(label, "B", B);
+  if (B > MAX_CLASS_ROWS) {
+    throw new Error(
+      `${label}: batch B = ${B} exceeds the classification kernel's limit of ${MAX_CLASS_ROWS} rows`,
+    );
+  }
+  requireLength(label, s.logits, 2 * B, "logits");
+  requireLength(label, s.targets, 2 * B, "targets");
+  requireLength(label, s.valid, B, "valid");
+  requireLength(label, s.rowLoss, B, "rowLoss");
+  requireLength(label, s.stats, STATS_LENGTH, "stats");
+  const b = bindOperands(gpu, label, [
+    { name: "logits", tensor: s.logits, write: true },
+    { name: "targets", tensor: s.targets },
+    { name: "valid", tensor: s.valid, type: "i32" },
+    { name: "row_loss", tensor: s.rowLoss, write: true },
+    { name: "stats", tensor: s.stats, write: true },
+  ]);
+  return [
+    plan(gpu, {
+      label,
+      code: classSource(b),
+      params: { B, aux: s.aux ? 1 : 0, alpha: 0, ...offsetParams(b) },
+      bindings: b.bindings,
+      workgroups: [1],
+      flops: 20 * B + (s.aux ? 3 * B * B : 0),
+      bytes: 4 * 7 * B,
+    }),
+  ];
+}
