@@ -1,0 +1,255 @@
+/**
+ * Global gradient norm and AdamW over the flat parameter / gradient / moment buffers.
+ *
+ * Gradient norm (deterministic two-pass sum of squares):
+ *   pass 1: workgroup w (256 invocations, grid1d over workgroups) sums g² over its fixed chunk
+ *           [w·CHUNK, (w+1)·CHUNK), each invocation a strided subset in order, then a tree
+ *           reduction → partials[w]. CHUNK = 256·16 elements; `gradNormPartials(n)` = ⌈n / CHUNK⌉.
+ *   pass 2: one workgroup sums the partials the same way → stats[GRAD_NORM_SQ]; a NaN/Inf sum
+ *           (any non-finite gradient makes it so) sets stats[NONFINITE] = 1 (never cleared here).
+ * AdamW (one invocation per element, 256 per workgroup, grid1d), torch.optim.AdamW semantics with
+ * torch.nn.utils.clip_grad_norm_ before it:
+ *   if stats[NONFINITE] ≠ 0: nothing changes (params, m, v untouched: the step is skipped).
+ *   coef = max_norm > 0 ? min(1, max_norm / (√stats[GRAD_NORM_SQ] + 1e-6)) : 1;  g = coef·grad
+ *   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+ *   if i < decayEnd: p = p·(1 − lr·wd)            (decoupled decay; matrices come first in the buffer)
+ *   p = p − (lr/bc1) · m / (√v/√bc2 + eps)        (bc1 = 1−β1^t, bc2 = 1−β2^t)
+ *   Uniform parameters lr, beta1, beta2, eps, weight_decay, bc1, bc2, max_norm; the caller rewrites
+ *   lr/bc1/bc2 per step with Dispatch.setParams.
+ */
+import type { Gpu } from "../device.ts";
+import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
+import { STAT_GRAD_NORM_SQ, STAT_NONFINITE, STATS_LENGTH } from "./crossentropy.ts";
+import {
+  bindOperands,
+  type BoundOperands,
+  offsetParams,
+  requireLength,
+  requireShape,
+  WGSL_COMMON,
+} from "./operands.ts";
+
+const WG = 256;
+const ITEMS = 16;
+const CHUNK = WG * ITEMS;
+
+/** Length of the partial-sums tensor planGradNorm needs for n gradient elements. */
+export function gradNormPartials(n: number): number {
+  return Math.max(1, Math.ceil(n / CHUNK));
+}
+
+const REDUCE = /* wgsl */ `
+var<workgroup> red: array<f32, ${WG}>;
+fn reduce_sum(tid: u32, value: f32) -> f32 {
+  red[tid] = value;
+  workgroupBarrier();
+  for (var stride = ${WG / 2}u; stride > 0u; stride = stride / 2u) {
+    if (tid < stride) { red[tid] = red[tid] + red[tid + stride]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+`;
+
+const NORM_PARAMS = /* wgsl */ `
+struct Params { n: u32, chunks: u32, grads_off: u32, partials_off: u32, stats_off: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+`;
+
+function partialSource(b: BoundOperands): string {
+  return NORM_PARAMS + b.declarations + REDUCE + /* wgsl */ `
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let chunk = wid.x + wid.y * nwg.x;
+  if (chunk >= params.chunks) { return; }
+  let tid = lid.x;
+  let start = chunk * ${CHUNK}u;
+  var s = 0.0;
+  for (var k = 0u; k < ${ITEMS}u; k++) {
+    let i = start + k * ${WG}u + tid;
+    if (i < params.n) {
+      let g = ${b.array.grads}[params.grads_off + i];
+      s += g * g;
+    }
+  }
+  let total = reduce_sum(tid, s);
+  if (tid == 0u) { ${b.array.partials}[params.partials_off + chunk] = total; }
+}
+`;
+}
+
+function finalSource(b: BoundOperands): string {
+  return NORM_PARAMS + b.declarations + REDUCE + WGSL_COMMON + /* wgsl */ `
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let tid = lid.x;
+  var s = 0.0;
+  for (var c = tid; c < params.chunks; c += ${WG}u) { s += ${b.array.partials}[params.partials_off + c]; }
+  let total = reduce_sum(tid, s);
+  if (tid == 0u) {
+    ${b.array.stats}[params.stats_off + ${STAT_GRAD_NORM_SQ}u] = total;
+    if (is_nonfinite(total)) { ${b.array.stats}[params.stats_off + ${STAT_NONFINITE}u] = 1.0; }
+  }
+}
+`;
+}
+
+export interface GradNormSpec {
+  grads: Tensor;
+  n: number;
+  stats: Tensor;
+  partials: Tensor;
+  label: string;
+}
+
+/** Returns [partial sums, final sum] dispatches. */
+export function planGradNorm(gpu: Gpu, s: GradNormSpec): Dispatch[] {
+  const { n, label } = s;
+  requireShape(label, "n", n);
+  const chunks = gradNormPartials(n);
+  requireLength(label, s.grads, n, "grads");
+  requireLength(label, s.partials, chunks, "partials");
+  requireLength(label, s.stats, STATS_LENGTH, "stats");
+  const all = (b: BoundOperands) => ({
+    n,
+    chunks,
+    grads_off: 0,
+    partials_off: 0,
+    stats_off: 0,
+    ...offsetParams(b),
+  });
+  const b1 = bindOperands(gpu, label, [
+    { name: "grads", tensor: s.grads },
+    { name: "partials", tensor: s.partials, write: true },
+  ]);
+  const b2 = bindOperands(gpu, label, [
+    { name: "partials", tensor: s.partials },
+    { name: "stats", tensor: s.stats, write: true },
+  ]);
+  return [
+    plan(gpu, {
+      label: label + " partials",
+      code: partialSource(b1),
+      params: all(b1),
+      bindings: b1.bindings,
+      workgroups: grid1d(gpu, chunks, 1),
+      flops: 2 * n,
+      bytes: 4 * n,
+    }),
+    plan(gpu, {
+      label: label + " total",
+      code: finalSource(b2),
+      params: all(b2),
+      bindings: b2.bindings,
+      workgroups: [1],
+      flops: chunks,
+      bytes: 4 * chunks,
+    }),
+  ];
+}
+
+export interface AdamWSpec {
+  params: Tensor;
+  grads: Tensor;
+  m: Tensor;
+  v: Tensor;
+  n: number;
+  /** Elements [0, decayEnd) get weight decay. */
+  decayEnd: number;
+  stats: Tensor;
+  label: string;
+}
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weight_decay: number;
+  /** 1 − β1^t for step t (≥ 1). */
+  bc1: number;
+  /** 1 − β2^t. */
+  bc2: number;
+  /** Clip the global gradient norm to this; ≤ 0 disables clipping. */
+  max_norm: number;
+}
+
+function adamwSource(b: BoundOperands): string {
+  const p = b.array.p, g = b.array.g, m = b.array.m, v = b.array.v, stats = b.array.stats;
+  return /* wgsl */ `
+struct Params {
+  n: u32, decay_end: u32,
+  lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32, max_norm: f32,
+  p_off: u32, g_off: u32, m_off: u32, v_off: u32, stats_off: u32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${WG}u;
+  if (i >= params.n) { return; }
+  if (${stats}[params.stats_off + ${STAT_NONFINITE}u] != 0.0) { return; }
+  var coef = 1.0;
+  if (params.max_norm > 0.0) {
+    let norm = sqrt(${stats}[params.stats_off + ${STAT_GRAD_NORM_SQ}u]);
+    coef = min(1.0, params.max_norm / (norm + 1e-6));
+  }
+  let grad = ${g}[params.g_off + i] * coef;
+  // m as torch's exp_avg.lerp_(grad, 1 − β1) rounds it.
+  let m_old = ${m}[params.m_off + i];
+  let mi = m_old + (1.0 - params.beta1) * (grad - m_old);
+  let vi = params.beta2 * ${v}[params.v_off + i] + (1.0 - params.beta2) * grad * grad;
+  ${m}[params.m_off + i] = mi;
+  ${v}[params.v_off + i] = vi;
+  var w = ${p}[params.p_off + i];
+  if (i < params.decay_end) { w = w * (1.0 - params.lr * params.weight_decay); }
+  let denom = sqrt(vi) / sqrt(params.bc2) + params.eps;
+  ${p}[params.p_off + i] = w - (params.lr / params.bc1) * (mi / denom);
+}
+`;
+}
+
+/** Plans the update; hyper-parameters default to torch's AdamW defaults at step 1 without clipping. */
+export function planAdamW(gpu: Gpu, s: AdamWSpec, hyper: Partial<AdamWHyper> = {}): Dispatch {
+  const { n, label } = s;
+  requireShape(label, "n", n);
+  for (const [t, what] of [[s.params, "params"], [s.grads, "grads"], [s.m, "m"], [s.v, "v"]] as const) {
+    requireLength(label, t, n, what);
+  }
+  requireLength(label, s.stats, STATS_LENGTH, "stats");
+  if (!Number.isInteger(s.decayEnd) || s.decayEnd < 0 || s.decayEnd > n) {
+    throw new Error(`${label}: decayEnd ${s.decayEnd} must be an integer in [0, n = ${n}]`);
+  }
+  const beta1 = hyper.beta1 ?? 0.9, beta2 = hyper.beta2 ?? 0.999;
+  const b = bindOperands(gpu, label, [
+    { name: "p", tensor: s.params, write: true },
+    { name: "g", tensor: s.grads },
+    { name: "m", tensor: s.m, write: true },
+    { name: "v", tensor: s.v, write: true },
+    { name: "stats", tensor: s.stats },
+  ]);
+  return plan(gpu, {
+    label,
+    code: adamwSource(b),
+    params: {
+      n,
+      decay_end: s.decayEnd,
+      lr: hyper.lr ?? 1e-3,
+      beta1,
+      beta2,
+      eps: hyper.eps ?? 1e-8,
+      weight_decay: hyper.weight_decay ?? 0.01,
+      bc1: hyper.bc1 ?? 1 - beta1,
+      bc2: hyper.bc2 ?? 1 - beta2,
+      max_norm: hyper.max_norm ?? 0,
+      ...offsetParams(b),
+    },
+    bindings: b.bindings,
+    workgroups: grid1d(gpu, n, WG),
+    flops: 20 * n,
+    bytes: 4 * 7 * n,
+  });
+}
