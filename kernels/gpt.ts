@@ -1,0 +1,968 @@
+/**
+ * The GPT-2 model on WebGPU: pre-LayerNorm blocks, learned positions, tied input/output embedding,
+ * 4× MLP with GELU, biases; a language-model head and a 2-class head on the last non-padding token.
+ *
+ * A model is built for a fixed batch shape (B rows × T tokens); shorter batches are padded with empty
+ * rows. Every program (train / eval / features, per head) is a list of dispatch plans created once and
+ * replayed inside ONE compute pass of ONE command encoder per step. Nothing is read back inside a step:
+ * loss, gradient norm and the non-finite flag land in a small `stats` tensor read only when asked.
+ *
+ * Forward, per block l (x = residual stream, N = B·T rows):
+ *   ln1 = LN(x); qkv = ln1·Wqkv + b; att = attention(qkv); xmid = x + att·Wo + b
+ *   ln2 = LN(xmid); fc = ln2·Wfc + b; g = GELU(fc); x' = xmid + g·Wp + b
+ * Backward mirrors it in reverse, with one residual-gradient buffer `dres` that each LayerNorm
+ * backward adds into. All parameter gradients accumulate into a zeroed flat buffer.
+ */
+import { type GptConfig, NUM_CLASSES, type ParamLayout, paramLayout } from "./config.ts";
+import type { Gpu } from "./device.ts";
+import {
+  createTensor,
+  type Dispatch,
+  encodeDispatches,
+  readTensor,
+  slice,
+  type Tensor,
+  writeTensor,
+} from "./runtime.ts";
+import { planMatmul } from "./ops/matmul.ts";
+import { planGatherLast, planScatterLast, planStatsCarry } from "./ops/rows.ts";
+import { planAdd, planFill, planGeluBackward, planGeluForward } from "./ops/elementwise.ts";
+import { groupPositionsByToken, planEmbeddingBackward, planEmbeddingForward } from "./ops/embedding.ts";
+import { planLayernormBackward, planLayernormForward } from "./ops/layernorm.ts";
+import { planAttentionBackward, planAttentionForward } from "./ops/attention.ts";
+import {
+  planClassCrossEntropy,
+  planLmCrossEntropy,
+  STAT_CORRECT,
+  STAT_COUNT,
+  STAT_GRAD_NORM_SQ,
+  STAT_LOSS,
+  STAT_NONFINITE,
+} from "./ops/crossentropy.ts";
+import { gradNormPartials, planAdamW, planGradNorm } from "./ops/optimizer.ts";
+
+/** Sticky count of skipped (non-finite) updates since the last read, and steps since then. */
+const STAT_SKIPPED = 5;
+const STAT_STEPS = 6;
+const STATS_LENGTH = 8;
+
+export type Head = "lm" | "cls";
+
+export interface Batch {
+  /** B'·T token ids, right-padded (B' ≤ B). */
+  tokens: Int32Array;
+  /** B' lengths (0 ≤ len ≤ T). */
+  lengths: Int32Array;
+  /** LM targets, B'·T, −1 = ignored. Default: the next token inside each row. */
+  targets?: Int32Array;
+  /** Soft class targets, B'·2 (the cls head). */
+  classTargets?: Float32Array;
+}
+
+export interface OptimizerSettings {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient norm to this (≤ 0: no clipping). */
+  maxGradNorm: number;
+}
+
+export const DEFAULT_OPTIMIZER: OptimizerSettings = {
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0.1,
+  maxGradNorm: 1.0,
+};
+
+export interface StepStats {
+  loss: number;
+  /** Valid targets (LM positions or classified rows) in the last step. */
+  count: number;
+  gradNorm: number;
+  /** Correct argmax predictions of the cls head in the last step. */
+  correct: number;
+  /** Steps recorded since the previous read. */
+  steps: number;
+}
+
+/** Raised when a step produced a non-finite loss or gradient norm: its update was skipped. */
+export class NonFiniteError extends Error {
+  constructor(readonly skipped: number, readonly stats: StepStats) {
+    super(
+      `non-finite loss or gradient norm: ${skipped} update(s) skipped since the last read ` +
+        `(loss ${stats.loss}, grad norm ${stats.gradNorm})`,
+    );
+    this.name = "NonFiniteError";
+  }
+}
+
+export interface ModelShape {
+  batchSize: number;
+  seqLen: number;
+}
+
+/** LM targets: each position predicts the next token of its own row; the last one is ignored. */
+export function nextTokenTargets(tokens: Int32Array, lengths: Int32Array, T: number): Int32Array {
+  const targets = new Int32Array(tokens.length).fill(-1);
+  for (let b = 0; b < lengths.length; b++) {
+    for (let t = 0; t + 1 < lengths[b]; t++) targets[b * T + t] = tokens[b * T + t + 1];
+  }
+  return targets;
+}
+
+interface LayerActs {
+  x: Tensor;
+  ln1: Tensor;
+  mean1: Tensor;
+  rstd1: Tensor;
+  qkv: Tensor;
+  att: Tensor;
+  probs: Tensor;
+  xmid: Tensor;
+  ln2: Tensor;
+  mean2: Tensor;
+  rstd2: Tensor;
+  fc: Tensor;
+  gelu: Tensor;
+}
+
+export class GptModel {
+  readonly layout: ParamLayout;
+  readonly B: number;
+  readonly T: number;
+  readonly params: Tensor;
+  readonly grads: Tensor;
+  readonly m: Tensor;
+  readonly v: Tensor;
+  readonly stats: Tensor;
+  /** Classification logits of the last cls program (B·2). */
+  readonly clsLogits: Tensor;
+  /** Last-token features per layer: (L + 2) × B × C (embedding, after each block, after ln_f). */
+  readonly features: Tensor;
+
+  private opt: OptimizerSettings = { ...DEFAULT_OPTIMIZER };
+  private step = 0;
+  private programs = new Map<string, Dispatch[]>();
+  private adamw?: Dispatch;
+  private auxCE?: Dispatch[];
+  private rowsInBatch = 0;
+
+  // Inputs.
+  private tokens: Tensor;
+  private lengths: Tensor;
+  private valid: Tensor;
+  private targets: Tensor;
+  private classTargets: Tensor;
+  private uniqueTokens: Tensor;
+  private tokenStarts: Tensor;
+  private tokenPositions: Tensor;
+  private maxUnique: number;
+
+  // Activations and their gradients.
+  private acts: LayerActs[] = [];
+  private xFinal: Tensor;
+  private lnf: Tensor;
+  private meanF: Tensor;
+  private rstdF: Tensor;
+  private attProj: Tensor;
+  private mlpProj: Tensor;
+  private logits?: Tensor;
+  private lmRowLoss: Tensor;
+  private clsHidden: Tensor;
+  private clsGrad: Tensor;
+  private clsRowLoss: Tensor;
+  private dres: Tensor;
+  private dln: Tensor;
+  private dlnf: Tensor;
+  private dwide: Tensor;
+  private dwide2: Tensor;
+  private dqkv: Tensor;
+  private datt: Tensor;
+  private dclsHidden: Tensor;
+  private ones: Tensor;
+  private partials: Tensor;
+
+  constructor(readonly gpu: Gpu, readonly cfg: GptConfig, initial: Float32Array, shape: ModelShape) {
+    this.layout = paramLayout(cfg);
+    if (initial.length !== this.layout.total) {
+      throw new Error(`parameter buffer has ${initial.length} floats, the layout needs ${this.layout.total}`);
+    }
+    const B = this.B = shape.batchSize;
+    const T = this.T = shape.seqLen;
+    if (!(B >= 1 && T >= 1 && T <= cfg.contextLength)) {
+      throw new Error(`batch shape ${B}×${T} is invalid for context length ${cfg.contextLength}`);
+    }
+    const { width: C, layers: L, heads: H } = cfg;
+    const N = B * T;
+    const t = (n: number, label: string) => createTensor(gpu, n, label);
+    const P = this.layout.total;
+    this.params = createTensor(gpu, P, "params", initial);
+    this.grads = t(P, "grads");
+    this.m = t(P, "adam m");
+    this.v = t(P, "adam v");
+    this.stats = t(STATS_LENGTH, "stats");
+    this.partials = t(gradNormPartials(P), "grad norm partials");
+
+    this.tokens = t(N, "tokens");
+    this.lengths = t(B, "lengths");
+    this.valid = t(B, "valid rows");
+    this.targets = t(N, "targets");
+    this.classTargets = t(B * NUM_CLASSES, "class targets");
+    this.maxUnique = Math.min(cfg.vocabSize, N);
+    this.uniqueTokens = t(this.maxUnique, "unique tokens");
+    this.tokenStarts = t(this.maxUnique + 1, "token starts");
+    this.tokenPositions = t(N, "token positions");
+
+    for (let l = 0; l < L; l++) {
+      this.acts.push({
+        x: t(N * C, `x${l}`),
+        ln1: t(N * C, `ln1.${l}`),
+        mean1: t(N, `mean1.${l}`),
+        rstd1: t(N, `rstd1.${l}`),
+        qkv: t(N * 3 * C, `qkv${l}`),
+        att: t(N * C, `att${l}`),
+        probs: t(B * H * T * T, `probs${l}`),
+        xmid: t(N * C, `xmid${l}`),
+        ln2: t(N * C, `ln2.${l}`),
+        mean2: t(N, `mean2.${l}`),
+        rstd2: t(N, `rstd2.${l}`),
+        fc: t(N * 4 * C, `fc${l}`),
+        gelu: t(N * 4 * C, `gelu${l}`),
+      });
+    }
+    this.xFinal = t(N * C, `x${L}`);
+    this.lnf = t(N * C, "lnf");
+    this.meanF = t(N, "meanf");
+    this.rstdF = t(N, "rstdf");
+    this.attProj = t(N * C, "att proj");
+    this.mlpProj = t(N * C, "mlp proj");
+    this.lmRowLoss = t(N, "lm row loss");
+    this.clsHidden = t(B * C, "cls hidden");
+    this.clsLogits = t(B * NUM_CLASSES, "cls logits");
+    this.clsGrad = t(B * NUM_CLASSES, "cls dlogits");
+    this.clsRowLoss = t(B, "cls row loss");
+    this.dres = t(N * C, "dres");
+    this.dln = t(N * C, "dln");
+    this.dlnf = t(N * C, "dlnf");
+    this.dwide = t(N * 4 * C, "dgelu");
+    this.dwide2 = t(N * 4 * C, "dfc");
+    this.dqkv = t(N * 3 * C, "dqkv");
+    this.datt = t(N * C, "datt");
+    this.dclsHidden = t(B * C, "cls dhidden");
+    this.ones = createTensor(gpu, N, "ones", new Float32Array(N).fill(1));
+    this.features = t((L + 2) * B * C, "features");
+  }
+
+  /** A parameter of the flat buffer as a tensor. */
+  param(name: string): Tensor {
+    const spec = this.layout.byName.get(name);
+    if (!spec) throw new Error(`unknown parameter ${name}`);
+    return slice(this.params, spec.offset, spec.size, name);
+  }
+
+  private grad(name: string): Tensor {
+    const spec = this.layout.byName.get(name)!;
+    return slice(this.grads, spec.offset, spec.size, "d" + name);
+  }
+
+  private x(l: number): Tensor {
+    return l < this.cfg.layers ? this.acts[l].x : this.xFinal;
+  }
+
+  setOptimizer(settings: Partial<OptimizerSettings>): void {
+    this.opt = { ...this.opt, ...settings };
+  }
+
+  /** Uploads a batch (validated on the CPU: ids, lengths, targets). Queued; no GPU wait. */
+  setBatch(batch: Batch): void {
+    const { B, T } = this;
+    const V = this.cfg.vocabSize;
+    const rows = batch.lengths.length;
+    if (rows > B) throw new Error(`batch has ${rows} rows; this model was built for ${B}`);
+    if (batch.tokens.length !== rows * T) {
+      throw new Error(`tokens must hold rows×T = ${rows}×${T} ids, got ${batch.tokens.length}`);
+    }
+    const tokens = new Int32Array(B * T);
+    const lengths = new Int32Array(B);
+    for (let b = 0; b < rows; b++) {
+      const len = batch.lengths[b];
+      if (!Number.isInteger(len) || len < 0 || len > T) {
+        throw new Error(`row ${b}: length ${len} is outside 0…${T}`);
+      }
+      lengths[b] = len;
+      for (let i = 0; i < T; i++) {
+        const id = batch.tokens[b * T + i];
+        if (i < len && !(Number.isInteger(id) && id >= 0 && id < V)) {
+          throw new Error(`token id ${id} at row ${b}, position ${i} is out of range 0…${V - 1}`);
+        }
+        tokens[b * T + i] = i < len ? id : 0;
+      }
+    }
+    const targets = new Int32Array(B * T).fill(-1);
+    targets.set(batch.targets ?? nextTokenTargets(batch.tokens, batch.lengths, T));
+    for (let i = 0; i < rows * T; i++) {
+      if (targets[i] >= V || targets[i] < -1) {
+        throw new Error(
+          `target id ${targets[i]} at row ${Math.floor(i / T)}, position ${i % T} is out of range`,
+        );
+      }
+    }
+    const classTargets = new Float32Array(B * NUM_CLASSES);
+    if (batch.classTargets) {
+      if (batch.classTargets.length !== rows * NUM_CLASSES) {
+        throw new Error(
+          `classTargets must hold rows×2 = ${rows * 2} values, got ${batch.classTargets.length}`,
+        );
+      }
+      classTargets.set(batch.classTargets);
+    }
+    const valid = lengths.map((len) => (len > 0 ? 1 : 0));
+    const groups = groupPositionsByToken(tokens, this.maxUnique);
+    const g = this.gpu;
+    writeTensor(g, this.tokens, tokens);
+    writeTensor(g, this.lengths, lengths);
+    writeTensor(g, this.valid, valid);
+    writeTensor(g, this.targets, targets);
+    writeTensor(g, this.classTargets, classTargets);
+    writeTensor(g, this.uniqueTokens, groups.unique);
+    writeTensor(g, this.tokenStarts, groups.starts);
+    writeTensor(g, this.tokenPositions, groups.positions);
+    this.rowsInBatch = rows;
+  }
+
+  // ---- program construction (once per program) -------------------------------------------------
+
+  private forwardTrunk(): Dispatch[] {
+    const g = this.gpu;
+    const { width: C, layers: L, heads: H } = this.cfg;
+    const { B, T } = this;
+    const N = B * T;
+    const spec = (name: string) => this.layout.byName.get(name)!;
+    const out: Dispatch[] = [
+      planEmbeddingForward(g, {
+        tokens: this.tokens,
+        wte: this.param("wte.weight"),
+        wpe: this.param("wpe.weight"),
+        out: this.x(0),
+        B,
+        T,
+        C,
+        label: "embedding",
+      }),
+    ];
+    for (let l = 0; l < L; l++) {
+      const a = this.acts[l];
+      const p = `h.${l}.`;
+      out.push(
+        planLayernormForward(g, {
+          x: a.x,
+          params: this.params,
+          gammaOffset: spec(p + "ln_1.weight").offset,
+          betaOffset: spec(p + "ln_1.bias").offset,
+          y: a.ln1,
+          mean: a.mean1,
+          rstd: a.rstd1,
+          N,
+          C,
+          label: `ln_1.${l}`,
+        }),
+        planMatmul(g, {
+          label: `qkv.${l}`,
+          a: a.ln1,
+          b: this.param(p + "attn.c_attn.weight"),
+          bias: this.param(p + "attn.c_attn.bias"),
+          c: a.qkv,
+          M: N,
+          N: 3 * C,
+          K: C,
+        }),
+        planAttentionForward(g, {
+          qkv: a.qkv,
+          lengths: this.lengths,
+          out: a.att,
+          probs: a.probs,
+          B,
+          T,
+          C,
+          H,
+          label: `attention.${l}`,
+        }),
+        planMatmul(g, {
+          label: `attn proj.${l}`,
+          a: a.att,
+          b: this.param(p + "attn.c_proj.weight"),
+          bias: this.param(p + "attn.c_proj.bias"),
+          c: this.attProj,
+          M: N,
+          N: C,
+          K: C,
+        }),
+        planAdd(g, a.xmid, a.x, this.attProj, N * C, `residual 1.${l}`),
+        planLayernormForward(g, {
+          x: a.xmid,
+          params: this.params,
+          gammaOffset: spec(p + "ln_2.weight").offset,
+          betaOffset: spec(p + "ln_2.bias").offset,
+          y: a.ln2,
+          mean: a.mean2,
+          rstd: a.rstd2,
+          N,
+          C,
+          label: `ln_2.${l}`,
+        }),
+        planMatmul(g, {
+          label: `fc.${l}`,
+          a: a.ln2,
+          b: this.param(p + "mlp.c_fc.weight"),
+          bias: this.param(p + "mlp.c_fc.bias"),
+          c: a.fc,
+          M: N,
+          N: 4 * C,
+          K: C,
+        }),
+        planGeluForward(g, a.fc, a.gelu, N * 4 * C, `gelu.${l}`),
+        planMatmul(g, {
+          label: `mlp proj.${l}`,
+          a: a.gelu,
+          b: this.param(p + "mlp.c_proj.weight"),
+          bias: this.param(p + "mlp.c_proj.bias"),
+          c: this.mlpProj,
+          M: N,
+          N: C,
+          K: 4 * C,
+        }),
+        planAdd(g, this.x(l + 1), a.xmid, this.mlpProj, N * C, `residual 2.${l}`),
+      );
+    }
+    out.push(planLayernormForward(g, {
+      x: this.xFinal,
+      params: this.params,
+      gammaOffset: spec("ln_f.weight").offset,
+      betaOffset: spec("ln_f.bias").offset,
+      y: this.lnf,
+      mean: this.meanF,
+      rstd: this.rstdF,
+      N,
+      C,
+      label: "ln_f",
+    }));
+    return out;
+  }
+
+  /** Gradient of a bias: column sums of dy (N' rows × width), as ones(N')ᵀ · dy. */
+  private biasGrad(dy: Tensor, rows: number, width: number, name: string): Dispatch {
+    return planMatmul(this.gpu, {
+      label: `d${name}`,
+      a: this.ones,
+      b: dy,
+      c: this.grad(name),
+      M: 1,
+      N: width,
+      K: rows,
+      transA: true,
+      lda: 1,
+      beta: 1,
+    });
+  }
+
+  /** dW += xᵀ · dy and db += Σ dy for y = x · W + b. */
+  private linearGrads(x: Tensor, dy: Tensor, rows: number, inW: number, outW: number, w: string, b: string) {
+    return [
+      planMatmul(this.gpu, {
+        label: `d${w}`,
+        a: x,
+        b: dy,
+        c: this.grad(w),
+        M: inW,
+        N: outW,
+        K: rows,
+        transA: true,
+        beta: 1,
+      }),
+      this.biasGrad(dy, rows, outW, b),
+    ];
+  }
+
+  private backwardTrunk(): Dispatch[] {
+    const g = this.gpu;
+    const { width: C, layers: L, heads: H } = this.cfg;
+    const { B, T } = this;
+    const N = B * T;
+    const spec = (name: string) => this.layout.byName.get(name)!;
+    const out: Dispatch[] = [
+      ...planLayernormBackward(g, {
+        dy: this.dlnf,
+        x: this.xFinal,
+        mean: this.meanF,
+        rstd: this.rstdF,
+        params: this.params,
+        gammaOffset: spec("ln_f.weight").offset,
+        dx: this.dres,
+        accumulateDx: false,
+        grads: this.grads,
+        dgammaOffset: spec("ln_f.weight").offset,
+        dbetaOffset: spec("ln_f.bias").offset,
+        N,
+        C,
+        label: "ln_f backward",
+      }),
+    ];
+    for (let l = L - 1; l >= 0; l--) {
+      const a = this.acts[l];
+      const p = `h.${l}.`;
+      out.push(
+        // MLP: x' = xmid + GELU(ln2·Wfc + b)·Wp + b
+        ...this.linearGrads(a.gelu, this.dres, N, 4 * C, C, p + "mlp.c_proj.weight", p + "mlp.c_proj.bias"),
+        planMatmul(g, {
+          label: `dgelu.${l}`,
+          a: this.dres,
+          b: this.param(p + "mlp.c_proj.weight"),
+          c: this.dwide,
+          M: N,
+          N: 4 * C,
+          K: C,
+          transB: true,
+        }),
+        planGeluBackward(g, a.fc, this.dwide, this.dwide2, N * 4 * C, `gelu backward.${l}`),
+        ...this.linearGrads(a.ln2, this.dwide2, N, C, 4 * C, p + "mlp.c_fc.weight", p + "mlp.c_fc.bias"),
+        planMatmul(g, {
+          label: `dln_2.${l}`,
+          a: this.dwide2,
+          b: this.param(p + "mlp.c_fc.weight"),
+          c: this.dln,
+          M: N,
+          N: C,
+          K: 4 * C,
+          transB: true,
+        }),
+        ...planLayernormBackward(g, {
+          dy: this.dln,
+          x: a.xmid,
+          mean: a.mean2,
+          rstd: a.rstd2,
+          params: this.params,
+          gammaOffset: spec(p + "ln_2.weight").offset,
+          dx: this.dres,
+          accumulateDx: true,
+          grads: this.grads,
+          dgammaOffset: spec(p + "ln_2.weight").offset,
+          dbetaOffset: spec(p + "ln_2.bias").offset,
+          N,
+          C,
+          label: `ln_2 backward.${l}`,
+        }),
+        // Attention: xmid = x + attention(ln1·Wqkv + b)·Wo + b
+        ...this.linearGrads(a.att, this.dres, N, C, C, p + "attn.c_proj.weight", p + "attn.c_proj.bias"),
+        planMatmul(g, {
+          label: `datt.${l}`,
+          a: this.dres,
+          b: this.param(p + "attn.c_proj.weight"),
+          c: this.datt,
+          M: N,
+          N: C,
+          K: C,
+          transB: true,
+        }),
+        ...planAttentionBackward(g, {
+          dout: this.datt,
+          qkv: a.qkv,
+          probs: a.probs,
+          lengths: this.lengths,
+          dqkv: this.dqkv,
+          B,
+          T,
+          C,
+          H,
+          label: `attention backward.${l}`,
+        }),
+        ...this.linearGrads(a.ln1, this.dqkv, N, C, 3 * C, p + "attn.c_attn.weight", p + "attn.c_attn.bias"),
+        planMatmul(g, {
+          label: `dln_1.${l}`,
+          a: this.dqkv,
+          b: this.param(p + "attn.c_attn.weight"),
+          c: this.dln,
+          M: N,
+          N: C,
+          K: 3 * C,
+          transB: true,
+        }),
+        ...planLayernormBackward(g, {
+          dy: this.dln,
+          x: a.x,
+          mean: a.mean1,
+          rstd: a.rstd1,
+          params: this.params,
+          gammaOffset: spec(p + "ln_1.weight").offset,
+          dx: this.dres,
+          accumulateDx: true,
+          grads: this.grads,
+          dgammaOffset: spec(p + "ln_1.weight").offset,
+          dbetaOffset: spec(p + "ln_1.bias").offset,
+          N,
+          C,
+          label: `ln_1 backward.${l}`,
+        }),
+      );
+    }
+    out.push(...planEmbeddingBackward(g, {
+      dx: this.dres,
+      unique: this.uniqueTokens,
+      starts: this.tokenStarts,
+      positions: this.tokenPositions,
+      grads: this.grads,
+      wteOffset: spec("wte.weight").offset,
+      wpeOffset: spec("wpe.weight").offset,
+      B,
+      T,
+      C,
+      maxUnique: this.maxUnique,
+      accumulate: true,
+      label: "embedding backward",
+    }));
+    return out;
+  }
+
+  /** LM head: logits = lnf · wteᵀ, then fused softmax-CE that leaves dlogits in place. */
+  private lmHead(backward: boolean): Dispatch[] {
+    const g = this.gpu;
+    const { width: C, vocabSize: V } = this.cfg;
+    const N = this.B * this.T;
+    this.logits ??= createTensor(g, N * V, "logits");
+    const wte = this.param("wte.weight");
+    const out: Dispatch[] = [
+      planMatmul(g, {
+        label: "lm head",
+        a: this.lnf,
+        b: wte,
+        c: this.logits,
+        M: N,
+        N: V,
+        K: C,
+        transB: true,
+      }),
+      ...planLmCrossEntropy(g, {
+        logits: this.logits,
+        targets: this.targets,
+        rowLoss: this.lmRowLoss,
+        stats: this.stats,
+        rows: N,
+        V,
+        label: "lm loss",
+      }),
+    ];
+    if (backward) {
+      out.push(
+        // dwte += dlogitsᵀ · lnf (the embedding backward adds its part later)
+        planMatmul(g, {
+          label: "dwte (head)",
+          a: this.logits,
+          b: this.lnf,
+          c: this.grad("wte.weight"),
+          M: V,
+          N: C,
+          K: N,
+          transA: true,
+          beta: 1,
+        }),
+        planMatmul(g, { label: "dlnf", a: this.logits, b: wte, c: this.dlnf, M: N, N: C, K: V }),
+      );
+    }
+    return out;
+  }
+
+  /** Classification head on the last non-padding token of each row. */
+  private clsHead(backward: boolean, aux: boolean): Dispatch[] {
+    const g = this.gpu;
+    const { width: C } = this.cfg;
+    const { B, T } = this;
+    const linear = (c: Tensor, label: string) =>
+      planMatmul(g, {
+        label,
+        a: this.clsHidden,
+        b: this.param("cls.weight"),
+        bias: this.param("cls.bias"),
+        c,
+        M: B,
+        N: NUM_CLASSES,
+        K: C,
+      });
+    const ce = planClassCrossEntropy(g, {
+      logits: this.clsGrad,
+      targets: this.classTargets,
+      valid: this.valid,
+      rowLoss: this.clsRowLoss,
+      stats: this.stats,
+      B,
+      label: aux ? "cls loss (aux)" : "cls loss",
+      aux,
+    });
+    if (aux) this.auxCE = ce;
+    const out: Dispatch[] = [
+      planGatherLast(g, {
+        label: "cls gather",
+        x: this.lnf,
+        rows: this.clsHidden,
+        lengths: this.lengths,
+        B,
+        T,
+        C,
+      }),
+      linear(this.clsLogits, "cls head"),
+      linear(this.clsGrad, "cls head (for loss)"),
+      ...ce,
+    ];
+    if (backward) {
+      out.push(
+        ...this.linearGrads(this.clsHidden, this.clsGrad, B, C, NUM_CLASSES, "cls.weight", "cls.bias"),
+        planMatmul(g, {
+          label: "dcls hidden",
+          a: this.clsGrad,
+          b: this.param("cls.weight"),
+          c: this.dclsHidden,
+          M: B,
+          N: C,
+          K: NUM_CLASSES,
+          transB: true,
+        }),
+        planFill(g, this.dlnf, 0, "zero dlnf"),
+        planScatterLast(g, {
+          label: "cls scatter",
+          x: this.dlnf,
+          rows: this.dclsHidden,
+          lengths: this.lengths,
+          B,
+          T,
+          C,
+        }),
+      );
+    }
+    return out;
+  }
+
+  private optimizer(): Dispatch[] {
+    const g = this.gpu;
+    const P = this.layout.total;
+    this.adamw ??= planAdamW(g, {
+      params: this.params,
+      grads: this.grads,
+      m: this.m,
+      v: this.v,
+      n: P,
+      decayEnd: this.layout.decayEnd,
+      stats: this.stats,
+      label: "adamw",
+    });
+    return [
+      ...planGradNorm(g, {
+        grads: this.grads,
+        n: P,
+        stats: this.stats,
+        partials: this.partials,
+        label: "grad norm",
+      }),
+      this.adamw,
+    ];
+  }
+
+  private program(kind: "train" | "eval", head: Head, aux = false): Dispatch[] {
+    const key = `${kind}:${head}:${aux}`;
+    let prog = this.programs.get(key);
+    if (prog) return prog;
+    const g = this.gpu;
+    const train = kind === "train";
+    const carry = planStatsCarry(g, this.stats, STAT_NONFINITE, STAT_SKIPPED, STAT_STEPS);
+    const resetStep = planFill(g, slice(this.stats, 0, STAT_SKIPPED, "step stats"), 0, "reset step stats");
+    prog = [
+      resetStep,
+      ...(train ? [planFill(g, this.grads, 0, "zero grads")] : []),
+      ...this.forwardTrunk(),
+      ...(head === "lm" ? this.lmHead(train) : this.clsHead(train, aux)),
+      ...(train ? [...this.backwardTrunk(), ...this.optimizer()] : []),
+      carry,
+    ];
+    this.programs.set(key, prog);
+    return prog;
+  }
+
+  private run(dispatches: Dispatch[]): void {
+    const encoder = this.gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    encodeDispatches(pass, dispatches);
+    pass.end();
+    this.gpu.device.queue.submit([encoder.finish()]);
+  }
+
+  /** Number of dispatches in one training step of a head. */
+  dispatchCount(head: Head, kind: "train" | "eval" = "train"): number {
+    return this.program(kind, head).length;
+  }
+
+  /** The dispatches of a program, for benchmarks that time them one by one. */
+  dispatches(head: Head, kind: "train" | "eval" = "train"): readonly Dispatch[] {
+    return this.program(kind, head);
+  }
+
+  /**
+   * One optimizer step on the current batch: forward, backward, gradient norm and AdamW in one
+   * command encoder. `aux` sets the aux-confidence weight α for the cls head (undefined: plain CE).
+   */
+  trainStep(head: Head, opts: { lr?: number; auxAlpha?: number } = {}): void {
+    this.step++;
+    const o = this.opt;
+    const prog = this.program("train", head, opts.auxAlpha !== undefined);
+    if (opts.auxAlpha !== undefined) {
+      const ce = this.auxCE!;
+      for (const d of ce) {
+        try {
+          d.setParams({ alpha: opts.auxAlpha });
+        } catch { /* dispatches of the CE family without an alpha parameter */ }
+      }
+    }
+    this.adamw!.setParams({
+      lr: opts.lr ?? o.lr,
+      beta1: o.beta1,
+      beta2: o.beta2,
+      eps: o.eps,
+      weight_decay: o.weightDecay,
+      bc1: 1 - Math.pow(o.beta1, this.step),
+      bc2: 1 - Math.pow(o.beta2, this.step),
+      max_norm: o.maxGradNorm,
+    });
+    this.run(prog);
+  }
+
+  /** Forward pass only (loss into stats; for cls also the logits). */
+  evalStep(head: Head): void {
+    this.run(this.program("eval", head));
+  }
+
+  /** Forward pass and the LM logits of every position (kept, not turned into gradients). */
+  logitsStep(): void {
+    let prog = this.programs.get("logits");
+    if (!prog) {
+      const { width: C, vocabSize: V } = this.cfg;
+      const N = this.B * this.T;
+      this.logits ??= createTensor(this.gpu, N * V, "logits");
+      const wte = this.param("wte.weight");
+      prog = [
+        ...this.forwardTrunk(),
+        planMatmul(this.gpu, {
+          label: "lm head",
+          a: this.lnf,
+          b: wte,
+          c: this.logits,
+          M: N,
+          N: V,
+          K: C,
+          transB: true,
+        }),
+      ];
+      this.programs.set("logits", prog);
+    }
+    this.run(prog);
+  }
+
+  /** LM logits (rows·T × V) after logitsStep. */
+  async readLogits(): Promise<Float32Array> {
+    const all = await readTensor(this.gpu, this.logits!);
+    return all.slice(0, this.rowsInBatch * this.T * this.cfg.vocabSize);
+  }
+
+  /** Forward pass and last-token features of every layer into `features`. */
+  featuresStep(): void {
+    let prog = this.programs.get("features");
+    if (!prog) {
+      const g = this.gpu;
+      const { width: C, layers: L } = this.cfg;
+      const { B, T } = this;
+      const sources = [...Array(L + 1).keys()].map((l) => this.x(l)).concat([this.lnf]);
+      prog = [
+        ...this.forwardTrunk(),
+        ...sources.map((x, l) =>
+          planGatherLast(g, {
+            label: `features ${l}`,
+            x,
+            rows: slice(this.features, l * B * C, B * C),
+            lengths: this.lengths,
+            B,
+            T,
+            C,
+          })
+        ),
+      ];
+      this.programs.set("features", prog);
+    }
+    this.run(prog);
+  }
+
+  /** Reads loss and gradient statistics (waits for the GPU). Throws NonFiniteError if an update was skipped. */
+  async readStats(): Promise<StepStats> {
+    const s = await readTensor(this.gpu, this.stats);
+    const stats: StepStats = {
+      loss: s[STAT_LOSS],
+      count: s[STAT_COUNT],
+      gradNorm: Math.sqrt(s[STAT_GRAD_NORM_SQ]),
+      correct: s[STAT_CORRECT],
+      steps: s[STAT_STEPS],
+    };
+    const skipped = s[STAT_SKIPPED];
+    writeTensor(this.gpu, slice(this.stats, STAT_SKIPPED, 2), new Float32Array(2));
+    if (skipped > 0 || !Number.isFinite(stats.loss)) throw new NonFiniteError(skipped, stats);
+    return stats;
+  }
+
+  /** Class logits (B'×2) of the rows of the last cls program. */
+  async readClassLogits(): Promise<Float32Array> {
+    const all = await readTensor(this.gpu, this.clsLogits);
+    return all.slice(0, this.rowsInBatch * NUM_CLASSES);
+  }
+
+  /** Last-token features after featuresStep: [layer][b·C + c], layers 0…L then ln_f. */
+  async readFeatures(): Promise<Float32Array[]> {
+    const all = await readTensor(this.gpu, this.features);
+    const { width: C, layers: L } = this.cfg;
+    const n = this.B * C;
+    return [...Array(L + 2).keys()].map((l) => all.slice(l * n, (l + 1) * n));
+  }
+
+  async readParams(): Promise<Float32Array> {
+    return await readTensor(this.gpu, this.params);
+  }
+
+  async readGrads(): Promise<Float32Array> {
+    return await readTensor(this.gpu, this.grads);
+  }
+
+  /** Optimizer state for checkpoints (m, v and the step count). */
+  async readOptimizerState(): Promise<{ m: Float32Array; v: Float32Array; step: number }> {
+    return { m: await readTensor(this.gpu, this.m), v: await readTensor(this.gpu, this.v), step: this.step };
+  }
+
+  loadOptimizerState(state: { m: Float32Array; v: Float32Array; step: number }): void {
+    writeTensor(this.gpu, this.m, state.m);
+    writeTensor(this.gpu, this.v, state.v);
+    this.step = state.step;
+  }
+
+  loadParams(params: Float32Array): void {
+    if (params.length !== this.layout.total) {
+      throw new Error(`parameter buffer has ${params.length} floats, the layout needs ${this.layout.total}`);
+    }
+    writeTensor(this.gpu, this.params, params);
+  }
+
+  /** Frees the GPU buffers. */
+  destroy(): void {
+    const seen = new Set<GPUBuffer>();
+    for (const value of Object.values(this)) {
+      const t = value as Tensor | undefined;
+      if (t && typeof t === "object" && "buffer" in t && t.buffer instanceof GPUBuffer) seen.add(t.buffer);
+    }
+    for (const a of this.acts) for (const t of Object.values(a)) seen.add(t.buffer);
+    for (const b of seen) b.destroy();
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * The WGSL GPT against the float64 CPU reference: loss and EVERY parameter gradient for both heads on a
+ * tiny config with padding, three AdamW steps, the feature readout, training sanity (overfitting a
+ * batch, a separable classification task) and the error paths (bad ids, non-finite updates).
+ */
+import assert from "node:assert/strict";
+import { type GptConfig, initParameters, paramLayout } from "../kernels/config.ts";
+import { getGpu } from "../kernels/device.ts";
+import { DEFAULT_OPTIMIZER, GptModel, nextTokenTargets, NonFiniteError } from "../kernels/gpt.ts";
+import {
+  DEFAULT_ADAMW,
+  newAdamWState,
+  paramsFromFlat,
+  paramsToFlat,
+  refAdamWStep,
+  refBackward,
+  type RefBatch,
+  refForward,
+} from "../kernels/reference.ts";
+
+const cfg: GptConfig = { vocabSize: 37, contextLength: 9, width: 16, layers: 2, heads: 2 };
+const B = 4;
+const T = 7;
+const lengths = Int32Array.from([7, 4, 1, 0]);
+
+function randomBatch(seed: number): { tokens: Int32Array; classTargets: Float32Array } {
+  let s = seed;
+  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const tokens = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < lengths[b]; t++) tokens[b * T + t] = Math.floor(next() * cfg.vocabSize);
+  }
+  const classTargets = new Float32Array(B * 2);
+  for (let b = 0; b < B; b++) {
+    const p = next();
+    classTargets[b * 2] = 1 - p;
+    classTargets[b * 2 + 1] = p;
+  }
+  return { tokens, classTargets };
+}
+
+/** Non-trivial parameters: init plus noise on gains, biases and the (zero-initialized) class head. */
+function testParameters(seed: number): Float32Array {
+  const flat = initParameters(cfg, seed);
+  const layout = paramLayout(cfg);
+  let s = seed + 7;
+  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+  for (const spec of layout.specs) {
+    const scale = spec.decay ? (spec.name === "cls.weight" ? 0.3 : 0.05) : 0.2;
+    for (let i = 0; i < spec.size; i++) flat[spec.offset + i] += scale * next();
+  }
+  return flat;
+}
+
+function refBatch(tokens: Int32Array, classTargets: Float32Array): RefBatch {
+  return {
+    B,
+    T,
+    tokens,
+    lengths,
+    targets: nextTokenTargets(tokens, lengths, T),
+    classTargets: Float64Array.from(classTargets),
+  };
+}
+
+/** max |got − want| / max |want| over one tensor. */
+function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return diff / Math.max(scale, 1e-12);
+}
+
+for (const head of ["lm", "cls"] as const) {
+  Deno.test(`gpt ${head}: loss and every parameter gradient match the float64 reference`, async () => {
+    const gpu = await getGpu();
+    const flat = testParameters(11);
+    const { tokens, classTargets } = randomBatch(5);
+    const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T });
+    model.setBatch({ tokens, lengths, classTargets });
+    model.setOptimizer({ lr: 0 });
+    model.trainStep(head);
+    const stats = await model.readStats();
+    const grads = paramsFromFlat(cfg, await model.readGrads());
+
+    const params = paramsFromFlat(cfg, flat);
+    const batch = refBatch(tokens, classTargets);
+    const fwd = refForward(cfg, params, batch, head);
+    const want = refBackward(cfg, params, batch, head, fwd);
+    assert.ok(
+      Math.abs(stats.loss - fwd.loss) <= 1e-4 * Math.abs(fwd.loss),
+      `loss ${stats.loss} vs ${fwd.loss}`,
+    );
+    const report: string[] = [];
+    for (const [name, g] of want) {
+      const err = relError(grads.get(name)!, g);
+      if (!(err <= 1e-3)) report.push(`${name}: rel error ${err.toExponential(2)}`);
+    }
+    assert.deepEqual(report, [], `gradients off:\n${report.join("\n")}`);
+    model.destroy();
+  });
+}
+
+Deno.test("gpt: three AdamW steps match the reference, for both heads in turn", async () => {
+  const gpu = await getGpu();
+  const flat = testParameters(3);
+  const { tokens, classTargets } = randomBatch(9);
+  const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T });
+  model.setBatch({ tokens, lengths, classTargets });
+  const params = paramsFromFlat(cfg, flat);
+  const state = newAdamWState(cfg);
+  const batch = refBatch(tokens, classTargets);
+  for (const head of ["lm", "lm", "cls"] as const) {
+    model.trainStep(head);
+    refAdamWStep(cfg, params, refBackward(cfg, params, batch, head), state, DEFAULT_ADAMW);
+  }
+  await model.readStats();
+  const got = paramsFromFlat(cfg, await model.readParams());
+  const report: string[] = [];
+  const C = cfg.width;
+  for (const [name, p] of params) {
+    // The key bias has an exactly-zero gradient (softmax ignores a per-query shift); in float32 it is
+    // noise that AdamW normalizes, so those C elements may move by up to lr per step.
+    const keyBias = (i: number) => name.endsWith("attn.c_attn.bias") && i >= C && i < 2 * C;
+    let diff = 0;
+    let keyDiff = 0;
+    for (let i = 0; i < p.length; i++) {
+      const d = Math.abs(got.get(name)![i] - p[i]);
+      if (keyBias(i)) keyDiff = Math.max(keyDiff, d);
+      else diff = Math.max(diff, d);
+    }
+    // Three steps of lr 1e-3 move a weight by ≤ 3e-3; 1e-5 is ~0.3 % of that.
+    if (!(diff <= 1e-5)) report.push(`${name}: max abs diff ${diff.toExponential(2)}`);
+    if (!(keyDiff <= 3 * DEFAULT_ADAMW.lr)) report.push(`${name} (key part): ${keyDiff.toExponential(2)}`);
+  }
+  assert.deepEqual(report, [], `parameters after 3 steps differ:\n${report.join("\n")}`);
+  assert.equal(DEFAULT_OPTIMIZER.beta2, DEFAULT_ADAMW.beta2);
+  model.destroy();
+});
+
+Deno.test("gpt: last-token features of every layer match the reference", async () => {
+  const gpu = await getGpu();
+  const flat = testParameters(21);
+  const { tokens, classTargets } = randomBatch(2);
+  const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T });
+  model.setBatch({ tokens, lengths, classTargets });
+  model.featuresStep();
+  const features = await model.readFeatures();
+  const want = refForward(cfg, paramsFromFlat(cfg, flat), refBatch(tokens, classTargets), "cls").features;
+  assert.equal(features.length, cfg.layers + 2);
+  for (let l = 0; l < want.length; l++) {
+    const err = relError(features[l], want[l]);
+    assert.ok(err <= 1e-4, `layer ${l}: rel error ${err}`);
+  }
+  model.destroy();
+});
+
+Deno.test("gpt: a tiny model overfits a fixed batch (loss < 5 % of its start)", async () => {
+  const gpu = await getGpu();
+  const model = new GptModel(gpu, cfg, initParameters(cfg, 1), { batchSize: B, seqLen: T });
+  const { tokens } = randomBatch(13);
+  model.setBatch({ tokens, lengths });
+  model.setOptimizer({ lr: 1e-2, weightDecay: 0 });
+  model.evalStep("lm");
+  const start = (await model.readStats()).loss;
+  for (let i = 0; i < 150; i++) model.trainStep("lm");
+  const end = (await model.readStats()).loss;
+  assert.ok(end < 0.05 * start, `loss ${start} → ${end}`);
+  model.destroy();
+});
+
+Deno.test("gpt: the classification head learns a separable task to 100 % train accuracy", async () => {
+  const gpu = await getGpu();
+  const rows = 8;
+  const model = new GptModel(gpu, cfg, initParameters(cfg, 2), { batchSize: rows, seqLen: T });
+  // Label = whether the sequence's last token is below half the vocabulary.
+  const tokens = new Int32Array(rows * T);
+  const lens = new Int32Array(rows);
+  const targets = new Float32Array(rows * 2);
+  for (let b = 0; b < rows; b++) {
+    lens[b] = 2 + (b % 5);
+    for (let t = 0; t < lens[b]; t++) tokens[b * T + t] = (b * 7 + t * 3) % cfg.vocabSize;
+    const positive = tokens[b * T + lens[b] - 1] < cfg.vocabSize / 2 ? 1 : 0;
+    targets[b * 2 + positive] = 1;
+  }
+  model.setBatch({ tokens, lengths: lens, classTargets: targets });
+  model.setOptimizer({ lr: 1e-2, weightDecay: 0 });
+  for (let i = 0; i < 80; i++) model.trainStep("cls");
+  model.evalStep("cls");
+  const stats = await model.readStats();
+  const logits = await model.readClassLogits();
+  let correct = 0;
+  for (let b = 0; b < rows; b++) {
+    const predicted = logits[b * 2 + 1] > logits[b * 2] ? 1 : 0;
+    if (targets[b * 2 + predicted] === 1) correct++;
+  }
+  assert.equal(correct, rows, `train accuracy ${correct}/${rows}, loss ${stats.loss}`);
+  assert.equal(stats.correct, rows);
+  model.destroy();
+});
+
+Deno.test("gpt: bad input is refused with a named error", async () => {
+  const gpu = await getGpu();
+  const model = new GptModel(gpu, cfg, initParameters(cfg, 1), { batchSize: B, seqLen: T });
+  const { tokens } = randomBatch(1);
+  tokens[T + 2] = cfg.vocabSize;
+  assert.throws(
+    () => model.setBatch({ tokens, lengths }),
+    /token id 37 at row 1, position 2 is out of range/,
+  );
+  assert.throws(
+    () => model.setBatch({ tokens: new Int32Array(T), lengths: Int32Array.from([T + 1]) }),
+    /length 8 is outside/,
+  );
+  assert.throws(
+    () => new GptModel(gpu, cfg, new Float32Array(10), { batchSize: 1, seqLen: 2 }),
+    /layout needs/,
+  );
+  model.destroy();
+});
+
+Deno.test("gpt: a non-finite loss skips the update and is reported when the loss is read", async () => {
+  const gpu = await getGpu();
+  const flat = initParameters(cfg, 4);
+  const layout = paramLayout(cfg);
+  flat[layout.byName.get("ln_f.bias")!.offset] = NaN;
+  const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T });
+  model.setBatch({ ...randomBatch(3), lengths });
+  model.trainStep("lm");
+  model.trainStep("lm");
+  await assert.rejects(model.readStats(), (err: unknown) => {
+    assert.ok(err instanceof NonFiniteError);
+    assert.equal(err.skipped, 2);
+    return true;
+  });
+  const after = await model.readParams();
+  const wte = layout.byName.get("wte.weight")!;
+  assert.deepEqual(
+    after.subarray(wte.offset, wte.offset + wte.size),
+    flat.subarray(wte.offset, wte.offset + wte.size),
+  );
+  // The flag is reported once; a clean model afterwards reads normally.
+  model.loadParams(initParameters(cfg, 4));
+  model.trainStep("lm");
+  const stats = await model.readStats();
+  assert.ok(Number.isFinite(stats.loss));
+  model.destroy();
+});
+
+Deno.test("gpt: the flat buffer round-trips through the reference's named tensors", () => {
+  const flat = testParameters(8);
+  const back = paramsToFlat(cfg, paramsFromFlat(cfg, flat));
+  assert.deepEqual(back, flat);
+});
