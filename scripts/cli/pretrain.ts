@@ -1,0 +1,122 @@
+/**
+ * `deno task lab pretrain --size NAME [--force] [--seed S] [--json]`: pretrains one ladder size on the
+ * lab corpus (cached; resumable; Ctrl-C saves a checkpoint). Progress with tokens/s and ETA on stderr;
+ * with --json the last stdout line is the size's status object (curves left out).
+ */
+import { ProgressBar } from "../progress.ts";
+import { ladderSize } from "../../server/lab/ladder.ts";
+import { PretrainInterrupted, pretrainSize } from "../../server/lab/pretrain.ts";
+
+function flagValue(args: string[], name: string): string | undefined {
+  const at = args.indexOf(name);
+  if (at < 0) return undefined;
+  const value = args[at + 1];
+  if (value === undefined || value.startsWith("--")) throw new Error(`${name} needs a value`);
+  return value;
+}
+
+function numberFlag(args: string[], name: string): number | undefined {
+  const text = flagValue(args, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value)) throw new Error(`${name} must be a number, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+const KNOWN_FLAGS = ["--size", "--force", "--seed", "--json", "--tokens", "--real-share"];
+
+export async function main(args: string[]): Promise<void> {
+  for (const arg of args) {
+    if (arg.startsWith("--") && !KNOWN_FLAGS.includes(arg)) {
+      throw new Error(`unknown option ${arg} (options: ${KNOWN_FLAGS.join(" ")})`);
+    }
+  }
+  const name = flagValue(args, "--size");
+  if (!name) throw new Error("--size NAME is required");
+  const size = ladderSize(name);
+  const json = args.includes("--json");
+  const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
+  const realShare = numberFlag(args, "--real-share");
+
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  let bar: ProgressBar | undefined;
+  let startTokens = 0;
+  let note = "";
+  try {
+    const result = await pretrainSize({
+      size,
+      dataDir,
+      seed: numberFlag(args, "--seed"),
+      tokens: numberFlag(args, "--tokens"),
+      force: args.includes("--force"),
+      corpus: realShare !== undefined ? { realShare } : undefined,
+      signal: controller.signal,
+      onStart: (info) => {
+        startTokens = info.resumedFromStep * info.tokensPerStep;
+        const resumed = info.resumedFromStep > 0 ? `, resumed at step ${info.resumedFromStep}` : "";
+        console.error(
+          `pretrain ${size.name}: ${
+            info.params.toLocaleString("en")
+          } parameters, ${info.totalSteps} steps × ` +
+            `${info.tokensPerStep} tokens, ${
+              info.trainTokens.toLocaleString("en")
+            } training tokens${resumed}`,
+        );
+        bar = new ProgressBar({
+          label: `pretrain ${size.name}`,
+          total: info.totalSteps * info.tokensPerStep - startTokens,
+          unit: "tok",
+        });
+      },
+      onProgress: (p) => {
+        const parts = [];
+        if (p.trainLoss !== undefined) parts.push(`loss ${p.trainLoss.toFixed(3)}`);
+        if (p.valLoss !== undefined) parts.push(`val ${p.valLoss.toFixed(3)}`);
+        if (p.knowledge !== undefined) parts.push(`region ${(100 * p.knowledge).toFixed(0)}%`);
+        if (parts.length) note = parts.join(" ");
+        bar?.update(p.tokens - startTokens, note);
+      },
+    });
+    bar?.finish(note);
+    const s = result.status;
+    const summary = {
+      size: s.size,
+      status: s.status,
+      cached: result.cached,
+      params: s.params,
+      tokens: s.tokens,
+      steps: s.totalSteps,
+      val_loss: s.val_loss,
+      knowledge: s.knowledge,
+      knowledge_attribute: s.knowledgeAttribute,
+      wall_seconds: s.wallSeconds,
+      tokens_per_second: s.tokensPerSecond,
+      checkpoint: result.dir,
+      corpus: s.corpusHash,
+      tokenizer: s.tokenizerId,
+    };
+    if (json) {
+      console.log(JSON.stringify(summary));
+      return;
+    }
+    const cached = result.cached ? " (cached; --force retrains)" : "";
+    console.log(
+      `${s.size}: ${s.status}${cached} — ${s.params.toLocaleString("en")} params, ${
+        s.tokens.toLocaleString("en")
+      } tokens, ` +
+        `val loss ${s.val_loss?.toFixed(4) ?? "-"}, ${s.knowledgeAttribute} recall ` +
+        `${s.knowledge === null ? "-" : (100 * s.knowledge).toFixed(1) + "%"}, ${
+          s.wallSeconds.toFixed(0)
+        } s → ${result.dir}`,
+    );
+  } catch (err) {
+    if (err instanceof PretrainInterrupted) bar?.finish("interrupted");
+    throw err;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Pretraining on a tiny world with tiny sizes: the loss falls from ln V, a run interrupted mid-way and
+ * resumed ends with the same parameters as an uninterrupted one, a finished size is cached, and bad
+ * input (unknown size, damaged checkpoint files) fails with errors that name what is wrong. Also the
+ * learning-rate schedule against hand-computed values and the ladder status listing.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadCheckpoint } from "../kernels/checkpoint.ts";
+import { LADDER, type LadderSize } from "../server/lab/ladder.ts";
+import { ladderStatus } from "../server/lab/models.ts";
+import {
+  type LabCorpusOptions,
+  learningRateAt,
+  modelDir,
+  PretrainInterrupted,
+  pretrainSize,
+} from "../server/lab/pretrain.ts";
+
+const corpus: LabCorpusOptions = { world: { seed: 5, entities: 24, maxMentions: 6 }, merges: 32 };
+const tiny: LadderSize = {
+  name: "nano",
+  width: 16,
+  layers: 1,
+  heads: 2,
+  contextLength: 16,
+  tokens: 8 * 16 * 24,
+  batchSize: 8,
+  lr: 1e-2,
+  cpu: true,
+};
+const quiet = { evalEvery: 6, checkpointEvery: 8, logEvery: 4, valWindows: 8, knowledgeEntities: 8 };
+
+Deno.test("learning rate: linear warmup, then cosine decay to a tenth", () => {
+  // 10 steps, 2 of warmup, peak 1: steps 0,1 → 0.5, 1; then 0.1 + 0.9·(1 + cos(π·k/8))/2.
+  assert.equal(learningRateAt(0, 10, 1, 2), 0.5);
+  assert.equal(learningRateAt(1, 10, 1, 2), 1);
+  assert.equal(learningRateAt(2, 10, 1, 2), 1);
+  assert.ok(Math.abs(learningRateAt(6, 10, 1, 2) - 0.55) < 1e-12); // k = 4: cos(π/2) = 0
+  assert.ok(Math.abs(learningRateAt(10, 10, 1, 2) - 0.1) < 1e-12);
+});
+
+Deno.test("pretraining lowers validation loss from ln V, caches, and resumes exactly", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "pretrain-test-" });
+  try {
+    const first = await pretrainSize({ size: tiny, dataDir, corpus, seed: 3, ...quiet });
+    const s = first.status;
+    assert.equal(s.status, "pretrained");
+    assert.equal(s.step, 24);
+    // At initialization the logits are almost uniform: the loss is about ln V.
+    const V = s.config.vocabSize;
+    assert.ok(
+      Math.abs(s.curves.val[0].value - Math.log(V)) < 0.1,
+      `initial val ${s.curves.val[0].value} vs ln V`,
+    );
+    assert.ok(s.val_loss! < s.curves.val[0].value - 1.5, `val loss fell only to ${s.val_loss}`);
+    assert.equal(s.curves.knowledge.length, s.curves.val.length);
+
+    // The lab checkpoint loads and says what it was trained on.
+    const checkpoint = await loadCheckpoint(first.dir);
+    assert.equal(checkpoint.meta.tokenizer, s.tokenizerId);
+    assert.equal(checkpoint.meta.corpusHash, s.corpusHash);
+
+    // Cached: nothing runs, the same status comes back.
+    const again = await pretrainSize({ size: tiny, dataDir, corpus, seed: 3, ...quiet });
+    assert.equal(again.cached, true);
+    assert.equal(again.status.val_loss, s.val_loss);
+
+    // Interrupt a second run at step 13 (between checkpoints), then resume it.
+    const controller = new AbortController();
+    const otherDir = join(dataDir, "other");
+    await assert.rejects(
+      pretrainSize({
+        size: tiny,
+        dataDir: otherDir,
+        corpus,
+        seed: 3,
+        ...quiet,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.step === 13) controller.abort();
+        },
+      }),
+      (err) => err instanceof PretrainInterrupted && err.step === 13,
+    );
+    const partial = (await ladderStatus(otherDir)).find((e) => e.name === "nano")!;
+    assert.equal(partial.status, "partial");
+    assert.equal(partial.step, 13);
+    const resumed = await pretrainSize({ size: tiny, dataDir: otherDir, corpus, seed: 3, ...quiet });
+    assert.equal(resumed.resumedFromStep, 13);
+    assert.equal(resumed.status.step, 24);
+    const a = (await loadCheckpoint(first.dir)).params;
+    const b = (await loadCheckpoint(resumed.dir)).params;
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    assert.ok(maxDiff < 1e-5, `resumed parameters differ by ${maxDiff}`);
+    assert.ok(Math.abs(resumed.status.val_loss! - s.val_loss!) < 1e-4);
+    assert.deepEqual(resumed.status.curves.val.map((p) => p.step), s.curves.val.map((p) => p.step));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("bad input: unknown size, damaged training state, damaged model", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "pretrain-test-" });
+  try {
+    await assert.rejects(
+      pretrainSize({ size: "huge", dataDir, corpus }),
+      /unknown ladder size "huge"; known sizes: nano, micro/,
+    );
+    // A partial run leaves a training state; truncating it must name the file on the next run.
+    const controller = new AbortController();
+    await assert.rejects(
+      pretrainSize({
+        size: tiny,
+        dataDir,
+        corpus,
+        ...quiet,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.step === 2) controller.abort();
+        },
+      }),
+      PretrainInterrupted,
+    );
+    const statePath = join(modelDir(dataDir, "nano"), "train-state.safetensors");
+    const bytes = await Deno.readFile(statePath);
+    await Deno.writeFile(statePath, bytes.subarray(0, bytes.length - 100));
+    await assert.rejects(
+      pretrainSize({ size: tiny, dataDir, corpus, ...quiet }),
+      (err: Error) => err.message.includes(statePath) && /corrupted/.test(err.message),
+    );
+    // --force starts over and finishes; then a damaged model file is an error, not a cache hit.
+    await pretrainSize({ size: tiny, dataDir, corpus, ...quiet, force: true });
+    const modelPath = join(modelDir(dataDir, "nano"), "model.safetensors");
+    await Deno.writeFile(modelPath, new TextEncoder().encode("not a safetensors file"));
+    await assert.rejects(
+      pretrainSize({ size: tiny, dataDir, corpus, ...quiet }),
+      (err: Error) => err.message.includes(modelPath),
+    );
+    await Deno.writeTextFile(join(modelDir(dataDir, "nano"), "status.json"), "{ truncated");
+    await assert.rejects(ladderStatus(dataDir), /status\.json is corrupted/);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("ladder status lists every size; missing sizes get parameter counts from the config", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "pretrain-test-" });
+  try {
+    const entries = await ladderStatus(dataDir);
+    assert.deepEqual(entries.map((e) => e.name), LADDER.map((s) => s.name));
+    assert.ok(entries.every((e) => e.status === "missing" && e.val_loss === null));
+    // Hand count for nano: V·C + T·C + per layer (C·3C + 3C + C·C + C + C·4C + 4C + 4C·C + C + 4C)
+    // + ln_f 2C + cls head 2C + 2, with V from the default lab corpus's tokenizer.
+    const nano = LADDER[0];
+    const C = nano.width;
+    const perLayer = 12 * C * C + 13 * C;
+    const V = (entries[0].params - nano.contextLength * C - nano.layers * perLayer - 4 * C - 2) / C;
+    assert.ok(Number.isInteger(V) && V > 256, `vocabulary implied by nano's count: ${V}`);
+    const micro = LADDER[1];
+    const Cm = micro.width;
+    assert.equal(
+      entries[1].params,
+      V * Cm + micro.contextLength * Cm + micro.layers * (12 * Cm * Cm + 13 * Cm) + 4 * Cm + 2,
+    );
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
