@@ -1,0 +1,127 @@
+/**
+ * Seed data for the dashboard's end-to-end test: a small, hand-made set of results, probes, runs with
+ * metric curves, a pretraining run and benchmark rows, written straight into the lab's database (the API
+ * has no routes that write results; the pipeline does). The expected figures are computed by hand below.
+ */
+import { benchResults, experiments, metrics, probeResults, results, runs } from "../../db/schema.ts";
+import type { LabDb } from "../../db/client.ts";
+
+/** PGR of the naive rows per pair; the median over the three pairs is 0.30 (sorted: 0.20, 0.30, 0.50). */
+export const NAIVE_PGR = { "nano→micro": 0.2, "nano→small": 0.5, "micro→small": 0.3 } as const;
+export const NAIVE_MEDIAN_PGR = "0.300";
+/** auxconf: 0.40, 0.60, 0.90 → median 0.60. */
+export const AUXCONF_PGR = { "nano→micro": 0.4, "nano→small": 0.9, "micro→small": 0.6 } as const;
+export const AUXCONF_MEDIAN_PGR = "0.600";
+
+/** The student's test-accuracy curve: best 0.9 at step 20, final 0.85 at step 30. */
+export const STUDENT_TEST_ACC: Array<[number, number]> = [[0, 0.6], [10, 0.8], [20, 0.9], [30, 0.85]];
+export const EARLY_STOP_TEXT = "best 0.9000 at step 20; final 0.8500 at step 30";
+
+const ACC = { nano: 0.6, micro: 0.7, small: 0.8 } as const;
+
+export async function seedResults(db: LabDb): Promise<{ experimentId: number; studentRunId: number }> {
+  const [experiment] = await db.insert(experiments).values({
+    kind: "experiment",
+    name: "seeded",
+    config: { task: "world-region", weak: "nano", strong: "small", method: "naive", seed: 0 },
+    status: "done",
+    finishedAt: new Date(),
+  }).returning();
+  const rows = [];
+  for (const [method, pgrs] of [["naive", NAIVE_PGR], ["auxconf", AUXCONF_PGR]] as const) {
+    for (const [pair, pgr] of Object.entries(pgrs)) {
+      const [weak, strong] = pair.split("→") as Array<keyof typeof ACC>;
+      const weakAcc = ACC[weak], ceilingAcc = ACC[strong] + 0.1;
+      rows.push({
+        experimentId: experiment.id,
+        task: "world-region",
+        weakSize: weak,
+        strongSize: strong,
+        method,
+        seed: 0,
+        weakAcc,
+        ceilingAcc,
+        studentAcc: weakAcc + pgr * (ceilingAcc - weakAcc),
+        pgr,
+        oracleStudentAcc: weakAcc + (pgr + 0.05) * (ceilingAcc - weakAcc),
+        oraclePgr: pgr + 0.05,
+        oracleStep: 20,
+        agreement: { overall: 0.9 - pgr / 4, supervisorRight: 0.97, supervisorWrong: 0.7 - pgr / 2 },
+      });
+    }
+  }
+  await db.insert(results).values(rows);
+
+  const kinds = ["lp(weak)", "lp(gt)", "ft(weak)+lp(gt)", "ft(gt)"];
+  await db.insert(probeResults).values(
+    kinds.flatMap((kind, k) =>
+      [0, 1, 2, 3].map((layer) => ({
+        experimentId: experiment.id,
+        layer,
+        kind,
+        accuracy: 0.55 + 0.05 * layer + 0.04 * k,
+      }))
+    ),
+  );
+
+  const [student] = await db.insert(runs).values({
+    experimentId: experiment.id,
+    role: "student",
+    modelSize: "small",
+    status: "done",
+    seconds: 12.5,
+  }).returning();
+  await db.insert(metrics).values([
+    ...STUDENT_TEST_ACC.map(([step, value]) => ({ runId: student.id, name: "test_acc", step, value })),
+    ...STUDENT_TEST_ACC.map(([step, value]) => ({
+      runId: student.id,
+      name: "val_acc",
+      step,
+      value: value - 0.02,
+    })),
+    ...[0, 10, 20, 30].map((step) => ({
+      runId: student.id,
+      name: "train_loss",
+      step,
+      value: 0.7 - step / 60,
+    })),
+  ]);
+
+  const [pretrain] = await db.insert(runs).values({ role: "pretrain", modelSize: "nano", status: "done" })
+    .returning();
+  await db.insert(metrics).values([0, 50, 100, 150, 200].flatMap((step) => [
+    { runId: pretrain.id, name: "loss", step, value: 8 - Math.log1p(step) },
+    { runId: pretrain.id, name: "val_loss", step, value: 8.2 - Math.log1p(step) },
+  ]));
+
+  await db.insert(benchResults).values([
+    {
+      device: "llvmpipe",
+      kernel: "matmul",
+      version: "v1",
+      shape: "512x512x512",
+      ms: 300,
+      gflops: 0.9,
+      gbps: 1.2,
+    },
+    {
+      device: "llvmpipe",
+      kernel: "matmul",
+      version: "v3",
+      shape: "512x512x512",
+      ms: 20,
+      gflops: 13.4,
+      gbps: 18,
+    },
+    {
+      device: "llvmpipe",
+      kernel: "layernorm",
+      version: "v1",
+      shape: "64x4096",
+      ms: 0.8,
+      gflops: null,
+      gbps: 2.6,
+    },
+  ]);
+  return { experimentId: experiment.id, studentRunId: student.id };
+}

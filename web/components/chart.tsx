@@ -1,0 +1,181 @@
+/**
+ * A uPlot chart as a Preact component. uPlot draws on a canvas; the figure carries an aria-label and a text
+ * summary for screen readers. Data updates reuse the plot (keeping zoom and cursor) while the series stay
+ * the same; a new set of series rebuilds it. `markers` are labelled points drawn on top (e.g. the
+ * early-stopping point).
+ */
+import { useEffect, useRef } from "preact/hooks";
+import uPlot from "uplot";
+import { formatParams } from "../lib/format.ts";
+
+export interface ChartSeries {
+  label: string;
+  color: string;
+  dash?: number[];
+  width?: number;
+  points?: boolean;
+}
+
+export interface ChartMarker {
+  x: number;
+  y: number;
+  label: string;
+  color: string;
+}
+
+export interface ChartProps {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  /** x values first, then one array per series (null = no point). */
+  data: (number | null)[][];
+  series: ChartSeries[];
+  /** Log-scale x axis with parameter-count tick labels (1 k, 1 M). */
+  logX?: boolean;
+  yRange?: [number, number];
+  /** Whole-number x ticks (layers, steps). */
+  integerX?: boolean;
+  height?: number;
+  markers?: ChartMarker[];
+  summary?: string;
+  testId?: string;
+}
+
+/** Labels 1, 2 and 5 times a power of ten on a log axis; the other ticks stay unlabelled. */
+function logTickLabel(v: number | null): string {
+  if (v === null || !(v > 0)) return "";
+  const mantissa = Math.round(v / 10 ** Math.floor(Math.log10(v) + 1e-9));
+  return mantissa === 1 || mantissa === 2 || mantissa === 5 ? formatParams(v) : "";
+}
+
+function drawMarkers(u: uPlot, markers: ChartMarker[]): void {
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.font = `${Math.round(12 * devicePixelRatio)}px system-ui, sans-serif`;
+  for (const m of markers) {
+    const cx = u.valToPos(m.x, "x", true);
+    const cy = u.valToPos(m.y, "y", true);
+    if (!Number.isFinite(cx) || !Number.isFinite(cy)) continue;
+    const r = 6 * devicePixelRatio;
+    ctx.beginPath();
+    ctx.arc(cx, cy, r, 0, 2 * Math.PI);
+    ctx.lineWidth = 2 * devicePixelRatio;
+    ctx.strokeStyle = m.color;
+    ctx.fillStyle = "#ffffff";
+    ctx.fill();
+    ctx.stroke();
+    const textWidth = ctx.measureText(m.label).width;
+    const right = u.bbox.left + u.bbox.width;
+    const tx = cx + r + 4 + textWidth > right ? cx - r - 4 - textWidth : cx + r + 4;
+    ctx.fillStyle = m.color;
+    ctx.fillText(m.label, tx, cy - r);
+  }
+  ctx.restore();
+}
+
+export function Chart(props: ChartProps) {
+  const container = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const seriesKey = useRef("");
+  const markers = useRef<ChartMarker[]>(props.markers ?? []);
+  markers.current = props.markers ?? [];
+  const key = JSON.stringify([
+    props.series,
+    props.logX,
+    props.integerX,
+    props.yRange,
+    props.xLabel,
+    props.yLabel,
+  ]);
+
+  useEffect(() => {
+    const el = container.current;
+    if (!el) return;
+    const data = props.data as uPlot.AlignedData;
+    if (plot.current && seriesKey.current === key) {
+      plot.current.setData(data);
+      return;
+    }
+    plot.current?.destroy();
+    seriesKey.current = key;
+    const axisStyle = {
+      stroke: "#4a5560",
+      grid: { stroke: "#e6e9ed", width: 1 },
+      ticks: { stroke: "#d0d5db" },
+    };
+    const options: uPlot.Options = {
+      width: Math.max(280, el.clientWidth),
+      height: props.height ?? 280,
+      scales: {
+        // Log x: pad the data by a factor each side instead of snapping to whole decades.
+        x: props.logX
+          ? { time: false, distr: 3, range: (_u, min, max) => [min / 1.6, max * 1.6] }
+          : { time: false },
+        y: props.yRange ? { range: props.yRange } : {},
+      },
+      axes: [
+        {
+          ...axisStyle,
+          label: props.xLabel,
+          values: props.logX ? (_u, splits) => splits.map(logTickLabel) : undefined,
+          incrs: props.integerX ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] : undefined,
+        },
+        { ...axisStyle, label: props.yLabel, size: 56 },
+      ],
+      series: [
+        {
+          label: props.xLabel,
+          value: (_u, v) => (v === null ? "" : props.logX ? formatParams(v) : String(v)),
+        },
+        ...props.series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: s.width ?? 2,
+          dash: s.dash,
+          spanGaps: true,
+          value: (_u: uPlot, v: number | null) => (v === null ? "" : v.toFixed(3)),
+          points: { show: s.points ?? true, size: 7, fill: s.color },
+        })),
+      ],
+      legend: { live: true },
+      hooks: { draw: [(u) => drawMarkers(u, markers.current)] },
+    };
+    plot.current = new uPlot(options, data, el);
+  }, [key, props.data]);
+
+  useEffect(() => {
+    const el = container.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => {
+      if (plot.current) {
+        plot.current.setSize({ width: Math.max(280, el.clientWidth), height: props.height ?? 280 });
+      }
+    });
+    observer.observe(el);
+    return () => {
+      observer.disconnect();
+      plot.current?.destroy();
+      plot.current = null;
+    };
+  }, []);
+
+  return (
+    <figure class="chart" aria-label={props.title} data-testid={props.testId}>
+      <figcaption>{props.title}</figcaption>
+      <div ref={container} class="chart-canvas" />
+      {props.summary && <p class="visually-hidden">{props.summary}</p>}
+    </figure>
+  );
+}
+
+/** Aligns several (x, y) point lists on one sorted x array, as uPlot wants. */
+export function alignSeries(lists: Array<Array<[number, number]>>): (number | null)[][] {
+  const xs = [...new Set(lists.flatMap((list) => list.map(([x]) => x)))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const columns = lists.map((list) => {
+    const column: (number | null)[] = new Array(xs.length).fill(null);
+    for (const [x, y] of list) column[index.get(x)!] = y;
+    return column;
+  });
+  return [xs, ...columns];
+}

@@ -1,0 +1,69 @@
+/** Labelled form fields with their error beside them (linked by aria-describedby for screen readers). */
+import type { ComponentChildren } from "preact";
+
+export function Field(
+  { id, label, error, hint, children }: {
+    id: string;
+    label: string;
+    error?: string;
+    hint?: string;
+    children: ComponentChildren;
+  },
+) {
+  return (
+    <div class={`field${error ? " has-error" : ""}`}>
+      <label for={id}>{label}</label>
+      {children}
+      {hint && !error && <span class="hint" id={`${id}-hint`}>{hint}</span>}
+      {error && <span class="field-error" id={`${id}-error`} role="alert" data-field={id}>{error}</span>}
+    </div>
+  );
+}
+
+/** aria attributes for an input inside <Field>. */
+export function describedBy(id: string, error?: string, hint?: string) {
+  return {
+    id,
+    "aria-invalid": error ? true : undefined,
+    "aria-describedby": error ? `${id}-error` : hint ? `${id}-hint` : undefined,
+  };
+}
+
+export function CheckboxGroup(
+  { id, legend, options, selected, onChange, error }: {
+    id: string;
+    legend: string;
+    options: string[];
+    selected: string[];
+    onChange: (next: string[]) => void;
+    error?: string;
+  },
+) {
+  return (
+    <fieldset
+      class={`field checkbox-group${error ? " has-error" : ""}`}
+      id={id}
+      aria-invalid={error ? true : undefined}
+    >
+      <legend>{legend}</legend>
+      <div class="checkbox-options">
+        {options.map((option) => (
+          <label key={option} class="checkbox">
+            <input
+              type="checkbox"
+              name={id}
+              value={option}
+              checked={selected.includes(option)}
+              onChange={(e) => {
+                const on = (e.target as HTMLInputElement).checked;
+                onChange(on ? [...selected, option] : selected.filter((s) => s !== option));
+              }}
+            />
+            {option}
+          </label>
+        ))}
+      </div>
+      {error && <span class="field-error" id={`${id}-error`} role="alert" data-field={id}>{error}</span>}
+    </fieldset>
+  );
+}

@@ -1,0 +1,123 @@
+/** Small shared pieces: status badges, live progress bars, empty and error states, page headers. */
+import type { ComponentChildren } from "preact";
+import { liveJobs } from "../lib/live.ts";
+import { formatDuration } from "../lib/format.ts";
+import type { JobProgress, JobStatus } from "../lib/types.ts";
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span class={`badge badge-${status}`}>{status}</span>;
+}
+
+export function ProgressBar({ fraction, label }: { fraction: number; label: string }) {
+  const pct = Math.max(0, Math.min(1, fraction)) * 100;
+  return (
+    <div
+      class="progress"
+      role="progressbar"
+      aria-label={label}
+      aria-valuemin={0}
+      aria-valuemax={100}
+      aria-valuenow={Math.round(pct)}
+    >
+      <div class="progress-fill" style={{ width: `${pct}%` }} />
+    </div>
+  );
+}
+
+/**
+ * A job's status with its progress bar, step count, ETA and latest figures. The newest live event wins over
+ * the row the page loaded.
+ */
+export function JobLiveProgress(
+  { jobId, status, progress, error }: {
+    jobId: number | null;
+    status: JobStatus | string;
+    progress?: JobProgress | null;
+    error?: string | null;
+  },
+) {
+  const live = jobId !== null ? liveJobs.value.get(jobId) : undefined;
+  const liveNewer = live && (status === "queued" || status === "running" || live.status !== "running");
+  const shownStatus = liveNewer ? live.status : status;
+  const step = (liveNewer ? live.step : undefined) ?? progress?.step;
+  const total = (liveNewer ? live.total : undefined) ?? progress?.total;
+  const eta = (liveNewer ? live.etaSeconds : undefined) ?? progress?.etaSeconds;
+  const message = (liveNewer ? live.message : undefined) ?? progress?.message;
+  const figures = (liveNewer ? live.metrics : undefined) ?? progress?.metrics;
+  const shownError = (liveNewer ? live.error : undefined) ?? error;
+  const fraction = step !== undefined && total ? step / total : shownStatus === "done" ? 1 : 0;
+  return (
+    <div class="job-progress" data-job-id={jobId ?? undefined} data-status={shownStatus}>
+      <div class="job-progress-line">
+        <StatusBadge status={shownStatus} />
+        {(shownStatus === "running" || shownStatus === "queued" || step !== undefined) && (
+          <ProgressBar fraction={fraction} label={`job ${jobId ?? ""} progress`} />
+        )}
+        {step !== undefined && total !== undefined && (
+          <span class="muted progress-text" data-testid="progress-text">
+            {step}/{total}
+            {shownStatus === "running" && eta !== undefined && <>· ETA {formatDuration(eta)}</>}
+          </span>
+        )}
+      </div>
+      {(message || figures) && shownStatus === "running" && (
+        <div class="muted small">
+          {message}
+          {figures && Object.entries(figures).slice(0, 4).map(([k, v]) => (
+            <span key={k} class="figure">
+              {k} {Number.isFinite(v) ? v.toFixed(4) : String(v)}
+            </span>
+          ))}
+        </div>
+      )}
+      {shownStatus === "failed" && shownError && <p class="job-error" role="alert">{shownError}</p>}
+    </div>
+  );
+}
+
+export function EmptyState({ title, children }: { title: string; children?: ComponentChildren }) {
+  return (
+    <div class="empty">
+      <p class="empty-title">{title}</p>
+      {children && <div class="empty-body">{children}</div>}
+    </div>
+  );
+}
+
+export function ErrorBox({ message, onRetry }: { message: string; onRetry?: () => void }) {
+  return (
+    <div class="error-box" role="alert">
+      <p>{message}</p>
+      {onRetry && <button type="button" onClick={onRetry}>Try again</button>}
+    </div>
+  );
+}
+
+export function Loading({ what }: { what: string }) {
+  return <p class="muted" aria-live="polite">Loading {what}…</p>;
+}
+
+export function PageHeader({ title, children }: { title: string; children?: ComponentChildren }) {
+  return (
+    <header class="page-header">
+      <h1>{title}</h1>
+      {children && <div class="page-actions">{children}</div>}
+    </header>
+  );
+}
+
+export function Section(
+  { title, children, id }: { title: string; children: ComponentChildren; id?: string },
+) {
+  return (
+    <section class="card" id={id} aria-labelledby={id ? `${id}-title` : undefined}>
+      <h2 id={id ? `${id}-title` : undefined}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+/** One line of code the user can copy. */
+export function Cmd({ children }: { children: ComponentChildren }) {
+  return <code class="cmd">{children}</code>;
+}

@@ -1,0 +1,112 @@
+/**
+ * The dashboard's only data source: the lab's HTTP API. Reads are open; mutations carry the bearer token the
+ * user pasted once into Settings (kept in localStorage) or opened the dashboard with (`/#token=…`).
+ */
+import { signal } from "@preact/signals";
+
+const TOKEN_KEY = "lab.token";
+
+function readStoredToken(): string {
+  try {
+    return localStorage.getItem(TOKEN_KEY) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+export const apiToken = signal(readStoredToken());
+
+export function saveToken(token: string): void {
+  apiToken.value = token.trim();
+  try {
+    if (apiToken.value) localStorage.setItem(TOKEN_KEY, apiToken.value);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Private windows may refuse storage; the token then lives for this tab only.
+  }
+}
+
+/** `#token=…` in the address (a link the server can print) is stored and removed from the address bar. */
+export function adoptTokenFromUrl(): void {
+  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!match) return;
+  saveToken(decodeURIComponent(match[1]));
+  history.replaceState(history.state, "", location.pathname + location.search);
+}
+
+export interface ApiIssue {
+  path: string[];
+  message: string;
+  code?: string;
+}
+
+/** An API error body `{error: {code, message, details}}` or a network failure, as one exception. */
+export class ApiRequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+
+  /** Zod issues from a 400 `invalid_request`, paths without the leading "body"/"query". */
+  get issues(): ApiIssue[] {
+    const raw = (this.details as { issues?: ApiIssue[] } | null)?.issues ?? [];
+    return raw.map((i) => ({ ...i, path: i.path.slice(1) }));
+  }
+}
+
+async function parse<T>(res: Response, what: string): Promise<T> {
+  const text = await res.text();
+  let body: unknown = undefined;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    if (!res.ok) throw new ApiRequestError(res.status, "http_error", `${what}: HTTP ${res.status}`);
+    throw new ApiRequestError(res.status, "bad_response", `${what}: the server did not answer JSON`);
+  }
+  if (!res.ok) {
+    const err = (body as { error?: { code?: string; message?: string; details?: unknown } })?.error;
+    throw new ApiRequestError(
+      res.status,
+      err?.code ?? "http_error",
+      err?.message ?? `${what}: HTTP ${res.status}`,
+      err?.details,
+    );
+  }
+  return body as T;
+}
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (method !== "GET") {
+    headers["Content-Type"] = "application/json";
+    if (apiToken.value) headers.Authorization = `Bearer ${apiToken.value}`;
+  }
+  let res: Response;
+  try {
+    res = await fetch(`/api${path}`, {
+      method,
+      headers,
+      body: method === "GET" ? undefined : JSON.stringify(body ?? {}),
+    });
+  } catch {
+    throw new ApiRequestError(0, "network", "cannot reach the lab server — is `deno task start` running?");
+  }
+  return await parse<T>(res, `${method} /api${path}`);
+}
+
+export const apiGet = <T>(path: string) => request<T>("GET", path);
+export const apiPost = <T>(path: string, body?: unknown) => request<T>("POST", path, body);
+export const apiDelete = <T>(path: string) => request<T>("DELETE", path);
+
+/** A sentence for the user, with the next step when the token is the problem. */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiRequestError && err.status === 401) {
+    return `${err.message}. Paste the API token in Settings (it is printed when the server first starts and ` +
+      `stored in <data dir>/token).`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,190 @@
+/**
+ * Training curves: a run's loss and accuracy series, reloaded live while its job runs, with the
+ * early-stopping point (best test accuracy) marked and compared with the final point.
+ */
+import { alignSeries, Chart, type ChartMarker } from "../components/chart.tsx";
+import { EmptyState, ErrorBox, Loading, PageHeader, Section, StatusBadge } from "../components/ui.tsx";
+import { formatDuration, formatTime, PALETTE } from "../lib/format.ts";
+import { eventVersion, liveJobs, statusVersion } from "../lib/live.ts";
+import { useResource } from "../lib/resource.ts";
+import type { Run, RunMetrics, SeriesPoint } from "../lib/types.ts";
+
+export interface EarlyStop {
+  series: string;
+  best: SeriesPoint;
+  final: SeriesPoint;
+}
+
+/** The test-accuracy series (or, failing that, the only accuracy series) and its best and final points. */
+export function findEarlyStop(series: RunMetrics["series"]): EarlyStop | undefined {
+  const names = Object.keys(series);
+  const accuracy = names.filter((n) => /acc/i.test(n));
+  const name = accuracy.find((n) => /test/i.test(n)) ?? (accuracy.length === 1 ? accuracy[0] : undefined);
+  const points = name ? series[name].points : [];
+  if (!name || points.length === 0) return undefined;
+  let best = points[0];
+  for (const p of points) if (p.value > best.value) best = p;
+  return { series: name, best, final: points[points.length - 1] };
+}
+
+function isRunLive(run: Run | undefined): boolean {
+  if (!run) return false;
+  const live = run.jobId !== null ? liveJobs.value.get(run.jobId) : undefined;
+  return run.status === "running" || live?.status === "running" || live?.status === "queued";
+}
+
+export function RunCurves({ runId, compact = false }: { runId: number; compact?: boolean }) {
+  const run = useResource<Run & { metricNames: string[] }>(`/runs/${runId}`, statusVersion.value);
+  const live = isRunLive(run.data);
+  // While the run trains, every live event is a cue to reload its series (at most once a second).
+  const metrics = useResource<RunMetrics>(
+    `/runs/${runId}/metrics?maxPoints=600`,
+    live ? eventVersion.value : statusVersion.value,
+    1000,
+  );
+  if (run.error) return <ErrorBox message={run.error} onRetry={run.reload} />;
+  if (metrics.error) return <ErrorBox message={metrics.error} onRetry={metrics.reload} />;
+  if (!run.data || !metrics.data) return <Loading what={`run ${runId}`} />;
+  const series = metrics.data.series;
+  const names = Object.keys(series).sort();
+  if (names.length === 0) {
+    return (
+      <EmptyState
+        title={live ? "Waiting for the first metrics of this run…" : "This run recorded no metrics."}
+      />
+    );
+  }
+  const lossNames = names.filter((n) => /loss/i.test(n));
+  const otherNames = names.filter((n) => !/loss/i.test(n));
+  const toList = (n: string) => series[n].points.map((p) => [p.step, p.value] as [number, number]);
+  const stop = findEarlyStop(series);
+  const markers: ChartMarker[] = stop
+    ? [
+      {
+        x: stop.best.step,
+        y: stop.best.value,
+        label: `best ${stop.best.value.toFixed(3)} @ ${stop.best.step}`,
+        color: "#2ca02c",
+      },
+      ...(stop.final.step !== stop.best.step
+        ? [{
+          x: stop.final.step,
+          y: stop.final.value,
+          label: `final ${stop.final.value.toFixed(3)}`,
+          color: "#d62728",
+        }]
+        : []),
+    ]
+    : [];
+  const height = compact ? 220 : 280;
+  return (
+    <div class="run-curves" data-run-id={runId} data-live={live ? "yes" : "no"}>
+      <p class="muted small">
+        Run {runId} · {run.data.role} · {run.data.modelSize} ·{" "}
+        <StatusBadge status={live ? "running" : run.data.status} />{" "}
+        {run.data.seconds !== null && <>· {formatDuration(run.data.seconds)}</>} · started{" "}
+        {formatTime(run.data.startedAt)}
+        {live && <span class="live-dot" aria-label="updating live">live</span>}
+      </p>
+      {stop && (
+        <p class="early-stop" data-testid="early-stop">
+          Early stopping on {stop.series}: best <strong>{stop.best.value.toFixed(4)}</strong> at step{" "}
+          {stop.best.step}; final <strong>{stop.final.value.toFixed(4)}</strong> at step {stop.final.step}
+          {stop.final.step !== stop.best.step
+            ? <>— stopping early would gain {(stop.best.value - stop.final.value).toFixed(4)}.</>
+            : <>— the final point is the best.</>}
+        </p>
+      )}
+      <div class="chart-grid">
+        {lossNames.length > 0 && (
+          <Chart
+            testId="loss-chart"
+            title="Loss"
+            xLabel="step"
+            integerX
+            yLabel="loss"
+            height={height}
+            data={alignSeries(lossNames.map(toList))}
+            series={lossNames.map((n, i) => ({
+              label: n,
+              color: PALETTE[i % PALETTE.length],
+              points: false,
+            }))}
+          />
+        )}
+        {otherNames.length > 0 && (
+          <Chart
+            testId="accuracy-chart"
+            title="Accuracy"
+            xLabel="step"
+            integerX
+            yLabel="accuracy"
+            height={height}
+            data={alignSeries(otherNames.map(toList))}
+            series={otherNames.map((n, i) => ({
+              label: n,
+              color: PALETTE[(i + 2) % PALETTE.length],
+              points: false,
+            }))}
+            markers={markers}
+          />
+        )}
+      </div>
+      {Object.values(series).some((s) => s.downsampled) && (
+        <p class="muted small">Long series are shown as bucket means (at most 600 points).</p>
+      )}
+    </div>
+  );
+}
+
+/** Runs as a list of links; the current one highlighted. */
+export function RunPicker(
+  { runs, current, hrefOf }: { runs: Run[]; current?: number; hrefOf: (run: Run) => string },
+) {
+  return (
+    <nav class="run-picker" aria-label="Runs">
+      {runs.map((r) => (
+        <a
+          key={r.id}
+          href={hrefOf(r)}
+          class={r.id === current ? "chip selected" : "chip"}
+          aria-current={r.id === current ? "page" : undefined}
+        >
+          #{r.id} {r.role} · {r.modelSize} <StatusBadge status={r.status} />
+        </a>
+      ))}
+    </nav>
+  );
+}
+
+export function CurvesPage({ runId }: { runId?: number }) {
+  const runs = useResource<Run[]>("/runs?limit=200", statusVersion.value);
+  const chosen = runId ?? runs.data?.[0]?.id;
+  return (
+    <>
+      <PageHeader title="Training curves" />
+      <Section title="Runs" id="runs">
+        {runs.error && <ErrorBox message={runs.error} onRetry={runs.reload} />}
+        {!runs.data && !runs.error && <Loading what="runs" />}
+        {runs.data?.length === 0 && (
+          <EmptyState title="No runs yet.">
+            Runs appear when a job trains a model: start an experiment on the{" "}
+            <a href="/experiments">Experiments</a> page or a demo job on the <a href="/jobs">Jobs</a> page.
+          </EmptyState>
+        )}
+        {runs.data && runs.data.length > 0 && (
+          <RunPicker
+            runs={runs.data}
+            current={chosen}
+            hrefOf={(r) => `/runs/${r.id}`}
+          />
+        )}
+      </Section>
+      {chosen !== undefined && (
+        <Section title={`Run ${chosen}`} id="curves">
+          <RunCurves runId={chosen} />
+        </Section>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,203 @@
+/**
+ * One experiment or sweep: its live status, the figure-3 plot, PGR bars, the median-PGR table, exports,
+ * training curves of its runs, agreement and probe saliency. URL: /experiments/:id or /sweeps/:id
+ * (?run=N picks the run whose curves are shown).
+ */
+import { useState } from "preact/hooks";
+import {
+  AccuracyVsSizePlot,
+  AgreementCharts,
+  MedianPgrTable,
+  methodsOf,
+  PgrBars,
+  ResultsTable,
+  SaliencyChart,
+} from "../components/science.tsx";
+import {
+  Cmd,
+  EmptyState,
+  ErrorBox,
+  JobLiveProgress,
+  Loading,
+  PageHeader,
+  Section,
+} from "../components/ui.tsx";
+import { formatTime } from "../lib/format.ts";
+import { liveJobs, statusVersion } from "../lib/live.ts";
+import { useParamsBySize } from "../lib/params.ts";
+import { useResource } from "../lib/resource.ts";
+import { currentQuery } from "../lib/router.ts";
+import type { ExperimentDetail, ResultRow } from "../lib/types.ts";
+import { RunCurves, RunPicker } from "./curves.tsx";
+import { ExperimentActions } from "./experiments.tsx";
+
+export function ExportButtons({ query }: { query: string }) {
+  return (
+    <div class="actions">
+      <a class="button secondary" href={`/api/results/export.csv${query}`} download>Export CSV</a>
+      <a class="button secondary" href={`/api/results/export.json${query}`} download>Export JSON</a>
+    </div>
+  );
+}
+
+/** Method picker and GT-early-stopping toggle above the figure-3 plot. */
+export function Fig3WithControls(
+  { rows, params }: { rows: ResultRow[]; params: ReadonlyMap<string, number> },
+) {
+  const methods = methodsOf(rows);
+  const [method, setMethod] = useState(methods[0]);
+  const [oracle, setOracle] = useState(false);
+  const shown = methods.includes(method) ? method : methods[0];
+  const hasOracle = rows.some((r) => r.oracleStudentAcc !== null);
+  return (
+    <>
+      <div class="form-row controls">
+        {methods.length > 1 && (
+          <label>
+            Method{" "}
+            <select value={shown} onChange={(e) => setMethod((e.target as HTMLSelectElement).value)}>
+              {methods.map((m) => <option key={m} value={m}>{m}</option>)}
+            </select>
+          </label>
+        )}
+        {hasOracle && (
+          <label class="checkbox">
+            <input
+              type="checkbox"
+              checked={oracle}
+              onChange={(e) => setOracle((e.target as HTMLInputElement).checked)}
+            />
+            student at its best test point (GT early stopping)
+          </label>
+        )}
+      </div>
+      <AccuracyVsSizePlot rows={rows} params={params} method={shown} useOracle={oracle} />
+    </>
+  );
+}
+
+export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | "sweep" }) {
+  const base = kind === "sweep" ? "/sweeps" : "/experiments";
+  const detail = useResource<ExperimentDetail>(`${base}/${id}`, statusVersion.value);
+  const { params } = useParamsBySize();
+  const title = `${kind === "sweep" ? "Sweep" : "Experiment"} ${id}`;
+  if (detail.error) {
+    return (
+      <>
+        <PageHeader title={title} />
+        <ErrorBox message={detail.error} onRetry={detail.reload} />
+        <p>
+          <a href="/experiments">Back to all experiments</a>
+        </p>
+      </>
+    );
+  }
+  if (!detail.data) return <Loading what={title.toLowerCase()} />;
+  const e = detail.data;
+  const status = (e.jobId !== null ? liveJobs.value.get(e.jobId)?.status : undefined) ?? e.job?.status ??
+    e.status;
+  const runParam = Number(currentQuery.value.get("run"));
+  const runningRun = e.runs.find((r) => r.status === "running");
+  const chosenRun = e.runs.find((r) => r.id === runParam) ?? runningRun ?? e.runs[e.runs.length - 1];
+  const exportQuery = `?experimentId=${id}`;
+  const config = e.config as Record<string, unknown>;
+
+  return (
+    <>
+      <PageHeader title={e.name ? `${title} — ${e.name}` : title}>
+        <ExportButtons query={exportQuery} />
+        <ExperimentActions experiment={{ ...e, status }} onChange={detail.reload} />
+      </PageHeader>
+      <Section title="Status" id="status">
+        <JobLiveProgress
+          jobId={e.jobId}
+          status={e.job?.status ?? e.status}
+          progress={e.job?.progress}
+          error={e.job?.error}
+        />
+        <dl class="facts">
+          {Object.entries(config).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => (
+            <div key={k}>
+              <dt>{k}</dt>
+              <dd>{Array.isArray(v) ? v.join(", ") : String(v)}</dd>
+            </div>
+          ))}
+          <div>
+            <dt>created</dt>
+            <dd>{formatTime(e.createdAt)}</dd>
+          </div>
+          {e.jobId !== null && (
+            <div>
+              <dt>job</dt>
+              <dd>
+                <a href={`/jobs/${e.jobId}`}>job {e.jobId}</a>
+              </dd>
+            </div>
+          )}
+        </dl>
+      </Section>
+      <Section title="Results" id="results">
+        {e.results.length === 0
+          ? (
+            <EmptyState
+              title={status === "failed"
+                ? "This run failed before producing results (the error is above)."
+                : status === "done"
+                ? "Finished without results."
+                : "Results appear here when the runs finish."}
+            >
+              {status === "failed" && (
+                <>
+                  Fix the cause and start it again from the <a href="/experiments">Experiments</a> page.
+                </>
+              )}
+            </EmptyState>
+          )
+          : (
+            <>
+              <Fig3WithControls rows={e.results} params={params} />
+              <h3>Performance gap recovered</h3>
+              <PgrBars rows={e.results} params={params} />
+              <h3>Median PGR</h3>
+              <MedianPgrTable rows={e.results} params={params} />
+              <details>
+                <summary>All result rows ({e.results.length})</summary>
+                <ResultsTable rows={e.results} />
+              </details>
+            </>
+          )}
+      </Section>
+      <Section title="Training curves" id="curves">
+        {e.runs.length === 0
+          ? (
+            <EmptyState
+              title={status === "queued"
+                ? "Queued: curves appear when the first run starts."
+                : "No runs recorded."}
+            />
+          )
+          : (
+            <>
+              <RunPicker runs={e.runs} current={chosenRun?.id} hrefOf={(r) => `${base}/${id}?run=${r.id}`} />
+              {chosenRun && <RunCurves runId={chosenRun.id} />}
+            </>
+          )}
+      </Section>
+      {e.results.some((r) => r.agreement) && (
+        <Section title="Agreement with the supervisor" id="agreement">
+          <AgreementCharts rows={e.results} params={params} />
+        </Section>
+      )}
+      <Section title="Probe saliency" id="saliency">
+        {e.probes.length > 0
+          ? <SaliencyChart probes={e.probes} />
+          : (
+            <EmptyState title="No probe results for this experiment.">
+              Tick "linear probes per layer" when starting an experiment (or pass <Cmd>--probes</Cmd>{" "}
+              to the CLI).
+            </EmptyState>
+          )}
+      </Section>
+    </>
+  );
+}

@@ -1,0 +1,246 @@
+/** Jobs: the queue with state, live progress and errors; one job's details; a demo job to try the queue. */
+import { useState } from "preact/hooks";
+import { ToyTrainParams } from "../../server/api/schemas.ts";
+import { describedBy, Field } from "../components/fields.tsx";
+import { EmptyState, ErrorBox, JobLiveProgress, Loading, PageHeader, Section } from "../components/ui.tsx";
+import { apiPost, describeError } from "../lib/api.ts";
+import {
+  type FieldErrors,
+  issuesToFieldErrors,
+  parseOptionalNumber,
+  serverErrorToFieldErrors,
+} from "../lib/forms.ts";
+import { formatDuration, formatTime } from "../lib/format.ts";
+import { statusVersion } from "../lib/live.ts";
+import { useResource } from "../lib/resource.ts";
+import { navigate } from "../lib/router.ts";
+import type { Job, Run } from "../lib/types.ts";
+import { RunCurves } from "./curves.tsx";
+
+function CancelJob({ job, onDone }: { job: Job; onDone: () => void }) {
+  const [error, setError] = useState<string>();
+  if (job.status !== "queued" && job.status !== "running") return null;
+  return (
+    <span class="actions">
+      <button
+        type="button"
+        class="secondary"
+        aria-label={`Cancel job ${job.id}`}
+        onClick={() => apiPost(`/jobs/${job.id}/cancel`).then(onDone, (err) => setError(describeError(err)))}
+      >
+        Cancel
+      </button>
+      {error && <span class="field-error" role="alert">{error}</span>}
+    </span>
+  );
+}
+
+function ToyJobForm() {
+  const [steps, setSteps] = useState("200");
+  const [delay, setDelay] = useState("20");
+  const [seed, setSeed] = useState("0");
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const params = {
+      steps: parseOptionalNumber(steps),
+      stepDelayMs: parseOptionalNumber(delay),
+      seed: parseOptionalNumber(seed),
+    };
+    const parsed = ToyTrainParams.safeParse(params);
+    if (!parsed.success) {
+      setErrors(issuesToFieldErrors(parsed.error.issues));
+      return;
+    }
+    setErrors({});
+    setBusy(true);
+    try {
+      const job = await apiPost<Job>("/jobs", { type: "toy-train", params: parsed.data });
+      navigate(`/jobs/${job.id}`);
+    } catch (err) {
+      setErrors(serverErrorToFieldErrors(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form
+      class="form"
+      onSubmit={submit}
+      noValidate
+      aria-label="Start a demo training job"
+      data-testid="toy-form"
+    >
+      <p class="muted small">
+        A seeded logistic regression on two Gaussian blobs (Bayes accuracy ≈ 0.92): a quick way to see the
+        queue, live progress and curves work.
+      </p>
+      <div class="form-grid">
+        <Field id="steps" label="Steps" error={errors.steps}>
+          <input
+            {...describedBy("steps", errors.steps)}
+            type="text"
+            inputMode="numeric"
+            value={steps}
+            onInput={(e) => setSteps((e.target as HTMLInputElement).value)}
+          />
+        </Field>
+        <Field id="stepDelayMs" label="Delay per step (ms)" error={errors.stepDelayMs}>
+          <input
+            {...describedBy("stepDelayMs", errors.stepDelayMs)}
+            type="text"
+            inputMode="numeric"
+            value={delay}
+            onInput={(e) => setDelay((e.target as HTMLInputElement).value)}
+          />
+        </Field>
+        <Field id="seed" label="Seed" error={errors.seed}>
+          <input
+            {...describedBy("seed", errors.seed)}
+            type="text"
+            inputMode="numeric"
+            value={seed}
+            onInput={(e) => setSeed((e.target as HTMLInputElement).value)}
+          />
+        </Field>
+      </div>
+      {errors.form && <p class="field-error" role="alert" data-field="form">{errors.form}</p>}
+      <button type="submit" disabled={busy}>Start demo job</button>
+    </form>
+  );
+}
+
+export function JobsPage() {
+  const jobs = useResource<Job[]>("/jobs?limit=200", statusVersion.value);
+  return (
+    <>
+      <PageHeader title="Jobs" />
+      <div class="two-columns">
+        <Section title="Queue" id="queue">
+          {jobs.error && <ErrorBox message={jobs.error} onRetry={jobs.reload} />}
+          {!jobs.data && !jobs.error && <Loading what="jobs" />}
+          {jobs.data?.length === 0 && (
+            <EmptyState title="The queue is empty.">
+              Start an experiment on the <a href="/experiments">Experiments</a> page, pretrain a model on the
+              {" "}
+              <a href="/models">Models</a> page, or try the demo job.
+            </EmptyState>
+          )}
+          {jobs.data && jobs.data.length > 0 && (
+            <div class="table-scroll">
+              <table class="table" data-testid="job-list">
+                <thead>
+                  <tr>
+                    <th scope="col">job</th>
+                    <th scope="col">type</th>
+                    <th scope="col" class="wide">state</th>
+                    <th scope="col" class="num">tries</th>
+                    <th scope="col">created</th>
+                    <th scope="col">
+                      <span class="visually-hidden">actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {jobs.data.map((j) => (
+                    <tr key={j.id} data-job-row={j.id}>
+                      <td>
+                        <a href={`/jobs/${j.id}`}>#{j.id}</a>
+                      </td>
+                      <td class="mono">{j.type}</td>
+                      <td>
+                        <JobLiveProgress
+                          jobId={j.id}
+                          status={j.status}
+                          progress={j.progress}
+                          error={j.error}
+                        />
+                      </td>
+                      <td class="num">{j.attempts}/{j.maxAttempts}</td>
+                      <td class="muted small nowrap">{formatTime(j.createdAt)}</td>
+                      <td>
+                        <CancelJob job={j} onDone={jobs.reload} />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </Section>
+        <Section title="Demo job" id="demo">
+          <ToyJobForm />
+        </Section>
+      </div>
+    </>
+  );
+}
+
+export function JobPage({ id }: { id: number }) {
+  const job = useResource<Job>(`/jobs/${id}`, statusVersion.value);
+  const runs = useResource<Run[]>(`/runs?jobId=${id}`, statusVersion.value);
+  if (job.error) {
+    return (
+      <>
+        <PageHeader title={`Job ${id}`} />
+        <ErrorBox message={job.error} onRetry={job.reload} />
+        <a href="/jobs">Back to the queue</a>
+      </>
+    );
+  }
+  if (!job.data) return <Loading what={`job ${id}`} />;
+  const j = job.data;
+  const seconds = j.startedAt && j.finishedAt
+    ? (Date.parse(j.finishedAt) - Date.parse(j.startedAt)) / 1000
+    : null;
+  return (
+    <>
+      <PageHeader title={`Job ${id} · ${j.type}`}>
+        <CancelJob job={j} onDone={job.reload} />
+      </PageHeader>
+      <Section title="State" id="state">
+        <JobLiveProgress jobId={j.id} status={j.status} progress={j.progress} error={j.error} />
+        <dl class="facts">
+          <div>
+            <dt>created</dt>
+            <dd>{formatTime(j.createdAt)}</dd>
+          </div>
+          <div>
+            <dt>started</dt>
+            <dd>{formatTime(j.startedAt)}</dd>
+          </div>
+          <div>
+            <dt>finished</dt>
+            <dd>{formatTime(j.finishedAt)}</dd>
+          </div>
+          <div>
+            <dt>took</dt>
+            <dd>{formatDuration(seconds)}</dd>
+          </div>
+          <div>
+            <dt>tries</dt>
+            <dd>{j.attempts}/{j.maxAttempts}</dd>
+          </div>
+        </dl>
+        <details>
+          <summary>Parameters</summary>
+          <pre class="json">{JSON.stringify(j.params, null, 2)}</pre>
+        </details>
+        {j.result !== null && j.result !== undefined && (
+          <details>
+            <summary>Result</summary>
+            <pre class="json">{JSON.stringify(j.result, null, 2)}</pre>
+          </details>
+        )}
+      </Section>
+      {runs.data && runs.data.length > 0 &&
+        runs.data.map((r) => (
+          <Section key={r.id} title={`Run ${r.id} — training curves`} id={`run-${r.id}`}>
+            <RunCurves runId={r.id} />
+          </Section>
+        ))}
+      {runs.error && <ErrorBox message={runs.error} />}
+    </>
+  );
+}

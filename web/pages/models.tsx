@@ -1,0 +1,207 @@
+/** Models: the ladder with sizes, parameters, pretraining status and loss curves; start pretraining. */
+import { useEffect, useState } from "preact/hooks";
+import { alignSeries, Chart } from "../components/chart.tsx";
+import {
+  Cmd,
+  EmptyState,
+  ErrorBox,
+  JobLiveProgress,
+  Loading,
+  PageHeader,
+  Section,
+} from "../components/ui.tsx";
+import { apiGet, apiPost, describeError } from "../lib/api.ts";
+import { formatNumber, formatParams, formatPercent, PALETTE } from "../lib/format.ts";
+import { statusVersion } from "../lib/live.ts";
+import { useResource } from "../lib/resource.ts";
+import type { ModelListing, Run, RunMetrics } from "../lib/types.ts";
+
+/** Ladder states with a live job behind them. */
+const ACTIVE = new Set(["queued", "running", "pretraining"]);
+
+function ModelStatus({ model: m }: { model: ModelListing }) {
+  if (ACTIVE.has(m.status) && m.jobId !== null) {
+    return <JobLiveProgress jobId={m.jobId} status={m.status === "pretraining" ? "running" : m.status} />;
+  }
+  const label = m.status === "missing" || m.status === "none"
+    ? "not pretrained"
+    : m.status === "partial" && m.step && m.totalSteps
+    ? `partial ${Math.round((100 * m.step) / m.totalSteps)} %`
+    : m.status;
+  return (
+    <span class="actions">
+      <span
+        class={`badge badge-${m.status}`}
+        title={m.status === "partial" ? "stopped part-way; pretraining resumes from here" : undefined}
+      >
+        {label}
+      </span>
+      {m.jobId !== null && <a class="small" href={`/jobs/${m.jobId}`}>job {m.jobId}</a>}
+    </span>
+  );
+}
+
+function PretrainButton({ model, onStarted }: { model: ModelListing; onStarted: () => void }) {
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const start = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await apiPost(`/models/${model.name}/pretrain`, { force: model.status === "pretrained" });
+      onStarted();
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="actions">
+      <button
+        type="button"
+        class={model.status === "pretrained" ? "secondary" : ""}
+        disabled={busy}
+        onClick={start}
+        aria-label={`Pretrain ${model.name}`}
+      >
+        {model.status === "pretrained"
+          ? "Pretrain again"
+          : model.status === "partial"
+          ? "Resume"
+          : "Pretrain"}
+      </button>
+      {error && <span class="field-error" role="alert">{error}</span>}
+    </div>
+  );
+}
+
+/** Loss curves of the newest pretraining run of each size, on one chart (training and validation). */
+function PretrainCurves({ runs }: { runs: Run[] }) {
+  const [curves, setCurves] = useState<Array<{ size: string; metrics: RunMetrics }>>();
+  const [error, setError] = useState<string>();
+  const newest = new Map<string, Run>();
+  for (const r of runs) if (!newest.has(r.modelSize)) newest.set(r.modelSize, r);
+  const key = [...newest.values()].map((r) => `${r.id}:${r.status}`).join(",");
+  useEffect(() => {
+    let cancelled = false;
+    Promise.all([...newest.values()].map(async (r) => ({
+      size: r.modelSize,
+      metrics: await apiGet<RunMetrics>(`/runs/${r.id}/metrics?maxPoints=400`),
+    }))).then((c) => !cancelled && setCurves(c), (err) => !cancelled && setError(describeError(err)));
+    return () => void (cancelled = true);
+  }, [key]);
+  if (error) return <ErrorBox message={error} />;
+  if (!curves) return <Loading what="pretraining curves" />;
+  const pick = (m: RunMetrics, validation: boolean) =>
+    Object.keys(m.series).find((n) => /loss/i.test(n) && /val/i.test(n) === validation);
+  const charts = [false, true].map((validation) => {
+    const lines = curves.flatMap((c) => {
+      const name = pick(c.metrics, validation);
+      return name
+        ? [{
+          size: c.size,
+          points: c.metrics.series[name].points.map((p) => [p.step, p.value] as [number, number]),
+        }]
+        : [];
+    });
+    return { validation, lines };
+  }).filter((c) => c.lines.length > 0);
+  if (charts.length === 0) return <EmptyState title="The pretraining runs recorded no loss series yet." />;
+  return (
+    <div class="chart-grid">
+      {charts.map((c) => (
+        <Chart
+          key={String(c.validation)}
+          testId={c.validation ? "pretrain-val-loss" : "pretrain-loss"}
+          title={c.validation ? "Validation loss" : "Training loss"}
+          xLabel="step"
+          yLabel="loss"
+          data={alignSeries(c.lines.map((l) => l.points))}
+          series={c.lines.map((l, i) => ({
+            label: l.size,
+            color: PALETTE[i % PALETTE.length],
+            points: false,
+          }))}
+        />
+      ))}
+    </div>
+  );
+}
+
+export function ModelsPage() {
+  const models = useResource<ModelListing[]>("/models", statusVersion.value);
+  const runs = useResource<Run[]>("/runs?role=pretrain&limit=200", statusVersion.value);
+  const anyTouched = models.data?.some((m) => m.status !== "none" && m.status !== "missing");
+  return (
+    <>
+      <PageHeader title="Models" />
+      <Section title="The ladder" id="ladder">
+        {models.error && <ErrorBox message={models.error} onRetry={models.reload} />}
+        {!models.data && !models.error && <Loading what="the ladder" />}
+        {models.data && (
+          <div class="table-scroll">
+            <table class="table" data-testid="ladder">
+              <thead>
+                <tr>
+                  <th scope="col">size</th>
+                  <th scope="col" class="num">width</th>
+                  <th scope="col" class="num">layers</th>
+                  <th scope="col" class="num">heads</th>
+                  <th scope="col" class="num">context</th>
+                  <th scope="col" class="num">parameters</th>
+                  <th scope="col" class="num">token budget</th>
+                  <th scope="col" class="num">val loss</th>
+                  <th
+                    scope="col"
+                    class="num"
+                    title="knowledge world: share of entities whose region the model recalls"
+                  >
+                    region recall
+                  </th>
+                  <th scope="col" class="wide">status</th>
+                  <th scope="col">
+                    <span class="visually-hidden">actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {models.data.map((m) => (
+                  <tr key={m.name}>
+                    <th scope="row">
+                      {m.name} {!m.cpu && <span class="tag" title="meant for a GPU">GPU</span>}
+                    </th>
+                    <td class="num">{m.width}</td>
+                    <td class="num">{m.layers}</td>
+                    <td class="num">{m.heads}</td>
+                    <td class="num">{m.contextLength}</td>
+                    <td class="num">{formatParams(m.params)}</td>
+                    <td class="num">{formatParams(m.tokens)}</td>
+                    <td class="num">{formatNumber(m.valLoss)}</td>
+                    <td class="num">{formatPercent(m.knowledge, 0)}</td>
+                    <td>
+                      <ModelStatus model={m} />
+                    </td>
+                    <td>
+                      {!ACTIVE.has(m.status) && <PretrainButton model={m} onStarted={models.reload} />}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Section>
+      <Section title="Pretraining loss" id="pretrain-curves">
+        {runs.error && <ErrorBox message={runs.error} onRetry={runs.reload} />}
+        {runs.data?.length === 0 && (
+          <EmptyState title={anyTouched ? "No pretraining runs recorded yet." : "No models pretrained yet."}>
+            Press <strong>Pretrain</strong> beside a size above, or run{" "}
+            <Cmd>deno task lab pretrain --size nano</Cmd>.
+          </EmptyState>
+        )}
+        {runs.data && runs.data.length > 0 && <PretrainCurves runs={runs.data} />}
+      </Section>
+    </>
+  );
+}
