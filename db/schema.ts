@@ -147,6 +147,8 @@ export const benchResults = pgTable("bench_results", {
   ms: doublePrecision("ms").notNull(),
   gflops: doublePrecision("gflops"),
   gbps: doublePrecision("gbps"),
+  /** What else the benchmark measured: the timer, and for training rows tokens/s, ms/step, matmul share… */
+  details: jsonb("details"),
   createdAt: createdAt(),
 }, (t) => [index("bench_results_kernel_idx").on(t.kernel, t.device)]);
 

@@ -10,7 +10,8 @@ import { openDb } from "../db/client.ts";
 import { createApp } from "./api/app.ts";
 import { resolveToken } from "./api/token.ts";
 import { EventBus } from "./jobs/bus.ts";
-import "./jobs/handlers.ts";
+import { loadLabHandlers } from "./jobs/handlers.ts";
+import { startJobWatcher } from "./jobs/watch.ts";
 import { startWorker } from "./jobs/worker.ts";
 
 const WEB_DIST = new URL("../web/dist/", import.meta.url).pathname;
@@ -71,7 +72,10 @@ async function main() {
   await Deno.mkdir(dataDir, { recursive: true });
   const opened = await openDb({ dataDir, databaseUrl });
   const { token, generated } = await resolveToken(dataDir);
+  await loadLabHandlers();
   const bus = new EventBus();
+  // Extra worker processes on the same database reach the event stream through the database.
+  const watcher = await startJobWatcher({ db: opened.db, bus });
   const worker = startWorker({ db: opened.db, dataDir, bus });
   const api = createApp({ db: opened.db, dataDir, token, bus, dbKind: opened.kind });
   const app = await createServerApp(api);
@@ -98,6 +102,7 @@ async function main() {
     // Open event streams keep the server busy; do not wait on them for long.
     await Promise.race([server.finished, new Promise((r) => setTimeout(r, 2000))]);
     await worker.stop();
+    await watcher.stop();
     await opened.close();
     Deno.exit(0);
   };

@@ -9,6 +9,8 @@ import { createApp } from "../server/api/app.ts";
 import { OPERATIONS } from "../server/api/openapi.ts";
 import { resolveToken } from "../server/api/token.ts";
 import { BUILTIN_TASKS } from "../server/data/tasks/registry.ts";
+import { DEFAULT_MERGES } from "../server/data/tokenizer.ts";
+import { generateWorld, worldAddedTokens } from "../server/data/world.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { startWorker } from "../server/jobs/worker.ts";
@@ -203,7 +205,7 @@ Deno.test("malformed requests get 4xx with a message naming the problem", async 
       path: "/api/experiments",
       body: { ...valid, method: "magic" },
       status: 400,
-      message: /method must be one of: naive, logconf/,
+      message: /method must be one of: naive, auxconf, bootstrap, generative/,
     },
     {
       name: "unknown field",
@@ -373,13 +375,13 @@ Deno.test("experiments and sweeps: create enqueues, unhandled w2s fails cleanly,
     task: TASK,
     weak: "nano",
     strong: "small",
-    method: "logconf",
+    method: "auxconf",
   });
   assert.equal(res.status, 201);
   const { experiment, job } = await json(res);
   assert.equal(job.type, "w2s");
   assert.equal(job.params.experimentId, experiment.id);
-  assert.equal(job.params.method, "logconf");
+  assert.equal(job.params.method, "auxconf");
   // No w2s handler is registered yet: the job fails with a clear message and the experiment mirrors it.
   const failed = await waitFor("w2s to fail", async () => {
     const row = await json(await app.request(`/api/experiments/${experiment.id}`));
@@ -423,9 +425,21 @@ Deno.test("experiments and sweeps: create enqueues, unhandled w2s fails cleanly,
   const models = await json(await app.request("/api/models"));
   const micro = models.find((m: { name: string }) => m.name === "micro");
   assert.equal(micro.status, "queued");
-  // micro: width 64, 2 layers, context 64, vocab 4352 — counted by hand:
-  // wte 4352·64 + wpe 64·64 + 2 × (12·64² + 13·64) + ln_f 2·64 + head 64·2 + 2.
-  assert.equal(micro.params, 4352 * 64 + 64 * 64 + 2 * (12 * 64 * 64 + 13 * 64) + 128 + 130);
+  // The ladder pretrains on the lab corpus (server/lab/pretrain.ts's DEFAULT_LAB_CORPUS once it exists, else
+  // the default world): 256 bytes + merges + one token per world name and multi-token value.
+  const labCorpus = await import(new URL("../server/lab/pretrain.ts", import.meta.url).href)
+    .then((m) => m.DEFAULT_LAB_CORPUS as { world: Record<string, number>; merges: number })
+    .catch(() => ({ world: {}, merges: DEFAULT_MERGES }));
+  const vocab = 256 + labCorpus.merges +
+    worldAddedTokens(generateWorld(labCorpus.world), labCorpus.merges).length;
+  if (labCorpus.merges === DEFAULT_MERGES && Object.keys(labCorpus.world).length === 0) {
+    assert.equal(vocab, 6380, "default world: 2,000 names + 12 regions + 16 words BPE splits");
+  }
+  // Counted by hand: wte V·C + wpe T·C + L × (12·C² + 13·C) + ln_f 2·C + class head 2·C + 2.
+  const { width: C, layers: L, contextLength: T } = micro;
+  assert.equal(micro.params, vocab * C + T * C + L * (12 * C * C + 13 * C) + 2 * C + 2 * C + 2);
+  assert.equal(micro.valLoss, null);
+  assert.equal(models.find((m: { name: string }) => m.name === "nano").status, "missing");
 });
 
 Deno.test("task import: JSON body or raw JSONL, listed, usable, no duplicates", async () => {

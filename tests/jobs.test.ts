@@ -1,18 +1,24 @@
 /** The job queue and worker on an embedded PGlite: leasing, expiry, cancel, resume and the toy-train job. */
 import assert from "node:assert/strict";
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
-import { metrics, runs } from "../db/schema.ts";
-import { EventBus } from "../server/jobs/bus.ts";
+import { benchResults, experiments, jobs, metrics, models, runs } from "../db/schema.ts";
+import { listModels } from "../server/api/catalog.ts";
+import { type BenchReportLike, makeBenchHandler } from "../server/jobs/bench.ts";
+import { EventBus, type JobEvent } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
+import { makePretrainHandler, type PretrainSize } from "../server/jobs/pretrain.ts";
 import {
   cancelJob,
   enqueueJob,
+  finishJob,
   getJob,
   leaseNextJob,
   renewLease,
   requeueExpiredJobs,
 } from "../server/jobs/queue.ts";
+import { registerJobHandler } from "../server/jobs/registry.ts";
+import { startJobWatcher } from "../server/jobs/watch.ts";
 import { toyDataset, toyEvaluate, toySgdStep } from "../server/jobs/toy_train.ts";
 import { startWorker } from "../server/jobs/worker.ts";
 
@@ -76,6 +82,29 @@ Deno.test("leases skip locked rows, expire, requeue and fail after max attempts"
   assert.match(job?.error ?? "", /lease expired after 2 attempts/);
 });
 
+Deno.test("an experiment follows its job through lease expiry: running → queued → running → failed", async () => {
+  const job = await enqueueJob(db, "expiry-probe", {}, { maxAttempts: 2 });
+  const [experiment] = await db.insert(experiments).values({ kind: "experiment", config: {}, jobId: job.id })
+    .returning();
+  const statusOf = async () => {
+    const [row] = await db.select().from(experiments).where(eq(experiments.id, experiment.id));
+    return row;
+  };
+  assert.equal((await leaseNextJob(db, "w1", 1, ["expiry-probe"]))?.id, job.id);
+  assert.equal((await statusOf()).status, "running");
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(await requeueExpiredJobs(db), [job.id]);
+  assert.equal((await statusOf()).status, "queued", "requeued job: experiment back to queued");
+  assert.equal((await leaseNextJob(db, "w2", 1, ["expiry-probe"]))?.id, job.id);
+  assert.equal((await statusOf()).status, "running");
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(await requeueExpiredJobs(db), []);
+  const failed = await statusOf();
+  assert.equal((await getJob(db, job.id))?.status, "failed");
+  assert.equal(failed.status, "failed", "out of attempts: experiment failed too");
+  assert.ok(failed.finishedAt instanceof Date, "and has a finish time");
+});
+
 Deno.test("toy-train runs to done, learns the blobs and writes every metric row", async () => {
   const bus = new EventBus();
   const events: string[] = [];
@@ -136,7 +165,6 @@ Deno.test("a job resumes from its saved state and ends with the uninterrupted we
     // Pretend an earlier attempt got to step 25 (weights recomputed here) before its worker died.
     let partial = { w: [0, 0] as [number, number], b: 0 };
     for (let step = 0; step < 25; step++) partial = toySgdStep(partial, points, seed, step);
-    const { jobs } = await import("../db/schema.ts");
     await db.update(jobs).set({ state: { step: 25, ...partial } }).where(eq(jobs.id, job.id));
 
     const done = await settled(job.id);
@@ -190,6 +218,248 @@ Deno.test("cancel stops a queued job and aborts a running one", async () => {
     assert.deepEqual(await cancelJob(db, 999_999), {});
     const [run] = await db.select().from(runs).where(eq(runs.jobId, queued.id));
     assert.equal(run, undefined, "a job cancelled while queued never started");
+  } finally {
+    await worker.stop();
+  }
+});
+
+Deno.test("the watcher publishes job changes made without this bus, once each, never stale", async () => {
+  const bus = new EventBus();
+  const events: JobEvent[] = [];
+  bus.subscribe((e) => e.type === "watch-probe" && events.push(e));
+  // A long interval: the test drives the polls.
+  const watcher = await startJobWatcher({ db, bus, intervalMs: 60_000 });
+  try {
+    const job = await enqueueJob(db, "watch-probe", {}, { bus });
+    await watcher.poll();
+    assert.deepEqual(events.map((e) => e.status), ["queued"], "the local enqueue event is not repeated");
+
+    // Another process leases the job and reports progress straight into the table.
+    assert.equal((await leaseNextJob(db, "elsewhere", 60_000, ["watch-probe"]))?.id, job.id);
+    await watcher.poll();
+    assert.deepEqual(events.at(-1), { jobId: job.id, type: "watch-probe", status: "running" });
+    const progress = { step: 3, total: 10, metrics: { loss: 0.5, accuracy: 0.75 }, etaSeconds: 7, at: "x" };
+    await db.update(jobs).set({ progress, updatedAt: sql`now()` }).where(eq(jobs.id, job.id));
+    await watcher.poll();
+    assert.deepEqual(events.at(-1), {
+      jobId: job.id,
+      type: "watch-probe",
+      status: "running",
+      step: 3,
+      total: 10,
+      metrics: { loss: 0.5, accuracy: 0.75 },
+      loss: 0.5,
+      accuracy: 0.75,
+      etaSeconds: 7,
+    });
+    const count = events.length;
+    await watcher.poll();
+    assert.equal(events.length, count, "no change, no event");
+
+    // This process already told step 6; the row catching up to step 5 later is not news.
+    bus.publish({ jobId: job.id, type: "watch-probe", status: "running", step: 6, total: 10 });
+    await db.update(jobs).set({ progress: { ...progress, step: 5 }, updatedAt: sql`now()` })
+      .where(eq(jobs.id, job.id));
+    await watcher.poll();
+    assert.equal(events.length, count + 1, "only the local step-6 event");
+
+    assert.equal(await finishJob(db, job.id, "elsewhere", { status: "failed", error: "boom" }), true);
+    await watcher.poll();
+    assert.deepEqual(
+      [events.at(-1)?.status, events.at(-1)?.error, events.at(-1)?.step],
+      ["failed", "boom", 5],
+    );
+    await watcher.poll();
+    assert.equal(events.length, count + 2);
+  } finally {
+    await watcher.stop();
+  }
+});
+
+Deno.test("bench stores one row per kernel version and per training size, filtered by name", async () => {
+  const calls: unknown[] = [];
+  const fakeReport = (opts: { kernels?: boolean; training?: boolean }): BenchReportLike => ({
+    device: "test-adapter",
+    timer: "wall",
+    kernels: opts.kernels === false ? [] : [
+      { kernel: "matmul nn", version: "naive", shape: "64×64×64", ms: 2, gflops: 0.262144, timer: "wall" },
+      { kernel: "matmul nn", version: "vec4", shape: "64×64×64", ms: 0.5, gflops: 1.048576, timer: "wall" },
+      { kernel: "layernorm forward", version: "v1", shape: "2048×64", ms: 0.25, gbps: 4.2, timer: "wall" },
+    ],
+    training: opts.training === false ? [] : [{
+      name: "64/2",
+      width: 64,
+      layers: 2,
+      contextLength: 64,
+      batchSize: 32,
+      vocabSize: 256,
+      params: 118_000,
+      tokensPerSecond: 2048 / 0.4,
+      msPerStep: 400,
+      matmulShare: 0.6,
+      dispatchesPerStep: 90,
+      encodeMsPerStep: 1.5,
+    }],
+  });
+  registerJobHandler(
+    "bench",
+    makeBenchHandler((opts) => {
+      calls.push(opts);
+      return Promise.resolve(fakeReport(opts));
+    }),
+  );
+  const worker = startWorker({ db, dataDir, pollMs: 20, log: () => {}, types: ["bench"] });
+  try {
+    const job = await enqueueJob(db, "bench", { quick: true, kernels: ["matmul"] });
+    const done = await settled(job.id);
+    assert.equal(done.status, "done", done.error ?? "");
+    assert.deepEqual(calls, [
+      { quick: true, kernels: true, training: false },
+      { quick: true, kernels: false, training: true },
+    ]);
+    const rows = await db.select().from(benchResults).where(eq(benchResults.jobId, job.id))
+      .orderBy(benchResults.id);
+    assert.deepEqual(
+      rows.map((r) => [r.device, r.kernel, r.version, r.ms, r.gflops, r.gbps]),
+      [
+        ["test-adapter", "matmul nn", "naive", 2, 0.262144, null],
+        ["test-adapter", "matmul nn", "vec4", 0.5, 1.048576, null],
+        ["test-adapter", "train step", "64/2", 400, null, null],
+      ],
+      "layernorm filtered out; the training size stored as a train step",
+    );
+    assert.equal((rows[2].details as { tokensPerSecond: number }).tokensPerSecond, 5120);
+    assert.equal(rows[2].shape, "batch 32×64, vocab 256");
+    assert.deepEqual(done.result, {
+      device: "test-adapter",
+      timer: "wall",
+      quick: true,
+      rows: 3,
+      kernels: 2,
+      training: 1,
+    });
+    assert.deepEqual(done.progress && (done.progress as { step: number; total: number }).step, 2);
+  } finally {
+    await worker.stop();
+  }
+});
+
+Deno.test("pretrain writes its curves to a pretrain run and the model's row; the ladder merges disk and db", async () => {
+  const curves = {
+    train: [{ step: 0, tokens: 0, value: 7 }, { step: 10, tokens: 640, value: 5 }, {
+      step: 20,
+      tokens: 1280,
+      value: 4,
+    }],
+    val: [{ step: 10, tokens: 640, value: 5.5 }, { step: 20, tokens: 1280, value: 4.5 }],
+    knowledge: [{ step: 20, tokens: 1280, value: 0.25 }],
+  };
+  const seen: { size: string; seed?: number; dataDir: string }[] = [];
+  const fake: PretrainSize = (opts) => {
+    seen.push({ size: opts.size, seed: opts.seed, dataDir: opts.dataDir });
+    opts.onProgress?.({
+      step: 10,
+      totalSteps: 20,
+      tokens: 640,
+      totalTokens: 1280,
+      trainLoss: 5,
+      valLoss: 5.5,
+    });
+    opts.onProgress?.({
+      step: 20,
+      totalSteps: 20,
+      tokens: 1280,
+      totalTokens: 1280,
+      trainLoss: 4,
+      knowledge: 0.25,
+    });
+    return Promise.resolve({
+      dir: `${opts.dataDir}/models/${opts.size}`,
+      cached: false,
+      resumedFromStep: 0,
+      status: {
+        status: "pretrained",
+        params: 12345,
+        step: 20,
+        totalSteps: 20,
+        tokens: 1280,
+        seed: opts.seed ?? 1,
+        corpusHash: "abc",
+        tokenizerId: "tok",
+        val_loss: 4.5,
+        knowledge: 0.25,
+        wallSeconds: 1.5,
+        tokensPerSecond: 853,
+        curves,
+      },
+    });
+  };
+  registerJobHandler("pretrain", makePretrainHandler(fake));
+  const bus = new EventBus();
+  const live: JobEvent[] = [];
+  bus.subscribe((e) => e.type === "pretrain" && live.push(e));
+  const worker = startWorker({ db, dataDir, bus, pollMs: 20, log: () => {}, types: ["pretrain"] });
+  try {
+    const job = await enqueueJob(db, "pretrain", { size: "nano", seed: 4 });
+    const done = await settled(job.id);
+    assert.equal(done.status, "done", done.error ?? "");
+    assert.deepEqual(seen, [{ size: "nano", seed: 4, dataDir }]);
+    const [run] = await db.select().from(runs).where(eq(runs.jobId, job.id));
+    assert.deepEqual([run.role, run.modelSize, run.status], ["pretrain", "nano", "done"]);
+    const rows = await db.select().from(metrics).where(eq(metrics.runId, run.id));
+    const series = (name: string) =>
+      rows.filter((r) => r.name === name).sort((a, b) => a.step - b.step).map((r) => [r.step, r.value]);
+    assert.deepEqual(series("train_loss"), [[0, 7], [10, 5], [20, 4]]);
+    assert.deepEqual(series("val_loss"), [[10, 5.5], [20, 4.5]]);
+    assert.deepEqual(series("knowledge"), [[20, 0.25]]);
+    assert.ok(live.some((e) => e.status === "running" && e.step === 20 && e.loss === 4 && e.total === 20));
+    const [model] = await db.select().from(models).where(eq(models.name, "nano"));
+    assert.deepEqual(
+      [model.status, model.valLoss, model.params, model.checkpointPath, model.jobId],
+      ["pretrained", 4.5, 12345, `${dataDir}/models/nano`, job.id],
+    );
+
+    // The listing: disk wins for checkpoints, a live job for status, the database for failures.
+    await db.insert(models).values({ name: "mini", status: "failed", valLoss: 9 });
+    const queued = await enqueueJob(db, "pretrain-elsewhere", { size: "small" });
+    await db.insert(models).values({ name: "small", status: "queued", jobId: queued.id });
+    const disk = [
+      {
+        name: "nano",
+        params: 111,
+        tokens: 640,
+        status: "partial" as const,
+        val_loss: 6.5,
+        step: 10,
+        totalSteps: 20,
+      },
+      {
+        name: "micro",
+        params: 222,
+        tokens: 1280,
+        status: "pretrained" as const,
+        val_loss: 3.25,
+        knowledge: 0.5,
+      },
+      { name: "mini", params: 333, tokens: 10, status: "missing" as const, val_loss: null },
+      { name: "small", params: 444, tokens: 1280, status: "pretrained" as const, val_loss: 3 },
+    ];
+    const listing = new Map((await listModels(db, dataDir, disk)).map((m) => [m.name, m]));
+    const pick = (name: string) => {
+      const m = listing.get(name)!;
+      return [m.status, m.params, m.valLoss, m.checkpointPath];
+    };
+    assert.deepEqual(pick("nano"), ["partial", 111, 6.5, `${dataDir}/models/nano`], "disk says partial");
+    assert.deepEqual(pick("micro"), ["pretrained", 222, 3.25, `${dataDir}/models/micro`]);
+    assert.equal(listing.get("micro")!.knowledge, 0.5);
+    assert.deepEqual(pick("mini"), ["failed", 333, null, null], "failed in the db, nothing on disk");
+    assert.deepEqual(pick("small"), ["queued", 444, 3, `${dataDir}/models/small`], "a queued job shows");
+    await cancelJob(db, queued.id);
+    assert.equal(
+      (await listModels(db, dataDir, disk)).find((m) => m.name === "small")!.status,
+      "pretrained",
+      "a cancelled job no longer does",
+    );
   } finally {
     await worker.stop();
   }

@@ -2,15 +2,19 @@
  * The same schema and queue on a real Postgres server: a throwaway cluster (initdb as the postgres user when
  * run as root) on 127.0.0.1; migrations apply, two worker processes drain a queue without running any job
  * twice, and a worker killed with SIGKILL mid-job loses its lease, the job resumes elsewhere from its saved
- * state and the metric rows written before the kill are all still there. Skipped without Postgres binaries
+ * state and the metric rows written before the kill are all still there; the progress of a job run by a
+ * worker process arrives on the server's /api/events stream (through the job watcher). Skipped without Postgres binaries
  * unless REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { openDb, rowsOf } from "../db/client.ts";
 import { jobs, metrics } from "../db/schema.ts";
+import { createApp } from "../server/api/app.ts";
+import { EventBus } from "../server/jobs/bus.ts";
 import { enqueueJob } from "../server/jobs/queue.ts";
 import { toyDataset, toySgdStep } from "../server/jobs/toy_train.ts";
+import { startJobWatcher } from "../server/jobs/watch.ts";
 
 function findPostgresBin(): string | undefined {
   try {
@@ -85,6 +89,28 @@ function spawnWorker(databaseUrl: string, dataDir: string) {
       await drained;
     },
   };
+}
+
+/** Reads server-sent events until `stop` says enough. */
+async function readEvents(res: Response, stop: (events: { event: string; data: unknown }[]) => boolean) {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const events: { event: string; data: unknown }[] = [];
+  let buffer = "";
+  while (!stop(events)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      events.push({ event, data: data ? JSON.parse(data) : undefined });
+    }
+  }
+  await reader.cancel();
+  return events;
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, ms: number): Promise<T> {
@@ -186,6 +212,40 @@ Deno.test({
         assert.equal(count.length, 24, `job ${row.id}: 12 steps × (loss, accuracy)`);
       }
       await Promise.all(workers.splice(0).map((w) => w.stop()));
+
+      // The server's event stream shows the progress of a job that a worker process runs.
+      const bus = new EventBus();
+      const watcher = await startJobWatcher({ db, bus, intervalMs: 100 });
+      try {
+        const app = createApp({ db, dataDir, token: "t", bus, dbKind: opened.kind });
+        const stream = await app.request("/api/events");
+        let watchedId = -1;
+        const streamed = readEvents(stream, (events) =>
+          events.some((e) => {
+            const data = e.data as { jobId?: number; status?: string };
+            return data?.jobId === watchedId && data.status === "done";
+          }));
+        workers.push(spawnWorker(url, dataDir));
+        watchedId = (await enqueueJob(db, "toy-train", { steps: 30, seed: 7, stepDelayMs: 40 })).id;
+        const events = await Promise.race([
+          streamed,
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new Error("no done event on /api/events within 30 s")), 30_000)
+          ),
+        ]);
+        const mine = events.filter((e) => e.event === "job").map((e) =>
+          e.data as { jobId: number; status: string; step?: number; total?: number; loss?: number }
+        ).filter((e) => e.jobId === watchedId);
+        const running = mine.filter((e) => e.status === "running" && e.step !== undefined);
+        assert.ok(running.length >= 2, `running events with a step: ${JSON.stringify(mine)}`);
+        assert.ok(running.every((e) => e.total === 30 && typeof e.loss === "number"));
+        const steps = running.map((e) => e.step!);
+        assert.deepEqual(steps, [...steps].sort((a, b) => a - b), "steps arrive in order");
+        assert.deepEqual(mine.at(-1), { ...mine.at(-1), status: "done", step: 30 });
+      } finally {
+        await watcher.stop();
+        await Promise.all(workers.splice(0).map((w) => w.stop()));
+      }
 
       // kill -9 during a job: the lease expires, another worker resumes from the saved state.
       const seed = 42;

@@ -1,6 +1,7 @@
 /**
  * `deno task lab models [--json]`: the ladder with parameter counts, pretraining status and validation
- * loss. With --json the last line is a JSON array of {name, params, status, val_loss}.
+ * loss — the same merge of the checkpoints on disk and the database as GET /api/models. With --json the
+ * last line is a JSON array of {name, params, status, val_loss, knowledge, tokens, checkpoint}.
  */
 import { openDb } from "../../db/client.ts";
 import { listModels } from "../../server/api/catalog.ts";
@@ -9,16 +10,17 @@ export async function main(args: string[]): Promise<void> {
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });
   try {
-    const models = await listModels(opened.db);
+    const models = await listModels(opened.db, dataDir);
     if (!args.includes("--json")) {
-      console.log("name     width layers heads context      params  status       val_loss");
+      console.log("name     width layers heads context      params  status       val_loss  knowledge");
       for (const m of models) {
         console.log(
           `${m.name.padEnd(8)} ${String(m.width).padStart(5)} ${String(m.layers).padStart(6)} ` +
             `${String(m.heads).padStart(5)} ${String(m.contextLength).padStart(7)} ${
               String(m.params).padStart(11)
-            }  ` +
-            `${m.status.padEnd(12)} ${m.valLoss === null ? "-" : m.valLoss.toFixed(4)}`,
+            }  ${m.status.padEnd(12)} ${(m.valLoss === null ? "-" : m.valLoss.toFixed(4)).padStart(8)}  ${
+              m.knowledge === null ? "-" : m.knowledge.toFixed(3)
+            }`,
         );
       }
       return;
@@ -28,6 +30,9 @@ export async function main(args: string[]): Promise<void> {
       params: m.params,
       status: m.status,
       val_loss: m.valLoss,
+      knowledge: m.knowledge,
+      tokens: m.tokens,
+      checkpoint: m.checkpointPath,
     }))));
   } finally {
     await opened.close();

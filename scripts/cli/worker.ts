@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { openDb } from "../../db/client.ts";
-import "../../server/jobs/handlers.ts";
+import { loadLabHandlers } from "../../server/jobs/handlers.ts";
 import { startWorker } from "../../server/jobs/worker.ts";
 
 export async function main(args: string[]): Promise<void> {
@@ -34,6 +34,7 @@ export async function main(args: string[]): Promise<void> {
   };
   const dataDir = values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl });
+  await loadLabHandlers();
   const worker = startWorker({
     db: opened.db,
     dataDir,

@@ -3,17 +3,33 @@
  * ladder with pretraining status. Shared by the API routes and the CLI (`lab tasks`, `lab import`,
  * `lab models`).
  */
+import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
-import { models, tasks } from "../../db/schema.ts";
+import { jobs, models, tasks } from "../../db/schema.ts";
 import { parameterCount } from "../../kernels/config.ts";
 import { BUILTIN_TASKS } from "../data/tasks/registry.ts";
 import { parseTaskJsonl, TaskFormatError } from "../data/tasks/jsonl.ts";
+import { DEFAULT_MERGES } from "../data/tokenizer.ts";
+import { generateWorld, worldAddedTokens } from "../data/world.ts";
 import { LADDER, ladderRank } from "../lab/ladder.ts";
 import { ApiError } from "./errors.ts";
 
-/** Vocabulary of the lab's tokenizer (GPT-2's first 4,096 merges + bytes); used for parameter counts. */
-export const LAB_VOCAB_SIZE = 4352;
+let labVocabSize: number | undefined;
+
+/**
+ * Vocabulary of the tokenizer the ladder pretrains with: server/lab/models.ts's `defaultLabVocabSize`
+ * (the lab corpus's world and merges) when the pretraining code is there, else the corpus default — the
+ * 256 bytes, GPT-2's first merges and one added token per name of the default knowledge world. Computed once.
+ */
+export async function defaultLabVocabSize(): Promise<number> {
+  if (labVocabSize !== undefined) return labVocabSize;
+  const lab = await loadLabModels();
+  labVocabSize = lab?.defaultLabVocabSize
+    ? lab.defaultLabVocabSize()
+    : 256 + DEFAULT_MERGES + worldAddedTokens(generateWorld(), DEFAULT_MERGES).length;
+  return labVocabSize;
+}
 
 export interface TaskListing {
   name: string;
@@ -115,26 +131,100 @@ export interface ModelListing {
   tokens: number;
   cpu: boolean;
   params: number;
+  /** queued | pretraining (a live job) | pretrained | partial (resumable) | missing | failed */
   status: string;
   valLoss: number | null;
+  /** Region recall of the knowledge world at the last evaluation. */
+  knowledge: number | null;
+  step: number | null;
+  totalSteps: number | null;
   checkpointPath: string | null;
   pretrainInfo: unknown;
   jobId: number | null;
 }
 
-export async function listModels(db: LabDb): Promise<ModelListing[]> {
-  const rows = await db.select().from(models);
-  const byName = new Map(rows.map((r) => [r.name, r]));
+/** One size as server/lab/models.ts's `ladderStatus` reads it from `<dataDir>/models/<size>/`. */
+export interface DiskLadderEntry {
+  name: string;
+  params: number;
+  tokens: number;
+  status: "pretrained" | "partial" | "missing";
+  val_loss: number | null;
+  knowledge?: number | null;
+  step?: number;
+  totalSteps?: number;
+}
+
+interface LabModelsModule {
+  ladderStatus?: (dataDir: string) => Promise<DiskLadderEntry[]>;
+  defaultLabVocabSize?: () => number;
+}
+
+/** server/lab/models.ts (the pretraining code's view of the ladder), or undefined while it is absent. */
+async function loadLabModels(): Promise<LabModelsModule | undefined> {
+  const url = new URL("../lab/models.ts", import.meta.url);
+  try {
+    await Deno.stat(url);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+  // A computed specifier: the module is optional, so type checking must not require it.
+  return await import(url.href) as LabModelsModule;
+}
+
+/** The ladder on disk (`ladderStatus`), or undefined while server/lab/models.ts is not there. */
+export async function readLadderFromDisk(dataDir: string): Promise<DiskLadderEntry[] | undefined> {
+  const lab = await loadLabModels();
+  if (!lab) return undefined;
+  if (typeof lab.ladderStatus !== "function") {
+    throw new Error("server/lab/models.ts does not export ladderStatus");
+  }
+  return await lab.ladderStatus(dataDir);
+}
+
+const ACTIVE_JOB = new Set(["queued", "running"]);
+
+/**
+ * The ladder: disk is the source of truth for checkpoints (status, validation loss, parameters), the
+ * database for what is happening now (a queued or running pretrain job) and for failures.
+ */
+export async function listModels(
+  db: LabDb,
+  dataDir: string,
+  disk?: DiskLadderEntry[],
+): Promise<ModelListing[]> {
+  const rows = await db.select({ model: models, jobStatus: jobs.status }).from(models)
+    .leftJoin(jobs, eq(jobs.id, models.jobId));
+  const byName = new Map(rows.map((r) => [r.model.name, r]));
+  const onDisk = new Map((disk ?? await readLadderFromDisk(dataDir) ?? []).map((e) => [e.name, e]));
+  const vocabSize = await defaultLabVocabSize();
   return LADDER.map((size) => {
     const row = byName.get(size.name);
+    const file = onDisk.get(size.name);
+    const model = row?.model;
+    const jobActive = row?.jobStatus !== undefined && row.jobStatus !== null && ACTIVE_JOB.has(row.jobStatus);
+    let status: string = file?.status ?? "missing";
+    if (jobActive) status = row!.jobStatus === "running" ? "pretraining" : "queued";
+    else if (status !== "pretrained" && model?.status === "failed") status = "failed";
+    const hasFiles = file !== undefined && file.status !== "missing";
     return {
-      ...size,
-      params: parameterCount({ ...size, vocabSize: LAB_VOCAB_SIZE }),
-      status: row?.status ?? "none",
-      valLoss: row?.valLoss ?? null,
-      checkpointPath: row?.checkpointPath ?? null,
-      pretrainInfo: row?.pretrainInfo ?? null,
-      jobId: row?.jobId ?? null,
+      name: size.name,
+      width: size.width,
+      layers: size.layers,
+      heads: size.heads,
+      contextLength: size.contextLength,
+      tokens: file?.tokens ?? size.tokens,
+      cpu: size.cpu,
+      params: file?.params ?? parameterCount({ ...size, vocabSize }),
+      status,
+      valLoss: file ? file.val_loss : model?.valLoss ?? null,
+      knowledge: file?.knowledge ?? null,
+      step: file?.step ?? null,
+      totalSteps: file?.totalSteps ?? null,
+      checkpointPath: hasFiles ? join(dataDir, "models", size.name) : null,
+      pretrainInfo: model?.pretrainInfo ?? null,
+      jobId: model?.jobId ?? null,
     };
   });
 }

@@ -18,7 +18,7 @@ export const TASK_NAME = z.string().regex(
   "task name must be 1–64 letters, digits, '_', '-' or '.', starting with a letter or digit",
 );
 
-export const METHODS = ["naive", "logconf", "bootstrap", "genft"] as const;
+export const METHODS = ["naive", "auxconf", "bootstrap", "generative"] as const;
 export const Method = z.enum(METHODS, { error: `method must be one of: ${METHODS.join(", ")}` });
 
 export const JOB_STATUSES = ["queued", "running", "done", "failed", "cancelled"] as const;
@@ -45,7 +45,7 @@ const trainingKnobs = {
   epochs: int("epochs").min(1, "epochs must be ≥ 1").max(1000).optional(),
   learningRate: z.number().positive("learningRate must be > 0").max(1).optional(),
   batchSize: int("batchSize").min(1).max(4096).optional(),
-  /** Final weight of the auxiliary confidence loss (logconf). */
+  /** Final weight of the auxiliary confidence loss (auxconf). */
   alphaMax: z.number().min(0).max(1).optional(),
   /** Ground-truth early stopping: evaluate on test along the curve and report the best point too. */
   earlyStoppingOracle: z.boolean().default(true),
@@ -106,8 +106,11 @@ export const PretrainCreate = z.object({
 }).strict().meta({ id: "PretrainCreate" });
 
 export const BenchCreate = z.object({
+  /** Kernels to keep, by name or first word ("matmul"); [] measures no kernels. Default: all. */
   kernels: z.array(z.string().min(1).max(64)).max(50).optional(),
   quick: z.boolean().default(true),
+  /** Also time a full training step (forward, backward, AdamW) at a few GPT sizes. */
+  training: z.boolean().default(true),
 }).strict().meta({ id: "BenchCreate" });
 
 export const BenchResultsQuery = Page.extend({

@@ -48,7 +48,7 @@ export async function listJobs(
  */
 export async function requeueExpiredJobs(db: LabDb): Promise<number[]> {
   const expired = and(eq(jobs.status, "running"), lt(jobs.leaseExpiresAt, sql`now()`));
-  await db.update(jobs).set({
+  const failed = await db.update(jobs).set({
     status: "failed",
     error:
       sql`'lease expired after ' || ${jobs.attempts} || ' attempts (worker ' || coalesce(${jobs.leaseOwner}, '?') || ' stopped answering)'`,
@@ -56,13 +56,16 @@ export async function requeueExpiredJobs(db: LabDb): Promise<number[]> {
     leaseExpiresAt: null,
     finishedAt: sql`now()`,
     updatedAt: sql`now()`,
-  }).where(and(expired, sql`${jobs.attempts} >= ${jobs.maxAttempts}`));
+  }).where(and(expired, sql`${jobs.attempts} >= ${jobs.maxAttempts}`)).returning({ id: jobs.id });
   const requeued = await db.update(jobs).set({
     status: "queued",
     leaseOwner: null,
     leaseExpiresAt: null,
     updatedAt: sql`now()`,
   }).where(expired).returning({ id: jobs.id });
+  // The experiments these jobs run must not keep saying "running".
+  for (const { id } of failed) await mirrorExperimentStatus(db, id, "failed");
+  for (const { id } of requeued) await mirrorExperimentStatus(db, id, "queued");
   return requeued.map((r) => r.id);
 }
 

@@ -158,7 +158,12 @@ export function startWorker(opts: WorkerOptions): Worker {
 
     const flushMetrics = () => {
       if (pendingMetrics.length === 0) return writeChain;
-      const batch = pendingMetrics;
+      // One statement cannot upsert a key twice: within a batch the latest row of a (run, name, step) wins.
+      const latest = new Map<string, { runId: number; row: MetricRow }>();
+      for (const entry of pendingMetrics) {
+        latest.set(`${entry.runId}\u0000${entry.row.name}\u0000${entry.row.step}`, entry);
+      }
+      const batch = [...latest.values()];
       pendingMetrics = [];
       return enqueueWrite(async () => {
         for (let i = 0; i < batch.length; i += METRICS_INSERT_CHUNK) {

@@ -61,14 +61,14 @@ export function taskRoutes({ db }: ApiDeps): Hono {
   return router;
 }
 
-export function modelRoutes({ db, bus }: ApiDeps): Hono {
+export function modelRoutes({ db, bus, dataDir }: ApiDeps): Hono {
   const router = new Hono();
-  router.get("/", async (c) => c.json(await listModels(db)));
+  router.get("/", async (c) => c.json(await listModels(db, dataDir)));
 
   router.get("/:name", validate("param", NameParam), async (c) => {
     const name = c.req.valid("param").name;
     requireSize(name, "name");
-    return c.json((await listModels(db)).find((m) => m.name === name));
+    return c.json((await listModels(db, dataDir)).find((m) => m.name === name));
   });
 
   router.post(

@@ -1,0 +1,198 @@
+/**
+ * `pretrain`: pretrains one ladder size with server/lab/pretrain.ts (`pretrainSize`), reporting progress
+ * and the loss / validation loss / knowledge curves as metrics of a run with role "pretrain", and keeps the
+ * `models` row in step (status, validation loss, checkpoint directory, pretraining facts). The checkpoint
+ * on disk is the source of truth and resumable: a requeued job continues where the files stopped. The
+ * pretraining module is imported when a job runs, so the server starts without a GPU adapter.
+ */
+import { and, eq, sql } from "drizzle-orm";
+import { z } from "zod";
+import { models, runs } from "../../db/schema.ts";
+import { PretrainCreate, SIZE_NAME } from "../api/schemas.ts";
+import type { JobContext, JobHandler, MetricRow } from "./registry.ts";
+
+export const PretrainJobParams = PretrainCreate.extend({ size: SIZE_NAME });
+
+/** The parts of server/lab/pretrain.ts this job uses (structural, so the two evolve apart). */
+export interface CurvePointLike {
+  step: number;
+  tokens: number;
+  value: number;
+}
+
+export interface PretrainStatusLike {
+  status: string;
+  params: number;
+  step: number;
+  totalSteps: number;
+  tokens: number;
+  seed: number;
+  corpusHash: string;
+  tokenizerId: string;
+  val_loss: number | null;
+  knowledge: number | null;
+  wallSeconds: number;
+  tokensPerSecond: number | null;
+  curves: { train: CurvePointLike[]; val: CurvePointLike[]; knowledge: CurvePointLike[] };
+}
+
+export interface PretrainProgressLike {
+  step: number;
+  totalSteps: number;
+  tokens: number;
+  totalTokens: number;
+  trainLoss?: number;
+  valLoss?: number;
+  knowledge?: number;
+}
+
+export type PretrainSize = (opts: {
+  size: string;
+  dataDir: string;
+  seed?: number;
+  tokens?: number;
+  force?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: PretrainProgressLike) => void;
+}) => Promise<{ status: PretrainStatusLike; dir: string; cached: boolean; resumedFromStep: number }>;
+
+/** Metric names of the pretraining curves (one series each, by optimizer step). */
+export const CURVE_METRICS = { train: "train_loss", val: "val_loss", knowledge: "knowledge" } as const;
+
+async function loadPretrainSize(): Promise<PretrainSize> {
+  const url = new URL("../lab/pretrain.ts", import.meta.url).href;
+  const mod = await import(url) as { pretrainSize?: PretrainSize };
+  if (typeof mod.pretrainSize !== "function") {
+    throw new Error("server/lab/pretrain.ts does not export pretrainSize");
+  }
+  return mod.pretrainSize;
+}
+
+/** The curves of a status as metric rows. */
+export function curveRows(curves: PretrainStatusLike["curves"]): MetricRow[] {
+  const rows: MetricRow[] = [];
+  for (const [curve, name] of Object.entries(CURVE_METRICS) as [keyof typeof CURVE_METRICS, string][]) {
+    for (const point of curves[curve] ?? []) rows.push({ name, step: point.step, value: point.value });
+  }
+  return rows;
+}
+
+export function makePretrainHandler(pretrainSize?: PretrainSize): JobHandler {
+  return async (ctx: JobContext) => {
+    const parsed = PretrainJobParams.safeParse(ctx.params ?? {});
+    if (!parsed.success) {
+      throw new Error(
+        `invalid pretrain params: ${
+          parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")
+        }`,
+      );
+    }
+    const { size, seed, tokens, force } = parsed.data;
+    const pretrain = pretrainSize ?? await loadPretrainSize();
+
+    await ctx.db.insert(models).values({ name: size, status: "pretraining", jobId: ctx.jobId })
+      .onConflictDoUpdate({
+        target: models.name,
+        set: { status: "pretraining", jobId: ctx.jobId, updatedAt: sql`now()` },
+      });
+    // One run per job, found again after a requeue so that the curves stay one series.
+    let [run] = await ctx.db.select().from(runs).where(
+      and(eq(runs.jobId, ctx.jobId), eq(runs.role, "pretrain")),
+    );
+    if (!run) {
+      [run] = await ctx.db.insert(runs).values({
+        jobId: ctx.jobId,
+        role: "pretrain",
+        modelSize: size,
+        status: "running",
+        config: parsed.data,
+      }).returning();
+    }
+
+    try {
+      const result = await pretrain({
+        size,
+        dataDir: ctx.dataDir,
+        seed,
+        tokens,
+        force,
+        signal: ctx.signal,
+        onProgress(p) {
+          const live: Record<string, number> = {};
+          const rows: MetricRow[] = [];
+          if (p.trainLoss !== undefined) {
+            live.loss = p.trainLoss;
+            rows.push({ name: CURVE_METRICS.train, step: p.step, value: p.trainLoss });
+          }
+          if (p.valLoss !== undefined) {
+            live.valLoss = p.valLoss;
+            rows.push({ name: CURVE_METRICS.val, step: p.step, value: p.valLoss });
+          }
+          if (p.knowledge !== undefined) {
+            live.knowledge = p.knowledge;
+            rows.push({ name: CURVE_METRICS.knowledge, step: p.step, value: p.knowledge });
+          }
+          if (rows.length > 0) ctx.metrics(run.id, rows);
+          ctx.progress({
+            step: p.step,
+            total: p.totalSteps,
+            message: `${p.tokens.toLocaleString("en-US")} / ${p.totalTokens.toLocaleString("en-US")} tokens`,
+            metrics: live,
+          });
+        },
+      });
+      const status = result.status;
+      // The saved curves are complete (a cached or resumed run reported only part of them live).
+      ctx.metrics(run.id, curveRows(status.curves));
+      await ctx.flushMetrics();
+      await ctx.db.update(models).set({
+        params: status.params,
+        status: status.status === "pretrained" ? "pretrained" : "partial",
+        checkpointPath: result.dir,
+        valLoss: status.val_loss,
+        pretrainInfo: {
+          tokens: status.tokens,
+          steps: status.step,
+          totalSteps: status.totalSteps,
+          wallSeconds: status.wallSeconds,
+          tokensPerSecond: status.tokensPerSecond,
+          knowledge: status.knowledge,
+          seed: status.seed,
+          corpusHash: status.corpusHash,
+          tokenizerId: status.tokenizerId,
+          cached: result.cached,
+        },
+        updatedAt: sql`now()`,
+      }).where(eq(models.name, size));
+      await ctx.db.update(runs).set({
+        status: "done",
+        finishedAt: sql`now()`,
+        seconds: sql`extract(epoch from now() - ${runs.startedAt})`,
+      }).where(eq(runs.id, run.id));
+      return {
+        size,
+        runId: run.id,
+        dir: result.dir,
+        cached: result.cached,
+        resumedFromStep: result.resumedFromStep,
+        valLoss: status.val_loss,
+        knowledge: status.knowledge,
+        params: status.params,
+        steps: status.step,
+      };
+    } catch (err) {
+      // Stopped (cancel, shutdown, lost lease): the checkpoint on disk is partial and resumable.
+      const stopped = ctx.signal.aborted;
+      await ctx.db.update(models).set({ status: stopped ? "partial" : "failed", updatedAt: sql`now()` })
+        .where(and(eq(models.name, size), eq(models.jobId, ctx.jobId)));
+      await ctx.db.update(runs).set({ status: stopped ? "cancelled" : "failed", finishedAt: sql`now()` })
+        .where(eq(runs.id, run.id));
+      throw err;
+    }
+  };
+}
+
+export const pretrainHandler: JobHandler = makePretrainHandler();
+
+/** Validates what a pretrain job needs before it is queued (the API checks the size name). */
+export type PretrainJobParams = z.infer<typeof PretrainJobParams>;
