@@ -29,7 +29,12 @@ import { planGatherLast, planScatterLast, planStatsCarry } from "./ops/rows.ts";
 import { planAdd, planFill, planGeluBackward, planGeluForward } from "./ops/elementwise.ts";
 import { groupPositionsByToken, planEmbeddingBackward, planEmbeddingForward } from "./ops/embedding.ts";
 import { planLayernormBackward, planLayernormForward } from "./ops/layernorm.ts";
-import { planAttentionBackward, planAttentionForward } from "./ops/attention.ts";
+import {
+  planAttentionBackward,
+  planAttentionBackwardV2,
+  planAttentionForward,
+  planAttentionForwardV2,
+} from "./ops/attention.ts";
 import {
   planClassCrossEntropy,
   planLmCrossEntropy,
@@ -103,6 +108,8 @@ export class NonFiniteError extends Error {
 export interface ModelShape {
   batchSize: number;
   seqLen: number;
+  /** Attention kernels: "v1" per-row loops, "v2" batched matmuls (default). */
+  attention?: "v1" | "v2";
 }
 
 /** LM targets: each position predicts the next token of its own row; the last one is ignored. */
@@ -145,6 +152,7 @@ export class GptModel {
   readonly features: Tensor;
 
   private opt: OptimizerSettings = { ...DEFAULT_OPTIMIZER };
+  private attentionVersion: "v1" | "v2";
   private step = 0;
   private programs = new Map<string, Dispatch[]>();
   private adamw?: Dispatch;
@@ -191,6 +199,7 @@ export class GptModel {
     if (initial.length !== this.layout.total) {
       throw new Error(`parameter buffer has ${initial.length} floats, the layout needs ${this.layout.total}`);
     }
+    this.attentionVersion = shape.attention ?? "v2";
     const B = this.B = shape.batchSize;
     const T = this.T = shape.seqLen;
     if (!(B >= 1 && T >= 1 && T <= cfg.contextLength)) {
@@ -380,7 +389,7 @@ export class GptModel {
           N: 3 * C,
           K: C,
         }),
-        planAttentionForward(g, {
+        ...this.attentionForward({
           qkv: a.qkv,
           lengths: this.lengths,
           out: a.att,
@@ -451,6 +460,18 @@ export class GptModel {
       label: "ln_f",
     }));
     return out;
+  }
+
+  private attentionForward(spec: Parameters<typeof planAttentionForward>[1]): Dispatch[] {
+    return this.attentionVersion === "v1"
+      ? [planAttentionForward(this.gpu, spec)]
+      : planAttentionForwardV2(this.gpu, spec);
+  }
+
+  private attentionBackward(spec: Parameters<typeof planAttentionBackward>[1]): Dispatch[] {
+    return this.attentionVersion === "v1"
+      ? planAttentionBackward(this.gpu, spec)
+      : planAttentionBackwardV2(this.gpu, spec);
   }
 
   /** Gradient of a bias: column sums of dy (N' rows × width), as ones(N')ᵀ · dy. */
@@ -567,7 +588,7 @@ export class GptModel {
           K: C,
           transB: true,
         }),
-        ...planAttentionBackward(g, {
+        ...this.attentionBackward({
           dout: this.datt,
           qkv: a.qkv,
           probs: a.probs,
@@ -788,12 +809,18 @@ export class GptModel {
     return prog;
   }
 
+  /** CPU time spent recording the last program into its command encoder (ms). */
+  lastEncodeMs = 0;
+
   private run(dispatches: Dispatch[]): void {
+    const start = performance.now();
     const encoder = this.gpu.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     encodeDispatches(pass, dispatches);
     pass.end();
-    this.gpu.device.queue.submit([encoder.finish()]);
+    const commands = encoder.finish();
+    this.lastEncodeMs = performance.now() - start;
+    this.gpu.device.queue.submit([commands]);
   }
 
   /** Number of dispatches in one training step of a head. */

@@ -129,6 +129,8 @@ export interface Dispatch {
   flops: number;
   /** Bytes moved by one launch (a lower bound), for benchmarks. */
   bytes: number;
+  /** Kernel family ("matmul", …), for per-family time shares in benchmarks. */
+  family: string;
   /** Rewrites some of the kernel's parameters (for per-step values such as the learning rate). */
   setParams(values: Record<string, number>): void;
 }
@@ -145,6 +147,7 @@ export interface PlanSpec {
   workgroups: [number, number?, number?];
   flops?: number;
   bytes?: number;
+  family?: string;
 }
 
 /** Creates the bind group and parameter buffer of one kernel launch. */
@@ -178,6 +181,7 @@ export function plan(gpu: Gpu, spec: PlanSpec): Dispatch {
     workgroups: [Math.max(1, x), Math.max(1, y), Math.max(1, z)],
     flops: spec.flops ?? 0,
     bytes: spec.bytes ?? 0,
+    family: spec.family ?? "other",
     setParams(values) {
       if (!view || !uniform) throw new Error(`${spec.label} has no parameters`);
       view.set(values);

@@ -10,7 +10,12 @@
 import { getGpu, type Gpu } from "../kernels/device.ts";
 import { createTensor, type Dispatch, encodeDispatches } from "../kernels/runtime.ts";
 import { type MatmulVersion, planMatmul } from "../kernels/ops/matmul.ts";
-import { planAttentionBackward, planAttentionForward } from "../kernels/ops/attention.ts";
+import {
+  planAttentionBackward,
+  planAttentionBackwardV2,
+  planAttentionForward,
+  planAttentionForwardV2,
+} from "../kernels/ops/attention.ts";
 import { planLayernormForward } from "../kernels/ops/layernorm.ts";
 import { planGeluForward } from "../kernels/ops/elementwise.ts";
 import { planLmCrossEntropy } from "../kernels/ops/crossentropy.ts";
@@ -185,39 +190,26 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
   const out = createTensor(gpu, N * C, "out");
   const probs = createTensor(gpu, B * H * T * T, "probs");
   const shape = `B${B} T${T} C${C} H${H}`;
-  await record(
-    "attention forward",
-    "v1",
-    shape,
-    planAttentionForward(gpu, {
-      qkv,
-      lengths,
-      out,
-      probs,
-      B,
-      T,
-      C,
-      H,
-      label: "attention",
-    }),
-    5,
-  );
   const dout = createTensor(gpu, N * C, "dout", random(N * C, 4));
   const dqkv = createTensor(gpu, N * 3 * C, "dqkv");
-  const bwd = planAttentionBackward(gpu, {
-    dout,
-    qkv,
-    probs,
-    lengths,
-    dqkv,
-    B,
-    T,
-    C,
-    H,
-    label: "attention bwd",
-  });
-  const bwdMs = (await timer.each(bwd)).reduce((s, x) => s + x, 0);
-  results.push({ kernel: "attention backward", version: "v1", shape, ms: bwdMs, timer: timer.kind });
+  const attnFlops = 2 * 2 * B * H * T * T * (C / H); // QKᵀ and PV, full (unmasked) count
+  const spec = { qkv, lengths, out, probs, B, T, C, H, label: "attention" };
+  const attention = [
+    ["v1", [planAttentionForward(gpu, spec)], planAttentionBackward(gpu, { ...spec, dout, dqkv })],
+    ["v2", planAttentionForwardV2(gpu, spec), planAttentionBackwardV2(gpu, { ...spec, dout, dqkv })],
+  ] as const;
+  for (const [version, fwd, bwd] of attention) {
+    const passes = [["attention forward", fwd, attnFlops], [
+      "attention backward",
+      bwd,
+      2 * attnFlops,
+    ]] as const;
+    for (const [kernel, list, flops] of passes) {
+      await timer.wall(list, 1);
+      const ms = (await timer.each(list)).reduce((s, x) => s + x, 0);
+      results.push({ kernel, version, shape, ms, gflops: flops / ms / 1e6, timer: timer.kind });
+    }
+  }
 
   const cfgLn: GptConfig = { vocabSize: V, contextLength: T, width: C, layers: 1, heads: H };
   const params = createTensor(gpu, paramLayout(cfgLn).total, "params", initParameters(cfgLn, 1));
@@ -309,17 +301,19 @@ async function benchTraining(gpu: Gpu, timer: Timer, quick: boolean): Promise<Tr
     model.trainStep("lm");
     await model.readStats();
     const steps = quick ? 2 : 5;
-    const encodeStart = performance.now();
-    for (let i = 0; i < steps; i++) model.trainStep("lm");
-    const encodeMs = (performance.now() - encodeStart) / steps;
-    const t0 = performance.now();
+    let encodeMs = 0;
+    const start = performance.now();
+    for (let i = 0; i < steps; i++) {
+      model.trainStep("lm");
+      encodeMs += model.lastEncodeMs;
+    }
     await model.readStats();
-    const msPerStep = (performance.now() - encodeStart) / steps;
-    void t0;
+    const msPerStep = (performance.now() - start) / steps;
+    encodeMs /= steps;
     const dispatches = model.dispatches("lm");
     const each = await timer.each(dispatches);
     const total = each.reduce((s, x) => s + x, 0);
-    const matmul = each.reduce((s, x, i) => s + (dispatches[i].flops > 0 ? x : 0), 0);
+    const matmul = each.reduce((s, x, i) => s + (dispatches[i].family === "matmul" ? x : 0), 0);
     results.push({
       name: c.name,
       width: c.width,

@@ -74,12 +74,12 @@ function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
   return diff / Math.max(scale, 1e-12);
 }
 
-for (const head of ["lm", "cls"] as const) {
-  Deno.test(`gpt ${head}: loss and every parameter gradient match the float64 reference`, async () => {
+for (const [head, attention] of [["lm", "v1"], ["lm", "v2"], ["cls", "v1"], ["cls", "v2"]] as const) {
+  Deno.test(`gpt ${head} (attention ${attention}): loss and every gradient match the float64 reference`, async () => {
     const gpu = await getGpu();
     const flat = testParameters(11);
     const { tokens, classTargets } = randomBatch(5);
-    const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T });
+    const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T, attention });
     model.setBatch({ tokens, lengths, classTargets });
     model.setOptimizer({ lr: 0 });
     model.trainStep(head);

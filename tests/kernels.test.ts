@@ -16,7 +16,12 @@ import {
   writeTensor,
 } from "../kernels/runtime.ts";
 import { planAdd, planFill, planGeluBackward, planGeluForward } from "../kernels/ops/elementwise.ts";
-import { planAttentionBackward, planAttentionForward } from "../kernels/ops/attention.ts";
+import {
+  planAttentionBackward,
+  planAttentionBackwardV2,
+  planAttentionForward,
+  planAttentionForwardV2,
+} from "../kernels/ops/attention.ts";
 import {
   planClassCrossEntropy,
   planLmCrossEntropy,
@@ -463,55 +468,67 @@ Deno.test("attention CPU reference backward matches central finite differences",
   assertClose(grad, fd, "attention reference vs finite differences", 1e-7, 1e-6);
 });
 
-Deno.test("attention forward/backward with padding (incl. a length-0 row) on odd shapes; deterministic", async () => {
-  const gpu = await getGpu();
-  const shapes: AttnShape[] = [
-    { B: 1, T: 1, C: 1, H: 1, lengths: [1] },
-    { B: 3, T: 5, C: 8, H: 2, lengths: [5, 2, 0] },
-    { B: 2, T: 7, C: 9, H: 3, lengths: [7, 4] },
-    { B: 2, T: 33, C: 6, H: 1, lengths: [33, 17] },
-    { B: 1, T: 13, C: 130, H: 5, lengths: [9] },
-  ];
-  for (const shape of shapes) {
-    const { B, T, C, H } = shape, N = B * T;
-    const qkv = randoms(N * 3 * C, N + C, 1.2);
-    const dout = randoms(N * C, 2 * N + C);
-    const qkvT = placed(gpu, qkv, "qkv");
-    const lengths = placed(gpu, Int32Array.from(shape.lengths), "lengths");
-    const out = placed(gpu, randoms(N * C, 1), "out");
-    const probs = placed(gpu, randoms(B * H * T * T, 2), "probs");
-    await run(gpu, planAttentionForward(gpu, { qkv: qkvT, lengths, out, probs, B, T, C, H, label: "attn" }));
-    const ref = attentionRef(qkv, shape);
-    const tag = `B=${B} T=${T} C=${C} H=${H}`;
-    assertClose(await readTensor(gpu, out), ref.out, `attention forward out ${tag}`, 1e-5, 1e-4);
-    // Masked probabilities must be exactly 0 (absolute tolerance 0 where the reference is 0).
-    const gotProbs = await readTensor(gpu, probs);
-    ref.probs.forEach((p, i) => {
-      if (p === 0) assert.equal(gotProbs[i], 0, `attention probs [${i}] must be exactly 0 (masked) ${tag}`);
-    });
-    assertClose(gotProbs, ref.probs, `attention forward probs ${tag}`, 1e-6, 1e-4);
+for (const version of ["v1", "v2"] as const) {
+  Deno.test(`attention ${version} forward/backward with padding (incl. a length-0 row) on odd shapes; deterministic`, async () => {
+    const gpu = await getGpu();
+    const forward = version === "v1"
+      ? (s: Parameters<typeof planAttentionForward>[1]) => [planAttentionForward(gpu, s)]
+      : (s: Parameters<typeof planAttentionForward>[1]) => planAttentionForwardV2(gpu, s);
+    const backward = version === "v1" ? planAttentionBackward : planAttentionBackwardV2;
+    const shapes: AttnShape[] = [
+      { B: 1, T: 1, C: 1, H: 1, lengths: [1] },
+      { B: 3, T: 5, C: 8, H: 2, lengths: [5, 2, 0] },
+      { B: 2, T: 7, C: 9, H: 3, lengths: [7, 4] },
+      { B: 2, T: 33, C: 6, H: 1, lengths: [33, 17] },
+      { B: 1, T: 13, C: 130, H: 5, lengths: [9] },
+    ];
+    for (const shape of shapes) {
+      const { B, T, C, H } = shape, N = B * T;
+      const qkv = randoms(N * 3 * C, N + C, 1.2);
+      const dout = randoms(N * C, 2 * N + C);
+      const qkvT = placed(gpu, qkv, "qkv");
+      const lengths = placed(gpu, Int32Array.from(shape.lengths), "lengths");
+      const out = placed(gpu, randoms(N * C, 1), "out");
+      const probs = placed(gpu, randoms(B * H * T * T, 2), "probs");
+      await run(gpu, forward({ qkv: qkvT, lengths, out, probs, B, T, C, H, label: "attn" }));
+      const ref = attentionRef(qkv, shape);
+      const tag = `B=${B} T=${T} C=${C} H=${H}`;
+      assertClose(await readTensor(gpu, out), ref.out, `attention forward out ${tag}`, 1e-5, 1e-4);
+      // Masked probabilities must be exactly 0 (absolute tolerance 0 where the reference is 0).
+      const gotProbs = await readTensor(gpu, probs);
+      ref.probs.forEach((p, i) => {
+        if (p === 0) assert.equal(gotProbs[i], 0, `attention probs [${i}] must be exactly 0 (masked) ${tag}`);
+      });
+      assertClose(gotProbs, ref.probs, `attention forward probs ${tag}`, 1e-6, 1e-4);
 
-    const doutT = placed(gpu, dout, "dout");
-    const dqkv = placed(gpu, randoms(N * 3 * C, 5), "dqkv"); // garbage: must be overwritten
-    const back = planAttentionBackward(gpu, {
-      dout: doutT,
-      qkv: qkvT,
-      probs,
-      lengths,
-      dqkv,
-      B,
-      T,
-      C,
-      H,
-      label: "attn bw",
-    });
-    await run(gpu, back);
-    const first = await readTensor(gpu, dqkv);
-    assertClose(first, attentionBackwardRef(qkv, dout, shape), `attention backward dqkv ${tag}`, 1e-5, 1e-4);
-    await run(gpu, back);
-    assertBitIdentical(first, await readTensor(gpu, dqkv), `attention backward ${tag}`);
-  }
-});
+      const doutT = placed(gpu, dout, "dout");
+      const dqkv = placed(gpu, randoms(N * 3 * C, 5), "dqkv"); // garbage: must be overwritten
+      const back = backward(gpu, {
+        dout: doutT,
+        qkv: qkvT,
+        probs,
+        lengths,
+        dqkv,
+        B,
+        T,
+        C,
+        H,
+        label: "attn bw",
+      });
+      await run(gpu, back);
+      const first = await readTensor(gpu, dqkv);
+      assertClose(
+        first,
+        attentionBackwardRef(qkv, dout, shape),
+        `attention backward dqkv ${tag}`,
+        1e-5,
+        1e-4,
+      );
+      await run(gpu, back);
+      assertBitIdentical(first, await readTensor(gpu, dqkv), `attention backward ${tag}`);
+    }
+  });
+}
 
 // ---------- cross-entropy ----------
 

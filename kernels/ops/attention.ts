@@ -20,7 +20,8 @@
  * Dispatch shape: B·H·T invocations, 64 per workgroup, grid1d.
  */
 import type { Gpu } from "../device.ts";
-import { createTensor, type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
+import { bindTensor, createTensor, type Dispatch, grid1d, plan, slice, type Tensor } from "../runtime.ts";
+import { planMatmul } from "./matmul.ts";
 import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
 
 const WG = 64;
@@ -305,4 +306,242 @@ export function planAttentionBackward(gpu: Gpu, s: AttentionBackwardSpec): Dispa
       bytes,
     }),
   ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// v2: attention as batched matmuls (the tuned vec4 matmul) around small row kernels.
+//
+// Forward:  S = scale·Q·Kᵀ per (b, h) into probs; masked softmax in place (row kernel); out = P·V.
+// Backward: dP = dout·Vᵀ (scratch B·H·T·T); dS = P ⊙ (dP − Σ_j P·dP) in place (row kernel);
+//           dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dout, written into dqkv (overwrite).
+// The matmuls compute the masked (causal) half too — they are ~5× faster per FLOP than v1's per-row
+// loops on a CPU adapter, which pays for it. Same layouts and semantics as v1 (masked probs exactly 0;
+// a row with no allowed key has all-zero probs and outputs 0). Row kernels: one invocation per
+// attention row (b, h, i), 64 per workgroup, grid1d.
+
+const SOFTMAX_ROWS = /* wgsl */ `
+struct Params { B: u32, T: u32, H: u32, probs_off: u32, len_off: u32, width: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(2) var<storage, read> lengths: array<i32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x + gid.y * params.width;
+  if (row >= params.B * params.H * params.T) { return; }
+  let i = row % params.T;
+  let b = row / (params.T * params.H);
+  let len = u32(clamp(lengths[params.len_off + b], 0, i32(params.T)));
+  let base = params.probs_off + row * params.T;
+  // Allowed keys: j ≤ i and j < len, i.e. j < min(i + 1, len).
+  let end = min(i + 1u, len);
+  var m = -3.4e38;
+  for (var j = 0u; j < end; j++) { m = max(m, probs[base + j]); }
+  var sum = 0.0;
+  for (var j = 0u; j < end; j++) {
+    let e = exp(probs[base + j] - m);
+    probs[base + j] = e;
+    sum += e;
+  }
+  let inv = select(0.0, 1.0 / sum, end > 0u);
+  for (var j = 0u; j < params.T; j++) {
+    probs[base + j] = select(0.0, probs[base + j] * inv, j < end);
+  }
+}
+`;
+
+const SOFTMAX_BACKWARD_ROWS = /* wgsl */ `
+struct Params { rows: u32, T: u32, probs_off: u32, grad_off: u32, width: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> probs: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grad: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x + gid.y * params.width;
+  if (row >= params.rows) { return; }
+  let p0 = params.probs_off + row * params.T;
+  let g0 = params.grad_off + row * params.T;
+  var d = 0.0;
+  for (var j = 0u; j < params.T; j++) { d += probs[p0 + j] * grad[g0 + j]; }
+  for (var j = 0u; j < params.T; j++) { grad[g0 + j] = probs[p0 + j] * (grad[g0 + j] - d); }
+}
+`;
+
+/** Strides of one head's q, k or v block inside qkv, for the batched matmuls over (b, h). */
+function headOperand(qkv: Tensor, part: number, T: number, C: number, label: string) {
+  return {
+    tensor: slice(qkv, part * C, qkv.length - part * C, label),
+    ld: 3 * C,
+    outer: T * 3 * C,
+  };
+}
+
+export function planAttentionForwardV2(gpu: Gpu, s: AttentionForwardSpec): Dispatch[] {
+  const { B, T, C, H, label } = s;
+  const hs = C / H;
+  const N = B * T;
+  requireLength(label, s.qkv, N * 3 * C, "qkv");
+  requireLength(label, s.lengths, B, "lengths");
+  requireLength(label, s.out, N * C, "out");
+  requireLength(label, s.probs, B * H * T * T, "probs");
+  const q = headOperand(s.qkv, 0, T, C, "q");
+  const k = headOperand(s.qkv, 1, T, C, "k");
+  const v = headOperand(s.qkv, 2, T, C, "v");
+  const probsStrides = { batchStrideC: H * T * T, innerStrideC: T * T };
+  const scores = planMatmul(gpu, {
+    label: label + " scores",
+    a: q.tensor,
+    b: k.tensor,
+    c: s.probs,
+    M: T,
+    N: T,
+    K: hs,
+    transB: true,
+    lda: q.ld,
+    ldb: k.ld,
+    ldc: T,
+    alpha: 1 / Math.sqrt(hs),
+    batch: B * H,
+    batchSplit: H,
+    batchStrideA: q.outer,
+    innerStrideA: hs,
+    batchStrideB: k.outer,
+    innerStrideB: hs,
+    ...probsStrides,
+  });
+  const p = bindTensor(gpu, s.probs);
+  const len = bindTensor(gpu, s.lengths);
+  const [gx, gy] = grid1d(gpu, B * H * T, 64);
+  const softmax = plan(gpu, {
+    label: label + " softmax",
+    code: SOFTMAX_ROWS,
+    params: { B, T, H, probs_off: p.base, len_off: len.base, width: gx * 64 },
+    bindings: [p.binding, len.binding],
+    workgroups: [gx, gy],
+  });
+  const output = planMatmul(gpu, {
+    label: label + " P·V",
+    a: s.probs,
+    b: v.tensor,
+    c: s.out,
+    M: T,
+    N: hs,
+    K: T,
+    lda: T,
+    ldb: v.ld,
+    ldc: C,
+    batch: B * H,
+    batchSplit: H,
+    batchStrideA: H * T * T,
+    innerStrideA: T * T,
+    batchStrideB: v.outer,
+    innerStrideB: hs,
+    batchStrideC: T * C,
+    innerStrideC: hs,
+  });
+  return [scores, softmax, output];
+}
+
+export function planAttentionBackwardV2(gpu: Gpu, s: AttentionBackwardSpec): Dispatch[] {
+  const { B, T, C, H, label } = s;
+  const hs = C / H;
+  const N = B * T;
+  requireLength(label, s.dout, N * C, "dout");
+  requireLength(label, s.qkv, N * 3 * C, "qkv");
+  requireLength(label, s.probs, B * H * T * T, "probs");
+  requireLength(label, s.dqkv, N * 3 * C, "dqkv");
+  const scale = 1 / Math.sqrt(hs);
+  const dscores = createTensor(gpu, B * H * T * T, label + " dscores");
+  const heads = { batch: B * H, batchSplit: H };
+  const probsAsA = { batchStrideA: H * T * T, innerStrideA: T * T };
+  const doutAs = (which: "A" | "B") =>
+    which === "A" ? { batchStrideA: T * C, innerStrideA: hs } : { batchStrideB: T * C, innerStrideB: hs };
+  const part = (t: Tensor, p: number, name: string) => headOperand(t, p, T, C, name);
+  const [q, k, v] = [0, 1, 2].map((i) => part(s.qkv, i, ["q", "k", "v"][i]));
+  const [dq, dk, dv] = [0, 1, 2].map((i) => part(s.dqkv, i, ["dq", "dk", "dv"][i]));
+  const dP = planMatmul(gpu, {
+    label: label + " dP",
+    a: s.dout,
+    b: v.tensor,
+    c: dscores,
+    M: T,
+    N: T,
+    K: hs,
+    transB: true,
+    lda: C,
+    ldb: v.ld,
+    ldc: T,
+    ...heads,
+    ...doutAs("A"),
+    batchStrideB: v.outer,
+    innerStrideB: hs,
+    batchStrideC: H * T * T,
+    innerStrideC: T * T,
+  });
+  const p = bindTensor(gpu, s.probs);
+  const g = bindTensor(gpu, dscores);
+  const [gx, gy] = grid1d(gpu, B * H * T, 64);
+  const softmaxBackward = plan(gpu, {
+    label: label + " softmax backward",
+    code: SOFTMAX_BACKWARD_ROWS,
+    params: { rows: B * H * T, T, probs_off: p.base, grad_off: g.base, width: gx * 64 },
+    bindings: [p.binding, g.binding],
+    workgroups: [gx, gy],
+  });
+  const intoQkv = (target: typeof dq) => ({
+    c: target.tensor,
+    ldc: target.ld,
+    batchStrideC: target.outer,
+    innerStrideC: hs,
+  });
+  const dQ = planMatmul(gpu, {
+    label: label + " dQ",
+    a: dscores,
+    b: k.tensor,
+    M: T,
+    N: hs,
+    K: T,
+    lda: T,
+    ldb: k.ld,
+    alpha: scale,
+    ...heads,
+    ...probsAsA,
+    batchStrideB: k.outer,
+    innerStrideB: hs,
+    ...intoQkv(dq),
+  });
+  const dK = planMatmul(gpu, {
+    label: label + " dK",
+    a: dscores,
+    b: q.tensor,
+    M: T,
+    N: hs,
+    K: T,
+    transA: true,
+    lda: T,
+    ldb: q.ld,
+    alpha: scale,
+    ...heads,
+    ...probsAsA,
+    batchStrideB: q.outer,
+    innerStrideB: hs,
+    ...intoQkv(dk),
+  });
+  const dV = planMatmul(gpu, {
+    label: label + " dV",
+    a: s.probs,
+    b: s.dout,
+    M: T,
+    N: hs,
+    K: T,
+    transA: true,
+    lda: T,
+    ldb: C,
+    ...heads,
+    ...probsAsA,
+    ...doutAs("B"),
+    ...intoQkv(dv),
+  });
+  return [dP, softmaxBackward, dQ, dK, dV];
 }

@@ -25,7 +25,8 @@ struct Params {
   a_off: u32, b_off: u32, c_off: u32, bias_off: u32,
   a_sm: u32, a_sk: u32, b_sk: u32, b_sn: u32,
   ldc: u32, batch_a: u32, batch_b: u32, batch_c: u32,
-  alpha: f32, beta: f32,
+  alpha: f32, beta: f32, split: u32, inner_a: u32,
+  inner_b: u32, inner_c: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -33,8 +34,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
+// Batch z splits as (outer, inner) = (z / split, z % split): e.g. (sequence, head) for attention.
+fn batch_a(z: u32) -> u32 { return (z / params.split) * params.batch_a + (z % params.split) * params.inner_a; }
+fn batch_b(z: u32) -> u32 { return (z / params.split) * params.batch_b + (z % params.split) * params.inner_b; }
+fn batch_c(z: u32) -> u32 { return (z / params.split) * params.batch_c + (z % params.split) * params.inner_c; }
+
 fn store(batch: u32, m: u32, n: u32, acc: f32) {
-  let i = params.c_off + batch * params.batch_c + m * params.ldc + n;
+  let i = params.c_off + batch_c(batch) + m * params.ldc + n;
   var v = params.alpha * acc;
   if (params.has_bias != 0u) { v += bias[params.bias_off + n]; }
   if (params.beta != 0.0) { v += params.beta * c[i]; }
@@ -49,8 +55,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m = gid.y;
   let batch = gid.z;
   if (m >= params.M || n >= params.N) { return; }
-  let a0 = params.a_off + batch * params.batch_a + m * params.a_sm;
-  let b0 = params.b_off + batch * params.batch_b + n * params.b_sn;
+  let a0 = params.a_off + batch_a(batch) + m * params.a_sm;
+  let b0 = params.b_off + batch_b(batch) + n * params.b_sn;
   var acc = 0.0;
   for (var k = 0u; k < params.K; k++) {
     acc += a[a0 + k * params.a_sk] * b[b0 + k * params.b_sk];
@@ -64,10 +70,10 @@ function blockedSource(tm: number, tn: number): string {
   const cols = [...Array(tn).keys()];
   const accDecl = rows.map((r) => `var acc${r}: array<f32, ${tn}>;`).join("\n  ");
   const aBase = rows.map((r) =>
-    `let a${r} = params.a_off + batch * params.batch_a + min(m0 + ${r}u, params.M - 1u) * params.a_sm;`
+    `let a${r} = params.a_off + batch_a(batch) + min(m0 + ${r}u, params.M - 1u) * params.a_sm;`
   ).join("\n  ");
   const bBase = cols.map((j) =>
-    `let b${j} = params.b_off + batch * params.batch_b + min(n0 + ${j}u, params.N - 1u) * params.b_sn;`
+    `let b${j} = params.b_off + batch_b(batch) + min(n0 + ${j}u, params.N - 1u) * params.b_sn;`
   ).join("\n  ");
   const step = (guard: string) => `
     let ka = k * params.a_sk;
@@ -122,12 +128,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc: array<array<vec4<f32>, 4>, 4>;
   var arow: array<u32, 4>;
   for (var r = 0u; r < 4u; r++) {
-    arow[r] = params.a_off + batch * params.batch_a + min(m0 + r, params.M - 1u) * params.a_sm;
+    arow[r] = params.a_off + batch_a(batch) + min(m0 + r, params.M - 1u) * params.a_sm;
   }
   let nv = params.N / 4u;
   var bcol: array<u32, 4>;
   for (var j = 0u; j < 4u; j++) { bcol[j] = min(n0 / 4u + j, nv - 1u); }
-  let bbase = (params.b_off + batch * params.batch_b) / 4u;
+  let bbase = (params.b_off + batch_b(batch)) / 4u;
   let bstep = params.b_sk / 4u;
   for (var k = 0u; k < params.K; k++) {
     let ka = k * params.a_sk;
@@ -175,11 +181,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc: array<array<f32, 16>, 4>;
   var arow: array<u32, 4>;
   for (var r = 0u; r < 4u; r++) {
-    arow[r] = (params.a_off + batch * params.batch_a + min(m0 + r, params.M - 1u) * params.a_sm) / 4u;
+    arow[r] = (params.a_off + batch_a(batch) + min(m0 + r, params.M - 1u) * params.a_sm) / 4u;
   }
   var brow: array<u32, 16>;
   for (var j = 0u; j < 16u; j++) {
-    brow[j] = (params.b_off + batch * params.batch_b + min(n0 + j, params.N - 1u) * params.b_sn) / 4u;
+    brow[j] = (params.b_off + batch_b(batch) + min(n0 + j, params.N - 1u) * params.b_sn) / 4u;
   }
   let kv = params.K / 4u;
   for (var k = 0u; k < kv; k++) {
@@ -221,6 +227,14 @@ export interface MatmulSpec {
   batchStrideA?: number;
   batchStrideB?: number;
   batchStrideC?: number;
+  /**
+   * Two-level batch: batch index z = outer · batchSplit + inner; strides above are per outer index and
+   * these per inner index (e.g. sequences × heads over one qkv buffer).
+   */
+  batchSplit?: number;
+  innerStrideA?: number;
+  innerStrideB?: number;
+  innerStrideC?: number;
   alpha?: number;
   /** 0 overwrites C; 1 accumulates into it. */
   beta?: number;
@@ -251,12 +265,20 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
   const batchA = s.batchStrideA ?? M * K;
   const batchB = s.batchStrideB ?? K * N;
   const batchC = s.batchStrideC ?? M * N;
+  const split = s.batchSplit ?? 1;
+  const innerA = s.innerStrideA ?? 0;
+  const innerB = s.innerStrideB ?? 0;
+  const innerC = s.innerStrideC ?? 0;
+  if (batch % split !== 0) {
+    throw new Error(`${s.label}: batch ${batch} is not a multiple of batchSplit ${split}`);
+  }
   const need = (t: Tensor, n: number, what: string) => {
     if (t.length < n) throw new Error(`${s.label}: ${what} ${t.label} has ${t.length} elements, needs ${n}`);
   };
-  need(s.a, (batch - 1) * batchA + (transA ? (K - 1) * lda + M : (M - 1) * lda + K), "A");
-  need(s.b, (batch - 1) * batchB + (transB ? (N - 1) * ldb + K : (K - 1) * ldb + N), "B");
-  need(s.c, (batch - 1) * batchC + (M - 1) * ldc + N, "C");
+  const last = (outer: number, inner: number) => (batch / split - 1) * outer + (split - 1) * inner;
+  need(s.a, last(batchA, innerA) + (transA ? (K - 1) * lda + M : (M - 1) * lda + K), "A");
+  need(s.b, last(batchB, innerB) + (transB ? (N - 1) * ldb + K : (K - 1) * ldb + N), "B");
+  need(s.c, last(batchC, innerC) + (M - 1) * ldc + N, "C");
   if (s.bias) need(s.bias, N, "bias");
 
   const a = bindTensor(gpu, s.a);
@@ -268,8 +290,8 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
   const bSn = transB ? ldb : 1;
   const four = (...xs: number[]) => xs.every((x) => x % 4 === 0);
   // vec4 loads need every address they touch to be a multiple of 4 elements.
-  const vecN = bSn === 1 && four(N, bSk, b.base, batchB);
-  const vecK = !transA && transB && four(K, lda, ldb, a.base, b.base, batchA, batchB);
+  const vecN = bSn === 1 && four(N, bSk, b.base, batchB, innerB);
+  const vecK = !transA && transB && four(K, lda, ldb, a.base, b.base, batchA, batchB, innerA, innerB);
   const version = s.version ?? (vecN || vecK ? "vec4" : "blocked");
   if (version === "vec4" && !vecN && !vecK) throw new Error(`${s.label}: vec4 matmul needs aligned shapes`);
   const [tm, tn] = version === "vec4" ? [4, 16] : s.block ?? [BLOCK_ROWS, BLOCK_COLS];
@@ -301,11 +323,16 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
       batch_a: batchA,
       batch_b: batchB,
       batch_c: batchC,
+      split,
+      inner_a: innerA,
+      inner_b: innerB,
+      inner_c: innerC,
       alpha: s.alpha ?? 1,
       beta: s.beta ?? 0,
     },
     bindings: [a.binding, b.binding, bias.binding, c.binding],
     workgroups,
+    family: "matmul",
     flops: 2 * M * N * K * batch,
     bytes: 4 * batch * (M * K + K * N + M * N),
   });
