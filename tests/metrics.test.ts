@@ -91,10 +91,11 @@ Deno.test("agreement: an empty subset is null", () => {
 });
 
 Deno.test("auxconf targets: threshold at the weak positive rate, worked by hand", () => {
-  // weak hard labels [1,0,1,0] → r = 0.5; sorted p [.2,.4,.6,.9], h = 0.5·3 = 1.5 → T = 0.5
+  // r = mean of the SOFT weak labels = 1.9/4 = 0.475; sorted p [.2,.4,.6,.9], h = 0.525·3 = 1.575
+  // → T = 0.4 + 0.575·0.2 = 0.515
   // hard = [1,0,1,0]; targets = 0.5·weak + 0.5·hard
   closeAll(auxconfTargets([0.9, 0.2, 0.6, 0.4], [0.8, 0.3, 0.7, 0.1], 0.5), [0.9, 0.15, 0.85, 0.05]);
-  // weak hard [1,1,0,0,0] → r = 0.4; h = 0.6·4 = 2.4 → T = 0.5 + 0.4·0.2 = 0.58 → hard [0,0,0,1,1]
+  // r = 2.2/5 = 0.44; h = 0.56·4 = 2.24 → T = 0.5 + 0.24·0.2 = 0.548 → hard [0,0,0,1,1]
   const p = [0.1, 0.3, 0.5, 0.7, 0.9];
   const weak = [0.9, 0.6, 0.2, 0.1, 0.4];
   assert.deepEqual(auxconfHardLabels(p, weak), [0, 0, 0, 1, 1]);
@@ -105,29 +106,35 @@ Deno.test("auxconf targets: threshold at the weak positive rate, worked by hand"
 });
 
 Deno.test("auxconf targets: ties and edge rates", () => {
-  // weak 0.5 counts as negative: r = 1/4; h = 0.75·3 = 2.25; sorted [.3,.3,.7,.7] → T = 0.7;
+  // r = (0.5 + 0.25 + 0.25 + 0)/4 = 1/4; h = 0.75·3 = 2.25; sorted [.3,.3,.7,.7] → T = 0.7;
   // p equal to T is 0, so the tie at the threshold leaves no positive at all.
-  assert.deepEqual(auxconfHardLabels([0.7, 0.7, 0.3, 0.3], [0.9, 0.5, 0.1, 0.3]), [0, 0, 0, 0]);
-  // r = 3/4; h = 0.25·3 = 0.75; sorted [.1,.5,.5,.5] → T = 0.1 + 0.75·0.4 = 0.4: the three tied 0.5 are 1
-  assert.deepEqual(auxconfHardLabels([0.5, 0.5, 0.5, 0.1], [0.9, 0.8, 0.7, 0.2]), [1, 1, 1, 0]);
+  assert.deepEqual(auxconfHardLabels([0.7, 0.7, 0.3, 0.3], [0.5, 0.25, 0.25, 0]), [0, 0, 0, 0]);
+  // The rate is the soft mean, not the hard one: weak [.9,.5,.1,.3] → r = 0.45 (hard rate 0.25);
+  // h = 0.55·3 = 1.65 → T = 0.3 + 0.65·0.4 = 0.56 → the two 0.7 are positive.
+  assert.deepEqual(auxconfHardLabels([0.7, 0.7, 0.3, 0.3], [0.9, 0.5, 0.1, 0.3]), [1, 1, 0, 0]);
+  // r = 3.0/4 = 3/4; h = 0.25·3 = 0.75; sorted [.1,.5,.5,.5] → T = 0.1 + 0.75·0.4 = 0.4: the three tied 0.5 are 1
+  assert.deepEqual(auxconfHardLabels([0.5, 0.5, 0.5, 0.1], [0.9, 0.8, 0.7, 0.6]), [1, 1, 1, 0]);
   // all equal: everything is 0 whatever the rate
   assert.deepEqual(auxconfHardLabels([0.6, 0.6, 0.6], [0.9, 0.9, 0.1]), [0, 0, 0]);
   // r = 0 → T = max → all 0; r = 1 → T = min → all but the minimum are 1
-  assert.deepEqual(auxconfHardLabels([0.2, 0.8, 0.5], [0.1, 0.2, 0.3]), [0, 0, 0]);
-  assert.deepEqual(auxconfHardLabels([0.2, 0.8, 0.5], [0.9, 0.7, 0.6]), [0, 1, 1]);
+  assert.deepEqual(auxconfHardLabels([0.2, 0.8, 0.5], [0, 0, 0]), [0, 0, 0]);
+  assert.deepEqual(auxconfHardLabels([0.2, 0.8, 0.5], [1, 1, 1]), [0, 1, 1]);
+  // r = 0.2 → h = 0.8·2 = 1.6; sorted [.2,.5,.8] → T = 0.5 + 0.6·0.3 = 0.68 → only 0.8 is positive
+  assert.deepEqual(auxconfHardLabels([0.2, 0.8, 0.5], [0.1, 0.2, 0.3]), [0, 1, 0]);
   assert.deepEqual(auxconfHardLabels([], []), []);
   assert.throws(() => auxconfTargets([0.5], [0.5], 1.5), /alpha/);
 });
 
 Deno.test("auxconf hard labels equal the openai rule (torch.quantile on class-0 probabilities)", () => {
-  // Independent reference: threshold = quantile_r(1 − p) (linear), hard = [(1 − p) < threshold].
+  // Independent reference: r = mean of the soft weak labels, threshold = quantile_r(1 − p) (linear),
+  // hard = [(1 − p) < threshold].
   let state = 12345;
   const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
   for (let trial = 0; trial < 50; trial++) {
     const n = 3 + Math.floor(random() * 30);
     const p = Array.from({ length: n }, () => random());
     const weak = Array.from({ length: n }, () => random());
-    const r = weak.filter((w) => w > 0.5).length / n;
+    const r = weak.reduce((s, w) => s + w, 0) / n;
     const p0 = p.map((x) => 1 - x);
     const sorted = [...p0].sort((a, b) => a - b);
     const h = r * (n - 1); // torch.quantile, linear interpolation

@@ -119,9 +119,10 @@ export function agreement(
 
 /**
  * The student's own thresholded labels for the aux confidence loss, following openai/weak-to-strong
- * `logconf_loss_fn` (threshold = torch.quantile of the class-0 probabilities at the weak positive rate,
- * hard = [p0 < threshold]), restated on the positive-class probabilities p_1..p_n of one batch:
- *   r = (1/n) Σ hard(weak_i)                      the weak labels' positive rate (hard labels, p > 0.5)
+ * `logconf_loss_fn` (threshold = torch.quantile of the class-0 probabilities at q = the mean of the SOFT
+ * weak positive probabilities, hard = [p0 < threshold]) — the same rule the GPU kernel applies per batch
+ * (kernels/ops/crossentropy.ts) — restated on the positive-class probabilities p_1..p_n of one batch:
+ *   r = (1/n) Σ weak_i                            the weak labels' positive rate (mean of soft labels)
  *   T = quantile_{1−r}(p) with linear interpolation: sort p ascending into s_0 ≤ … ≤ s_{n−1},
  *       h = (1−r)(n−1), T = s_⌊h⌋ + (h − ⌊h⌋)(s_⌈h⌉ − s_⌊h⌋)
  *   hard_i = 1 if p_i > T else 0                  strictly greater: p_i = T gives 0
@@ -136,7 +137,7 @@ export function auxconfHardLabels(
   checkSameLength("auxconfHardLabels", studentProbPos, weakProbPos);
   const n = studentProbPos.length;
   if (n === 0) return [];
-  const rate = weakProbPos.reduce((s, p) => s + hardLabel(p), 0) / n;
+  const rate = Math.min(1, Math.max(0, weakProbPos.reduce((s, p) => s + p, 0) / n));
   const sorted = [...studentProbPos].sort((a, b) => a - b);
   const h = (1 - rate) * (n - 1);
   const lo = Math.floor(h);

@@ -1,0 +1,117 @@
+/**
+ * `deno task lab sweep --tasks a,b --sizes s1,s2,s3 --methods naive,auxconf --seeds 0,1,2 [--json|--csv]`:
+ * every pair weak < strong × method × seed for each task, a progress bar with ETA on stderr, and a summary
+ * table (mean accuracies, PGR with its interval across seeds, "gap too small" flags) with the median PGR
+ * per method. --json: the last line is one JSON object; --csv: one row per experiment.
+ * Also: --mode finetune|probe --epochs N --lr X --batch-size N --alpha-max X --probes --max-examples N.
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { ProgressBar } from "../progress.ts";
+import { ExperimentCache } from "../../server/lab/cache.ts";
+import { METHOD_NAMES, type MethodName } from "../../server/lab/methods.ts";
+import { runSweep, sweepCsv, type SweepResult } from "../../server/lab/sweep.ts";
+import { ladderModelSource } from "../../server/lab/w2s.ts";
+import { importedTaskLookup } from "../../server/jobs/lab_handlers.ts";
+import { numberOption } from "./w2s.ts";
+
+const list = (value: string | undefined) => (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "-");
+const num = (x: number | null) => (x === null || !Number.isFinite(x) ? "-" : x.toFixed(2));
+
+export function formatSweep(result: SweepResult): string {
+  const lines = [
+    "task            weak→strong      method      weak  ceiling  student   PGR [95% CI over seeds]   agree(wrong)  oracle PGR",
+  ];
+  for (const c of result.cells) {
+    lines.push(
+      `${c.task.padEnd(15)} ${`${c.weak}→${c.strong}`.padEnd(16)} ${c.method.padEnd(10)} ${
+        pct(c.weak_acc.mean).padStart(5)
+      }  ${pct(c.ceiling_acc.mean).padStart(7)}  ${pct(c.student_acc.mean).padStart(7)}   ${
+        (c.gap_too_small ? "gap too small" : `${num(c.pgr)} [${num(c.pgr_ci.lo)}, ${num(c.pgr_ci.hi)}]`)
+          .padEnd(24)
+      } ${num(c.agreement.supervisor_wrong).padStart(12)}  ${num(c.oracle_pgr).padStart(10)}`,
+    );
+  }
+  lines.push("");
+  for (const m of result.methods) {
+    lines.push(
+      `median PGR ${m.method.padEnd(10)} ${num(m.median_pgr)} [${num(m.median_ci.lo)}, ${
+        num(m.median_ci.hi)
+      }] over ${m.cells} cells` +
+        (m.skipped ? ` (${m.skipped} left out: gap too small)` : ""),
+    );
+  }
+  return lines.join("\n");
+}
+
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      tasks: { type: "string", default: "world-region" },
+      sizes: { type: "string" },
+      methods: { type: "string", default: "naive" },
+      seeds: { type: "string", default: "0" },
+      mode: { type: "string", default: "finetune" },
+      json: { type: "boolean", default: false },
+      csv: { type: "boolean", default: false },
+      epochs: { type: "string" },
+      lr: { type: "string" },
+      "batch-size": { type: "string" },
+      "alpha-max": { type: "string" },
+      probes: { type: "boolean", default: false },
+      "max-examples": { type: "string" },
+    },
+  });
+  const sizes = list(values.sizes);
+  if (sizes.length < 2) throw new Error("--sizes needs at least two sizes, e.g. --sizes nano,micro,small");
+  const methods = list(values.methods);
+  for (const m of methods) {
+    if (!METHOD_NAMES.includes(m as MethodName)) {
+      throw new Error(`--methods: unknown method "${m}" (${METHOD_NAMES.join(", ")})`);
+    }
+  }
+  const seeds = list(values.seeds).map((s) => numberOption("seeds", s, true)!);
+  if (values.mode !== "finetune" && values.mode !== "probe") {
+    throw new Error(`--mode must be finetune or probe`);
+  }
+  const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
+  const bar = new ProgressBar({ label: "sweep", total: 1, unit: "‰" });
+  const result = await runSweep({
+    tasks: list(values.tasks),
+    sizes,
+    methods: methods as MethodName[],
+    seeds,
+    mode: values.mode,
+    epochs: numberOption("epochs", values.epochs, true),
+    lr: numberOption("lr", values.lr),
+    batchSize: numberOption("batch-size", values["batch-size"], true),
+    alphaMax: numberOption("alpha-max", values["alpha-max"]),
+    probes: values.probes,
+    maxExamples: numberOption("max-examples", values["max-examples"], true),
+  }, {
+    models: ladderModelSource(dataDir),
+    cache: new ExperimentCache(join(dataDir, "cache")),
+    importedTasks: importedTaskLookup(dataDir),
+    onProgress: (p) => {
+      bar.opts.total = p.total;
+      bar.update(p.step, p.stage);
+    },
+  });
+  bar.finish();
+  if (values.csv) console.log(sweepCsv(result));
+  else if (!values.json) console.log(formatSweep(result));
+  if (values.json) {
+    // Per-experiment run curves stay out of the summary line.
+    const slim = {
+      ...result,
+      cells: result.cells.map((c) => ({
+        ...c,
+        results: c.results.map(({ runs: _, probes: __, ...r }) => r),
+      })),
+    };
+    console.log(JSON.stringify(slim, (_, v) => (Number.isNaN(v) ? null : v)));
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * `deno task lab w2s --task T --weak A --strong B --method M [--seed S] [--mode finetune|probe] [--json]`:
+ * one weak→strong experiment on the pretrained ladder (server/lab/w2s.ts). Weak models, ceilings and weak
+ * labels are cached under <dataDir>/cache. Progress with ETA on stderr; with --json the last stdout line
+ * is one JSON object (weak_acc, ceiling_acc, student_acc, pgr, agreement, intervals, oracle, runs).
+ *
+ * More options: --epochs N --lr X --batch-size N --alpha-max X --base naive|auxconf (generative)
+ * --bootstrap-sizes a,b --probes (per-layer saliency) --prompting K (zero/K-shot baselines)
+ * --max-examples N --no-cache. --task also takes a path to a .jsonl file or an imported task's name.
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { ProgressBar } from "../progress.ts";
+import { ExperimentCache } from "../../server/lab/cache.ts";
+import { METHOD_NAMES, type MethodName } from "../../server/lab/methods.ts";
+import { type ExperimentResult, ladderModelSource, runExperiment } from "../../server/lab/w2s.ts";
+import { importedTaskLookup } from "../../server/jobs/lab_handlers.ts";
+
+export const W2S_OPTIONS = {
+  task: { type: "string" },
+  weak: { type: "string" },
+  strong: { type: "string" },
+  method: { type: "string", default: "naive" },
+  seed: { type: "string", default: "0" },
+  mode: { type: "string", default: "finetune" },
+  json: { type: "boolean", default: false },
+  epochs: { type: "string" },
+  lr: { type: "string" },
+  "batch-size": { type: "string" },
+  "alpha-max": { type: "string" },
+  base: { type: "string", default: "naive" },
+  "bootstrap-sizes": { type: "string" },
+  probes: { type: "boolean", default: false },
+  prompting: { type: "string" },
+  "max-examples": { type: "string" },
+  "no-cache": { type: "boolean", default: false },
+} as const;
+
+export function numberOption(name: string, value: string | undefined, integer = false): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new Error(`--${name} must be ${integer ? "an integer" : "a number"}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1).padStart(5) + "%" : "    -");
+const num = (x: number | null) => (x === null || !Number.isFinite(x) ? "-" : x.toFixed(2));
+
+export function formatResult(r: ExperimentResult): string {
+  const lines = [
+    `${r.task}: ${r.chain.join(" → ")} (${r.method}, ${r.mode}, seed ${r.seed}; n test ${r.n.test})`,
+    `            selected (val)      final   oracle (best test)`,
+    `weak      ${pct(r.weak_acc)} [${pct(r.ci.weak_acc.lo)}, ${pct(r.ci.weak_acc.hi)}]  ${
+      pct(r.final.weak_acc)
+    }   ${pct(r.oracle.weak_acc)}`,
+    `ceiling   ${pct(r.ceiling_acc)} [${pct(r.ci.ceiling_acc.lo)}, ${pct(r.ci.ceiling_acc.hi)}]  ${
+      pct(r.final.ceiling_acc)
+    }   ${pct(r.oracle.ceiling_acc)}`,
+    `student   ${pct(r.student_acc)} [${pct(r.ci.student_acc.lo)}, ${pct(r.ci.student_acc.hi)}]  ${
+      pct(r.final.student_acc)
+    }   ${pct(r.oracle.student_acc)}`,
+    `PGR       ${num(r.pgr)} [${num(r.ci.pgr.lo)}, ${num(r.ci.pgr.hi)}]${
+      r.gap_too_small ? `  (gap too small: ceiling − weak ≤ ${num(r.gap_noise)})` : ""
+    }   final ${num(r.final.pgr)}   oracle ${num(r.oracle.pgr)}`,
+    `agreement all ${num(r.agreement.all)}, supervisor right ${num(r.agreement.supervisor_correct)}, ` +
+    `supervisor wrong ${num(r.agreement.supervisor_wrong)}; weak labels on train2 ${
+      pct(r.weak_label_acc)
+    } right`,
+  ];
+  if (r.prompting) {
+    lines.push(
+      `prompting (strong, pretrained): zero-shot ${pct(r.prompting.zero_shot)}, ${r.prompting.k}-shot GT ${
+        pct(r.prompting.k_shot_gt)
+      }, ${r.prompting.k}-shot weak ${pct(r.prompting.k_shot_weak)}`,
+    );
+  }
+  if (r.probes) {
+    const kinds = [...new Set(r.probes.map((p) => p.kind))];
+    const layers = [...new Set(r.probes.map((p) => p.layer))];
+    lines.push(`probe accuracy by layer  ${layers.map((l) => `L${l}`.padStart(6)).join("")}`);
+    for (const kind of kinds) {
+      lines.push(
+        `${kind.padEnd(24)} ${
+          layers.map((l) =>
+            pct(r.probes!.find((p) => p.kind === kind && p.layer === l)?.accuracy ?? NaN).padStart(6)
+          )
+            .join("")
+        }`,
+      );
+    }
+  }
+  lines.push(
+    `runs: ${
+      r.runs.map((x) => `${x.role} ${x.size} ${x.cached ? "cached" : `${x.seconds.toFixed(1)}s`}`).join(", ")
+    }`,
+  );
+  return lines.join("\n");
+}
+
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: W2S_OPTIONS, strict: true });
+  if (!values.task || !values.weak || !values.strong) {
+    throw new Error(
+      "usage: lab w2s --task T --weak A --strong B --method M [--seed S] [--mode finetune|probe] [--json]",
+    );
+  }
+  if (!METHOD_NAMES.includes(values.method as MethodName)) {
+    throw new Error(`--method must be one of ${METHOD_NAMES.join(", ")}, got "${values.method}"`);
+  }
+  if (values.mode !== "finetune" && values.mode !== "probe") {
+    throw new Error(`--mode must be finetune or probe`);
+  }
+  if (values.base !== "naive" && values.base !== "auxconf") {
+    throw new Error(`--base must be naive or auxconf`);
+  }
+  const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
+  const bar = new ProgressBar({ label: `w2s ${values.weak}→${values.strong}`, total: 1, unit: "step" });
+  const result = await runExperiment({
+    task: values.task,
+    weak: values.weak,
+    strong: values.strong,
+    method: values.method as MethodName,
+    seed: numberOption("seed", values.seed, true)!,
+    mode: values.mode,
+    generativeBase: values.base,
+    bootstrapSizes: values["bootstrap-sizes"]?.split(",").map((s) => s.trim()).filter(Boolean),
+    epochs: numberOption("epochs", values.epochs, true),
+    lr: numberOption("lr", values.lr),
+    batchSize: numberOption("batch-size", values["batch-size"], true),
+    alphaMax: numberOption("alpha-max", values["alpha-max"]),
+    probes: values.probes,
+    promptingShots: numberOption("prompting", values.prompting, true),
+    maxExamples: numberOption("max-examples", values["max-examples"], true),
+  }, {
+    models: ladderModelSource(dataDir),
+    cache: values["no-cache"] ? undefined : new ExperimentCache(join(dataDir, "cache")),
+    importedTasks: importedTaskLookup(dataDir),
+    onProgress: (p) => {
+      bar.opts.total = p.total;
+      bar.update(p.step, p.stage);
+    },
+  });
+  bar.finish();
+  if (values.json) console.log(JSON.stringify(result, (_, v) => (Number.isNaN(v) ? null : v)));
+  else console.log(formatResult(result));
+}

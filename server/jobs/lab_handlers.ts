@@ -1,0 +1,288 @@
+/**
+ * The `w2s` and `sweep` job handlers: params are the API's ExperimentCreate / SweepCreate (plus the
+ * experimentId the API adds). They run the pipeline (server/lab/w2s.ts, sweep.ts) and write what it
+ * produces into the store: one `runs` row per trained role (its curve as metric series val_acc,
+ * test_acc, train_loss, lr, alpha, streamed live in batches through ctx.metrics), one `results` row per
+ * experiment and the per-layer `probe_results`. Progress carries step/total and the worker adds the
+ * ETA; ctx.signal cancels between steps. A resumed job clears the rows of its earlier attempt and runs
+ * again: weak models, ceilings and students that finished are read back from <dataDir>/cache.
+ */
+import { eq, sql } from "drizzle-orm";
+import { join } from "node:path";
+import { type LabDb, openDb } from "../../db/client.ts";
+import { probeResults, results, runs, tasks } from "../../db/schema.ts";
+import { ExperimentCreate, SweepCreate } from "../api/schemas.ts";
+import type { TaskExample } from "../data/tasks/types.ts";
+import { ExperimentCache } from "../lab/cache.ts";
+import type { CurvePoint } from "../lab/finetune.ts";
+import { runSweep } from "../lab/sweep.ts";
+import {
+  type ExperimentDeps,
+  type ExperimentResult,
+  type ImportedTaskLookup,
+  ladderModelSource,
+  type Role,
+  type RoleRun,
+  runExperiment,
+} from "../lab/w2s.ts";
+import { type JobContext, registerJobHandler } from "./registry.ts";
+
+/** Imported tasks from the tasks table. */
+export function dbTaskLookup(db: LabDb): ImportedTaskLookup {
+  return async (name) => {
+    const [row] = await db.select({ examples: tasks.examples }).from(tasks).where(eq(tasks.name, name));
+    return row ? (row.examples as TaskExample[]) : undefined;
+  };
+}
+
+/** The same for the command line: opens the store only when a task is not built in. */
+export function importedTaskLookup(dataDir: string): ImportedTaskLookup {
+  return async (name) => {
+    const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });
+    try {
+      return await dbTaskLookup(opened.db)(name);
+    } finally {
+      await opened.close();
+    }
+  };
+}
+
+function parseParams<T>(
+  schema: { safeParse(v: unknown): { success: boolean; data?: T; error?: unknown } },
+  params: unknown,
+  label: string,
+) {
+  const { experimentId, ...config } = (params ?? {}) as Record<string, unknown>;
+  const parsed = schema.safeParse(config);
+  if (!parsed.success) {
+    const issues = (parsed.error as { issues: { path: PropertyKey[]; message: string }[] }).issues;
+    throw new Error(
+      `invalid ${label} params: ${issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
+  }
+  if (typeof experimentId !== "number") throw new Error(`${label} params need the experimentId`);
+  return { experimentId, config: parsed.data as T };
+}
+
+const finite = (x: number) => (Number.isFinite(x) ? x : null);
+
+function curveRows(curve: CurvePoint[]) {
+  return curve.flatMap((p) => [
+    { name: "val_acc", step: p.step, value: p.valAcc },
+    { name: "test_acc", step: p.step, value: p.testAcc },
+    { name: "lr", step: p.step, value: p.lr },
+    { name: "alpha", step: p.step, value: p.alpha },
+    ...(Number.isFinite(p.trainLoss) ? [{ name: "train_loss", step: p.step, value: p.trainLoss }] : []),
+  ]);
+}
+
+/** Writes runs (live while training) and results of experiments into the store. */
+class Recorder {
+  private current?: { role: Role; size: string; runId: number };
+  private roleRuns = new Map<string, number>();
+
+  constructor(private ctx: JobContext, private experimentId: number) {}
+
+  /** Removes what an earlier attempt of this job wrote (the cache makes the rerun cheap). */
+  async clearEarlierAttempt(): Promise<void> {
+    if (this.ctx.attempt <= 1) return;
+    await this.ctx.db.delete(results).where(eq(results.experimentId, this.experimentId));
+    await this.ctx.db.delete(probeResults).where(eq(probeResults.experimentId, this.experimentId));
+    await this.ctx.db.delete(runs).where(eq(runs.experimentId, this.experimentId));
+  }
+
+  private async insertRun(role: Role, size: string, status: string, config: unknown): Promise<number> {
+    const [row] = await this.ctx.db.insert(runs).values({
+      experimentId: this.experimentId,
+      jobId: this.ctx.jobId,
+      role,
+      modelSize: size,
+      status,
+      config,
+    }).returning({ id: runs.id });
+    return row.id;
+  }
+
+  deps(): Pick<ExperimentDeps, "onEval" | "onRun"> {
+    return {
+      onEval: (role, size, point) => {
+        // The row appears with the first curve point, so the dashboard can plot while it trains.
+        const pending = this.current?.role === role && this.current.size === size
+          ? Promise.resolve(this.current.runId)
+          : this.insertRun(role, size, "running", null).then((runId) =>
+            (this.current = { role, size, runId }).runId
+          );
+        this.pendingRun = pending.then((runId) => this.ctx.metrics(runId, curveRows([point])));
+      },
+      onRun: async (run: RoleRun) => {
+        await this.pendingRun;
+        const config = {
+          description: run.description,
+          mode: run.mode,
+          cached: run.cached,
+          hyper: run.hyper,
+          steps: run.steps,
+          selected: run.selected,
+          final: run.final,
+          oracle: run.oracle,
+        };
+        let runId: number;
+        if (this.current && this.current.role === run.role && this.current.size === run.size) {
+          runId = this.current.runId;
+          await this.ctx.db.update(runs).set({
+            status: "done",
+            config,
+            finishedAt: sql`now()`,
+            seconds: run.seconds,
+          })
+            .where(eq(runs.id, runId));
+        } else {
+          runId = await this.insertRun(run.role, run.size, "done", config);
+          await this.ctx.db.update(runs).set({ finishedAt: sql`now()`, seconds: run.seconds }).where(
+            eq(runs.id, runId),
+          );
+          this.ctx.metrics(runId, curveRows(run.curve));
+        }
+        this.current = undefined;
+        this.roleRuns.set(`${run.role}:${run.size}`, runId);
+      },
+    };
+  }
+
+  private pendingRun: Promise<unknown> = Promise.resolve();
+
+  async writeResult(result: ExperimentResult): Promise<void> {
+    const { runs: roleRuns, ...full } = result;
+    await this.ctx.db.insert(results).values({
+      experimentId: this.experimentId,
+      task: result.task,
+      weakSize: result.weak,
+      strongSize: result.strong,
+      method: result.method,
+      seed: result.seed,
+      weakAcc: result.weak_acc,
+      ceilingAcc: result.ceiling_acc,
+      studentAcc: result.student_acc,
+      pgr: finite(result.pgr),
+      agreement: result.agreement,
+      oracleStudentAcc: result.oracle.student_acc,
+      oraclePgr: finite(result.oracle.pgr),
+      oracleStep: result.oracle.student_step,
+      full: JSON.parse(
+        JSON.stringify({
+          ...full,
+          runs: roleRuns.map(({ curve: _, ...r }) => r),
+        }, (_, v) => (Number.isNaN(v) ? null : v)),
+      ),
+    });
+    if (result.probes?.length) {
+      const runOf = (kind: string) =>
+        kind === "ft(gt)"
+          ? this.roleRuns.get(`ceiling:${result.strong}`)
+          : kind === "ft(weak)+lp(gt)"
+          ? this.roleRuns.get(`student:${result.strong}`)
+          : undefined;
+      await this.ctx.db.insert(probeResults).values(result.probes.map((p) => ({
+        experimentId: this.experimentId,
+        runId: runOf(p.kind) ?? null,
+        layer: p.layer,
+        kind: p.kind,
+        accuracy: p.accuracy,
+      })));
+    }
+    await this.ctx.flushMetrics();
+  }
+}
+
+function pipelineDeps(ctx: JobContext, recorder: Recorder): ExperimentDeps {
+  let lastLive: Record<string, number> = {};
+  return {
+    models: ladderModelSource(ctx.dataDir),
+    cache: new ExperimentCache(join(ctx.dataDir, "cache")),
+    importedTasks: dbTaskLookup(ctx.db),
+    signal: ctx.signal,
+    onProgress: (p) => ctx.progress({ step: p.step, total: p.total, message: p.stage, metrics: lastLive }),
+    ...recorder.deps(),
+    onEval: (role, size, point) => {
+      lastLive = { val_acc: point.valAcc, test_acc: point.testAcc };
+      recorder.deps().onEval!(role, size, point);
+    },
+  };
+}
+
+function checkLeakage(leakage: boolean): void {
+  if (leakage) {
+    throw new Error(
+      "leakage: true needs a ladder pretrained with the task's test items in its corpus; the pipeline " +
+        "only runs on the ladder in <dataDir>/models (pretrained without them)",
+    );
+  }
+}
+
+export async function w2sHandler(ctx: JobContext): Promise<unknown> {
+  const { experimentId, config } = parseParams<ExperimentCreate>(ExperimentCreate, ctx.params, "w2s");
+  checkLeakage(config.leakage);
+  const recorder = new Recorder(ctx, experimentId);
+  await recorder.clearEarlierAttempt();
+  const result = await runExperiment({
+    task: config.task,
+    weak: config.weak,
+    strong: config.strong,
+    method: config.method,
+    seed: config.seed,
+    bootstrapSizes: config.bootstrapSizes,
+    epochs: config.epochs,
+    lr: config.learningRate,
+    batchSize: config.batchSize,
+    alphaMax: config.alphaMax,
+    probes: config.probes,
+  }, pipelineDeps(ctx, recorder));
+  await recorder.writeResult(result);
+  return summary(result);
+}
+
+function summary(r: ExperimentResult) {
+  return {
+    task: r.task,
+    weak: r.weak,
+    strong: r.strong,
+    method: r.method,
+    seed: r.seed,
+    weak_acc: r.weak_acc,
+    ceiling_acc: r.ceiling_acc,
+    student_acc: r.student_acc,
+    pgr: finite(r.pgr),
+    gap_too_small: r.gap_too_small,
+    agreement: r.agreement,
+    oracle: { ...r.oracle, pgr: finite(r.oracle.pgr) },
+  };
+}
+
+export async function sweepHandler(ctx: JobContext): Promise<unknown> {
+  const { experimentId, config } = parseParams<SweepCreate>(SweepCreate, ctx.params, "sweep");
+  checkLeakage(config.leakage);
+  const recorder = new Recorder(ctx, experimentId);
+  await recorder.clearEarlierAttempt();
+  const result = await runSweep({
+    tasks: config.tasks,
+    sizes: config.sizes,
+    methods: config.methods,
+    seeds: config.seeds,
+    epochs: config.epochs,
+    lr: config.learningRate,
+    batchSize: config.batchSize,
+    alphaMax: config.alphaMax,
+    probes: config.probes,
+  }, {
+    ...pipelineDeps(ctx, recorder),
+    onExperiment: (result) => recorder.writeResult(result),
+  });
+  return {
+    experiments: result.experiments,
+    methods: result.methods.map((m) => ({ ...m, median_pgr: finite(m.median_pgr) })),
+    cells: result.cells.map(({ results: _, ...c }) => ({ ...c, pgr: finite(c.pgr) })),
+  };
+}
+
+registerJobHandler("w2s", w2sHandler);
+registerJobHandler("sweep", sweepHandler);

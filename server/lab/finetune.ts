@@ -1,0 +1,436 @@
+/**
+ * The one finetune loop of the lab: weak supervisor, ceiling, student and bootstrap step all train here.
+ *
+ * Examples are tokenized, cut to their LAST seqLen tokens (the class head reads the last non-padding
+ * token, so the end of a text matters most) and right-padded. The model is the pretrained GPT with its
+ * 2-class head; targets are soft (p(class 1) per example: ground truth gives 0/1, weak labels give the
+ * supervisor's probabilities). AdamW with linear warmup and cosine decay to zero; data reshuffled every
+ * epoch from the seed. Every `evalEvery` steps the model is scored on validation and test (the curves).
+ *
+ * Three readings of one run, all returned:
+ *   final     the model after the last step;
+ *   selected  the point with the best validation accuracy (against the labels the role may see: GT
+ *             for weak and ceiling, the supervisor's labels for a student) — the honest default;
+ *   oracle    the point with the best TEST accuracy (ground-truth early stopping): reported beside the
+ *             others as an upper bound, never used to pick anything.
+ *
+ * The aux confidence (logconf) loss is computed on the device per batch (kernels/gpt.ts, `auxAlpha`);
+ * its weight follows auxconfAlpha (linear warmup over the first 20 % of steps, no jump).
+ * A second mode trains nothing in the trunk: frozen features of one layer + a converged logistic
+ * regression (probe.ts), the openai repo's `linear_probe` option.
+ */
+
+import type { GptConfig, ParamLayout } from "../../kernels/config.ts";
+import type { Gpu } from "../../kernels/device.ts";
+import { GptModel } from "../../kernels/gpt.ts";
+import type { Tokenizer } from "../data/tokenizer.ts";
+import { seededRandom, shuffled } from "../data/tasks/random.ts";
+import { accuracy, auxconfAlpha, hardLabels } from "./metrics.ts";
+import { trainLogisticProbe } from "./probe.ts";
+
+/** Tokenized texts, right-padded to T. */
+export interface EncodedSet {
+  n: number;
+  T: number;
+  tokens: Int32Array;
+  lengths: Int32Array;
+}
+
+/** Token ids of each text (empty texts are an error: the head needs a last token). */
+export function tokenizeTexts(tokenizer: Tokenizer, texts: readonly string[]): number[][] {
+  return texts.map((text, i) => {
+    const ids = tokenizer.encode(text);
+    if (ids.length === 0) throw new Error(`example ${i} tokenizes to nothing: ${JSON.stringify(text)}`);
+    return ids;
+  });
+}
+
+/** Right-pads token lists into a batchable set, keeping the last T tokens of longer texts. */
+export function padSet(ids: readonly number[][], T: number): EncodedSet {
+  const n = ids.length;
+  const tokens = new Int32Array(n * T);
+  const lengths = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const row = ids[i].length > T ? ids[i].slice(ids[i].length - T) : ids[i];
+    tokens.set(row, i * T);
+    lengths[i] = row.length;
+  }
+  return { n, T, tokens, lengths };
+}
+
+/** The row range [from, to) of a set as a batch. */
+function rows(set: EncodedSet, indices: readonly number[]): { tokens: Int32Array; lengths: Int32Array } {
+  const tokens = new Int32Array(indices.length * set.T);
+  const lengths = new Int32Array(indices.length);
+  indices.forEach((row, i) => {
+    tokens.set(set.tokens.subarray(row * set.T, (row + 1) * set.T), i * set.T);
+    lengths[i] = set.lengths[row];
+  });
+  return { tokens, lengths };
+}
+
+export interface FinetuneHyper {
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  /** Share of the steps with a linear learning-rate warmup. */
+  warmupFraction: number;
+  weightDecay: number;
+  /** Evaluate on validation and test every N steps (and at the end). */
+  evalEvery: number;
+  /** Seed of the data order. */
+  seed: number;
+  /** > 0: the aux confidence loss with this final α (warmed up over the first 20 % of steps). */
+  alphaMax?: number;
+}
+
+/** Learning rate at a step (0-based): linear warmup, then cosine decay to zero at `total`. */
+export function finetuneLr(step: number, total: number, lr: number, warmupFraction: number): number {
+  const warmup = Math.max(1, Math.round(warmupFraction * total));
+  if (step < warmup) return (lr * (step + 1)) / warmup;
+  const progress = Math.min(1, (step - warmup) / Math.max(1, total - warmup));
+  return lr * 0.5 * (1 + Math.cos(Math.PI * progress));
+}
+
+export interface CurvePoint {
+  step: number;
+  epoch: number;
+  lr: number;
+  /** Training loss of the last step before this point (NaN at step 0). */
+  trainLoss: number;
+  valAcc: number;
+  testAcc: number;
+  /** α of the aux confidence loss at this step (0 for plain CE). */
+  alpha: number;
+}
+
+export interface Reading {
+  step: number;
+  valAcc: number;
+  testAcc: number;
+}
+
+export interface FinetuneResult {
+  curve: CurvePoint[];
+  final: Reading;
+  selected: Reading;
+  oracle: Reading;
+  /** p(class 1) of the SELECTED model on each named prediction set (e.g. train2, test). */
+  predictions: Record<string, number[]>;
+  /** p(class 1) of the final model on the same sets. */
+  finalPredictions: Record<string, number[]>;
+  steps: number;
+  seconds: number;
+  /** Whatever `afterTraining` returned (e.g. probe accuracies of the selected model's features). */
+  extra?: unknown;
+}
+
+export interface FinetuneInput {
+  gpu: Gpu;
+  config: GptConfig;
+  /** Starting parameters (the pretrained model; its class head is reset to zero). */
+  params: Float32Array;
+  train: EncodedSet;
+  /** p(class 1) per training example. */
+  trainTargets: readonly number[];
+  validation: EncodedSet;
+  /** Hard labels the role may select on (GT, or the supervisor's hard labels for a student). */
+  validationLabels: readonly number[];
+  test: EncodedSet;
+  testLabels: readonly number[];
+  /** Sets to predict with the selected (and the final) model. */
+  predict?: Record<string, EncodedSet>;
+  hyper: FinetuneHyper;
+  signal?: AbortSignal;
+  /** Called after every step (cheap; no GPU read). */
+  onStep?: (step: number, total: number) => void;
+  onEval?: (point: CurvePoint) => void;
+  /** Runs on the selected model before it is destroyed (features for probes, …). */
+  afterTraining?: (model: GptModel, batchSize: number) => Promise<unknown>;
+}
+
+/** The class head starts at zero for every role, whatever the checkpoint holds. */
+export function withZeroHead(params: Float32Array, layout: ParamLayout): Float32Array {
+  const copy = params.slice();
+  for (const name of ["cls.weight", "cls.bias"]) {
+    const spec = layout.byName.get(name)!;
+    copy.fill(0, spec.offset, spec.offset + spec.size);
+  }
+  return copy;
+}
+
+/** p(class 1) for every row of a set with the model's current parameters. */
+export async function predictSet(model: GptModel, set: EncodedSet): Promise<number[]> {
+  const out: number[] = [];
+  const all = [...Array(set.n).keys()];
+  for (let start = 0; start < set.n; start += model.B) {
+    const batch = rows(set, all.slice(start, start + model.B));
+    model.setBatch(batch);
+    model.evalStep("cls");
+    const logits = await model.readClassLogits();
+    for (let i = 0; i < batch.lengths.length; i++) {
+      const d = logits[i * 2 + 1] - logits[i * 2];
+      out.push(1 / (1 + Math.exp(-d)));
+    }
+  }
+  return out;
+}
+
+/** Last-token features of every layer (L + 2 arrays of n rows) for a set. */
+export async function featuresOf(model: GptModel, set: EncodedSet): Promise<Float32Array[][]> {
+  const C = model.cfg.width;
+  const layers = model.cfg.layers + 2;
+  const out: Float32Array[][] = Array.from({ length: layers }, () => []);
+  const all = [...Array(set.n).keys()];
+  for (let start = 0; start < set.n; start += model.B) {
+    const batch = rows(set, all.slice(start, start + model.B));
+    model.setBatch(batch);
+    model.featuresStep();
+    const features = await model.readFeatures();
+    for (let l = 0; l < layers; l++) {
+      for (let i = 0; i < batch.lengths.length; i++) out[l].push(features[l].slice(i * C, (i + 1) * C));
+    }
+  }
+  return out;
+}
+
+function checkAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw signal.reason ?? new Error("aborted");
+}
+
+export function totalSteps(n: number, hyper: Pick<FinetuneHyper, "epochs" | "batchSize">): number {
+  return hyper.epochs * Math.ceil(n / hyper.batchSize);
+}
+
+/** Full finetuning of the trunk and the class head on soft targets. */
+export async function finetuneClassifier(input: FinetuneInput): Promise<FinetuneResult> {
+  const { gpu, config, train, trainTargets, hyper } = input;
+  if (trainTargets.length !== train.n) {
+    throw new Error(`finetune: ${train.n} training examples but ${trainTargets.length} targets`);
+  }
+  if (input.validationLabels.length !== input.validation.n || input.testLabels.length !== input.test.n) {
+    throw new Error("finetune: validation/test labels do not match their sets");
+  }
+  if (!(hyper.epochs >= 1 && hyper.batchSize >= 1 && hyper.lr > 0)) {
+    throw new Error(`finetune: bad hyperparameters ${JSON.stringify(hyper)}`);
+  }
+  const started = performance.now();
+  const T = Math.max(
+    train.T,
+    input.validation.T,
+    input.test.T,
+    ...Object.values(input.predict ?? {}).map((s) => s.T),
+  );
+  if (T > config.contextLength) {
+    throw new Error(`finetune: texts need ${T} tokens, context is ${config.contextLength}`);
+  }
+  const same = (s: EncodedSet) => (s.T === T ? s : repad(s, T));
+  const trainSet = same(train);
+  const validation = same(input.validation);
+  const test = same(input.test);
+  const predictSets = Object.fromEntries(Object.entries(input.predict ?? {}).map(([k, s]) => [k, same(s)]));
+
+  const B = hyper.batchSize;
+  const model = new GptModel(gpu, config, input.params, { batchSize: B, seqLen: T });
+  try {
+    model.loadParams(withZeroHead(input.params, model.layout));
+    model.setOptimizer({
+      lr: hyper.lr,
+      weightDecay: hyper.weightDecay,
+      beta1: 0.9,
+      beta2: 0.999,
+      maxGradNorm: 1,
+    });
+    const total = totalSteps(trainSet.n, hyper);
+    const evalEvery = Math.max(1, hyper.evalEvery);
+    const curve: CurvePoint[] = [];
+    let best: { reading: Reading; params: Float32Array } | undefined;
+    let oracle: Reading | undefined;
+    let lastLoss = NaN;
+    const evaluate = async (step: number, epoch: number, lr: number, alpha: number) => {
+      const valAcc = accuracy(hardLabels(await predictSet(model, validation)), input.validationLabels);
+      const testAcc = accuracy(hardLabels(await predictSet(model, test)), input.testLabels);
+      const point: CurvePoint = { step, epoch, lr, trainLoss: lastLoss, valAcc, testAcc, alpha };
+      curve.push(point);
+      input.onEval?.(point);
+      const reading = { step, valAcc, testAcc };
+      // Ties keep the earlier point (fewer steps on the same score).
+      if (!best || valAcc > best.reading.valAcc) best = { reading, params: await model.readParams() };
+      if (!oracle || testAcc > oracle.testAcc) oracle = reading;
+      return reading;
+    };
+
+    const targets = new Float32Array(trainSet.n * 2);
+    trainTargets.forEach((p, i) => {
+      if (!(p >= 0 && p <= 1)) throw new Error(`finetune: target ${i} is ${p}, not a probability`);
+      targets[i * 2] = 1 - p;
+      targets[i * 2 + 1] = p;
+    });
+    const random = seededRandom(hyper.seed, "finetune-order");
+    let step = 0;
+    let lr = 0;
+    let alpha = 0;
+    let final: Reading | undefined;
+    for (let epoch = 0; epoch < hyper.epochs; epoch++) {
+      const order = shuffled([...Array(trainSet.n).keys()], random);
+      for (let start = 0; start < order.length; start += B) {
+        checkAborted(input.signal);
+        const indices = order.slice(start, start + B);
+        const batch = rows(trainSet, indices);
+        const classTargets = new Float32Array(indices.length * 2);
+        indices.forEach((row, i) => classTargets.set(targets.subarray(row * 2, row * 2 + 2), i * 2));
+        model.setBatch({ ...batch, classTargets });
+        lr = finetuneLr(step, total, hyper.lr, hyper.warmupFraction);
+        alpha = hyper.alphaMax ? auxconfAlpha(step, total, hyper.alphaMax) : 0;
+        model.trainStep("cls", hyper.alphaMax ? { lr, auxAlpha: alpha } : { lr });
+        step++;
+        input.onStep?.(step, total);
+        if (step % evalEvery === 0 || step === total) {
+          lastLoss = (await model.readStats()).loss;
+          const reading = await evaluate(step, epoch + (start + B) / order.length, lr, alpha);
+          if (step === total) final = reading;
+        }
+      }
+    }
+    final ??= await evaluate(step, hyper.epochs, lr, alpha);
+
+    const finalPredictions: Record<string, number[]> = {};
+    for (const [name, set] of Object.entries(predictSets)) {
+      finalPredictions[name] = await predictSet(model, set);
+    }
+    let predictions = finalPredictions;
+    const chosen = best!;
+    if (chosen.reading.step !== final.step) {
+      model.loadParams(chosen.params);
+      predictions = {};
+      for (const [name, set] of Object.entries(predictSets)) predictions[name] = await predictSet(model, set);
+    }
+    const extra = input.afterTraining ? await input.afterTraining(model, B) : undefined;
+    return {
+      curve,
+      final,
+      selected: chosen.reading,
+      oracle: oracle!,
+      predictions,
+      finalPredictions,
+      steps: total,
+      seconds: (performance.now() - started) / 1000,
+      extra,
+    };
+  } finally {
+    model.destroy();
+  }
+}
+
+/** The same rows padded to a longer T. */
+export function repad(set: EncodedSet, T: number): EncodedSet {
+  if (T < set.T) throw new Error(`repad: cannot shrink T from ${set.T} to ${T}`);
+  const tokens = new Int32Array(set.n * T);
+  for (let i = 0; i < set.n; i++) tokens.set(set.tokens.subarray(i * set.T, (i + 1) * set.T), i * T);
+  return { n: set.n, T, tokens, lengths: set.lengths.slice() };
+}
+
+export interface ProbeInput {
+  gpu: Gpu;
+  config: GptConfig;
+  params: Float32Array;
+  train: EncodedSet;
+  trainTargets: readonly number[];
+  validation: EncodedSet;
+  validationLabels: readonly number[];
+  test: EncodedSet;
+  testLabels: readonly number[];
+  predict?: Record<string, EncodedSet>;
+  /** Feature layer: 0 = embeddings, l = after block l, L + 1 = after the final LayerNorm (default). */
+  layer?: number;
+  batchSize?: number;
+  signal?: AbortSignal;
+}
+
+/** Frozen features of one layer + a converged logistic regression on the soft targets. */
+export async function probeClassifier(input: ProbeInput): Promise<FinetuneResult> {
+  const started = performance.now();
+  const layer = input.layer ?? input.config.layers + 1;
+  if (!(layer >= 0 && layer <= input.config.layers + 1)) {
+    throw new Error(`probe layer ${layer} is outside 0…${input.config.layers + 1}`);
+  }
+  const sets = { train: input.train, validation: input.validation, test: input.test, ...input.predict };
+  const T = Math.max(...Object.values(sets).map((s) => s.T));
+  const model = new GptModel(input.gpu, input.config, input.params, {
+    batchSize: input.batchSize ?? 64,
+    seqLen: T,
+  });
+  try {
+    const features: Record<string, Float32Array[]> = {};
+    for (const [name, set] of Object.entries(sets)) {
+      checkAborted(input.signal);
+      features[name] = (await featuresOf(model, set.T === T ? set : repad(set, T)))[layer];
+    }
+    const probe = trainLogisticProbe(features.train, [...input.trainTargets]);
+    const valAcc = probe.accuracy(features.validation, [...input.validationLabels]);
+    const testAcc = probe.accuracy(features.test, [...input.testLabels]);
+    const reading = { step: 0, valAcc, testAcc };
+    const predictions: Record<string, number[]> = {};
+    for (const name of Object.keys(input.predict ?? {})) {
+      predictions[name] = probe.predictProba(features[name]);
+    }
+    return {
+      curve: [{ step: 0, epoch: 0, lr: 0, trainLoss: NaN, valAcc, testAcc, alpha: 0 }],
+      final: reading,
+      selected: reading,
+      oracle: reading,
+      predictions,
+      finalPredictions: predictions,
+      steps: 0,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    model.destroy();
+  }
+}
+
+export interface LmFinetuneInput {
+  gpu: Gpu;
+  config: GptConfig;
+  params: Float32Array;
+  /** Unlabeled texts (token ids); each is one row, cut to the context length. */
+  texts: number[][];
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  seed: number;
+  signal?: AbortSignal;
+  onStep?: (step: number, total: number) => void;
+}
+
+/** Generative finetuning: next-token loss on the task's unlabeled texts. Returns the new parameters. */
+export async function finetuneLm(
+  input: LmFinetuneInput,
+): Promise<{ params: Float32Array; loss: number; steps: number }> {
+  const withNext = input.texts.filter((t) => t.length >= 2);
+  if (withNext.length === 0) throw new Error("generative finetuning: no text has two or more tokens");
+  const T = Math.min(input.config.contextLength, Math.max(...withNext.map((t) => t.length)));
+  const set = padSet(withNext, T);
+  const B = input.batchSize;
+  const model = new GptModel(input.gpu, input.config, input.params, { batchSize: B, seqLen: T });
+  try {
+    model.setOptimizer({ lr: input.lr, weightDecay: 0, beta1: 0.9, beta2: 0.999, maxGradNorm: 1 });
+    const total = input.epochs * Math.ceil(set.n / B);
+    const random = seededRandom(input.seed, "lm-finetune-order");
+    let step = 0;
+    for (let epoch = 0; epoch < input.epochs; epoch++) {
+      const order = shuffled([...Array(set.n).keys()], random);
+      for (let start = 0; start < order.length; start += B) {
+        checkAborted(input.signal);
+        model.setBatch(rows(set, order.slice(start, start + B)));
+        model.trainStep("lm", { lr: finetuneLr(step, total, input.lr, 0.1) });
+        step++;
+        input.onStep?.(step, total);
+      }
+    }
+    const loss = (await model.readStats()).loss;
+    return { params: await model.readParams(), loss, steps: total };
+  } finally {
+    model.destroy();
+  }
+}

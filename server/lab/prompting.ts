@@ -1,0 +1,135 @@
+/**
+ * Prompting baselines (paper §5.2.1): the pretrained strong model answers without finetuning. The label
+ * is read from the LM head at the last prompt position: each class has a list of label words, a class's
+ * score is log Σ exp(logit) over the first tokens of its words (the softmax normalizer is shared, so
+ * this compares probabilities), and the prediction is the more likely class.
+ *   zero-shot  the test text alone;
+ *   k-shot     k demonstrations from train2 (balanced, seeded), each `text + label word`, labelled with
+ *              ground truth or with the weak model's labels, then the test text.
+ * The LM head is tied to the embedding, so the logits of a few label tokens are the dot products of the
+ * final-LayerNorm features (featuresStep) with their embedding rows: no V-wide readback is needed.
+ */
+
+import type { GptConfig } from "../../kernels/config.ts";
+import type { Gpu } from "../../kernels/device.ts";
+import { GptModel } from "../../kernels/gpt.ts";
+import type { Tokenizer } from "../data/tokenizer.ts";
+import { seededRandom, shuffled } from "../data/tasks/random.ts";
+import type { TaskExample } from "../data/tasks/types.ts";
+import { generateWorld, type World } from "../data/world.ts";
+import { featuresOf, padSet } from "./finetune.ts";
+import { accuracy } from "./metrics.ts";
+
+export interface PromptFormat {
+  /** Label words of class 0 and class 1 (scored by their first token). */
+  classWords: [string[], string[]];
+  /** Between demonstrations and before the query. */
+  separator: string;
+}
+
+/** Label words per task. World tasks use the region names of each half: the pretraining wording. */
+export function promptFormatFor(task: string, world?: World): PromptFormat {
+  if (task === "world-region") {
+    const region = (world ?? generateWorld()).attributes.find((a) => a.name === "region")!;
+    const half = (h: string) => region.values.filter((v) => region.groups![v] === h).map((v) => " " + v);
+    return { classWords: [half("south"), half("north")], separator: " " };
+  }
+  if (task === "polarity") {
+    return { classWords: [[" negative", " bad"], [" positive", " good"]], separator: "\n" };
+  }
+  if (task === "spam") return { classWords: [[" ham"], [" spam"]], separator: "\n" };
+  return { classWords: [[" no"], [" yes"]], separator: "\n" };
+}
+
+export interface PromptingInput {
+  gpu: Gpu;
+  config: GptConfig;
+  params: Float32Array;
+  tokenizer: Tokenizer;
+  format: PromptFormat;
+  test: readonly TaskExample[];
+  /** Demonstrations (with the labels to show) for k-shot; none for zero-shot. */
+  demos?: { examples: readonly TaskExample[]; labels: readonly number[]; k: number; seed: number };
+  batchSize?: number;
+}
+
+export interface PromptingResult {
+  accuracy: number;
+  /** Share of test examples predicted as class 1 (a model stuck on one word shows here). */
+  positiveRate: number;
+  predictions: number[];
+  promptTokens: number;
+}
+
+/** Balanced k demonstrations (k/2 per shown label where possible), seeded. */
+export function pickDemos(
+  examples: readonly TaskExample[],
+  labels: readonly number[],
+  k: number,
+  seed: number,
+): { txt: string; label: number }[] {
+  const random = seededRandom(seed, "prompt-demos");
+  const order = shuffled([...examples.keys()], random);
+  const byLabel = [order.filter((i) => labels[i] === 0), order.filter((i) => labels[i] === 1)];
+  const chosen: number[] = [];
+  for (let j = 0; chosen.length < k && j < examples.length; j++) {
+    for (const c of [j % 2, 1 - (j % 2)]) {
+      const next = byLabel[c].shift();
+      if (next !== undefined) {
+        chosen.push(next);
+        break;
+      }
+    }
+  }
+  return shuffled(chosen, random).map((i) => ({ txt: examples[i].txt, label: labels[i] }));
+}
+
+export async function promptingBaseline(input: PromptingInput): Promise<PromptingResult> {
+  const { tokenizer, format, config } = input;
+  const classTokens = format.classWords.map((words) =>
+    words.map((w) => {
+      const ids = tokenizer.encode(w);
+      if (ids.length === 0) throw new Error(`label word ${JSON.stringify(w)} tokenizes to nothing`);
+      return ids[0];
+    })
+  );
+  const demos = input.demos
+    ? pickDemos(input.demos.examples, input.demos.labels, input.demos.k, input.demos.seed)
+    : [];
+  const prefix = demos.map((d) => d.txt + format.classWords[d.label][0]).join(format.separator);
+  const texts = input.test.map((e) => (prefix ? prefix + format.separator : "") + e.txt);
+  const ids = texts.map((t) => tokenizer.encode(t));
+  const T = Math.min(config.contextLength, Math.max(...ids.map((r) => r.length)));
+  const set = padSet(ids, T);
+  const model = new GptModel(input.gpu, config, input.params, {
+    batchSize: input.batchSize ?? 64,
+    seqLen: T,
+  });
+  let lnf: Float32Array[];
+  try {
+    lnf = (await featuresOf(model, set))[config.layers + 1];
+  } finally {
+    model.destroy();
+  }
+  const wte = model.layout.byName.get("wte.weight")!;
+  const C = config.width;
+  const logit = (features: Float32Array, token: number) => {
+    let s = 0;
+    for (let c = 0; c < C; c++) s += features[c] * input.params[wte.offset + token * C + c];
+    return s;
+  };
+  const logSumExp = (values: number[]) => {
+    const m = Math.max(...values);
+    return m + Math.log(values.reduce((s, v) => s + Math.exp(v - m), 0));
+  };
+  const predictions = lnf.map((f) => {
+    const [s0, s1] = classTokens.map((tokens) => logSumExp(tokens.map((t) => logit(f, t))));
+    return s1 > s0 ? 1 : 0;
+  });
+  return {
+    accuracy: accuracy(predictions, input.test.map((e) => e.hard_label)),
+    positiveRate: predictions.reduce((s: number, p) => s + p, 0) / predictions.length,
+    predictions,
+    promptTokens: T,
+  };
+}

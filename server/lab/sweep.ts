@@ -1,0 +1,260 @@
+/**
+ * Sweeps: every task × (weak, strong) pair with weak smaller than strong × method × seed, run through
+ * runExperiment (which caches weak models and ceilings, so each is trained once per task and seed).
+ * Each cell (task, pair, method) is summarized across seeds — mean and 95 % t-interval of every
+ * accuracy and of PGR — and flagged "gap too small" when ceiling − weak is within noise (test-sampling
+ * noise of the mean accuracies, or the seed-to-seed spread of the gap, whichever is larger); flagged
+ * cells are left out of the per-method median PGR, the paper's summary statistic.
+ */
+
+import type { Agreement } from "./metrics.ts";
+import { bootstrapInterval, gapNoise, gapTooSmall, mean, medianPgr, pgr, tInterval95 } from "./metrics.ts";
+import type { MethodName } from "./methods.ts";
+import { type ExperimentDeps, type ExperimentOptions, type ExperimentResult, runExperiment } from "./w2s.ts";
+
+export interface SweepOptions {
+  tasks: string[];
+  sizes: string[];
+  methods: MethodName[];
+  seeds: number[];
+  mode?: ExperimentOptions["mode"];
+  epochs?: number;
+  lr?: number;
+  batchSize?: number;
+  alphaMax?: number;
+  probes?: boolean;
+  maxExamples?: number;
+}
+
+export interface MeanCi {
+  mean: number;
+  lo: number;
+  hi: number;
+}
+
+export interface SweepCell {
+  task: string;
+  weak: string;
+  strong: string;
+  method: MethodName;
+  seeds: number[];
+  weak_acc: MeanCi;
+  ceiling_acc: MeanCi;
+  student_acc: MeanCi;
+  /** PGR of the mean accuracies (the cell's PGR) and the t-interval of the per-seed PGRs. */
+  pgr: number;
+  pgr_ci: MeanCi;
+  gap_too_small: boolean;
+  gap_noise: number;
+  agreement: Agreement;
+  /** Oracle (best test point) student accuracy and PGR, means over seeds. */
+  oracle_student_acc: number;
+  oracle_pgr: number;
+  results: ExperimentResult[];
+}
+
+export interface MethodSummary {
+  method: MethodName;
+  median_pgr: number;
+  /** Bootstrap interval of the median over cells. */
+  median_ci: { lo: number; hi: number };
+  cells: number;
+  skipped: number;
+}
+
+export interface SweepResult {
+  cells: SweepCell[];
+  methods: MethodSummary[];
+  experiments: number;
+  seconds: number;
+}
+
+/** All (weak, strong) pairs with weak before strong in the given size order. */
+export function sizePairs(sizes: readonly string[]): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < sizes.length; i++) {
+    for (let j = i + 1; j < sizes.length; j++) pairs.push([sizes[i], sizes[j]]);
+  }
+  return pairs;
+}
+
+function meanCi(values: number[]): MeanCi {
+  const t = tInterval95(values);
+  return { mean: t.mean, lo: t.lo, hi: t.hi };
+}
+
+function meanAgreement(list: Agreement[]): Agreement {
+  const avg = (key: keyof Agreement) => {
+    const values = list.map((a) => a[key]).filter((v): v is number => v !== null);
+    return values.length ? mean(values) : null;
+  };
+  return {
+    all: avg("all"),
+    supervisor_correct: avg("supervisor_correct"),
+    supervisor_wrong: avg("supervisor_wrong"),
+  };
+}
+
+export function summarizeCell(results: ExperimentResult[]): SweepCell {
+  const first = results[0];
+  const weak = meanCi(results.map((r) => r.weak_acc));
+  const ceiling = meanCi(results.map((r) => r.ceiling_acc));
+  const student = meanCi(results.map((r) => r.student_acc));
+  const gaps = results.map((r) => r.ceiling_acc - r.weak_acc);
+  const gapSpread = results.length >= 2 ? (meanCi(gaps).hi - meanCi(gaps).lo) / 2 : 0;
+  const noise = Math.max(gapNoise(weak.mean, ceiling.mean, first.n.test), gapSpread);
+  return {
+    task: first.task,
+    weak: first.weak,
+    strong: first.strong,
+    method: first.method,
+    seeds: results.map((r) => r.seed),
+    weak_acc: weak,
+    ceiling_acc: ceiling,
+    student_acc: student,
+    pgr: pgr(weak.mean, ceiling.mean, student.mean),
+    pgr_ci: meanCi(results.map((r) => r.pgr)),
+    gap_too_small: gapTooSmall(weak.mean, ceiling.mean, noise),
+    gap_noise: noise,
+    agreement: meanAgreement(results.map((r) => r.agreement)),
+    oracle_student_acc: mean(results.map((r) => r.oracle.student_acc)),
+    oracle_pgr: pgr(
+      mean(results.map((r) => r.oracle.weak_acc)),
+      mean(results.map((r) => r.oracle.ceiling_acc)),
+      mean(results.map((r) => r.oracle.student_acc)),
+    ),
+    results,
+  };
+}
+
+export function summarizeMethods(cells: SweepCell[]): MethodSummary[] {
+  const methods = [...new Set(cells.map((c) => c.method))];
+  return methods.map((method) => {
+    const mine = cells.filter((c) => c.method === method);
+    const pairs = mine.map((c) => ({
+      weakAcc: c.weak_acc.mean,
+      ceilingAcc: c.ceiling_acc.mean,
+      studentAcc: c.student_acc.mean,
+      gapTooSmall: c.gap_too_small,
+    }));
+    const { median, used, skipped } = medianPgr(pairs);
+    const values = mine.filter((c) => !c.gap_too_small).map((c) => c.pgr).filter(Number.isFinite);
+    return { method, median_pgr: median, median_ci: bootstrapInterval(values), cells: used, skipped };
+  });
+}
+
+export interface SweepDeps extends ExperimentDeps {
+  /** After each experiment (index counts from 0). */
+  onExperiment?: (result: ExperimentResult, index: number, total: number) => void | Promise<void>;
+  /** Skip experiments already finished (a resumed sweep job): index → result. */
+  finished?: Map<number, ExperimentResult>;
+}
+
+export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<SweepResult> {
+  const started = performance.now();
+  if (opts.sizes.length < 2) throw new Error("a sweep needs at least two sizes");
+  const order = deps.models.sizes;
+  for (const size of opts.sizes) {
+    if (!order.includes(size)) throw new Error(`unknown size "${size}"; sizes are: ${order.join(", ")}`);
+  }
+  const sizes = [...opts.sizes].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  const plan: ExperimentOptions[] = [];
+  for (const task of opts.tasks) {
+    for (const [weak, strong] of sizePairs(sizes)) {
+      for (const method of opts.methods) {
+        for (const seed of opts.seeds) {
+          plan.push({
+            task,
+            weak,
+            strong,
+            method,
+            seed,
+            mode: opts.mode,
+            epochs: opts.epochs,
+            lr: opts.lr,
+            batchSize: opts.batchSize,
+            alphaMax: opts.alphaMax,
+            probes: opts.probes,
+            maxExamples: opts.maxExamples,
+          });
+        }
+      }
+    }
+  }
+  const results: ExperimentResult[] = [];
+  for (let i = 0; i < plan.length; i++) {
+    if (deps.signal?.aborted) throw deps.signal.reason ?? new Error("aborted");
+    let result = deps.finished?.get(i);
+    if (!result) {
+      result = await runExperiment(plan[i], {
+        ...deps,
+        onProgress: (p) =>
+          deps.onProgress?.({
+            step: Math.round((i + p.step / Math.max(1, p.total)) * 1000),
+            total: plan.length * 1000,
+            stage: `${i + 1}/${plan.length} ${plan[i].task} ${plan[i].weak}→${plan[i].strong} ${
+              plan[i].method
+            } s${plan[i].seed}: ${p.stage}`,
+          }),
+      });
+      await deps.onExperiment?.(result, i, plan.length);
+    }
+    results.push(result);
+  }
+  const cellKey = (r: ExperimentResult) => `${r.task}\u0000${r.weak}\u0000${r.strong}\u0000${r.method}`;
+  const groups = new Map<string, ExperimentResult[]>();
+  for (const r of results) groups.set(cellKey(r), [...(groups.get(cellKey(r)) ?? []), r]);
+  const cells = [...groups.values()].map(summarizeCell);
+  return {
+    cells,
+    methods: summarizeMethods(cells),
+    experiments: plan.length,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** One CSV row per experiment (task, pair, method, seed). */
+export function sweepCsv(result: SweepResult): string {
+  const header = [
+    "task",
+    "weak",
+    "strong",
+    "method",
+    "seed",
+    "weak_acc",
+    "ceiling_acc",
+    "student_acc",
+    "pgr",
+    "gap_too_small",
+    "agreement_all",
+    "agreement_supervisor_correct",
+    "agreement_supervisor_wrong",
+    "oracle_student_acc",
+    "oracle_pgr",
+  ];
+  const cell = (
+    v: unknown,
+  ) => (v === null || (typeof v === "number" && !Number.isFinite(v)) ? "" : String(v));
+  const rows = result.cells.flatMap((c) =>
+    c.results.map((r) =>
+      [
+        r.task,
+        r.weak,
+        r.strong,
+        r.method,
+        r.seed,
+        r.weak_acc,
+        r.ceiling_acc,
+        r.student_acc,
+        r.pgr,
+        r.gap_too_small,
+        r.agreement.all,
+        r.agreement.supervisor_correct,
+        r.agreement.supervisor_wrong,
+        r.oracle.student_acc,
+        r.oracle.pgr,
+      ].map(cell).join(",")
+    )
+  );
+  return [header.join(","), ...rows].join("\n");
+}

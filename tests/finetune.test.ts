@@ -1,0 +1,124 @@
+/**
+ * The finetune loop: the learning-rate schedule by hand, padding/truncation, a learnable rule learned,
+ * and the aux confidence target the GPU computes per batch against metrics.auxconfTargets (the CPU
+ * statement of the same openai rule): the device's loss at lr 0 must equal the cross-entropy of the
+ * student's own probabilities against auxconfTargets.
+ */
+import assert from "node:assert/strict";
+import { type GptConfig, initParameters, paramLayout } from "../kernels/config.ts";
+import { getGpu } from "../kernels/device.ts";
+import { GptModel } from "../kernels/gpt.ts";
+import { finetuneClassifier, finetuneLr, padSet } from "../server/lab/finetune.ts";
+import { auxconfTargets } from "../server/lab/metrics.ts";
+
+Deno.test("finetune: warmup then cosine decay to zero, by hand", () => {
+  // total 100, warmup 10 % = 10 steps: step 0 → lr/10, step 9 → lr; then cos from step 10 to 100.
+  assert.equal(finetuneLr(0, 100, 1, 0.1), 0.1);
+  assert.equal(finetuneLr(9, 100, 1, 0.1), 1);
+  assert.equal(finetuneLr(10, 100, 1, 0.1), 1);
+  assert.ok(Math.abs(finetuneLr(55, 100, 1, 0.1) - 0.5) < 1e-12); // halfway through the decay
+  assert.ok(Math.abs(finetuneLr(100, 100, 1, 0.1)) < 1e-12);
+});
+
+Deno.test("finetune: padding keeps the last T tokens and records lengths", () => {
+  const set = padSet([[1, 2, 3, 4, 5], [7]], 3);
+  assert.deepEqual([...set.tokens], [3, 4, 5, 7, 0, 0]);
+  assert.deepEqual([...set.lengths], [3, 1]);
+});
+
+const cfg: GptConfig = { vocabSize: 40, contextLength: 8, width: 16, layers: 1, heads: 2 };
+
+function ruleSet(n: number, seed: number) {
+  let s = seed;
+  const r = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const ids: number[][] = [];
+  const labels: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = Array.from({ length: 2 + Math.floor(r() * 4) }, () => Math.floor(r() * cfg.vocabSize));
+    ids.push(row);
+    labels.push(row[row.length - 1] % 2); // the last token's parity
+  }
+  return { set: padSet(ids, 6), labels };
+}
+
+Deno.test("finetune: learns a rule of the last token; selection and oracle read the curve", async () => {
+  const gpu = await getGpu();
+  const train = ruleSet(160, 1), val = ruleSet(60, 2), test = ruleSet(60, 3);
+  const result = await finetuneClassifier({
+    gpu,
+    config: cfg,
+    params: initParameters(cfg, 1),
+    train: train.set,
+    trainTargets: train.labels,
+    validation: val.set,
+    validationLabels: val.labels,
+    test: test.set,
+    testLabels: test.labels,
+    predict: { test: test.set },
+    hyper: {
+      epochs: 8,
+      lr: 3e-3,
+      batchSize: 32,
+      warmupFraction: 0.1,
+      weightDecay: 0,
+      evalEvery: 10,
+      seed: 1,
+    },
+  });
+  assert.equal(result.steps, 40);
+  assert.deepEqual(result.curve.map((p) => p.step), [10, 20, 30, 40]);
+  assert.ok(result.final.testAcc >= 0.9, `final test accuracy ${result.final.testAcc}`);
+  // The predictions returned are the selected model's: their accuracy is its test accuracy.
+  const predicted = result.predictions.test.map((p) => (p > 0.5 ? 1 : 0));
+  const acc = predicted.filter((p, i) => p === test.labels[i]).length / test.labels.length;
+  assert.equal(acc, result.selected.testAcc);
+  assert.equal(result.oracle.testAcc, Math.max(...result.curve.map((p) => p.testAcc)));
+});
+
+Deno.test("aux confidence: the GPU target per batch equals auxconfTargets (soft weak rate)", async () => {
+  const gpu = await getGpu();
+  const B = 12;
+  const T = 4;
+  const params = initParameters(cfg, 3);
+  // A non-zero class head so the student's probabilities spread.
+  const layout = paramLayout(cfg);
+  const head = layout.byName.get("cls.weight")!;
+  let s = 5;
+  for (let i = 0; i < head.size; i++) {
+    params[head.offset + i] = ((s = (s * 69069 + 1) % 4294967296) / 4294967296 - 0.5) * 4;
+  }
+  const model = new GptModel(gpu, cfg, params, { batchSize: B, seqLen: T });
+  try {
+    const tokens = new Int32Array(B * T).map((_, i) => (i * 7 + 3) % cfg.vocabSize);
+    const lengths = Int32Array.from({ length: B }, (_, i) => 1 + (i % T));
+    // Soft weak labels whose mean (5.8/12 ≈ 0.483) differs from their hard positive rate (5/12): the
+    // threshold lands between different ranks (h = 0.517·11 ≈ 5.7 vs 0.583·11 ≈ 6.4), so 6 vs 5 positives.
+    const weak = [0.9, 0.2, 0.6, 0.45, 0.1, 0.8, 0.3, 0.55, 0.4, 0.7, 0.35, 0.45];
+    const classTargets = new Float32Array(weak.flatMap((p) => [1 - p, p]));
+    model.setOptimizer({ weightDecay: 0 });
+    for (const alpha of [1, 0.4]) {
+      model.setBatch({ tokens, lengths, classTargets });
+      model.trainStep("cls", { lr: 0, auxAlpha: alpha });
+      const stats = await model.readStats();
+      const logits = await model.readClassLogits();
+      const student = weak.map((_, b) => 1 / (1 + Math.exp(-(logits[b * 2 + 1] - logits[b * 2]))));
+      const targets = auxconfTargets(student, weak, alpha);
+      const expected = targets.reduce(
+        (sum, t, b) => sum - (t * Math.log(student[b]) + (1 - t) * Math.log(1 - student[b])),
+        0,
+      ) / B;
+      assert.ok(
+        Math.abs(stats.loss - expected) < 1e-4,
+        `α=${alpha}: device loss ${stats.loss}, CPU ${expected}`,
+      );
+      // The hard part must matter: with α = 1 the loss differs from plain CE on the weak labels.
+      if (alpha === 1) {
+        const plain = weak.reduce((sum, t, b) =>
+          sum - (t * Math.log(student[b]) + (1 - t) * Math.log(1 - student[b])), 0) / B;
+        assert.ok(Math.abs(plain - expected) > 1e-3);
+      }
+    }
+  } finally {
+    model.destroy();
+  }
+});

@@ -1,0 +1,162 @@
+/**
+ * The weak→strong pipeline end to end on a tiny task (a JSONL file: the label is whether the text's last
+ * letter is in a–m) with two tiny randomly initialized GPTs over the byte tokenizer: the readings and
+ * agreement are checked against the per-example predictions recomputed independently, the cache is
+ * checked to skip training (and to be shared across methods), and bad task lines are named.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type GptConfig, initParameters } from "../kernels/config.ts";
+import { createTokenizer } from "../server/data/tokenizer.ts";
+import { ExperimentCache, hashNumbers } from "../server/lab/cache.ts";
+import { agreement, pgr } from "../server/lab/metrics.ts";
+import { loadTaskSplits, type ModelSource, pgrBootstrap, runExperiment } from "../server/lab/w2s.ts";
+
+const tokenizer = createTokenizer({ merges: 0 });
+const CONFIGS: Record<string, GptConfig> = {
+  tiny: { vocabSize: tokenizer.vocabSize, contextLength: 16, width: 8, layers: 1, heads: 1 },
+  small: { vocabSize: tokenizer.vocabSize, contextLength: 16, width: 16, layers: 1, heads: 2 },
+  big: { vocabSize: tokenizer.vocabSize, contextLength: 16, width: 24, layers: 2, heads: 2 },
+};
+
+function tinyModels(): ModelSource & { loads: number } {
+  const source = {
+    loads: 0,
+    sizes: ["tiny", "small", "big"],
+    load(size: string) {
+      source.loads++;
+      const config = CONFIGS[size];
+      const params = initParameters(config, 7);
+      return Promise.resolve({ size, config, params, tokenizer, hash: hashNumbers(params) });
+    },
+  };
+  return source;
+}
+
+async function writeTask(dir: string): Promise<string> {
+  let state = 99;
+  const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const lines: string[] = [];
+  for (let i = 0; i < 240; i++) {
+    const words = Array.from(
+      { length: 2 },
+      () =>
+        Array.from(
+          { length: 2 + Math.floor(random() * 2) },
+          () => String.fromCharCode(97 + Math.floor(random() * 26)),
+        )
+          .join(""),
+    );
+    const text = words.join(" ");
+    lines.push(JSON.stringify({ txt: text, hard_label: text.charCodeAt(text.length - 1) <= 109 ? 1 : 0 }));
+  }
+  const path = join(dir, "last-letter.jsonl");
+  await Deno.writeTextFile(path, lines.join("\n") + "\n");
+  return path;
+}
+
+Deno.test("w2s: tiny experiment end to end, readings recomputed, cache reused across runs and methods", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "w2s-test-" });
+  try {
+    const task = await writeTask(dir);
+    const models = tinyModels();
+    const cache = new ExperimentCache(join(dir, "cache"));
+    const options = {
+      task,
+      weak: "tiny",
+      strong: "big",
+      method: "naive" as const,
+      seed: 3,
+      epochs: 6,
+      lr: 3e-3,
+      batchSize: 16,
+    };
+    const roles: string[] = [];
+    let lastProgress = { step: 0, total: 0 };
+    const first = await runExperiment(options, {
+      models,
+      cache,
+      onRun: (run) => void roles.push(`${run.role}:${run.cached}`),
+      onProgress: (p) => (lastProgress = p),
+    });
+    assert.deepEqual(roles, ["weak:false", "ceiling:false", "student:false"]);
+    assert.equal(lastProgress.step, lastProgress.total);
+    // 240 examples, 30/30/15/25 % → test ≈ 60; the rule is learnable: the ceiling must learn it.
+    assert.ok(first.n.test >= 50 && first.n.test <= 70, `test size ${first.n.test}`);
+    assert.ok(first.ceiling_acc >= 0.85, `ceiling ${first.ceiling_acc}`);
+    assert.ok(first.weak_acc > 0.5, `weak ${first.weak_acc}`);
+    // PGR and accuracy intervals from the reported accuracies.
+    assert.equal(first.pgr, pgr(first.weak_acc, first.ceiling_acc, first.student_acc));
+    for (const key of ["weak_acc", "ceiling_acc", "student_acc"] as const) {
+      assert.ok(first.ci[key].lo <= first[key] && first[key] <= first.ci[key].hi, key);
+    }
+    // Each run's selected point is the best validation point of its curve; the oracle the best test point.
+    for (const run of first.runs) {
+      const bestVal = Math.max(...run.curve.map((p) => p.valAcc));
+      const bestTest = Math.max(...run.curve.map((p) => p.testAcc));
+      assert.equal(run.selected.valAcc, bestVal, `${run.role} selection`);
+      assert.equal(run.oracle.testAcc, bestTest, `${run.role} oracle`);
+      assert.ok(run.oracle.testAcc >= run.selected.testAcc);
+      assert.equal(run.curve.at(-1)!.step, run.steps);
+    }
+    assert.equal(first.oracle.student_acc, first.runs[2].oracle.testAcc);
+
+    // Same experiment again: everything from the cache, identical readings, no training.
+    const again = await runExperiment(options, { models, cache });
+    assert.ok(again.runs.every((r) => r.cached));
+    for (const key of ["weak_acc", "ceiling_acc", "student_acc", "pgr"] as const) {
+      assert.equal(again[key], first[key]);
+    }
+    assert.deepEqual(again.agreement, first.agreement);
+    assert.ok(again.seconds < first.seconds / 2, `cached ${again.seconds}s vs ${first.seconds}s`);
+
+    // Another method shares the weak model and the ceiling; only the student trains.
+    const aux = await runExperiment({ ...options, method: "auxconf" }, { models, cache });
+    assert.deepEqual(aux.runs.map((r) => `${r.role}:${r.cached}`), [
+      "weak:true",
+      "ceiling:true",
+      "student:false",
+    ]);
+    assert.equal(aux.alpha_max, 0.5);
+    assert.equal(aux.weak_acc, first.weak_acc);
+    assert.equal(aux.ceiling_acc, first.ceiling_acc);
+    // A student trained with α warmup records α along its curve: 0 → 0.5, never above.
+    const alphas = aux.runs[2].curve.map((p) => p.alpha);
+    assert.ok(alphas.every((a) => a >= 0 && a <= 0.5) && alphas.at(-1) === 0.5, `alphas ${alphas}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("w2s: agreement and PGR interval come from the per-example predictions", () => {
+  // Hand-made predictions on 6 examples: weak right on 0–2, wrong on 3–5.
+  const gt = [1, 0, 1, 0, 1, 0];
+  const weak = [1, 0, 1, 1, 0, 1];
+  const student = [1, 0, 0, 0, 0, 1];
+  const a = agreement(student, weak, gt);
+  assert.equal(a.all, 4 / 6); // agree on 0, 1, 4, 5
+  assert.equal(a.supervisor_correct, 2 / 3);
+  assert.equal(a.supervisor_wrong, 2 / 3);
+  // A student identical to the ceiling has PGR 1 on every resample with a gap.
+  const ceiling = [...gt];
+  const interval = pgrBootstrap(gt, weak, ceiling, ceiling, 200, 1);
+  assert.equal(interval.lo, 1);
+  assert.equal(interval.hi, 1);
+});
+
+Deno.test("w2s: a bad line of a task file is named by number, unknown tasks list the built-ins", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "w2s-task-" });
+  try {
+    const path = join(dir, "bad.jsonl");
+    const good = Array.from({ length: 30 }, (_, i) => JSON.stringify({ txt: `t${i}`, hard_label: i % 2 }));
+    good.splice(6, 0, JSON.stringify({ txt: "x", hard_label: 2 }));
+    await Deno.writeTextFile(path, good.join("\n"));
+    await assert.rejects(() => loadTaskSplits(path, 0), /bad\.jsonl: line 7: `hard_label` must be 0 or 1/);
+    await assert.rejects(
+      () => loadTaskSplits("no-such-task", 0),
+      /unknown task "no-such-task".*world-region/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
