@@ -1,0 +1,226 @@
+/**
+ * The general matmul against a float64 reference: every version (naive, blocked, vec4) × layout
+ * (NN, NT, TN) on odd shapes, with bias, accumulation (beta), alpha, batching and the two-level batch
+ * used by attention; tensors placed at unaligned offsets inside larger buffers.
+ */
+import assert from "node:assert/strict";
+import { getGpu } from "../kernels/device.ts";
+import { checked, createTensor, readTensor, slice, submit, type Tensor } from "../kernels/runtime.ts";
+import { type MatmulSpec, type MatmulVersion, planMatmul } from "../kernels/ops/matmul.ts";
+
+function randoms(n: number, seed: number): Float32Array {
+  let s = seed;
+  return Float32Array.from(
+    { length: n },
+    () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5,
+  );
+}
+
+interface Case {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  batch?: number;
+  bias?: boolean;
+  beta?: number;
+  alpha?: number;
+}
+
+/** Reference on packed operands: C[z] = alpha·op(A[z])·op(B[z]) + bias + beta·C0[z]. */
+function reference(
+  c: Case,
+  A: Float32Array,
+  B: Float32Array,
+  bias: Float32Array,
+  C0: Float32Array,
+): Float64Array {
+  const { M, N, K } = c;
+  const batch = c.batch ?? 1;
+  const out = new Float64Array(batch * M * N);
+  for (let z = 0; z < batch; z++) {
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) {
+          const a = c.transA ? A[z * M * K + k * M + m] : A[z * M * K + m * K + k];
+          const b = c.transB ? B[z * K * N + n * K + k] : B[z * K * N + k * N + n];
+          acc += a * b;
+        }
+        const i = z * M * N + m * N + n;
+        out[i] = (c.alpha ?? 1) * acc + (c.bias ? bias[n] : 0) + (c.beta ?? 0) * C0[i];
+      }
+    }
+  }
+  return out;
+}
+
+/** A tensor at element offset `at` inside a larger buffer, so the kernel must use its base offset. */
+function placed(
+  gpu: Awaited<ReturnType<typeof getGpu>>,
+  data: Float32Array,
+  at: number,
+  label: string,
+): Tensor {
+  const whole = new Float32Array(at + data.length + 13).fill(99);
+  whole.set(data, at);
+  return slice(createTensor(gpu, whole.length, label, whole), at, data.length, label);
+}
+
+function maxRelError(got: Float32Array, want: Float64Array): number {
+  let diff = 0;
+  let scale = 1e-6;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return diff / scale;
+}
+
+const SHAPES: [number, number, number][] = [[1, 1, 1], [7, 33, 13], [130, 7, 33], [33, 130, 1], [8, 36, 16], [
+  12,
+  20,
+  64,
+], [64, 48, 132]];
+
+async function check(
+  c: Case,
+  version: MatmulVersion | undefined,
+  offset: number,
+): Promise<string | undefined> {
+  const gpu = await getGpu();
+  const batch = c.batch ?? 1;
+  const A = randoms(batch * c.M * c.K, c.M + 3 * c.K);
+  const B = randoms(batch * c.K * c.N, 7 * c.N + c.K);
+  const bias = randoms(c.N, 5);
+  const C0 = randoms(batch * c.M * c.N, 11);
+  const spec: MatmulSpec = {
+    label: "test",
+    a: placed(gpu, A, offset, "A"),
+    b: placed(gpu, B, offset, "B"),
+    c: placed(gpu, C0, offset, "C"),
+    bias: c.bias ? placed(gpu, bias, offset + 1, "bias") : undefined,
+    M: c.M,
+    N: c.N,
+    K: c.K,
+    transA: c.transA,
+    transB: c.transB,
+    batch,
+    alpha: c.alpha,
+    beta: c.beta,
+    version,
+  };
+  let dispatch;
+  try {
+    dispatch = await checked(gpu, () => planMatmul(gpu, spec));
+  } catch (err) {
+    // vec4 refuses unaligned operands with a named error; every other refusal is a failure.
+    if (version === "vec4" && /vec4 matmul needs aligned shapes/.test(String(err))) return undefined;
+    throw err;
+  }
+  await checked(gpu, () => submit(gpu, [dispatch]));
+  const got = await readTensor(gpu, spec.c);
+  const err = maxRelError(got, reference(c, A, B, bias, C0));
+  const name =
+    `${version ?? "auto"} M${c.M} N${c.N} K${c.K} ${c.transA ? "T" : "N"}${c.transB ? "T" : "N"} ` +
+    `batch ${batch} bias ${!!c.bias} beta ${c.beta ?? 0} offset ${offset}`;
+  return err <= 1e-5 ? undefined : `${name}: max rel error ${err.toExponential(2)}`;
+}
+
+Deno.test("matmul: every version and layout on odd shapes matches float64", async () => {
+  const failures: string[] = [];
+  let vec4Ran = 0;
+  for (const version of ["naive", "blocked", "vec4"] as const) {
+    for (const [M, N, K] of SHAPES) {
+      for (const [transA, transB] of [[false, false], [false, true], [true, false]]) {
+        const offset = version === "vec4" ? 4 : 3;
+        const result = await check({ M, N, K, transA, transB }, version, offset);
+        if (result) failures.push(result);
+        if (version === "vec4" && (N % 4 === 0 || K % 4 === 0)) vec4Ran++;
+      }
+    }
+  }
+  assert.deepEqual(failures, [], failures.join("\n"));
+  assert.ok(vec4Ran > 5, "the vec4 version must run on the aligned shapes");
+});
+
+Deno.test("matmul: bias, accumulation, alpha and batching", async () => {
+  const failures: string[] = [];
+  const cases: Case[] = [
+    { M: 7, N: 9, K: 5, bias: true },
+    { M: 7, N: 12, K: 8, bias: true, beta: 1 },
+    { M: 5, N: 8, K: 12, transA: true, beta: 1, alpha: 0.5 },
+    { M: 9, N: 8, K: 12, transB: true, batch: 3, alpha: -2 },
+    { M: 1, N: 16, K: 33, transA: true, batch: 2, beta: 1 },
+  ];
+  for (const c of cases) {
+    for (const version of [undefined, "naive", "blocked"] as const) {
+      const result = await check(c, version, 8);
+      if (result) failures.push(result);
+    }
+  }
+  assert.deepEqual(failures, [], failures.join("\n"));
+});
+
+Deno.test("matmul: two-level batch over (sequence, head) blocks of one buffer", async () => {
+  const gpu = await getGpu();
+  // qkv-like layout: S sequences × T rows × (H·d) columns; per (s, h): C = Q_sh · Q_shᵀ (T×T).
+  const S = 2, T = 5, H = 3, d = 4;
+  const W = H * d;
+  const X = randoms(S * T * W, 3);
+  for (const version of ["naive", "blocked", "vec4"] as const) {
+    const x = createTensor(gpu, X.length, "x", X);
+    const out = createTensor(gpu, S * H * T * T, "out");
+    const dispatch = planMatmul(gpu, {
+      label: "two-level",
+      a: x,
+      b: x,
+      c: out,
+      M: T,
+      N: T,
+      K: d,
+      transB: true,
+      lda: W,
+      ldb: W,
+      ldc: T,
+      batch: S * H,
+      batchSplit: H,
+      batchStrideA: T * W,
+      innerStrideA: d,
+      batchStrideB: T * W,
+      innerStrideB: d,
+      batchStrideC: H * T * T,
+      innerStrideC: T * T,
+      version,
+    });
+    submit(gpu, [dispatch]);
+    const got = await readTensor(gpu, out);
+    let err = 0;
+    for (let s = 0; s < S; s++) {
+      for (let h = 0; h < H; h++) {
+        for (let i = 0; i < T; i++) {
+          for (let j = 0; j < T; j++) {
+            let want = 0;
+            for (let k = 0; k < d; k++) {
+              want += X[(s * T + i) * W + h * d + k] * X[(s * T + j) * W + h * d + k];
+            }
+            err = Math.max(err, Math.abs(got[((s * H + h) * T + i) * T + j] - want));
+          }
+        }
+      }
+    }
+    assert.ok(err <= 1e-6, `${version}: max abs error ${err}`);
+  }
+});
+
+Deno.test("matmul: operands too small for the shape are refused with the tensor's name", async () => {
+  const gpu = await getGpu();
+  const a = createTensor(gpu, 10, "activations");
+  const b = createTensor(gpu, 12, "weights");
+  const c = createTensor(gpu, 12, "out");
+  assert.throws(
+    () => planMatmul(gpu, { label: "mm", a, b, c, M: 3, N: 4, K: 4 }),
+    /A activations has 10 elements, needs 12/,
+  );
+});
