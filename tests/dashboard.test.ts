@@ -173,19 +173,25 @@ Deno.test({
       await page.click("[data-testid=toy-form] button[type=submit]");
       await page.waitForURL(/\/jobs\/\d+$/);
       const seen = new Set<number>();
+      // Progress texts seen while the run's curves were already drawn and marked live.
+      const liveChartPoints = new Set<string>();
       const deadline = Date.now() + 15_000;
       let status = "";
       while (Date.now() < deadline) {
         const bar = await page.$("[role=progressbar]");
         if (bar) seen.add(Number(await bar.getAttribute("aria-valuenow")));
         status = (await page.getAttribute(".job-progress", "data-status")) ?? "";
-        if (seen.size === 3) await shot("job-live");
+        if (status === "running" && await page.$("[data-live=yes] [data-testid=loss-chart] canvas")) {
+          liveChartPoints.add(await page.locator("[data-testid=progress-text]").first().textContent() ?? "");
+          if (liveChartPoints.size === 2) await shot("job-live");
+        }
         if (status === "done") break;
         await page.waitForTimeout(150);
       }
       assert.equal(status, "done");
       const partial = [...seen].filter((v) => v > 0 && v < 100);
       assert.ok(partial.length >= 2, `progress seen live at several values, got ${[...seen].join(", ")}`);
+      assert.ok(liveChartPoints.size >= 2, "the training curves were drawn while the job ran");
       await page.waitForSelector("[data-testid=accuracy-chart] canvas");
       assert.ok(
         await colouredPixels(page, "[data-testid=loss-chart] canvas", "#1f77b4") > 30,

@@ -67,8 +67,10 @@ function drawMarkers(u: uPlot, markers: ChartMarker[]): void {
     const textWidth = ctx.measureText(m.label).width;
     const right = u.bbox.left + u.bbox.width;
     const tx = cx + r + 4 + textWidth > right ? cx - r - 4 - textWidth : cx + r + 4;
+    // Above the point, unless that would leave the plot area.
+    const ty = cy - r - 12 * devicePixelRatio < u.bbox.top ? cy + r + 12 * devicePixelRatio : cy - r;
     ctx.fillStyle = m.color;
-    ctx.fillText(m.label, tx, cy - r);
+    ctx.fillText(m.label, tx, ty);
   }
   ctx.restore();
 }

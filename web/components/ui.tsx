@@ -56,7 +56,7 @@ export function JobLiveProgress(
         {step !== undefined && total !== undefined && (
           <span class="muted progress-text" data-testid="progress-text">
             {step}/{total}
-            {shownStatus === "running" && eta !== undefined && <>· ETA {formatDuration(eta)}</>}
+            {shownStatus === "running" && eta !== undefined && <>{" · ETA "}{formatDuration(eta)}</>}
           </span>
         )}
       </div>

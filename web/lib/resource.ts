@@ -20,40 +20,52 @@ export function useResource<T>(path: string | null, cue: unknown = 0, minInterva
   const [tick, setTick] = useState(0);
   const lastLoad = useRef(0);
   const lastPath = useRef<string | null>(null);
+  const currentPath = useRef(path);
+  currentPath.current = path;
+  // Requests are numbered so that a slow older answer never overwrites a newer one.
+  const sent = useRef(0);
+  const applied = useRef(0);
+  const mounted = useRef(true);
   const reload = useCallback(() => setTick((t) => t + 1), []);
+
+  useEffect(() => () => void (mounted.current = false), []);
 
   useEffect(() => {
     if (path === null) {
       setLoading(false);
       return;
     }
-    let cancelled = false;
     if (lastPath.current !== path) {
       lastPath.current = path;
+      lastLoad.current = 0;
       setData(undefined);
+      setError(undefined);
       setLoading(true);
     }
+    // Cues that arrive before the timer fires reschedule it to the same moment (fixed by the last load), so
+    // frequent cues give one request per interval; a request already in flight is never thrown away.
     const wait = Math.max(0, lastLoad.current + minIntervalMs - Date.now());
     const timer = setTimeout(() => {
+      const id = ++sent.current;
       lastLoad.current = Date.now();
+      const accept = () => mounted.current && currentPath.current === path && id > applied.current;
       apiGet<T>(path).then(
         (value) => {
-          if (cancelled) return;
+          if (!accept()) return;
+          applied.current = id;
           setData(value);
           setError(undefined);
           setLoading(false);
         },
         (err) => {
-          if (cancelled) return;
+          if (!accept()) return;
+          applied.current = id;
           setError(describeError(err));
           setLoading(false);
         },
       );
     }, wait);
-    return () => {
-      cancelled = true;
-      clearTimeout(timer);
-    };
+    return () => clearTimeout(timer);
   }, [path, cue, tick]);
 
   return { data, error, loading, reload };

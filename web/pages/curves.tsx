@@ -91,8 +91,12 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
           Early stopping on {stop.series}: best <strong>{stop.best.value.toFixed(4)}</strong> at step{" "}
           {stop.best.step}; final <strong>{stop.final.value.toFixed(4)}</strong> at step {stop.final.step}
           {stop.final.step !== stop.best.step
-            ? <>— stopping early would gain {(stop.best.value - stop.final.value).toFixed(4)}.</>
-            : <>— the final point is the best.</>}
+            ? (
+              <>
+                {" — "}stopping early would have kept {(stop.best.value - stop.final.value).toFixed(4)} more.
+              </>
+            )
+            : <>{" — "}the final point is the best.</>}
         </p>
       )}
       <div class="chart-grid">
