@@ -41,6 +41,14 @@ export interface ChartProps {
   testId?: string;
 }
 
+/** The nearest 1, 2 or 5 times a power of ten below (direction −1) or above (+1) v: round log-axis ends. */
+function niceLogBound(v: number, direction: -1 | 1): number {
+  if (!(v > 0)) return v;
+  const power = 10 ** Math.floor(Math.log10(v));
+  const steps = [1, 2, 5, 10].map((m) => m * power);
+  return direction < 0 ? steps.filter((s) => s <= v).pop()! : steps.find((s) => s >= v)!;
+}
+
 /** Labels 1, 2 and 5 times a power of ten on a log axis; the other ticks stay unlabelled. */
 function logTickLabel(v: number | null): string {
   if (v === null || !(v > 0)) return "";
@@ -111,7 +119,11 @@ export function Chart(props: ChartProps) {
       scales: {
         // Log x: pad the data by a factor each side instead of snapping to whole decades.
         x: props.logX
-          ? { time: false, distr: 3, range: (_u, min, max) => [min / 1.6, max * 1.6] }
+          ? {
+            time: false,
+            distr: 3,
+            range: (_u, min, max) => [niceLogBound(min / 1.3, -1), niceLogBound(max * 1.3, 1)],
+          }
           : { time: false },
         y: props.yRange ? { range: props.yRange } : {},
       },
@@ -120,6 +132,8 @@ export function Chart(props: ChartProps) {
           ...axisStyle,
           label: props.xLabel,
           values: props.logX ? (_u, splits) => splits.map(logTickLabel) : undefined,
+          // uPlot keeps only powers of ten on log axes by default; logTickLabel picks 1, 2 and 5 instead.
+          filter: props.logX ? (_u, splits) => splits : undefined,
           incrs: props.integerX ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] : undefined,
         },
         { ...axisStyle, label: props.yLabel, size: 56 },

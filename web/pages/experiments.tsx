@@ -139,12 +139,17 @@ function ExperimentList() {
         <tbody>
           {all.map((e) => (
             <tr key={`${e.kind}-${e.id}`} data-experiment-id={e.id} data-kind={e.kind}>
-              <td>
+              <td class="nowrap">
                 <a href={detailPath(e)}>{e.kind === "sweep" ? "sweep" : "exp"} {e.id}</a>
               </td>
               <td>
                 <a href={detailPath(e)} class="plain">
-                  {e.name && <strong>{e.name} ·</strong>}
+                  {e.name && (
+                    <>
+                      <strong>{e.name}</strong>
+                      {" · "}
+                    </>
+                  )}
                   {describeConfig(e)}
                 </a>
               </td>
