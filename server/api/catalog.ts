@@ -173,14 +173,25 @@ async function loadLabModels(): Promise<LabModelsModule | undefined> {
   return await import(url.href) as LabModelsModule;
 }
 
+/** Reading the ladder from disk costs milliseconds; a listing this young is served again. */
+const DISK_LISTING_TTL_MS = 1000;
+const diskListings = new Map<string, { at: number; listing: Promise<DiskLadderEntry[] | undefined> }>();
+
 /** The ladder on disk (`ladderStatus`), or undefined while server/lab/models.ts is not there. */
-export async function readLadderFromDisk(dataDir: string): Promise<DiskLadderEntry[] | undefined> {
-  const lab = await loadLabModels();
-  if (!lab) return undefined;
-  if (typeof lab.ladderStatus !== "function") {
-    throw new Error("server/lab/models.ts does not export ladderStatus");
-  }
-  return await lab.ladderStatus(dataDir);
+export function readLadderFromDisk(dataDir: string): Promise<DiskLadderEntry[] | undefined> {
+  const cached = diskListings.get(dataDir);
+  if (cached && performance.now() - cached.at < DISK_LISTING_TTL_MS) return cached.listing;
+  const listing = (async () => {
+    const lab = await loadLabModels();
+    if (!lab) return undefined;
+    if (typeof lab.ladderStatus !== "function") {
+      throw new Error("server/lab/models.ts does not export ladderStatus");
+    }
+    return await lab.ladderStatus(dataDir);
+  })();
+  diskListings.set(dataDir, { at: performance.now(), listing });
+  listing.catch(() => diskListings.delete(dataDir));
+  return listing;
 }
 
 const ACTIVE_JOB = new Set(["queued", "running"]);
