@@ -10,7 +10,8 @@ import { openDb } from "../db/client.ts";
 import { createApp } from "./api/app.ts";
 import { resolveToken } from "./api/token.ts";
 import { EventBus } from "./jobs/bus.ts";
-import { loadLabHandlers } from "./jobs/handlers.ts";
+import "./jobs/handlers.ts";
+import "./jobs/lab_handlers.ts";
 import { startJobWatcher } from "./jobs/watch.ts";
 import { startWorker } from "./jobs/worker.ts";
 
@@ -72,7 +73,6 @@ async function main() {
   await Deno.mkdir(dataDir, { recursive: true });
   const opened = await openDb({ dataDir, databaseUrl });
   const { token, generated } = await resolveToken(dataDir);
-  await loadLabHandlers();
   const bus = new EventBus();
   // Extra worker processes on the same database reach the event stream through the database.
   const watcher = await startJobWatcher({ db: opened.db, bus });

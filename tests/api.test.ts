@@ -9,8 +9,9 @@ import { createApp } from "../server/api/app.ts";
 import { OPERATIONS } from "../server/api/openapi.ts";
 import { resolveToken } from "../server/api/token.ts";
 import { BUILTIN_TASKS } from "../server/data/tasks/registry.ts";
-import { DEFAULT_MERGES } from "../server/data/tokenizer.ts";
-import { generateWorld, worldAddedTokens } from "../server/data/world.ts";
+import { createTokenizer } from "../server/data/tokenizer.ts";
+import { generateWorld } from "../server/data/world.ts";
+import { DEFAULT_LAB_CORPUS } from "../server/lab/pretrain.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { startWorker } from "../server/jobs/worker.ts";
@@ -22,7 +23,7 @@ const db = opened.db;
 const TOKEN = "test-token-123";
 const bus = new EventBus();
 const app = createApp({ db, dataDir, token: TOKEN, bus, dbKind: opened.kind });
-// The worker runs toy-train and w2s (unregistered: fails cleanly) and leaves sweep/bench/pretrain queued.
+// The worker runs toy-train and w2s (no checkpoints here: fails cleanly) and leaves sweep/bench/pretrain queued.
 const worker = startWorker({ db, dataDir, bus, pollMs: 20, log: () => {}, types: ["toy-train", "w2s"] });
 const TASK = BUILTIN_TASKS[0].name;
 
@@ -370,7 +371,7 @@ Deno.test("token: generated once with mode 0600, reused, LAB_TOKEN wins", async 
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("experiments and sweeps: create enqueues, unhandled w2s fails cleanly, cancel and delete", async () => {
+Deno.test("experiments and sweeps: create enqueues, w2s without checkpoints fails cleanly, cancel and delete", async () => {
   const res = await call("POST", "/api/experiments", {
     task: TASK,
     weak: "nano",
@@ -382,12 +383,16 @@ Deno.test("experiments and sweeps: create enqueues, unhandled w2s fails cleanly,
   assert.equal(job.type, "w2s");
   assert.equal(job.params.experimentId, experiment.id);
   assert.equal(job.params.method, "auxconf");
-  // No w2s handler is registered yet: the job fails with a clear message and the experiment mirrors it.
+  // No size is pretrained in this data dir: the w2s job fails with a clear message and the experiment
+  // mirrors it.
   const failed = await waitFor("w2s to fail", async () => {
     const row = await json(await app.request(`/api/experiments/${experiment.id}`));
     return row.status === "failed" ? row : undefined;
   });
-  assert.match(failed.job.error, /no handler is registered for job type "w2s"/);
+  assert.match(
+    failed.job.error,
+    /size "nano" has no pretrained checkpoint .*run: deno task lab pretrain --size nano/,
+  );
   assert.deepEqual([failed.runs, failed.results, failed.probes], [[], [], []]);
   assert.equal((await call("POST", `/api/experiments/${experiment.id}/cancel`)).status, 409);
   assert.equal((await call("DELETE", `/api/experiments/${experiment.id}`)).status, 200);
@@ -425,16 +430,20 @@ Deno.test("experiments and sweeps: create enqueues, unhandled w2s fails cleanly,
   const models = await json(await app.request("/api/models"));
   const micro = models.find((m: { name: string }) => m.name === "micro");
   assert.equal(micro.status, "queued");
-  // The ladder pretrains on the lab corpus (server/lab/pretrain.ts's DEFAULT_LAB_CORPUS once it exists, else
-  // the default world): 256 bytes + merges + one token per world name and multi-token value.
-  const labCorpus = await import(new URL("../server/lab/pretrain.ts", import.meta.url).href)
-    .then((m) => m.DEFAULT_LAB_CORPUS as { world: Record<string, number>; merges: number })
-    .catch(() => ({ world: {}, merges: DEFAULT_MERGES }));
-  const vocab = 256 + labCorpus.merges +
-    worldAddedTokens(generateWorld(labCorpus.world), labCorpus.merges).length;
-  if (labCorpus.merges === DEFAULT_MERGES && Object.keys(labCorpus.world).length === 0) {
-    assert.equal(vocab, 6380, "default world: 2,000 names + 12 regions + 16 words BPE splits");
-  }
+  // The ladder pretrains on the lab corpus: 256 bytes + its merges + one token per knowledge-world name,
+  // per region and per other attribute value or half that BPE splits (counted here from the world).
+  const worldVocab = (worldOptions: Parameters<typeof generateWorld>[0], merges: number) => {
+    const world = generateWorld(worldOptions);
+    const bpe = createTokenizer({ merges });
+    const values = [
+      ...world.attributes.flatMap((a) => a.values.map((v) => ({ attribute: a.name, v }))),
+      { attribute: "half", v: "north" },
+      { attribute: "half", v: "south" },
+    ].filter(({ attribute, v }) => attribute === "region" || bpe.encode(" " + v).length > 1);
+    return 256 + merges + world.entities.length + values.length;
+  };
+  assert.equal(worldVocab({}, 4096), 6380, "the default world at 4,096 merges (a figure the design gives)");
+  const vocab = worldVocab(DEFAULT_LAB_CORPUS.world, DEFAULT_LAB_CORPUS.merges);
   // Counted by hand: wte V·C + wpe T·C + L × (12·C² + 13·C) + ln_f 2·C + class head 2·C + 2.
   const { width: C, layers: L, contextLength: T } = micro;
   assert.equal(micro.params, vocab * C + T * C + L * (12 * C * C + 13 * C) + 2 * C + 2 * C + 2);

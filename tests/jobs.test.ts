@@ -464,3 +464,34 @@ Deno.test("pretrain writes its curves to a pretrain run and the model's row; the
     await worker.stop();
   }
 });
+
+Deno.test("a throttled progress update is still written at the end of the interval", async () => {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  registerJobHandler("burst-then-quiet", async (ctx) => {
+    ctx.progress({ step: 1, total: 10 });
+    ctx.progress({ step: 2, total: 10, message: "burst" });
+    ctx.progress({ step: 3, total: 10, message: "last of the burst" });
+    await released;
+    return {};
+  });
+  const bus = new EventBus();
+  const steps: number[] = [];
+  bus.subscribe((e) => e.type === "burst-then-quiet" && e.step !== undefined && steps.push(e.step));
+  const worker = startWorker({ db, dataDir, bus, pollMs: 20, log: () => {}, types: ["burst-then-quiet"] });
+  try {
+    const job = await enqueueJob(db, "burst-then-quiet", {});
+    // The job is quiet after its burst; within the 250 ms interval the row catches up with step 3.
+    const progress = await waitFor("the trailing progress row", async () => {
+      const p = (await getJob(db, job.id))?.progress as { step: number; message?: string } | null;
+      return p?.step === 3 ? p : undefined;
+    }, 3000);
+    assert.equal(progress.message, "last of the burst");
+    assert.deepEqual(steps, [1, 3], "step 2 was throttled away, step 3 went out on the trailing edge");
+    release();
+    assert.equal((await settled(job.id)).status, "done");
+  } finally {
+    release();
+    await worker.stop();
+  }
+});

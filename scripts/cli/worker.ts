@@ -4,7 +4,8 @@
  */
 import { parseArgs } from "node:util";
 import { openDb } from "../../db/client.ts";
-import { loadLabHandlers } from "../../server/jobs/handlers.ts";
+import "../../server/jobs/handlers.ts";
+import "../../server/jobs/lab_handlers.ts";
 import { startWorker } from "../../server/jobs/worker.ts";
 
 export async function main(args: string[]): Promise<void> {
@@ -34,7 +35,6 @@ export async function main(args: string[]): Promise<void> {
   };
   const dataDir = values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl });
-  await loadLabHandlers();
   const worker = startWorker({
     db: opened.db,
     dataDir,

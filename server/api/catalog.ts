@@ -10,24 +10,17 @@ import { jobs, models, tasks } from "../../db/schema.ts";
 import { parameterCount } from "../../kernels/config.ts";
 import { BUILTIN_TASKS } from "../data/tasks/registry.ts";
 import { parseTaskJsonl, TaskFormatError } from "../data/tasks/jsonl.ts";
-import { DEFAULT_MERGES } from "../data/tokenizer.ts";
-import { generateWorld, worldAddedTokens } from "../data/world.ts";
 import { LADDER, ladderRank } from "../lab/ladder.ts";
 import { ApiError } from "./errors.ts";
 
 let labVocabSize: number | undefined;
 
 /**
- * Vocabulary of the tokenizer the ladder pretrains with: server/lab/models.ts's `defaultLabVocabSize`
- * (the lab corpus's world and merges) when the pretraining code is there, else the corpus default — the
- * 256 bytes, GPT-2's first merges and one added token per name of the default knowledge world. Computed once.
+ * Vocabulary of the tokenizer the ladder pretrains with (server/lab/models.ts: bytes, merges and one added
+ * token per knowledge-world name of the lab corpus). Loaded on first use and computed once.
  */
 export async function defaultLabVocabSize(): Promise<number> {
-  if (labVocabSize !== undefined) return labVocabSize;
-  const lab = await loadLabModels();
-  labVocabSize = lab?.defaultLabVocabSize
-    ? lab.defaultLabVocabSize()
-    : 256 + DEFAULT_MERGES + worldAddedTokens(generateWorld(), DEFAULT_MERGES).length;
+  labVocabSize ??= (await import("../lab/models.ts")).defaultLabVocabSize();
   return labVocabSize;
 }
 
@@ -155,40 +148,16 @@ export interface DiskLadderEntry {
   totalSteps?: number;
 }
 
-interface LabModelsModule {
-  ladderStatus?: (dataDir: string) => Promise<DiskLadderEntry[]>;
-  defaultLabVocabSize?: () => number;
-}
-
-/** server/lab/models.ts (the pretraining code's view of the ladder), or undefined while it is absent. */
-async function loadLabModels(): Promise<LabModelsModule | undefined> {
-  const url = new URL("../lab/models.ts", import.meta.url);
-  try {
-    await Deno.stat(url);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
-    throw err;
-  }
-  // A computed specifier: the module is optional, so type checking must not require it.
-  return await import(url.href) as LabModelsModule;
-}
-
 /** Reading the ladder from disk costs milliseconds; a listing this young is served again. */
 const DISK_LISTING_TTL_MS = 1000;
-const diskListings = new Map<string, { at: number; listing: Promise<DiskLadderEntry[] | undefined> }>();
+const diskListings = new Map<string, { at: number; listing: Promise<DiskLadderEntry[]> }>();
 
-/** The ladder on disk (`ladderStatus`), or undefined while server/lab/models.ts is not there. */
-export function readLadderFromDisk(dataDir: string): Promise<DiskLadderEntry[] | undefined> {
+/** The ladder on disk (server/lab/models.ts's `ladderStatus`). */
+export function readLadderFromDisk(dataDir: string): Promise<DiskLadderEntry[]> {
   const cached = diskListings.get(dataDir);
   if (cached && performance.now() - cached.at < DISK_LISTING_TTL_MS) return cached.listing;
-  const listing = (async () => {
-    const lab = await loadLabModels();
-    if (!lab) return undefined;
-    if (typeof lab.ladderStatus !== "function") {
-      throw new Error("server/lab/models.ts does not export ladderStatus");
-    }
-    return await lab.ladderStatus(dataDir);
-  })();
+  // Imported on first use: the pretraining code (and the GPU code behind it) stays out of start-up.
+  const listing = import("../lab/models.ts").then((lab) => lab.ladderStatus(dataDir));
   diskListings.set(dataDir, { at: performance.now(), listing });
   listing.catch(() => diskListings.delete(dataDir));
   return listing;
@@ -208,7 +177,7 @@ export async function listModels(
   const rows = await db.select({ model: models, jobStatus: jobs.status }).from(models)
     .leftJoin(jobs, eq(jobs.id, models.jobId));
   const byName = new Map(rows.map((r) => [r.model.name, r]));
-  const onDisk = new Map((disk ?? await readLadderFromDisk(dataDir) ?? []).map((e) => [e.name, e]));
+  const onDisk = new Map((disk ?? await readLadderFromDisk(dataDir)).map((e) => [e.name, e]));
   const vocabSize = await defaultLabVocabSize();
   return LADDER.map((size) => {
     const row = byName.get(size.name);

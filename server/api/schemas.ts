@@ -98,7 +98,8 @@ export const TaskImportQuery = z.object({
 });
 
 export const PretrainCreate = z.object({
-  seed: int("seed").min(0).default(0),
+  /** Weight-initialization and sampling seed (default: the pretraining code's, as for `lab pretrain`). */
+  seed: int("seed").min(0).optional(),
   /** Override the ladder's token budget. */
   tokens: int("tokens").positive("tokens must be > 0").optional(),
   /** Pretrain again even when a checkpoint exists. */

@@ -50,10 +50,8 @@ export const TRAIN_STEP_KERNEL = "train step";
 
 /** scripts/bench.ts, loaded on first use (it needs WebGPU). */
 async function loadRunBench(): Promise<RunBench> {
-  const url = new URL("../../scripts/bench.ts", import.meta.url).href;
-  const mod = await import(url) as { runBench?: RunBench };
-  if (typeof mod.runBench !== "function") throw new Error("scripts/bench.ts does not export runBench");
-  return mod.runBench;
+  const { runBench } = await import("../../scripts/bench.ts");
+  return runBench;
 }
 
 /** A kernel is kept when the filter is absent or names it, or names the first word of it ("matmul"). */

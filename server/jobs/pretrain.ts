@@ -13,7 +13,7 @@ import type { JobContext, JobHandler, MetricRow } from "./registry.ts";
 
 export const PretrainJobParams = PretrainCreate.extend({ size: SIZE_NAME });
 
-/** The parts of server/lab/pretrain.ts this job uses (structural, so the two evolve apart). */
+/** The parts of server/lab/pretrain.ts this job uses (structural, so tests can stand in for it). */
 export interface CurvePointLike {
   step: number;
   tokens: number;
@@ -60,12 +60,8 @@ export type PretrainSize = (opts: {
 export const CURVE_METRICS = { train: "train_loss", val: "val_loss", knowledge: "knowledge" } as const;
 
 async function loadPretrainSize(): Promise<PretrainSize> {
-  const url = new URL("../lab/pretrain.ts", import.meta.url).href;
-  const mod = await import(url) as { pretrainSize?: PretrainSize };
-  if (typeof mod.pretrainSize !== "function") {
-    throw new Error("server/lab/pretrain.ts does not export pretrainSize");
-  }
-  return mod.pretrainSize;
+  const { pretrainSize } = await import("../lab/pretrain.ts");
+  return pretrainSize;
 }
 
 /** The curves of a status as metric rows. */

@@ -8,7 +8,13 @@ import type { LabDb } from "../../db/client.ts";
 import { type Job, jobs, metrics as metricsTable } from "../../db/schema.ts";
 import type { EventBus } from "./bus.ts";
 import { finishJob, leaseNextJob, renewLease, requeueExpiredJobs } from "./queue.ts";
-import { getJobHandler, type JobContext, type MetricRow, registeredJobTypes } from "./registry.ts";
+import {
+  getJobHandler,
+  type JobContext,
+  type MetricRow,
+  type ProgressUpdate,
+  registeredJobTypes,
+} from "./registry.ts";
 
 export interface WorkerOptions {
   db: LabDb;
@@ -183,6 +189,19 @@ export function startWorker(opts: WorkerOptions): Worker {
     };
     const flushTimer = setInterval(() => void flushMetrics(), METRICS_FLUSH_MS);
 
+    let trailingProgress: ReturnType<typeof setTimeout> | undefined;
+    let lastUpdate: { update: ProgressUpdate; etaSeconds?: number } | undefined;
+    const publishProgress = ({ update, etaSeconds }: { update: ProgressUpdate; etaSeconds?: number }) => {
+      clearTimeout(trailingProgress);
+      trailingProgress = undefined;
+      lastProgressWrite = performance.now();
+      bus?.publish(lastEvent);
+      const progress = { ...update, etaSeconds, at: new Date().toISOString() };
+      void enqueueWrite(() =>
+        db.update(jobs).set({ progress, updatedAt: sql`now()` }).where(eq(jobs.id, job.id))
+      );
+    };
+
     const context: JobContext = {
       jobId: job.id,
       attempt: job.attempts,
@@ -211,13 +230,18 @@ export function startWorker(opts: WorkerOptions): Worker {
           metrics: update.metrics,
         };
         const last = update.step >= update.total;
-        if (!last && now - lastProgressWrite < PROGRESS_WRITE_MS) return;
-        lastProgressWrite = now;
-        bus?.publish(lastEvent);
-        const progress = { ...update, etaSeconds, at: new Date().toISOString() };
-        void enqueueWrite(() =>
-          db.update(jobs).set({ progress, updatedAt: sql`now()` }).where(eq(jobs.id, job.id))
-        );
+        const wait = PROGRESS_WRITE_MS - (now - lastProgressWrite);
+        if (!last && wait > 0) {
+          // Throttled: the newest update still goes out at the end of the interval (trailing edge), so a
+          // long quiet phase after a burst does not leave a stale row behind.
+          trailingProgress ??= setTimeout(() => {
+            trailingProgress = undefined;
+            if (!signal.aborted) publishProgress(lastUpdate!);
+          }, wait);
+          lastUpdate = { update, etaSeconds };
+          return;
+        }
+        publishProgress({ update, etaSeconds });
       },
       metrics(runId, rows) {
         for (const row of rows) pendingMetrics.push({ runId, row });
@@ -241,6 +265,7 @@ export function startWorker(opts: WorkerOptions): Worker {
       lastEvent: () => lastEvent,
       async close() {
         clearInterval(flushTimer);
+        clearTimeout(trailingProgress);
         await flushMetrics();
         await writeChain;
         // The final progress row, even when the last update was throttled away.
