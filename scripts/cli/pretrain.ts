@@ -1,6 +1,8 @@
 /**
- * `deno task lab pretrain --size NAME [--force] [--seed S] [--json]`: pretrains one ladder size on the
- * lab corpus (cached; resumable; Ctrl-C saves a checkpoint). Progress with tokens/s and ETA on stderr;
+ * `deno task lab pretrain --size NAME [--force] [--seed S] [--json] [--tokens N] [--real-share R]
+ * [--file PATH]...`: pretrains one ladder size on the lab corpus (cached; resumable; Ctrl-C saves a
+ * checkpoint). --real-share mixes the real corpus (WordNet, SOTU, Moby-Dick and --file texts) into
+ * that share of the training windows. Progress with tokens/s and ETA on stderr;
  * with --json the last stdout line is the size's status object (curves left out).
  */
 import { ProgressBar } from "../progress.ts";
@@ -23,7 +25,19 @@ function numberFlag(args: string[], name: string): number | undefined {
   return value;
 }
 
-const KNOWN_FLAGS = ["--size", "--force", "--seed", "--json", "--tokens", "--real-share"];
+const KNOWN_FLAGS = ["--size", "--force", "--seed", "--json", "--tokens", "--real-share", "--file"];
+
+/** Every value of a repeatable flag. */
+function flagValues(args: string[], name: string): string[] {
+  const values: string[] = [];
+  args.forEach((arg, i) => {
+    if (arg !== name) return;
+    const value = args[i + 1];
+    if (value === undefined || value.startsWith("--")) throw new Error(`${name} needs a value`);
+    values.push(value);
+  });
+  return values;
+}
 
 export async function main(args: string[]): Promise<void> {
   for (const arg of args) {
@@ -36,7 +50,9 @@ export async function main(args: string[]): Promise<void> {
   const size = ladderSize(name);
   const json = args.includes("--json");
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
-  const realShare = numberFlag(args, "--real-share");
+  const files = flagValues(args, "--file");
+  // User files are mixed in as a quarter of the windows unless --real-share says otherwise.
+  const realShare = numberFlag(args, "--real-share") ?? (files.length > 0 ? 0.25 : undefined);
 
   const controller = new AbortController();
   const onSignal = () => controller.abort();
@@ -52,7 +68,7 @@ export async function main(args: string[]): Promise<void> {
       seed: numberFlag(args, "--seed"),
       tokens: numberFlag(args, "--tokens"),
       force: args.includes("--force"),
-      corpus: realShare !== undefined ? { realShare } : undefined,
+      corpus: realShare !== undefined ? { realShare, realFiles: files } : undefined,
       signal: controller.signal,
       onStart: (info) => {
         startTokens = info.resumedFromStep * info.tokensPerStep;
@@ -77,7 +93,8 @@ export async function main(args: string[]): Promise<void> {
         if (p.valLoss !== undefined) parts.push(`val ${p.valLoss.toFixed(3)}`);
         if (p.knowledge !== undefined) parts.push(`region ${(100 * p.knowledge).toFixed(0)}%`);
         if (parts.length) note = parts.join(" ");
-        bar?.update(p.tokens - startTokens, note);
+        // The last step is drawn by finish().
+        if (p.step < p.totalSteps) bar?.update(p.tokens - startTokens, note);
       },
     });
     bar?.finish(note);

@@ -37,6 +37,8 @@ export interface LabCorpusOptions {
   /** Share of training windows drawn from the real corpus (0: the world alone). */
   realShare?: number;
   realSources?: BuiltinSource[];
+  /** Users' plain-text or JSONL files, part of the real corpus. */
+  realFiles?: string[];
   /** Character budget of the real corpus (all sources together). */
   realMaxChars?: number;
   /** Tokenizer: GPT-2's first K merges. */
@@ -50,9 +52,10 @@ export interface LabCorpusOptions {
  * per invented name. See the report in server/lab/ladder.ts for the measurements behind it.
  */
 export const DEFAULT_LAB_CORPUS: Required<Omit<LabCorpusOptions, "worldLeaveOut">> = {
-  world: { entities: 600, maxMentions: 20 },
+  world: { entities: 300, maxMentions: 5 },
   realShare: 0,
   realSources: ["wordnet", "sotu", "moby-dick"],
+  realFiles: [],
   realMaxChars: 4_000_000,
   merges: 256,
   seed: 1,
@@ -72,6 +75,9 @@ export async function loadLabCorpus(dataDir: string, opts: LabCorpusOptions = {}
   if (!(o.realShare >= 0 && o.realShare < 1)) {
     throw new Error(`realShare must be in [0, 1), got ${o.realShare}`);
   }
+  if (o.realFiles.length > 0 && o.realShare === 0) {
+    throw new Error("corpus files join the real corpus: give realShare > 0 (--real-share) to train on them");
+  }
   const world = await buildCorpus({
     dataDir,
     sources: [],
@@ -85,6 +91,7 @@ export async function loadLabCorpus(dataDir: string, opts: LabCorpusOptions = {}
     real = await buildCorpus({
       dataDir,
       sources: o.realSources,
+      files: o.realFiles,
       maxChars: o.realMaxChars,
       merges: o.merges,
       seed: o.seed,
@@ -380,6 +387,8 @@ export interface PretrainOptions {
   tokens?: number;
   batchSize?: number;
   lr?: number;
+  /** AdamW decoupled weight decay on matrices (default 0: decay erodes rarely seen facts). */
+  weightDecay?: number;
   warmupSteps?: number;
   evalEvery?: number;
   checkpointEvery?: number;
@@ -473,7 +482,14 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
     })
     : undefined;
   try {
-    model.setOptimizer({ lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1.0 });
+    model.setOptimizer({
+      lr,
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-8,
+      weightDecay: opts.weightDecay ?? 0,
+      maxGradNorm: 1.0,
+    });
     if (state) model.loadOptimizerState({ m: state.m, v: state.v, step: state.optimizerStep });
     const rng = new WindowRandom(state?.rngState ?? (seed * 2654435761) ^ 0x5bd1e995);
     const curves: Curves = state?.curves ?? { train: [], val: [], knowledge: [] };
