@@ -1,7 +1,8 @@
 /**
  * `deno task start [--port N] [--host H]`: the lab server. Opens the database (embedded PGlite in
  * LAB_DATA_DIR, default ./data, or DATABASE_URL), runs one in-process worker, serves the API under /api
- * and the dashboard from web/dist (index.html for client-side routes). Flags win over the environment.
+ * and the dashboard from web/dist (index.html for client-side routes), which it builds first when missing or
+ * stale. On first start it prints a sign-in link that carries the new token. Flags win over the environment.
  */
 import { parseArgs } from "node:util";
 import { Hono } from "hono";
@@ -14,6 +15,7 @@ import "./jobs/handlers.ts";
 import "./jobs/lab_handlers.ts";
 import { startJobWatcher } from "./jobs/watch.ts";
 import { startWorker } from "./jobs/worker.ts";
+import { buildDashboard } from "../web/build.ts";
 
 const WEB_DIST = new URL("../web/dist/", import.meta.url).pathname;
 
@@ -34,6 +36,17 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * The dashboard address that signs the browser in: it keeps `#token=` in localStorage and removes it from
+ * the address bar. A fragment never reaches the server, so the token stays out of request logs.
+ */
+export function signInLink(hostname: string, port: number, token: string): string {
+  // A wildcard bind is reachable on loopback; a browser cannot open 0.0.0.0 everywhere.
+  const shown = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
+  const host = shown.includes(":") ? `[${shown}]` : shown;
+  return `http://${host}:${port}/#token=${encodeURIComponent(token)}`;
 }
 
 /** The API plus the dashboard's static files (or a placeholder page when it is not built). */
@@ -78,6 +91,8 @@ async function main() {
   const watcher = await startJobWatcher({ db: opened.db, bus });
   const worker = startWorker({ db: opened.db, dataDir, bus });
   const api = createApp({ db: opened.db, dataDir, token, bus, dbKind: opened.kind });
+  // A failed build still leaves the API up (the placeholder page links to its docs).
+  await buildDashboard().catch((err) => console.error(`dashboard not built: ${err.message}`));
   const app = await createServerApp(api);
 
   const abort = new AbortController();
@@ -89,7 +104,10 @@ async function main() {
       console.log(
         `lab server on http://${hostname}:${port}/ (API docs: /api/docs; database: ${opened.kind})`,
       );
-      if (generated) console.log(`API token (stored in ${dataDir}/token, shown once): ${token}`);
+      if (generated) {
+        console.log(`API token (stored in ${dataDir}/token, shown once): ${token}`);
+        console.log(`sign in to the dashboard: ${signInLink(hostname, port, token)}`);
+      }
     },
   }, app.fetch);
 

@@ -15,7 +15,7 @@ import { DEFAULT_LAB_CORPUS } from "../server/lab/pretrain.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { startWorker } from "../server/jobs/worker.ts";
-import { createServerApp } from "../server/main.ts";
+import { createServerApp, signInLink } from "../server/main.ts";
 
 const dataDir = await Deno.makeTempDir({ prefix: "lab-api-test-" });
 const opened = await openDb({ dataDir });
@@ -137,9 +137,15 @@ Deno.test("a toy-train job goes queued → running → done and SSE streams its 
   assert.equal(mine.at(-1)?.status, "done");
   assert.equal(mine[0].status, "queued");
 
-  // Its metrics are readable per run.
+  // Its metrics are readable per run, and every progress event named that run.
   const runList = await json(await app.request(`/api/runs?jobId=${jobId}`));
   assert.equal(runList.length, 1);
+  assert.ok(
+    running.every((e) => JSON.stringify((e as { runIds?: number[] }).runIds) === `[${runList[0].id}]`),
+    `runIds of the progress events: ${
+      running.map((e) => JSON.stringify((e as { runIds?: number[] }).runIds))
+    }`,
+  );
   const series = await json(
     await app.request(`/api/runs/${runList[0].id}/metrics?names=loss&maxPoints=1000`),
   );
@@ -357,6 +363,135 @@ Deno.test("mutations need the bearer token; reads are open", async () => {
   assert.equal((await call("POST", "/api/jobs/1/cancel", undefined, { token: null })).status, 401);
   assert.equal((await app.request("/api/jobs")).status, 200);
   assert.equal((await app.request("/api/models")).status, 200);
+});
+
+Deno.test("GET /api/auth answers 200 for the right token and 401 otherwise, naming the problem", async () => {
+  const ok = await call("GET", "/api/auth");
+  assert.equal(ok.status, 200);
+  assert.deepEqual(await json(ok), { ok: true });
+  const missing = await call("GET", "/api/auth", undefined, { token: null });
+  assert.equal(missing.status, 401);
+  assert.match((await json(missing)).error.message, /needs `Authorization: Bearer <token>`/);
+  const wrong = await call("GET", "/api/auth", undefined, { token: "wrong" });
+  assert.equal(wrong.status, 401);
+  assert.equal((await json(wrong)).error.message, "wrong API token");
+  const doc = await json(await app.request("/api/openapi.json"));
+  assert.deepEqual(doc.paths["/auth"].get.security, [{ bearer: [] }]);
+  assert.ok(doc.paths["/auth"].get.responses["401"]);
+  assert.equal(doc.paths["/health"].get.security, undefined, "other reads stay open");
+});
+
+Deno.test("sign-in link: loopback for wildcard binds, brackets for IPv6, token escaped", () => {
+  assert.equal(signInLink("127.0.0.1", 8787, "abc123"), "http://127.0.0.1:8787/#token=abc123");
+  assert.equal(signInLink("0.0.0.0", 9000, "t"), "http://127.0.0.1:9000/#token=t");
+  assert.equal(signInLink("::1", 80, "t"), "http://[::1]:80/#token=t");
+  assert.equal(signInLink("localhost", 1, "a b&c"), "http://localhost:1/#token=a%20b%26c");
+});
+
+Deno.test("deno task start: first start serves the built dashboard and prints a sign-in link the API accepts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lab-start-test-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../server/main.ts", import.meta.url).pathname, "--port", "0"],
+    env: { LAB_DATA_DIR: dir, LAB_TOKEN: "", XDG_RUNTIME_DIR: dir },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream());
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let output = "";
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!/sign in to the dashboard: \S+\n/.test(output) && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      output += value;
+    }
+    const link = /sign in to the dashboard: (http:\/\/127\.0\.0\.1:(\d+)\/#token=([0-9a-f]+))\n/.exec(output);
+    assert.ok(link, `no sign-in link in:\n${output}`);
+    const token = (await Deno.readTextFile(`${dir}/token`)).trim();
+    assert.equal(link[3], token, "the link carries the stored token");
+    const base = `http://127.0.0.1:${link[2]}`;
+    const authorized = await fetch(`${base}/api/auth`, { headers: { Authorization: `Bearer ${link[3]}` } });
+    assert.deepEqual([authorized.status, await authorized.json()], [200, { ok: true }]);
+    const page = await fetch(`${base}/experiments`);
+    const html = await page.text();
+    assert.match(html, /<script[^>]+src="\/main\.js/, "the built dashboard, not the placeholder page");
+    const script = await fetch(`${base}/main.js`);
+    assert.equal(script.status, 200);
+    assert.ok((await script.arrayBuffer()).byteLength > 10_000);
+  } finally {
+    child.kill("SIGTERM");
+    await reader.cancel().catch(() => {});
+    await stderr.catch(() => {});
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("student mode and generative settings: defaults, pass-through to the job, validation", async () => {
+  const base = { task: TASK, weak: "nano", strong: "micro" };
+  const create = async (body: Record<string, unknown>, path = "/api/experiments") => {
+    const res = await call("POST", path, body);
+    return { status: res.status, body: await json(res) };
+  };
+  const byDefault = await create(base);
+  assert.equal(byDefault.status, 201);
+  assert.equal(byDefault.body.job.params.studentMode, "finetune");
+  const probe = await create({ ...base, studentMode: "probe", maxExamples: 64, promptingShots: 4 });
+  assert.equal(probe.status, 201);
+  assert.deepEqual(
+    [
+      probe.body.job.params.studentMode,
+      probe.body.job.params.maxExamples,
+      probe.body.job.params.promptingShots,
+    ],
+    ["probe", 64, 4],
+  );
+  const generative = await create({ ...base, method: "generative", generativeBase: "auxconf", lmEpochs: 3 });
+  assert.equal(generative.status, 201);
+  assert.deepEqual(
+    [generative.body.job.params.generativeBase, generative.body.job.params.lmEpochs],
+    ["auxconf", 3],
+  );
+  const sweep = await create(
+    { tasks: [TASK], sizes: ["nano", "micro"], methods: ["naive"], seeds: [0], studentMode: "probe" },
+    "/api/sweeps",
+  );
+  assert.equal(sweep.status, 201);
+  assert.equal(sweep.body.job.params.studentMode, "probe");
+  const refused: Array<[Record<string, unknown>, RegExp]> = [
+    [{ ...base, studentMode: "linear" }, /body\.studentMode: studentMode must be one of: finetune, probe/],
+    [
+      { ...base, lmEpochs: 2 },
+      /body\.lmEpochs: lmEpochs applies to the generative method only \(method is naive\)/,
+    ],
+    [
+      { ...base, method: "auxconf", generativeBase: "naive" },
+      /generativeBase applies to the generative method only/,
+    ],
+    [
+      { ...base, method: "generative", generativeBase: "bootstrap" },
+      /generativeBase must be one of: naive, auxconf/,
+    ],
+    [{ ...base, maxExamples: 4 }, /maxExamples must be ≥ 8/],
+    [{ ...base, promptingShots: 0 }, /promptingShots must be ≥ 1/],
+  ];
+  for (const [body, message] of refused) {
+    const res = await create(body);
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.match(res.body.error.message, message);
+  }
+  const badSweep = await create(
+    { tasks: [TASK], sizes: ["nano", "micro"], methods: ["naive"], seeds: [0], studentMode: 1 },
+    "/api/sweeps",
+  );
+  assert.equal(badSweep.status, 400);
+  assert.match(badSweep.body.error.message, /studentMode/);
+  // Leave nothing queued or running for the other tests: cancel what was created here.
+  for (const created of [byDefault, probe, generative]) {
+    await call("POST", `/api/experiments/${created.body.experiment.id}/cancel`);
+  }
+  await call("POST", `/api/sweeps/${sweep.body.experiment.id}/cancel`);
 });
 
 Deno.test("token: generated once with mode 0600, reused, LAB_TOKEN wins", async () => {

@@ -3,20 +3,27 @@
  * real lab app on an embedded PGlite database with an in-process worker. Every page loads without console
  * errors; the charts draw their series (pixels of the series colour on the uPlot canvas); the figures shown
  * match hand-computed ones from seeded results; a bad form value shows its field error; a valid demo job
- * shows live progress; a valid experiment starts and its outcome (a failure with its message, until the
- * w2s handler exists) is shown. Screenshots of each page go to $TEST_ARTIFACTS or /tmp/lab-screenshots.
+ * shows live progress; a valid experiment starts, is cancelled and deleted; a task file is imported (a bad
+ * line is named); and one REAL w2s job (two tiny random-weight checkpoints of the ladder's nano and micro
+ * shapes, the imported task, probe student) runs through the worker and its result shows on the experiment
+ * page. Screenshots of each page go to $TEST_ARTIFACTS or /tmp/lab-screenshots.
  * Without Chromium the test is skipped, unless REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { chromium, type Page } from "playwright-core";
+import { jobs as jobsTable } from "../db/schema.ts";
 import { openDb } from "../db/client.ts";
 import { createApp } from "../server/api/app.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
+import "../server/jobs/lab_handlers.ts";
 import { enqueueJob } from "../server/jobs/queue.ts";
 import { startWorker } from "../server/jobs/worker.ts";
 import { createServerApp } from "../server/main.ts";
 import { buildDashboard } from "../web/build.ts";
+import { formatParams } from "../web/lib/format.ts";
+import { colourTaskJsonl, writeTinyLadder } from "./e2e/checkpoints.ts";
 import { AUXCONF_MEDIAN_PGR, EARLY_STOP_TEXT, NAIVE_MEDIAN_PGR, seedResults } from "./e2e/seed.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
@@ -89,20 +96,36 @@ Deno.test({
       ],
     });
     const consoleErrors: string[] = [];
+    let w2sWorker: ReturnType<typeof startWorker> | undefined;
     try {
       const { experimentId, studentRunId } = await seedResults(opened.db);
+      await writeTinyLadder(dataDir);
+      // Old finished jobs beyond one page of the jobs list (200 rows), for "Load more".
+      await opened.db.insert(jobsTable).values(
+        Array.from(
+          { length: 205 },
+          (_, i) => ({ type: "toy-train", status: "cancelled", params: { old: i } }),
+        ),
+      );
       const page = context.pages()[0] ?? await context.newPage();
       page.on("console", (msg) => {
         if (msg.type() === "error") consoleErrors.push(`${page.url()}: ${msg.text()}`);
       });
       page.on("pageerror", (err) => consoleErrors.push(`${page.url()}: ${err.message}`));
-      const shot = (name: string) => page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
+      // From the top, so the sticky header does not land in the middle of a full-page shot.
+      const shot = async (name: string) => {
+        await page.evaluate(() => scrollTo(0, 0));
+        await page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
+      };
 
       // The token arrives through the address (#token=…), is stored, and leaves the address bar.
+      // The token arrives through the address (#token=…), is stored, leaves the address bar, and the
+      // server accepts it (Settings checks it with GET /api/auth).
       await page.goto(`${base}/settings#token=${TOKEN}`);
       await page.waitForSelector("text=Database: pglite");
       assert.equal(await page.evaluate(() => localStorage.getItem("lab.token")), TOKEN);
       assert.equal(new URL(page.url()).hash, "");
+      await page.waitForSelector("text=Token accepted.");
       await shot("settings");
 
       // Results (deep link with a query): figure 3 draws the ceiling (#111111) and the first weak line.
@@ -121,11 +144,37 @@ Deno.test({
       assert.match(medianTable!, new RegExp(`auxconf\\s*3\\s*3\\s*${AUXCONF_MEDIAN_PGR}`));
       assert.equal(await page.locator("[data-testid=pgr-bars] .bar").count(), 6);
       await shot("results");
+      // The x axis in pretraining compute: 6 · params · tokens per size (from the ladder listing).
+      const ladder = await (await fetch(`${base}/api/models`)).json() as Array<
+        { name: string; params: number; tokens: number }
+      >;
+      const computeOf = (size: string) => {
+        const m = ladder.find((l) => l.name === size)!;
+        return 6 * m.params * m.tokens;
+      };
+      await page.selectOption("[data-testid=fig3-axis]", "compute");
+      await page.waitForURL(/[?&]x=compute/);
+      await page.waitForSelector("[data-testid=fig3] >> text=pretraining compute");
+      const summary = await page.textContent("[data-testid=fig3] .visually-hidden");
+      assert.match(summary!, new RegExp(`weak nano: ${formatParams(computeOf("nano"))} 0\\.600, `));
+      assert.ok(summary!.includes(`${formatParams(computeOf("small"))} `), summary!);
+      assert.ok(
+        await colouredPixels(page, "[data-testid=fig3] canvas", "#111111") > 50,
+        "ceiling drawn on the compute axis",
+      );
+      await shot("results-compute-axis");
 
       // The experiment page (deep link, as after a reload) holds the same views plus curves and saliency.
       await page.goto(`${base}/experiments/${experimentId}?run=${studentRunId}`);
       await page.waitForSelector("[data-testid=accuracy-chart] canvas");
       assert.match((await page.textContent("[data-testid=early-stop]"))!, new RegExp(EARLY_STOP_TEXT));
+      // The pipeline's series names land on their charts: lr and α apart from the accuracies.
+      await page.waitForSelector("[data-testid=schedule-chart] canvas");
+      assert.match(
+        (await page.textContent("[data-testid=accuracy-chart]"))!,
+        /test_acc.*val_acc|val_acc.*test_acc/,
+      );
+      assert.doesNotMatch((await page.textContent("[data-testid=accuracy-chart]"))!, /\blr\b|alpha/);
       assert.ok(
         await colouredPixels(page, "[data-testid=saliency] canvas", "#ff7f0e") > 30,
         "lp(weak) drawn",
@@ -164,6 +213,14 @@ Deno.test({
 
       // The demo job form: a bad value is refused beside its field, a good one shows live progress.
       await page.goto(`${base}/jobs`);
+      // 205 old jobs: one page of 200 rows, then the rest on "Load more".
+      await page.waitForSelector("[data-testid=job-list]");
+      assert.equal(await page.locator("[data-testid=job-list] tbody tr").count(), 200);
+      await page.click("text=Load more jobs");
+      await page.waitForFunction(() =>
+        document.querySelectorAll("[data-testid=job-list] tbody tr").length === 205
+      );
+      assert.equal(await page.locator("text=Load more jobs").count(), 0);
       await page.fill("#steps", "0");
       await page.click("[data-testid=toy-form] button[type=submit]");
       assert.equal(await page.textContent("[data-field=steps]"), "steps must be ≥ 1");
@@ -231,6 +288,83 @@ Deno.test({
       await page.click(`button:has-text("Delete experiment ${newId}")`);
       await page.waitForSelector(`[data-experiment-id="${newId}"]`, { state: "detached" });
 
+      // Import a task from a file: a bad line is named and quoted; the good file is imported and listed.
+      await page.goto(`${base}/tasks`);
+      await page.waitForSelector("[data-testid=task-list]");
+      const goodTask = colourTaskJsonl(60);
+      const badTask = goodTask.split("\n").map((l, i) =>
+        i === 2 ? '{"txt": "the red stone", "hard_label": 2}' : l
+      )
+        .join("\n");
+      const upload = (text: string) =>
+        page.setInputFiles("#file", {
+          name: "Colour Words.jsonl",
+          mimeType: "application/x-ndjson",
+          buffer: Buffer.from(text),
+        });
+      await upload(badTask);
+      assert.equal(await page.inputValue("#task-name"), "colour-words");
+      await page.click("[data-testid=import-form] button[type=submit]");
+      const importError = await page.waitForSelector("[data-testid=import-error]");
+      assert.match((await importError.textContent())!, /line 3: `hard_label` must be 0 or 1, got number 2/);
+      assert.match((await importError.textContent())!, /3 \{"txt": "the red stone", "hard_label": 2\}/);
+      // The browser logs the refused upload (HTTP 400) as a console error, which may reach us a little
+      // after the page shows the error: expected here, and only here.
+      const refused = /\/tasks: Failed to load resource: .* 400/;
+      for (let i = 0; i < 40 && !consoleErrors.some((e) => refused.test(e)); i++) {
+        await page.waitForTimeout(50);
+      }
+      const refusedAt = consoleErrors.findIndex((e) => refused.test(e));
+      assert.ok(refusedAt >= 0, `the refused upload was logged: ${consoleErrors.join("; ")}`);
+      consoleErrors.splice(refusedAt, 1);
+      await shot("tasks-import-error");
+      await upload(goodTask);
+      await page.click("[data-testid=import-form] button[type=submit]");
+      await page.waitForSelector('text=Imported "colour-words" with 60 examples.');
+      await page.waitForSelector('[data-task="colour-words"]');
+      await shot("tasks");
+
+      // One real w2s job from the form: tiny nano → micro checkpoints, the imported task, probe student.
+      w2sWorker = startWorker({ db: opened.db, dataDir, bus, pollMs: 20, log: () => {}, types: ["w2s"] });
+      await page.goto(`${base}/experiments`);
+      await page.waitForSelector("[data-testid=experiment-form] select#task");
+      await page.selectOption("#task", "colour-words");
+      await page.selectOption("#weak", "nano");
+      await page.selectOption("#strong", "micro");
+      await page.selectOption("#studentMode", "probe");
+      await page.fill("#epochs", "2");
+      await page.fill("#seeds", "0");
+      await page.click("[data-testid=experiment-form] button[type=submit]");
+      await page.waitForURL(/\/experiments\/\d+$/);
+      const realId = Number(new URL(page.url()).pathname.split("/").pop());
+      await page.waitForSelector(".job-progress[data-status=done]", { timeout: 30_000 });
+      await page.waitForSelector("[data-testid=results-table]", { state: "attached" });
+      const real = await (await fetch(`${base}/api/experiments/${realId}`)).json();
+      assert.equal(real.config.studentMode, "probe");
+      assert.deepEqual(
+        real.runs.map((r: { role: string; config: { mode: string } }) => `${r.role}:${r.config.mode}`),
+        ["weak:finetune", "ceiling:probe", "student:probe"],
+        "the probe mode reached the pipeline (the weak model is always finetuned)",
+      );
+      assert.equal(real.results.length, 1);
+      const row = real.results[0];
+      // 60 examples, 30 per label, split 30/30/15/25 % per label: 7.5 → 8 test examples per label, 16 in all;
+      // every accuracy is a count out of them.
+      assert.equal(row.full.n.test, 16);
+      for (const acc of [row.weakAcc, row.ceilingAcc, row.studentAcc]) {
+        assert.ok(Math.abs(acc * 16 - Math.round(acc * 16)) < 1e-9, `accuracy ${acc} is k/16`);
+      }
+      const shown = await page.textContent("[data-testid=results-table] tbody tr");
+      assert.match(
+        shown!,
+        new RegExp(
+          `#${realId}\\s*colour-words\\s*nano\\s*micro\\s*naive\\s*0\\s*${row.weakAcc.toFixed(3)}\\s*` +
+            `${row.ceilingAcc.toFixed(3)}\\s*${row.studentAcc.toFixed(3)}`,
+        ),
+      );
+      await page.waitForSelector("[data-testid=fig3] canvas");
+      await shot("experiment-real-job");
+
       // A job whose type has no handler fails; the queue shows its error where the job is listed.
       const failing = await enqueueJob(opened.db, UNHANDLED_TYPE, {}, { bus });
       await page.goto(`${base}/jobs`);
@@ -247,6 +381,7 @@ Deno.test({
       abort.abort();
       await server.finished.catch(() => {});
       await worker.stop();
+      await w2sWorker?.stop();
       await opened.close();
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
       await Deno.remove(userDataDir, { recursive: true }).catch(() => {});

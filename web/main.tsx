@@ -14,6 +14,7 @@ import { JobPage, JobsPage } from "./pages/jobs.tsx";
 import { KernelsPage } from "./pages/kernels.tsx";
 import { ModelsPage } from "./pages/models.tsx";
 import { SettingsPage } from "./pages/settings.tsx";
+import { TasksPage } from "./pages/tasks.tsx";
 import { EmptyState, PageHeader } from "./components/ui.tsx";
 
 const NAV = [
@@ -23,6 +24,7 @@ const NAV = [
   { href: "/agreement", label: "Agreement", match: ["/agreement"] },
   { href: "/saliency", label: "Saliency", match: ["/saliency"] },
   { href: "/models", label: "Models", match: ["/models"] },
+  { href: "/tasks", label: "Tasks", match: ["/tasks"] },
   { href: "/kernels", label: "Kernels", match: ["/kernels"] },
   { href: "/jobs", label: "Jobs", match: ["/jobs"] },
   { href: "/settings", label: "Settings", match: ["/settings"] },
@@ -46,6 +48,7 @@ function Page({ path }: { path: string }) {
   if (path === "/agreement") return <AgreementPage />;
   if (path === "/saliency") return <SaliencyPage />;
   if (path === "/models") return <ModelsPage />;
+  if (path === "/tasks") return <TasksPage />;
   if (path === "/kernels") return <KernelsPage />;
   if (path === "/jobs") return <JobsPage />;
   const jobId = id("/jobs/:id");

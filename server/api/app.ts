@@ -40,9 +40,10 @@ export function createApp(deps: ApiDeps): Hono {
   const importLimit = tooLarge(IMPORT_BODY_LIMIT);
   const defaultLimit = tooLarge(DEFAULT_BODY_LIMIT);
 
-  // Mutations need the bearer token; reads are open.
+  // Mutations need the bearer token; reads are open. GET /api/auth checks a token without changing anything.
   api.use("*", async (c, next) => {
-    if (["GET", "HEAD", "OPTIONS"].includes(c.req.method)) return await next();
+    const isAuthCheck = c.req.path === "/api/auth";
+    if (!isAuthCheck && ["GET", "HEAD", "OPTIONS"].includes(c.req.method)) return await next();
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header);
     if (!match || !tokensEqual(match[1].trim(), deps.token)) {
@@ -74,6 +75,7 @@ export function createApp(deps: ApiDeps): Hono {
 
   const openapi = buildOpenApiDocument();
   api.get("/health", (c) => c.json({ ok: true, db: deps.dbKind ?? "unknown" }));
+  api.get("/auth", (c) => c.json({ ok: true }));
   api.get("/openapi.json", (c) => c.json(openapi));
   api.get("/docs", (c) => c.html(DOCS_HTML));
   api.route("/experiments", experimentRoutes(deps, "experiment"));

@@ -36,10 +36,19 @@ export interface OperationDoc {
   created?: boolean;
   /** text/event-stream or text/csv instead of JSON. */
   produces?: string;
+  /** A read that still needs the bearer token. */
+  auth?: boolean;
 }
 
 export const OPERATIONS: OperationDoc[] = [
   { method: "get", path: "/health", tag: "meta", summary: "Liveness and database kind" },
+  {
+    method: "get",
+    path: "/auth",
+    tag: "meta",
+    summary: "Checks the bearer token: 200 {ok: true} when accepted, 401 otherwise",
+    auth: true,
+  },
   { method: "get", path: "/openapi.json", tag: "meta", summary: "This document" },
   { method: "get", path: "/docs", tag: "meta", summary: "Interactive API reference", produces: "text/html" },
   {
@@ -233,6 +242,7 @@ export function buildOpenApiDocument(): JsonSchema {
       }
     }
     const mutating = op.method !== "get";
+    const secured = mutating || op.auth === true;
     const operation: Record<string, unknown> = {
       tags: [op.tag],
       summary: op.summary,
@@ -251,16 +261,16 @@ export function buildOpenApiDocument(): JsonSchema {
         },
         "400": errorResponse("Invalid request (the message names each bad field)"),
         "404": errorResponse("Not found"),
+        ...(secured ? { "401": errorResponse("Missing or wrong bearer token") } : {}),
         ...(mutating
           ? {
-            "401": errorResponse("Missing or wrong bearer token"),
             "409": errorResponse("Conflict with the current state"),
             "413": errorResponse("Request body too large"),
           }
           : {}),
       },
     };
-    if (mutating) operation.security = [{ bearer: [] }];
+    if (secured) operation.security = [{ bearer: [] }];
     if (op.body) {
       const content: Record<string, unknown> = { "application/json": { schema: toSchema(op.body) } };
       if (op.rawJsonl) {

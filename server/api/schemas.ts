@@ -21,6 +21,27 @@ export const TASK_NAME = z.string().regex(
 export const METHODS = ["naive", "auxconf", "bootstrap", "generative"] as const;
 export const Method = z.enum(METHODS, { error: `method must be one of: ${METHODS.join(", ")}` });
 
+/** How the student (and the ceiling) learn: the whole model, or a logistic probe on frozen last-layer features. */
+export const STUDENT_MODES = ["finetune", "probe"] as const;
+export const StudentMode = z.enum(STUDENT_MODES, {
+  error: `studentMode must be one of: ${STUDENT_MODES.join(", ")}`,
+});
+export const GENERATIVE_BASES = ["naive", "auxconf"] as const;
+
+/**
+ * Names of the metric series the pipeline writes per run (server/jobs/lab_handlers.ts, pretrain.ts): the
+ * one place both the writers and the dashboard's charts take them from.
+ */
+export const METRIC_SERIES = {
+  trainLoss: "train_loss",
+  valLoss: "val_loss",
+  valAcc: "val_acc",
+  testAcc: "test_acc",
+  lr: "lr",
+  alpha: "alpha",
+  knowledge: "knowledge",
+} as const;
+
 export const JOB_STATUSES = ["queued", "running", "done", "failed", "cancelled"] as const;
 export const JobStatus = z.enum(JOB_STATUSES);
 
@@ -52,6 +73,19 @@ const trainingKnobs = {
   /** Let the task's test items into pretraining (default: kept out). */
   leakage: z.boolean().default(false),
   probes: z.boolean().default(false),
+  studentMode: StudentMode.default("finetune"),
+  /** Use at most this many examples per split (quick runs). */
+  maxExamples: int("maxExamples").min(8, "maxExamples must be ≥ 8").max(1_000_000).optional(),
+};
+
+/** Settings that only the generative method reads; refused with other methods rather than ignored. */
+const generativeKnobs = {
+  /** Loss after the LM finetuning: plain cross-entropy on weak labels, or the aux confidence loss. */
+  generativeBase: z.enum(GENERATIVE_BASES, {
+    error: `generativeBase must be one of: ${GENERATIVE_BASES.join(", ")}`,
+  }).optional(),
+  /** Epochs of LM finetuning on the task's unlabeled texts (default 2). */
+  lmEpochs: int("lmEpochs").min(1, "lmEpochs must be ≥ 1").max(100).optional(),
 };
 
 export const ExperimentCreate = z.object({
@@ -63,7 +97,21 @@ export const ExperimentCreate = z.object({
   /** Intermediate sizes for the bootstrap method, weak → … → strong. */
   bootstrapSizes: z.array(SIZE_NAME).max(10).optional(),
   ...trainingKnobs,
-}).strict().meta({ id: "ExperimentCreate" });
+  ...generativeKnobs,
+  /** Zero-shot and k-shot prompting baselines of the pretrained strong model (k demonstrations). */
+  promptingShots: int("promptingShots").min(1, "promptingShots must be ≥ 1").max(32).optional(),
+}).strict().superRefine((config, ctx) => {
+  if (config.method === "generative") return;
+  for (const key of ["generativeBase", "lmEpochs"] as const) {
+    if (config[key] !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [key],
+        message: `${key} applies to the generative method only (method is ${config.method})`,
+      });
+    }
+  }
+}).meta({ id: "ExperimentCreate" });
 export type ExperimentCreate = z.infer<typeof ExperimentCreate>;
 
 export const SweepCreate = z.object({
@@ -80,6 +128,8 @@ export const SweepCreate = z.object({
   earlyStoppingOracle: trainingKnobs.earlyStoppingOracle,
   leakage: trainingKnobs.leakage,
   probes: trainingKnobs.probes,
+  studentMode: trainingKnobs.studentMode,
+  maxExamples: trainingKnobs.maxExamples,
 }).strict().meta({ id: "SweepCreate" });
 export type SweepCreate = z.infer<typeof SweepCreate>;
 
@@ -179,5 +229,7 @@ export const JobEventSchema = z.object({
   accuracy: z.number().optional(),
   etaSeconds: z.number().optional(),
   metrics: z.record(z.string(), z.number()).optional(),
+  /** The run(s) being trained when the event was sent (a run page reloads only on its own). */
+  runIds: z.array(z.number()).optional(),
   error: z.string().optional(),
 }).meta({ id: "JobEvent" });

@@ -17,6 +17,8 @@ export interface JobEvent {
   /** Seconds left at the current rate. */
   etaSeconds?: number;
   metrics?: Record<string, number>;
+  /** The run(s) being trained, where known. */
+  runIds?: number[];
   error?: string;
 }
 

@@ -2,7 +2,8 @@
  * The `w2s` and `sweep` job handlers: params are the API's ExperimentCreate / SweepCreate (plus the
  * experimentId the API adds). They run the pipeline (server/lab/w2s.ts, sweep.ts) and write what it
  * produces into the store: one `runs` row per trained role (its curve as metric series val_acc,
- * test_acc, train_loss, lr, alpha, streamed live in batches through ctx.metrics), one `results` row per
+ * test_acc, train_loss, lr, alpha — names from METRIC_SERIES — streamed live in batches through
+ * ctx.metrics; progress events name the run being trained), one `results` row per
  * experiment and the per-layer `probe_results`. Progress carries step/total and the worker adds the
  * ETA; ctx.signal cancels between steps. A resumed job clears the rows of its earlier attempt and runs
  * again: weak models, ceilings and students that finished are read back from <dataDir>/cache.
@@ -11,7 +12,7 @@ import { eq, sql } from "drizzle-orm";
 import { join } from "node:path";
 import { type LabDb, openDb } from "../../db/client.ts";
 import { probeResults, results, runs, tasks } from "../../db/schema.ts";
-import { ExperimentCreate, SweepCreate } from "../api/schemas.ts";
+import { ExperimentCreate, METRIC_SERIES, SweepCreate } from "../api/schemas.ts";
 import type { TaskExample } from "../data/tasks/types.ts";
 import { ExperimentCache } from "../lab/cache.ts";
 import type { CurvePoint } from "../lab/finetune.ts";
@@ -68,11 +69,13 @@ const finite = (x: number) => (Number.isFinite(x) ? x : null);
 
 function curveRows(curve: CurvePoint[]) {
   return curve.flatMap((p) => [
-    { name: "val_acc", step: p.step, value: p.valAcc },
-    { name: "test_acc", step: p.step, value: p.testAcc },
-    { name: "lr", step: p.step, value: p.lr },
-    { name: "alpha", step: p.step, value: p.alpha },
-    ...(Number.isFinite(p.trainLoss) ? [{ name: "train_loss", step: p.step, value: p.trainLoss }] : []),
+    { name: METRIC_SERIES.valAcc, step: p.step, value: p.valAcc },
+    { name: METRIC_SERIES.testAcc, step: p.step, value: p.testAcc },
+    { name: METRIC_SERIES.lr, step: p.step, value: p.lr },
+    { name: METRIC_SERIES.alpha, step: p.step, value: p.alpha },
+    ...(Number.isFinite(p.trainLoss)
+      ? [{ name: METRIC_SERIES.trainLoss, step: p.step, value: p.trainLoss }]
+      : []),
   ]);
 }
 
@@ -82,6 +85,11 @@ class Recorder {
   private roleRuns = new Map<string, number>();
 
   constructor(private ctx: JobContext, private experimentId: number) {}
+
+  /** The run being trained now, once its row exists (live events name it). */
+  get liveRunId(): number | undefined {
+    return this.current?.runId;
+  }
 
   /** Removes what an earlier attempt of this job wrote (the cache makes the rerun cheap). */
   async clearEarlierAttempt(): Promise<void> {
@@ -201,10 +209,19 @@ function pipelineDeps(ctx: JobContext, recorder: Recorder): ExperimentDeps {
     cache: new ExperimentCache(join(ctx.dataDir, "cache")),
     importedTasks: dbTaskLookup(ctx.db),
     signal: ctx.signal,
-    onProgress: (p) => ctx.progress({ step: p.step, total: p.total, message: p.stage, metrics: lastLive }),
+    onProgress: (p) => {
+      const runId = recorder.liveRunId;
+      ctx.progress({
+        step: p.step,
+        total: p.total,
+        message: p.stage,
+        metrics: lastLive,
+        ...(runId !== undefined ? { runIds: [runId] } : {}),
+      });
+    },
     ...recorder.deps(),
     onEval: (role, size, point) => {
-      lastLive = { val_acc: point.valAcc, test_acc: point.testAcc };
+      lastLive = { [METRIC_SERIES.valAcc]: point.valAcc, [METRIC_SERIES.testAcc]: point.testAcc };
       recorder.deps().onEval!(role, size, point);
     },
   };
@@ -236,6 +253,11 @@ export async function w2sHandler(ctx: JobContext): Promise<unknown> {
     batchSize: config.batchSize,
     alphaMax: config.alphaMax,
     probes: config.probes,
+    mode: config.studentMode,
+    generativeBase: config.generativeBase,
+    lmEpochs: config.lmEpochs,
+    promptingShots: config.promptingShots,
+    maxExamples: config.maxExamples,
   }, pipelineDeps(ctx, recorder));
   await recorder.writeResult(result);
   return summary(result);
@@ -273,6 +295,8 @@ export async function sweepHandler(ctx: JobContext): Promise<unknown> {
     batchSize: config.batchSize,
     alphaMax: config.alphaMax,
     probes: config.probes,
+    mode: config.studentMode,
+    maxExamples: config.maxExamples,
   }, {
     ...pipelineDeps(ctx, recorder),
     onExperiment: (result) => recorder.writeResult(result),

@@ -8,7 +8,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { models, runs } from "../../db/schema.ts";
-import { PretrainCreate, SIZE_NAME } from "../api/schemas.ts";
+import { METRIC_SERIES, PretrainCreate, SIZE_NAME } from "../api/schemas.ts";
 import type { JobContext, JobHandler, MetricRow } from "./registry.ts";
 
 export const PretrainJobParams = PretrainCreate.extend({ size: SIZE_NAME });
@@ -57,7 +57,11 @@ export type PretrainSize = (opts: {
 }) => Promise<{ status: PretrainStatusLike; dir: string; cached: boolean; resumedFromStep: number }>;
 
 /** Metric names of the pretraining curves (one series each, by optimizer step). */
-export const CURVE_METRICS = { train: "train_loss", val: "val_loss", knowledge: "knowledge" } as const;
+export const CURVE_METRICS = {
+  train: METRIC_SERIES.trainLoss,
+  val: METRIC_SERIES.valLoss,
+  knowledge: METRIC_SERIES.knowledge,
+} as const;
 
 async function loadPretrainSize(): Promise<PretrainSize> {
   const { pretrainSize } = await import("../lab/pretrain.ts");
@@ -134,6 +138,7 @@ export function makePretrainHandler(pretrainSize?: PretrainSize): JobHandler {
             total: p.totalSteps,
             message: `${p.tokens.toLocaleString("en-US")} / ${p.totalTokens.toLocaleString("en-US")} tokens`,
             metrics: live,
+            runIds: [run.id],
           });
         },
       });

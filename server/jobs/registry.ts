@@ -10,6 +10,8 @@ export interface ProgressUpdate {
   message?: string;
   /** Latest figures shown live (loss, accuracy, …). */
   metrics?: Record<string, number>;
+  /** The run(s) being trained now, where the handler knows them (pages of other runs need not reload). */
+  runIds?: number[];
 }
 
 export interface MetricRow {

@@ -119,7 +119,7 @@ export async function toyTrainHandler(ctx: JobContext): Promise<unknown> {
     model = toySgdStep(model, points, seed, step);
     const { loss, accuracy } = toyEvaluate(model, points);
     ctx.metrics(run.id, [{ name: "loss", step, value: loss }, { name: "accuracy", step, value: accuracy }]);
-    ctx.progress({ step: step + 1, total: steps, metrics: { loss, accuracy } });
+    ctx.progress({ step: step + 1, total: steps, metrics: { loss, accuracy }, runIds: [run.id] });
     if ((step + 1) % saveEvery === 0 && step + 1 < steps) {
       await ctx.saveState({ step: step + 1, w: model.w, b: model.b } satisfies ToyState);
     }

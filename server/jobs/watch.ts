@@ -29,6 +29,7 @@ interface StoredProgress {
   message?: string;
   metrics?: Record<string, number>;
   etaSeconds?: number;
+  runIds?: number[];
 }
 
 /** The newest change of one job this bus has carried: its status, and for a running job the highest step. */
@@ -70,6 +71,7 @@ export function jobRowToEvent(row: {
     if (progress.metrics.accuracy !== undefined) event.accuracy = progress.metrics.accuracy;
   }
   if (progress.etaSeconds !== undefined && row.status === "running") event.etaSeconds = progress.etaSeconds;
+  if (Array.isArray(progress.runIds) && row.status === "running") event.runIds = progress.runIds;
   if (row.error && row.status === "failed") event.error = row.error;
   return event;
 }

@@ -228,6 +228,7 @@ export function startWorker(opts: WorkerOptions): Worker {
           accuracy: update.metrics?.accuracy,
           etaSeconds,
           metrics: update.metrics,
+          ...(update.runIds ? { runIds: update.runIds } : {}),
         };
         const last = update.step >= update.total;
         const wait = PROGRESS_WRITE_MS - (now - lastProgressWrite);
@@ -270,9 +271,9 @@ export function startWorker(opts: WorkerOptions): Worker {
         await writeChain;
         // The final progress row, even when the last update was throttled away.
         if (lastEvent.step !== undefined) {
-          const { step, total, message, metrics, etaSeconds } = lastEvent;
+          const { step, total, message, metrics, etaSeconds, runIds } = lastEvent;
           await db.update(jobs).set({
-            progress: { step, total, message, metrics, etaSeconds, at: new Date().toISOString() },
+            progress: { step, total, message, metrics, etaSeconds, runIds, at: new Date().toISOString() },
           }).where(eq(jobs.id, job.id));
         }
       },

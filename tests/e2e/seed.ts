@@ -2,9 +2,11 @@
  * Seed data for the dashboard's end-to-end test: a small, hand-made set of results, probes, runs with
  * metric curves, a pretraining run and benchmark rows, written straight into the lab's database (the API
  * has no routes that write results; the pipeline does). The expected figures are computed by hand below.
+ * Metric series carry the names the pipeline writes (METRIC_SERIES).
  */
 import { benchResults, experiments, metrics, probeResults, results, runs } from "../../db/schema.ts";
 import type { LabDb } from "../../db/client.ts";
+import { METRIC_SERIES } from "../../server/api/schemas.ts";
 
 /** PGR of the naive rows per pair; the median over the three pairs is 0.30 (sorted: 0.20, 0.30, 0.50). */
 export const NAIVE_PGR = { "nano→micro": 0.2, "nano→small": 0.5, "micro→small": 0.3 } as const;
@@ -47,7 +49,7 @@ export async function seedResults(db: LabDb): Promise<{ experimentId: number; st
         oracleStudentAcc: weakAcc + (pgr + 0.05) * (ceilingAcc - weakAcc),
         oraclePgr: pgr + 0.05,
         oracleStep: 20,
-        agreement: { overall: 0.9 - pgr / 4, supervisorRight: 0.97, supervisorWrong: 0.7 - pgr / 2 },
+        agreement: { all: 0.9 - pgr / 4, supervisor_correct: 0.97, supervisor_wrong: 0.7 - pgr / 2 },
       });
     }
   }
@@ -73,26 +75,36 @@ export async function seedResults(db: LabDb): Promise<{ experimentId: number; st
     seconds: 12.5,
   }).returning();
   await db.insert(metrics).values([
-    ...STUDENT_TEST_ACC.map(([step, value]) => ({ runId: student.id, name: "test_acc", step, value })),
     ...STUDENT_TEST_ACC.map(([step, value]) => ({
       runId: student.id,
-      name: "val_acc",
+      name: METRIC_SERIES.testAcc,
+      step,
+      value,
+    })),
+    ...STUDENT_TEST_ACC.map(([step, value]) => ({
+      runId: student.id,
+      name: METRIC_SERIES.valAcc,
       step,
       value: value - 0.02,
     })),
-    ...[0, 10, 20, 30].map((step) => ({
+    // The pipeline has no training loss at step 0 (nothing trained yet).
+    ...[10, 20, 30].map((step) => ({
       runId: student.id,
-      name: "train_loss",
+      name: METRIC_SERIES.trainLoss,
       step,
       value: 0.7 - step / 60,
     })),
+    ...[0, 10, 20, 30].flatMap((step) => [
+      { runId: student.id, name: METRIC_SERIES.lr, step, value: 1e-3 * (1 - step / 40) },
+      { runId: student.id, name: METRIC_SERIES.alpha, step, value: 0 },
+    ]),
   ]);
 
   const [pretrain] = await db.insert(runs).values({ role: "pretrain", modelSize: "nano", status: "done" })
     .returning();
   await db.insert(metrics).values([0, 50, 100, 150, 200].flatMap((step) => [
-    { runId: pretrain.id, name: "loss", step, value: 8 - Math.log1p(step) },
-    { runId: pretrain.id, name: "val_loss", step, value: 8.2 - Math.log1p(step) },
+    { runId: pretrain.id, name: METRIC_SERIES.trainLoss, step, value: 8 - Math.log1p(step) },
+    { runId: pretrain.id, name: METRIC_SERIES.valLoss, step, value: 8.2 - Math.log1p(step) },
   ]));
 
   await db.insert(benchResults).values([

@@ -50,12 +50,14 @@ export function tasksOf(rows: ResultRow[]): string[] {
  * ground truth) is the black line. Accuracies are means over seeds.
  */
 export function AccuracyVsSizePlot(
-  { rows, params, method, useOracle = false, title }: {
+  { rows, params, method, useOracle = false, title, axis = "params" }: {
     rows: ResultRow[];
+    /** The x value per size: parameters, or pretraining compute when `axis` is "compute". */
     params: ParamsBySize;
     method: string;
     useOracle?: boolean;
     title?: string;
+    axis?: "params" | "compute";
   },
 ) {
   const chosen = rows.filter((r) => (r.method ?? "naive") === method && r.weakSize && r.strongSize);
@@ -101,8 +103,12 @@ export function AccuracyVsSizePlot(
     <Chart
       testId="fig3"
       title={title ??
-        `Test accuracy vs strong-model size (${method}${useOracle ? ", GT early stopping" : ""})`}
-      xLabel="strong-model parameters (log)"
+        `Test accuracy vs strong-model ${axis === "compute" ? "pretraining compute" : "size"} (${method}${
+          useOracle ? ", GT early stopping" : ""
+        })`}
+      xLabel={axis === "compute"
+        ? "strong-model pretraining compute, FLOP = 6 · params · tokens (log)"
+        : "strong-model parameters (log)"}
       yLabel="test accuracy"
       logX
       yRange={[lo, hi]}
@@ -150,7 +156,14 @@ export function PgrBars({ rows, params }: { rows: ResultRow[]; params: ParamsByS
     v !== null
   );
   if (values.length === 0) {
-    return <EmptyState title="No PGR values yet (they appear when an experiment finishes)." />;
+    // Finished rows without a PGR: ceiling and weak scored the same, so the ratio is undefined.
+    return rows.length > 0
+      ? (
+        <EmptyState title="No PGR: the ceiling and the weak model have the same test accuracy.">
+          PGR = (student − weak) / (ceiling − weak) is undefined then; the accuracies are in the result rows.
+        </EmptyState>
+      )
+      : <EmptyState title="No PGR values yet (they appear when an experiment finishes)." />;
   }
   const lo = Math.min(0, ...values), hi = Math.max(1, ...values);
   const span = hi - lo;
@@ -252,7 +265,7 @@ export function MedianPgrTable({ rows, params }: { rows: ResultRow[]; params: Pa
 export function ResultsTable({ rows }: { rows: ResultRow[] }) {
   return (
     <div class="table-scroll">
-      <table class="table compact">
+      <table class="table compact" data-testid="results-table">
         <thead>
           <tr>
             {[
@@ -298,9 +311,10 @@ export function ResultsTable({ rows }: { rows: ResultRow[] }) {
 }
 
 const AGREEMENT_PARTS = [
-  { key: "overall", label: "all examples", color: "#1f2933" },
-  { key: "supervisorRight", label: "supervisor right", color: "#2ca02c" },
-  { key: "supervisorWrong", label: "supervisor wrong", color: "#d62728", dash: [6, 4] },
+  // The keys the pipeline writes (server/lab/metrics.ts Agreement).
+  { key: "all", label: "all examples", color: "#1f2933" },
+  { key: "supervisor_correct", label: "supervisor right", color: "#2ca02c" },
+  { key: "supervisor_wrong", label: "supervisor wrong", color: "#d62728", dash: [6, 4] },
 ] as const;
 
 /** Figure 8: student–supervisor agreement vs student size, one chart per method (means over weak sizes, seeds). */

@@ -121,3 +121,17 @@ export function Section(
 export function Cmd({ children }: { children: ComponentChildren }) {
   return <code class="cmd">{children}</code>;
 }
+
+/** "Load more" under a paged list; nothing when every row is shown. */
+export function LoadMore(
+  { list, what }: { list: { hasMore: boolean; loading: boolean; loadMore: () => void }; what: string },
+) {
+  if (!list.hasMore) return null;
+  return (
+    <div class="form-row load-more">
+      <button type="button" class="secondary" disabled={list.loading} onClick={list.loadMore}>
+        {list.loading ? "Loading…" : `Load more ${what}`}
+      </button>
+    </div>
+  );
+}

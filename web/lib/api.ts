@@ -79,11 +79,16 @@ async function parse<T>(res: Response, what: string): Promise<T> {
   return body as T;
 }
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+async function request<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { withToken?: boolean } = {},
+): Promise<T> {
   const headers: Record<string, string> = {};
-  if (method !== "GET") {
-    headers["Content-Type"] = "application/json";
-    if (apiToken.value) headers.Authorization = `Bearer ${apiToken.value}`;
+  if (method !== "GET") headers["Content-Type"] = "application/json";
+  if ((method !== "GET" || opts.withToken) && apiToken.value) {
+    headers.Authorization = `Bearer ${apiToken.value}`;
   }
   let res: Response;
   try {
@@ -101,6 +106,16 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 export const apiGet = <T>(path: string) => request<T>("GET", path);
 export const apiPost = <T>(path: string, body?: unknown) => request<T>("POST", path, body);
 export const apiDelete = <T>(path: string) => request<T>("DELETE", path);
+
+/** Asks the server whether the stored token is accepted (GET /api/auth: 200, or 401 with the reason). */
+export async function checkToken(): Promise<{ ok: true } | { ok: false; message: string }> {
+  try {
+    await request<{ ok: boolean }>("GET", "/auth", undefined, { withToken: true });
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, message: describeError(err) };
+  }
+}
 
 /** A sentence for the user, with the next step when the token is the problem. */
 export function describeError(err: unknown): string {

@@ -2,6 +2,10 @@
 
 export function formatParams(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return "—";
+  // Compute (FLOP) axes reach far beyond parameter counts.
+  if (n >= 1e18) return `${(n / 1e18).toFixed(n >= 1e19 ? 0 : 1)} E`;
+  if (n >= 1e15) return `${(n / 1e15).toFixed(n >= 1e16 ? 0 : 1)} P`;
+  if (n >= 1e12) return `${(n / 1e12).toFixed(n >= 1e13 ? 0 : 1)} T`;
   if (n >= 1e9) return `${(n / 1e9).toFixed(n >= 1e10 ? 0 : 1)} B`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 2)} M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(n >= 1e4 ? 0 : 1)} k`;

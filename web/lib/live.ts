@@ -1,6 +1,7 @@
 /**
- * Live job events from `GET /api/events` (server-sent events): the latest event per job, and a counter that
- * moves whenever a job is created or changes state, so lists know when to reload.
+ * Live job events from `GET /api/events` (server-sent events): the latest event per job, a counter that
+ * moves whenever a job is created or changes state (lists reload on it), and per-job and per-run event
+ * counters, so a run's curves reload on events about that run only (events name the runs being trained).
  */
 import { signal } from "@preact/signals";
 import type { JobEvent } from "./types.ts";
@@ -12,6 +13,25 @@ export const statusVersion = signal(0);
 /** Bumped on every event, progress included. */
 export const eventVersion = signal(0);
 export const streamState = signal<"connecting" | "live" | "offline">("connecting");
+/** Events per job id, and per run id for events that name the runs being trained. */
+export const jobEventCounts = signal<ReadonlyMap<number, number>>(new Map());
+export const runEventCounts = signal<ReadonlyMap<number, number>>(new Map());
+
+function bump(counts: ReadonlyMap<number, number>, ids: readonly number[]): ReadonlyMap<number, number> {
+  const next = new Map(counts);
+  for (const id of ids) next.set(id, (next.get(id) ?? 0) + 1);
+  return next;
+}
+
+/**
+ * A cue that changes when an event concerns this run: events of its job that name their runs count only
+ * when they name this one; events of jobs that name no runs count for all the job's runs.
+ */
+export function runCue(runId: number, jobId: number | null): number {
+  if (jobId === null) return 0;
+  const latest = liveJobs.value.get(jobId);
+  return latest?.runIds ? runEventCounts.value.get(runId) ?? 0 : jobEventCounts.value.get(jobId) ?? 0;
+}
 
 let source: EventSource | undefined;
 
@@ -20,6 +40,8 @@ function apply(event: JobEvent): void {
   const next = new Map(liveJobs.value);
   next.set(event.jobId, event);
   liveJobs.value = next;
+  jobEventCounts.value = bump(jobEventCounts.value, [event.jobId]);
+  if (event.runIds?.length) runEventCounts.value = bump(runEventCounts.value, event.runIds);
   eventVersion.value++;
   if (!previous || previous.status !== event.status || event.status !== "running") statusVersion.value++;
 }
@@ -47,6 +69,7 @@ export function connectEvents(): void {
         etaSeconds: p.etaSeconds as number | undefined,
         message: p.message as string | undefined,
         metrics: p.metrics as Record<string, number> | undefined,
+        runIds: Array.isArray(p.runIds) ? p.runIds as number[] : undefined,
       });
     }
     liveJobs.value = next;

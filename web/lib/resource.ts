@@ -1,4 +1,7 @@
-/** `useResource`: load an API path, reload on demand or when a live cue changes, keep the last good data. */
+/**
+ * `useResource`: load an API path, reload on demand or when a live cue changes, keep the last good data.
+ * `usePagedList`: the same for a list endpoint shown page by page ("Load more" adds one page).
+ */
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { apiGet, describeError } from "./api.ts";
 
@@ -14,6 +17,58 @@ export interface Resource<T> {
  * the live status counter); reloads are spaced at least `minIntervalMs` apart.
  */
 export function useResource<T>(path: string | null, cue: unknown = 0, minIntervalMs = 500): Resource<T> {
+  return useLoader<T>(path, () => apiGet<T>(path!), cue, minIntervalMs);
+}
+
+export interface PagedList<T> extends Resource<T[]> {
+  /** The server has rows beyond those loaded. */
+  hasMore: boolean;
+  loadMore: () => void;
+}
+
+/** Rows of one page of a list endpoint; the API takes at most 1000 per request. */
+export const PAGE_SIZE = 200;
+
+/**
+ * A list endpoint (`path` with or without a query; `limit`/`offset` are added) loaded as `pages` pages of
+ * `pageSize` rows; one extra row on the last page says whether there is more.
+ */
+export function usePagedList<T>(path: string, cue: unknown = 0, pageSize = PAGE_SIZE): PagedList<T> {
+  const [pages, setPages] = useState(1);
+  const join = path.includes("?") ? "&" : "?";
+  const resource = useLoader<{ rows: T[]; hasMore: boolean }>(
+    `${path}#${pages}`,
+    async () => {
+      const requests = Array.from({ length: pages }, (_, page) => {
+        const limit = page === pages - 1 ? pageSize + 1 : pageSize;
+        return apiGet<T[]>(`${path}${join}limit=${limit}&offset=${page * pageSize}`);
+      });
+      const rows = (await Promise.all(requests)).flat();
+      return { rows: rows.slice(0, pages * pageSize), hasMore: rows.length > pages * pageSize };
+    },
+    cue,
+  );
+  // Loading one more page keeps the rows already shown until the longer list arrives.
+  const [shown, setShown] = useState<{ rows: T[]; hasMore: boolean }>();
+  useEffect(() => void (resource.data && setShown(resource.data)), [resource.data]);
+  useEffect(() => (setPages(1), setShown(undefined)), [path]);
+  const data = resource.data ?? shown;
+  return {
+    data: data?.rows,
+    error: resource.error,
+    loading: resource.loading,
+    reload: resource.reload,
+    hasMore: data?.hasMore ?? false,
+    loadMore: () => setPages((p) => p + 1),
+  };
+}
+
+function useLoader<T>(
+  path: string | null,
+  load: () => Promise<T>,
+  cue: unknown,
+  minIntervalMs = 500,
+): Resource<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const [loading, setLoading] = useState(path !== null);
@@ -49,7 +104,7 @@ export function useResource<T>(path: string | null, cue: unknown = 0, minInterva
       const id = ++sent.current;
       lastLoad.current = Date.now();
       const accept = () => mounted.current && currentPath.current === path && id > applied.current;
-      apiGet<T>(path).then(
+      load().then(
         (value) => {
           if (!accept()) return;
           applied.current = id;

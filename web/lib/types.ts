@@ -1,6 +1,7 @@
 /** Shapes of the API's answers, as the dashboard reads them (the server's drizzle rows, JSON-encoded). */
 import type { z } from "zod";
 import type { JobEventSchema } from "../../server/api/schemas.ts";
+import type { Agreement } from "../../server/lab/metrics.ts";
 
 export type JobEvent = z.infer<typeof JobEventSchema>;
 export type JobStatus = JobEvent["status"];
@@ -11,6 +12,7 @@ export interface JobProgress {
   message?: string;
   metrics?: Record<string, number>;
   etaSeconds?: number;
+  runIds?: number[];
   at?: string;
 }
 
@@ -54,11 +56,8 @@ export interface Run {
   seconds: number | null;
 }
 
-export interface Agreement {
-  overall?: number;
-  supervisorRight?: number;
-  supervisorWrong?: number;
-}
+/** Agreement as the pipeline stores it (server/lab/metrics.ts); null where the subset is empty. */
+export type { Agreement };
 
 export interface ResultRow {
   id: number;

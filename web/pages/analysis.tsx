@@ -48,7 +48,7 @@ function useResultsForTask() {
 
 export function ResultsPage() {
   const { results, tasks, task, rows } = useResultsForTask();
-  const { params } = useParamsBySize();
+  const { params, compute } = useParamsBySize();
   return (
     <>
       <PageHeader title="Results">
@@ -61,7 +61,7 @@ export function ResultsPage() {
       {rows.length > 0 && (
         <>
           <Section title={`Weak-to-strong across sizes — ${task}`} id="fig3">
-            <Fig3WithControls rows={rows} params={params} />
+            <Fig3WithControls rows={rows} params={params} compute={compute} />
           </Section>
           <div class="two-columns even">
             <Section title="Performance gap recovered per pair" id="pgr">

@@ -3,10 +3,19 @@
  * early-stopping point (best test accuracy) marked and compared with the final point.
  */
 import { alignSeries, Chart, type ChartMarker } from "../components/chart.tsx";
-import { EmptyState, ErrorBox, Loading, PageHeader, Section, StatusBadge } from "../components/ui.tsx";
+import {
+  EmptyState,
+  ErrorBox,
+  Loading,
+  LoadMore,
+  PageHeader,
+  Section,
+  StatusBadge,
+} from "../components/ui.tsx";
 import { formatDuration, formatTime, PALETTE } from "../lib/format.ts";
-import { eventVersion, liveJobs, statusVersion } from "../lib/live.ts";
-import { useResource } from "../lib/resource.ts";
+import { liveJobs, runCue, statusVersion } from "../lib/live.ts";
+import { usePagedList, useResource } from "../lib/resource.ts";
+import { seriesKind, testAccuracySeries } from "../lib/series.ts";
 import type { Run, RunMetrics, SeriesPoint } from "../lib/types.ts";
 
 export interface EarlyStop {
@@ -17,9 +26,7 @@ export interface EarlyStop {
 
 /** The test-accuracy series (or, failing that, the only accuracy series) and its best and final points. */
 export function findEarlyStop(series: RunMetrics["series"]): EarlyStop | undefined {
-  const names = Object.keys(series);
-  const accuracy = names.filter((n) => /acc/i.test(n));
-  const name = accuracy.find((n) => /test/i.test(n)) ?? (accuracy.length === 1 ? accuracy[0] : undefined);
+  const name = testAccuracySeries(Object.keys(series));
   const points = name ? series[name].points : [];
   if (!name || points.length === 0) return undefined;
   let best = points[0];
@@ -36,10 +43,10 @@ function isRunLive(run: Run | undefined): boolean {
 export function RunCurves({ runId, compact = false }: { runId: number; compact?: boolean }) {
   const run = useResource<Run & { metricNames: string[] }>(`/runs/${runId}`, statusVersion.value);
   const live = isRunLive(run.data);
-  // While the run trains, every live event is a cue to reload its series (at most once a second).
+  // While the run trains, live events about this run are a cue to reload its series (at most once a second).
   const metrics = useResource<RunMetrics>(
     `/runs/${runId}/metrics?maxPoints=600`,
-    live ? eventVersion.value : statusVersion.value,
+    live ? runCue(runId, run.data?.jobId ?? null) : statusVersion.value,
     1000,
   );
   if (run.error) return <ErrorBox message={run.error} onRetry={run.reload} />;
@@ -54,8 +61,10 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
       />
     );
   }
-  const lossNames = names.filter((n) => /loss/i.test(n));
-  const otherNames = names.filter((n) => !/loss/i.test(n));
+  const lossNames = names.filter((n) => seriesKind(n) === "loss");
+  const accuracyNames = names.filter((n) => seriesKind(n) === "accuracy" || seriesKind(n) === "other");
+  // A run without training steps (a probe student) has one schedule point: nothing to draw.
+  const scheduleNames = names.filter((n) => seriesKind(n) === "schedule" && series[n].points.length > 1);
   const toList = (n: string) => series[n].points.map((p) => [p.step, p.value] as [number, number]);
   const stop = findEarlyStop(series);
   const markers: ChartMarker[] = stop
@@ -116,7 +125,7 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
             }))}
           />
         )}
-        {otherNames.length > 0 && (
+        {accuracyNames.length > 0 && (
           <Chart
             testId="accuracy-chart"
             title="Accuracy"
@@ -124,13 +133,29 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
             integerX
             yLabel="accuracy"
             height={height}
-            data={alignSeries(otherNames.map(toList))}
-            series={otherNames.map((n, i) => ({
+            data={alignSeries(accuracyNames.map(toList))}
+            series={accuracyNames.map((n, i) => ({
               label: n,
               color: PALETTE[(i + 2) % PALETTE.length],
               points: false,
             }))}
             markers={markers}
+          />
+        )}
+        {scheduleNames.length > 0 && (
+          <Chart
+            testId="schedule-chart"
+            title="Schedule (learning rate, aux-loss α)"
+            xLabel="step"
+            integerX
+            yLabel="value"
+            height={compact ? 180 : 220}
+            data={alignSeries(scheduleNames.map(toList))}
+            series={scheduleNames.map((n, i) => ({
+              label: n,
+              color: PALETTE[(i + 5) % PALETTE.length],
+              points: false,
+            }))}
           />
         )}
       </div>
@@ -162,7 +187,7 @@ export function RunPicker(
 }
 
 export function CurvesPage({ runId }: { runId?: number }) {
-  const runs = useResource<Run[]>("/runs?limit=200", statusVersion.value);
+  const runs = usePagedList<Run>("/runs", statusVersion.value);
   const chosen = runId ?? runs.data?.[0]?.id;
   return (
     <>
@@ -183,6 +208,7 @@ export function CurvesPage({ runId }: { runId?: number }) {
             hrefOf={(r) => `/runs/${r.id}`}
           />
         )}
+        <LoadMore list={runs} what="runs" />
       </Section>
       {chosen !== undefined && (
         <Section title={`Run ${chosen}`} id="curves">

@@ -26,7 +26,7 @@ import { formatTime } from "../lib/format.ts";
 import { liveJobs, statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useResource } from "../lib/resource.ts";
-import { currentQuery } from "../lib/router.ts";
+import { currentQuery, setQueryParam } from "../lib/router.ts";
 import type { ExperimentDetail, ResultRow } from "../lib/types.ts";
 import { RunCurves, RunPicker } from "./curves.tsx";
 import { ExperimentActions } from "./experiments.tsx";
@@ -40,10 +40,18 @@ export function ExportButtons({ query }: { query: string }) {
   );
 }
 
-/** Method picker and GT-early-stopping toggle above the figure-3 plot. */
+/**
+ * Method picker, x axis (parameters or pretraining compute; ?x=compute in the address) and the
+ * GT-early-stopping toggle above the figure-3 plot.
+ */
 export function Fig3WithControls(
-  { rows, params }: { rows: ResultRow[]; params: ReadonlyMap<string, number> },
+  { rows, params, compute }: {
+    rows: ResultRow[];
+    params: ReadonlyMap<string, number>;
+    compute: ReadonlyMap<string, number>;
+  },
 ) {
+  const axis = currentQuery.value.get("x") === "compute" ? "compute" : "params";
   const methods = methodsOf(rows);
   const [method, setMethod] = useState(methods[0]);
   const [oracle, setOracle] = useState(false);
@@ -52,6 +60,18 @@ export function Fig3WithControls(
   return (
     <>
       <div class="form-row controls">
+        <label>
+          x axis{" "}
+          <select
+            data-testid="fig3-axis"
+            value={axis}
+            onChange={(e) =>
+              setQueryParam("x", (e.target as HTMLSelectElement).value === "compute" ? "compute" : "")}
+          >
+            <option value="params">parameters</option>
+            <option value="compute">pretraining compute (6 · params · tokens)</option>
+          </select>
+        </label>
         {methods.length > 1 && (
           <label>
             Method{" "}
@@ -71,7 +91,13 @@ export function Fig3WithControls(
           </label>
         )}
       </div>
-      <AccuracyVsSizePlot rows={rows} params={params} method={shown} useOracle={oracle} />
+      <AccuracyVsSizePlot
+        rows={rows}
+        params={axis === "compute" ? compute : params}
+        axis={axis}
+        method={shown}
+        useOracle={oracle}
+      />
     </>
   );
 }
@@ -79,7 +105,7 @@ export function Fig3WithControls(
 export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | "sweep" }) {
   const base = kind === "sweep" ? "/sweeps" : "/experiments";
   const detail = useResource<ExperimentDetail>(`${base}/${id}`, statusVersion.value);
-  const { params } = useParamsBySize();
+  const { params, compute } = useParamsBySize();
   const title = `${kind === "sweep" ? "Sweep" : "Experiment"} ${id}`;
   if (detail.error) {
     return (
@@ -155,7 +181,7 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
           )
           : (
             <>
-              <Fig3WithControls rows={e.results} params={params} />
+              <Fig3WithControls rows={e.results} params={params} compute={compute} />
               <h3>Performance gap recovered</h3>
               <PgrBars rows={e.results} params={params} />
               <h3>Median PGR</h3>

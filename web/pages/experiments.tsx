@@ -12,6 +12,7 @@ import {
   ErrorBox,
   JobLiveProgress,
   Loading,
+  LoadMore,
   PageHeader,
   Section,
 } from "../components/ui.tsx";
@@ -26,12 +27,18 @@ import {
 } from "../lib/forms.ts";
 import { formatTime } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
-import { useResource } from "../lib/resource.ts";
+import { usePagedList, useResource } from "../lib/resource.ts";
 import { navigate } from "../lib/router.ts";
 import type { Experiment, ModelListing, TaskListing } from "../lib/types.ts";
 
-/** Present when the server's schema grows a `studentMode` choice (e.g. probe vs finetune). */
-const STUDENT_MODES = enumOptions((ExperimentCreate.shape as Record<string, z.ZodType>)["studentMode"]);
+/** The choices come from the server's schema (absent there → no field here). */
+const SHAPE = ExperimentCreate.shape as Record<string, z.ZodType>;
+const STUDENT_MODES = enumOptions(SHAPE["studentMode"]);
+const GENERATIVE_BASES = enumOptions(SHAPE["generativeBase"]);
+const STUDENT_MODE_HINTS: Record<string, string> = {
+  finetune: "the whole strong model is finetuned (student and ceiling)",
+  probe: "logistic probe on the strong model's frozen last-layer features",
+};
 
 function describeConfig(e: Experiment): string {
   const c = e.config as Record<string, unknown>;
@@ -39,7 +46,8 @@ function describeConfig(e: Experiment): string {
     const list = (v: unknown) => Array.isArray(v) ? v.join(", ") : "?";
     return `${list(c.tasks)} · sizes ${list(c.sizes)} · ${list(c.methods)} · seeds ${list(c.seeds)}`;
   }
-  return `${c.task} · ${c.weak} → ${c.strong} · ${c.method ?? "naive"} · seed ${c.seed ?? 0}`;
+  const probe = c.studentMode === "probe" ? " · probe student" : "";
+  return `${c.task} · ${c.weak} → ${c.strong} · ${c.method ?? "naive"}${probe} · seed ${c.seed ?? 0}`;
 }
 
 function detailPath(e: Experiment): string {
@@ -101,8 +109,8 @@ export function ExperimentActions(
 
 function ExperimentList() {
   const cue = statusVersion.value;
-  const experiments = useResource<Experiment[]>("/experiments?limit=200", cue);
-  const sweeps = useResource<Experiment[]>("/sweeps?limit=200", cue);
+  const experiments = usePagedList<Experiment>("/experiments", cue);
+  const sweeps = usePagedList<Experiment>("/sweeps", cue);
   if (experiments.error || sweeps.error) {
     return (
       <ErrorBox
@@ -112,7 +120,13 @@ function ExperimentList() {
     );
   }
   if (!experiments.data || !sweeps.data) return <Loading what="experiments" />;
-  const all = [...experiments.data, ...sweeps.data].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  // Each list is paged on its own; below the oldest row of a list with more pages the merged order would
+  // skip its unloaded rows, so only rows newer than that cut are shown.
+  const cut = [experiments, sweeps].filter((l) => l.hasMore).map((l) => l.data!.at(-1)!.createdAt).sort().at(
+    -1,
+  );
+  const all = [...experiments.data, ...sweeps.data].filter((e) => cut === undefined || e.createdAt >= cut)
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   if (all.length === 0) {
     return (
       <EmptyState title="No experiments yet.">
@@ -172,6 +186,17 @@ function ExperimentList() {
           ))}
         </tbody>
       </table>
+      <LoadMore
+        list={{
+          hasMore: experiments.hasMore || sweeps.hasMore,
+          loading: experiments.loading || sweeps.loading,
+          loadMore: () => {
+            if (experiments.hasMore) experiments.loadMore();
+            if (sweeps.hasMore) sweeps.loadMore();
+          },
+        }}
+        what="experiments"
+      />
     </div>
   );
 }
@@ -186,6 +211,10 @@ function ExperimentForm() {
   const [strong, setStrong] = useState("");
   const [method, setMethod] = useState<string>("naive");
   const [studentMode, setStudentMode] = useState(STUDENT_MODES?.[0] ?? "");
+  const [generativeBase, setGenerativeBase] = useState(GENERATIVE_BASES?.[0] ?? "");
+  const [lmEpochs, setLmEpochs] = useState("");
+  const [promptingShots, setPromptingShots] = useState("");
+  const [maxExamples, setMaxExamples] = useState("");
   const [seeds, setSeeds] = useState("0");
   const [epochs, setEpochs] = useState("");
   const [probes, setProbes] = useState(false);
@@ -207,9 +236,13 @@ function ExperimentForm() {
     event.preventDefault();
     setStarted(undefined);
     const seedList = parseNumberList(seeds);
+    const optionalNumber = (key: string, text: string) =>
+      parseOptionalNumber(text) !== undefined ? { [key]: parseOptionalNumber(text) } : {};
     const common = {
       ...(name.trim() ? { name: name.trim() } : {}),
-      ...(parseOptionalNumber(epochs) !== undefined ? { epochs: parseOptionalNumber(epochs) } : {}),
+      ...optionalNumber("epochs", epochs),
+      ...optionalNumber("maxExamples", maxExamples),
+      ...(STUDENT_MODES ? { studentMode } : {}),
       probes,
       leakage,
     };
@@ -225,7 +258,11 @@ function ExperimentForm() {
           strong: chosenStrong,
           method,
           seed,
-          ...(STUDENT_MODES ? { studentMode } : {}),
+          ...optionalNumber("promptingShots", promptingShots),
+          // Generative settings go only with the generative method (the schema refuses them otherwise).
+          ...(method === "generative"
+            ? { ...(GENERATIVE_BASES ? { generativeBase } : {}), ...optionalNumber("lmEpochs", lmEpochs) }
+            : {}),
         };
         const parsed = ExperimentCreate.safeParse(body);
         if (!parsed.success) {
@@ -341,17 +378,52 @@ function ExperimentForm() {
                 {METHODS.map((m) => <option key={m} value={m}>{m}</option>)}
               </select>
             </Field>
-            {STUDENT_MODES && (
-              <Field id="studentMode" label="Student mode" error={errors.studentMode}>
+            {method === "generative" && GENERATIVE_BASES && (
+              <Field
+                id="generativeBase"
+                label="Loss after LM finetuning"
+                error={errors.generativeBase}
+                hint="generative: the student's loss once the LM finetuning is done"
+              >
                 <select
-                  {...describedBy("studentMode", errors.studentMode)}
-                  value={studentMode}
-                  onChange={(e) => setStudentMode((e.target as HTMLSelectElement).value)}
+                  {...describedBy("generativeBase", errors.generativeBase, "generativeBase")}
+                  value={generativeBase}
+                  onChange={(e) => setGenerativeBase((e.target as HTMLSelectElement).value)}
                 >
-                  {STUDENT_MODES.map((m) => <option key={m} value={m}>{m}</option>)}
+                  {GENERATIVE_BASES.map((m) => <option key={m} value={m}>{m}</option>)}
                 </select>
               </Field>
             )}
+            {method === "generative" && (
+              <Field
+                id="lmEpochs"
+                label="LM finetuning epochs (optional)"
+                error={errors.lmEpochs}
+                hint="default 2"
+              >
+                <input
+                  {...describedBy("lmEpochs", errors.lmEpochs, "lmEpochs")}
+                  type="text"
+                  inputMode="numeric"
+                  value={lmEpochs}
+                  onInput={(e) => setLmEpochs((e.target as HTMLInputElement).value)}
+                />
+              </Field>
+            )}
+            <Field
+              id="promptingShots"
+              label="Prompting baselines, k (optional)"
+              error={errors.promptingShots}
+              hint="zero-shot and k-shot accuracy of the pretrained strong model"
+            >
+              <input
+                {...describedBy("promptingShots", errors.promptingShots, "promptingShots")}
+                type="text"
+                inputMode="numeric"
+                value={promptingShots}
+                onInput={(e) => setPromptingShots((e.target as HTMLInputElement).value)}
+              />
+            </Field>
           </div>
         )
         : (
@@ -404,6 +476,36 @@ function ExperimentForm() {
             inputMode="numeric"
             value={epochs}
             onInput={(e) => setEpochs((e.target as HTMLInputElement).value)}
+          />
+        </Field>
+        {STUDENT_MODES && (
+          <Field
+            id="studentMode"
+            label="Student mode"
+            error={errors.studentMode}
+            hint={STUDENT_MODE_HINTS[studentMode]}
+          >
+            <select
+              {...describedBy("studentMode", errors.studentMode, STUDENT_MODE_HINTS[studentMode])}
+              value={studentMode}
+              onChange={(e) => setStudentMode((e.target as HTMLSelectElement).value)}
+            >
+              {STUDENT_MODES.map((m) => <option key={m} value={m}>{m}</option>)}
+            </select>
+          </Field>
+        )}
+        <Field
+          id="maxExamples"
+          label="Examples per split (optional)"
+          error={errors.maxExamples}
+          hint="a seeded sample for quick runs; default: all"
+        >
+          <input
+            {...describedBy("maxExamples", errors.maxExamples, "maxExamples")}
+            type="text"
+            inputMode="numeric"
+            value={maxExamples}
+            onInput={(e) => setMaxExamples((e.target as HTMLInputElement).value)}
           />
         </Field>
         <Field id="name" label="Name (optional)" error={errors.name}>

@@ -2,7 +2,15 @@
 import { useState } from "preact/hooks";
 import { ToyTrainParams } from "../../server/api/schemas.ts";
 import { describedBy, Field } from "../components/fields.tsx";
-import { EmptyState, ErrorBox, JobLiveProgress, Loading, PageHeader, Section } from "../components/ui.tsx";
+import {
+  EmptyState,
+  ErrorBox,
+  JobLiveProgress,
+  Loading,
+  LoadMore,
+  PageHeader,
+  Section,
+} from "../components/ui.tsx";
 import { apiPost, describeError } from "../lib/api.ts";
 import {
   type FieldErrors,
@@ -12,7 +20,7 @@ import {
 } from "../lib/forms.ts";
 import { formatDuration, formatTime } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
-import { useResource } from "../lib/resource.ts";
+import { usePagedList, useResource } from "../lib/resource.ts";
 import { navigate } from "../lib/router.ts";
 import type { Job, Run } from "../lib/types.ts";
 import { RunCurves } from "./curves.tsx";
@@ -112,7 +120,7 @@ function ToyJobForm() {
 }
 
 export function JobsPage() {
-  const jobs = useResource<Job[]>("/jobs?limit=200", statusVersion.value);
+  const jobs = usePagedList<Job>("/jobs", statusVersion.value);
   return (
     <>
       <PageHeader title="Jobs" />
@@ -166,6 +174,7 @@ export function JobsPage() {
                   ))}
                 </tbody>
               </table>
+              <LoadMore list={jobs} what="jobs" />
             </div>
           )}
         </Section>

@@ -14,6 +14,7 @@ import { apiGet, apiPost, describeError } from "../lib/api.ts";
 import { formatNumber, formatParams, formatPercent, PALETTE } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
+import { pretrainLossSeries } from "../lib/series.ts";
 import type { ModelListing, Run, RunMetrics } from "../lib/types.ts";
 
 /** Ladder states with a live job behind them. */
@@ -93,8 +94,7 @@ function PretrainCurves({ runs }: { runs: Run[] }) {
   }, [key]);
   if (error) return <ErrorBox message={error} />;
   if (!curves) return <Loading what="pretraining curves" />;
-  const pick = (m: RunMetrics, validation: boolean) =>
-    Object.keys(m.series).find((n) => /loss/i.test(n) && /val/i.test(n) === validation);
+  const pick = (m: RunMetrics, validation: boolean) => pretrainLossSeries(Object.keys(m.series), validation);
   const charts = [false, true].map((validation) => {
     const lines = curves.flatMap((c) => {
       const name = pick(c.metrics, validation);

@@ -1,8 +1,8 @@
 /** Settings: the API token for starting and cancelling things (kept in this browser), and server facts. */
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { describedBy, Field } from "../components/fields.tsx";
 import { PageHeader, Section } from "../components/ui.tsx";
-import { apiPost, ApiRequestError, apiToken, describeError, saveToken } from "../lib/api.ts";
+import { apiToken, checkToken, saveToken } from "../lib/api.ts";
 import { useResource } from "../lib/resource.ts";
 
 export function SettingsPage() {
@@ -12,17 +12,11 @@ export function SettingsPage() {
   const health = useResource<{ ok: boolean; db: string }>("/health");
 
   const check = async () => {
-    // An empty job request is refused for its body (400) once the token is accepted, and for the token (401)
-    // otherwise; either way nothing is created.
-    try {
-      await apiPost("/jobs", {});
-      setStatus({ ok: true, text: "Token accepted." });
-    } catch (err) {
-      if (err instanceof ApiRequestError && err.status === 400) {
-        setStatus({ ok: true, text: "Token accepted." });
-      } else setStatus({ ok: false, text: describeError(err) });
-    }
+    const answer = await checkToken();
+    setStatus(answer.ok ? { ok: true, text: "Token accepted." } : { ok: false, text: answer.message });
   };
+  // A stored token (pasted earlier or brought by a sign-in link) is checked as soon as the page opens.
+  useEffect(() => void (apiToken.value && check()), []);
   const save = (event: Event) => {
     event.preventDefault();
     saveToken(draft);
@@ -34,8 +28,9 @@ export function SettingsPage() {
       <PageHeader title="Settings" />
       <Section title="API token" id="token">
         <p>
-          Reading needs nothing; starting, cancelling and deleting need the server's token. It is printed when
-          the server starts for the first time and stored in <code>&lt;data dir&gt;/token</code> (default{" "}
+          Reading needs nothing; starting, cancelling and deleting need the server's token. The first start of
+          the server prints it with a sign-in link (<code>http://127.0.0.1:8787/#token=…</code>) that stores
+          it here in one click; it is kept in <code>&lt;data dir&gt;/token</code> (default{" "}
           <code>./data/token</code>). It stays in this browser only.
         </p>
         <form class="form" onSubmit={save} aria-label="API token">
