@@ -169,7 +169,12 @@ Deno.test({
       await page.waitForSelector("[data-testid=accuracy-chart] canvas");
       assert.match((await page.textContent("[data-testid=early-stop]"))!, new RegExp(EARLY_STOP_TEXT));
       // The pipeline's series names land on their charts: lr and α apart from the accuracies.
-      await page.waitForSelector("[data-testid=schedule-chart] canvas");
+      await page.waitForSelector("[data-testid=schedule-lr] canvas");
+      assert.equal(
+        await page.locator("[data-testid=schedule-alpha]").count(),
+        0,
+        "α = 0 throughout: not drawn",
+      );
       assert.match(
         (await page.textContent("[data-testid=accuracy-chart]"))!,
         /test_acc.*val_acc|val_acc.*test_acc/,

@@ -136,7 +136,16 @@ export function Chart(props: ChartProps) {
           filter: props.logX ? (_u, splits) => splits : undefined,
           incrs: props.integerX ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] : undefined,
         },
-        { ...axisStyle, label: props.yLabel, size: 56 },
+        {
+          ...axisStyle,
+          label: props.yLabel,
+          size: 56,
+          // uPlot's default labels round to 3 decimals: learning rates (1e-4…1e-3) would repeat "0.001".
+          values: (_u, splits) =>
+            splits.map((v) =>
+              v === 0 || Math.abs(v) >= 0.01 ? String(+v.toPrecision(6)) : v.toExponential(1)
+            ),
+        },
       ],
       series: [
         {

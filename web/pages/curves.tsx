@@ -2,6 +2,7 @@
  * Training curves: a run's loss and accuracy series, reloaded live while its job runs, with the
  * early-stopping point (best test accuracy) marked and compared with the final point.
  */
+import { METRIC_SERIES } from "../../server/api/schemas.ts";
 import { alignSeries, Chart, type ChartMarker } from "../components/chart.tsx";
 import {
   EmptyState,
@@ -34,6 +35,11 @@ export function findEarlyStop(series: RunMetrics["series"]): EarlyStop | undefin
   return { series: name, best, final: points[points.length - 1] };
 }
 
+const SCHEDULE_TITLES: Record<string, string> = {
+  [METRIC_SERIES.lr]: "Learning rate",
+  [METRIC_SERIES.alpha]: "Aux-loss weight α",
+};
+
 function isRunLive(run: Run | undefined): boolean {
   if (!run) return false;
   const live = run.jobId !== null ? liveJobs.value.get(run.jobId) : undefined;
@@ -63,8 +69,10 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
   }
   const lossNames = names.filter((n) => seriesKind(n) === "loss");
   const accuracyNames = names.filter((n) => seriesKind(n) === "accuracy" || seriesKind(n) === "other");
-  // A run without training steps (a probe student) has one schedule point: nothing to draw.
-  const scheduleNames = names.filter((n) => seriesKind(n) === "schedule" && series[n].points.length > 1);
+  // A constant schedule (α = 0 without the aux loss, a probe student's single point) says nothing: not drawn.
+  const scheduleNames = names.filter((n) =>
+    seriesKind(n) === "schedule" && series[n].points.some((p) => p.value !== series[n].points[0].value)
+  );
   const toList = (n: string) => series[n].points.map((p) => [p.step, p.value] as [number, number]);
   const stop = findEarlyStop(series);
   const markers: ChartMarker[] = stop
@@ -142,22 +150,20 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
             markers={markers}
           />
         )}
-        {scheduleNames.length > 0 && (
+        {/* One chart per schedule series: the learning rate and α live on scales 1000× apart. */}
+        {scheduleNames.map((n, i) => (
           <Chart
-            testId="schedule-chart"
-            title="Schedule (learning rate, aux-loss α)"
+            key={n}
+            testId={`schedule-${n}`}
+            title={SCHEDULE_TITLES[n] ?? n}
             xLabel="step"
             integerX
-            yLabel="value"
-            height={compact ? 180 : 220}
-            data={alignSeries(scheduleNames.map(toList))}
-            series={scheduleNames.map((n, i) => ({
-              label: n,
-              color: PALETTE[(i + 5) % PALETTE.length],
-              points: false,
-            }))}
+            yLabel={n}
+            height={compact ? 160 : 200}
+            data={alignSeries([toList(n)])}
+            series={[{ label: n, color: PALETTE[(i + 5) % PALETTE.length], points: false }]}
           />
-        )}
+        ))}
       </div>
       {Object.values(series).some((s) => s.downsampled) && (
         <p class="muted small">Long series are shown as bucket means (at most 600 points).</p>
