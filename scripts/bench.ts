@@ -1,15 +1,21 @@
 /**
- * `deno task bench [--json] [--quick]`: kernel and training benchmarks on this machine's WebGPU adapter.
+ * `deno task bench [--json] [--quick] [--kernels-only|--training-only] [--peers]`: kernel and training
+ * benchmarks on this machine's WebGPU adapter.
  *
  * Kernels: time per call and GFLOP/s or GB/s at realistic shapes, matmul versions side by side
  * (naive / blocked / vec4), measured with GPU timestamps where the adapter has them, else wall time
  * over many calls in one submit. Training: tokens/s of a full step (forward, backward, AdamW in one
  * command encoder, no read-back) for three GPT sizes, the share of step time spent in matmul,
  * dispatches per step and CPU encoding time per step. With --json the last line is one JSON object.
+ *
+ * --peers adds, measured in the same run: tfjs-backend-webgpu on the same adapter (matmul 256/512/1024
+ * NN, GPT 128/4 and 192/4 training steps) and PyTorch on the CPU (the same GPT step, 1 and 2 threads),
+ * each with the ratio ours / theirs. Our matmul side of that ratio is timed like tfjs's (wall time over
+ * calls ended by one wait), next to our GPU-timestamp figure.
  */
 import { getGpu, type Gpu } from "../kernels/device.ts";
 import { createTensor, type Dispatch, encodeDispatches } from "../kernels/runtime.ts";
-import { type MatmulVersion, planMatmul } from "../kernels/ops/matmul.ts";
+import { type MatmulVersion, planMatmul, type TiledBlock } from "../kernels/ops/matmul.ts";
 import {
   planAttentionBackward,
   planAttentionBackwardV2,
@@ -22,6 +28,7 @@ import { planLmCrossEntropy } from "../kernels/ops/crossentropy.ts";
 import { planAdamW } from "../kernels/ops/optimizer.ts";
 import { type GptConfig, initParameters, parameterCount, paramLayout } from "../kernels/config.ts";
 import { GptModel } from "../kernels/gpt.ts";
+import { type PeerResults, runPeers } from "./peers/run.ts";
 
 export interface KernelResult {
   kernel: string;
@@ -48,11 +55,44 @@ export interface TrainingResult {
   encodeMsPerStep: number;
 }
 
+export interface PeerMatmul {
+  size: number;
+  /** Our matmul (automatic version), wall ms per call over repeated calls in one submit. */
+  oursMs: number;
+  oursGflops: number;
+  /** Our GPU-timestamp figure for the same dispatch (median), when timestamps exist. */
+  oursGpuGflops?: number;
+  tfjsGflops?: number;
+  /** ours / tfjs, both timed by wall clock. */
+  ratio?: number;
+}
+
+export interface PeerTraining {
+  name: string;
+  oursTokensPerSecond: number;
+  tfjsTokensPerSecond?: number;
+  torch1TokensPerSecond?: number;
+  torch2TokensPerSecond?: number;
+  ratioTfjs?: number;
+  ratioTorch1?: number;
+  ratioTorch2?: number;
+}
+
+export interface PeerReport {
+  matmul: PeerMatmul[];
+  training: PeerTraining[];
+  notes: string[];
+  raw: PeerResults;
+}
+
 export interface BenchReport {
   device: string;
   timer: "gpu" | "wall";
+  /** 1-minute load average when the run started (the machine is shared). */
+  loadAverage?: number;
   kernels: KernelResult[];
   training: TrainingResult[];
+  peers?: PeerReport;
 }
 
 /** Times a list of dispatches; per-dispatch GPU times when timestamps exist. */
@@ -166,8 +206,14 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
     const a = createTensor(gpu, S * S, "a", random(S * S, 1));
     const b = createTensor(gpu, S * S, "b", random(S * S, 2));
     const c = createTensor(gpu, S * S, "c");
-    const versions: MatmulVersion[] = S <= 512 ? ["naive", "blocked", "vec4"] : ["blocked", "vec4"];
-    for (const version of versions) {
+    const versions: [MatmulVersion, string, TiledBlock?][] = [
+      ...(S <= 512 ? [["naive", "naive"] as [MatmulVersion, string]] : []),
+      ["blocked", "blocked"],
+      ["vec4", "vec4"],
+      ["tiled", "tiled16", [16, 16]],
+      ["tiled", "tiled24", [24, 24]],
+    ];
+    for (const [version, name, block] of versions) {
       for (
         const [layout, transA, transB] of [["NN", false, false], ["NT", false, true], [
           "TN",
@@ -175,8 +221,20 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
           false,
         ]] as const
       ) {
-        const d = planMatmul(gpu, { label: "matmul", a, b, c, M: S, N: S, K: S, transA, transB, version });
-        await record("matmul " + layout, version, `${S}×${S}×${S}`, d, version === "naive" ? 2 : 5);
+        const d = planMatmul(gpu, {
+          label: "matmul",
+          a,
+          b,
+          c,
+          M: S,
+          N: S,
+          K: S,
+          transA,
+          transB,
+          version,
+          block,
+        });
+        await record("matmul " + layout, name, `${S}×${S}×${S}`, d, version === "naive" ? 2 : 5);
       }
     }
     for (const t of [a, b, c]) t.buffer.destroy();
@@ -279,12 +337,18 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
   return results;
 }
 
-async function benchTraining(gpu: Gpu, timer: Timer, quick: boolean): Promise<TrainingResult[]> {
-  const configs = [
-    { name: "64/2", width: 64, layers: 2, heads: 2 },
-    { name: "128/4", width: 128, layers: 4, heads: 4 },
-    { name: "192/4", width: 192, layers: 4, heads: 6 },
-  ];
+const TRAINING_CONFIGS = [
+  { name: "64/2", width: 64, layers: 2, heads: 2 },
+  { name: "128/4", width: 128, layers: 4, heads: 4 },
+  { name: "192/4", width: 192, layers: 4, heads: 6 },
+];
+
+async function benchTraining(
+  gpu: Gpu,
+  timer: Timer,
+  quick: boolean,
+  configs = TRAINING_CONFIGS,
+): Promise<TrainingResult[]> {
   const B = 32, T = 64, V = 256;
   const results: TrainingResult[] = [];
   for (const c of configs) {
@@ -334,7 +398,9 @@ async function benchTraining(gpu: Gpu, timer: Timer, quick: boolean): Promise<Tr
 }
 
 function printTable(report: BenchReport): void {
-  console.log(`device: ${report.device} (timer: ${report.timer})\n`);
+  console.log(
+    `device: ${report.device} (timer: ${report.timer}, load average ${report.loadAverage?.toFixed(2)})\n`,
+  );
   console.log("kernel                       version  shape                 ms/call   GFLOP/s    GB/s");
   for (const k of report.kernels) {
     console.log(
@@ -356,15 +422,99 @@ function printTable(report: BenchReport): void {
   }
 }
 
-export async function runBench(opts: { quick?: boolean; kernels?: boolean; training?: boolean } = {}) {
+/** Our side of the peer table, then the peers (subprocesses), then the ratios. */
+async function benchPeers(gpu: Gpu, timer: Timer, quick: boolean, training: TrainingResult[]) {
+  const sizes = quick ? [256, 512] : [256, 512, 1024];
+  const matmul: PeerMatmul[] = [];
+  for (const S of sizes) {
+    const a = createTensor(gpu, S * S, "a", random(S * S, 1));
+    const b = createTensor(gpu, S * S, "b", random(S * S, 2));
+    const c = createTensor(gpu, S * S, "c");
+    const d = planMatmul(gpu, { label: "matmul", a, b, c, M: S, N: S, K: S });
+    await timer.wall([d], 1);
+    const reps = Math.max(3, Math.round(6e9 / (2 * S ** 3)));
+    const ms = await timer.wall([d], reps);
+    const gpuMs = timer.kind === "gpu" ? await timer.median(d, 3) : undefined;
+    matmul.push({
+      size: S,
+      oursMs: ms,
+      oursGflops: d.flops / ms / 1e6,
+      oursGpuGflops: gpuMs ? d.flops / gpuMs / 1e6 : undefined,
+    });
+    for (const t of [a, b, c]) t.buffer.destroy();
+  }
+  const wanted = TRAINING_CONFIGS.filter((c) => c.name === "128/4" || c.name === "192/4");
+  const ours = wanted.map((c) => training.find((t) => t.name === c.name));
+  const measured = ours.every((t) => t)
+    ? ours as TrainingResult[]
+    : await benchTraining(gpu, timer, quick, wanted);
+
+  const raw = await runPeers({ quick, sizes, widths: wanted.map((c) => c.width) });
+  const notes: string[] = [];
+  if (raw.tfjsError) notes.push("tfjs: " + raw.tfjsError);
+  if (raw.torchNote) notes.push("torch skipped: " + raw.torchNote);
+  for (const m of matmul) {
+    m.tfjsGflops = raw.tfjs?.matmul.find((x) => x.size === m.size)?.gflops;
+    if (m.tfjsGflops) m.ratio = m.oursGflops / m.tfjsGflops;
+  }
+  const rows: PeerTraining[] = measured.map((t) => {
+    const tfjs = raw.tfjs?.training.find((x) => x.width === t.width)?.tokensPerSecond;
+    const torch = (threads: number) =>
+      raw.torch?.training.find((x) => x.width === t.width && x.threads === threads)?.tokensPerSecond;
+    const ratio = (x?: number) => (x ? t.tokensPerSecond / x : undefined);
+    return {
+      name: t.name,
+      oursTokensPerSecond: t.tokensPerSecond,
+      tfjsTokensPerSecond: tfjs,
+      torch1TokensPerSecond: torch(1),
+      torch2TokensPerSecond: torch(2),
+      ratioTfjs: ratio(tfjs),
+      ratioTorch1: ratio(torch(1)),
+      ratioTorch2: ratio(torch(2)),
+    };
+  });
+  return { matmul, training: rows, notes, raw };
+}
+
+function printPeers(p: PeerReport): void {
+  const f = (x: number | undefined, digits = 2) => (x === undefined ? "–" : x.toFixed(digits));
+  console.log("\npeers, measured in this run (matmul NN, wall time per call over repeated calls)");
+  console.log("size    ours GFLOP/s  (GPU timer)  tfjs GFLOP/s  ours/tfjs");
+  for (const m of p.matmul) {
+    console.log(
+      `${String(m.size).padEnd(7)} ${f(m.oursGflops).padStart(12)} ${f(m.oursGpuGflops).padStart(12)} ${
+        f(m.tfjsGflops).padStart(13)
+      } ${f(m.ratio).padStart(10)}`,
+    );
+  }
+  console.log("\ntraining tokens/s (batch 32 × 64, vocabulary 256, AdamW)");
+  console.log("model   ours    tfjs    ours/tfjs  torch 1T  ours/torch1  torch 2T  ours/torch2");
+  for (const t of p.training) {
+    console.log(
+      `${t.name.padEnd(7)} ${f(t.oursTokensPerSecond, 0).padStart(5)} ${
+        f(t.tfjsTokensPerSecond, 0).padStart(7)
+      } ${f(t.ratioTfjs).padStart(11)} ${f(t.torch1TokensPerSecond, 0).padStart(9)} ${
+        f(t.ratioTorch1, 3).padStart(12)
+      } ${f(t.torch2TokensPerSecond, 0).padStart(9)} ${f(t.ratioTorch2, 3).padStart(12)}`,
+    );
+  }
+  for (const n of p.notes) console.log("note: " + n);
+}
+
+export async function runBench(
+  opts: { quick?: boolean; kernels?: boolean; training?: boolean; peers?: boolean } = {},
+) {
   const gpu = await getGpu();
   const timer = new Timer(gpu);
+  const quick = opts.quick ?? false;
   const report: BenchReport = {
     device: gpu.adapterName,
     timer: timer.kind,
-    kernels: opts.kernels === false ? [] : await benchKernels(gpu, timer, opts.quick ?? false),
-    training: opts.training === false ? [] : await benchTraining(gpu, timer, opts.quick ?? false),
+    loadAverage: Deno.loadavg()[0],
+    kernels: opts.kernels === false ? [] : await benchKernels(gpu, timer, quick),
+    training: opts.training === false ? [] : await benchTraining(gpu, timer, quick),
   };
+  if (opts.peers) report.peers = await benchPeers(gpu, timer, quick, report.training);
   return report;
 }
 
@@ -374,7 +524,11 @@ if (import.meta.main) {
     quick: args.includes("--quick"),
     kernels: !args.includes("--training-only"),
     training: !args.includes("--kernels-only"),
+    peers: args.includes("--peers"),
   });
   if (args.includes("--json")) console.log(JSON.stringify(report));
-  else printTable(report);
+  else {
+    printTable(report);
+    if (report.peers) printPeers(report.peers);
+  }
 }

@@ -15,6 +15,10 @@
  *   v1 "naive"   one output per invocation, 16×16 workgroup.
  *   v2 "blocked" TM×TN outputs per invocation held in registers (no shared memory): each loaded value
  *                is reused TN or TM times. Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·8)⌉, z = batch.
+ *   v3 "vec4"    4×16 per invocation, B (or A and B for NT) read as vec4.
+ *   v4 "tiled"   TM×TN per invocation (default 16×16), every load a vec4 along the operand's contiguous
+ *                dimension, 4 k per iteration; the automatic choice wherever shapes are 4-aligned.
+ *                Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·rows)⌉ (workgroup 8 × rows, default 8).
  */
 import type { Gpu } from "../device.ts";
 import { bindTensor, createTensor, type Dispatch, plan, type Tensor } from "../runtime.ts";
@@ -204,7 +208,106 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 `;
 
-export type MatmulVersion = "naive" | "blocked" | "vec4";
+/**
+ * v4 "tiled": a TM×TN register block per invocation with EVERY load a vec4, along whichever
+ * dimension each operand is contiguous in: A along k (NN, NT) or along m (TN); B along n (NN, TN) or
+ * along k (NT). K advances 4 at a time. On llvmpipe each divergent storage load is a per-lane scalar
+ * loop, so speed is set by loaded elements per FMA, 1/TM + 1/TN per lane, not by the FMAs: larger
+ * blocks than v3's 4×16 pay even when the accumulators spill. Requires K and the contiguous
+ * dimensions, strides and offsets to be multiples of 4 (planMatmul checks; others fall back).
+ */
+export function tiledSource(tm: number, tn: number, aAlongK: boolean, bAlongN: boolean, wgRows = 8): string {
+  if (tm % 4 !== 0 || tn % 4 !== 0) {
+    throw new Error(`tiled matmul block ${tm}×${tn}: both must be multiples of 4`);
+  }
+  const R = [...Array(tm).keys()];
+  const J = [...Array(tn / 4).keys()];
+  const KK = [0, 1, 2, 3];
+  const lines: string[] = [];
+  const aValue = (r: number, kk: number) => (aAlongK ? `a${r}[${kk}]` : `a${kk}_${r >> 2}[${r & 3}]`);
+  const bVec = (kk: number, j: number) =>
+    bAlongN
+      ? `b${kk}_${j}`
+      : `vec4(b${4 * j}[${kk}], b${4 * j + 1}[${kk}], b${4 * j + 2}[${kk}], b${4 * j + 3}[${kk}])`;
+  // Base indices (in vec4 units) of the rows/columns this invocation reads, clamped at ragged edges.
+  if (aAlongK) {
+    for (const r of R) {
+      lines.push(`let ar${r} = (abase + min(m0 + ${r}u, params.M - 1u) * params.a_sm) / 4u;`);
+    }
+  } else {
+    for (const g of [...Array(tm / 4).keys()]) {
+      lines.push(`let ac${g} = min(m0 / 4u + ${g}u, params.M / 4u - 1u);`);
+    }
+  }
+  if (bAlongN) {
+    for (const j of J) lines.push(`let bc${j} = min(n0 / 4u + ${j}u, params.N / 4u - 1u);`);
+  } else {
+    for (const c of [...Array(tn).keys()]) {
+      lines.push(`let br${c} = (bbase + min(n0 + ${c}u, params.N - 1u) * params.b_sn) / 4u;`);
+    }
+  }
+  const body: string[] = [];
+  if (aAlongK) { for (const r of R) body.push(`let a${r} = a[ar${r} + k4];`); }
+  else {
+    for (const kk of KK) {
+      for (const g of [...Array(tm / 4).keys()]) {
+        body.push(`let a${kk}_${g} = a[(abase + (k + ${kk}u) * params.a_sk) / 4u + ac${g}];`);
+      }
+    }
+  }
+  if (bAlongN) {
+    for (const kk of KK) {
+      for (const j of J) {
+        body.push(`let b${kk}_${j} = b[(bbase + (k + ${kk}u) * params.b_sk) / 4u + bc${j}];`);
+      }
+    }
+  } else for (const c of [...Array(tn).keys()]) body.push(`let b${c} = b[br${c} + k4];`);
+  for (const kk of KK) {
+    for (const r of R) {
+      for (const j of J) {
+        body.push(`acc${r}_${j} = fma(vec4(${aValue(r, kk)}), ${bVec(kk, j)}, acc${r}_${j});`);
+      }
+    }
+  }
+  const stores = R.map((r) =>
+    `if (m0 + ${r}u < params.M) {\n    ${
+      J.map((j) =>
+        [0, 1, 2, 3].map((e) =>
+          `if (n0 + ${4 * j + e}u < params.N) { store(batch, m0 + ${r}u, n0 + ${
+            4 * j + e
+          }u, acc${r}_${j}[${e}]); }`
+        ).join("\n    ")
+      ).join("\n    ")
+    }\n  }`
+  ).join("\n  ");
+  const vecA = PARAMS.replace(
+    "@group(0) @binding(1) var<storage, read> a: array<f32>;",
+    "@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;",
+  ).replace(
+    "@group(0) @binding(2) var<storage, read> b: array<f32>;",
+    "@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;",
+  );
+  return vecA + /* wgsl */ `
+@compute @workgroup_size(8, ${wgRows})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n0 = gid.x * ${tn}u;
+  let m0 = gid.y * ${tm}u;
+  let batch = gid.z;
+  if (m0 >= params.M || n0 >= params.N) { return; }
+  let abase = params.a_off + batch_a(batch);
+  let bbase = params.b_off + batch_b(batch);
+  ${R.map((r) => J.map((j) => `var acc${r}_${j} = vec4(0.0);`).join(" ")).join("\n  ")}
+  ${lines.join("\n  ")}
+  for (var k = 0u; k < params.K; k += 4u) {
+    let k4 = k / 4u;
+    ${body.join("\n    ")}
+  }
+  ${stores}
+}
+`;
+}
+
+export type MatmulVersion = "naive" | "blocked" | "vec4" | "tiled";
 
 export interface MatmulSpec {
   label: string;
@@ -239,12 +342,30 @@ export interface MatmulSpec {
   /** 0 overwrites C; 1 accumulates into it. */
   beta?: number;
   version?: MatmulVersion;
-  /** Register block (rows, columns) per invocation of the blocked version. */
-  block?: [number, number];
+  /**
+   * Register block (rows, columns) per invocation of the blocked and tiled versions; for tiled an
+   * optional third entry is the workgroup's height in invocations (its width is 8).
+   */
+  block?: TiledBlock;
 }
 
 export const BLOCK_ROWS = 4;
 export const BLOCK_COLS = 16;
+
+/** Rows × columns per invocation, optionally the workgroup height (default 8; the width is 8). */
+export type TiledBlock = [number, number] | [number, number, number];
+
+/** Register block of the tiled version per layout, when the caller gives none (see setTiledBlocks). */
+const tiledBlocks: Record<string, TiledBlock> = { NN: [16, 16], NT: [16, 16], TN: [16, 16], TT: [16, 16] };
+
+/** Overrides the tiled version's default block per layout ("NN", "NT", "TN"), e.g. from an autotune. */
+export function setTiledBlocks(blocks: Partial<Record<string, TiledBlock>>): void {
+  for (const [layout, block] of Object.entries(blocks)) if (block) tiledBlocks[layout] = block;
+}
+
+function tiledBlock(layout: string, _M: number, _N: number): TiledBlock {
+  return tiledBlocks[layout];
+}
 
 const dummies = new WeakMap<GPUDevice, Tensor>();
 
@@ -292,17 +413,31 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
   // vec4 loads need every address they touch to be a multiple of 4 elements.
   const vecN = bSn === 1 && four(N, bSk, b.base, batchB, innerB);
   const vecK = !transA && transB && four(K, lda, ldb, a.base, b.base, batchA, batchB, innerA, innerB);
-  const version = s.version ?? (vecN || vecK ? "vec4" : "blocked");
+  // v4 reads both operands as vec4 along their contiguous dimension, 4 k at a time.
+  const aAlongK = !transA && four(K, lda, a.base, batchA, innerA);
+  const aAlongM = transA && four(K, M, lda, a.base, batchA, innerA);
+  const bAlongN = !transB && four(K, N, ldb, b.base, batchB, innerB);
+  const bAlongK = transB && four(K, ldb, b.base, batchB, innerB);
+  const tiled = (aAlongK || aAlongM) && (bAlongN || bAlongK);
+  const version = s.version ?? (tiled ? "tiled" : vecN || vecK ? "vec4" : "blocked");
   if (version === "vec4" && !vecN && !vecK) throw new Error(`${s.label}: vec4 matmul needs aligned shapes`);
-  const [tm, tn] = version === "vec4" ? [4, 16] : s.block ?? [BLOCK_ROWS, BLOCK_COLS];
+  if (version === "tiled" && !tiled) throw new Error(`${s.label}: tiled matmul needs aligned shapes`);
+  const layout = `${transA ? "T" : "N"}${transB ? "T" : "N"}`;
+  const [tm, tn, wgRows = 8] = version === "vec4"
+    ? [4, 16]
+    : version === "tiled"
+    ? s.block ?? tiledBlock(layout, M, N)
+    : s.block ?? [BLOCK_ROWS, BLOCK_COLS];
   const code = version === "naive"
     ? NAIVE
     : version === "vec4"
     ? (vecN ? VEC4_N : VEC4_K)
+    : version === "tiled"
+    ? tiledSource(tm, tn, aAlongK, bAlongN, wgRows)
     : blockedSource(tm, tn);
   const workgroups: [number, number, number] = version === "naive"
     ? [Math.ceil(N / 16), Math.ceil(M / 16), batch]
-    : [Math.ceil(N / (tn * 8)), Math.ceil(M / (tm * 8)), batch];
+    : [Math.ceil(N / (tn * 8)), Math.ceil(M / (tm * wgRows)), batch];
   return plan(gpu, {
     label: s.label,
     code,

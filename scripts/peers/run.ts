@@ -1,0 +1,71 @@
+/**
+ * Runs the peer benchmarks as subprocesses (so their runtimes and devices never share state with
+ * ours) and builds the comparison table of `deno task bench --peers`: tfjs-backend-webgpu on the same
+ * Deno WebGPU adapter (scripts/peers/tfjs.ts) and PyTorch on the CPU (scripts/peers/torch_gpt.py,
+ * Debian's /usr/bin/python3 with python3-torch; skipped with a note when torch is absent).
+ */
+import type { TfjsReport } from "./tfjs.ts";
+
+export interface TorchTraining {
+  width: number;
+  layers: number;
+  threads: number;
+  tokensPerSecond: number;
+  msPerStep: number;
+  loss: number;
+}
+
+export interface PeerResults {
+  tfjs?: TfjsReport;
+  tfjsError?: string;
+  torch?: { torch: string; training: TorchTraining[] };
+  torchNote?: string;
+}
+
+const PEERS_DIR = new URL(".", import.meta.url).pathname;
+const PYTHON = "/usr/bin/python3";
+
+async function runJson(cmd: string, args: string[]): Promise<{ json?: unknown; error?: string }> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+    const stdout = new TextDecoder().decode(out.stdout).trim().split("\n");
+    const last = stdout[stdout.length - 1] ?? "";
+    if (!out.success || !last.startsWith("{")) {
+      const stderr = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
+      return { error: `${cmd} exited with ${out.code}: ${stderr || last}` };
+    }
+    return { json: JSON.parse(last) };
+  } catch (err) {
+    return { error: `${cmd}: ${(err as Error).message}` };
+  }
+}
+
+async function torchAvailable(): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command(PYTHON, { args: ["-c", "import torch"], stderr: "null" }).output();
+    return out.success ? undefined : `${PYTHON} has no torch module (apt-get install -y python3-torch)`;
+  } catch {
+    return `${PYTHON} not found (apt-get install -y python3-torch)`;
+  }
+}
+
+/** tfjs matmul sizes and GPT widths, then PyTorch with 1 and 2 threads. */
+export async function runPeers(
+  opts: { quick: boolean; sizes: number[]; widths: number[] },
+): Promise<PeerResults> {
+  const results: PeerResults = {};
+  const tfjsArgs = ["run", "-A", PEERS_DIR + "tfjs.ts", "--sizes", opts.sizes.join(","), "--widths"];
+  tfjsArgs.push(opts.widths.join(","), ...(opts.quick ? ["--quick"] : []));
+  const tfjs = await runJson(Deno.execPath(), tfjsArgs);
+  if (tfjs.json) results.tfjs = tfjs.json as TfjsReport;
+  else results.tfjsError = tfjs.error;
+
+  results.torchNote = await torchAvailable();
+  if (!results.torchNote) {
+    const args = [PEERS_DIR + "torch_gpt.py", "--widths", opts.widths.join(","), "--threads", "1,2"];
+    const torch = await runJson(PYTHON, [...args, ...(opts.quick ? ["--quick"] : [])]);
+    if (torch.json) results.torch = torch.json as PeerResults["torch"];
+    else results.torchNote = torch.error;
+  }
+  return results;
+}

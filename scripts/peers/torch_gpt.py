@@ -1,0 +1,121 @@
+"""Peer benchmark: the GPT training step of kernels/gpt.ts in PyTorch on the CPU.
+
+Run by `deno task bench --peers` with Debian's /usr/bin/python3 (python3-torch). Same model as the
+engine: token + position embedding, pre-LN blocks, causal multi-head attention, tanh-GELU 4x MLP,
+tied LM head, mean softmax cross-entropy, AdamW (weight decay on matrices only), batch 32 x 64,
+vocabulary 256, 4 layers. Prints one JSON line: tokens/s per (width, threads).
+
+    /usr/bin/python3 scripts/peers/torch_gpt.py [--quick] [--widths 128,192] [--threads 1,2]
+"""
+
+import json
+import math
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+class Block(torch.nn.Module):
+    def __init__(self, c, h):
+        super().__init__()
+        self.h = h
+        self.ln1 = torch.nn.LayerNorm(c)
+        self.qkv = torch.nn.Linear(c, 3 * c)
+        self.proj = torch.nn.Linear(c, c)
+        self.ln2 = torch.nn.LayerNorm(c)
+        self.fc = torch.nn.Linear(c, 4 * c)
+        self.fc_proj = torch.nn.Linear(4 * c, c)
+
+    def forward(self, x, mask):
+        b, t, c = x.shape
+        d = c // self.h
+        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.h, d).permute(2, 0, 3, 1, 4)
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(d)
+        att = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1) @ v
+        x = x + self.proj(att.transpose(1, 2).reshape(b, t, c))
+        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+
+class Gpt(torch.nn.Module):
+    def __init__(self, vocab, context, c, layers, heads):
+        super().__init__()
+        self.wte = torch.nn.Embedding(vocab, c)
+        self.wpe = torch.nn.Embedding(context, c)
+        self.blocks = torch.nn.ModuleList(Block(c, heads) for _ in range(layers))
+        self.lnf = torch.nn.LayerNorm(c)
+        mask = torch.triu(torch.ones(context, context, dtype=torch.bool), diagonal=1)
+        self.register_buffer("mask", mask)
+        # GPT-2 initialization, as the engine's: N(0, 0.02) matrices, zero biases, unit LN gains.
+        for name, p in self.named_parameters():
+            if p.dim() >= 2:
+                torch.nn.init.normal_(p, 0.0, 0.02)
+            elif name.endswith("bias"):
+                torch.nn.init.zeros_(p)
+
+    def forward(self, tokens, targets):
+        b, t = tokens.shape
+        x = self.wte(tokens) + self.wpe.weight[:t]
+        for block in self.blocks:
+            x = block(x, self.mask[:t, :t])
+        logits = self.lnf(x) @ self.wte.weight.t()
+        return F.cross_entropy(logits.view(b * t, -1), targets.view(-1))
+
+
+def bench(width, threads, steps):
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    B, T, V, L = 32, 64, 256, 4
+    model = Gpt(V, T, width, L, width // 32)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=1e-3,
+        betas=(0.9, 0.95),
+    )
+    ids = torch.tensor([(i * 31 + 7) % V for i in range(B * T)]).view(B, T)
+    targets = torch.roll(ids, -1, dims=1)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = model(ids, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss
+
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    seconds = (time.perf_counter() - start) / steps
+    return {
+        "width": width,
+        "layers": L,
+        "threads": threads,
+        "tokensPerSecond": B * T / seconds,
+        "msPerStep": seconds * 1000,
+        "loss": float(loss),
+    }
+
+
+def list_arg(name, fallback):
+    if name in sys.argv:
+        return [int(x) for x in sys.argv[sys.argv.index(name) + 1].split(",")]
+    return fallback
+
+
+def main():
+    quick = "--quick" in sys.argv
+    results = [
+        bench(width, threads, 3 if quick else 8)
+        for width in list_arg("--widths", [128, 192])
+        for threads in list_arg("--threads", [1, 2])
+    ]
+    print(json.dumps({"torch": torch.__version__, "training": results}))
+
+
+if __name__ == "__main__":
+    main()
