@@ -96,7 +96,7 @@ export interface BenchReport {
 }
 
 /** Times a list of dispatches; per-dispatch GPU times when timestamps exist. */
-class Timer {
+export class Timer {
   private querySet?: GPUQuerySet;
   private resolve?: GPUBuffer;
   private readback?: GPUBuffer;
@@ -276,24 +276,27 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
   const y = createTensor(gpu, N * C, "y");
   const mean = createTensor(gpu, N, "mean");
   const rstd = createTensor(gpu, N, "rstd");
-  await record(
-    "layernorm forward",
-    "v1",
-    `N${N} C${C}`,
-    planLayernormForward(gpu, {
-      x,
-      params,
-      gammaOffset: ln.offset,
-      betaOffset: ln.offset + 64,
-      y,
-      mean,
-      rstd,
-      N,
-      C,
-      label: "ln",
-    }),
-    5,
-  );
+  for (const version of ["v1", "v2"] as const) {
+    await record(
+      "layernorm forward",
+      version,
+      `N${N} C${C}`,
+      planLayernormForward(gpu, {
+        x,
+        params,
+        gammaOffset: ln.offset,
+        betaOffset: ln.offset + 64,
+        y,
+        mean,
+        rstd,
+        N,
+        C,
+        label: "ln",
+        version,
+      }),
+      5,
+    );
+  }
   const wide = createTensor(gpu, N * 4 * C, "wide", random(N * 4 * C, 6));
   const wide2 = createTensor(gpu, N * 4 * C, "wide2");
   await record("gelu forward", "v1", `${N * 4 * C}`, planGeluForward(gpu, wide, wide2, N * 4 * C, "gelu"), 5);
@@ -301,15 +304,18 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
   const targets = createTensor(gpu, N, "targets", Int32Array.from({ length: N }, (_, i) => i % V));
   const rowLoss = createTensor(gpu, N, "row loss");
   const stats = createTensor(gpu, 8, "stats");
-  const ce = planLmCrossEntropy(gpu, { logits, targets, rowLoss, stats, rows: N, V, label: "ce" });
-  const ceMs = (await timer.each(ce)).reduce((s, x) => s + x, 0);
-  results.push({
-    kernel: "lm cross-entropy fwd+bwd",
-    version: "v1",
-    shape: `N${N} V${V}`,
-    ms: ceMs,
-    timer: timer.kind,
-  });
+  for (const version of ["v1", "v2"] as const) {
+    const ce = planLmCrossEntropy(gpu, { logits, targets, rowLoss, stats, rows: N, V, label: "ce", version });
+    await timer.wall(ce, 1);
+    const ceMs = (await timer.each(ce)).reduce((s, x) => s + x, 0);
+    results.push({
+      kernel: "lm cross-entropy fwd+bwd",
+      version,
+      shape: `N${N} V${V}`,
+      ms: ceMs,
+      timer: timer.kind,
+    });
+  }
   const P = 2_000_000;
   const big = [1, 2, 3, 4].map((i) => createTensor(gpu, P, `adam${i}`, random(P, i)));
   const adam = planAdamW(gpu, {

@@ -93,6 +93,8 @@ export interface LmCrossEntropySpec {
   rows: number;
   V: number;
   label: string;
+  /** Row pass version: "v1" workgroup per row, "v2" invocation per row (default). */
+  version?: "v1" | "v2";
 }
 
 const LM_PARAMS = /* wgsl */ `
@@ -165,6 +167,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `;
 }
 
+/** Rows per workgroup of the v2 row pass. */
+const ROWS_PER_WG = 64;
+
+/**
+ * v2 of the row pass: one invocation per row (64 rows per workgroup), three ordered loops over the
+ * row (max, Σexp, softmax − onehot written in place), no workgroup memory or barriers; on llvmpipe
+ * v1's 256-wide tree reductions cost far more than the row's math. Same results up to summation order.
+ */
+function lmRowSourceV2(b: BoundOperands): string {
+  const logits = b.array.logits;
+  return LM_PARAMS + b.declarations + STAT_CONSTS + WGSL_COMMON + /* wgsl */ `
+@compute @workgroup_size(${ROWS_PER_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * ${ROWS_PER_WG}u;
+  if (row >= params.rows) { return; }
+  let V = params.V;
+  let x0 = params.logits_off + row * V;
+  let t = ${b.array.targets}[params.targets_off + row];
+  let valid = t >= 0;
+  let in_range = valid && t < i32(V);
+  var target_logit = 0.0;
+  if (in_range) { target_logit = ${logits}[x0 + u32(t)]; }
+  var row_max = -3.4028235e38;
+  for (var v = 0u; v < V; v++) { row_max = max(row_max, ${logits}[x0 + v]); }
+  var sum = 0.0;
+  for (var v = 0u; v < V; v++) { sum += exp(${logits}[x0 + v] - row_max); }
+  let inv_count = 1.0 / max(${b.array.stats}[params.stats_off + STAT_COUNT], 1.0);
+  let scale = select(0.0, inv_count / sum, valid);
+  for (var v = 0u; v < V; v++) {
+    var g = exp(${logits}[x0 + v] - row_max) * scale;
+    if (valid && i32(v) == t) { g -= inv_count; }
+    ${logits}[x0 + v] = g;
+  }
+  var loss = 0.0;
+  if (in_range) { loss = row_max + log(sum) - target_logit; }
+  if (valid && !in_range) { loss = nan_f32(); }
+  ${b.array.row_loss}[params.row_loss_off + row] = loss;
+}
+`;
+}
+
 function lmReduceSource(b: BoundOperands): string {
   return LM_PARAMS + b.declarations + STAT_CONSTS + REDUCE + WGSL_COMMON + /* wgsl */ `
 @compute @workgroup_size(${WG})
@@ -225,10 +268,10 @@ export function planLmCrossEntropy(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] 
     }),
     plan(gpu, {
       label: label + " rows",
-      code: lmRowSource(br),
+      code: (s.version ?? "v2") === "v2" ? lmRowSourceV2(br) : lmRowSource(br),
       params: { ...shape, ...all(br) },
       bindings: br.bindings,
-      workgroups: grid1d(gpu, rows, 1),
+      workgroups: grid1d(gpu, rows, (s.version ?? "v2") === "v2" ? ROWS_PER_WG : 1),
       flops: 5 * rows * V,
       bytes: 4 * (2 * rows * V + 2 * rows),
     }),

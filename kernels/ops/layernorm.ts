@@ -37,6 +37,33 @@ fn workgroup_sum(tid: u32, value: f32) -> f32 {
 }
 `;
 
+/**
+ * Version 2 of the row kernels: one invocation per row looping over its C values in order, no
+ * workgroup memory and no barriers (64 rows per workgroup). On llvmpipe a barrier suspends and
+ * resumes every invocation of the workgroup, so v1's tree reductions cost more than the row's math.
+ */
+export type RowVersion = "v1" | "v2";
+
+const ROWS_PER_WG = 64;
+
+/** Rewrites a v1 row kernel (workgroup per row, strided loops, workgroup_sum) into v2. */
+function perInvocationRows(v1: string): string {
+  const out = v1
+    .replace(REDUCE, "")
+    .replace(
+      /@compute @workgroup_size\(\d+\)\nfn main\([^)]*\)[^{]*\{\n {2}let row = wid\.x \+ wid\.y \* nwg\.x;/s,
+      `@compute @workgroup_size(${ROWS_PER_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * ${ROWS_PER_WG}u;`,
+    )
+    .replace("let tid = lid.x;", "")
+    .replaceAll(`c = tid; c < C; c += ${ROW_WG}u`, "c = 0u; c < C; c++")
+    .replace(/workgroup_sum\(tid, ([a-z_]+)\)/g, "$1")
+    .replace("if (tid == 0u) {", "{");
+  if (/tid|workgroup_sum|wid/.test(out)) throw new Error("layernorm v2: the v1 kernel changed shape");
+  return out;
+}
+
 export interface LayernormForwardSpec {
   x: Tensor;
   params: Tensor;
@@ -48,6 +75,8 @@ export interface LayernormForwardSpec {
   N: number;
   C: number;
   label: string;
+  /** Row kernel version (default v2). */
+  version?: RowVersion;
 }
 
 function forwardSource(b: BoundOperands): string {
@@ -109,10 +138,10 @@ export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatc
   p.beta_off += s.betaOffset;
   return plan(gpu, {
     label,
-    code: forwardSource(b),
+    code: (s.version ?? "v2") === "v2" ? perInvocationRows(forwardSource(b)) : forwardSource(b),
     params: { N, C, ...p },
     bindings: b.bindings,
-    workgroups: grid1d(gpu, N, 1),
+    workgroups: grid1d(gpu, N, (s.version ?? "v2") === "v2" ? ROWS_PER_WG : 1),
     flops: 8 * N * C,
     bytes: 4 * (2 * N * C + 2 * C + 2 * N),
   });
@@ -133,6 +162,8 @@ export interface LayernormBackwardSpec {
   N: number;
   C: number;
   label: string;
+  /** Row kernel version of dx (default v2). */
+  version?: RowVersion;
 }
 
 function dxSource(b: BoundOperands): string {
@@ -230,10 +261,10 @@ export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispa
   pdx.gamma_off += s.gammaOffset;
   const dx = plan(gpu, {
     label: label + " dx",
-    code: dxSource(bdx),
+    code: (s.version ?? "v2") === "v2" ? perInvocationRows(dxSource(bdx)) : dxSource(bdx),
     params: { N, C, accumulate: s.accumulateDx ? 1 : 0, ...pdx },
     bindings: bdx.bindings,
-    workgroups: grid1d(gpu, N, 1),
+    workgroups: grid1d(gpu, N, (s.version ?? "v2") === "v2" ? ROWS_PER_WG : 1),
     flops: 14 * N * C,
     bytes: 4 * (3 * N * C + C + 2 * N),
   });
