@@ -363,8 +363,14 @@ export function setTiledBlocks(blocks: Partial<Record<string, TiledBlock>>): voi
   for (const [layout, block] of Object.entries(blocks)) if (block) tiledBlocks[layout] = block;
 }
 
-function tiledBlock(layout: string, _M: number, _N: number): TiledBlock {
-  return tiledBlocks[layout];
+/**
+ * The layout's block, narrowed for small N so the 8 invocations across a workgroup row (one SIMD
+ * vector on llvmpipe) all get columns: attention's per-head products have N = T or head size.
+ */
+function tiledBlock(layout: string, _M: number, N: number): TiledBlock {
+  const [tm, tn, rows] = tiledBlocks[layout];
+  const narrow = Math.max(4, Math.floor(N / 32) * 4);
+  return narrow < tn ? [tm, narrow, rows ?? 8] : tiledBlocks[layout];
 }
 
 const dummies = new WeakMap<GPUDevice, Tensor>();
