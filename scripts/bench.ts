@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--json] [--quick] [--kernels-only|--training-only] [--peers]`: kernel and training
+ * `deno task bench [--json] [--quick] [--kernels-only|--training-only] [--peers] [--no-autotune]`: kernel and training
  * benchmarks on this machine's WebGPU adapter.
  *
  * Kernels: time per call and GFLOP/s or GB/s at realistic shapes, matmul versions side by side
@@ -28,6 +28,7 @@ import { planLmCrossEntropy } from "../kernels/ops/crossentropy.ts";
 import { planAdamW } from "../kernels/ops/optimizer.ts";
 import { type GptConfig, initParameters, parameterCount, paramLayout } from "../kernels/config.ts";
 import { GptModel } from "../kernels/gpt.ts";
+import { autotuneMatmul, type TuneResult } from "../kernels/ops/matmul-autotune.ts";
 import { type PeerResults, runPeers } from "./peers/run.ts";
 
 export interface KernelResult {
@@ -90,6 +91,8 @@ export interface BenchReport {
   timer: "gpu" | "wall";
   /** 1-minute load average when the run started (the machine is shared). */
   loadAverage?: number;
+  /** The tiled matmul's blocks per layout chosen by the per-adapter autotune (cached). */
+  matmulTune?: TuneResult;
   kernels: KernelResult[];
   training: TrainingResult[];
   peers?: PeerReport;
@@ -405,8 +408,14 @@ async function benchTraining(
 
 function printTable(report: BenchReport): void {
   console.log(
-    `device: ${report.device} (timer: ${report.timer}, load average ${report.loadAverage?.toFixed(2)})\n`,
+    `device: ${report.device} (timer: ${report.timer}, load average ${report.loadAverage?.toFixed(2)})`,
   );
+  if (report.matmulTune) {
+    const t = report.matmulTune;
+    const chosen = Object.entries(t.blocks).map(([layout, b]) => `${layout} ${b.join("×")}`).join(", ");
+    console.log(`tiled matmul blocks (autotune${t.fromCache ? ", cached" : ""}): ${chosen}`);
+  }
+  console.log("");
   console.log("kernel                       version  shape                 ms/call   GFLOP/s    GB/s");
   for (const k of report.kernels) {
     console.log(
@@ -508,15 +517,18 @@ function printPeers(p: PeerReport): void {
 }
 
 export async function runBench(
-  opts: { quick?: boolean; kernels?: boolean; training?: boolean; peers?: boolean } = {},
+  opts: { quick?: boolean; kernels?: boolean; training?: boolean; peers?: boolean; autotune?: boolean } = {},
 ) {
   const gpu = await getGpu();
   const timer = new Timer(gpu);
   const quick = opts.quick ?? false;
+  const loadAverage = Deno.loadavg()[0];
+  const matmulTune = opts.autotune === false ? undefined : await autotuneMatmul(gpu);
   const report: BenchReport = {
     device: gpu.adapterName,
     timer: timer.kind,
-    loadAverage: Deno.loadavg()[0],
+    loadAverage,
+    matmulTune,
     kernels: opts.kernels === false ? [] : await benchKernels(gpu, timer, quick),
     training: opts.training === false ? [] : await benchTraining(gpu, timer, quick),
   };
@@ -531,6 +543,7 @@ if (import.meta.main) {
     kernels: !args.includes("--training-only"),
     training: !args.includes("--kernels-only"),
     peers: args.includes("--peers"),
+    autotune: !args.includes("--no-autotune"),
   });
   if (args.includes("--json")) console.log(JSON.stringify(report));
   else {

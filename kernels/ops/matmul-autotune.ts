@@ -1,0 +1,102 @@
+/**
+ * Per-adapter autotune of the tiled matmul's register block. For each layout (NN, NT, TN) a few
+ * candidate blocks run on a 512³ product (wall time over repeated calls in one submit, best of two
+ * rounds); the fastest becomes that layout's default through setTiledBlocks. Results are cached per
+ * adapter name in a JSON file ($XDG_CACHE_HOME or ~/.cache, gpt-lab/matmul-autotune.json), so a
+ * machine tunes once. Candidates stay at ≤ 24×24: larger blocks made llvmpipe's LLVM take 30–110 s
+ * to compile one pipeline on this machine.
+ */
+import type { Gpu } from "../device.ts";
+import { createTensor, encodeDispatches } from "../runtime.ts";
+import { planMatmul, setTiledBlocks, type TiledBlock } from "./matmul.ts";
+
+export const TUNE_CANDIDATES: TiledBlock[] = [[16, 16], [24, 24], [16, 16, 2], [8, 16]];
+const LAYOUTS = ["NN", "NT", "TN"] as const;
+
+export interface TuneResult {
+  adapter: string;
+  blocks: Record<string, TiledBlock>;
+  /** GFLOP/s of each candidate per layout, for the record. */
+  gflops: Record<string, Record<string, number>>;
+  fromCache: boolean;
+}
+
+export function defaultCacheFile(): string {
+  const base = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "."}/.cache`;
+  return `${base}/gpt-lab/matmul-autotune.json`;
+}
+
+function readCache(file: string): Record<string, Omit<TuneResult, "fromCache">> {
+  try {
+    return JSON.parse(Deno.readTextFileSync(file));
+  } catch {
+    return {};
+  }
+}
+
+/** Applies the cached blocks for this adapter, or measures them (a few seconds) and caches them. */
+export async function autotuneMatmul(
+  gpu: Gpu,
+  opts: { cacheFile?: string; force?: boolean; size?: number } = {},
+): Promise<TuneResult> {
+  const file = opts.cacheFile ?? defaultCacheFile();
+  const cache = readCache(file);
+  const hit = cache[gpu.adapterName];
+  if (hit && !opts.force) {
+    setTiledBlocks(hit.blocks);
+    return { ...hit, fromCache: true };
+  }
+  const S = opts.size ?? 512;
+  const random = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const a = createTensor(gpu, S * S, "tune a", random(S * S));
+  const b = createTensor(gpu, S * S, "tune b", random(S * S));
+  const c = createTensor(gpu, S * S, "tune c");
+  const run = async (d: ReturnType<typeof planMatmul>, reps: number) => {
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (let r = 0; r < reps; r++) encodeDispatches(pass, [d]);
+    pass.end();
+    const start = performance.now();
+    gpu.device.queue.submit([encoder.finish()]);
+    await gpu.device.queue.onSubmittedWorkDone();
+    return (performance.now() - start) / reps;
+  };
+  const blocks: Record<string, TiledBlock> = {};
+  const gflops: Record<string, Record<string, number>> = {};
+  for (const layout of LAYOUTS) {
+    const transA = layout[0] === "T", transB = layout[1] === "T";
+    const plans = TUNE_CANDIDATES.map((block) =>
+      planMatmul(gpu, {
+        label: "autotune",
+        a,
+        b,
+        c,
+        M: S,
+        N: S,
+        K: S,
+        transA,
+        transB,
+        version: "tiled",
+        block,
+      })
+    );
+    const best = plans.map(() => Infinity);
+    for (const d of plans) await run(d, 1); // compile
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < plans.length; i++) best[i] = Math.min(best[i], await run(plans[i], 3));
+    }
+    gflops[layout] = {};
+    TUNE_CANDIDATES.forEach((block, i) => gflops[layout][block.join("x")] = (2 * S ** 3) / best[i] / 1e6);
+    blocks[layout] = TUNE_CANDIDATES[best.indexOf(Math.min(...best))];
+  }
+  for (const t of [a, b, c]) t.buffer.destroy();
+  setTiledBlocks(blocks);
+  const entry = { adapter: gpu.adapterName, blocks, gflops };
+  try {
+    Deno.mkdirSync(file.replace(/\/[^/]*$/, ""), { recursive: true });
+    Deno.writeTextFileSync(file, JSON.stringify({ ...readCache(file), [gpu.adapterName]: entry }, null, 1));
+  } catch (err) {
+    console.error(`matmul autotune: could not write the cache ${file}: ${(err as Error).message}`);
+  }
+  return { ...entry, fromCache: false };
+}
