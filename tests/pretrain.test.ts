@@ -15,6 +15,7 @@ import {
   modelDir,
   PretrainInterrupted,
   pretrainSize,
+  sentenceStarts,
 } from "../server/lab/pretrain.ts";
 
 const corpus: LabCorpusOptions = { world: { seed: 5, entities: 24, maxMentions: 6 }, merges: 32 };
@@ -38,6 +39,12 @@ Deno.test("learning rate: linear warmup, then cosine decay to a tenth", () => {
   assert.equal(learningRateAt(2, 10, 1, 2), 1);
   assert.ok(Math.abs(learningRateAt(6, 10, 1, 2) - 0.55) < 1e-12); // k = 4: cos(π/2) = 0
   assert.ok(Math.abs(learningRateAt(10, 10, 1, 2) - 0.1) < 1e-12);
+});
+
+Deno.test("sentence starts: every period token, the first token, and the end", () => {
+  const period = 5;
+  assert.deepEqual([...sentenceStarts(Uint16Array.from([5, 1, 2, 5, 3, 5]), period)], [0, 3, 5, 6]);
+  assert.deepEqual([...sentenceStarts(Uint16Array.from([7, 8, 5, 9]), period)], [0, 2, 4]);
 });
 
 Deno.test("pretraining lowers validation loss from ln V, caches, and resumes exactly", async () => {

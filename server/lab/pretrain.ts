@@ -48,8 +48,10 @@ export interface LabCorpusOptions {
 }
 
 /**
- * What the default ladder pretrains on: the default world (server/data/world.ts) alone, with one token
- * per invented name. See the report in server/lab/ladder.ts for the measurements behind it.
+ * What the default ladder pretrains on: a world of 300 entities with 1–5 mentions each (6,851 training
+ * tokens, vocabulary 847: 256 merges + one token per name), alone. Measured: the default 2,000-entity
+ * world is 147 k tokens per epoch; at 900–3,300 tokens/s (this machine, shared) one size could not see it
+ * even twice in 15 minutes, and facts need tens of exposures to be memorized (see ladder.ts).
  */
 export const DEFAULT_LAB_CORPUS: Required<Omit<LabCorpusOptions, "worldLeaveOut">> = {
   world: { entities: 300, maxMentions: 5 },
@@ -68,6 +70,16 @@ export interface LabCorpus {
   tokenizer: Tokenizer;
   /** Identifies the training data: both corpora's hashes and the mix. */
   hash: string;
+  /** Start offsets of the world's training sentences (each opens with its "." token), plus the end. */
+  worldSentenceStarts: Int32Array;
+}
+
+/** Offsets where the world's sentences start: at every "." token (the rendering opens each with ". "). */
+export function sentenceStarts(tokens: TokenArray, periodId: number): Int32Array {
+  const starts: number[] = [];
+  for (let i = 0; i < tokens.length; i++) if (tokens[i] === periodId || i === 0) starts.push(i);
+  starts.push(tokens.length);
+  return Int32Array.from(starts);
 }
 
 export async function loadLabCorpus(dataDir: string, opts: LabCorpusOptions = {}): Promise<LabCorpus> {
@@ -105,7 +117,9 @@ export async function loadLabCorpus(dataDir: string, opts: LabCorpusOptions = {}
     ? createHash("sha256").update(`${world.manifest.hash}+${real.manifest.hash}@${o.realShare}`).digest("hex")
       .slice(0, 16)
     : world.manifest.hash;
-  return { world, real, realShare: o.realShare, tokenizer: world.tokenizer, hash };
+  const [periodId] = world.tokenizer.encode(".");
+  const worldSentenceStarts = sentenceStarts(world.train, periodId);
+  return { world, real, realShare: o.realShare, tokenizer: world.tokenizer, hash, worldSentenceStarts };
 }
 
 // ---------- schedule and sampling ----------
@@ -164,12 +178,39 @@ function emptyBatch(rows: number, T: number): WindowBatch {
   };
 }
 
-function sampleBatch(corpus: LabCorpus, rng: WindowRandom, B: number, T: number): WindowBatch {
+/**
+ * A world window made of T+1 tokens of sentences drawn at random: the order of statements changes on
+ * every draw, so a model can only lower the loss on a fact by tying it to its entity, not by
+ * memorizing which sentence follows which in the fixed rendering.
+ */
+function sentenceWindow(tokens: TokenArray, starts: Int32Array, rng: WindowRandom, T: number): Uint32Array {
+  const window = new Uint32Array(T + 1);
+  let filled = 0;
+  while (filled < T + 1) {
+    const k = rng.int(starts.length - 1);
+    for (let i = starts[k]; i < starts[k + 1] && filled < T + 1; i++) window[filled++] = tokens[i];
+  }
+  return window;
+}
+
+function sampleBatch(
+  corpus: LabCorpus,
+  rng: WindowRandom,
+  B: number,
+  T: number,
+  shuffleSentences: boolean,
+): WindowBatch {
   const batch = emptyBatch(B, T);
   for (let b = 0; b < B; b++) {
-    const source = corpus.real && rng.next() < corpus.realShare ? corpus.real.train : corpus.world.train;
-    const start = rng.int(Math.max(1, source.length - T));
-    putWindow(batch, b, source, start, T);
+    if (corpus.real && rng.next() < corpus.realShare) {
+      const source = corpus.real.train;
+      putWindow(batch, b, source, rng.int(Math.max(1, source.length - T)), T);
+    } else if (shuffleSentences) {
+      putWindow(batch, b, sentenceWindow(corpus.world.train, corpus.worldSentenceStarts, rng, T), 0, T);
+    } else {
+      const source = corpus.world.train;
+      putWindow(batch, b, source, rng.int(Math.max(1, source.length - T)), T);
+    }
   }
   return batch;
 }
@@ -397,6 +438,8 @@ export interface PretrainOptions {
   valWindows?: number;
   /** Entities whose knowledge-attribute recall is tracked along the curve. */
   knowledgeEntities?: number;
+  /** World windows from randomly drawn sentences (default) or contiguous spans of the rendering. */
+  shuffleSentences?: boolean;
 }
 
 export interface PretrainResult {
@@ -602,7 +645,7 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
         await checkpoint("partial");
         throw new PretrainInterrupted(step);
       }
-      model.setBatch(sampleBatch(corpus, rng, B, T));
+      model.setBatch(sampleBatch(corpus, rng, B, T, opts.shuffleSentences ?? true));
       model.trainStep("lm", { lr: learningRateAt(step, totalSteps, lr, warmupSteps) });
       step++;
       const progress: PretrainProgress = {
