@@ -19,6 +19,18 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   worker: { file: "./cli/worker.ts", help: "an extra worker for the job queue at DATABASE_URL" },
 };
 
+/** Commands that train: they pick the matmul blocks measured for this adapter (cached per machine). */
+const TRAINING_COMMANDS = new Set(["pretrain", "w2s", "sweep", "worker"]);
+
+async function tuneEngine(): Promise<void> {
+  const { getGpu } = await import("../kernels/device.ts");
+  const { autotuneMatmul } = await import("../kernels/ops/matmul-autotune.ts");
+  const result = await autotuneMatmul(await getGpu());
+  if (!result.fromCache) {
+    console.error(`matmul autotune for ${result.adapter}: ${JSON.stringify(result.blocks)} (cached)`);
+  }
+}
+
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.help}`);
@@ -37,6 +49,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
+    if (TRAINING_COMMANDS.has(name) && Deno.env.get("LAB_AUTOTUNE") !== "0") await tuneEngine();
     const mod = await import(command.file);
     await mod.main(args);
   } catch (err) {

@@ -115,8 +115,10 @@ async function check(
   try {
     dispatch = await checked(gpu, () => planMatmul(gpu, spec));
   } catch (err) {
-    // vec4 refuses unaligned operands with a named error; every other refusal is a failure.
-    if (version === "vec4" && /vec4 matmul needs aligned shapes/.test(String(err))) return undefined;
+    // vec4 and tiled refuse unaligned operands with a named error; every other refusal is a failure.
+    if ((version === "vec4" || version === "tiled") && /matmul needs aligned shapes/.test(String(err))) {
+      return undefined;
+    }
     throw err;
   }
   await checked(gpu, () => submit(gpu, [dispatch]));
@@ -131,18 +133,21 @@ async function check(
 Deno.test("matmul: every version and layout on odd shapes matches float64", async () => {
   const failures: string[] = [];
   let vec4Ran = 0;
-  for (const version of ["naive", "blocked", "vec4"] as const) {
+  let tiledRan = 0;
+  for (const version of ["naive", "blocked", "vec4", "tiled"] as const) {
     for (const [M, N, K] of SHAPES) {
       for (const [transA, transB] of [[false, false], [false, true], [true, false]]) {
-        const offset = version === "vec4" ? 4 : 3;
+        const offset = version === "vec4" || version === "tiled" ? 4 : 3;
         const result = await check({ M, N, K, transA, transB }, version, offset);
         if (result) failures.push(result);
         if (version === "vec4" && (N % 4 === 0 || K % 4 === 0)) vec4Ran++;
+        if (version === "tiled" && M % 4 === 0 && N % 4 === 0 && K % 4 === 0) tiledRan++;
       }
     }
   }
   assert.deepEqual(failures, [], failures.join("\n"));
   assert.ok(vec4Ran > 5, "the vec4 version must run on the aligned shapes");
+  assert.ok(tiledRan >= 6, "the tiled version must run on the 4-aligned shapes");
 });
 
 Deno.test("matmul: bias, accumulation, alpha and batching", async () => {
@@ -155,7 +160,7 @@ Deno.test("matmul: bias, accumulation, alpha and batching", async () => {
     { M: 1, N: 16, K: 33, transA: true, batch: 2, beta: 1 },
   ];
   for (const c of cases) {
-    for (const version of [undefined, "naive", "blocked"] as const) {
+    for (const version of [undefined, "naive", "blocked", "tiled"] as const) {
       const result = await check(c, version, 8);
       if (result) failures.push(result);
     }
@@ -169,7 +174,7 @@ Deno.test("matmul: two-level batch over (sequence, head) blocks of one buffer", 
   const S = 2, T = 5, H = 3, d = 4;
   const W = H * d;
   const X = randoms(S * T * W, 3);
-  for (const version of ["naive", "blocked", "vec4"] as const) {
+  for (const version of ["naive", "blocked", "vec4", "tiled"] as const) {
     const x = createTensor(gpu, X.length, "x", X);
     const out = createTensor(gpu, S * H * T * T, "out");
     const dispatch = planMatmul(gpu, {
