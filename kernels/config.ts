@@ -103,6 +103,26 @@ export function parameterCount(cfg: GptConfig): number {
   return parameterShapes(cfg).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
 }
 
+/** AdamW hyper-parameters (torch semantics), shared by the engine and the float64 reference. */
+export interface AdamWSettings {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient norm to this (≤ 0: no clipping). */
+  maxGradNorm: number;
+}
+
+export const DEFAULT_ADAMW: AdamWSettings = {
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0.1,
+  maxGradNorm: 1.0,
+};
+
 /** Seeded PRNG (mulberry32): deterministic across platforms. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;

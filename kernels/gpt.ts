@@ -13,7 +13,14 @@
  * Backward mirrors it in reverse, with one residual-gradient buffer `dres` that each LayerNorm
  * backward adds into. All parameter gradients accumulate into a zeroed flat buffer.
  */
-import { type GptConfig, NUM_CLASSES, type ParamLayout, paramLayout } from "./config.ts";
+import {
+  type AdamWSettings,
+  DEFAULT_ADAMW,
+  type GptConfig,
+  NUM_CLASSES,
+  type ParamLayout,
+  paramLayout,
+} from "./config.ts";
 import type { Gpu } from "./device.ts";
 import {
   createTensor,
@@ -64,24 +71,8 @@ export interface Batch {
   classTargets?: Float32Array;
 }
 
-export interface OptimizerSettings {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** Clip the global gradient norm to this (≤ 0: no clipping). */
-  maxGradNorm: number;
-}
-
-export const DEFAULT_OPTIMIZER: OptimizerSettings = {
-  lr: 1e-3,
-  beta1: 0.9,
-  beta2: 0.95,
-  eps: 1e-8,
-  weightDecay: 0.1,
-  maxGradNorm: 1.0,
-};
+export type OptimizerSettings = AdamWSettings;
+export const DEFAULT_OPTIMIZER: OptimizerSettings = DEFAULT_ADAMW;
 
 export interface StepStats {
   loss: number;
@@ -350,7 +341,6 @@ export class GptModel {
     const { width: C, layers: L, heads: H } = this.cfg;
     const { B, T } = this;
     const N = B * T;
-    const spec = (name: string) => this.layout.byName.get(name)!;
     const out: Dispatch[] = [
       planEmbeddingForward(g, {
         tokens: this.tokens,
@@ -367,18 +357,7 @@ export class GptModel {
       const a = this.acts[l];
       const p = `h.${l}.`;
       out.push(
-        planLayernormForward(g, {
-          x: a.x,
-          params: this.params,
-          gammaOffset: spec(p + "ln_1.weight").offset,
-          betaOffset: spec(p + "ln_1.bias").offset,
-          y: a.ln1,
-          mean: a.mean1,
-          rstd: a.rstd1,
-          N,
-          C,
-          label: `ln_1.${l}`,
-        }),
+        this.layernorm(p + "ln_1", a.x, a.ln1, a.mean1, a.rstd1),
         planMatmul(g, {
           label: `qkv.${l}`,
           a: a.ln1,
@@ -411,18 +390,7 @@ export class GptModel {
           K: C,
         }),
         planAdd(g, a.xmid, a.x, this.attProj, N * C, `residual 1.${l}`),
-        planLayernormForward(g, {
-          x: a.xmid,
-          params: this.params,
-          gammaOffset: spec(p + "ln_2.weight").offset,
-          betaOffset: spec(p + "ln_2.bias").offset,
-          y: a.ln2,
-          mean: a.mean2,
-          rstd: a.rstd2,
-          N,
-          C,
-          label: `ln_2.${l}`,
-        }),
+        this.layernorm(p + "ln_2", a.xmid, a.ln2, a.mean2, a.rstd2),
         planMatmul(g, {
           label: `fc.${l}`,
           a: a.ln2,
@@ -447,18 +415,7 @@ export class GptModel {
         planAdd(g, this.x(l + 1), a.xmid, this.mlpProj, N * C, `residual 2.${l}`),
       );
     }
-    out.push(planLayernormForward(g, {
-      x: this.xFinal,
-      params: this.params,
-      gammaOffset: spec("ln_f.weight").offset,
-      betaOffset: spec("ln_f.bias").offset,
-      y: this.lnf,
-      mean: this.meanF,
-      rstd: this.rstdF,
-      N,
-      C,
-      label: "ln_f",
-    }));
+    out.push(this.layernorm("ln_f", this.xFinal, this.lnf, this.meanF, this.rstdF));
     return out;
   }
 
@@ -472,6 +429,51 @@ export class GptModel {
     return this.attentionVersion === "v1"
       ? planAttentionBackward(this.gpu, spec)
       : planAttentionBackwardV2(this.gpu, spec);
+  }
+
+  /** LayerNorm `name` ("h.0.ln_1", "ln_f") of the model: y = LN(x), saving mean and rstd. */
+  private layernorm(name: string, x: Tensor, y: Tensor, mean: Tensor, rstd: Tensor): Dispatch {
+    const spec = (suffix: string) => this.layout.byName.get(`${name}.${suffix}`)!.offset;
+    return planLayernormForward(this.gpu, {
+      x,
+      params: this.params,
+      gammaOffset: spec("weight"),
+      betaOffset: spec("bias"),
+      y,
+      mean,
+      rstd,
+      N: this.B * this.T,
+      C: this.cfg.width,
+      label: name,
+    });
+  }
+
+  /** Backward of LayerNorm `name`: dres (+)= dx, and its gain and bias gradients. */
+  private layernormBackward(
+    name: string,
+    dy: Tensor,
+    x: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    accumulateDx: boolean,
+  ): Dispatch[] {
+    const spec = (suffix: string) => this.layout.byName.get(`${name}.${suffix}`)!.offset;
+    return planLayernormBackward(this.gpu, {
+      dy,
+      x,
+      mean,
+      rstd,
+      params: this.params,
+      gammaOffset: spec("weight"),
+      dx: this.dres,
+      accumulateDx,
+      grads: this.grads,
+      dgammaOffset: spec("weight"),
+      dbetaOffset: spec("bias"),
+      N: this.B * this.T,
+      C: this.cfg.width,
+      label: name + " backward",
+    });
   }
 
   /** Gradient of a bias: column sums of dy (N' rows × width), as ones(N')ᵀ · dy. */
@@ -515,22 +517,7 @@ export class GptModel {
     const N = B * T;
     const spec = (name: string) => this.layout.byName.get(name)!;
     const out: Dispatch[] = [
-      ...planLayernormBackward(g, {
-        dy: this.dlnf,
-        x: this.xFinal,
-        mean: this.meanF,
-        rstd: this.rstdF,
-        params: this.params,
-        gammaOffset: spec("ln_f.weight").offset,
-        dx: this.dres,
-        accumulateDx: false,
-        grads: this.grads,
-        dgammaOffset: spec("ln_f.weight").offset,
-        dbetaOffset: spec("ln_f.bias").offset,
-        N,
-        C,
-        label: "ln_f backward",
-      }),
+      ...this.layernormBackward("ln_f", this.dlnf, this.xFinal, this.meanF, this.rstdF, false),
     ];
     for (let l = L - 1; l >= 0; l--) {
       const a = this.acts[l];
@@ -560,22 +547,7 @@ export class GptModel {
           K: 4 * C,
           transB: true,
         }),
-        ...planLayernormBackward(g, {
-          dy: this.dln,
-          x: a.xmid,
-          mean: a.mean2,
-          rstd: a.rstd2,
-          params: this.params,
-          gammaOffset: spec(p + "ln_2.weight").offset,
-          dx: this.dres,
-          accumulateDx: true,
-          grads: this.grads,
-          dgammaOffset: spec(p + "ln_2.weight").offset,
-          dbetaOffset: spec(p + "ln_2.bias").offset,
-          N,
-          C,
-          label: `ln_2 backward.${l}`,
-        }),
+        ...this.layernormBackward(p + "ln_2", this.dln, a.xmid, a.mean2, a.rstd2, true),
         // Attention: xmid = x + attention(ln1·Wqkv + b)·Wo + b
         ...this.linearGrads(a.att, this.dres, N, C, C, p + "attn.c_proj.weight", p + "attn.c_proj.bias"),
         planMatmul(g, {
@@ -611,22 +583,7 @@ export class GptModel {
           K: 3 * C,
           transB: true,
         }),
-        ...planLayernormBackward(g, {
-          dy: this.dln,
-          x: a.x,
-          mean: a.mean1,
-          rstd: a.rstd1,
-          params: this.params,
-          gammaOffset: spec(p + "ln_1.weight").offset,
-          dx: this.dres,
-          accumulateDx: true,
-          grads: this.grads,
-          dgammaOffset: spec(p + "ln_1.weight").offset,
-          dbetaOffset: spec(p + "ln_1.bias").offset,
-          N,
-          C,
-          label: `ln_1 backward.${l}`,
-        }),
+        ...this.layernormBackward(p + "ln_1", this.dln, a.x, a.mean1, a.rstd1, true),
       );
     }
     out.push(...planEmbeddingBackward(g, {

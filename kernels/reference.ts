@@ -19,7 +19,7 @@
  * - AdamW with torch semantics: clip by the global norm of all gradients, decay only matrices.
  */
 
-import { type GptConfig, NUM_CLASSES, paramLayout } from "./config.ts";
+import { type AdamWSettings, DEFAULT_ADAMW, type GptConfig, NUM_CLASSES, paramLayout } from "./config.ts";
 
 export type Params = Map<string, Float64Array>;
 export type Head = "lm" | "cls";
@@ -850,25 +850,9 @@ export function refBackward(
 // ---------------------------------------------------------------------------------------------
 // AdamW
 
-export interface AdamWHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** Clip gradients to this global L2 norm. */
-  maxGradNorm: number;
-}
-
+export type AdamWHyper = AdamWSettings;
 /** The fixture defaults. */
-export const DEFAULT_ADAMW: AdamWHyper = {
-  lr: 1e-3,
-  beta1: 0.9,
-  beta2: 0.95,
-  eps: 1e-8,
-  weightDecay: 0.1,
-  maxGradNorm: 1.0,
-};
+export { DEFAULT_ADAMW };
 
 export interface AdamWState {
   /** Steps taken so far. */

@@ -8,39 +8,12 @@ import { eq } from "drizzle-orm";
 import { benchResults } from "../../db/schema.ts";
 import { BenchCreate } from "../api/schemas.ts";
 import type { JobContext, JobHandler } from "./registry.ts";
+import type { BenchReport, KernelResult, TrainingResult } from "../../scripts/bench.ts";
 
-/** The parts of scripts/bench.ts's report this job stores (kept structural so the two evolve apart). */
-export interface BenchKernelFigure {
-  kernel: string;
-  version: string;
-  shape: string;
-  ms: number;
-  gflops?: number;
-  gbps?: number;
-  timer: string;
-}
-
-export interface BenchTrainingFigure {
-  name: string;
-  width: number;
-  layers: number;
-  contextLength: number;
-  batchSize: number;
-  vocabSize: number;
-  params: number;
-  tokensPerSecond: number;
-  msPerStep: number;
-  matmulShare: number;
-  dispatchesPerStep: number;
-  encodeMsPerStep: number;
-}
-
-export interface BenchReportLike {
-  device: string;
-  timer: string;
-  kernels: BenchKernelFigure[];
-  training: BenchTrainingFigure[];
-}
+/** The parts of scripts/bench.ts's report this job stores (type-only import: nothing loads at start). */
+export type BenchKernelFigure = KernelResult;
+export type BenchTrainingFigure = TrainingResult;
+export type BenchReportLike = Pick<BenchReport, "device" | "timer" | "kernels" | "training">;
 
 export type RunBench = (opts: { quick?: boolean; kernels?: boolean; training?: boolean }) => Promise<
   BenchReportLike
