@@ -31,6 +31,13 @@ async function tuneEngine(): Promise<void> {
   }
 }
 
+/** A command's help is the header comment of its file: the documentation lives in one place. */
+async function commandHelp(file: string): Promise<string> {
+  const text = await Deno.readTextFile(new URL(file, import.meta.url));
+  const header = text.match(/^\/\*\*([\s\S]*?)\*\//)?.[1] ?? "";
+  return header.split("\n").map((line) => line.replace(/^\s*\* ?/, "")).join("\n").trim();
+}
+
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.help}`);
@@ -47,6 +54,10 @@ if (import.meta.main) {
   if (!command) {
     console.error(`lab: unknown command "${name}"\n\n${usage()}`);
     Deno.exit(2);
+  }
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(await commandHelp(command.file));
+    Deno.exit(0);
   }
   try {
     if (TRAINING_COMMANDS.has(name) && Deno.env.get("LAB_AUTOTUNE") !== "0") await tuneEngine();
