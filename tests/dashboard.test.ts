@@ -308,6 +308,12 @@ Deno.test({
           buffer: Buffer.from(text),
         });
       await upload(badTask);
+      // The name is derived from the file name when the change event has been handled: wait for it.
+      await page.waitForFunction(
+        () => (document.querySelector("#task-name") as HTMLInputElement | null)?.value === "colour-words",
+        undefined,
+        { timeout: 5000 },
+      ).catch(() => {});
       assert.equal(await page.inputValue("#task-name"), "colour-words");
       await page.click("[data-testid=import-form] button[type=submit]");
       const importError = await page.waitForSelector("[data-testid=import-error]");
