@@ -36,7 +36,10 @@ export function getGpu(): Promise<Gpu> {
 export async function createGpu(): Promise<Gpu> {
   // wgpu prints an error line on every start when XDG_RUNTIME_DIR is unset.
   if (typeof Deno !== "undefined" && !Deno.env.get("XDG_RUNTIME_DIR")) {
-    Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync({ prefix: "xdg-" }));
+    // One private directory per user, reused by every process (not a new temp dir each start).
+    const dir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/webgpu-runtime-${Deno.uid() ?? "user"}`;
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
   }
   if (typeof navigator === "undefined" || !navigator.gpu) {
     throw new Error("WebGPU is not available in this runtime: " + NO_ADAPTER_HELP);
