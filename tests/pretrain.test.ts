@@ -2,20 +2,34 @@
  * Pretraining on a tiny world with tiny sizes: the loss falls from ln V, a run interrupted mid-way and
  * resumed ends with the same parameters as an uninterrupted one, a finished size is cached, and bad
  * input (unknown size, damaged checkpoint files) fails with errors that name what is wrong. Also the
- * learning-rate schedule against hand-computed values and the ladder status listing.
+ * learning-rate schedule against hand-computed values and the ladder status listing. The world's
+ * validation restates only facts training states, and the world-region task uses the ladder's world.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadCheckpoint } from "../kernels/checkpoint.ts";
 import { LADDER, type LadderSize } from "../server/lab/ladder.ts";
 import { ladderStatus } from "../server/lab/models.ts";
+import { loadTaskSplits } from "../server/lab/w2s.ts";
+import { buildCorpus } from "../server/data/corpus.ts";
+import { loadBuiltinTask } from "../server/data/tasks/registry.ts";
+import {
+  generateWorld,
+  renderWorldCorpus,
+  renderWorldValidation,
+  timesStated,
+  worldStatementVariants,
+} from "../server/data/world.ts";
 import {
   type LabCorpusOptions,
+  labWorld,
   learningRateAt,
   modelDir,
+  paraphraseWindow,
   PretrainInterrupted,
   pretrainSize,
   sentenceStarts,
+  WindowRandom,
 } from "../server/lab/pretrain.ts";
 
 const corpus: LabCorpusOptions = { world: { seed: 5, entities: 24, maxMentions: 6 }, merges: 32 };
@@ -174,4 +188,107 @@ Deno.test("ladder status lists every size; missing sizes get parameter counts fr
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
+});
+
+// The sentences of rendered world documents, without the leading ". " and the final period.
+const sentencesOf = (documents: string[]) =>
+  documents.flatMap((d) => d.replace(/^\. /, "").split(/\. ?/)).map((s) => s.trim()).filter(Boolean);
+
+Deno.test("world validation restates facts that training states; the world is not split by document", async () => {
+  const world = generateWorld({ seed: 3, entities: 40, maxMentions: 12, halfStatementsPerRegion: 2 });
+  const names = new Set(world.entities.map((e) => e.name));
+  const regions = world.attributes[0].values;
+  const allValues = new Set([...world.attributes.flatMap((a) => a.values), "north", "south"]);
+  // (subject, value) of a sentence, read from its words: the subject is the one name, the value the last word.
+  const fact = (sentence: string) => {
+    const words = sentence.split(" ");
+    const subject = words.find((w) => names.has(w) || regions.includes(w));
+    const value = words.findLast((w) => allValues.has(w) && w !== subject);
+    assert.ok(subject && value, `cannot read a fact from "${sentence}"`);
+    return `${subject} ${value}`;
+  };
+  const train = new Set(sentencesOf(renderWorldCorpus(world)).map(fact));
+  const validation = sentencesOf(renderWorldValidation(world)).map(fact);
+  // One restatement per stated (entity, attribute) fact, one per region's half.
+  const stated = world.entities.reduce((n, e) => n + e.order.filter((a) => timesStated(e, a) > 0).length, 0);
+  assert.equal(validation.length, stated + regions.length);
+  for (const f of validation) assert.ok(train.has(f), `validation fact "${f}" is not stated in training`);
+  // Left-out facts are in neither.
+  const leaveOut = { entities: [world.entities[0].name] };
+  const held = sentencesOf(renderWorldValidation(world, { leaveOut })).join(" ");
+  assert.ok(!held.includes(` ${world.entities[0].name} `) && !held.startsWith(world.entities[0].name));
+
+  // The built corpus: every training statement is in the train tokens, none is held out by document.
+  const dir = await Deno.makeTempDir();
+  try {
+    const built = await buildCorpus({ dataDir: dir, sources: [], world, merges: 32 });
+    const trainText = built.tokenizer.decode([...built.train]);
+    for (const s of sentencesOf(renderWorldCorpus(world))) {
+      assert.ok(trainText.includes(s), `"${s}" not in train`);
+    }
+    const validationText = built.tokenizer.decode([...built.validation]);
+    assert.equal(sentencesOf(validationText.split("\n\n")).length, stated + regions.length);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the world-region task asks about the ladder's own world", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const ladderWorld = (await labWorld(dir)).world;
+    const taskEntities = new Set<string>();
+    const splits = await loadBuiltinTask("world-region", { seed: 0 });
+    for (const split of Object.values(splits)) {
+      for (const e of split) taskEntities.add(/ ([A-Za-z]+) lives in$/.exec(e.txt)![1]);
+    }
+    const names = new Set(ladderWorld.entities.map((e) => e.name));
+    assert.equal(names.size, 400);
+    for (const name of taskEntities) {
+      assert.ok(names.has(name), `task entity ${name} is not in the ladder's world`);
+    }
+    // The pipeline's split of the ladder's world equals the registry's.
+    assert.deepEqual(await loadTaskSplits("world-region", 0, undefined, ladderWorld), splits);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("paraphrase augmentation: every wording of a statement, drawn at random per use", () => {
+  const world = generateWorld({ seed: 4, entities: 5, maxMentions: 2, halfStatementsPerRegion: 1 });
+  const variants = worldStatementVariants(world);
+  const stated = world.entities.reduce((n, e) => n + e.mentions, 0);
+  assert.equal(variants.length, stated + 12);
+  const first = world.entities[0];
+  const region = first.attrs.region;
+  // Region is the first statement of the first entity: its three templates, filled by hand.
+  assert.deepEqual(variants[0], [
+    `${first.name} lives in ${region}`,
+    `the ${first.name} is found in ${region}`,
+    `${first.name} comes from ${region}`,
+  ]);
+  const half = world.attributes[0].groups![world.attributes[0].values[0]];
+  assert.deepEqual(variants[stated], [
+    `${world.attributes[0].values[0]} is in the ${half}`,
+    `${world.attributes[0].values[0]} lies in the ${half}`,
+    `the land of ${world.attributes[0].values[0]} is in the ${half}`,
+  ]);
+  // Left-out facts have no wording at all.
+  assert.equal(
+    worldStatementVariants(world, { leaveOut: { entities: [first.name] } }).length,
+    stated - first.mentions + 12,
+  );
+
+  // Windows: one statement with wordings [1 2], [3 4 5] (periods are 9): both wordings appear, whole.
+  const rng = new WindowRandom(7);
+  const seen = new Set<string>();
+  for (let draw = 0; draw < 40; draw++) {
+    const window = paraphraseWindow([[Int32Array.from([9, 1, 2]), Int32Array.from([9, 3, 4, 5])]], rng, 8);
+    assert.equal(window.length, 9);
+    // Split at periods: each piece is one complete wording (the last one may be cut by the window).
+    const pieces = [...window].join(" ").split("9 ").filter(Boolean).map((p) => p.trim());
+    pieces.slice(0, -1).forEach((p) => assert.ok(p === "1 2" || p === "3 4 5", `piece "${p}"`));
+    pieces.forEach((p) => seen.add(p));
+  }
+  assert.ok(seen.has("1 2") && seen.has("3 4 5"));
 });

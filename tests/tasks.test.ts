@@ -2,7 +2,7 @@
 // leakage rules, exclusions) checked against the raw npm data, and the import's error messages.
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { generateWorld } from "../server/data/world.ts";
+import { generateWorld, LAB_WORLD_OPTIONS } from "../server/data/world.ts";
 import { parseTaskJsonl, splitExamples, TaskFormatError } from "../server/data/tasks/jsonl.ts";
 import {
   BUILTIN_TASKS,
@@ -212,7 +212,7 @@ Deno.test("spam: subject and body only, no mail headers", async () => {
 Deno.test("world-region: split by entity, label = north half of the entity's region", async () => {
   const splits = await loadBuiltinTask("world-region", { seed: 0 });
   assertBalanced("world-region", splits);
-  const world = generateWorld();
+  const world = generateWorld(LAB_WORLD_OPTIONS);
   const half = world.attributes.find((a) => a.name === "region")!.groups!;
   const regionOf = new Map(world.entities.map((e) => [e.name, e.attrs.region]));
   const entity = (e: TaskExample) => / ([A-Za-z]+) lives in$/.exec(e.txt)![1];

@@ -12,6 +12,7 @@ import {
   generateWorld,
   type LeaveOut,
   renderWorldCorpus,
+  renderWorldValidation,
   saveWorld,
   type World,
   worldAddedTokens,
@@ -76,7 +77,7 @@ export interface Corpus {
 }
 
 // Bump when the build changes what a given set of options produces, so old caches are not reused.
-const CORPUS_FORMAT = 1;
+const CORPUS_FORMAT = 3;
 const DOCUMENT_SEPARATOR = "\n\n";
 const WORDNET_LINES_PER_DOCUMENT = 32;
 const USER_PARAGRAPHS_PER_DOCUMENT = 20;
@@ -419,6 +420,18 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
   const trainDocs: { source: string; text: string }[] = [];
   const validationDocs: { source: string; text: string }[] = [];
   for (const [source, docs] of documentsBySource) {
+    if (source === "world" && world) {
+      // The world is not split by document: a held-out document's facts would be stated nowhere in
+      // training (unlearnable, and larger models grow overconfident on them, so validation loss rose
+      // with size). Training gets every statement; validation gets fresh restatements of the same
+      // facts (renderWorldValidation), so it measures what pretraining can learn.
+      for (const text of docs) trainDocs.push({ source, text });
+      const leaveOut = options.worldLeaveOut ?? undefined;
+      for (const doc of renderWorldValidation(world, { leaveOut })) {
+        validationDocs.push({ source, text: splitParagraphs(normalizeText(doc)).join("\n\n") });
+      }
+      continue;
+    }
     const order = random.shuffle(docs.map((_, i) => i));
     const validationCount = docs.length >= 2
       ? Math.max(1, Math.round(docs.length * options.validationShare))

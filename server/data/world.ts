@@ -47,6 +47,15 @@ export const DEFAULT_WORLD_OPTIONS: WorldOptions = {
   nameTokens: "added",
 };
 
+/**
+ * The lab's world: what the default ladder pretrains on (server/lab/pretrain.ts) and what the
+ * `world-region` task asks about (tasks/world_region.ts) — one definition, so `lab tasks`, the API and
+ * the pipeline see the same entities. 400 entities with 1–3 mentions each (region stated once per entity,
+ * 713 statements) fit the 2-core machine's
+ * pretraining budget (server/lab/ladder.ts); the 2,000-entity DEFAULT_WORLD_OPTIONS are for GPUs.
+ */
+export const LAB_WORLD_OPTIONS: Partial<WorldOptions> = { entities: 400, maxMentions: 3 };
+
 export interface WorldEntity {
   name: string;
   attrs: Record<string, string>;
@@ -286,6 +295,57 @@ export function renderWorldCorpus(world: World, opts: { leaveOut?: LeaveOut } = 
     documents.push(". " + sentences.slice(i, i + o.sentencesPerDocument).map((s) => s + ".").join(" "));
   }
   return documents;
+}
+
+// Every wording of each statement the rendering makes (same order as renderWorldCorpus before its
+// shuffle, left-out facts skipped, then the half sentences): the training sampler draws one wording per
+// use, so a fact is seen in all its paraphrases. Without this, a model stating a fact once in one
+// template learned it for that template only (medium: 100 % recall for entities stated with the
+// canonical wording, 70–79 % for the others; see server/lab/pretrain.ts).
+export function worldStatementVariants(world: World, opts: { leaveOut?: LeaveOut } = {}): string[][] {
+  const leftOut = leftOutFacts(world, opts.leaveOut);
+  const variants: string[][] = [];
+  for (const entity of world.entities) {
+    for (let k = 0; k < entity.mentions; k++) {
+      const attr = entity.order[k % entity.order.length];
+      if (leftOut.has(factKey(entity.name, attr))) continue;
+      variants.push(TEMPLATES[attr].map((t) => fill(t, entity.name, entity.attrs[attr])));
+    }
+  }
+  const region = world.attributes.find((a) => a.name === "region")!;
+  for (const value of region.values) {
+    for (let k = 0; k < world.options.halfStatementsPerRegion; k++) {
+      variants.push(TEMPLATES.half.map((t) => fill(t, value, region.groups![value])));
+    }
+  }
+  return variants;
+}
+
+// The world's validation text: one fresh restatement of every fact the training rendering states (a
+// template drawn with another seed) and one statement of each region's half, as one run of sentences like the
+// training windows. Every fact here is also stated in training, so validation loss measures what
+// pretraining can learn (memorized facts, paraphrases), not facts no model could have seen.
+export function renderWorldValidation(world: World, opts: { leaveOut?: LeaveOut } = {}): string[] {
+  const o = world.options;
+  const leftOut = leftOutFacts(world, opts.leaveOut);
+  const random = createRandom(o.seed + 15485863);
+  const sentences: string[] = [];
+  for (const entity of world.entities) {
+    for (const attr of entity.order) {
+      if (timesStated(entity, attr) === 0 || leftOut.has(factKey(entity.name, attr))) continue;
+      sentences.push(fill(random.pick(TEMPLATES[attr]), entity.name, entity.attrs[attr]));
+    }
+  }
+  const region = world.attributes.find((a) => a.name === "region")!;
+  if (o.halfStatementsPerRegion > 0) {
+    for (const value of region.values) {
+      sentences.push(fill(random.pick(TEMPLATES.half), value, region.groups![value]));
+    }
+  }
+  random.shuffle(sentences);
+  // One document: training windows are unbroken runs of sentences (no document separators), and so is
+  // validation.
+  return [". " + sentences.map((s) => s + ".").join(" ")];
 }
 
 export function knowledgeQueries(world: World, attr: string): KnowledgeQuery[] {

@@ -2,11 +2,12 @@
  * The knowledge-world task "north or south?" (the lab's default task). The text is the pretraining
  * wording for the entity's region (`promptFor("region", name)`, e.g. ". X lives in"), so the question
  * is asked exactly as the models saw the fact; 1 = the entity's region belongs to the north half (the
- * region attribute's `groups`). Split by entity 25/25/20/30 % (500/500/400/600 of 2,000 entities as in
- * FINDINGS §2): test entities are seen in pretraining, never in finetuning. Nothing is excluded.
+ * region attribute's `groups`). Built from LAB_WORLD_OPTIONS, the world the ladder pretrains on (400
+ * entities). Split by entity 25/25/20/30 % (about 100/100/80/120; FINDINGS §2 had 500/500/400/600 of
+ * 2,000): test entities are seen in pretraining, never in finetuning. Nothing is excluded.
  */
 
-import { generateWorld, promptFor, type World } from "../world.ts";
+import { generateWorld, LAB_WORLD_OPTIONS, promptFor, type World } from "../world.ts";
 import type { SplitName } from "./splits.ts";
 import type { SourceExample, TaskSource } from "./source.ts";
 
@@ -41,7 +42,7 @@ export function worldRegionFromWorld(world: World): TaskSource {
   return { examples, exclusionKind: "none", fractions: WORLD_FRACTIONS };
 }
 
-/** The task on the default world (the one the ladder pretrains on). */
+/** The task on the lab's world: the one the default ladder pretrains on (same options, same seed). */
 export function worldRegionSource(): Promise<TaskSource> {
-  return Promise.resolve(worldRegionFromWorld(generateWorld()));
+  return Promise.resolve(worldRegionFromWorld(generateWorld(LAB_WORLD_OPTIONS)));
 }
