@@ -123,6 +123,26 @@ Deno.test("w2s: tiny experiment end to end, readings recomputed, cache reused ac
     // A student trained with α warmup records α along its curve: 0 → 0.5, never above.
     const alphas = aux.runs[2].curve.map((p) => p.alpha);
     assert.ok(alphas.every((a) => a >= 0 && a <= 0.5) && alphas.at(-1) === 0.5, `alphas ${alphas}`);
+
+    // Bootstrapping goes through the ladder sizes between weak and strong: tiny → small → big, with the
+    // intermediate size trained twice (2-fold cross-fitting: no model labels its own training examples).
+    const boot = await runExperiment({ ...options, method: "bootstrap" }, { models, cache });
+    const bootRoles = boot.runs.map((r) => `${r.role}:${r.size}`);
+    assert.deepEqual(bootRoles.filter((r) => r.startsWith("bootstrap")), [
+      "bootstrap:small",
+      "bootstrap:small",
+    ]);
+    assert.equal(boot.runs.find((r) => r.role === "weak")!.cached, true);
+    assert.equal(boot.runs.find((r) => r.role === "student")!.size, "big");
+    assert.equal(boot.pgr, pgr(boot.weak_acc, boot.ceiling_acc, boot.student_acc));
+
+    // Generative finetuning: the strong model is LM-finetuned on the task's texts first, so neither the
+    // ceiling nor the student can come from the plain caches.
+    const gen = await runExperiment({ ...options, method: "generative", lmEpochs: 1 }, { models, cache });
+    assert.equal(gen.runs.find((r) => r.role === "weak")!.cached, true);
+    assert.equal(gen.runs.find((r) => r.role === "ceiling")!.cached, false);
+    assert.equal(gen.runs.find((r) => r.role === "student")!.cached, false);
+    assert.equal(gen.pgr, pgr(gen.weak_acc, gen.ceiling_acc, gen.student_acc));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
