@@ -20,6 +20,31 @@ export function Field(
   );
 }
 
+/** A labelled one-line text input with its hint and error; `numeric` asks for a numeric keypad. */
+export function TextField(
+  { id, label, error, hint, value, onValue, numeric }: {
+    id: string;
+    label: string;
+    error?: string;
+    hint?: string;
+    value: string;
+    onValue: (value: string) => void;
+    numeric?: boolean;
+  },
+) {
+  return (
+    <Field id={id} label={label} error={error} hint={hint}>
+      <input
+        {...describedBy(id, error, hint)}
+        type="text"
+        inputMode={numeric ? "numeric" : undefined}
+        value={value}
+        onInput={(e) => onValue((e.target as HTMLInputElement).value)}
+      />
+    </Field>
+  );
+}
+
 /** aria attributes for an input inside <Field>. */
 export function describedBy(id: string, error?: string, hint?: string) {
   return {

@@ -5,7 +5,7 @@
 import { useState } from "preact/hooks";
 import type { z } from "zod";
 import { ExperimentCreate, METHODS, SweepCreate } from "../../server/api/schemas.ts";
-import { CheckboxGroup, describedBy, Field } from "../components/fields.tsx";
+import { CheckboxGroup, describedBy, Field, TextField } from "../components/fields.tsx";
 import {
   Cmd,
   EmptyState,
@@ -469,15 +469,15 @@ function ExperimentForm() {
             onInput={(e) => setSeeds((e.target as HTMLInputElement).value)}
           />
         </Field>
-        <Field id="epochs" label="Epochs (optional)" error={errors.epochs} hint="default: the task's setting">
-          <input
-            {...describedBy("epochs", errors.epochs, "epochs")}
-            type="text"
-            inputMode="numeric"
-            value={epochs}
-            onInput={(e) => setEpochs((e.target as HTMLInputElement).value)}
-          />
-        </Field>
+        <TextField
+          id="epochs"
+          label="Epochs (optional)"
+          error={errors.epochs}
+          hint="default: the task's setting"
+          value={epochs}
+          onValue={setEpochs}
+          numeric
+        />
         {STUDENT_MODES && (
           <Field
             id="studentMode"
@@ -508,14 +508,7 @@ function ExperimentForm() {
             onInput={(e) => setMaxExamples((e.target as HTMLInputElement).value)}
           />
         </Field>
-        <Field id="name" label="Name (optional)" error={errors.name}>
-          <input
-            {...describedBy("name", errors.name)}
-            type="text"
-            value={name}
-            onInput={(e) => setName((e.target as HTMLInputElement).value)}
-          />
-        </Field>
+        <TextField id="name" label="Name (optional)" error={errors.name} value={name} onValue={setName} />
       </div>
       <div class="form-row">
         <label class="checkbox">

@@ -1,7 +1,7 @@
 /** Jobs: the queue with state, live progress and errors; one job's details; a demo job to try the queue. */
 import { useState } from "preact/hooks";
 import { ToyTrainParams } from "../../server/api/schemas.ts";
-import { describedBy, Field } from "../components/fields.tsx";
+import { TextField } from "../components/fields.tsx";
 import {
   EmptyState,
   ErrorBox,
@@ -85,33 +85,16 @@ function ToyJobForm() {
         queue, live progress and curves work.
       </p>
       <div class="form-grid">
-        <Field id="steps" label="Steps" error={errors.steps}>
-          <input
-            {...describedBy("steps", errors.steps)}
-            type="text"
-            inputMode="numeric"
-            value={steps}
-            onInput={(e) => setSteps((e.target as HTMLInputElement).value)}
-          />
-        </Field>
-        <Field id="stepDelayMs" label="Delay per step (ms)" error={errors.stepDelayMs}>
-          <input
-            {...describedBy("stepDelayMs", errors.stepDelayMs)}
-            type="text"
-            inputMode="numeric"
-            value={delay}
-            onInput={(e) => setDelay((e.target as HTMLInputElement).value)}
-          />
-        </Field>
-        <Field id="seed" label="Seed" error={errors.seed}>
-          <input
-            {...describedBy("seed", errors.seed)}
-            type="text"
-            inputMode="numeric"
-            value={seed}
-            onInput={(e) => setSeed((e.target as HTMLInputElement).value)}
-          />
-        </Field>
+        <TextField id="steps" label="Steps" error={errors.steps} value={steps} onValue={setSteps} numeric />
+        <TextField
+          id="stepDelayMs"
+          label="Delay per step (ms)"
+          error={errors.stepDelayMs}
+          value={delay}
+          onValue={setDelay}
+          numeric
+        />
+        <TextField id="seed" label="Seed" error={errors.seed} value={seed} onValue={setSeed} numeric />
       </div>
       {errors.form && <p class="field-error" role="alert" data-field="form">{errors.form}</p>}
       <button type="submit" disabled={busy}>Start demo job</button>

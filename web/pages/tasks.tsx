@@ -5,7 +5,7 @@
  */
 import { useState } from "preact/hooks";
 import { TaskImportBody } from "../../server/api/schemas.ts";
-import { describedBy, Field } from "../components/fields.tsx";
+import { describedBy, Field, TextField } from "../components/fields.tsx";
 import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
 import { apiDelete, apiPost, ApiRequestError, describeError } from "../lib/api.ts";
 import { type FieldErrors, issuesToFieldErrors } from "../lib/forms.ts";
@@ -102,22 +102,14 @@ function ImportForm({ onImported }: { onImported: (name: string) => void }) {
             onChange={pick}
           />
         </Field>
-        <Field id="task-name" label="Task name" error={errors.name}>
-          <input
-            {...describedBy("task-name", errors.name)}
-            type="text"
-            value={name}
-            onInput={(e) => setName((e.target as HTMLInputElement).value)}
-          />
-        </Field>
-        <Field id="description" label="Description (optional)" error={errors.description}>
-          <input
-            {...describedBy("description", errors.description)}
-            type="text"
-            value={description}
-            onInput={(e) => setDescription((e.target as HTMLInputElement).value)}
-          />
-        </Field>
+        <TextField id="task-name" label="Task name" error={errors.name} value={name} onValue={setName} />
+        <TextField
+          id="description"
+          label="Description (optional)"
+          error={errors.description}
+          value={description}
+          onValue={setDescription}
+        />
       </div>
       {importError && (
         <div class="error-box" role="alert" data-testid="import-error">
