@@ -712,3 +712,32 @@ Deno.test("OpenAPI lists every routed operation; docs page and static fallback a
   assert.equal(missing.status, 404);
   assert.equal((await json(missing)).error.code, "not_found");
 });
+
+Deno.test("pretraining curves of a size come from its status file; missing → 404, unknown size → 400", async () => {
+  const dir = `${dataDir}/models/micro`;
+  await Deno.mkdir(dir, { recursive: true });
+  const curves = {
+    train: [{ step: 25, tokens: 800, value: 3.5 }, { step: 50, tokens: 1600, value: 2.25 }],
+    val: [{ step: 0, tokens: 0, value: 6.75 }, { step: 49, tokens: 1568, value: 2.5 }],
+    knowledge: [{ step: 49, tokens: 1568, value: 0.125 }],
+  };
+  await Deno.writeTextFile(
+    `${dir}/status.json`,
+    JSON.stringify({ size: "micro", status: "partial", curves }),
+  );
+  try {
+    const res = await call("GET", "/api/models/micro/curves", undefined, { token: null });
+    assert.equal(res.status, 200);
+    const body = await json(res);
+    assert.deepEqual(body.series.train_loss.points, [{ step: 25, value: 3.5 }, { step: 50, value: 2.25 }]);
+    assert.deepEqual(body.series.val_loss.points, [{ step: 0, value: 6.75 }, { step: 49, value: 2.5 }]);
+    assert.deepEqual(body.series.knowledge.points, [{ step: 49, value: 0.125 }]);
+    const missing = await call("GET", "/api/models/mini/curves", undefined, { token: null });
+    assert.equal(missing.status, 404);
+    assert.match((await json(missing)).error.message, /mini/);
+    const unknown = await call("GET", "/api/models/giant/curves", undefined, { token: null });
+    assert.equal(unknown.status, 400);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

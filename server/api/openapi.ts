@@ -112,6 +112,12 @@ export const OPERATIONS: OperationDoc[] = [
   },
   { method: "get", path: "/models/{name}", tag: "models", summary: "One ladder size" },
   {
+    method: "get",
+    path: "/models/{name}/curves",
+    tag: "models",
+    summary: "Pretraining curves of a size (train_loss, val_loss, knowledge) from its status file",
+  },
+  {
     method: "post",
     path: "/models/{name}/pretrain",
     tag: "models",

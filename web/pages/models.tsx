@@ -78,18 +78,26 @@ function PretrainButton({ model, onStarted }: { model: ModelListing; onStarted: 
 }
 
 /** Loss curves of the newest pretraining run of each size, on one chart (training and validation). */
-function PretrainCurves({ runs }: { runs: Run[] }) {
+function PretrainCurves({ runs, onDisk }: { runs: Run[]; onDisk: string[] }) {
   const [curves, setCurves] = useState<Array<{ size: string; metrics: RunMetrics }>>();
   const [error, setError] = useState<string>();
   const newest = new Map<string, Run>();
   for (const r of runs) if (!newest.has(r.modelSize)) newest.set(r.modelSize, r);
-  const key = [...newest.values()].map((r) => `${r.id}:${r.status}`).join(",");
+  // Sizes pretrained from the command line have no run in the database: their curves are on disk.
+  const diskOnly = onDisk.filter((size) => !newest.has(size));
+  const key = [...newest.values()].map((r) => `${r.id}:${r.status}`).concat(diskOnly).join(",");
   useEffect(() => {
     let cancelled = false;
-    Promise.all([...newest.values()].map(async (r) => ({
-      size: r.modelSize,
-      metrics: await apiGet<RunMetrics>(`/runs/${r.id}/metrics?maxPoints=400`),
-    }))).then((c) => !cancelled && setCurves(c), (err) => !cancelled && setError(describeError(err)));
+    Promise.all([
+      ...[...newest.values()].map(async (r) => ({
+        size: r.modelSize,
+        metrics: await apiGet<RunMetrics>(`/runs/${r.id}/metrics?maxPoints=400`),
+      })),
+      ...diskOnly.map(async (size) => ({
+        size,
+        metrics: await apiGet<RunMetrics>(`/models/${size}/curves`),
+      })),
+    ]).then((c) => !cancelled && setCurves(c), (err) => !cancelled && setError(describeError(err)));
     return () => void (cancelled = true);
   }, [key]);
   if (error) return <ErrorBox message={error} />;
@@ -133,6 +141,8 @@ export function ModelsPage() {
   const models = useResource<ModelListing[]>("/models", statusVersion.value);
   const runs = useResource<Run[]>("/runs?role=pretrain&limit=200", statusVersion.value);
   const anyTouched = models.data?.some((m) => m.status !== "none" && m.status !== "missing");
+  const onDisk = (models.data ?? []).filter((m) => m.status === "pretrained" || m.status === "partial")
+    .map((m) => m.name);
   return (
     <>
       <PageHeader title="Models" />
@@ -194,13 +204,15 @@ export function ModelsPage() {
       </Section>
       <Section title="Pretraining loss" id="pretrain-curves">
         {runs.error && <ErrorBox message={runs.error} onRetry={runs.reload} />}
-        {runs.data?.length === 0 && (
+        {runs.data?.length === 0 && onDisk.length === 0 && (
           <EmptyState title={anyTouched ? "No pretraining runs recorded yet." : "No models pretrained yet."}>
             Press <strong>Pretrain</strong> beside a size above, or run{" "}
             <Cmd>deno task lab pretrain --size nano</Cmd>.
           </EmptyState>
         )}
-        {runs.data && runs.data.length > 0 && <PretrainCurves runs={runs.data} />}
+        {runs.data && (runs.data.length > 0 || onDisk.length > 0) && (
+          <PretrainCurves runs={runs.data} onDisk={onDisk} />
+        )}
       </Section>
     </>
   );

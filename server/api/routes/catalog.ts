@@ -5,7 +5,7 @@ import { jobs, models, tasks } from "../../../db/schema.ts";
 import { enqueueJob } from "../../jobs/queue.ts";
 import { importTask, listModels, listTasks, requireSize } from "../catalog.ts";
 import { ApiError, describeIssues, notFound, validate } from "../errors.ts";
-import { NameParam, PretrainCreate, TaskImportBody, TaskImportQuery } from "../schemas.ts";
+import { METRIC_SERIES, NameParam, PretrainCreate, TaskImportBody, TaskImportQuery } from "../schemas.ts";
 import type { ApiDeps } from "../app.ts";
 
 export function taskRoutes({ db }: ApiDeps): Hono {
@@ -69,6 +69,29 @@ export function modelRoutes({ db, bus, dataDir }: ApiDeps): Hono {
     const name = c.req.valid("param").name;
     requireSize(name, "name");
     return c.json((await listModels(db, dataDir)).find((m) => m.name === name));
+  });
+
+  // Pretraining curves from the size's status file (the disk is the source of truth: CLI runs write no
+  // db rows), shaped like a run's metric series.
+  router.get("/:name/curves", validate("param", NameParam), async (c) => {
+    const name = c.req.valid("param").name;
+    requireSize(name, "name");
+    const { readStatus } = await import("../../lab/pretrain.ts");
+    const status = await readStatus(dataDir, name);
+    if (!status) throw notFound(`pretraining curves of "${name}" (not pretrained)`);
+    const series = (points: { step: number; value: number }[] = []) => ({
+      points: points.map((p) => ({ step: p.step, value: p.value })),
+      rows: points.length,
+      downsampled: false,
+    });
+    return c.json({
+      runId: 0,
+      series: {
+        [METRIC_SERIES.trainLoss]: series(status.curves.train),
+        [METRIC_SERIES.valLoss]: series(status.curves.val),
+        [METRIC_SERIES.knowledge]: series(status.curves.knowledge),
+      },
+    });
   });
 
   router.post(
