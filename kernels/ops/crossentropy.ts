@@ -37,6 +37,7 @@ import {
   requireShape,
   WGSL_COMMON,
 } from "./operands.ts";
+import { workgroupReduce } from "./reduce.ts";
 
 export const STAT_LOSS = 0;
 export const STAT_COUNT = 1;
@@ -59,31 +60,7 @@ const STAT_CORRECT = ${STAT_CORRECT}u;
 `;
 
 /** Fixed-order tree reductions over one 256-invocation workgroup (call from uniform control flow). */
-const REDUCE = /* wgsl */ `
-var<workgroup> red: array<f32, ${WG}>;
-fn reduce_sum(tid: u32, value: f32) -> f32 {
-  red[tid] = value;
-  workgroupBarrier();
-  for (var stride = ${WG / 2}u; stride > 0u; stride = stride / 2u) {
-    if (tid < stride) { red[tid] = red[tid] + red[tid + stride]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-fn reduce_max(tid: u32, value: f32) -> f32 {
-  red[tid] = value;
-  workgroupBarrier();
-  for (var stride = ${WG / 2}u; stride > 0u; stride = stride / 2u) {
-    if (tid < stride) { red[tid] = max(red[tid], red[tid + stride]); }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-`;
+const REDUCE = workgroupReduce(WG, { sum: "reduce_sum", max: "reduce_max" });
 
 export interface LmCrossEntropySpec {
   logits: Tensor;

@@ -17,25 +17,13 @@
 import type { Gpu } from "../device.ts";
 import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
 import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
+import { workgroupReduce } from "./reduce.ts";
 
 const ROW_WG = 64;
 const COL_WG = 64;
 
 /** Tree sum of `red[0..ROW_WG)` into red[0], fixed order; all invocations must call it. */
-const REDUCE = /* wgsl */ `
-var<workgroup> red: array<f32, ${ROW_WG}>;
-fn workgroup_sum(tid: u32, value: f32) -> f32 {
-  red[tid] = value;
-  workgroupBarrier();
-  for (var stride = ${ROW_WG / 2}u; stride > 0u; stride = stride / 2u) {
-    if (tid < stride) { red[tid] = red[tid] + red[tid + stride]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-`;
+const REDUCE = workgroupReduce(ROW_WG, { sum: "workgroup_sum" });
 
 /**
  * Version 2 of the row kernels: one invocation per row looping over its C values in order, no

@@ -28,6 +28,7 @@ import {
   requireShape,
   WGSL_COMMON,
 } from "./operands.ts";
+import { workgroupReduce } from "./reduce.ts";
 
 const WG = 256;
 const ITEMS = 16;
@@ -38,20 +39,7 @@ export function gradNormPartials(n: number): number {
   return Math.max(1, Math.ceil(n / CHUNK));
 }
 
-const REDUCE = /* wgsl */ `
-var<workgroup> red: array<f32, ${WG}>;
-fn reduce_sum(tid: u32, value: f32) -> f32 {
-  red[tid] = value;
-  workgroupBarrier();
-  for (var stride = ${WG / 2}u; stride > 0u; stride = stride / 2u) {
-    if (tid < stride) { red[tid] = red[tid] + red[tid + stride]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-`;
+const REDUCE = workgroupReduce(WG, { sum: "reduce_sum" });
 
 const NORM_PARAMS = /* wgsl */ `
 struct Params { n: u32, chunks: u32, grads_off: u32, partials_off: u32, stats_off: u32 }
