@@ -16,6 +16,7 @@ import { EventBus } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { startWorker } from "../server/jobs/worker.ts";
 import { createServerApp, signInLink } from "../server/main.ts";
+import { readEvents } from "./helpers/sse.ts";
 
 const dataDir = await Deno.makeTempDir({ prefix: "lab-api-test-" });
 const opened = await openDb({ dataDir });
@@ -68,28 +69,6 @@ async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Reads server-sent events until `stop` says enough. */
-async function readEvents(res: Response, stop: (events: { event: string; data: unknown }[]) => boolean) {
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const events: { event: string; data: unknown }[] = [];
-  let buffer = "";
-  while (!stop(events)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value;
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      events.push({ event, data: data ? JSON.parse(data) : undefined });
-    }
-  }
-  await reader.cancel();
-  return events;
 }
 
 Deno.test("a toy-train job goes queued → running → done and SSE streams its progress", async () => {

@@ -15,6 +15,7 @@ import { EventBus } from "../server/jobs/bus.ts";
 import { enqueueJob } from "../server/jobs/queue.ts";
 import { toyDataset, toySgdStep } from "../server/jobs/toy_train.ts";
 import { startJobWatcher } from "../server/jobs/watch.ts";
+import { readEvents } from "./helpers/sse.ts";
 
 function findPostgresBin(): string | undefined {
   try {
@@ -89,28 +90,6 @@ function spawnWorker(databaseUrl: string, dataDir: string) {
       await drained;
     },
   };
-}
-
-/** Reads server-sent events until `stop` says enough. */
-async function readEvents(res: Response, stop: (events: { event: string; data: unknown }[]) => boolean) {
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const events: { event: string; data: unknown }[] = [];
-  let buffer = "";
-  while (!stop(events)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value;
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message";
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      events.push({ event, data: data ? JSON.parse(data) : undefined });
-    }
-  }
-  await reader.cancel();
-  return events;
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, ms: number): Promise<T> {
