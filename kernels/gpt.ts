@@ -798,14 +798,8 @@ export class GptModel {
     this.step++;
     const o = this.opt;
     const prog = this.program("train", head, opts.auxAlpha !== undefined);
-    if (opts.auxAlpha !== undefined) {
-      const ce = this.auxCE!;
-      for (const d of ce) {
-        try {
-          d.setParams({ alpha: opts.auxAlpha });
-        } catch { /* dispatches of the CE family without an alpha parameter */ }
-      }
-    }
+    // The class cross-entropy with the aux target reads α from its parameters, set per step.
+    if (opts.auxAlpha !== undefined) { for (const d of this.auxCE!) d.setParams({ alpha: opts.auxAlpha }); }
     this.adamw!.setParams({
       lr: opts.lr ?? o.lr,
       beta1: o.beta1,
