@@ -3,6 +3,9 @@
  *
  * Forward:  mean[n] = Σ_c x[n,c] / C; rstd[n] = 1/√(Σ_c (x[n,c] − mean)² / C + eps);
  *           y[n,c] = (x[n,c] − mean)·rstd·gamma[c] + beta[c]. mean and rstd are saved for backward.
+ *           Fused residual (spec.residual): x = stream + branch is computed in the same pass, written
+ *           to x (the new residual stream) and normalized, saving the separate add's dispatch and
+ *           its full read and write of the stream; x is bit-identical to planAdd's.
  *           Dispatch: one 64-invocation workgroup per row (grid1d over rows); each invocation sums a
  *           strided subset of the row in order, then a fixed tree reduction in workgroup memory.
  * Backward: xhat = (x − mean)·rstd, g = dy·gamma;
@@ -65,11 +68,20 @@ export interface LayernormForwardSpec {
   label: string;
   /** Row kernel version (default v2). */
   version?: RowVersion;
+  /** When given, x is an output: x = stream + branch (the residual add), then normalized. */
+  residual?: { stream: Tensor; branch: Tensor };
 }
 
-function forwardSource(b: BoundOperands): string {
+function forwardSource(b: BoundOperands, residual: boolean): string {
+  const x = b.array.x;
+  const firstPass = residual
+    ? `let v = ${b.array.stream}[params.stream_off + row * C + c] + ${b.array.branch}[params.branch_off + row * C + c];
+    ${x}[x0 + c] = v;
+    s += v;`
+    : `s += ${x}[x0 + c];`;
+  const residualParams = residual ? ", stream_off: u32, branch_off: u32" : "";
   return /* wgsl */ `
-struct Params { N: u32, C: u32, x_off: u32, gamma_off: u32, beta_off: u32, y_off: u32, mean_off: u32, rstd_off: u32 }
+struct Params { N: u32, C: u32, x_off: u32, gamma_off: u32, beta_off: u32, y_off: u32, mean_off: u32, rstd_off: u32${residualParams} }
 @group(0) @binding(0) var<uniform> params: Params;
 ${b.declarations}${REDUCE}
 @compute @workgroup_size(${ROW_WG})
@@ -81,7 +93,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let C = params.C;
   let x0 = params.x_off + row * C;
   var s = 0.0;
-  for (var c = tid; c < C; c += ${ROW_WG}u) { s += ${b.array.x}[x0 + c]; }
+  for (var c = tid; c < C; c += ${ROW_WG}u) {
+    ${firstPass}
+  }
   let mean = workgroup_sum(tid, s) / f32(C);
   var q = 0.0;
   for (var c = tid; c < C; c += ${ROW_WG}u) {
@@ -112,9 +126,16 @@ export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatc
   requireLength(label, s.rstd, N, "rstd");
   requireLength(label, s.params, s.gammaOffset + C, "params (gamma)");
   requireLength(label, s.params, s.betaOffset + C, "params (beta)");
+  if (s.residual) {
+    requireLength(label, s.residual.stream, N * C, "residual stream");
+    requireLength(label, s.residual.branch, N * C, "residual branch");
+  }
   // The row kernel's early return is per workgroup (uniform), so barriers stay in uniform control flow.
   const b = bindOperands(gpu, label, [
-    { name: "x", tensor: s.x },
+    { name: "x", tensor: s.x, write: s.residual !== undefined },
+    ...(s.residual
+      ? [{ name: "stream", tensor: s.residual.stream }, { name: "branch", tensor: s.residual.branch }]
+      : []),
     { name: "gamma", tensor: s.params },
     { name: "beta", tensor: s.params },
     { name: "y", tensor: s.y, write: true },
@@ -124,14 +145,15 @@ export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatc
   const p = offsetParams(b);
   p.gamma_off += s.gammaOffset;
   p.beta_off += s.betaOffset;
+  const fused = s.residual !== undefined;
   return plan(gpu, {
     label,
-    code: (s.version ?? "v2") === "v2" ? perInvocationRows(forwardSource(b)) : forwardSource(b),
+    code: (s.version ?? "v2") === "v2" ? perInvocationRows(forwardSource(b, fused)) : forwardSource(b, fused),
     params: { N, C, ...p },
     bindings: b.bindings,
     workgroups: grid1d(gpu, N, (s.version ?? "v2") === "v2" ? ROWS_PER_WG : 1),
-    flops: 8 * N * C,
-    bytes: 4 * (2 * N * C + 2 * C + 2 * N),
+    flops: (fused ? 9 : 8) * N * C,
+    bytes: 4 * ((fused ? 4 : 2) * N * C + 2 * C + 2 * N),
   });
 }
 
