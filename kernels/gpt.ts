@@ -101,6 +101,11 @@ export interface ModelShape {
   seqLen: number;
   /** Attention kernels: "v1" per-row loops, "v2" batched matmuls (default). */
   attention?: "v1" | "v2";
+  /**
+   * Residual adds fused into the LayerNorm that follows them (default true); false keeps them as
+   * separate dispatches, for the benchmark's before/after.
+   */
+  fuseResidual?: boolean;
 }
 
 /** LM targets: each position predicts the next token of its own row; the last one is ignored. */
@@ -144,6 +149,7 @@ export class GptModel {
 
   private opt: OptimizerSettings = { ...DEFAULT_OPTIMIZER };
   private attentionVersion: "v1" | "v2";
+  private fuseResidual: boolean;
   private step = 0;
   private programs = new Map<string, Dispatch[]>();
   private adamw?: Dispatch;
@@ -191,6 +197,7 @@ export class GptModel {
       throw new Error(`parameter buffer has ${initial.length} floats, the layout needs ${this.layout.total}`);
     }
     this.attentionVersion = shape.attention ?? "v2";
+    this.fuseResidual = shape.fuseResidual ?? true;
     const B = this.B = shape.batchSize;
     const T = this.T = shape.seqLen;
     if (!(B >= 1 && T >= 1 && T <= cfg.contextLength)) {
@@ -357,7 +364,7 @@ export class GptModel {
       const a = this.acts[l];
       const p = `h.${l}.`;
       out.push(
-        this.layernorm(p + "ln_1", a.x, a.ln1, a.mean1, a.rstd1),
+        this.layernorm(p + "ln_1", a.x, a.ln1, a.mean1, a.rstd1, l > 0 ? this.mlpResidual(l - 1) : undefined),
         planMatmul(g, {
           label: `qkv.${l}`,
           a: a.ln1,
@@ -389,8 +396,8 @@ export class GptModel {
           N: C,
           K: C,
         }),
-        planAdd(g, a.xmid, a.x, this.attProj, N * C, `residual 1.${l}`),
-        this.layernorm(p + "ln_2", a.xmid, a.ln2, a.mean2, a.rstd2),
+        ...this.residualForward(a.xmid, a.x, this.attProj, `residual 1.${l}`),
+        this.layernorm(p + "ln_2", a.xmid, a.ln2, a.mean2, a.rstd2, { stream: a.x, branch: this.attProj }),
         planMatmul(g, {
           label: `fc.${l}`,
           a: a.ln2,
@@ -412,11 +419,22 @@ export class GptModel {
           N: C,
           K: 4 * C,
         }),
-        planAdd(g, this.x(l + 1), a.xmid, this.mlpProj, N * C, `residual 2.${l}`),
+        ...this.residualForward(this.x(l + 1), a.xmid, this.mlpProj, `residual 2.${l}`),
       );
     }
-    out.push(this.layernorm("ln_f", this.xFinal, this.lnf, this.meanF, this.rstdF));
+    out.push(this.layernorm("ln_f", this.xFinal, this.lnf, this.meanF, this.rstdF, this.mlpResidual(L - 1)));
     return out;
+  }
+
+  /** The residual add x(l+1) = xmid + mlp proj of block l, consumed by the LayerNorm after it. */
+  private mlpResidual(l: number): { stream: Tensor; branch: Tensor } {
+    return { stream: this.acts[l].xmid, branch: this.mlpProj };
+  }
+
+  /** A residual add as its own dispatch, or none when the next LayerNorm computes it (fused). */
+  private residualForward(out: Tensor, stream: Tensor, branch: Tensor, label: string): Dispatch[] {
+    const n = this.B * this.T * this.cfg.width;
+    return this.fuseResidual ? [] : [planAdd(this.gpu, out, stream, branch, n, label)];
   }
 
   private attentionForward(spec: Parameters<typeof planAttentionForward>[1]): Dispatch[] {
@@ -431,10 +449,21 @@ export class GptModel {
       : planAttentionBackwardV2(this.gpu, spec);
   }
 
-  /** LayerNorm `name` ("h.0.ln_1", "ln_f") of the model: y = LN(x), saving mean and rstd. */
-  private layernorm(name: string, x: Tensor, y: Tensor, mean: Tensor, rstd: Tensor): Dispatch {
+  /**
+   * LayerNorm `name` ("h.0.ln_1", "ln_f") of the model: y = LN(x), saving mean and rstd. With
+   * `residual` (and fusion on) it first computes x = stream + branch in the same pass.
+   */
+  private layernorm(
+    name: string,
+    x: Tensor,
+    y: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    residual?: { stream: Tensor; branch: Tensor },
+  ): Dispatch {
     const spec = (suffix: string) => this.layout.byName.get(`${name}.${suffix}`)!.offset;
     return planLayernormForward(this.gpu, {
+      residual: this.fuseResidual ? residual : undefined,
       x,
       params: this.params,
       gammaOffset: spec("weight"),
