@@ -219,6 +219,76 @@ Deno.test("matmul: two-level batch over (sequence, head) blocks of one buffer", 
   }
 });
 
+/** GELU (tanh form) and its derivative in float64, written from the formula. */
+function geluRef(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+}
+function geluGradRef(x: number): number {
+  const u = Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3);
+  const du = Math.sqrt(2 / Math.PI) * (1 + 3 * 0.044715 * x * x);
+  return 0.5 * (1 + Math.tanh(u)) + 0.5 * x * (1 - Math.tanh(u) ** 2) * du;
+}
+
+Deno.test("matmul: GELU epilogues (fc forward: C and GELU(C); backward: C·GELU'(pre)) match float64", async () => {
+  const gpu = await getGpu();
+  const failures: string[] = [];
+  for (const version of ["blocked", "tiled"] as const) {
+    for (const c of [{ M: 8, N: 12, K: 16, bias: true }, { M: 12, N: 16, K: 8, transB: true }] as Case[]) {
+      const A = randoms(c.M * c.K, c.M), B = randoms(c.K * c.N, c.N).map((x) => 4 * x);
+      const bias = randoms(c.N, 5);
+      const pre = randoms(c.M * c.N, 17).map((x) => 6 * x); // spans GELU's curved part
+      const product = reference(c, A, B, bias, new Float32Array(c.M * c.N));
+      const spec = (kind: "gelu" | "gelu-grad", out: Tensor, aux: Tensor): MatmulSpec => ({
+        label: `epilogue ${kind}`,
+        a: placed(gpu, A, 4, "A"),
+        b: placed(gpu, B, 4, "B"),
+        c: out,
+        bias: c.bias ? placed(gpu, bias, 4, "bias") : undefined,
+        M: c.M,
+        N: c.N,
+        K: c.K,
+        transB: c.transB,
+        version,
+        epilogue: { kind, aux },
+      });
+      const tag = `${version} ${c.transB ? "NT" : "NN"}`;
+      const fcOut = placed(gpu, new Float32Array(c.M * c.N), 8, "fc");
+      const geluOut = placed(gpu, new Float32Array(c.M * c.N), 12, "gelu");
+      await checked(gpu, () => submit(gpu, [planMatmul(gpu, spec("gelu", fcOut, geluOut))]));
+      const errPre = maxRelError(await readTensor(gpu, fcOut), product);
+      const errGelu = maxRelError(await readTensor(gpu, geluOut), product.map(geluRef));
+      const preT = placed(gpu, pre, 4, "pre");
+      const gradOut = placed(gpu, new Float32Array(c.M * c.N), 8, "dpre");
+      await checked(gpu, () => submit(gpu, [planMatmul(gpu, spec("gelu-grad", gradOut, preT))]));
+      const errGrad = maxRelError(
+        await readTensor(gpu, gradOut),
+        product.map((v, i) => v * geluGradRef(pre[i])),
+      );
+      for (
+        const [what, err] of [["pre-activation", errPre], ["GELU", errGelu], ["GELU'", errGrad]] as const
+      ) {
+        if (!(err <= 1e-5)) failures.push(`${tag} ${what}: max rel error ${err}`);
+      }
+    }
+  }
+  assert.deepEqual(failures, [], failures.join("\n"));
+  const t = createTensor(gpu, 64, "shared");
+  assert.throws(
+    () =>
+      planMatmul(gpu, {
+        label: "mm",
+        a: t,
+        b: t,
+        c: slice(t, 0, 16, "c"),
+        M: 4,
+        N: 4,
+        K: 4,
+        epilogue: { kind: "gelu", aux: slice(t, 16, 16, "aux") },
+      }),
+    /aux aux must not share C's buffer/,
+  );
+});
+
 Deno.test("matmul: operands too small for the shape are refused with the tensor's name", async () => {
   const gpu = await getGpu();
   const a = createTensor(gpu, 10, "activations");

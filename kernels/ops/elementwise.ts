@@ -23,10 +23,17 @@ fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * 
 
 // tanh's argument is clamped: tanh(±15) is ±1 in f32, and some backends form tanh from exp, which
 // overflows to inf/inf = NaN for large arguments.
-const GELU_COMMON = /* wgsl */ `
+// Shared with the matmul epilogues (matmul.ts), so fused and separate GELU compute the same values.
+export const GELU_COMMON = /* wgsl */ `
 const GELU_SCALE: f32 = 0.7978845608028654;
 fn gelu_tanh(x: f32) -> f32 {
   return tanh(clamp(GELU_SCALE * (x + 0.044715 * x * x * x), -15.0, 15.0));
+}
+fn gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + gelu_tanh(x)); }
+fn gelu_grad(x: f32) -> f32 {
+  let t = gelu_tanh(x);
+  let du = GELU_SCALE * (1.0 + 3.0 * 0.044715 * x * x);
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
 }
 `;
 
@@ -99,8 +106,7 @@ ${b.declarations}${INDEX}${GELU_COMMON}
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg);
   if (i >= params.n) { return; }
-  let x = ${b.array.x}[params.x_off + i];
-  ${b.array.y}[params.y_off + i] = 0.5 * x * (1.0 + gelu_tanh(x));
+  ${b.array.y}[params.y_off + i] = gelu(${b.array.x}[params.x_off + i]);
 }
 `;
 }
@@ -129,11 +135,7 @@ ${b.declarations}${INDEX}${GELU_COMMON}
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg);
   if (i >= params.n) { return; }
-  let x = ${b.array.x}[params.x_off + i];
-  let t = gelu_tanh(x);
-  let du = GELU_SCALE * (1.0 + 3.0 * 0.044715 * x * x);
-  let grad = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
-  ${b.array.dx}[params.dx_off + i] = ${b.array.dy}[params.dy_off + i] * grad;
+  ${b.array.dx}[params.dx_off + i] = ${b.array.dy}[params.dy_off + i] * gelu_grad(${b.array.x}[params.x_off + i]);
 }
 `;
 }

@@ -11,6 +11,10 @@
  *
  * Buffers: a (read), b (read), bias (read, N floats; bound to a dummy when unused), c (read-write).
  * Params: element offsets of each tensor inside its binding, strides, batch strides, alpha, beta.
+ * Epilogues (spec.epilogue, any version), fusing the elementwise op that follows a product:
+ *   gelu        C = pre-activation as usual, and aux = GELU(C) (the MLP's fc layer forward).
+ *   gelu-grad   C = result · GELU'(aux), aux holding the pre-activation (the MLP's backward).
+ *   aux has C's layout (ldc, batch strides) at its own offset, in a buffer other than C's.
  * Versions (the benchmark puts them side by side):
  *   v1 "naive"   one output per invocation, 16×16 workgroup.
  *   v2 "blocked" TM×TN outputs per invocation held in registers (no shared memory): each loaded value
@@ -22,6 +26,29 @@
  */
 import type { Gpu } from "../device.ts";
 import { bindTensor, createTensor, type Dispatch, plan, type Tensor } from "../runtime.ts";
+import { GELU_COMMON } from "./elementwise.ts";
+
+const STORE = /* wgsl */ `
+fn store(batch: u32, m: u32, n: u32, acc: f32) {
+  let i = params.c_off + batch_c(batch) + m * params.ldc + n;
+  var v = params.alpha * acc;
+  if (params.has_bias != 0u) { v += bias[params.bias_off + n]; }
+  if (params.beta != 0.0) { v += params.beta * c[i]; }
+  c[i] = v;
+}
+`;
+
+/** The store function and extra binding of each epilogue (see the header). */
+function withEpilogue(code: string, epilogue: "gelu" | "gelu-grad"): string {
+  if (!code.includes(STORE)) throw new Error("matmul epilogue: the kernel's store function changed");
+  const aux = epilogue === "gelu"
+    ? "@group(0) @binding(5) var<storage, read_write> aux: array<f32>;"
+    : "@group(0) @binding(5) var<storage, read> aux: array<f32>;";
+  const store = epilogue === "gelu"
+    ? STORE.replace("c[i] = v;", "c[i] = v;\n  aux[params.aux_off + i - params.c_off] = gelu(v);")
+    : STORE.replace("c[i] = v;", "c[i] = v * gelu_grad(aux[params.aux_off + i - params.c_off]);");
+  return code.replace(STORE, `${aux}\n${GELU_COMMON}${store}`);
+}
 
 const PARAMS = /* wgsl */ `
 struct Params {
@@ -30,7 +57,7 @@ struct Params {
   a_sm: u32, a_sk: u32, b_sk: u32, b_sn: u32,
   ldc: u32, batch_a: u32, batch_b: u32, batch_c: u32,
   alpha: f32, beta: f32, split: u32, inner_a: u32,
-  inner_b: u32, inner_c: u32,
+  inner_b: u32, inner_c: u32, aux_off: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -43,14 +70,7 @@ fn batch_a(z: u32) -> u32 { return (z / params.split) * params.batch_a + (z % pa
 fn batch_b(z: u32) -> u32 { return (z / params.split) * params.batch_b + (z % params.split) * params.inner_b; }
 fn batch_c(z: u32) -> u32 { return (z / params.split) * params.batch_c + (z % params.split) * params.inner_c; }
 
-fn store(batch: u32, m: u32, n: u32, acc: f32) {
-  let i = params.c_off + batch_c(batch) + m * params.ldc + n;
-  var v = params.alpha * acc;
-  if (params.has_bias != 0u) { v += bias[params.bias_off + n]; }
-  if (params.beta != 0.0) { v += params.beta * c[i]; }
-  c[i] = v;
-}
-`;
+${STORE}`;
 
 const NAIVE = PARAMS + /* wgsl */ `
 @compute @workgroup_size(16, 16)
@@ -342,6 +362,8 @@ export interface MatmulSpec {
   /** 0 overwrites C; 1 accumulates into it. */
   beta?: number;
   version?: MatmulVersion;
+  /** Fused elementwise op after the product (see the header); aux is GELU's output or input. */
+  epilogue?: { kind: "gelu" | "gelu-grad"; aux: Tensor };
   /**
    * Register block (rows, columns) per invocation of the blocked and tiled versions; for tiled an
    * optional third entry is the workgroup's height in invocations (its width is 8).
@@ -407,11 +429,18 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
   need(s.b, last(batchB, innerB) + (transB ? (N - 1) * ldb + K : (K - 1) * ldb + N), "B");
   need(s.c, last(batchC, innerC) + (M - 1) * ldc + N, "C");
   if (s.bias) need(s.bias, N, "bias");
+  if (s.epilogue) {
+    need(s.epilogue.aux, last(batchC, innerC) + (M - 1) * ldc + N, "epilogue aux");
+    if (s.epilogue.aux.buffer === s.c.buffer) {
+      throw new Error(`${s.label}: the epilogue's aux ${s.epilogue.aux.label} must not share C's buffer`);
+    }
+  }
 
   const a = bindTensor(gpu, s.a);
   const b = bindTensor(gpu, s.b);
   const bias = bindTensor(gpu, s.bias ?? dummy(gpu));
   const c = bindTensor(gpu, s.c);
+  const aux = s.epilogue ? bindTensor(gpu, s.epilogue.aux) : undefined;
   const aSk = transA ? lda : 1;
   const bSk = transB ? 1 : ldb;
   const bSn = transB ? ldb : 1;
@@ -434,13 +463,14 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
     : version === "tiled"
     ? s.block ?? tiledBlock(layout, M, N)
     : s.block ?? [BLOCK_ROWS, BLOCK_COLS];
-  const code = version === "naive"
+  const kernel = version === "naive"
     ? NAIVE
     : version === "vec4"
     ? (vecN ? VEC4_N : VEC4_K)
     : version === "tiled"
     ? tiledSource(tm, tn, aAlongK, bAlongN, wgRows)
     : blockedSource(tm, tn);
+  const code = s.epilogue ? withEpilogue(kernel, s.epilogue.kind) : kernel;
   const workgroups: [number, number, number] = version === "naive"
     ? [Math.ceil(N / 16), Math.ceil(M / 16), batch]
     : [Math.ceil(N / (tn * 8)), Math.ceil(M / (tm * wgRows)), batch];
@@ -470,8 +500,9 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
       inner_c: innerC,
       alpha: s.alpha ?? 1,
       beta: s.beta ?? 0,
+      aux_off: aux?.base ?? 0,
     },
-    bindings: [a.binding, b.binding, bias.binding, c.binding],
+    bindings: [a.binding, b.binding, bias.binding, c.binding, ...(aux ? [aux.binding] : [])],
     workgroups,
     family: "matmul",
     flops: 2 * M * N * K * batch,
