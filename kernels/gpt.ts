@@ -102,10 +102,10 @@ export interface ModelShape {
   /** Attention kernels: "v1" per-row loops, "v2" batched matmuls (default). */
   attention?: "v1" | "v2";
   /**
-   * Residual adds fused into the LayerNorm that follows them (default true); false keeps them as
-   * separate dispatches, for the benchmark's before/after.
+   * Fusions (default true): each residual add into the LayerNorm after it, GELU and its backward into
+   * the MLP's matmuls. false keeps them as separate dispatches, for the benchmark's before/after.
    */
-  fuseResidual?: boolean;
+  fuse?: boolean;
 }
 
 /** LM targets: each position predicts the next token of its own row; the last one is ignored. */
@@ -149,7 +149,7 @@ export class GptModel {
 
   private opt: OptimizerSettings = { ...DEFAULT_OPTIMIZER };
   private attentionVersion: "v1" | "v2";
-  private fuseResidual: boolean;
+  private fuse: boolean;
   private step = 0;
   private programs = new Map<string, Dispatch[]>();
   private adamw?: Dispatch;
@@ -183,7 +183,8 @@ export class GptModel {
   private dres: Tensor;
   private dln: Tensor;
   private dlnf: Tensor;
-  private dwide: Tensor;
+  /** dgelu before GELU' is applied; only without fusion (fused, it lands in dwide2 directly). */
+  private dwide?: Tensor;
   private dwide2: Tensor;
   private dqkv: Tensor;
   private datt: Tensor;
@@ -197,7 +198,7 @@ export class GptModel {
       throw new Error(`parameter buffer has ${initial.length} floats, the layout needs ${this.layout.total}`);
     }
     this.attentionVersion = shape.attention ?? "v2";
-    this.fuseResidual = shape.fuseResidual ?? true;
+    this.fuse = shape.fuse ?? true;
     const B = this.B = shape.batchSize;
     const T = this.T = shape.seqLen;
     if (!(B >= 1 && T >= 1 && T <= cfg.contextLength)) {
@@ -255,7 +256,7 @@ export class GptModel {
     this.dres = t(N * C, "dres");
     this.dln = t(N * C, "dln");
     this.dlnf = t(N * C, "dlnf");
-    this.dwide = t(N * 4 * C, "dgelu");
+    if (!this.fuse) this.dwide = t(N * 4 * C, "dgelu");
     this.dwide2 = t(N * 4 * C, "dfc");
     this.dqkv = t(N * 3 * C, "dqkv");
     this.datt = t(N * C, "datt");
@@ -407,8 +408,9 @@ export class GptModel {
           M: N,
           N: 4 * C,
           K: C,
+          epilogue: this.fuse ? { kind: "gelu", aux: a.gelu } : undefined,
         }),
-        planGeluForward(g, a.fc, a.gelu, N * 4 * C, `gelu.${l}`),
+        ...(this.fuse ? [] : [planGeluForward(g, a.fc, a.gelu, N * 4 * C, `gelu.${l}`)]),
         planMatmul(g, {
           label: `mlp proj.${l}`,
           a: a.gelu,
@@ -434,7 +436,7 @@ export class GptModel {
   /** A residual add as its own dispatch, or none when the next LayerNorm computes it (fused). */
   private residualForward(out: Tensor, stream: Tensor, branch: Tensor, label: string): Dispatch[] {
     const n = this.B * this.T * this.cfg.width;
-    return this.fuseResidual ? [] : [planAdd(this.gpu, out, stream, branch, n, label)];
+    return this.fuse ? [] : [planAdd(this.gpu, out, stream, branch, n, label)];
   }
 
   private attentionForward(spec: Parameters<typeof planAttentionForward>[1]): Dispatch[] {
@@ -463,7 +465,7 @@ export class GptModel {
   ): Dispatch {
     const spec = (suffix: string) => this.layout.byName.get(`${name}.${suffix}`)!.offset;
     return planLayernormForward(this.gpu, {
-      residual: this.fuseResidual ? residual : undefined,
+      residual: this.fuse ? residual : undefined,
       x,
       params: this.params,
       gammaOffset: spec("weight"),
@@ -558,13 +560,17 @@ export class GptModel {
           label: `dgelu.${l}`,
           a: this.dres,
           b: this.param(p + "mlp.c_proj.weight"),
-          c: this.dwide,
+          // Fused: dgelu · GELU'(fc) lands in dwide2 directly.
+          c: this.dwide ?? this.dwide2,
           M: N,
           N: 4 * C,
           K: C,
           transB: true,
+          epilogue: this.fuse ? { kind: "gelu-grad", aux: a.fc } : undefined,
         }),
-        planGeluBackward(g, a.fc, this.dwide, this.dwide2, N * 4 * C, `gelu backward.${l}`),
+        ...(this.fuse
+          ? []
+          : [planGeluBackward(g, a.fc, this.dwide!, this.dwide2, N * 4 * C, `gelu backward.${l}`)]),
         ...this.linearGrads(a.ln2, this.dwide2, N, C, 4 * C, p + "mlp.c_fc.weight", p + "mlp.c_fc.bias"),
         planMatmul(g, {
           label: `dln_2.${l}`,

@@ -74,12 +74,22 @@ function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
   return diff / Math.max(scale, 1e-12);
 }
 
-for (const [head, attention] of [["lm", "v1"], ["lm", "v2"], ["cls", "v1"], ["cls", "v2"]] as const) {
-  Deno.test(`gpt ${head} (attention ${attention}): loss and every gradient match the float64 reference`, async () => {
+// fuse: false runs the residual adds and GELU as separate dispatches (the default fuses them).
+const gradientCases = [
+  ["lm", "v1", true],
+  ["lm", "v2", true],
+  ["cls", "v1", true],
+  ["cls", "v2", true],
+  ["lm", "v2", false],
+  ["cls", "v2", false],
+] as const;
+for (const [head, attention, fuse] of gradientCases) {
+  const variant = `attention ${attention}${fuse ? "" : ", unfused"}`;
+  Deno.test(`gpt ${head} (${variant}): loss and every gradient match the float64 reference`, async () => {
     const gpu = await getGpu();
     const flat = testParameters(11);
     const { tokens, classTargets } = randomBatch(5);
-    const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T, attention });
+    const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T, attention, fuse });
     model.setBatch({ tokens, lengths, classTargets });
     model.setOptimizer({ lr: 0 });
     model.trainStep(head);
