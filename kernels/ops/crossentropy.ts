@@ -37,7 +37,7 @@ import {
   requireShape,
   WGSL_COMMON,
 } from "./operands.ts";
-import { workgroupReduce } from "./reduce.ts";
+import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
 
 export const STAT_LOSS = 0;
 export const STAT_COUNT = 1;
@@ -59,8 +59,12 @@ const STAT_NONFINITE = ${STAT_NONFINITE}u;
 const STAT_CORRECT = ${STAT_CORRECT}u;
 `;
 
-/** Fixed-order tree reductions over one 256-invocation workgroup (call from uniform control flow). */
-const REDUCE = workgroupReduce(WG, { sum: "reduce_sum", max: "reduce_max" });
+/**
+ * Reductions over one 256-invocation workgroup (call from uniform control flow): fixed-order trees, or
+ * subgroup operations where the device grants them (then the module starts with subgroupsEnable).
+ */
+const reduce = (subgroups: boolean) =>
+  workgroupReduce(WG, { sum: "reduce_sum", max: "reduce_max" }, { subgroups });
 
 export interface LmCrossEntropySpec {
   logits: Tensor;
@@ -79,8 +83,9 @@ struct Params { rows: u32, V: u32, logits_off: u32, targets_off: u32, row_loss_o
 @group(0) @binding(0) var<uniform> params: Params;
 `;
 
-function lmCountSource(b: BoundOperands): string {
-  return LM_PARAMS + b.declarations + STAT_CONSTS + REDUCE + /* wgsl */ `
+function lmCountSource(b: BoundOperands, subgroups: boolean): string {
+  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STAT_CONSTS + reduce(subgroups) +
+    /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   let tid = lid.x;
@@ -101,9 +106,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 `;
 }
 
-function lmRowSource(b: BoundOperands): string {
+function lmRowSource(b: BoundOperands, subgroups: boolean): string {
   const logits = b.array.logits;
-  return LM_PARAMS + b.declarations + STAT_CONSTS + REDUCE + WGSL_COMMON + /* wgsl */ `
+  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STAT_CONSTS + reduce(subgroups) +
+    WGSL_COMMON + /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -118,7 +124,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   // Read before any invocation overwrites the row (the reductions below hold barriers).
   var target_logit = 0.0;
   if (tid == 0u && in_range) { target_logit = ${logits}[x0 + u32(t)]; }
-  var m = -3.4028235e38;
+  // The lowest finite f32, written exactly: Tint (Chromium) rejects -3.4028235e38 as out of range.
+  var m = -3.4028234663852886e38;
   for (var v = tid; v < V; v += ${WG}u) { m = max(m, ${logits}[x0 + v]); }
   let row_max = reduce_max(tid, m);
   var s = 0.0;
@@ -166,7 +173,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let in_range = valid && t < i32(V);
   var target_logit = 0.0;
   if (in_range) { target_logit = ${logits}[x0 + u32(t)]; }
-  var row_max = -3.4028235e38;
+  var row_max = -3.4028234663852886e38; // lowest finite f32, exactly (see the v1 row pass)
   for (var v = 0u; v < V; v++) { row_max = max(row_max, ${logits}[x0 + v]); }
   var sum = 0.0;
   for (var v = 0u; v < V; v++) { sum += exp(${logits}[x0 + v] - row_max); }
@@ -185,8 +192,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `;
 }
 
-function lmReduceSource(b: BoundOperands): string {
-  return LM_PARAMS + b.declarations + STAT_CONSTS + REDUCE + WGSL_COMMON + /* wgsl */ `
+function lmReduceSource(b: BoundOperands, subgroups: boolean): string {
+  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STAT_CONSTS + reduce(subgroups) +
+    WGSL_COMMON + /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   let tid = lid.x;
@@ -237,7 +245,7 @@ export function planLmCrossEntropy(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] 
   return [
     plan(gpu, {
       label: label + " count",
-      code: lmCountSource(bc),
+      code: lmCountSource(bc, gpu.features.subgroups),
       params: { ...shape, ...all(bc) },
       bindings: bc.bindings,
       workgroups: [1],
@@ -245,7 +253,7 @@ export function planLmCrossEntropy(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] 
     }),
     plan(gpu, {
       label: label + " rows",
-      code: (s.version ?? "v2") === "v2" ? lmRowSourceV2(br) : lmRowSource(br),
+      code: (s.version ?? "v2") === "v2" ? lmRowSourceV2(br) : lmRowSource(br, gpu.features.subgroups),
       params: { ...shape, ...all(br) },
       bindings: br.bindings,
       workgroups: grid1d(gpu, rows, (s.version ?? "v2") === "v2" ? ROWS_PER_WG : 1),
@@ -254,7 +262,7 @@ export function planLmCrossEntropy(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] 
     }),
     plan(gpu, {
       label: label + " reduce",
-      code: lmReduceSource(bs),
+      code: lmReduceSource(bs, gpu.features.subgroups),
       params: { ...shape, ...all(bs) },
       bindings: bs.bindings,
       workgroups: [1],
@@ -274,15 +282,15 @@ export interface ClassCrossEntropySpec {
   aux: boolean;
 }
 
-function classSource(b: BoundOperands): string {
+function classSource(b: BoundOperands, subgroups: boolean): string {
   const logits = b.array.logits, targets = b.array.targets, stats = b.array.stats;
-  return /* wgsl */ `
+  return subgroupsEnable({ subgroups }) + /* wgsl */ `
 struct Params {
   B: u32, aux: u32, alpha: f32,
   logits_off: u32, targets_off: u32, valid_off: u32, row_loss_off: u32, stats_off: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-${b.declarations}${STAT_CONSTS}${REDUCE}${WGSL_COMMON}
+${b.declarations}${STAT_CONSTS}${reduce(subgroups)}${WGSL_COMMON}
 var<workgroup> pred0: array<f32, ${MAX_CLASS_ROWS}>;
 var<workgroup> sorted: array<f32, ${MAX_CLASS_ROWS}>;
 
@@ -409,7 +417,7 @@ export function planClassCrossEntropy(gpu: Gpu, s: ClassCrossEntropySpec): Dispa
   return [
     plan(gpu, {
       label,
-      code: classSource(b),
+      code: classSource(b, gpu.features.subgroups),
       params: { B, aux: s.aux ? 1 : 0, alpha: 0, ...offsetParams(b) },
       bindings: b.bindings,
       workgroups: [1],

@@ -20,13 +20,15 @@
 import type { Gpu } from "../device.ts";
 import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
 import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
-import { workgroupReduce } from "./reduce.ts";
+import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
 
 const ROW_WG = 64;
 const COL_WG = 64;
 
-/** Tree sum of `red[0..ROW_WG)` into red[0], fixed order; all invocations must call it. */
-const REDUCE = workgroupReduce(ROW_WG, { sum: "workgroup_sum" });
+/** Workgroup sum for the v1 row kernels (tree, or subgroup operations where granted); all invocations call it. */
+const rowReduce = (subgroups: boolean) => workgroupReduce(ROW_WG, { sum: "workgroup_sum" }, { subgroups });
+/** The tree variant, which v2 strips from the v1 text. */
+const REDUCE = rowReduce(false);
 
 /**
  * Version 2 of the row kernels: one invocation per row looping over its C values in order, no
@@ -72,7 +74,7 @@ export interface LayernormForwardSpec {
   residual?: { stream: Tensor; branch: Tensor };
 }
 
-function forwardSource(b: BoundOperands, residual: boolean): string {
+function forwardSource(b: BoundOperands, residual: boolean, subgroups = false): string {
   const x = b.array.x;
   const firstPass = residual
     ? `let v = ${b.array.stream}[params.stream_off + row * C + c] + ${b.array.branch}[params.branch_off + row * C + c];
@@ -80,10 +82,10 @@ function forwardSource(b: BoundOperands, residual: boolean): string {
     s += v;`
     : `s += ${x}[x0 + c];`;
   const residualParams = residual ? ", stream_off: u32, branch_off: u32" : "";
-  return /* wgsl */ `
+  return subgroupsEnable({ subgroups }) + /* wgsl */ `
 struct Params { N: u32, C: u32, x_off: u32, gamma_off: u32, beta_off: u32, y_off: u32, mean_off: u32, rstd_off: u32${residualParams} }
 @group(0) @binding(0) var<uniform> params: Params;
-${b.declarations}${REDUCE}
+${b.declarations}${rowReduce(subgroups)}
 @compute @workgroup_size(${ROW_WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -148,7 +150,9 @@ export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatc
   const fused = s.residual !== undefined;
   return plan(gpu, {
     label,
-    code: (s.version ?? "v2") === "v2" ? perInvocationRows(forwardSource(b, fused)) : forwardSource(b, fused),
+    code: (s.version ?? "v2") === "v2"
+      ? perInvocationRows(forwardSource(b, fused))
+      : forwardSource(b, fused, gpu.features.subgroups),
     params: { N, C, ...p },
     bindings: b.bindings,
     workgroups: grid1d(gpu, N, (s.version ?? "v2") === "v2" ? ROWS_PER_WG : 1),
@@ -176,14 +180,14 @@ export interface LayernormBackwardSpec {
   version?: RowVersion;
 }
 
-function dxSource(b: BoundOperands): string {
-  return /* wgsl */ `
+function dxSource(b: BoundOperands, subgroups = false): string {
+  return subgroupsEnable({ subgroups }) + /* wgsl */ `
 struct Params {
   N: u32, C: u32, accumulate: u32,
   dy_off: u32, x_off: u32, mean_off: u32, rstd_off: u32, gamma_off: u32, dx_off: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-${b.declarations}${REDUCE}
+${b.declarations}${rowReduce(subgroups)}
 @compute @workgroup_size(${ROW_WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -271,7 +275,9 @@ export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispa
   pdx.gamma_off += s.gammaOffset;
   const dx = plan(gpu, {
     label: label + " dx",
-    code: (s.version ?? "v2") === "v2" ? perInvocationRows(dxSource(bdx)) : dxSource(bdx),
+    code: (s.version ?? "v2") === "v2"
+      ? perInvocationRows(dxSource(bdx))
+      : dxSource(bdx, gpu.features.subgroups),
     params: { N, C, accumulate: s.accumulateDx ? 1 : 0, ...pdx },
     bindings: bdx.bindings,
     workgroups: grid1d(gpu, N, (s.version ?? "v2") === "v2" ? ROWS_PER_WG : 1),

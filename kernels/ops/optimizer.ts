@@ -28,7 +28,7 @@ import {
   requireShape,
   WGSL_COMMON,
 } from "./operands.ts";
-import { workgroupReduce } from "./reduce.ts";
+import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
 
 const WG = 256;
 const ITEMS = 16;
@@ -39,15 +39,16 @@ export function gradNormPartials(n: number): number {
   return Math.max(1, Math.ceil(n / CHUNK));
 }
 
-const REDUCE = workgroupReduce(WG, { sum: "reduce_sum" });
+/** The tree reduction, or subgroup operations where the device grants them (see reduce.ts). */
+const reduce = (subgroups: boolean) => workgroupReduce(WG, { sum: "reduce_sum" }, { subgroups });
 
 const NORM_PARAMS = /* wgsl */ `
 struct Params { n: u32, chunks: u32, grads_off: u32, partials_off: u32, stats_off: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 `;
 
-function partialSource(b: BoundOperands): string {
-  return NORM_PARAMS + b.declarations + REDUCE + /* wgsl */ `
+function partialSource(b: BoundOperands, subgroups: boolean): string {
+  return subgroupsEnable({ subgroups }) + NORM_PARAMS + b.declarations + reduce(subgroups) + /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -69,8 +70,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `;
 }
 
-function finalSource(b: BoundOperands): string {
-  return NORM_PARAMS + b.declarations + REDUCE + WGSL_COMMON + /* wgsl */ `
+function finalSource(b: BoundOperands, subgroups: boolean): string {
+  return subgroupsEnable({ subgroups }) + NORM_PARAMS + b.declarations + reduce(subgroups) + WGSL_COMMON +
+    /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   let tid = lid.x;
@@ -120,7 +122,7 @@ export function planGradNorm(gpu: Gpu, s: GradNormSpec): Dispatch[] {
   return [
     plan(gpu, {
       label: label + " partials",
-      code: partialSource(b1),
+      code: partialSource(b1, gpu.features.subgroups),
       params: all(b1),
       bindings: b1.bindings,
       workgroups: grid1d(gpu, chunks, 1),
@@ -129,7 +131,7 @@ export function planGradNorm(gpu: Gpu, s: GradNormSpec): Dispatch[] {
     }),
     plan(gpu, {
       label: label + " total",
-      code: finalSource(b2),
+      code: finalSource(b2, gpu.features.subgroups),
       params: all(b2),
       bindings: b2.bindings,
       workgroups: [1],
