@@ -22,6 +22,7 @@ import {
   planAttentionForward,
   planAttentionForwardV2,
 } from "../kernels/ops/attention.ts";
+import { planAttentionBackwardV3, planAttentionForwardV3 } from "../kernels/ops/attention-flash.ts";
 import { planLayernormForward } from "../kernels/ops/layernorm.ts";
 import { planGeluForward } from "../kernels/ops/elementwise.ts";
 import { planLmCrossEntropy } from "../kernels/ops/crossentropy.ts";
@@ -250,6 +251,7 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
   const lengths = createTensor(gpu, B, "lengths", new Int32Array(B).fill(T));
   const out = createTensor(gpu, N * C, "out");
   const probs = createTensor(gpu, B * H * T * T, "probs");
+  const lse = createTensor(gpu, B * H * T, "lse");
   const shape = `B${B} T${T} C${C} H${H}`;
   const dout = createTensor(gpu, N * C, "dout", random(N * C, 4));
   const dqkv = createTensor(gpu, N * 3 * C, "dqkv");
@@ -258,6 +260,12 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
   const attention = [
     ["v1", [planAttentionForward(gpu, spec)], planAttentionBackward(gpu, { ...spec, dout, dqkv })],
     ["v2", planAttentionForwardV2(gpu, spec), planAttentionBackwardV2(gpu, { ...spec, dout, dqkv })],
+    // v3 (flash) reads the out written by its own forward, and saves lse instead of probs.
+    [
+      "v3",
+      [planAttentionForwardV3(gpu, { ...spec, lse })],
+      planAttentionBackwardV3(gpu, { ...spec, lse, dout, dqkv }),
+    ],
   ] as const;
   for (const [version, fwd, bwd] of attention) {
     const passes = [["attention forward", fwd, attnFlops], [
@@ -346,8 +354,10 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
   return results;
 }
 
-const TRAINING_CONFIGS = [
+// "unfused" runs the residual adds and GELU as separate dispatches: the fusions' before/after.
+const TRAINING_CONFIGS: { name: string; width: number; layers: number; heads: number; fuse?: boolean }[] = [
   { name: "64/2", width: 64, layers: 2, heads: 2 },
+  { name: "128/4 unfused", width: 128, layers: 4, heads: 4, fuse: false },
   { name: "128/4", width: 128, layers: 4, heads: 4 },
   { name: "192/4", width: 192, layers: 4, heads: 6 },
 ];
@@ -368,7 +378,7 @@ async function benchTraining(
       layers: c.layers,
       heads: c.heads,
     };
-    const model = new GptModel(gpu, cfg, initParameters(cfg, 1), { batchSize: B, seqLen: T });
+    const model = new GptModel(gpu, cfg, initParameters(cfg, 1), { batchSize: B, seqLen: T, fuse: c.fuse });
     const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 31 + 7) % V);
     model.setBatch({ tokens, lengths: new Int32Array(B).fill(T) });
     model.trainStep("lm");
@@ -425,10 +435,10 @@ function printTable(report: BenchReport): void {
     );
   }
   console.log("\ntraining step (batch 32 × 64, byte vocabulary 256, AdamW)");
-  console.log("model   params     tokens/s   ms/step  matmul share  dispatches  encode ms");
+  console.log("model          params     tokens/s   ms/step  matmul share  dispatches  encode ms");
   for (const t of report.training) {
     console.log(
-      `${t.name.padEnd(7)} ${String(t.params).padEnd(10)} ${t.tokensPerSecond.toFixed(0).padStart(8)} ${
+      `${t.name.padEnd(14)} ${String(t.params).padEnd(10)} ${t.tokensPerSecond.toFixed(0).padStart(8)} ${
         t.msPerStep.toFixed(1).padStart(9)
       } ${(100 * t.matmulShare).toFixed(1).padStart(11)} % ${String(t.dispatchesPerStep).padStart(10)} ${
         t.encodeMsPerStep.toFixed(2).padStart(10)

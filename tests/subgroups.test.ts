@@ -463,21 +463,6 @@ function crossEntropyCases(): BrowserCase[] {
   return cases;
 }
 
-/**
- * Tint (Chromium) rejects `bitcast<f32>(0x7fc00000u)` in kernels/ops/operands.ts's WGSL_COMMON as a
- * constant NaN ("value nan cannot be represented as 'f32'"); naga (Deno) accepts it. Until that helper
- * builds its NaN at run time, the replayed code gets the run-time equivalent (same bits); nothing
- * else in the code is changed, and the substitution disappears once operands.ts is fixed.
- */
-function portable(program: ReplayProgram): ReplayProgram {
-  const constNan = "{ return bitcast<f32>(0x7fc00000u); }";
-  const runtimeNan = "{ var bits = 0x7fc00000u; return bitcast<f32>(bits); }";
-  return {
-    ...program,
-    dispatches: program.dispatches.map((d) => ({ ...d, code: d.code.replace(constNan, runtimeNan) })),
-  };
-}
-
 interface PageResult {
   adapter: string;
   subgroupSizes: [number, number];
@@ -598,7 +583,7 @@ Deno.test({
       const page = await browser.newPage();
       // 127.0.0.1 is a secure context, so the page has navigator.gpu.
       await page.goto(`http://127.0.0.1:${server.addr.port}/`);
-      const result = await page.evaluate(replayInPage, cases.map((c) => portable(c.program)));
+      const result = await page.evaluate(replayInPage, cases.map((c) => c.program));
       console.log(`page adapter: ${result.adapter}, subgroup sizes ${result.subgroupSizes.join("–")}`);
       assert.deepEqual(result.errors, [], "WebGPU errors in the page");
       cases.forEach((c, i) => {

@@ -21,7 +21,14 @@
  */
 import type { Gpu } from "../device.ts";
 import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
-import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
+import {
+  bindOperands,
+  type BoundOperands,
+  offsetParams,
+  requireLength,
+  requireShape,
+  WGSL_COMMON,
+} from "./operands.ts";
 
 const WG = 256;
 
@@ -44,7 +51,7 @@ function forwardSource(b: BoundOperands): string {
   return /* wgsl */ `
 struct Params { N: u32, T: u32, C: u32, vocab_rows: u32, tokens_off: u32, wte_off: u32, wpe_off: u32, out_off: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-${b.declarations}${INDEX}
+${b.declarations}${INDEX}${WGSL_COMMON}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg);
@@ -53,7 +60,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let c = i % params.C;
   let t = n % params.T;
   let token = ${b.array.tokens}[params.tokens_off + n];
-  var value = bitcast<f32>(0x7fc00000u);
+  var value = nan_f32();
   if (token >= 0 && u32(token) < params.vocab_rows) {
     value = ${b.array.wte}[params.wte_off + u32(token) * params.C + c] + ${b.array.wpe}[params.wpe_off + t * params.C + c];
   }

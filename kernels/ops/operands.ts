@@ -105,5 +105,9 @@ export function requireShape(label: string, name: string, value: number): void {
 /** WGSL helpers shared by several families. */
 export const WGSL_COMMON = /* wgsl */ `
 fn is_nonfinite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u; }
-fn nan_f32() -> f32 { return bitcast<f32>(0x7fc00000u); }
+// Through a variable: Tint (Chromium, Dawn) rejects a NaN that is a constant expression.
+fn nan_f32() -> f32 {
+  var bits = 0x7fc00000u;
+  return bitcast<f32>(bits);
+}
 `;
