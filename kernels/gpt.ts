@@ -37,11 +37,14 @@ import { planAdd, planFill, planGeluBackward, planGeluForward } from "./ops/elem
 import { groupPositionsByToken, planEmbeddingBackward, planEmbeddingForward } from "./ops/embedding.ts";
 import { planLayernormBackward, planLayernormForward } from "./ops/layernorm.ts";
 import {
+  type AttentionBackwardSpec,
+  type AttentionForwardSpec,
   planAttentionBackward,
   planAttentionBackwardV2,
   planAttentionForward,
   planAttentionForwardV2,
 } from "./ops/attention.ts";
+import { planAttentionBackwardV3, planAttentionForwardV3 } from "./ops/attention-flash.ts";
 import {
   planClassCrossEntropy,
   planLmCrossEntropy,
@@ -96,11 +99,16 @@ export class NonFiniteError extends Error {
   }
 }
 
+export type AttentionVersion = "v1" | "v2" | "v3";
+
 export interface ModelShape {
   batchSize: number;
   seqLen: number;
-  /** Attention kernels: "v1" per-row loops, "v2" batched matmuls (default). */
-  attention?: "v1" | "v2";
+  /**
+   * Attention kernels: "v1" per-row loops, "v2" batched matmuls (default), "v3" flash (online softmax,
+   * saves a log-sum-exp per row instead of the B·H·T·T probabilities).
+   */
+  attention?: AttentionVersion;
   /**
    * Fusions (default true): each residual add into the LayerNorm after it, GELU and its backward into
    * the MLP's matmuls. false keeps them as separate dispatches, for the benchmark's before/after.
@@ -124,7 +132,8 @@ interface LayerActs {
   rstd1: Tensor;
   qkv: Tensor;
   att: Tensor;
-  probs: Tensor;
+  /** Saved for the attention backward: probs B·H·T·T (v1, v2) or log-sum-exp B·H·T (v3). */
+  attnSaved: Tensor;
   xmid: Tensor;
   ln2: Tensor;
   mean2: Tensor;
@@ -148,7 +157,7 @@ export class GptModel {
   readonly features: Tensor;
 
   private opt: OptimizerSettings = { ...DEFAULT_OPTIMIZER };
-  private attentionVersion: "v1" | "v2";
+  private attentionVersion: AttentionVersion;
   private fuse: boolean;
   private step = 0;
   private programs = new Map<string, Dispatch[]>();
@@ -198,6 +207,9 @@ export class GptModel {
       throw new Error(`parameter buffer has ${initial.length} floats, the layout needs ${this.layout.total}`);
     }
     this.attentionVersion = shape.attention ?? "v2";
+    if (!["v1", "v2", "v3"].includes(this.attentionVersion)) {
+      throw new Error(`attention version ${this.attentionVersion} is unknown (v1, v2 or v3)`);
+    }
     this.fuse = shape.fuse ?? true;
     const B = this.B = shape.batchSize;
     const T = this.T = shape.seqLen;
@@ -233,7 +245,7 @@ export class GptModel {
         rstd1: t(N, `rstd1.${l}`),
         qkv: t(N * 3 * C, `qkv${l}`),
         att: t(N * C, `att${l}`),
-        probs: t(B * H * T * T, `probs${l}`),
+        attnSaved: this.attentionVersion === "v3" ? t(B * H * T, `lse${l}`) : t(B * H * T * T, `probs${l}`),
         xmid: t(N * C, `xmid${l}`),
         ln2: t(N * C, `ln2.${l}`),
         mean2: t(N, `mean2.${l}`),
@@ -380,7 +392,7 @@ export class GptModel {
           qkv: a.qkv,
           lengths: this.lengths,
           out: a.att,
-          probs: a.probs,
+          saved: a.attnSaved,
           B,
           T,
           C,
@@ -439,16 +451,25 @@ export class GptModel {
     return this.fuse ? [] : [planAdd(this.gpu, out, stream, branch, n, label)];
   }
 
-  private attentionForward(spec: Parameters<typeof planAttentionForward>[1]): Dispatch[] {
+  /** `saved` is the probs tensor (v1, v2) or the log-sum-exp tensor (v3) of the layer. */
+  private attentionForward(spec: Omit<AttentionForwardSpec, "probs"> & { saved: Tensor }): Dispatch[] {
+    const { saved, ...shape } = spec;
+    if (this.attentionVersion === "v3") return [planAttentionForwardV3(this.gpu, { ...shape, lse: saved })];
     return this.attentionVersion === "v1"
-      ? [planAttentionForward(this.gpu, spec)]
-      : planAttentionForwardV2(this.gpu, spec);
+      ? [planAttentionForward(this.gpu, { ...shape, probs: saved })]
+      : planAttentionForwardV2(this.gpu, { ...shape, probs: saved });
   }
 
-  private attentionBackward(spec: Parameters<typeof planAttentionBackward>[1]): Dispatch[] {
+  private attentionBackward(
+    spec: Omit<AttentionBackwardSpec, "probs"> & { saved: Tensor; out: Tensor },
+  ): Dispatch[] {
+    const { saved, out, ...shape } = spec;
+    if (this.attentionVersion === "v3") {
+      return planAttentionBackwardV3(this.gpu, { ...shape, out, lse: saved });
+    }
     return this.attentionVersion === "v1"
-      ? planAttentionBackward(this.gpu, spec)
-      : planAttentionBackwardV2(this.gpu, spec);
+      ? planAttentionBackward(this.gpu, { ...shape, probs: saved })
+      : planAttentionBackwardV2(this.gpu, { ...shape, probs: saved });
   }
 
   /**
@@ -598,7 +619,8 @@ export class GptModel {
         ...this.attentionBackward({
           dout: this.datt,
           qkv: a.qkv,
-          probs: a.probs,
+          out: a.att,
+          saved: a.attnSaved,
           lengths: this.lengths,
           dqkv: this.dqkv,
           B,

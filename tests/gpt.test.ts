@@ -80,6 +80,8 @@ const gradientCases = [
   ["lm", "v2", true],
   ["cls", "v1", true],
   ["cls", "v2", true],
+  ["lm", "v3", true],
+  ["cls", "v3", true],
   ["lm", "v2", false],
   ["cls", "v2", false],
 ] as const;

@@ -22,6 +22,7 @@ import {
   planAttentionForward,
   planAttentionForwardV2,
 } from "../kernels/ops/attention.ts";
+import { planAttentionBackwardV3, planAttentionForwardV3 } from "../kernels/ops/attention-flash.ts";
 import {
   planClassCrossEntropy,
   planLmCrossEntropy,
@@ -390,6 +391,8 @@ interface AttnShape {
 function attentionRef(qkv: ArrayLike<number>, s: AttnShape) {
   const { B, T, C, H } = s, hs = C / H, scale = 1 / Math.sqrt(hs);
   const out = new Float64Array(B * T * C), probs = new Float64Array(B * H * T * T);
+  // Log-sum-exp of each row's allowed scores (NaN for a row with no allowed key).
+  const lse = new Float64Array(B * H * T).fill(NaN);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       for (let i = 0; i < T; i++) {
@@ -406,6 +409,7 @@ function attentionRef(qkv: ArrayLike<number>, s: AttnShape) {
         }
         let sum = 0;
         for (let j = 0; j < keys; j++) sum += p[j] = Math.exp(p[j] - max);
+        if (keys > 0) lse[(b * H + h) * T + i] = max + Math.log(sum);
         for (let j = 0; j < keys; j++) p[j] /= sum;
         for (let d = 0; d < hs; d++) {
           let acc = 0;
@@ -415,7 +419,7 @@ function attentionRef(qkv: ArrayLike<number>, s: AttnShape) {
       }
     }
   }
-  return { out, probs };
+  return { out, probs, lse };
 }
 
 /** Gradient of Σ out·dout w.r.t. qkv by the chain rule through scores S and softmax P (float64). */
@@ -468,6 +472,14 @@ Deno.test("attention CPU reference backward matches central finite differences",
   assertClose(grad, fd, "attention reference vs finite differences", 1e-7, 1e-6);
 });
 
+const ATTENTION_SHAPES: AttnShape[] = [
+  { B: 1, T: 1, C: 1, H: 1, lengths: [1] },
+  { B: 3, T: 5, C: 8, H: 2, lengths: [5, 2, 0] },
+  { B: 2, T: 7, C: 9, H: 3, lengths: [7, 4] },
+  { B: 2, T: 33, C: 6, H: 1, lengths: [33, 17] },
+  { B: 1, T: 13, C: 130, H: 5, lengths: [9] },
+];
+
 for (const version of ["v1", "v2"] as const) {
   Deno.test(`attention ${version} forward/backward with padding (incl. a length-0 row) on odd shapes; deterministic`, async () => {
     const gpu = await getGpu();
@@ -475,14 +487,7 @@ for (const version of ["v1", "v2"] as const) {
       ? (s: Parameters<typeof planAttentionForward>[1]) => [planAttentionForward(gpu, s)]
       : (s: Parameters<typeof planAttentionForward>[1]) => planAttentionForwardV2(gpu, s);
     const backward = version === "v1" ? planAttentionBackward : planAttentionBackwardV2;
-    const shapes: AttnShape[] = [
-      { B: 1, T: 1, C: 1, H: 1, lengths: [1] },
-      { B: 3, T: 5, C: 8, H: 2, lengths: [5, 2, 0] },
-      { B: 2, T: 7, C: 9, H: 3, lengths: [7, 4] },
-      { B: 2, T: 33, C: 6, H: 1, lengths: [33, 17] },
-      { B: 1, T: 13, C: 130, H: 5, lengths: [9] },
-    ];
-    for (const shape of shapes) {
+    for (const shape of ATTENTION_SHAPES) {
       const { B, T, C, H } = shape, N = B * T;
       const qkv = randoms(N * 3 * C, N + C, 1.2);
       const dout = randoms(N * C, 2 * N + C);
@@ -529,6 +534,95 @@ for (const version of ["v1", "v2"] as const) {
     }
   });
 }
+
+// v3 (flash) saves lse instead of probs: checked against the reference's log-sum-exp; head sizes up
+// to 128 (the largest it supports), several tilings incl. partial last blocks, and both the scalar
+// path (tensors at odd offsets, pad 37) and the vec4 path (offsets, C and hs multiples of 4, pad 40).
+interface FlashCase {
+  shape: AttnShape;
+  tiling?: { lanes?: number; rowsPerLane?: number };
+  pad?: number;
+}
+const FLASH_CASES: FlashCase[] = [
+  ...ATTENTION_SHAPES.slice(0, 4).map((shape) => ({ shape })),
+  { shape: ATTENTION_SHAPES[4], tiling: { rowsPerLane: 1 } }, // hs 26 (one row per lane keeps compiles short)
+  { shape: { B: 2, T: 37, C: 128, H: 2, lengths: [37, 20] }, pad: 40 },
+  { shape: { B: 3, T: 21, C: 24, H: 3, lengths: [21, 0, 9] }, pad: 40 },
+  { shape: { B: 3, T: 21, C: 24, H: 3, lengths: [21, 0, 9] }, pad: 40, tiling: { lanes: 4, rowsPerLane: 3 } },
+  { shape: { B: 2, T: 11, C: 256, H: 2, lengths: [0, 10] }, pad: 40, tiling: { lanes: 4 } },
+  { shape: { B: 3, T: 9, C: 8, H: 2, lengths: [9, 3, 1] }, tiling: { lanes: 1, rowsPerLane: 1 } },
+  { shape: { B: 2, T: 70, C: 12, H: 3, lengths: [70, 65] }, tiling: { lanes: 64, rowsPerLane: 2 } },
+];
+
+Deno.test("attention v3 (flash) forward out and lse, backward dqkv with padding (incl. a length-0 row) on odd shapes; deterministic", async () => {
+  const gpu = await getGpu();
+  for (const { shape, tiling, pad = 37 } of FLASH_CASES) {
+    const { B, T, C, H } = shape, N = B * T;
+    const qkv = randoms(N * 3 * C, N + C, 1.2);
+    const dout = randoms(N * C, 2 * N + C);
+    const qkvT = placed(gpu, qkv, "qkv", pad);
+    const lengths = placed(gpu, Int32Array.from(shape.lengths), "lengths");
+    const out = placed(gpu, randoms(N * C, 1), "out", pad); // garbage: must be overwritten
+    const lse = placed(gpu, randoms(B * H * T, 2), "lse");
+    const common = { lengths, B, T, C, H, ...tiling };
+    const forward = planAttentionForwardV3(gpu, { ...common, qkv: qkvT, out, lse, label: "attn v3" });
+    await run(gpu, forward);
+    const ref = attentionRef(qkv, shape);
+    const tag = `B=${B} T=${T} C=${C} H=${H} pad ${pad} tiling ${JSON.stringify(tiling ?? "default")}`;
+    const gotOut = await readTensor(gpu, out);
+    assertClose(gotOut, ref.out, `attention v3 forward out ${tag}`, 1e-5, 1e-4);
+    const gotLse = await readTensor(gpu, lse);
+    ref.lse.forEach((want, r) => {
+      // A row with no allowed key saves FLT_MAX, which makes every recomputed probability 0.
+      if (Number.isNaN(want)) {
+        assert.equal(gotLse[r], 3.4028234663852886e38, `lse [${r}] of an empty row ${tag}`);
+      }
+    });
+    assertClose(
+      gotLse.filter((_, r) => !Number.isNaN(ref.lse[r])),
+      ref.lse.filter((v) => !Number.isNaN(v)),
+      `attention v3 lse ${tag}`,
+      1e-5,
+      1e-5,
+    );
+    await run(gpu, forward);
+    assertBitIdentical(gotOut, await readTensor(gpu, out), `attention v3 forward ${tag}`);
+
+    const doutT = placed(gpu, dout, "dout", pad);
+    const dqkv = placed(gpu, randoms(N * 3 * C, 5), "dqkv"); // garbage: must be overwritten
+    const back = planAttentionBackwardV3(gpu, {
+      ...common,
+      dout: doutT,
+      qkv: qkvT,
+      out,
+      lse,
+      dqkv,
+      label: "attn v3 bw",
+    });
+    await run(gpu, back);
+    const first = await readTensor(gpu, dqkv);
+    assertClose(
+      first,
+      attentionBackwardRef(qkv, dout, shape),
+      `attention v3 backward dqkv ${tag}`,
+      1e-5,
+      1e-4,
+    );
+    await run(gpu, back);
+    assertBitIdentical(first, await readTensor(gpu, dqkv), `attention v3 backward ${tag}`);
+  }
+});
+
+Deno.test("attention v3 rejects a head size above 128 and a bad tiling by name", async () => {
+  const gpu = await getGpu();
+  const t = (n: number) => createTensor(gpu, n, "t");
+  const spec = { qkv: t(3 * 258), lengths: t(1), out: t(258), lse: t(1), B: 1, T: 1, C: 258, H: 1 };
+  assert.throws(() => planAttentionForwardV3(gpu, { ...spec, label: "wide" }), /wide: head size 258/);
+  assert.throws(
+    () => planAttentionForwardV3(gpu, { ...spec, C: 8, label: "odd", lanes: 12 }),
+    /odd: lanes must be a power of two/,
+  );
+});
 
 // ---------- cross-entropy ----------
 
