@@ -13,7 +13,6 @@
  * Without Chromium the browser test is skipped, unless REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
 import { mulberry32 } from "../kernels/config.ts";
 import { createTensor, type Dispatch, plan, type Tensor } from "../kernels/runtime.ts";
 import { bindOperands, offsetParams } from "../kernels/ops/operands.ts";
@@ -36,10 +35,7 @@ import {
   softCrossEntropyForwardBackward,
 } from "../kernels/reference.ts";
 import { bufferId, type RecordingGpu, recordingGpu, type ReplayProgram } from "./helpers/recording-gpu.ts";
-
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
-const requireAll = Deno.env.get("REQUIRE_ALL") === "1";
+import { assertChromium, browserTestIgnored, floatsOf, replayInChromium } from "./helpers/browser-webgpu.ts";
 
 const SUBGROUP_WORDS = /subgroup|enable /;
 
@@ -208,10 +204,6 @@ interface BrowserCase {
   name: string;
   program: ReplayProgram;
   check(read: (t: Tensor) => Float32Array): string;
-}
-
-function floatsOf(words: number[]): Float32Array {
-  return new Float32Array(Uint32Array.from(words).buffer);
 }
 
 function reductionCases(): BrowserCase[] {
@@ -463,146 +455,30 @@ function crossEntropyCases(): BrowserCase[] {
   return cases;
 }
 
-interface PageResult {
-  adapter: string;
-  subgroupSizes: [number, number];
-  errors: string[];
-  /** Per program, per run: buffer id → words. */
-  runs: number[][][][];
-}
-
-/** Runs each program twice in the page (fresh buffers from the initial words each time). */
-function replayInPage(programs: ReplayProgram[]): Promise<PageResult> {
-  return (async () => {
-    const gpu = navigator.gpu;
-    const adapter = await gpu.requestAdapter();
-    if (!adapter) throw new Error("no WebGPU adapter in the page");
-    if (!adapter.features.has("subgroups")) throw new Error("the page's adapter does not offer subgroups");
-    const device = await adapter.requestDevice({ requiredFeatures: ["subgroups" as GPUFeatureName] });
-    const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
-    const errors: string[] = [];
-    device.addEventListener(
-      "uncapturederror",
-      (e) => errors.push((e as GPUUncapturedErrorEvent).error.message),
-    );
-    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC |
-      GPUBufferUsage.COPY_DST;
-    const runs: number[][][][] = [];
-    for (const program of programs) {
-      const pipelines: { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }[] = [];
-      for (const d of program.dispatches) {
-        const module = device.createShaderModule({ code: d.code, label: d.label });
-        for (const m of (await module.getCompilationInfo()).messages) {
-          if (m.type === "error") errors.push(`${d.label}: ${m.lineNum}:${m.linePos} ${m.message}`);
-        }
-        const layout = device.createBindGroupLayout(d.layout);
-        device.pushErrorScope("validation");
-        const pipeline = device.createComputePipeline({
-          layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-          compute: { module, entryPoint: d.entryPoint },
-        });
-        const error = await device.popErrorScope();
-        if (error) errors.push(`${d.label}: ${error.message}`);
-        pipelines.push({ pipeline, layout });
-      }
-      const programRuns: number[][][] = [];
-      for (let run = 0; run < 2; run++) {
-        const buffers = program.buffers.map((b) => {
-          const buffer = device.createBuffer({ size: b.words.length * 4, usage });
-          device.queue.writeBuffer(buffer, 0, Uint32Array.from(b.words));
-          return buffer;
-        });
-        const encoder = device.createCommandEncoder();
-        const pass = encoder.beginComputePass();
-        program.dispatches.forEach((d, i) => {
-          pass.setPipeline(pipelines[i].pipeline);
-          pass.setBindGroup(
-            0,
-            device.createBindGroup({
-              layout: pipelines[i].layout,
-              entries: d.entries.map((e) => ({
-                binding: e.binding,
-                resource: { buffer: buffers[e.buffer], offset: e.offset, size: e.size },
-              })),
-            }),
-          );
-          pass.dispatchWorkgroups(...d.workgroups);
-        });
-        pass.end();
-        const staging = buffers.map((b) =>
-          device.createBuffer({ size: b.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
-        );
-        buffers.forEach((b, i) => encoder.copyBufferToBuffer(b, 0, staging[i], 0, b.size));
-        device.queue.submit([encoder.finish()]);
-        const words: number[][] = [];
-        for (const s of staging) {
-          await s.mapAsync(GPUMapMode.READ);
-          words.push(Array.from(new Uint32Array(s.getMappedRange().slice(0))));
-          s.unmap();
-        }
-        programRuns.push(words);
-      }
-      runs.push(programRuns);
-    }
-    return {
-      adapter: [info.vendor, info.architecture, info.description].filter((s) => s).join(" "),
-      subgroupSizes: [info.subgroupMinSize ?? 0, info.subgroupMaxSize ?? 0],
-      errors,
-      runs,
-    };
-  })();
-}
-
 Deno.test({
   name: "subgroups: reductions and their callers in Chromium's SwiftShader match float64 references",
-  ignore: !haveChromium && !requireAll,
+  ignore: browserTestIgnored,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    assert.ok(haveChromium, `REQUIRE_ALL=1 but no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+    assertChromium();
     const cases = [...reductionCases(), ...gradNormCases(), ...layernormCases(), ...crossEntropyCases()];
-    const abort = new AbortController();
-    const server = Deno.serve(
-      { port: 0, hostname: "127.0.0.1", signal: abort.signal, onListen() {} },
-      () =>
-        new Response("<!doctype html><title>subgroups</title>", { headers: { "content-type": "text/html" } }),
-    );
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--enable-unsafe-webgpu",
-        "--use-webgpu-adapter=swiftshader",
-        "--enable-features=Vulkan",
-        "--no-first-run",
-        "--disable-background-networking",
-      ],
+    // Each program runs twice from the same initial buffers: the two runs must be bit-identical.
+    const result = await replayInChromium(cases.map((c) => c.program), 2);
+    console.log(`page adapter: ${result.adapter}, subgroup sizes ${result.subgroupSizes.join("–")}`);
+    assert.deepEqual(result.errors, [], "WebGPU errors in the page");
+    cases.forEach((c, i) => {
+      // Each case runs at least one kernel on the subgroup path (not the tree fallback).
+      assert.ok(
+        c.program.dispatches.some((d) => /^enable subgroups;\n[^]*subgroupAdd/.test(d.code)),
+        c.name,
+      );
+      const [first, second] = result.runs[i];
+      first.forEach((words, b) =>
+        assert.deepEqual(second[b], words, `${c.name}: rerun differs in buffer ${b}`)
+      );
+      const read = (t: Tensor) => floatsOf(first[bufferId(t)]).slice(t.offset, t.offset + t.length);
+      console.log(`  ${c.name}: ${c.check(read)}; rerun bit-identical`);
     });
-    try {
-      const page = await browser.newPage();
-      // 127.0.0.1 is a secure context, so the page has navigator.gpu.
-      await page.goto(`http://127.0.0.1:${server.addr.port}/`);
-      const result = await page.evaluate(replayInPage, cases.map((c) => c.program));
-      console.log(`page adapter: ${result.adapter}, subgroup sizes ${result.subgroupSizes.join("–")}`);
-      assert.deepEqual(result.errors, [], "WebGPU errors in the page");
-      cases.forEach((c, i) => {
-        // Each case runs at least one kernel on the subgroup path (not the tree fallback).
-        assert.ok(
-          c.program.dispatches.some((d) => /^enable subgroups;\n[^]*subgroupAdd/.test(d.code)),
-          c.name,
-        );
-        const [first, second] = result.runs[i];
-        first.forEach((words, b) =>
-          assert.deepEqual(second[b], words, `${c.name}: rerun differs in buffer ${b}`)
-        );
-        const read = (t: Tensor) => floatsOf(first[bufferId(t)]).slice(t.offset, t.offset + t.length);
-        console.log(`  ${c.name}: ${c.check(read)}; rerun bit-identical`);
-      });
-    } finally {
-      await browser.close();
-      abort.abort();
-      await server.finished;
-    }
   },
 });

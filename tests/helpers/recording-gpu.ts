@@ -1,8 +1,12 @@
 /**
  * A stand-in Gpu whose device only records what the kernel planners ask of it (buffers and their
- * initial bytes, shader code, bind group layouts, bind groups), so planned dispatches can be
- * inspected (their WGSL) or serialized and replayed on another WebGPU implementation, such as
- * Chromium's in a page (tests/subgroups.test.ts). Nothing runs on it.
+ * initial bytes, shader code and override constants, bind group layouts, bind groups), so planned
+ * dispatches can be inspected (their WGSL) or serialized and replayed on another WebGPU implementation,
+ * such as Chromium's in a page (tests/helpers/browser-webgpu.ts). Nothing runs on it.
+ *
+ * Two ways to get a program: `program(dispatches)` (the buffers' current contents, then the dispatches in
+ * one pass), or `startCapture()` … `captured()`, which records the queue as the code under test drives
+ * it: every writeBuffer and every submitted command encoder (passes, copies, clears), in order.
  */
 import type { Gpu } from "../../kernels/device.ts";
 import type { Dispatch, Tensor } from "../../kernels/runtime.ts";
@@ -14,20 +18,56 @@ interface RecordedBuffer {
   bytes: Uint8Array;
 }
 
+interface RecordedPipeline {
+  code: string;
+  entryPoint: string;
+  constants: Record<string, number>;
+  layout: GPUBindGroupLayoutDescriptor;
+}
+
+interface RecordedBindGroup {
+  label: string;
+  entries: ReplayDispatch["entries"];
+}
+
 /** One dispatch as plain data: what a page needs to rebuild its pipeline and bind group. */
 export interface ReplayDispatch {
   label: string;
   code: string;
   entryPoint: string;
+  /** Pipeline-overridable constants (empty when the kernel has none). */
+  constants: Record<string, number>;
   layout: GPUBindGroupLayoutDescriptor;
   entries: { binding: number; buffer: number; offset: number; size: number }[];
   workgroups: [number, number, number];
 }
 
-/** Buffers (id → initial contents as u32 words) and dispatches, in submission order. */
+/** Work recorded into a command encoder; `pass` lists indices into the program's `dispatches`. */
+export type ReplayEncoded =
+  | { op: "pass"; dispatches: number[] }
+  | {
+    op: "copy";
+    source: number;
+    sourceOffset: number;
+    destination: number;
+    destinationOffset: number;
+    size: number;
+  }
+  | { op: "clear"; buffer: number; offset: number; size: number };
+
+/** Queue work in submission order: a writeBuffer (byte offset, u32 words) or one submitted encoder. */
+export type ReplayCommand =
+  | { op: "write"; buffer: number; offset: number; words: number[] }
+  | { op: "submit"; work: ReplayEncoded[] };
+
+/**
+ * Buffers (id → initial contents as u32 words) and dispatches. Without `commands` the dispatches run in
+ * one pass of one submit; with them, the commands run in order (the dispatches are what they refer to).
+ */
 export interface ReplayProgram {
   buffers: { id: number; words: number[] }[];
   dispatches: ReplayDispatch[];
+  commands?: ReplayCommand[];
 }
 
 export interface RecordingGpu {
@@ -36,6 +76,10 @@ export interface RecordingGpu {
   codes: string[];
   /** The program that replays `dispatches` from the buffers' current recorded contents. */
   program(dispatches: readonly Dispatch[]): ReplayProgram;
+  /** Snapshots every buffer's contents as the initial words and starts recording queue work. */
+  startCapture(): void;
+  /** The queue work recorded since startCapture, as a program starting from that snapshot. */
+  captured(): ReplayProgram;
 }
 
 /** The index of a recorded tensor's buffer in a ReplayProgram's `buffers` (and in the page's results). */
@@ -43,10 +87,93 @@ export function bufferId(t: Tensor): number {
   return (t.buffer as unknown as RecordedBuffer).id;
 }
 
+function wordsOf(bytes: Uint8Array, what: string): number[] {
+  if (bytes.byteLength % 4 !== 0) {
+    throw new Error(`${what}: ${bytes.byteLength} bytes is not whole u32 words`);
+  }
+  return Array.from(new Uint32Array(bytes.slice().buffer));
+}
+
+function replayDispatch(
+  label: string,
+  pipeline: GPUComputePipeline,
+  bindGroup: GPUBindGroup,
+  workgroups: [number, number, number],
+): ReplayDispatch {
+  const p = pipeline as unknown as RecordedPipeline;
+  return {
+    label,
+    code: p.code,
+    entryPoint: p.entryPoint,
+    constants: p.constants,
+    layout: p.layout,
+    entries: (bindGroup as unknown as RecordedBindGroup).entries,
+    workgroups,
+  };
+}
+
 /** A recording Gpu with WebGPU's default limits and the given `subgroups` flag. */
 export function recordingGpu(subgroups: boolean): RecordingGpu {
   const buffers: RecordedBuffer[] = [];
   const codes: string[] = [];
+  /** While capturing: the initial words of the buffers that existed at startCapture, and the queue log. */
+  let capture: { initial: number[][]; dispatches: ReplayDispatch[]; commands: ReplayCommand[] } | undefined;
+  const recorded = (b: GPUBuffer) => b as unknown as RecordedBuffer;
+
+  function commandEncoder() {
+    const work: ReplayEncoded[] = [];
+    return {
+      beginComputePass() {
+        const indices: number[] = [];
+        work.push({ op: "pass", dispatches: indices });
+        let pipeline: GPUComputePipeline | undefined;
+        let bindGroup: GPUBindGroup | undefined;
+        return {
+          setPipeline(p: GPUComputePipeline) {
+            pipeline = p;
+          },
+          setBindGroup(index: number, g: GPUBindGroup, offsets?: number[]) {
+            if (index !== 0 || (offsets && offsets.length > 0)) {
+              throw new Error("the recording device replays bind group 0 without dynamic offsets only");
+            }
+            bindGroup = g;
+          },
+          dispatchWorkgroups(x: number, y = 1, z = 1) {
+            if (!capture) throw new Error("dispatch encoded outside startCapture()…captured()");
+            if (!pipeline || !bindGroup) throw new Error("dispatch without a pipeline and bind group");
+            const label = (bindGroup as unknown as RecordedBindGroup).label;
+            indices.push(capture.dispatches.length);
+            capture.dispatches.push(replayDispatch(label, pipeline, bindGroup, [x, y, z]));
+          },
+          end() {},
+        };
+      },
+      copyBufferToBuffer(
+        source: GPUBuffer,
+        sourceOffset: number,
+        destination: GPUBuffer,
+        destinationOffset: number,
+        size: number,
+      ) {
+        work.push({
+          op: "copy",
+          source: recorded(source).id,
+          sourceOffset,
+          destination: recorded(destination).id,
+          destinationOffset,
+          size,
+        });
+      },
+      clearBuffer(buffer: GPUBuffer, offset = 0, size?: number) {
+        const b = recorded(buffer);
+        work.push({ op: "clear", buffer: b.id, offset, size: size ?? b.size - offset });
+      },
+      finish() {
+        return { work };
+      },
+    };
+  }
+
   const device = {
     createBuffer(d: GPUBufferDescriptor) {
       const b: RecordedBuffer = {
@@ -69,9 +196,23 @@ export function recordingGpu(subgroups: boolean): RecordingGpu {
           : 1;
         const from = dataOffset * unit;
         const bytes = view.subarray(from, size === undefined ? undefined : from + size * unit);
-        (buffer as unknown as RecordedBuffer).bytes.set(bytes, offset);
+        const b = recorded(buffer);
+        b.bytes.set(bytes, offset);
+        capture?.commands.push({
+          op: "write",
+          buffer: b.id,
+          offset,
+          words: wordsOf(bytes, `writeBuffer into ${b.label}`),
+        });
+      },
+      submit(commandBuffers: Iterable<GPUCommandBuffer>) {
+        if (!capture) throw new Error("submit outside startCapture()…captured()");
+        for (const c of commandBuffers) {
+          capture.commands.push({ op: "submit", work: (c as unknown as { work: ReplayEncoded[] }).work });
+        }
       },
     },
+    createCommandEncoder: commandEncoder,
     createShaderModule(d: GPUShaderModuleDescriptor) {
       codes.push(d.code);
       return { code: d.code };
@@ -82,26 +223,28 @@ export function recordingGpu(subgroups: boolean): RecordingGpu {
     createPipelineLayout(d: GPUPipelineLayoutDescriptor) {
       return d;
     },
-    createComputePipeline(d: GPUComputePipelineDescriptor) {
+    createComputePipeline(d: GPUComputePipelineDescriptor): RecordedPipeline {
       const layout = (d.layout as unknown as GPUPipelineLayoutDescriptor).bindGroupLayouts[0] as unknown as {
         descriptor: GPUBindGroupLayoutDescriptor;
       };
       return {
         code: (d.compute.module as unknown as { code: string }).code,
         entryPoint: d.compute.entryPoint ?? "main",
+        constants: { ...(d.compute.constants ?? {}) } as Record<string, number>,
         layout: layout.descriptor,
       };
     },
-    createBindGroup(d: GPUBindGroupDescriptor) {
+    createBindGroup(d: GPUBindGroupDescriptor): RecordedBindGroup {
       return {
+        label: d.label ?? "",
         entries: [...d.entries].map((e) => {
           const r = e.resource as GPUBufferBinding;
           return {
             binding: e.binding,
-            buffer: bufferId({ buffer: r.buffer } as Tensor),
+            buffer: recorded(r.buffer).id,
             offset: r.offset ?? 0,
             // A binding without a size covers the rest of its buffer.
-            size: r.size ?? (r.buffer as unknown as RecordedBuffer).size - (r.offset ?? 0),
+            size: r.size ?? recorded(r.buffer).size - (r.offset ?? 0),
           };
         }),
       };
@@ -127,25 +270,22 @@ export function recordingGpu(subgroups: boolean): RecordingGpu {
     codes,
     program(dispatches) {
       return {
-        buffers: buffers.map((b) => ({
-          id: b.id,
-          words: Array.from(new Uint32Array(b.bytes.buffer, 0, b.size / 4)),
-        })),
-        dispatches: dispatches.map((d) => {
-          const p = d.pipeline as unknown as {
-            code: string;
-            entryPoint: string;
-            layout: GPUBindGroupLayoutDescriptor;
-          };
-          return {
-            label: d.label,
-            code: p.code,
-            entryPoint: p.entryPoint,
-            layout: p.layout,
-            entries: (d.bindGroup as unknown as { entries: ReplayDispatch["entries"] }).entries,
-            workgroups: d.workgroups,
-          };
-        }),
+        buffers: buffers.map((b) => ({ id: b.id, words: wordsOf(b.bytes, b.label) })),
+        dispatches: dispatches.map((d) => replayDispatch(d.label, d.pipeline, d.bindGroup, d.workgroups)),
+      };
+    },
+    startCapture() {
+      capture = { initial: buffers.map((b) => wordsOf(b.bytes, b.label)), dispatches: [], commands: [] };
+    },
+    captured() {
+      if (!capture) throw new Error("captured() without startCapture()");
+      const { initial, dispatches, commands } = capture;
+      capture = undefined;
+      return {
+        // Buffers created after startCapture start zero-filled, as createBuffer makes them.
+        buffers: buffers.map((b) => ({ id: b.id, words: initial[b.id] ?? new Array(b.size / 4).fill(0) })),
+        dispatches,
+        commands,
       };
     },
   };
