@@ -44,7 +44,11 @@ import {
   planAttentionForward,
   planAttentionForwardV2,
 } from "./ops/attention.ts";
-import { planAttentionBackwardV3, planAttentionForwardV3 } from "./ops/attention-flash.ts";
+import {
+  FLASH_MAX_HEAD_SIZE,
+  planAttentionBackwardV3,
+  planAttentionForwardV3,
+} from "./ops/attention-flash.ts";
 import {
   planClassCrossEntropy,
   planLmCrossEntropy,
@@ -105,8 +109,8 @@ export interface ModelShape {
   batchSize: number;
   seqLen: number;
   /**
-   * Attention kernels: "v1" per-row loops, "v2" batched matmuls (default), "v3" flash (online softmax,
-   * saves a log-sum-exp per row instead of the B·H·T·T probabilities).
+   * Attention kernels: "v1" per-row loops, "v2" batched matmuls, "v3" flash (online softmax,
+   * saves a log-sum-exp per row instead of the B·H·T·T probabilities; the default up to head size 128).
    */
   attention?: AttentionVersion;
   /**
@@ -206,7 +210,10 @@ export class GptModel {
     if (initial.length !== this.layout.total) {
       throw new Error(`parameter buffer has ${initial.length} floats, the layout needs ${this.layout.total}`);
     }
-    this.attentionVersion = shape.attention ?? "v2";
+    // v3 (fused, no T×T tensor) is the fastest on every shape measured; it holds a head in registers,
+    // so heads larger than FLASH_MAX_HEAD_SIZE take v2.
+    this.attentionVersion = shape.attention ??
+      (cfg.width / cfg.heads <= FLASH_MAX_HEAD_SIZE ? "v3" : "v2");
     if (!["v1", "v2", "v3"].includes(this.attentionVersion)) {
       throw new Error(`attention version ${this.attentionVersion} is unknown (v1, v2 or v3)`);
     }

@@ -242,7 +242,7 @@ function forwardSource(x: Gen): string {
   let row${r} = min(i${r}, T - 1u);
   ${x.load("let", `q${r}`, "qkv", `qkv_index(blk.b, row${r}, 0u, blk.h)`)}
   ${x.zero(`acc${r}`)}
-  var m${r} = -3.4028235e38;
+  var m${r} = -3.4028234663852886e38;
   var l${r} = 0.0;`)
   }
   for (var j = 0u; j < keys; j++) {
@@ -271,7 +271,7 @@ function forwardSource(x: Gen): string {
     let inv = select(0.0, 1.0 / l${r}, l${r} > 0.0);
     let o0 = params.out_off + head_index(blk.b, i${r}, blk.h);
     ${x.store("out", "o0", `acc${r}`, " * inv")}
-    ${x.b.array.lse}[params.lse_off + row_index(blk.b, blk.h, i${r})] = select(3.4028235e38, m${r} + log(l${r}), l${r} > 0.0);
+    ${x.b.array.lse}[params.lse_off + row_index(blk.b, blk.h, i${r})] = select(3.4028234663852886e38, m${r} + log(l${r}), l${r} > 0.0);
   }`
     )
   }

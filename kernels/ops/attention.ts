@@ -74,7 +74,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let keys = min(r.i + 1u, seq_len(r.b));
   let p0 = params.probs_off + row_index(r.b, r.h, r.i) * T;
   let q0 = params.qkv_off + qkv_index(r.b, r.i, 0u, r.h);
-  var max_score = -3.4028235e38;
+  var max_score = -3.4028234663852886e38;
   for (var j = 0u; j < keys; j++) {
     let k0 = params.qkv_off + qkv_index(r.b, j, 1u, r.h);
     var dot = 0.0;
