@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--json] [--quick] [--kernels-only|--training-only] [--peers] [--no-autotune]`: kernel and training
+ * `deno task bench [--json] [--quick] [--kernels-only|--training-only] [--peers] [--no-autotune] [--gpt2]`: kernel and training
  * benchmarks on this machine's WebGPU adapter.
  *
  * Kernels: time per call and GFLOP/s or GB/s at realistic shapes, matmul versions side by side
@@ -12,6 +12,11 @@
  * NN, GPT 128/4 and 192/4 training steps) and PyTorch on the CPU (the same GPT step, 1 and 2 threads),
  * each with the ratio ours / theirs. Our matmul side of that ratio is timed like tfjs's (wall time over
  * calls ended by one wait), next to our GPU-timestamp figure.
+ *
+ * --gpt2 times only the GPT-2-124M-sized training step (vocabulary 50257, context 1024, width 768,
+ * 12 layers, batch 4 × 1024): the GPU-session comparison with PyTorch (scripts/gpu/check.sh). It needs
+ * an adapter whose storage bindings hold the 154 MB embedding; llvmpipe's 128 MiB limit refuses it
+ * with a named error.
  */
 import { getGpu, type Gpu } from "../kernels/device.ts";
 import { createTensor, type Dispatch, encodeDispatches } from "../kernels/runtime.ts";
@@ -354,13 +359,35 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
   return results;
 }
 
+interface TrainingConfig {
+  name: string;
+  width: number;
+  layers: number;
+  heads: number;
+  fuse?: boolean;
+  /** Batch rows × tokens and vocabulary; default 32 × 64 and bytes (256). */
+  batch?: number;
+  context?: number;
+  vocab?: number;
+}
+
 // "unfused" runs the residual adds and GELU as separate dispatches: the fusions' before/after.
-const TRAINING_CONFIGS: { name: string; width: number; layers: number; heads: number; fuse?: boolean }[] = [
+const TRAINING_CONFIGS: TrainingConfig[] = [
   { name: "64/2", width: 64, layers: 2, heads: 2 },
   { name: "128/4 unfused", width: 128, layers: 4, heads: 4, fuse: false },
   { name: "128/4", width: 128, layers: 4, heads: 4 },
   { name: "192/4", width: 192, layers: 4, heads: 6 },
 ];
+
+const GPT2_CONFIG: TrainingConfig = {
+  name: "gpt2-124m",
+  width: 768,
+  layers: 12,
+  heads: 12,
+  batch: 4,
+  context: 1024,
+  vocab: 50257,
+};
 
 async function benchTraining(
   gpu: Gpu,
@@ -368,9 +395,9 @@ async function benchTraining(
   quick: boolean,
   configs = TRAINING_CONFIGS,
 ): Promise<TrainingResult[]> {
-  const B = 32, T = 64, V = 256;
   const results: TrainingResult[] = [];
   for (const c of configs) {
+    const B = c.batch ?? 32, T = c.context ?? 64, V = c.vocab ?? 256;
     const cfg: GptConfig = {
       vocabSize: V,
       contextLength: T,
@@ -434,7 +461,12 @@ function printTable(report: BenchReport): void {
       } ${(k.gbps?.toFixed(2) ?? "").padStart(7)}`,
     );
   }
-  console.log("\ntraining step (batch 32 × 64, byte vocabulary 256, AdamW)");
+  const shapes = [
+    ...new Set(
+      report.training.map((t) => `batch ${t.batchSize} × ${t.contextLength}, vocabulary ${t.vocabSize}`),
+    ),
+  ];
+  console.log(`\ntraining step (${shapes.join("; ")}, AdamW)`);
   console.log("model          params     tokens/s   ms/step  matmul share  dispatches  encode ms");
   for (const t of report.training) {
     console.log(
@@ -527,7 +559,14 @@ function printPeers(p: PeerReport): void {
 }
 
 export async function runBench(
-  opts: { quick?: boolean; kernels?: boolean; training?: boolean; peers?: boolean; autotune?: boolean } = {},
+  opts: {
+    quick?: boolean;
+    kernels?: boolean;
+    training?: boolean;
+    peers?: boolean;
+    autotune?: boolean;
+    gpt2?: boolean;
+  } = {},
 ) {
   const gpu = await getGpu();
   const timer = new Timer(gpu);
@@ -539,8 +578,12 @@ export async function runBench(
     timer: timer.kind,
     loadAverage,
     matmulTune,
-    kernels: opts.kernels === false ? [] : await benchKernels(gpu, timer, quick),
-    training: opts.training === false ? [] : await benchTraining(gpu, timer, quick),
+    kernels: opts.kernels === false || opts.gpt2 ? [] : await benchKernels(gpu, timer, quick),
+    training: opts.gpt2
+      ? await benchTraining(gpu, timer, quick, [GPT2_CONFIG])
+      : opts.training === false
+      ? []
+      : await benchTraining(gpu, timer, quick),
   };
   if (opts.peers) report.peers = await benchPeers(gpu, timer, quick, report.training);
   return report;
@@ -554,6 +597,11 @@ if (import.meta.main) {
     training: !args.includes("--kernels-only"),
     peers: args.includes("--peers"),
     autotune: !args.includes("--no-autotune"),
+    gpt2: args.includes("--gpt2"),
+  }).catch((err) => {
+    // A model too large for this adapter (e.g. --gpt2 on llvmpipe) ends with its named error alone.
+    console.error(`bench: ${(err as Error).message}`);
+    Deno.exit(1);
   });
   if (args.includes("--json")) console.log(JSON.stringify(report));
   else {

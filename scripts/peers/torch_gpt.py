@@ -6,6 +6,10 @@ tied LM head, mean softmax cross-entropy, AdamW (weight decay on matrices only),
 vocabulary 256, 4 layers. Prints one JSON line: tokens/s per (width, threads).
 
     /usr/bin/python3 scripts/peers/torch_gpt.py [--quick] [--widths 128,192] [--threads 1,2]
+
+With --gpt2 it times the GPT-2-124M-sized step instead (vocabulary 50257, context 1024, width 768,
+12 layers, 12 heads, batch 4 x 1024) on CUDA when present, in fp32 with TF32 off: the GPU-session
+baseline of issue 7 (scripts/gpu/check.sh), compared with `deno task bench --gpt2`.
 """
 
 import json
@@ -63,11 +67,15 @@ class Gpt(torch.nn.Module):
         return F.cross_entropy(logits.view(b * t, -1), targets.view(-1))
 
 
-def bench(width, threads, steps):
+SMALL = {"B": 32, "T": 64, "V": 256, "L": 4}
+GPT2 = {"B": 4, "T": 1024, "V": 50257, "L": 12, "H": 12}
+
+
+def bench(width, threads, steps, shape=SMALL, device="cpu"):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    B, T, V, L = 32, 64, 256, 4
-    model = Gpt(V, T, width, L, width // 32)
+    B, T, V, L = shape["B"], shape["T"], shape["V"], shape["L"]
+    model = Gpt(V, T, width, L, shape.get("H", width // 32)).to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -75,8 +83,12 @@ def bench(width, threads, steps):
         lr=1e-3,
         betas=(0.9, 0.95),
     )
-    ids = torch.tensor([(i * 31 + 7) % V for i in range(B * T)]).view(B, T)
+    ids = torch.tensor([(i * 31 + 7) % V for i in range(B * T)], device=device).view(B, T)
     targets = torch.roll(ids, -1, dims=1)
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -87,13 +99,19 @@ def bench(width, threads, steps):
         return loss
 
     step()  # warm-up
+    sync()
     start = time.perf_counter()
     for _ in range(steps):
         loss = step()
+    sync()
     seconds = (time.perf_counter() - start) / steps
     return {
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "width": width,
         "layers": L,
+        "batch": B,
+        "context": T,
+        "vocab": V,
         "threads": threads,
         "tokensPerSecond": B * T / seconds,
         "msPerStep": seconds * 1000,
@@ -109,6 +127,14 @@ def list_arg(name, fallback):
 
 def main():
     quick = "--quick" in sys.argv
+    if "--gpt2" in sys.argv:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        # fp32 on the GPU: no TF32 in matmuls or convolutions.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        results = [bench(768, 1, 3 if quick else 10, GPT2, device)]
+        print(json.dumps({"torch": torch.__version__, "training": results}))
+        return
     results = [
         bench(width, threads, 3 if quick else 8)
         for width in list_arg("--widths", [128, 192])

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Issue 7's GPU check, one prepared run on a borrowed H100/H200 (../shared/GPU.md):
+#   here:     bash scripts/gpu/pack.sh
+#   device:   run(command: "bash scripts/gpu/check.sh", carry: [".gpu", ".gl"], timeout_s: 540)
+# Writes to $OUT (and prints): the GPU and adapter; the engine's kernel tests on the GPU adapter
+# (every kernel version against the float64 reference and the PyTorch fixtures); the kernel and
+# training benchmark; and the GPT-2-124M-sized training step, ours (`bench.ts --gpt2`) against PyTorch
+# fp32 with TF32 off on the same GPU in the same run (the target: within 2×).
+set -u
+OUT=${OUT:-/tmp/gpu-check}
+mkdir -p "$OUT"
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+export DENO_DIR=$PWD/.gpu/cache DENO_NO_UPDATE_CHECK=1 XDG_CACHE_HOME=/tmp/cache
+xz -dc .gpu/deno.xz >/tmp/deno && chmod +x /tmp/deno
+flags=(-A --no-check --no-lock --cached-only --config .gpu/deno.json)
+nvidia-smi -L | tee "$OUT/gpu.txt"
+echo "== kernel tests on the GPU adapter"
+timeout 240 /tmp/deno test "${flags[@]}" tests/matmul.test.ts tests/kernels.test.ts tests/gpt.test.ts \
+  tests/gpt-torch.test.ts >"$OUT/tests.log" 2>&1
+echo "tests exit $?"
+grep -E "passed|FAILED" "$OUT/tests.log" | tail -5
+echo "== GPT-2-124M-sized step: PyTorch fp32 (TF32 off) on the same GPU"
+timeout 120 python3 scripts/peers/torch_gpt.py --gpt2 | tee "$OUT/torch.json"
+echo "== ours: bench --gpt2, then the standard benchmark"
+timeout 150 /tmp/deno run "${flags[@]}" scripts/bench.ts --gpt2 --json 2>&1 | tee "$OUT/gpt2.log" | tail -8
+timeout 150 /tmp/deno run "${flags[@]}" scripts/bench.ts --quick --json >"$OUT/bench.log" 2>&1
+grep -v '^{' "$OUT/bench.log" | tail -40
