@@ -324,6 +324,52 @@ Deno.test("layernorm forward and backward on odd shapes; column sums determinist
     assertClose(await readTensor(gpu, meanT), ref.mean, `layernorm forward mean ${shape}`, 1e-6, 1e-5);
     assertClose(await readTensor(gpu, rstdT), ref.rstd, `layernorm forward rstd ${shape}`, 1e-5, 1e-4);
 
+    // Fused residual: x = stream + branch is written (the f32 sum, exactly) and normalized.
+    const stream = randoms(N * C, 2 * N + C), branch = x.map((v, i) => v - stream[i]);
+    const sum = stream.map((v, i) => Math.fround(v + branch[i]));
+    for (const version of ["v1", "v2"] as const) {
+      const xOut = placed(gpu, new Float32Array(N * C), "x out");
+      await run(
+        gpu,
+        planLayernormForward(gpu, {
+          x: xOut,
+          residual: { stream: placed(gpu, stream, "stream"), branch: placed(gpu, branch, "branch") },
+          params,
+          gammaOffset: gOff,
+          betaOffset: bOff,
+          y: yT,
+          mean: meanT,
+          rstd: rstdT,
+          N,
+          C,
+          label: "ln fused",
+          version,
+        }),
+      );
+      assert.deepEqual(
+        await readTensor(gpu, xOut),
+        sum,
+        `fused residual x = stream + branch ${version} ${shape}`,
+      );
+      const fusedRef = layernormRef(sum, gamma, beta, N, C);
+      assertClose(await readTensor(gpu, yT), fusedRef.y, `fused layernorm y ${version} ${shape}`, 1e-5, 1e-4);
+    }
+    await run(
+      gpu,
+      planLayernormForward(gpu, {
+        x: xT,
+        params,
+        gammaOffset: gOff,
+        betaOffset: bOff,
+        y: yT,
+        mean: meanT,
+        rstd: rstdT,
+        N,
+        C,
+        label: "ln",
+      }),
+    ); // mean and rstd of x again, for the backward below
+
     const dy = randoms(N * C, 11 * N);
     const dxInit = randoms(N * C, 12);
     const gradsInit = randoms(2 * C + 20, 13);
