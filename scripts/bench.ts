@@ -221,6 +221,8 @@ async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<Ker
       ["vec4", "vec4"],
       ["tiled", "tiled16", [16, 16]],
       ["tiled", "tiled24", [24, 24]],
+      // The block the model uses for the layout: the autotune's choice (or the default without it).
+      ["tiled", "tuned"],
     ];
     for (const [version, name, block] of versions) {
       for (

@@ -1,9 +1,11 @@
 /**
  * Per-adapter autotune of the tiled matmul's register block. For each layout (NN, NT, TN) a few
- * candidate blocks run on a 512³ product (wall time over repeated calls in one submit, best of two
- * rounds); the fastest becomes that layout's default through setTiledBlocks. Results are cached per
- * adapter name in a JSON file ($XDG_CACHE_HOME or ~/.cache, gpt-lab/matmul-autotune.json), so a
- * machine tunes once. Candidates stay at ≤ 24×24: larger blocks made llvmpipe's LLVM take 30–110 s
+ * candidate blocks run on a 512³ product (wall time over repeated calls in one submit); the candidates
+ * take turns over five rounds and each is judged by its median, so a burst of load on a shared machine
+ * hits all of them alike instead of crowning whichever ran in a quiet moment. The fastest becomes that
+ * layout's default through setTiledBlocks. Results are cached per adapter name in a JSON file
+ * ($XDG_CACHE_HOME or ~/.cache, gpt-lab/matmul-autotune.json), so a machine tunes once; an entry
+ * written by an older tuning method (another TUNE_METHOD) is measured again. Candidates stay at ≤ 24×24: larger blocks made llvmpipe's LLVM take 30–110 s
  * to compile one pipeline on this machine.
  */
 import type { Gpu } from "../device.ts";
@@ -11,10 +13,13 @@ import { createTensor, encodeDispatches } from "../runtime.ts";
 import { planMatmul, setTiledBlocks, type TiledBlock } from "./matmul.ts";
 
 export const TUNE_CANDIDATES: TiledBlock[] = [[16, 16], [24, 24], [16, 16, 2], [8, 16]];
+const TUNE_METHOD = 2;
+const ROUNDS = 5;
 const LAYOUTS = ["NN", "NT", "TN"] as const;
 
 export interface TuneResult {
   adapter: string;
+  method?: number;
   blocks: Record<string, TiledBlock>;
   /** GFLOP/s of each candidate per layout, for the record. */
   gflops: Record<string, Record<string, number>>;
@@ -42,7 +47,7 @@ export async function autotuneMatmul(
   const file = opts.cacheFile ?? defaultCacheFile();
   const cache = readCache(file);
   const hit = cache[gpu.adapterName];
-  if (hit && !opts.force) {
+  if (hit && hit.method === TUNE_METHOD && !opts.force) {
     setTiledBlocks(hit.blocks);
     return { ...hit, fromCache: true };
   }
@@ -80,18 +85,19 @@ export async function autotuneMatmul(
         block,
       })
     );
-    const best = plans.map(() => Infinity);
+    const times: number[][] = plans.map(() => []);
     for (const d of plans) await run(d, 1); // compile
-    for (let round = 0; round < 2; round++) {
-      for (let i = 0; i < plans.length; i++) best[i] = Math.min(best[i], await run(plans[i], 3));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < plans.length; i++) times[i].push(await run(plans[i], 3));
     }
+    const median = times.map((t) => t.sort((x, y) => x - y)[Math.floor(t.length / 2)]);
     gflops[layout] = {};
-    TUNE_CANDIDATES.forEach((block, i) => gflops[layout][block.join("x")] = (2 * S ** 3) / best[i] / 1e6);
-    blocks[layout] = TUNE_CANDIDATES[best.indexOf(Math.min(...best))];
+    TUNE_CANDIDATES.forEach((block, i) => gflops[layout][block.join("x")] = (2 * S ** 3) / median[i] / 1e6);
+    blocks[layout] = TUNE_CANDIDATES[median.indexOf(Math.min(...median))];
   }
   for (const t of [a, b, c]) t.buffer.destroy();
   setTiledBlocks(blocks);
-  const entry = { adapter: gpu.adapterName, blocks, gflops };
+  const entry = { adapter: gpu.adapterName, method: TUNE_METHOD, blocks, gflops };
   try {
     Deno.mkdirSync(file.replace(/\/[^/]*$/, ""), { recursive: true });
     Deno.writeTextFileSync(file, JSON.stringify({ ...readCache(file), [gpu.adapterName]: entry }, null, 1));
