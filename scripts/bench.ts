@@ -1,5 +1,6 @@
 /**
- * `deno task bench [--json] [--quick] [--kernels-only|--training-only] [--peers] [--no-autotune] [--gpt2]`: kernel and training
+ * `deno task bench [--json] [--quick] [--kernels-only|--training-only] [--peers] [--no-autotune] [--gpt2]
+ * [--profile [W/L]]`: kernel and training
  * benchmarks on this machine's WebGPU adapter.
  *
  * Kernels: time per call and GFLOP/s or GB/s at realistic shapes, matmul versions side by side
@@ -12,6 +13,9 @@
  * NN, GPT 128/4 and 192/4 training steps) and PyTorch on the CPU (the same GPT step, 1 and 2 threads),
  * each with the ratio ours / theirs. Our matmul side of that ratio is timed like tfjs's (wall time over
  * calls ended by one wait), next to our GPU-timestamp figure.
+ *
+ * --profile [W/L] breaks one training step of the W/L model (default 128/4, batch 32 × 64) down by
+ * kernel: GPU time per dispatch label (layer indices merged), its share of the step and GFLOP/s.
  *
  * --gpt2 times only the GPT-2-124M-sized training step (vocabulary 50257, context 1024, width 768,
  * 12 layers, batch 4 × 1024): the GPU-session comparison with PyTorch (scripts/gpu/check.sh). It needs
@@ -560,6 +564,71 @@ function printPeers(p: PeerReport): void {
   for (const n of p.notes) console.log("note: " + n);
 }
 
+export interface ProfileRow {
+  kernel: string;
+  family: string;
+  dispatches: number;
+  ms: number;
+  share: number;
+  gflops?: number;
+}
+
+/** Per-kernel GPU time of one training step (median of three timed runs per dispatch). */
+export async function profileStep(gpu: Gpu, timer: Timer, model: string): Promise<ProfileRow[]> {
+  const [width, layers] = model.split("/").map(Number);
+  if (!(width > 0 && layers > 0 && width % 32 === 0)) {
+    throw new Error(
+      `--profile: model "${model}" must be WIDTH/LAYERS with WIDTH a multiple of 32, e.g. 128/4`,
+    );
+  }
+  const B = 32, T = 64, V = 256;
+  const cfg: GptConfig = { vocabSize: V, contextLength: T, width, layers, heads: width / 32 };
+  const m = new GptModel(gpu, cfg, initParameters(cfg, 1), { batchSize: B, seqLen: T });
+  m.setBatch({
+    tokens: Int32Array.from({ length: B * T }, (_, i) => (i * 31 + 7) % V),
+    lengths: new Int32Array(B).fill(T),
+  });
+  m.trainStep("lm");
+  await m.readStats();
+  const dispatches = m.dispatches("lm");
+  const runs = [await timer.each(dispatches), await timer.each(dispatches), await timer.each(dispatches)];
+  const rows = new Map<string, ProfileRow & { flops: number }>();
+  dispatches.forEach((d, i) => {
+    const ms = runs.map((r) => r[i]).sort((a, b) => a - b)[1];
+    const kernel = d.label.replace(/\.\d+/g, "");
+    const row = rows.get(kernel) ??
+      { kernel, family: d.family ?? "other", dispatches: 0, ms: 0, share: 0, flops: 0 };
+    row.dispatches++;
+    row.ms += ms;
+    row.flops += d.flops ?? 0;
+    rows.set(kernel, row);
+  });
+  m.destroy();
+  const total = [...rows.values()].reduce((sum, r) => sum + r.ms, 0);
+  return [...rows.values()].sort((a, b) => b.ms - a.ms).map(({ flops, ...r }) => ({
+    ...r,
+    share: r.ms / total,
+    gflops: flops ? flops / r.ms / 1e6 : undefined,
+  }));
+}
+
+function printProfile(model: string, rows: ProfileRow[]): void {
+  const total = rows.reduce((sum, r) => sum + r.ms, 0);
+  console.log(
+    `training step ${model}, batch 32 × 64: ${total.toFixed(1)} ms of GPU time in ${
+      rows.reduce((n, r) => n + r.dispatches, 0)
+    } dispatches`,
+  );
+  console.log("kernel                                  family   dispatches     ms   share  GFLOP/s");
+  for (const r of rows) {
+    console.log(
+      `${r.kernel.padEnd(40)}${r.family.padEnd(9)}${String(r.dispatches).padStart(10)} ${
+        r.ms.toFixed(2).padStart(7)
+      } ${(100 * r.share).toFixed(1).padStart(6)} % ${(r.gflops?.toFixed(1) ?? "").padStart(7)}`,
+    );
+  }
+}
+
 export async function runBench(
   opts: {
     quick?: boolean;
@@ -593,6 +662,21 @@ export async function runBench(
 
 if (import.meta.main) {
   const args = Deno.args;
+  const profileAt = args.indexOf("--profile");
+  if (profileAt >= 0) {
+    const next = args[profileAt + 1];
+    const model = next && !next.startsWith("--") ? next : "128/4";
+    const gpu = await getGpu();
+    if (!args.includes("--no-autotune")) await autotuneMatmul(gpu);
+    const rows = await profileStep(gpu, new Timer(gpu), model).catch((err) => {
+      console.error(`bench: ${(err as Error).message}`);
+      Deno.exit(1);
+    });
+    if (args.includes("--json")) {
+      console.log(JSON.stringify({ model, device: gpu.adapterName, kernels: rows }));
+    } else printProfile(model, rows);
+    Deno.exit(0);
+  }
   const report = await runBench({
     quick: args.includes("--quick"),
     kernels: !args.includes("--training-only"),

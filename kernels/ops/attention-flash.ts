@@ -407,6 +407,7 @@ export function planAttentionForwardV3(gpu: Gpu, s: AttentionForwardV3Spec): Dis
     { name: "lse", tensor: s.lse, write: true },
   ]);
   return plan(gpu, {
+    family: "attention",
     label,
     code: forwardSource(new Gen(b, g, vectorize(b, ["qkv", "out"], C, g.hs))),
     params: { ...baseParams(s, g), ...offsetParams(b) },
@@ -452,6 +453,7 @@ export function planAttentionBackwardV3(gpu: Gpu, s: AttentionBackwardV3Spec): D
   const bytes = 4 * (N * 3 * C + 2 * N * C + 2 * B * H * T);
   return [
     plan(gpu, {
+      family: "attention",
       label: label + " dq",
       code: backwardQuerySource(new Gen(bq, g, vectorize(bq, ["qkv", "out", "dout", "dqkv"], C, g.hs))),
       params: { ...baseParams(s, g), ...offsetParams(bq) },
@@ -461,6 +463,7 @@ export function planAttentionBackwardV3(gpu: Gpu, s: AttentionBackwardV3Spec): D
       bytes,
     }),
     plan(gpu, {
+      family: "attention",
       label: label + " dk dv",
       code: backwardKeySource(new Gen(bk, g, vectorize(bk, ["qkv", "dout", "dqkv"], C, g.hs))),
       params: { ...baseParams(s, g), ...offsetParams(bk) },

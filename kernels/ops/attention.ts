@@ -160,6 +160,7 @@ export function planAttentionForward(gpu: Gpu, s: AttentionForwardSpec): Dispatc
     { name: "out", tensor: s.out, write: true },
   ]);
   return plan(gpu, {
+    family: "attention",
     label,
     code: forwardSource(b),
     params: { ...baseParams(s, hs), ...offsetParams(b) },
@@ -288,6 +289,7 @@ export function planAttentionBackward(gpu: Gpu, s: AttentionBackwardSpec): Dispa
   const bytes = 4 * (N * 3 * C + N * C + B * H * T * T);
   return [
     plan(gpu, {
+      family: "attention",
       label: label + " dq",
       code: backwardQuerySource(bq),
       params: { ...baseParams(s, hs), ...offsetParams(bq) },
@@ -297,6 +299,7 @@ export function planAttentionBackward(gpu: Gpu, s: AttentionBackwardSpec): Dispa
       bytes,
     }),
     plan(gpu, {
+      family: "attention",
       label: label + " dk dv",
       code: backwardKeySource(bk),
       params: { ...baseParams(s, hs), ...offsetParams(bk) },
@@ -414,6 +417,7 @@ export function planAttentionForwardV2(gpu: Gpu, s: AttentionForwardSpec): Dispa
   const len = bindTensor(gpu, s.lengths);
   const [gx, gy] = grid1d(gpu, B * H * T, 64);
   const softmax = plan(gpu, {
+    family: "attention",
     label: label + " softmax",
     code: SOFTMAX_ROWS,
     params: { B, T, H, probs_off: p.base, len_off: len.base, width: gx * 64 },
@@ -483,6 +487,7 @@ export function planAttentionBackwardV2(gpu: Gpu, s: AttentionBackwardSpec): Dis
   const g = bindTensor(gpu, dscores);
   const [gx, gy] = grid1d(gpu, B * H * T, 64);
   const softmaxBackward = plan(gpu, {
+    family: "attention",
     label: label + " softmax backward",
     code: SOFTMAX_BACKWARD_ROWS,
     params: { rows: B * H * T, T, probs_off: p.base, grad_off: g.base, width: gx * 64 },
