@@ -22,6 +22,7 @@
  *   v3 "vec4"    4×16 per invocation, B (or A and B for NT) read as vec4.
  *   v4 "tiled"   TM×TN per invocation (default 16×16), every load a vec4 along the operand's contiguous
  *                dimension, 4 k per iteration; the automatic choice wherever shapes are 4-aligned.
+ *                Stores are vec4s too where C's rows are 4-aligned (bias loaded once per column group).
  *                Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·rows)⌉ (workgroup 8 × rows, default 8).
  */
 import type { Gpu } from "../device.ts";
@@ -38,16 +39,42 @@ fn store(batch: u32, m: u32, n: u32, acc: f32) {
 }
 `;
 
-/** The store function and extra binding of each epilogue (see the header). */
+/**
+ * The tiled version's store of 4 adjacent columns as one vec4 (C bound as array<vec4<f32>>), used when
+ * C's layout is 4-aligned: on llvmpipe every store, like every load, is a loop over the SIMD lanes, so
+ * this quarters the epilogue's memory operations (a third of a K = 128 product's). The bias is loaded
+ * once per column group by the caller. Same arithmetic order as `store`, so results are identical.
+ */
+const STORE4 = /* wgsl */ `
+fn bias4(n: u32) -> vec4<f32> {
+  if (params.has_bias == 0u) { return vec4(0.0); }
+  let o = params.bias_off + min(n, params.N - 4u);
+  return vec4(bias[o], bias[o + 1u], bias[o + 2u], bias[o + 3u]);
+}
+fn store4(batch: u32, m: u32, n: u32, acc: vec4<f32>, b4: vec4<f32>) {
+  let i = (params.c_off + batch_c(batch) + m * params.ldc + n) / 4u;
+  var v = params.alpha * acc + b4;
+  if (params.beta != 0.0) { v += params.beta * c[i]; }
+  c[i] = v;
+}
+`;
+
+/** The store function and extra binding of each epilogue (see the header), scalar or vec4 stores. */
 function withEpilogue(code: string, epilogue: "gelu" | "gelu-grad"): string {
-  if (!code.includes(STORE)) throw new Error("matmul epilogue: the kernel's store function changed");
+  const vec = code.includes(STORE4);
+  if (!vec && !code.includes(STORE)) throw new Error("matmul epilogue: the kernel's store function changed");
+  const type = vec ? "vec4<f32>" : "f32";
   const aux = epilogue === "gelu"
-    ? "@group(0) @binding(5) var<storage, read_write> aux: array<f32>;"
-    : "@group(0) @binding(5) var<storage, read> aux: array<f32>;";
+    ? `@group(0) @binding(5) var<storage, read_write> aux: array<${type}>;`
+    : `@group(0) @binding(5) var<storage, read> aux: array<${type}>;`;
+  const map = (f: string, x: string) =>
+    vec ? `vec4(${f}(${x}.x), ${f}(${x}.y), ${f}(${x}.z), ${f}(${x}.w))` : `${f}(${x})`;
+  const auxIndex = vec ? "params.aux_off / 4u + i - params.c_off / 4u" : "params.aux_off + i - params.c_off";
+  const base = vec ? STORE4 : STORE;
   const store = epilogue === "gelu"
-    ? STORE.replace("c[i] = v;", "c[i] = v;\n  aux[params.aux_off + i - params.c_off] = gelu(v);")
-    : STORE.replace("c[i] = v;", "c[i] = v * gelu_grad(aux[params.aux_off + i - params.c_off]);");
-  return code.replace(STORE, `${aux}\n${GELU_COMMON}${store}`);
+    ? base.replace("c[i] = v;", `c[i] = v;\n  aux[${auxIndex}] = ${map("gelu", "v")};`)
+    : base.replace("c[i] = v;", `let pre = aux[${auxIndex}];\n  c[i] = v * ${map("gelu_grad", "pre")};`);
+  return code.replace(base, `${aux}\n${GELU_COMMON}${store}`);
 }
 
 const PARAMS = /* wgsl */ `
@@ -236,7 +263,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * blocks than v3's 4×16 pay even when the accumulators spill. Requires K and the contiguous
  * dimensions, strides and offsets to be multiples of 4 (planMatmul checks; others fall back).
  */
-export function tiledSource(tm: number, tn: number, aAlongK: boolean, bAlongN: boolean, wgRows = 8): string {
+export function tiledSource(
+  tm: number,
+  tn: number,
+  aAlongK: boolean,
+  bAlongN: boolean,
+  wgRows = 8,
+  vecStore = false,
+): string {
   if (tm % 4 !== 0 || tn % 4 !== 0) {
     throw new Error(`tiled matmul block ${tm}×${tn}: both must be multiples of 4`);
   }
@@ -289,24 +323,44 @@ export function tiledSource(tm: number, tn: number, aAlongK: boolean, bAlongN: b
       }
     }
   }
-  const stores = R.map((r) =>
-    `if (m0 + ${r}u < params.M) {\n    ${
-      J.map((j) =>
-        [0, 1, 2, 3].map((e) =>
-          `if (n0 + ${4 * j + e}u < params.N) { store(batch, m0 + ${r}u, n0 + ${
-            4 * j + e
-          }u, acc${r}_${j}[${e}]); }`
-        ).join("\n    ")
-      ).join("\n    ")
-    }\n  }`
+  const vecStores = J.map((j) => `let bias_${j} = bias4(n0 + ${4 * j}u);`).concat(
+    R.map((r) =>
+      `if (m0 + ${r}u < params.M) {\n    ${
+        J.map((j) =>
+          `if (n0 + ${4 * j}u < params.N) { store4(batch, m0 + ${r}u, n0 + ${
+            4 * j
+          }u, acc${r}_${j}, bias_${j}); }`
+        )
+          .join("\n    ")
+      }\n  }`
+    ),
   ).join("\n  ");
-  const vecA = PARAMS.replace(
+  const stores = vecStore
+    ? vecStores
+    : R.map((r) =>
+      `if (m0 + ${r}u < params.M) {\n    ${
+        J.map((j) =>
+          [0, 1, 2, 3].map((e) =>
+            `if (n0 + ${4 * j + e}u < params.N) { store(batch, m0 + ${r}u, n0 + ${
+              4 * j + e
+            }u, acc${r}_${j}[${e}]); }`
+          ).join("\n    ")
+        ).join("\n    ")
+      }\n  }`
+    ).join("\n  ");
+  let vecA = PARAMS.replace(
     "@group(0) @binding(1) var<storage, read> a: array<f32>;",
     "@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;",
   ).replace(
     "@group(0) @binding(2) var<storage, read> b: array<f32>;",
     "@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;",
   );
+  if (vecStore) {
+    vecA = vecA.replace(
+      "@group(0) @binding(4) var<storage, read_write> c: array<f32>;",
+      "@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;",
+    ).replace(STORE, STORE4);
+  }
   return vecA + /* wgsl */ `
 @compute @workgroup_size(8, ${wgRows})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -454,6 +508,8 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
   const bAlongN = !transB && four(K, N, ldb, b.base, batchB, innerB);
   const bAlongK = transB && four(K, ldb, b.base, batchB, innerB);
   const tiled = (aAlongK || aAlongM) && (bAlongN || bAlongK);
+  // The tiled version stores vec4s when every C (and aux) row start it writes is 4-aligned.
+  const vecStore = four(N, ldc, c.base, batchC, innerC) && (aux === undefined || aux.base % 4 === 0);
   const version = s.version ?? (tiled ? "tiled" : vecN || vecK ? "vec4" : "blocked");
   if (version === "vec4" && !vecN && !vecK) throw new Error(`${s.label}: vec4 matmul needs aligned shapes`);
   if (version === "tiled" && !tiled) throw new Error(`${s.label}: tiled matmul needs aligned shapes`);
@@ -468,7 +524,7 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
     : version === "vec4"
     ? (vecN ? VEC4_N : VEC4_K)
     : version === "tiled"
-    ? tiledSource(tm, tn, aAlongK, bAlongN, wgRows)
+    ? tiledSource(tm, tn, aAlongK, bAlongN, wgRows, vecStore)
     : blockedSource(tm, tn);
   const code = s.epilogue ? withEpilogue(kernel, s.epilogue.kind) : kernel;
   const workgroups: [number, number, number] = version === "naive"
