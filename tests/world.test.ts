@@ -199,3 +199,30 @@ Deno.test("prompts, knowledge queries and one token per name", async () => {
   await Deno.remove(path);
   await assert.rejects(() => loadWorld(path), /cannot read world file/);
 });
+
+Deno.test("LAB_WORLD_ENTITIES sizes the lab world and its world-region task; a bad value is named", async () => {
+  const script = `import { generateWorld, LAB_WORLD_OPTIONS } from "./server/data/world.ts";
+import { worldRegionFromWorld } from "./server/data/tasks/world_region.ts";
+console.log(worldRegionFromWorld(generateWorld(LAB_WORLD_OPTIONS)).examples.length);`;
+  const run = async (value: string | undefined) => {
+    // Empty means unset (the parent's value must not leak in).
+    const env = { LAB_WORLD_ENTITIES: value ?? "" };
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", script],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    return {
+      ok: out.success,
+      stdout: new TextDecoder().decode(out.stdout).trim(),
+      stderr: new TextDecoder().decode(out.stderr),
+    };
+  };
+  const [unset, sized, bad] = await Promise.all([run(undefined), run("120"), run("12.5")]);
+  assert.equal(unset.stdout, "400", unset.stderr);
+  assert.equal(sized.stdout, "120", sized.stderr);
+  assert.ok(!bad.ok);
+  assert.match(bad.stderr, /LAB_WORLD_ENTITIES must be an integer from 40 to 20000, got "12.5"/);
+});

@@ -53,8 +53,22 @@ export const DEFAULT_WORLD_OPTIONS: WorldOptions = {
  * the pipeline see the same entities. 400 entities with 1–3 mentions each (region stated once per entity,
  * 713 statements) fit the 2-core machine's
  * pretraining budget (server/lab/ladder.ts); the 2,000-entity DEFAULT_WORLD_OPTIONS are for GPUs.
+ * LAB_WORLD_ENTITIES=N builds it with N entities instead: about N/4 examples per split of `world-region`
+ * (FINDINGS §2 needed ~500 for a probe student to show weak-to-strong). Keep such a world in its own
+ * LAB_DATA_DIR, with pretraining budgets scaled by N/400 (`lab pretrain --tokens`); a checkpoint of
+ * another world is refused by its tokenizer id.
  */
-export const LAB_WORLD_OPTIONS: Partial<WorldOptions> = { entities: 400, maxMentions: 3 };
+export const LAB_WORLD_OPTIONS: Partial<WorldOptions> = { entities: labWorldEntities(), maxMentions: 3 };
+
+function labWorldEntities(): number {
+  const raw = typeof Deno === "undefined" ? undefined : Deno.env.get("LAB_WORLD_ENTITIES");
+  if (raw === undefined || raw === "") return 400;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 40 || n > 20_000) {
+    throw new Error(`LAB_WORLD_ENTITIES must be an integer from 40 to 20000, got "${raw}"`);
+  }
+  return n;
+}
 
 export interface WorldEntity {
   name: string;
