@@ -15,7 +15,7 @@
  * A control run with one parameter word perturbed in the replayed buffers must fail the same checks.
  */
 import assert from "node:assert/strict";
-import { type GptConfig, initParameters, paramLayout } from "../kernels/config.ts";
+import { paramLayout } from "../kernels/config.ts";
 import { type AttentionVersion, GptModel, type Head, nextTokenTargets } from "../kernels/gpt.ts";
 import { STAT_COUNT, STAT_GRAD_NORM_SQ, STAT_LOSS, STAT_NONFINITE } from "../kernels/ops/crossentropy.ts";
 import {
@@ -24,69 +24,17 @@ import {
   paramsFromFlat,
   refAdamWStep,
   refBackward,
-  type RefBatch,
   refForward,
 } from "../kernels/reference.ts";
 import type { Tensor } from "../kernels/runtime.ts";
 import { bufferId, recordingGpu, type ReplayProgram } from "./helpers/recording-gpu.ts";
+import { B, cfg, lengths, randomBatch, refBatch, relError, T, testParameters } from "./helpers/tiny-gpt.ts";
 import { assertChromium, browserTestIgnored, floatsOf, replayInChromium } from "./helpers/browser-webgpu.ts";
-
-// The tiny padded configuration and batch of tests/gpt.test.ts (rows of length 7, 4, 1 and an empty row).
-const cfg: GptConfig = { vocabSize: 37, contextLength: 9, width: 16, layers: 2, heads: 2 };
-const B = 4;
-const T = 7;
-const lengths = Int32Array.from([7, 4, 1, 0]);
-
-function randomBatch(seed: number): { tokens: Int32Array; classTargets: Float32Array } {
-  let s = seed;
-  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const tokens = new Int32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < lengths[b]; t++) tokens[b * T + t] = Math.floor(next() * cfg.vocabSize);
-  }
-  const classTargets = new Float32Array(B * 2);
-  for (let b = 0; b < B; b++) {
-    const p = next();
-    classTargets[b * 2] = 1 - p;
-    classTargets[b * 2 + 1] = p;
-  }
-  return { tokens, classTargets };
-}
-
-/** Non-trivial parameters: init plus noise on gains, biases and the (zero-initialized) class head. */
-function testParameters(seed: number): Float32Array {
-  const flat = initParameters(cfg, seed);
-  let s = seed + 7;
-  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
-  for (const spec of paramLayout(cfg).specs) {
-    const scale = spec.decay ? (spec.name === "cls.weight" ? 0.3 : 0.05) : 0.2;
-    for (let i = 0; i < spec.size; i++) flat[spec.offset + i] += scale * next();
-  }
-  return flat;
-}
-
-/** max |got − want| / max |want| over one tensor. */
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
 
 const flat = testParameters(11);
 const { tokens, classTargets } = randomBatch(5);
 const lmTargets = nextTokenTargets(tokens, lengths, T);
-const refBatch: RefBatch = {
-  B,
-  T,
-  tokens,
-  lengths,
-  targets: lmTargets,
-  classTargets: Float64Array.from(classTargets),
-};
+const batch = refBatch(tokens, classTargets);
 
 /** What one head's step must produce, from the float64 reference. */
 interface Expected {
@@ -99,8 +47,8 @@ interface Expected {
 
 function expected(head: Head): Expected {
   const params = paramsFromFlat(cfg, flat);
-  const fwd = refForward(cfg, params, refBatch, head);
-  const grads = refBackward(cfg, params, refBatch, head, fwd);
+  const fwd = refForward(cfg, params, batch, head);
+  const grads = refBackward(cfg, params, batch, head, fwd);
   let gradNormSq = 0;
   for (const g of grads.values()) for (const v of g) gradNormSq += v * v;
   const count = head === "lm"

@@ -4,9 +4,9 @@
  * batch, a separable classification task) and the error paths (bad ids, non-finite updates).
  */
 import assert from "node:assert/strict";
-import { type GptConfig, initParameters, paramLayout } from "../kernels/config.ts";
+import { initParameters, paramLayout } from "../kernels/config.ts";
 import { getGpu } from "../kernels/device.ts";
-import { DEFAULT_OPTIMIZER, GptModel, nextTokenTargets, NonFiniteError } from "../kernels/gpt.ts";
+import { DEFAULT_OPTIMIZER, GptModel, NonFiniteError } from "../kernels/gpt.ts";
 import {
   DEFAULT_ADAMW,
   newAdamWState,
@@ -14,65 +14,9 @@ import {
   paramsToFlat,
   refAdamWStep,
   refBackward,
-  type RefBatch,
   refForward,
 } from "../kernels/reference.ts";
-
-const cfg: GptConfig = { vocabSize: 37, contextLength: 9, width: 16, layers: 2, heads: 2 };
-const B = 4;
-const T = 7;
-const lengths = Int32Array.from([7, 4, 1, 0]);
-
-function randomBatch(seed: number): { tokens: Int32Array; classTargets: Float32Array } {
-  let s = seed;
-  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const tokens = new Int32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < lengths[b]; t++) tokens[b * T + t] = Math.floor(next() * cfg.vocabSize);
-  }
-  const classTargets = new Float32Array(B * 2);
-  for (let b = 0; b < B; b++) {
-    const p = next();
-    classTargets[b * 2] = 1 - p;
-    classTargets[b * 2 + 1] = p;
-  }
-  return { tokens, classTargets };
-}
-
-/** Non-trivial parameters: init plus noise on gains, biases and the (zero-initialized) class head. */
-function testParameters(seed: number): Float32Array {
-  const flat = initParameters(cfg, seed);
-  const layout = paramLayout(cfg);
-  let s = seed + 7;
-  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
-  for (const spec of layout.specs) {
-    const scale = spec.decay ? (spec.name === "cls.weight" ? 0.3 : 0.05) : 0.2;
-    for (let i = 0; i < spec.size; i++) flat[spec.offset + i] += scale * next();
-  }
-  return flat;
-}
-
-function refBatch(tokens: Int32Array, classTargets: Float32Array): RefBatch {
-  return {
-    B,
-    T,
-    tokens,
-    lengths,
-    targets: nextTokenTargets(tokens, lengths, T),
-    classTargets: Float64Array.from(classTargets),
-  };
-}
-
-/** max |got − want| / max |want| over one tensor. */
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
+import { B, cfg, lengths, randomBatch, refBatch, relError, T, testParameters } from "./helpers/tiny-gpt.ts";
 
 // fuse: false runs the residual adds and GELU as separate dispatches (the default fuses them).
 const gradientCases = [
