@@ -4,6 +4,8 @@
  * keep HF's Conv1D layout (in × out), so `y = x · W + b` is a plain NN matmul forward.
  */
 
+import { gaussian, mulberry32 } from "./random.ts";
+
 export interface GptConfig {
   vocabSize: number;
   contextLength: number;
@@ -114,6 +116,7 @@ export interface AdamWSettings {
   maxGradNorm: number;
 }
 
+/** The engine's default (GPT-2 / nanoGPT pretraining settings); the benchmark's training step uses it. */
 export const DEFAULT_ADAMW: AdamWSettings = {
   lr: 1e-3,
   beta1: 0.9,
@@ -123,25 +126,17 @@ export const DEFAULT_ADAMW: AdamWSettings = {
   maxGradNorm: 1.0,
 };
 
-/** Seeded PRNG (mulberry32): deterministic across platforms. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/**
+ * The lab's pretraining settings: the default without weight decay (decay erodes rarely seen facts of
+ * the knowledge world); lr comes from the ladder size.
+ */
+export const ADAMW_PRETRAIN: AdamWSettings = { ...DEFAULT_ADAMW, weightDecay: 0 };
 
-/** Standard normal samples from a seeded uniform source (Box–Muller). */
-export function gaussian(rand: () => number): () => number {
-  return () => {
-    const u = Math.max(rand(), 1e-12);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-  };
-}
+/**
+ * Finetuning (weak, ceiling, student, LM finetuning): torch's AdamW defaults (β2 0.999), as the
+ * openai/weak-to-strong loop uses; lr and weight decay come from the role's settings.
+ */
+export const ADAMW_FINETUNE: AdamWSettings = { ...DEFAULT_ADAMW, beta2: 0.999, weightDecay: 0 };
 
 /**
  * GPT-2 initialization, seeded: matrices N(0, 0.02), residual projections N(0, 0.02/√(2L)),

@@ -12,7 +12,6 @@ import { createApp } from "./api/app.ts";
 import { resolveToken } from "./api/token.ts";
 import { EventBus } from "./jobs/bus.ts";
 import "./jobs/handlers.ts";
-import "./jobs/lab_handlers.ts";
 import { startJobWatcher } from "./jobs/watch.ts";
 import { startWorker } from "./jobs/worker.ts";
 import { buildDashboard } from "../web/build.ts";

@@ -1,7 +1,7 @@
 // Corpus builder on tiny budgets: normalization, determinism, exclusions and leakage, cache, bad input.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildCorpus, type Corpus, normalizeText } from "../server/data/corpus.ts";
+import { buildCorpus, type Corpus, normalizeText } from "../server/corpus/corpus.ts";
 
 const tempDirs: string[] = [];
 async function tempDir(): Promise<string> {

@@ -17,7 +17,6 @@ import { openDb } from "../db/client.ts";
 import { createApp } from "../server/api/app.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
-import "../server/jobs/lab_handlers.ts";
 import { enqueueJob } from "../server/jobs/queue.ts";
 import { startWorker } from "../server/jobs/worker.ts";
 import { createServerApp } from "../server/main.ts";

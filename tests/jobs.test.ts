@@ -4,10 +4,10 @@ import { and, eq, sql } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
 import { benchResults, experiments, jobs, metrics, models, runs } from "../db/schema.ts";
 import { listModels } from "../server/api/catalog.ts";
-import { type BenchReportLike, makeBenchHandler } from "../server/jobs/bench.ts";
+import { type BenchReportLike, makeBenchHandler } from "../server/jobs/bench-job.ts";
 import { EventBus, type JobEvent } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
-import { makePretrainHandler, type PretrainSize } from "../server/jobs/pretrain.ts";
+import { makePretrainHandler, type PretrainSize } from "../server/jobs/pretrain-job.ts";
 import {
   cancelJob,
   enqueueJob,
@@ -19,7 +19,7 @@ import {
 } from "../server/jobs/queue.ts";
 import { registerJobHandler } from "../server/jobs/registry.ts";
 import { startJobWatcher } from "../server/jobs/watch.ts";
-import { toyDataset, toyEvaluate, toySgdStep } from "../server/jobs/toy_train.ts";
+import { toyDataset, toyEvaluate, toySgdStep } from "../server/jobs/toy-train-job.ts";
 import { startWorker } from "../server/jobs/worker.ts";
 
 const dataDir = await Deno.makeTempDir({ prefix: "lab-jobs-test-" });
@@ -109,7 +109,14 @@ Deno.test("toy-train runs to done, learns the blobs and writes every metric row"
   const bus = new EventBus();
   const events: string[] = [];
   bus.subscribe((e) => events.push(`${e.jobId}:${e.status}`));
-  const worker = startWorker({ db, dataDir, bus, pollMs: 20, log: () => {}, types: ["toy-train", "w2s"] });
+  const worker = startWorker({
+    db,
+    dataDir,
+    bus,
+    pollMs: 20,
+    log: () => {},
+    types: ["toy-train", "no-such-job"],
+  });
   try {
     const job = await enqueueJob(db, "toy-train", { steps: 60, seed: 3 }, { bus });
     const done = await settled(job.id);
@@ -141,11 +148,14 @@ Deno.test("toy-train runs to done, learns the blobs and writes every metric row"
     assert.ok(events.includes(`${job.id}:queued`) && events.includes(`${job.id}:done`));
 
     // An unregistered type fails with a clear error and the worker goes on with the next job.
-    const orphan = await enqueueJob(db, "w2s", { task: "x" }, { bus });
+    const orphan = await enqueueJob(db, "no-such-job", { task: "x" }, { bus });
     const next = await enqueueJob(db, "toy-train", { steps: 5 }, { bus });
     const failed = await settled(orphan.id);
     assert.equal(failed.status, "failed");
-    assert.match(failed.error ?? "", /no handler is registered for job type "w2s" \(registered: .*toy-train/);
+    assert.match(
+      failed.error ?? "",
+      /no handler is registered for job type "no-such-job" \(registered: .*toy-train/,
+    );
     assert.equal((await settled(next.id)).status, "done");
   } finally {
     await worker.stop();

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { type GptConfig, initParameters, paramLayout } from "../kernels/config.ts";
 import { getGpu } from "../kernels/device.ts";
 import { paramsFromFlat, refForward } from "../kernels/reference.ts";
-import { createTokenizer } from "../server/data/tokenizer.ts";
-import { generateWorld, knowledgeQueries, type World, worldAddedTokens } from "../server/data/world.ts";
+import { createTokenizer } from "../server/corpus/tokenizer.ts";
+import { generateWorld, knowledgeQueries, type World, worldAddedTokens } from "../server/corpus/world.ts";
 import { KnowledgeProbe, type ProbeQuery, summarize } from "../server/lab/knowledge.ts";
 
 /** Random non-trivial parameters so that the candidates' scores differ. */

@@ -13,7 +13,7 @@ import { jobs, metrics } from "../db/schema.ts";
 import { createApp } from "../server/api/app.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import { enqueueJob } from "../server/jobs/queue.ts";
-import { toyDataset, toySgdStep } from "../server/jobs/toy_train.ts";
+import { toyDataset, toySgdStep } from "../server/jobs/toy-train-job.ts";
 import { startJobWatcher } from "../server/jobs/watch.ts";
 import { readEvents } from "./helpers/sse.ts";
 

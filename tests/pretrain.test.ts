@@ -11,19 +11,18 @@ import { loadCheckpoint } from "../kernels/checkpoint.ts";
 import { LADDER, type LadderSize } from "../server/lab/ladder.ts";
 import { ladderStatus } from "../server/lab/models.ts";
 import { loadTaskSplits } from "../server/lab/w2s.ts";
-import { buildCorpus } from "../server/data/corpus.ts";
-import { loadBuiltinTask } from "../server/data/tasks/registry.ts";
+import { buildCorpus } from "../server/corpus/corpus.ts";
+import { loadBuiltinTask } from "../server/tasks/registry.ts";
 import {
   generateWorld,
   renderWorldCorpus,
   renderWorldValidation,
   timesStated,
   worldStatementVariants,
-} from "../server/data/world.ts";
+} from "../server/corpus/world.ts";
 import {
   type LabCorpusOptions,
   labWorld,
-  learningRateAt,
   modelDir,
   paraphraseWindow,
   PretrainInterrupted,
@@ -31,6 +30,7 @@ import {
   sentenceStarts,
   WindowRandom,
 } from "../server/lab/pretrain.ts";
+import { learningRateAt } from "../server/lab/schedule.ts";
 
 const corpus: LabCorpusOptions = { world: { seed: 5, entities: 24, maxMentions: 6 }, merges: 32 };
 const tiny: LadderSize = {

@@ -5,7 +5,8 @@
  * HF-layout checkpoint loaded through loadCheckpoint.
  */
 import assert from "node:assert/strict";
-import { type GptConfig, mulberry32, paramLayout } from "../kernels/config.ts";
+import { type GptConfig, paramLayout } from "../kernels/config.ts";
+import { mulberry32 } from "../kernels/random.ts";
 import {
   attentionForward,
   DEFAULT_ADAMW,

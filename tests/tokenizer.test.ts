@@ -2,7 +2,7 @@
 // added tokens.
 import assert from "node:assert/strict";
 import { encode as referenceEncode } from "gpt-tokenizer/encoding/r50k_base";
-import { createTokenizer } from "../server/data/tokenizer.ts";
+import { createTokenizer } from "../server/corpus/tokenizer.ts";
 
 const SAMPLES = [
   "Hello world! It's a test, isn't it? We'll see what they've done; I'm sure you'd agree.",

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type GptConfig, initParameters } from "../kernels/config.ts";
-import { createTokenizer } from "../server/data/tokenizer.ts";
+import { createTokenizer } from "../server/corpus/tokenizer.ts";
 import { ExperimentCache, hashNumbers } from "../server/lab/cache.ts";
 import { agreement, pgr } from "../server/lab/metrics.ts";
 import { loadTaskSplits, type ModelSource, pgrBootstrap, runExperiment } from "../server/lab/w2s.ts";

@@ -11,8 +11,8 @@ import {
   timesStated,
   type World,
   worldAddedTokens,
-} from "../server/data/world.ts";
-import { createTokenizer } from "../server/data/tokenizer.ts";
+} from "../server/corpus/world.ts";
+import { createTokenizer } from "../server/corpus/tokenizer.ts";
 
 // Hand-written readers of every paraphrase, independent of the generator's template table.
 const PATTERNS: [RegExp, string][] = [
@@ -201,8 +201,8 @@ Deno.test("prompts, knowledge queries and one token per name", async () => {
 });
 
 Deno.test("LAB_WORLD_ENTITIES sizes the lab world and its world-region task; a bad value is named", async () => {
-  const script = `import { generateWorld, LAB_WORLD_OPTIONS } from "./server/data/world.ts";
-import { worldRegionFromWorld } from "./server/data/tasks/world_region.ts";
+  const script = `import { generateWorld, LAB_WORLD_OPTIONS } from "./server/corpus/world.ts";
+import { worldRegionFromWorld } from "./server/tasks/world-region.ts";
 console.log(worldRegionFromWorld(generateWorld(LAB_WORLD_OPTIONS)).examples.length);`;
   const run = async (value: string | undefined) => {
     // Empty means unset (the parent's value must not leak in).

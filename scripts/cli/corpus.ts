@@ -4,7 +4,7 @@
  * builds (or reads back from the cache) the pretraining corpus and prints its sizes per source.
  */
 import { parseArgs } from "node:util";
-import { buildCorpus, type BuiltinSource, type CorpusOptions } from "../../server/data/corpus.ts";
+import { buildCorpus, type BuiltinSource, type CorpusOptions } from "../../server/corpus/corpus.ts";
 
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({

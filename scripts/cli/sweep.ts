@@ -12,7 +12,7 @@ import { ExperimentCache } from "../../server/lab/cache.ts";
 import { METHOD_NAMES, type MethodName } from "../../server/lab/methods.ts";
 import { runSweep, sweepCsv, type SweepResult } from "../../server/lab/sweep.ts";
 import { ladderModelSource } from "../../server/lab/w2s.ts";
-import { importedTaskLookup } from "../../server/jobs/lab_handlers.ts";
+import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
 import { numberOption } from "./w2s.ts";
 
 const list = (value: string | undefined) => (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);

@@ -14,7 +14,7 @@ import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
 import { METHOD_NAMES, type MethodName } from "../../server/lab/methods.ts";
 import { type ExperimentResult, ladderModelSource, runExperiment } from "../../server/lab/w2s.ts";
-import { importedTaskLookup } from "../../server/jobs/lab_handlers.ts";
+import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
 
 export const W2S_OPTIONS = {
   task: { type: "string" },

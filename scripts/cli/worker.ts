@@ -5,7 +5,6 @@
 import { parseArgs } from "node:util";
 import { openDb } from "../../db/client.ts";
 import "../../server/jobs/handlers.ts";
-import "../../server/jobs/lab_handlers.ts";
 import { startWorker } from "../../server/jobs/worker.ts";
 
 export async function main(args: string[]): Promise<void> {

@@ -11,7 +11,7 @@ import { DOCS_HTML } from "./docs.ts";
 import { ApiError, errorBody, handleError } from "./errors.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { modelRoutes, taskRoutes } from "./routes/catalog.ts";
-import { benchRoutes, probeRoutes, resultRoutes, runRoutes } from "./routes/data.ts";
+import { benchRoutes, probeRoutes, resultRoutes, runRoutes } from "./routes/results.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
 import { eventRoutes, jobRoutes } from "./routes/jobs.ts";
 import { tokensEqual } from "./token.ts";

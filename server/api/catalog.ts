@@ -8,8 +8,8 @@ import { eq } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
 import { jobs, models, tasks } from "../../db/schema.ts";
 import { parameterCount } from "../../kernels/config.ts";
-import { BUILTIN_TASKS } from "../data/tasks/registry.ts";
-import { parseTaskJsonl, TaskFormatError } from "../data/tasks/jsonl.ts";
+import { BUILTIN_TASKS } from "../tasks/registry.ts";
+import { parseTaskJsonl, TaskFormatError } from "../tasks/jsonl.ts";
 import { LADDER, ladderRank } from "../lab/ladder.ts";
 import { ApiError } from "./errors.ts";
 

@@ -29,7 +29,7 @@ export const StudentMode = z.enum(STUDENT_MODES, {
 export const GENERATIVE_BASES = ["naive", "auxconf"] as const;
 
 /**
- * Names of the metric series the pipeline writes per run (server/jobs/lab_handlers.ts, pretrain.ts): the
+ * Names of the metric series the pipeline writes per run (server/jobs/experiment-jobs.ts, pretrain.ts): the
  * one place both the writers and the dashboard's charts take them from.
  */
 export const METRIC_SERIES = {

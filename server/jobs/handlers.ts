@@ -1,13 +1,16 @@
 /**
- * Registers the job handlers every worker knows. Importing this module is what makes a process able to run
- * jobs: `toy-train` (demo and tests), `bench` and `pretrain` here; the W2S pipeline's `w2s` and `sweep`
- * come from server/jobs/lab_handlers.ts, which registers itself: the server and `lab worker` import both.
+ * Registers the job handlers every worker knows; importing this module is what makes a process able to
+ * run jobs (the server and `lab worker` import it): `toy-train` (demo and tests), `bench`, `pretrain`,
+ * and the weak-to-strong pipeline's `w2s` and `sweep`.
  */
-import { benchHandler } from "./bench.ts";
-import { pretrainHandler } from "./pretrain.ts";
+import { benchHandler } from "./bench-job.ts";
+import { sweepHandler, w2sHandler } from "./experiment-jobs.ts";
+import { pretrainHandler } from "./pretrain-job.ts";
 import { registerJobHandler } from "./registry.ts";
-import { toyTrainHandler } from "./toy_train.ts";
+import { toyTrainHandler } from "./toy-train-job.ts";
 
 registerJobHandler("toy-train", toyTrainHandler);
 registerJobHandler("bench", benchHandler);
 registerJobHandler("pretrain", pretrainHandler);
+registerJobHandler("w2s", w2sHandler);
+registerJobHandler("sweep", sweepHandler);

@@ -1,6 +1,6 @@
 /**
  * Job handlers by type. The pipeline registers `pretrain`, `w2s`, `sweep` and `bench` here; `toy-train` is
- * built in (server/jobs/toy_train.ts). A job whose type has no handler fails with a clear error.
+ * built in (server/jobs/toy-train-job.ts). A job whose type has no handler fails with a clear error.
  */
 import type { LabDb } from "../../db/client.ts";
 

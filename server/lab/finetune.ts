@@ -20,11 +20,13 @@
  * regression (probe.ts), the openai repo's `linear_probe` option.
  */
 
+import { ADAMW_FINETUNE } from "../../kernels/config.ts";
+import { learningRateAt } from "./schedule.ts";
 import type { GptConfig, ParamLayout } from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
-import type { Tokenizer } from "../data/tokenizer.ts";
-import { seededRandom, shuffled } from "../data/tasks/random.ts";
+import type { Tokenizer } from "../corpus/tokenizer.ts";
+import { seededRandom, shuffled } from "../../kernels/random.ts";
 import { accuracy, auxconfAlpha, hardLabels } from "./metrics.ts";
 import { trainLogisticProbe } from "./probe.ts";
 
@@ -84,12 +86,9 @@ export interface FinetuneHyper {
   alphaMax?: number;
 }
 
-/** Learning rate at a step (0-based): linear warmup, then cosine decay to zero at `total`. */
+/** Finetuning's schedule: warmup over `warmupFraction` of the steps, then cosine decay to zero. */
 export function finetuneLr(step: number, total: number, lr: number, warmupFraction: number): number {
-  const warmup = Math.max(1, Math.round(warmupFraction * total));
-  if (step < warmup) return (lr * (step + 1)) / warmup;
-  const progress = Math.min(1, (step - warmup) / Math.max(1, total - warmup));
-  return lr * 0.5 * (1 + Math.cos(Math.PI * progress));
+  return learningRateAt(step, total, lr, Math.max(1, Math.round(warmupFraction * total)), 0);
 }
 
 export interface CurvePoint {
@@ -234,13 +233,7 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
   const model = new GptModel(gpu, config, input.params, { batchSize: B, seqLen: T });
   try {
     model.loadParams(withZeroHead(input.params, model.layout));
-    model.setOptimizer({
-      lr: hyper.lr,
-      weightDecay: hyper.weightDecay,
-      beta1: 0.9,
-      beta2: 0.999,
-      maxGradNorm: 1,
-    });
+    model.setOptimizer({ ...ADAMW_FINETUNE, lr: hyper.lr, weightDecay: hyper.weightDecay });
     const total = totalSteps(trainSet.n, hyper);
     const evalEvery = Math.max(1, hyper.evalEvery);
     const curve: CurvePoint[] = [];
@@ -414,7 +407,7 @@ export async function finetuneLm(
   const B = input.batchSize;
   const model = new GptModel(input.gpu, input.config, input.params, { batchSize: B, seqLen: T });
   try {
-    model.setOptimizer({ lr: input.lr, weightDecay: 0, beta1: 0.9, beta2: 0.999, maxGradNorm: 1 });
+    model.setOptimizer({ ...ADAMW_FINETUNE, lr: input.lr });
     const total = input.epochs * Math.ceil(set.n / B);
     const random = seededRandom(input.seed, "lm-finetune-order");
     let step = 0;

@@ -10,9 +10,9 @@ import { loadCheckpoint } from "../../kernels/checkpoint.ts";
 import { type GptConfig, paramLayout } from "../../kernels/config.ts";
 import { getGpu, type Gpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
-import { createRandom } from "../data/random.ts";
-import type { Tokenizer } from "../data/tokenizer.ts";
-import { factKey, knowledgeQueries, type LeaveOut, leftOutFacts, type World } from "../data/world.ts";
+import { createRandom } from "../../kernels/random.ts";
+import type { Tokenizer } from "../corpus/tokenizer.ts";
+import { factKey, knowledgeQueries, type LeaveOut, leftOutFacts, type World } from "../corpus/world.ts";
 import { ladderSize } from "./ladder.ts";
 import { type LabCorpusOptions, labWorld, modelDir, readStatus } from "./pretrain.ts";
 

@@ -6,7 +6,7 @@
  * argmax that picks the first class on ties); every function here uses that rule.
  */
 
-import { seededRandom } from "../data/tasks/random.ts";
+import { seededRandom } from "../../kernels/random.ts";
 
 export type Label = 0 | 1;
 

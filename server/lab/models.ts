@@ -6,7 +6,7 @@
 import { parameterCount } from "../../kernels/config.ts";
 import { LADDER } from "./ladder.ts";
 import { DEFAULT_LAB_CORPUS, readStatus } from "./pretrain.ts";
-import { generateWorld, worldAddedTokens } from "../data/world.ts";
+import { generateWorld, worldAddedTokens } from "../corpus/world.ts";
 
 export interface LadderEntry {
   name: string;

@@ -11,7 +11,7 @@
  * A run resumes from train-state.safetensors (it loses at most the steps since the last checkpoint); a
  * finished size is not retrained unless `force`.
  *
- * The lab corpus is the knowledge world (server/data/world.ts), optionally mixed with the real corpus:
+ * The lab corpus is the knowledge world (server/corpus/world.ts), optionally mixed with the real corpus:
  * `realShare` of the training windows then come from WordNet / SOTU / Moby-Dick.
  *
  * World windows are runs of statements drawn at random, each in a wording drawn at random from its
@@ -23,22 +23,29 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { type GptConfig, initParameters, parameterCount, paramLayout } from "../../kernels/config.ts";
+import {
+  ADAMW_PRETRAIN,
+  type GptConfig,
+  initParameters,
+  parameterCount,
+  paramLayout,
+} from "../../kernels/config.ts";
 import { getGpu, type Gpu } from "../../kernels/device.ts";
 import { GptModel, NonFiniteError } from "../../kernels/gpt.ts";
 import { loadCheckpoint, saveCheckpoint } from "../../kernels/checkpoint.ts";
 import { decodeSafetensors, encodeSafetensors } from "../../kernels/safetensors.ts";
-import { buildCorpus, type BuiltinSource, type Corpus, type TokenArray } from "../data/corpus.ts";
-import type { Tokenizer } from "../data/tokenizer.ts";
+import { buildCorpus, type BuiltinSource, type Corpus, type TokenArray } from "../corpus/corpus.ts";
+import type { Tokenizer } from "../corpus/tokenizer.ts";
 import {
   LAB_WORLD_OPTIONS,
   type LeaveOut,
   type World,
   type WorldOptions,
   worldStatementVariants,
-} from "../data/world.ts";
+} from "../corpus/world.ts";
 import { type LadderSize, ladderSize } from "./ladder.ts";
 import { KnowledgeProbe } from "./knowledge.ts";
+import { learningRateAt } from "./schedule.ts";
 
 // ---------- the lab corpus ----------
 
@@ -62,7 +69,7 @@ export interface LabCorpusOptions {
 }
 
 /**
- * What the default ladder pretrains on: the lab's world (LAB_WORLD_OPTIONS in server/data/world.ts: 400
+ * What the default ladder pretrains on: the lab's world (LAB_WORLD_OPTIONS in server/corpus/world.ts: 400
  * entities with 1–3 mentions each, region stated once per entity; 713 statements + 120 half sentences,
  * vocabulary 947: 256 merges + one token per name), alone. Measured: the default 2,000-entity world is
  * 147 k tokens per epoch; at 900–3,300 tokens/s (this machine, shared) one size could not see it even
@@ -163,19 +170,6 @@ export async function loadLabCorpus(dataDir: string, opts: LabCorpusOptions = {}
 }
 
 // ---------- schedule and sampling ----------
-
-/** Linear warmup to `lr`, then cosine decay to `lr · minFactor` at `totalSteps`. `step` counts from 0. */
-export function learningRateAt(
-  step: number,
-  totalSteps: number,
-  lr: number,
-  warmupSteps: number,
-  minFactor = 0.1,
-): number {
-  if (step < warmupSteps) return lr * (step + 1) / warmupSteps;
-  const progress = Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps));
-  return lr * (minFactor + (1 - minFactor) * 0.5 * (1 + Math.cos(Math.PI * progress)));
-}
 
 /** mulberry32 with its state exposed, so a checkpoint can store where the sampler was. */
 export class WindowRandom {
@@ -583,12 +577,9 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
     : undefined;
   try {
     model.setOptimizer({
+      ...ADAMW_PRETRAIN,
       lr,
-      beta1: 0.9,
-      beta2: 0.95,
-      eps: 1e-8,
-      weightDecay: opts.weightDecay ?? 0,
-      maxGradNorm: 1.0,
+      weightDecay: opts.weightDecay ?? ADAMW_PRETRAIN.weightDecay,
     });
     if (state) model.loadOptimizerState({ m: state.m, v: state.v, step: state.optimizerStep });
     const rng = new WindowRandom(state?.rngState ?? (seed * 2654435761) ^ 0x5bd1e995);

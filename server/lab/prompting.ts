@@ -13,10 +13,10 @@
 import type { GptConfig } from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
-import type { Tokenizer } from "../data/tokenizer.ts";
-import { seededRandom, shuffled } from "../data/tasks/random.ts";
-import type { TaskExample } from "../data/tasks/types.ts";
-import { generateWorld, type World } from "../data/world.ts";
+import type { Tokenizer } from "../corpus/tokenizer.ts";
+import { seededRandom, shuffled } from "../../kernels/random.ts";
+import type { TaskExample } from "../tasks/types.ts";
+import { generateWorld, type World } from "../corpus/world.ts";
 import { featuresOf, padSet } from "./finetune.ts";
 import { accuracy } from "./metrics.ts";
 

@@ -21,14 +21,14 @@ import { loadCheckpoint } from "../../kernels/checkpoint.ts";
 import type { GptConfig } from "../../kernels/config.ts";
 import { getGpu, type Gpu } from "../../kernels/device.ts";
 import type { GptModel } from "../../kernels/gpt.ts";
-import { parseTaskJsonl, splitExamples } from "../data/tasks/jsonl.ts";
-import { seededRandom, shuffled } from "../data/tasks/random.ts";
-import { BUILTIN_TASKS, loadBuiltinTask } from "../data/tasks/registry.ts";
-import type { TaskExample, TaskSplits } from "../data/tasks/types.ts";
-import type { Tokenizer } from "../data/tokenizer.ts";
-import { splitByGroup } from "../data/tasks/splits.ts";
-import { worldRegionFromWorld } from "../data/tasks/world_region.ts";
-import type { World } from "../data/world.ts";
+import { parseTaskJsonl, splitExamples } from "../tasks/jsonl.ts";
+import { seededRandom, shuffled } from "../../kernels/random.ts";
+import { BUILTIN_TASKS, loadBuiltinTask } from "../tasks/registry.ts";
+import type { TaskExample, TaskSplits } from "../tasks/types.ts";
+import type { Tokenizer } from "../corpus/tokenizer.ts";
+import { splitByGroup } from "../tasks/splits.ts";
+import { worldRegionFromWorld } from "../tasks/world-region.ts";
+import type { World } from "../corpus/world.ts";
 import { ExperimentCache, hashNumbers } from "./cache.ts";
 import {
   type CurvePoint,

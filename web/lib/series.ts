@@ -1,6 +1,6 @@
 /**
  * Which chart a metric series belongs on. The names come from METRIC_SERIES in the API's schemas, the same
- * constants the pipeline writes with (server/jobs/lab_handlers.ts, pretrain.ts); other jobs' names (the
+ * constants the pipeline writes with (server/jobs/experiment-jobs.ts, pretrain.ts); other jobs' names (the
  * demo job's "loss" and "accuracy") fall back to matching on "loss" and "acc".
  */
 import { METRIC_SERIES } from "../../server/api/schemas.ts";

@@ -18,7 +18,7 @@
  *   balance. An easy control; SpamAssassin is not part of the pretraining corpus, so nothing is excluded.
  */
 
-import { seededRandom, shuffled } from "./random.ts";
+import { seededRandom, shuffled } from "../../kernels/random.ts";
 import type { SourceExample, TaskSource } from "./source.ts";
 import { npmPackageDir } from "./wordnet.ts";
 

@@ -2,15 +2,15 @@
  * The registry of built-in tasks: metadata (cheap, synchronous) and seeded loaders. Every task is a
  * builder (a TaskSource: grouped examples and the items that must stay out of pretraining) followed by
  * the shared group-disjoint, balanced split (splits.ts). The derivation of each task is documented in
- * its builder module: wordnet_tasks.ts, text_tasks.ts, world_region.ts.
+ * its builder module: wordnet-tasks.ts, text-tasks.ts, world-region.ts.
  */
 
 import { splitByGroup } from "./splits.ts";
 import { plain, type TaskSource } from "./source.ts";
-import { polaritySource, sotuSource, spamSource } from "./text_tasks.ts";
+import { polaritySource, sotuSource, spamSource } from "./text-tasks.ts";
 import type { TaskInfo, TaskSplits } from "./types.ts";
-import { antonymSource, concreteSource, glossSource, hypernymySource } from "./wordnet_tasks.ts";
-import { worldRegionSource } from "./world_region.ts";
+import { antonymSource, concreteSource, glossSource, hypernymySource } from "./wordnet-tasks.ts";
+import { worldRegionSource } from "./world-region.ts";
 
 export const BUILTIN_TASKS: TaskInfo[] = [
   {

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { type LabDb, openDb } from "../../db/client.ts";
 import { probeResults, results, runs, tasks } from "../../db/schema.ts";
 import { ExperimentCreate, METRIC_SERIES, SweepCreate } from "../api/schemas.ts";
-import type { TaskExample } from "../data/tasks/types.ts";
+import type { TaskExample } from "../tasks/types.ts";
 import { ExperimentCache } from "../lab/cache.ts";
 import type { CurvePoint } from "../lab/finetune.ts";
 import { runSweep } from "../lab/sweep.ts";
@@ -26,7 +26,7 @@ import {
   type RoleRun,
   runExperiment,
 } from "../lab/w2s.ts";
-import { type JobContext, registerJobHandler } from "./registry.ts";
+import type { JobContext } from "./registry.ts";
 
 /** Imported tasks from the tasks table. */
 export function dbTaskLookup(db: LabDb): ImportedTaskLookup {
@@ -307,6 +307,3 @@ export async function sweepHandler(ctx: JobContext): Promise<unknown> {
     cells: result.cells.map(({ results: _, ...c }) => ({ ...c, pgr: finite(c.pgr) })),
   };
 }
-
-registerJobHandler("w2s", w2sHandler);
-registerJobHandler("sweep", sweepHandler);

@@ -6,7 +6,7 @@
  * ends with exactly the weights of an uninterrupted one.
  */
 import { and, eq, sql } from "drizzle-orm";
-import { mulberry32 } from "../../kernels/config.ts";
+import { mulberry32 } from "../../kernels/random.ts";
 import { runs } from "../../db/schema.ts";
 import { ToyTrainParams } from "../api/schemas.ts";
 import type { JobContext } from "./registry.ts";

@@ -20,7 +20,7 @@
  *   the same lexicographer file. X is a monosemous noun; neither D mentions X. Up to 3,000 X.
  */
 
-import { pick, seededRandom, shuffled } from "./random.ts";
+import { pick, seededRandom, shuffled } from "../../kernels/random.ts";
 import type { SourceExample, TaskSource } from "./source.ts";
 import {
   display,

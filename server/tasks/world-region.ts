@@ -7,7 +7,7 @@
  * 2,000): test entities are seen in pretraining, never in finetuning. Nothing is excluded.
  */
 
-import { generateWorld, LAB_WORLD_OPTIONS, promptFor, type World } from "../world.ts";
+import { generateWorld, LAB_WORLD_OPTIONS, promptFor, type World } from "../corpus/world.ts";
 import type { SplitName } from "./splits.ts";
 import type { SourceExample, TaskSource } from "./source.ts";
 

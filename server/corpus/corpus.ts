@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { createRandom } from "./random.ts";
+import { createRandom } from "../../kernels/random.ts";
 import { createTokenizer, DEFAULT_MERGES, type Tokenizer } from "./tokenizer.ts";
 import {
   generateWorld,

@@ -19,7 +19,7 @@
 // embedding rows, learnt only from the world. nameTokens: "bpe" keeps the other choice measurable.
 
 import { createHash } from "node:crypto";
-import { createRandom, type Random } from "./random.ts";
+import { createRandom, type Random } from "../../kernels/random.ts";
 import { createTokenizer, DEFAULT_MERGES } from "./tokenizer.ts";
 
 export interface WorldOptions {
@@ -49,7 +49,7 @@ export const DEFAULT_WORLD_OPTIONS: WorldOptions = {
 
 /**
  * The lab's world: what the default ladder pretrains on (server/lab/pretrain.ts) and what the
- * `world-region` task asks about (tasks/world_region.ts) — one definition, so `lab tasks`, the API and
+ * `world-region` task asks about (tasks/world-region.ts) — one definition, so `lab tasks`, the API and
  * the pipeline see the same entities. 400 entities with 1–3 mentions each (region stated once per entity,
  * 713 statements) fit the 2-core machine's
  * pretraining budget (server/lab/ladder.ts); the 2,000-entity DEFAULT_WORLD_OPTIONS are for GPUs.

@@ -6,7 +6,7 @@
  * randomly chosen examples of its majority label.
  */
 
-import { seededRandom, shuffled } from "./random.ts";
+import { seededRandom, shuffled } from "../../kernels/random.ts";
 import type { TaskExample, TaskSplits } from "./types.ts";
 
 export type SplitName = "train1" | "train2" | "validation" | "test";
