@@ -1,0 +1,97 @@
+/**
+ * Sweep summaries (server/lab/sweep.ts) against hand-computed values: the cell's PGR is the PGR of the
+ * seed-mean accuracies, a cell is flagged "gap too small" when ceiling − weak is within the test-sampling
+ * noise or the seed-to-seed spread of the gap, and flagged cells stay out of each method's median PGR.
+ */
+import assert from "node:assert/strict";
+import { sizePairs, summarizeCell, summarizeMethods, sweepCsv } from "../server/lab/sweep.ts";
+
+type Result = Parameters<typeof summarizeCell>[0][number];
+
+/** An experiment result with the fields the summaries read (the rest of the pipeline is not involved). */
+function result(
+  pair: [string, string],
+  method: "naive" | "auxconf",
+  seed: number,
+  [weak, ceiling, student]: [number, number, number],
+  nTest = 400,
+): Result {
+  return {
+    task: "toy",
+    weak: pair[0],
+    strong: pair[1],
+    method,
+    seed,
+    n: { train1: 10, train2: 10, validation: 10, test: nTest },
+    weak_acc: weak,
+    ceiling_acc: ceiling,
+    student_acc: student,
+    pgr: (student - weak) / (ceiling - weak),
+    gap_too_small: false,
+    agreement: { all: 0.5, supervisor_correct: 1, supervisor_wrong: 0 },
+    oracle: { weak_acc: weak, ceiling_acc: ceiling, student_acc: student + 0.01, pgr: 0, student_step: 3 },
+  } as unknown as Result;
+}
+
+const close = (actual: number, expected: number, what: string) =>
+  assert.ok(Math.abs(actual - expected) < 1e-4, `${what}: ${actual} vs ${expected}`);
+
+Deno.test("sweep: pairs are every weak before strong in the size order", () => {
+  assert.deepEqual(sizePairs(["a", "b", "c"]), [["a", "b"], ["a", "c"], ["b", "c"]]);
+});
+
+Deno.test("sweep: one-seed cells — PGR, test-sampling noise and the gap flag, by hand", () => {
+  // weak 0.6, ceiling 0.9, n 400: noise 1.96·√(0.6·0.4/400 + 0.9·0.1/400) = 0.056297 < gap 0.3.
+  const wide = summarizeCell([result(["a", "b"], "naive", 0, [0.6, 0.9, 0.8])]);
+  close(wide.pgr, 0.2 / 0.3, "pgr");
+  close(wide.gap_noise, 0.056297, "noise");
+  assert.equal(wide.gap_too_small, false);
+  close(wide.oracle_student_acc, 0.81, "oracle student");
+  // weak 0.9, ceiling 0.92: noise 1.96·√(0.09/400 + 0.0736/400) = 0.039637 > gap 0.02.
+  const narrow = summarizeCell([result(["b", "c"], "naive", 0, [0.9, 0.92, 0.95])]);
+  close(narrow.gap_noise, 0.039637, "noise");
+  assert.equal(narrow.gap_too_small, true);
+});
+
+Deno.test("sweep: two seeds — PGR of the mean accuracies, and the seed spread of the gap as noise", () => {
+  const cell = summarizeCell([
+    result(["a", "b"], "naive", 0, [0.6, 0.9, 0.75], 100),
+    result(["a", "b"], "naive", 1, [0.7, 0.9, 0.8], 100),
+  ]);
+  assert.deepEqual(cell.seeds, [0, 1]);
+  close(cell.weak_acc.mean, 0.65, "weak mean");
+  close(cell.student_acc.mean, 0.775, "student mean");
+  close(cell.pgr, (0.775 - 0.65) / (0.9 - 0.65), "pgr of the means");
+  // Gaps 0.3 and 0.2: sd 0.0707107, t(1) = 12.706, half-width 12.706 · 0.0707107 / √2 = 0.6353, larger
+  // than the sampling noise 1.96·√(0.65·0.35/100 + 0.9·0.1/100) = 0.1104: the cell is flagged.
+  close(cell.gap_noise, 0.6353, "noise from the seed spread");
+  assert.equal(cell.gap_too_small, true);
+  close(cell.pgr_ci.mean, 0.5, "mean of per-seed PGRs");
+});
+
+Deno.test("sweep: each method's median PGR leaves out flagged cells", () => {
+  const cells = [
+    summarizeCell([result(["a", "b"], "naive", 0, [0.6, 0.9, 0.8])]), // pgr 0.6667
+    summarizeCell([result(["a", "c"], "naive", 0, [0.6, 1.0, 0.7])]), // pgr 0.25
+    summarizeCell([result(["b", "c"], "naive", 0, [0.9, 0.92, 0.95])]), // pgr 2.5, flagged
+    summarizeCell([result(["a", "b"], "auxconf", 0, [0.6, 0.9, 0.9])]), // pgr 1
+  ];
+  const [naive, auxconf] = summarizeMethods(cells);
+  assert.equal(naive.method, "naive");
+  close(naive.median_pgr, (0.2 / 0.3 + 0.25) / 2, "naive median of the two unflagged cells");
+  assert.equal(naive.cells, 2);
+  assert.equal(naive.skipped, 1);
+  assert.ok(naive.median_ci.lo >= 0.25 - 1e-9 && naive.median_ci.hi <= 0.2 / 0.3 + 1e-9);
+  assert.equal(auxconf.method, "auxconf");
+  close(auxconf.median_pgr, 1, "auxconf");
+});
+
+Deno.test("sweep: CSV has one row per experiment with the header's columns", () => {
+  const cell = summarizeCell([result(["a", "b"], "naive", 3, [0.6, 0.9, 0.8])]);
+  const [header, row, ...rest] = sweepCsv({ cells: [cell], methods: [], experiments: 1, seconds: 0 }).split(
+    "\n",
+  );
+  assert.equal(rest.length, 0);
+  assert.equal(header.split(",").length, row.split(",").length);
+  assert.equal(row.split(",").slice(0, 8).join(","), "toy,a,b,naive,3,0.6,0.9,0.8");
+});
