@@ -7,16 +7,9 @@
 // in a seeded order, cycling — so an entity mentioned once states only its region. Sentences such as
 // "Melbra is in the north" link regions to their halves. Statements are shuffled into documents.
 //
-// Tokenization of invented names (measured on the default world, BPE-4096 = GPT-2's first 4096 merges):
-//   BPE pieces: 3.61 tokens per name on average (2: 110 names, 3: 871, 4: 735, 5: 252, 6: 31, 7: 1);
-//   region names 2–6 tokens; world corpus (2,000 entities, 22,237 statements, 606 k chars) = 238,879
-//   tokens with vocabulary 4,352.
-//   Added tokens (one per name, per region, per value word BPE splits: 2,028 in all): 152,824 tokens
-//   (−36 %) with vocabulary 6,380.
-// Decision: added tokens by default. The fact then sits in one next-token prediction (". X lives in" →
-// " V"), as in the reference run where each name was one token and weak-to-strong showed; BPE pieces
-// make small models assemble a name first, and cost 56 % more tokens per epoch. The price is 2,028
-// embedding rows, learnt only from the world. nameTokens: "bpe" keeps the other choice measurable.
+// Names, regions and value words are one added token each by default (nameTokens: "bpe" keeps GPT-2's
+// pieces): the fact then sits in one next-token prediction (". X lives in" → " V"), as in the reference
+// run where weak-to-strong showed; the measurements behind the choice are in docs/notebook.md.
 
 import { createHash } from "node:crypto";
 import { createRandom, type Random } from "../../kernels/random.ts";
@@ -48,14 +41,14 @@ export const DEFAULT_WORLD_OPTIONS: WorldOptions = {
 };
 
 /**
- * The lab's world: what the default ladder pretrains on (server/lab/pretrain.ts) and what the
+ * The lab's world: what the default ladder pretrains on (server/lab/lab-corpus.ts) and what the
  * `world-region` task asks about (tasks/world-region.ts) — one definition, so `lab tasks`, the API and
  * the pipeline see the same entities. 400 entities with 1–3 mentions each (region stated once per entity,
  * 713 statements) fit the 2-core machine's
  * pretraining budget (server/lab/ladder.ts); the 2,000-entity DEFAULT_WORLD_OPTIONS are for GPUs.
  * LAB_WORLD_ENTITIES=N builds it with N entities instead: about N/4 examples per split of `world-region`
- * (FINDINGS §2 needed ~500 for a probe student to show weak-to-strong). Keep such a world in its own
- * LAB_DATA_DIR, with pretraining budgets scaled by N/400 (`lab pretrain --tokens`); a checkpoint of
+ * (a probe student needs about 500 to show weak-to-strong: docs/notebook.md). Keep such a world in its
+ * own LAB_DATA_DIR, with pretraining budgets scaled by N/400 (`lab pretrain --tokens`); a checkpoint of
  * another world is refused by its tokenizer id.
  */
 export const LAB_WORLD_OPTIONS: Partial<WorldOptions> = { entities: labWorldEntities(), maxMentions: 3 };
@@ -313,9 +306,8 @@ export function renderWorldCorpus(world: World, opts: { leaveOut?: LeaveOut } = 
 
 // Every wording of each statement the rendering makes (same order as renderWorldCorpus before its
 // shuffle, left-out facts skipped, then the half sentences): the training sampler draws one wording per
-// use, so a fact is seen in all its paraphrases. Without this, a model stating a fact once in one
-// template learned it for that template only (medium: 100 % recall for entities stated with the
-// canonical wording, 70–79 % for the others; see server/lab/pretrain.ts).
+// use, so a fact is seen in all its paraphrases; without it a fact binds to the one template that stated
+// it (docs/notebook.md).
 export function worldStatementVariants(world: World, opts: { leaveOut?: LeaveOut } = {}): string[][] {
   const leftOut = leftOutFacts(world, opts.leaveOut);
   const variants: string[][] = [];

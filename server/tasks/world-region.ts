@@ -3,8 +3,8 @@
  * wording for the entity's region (`promptFor("region", name)`, e.g. ". X lives in"), so the question
  * is asked exactly as the models saw the fact; 1 = the entity's region belongs to the north half (the
  * region attribute's `groups`). Built from LAB_WORLD_OPTIONS, the world the ladder pretrains on (400
- * entities). Split by entity 25/25/20/30 % (about 100/100/80/120; FINDINGS §2 had 500/500/400/600 of
- * 2,000): test entities are seen in pretraining, never in finetuning. Nothing is excluded.
+ * entities). Split by entity 25/25/20/30 % (about 100/100/80/120 examples): test entities are seen in
+ * pretraining, never in finetuning. Nothing is excluded.
  */
 
 import { generateWorld, LAB_WORLD_OPTIONS, promptFor, type World } from "../corpus/world.ts";
