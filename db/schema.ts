@@ -116,7 +116,7 @@ export const results = pgTable("results", {
   ceilingAcc: doublePrecision("ceiling_acc"),
   studentAcc: doublePrecision("student_acc"),
   pgr: doublePrecision("pgr"),
-  /** {overall, supervisorRight, supervisorWrong} */
+  /** The contract's Agreement (server/contract/results.ts): {all, supervisor_correct, supervisor_wrong}. */
   agreement: jsonb("agreement"),
   /** Ground-truth early stopping: the best test point along the curve, reported next to the final one. */
   oracleStudentAcc: doublePrecision("oracle_student_acc"),

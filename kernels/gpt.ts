@@ -37,33 +37,26 @@ import { planAdd, planFill, planGeluBackward, planGeluForward } from "./ops/elem
 import { groupPositionsByToken, planEmbeddingBackward, planEmbeddingForward } from "./ops/embedding.ts";
 import { planLayernormBackward, planLayernormForward } from "./ops/layernorm.ts";
 import {
-  type AttentionBackwardSpec,
-  type AttentionForwardSpec,
+  attentionSavedLength,
+  type AttentionSpec,
+  type AttentionVersion,
+  defaultAttentionVersion,
   planAttentionBackward,
-  planAttentionBackwardV2,
   planAttentionForward,
-  planAttentionForwardV2,
+  requireAttentionVersion,
 } from "./ops/attention.ts";
+import { planClassCrossEntropy, planLmCrossEntropy } from "./ops/crossentropy.ts";
+import { adamwStepParams, gradNormPartials, planAdamW, planGradNorm } from "./ops/optimizer.ts";
 import {
-  FLASH_MAX_HEAD_SIZE,
-  planAttentionBackwardV3,
-  planAttentionForwardV3,
-} from "./ops/attention-flash.ts";
-import {
-  planClassCrossEntropy,
-  planLmCrossEntropy,
   STAT_CORRECT,
   STAT_COUNT,
   STAT_GRAD_NORM_SQ,
   STAT_LOSS,
   STAT_NONFINITE,
-} from "./ops/crossentropy.ts";
-import { gradNormPartials, planAdamW, planGradNorm } from "./ops/optimizer.ts";
-
-/** Sticky count of skipped (non-finite) updates since the last read, and steps since then. */
-const STAT_SKIPPED = 5;
-const STAT_STEPS = 6;
-const STATS_LENGTH = 8;
+  STAT_SKIPPED,
+  STAT_STEPS,
+  STATS_LENGTH,
+} from "./stats.ts";
 
 export type Head = "lm" | "cls";
 
@@ -103,7 +96,7 @@ export class NonFiniteError extends Error {
   }
 }
 
-export type AttentionVersion = "v1" | "v2" | "v3";
+export type { AttentionVersion };
 
 export interface ModelShape {
   batchSize: number;
@@ -210,13 +203,9 @@ export class GptModel {
     if (initial.length !== this.layout.total) {
       throw new Error(`parameter buffer has ${initial.length} floats, the layout needs ${this.layout.total}`);
     }
-    // v3 (fused, no T×T tensor) is the fastest on every shape measured; it holds a head in registers,
-    // so heads larger than FLASH_MAX_HEAD_SIZE take v2.
-    this.attentionVersion = shape.attention ??
-      (cfg.width / cfg.heads <= FLASH_MAX_HEAD_SIZE ? "v3" : "v2");
-    if (!["v1", "v2", "v3"].includes(this.attentionVersion)) {
-      throw new Error(`attention version ${this.attentionVersion} is unknown (v1, v2 or v3)`);
-    }
+    // v3 (fused, no T×T tensor) is the fastest on every shape measured, where the head fits it.
+    this.attentionVersion = shape.attention ?? defaultAttentionVersion(cfg.width / cfg.heads);
+    requireAttentionVersion(this.attentionVersion);
     this.fuse = shape.fuse ?? true;
     const B = this.B = shape.batchSize;
     const T = this.T = shape.seqLen;
@@ -252,7 +241,10 @@ export class GptModel {
         rstd1: t(N, `rstd1.${l}`),
         qkv: t(N * 3 * C, `qkv${l}`),
         att: t(N * C, `att${l}`),
-        attnSaved: this.attentionVersion === "v3" ? t(B * H * T, `lse${l}`) : t(B * H * T * T, `probs${l}`),
+        attnSaved: t(
+          attentionSavedLength(this.attentionVersion, { B, H, T }),
+          `${this.attentionVersion === "v3" ? "lse" : "probs"}${l}`,
+        ),
         xmid: t(N * C, `xmid${l}`),
         ln2: t(N * C, `ln2.${l}`),
         mean2: t(N, `mean2.${l}`),
@@ -459,24 +451,14 @@ export class GptModel {
   }
 
   /** `saved` is the probs tensor (v1, v2) or the log-sum-exp tensor (v3) of the layer. */
-  private attentionForward(spec: Omit<AttentionForwardSpec, "probs"> & { saved: Tensor }): Dispatch[] {
-    const { saved, ...shape } = spec;
-    if (this.attentionVersion === "v3") return [planAttentionForwardV3(this.gpu, { ...shape, lse: saved })];
-    return this.attentionVersion === "v1"
-      ? [planAttentionForward(this.gpu, { ...shape, probs: saved })]
-      : planAttentionForwardV2(this.gpu, { ...shape, probs: saved });
+  private attentionForward(spec: Omit<AttentionSpec, "version">): Dispatch[] {
+    return planAttentionForward(this.gpu, { ...spec, version: this.attentionVersion });
   }
 
   private attentionBackward(
-    spec: Omit<AttentionBackwardSpec, "probs"> & { saved: Tensor; out: Tensor },
+    spec: Omit<AttentionSpec, "version"> & { dout: Tensor; dqkv: Tensor },
   ): Dispatch[] {
-    const { saved, out, ...shape } = spec;
-    if (this.attentionVersion === "v3") {
-      return planAttentionBackwardV3(this.gpu, { ...shape, out, lse: saved });
-    }
-    return this.attentionVersion === "v1"
-      ? planAttentionBackward(this.gpu, { ...shape, probs: saved })
-      : planAttentionBackwardV2(this.gpu, { ...shape, probs: saved });
+    return planAttentionBackward(this.gpu, { ...spec, version: this.attentionVersion });
   }
 
   /**
@@ -864,16 +846,7 @@ export class GptModel {
     const prog = this.program("train", head, opts.auxAlpha !== undefined);
     // The class cross-entropy with the aux target reads α from its parameters, set per step.
     if (opts.auxAlpha !== undefined) { for (const d of this.auxCE!) d.setParams({ alpha: opts.auxAlpha }); }
-    this.adamw!.setParams({
-      lr: opts.lr ?? o.lr,
-      beta1: o.beta1,
-      beta2: o.beta2,
-      eps: o.eps,
-      weight_decay: o.weightDecay,
-      bc1: 1 - Math.pow(o.beta1, this.step),
-      bc2: 1 - Math.pow(o.beta2, this.step),
-      max_norm: o.maxGradNorm,
-    });
+    this.adamw!.setParams(adamwStepParams(o, this.step, opts.lr ?? o.lr));
     this.run(prog);
   }
 

@@ -11,7 +11,7 @@ import { resolveToken } from "../server/api/token.ts";
 import { BUILTIN_TASKS } from "../server/tasks/registry.ts";
 import { createTokenizer } from "../server/corpus/tokenizer.ts";
 import { generateWorld } from "../server/corpus/world.ts";
-import { DEFAULT_LAB_CORPUS } from "../server/lab/pretrain.ts";
+import { DEFAULT_LAB_CORPUS } from "../server/lab/lab-corpus.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { startWorker } from "../server/jobs/worker.ts";

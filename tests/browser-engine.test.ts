@@ -17,7 +17,7 @@
 import assert from "node:assert/strict";
 import { paramLayout } from "../kernels/config.ts";
 import { type AttentionVersion, GptModel, type Head, nextTokenTargets } from "../kernels/gpt.ts";
-import { STAT_COUNT, STAT_GRAD_NORM_SQ, STAT_LOSS, STAT_NONFINITE } from "../kernels/ops/crossentropy.ts";
+import { STAT_COUNT, STAT_GRAD_NORM_SQ, STAT_LOSS, STAT_NONFINITE } from "../kernels/stats.ts";
 import {
   DEFAULT_ADAMW,
   newAdamWState,

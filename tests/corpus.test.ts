@@ -3,7 +3,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildCorpus, type Corpus, normalizeText } from "../server/corpus/corpus.ts";
 
+// Every temporary directory a test makes is removed when this file's tests are done (pass or fail).
 const tempDirs: string[] = [];
+globalThis.addEventListener("unload", () => {
+  for (const dir of tempDirs) Deno.removeSync(dir, { recursive: true });
+});
 async function tempDir(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "corpus-test-" });
   tempDirs.push(dir);
@@ -151,11 +155,4 @@ Deno.test("the world's corpus alone, with one token per name and its ground trut
     worldLeaveOut: { entities: [entity.name] },
   });
   assert.ok(!allText(left).includes(` ${entity.name} `));
-});
-
-Deno.test({
-  name: "cleanup",
-  fn: async () => {
-    for (const dir of tempDirs) await Deno.remove(dir, { recursive: true });
-  },
 });

@@ -8,6 +8,7 @@ import { type BenchReportLike, makeBenchHandler } from "../server/jobs/bench-job
 import { EventBus, type JobEvent } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { makePretrainHandler, type PretrainSize } from "../server/jobs/pretrain-job.ts";
+import type { Curves, PretrainStatus } from "../server/lab/model-store.ts";
 import {
   cancelJob,
   enqueueJob,
@@ -292,8 +293,8 @@ Deno.test("bench stores one row per kernel version and per training size, filter
     device: "test-adapter",
     timer: "wall",
     kernels: opts.kernels === false ? [] : [
-      { kernel: "matmul nn", version: "naive", shape: "64×64×64", ms: 2, gflops: 0.262144, timer: "wall" },
-      { kernel: "matmul nn", version: "vec4", shape: "64×64×64", ms: 0.5, gflops: 1.048576, timer: "wall" },
+      { kernel: "matmul nn", version: "v1", shape: "64×64×64", ms: 2, gflops: 0.262144, timer: "wall" },
+      { kernel: "matmul nn", version: "v3", shape: "64×64×64", ms: 0.5, gflops: 1.048576, timer: "wall" },
       { kernel: "layernorm forward", version: "v1", shape: "2048×64", ms: 0.25, gbps: 4.2, timer: "wall" },
     ],
     training: opts.training === false ? [] : [{
@@ -332,8 +333,8 @@ Deno.test("bench stores one row per kernel version and per training size, filter
     assert.deepEqual(
       rows.map((r) => [r.device, r.kernel, r.version, r.ms, r.gflops, r.gbps]),
       [
-        ["test-adapter", "matmul nn", "naive", 2, 0.262144, null],
-        ["test-adapter", "matmul nn", "vec4", 0.5, 1.048576, null],
+        ["test-adapter", "matmul nn", "v1", 2, 0.262144, null],
+        ["test-adapter", "matmul nn", "v3", 0.5, 1.048576, null],
         ["test-adapter", "train step", "64/2", 400, null, null],
       ],
       "layernorm filtered out; the training size stored as a train step",
@@ -353,6 +354,32 @@ Deno.test("bench stores one row per kernel version and per training size, filter
     await worker.stop();
   }
 });
+
+/** A finished size's status as the stand-in pretraining run reports it. */
+function pretrainedStatus(size: string, seed: number, curves: Curves): PretrainStatus {
+  return {
+    size,
+    status: "pretrained",
+    params: 12345,
+    config: { vocabSize: 40, contextLength: 16, width: 16, layers: 1, heads: 2 },
+    step: 20,
+    totalSteps: 20,
+    tokens: 1280,
+    batchSize: 4,
+    seqLen: 16,
+    seed,
+    lr: 1e-2,
+    corpusHash: "abc",
+    tokenizerId: "tok",
+    knowledgeAttribute: "region",
+    val_loss: 4.5,
+    knowledge: 0.25,
+    wallSeconds: 1.5,
+    tokensPerSecond: 853,
+    curves,
+    updatedAt: "2026-01-01T00:00:00.000Z",
+  };
+}
 
 Deno.test("pretrain writes its curves to a pretrain run and the model's row; the ladder merges disk and db", async () => {
   const curves = {
@@ -387,21 +414,7 @@ Deno.test("pretrain writes its curves to a pretrain run and the model's row; the
       dir: `${opts.dataDir}/models/${opts.size}`,
       cached: false,
       resumedFromStep: 0,
-      status: {
-        status: "pretrained",
-        params: 12345,
-        step: 20,
-        totalSteps: 20,
-        tokens: 1280,
-        seed: opts.seed ?? 1,
-        corpusHash: "abc",
-        tokenizerId: "tok",
-        val_loss: 4.5,
-        knowledge: 0.25,
-        wallSeconds: 1.5,
-        tokensPerSecond: 853,
-        curves,
-      },
+      status: pretrainedStatus(opts.size, opts.seed ?? 1, curves),
     });
   };
   registerJobHandler("pretrain", makePretrainHandler(fake));

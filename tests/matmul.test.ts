@@ -1,19 +1,17 @@
 /**
- * The general matmul against a float64 reference: every version (naive, blocked, vec4) × layout
- * (NN, NT, TN) on odd shapes, with bias, accumulation (beta), alpha, batching and the two-level batch
- * used by attention; tensors placed at unaligned offsets inside larger buffers.
+ * The general matmul against a float64 reference: every version (v1 naive, v2 blocked, v3 vec4, v4
+ * tiled) × layout (NN, NT, TN) on odd shapes, with bias, accumulation (beta), alpha, batching and the
+ * two-level batch used by attention; tensors placed at unaligned offsets inside larger buffers.
  */
 import assert from "node:assert/strict";
 import { getGpu } from "../kernels/device.ts";
 import { checked, createTensor, readTensor, slice, submit, type Tensor } from "../kernels/runtime.ts";
 import { type MatmulSpec, type MatmulVersion, planMatmul } from "../kernels/ops/matmul.ts";
+import { randoms as uniform } from "./helpers/kernel-check.ts";
 
+/** Seeded operands in [−0.5, 0.5). */
 function randoms(n: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from(
-    { length: n },
-    () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5,
-  );
+  return uniform(n, seed, 0.5);
 }
 
 interface Case {
@@ -115,8 +113,8 @@ async function check(
   try {
     dispatch = await checked(gpu, () => planMatmul(gpu, spec));
   } catch (err) {
-    // vec4 and tiled refuse unaligned operands with a named error; every other refusal is a failure.
-    if ((version === "vec4" || version === "tiled") && /matmul needs aligned shapes/.test(String(err))) {
+    // v3 and v4 refuse unaligned operands with a named error; every other refusal is a failure.
+    if ((version === "v3" || version === "v4") && /matmul needs aligned shapes/.test(String(err))) {
       return undefined;
     }
     throw err;
@@ -134,20 +132,20 @@ Deno.test("matmul: every version and layout on odd shapes matches float64", asyn
   const failures: string[] = [];
   let vec4Ran = 0;
   let tiledRan = 0;
-  for (const version of ["naive", "blocked", "vec4", "tiled"] as const) {
+  for (const version of ["v1", "v2", "v3", "v4"] as const) {
     for (const [M, N, K] of SHAPES) {
       for (const [transA, transB] of [[false, false], [false, true], [true, false]]) {
-        const offset = version === "vec4" || version === "tiled" ? 4 : 3;
+        const offset = version === "v3" || version === "v4" ? 4 : 3;
         const result = await check({ M, N, K, transA, transB }, version, offset);
         if (result) failures.push(result);
-        if (version === "vec4" && (N % 4 === 0 || K % 4 === 0)) vec4Ran++;
-        if (version === "tiled" && M % 4 === 0 && N % 4 === 0 && K % 4 === 0) tiledRan++;
+        if (version === "v3" && (N % 4 === 0 || K % 4 === 0)) vec4Ran++;
+        if (version === "v4" && M % 4 === 0 && N % 4 === 0 && K % 4 === 0) tiledRan++;
       }
     }
   }
   assert.deepEqual(failures, [], failures.join("\n"));
-  assert.ok(vec4Ran > 5, "the vec4 version must run on the aligned shapes");
-  assert.ok(tiledRan >= 6, "the tiled version must run on the 4-aligned shapes");
+  assert.ok(vec4Ran > 5, "v3 (vec4) must run on the aligned shapes");
+  assert.ok(tiledRan >= 6, "v4 (tiled) must run on the 4-aligned shapes");
 });
 
 Deno.test("matmul: bias, accumulation, alpha and batching", async () => {
@@ -160,7 +158,7 @@ Deno.test("matmul: bias, accumulation, alpha and batching", async () => {
     { M: 1, N: 16, K: 33, transA: true, batch: 2, beta: 1 },
   ];
   for (const c of cases) {
-    for (const version of [undefined, "naive", "blocked", "tiled"] as const) {
+    for (const version of [undefined, "v1", "v2", "v4"] as const) {
       const result = await check(c, version, 8);
       if (result) failures.push(result);
     }
@@ -174,7 +172,7 @@ Deno.test("matmul: two-level batch over (sequence, head) blocks of one buffer", 
   const S = 2, T = 5, H = 3, d = 4;
   const W = H * d;
   const X = randoms(S * T * W, 3);
-  for (const version of ["naive", "blocked", "vec4", "tiled"] as const) {
+  for (const version of ["v1", "v2", "v3", "v4"] as const) {
     const x = createTensor(gpu, X.length, "x", X);
     const out = createTensor(gpu, S * H * T * T, "out");
     const dispatch = planMatmul(gpu, {
@@ -232,7 +230,7 @@ function geluGradRef(x: number): number {
 Deno.test("matmul: GELU epilogues (fc forward: C and GELU(C); backward: C·GELU'(pre)) match float64", async () => {
   const gpu = await getGpu();
   const failures: string[] = [];
-  for (const version of ["blocked", "tiled"] as const) {
+  for (const version of ["v2", "v4"] as const) {
     for (const c of [{ M: 8, N: 12, K: 16, bias: true }, { M: 12, N: 16, K: 8, transB: true }] as Case[]) {
       const A = randoms(c.M * c.K, c.M), B = randoms(c.K * c.N, c.N).map((x) => 4 * x);
       const bias = randoms(c.N, 5);

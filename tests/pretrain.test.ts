@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { loadCheckpoint } from "../kernels/checkpoint.ts";
 import { LADDER, type LadderSize } from "../server/lab/ladder.ts";
 import { ladderStatus } from "../server/lab/models.ts";
-import { loadTaskSplits } from "../server/lab/w2s.ts";
+import { loadTaskSplits } from "../server/tasks/load.ts";
 import { buildCorpus } from "../server/corpus/corpus.ts";
 import { loadBuiltinTask } from "../server/tasks/registry.ts";
 import {
@@ -20,16 +20,11 @@ import {
   timesStated,
   worldStatementVariants,
 } from "../server/corpus/world.ts";
-import {
-  type LabCorpusOptions,
-  labWorld,
-  modelDir,
-  paraphraseWindow,
-  PretrainInterrupted,
-  pretrainSize,
-  sentenceStarts,
-  WindowRandom,
-} from "../server/lab/pretrain.ts";
+import { Mulberry32 } from "../kernels/random.ts";
+import { type LabCorpusOptions, labWorld, sentenceStarts } from "../server/lab/lab-corpus.ts";
+import { modelDir, statusPath, trainStatePath } from "../server/lab/model-store.ts";
+import { PretrainInterrupted, pretrainSize } from "../server/lab/pretrain.ts";
+import { paraphraseWindow } from "../server/lab/windows.ts";
 import { learningRateAt } from "../server/lab/schedule.ts";
 
 const corpus: LabCorpusOptions = { world: { seed: 5, entities: 24, maxMentions: 6 }, merges: 32 };
@@ -144,7 +139,7 @@ Deno.test("bad input: unknown size, damaged training state, damaged model", asyn
       }),
       PretrainInterrupted,
     );
-    const statePath = join(modelDir(dataDir, "nano"), "train-state.safetensors");
+    const statePath = trainStatePath(dataDir, "nano");
     const bytes = await Deno.readFile(statePath);
     await Deno.writeFile(statePath, bytes.subarray(0, bytes.length - 100));
     await assert.rejects(
@@ -159,7 +154,7 @@ Deno.test("bad input: unknown size, damaged training state, damaged model", asyn
       pretrainSize({ size: tiny, dataDir, corpus, ...quiet }),
       (err: Error) => err.message.includes(modelPath),
     );
-    await Deno.writeTextFile(join(modelDir(dataDir, "nano"), "status.json"), "{ truncated");
+    await Deno.writeTextFile(statusPath(dataDir, "nano"), "{ truncated");
     await assert.rejects(ladderStatus(dataDir), /status\.json is corrupted/);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
@@ -280,7 +275,7 @@ Deno.test("paraphrase augmentation: every wording of a statement, drawn at rando
   );
 
   // Windows: one statement with wordings [1 2], [3 4 5] (periods are 9): both wordings appear, whole.
-  const rng = new WindowRandom(7);
+  const rng = new Mulberry32(7);
   const seen = new Set<string>();
   for (let draw = 0; draw < 40; draw++) {
     const window = paraphraseWindow([[Int32Array.from([9, 1, 2]), Int32Array.from([9, 3, 4, 5])]], rng, 8);

@@ -19,15 +19,8 @@ import { bindOperands, offsetParams } from "../kernels/ops/operands.ts";
 import { subgroupsEnable, workgroupReduce } from "../kernels/ops/reduce.ts";
 import { gradNormPartials, planGradNorm } from "../kernels/ops/optimizer.ts";
 import { planLayernormBackward, planLayernormForward } from "../kernels/ops/layernorm.ts";
-import {
-  planClassCrossEntropy,
-  planLmCrossEntropy,
-  STAT_CORRECT,
-  STAT_COUNT,
-  STAT_GRAD_NORM_SQ,
-  STAT_LOSS,
-  STAT_NONFINITE,
-} from "../kernels/ops/crossentropy.ts";
+import { planClassCrossEntropy, planLmCrossEntropy } from "../kernels/ops/crossentropy.ts";
+import { STAT_CORRECT, STAT_COUNT, STAT_GRAD_NORM_SQ, STAT_LOSS, STAT_NONFINITE } from "../kernels/stats.ts";
 import {
   crossEntropyForwardBackward,
   layernormBackward,

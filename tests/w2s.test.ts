@@ -9,8 +9,10 @@ import { join } from "node:path";
 import { type GptConfig, initParameters } from "../kernels/config.ts";
 import { createTokenizer } from "../server/corpus/tokenizer.ts";
 import { ExperimentCache, hashNumbers } from "../server/lab/cache.ts";
-import { agreement, pgr } from "../server/lab/metrics.ts";
-import { loadTaskSplits, type ModelSource, pgrBootstrap, runExperiment } from "../server/lab/w2s.ts";
+import { agreement, pgr, pgrBootstrap } from "../server/lab/metrics.ts";
+import type { ModelSource } from "../server/lab/model-source.ts";
+import { runExperiment } from "../server/lab/w2s.ts";
+import { loadTaskSplits } from "../server/tasks/load.ts";
 
 const tokenizer = createTokenizer({ merges: 0 });
 const CONFIGS: Record<string, GptConfig> = {

@@ -1,8 +1,9 @@
 /**
- * Builds the dashboard into web/dist: `deno bundle` of web/main.tsx (Preact, signals, uPlot and the API's zod
- * schemas in one minified file), the styles with uPlot's CSS inlined, and index.html. Nothing is fetched at
- * run time (no CDN). `buildDashboard()` rebuilds only when web/dist is missing or older than its sources;
- * the server calls it at start. By hand: `deno run -A web/build.ts [--force]`.
+ * Builds the dashboard into web/dist: `deno bundle` of web/main.tsx (Preact, signals, uPlot and the
+ * contract's zod schemas in one minified file), the styles with uPlot's CSS inlined, and
+ * index.html. Nothing is fetched at run time (no CDN). `buildDashboard()` rebuilds only when web/dist is
+ * missing or older than its sources; the server calls it at start. By hand:
+ * `deno run -A web/build.ts [--force]`.
  */
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,8 +12,10 @@ const WEB_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(WEB_DIR);
 export const DIST_DIR = join(WEB_DIR, "dist");
 const OUTPUTS = ["index.html", "main.js", "app.css"];
-/** Sources outside web/ that end up in the bundle or change how it is built. */
-const EXTRA_INPUTS = [join(ROOT, "server/api/schemas.ts"), join(ROOT, "deno.json")];
+/** Sources outside web/ and the contract that change the bundle: the build settings, kernel version names. */
+const EXTRA_INPUTS = [join(ROOT, "deno.json"), join(ROOT, "kernels/versions.ts")];
+/** The contract the dashboard shares with the server (schemas, names, the ladder rule), bundled whole. */
+const CONTRACT_DIR = join(ROOT, "server/contract");
 
 async function mtime(path: string): Promise<number | undefined> {
   try {
@@ -43,7 +46,9 @@ export async function staleReason(): Promise<string | undefined> {
     oldestOutput = Math.min(oldestOutput, time);
   }
   const inputs = [...EXTRA_INPUTS];
-  for await (const path of sourceFiles(WEB_DIR)) inputs.push(path);
+  for (const dir of [WEB_DIR, CONTRACT_DIR]) {
+    for await (const path of sourceFiles(dir)) inputs.push(path);
+  }
   for (const path of inputs) {
     const time = await mtime(path);
     if (time !== undefined && time > oldestOutput) return `${relative(ROOT, path)} changed`;

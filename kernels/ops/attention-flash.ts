@@ -1,7 +1,7 @@
 /**
- * Causal multi-head self-attention with key padding, flash style ("v3"): online softmax, no T×T
- * tensor. The forward saves one log-sum-exp per attention row instead of the probabilities; the
- * backward recomputes p_ij = exp(s_ij − lse_i) from q, k and lse.
+ * Causal multi-head self-attention with key padding, v3 "flash" (attention.ts lists the versions and
+ * dispatches to them): online softmax, no T×T tensor. The forward saves one log-sum-exp per attention
+ * row instead of the probabilities; the backward recomputes p_ij = exp(s_ij − lse_i) from q, k and lse.
  *
  * Layouts (row-major, N = B·T rows, hs = C/H, same as v1/v2 in attention.ts):
  *   qkv   N×3C: q | k | v along the last axis; head h uses columns h·hs .. h·hs+hs of each part.

@@ -1,8 +1,13 @@
 /**
- * Causal multi-head self-attention with key padding, forward and backward ("v1": one invocation per
- * attention row; simple, exact, and cheap at this lab's context lengths).
+ * Causal multi-head self-attention with key padding, forward and backward. Versions (spec.version of
+ * planAttentionForward / planAttentionBackward, which dispatch to the numbered functions):
+ *   v1 per row          one invocation per attention row; simple, exact (planAttentionForwardV1, below).
+ *   v2 batched matmuls  the products as batched matmuls around small row kernels (…V2, below).
+ *   v3 flash            online softmax, a log-sum-exp per row instead of the T×T probabilities
+ *                       (…V3, in attention-flash.ts); the default up to head size FLASH_MAX_HEAD_SIZE.
+ * v1 and v2 save the probabilities for the backward, v3 the log-sum-exp: spec.saved holds either.
  *
- * Layouts (row-major, N = B·T rows, hs = C/H):
+ * v1 in detail. Layouts (row-major, N = B·T rows, hs = C/H):
  *   qkv   N×3C: q | k | v along the last axis; head h uses columns h·hs .. h·hs+hs of each part.
  *   out   N×C:  head h writes columns h·hs .. h·hs+hs.
  *   probs B×H×T×T: the saved softmax, probs[b,h,i,j]; masked entries are exactly 0.
@@ -23,6 +28,64 @@ import type { Gpu } from "../device.ts";
 import { bindTensor, createTensor, type Dispatch, grid1d, plan, slice, type Tensor } from "../runtime.ts";
 import { planMatmul } from "./matmul.ts";
 import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
+import { FLASH_MAX_HEAD_SIZE, planAttentionBackwardV3, planAttentionForwardV3 } from "./attention-flash.ts";
+import { KERNEL_VERSIONS, type KernelVersion } from "../versions.ts";
+
+export type AttentionVersion = KernelVersion<"attention">;
+
+/** The version a model takes unless told: v3, which holds a head in registers, up to its largest head. */
+export function defaultAttentionVersion(headSize: number): AttentionVersion {
+  return headSize <= FLASH_MAX_HEAD_SIZE ? "v3" : "v2";
+}
+
+/** Floats a version saves for its backward: probs B·H·T·T (v1, v2) or the log-sum-exp B·H·T (v3). */
+export function attentionSavedLength(version: AttentionVersion, s: { B: number; H: number; T: number }) {
+  return version === "v3" ? s.B * s.H * s.T : s.B * s.H * s.T * s.T;
+}
+
+/** Any version's forward; its backward takes the same spec plus dout and dqkv. */
+export interface AttentionSpec {
+  version: AttentionVersion;
+  qkv: Tensor;
+  lengths: Tensor;
+  /** Written by the forward; v3's backward reads it. */
+  out: Tensor;
+  /** Written by the forward, read by the backward: see attentionSavedLength. */
+  saved: Tensor;
+  B: number;
+  T: number;
+  C: number;
+  H: number;
+  label: string;
+}
+
+/** Throws unless `version` names one of the versions (an option can come from untyped input). */
+export function requireAttentionVersion(version: string): void {
+  if (!Object.hasOwn(KERNEL_VERSIONS.attention, version)) {
+    throw new Error(`attention version ${version} is unknown (v1, v2 or v3)`);
+  }
+}
+
+export function planAttentionForward(gpu: Gpu, s: AttentionSpec): Dispatch[] {
+  requireAttentionVersion(s.version);
+  const { version, saved, ...shape } = s;
+  if (version === "v3") return [planAttentionForwardV3(gpu, { ...shape, lse: saved })];
+  return version === "v1"
+    ? [planAttentionForwardV1(gpu, { ...shape, probs: saved })]
+    : planAttentionForwardV2(gpu, { ...shape, probs: saved });
+}
+
+export function planAttentionBackward(
+  gpu: Gpu,
+  s: AttentionSpec & { dout: Tensor; dqkv: Tensor },
+): Dispatch[] {
+  requireAttentionVersion(s.version);
+  const { version, saved, out, ...shape } = s;
+  if (version === "v3") return planAttentionBackwardV3(gpu, { ...shape, out, lse: saved });
+  return version === "v1"
+    ? planAttentionBackwardV1(gpu, { ...shape, probs: saved })
+    : planAttentionBackwardV2(gpu, { ...shape, probs: saved });
+}
 
 const WG = 64;
 
@@ -145,7 +208,7 @@ function baseParams(s: { B: number; T: number; C: number; H: number }, hs: numbe
   };
 }
 
-export function planAttentionForward(gpu: Gpu, s: AttentionForwardSpec): Dispatch {
+export function planAttentionForwardV1(gpu: Gpu, s: AttentionForwardSpec): Dispatch {
   const hs = checkShape(s);
   const { B, T, C, H, label } = s;
   const N = B * T;
@@ -264,7 +327,7 @@ export interface AttentionBackwardSpec {
 }
 
 /** Returns [dq (+ row sums D), dk dv] dispatches. */
-export function planAttentionBackward(gpu: Gpu, s: AttentionBackwardSpec): Dispatch[] {
+export function planAttentionBackwardV1(gpu: Gpu, s: AttentionBackwardSpec): Dispatch[] {
   const hs = checkShape(s);
   const { B, T, C, H, label } = s;
   const N = B * T;
@@ -312,13 +375,13 @@ export function planAttentionBackward(gpu: Gpu, s: AttentionBackwardSpec): Dispa
 }
 
 // ---------------------------------------------------------------------------------------------
-// v2: attention as batched matmuls (the tuned vec4 matmul) around small row kernels.
+// v2: attention as batched matmuls (the automatic matmul version) around small row kernels.
 //
 // Forward:  S = scale·Q·Kᵀ per (b, h) into probs; masked softmax in place (row kernel); out = P·V.
 // Backward: dP = dout·Vᵀ (scratch B·H·T·T); dS = P ⊙ (dP − Σ_j P·dP) in place (row kernel);
 //           dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dout, written into dqkv (overwrite).
-// The matmuls compute the masked (causal) half too — they are ~5× faster per FLOP than v1's per-row
-// loops on a CPU adapter, which pays for it. Same layouts and semantics as v1 (masked probs exactly 0;
+// The matmuls compute the masked (causal) half too: on a CPU adapter they are so much faster per FLOP
+// than v1's per-row loops that this pays for itself. Same layouts and semantics as v1 (masked probs exactly 0;
 // a row with no allowed key has all-zero probs and outputs 0). Row kernels: one invocation per
 // attention row (b, h, i), 64 per workgroup, grid1d.
 

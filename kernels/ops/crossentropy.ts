@@ -1,9 +1,11 @@
 /**
- * Softmax cross-entropy, forward and backward fused, mean-reduced on the device.
+ * Softmax cross-entropy, forward and backward fused, mean-reduced on the device. Versions of the LM
+ * head's row pass (spec.version, default v2):
+ *   v1 workgroup per row   256 invocations per row, tree reductions (2. below).
+ *   v2 invocation per row  one invocation per row, three ordered loops (see lmRowSourceV2).
  *
- * The model owns a small f32 `stats` tensor (≥ 8 elements) that collects a step's scalars at the
- * STAT_* indices below; it zero-fills it at the start of a step. These kernels only ever SET
- * stats[STAT_NONFINITE] to 1 (never clear it), and overwrite LOSS, COUNT (and CORRECT).
+ * The model's `stats` tensor (slots in kernels/stats.ts) collects a step's scalars. These kernels only
+ * ever SET stats[STAT_NONFINITE] to 1 (never clear it), and overwrite LOSS, COUNT (and CORRECT).
  *
  * Language-model head (`planLmCrossEntropy`), logits rows×V row-major, targets i32 rows (< 0 = ignored):
  *   1. count:  one 256-invocation workgroup; stats[COUNT] = #(target ≥ 0). A target ≥ V counts as an
@@ -38,26 +40,15 @@ import {
   WGSL_COMMON,
 } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
+import { STATS_LENGTH, STATS_WGSL } from "../stats.ts";
+import type { KernelVersion } from "../versions.ts";
 
-export const STAT_LOSS = 0;
-export const STAT_COUNT = 1;
-export const STAT_GRAD_NORM_SQ = 2;
-export const STAT_NONFINITE = 3;
-export const STAT_CORRECT = 4;
-/** Minimum length of the stats tensor. */
-export const STATS_LENGTH = 8;
+export type CrossEntropyVersion = KernelVersion<"crossEntropy">;
 
 /** Largest batch the single-workgroup classification kernel accepts. */
 export const MAX_CLASS_ROWS = 1024;
 
 const WG = 256;
-
-const STAT_CONSTS = /* wgsl */ `
-const STAT_LOSS = ${STAT_LOSS}u;
-const STAT_COUNT = ${STAT_COUNT}u;
-const STAT_NONFINITE = ${STAT_NONFINITE}u;
-const STAT_CORRECT = ${STAT_CORRECT}u;
-`;
 
 /**
  * Reductions over one 256-invocation workgroup (call from uniform control flow): fixed-order trees, or
@@ -74,8 +65,8 @@ export interface LmCrossEntropySpec {
   rows: number;
   V: number;
   label: string;
-  /** Row pass version: "v1" workgroup per row, "v2" invocation per row (default). */
-  version?: "v1" | "v2";
+  /** Row pass version: v1 workgroup per row, v2 invocation per row (default). */
+  version?: CrossEntropyVersion;
 }
 
 const LM_PARAMS = /* wgsl */ `
@@ -84,7 +75,7 @@ struct Params { rows: u32, V: u32, logits_off: u32, targets_off: u32, row_loss_o
 `;
 
 function lmCountSource(b: BoundOperands, subgroups: boolean): string {
-  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STAT_CONSTS + reduce(subgroups) +
+  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STATS_WGSL + reduce(subgroups) +
     /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
@@ -108,7 +99,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 
 function lmRowSource(b: BoundOperands, subgroups: boolean): string {
   const logits = b.array.logits;
-  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STAT_CONSTS + reduce(subgroups) +
+  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STATS_WGSL + reduce(subgroups) +
     WGSL_COMMON + /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -161,7 +152,7 @@ const ROWS_PER_WG = 64;
  */
 function lmRowSourceV2(b: BoundOperands): string {
   const logits = b.array.logits;
-  return LM_PARAMS + b.declarations + STAT_CONSTS + WGSL_COMMON + /* wgsl */ `
+  return LM_PARAMS + b.declarations + STATS_WGSL + WGSL_COMMON + /* wgsl */ `
 @compute @workgroup_size(${ROWS_PER_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = gid.x + gid.y * nwg.x * ${ROWS_PER_WG}u;
@@ -193,7 +184,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 function lmReduceSource(b: BoundOperands, subgroups: boolean): string {
-  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STAT_CONSTS + reduce(subgroups) +
+  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STATS_WGSL + reduce(subgroups) +
     WGSL_COMMON + /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
@@ -290,7 +281,7 @@ struct Params {
   logits_off: u32, targets_off: u32, valid_off: u32, row_loss_off: u32, stats_off: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-${b.declarations}${STAT_CONSTS}${reduce(subgroups)}${WGSL_COMMON}
+${b.declarations}${STATS_WGSL}${reduce(subgroups)}${WGSL_COMMON}
 var<workgroup> pred0: array<f32, ${MAX_CLASS_ROWS}>;
 var<workgroup> sorted: array<f32, ${MAX_CLASS_ROWS}>;
 

@@ -1,5 +1,9 @@
 /**
- * LayerNorm over the last axis (eps 1e-5, biased variance), forward and backward.
+ * LayerNorm over the last axis (eps 1e-5, biased variance), forward and backward. Versions of the row
+ * kernels (forward, dx; spec.version, default v2):
+ *   v1 workgroup per row   64 invocations per row, a workgroup reduction (described below).
+ *   v2 invocation per row  one invocation per row looping over its C values in order: no workgroup
+ *                          memory and no barriers (64 rows per workgroup).
  *
  * Forward:  mean[n] = Σ_c x[n,c] / C; rstd[n] = 1/√(Σ_c (x[n,c] − mean)² / C + eps);
  *           y[n,c] = (x[n,c] − mean)·rstd·gamma[c] + beta[c]. mean and rstd are saved for backward.
@@ -21,6 +25,7 @@ import type { Gpu } from "../device.ts";
 import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
 import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
+import type { KernelVersion } from "../versions.ts";
 
 const ROW_WG = 64;
 const COL_WG = 64;
@@ -31,11 +36,10 @@ const rowReduce = (subgroups: boolean) => workgroupReduce(ROW_WG, { sum: "workgr
 const REDUCE = rowReduce(false);
 
 /**
- * Version 2 of the row kernels: one invocation per row looping over its C values in order, no
- * workgroup memory and no barriers (64 rows per workgroup). On llvmpipe a barrier suspends and
- * resumes every invocation of the workgroup, so v1's tree reductions cost more than the row's math.
+ * v2 drops v1's workgroup reduction: on llvmpipe a barrier suspends and resumes every invocation of
+ * the workgroup, so v1's tree reductions cost more than the row's math.
  */
-export type RowVersion = "v1" | "v2";
+export type LayernormVersion = KernelVersion<"layernorm">;
 
 const ROWS_PER_WG = 64;
 
@@ -69,7 +73,7 @@ export interface LayernormForwardSpec {
   C: number;
   label: string;
   /** Row kernel version (default v2). */
-  version?: RowVersion;
+  version?: LayernormVersion;
   /** When given, x is an output: x = stream + branch (the residual add), then normalized. */
   residual?: { stream: Tensor; branch: Tensor };
 }
@@ -177,7 +181,7 @@ export interface LayernormBackwardSpec {
   C: number;
   label: string;
   /** Row kernel version of dx (default v2). */
-  version?: RowVersion;
+  version?: LayernormVersion;
 }
 
 function dxSource(b: BoundOperands, subgroups = false): string {

@@ -1,12 +1,12 @@
 /**
- * Per-adapter autotune of the tiled matmul's register block. For each layout (NN, NT, TN) a few
+ * Per-adapter autotune of the register block of matmul v4 (tiled). For each layout (NN, NT, TN) a few
  * candidate blocks run on a 512³ product (wall time over repeated calls in one submit); the candidates
  * take turns over five rounds and each is judged by its median, so a burst of load on a shared machine
  * hits all of them alike instead of crowning whichever ran in a quiet moment. The fastest becomes that
  * layout's default through setTiledBlocks. Results are cached per adapter name in a JSON file
  * ($XDG_CACHE_HOME or ~/.cache, gpt-lab/matmul-autotune.json), so a machine tunes once; an entry
- * written by an older tuning method (another TUNE_METHOD) is measured again. Candidates stay at ≤ 24×24: larger blocks made llvmpipe's LLVM take 30–110 s
- * to compile one pipeline on this machine.
+ * written by an older tuning method (another TUNE_METHOD) is measured again. Candidates stay at ≤ 24×24:
+ * larger blocks make llvmpipe's LLVM compile of one pipeline take too long.
  */
 import type { Gpu } from "../device.ts";
 import { createTensor, encodeDispatches } from "../runtime.ts";
@@ -81,7 +81,7 @@ export async function autotuneMatmul(
         K: S,
         transA,
         transB,
-        version: "tiled",
+        version: "v4",
         block,
       })
     );

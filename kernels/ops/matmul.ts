@@ -15,19 +15,21 @@
  *   gelu        C = pre-activation as usual, and aux = GELU(C) (the MLP's fc layer forward).
  *   gelu-grad   C = result · GELU'(aux), aux holding the pre-activation (the MLP's backward).
  *   aux has C's layout (ldc, batch strides) at its own offset, in a buffer other than C's.
- * Versions (the benchmark puts them side by side):
- *   v1 "naive"   one output per invocation, 16×16 workgroup.
- *   v2 "blocked" TM×TN outputs per invocation held in registers (no shared memory): each loaded value
- *                is reused TN or TM times. Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·8)⌉, z = batch.
- *   v3 "vec4"    4×16 per invocation, B (or A and B for NT) read as vec4.
- *   v4 "tiled"   TM×TN per invocation (default 16×16), every load a vec4 along the operand's contiguous
- *                dimension, 4 k per iteration; the automatic choice wherever shapes are 4-aligned.
- *                Stores are vec4s too where C's rows are 4-aligned (bias loaded once per column group).
- *                Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·rows)⌉ (workgroup 8 × rows, default 8).
+ * Versions (spec.version; kernels/versions.ts numbers every family's; the benchmark puts them side by side):
+ *   v1 naive    one output per invocation, 16×16 workgroup.
+ *   v2 blocked  TM×TN outputs per invocation held in registers (no shared memory): each loaded value
+ *               is reused TN or TM times. Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·8)⌉, z = batch.
+ *   v3 vec4     4×16 per invocation, B (or A and B for NT) read as vec4.
+ *   v4 tiled    TM×TN per invocation (default 16×16), every load a vec4 along the operand's contiguous
+ *               dimension, 4 k per iteration; the automatic choice wherever shapes are 4-aligned.
+ *               Stores are vec4s too where C's rows are 4-aligned (bias loaded once per column group).
+ *               Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·rows)⌉ (workgroup 8 × rows, default 8).
+ *   Without spec.version: v4 where the shapes allow, else v3, else v2.
  */
 import type { Gpu } from "../device.ts";
 import { bindTensor, createTensor, type Dispatch, plan, type Tensor } from "../runtime.ts";
 import { GELU_COMMON } from "./elementwise.ts";
+import type { KernelVersion } from "../versions.ts";
 
 const STORE = /* wgsl */ `
 fn store(batch: u32, m: u32, n: u32, acc: f32) {
@@ -40,7 +42,7 @@ fn store(batch: u32, m: u32, n: u32, acc: f32) {
 `;
 
 /**
- * The tiled version's store of 4 adjacent columns as one vec4 (C bound as array<vec4<f32>>), used when
+ * v4's (tiled) store of 4 adjacent columns as one vec4 (C bound as array<vec4<f32>>), used when
  * C's layout is 4-aligned: on llvmpipe every store, like every load, is a loop over the SIMD lanes, so
  * this quarters the epilogue's memory operations (a third of a K = 128 product's). The bias is loaded
  * once per column group by the caller. Same arithmetic order as `store`, so results are identical.
@@ -166,7 +168,7 @@ const VEC_PARAMS = PARAMS.replace(
 );
 
 /**
- * v3 "vec4", for B with unit column stride (NN, TN): 4 rows × 16 columns per invocation, B read as
+ * v3 (vec4), for B with unit column stride (NN, TN): 4 rows × 16 columns per invocation, B read as
  * vec4 along n. Requires N, ldb and B's offsets to be multiples of 4.
  */
 const VEC4_N = VEC_PARAMS + /* wgsl */ `
@@ -213,7 +215,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 `;
 
 /**
- * v3 "vec4", for A and B both contiguous along k (NT): 4 rows × 16 columns per invocation, both read
+ * v3 (vec4), for A and B both contiguous along k (NT): 4 rows × 16 columns per invocation, both read
  * as vec4 along k; dot products accumulate. Requires K, lda, ldb and offsets to be multiples of 4.
  */
 const VEC4_K = PARAMS.replace(
@@ -256,7 +258,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 `;
 
 /**
- * v4 "tiled": a TM×TN register block per invocation with EVERY load a vec4, along whichever
+ * v4 (tiled): a TM×TN register block per invocation with EVERY load a vec4, along whichever
  * dimension each operand is contiguous in: A along k (NN, NT) or along m (TN); B along n (NN, TN) or
  * along k (NT). K advances 4 at a time. On llvmpipe each divergent storage load is a per-lane scalar
  * loop, so speed is set by loaded elements per FMA, 1/TM + 1/TN per lane, not by the FMAs: larger
@@ -381,7 +383,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 `;
 }
 
-export type MatmulVersion = "naive" | "blocked" | "vec4" | "tiled";
+export type MatmulVersion = KernelVersion<"matmul">;
 
 export interface MatmulSpec {
   label: string;
@@ -419,8 +421,8 @@ export interface MatmulSpec {
   /** Fused elementwise op after the product (see the header); aux is GELU's output or input. */
   epilogue?: { kind: "gelu" | "gelu-grad"; aux: Tensor };
   /**
-   * Register block (rows, columns) per invocation of the blocked and tiled versions; for tiled an
-   * optional third entry is the workgroup's height in invocations (its width is 8).
+   * Register block (rows, columns) per invocation of v2 (blocked) and v4 (tiled); for v4 an optional
+   * third entry is the workgroup's height in invocations (its width is 8).
    */
   block?: TiledBlock;
 }
@@ -431,10 +433,10 @@ export const BLOCK_COLS = 16;
 /** Rows × columns per invocation, optionally the workgroup height (default 8; the width is 8). */
 export type TiledBlock = [number, number] | [number, number, number];
 
-/** Register block of the tiled version per layout, when the caller gives none (see setTiledBlocks). */
+/** Register block of v4 (tiled) per layout, when the caller gives none (see setTiledBlocks). */
 const tiledBlocks: Record<string, TiledBlock> = { NN: [16, 16], NT: [16, 16], TN: [16, 16], TT: [16, 16] };
 
-/** Overrides the tiled version's default block per layout ("NN", "NT", "TN"), e.g. from an autotune. */
+/** Overrides v4's (tiled) default block per layout ("NN", "NT", "TN"), e.g. from an autotune. */
 export function setTiledBlocks(blocks: Partial<Record<string, TiledBlock>>): void {
   for (const [layout, block] of Object.entries(blocks)) if (block) tiledBlocks[layout] = block;
 }
@@ -508,26 +510,31 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
   const bAlongN = !transB && four(K, N, ldb, b.base, batchB, innerB);
   const bAlongK = transB && four(K, ldb, b.base, batchB, innerB);
   const tiled = (aAlongK || aAlongM) && (bAlongN || bAlongK);
-  // The tiled version stores vec4s when every C (and aux) row start it writes is 4-aligned.
+  // v4 stores vec4s when every C (and aux) row start it writes is 4-aligned.
   const vecStore = four(N, ldc, c.base, batchC, innerC) && (aux === undefined || aux.base % 4 === 0);
-  const version = s.version ?? (tiled ? "tiled" : vecN || vecK ? "vec4" : "blocked");
-  if (version === "vec4" && !vecN && !vecK) throw new Error(`${s.label}: vec4 matmul needs aligned shapes`);
-  if (version === "tiled" && !tiled) throw new Error(`${s.label}: tiled matmul needs aligned shapes`);
+  const version = s.version ?? (tiled ? "v4" : vecN || vecK ? "v3" : "v2");
+  if (!["v1", "v2", "v3", "v4"].includes(version)) {
+    throw new Error(`${s.label}: matmul version ${version} is unknown (v1, v2, v3 or v4)`);
+  }
+  if (version === "v3" && !vecN && !vecK) {
+    throw new Error(`${s.label}: v3 (vec4) matmul needs aligned shapes`);
+  }
+  if (version === "v4" && !tiled) throw new Error(`${s.label}: v4 (tiled) matmul needs aligned shapes`);
   const layout = `${transA ? "T" : "N"}${transB ? "T" : "N"}`;
-  const [tm, tn, wgRows = 8] = version === "vec4"
+  const [tm, tn, wgRows = 8] = version === "v3"
     ? [4, 16]
-    : version === "tiled"
+    : version === "v4"
     ? s.block ?? tiledBlock(layout, M, N)
     : s.block ?? [BLOCK_ROWS, BLOCK_COLS];
-  const kernel = version === "naive"
+  const kernel = version === "v1"
     ? NAIVE
-    : version === "vec4"
+    : version === "v3"
     ? (vecN ? VEC4_N : VEC4_K)
-    : version === "tiled"
+    : version === "v4"
     ? tiledSource(tm, tn, aAlongK, bAlongN, wgRows, vecStore)
     : blockedSource(tm, tn);
   const code = s.epilogue ? withEpilogue(kernel, s.epilogue.kind) : kernel;
-  const workgroups: [number, number, number] = version === "naive"
+  const workgroups: [number, number, number] = version === "v1"
     ? [Math.ceil(N / 16), Math.ceil(M / 16), batch]
     : [Math.ceil(N / (tn * 8)), Math.ceil(M / (tm * wgRows)), batch];
   return plan(gpu, {

@@ -14,12 +14,12 @@
  *   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
  *   if i < decayEnd: p = p·(1 − lr·wd)            (decoupled decay; matrices come first in the buffer)
  *   p = p − (lr/bc1) · m / (√v/√bc2 + eps)        (bc1 = 1−β1^t, bc2 = 1−β2^t)
- *   Uniform parameters lr, beta1, beta2, eps, weight_decay, bc1, bc2, max_norm; the caller rewrites
- *   lr/bc1/bc2 per step with Dispatch.setParams.
+ *   Uniform parameters lr, beta1, beta2, eps, weight_decay, bc1, bc2, max_norm (from AdamWSettings of
+ *   kernels/config.ts); the caller rewrites them per step: setParams(adamwStepParams(settings, t)).
  */
+import { type AdamWSettings, DEFAULT_ADAMW } from "../config.ts";
 import type { Gpu } from "../device.ts";
 import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
-import { STAT_GRAD_NORM_SQ, STAT_NONFINITE, STATS_LENGTH } from "./crossentropy.ts";
 import {
   bindOperands,
   type BoundOperands,
@@ -29,6 +29,7 @@ import {
   WGSL_COMMON,
 } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
+import { STAT_GRAD_NORM_SQ, STAT_NONFINITE, STATS_LENGTH } from "../stats.ts";
 
 const WG = 256;
 const ITEMS = 16;
@@ -153,18 +154,25 @@ export interface AdamWSpec {
   label: string;
 }
 
-export interface AdamWHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weight_decay: number;
-  /** 1 − β1^t for step t (≥ 1). */
-  bc1: number;
-  /** 1 − β2^t. */
-  bc2: number;
-  /** Clip the global gradient norm to this; ≤ 0 disables clipping. */
-  max_norm: number;
+/**
+ * The uniforms of AdamW step `step` (1, 2, …) under `settings`, for Dispatch.setParams; `lr` replaces
+ * the settings' rate (a schedule's value at this step).
+ */
+export function adamwStepParams(
+  settings: AdamWSettings,
+  step: number,
+  lr = settings.lr,
+): Record<string, number> {
+  return {
+    lr,
+    beta1: settings.beta1,
+    beta2: settings.beta2,
+    eps: settings.eps,
+    weight_decay: settings.weightDecay,
+    bc1: 1 - Math.pow(settings.beta1, step),
+    bc2: 1 - Math.pow(settings.beta2, step),
+    max_norm: settings.maxGradNorm,
+  };
 }
 
 function adamwSource(b: BoundOperands): string {
@@ -202,8 +210,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `;
 }
 
-/** Plans the update; hyper-parameters default to torch's AdamW defaults at step 1 without clipping. */
-export function planAdamW(gpu: Gpu, s: AdamWSpec, hyper: Partial<AdamWHyper> = {}): Dispatch {
+/** Plans the update as step 1 under `settings`; later steps set their uniforms with adamwStepParams. */
+export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFAULT_ADAMW): Dispatch {
   const { n, label } = s;
   requireShape(label, "n", n);
   for (const [t, what] of [[s.params, "params"], [s.grads, "grads"], [s.m, "m"], [s.v, "v"]] as const) {
@@ -213,7 +221,6 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, hyper: Partial<AdamWHyper> = {
   if (!Number.isInteger(s.decayEnd) || s.decayEnd < 0 || s.decayEnd > n) {
     throw new Error(`${label}: decayEnd ${s.decayEnd} must be an integer in [0, n = ${n}]`);
   }
-  const beta1 = hyper.beta1 ?? 0.9, beta2 = hyper.beta2 ?? 0.999;
   const b = bindOperands(gpu, label, [
     { name: "p", tensor: s.params, write: true },
     { name: "g", tensor: s.grads },
@@ -227,14 +234,7 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, hyper: Partial<AdamWHyper> = {
     params: {
       n,
       decay_end: s.decayEnd,
-      lr: hyper.lr ?? 1e-3,
-      beta1,
-      beta2,
-      eps: hyper.eps ?? 1e-8,
-      weight_decay: hyper.weight_decay ?? 0.01,
-      bc1: hyper.bc1 ?? 1 - beta1,
-      bc2: hyper.bc2 ?? 1 - beta2,
-      max_norm: hyper.max_norm ?? 0,
+      ...adamwStepParams(settings, 1),
       ...offsetParams(b),
     },
     bindings: b.bindings,

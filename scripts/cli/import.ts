@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { openDb } from "../../db/client.ts";
 import { importTask } from "../../server/api/catalog.ts";
-import { TASK_NAME } from "../../server/api/schemas.ts";
+import { TASK_NAME } from "../../server/contract/fields.ts";
 
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({

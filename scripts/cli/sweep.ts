@@ -9,9 +9,9 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
-import { METHOD_NAMES, type MethodName } from "../../server/lab/methods.ts";
+import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts";
 import { runSweep, sweepCsv, type SweepResult } from "../../server/lab/sweep.ts";
-import { ladderModelSource } from "../../server/lab/w2s.ts";
+import { ladderModelSource } from "../../server/lab/model-source.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
 import { numberOption } from "./w2s.ts";
 

@@ -12,8 +12,10 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
-import { METHOD_NAMES, type MethodName } from "../../server/lab/methods.ts";
-import { type ExperimentResult, ladderModelSource, runExperiment } from "../../server/lab/w2s.ts";
+import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts";
+import type { ExperimentResult } from "../../server/contract/results.ts";
+import { ladderModelSource } from "../../server/lab/model-source.ts";
+import { runExperiment } from "../../server/lab/w2s.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
 
 export const W2S_OPTIONS = {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7's GPU check, one prepared run on a borrowed H100/H200 (../shared/GPU.md):
+# Issue 7's GPU check, one prepared run on a borrowed H100/H200:
 #   here:     bash scripts/gpu/pack.sh
 #   device:   run(command: "bash scripts/gpu/check.sh", carry: [".gpu", ".gl"], timeout_s: 540)
 # Writes to $OUT (and prints): the GPU and adapter; the engine's kernel tests on the GPU adapter
@@ -17,14 +17,20 @@ fi
 export DENO_DIR=$PWD/.gpu/cache DENO_NO_UPDATE_CHECK=1 XDG_CACHE_HOME=/tmp/cache
 xz -dc .gpu/deno.xz >/tmp/deno && chmod +x /tmp/deno
 flags=(-A --no-check --no-lock --cached-only --config .gpu/deno.json)
+# One test file per kernel family (the same list as pack.sh caches).
+KERNEL_TESTS=(tests/matmul.test.ts tests/attention.test.ts tests/layernorm.test.ts tests/crossentropy.test.ts
+  tests/embedding.test.ts tests/elementwise.test.ts tests/optimizer.test.ts)
 nvidia-smi -L | tee "$OUT/gpu.txt"
 echo "== kernel tests on the GPU adapter"
-timeout 240 /tmp/deno test "${flags[@]}" tests/matmul.test.ts tests/kernels.test.ts tests/gpt.test.ts \
-  tests/gpt-torch.test.ts >"$OUT/tests.log" 2>&1
+timeout 240 /tmp/deno test "${flags[@]}" "${KERNEL_TESTS[@]}" tests/gpt.test.ts tests/gpt-torch.test.ts \
+  >"$OUT/tests.log" 2>&1
 echo "tests exit $?"
 grep -E "passed|FAILED" "$OUT/tests.log" | tail -5
 echo "== GPT-2-124M-sized step: PyTorch fp32 (TF32 off) on the same GPU"
-timeout 120 python3 scripts/peers/torch_gpt.py --gpt2 | tee "$OUT/torch.json"
+# The peer's AdamW settings are the engine's own (DEFAULT_ADAMW in kernels/config.ts).
+adamw=$(/tmp/deno eval "${flags[@]:1}" \
+  'const { DEFAULT_ADAMW } = await import("./kernels/config.ts"); console.log(JSON.stringify(DEFAULT_ADAMW))')
+timeout 120 python3 kernels/bench/peers/torch-gpt.py --gpt2 --adamw "$adamw" | tee "$OUT/torch.json"
 echo "== ours: bench --gpt2, then the standard benchmark"
 timeout 150 /tmp/deno run "${flags[@]}" scripts/bench.ts --gpt2 --json 2>&1 | tee "$OUT/gpt2.log" | tail -8
 timeout 150 /tmp/deno run "${flags[@]}" scripts/bench.ts --quick --json >"$OUT/bench.log" 2>&1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares what issue 7's GPU check needs on a borrowed H100/H200 (../shared/GPU.md), which has no
+# Prepares what issue 7's GPU check needs on a borrowed H100/H200, which has no
 # registry: run here once, then on the device `bash scripts/gpu/check.sh` with carry [".gpu", ".gl"].
 #   .gpu/deno.xz     this machine's Deno 2.9.6 binary, xz-compressed (~31 MB)
 #   .gpu/deno.json   an import map holding only webgpu-utils, the engine's one package
@@ -17,6 +17,8 @@ cat >.gpu/deno.json <<'JSON'
 { "imports": { "webgpu-utils": "npm:webgpu-utils@2.1.1" }, "nodeModulesDir": "none", "unstable": ["webgpu"] }
 JSON
 DENO_DIR=.gpu/cache "$deno_bin" cache --config .gpu/deno.json --no-lock \
-  tests/matmul.test.ts tests/kernels.test.ts tests/gpt.test.ts tests/gpt-torch.test.ts scripts/bench.ts
+  tests/matmul.test.ts tests/attention.test.ts tests/layernorm.test.ts tests/crossentropy.test.ts \
+  tests/embedding.test.ts tests/elementwise.test.ts tests/optimizer.test.ts tests/gpt.test.ts \
+  tests/gpt-torch.test.ts scripts/bench.ts
 (cd .gl && apt-get download libvulkan1)
 du -sh .gpu .gl

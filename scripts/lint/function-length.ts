@@ -39,7 +39,8 @@ const plugin: Deno.lint.Plugin = {
               if (lines > MAX_LINES) {
                 context.report({
                   node,
-                  message: `function is ${lines} lines long (outside template literals); the limit is ${MAX_LINES}`,
+                  message:
+                    `function is ${lines} lines long (outside template literals); the limit is ${MAX_LINES}`,
                   hint: "cut it into named steps",
                 });
               }

@@ -5,25 +5,16 @@
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { LabDb } from "../../db/client.ts";
-import type { EventBus } from "../jobs/bus.ts";
+import type { ApiDeps } from "./deps.ts";
 import { DOCS_HTML } from "./docs.ts";
 import { ApiError, errorBody, handleError } from "./errors.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
-import { modelRoutes, taskRoutes } from "./routes/catalog.ts";
+import { modelRoutes } from "./routes/models.ts";
 import { benchRoutes, probeRoutes, resultRoutes, runRoutes } from "./routes/results.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
 import { eventRoutes, jobRoutes } from "./routes/jobs.ts";
+import { taskRoutes } from "./routes/tasks.ts";
 import { tokensEqual } from "./token.ts";
-
-export interface ApiDeps {
-  db: LabDb;
-  dataDir: string;
-  token: string;
-  bus: EventBus;
-  /** "pglite" or "postgres", shown by /api/health. */
-  dbKind?: string;
-}
 
 export const IMPORT_BODY_LIMIT = 10 * 1024 * 1024;
 export const DEFAULT_BODY_LIMIT = 64 * 1024;

@@ -3,35 +3,18 @@
  * ladder with pretraining status. Shared by the API routes and the CLI (`lab tasks`, `lab import`,
  * `lab models`).
  */
-import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
 import { jobs, models, tasks } from "../../db/schema.ts";
 import { parameterCount } from "../../kernels/config.ts";
 import { BUILTIN_TASKS } from "../tasks/registry.ts";
 import { parseTaskJsonl, TaskFormatError } from "../tasks/jsonl.ts";
+import type { LadderEntry, ModelListing } from "../contract/models.ts";
+import type { TaskListing } from "../contract/tasks.ts";
 import { LADDER, ladderRank } from "../lab/ladder.ts";
+import { defaultLabVocabSize, ladderStatus } from "../lab/models.ts";
+import { modelDir } from "../lab/model-store.ts";
 import { ApiError } from "./errors.ts";
-
-let labVocabSize: number | undefined;
-
-/**
- * Vocabulary of the tokenizer the ladder pretrains with (server/lab/models.ts: bytes, merges and one added
- * token per knowledge-world name of the lab corpus). Loaded on first use and computed once.
- */
-export async function defaultLabVocabSize(): Promise<number> {
-  labVocabSize ??= (await import("../lab/models.ts")).defaultLabVocabSize();
-  return labVocabSize;
-}
-
-export interface TaskListing {
-  name: string;
-  description: string;
-  kind: string;
-  builtin: boolean;
-  source: string;
-  exampleCount: number | null;
-}
 
 export async function listTasks(db: LabDb): Promise<TaskListing[]> {
   const imported = await db.select({
@@ -115,38 +98,8 @@ export async function importTask(
   };
 }
 
-export interface ModelListing {
-  name: string;
-  width: number;
-  layers: number;
-  heads: number;
-  contextLength: number;
-  tokens: number;
-  cpu: boolean;
-  params: number;
-  /** queued | pretraining (a live job) | pretrained | partial (resumable) | missing | failed */
-  status: string;
-  valLoss: number | null;
-  /** Region recall of the knowledge world at the last evaluation. */
-  knowledge: number | null;
-  step: number | null;
-  totalSteps: number | null;
-  checkpointPath: string | null;
-  pretrainInfo: unknown;
-  jobId: number | null;
-}
-
-/** One size as server/lab/models.ts's `ladderStatus` reads it from `<dataDir>/models/<size>/`. */
-export interface DiskLadderEntry {
-  name: string;
-  params: number;
-  tokens: number;
-  status: "pretrained" | "partial" | "missing";
-  val_loss: number | null;
-  knowledge?: number | null;
-  step?: number;
-  totalSteps?: number;
-}
+/** What the listing reads of one size on disk (server/lab/models.ts's `ladderStatus`). */
+export type DiskLadderEntry = Omit<LadderEntry, "cpu" | "wallSeconds">;
 
 /** Reading the ladder from disk costs milliseconds; a listing this young is served again. */
 const DISK_LISTING_TTL_MS = 1000;
@@ -156,8 +109,7 @@ const diskListings = new Map<string, { at: number; listing: Promise<DiskLadderEn
 export function readLadderFromDisk(dataDir: string): Promise<DiskLadderEntry[]> {
   const cached = diskListings.get(dataDir);
   if (cached && performance.now() - cached.at < DISK_LISTING_TTL_MS) return cached.listing;
-  // Imported on first use: the pretraining code (and the GPU code behind it) stays out of start-up.
-  const listing = import("../lab/models.ts").then((lab) => lab.ladderStatus(dataDir));
+  const listing = ladderStatus(dataDir);
   diskListings.set(dataDir, { at: performance.now(), listing });
   listing.catch(() => diskListings.delete(dataDir));
   return listing;
@@ -178,7 +130,7 @@ export async function listModels(
     .leftJoin(jobs, eq(jobs.id, models.jobId));
   const byName = new Map(rows.map((r) => [r.model.name, r]));
   const onDisk = new Map((disk ?? await readLadderFromDisk(dataDir)).map((e) => [e.name, e]));
-  const vocabSize = await defaultLabVocabSize();
+  const vocabSize = defaultLabVocabSize();
   return LADDER.map((size) => {
     const row = byName.get(size.name);
     const file = onDisk.get(size.name);
@@ -202,7 +154,7 @@ export async function listModels(
       knowledge: file?.knowledge ?? null,
       step: file?.step ?? null,
       totalSteps: file?.totalSteps ?? null,
-      checkpointPath: hasFiles ? join(dataDir, "models", size.name) : null,
+      checkpointPath: hasFiles ? modelDir(dataDir, size.name) : null,
       pretrainInfo: model?.pretrainInfo ?? null,
       jobId: model?.jobId ?? null,
     };

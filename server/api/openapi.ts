@@ -3,24 +3,21 @@
  * the list of operations it describes. tests/api.test.ts checks that every listed operation is routed.
  */
 import { z } from "zod";
+import { ExperimentCreate, SweepCreate } from "../contract/experiments.ts";
+import { BenchCreate, JobEventSchema, PretrainCreate } from "../contract/jobs.ts";
 import {
-  BenchCreate,
   BenchResultsQuery,
   ErrorBody,
-  ExperimentCreate,
   ExperimentListQuery,
   JobCreate,
-  JobEventSchema,
   JobListQuery,
   MetricsQuery,
-  PretrainCreate,
   ProbesQuery,
   ResultsQuery,
   RunListQuery,
-  SweepCreate,
-  TaskImportBody,
   TaskImportQuery,
 } from "./schemas.ts";
+import { TaskImportBody } from "../contract/tasks.ts";
 
 export interface OperationDoc {
   method: "get" | "post" | "delete";

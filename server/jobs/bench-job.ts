@@ -1,16 +1,17 @@
 /**
- * `bench`: runs the kernel and training benchmarks of scripts/bench.ts in the worker's process and stores
+ * `bench`: runs the kernel and training benchmarks of kernels/bench/ in the worker's process and stores
  * one bench_results row per measured kernel version and per training size (kernel "train step", its
- * tokens/s and the rest in `details`). The benchmark module is imported when a job runs, not when the
- * server starts, so a machine without a GPU adapter still serves the API.
+ * tokens/s and the rest in `details`). The WebGPU adapter is requested when a job runs, not when the
+ * server starts, so a machine without one still serves the API; the peers (tfjs, PyTorch) never run here.
  */
 import { eq } from "drizzle-orm";
 import { benchResults } from "../../db/schema.ts";
-import { BenchCreate } from "../api/schemas.ts";
+import { BenchCreate } from "../contract/jobs.ts";
 import type { JobContext, JobHandler } from "./registry.ts";
-import type { BenchReport, KernelResult, TrainingResult } from "../../scripts/bench.ts";
+import type { BenchReport, KernelResult, TrainingResult } from "../../kernels/bench/report.ts";
+import { runBench } from "../../kernels/bench/suite.ts";
 
-/** The parts of scripts/bench.ts's report this job stores (type-only import: nothing loads at start). */
+/** The parts of the benchmark report this job stores. */
 export type BenchKernelFigure = KernelResult;
 export type BenchTrainingFigure = TrainingResult;
 export type BenchReportLike = Pick<BenchReport, "device" | "timer" | "kernels" | "training">;
@@ -20,12 +21,6 @@ export type RunBench = (opts: { quick?: boolean; kernels?: boolean; training?: b
 >;
 
 export const TRAIN_STEP_KERNEL = "train step";
-
-/** scripts/bench.ts, loaded on first use (it needs WebGPU). */
-async function loadRunBench(): Promise<RunBench> {
-  const { runBench } = await import("../../scripts/bench.ts");
-  return runBench;
-}
 
 /** A kernel is kept when the filter is absent or names it, or names the first word of it ("matmul"). */
 export function kernelSelected(kernel: string, filter: readonly string[] | undefined): boolean {
@@ -81,8 +76,8 @@ export function benchRows(
   return rows;
 }
 
-/** The handler; tests pass a stand-in for runBench, workers use scripts/bench.ts. */
-export function makeBenchHandler(runBench?: RunBench): JobHandler {
+/** The handler; tests pass a stand-in for runBench, workers the benchmark suite. */
+export function makeBenchHandler(run: RunBench = runBench): JobHandler {
   return async (ctx: JobContext) => {
     const parsed = BenchCreate.safeParse(ctx.params ?? {});
     if (!parsed.success) {
@@ -96,7 +91,6 @@ export function makeBenchHandler(runBench?: RunBench): JobHandler {
     const runKernels = filter === undefined || filter.length > 0;
     const total = (runKernels ? 1 : 0) + (training ? 1 : 0);
     if (total === 0) throw new Error("bench: nothing to run (kernels is empty and training is false)");
-    const run = runBench ?? await loadRunBench();
 
     // A retried job measures again: its rows from an earlier attempt are replaced, not doubled.
     await ctx.db.delete(benchResults).where(eq(benchResults.jobId, ctx.jobId));

@@ -3,24 +3,9 @@
  * local worker (woken on enqueue) subscribe. Subscribers never block publishers.
  */
 
-export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
+import type { JobEvent } from "../contract/jobs.ts";
 
-export interface JobEvent {
-  jobId: number;
-  type: string;
-  status: JobStatus;
-  step?: number;
-  total?: number;
-  message?: string;
-  loss?: number;
-  accuracy?: number;
-  /** Seconds left at the current rate. */
-  etaSeconds?: number;
-  metrics?: Record<string, number>;
-  /** The run(s) being trained, where known. */
-  runIds?: number[];
-  error?: string;
-}
+export type { JobEvent, JobStatus } from "../contract/jobs.ts";
 
 export type Listener = (event: JobEvent) => void;
 

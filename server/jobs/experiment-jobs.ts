@@ -1,5 +1,5 @@
 /**
- * The `w2s` and `sweep` job handlers: params are the API's ExperimentCreate / SweepCreate (plus the
+ * The `w2s` and `sweep` job handlers: params are the contract's ExperimentCreate / SweepCreate (plus the
  * experimentId the API adds). They run the pipeline (server/lab/w2s.ts, sweep.ts) and write what it
  * produces into the store: one `runs` row per trained role (its curve as metric series val_acc,
  * test_acc, train_loss, lr, alpha — names from METRIC_SERIES — streamed live in batches through
@@ -12,20 +12,15 @@ import { eq, sql } from "drizzle-orm";
 import { join } from "node:path";
 import { type LabDb, openDb } from "../../db/client.ts";
 import { probeResults, results, runs, tasks } from "../../db/schema.ts";
-import { ExperimentCreate, METRIC_SERIES, SweepCreate } from "../api/schemas.ts";
+import { ExperimentCreate, SweepCreate } from "../contract/experiments.ts";
+import { METRIC_SERIES } from "../contract/series.ts";
 import type { TaskExample } from "../tasks/types.ts";
 import { ExperimentCache } from "../lab/cache.ts";
-import type { CurvePoint } from "../lab/finetune.ts";
+import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
 import { runSweep } from "../lab/sweep.ts";
-import {
-  type ExperimentDeps,
-  type ExperimentResult,
-  type ImportedTaskLookup,
-  ladderModelSource,
-  type Role,
-  type RoleRun,
-  runExperiment,
-} from "../lab/w2s.ts";
+import { ladderModelSource } from "../lab/model-source.ts";
+import { type ExperimentDeps, runExperiment } from "../lab/w2s.ts";
+import type { ImportedTaskLookup } from "../tasks/load.ts";
 import type { JobContext } from "./registry.ts";
 
 /** Imported tasks from the tasks table. */

@@ -2,59 +2,24 @@
  * `pretrain`: pretrains one ladder size with server/lab/pretrain.ts (`pretrainSize`), reporting progress
  * and the loss / validation loss / knowledge curves as metrics of a run with role "pretrain", and keeps the
  * `models` row in step (status, validation loss, checkpoint directory, pretraining facts). The checkpoint
- * on disk is the source of truth and resumable: a requeued job continues where the files stopped. The
- * pretraining module is imported when a job runs, so the server starts without a GPU adapter.
+ * on disk is the source of truth and resumable: a requeued job continues where the files stopped.
  */
 import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { models, runs } from "../../db/schema.ts";
-import { METRIC_SERIES, PretrainCreate, SIZE_NAME } from "../api/schemas.ts";
+import { SIZE_NAME } from "../contract/fields.ts";
+import { PretrainCreate } from "../contract/jobs.ts";
+import { METRIC_SERIES } from "../contract/series.ts";
+import type { Curves } from "../lab/model-store.ts";
+import { type PretrainOptions, type PretrainResult, pretrainSize } from "../lab/pretrain.ts";
 import type { JobContext, JobHandler, MetricRow } from "./registry.ts";
 
 export const PretrainJobParams = PretrainCreate.extend({ size: SIZE_NAME });
 
-/** The parts of server/lab/pretrain.ts this job uses (structural, so tests can stand in for it). */
-export interface CurvePointLike {
-  step: number;
-  tokens: number;
-  value: number;
-}
-
-export interface PretrainStatusLike {
-  status: string;
-  params: number;
-  step: number;
-  totalSteps: number;
-  tokens: number;
-  seed: number;
-  corpusHash: string;
-  tokenizerId: string;
-  val_loss: number | null;
-  knowledge: number | null;
-  wallSeconds: number;
-  tokensPerSecond: number | null;
-  curves: { train: CurvePointLike[]; val: CurvePointLike[]; knowledge: CurvePointLike[] };
-}
-
-export interface PretrainProgressLike {
-  step: number;
-  totalSteps: number;
-  tokens: number;
-  totalTokens: number;
-  trainLoss?: number;
-  valLoss?: number;
-  knowledge?: number;
-}
-
-export type PretrainSize = (opts: {
-  size: string;
-  dataDir: string;
-  seed?: number;
-  tokens?: number;
-  force?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (p: PretrainProgressLike) => void;
-}) => Promise<{ status: PretrainStatusLike; dir: string; cached: boolean; resumedFromStep: number }>;
+/** The pretraining run the handler calls: server/lab/pretrain.ts's `pretrainSize`, or a test's stand-in. */
+export type PretrainSize = (
+  opts: PretrainOptions & { size: string; dataDir: string },
+) => Promise<PretrainResult>;
 
 /** Metric names of the pretraining curves (one series each, by optimizer step). */
 export const CURVE_METRICS = {
@@ -63,13 +28,8 @@ export const CURVE_METRICS = {
   knowledge: METRIC_SERIES.knowledge,
 } as const;
 
-async function loadPretrainSize(): Promise<PretrainSize> {
-  const { pretrainSize } = await import("../lab/pretrain.ts");
-  return pretrainSize;
-}
-
 /** The curves of a status as metric rows. */
-export function curveRows(curves: PretrainStatusLike["curves"]): MetricRow[] {
+export function curveRows(curves: Curves): MetricRow[] {
   const rows: MetricRow[] = [];
   for (const [curve, name] of Object.entries(CURVE_METRICS) as [keyof typeof CURVE_METRICS, string][]) {
     for (const point of curves[curve] ?? []) rows.push({ name, step: point.step, value: point.value });
@@ -77,7 +37,7 @@ export function curveRows(curves: PretrainStatusLike["curves"]): MetricRow[] {
   return rows;
 }
 
-export function makePretrainHandler(pretrainSize?: PretrainSize): JobHandler {
+export function makePretrainHandler(pretrain: PretrainSize = pretrainSize): JobHandler {
   return async (ctx: JobContext) => {
     const parsed = PretrainJobParams.safeParse(ctx.params ?? {});
     if (!parsed.success) {
@@ -88,7 +48,6 @@ export function makePretrainHandler(pretrainSize?: PretrainSize): JobHandler {
       );
     }
     const { size, seed, tokens, force } = parsed.data;
-    const pretrain = pretrainSize ?? await loadPretrainSize();
 
     await ctx.db.insert(models).values({ name: size, status: "pretraining", jobId: ctx.jobId })
       .onConflictDoUpdate({

@@ -8,7 +8,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { mulberry32 } from "../../kernels/random.ts";
 import { runs } from "../../db/schema.ts";
-import { ToyTrainParams } from "../api/schemas.ts";
+import { ToyTrainParams } from "../contract/jobs.ts";
 import type { JobContext } from "./registry.ts";
 
 export interface ToyPoint {

@@ -8,6 +8,7 @@
 import { gt, sql } from "drizzle-orm";
 import { type LabDb, rowsOf } from "../../db/client.ts";
 import { jobs } from "../../db/schema.ts";
+import type { JobProgress } from "../contract/jobs.ts";
 import type { EventBus, JobEvent, JobStatus } from "./bus.ts";
 
 export interface JobWatcher {
@@ -22,15 +23,6 @@ export interface JobWatcher {
  */
 const OVERLAP_US = 2_000_000;
 const MAX_ROWS_PER_POLL = 500;
-
-interface StoredProgress {
-  step?: number;
-  total?: number;
-  message?: string;
-  metrics?: Record<string, number>;
-  etaSeconds?: number;
-  runIds?: number[];
-}
 
 /** The newest change of one job this bus has carried: its status, and for a running job the highest step. */
 interface Published {
@@ -60,7 +52,7 @@ export function jobRowToEvent(row: {
   progress: unknown;
   error: string | null;
 }): JobEvent {
-  const progress = (row.progress ?? {}) as StoredProgress;
+  const progress = (row.progress ?? {}) as JobProgress;
   const event: JobEvent = { jobId: row.id, type: row.type, status: row.status as JobStatus };
   if (progress.step !== undefined) event.step = progress.step;
   if (progress.total !== undefined) event.total = progress.total;

@@ -28,6 +28,7 @@ import { GptModel } from "../../kernels/gpt.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import { seededRandom, shuffled } from "../../kernels/random.ts";
 import { accuracy, auxconfAlpha, hardLabels } from "./metrics.ts";
+import type { CurvePoint, FinetuneHyper, Reading } from "../contract/results.ts";
 import { trainLogisticProbe } from "./probe.ts";
 
 /** Tokenized texts, right-padded to T. */
@@ -71,42 +72,11 @@ function rows(set: EncodedSet, indices: readonly number[]): { tokens: Int32Array
   return { tokens, lengths };
 }
 
-export interface FinetuneHyper {
-  epochs: number;
-  lr: number;
-  batchSize: number;
-  /** Share of the steps with a linear learning-rate warmup. */
-  warmupFraction: number;
-  weightDecay: number;
-  /** Evaluate on validation and test every N steps (and at the end). */
-  evalEvery: number;
-  /** Seed of the data order. */
-  seed: number;
-  /** > 0: the aux confidence loss with this final α (warmed up over the first 20 % of steps). */
-  alphaMax?: number;
-}
+export type { FinetuneHyper };
 
 /** Finetuning's schedule: warmup over `warmupFraction` of the steps, then cosine decay to zero. */
 export function finetuneLr(step: number, total: number, lr: number, warmupFraction: number): number {
   return learningRateAt(step, total, lr, Math.max(1, Math.round(warmupFraction * total)), 0);
-}
-
-export interface CurvePoint {
-  step: number;
-  epoch: number;
-  lr: number;
-  /** Training loss of the last step before this point (NaN at step 0). */
-  trainLoss: number;
-  valAcc: number;
-  testAcc: number;
-  /** α of the aux confidence loss at this step (0 for plain CE). */
-  alpha: number;
-}
-
-export interface Reading {
-  step: number;
-  valAcc: number;
-  testAcc: number;
 }
 
 export interface FinetuneResult {

@@ -14,7 +14,8 @@ import { createRandom } from "../../kernels/random.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import { factKey, knowledgeQueries, type LeaveOut, leftOutFacts, type World } from "../corpus/world.ts";
 import { ladderSize } from "./ladder.ts";
-import { type LabCorpusOptions, labWorld, modelDir, readStatus } from "./pretrain.ts";
+import { type LabCorpusOptions, labWorld } from "./lab-corpus.ts";
+import { modelDir, readStatus, statusPath } from "./model-store.ts";
 
 /** Buckets of "times the fact is stated in pretraining" (0: never stated, e.g. left out). */
 export const STATED_BUCKETS: readonly { label: string; min: number; max: number }[] = [
@@ -265,7 +266,7 @@ export interface SizeKnowledge extends KnowledgeReport {
   entities: number;
 }
 
-/** The knowledge of a pretrained ladder size (its checkpoint under <dataDir>/models/<size>). */
+/** The knowledge of a pretrained ladder size (its checkpoint in the model store). */
 export async function sizeKnowledge(opts: {
   size: string;
   dataDir?: string;
@@ -279,7 +280,9 @@ export async function sizeKnowledge(opts: {
   const status = await readStatus(dataDir, size.name);
   if (!status) {
     throw new Error(
-      `size ${size.name} is not pretrained (no ${dir}/status.json); run: deno task lab pretrain --size ${size.name}`,
+      `size ${size.name} is not pretrained (no ${
+        statusPath(dataDir, size.name)
+      }); run: deno task lab pretrain --size ${size.name}`,
     );
   }
   const checkpoint = await loadCheckpoint(dir);

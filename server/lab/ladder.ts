@@ -3,25 +3,9 @@
  * (`cpu: true`) pretrains on a 2-core machine; the larger sizes are for GPUs. The vocabulary size
  * comes from the corpus's tokenizer, so a size here is width, depth, heads and a token budget.
  *
- * Measured on this 2-core machine (llvmpipe, batch 16×32, world vocabulary 830), tokens/s of one
- * training step: width/layers 32/1 ≈ 5,400–6,700 unloaded, 1,700 with the machine shared (load 5–8);
- * 64/2 ≈ 3,500 unloaded; 128/3 ≈ 1,350 unloaded, ≈ 500 shared; 192/4 ≈ 450–540 unloaded. A vocabulary
- * of 4,880 instead of ~1,000 makes 32/1 2.6× slower (the LM head dominates small models), hence the
- * 256-merge tokenizer of the lab corpus (server/lab/pretrain.ts). Heads are 16 wide: in an isolated
- * memorization probe (300 one-token entities → 12 regions) 32/1 with 16-wide heads learned every fact
- * within ~130 exposures per fact, 64/1 with 32-wide heads had not started after 130.
- *
- * The default ladder, measured once (all five in 541 s wall, machine shared, load ≈ 2; world of 400
- * entities, paraphrase augmentation, validation = restatements of trained facts, see pretrain.ts):
- *   size    params  tokens  wall   tok/s   val loss  region recall (all 400 entities)
- *   nano    19,010  200 k    20 s  10,142  1.901      9.5 % (chance 8.3 %)
- *   micro   44,162  300 k    31 s   9,985  1.678     21.8 %
- *   mini   103,730  400 k    68 s   5,968  1.448     84.0 %
- *   small  162,882  500 k    91 s   5,540  1.386    100.0 %
- *   medium 720,642  750 k   329 s   2,292  1.339    100.0 %
- * Budgets grow with size so that recall rises and validation loss falls at every step up. Knowledge
- * arrives as a jump, recorded along the curve (status.json): medium recalls 11 % at 30 % of its run,
- * 46 % at 35 %, 99 % at 55 %; small 11 % at 35 %, 58 % at 55 %, 100 % at 90 %.
+ * The LM head dominates small models, hence the lab corpus's small 256-merge tokenizer (lab-corpus.ts);
+ * heads are 16 wide because narrow heads memorized facts sooner than wide ones in a probe.
+ * Budgets grow with size so that recall rises and validation loss falls at every step up.
  */
 
 export interface LadderSize {
@@ -131,4 +115,45 @@ export function ladderSize(name: string): LadderSize {
 /** Index of a size in the ladder (its rank by capacity). */
 export function ladderRank(name: string): number {
   return LADDER.indexOf(ladderSize(name));
+}
+
+/** How a size is finetuned, whatever its role (weak, ceiling, student or bootstrap step). */
+export interface SizeHyper {
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  /** α_max of the aux confidence loss when this size is the student. */
+  alphaMax: number;
+  /** Share of the steps with a linear learning-rate warmup. */
+  warmupFraction: number;
+  weightDecay: number;
+}
+
+export const BASE_HYPER: SizeHyper = {
+  epochs: 4,
+  lr: 1e-3,
+  batchSize: 32,
+  alphaMax: 0.5,
+  warmupFraction: 0.1,
+  weightDecay: 0.01,
+};
+
+/**
+ * Finetuning settings per ladder size (chosen on validation, never on test). The largest students use
+ * α_max = 0.75 as in the paper.
+ */
+export const FINETUNE_BY_SIZE: Record<string, Partial<SizeHyper>> = {
+  nano: { lr: 2e-3 },
+  micro: { lr: 1e-3 },
+  mini: { lr: 1e-3 },
+  small: { lr: 5e-4 },
+  medium: { lr: 5e-4, alphaMax: 0.75 },
+  large: { lr: 2e-4, alphaMax: 0.75 },
+  xl: { lr: 1e-4, alphaMax: 0.75 },
+};
+
+/** A size's finetune settings: the base, the size's own, then the defined overrides. */
+export function sizeHyper(size: string, overrides: Partial<SizeHyper> = {}): SizeHyper {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return { ...BASE_HYPER, ...FINETUNE_BY_SIZE[size], ...defined };
 }

@@ -1,5 +1,5 @@
 /**
- * The registry of weak-to-strong methods (the issue's names; shared/DESIGN.md states the science):
+ * The registry of weak-to-strong methods, keyed by the contract's names (server/contract/methods.ts):
  *   naive       cross-entropy on the weak model's soft labels;
  *   auxconf     the aux confidence (logconf) loss: L = (1−α)·CE(f, f_w) + α·CE(f, hard(f)), α warmed up
  *               linearly to α_max over the first 20 % of steps (metrics.auxconfAlpha), threshold set by
@@ -9,8 +9,7 @@
  *               auxconf (the ceiling gets the same LM finetuning, so the gap compares like with like).
  */
 
-export const METHOD_NAMES = ["naive", "auxconf", "bootstrap", "generative"] as const;
-export type MethodName = typeof METHOD_NAMES[number];
+import { type GenerativeBase, METHOD_NAMES, type MethodName } from "../contract/methods.ts";
 
 export interface MethodSpec {
   name: MethodName;
@@ -54,7 +53,7 @@ export const METHODS: Record<MethodName, MethodSpec> = {
   },
 };
 
-export function methodSpec(name: string, generativeBase: "naive" | "auxconf" = "naive"): MethodSpec {
+export function methodSpec(name: string, generativeBase: GenerativeBase = "naive"): MethodSpec {
   const spec = METHODS[name as MethodName];
   if (!spec) throw new Error(`unknown method "${name}"; methods are: ${METHOD_NAMES.join(", ")}`);
   return spec.generative && generativeBase === "auxconf" ? { ...spec, loss: "auxconf" } : spec;

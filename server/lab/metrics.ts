@@ -7,6 +7,7 @@
  */
 
 import { seededRandom } from "../../kernels/random.ts";
+import type { Agreement, Interval } from "../contract/results.ts";
 
 export type Label = 0 | 1;
 
@@ -78,15 +79,6 @@ export function medianPgr(pairs: readonly PgrPair[]): { median: number; used: nu
   const values = pairs.filter((p) => !p.gapTooSmall).map((p) => pgr(p.weakAcc, p.ceilingAcc, p.studentAcc))
     .filter(Number.isFinite);
   return { median: median(values), used: values.length, skipped: pairs.length - values.length };
-}
-
-export interface Agreement {
-  /** Share of examples where student and supervisor predict the same label; null if there are none. */
-  all: number | null;
-  /** The same share among examples the supervisor got right; null when it got none right. */
-  supervisor_correct: number | null;
-  /** The same share among examples the supervisor got wrong; null when it made no mistake. */
-  supervisor_wrong: number | null;
 }
 
 /**
@@ -217,11 +209,6 @@ export function sampleStd(values: readonly number[]): number {
   return Math.sqrt(values.reduce((s, v) => s + (v - m) ** 2, 0) / (values.length - 1));
 }
 
-export interface Interval {
-  lo: number;
-  hi: number;
-}
-
 /**
  * Wilson score interval for an accuracy of k correct out of n:
  * (p̂ + z²/2n ± z·sqrt(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n), with z = 1.96 for 95 %.
@@ -302,6 +289,37 @@ export function bootstrapInterval(
   }
   stats.sort((a, b) => a - b);
   return { lo: quantile(stats, (1 - level) / 2), hi: quantile(stats, (1 + level) / 2) };
+}
+
+/**
+ * 95 % paired bootstrap interval of PGR over test examples: resample the examples with replacement
+ * `resamples` times (seeded), recompute the weak, ceiling and student accuracies on each resample, and
+ * take the 2.5 % and 97.5 % quantiles of the finite PGRs.
+ */
+export function pgrBootstrap(
+  gt: readonly number[],
+  weakPred: readonly number[],
+  ceilingPred: readonly number[],
+  studentPred: readonly number[],
+  resamples = 1000,
+  seed = 0,
+): Interval {
+  const random = seededRandom(seed, "pgr-bootstrap");
+  const n = gt.length;
+  const values: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    let w = 0, c = 0, s = 0;
+    for (let i = 0; i < n; i++) {
+      const j = Math.floor(random() * n);
+      w += weakPred[j] === gt[j] ? 1 : 0;
+      c += ceilingPred[j] === gt[j] ? 1 : 0;
+      s += studentPred[j] === gt[j] ? 1 : 0;
+    }
+    const value = pgr(w / n, c / n, s / n);
+    if (Number.isFinite(value)) values.push(value);
+  }
+  values.sort((a, b) => a - b);
+  return { lo: quantile(values, 0.025), hi: quantile(values, 0.975) };
 }
 
 /** Linear-interpolation quantile of already sorted values (torch.quantile / numpy "linear"). */

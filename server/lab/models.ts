@@ -1,43 +1,38 @@
 /**
- * The ladder's pretraining status on disk: for each size, whether `<dataDir>/models/<size>/` holds a
- * finished model, a partial run (resumable) or nothing, with its validation loss and knowledge.
+ * The ladder's pretraining status on disk: for each size, whether the model store (model-store.ts) holds
+ * a finished model, a partial run (resumable) or nothing, with its validation loss and knowledge.
  */
 
 import { parameterCount } from "../../kernels/config.ts";
 import { LADDER } from "./ladder.ts";
-import { DEFAULT_LAB_CORPUS, readStatus } from "./pretrain.ts";
+import { DEFAULT_LAB_CORPUS } from "./lab-corpus.ts";
+import { readStatus } from "./model-store.ts";
 import { generateWorld, worldAddedTokens } from "../corpus/world.ts";
+import type { LadderEntry } from "../contract/models.ts";
 
-export interface LadderEntry {
-  name: string;
-  params: number;
-  /** Pretraining budget in tokens (of the finished or partial run when there is one). */
-  tokens: number;
-  status: "pretrained" | "partial" | "missing";
-  val_loss: number | null;
-  /** Recall of the knowledge attribute (region) at the last evaluation. */
-  knowledge?: number | null;
-  wallSeconds?: number;
-  step?: number;
-  totalSteps?: number;
-  cpu: boolean;
-}
+let defaultVocabSize: number | undefined;
 
-/** Vocabulary of the default lab corpus (for parameter counts of sizes that have not run yet). */
+/**
+ * Vocabulary of the default lab corpus (for parameter counts of sizes that have not run yet): bytes,
+ * merges and one added token per knowledge-world name. Computed once.
+ */
 export function defaultLabVocabSize(): number {
-  const world = generateWorld(DEFAULT_LAB_CORPUS.world);
-  return 256 + DEFAULT_LAB_CORPUS.merges + worldAddedTokens(world, DEFAULT_LAB_CORPUS.merges).length;
+  if (defaultVocabSize === undefined) {
+    const world = generateWorld(DEFAULT_LAB_CORPUS.world);
+    defaultVocabSize = 256 + DEFAULT_LAB_CORPUS.merges +
+      worldAddedTokens(world, DEFAULT_LAB_CORPUS.merges).length;
+  }
+  return defaultVocabSize;
 }
 
 export async function ladderStatus(dataDir: string): Promise<LadderEntry[]> {
   const entries: LadderEntry[] = [];
-  let vocabSize: number | undefined;
   for (const size of LADDER) {
     const status = await readStatus(dataDir, size.name);
     if (!status) {
       entries.push({
         name: size.name,
-        params: parameterCount({ ...size, vocabSize: vocabSize ??= defaultLabVocabSize() }),
+        params: parameterCount({ ...size, vocabSize: defaultLabVocabSize() }),
         tokens: size.tokens,
         status: "missing",
         val_loss: null,

@@ -1,7 +1,7 @@
 /**
  * Linear-probe saliency (paper §5.2.3): how linearly readable the ground-truth concept is in each
  * layer's frozen features (last token), measured by a converged logistic regression trained on train2
- * and scored on test with ground truth. Four kinds, as in shared/DESIGN.md:
+ * and scored on test with ground truth. Four kinds:
  *   lp(weak)         pretrained strong model, probe trained on the weak soft labels;
  *   lp(gt)           pretrained strong model, probe trained on ground truth;
  *   ft(weak)+lp(gt)  the strong model after finetuning on weak labels (the student), probe on GT;
@@ -11,16 +11,7 @@
 import type { GptModel } from "../../kernels/gpt.ts";
 import { type EncodedSet, featuresOf } from "./finetune.ts";
 import { trainLogisticProbe } from "./probe.ts";
-
-export const PROBE_KINDS = ["lp(weak)", "lp(gt)", "ft(weak)+lp(gt)", "ft(gt)"] as const;
-export type ProbeKind = typeof PROBE_KINDS[number];
-
-export interface LayerProbe {
-  kind: ProbeKind;
-  /** 0 = embeddings, l = after block l, L + 1 = after the final LayerNorm. */
-  layer: number;
-  accuracy: number;
-}
+import type { LayerProbe, ProbeKind } from "../contract/results.ts";
 
 /** One probe per layer: trained on train features with `targets`, scored on test with `testLabels`. */
 export function probeLayers(

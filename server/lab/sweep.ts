@@ -7,10 +7,10 @@
  * cells are left out of the per-method median PGR, the paper's summary statistic.
  */
 
-import type { Agreement } from "./metrics.ts";
 import { bootstrapInterval, gapNoise, gapTooSmall, mean, medianPgr, pgr, tInterval95 } from "./metrics.ts";
-import type { MethodName } from "./methods.ts";
-import { type ExperimentDeps, type ExperimentOptions, type ExperimentResult, runExperiment } from "./w2s.ts";
+import type { MethodName } from "../contract/methods.ts";
+import type { Agreement, ExperimentResult } from "../contract/results.ts";
+import { type ExperimentDeps, type ExperimentOptions, runExperiment } from "./w2s.ts";
 
 export interface SweepOptions {
   tasks: string[];

@@ -1,12 +1,15 @@
 /**
- * One weak→strong experiment (shared/DESIGN.md, "The science"), end to end:
- *   weak      size A finetuned on train1 ground truth; its soft labels on train2, validation and test;
- *   ceiling   size B trained on train2 ground truth;
- *   student   size B trained on train2 weak labels with the chosen method (methods.ts);
- * then test accuracies, PGR, agreement (all / supervisor right / supervisor wrong), the ground-truth
- * early-stopping oracle beside the honest readings, intervals, and optionally the prompting baselines
- * and per-layer probe saliency. Finished weak models, ceilings, students and weak labels are cached
- * (cache.ts), so experiments that share them — and a resumed job — do not train them again.
+ * One weak→strong experiment, end to end, in the pipeline's numbered steps:
+ *   1 weak       size A finetuned on train1 ground truth; its soft labels on train2, validation and test;
+ *   2 bootstrap  (bootstrap method) each size between A and B learns the previous labels and relabels train2;
+ *   3 generative (generative method) size B LM-finetuned on the task's unlabeled texts first;
+ *   4 ceiling    size B trained on train2 ground truth;
+ *   5 student    size B trained on train2 weak labels with the chosen method (methods.ts);
+ *   6 readings   test accuracies, PGR, agreement (all / supervisor right / supervisor wrong), the
+ *                ground-truth early-stopping oracle beside the honest readings, intervals, and optionally
+ *                the prompting baselines and per-layer probe saliency.
+ * Each role is trained and cached in roles.ts, so experiments that share one — and a resumed job — do not
+ * train it again.
  *
  * Selection is honest: every model is read at its best VALIDATION point, where validation is scored
  * against the labels that role may see (ground truth for weak and ceiling; the supervisor's hard
@@ -15,204 +18,49 @@
  * logistic regression); the ceiling uses the same mode as the student, the weak model is always finetuned.
  */
 
-import { createHash } from "node:crypto";
-import { join } from "node:path";
-import { loadCheckpoint } from "../../kernels/checkpoint.ts";
 import type { GptConfig } from "../../kernels/config.ts";
 import { getGpu, type Gpu } from "../../kernels/device.ts";
-import type { GptModel } from "../../kernels/gpt.ts";
-import { parseTaskJsonl, splitExamples } from "../tasks/jsonl.ts";
+import { GptModel } from "../../kernels/gpt.ts";
 import { seededRandom, shuffled } from "../../kernels/random.ts";
-import { BUILTIN_TASKS, loadBuiltinTask } from "../tasks/registry.ts";
-import type { TaskExample, TaskSplits } from "../tasks/types.ts";
+import { bootstrapChainError, pairError, sizesBetween } from "../contract/ladder-rule.ts";
+import type { MethodName, StudentMode } from "../contract/methods.ts";
+import type {
+  CurvePoint,
+  ExperimentResult,
+  LayerProbe,
+  PromptingReport,
+  Readings,
+  Role,
+  RoleRun,
+} from "../contract/results.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
-import { splitByGroup } from "../tasks/splits.ts";
-import { worldRegionFromWorld } from "../tasks/world-region.ts";
 import type { World } from "../corpus/world.ts";
-import { ExperimentCache, hashNumbers } from "./cache.ts";
+import { capSplits, type ImportedTaskLookup, loadTaskSplits } from "../tasks/load.ts";
+import type { TaskExample, TaskSplits } from "../tasks/types.ts";
+import { CACHE_VERSION, type ExperimentCache, hashNumbers } from "./cache.ts";
+import { featuresOf, finetuneLm, padSet, tokenizeTexts, totalSteps } from "./finetune.ts";
 import {
-  type CurvePoint,
-  type EncodedSet,
-  featuresOf,
-  finetuneClassifier,
-  type FinetuneHyper,
-  finetuneLm,
-  type FinetuneResult,
-  padSet,
-  probeClassifier,
-  tokenizeTexts,
-  totalSteps,
-} from "./finetune.ts";
-import { LADDER } from "./ladder.ts";
-import {
-  type Agreement,
   agreement,
   gapNoise,
   gapTooSmall,
   hardLabels,
-  type Interval,
   pgr,
-  quantile,
+  pgrBootstrap,
   wilsonInterval,
 } from "./metrics.ts";
-import { type MethodName, methodSpec } from "./methods.ts";
+import { type MethodSpec, methodSpec } from "./methods.ts";
+import type { LoadedModel, ModelSource } from "./model-source.ts";
 import { promptFormatFor, promptingBaseline } from "./prompting.ts";
-import { type LayerProbe, modelProbes, probeLayers } from "./saliency.ts";
-
-// ---------- models ----------
-
-export interface LoadedModel {
-  size: string;
-  config: GptConfig;
-  params: Float32Array;
-  tokenizer: Tokenizer;
-  /** Content hash of the checkpoint (part of every cache key). */
-  hash: string;
-}
-
-/** Where pretrained models come from: the ladder on disk, or tiny models in tests. */
-export interface ModelSource {
-  /** Size names, smallest first (bootstrap walks through them). */
-  sizes: readonly string[];
-  load(size: string): Promise<LoadedModel>;
-  /** The knowledge world these models were pretrained on (world tasks are built from it). */
-  world?: () => Promise<World>;
-}
-
-/** The pretrained ladder under `<dataDir>/models/<size>/` with the lab corpus's tokenizer. */
-export function ladderModelSource(dataDir: string): ModelSource {
-  const loaded = new Map<string, Promise<LoadedModel>>();
-  let tokenizer: Promise<Tokenizer> | undefined;
-  const load = async (size: string): Promise<LoadedModel> => {
-    const dir = join(dataDir, "models", size);
-    let checkpoint;
-    try {
-      checkpoint = await loadCheckpoint(dir);
-    } catch (err) {
-      throw new Error(
-        `size "${size}" has no pretrained checkpoint in ${dir} (${(err as Error).message}); ` +
-          `run: deno task lab pretrain --size ${size}`,
-      );
-    }
-    // The corpus module is loaded lazily: tests with their own models never build a corpus.
-    const { loadLabCorpus } = await import("./pretrain.ts");
-    tokenizer ??= loadLabCorpus(dataDir).then((c) => c.tokenizer);
-    const tok = await tokenizer;
-    if (checkpoint.meta.tokenizer !== undefined && checkpoint.meta.tokenizer !== tok.id) {
-      throw new Error(
-        `checkpoint ${dir} was trained with tokenizer ${checkpoint.meta.tokenizer}, the lab corpus uses ${tok.id}`,
-      );
-    }
-    const bytes = await Deno.readFile(join(dir, "model.safetensors"));
-    const hash = createHash("sha256").update(bytes).digest("hex").slice(0, 24);
-    return { size, config: checkpoint.config, params: checkpoint.params, tokenizer: tok, hash };
-  };
-  return {
-    sizes: LADDER.map((s) => s.name),
-    async world() {
-      const { labWorld } = await import("./pretrain.ts");
-      return (await labWorld(dataDir)).world;
-    },
-    load(size) {
-      let model = loaded.get(size);
-      if (!model) {
-        model = load(size);
-        model.catch(() => loaded.delete(size));
-        loaded.set(size, model);
-      }
-      return model;
-    },
-  };
-}
-
-// ---------- tasks ----------
-
-/** Examples of an imported task by name (the job handler reads them from the database). */
-export type ImportedTaskLookup = (name: string) => Promise<TaskExample[] | undefined>;
-
-/** A built-in task, an imported one, or a path to a JSONL file (bad lines are named by number). */
-export async function loadTaskSplits(
-  task: string,
-  seed: number,
-  imported?: ImportedTaskLookup,
-  world?: World,
-): Promise<TaskSplits> {
-  // The world task must ask about the entities the ladder saw: build it from the ladder's own world
-  // (the registry's split: same salt, fractions and balancing).
-  if (task === "world-region" && world) {
-    const source = worldRegionFromWorld(world);
-    return splitByGroup(source.examples, { seed, salt: task, fractions: source.fractions, balance: true })
-      .splits;
-  }
-  if (BUILTIN_TASKS.some((t) => t.name === task)) return await loadBuiltinTask(task, { seed });
-  if (task.endsWith(".jsonl")) {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(task);
-    } catch (err) {
-      throw new Error(`cannot read task file ${task}: ${(err as Error).message}`);
-    }
-    try {
-      return splitExamples(parseTaskJsonl(text), seed);
-    } catch (err) {
-      throw new Error(`${task}: ${(err as Error).message}`);
-    }
-  }
-  const examples = await imported?.(task);
-  if (examples) return splitExamples(examples, seed);
-  throw new Error(
-    `unknown task "${task}"; built-in tasks are: ${BUILTIN_TASKS.map((t) => t.name).join(", ")} ` +
-      `(or import one with: deno task lab import --name N --file F.jsonl, or pass a .jsonl path)`,
-  );
-}
-
-/** At most `max` examples per split, a seeded sample (quick runs and tests). */
-function capSplits(splits: TaskSplits, max: number | undefined, seed: number): TaskSplits {
-  if (!max) return splits;
-  const cap = (list: TaskExample[], name: string) =>
-    list.length <= max ? list : shuffled(list, seededRandom(seed, `cap:${name}`)).slice(0, max);
-  return {
-    train1: cap(splits.train1, "train1"),
-    train2: cap(splits.train2, "train2"),
-    validation: cap(splits.validation, "validation"),
-    test: cap(splits.test, "test"),
-  };
-}
-
-// ---------- hyperparameters ----------
-
-export interface SizeHyper {
-  epochs: number;
-  lr: number;
-  batchSize: number;
-  /** α_max of the aux confidence loss when this size is the student. */
-  alphaMax: number;
-}
-
-const BASE_HYPER: SizeHyper = { epochs: 4, lr: 1e-3, batchSize: 32, alphaMax: 0.5 };
-
-/**
- * Finetuning settings per ladder size (chosen on validation, never on test). The largest students use
- * α_max = 0.75 as in the paper.
- */
-export const FINETUNE_BY_SIZE: Record<string, Partial<SizeHyper>> = {
-  nano: { lr: 2e-3 },
-  micro: { lr: 1e-3 },
-  mini: { lr: 1e-3 },
-  small: { lr: 5e-4 },
-  medium: { lr: 5e-4, alphaMax: 0.75 },
-  large: { lr: 2e-4, alphaMax: 0.75 },
-  xl: { lr: 1e-4, alphaMax: 0.75 },
-};
-
-export function sizeHyper(size: string, overrides: Partial<SizeHyper> = {}): SizeHyper {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  return { ...BASE_HYPER, ...FINETUNE_BY_SIZE[size], ...defined };
-}
-
-// ---------- the experiment ----------
-
-export type StudentMode = "finetune" | "probe";
+import {
+  type RoleContext,
+  roleHyper,
+  type Sets,
+  type SplitLabels,
+  type SplitName,
+  type TrainedRole,
+  trainRole,
+} from "./roles.ts";
+import { probeLayers } from "./saliency.ts";
 
 export interface ExperimentOptions {
   task: string;
@@ -240,24 +88,6 @@ export interface ExperimentOptions {
   maxExamples?: number;
 }
 
-export type Role = "weak" | "ceiling" | "student" | "bootstrap";
-
-export interface RoleRun {
-  role: Role;
-  size: string;
-  /** What trained it, e.g. "train1 GT", "train2 weak labels (auxconf)". */
-  description: string;
-  mode: StudentMode;
-  cached: boolean;
-  hyper: FinetuneHyper | null;
-  steps: number;
-  seconds: number;
-  final: FinetuneResult["final"];
-  selected: FinetuneResult["selected"];
-  oracle: FinetuneResult["oracle"];
-  curve: CurvePoint[];
-}
-
 export interface Progress {
   step: number;
   total: number;
@@ -277,132 +107,154 @@ export interface ExperimentDeps {
   onEval?: (role: Role, size: string, point: CurvePoint) => void;
 }
 
-export interface Readings {
-  weak_acc: number;
-  ceiling_acc: number;
-  student_acc: number;
-  pgr: number;
+/** The task as every step reads it: examples, token ids per model, labels and sizes. */
+interface TaskData {
+  splits: TaskSplits;
+  setsFor: (config: GptConfig) => Sets;
+  gt: SplitLabels;
+  n: Record<SplitName, number>;
+  /** Every train text: the generative method's LM data. */
+  unlabeled: number[][];
 }
 
-export interface PromptingReport {
-  k: number;
-  zero_shot: number;
-  k_shot_gt: number;
-  k_shot_weak: number;
-  /** Share predicted positive in each setting (1 or 0: the model always says the same word). */
-  positive_rate: { zero_shot: number; k_shot_gt: number; k_shot_weak: number };
+/** The labels the next model learns from: soft labels on train2, hard labels on validation. */
+interface Supervision {
+  labels: number[];
+  validationLabels: number[];
 }
 
-export interface ExperimentResult extends Readings {
-  task: string;
-  weak: string;
-  strong: string;
-  method: MethodName;
-  mode: StudentMode;
-  seed: number;
-  n: { train1: number; train2: number; validation: number; test: number };
-  /** Ceiling − weak is within the test-sampling noise: the PGR is not meaningful. */
-  gap_too_small: boolean;
-  gap_noise: number;
-  agreement: Agreement;
-  /** 95 % intervals: Wilson for accuracies, paired bootstrap over test examples for PGR. */
-  ci: { weak_acc: Interval; ceiling_acc: Interval; student_acc: Interval; pgr: Interval };
-  /** The readings at the last step (no selection). */
-  final: Readings;
-  /** Ground-truth early stopping (ORACLE: best test point of each curve; never used to select). */
-  oracle: Readings & { student_step: number };
-  selection: "validation";
-  alpha_max: number | null;
-  chain: string[];
-  /** Weak labels on train2: hard accuracy against GT (how good the supervision is). */
-  weak_label_acc: number;
-  prompting?: PromptingReport;
-  probes?: LayerProbe[];
-  runs: RoleRun[];
-  cache: { hits: number; misses: number };
-  seconds: number;
+/** Where the strong model starts: its checkpoint, or its parameters after LM finetuning. */
+interface StrongStart {
+  model: LoadedModel;
+  params: Float32Array;
+  hash: string;
 }
 
-interface Sets {
-  train1: EncodedSet;
-  train2: EncodedSet;
-  validation: EncodedSet;
-  test: EncodedSet;
+/** Planned training steps of each stage (cached stages jump ahead; probe and prompt stages count 1 each). */
+interface ProgressPlan {
+  weak: number;
+  generative: number;
+  chain: number[];
+  ceiling: number;
+  student: number;
+  extras: number;
+  total: number;
 }
 
-const labelsOf = (list: TaskExample[]) => list.map((e) => e.hard_label as number);
-const CACHE_VERSION = 1;
-
-/** Paired bootstrap over test examples of PGR (resample examples, recompute the three accuracies). */
-export function pgrBootstrap(
-  gt: readonly number[],
-  weakPred: readonly number[],
-  ceilingPred: readonly number[],
-  studentPred: readonly number[],
-  resamples = 1000,
-  seed = 0,
-): Interval {
-  const random = seededRandom(seed, "pgr-bootstrap");
-  const n = gt.length;
-  const values: number[] = [];
-  for (let r = 0; r < resamples; r++) {
-    let w = 0, c = 0, s = 0;
-    for (let i = 0; i < n; i++) {
-      const j = Math.floor(random() * n);
-      w += weakPred[j] === gt[j] ? 1 : 0;
-      c += ceilingPred[j] === gt[j] ? 1 : 0;
-      s += studentPred[j] === gt[j] ? 1 : 0;
-    }
-    const value = pgr(w / n, c / n, s / n);
-    if (Number.isFinite(value)) values.push(value);
-  }
-  values.sort((a, b) => a - b);
-  return { lo: quantile(values, 0.025), hi: quantile(values, 0.975) };
-}
+const DEFAULT_LM_EPOCHS = 2;
 
 export async function runExperiment(
   opts: ExperimentOptions,
   deps: ExperimentDeps,
 ): Promise<ExperimentResult> {
   const started = performance.now();
+  const prepared = await prepareExperiment(opts, deps);
+  const { method, mode, chain, world, gpu, models, data, lmEpochs, plan, runs, ctx } = prepared;
+  // 1. The weak supervisor on train1 ground truth; its soft labels on train2, validation and test.
+  const weak = await trainWeak(ctx, models.weak, plan.weak);
+  // 2. Bootstrap: each intermediate size relabels train2 for the next.
+  const supervisors = [opts.weak, ...chain];
+  const supervision = await bootstrapChain(ctx, supervisors, models.chain, weakSupervision(weak), plan);
+  // 3. Generative finetuning of the strong model on the unlabeled train texts (student and ceiling).
+  const strong = method.generative
+    ? await generativeFinetune(ctx, opts.strong, models.strong, data.unlabeled, lmEpochs, plan.generative)
+    : { model: models.strong, params: models.strong.params, hash: models.strong.hash };
+  // 4. The ceiling: the strong model on train2 ground truth.
+  const ceiling = await trainCeiling(ctx, strong, mode, method, plan.ceiling);
+  // 5. The student: the strong model on the (last) supervisor's soft labels.
+  const supervisor = chain.at(-1) ?? opts.weak;
+  const student = await trainStudent(ctx, strong, supervision, supervisor, mode, method, plan.student);
+  // 6. Readings, agreement and intervals; the prompting baselines and the probes when asked for.
+  let prompting: PromptingReport | undefined;
+  if (opts.promptingShots !== undefined) {
+    const input = { world, strongModel: models.strong, tokenizer: models.weak.tokenizer, data, weak };
+    prompting = await promptingReport(gpu, opts, opts.promptingShots, input);
+    ctx.advance(1, "prompting");
+  }
+  let probes: LayerProbe[] | undefined;
+  if (opts.probes) {
+    probes = await probeReport(gpu, models.strong, data, { weak, ceiling, student });
+    ctx.advance(1, "probes");
+  }
+  return readResult({
+    opts,
+    mode,
+    data,
+    trained: { weak, ceiling, student },
+    alphaMax: method.loss === "auxconf" ? roleHyper(opts.strong, opts, 0).alphaMax : null,
+    chain,
+    prompting,
+    probes,
+    runs,
+    cache: deps.cache,
+    started,
+  });
+}
+
+/** What every step shares: the checked sizes, the task, the models, the progress plan and the role context. */
+async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) {
   const method = methodSpec(opts.method, opts.generativeBase);
   const mode = opts.mode ?? "finetune";
-  const { models } = deps;
-  const cache = deps.cache;
-  const rankOf = (size: string) => {
-    const rank = models.sizes.indexOf(size);
-    if (rank < 0) throw new Error(`unknown size "${size}"; sizes are: ${models.sizes.join(", ")}`);
-    return rank;
-  };
-  if (rankOf(opts.weak) >= rankOf(opts.strong)) {
-    throw new Error(
-      `the weak model must be smaller than the strong one (weak ${opts.weak}, strong ${opts.strong})`,
-    );
-  }
-  const chain = method.bootstrap
-    ? (opts.bootstrapSizes ?? models.sizes.slice(rankOf(opts.weak) + 1, rankOf(opts.strong)))
-    : [];
-  for (const size of chain) {
-    if (!(rankOf(size) > rankOf(opts.weak) && rankOf(size) < rankOf(opts.strong))) {
-      throw new Error(`bootstrap size ${size} is not between ${opts.weak} and ${opts.strong}`);
-    }
-  }
-  const world = opts.task === "world-region" ? await models.world?.() : undefined;
+  const chain = bootstrapSizesOf(opts, method, deps.models.sizes);
+  const world = opts.task === "world-region" ? await deps.models.world?.() : undefined;
   const gpu = deps.gpu ?? await getGpu();
   const splits = capSplits(
     await loadTaskSplits(opts.task, opts.seed, deps.importedTasks, world),
     opts.maxExamples,
     opts.seed,
   );
-  const weakModel = await models.load(opts.weak);
-  const strongModel = await models.load(opts.strong);
-  const chainModels = await Promise.all(chain.map((s) => models.load(s)));
-  for (const m of [strongModel, ...chainModels]) {
-    if (m.tokenizer.id !== weakModel.tokenizer.id) {
-      throw new Error(`sizes ${weakModel.size} and ${m.size} use different tokenizers`);
+  const models = await loadModels(deps.models, opts, chain);
+  const data = encodeTask(models.weak.tokenizer, splits);
+  const lmEpochs = opts.lmEpochs ?? DEFAULT_LM_EPOCHS;
+  const plan = planProgress(opts, method, mode, chain, data, lmEpochs);
+  const runs: RoleRun[] = [];
+  const ctx: RoleContext = {
+    gpu,
+    experiment: opts,
+    setsFor: data.setsFor,
+    gt: data.gt,
+    cache: deps.cache,
+    signal: deps.signal,
+    ...progressCounter(plan.total, deps.onProgress),
+    onEval: deps.onEval,
+    onRun: async (run) => {
+      runs.push(run);
+      await deps.onRun?.(run);
+    },
+  };
+  return { method, mode, chain, world, gpu, models, data, lmEpochs, plan, runs, ctx };
+}
+
+/** The bootstrap method's intermediate sizes (none for other methods), after checking the pair and chain. */
+function bootstrapSizesOf(opts: ExperimentOptions, method: MethodSpec, sizes: readonly string[]): string[] {
+  const badPair = pairError(sizes, opts.weak, opts.strong);
+  if (badPair) throw new Error(badPair);
+  if (!method.bootstrap) return [];
+  const chain = opts.bootstrapSizes ?? sizesBetween(sizes, opts.weak, opts.strong);
+  const badChain = bootstrapChainError(sizes, opts.weak, opts.strong, chain);
+  if (badChain) throw new Error(badChain);
+  return chain;
+}
+
+/** The weak, strong and intermediate models, which must share one tokenizer. */
+async function loadModels(
+  source: ModelSource,
+  opts: ExperimentOptions,
+  chain: string[],
+): Promise<{ weak: LoadedModel; strong: LoadedModel; chain: LoadedModel[] }> {
+  const weak = await source.load(opts.weak);
+  const strong = await source.load(opts.strong);
+  const chainModels = await Promise.all(chain.map((s) => source.load(s)));
+  for (const m of [strong, ...chainModels]) {
+    if (m.tokenizer.id !== weak.tokenizer.id) {
+      throw new Error(`sizes ${weak.size} and ${m.size} use different tokenizers`);
     }
   }
-  const tokenizer = weakModel.tokenizer;
+  return { weak, strong, chain: chainModels };
+}
+
+/** Token ids of every split, padded to the longest text within a model's context length. */
+function encodeTask(tokenizer: Tokenizer, splits: TaskSplits): TaskData {
   const ids = {
     train1: tokenizeTexts(tokenizer, splits.train1.map((e) => e.txt)),
     train2: tokenizeTexts(tokenizer, splits.train2.map((e) => e.txt)),
@@ -410,8 +262,8 @@ export async function runExperiment(
     test: tokenizeTexts(tokenizer, splits.test.map((e) => e.txt)),
   };
   const longest = Math.max(...Object.values(ids).flat().map((r) => r.length));
-  const setsFor = (cfg: GptConfig): Sets => {
-    const T = Math.min(longest, cfg.contextLength);
+  const setsFor = (config: GptConfig): Sets => {
+    const T = Math.min(longest, config.contextLength);
     return {
       train1: padSet(ids.train1, T),
       train2: padSet(ids.train2, T),
@@ -419,6 +271,7 @@ export async function runExperiment(
       test: padSet(ids.test, T),
     };
   };
+  const labelsOf = (list: TaskExample[]) => list.map((e) => e.hard_label as number);
   const gt = {
     train1: labelsOf(splits.train1),
     train2: labelsOf(splits.train2),
@@ -431,29 +284,28 @@ export async function runExperiment(
     validation: gt.validation.length,
     test: gt.test.length,
   };
-  const hyperOf = (size: string, seedSalt: number): FinetuneHyper & { alphaMax: number } => {
-    const h = sizeHyper(size, {
-      epochs: opts.epochs,
-      lr: opts.lr,
-      batchSize: opts.batchSize,
-      alphaMax: opts.alphaMax,
-    });
-    return { ...h, warmupFraction: 0.1, weightDecay: 0.01, evalEvery: 0, seed: opts.seed * 1000 + seedSalt };
-  };
-  const alphaMax = method.loss === "auxconf" ? hyperOf(opts.strong, 0).alphaMax : null;
-  const lmEpochs = opts.lmEpochs ?? 2;
-  const unlabeled = [...ids.train1, ...ids.train2];
+  return { splits, setsFor, gt, n, unlabeled: [...ids.train1, ...ids.train2] };
+}
 
-  // Progress in training steps (cached stages jump ahead; probe and prompt stages count 1 each).
+/** The progress plan in training steps: a trained stage counts its optimizer steps, a probed one 1. */
+function planProgress(
+  opts: ExperimentOptions,
+  method: MethodSpec,
+  mode: StudentMode,
+  chain: string[],
+  data: TaskData,
+  lmEpochs: number,
+): ProgressPlan {
+  const { n } = data;
   const stepsOf = (size: string, examples: number, trained: boolean) => {
-    const h = hyperOf(size, 0);
+    const h = roleHyper(size, opts, 0);
     return trained ? totalSteps(examples, h) : 1;
   };
   const trunk = mode === "finetune";
   const plan = {
     weak: stepsOf(opts.weak, n.train1, true),
     generative: method.generative
-      ? lmEpochs * Math.ceil(unlabeled.length / hyperOf(opts.strong, 0).batchSize)
+      ? lmEpochs * Math.ceil(data.unlabeled.length / roleHyper(opts.strong, opts, 0).batchSize)
       : 0,
     chain: chain.map((s) => 2 * stepsOf(s, Math.ceil(n.train2 / 2), true)),
     ceiling: stepsOf(opts.strong, n.train2, trunk),
@@ -461,153 +313,61 @@ export async function runExperiment(
     extras: (opts.probes ? 1 : 0) + (opts.promptingShots !== undefined ? 1 : 0),
   };
   const total = plan.weak + plan.generative + plan.chain.reduce((a, b) => a + b, 0) + plan.ceiling +
-    plan.student +
-    plan.extras;
+    plan.student + plan.extras;
+  return { ...plan, total };
+}
+
+/** Progress as steps done of the plan: `report` inside a stage, `advance` past a finished one. */
+function progressCounter(total: number, onProgress?: (p: Progress) => void) {
   let done = 0;
   const report = (stage: string, step = 0) =>
-    deps.onProgress?.({ step: Math.min(total, done + step), total, stage });
+    onProgress?.({ step: Math.min(total, done + step), total, stage });
   const advance = (steps: number, stage: string) => {
     done += steps;
     report(stage);
   };
+  return { report, advance };
+}
 
-  const runs: RoleRun[] = [];
-  const finishRun = async (run: RoleRun) => {
-    runs.push(run);
-    await deps.onRun?.(run);
-  };
-
-  interface Trained extends FinetuneResult {
-    cached?: boolean;
-  }
-
-  /** One role: cached by everything that determines it. */
-  const trainRole = async (args: {
-    role: Role;
-    description: string;
-    model: LoadedModel;
-    params?: Float32Array;
-    paramsHash?: string;
-    train: keyof Sets;
-    trainIndices?: number[];
-    targets: number[];
-    validationLabels: number[];
-    predict: (keyof Sets)[];
-    predictIndices?: number[];
-    loss: "ce" | "auxconf";
-    mode: StudentMode;
-    seedSalt: number;
-    plannedSteps: number;
-    probeKind?: "ft(weak)+lp(gt)" | "ft(gt)";
-  }): Promise<Trained> => {
-    const { role, model } = args;
-    const hyper = hyperOf(model.size, args.seedSalt);
-    const fh: FinetuneHyper = {
-      ...hyper,
-      alphaMax: args.loss === "auxconf" ? hyper.alphaMax : undefined,
-      evalEvery: 0,
-    };
-    const sets = setsFor(model.config);
-    const subset = (set: EncodedSet, indices?: number[]): EncodedSet =>
-      indices
-        ? padSet(indices.map((i) => [...set.tokens.subarray(i * set.T, i * set.T + set.lengths[i])]), set.T)
-        : set;
-    const train = subset(sets[args.train], args.trainIndices);
-    const steps = totalSteps(train.n, fh);
-    fh.evalEvery = Math.max(1, Math.round(steps / 12));
-    const key = {
-      v: CACHE_VERSION,
-      role,
-      task: opts.task,
-      splitSeed: opts.seed,
-      maxExamples: opts.maxExamples ?? null,
-      size: model.size,
-      checkpoint: args.paramsHash ?? model.hash,
-      mode: args.mode,
-      hyper: args.mode === "finetune" ? fh : null,
-      train: args.train,
-      trainIndices: args.trainIndices ? hashNumbers(args.trainIndices) : null,
-      targets: hashNumbers(args.targets),
-      validationLabels: hashNumbers(args.validationLabels),
-      predict: args.predict,
-      predictIndices: args.predictIndices ? hashNumbers(args.predictIndices) : null,
-      probes: args.probeKind && opts.probes && args.mode === "finetune" ? args.probeKind : null,
-    };
-    const stage = `${role} ${model.size}`;
-    const compute = async (): Promise<Trained> => {
-      const predict = Object.fromEntries(
-        args.predict.map((
-          name,
-        ) => [name, name === args.train ? subset(sets[name], args.predictIndices) : sets[name]]),
-      );
-      const common = {
-        gpu,
-        config: model.config,
-        params: args.params ?? model.params,
-        train,
-        trainTargets: args.targets,
-        validation: sets.validation,
-        validationLabels: args.validationLabels,
-        test: sets.test,
-        testLabels: gt.test,
-        predict,
-        signal: deps.signal,
-      };
-      if (args.mode === "probe") return await probeClassifier(common);
-      const probeKind = key.probes;
-      return await finetuneClassifier({
-        ...common,
-        hyper: fh,
-        onStep: (step) => report(stage, Math.round((step / steps) * args.plannedSteps)),
-        onEval: (point) => deps.onEval?.(role, model.size, point),
-        afterTraining: probeKind
-          ? (m: GptModel) => modelProbes(m, probeKind, sets.train2, gt.train2, sets.test, gt.test)
-          : undefined,
-      });
-    };
-    const { value, cached } = cache
-      ? await cache.through(`run-${role}`, key, compute)
-      : { value: await compute(), cached: false };
-    advance(args.plannedSteps, stage);
-    await finishRun({
-      role,
-      size: model.size,
-      description: args.description,
-      mode: args.mode,
-      cached,
-      hyper: args.mode === "finetune" ? fh : null,
-      steps: value.steps,
-      seconds: value.seconds,
-      final: value.final,
-      selected: value.selected,
-      oracle: value.oracle,
-      curve: value.curve,
-    });
-    return { ...value, cached };
-  };
-
-  // 1. The weak supervisor on train1 ground truth; its soft labels on train2, validation and test.
-  const weak = await trainRole({
+/** Step 1: the weak supervisor, finetuned on train1 ground truth. */
+function trainWeak(ctx: RoleContext, model: LoadedModel, plannedSteps: number): Promise<TrainedRole> {
+  return trainRole(ctx, {
     role: "weak",
     description: "train1 ground truth",
-    model: weakModel,
+    model,
     train: "train1",
-    targets: gt.train1,
-    validationLabels: gt.validation,
+    targets: ctx.gt.train1,
+    validationLabels: ctx.gt.validation,
     predict: ["train2", "validation", "test"],
     loss: "ce",
     mode: "finetune",
     seedSalt: 1,
-    plannedSteps: plan.weak,
+    plannedSteps,
   });
-  let labels = weak.predictions.train2;
-  let validationLabels = hardLabels(weak.predictions.validation) as number[];
-  const weakTestPred = hardLabels(weak.predictions.test) as number[];
-  const weakLabelAcc = hardLabels(labels).filter((p, i) => p === gt.train2[i]).length / n.train2;
+}
 
-  // 2. Bootstrap: each intermediate size learns the previous labels (2-fold cross-fitting, so no model
-  //    labels the examples it trained on) and labels train2 for the next.
-  const random = seededRandom(opts.seed, "bootstrap-folds");
+/** The weak model's supervision: its soft labels on train2, its hard labels on validation. */
+function weakSupervision(weak: TrainedRole): Supervision {
+  return {
+    labels: weak.predictions.train2,
+    validationLabels: hardLabels(weak.predictions.validation) as number[],
+  };
+}
+
+/**
+ * Step 2: each intermediate size learns the previous labels with 2-fold cross-fitting (no model labels
+ * the examples it trained on) and labels train2 for the next.
+ */
+async function bootstrapChain(
+  ctx: RoleContext,
+  supervisors: string[],
+  chainModels: LoadedModel[],
+  weakLabels: Supervision,
+  plan: ProgressPlan,
+): Promise<Supervision> {
+  let { labels, validationLabels } = weakLabels;
+  const n = { train2: labels.length, validation: validationLabels.length };
+  const random = seededRandom(ctx.experiment.seed, "bootstrap-folds");
   const order = shuffled([...Array(n.train2).keys()], random);
   const folds = [
     order.slice(0, Math.ceil(n.train2 / 2)).sort((a, b) => a - b),
@@ -620,9 +380,9 @@ export async function runExperiment(
     for (let f = 0; f < 2; f++) {
       const trainIdx = folds[f];
       const otherIdx = folds[1 - f];
-      const step = await trainRole({
+      const step = await trainRole(ctx, {
         role: "bootstrap",
-        description: `train2 fold ${f + 1}/2, labels of ${c === 0 ? opts.weak : chain[c - 1]}`,
+        description: `train2 fold ${f + 1}/2, labels of ${supervisors[c]}`,
         model,
         train: "train2",
         trainIndices: trainIdx,
@@ -641,85 +401,193 @@ export async function runExperiment(
     labels = next;
     validationLabels = hardLabels(validationSum) as number[];
   }
+  return { labels, validationLabels };
+}
 
-  // 3. Generative finetuning of the strong model on the unlabeled train texts (student and ceiling).
-  let strongParams = strongModel.params;
-  let strongHash = strongModel.hash;
-  if (method.generative) {
-    const lmKey = {
-      v: CACHE_VERSION,
-      task: opts.task,
-      splitSeed: opts.seed,
-      maxExamples: opts.maxExamples ?? null,
-      size: opts.strong,
-      checkpoint: strongModel.hash,
-      lmEpochs,
-    };
-    const hyper = hyperOf(opts.strong, 2);
-    const compute = async () => {
-      const result = await finetuneLm({
-        gpu,
-        config: strongModel.config,
-        params: strongModel.params,
-        texts: unlabeled,
-        epochs: lmEpochs,
-        lr: hyper.lr,
-        batchSize: hyper.batchSize,
-        seed: hyper.seed,
-        signal: deps.signal,
-        onStep: (step) => report(`generative ${opts.strong}`, step),
-      });
-      return { params: [...result.params], loss: result.loss };
-    };
-    const { value } = cache
-      ? await cache.through("generative-lm", lmKey, compute)
-      : { value: await compute() };
-    strongParams = Float32Array.from(value.params);
-    strongHash = hashNumbers(strongParams);
-    advance(plan.generative, `generative ${opts.strong}`);
-  }
+/** Step 3: the strong model LM-finetuned on every train text, cached like a role. */
+async function generativeFinetune(
+  ctx: RoleContext,
+  size: string,
+  strongModel: LoadedModel,
+  unlabeled: number[][],
+  lmEpochs: number,
+  plannedSteps: number,
+): Promise<StrongStart> {
+  const { experiment } = ctx;
+  const lmKey = {
+    v: CACHE_VERSION,
+    task: experiment.task,
+    splitSeed: experiment.seed,
+    maxExamples: experiment.maxExamples ?? null,
+    size,
+    checkpoint: strongModel.hash,
+    lmEpochs,
+  };
+  const hyper = roleHyper(size, experiment, 2);
+  const compute = async () => {
+    const result = await finetuneLm({
+      gpu: ctx.gpu,
+      config: strongModel.config,
+      params: strongModel.params,
+      texts: unlabeled,
+      epochs: lmEpochs,
+      lr: hyper.lr,
+      batchSize: hyper.batchSize,
+      seed: hyper.seed,
+      signal: ctx.signal,
+      onStep: (step) => ctx.report(`generative ${size}`, step),
+    });
+    return { params: [...result.params], loss: result.loss };
+  };
+  const { value } = ctx.cache
+    ? await ctx.cache.through("generative-lm", lmKey, compute)
+    : { value: await compute() };
+  const params = Float32Array.from(value.params);
+  ctx.advance(plannedSteps, `generative ${size}`);
+  return { model: strongModel, params, hash: hashNumbers(params) };
+}
 
-  // 4. The ceiling: the strong model on train2 ground truth.
-  const ceiling = await trainRole({
+/** Step 4: the ceiling, the strong model on train2 ground truth. */
+function trainCeiling(
+  ctx: RoleContext,
+  strong: StrongStart,
+  mode: StudentMode,
+  method: MethodSpec,
+  plannedSteps: number,
+): Promise<TrainedRole> {
+  return trainRole(ctx, {
     role: "ceiling",
     description: method.generative ? "train2 ground truth, after LM finetuning" : "train2 ground truth",
-    model: strongModel,
-    params: strongParams,
-    paramsHash: strongHash,
+    model: strong.model,
+    params: strong.params,
+    paramsHash: strong.hash,
     train: "train2",
-    targets: gt.train2,
-    validationLabels: gt.validation,
+    targets: ctx.gt.train2,
+    validationLabels: ctx.gt.validation,
     predict: ["test"],
     loss: "ce",
     mode,
     seedSalt: 3,
-    plannedSteps: plan.ceiling,
+    plannedSteps,
     probeKind: "ft(gt)",
   });
+}
 
-  // 5. The student: the strong model on the (last) supervisor's soft labels.
-  const student = await trainRole({
+/** Step 5: the student, the strong model on the supervisor's soft labels with the method's loss. */
+function trainStudent(
+  ctx: RoleContext,
+  strong: StrongStart,
+  supervision: Supervision,
+  supervisor: string,
+  mode: StudentMode,
+  method: MethodSpec,
+  plannedSteps: number,
+): Promise<TrainedRole> {
+  const loss = method.loss === "auxconf" ? ", aux confidence loss" : "";
+  return trainRole(ctx, {
     role: "student",
-    description: `train2 labels of ${chain.at(-1) ?? opts.weak} (${opts.method}${
-      method.loss === "auxconf" ? ", aux confidence loss" : ""
-    })`,
-    model: strongModel,
-    params: strongParams,
-    paramsHash: strongHash,
+    description: `train2 labels of ${supervisor} (${method.name}${loss})`,
+    model: strong.model,
+    params: strong.params,
+    paramsHash: strong.hash,
     train: "train2",
-    targets: labels,
-    validationLabels,
+    targets: supervision.labels,
+    validationLabels: supervision.validationLabels,
     predict: ["test"],
     loss: method.loss,
     mode,
     seedSalt: 4,
-    plannedSteps: plan.student,
+    plannedSteps,
     probeKind: "ft(weak)+lp(gt)",
   });
+}
 
-  // 6. Readings, agreement and intervals.
+/** Step 6a: zero-shot and k-shot prompting of the pretrained strong model, with GT and with weak labels. */
+async function promptingReport(
+  gpu: Gpu,
+  opts: ExperimentOptions,
+  k: number,
+  input: { world?: World; strongModel: LoadedModel; tokenizer: Tokenizer; data: TaskData; weak: TrainedRole },
+): Promise<PromptingReport> {
+  const { strongModel, data: { splits, gt }, weak } = input;
+  const base = {
+    gpu,
+    config: strongModel.config,
+    params: strongModel.params,
+    tokenizer: input.tokenizer,
+    format: promptFormatFor(opts.task, input.world),
+    test: splits.test,
+  };
+  const zero = await promptingBaseline(base);
+  const withGt = await promptingBaseline({
+    ...base,
+    demos: { examples: splits.train2, labels: gt.train2, k, seed: opts.seed },
+  });
+  const withWeak = await promptingBaseline({
+    ...base,
+    demos: { examples: splits.train2, labels: hardLabels(weak.predictions.train2), k, seed: opts.seed },
+  });
+  return {
+    k,
+    zero_shot: zero.accuracy,
+    k_shot_gt: withGt.accuracy,
+    k_shot_weak: withWeak.accuracy,
+    positive_rate: {
+      zero_shot: zero.positiveRate,
+      k_shot_gt: withGt.positiveRate,
+      k_shot_weak: withWeak.positiveRate,
+    },
+  };
+}
+
+/**
+ * Step 6b: per-layer probes of the pretrained strong model on weak labels and on GT, beside those the
+ * student and the ceiling took of their finetuned models.
+ */
+async function probeReport(
+  gpu: Gpu,
+  strongModel: LoadedModel,
+  data: TaskData,
+  trained: { weak: TrainedRole; ceiling: TrainedRole; student: TrainedRole },
+): Promise<LayerProbe[]> {
+  const { gt } = data;
+  const sets = data.setsFor(strongModel.config);
+  const T = sets.train2.T;
+  const model = new GptModel(gpu, strongModel.config, strongModel.params, { batchSize: 64, seqLen: T });
+  try {
+    const train = await featuresOf(model, sets.train2);
+    const test = await featuresOf(model, sets.test);
+    return [
+      ...probeLayers("lp(weak)", train, trained.weak.predictions.train2, test, gt.test),
+      ...probeLayers("lp(gt)", train, gt.train2, test, gt.test),
+      ...((trained.student.extra as LayerProbe[] | undefined) ?? []),
+      ...((trained.ceiling.extra as LayerProbe[] | undefined) ?? []),
+    ];
+  } finally {
+    model.destroy();
+  }
+}
+
+/** Step 6: the experiment's readings — selected, final and oracle — with agreement and intervals. */
+function readResult(input: {
+  opts: ExperimentOptions;
+  mode: StudentMode;
+  data: TaskData;
+  trained: { weak: TrainedRole; ceiling: TrainedRole; student: TrainedRole };
+  alphaMax: number | null;
+  chain: string[];
+  prompting?: PromptingReport;
+  probes?: LayerProbe[];
+  runs: RoleRun[];
+  cache?: ExperimentCache;
+  started: number;
+}): ExperimentResult {
+  const { opts, data: { gt, n }, trained: { weak, ceiling, student }, cache } = input;
+  const weakTestPred = hardLabels(weak.predictions.test) as number[];
   const ceilingTestPred = hardLabels(ceiling.predictions.test) as number[];
   const studentTestPred = hardLabels(student.predictions.test) as number[];
+  const weakLabelAcc = hardLabels(weak.predictions.train2).filter((p, i) => p === gt.train2[i]).length /
+    n.train2;
   const readings = (w: number, c: number, s: number): Readings => ({
     weak_acc: w,
     ceiling_acc: c,
@@ -729,69 +597,12 @@ export async function runExperiment(
   const selected = readings(weak.selected.testAcc, ceiling.selected.testAcc, student.selected.testAcc);
   const noise = gapNoise(selected.weak_acc, selected.ceiling_acc, n.test);
   const wilson = (acc: number) => wilsonInterval(Math.round(acc * n.test), n.test);
-
-  let prompting: PromptingReport | undefined;
-  if (opts.promptingShots !== undefined) {
-    const format = promptFormatFor(opts.task, world);
-    const base = {
-      gpu,
-      config: strongModel.config,
-      params: strongModel.params,
-      tokenizer,
-      format,
-      test: splits.test,
-    };
-    const k = opts.promptingShots;
-    const zero = await promptingBaseline(base);
-    const withGt = await promptingBaseline({
-      ...base,
-      demos: { examples: splits.train2, labels: gt.train2, k, seed: opts.seed },
-    });
-    const withWeak = await promptingBaseline({
-      ...base,
-      demos: { examples: splits.train2, labels: hardLabels(weak.predictions.train2), k, seed: opts.seed },
-    });
-    prompting = {
-      k,
-      zero_shot: zero.accuracy,
-      k_shot_gt: withGt.accuracy,
-      k_shot_weak: withWeak.accuracy,
-      positive_rate: {
-        zero_shot: zero.positiveRate,
-        k_shot_gt: withGt.positiveRate,
-        k_shot_weak: withWeak.positiveRate,
-      },
-    };
-    advance(1, "prompting");
-  }
-
-  let probes: LayerProbe[] | undefined;
-  if (opts.probes) {
-    const sets = setsFor(strongModel.config);
-    const { GptModel } = await import("../../kernels/gpt.ts");
-    const T = sets.train2.T;
-    const model = new GptModel(gpu, strongModel.config, strongModel.params, { batchSize: 64, seqLen: T });
-    try {
-      const train = await featuresOf(model, sets.train2);
-      const test = await featuresOf(model, sets.test);
-      probes = [
-        ...probeLayers("lp(weak)", train, weak.predictions.train2, test, gt.test),
-        ...probeLayers("lp(gt)", train, gt.train2, test, gt.test),
-        ...((student.extra as LayerProbe[] | undefined) ?? []),
-        ...((ceiling.extra as LayerProbe[] | undefined) ?? []),
-      ];
-    } finally {
-      model.destroy();
-    }
-    advance(1, "probes");
-  }
-
   return {
     task: opts.task,
     weak: opts.weak,
     strong: opts.strong,
     method: opts.method,
-    mode,
+    mode: input.mode,
     seed: opts.seed,
     n,
     ...selected,
@@ -810,13 +621,13 @@ export async function runExperiment(
       student_step: student.oracle.step,
     },
     selection: "validation",
-    alpha_max: alphaMax,
-    chain: [opts.weak, ...chain, opts.strong],
+    alpha_max: input.alphaMax,
+    chain: [opts.weak, ...input.chain, opts.strong],
     weak_label_acc: weakLabelAcc,
-    prompting,
-    probes,
-    runs,
+    prompting: input.prompting,
+    probes: input.probes,
+    runs: input.runs,
     cache: { hits: cache?.hits ?? 0, misses: cache?.misses ?? 0 },
-    seconds: (performance.now() - started) / 1000,
+    seconds: (performance.now() - input.started) / 1000,
   };
 }

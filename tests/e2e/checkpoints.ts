@@ -1,14 +1,15 @@
 /**
  * Two tiny "pretrained" ladder sizes for tests that run the real w2s pipeline through the worker: seeded
  * random weights (no pretraining, too slow for CI) saved with saveCheckpoint into <dataDir>/models/<size>/,
- * the directory and config the ladder's model source reads (server/lab/w2s.ts ladderModelSource), tagged
- * with the lab corpus's tokenizer. Also a small imported-task file whose label is a spelled-out rule.
+ * the directory and config the ladder's model source reads (server/lab/model-source.ts ladderModelSource),
+ * tagged with the lab corpus's tokenizer. Also a small imported-task file whose label is a spelled-out rule.
  */
-import { join } from "node:path";
 import { saveCheckpoint } from "../../kernels/checkpoint.ts";
 import { initParameters } from "../../kernels/config.ts";
 import { LADDER } from "../../server/lab/ladder.ts";
-import { loadLabCorpus, pretrainConfig } from "../../server/lab/pretrain.ts";
+import { loadLabCorpus } from "../../server/lab/lab-corpus.ts";
+import { modelDir } from "../../server/lab/model-store.ts";
+import { pretrainConfig } from "../../server/lab/pretrain.ts";
 
 export async function writeTinyLadder(dataDir: string, sizes = ["nano", "micro"]): Promise<void> {
   const { tokenizer } = await loadLabCorpus(dataDir);
@@ -16,7 +17,7 @@ export async function writeTinyLadder(dataDir: string, sizes = ["nano", "micro"]
     const size = LADDER.find((s) => s.name === name);
     if (!size) throw new Error(`no ladder size "${name}"`);
     const config = pretrainConfig(size, tokenizer.vocabSize);
-    await saveCheckpoint(join(dataDir, "models", name), {
+    await saveCheckpoint(modelDir(dataDir, name), {
       config,
       params: initParameters(config, 11 + i),
       meta: { tokenizer: tokenizer.id, size: name },

@@ -6,7 +6,7 @@
  */
 import { benchResults, experiments, metrics, probeResults, results, runs } from "../../db/schema.ts";
 import type { LabDb } from "../../db/client.ts";
-import { METRIC_SERIES } from "../../server/api/schemas.ts";
+import { METRIC_SERIES } from "../../server/contract/series.ts";
 
 /** PGR of the naive rows per pair; the median over the three pairs is 0.30 (sorted: 0.20, 0.30, 0.50). */
 export const NAIVE_PGR = { "nano→micro": 0.2, "nano→small": 0.5, "micro→small": 0.3 } as const;

@@ -45,6 +45,31 @@ export function TextField(
   );
 }
 
+/** A labelled drop-down with its hint and error. */
+export function SelectField(
+  { id, label, error, hint, value, onValue, options }: {
+    id: string;
+    label: string;
+    error?: string;
+    hint?: string;
+    value: string;
+    onValue: (value: string) => void;
+    options: ReadonlyArray<{ value: string; label: string }>;
+  },
+) {
+  return (
+    <Field id={id} label={label} error={error} hint={hint}>
+      <select
+        {...describedBy(id, error, hint)}
+        value={value}
+        onChange={(e) => onValue((e.target as HTMLSelectElement).value)}
+      >
+        {options.map((o) => <option key={o.value} value={o.value}>{o.label}</option>)}
+      </select>
+    </Field>
+  );
+}
+
 /** aria attributes for an input inside <Field>. */
 export function describedBy(id: string, error?: string, hint?: string) {
   return {

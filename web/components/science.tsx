@@ -3,7 +3,7 @@
  * figure 3 (test accuracy vs strong size, one line per weak supervisor, weak and ceiling references),
  * PGR bars per pair and method, the median-PGR table, agreement (figure 8) and probe saliency (§5.2.3).
  */
-import { METHODS } from "../../server/api/schemas.ts";
+import { METHOD_NAMES } from "../../server/contract/methods.ts";
 import { alignSeries, Chart } from "./chart.tsx";
 import { EmptyState } from "./ui.tsx";
 import { formatNumber, formatParams, mean, median, PALETTE } from "../lib/format.ts";
@@ -11,7 +11,7 @@ import type { ProbeRow, ResultRow } from "../lib/types.ts";
 
 export type ParamsBySize = ReadonlyMap<string, number>;
 
-const METHOD_ORDER: readonly string[] = METHODS;
+const METHOD_ORDER: readonly string[] = METHOD_NAMES;
 
 function byMethodOrder(a: string, b: string): number {
   const ia = METHOD_ORDER.indexOf(a), ib = METHOD_ORDER.indexOf(b);

@@ -2,7 +2,7 @@
 import type { ComponentChildren } from "preact";
 import { liveJobs } from "../lib/live.ts";
 import { formatDuration } from "../lib/format.ts";
-import type { JobProgress, JobStatus } from "../lib/types.ts";
+import type { JobProgress, JobStatus } from "../../server/contract/jobs.ts";
 
 export function StatusBadge({ status }: { status: string }) {
   return <span class={`badge badge-${status}`}>{status}</span>;

@@ -2,7 +2,6 @@
  * Form helpers: turn the API's zod schemas (the same ones the server validates with) and the server's own
  * error answers into messages beside the fields.
  */
-import type { z } from "zod";
 import { ApiRequestError, describeError } from "./api.ts";
 
 export type FieldErrors = Record<string, string>;
@@ -49,15 +48,4 @@ export function parseOptionalNumber(text: string): number | undefined {
   const t = text.trim();
   if (t === "") return undefined;
   return /^-?\d+(\.\d+)?(e-?\d+)?$/i.test(t) ? Number(t) : NaN;
-}
-
-/** The options of an enum schema, looking through .default()/.optional(); undefined for other schemas. */
-export function enumOptions(schema: z.ZodType | undefined): string[] | undefined {
-  // deno-lint-ignore no-explicit-any
-  let def: any = (schema as any)?._zod?.def;
-  for (let depth = 0; def && depth < 5; depth++) {
-    if (def.type === "enum") return Object.values(def.entries as Record<string, string>);
-    def = def.innerType?._zod?.def;
-  }
-  return undefined;
 }

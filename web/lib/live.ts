@@ -4,7 +4,7 @@
  * counters, so a run's curves reload on events about that run only (events name the runs being trained).
  */
 import { signal } from "@preact/signals";
-import type { JobEvent } from "./types.ts";
+import type { JobEvent } from "../../server/contract/jobs.ts";
 
 /** Latest event per job id. */
 export const liveJobs = signal<ReadonlyMap<number, JobEvent>>(new Map());

@@ -4,7 +4,7 @@
  */
 import { useMemo } from "preact/hooks";
 import { useResource } from "./resource.ts";
-import type { ModelListing } from "./types.ts";
+import type { ModelListing } from "../../server/contract/models.ts";
 
 export function pretrainingCompute(params: number, tokens: number): number {
   return 6 * params * tokens;

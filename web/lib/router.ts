@@ -55,3 +55,8 @@ export function matchRoute(pattern: string, path: string): Record<string, string
   }
   return params;
 }
+
+/** The page of an experiment or a sweep (the API serves each under the same path below /api). */
+export function experimentPath(e: { kind: "experiment" | "sweep"; id: number }): string {
+  return `/${e.kind === "sweep" ? "sweeps" : "experiments"}/${e.id}`;
+}

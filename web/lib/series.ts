@@ -3,7 +3,7 @@
  * constants the pipeline writes with (server/jobs/experiment-jobs.ts, pretrain.ts); other jobs' names (the
  * demo job's "loss" and "accuracy") fall back to matching on "loss" and "acc".
  */
-import { METRIC_SERIES } from "../../server/api/schemas.ts";
+import { METRIC_SERIES } from "../../server/contract/series.ts";
 
 export type SeriesKind = "loss" | "accuracy" | "schedule" | "other";
 

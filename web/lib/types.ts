@@ -1,20 +1,9 @@
-/** Shapes of the API's answers, as the dashboard reads them (the server's drizzle rows, JSON-encoded). */
-import type { z } from "zod";
-import type { JobEventSchema } from "../../server/api/schemas.ts";
-import type { Agreement } from "../../server/lab/metrics.ts";
-
-export type JobEvent = z.infer<typeof JobEventSchema>;
-export type JobStatus = JobEvent["status"];
-
-export interface JobProgress {
-  step?: number;
-  total?: number;
-  message?: string;
-  metrics?: Record<string, number>;
-  etaSeconds?: number;
-  runIds?: number[];
-  at?: string;
-}
+/**
+ * Shapes of the API's answers as the dashboard reads them: the contract's shapes (server/contract/), and the
+ * server's drizzle rows, JSON-encoded.
+ */
+import type { JobProgress, JobStatus } from "../../server/contract/jobs.ts";
+import type { Agreement } from "../../server/contract/results.ts";
 
 export interface Job {
   id: number;
@@ -56,9 +45,6 @@ export interface Run {
   seconds: number | null;
 }
 
-/** Agreement as the pipeline stores it (server/lab/metrics.ts); null where the subset is empty. */
-export type { Agreement };
-
 export interface ResultRow {
   id: number;
   experimentId: number;
@@ -92,34 +78,6 @@ export interface ExperimentDetail extends Experiment {
   probes: ProbeRow[];
 }
 
-export interface ModelListing {
-  name: string;
-  width: number;
-  layers: number;
-  heads: number;
-  contextLength: number;
-  tokens: number;
-  cpu: boolean;
-  params: number;
-  status: string;
-  valLoss: number | null;
-  /** Region recall of the knowledge world at the last evaluation. */
-  knowledge?: number | null;
-  step?: number | null;
-  totalSteps?: number | null;
-  checkpointPath: string | null;
-  pretrainInfo: Record<string, unknown> | null;
-  jobId: number | null;
-}
-
-export interface TaskListing {
-  name: string;
-  description: string;
-  kind: string;
-  builtin: boolean;
-  exampleCount: number | null;
-}
-
 export interface BenchRow {
   id: number;
   jobId: number | null;
@@ -131,16 +89,4 @@ export interface BenchRow {
   gflops: number | null;
   gbps: number | null;
   createdAt: string;
-}
-
-export interface SeriesPoint {
-  step: number;
-  value: number;
-  min: number;
-  max: number;
-}
-
-export interface RunMetrics {
-  runId: number;
-  series: Record<string, { points: SeriesPoint[]; rows: number; downsampled: boolean }>;
 }

@@ -2,7 +2,7 @@
  * Training curves: a run's loss and accuracy series, reloaded live while its job runs, with the
  * early-stopping point (best test accuracy) marked and compared with the final point.
  */
-import { METRIC_SERIES } from "../../server/api/schemas.ts";
+import { METRIC_SERIES } from "../../server/contract/series.ts";
 import { alignSeries, Chart, type ChartMarker } from "../components/chart.tsx";
 import {
   EmptyState,
@@ -17,7 +17,8 @@ import { formatDuration, formatTime, PALETTE } from "../lib/format.ts";
 import { liveJobs, runCue, statusVersion } from "../lib/live.ts";
 import { usePagedList, useResource } from "../lib/resource.ts";
 import { seriesKind, testAccuracySeries } from "../lib/series.ts";
-import type { Run, RunMetrics, SeriesPoint } from "../lib/types.ts";
+import type { RunMetrics, SeriesPoint } from "../../server/contract/series.ts";
+import type { Run } from "../lib/types.ts";
 
 export interface EarlyStop {
   series: string;

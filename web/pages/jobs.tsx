@@ -1,6 +1,6 @@
 /** Jobs: the queue with state, live progress and errors; one job's details; a demo job to try the queue. */
 import { useState } from "preact/hooks";
-import { ToyTrainParams } from "../../server/api/schemas.ts";
+import { ToyTrainParams } from "../../server/contract/jobs.ts";
 import { TextField } from "../components/fields.tsx";
 import {
   EmptyState,

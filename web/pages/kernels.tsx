@@ -16,6 +16,7 @@ import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
 import type { BenchRow, Job } from "../lib/types.ts";
+import { storedVersionLabel } from "../../server/contract/bench-versions.ts";
 
 function RunBenchmark({ onStarted }: { onStarted: () => void }) {
   const [error, setError] = useState<string>();
@@ -64,12 +65,14 @@ export function KernelsPage() {
   const wanted = currentQuery.value.get("device") ?? "";
   const device = devices.includes(wanted) ? wanted : "";
   // Rows come newest first: the first result per (device, kernel, shape, version) is the current one.
+  // Rows stored before the versions were numbered ("naive", …) join their version's column.
   const rows = new Map<string, Row>();
   for (const r of all) {
     if (device && r.device !== device) continue;
     const key = `${r.device}\u0000${r.kernel}\u0000${r.shape}`;
     const row = rows.get(key) ?? { device: r.device, kernel: r.kernel, shape: r.shape, byVersion: new Map() };
-    if (!row.byVersion.has(r.version)) row.byVersion.set(r.version, r);
+    const version = storedVersionLabel(r.kernel, r.version);
+    if (!row.byVersion.has(version)) row.byVersion.set(version, r);
     rows.set(key, row);
   }
   const byKernel = new Map<string, Row[]>();

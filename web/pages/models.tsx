@@ -15,7 +15,9 @@ import { formatNumber, formatParams, formatPercent, PALETTE } from "../lib/forma
 import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
 import { pretrainLossSeries } from "../lib/series.ts";
-import type { ModelListing, Run, RunMetrics } from "../lib/types.ts";
+import type { ModelListing } from "../../server/contract/models.ts";
+import type { RunMetrics } from "../../server/contract/series.ts";
+import type { Run } from "../lib/types.ts";
 
 /** Ladder states with a live job behind them. */
 const ACTIVE = new Set(["queued", "running", "pretraining"]);

@@ -4,13 +4,13 @@
  * shows the server's message with the offending line quoted from the file.
  */
 import { useState } from "preact/hooks";
-import { TaskImportBody } from "../../server/api/schemas.ts";
+import { TaskImportBody } from "../../server/contract/tasks.ts";
 import { describedBy, Field, TextField } from "../components/fields.tsx";
 import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
 import { apiDelete, apiPost, ApiRequestError, describeError } from "../lib/api.ts";
 import { type FieldErrors, issuesToFieldErrors } from "../lib/forms.ts";
 import { useResource } from "../lib/resource.ts";
-import type { TaskListing } from "../lib/types.ts";
+import type { TaskListing } from "../../server/contract/tasks.ts";
 
 /** A task name suggested by the file name ("My data.jsonl" → "my-data"). */
 export function taskNameFromFile(fileName: string): string {

@@ -4,34 +4,25 @@ import { Hono } from "hono";
 import type { LabDb } from "../../../db/client.ts";
 import { experiments, jobs, probeResults, results, runs } from "../../../db/schema.ts";
 import { cancelJob, enqueueJob } from "../../jobs/queue.ts";
+import { ExperimentCreate, SweepCreate } from "../../contract/experiments.ts";
+import { bootstrapChainError, pairError } from "../../contract/ladder-rule.ts";
+import { LADDER } from "../../lab/ladder.ts";
 import { requireSize, requireTask } from "../catalog.ts";
+import type { ApiDeps } from "../deps.ts";
 import { ApiError, notFound, validate } from "../errors.ts";
-import { ExperimentCreate, ExperimentListQuery, IdParam, SweepCreate } from "../schemas.ts";
-import type { ApiDeps } from "../app.ts";
+import { ExperimentListQuery, IdParam } from "../schemas.ts";
 
 async function checkExperiment(db: LabDb, config: ExperimentCreate): Promise<void> {
   await requireTask(db, config.task);
-  const weakRank = requireSize(config.weak, "weak");
-  const strongRank = requireSize(config.strong, "strong");
-  if (weakRank >= strongRank) {
-    throw new ApiError(
-      400,
-      "weak_not_smaller",
-      `the weak model must be smaller than the strong one (weak "${config.weak}", strong "${config.strong}")`,
-    );
-  }
-  let previous = weakRank;
-  for (const size of config.bootstrapSizes ?? []) {
-    const rank = requireSize(size, "bootstrapSizes");
-    if (rank <= previous || rank >= strongRank) {
-      throw new ApiError(
-        400,
-        "bad_bootstrap_chain",
-        "bootstrapSizes must grow strictly from weak to strong, each between the two",
-      );
-    }
-    previous = rank;
-  }
+  requireSize(config.weak, "weak");
+  requireSize(config.strong, "strong");
+  const sizes = LADDER.map((s) => s.name);
+  const notSmaller = pairError(sizes, config.weak, config.strong);
+  if (notSmaller) throw new ApiError(400, "weak_not_smaller", notSmaller);
+  const chain = config.bootstrapSizes ?? [];
+  for (const size of chain) requireSize(size, "bootstrapSizes");
+  const badChain = bootstrapChainError(sizes, config.weak, config.strong, chain);
+  if (badChain) throw new ApiError(400, "bad_bootstrap_chain", badChain);
 }
 
 async function checkSweep(db: LabDb, config: SweepCreate): Promise<void> {

@@ -3,11 +3,11 @@ import { inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { jobs } from "../../../db/schema.ts";
-import type { JobEvent } from "../../jobs/bus.ts";
+import type { JobEvent } from "../../contract/jobs.ts";
 import { cancelJob, enqueueJob, getJob, listJobs } from "../../jobs/queue.ts";
 import { ApiError, notFound, validate } from "../errors.ts";
 import { IdParam, JobCreate, JobListQuery } from "../schemas.ts";
-import type { ApiDeps } from "../app.ts";
+import type { ApiDeps } from "../deps.ts";
 
 export function jobRoutes({ db, bus }: ApiDeps): Hono {
   const router = new Hono();

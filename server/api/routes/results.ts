@@ -5,8 +5,9 @@ import { type LabDb, rowsOf } from "../../../db/client.ts";
 import { benchResults, probeResults, results, runs } from "../../../db/schema.ts";
 import { enqueueJob } from "../../jobs/queue.ts";
 import { notFound, validate } from "../errors.ts";
+import { BenchCreate } from "../../contract/jobs.ts";
+import type { MetricSeries } from "../../contract/series.ts";
 import {
-  BenchCreate,
   BenchResultsQuery,
   IdParam,
   MetricsQuery,
@@ -14,14 +15,7 @@ import {
   ResultsQuery,
   RunListQuery,
 } from "../schemas.ts";
-import type { ApiDeps } from "../app.ts";
-
-export interface SeriesPoint {
-  step: number;
-  value: number;
-  min: number;
-  max: number;
-}
+import type { ApiDeps } from "../deps.ts";
 
 /**
  * A run's metric series, each cut to at most `maxPoints` points: when a series has more rows in the step
@@ -32,7 +26,7 @@ export async function readMetricSeries(
   db: LabDb,
   runId: number,
   opts: { names?: string[]; maxPoints: number; fromStep?: number; toStep?: number },
-): Promise<Record<string, { points: SeriesPoint[]; rows: number; downsampled: boolean }>> {
+): Promise<Record<string, MetricSeries>> {
   const filters: SQL[] = [sql`run_id = ${runId}`];
   if (opts.names && opts.names.length > 0) {
     filters.push(sql`name in (${sql.join(opts.names.map((n) => sql`${n}`), sql`, `)})`);
@@ -51,7 +45,7 @@ export async function readMetricSeries(
     from r join b using (name)
     group by r.name, bucket, b.rows
     order by r.name, bucket`);
-  const series: Record<string, { points: SeriesPoint[]; rows: number; downsampled: boolean }> = {};
+  const series: Record<string, MetricSeries> = {};
   for (
     const row of rowsOf<
       { name: string; step: number; value: number; min: number; max: number; rows: number }

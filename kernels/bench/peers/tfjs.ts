@@ -3,38 +3,20 @@
  * our engine uses). Run as a subprocess by `deno task bench --peers` so tfjs's global state and its
  * own GPU device never touch ours; prints one JSON line on stdout.
  *
- *   deno run -A scripts/peers/tfjs.ts [--quick] [--sizes 256,512] [--widths 128,192]
+ *   deno run -A kernels/bench/peers/tfjs.ts [--quick] [--sizes 256,512] [--widths 128,192]
  *
  * Matmul: S×S×S, wall time per call over `reps` calls ended by one read-back (the same method the
  * bench uses for our side of the ratio). Training: the GPT of kernels/gpt.ts built from tfjs ops —
  * token + position embedding, pre-LN blocks, causal multi-head attention, tanh-GELU 4× MLP, tied LM
- * head, mean softmax cross-entropy, AdamW (decoupled decay on matrices only, bias correction) —
- * batch 32 × 64, vocabulary 256, 4 layers, tokens/s over timed steps ended by one loss read-back.
+ * head, mean softmax cross-entropy, AdamW (decoupled decay on matrices only, bias correction, the
+ * engine's DEFAULT_ADAMW settings, no gradient clipping) — batch 32 × 64, vocabulary 256, 4 layers,
+ * tokens/s over timed steps ended by one loss read-back.
  */
 // The umbrella package registers the gradient functions (tfjs-core alone has none for most ops).
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-webgpu";
-
-export interface TfjsMatmul {
-  size: number;
-  ms: number;
-  gflops: number;
-}
-
-export interface TfjsTraining {
-  width: number;
-  layers: number;
-  heads: number;
-  tokensPerSecond: number;
-  msPerStep: number;
-  loss: number;
-}
-
-export interface TfjsReport {
-  backend: string;
-  matmul: TfjsMatmul[];
-  training: TfjsTraining[];
-}
+import { DEFAULT_ADAMW } from "../../config.ts";
+import type { TfjsMatmul, TfjsReport, TfjsTraining } from "../report.ts";
 
 async function benchMatmul(S: number): Promise<TfjsMatmul> {
   const a = tf.randomUniform([S, S], -0.5, 0.5);
@@ -145,7 +127,7 @@ async function benchTraining(C: number, L: number, H: number, steps: number): Pr
     return tf.losses.softmaxCrossEntropy(targets, logits) as tf.Scalar;
   };
 
-  const lr = 1e-3, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, wd = 0.1;
+  const { lr, beta1, beta2, eps, weightDecay: wd } = DEFAULT_ADAMW;
   let step = 0;
   const trainStep = (): tf.Scalar =>
     tf.tidy(() => {

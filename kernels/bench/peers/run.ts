@@ -1,26 +1,11 @@
 /**
- * Runs the peer benchmarks as subprocesses (so their runtimes and devices never share state with
- * ours) and builds the comparison table of `deno task bench --peers`: tfjs-backend-webgpu on the same
- * Deno WebGPU adapter (scripts/peers/tfjs.ts) and PyTorch on the CPU (scripts/peers/torch_gpt.py,
- * Debian's /usr/bin/python3 with python3-torch; skipped with a note when torch is absent).
+ * Runs the peer benchmarks as subprocesses, so their runtimes and devices never share state with ours
+ * (and tfjs is never loaded into this process): tfjs-backend-webgpu on the same Deno WebGPU adapter
+ * (tfjs.ts here) and PyTorch on the CPU (torch-gpt.py here, Debian's /usr/bin/python3 with
+ * python3-torch; skipped with a note when torch is absent). compare.ts builds the table from them.
  */
-import type { TfjsReport } from "./tfjs.ts";
-
-export interface TorchTraining {
-  width: number;
-  layers: number;
-  threads: number;
-  tokensPerSecond: number;
-  msPerStep: number;
-  loss: number;
-}
-
-export interface PeerResults {
-  tfjs?: TfjsReport;
-  tfjsError?: string;
-  torch?: { torch: string; training: TorchTraining[] };
-  torchNote?: string;
-}
+import { DEFAULT_ADAMW } from "../../config.ts";
+import type { PeerResults, TfjsReport } from "../report.ts";
 
 const PEERS_DIR = new URL(".", import.meta.url).pathname;
 const PYTHON = "/usr/bin/python3";
@@ -62,7 +47,8 @@ export async function runPeers(
 
   results.torchNote = await torchAvailable();
   if (!results.torchNote) {
-    const args = [PEERS_DIR + "torch_gpt.py", "--widths", opts.widths.join(","), "--threads", "1,2"];
+    const args = [PEERS_DIR + "torch-gpt.py", "--adamw", JSON.stringify(DEFAULT_ADAMW), "--widths"];
+    args.push(opts.widths.join(","), "--threads", "1,2");
     const torch = await runJson(PYTHON, [...args, ...(opts.quick ? ["--quick"] : [])]);
     if (torch.json) results.torch = torch.json as PeerResults["torch"];
     else results.torchNote = torch.error;

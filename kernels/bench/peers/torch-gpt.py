@@ -2,14 +2,16 @@
 
 Run by `deno task bench --peers` with Debian's /usr/bin/python3 (python3-torch). Same model as the
 engine: token + position embedding, pre-LN blocks, causal multi-head attention, tanh-GELU 4x MLP,
-tied LM head, mean softmax cross-entropy, AdamW (weight decay on matrices only), batch 32 x 64,
-vocabulary 256, 4 layers. Prints one JSON line: tokens/s per (width, threads).
+tied LM head, mean softmax cross-entropy, AdamW (weight decay on matrices only, gradient norm
+clipping), batch 32 x 64, vocabulary 256, 4 layers. Prints one JSON line: tokens/s per (width, threads).
+The AdamW settings come from the caller as JSON (the engine's DEFAULT_ADAMW, kernels/config.ts).
 
-    /usr/bin/python3 scripts/peers/torch_gpt.py [--quick] [--widths 128,192] [--threads 1,2]
+    /usr/bin/python3 kernels/bench/peers/torch-gpt.py --adamw JSON [--quick] [--widths 128,192]
+        [--threads 1,2]
 
 With --gpt2 it times the GPT-2-124M-sized step instead (vocabulary 50257, context 1024, width 768,
 12 layers, 12 heads, batch 4 x 1024) on CUDA when present, in fp32 with TF32 off: the GPU-session
-baseline of issue 7 (scripts/gpu/check.sh), compared with `deno task bench --gpt2`.
+baseline (scripts/gpu/check.sh), compared with `deno task bench --gpt2`.
 """
 
 import json
@@ -71,7 +73,7 @@ SMALL = {"B": 32, "T": 64, "V": 256, "L": 4}
 GPT2 = {"B": 4, "T": 1024, "V": 50257, "L": 12, "H": 12}
 
 
-def bench(width, threads, steps, shape=SMALL, device="cpu"):
+def bench(width, threads, steps, adamw, shape=SMALL, device="cpu"):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     B, T, V, L = shape["B"], shape["T"], shape["V"], shape["L"]
@@ -79,9 +81,10 @@ def bench(width, threads, steps, shape=SMALL, device="cpu"):
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=1e-3,
-        betas=(0.9, 0.95),
+        [{"params": decay, "weight_decay": adamw["weightDecay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=adamw["lr"],
+        betas=(adamw["beta1"], adamw["beta2"]),
+        eps=adamw["eps"],
     )
     ids = torch.tensor([(i * 31 + 7) % V for i in range(B * T)], device=device).view(B, T)
     targets = torch.roll(ids, -1, dims=1)
@@ -94,7 +97,8 @@ def bench(width, threads, steps, shape=SMALL, device="cpu"):
         opt.zero_grad(set_to_none=True)
         loss = model(ids, targets)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if adamw["maxGradNorm"] > 0:  # the engine's rule: <= 0 turns clipping off
+            torch.nn.utils.clip_grad_norm_(model.parameters(), adamw["maxGradNorm"])
         opt.step()
         return loss
 
@@ -127,16 +131,19 @@ def list_arg(name, fallback):
 
 def main():
     quick = "--quick" in sys.argv
+    if "--adamw" not in sys.argv:
+        sys.exit("torch-gpt.py: --adamw JSON is required (lr, beta1, beta2, eps, weightDecay, maxGradNorm)")
+    adamw = json.loads(sys.argv[sys.argv.index("--adamw") + 1])
     if "--gpt2" in sys.argv:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         # fp32 on the GPU: no TF32 in matmuls or convolutions.
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-        results = [bench(768, 1, 3 if quick else 10, GPT2, device)]
+        results = [bench(768, 1, 3 if quick else 10, adamw, GPT2, device)]
         print(json.dumps({"torch": torch.__version__, "training": results}))
         return
     results = [
-        bench(width, threads, 3 if quick else 8)
+        bench(width, threads, 3 if quick else 8, adamw)
         for width in list_arg("--widths", [128, 192])
         for threads in list_arg("--threads", [1, 2])
     ]

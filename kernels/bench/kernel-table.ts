@@ -1,0 +1,208 @@
+/**
+ * The kernel table: every version of every kernel family side by side at realistic shapes (matmul
+ * S×S×S; the model's other kernels at the width-192, batch 32 × 64 training shape), time per call and
+ * GFLOP/s or GB/s. Versions are named by versionLabel (kernels/versions.ts), e.g. "v4 (tiled 16×16)".
+ */
+import type { Gpu } from "../device.ts";
+import { createTensor, type Dispatch, type Tensor } from "../runtime.ts";
+import { mulberry32 } from "../random.ts";
+import { DEFAULT_ADAMW, type GptConfig, initParameters, paramLayout } from "../config.ts";
+import { STATS_LENGTH } from "../stats.ts";
+import { versionLabel } from "../versions.ts";
+import { type MatmulVersion, planMatmul, type TiledBlock } from "../ops/matmul.ts";
+import { type AttentionVersion, planAttentionBackward, planAttentionForward } from "../ops/attention.ts";
+import { type LayernormVersion, planLayernormForward } from "../ops/layernorm.ts";
+import { planGeluForward } from "../ops/elementwise.ts";
+import { type CrossEntropyVersion, planLmCrossEntropy } from "../ops/crossentropy.ts";
+import { planAdamW } from "../ops/optimizer.ts";
+import type { KernelResult } from "./report.ts";
+import type { Timer } from "./timer.ts";
+
+/** Uniform floats in [−0.5, 0.5), seeded: the benchmarks' operands. */
+export function randomFloats(n: number, seed: number): Float32Array {
+  const next = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => next() - 0.5);
+}
+
+/** The square matmul sizes the table and the peer comparison use. */
+export function matmulSizes(quick: boolean): number[] {
+  return quick ? [256, 512] : [256, 512, 1024];
+}
+
+/** Median time of one dispatch after a compiling warm-up, with its rates, appended to `results`. */
+async function record(
+  results: KernelResult[],
+  timer: Timer,
+  row: { kernel: string; version: string; shape: string },
+  d: Dispatch,
+  reps: number,
+): Promise<KernelResult> {
+  await timer.wall([d], 1); // warm-up: compiles the pipeline
+  const ms = await timer.median(d, reps);
+  const r: KernelResult = { ...row, ms, timer: timer.kind };
+  if (d.flops) r.gflops = d.flops / ms / 1e6;
+  if (d.bytes) r.gbps = d.bytes / ms / 1e6;
+  results.push(r);
+  return r;
+}
+
+/** Summed per-dispatch time of a multi-dispatch kernel after a compiling warm-up. */
+async function timeList(timer: Timer, list: readonly Dispatch[]): Promise<number> {
+  await timer.wall(list, 1);
+  return (await timer.each(list)).reduce((s, x) => s + x, 0);
+}
+
+async function benchMatmul(gpu: Gpu, timer: Timer, quick: boolean, results: KernelResult[]): Promise<void> {
+  for (const S of matmulSizes(quick)) {
+    const a = createTensor(gpu, S * S, "a", randomFloats(S * S, 1));
+    const b = createTensor(gpu, S * S, "b", randomFloats(S * S, 2));
+    const c = createTensor(gpu, S * S, "c");
+    const versions: [MatmulVersion, string?, TiledBlock?][] = [
+      ...(S <= 512 ? [["v1"] as [MatmulVersion]] : []),
+      ["v2"],
+      ["v3"],
+      ["v4", "16×16", [16, 16]],
+      ["v4", "24×24", [24, 24]],
+      // The block the model uses for the layout: the autotune's choice (or the default without it).
+      ["v4", "auto"],
+    ];
+    for (const [version, detail, block] of versions) {
+      const layouts = [["NN", false, false], ["NT", false, true], ["TN", true, false]] as const;
+      for (const [layout, transA, transB] of layouts) {
+        const d = planMatmul(gpu, {
+          label: "matmul",
+          a,
+          b,
+          c,
+          M: S,
+          N: S,
+          K: S,
+          transA,
+          transB,
+          version,
+          block,
+        });
+        const row = { kernel: "matmul " + layout, version: versionLabel("matmul", version, detail) };
+        await record(results, timer, { ...row, shape: `${S}×${S}×${S}` }, d, version === "v1" ? 2 : 5);
+      }
+    }
+    for (const t of [a, b, c]) t.buffer.destroy();
+  }
+}
+
+/** The training shape of the width-192 model, batch 32 × 64, vocabulary 256. */
+const B = 32, T = 64, C = 192, H = 6, V = 256;
+const N = B * T;
+
+async function benchAttention(gpu: Gpu, timer: Timer, results: KernelResult[]): Promise<void> {
+  const spec = {
+    qkv: createTensor(gpu, N * 3 * C, "qkv", randomFloats(N * 3 * C, 3)),
+    lengths: createTensor(gpu, B, "lengths", new Int32Array(B).fill(T)),
+    out: createTensor(gpu, N * C, "out"),
+    B,
+    T,
+    C,
+    H,
+    label: "attention",
+  };
+  const probs = createTensor(gpu, B * H * T * T, "probs");
+  const lse = createTensor(gpu, B * H * T, "lse");
+  const dout = createTensor(gpu, N * C, "dout", randomFloats(N * C, 4));
+  const dqkv = createTensor(gpu, N * 3 * C, "dqkv");
+  const shape = `B${B} T${T} C${C} H${H}`;
+  const flops = 2 * 2 * B * H * T * T * (C / H); // QKᵀ and PV, full (unmasked) count
+  for (const version of ["v1", "v2", "v3"] as AttentionVersion[]) {
+    // v3 (flash) saves lse instead of probs; its backward reads the out written by its own forward.
+    const full = { ...spec, version, saved: version === "v3" ? lse : probs };
+    const passes = [
+      ["attention forward", planAttentionForward(gpu, full), flops],
+      ["attention backward", planAttentionBackward(gpu, { ...full, dout, dqkv }), 2 * flops],
+    ] as const;
+    for (const [kernel, list, passFlops] of passes) {
+      const ms = await timeList(timer, list);
+      const label = versionLabel("attention", version);
+      results.push({ kernel, version: label, shape, ms, gflops: passFlops / ms / 1e6, timer: timer.kind });
+    }
+  }
+}
+
+/** LayerNorm forward, GELU forward and the LM cross-entropy: the row and elementwise kernels. */
+async function benchRowKernels(gpu: Gpu, timer: Timer, results: KernelResult[]): Promise<void> {
+  const cfg: GptConfig = { vocabSize: V, contextLength: T, width: C, layers: 1, heads: H };
+  const params = createTensor(gpu, paramLayout(cfg).total, "params", initParameters(cfg, 1));
+  const ln = paramLayout(cfg).byName.get("h.0.ln_1.weight")!;
+  const x = createTensor(gpu, N * C, "x", randomFloats(N * C, 5));
+  const y = createTensor(gpu, N * C, "y");
+  const mean = createTensor(gpu, N, "mean");
+  const rstd = createTensor(gpu, N, "rstd");
+  for (const version of ["v1", "v2"] as LayernormVersion[]) {
+    const d = planLayernormForward(gpu, {
+      x,
+      params,
+      gammaOffset: ln.offset,
+      betaOffset: ln.offset + 64,
+      y,
+      mean,
+      rstd,
+      N,
+      C,
+      label: "ln",
+      version,
+    });
+    const row = {
+      kernel: "layernorm forward",
+      version: versionLabel("layernorm", version),
+      shape: `N${N} C${C}`,
+    };
+    await record(results, timer, row, d, 5);
+  }
+  const wide = createTensor(gpu, N * 4 * C, "wide", randomFloats(N * 4 * C, 6));
+  const wide2 = createTensor(gpu, N * 4 * C, "wide2");
+  const gelu = planGeluForward(gpu, wide, wide2, N * 4 * C, "gelu");
+  await record(
+    results,
+    timer,
+    { kernel: "gelu forward", version: versionLabel("gelu", "v1"), shape: `${N * 4 * C}` },
+    gelu,
+    5,
+  );
+  const logits = createTensor(gpu, N * V, "logits", randomFloats(N * V, 7));
+  const targets = createTensor(gpu, N, "targets", Int32Array.from({ length: N }, (_, i) => i % V));
+  const rowLoss = createTensor(gpu, N, "row loss");
+  const stats = createTensor(gpu, STATS_LENGTH, "stats");
+  for (const version of ["v1", "v2"] as CrossEntropyVersion[]) {
+    const ce = planLmCrossEntropy(gpu, { logits, targets, rowLoss, stats, rows: N, V, label: "ce", version });
+    results.push({
+      kernel: "lm cross-entropy fwd+bwd",
+      version: versionLabel("crossEntropy", version),
+      shape: `N${N} V${V}`,
+      ms: await timeList(timer, ce),
+      timer: timer.kind,
+    });
+  }
+}
+
+/** AdamW over two million parameters under the default settings (DEFAULT_ADAMW). */
+async function benchAdamW(gpu: Gpu, timer: Timer, results: KernelResult[]): Promise<void> {
+  const P = 2_000_000;
+  const [params, grads, m, v] = [1, 2, 3, 4].map((i) => createTensor(gpu, P, `adam${i}`, randomFloats(P, i)));
+  const stats: Tensor = createTensor(gpu, STATS_LENGTH, "stats");
+  const adam = planAdamW(
+    gpu,
+    { params, grads, m, v, n: P, decayEnd: P / 2, stats, label: "adamw" },
+    DEFAULT_ADAMW,
+  );
+  const row = { kernel: "adamw", version: versionLabel("adamw", "v1"), shape: `${P} params` };
+  const result = await record(results, timer, row, adam, 5);
+  result.gbps = (P * 4 * 7) / result.ms / 1e6;
+}
+
+/** The whole table: matmul, attention, the row kernels, AdamW. */
+export async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<KernelResult[]> {
+  const results: KernelResult[] = [];
+  await benchMatmul(gpu, timer, quick, results);
+  await benchAttention(gpu, timer, results);
+  await benchRowKernels(gpu, timer, results);
+  await benchAdamW(gpu, timer, results);
+  return results;
+}

@@ -1,0 +1,75 @@
+/**
+ * `deno task bench --peers`: our side of the peer table measured in this run, then the peers (run.ts,
+ * as subprocesses), then the ratios ours / theirs. Our matmul side is timed like tfjs's (wall time over
+ * repeated calls ended by one wait), next to our GPU-timestamp figure.
+ */
+import type { Gpu } from "../../device.ts";
+import { createTensor } from "../../runtime.ts";
+import { planMatmul } from "../../ops/matmul.ts";
+import { matmulSizes, randomFloats } from "../kernel-table.ts";
+import type { PeerMatmul, PeerReport, PeerTraining, TrainingResult } from "../report.ts";
+import type { Timer } from "../timer.ts";
+import { benchTraining, TRAINING_CONFIGS } from "../training.ts";
+import { runPeers } from "./run.ts";
+
+/** Our square NN matmul (automatic version) by wall clock over repeated calls, and by GPU timer. */
+async function ourMatmul(gpu: Gpu, timer: Timer, S: number): Promise<PeerMatmul> {
+  const a = createTensor(gpu, S * S, "a", randomFloats(S * S, 1));
+  const b = createTensor(gpu, S * S, "b", randomFloats(S * S, 2));
+  const c = createTensor(gpu, S * S, "c");
+  const d = planMatmul(gpu, { label: "matmul", a, b, c, M: S, N: S, K: S });
+  await timer.wall([d], 1);
+  const reps = Math.max(3, Math.round(6e9 / (2 * S ** 3)));
+  const ms = await timer.wall([d], reps);
+  const gpuMs = timer.kind === "gpu" ? await timer.median(d, 3) : undefined;
+  for (const t of [a, b, c]) t.buffer.destroy();
+  return {
+    size: S,
+    oursMs: ms,
+    oursGflops: d.flops / ms / 1e6,
+    oursGpuGflops: gpuMs ? d.flops / gpuMs / 1e6 : undefined,
+  };
+}
+
+/** The peer table; `training` holds this run's training rows (the 128/4 and 192/4 ones are reused). */
+export async function benchPeers(
+  gpu: Gpu,
+  timer: Timer,
+  quick: boolean,
+  training: TrainingResult[],
+): Promise<PeerReport> {
+  const sizes = matmulSizes(quick);
+  const matmul: PeerMatmul[] = [];
+  for (const S of sizes) matmul.push(await ourMatmul(gpu, timer, S));
+  const wanted = TRAINING_CONFIGS.filter((c) => c.name === "128/4" || c.name === "192/4");
+  const ours = wanted.map((c) => training.find((t) => t.name === c.name));
+  const measured = ours.every((t) => t)
+    ? ours as TrainingResult[]
+    : await benchTraining(gpu, timer, quick, wanted);
+
+  const raw = await runPeers({ quick, sizes, widths: wanted.map((c) => c.width) });
+  const notes: string[] = [];
+  if (raw.tfjsError) notes.push("tfjs: " + raw.tfjsError);
+  if (raw.torchNote) notes.push("torch skipped: " + raw.torchNote);
+  for (const m of matmul) {
+    m.tfjsGflops = raw.tfjs?.matmul.find((x) => x.size === m.size)?.gflops;
+    if (m.tfjsGflops) m.ratio = m.oursGflops / m.tfjsGflops;
+  }
+  const rows: PeerTraining[] = measured.map((t) => {
+    const tfjs = raw.tfjs?.training.find((x) => x.width === t.width)?.tokensPerSecond;
+    const torch = (threads: number) =>
+      raw.torch?.training.find((x) => x.width === t.width && x.threads === threads)?.tokensPerSecond;
+    const ratio = (x?: number) => (x ? t.tokensPerSecond / x : undefined);
+    return {
+      name: t.name,
+      oursTokensPerSecond: t.tokensPerSecond,
+      tfjsTokensPerSecond: tfjs,
+      torch1TokensPerSecond: torch(1),
+      torch2TokensPerSecond: torch(2),
+      ratioTfjs: ratio(tfjs),
+      ratioTorch1: ratio(torch(1)),
+      ratioTorch2: ratio(torch(2)),
+    };
+  });
+  return { matmul, training: rows, notes, raw };
+}

@@ -1,0 +1,133 @@
+/**
+ * What the benchmarks report: `deno task bench --json` prints a BenchReport (or, with --profile, a
+ * ProfileReport), and the server's bench job stores its kernel and training rows. Field names are a
+ * contract with the dashboard and the job: add fields, never rename them.
+ */
+import type { TuneResult } from "../ops/matmul-autotune.ts";
+
+/** One kernel version at one shape. */
+export interface KernelResult {
+  /** "matmul NN", "attention forward", …: the family first. */
+  kernel: string;
+  /** "v4 (tiled 16×16)": see versionLabel in kernels/versions.ts. */
+  version: string;
+  shape: string;
+  ms: number;
+  gflops?: number;
+  gbps?: number;
+  timer: "gpu" | "wall";
+}
+
+/** One full training step (forward, backward, AdamW) of one GPT size. */
+export interface TrainingResult {
+  name: string;
+  width: number;
+  layers: number;
+  contextLength: number;
+  batchSize: number;
+  vocabSize: number;
+  params: number;
+  tokensPerSecond: number;
+  msPerStep: number;
+  matmulShare: number;
+  dispatchesPerStep: number;
+  encodeMsPerStep: number;
+}
+
+export interface TfjsMatmul {
+  size: number;
+  ms: number;
+  gflops: number;
+}
+
+export interface TfjsTraining {
+  width: number;
+  layers: number;
+  heads: number;
+  tokensPerSecond: number;
+  msPerStep: number;
+  loss: number;
+}
+
+/** The JSON line the tfjs peer (peers/tfjs.ts) prints. */
+export interface TfjsReport {
+  backend: string;
+  matmul: TfjsMatmul[];
+  training: TfjsTraining[];
+}
+
+export interface TorchTraining {
+  width: number;
+  layers: number;
+  threads: number;
+  tokensPerSecond: number;
+  msPerStep: number;
+  loss: number;
+}
+
+/** What the peer subprocesses printed, or why one did not run. */
+export interface PeerResults {
+  tfjs?: TfjsReport;
+  tfjsError?: string;
+  torch?: { torch: string; training: TorchTraining[] };
+  torchNote?: string;
+}
+
+export interface PeerMatmul {
+  size: number;
+  /** Our matmul (automatic version), wall ms per call over repeated calls in one submit. */
+  oursMs: number;
+  oursGflops: number;
+  /** Our GPU-timestamp figure for the same dispatch (median), when timestamps exist. */
+  oursGpuGflops?: number;
+  tfjsGflops?: number;
+  /** ours / tfjs, both timed by wall clock. */
+  ratio?: number;
+}
+
+export interface PeerTraining {
+  name: string;
+  oursTokensPerSecond: number;
+  tfjsTokensPerSecond?: number;
+  torch1TokensPerSecond?: number;
+  torch2TokensPerSecond?: number;
+  ratioTfjs?: number;
+  ratioTorch1?: number;
+  ratioTorch2?: number;
+}
+
+export interface PeerReport {
+  matmul: PeerMatmul[];
+  training: PeerTraining[];
+  notes: string[];
+  raw: PeerResults;
+}
+
+export interface BenchReport {
+  device: string;
+  timer: "gpu" | "wall";
+  /** 1-minute load average when the run started (the machine is shared). */
+  loadAverage?: number;
+  /** Matmul v4's (tiled) blocks per layout chosen by the per-adapter autotune (cached). */
+  matmulTune?: TuneResult;
+  kernels: KernelResult[];
+  training: TrainingResult[];
+  peers?: PeerReport;
+}
+
+/** One kernel of a training step, layer indices merged ("qkv.0", "qkv.1" → "qkv"). */
+export interface ProfileRow {
+  kernel: string;
+  family: string;
+  dispatches: number;
+  ms: number;
+  share: number;
+  gflops?: number;
+}
+
+/** `deno task bench --profile W/L --json`. */
+export interface ProfileReport {
+  model: string;
+  device: string;
+  kernels: ProfileRow[];
+}

@@ -1,0 +1,12 @@
+/** What every router of the API is built with. */
+import type { LabDb } from "../../db/client.ts";
+import type { EventBus } from "../jobs/bus.ts";
+
+export interface ApiDeps {
+  db: LabDb;
+  dataDir: string;
+  token: string;
+  bus: EventBus;
+  /** "pglite" or "postgres", shown by /api/health. */
+  dbKind?: string;
+}

@@ -1,0 +1,62 @@
+/** Tasks: list, show (with a sample of its examples), import a JSONL file, delete an imported one. */
+import { eq } from "drizzle-orm";
+import { Hono } from "hono";
+import { tasks } from "../../../db/schema.ts";
+import { TaskImportBody } from "../../contract/tasks.ts";
+import { importTask, listTasks } from "../catalog.ts";
+import type { ApiDeps } from "../deps.ts";
+import { ApiError, describeIssues, notFound, validate } from "../errors.ts";
+import { NameParam, TaskImportQuery } from "../schemas.ts";
+
+export function taskRoutes({ db }: ApiDeps): Hono {
+  const router = new Hono();
+  router.get("/", async (c) => c.json(await listTasks(db)));
+
+  router.get("/:name", validate("param", NameParam), async (c) => {
+    const name = c.req.valid("param").name;
+    const listing = (await listTasks(db)).find((t) => t.name === name);
+    if (!listing) throw notFound(`task "${name}"`);
+    const [row] = listing.builtin ? [] : await db.select({ examples: tasks.examples }).from(tasks)
+      .where(eq(tasks.name, name));
+    const examples = (row?.examples as unknown[] | undefined) ?? [];
+    return c.json({ ...listing, sample: examples.slice(0, 10) });
+  });
+
+  // JSON body {name, description?, jsonl} or the raw JSONL with ?name=…
+  router.post("/import", validate("query", TaskImportQuery), async (c) => {
+    const contentType = c.req.header("content-type") ?? "";
+    let input: { name: string; description?: string; jsonl: string };
+    if (/^application\/json/i.test(contentType)) {
+      let body: unknown;
+      try {
+        body = await c.req.json();
+      } catch {
+        throw new ApiError(400, "bad_json", "request body is not valid JSON");
+      }
+      const parsed = TaskImportBody.safeParse(body);
+      if (!parsed.success) {
+        throw new ApiError(400, "invalid_request", describeIssues("body", parsed.error.issues));
+      }
+      input = parsed.data;
+    } else {
+      const query = c.req.valid("query");
+      if (!query.name) {
+        throw new ApiError(400, "invalid_request", "query.name: required when the body is raw JSONL");
+      }
+      input = { name: query.name, description: query.description, jsonl: await c.req.text() };
+    }
+    return c.json(await importTask(db, { ...input, source: "api" }), 201);
+  });
+
+  router.delete("/:name", validate("param", NameParam), async (c) => {
+    const name = c.req.valid("param").name;
+    const listing = (await listTasks(db)).find((t) => t.name === name);
+    if (!listing) throw notFound(`task "${name}"`);
+    if (listing.builtin) {
+      throw new ApiError(409, "builtin_task", `"${name}" is built in and cannot be deleted`);
+    }
+    await db.delete(tasks).where(eq(tasks.name, name));
+    return c.json({ deleted: name });
+  });
+  return router;
+}

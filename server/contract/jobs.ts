@@ -1,0 +1,65 @@
+/**
+ * Jobs as every layer sees them: statuses, the live event on /api/events, the progress a job row stores,
+ * and the parameters of the jobs the API and the dashboard start (pretrain, bench, toy-train).
+ */
+import { z } from "zod";
+import { int } from "./fields.ts";
+
+export const JOB_STATUSES = ["queued", "running", "done", "failed", "cancelled"] as const;
+export const JobStatus = z.enum(JOB_STATUSES);
+export type JobStatus = z.infer<typeof JobStatus>;
+
+/** One server-sent event on /api/events (event name `job`). */
+export const JobEventSchema = z.object({
+  jobId: z.number(),
+  type: z.string(),
+  status: JobStatus,
+  step: z.number().optional(),
+  total: z.number().optional(),
+  message: z.string().optional(),
+  loss: z.number().optional(),
+  accuracy: z.number().optional(),
+  /** Seconds left at the current rate. */
+  etaSeconds: z.number().optional(),
+  metrics: z.record(z.string(), z.number()).optional(),
+  /** The run(s) being trained when the event was sent (a run page reloads only on its own). */
+  runIds: z.array(z.number()).optional(),
+  error: z.string().optional(),
+}).meta({ id: "JobEvent" });
+export type JobEvent = z.infer<typeof JobEventSchema>;
+
+/** The `progress` column of a job row: the handler's latest update, its ETA and when it was written. */
+export interface JobProgress {
+  step?: number;
+  total?: number;
+  message?: string;
+  metrics?: Record<string, number>;
+  etaSeconds?: number;
+  runIds?: number[];
+  at?: string;
+}
+
+export const PretrainCreate = z.object({
+  /** Weight-initialization and sampling seed (default: the pretraining code's, as for `lab pretrain`). */
+  seed: int("seed").min(0).optional(),
+  /** Override the ladder's token budget. */
+  tokens: int("tokens").positive("tokens must be > 0").optional(),
+  /** Pretrain again even when a checkpoint exists. */
+  force: z.boolean().default(false),
+}).strict().meta({ id: "PretrainCreate" });
+
+export const BenchCreate = z.object({
+  /** Kernels to keep, by name or first word ("matmul"); [] measures no kernels. Default: all. */
+  kernels: z.array(z.string().min(1).max(64)).max(50).optional(),
+  quick: z.boolean().default(true),
+  /** Also time a full training step (forward, backward, AdamW) at a few GPT sizes. */
+  training: z.boolean().default(true),
+}).strict().meta({ id: "BenchCreate" });
+
+export const ToyTrainParams = z.object({
+  steps: int("steps").min(1, "steps must be ≥ 1").max(100_000).default(100),
+  seed: int("seed").min(0, "seed must be ≥ 0").default(0),
+  stepDelayMs: int("stepDelayMs").min(0).max(10_000).default(0),
+  samples: int("samples").min(8).max(100_000).default(200),
+  saveEvery: int("saveEvery").min(1).default(10),
+}).strict().meta({ id: "ToyTrainParams" });

@@ -1,0 +1,146 @@
+/**
+ * The lab corpus: what the ladder pretrains on. It is the knowledge world (server/corpus/world.ts),
+ * optionally mixed with the real corpus: `realShare` of the training windows then come from WordNet /
+ * SOTU / Moby-Dick and the users' files. One tokenizer serves both (the world's: the real corpus's ids
+ * are a prefix of its vocabulary).
+ */
+
+import { createHash } from "node:crypto";
+import { buildCorpus, type BuiltinSource, type Corpus, type TokenArray } from "../corpus/corpus.ts";
+import type { Tokenizer } from "../corpus/tokenizer.ts";
+import {
+  LAB_WORLD_OPTIONS,
+  type LeaveOut,
+  type World,
+  type WorldOptions,
+  worldStatementVariants,
+} from "../corpus/world.ts";
+
+export interface LabCorpusOptions {
+  /** The knowledge world's options (merged over the lab default below). */
+  world?: Partial<WorldOptions>;
+  worldLeaveOut?: LeaveOut;
+  /** Share of training windows drawn from the real corpus (0: the world alone). */
+  realShare?: number;
+  realSources?: BuiltinSource[];
+  /** Users' plain-text or JSONL files, part of the real corpus. */
+  realFiles?: string[];
+  /** Character budget of the real corpus (all sources together). */
+  realMaxChars?: number;
+  /** Tokenizer: GPT-2's first K merges. */
+  merges?: number;
+  /** Seed of the train/validation split. */
+  seed?: number;
+  /** World windows re-draw each statement's wording from its templates on every use (default true). */
+  paraphrase?: boolean;
+}
+
+/**
+ * What the default ladder pretrains on: the lab's world (LAB_WORLD_OPTIONS in server/corpus/world.ts: 400
+ * entities with 1–3 mentions each, region stated once per entity; 713 statements + 120 half sentences,
+ * vocabulary 947: 256 merges + one token per name), alone. It is this small so that every size sees each
+ * fact the tens of times memorizing it takes within a CPU pretraining budget.
+ *
+ * Validation on the world is NOT a held-out share of documents: a held-out document's facts are stated
+ * nowhere in training, so no model can learn them and larger models grew overconfident on them
+ * (validation loss rose with size). Training gets every statement; validation is one fresh restatement
+ * (template drawn with another seed) of every fact training states, plus one half sentence per region
+ * (renderWorldValidation, ~830 sentences) — it measures what pretraining can learn. The real corpus
+ * keeps its split by document.
+ */
+export const DEFAULT_LAB_CORPUS: Required<Omit<LabCorpusOptions, "worldLeaveOut">> = {
+  world: LAB_WORLD_OPTIONS,
+  realShare: 0,
+  realSources: ["wordnet", "sotu", "moby-dick"],
+  realFiles: [],
+  realMaxChars: 4_000_000,
+  merges: 256,
+  seed: 1,
+  paraphrase: true,
+};
+
+export interface LabCorpus {
+  world: Corpus;
+  real?: Corpus;
+  realShare: number;
+  tokenizer: Tokenizer;
+  /** Identifies the training data: both corpora's hashes and the mix. */
+  hash: string;
+  /** Start offsets of the world's training sentences (each opens with its "." token), plus the end. */
+  worldSentenceStarts: Int32Array;
+  /** Paraphrase augmentation: every wording of each training statement, as tokens opening with ".". */
+  worldVariants?: Int32Array[][];
+}
+
+/** Offsets where the world's sentences start: at every "." token (the rendering opens each with ". "). */
+export function sentenceStarts(tokens: TokenArray, periodId: number): Int32Array {
+  const starts: number[] = [];
+  for (let i = 0; i < tokens.length; i++) if (tokens[i] === periodId || i === 0) starts.push(i);
+  starts.push(tokens.length);
+  return Int32Array.from(starts);
+}
+
+export async function loadLabCorpus(dataDir: string, opts: LabCorpusOptions = {}): Promise<LabCorpus> {
+  const o = { ...DEFAULT_LAB_CORPUS, ...opts };
+  if (!(o.realShare >= 0 && o.realShare < 1)) {
+    throw new Error(`realShare must be in [0, 1), got ${o.realShare}`);
+  }
+  if (o.realFiles.length > 0 && o.realShare === 0) {
+    throw new Error("corpus files join the real corpus: give realShare > 0 (--real-share) to train on them");
+  }
+  const world = await buildCorpus({
+    dataDir,
+    sources: [],
+    world: o.world,
+    worldLeaveOut: opts.worldLeaveOut,
+    merges: o.merges,
+    seed: o.seed,
+  });
+  let real: Corpus | undefined;
+  if (o.realShare > 0) {
+    real = await buildCorpus({
+      dataDir,
+      sources: o.realSources,
+      files: o.realFiles,
+      maxChars: o.realMaxChars,
+      merges: o.merges,
+      seed: o.seed,
+    });
+    // Same merges, no added tokens: its ids are a prefix of the world tokenizer's vocabulary.
+    if (real.tokenizer.vocabSize > world.tokenizer.vocabSize) {
+      throw new Error("the real corpus's vocabulary is larger than the world's; use the same merges");
+    }
+  }
+  // The augmentation changes what is trained on, so it is part of the training data's identity.
+  const worldId = o.paraphrase ? `${world.manifest.hash}+paraphrase` : world.manifest.hash;
+  const hash = real || o.paraphrase
+    ? createHash("sha256").update(real ? `${worldId}+${real.manifest.hash}@${o.realShare}` : worldId)
+      .digest("hex").slice(0, 16)
+    : world.manifest.hash;
+  const [periodId] = world.tokenizer.encode(".");
+  const worldSentenceStarts = sentenceStarts(world.train, periodId);
+  const worldVariants = o.paraphrase && world.world
+    ? worldStatementVariants(world.world, { leaveOut: opts.worldLeaveOut }).map((wordings) =>
+      wordings.map((w) => Int32Array.from(world.tokenizer.encode(". " + w)))
+    )
+    : undefined;
+  return {
+    world,
+    real,
+    realShare: o.realShare,
+    tokenizer: world.tokenizer,
+    hash,
+    worldSentenceStarts,
+    worldVariants,
+  };
+}
+
+/** The world the lab corpus of these options renders (for knowledge reports). */
+export async function labWorld(
+  dataDir: string,
+  opts?: LabCorpusOptions,
+): Promise<{ world: World; tokenizer: Tokenizer }> {
+  const corpus = await loadLabCorpus(dataDir, opts);
+  if (!corpus.world.world) throw new Error("the lab corpus has no knowledge world");
+  return { world: corpus.world.world, tokenizer: corpus.tokenizer };
+}

@@ -1,0 +1,64 @@
+/**
+ * An experiment's task by name: a built-in task (registry.ts), an imported one, or a JSONL file, split
+ * into train1 / train2 / validation / test, and optionally capped to a seeded sample per split.
+ */
+
+import type { World } from "../corpus/world.ts";
+import { seededRandom, shuffled } from "../../kernels/random.ts";
+import { parseTaskJsonl, splitExamples } from "./jsonl.ts";
+import { BUILTIN_TASKS, loadBuiltinTask } from "./registry.ts";
+import { splitByGroup } from "./splits.ts";
+import type { TaskExample, TaskSplits } from "./types.ts";
+import { worldRegionFromWorld } from "./world-region.ts";
+
+/** Examples of an imported task by name (the job handler reads them from the database). */
+export type ImportedTaskLookup = (name: string) => Promise<TaskExample[] | undefined>;
+
+/** A built-in task, an imported one, or a path to a JSONL file (bad lines are named by number). */
+export async function loadTaskSplits(
+  task: string,
+  seed: number,
+  imported?: ImportedTaskLookup,
+  world?: World,
+): Promise<TaskSplits> {
+  // The world task must ask about the entities the ladder saw: build it from the ladder's own world
+  // (the registry's split: same salt, fractions and balancing).
+  if (task === "world-region" && world) {
+    const source = worldRegionFromWorld(world);
+    return splitByGroup(source.examples, { seed, salt: task, fractions: source.fractions, balance: true })
+      .splits;
+  }
+  if (BUILTIN_TASKS.some((t) => t.name === task)) return await loadBuiltinTask(task, { seed });
+  if (task.endsWith(".jsonl")) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(task);
+    } catch (err) {
+      throw new Error(`cannot read task file ${task}: ${(err as Error).message}`);
+    }
+    try {
+      return splitExamples(parseTaskJsonl(text), seed);
+    } catch (err) {
+      throw new Error(`${task}: ${(err as Error).message}`);
+    }
+  }
+  const examples = await imported?.(task);
+  if (examples) return splitExamples(examples, seed);
+  throw new Error(
+    `unknown task "${task}"; built-in tasks are: ${BUILTIN_TASKS.map((t) => t.name).join(", ")} ` +
+      `(or import one with: deno task lab import --name N --file F.jsonl, or pass a .jsonl path)`,
+  );
+}
+
+/** At most `max` examples per split, a seeded sample (quick runs and tests). */
+export function capSplits(splits: TaskSplits, max: number | undefined, seed: number): TaskSplits {
+  if (!max) return splits;
+  const cap = (list: TaskExample[], name: string) =>
+    list.length <= max ? list : shuffled(list, seededRandom(seed, `cap:${name}`)).slice(0, max);
+  return {
+    train1: cap(splits.train1, "train1"),
+    train2: cap(splits.train2, "train2"),
+    validation: cap(splits.validation, "validation"),
+    test: cap(splits.test, "test"),
+  };
+}

@@ -1,0 +1,456 @@
+/**
+ * The form that starts an experiment (one per seed) or a sweep, validated in the browser with the
+ * contract's own zod schemas and ladder rule, so most mistakes are named before a round trip.
+ */
+import { useState } from "preact/hooks";
+import { ExperimentCreate, SweepCreate } from "../../server/contract/experiments.ts";
+import { pairError } from "../../server/contract/ladder-rule.ts";
+import { GENERATIVE_BASES, METHOD_NAMES, STUDENT_MODES } from "../../server/contract/methods.ts";
+import type { ModelListing } from "../../server/contract/models.ts";
+import type { TaskListing } from "../../server/contract/tasks.ts";
+import { CheckboxGroup, SelectField, TextField } from "../components/fields.tsx";
+import { Cmd, ErrorBox, Loading } from "../components/ui.tsx";
+import { apiPost } from "../lib/api.ts";
+import {
+  type FieldErrors,
+  issuesToFieldErrors,
+  parseNumberList,
+  parseOptionalNumber,
+  serverErrorToFieldErrors,
+} from "../lib/forms.ts";
+import { useResource } from "../lib/resource.ts";
+import { experimentPath, navigate } from "../lib/router.ts";
+import type { Experiment } from "../lib/types.ts";
+
+type Mode = "experiment" | "sweep";
+
+/** What the form holds, as typed; task, weak and strong stay "" until chosen (the defaults then apply). */
+interface FormValues {
+  name: string;
+  task: string;
+  weak: string;
+  strong: string;
+  method: string;
+  studentMode: string;
+  generativeBase: string;
+  lmEpochs: string;
+  promptingShots: string;
+  maxExamples: string;
+  seeds: string;
+  epochs: string;
+  probes: boolean;
+  leakage: boolean;
+  sweepTasks: string[];
+  sweepSizes: string[];
+  sweepMethods: string[];
+}
+type SetValue = <K extends keyof FormValues>(key: K, value: FormValues[K]) => void;
+
+const INITIAL_VALUES: FormValues = {
+  name: "",
+  task: "",
+  weak: "",
+  strong: "",
+  method: "naive",
+  studentMode: STUDENT_MODES[0],
+  generativeBase: GENERATIVE_BASES[0],
+  lmEpochs: "",
+  promptingShots: "",
+  maxExamples: "",
+  seeds: "0",
+  epochs: "",
+  probes: false,
+  leakage: false,
+  sweepTasks: [],
+  sweepSizes: [],
+  sweepMethods: ["naive"],
+};
+
+const STUDENT_MODE_HINTS: Record<string, string> = {
+  finetune: "the whole strong model is finetuned (student and ceiling)",
+  probe: "logistic probe on the strong model's frozen last-layer features",
+};
+
+/** The task, weak and strong the form submits: the user's choice, else the first task and sizes. */
+interface Chosen {
+  task: string;
+  weak: string;
+  strong: string;
+}
+
+function choose(values: FormValues, taskNames: string[], sizeNames: string[]): Chosen {
+  return {
+    task: values.task || taskNames[0] || "",
+    weak: values.weak || sizeNames[0] || "",
+    strong: values.strong || sizeNames[Math.min(2, sizeNames.length - 1)] || "",
+  };
+}
+
+const optionalNumber = (key: string, text: string) =>
+  parseOptionalNumber(text) !== undefined ? { [key]: parseOptionalNumber(text) } : {};
+
+/** The request bodies to send (one per seed for experiments, one sweep) and what is wrong with them. */
+function requestBodies(
+  mode: Mode,
+  values: FormValues,
+  chosen: Chosen,
+  sizeNames: string[],
+): { bodies: unknown[]; found: FieldErrors } {
+  const seedList = parseNumberList(values.seeds);
+  const common = {
+    ...(values.name.trim() ? { name: values.name.trim() } : {}),
+    ...optionalNumber("epochs", values.epochs),
+    ...optionalNumber("maxExamples", values.maxExamples),
+    studentMode: values.studentMode,
+    probes: values.probes,
+    leakage: values.leakage,
+  };
+  const found: FieldErrors = {};
+  if (seedList.length === 0) found.seeds = "enter at least one seed, e.g. 0 or 0, 1, 2";
+  if (mode === "sweep") {
+    const body = {
+      ...common,
+      tasks: values.sweepTasks,
+      sizes: values.sweepSizes,
+      methods: values.sweepMethods,
+      seeds: seedList,
+    };
+    const parsed = SweepCreate.safeParse(body);
+    if (!parsed.success) Object.assign(found, issuesToFieldErrors(parsed.error.issues), found);
+    return { bodies: [body], found };
+  }
+  const bodies: unknown[] = [];
+  for (const seed of seedList.length > 0 ? seedList : [0]) {
+    const body = {
+      ...common,
+      ...chosen,
+      method: values.method,
+      seed,
+      ...optionalNumber("promptingShots", values.promptingShots),
+      // Generative settings go only with the generative method (the schema refuses them otherwise).
+      ...(values.method === "generative"
+        ? { generativeBase: values.generativeBase, ...optionalNumber("lmEpochs", values.lmEpochs) }
+        : {}),
+    };
+    const parsed = ExperimentCreate.safeParse(body);
+    if (!parsed.success) {
+      Object.assign(found, issuesToFieldErrors(parsed.error.issues, { seed: "seeds" }), found);
+    }
+    bodies.push(body);
+  }
+  // The same ladder-order rule the server applies, checked here to answer before a round trip.
+  const notSmaller = pairError(sizeNames, chosen.weak, chosen.strong);
+  if (!found.strong && notSmaller) found.strong = notSmaller;
+  return { bodies, found };
+}
+
+function ExperimentFields(
+  { values, set, errors, chosen, tasks, models }: {
+    values: FormValues;
+    set: SetValue;
+    errors: FieldErrors;
+    chosen: Chosen;
+    tasks: TaskListing[];
+    models: ModelListing[];
+  },
+) {
+  const sizeOptions = models.map((m) => ({ value: m.name, label: `${m.name} (${m.status})` }));
+  const plain = (names: readonly string[]) => names.map((n) => ({ value: n, label: n }));
+  const generative = values.method === "generative";
+  return (
+    <div class="form-grid">
+      <SelectField
+        id="task"
+        label="Task"
+        error={errors.task}
+        hint={tasks.find((t) => t.name === chosen.task)?.description}
+        value={chosen.task}
+        onValue={(v) => set("task", v)}
+        options={plain(tasks.map((t) => t.name))}
+      />
+      <SelectField
+        id="weak"
+        label="Weak model (supervisor)"
+        error={errors.weak}
+        value={chosen.weak}
+        onValue={(v) => set("weak", v)}
+        options={sizeOptions}
+      />
+      <SelectField
+        id="strong"
+        label="Strong model (student)"
+        error={errors.strong}
+        value={chosen.strong}
+        onValue={(v) => set("strong", v)}
+        options={sizeOptions}
+      />
+      <SelectField
+        id="method"
+        label="Method"
+        error={errors.method}
+        value={values.method}
+        onValue={(v) => set("method", v)}
+        options={plain(METHOD_NAMES)}
+      />
+      {generative && (
+        <SelectField
+          id="generativeBase"
+          label="Loss after LM finetuning"
+          error={errors.generativeBase}
+          hint="generative: the student's loss once the LM finetuning is done"
+          value={values.generativeBase}
+          onValue={(v) => set("generativeBase", v)}
+          options={plain(GENERATIVE_BASES)}
+        />
+      )}
+      {generative && (
+        <TextField
+          id="lmEpochs"
+          label="LM finetuning epochs (optional)"
+          error={errors.lmEpochs}
+          hint="default 2"
+          value={values.lmEpochs}
+          onValue={(v) => set("lmEpochs", v)}
+          numeric
+        />
+      )}
+      <TextField
+        id="promptingShots"
+        label="Prompting baselines, k (optional)"
+        error={errors.promptingShots}
+        hint="zero-shot and k-shot accuracy of the pretrained strong model"
+        value={values.promptingShots}
+        onValue={(v) => set("promptingShots", v)}
+        numeric
+      />
+    </div>
+  );
+}
+
+function SweepFields(
+  { values, set, errors, taskNames, sizeNames }: {
+    values: FormValues;
+    set: SetValue;
+    errors: FieldErrors;
+    taskNames: string[];
+    sizeNames: string[];
+  },
+) {
+  return (
+    <div class="form-stack">
+      <CheckboxGroup
+        id="tasks"
+        legend="Tasks"
+        options={taskNames}
+        selected={values.sweepTasks}
+        onChange={(v) => set("sweepTasks", v)}
+        error={errors.tasks}
+      />
+      <CheckboxGroup
+        id="sizes"
+        legend="Sizes (every weak < strong pair runs)"
+        options={sizeNames}
+        selected={values.sweepSizes}
+        onChange={(v) => set("sweepSizes", v)}
+        error={errors.sizes}
+      />
+      <CheckboxGroup
+        id="methods"
+        legend="Methods"
+        options={[...METHOD_NAMES]}
+        selected={values.sweepMethods}
+        onChange={(v) => set("sweepMethods", v)}
+        error={errors.methods}
+      />
+    </div>
+  );
+}
+
+/** Settings both an experiment and a sweep take. */
+function TrainingFields(
+  { mode, values, set, errors }: { mode: Mode; values: FormValues; set: SetValue; errors: FieldErrors },
+) {
+  return (
+    <>
+      <div class="form-grid">
+        <TextField
+          id="seeds"
+          label="Seeds"
+          error={errors.seeds}
+          hint={mode === "experiment" ? "one experiment per seed, e.g. 0, 1, 2" : "e.g. 0, 1, 2"}
+          value={values.seeds}
+          onValue={(v) => set("seeds", v)}
+          numeric
+        />
+        <TextField
+          id="epochs"
+          label="Epochs (optional)"
+          error={errors.epochs}
+          hint="default: the task's setting"
+          value={values.epochs}
+          onValue={(v) => set("epochs", v)}
+          numeric
+        />
+        <SelectField
+          id="studentMode"
+          label="Student mode"
+          error={errors.studentMode}
+          hint={STUDENT_MODE_HINTS[values.studentMode]}
+          value={values.studentMode}
+          onValue={(v) => set("studentMode", v)}
+          options={STUDENT_MODES.map((m) => ({ value: m, label: m }))}
+        />
+        <TextField
+          id="maxExamples"
+          label="Examples per split (optional)"
+          error={errors.maxExamples}
+          hint="a seeded sample for quick runs; default: all"
+          value={values.maxExamples}
+          onValue={(v) => set("maxExamples", v)}
+          numeric
+        />
+        <TextField
+          id="name"
+          label="Name (optional)"
+          error={errors.name}
+          value={values.name}
+          onValue={(v) => set("name", v)}
+        />
+      </div>
+      <div class="form-row">
+        <label class="checkbox">
+          <input
+            type="checkbox"
+            checked={values.probes}
+            onChange={(e) => set("probes", (e.target as HTMLInputElement).checked)}
+          />
+          linear probes per layer (saliency)
+        </label>
+        <label class="checkbox">
+          <input
+            type="checkbox"
+            checked={values.leakage}
+            onChange={(e) => set("leakage", (e.target as HTMLInputElement).checked)}
+          />
+          let test items into pretraining (leakage)
+        </label>
+      </div>
+    </>
+  );
+}
+
+function ModeChoice({ mode, onMode }: { mode: Mode; onMode: (mode: Mode) => void }) {
+  return (
+    <div class="segmented" role="radiogroup" aria-label="What to start">
+      {(["experiment", "sweep"] as const).map((m) => (
+        <label key={m} class={mode === m ? "selected" : ""}>
+          <input type="radio" name="mode" value={m} checked={mode === m} onChange={() => onMode(m)} />
+          {m === "experiment" ? "One experiment" : "Sweep (all pairs)"}
+        </label>
+      ))}
+    </div>
+  );
+}
+
+function UnpretrainedNotice({ sizes }: { sizes: string[] }) {
+  if (sizes.length === 0) return null;
+  return (
+    <p class="notice small">
+      Not pretrained yet: {[...new Set(sizes)].join(", ")}. Pretrain them on the <a href="/models">Models</a>
+      {" "}
+      page (or <Cmd>deno task lab pretrain --size {sizes[0]}</Cmd>) first.
+    </p>
+  );
+}
+
+/** Posts each body in turn; the created experiments, or the first error. */
+async function startAll(mode: Mode, bodies: unknown[]): Promise<Experiment[]> {
+  const created: Experiment[] = [];
+  for (const body of bodies) {
+    const path = mode === "experiment" ? "/experiments" : "/sweeps";
+    created.push((await apiPost<{ experiment: Experiment }>(path, body)).experiment);
+  }
+  return created;
+}
+
+export function ExperimentForm() {
+  const tasks = useResource<TaskListing[]>("/tasks");
+  const models = useResource<ModelListing[]>("/models");
+  const [mode, setMode] = useState<Mode>("experiment");
+  const [values, setValues] = useState<FormValues>(INITIAL_VALUES);
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [busy, setBusy] = useState(false);
+  const [started, setStarted] = useState<string>();
+  const set: SetValue = (key, value) => setValues((previous) => ({ ...previous, [key]: value }));
+
+  const taskNames = tasks.data?.map((t) => t.name) ?? [];
+  const sizeNames = models.data?.map((m) => m.name) ?? [];
+  const chosen = choose(values, taskNames, sizeNames);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setStarted(undefined);
+    const { bodies, found } = requestBodies(mode, values, chosen, sizeNames);
+    setErrors(found);
+    if (Object.keys(found).length > 0) return;
+    setBusy(true);
+    try {
+      const created = await startAll(mode, bodies);
+      setStarted(`Started ${created.map((e) => `${mode} ${e.id}`).join(", ")}.`);
+      if (created.length === 1) navigate(experimentPath(created[0]));
+    } catch (err) {
+      const rename: Record<string, string> = mode === "experiment"
+        ? { seed: "seeds" }
+        : { task: "tasks", tasks: "tasks" };
+      setErrors(serverErrorToFieldErrors(err, rename));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (tasks.error || models.error) return <ErrorBox message={(tasks.error ?? models.error)!} />;
+  if (!tasks.data || !models.data) return <Loading what="tasks and models" />;
+  const unpretrained = (mode === "experiment" ? [chosen.weak, chosen.strong] : values.sweepSizes)
+    .filter((s) => models.data!.find((m) => m.name === s)?.status !== "pretrained");
+
+  return (
+    <form
+      class="form"
+      onSubmit={submit}
+      noValidate
+      aria-label="Start an experiment or sweep"
+      data-testid="experiment-form"
+    >
+      <ModeChoice mode={mode} onMode={(m) => (setMode(m), setErrors({}))} />
+      {mode === "experiment"
+        ? (
+          <ExperimentFields
+            values={values}
+            set={set}
+            errors={errors}
+            chosen={chosen}
+            tasks={tasks.data}
+            models={models.data}
+          />
+        )
+        : (
+          <SweepFields
+            values={values}
+            set={set}
+            errors={errors}
+            taskNames={taskNames}
+            sizeNames={sizeNames}
+          />
+        )}
+      <TrainingFields mode={mode} values={values} set={set} errors={errors} />
+      <UnpretrainedNotice sizes={unpretrained} />
+      {errors.form && <p class="field-error" role="alert" data-field="form">{errors.form}</p>}
+      {started && <p class="success" role="status">{started}</p>}
+      <div class="form-row">
+        <button type="submit" disabled={busy}>
+          {busy ? "Starting…" : mode === "experiment" ? "Start experiment" : "Start sweep"}
+        </button>
+      </div>
+    </form>
+  );
+}
