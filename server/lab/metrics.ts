@@ -1,5 +1,5 @@
 /**
- * The weak-to-strong metrics, each formula in exactly one place (shared/DESIGN.md, "The science"):
+ * The weak-to-strong metrics, each formula in exactly one place (docs/science.md):
  * accuracy, PGR and its "gap too small" flag, agreement, the auxiliary confidence (logconf) targets and
  * their α schedule, and the interval estimates reported next to every accuracy and PGR.
  * A hard prediction from a positive-class probability p is 1 iff p > 0.5 (a tie at 0.5 is 0, like an
@@ -58,7 +58,7 @@ export function gapTooSmall(weakAcc: number, ceilingAcc: number, noise: number):
 /**
  * Noise level of the gap from test-set sampling alone: z · sqrt(w(1−w)/n + c(1−c)/n) (the normal
  * standard error of a difference of two accuracies on n test examples), at least `floor` (e.g. the
- * seed spread, about 0.03 at CPU scale — shared/FINDINGS.md §1).
+ * seed spread, about 0.03 at CPU scale — docs/notebook.md).
  */
 export function gapNoise(weakAcc: number, ceilingAcc: number, nTest: number, z = 1.96, floor = 0): number {
   if (!(nTest > 0)) throw new Error(`gapNoise: nTest must be > 0, got ${nTest}`);
