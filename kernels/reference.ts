@@ -512,94 +512,18 @@ export function validateBatch(cfg: GptConfig, batch: RefBatch, head?: Head): voi
 export function refForward(cfg: GptConfig, params: Params, batch: RefBatch, head: Head): RefForwardResult {
   validateBatch(cfg, batch, head);
   const { B, T, tokens, lengths } = batch;
-  const { width: C, heads: H, layers: L, vocabSize: V } = cfg;
+  const { width: C, layers: L } = cfg;
   const N = B * T;
 
-  let residual = new Float64Array(N * C);
+  let residual: Float64Array = new Float64Array(N * C);
   encoderForward(residual, tokens, param(params, "wte.weight"), param(params, "wpe.weight"), B, T, C);
   const residuals = [residual];
   const blocks: BlockActivations[] = [];
   for (let l = 0; l < L; l++) {
-    const p = `h.${l}.`;
-    const act: BlockActivations = {
-      residualIn: residual,
-      ln1: new Float64Array(N * C),
-      ln1Mean: new Float64Array(N),
-      ln1Rstd: new Float64Array(N),
-      qkv: new Float64Array(N * 3 * C),
-      att: new Float64Array(B * H * T * T),
-      attOut: new Float64Array(N * C),
-      residualMid: new Float64Array(N * C),
-      ln2: new Float64Array(N * C),
-      ln2Mean: new Float64Array(N),
-      ln2Rstd: new Float64Array(N),
-      fc: new Float64Array(N * 4 * C),
-      fcGelu: new Float64Array(N * 4 * C),
-    };
-    const branch = new Float64Array(N * C);
-    layernormForward(
-      act.ln1,
-      act.ln1Mean,
-      act.ln1Rstd,
-      residual,
-      param(params, p + "ln_1.weight"),
-      param(params, p + "ln_1.bias"),
-      N,
-      C,
-    );
-    matmulForward(
-      act.qkv,
-      act.ln1,
-      param(params, p + "attn.c_attn.weight"),
-      param(params, p + "attn.c_attn.bias"),
-      N,
-      C,
-      3 * C,
-    );
-    attentionForward(act.attOut, act.att, act.qkv, lengths, B, T, C, H);
-    matmulForward(
-      branch,
-      act.attOut,
-      param(params, p + "attn.c_proj.weight"),
-      param(params, p + "attn.c_proj.bias"),
-      N,
-      C,
-      C,
-    );
-    residualForward(act.residualMid, residual, branch);
-    layernormForward(
-      act.ln2,
-      act.ln2Mean,
-      act.ln2Rstd,
-      act.residualMid,
-      param(params, p + "ln_2.weight"),
-      param(params, p + "ln_2.bias"),
-      N,
-      C,
-    );
-    matmulForward(
-      act.fc,
-      act.ln2,
-      param(params, p + "mlp.c_fc.weight"),
-      param(params, p + "mlp.c_fc.bias"),
-      N,
-      C,
-      4 * C,
-    );
-    geluForward(act.fcGelu, act.fc);
-    matmulForward(
-      branch,
-      act.fcGelu,
-      param(params, p + "mlp.c_proj.weight"),
-      param(params, p + "mlp.c_proj.bias"),
-      N,
-      4 * C,
-      C,
-    );
-    residual = new Float64Array(N * C);
-    residualForward(residual, act.residualMid, branch);
+    const block = blockForward(cfg, params, l, batch, residual);
+    residual = block.residualOut;
     residuals.push(residual);
-    blocks.push(act);
+    blocks.push(block.act);
   }
   const lnf = new Float64Array(N * C);
   const lnfMean = new Float64Array(N);
@@ -616,36 +540,103 @@ export function refForward(cfg: GptConfig, params: Params, batch: RefBatch, head
   );
 
   const features = [...residuals, lnf].map((stream) => lastTokenRows(stream, lengths, B, T, C));
-
-  let logits: Float64Array;
-  let dlogits: Float64Array;
-  let loss: number;
-  if (head === "lm") {
-    logits = new Float64Array(N * V);
-    lmHeadForward(logits, lnf, param(params, "wte.weight"), N, C, V);
-    dlogits = new Float64Array(N * V);
-    loss = crossEntropyForwardBackward(dlogits, logits, batch.targets!, N, V);
-  } else {
-    logits = new Float64Array(B * NUM_CLASSES);
-    matmulForward(
-      logits,
-      features[L + 1],
-      param(params, "cls.weight"),
-      param(params, "cls.bias"),
-      B,
-      C,
-      NUM_CLASSES,
-    );
-    for (let b = 0; b < B; b++) if (lengths[b] === 0) logits.fill(0, b * NUM_CLASSES, (b + 1) * NUM_CLASSES);
-    dlogits = new Float64Array(B * NUM_CLASSES);
-    loss = softCrossEntropyForwardBackward(dlogits, logits, batch.classTargets!, lengths, B, NUM_CLASSES);
-  }
+  const { logits, dlogits, loss } = headForward(cfg, params, batch, head, lnf, features[L + 1]);
   return {
     loss,
     logits,
     features,
     cache: { blocks, residualOut: residual, lnf, lnfMean, lnfRstd, dlogits },
   };
+}
+
+/** Block l: x += attn(ln_1(x)); x += mlp(ln_2(x)). Returns its activations and the residual it outputs. */
+function blockForward(
+  cfg: GptConfig,
+  params: Params,
+  l: number,
+  batch: RefBatch,
+  residualIn: Float64Array,
+): { act: BlockActivations; residualOut: Float64Array } {
+  const { B, T, lengths } = batch;
+  const { width: C, heads: H } = cfg;
+  const N = B * T;
+  const weight = (name: string) => param(params, `h.${l}.${name}`);
+  const act: BlockActivations = {
+    residualIn,
+    ln1: new Float64Array(N * C),
+    ln1Mean: new Float64Array(N),
+    ln1Rstd: new Float64Array(N),
+    qkv: new Float64Array(N * 3 * C),
+    att: new Float64Array(B * H * T * T),
+    attOut: new Float64Array(N * C),
+    residualMid: new Float64Array(N * C),
+    ln2: new Float64Array(N * C),
+    ln2Mean: new Float64Array(N),
+    ln2Rstd: new Float64Array(N),
+    fc: new Float64Array(N * 4 * C),
+    fcGelu: new Float64Array(N * 4 * C),
+  };
+  const branch = new Float64Array(N * C);
+  layernormForward(
+    act.ln1,
+    act.ln1Mean,
+    act.ln1Rstd,
+    residualIn,
+    weight("ln_1.weight"),
+    weight("ln_1.bias"),
+    N,
+    C,
+  );
+  matmulForward(act.qkv, act.ln1, weight("attn.c_attn.weight"), weight("attn.c_attn.bias"), N, C, 3 * C);
+  attentionForward(act.attOut, act.att, act.qkv, lengths, B, T, C, H);
+  matmulForward(branch, act.attOut, weight("attn.c_proj.weight"), weight("attn.c_proj.bias"), N, C, C);
+  residualForward(act.residualMid, residualIn, branch);
+  layernormForward(
+    act.ln2,
+    act.ln2Mean,
+    act.ln2Rstd,
+    act.residualMid,
+    weight("ln_2.weight"),
+    weight("ln_2.bias"),
+    N,
+    C,
+  );
+  matmulForward(act.fc, act.ln2, weight("mlp.c_fc.weight"), weight("mlp.c_fc.bias"), N, C, 4 * C);
+  geluForward(act.fcGelu, act.fc);
+  matmulForward(branch, act.fcGelu, weight("mlp.c_proj.weight"), weight("mlp.c_proj.bias"), N, 4 * C, C);
+  const residualOut = new Float64Array(N * C);
+  residualForward(residualOut, act.residualMid, branch);
+  return { act, residualOut };
+}
+
+/**
+ * The head on ln_f's output: the tied LM head over every position, or the class head on each row's last
+ * token (`lnfLast`). Returns the logits, the loss and its gradient w.r.t. the logits.
+ */
+function headForward(
+  cfg: GptConfig,
+  params: Params,
+  batch: RefBatch,
+  head: Head,
+  lnf: Float64Array,
+  lnfLast: Float64Array,
+): { logits: Float64Array; dlogits: Float64Array; loss: number } {
+  const { B, T, lengths } = batch;
+  const { width: C, vocabSize: V } = cfg;
+  const N = B * T;
+  if (head === "lm") {
+    const logits = new Float64Array(N * V);
+    lmHeadForward(logits, lnf, param(params, "wte.weight"), N, C, V);
+    const dlogits = new Float64Array(N * V);
+    const loss = crossEntropyForwardBackward(dlogits, logits, batch.targets!, N, V);
+    return { logits, dlogits, loss };
+  }
+  const logits = new Float64Array(B * NUM_CLASSES);
+  matmulForward(logits, lnfLast, param(params, "cls.weight"), param(params, "cls.bias"), B, C, NUM_CLASSES);
+  for (let b = 0; b < B; b++) if (lengths[b] === 0) logits.fill(0, b * NUM_CLASSES, (b + 1) * NUM_CLASSES);
+  const dlogits = new Float64Array(B * NUM_CLASSES);
+  const loss = softCrossEntropyForwardBackward(dlogits, logits, batch.classTargets!, lengths, B, NUM_CLASSES);
+  return { logits, dlogits, loss };
 }
 
 /** Rows of a (B, T, C) stream at each sequence's last valid token; zeros for empty rows. */
@@ -713,38 +704,16 @@ export function refBackward(
   head: Head,
   forward: RefForwardResult = refForward(cfg, params, batch, head),
 ): Params {
-  const { B, T, tokens, lengths } = batch;
-  const { width: C, heads: H, layers: L, vocabSize: V } = cfg;
+  const { B, T, tokens } = batch;
+  const { width: C, layers: L } = cfg;
   const N = B * T;
   const grads: Params = new Map();
   for (const spec of paramLayout(cfg).specs) grads.set(spec.name, new Float64Array(spec.size));
   const grad = (name: string) => grads.get(name)!;
   const { cache } = forward;
 
-  const dlnf = new Float64Array(N * C);
-  if (head === "lm") {
-    lmHeadBackward(dlnf, grad("wte.weight"), cache.dlogits, cache.lnf, param(params, "wte.weight"), N, C, V);
-  } else {
-    const dfeature = new Float64Array(B * C);
-    matmulBackward(
-      dfeature,
-      grad("cls.weight"),
-      grad("cls.bias"),
-      cache.dlogits,
-      forward.features[L + 1],
-      param(params, "cls.weight"),
-      B,
-      C,
-      NUM_CLASSES,
-    );
-    for (let b = 0; b < B; b++) {
-      if (lengths[b] === 0) continue;
-      const o = (b * T + lengths[b] - 1) * C;
-      for (let c = 0; c < C; c++) dlnf[o + c] += dfeature[b * C + c];
-    }
-  }
-
-  let dresidual = new Float64Array(N * C);
+  const dlnf = headBackward(cfg, params, grads, batch, head, forward);
+  let dresidual: Float64Array = new Float64Array(N * C);
   layernormBackward(
     dresidual,
     grad("ln_f.weight"),
@@ -757,94 +726,151 @@ export function refBackward(
     N,
     C,
   );
-
   for (let l = L - 1; l >= 0; l--) {
-    const p = `h.${l}.`;
-    const act = cache.blocks[l];
-    // residualOut = residualMid + mlp(ln_2(residualMid)): the residual gradient flows through unchanged.
-    const dresidualMid = Float64Array.from(dresidual);
-    const dfcGelu = new Float64Array(N * 4 * C);
-    matmulBackward(
-      dfcGelu,
-      grad(p + "mlp.c_proj.weight"),
-      grad(p + "mlp.c_proj.bias"),
-      dresidual,
-      act.fcGelu,
-      param(params, p + "mlp.c_proj.weight"),
-      N,
-      4 * C,
-      C,
-    );
-    const dfc = new Float64Array(N * 4 * C);
-    geluBackward(dfc, act.fc, dfcGelu);
-    const dln2 = new Float64Array(N * C);
-    matmulBackward(
-      dln2,
-      grad(p + "mlp.c_fc.weight"),
-      grad(p + "mlp.c_fc.bias"),
-      dfc,
-      act.ln2,
-      param(params, p + "mlp.c_fc.weight"),
-      N,
-      C,
-      4 * C,
-    );
-    layernormBackward(
-      dresidualMid,
-      grad(p + "ln_2.weight"),
-      grad(p + "ln_2.bias"),
-      dln2,
-      act.residualMid,
-      param(params, p + "ln_2.weight"),
-      act.ln2Mean,
-      act.ln2Rstd,
-      N,
-      C,
-    );
-    // residualMid = residualIn + attn(ln_1(residualIn)).
-    const dresidualIn = Float64Array.from(dresidualMid);
-    const dattOut = new Float64Array(N * C);
-    matmulBackward(
-      dattOut,
-      grad(p + "attn.c_proj.weight"),
-      grad(p + "attn.c_proj.bias"),
-      dresidualMid,
-      act.attOut,
-      param(params, p + "attn.c_proj.weight"),
-      N,
-      C,
-      C,
-    );
-    const dqkv = new Float64Array(N * 3 * C);
-    attentionBackward(dqkv, dattOut, act.qkv, act.att, lengths, B, T, C, H);
-    const dln1 = new Float64Array(N * C);
-    matmulBackward(
-      dln1,
-      grad(p + "attn.c_attn.weight"),
-      grad(p + "attn.c_attn.bias"),
-      dqkv,
-      act.ln1,
-      param(params, p + "attn.c_attn.weight"),
-      N,
-      C,
-      3 * C,
-    );
-    layernormBackward(
-      dresidualIn,
-      grad(p + "ln_1.weight"),
-      grad(p + "ln_1.bias"),
-      dln1,
-      act.residualIn,
-      param(params, p + "ln_1.weight"),
-      act.ln1Mean,
-      act.ln1Rstd,
-      N,
-      C,
-    );
-    dresidual = dresidualIn;
+    dresidual = blockBackward(cfg, params, grads, l, batch, cache.blocks[l], dresidual);
   }
   encoderBackward(grad("wte.weight"), grad("wpe.weight"), dresidual, tokens, B, T, C);
   return grads;
+}
+
+/** Mirrors headForward: accumulates the head's parameter gradients and returns the gradient w.r.t. ln_f. */
+function headBackward(
+  cfg: GptConfig,
+  params: Params,
+  grads: Params,
+  batch: RefBatch,
+  head: Head,
+  forward: RefForwardResult,
+): Float64Array {
+  const { B, T, lengths } = batch;
+  const { width: C, layers: L, vocabSize: V } = cfg;
+  const N = B * T;
+  const grad = (name: string) => grads.get(name)!;
+  const { cache } = forward;
+  const dlnf = new Float64Array(N * C);
+  if (head === "lm") {
+    lmHeadBackward(dlnf, grad("wte.weight"), cache.dlogits, cache.lnf, param(params, "wte.weight"), N, C, V);
+    return dlnf;
+  }
+  const dfeature = new Float64Array(B * C);
+  matmulBackward(
+    dfeature,
+    grad("cls.weight"),
+    grad("cls.bias"),
+    cache.dlogits,
+    forward.features[L + 1],
+    param(params, "cls.weight"),
+    B,
+    C,
+    NUM_CLASSES,
+  );
+  for (let b = 0; b < B; b++) {
+    if (lengths[b] === 0) continue;
+    const o = (b * T + lengths[b] - 1) * C;
+    for (let c = 0; c < C; c++) dlnf[o + c] += dfeature[b * C + c];
+  }
+  return dlnf;
+}
+
+/**
+ * Mirrors blockForward: from the gradient w.r.t. the block's output residual, accumulates block l's
+ * parameter gradients and returns the gradient w.r.t. its input residual.
+ */
+function blockBackward(
+  cfg: GptConfig,
+  params: Params,
+  grads: Params,
+  l: number,
+  batch: RefBatch,
+  act: BlockActivations,
+  dresidualOut: Float64Array,
+): Float64Array {
+  const { B, T, lengths } = batch;
+  const { width: C, heads: H } = cfg;
+  const N = B * T;
+  const weight = (name: string) => param(params, `h.${l}.${name}`);
+  const grad = (name: string) => grads.get(`h.${l}.${name}`)!;
+  // residualOut = residualMid + mlp(ln_2(residualMid)): the residual gradient flows through unchanged.
+  const dresidualMid = Float64Array.from(dresidualOut);
+  const dfcGelu = new Float64Array(N * 4 * C);
+  matmulBackward(
+    dfcGelu,
+    grad("mlp.c_proj.weight"),
+    grad("mlp.c_proj.bias"),
+    dresidualOut,
+    act.fcGelu,
+    weight("mlp.c_proj.weight"),
+    N,
+    4 * C,
+    C,
+  );
+  const dfc = new Float64Array(N * 4 * C);
+  geluBackward(dfc, act.fc, dfcGelu);
+  const dln2 = new Float64Array(N * C);
+  matmulBackward(
+    dln2,
+    grad("mlp.c_fc.weight"),
+    grad("mlp.c_fc.bias"),
+    dfc,
+    act.ln2,
+    weight("mlp.c_fc.weight"),
+    N,
+    C,
+    4 * C,
+  );
+  layernormBackward(
+    dresidualMid,
+    grad("ln_2.weight"),
+    grad("ln_2.bias"),
+    dln2,
+    act.residualMid,
+    weight("ln_2.weight"),
+    act.ln2Mean,
+    act.ln2Rstd,
+    N,
+    C,
+  );
+  // residualMid = residualIn + attn(ln_1(residualIn)).
+  const dresidualIn = Float64Array.from(dresidualMid);
+  const dattOut = new Float64Array(N * C);
+  matmulBackward(
+    dattOut,
+    grad("attn.c_proj.weight"),
+    grad("attn.c_proj.bias"),
+    dresidualMid,
+    act.attOut,
+    weight("attn.c_proj.weight"),
+    N,
+    C,
+    C,
+  );
+  const dqkv = new Float64Array(N * 3 * C);
+  attentionBackward(dqkv, dattOut, act.qkv, act.att, lengths, B, T, C, H);
+  const dln1 = new Float64Array(N * C);
+  matmulBackward(
+    dln1,
+    grad("attn.c_attn.weight"),
+    grad("attn.c_attn.bias"),
+    dqkv,
+    act.ln1,
+    weight("attn.c_attn.weight"),
+    N,
+    C,
+    3 * C,
+  );
+  layernormBackward(
+    dresidualIn,
+    grad("ln_1.weight"),
+    grad("ln_1.bias"),
+    dln1,
+    act.residualIn,
+    weight("ln_1.weight"),
+    act.ln1Mean,
+    act.ln1Rstd,
+    N,
+    C,
+  );
+  return dresidualIn;
 }
 
 // ---------------------------------------------------------------------------------------------

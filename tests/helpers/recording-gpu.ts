@@ -112,109 +112,127 @@ function replayDispatch(
   };
 }
 
-/** A recording Gpu with WebGPU's default limits and the given `subgroups` flag. */
-export function recordingGpu(subgroups: boolean): RecordingGpu {
-  const buffers: RecordedBuffer[] = [];
-  const codes: string[] = [];
+/** What the stand-in device has recorded, shared by the device, its queue and its command encoders. */
+interface Recording {
+  buffers: RecordedBuffer[];
+  /** Every shader module's code, in creation order. */
+  codes: string[];
   /** While capturing: the initial words of the buffers that existed at startCapture, and the queue log. */
-  let capture: { initial: number[][]; dispatches: ReplayDispatch[]; commands: ReplayCommand[] } | undefined;
-  const recorded = (b: GPUBuffer) => b as unknown as RecordedBuffer;
+  capture: { initial: number[][]; dispatches: ReplayDispatch[]; commands: ReplayCommand[] } | undefined;
+}
 
-  function commandEncoder() {
-    const work: ReplayEncoded[] = [];
-    return {
-      beginComputePass() {
-        const indices: number[] = [];
-        work.push({ op: "pass", dispatches: indices });
-        let pipeline: GPUComputePipeline | undefined;
-        let bindGroup: GPUBindGroup | undefined;
-        return {
-          setPipeline(p: GPUComputePipeline) {
-            pipeline = p;
-          },
-          setBindGroup(index: number, g: GPUBindGroup, offsets?: number[]) {
-            if (index !== 0 || (offsets && offsets.length > 0)) {
-              throw new Error("the recording device replays bind group 0 without dynamic offsets only");
-            }
-            bindGroup = g;
-          },
-          dispatchWorkgroups(x: number, y = 1, z = 1) {
-            if (!capture) throw new Error("dispatch encoded outside startCapture()…captured()");
-            if (!pipeline || !bindGroup) throw new Error("dispatch without a pipeline and bind group");
-            const label = (bindGroup as unknown as RecordedBindGroup).label;
-            indices.push(capture.dispatches.length);
-            capture.dispatches.push(replayDispatch(label, pipeline, bindGroup, [x, y, z]));
-          },
-          end() {},
-        };
-      },
-      copyBufferToBuffer(
-        source: GPUBuffer,
-        sourceOffset: number,
-        destination: GPUBuffer,
-        destinationOffset: number,
-        size: number,
-      ) {
-        work.push({
-          op: "copy",
-          source: recorded(source).id,
-          sourceOffset,
-          destination: recorded(destination).id,
-          destinationOffset,
-          size,
-        });
-      },
-      clearBuffer(buffer: GPUBuffer, offset = 0, size?: number) {
-        const b = recorded(buffer);
-        work.push({ op: "clear", buffer: b.id, offset, size: size ?? b.size - offset });
-      },
-      finish() {
-        return { work };
-      },
-    };
-  }
+function recorded(b: GPUBuffer): RecordedBuffer {
+  return b as unknown as RecordedBuffer;
+}
 
-  const device = {
+/** A compute pass that appends its dispatches to the capture and their indices to `indices`. */
+function recordingComputePass(rec: Recording, indices: number[]) {
+  let pipeline: GPUComputePipeline | undefined;
+  let bindGroup: GPUBindGroup | undefined;
+  return {
+    setPipeline(p: GPUComputePipeline) {
+      pipeline = p;
+    },
+    setBindGroup(index: number, g: GPUBindGroup, offsets?: number[]) {
+      if (index !== 0 || (offsets && offsets.length > 0)) {
+        throw new Error("the recording device replays bind group 0 without dynamic offsets only");
+      }
+      bindGroup = g;
+    },
+    dispatchWorkgroups(x: number, y = 1, z = 1) {
+      if (!rec.capture) throw new Error("dispatch encoded outside startCapture()…captured()");
+      if (!pipeline || !bindGroup) throw new Error("dispatch without a pipeline and bind group");
+      const label = (bindGroup as unknown as RecordedBindGroup).label;
+      indices.push(rec.capture.dispatches.length);
+      rec.capture.dispatches.push(replayDispatch(label, pipeline, bindGroup, [x, y, z]));
+    },
+    end() {},
+  };
+}
+
+/** A command encoder whose finished buffer is the list of work encoded into it. */
+function recordingCommandEncoder(rec: Recording) {
+  const work: ReplayEncoded[] = [];
+  return {
+    beginComputePass() {
+      const indices: number[] = [];
+      work.push({ op: "pass", dispatches: indices });
+      return recordingComputePass(rec, indices);
+    },
+    copyBufferToBuffer(
+      source: GPUBuffer,
+      sourceOffset: number,
+      destination: GPUBuffer,
+      destinationOffset: number,
+      size: number,
+    ) {
+      work.push({
+        op: "copy",
+        source: recorded(source).id,
+        sourceOffset,
+        destination: recorded(destination).id,
+        destinationOffset,
+        size,
+      });
+    },
+    clearBuffer(buffer: GPUBuffer, offset = 0, size?: number) {
+      const b = recorded(buffer);
+      work.push({ op: "clear", buffer: b.id, offset, size: size ?? b.size - offset });
+    },
+    finish() {
+      return { work };
+    },
+  };
+}
+
+/** A queue that keeps each buffer's bytes current and, while capturing, logs writes and submits. */
+function recordingQueue(rec: Recording) {
+  return {
+    writeBuffer(buffer: GPUBuffer, offset: number, data: BufferSource, dataOffset = 0, size?: number) {
+      const view = ArrayBuffer.isView(data)
+        ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+        : new Uint8Array(data as ArrayBuffer);
+      // Offsets and sizes count elements for typed arrays and bytes for an ArrayBuffer.
+      const unit = ArrayBuffer.isView(data) && "BYTES_PER_ELEMENT" in data
+        ? (data as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT
+        : 1;
+      const from = dataOffset * unit;
+      const bytes = view.subarray(from, size === undefined ? undefined : from + size * unit);
+      const b = recorded(buffer);
+      b.bytes.set(bytes, offset);
+      rec.capture?.commands.push({
+        op: "write",
+        buffer: b.id,
+        offset,
+        words: wordsOf(bytes, `writeBuffer into ${b.label}`),
+      });
+    },
+    submit(commandBuffers: Iterable<GPUCommandBuffer>) {
+      if (!rec.capture) throw new Error("submit outside startCapture()…captured()");
+      for (const c of commandBuffers) {
+        rec.capture.commands.push({ op: "submit", work: (c as unknown as { work: ReplayEncoded[] }).work });
+      }
+    },
+  };
+}
+
+/** The device: buffers, shader modules, pipelines and bind groups as plain records. */
+function recordingDevice(rec: Recording) {
+  return {
     createBuffer(d: GPUBufferDescriptor) {
       const b: RecordedBuffer = {
-        id: buffers.length,
+        id: rec.buffers.length,
         size: d.size,
         label: d.label ?? "",
         bytes: new Uint8Array(d.size),
       };
-      buffers.push(b);
+      rec.buffers.push(b);
       return b;
     },
-    queue: {
-      writeBuffer(buffer: GPUBuffer, offset: number, data: BufferSource, dataOffset = 0, size?: number) {
-        const view = ArrayBuffer.isView(data)
-          ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-          : new Uint8Array(data as ArrayBuffer);
-        // Offsets and sizes count elements for typed arrays and bytes for an ArrayBuffer.
-        const unit = ArrayBuffer.isView(data) && "BYTES_PER_ELEMENT" in data
-          ? (data as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT
-          : 1;
-        const from = dataOffset * unit;
-        const bytes = view.subarray(from, size === undefined ? undefined : from + size * unit);
-        const b = recorded(buffer);
-        b.bytes.set(bytes, offset);
-        capture?.commands.push({
-          op: "write",
-          buffer: b.id,
-          offset,
-          words: wordsOf(bytes, `writeBuffer into ${b.label}`),
-        });
-      },
-      submit(commandBuffers: Iterable<GPUCommandBuffer>) {
-        if (!capture) throw new Error("submit outside startCapture()…captured()");
-        for (const c of commandBuffers) {
-          capture.commands.push({ op: "submit", work: (c as unknown as { work: ReplayEncoded[] }).work });
-        }
-      },
-    },
-    createCommandEncoder: commandEncoder,
+    queue: recordingQueue(rec),
+    createCommandEncoder: () => recordingCommandEncoder(rec),
     createShaderModule(d: GPUShaderModuleDescriptor) {
-      codes.push(d.code);
+      rec.codes.push(d.code);
       return { code: d.code };
     },
     createBindGroupLayout(d: GPUBindGroupLayoutDescriptor) {
@@ -250,8 +268,14 @@ export function recordingGpu(subgroups: boolean): RecordingGpu {
       };
     },
   };
+}
+
+/** A recording Gpu with WebGPU's default limits and the given `subgroups` flag. */
+export function recordingGpu(subgroups: boolean): RecordingGpu {
+  const rec: Recording = { buffers: [], codes: [], capture: undefined };
+  const { buffers } = rec;
   const gpu: Gpu = {
-    device: device as unknown as GPUDevice,
+    device: recordingDevice(rec) as unknown as GPUDevice,
     adapterName: "recording stand-in",
     isSoftware: true,
     features: { subgroups, shaderF16: false, timestamps: false },
@@ -267,7 +291,7 @@ export function recordingGpu(subgroups: boolean): RecordingGpu {
   };
   return {
     gpu,
-    codes,
+    codes: rec.codes,
     program(dispatches) {
       return {
         buffers: buffers.map((b) => ({ id: b.id, words: wordsOf(b.bytes, b.label) })),
@@ -275,12 +299,12 @@ export function recordingGpu(subgroups: boolean): RecordingGpu {
       };
     },
     startCapture() {
-      capture = { initial: buffers.map((b) => wordsOf(b.bytes, b.label)), dispatches: [], commands: [] };
+      rec.capture = { initial: buffers.map((b) => wordsOf(b.bytes, b.label)), dispatches: [], commands: [] };
     },
     captured() {
-      if (!capture) throw new Error("captured() without startCapture()");
-      const { initial, dispatches, commands } = capture;
-      capture = undefined;
+      if (!rec.capture) throw new Error("captured() without startCapture()");
+      const { initial, dispatches, commands } = rec.capture;
+      rec.capture = undefined;
       return {
         // Buffers created after startCapture start zero-filled, as createBuffer makes them.
         buffers: buffers.map((b) => ({ id: b.id, words: initial[b.id] ?? new Array(b.size / 4).fill(0) })),
