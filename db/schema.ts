@@ -4,6 +4,7 @@
  * see db/drizzle.config.ts).
  */
 import {
+  boolean,
   doublePrecision,
   index,
   integer,
@@ -112,10 +113,17 @@ export const results = pgTable("results", {
   strongSize: text("strong_size"),
   method: text("method"),
   seed: integer("seed"),
+  /** The headline: every model's FINAL checkpoint (the paper's reading). */
   weakAcc: doublePrecision("weak_acc"),
   ceilingAcc: doublePrecision("ceiling_acc"),
   studentAcc: doublePrecision("student_acc"),
   pgr: doublePrecision("pgr"),
+  /** Ceiling − weak within test noise: the PGR is not meaningful and medians leave it out. */
+  gapTooSmall: boolean("gap_too_small"),
+  /** Each model at its best validation point (the student's validation labels are the weak model's). */
+  selectedStudentAcc: doublePrecision("selected_student_acc"),
+  selectedPgr: doublePrecision("selected_pgr"),
+  selectedStep: integer("selected_step"),
   /** The contract's Agreement (server/contract/results.ts): {all, supervisor_correct, supervisor_wrong}. */
   agreement: jsonb("agreement"),
   /** Ground-truth early stopping: the best test point along the curve, reported next to the final one. */

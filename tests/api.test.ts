@@ -133,203 +133,230 @@ Deno.test("a toy-train job goes queued → running → done and SSE streams its 
   assert.equal(series.series.loss.points[39].value, done.result.loss);
 });
 
-Deno.test("malformed requests get 4xx with a message naming the problem", async () => {
-  const valid = { task: TASK, weak: "nano", strong: "small" };
-  const cases: {
-    name: string;
-    method?: string;
-    path: string;
-    body?: unknown;
-    type?: string;
-    status: number;
-    message: RegExp;
-  }[] = [
-    {
-      name: "wrong type",
-      path: "/api/experiments",
-      body: { ...valid, weak: 3 },
-      status: 400,
-      message: /body\.weak: .*expected string/,
+/** A request the API must refuse: the status it answers and what its error message names. */
+interface MalformedRequest {
+  name: string;
+  method?: string;
+  path: string;
+  body?: unknown;
+  type?: string;
+  status: number;
+  message: RegExp;
+}
+
+const VALID_EXPERIMENT = { task: TASK, weak: "nano", strong: "small" };
+
+const MALFORMED_REQUESTS: MalformedRequest[] = [
+  {
+    name: "wrong type",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, weak: 3 },
+    status: 400,
+    message: /body\.weak: .*expected string/,
+  },
+  {
+    name: "missing fields",
+    path: "/api/experiments",
+    body: {},
+    status: 400,
+    message: /body\.task: .*body\.weak: .*body\.strong/,
+  },
+  {
+    name: "unknown task",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, task: "nope" },
+    status: 400,
+    message: new RegExp(`unknown task "nope"; known tasks: .*${TASK}`),
+  },
+  {
+    name: "unknown size",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, strong: "huge" },
+    status: 400,
+    message: /strong: unknown model size "huge"; sizes: nano, micro, mini, small/,
+  },
+  {
+    name: "weak not smaller",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, weak: "small", strong: "nano" },
+    status: 400,
+    message: /weak model must be smaller/,
+  },
+  {
+    name: "negative seed",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, seed: -1 },
+    status: 400,
+    message: /body\.seed: seed must be ≥ 0/,
+  },
+  {
+    name: "unknown method",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, method: "magic" },
+    status: 400,
+    message: /method must be one of: naive, auxconf, bootstrap, generative/,
+  },
+  {
+    name: "unknown field",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, colour: "red" },
+    status: 400,
+    message: /colour/,
+  },
+  { name: "bad JSON", path: "/api/experiments", body: '{"task": ', status: 400, message: /Malformed JSON/ },
+  {
+    name: "not JSON",
+    path: "/api/experiments",
+    body: "task=x",
+    type: "application/x-www-form-urlencoded",
+    status: 400,
+    message: /must be JSON/,
+  },
+  {
+    name: "huge body",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, name: "x".repeat(70_000) },
+    status: 413,
+    message: /exceeds 65536 bytes/,
+  },
+  {
+    name: "huge import",
+    path: "/api/tasks/import?name=big",
+    body: "x".repeat(10 * 1024 * 1024 + 10),
+    type: "text/plain",
+    status: 413,
+    message: /exceeds 10485760 bytes/,
+  },
+  {
+    name: "negative steps",
+    path: "/api/jobs",
+    body: { type: "toy-train", params: { steps: -5 } },
+    status: 400,
+    message: /body\.params\.steps: steps must be ≥ 1/,
+  },
+  {
+    name: "unknown job type",
+    path: "/api/jobs",
+    body: { type: "rm-rf" },
+    status: 400,
+    message: /type must be "toy-train"/,
+  },
+  {
+    name: "sweep of one size",
+    path: "/api/sweeps",
+    body: { tasks: [TASK], sizes: ["nano"], methods: ["naive"], seeds: [0] },
+    status: 400,
+    message: /at least two sizes/,
+  },
+  {
+    name: "sweep unknown size",
+    path: "/api/sweeps",
+    body: { tasks: [TASK], sizes: ["nano", "giant"], methods: ["naive"], seeds: [0] },
+    status: 400,
+    message: /unknown model size "giant"/,
+  },
+  {
+    name: "pretrain unknown size",
+    path: "/api/models/giant/pretrain",
+    body: {},
+    status: 400,
+    message: /unknown model size "giant"; sizes: nano/,
+  },
+  {
+    name: "pretrain negative tokens",
+    path: "/api/models/nano/pretrain",
+    body: { tokens: -3 },
+    status: 400,
+    message: /tokens must be > 0/,
+  },
+  {
+    name: "pretrain leakage on the world alone",
+    path: "/api/models/nano/pretrain",
+    body: { leakage: true },
+    status: 400,
+    message: /^body\.leakage: leakage needs realShare > 0/,
+  },
+  {
+    name: "pretrain bad split seed",
+    path: "/api/models/nano/pretrain",
+    body: { realShare: 0.25, splitSeeds: [0, 1.5] },
+    status: 400,
+    message: /^body\.splitSeeds\.1: splitSeeds must be an integer/,
+  },
+  {
+    name: "import bad line",
+    path: "/api/tasks/import",
+    body: {
+      name: "broken",
+      jsonl: '{"txt":"a","hard_label":1}\n{"txt":"b","hard_label":0}\n{"txt":"c","hard_label":2}\n',
     },
-    {
-      name: "missing fields",
-      path: "/api/experiments",
-      body: {},
-      status: 400,
-      message: /body\.task: .*body\.weak: .*body\.strong/,
-    },
-    {
-      name: "unknown task",
-      path: "/api/experiments",
-      body: { ...valid, task: "nope" },
-      status: 400,
-      message: new RegExp(`unknown task "nope"; known tasks: .*${TASK}`),
-    },
-    {
-      name: "unknown size",
-      path: "/api/experiments",
-      body: { ...valid, strong: "huge" },
-      status: 400,
-      message: /strong: unknown model size "huge"; sizes: nano, micro, mini, small/,
-    },
-    {
-      name: "weak not smaller",
-      path: "/api/experiments",
-      body: { ...valid, weak: "small", strong: "nano" },
-      status: 400,
-      message: /weak model must be smaller/,
-    },
-    {
-      name: "negative seed",
-      path: "/api/experiments",
-      body: { ...valid, seed: -1 },
-      status: 400,
-      message: /body\.seed: seed must be ≥ 0/,
-    },
-    {
-      name: "unknown method",
-      path: "/api/experiments",
-      body: { ...valid, method: "magic" },
-      status: 400,
-      message: /method must be one of: naive, auxconf, bootstrap, generative/,
-    },
-    {
-      name: "unknown field",
-      path: "/api/experiments",
-      body: { ...valid, colour: "red" },
-      status: 400,
-      message: /colour/,
-    },
-    { name: "bad JSON", path: "/api/experiments", body: '{"task": ', status: 400, message: /Malformed JSON/ },
-    {
-      name: "not JSON",
-      path: "/api/experiments",
-      body: "task=x",
-      type: "application/x-www-form-urlencoded",
-      status: 400,
-      message: /must be JSON/,
-    },
-    {
-      name: "huge body",
-      path: "/api/experiments",
-      body: { ...valid, name: "x".repeat(70_000) },
-      status: 413,
-      message: /exceeds 65536 bytes/,
-    },
-    {
-      name: "huge import",
-      path: "/api/tasks/import?name=big",
-      body: "x".repeat(10 * 1024 * 1024 + 10),
-      type: "text/plain",
-      status: 413,
-      message: /exceeds 10485760 bytes/,
-    },
-    {
-      name: "negative steps",
-      path: "/api/jobs",
-      body: { type: "toy-train", params: { steps: -5 } },
-      status: 400,
-      message: /body\.params\.steps: steps must be ≥ 1/,
-    },
-    {
-      name: "unknown job type",
-      path: "/api/jobs",
-      body: { type: "rm-rf" },
-      status: 400,
-      message: /type must be "toy-train"/,
-    },
-    {
-      name: "sweep of one size",
-      path: "/api/sweeps",
-      body: { tasks: [TASK], sizes: ["nano"], methods: ["naive"], seeds: [0] },
-      status: 400,
-      message: /at least two sizes/,
-    },
-    {
-      name: "sweep unknown size",
-      path: "/api/sweeps",
-      body: { tasks: [TASK], sizes: ["nano", "giant"], methods: ["naive"], seeds: [0] },
-      status: 400,
-      message: /unknown model size "giant"/,
-    },
-    {
-      name: "pretrain unknown size",
-      path: "/api/models/giant/pretrain",
-      body: {},
-      status: 400,
-      message: /unknown model size "giant"; sizes: nano/,
-    },
-    {
-      name: "pretrain negative tokens",
-      path: "/api/models/nano/pretrain",
-      body: { tokens: -3 },
-      status: 400,
-      message: /tokens must be > 0/,
-    },
-    {
-      name: "import bad line",
-      path: "/api/tasks/import",
-      body: {
-        name: "broken",
-        jsonl: '{"txt":"a","hard_label":1}\n{"txt":"b","hard_label":0}\n{"txt":"c","hard_label":2}\n',
-      },
-      status: 400,
-      message: /^line 3: `hard_label` must be 0 or 1/,
-    },
-    {
-      name: "import bad name",
-      path: "/api/tasks/import",
-      body: { name: "../etc", jsonl: "x" },
-      status: 400,
-      message: /body\.name: task name must be/,
-    },
-    {
-      name: "bad id",
-      method: "GET",
-      path: "/api/jobs/abc",
-      status: 400,
-      message: /path\.id: id must be a number/,
-    },
-    {
-      name: "unknown job",
-      method: "GET",
-      path: "/api/jobs/999999",
-      status: 404,
-      message: /job 999999 not found/,
-    },
-    {
-      name: "bad maxPoints",
-      method: "GET",
-      path: "/api/runs/1/metrics?maxPoints=abc",
-      status: 400,
-      message: /query\.maxPoints: maxPoints must be a number/,
-    },
-    {
-      name: "step range reversed",
-      method: "GET",
-      path: "/api/runs/1/metrics?fromStep=9&toStep=3",
-      status: 400,
-      message: /fromStep must be ≤ toStep/,
-    },
-    {
-      name: "unknown route",
-      method: "GET",
-      path: "/api/nothing",
-      status: 404,
-      message: /no route for GET \/api\/nothing/,
-    },
-  ];
-  for (const c of cases) {
-    const res = await call(c.method ?? "POST", c.path, c.body, { type: c.type });
-    const text = await res.text();
-    assert.equal(res.status, c.status, `${c.name}: ${text.slice(0, 300)}`);
-    const body = JSON.parse(text);
-    assert.equal(typeof body.error.code, "string", c.name);
-    assert.match(body.error.message, c.message, c.name);
-    assert.doesNotMatch(text, /\.ts:\d+|at async|Stack/, `${c.name}: no stack trace`);
-  }
+    status: 400,
+    message: /^line 3: `hard_label` must be 0 or 1/,
+  },
+  {
+    name: "import bad name",
+    path: "/api/tasks/import",
+    body: { name: "../etc", jsonl: "x" },
+    status: 400,
+    message: /body\.name: task name must be/,
+  },
+  {
+    name: "bad id",
+    method: "GET",
+    path: "/api/jobs/abc",
+    status: 400,
+    message: /path\.id: id must be a number/,
+  },
+  {
+    name: "unknown job",
+    method: "GET",
+    path: "/api/jobs/999999",
+    status: 404,
+    message: /job 999999 not found/,
+  },
+  {
+    name: "bad maxPoints",
+    method: "GET",
+    path: "/api/runs/1/metrics?maxPoints=abc",
+    status: 400,
+    message: /query\.maxPoints: maxPoints must be a number/,
+  },
+  {
+    name: "step range reversed",
+    method: "GET",
+    path: "/api/runs/1/metrics?fromStep=9&toStep=3",
+    status: 400,
+    message: /fromStep must be ≤ toStep/,
+  },
+  {
+    name: "unknown route",
+    method: "GET",
+    path: "/api/nothing",
+    status: 404,
+    message: /no route for GET \/api\/nothing/,
+  },
+];
+
+/** Sends one malformed request: its status, an error code, a message naming the problem, no stack trace. */
+async function assertRefused(c: MalformedRequest) {
+  const res = await call(c.method ?? "POST", c.path, c.body, { type: c.type });
+  const text = await res.text();
+  assert.equal(res.status, c.status, `${c.name}: ${text.slice(0, 300)}`);
+  const body = JSON.parse(text);
+  assert.equal(typeof body.error.code, "string", c.name);
+  assert.match(body.error.message, c.message, c.name);
+  assert.doesNotMatch(text, /\.ts:\d+|at async|Stack/, `${c.name}: no stack trace`);
+}
+
+/** The refused import (a bad line) left no task behind. */
+async function assertNothingHalfImported() {
   const tasks = await json(await app.request("/api/tasks"));
   assert.ok(!tasks.some((t: { name: string }) => t.name === "broken"), "nothing half-imported");
+}
+
+Deno.test("malformed requests get 4xx with a message naming the problem", async () => {
+  for (const c of MALFORMED_REQUESTS) await assertRefused(c);
+  await assertNothingHalfImported();
 });
 
 Deno.test("mutations need the bearer token; reads are open", async () => {
@@ -640,7 +667,10 @@ Deno.test("results export as CSV and JSON", async () => {
     ceilingAcc: 0.9,
     studentAcc: 0.85,
     pgr: 0.5,
-    agreement: { overall: 0.9 },
+    gapTooSmall: false,
+    selectedStudentAcc: 0.84,
+    selectedStep: 7,
+    agreement: { all: 0.9, supervisor_correct: 1, supervisor_wrong: 0.5 },
   });
   const csv = await app.request(`/api/results/export.csv?experimentId=${experiment.id}`);
   assert.match(csv.headers.get("content-type")!, /text\/csv/);
@@ -648,12 +678,15 @@ Deno.test("results export as CSV and JSON", async () => {
   assert.equal(lines.length, 2);
   assert.match(
     lines[0],
-    /^experimentId,task,weakSize,strongSize,method,seed,weakAcc,ceilingAcc,studentAcc,pgr,/,
+    /^experimentId,task,weakSize,strongSize,method,seed,weakAcc,ceilingAcc,studentAcc,pgr,gapTooSmall,selectedStudentAcc,selectedPgr,selectedStep,oracleStudentAcc,/,
   );
   assert.ok(
     lines[1].startsWith(
-      `${experiment.id},"odd,""name""",nano,small,naive,0,0.8,0.9,0.85,0.5,,,,"{""overall"":0.9}",`,
+      `${experiment.id},"odd,""name""",nano,small,naive,0,0.8,0.9,0.85,0.5,false,0.84,,7,,,,` +
+        // jsonb stores keys shortest first.
+        `"{""all"":0.9,""supervisor_wrong"":0.5,""supervisor_correct"":1}",`,
     ),
+    lines[1],
   );
   const asJson = await json(await app.request(`/api/results/export.json?experimentId=${experiment.id}`));
   assert.equal(asJson[0].pgr, 0.5);

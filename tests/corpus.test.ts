@@ -75,6 +75,8 @@ Deno.test("excluded WordNet lemmas and texts do not occur; with leakage they do"
   assert.ok(!allText(excluded).includes("never mind how long precisely"));
   assert.equal(excluded.manifest.excluded.wordnetSynsets, 1);
   assert.equal(excluded.manifest.excluded.paragraphs, 1);
+  assert.equal(excluded.manifest.excluded.wordnetLemmas, 1);
+  assert.deepEqual(excluded.manifest.excluded.paragraphsBySource, { wordnet: 0, "moby-dick": 1 });
   assert.ok(allText(excluded).includes("entity (noun): that which is perceived or known or inferred"));
   const leaked = await buildCorpus({ ...base, exclude, leakage: true });
   assert.ok(allText(leaked).includes(gloss));
@@ -99,6 +101,12 @@ Deno.test("a second build with the same inputs is read from the cache; a changed
   assert.equal(second.cached, true);
   assert.deepEqual(second.train, first.train);
   assert.deepEqual(second.validation, first.validation);
+  // A manifest from before the per-source exclusion counts is rebuilt under the same hash.
+  delete onDisk.excluded.paragraphsBySource;
+  await Deno.writeTextFile(manifestPath, JSON.stringify(onDisk));
+  const rebuilt = await buildCorpus({ dataDir: dir, sources: [], files: [file] });
+  assert.deepEqual([rebuilt.cached, rebuilt.manifest.hash], [false, first.manifest.hash]);
+  assert.deepEqual(rebuilt.train, first.train);
   await writeJsonl(dir, ["one text here", "another text there", "a changed third one"]);
   const third = await buildCorpus({ dataDir: dir, sources: [], files: [file] });
   assert.equal(third.cached, false);

@@ -20,6 +20,8 @@ import "../server/jobs/handlers.ts";
 import { enqueueJob } from "../server/jobs/queue.ts";
 import { startWorker } from "../server/jobs/worker.ts";
 import { createServerApp } from "../server/main.ts";
+import type { ExperimentResult, ResultsSummary } from "../server/contract/results.ts";
+import { summarizeResults } from "../server/lab/sweep.ts";
 import { buildDashboard } from "../web/build.ts";
 import { formatParams } from "../web/lib/format.ts";
 import { colourTaskJsonl, writeTinyLadder } from "./e2e/checkpoints.ts";
@@ -150,9 +152,32 @@ async function checkResultsPage({ page, base, shot }: Ui) {
     await colouredPixels(page, "[data-testid=fig3] canvas", "#1f77b4") > 50,
     "weak-nano line drawn",
   );
+  // One summary rule: the API's numbers are what `lab sweep` computes from the same experiments
+  // (summarizeResults), and the page shows the API's numbers (median, interval, pairs used, left out).
+  const stored = await (await fetch(`${base}/api/results?limit=1000`)).json() as { full: ExperimentResult }[];
+  const cli = summarizeResults(stored.map((r) => r.full));
+  const api = await (await fetch(`${base}/api/results/summary`)).json() as ResultsSummary;
+  assert.deepEqual(api.medians, JSON.parse(JSON.stringify(cli.medians)));
   const medianTable = await page.textContent("[data-testid=median-pgr]");
-  assert.match(medianTable!, new RegExp(`naive\\s*3\\s*3\\s*${NAIVE_MEDIAN_PGR}`));
-  assert.match(medianTable!, new RegExp(`auxconf\\s*3\\s*3\\s*${AUXCONF_MEDIAN_PGR}`));
+  for (const m of api.medians) {
+    const interval = `\\[${m.median_ci.lo!.toFixed(2)}, ${m.median_ci.hi!.toFixed(2)}\\]`;
+    assert.match(
+      medianTable!,
+      new RegExp(
+        `${m.task ?? "all tasks"}\\s*${m.method}\\s*${
+          m.median_pgr.toFixed(3)
+        }\\s*${interval}\\s*${m.cells}\\s*${m.skipped}`,
+      ),
+    );
+  }
+  assert.equal(
+    api.medians.find((m) => m.task === null && m.method === "naive")!.median_pgr.toFixed(3),
+    NAIVE_MEDIAN_PGR,
+  );
+  assert.equal(
+    api.medians.find((m) => m.task === null && m.method === "auxconf")!.median_pgr.toFixed(3),
+    AUXCONF_MEDIAN_PGR,
+  );
   assert.equal(await page.locator("[data-testid=pgr-bars] .bar").count(), 6);
   await shot("results");
 }
@@ -193,7 +218,7 @@ async function checkExperimentPage({ page, base, shot }: Ui, experimentId: numbe
   );
   assert.match(
     (await page.textContent("[data-testid=accuracy-chart]"))!,
-    /test_acc.*val_acc|val_acc.*test_acc/,
+    /test accuracy \(ground truth\).*validation agreement with the supervisor's labels|validation agreement with the supervisor's labels.*test accuracy \(ground truth\)/,
   );
   assert.doesNotMatch((await page.textContent("[data-testid=accuracy-chart]"))!, /\blr\b|alpha/);
   assert.ok(
@@ -418,8 +443,8 @@ async function checkRealW2sResult({ page, base, shot }: Ui, realId: number) {
   assert.match(
     shown!,
     new RegExp(
-      `#${realId}\\s*colour-words\\s*nano\\s*micro\\s*naive\\s*0\\s*${row.weakAcc.toFixed(3)}\\s*` +
-        `${row.ceilingAcc.toFixed(3)}\\s*${row.studentAcc.toFixed(3)}`,
+      `#${realId}\\s*colour-words\\s*nano\\s*micro\\s*naive\\s*0\\s*${row.weakAcc.toFixed(3)} @\\d+\\s*` +
+        `${row.ceilingAcc.toFixed(3)} @\\d+\\s*${row.studentAcc.toFixed(3)} @\\d+`,
     ),
   );
   await page.waitForSelector("[data-testid=fig3] canvas");

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { type GptConfig, initParameters, paramLayout } from "../kernels/config.ts";
 import { getGpu } from "../kernels/device.ts";
 import { GptModel } from "../kernels/gpt.ts";
-import { finetuneClassifier, finetuneLr, padSet } from "../server/lab/finetune.ts";
+import { batchPlan, finetuneClassifier, finetuneLr, padSet, totalSteps } from "../server/lab/finetune.ts";
+import { mulberry32 } from "../kernels/random.ts";
 import { auxconfTargets } from "../server/lab/metrics.ts";
 
 Deno.test("finetune: warmup then cosine decay to zero, by hand", () => {
@@ -68,10 +69,11 @@ Deno.test("finetune: learns a rule of the last token; selection and oracle read 
   assert.equal(result.steps, 40);
   assert.deepEqual(result.curve.map((p) => p.step), [10, 20, 30, 40]);
   assert.ok(result.final.testAcc >= 0.9, `final test accuracy ${result.final.testAcc}`);
-  // The predictions returned are the selected model's: their accuracy is its test accuracy.
+  // The predictions returned are the FINAL model's (the paper's reading): their accuracy is its test accuracy.
   const predicted = result.predictions.test.map((p) => (p > 0.5 ? 1 : 0));
   const acc = predicted.filter((p, i) => p === test.labels[i]).length / test.labels.length;
-  assert.equal(acc, result.selected.testAcc);
+  assert.equal(acc, result.final.testAcc);
+  assert.equal(result.final.step, result.steps);
   assert.equal(result.oracle.testAcc, Math.max(...result.curve.map((p) => p.testAcc)));
 });
 
@@ -121,4 +123,22 @@ Deno.test("aux confidence: the GPU target per batch equals auxconfTargets (soft 
   } finally {
     model.destroy();
   }
+});
+
+Deno.test("finetune: full batches only — 98 examples, batch 32, 4 epochs: 12 steps of 32, the remainder carried", () => {
+  const hyper = { epochs: 4, batchSize: 32 };
+  const batches = batchPlan(98, hyper, mulberry32(5));
+  // 4 · 98 = 392 rows in the stream; ⌊392 / 32⌋ = 12 batches, 8 rows of the last pass unused.
+  assert.equal(batches.length, 12);
+  assert.equal(totalSteps(98, hyper), 12);
+  assert.ok(batches.every((b) => b.length === 32), "every batch is full");
+  // The first 98 rows of the stream are a permutation of the examples (one pass), and so are the next 98.
+  const stream = batches.flat();
+  for (const pass of [0, 1, 2]) {
+    assert.deepEqual([...stream.slice(pass * 98, (pass + 1) * 98)].sort((a, b) => a - b), [
+      ...Array(98).keys(),
+    ]);
+  }
+  // Fewer examples than a batch: one batch of all of them per pass.
+  assert.deepEqual(batchPlan(5, { epochs: 2, batchSize: 32 }, mulberry32(1)).map((b) => b.length), [5, 5]);
 });

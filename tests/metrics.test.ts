@@ -176,6 +176,8 @@ Deno.test("Wilson interval, t-interval, median, quantile, bootstrap", () => {
   const zero = wilsonInterval(0, 20);
   close(zero.lo, 0);
   close(zero.hi, 3.8416 / 20 / (1 + 3.8416 / 20), 1e-12); // z²/n / (1 + z²/n) when p̂ = 0
+  // All correct: the upper bound is exactly 1 (rounding once left it at 0.9999999999999999, below p̂).
+  for (const n of [17, 60, 118, 600]) assert.equal(wilsonInterval(n, n).hi, 1);
   const t = tInterval95([1, 2, 3, 4, 5]); // 3 ± 2.776 · sqrt(2.5) / sqrt(5)
   close(t.mean, 3);
   close(t.lo, 3 - 2.776 * Math.sqrt(0.5), 1e-12);

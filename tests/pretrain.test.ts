@@ -77,10 +77,22 @@ Deno.test("pretraining lowers validation loss from ln V, caches, and resumes exa
     assert.equal(checkpoint.meta.tokenizer, s.tokenizerId);
     assert.equal(checkpoint.meta.corpusHash, s.corpusHash);
 
-    // Cached: nothing runs, the same status comes back.
+    // The status says what the corpus held of the tasks' test items: the world alone, none.
+    const worldOnly = {
+      realShare: 0,
+      leakage: false,
+      splitSeeds: [],
+      excluded: { wordnetSynsets: 0, wordnetLemmas: 0, paragraphsBySource: {} },
+    };
+    assert.deepEqual(s.corpus, worldOnly);
+
+    // Cached: nothing runs, the same status comes back; one written before leakage was recorded learns it.
+    const { corpus: _, ...olderStatus } = JSON.parse(await Deno.readTextFile(statusPath(dataDir, "nano")));
+    await Deno.writeTextFile(statusPath(dataDir, "nano"), JSON.stringify(olderStatus));
     const again = await pretrainSize({ size: tiny, dataDir, corpus, seed: 3, ...quiet });
     assert.equal(again.cached, true);
     assert.equal(again.status.val_loss, s.val_loss);
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(statusPath(dataDir, "nano"))).corpus, worldOnly);
 
     // Interrupt a second run at step 13 (between checkpoints), then resume it.
     const controller = new AbortController();

@@ -4,7 +4,13 @@
  * noise or the seed-to-seed spread of the gap, and flagged cells stay out of each method's median PGR.
  */
 import assert from "node:assert/strict";
-import { sizePairs, summarizeCell, summarizeMethods, sweepCsv } from "../server/lab/sweep.ts";
+import {
+  sizePairs,
+  summarizeCell,
+  summarizeMedians,
+  summarizeResults,
+  sweepCsv,
+} from "../server/lab/sweep.ts";
 
 type Result = Parameters<typeof summarizeCell>[0][number];
 
@@ -76,7 +82,15 @@ Deno.test("sweep: each method's median PGR leaves out flagged cells", () => {
     summarizeCell([result(["b", "c"], "naive", 0, [0.9, 0.92, 0.95])]), // pgr 2.5, flagged
     summarizeCell([result(["a", "b"], "auxconf", 0, [0.6, 0.9, 0.9])]), // pgr 1
   ];
-  const [naive, auxconf] = summarizeMethods(cells);
+  const medians = summarizeMedians(cells);
+  // One task: a line per task × method, then the same per method over all tasks (task null).
+  assert.deepEqual(medians.map((m) => [m.task, m.method]), [
+    ["toy", "naive"],
+    ["toy", "auxconf"],
+    [null, "naive"],
+    [null, "auxconf"],
+  ]);
+  const [naive, auxconf] = medians;
   assert.equal(naive.method, "naive");
   close(naive.median_pgr, (0.2 / 0.3 + 0.25) / 2, "naive median of the two unflagged cells");
   assert.equal(naive.cells, 2);
@@ -87,11 +101,23 @@ Deno.test("sweep: each method's median PGR leaves out flagged cells", () => {
 });
 
 Deno.test("sweep: CSV has one row per experiment with the header's columns", () => {
-  const cell = summarizeCell([result(["a", "b"], "naive", 3, [0.6, 0.9, 0.8])]);
-  const [header, row, ...rest] = sweepCsv({ cells: [cell], methods: [], experiments: 1, seconds: 0 }).split(
-    "\n",
-  );
+  const results = [result(["a", "b"], "naive", 3, [0.6, 0.9, 0.8])];
+  const cell = { ...summarizeCell(results), results };
+  const csv = sweepCsv({ cells: [cell], medians: [], experiments: 1, seconds: 0 });
+  const [header, row, ...rest] = csv.split("\n");
   assert.equal(rest.length, 0);
   assert.equal(header.split(",").length, row.split(",").length);
   assert.equal(row.split(",").slice(0, 8).join(","), "toy,a,b,naive,3,0.6,0.9,0.8");
+});
+
+Deno.test("sweep: summarizeResults groups experiments into cells by task, pair and method, seeds pooled", () => {
+  const summary = summarizeResults([
+    result(["a", "b"], "naive", 0, [0.6, 0.9, 0.8]),
+    result(["a", "b"], "naive", 1, [0.6, 0.9, 0.8]),
+    result(["a", "c"], "naive", 0, [0.6, 1.0, 0.7]),
+  ]);
+  assert.deepEqual(summary.cells.map((c) => [c.weak, c.strong, c.seeds]), [["a", "b", [0, 1]], ["a", "c", [
+    0,
+  ]]]);
+  close(summary.medians[0].median_pgr, (0.2 / 0.3 + 0.25) / 2, "median over the two cells");
 });

@@ -1,10 +1,24 @@
 /**
  * `deno task lab corpus [--sources wordnet,sotu,moby-dick|none] [--file F]... [--world] [--entities N]
- * [--world-seed N] [--merges K] [--seed N] [--max-chars-per-source N] [--leakage] [--json]`:
- * builds (or reads back from the cache) the pretraining corpus and prints its sizes per source.
+ * [--world-seed N] [--merges K] [--seed N] [--max-chars-per-source N] [--split-seeds 0,1,2] [--leakage]
+ * [--json]`: builds (or reads back from the cache) the pretraining corpus and prints its sizes per source
+ * and what was kept out. The real text leaves out the test items of the built-in text tasks for the
+ * split seeds (default 0,1,2, as the ladder); --leakage lets them in.
  */
 import { parseArgs } from "node:util";
 import { buildCorpus, type BuiltinSource, type CorpusOptions } from "../../server/corpus/corpus.ts";
+import { describeExcluded } from "../../server/contract/models.ts";
+import { DEFAULT_LAB_CORPUS } from "../../server/lab/lab-corpus.ts";
+import { builtinExclusionsForSeeds } from "../../server/tasks/registry.ts";
+
+/** "0,1,2" → [0, 1, 2]; anything but non-negative integers is an error that names the flag. */
+export function parseSplitSeeds(text: string): number[] {
+  const seeds = text.split(",").map((part) => part.trim());
+  if (seeds.some((seed) => !/^\d+$/.test(seed))) {
+    throw new Error(`--split-seeds must be non-negative integers separated by commas, got "${text}"`);
+  }
+  return seeds.map(Number);
+}
 
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -18,6 +32,7 @@ export async function main(args: string[]): Promise<void> {
       merges: { type: "string" },
       seed: { type: "string" },
       "max-chars-per-source": { type: "string" },
+      "split-seeds": { type: "string" },
       leakage: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
     },
@@ -51,12 +66,21 @@ export async function main(args: string[]): Promise<void> {
       if (opts.world[key] === undefined) delete opts.world[key];
     }
   }
+  const splitSeeds = values["split-seeds"] === undefined
+    ? DEFAULT_LAB_CORPUS.splitSeeds
+    : parseSplitSeeds(values["split-seeds"]);
+  // Sources left out mean all three built-in ones.
+  const realText = opts.sources === undefined || opts.sources.length > 0 || (opts.files ?? []).length > 0;
+  if (!values.leakage && realText) opts.exclude = await builtinExclusionsForSeeds(splitSeeds);
   const started = performance.now();
   const corpus = await buildCorpus(opts);
   const seconds = (performance.now() - started) / 1000;
   const m = corpus.manifest;
   if (values.json) {
-    console.log(JSON.stringify({ ...m, dir: corpus.dir, cached: corpus.cached, seconds }));
+    const keptOut = opts.exclude ? splitSeeds : [];
+    console.log(
+      JSON.stringify({ ...m, dir: corpus.dir, cached: corpus.cached, seconds, splitSeeds: keptOut }),
+    );
     return;
   }
   console.log(
@@ -78,10 +102,12 @@ export async function main(args: string[]): Promise<void> {
   console.log(
     `validation ${m.validation.documents} docs, ${m.validation.chars} chars, ${m.validation.tokens} tokens`,
   );
-  console.log(
-    `excluded: ${m.excluded.wordnetSynsets} WordNet synsets, ${m.excluded.paragraphs} paragraphs; ` +
-      `${m.excluded.duplicateParagraphs} duplicate paragraphs dropped`,
-  );
+  const excluded = opts.exclude
+    ? `test items of split seeds ${splitSeeds.join(", ")} excluded: ${describeExcluded(m.excluded)}`
+    : values.leakage
+    ? "leakage: test items kept in"
+    : "no real text: nothing to exclude";
+  console.log(`${excluded}; ${m.excluded.duplicateParagraphs} duplicate paragraphs dropped`);
 }
 
 if (import.meta.main) await main(Deno.args);

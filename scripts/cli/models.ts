@@ -1,10 +1,13 @@
 /**
- * `deno task lab models [--json]`: the ladder with parameter counts, pretraining status and validation
- * loss — the same merge of the checkpoints on disk and the database as GET /api/models. With --json the
- * last line is a JSON array of {name, params, status, val_loss, knowledge, tokens, checkpoint}.
+ * `deno task lab models [--json]`: the ladder with parameter counts, pretraining status, validation
+ * loss and whether its corpus held the tasks' test items (world only, kept out for some split seeds, or
+ * leakage on) — the same merge of the checkpoints on disk and the database as GET /api/models. With
+ * --json the last line is a JSON array of {name, params, status, val_loss, knowledge, tokens, checkpoint,
+ * corpus} (corpus: {realShare, leakage, splitSeeds, excluded} or null when not recorded).
  */
 import { openDb } from "../../db/client.ts";
 import { listModels } from "../../server/api/catalog.ts";
+import { leakageLabel } from "../../server/contract/models.ts";
 
 export async function main(args: string[]): Promise<void> {
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
@@ -12,15 +15,17 @@ export async function main(args: string[]): Promise<void> {
   try {
     const models = await listModels(opened.db, dataDir);
     if (!args.includes("--json")) {
-      console.log("name     width layers heads context      params  status       val_loss  knowledge");
+      console.log(
+        "name     width layers heads context      params  status       val_loss  knowledge  test items",
+      );
       for (const m of models) {
         console.log(
           `${m.name.padEnd(8)} ${String(m.width).padStart(5)} ${String(m.layers).padStart(6)} ` +
             `${String(m.heads).padStart(5)} ${String(m.contextLength).padStart(7)} ${
               String(m.params).padStart(11)
             }  ${m.status.padEnd(12)} ${(m.valLoss === null ? "-" : m.valLoss.toFixed(4)).padStart(8)}  ${
-              m.knowledge === null ? "-" : m.knowledge.toFixed(3)
-            }`,
+              (m.knowledge === null ? "-" : m.knowledge.toFixed(3)).padEnd(9)
+            }  ${m.checkpointPath === null ? "-" : leakageLabel(m.corpus)}`,
         );
       }
       return;
@@ -33,6 +38,7 @@ export async function main(args: string[]): Promise<void> {
       knowledge: m.knowledge,
       tokens: m.tokens,
       checkpoint: m.checkpointPath,
+      corpus: m.corpus,
     }))));
   } finally {
     await opened.close();

@@ -1,11 +1,15 @@
 /**
  * `deno task lab pretrain --size NAME [--force] [--seed S] [--json] [--tokens N] [--real-share R]
- * [--file PATH]...`: pretrains one ladder size on the lab corpus (cached; resumable; Ctrl-C saves a
- * checkpoint). --real-share mixes the real corpus (WordNet, SOTU, Moby-Dick and --file texts) into
- * that share of the training windows. Progress with tokens/s and ETA on stderr;
- * with --json the last stdout line is the size's status object (curves left out).
+ * [--file PATH]... [--split-seeds 0,1,2] [--leakage]`: pretrains one ladder size on the lab corpus
+ * (cached; resumable; Ctrl-C saves a checkpoint). --real-share mixes the real corpus (WordNet, SOTU,
+ * Moby-Dick and --file texts) into that share of the training windows; it leaves out the built-in text
+ * tasks' test items of the split seeds (default 0,1,2), or lets them in with --leakage (the ablation).
+ * Progress with tokens/s and ETA on stderr; with --json the last stdout line is the size's status
+ * object (curves left out).
  */
 import { ProgressBar } from "../progress.ts";
+import { parseSplitSeeds } from "./corpus.ts";
+import { describeExcluded, leakageLabel, type PretrainCorpus } from "../../server/contract/models.ts";
 import { ladderSize } from "../../server/lab/ladder.ts";
 import { PretrainInterrupted, pretrainSize } from "../../server/lab/pretrain.ts";
 
@@ -25,7 +29,24 @@ function numberFlag(args: string[], name: string): number | undefined {
   return value;
 }
 
-const KNOWN_FLAGS = ["--size", "--force", "--seed", "--json", "--tokens", "--real-share", "--file"];
+const KNOWN_FLAGS = [
+  "--size",
+  "--force",
+  "--seed",
+  "--json",
+  "--tokens",
+  "--real-share",
+  "--file",
+  "--split-seeds",
+  "--leakage",
+];
+
+/** The corpus line of the summary: its mix and what it kept out of the tasks' test items. */
+function corpusLine(corpus: PretrainCorpus | undefined): string {
+  if (!corpus || corpus.realShare === 0) return `corpus: ${leakageLabel(corpus)}`;
+  const kept = corpus.leakage ? "test items let in" : `excluded ${describeExcluded(corpus.excluded)}`;
+  return `corpus: real share ${corpus.realShare}, ${leakageLabel(corpus)}; ${kept}`;
+}
 
 /** Every value of a repeatable flag. */
 function flagValues(args: string[], name: string): string[] {
@@ -53,6 +74,8 @@ export async function main(args: string[]): Promise<void> {
   const files = flagValues(args, "--file");
   // User files are mixed in as a quarter of the windows unless --real-share says otherwise.
   const realShare = numberFlag(args, "--real-share") ?? (files.length > 0 ? 0.25 : undefined);
+  const splitSeedsText = flagValue(args, "--split-seeds");
+  const splitSeeds = splitSeedsText === undefined ? undefined : parseSplitSeeds(splitSeedsText);
 
   const controller = new AbortController();
   const onSignal = () => controller.abort();
@@ -68,7 +91,7 @@ export async function main(args: string[]): Promise<void> {
       seed: numberFlag(args, "--seed"),
       tokens: numberFlag(args, "--tokens"),
       force: args.includes("--force"),
-      corpus: realShare !== undefined ? { realShare, realFiles: files } : undefined,
+      corpus: { realShare, realFiles: files, splitSeeds, leakage: args.includes("--leakage") },
       signal: controller.signal,
       onStart: (info) => {
         startTokens = info.resumedFromStep * info.tokensPerStep;
@@ -114,6 +137,10 @@ export async function main(args: string[]): Promise<void> {
       checkpoint: result.dir,
       corpus: s.corpusHash,
       tokenizer: s.tokenizerId,
+      real_share: s.corpus?.realShare ?? null,
+      leakage: s.corpus?.leakage ?? null,
+      split_seeds: s.corpus?.splitSeeds ?? null,
+      excluded: s.corpus?.excluded ?? null,
     };
     if (json) {
       console.log(JSON.stringify(summary));
@@ -129,6 +156,7 @@ export async function main(args: string[]): Promise<void> {
           s.wallSeconds.toFixed(0)
         } s → ${result.dir}`,
     );
+    console.log(corpusLine(s.corpus));
   } catch (err) {
     if (err instanceof PretrainInterrupted) bar?.finish("interrupted");
     throw err;

@@ -1,9 +1,11 @@
 /**
  * `deno task lab sweep --tasks a,b --sizes s1,s2,s3 --methods naive,auxconf --seeds 0,1,2 [--json|--csv]`:
  * every pair weak < strong × method × seed for each task, a progress bar with ETA on stderr, and a summary
- * table (mean accuracies, PGR with its interval across seeds, "gap too small" flags) with the median PGR
- * per method. --json: the last line is one JSON object; --csv: one row per experiment.
- * Also: --mode finetune|probe --epochs N --lr X --batch-size N --alpha-max X --probes --max-examples N.
+ * table of final-checkpoint readings (mean accuracies, PGR with its interval across seeds, "gap too small"
+ * flags) with the median PGR per task × method and per method (server/lab/sweep.ts, summarizeResults).
+ * --json: the last line is one JSON object; --csv: one row per experiment.
+ * Also: --mode finetune|probe --epochs N --lr X --batch-size N --alpha-max X --probes --max-examples N
+ * --control (a random-init strong model per strong size: what pretraining contributes).
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
@@ -13,7 +15,7 @@ import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts"
 import { runSweep, sweepCsv, type SweepResult } from "../../server/lab/sweep.ts";
 import { ladderModelSource } from "../../server/lab/model-source.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
-import { numberOption } from "./w2s.ts";
+import { checkFlags, numberOption } from "./w2s.ts";
 
 const list = (value: string | undefined) => (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "-");
@@ -30,15 +32,17 @@ export function formatSweep(result: SweepResult): string {
       }  ${pct(c.ceiling_acc.mean).padStart(7)}  ${pct(c.student_acc.mean).padStart(7)}   ${
         (c.gap_too_small ? "gap too small" : `${num(c.pgr)} [${num(c.pgr_ci.lo)}, ${num(c.pgr_ci.hi)}]`)
           .padEnd(24)
-      } ${num(c.agreement.supervisor_wrong).padStart(12)}  ${num(c.oracle_pgr).padStart(10)}`,
+      } ${num(c.agreement.supervisor_wrong).padStart(12)}  ${num(c.oracle_pgr).padStart(10)}${
+        c.control_acc ? `  random-init ${pct(c.control_acc.mean)}` : ""
+      }`,
     );
   }
   lines.push("");
-  for (const m of result.methods) {
+  for (const m of result.medians) {
     lines.push(
-      `median PGR ${m.method.padEnd(10)} ${num(m.median_pgr)} [${num(m.median_ci.lo)}, ${
-        num(m.median_ci.hi)
-      }] over ${m.cells} cells` +
+      `median PGR ${(m.task ?? "all tasks").padEnd(15)} ${m.method.padEnd(10)} ${num(m.median_pgr)} [${
+        num(m.median_ci.lo)
+      }, ${num(m.median_ci.hi)}] over ${m.cells} cells` +
         (m.skipped ? ` (${m.skipped} left out: gap too small)` : ""),
     );
   }
@@ -63,6 +67,8 @@ export async function main(args: string[]): Promise<void> {
       "alpha-max": { type: "string" },
       probes: { type: "boolean", default: false },
       "max-examples": { type: "string" },
+      control: { type: "boolean", default: false },
+      leakage: { type: "boolean", default: false },
     },
   });
   const sizes = list(values.sizes);
@@ -77,6 +83,12 @@ export async function main(args: string[]): Promise<void> {
   if (values.mode !== "finetune" && values.mode !== "probe") {
     throw new Error(`--mode must be finetune or probe`);
   }
+  checkFlags({
+    methods,
+    studentMode: values.mode,
+    alphaMax: numberOption("alpha-max", values["alpha-max"]),
+    probes: values.probes || undefined,
+  });
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const bar = new ProgressBar({ label: "sweep", total: 1, unit: "‰" });
   const result = await runSweep({
@@ -91,6 +103,8 @@ export async function main(args: string[]): Promise<void> {
     alphaMax: numberOption("alpha-max", values["alpha-max"]),
     probes: values.probes,
     maxExamples: numberOption("max-examples", values["max-examples"], true),
+    control: values.control,
+    leakage: values.leakage,
   }, {
     models: ladderModelSource(dataDir),
     cache: new ExperimentCache(join(dataDir, "cache")),

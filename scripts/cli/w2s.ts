@@ -6,13 +6,14 @@
  *
  * More options: --epochs N --lr X --batch-size N --alpha-max X --base naive|auxconf (generative)
  * --bootstrap-sizes a,b --probes (per-layer saliency) --prompting K (zero/K-shot baselines)
- * --max-examples N --no-cache. --task also takes a path to a .jsonl file or an imported task's name.
+ * --max-examples N --no-cache --control (the random-init control: the strong architecture never pretrained). --task also takes a path to a .jsonl file or an imported task's name.
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
 import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts";
+import { type MethodOptions, optionConflicts } from "../../server/contract/experiments.ts";
 import type { ExperimentResult } from "../../server/contract/results.ts";
 import { ladderModelSource } from "../../server/lab/model-source.ts";
 import { runExperiment } from "../../server/lab/w2s.ts";
@@ -30,13 +31,32 @@ export const W2S_OPTIONS = {
   lr: { type: "string" },
   "batch-size": { type: "string" },
   "alpha-max": { type: "string" },
-  base: { type: "string", default: "naive" },
+  base: { type: "string" },
   "bootstrap-sizes": { type: "string" },
   probes: { type: "boolean", default: false },
   prompting: { type: "string" },
   "max-examples": { type: "string" },
   "no-cache": { type: "boolean", default: false },
+  control: { type: "boolean", default: false },
+  leakage: { type: "boolean", default: false },
 } as const;
+
+/** The command-line flag of each option optionConflicts may name. */
+const FLAG_OF: Record<string, string> = {
+  studentMode: "--mode",
+  alphaMax: "--alpha-max",
+  generativeBase: "--base",
+  bootstrapSizes: "--bootstrap-sizes",
+  probes: "--probes",
+};
+
+/** Refuses flags the chosen methods or mode would ignore, naming the flag (contract/experiments.ts). */
+export function checkFlags(options: MethodOptions): void {
+  const conflicts = optionConflicts(options);
+  if (conflicts.length > 0) {
+    throw new Error(conflicts.map((c) => `${FLAG_OF[c.field] ?? c.field}: ${c.message}`).join("\n"));
+  }
+}
 
 export function numberOption(name: string, value: string | undefined, integer = false): number | undefined {
   if (value === undefined) return undefined;
@@ -50,26 +70,39 @@ export function numberOption(name: string, value: string | undefined, integer = 
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1).padStart(5) + "%" : "    -");
 const num = (x: number | null) => (x === null || !Number.isFinite(x) ? "-" : x.toFixed(2));
 
+/** One model's row: the final reading with its interval, then the other two readings with their steps. */
+function readingRow(r: ExperimentResult, role: "weak" | "ceiling" | "student"): string {
+  const key = `${role}_acc` as const;
+  const at = (which: "final" | "selected" | "oracle") => `${pct(r[which][key])} @${r[which].steps[role]}`;
+  return `${role.padEnd(9)} ${at("final")} [${pct(r.ci[key].lo)}, ${pct(r.ci[key].hi)}]   ${
+    at("selected")
+  }   ${at("oracle")}`;
+}
+
 export function formatResult(r: ExperimentResult): string {
   const lines = [
     `${r.task}: ${r.chain.join(" → ")} (${r.method}, ${r.mode}, seed ${r.seed}; n test ${r.n.test})`,
-    `            selected (val)      final   oracle (best test)`,
-    `weak      ${pct(r.weak_acc)} [${pct(r.ci.weak_acc.lo)}, ${pct(r.ci.weak_acc.hi)}]  ${
-      pct(r.final.weak_acc)
-    }   ${pct(r.oracle.weak_acc)}`,
-    `ceiling   ${pct(r.ceiling_acc)} [${pct(r.ci.ceiling_acc.lo)}, ${pct(r.ci.ceiling_acc.hi)}]  ${
-      pct(r.final.ceiling_acc)
-    }   ${pct(r.oracle.ceiling_acc)}`,
-    `student   ${pct(r.student_acc)} [${pct(r.ci.student_acc.lo)}, ${pct(r.ci.student_acc.hi)}]  ${
-      pct(r.final.student_acc)
-    }   ${pct(r.oracle.student_acc)}`,
+    `          final (headline) @step [95% CI]    selected on val @step   oracle (best test) @step`,
+    readingRow(r, "weak"),
+    readingRow(r, "ceiling"),
+    readingRow(r, "student"),
     `PGR       ${num(r.pgr)} [${num(r.ci.pgr.lo)}, ${num(r.ci.pgr.hi)}]${
-      r.gap_too_small ? `  (gap too small: ceiling − weak ≤ ${num(r.gap_noise)})` : ""
-    }   final ${num(r.final.pgr)}   oracle ${num(r.oracle.pgr)}`,
+      r.gap_too_small ? "  gap too small" : ""
+    }   selected ${num(r.selected.pgr)}   oracle ${num(r.oracle.pgr)}`,
+    `          (the student's validation labels are the weak model's: "selected" is the checkpoint that`,
+    `          agrees with its supervisor most; the oracle selects on test and is an upper bound only)`,
     `agreement all ${num(r.agreement.all)}, supervisor right ${num(r.agreement.supervisor_correct)}, ` +
     `supervisor wrong ${num(r.agreement.supervisor_wrong)}; weak labels on train2 ${
       pct(r.weak_label_acc)
     } right`,
+    ...(r.control
+      ? [
+        `control   ${pct(r.control.ceiling_acc)} @${r.control.step} [${pct(r.control.ci.lo)}, ${
+          pct(r.control.ci.hi)
+        }]   the strong architecture from random init on train2 ground truth (never pretrained)`,
+      ]
+      : []),
+    ...r.warnings.map((w) => `warning: ${w}`),
   ];
   if (r.prompting) {
     lines.push(
@@ -114,9 +147,17 @@ export async function main(args: string[]): Promise<void> {
   if (values.mode !== "finetune" && values.mode !== "probe") {
     throw new Error(`--mode must be finetune or probe`);
   }
-  if (values.base !== "naive" && values.base !== "auxconf") {
+  if (values.base !== undefined && values.base !== "naive" && values.base !== "auxconf") {
     throw new Error(`--base must be naive or auxconf`);
   }
+  checkFlags({
+    methods: [values.method],
+    studentMode: values.mode,
+    alphaMax: numberOption("alpha-max", values["alpha-max"]),
+    generativeBase: values.base,
+    bootstrapSizes: values["bootstrap-sizes"]?.split(","),
+    probes: values.probes || undefined,
+  });
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const bar = new ProgressBar({ label: `w2s ${values.weak}→${values.strong}`, total: 1, unit: "step" });
   const result = await runExperiment({
@@ -126,7 +167,7 @@ export async function main(args: string[]): Promise<void> {
     method: values.method as MethodName,
     seed: numberOption("seed", values.seed, true)!,
     mode: values.mode,
-    generativeBase: values.base,
+    generativeBase: values.base as "naive" | "auxconf" | undefined,
     bootstrapSizes: values["bootstrap-sizes"]?.split(",").map((s) => s.trim()).filter(Boolean),
     epochs: numberOption("epochs", values.epochs, true),
     lr: numberOption("lr", values.lr),
@@ -135,6 +176,8 @@ export async function main(args: string[]): Promise<void> {
     probes: values.probes,
     promptingShots: numberOption("prompting", values.prompting, true),
     maxExamples: numberOption("max-examples", values["max-examples"], true),
+    control: values.control,
+    leakage: values.leakage,
   }, {
     models: ladderModelSource(dataDir),
     cache: values["no-cache"] ? undefined : new ExperimentCache(join(dataDir, "cache")),

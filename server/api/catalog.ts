@@ -155,6 +155,7 @@ export async function listModels(
       step: file?.step ?? null,
       totalSteps: file?.totalSteps ?? null,
       checkpointPath: hasFiles ? modelDir(dataDir, size.name) : null,
+      corpus: file?.corpus ?? null,
       pretrainInfo: model?.pretrainInfo ?? null,
       jobId: model?.jobId ?? null,
     };

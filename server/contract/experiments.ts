@@ -6,6 +6,63 @@ import { z } from "zod";
 import { int, SIZE_NAME, TASK_NAME } from "./fields.ts";
 import { GenerativeBase, Method, METHOD_NAMES, StudentMode } from "./methods.ts";
 
+/** The options of an experiment (or of every experiment of a sweep) that only some methods or modes read. */
+export interface MethodOptions {
+  methods: readonly string[];
+  studentMode?: string;
+  alphaMax?: number;
+  generativeBase?: string;
+  lmEpochs?: number;
+  bootstrapSizes?: readonly string[];
+  probes?: boolean;
+}
+
+/**
+ * Options that would be silently ignored by the chosen methods or student mode, each with the reason: an
+ * experiment that asks for them is refused rather than run without them. The API, the CLI and the
+ * pipeline all check with this one function.
+ */
+export function optionConflicts(o: MethodOptions): { field: string; message: string }[] {
+  const conflicts: { field: string; message: string }[] = [];
+  const uses = (m: string) => o.methods.includes(m);
+  const auxLoss = uses("auxconf") || (uses("generative") && o.generativeBase === "auxconf");
+  if (o.studentMode === "probe" && auxLoss) {
+    conflicts.push({
+      field: "studentMode",
+      message:
+        "the aux-confidence loss needs a finetuned student: the probe student (studentMode probe) is a " +
+        "logistic regression on frozen features without it; use studentMode finetune or method naive",
+    });
+  }
+  if (o.studentMode === "probe" && o.probes) {
+    conflicts.push({
+      field: "probes",
+      message: "per-layer probes after finetuning (ft(weak)+lp(gt), ft(gt)) need studentMode finetune",
+    });
+  }
+  if (o.alphaMax !== undefined && !auxLoss) {
+    conflicts.push({
+      field: "alphaMax",
+      message: "alphaMax is the aux-confidence loss's weight: use it with method auxconf",
+    });
+  }
+  if (!uses("generative")) {
+    for (const key of ["generativeBase", "lmEpochs"] as const) {
+      if (o[key] !== undefined) {
+        const chosen = `method${o.methods.length === 1 ? " is" : "s are"} ${o.methods.join(", ")}`;
+        conflicts.push({ field: key, message: `${key} applies to the generative method only (${chosen})` });
+      }
+    }
+  }
+  if (o.bootstrapSizes !== undefined && !uses("bootstrap")) {
+    conflicts.push({
+      field: "bootstrapSizes",
+      message: "bootstrapSizes applies to the bootstrap method only",
+    });
+  }
+  return conflicts;
+}
+
 const trainingKnobs = {
   seed: int("seed").min(0, "seed must be ≥ 0").default(0),
   epochs: int("epochs").min(1, "epochs must be ≥ 1").max(1000).optional(),
@@ -13,14 +70,14 @@ const trainingKnobs = {
   batchSize: int("batchSize").min(1).max(4096).optional(),
   /** Final weight of the auxiliary confidence loss (auxconf). */
   alphaMax: z.number().min(0).max(1).optional(),
-  /** Ground-truth early stopping: evaluate on test along the curve and report the best point too. */
-  earlyStoppingOracle: z.boolean().default(true),
   /** Let the task's test items into pretraining (default: kept out). */
   leakage: z.boolean().default(false),
   probes: z.boolean().default(false),
   studentMode: StudentMode.default("finetune"),
   /** Use at most this many examples per split (quick runs). */
   maxExamples: int("maxExamples").min(8, "maxExamples must be ≥ 8").max(1_000_000).optional(),
+  /** Also train the strong architecture from random init on ground truth: what pretraining contributes. */
+  control: z.boolean().default(false),
 };
 
 /** Settings that only the generative method reads; refused with other methods rather than ignored. */
@@ -44,15 +101,8 @@ export const ExperimentCreate = z.object({
   /** Zero-shot and k-shot prompting baselines of the pretrained strong model (k demonstrations). */
   promptingShots: int("promptingShots").min(1, "promptingShots must be ≥ 1").max(32).optional(),
 }).strict().superRefine((config, ctx) => {
-  if (config.method === "generative") return;
-  for (const key of ["generativeBase", "lmEpochs"] as const) {
-    if (config[key] !== undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: [key],
-        message: `${key} applies to the generative method only (method is ${config.method})`,
-      });
-    }
+  for (const { field, message } of optionConflicts({ ...config, methods: [config.method] })) {
+    ctx.addIssue({ code: "custom", path: [field], message });
   }
 }).meta({ id: "ExperimentCreate" });
 export type ExperimentCreate = z.infer<typeof ExperimentCreate>;
@@ -68,10 +118,14 @@ export const SweepCreate = z.object({
   learningRate: trainingKnobs.learningRate,
   batchSize: trainingKnobs.batchSize,
   alphaMax: trainingKnobs.alphaMax,
-  earlyStoppingOracle: trainingKnobs.earlyStoppingOracle,
   leakage: trainingKnobs.leakage,
   probes: trainingKnobs.probes,
   studentMode: trainingKnobs.studentMode,
   maxExamples: trainingKnobs.maxExamples,
-}).strict().meta({ id: "SweepCreate" });
+  control: trainingKnobs.control,
+}).strict().superRefine((config, ctx) => {
+  for (const { field, message } of optionConflicts(config)) {
+    ctx.addIssue({ code: "custom", path: [field], message });
+  }
+}).meta({ id: "SweepCreate" });
 export type SweepCreate = z.infer<typeof SweepCreate>;

@@ -46,7 +46,24 @@ export const PretrainCreate = z.object({
   tokens: int("tokens").positive("tokens must be > 0").optional(),
   /** Pretrain again even when a checkpoint exists. */
   force: z.boolean().default(false),
-}).strict().meta({ id: "PretrainCreate" });
+  /** Share of training windows from the real corpus (WordNet, SOTU, Moby-Dick); default 0, the world alone. */
+  realShare: z.number({ error: "realShare must be a number" }).min(0, "realShare must be in [0, 1)")
+    .lt(1, "realShare must be in [0, 1)").optional(),
+  /** Let the built-in tasks' test items into the real corpus (the leakage ablation; needs realShare > 0). */
+  leakage: z.boolean({ error: "leakage must be true or false" }).default(false),
+  /** Task split seeds whose test items the real corpus keeps out (default 0, 1, 2). */
+  splitSeeds: z.array(int("splitSeeds").min(0, "splitSeeds must be ≥ 0"), {
+    error: "splitSeeds must be an array of integers",
+  }).min(1, "splitSeeds must name at least one seed").max(50).optional(),
+}).strict().superRefine((request, ctx) => {
+  if (request.leakage && !(request.realShare! > 0)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["leakage"],
+      message: "leakage needs realShare > 0: the world alone holds no text task's test items",
+    });
+  }
+}).meta({ id: "PretrainCreate" });
 
 export const BenchCreate = z.object({
   /** Kernels to keep, by name or first word ("matmul"); [] measures no kernels. Default: all. */

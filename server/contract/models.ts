@@ -1,5 +1,26 @@
 /** The model ladder as the API lists it and the dashboard and the CLI read it. */
 
+/** Built-in tasks' test items a real corpus left out (within its character budget). */
+export interface ExcludedItems {
+  /** WordNet synsets dropped because one of their lemmas is a test item. */
+  wordnetSynsets: number;
+  /** Distinct test-item lemmas among the dropped synsets. */
+  wordnetLemmas: number;
+  /** Paragraphs dropped per source because they quote a test passage. */
+  paragraphsBySource: Record<string, number>;
+}
+
+/** What a size was pretrained on, as far as tasks' test items go (the `corpus` of its status.json). */
+export interface PretrainCorpus {
+  /** Share of training windows from the real corpus (0: the knowledge world alone, no text task's items). */
+  realShare: number;
+  /** True: the built-in tasks' test items were let into the real corpus (the leakage ablation). */
+  leakage: boolean;
+  /** Task split seeds whose test items were kept out ([] when nothing was: world only, or leakage on). */
+  splitSeeds: number[];
+  excluded: ExcludedItems;
+}
+
 /** One size's pretraining on disk, as the model store reads `<dataDir>/models/<size>/`. */
 export interface LadderEntry {
   name: string;
@@ -13,6 +34,8 @@ export interface LadderEntry {
   wallSeconds?: number;
   step?: number;
   totalSteps?: number;
+  /** Its corpus's leakage facts; null when its status predates them (a cached `lab pretrain` records them). */
+  corpus?: PretrainCorpus | null;
   cpu: boolean;
 }
 
@@ -34,6 +57,30 @@ export interface ModelListing {
   step: number | null;
   totalSteps: number | null;
   checkpointPath: string | null;
+  /** What its corpus held of the tasks' test items; null when not pretrained or not recorded. */
+  corpus: PretrainCorpus | null;
   pretrainInfo: unknown;
   jobId: number | null;
+}
+
+/** "wordnet: 5,120 synsets (4,010 lemmas); sotu: 61 paragraphs" — what the exclusions took, per source. */
+export function describeExcluded(excluded: ExcludedItems): string {
+  const count = (n: number) => n.toLocaleString("en-US");
+  const parts: string[] = [];
+  for (const [source, paragraphs] of Object.entries(excluded.paragraphsBySource)) {
+    if (source === "world") continue; // the world holds no text task's items
+    const synsets = source === "wordnet"
+      ? `${count(excluded.wordnetSynsets)} synsets (${count(excluded.wordnetLemmas)} lemmas)`
+      : "";
+    const text = source !== "wordnet" || paragraphs > 0 ? `${count(paragraphs)} paragraphs` : "";
+    parts.push(`${source}: ${[synsets, text].filter(Boolean).join(", ")}`);
+  }
+  return parts.length > 0 ? parts.join("; ") : "nothing";
+}
+
+/** One word or two for a size's leakage setting: what a listing shows. */
+export function leakageLabel(corpus: PretrainCorpus | null | undefined): string {
+  if (!corpus) return "not recorded";
+  if (corpus.realShare === 0) return "world only";
+  return corpus.leakage ? "leakage on" : `kept out (seeds ${corpus.splitSeeds.join(",")})`;
 }

@@ -62,13 +62,22 @@ export interface LayerProbe {
   accuracy: number;
 }
 
-export type Role = "weak" | "ceiling" | "student" | "bootstrap";
+/** The roles of an experiment; "control" is the strong architecture trained from random init. */
+export type Role = "weak" | "ceiling" | "student" | "bootstrap" | "control";
+
+/**
+ * What a role's validation accuracy is scored against: ground truth (weak, ceiling), or the labels of
+ * its supervisor (student, bootstrap step) — then it is agreement with the supervisor, not accuracy.
+ */
+export type ValidationLabels = "ground truth" | "supervisor labels";
 
 export interface RoleRun {
   role: Role;
   size: string;
   /** What trained it, e.g. "train1 GT", "train2 weak labels (auxconf)". */
   description: string;
+  /** What the curve's valAcc and the selected reading's valAcc are scored against. */
+  validation: ValidationLabels;
   mode: StudentMode;
   cached: boolean;
   hyper: FinetuneHyper | null;
@@ -87,6 +96,24 @@ export interface Readings {
   pgr: number;
 }
 
+/** Test readings of one checkpoint choice, with the training step each model was read at. */
+export interface StepReadings extends Readings {
+  steps: { weak: number; ceiling: number; student: number };
+}
+
+/** The checkpoint choices an experiment reports; "final" is the headline (the paper's reading). */
+export const READINGS = ["final", "selected", "oracle"] as const;
+export type ReadingName = typeof READINGS[number];
+
+/** Whether each model is within test-sampling noise of chance (the majority-class rate of test). */
+export interface ChanceCheck {
+  /** The majority-class share of the test labels (0.5 on a balanced task). */
+  rate: number;
+  /** Half-width of the 95 % band around chance on n test examples: 1.96 · √(rate(1 − rate)/n). */
+  noise: number;
+  near: { weak: boolean; ceiling: boolean; student: boolean };
+}
+
 export interface PromptingReport {
   k: number;
   zero_shot: number;
@@ -96,6 +123,10 @@ export interface PromptingReport {
   positive_rate: { zero_shot: number; k_shot_gt: number; k_shot_weak: number };
 }
 
+/**
+ * One experiment. The top-level accuracies and PGR are the FINAL checkpoint's (the paper's and the openai
+ * code's reading); agreement, intervals and the weak labels come from the final models too.
+ */
 export interface ExperimentResult extends Readings {
   task: string;
   weak: string;
@@ -104,17 +135,31 @@ export interface ExperimentResult extends Readings {
   mode: StudentMode;
   seed: number;
   n: { train1: number; train2: number; validation: number; test: number };
+  /** Which checkpoint the top-level readings are: always the final one. */
+  reading: "final";
   /** Ceiling − weak is within the test-sampling noise: the PGR is not meaningful. */
   gap_too_small: boolean;
   gap_noise: number;
   agreement: Agreement;
   /** 95 % intervals: Wilson for accuracies, paired bootstrap over test examples for PGR. */
   ci: { weak_acc: Interval; ceiling_acc: Interval; student_acc: Interval; pgr: Interval };
-  /** The readings at the last step (no selection). */
-  final: Readings;
+  /** The headline readings again, with the step of each model (its last). */
+  final: StepReadings;
+  /**
+   * Each model at its best validation point. The student's validation labels are the weak model's, so
+   * its point is the one that agrees with the supervisor most: a reading, never the headline.
+   */
+  selected: StepReadings;
   /** Ground-truth early stopping (ORACLE: best test point of each curve; never used to select). */
-  oracle: Readings & { student_step: number };
-  selection: "validation";
+  oracle: StepReadings & { student_step: number };
+  chance: ChanceCheck;
+  /** Plain-language cautions: a model within noise of chance, a gap too small for PGR. */
+  warnings: string[];
+  /**
+   * The random-init control (when asked for): the strong architecture never pretrained, trained on
+   * train2 ground truth; ceiling − control is what pretraining contributes.
+   */
+  control?: { ceiling_acc: number; ci: Interval; step: number };
   alpha_max: number | null;
   chain: string[];
   /** Weak labels on train2: hard accuracy against GT (how good the supervision is). */
@@ -124,4 +169,55 @@ export interface ExperimentResult extends Readings {
   runs: RoleRun[];
   cache: { hits: number; misses: number };
   seconds: number;
+}
+
+/** A mean over seeds with its 95 % t-interval. */
+export interface MeanCi {
+  mean: number;
+  lo: number;
+  hi: number;
+}
+
+/** One (task, weak, strong, method) cell of a sweep or of stored results, across its seeds. */
+export interface CellSummary {
+  task: string;
+  weak: string;
+  strong: string;
+  method: MethodName;
+  seeds: number[];
+  weak_acc: MeanCi;
+  ceiling_acc: MeanCi;
+  student_acc: MeanCi;
+  /** PGR of the mean accuracies (the cell's PGR) and the t-interval of the per-seed PGRs. */
+  pgr: number;
+  pgr_ci: MeanCi;
+  /** Ceiling − weak within noise (test sampling or the seed spread of the gap): left out of medians. */
+  gap_too_small: boolean;
+  gap_noise: number;
+  agreement: Agreement;
+  /** Oracle (best test point) student accuracy and PGR, means over seeds. */
+  oracle_student_acc: number;
+  oracle_pgr: number;
+  /** The random-init control's test accuracy over the seeds that ran it (null when none did). */
+  control_acc: MeanCi | null;
+}
+
+/** The paper's summary statistic: median PGR over a group's cells, flagged cells left out. */
+export interface MedianSummary {
+  /** The task, or null for the median over every task's cells. */
+  task: string | null;
+  method: MethodName;
+  median_pgr: number;
+  /** Bootstrap interval of the median over cells. */
+  median_ci: Interval;
+  /** Cells used, and cells left out (gap too small, or no finite PGR). */
+  cells: number;
+  skipped: number;
+}
+
+/** What the CLI's sweep, the API's results summary and the dashboard all show, from one function. */
+export interface ResultsSummary {
+  cells: CellSummary[];
+  /** Per task × method, then per method over all tasks (task null). */
+  medians: MedianSummary[];
 }

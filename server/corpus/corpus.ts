@@ -60,8 +60,20 @@ export interface CorpusManifest {
   sources: SourceStats[];
   train: { documents: number; chars: number; tokens: number };
   validation: { documents: number; chars: number; tokens: number };
-  excluded: { wordnetSynsets: number; paragraphs: number; duplicateParagraphs: number };
+  excluded: ExcludedCounts;
   world?: { hash: string; entities: number; file: string };
+}
+
+/** What the exclusion lists and de-duplication took out, within the budgets. */
+export interface ExcludedCounts {
+  /** WordNet synsets dropped because one of their lemmas is excluded. */
+  wordnetSynsets: number;
+  /** Distinct excluded lemmas that named a dropped synset. */
+  wordnetLemmas: number;
+  /** Paragraphs dropped because they contain an excluded text, all sources together and per source. */
+  paragraphs: number;
+  paragraphsBySource: Record<string, number>;
+  duplicateParagraphs: number;
 }
 
 export type TokenArray = Uint16Array | Uint32Array;
@@ -146,9 +158,14 @@ function packageDir(name: string): { dir: string; version: string } {
 
 const POS_NAMES: Record<string, string> = { n: "noun", v: "verb", a: "adj", s: "adj", r: "adv" };
 
+interface WordnetExclusions {
+  synsets: number;
+  lemmas: Set<string>;
+}
+
 // WordNet data.* files: 29 licence lines (two leading spaces), then one synset per line:
 // offset lexfile pos w_cnt(hex) [word lex_id]... pointers... | gloss; "examples"
-function* wordnetDocuments(dictDir: string, excludedLemmas: Set<string>, counts: { excluded: number }) {
+function* wordnetDocuments(dictDir: string, excludedLemmas: Set<string>, counts: WordnetExclusions) {
   let lines: string[] = [];
   for (const file of ["data.noun", "data.verb", "data.adj", "data.adv"]) {
     const text = Deno.readTextFileSync(join(dictDir, file));
@@ -162,8 +179,10 @@ function* wordnetDocuments(dictDir: string, excludedLemmas: Set<string>, counts:
       for (let w = 0; w < wordCount; w++) {
         lemmas.push(fields[4 + 2 * w].replace(/\([a-z]+\)$/, "").replace(/_/g, " "));
       }
-      if (lemmas.some((l) => excludedLemmas.has(l.toLowerCase()))) {
-        counts.excluded++;
+      const excluded = lemmas.map((l) => l.toLowerCase()).filter((l) => excludedLemmas.has(l));
+      if (excluded.length > 0) {
+        counts.synsets++;
+        excluded.forEach((l) => counts.lemmas.add(l));
         continue;
       }
       lines.push(`${lemmas[0]} (${POS_NAMES[fields[2]]}): ${raw.slice(bar + 3).trim()}`);
@@ -310,7 +329,7 @@ type SplitDocument = { source: string; text: string };
 function sourceReaders(
   options: ResolvedOptions,
   world: World | undefined,
-  wordnetCounts: { excluded: number },
+  wordnetCounts: WordnetExclusions,
 ) {
   // Users' files are read (and fingerprinted) first: a missing file fails before any heavy work.
   const userTexts = options.files.map((path) => ({ path, text: readUserFile(path) }));
@@ -368,11 +387,13 @@ function readDocuments(readers: SourceReader[], options: ResolvedOptions) {
     : null;
   const seen = new Set<string>();
   const counts = { excludedParagraphs: 0, duplicateParagraphs: 0 };
+  const excludedBySource: Record<string, number> = {};
   let totalChars = 0;
   const documentsBySource = new Map<string, string[]>();
   for (const reader of readers) {
     const kept: string[] = [];
     let sourceChars = 0;
+    excludedBySource[reader.name] = 0;
     for (const raw of reader.documents()) {
       if (options.maxChars !== null && totalChars >= options.maxChars) break;
       if (options.maxCharsPerSource !== null && sourceChars >= options.maxCharsPerSource) break;
@@ -380,6 +401,7 @@ function readDocuments(readers: SourceReader[], options: ResolvedOptions) {
       for (const paragraph of raw.paragraphs.flatMap((p) => splitParagraphs(normalizeText(p)))) {
         if (excludedTextPattern?.test(paragraph)) {
           counts.excludedParagraphs++;
+          excludedBySource[reader.name]++;
           continue;
         }
         // The world repeats facts on purpose; its documents are not de-duplicated.
@@ -400,7 +422,7 @@ function readDocuments(readers: SourceReader[], options: ResolvedOptions) {
     }
     documentsBySource.set(reader.name, kept);
   }
-  return { documentsBySource, ...counts };
+  return { documentsBySource, excludedBySource, ...counts };
 }
 
 /** Splits by document within each source, so validation holds a share of every source. */
@@ -477,7 +499,7 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
   const world = resolveWorld(opts.world);
 
   // Inputs are fingerprinted before any heavy work: package versions, user files' contents, the world.
-  const wordnetCounts = { excluded: 0 };
+  const wordnetCounts: WordnetExclusions = { synsets: 0, lemmas: new Set() };
   const readers = sourceReaders(options, world, wordnetCounts);
   const tokenizer = createTokenizer({
     merges: options.merges,
@@ -496,7 +518,10 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
   const cached = await loadCached(dir, hash, tokenizer, world);
   if (cached) return cached;
 
-  const { documentsBySource, excludedParagraphs, duplicateParagraphs } = readDocuments(readers, options);
+  const { documentsBySource, excludedBySource, excludedParagraphs, duplicateParagraphs } = readDocuments(
+    readers,
+    options,
+  );
   const { trainDocs, validationDocs } = splitDocuments(documentsBySource, options, world);
   const stats = new Map<string, SourceStats>(readers.map((r) => [r.name, {
     name: r.name,
@@ -540,7 +565,13 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
     sources: [...stats.values()],
     train: splitSize(trainDocs, train),
     validation: splitSize(validationDocs, validation),
-    excluded: { wordnetSynsets: wordnetCounts.excluded, paragraphs: excludedParagraphs, duplicateParagraphs },
+    excluded: {
+      wordnetSynsets: wordnetCounts.synsets,
+      wordnetLemmas: wordnetCounts.lemmas.size,
+      paragraphs: excludedParagraphs,
+      paragraphsBySource: excludedBySource,
+      duplicateParagraphs,
+    },
     ...(world
       ? { world: { hash: worldHash(world), entities: world.entities.length, file: "world.json" } }
       : {}),
@@ -563,6 +594,8 @@ async function loadCached(
     return null;
   }
   if (manifest.hash !== hash || manifest.tokenizer?.id !== tokenizer.id) return null;
+  // A manifest from before the per-source exclusion counts is rebuilt in place (same hash, same tokens).
+  if (manifest.excluded?.paragraphsBySource === undefined) return null;
   const train = await readTokens(join(dir, "train.bin"), manifest.dtype, manifest.train.tokens);
   const validation = await readTokens(
     join(dir, "validation.bin"),

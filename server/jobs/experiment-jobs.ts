@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { type LabDb, openDb } from "../../db/client.ts";
 import { probeResults, results, runs, tasks } from "../../db/schema.ts";
 import { ExperimentCreate, SweepCreate } from "../contract/experiments.ts";
-import { METRIC_SERIES } from "../contract/series.ts";
+import { METRIC_SERIES, validationSeries } from "../contract/series.ts";
 import type { TaskExample } from "../tasks/types.ts";
 import { ExperimentCache } from "../lab/cache.ts";
 import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
@@ -62,9 +62,9 @@ function parseParams<T>(
 
 const finite = (x: number) => (Number.isFinite(x) ? x : null);
 
-function curveRows(curve: CurvePoint[]) {
+function curveRows(role: Role, curve: CurvePoint[]) {
   return curve.flatMap((p) => [
-    { name: METRIC_SERIES.valAcc, step: p.step, value: p.valAcc },
+    { name: validationSeries(role), step: p.step, value: p.valAcc },
     { name: METRIC_SERIES.testAcc, step: p.step, value: p.testAcc },
     { name: METRIC_SERIES.lr, step: p.step, value: p.lr },
     { name: METRIC_SERIES.alpha, step: p.step, value: p.alpha },
@@ -115,12 +115,13 @@ class Recorder {
           : this.insertRun(role, size, "running", null).then((runId) =>
             (this.current = { role, size, runId }).runId
           );
-        this.pendingRun = pending.then((runId) => this.ctx.metrics(runId, curveRows([point])));
+        this.pendingRun = pending.then((runId) => this.ctx.metrics(runId, curveRows(role, [point])));
       },
       onRun: async (run: RoleRun) => {
         await this.pendingRun;
         const config = {
           description: run.description,
+          validation: run.validation,
           mode: run.mode,
           cached: run.cached,
           hyper: run.hyper,
@@ -144,7 +145,7 @@ class Recorder {
           await this.ctx.db.update(runs).set({ finishedAt: sql`now()`, seconds: run.seconds }).where(
             eq(runs.id, runId),
           );
-          this.ctx.metrics(runId, curveRows(run.curve));
+          this.ctx.metrics(runId, curveRows(run.role, run.curve));
         }
         this.current = undefined;
         this.roleRuns.set(`${run.role}:${run.size}`, runId);
@@ -167,6 +168,10 @@ class Recorder {
       ceilingAcc: result.ceiling_acc,
       studentAcc: result.student_acc,
       pgr: finite(result.pgr),
+      gapTooSmall: result.gap_too_small,
+      selectedStudentAcc: result.selected.student_acc,
+      selectedPgr: finite(result.selected.pgr),
+      selectedStep: result.selected.steps.student,
       agreement: result.agreement,
       oracleStudentAcc: result.oracle.student_acc,
       oraclePgr: finite(result.oracle.pgr),
@@ -216,24 +221,14 @@ function pipelineDeps(ctx: JobContext, recorder: Recorder): ExperimentDeps {
     },
     ...recorder.deps(),
     onEval: (role, size, point) => {
-      lastLive = { [METRIC_SERIES.valAcc]: point.valAcc, [METRIC_SERIES.testAcc]: point.testAcc };
+      lastLive = { [validationSeries(role)]: point.valAcc, [METRIC_SERIES.testAcc]: point.testAcc };
       recorder.deps().onEval!(role, size, point);
     },
   };
 }
 
-function checkLeakage(leakage: boolean): void {
-  if (leakage) {
-    throw new Error(
-      "leakage: true needs a ladder pretrained with the task's test items in its corpus; the pipeline " +
-        "only runs on the ladder in <dataDir>/models (pretrained without them)",
-    );
-  }
-}
-
 export async function w2sHandler(ctx: JobContext): Promise<unknown> {
   const { experimentId, config } = parseParams<ExperimentCreate>(ExperimentCreate, ctx.params, "w2s");
-  checkLeakage(config.leakage);
   const recorder = new Recorder(ctx, experimentId);
   await recorder.clearEarlierAttempt();
   const result = await runExperiment({
@@ -253,6 +248,8 @@ export async function w2sHandler(ctx: JobContext): Promise<unknown> {
     lmEpochs: config.lmEpochs,
     promptingShots: config.promptingShots,
     maxExamples: config.maxExamples,
+    control: config.control,
+    leakage: config.leakage,
   }, pipelineDeps(ctx, recorder));
   await recorder.writeResult(result);
   return summary(result);
@@ -277,7 +274,6 @@ function summary(r: ExperimentResult) {
 
 export async function sweepHandler(ctx: JobContext): Promise<unknown> {
   const { experimentId, config } = parseParams<SweepCreate>(SweepCreate, ctx.params, "sweep");
-  checkLeakage(config.leakage);
   const recorder = new Recorder(ctx, experimentId);
   await recorder.clearEarlierAttempt();
   const result = await runSweep({
@@ -292,13 +288,15 @@ export async function sweepHandler(ctx: JobContext): Promise<unknown> {
     probes: config.probes,
     mode: config.studentMode,
     maxExamples: config.maxExamples,
+    control: config.control,
+    leakage: config.leakage,
   }, {
     ...pipelineDeps(ctx, recorder),
     onExperiment: (result) => recorder.writeResult(result),
   });
   return {
     experiments: result.experiments,
-    methods: result.methods.map((m) => ({ ...m, median_pgr: finite(m.median_pgr) })),
+    medians: result.medians.map((m) => ({ ...m, median_pgr: finite(m.median_pgr) })),
     cells: result.cells.map(({ results: _, ...c }) => ({ ...c, pgr: finite(c.pgr) })),
   };
 }

@@ -47,7 +47,7 @@ export function makePretrainHandler(pretrain: PretrainSize = pretrainSize): JobH
         }`,
       );
     }
-    const { size, seed, tokens, force } = parsed.data;
+    const { size, seed, tokens, force, realShare, leakage, splitSeeds } = parsed.data;
 
     await ctx.db.insert(models).values({ name: size, status: "pretraining", jobId: ctx.jobId })
       .onConflictDoUpdate({
@@ -75,6 +75,7 @@ export function makePretrainHandler(pretrain: PretrainSize = pretrainSize): JobH
         seed,
         tokens,
         force,
+        corpus: { realShare, leakage, splitSeeds },
         signal: ctx.signal,
         onProgress(p) {
           const live: Record<string, number> = {};
@@ -119,6 +120,7 @@ export function makePretrainHandler(pretrain: PretrainSize = pretrainSize): JobH
           knowledge: status.knowledge,
           seed: status.seed,
           corpusHash: status.corpusHash,
+          corpus: status.corpus,
           tokenizerId: status.tokenizerId,
           cached: result.cached,
         },

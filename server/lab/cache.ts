@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 
 /** Version of every cache key: bump it when a cached value's meaning changes, so old entries miss. */
-export const CACHE_VERSION = 1;
+export const CACHE_VERSION = 2;
 
 /** JSON with sorted object keys, so equal keys hash equally whatever their insertion order. */
 export function stableStringify(value: unknown): string {

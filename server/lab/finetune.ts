@@ -5,12 +5,15 @@
  * token, so the end of a text matters most) and right-padded. The model is the pretrained GPT with its
  * 2-class head; targets are soft (p(class 1) per example: ground truth gives 0/1, weak labels give the
  * supervisor's probabilities). AdamW with linear warmup and cosine decay to zero; data reshuffled every
- * epoch from the seed. Every `evalEvery` steps the model is scored on validation and test (the curves).
+ * epoch from the seed, in full batches only (batchPlan). Every `evalEvery` steps the model is scored on
+ * validation and test (the curves).
  *
- * Three readings of one run, all returned:
- *   final     the model after the last step;
- *   selected  the point with the best validation accuracy (against the labels the role may see: GT
- *             for weak and ceiling, the supervisor's labels for a student) — the honest default;
+ * Three readings of one run, all returned; the model that predicts (labels for the next role,
+ * agreement, intervals) is the final one, as in the paper and the openai code:
+ *   final     the model after the last step — the headline;
+ *   selected  the point with the best validation accuracy against the labels the role may see (GT for
+ *             weak and ceiling; for a student the supervisor's labels, so it measures agreement with
+ *             the supervisor and, used to select, would pick the checkpoint that imitates it most);
  *   oracle    the point with the best TEST accuracy (ground-truth early stopping): reported beside the
  *             others as an upper bound, never used to pick anything.
  *
@@ -84,13 +87,11 @@ export interface FinetuneResult {
   final: Reading;
   selected: Reading;
   oracle: Reading;
-  /** p(class 1) of the SELECTED model on each named prediction set (e.g. train2, test). */
+  /** p(class 1) of the FINAL model on each named prediction set (e.g. train2, test). */
   predictions: Record<string, number[]>;
-  /** p(class 1) of the final model on the same sets. */
-  finalPredictions: Record<string, number[]>;
   steps: number;
   seconds: number;
-  /** Whatever `afterTraining` returned (e.g. probe accuracies of the selected model's features). */
+  /** Whatever `afterTraining` returned (e.g. probe accuracies of the final model's features). */
   extra?: unknown;
 }
 
@@ -107,14 +108,14 @@ export interface FinetuneInput {
   validationLabels: readonly number[];
   test: EncodedSet;
   testLabels: readonly number[];
-  /** Sets to predict with the selected (and the final) model. */
+  /** Sets to predict with the final model. */
   predict?: Record<string, EncodedSet>;
   hyper: FinetuneHyper;
   signal?: AbortSignal;
   /** Called after every step (cheap; no GPU read). */
   onStep?: (step: number, total: number) => void;
   onEval?: (point: CurvePoint) => void;
-  /** Runs on the selected model before it is destroyed (features for probes, …). */
+  /** Runs on the final model before it is destroyed (features for probes, …). */
   afterTraining?: (model: GptModel, batchSize: number) => Promise<unknown>;
 }
 
@@ -167,8 +168,28 @@ function checkAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw signal.reason ?? new Error("aborted");
 }
 
+/**
+ * The rows of every training step: `epochs` passes over the n examples, each a fresh seeded permutation,
+ * cut into full batches of min(batchSize, n) rows; the rows left at the end of one pass open the next
+ * (the last pass's remainder is dropped). No step sees a partial batch, so the aux-confidence threshold,
+ * a quantile over the batch, never comes from a handful of examples.
+ */
+export function batchPlan(
+  n: number,
+  hyper: Pick<FinetuneHyper, "epochs" | "batchSize">,
+  random: () => number,
+) {
+  const B = Math.min(hyper.batchSize, n);
+  const stream: number[] = [];
+  for (let epoch = 0; epoch < hyper.epochs; epoch++) stream.push(...shuffled([...Array(n).keys()], random));
+  const batches: number[][] = [];
+  for (let start = 0; start + B <= stream.length; start += B) batches.push(stream.slice(start, start + B));
+  return batches;
+}
+
+/** Steps of a finetuning run: full batches over `epochs` passes (batchPlan). */
 export function totalSteps(n: number, hyper: Pick<FinetuneHyper, "epochs" | "batchSize">): number {
-  return hyper.epochs * Math.ceil(n / hyper.batchSize);
+  return Math.floor((hyper.epochs * n) / Math.min(hyper.batchSize, n));
 }
 
 /** Full finetuning of the trunk and the class head on soft targets. */
@@ -204,10 +225,9 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
   try {
     model.loadParams(withZeroHead(input.params, model.layout));
     model.setOptimizer({ ...ADAMW_FINETUNE, lr: hyper.lr, weightDecay: hyper.weightDecay });
-    const total = totalSteps(trainSet.n, hyper);
     const evalEvery = Math.max(1, hyper.evalEvery);
     const curve: CurvePoint[] = [];
-    let best: { reading: Reading; params: Float32Array } | undefined;
+    let selected: Reading | undefined;
     let oracle: Reading | undefined;
     let lastLoss = NaN;
     const evaluate = async (step: number, epoch: number, lr: number, alpha: number) => {
@@ -218,7 +238,7 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
       input.onEval?.(point);
       const reading = { step, valAcc, testAcc };
       // Ties keep the earlier point (fewer steps on the same score).
-      if (!best || valAcc > best.reading.valAcc) best = { reading, params: await model.readParams() };
+      if (!selected || valAcc > selected.valAcc) selected = reading;
       if (!oracle || testAcc > oracle.testAcc) oracle = reading;
       return reading;
     };
@@ -229,53 +249,39 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
       targets[i * 2] = 1 - p;
       targets[i * 2 + 1] = p;
     });
-    const random = seededRandom(hyper.seed, "finetune-order");
-    let step = 0;
+    const batches = batchPlan(trainSet.n, hyper, seededRandom(hyper.seed, "finetune-order"));
+    const total = batches.length;
     let lr = 0;
     let alpha = 0;
     let final: Reading | undefined;
-    for (let epoch = 0; epoch < hyper.epochs; epoch++) {
-      const order = shuffled([...Array(trainSet.n).keys()], random);
-      for (let start = 0; start < order.length; start += B) {
-        checkAborted(input.signal);
-        const indices = order.slice(start, start + B);
-        const batch = rows(trainSet, indices);
-        const classTargets = new Float32Array(indices.length * 2);
-        indices.forEach((row, i) => classTargets.set(targets.subarray(row * 2, row * 2 + 2), i * 2));
-        model.setBatch({ ...batch, classTargets });
-        lr = finetuneLr(step, total, hyper.lr, hyper.warmupFraction);
-        alpha = hyper.alphaMax ? auxconfAlpha(step, total, hyper.alphaMax) : 0;
-        model.trainStep("cls", hyper.alphaMax ? { lr, auxAlpha: alpha } : { lr });
-        step++;
-        input.onStep?.(step, total);
-        if (step % evalEvery === 0 || step === total) {
-          lastLoss = (await model.readStats()).loss;
-          const reading = await evaluate(step, epoch + (start + B) / order.length, lr, alpha);
-          if (step === total) final = reading;
-        }
+    for (let step = 0; step < total; step++) {
+      checkAborted(input.signal);
+      const indices = batches[step];
+      const batch = rows(trainSet, indices);
+      const classTargets = new Float32Array(indices.length * 2);
+      indices.forEach((row, i) => classTargets.set(targets.subarray(row * 2, row * 2 + 2), i * 2));
+      model.setBatch({ ...batch, classTargets });
+      lr = finetuneLr(step, total, hyper.lr, hyper.warmupFraction);
+      alpha = hyper.alphaMax ? auxconfAlpha(step, total, hyper.alphaMax) : 0;
+      model.trainStep("cls", hyper.alphaMax ? { lr, auxAlpha: alpha } : { lr });
+      input.onStep?.(step + 1, total);
+      if ((step + 1) % evalEvery === 0 || step + 1 === total) {
+        lastLoss = (await model.readStats()).loss;
+        const reading = await evaluate(step + 1, ((step + 1) * indices.length) / trainSet.n, lr, alpha);
+        if (step + 1 === total) final = reading;
       }
     }
-    final ??= await evaluate(step, hyper.epochs, lr, alpha);
+    final ??= await evaluate(total, hyper.epochs, lr, alpha);
 
-    const finalPredictions: Record<string, number[]> = {};
-    for (const [name, set] of Object.entries(predictSets)) {
-      finalPredictions[name] = await predictSet(model, set);
-    }
-    let predictions = finalPredictions;
-    const chosen = best!;
-    if (chosen.reading.step !== final.step) {
-      model.loadParams(chosen.params);
-      predictions = {};
-      for (const [name, set] of Object.entries(predictSets)) predictions[name] = await predictSet(model, set);
-    }
+    const predictions: Record<string, number[]> = {};
+    for (const [name, set] of Object.entries(predictSets)) predictions[name] = await predictSet(model, set);
     const extra = input.afterTraining ? await input.afterTraining(model, B) : undefined;
     return {
       curve,
       final,
-      selected: chosen.reading,
+      selected: selected!,
       oracle: oracle!,
       predictions,
-      finalPredictions,
       steps: total,
       seconds: (performance.now() - started) / 1000,
       extra,
@@ -343,7 +349,6 @@ export async function probeClassifier(input: ProbeInput): Promise<FinetuneResult
       selected: reading,
       oracle: reading,
       predictions,
-      finalPredictions: predictions,
       steps: 0,
       seconds: (performance.now() - started) / 1000,
     };
@@ -378,18 +383,13 @@ export async function finetuneLm(
   const model = new GptModel(input.gpu, input.config, input.params, { batchSize: B, seqLen: T });
   try {
     model.setOptimizer({ ...ADAMW_FINETUNE, lr: input.lr });
-    const total = input.epochs * Math.ceil(set.n / B);
-    const random = seededRandom(input.seed, "lm-finetune-order");
-    let step = 0;
-    for (let epoch = 0; epoch < input.epochs; epoch++) {
-      const order = shuffled([...Array(set.n).keys()], random);
-      for (let start = 0; start < order.length; start += B) {
-        checkAborted(input.signal);
-        model.setBatch(rows(set, order.slice(start, start + B)));
-        model.trainStep("lm", { lr: finetuneLr(step, total, input.lr, 0.1) });
-        step++;
-        input.onStep?.(step, total);
-      }
+    const batches = batchPlan(set.n, input, seededRandom(input.seed, "lm-finetune-order"));
+    const total = batches.length;
+    for (let step = 0; step < total; step++) {
+      checkAborted(input.signal);
+      model.setBatch(rows(set, batches[step]));
+      model.trainStep("lm", { lr: finetuneLr(step, total, input.lr, 0.1) });
+      input.onStep?.(step + 1, total);
     }
     const loss = (await model.readStats()).loss;
     return { params: await model.readParams(), loss, steps: total };

@@ -7,7 +7,7 @@
  */
 
 import { seededRandom } from "../../kernels/random.ts";
-import type { Agreement, Interval } from "../contract/results.ts";
+import type { Agreement, ChanceCheck, Interval } from "../contract/results.ts";
 
 export type Label = 0 | 1;
 
@@ -53,6 +53,29 @@ export function pgr(weakAcc: number, ceilingAcc: number, studentAcc: number): nu
 export function gapTooSmall(weakAcc: number, ceilingAcc: number, noise: number): boolean {
   if (!(noise >= 0)) throw new Error(`gapTooSmall: noise must be ≥ 0, got ${noise}`);
   return !(ceilingAcc - weakAcc > noise);
+}
+
+/**
+ * Is a model within test-sampling noise of chance? chance = the majority-class share r of the test
+ * labels; noise = z · √(r(1 − r)/n), the half-width of the band a model that always guesses would land
+ * in; a model is "near chance" when acc ≤ r + noise.
+ */
+export function chanceCheck(
+  testLabels: readonly number[],
+  acc: { weak: number; ceiling: number; student: number },
+  z = 1.96,
+): ChanceCheck {
+  const n = testLabels.length;
+  if (n === 0) throw new Error("chanceCheck: no test labels");
+  const positive = testLabels.filter((y) => y === 1).length / n;
+  const rate = Math.max(positive, 1 - positive);
+  const noise = z * Math.sqrt((rate * (1 - rate)) / n);
+  const near = (a: number) => !(a > rate + noise);
+  return {
+    rate,
+    noise,
+    near: { weak: near(acc.weak), ceiling: near(acc.ceiling), student: near(acc.student) },
+  };
 }
 
 /**
@@ -219,7 +242,11 @@ export function wilsonInterval(correct: number, n: number, z = 1.96): Interval {
   const z2 = z * z;
   const center = (p + z2 / (2 * n)) / (1 + z2 / n);
   const half = (z / (1 + z2 / n)) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  return { lo: Math.max(0, center - half), hi: Math.min(1, center + half) };
+  // At p = 0 or 1 the bound is exactly 0 or 1 in exact arithmetic; rounding must not exclude p itself.
+  return {
+    lo: correct === 0 ? 0 : Math.max(0, center - half),
+    hi: correct === n ? 1 : Math.min(1, center + half),
+  };
 }
 
 // Two-sided 95 % Student t quantiles t_{0.975, df} for df = 1..30; beyond, the normal 1.96 is close.

@@ -4,12 +4,14 @@
  *     config.json + model.safetensors   the lab checkpoint other code loads (kernels/checkpoint.ts)
  *     train-state.safetensors           params, AdamW m and v, with step, RNG state, corpus hash, tokenizer
  *                                       id and the curves in its metadata — ONE file, so it is consistent
- *     status.json                       status ("partial" | "pretrained"), curves, final figures
+ *     status.json                       status ("partial" | "pretrained"), curves, final figures, and
+ *                                       what the corpus held of the tasks' test items (leakage)
  * Files are written beside their place and renamed into it, so a reader never sees half a file.
  */
 
 import { join } from "node:path";
 import type { GptConfig } from "../../kernels/config.ts";
+import type { PretrainCorpus } from "../contract/models.ts";
 import { decodeSafetensors, encodeSafetensors } from "../../kernels/safetensors.ts";
 
 export interface CurvePoint {
@@ -39,6 +41,8 @@ export interface PretrainStatus {
   seed: number;
   lr: number;
   corpusHash: string;
+  /** Leakage setting, split seeds kept out and items excluded; absent from statuses written before. */
+  corpus?: PretrainCorpus;
   tokenizerId: string;
   knowledgeAttribute: string;
   val_loss: number | null;

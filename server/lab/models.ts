@@ -1,6 +1,7 @@
 /**
  * The ladder's pretraining status on disk: for each size, whether the model store (model-store.ts) holds
- * a finished model, a partial run (resumable) or nothing, with its validation loss and knowledge.
+ * a finished model, a partial run (resumable) or nothing, with its validation loss, knowledge and whether
+ * its corpus held the tasks' test items (leakage).
  */
 
 import { parameterCount } from "../../kernels/config.ts";
@@ -52,6 +53,7 @@ export async function ladderStatus(dataDir: string): Promise<LadderEntry[]> {
       wallSeconds: status.wallSeconds,
       step: status.step,
       totalSteps: status.totalSteps,
+      corpus: status.corpus ?? null,
       cpu: size.cpu,
     });
   }

@@ -166,6 +166,10 @@ async function finishedRun(plan: RunPlan): Promise<PretrainResult | null> {
   }
   const dir = modelDir(dataDir, size.name);
   await loadCheckpoint(dir); // a finished size must still load: a damaged one is an error, not a cache hit
+  // Same corpus hash, same corpus: a status written before leakage was recorded learns it now.
+  if (!previous.corpus) {
+    await writeStatus(dataDir, size.name, Object.assign(previous, { corpus: corpus.facts }));
+  }
   return { status: previous, dir, cached: true, resumedFromStep: previous.step };
 }
 
@@ -334,6 +338,7 @@ class PretrainRun {
       seed: plan.seed,
       lr: plan.lr,
       corpusHash: plan.corpus.hash,
+      corpus: plan.corpus.facts,
       tokenizerId: plan.corpus.tokenizer.id,
       knowledgeAttribute: KNOWLEDGE_ATTRIBUTE,
       val_loss: lastVal?.step === step ? lastVal.value : null,

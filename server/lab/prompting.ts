@@ -4,8 +4,10 @@
  * score is log Σ exp(logit) over the first tokens of its words (the softmax normalizer is shared, so
  * this compares probabilities), and the prediction is the more likely class.
  *   zero-shot  the test text alone;
- *   k-shot     k demonstrations from train2 (balanced, seeded), each `text + label word`, labelled with
- *              ground truth or with the weak model's labels, then the test text.
+ *   k-shot     k demonstrations from train2 (balanced, seeded), labelled with ground truth or with the
+ *              weak model's labels, then the test text (promptPrefix builds the demonstrations).
+ * A demonstration states a whole fact: on world tasks the entity's own region when the shown label
+ * agrees with its half, else a region of the shown half; elsewhere the text and its label word.
  * The LM head is tied to the embedding, so the logits of a few label tokens are the dot products of the
  * final-LayerNorm features (featuresStep) with their embedding rows: no V-wide readback is needed.
  */
@@ -14,9 +16,9 @@ import type { GptConfig } from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
-import { seededRandom, shuffled } from "../../kernels/random.ts";
+import { pick, seededRandom, shuffled } from "../../kernels/random.ts";
 import type { TaskExample } from "../tasks/types.ts";
-import { generateWorld, type World } from "../corpus/world.ts";
+import { generateWorld, LAB_WORLD_OPTIONS, promptFor, type World } from "../corpus/world.ts";
 import { featuresOf, padSet } from "./finetune.ts";
 import { accuracy } from "./metrics.ts";
 
@@ -25,14 +27,25 @@ export interface PromptFormat {
   classWords: [string[], string[]];
   /** Between demonstrations and before the query. */
   separator: string;
+  /**
+   * The true answer word of each example text (world tasks: the entity's region, " Melbra"), one of the
+   * class words; with it a demonstration states the example's own fact instead of its class's first word.
+   */
+  answers?: ReadonlyMap<string, string>;
 }
 
-/** Label words per task. World tasks use the region names of each half: the pretraining wording. */
+/**
+ * Label words per task. World tasks use the region names of each half and the entities' own regions
+ * (the world the task was built from; by default the lab's world, as the task registry builds it).
+ */
 export function promptFormatFor(task: string, world?: World): PromptFormat {
   if (task === "world-region") {
-    const region = (world ?? generateWorld()).attributes.find((a) => a.name === "region")!;
+    const { entities, attributes } = world ?? generateWorld(LAB_WORLD_OPTIONS);
+    const region = attributes.find((a) => a.name === "region")!;
     const half = (h: string) => region.values.filter((v) => region.groups![v] === h).map((v) => " " + v);
-    return { classWords: [half("south"), half("north")], separator: " " };
+    const answers = new Map(entities.map((e) => [promptFor("region", e.name), " " + e.attrs.region]));
+    // Each text opens with ". ", so demonstrations joined by nothing read as the corpus's run of sentences.
+    return { classWords: [half("south"), half("north")], separator: "", answers };
   }
   if (task === "polarity") {
     return { classWords: [[" negative", " bad"], [" positive", " good"]], separator: "\n" };
@@ -49,7 +62,7 @@ export interface PromptingInput {
   format: PromptFormat;
   test: readonly TaskExample[];
   /** Demonstrations (with the labels to show) for k-shot; none for zero-shot. */
-  demos?: { examples: readonly TaskExample[]; labels: readonly number[]; k: number; seed: number };
+  demos?: PromptDemos;
   batchSize?: number;
 }
 
@@ -84,6 +97,35 @@ export function pickDemos(
   return shuffled(chosen, random).map((i) => ({ txt: examples[i].txt, label: labels[i] }));
 }
 
+/** The demonstrations to show: examples, the labels they are shown with, how many, and the seed. */
+export interface PromptDemos {
+  examples: readonly TaskExample[];
+  labels: readonly number[];
+  k: number;
+  seed: number;
+}
+
+/**
+ * What a test text is appended to: the k demonstrations joined by the separator, plus the separator
+ * ("" for zero-shot). A demonstration is its text and one word of the shown label's class: with
+ * `answers`, the example's own answer when that is a word of the class (ground truth, and weak labels
+ * that agree), otherwise a word of the class drawn with the seed (a weak label that disagrees states a
+ * fact of the other half); without `answers`, the class's first word.
+ */
+export function promptPrefix(format: PromptFormat, demos?: PromptDemos): string {
+  if (!demos) return "";
+  // One draw per disagreeing demonstration, in demonstration order: the same prompt for a given seed.
+  const random = seededRandom(demos.seed, "prompt-demo-answers");
+  const texts = pickDemos(demos.examples, demos.labels, demos.k, demos.seed).map(({ txt, label }) => {
+    const words = format.classWords[label];
+    if (!format.answers) return txt + words[0];
+    const answer = format.answers.get(txt);
+    if (answer === undefined) throw new Error(`no answer for the demonstration ${JSON.stringify(txt)}`);
+    return txt + (words.includes(answer) ? answer : pick(words, random));
+  });
+  return texts.length === 0 ? "" : texts.join(format.separator) + format.separator;
+}
+
 export async function promptingBaseline(input: PromptingInput): Promise<PromptingResult> {
   const { tokenizer, format, config } = input;
   const classTokens = format.classWords.map((words) =>
@@ -93,11 +135,8 @@ export async function promptingBaseline(input: PromptingInput): Promise<Promptin
       return ids[0];
     })
   );
-  const demos = input.demos
-    ? pickDemos(input.demos.examples, input.demos.labels, input.demos.k, input.demos.seed)
-    : [];
-  const prefix = demos.map((d) => d.txt + format.classWords[d.label][0]).join(format.separator);
-  const texts = input.test.map((e) => (prefix ? prefix + format.separator : "") + e.txt);
+  const prefix = promptPrefix(format, input.demos);
+  const texts = input.test.map((e) => prefix + e.txt);
   const ids = texts.map((t) => tokenizer.encode(t));
   const T = Math.min(config.contextLength, Math.max(...ids.map((r) => r.length)));
   const set = padSet(ids, T);

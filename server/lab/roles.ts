@@ -82,8 +82,34 @@ export interface RoleSpec {
   probeKind?: "ft(weak)+lp(gt)" | "ft(gt)";
 }
 
+/** What a role is trained on: the one place where a role's targets and labels meet the training loop. */
+export interface RoleTraining {
+  role: Role;
+  size: string;
+  mode: StudentMode;
+  /** p(class 1) per training example: ground truth (0/1) or a supervisor's soft labels. */
+  trainTargets: readonly number[];
+  /** Hard labels of validation the role may select on: ground truth, or its supervisor's. */
+  validationLabels: readonly number[];
+  /** Test ground truth: scored along the curve for the readings and the oracle only. */
+  testLabels: readonly number[];
+  /** Splits (or fold rows) whose p(class 1) the role returns, by name. */
+  predict: Record<string, EncodedSet>;
+}
+
+/**
+ * Trains one role and returns its curve, readings and predictions. The default finetunes (or probes)
+ * the GPT; tests pass a stand-in to check what each role receives without training anything.
+ */
+export type RoleTrainer = (
+  input: RoleTraining,
+  run: () => Promise<FinetuneResult>,
+) => Promise<FinetuneResult>;
+
 /** What every role of one experiment shares. */
 export interface RoleContext {
+  /** Replaces the training (tests); by default the role is trained by finetuneClassifier/probeClassifier. */
+  trainer?: RoleTrainer;
   gpu: Gpu;
   experiment: RoleExperiment;
   setsFor: (config: GptConfig) => Sets;
@@ -147,6 +173,7 @@ export async function trainRole(ctx: RoleContext, spec: RoleSpec): Promise<Train
     role,
     size: model.size,
     description: spec.description,
+    validation: spec.role === "student" || spec.role === "bootstrap" ? "supervisor labels" : "ground truth",
     mode: spec.mode,
     cached,
     hyper: spec.mode === "finetune" ? hyper : null,
@@ -218,15 +245,25 @@ async function computeRole(
     predict,
     signal: ctx.signal,
   };
-  if (spec.mode === "probe") return await probeClassifier(common);
   const probeKind = run.probeKind;
-  return await finetuneClassifier({
-    ...common,
-    hyper: run.hyper,
-    onStep: (step) => ctx.report(run.stage, Math.round((step / run.steps) * spec.plannedSteps)),
-    onEval: (point) => ctx.onEval?.(spec.role, model.size, point),
-    afterTraining: probeKind
-      ? (m: GptModel) => modelProbes(m, probeKind, sets.train2, gt.train2, sets.test, gt.test)
-      : undefined,
-  });
+  const train = () =>
+    spec.mode === "probe" ? probeClassifier(common) : finetuneClassifier({
+      ...common,
+      hyper: run.hyper,
+      onStep: (step) => ctx.report(run.stage, Math.round((step / run.steps) * spec.plannedSteps)),
+      onEval: (point) => ctx.onEval?.(spec.role, model.size, point),
+      afterTraining: probeKind
+        ? (m: GptModel) => modelProbes(m, probeKind, sets.train2, gt.train2, sets.test, gt.test)
+        : undefined,
+    });
+  if (!ctx.trainer) return await train();
+  return await ctx.trainer({
+    role: spec.role,
+    size: model.size,
+    mode: spec.mode,
+    trainTargets: common.trainTargets,
+    validationLabels: common.validationLabels,
+    testLabels: common.testLabels,
+    predict,
+  }, train);
 }

@@ -4,12 +4,22 @@
  * Each cell (task, pair, method) is summarized across seeds — mean and 95 % t-interval of every
  * accuracy and of PGR — and flagged "gap too small" when ceiling − weak is within noise (test-sampling
  * noise of the mean accuracies, or the seed-to-seed spread of the gap, whichever is larger); flagged
- * cells are left out of the per-method median PGR, the paper's summary statistic.
+ * cells are left out of the median PGR per task × method and per method, the paper's summary statistic.
+ * summarizeResults is that rule's one home: the CLI's sweep, the API's results summary and the dashboard
+ * all show what it returns.
  */
 
+import { optionConflicts } from "../contract/experiments.ts";
 import { bootstrapInterval, gapNoise, gapTooSmall, mean, medianPgr, pgr, tInterval95 } from "./metrics.ts";
 import type { MethodName } from "../contract/methods.ts";
-import type { Agreement, ExperimentResult } from "../contract/results.ts";
+import type {
+  Agreement,
+  CellSummary,
+  ExperimentResult,
+  MeanCi,
+  MedianSummary,
+  ResultsSummary,
+} from "../contract/results.ts";
 import { type ExperimentDeps, type ExperimentOptions, runExperiment } from "./w2s.ts";
 
 export interface SweepOptions {
@@ -24,47 +34,20 @@ export interface SweepOptions {
   alphaMax?: number;
   probes?: boolean;
   maxExamples?: number;
+  /** Train the random-init control for each strong size (cached: once per task, seed and size). */
+  control?: boolean;
+  /** The ladder saw the tasks' test items in pretraining (checked per size; default false). */
+  leakage?: boolean;
 }
 
-export interface MeanCi {
-  mean: number;
-  lo: number;
-  hi: number;
-}
-
-export interface SweepCell {
-  task: string;
-  weak: string;
-  strong: string;
-  method: MethodName;
-  seeds: number[];
-  weak_acc: MeanCi;
-  ceiling_acc: MeanCi;
-  student_acc: MeanCi;
-  /** PGR of the mean accuracies (the cell's PGR) and the t-interval of the per-seed PGRs. */
-  pgr: number;
-  pgr_ci: MeanCi;
-  gap_too_small: boolean;
-  gap_noise: number;
-  agreement: Agreement;
-  /** Oracle (best test point) student accuracy and PGR, means over seeds. */
-  oracle_student_acc: number;
-  oracle_pgr: number;
+/** A sweep's cell keeps its experiments. */
+export interface SweepCell extends CellSummary {
   results: ExperimentResult[];
-}
-
-export interface MethodSummary {
-  method: MethodName;
-  median_pgr: number;
-  /** Bootstrap interval of the median over cells. */
-  median_ci: { lo: number; hi: number };
-  cells: number;
-  skipped: number;
 }
 
 export interface SweepResult {
   cells: SweepCell[];
-  methods: MethodSummary[];
+  medians: MedianSummary[];
   experiments: number;
   seconds: number;
 }
@@ -95,8 +78,9 @@ function meanAgreement(list: Agreement[]): Agreement {
   };
 }
 
-export function summarizeCell(results: ExperimentResult[]): SweepCell {
+export function summarizeCell(results: ExperimentResult[]): CellSummary {
   const first = results[0];
+  const controls = results.flatMap((r) => (r.control ? [r.control.ceiling_acc] : []));
   const weak = meanCi(results.map((r) => r.weak_acc));
   const ceiling = meanCi(results.map((r) => r.ceiling_acc));
   const student = meanCi(results.map((r) => r.student_acc));
@@ -123,24 +107,46 @@ export function summarizeCell(results: ExperimentResult[]): SweepCell {
       mean(results.map((r) => r.oracle.ceiling_acc)),
       mean(results.map((r) => r.oracle.student_acc)),
     ),
-    results,
+    control_acc: controls.length > 0 ? meanCi(controls) : null,
   };
 }
 
-export function summarizeMethods(cells: SweepCell[]): MethodSummary[] {
-  const methods = [...new Set(cells.map((c) => c.method))];
-  return methods.map((method) => {
-    const mine = cells.filter((c) => c.method === method);
-    const pairs = mine.map((c) => ({
+/** The median PGR of each task × method and of each method over all tasks (flagged cells left out). */
+export function summarizeMedians(cells: readonly CellSummary[]): MedianSummary[] {
+  const median = (task: string | null, method: MethodName, group: readonly CellSummary[]): MedianSummary => {
+    const pairs = group.map((c) => ({
       weakAcc: c.weak_acc.mean,
       ceilingAcc: c.ceiling_acc.mean,
       studentAcc: c.student_acc.mean,
       gapTooSmall: c.gap_too_small,
     }));
     const { median, used, skipped } = medianPgr(pairs);
-    const values = mine.filter((c) => !c.gap_too_small).map((c) => c.pgr).filter(Number.isFinite);
-    return { method, median_pgr: median, median_ci: bootstrapInterval(values), cells: used, skipped };
-  });
+    const values = group.filter((c) => !c.gap_too_small).map((c) => c.pgr).filter(Number.isFinite);
+    return { task, method, median_pgr: median, median_ci: bootstrapInterval(values), cells: used, skipped };
+  };
+  const tasks = [...new Set(cells.map((c) => c.task))];
+  const methods = [...new Set(cells.map((c) => c.method))];
+  const byTask = tasks.flatMap((task) =>
+    methods.flatMap((method) => {
+      const group = cells.filter((c) => c.task === task && c.method === method);
+      return group.length ? [median(task, method, group)] : [];
+    })
+  );
+  return [
+    ...byTask,
+    ...methods.map((method) => median(null, method, cells.filter((c) => c.method === method))),
+  ];
+}
+
+/** Groups experiments into cells (task, pair, method; seeds pooled) and summarizes them: the one rule. */
+export function summarizeResults(
+  results: readonly ExperimentResult[],
+): ResultsSummary & { groups: ExperimentResult[][] } {
+  const cellKey = (r: ExperimentResult) => `${r.task}\u0000${r.weak}\u0000${r.strong}\u0000${r.method}`;
+  const groups = new Map<string, ExperimentResult[]>();
+  for (const r of results) groups.set(cellKey(r), [...(groups.get(cellKey(r)) ?? []), r]);
+  const cells = [...groups.values()].map(summarizeCell);
+  return { cells, medians: summarizeMedians(cells), groups: [...groups.values()] };
 }
 
 export interface SweepDeps extends ExperimentDeps {
@@ -157,6 +163,8 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
   for (const size of opts.sizes) {
     if (!order.includes(size)) throw new Error(`unknown size "${size}"; sizes are: ${order.join(", ")}`);
   }
+  const conflicts = optionConflicts({ ...opts, studentMode: opts.mode });
+  if (conflicts.length > 0) throw new Error(conflicts.map((c) => `${c.field}: ${c.message}`).join("; "));
   const sizes = [...opts.sizes].sort((a, b) => order.indexOf(a) - order.indexOf(b));
   const plan: ExperimentOptions[] = [];
   for (const task of opts.tasks) {
@@ -173,9 +181,12 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
             epochs: opts.epochs,
             lr: opts.lr,
             batchSize: opts.batchSize,
-            alphaMax: opts.alphaMax,
+            // α_max belongs to the aux-confidence loss; the sweep's other methods do not take it.
+            alphaMax: method === "auxconf" ? opts.alphaMax : undefined,
             probes: opts.probes,
             maxExamples: opts.maxExamples,
+            control: opts.control,
+            leakage: opts.leakage,
           });
         }
       }
@@ -201,13 +212,10 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
     }
     results.push(result);
   }
-  const cellKey = (r: ExperimentResult) => `${r.task}\u0000${r.weak}\u0000${r.strong}\u0000${r.method}`;
-  const groups = new Map<string, ExperimentResult[]>();
-  for (const r of results) groups.set(cellKey(r), [...(groups.get(cellKey(r)) ?? []), r]);
-  const cells = [...groups.values()].map(summarizeCell);
+  const summary = summarizeResults(results);
   return {
-    cells,
-    methods: summarizeMethods(cells),
+    cells: summary.cells.map((cell, i) => ({ ...cell, results: summary.groups[i] })),
+    medians: summary.medians,
     experiments: plan.length,
     seconds: (performance.now() - started) / 1000,
   };

@@ -18,10 +18,11 @@
  * logistic regression); the ceiling uses the same mode as the student, the weak model is always finetuned.
  */
 
-import type { GptConfig } from "../../kernels/config.ts";
+import { type GptConfig, initParameters } from "../../kernels/config.ts";
 import { getGpu, type Gpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
 import { seededRandom, shuffled } from "../../kernels/random.ts";
+import { optionConflicts } from "../contract/experiments.ts";
 import { bootstrapChainError, pairError, sizesBetween } from "../contract/ladder-rule.ts";
 import type { MethodName, StudentMode } from "../contract/methods.ts";
 import type {
@@ -29,9 +30,10 @@ import type {
   ExperimentResult,
   LayerProbe,
   PromptingReport,
-  Readings,
+  ReadingName,
   Role,
   RoleRun,
+  StepReadings,
 } from "../contract/results.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import type { World } from "../corpus/world.ts";
@@ -41,6 +43,7 @@ import { CACHE_VERSION, type ExperimentCache, hashNumbers } from "./cache.ts";
 import { featuresOf, finetuneLm, padSet, tokenizeTexts, totalSteps } from "./finetune.ts";
 import {
   agreement,
+  chanceCheck,
   gapNoise,
   gapTooSmall,
   hardLabels,
@@ -49,11 +52,12 @@ import {
   wilsonInterval,
 } from "./metrics.ts";
 import { type MethodSpec, methodSpec } from "./methods.ts";
-import type { LoadedModel, ModelSource } from "./model-source.ts";
+import { leakageError, type LoadedModel, type ModelSource } from "./model-source.ts";
 import { promptFormatFor, promptingBaseline } from "./prompting.ts";
 import {
   type RoleContext,
   roleHyper,
+  type RoleTrainer,
   type Sets,
   type SplitLabels,
   type SplitName,
@@ -86,6 +90,16 @@ export interface ExperimentOptions {
   promptingShots?: number;
   /** Use at most this many examples per split (quick runs, tests). */
   maxExamples?: number;
+  /**
+   * The random-init control: the strong architecture never pretrained, trained on train2 ground truth
+   * like the ceiling, so how much of the ceiling comes from pretraining is visible.
+   */
+  control?: boolean;
+  /**
+   * Whether the ladder saw the task's test items in pretraining (default false: kept out). Checked
+   * against what each size was pretrained on; a ladder that cannot honour it is refused.
+   */
+  leakage?: boolean;
 }
 
 export interface Progress {
@@ -96,6 +110,8 @@ export interface Progress {
 
 export interface ExperimentDeps {
   models: ModelSource;
+  /** Stands in for the training of each role (tests of the pipeline's wiring). */
+  trainer?: RoleTrainer;
   gpu?: Gpu;
   cache?: ExperimentCache;
   importedTasks?: ImportedTaskLookup;
@@ -137,6 +153,7 @@ interface ProgressPlan {
   chain: number[];
   ceiling: number;
   student: number;
+  control: number;
   extras: number;
   total: number;
 }
@@ -164,6 +181,10 @@ export async function runExperiment(
   // 5. The student: the strong model on the (last) supervisor's soft labels.
   const supervisor = chain.at(-1) ?? opts.weak;
   const student = await trainStudent(ctx, strong, supervision, supervisor, mode, method, plan.student);
+  // The control: the same architecture from random init on train2 ground truth (never pretrained).
+  const control = opts.control
+    ? await trainControl(ctx, models.strong, mode, opts.seed, plan.control)
+    : undefined;
   // 6. Readings, agreement and intervals; the prompting baselines and the probes when asked for.
   let prompting: PromptingReport | undefined;
   if (opts.promptingShots !== undefined) {
@@ -181,6 +202,7 @@ export async function runExperiment(
     mode,
     data,
     trained: { weak, ceiling, student },
+    control,
     alphaMax: method.loss === "auxconf" ? roleHyper(opts.strong, opts, 0).alphaMax : null,
     chain,
     prompting,
@@ -192,7 +214,14 @@ export async function runExperiment(
 }
 
 /** What every step shares: the checked sizes, the task, the models, the progress plan and the role context. */
+/** Refuses options the chosen method or student mode would ignore (contract/experiments.ts). */
+export function checkExperimentOptions(opts: ExperimentOptions): void {
+  const conflicts = optionConflicts({ ...opts, methods: [opts.method], studentMode: opts.mode });
+  if (conflicts.length > 0) throw new Error(conflicts.map((c) => `${c.field}: ${c.message}`).join("; "));
+}
+
 async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) {
+  checkExperimentOptions(opts);
   const method = methodSpec(opts.method, opts.generativeBase);
   const mode = opts.mode ?? "finetune";
   const chain = bootstrapSizesOf(opts, method, deps.models.sizes);
@@ -203,12 +232,14 @@ async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) 
     opts.maxExamples,
     opts.seed,
   );
+  await checkLeakage(deps.models, opts, [opts.weak, ...chain, opts.strong]);
   const models = await loadModels(deps.models, opts, chain);
   const data = encodeTask(models.weak.tokenizer, splits);
   const lmEpochs = opts.lmEpochs ?? DEFAULT_LM_EPOCHS;
   const plan = planProgress(opts, method, mode, chain, data, lmEpochs);
   const runs: RoleRun[] = [];
   const ctx: RoleContext = {
+    trainer: deps.trainer,
     gpu,
     experiment: opts,
     setsFor: data.setsFor,
@@ -223,6 +254,20 @@ async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) 
     },
   };
   return { method, mode, chain, world, gpu, models, data, lmEpochs, plan, runs, ctx };
+}
+
+/** Refuses sizes whose pretraining corpus does not match the experiment's leakage setting (model-source.ts). */
+async function checkLeakage(models: ModelSource, opts: ExperimentOptions, sizes: string[]): Promise<void> {
+  if (!models.corpus) return;
+  for (const size of sizes) {
+    const error = leakageError(await models.corpus(size), {
+      leakage: opts.leakage ?? false,
+      seed: opts.seed,
+      task: opts.task,
+      size,
+    });
+    if (error) throw new Error(error);
+  }
 }
 
 /** The bootstrap method's intermediate sizes (none for other methods), after checking the pair and chain. */
@@ -305,15 +350,19 @@ function planProgress(
   const plan = {
     weak: stepsOf(opts.weak, n.train1, true),
     generative: method.generative
-      ? lmEpochs * Math.ceil(data.unlabeled.length / roleHyper(opts.strong, opts, 0).batchSize)
+      ? totalSteps(data.unlabeled.length, {
+        epochs: lmEpochs,
+        batchSize: roleHyper(opts.strong, opts, 0).batchSize,
+      })
       : 0,
     chain: chain.map((s) => 2 * stepsOf(s, Math.ceil(n.train2 / 2), true)),
     ceiling: stepsOf(opts.strong, n.train2, trunk),
     student: stepsOf(opts.strong, n.train2, trunk),
+    control: opts.control ? stepsOf(opts.strong, n.train2, trunk) : 0,
     extras: (opts.probes ? 1 : 0) + (opts.promptingShots !== undefined ? 1 : 0),
   };
   const total = plan.weak + plan.generative + plan.chain.reduce((a, b) => a + b, 0) + plan.ceiling +
-    plan.student + plan.extras;
+    plan.student + plan.control + plan.extras;
   return { ...plan, total };
 }
 
@@ -473,6 +522,31 @@ function trainCeiling(
   });
 }
 
+/** The random-init control: the strong architecture with seeded GPT-2 init, trained like the ceiling. */
+function trainControl(
+  ctx: RoleContext,
+  strongModel: LoadedModel,
+  mode: StudentMode,
+  seed: number,
+  plannedSteps: number,
+): Promise<TrainedRole> {
+  return trainRole(ctx, {
+    role: "control",
+    description: "train2 ground truth from random init (never pretrained)",
+    model: strongModel,
+    params: initParameters(strongModel.config, seed),
+    paramsHash: `random-init:${seed}`,
+    train: "train2",
+    targets: ctx.gt.train2,
+    validationLabels: ctx.gt.validation,
+    predict: ["test"],
+    loss: "ce",
+    mode,
+    seedSalt: 5,
+    plannedSteps,
+  });
+}
+
 /** Step 5: the student, the strong model on the supervisor's soft labels with the method's loss. */
 function trainStudent(
   ctx: RoleContext,
@@ -568,12 +642,54 @@ async function probeReport(
   }
 }
 
-/** Step 6: the experiment's readings — selected, final and oracle — with agreement and intervals. */
+/** The three readings of a pair of roles' runs: test accuracies, PGR and the step of each model. */
+function stepReadings(
+  weak: TrainedRole,
+  ceiling: TrainedRole,
+  student: TrainedRole,
+  which: ReadingName,
+): StepReadings {
+  const [w, c, s] = [weak[which], ceiling[which], student[which]];
+  return {
+    weak_acc: w.testAcc,
+    ceiling_acc: c.testAcc,
+    student_acc: s.testAcc,
+    pgr: pgr(w.testAcc, c.testAcc, s.testAcc),
+    steps: { weak: w.step, ceiling: c.step, student: s.step },
+  };
+}
+
+/** Plain-language cautions about a result: models within noise of chance, a gap too small for PGR. */
+export function resultWarnings(
+  r: Pick<ExperimentResult, "chance" | "gap_too_small" | "gap_noise">,
+): string[] {
+  const band = `${r.chance.rate.toFixed(3)} ± ${r.chance.noise.toFixed(3)}`;
+  const warnings = (["weak", "ceiling", "student"] as const)
+    .filter((role) => r.chance.near[role])
+    .map((role) =>
+      `the ${role} model is within noise of chance (${band}): it has learned nothing measurable`
+    );
+  if (r.gap_too_small) {
+    warnings.push(
+      `ceiling − weak is within test noise (±${
+        r.gap_noise.toFixed(3)
+      }): PGR is a ratio of noise ("gap too small")`,
+    );
+  }
+  return warnings;
+}
+
+/**
+ * Step 6: the experiment's readings. The headline is the final checkpoint of every model (the paper's
+ * reading); agreement, intervals and the gap flag are the final models'. The validation-selected and
+ * oracle readings stand beside it with the step each model was read at.
+ */
 function readResult(input: {
   opts: ExperimentOptions;
   mode: StudentMode;
   data: TaskData;
   trained: { weak: TrainedRole; ceiling: TrainedRole; student: TrainedRole };
+  control?: TrainedRole;
   alphaMax: number | null;
   chain: string[];
   prompting?: PromptingReport;
@@ -588,15 +704,16 @@ function readResult(input: {
   const studentTestPred = hardLabels(student.predictions.test) as number[];
   const weakLabelAcc = hardLabels(weak.predictions.train2).filter((p, i) => p === gt.train2[i]).length /
     n.train2;
-  const readings = (w: number, c: number, s: number): Readings => ({
-    weak_acc: w,
-    ceiling_acc: c,
-    student_acc: s,
-    pgr: pgr(w, c, s),
-  });
-  const selected = readings(weak.selected.testAcc, ceiling.selected.testAcc, student.selected.testAcc);
-  const noise = gapNoise(selected.weak_acc, selected.ceiling_acc, n.test);
+  const final = stepReadings(weak, ceiling, student, "final");
+  const { steps: _, ...headline } = final;
+  const noise = gapNoise(final.weak_acc, final.ceiling_acc, n.test);
   const wilson = (acc: number) => wilsonInterval(Math.round(acc * n.test), n.test);
+  const chance = chanceCheck(gt.test, {
+    weak: final.weak_acc,
+    ceiling: final.ceiling_acc,
+    student: final.student_acc,
+  });
+  const gap_too_small = gapTooSmall(final.weak_acc, final.ceiling_acc, noise);
   return {
     task: opts.task,
     weak: opts.weak,
@@ -605,22 +722,27 @@ function readResult(input: {
     mode: input.mode,
     seed: opts.seed,
     n,
-    ...selected,
-    gap_too_small: gapTooSmall(selected.weak_acc, selected.ceiling_acc, noise),
+    ...headline,
+    reading: "final",
+    gap_too_small,
     gap_noise: noise,
     agreement: agreement(studentTestPred, weakTestPred, gt.test),
     ci: {
-      weak_acc: wilson(selected.weak_acc),
-      ceiling_acc: wilson(selected.ceiling_acc),
-      student_acc: wilson(selected.student_acc),
+      weak_acc: wilson(final.weak_acc),
+      ceiling_acc: wilson(final.ceiling_acc),
+      student_acc: wilson(final.student_acc),
       pgr: pgrBootstrap(gt.test, weakTestPred, ceilingTestPred, studentTestPred, 1000, opts.seed),
     },
-    final: readings(weak.final.testAcc, ceiling.final.testAcc, student.final.testAcc),
-    oracle: {
-      ...readings(weak.oracle.testAcc, ceiling.oracle.testAcc, student.oracle.testAcc),
-      student_step: student.oracle.step,
+    final,
+    selected: stepReadings(weak, ceiling, student, "selected"),
+    oracle: { ...stepReadings(weak, ceiling, student, "oracle"), student_step: student.oracle.step },
+    chance,
+    warnings: resultWarnings({ chance, gap_too_small, gap_noise: noise }),
+    control: input.control && {
+      ceiling_acc: input.control.final.testAcc,
+      ci: wilson(input.control.final.testAcc),
+      step: input.control.final.step,
     },
-    selection: "validation",
     alpha_max: input.alphaMax,
     chain: [opts.weak, ...input.chain, opts.strong],
     weak_label_acc: weakLabelAcc,

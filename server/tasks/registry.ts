@@ -155,3 +155,20 @@ export async function builtinExclusions(seed: number): Promise<{ wordnetLemmas: 
   }
   return { wordnetLemmas: [...lemmas].sort(), texts: [...texts].sort() };
 }
+
+/**
+ * The union of builtinExclusions over split seeds: a pretraining corpus serves every experiment whose
+ * split seed is among them, so it must leave out each of those seeds' test items.
+ */
+export async function builtinExclusionsForSeeds(
+  splitSeeds: readonly number[],
+): Promise<{ wordnetLemmas: string[]; texts: string[] }> {
+  const lemmas = new Set<string>();
+  const texts = new Set<string>();
+  for (const seed of new Set(splitSeeds)) {
+    const exclusions = await builtinExclusions(seed);
+    exclusions.wordnetLemmas.forEach((lemma) => lemmas.add(lemma));
+    exclusions.texts.forEach((text) => texts.add(text));
+  }
+  return { wordnetLemmas: [...lemmas].sort(), texts: [...texts].sort() };
+}

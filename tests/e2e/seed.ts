@@ -22,6 +22,53 @@ export const EARLY_STOP_TEXT =
 
 const ACC = { nano: 0.6, micro: 0.7, small: 0.8 } as const;
 
+/** One stored result: the row's columns and the pipeline's result JSON the summary endpoint reads. */
+function resultRow(experimentId: number, method: "naive" | "auxconf", pair: string, pgr: number) {
+  const [weak, strong] = pair.split("→") as Array<keyof typeof ACC>;
+  const weakAcc = ACC[weak], ceilingAcc = ACC[strong] + 0.1;
+  const studentAcc = weakAcc + pgr * (ceilingAcc - weakAcc);
+  const agreement = { all: 0.9 - pgr / 4, supervisor_correct: 0.97, supervisor_wrong: 0.7 - pgr / 2 };
+  const oracle = {
+    weak_acc: weakAcc,
+    ceiling_acc: ceilingAcc,
+    student_acc: studentAcc + 0.01,
+    pgr: pgr + 0.05,
+  };
+  return {
+    experimentId,
+    task: "world-region",
+    weakSize: weak,
+    strongSize: strong,
+    method,
+    seed: 0,
+    weakAcc,
+    ceilingAcc,
+    studentAcc,
+    pgr,
+    gapTooSmall: false,
+    oracleStudentAcc: weakAcc + (pgr + 0.05) * (ceilingAcc - weakAcc),
+    oraclePgr: pgr + 0.05,
+    oracleStep: 20,
+    agreement,
+    // What the summary endpoint reads: the pipeline's result (200 test examples: every gap is real).
+    full: {
+      task: "world-region",
+      weak,
+      strong,
+      method,
+      seed: 0,
+      n: { train1: 200, train2: 200, validation: 160, test: 200 },
+      weak_acc: weakAcc,
+      ceiling_acc: ceilingAcc,
+      student_acc: studentAcc,
+      pgr,
+      agreement,
+      oracle: { ...oracle, student_step: 20 },
+      warnings: [],
+    },
+  };
+}
+
 export async function seedResults(db: LabDb): Promise<{ experimentId: number; studentRunId: number }> {
   const [experiment] = await db.insert(experiments).values({
     kind: "experiment",
@@ -32,26 +79,7 @@ export async function seedResults(db: LabDb): Promise<{ experimentId: number; st
   }).returning();
   const rows = [];
   for (const [method, pgrs] of [["naive", NAIVE_PGR], ["auxconf", AUXCONF_PGR]] as const) {
-    for (const [pair, pgr] of Object.entries(pgrs)) {
-      const [weak, strong] = pair.split("→") as Array<keyof typeof ACC>;
-      const weakAcc = ACC[weak], ceilingAcc = ACC[strong] + 0.1;
-      rows.push({
-        experimentId: experiment.id,
-        task: "world-region",
-        weakSize: weak,
-        strongSize: strong,
-        method,
-        seed: 0,
-        weakAcc,
-        ceilingAcc,
-        studentAcc: weakAcc + pgr * (ceilingAcc - weakAcc),
-        pgr,
-        oracleStudentAcc: weakAcc + (pgr + 0.05) * (ceilingAcc - weakAcc),
-        oraclePgr: pgr + 0.05,
-        oracleStep: 20,
-        agreement: { all: 0.9 - pgr / 4, supervisor_correct: 0.97, supervisor_wrong: 0.7 - pgr / 2 },
-      });
-    }
+    for (const [pair, pgr] of Object.entries(pgrs)) rows.push(resultRow(experiment.id, method, pair, pgr));
   }
   await db.insert(results).values(rows);
 
@@ -81,9 +109,10 @@ export async function seedResults(db: LabDb): Promise<{ experimentId: number; st
       step,
       value,
     })),
+    // A student's validation score is agreement with its supervisor's labels (validationSeries).
     ...STUDENT_TEST_ACC.map(([step, value]) => ({
       runId: student.id,
-      name: METRIC_SERIES.valAcc,
+      name: METRIC_SERIES.valAgreement,
       step,
       value: value - 0.02,
     })),

@@ -37,6 +37,8 @@ export interface ChartProps {
   integerX?: boolean;
   height?: number;
   markers?: ChartMarker[];
+  /** Accuracy plots: a labelled dashed line at chance (the majority-class rate; 0.5 on a balanced task). */
+  chance?: number;
   summary?: string;
   testId?: string;
 }
@@ -54,6 +56,30 @@ function logTickLabel(v: number | null): string {
   if (v === null || !(v > 0)) return "";
   const mantissa = Math.round(v / 10 ** Math.floor(Math.log10(v) + 1e-9));
   return mantissa === 1 || mantissa === 2 || mantissa === 5 ? formatParams(v) : "";
+}
+
+/** A dashed horizontal line at chance accuracy across the plot, labelled at its right end. */
+function drawChance(u: uPlot, chance: number): void {
+  const y = u.valToPos(chance, "y", true);
+  if (!Number.isFinite(y) || y < u.bbox.top || y > u.bbox.top + u.bbox.height) return;
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.strokeStyle = "#b42318";
+  ctx.lineWidth = devicePixelRatio;
+  ctx.setLineDash([4 * devicePixelRatio, 4 * devicePixelRatio]);
+  ctx.beginPath();
+  ctx.moveTo(u.bbox.left, y);
+  ctx.lineTo(u.bbox.left + u.bbox.width, y);
+  ctx.stroke();
+  ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
+  ctx.fillStyle = "#b42318";
+  const label = `chance ${chance.toFixed(2)}`;
+  ctx.fillText(
+    label,
+    u.bbox.left + u.bbox.width - ctx.measureText(label).width - 4,
+    y - 4 * devicePixelRatio,
+  );
+  ctx.restore();
 }
 
 function drawMarkers(u: uPlot, markers: ChartMarker[]): void {
@@ -89,6 +115,8 @@ export function Chart(props: ChartProps) {
   const seriesKey = useRef("");
   const markers = useRef<ChartMarker[]>(props.markers ?? []);
   markers.current = props.markers ?? [];
+  const chance = useRef<number | undefined>(props.chance);
+  chance.current = props.chance;
   const key = JSON.stringify([
     props.series,
     props.logX,
@@ -163,7 +191,12 @@ export function Chart(props: ChartProps) {
         })),
       ],
       legend: { live: true },
-      hooks: { draw: [(u) => drawMarkers(u, markers.current)] },
+      hooks: {
+        draw: [(u) => {
+          if (chance.current !== undefined) drawChance(u, chance.current);
+          drawMarkers(u, markers.current);
+        }],
+      },
     };
     plot.current = new uPlot(options, data, el);
   }, [key, props.data]);

@@ -6,8 +6,10 @@
 import { METHOD_NAMES } from "../../server/contract/methods.ts";
 import { alignSeries, Chart } from "./chart.tsx";
 import { EmptyState } from "./ui.tsx";
-import { formatNumber, formatParams, mean, median, PALETTE } from "../lib/format.ts";
+import { formatNumber, formatParams, mean, PALETTE } from "../lib/format.ts";
 import type { ProbeRow, ResultRow } from "../lib/types.ts";
+import type { ResultsSummary } from "../../server/contract/results.ts";
+import { useResource } from "../lib/resource.ts";
 
 export type ParamsBySize = ReadonlyMap<string, number>;
 
@@ -111,7 +113,8 @@ export function AccuracyVsSizePlot(
         : "strong-model parameters (log)"}
       yLabel="test accuracy"
       logX
-      yRange={[lo, hi]}
+      yRange={[Math.min(lo, 0.45), hi]}
+      chance={0.5}
       data={data}
       series={series}
       summary={lines.map((l) =>
@@ -121,53 +124,33 @@ export function AccuracyVsSizePlot(
   );
 }
 
-interface PairSummary {
-  pair: string;
-  weak: string;
-  strong: string;
-  byMethod: Map<string, { pgr: number | null; oraclePgr: number | null; seeds: number }>;
+/** The API's summary of a set of results (GET /api/results/summary): cells and medians, never recomputed here. */
+export function useResultsSummary(query: string, cue: unknown) {
+  return useResource<ResultsSummary>(`/results/summary${query}`, cue);
 }
 
-function summarizePairs(rows: ResultRow[], params: ParamsBySize): PairSummary[] {
+const pgrText = (v: number | null) => (v === null ? "—" : v.toFixed(2));
+
+/**
+ * PGR per (weak, strong) pair, one bar per method: the cell's PGR (of the seed-mean final accuracies)
+ * with the t-interval of its per-seed PGRs as a whisker; cells whose gap is within noise say so instead.
+ * Drawn in HTML so values stay legible.
+ */
+export function PgrBars({ summary, params }: { summary: ResultsSummary; params: ParamsBySize }) {
   const order = sizeOrder(params);
-  const pairs = groupBy(
-    rows.filter((r) => r.weakSize && r.strongSize),
-    (r) => `${r.weakSize}→${r.strongSize}`,
-  );
-  return [...pairs.entries()].map(([pair, group]) => ({
-    pair,
-    weak: group[0].weakSize!,
-    strong: group[0].strongSize!,
-    byMethod: new Map(
-      [...groupBy(group, (r) => r.method ?? "naive")].map(([method, g]) => [method, {
-        pgr: median(finite(g.map((r) => r.pgr))),
-        oraclePgr: median(finite(g.map((r) => r.oraclePgr))),
-        seeds: g.length,
-      }]),
-    ),
-  })).sort((a, b) => order(a.weak, b.weak) || order(a.strong, b.strong));
-}
-
-/** PGR per (weak, strong) pair, one bar per method (median over seeds); drawn in HTML so values stay legible. */
-export function PgrBars({ rows, params }: { rows: ResultRow[]; params: ParamsBySize }) {
-  const pairs = summarizePairs(rows, params);
-  const methods = methodsOf(rows);
-  const values = pairs.flatMap((p) => [...p.byMethod.values()].map((v) => v.pgr)).filter((v): v is number =>
-    v !== null
-  );
-  if (values.length === 0) {
-    // Finished rows without a PGR: ceiling and weak scored the same, so the ratio is undefined.
-    return rows.length > 0
-      ? (
-        <EmptyState title="No PGR: the ceiling and the weak model have the same test accuracy.">
-          PGR = (student − weak) / (ceiling − weak) is undefined then; the accuracies are in the result rows.
-        </EmptyState>
-      )
-      : <EmptyState title="No PGR values yet (they appear when an experiment finishes)." />;
+  const cells = [...summary.cells].sort((a, b) => order(a.weak, b.weak) || order(a.strong, b.strong));
+  const methods = [...new Set(cells.map((c) => c.method))].sort(byMethodOrder);
+  const shown = cells.filter((c) => !c.gap_too_small && c.pgr !== null && Number.isFinite(c.pgr));
+  if (cells.length === 0) {
+    return <EmptyState title="No PGR values yet (they appear when an experiment finishes)." />;
   }
-  const lo = Math.min(0, ...values), hi = Math.max(1, ...values);
+  const ends = shown.flatMap((c) => [c.pgr, c.pgr_ci.lo, c.pgr_ci.hi]).filter((v): v is number =>
+    typeof v === "number" && Number.isFinite(v)
+  );
+  const lo = Math.min(0, ...ends), hi = Math.max(1, ...ends);
   const span = hi - lo;
-  const zero = (-lo / span) * 100;
+  const x = (v: number) => ((v - lo) / span) * 100;
+  const pairs = groupBy(cells, (c) => `${c.weak}→${c.strong}`);
   return (
     <div class="bars" data-testid="pgr-bars">
       <div class="legend-row">
@@ -177,32 +160,57 @@ export function PgrBars({ rows, params }: { rows: ResultRow[]; params: ParamsByS
             {m}
           </span>
         ))}
-        <span class="muted small">PGR = (student − weak) / (ceiling − weak); 1 = full recovery</span>
+        <span class="muted small">
+          PGR = (student − weak) / (ceiling − weak) at the final checkpoint; 1 = full recovery; whisker: 95 %
+          interval over seeds
+        </span>
       </div>
-      {pairs.map((p) => (
-        <div class="bar-group" key={p.pair}>
-          <div class="bar-label">{p.pair}</div>
+      {[...pairs].map(([pair, group]) => (
+        <div class="bar-group" key={pair}>
+          <div class="bar-label">{pair}</div>
           <div class="bar-stack">
-            {methods.map((m, i) => {
-              const v = p.byMethod.get(m)?.pgr ?? null;
-              if (v === null) return null;
-              const left = v >= 0 ? zero : zero + (v / span) * 100;
-              const width = (Math.abs(v) / span) * 100;
+            {group.sort((a, b) => byMethodOrder(a.method, b.method)).map((c) => {
+              const i = methods.indexOf(c.method);
+              if (c.gap_too_small || c.pgr === null || !Number.isFinite(c.pgr)) {
+                return (
+                  <div class="bar-row" key={c.method}>
+                    <span class="bar-value muted">
+                      {c.method}: gap too small (ceiling − weak within noise)
+                    </span>
+                  </div>
+                );
+              }
+              const v = c.pgr;
+              const left = Math.min(x(0), x(v));
+              const whisker = Number.isFinite(c.pgr_ci.lo) && Number.isFinite(c.pgr_ci.hi) &&
+                c.pgr_ci.lo !== null;
               return (
-                <div class="bar-row" key={m} title={`${p.pair} ${m}: PGR ${v.toFixed(3)}`}>
+                <div class="bar-row" key={c.method} title={`${pair} ${c.method}: PGR ${v.toFixed(3)}`}>
                   <div class="bar-track">
-                    <div class="bar-zero" style={{ left: `${zero}%` }} />
-                    <div class="bar-one" style={{ left: `${((1 - lo) / span) * 100}%` }} />
+                    <div class="bar-zero" style={{ left: `${x(0)}%` }} />
+                    <div class="bar-one" style={{ left: `${x(1)}%` }} />
                     <div
                       class="bar"
                       style={{
                         left: `${left}%`,
-                        width: `${width}%`,
+                        width: `${Math.abs(x(v) - x(0))}%`,
                         background: PALETTE[i % PALETTE.length],
                       }}
                     />
+                    {whisker && (
+                      <div
+                        class="bar-whisker"
+                        style={{ left: `${x(c.pgr_ci.lo)}%`, width: `${x(c.pgr_ci.hi) - x(c.pgr_ci.lo)}%` }}
+                      />
+                    )}
                   </div>
-                  <span class="bar-value">{m} {v.toFixed(2)}</span>
+                  <span class="bar-value">
+                    {c.method} {pgrText(v)}
+                    {whisker ? ` [${pgrText(c.pgr_ci.lo)}, ${pgrText(c.pgr_ci.hi)}]` : ""} · {c.seeds.length}
+                    {" "}
+                    seed
+                    {c.seeds.length === 1 ? "" : "s"}
+                  </span>
                 </div>
               );
             })}
@@ -213,25 +221,9 @@ export function PgrBars({ rows, params }: { rows: ResultRow[]; params: ParamsByS
   );
 }
 
-/** Median PGR over pairs per task and method, final and with ground-truth early stopping. */
-export function MedianPgrTable({ rows, params }: { rows: ResultRow[]; params: ParamsBySize }) {
-  const tasks = tasksOf(rows);
-  const methods = methodsOf(rows);
-  const lines = tasks.flatMap((task) => {
-    const pairs = summarizePairs(rows.filter((r) => (r.task ?? "?") === task), params);
-    return methods.map((method) => {
-      const cells = pairs.map((p) => p.byMethod.get(method)).filter((c) => c !== undefined);
-      return {
-        task,
-        method,
-        pairs: cells.length,
-        seeds: cells.reduce((n, c) => n + c.seeds, 0),
-        pgr: median(finite(cells.map((c) => c.pgr))),
-        oraclePgr: median(finite(cells.map((c) => c.oraclePgr))),
-      };
-    }).filter((line) => line.pairs > 0);
-  });
-  if (lines.length === 0) return <EmptyState title="No results to summarize yet." />;
+/** The median PGR per task × method and per method over all tasks, as the API computed it. */
+export function MedianPgrTable({ summary }: { summary: ResultsSummary }) {
+  if (summary.medians.length === 0) return <EmptyState title="No results to summarize yet." />;
   return (
     <table class="table" data-testid="median-pgr">
       <caption class="visually-hidden">Median performance gap recovered per task and method</caption>
@@ -239,21 +231,21 @@ export function MedianPgrTable({ rows, params }: { rows: ResultRow[]; params: Pa
         <tr>
           <th scope="col">task</th>
           <th scope="col">method</th>
-          <th scope="col" class="num">pairs</th>
-          <th scope="col" class="num">runs</th>
           <th scope="col" class="num">median PGR</th>
-          <th scope="col" class="num">median PGR (GT early stop)</th>
+          <th scope="col" class="num">95 % interval</th>
+          <th scope="col" class="num">pairs used</th>
+          <th scope="col" class="num">left out (gap too small)</th>
         </tr>
       </thead>
       <tbody>
-        {lines.map((l) => (
-          <tr key={`${l.task}/${l.method}`}>
-            <td>{l.task}</td>
-            <td>{l.method}</td>
-            <td class="num">{l.pairs}</td>
-            <td class="num">{l.seeds}</td>
-            <td class="num strong">{formatNumber(l.pgr, 3)}</td>
-            <td class="num">{formatNumber(l.oraclePgr, 3)}</td>
+        {summary.medians.map((m) => (
+          <tr key={`${m.task ?? "*"}/${m.method}`}>
+            <td>{m.task ?? <em>all tasks</em>}</td>
+            <td>{m.method}</td>
+            <td class="num strong">{formatNumber(m.median_pgr, 3)}</td>
+            <td class="num">[{formatNumber(m.median_ci.lo, 2)}, {formatNumber(m.median_ci.hi, 2)}]</td>
+            <td class="num">{m.cells}</td>
+            <td class="num">{m.skipped}</td>
           </tr>
         ))}
       </tbody>
@@ -261,11 +253,24 @@ export function MedianPgrTable({ rows, params }: { rows: ResultRow[]; params: Pa
   );
 }
 
-/** Every result row: the numbers behind the plots. */
+const at = (value: number | null, step: number | null | undefined) =>
+  value === null ? "—" : `${formatNumber(value)}${step !== null && step !== undefined ? ` @${step}` : ""}`;
+
+/**
+ * Every result row: the numbers behind the plots. The headline columns are the final checkpoint's; the
+ * student's validation-selected and ground-truth-oracle readings stand beside them with their steps.
+ */
 export function ResultsTable({ rows }: { rows: ResultRow[] }) {
+  const hasControl = rows.some((r) => r.full?.control);
   return (
     <div class="table-scroll">
       <table class="table compact" data-testid="results-table">
+        <caption class="small muted">
+          Final checkpoint (the paper's reading) unless named. "selected" is the student at its best
+          validation point, and a student's validation labels are the weak model's: it is the checkpoint that
+          agrees with the supervisor most. The oracle picks on test and is an upper bound only. @N: the
+          training step.
+        </caption>
         <thead>
           <tr>
             {[
@@ -279,8 +284,9 @@ export function ResultsTable({ rows }: { rows: ResultRow[] }) {
               "ceiling",
               "student",
               "PGR",
-              "best student",
-              "best step",
+              "student selected (weak-labelled val)",
+              "student oracle (best test)",
+              ...(hasControl ? ["random-init ceiling"] : []),
             ]
               .map((h) => <th scope="col" key={h}>{h}</th>)}
           </tr>
@@ -296,16 +302,42 @@ export function ResultsTable({ rows }: { rows: ResultRow[] }) {
               <td>{r.strongSize}</td>
               <td>{r.method}</td>
               <td class="num">{r.seed ?? "—"}</td>
-              <td class="num">{formatNumber(r.weakAcc)}</td>
-              <td class="num">{formatNumber(r.ceilingAcc)}</td>
-              <td class="num">{formatNumber(r.studentAcc)}</td>
-              <td class="num strong">{formatNumber(r.pgr)}</td>
-              <td class="num">{formatNumber(r.oracleStudentAcc)}</td>
-              <td class="num">{r.oracleStep ?? "—"}</td>
+              <td class="num">{at(r.weakAcc, r.full?.final?.steps.weak)}</td>
+              <td class="num">{at(r.ceilingAcc, r.full?.final?.steps.ceiling)}</td>
+              <td class="num">{at(r.studentAcc, r.full?.final?.steps.student)}</td>
+              <td class="num strong">
+                {r.gapTooSmall ? <span class="muted">gap too small</span> : formatNumber(r.pgr)}
+              </td>
+              <td class="num">{at(r.selectedStudentAcc, r.selectedStep)}</td>
+              <td class="num">{at(r.oracleStudentAcc, r.oracleStep)}</td>
+              {hasControl && (
+                <td class="num">{at(r.full?.control?.ceiling_acc ?? null, r.full?.control?.step)}</td>
+              )}
             </tr>
           ))}
         </tbody>
       </table>
+    </div>
+  );
+}
+
+/** The pipeline's plain-language cautions of these results (within noise of chance, gap too small). */
+export function ResultWarnings({ rows }: { rows: ResultRow[] }) {
+  const warnings = [
+    ...new Set(
+      rows.flatMap((r) =>
+        (r.full?.warnings ?? []).map((w) =>
+          `${r.weakSize}→${r.strongSize} (${r.method}, seed ${r.seed}): ${w}`
+        )
+      ),
+    ),
+  ];
+  if (warnings.length === 0) return null;
+  return (
+    <div class="callout warning" role="note" data-testid="result-warnings">
+      <strong>Read these results with care</strong>
+      <ul>{warnings.slice(0, 8).map((w) => <li key={w}>{w}</li>)}</ul>
+      {warnings.length > 8 && <p class="small">… and {warnings.length - 8} more.</p>}
     </div>
   );
 }
@@ -386,6 +418,7 @@ export function SaliencyChart({ probes, title }: { probes: ProbeRow[]; title?: s
       integerX
       yLabel="test accuracy"
       height={260}
+      chance={0.5}
       data={alignSeries(present.map((k) => k.list))}
       series={present.map((k) => ({ label: k.kind, color: k.color }))}
     />

@@ -11,6 +11,7 @@ const KNOWN: Record<string, SeriesKind> = {
   [METRIC_SERIES.trainLoss]: "loss",
   [METRIC_SERIES.valLoss]: "loss",
   [METRIC_SERIES.valAcc]: "accuracy",
+  [METRIC_SERIES.valAgreement]: "accuracy",
   [METRIC_SERIES.testAcc]: "accuracy",
   [METRIC_SERIES.knowledge]: "accuracy",
   [METRIC_SERIES.lr]: "schedule",

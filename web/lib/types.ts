@@ -3,7 +3,7 @@
  * server's drizzle rows, JSON-encoded.
  */
 import type { JobProgress, JobStatus } from "../../server/contract/jobs.ts";
-import type { Agreement } from "../../server/contract/results.ts";
+import type { Agreement, ExperimentResult } from "../../server/contract/results.ts";
 
 export interface Job {
   id: number;
@@ -57,10 +57,17 @@ export interface ResultRow {
   ceilingAcc: number | null;
   studentAcc: number | null;
   pgr: number | null;
+  /** Null on rows stored before the flag was. */
+  gapTooSmall: boolean | null;
+  selectedStudentAcc: number | null;
+  selectedPgr: number | null;
+  selectedStep: number | null;
   agreement: Agreement | null;
   oracleStudentAcc: number | null;
   oraclePgr: number | null;
   oracleStep: number | null;
+  /** The whole experiment result as the pipeline returned it (runs' curves left out). */
+  full: Partial<ExperimentResult> | null;
 }
 
 export interface ProbeRow {

@@ -9,6 +9,7 @@ import {
   ResultsTable,
   SaliencyChart,
   tasksOf,
+  useResultsSummary,
 } from "../components/science.tsx";
 import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
 import { statusVersion } from "../lib/live.ts";
@@ -46,6 +47,20 @@ function useResultsForTask() {
   return { results, tasks, task, rows };
 }
 
+/** The API's summary of one task's results: PGR per pair and method. */
+function SummaryBars({ task, params }: { task: string; params: ReadonlyMap<string, number> }) {
+  const summary = useResultsSummary(`?task=${encodeURIComponent(task)}`, statusVersion.value);
+  if (summary.error) return <ErrorBox message={summary.error} onRetry={summary.reload} />;
+  return summary.data ? <PgrBars summary={summary.data} params={params} /> : <Loading what="PGR" />;
+}
+
+/** The API's median PGR over every stored result: per task × method and per method. */
+function SummaryTable() {
+  const summary = useResultsSummary("", statusVersion.value);
+  if (summary.error) return <ErrorBox message={summary.error} onRetry={summary.reload} />;
+  return summary.data ? <MedianPgrTable summary={summary.data} /> : <Loading what="median PGR" />;
+}
+
 export function ResultsPage() {
   const { results, tasks, task, rows } = useResultsForTask();
   const { params, compute } = useParamsBySize();
@@ -65,10 +80,10 @@ export function ResultsPage() {
           </Section>
           <div class="two-columns even">
             <Section title="Performance gap recovered per pair" id="pgr">
-              <PgrBars rows={rows} params={params} />
+              <SummaryBars task={task} params={params} />
             </Section>
             <Section title="Median PGR (all tasks)" id="median">
-              <MedianPgrTable rows={results.data!} params={params} />
+              <SummaryTable />
             </Section>
           </div>
           <Section title={`All results for ${task}`} id="rows">

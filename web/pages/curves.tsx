@@ -36,6 +36,16 @@ export function findEarlyStop(series: RunMetrics["series"]): EarlyStop | undefin
   return { series: name, best, final: points[points.length - 1] };
 }
 
+/**
+ * Legend names of the accuracy series. A student's validation score is agreement with its supervisor's
+ * labels, not accuracy: its legend says so. (Chance is drawn at 0.5, the balanced tasks' rate.)
+ */
+const SERIES_LABELS: Record<string, string> = {
+  [METRIC_SERIES.valAcc]: "validation accuracy (ground truth)",
+  [METRIC_SERIES.valAgreement]: "validation agreement with the supervisor's labels",
+  [METRIC_SERIES.testAcc]: "test accuracy (ground truth)",
+};
+
 const SCHEDULE_TITLES: Record<string, string> = {
   [METRIC_SERIES.lr]: "Learning rate",
   [METRIC_SERIES.alpha]: "Aux-loss weight α",
@@ -144,11 +154,12 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
             height={height}
             data={alignSeries(accuracyNames.map(toList))}
             series={accuracyNames.map((n, i) => ({
-              label: n,
+              label: SERIES_LABELS[n] ?? n,
               color: PALETTE[(i + 2) % PALETTE.length],
               points: false,
             }))}
             markers={markers}
+            chance={0.5}
           />
         )}
         {/* One chart per schedule series: the learning rate and α live on scales 1000× apart. */}

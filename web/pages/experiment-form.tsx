@@ -39,6 +39,7 @@ interface FormValues {
   seeds: string;
   epochs: string;
   probes: boolean;
+  control: boolean;
   leakage: boolean;
   sweepTasks: string[];
   sweepSizes: string[];
@@ -60,6 +61,7 @@ const INITIAL_VALUES: FormValues = {
   seeds: "0",
   epochs: "",
   probes: false,
+  control: false,
   leakage: false,
   sweepTasks: [],
   sweepSizes: [],
@@ -103,6 +105,7 @@ function requestBodies(
     ...optionalNumber("maxExamples", values.maxExamples),
     studentMode: values.studentMode,
     probes: values.probes,
+    control: values.control,
     leakage: values.leakage,
   };
   const found: FieldErrors = {};
@@ -325,6 +328,14 @@ function TrainingFields(
             onChange={(e) => set("probes", (e.target as HTMLInputElement).checked)}
           />
           linear probes per layer (saliency)
+        </label>
+        <label class="checkbox">
+          <input
+            type="checkbox"
+            checked={values.control}
+            onChange={(e) => set("control", (e.target as HTMLInputElement).checked)}
+          />
+          random-init control (the strong model never pretrained)
         </label>
         <label class="checkbox">
           <input

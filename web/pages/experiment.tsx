@@ -11,7 +11,9 @@ import {
   methodsOf,
   PgrBars,
   ResultsTable,
+  ResultWarnings,
   SaliencyChart,
+  useResultsSummary,
 } from "../components/science.tsx";
 import {
   Cmd,
@@ -30,6 +32,21 @@ import { currentQuery, setQueryParam } from "../lib/router.ts";
 import type { ExperimentDetail, ResultRow } from "../lib/types.ts";
 import { RunCurves, RunPicker } from "./curves.tsx";
 import { ExperimentActions } from "./experiments.tsx";
+
+/** PGR bars and the median-PGR table, drawn from the API's summary (the CLI's numbers, not recomputed). */
+function SummaryViews({ query, params }: { query: string; params: ReadonlyMap<string, number> }) {
+  const summary = useResultsSummary(query, statusVersion.value);
+  if (summary.error) return <ErrorBox message={summary.error} onRetry={summary.reload} />;
+  if (!summary.data) return <Loading what="the results summary" />;
+  return (
+    <>
+      <h3>Performance gap recovered</h3>
+      <PgrBars summary={summary.data} params={params} />
+      <h3>Median PGR</h3>
+      <MedianPgrTable summary={summary.data} />
+    </>
+  );
+}
 
 export function ExportButtons({ query }: { query: string }) {
   return (
@@ -181,11 +198,9 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
           )
           : (
             <>
+              <ResultWarnings rows={e.results} />
               <Fig3WithControls rows={e.results} params={params} compute={compute} />
-              <h3>Performance gap recovered</h3>
-              <PgrBars rows={e.results} params={params} />
-              <h3>Median PGR</h3>
-              <MedianPgrTable rows={e.results} params={params} />
+              <SummaryViews query={`?experimentId=${id}`} params={params} />
               <details>
                 <summary>All result rows ({e.results.length})</summary>
                 <ResultsTable rows={e.results} />

@@ -1,4 +1,7 @@
-/** Models: the ladder with sizes, parameters, pretraining status and loss curves; start pretraining. */
+/**
+ * Models: the ladder with sizes, parameters, pretraining status, whether each size's corpus held the
+ * tasks' test items (leakage) and loss curves; start pretraining.
+ */
 import { useEffect, useState } from "preact/hooks";
 import { alignSeries, Chart } from "../components/chart.tsx";
 import {
@@ -15,12 +18,30 @@ import { formatNumber, formatParams, formatPercent, PALETTE } from "../lib/forma
 import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
 import { pretrainLossSeries } from "../lib/series.ts";
-import type { ModelListing } from "../../server/contract/models.ts";
+import { describeExcluded, leakageLabel, type ModelListing } from "../../server/contract/models.ts";
 import type { RunMetrics } from "../../server/contract/series.ts";
 import type { Run } from "../lib/types.ts";
 
 /** Ladder states with a live job behind them. */
 const ACTIVE = new Set(["queued", "running", "pretraining"]);
+
+/** The size's leakage setting as a badge; the title says what was kept out, per source. */
+function LeakageBadge({ model: m }: { model: ModelListing }) {
+  if (m.checkpointPath === null) return <span class="muted">—</span>;
+  const c = m.corpus;
+  const title = !c
+    ? "pretrained before leakage was recorded; lab pretrain --size NAME records it"
+    : c.realShare === 0
+    ? "knowledge world only: no text task's test items in pretraining"
+    : c.leakage
+    ? `real share ${c.realShare}: the tasks' test items were let into pretraining`
+    : `real share ${c.realShare}: excluded ${describeExcluded(c.excluded)}`;
+  return (
+    <span class="tag" title={title} data-testid={`leakage-${m.name}`}>
+      {leakageLabel(c)}
+    </span>
+  );
+}
 
 function ModelStatus({ model: m }: { model: ModelListing }) {
   if (ACTIVE.has(m.status) && m.jobId !== null) {
@@ -51,7 +72,12 @@ function PretrainButton({ model, onStarted }: { model: ModelListing; onStarted: 
     setBusy(true);
     setError(undefined);
     try {
-      await apiPost(`/models/${model.name}/pretrain`, { force: model.status === "pretrained" });
+      // Again or resumed on the corpus it had: a real-text size keeps its mix and leakage setting.
+      const c = model.corpus;
+      const corpus = c && c.realShare > 0
+        ? { realShare: c.realShare, leakage: c.leakage, ...(c.leakage ? {} : { splitSeeds: c.splitSeeds }) }
+        : {};
+      await apiPost(`/models/${model.name}/pretrain`, { force: model.status === "pretrained", ...corpus });
       onStarted();
     } catch (err) {
       setError(describeError(err));
@@ -171,6 +197,9 @@ export function ModelsPage() {
                   >
                     region recall
                   </th>
+                  <th scope="col" title="whether the tasks' test items were in the size's pretraining corpus">
+                    test items
+                  </th>
                   <th scope="col" class="wide">status</th>
                   <th scope="col">
                     <span class="visually-hidden">actions</span>
@@ -191,6 +220,9 @@ export function ModelsPage() {
                     <td class="num">{formatParams(m.tokens)}</td>
                     <td class="num">{formatNumber(m.valLoss)}</td>
                     <td class="num">{formatPercent(m.knowledge, 0)}</td>
+                    <td>
+                      <LeakageBadge model={m} />
+                    </td>
                     <td>
                       <ModelStatus model={m} />
                     </td>

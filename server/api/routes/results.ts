@@ -16,6 +16,15 @@ import {
   RunListQuery,
 } from "../schemas.ts";
 import type { ApiDeps } from "../deps.ts";
+import type { ExperimentResult, ResultsSummary } from "../../contract/results.ts";
+import { summarizeResults } from "../../lab/sweep.ts";
+
+/** NaN and ±Infinity become null, as JSON has no place for them. */
+function jsonSafe(summary: ResultsSummary): ResultsSummary {
+  return JSON.parse(
+    JSON.stringify(summary, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v)),
+  );
+}
 
 /**
  * A run's metric series, each cut to at most `maxPoints` points: when a series has more rows in the step
@@ -115,6 +124,10 @@ const CSV_COLUMNS = [
   "ceilingAcc",
   "studentAcc",
   "pgr",
+  "gapTooSmall",
+  "selectedStudentAcc",
+  "selectedPgr",
+  "selectedStep",
   "oracleStudentAcc",
   "oraclePgr",
   "oracleStep",
@@ -149,6 +162,15 @@ export function resultRoutes({ db }: ApiDeps): Hono {
     );
   };
   router.get("/", validate("query", ResultsQuery), async (c) => c.json(await query(c.req.valid("query"))));
+  // The one summary rule (server/lab/sweep.ts): what `lab sweep` prints, over the stored experiments.
+  router.get("/summary", validate("query", ResultsQuery), async (c) => {
+    const rows = await query({ ...c.req.valid("query"), limit: 1_000_000 });
+    const stored = rows.map((r) => r.full as ExperimentResult | null).filter((r): r is ExperimentResult =>
+      !!r
+    );
+    const { groups: _, ...summary } = summarizeResults(stored);
+    return c.json(jsonSafe(summary));
+  });
   router.get("/export.json", validate("query", ResultsQuery), async (c) => {
     c.header("Content-Disposition", 'attachment; filename="results.json"');
     return c.json(await query({ ...c.req.valid("query"), limit: 1_000_000 }));
