@@ -39,15 +39,21 @@ export interface LadderEntry {
   cpu: boolean;
 }
 
-/** One size of the ladder: its shape, the checkpoint on disk and what the database knows (a live job). */
-export interface ModelListing {
+/** The shape and budget of one ladder size (the lab's ladder.ts adds its training settings). */
+export interface LadderShape {
   name: string;
   width: number;
   layers: number;
   heads: number;
   contextLength: number;
+  /** Pretraining budget in tokens. */
   tokens: number;
+  /** Part of the default ladder that runs on a CPU adapter. */
   cpu: boolean;
+}
+
+/** One size of the ladder: its shape, the checkpoint on disk and what the database knows (a live job). */
+export interface ModelListing extends LadderShape {
   params: number;
   /** queued | pretraining (a live job) | pretrained | partial (resumable) | missing | failed */
   status: string;

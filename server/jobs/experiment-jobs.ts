@@ -227,6 +227,21 @@ function pipelineDeps(ctx: JobContext, recorder: Recorder): ExperimentDeps {
   };
 }
 
+/** The knobs experiments and sweeps share, from the request's names to the pipeline's. */
+function trainingOptions(config: ExperimentCreate | SweepCreate) {
+  return {
+    epochs: config.epochs,
+    lr: config.learningRate,
+    batchSize: config.batchSize,
+    alphaMax: config.alphaMax,
+    probes: config.probes,
+    mode: config.studentMode,
+    maxExamples: config.maxExamples,
+    control: config.control,
+    leakage: config.leakage,
+  };
+}
+
 export async function w2sHandler(ctx: JobContext): Promise<unknown> {
   const { experimentId, config } = parseParams<ExperimentCreate>(ExperimentCreate, ctx.params, "w2s");
   const recorder = new Recorder(ctx, experimentId);
@@ -238,18 +253,10 @@ export async function w2sHandler(ctx: JobContext): Promise<unknown> {
     method: config.method,
     seed: config.seed,
     bootstrapSizes: config.bootstrapSizes,
-    epochs: config.epochs,
-    lr: config.learningRate,
-    batchSize: config.batchSize,
-    alphaMax: config.alphaMax,
-    probes: config.probes,
-    mode: config.studentMode,
+    ...trainingOptions(config),
     generativeBase: config.generativeBase,
     lmEpochs: config.lmEpochs,
     promptingShots: config.promptingShots,
-    maxExamples: config.maxExamples,
-    control: config.control,
-    leakage: config.leakage,
   }, pipelineDeps(ctx, recorder));
   await recorder.writeResult(result);
   return summary(result);
@@ -281,15 +288,7 @@ export async function sweepHandler(ctx: JobContext): Promise<unknown> {
     sizes: config.sizes,
     methods: config.methods,
     seeds: config.seeds,
-    epochs: config.epochs,
-    lr: config.learningRate,
-    batchSize: config.batchSize,
-    alphaMax: config.alphaMax,
-    probes: config.probes,
-    mode: config.studentMode,
-    maxExamples: config.maxExamples,
-    control: config.control,
-    leakage: config.leakage,
+    ...trainingOptions(config),
   }, {
     ...pipelineDeps(ctx, recorder),
     onExperiment: (result) => recorder.writeResult(result),

@@ -8,20 +8,13 @@
  * Budgets grow with size so that recall rises and validation loss falls at every step up.
  */
 
-export interface LadderSize {
-  name: string;
-  width: number;
-  layers: number;
-  heads: number;
-  contextLength: number;
-  /** Pretraining budget in tokens. */
-  tokens: number;
+import type { LadderShape } from "../contract/models.ts";
+
+export interface LadderSize extends LadderShape {
   /** Rows per optimizer step (each row is contextLength tokens). */
   batchSize: number;
   /** Peak AdamW learning rate (linear warmup, cosine decay to a tenth). */
   lr: number;
-  /** Part of the default ladder that runs on a CPU adapter. */
-  cpu: boolean;
 }
 
 export const LADDER: readonly LadderSize[] = [
