@@ -36,7 +36,13 @@ const models: ModelSource = {
 };
 
 /** Each role's soft labels carry its own last digits, so where a number came from can be told. */
-const ROLE_MARK: Record<string, number> = { weak: 0.001, bootstrap: 0.002, student: 0.003, ceiling: 0.004 };
+const ROLE_MARK: Record<string, number> = {
+  weak: 0.001,
+  bootstrap: 0.002,
+  student: 0.003,
+  ceiling: 0.004,
+  control: 0.005,
+};
 
 /** Soft labels the stand-in "predicts": a known pattern per role and size, both sides of 0.5. */
 const softLabel = (role: string, size: string, i: number) =>
@@ -48,6 +54,7 @@ const READINGS: Record<string, { final: number; selected: number; oracle: number
   ceiling: { final: 0.91, selected: 0.92, oracle: 0.93 },
   student: { final: 0.71, selected: 0.72, oracle: 0.79 },
   bootstrap: { final: 0.66, selected: 0.67, oracle: 0.68 },
+  control: { final: 0.52, selected: 0.53, oracle: 0.58 },
 };
 
 function standIn(calls: RoleTraining[]): RoleTrainer {
@@ -175,6 +182,31 @@ Deno.test("w2s wiring: bootstrap cross-fits — each fold learns the previous la
     const crossFit = new Set(Array.from({ length: n2 }, (_, k) => softLabel("bootstrap", "b", k)));
     assert.ok(student.trainTargets.every((t) => crossFit.has(t)), "student targets come from the folds");
     assert.ok(!student.trainTargets.some((t) => weakTargets.has(t)));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("w2s wiring: the random-init control learns train2 ground truth from a never-pretrained start", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "w2s-wiring-" });
+  try {
+    const task = await writeTask(dir);
+    const calls: RoleTraining[] = [];
+    const result = await runExperiment(
+      { task, weak: "a", strong: "c", method: "naive", seed: 4, control: true },
+      { models, trainer: standIn(calls), gpu: {} as Gpu },
+    );
+    const splits = await loadTaskSplits(task, 4);
+    assert.deepEqual(calls.map((c) => c.role), ["weak", "ceiling", "student", "control"]);
+    const [, ceiling, , control] = calls;
+    assert.deepEqual(control.trainTargets, labels(splits.train2));
+    assert.deepEqual(control.validationLabels, labels(splits.validation));
+    // The ceiling starts from the pretrained checkpoint; the control from random init, not from it.
+    const pretrained = hashNumbers(initParameters(CONFIGS.c, 1));
+    assert.equal(ceiling.startsFrom, pretrained);
+    assert.equal(control.startsFrom, hashNumbers(initParameters(CONFIGS.c, 4)));
+    assert.equal(result.control?.ceiling_acc, 0.52);
+    assert.equal(result.control?.step, 30);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

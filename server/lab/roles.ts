@@ -87,6 +87,8 @@ export interface RoleTraining {
   role: Role;
   size: string;
   mode: StudentMode;
+  /** Where training starts: the checkpoint's content hash, or what replaced it (LM finetuning, random init). */
+  startsFrom: string;
   /** p(class 1) per training example: ground truth (0/1) or a supervisor's soft labels. */
   trainTargets: readonly number[];
   /** Hard labels of validation the role may select on: ground truth, or its supervisor's. */
@@ -261,6 +263,7 @@ async function computeRole(
     role: spec.role,
     size: model.size,
     mode: spec.mode,
+    startsFrom: spec.paramsHash ?? model.hash,
     trainTargets: common.trainTargets,
     validationLabels: common.validationLabels,
     testLabels: common.testLabels,

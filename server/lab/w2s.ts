@@ -530,12 +530,13 @@ function trainControl(
   seed: number,
   plannedSteps: number,
 ): Promise<TrainedRole> {
+  const params = initParameters(strongModel.config, seed);
   return trainRole(ctx, {
     role: "control",
     description: "train2 ground truth from random init (never pretrained)",
     model: strongModel,
-    params: initParameters(strongModel.config, seed),
-    paramsHash: `random-init:${seed}`,
+    params,
+    paramsHash: hashNumbers(params),
     train: "train2",
     targets: ctx.gt.train2,
     validationLabels: ctx.gt.validation,
