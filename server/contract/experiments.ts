@@ -30,8 +30,8 @@ export function optionConflicts(o: MethodOptions): { field: string; message: str
     conflicts.push({
       field: "studentMode",
       message:
-        "the aux-confidence loss needs a finetuned student: the probe student (studentMode probe) is a " +
-        "logistic regression on frozen features without it; use studentMode finetune or method naive",
+        "the aux-confidence loss needs a finetuned student: the probe student is a logistic regression " +
+        "on frozen features without it; choose the finetune mode (API studentMode, CLI --mode) or method naive",
     });
   }
   if (o.studentMode === "probe" && o.probes) {
