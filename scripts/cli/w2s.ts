@@ -2,11 +2,14 @@
  * `deno task lab w2s --task T --weak A --strong B --method M [--seed S] [--mode finetune|probe] [--json]`:
  * one weak→strong experiment on the pretrained ladder (server/lab/w2s.ts). Weak models, ceilings and weak
  * labels are cached under <dataDir>/cache. Progress with ETA on stderr; with --json the last stdout line
- * is one JSON object (weak_acc, ceiling_acc, student_acc, pgr, agreement, intervals, oracle, runs).
+ * is one JSON object: the final checkpoint's weak_acc, ceiling_acc, student_acc, pgr, agreement and
+ * intervals (the headline), the selected and oracle readings with their steps, warnings, runs.
  *
  * More options: --epochs N --lr X --batch-size N --alpha-max X --base naive|auxconf (generative)
  * --bootstrap-sizes a,b --probes (per-layer saliency) --prompting K (zero/K-shot baselines)
- * --max-examples N --no-cache --control (the random-init control: the strong architecture never pretrained). --task also takes a path to a .jsonl file or an imported task's name.
+ * --max-examples N --no-cache --control (the random-init control: the strong architecture never
+ * pretrained) --leakage (the ladder saw the task's test items). --task also takes a path to a .jsonl file
+ * or an imported task's name.
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";

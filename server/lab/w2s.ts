@@ -5,15 +5,18 @@
  *   3 generative (generative method) size B LM-finetuned on the task's unlabeled texts first;
  *   4 ceiling    size B trained on train2 ground truth;
  *   5 student    size B trained on train2 weak labels with the chosen method (methods.ts);
- *   6 readings   test accuracies, PGR, agreement (all / supervisor right / supervisor wrong), the
- *                ground-truth early-stopping oracle beside the honest readings, intervals, and optionally
- *                the prompting baselines and per-layer probe saliency.
+ *   6 readings   test accuracies, PGR, agreement (all / supervisor right / supervisor wrong) and
+ *                intervals at the final checkpoint (the headline), the validation-selected and oracle
+ *                readings beside it, chance warnings, and optionally the random-init control, the
+ *                prompting baselines and per-layer probe saliency.
  * Each role is trained and cached in roles.ts, so experiments that share one — and a resumed job — do not
  * train it again.
  *
- * Selection is honest: every model is read at its best VALIDATION point, where validation is scored
- * against the labels that role may see (ground truth for weak and ceiling; the supervisor's hard
- * labels for a student or a bootstrap step). Test accuracy along the curve only feeds the oracle.
+ * The headline is every model's FINAL checkpoint, as in the paper and the openai code; the next role's
+ * labels come from it too. Validation is scored against the labels each role may see (ground truth for
+ * weak and ceiling; the supervisor's hard labels for a student or a bootstrap step), so a student's
+ * "selected" reading is its agreement peak with the supervisor: reported, never the headline. Test
+ * accuracy along the curve feeds only the readings and the oracle.
  * Student modes: "finetune" (the whole model) or "probe" (frozen features of the last layer + converged
  * logistic regression); the ceiling uses the same mode as the student, the weak model is always finetuned.
  */
