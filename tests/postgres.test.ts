@@ -59,15 +59,19 @@ function spawnWorker(databaseUrl: string, dataDir: string) {
       "-A",
       "scripts/lab.ts",
       "worker",
+      // Long enough that a heartbeat on a starved 2-core machine still renews it; the kill -9 step waits
+      // for this lease to expire.
       "--lease-ms",
-      "1500",
+      "4000",
       "--heartbeat-ms",
-      "300",
+      "400",
       "--poll-ms",
       "50",
     ],
     cwd: ROOT,
-    env: { DATABASE_URL: databaseUrl, LAB_DATA_DIR: dataDir },
+    // The queue is under test, not the engine: no matmul autotune at start-up (on a machine without its
+    // cache it takes longer than the queue waits here).
+    env: { DATABASE_URL: databaseUrl, LAB_DATA_DIR: dataDir, LAB_AUTOTUNE: "0" },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -158,7 +162,15 @@ async function checkTwoWorkersDrainQueue(db: LabDb, url: string, dataDir: string
   const ids = queued.map((j) => j.id);
   workers.push(spawnWorker(url, dataDir), spawnWorker(url, dataDir));
   await waitFor("the queue to drain", async () => {
-    const rows = await db.select({ status: jobs.status }).from(jobs).where(inArray(jobs.id, ids));
+    const rows = await db.select({ id: jobs.id, status: jobs.status, error: jobs.error }).from(jobs)
+      .where(inArray(jobs.id, ids));
+    // A failed job is a failure to report now, not a drain that never comes.
+    const failed = rows.find((r) => r.status === "failed");
+    if (failed) {
+      throw new Error(
+        `job ${failed.id} failed: ${failed.error}\n${workers.map((w) => w.output()).join("\n")}`,
+      );
+    }
     return rows.every((r) => r.status === "done");
   }, 40_000);
   const rows = await db.select().from(jobs).where(inArray(jobs.id, ids));

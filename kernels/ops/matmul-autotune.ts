@@ -100,7 +100,13 @@ export async function autotuneMatmul(
   const entry = { adapter: gpu.adapterName, method: TUNE_METHOD, blocks, gflops };
   try {
     Deno.mkdirSync(file.replace(/\/[^/]*$/, ""), { recursive: true });
-    Deno.writeTextFileSync(file, JSON.stringify({ ...readCache(file), [gpu.adapterName]: entry }, null, 1));
+    // Written whole and renamed into place: two processes tuning at once never leave a torn file.
+    const temporary = `${file}.tmp-${Deno.pid}`;
+    Deno.writeTextFileSync(
+      temporary,
+      JSON.stringify({ ...readCache(file), [gpu.adapterName]: entry }, null, 1),
+    );
+    Deno.renameSync(temporary, file);
   } catch (err) {
     console.error(`matmul autotune: could not write the cache ${file}: ${(err as Error).message}`);
   }
