@@ -146,6 +146,13 @@ export const OPERATIONS: OperationDoc[] = [
   },
   {
     method: "get",
+    path: "/results/summary",
+    tag: "results",
+    summary: "Median PGR per task × method and per method, and the cells behind it (the CLI's sweep summary)",
+    query: ResultsQuery,
+  },
+  {
+    method: "get",
     path: "/results/export.csv",
     tag: "results",
     summary: "Results as CSV",
