@@ -6,7 +6,7 @@
  */
 import { eq, sql } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
-import { type Job, jobs, metrics as metricsTable } from "../../db/schema.ts";
+import { type Job, jobs, metrics as metricsTable, runs } from "../../db/schema.ts";
 import type { EventBus, JobEvent } from "./bus.ts";
 import type { JobContext, MetricRow, ProgressUpdate } from "./registry.ts";
 
@@ -203,4 +203,13 @@ export function startJobContext(job: Job, signal: AbortSignal, deps: JobContextD
       }
     },
   };
+}
+
+/** Marks a job's run finished, its seconds measured by the database from the run's start. */
+export async function markRunDone(db: LabDb, runId: number): Promise<void> {
+  await db.update(runs).set({
+    status: "done",
+    finishedAt: sql`now()`,
+    seconds: sql`extract(epoch from now() - ${runs.startedAt})`,
+  }).where(eq(runs.id, runId));
 }

@@ -12,6 +12,7 @@ import { PretrainCreate } from "../contract/jobs.ts";
 import { METRIC_SERIES } from "../contract/series.ts";
 import type { Curves } from "../lab/model-store.ts";
 import { type PretrainOptions, type PretrainResult, pretrainSize } from "../lab/pretrain.ts";
+import { markRunDone } from "./job-context.ts";
 import type { JobContext, JobHandler, MetricRow } from "./registry.ts";
 
 export const PretrainJobParams = PretrainCreate.extend({ size: SIZE_NAME });
@@ -126,11 +127,7 @@ export function makePretrainHandler(pretrain: PretrainSize = pretrainSize): JobH
         },
         updatedAt: sql`now()`,
       }).where(eq(models.name, size));
-      await ctx.db.update(runs).set({
-        status: "done",
-        finishedAt: sql`now()`,
-        seconds: sql`extract(epoch from now() - ${runs.startedAt})`,
-      }).where(eq(runs.id, run.id));
+      await markRunDone(ctx.db, run.id);
       return {
         size,
         runId: run.id,

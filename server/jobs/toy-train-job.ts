@@ -5,10 +5,11 @@
  * every `saveEvery` steps and resumes from them; minibatches depend only on (seed, step), so a resumed run
  * ends with exactly the weights of an uninterrupted one.
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { mulberry32 } from "../../kernels/random.ts";
 import { runs } from "../../db/schema.ts";
 import { ToyTrainParams } from "../contract/jobs.ts";
+import { markRunDone } from "./job-context.ts";
 import type { JobContext } from "./registry.ts";
 
 export interface ToyPoint {
@@ -128,11 +129,7 @@ export async function toyTrainHandler(ctx: JobContext): Promise<unknown> {
 
   const final = toyEvaluate(model, points);
   await ctx.flushMetrics();
-  await ctx.db.update(runs).set({
-    status: "done",
-    finishedAt: sql`now()`,
-    seconds: sql`extract(epoch from now() - ${runs.startedAt})`,
-  }).where(eq(runs.id, run.id));
+  await markRunDone(ctx.db, run.id);
   return {
     runId: run.id,
     steps,
