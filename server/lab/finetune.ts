@@ -23,9 +23,7 @@
  * regression (probe.ts), the openai repo's `linear_probe` option.
  */
 
-import { ADAMW_FINETUNE } from "../../kernels/config.ts";
-import { learningRateAt } from "./schedule.ts";
-import type { GptConfig, ParamLayout } from "../../kernels/config.ts";
+import { ADAMW_FINETUNE, type GptConfig, type ParamLayout } from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
@@ -33,6 +31,7 @@ import { seededRandom, shuffled } from "../../kernels/random.ts";
 import { accuracy, auxconfAlpha, hardLabels } from "./metrics.ts";
 import type { CurvePoint, FinetuneHyper, Reading } from "../contract/results.ts";
 import { trainLogisticProbe } from "./probe.ts";
+import { learningRateAt } from "./schedule.ts";
 
 /** Tokenized texts, right-padded to T. */
 export interface EncodedSet {
@@ -74,8 +73,6 @@ function rows(set: EncodedSet, indices: readonly number[]): { tokens: Int32Array
   });
   return { tokens, lengths };
 }
-
-export type { FinetuneHyper };
 
 /** Finetuning's schedule: warmup over `warmupFraction` of the steps, then cosine decay to zero. */
 export function finetuneLr(step: number, total: number, lr: number, warmupFraction: number): number {

@@ -8,12 +8,11 @@ import type { GptConfig } from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import type { GptModel } from "../../kernels/gpt.ts";
 import type { StudentMode } from "../contract/methods.ts";
-import type { CurvePoint, Role, RoleRun } from "../contract/results.ts";
+import type { CurvePoint, FinetuneHyper, Role, RoleRun } from "../contract/results.ts";
 import { CACHE_VERSION, type ExperimentCache, hashNumbers } from "./cache.ts";
 import {
   type EncodedSet,
   finetuneClassifier,
-  type FinetuneHyper,
   type FinetuneResult,
   padSet,
   probeClassifier,

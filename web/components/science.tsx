@@ -182,8 +182,7 @@ export function PgrBars({ summary, params }: { summary: ResultsSummary; params: 
               }
               const v = c.pgr;
               const left = Math.min(x(0), x(v));
-              const whisker = Number.isFinite(c.pgr_ci.lo) && Number.isFinite(c.pgr_ci.hi) &&
-                c.pgr_ci.lo !== null;
+              const whisker = Number.isFinite(c.pgr_ci.lo) && Number.isFinite(c.pgr_ci.hi);
               return (
                 <div class="bar-row" key={c.method} title={`${pair} ${c.method}: PGR ${v.toFixed(3)}`}>
                   <div class="bar-track">
