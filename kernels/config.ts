@@ -100,6 +100,37 @@ export function paramLayout(cfg: GptConfig): ParamLayout {
   return { specs, byName: new Map(specs.map((s) => [s.name, s])), total: offset, decayEnd };
 }
 
+/** A range [start, end) of elements of the flat parameter buffer. */
+export interface ParamRange {
+  start: number;
+  end: number;
+}
+
+/** The empty range. */
+export const NO_PARAMS: ParamRange = { start: 0, end: 0 };
+
+/** The token and position embeddings; wte is also the tied LM head. Neighbours at the buffer's start. */
+export const EMBEDDING_PARAMS = ["wte.weight", "wpe.weight"] as const;
+
+/**
+ * The one range covering the named parameters, which must be neighbours in the flat buffer (the
+ * alignment padding between them is inside the range); no names: the empty range.
+ */
+export function paramRange(layout: ParamLayout, names: readonly string[]): ParamRange {
+  const indices = [...new Set(names)].map((name) => {
+    const i = layout.specs.findIndex((s) => s.name === name);
+    if (i < 0) throw new Error(`unknown parameter ${name}`);
+    return i;
+  }).sort((a, b) => a - b);
+  if (indices.length === 0) return NO_PARAMS;
+  if (indices.some((i, k) => i !== indices[0] + k)) {
+    const order = indices.map((i) => layout.specs[i].name).join(", ");
+    throw new Error(`parameters ${order} are not neighbours in the flat buffer: name a contiguous run`);
+  }
+  const first = layout.specs[indices[0]], last = layout.specs[indices[indices.length - 1]];
+  return { start: first.offset, end: last.offset + last.size };
+}
+
 /** Number of trainable parameters (unpadded), the classification head included. */
 export function parameterCount(cfg: GptConfig): number {
   return parameterShapes(cfg).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);

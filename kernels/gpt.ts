@@ -17,9 +17,12 @@ import {
   type AdamWSettings,
   DEFAULT_ADAMW,
   type GptConfig,
+  NO_PARAMS,
   NUM_CLASSES,
   type ParamLayout,
   paramLayout,
+  type ParamRange,
+  paramRange,
 } from "./config.ts";
 import type { Gpu } from "./device.ts";
 import {
@@ -46,7 +49,13 @@ import {
   requireAttentionVersion,
 } from "./ops/attention.ts";
 import { planClassCrossEntropy, planLmCrossEntropy } from "./ops/crossentropy.ts";
-import { adamwStepParams, gradNormPartials, planAdamW, planGradNorm } from "./ops/optimizer.ts";
+import {
+  adamwStepParams,
+  frozenRangeParams,
+  gradNormPartials,
+  planAdamW,
+  planGradNorm,
+} from "./ops/optimizer.ts";
 import {
   STAT_CORRECT,
   STAT_COUNT,
@@ -158,7 +167,12 @@ export class GptModel {
   private fuse: boolean;
   private step = 0;
   private programs = new Map<string, Dispatch[]>();
+  private gradNorm?: Dispatch[];
   private adamw?: Dispatch;
+  /** Parameters the optimizer leaves untouched (freeze). */
+  private frozen: ParamRange = NO_PARAMS;
+  /** Values of the matrices weight decay pulls toward (anchorDecay); absent: toward zero. */
+  private anchor?: Tensor;
   private auxCE?: Dispatch[];
   private rowsInBatch = 0;
 
@@ -294,6 +308,39 @@ export class GptModel {
 
   setOptimizer(settings: Partial<OptimizerSettings>): void {
     this.opt = { ...this.opt, ...settings };
+  }
+
+  /**
+   * Freezes the named parameters (neighbours in the flat buffer, e.g. EMBEDDING_PARAMS): AdamW neither
+   * updates nor decays them and keeps their moments, and the gradient norm leaves them out, as for
+   * torch parameters with requires_grad = False. [] unfreezes everything.
+   */
+  freeze(names: readonly string[]): void {
+    this.frozen = paramRange(this.layout, names);
+    for (const d of [...(this.gradNorm ?? []), ...(this.adamw ? [this.adamw] : [])]) {
+      d.setParams(frozenRangeParams(this.frozen));
+    }
+  }
+
+  /**
+   * From now on weight decay pulls the matrices toward their current values instead of toward zero
+   * (L2-SP: p −= lr·wd·(p − p0)): copies them on the device into an anchor buffer allocated here.
+   * `false` frees the anchor: decay toward zero again.
+   */
+  anchorDecay(on = true): void {
+    if (!on && !this.anchor) return;
+    this.anchor?.buffer.destroy();
+    this.anchor = undefined;
+    if (on) {
+      const n = this.layout.decayEnd;
+      this.anchor = createTensor(this.gpu, n, "decay anchor");
+      const encoder = this.gpu.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(this.params.buffer, this.params.offset * 4, this.anchor.buffer, 0, n * 4);
+      this.gpu.device.queue.submit([encoder.finish()]);
+    }
+    // The update binds the anchor (or not): plan it again, and the training programs that hold it.
+    this.adamw = undefined;
+    for (const key of [...this.programs.keys()]) if (key.startsWith("train:")) this.programs.delete(key);
   }
 
   /** Uploads a batch (validated on the CPU: ids, lengths, targets). Queued; no GPU wait. */
@@ -770,6 +817,14 @@ export class GptModel {
   private optimizer(): Dispatch[] {
     const g = this.gpu;
     const P = this.layout.total;
+    this.gradNorm ??= planGradNorm(g, {
+      grads: this.grads,
+      n: P,
+      stats: this.stats,
+      partials: this.partials,
+      frozen: this.frozen,
+      label: "grad norm",
+    });
     this.adamw ??= planAdamW(g, {
       params: this.params,
       grads: this.grads,
@@ -777,19 +832,12 @@ export class GptModel {
       v: this.v,
       n: P,
       decayEnd: this.layout.decayEnd,
+      anchor: this.anchor,
+      frozen: this.frozen,
       stats: this.stats,
       label: "adamw",
     });
-    return [
-      ...planGradNorm(g, {
-        grads: this.grads,
-        n: P,
-        stats: this.stats,
-        partials: this.partials,
-        label: "grad norm",
-      }),
-      this.adamw,
-    ];
+    return [...this.gradNorm, this.adamw];
   }
 
   private program(kind: "train" | "eval", head: Head, aux = false): Dispatch[] {

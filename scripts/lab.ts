@@ -17,7 +17,34 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
     help: "mean next-token loss of a checkpoint (--checkpoint DIR --tokens 1,2,3)",
   },
   worker: { file: "./cli/worker.ts", help: "an extra worker for the job queue at DATABASE_URL" },
+  world: { file: "./cli/world.ts", help: "the lab's world: show it, or make a world file the lab's (build)" },
 };
+
+/** Commands that take `--world F`: that world file is the lab's world for this command and its workers. */
+const WORLD_COMMANDS = new Set([
+  "pretrain",
+  "w2s",
+  "sweep",
+  "knowledge",
+  "models",
+  "tasks",
+  "demo",
+  "worker",
+]);
+
+/** Strips `--world F` and makes F the lab's world for this process (LAB_WORLD, checked first). */
+async function useWorldFlag(name: string, args: string[]): Promise<string[]> {
+  const at = args.indexOf("--world");
+  if (at < 0 || !WORLD_COMMANDS.has(name)) return args;
+  const path = args[at + 1];
+  if (!path || path.startsWith("--")) {
+    throw new Error("--world needs a world file: --world path/to/world.json");
+  }
+  const { readWorldFile } = await import("../server/corpus/world-spec.ts");
+  readWorldFile(path);
+  Deno.env.set("LAB_WORLD", path);
+  return [...args.slice(0, at), ...args.slice(at + 2)];
+}
 
 /** Commands that train: they pick the matmul blocks measured for this adapter (cached per machine). */
 const TRAINING_COMMANDS = new Set(["pretrain", "w2s", "sweep", "worker"]);
@@ -61,8 +88,9 @@ if (import.meta.main) {
   }
   try {
     if (TRAINING_COMMANDS.has(name) && Deno.env.get("LAB_AUTOTUNE") !== "0") await tuneEngine();
+    const rest = await useWorldFlag(name, args);
     const mod = await import(command.file);
-    await mod.main(args);
+    await mod.main(rest);
   } catch (err) {
     console.error(`lab ${name}: ${err instanceof Error ? err.message : String(err)}`);
     if (Deno.env.get("LAB_DEBUG")) console.error(err);

@@ -8,10 +8,11 @@ import { experiments, metrics, results, runs } from "../db/schema.ts";
 import { createApp } from "../server/api/app.ts";
 import { OPERATIONS } from "../server/api/openapi.ts";
 import { resolveToken } from "../server/api/token.ts";
-import { BUILTIN_TASKS } from "../server/tasks/registry.ts";
+import { modelDir } from "../server/lab/model-store.ts";
 import { createTokenizer } from "../server/corpus/tokenizer.ts";
 import { generateWorld } from "../server/corpus/world.ts";
 import { DEFAULT_LAB_CORPUS } from "../server/lab/lab-corpus.ts";
+import { DEFAULT_WORLD_SPEC } from "../server/corpus/world-spec.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { startWorker } from "../server/jobs/worker.ts";
@@ -26,7 +27,7 @@ const bus = new EventBus();
 const app = createApp({ db, dataDir, token: TOKEN, bus, dbKind: opened.kind });
 // The worker runs toy-train and w2s (no checkpoints here: fails cleanly) and leaves sweep/bench/pretrain queued.
 const worker = startWorker({ db, dataDir, bus, pollMs: 20, log: () => {}, types: ["toy-train", "w2s"] });
-const TASK = BUILTIN_TASKS[0].name;
+const TASK = "world-region";
 
 Deno.test.afterAll(async () => {
   await worker.stop();
@@ -500,6 +501,44 @@ Deno.test("student mode and generative settings: defaults, pass-through to the j
   await call("POST", `/api/sweeps/${sweep.body.experiment.id}/cancel`);
 });
 
+Deno.test("finetuning recipe: passed to the job, refused with the probe mode naming the field", async () => {
+  const base = { task: TASK, weak: "nano", strong: "micro" };
+  const recipe = { embeddings: "frozen", headInit: "probe", decayTo: "pretrained" };
+  const created = await call("POST", "/api/experiments", { ...base, ...recipe });
+  const body = await json(created);
+  assert.equal(created.status, 201, JSON.stringify(body));
+  assert.deepEqual([body.job.params.embeddings, body.job.params.headInit, body.job.params.decayTo], [
+    "frozen",
+    "probe",
+    "pretrained",
+  ]);
+  await call("POST", `/api/experiments/${body.experiment.id}/cancel`);
+  const sweep = { tasks: [TASK], sizes: ["nano", "micro"], methods: ["naive"], seeds: [0] };
+  const refused: Array<[string, Record<string, unknown>, RegExp]> = [
+    [
+      "/api/experiments",
+      { ...base, studentMode: "probe", embeddings: "frozen" },
+      /body\.embeddings: embeddings is a finetuning-recipe option/,
+    ],
+    [
+      "/api/sweeps",
+      { ...sweep, studentMode: "probe", headInit: "probe" },
+      /body\.headInit: headInit is a finetuning-recipe option/,
+    ],
+    [
+      "/api/experiments",
+      { ...base, decayTo: "one" },
+      /body\.decayTo: decayTo must be one of: zero, pretrained/,
+    ],
+  ];
+  for (const [path, request, message] of refused) {
+    const res = await call("POST", path, request);
+    const answer = await json(res);
+    assert.equal(res.status, 400, JSON.stringify(request));
+    assert.match(answer.error.message, message);
+  }
+});
+
 Deno.test("token: generated once with mode 0600, reused, LAB_TOKEN wins", async () => {
   const dir = await Deno.makeTempDir();
   const first = await resolveToken(dir, "");
@@ -578,13 +617,12 @@ Deno.test("experiments and sweeps: create enqueues, w2s without checkpoints fail
     const bpe = createTokenizer({ merges });
     const values = [
       ...world.attributes.flatMap((a) => a.values.map((v) => ({ attribute: a.name, v }))),
-      { attribute: "half", v: "north" },
-      { attribute: "half", v: "south" },
+      ...world.derived.flatMap((d) => d.values.map((v) => ({ attribute: d.name, v }))),
     ].filter(({ attribute, v }) => attribute === "region" || bpe.encode(" " + v).length > 1);
     return 256 + merges + world.entities.length + values.length;
   };
   assert.equal(worldVocab({}, 4096), 6380, "the default world at 4,096 merges (a figure the design gives)");
-  const vocab = worldVocab(DEFAULT_LAB_CORPUS.world, DEFAULT_LAB_CORPUS.merges);
+  const vocab = worldVocab(DEFAULT_WORLD_SPEC, DEFAULT_LAB_CORPUS.merges);
   // Counted by hand: wte V·C + wpe T·C + L × (12·C² + 13·C) + ln_f 2·C + class head 2·C + 2.
   const { width: C, layers: L, contextLength: T } = micro;
   assert.equal(micro.params, vocab * C + T * C + L * (12 * C * C + 13 * C) + 2 * C + 2 * C + 2);
@@ -726,7 +764,7 @@ Deno.test("OpenAPI lists every routed operation; docs page and static fallback a
 });
 
 Deno.test("pretraining curves of a size come from its status file; missing → 404, unknown size → 400", async () => {
-  const dir = `${dataDir}/models/micro`;
+  const dir = modelDir(dataDir, "micro");
   await Deno.mkdir(dir, { recursive: true });
   const curves = {
     train: [{ step: 25, tokens: 800, value: 3.5 }, { step: 50, tokens: 1600, value: 2.25 }],

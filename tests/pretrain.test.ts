@@ -12,7 +12,6 @@ import { LADDER, type LadderSize } from "../server/lab/ladder.ts";
 import { ladderStatus } from "../server/lab/models.ts";
 import { loadTaskSplits } from "../server/tasks/load.ts";
 import { buildCorpus } from "../server/corpus/corpus.ts";
-import { loadBuiltinTask } from "../server/tasks/registry.ts";
 import {
   generateWorld,
   renderWorldCorpus,
@@ -23,6 +22,7 @@ import {
 import { Mulberry32 } from "../kernels/random.ts";
 import { type LabCorpusOptions, labWorld, sentenceStarts } from "../server/lab/lab-corpus.ts";
 import { modelDir, statusPath, trainStatePath } from "../server/lab/model-store.ts";
+import { DEFAULT_WORLD_SPEC, storeLabWorld, worldSpecWith } from "../server/corpus/world-spec.ts";
 import { PretrainInterrupted, pretrainSize } from "../server/lab/pretrain.ts";
 import { paraphraseWindow } from "../server/lab/windows.ts";
 import { learningRateAt } from "../server/lab/schedule.ts";
@@ -240,22 +240,26 @@ Deno.test("world validation restates facts that training states; the world is no
   }
 });
 
-Deno.test("the world-region task asks about the ladder's own world", async () => {
+Deno.test("world tasks ask about the ladder's own world: the lab's world file", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const ladderWorld = (await labWorld(dir)).world;
-    const taskEntities = new Set<string>();
-    const splits = await loadBuiltinTask("world-region", { seed: 0 });
-    for (const split of Object.values(splits)) {
-      for (const e of split) taskEntities.add(/ ([A-Za-z]+) lives in$/.exec(e.txt)![1]);
-    }
+    assert.equal(ladderWorld.entities.length, DEFAULT_WORLD_SPEC.entities.count);
+    assert.deepEqual(ladderWorld.spec, DEFAULT_WORLD_SPEC);
+    const splits = await loadTaskSplits("world-region", 0, undefined, ladderWorld);
     const names = new Set(ladderWorld.entities.map((e) => e.name));
-    assert.equal(names.size, 400);
-    for (const name of taskEntities) {
-      assert.ok(names.has(name), `task entity ${name} is not in the ladder's world`);
+    for (const split of Object.values(splits)) {
+      for (const e of split) {
+        const name = / ([A-Za-z]+) lives in$/.exec(e.txt)![1];
+        assert.ok(names.has(name), `task entity ${name} is not in the ladder's world`);
+      }
     }
-    // The pipeline's split of the ladder's world equals the registry's.
-    assert.deepEqual(await loadTaskSplits("world-region", 0, undefined, ladderWorld), splits);
+    // Another world file in the data directory is the ladder's world from then on, under its own key.
+    const before = modelDir(dir, "nano");
+    await storeLabWorld(dir, worldSpecWith(DEFAULT_WORLD_SPEC, { seed: 77 }));
+    assert.notEqual(modelDir(dir, "nano"), before);
+    const other = (await labWorld(dir)).world;
+    assert.notDeepEqual(other.entities.map((e) => e.name), ladderWorld.entities.map((e) => e.name));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -274,7 +278,7 @@ Deno.test("paraphrase augmentation: every wording of a statement, drawn at rando
     `the ${first.name} is found in ${region}`,
     `${first.name} comes from ${region}`,
   ]);
-  const half = world.attributes[0].groups![world.attributes[0].values[0]];
+  const half = world.derived[0].map[world.attributes[0].values[0]];
   assert.deepEqual(variants[stated], [
     `${world.attributes[0].values[0]} is in the ${half}`,
     `${world.attributes[0].values[0]} lies in the ${half}`,

@@ -6,17 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { seededRandom, shuffled } from "../kernels/random.ts";
-import {
-  DEFAULT_WORLD_OPTIONS,
-  generateWorld,
-  promptFor,
-  type World,
-  type WorldEntity,
-} from "../server/corpus/world.ts";
+import { generateWorld, promptFor, type World, type WorldEntity } from "../server/corpus/world.ts";
+import { parseWorldSpec } from "../server/corpus/world-spec.ts";
 import { pickDemos, promptFormatFor, promptPrefix } from "../server/lab/prompting.ts";
 import { plain } from "../server/tasks/source.ts";
 import type { TaskExample } from "../server/tasks/types.ts";
-import { worldRegionFromWorld } from "../server/tasks/world-region.ts";
+import { worldTaskSource } from "../server/tasks/world-tasks.ts";
+
+const worldRegionExamples = (world: World) => plain(worldTaskSource(world, "world-region").examples);
 
 /** Eight examples a…h; the labels the picker balances on are given apart, as weak labels would be. */
 const LETTERS: TaskExample[] = [..."abcdefgh"].map((txt) => ({ txt, hard_label: 0 }));
@@ -54,14 +51,36 @@ function tinyWorld(): World {
     attrs: { region },
     mentions: 1,
     order: ["region"],
+    stated: { region: 1 },
+  });
+  const regions = { name: "region", values: ["Nor", "Nub", "Sul", "Sab"], templates: ["{X} lives in {V}"] };
+  const half = { name: "half", of: "region", values: ["north", "south"], templates: ["{X} is in the {V}"] };
+  const spec = parseWorldSpec({
+    name: "tiny",
+    seed: 1,
+    entities: { count: 4, names: ["Abo", "Bek", "Cid", "Dov"] },
+    mentions: { distribution: "log-uniform", min: 1, max: 1 },
+    sentencesPerDocument: 8,
+    nameTokens: "added",
+    attributes: [regions],
+    derived: [{ ...half, statementsPerValue: 1 }],
+    tasks: [{
+      name: "world-region",
+      description: "north?",
+      difficulty: "medium",
+      type: "derived",
+      derived: "half",
+      positive: ["north"],
+    }],
   });
   return {
-    options: { ...DEFAULT_WORLD_OPTIONS, entities: 4 },
+    spec,
     entities: [entity("Abo", "Nor"), entity("Bek", "Sul"), entity("Cid", "Nub"), entity("Dov", "Sab")],
-    attributes: [{
-      name: "region",
-      values: ["Nor", "Nub", "Sul", "Sab"],
-      groups: { Nor: "north", Nub: "north", Sul: "south", Sab: "south" },
+    attributes: [regions],
+    derived: [{
+      ...half,
+      statementsPerValue: 1,
+      map: { Nor: "north", Nub: "north", Sul: "south", Sab: "south" },
     }],
   };
 }
@@ -73,7 +92,7 @@ function statedFacts(prefix: string): [string, string][] {
 
 Deno.test("promptPrefix: world-region demonstrations state the entity's own region under ground truth", () => {
   const world = tinyWorld();
-  const examples = plain(worldRegionFromWorld(world).examples);
+  const examples = worldRegionExamples(world);
   assert.deepEqual(examples.map((e) => e.hard_label), [1, 0, 1, 0]);
   const format = promptFormatFor("world-region", world);
   const gt = examples.map((e) => e.hard_label);
@@ -83,13 +102,13 @@ Deno.test("promptPrefix: world-region demonstrations state the entity's own regi
     prefix.split(/(?=\. )/).sort(),
     [". Abo lives in Nor", ". Bek lives in Sul", ". Cid lives in Nub", ". Dov lives in Sab"],
   );
-  assert.equal(prefix + promptFor("region", "Eli"), prefix + ". Eli lives in");
+  assert.equal(prefix + promptFor(world, "region", "Eli"), prefix + ". Eli lives in");
   assert.equal(promptPrefix(format), "");
 });
 
 Deno.test("promptPrefix: a weak label that disagrees states a region of the half it names, seeded", () => {
   const world = tinyWorld();
-  const examples = plain(worldRegionFromWorld(world).examples);
+  const examples = worldRegionExamples(world);
   const format = promptFormatFor("world-region", world);
   // Abo (north) shown as south, Bek (south) shown as north; Cid and Dov as they are.
   const weak = [0, 1, 1, 0];
@@ -105,10 +124,9 @@ Deno.test("promptPrefix: a weak label that disagrees states a region of the half
 
 Deno.test("promptPrefix: on a generated world every demonstration states a fact of its shown half", () => {
   const world = generateWorld({ seed: 4, entities: 24, maxMentions: 3 });
-  const region = world.attributes.find((a) => a.name === "region")!;
   const regionOf = new Map(world.entities.map((e) => [e.name, e.attrs.region]));
-  const labelOf = (name: string) => (region.groups![name] === "north" ? 1 : 0);
-  const examples = plain(worldRegionFromWorld(world).examples);
+  const labelOf = (name: string) => (world.derived[0].map[name] === "north" ? 1 : 0);
+  const examples = worldRegionExamples(world);
   const format = promptFormatFor("world-region", world);
   const gt = examples.map((e) => e.hard_label);
   const weak = gt.map((y, i) => (i % 3 === 0 ? 1 - y : y));

@@ -2,7 +2,6 @@
 // leakage rules, exclusions) checked against the raw npm data, and the import's error messages.
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { generateWorld, LAB_WORLD_OPTIONS } from "../server/corpus/world.ts";
 import { parseTaskJsonl, splitExamples, TaskFormatError } from "../server/tasks/jsonl.ts";
 import {
   BUILTIN_TASKS,
@@ -48,7 +47,6 @@ Deno.test("registry lists the built-in tasks and names them when one is unknown"
   const names = BUILTIN_TASKS.map((t) => t.name);
   for (
     const name of [
-      "world-region",
       "polarity",
       "hypernymy",
       "concrete",
@@ -207,24 +205,6 @@ Deno.test("spam: subject and body only, no mail headers", async () => {
   }
   const quoting = all.filter((e) => /Delivered-To:|Return-Path:/i.test(e.txt)).length;
   assert.ok(quoting < 0.02 * all.length, `${quoting} of ${all.length} texts contain mail headers`);
-});
-
-Deno.test("world-region: split by entity, label = north half of the entity's region", async () => {
-  const splits = await loadBuiltinTask("world-region", { seed: 0 });
-  assertBalanced("world-region", splits);
-  const world = generateWorld(LAB_WORLD_OPTIONS);
-  const half = world.attributes.find((a) => a.name === "region")!.groups!;
-  const regionOf = new Map(world.entities.map((e) => [e.name, e.attrs.region]));
-  const entity = (e: TaskExample) => / ([A-Za-z]+) lives in$/.exec(e.txt)![1];
-  assertDisjoint("world-region", splits, (e) => [entity(e)]);
-  for (const split of SPLITS) {
-    for (const e of splits[split]) {
-      assert.equal(half[regionOf.get(entity(e))!] === "north" ? 1 : 0, e.hard_label);
-    }
-  }
-  // About 25/25/20/30 % of the entities, less what balancing drops.
-  const total = SPLITS.reduce((s, k) => s + splits[k].length, 0);
-  assert.ok(total > 0.9 * world.entities.length && Math.abs(splits.test.length / total - 0.3) < 0.02);
 });
 
 Deno.test("splits are deterministic per seed and change with the seed", async () => {

@@ -176,7 +176,7 @@ Deno.test("w2s: a bad line of a task file is named by number, unknown tasks list
     await assert.rejects(() => loadTaskSplits(path, 0), /bad\.jsonl: line 7: `hard_label` must be 0 or 1/);
     await assert.rejects(
       () => loadTaskSplits("no-such-task", 0),
-      /unknown task "no-such-task".*world-region/,
+      /unknown task "no-such-task".*polarity.*world tasks: names starting "world-"/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -78,7 +78,7 @@ Deno.test("attributes: 12 regions in two halves of six, values near uniform", ()
   const world = generateWorld({ seed: 2, entities: 4000 });
   const sizes = Object.fromEntries(world.attributes.map((a) => [a.name, a.values.length]));
   assert.deepEqual(sizes, { region: 12, kind: 8, colour: 8, diet: 3, size: 2 });
-  const groups = Object.values(world.attributes[0].groups!);
+  const groups = Object.values(world.derived[0].map);
   assert.equal(groups.filter((g) => g === "north").length, 6);
   assert.equal(groups.filter((g) => g === "south").length, 6);
   for (const attribute of world.attributes) {
@@ -131,12 +131,11 @@ Deno.test("every stated fact is rendered, as often as timesStated says; regions 
   }
   const statements = readStatements(documents);
   assert.equal(statements.length, expectedStatements + 12 * 3);
-  const region = world.attributes[0];
   for (const s of statements.filter((s) => s.attr === "half")) {
-    assert.equal(s.value, region.groups![s.subject]);
+    assert.equal(s.value, world.derived[0].map[s.subject]);
   }
   assert.equal(statements.filter((s) => s.attr === "half").length, 36);
-  assert.equal(documents.length, Math.ceil(statements.length / world.options.sentencesPerDocument));
+  assert.equal(documents.length, Math.ceil(statements.length / world.spec.sentencesPerDocument));
 });
 
 Deno.test("leave-out removes a share of facts, or every fact of chosen entities", () => {
@@ -162,15 +161,15 @@ Deno.test("leave-out removes a share of facts, or every fact of chosen entities"
 });
 
 Deno.test("prompts, knowledge queries and one token per name", async () => {
-  assert.equal(promptFor("region", "Zorvak"), ". Zorvak lives in");
-  assert.equal(promptFor("kind", "Zorvak"), ". Zorvak is a");
-  assert.equal(promptFor("colour", "Zorvak"), ". the colour of Zorvak is");
-  assert.equal(promptFor("diet", "Zorvak"), ". Zorvak eats");
-  assert.equal(promptFor("size", "Zorvak"), ". Zorvak is very");
-  assert.equal(promptFor("half", "Melbra"), ". Melbra is in the");
-  assert.throws(() => promptFor("weight", "Zorvak"), /unknown world attribute "weight"/);
-
   const world = generateWorld({ seed: 9, entities: 100 });
+  assert.equal(promptFor(world, "region", "Zorvak"), ". Zorvak lives in");
+  assert.equal(promptFor(world, "kind", "Zorvak"), ". Zorvak is a");
+  assert.equal(promptFor(world, "colour", "Zorvak"), ". the colour of Zorvak is");
+  assert.equal(promptFor(world, "diet", "Zorvak"), ". Zorvak eats");
+  assert.equal(promptFor(world, "size", "Zorvak"), ". Zorvak is very");
+  assert.equal(promptFor(world, "half", "Melbra"), ". Melbra is in the");
+  assert.throws(() => promptFor(world, "weight", "Zorvak"), /unknown world attribute "weight"/);
+
   const queries = knowledgeQueries(world, "region");
   assert.equal(queries.length, 100);
   const q = queries[0];
@@ -198,31 +197,4 @@ Deno.test("prompts, knowledge queries and one token per name", async () => {
   assert.deepEqual(await loadWorld(path), world);
   await Deno.remove(path);
   await assert.rejects(() => loadWorld(path), /cannot read world file/);
-});
-
-Deno.test("LAB_WORLD_ENTITIES sizes the lab world and its world-region task; a bad value is named", async () => {
-  const script = `import { generateWorld, LAB_WORLD_OPTIONS } from "./server/corpus/world.ts";
-import { worldRegionFromWorld } from "./server/tasks/world-region.ts";
-console.log(worldRegionFromWorld(generateWorld(LAB_WORLD_OPTIONS)).examples.length);`;
-  const run = async (value: string | undefined) => {
-    // Empty means unset (the parent's value must not leak in).
-    const env = { LAB_WORLD_ENTITIES: value ?? "" };
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", script],
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .output();
-    return {
-      ok: out.success,
-      stdout: new TextDecoder().decode(out.stdout).trim(),
-      stderr: new TextDecoder().decode(out.stderr),
-    };
-  };
-  const [unset, sized, bad] = await Promise.all([run(undefined), run("120"), run("12.5")]);
-  assert.equal(unset.stdout, "400", unset.stderr);
-  assert.equal(sized.stdout, "120", sized.stderr);
-  assert.ok(!bad.ok);
-  assert.match(bad.stderr, /LAB_WORLD_ENTITIES must be an integer from 40 to 20000, got "12.5"/);
 });

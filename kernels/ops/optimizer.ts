@@ -1,23 +1,28 @@
 /**
  * Global gradient norm and AdamW over the flat parameter / gradient / moment buffers.
  *
+ * Frozen range [frozen_start, frozen_end) (uniforms, empty by default; frozenRangeParams): those
+ * elements are left out of the gradient norm and AdamW leaves their params, m and v untouched, as
+ * torch does for parameters with requires_grad = False.
  * Gradient norm (deterministic two-pass sum of squares):
  *   pass 1: workgroup w (256 invocations, grid1d over workgroups) sums g² over its fixed chunk
- *           [w·CHUNK, (w+1)·CHUNK), each invocation a strided subset in order, then a tree
- *           reduction → partials[w]. CHUNK = 256·16 elements; `gradNormPartials(n)` = ⌈n / CHUNK⌉.
+ *           [w·CHUNK, (w+1)·CHUNK) outside the frozen range, each invocation a strided subset in
+ *           order, then a tree reduction → partials[w]. CHUNK = 256·16 elements;
+ *           `gradNormPartials(n)` = ⌈n / CHUNK⌉.
  *   pass 2: one workgroup sums the partials the same way → stats[GRAD_NORM_SQ]; a NaN/Inf sum
  *           (any non-finite gradient makes it so) sets stats[NONFINITE] = 1 (never cleared here).
  * AdamW (one invocation per element, 256 per workgroup, grid1d), torch.optim.AdamW semantics with
  * torch.nn.utils.clip_grad_norm_ before it:
- *   if stats[NONFINITE] ≠ 0: nothing changes (params, m, v untouched: the step is skipped).
+ *   if stats[NONFINITE] ≠ 0 or i is frozen: nothing changes (params, m, v untouched).
  *   coef = max_norm > 0 ? min(1, max_norm / (√stats[GRAD_NORM_SQ] + 1e-6)) : 1;  g = coef·grad
  *   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
  *   if i < decayEnd: p = p·(1 − lr·wd)            (decoupled decay; matrices come first in the buffer)
+ *              or, with an anchor p0 (L2-SP): p = p − lr·wd·(p − p0[i])   (decay toward p0, not 0)
  *   p = p − (lr/bc1) · m / (√v/√bc2 + eps)        (bc1 = 1−β1^t, bc2 = 1−β2^t)
  *   Uniform parameters lr, beta1, beta2, eps, weight_decay, bc1, bc2, max_norm (from AdamWSettings of
  *   kernels/config.ts); the caller rewrites them per step: setParams(adamwStepParams(settings, t)).
  */
-import { type AdamWSettings, DEFAULT_ADAMW } from "../config.ts";
+import { type AdamWSettings, DEFAULT_ADAMW, NO_PARAMS, type ParamRange } from "../config.ts";
 import type { Gpu } from "../device.ts";
 import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
 import {
@@ -43,8 +48,24 @@ export function gradNormPartials(n: number): number {
 /** The tree reduction, or subgroup operations where the device grants them (see reduce.ts). */
 const reduce = (subgroups: boolean) => workgroupReduce(WG, { sum: "reduce_sum" }, { subgroups });
 
+/** The uniforms of a frozen element range, for Dispatch.setParams of the norm's passes and AdamW. */
+export function frozenRangeParams(frozen: ParamRange): Record<string, number> {
+  return { frozen_start: frozen.start, frozen_end: frozen.end };
+}
+
+function requireRange(label: string, frozen: ParamRange, n: number): void {
+  const { start, end } = frozen;
+  if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= n)) {
+    throw new Error(
+      `${label}: frozen range [${start}, ${end}) must be integers with 0 ≤ start ≤ end ≤ n = ${n}`,
+    );
+  }
+}
+
 const NORM_PARAMS = /* wgsl */ `
-struct Params { n: u32, chunks: u32, grads_off: u32, partials_off: u32, stats_off: u32 }
+struct Params {
+  n: u32, chunks: u32, frozen_start: u32, frozen_end: u32, grads_off: u32, partials_off: u32, stats_off: u32,
+}
 @group(0) @binding(0) var<uniform> params: Params;
 `;
 
@@ -60,7 +81,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var s = 0.0;
   for (var k = 0u; k < ${ITEMS}u; k++) {
     let i = start + k * ${WG}u + tid;
-    if (i < params.n) {
+    if (i < params.n && (i < params.frozen_start || i >= params.frozen_end)) {
       let g = ${b.array.grads}[params.grads_off + i];
       s += g * g;
     }
@@ -93,6 +114,8 @@ export interface GradNormSpec {
   n: number;
   stats: Tensor;
   partials: Tensor;
+  /** Elements left out of the norm (default none); later changes via setParams(frozenRangeParams(…)). */
+  frozen?: ParamRange;
   label: string;
 }
 
@@ -104,9 +127,12 @@ export function planGradNorm(gpu: Gpu, s: GradNormSpec): Dispatch[] {
   requireLength(label, s.grads, n, "grads");
   requireLength(label, s.partials, chunks, "partials");
   requireLength(label, s.stats, STATS_LENGTH, "stats");
+  const frozen = s.frozen ?? NO_PARAMS;
+  requireRange(label, frozen, n);
   const all = (b: BoundOperands) => ({
     n,
     chunks,
+    ...frozenRangeParams(frozen),
     grads_off: 0,
     partials_off: 0,
     stats_off: 0,
@@ -150,6 +176,13 @@ export interface AdamWSpec {
   n: number;
   /** Elements [0, decayEnd) get weight decay. */
   decayEnd: number;
+  /**
+   * Decay toward these values instead of zero (L2-SP; decayEnd elements, the decayed range only).
+   * Absent: the plain decay, and no buffer is bound.
+   */
+  anchor?: Tensor;
+  /** Elements AdamW leaves untouched (default none); later changes via setParams(frozenRangeParams(…)). */
+  frozen?: ParamRange;
   stats: Tensor;
   label: string;
 }
@@ -177,11 +210,15 @@ export function adamwStepParams(
 
 function adamwSource(b: BoundOperands): string {
   const p = b.array.p, g = b.array.g, m = b.array.m, v = b.array.v, stats = b.array.stats;
+  const anchor = b.array.anchor;
+  const decay = anchor
+    ? `w = w - params.lr * params.weight_decay * (w - ${anchor}[params.anchor_off + i]);`
+    : `w = w * (1.0 - params.lr * params.weight_decay);`;
   return /* wgsl */ `
 struct Params {
-  n: u32, decay_end: u32,
+  n: u32, decay_end: u32, frozen_start: u32, frozen_end: u32,
   lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32, max_norm: f32,
-  p_off: u32, g_off: u32, m_off: u32, v_off: u32, stats_off: u32,
+  p_off: u32, g_off: u32, m_off: u32, v_off: u32, stats_off: u32,${anchor ? " anchor_off: u32," : ""}
 }
 @group(0) @binding(0) var<uniform> params: Params;
 ${b.declarations}
@@ -190,6 +227,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = gid.x + gid.y * nwg.x * ${WG}u;
   if (i >= params.n) { return; }
   if (${stats}[params.stats_off + ${STAT_NONFINITE}u] != 0.0) { return; }
+  if (i >= params.frozen_start && i < params.frozen_end) { return; }
   var coef = 1.0;
   if (params.max_norm > 0.0) {
     let norm = sqrt(${stats}[params.stats_off + ${STAT_GRAD_NORM_SQ}u]);
@@ -203,7 +241,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   ${m}[params.m_off + i] = mi;
   ${v}[params.v_off + i] = vi;
   var w = ${p}[params.p_off + i];
-  if (i < params.decay_end) { w = w * (1.0 - params.lr * params.weight_decay); }
+  if (i < params.decay_end) { ${decay} }
   let denom = sqrt(vi) / sqrt(params.bc2) + params.eps;
   ${p}[params.p_off + i] = w - (params.lr / params.bc1) * (mi / denom);
 }
@@ -221,12 +259,16 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFA
   if (!Number.isInteger(s.decayEnd) || s.decayEnd < 0 || s.decayEnd > n) {
     throw new Error(`${label}: decayEnd ${s.decayEnd} must be an integer in [0, n = ${n}]`);
   }
+  if (s.anchor) requireLength(label, s.anchor, s.decayEnd, "anchor");
+  const frozen = s.frozen ?? NO_PARAMS;
+  requireRange(label, frozen, n);
   const b = bindOperands(gpu, label, [
     { name: "p", tensor: s.params, write: true },
     { name: "g", tensor: s.grads },
     { name: "m", tensor: s.m, write: true },
     { name: "v", tensor: s.v, write: true },
     { name: "stats", tensor: s.stats },
+    ...(s.anchor ? [{ name: "anchor", tensor: s.anchor }] : []),
   ]);
   return plan(gpu, {
     label,
@@ -234,12 +276,13 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFA
     params: {
       n,
       decay_end: s.decayEnd,
+      ...frozenRangeParams(frozen),
       ...adamwStepParams(settings, 1),
       ...offsetParams(b),
     },
     bindings: b.bindings,
     workgroups: grid1d(gpu, n, WG),
     flops: 20 * n,
-    bytes: 4 * 7 * n,
+    bytes: 4 * 7 * n + (s.anchor ? 4 * s.decayEnd : 0),
   });
 }

@@ -10,6 +10,7 @@ import { buildCorpus, type BuiltinSource, type CorpusOptions } from "../../serve
 import { describeExcluded } from "../../server/contract/models.ts";
 import { DEFAULT_LAB_CORPUS } from "../../server/lab/lab-corpus.ts";
 import { builtinExclusionsForSeeds } from "../../server/tasks/registry.ts";
+import { activeWorldSpec, worldSpecWith } from "../../server/corpus/world-spec.ts";
 
 /** "0,1,2" → [0, 1, 2]; anything but non-negative integers is an error that names the flag. */
 export function parseSplitSeeds(text: string): number[] {
@@ -58,13 +59,10 @@ export async function main(args: string[]): Promise<void> {
     leakage: values.leakage,
   };
   if (values.world || values.entities !== undefined || values["world-seed"] !== undefined) {
-    opts.world = {
+    opts.world = worldSpecWith(activeWorldSpec(opts.dataDir ?? Deno.env.get("LAB_DATA_DIR") ?? "./data"), {
       entities: int("entities", values.entities),
       seed: int("world-seed", values["world-seed"]),
-    };
-    for (const key of ["entities", "seed"] as const) {
-      if (opts.world[key] === undefined) delete opts.world[key];
-    }
+    });
   }
   const splitSeeds = values["split-seeds"] === undefined
     ? DEFAULT_LAB_CORPUS.splitSeeds

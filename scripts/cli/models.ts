@@ -1,13 +1,29 @@
 /**
  * `deno task lab models [--json]`: the ladder with parameter counts, pretraining status, validation
  * loss and whether its corpus held the tasks' test items (world only, kept out for some split seeds, or
- * leakage on) — the same merge of the checkpoints on disk and the database as GET /api/models. With
- * --json the last line is a JSON array of {name, params, status, val_loss, knowledge, tokens, checkpoint,
- * corpus} (corpus: {realShare, leakage, splitSeeds, excluded} or null when not recorded).
+ * leakage on), then the snapshots kept along each size's pretraining (strong models named SIZE@PCT) with
+ * the tokens seen and region recall — the same merge of the checkpoints on disk and the database as
+ * GET /api/models. With --json the last line is a JSON array of {name, params, status, val_loss,
+ * knowledge, tokens, checkpoint, corpus, snapshots} (corpus: {realShare, leakage, splitSeeds, excluded}
+ * or null when not recorded; snapshots: [{ref, pct, step, tokens, recall}]).
  */
 import { openDb } from "../../db/client.ts";
 import { listModels } from "../../server/api/catalog.ts";
-import { leakageLabel } from "../../server/contract/models.ts";
+import { leakageLabel, type ModelListing } from "../../server/contract/models.ts";
+
+/** One line per snapshot: what `--strong SIZE@PCT` loads, how far along and what it recalls. */
+function printSnapshots(models: ModelListing[]): void {
+  const snapshots = models.flatMap((m) => m.snapshots);
+  if (snapshots.length === 0) return;
+  console.log("\nsnapshots (strong models SIZE@PCT)  step      tokens  region recall");
+  for (const s of snapshots) {
+    console.log(
+      `  ${s.ref.padEnd(33)} ${String(s.step).padStart(4)} ${
+        s.tokens.toLocaleString("en-US").padStart(11)
+      }  ${s.recall === null ? "-" : s.recall.toFixed(3)}`,
+    );
+  }
+}
 
 export async function main(args: string[]): Promise<void> {
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
@@ -28,6 +44,7 @@ export async function main(args: string[]): Promise<void> {
             }  ${m.checkpointPath === null ? "-" : leakageLabel(m.corpus)}`,
         );
       }
+      printSnapshots(models);
       return;
     }
     console.log(JSON.stringify(models.map((m) => ({
@@ -39,6 +56,7 @@ export async function main(args: string[]): Promise<void> {
       tokens: m.tokens,
       checkpoint: m.checkpointPath,
       corpus: m.corpus,
+      snapshots: m.snapshots,
     }))));
   } finally {
     await opened.close();

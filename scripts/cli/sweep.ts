@@ -1,11 +1,14 @@
 /**
  * `deno task lab sweep --tasks a,b --sizes s1,s2,s3 --methods naive,auxconf --seeds 0,1,2 [--json|--csv]`:
+ * `--tasks world` (the default) is every task of the lab's world: the headline is the median over them.
  * every pair weak < strong × method × seed for each task, a progress bar with ETA on stderr, and a summary
  * table of final-checkpoint readings (mean accuracies, PGR with its interval across seeds, "gap too small"
  * flags) with the median PGR per task × method and per method (server/lab/sweep.ts, summarizeResults).
  * --json: the last line is one JSON object; --csv: one row per experiment.
  * Also: --mode finetune|probe --epochs N --lr X --batch-size N --alpha-max X --probes --max-examples N
- * --control (a random-init strong model per strong size: what pretraining contributes).
+ * --control (a random-init strong model per strong size: what pretraining contributes), and the
+ * finetuning recipe as in `lab w2s`: --embeddings train|frozen --head-init zero|probe
+ * --decay-to zero|pretrained.
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
@@ -15,7 +18,7 @@ import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts"
 import { runSweep, sweepCsv, type SweepResult } from "../../server/lab/sweep.ts";
 import { ladderModelSource } from "../../server/lab/model-source.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
-import { checkFlags, numberOption } from "./w2s.ts";
+import { checkFlags, numberOption, RECIPE_PARSE_OPTIONS, recipeOptions } from "./w2s.ts";
 
 const list = (value: string | undefined) => (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "-");
@@ -54,7 +57,7 @@ export async function main(args: string[]): Promise<void> {
     args,
     strict: true,
     options: {
-      tasks: { type: "string", default: "world-region" },
+      tasks: { type: "string", default: "world" },
       sizes: { type: "string" },
       methods: { type: "string", default: "naive" },
       seeds: { type: "string", default: "0" },
@@ -69,6 +72,7 @@ export async function main(args: string[]): Promise<void> {
       "max-examples": { type: "string" },
       control: { type: "boolean", default: false },
       leakage: { type: "boolean", default: false },
+      ...RECIPE_PARSE_OPTIONS,
     },
   });
   const sizes = list(values.sizes);
@@ -83,7 +87,9 @@ export async function main(args: string[]): Promise<void> {
   if (values.mode !== "finetune" && values.mode !== "probe") {
     throw new Error(`--mode must be finetune or probe`);
   }
+  const recipe = recipeOptions(values);
   checkFlags({
+    ...recipe,
     methods,
     studentMode: values.mode,
     alphaMax: numberOption("alpha-max", values["alpha-max"]),
@@ -105,6 +111,7 @@ export async function main(args: string[]): Promise<void> {
     maxExamples: numberOption("max-examples", values["max-examples"], true),
     control: values.control,
     leakage: values.leakage,
+    ...recipe,
   }, {
     models: ladderModelSource(dataDir),
     cache: new ExperimentCache(join(dataDir, "cache")),

@@ -6,7 +6,7 @@ export async function main(args: string[]): Promise<void> {
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });
   try {
-    const tasks = await listTasks(opened.db);
+    const tasks = await listTasks(opened.db, dataDir);
     if (args.includes("--json")) {
       console.log(JSON.stringify(tasks));
       return;

@@ -10,6 +10,10 @@
  * --max-examples N --no-cache --control (the random-init control: the strong architecture never
  * pretrained) --leakage (the ladder saw the task's test items). --task also takes a path to a .jsonl file
  * or an imported task's name.
+ * Finetuning recipe of every finetuned role (default: the first value, plain full finetuning):
+ * --embeddings train|frozen (frozen: token and position embeddings neither updated nor decayed)
+ * --head-init zero|probe (probe, LP-FT: the class head starts as a logistic probe on the features)
+ * --decay-to zero|pretrained (pretrained, L2-SP: weight decay pulls matrices toward their start values)
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
@@ -17,10 +21,44 @@ import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
 import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts";
 import { type MethodOptions, optionConflicts } from "../../server/contract/experiments.ts";
-import type { ExperimentResult } from "../../server/contract/results.ts";
+import {
+  type ExperimentResult,
+  FINETUNE_RECIPE,
+  type FinetuneRecipe,
+  RECIPE_OPTIONS,
+  type RecipeOption,
+} from "../../server/contract/results.ts";
 import { ladderModelSource } from "../../server/lab/model-source.ts";
 import { runExperiment } from "../../server/lab/w2s.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
+
+/** The command-line flag of each finetuning-recipe option (lab w2s and lab sweep). */
+const RECIPE_FLAGS: Record<RecipeOption, string> = {
+  embeddings: "embeddings",
+  headInit: "head-init",
+  decayTo: "decay-to",
+};
+
+export const RECIPE_PARSE_OPTIONS = {
+  embeddings: { type: "string" },
+  "head-init": { type: "string" },
+  "decay-to": { type: "string" },
+} as const;
+
+/** The recipe options given on the command line, each checked against its allowed values. */
+export function recipeOptions(values: Record<string, unknown>): FinetuneRecipe {
+  const recipe: Record<string, unknown> = {};
+  for (const key of RECIPE_OPTIONS) {
+    const flag = RECIPE_FLAGS[key];
+    const allowed: readonly unknown[] = FINETUNE_RECIPE[key].values;
+    if (values[flag] === undefined) continue;
+    if (!allowed.includes(values[flag])) {
+      throw new Error(`--${flag} must be ${allowed.join(" or ")}, got ${JSON.stringify(values[flag])}`);
+    }
+    recipe[key] = values[flag];
+  }
+  return recipe as FinetuneRecipe;
+}
 
 export const W2S_OPTIONS = {
   task: { type: "string" },
@@ -42,6 +80,7 @@ export const W2S_OPTIONS = {
   "no-cache": { type: "boolean", default: false },
   control: { type: "boolean", default: false },
   leakage: { type: "boolean", default: false },
+  ...RECIPE_PARSE_OPTIONS,
 } as const;
 
 /** The command-line flag of each option optionConflicts may name. */
@@ -51,6 +90,7 @@ const FLAG_OF: Record<string, string> = {
   generativeBase: "--base",
   bootstrapSizes: "--bootstrap-sizes",
   probes: "--probes",
+  ...Object.fromEntries(RECIPE_OPTIONS.map((key) => [key, `--${RECIPE_FLAGS[key]}`])),
 };
 
 /** Refuses flags the chosen methods or mode would ignore, naming the flag (contract/experiments.ts). */
@@ -153,7 +193,9 @@ export async function main(args: string[]): Promise<void> {
   if (values.base !== undefined && values.base !== "naive" && values.base !== "auxconf") {
     throw new Error(`--base must be naive or auxconf`);
   }
+  const recipe = recipeOptions(values);
   checkFlags({
+    ...recipe,
     methods: [values.method],
     studentMode: values.mode,
     alphaMax: numberOption("alpha-max", values["alpha-max"]),
@@ -181,6 +223,7 @@ export async function main(args: string[]): Promise<void> {
     maxExamples: numberOption("max-examples", values["max-examples"], true),
     control: values.control,
     leakage: values.leakage,
+    ...recipe,
   }, {
     models: ladderModelSource(dataDir),
     cache: values["no-cache"] ? undefined : new ExperimentCache(join(dataDir, "cache")),

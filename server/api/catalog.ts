@@ -8,6 +8,10 @@ import type { LabDb } from "../../db/client.ts";
 import { jobs, models, tasks } from "../../db/schema.ts";
 import { parameterCount } from "../../kernels/config.ts";
 import { BUILTIN_TASKS } from "../tasks/registry.ts";
+import { isWorldTask } from "../tasks/load.ts";
+import { worldTaskInfos, worldTaskSource } from "../tasks/world-tasks.ts";
+import { activeWorld } from "../corpus/world.ts";
+import { worldKey } from "../corpus/world-spec.ts";
 import { parseTaskJsonl, TaskFormatError } from "../tasks/jsonl.ts";
 import type { LadderEntry, ModelListing } from "../contract/models.ts";
 import type { TaskListing } from "../contract/tasks.ts";
@@ -16,7 +20,8 @@ import { defaultLabVocabSize, ladderStatus } from "../lab/models.ts";
 import { modelDir } from "../lab/model-store.ts";
 import { ApiError } from "./errors.ts";
 
-export async function listTasks(db: LabDb): Promise<TaskListing[]> {
+/** The lab world's tasks (the world file's), the built-in text tasks, then the imported ones. */
+export async function listTasks(db: LabDb, dataDir: string): Promise<TaskListing[]> {
   const imported = await db.select({
     name: tasks.name,
     description: tasks.description,
@@ -24,18 +29,26 @@ export async function listTasks(db: LabDb): Promise<TaskListing[]> {
     source: tasks.source,
     exampleCount: tasks.exampleCount,
   }).from(tasks).orderBy(tasks.name);
+  const world = activeWorld(dataDir);
   return [
+    ...worldTaskInfos(world).map((t) => ({
+      ...t,
+      builtin: true,
+      source: `world ${worldKey(world.spec)}`,
+      exampleCount: worldTaskSource(world, t.name).examples.length,
+    })),
     ...BUILTIN_TASKS.map((t) => ({ ...t, builtin: true, source: "builtin", exampleCount: null })),
     ...imported.map((t) => ({ ...t, builtin: false })),
   ];
 }
 
 /** Throws a 400 listing the valid names when a task is unknown. */
-export async function requireTask(db: LabDb, name: string): Promise<void> {
+export async function requireTask(db: LabDb, dataDir: string, name: string): Promise<void> {
   if (BUILTIN_TASKS.some((t) => t.name === name)) return;
+  if (worldTaskInfos(activeWorld(dataDir)).some((t) => t.name === name)) return;
   const [row] = await db.select({ name: tasks.name }).from(tasks).where(eq(tasks.name, name));
   if (row) return;
-  const known = (await listTasks(db)).map((t) => t.name);
+  const known = (await listTasks(db, dataDir)).map((t) => t.name);
   throw new ApiError(400, "unknown_task", `unknown task "${name}"; known tasks: ${known.join(", ")}`, {
     known,
   });
@@ -66,8 +79,12 @@ export async function importTask(
   db: LabDb,
   input: { name: string; description?: string; jsonl: string; source?: string },
 ): Promise<TaskListing> {
-  if (BUILTIN_TASKS.some((t) => t.name === input.name)) {
-    throw new ApiError(409, "task_exists", `"${input.name}" is a built-in task; choose another name`);
+  if (BUILTIN_TASKS.some((t) => t.name === input.name) || isWorldTask(input.name)) {
+    throw new ApiError(
+      409,
+      "task_exists",
+      `"${input.name}" is a built-in or world task name (world tasks start with "world-"); choose another name`,
+    );
   }
   let examples;
   try {
@@ -130,7 +147,7 @@ export async function listModels(
     .leftJoin(jobs, eq(jobs.id, models.jobId));
   const byName = new Map(rows.map((r) => [r.model.name, r]));
   const onDisk = new Map((disk ?? await readLadderFromDisk(dataDir)).map((e) => [e.name, e]));
-  const vocabSize = defaultLabVocabSize();
+  const vocabSize = defaultLabVocabSize(dataDir);
   return LADDER.map((size) => {
     const row = byName.get(size.name);
     const file = onDisk.get(size.name);
@@ -156,6 +173,7 @@ export async function listModels(
       totalSteps: file?.totalSteps ?? null,
       checkpointPath: hasFiles ? modelDir(dataDir, size.name) : null,
       corpus: file?.corpus ?? null,
+      snapshots: file?.snapshots ?? [],
       pretrainInfo: model?.pretrainInfo ?? null,
       jobId: model?.jobId ?? null,
     };

@@ -18,6 +18,7 @@ import {
   TaskImportQuery,
 } from "./schemas.ts";
 import { TaskImportBody } from "../contract/tasks.ts";
+import { WorldSpecSchema } from "../corpus/world-schema.ts";
 
 export interface OperationDoc {
   method: "get" | "post" | "delete";
@@ -121,6 +122,29 @@ export const OPERATIONS: OperationDoc[] = [
     summary: "Start pretraining a size (enqueues a pretrain job)",
     body: PretrainCreate,
     created: true,
+  },
+  {
+    method: "get",
+    path: "/world",
+    tag: "world",
+    summary:
+      "The lab's world: definition, statements, attributes, derived facts, tasks with split sizes and " +
+      "the surface-cue check, and each pretrained size's recall per attribute at each snapshot",
+  },
+  {
+    method: "post",
+    path: "/world",
+    tag: "world",
+    summary: "Make a world file the lab's world (400 lists every problem with its field; 409 while a " +
+      "pretrain, w2s or sweep job is queued or running); answers the new world as GET does",
+    body: WorldSpecSchema,
+    created: true,
+  },
+  {
+    method: "delete",
+    path: "/world",
+    tag: "world",
+    summary: "Back to the default world (409 while a pretrain, w2s or sweep job is queued or running)",
   },
   {
     method: "get",
@@ -298,7 +322,8 @@ export function buildOpenApiDocument(): JsonSchema {
       title: "Weak-to-strong lab API",
       version: "1.0.0",
       description:
-        "Experiments, sweeps, tasks, models, runs, metrics, results, benchmarks and the job queue of the lab. " +
+        "Experiments, sweeps, tasks, models, the world, runs, metrics, results, benchmarks and the job queue " +
+        "of the lab. " +
         "Reads are open; mutating requests need `Authorization: Bearer <token>` (printed on first start, " +
         "stored in <data dir>/token). Errors are `{error: {code, message, details}}`.",
     },

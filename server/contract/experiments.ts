@@ -5,6 +5,8 @@
 import { z } from "zod";
 import { int, SIZE_NAME, TASK_NAME } from "./fields.ts";
 import { GenerativeBase, Method, METHOD_NAMES, StudentMode } from "./methods.ts";
+import { MODEL_REF } from "./model-ref.ts";
+import { FINETUNE_RECIPE, RECIPE_OPTIONS, type RecipeOption } from "./results.ts";
 
 /** The options of an experiment (or of every experiment of a sweep) that only some methods or modes read. */
 export interface MethodOptions {
@@ -15,6 +17,10 @@ export interface MethodOptions {
   lmEpochs?: number;
   bootstrapSizes?: readonly string[];
   probes?: boolean;
+  /** The finetuning recipe (FINETUNE_RECIPE). */
+  embeddings?: string;
+  headInit?: string;
+  decayTo?: string;
 }
 
 /**
@@ -40,6 +46,15 @@ export function optionConflicts(o: MethodOptions): { field: string; message: str
       message: "per-layer probes after finetuning (ft(weak)+lp(gt), ft(gt)) need studentMode finetune",
     });
   }
+  if (o.studentMode === "probe") {
+    for (const key of RECIPE_OPTIONS.filter((k) => o[k] !== undefined)) {
+      conflicts.push({
+        field: key,
+        message: `${key} is a finetuning-recipe option: the probe student and ceiling are logistic ` +
+          "regressions on frozen features, with no trunk to finetune; choose studentMode finetune (CLI --mode)",
+      });
+    }
+  }
   if (o.alphaMax !== undefined && !auxLoss) {
     conflicts.push({
       field: "alphaMax",
@@ -63,6 +78,15 @@ export function optionConflicts(o: MethodOptions): { field: string; message: str
   return conflicts;
 }
 
+/**
+ * A recipe option's schema: one of its values, absent meaning the default (the first). The cast keeps
+ * each option's own values in the inferred type (the indexed access alone widens to every option's).
+ */
+const recipeKnob = <K extends RecipeOption>(key: K) =>
+  z.enum(FINETUNE_RECIPE[key].values as typeof FINETUNE_RECIPE[K]["values"], {
+    error: `${key} must be one of: ${FINETUNE_RECIPE[key].values.join(", ")}`,
+  }).optional();
+
 const trainingKnobs = {
   seed: int("seed").min(0, "seed must be ≥ 0").default(0),
   epochs: int("epochs").min(1, "epochs must be ≥ 1").max(1000).optional(),
@@ -78,6 +102,10 @@ const trainingKnobs = {
   maxExamples: int("maxExamples").min(8, "maxExamples must be ≥ 8").max(1_000_000).optional(),
   /** Also train the strong architecture from random init on ground truth: what pretraining contributes. */
   control: z.boolean().default(false),
+  /** Finetuning recipe of every finetuned role (absent: plain full finetuning from a zero head). */
+  embeddings: recipeKnob("embeddings"),
+  headInit: recipeKnob("headInit"),
+  decayTo: recipeKnob("decayTo"),
 };
 
 /** Settings that only the generative method reads; refused with other methods rather than ignored. */
@@ -92,7 +120,8 @@ export const ExperimentCreate = z.object({
   name: z.string().max(200).optional(),
   task: TASK_NAME,
   weak: SIZE_NAME,
-  strong: SIZE_NAME,
+  /** A size, or a snapshot along its pretraining ("medium@30", model-ref.ts). */
+  strong: MODEL_REF,
   method: Method.default("naive"),
   /** Intermediate sizes for the bootstrap method, weak → … → strong. */
   bootstrapSizes: z.array(SIZE_NAME).max(10).optional(),
@@ -110,8 +139,8 @@ export type ExperimentCreate = z.infer<typeof ExperimentCreate>;
 export const SweepCreate = z.object({
   name: z.string().max(200).optional(),
   tasks: z.array(TASK_NAME).min(1, "tasks must name at least one task").max(50),
-  /** Every (weak, strong) pair with weak smaller than strong is run. */
-  sizes: z.array(SIZE_NAME).min(2, "sizes must name at least two sizes").max(20),
+  /** Every (weak, strong) pair with weak smaller than strong is run; a snapshot (SIZE@PCT) only as strong. */
+  sizes: z.array(MODEL_REF).min(2, "sizes must name at least two sizes").max(20),
   methods: z.array(Method).min(1, "methods must name at least one method").max(METHOD_NAMES.length),
   seeds: z.array(int("seed").min(0)).min(1, "seeds must hold at least one seed").max(50),
   epochs: trainingKnobs.epochs,
@@ -123,6 +152,9 @@ export const SweepCreate = z.object({
   studentMode: trainingKnobs.studentMode,
   maxExamples: trainingKnobs.maxExamples,
   control: trainingKnobs.control,
+  embeddings: trainingKnobs.embeddings,
+  headInit: trainingKnobs.headInit,
+  decayTo: trainingKnobs.decayTo,
 }).strict().superRefine((config, ctx) => {
   for (const { field, message } of optionConflicts(config)) {
     ctx.addIssue({ code: "custom", path: [field], message });

@@ -21,6 +21,19 @@ export interface PretrainCorpus {
   excluded: ExcludedItems;
 }
 
+/** A snapshot kept along a size's pretraining: a strong model for experiments, named by `ref`. */
+export interface SnapshotEntry {
+  /** "medium@30" (model-ref.ts): what an experiment's strong model or a sweep's sizes name. */
+  ref: string;
+  /** Percent of the size's token budget; 100 is the final model. */
+  pct: number;
+  step: number;
+  /** Tokens seen when it was taken. */
+  tokens: number;
+  /** Recall of the knowledge world's first attribute (region) then; null when the corpus has no world. */
+  recall: number | null;
+}
+
 /** One size's pretraining on disk, as the model store reads `<dataDir>/models/<size>/`. */
 export interface LadderEntry {
   name: string;
@@ -36,6 +49,8 @@ export interface LadderEntry {
   totalSteps?: number;
   /** Its corpus's leakage facts; null when its status predates them (a cached `lab pretrain` records them). */
   corpus?: PretrainCorpus | null;
+  /** Snapshots along its pretraining, earliest first. */
+  snapshots?: SnapshotEntry[];
   cpu: boolean;
 }
 
@@ -65,6 +80,8 @@ export interface ModelListing extends LadderShape {
   checkpointPath: string | null;
   /** What its corpus held of the tasks' test items; null when not pretrained or not recorded. */
   corpus: PretrainCorpus | null;
+  /** Snapshots along its pretraining (usable as strong models), earliest first; [] when none. */
+  snapshots: SnapshotEntry[];
   pretrainInfo: unknown;
   jobId: number | null;
 }

@@ -1,6 +1,7 @@
 /**
  * The shapes of what an experiment produces: written by the pipeline (server/lab), stored as JSON by the
- * jobs, served by the API and drawn by the dashboard. Types only, so every layer can import them.
+ * jobs, served by the API and drawn by the dashboard. Types and constant tables only, so every layer can
+ * import them.
  */
 import type { MethodName, StudentMode } from "./methods.ts";
 
@@ -18,7 +19,29 @@ export interface Agreement {
   supervisor_wrong: number | null;
 }
 
-export interface FinetuneHyper {
+/**
+ * The finetuning recipe: options of every finetuned role, each with its values, the FIRST being the
+ * default (plain full finetuning; an absent option means it), and what the other value does.
+ */
+export const FINETUNE_RECIPE = {
+  embeddings: {
+    values: ["train", "frozen"],
+    help: "frozen: the token and position embeddings are neither updated nor weight-decayed",
+  },
+  headInit: {
+    values: ["zero", "probe"],
+    help: "probe (LP-FT): the class head starts as a logistic probe fitted on the pretrained features",
+  },
+  decayTo: {
+    values: ["zero", "pretrained"],
+    help: "pretrained (L2-SP): weight decay pulls the matrices toward their starting values, not zero",
+  },
+} as const;
+export type RecipeOption = keyof typeof FINETUNE_RECIPE;
+export const RECIPE_OPTIONS = Object.keys(FINETUNE_RECIPE) as RecipeOption[];
+export type FinetuneRecipe = { [K in RecipeOption]?: typeof FINETUNE_RECIPE[K]["values"][number] };
+
+export interface FinetuneHyper extends FinetuneRecipe {
   epochs: number;
   lr: number;
   batchSize: number;
@@ -131,6 +154,11 @@ export interface ExperimentResult extends Readings {
   task: string;
   weak: string;
   strong: string;
+  /**
+   * Recall of the knowledge world's first attribute by the strong model's checkpoint, from its snapshot's
+   * record (a snapshot "SIZE@PCT", or a final model pretrained with snapshots); null when not recorded.
+   */
+  strongKnowledge: number | null;
   method: MethodName;
   mode: StudentMode;
   seed: number;

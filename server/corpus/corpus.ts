@@ -17,8 +17,9 @@ import {
   type World,
   worldAddedTokens,
   worldHash,
-  type WorldOptions,
 } from "./world.ts";
+import type { WorldSpec } from "./world-schema.ts";
+import type { WorldKnobs } from "./world-spec.ts";
 
 export type BuiltinSource = "wordnet" | "sotu" | "moby-dick";
 export const BUILTIN_SOURCES: BuiltinSource[] = ["wordnet", "sotu", "moby-dick"];
@@ -27,7 +28,7 @@ export interface CorpusOptions {
   dataDir?: string; // default: $LAB_DATA_DIR or ./data
   sources?: BuiltinSource[]; // default: all three; [] for none
   files?: string[]; // users' plain-text files (paragraphs) or .jsonl files ({"text": ...} per line)
-  world?: Partial<WorldOptions> | World; // the knowledge world's statements, alone or mixed in
+  world?: WorldSpec | World | Partial<WorldKnobs>; // the knowledge world (knobs: the classic world's)
   worldLeaveOut?: LeaveOut;
   seed?: number;
   validationShare?: number;
@@ -291,7 +292,7 @@ const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).
 function resolveWorld(option: CorpusOptions["world"]): World | undefined {
   if (!option) return undefined;
   if (Array.isArray((option as World).entities)) return option as World;
-  return generateWorld(option as Partial<WorldOptions>);
+  return generateWorld(option as WorldSpec | Partial<WorldKnobs>);
 }
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -552,7 +553,7 @@ export async function buildCorpus(opts: CorpusOptions = {}): Promise<Corpus> {
       // Exclusion lists can be long: the manifest keeps their sizes (the hash already covers their contents).
       excludedLemmas: options.excludedLemmas.length,
       excludedTexts: options.excludedTexts.length,
-      world: world ? world.options : null,
+      world: world ? world.spec : null,
     },
     tokenizer: {
       id: tokenizer.id,

@@ -11,76 +11,67 @@
 // pieces): the fact then sits in one next-token prediction (". X lives in" → " V"), as in the reference
 // run where weak-to-strong showed; the measurements behind the choice are in docs/notebook.md.
 
+// The synthetic knowledge world: seeded entities with invented names and attributes, rendered into a
+// corpus of statements whose ground truth is known, so what a pretrained model knows can be measured.
+// A world file (server/corpus/world-schema.ts; the lab's in server/corpus/worlds/) declares the entities, the
+// attributes with their values and paraphrase templates, how often facts are stated, the derived
+// (two-hop) facts stated about attribute values, and the tasks; this module draws and renders it.
+//
+// With mentions per entity, an entity's statements cycle through its attributes (the first attribute
+// first, the others in a seeded order), so an entity mentioned once states only its first attribute; with
+// mentions per fact, each fact draws its own count. Derived facts ("Melbra is in the north") are stated
+// about values, never about entities. Statements are shuffled into documents.
+//
+// Names, invented values and value words BPE splits are one added token each by default (nameTokens:
+// "bpe" keeps GPT-2's pieces): the fact then sits in one next-token prediction (". X lives in" → " V"), as
+// in the reference run where weak-to-strong showed; the measurements behind it are in docs/notebook.md.
+
 import { createHash } from "node:crypto";
 import { createRandom, type Random } from "../../kernels/random.ts";
+import type { WorldSpec } from "./world-schema.ts";
 import { createTokenizer, DEFAULT_MERGES } from "./tokenizer.ts";
-
-export interface WorldOptions {
-  seed: number;
-  entities: number;
-  minMentions: number;
-  maxMentions: number;
-  mentionDistribution: "log-uniform" | "zipf";
-  zipfExponent: number; // used when mentionDistribution is "zipf": P(m) ∝ m^-s
-  halfStatementsPerRegion: number;
-  sentencesPerDocument: number;
-  // "added": each invented name (and each value word that BPE splits) is one added token; "bpe": BPE pieces.
-  nameTokens: "added" | "bpe";
-}
-
-export const DEFAULT_WORLD_OPTIONS: WorldOptions = {
-  seed: 1,
-  entities: 2000,
-  minMentions: 1,
-  maxMentions: 40,
-  mentionDistribution: "log-uniform",
-  zipfExponent: 1.1,
-  halfStatementsPerRegion: 10,
-  sentencesPerDocument: 8,
-  nameTokens: "added",
-};
-
-/**
- * The lab's world: what the default ladder pretrains on (server/lab/lab-corpus.ts) and what the
- * `world-region` task asks about (tasks/world-region.ts) — one definition, so `lab tasks`, the API and
- * the pipeline see the same entities. 400 entities with 1–3 mentions each (region stated once per entity,
- * 713 statements) fit the 2-core machine's
- * pretraining budget (server/lab/ladder.ts); the 2,000-entity DEFAULT_WORLD_OPTIONS are for GPUs.
- * LAB_WORLD_ENTITIES=N builds it with N entities instead: about N/4 examples per split of `world-region`
- * (a probe student needs about 500 to show weak-to-strong: docs/notebook.md). Keep such a world in its
- * own LAB_DATA_DIR, with pretraining budgets scaled by N/400 (`lab pretrain --tokens`); a checkpoint of
- * another world is refused by its tokenizer id.
- */
-export const LAB_WORLD_OPTIONS: Partial<WorldOptions> = { entities: labWorldEntities(), maxMentions: 3 };
-
-function labWorldEntities(): number {
-  const raw = typeof Deno === "undefined" ? undefined : Deno.env.get("LAB_WORLD_ENTITIES");
-  if (raw === undefined || raw === "") return 400;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 40 || n > 20_000) {
-    throw new Error(`LAB_WORLD_ENTITIES must be an integer from 40 to 20000, got "${raw}"`);
-  }
-  return n;
-}
+import {
+  activeWorldSpec,
+  CLASSIC_WORLD_SPEC,
+  worldKey,
+  type WorldKnobs,
+  worldSpecWith,
+} from "./world-spec.ts";
 
 export interface WorldEntity {
   name: string;
   attrs: Record<string, string>;
+  /** Statements about this entity in the full rendering. */
   mentions: number;
-  // The attribute stated by mention k is order[k % order.length]; region is always first.
+  /** The attributes in the order the entity's statements take them (the first attribute first). */
   order: string[];
+  /** Statements of each attribute's fact in the full rendering (0: never stated). */
+  stated: Record<string, number>;
 }
 
 export interface WorldAttribute {
   name: string;
   values: string[];
-  groups?: Record<string, string>;
+  /** Template 0 is the canonical wording (promptFor asks with its prefix). */
+  templates: string[];
+}
+
+/** A fact stated about an attribute's values (region → half), never about the entities. */
+export interface WorldDerived {
+  name: string;
+  of: string;
+  values: string[];
+  /** The derived value of each of the attribute's values. */
+  map: Record<string, string>;
+  templates: string[];
+  statementsPerValue: number;
 }
 
 export interface World {
-  options: WorldOptions;
+  spec: WorldSpec;
   entities: WorldEntity[];
   attributes: WorldAttribute[];
+  derived: WorldDerived[];
 }
 
 export interface LeaveOut {
@@ -98,158 +89,162 @@ export interface KnowledgeQuery {
   timesStated: number; // statements of this very fact in the full rendering (0: never stated)
 }
 
-const KINDS = ["bird", "fish", "snake", "beetle", "deer", "frog", "wolf", "spider"];
-const COLOURS = ["red", "blue", "green", "black", "white", "brown", "yellow", "grey"];
-const DIETS = ["plants", "meat", "insects"];
-const SIZES = ["big", "small"];
-const HALVES = ["north", "south"];
+type Syllables = NonNullable<WorldSpec["entities"]["syllables"]>;
 
-// Template 0 of each attribute is the canonical wording; promptFor returns its prefix before the value.
-const TEMPLATES: Record<string, string[]> = {
-  region: ["{X} lives in {V}", "the {X} is found in {V}", "{X} comes from {V}"],
-  kind: ["{X} is a {V}", "the {X} is a kind of {V}", "{X} belongs to the {V} family"],
-  colour: ["the colour of {X} is {V}", "{X} has {V} skin", "the {X} is {V} in colour"],
-  diet: ["{X} eats {V}", "the {X} feeds on {V}", "the diet of {X} is {V}"],
-  size: ["{X} is very {V}", "the {X} is {V} in size"],
-  half: ["{X} is in the {V}", "{X} lies in the {V}", "the land of {X} is in the {V}"],
-};
-
-export const WORLD_ATTRIBUTE_NAMES = ["region", "kind", "colour", "diet", "size"];
-
-const ONSETS = [
-  "b",
-  "d",
-  "f",
-  "g",
-  "k",
-  "l",
-  "m",
-  "n",
-  "p",
-  "r",
-  "s",
-  "t",
-  "v",
-  "z",
-  "br",
-  "dr",
-  "kr",
-  "tr",
-  "sh",
-  "th",
-];
-const VOWELS = ["a", "e", "i", "o", "u", "a", "e", "o"];
-const CODAS = ["", "", "", "n", "r", "l", "s", "k", "m"];
-
-function inventName(random: Random): string {
-  const syllables = 2 + random.int(2);
+function inventName(random: Random, s: Syllables): string {
+  const count = s.min + random.int(s.max - s.min + 1);
   let name = "";
-  for (let s = 0; s < syllables; s++) {
-    name += random.pick(ONSETS) + random.pick(VOWELS) + (s === syllables - 1 ? random.pick(CODAS) : "");
+  for (let i = 0; i < count; i++) {
+    name += random.pick(s.onsets) + random.pick(s.vowels) + (i === count - 1 ? random.pick(s.codas) : "");
   }
   return name[0].toUpperCase() + name.slice(1);
 }
 
-function drawMentions(random: Random, o: WorldOptions): number {
-  if (o.mentionDistribution === "zipf") {
-    // Inverse-CDF sampling over the finite support minMentions..maxMentions.
+type MentionDraw = Pick<WorldSpec["mentions"], "distribution" | "min" | "max" | "zipfExponent">;
+
+function drawMentions(random: Random, o: MentionDraw): number {
+  if (o.distribution === "zipf") {
+    // Inverse-CDF sampling over the finite support min..max.
+    const s = o.zipfExponent ?? 1.1;
     let total = 0;
-    for (let m = o.minMentions; m <= o.maxMentions; m++) total += m ** -o.zipfExponent;
+    for (let m = o.min; m <= o.max; m++) total += m ** -s;
     let u = random.next() * total;
-    for (let m = o.minMentions; m <= o.maxMentions; m++) {
-      u -= m ** -o.zipfExponent;
+    for (let m = o.min; m <= o.max; m++) {
+      u -= m ** -s;
       if (u <= 0) return m;
     }
-    return o.maxMentions;
+    return o.max;
   }
-  const logMin = Math.log(o.minMentions);
-  const logMax = Math.log(o.maxMentions);
+  const logMin = Math.log(o.min);
+  const logMax = Math.log(o.max);
   const m = Math.round(Math.exp(logMin + random.next() * (logMax - logMin)));
-  return Math.min(o.maxMentions, Math.max(o.minMentions, m));
+  return Math.min(o.max, Math.max(o.min, m));
 }
 
-function checkOptions(o: WorldOptions): void {
-  const positiveInt = (key: keyof WorldOptions, min: number) => {
-    const v = o[key] as number;
-    if (!Number.isInteger(v) || v < min) {
-      throw new Error(`world option ${key} must be an integer >= ${min}, got ${v}`);
-    }
-  };
-  positiveInt("entities", 1);
-  positiveInt("minMentions", 1);
-  positiveInt("maxMentions", o.minMentions);
-  positiveInt("halfStatementsPerRegion", 0);
-  positiveInt("sentencesPerDocument", 1);
-  if (o.mentionDistribution !== "log-uniform" && o.mentionDistribution !== "zipf") {
-    throw new Error(
-      `world option mentionDistribution must be "log-uniform" or "zipf", got ${o.mentionDistribution}`,
-    );
-  }
-  if (o.nameTokens !== "added" && o.nameTokens !== "bpe") {
-    throw new Error(`world option nameTokens must be "added" or "bpe", got ${o.nameTokens}`);
-  }
+/** How often each attribute is stated when the entity's statements cycle through `order`. */
+function cycledStatements(order: string[], mentions: number): Record<string, number> {
+  const stated: Record<string, number> = {};
+  order.forEach((attr, position) => {
+    stated[attr] = mentions <= position ? 0 : Math.floor((mentions - 1 - position) / order.length) + 1;
+  });
+  return stated;
 }
 
-export function generateWorld(opts: Partial<WorldOptions> = {}): World {
-  const options: WorldOptions = { ...DEFAULT_WORLD_OPTIONS, ...opts };
-  checkOptions(options);
-  const random = createRandom(options.seed);
+/** Each derived fact's map: given, or the attribute's values in order split into equal blocks. */
+function derivedFacts(spec: WorldSpec, attributes: WorldAttribute[]): WorldDerived[] {
+  return spec.derived.map((d) => {
+    const of = attributes.find((a) => a.name === d.of)!;
+    const block = of.values.length / d.values.length;
+    const map = d.map ?? Object.fromEntries(of.values.map((v, i) => [v, d.values[Math.floor(i / block)]]));
+    return {
+      name: d.name,
+      of: d.of,
+      values: d.values,
+      map,
+      templates: d.templates,
+      statementsPerValue: d.statementsPerValue,
+    };
+  });
+}
+
+/**
+ * Draws a world from its definition (or, given knobs, from the classic world with those knobs turned).
+ * Order of draws: invented values, then per entity its name, values, statement count(s) and order.
+ */
+export function generateWorld(input: WorldSpec | Partial<WorldKnobs> = {}): World {
+  const spec = "attributes" in input ? input as WorldSpec : worldSpecWith(CLASSIC_WORLD_SPEC, input);
+  const random = createRandom(spec.seed);
   const used = new Set<string>();
+  const syllables = spec.entities.syllables;
   const uniqueName = () => {
+    if (!syllables) throw new Error("invented names need entities.syllables in the world file");
     for (let attempt = 0; attempt < 10_000; attempt++) {
-      const name = inventName(random);
+      const name = inventName(random, syllables);
       if (!used.has(name)) {
         used.add(name);
         return name;
       }
     }
-    throw new Error(`cannot invent ${options.entities} distinct names; ask for fewer entities`);
+    throw new Error(`cannot invent ${spec.entities.count} distinct names; ask for fewer entities`);
   };
-  const regions = Array.from({ length: 12 }, uniqueName);
-  const regionHalf: Record<string, string> = {};
-  regions.forEach((r, i) => (regionHalf[r] = HALVES[i < 6 ? 0 : 1]));
-  const attributes: WorldAttribute[] = [
-    { name: "region", values: regions, groups: regionHalf },
-    { name: "kind", values: KINDS },
-    { name: "colour", values: COLOURS },
-    { name: "diet", values: DIETS },
-    { name: "size", values: SIZES },
-  ];
+  const attributes: WorldAttribute[] = spec.attributes.map((a) => ({
+    name: a.name,
+    values: a.values ?? Array.from({ length: a.invent! }, uniqueName),
+    templates: a.templates,
+  }));
+  const [first, ...rest] = attributes.map((a) => a.name);
   const entities: WorldEntity[] = [];
-  for (let i = 0; i < options.entities; i++) {
-    const name = uniqueName();
+  for (let i = 0; i < spec.entities.count; i++) {
+    const name = spec.entities.names ? spec.entities.names[i] : uniqueName();
     const attrs: Record<string, string> = {};
     for (const attribute of attributes) attrs[attribute.name] = random.pick(attribute.values);
-    const mentions = drawMentions(random, options);
-    const order = ["region", ...random.shuffle(WORLD_ATTRIBUTE_NAMES.slice(1))];
-    entities.push({ name, attrs, mentions, order });
+    if (spec.mentions.per === "fact") {
+      const stated: Record<string, number> = {};
+      spec.attributes.forEach((a) => (stated[a.name] = drawMentions(random, a.mentions ?? spec.mentions)));
+      const order = [first, ...random.shuffle(rest.slice())];
+      const mentions = Object.values(stated).reduce((sum, n) => sum + n, 0);
+      entities.push({ name, attrs, mentions, order, stated });
+    } else {
+      const mentions = drawMentions(random, spec.mentions);
+      const order = [first, ...random.shuffle(rest.slice())];
+      entities.push({ name, attrs, mentions, order, stated: cycledStatements(order, mentions) });
+    }
   }
-  return { options, entities, attributes };
+  return { spec, entities, attributes, derived: derivedFacts(spec, attributes) };
 }
 
-// How many statements of the entity state this attribute in the full rendering.
+const drawnWorlds = new Map<string, World>();
+
+/** The lab's world for a data directory (world-spec.ts says which), drawn once per definition. */
+export function activeWorld(dataDir: string): World {
+  const spec = activeWorldSpec(dataDir);
+  const key = worldKey(spec);
+  let world = drawnWorlds.get(key);
+  if (!world) {
+    world = generateWorld(spec);
+    drawnWorlds.set(key, world);
+  }
+  return world;
+}
+
+/** How many statements of the entity state this attribute in the full rendering. */
 export function timesStated(entity: WorldEntity, attr: string): number {
-  const position = entity.order.indexOf(attr);
-  if (position < 0 || entity.mentions <= position) return 0;
-  return Math.floor((entity.mentions - 1 - position) / entity.order.length) + 1;
+  return entity.stated[attr] ?? 0;
 }
 
 function fill(template: string, subject: string, value: string): string {
   return template.replace("{X}", subject).replace("{V}", value);
 }
 
-// The canonical pretraining wording before the value: ". X lives in" → next word is X's region.
-// attr "half" takes a region name: ". Melbra is in the" → "north" or "south".
-export function promptFor(attr: string, entityName: string): string {
-  const templates = TEMPLATES[attr];
-  if (!templates) {
-    throw new Error(`unknown world attribute "${attr}" (known: ${Object.keys(TEMPLATES).join(", ")})`);
+/** The templates of an attribute or a derived fact. */
+function templatesOf(world: World, attr: string): string[] {
+  const found = world.attributes.find((a) => a.name === attr) ?? world.derived.find((d) => d.name === attr);
+  if (!found) {
+    const known = [...world.attributes, ...world.derived].map((a) => a.name).join(", ");
+    throw new Error(`unknown world attribute "${attr}" (known: ${known})`);
   }
-  const canonical = templates[0];
-  return ". " + canonical.slice(0, canonical.indexOf(" {V}")).replace("{X}", entityName);
+  return found.templates;
+}
+
+/**
+ * The canonical pretraining wording before the value: ". X lives in" → next word is X's region. For a
+ * derived fact the subject is a value of its attribute: ". Melbra is in the" → "north" or "south".
+ */
+export function promptFor(world: World, attr: string, subject: string): string {
+  const canonical = templatesOf(world, attr)[0];
+  const cut = canonical.indexOf(" {V}");
+  return ". " + (cut < 0 ? canonical : canonical.slice(0, cut)).replace("{X}", subject);
 }
 
 export const factKey = (entity: string, attr: string) => `${entity}\t${attr}`;
+
+/** The attributes an entity's statements take, in rendering order (each as often as it is stated). */
+function statementAttributes(world: World, entity: WorldEntity): string[] {
+  if (world.spec.mentions.per === "fact") {
+    return entity.order.flatMap((attr) => Array(entity.stated[attr]).fill(attr));
+  }
+  return Array.from({ length: entity.mentions }, (_, k) => entity.order[k % entity.order.length]);
+}
 
 // The stated facts that a leave-out removes from the rendering, as factKey strings.
 export function leftOutFacts(world: World, leaveOut: LeaveOut = {}): Set<string> {
@@ -262,7 +257,7 @@ export function leftOutFacts(world: World, leaveOut: LeaveOut = {}): Set<string>
     if (!names.has(name)) throw new Error(`leave-out entity "${name}" is not in the world`);
     leftEntities.add(name);
   }
-  const random = createRandom((leaveOut.seed ?? world.options.seed) + 7919);
+  const random = createRandom((leaveOut.seed ?? world.spec.seed) + 7919);
   for (const entity of world.entities) {
     for (const attr of entity.order) {
       if (timesStated(entity, attr) === 0) continue;
@@ -274,79 +269,77 @@ export function leftOutFacts(world: World, leaveOut: LeaveOut = {}): Set<string>
   return out;
 }
 
-// Renders the world into documents: every statement of a fact not left out, plus the region→half
-// sentences, shuffled by the world's seed, sentencesPerDocument per document, each opening with ". ".
+/** Every statement of the derived facts: [the attribute value, the derived fact, its value]. */
+function derivedStatements(world: World, per: (d: WorldDerived) => number): [string, WorldDerived][] {
+  const out: [string, WorldDerived][] = [];
+  for (const d of world.derived) {
+    const of = world.attributes.find((a) => a.name === d.of)!;
+    for (const value of of.values) for (let k = 0; k < per(d); k++) out.push([value, d]);
+  }
+  return out;
+}
+
+// Renders the world into documents: every statement of a fact not left out, plus the derived facts'
+// statements, shuffled by the world's seed, sentencesPerDocument per document, each opening with ". ".
 export function renderWorldCorpus(world: World, opts: { leaveOut?: LeaveOut } = {}): string[] {
-  const o = world.options;
   const leftOut = leftOutFacts(world, opts.leaveOut);
-  const random = createRandom(o.seed + 104729);
+  const random = createRandom(world.spec.seed + 104729);
   const sentences: string[] = [];
   for (const entity of world.entities) {
-    for (let k = 0; k < entity.mentions; k++) {
-      const attr = entity.order[k % entity.order.length];
-      const template = random.pick(TEMPLATES[attr]);
+    for (const attr of statementAttributes(world, entity)) {
+      const template = random.pick(templatesOf(world, attr));
       if (leftOut.has(factKey(entity.name, attr))) continue;
       sentences.push(fill(template, entity.name, entity.attrs[attr]));
     }
   }
-  const region = world.attributes.find((a) => a.name === "region")!;
-  for (const value of region.values) {
-    for (let k = 0; k < o.halfStatementsPerRegion; k++) {
-      sentences.push(fill(random.pick(TEMPLATES.half), value, region.groups![value]));
-    }
+  for (const [value, d] of derivedStatements(world, (d) => d.statementsPerValue)) {
+    sentences.push(fill(random.pick(d.templates), value, d.map[value]));
   }
   random.shuffle(sentences);
   const documents: string[] = [];
-  for (let i = 0; i < sentences.length; i += o.sentencesPerDocument) {
+  const perDocument = world.spec.sentencesPerDocument;
+  for (let i = 0; i < sentences.length; i += perDocument) {
     // The leading ". " puts every sentence, the first included, in the context the prompts use.
-    documents.push(". " + sentences.slice(i, i + o.sentencesPerDocument).map((s) => s + ".").join(" "));
+    documents.push(". " + sentences.slice(i, i + perDocument).map((s) => s + ".").join(" "));
   }
   return documents;
 }
 
 // Every wording of each statement the rendering makes (same order as renderWorldCorpus before its
-// shuffle, left-out facts skipped, then the half sentences): the training sampler draws one wording per
+// shuffle, left-out facts skipped, then the derived facts): the training sampler draws one wording per
 // use, so a fact is seen in all its paraphrases; without it a fact binds to the one template that stated
 // it (docs/notebook.md).
 export function worldStatementVariants(world: World, opts: { leaveOut?: LeaveOut } = {}): string[][] {
   const leftOut = leftOutFacts(world, opts.leaveOut);
   const variants: string[][] = [];
   for (const entity of world.entities) {
-    for (let k = 0; k < entity.mentions; k++) {
-      const attr = entity.order[k % entity.order.length];
+    for (const attr of statementAttributes(world, entity)) {
       if (leftOut.has(factKey(entity.name, attr))) continue;
-      variants.push(TEMPLATES[attr].map((t) => fill(t, entity.name, entity.attrs[attr])));
+      variants.push(templatesOf(world, attr).map((t) => fill(t, entity.name, entity.attrs[attr])));
     }
   }
-  const region = world.attributes.find((a) => a.name === "region")!;
-  for (const value of region.values) {
-    for (let k = 0; k < world.options.halfStatementsPerRegion; k++) {
-      variants.push(TEMPLATES.half.map((t) => fill(t, value, region.groups![value])));
-    }
+  for (const [value, d] of derivedStatements(world, (d) => d.statementsPerValue)) {
+    variants.push(d.templates.map((t) => fill(t, value, d.map[value])));
   }
   return variants;
 }
 
 // The world's validation text: one fresh restatement of every fact the training rendering states (a
-// template drawn with another seed) and one statement of each region's half, as one run of sentences like the
-// training windows. Every fact here is also stated in training, so validation loss measures what
-// pretraining can learn (memorized facts, paraphrases), not facts no model could have seen.
+// template drawn with another seed) and one statement of each derived fact per value, as one run of
+// sentences like the training windows. Every fact here is also stated in training, so validation loss
+// measures what pretraining can learn (memorized facts, paraphrases), not facts no model could have seen.
 export function renderWorldValidation(world: World, opts: { leaveOut?: LeaveOut } = {}): string[] {
-  const o = world.options;
   const leftOut = leftOutFacts(world, opts.leaveOut);
-  const random = createRandom(o.seed + 15485863);
+  const random = createRandom(world.spec.seed + 15485863);
   const sentences: string[] = [];
   for (const entity of world.entities) {
     for (const attr of entity.order) {
       if (timesStated(entity, attr) === 0 || leftOut.has(factKey(entity.name, attr))) continue;
-      sentences.push(fill(random.pick(TEMPLATES[attr]), entity.name, entity.attrs[attr]));
+      sentences.push(fill(random.pick(templatesOf(world, attr)), entity.name, entity.attrs[attr]));
     }
   }
-  const region = world.attributes.find((a) => a.name === "region")!;
-  if (o.halfStatementsPerRegion > 0) {
-    for (const value of region.values) {
-      sentences.push(fill(random.pick(TEMPLATES.half), value, region.groups![value]));
-    }
+  for (const [value, d] of derivedStatements(world, (d) => Math.min(1, d.statementsPerValue))) {
+    sentences.push(fill(random.pick(d.templates), value, d.map[value]));
   }
   random.shuffle(sentences);
   // One document: training windows are unbroken runs of sentences (no document separators), and so is
@@ -363,7 +356,7 @@ export function knowledgeQueries(world: World, attr: string): KnowledgeQuery[] {
   }
   return world.entities.map((entity) => ({
     entity: entity.name,
-    prompt: promptFor(attr, entity.name),
+    prompt: promptFor(world, attr, entity.name),
     answer: entity.attrs[attr],
     candidates: [...attribute.values],
     mentions: entity.mentions,
@@ -372,17 +365,26 @@ export function knowledgeQueries(world: World, attr: string): KnowledgeQuery[] {
 }
 
 // The tokenizer's added tokens for this world: each name with its leading space (names always follow a
-// space in the rendering), and each value word that BPE would split. Empty when nameTokens is "bpe".
+// space in the rendering), each invented value, and each value word that BPE would split. Empty when
+// nameTokens is "bpe".
 export function worldAddedTokens(world: World, merges = DEFAULT_MERGES): string[] {
-  if (world.options.nameTokens === "bpe") return [];
+  if (world.spec.nameTokens === "bpe") return [];
   const bpe = createTokenizer({ merges });
   const tokens = world.entities.map((e) => " " + e.name);
+  const invented = new Set(world.spec.attributes.filter((a) => a.invent !== undefined).map((a) => a.name));
+  const seen = new Set(tokens);
+  const add = (token: string) => {
+    if (!seen.has(token)) tokens.push(token);
+    seen.add(token);
+  };
   for (const attribute of world.attributes) {
     for (const value of attribute.values) {
-      if (attribute.name === "region" || bpe.encode(" " + value).length > 1) tokens.push(" " + value);
+      if (invented.has(attribute.name) || bpe.encode(" " + value).length > 1) add(" " + value);
     }
   }
-  for (const half of HALVES) if (bpe.encode(" " + half).length > 1) tokens.push(" " + half);
+  for (const d of world.derived) {
+    for (const value of d.values) if (bpe.encode(" " + value).length > 1) add(" " + value);
+  }
   return tokens;
 }
 
@@ -407,8 +409,8 @@ export async function loadWorld(path: string): Promise<World> {
   } catch (err) {
     throw new Error(`world file ${path} is not valid JSON: ${(err as Error).message}`);
   }
-  if (!world || !Array.isArray(world.entities) || !Array.isArray(world.attributes) || !world.options) {
-    throw new Error(`world file ${path} lacks options, entities or attributes`);
+  if (!world || !Array.isArray(world.entities) || !Array.isArray(world.attributes) || !world.spec) {
+    throw new Error(`world file ${path} lacks spec, entities or attributes (a world drawn by an older lab?)`);
   }
   return world;
 }

@@ -239,6 +239,9 @@ function trainingOptions(config: ExperimentCreate | SweepCreate) {
     maxExamples: config.maxExamples,
     control: config.control,
     leakage: config.leakage,
+    embeddings: config.embeddings,
+    headInit: config.headInit,
+    decayTo: config.decayTo,
   };
 }
 

@@ -17,20 +17,35 @@
  *   oracle    the point with the best TEST accuracy (ground-truth early stopping): reported beside the
  *             others as an upper bound, never used to pick anything.
  *
+ * The recipe options of FinetuneHyper (absent: plain full finetuning from a zero head) are applied by
+ * prepareFinetune: the head fitted first as a logistic probe (LP-FT), frozen embeddings, weight decay
+ * toward the starting weights (L2-SP).
  * The aux confidence (logconf) loss is computed on the device per batch (kernels/gpt.ts, `auxAlpha`);
  * its weight follows auxconfAlpha (linear warmup over the first 20 % of steps, no jump).
  * A second mode trains nothing in the trunk: frozen features of one layer + a converged logistic
  * regression (probe.ts), the openai repo's `linear_probe` option.
  */
 
-import { ADAMW_FINETUNE, type GptConfig, type ParamLayout } from "../../kernels/config.ts";
+import {
+  ADAMW_FINETUNE,
+  EMBEDDING_PARAMS,
+  type GptConfig,
+  NUM_CLASSES,
+  type ParamLayout,
+} from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import { seededRandom, shuffled } from "../../kernels/random.ts";
 import { accuracy, auxconfAlpha, hardLabels } from "./metrics.ts";
-import type { CurvePoint, FinetuneHyper, Reading } from "../contract/results.ts";
-import { trainLogisticProbe } from "./probe.ts";
+import {
+  type CurvePoint,
+  FINETUNE_RECIPE,
+  type FinetuneHyper,
+  type Reading,
+  RECIPE_OPTIONS,
+} from "../contract/results.ts";
+import { type LogisticProbe, trainLogisticProbe } from "./probe.ts";
 import { learningRateAt } from "./schedule.ts";
 
 /** Tokenized texts, right-padded to T. */
@@ -124,6 +139,63 @@ export function withZeroHead(params: Float32Array, layout: ParamLayout): Float32
     copy.fill(0, spec.offset, spec.offset + spec.size);
   }
   return copy;
+}
+
+/**
+ * Writes a logistic probe p = σ(w·x + b) into the 2-class head of a flat parameter buffer, split evenly
+ * (class 1 = +w/2, +b/2; class 0 = −w/2, −b/2) so that logit1 − logit0 = w·x + b.
+ */
+export function writeProbeHead(
+  params: Float32Array,
+  layout: ParamLayout,
+  probe: Pick<LogisticProbe, "weights" | "bias">,
+): void {
+  const weight = layout.byName.get("cls.weight")!, bias = layout.byName.get("cls.bias")!;
+  const C = weight.shape[0];
+  if (probe.weights.length !== C) {
+    throw new Error(
+      `probe head: the probe has ${probe.weights.length} weights, the head reads ${C} features`,
+    );
+  }
+  for (let c = 0; c < C; c++) {
+    params[weight.offset + c * NUM_CLASSES] = -probe.weights[c] / 2;
+    params[weight.offset + c * NUM_CLASSES + 1] = probe.weights[c] / 2;
+  }
+  params[bias.offset] = -probe.bias / 2;
+  params[bias.offset + 1] = probe.bias / 2;
+}
+
+/**
+ * Loads the starting parameters into a model built for finetuning and applies the recipe of `hyper`:
+ * the class head at zero, or (headInit probe, LP-FT) a logistic probe fitted to the training targets on
+ * the features the head reads; the embeddings frozen (wte is also the tied LM head, which the class
+ * head never uses); weight decay anchored at the starting values, the head included.
+ */
+export async function prepareFinetune(
+  model: GptModel,
+  params: Float32Array,
+  train: EncodedSet,
+  trainTargets: readonly number[],
+  hyper: FinetuneHyper,
+): Promise<void> {
+  for (const key of RECIPE_OPTIONS) {
+    const allowed: readonly string[] = FINETUNE_RECIPE[key].values;
+    if (hyper[key] !== undefined && !allowed.includes(hyper[key])) {
+      throw new Error(
+        `finetune: ${key} must be one of ${allowed.join(", ")}, got ${JSON.stringify(hyper[key])}`,
+      );
+    }
+  }
+  const start = withZeroHead(params, model.layout);
+  model.loadParams(start);
+  if (hyper.headInit === "probe") {
+    // The head reads the final LayerNorm's output at the last token: the last feature layer.
+    const features = (await featuresOf(model, train))[model.cfg.layers + 1];
+    writeProbeHead(start, model.layout, trainLogisticProbe(features, [...trainTargets]));
+    model.loadParams(start);
+  }
+  model.freeze(hyper.embeddings === "frozen" ? EMBEDDING_PARAMS : []);
+  model.anchorDecay(hyper.decayTo === "pretrained");
 }
 
 /** p(class 1) for every row of a set with the model's current parameters. */
@@ -220,7 +292,7 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
   const B = hyper.batchSize;
   const model = new GptModel(gpu, config, input.params, { batchSize: B, seqLen: T });
   try {
-    model.loadParams(withZeroHead(input.params, model.layout));
+    await prepareFinetune(model, input.params, trainSet, trainTargets, hyper);
     model.setOptimizer({ ...ADAMW_FINETUNE, lr: hyper.lr, weightDecay: hyper.weightDecay });
     const evalEvery = Math.max(1, hyper.evalEvery);
     const curve: CurvePoint[] = [];

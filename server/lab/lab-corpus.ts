@@ -11,17 +11,14 @@ import { buildCorpus, type BuiltinSource, type Corpus, type TokenArray } from ".
 import { builtinExclusionsForSeeds } from "../tasks/registry.ts";
 import type { PretrainCorpus } from "../contract/models.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
-import {
-  LAB_WORLD_OPTIONS,
-  type LeaveOut,
-  type World,
-  type WorldOptions,
-  worldStatementVariants,
-} from "../corpus/world.ts";
+import { type LeaveOut, type World, worldStatementVariants } from "../corpus/world.ts";
+import { activeWorldSpec, type WorldKnobs } from "../corpus/world-spec.ts";
+import type { WorldSpec } from "../corpus/world-schema.ts";
 
 export interface LabCorpusOptions {
-  /** The knowledge world's options (merged over the lab default below). */
-  world?: Partial<WorldOptions>;
+  /** The knowledge world (default: the lab's world for the data directory, world-spec.ts; knobs turn
+   * the classic world's, for small test worlds). */
+  world?: WorldSpec | Partial<WorldKnobs>;
   worldLeaveOut?: LeaveOut;
   /** Share of training windows drawn from the real corpus (0: the world alone). */
   realShare?: number;
@@ -43,24 +40,22 @@ export interface LabCorpusOptions {
 }
 
 /**
- * What the default ladder pretrains on: the lab's world (LAB_WORLD_OPTIONS in server/corpus/world.ts: 400
- * entities with 1–3 mentions each, region stated once per entity; 713 statements + 120 half sentences,
- * vocabulary 947: 256 merges + one token per name), alone. It is this small so that every size sees each
- * fact the tens of times memorizing it takes within a CPU pretraining budget.
+ * What the default ladder pretrains on: the lab's world (server/corpus/world-spec.ts: a world file; the
+ * default is server/corpus/worlds/default.json), alone. The default world is small so that every size
+ * sees each fact the tens of times memorizing it takes within a CPU pretraining budget.
  *
  * Validation on the world is NOT a held-out share of documents: a held-out document's facts are stated
  * nowhere in training, so no model can learn them and larger models grew overconfident on them
  * (validation loss rose with size). Training gets every statement; validation is one fresh restatement
- * (template drawn with another seed) of every fact training states, plus one half sentence per region
- * (renderWorldValidation, ~830 sentences) — it measures what pretraining can learn. The real corpus
+ * (template drawn with another seed) of every fact training states, plus one statement of each derived
+ * fact per value (renderWorldValidation) — it measures what pretraining can learn. The real corpus
  * keeps its split by document.
  *
  * Split seeds 0, 1, 2: an experiment's split seed is its `seed` (default 0) and a three-seed sweep uses
  * 0, 1, 2, so these are the seeds whose test items a real-text ladder keeps out by default; an experiment
  * with another seed needs a ladder pretrained with it (model-source.ts, leakageError).
  */
-export const DEFAULT_LAB_CORPUS: Required<Omit<LabCorpusOptions, "worldLeaveOut">> = {
-  world: LAB_WORLD_OPTIONS,
+export const DEFAULT_LAB_CORPUS: Required<Omit<LabCorpusOptions, "worldLeaveOut" | "world">> = {
   realShare: 0,
   realSources: ["wordnet", "sotu", "moby-dick"],
   realFiles: [],
@@ -171,7 +166,7 @@ export async function loadLabCorpus(dataDir: string, opts: LabCorpusOptions = {}
   const world = await buildCorpus({
     dataDir,
     sources: [],
-    world: o.world,
+    world: opts.world ?? activeWorldSpec(dataDir),
     worldLeaveOut: opts.worldLeaveOut,
     merges: o.merges,
     seed: o.seed,

@@ -8,7 +8,9 @@
  * Budgets grow with size so that recall rises and validation loss falls at every step up.
  */
 
+import { refSize } from "../contract/model-ref.ts";
 import type { LadderShape } from "../contract/models.ts";
+import type { FinetuneRecipe } from "../contract/results.ts";
 
 export interface LadderSize extends LadderShape {
   /** Rows per optimizer step (each row is contextLength tokens). */
@@ -110,8 +112,11 @@ export function ladderRank(name: string): number {
   return LADDER.indexOf(ladderSize(name));
 }
 
-/** How a size is finetuned, whatever its role (weak, ceiling, student or bootstrap step). */
-export interface SizeHyper {
+/**
+ * How a size is finetuned, whatever its role (weak, ceiling, student or bootstrap step); the recipe
+ * options (FINETUNE_RECIPE) are absent by default: plain full finetuning.
+ */
+export interface SizeHyper extends FinetuneRecipe {
   epochs: number;
   lr: number;
   batchSize: number;
@@ -145,8 +150,8 @@ export const FINETUNE_BY_SIZE: Record<string, Partial<SizeHyper>> = {
   xl: { lr: 1e-4, alphaMax: 0.75 },
 };
 
-/** A size's finetune settings: the base, the size's own, then the defined overrides. */
+/** A size's finetune settings (a snapshot SIZE@PCT takes its size's): the base, its own, the overrides. */
 export function sizeHyper(size: string, overrides: Partial<SizeHyper> = {}): SizeHyper {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  return { ...BASE_HYPER, ...FINETUNE_BY_SIZE[size], ...defined };
+  return { ...BASE_HYPER, ...FINETUNE_BY_SIZE[refSize(size)], ...defined };
 }

@@ -1,6 +1,7 @@
 /**
  * Where an experiment's pretrained models come from: the ladder's checkpoints on disk with the lab
- * corpus's tokenizer, or any other source with the same shape (tiny random models in tests); and the
+ * corpus's tokenizer — a size's final model, or a snapshot along its pretraining named "SIZE@PCT"
+ * (model-ref.ts) — or any other source with the same shape (tiny random models in tests); and the
  * check that an experiment's leakage setting matches what the ladder's corpus held (`leakageError`).
  */
 
@@ -10,19 +11,24 @@ import { loadCheckpoint } from "../../kernels/checkpoint.ts";
 import type { GptConfig } from "../../kernels/config.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import type { World } from "../corpus/world.ts";
+import { FINAL_PCT, missingSnapshotMessage, parseModelRef, refSize } from "../contract/model-ref.ts";
 import type { PretrainCorpus } from "../contract/models.ts";
 import { BUILTIN_TASKS } from "../tasks/registry.ts";
+import { isWorldTask } from "../tasks/load.ts";
 import { LADDER } from "./ladder.ts";
-import { type LabCorpus, labWorld, loadLabCorpus } from "./lab-corpus.ts";
-import { modelDir, readStatus } from "./model-store.ts";
+import { type LabCorpus, type LabCorpusOptions, labWorld, loadLabCorpus } from "./lab-corpus.ts";
+import { modelDir, readSnapshot, readStatus, snapshotDir } from "./model-store.ts";
 
 export interface LoadedModel {
+  /** The model's reference: a size, or a snapshot of one ("medium@30"). */
   size: string;
   config: GptConfig;
   params: Float32Array;
   tokenizer: Tokenizer;
   /** Content hash of the checkpoint (part of every cache key). */
   hash: string;
+  /** Recall of the world's first attribute at this checkpoint (its snapshot's record); null if unrecorded. */
+  knowledge?: number | null;
 }
 
 /** Where pretrained models come from: the ladder on disk, or tiny models in tests. */
@@ -42,17 +48,20 @@ export interface LadderCorpus extends PretrainCorpus {
   hash: string;
 }
 
-/** The pretrained ladder under `<dataDir>/models/<size>/` with the lab corpus's tokenizer. */
-export function ladderModelSource(dataDir: string): ModelSource {
+/**
+ * The pretrained ladder under `<dataDir>/models/<size>/` with the lab corpus's tokenizer (the default lab
+ * corpus unless `corpus` says otherwise). `load` takes a size or a snapshot reference.
+ */
+export function ladderModelSource(dataDir: string, opts: { corpus?: LabCorpusOptions } = {}): ModelSource {
   const loaded = new Map<string, Promise<LoadedModel>>();
   let defaultCorpus: Promise<LabCorpus> | undefined;
   // Built on first use: tests with their own models never build a corpus.
-  const labCorpus = () => defaultCorpus ??= loadLabCorpus(dataDir);
+  const labCorpus = () => defaultCorpus ??= loadLabCorpus(dataDir, opts.corpus);
   const labTokenizer = () => labCorpus().then((c) => c.tokenizer);
   return {
     sizes: LADDER.map((s) => s.name),
     async world() {
-      return (await labWorld(dataDir)).world;
+      return (await labWorld(dataDir, opts.corpus)).world;
     },
     corpus: (size) => ladderCorpus(dataDir, size, labCorpus),
     load(size) {
@@ -67,13 +76,30 @@ export function ladderModelSource(dataDir: string): ModelSource {
   };
 }
 
-/** One size's checkpoint, checked against the lab corpus's tokenizer and hashed by content. */
+/**
+ * Why the snapshot `ref` names is not on disk, or null when it is (or `ref` names a final model). The
+ * reference's form and size are checked by the ladder rule first.
+ */
+export async function missingSnapshotError(dataDir: string, ref: string): Promise<string | null> {
+  const { size, pct } = parseModelRef(ref);
+  if (pct === FINAL_PCT) return null;
+  return (await readSnapshot(dataDir, size, pct)) ? null : missingSnapshotMessage(ref);
+}
+
+/**
+ * One model's checkpoint — a size's final one, or a snapshot ("SIZE@PCT") — checked against the lab
+ * corpus's tokenizer and hashed by content, with the knowledge its snapshot record states.
+ */
 async function loadLadderModel(
   dataDir: string,
-  size: string,
+  ref: string,
   labTokenizer: () => Promise<Tokenizer>,
 ): Promise<LoadedModel> {
-  const dir = modelDir(dataDir, size);
+  const { size, pct } = parseModelRef(ref, LADDER.map((s) => s.name));
+  // The final model's record is its 100 % snapshot's (absent for sizes pretrained before snapshots).
+  const record = await readSnapshot(dataDir, size, pct);
+  if (pct !== FINAL_PCT && !record) throw new Error(missingSnapshotMessage(ref));
+  const dir = pct === FINAL_PCT ? modelDir(dataDir, size) : snapshotDir(dataDir, size, pct);
   let checkpoint;
   try {
     checkpoint = await loadCheckpoint(dir);
@@ -91,19 +117,20 @@ async function loadLadderModel(
   }
   const bytes = await Deno.readFile(join(dir, "model.safetensors"));
   const hash = createHash("sha256").update(bytes).digest("hex").slice(0, 24);
-  return { size, config: checkpoint.config, params: checkpoint.params, tokenizer: tok, hash };
+  const knowledge = record?.recall ?? null;
+  return { size: ref, config: checkpoint.config, params: checkpoint.params, tokenizer: tok, hash, knowledge };
 }
 
 /**
- * The size's corpus from its status. A status written before leakage was recorded is read as the
- * default world-only corpus when its hash says so; otherwise it is unknown (null).
+ * The size's corpus from its status (a snapshot's is its size's). A status written before leakage was
+ * recorded is read as the default world-only corpus when its hash says so; otherwise it is unknown (null).
  */
 async function ladderCorpus(
   dataDir: string,
   size: string,
   labCorpus: () => Promise<LabCorpus>,
 ): Promise<LadderCorpus | null> {
-  const status = await readStatus(dataDir, size);
+  const status = await readStatus(dataDir, refSize(size));
   if (!status) return null;
   if (status.corpus) return { size, hash: status.corpusHash, ...status.corpus };
   const defaults = await labCorpus();
@@ -122,7 +149,7 @@ export function leakageError(
   request: { leakage: boolean; seed: number; task: string; size: string },
 ): string | null {
   const { leakage, seed, task, size } = request;
-  const kind = BUILTIN_TASKS.find((t) => t.name === task)?.kind ?? "imported";
+  const kind = isWorldTask(task) ? "world" : BUILTIN_TASKS.find((t) => t.name === task)?.kind ?? "imported";
   if (kind === "world" || kind === "control") return null;
   if (kind === "imported") {
     return leakage

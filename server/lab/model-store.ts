@@ -1,16 +1,23 @@
 /**
  * Where a pretrained ladder size lives on disk — the one place that knows the layout:
- *   <dataDir>/models/<size>/
+ *   <dataDir>/worlds/<world key>/models/<size>/     (the lab's world: world-spec.ts; two worlds never mix)
  *     config.json + model.safetensors   the lab checkpoint other code loads (kernels/checkpoint.ts)
  *     train-state.safetensors           params, AdamW m and v, with step, RNG state, corpus hash, tokenizer
  *                                       id and the curves in its metadata — ONE file, so it is consistent
  *     status.json                       status ("partial" | "pretrained"), curves, final figures, and
  *                                       what the corpus held of the tasks' test items (leakage)
- * Files are written beside their place and renamed into it, so a reader never sees half a file.
+ *     at/<pct>/                         a snapshot after pct % of the token budget (KNOWLEDGE_CHECKPOINTS):
+ *       config.json + model.safetensors a lab checkpoint, loadable like the final one
+ *       knowledge.json                  its step, tokens seen and knowledge report (SnapshotRecord)
+ * Files are written beside their place and renamed into it, so a reader never sees half a file; a
+ * snapshot's directory is assembled beside its place and renamed into it whole.
  */
 
 import { join } from "node:path";
+import { activeWorldSpec, worldKey } from "../corpus/world-spec.ts";
 import type { GptConfig } from "../../kernels/config.ts";
+import { saveCheckpoint } from "../../kernels/checkpoint.ts";
+import { KNOWLEDGE_CHECKPOINTS } from "../contract/model-ref.ts";
 import type { PretrainCorpus } from "../contract/models.ts";
 import { decodeSafetensors, encodeSafetensors } from "../../kernels/safetensors.ts";
 
@@ -67,9 +74,29 @@ export interface TrainState {
   curves: Curves;
 }
 
+/**
+ * knowledge.json of a snapshot: where along pretraining it was taken and what the model knew then. The
+ * report is knowledge.ts's KnowledgeReport (recall by attribute and by times stated), typed by its writer.
+ */
+export interface SnapshotRecord<Report = unknown> {
+  size: string;
+  /** Percent of the size's token budget (one of KNOWLEDGE_CHECKPOINTS). */
+  pct: number;
+  step: number;
+  totalSteps: number;
+  /** Tokens seen by this step. */
+  tokens: number;
+  corpusHash: string;
+  tokenizerId: string;
+  /** The world's first attribute, whose recall `recall` is; null when the corpus holds no world. */
+  knowledgeAttribute: string | null;
+  recall: number | null;
+  report: Report | null;
+}
+
 /** The size's directory, which is also its checkpoint directory (kernels/checkpoint.ts). */
 export function modelDir(dataDir: string, size: string): string {
-  return join(dataDir, "models", size);
+  return join(dataDir, "worlds", worldKey(activeWorldSpec(dataDir)), "models", size);
 }
 
 export function trainStatePath(dataDir: string, size: string): string {
@@ -78,6 +105,11 @@ export function trainStatePath(dataDir: string, size: string): string {
 
 export function statusPath(dataDir: string, size: string): string {
   return join(modelDir(dataDir, size), "status.json");
+}
+
+/** The directory of the size's snapshot after `pct` % of its token budget (a checkpoint directory). */
+export function snapshotDir(dataDir: string, size: string, pct: number): string {
+  return join(modelDir(dataDir, size), "at", String(pct));
 }
 
 /** Creates the size's directory (a no-op when it exists). */
@@ -196,4 +228,61 @@ export async function readTrainState(
     wallSeconds: integer("wallSeconds"),
     curves,
   };
+}
+
+/**
+ * Writes a snapshot: checkpoint and knowledge.json into a directory beside its place, then renamed into
+ * it. A snapshot already there (a resumed run passing the same step again) is replaced, never doubled.
+ */
+export async function writeSnapshot(
+  dataDir: string,
+  checkpoint: { config: GptConfig; params: Float32Array; meta: Record<string, unknown> },
+  record: SnapshotRecord,
+): Promise<void> {
+  const dir = snapshotDir(dataDir, record.size, record.pct);
+  const parent = join(modelDir(dataDir, record.size), "at");
+  const unique = `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const temporary = join(parent, `.tmp-${record.pct}-${unique}`);
+  const replaced = join(parent, `.old-${record.pct}-${unique}`);
+  try {
+    await saveCheckpoint(temporary, checkpoint);
+    await Deno.writeTextFile(join(temporary, "knowledge.json"), JSON.stringify(record, null, 1) + "\n");
+    const existed = await Deno.rename(dir, replaced).then(() => true, (err) => {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw err;
+    });
+    await Deno.rename(temporary, dir);
+    if (existed) await Deno.remove(replaced, { recursive: true });
+  } finally {
+    await Deno.remove(temporary, { recursive: true }).catch(() => {});
+  }
+}
+
+/** A snapshot's knowledge.json, or null when the size has no snapshot at `pct`; damage names the file. */
+export async function readSnapshot(
+  dataDir: string,
+  size: string,
+  pct: number,
+): Promise<SnapshotRecord | null> {
+  const path = join(snapshotDir(dataDir, size, pct), "knowledge.json");
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as SnapshotRecord;
+  } catch (err) {
+    throw new Error(
+      `${path} is corrupted (not valid JSON: ${(err as Error).message}); pretrain with --force to rewrite it`,
+    );
+  }
+}
+
+/** The size's snapshots on disk, earliest first. */
+export async function listSnapshots(dataDir: string, size: string): Promise<SnapshotRecord[]> {
+  const records = await Promise.all(KNOWLEDGE_CHECKPOINTS.map((pct) => readSnapshot(dataDir, size, pct)));
+  return records.filter((r): r is SnapshotRecord => r !== null);
 }

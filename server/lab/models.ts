@@ -1,29 +1,35 @@
 /**
  * The ladder's pretraining status on disk: for each size, whether the model store (model-store.ts) holds
- * a finished model, a partial run (resumable) or nothing, with its validation loss, knowledge and whether
- * its corpus held the tasks' test items (leakage).
+ * a finished model, a partial run (resumable) or nothing, with its validation loss, knowledge, whether
+ * its corpus held the tasks' test items (leakage) and the snapshots kept along its pretraining.
  */
 
 import { parameterCount } from "../../kernels/config.ts";
 import { LADDER } from "./ladder.ts";
 import { DEFAULT_LAB_CORPUS } from "./lab-corpus.ts";
-import { readStatus } from "./model-store.ts";
-import { generateWorld, worldAddedTokens } from "../corpus/world.ts";
-import type { LadderEntry } from "../contract/models.ts";
-
-let defaultVocabSize: number | undefined;
+import { listSnapshots, readStatus } from "./model-store.ts";
+import { snapshotRef } from "../contract/model-ref.ts";
+import { activeWorld, worldAddedTokens } from "../corpus/world.ts";
+import type { LadderEntry, SnapshotEntry } from "../contract/models.ts";
 
 /**
- * Vocabulary of the default lab corpus (for parameter counts of sizes that have not run yet): bytes,
- * merges and one added token per knowledge-world name. Computed once.
+ * Vocabulary of the default lab corpus on the lab's world (for parameter counts of sizes that have not
+ * run yet): bytes, merges and the world's added tokens.
  */
-export function defaultLabVocabSize(): number {
-  if (defaultVocabSize === undefined) {
-    const world = generateWorld(DEFAULT_LAB_CORPUS.world);
-    defaultVocabSize = 256 + DEFAULT_LAB_CORPUS.merges +
-      worldAddedTokens(world, DEFAULT_LAB_CORPUS.merges).length;
-  }
-  return defaultVocabSize;
+export function defaultLabVocabSize(dataDir: string): number {
+  const world = activeWorld(dataDir);
+  return 256 + DEFAULT_LAB_CORPUS.merges + worldAddedTokens(world, DEFAULT_LAB_CORPUS.merges).length;
+}
+
+/** The size's snapshots on disk as the listing shows them. */
+export async function snapshotEntries(dataDir: string, size: string): Promise<SnapshotEntry[]> {
+  return (await listSnapshots(dataDir, size)).map((s) => ({
+    ref: snapshotRef(size, s.pct),
+    pct: s.pct,
+    step: s.step,
+    tokens: s.tokens,
+    recall: s.recall,
+  }));
 }
 
 export async function ladderStatus(dataDir: string): Promise<LadderEntry[]> {
@@ -33,10 +39,11 @@ export async function ladderStatus(dataDir: string): Promise<LadderEntry[]> {
     if (!status) {
       entries.push({
         name: size.name,
-        params: parameterCount({ ...size, vocabSize: defaultLabVocabSize() }),
+        params: parameterCount({ ...size, vocabSize: defaultLabVocabSize(dataDir) }),
         tokens: size.tokens,
         status: "missing",
         val_loss: null,
+        snapshots: [],
         cpu: size.cpu,
       });
       continue;
@@ -54,6 +61,7 @@ export async function ladderStatus(dataDir: string): Promise<LadderEntry[]> {
       step: status.step,
       totalSteps: status.totalSteps,
       corpus: status.corpus ?? null,
+      snapshots: await snapshotEntries(dataDir, size.name),
       cpu: size.cpu,
     });
   }

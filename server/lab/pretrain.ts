@@ -2,8 +2,11 @@
  * Pretraining one ladder size on the lab corpus (lab-corpus.ts): AdamW with linear warmup and cosine
  * decay (schedule.ts), random windows of seqLen tokens drawn (seeded) from the training tokens
  * (windows.ts), validation loss on fixed validation windows and region recall (knowledge.ts) along the
- * curve, checkpoints every K steps and at the end into the size's directory (model-store.ts).
- * A run resumes from its training state (it loses at most the steps since the last checkpoint); a
+ * curve, checkpoints every K steps and at the end into the size's directory (model-store.ts), and a
+ * snapshot with its knowledge report at each of KNOWLEDGE_CHECKPOINTS (percent of the token budget) that
+ * experiments can use as a strong model ("medium@30").
+ * A run resumes from its training state (it loses at most the steps since the last checkpoint; a snapshot
+ * is written before the training state of its step, so a resumed run passes again any it may lack); a
  * finished size is not retrained unless `force`.
  */
 
@@ -18,7 +21,8 @@ import { getGpu, type Gpu } from "../../kernels/device.ts";
 import { GptModel, NonFiniteError } from "../../kernels/gpt.ts";
 import { loadCheckpoint, saveCheckpoint } from "../../kernels/checkpoint.ts";
 import { Mulberry32 } from "../../kernels/random.ts";
-import { KnowledgeProbe } from "./knowledge.ts";
+import { KNOWLEDGE_CHECKPOINTS } from "../contract/model-ref.ts";
+import { KnowledgeProbe, type KnowledgeReport } from "./knowledge.ts";
 import { type LabCorpus, type LabCorpusOptions, loadLabCorpus } from "./lab-corpus.ts";
 import { type LadderSize, ladderSize } from "./ladder.ts";
 import {
@@ -29,8 +33,10 @@ import {
   type PretrainStatus,
   readStatus,
   readTrainState,
+  type SnapshotRecord,
   type TrainState,
   trainStatePath,
+  writeSnapshot,
   writeStatus,
   writeTrainState,
 } from "./model-store.ts";
@@ -102,6 +108,11 @@ export class PretrainInterrupted extends Error {
     super(`pretraining interrupted at step ${step}; a checkpoint was saved, rerun to resume`);
     this.name = "PretrainInterrupted";
   }
+}
+
+/** The step after which the snapshot at `pct` % of the budget is taken (never step 0). */
+export function snapshotStep(totalSteps: number, pct: number): number {
+  return Math.max(1, Math.round((totalSteps * pct) / 100));
 }
 
 export function pretrainConfig(size: LadderSize, vocabSize: number): GptConfig {
@@ -197,6 +208,8 @@ class PretrainRun {
   private readonly rng: Mulberry32;
   private readonly curves: Curves;
   private readonly valBatches: WindowBatch[];
+  /** Step → the budget percentages whose snapshot is taken after it. */
+  private readonly snapshotsAt = new Map<number, number[]>();
   private wallBefore: number;
   private started: number;
 
@@ -204,9 +217,15 @@ class PretrainRun {
     readonly plan: RunPlan,
     private readonly model: GptModel,
     private readonly probe: KnowledgeProbe | undefined,
+    /** A probe of every world attribute for the snapshots' reports (built per snapshot, then freed). */
+    private readonly snapshotProbe: (() => KnowledgeProbe) | undefined,
     state: TrainState | null,
     valWindows: number,
   ) {
+    for (const pct of KNOWLEDGE_CHECKPOINTS) {
+      const step = snapshotStep(plan.totalSteps, pct);
+      this.snapshotsAt.set(step, [...(this.snapshotsAt.get(step) ?? []), pct]);
+    }
     this.rng = new Mulberry32(state?.rngState ?? (plan.seed * 2654435761) ^ 0x5bd1e995);
     this.curves = state?.curves ?? { train: [], val: [], knowledge: [] };
     this.valBatches = validationBatches(
@@ -277,8 +296,54 @@ class PretrainRun {
       progress.trainLoss = stats.loss;
     }
     if (step % plan.evalEvery === 0 || step === totalSteps) Object.assign(progress, await this.evaluate());
+    // Snapshots before the training state: a state at this step implies its snapshots are on disk.
+    for (const pct of this.snapshotsAt.get(step) ?? []) await this.snapshot(pct);
     if (step < totalSteps && step % plan.checkpointEvery === 0) await this.checkpoint("partial");
     return progress;
+  }
+
+  /** The checkpoint at this step with its knowledge report, kept under at/<pct>/ (model-store.ts). */
+  async snapshot(pct: number): Promise<void> {
+    const { plan, step } = this;
+    const { size, corpus } = plan;
+    const params = await this.model.readParams();
+    let report: KnowledgeReport | null = null;
+    if (this.snapshotProbe) {
+      const probe = this.snapshotProbe();
+      try {
+        report = await probe.measure(params);
+      } finally {
+        probe.destroy();
+      }
+    }
+    const first = report?.attributes[0];
+    const record: SnapshotRecord<KnowledgeReport> = {
+      size: size.name,
+      pct,
+      step,
+      totalSteps: plan.totalSteps,
+      tokens: this.tokensAt(step),
+      corpusHash: corpus.hash,
+      tokenizerId: corpus.tokenizer.id,
+      knowledgeAttribute: first?.attribute ?? null,
+      recall: first?.accuracy ?? null,
+      report,
+    };
+    await writeSnapshot(plan.dataDir, {
+      config: plan.config,
+      params,
+      meta: {
+        size: size.name,
+        step,
+        totalSteps: plan.totalSteps,
+        status: "snapshot",
+        pct,
+        tokenizer: corpus.tokenizer.id,
+        corpusHash: corpus.hash,
+        corpusDir: corpus.world.dir,
+        seed: plan.seed,
+      },
+    }, record);
   }
 
   /** Saves the training state, then the checkpoint, then the status, and returns the status. */
@@ -402,13 +467,16 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
     batchSize: plan.batchSize,
     seqLen: plan.seqLen,
   });
-  const probe = corpus.world.world
-    ? new KnowledgeProbe(gpu, plan.config, corpus.tokenizer, corpus.world.world, {
-      attributes: [KNOWLEDGE_ATTRIBUTE],
+  const world = corpus.world.world;
+  const probeOn = (attributes?: string[]) =>
+    new KnowledgeProbe(gpu, plan.config, corpus.tokenizer, world!, {
+      attributes,
       maxEntities: opts.knowledgeEntities ?? 256,
       leaveOut: opts.corpus?.worldLeaveOut,
-    })
-    : undefined;
+    });
+  const probe = world ? probeOn([KNOWLEDGE_ATTRIBUTE]) : undefined;
+  // Snapshots report every attribute, on the entities the curve tracks.
+  const snapshotProbe = world ? () => probeOn() : undefined;
   try {
     model.setOptimizer({
       ...ADAMW_PRETRAIN,
@@ -416,7 +484,8 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
       weightDecay: opts.weightDecay ?? ADAMW_PRETRAIN.weightDecay,
     });
     if (state) model.loadOptimizerState({ m: state.m, v: state.v, step: state.optimizerStep });
-    return await trainToEnd(new PretrainRun(plan, model, probe, state, opts.valWindows ?? 256), opts);
+    const run = new PretrainRun(plan, model, probe, snapshotProbe, state, opts.valWindows ?? 256);
+    return await trainToEnd(run, opts);
   } finally {
     probe?.destroy();
     model.destroy();

@@ -18,7 +18,9 @@ import { GptModel } from "../../kernels/gpt.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import { pick, seededRandom, shuffled } from "../../kernels/random.ts";
 import type { TaskExample } from "../tasks/types.ts";
-import { generateWorld, LAB_WORLD_OPTIONS, promptFor, type World } from "../corpus/world.ts";
+import { promptFor, type World } from "../corpus/world.ts";
+import { isWorldTask } from "../tasks/load.ts";
+import { askedAttribute, valueLabel, worldTaskSpec } from "../tasks/world-tasks.ts";
 import { featuresOf, padSet } from "./finetune.ts";
 import { accuracy } from "./metrics.ts";
 
@@ -35,17 +37,19 @@ export interface PromptFormat {
 }
 
 /**
- * Label words per task. World tasks use the region names of each half and the entities' own regions
- * (the world the task was built from; by default the lab's world, as the task registry builds it).
+ * Label words per task. A world task (not a relation) uses the asked attribute's values of each class
+ * and the entities' own values (the world the task was built from: the ladder's).
  */
 export function promptFormatFor(task: string, world?: World): PromptFormat {
-  if (task === "world-region") {
-    const { entities, attributes } = world ?? generateWorld(LAB_WORLD_OPTIONS);
-    const region = attributes.find((a) => a.name === "region")!;
-    const half = (h: string) => region.values.filter((v) => region.groups![v] === h).map((v) => " " + v);
-    const answers = new Map(entities.map((e) => [promptFor("region", e.name), " " + e.attrs.region]));
+  const spec = world && isWorldTask(task) ? worldTaskSpec(world, task) : undefined;
+  if (world && spec && spec.type !== "relation") {
+    const attr = askedAttribute(world, spec);
+    const values = world.attributes.find((a) => a.name === attr)!.values;
+    const words = (label: number) =>
+      values.filter((v) => valueLabel(world, spec, v) === label).map((v) => " " + v);
+    const answers = new Map(world.entities.map((e) => [promptFor(world, attr, e.name), " " + e.attrs[attr]]));
     // Each text opens with ". ", so demonstrations joined by nothing read as the corpus's run of sentences.
-    return { classWords: [half("south"), half("north")], separator: "", answers };
+    return { classWords: [words(0), words(1)], separator: "", answers };
   }
   if (task === "polarity") {
     return { classWords: [[" negative", " bad"], [" positive", " good"]], separator: "\n" };

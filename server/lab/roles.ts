@@ -8,7 +8,15 @@ import type { GptConfig } from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import type { GptModel } from "../../kernels/gpt.ts";
 import type { StudentMode } from "../contract/methods.ts";
-import type { CurvePoint, FinetuneHyper, Role, RoleRun } from "../contract/results.ts";
+import {
+  type CurvePoint,
+  FINETUNE_RECIPE,
+  type FinetuneHyper,
+  type FinetuneRecipe,
+  RECIPE_OPTIONS,
+  type Role,
+  type RoleRun,
+} from "../contract/results.ts";
 import { CACHE_VERSION, type ExperimentCache, hashNumbers } from "./cache.ts";
 import {
   type EncodedSet,
@@ -29,7 +37,7 @@ export type Sets = Record<SplitName, EncodedSet>;
 export type SplitLabels = Record<SplitName, number[]>;
 
 /** The experiment a role belongs to: what identifies it, and the finetune overrides it asks for. */
-export interface RoleExperiment {
+export interface RoleExperiment extends FinetuneRecipe {
   task: string;
   /** Seed of the task split and of the training order. */
   seed: number;
@@ -47,13 +55,27 @@ export function roleHyper(
   experiment: RoleExperiment,
   seedSalt: number,
 ): FinetuneHyper & { alphaMax: number } {
-  const hyper = sizeHyper(size, {
+  const { embeddings, headInit, decayTo, ...hyper } = sizeHyper(size, {
     epochs: experiment.epochs,
     lr: experiment.lr,
     batchSize: experiment.batchSize,
     alphaMax: experiment.alphaMax,
+    embeddings: experiment.embeddings,
+    headInit: experiment.headInit,
+    decayTo: experiment.decayTo,
   });
-  return { ...hyper, evalEvery: 0, seed: experiment.seed * 1000 + seedSalt };
+  const recipe = recipeChanges({ embeddings, headInit, decayTo });
+  return { ...hyper, ...recipe, evalEvery: 0, seed: experiment.seed * 1000 + seedSalt };
+}
+
+/**
+ * The recipe options that differ from their default (the first value): an absent option means the
+ * default, so plain finetuning keeps the hyper, and the cache key, it had before the options existed.
+ */
+function recipeChanges(recipe: FinetuneRecipe): FinetuneRecipe {
+  const isDefault = (key: typeof RECIPE_OPTIONS[number]) =>
+    recipe[key] === undefined || recipe[key] === FINETUNE_RECIPE[key].values[0];
+  return Object.fromEntries(RECIPE_OPTIONS.filter((k) => !isDefault(k)).map((k) => [k, recipe[k]]));
 }
 
 /** One role to train: its model, what it learns from and what it predicts. */
@@ -134,7 +156,8 @@ export interface TrainedRole extends FinetuneResult {
 
 /**
  * The cache key of a role: everything that determines it. The stored entries under <dataDir>/cache are
- * keyed by it, so its fields and their values must not change without bumping CACHE_VERSION.
+ * keyed by it, so its fields and their values must not change without bumping CACHE_VERSION. The
+ * finetuning recipe is part of `hyper` (roleHyper leaves default options out, so old keys still hold).
  */
 export function roleCacheKey(experiment: RoleExperiment, spec: RoleSpec, hyper: FinetuneHyper) {
   return {

@@ -9,20 +9,23 @@
  * all show what it returns.
  */
 
+import { expandWorldSuite, WORLD_SUITE } from "../tasks/world-tasks.ts";
 import { optionConflicts } from "../contract/experiments.ts";
+import { pairError, sortModelRefs, sweepSizesError } from "../contract/ladder-rule.ts";
 import { bootstrapInterval, gapNoise, gapTooSmall, mean, medianPgr, pgr, tInterval95 } from "./metrics.ts";
 import type { MethodName } from "../contract/methods.ts";
 import type {
   Agreement,
   CellSummary,
   ExperimentResult,
+  FinetuneRecipe,
   MeanCi,
   MedianSummary,
   ResultsSummary,
 } from "../contract/results.ts";
 import { type ExperimentDeps, type ExperimentOptions, runExperiment } from "./w2s.ts";
 
-export interface SweepOptions {
+export interface SweepOptions extends FinetuneRecipe {
   tasks: string[];
   sizes: string[];
   methods: MethodName[];
@@ -160,15 +163,17 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
   const started = performance.now();
   if (opts.sizes.length < 2) throw new Error("a sweep needs at least two sizes");
   const order = deps.models.sizes;
-  for (const size of opts.sizes) {
-    if (!order.includes(size)) throw new Error(`unknown size "${size}"; sizes are: ${order.join(", ")}`);
-  }
+  const badSizes = sweepSizesError(order, opts.sizes);
+  if (badSizes) throw new Error(badSizes);
   const conflicts = optionConflicts({ ...opts, studentMode: opts.mode });
   if (conflicts.length > 0) throw new Error(conflicts.map((c) => `${c.field}: ${c.message}`).join("; "));
-  const sizes = [...opts.sizes].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  const sizes = sortModelRefs(order, opts.sizes);
+  // The pairs the ladder rule allows: a snapshot (SIZE@PCT) is only ever the strong model.
+  const pairs = sizePairs(sizes).filter(([weak, strong]) => pairError(order, weak, strong) === null);
   const plan: ExperimentOptions[] = [];
-  for (const task of opts.tasks) {
-    for (const [weak, strong] of sizePairs(sizes)) {
+  const suite = opts.tasks.includes(WORLD_SUITE) ? await deps.models.world?.() : undefined;
+  for (const task of expandWorldSuite(opts.tasks, suite)) {
+    for (const [weak, strong] of pairs) {
       for (const method of opts.methods) {
         for (const seed of opts.seeds) {
           plan.push({
@@ -187,6 +192,9 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
             maxExamples: opts.maxExamples,
             control: opts.control,
             leakage: opts.leakage,
+            embeddings: opts.embeddings,
+            headInit: opts.headInit,
+            decayTo: opts.decayTo,
           });
         }
       }
@@ -239,6 +247,7 @@ export function sweepCsv(result: SweepResult): string {
     "agreement_supervisor_wrong",
     "oracle_student_acc",
     "oracle_pgr",
+    "strong_knowledge",
   ];
   const cell = (
     v: unknown,
@@ -261,6 +270,7 @@ export function sweepCsv(result: SweepResult): string {
         r.agreement.supervisor_wrong,
         r.oracle.student_acc,
         r.oracle.pgr,
+        r.strongKnowledge ?? null,
       ].map(cell).join(",")
     )
   );

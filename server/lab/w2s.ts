@@ -31,6 +31,7 @@ import type { MethodName, StudentMode } from "../contract/methods.ts";
 import type {
   CurvePoint,
   ExperimentResult,
+  FinetuneRecipe,
   LayerProbe,
   PromptingReport,
   ReadingName,
@@ -40,7 +41,7 @@ import type {
 } from "../contract/results.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import type { World } from "../corpus/world.ts";
-import { capSplits, type ImportedTaskLookup, loadTaskSplits } from "../tasks/load.ts";
+import { capSplits, type ImportedTaskLookup, isWorldTask, loadTaskSplits } from "../tasks/load.ts";
 import type { TaskExample, TaskSplits } from "../tasks/types.ts";
 import { CACHE_VERSION, type ExperimentCache, hashNumbers } from "./cache.ts";
 import { featuresOf, finetuneLm, padSet, tokenizeTexts, totalSteps } from "./finetune.ts";
@@ -69,7 +70,7 @@ import {
 } from "./roles.ts";
 import { probeLayers } from "./saliency.ts";
 
-export interface ExperimentOptions {
+export interface ExperimentOptions extends FinetuneRecipe {
   task: string;
   weak: string;
   strong: string;
@@ -207,6 +208,7 @@ export async function runExperiment(
     trained: { weak, ceiling, student },
     control,
     alphaMax: method.loss === "auxconf" ? roleHyper(opts.strong, opts, 0).alphaMax : null,
+    strongKnowledge: models.strong.knowledge ?? null,
     chain,
     prompting,
     probes,
@@ -228,7 +230,7 @@ async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) 
   const method = methodSpec(opts.method, opts.generativeBase);
   const mode = opts.mode ?? "finetune";
   const chain = bootstrapSizesOf(opts, method, deps.models.sizes);
-  const world = opts.task === "world-region" ? await deps.models.world?.() : undefined;
+  const world = isWorldTask(opts.task) ? await deps.models.world?.() : undefined;
   const gpu = deps.gpu ?? await getGpu();
   const splits = capSplits(
     await loadTaskSplits(opts.task, opts.seed, deps.importedTasks, world),
@@ -695,6 +697,7 @@ function readResult(input: {
   trained: { weak: TrainedRole; ceiling: TrainedRole; student: TrainedRole };
   control?: TrainedRole;
   alphaMax: number | null;
+  strongKnowledge: number | null;
   chain: string[];
   prompting?: PromptingReport;
   probes?: LayerProbe[];
@@ -722,6 +725,7 @@ function readResult(input: {
     task: opts.task,
     weak: opts.weak,
     strong: opts.strong,
+    strongKnowledge: input.strongKnowledge,
     method: opts.method,
     mode: input.mode,
     seed: opts.seed,

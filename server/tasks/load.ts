@@ -1,6 +1,7 @@
 /**
- * An experiment's task by name: a built-in task (registry.ts), an imported one, or a JSONL file, split
- * into train1 / train2 / validation / test, and optionally capped to a seeded sample per split.
+ * An experiment's task by name: a world task (the world file's, world-tasks.ts), a built-in text task
+ * (registry.ts), an imported one, or a JSONL file, split into train1 / train2 / validation / test, and
+ * optionally capped to a seeded sample per split.
  */
 
 import type { World } from "../corpus/world.ts";
@@ -9,7 +10,10 @@ import { parseTaskJsonl, splitExamples } from "./jsonl.ts";
 import { BUILTIN_TASKS, loadBuiltinTask } from "./registry.ts";
 import { splitByGroup } from "./splits.ts";
 import type { TaskExample, TaskSplits } from "./types.ts";
-import { worldRegionFromWorld } from "./world-region.ts";
+import { worldTaskSource } from "./world-tasks.ts";
+
+/** World tasks are named "world-…" (the world file's schema requires it). */
+export const isWorldTask = (name: string) => name.startsWith("world-");
 
 /** Examples of an imported task by name (the job handler reads them from the database). */
 export type ImportedTaskLookup = (name: string) => Promise<TaskExample[] | undefined>;
@@ -21,10 +25,10 @@ export async function loadTaskSplits(
   imported?: ImportedTaskLookup,
   world?: World,
 ): Promise<TaskSplits> {
-  // The world task must ask about the entities the ladder saw: build it from the ladder's own world
-  // (the registry's split: same salt, fractions and balancing).
-  if (task === "world-region" && world) {
-    const source = worldRegionFromWorld(world);
+  // A world task must ask about the entities the ladder saw: it is built from the ladder's own world.
+  if (isWorldTask(task)) {
+    if (!world) throw new Error(`${task} is a world task: it needs the world the models were pretrained on`);
+    const source = worldTaskSource(world, task);
     return splitByGroup(source.examples, { seed, salt: task, fractions: source.fractions, balance: true })
       .splits;
   }
@@ -44,9 +48,11 @@ export async function loadTaskSplits(
   }
   const examples = await imported?.(task);
   if (examples) return splitExamples(examples, seed);
+  const worldTasks = world ? world.spec.tasks.map((t) => t.name).join(", ") : 'names starting "world-"';
   throw new Error(
-    `unknown task "${task}"; built-in tasks are: ${BUILTIN_TASKS.map((t) => t.name).join(", ")} ` +
-      `(or import one with: deno task lab import --name N --file F.jsonl, or pass a .jsonl path)`,
+    `unknown task "${task}"; built-in tasks are: ${BUILTIN_TASKS.map((t) => t.name).join(", ")}; ` +
+      `world tasks: ${worldTasks} (\`lab tasks\` lists them; or import one with: deno task lab import ` +
+      `--name N --file F.jsonl, or pass a .jsonl path)`,
   );
 }
 

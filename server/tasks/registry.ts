@@ -1,8 +1,9 @@
 /**
- * The registry of built-in tasks: metadata (cheap, synchronous) and seeded loaders. Every task is a
- * builder (a TaskSource: grouped examples and the items that must stay out of pretraining) followed by
- * the shared group-disjoint, balanced split (splits.ts). The derivation of each task is documented in
- * its builder module: wordnet-tasks.ts, text-tasks.ts, world-region.ts.
+ * The registry of built-in real-text tasks: metadata (cheap, synchronous) and seeded loaders. Every task
+ * is a builder (a TaskSource: grouped examples and the items that must stay out of pretraining) followed
+ * by the shared group-disjoint, balanced split (splits.ts). The derivation of each task is documented in
+ * its builder module: wordnet-tasks.ts, text-tasks.ts. World tasks come from the world file
+ * (world-tasks.ts): their names start with "world-".
  */
 
 import { splitByGroup } from "./splits.ts";
@@ -10,15 +11,8 @@ import { plain, type TaskSource } from "./source.ts";
 import { polaritySource, sotuSource, spamSource } from "./text-tasks.ts";
 import type { TaskInfo, TaskSplits } from "./types.ts";
 import { antonymSource, concreteSource, glossSource, hypernymySource } from "./wordnet-tasks.ts";
-import { worldRegionSource } from "./world-region.ts";
 
 export const BUILTIN_TASKS: TaskInfo[] = [
-  {
-    name: "world-region",
-    description:
-      "Knowledge world: is the entity's region in the north half? (pretraining wording, split by entity)",
-    kind: "world",
-  },
   {
     name: "polarity",
     description: "Opinion-word polarity from the Liu lexicon; AFINN words unseen in Liu as a transfer set",
@@ -53,7 +47,6 @@ export const BUILTIN_TASKS: TaskInfo[] = [
 ];
 
 const BUILDERS: Record<string, (seed: number) => Promise<TaskSource>> = {
-  "world-region": () => worldRegionSource(),
   polarity: polaritySource,
   hypernymy: hypernymySource,
   concrete: concreteSource,

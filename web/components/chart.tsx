@@ -2,7 +2,7 @@
  * A uPlot chart as a Preact component. uPlot draws on a canvas; the figure carries an aria-label and a text
  * summary for screen readers. Data updates reuse the plot (keeping zoom and cursor) while the series stay
  * the same; a new set of series rebuilds it. `markers` are labelled points drawn on top (e.g. the
- * early-stopping point).
+ * early-stopping point), `whiskers` vertical intervals (e.g. a point's 95 % interval).
  */
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
@@ -23,6 +23,14 @@ export interface ChartMarker {
   color: string;
 }
 
+/** A vertical interval at x (e.g. a 95 % interval around a point), drawn with short caps. */
+export interface ChartWhisker {
+  x: number;
+  lo: number;
+  hi: number;
+  color: string;
+}
+
 export interface ChartProps {
   title: string;
   xLabel: string;
@@ -33,10 +41,13 @@ export interface ChartProps {
   /** Log-scale x axis with parameter-count tick labels (1 k, 1 M). */
   logX?: boolean;
   yRange?: [number, number];
+  /** A fixed x range (linear axes), e.g. [0, 1] for a share. */
+  xRange?: [number, number];
   /** Whole-number x ticks (layers, steps). */
   integerX?: boolean;
   height?: number;
   markers?: ChartMarker[];
+  whiskers?: ChartWhisker[];
   /** Accuracy plots: a labelled dashed line at chance (the majority-class rate; 0.5 on a balanced task). */
   chance?: number;
   summary?: string;
@@ -82,6 +93,29 @@ function drawChance(u: uPlot, chance: number): void {
   ctx.restore();
 }
 
+function drawWhiskers(u: uPlot, whiskers: ChartWhisker[]): void {
+  const ctx = u.ctx;
+  const cap = 4 * devicePixelRatio;
+  ctx.save();
+  ctx.lineWidth = devicePixelRatio;
+  for (const w of whiskers) {
+    const cx = u.valToPos(w.x, "x", true);
+    const top = u.valToPos(w.hi, "y", true);
+    const bottom = u.valToPos(w.lo, "y", true);
+    if (![cx, top, bottom].every(Number.isFinite)) continue;
+    ctx.strokeStyle = w.color;
+    ctx.beginPath();
+    ctx.moveTo(cx, top);
+    ctx.lineTo(cx, bottom);
+    for (const y of [top, bottom]) {
+      ctx.moveTo(cx - cap, y);
+      ctx.lineTo(cx + cap, y);
+    }
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
 function drawMarkers(u: uPlot, markers: ChartMarker[]): void {
   const ctx = u.ctx;
   ctx.save();
@@ -115,6 +149,8 @@ export function Chart(props: ChartProps) {
   const seriesKey = useRef("");
   const markers = useRef<ChartMarker[]>(props.markers ?? []);
   markers.current = props.markers ?? [];
+  const whiskers = useRef<ChartWhisker[]>(props.whiskers ?? []);
+  whiskers.current = props.whiskers ?? [];
   const chance = useRef<number | undefined>(props.chance);
   chance.current = props.chance;
   const key = JSON.stringify([
@@ -122,6 +158,7 @@ export function Chart(props: ChartProps) {
     props.logX,
     props.integerX,
     props.yRange,
+    props.xRange,
     props.xLabel,
     props.yLabel,
   ]);
@@ -152,7 +189,7 @@ export function Chart(props: ChartProps) {
             distr: 3,
             range: (_u, min, max) => [niceLogBound(min / 1.3, -1), niceLogBound(max * 1.3, 1)],
           }
-          : { time: false },
+          : { time: false, ...(props.xRange ? { range: props.xRange } : {}) },
         y: props.yRange ? { range: props.yRange } : {},
       },
       axes: [
@@ -194,6 +231,7 @@ export function Chart(props: ChartProps) {
       hooks: {
         draw: [(u) => {
           if (chance.current !== undefined) drawChance(u, chance.current);
+          drawWhiskers(u, whiskers.current);
           drawMarkers(u, markers.current);
         }],
       },

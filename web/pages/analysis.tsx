@@ -1,7 +1,8 @@
 /**
- * Cross-experiment views over every stored result: Results (figure 3, PGR bars, median PGR, exports),
- * Agreement (figure 8) and Saliency (probe accuracy per layer).
+ * Cross-experiment views over every stored result: Results (figure 3, PGR bars, median PGR, PGR vs the
+ * strong model's knowledge, exports), Agreement (figure 8) and Saliency (probe accuracy per layer).
  */
+import { Chart, type ChartWhisker } from "../components/chart.tsx";
 import {
   AgreementCharts,
   MedianPgrTable,
@@ -12,6 +13,7 @@ import {
   useResultsSummary,
 } from "../components/science.tsx";
 import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
+import { PALETTE } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useResource } from "../lib/resource.ts";
@@ -61,9 +63,80 @@ function SummaryTable() {
   return summary.data ? <MedianPgrTable summary={summary.data} /> : <Loading what="median PGR" />;
 }
 
+/** The strong model's knowledge per strong reference ("medium@30"), from the results that record it. */
+function strongKnowledgeOf(rows: ResultRow[]): Map<string, number> {
+  const knowledge = new Map<string, number>();
+  for (const r of rows) {
+    const k = r.full?.strongKnowledge;
+    if (r.strongSize && typeof k === "number" && Number.isFinite(k)) knowledge.set(r.strongSize, k);
+  }
+  return knowledge;
+}
+
+/** uPlot columns for a scatter: every point's own x (repeats allowed), each series valued at its points. */
+function scatterColumns(series: Array<Array<[number, number]>>): (number | null)[][] {
+  const points = series.flatMap((list, s) => list.map(([x, y]) => ({ s, x, y }))).sort((a, b) => a.x - b.x);
+  return [points.map((p) => p.x), ...series.map((_, s) => points.map((p) => (p.s === s ? p.y : null)))];
+}
+
+/**
+ * PGR against how much the strong model knows (region recall of its checkpoint: a snapshot along
+ * pretraining or the final model): one point per (weak, strong, method) cell of the API's summary, one
+ * colour per weak model and method, with the t-interval over seeds as whiskers as on the PGR bars.
+ */
+function PgrVsKnowledge({ task, knowledge }: { task: string; knowledge: ReadonlyMap<string, number> }) {
+  const summary = useResultsSummary(`?task=${encodeURIComponent(task)}`, statusVersion.value);
+  if (summary.error) return <ErrorBox message={summary.error} onRetry={summary.reload} />;
+  if (!summary.data) return <Loading what="PGR" />;
+  const cells = summary.data.cells.filter((c) =>
+    knowledge.has(c.strong) && !c.gap_too_small && Number.isFinite(c.pgr)
+  );
+  if (cells.length === 0) {
+    return (
+      <EmptyState title="Every pair with a recorded strong-model knowledge has a gap too small for PGR." />
+    );
+  }
+  const groups = [...new Set(cells.map((c) => `${c.weak} · ${c.method}`))];
+  const colorOf = (group: string) => PALETTE[groups.indexOf(group) % PALETTE.length];
+  const whiskers: ChartWhisker[] = cells.filter((c) =>
+    Number.isFinite(c.pgr_ci.lo) && c.pgr_ci.hi > c.pgr_ci.lo
+  )
+    .map((c) => ({
+      x: knowledge.get(c.strong)!,
+      lo: c.pgr_ci.lo,
+      hi: c.pgr_ci.hi,
+      color: colorOf(`${c.weak} · ${c.method}`),
+    }));
+  const ends = [...cells.map((c) => c.pgr), ...whiskers.flatMap((w) => [w.lo, w.hi])];
+  const points = groups.map((group) =>
+    cells.filter((c) => `${c.weak} · ${c.method}` === group).map((c) =>
+      [knowledge.get(c.strong)!, c.pgr] as [number, number]
+    )
+  );
+  return (
+    <Chart
+      testId="pgr-vs-knowledge"
+      title={`PGR vs strong model's knowledge — ${task}`}
+      xLabel="strong model's region recall"
+      yLabel="PGR"
+      data={scatterColumns(points)}
+      series={groups.map((group) => ({ label: group, color: colorOf(group), width: 0 }))}
+      whiskers={whiskers}
+      xRange={[0, 1]}
+      yRange={[Math.min(0, ...ends) - 0.05, Math.max(1, ...ends) + 0.05]}
+      summary={cells.map((c) =>
+        `${c.weak}→${c.strong} (${c.method}): recall ${knowledge.get(c.strong)!.toFixed(3)}, PGR ${
+          c.pgr.toFixed(2)
+        }`
+      ).join("; ")}
+    />
+  );
+}
+
 export function ResultsPage() {
   const { results, tasks, task, rows } = useResultsForTask();
   const { params, compute } = useParamsBySize();
+  const knowledge = strongKnowledgeOf(rows);
   return (
     <>
       <PageHeader title="Results">
@@ -86,6 +159,17 @@ export function ResultsPage() {
               <SummaryTable />
             </Section>
           </div>
+          {knowledge.size > 0 && (
+            <Section title="PGR vs strong model's knowledge" id="pgr-knowledge">
+              <p class="lede">
+                Strong models taken along pretraining (snapshots such as{" "}
+                <Cmd>--strong medium@30</Cmd>): does PGR change with how much the strong model knows? x: the
+                strong checkpoint's region recall; whisker: 95 % t-interval over seeds; gaps too small are
+                left out.
+              </p>
+              <PgrVsKnowledge task={task} knowledge={knowledge} />
+            </Section>
+          )}
           <Section title={`All results for ${task}`} id="rows">
             <ResultsTable rows={rows} />
           </Section>

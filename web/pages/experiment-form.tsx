@@ -7,6 +7,7 @@ import { ExperimentCreate, SweepCreate } from "../../server/contract/experiments
 import { pairError } from "../../server/contract/ladder-rule.ts";
 import { GENERATIVE_BASES, METHOD_NAMES, STUDENT_MODES } from "../../server/contract/methods.ts";
 import type { ModelListing } from "../../server/contract/models.ts";
+import { FINETUNE_RECIPE, RECIPE_OPTIONS, type RecipeOption } from "../../server/contract/results.ts";
 import type { TaskListing } from "../../server/contract/tasks.ts";
 import { CheckboxGroup, SelectField, TextField } from "../components/fields.tsx";
 import { Cmd, ErrorBox, Loading } from "../components/ui.tsx";
@@ -41,6 +42,8 @@ interface FormValues {
   probes: boolean;
   control: boolean;
   leakage: boolean;
+  /** The finetuning recipe's options (FINETUNE_RECIPE), sent with studentMode finetune only. */
+  recipe: Record<RecipeOption, string>;
   sweepTasks: string[];
   sweepSizes: string[];
   sweepMethods: string[];
@@ -63,6 +66,11 @@ const INITIAL_VALUES: FormValues = {
   probes: false,
   control: false,
   leakage: false,
+  recipe: {
+    embeddings: FINETUNE_RECIPE.embeddings.values[0],
+    headInit: FINETUNE_RECIPE.headInit.values[0],
+    decayTo: FINETUNE_RECIPE.decayTo.values[0],
+  },
   sweepTasks: [],
   sweepSizes: [],
   sweepMethods: ["naive"],
@@ -107,6 +115,8 @@ function requestBodies(
     probes: values.probes,
     control: values.control,
     leakage: values.leakage,
+    // The probe student has no trunk to finetune: the schema refuses the recipe with it.
+    ...(values.studentMode === "finetune" ? values.recipe : {}),
   };
   const found: FieldErrors = {};
   if (seedList.length === 0) found.seeds = "enter at least one seed, e.g. 0 or 0, 1, 2";
@@ -269,6 +279,35 @@ function SweepFields(
   );
 }
 
+const RECIPE_LABELS: Record<RecipeOption, string> = {
+  embeddings: "Embeddings",
+  headInit: "Class head starts",
+  decayTo: "Weight decay toward",
+};
+
+/** The finetuning recipe: one select per option, its first value the default (plain full finetuning). */
+function RecipeFields({ values, set, errors }: { values: FormValues; set: SetValue; errors: FieldErrors }) {
+  return (
+    <fieldset class="field" id="recipe">
+      <legend>Finetuning recipe (every finetuned model: weak, ceiling, student)</legend>
+      <div class="form-grid">
+        {RECIPE_OPTIONS.map((key) => (
+          <SelectField
+            key={key}
+            id={key}
+            label={RECIPE_LABELS[key]}
+            error={errors[key]}
+            hint={FINETUNE_RECIPE[key].help}
+            value={values.recipe[key]}
+            onValue={(v) => set("recipe", { ...values.recipe, [key]: v })}
+            options={FINETUNE_RECIPE[key].values.map((v) => ({ value: v, label: v }))}
+          />
+        ))}
+      </div>
+    </fieldset>
+  );
+}
+
 /** Settings both an experiment and a sweep take. */
 function TrainingFields(
   { mode, values, set, errors }: { mode: Mode; values: FormValues; set: SetValue; errors: FieldErrors },
@@ -320,6 +359,7 @@ function TrainingFields(
           onValue={(v) => set("name", v)}
         />
       </div>
+      {values.studentMode === "finetune" && <RecipeFields values={values} set={set} errors={errors} />}
       <div class="form-row">
         <label class="checkbox">
           <input

@@ -1,6 +1,7 @@
 /**
  * Models: the ladder with sizes, parameters, pretraining status, whether each size's corpus held the
- * tasks' test items (leakage) and loss curves; start pretraining.
+ * tasks' test items (leakage), the snapshots kept along its pretraining (strong models SIZE@PCT) with
+ * their region recall, and loss curves; start pretraining.
  */
 import { useEffect, useState } from "preact/hooks";
 import { alignSeries, Chart } from "../components/chart.tsx";
@@ -39,6 +40,26 @@ function LeakageBadge({ model: m }: { model: ModelListing }) {
   return (
     <span class="tag" title={title} data-testid={`leakage-${m.name}`}>
       {leakageLabel(c)}
+    </span>
+  );
+}
+
+/** The snapshots along the size's pretraining: percent of the budget and region recall, one tag each. */
+function Snapshots({ model: m }: { model: ModelListing }) {
+  if (m.snapshots.length === 0) return <span class="muted">—</span>;
+  return (
+    <span class="actions" data-testid={`snapshots-${m.name}`}>
+      {m.snapshots.map((s) => (
+        <span
+          key={s.ref}
+          class="tag"
+          title={`${s.ref}: step ${s.step}, ${
+            formatParams(s.tokens)
+          } tokens seen; an experiment's strong model`}
+        >
+          {s.pct} % · {formatPercent(s.recall, 0)}
+        </span>
+      ))}
     </span>
   );
 }
@@ -200,6 +221,12 @@ export function ModelsPage() {
                   <th scope="col" title="whether the tasks' test items were in the size's pretraining corpus">
                     test items
                   </th>
+                  <th
+                    scope="col"
+                    title="checkpoints kept at fractions of the token budget, usable as strong models SIZE@PCT"
+                  >
+                    snapshots (recall)
+                  </th>
                   <th scope="col" class="wide">status</th>
                   <th scope="col">
                     <span class="visually-hidden">actions</span>
@@ -222,6 +249,9 @@ export function ModelsPage() {
                     <td class="num">{formatPercent(m.knowledge, 0)}</td>
                     <td>
                       <LeakageBadge model={m} />
+                    </td>
+                    <td>
+                      <Snapshots model={m} />
                     </td>
                     <td>
                       <ModelStatus model={m} />

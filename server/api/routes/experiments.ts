@@ -1,21 +1,32 @@
 /** Experiments and sweeps: one router factory for both (they differ in config schema and job type). */
+import { WORLD_SUITE } from "../../tasks/world-tasks.ts";
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import type { LabDb } from "../../../db/client.ts";
 import { experiments, jobs, probeResults, results, runs } from "../../../db/schema.ts";
 import { cancelJob, enqueueJob } from "../../jobs/queue.ts";
 import { ExperimentCreate, SweepCreate } from "../../contract/experiments.ts";
-import { bootstrapChainError, pairError } from "../../contract/ladder-rule.ts";
+import { bootstrapChainError, pairError, sweepSizesError } from "../../contract/ladder-rule.ts";
+import { refSize } from "../../contract/model-ref.ts";
 import { LADDER } from "../../lab/ladder.ts";
+import { missingSnapshotError } from "../../lab/model-source.ts";
 import { requireSize, requireTask } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
 import { ApiError, notFound, validate } from "../errors.ts";
 import { ExperimentListQuery, IdParam } from "../schemas.ts";
 
-async function checkExperiment(db: LabDb, config: ExperimentCreate): Promise<void> {
-  await requireTask(db, config.task);
-  requireSize(config.weak, "weak");
-  requireSize(config.strong, "strong");
+/** A 400 naming the field when a snapshot reference (SIZE@PCT) has no snapshot on disk. */
+async function requireSnapshots(dataDir: string, refs: readonly string[], field: string): Promise<void> {
+  for (const ref of refs) {
+    const missing = await missingSnapshotError(dataDir, ref);
+    if (missing) throw new ApiError(400, "missing_snapshot", `${field}: ${missing}`, { field });
+  }
+}
+
+async function checkExperiment(db: LabDb, dataDir: string, config: ExperimentCreate): Promise<void> {
+  await requireTask(db, dataDir, config.task);
+  requireSize(refSize(config.weak), "weak");
+  requireSize(refSize(config.strong), "strong");
   const sizes = LADDER.map((s) => s.name);
   const notSmaller = pairError(sizes, config.weak, config.strong);
   if (notSmaller) throw new ApiError(400, "weak_not_smaller", notSmaller);
@@ -23,14 +34,18 @@ async function checkExperiment(db: LabDb, config: ExperimentCreate): Promise<voi
   for (const size of chain) requireSize(size, "bootstrapSizes");
   const badChain = bootstrapChainError(sizes, config.weak, config.strong, chain);
   if (badChain) throw new ApiError(400, "bad_bootstrap_chain", badChain);
+  await requireSnapshots(dataDir, [config.strong], "strong");
 }
 
-async function checkSweep(db: LabDb, config: SweepCreate): Promise<void> {
-  for (const task of config.tasks) await requireTask(db, task);
-  for (const size of config.sizes) requireSize(size, "sizes");
+async function checkSweep(db: LabDb, dataDir: string, config: SweepCreate): Promise<void> {
+  for (const task of config.tasks) if (task !== WORLD_SUITE) await requireTask(db, dataDir, task);
+  for (const size of config.sizes) requireSize(refSize(size), "sizes");
   if (new Set(config.sizes).size !== config.sizes.length) {
     throw new ApiError(400, "duplicate_sizes", "sizes must not repeat a size");
   }
+  const unpaired = sweepSizesError(LADDER.map((s) => s.name), config.sizes);
+  if (unpaired) throw new ApiError(400, "unpaired_size", `sizes: ${unpaired}`, { field: "sizes" });
+  await requireSnapshots(dataDir, config.sizes, "sizes");
 }
 
 export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): Hono {
@@ -85,13 +100,13 @@ export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): H
   if (kind === "experiment") {
     router.post("/", validate("json", ExperimentCreate), async (c) => {
       const config = c.req.valid("json");
-      await checkExperiment(db, config);
+      await checkExperiment(db, deps.dataDir, config);
       return c.json(await create(config), 201);
     });
   } else {
     router.post("/", validate("json", SweepCreate), async (c) => {
       const config = c.req.valid("json");
-      await checkSweep(db, config);
+      await checkSweep(db, deps.dataDir, config);
       return c.json(await create(config), 201);
     });
   }

@@ -5,20 +5,29 @@ import { tasks } from "../../../db/schema.ts";
 import { TaskImportBody } from "../../contract/tasks.ts";
 import { importTask, listTasks } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
+import { activeWorld } from "../../corpus/world.ts";
+import { isWorldTask } from "../../tasks/load.ts";
+import { worldTaskSource } from "../../tasks/world-tasks.ts";
 import { ApiError, describeIssues, notFound, validate } from "../errors.ts";
 import { NameParam, TaskImportQuery } from "../schemas.ts";
 
-export function taskRoutes({ db }: ApiDeps): Hono {
+export function taskRoutes(deps: ApiDeps): Hono {
+  const { db } = deps;
   const router = new Hono();
-  router.get("/", async (c) => c.json(await listTasks(db)));
+  router.get("/", async (c) => c.json(await listTasks(db, deps.dataDir)));
 
   router.get("/:name", validate("param", NameParam), async (c) => {
     const name = c.req.valid("param").name;
-    const listing = (await listTasks(db)).find((t) => t.name === name);
+    const listing = (await listTasks(db, deps.dataDir)).find((t) => t.name === name);
     if (!listing) throw notFound(`task "${name}"`);
     const [row] = listing.builtin ? [] : await db.select({ examples: tasks.examples }).from(tasks)
       .where(eq(tasks.name, name));
-    const examples = (row?.examples as unknown[] | undefined) ?? [];
+    const examples = isWorldTask(name)
+      ? worldTaskSource(activeWorld(deps.dataDir), name).examples.map(({ txt, hard_label }) => ({
+        txt,
+        hard_label,
+      }))
+      : (row?.examples as unknown[] | undefined) ?? [];
     return c.json({ ...listing, sample: examples.slice(0, 10) });
   });
 
@@ -50,7 +59,7 @@ export function taskRoutes({ db }: ApiDeps): Hono {
 
   router.delete("/:name", validate("param", NameParam), async (c) => {
     const name = c.req.valid("param").name;
-    const listing = (await listTasks(db)).find((t) => t.name === name);
+    const listing = (await listTasks(db, deps.dataDir)).find((t) => t.name === name);
     if (!listing) throw notFound(`task "${name}"`);
     if (listing.builtin) {
       throw new ApiError(409, "builtin_task", `"${name}" is built in and cannot be deleted`);
