@@ -4,6 +4,10 @@
  */
 
 const COMMANDS: Record<string, { file: string; help: string }> = {
+  demo: {
+    file: "./cli/demo.ts",
+    help: "start here: pretrain the small ladder and show weak-to-strong (≤ 20 min)",
+  },
   pretrain: { file: "./cli/pretrain.ts", help: "pretrain one ladder size (--size NAME)" },
   w2s: { file: "./cli/w2s.ts", help: "one weak→strong experiment (--task T --weak A --strong B --method M)" },
   sweep: { file: "./cli/sweep.ts", help: "all pairs × methods × seeds; summary table" },
@@ -47,7 +51,7 @@ async function useWorldFlag(name: string, args: string[]): Promise<string[]> {
 }
 
 /** Commands that train: they pick the matmul blocks measured for this adapter (cached per machine). */
-const TRAINING_COMMANDS = new Set(["pretrain", "w2s", "sweep", "worker"]);
+const TRAINING_COMMANDS = new Set(["demo", "pretrain", "w2s", "sweep", "worker"]);
 
 async function tuneEngine(): Promise<void> {
   const { getGpu } = await import("../kernels/device.ts");

@@ -21,6 +21,7 @@ import { enqueueJob } from "../server/jobs/queue.ts";
 import { startWorker } from "../server/jobs/worker.ts";
 import { createServerApp } from "../server/main.ts";
 import type { ExperimentResult, ResultsSummary } from "../server/contract/results.ts";
+import type { WorldOverview } from "../server/contract/world.ts";
 import { summarizeResults } from "../server/lab/sweep.ts";
 import { buildDashboard } from "../web/build.ts";
 import { formatParams } from "../web/lib/format.ts";
@@ -252,6 +253,25 @@ async function checkModelsPage({ page, base, shot }: Ui) {
     /^nano.*not pretrained.*Pretrain$/,
   );
   await shot("models");
+}
+
+/** The World page: the default world's name, one tasks row per task of GET /api/world, no model yet. */
+async function checkWorldPage({ page, base, shot }: Ui) {
+  await page.goto(`${base}/world`);
+  await page.waitForSelector("[data-testid=world-tasks]");
+  assert.equal(await page.textContent("h1"), "World: default");
+  const world = await (await fetch(`${base}/api/world`)).json() as WorldOverview;
+  assert.equal(await page.locator("[data-testid=world-tasks] tbody tr").count(), world.tasks.length);
+  const t = world.tasks[0];
+  const { train1, train2, validation, test } = t.splits;
+  assert.match(
+    (await page.textContent(`[data-task="${t.name}"]`))!,
+    new RegExp(
+      `^${t.name}\\s*${t.difficulty}\\s*${t.type}\\s*${train1}\\s*${train2}\\s*${validation}\\s*${test}`,
+    ),
+  );
+  await page.waitForSelector("#world-knowledge >> text=deno task lab pretrain --size nano");
+  await shot("world");
 }
 
 async function checkKernelsPage({ page, base, shot }: Ui) {
@@ -489,6 +509,7 @@ Deno.test({
       await checkAgreementPage(ui);
       await checkSaliencyPage(ui);
       await checkModelsPage(ui);
+      await checkWorldPage(ui);
       await checkKernelsPage(ui);
       await checkJobListPaging(ui);
       await submitDemoJobForm(ui);

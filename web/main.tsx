@@ -15,6 +15,7 @@ import { KernelsPage } from "./pages/kernels.tsx";
 import { ModelsPage } from "./pages/models.tsx";
 import { SettingsPage } from "./pages/settings.tsx";
 import { TasksPage } from "./pages/tasks.tsx";
+import { WorldPage } from "./pages/world.tsx";
 import { EmptyState, PageHeader } from "./components/ui.tsx";
 
 const NAV = [
@@ -25,6 +26,7 @@ const NAV = [
   { href: "/saliency", label: "Saliency", match: ["/saliency"] },
   { href: "/models", label: "Models", match: ["/models"] },
   { href: "/tasks", label: "Tasks", match: ["/tasks"] },
+  { href: "/world", label: "World", match: ["/world"] },
   { href: "/kernels", label: "Kernels", match: ["/kernels"] },
   { href: "/jobs", label: "Jobs", match: ["/jobs"] },
   { href: "/settings", label: "Settings", match: ["/settings"] },
@@ -49,6 +51,7 @@ function Page({ path }: { path: string }) {
   if (path === "/saliency") return <SaliencyPage />;
   if (path === "/models") return <ModelsPage />;
   if (path === "/tasks") return <TasksPage />;
+  if (path === "/world") return <WorldPage />;
   if (path === "/kernels") return <KernelsPage />;
   if (path === "/jobs") return <JobsPage />;
   const jobId = id("/jobs/:id");

@@ -18,7 +18,7 @@ import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts"
 import { runSweep, sweepCsv, type SweepResult } from "../../server/lab/sweep.ts";
 import { ladderModelSource } from "../../server/lab/model-source.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
-import { checkFlags, numberOption, RECIPE_PARSE_OPTIONS, recipeOptions } from "./w2s.ts";
+import { checkFlags, evaluateOnOption, numberOption, RECIPE_PARSE_OPTIONS, recipeOptions } from "./w2s.ts";
 
 const list = (value: string | undefined) => (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "-");
@@ -109,6 +109,7 @@ export async function main(args: string[]): Promise<void> {
     alphaMax: numberOption("alpha-max", values["alpha-max"]),
     probes: values.probes,
     maxExamples: numberOption("max-examples", values["max-examples"], true),
+    evaluateOn: evaluateOnOption(values["evaluate-on"]),
     control: values.control,
     leakage: values.leakage,
     ...recipe,
@@ -122,6 +123,9 @@ export async function main(args: string[]): Promise<void> {
     },
   });
   bar.finish();
+  if (values["evaluate-on"] === "validation" && !values.json && !values.csv) {
+    console.log("readings on the VALIDATION split (--evaluate-on validation; the test split was not loaded)");
+  }
   if (values.csv) console.log(sweepCsv(result));
   else if (!values.json) console.log(formatSweep(result));
   if (values.json) {

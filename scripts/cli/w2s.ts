@@ -39,7 +39,14 @@ const RECIPE_FLAGS: Record<RecipeOption, string> = {
   decayTo: "decay-to",
 };
 
+/** --evaluate-on test|validation: where readings are taken (validation: for studies; test never loaded). */
+export function evaluateOnOption(value: string | undefined): "test" | "validation" | undefined {
+  if (value === undefined || value === "test" || value === "validation") return value;
+  throw new Error(`--evaluate-on must be test or validation, got "${value}"`);
+}
+
 export const RECIPE_PARSE_OPTIONS = {
+  "evaluate-on": { type: "string" },
   embeddings: { type: "string" },
   "head-init": { type: "string" },
   "decay-to": { type: "string" },
@@ -221,6 +228,7 @@ export async function main(args: string[]): Promise<void> {
     probes: values.probes,
     promptingShots: numberOption("prompting", values.prompting, true),
     maxExamples: numberOption("max-examples", values["max-examples"], true),
+    evaluateOn: evaluateOnOption(values["evaluate-on"]),
     control: values.control,
     leakage: values.leakage,
     ...recipe,

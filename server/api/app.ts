@@ -14,6 +14,7 @@ import { benchRoutes, probeRoutes, resultRoutes, runRoutes } from "./routes/resu
 import { experimentRoutes } from "./routes/experiments.ts";
 import { eventRoutes, jobRoutes } from "./routes/jobs.ts";
 import { taskRoutes } from "./routes/tasks.ts";
+import { worldRoutes } from "./routes/world.ts";
 import { tokensEqual } from "./token.ts";
 
 export const IMPORT_BODY_LIMIT = 10 * 1024 * 1024;
@@ -61,7 +62,9 @@ export function createApp(deps: ApiDeps): Hono {
         );
       }
     }
-    return await (isImport ? importLimit : defaultLimit)(c, next);
+    // A world file names every entity when it lists them: as large as an import.
+    const isWorldFile = c.req.path === "/api/world";
+    return await (isImport || isWorldFile ? importLimit : defaultLimit)(c, next);
   });
 
   const openapi = buildOpenApiDocument();
@@ -73,6 +76,7 @@ export function createApp(deps: ApiDeps): Hono {
   api.route("/sweeps", experimentRoutes(deps, "sweep"));
   api.route("/tasks", taskRoutes(deps));
   api.route("/models", modelRoutes(deps));
+  api.route("/world", worldRoutes(deps));
   api.route("/runs", runRoutes(deps));
   api.route("/results", resultRoutes(deps));
   api.route("/probes", probeRoutes(deps));

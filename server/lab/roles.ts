@@ -42,6 +42,8 @@ export interface RoleExperiment extends FinetuneRecipe {
   /** Seed of the task split and of the training order. */
   seed: number;
   maxExamples?: number;
+  /** Readings on validation instead of test (w2s.ts): a different "test" set, so a different cache entry. */
+  evaluateOn?: "test" | "validation";
   probes?: boolean;
   epochs?: number;
   lr?: number;
@@ -166,6 +168,8 @@ export function roleCacheKey(experiment: RoleExperiment, spec: RoleSpec, hyper: 
     task: experiment.task,
     splitSeed: experiment.seed,
     maxExamples: experiment.maxExamples ?? null,
+    // Absent for test, so the keys of every run before the option existed still hold.
+    evaluateOn: experiment.evaluateOn === "validation" ? "validation" : undefined,
     size: spec.model.size,
     checkpoint: spec.paramsHash ?? spec.model.hash,
     mode: spec.mode,

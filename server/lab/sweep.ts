@@ -37,10 +37,16 @@ export interface SweepOptions extends FinetuneRecipe {
   alphaMax?: number;
   probes?: boolean;
   maxExamples?: number;
+  evaluateOn?: "test" | "validation";
   /** Train the random-init control for each strong size (cached: once per task, seed and size). */
   control?: boolean;
   /** The ladder saw the tasks' test items in pretraining (checked per size; default false). */
   leakage?: boolean;
+  /**
+   * Where the aux-confidence loss runs: every pair (default), or only the pair with the largest gap in
+   * size (the smallest weak, the largest strong) — the paper's finding is about large gaps.
+   */
+  auxconfAt?: "all" | "largest-gap";
 }
 
 /** A sweep's cell keeps its experiments. */
@@ -174,7 +180,9 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
   const suite = opts.tasks.includes(WORLD_SUITE) ? await deps.models.world?.() : undefined;
   for (const task of expandWorldSuite(opts.tasks, suite)) {
     for (const [weak, strong] of pairs) {
+      const largestGap = weak === pairs[0][0] && strong === pairs.at(-1)![1];
       for (const method of opts.methods) {
+        if (method === "auxconf" && opts.auxconfAt === "largest-gap" && !largestGap) continue;
         for (const seed of opts.seeds) {
           plan.push({
             task,
@@ -190,6 +198,7 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
             alphaMax: method === "auxconf" ? opts.alphaMax : undefined,
             probes: opts.probes,
             maxExamples: opts.maxExamples,
+            evaluateOn: opts.evaluateOn,
             control: opts.control,
             leakage: opts.leakage,
             embeddings: opts.embeddings,

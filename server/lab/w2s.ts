@@ -95,6 +95,11 @@ export interface ExperimentOptions extends FinetuneRecipe {
   /** Use at most this many examples per split (quick runs, tests). */
   maxExamples?: number;
   /**
+   * "validation": every reading is taken on the validation split instead of test, and the test split is
+   * never loaded — for choosing settings (a recipe study) without looking at test. Default "test".
+   */
+  evaluateOn?: "test" | "validation";
+  /**
    * The random-init control: the strong architecture never pretrained, trained on train2 ground truth
    * like the ceiling, so how much of the ceiling comes from pretraining is visible.
    */
@@ -232,11 +237,14 @@ async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) 
   const chain = bootstrapSizesOf(opts, method, deps.models.sizes);
   const world = isWorldTask(opts.task) ? await deps.models.world?.() : undefined;
   const gpu = deps.gpu ?? await getGpu();
-  const splits = capSplits(
+  const loaded = capSplits(
     await loadTaskSplits(opts.task, opts.seed, deps.importedTasks, world),
     opts.maxExamples,
     opts.seed,
   );
+  const splits = opts.evaluateOn === "validation"
+    ? { ...loaded, test: loaded.validation, extra: undefined }
+    : loaded;
   await checkLeakage(deps.models, opts, [opts.weak, ...chain, opts.strong]);
   const models = await loadModels(deps.models, opts, chain);
   const data = encodeTask(models.weak.tokenizer, splits);

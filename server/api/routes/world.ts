@@ -1,0 +1,148 @@
+/**
+ * The lab's world: GET shows it (definition, statements, tasks with their checks, and what each pretrained
+ * size of this world knows at each snapshot); POST makes a world file the lab's world; DELETE goes back to
+ * the default world. A switch is refused while a job that reads the world is queued or running.
+ */
+import { and, inArray } from "drizzle-orm";
+import { Hono } from "hono";
+import { jobs } from "../../../db/schema.ts";
+import type {
+  AttributeRecall,
+  WorldModelKnowledge,
+  WorldOverview,
+  WorldSummary,
+} from "../../contract/world.ts";
+import { activeWorld, type World } from "../../corpus/world.ts";
+import { labWorldPath, parseWorldSpec, storeLabWorld, worldKey } from "../../corpus/world-spec.ts";
+import type { KnowledgeReport } from "../../lab/knowledge.ts";
+import { LADDER } from "../../lab/ladder.ts";
+import { listSnapshots } from "../../lab/model-store.ts";
+import { summarizeWorld } from "../../lab/world-summary.ts";
+import type { ApiDeps } from "../deps.ts";
+import { ApiError } from "../errors.ts";
+
+/** Jobs that read the lab's world while they run: a switch under one would mix two worlds. */
+const WORLD_JOB_TYPES = ["pretrain", "w2s", "sweep"];
+/** Summaries kept per world key (a world is a few; building one loads every task's splits). */
+const CACHED_SUMMARIES = 8;
+
+/** A knowledge report as the API shows it: recall per attribute and per times-stated bucket. */
+function attributeRecall(report: KnowledgeReport | null): AttributeRecall[] {
+  return (report?.attributes ?? []).map((a) => ({
+    attribute: a.attribute,
+    accuracy: a.accuracy,
+    majority: a.majority,
+    candidates: a.candidates,
+    buckets: a.buckets.map((b) => ({ label: b.label, n: b.n, accuracy: b.accuracy })),
+  }));
+}
+
+/** Every ladder size with snapshots on disk for the lab's current world, smallest first. */
+async function worldModels(dataDir: string): Promise<WorldModelKnowledge[]> {
+  const models: WorldModelKnowledge[] = [];
+  for (const size of LADDER) {
+    const snapshots = await listSnapshots(dataDir, size.name);
+    if (snapshots.length === 0) continue;
+    models.push({
+      size: size.name,
+      snapshots: snapshots.map((s) => ({
+        pct: s.pct,
+        tokens: s.tokens,
+        attributes: attributeRecall(s.report as KnowledgeReport | null),
+      })),
+    });
+  }
+  return models;
+}
+
+/** The lab's world; a stored file that no longer checks is named with the way back. */
+function labWorld(dataDir: string): World {
+  try {
+    return activeWorld(dataDir);
+  } catch (err) {
+    throw new ApiError(
+      500,
+      "invalid_world_file",
+      `${(err as Error).message}\nfix that file, or go back to the default world with DELETE /api/world`,
+    );
+  }
+}
+
+/** LAB_WORLD fixes the server's world (world-spec.ts): a stored world file would be ignored. */
+function refuseWhileWorldNamed(): void {
+  const named = Deno.env.get("LAB_WORLD");
+  if (named) {
+    throw new ApiError(
+      409,
+      "world_fixed",
+      `the server's world is fixed by LAB_WORLD=${named}; restart the server without it to switch worlds`,
+    );
+  }
+}
+
+export function worldRoutes({ db, dataDir }: ApiDeps): Hono {
+  const router = new Hono();
+  const summaries = new Map<string, Promise<WorldSummary>>();
+  const summarize = (world: World): Promise<WorldSummary> => {
+    const key = worldKey(world.spec);
+    let summary = summaries.get(key);
+    if (!summary) {
+      summary = summarizeWorld(world);
+      summary.catch(() => summaries.delete(key));
+      summaries.set(key, summary);
+      if (summaries.size > CACHED_SUMMARIES) summaries.delete(summaries.keys().next().value!);
+    }
+    return summary;
+  };
+  const overview = async (): Promise<WorldOverview> => ({
+    ...(await summarize(labWorld(dataDir))),
+    models: await worldModels(dataDir),
+  });
+
+  const refuseWhileWorldInUse = async () => {
+    refuseWhileWorldNamed();
+    const [busy] = await db.select({ id: jobs.id, type: jobs.type, status: jobs.status }).from(jobs)
+      .where(and(inArray(jobs.status, ["queued", "running"]), inArray(jobs.type, WORLD_JOB_TYPES)))
+      .orderBy(jobs.id).limit(1);
+    if (busy) {
+      throw new ApiError(
+        409,
+        "world_in_use",
+        `job ${busy.id} (${busy.type}) is ${busy.status} on the current world; switching worlds under it ` +
+          `would mix two worlds. Wait for it to finish or cancel it, then try again.`,
+        { jobId: busy.id },
+      );
+    }
+  };
+
+  router.get("/", async (c) => c.json(await overview()));
+
+  router.post("/", async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new ApiError(400, "bad_json", "request body is not valid JSON (send the world file's content)");
+    }
+    let spec;
+    try {
+      spec = parseWorldSpec(body, "request body");
+    } catch (err) {
+      const message = (err as Error).message;
+      const problems = message.split("\n").slice(1).map((line) => line.trim());
+      throw new ApiError(400, "invalid_world", message, { problems });
+    }
+    await refuseWhileWorldInUse();
+    await storeLabWorld(dataDir, spec);
+    return c.json(await overview(), 201);
+  });
+
+  router.delete("/", async (c) => {
+    await refuseWhileWorldInUse();
+    await Deno.remove(labWorldPath(dataDir)).catch((err) => {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    });
+    return c.json(await overview());
+  });
+  return router;
+}
