@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   pretrain: { file: "./cli/pretrain.ts", help: "pretrain one ladder size (--size NAME)" },
   w2s: { file: "./cli/w2s.ts", help: "one weak→strong experiment (--task T --weak A --strong B --method M)" },
   sweep: { file: "./cli/sweep.ts", help: "all pairs × methods × seeds; summary table" },
+  recipes: { file: "./cli/recipes.ts", help: "the finetuning-recipe study, on validation only" },
   corpus: { file: "./cli/corpus.ts", help: "build the pretraining corpus and print its sizes per source" },
   knowledge: { file: "./cli/knowledge.ts", help: "what a pretrained model knows about the world (--size S)" },
   models: { file: "./cli/models.ts", help: "the ladder: sizes, parameters, status, validation loss" },
@@ -51,7 +52,7 @@ async function useWorldFlag(name: string, args: string[]): Promise<string[]> {
 }
 
 /** Commands that train: they pick the matmul blocks measured for this adapter (cached per machine). */
-const TRAINING_COMMANDS = new Set(["demo", "pretrain", "w2s", "sweep", "worker"]);
+const TRAINING_COMMANDS = new Set(["demo", "pretrain", "w2s", "sweep", "recipes", "worker"]);
 
 async function tuneEngine(): Promise<void> {
   const { getGpu } = await import("../kernels/device.ts");

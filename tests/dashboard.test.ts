@@ -346,6 +346,44 @@ async function checkTrainingCurvesPage({ page, base, shot }: Ui) {
   await shot("training-curves");
 }
 
+/**
+ * The form's defaults (one experiment: world-region, nano → small; a sweep: every world task over the
+ * demo's sizes, naive, seeds 0, 1), and the demo's button: it starts the demo, whose progress shows in the
+ * header and whose sweep joins the list (this test's worker leaves it queued); it is cancelled after.
+ */
+async function checkFormDefaultsAndDemoButton({ page, base, shot }: Ui) {
+  await page.goto(`${base}/experiments`);
+  await page.waitForSelector("[data-testid=experiment-form] select#task");
+  const values = async (...ids: string[]) => await Promise.all(ids.map((id) => page.inputValue(id)));
+  assert.deepEqual(await values("#task", "#weak", "#strong", "#seeds"), [
+    "world-region",
+    "nano",
+    "small",
+    "0",
+  ]);
+  await page.click("text=Sweep (all pairs)");
+  const checked = (group: string) =>
+    page.$$eval(`#${group} input:checked`, (inputs) => inputs.map((i) => (i as HTMLInputElement).value));
+  assert.deepEqual(await checked("tasks"), ["world"]);
+  assert.equal(await page.textContent("#tasks label"), "world — every task of the lab's world");
+  assert.deepEqual(await checked("sizes"), ["nano", "micro", "mini", "small"]);
+  assert.deepEqual(await checked("methods"), ["naive"]);
+  assert.deepEqual(await values("#seeds", "#embeddings"), ["0, 1", ""], "seeds 0, 1; the recipe left unset");
+  await page.click("[data-testid=demo-header] button:has-text('Run the demo (about 15 minutes on 2 cores)')");
+  const progress = "[data-testid=demo-header] .job-progress";
+  await page.waitForSelector(`${progress}[data-status=queued]`);
+  await page.waitForSelector("[data-kind=sweep] >> text=demo");
+  await shot("experiments-demo-queued");
+  const jobId = await page.getAttribute(progress, "data-job-id");
+  const cancelled = await fetch(`${base}/api/jobs/${jobId}/cancel`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${TOKEN}` },
+  });
+  assert.equal(cancelled.status, 200);
+  await cancelled.body?.cancel();
+  await page.waitForSelector(`${progress}[data-status=cancelled]`);
+}
+
 /** The experiment form: schema errors beside the fields, then a valid start; returns the new experiment's id. */
 async function submitExperimentForm({ page, base, shot }: Ui, experimentId: number): Promise<number> {
   await page.goto(`${base}/experiments`);
@@ -515,6 +553,7 @@ Deno.test({
       await submitDemoJobForm(ui);
       await checkLiveProgress(ui);
       await checkTrainingCurvesPage(ui);
+      await checkFormDefaultsAndDemoButton(ui);
       const newId = await submitExperimentForm(ui, experimentId);
       await cancelAndDeleteExperiment(ui, newId);
       await importTaskFile(ui, consoleErrors);

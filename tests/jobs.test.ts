@@ -8,7 +8,7 @@ import { type BenchReportLike, makeBenchHandler } from "../server/jobs/bench-job
 import { EventBus, type JobEvent } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { makePretrainHandler, type PretrainSize } from "../server/jobs/pretrain-job.ts";
-import type { Curves, PretrainStatus } from "../server/lab/model-store.ts";
+import { type Curves, modelDir, type PretrainStatus } from "../server/lab/model-store.ts";
 import {
   cancelJob,
   enqueueJob,
@@ -411,7 +411,7 @@ Deno.test("pretrain writes its curves to a pretrain run and the model's row; the
       knowledge: 0.25,
     });
     return Promise.resolve({
-      dir: `${opts.dataDir}/models/${opts.size}`,
+      dir: modelDir(opts.dataDir!, opts.size as string),
       cached: false,
       resumedFromStep: 0,
       status: pretrainedStatus(opts.size, opts.seed ?? 1, curves),
@@ -439,7 +439,7 @@ Deno.test("pretrain writes its curves to a pretrain run and the model's row; the
     const [model] = await db.select().from(models).where(eq(models.name, "nano"));
     assert.deepEqual(
       [model.status, model.valLoss, model.params, model.checkpointPath, model.jobId],
-      ["pretrained", 4.5, 12345, `${dataDir}/models/nano`, job.id],
+      ["pretrained", 4.5, 12345, modelDir(dataDir, "nano"), job.id],
     );
 
     // The listing: disk wins for checkpoints, a live job for status, the database for failures.
@@ -472,11 +472,11 @@ Deno.test("pretrain writes its curves to a pretrain run and the model's row; the
       const m = listing.get(name)!;
       return [m.status, m.params, m.valLoss, m.checkpointPath];
     };
-    assert.deepEqual(pick("nano"), ["partial", 111, 6.5, `${dataDir}/models/nano`], "disk says partial");
-    assert.deepEqual(pick("micro"), ["pretrained", 222, 3.25, `${dataDir}/models/micro`]);
+    assert.deepEqual(pick("nano"), ["partial", 111, 6.5, modelDir(dataDir, "nano")], "disk says partial");
+    assert.deepEqual(pick("micro"), ["pretrained", 222, 3.25, modelDir(dataDir, "micro")]);
     assert.equal(listing.get("micro")!.knowledge, 0.5);
     assert.deepEqual(pick("mini"), ["failed", 333, null, null], "failed in the db, nothing on disk");
-    assert.deepEqual(pick("small"), ["queued", 444, 3, `${dataDir}/models/small`], "a queued job shows");
+    assert.deepEqual(pick("small"), ["queued", 444, 3, modelDir(dataDir, "small")], "a queued job shows");
     await cancelJob(db, queued.id);
     assert.equal(
       (await listModels(db, dataDir, disk)).find((m) => m.name === "small")!.status,

@@ -25,12 +25,14 @@ const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "-");
 const num = (x: number | null) => (x === null || !Number.isFinite(x) ? "-" : x.toFixed(2));
 
 export function formatSweep(result: SweepResult): string {
+  const w = Math.max(15, ...result.cells.map((c) => c.task.length));
   const lines = [
-    "task            weak→strong      method      weak  ceiling  student   PGR [95% CI over seeds]   agree(wrong)  oracle PGR",
+    `${"task".padEnd(w)} weak→strong      method      weak  ceiling  student   PGR [95% CI over seeds]   ` +
+    "agree(wrong)  oracle PGR",
   ];
   for (const c of result.cells) {
     lines.push(
-      `${c.task.padEnd(15)} ${`${c.weak}→${c.strong}`.padEnd(16)} ${c.method.padEnd(10)} ${
+      `${c.task.padEnd(w)} ${`${c.weak}→${c.strong}`.padEnd(16)} ${c.method.padEnd(10)} ${
         pct(c.weak_acc.mean).padStart(5)
       }  ${pct(c.ceiling_acc.mean).padStart(7)}  ${pct(c.student_acc.mean).padStart(7)}   ${
         (c.gap_too_small ? "gap too small" : `${num(c.pgr)} [${num(c.pgr_ci.lo)}, ${num(c.pgr_ci.hi)}]`)
@@ -43,7 +45,7 @@ export function formatSweep(result: SweepResult): string {
   lines.push("");
   for (const m of result.medians) {
     lines.push(
-      `median PGR ${(m.task ?? "all tasks").padEnd(15)} ${m.method.padEnd(10)} ${num(m.median_pgr)} [${
+      `median PGR ${(m.task ?? "all tasks").padEnd(w)} ${m.method.padEnd(10)} ${num(m.median_pgr)} [${
         num(m.median_ci.lo)
       }, ${num(m.median_ci.hi)}] over ${m.cells} cells` +
         (m.skipped ? ` (${m.skipped} left out: gap too small)` : ""),

@@ -11,6 +11,7 @@ import { ApiError, errorBody, handleError } from "./errors.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { modelRoutes } from "./routes/models.ts";
 import { benchRoutes, probeRoutes, resultRoutes, runRoutes } from "./routes/results.ts";
+import { demoRoutes } from "./routes/demo.ts";
 import { experimentRoutes } from "./routes/experiments.ts";
 import { eventRoutes, jobRoutes } from "./routes/jobs.ts";
 import { taskRoutes } from "./routes/tasks.ts";
@@ -74,6 +75,7 @@ export function createApp(deps: ApiDeps): Hono {
   api.get("/docs", (c) => c.html(DOCS_HTML));
   api.route("/experiments", experimentRoutes(deps, "experiment"));
   api.route("/sweeps", experimentRoutes(deps, "sweep"));
+  api.route("/demo", demoRoutes(deps));
   api.route("/tasks", taskRoutes(deps));
   api.route("/models", modelRoutes(deps));
   api.route("/world", worldRoutes(deps));

@@ -89,6 +89,15 @@ export const OPERATIONS: OperationDoc[] = [
   { method: "get", path: "/sweeps/{id}", tag: "sweeps", summary: "A sweep with runs and results" },
   { method: "post", path: "/sweeps/{id}/cancel", tag: "sweeps", summary: "Cancel its job" },
   { method: "delete", path: "/sweeps/{id}", tag: "sweeps", summary: "Delete a finished sweep" },
+  {
+    method: "post",
+    path: "/demo",
+    tag: "sweeps",
+    summary: "Run the demo (no body): pretrain nano, micro, mini and small where missing, then sweep every " +
+      "world task over every pair (naive; auxconf at the largest gap; seeds 0, 1) as one demo job, stored " +
+      "as a sweep named demo; answers {experiment, job}; 409 while a demo is queued or running",
+    created: true,
+  },
   { method: "get", path: "/tasks", tag: "tasks", summary: "Built-in and imported tasks" },
   { method: "get", path: "/tasks/{name}", tag: "tasks", summary: "One task (imported ones with a sample)" },
   {
@@ -136,7 +145,7 @@ export const OPERATIONS: OperationDoc[] = [
     path: "/world",
     tag: "world",
     summary: "Make a world file the lab's world (400 lists every problem with its field; 409 while a " +
-      "pretrain, w2s or sweep job is queued or running); answers the new world as GET does",
+      "pretrain, w2s, sweep or demo job is queued or running); answers the new world as GET does",
     body: WorldSpecSchema,
     created: true,
   },
@@ -144,7 +153,7 @@ export const OPERATIONS: OperationDoc[] = [
     method: "delete",
     path: "/world",
     tag: "world",
-    summary: "Back to the default world (409 while a pretrain, w2s or sweep job is queued or running)",
+    summary: "Back to the default world (409 while a pretrain, w2s, sweep or demo job is queued or running)",
   },
   {
     method: "get",
@@ -217,7 +226,7 @@ export const OPERATIONS: OperationDoc[] = [
     method: "post",
     path: "/jobs",
     tag: "jobs",
-    summary: "Enqueue a demo job (toy-train)",
+    summary: "Enqueue a toy job (toy-train)",
     body: JobCreate,
     created: true,
   },

@@ -21,6 +21,8 @@ export interface MethodOptions {
   embeddings?: string;
   headInit?: string;
   decayTo?: string;
+  /** Where a sweep runs the aux-confidence loss ("all" pairs or only the "largest-gap" pair). */
+  auxconfAt?: string;
 }
 
 /**
@@ -68,6 +70,12 @@ export function optionConflicts(o: MethodOptions): { field: string; message: str
         conflicts.push({ field: key, message: `${key} applies to the generative method only (${chosen})` });
       }
     }
+  }
+  if (o.auxconfAt === "largest-gap" && !uses("auxconf")) {
+    conflicts.push({
+      field: "auxconfAt",
+      message: "auxconfAt says where the aux-confidence loss runs: add method auxconf, or leave it at all",
+    });
   }
   if (o.bootstrapSizes !== undefined && !uses("bootstrap")) {
     conflicts.push({
@@ -136,6 +144,13 @@ export const ExperimentCreate = z.object({
 }).meta({ id: "ExperimentCreate" });
 export type ExperimentCreate = z.infer<typeof ExperimentCreate>;
 
+/**
+ * Where a sweep runs the aux-confidence loss: every pair, or only the largest gap (the smallest weak, the
+ * largest strong) — the paper's finding is about large gaps.
+ */
+export const AUXCONF_AT = ["all", "largest-gap"] as const;
+const AuxconfAt = z.enum(AUXCONF_AT, { error: `auxconfAt must be one of: ${AUXCONF_AT.join(", ")}` });
+
 export const SweepCreate = z.object({
   name: z.string().max(200).optional(),
   tasks: z.array(TASK_NAME).min(1, "tasks must name at least one task").max(50),
@@ -155,6 +170,7 @@ export const SweepCreate = z.object({
   embeddings: trainingKnobs.embeddings,
   headInit: trainingKnobs.headInit,
   decayTo: trainingKnobs.decayTo,
+  auxconfAt: AuxconfAt.default("all"),
 }).strict().superRefine((config, ctx) => {
   for (const { field, message } of optionConflicts(config)) {
     ctx.addIssue({ code: "custom", path: [field], message });

@@ -1,6 +1,6 @@
 /**
  * Jobs as every layer sees them: statuses, the live event on /api/events, the progress a job row stores,
- * and the parameters of the jobs the API and the dashboard start (pretrain, bench, toy-train).
+ * and the parameters of the jobs the API and the dashboard start (pretrain, bench, toy-train, demo).
  */
 import { z } from "zod";
 import { int } from "./fields.ts";
@@ -38,6 +38,9 @@ export interface JobProgress {
   runIds?: number[];
   at?: string;
 }
+
+/** The job that runs the demo (server/lab/demo.ts): pretraining what is missing, then the demo sweep. */
+export const DEMO_JOB_TYPE = "demo";
 
 export const PretrainCreate = z.object({
   /** Weight-initialization and sampling seed (default: the pretraining code's, as for `lab pretrain`). */

@@ -6,7 +6,8 @@
  * ctx.metrics; progress events name the run being trained), one `results` row per
  * experiment and the per-layer `probe_results`. Progress carries step/total and the worker adds the
  * ETA; ctx.signal cancels between steps. A resumed job clears the rows of its earlier attempt and runs
- * again: weak models, ceilings and students that finished are read back from <dataDir>/cache.
+ * again: weak models, ceilings and students that finished are read back from <dataDir>/cache. The demo job
+ * records its sweep through the same sweepRecording.
  */
 import { eq, sql } from "drizzle-orm";
 import { join } from "node:path";
@@ -17,7 +18,7 @@ import { METRIC_SERIES, validationSeries } from "../contract/series.ts";
 import type { TaskExample } from "../tasks/types.ts";
 import { ExperimentCache } from "../lab/cache.ts";
 import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
-import { runSweep } from "../lab/sweep.ts";
+import { runSweep, type SweepDeps, type SweepOptions, type SweepResult } from "../lab/sweep.ts";
 import { ladderModelSource } from "../lab/model-source.ts";
 import { type ExperimentDeps, runExperiment } from "../lab/w2s.ts";
 import type { ImportedTaskLookup } from "../tasks/load.ts";
@@ -43,7 +44,8 @@ export function importedTaskLookup(dataDir: string): ImportedTaskLookup {
   };
 }
 
-function parseParams<T>(
+/** A job's request (ExperimentCreate, SweepCreate) and the experimentId the API added, or what is wrong. */
+export function parseExperimentParams<T>(
   schema: { safeParse(v: unknown): { success: boolean; data?: T; error?: unknown } },
   params: unknown,
   label: string,
@@ -60,7 +62,8 @@ function parseParams<T>(
   return { experimentId, config: parsed.data as T };
 }
 
-const finite = (x: number) => (Number.isFinite(x) ? x : null);
+/** A figure as JSON stores it: NaN and ±Infinity (no PGR, e.g.) become null. */
+export const finite = (x: number) => (Number.isFinite(x) ? x : null);
 
 function curveRows(role: Role, curve: CurvePoint[]) {
   return curve.flatMap((p) => [
@@ -246,7 +249,11 @@ function trainingOptions(config: ExperimentCreate | SweepCreate) {
 }
 
 export async function w2sHandler(ctx: JobContext): Promise<unknown> {
-  const { experimentId, config } = parseParams<ExperimentCreate>(ExperimentCreate, ctx.params, "w2s");
+  const { experimentId, config } = parseExperimentParams<ExperimentCreate>(
+    ExperimentCreate,
+    ctx.params,
+    "w2s",
+  );
   const recorder = new Recorder(ctx, experimentId);
   await recorder.clearEarlierAttempt();
   const result = await runExperiment({
@@ -282,23 +289,67 @@ function summary(r: ExperimentResult) {
   };
 }
 
-export async function sweepHandler(ctx: JobContext): Promise<unknown> {
-  const { experimentId, config } = parseParams<SweepCreate>(SweepCreate, ctx.params, "sweep");
-  const recorder = new Recorder(ctx, experimentId);
-  await recorder.clearEarlierAttempt();
-  const result = await runSweep({
+/** The pipeline's sweep options from a sweep request. */
+export function sweepOptions(config: SweepCreate): SweepOptions {
+  return {
     tasks: config.tasks,
     sizes: config.sizes,
     methods: config.methods,
     seeds: config.seeds,
+    auxconfAt: config.auxconfAt,
     ...trainingOptions(config),
-  }, {
-    ...pipelineDeps(ctx, recorder),
-    onExperiment: (result) => recorder.writeResult(result),
+  };
+}
+
+/** The request of a sweep the server starts itself (the demo), so it is stored as any sweep's config. */
+export function sweepRequest(options: SweepOptions, name?: string): SweepCreate {
+  if ((options.evaluateOn ?? "test") !== "test") {
+    throw new Error(
+      "evaluateOn: a sweep request has no such field (the sweeps the API starts evaluate on test)",
+    );
+  }
+  return SweepCreate.parse({
+    name,
+    tasks: options.tasks,
+    sizes: options.sizes,
+    methods: options.methods,
+    seeds: options.seeds,
+    auxconfAt: options.auxconfAt,
+    epochs: options.epochs,
+    learningRate: options.lr,
+    batchSize: options.batchSize,
+    alphaMax: options.alphaMax,
+    probes: options.probes,
+    studentMode: options.mode,
+    maxExamples: options.maxExamples,
+    control: options.control,
+    leakage: options.leakage,
+    embeddings: options.embeddings,
+    headInit: options.headInit,
+    decayTo: options.decayTo,
   });
+}
+
+/**
+ * What a sweep hands the pipeline inside job `ctx`: the lab's models, cache and tasks, live runs and
+ * progress, and each experiment written to the store as it finishes. An earlier attempt's rows are cleared.
+ */
+export async function sweepRecording(ctx: JobContext, experimentId: number): Promise<SweepDeps> {
+  const recorder = new Recorder(ctx, experimentId);
+  await recorder.clearEarlierAttempt();
+  return { ...pipelineDeps(ctx, recorder), onExperiment: (result) => recorder.writeResult(result) };
+}
+
+/** A sweep job's result: its summary without the experiments (they are stored as result rows). */
+export function sweepSummary(result: SweepResult) {
   return {
     experiments: result.experiments,
     medians: result.medians.map((m) => ({ ...m, median_pgr: finite(m.median_pgr) })),
     cells: result.cells.map(({ results: _, ...c }) => ({ ...c, pgr: finite(c.pgr) })),
   };
+}
+
+export async function sweepHandler(ctx: JobContext): Promise<unknown> {
+  const { experimentId, config } = parseExperimentParams<SweepCreate>(SweepCreate, ctx.params, "sweep");
+  return sweepSummary(await runSweep(sweepOptions(config), await sweepRecording(ctx, experimentId)));
 }

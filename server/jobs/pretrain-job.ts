@@ -1,8 +1,9 @@
 /**
  * `pretrain`: pretrains one ladder size with server/lab/pretrain.ts (`pretrainSize`), reporting progress
  * and the loss / validation loss / knowledge curves as metrics of a run with role "pretrain", and keeps the
- * `models` row in step (status, validation loss, checkpoint directory, pretraining facts). The checkpoint
- * on disk is the source of truth and resumable: a requeued job continues where the files stopped.
+ * `models` row in step (status, validation loss, checkpoint directory, pretraining facts): pretrainInJob,
+ * which the demo job shares. The checkpoint on disk is the source of truth and resumable: a requeued job
+ * continues where the files stopped.
  */
 import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
@@ -11,7 +12,12 @@ import { SIZE_NAME } from "../contract/fields.ts";
 import { PretrainCreate } from "../contract/jobs.ts";
 import { METRIC_SERIES } from "../contract/series.ts";
 import type { Curves } from "../lab/model-store.ts";
-import { type PretrainOptions, type PretrainResult, pretrainSize } from "../lab/pretrain.ts";
+import {
+  type PretrainOptions,
+  type PretrainProgress,
+  type PretrainResult,
+  pretrainSize,
+} from "../lab/pretrain.ts";
 import { markRunDone } from "./job-context.ts";
 import type { JobContext, JobHandler, MetricRow } from "./registry.ts";
 
@@ -38,116 +44,141 @@ export function curveRows(curves: Curves): MetricRow[] {
   return rows;
 }
 
+/** Where a pretraining inside a job reports: the size's progress, its live figures, and its run. */
+export type PretrainReport = (p: PretrainProgress, live: Record<string, number>, runId: number) => void;
+
+/**
+ * Pretrains one size as part of job `ctx`: the `models` row follows it (pretraining, then pretrained,
+ * partial or failed), its curves go to the job's pretrain run for that size (found again after a requeue,
+ * so they stay one series), and each progress update goes to `report`. The pretrain and demo jobs share it.
+ */
+export async function pretrainInJob(
+  ctx: JobContext,
+  params: PretrainJobParams,
+  report: PretrainReport,
+  pretrain: PretrainSize = pretrainSize,
+): Promise<{ result: PretrainResult; runId: number }> {
+  const { size, seed, tokens, force, realShare, leakage, splitSeeds } = params;
+  await ctx.db.insert(models).values({ name: size, status: "pretraining", jobId: ctx.jobId })
+    .onConflictDoUpdate({
+      target: models.name,
+      set: { status: "pretraining", jobId: ctx.jobId, updatedAt: sql`now()` },
+    });
+  let [run] = await ctx.db.select().from(runs).where(
+    and(eq(runs.jobId, ctx.jobId), eq(runs.role, "pretrain"), eq(runs.modelSize, size)),
+  );
+  if (!run) {
+    [run] = await ctx.db.insert(runs).values({
+      jobId: ctx.jobId,
+      role: "pretrain",
+      modelSize: size,
+      status: "running",
+      config: params,
+    }).returning();
+  }
+
+  try {
+    const result = await pretrain({
+      size,
+      dataDir: ctx.dataDir,
+      seed,
+      tokens,
+      force,
+      corpus: { realShare, leakage, splitSeeds },
+      signal: ctx.signal,
+      onProgress(p) {
+        const live: Record<string, number> = {};
+        const rows: MetricRow[] = [];
+        if (p.trainLoss !== undefined) {
+          live.loss = p.trainLoss;
+          rows.push({ name: CURVE_METRICS.train, step: p.step, value: p.trainLoss });
+        }
+        if (p.valLoss !== undefined) {
+          live.valLoss = p.valLoss;
+          rows.push({ name: CURVE_METRICS.val, step: p.step, value: p.valLoss });
+        }
+        if (p.knowledge !== undefined) {
+          live.knowledge = p.knowledge;
+          rows.push({ name: CURVE_METRICS.knowledge, step: p.step, value: p.knowledge });
+        }
+        if (rows.length > 0) ctx.metrics(run.id, rows);
+        report(p, live, run.id);
+      },
+    });
+    const status = result.status;
+    // The saved curves are complete (a cached or resumed run reported only part of them live).
+    ctx.metrics(run.id, curveRows(status.curves));
+    await ctx.flushMetrics();
+    await ctx.db.update(models).set({
+      params: status.params,
+      status: status.status === "pretrained" ? "pretrained" : "partial",
+      checkpointPath: result.dir,
+      valLoss: status.val_loss,
+      pretrainInfo: {
+        tokens: status.tokens,
+        steps: status.step,
+        totalSteps: status.totalSteps,
+        wallSeconds: status.wallSeconds,
+        tokensPerSecond: status.tokensPerSecond,
+        knowledge: status.knowledge,
+        seed: status.seed,
+        corpusHash: status.corpusHash,
+        corpus: status.corpus,
+        tokenizerId: status.tokenizerId,
+        cached: result.cached,
+      },
+      updatedAt: sql`now()`,
+    }).where(eq(models.name, size));
+    await markRunDone(ctx.db, run.id);
+    return { result, runId: run.id };
+  } catch (err) {
+    // Stopped (cancel, shutdown, lost lease): the checkpoint on disk is partial and resumable.
+    const stopped = ctx.signal.aborted;
+    await ctx.db.update(models).set({ status: stopped ? "partial" : "failed", updatedAt: sql`now()` })
+      .where(and(eq(models.name, size), eq(models.jobId, ctx.jobId)));
+    await ctx.db.update(runs).set({ status: stopped ? "cancelled" : "failed", finishedAt: sql`now()` })
+      .where(eq(runs.id, run.id));
+    throw err;
+  }
+}
+
+/** The job's parameters, or an error naming each bad field. */
+export function parsePretrainParams(params: unknown): PretrainJobParams {
+  const parsed = PretrainJobParams.safeParse(params ?? {});
+  if (!parsed.success) {
+    throw new Error(
+      `invalid pretrain params: ${
+        parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")
+      }`,
+    );
+  }
+  return parsed.data;
+}
+
 export function makePretrainHandler(pretrain: PretrainSize = pretrainSize): JobHandler {
   return async (ctx: JobContext) => {
-    const parsed = PretrainJobParams.safeParse(ctx.params ?? {});
-    if (!parsed.success) {
-      throw new Error(
-        `invalid pretrain params: ${
-          parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")
-        }`,
-      );
-    }
-    const { size, seed, tokens, force, realShare, leakage, splitSeeds } = parsed.data;
-
-    await ctx.db.insert(models).values({ name: size, status: "pretraining", jobId: ctx.jobId })
-      .onConflictDoUpdate({
-        target: models.name,
-        set: { status: "pretraining", jobId: ctx.jobId, updatedAt: sql`now()` },
+    const params = parsePretrainParams(ctx.params);
+    const report: PretrainReport = (p, live, runId) =>
+      ctx.progress({
+        step: p.step,
+        total: p.totalSteps,
+        message: `${p.tokens.toLocaleString("en-US")} / ${p.totalTokens.toLocaleString("en-US")} tokens`,
+        metrics: live,
+        runIds: [runId],
       });
-    // One run per job, found again after a requeue so that the curves stay one series.
-    let [run] = await ctx.db.select().from(runs).where(
-      and(eq(runs.jobId, ctx.jobId), eq(runs.role, "pretrain")),
-    );
-    if (!run) {
-      [run] = await ctx.db.insert(runs).values({
-        jobId: ctx.jobId,
-        role: "pretrain",
-        modelSize: size,
-        status: "running",
-        config: parsed.data,
-      }).returning();
-    }
-
-    try {
-      const result = await pretrain({
-        size,
-        dataDir: ctx.dataDir,
-        seed,
-        tokens,
-        force,
-        corpus: { realShare, leakage, splitSeeds },
-        signal: ctx.signal,
-        onProgress(p) {
-          const live: Record<string, number> = {};
-          const rows: MetricRow[] = [];
-          if (p.trainLoss !== undefined) {
-            live.loss = p.trainLoss;
-            rows.push({ name: CURVE_METRICS.train, step: p.step, value: p.trainLoss });
-          }
-          if (p.valLoss !== undefined) {
-            live.valLoss = p.valLoss;
-            rows.push({ name: CURVE_METRICS.val, step: p.step, value: p.valLoss });
-          }
-          if (p.knowledge !== undefined) {
-            live.knowledge = p.knowledge;
-            rows.push({ name: CURVE_METRICS.knowledge, step: p.step, value: p.knowledge });
-          }
-          if (rows.length > 0) ctx.metrics(run.id, rows);
-          ctx.progress({
-            step: p.step,
-            total: p.totalSteps,
-            message: `${p.tokens.toLocaleString("en-US")} / ${p.totalTokens.toLocaleString("en-US")} tokens`,
-            metrics: live,
-            runIds: [run.id],
-          });
-        },
-      });
-      const status = result.status;
-      // The saved curves are complete (a cached or resumed run reported only part of them live).
-      ctx.metrics(run.id, curveRows(status.curves));
-      await ctx.flushMetrics();
-      await ctx.db.update(models).set({
-        params: status.params,
-        status: status.status === "pretrained" ? "pretrained" : "partial",
-        checkpointPath: result.dir,
-        valLoss: status.val_loss,
-        pretrainInfo: {
-          tokens: status.tokens,
-          steps: status.step,
-          totalSteps: status.totalSteps,
-          wallSeconds: status.wallSeconds,
-          tokensPerSecond: status.tokensPerSecond,
-          knowledge: status.knowledge,
-          seed: status.seed,
-          corpusHash: status.corpusHash,
-          corpus: status.corpus,
-          tokenizerId: status.tokenizerId,
-          cached: result.cached,
-        },
-        updatedAt: sql`now()`,
-      }).where(eq(models.name, size));
-      await markRunDone(ctx.db, run.id);
-      return {
-        size,
-        runId: run.id,
-        dir: result.dir,
-        cached: result.cached,
-        resumedFromStep: result.resumedFromStep,
-        valLoss: status.val_loss,
-        knowledge: status.knowledge,
-        params: status.params,
-        steps: status.step,
-      };
-    } catch (err) {
-      // Stopped (cancel, shutdown, lost lease): the checkpoint on disk is partial and resumable.
-      const stopped = ctx.signal.aborted;
-      await ctx.db.update(models).set({ status: stopped ? "partial" : "failed", updatedAt: sql`now()` })
-        .where(and(eq(models.name, size), eq(models.jobId, ctx.jobId)));
-      await ctx.db.update(runs).set({ status: stopped ? "cancelled" : "failed", finishedAt: sql`now()` })
-        .where(eq(runs.id, run.id));
-      throw err;
-    }
+    const { result, runId } = await pretrainInJob(ctx, params, report, pretrain);
+    const status = result.status;
+    return {
+      size: params.size,
+      runId,
+      dir: result.dir,
+      cached: result.cached,
+      resumedFromStep: result.resumedFromStep,
+      valLoss: status.val_loss,
+      knowledge: status.knowledge,
+      params: status.params,
+      steps: status.step,
+    };
   };
 }
 

@@ -10,7 +10,12 @@
 
 import type { CellSummary, MedianSummary } from "../contract/results.ts";
 import type { MethodName } from "../contract/methods.ts";
-import { type PretrainProgress, pretrainSize } from "./pretrain.ts";
+import {
+  type PretrainOptions,
+  type PretrainProgress,
+  type PretrainResult,
+  pretrainSize,
+} from "./pretrain.ts";
 import { runSweep, type SweepDeps, type SweepOptions, type SweepResult } from "./sweep.ts";
 
 export const DEMO_SWEEP: SweepOptions = {
@@ -52,6 +57,10 @@ export interface DemoResult {
 export interface DemoDeps extends Omit<SweepDeps, "onProgress"> {
   dataDir: string;
   onProgress?: (p: DemoProgress) => void;
+  /** Pretrains one size (default pretrainSize): the demo job records it in the store, tests stand in. */
+  pretrain?: (opts: PretrainOptions & { size: string; dataDir: string }) => Promise<PretrainResult>;
+  /** Runs the sweep (default runSweep); tests stand in. */
+  sweep?: typeof runSweep;
 }
 
 /** The headline of a demo sweep: medians, real pairs per task, aux-confidence at the largest gap. */
@@ -83,7 +92,7 @@ export async function runDemo(deps: DemoDeps, sweep: SweepOptions = DEMO_SWEEP):
   const started = performance.now();
   const cachedSizes: string[] = [];
   for (const size of sweep.sizes) {
-    const result = await pretrainSize({
+    const result = await (deps.pretrain ?? pretrainSize)({
       size,
       dataDir: deps.dataDir,
       signal: deps.signal,
@@ -98,7 +107,7 @@ export async function runDemo(deps: DemoDeps, sweep: SweepOptions = DEMO_SWEEP):
     if (result.cached) cachedSizes.push(size);
   }
   const pretrained = performance.now();
-  const result = await runSweep(sweep, {
+  const result = await (deps.sweep ?? runSweep)(sweep, {
     ...deps,
     onProgress: (p) => deps.onProgress?.({ phase: "sweep", step: p.step, total: p.total, stage: p.stage }),
   });

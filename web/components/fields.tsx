@@ -80,10 +80,12 @@ export function describedBy(id: string, error?: string, hint?: string) {
 }
 
 export function CheckboxGroup(
-  { id, legend, options, selected, onChange, error }: {
+  { id, legend, options, labels, selected, onChange, error }: {
     id: string;
     legend: string;
     options: string[];
+    /** What an option shows, where it is more than its value. */
+    labels?: Readonly<Record<string, string>>;
     selected: string[];
     onChange: (next: string[]) => void;
     error?: string;
@@ -109,7 +111,7 @@ export function CheckboxGroup(
                 onChange(on ? [...selected, option] : selected.filter((s) => s !== option));
               }}
             />
-            {option}
+            {labels?.[option] ?? option}
           </label>
         ))}
       </div>

@@ -62,7 +62,7 @@ export function JobLiveProgress(
       </div>
       {(message || figures) && shownStatus === "running" && (
         <div class="muted small">
-          {message}
+          {message && <span class="message">{message}</span>}
           {figures && Object.entries(figures).slice(0, 4).map(([k, v]) => (
             <span key={k} class="figure">
               {k} {Number.isFinite(v) ? v.toFixed(4) : String(v)}

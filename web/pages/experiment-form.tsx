@@ -1,6 +1,7 @@
 /**
  * The form that starts an experiment (one per seed) or a sweep, validated in the browser with the
- * contract's own zod schemas and ladder rule, so most mistakes are named before a round trip.
+ * contract's own zod schemas and ladder rule, so most mistakes are named before a round trip. Its defaults
+ * show weak-to-strong on the lab's world: one experiment on a pair whose gap is real, and the demo's sweep.
  */
 import { useState } from "preact/hooks";
 import { ExperimentCreate, SweepCreate } from "../../server/contract/experiments.ts";
@@ -42,13 +43,22 @@ interface FormValues {
   probes: boolean;
   control: boolean;
   leakage: boolean;
-  /** The finetuning recipe's options (FINETUNE_RECIPE), sent with studentMode finetune only. */
+  /** The finetuning recipe's options (FINETUNE_RECIPE); "" leaves one unset (the server's default applies). */
   recipe: Record<RecipeOption, string>;
   sweepTasks: string[];
   sweepSizes: string[];
   sweepMethods: string[];
 }
 type SetValue = <K extends keyof FormValues>(key: K, value: FormValues[K]) => void;
+
+/** A sweep's name for every task of the lab's world (server/tasks/world-tasks.ts WORLD_SUITE). */
+const WORLD_SUITE = "world";
+const TASK_LABELS = { [WORLD_SUITE]: "world — every task of the lab's world" };
+
+/** One experiment: a world task, and a pair far enough apart in size for a real gap to recover. */
+const DEFAULT_EXPERIMENT = { task: "world-region", weak: "nano", strong: "small" };
+/** Seeds per mode: one experiment, or the demo's two seeds for a sweep (a t-interval needs two). */
+const DEFAULT_SEEDS: Record<Mode, string> = { experiment: "0", sweep: "0, 1" };
 
 const INITIAL_VALUES: FormValues = {
   name: "",
@@ -66,13 +76,10 @@ const INITIAL_VALUES: FormValues = {
   probes: false,
   control: false,
   leakage: false,
-  recipe: {
-    embeddings: FINETUNE_RECIPE.embeddings.values[0],
-    headInit: FINETUNE_RECIPE.headInit.values[0],
-    decayTo: FINETUNE_RECIPE.decayTo.values[0],
-  },
-  sweepTasks: [],
-  sweepSizes: [],
+  recipe: { embeddings: "", headInit: "", decayTo: "" },
+  // The demo's sweep (server/lab/demo.ts), naive students only.
+  sweepTasks: [WORLD_SUITE],
+  sweepSizes: ["nano", "micro", "mini", "small"],
   sweepMethods: ["naive"],
 };
 
@@ -81,7 +88,7 @@ const STUDENT_MODE_HINTS: Record<string, string> = {
   probe: "logistic probe on the strong model's frozen last-layer features",
 };
 
-/** The task, weak and strong the form submits: the user's choice, else the first task and sizes. */
+/** The task, weak and strong the form submits: the user's choice, else the defaults where listed. */
 interface Chosen {
   task: string;
   weak: string;
@@ -89,12 +96,19 @@ interface Chosen {
 }
 
 function choose(values: FormValues, taskNames: string[], sizeNames: string[]): Chosen {
+  const listed = (want: string, names: string[], otherwise: string | undefined) =>
+    names.includes(want) ? want : otherwise ?? "";
   return {
-    task: values.task || taskNames[0] || "",
-    weak: values.weak || sizeNames[0] || "",
-    strong: values.strong || sizeNames[Math.min(2, sizeNames.length - 1)] || "",
+    task: values.task || listed(DEFAULT_EXPERIMENT.task, taskNames, taskNames[0]),
+    weak: values.weak || listed(DEFAULT_EXPERIMENT.weak, sizeNames, sizeNames[0]),
+    strong: values.strong ||
+      listed(DEFAULT_EXPERIMENT.strong, sizeNames, sizeNames[Math.min(2, sizeNames.length - 1)]),
   };
 }
+
+/** The recipe options the user set; the others stay out of the request. */
+const chosenRecipe = (recipe: Record<RecipeOption, string>) =>
+  Object.fromEntries(Object.entries(recipe).filter(([, value]) => value !== ""));
 
 const optionalNumber = (key: string, text: string) =>
   parseOptionalNumber(text) !== undefined ? { [key]: parseOptionalNumber(text) } : {};
@@ -116,7 +130,7 @@ function requestBodies(
     control: values.control,
     leakage: values.leakage,
     // The probe student has no trunk to finetune: the schema refuses the recipe with it.
-    ...(values.studentMode === "finetune" ? values.recipe : {}),
+    ...(values.studentMode === "finetune" ? chosenRecipe(values.recipe) : {}),
   };
   const found: FieldErrors = {};
   if (seedList.length === 0) found.seeds = "enter at least one seed, e.g. 0 or 0, 1, 2";
@@ -254,7 +268,8 @@ function SweepFields(
       <CheckboxGroup
         id="tasks"
         legend="Tasks"
-        options={taskNames}
+        options={[WORLD_SUITE, ...taskNames.filter((name) => name !== WORLD_SUITE)]}
+        labels={TASK_LABELS}
         selected={values.sweepTasks}
         onChange={(v) => set("sweepTasks", v)}
         error={errors.tasks}
@@ -285,7 +300,7 @@ const RECIPE_LABELS: Record<RecipeOption, string> = {
   decayTo: "Weight decay toward",
 };
 
-/** The finetuning recipe: one select per option, its first value the default (plain full finetuning). */
+/** The finetuning recipe: one select per option, unset by default (the server's default applies). */
 function RecipeFields({ values, set, errors }: { values: FormValues; set: SetValue; errors: FieldErrors }) {
   return (
     <fieldset class="field" id="recipe">
@@ -300,7 +315,10 @@ function RecipeFields({ values, set, errors }: { values: FormValues; set: SetVal
             hint={FINETUNE_RECIPE[key].help}
             value={values.recipe[key]}
             onValue={(v) => set("recipe", { ...values.recipe, [key]: v })}
-            options={FINETUNE_RECIPE[key].values.map((v) => ({ value: v, label: v }))}
+            options={[
+              { value: "", label: "server default" },
+              ...FINETUNE_RECIPE[key].values.map((v) => ({ value: v, label: v })),
+            ]}
           />
         ))}
       </div>
@@ -472,7 +490,15 @@ export function ExperimentForm() {
       aria-label="Start an experiment or sweep"
       data-testid="experiment-form"
     >
-      <ModeChoice mode={mode} onMode={(m) => (setMode(m), setErrors({}))} />
+      <ModeChoice
+        mode={mode}
+        onMode={(m) => {
+          setMode(m);
+          setErrors({});
+          // Seeds the user has not changed follow the mode's default.
+          if (values.seeds === DEFAULT_SEEDS[mode]) set("seeds", DEFAULT_SEEDS[m]);
+        }}
+      />
       {mode === "experiment"
         ? (
           <ExperimentFields

@@ -1,6 +1,6 @@
 /**
- * Experiments: every experiment and sweep with live status, progress and ETA (SSE), cancel and delete, and
- * the form that starts one (experiment-form.tsx).
+ * Experiments: every experiment and sweep with live status, progress and ETA (SSE), cancel and delete, the
+ * form that starts one (experiment-form.tsx), and the demo's button (POST /api/demo) with its progress.
  */
 import { useState } from "preact/hooks";
 import {
@@ -13,19 +13,23 @@ import {
   PageHeader,
   Section,
 } from "../components/ui.tsx";
+import { DEMO_JOB_TYPE } from "../../server/contract/jobs.ts";
 import { apiDelete, apiPost, describeError } from "../lib/api.ts";
 import { formatTime } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
-import { usePagedList } from "../lib/resource.ts";
+import { usePagedList, useResource } from "../lib/resource.ts";
 import { experimentPath } from "../lib/router.ts";
-import type { Experiment } from "../lib/types.ts";
+import type { Experiment, Job } from "../lib/types.ts";
 import { ExperimentForm } from "./experiment-form.tsx";
 
 function describeConfig(e: Experiment): string {
   const c = e.config as Record<string, unknown>;
   if (e.kind === "sweep") {
     const list = (v: unknown) => Array.isArray(v) ? v.join(", ") : "?";
-    return `${list(c.tasks)} · sizes ${list(c.sizes)} · ${list(c.methods)} · seeds ${list(c.seeds)}`;
+    const auxconfAt = c.auxconfAt === "largest-gap" ? " (auxconf: largest gap)" : "";
+    return `${list(c.tasks)} · sizes ${list(c.sizes)} · ${list(c.methods)}${auxconfAt} · seeds ${
+      list(c.seeds)
+    }`;
   }
   const probe = c.studentMode === "probe" ? " · probe student" : "";
   return `${c.task} · ${c.weak} → ${c.strong} · ${c.method ?? "naive"}${probe} · seed ${c.seed ?? 0}`;
@@ -107,8 +111,12 @@ function ExperimentList() {
   if (all.length === 0) {
     return (
       <EmptyState title="No experiments yet.">
-        Start one with the form, or from a terminal:{" "}
-        <Cmd>deno task lab w2s --task world-region --weak nano --strong small --method naive</Cmd>
+        <p>Start with the demo: weak-to-strong generalization on the lab's world, end to end.</p>
+        <DemoLauncher place="empty" />
+        <p>
+          Or start one with the form, or from a terminal: <Cmd>deno task lab demo</Cmd> or{" "}
+          <Cmd>deno task lab w2s --task world-region --weak nano --strong small --method naive</Cmd>
+        </p>
       </EmptyState>
     );
   }
@@ -178,10 +186,74 @@ function ExperimentList() {
   );
 }
 
+/** What the demo does, in one line under its button. */
+const DEMO_LINE = "Pretrains nano, micro, mini and small on the lab's world (sizes already pretrained are " +
+  "kept), then runs every world task over every pair, two seeds: naive students, and the aux-confidence " +
+  "loss at the largest gap.";
+
+/** The latest demo job's progress while it runs, the link to its sweep's results when it is done. */
+function DemoStatus({ job }: { job: Job }) {
+  const experimentId = job.params.experimentId;
+  const sweep = typeof experimentId === "number" ? experimentPath({ kind: "sweep", id: experimentId }) : null;
+  if (job.status === "done") {
+    return (
+      <p class="success" data-testid="demo-done">
+        The demo is done: {sweep ? <a href={sweep}>see its results (sweep {experimentId})</a> : "its sweep"}.
+      </p>
+    );
+  }
+  return (
+    <>
+      <JobLiveProgress jobId={job.id} status={job.status} progress={job.progress} error={job.error} />
+      {sweep && (job.status === "queued" || job.status === "running") && (
+        <p class="muted small">
+          Its results fill in on <a href={sweep}>sweep {experimentId}</a> as each experiment finishes.
+        </p>
+      )}
+    </>
+  );
+}
+
+/**
+ * The demo's button (POST /api/demo) and the latest demo job: live progress while it is queued or
+ * running, then the link to its results. The header holds one; the empty list shows a larger one.
+ */
+function DemoLauncher({ place }: { place: "header" | "empty" }) {
+  const latest = useResource<Job[]>(`/jobs?type=${DEMO_JOB_TYPE}&limit=1`, statusVersion.value);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const job = latest.data?.[0];
+  const active = job?.status === "queued" || job?.status === "running";
+  const start = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await apiPost("/demo");
+      latest.reload();
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class={`demo demo-${place}`} data-testid={`demo-${place}`}>
+      <button type="button" class="demo-button" disabled={busy || active} onClick={start}>
+        {busy ? "Starting the demo…" : "Run the demo (about 15 minutes on 2 cores)"}
+      </button>
+      <p class="muted small demo-line">{DEMO_LINE}</p>
+      {error && <p class="field-error" role="alert">{error}</p>}
+      {job && place === "header" && <DemoStatus job={job} />}
+    </div>
+  );
+}
+
 export function ExperimentsPage() {
   return (
     <>
-      <PageHeader title="Experiments" />
+      <PageHeader title="Experiments">
+        <DemoLauncher place="header" />
+      </PageHeader>
       <div class="two-columns">
         <Section title="Experiments and sweeps" id="experiment-list">
           <ExperimentList />

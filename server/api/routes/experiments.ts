@@ -48,6 +48,33 @@ async function checkSweep(db: LabDb, dataDir: string, config: SweepCreate): Prom
   await requireSnapshots(dataDir, config.sizes, "sizes");
 }
 
+/**
+ * Inserts an experiment (or sweep) row and the job that runs it, linked both ways, in one transaction;
+ * `check` runs inside it first (a conflict it throws leaves nothing behind).
+ */
+export async function createExperimentJob(
+  { db, bus }: Pick<ApiDeps, "db" | "bus">,
+  kind: "experiment" | "sweep",
+  jobType: string,
+  config: { name?: string },
+  check?: (tx: LabDb) => Promise<void>,
+) {
+  const created = await db.transaction(async (tx) => {
+    const txDb = tx as unknown as LabDb;
+    await check?.(txDb);
+    const [experiment] = await txDb.insert(experiments).values({ kind, name: config.name ?? null, config })
+      .returning();
+    const job = await enqueueJob(txDb, jobType, { experimentId: experiment.id, ...config });
+    const [linked] = await txDb.update(experiments).set({ jobId: job.id }).where(
+      eq(experiments.id, experiment.id),
+    )
+      .returning();
+    return { experiment: linked, job };
+  });
+  bus.publish({ jobId: created.job.id, type: jobType, status: "queued" });
+  return created;
+}
+
 export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): Hono {
   const { db, bus } = deps;
   const label = kind === "experiment" ? "experiment" : "sweep";
@@ -71,21 +98,7 @@ export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): H
     return rows.map((r) => ({ ...r, job: r.jobId !== null ? byId.get(r.jobId) ?? null : null }));
   }
 
-  const create = async (config: ExperimentCreate | SweepCreate) => {
-    const created = await db.transaction(async (tx) => {
-      const txDb = tx as unknown as LabDb;
-      const [experiment] = await txDb.insert(experiments).values({ kind, name: config.name ?? null, config })
-        .returning();
-      const job = await enqueueJob(txDb, jobType, { experimentId: experiment.id, ...config });
-      const [linked] = await txDb.update(experiments).set({ jobId: job.id }).where(
-        eq(experiments.id, experiment.id),
-      )
-        .returning();
-      return { experiment: linked, job };
-    });
-    bus.publish({ jobId: created.job.id, type: jobType, status: "queued" });
-    return created;
-  };
+  const create = (config: ExperimentCreate | SweepCreate) => createExperimentJob(deps, kind, jobType, config);
 
   const router = new Hono();
   router.get("/", validate("query", ExperimentListQuery), async (c) => {

@@ -6,6 +6,7 @@
 import { and, inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import { jobs } from "../../../db/schema.ts";
+import { DEMO_JOB_TYPE } from "../../contract/jobs.ts";
 import type {
   AttributeRecall,
   WorldModelKnowledge,
@@ -22,7 +23,7 @@ import type { ApiDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 
 /** Jobs that read the lab's world while they run: a switch under one would mix two worlds. */
-const WORLD_JOB_TYPES = ["pretrain", "w2s", "sweep"];
+const WORLD_JOB_TYPES = ["pretrain", "w2s", "sweep", DEMO_JOB_TYPE];
 /** Summaries kept per world key (a world is a few; building one loads every task's splits). */
 const CACHED_SUMMARIES = 8;
 
