@@ -84,7 +84,7 @@ Deno.test("the default world offers at least eight tasks, each labelled as a han
   const one = (
     e: TaskExample,
   ) => [
-    / (\w+) lives in$| (\w+) is a$| (\w+) eats$|of (\w+) is$| (\w+) is very$/.exec(e.txt)!.slice(1).find(
+    / (\w+) lives in$| (\w+) is a$| (\w+) eats$| (\w+) is very$/.exec(e.txt)!.slice(1).find(
       Boolean,
     )!,
   ];
@@ -94,8 +94,6 @@ Deno.test("the default world offers at least eight tasks, each labelled as a han
     "world-flies": (
       e,
     ) => (["bird", "bat", "moth", "beetle"].includes(byName.get(one(e)[0])!.attrs.kind) ? 1 : 0),
-    "world-warm-colour": (e) =>
-      ["red", "orange", "yellow", "brown"].includes(byName.get(one(e)[0])!.attrs.colour) ? 1 : 0,
     "world-hunter": (e) => (["meat", "insects"].includes(byName.get(one(e)[0])!.attrs.diet) ? 1 : 0),
     "world-big": (e) => (byName.get(one(e)[0])!.attrs.size === "big" ? 1 : 0),
   };

@@ -106,19 +106,23 @@ export const WorldSpecSchema = z.object({
       min: count("syllables.min", 1, 6),
       max: count("syllables.max", 1, 6),
     }).optional(),
-  }),
-  mentions: Mentions.extend({
+  }, { error: 'entities is required: { "count": N, and "names": [...] or "syllables": {...} }' }),
+  mentions: z.object({
+    ...Mentions.shape,
     /**
      * "entity": one draw per entity, its statements cycle through its attributes (first attribute
      * first); "fact": one draw per fact (entity, attribute), so how often a fact is stated varies fact by
      * fact, and every fact is stated at least `min` times.
      */
     per: z.enum(["entity", "fact"], { error: 'mentions.per must be "entity" or "fact"' }).default("entity"),
-  }),
+  }, { error: 'mentions is required: { "distribution": "log-uniform", "min": 1, "max": 4 }' }),
   sentencesPerDocument: count("sentencesPerDocument", 1, 1000),
   /** "added": each name (and each value word BPE splits) is one token; "bpe": GPT-2's pieces. */
   nameTokens: z.enum(["added", "bpe"], { error: 'nameTokens must be "added" or "bpe"' }),
-  attributes: z.array(WorldAttributeSpec).min(1, "a world needs at least one attribute"),
+  attributes: z.array(WorldAttributeSpec, {
+    error: "attributes is required: a list of { name, values, templates }",
+  })
+    .min(1, "a world needs at least one attribute"),
   derived: z.array(WorldDerivedSpec).default([]),
   tasks: z.array(WorldTaskSpec).default([]),
 });

@@ -100,8 +100,9 @@ export interface PretrainResult {
   resumedFromStep: number;
 }
 
-/** The attribute whose recall is tracked: the one the default task asks about. */
-export const KNOWLEDGE_ATTRIBUTE = "region";
+/** The attribute whose recall is tracked: the world's first (the default world's region). */
+export const knowledgeAttribute = (world: { attributes: { name: string }[] } | undefined) =>
+  world?.attributes[0]?.name ?? "region";
 
 export class PretrainInterrupted extends Error {
   constructor(readonly step: number) {
@@ -405,7 +406,7 @@ class PretrainRun {
       corpusHash: plan.corpus.hash,
       corpus: plan.corpus.facts,
       tokenizerId: plan.corpus.tokenizer.id,
-      knowledgeAttribute: KNOWLEDGE_ATTRIBUTE,
+      knowledgeAttribute: knowledgeAttribute(plan.corpus.world.world),
       val_loss: lastVal?.step === step ? lastVal.value : null,
       knowledge: lastKnowledge?.step === step ? lastKnowledge.value : null,
       wallSeconds: Math.round(this.wallSeconds() * 10) / 10,
@@ -474,7 +475,7 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
       maxEntities: opts.knowledgeEntities ?? 256,
       leaveOut: opts.corpus?.worldLeaveOut,
     });
-  const probe = world ? probeOn([KNOWLEDGE_ATTRIBUTE]) : undefined;
+  const probe = world ? probeOn([knowledgeAttribute(world)]) : undefined;
   // Snapshots report every attribute, on the entities the curve tracks.
   const snapshotProbe = world ? () => probeOn() : undefined;
   try {
