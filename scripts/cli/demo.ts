@@ -7,14 +7,10 @@
  * Progress with ETA on stderr. --world F runs it on another world file; --json: the last line is one
  * JSON object.
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ProgressBar } from "../progress.ts";
-import { ExperimentCache } from "../../server/lab/cache.ts";
 import { DEMO_SWEEP, type DemoResult, runDemo } from "../../server/lab/demo.ts";
-import { ladderModelSource } from "../../server/lab/model-source.ts";
-import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
-import { formatSweep } from "./sweep.ts";
+import { formatSweep, labDeps } from "./sweep.ts";
 import { numberOption } from "./w2s.ts";
 
 const num = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
@@ -32,10 +28,8 @@ export async function main(args: string[]): Promise<void> {
   let bar: ProgressBar | undefined;
   let phase = "";
   const result = await runDemo({
+    ...labDeps(dataDir),
     dataDir,
-    models: ladderModelSource(dataDir),
-    cache: new ExperimentCache(join(dataDir, "cache")),
-    importedTasks: importedTaskLookup(dataDir),
     onProgress: (p) => {
       const label = p.phase === "pretrain" ? p.stage : "sweep";
       if (label !== phase) {

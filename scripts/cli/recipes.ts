@@ -6,14 +6,11 @@
  * mean weak, ceiling and student accuracy per pair. This is how the default recipe (server/lab/ladder.ts)
  * was chosen; `--only 3,4` runs some recipes by their number in the table.
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ProgressBar } from "../progress.ts";
-import { ExperimentCache } from "../../server/lab/cache.ts";
 import { DEMO_SWEEP } from "../../server/lab/demo.ts";
 import { type RecipeRow, runRecipeStudy, STUDY_RECIPES } from "../../server/lab/recipe-study.ts";
-import { ladderModelSource } from "../../server/lab/model-source.ts";
-import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
+import { labDeps } from "./sweep.ts";
 import { numberOption } from "./w2s.ts";
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -49,15 +46,10 @@ export async function main(args: string[]): Promise<void> {
       sizes: list(values.sizes),
       seeds: list(values.seeds).map((s) => numberOption("seeds", s, true)!),
     },
-    {
-      models: ladderModelSource(dataDir),
-      cache: new ExperimentCache(join(dataDir, "cache")),
-      importedTasks: importedTaskLookup(dataDir),
-      onProgress: (p) => {
-        bar.opts.total = p.total;
-        bar.update(p.step, p.stage);
-      },
-    },
+    labDeps(dataDir, (p) => {
+      bar.opts.total = p.total;
+      bar.update(p.step, p.stage);
+    }),
     recipes,
     (row) => !values.json && console.error(`done: ${row.recipe.name} in ${row.seconds.toFixed(0)} s`),
   );

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
 import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts";
-import { runSweep, sweepCsv, type SweepResult } from "../../server/lab/sweep.ts";
+import { runSweep, sweepCsv, type SweepDeps, type SweepResult } from "../../server/lab/sweep.ts";
 import { ladderModelSource } from "../../server/lab/model-source.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
 import { checkFlags, evaluateOnOption, numberOption, RECIPE_PARSE_OPTIONS, recipeOptions } from "./w2s.ts";
@@ -23,6 +23,16 @@ import { checkFlags, evaluateOnOption, numberOption, RECIPE_PARSE_OPTIONS, recip
 const list = (value: string | undefined) => (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "-");
 const num = (x: number | null) => (x === null || !Number.isFinite(x) ? "-" : x.toFixed(2));
+
+/** What a sweep run from the command line reads and writes: the ladder, the role cache, imported tasks. */
+export function labDeps(dataDir: string, onProgress?: SweepDeps["onProgress"]): SweepDeps {
+  return {
+    models: ladderModelSource(dataDir),
+    cache: new ExperimentCache(join(dataDir, "cache")),
+    importedTasks: importedTaskLookup(dataDir),
+    onProgress,
+  };
+}
 
 export function formatSweep(result: SweepResult): string {
   const w = Math.max(15, ...result.cells.map((c) => c.task.length));
@@ -99,31 +109,29 @@ export async function main(args: string[]): Promise<void> {
   });
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const bar = new ProgressBar({ label: "sweep", total: 1, unit: "‰" });
-  const result = await runSweep({
-    tasks: list(values.tasks),
-    sizes,
-    methods: methods as MethodName[],
-    seeds,
-    mode: values.mode,
-    epochs: numberOption("epochs", values.epochs, true),
-    lr: numberOption("lr", values.lr),
-    batchSize: numberOption("batch-size", values["batch-size"], true),
-    alphaMax: numberOption("alpha-max", values["alpha-max"]),
-    probes: values.probes,
-    maxExamples: numberOption("max-examples", values["max-examples"], true),
-    evaluateOn: evaluateOnOption(values["evaluate-on"]),
-    control: values.control,
-    leakage: values.leakage,
-    ...recipe,
-  }, {
-    models: ladderModelSource(dataDir),
-    cache: new ExperimentCache(join(dataDir, "cache")),
-    importedTasks: importedTaskLookup(dataDir),
-    onProgress: (p) => {
+  const result = await runSweep(
+    {
+      tasks: list(values.tasks),
+      sizes,
+      methods: methods as MethodName[],
+      seeds,
+      mode: values.mode,
+      epochs: numberOption("epochs", values.epochs, true),
+      lr: numberOption("lr", values.lr),
+      batchSize: numberOption("batch-size", values["batch-size"], true),
+      alphaMax: numberOption("alpha-max", values["alpha-max"]),
+      probes: values.probes,
+      maxExamples: numberOption("max-examples", values["max-examples"], true),
+      evaluateOn: evaluateOnOption(values["evaluate-on"]),
+      control: values.control,
+      leakage: values.leakage,
+      ...recipe,
+    },
+    labDeps(dataDir, (p) => {
       bar.opts.total = p.total;
       bar.update(p.step, p.stage);
-    },
-  });
+    }),
+  );
   bar.finish();
   if (values["evaluate-on"] === "validation" && !values.json && !values.csv) {
     console.log("readings on the VALIDATION split (--evaluate-on validation; the test split was not loaded)");

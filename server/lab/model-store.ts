@@ -134,9 +134,8 @@ async function writeFileAtomic(path: string, data: Uint8Array | string): Promise
   }
 }
 
-/** The size's status, or null when it has never run; a damaged file is an error that names it. */
-export async function readStatus(dataDir: string, size: string): Promise<PretrainStatus | null> {
-  const path = statusPath(dataDir, size);
+/** A JSON file, or null when it does not exist; a damaged file is an error that names it and the fix. */
+async function readJsonOrNull<T>(path: string, fix: string): Promise<T | null> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -145,12 +144,15 @@ export async function readStatus(dataDir: string, size: string): Promise<Pretrai
     throw err;
   }
   try {
-    return JSON.parse(text) as PretrainStatus;
+    return JSON.parse(text) as T;
   } catch (err) {
-    throw new Error(
-      `${path} is corrupted (not valid JSON: ${(err as Error).message}); delete it or use --force`,
-    );
+    throw new Error(`${path} is corrupted (not valid JSON: ${(err as Error).message}); ${fix}`);
   }
+}
+
+/** The size's status, or null when it has never run; a damaged file is an error that names it. */
+export function readStatus(dataDir: string, size: string): Promise<PretrainStatus | null> {
+  return readJsonOrNull(statusPath(dataDir, size), "delete it or use --force");
 }
 
 export async function writeStatus(dataDir: string, size: string, status: PretrainStatus): Promise<void> {
@@ -259,26 +261,11 @@ export async function writeSnapshot(
 }
 
 /** A snapshot's knowledge.json, or null when the size has no snapshot at `pct`; damage names the file. */
-export async function readSnapshot(
-  dataDir: string,
-  size: string,
-  pct: number,
-): Promise<SnapshotRecord | null> {
-  const path = join(snapshotDir(dataDir, size, pct), "knowledge.json");
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw err;
-  }
-  try {
-    return JSON.parse(text) as SnapshotRecord;
-  } catch (err) {
-    throw new Error(
-      `${path} is corrupted (not valid JSON: ${(err as Error).message}); pretrain with --force to rewrite it`,
-    );
-  }
+export function readSnapshot(dataDir: string, size: string, pct: number): Promise<SnapshotRecord | null> {
+  return readJsonOrNull(
+    join(snapshotDir(dataDir, size, pct), "knowledge.json"),
+    "pretrain with --force to rewrite it",
+  );
 }
 
 /** The size's snapshots on disk, earliest first. */

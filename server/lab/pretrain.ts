@@ -333,18 +333,23 @@ class PretrainRun {
     await writeSnapshot(plan.dataDir, {
       config: plan.config,
       params,
-      meta: {
-        size: size.name,
-        step,
-        totalSteps: plan.totalSteps,
-        status: "snapshot",
-        pct,
-        tokenizer: corpus.tokenizer.id,
-        corpusHash: corpus.hash,
-        corpusDir: corpus.world.dir,
-        seed: plan.seed,
-      },
+      meta: { ...this.checkpointMeta("snapshot"), pct },
     }, record);
+  }
+
+  /** What a checkpoint written at this step says about itself (the final one and the snapshots). */
+  private checkpointMeta(status: string) {
+    const { plan, step } = this;
+    return {
+      size: plan.size.name,
+      step,
+      totalSteps: plan.totalSteps,
+      status,
+      tokenizer: plan.corpus.tokenizer.id,
+      corpusHash: plan.corpus.hash,
+      corpusDir: plan.corpus.world.dir,
+      seed: plan.seed,
+    };
   }
 
   /** Saves the training state, then the checkpoint, then the status, and returns the status. */
@@ -369,16 +374,7 @@ class PretrainRun {
     await saveCheckpoint(modelDir(dataDir, size.name), {
       config: plan.config,
       params,
-      meta: {
-        size: size.name,
-        step,
-        totalSteps: plan.totalSteps,
-        status,
-        tokenizer: corpus.tokenizer.id,
-        corpusHash: corpus.hash,
-        corpusDir: corpus.world.dir,
-        seed: plan.seed,
-      },
+      meta: this.checkpointMeta(status),
     });
     const result = this.status(status);
     await writeStatus(dataDir, size.name, result);
