@@ -78,24 +78,21 @@ Deno.test("the default world offers at least eight tasks, each labelled as a han
     /^the (\w+) is (warm|cold) blooded$/,
     /^a (\w+) has (warm|cold) blood$/,
   ]);
+  const coast = statedAboutValues(world, [
+    /^(\w+) lies on the (coast|inland)$/,
+    /^the land of (\w+) is (coast|inland)$/,
+  ]);
   assert.equal(half.size, 12);
+  assert.equal(coast.size, 12);
   assert.equal(blood.size, 8);
   const regionCount = regionStatements(world);
-  const one = (
-    e: TaskExample,
-  ) => [
-    / (\w+) lives in$| (\w+) is a$| (\w+) eats$| (\w+) is very$/.exec(e.txt)!.slice(1).find(
-      Boolean,
-    )!,
-  ];
+  const one = (e: TaskExample) => [/ (\w+) lives in$| (\w+) is a$/.exec(e.txt)!.slice(1).find(Boolean)!];
+  const entity = (e: TaskExample) => byName.get(one(e)[0])!;
   const rules: Record<string, (e: TaskExample) => number> = {
-    "world-region": (e) => (half.get(byName.get(one(e)[0])!.attrs.region) === "north" ? 1 : 0),
-    "world-blood": (e) => (blood.get(byName.get(one(e)[0])!.attrs.kind) === "warm" ? 1 : 0),
-    "world-flies": (
-      e,
-    ) => (["bird", "bat", "moth", "beetle"].includes(byName.get(one(e)[0])!.attrs.kind) ? 1 : 0),
-    "world-hunter": (e) => (["meat", "insects"].includes(byName.get(one(e)[0])!.attrs.diet) ? 1 : 0),
-    "world-big": (e) => (byName.get(one(e)[0])!.attrs.size === "big" ? 1 : 0),
+    "world-region": (e) => (half.get(entity(e).attrs.region) === "north" ? 1 : 0),
+    "world-coast": (e) => (coast.get(entity(e).attrs.region) === "coast" ? 1 : 0),
+    "world-blood": (e) => (blood.get(entity(e).attrs.kind) === "warm" ? 1 : 0),
+    "world-flies": (e) => (["bird", "bat", "moth", "beetle"].includes(entity(e).attrs.kind) ? 1 : 0),
   };
   rules["world-region-rare"] = rules["world-region"];
   rules["world-region-often"] = rules["world-region"];
@@ -112,14 +109,20 @@ Deno.test("the default world offers at least eight tasks, each labelled as a han
       }
     }
   }
-  // The relation: two entities, same half; an entity's pairs all sit in one split.
-  const pairs = await loadTaskSplits("world-same-half", 0, undefined, world);
-  const both = (e: TaskExample) => [...e.txt.matchAll(/\. (\w+) lives in/g)].map((m) => m[1]);
-  assertBalancedAndDisjoint("world-same-half", pairs, both);
-  for (const split of SPLITS) {
-    for (const e of pairs[split]) {
-      const [a, b] = both(e).map((n) => half.get(byName.get(n)!.attrs.region));
-      assert.equal(e.hard_label, a === b ? 1 : 0, e.txt);
+  // The relations: two entities with the same half (blood); an entity's pairs all sit in one split.
+  const relations: [string, RegExp, (name: string) => string | undefined][] = [
+    ["world-same-half", /\. (\w+) lives in/g, (n) => half.get(byName.get(n)!.attrs.region)],
+    ["world-same-blood", /\. (\w+) is a/g, (n) => blood.get(byName.get(n)!.attrs.kind)],
+  ];
+  for (const [name, pattern, fact] of relations) {
+    const pairs = await loadTaskSplits(name, 0, undefined, world);
+    const both = (e: TaskExample) => [...e.txt.matchAll(pattern)].map((m) => m[1]);
+    assertBalancedAndDisjoint(name, pairs, both);
+    for (const split of SPLITS) {
+      for (const e of pairs[split]) {
+        const [a, b] = both(e).map(fact);
+        assert.equal(e.hard_label, a === b ? 1 : 0, e.txt);
+      }
     }
   }
 });

@@ -56,7 +56,10 @@ export const WorldDerivedSpec = z.object({
   /** The attribute whose values the fact is about (e.g. region → half). */
   of: name("of"),
   values: z.array(word("a derived value")).min(2, "a derived fact needs at least 2 values"),
-  /** Which derived value each attribute value has; absent: the values in order, in equal blocks. */
+  /**
+   * Which derived value each attribute value has ("#0", "#1", … for invented values, by index); absent:
+   * the values in order, in equal blocks.
+   */
   map: z.record(z.string(), z.string()).optional(),
   templates,
   /** Statements of each value's derived fact in the corpus. */
@@ -162,15 +165,19 @@ export function worldSpecProblems(spec: WorldSpec): string[] {
       problems.push(`derived[${i}].of: no attribute "${d.of}" (attributes: ${[...attributes.keys()]})`);
     }
     if (attributes.has(d.name)) problems.push(`derived[${i}].name: "${d.name}" is also an attribute's name`);
-    if (d.map) {
-      if (!of?.values) problems.push(`derived[${i}].map: "${d.of}" has invented values; omit map (blocks)`);
+    if (d.map && of) {
+      // Invented values have no names before the world is drawn: their map is keyed "#0", "#1", … by index.
+      const keys = of.values ?? Array.from({ length: of.invent! }, (_, k) => `#${k}`);
       for (const [value, to] of Object.entries(d.map)) {
-        if (of?.values && !of.values.includes(value)) {
-          problems.push(`derived[${i}].map: "${value}" is not a value of ${d.of}`);
+        if (!keys.includes(value)) {
+          const hint = of.values
+            ? ""
+            : ` (${d.of} has invented values: key them "#0" to "#${keys.length - 1}")`;
+          problems.push(`derived[${i}].map: "${value}" is not a value of ${d.of}${hint}`);
         }
         if (!d.values.includes(to)) problems.push(`derived[${i}].map.${value}: "${to}" is not in values`);
       }
-      for (const value of of?.values ?? []) {
+      for (const value of keys) {
         if (!(value in d.map)) problems.push(`derived[${i}].map: give the ${d.name} of "${value}"`);
       }
     } else if (of && (of.values?.length ?? of.invent!) % d.values.length !== 0) {

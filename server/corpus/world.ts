@@ -135,7 +135,9 @@ function derivedFacts(spec: WorldSpec, attributes: WorldAttribute[]): WorldDeriv
   return spec.derived.map((d) => {
     const of = attributes.find((a) => a.name === d.of)!;
     const block = of.values.length / d.values.length;
-    const map = d.map ?? Object.fromEntries(of.values.map((v, i) => [v, d.values[Math.floor(i / block)]]));
+    const map = Object.fromEntries(
+      of.values.map((v, i) => [v, d.map ? (d.map[v] ?? d.map[`#${i}`]) : d.values[Math.floor(i / block)]]),
+    );
     return {
       name: d.name,
       of: d.of,
