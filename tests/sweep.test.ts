@@ -36,6 +36,10 @@ function result(
     gap_too_small: false,
     agreement: { all: 0.5, supervisor_correct: 1, supervisor_wrong: 0 },
     oracle: { weak_acc: weak, ceiling_acc: ceiling, student_acc: student + 0.01, pgr: 0, student_step: 3 },
+    // A stand-in for the experiment's paired-bootstrap interval: its PGR ± 0.1.
+    ci: {
+      pgr: { lo: (student - weak) / (ceiling - weak) - 0.1, hi: (student - weak) / (ceiling - weak) + 0.1 },
+    },
   } as unknown as Result;
 }
 
@@ -52,6 +56,9 @@ Deno.test("sweep: one-seed cells — PGR, test-sampling noise and the gap flag, 
   close(wide.pgr, 0.2 / 0.3, "pgr");
   close(wide.gap_noise, 0.056297, "noise");
   assert.equal(wide.gap_too_small, false);
+  // One seed: the cell's interval is the experiment's own (paired bootstrap), not an undefined t-interval.
+  close(wide.pgr_ci.lo, 0.2 / 0.3 - 0.1, "one-seed interval lo");
+  close(wide.pgr_ci.hi, 0.2 / 0.3 + 0.1, "one-seed interval hi");
   close(wide.oracle_student_acc, 0.81, "oracle student");
   // weak 0.9, ceiling 0.92: noise 1.96·√(0.09/400 + 0.0736/400) = 0.039637 > gap 0.02.
   const narrow = summarizeCell([result(["b", "c"], "naive", 0, [0.9, 0.92, 0.95])]);

@@ -10,7 +10,8 @@
  * --max-examples N --no-cache --control (the random-init control: the strong architecture never
  * pretrained) --leakage (the ladder saw the task's test items). --task also takes a path to a .jsonl file
  * or an imported task's name.
- * Finetuning recipe of every finetuned role (default: the first value, plain full finetuning):
+ * Finetuning recipe of every finetuned role (default, chosen on validation: LP-FT with frozen embeddings
+ * at lr 1e-4, decay toward zero — server/lab/ladder.ts BASE_HYPER):
  * --embeddings train|frozen (frozen: token and position embeddings neither updated nor decayed)
  * --head-init zero|probe (probe, LP-FT: the class head starts as a logistic probe on the features)
  * --decay-to zero|pretrained (pretrained, L2-SP: weight decay pulls matrices toward their start values)

@@ -106,7 +106,8 @@ export function summarizeCell(results: ExperimentResult[]): CellSummary {
     ceiling_acc: ceiling,
     student_acc: student,
     pgr: pgr(weak.mean, ceiling.mean, student.mean),
-    pgr_ci: meanCi(results.map((r) => r.pgr)),
+    // Several seeds: the t-interval over seeds; one seed: that experiment's paired bootstrap over test examples.
+    pgr_ci: results.length === 1 ? { mean: first.pgr, ...first.ci.pgr } : meanCi(results.map((r) => r.pgr)),
     gap_too_small: gapTooSmall(weak.mean, ceiling.mean, noise),
     gap_noise: noise,
     agreement: meanAgreement(results.map((r) => r.agreement)),
