@@ -18,6 +18,7 @@ import "../server/jobs/handlers.ts";
 import { startWorker } from "../server/jobs/worker.ts";
 import { createServerApp, signInLink } from "../server/main.ts";
 import { readEvents } from "./helpers/sse.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const dataDir = await Deno.makeTempDir({ prefix: "lab-api-test-" });
 const opened = await openDb({ dataDir });
@@ -56,20 +57,6 @@ async function json(res: Response) {
   } catch {
     throw new Error(`not JSON (${res.status}): ${text.slice(0, 200)}`);
   }
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  ms = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 Deno.test("a toy-train job goes queued → running → done and SSE streams its progress", async () => {

@@ -21,6 +21,7 @@ import { DEMO_SWEEP, demoHeadline } from "../server/lab/demo.ts";
 import { LADDER } from "../server/lab/ladder.ts";
 import { modelDir, type PretrainStatus, readStatus, writeStatus } from "../server/lab/model-store.ts";
 import type { SweepCell, SweepOptions, SweepResult } from "../server/lab/sweep.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const dataDir = await Deno.makeTempDir({ prefix: "lab-demo-test-" });
 const { db, close } = await openDb({ dataDir });
@@ -152,16 +153,6 @@ function call(method: string, path: string, body?: unknown) {
   const headers: Record<string, string> = { Authorization: `Bearer ${TOKEN}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   return app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const jobRow = async (id: number) => (await db.select().from(jobs).where(eq(jobs.id, id)))[0];

@@ -22,23 +22,10 @@ import { registerJobHandler } from "../server/jobs/registry.ts";
 import { startJobWatcher } from "../server/jobs/watch.ts";
 import { toyDataset, toyEvaluate, toySgdStep } from "../server/jobs/toy-train-job.ts";
 import { startWorker } from "../server/jobs/worker.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const dataDir = await Deno.makeTempDir({ prefix: "lab-jobs-test-" });
 const { db, close } = await openDb({ dataDir });
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  ms = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function settled(id: number) {
   return await waitFor(`job ${id} to finish`, async () => {

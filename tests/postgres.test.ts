@@ -16,6 +16,7 @@ import { enqueueJob } from "../server/jobs/queue.ts";
 import { toyDataset, toySgdStep } from "../server/jobs/toy-train-job.ts";
 import { startJobWatcher } from "../server/jobs/watch.ts";
 import { readEvents } from "./helpers/sse.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 function findPostgresBin(): string | undefined {
   try {
@@ -97,16 +98,6 @@ function spawnWorker(databaseUrl: string, dataDir: string) {
 }
 
 type WorkerProcess = ReturnType<typeof spawnWorker>;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** initdb and pg_ctl start a throwaway cluster in `cluster`, listening on 127.0.0.1:`port` only. */
 async function startCluster(bin: string, cluster: string, pgdata: string, port: number, asPostgres: boolean) {

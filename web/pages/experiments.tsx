@@ -188,7 +188,7 @@ function ExperimentList() {
 
 /** What the demo does, in one line under its button. */
 const DEMO_LINE = "Pretrains nano, micro, mini and small on the lab's world (sizes already pretrained are " +
-  "kept), then runs every world task over every pair, one seed: naive students, and the aux-confidence " +
+  "kept), then runs every world task over every pair, two seeds: naive students, and the aux-confidence " +
   "loss at the largest gap.";
 
 /** The latest demo job's progress while it runs, the link to its sweep's results when it is done. */
@@ -239,7 +239,7 @@ function DemoLauncher({ place }: { place: "header" | "empty" }) {
   return (
     <div class={`demo demo-${place}`} data-testid={`demo-${place}`}>
       <button type="button" class="demo-button" disabled={busy || active} onClick={start}>
-        {busy ? "Starting the demo…" : "Run the demo (about 20 minutes on 2 cores)"}
+        {busy ? "Starting the demo…" : "Run the demo (about 25 minutes on 2 cores)"}
       </button>
       <p class="muted small demo-line">{DEMO_LINE}</p>
       {error && <p class="field-error" role="alert">{error}</p>}
