@@ -273,18 +273,22 @@ const spec: RoleSpec = {
   plannedSteps: 1,
 };
 
-Deno.test("roleCacheKey: every recipe option changes it; an explicit default does not", () => {
+Deno.test("roleCacheKey: every recipe option changes it; the default, given or not, does not", () => {
   const keyOf = (recipe: FinetuneRecipe) => {
     const experiment = { task: "t", seed: 0, ...recipe };
     return stableStringify(roleCacheKey(experiment, spec, roleHyper("nano", experiment, 1)));
   };
-  const plain = keyOf({});
-  assert.equal(keyOf({ embeddings: "train", headInit: "zero", decayTo: "zero" }), plain);
+  // The lab's default (ladder.ts): LP-FT with frozen embeddings, decay toward zero.
+  const byDefault = keyOf({});
+  assert.equal(keyOf({ embeddings: "frozen", headInit: "probe", decayTo: "zero" }), byDefault);
+  // Plain full finetuning keeps the key it had before the options existed: no option in it.
+  const plain = keyOf({ embeddings: "train", headInit: "zero", decayTo: "zero" });
   assert.doesNotMatch(plain, /embeddings|headInit|decayTo/, "plain finetuning keeps its old key");
-  const changed = [{ embeddings: "frozen" }, { headInit: "probe" }, { decayTo: "pretrained" }] as const;
+  const changed = [{ embeddings: "train" }, { headInit: "zero" }, { decayTo: "pretrained" }] as const;
   const keys = changed.map(keyOf);
-  assert.equal(new Set([plain, ...keys]).size, 4, "each option gives its own key");
-  assert.equal(roleHyper("nano", { task: "t", seed: 0, headInit: "probe" }, 1).headInit, "probe");
+  assert.equal(new Set([byDefault, plain, ...keys]).size, 5, "each option gives its own key");
+  assert.equal(roleHyper("nano", { task: "t", seed: 0, headInit: "zero" }, 1).headInit, undefined);
+  assert.equal(roleHyper("nano", { task: "t", seed: 0 }, 1).headInit, "probe");
 });
 
 Deno.test("recipe wiring: runExperiment and runSweep hand the options to every finetuned role", async () => {

@@ -107,7 +107,9 @@ export function summarizeCell(results: ExperimentResult[]): CellSummary {
     student_acc: student,
     pgr: pgr(weak.mean, ceiling.mean, student.mean),
     // Several seeds: the t-interval over seeds; one seed: that experiment's paired bootstrap over test examples.
-    pgr_ci: results.length === 1 ? { mean: first.pgr, ...first.ci.pgr } : meanCi(results.map((r) => r.pgr)),
+    pgr_ci: results.length === 1 && first.ci
+      ? { mean: first.pgr, ...first.ci.pgr }
+      : meanCi(results.map((r) => r.pgr)),
     gap_too_small: gapTooSmall(weak.mean, ceiling.mean, noise),
     gap_noise: noise,
     agreement: meanAgreement(results.map((r) => r.agreement)),
