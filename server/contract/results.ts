@@ -20,8 +20,9 @@ export interface Agreement {
 }
 
 /**
- * The finetuning recipe: options of every finetuned role, each with its values, the FIRST being the
- * default (plain full finetuning; an absent option means it), and what the other value does.
+ * The finetuning recipe: options of every finetuned role, each with its values and what the second does.
+ * The FIRST value is plain full finetuning, which an option absent from a FinetuneHyper means; the lab's
+ * default recipe is server/lab/ladder.ts BASE_HYPER.
  */
 export const FINETUNE_RECIPE = {
   embeddings: {

@@ -13,20 +13,34 @@ import { type WorldSpec, worldSpecProblems, WorldSpecSchema } from "./world-sche
 import classicFile from "./worlds/classic.json" with { type: "json" };
 import defaultFile from "./worlds/default.json" with { type: "json" };
 
-/** Checks a parsed world file; the error lists every problem with the field it is about. */
-export function parseWorldSpec(json: unknown, source = "world file"): WorldSpec {
+/**
+ * Checks a parsed world file: the spec, or every problem with the field it is about (the shape's first;
+ * the cross-field checks need a well-formed file).
+ */
+export function checkWorldSpec(json: unknown): { spec: WorldSpec; problems: [] } | { problems: string[] } {
   const result = WorldSpecSchema.safeParse(json);
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
-      const at = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
-      return `  ${at}: ${issue.message}`;
-    });
-    throw new Error(`${source} is not a valid world:\n${lines.join("\n")}`);
+    return {
+      problems: result.error.issues.map((issue) =>
+        `${issue.path.length > 0 ? issue.path.join(".") : "(top level)"}: ${issue.message}`
+      ),
+    };
   }
   const problems = worldSpecProblems(result.data);
-  if (problems.length > 0) throw new Error(`${source} is not a valid world:\n  ${problems.join("\n  ")}`);
+  if (problems.length > 0) return { problems };
   // Through JSON: no undefined keys, so a spec equals itself saved and read back.
-  return JSON.parse(JSON.stringify(result.data));
+  return { spec: JSON.parse(JSON.stringify(result.data)), problems: [] };
+}
+
+/** The error of a world file that does not check: one problem a line. */
+export const invalidWorldMessage = (source: string, problems: readonly string[]) =>
+  `${source} is not a valid world:\n  ${problems.join("\n  ")}`;
+
+/** Checks a parsed world file; the error lists every problem with the field it is about. */
+export function parseWorldSpec(json: unknown, source = "world file"): WorldSpec {
+  const checked = checkWorldSpec(json);
+  if (!("spec" in checked)) throw new Error(invalidWorldMessage(source, checked.problems));
+  return checked.spec;
 }
 
 /** The world the lab ships as its default: sized for a 2-core machine (README, "the demo"). */
@@ -34,21 +48,24 @@ export const DEFAULT_WORLD_SPEC: WorldSpec = parseWorldSpec(defaultFile, "worlds
 /** The reference world of the PyTorch study: 2,000 entities, the classic attributes. Sized for GPUs. */
 export const CLASSIC_WORLD_SPEC: WorldSpec = parseWorldSpec(classicFile, "worlds/classic.json");
 
-/** Reads and checks a world file; errors name the file and the field. */
-export function readWorldFile(path: string): WorldSpec {
+/** A world file's JSON (a definition, or a drawn world); errors name the file. */
+export function readWorldJson(path: string): unknown {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
   } catch (err) {
     throw new Error(`cannot read world file ${path}: ${(err as Error).message}`);
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new Error(`world file ${path} is not valid JSON: ${(err as Error).message}`);
   }
-  return parseWorldSpec(json, `world file ${path}`);
+}
+
+/** Reads and checks a world file; errors name the file and the field. */
+export function readWorldFile(path: string): WorldSpec {
+  return parseWorldSpec(readWorldJson(path), `world file ${path}`);
 }
 
 /** JSON with sorted keys: equal definitions hash equally whatever their key order. */

@@ -33,6 +33,7 @@ import { createTokenizer, DEFAULT_MERGES } from "./tokenizer.ts";
 import {
   activeWorldSpec,
   CLASSIC_WORLD_SPEC,
+  readWorldJson,
   worldKey,
   type WorldKnobs,
   worldSpecWith,
@@ -180,17 +181,17 @@ export function generateWorld(input: WorldSpec | Partial<WorldKnobs> = {}): Worl
     const name = spec.entities.names ? spec.entities.names[i] : uniqueName();
     const attrs: Record<string, string> = {};
     for (const attribute of attributes) attrs[attribute.name] = random.pick(attribute.values);
-    if (spec.mentions.per === "fact") {
-      const stated: Record<string, number> = {};
-      spec.attributes.forEach((a) => (stated[a.name] = drawMentions(random, a.mentions ?? spec.mentions)));
-      const order = [first, ...random.shuffle(rest.slice())];
-      const mentions = Object.values(stated).reduce((sum, n) => sum + n, 0);
-      entities.push({ name, attrs, mentions, order, stated });
-    } else {
-      const mentions = drawMentions(random, spec.mentions);
-      const order = [first, ...random.shuffle(rest.slice())];
-      entities.push({ name, attrs, mentions, order, stated: cycledStatements(order, mentions) });
-    }
+    // Per fact: each attribute draws its count; per entity: one count, cycled through the order.
+    const perFact = spec.mentions.per === "fact"
+      ? Object.fromEntries(
+        spec.attributes.map((a) => [a.name, drawMentions(random, a.mentions ?? spec.mentions)]),
+      )
+      : undefined;
+    const mentions = perFact
+      ? Object.values(perFact).reduce((sum, n) => sum + n, 0)
+      : drawMentions(random, spec.mentions);
+    const order = [first, ...random.shuffle(rest.slice())];
+    entities.push({ name, attrs, mentions, order, stated: perFact ?? cycledStatements(order, mentions) });
   }
   return { spec, entities, attributes, derived: derivedFacts(spec, attributes) };
 }
@@ -399,18 +400,7 @@ export async function saveWorld(world: World, path: string): Promise<void> {
 }
 
 export async function loadWorld(path: string): Promise<World> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    throw new Error(`cannot read world file ${path}: ${(err as Error).message}`);
-  }
-  let world: World;
-  try {
-    world = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`world file ${path} is not valid JSON: ${(err as Error).message}`);
-  }
+  const world = await Promise.resolve().then(() => readWorldJson(path) as World);
   if (!world || !Array.isArray(world.entities) || !Array.isArray(world.attributes) || !world.spec) {
     throw new Error(`world file ${path} lacks spec, entities or attributes (a world drawn by an older lab?)`);
   }

@@ -38,13 +38,7 @@ import { GptModel } from "../../kernels/gpt.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import { seededRandom, shuffled } from "../../kernels/random.ts";
 import { accuracy, auxconfAlpha, hardLabels } from "./metrics.ts";
-import {
-  type CurvePoint,
-  FINETUNE_RECIPE,
-  type FinetuneHyper,
-  type Reading,
-  RECIPE_OPTIONS,
-} from "../contract/results.ts";
+import type { CurvePoint, FinetuneHyper, Reading } from "../contract/results.ts";
 import { type LogisticProbe, trainLogisticProbe } from "./probe.ts";
 import { learningRateAt } from "./schedule.ts";
 
@@ -178,14 +172,6 @@ export async function prepareFinetune(
   trainTargets: readonly number[],
   hyper: FinetuneHyper,
 ): Promise<void> {
-  for (const key of RECIPE_OPTIONS) {
-    const allowed: readonly string[] = FINETUNE_RECIPE[key].values;
-    if (hyper[key] !== undefined && !allowed.includes(hyper[key])) {
-      throw new Error(
-        `finetune: ${key} must be one of ${allowed.join(", ")}, got ${JSON.stringify(hyper[key])}`,
-      );
-    }
-  }
   const start = withZeroHead(params, model.layout);
   model.loadParams(start);
   if (hyper.headInit === "probe") {

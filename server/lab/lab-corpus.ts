@@ -195,12 +195,17 @@ export async function loadLabCorpus(dataDir: string, opts: LabCorpusOptions = {}
   };
 }
 
+/** The knowledge world a lab corpus renders. */
+export function corpusWorld(corpus: LabCorpus): World {
+  if (!corpus.world.world) throw new Error("the lab corpus has no knowledge world");
+  return corpus.world.world;
+}
+
 /** The world the lab corpus of these options renders (for knowledge reports). */
 export async function labWorld(
   dataDir: string,
   opts?: LabCorpusOptions,
 ): Promise<{ world: World; tokenizer: Tokenizer }> {
   const corpus = await loadLabCorpus(dataDir, opts);
-  if (!corpus.world.world) throw new Error("the lab corpus has no knowledge world");
-  return { world: corpus.world.world, tokenizer: corpus.tokenizer };
+  return { world: corpusWorld(corpus), tokenizer: corpus.tokenizer };
 }

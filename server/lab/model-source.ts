@@ -16,7 +16,7 @@ import type { PretrainCorpus } from "../contract/models.ts";
 import { BUILTIN_TASKS } from "../tasks/registry.ts";
 import { isWorldTask } from "../tasks/load.ts";
 import { LADDER } from "./ladder.ts";
-import { type LabCorpus, type LabCorpusOptions, labWorld, loadLabCorpus } from "./lab-corpus.ts";
+import { corpusWorld, type LabCorpus, type LabCorpusOptions, loadLabCorpus } from "./lab-corpus.ts";
 import { modelDir, readSnapshot, readStatus, snapshotDir } from "./model-store.ts";
 
 export interface LoadedModel {
@@ -60,8 +60,9 @@ export function ladderModelSource(dataDir: string, opts: { corpus?: LabCorpusOpt
   const labTokenizer = () => labCorpus().then((c) => c.tokenizer);
   return {
     sizes: LADDER.map((s) => s.name),
+    // The corpus this source loaded once: every experiment of a sweep asks for the world.
     async world() {
-      return (await labWorld(dataDir, opts.corpus)).world;
+      return corpusWorld(await labCorpus());
     },
     corpus: (size) => ladderCorpus(dataDir, size, labCorpus),
     load(size) {

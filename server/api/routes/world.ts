@@ -14,7 +14,13 @@ import type {
   WorldSummary,
 } from "../../contract/world.ts";
 import { activeWorld, type World } from "../../corpus/world.ts";
-import { labWorldPath, parseWorldSpec, storeLabWorld, worldKey } from "../../corpus/world-spec.ts";
+import {
+  checkWorldSpec,
+  invalidWorldMessage,
+  labWorldPath,
+  storeLabWorld,
+  worldKey,
+} from "../../corpus/world-spec.ts";
 import type { KnowledgeReport } from "../../lab/knowledge.ts";
 import { LADDER } from "../../lab/ladder.ts";
 import { listSnapshots } from "../../lab/model-store.ts";
@@ -125,16 +131,13 @@ export function worldRoutes({ db, dataDir }: ApiDeps): Hono {
     } catch {
       throw new ApiError(400, "bad_json", "request body is not valid JSON (send the world file's content)");
     }
-    let spec;
-    try {
-      spec = parseWorldSpec(body, "request body");
-    } catch (err) {
-      const message = (err as Error).message;
-      const problems = message.split("\n").slice(1).map((line) => line.trim());
-      throw new ApiError(400, "invalid_world", message, { problems });
+    const checked = checkWorldSpec(body);
+    if (!("spec" in checked)) {
+      const { problems } = checked;
+      throw new ApiError(400, "invalid_world", invalidWorldMessage("request body", problems), { problems });
     }
     await refuseWhileWorldInUse();
-    await storeLabWorld(dataDir, spec);
+    await storeLabWorld(dataDir, checked.spec);
     return c.json(await overview(), 201);
   });
 
