@@ -6,12 +6,15 @@
  * - Hugging Face GPT-2 (read only): config.json with n_embd / n_layer / n_head / n_positions /
  *   vocab_size; tensors named like `h.0.attn.c_attn.weight`, with or without a `transformer.` prefix, in
  *   Conv1D layout (in × out, same as ours). `lm_head.weight` is tied to wte and ignored, as are the
- *   attention mask buffers; the classification head (`cls.*`) is ours and starts at zero when absent.
+ *   attention mask buffers; the task heads (HEAD_PARAMS: `cls.*`, `reward.weight`) are ours and start at
+ *   zero when absent.
+ * - A head added to the layout after a lab checkpoint was written (`reward.weight`) starts at zero too;
+ *   the class head, in every lab checkpoint since version 1, is required there.
  *
  * Files are written to a temporary name and renamed, so a reader never sees half a file.
  */
 
-import { type GptConfig, paramLayout, validateConfig } from "./config.ts";
+import { type GptConfig, HEAD_PARAMS, paramLayout, validateConfig } from "./config.ts";
 import { decodeSafetensors, encodeSafetensors, type Tensor, type TensorToWrite } from "./safetensors.ts";
 
 export const CHECKPOINT_FORMAT = "w2s-lab-gpt";
@@ -26,6 +29,12 @@ export interface Checkpoint {
   /** Tensors of the file that the model does not use (e.g. `lm_head.weight`, `attn.bias`). */
   ignoredTensors: string[];
 }
+
+/** Head tensors a checkpoint may lack, per source; they load as zeros (the heads' initial value). */
+const OPTIONAL_TENSORS: Record<Checkpoint["source"], readonly string[]> = {
+  hf: HEAD_PARAMS,
+  lab: ["reward.weight"],
+};
 
 /** HF GPT-2 activations that are the tanh-form GELU we implement. */
 const TANH_GELU_NAMES = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"];
@@ -203,7 +212,7 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   for (const spec of layout.specs) {
     const tensor = byName.get(spec.name);
     if (!tensor) {
-      if (source === "hf" && spec.name.startsWith("cls.")) continue; // our head: zeros
+      if (OPTIONAL_TENSORS[source].includes(spec.name)) continue; // a head: zeros
       throw new Error(
         `${dir}/model.safetensors: missing tensor ${spec.name} (expected shape [${spec.shape.join(", ")}])`,
       );

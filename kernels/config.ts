@@ -30,6 +30,12 @@ export const PARAM_ALIGN = 64;
 /** Number of classes of the classification head. */
 export const NUM_CLASSES = 2;
 
+/**
+ * The task heads on the last token: the 2-class head and the scalar reward head (no bias: it would
+ * cancel in r_first − r_second). They start at zero, and a checkpoint without them loads them at zero.
+ */
+export const HEAD_PARAMS = ["cls.weight", "cls.bias", "reward.weight"] as const;
+
 export function validateConfig(cfg: GptConfig): void {
   for (const key of ["vocabSize", "contextLength", "width", "layers", "heads"] as const) {
     const v = cfg[key];
@@ -67,7 +73,7 @@ export function parameterShapes(cfg: GptConfig): { name: string; shape: number[]
       { name: p + "mlp.c_proj.bias", shape: [C] },
     );
   }
-  matrices.push({ name: "cls.weight", shape: [C, NUM_CLASSES] });
+  matrices.push({ name: "cls.weight", shape: [C, NUM_CLASSES] }, { name: "reward.weight", shape: [C, 1] });
   vectors.push(
     { name: "ln_f.weight", shape: [C] },
     { name: "ln_f.bias", shape: [C] },
@@ -131,7 +137,7 @@ export function paramRange(layout: ParamLayout, names: readonly string[]): Param
   return { start: first.offset, end: last.offset + last.size };
 }
 
-/** Number of trainable parameters (unpadded), the classification head included. */
+/** Number of trainable parameters (unpadded), the class and reward heads included. */
 export function parameterCount(cfg: GptConfig): number {
   return parameterShapes(cfg).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
 }
@@ -171,19 +177,20 @@ export const ADAMW_FINETUNE: AdamWSettings = { ...DEFAULT_ADAMW, beta2: 0.999, w
 
 /**
  * GPT-2 initialization, seeded: matrices N(0, 0.02), residual projections N(0, 0.02/√(2L)),
- * biases 0, layernorm gains 1, classification head 0. Returns the flat float32 buffer.
+ * biases 0, layernorm gains 1, the heads (HEAD_PARAMS) 0. Returns the flat float32 buffer.
  */
 export function initParameters(cfg: GptConfig, seed: number): Float32Array {
   const layout = paramLayout(cfg);
   const flat = new Float32Array(layout.total);
   const normal = gaussian(mulberry32(seed));
+  const heads: readonly string[] = HEAD_PARAMS;
   for (const spec of layout.specs) {
     const view = flat.subarray(spec.offset, spec.offset + spec.size);
     if (
       spec.name.endsWith("ln_1.weight") || spec.name.endsWith("ln_2.weight") || spec.name === "ln_f.weight"
     ) {
       view.fill(1);
-    } else if (spec.decay && spec.name !== "cls.weight") {
+    } else if (spec.decay && !heads.includes(spec.name)) {
       const residual = spec.name.endsWith("c_proj.weight");
       const std = residual ? 0.02 / Math.sqrt(2 * cfg.layers) : 0.02;
       for (let i = 0; i < view.length; i++) view[i] = normal() * std;

@@ -1,6 +1,7 @@
 /**
  * The GPT-2 model on WebGPU: pre-LayerNorm blocks, learned positions, tied input/output embedding,
- * 4× MLP with GELU, biases; a language-model head and a 2-class head on the last non-padding token.
+ * 4× MLP with GELU, biases; a language-model head, and on the last non-padding token a 2-class head
+ * and a scalar reward head read in pairs of rows (Bradley–Terry: p(second preferred) = σ(r₂ − r₁)).
  *
  * A model is built for a fixed batch shape (B rows × T tokens); shorter batches are padded with empty
  * rows. Every program (train / eval / features, per head) is a list of dispatch plans created once and
@@ -48,7 +49,7 @@ import {
   planAttentionForward,
   requireAttentionVersion,
 } from "./ops/attention.ts";
-import { planClassCrossEntropy, planLmCrossEntropy } from "./ops/crossentropy.ts";
+import { MAX_CLASS_ROWS, planClassCrossEntropy, planLmCrossEntropy } from "./ops/crossentropy.ts";
 import {
   adamwStepParams,
   frozenRangeParams,
@@ -67,7 +68,7 @@ import {
   STATS_LENGTH,
 } from "./stats.ts";
 
-export type Head = "lm" | "cls";
+export type Head = "lm" | "cls" | "reward";
 
 export interface Batch {
   /** B'·T token ids, right-padded (B' ≤ B). */
@@ -78,6 +79,11 @@ export interface Batch {
   targets?: Int32Array;
   /** Soft class targets, B'·2 (the cls head). */
   classTargets?: Float32Array;
+  /**
+   * Soft pair targets of the reward head, (B'/2)·2: [t_first, t_second] per pair of rows (2i, 2i+1),
+   * t_second = p(second preferred). B' must be even.
+   */
+  pairTargets?: Float32Array;
 }
 
 export type OptimizerSettings = AdamWSettings;
@@ -85,10 +91,10 @@ export const DEFAULT_OPTIMIZER: OptimizerSettings = DEFAULT_ADAMW;
 
 export interface StepStats {
   loss: number;
-  /** Valid targets (LM positions or classified rows) in the last step. */
+  /** Valid targets (LM positions, classified rows or compared pairs) in the last step. */
   count: number;
   gradNorm: number;
-  /** Correct argmax predictions of the cls head in the last step. */
+  /** Correct argmax predictions of the cls head (pairs ordered right by the reward head) in the last step. */
   correct: number;
   /** Steps recorded since the previous read. */
   steps: number;
@@ -159,6 +165,8 @@ export class GptModel {
   readonly stats: Tensor;
   /** Classification logits of the last cls program (B·2). */
   readonly clsLogits: Tensor;
+  /** Rewards of the last reward program, one per row (B). */
+  readonly rewards: Tensor;
   /** Last-token features per layer: (L + 2) × B × C (embedding, after each block, after ln_f). */
   readonly features: Tensor;
 
@@ -173,7 +181,8 @@ export class GptModel {
   private frozen: ParamRange = NO_PARAMS;
   /** Values of the matrices weight decay pulls toward (anchorDecay); absent: toward zero. */
   private anchor?: Tensor;
-  private auxCE?: Dispatch[];
+  /** The aux-confidence loss dispatch of each head's training program, whose α is set per step. */
+  private auxCE: Partial<Record<Head, Dispatch[]>> = {};
   private rowsInBatch = 0;
 
   // Inputs.
@@ -182,6 +191,9 @@ export class GptModel {
   private valid: Tensor;
   private targets: Tensor;
   private classTargets: Tensor;
+  private pairTargets: Tensor;
+  /** i32 per pair: 1 when both rows hold tokens. */
+  private pairValid: Tensor;
   private uniqueTokens: Tensor;
   private tokenStarts: Tensor;
   private tokenPositions: Tensor;
@@ -197,9 +209,13 @@ export class GptModel {
   private mlpProj: Tensor;
   private logits?: Tensor;
   private lmRowLoss: Tensor;
+  /** ln_f at each row's last token (B×C), read by the cls and reward heads. */
   private clsHidden: Tensor;
   private clsGrad: Tensor;
   private clsRowLoss: Tensor;
+  /** Rewards the pair loss overwrites with d loss / d reward. */
+  private rewardGrad: Tensor;
+  private pairRowLoss: Tensor;
   private dres: Tensor;
   private dln: Tensor;
   private dlnf: Tensor;
@@ -242,6 +258,10 @@ export class GptModel {
     this.valid = t(B, "valid rows");
     this.targets = t(N, "targets");
     this.classTargets = t(B * NUM_CLASSES, "class targets");
+    // At least one pair: a zero-length write panics Deno's WebGPU (models of batch size 1).
+    const pairs = Math.max(1, Math.floor(B / 2));
+    this.pairTargets = t(pairs * 2, "pair targets");
+    this.pairValid = t(pairs, "valid pairs");
     this.maxUnique = Math.min(cfg.vocabSize, N);
     this.uniqueTokens = t(this.maxUnique, "unique tokens");
     this.tokenStarts = t(this.maxUnique + 1, "token starts");
@@ -278,6 +298,9 @@ export class GptModel {
     this.clsLogits = t(B * NUM_CLASSES, "cls logits");
     this.clsGrad = t(B * NUM_CLASSES, "cls dlogits");
     this.clsRowLoss = t(B, "cls row loss");
+    this.rewards = t(B, "rewards");
+    this.rewardGrad = t(B, "drewards");
+    this.pairRowLoss = t(pairs, "pair row loss");
     this.dres = t(N * C, "dres");
     this.dln = t(N * C, "dln");
     this.dlnf = t(N * C, "dlnf");
@@ -386,7 +409,11 @@ export class GptModel {
       }
       classTargets.set(batch.classTargets);
     }
+    const pairTargets = this.pairTargetsOf(batch, rows);
     const valid = lengths.map((len) => (len > 0 ? 1 : 0));
+    const pairValid = new Int32Array(this.pairValid.length).map((_, i) =>
+      lengths[2 * i] > 0 && lengths[2 * i + 1] > 0 ? 1 : 0
+    );
     const groups = groupPositionsByToken(tokens, this.maxUnique);
     const g = this.gpu;
     writeTensor(g, this.tokens, tokens);
@@ -394,10 +421,30 @@ export class GptModel {
     writeTensor(g, this.valid, valid);
     writeTensor(g, this.targets, targets);
     writeTensor(g, this.classTargets, classTargets);
+    writeTensor(g, this.pairTargets, pairTargets);
+    writeTensor(g, this.pairValid, pairValid);
     writeTensor(g, this.uniqueTokens, groups.unique);
     writeTensor(g, this.tokenStarts, groups.starts);
     writeTensor(g, this.tokenPositions, groups.positions);
     this.rowsInBatch = rows;
+  }
+
+  /** The batch's pair targets, checked, padded to the model's pairs (zeros without pairTargets). */
+  private pairTargetsOf(batch: Batch, rows: number): Float32Array {
+    const padded = new Float32Array(this.pairTargets.length);
+    const given = batch.pairTargets;
+    if (!given) return padded;
+    if (batch.classTargets) {
+      throw new Error("a batch holds classTargets (cls head) or pairTargets (reward head), not both");
+    }
+    if (rows % 2 !== 0) {
+      throw new Error(`pairTargets need an even number of rows (pairs 2i, 2i+1), got ${rows} rows`);
+    }
+    if (given.length !== rows) {
+      throw new Error(`pairTargets must hold (rows/2)·2 = ${rows} values, got ${given.length}`);
+    }
+    padded.set(given);
+    return padded;
   }
 
   // ---- program construction (once per program) -------------------------------------------------
@@ -745,11 +792,42 @@ export class GptModel {
     return out;
   }
 
+  /** ln_f at each row's last non-padding token into clsHidden (zeros for empty rows). */
+  private gatherLastHidden(label: string): Dispatch {
+    const { B, T } = this;
+    return planGatherLast(this.gpu, {
+      label,
+      x: this.lnf,
+      rows: this.clsHidden,
+      lengths: this.lengths,
+      B,
+      T,
+      C: this.cfg.width,
+    });
+  }
+
+  /** dlnf = 0 except dclsHidden at each row's last token: the head's gradient into the trunk. */
+  private scatterLastHidden(label: string): Dispatch[] {
+    const { B, T } = this;
+    return [
+      planFill(this.gpu, this.dlnf, 0, "zero dlnf"),
+      planScatterLast(this.gpu, {
+        label,
+        x: this.dlnf,
+        rows: this.dclsHidden,
+        lengths: this.lengths,
+        B,
+        T,
+        C: this.cfg.width,
+      }),
+    ];
+  }
+
   /** Classification head on the last non-padding token of each row. */
   private clsHead(backward: boolean, aux: boolean): Dispatch[] {
     const g = this.gpu;
     const { width: C } = this.cfg;
-    const { B, T } = this;
+    const { B } = this;
     const linear = (c: Tensor, label: string) =>
       planMatmul(g, {
         label,
@@ -771,17 +849,9 @@ export class GptModel {
       label: aux ? "cls loss (aux)" : "cls loss",
       aux,
     });
-    if (aux) this.auxCE = ce;
+    if (aux && backward) this.auxCE.cls = ce;
     const out: Dispatch[] = [
-      planGatherLast(g, {
-        label: "cls gather",
-        x: this.lnf,
-        rows: this.clsHidden,
-        lengths: this.lengths,
-        B,
-        T,
-        C,
-      }),
+      this.gatherLastHidden("cls gather"),
       linear(this.clsLogits, "cls head"),
       linear(this.clsGrad, "cls head (for loss)"),
       ...ce,
@@ -799,19 +869,91 @@ export class GptModel {
           K: NUM_CLASSES,
           transB: true,
         }),
-        planFill(g, this.dlnf, 0, "zero dlnf"),
-        planScatterLast(g, {
-          label: "cls scatter",
-          x: this.dlnf,
-          rows: this.dclsHidden,
-          lengths: this.lengths,
-          B,
-          T,
-          C,
-        }),
+        ...this.scatterLastHidden("cls scatter"),
       );
     }
     return out;
+  }
+
+  /**
+   * Reward head: r = h·reward.weight per row (h = ln_f at the last token). Rows 2i, 2i+1 form pair i;
+   * its rewards read as 2-class logits [r_first, r_second] make the class cross-entropy the
+   * Bradley–Terry loss with soft targets: softmax([r₁, r₂])₂ = σ(r₂ − r₁). Pairs with an empty row
+   * are left out.
+   */
+  private rewardHead(backward: boolean, aux: boolean): Dispatch[] {
+    const g = this.gpu;
+    const { width: C } = this.cfg;
+    const { B } = this;
+    if (B % 2 !== 0) {
+      throw new Error(
+        `the reward head reads rows in pairs (2i, 2i+1): build the model with an even batchSize, got ${B}`,
+      );
+    }
+    if (B / 2 > MAX_CLASS_ROWS) {
+      throw new Error(
+        `the reward head's batch of ${
+          B / 2
+        } pairs exceeds the pair loss's limit of ${MAX_CLASS_ROWS} pairs ` +
+          `(batchSize ≤ ${2 * MAX_CLASS_ROWS})`,
+      );
+    }
+    const reward = this.param("reward.weight");
+    const linear = (c: Tensor, label: string) =>
+      planMatmul(g, { label, a: this.clsHidden, b: reward, c, M: B, N: 1, K: C });
+    const ce = planClassCrossEntropy(g, {
+      logits: this.rewardGrad,
+      targets: this.pairTargets,
+      valid: this.pairValid,
+      rowLoss: this.pairRowLoss,
+      stats: this.stats,
+      B: B / 2,
+      label: aux ? "pair loss (aux)" : "pair loss",
+      aux,
+    });
+    if (aux && backward) this.auxCE.reward = ce;
+    const out: Dispatch[] = [
+      this.gatherLastHidden("reward gather"),
+      linear(this.rewards, "reward head"),
+      linear(this.rewardGrad, "reward head (for loss)"),
+      ...ce,
+    ];
+    if (backward) {
+      out.push(
+        // dreward.weight += hᵀ·dr; dh = dr·reward.weightᵀ (rank one: K = 1).
+        planMatmul(g, {
+          label: "dreward.weight",
+          a: this.clsHidden,
+          b: this.rewardGrad,
+          c: this.grad("reward.weight"),
+          M: C,
+          N: 1,
+          K: B,
+          transA: true,
+          beta: 1,
+        }),
+        planMatmul(g, {
+          label: "dreward hidden",
+          a: this.rewardGrad,
+          b: reward,
+          c: this.dclsHidden,
+          M: B,
+          N: C,
+          K: 1,
+          transB: true,
+        }),
+        ...this.scatterLastHidden("reward scatter"),
+      );
+    }
+    return out;
+  }
+
+  private headDispatches(head: Head, backward: boolean, aux: boolean): Dispatch[] {
+    if (head === "lm") {
+      if (aux) throw new Error("auxAlpha applies to the cls and reward heads, not to the lm head");
+      return this.lmHead(backward);
+    }
+    return head === "cls" ? this.clsHead(backward, aux) : this.rewardHead(backward, aux);
   }
 
   private optimizer(): Dispatch[] {
@@ -852,7 +994,7 @@ export class GptModel {
       resetStep,
       ...(train ? [planFill(g, this.grads, 0, "zero grads")] : []),
       ...this.forwardTrunk(),
-      ...(head === "lm" ? this.lmHead(train) : this.clsHead(train, aux)),
+      ...this.headDispatches(head, train, aux),
       ...(train ? [...this.backwardTrunk(), ...this.optimizer()] : []),
       carry,
     ];
@@ -886,19 +1028,22 @@ export class GptModel {
 
   /**
    * One optimizer step on the current batch: forward, backward, gradient norm and AdamW in one
-   * command encoder. `aux` sets the aux-confidence weight α for the cls head (undefined: plain CE).
+   * command encoder. `auxAlpha` sets the aux-confidence weight α of the cls or reward head's loss
+   * (undefined: plain soft-target CE).
    */
   trainStep(head: Head, opts: { lr?: number; auxAlpha?: number } = {}): void {
     this.step++;
     const o = this.opt;
     const prog = this.program("train", head, opts.auxAlpha !== undefined);
     // The class cross-entropy with the aux target reads α from its parameters, set per step.
-    if (opts.auxAlpha !== undefined) { for (const d of this.auxCE!) d.setParams({ alpha: opts.auxAlpha }); }
+    if (opts.auxAlpha !== undefined) {
+      for (const d of this.auxCE[head]!) d.setParams({ alpha: opts.auxAlpha });
+    }
     this.adamw!.setParams(adamwStepParams(o, this.step, opts.lr ?? o.lr));
     this.run(prog);
   }
 
-  /** Forward pass only (loss into stats; for cls also the logits). */
+  /** Forward pass only (loss into stats; for cls also the logits, for reward the rewards). */
   evalStep(head: Head): void {
     this.run(this.program("eval", head));
   }
@@ -982,6 +1127,12 @@ export class GptModel {
   async readClassLogits(): Promise<Float32Array> {
     const all = await readTensor(this.gpu, this.clsLogits);
     return all.slice(0, this.rowsInBatch * NUM_CLASSES);
+  }
+
+  /** Rewards (B') of the rows of the last reward program; rows 2i, 2i+1 are pair i. */
+  async readRewards(): Promise<Float32Array> {
+    const all = await readTensor(this.gpu, this.rewards);
+    return all.slice(0, this.rowsInBatch);
   }
 
   /** Last-token features after featuresStep: [layer][b·C + c], layers 0…L then ln_f. */

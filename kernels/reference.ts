@@ -14,6 +14,10 @@
  *   over non-ignored positions (0 when there are none).
  * - Classification: logits[b] = ln_f(x)[b, len[b]−1]·cls.weight + cls.bias; soft-target cross-entropy
  *   averaged over rows with len > 0 (loss 0 when there are none); empty rows get logits 0.
+ * - Reward: r[b] = ln_f(x)[b, len[b]−1]·reward.weight (no bias; empty rows get 0). Rows 2i and 2i+1 are
+ *   pair i (B even); its logits are [r_2i, r_2i+1] and the loss is the soft-target cross-entropy over
+ *   them (Bradley–Terry: p(second preferred) = σ(r_2i+1 − r_2i)) with targets pairTargets[i] = [t_first,
+ *   t_second], averaged over pairs whose two rows have len > 0 (loss 0 when there are none).
  * - Features for probes: residual stream at token len[b]−1 after l blocks, l = 0..L, then the ln_f output
  *   (zeros for empty rows).
  * - AdamW with torch semantics: clip by the global norm of all gradients, decay only matrices.
@@ -22,7 +26,7 @@
 import { type AdamWSettings, DEFAULT_ADAMW, type GptConfig, NUM_CLASSES, paramLayout } from "./config.ts";
 
 export type Params = Map<string, Float64Array>;
-export type Head = "lm" | "cls";
+export type Head = "lm" | "cls" | "reward";
 
 export interface RefBatch {
   /** Rows in the batch. */
@@ -37,6 +41,8 @@ export interface RefBatch {
   targets?: Int32Array;
   /** B×2 soft class targets for the classification head. */
   classTargets?: Float64Array;
+  /** (B/2)×2 soft pair targets [t_first, t_second] for the reward head (rows 2i, 2i+1 are pair i). */
+  pairTargets?: Float64Array;
 }
 
 export const LAYERNORM_EPS = 1e-5;
@@ -385,7 +391,10 @@ export function crossEntropyForwardBackward(
   return loss / count;
 }
 
-/** Mean over rows with len > 0 of −Σ_c p_c log softmax(logits)_c; also its gradient w.r.t. the logits. */
+/**
+ * Mean over rows with lengths[b] > 0 (a length, or a 0/1 valid flag) of −Σ_c p_c log softmax(logits)_c;
+ * also its gradient w.r.t. the logits.
+ */
 export function softCrossEntropyForwardBackward(
   dlogits: Float64Array,
   logits: Float64Array,
@@ -450,7 +459,7 @@ export interface RefCache {
 
 export interface RefForwardResult {
   loss: number;
-  /** LM: B×T×V; cls: B×2. */
+  /** LM: B×T×V; cls: B×2; reward: B (one reward per row, = (B/2)×2 pair logits). */
   logits: Float64Array;
   /** L+2 arrays of B×C: residual after l blocks at token len−1 (l = 0..L), then the ln_f output there. */
   features: Float64Array[];
@@ -496,6 +505,14 @@ export function validateBatch(cfg: GptConfig, batch: RefBatch, head?: Head): voi
           } is outside [-1, ${cfg.vocabSize})`,
         );
       }
+    }
+  }
+  if (head === "reward") {
+    if (B % 2 !== 0) throw new Error(`batch.B must be even for the reward head (pairs of rows), got ${B}`);
+    const soft = batch.pairTargets;
+    if (!soft) throw new Error("batch.pairTargets is required for the reward head");
+    if (soft.length !== B) {
+      throw new Error(`batch.pairTargets has ${soft.length} values, expected (B/2)·2 = ${B}`);
     }
   }
   if (head === "cls") {
@@ -610,8 +627,8 @@ function blockForward(
 }
 
 /**
- * The head on ln_f's output: the tied LM head over every position, or the class head on each row's last
- * token (`lnfLast`). Returns the logits, the loss and its gradient w.r.t. the logits.
+ * The head on ln_f's output: the tied LM head over every position, or the class or reward head on each
+ * row's last token (`lnfLast`). Returns the logits, the loss and its gradient w.r.t. the logits.
  */
 function headForward(
   cfg: GptConfig,
@@ -631,12 +648,35 @@ function headForward(
     const loss = crossEntropyForwardBackward(dlogits, logits, batch.targets!, N, V);
     return { logits, dlogits, loss };
   }
+  if (head === "reward") {
+    const rewards = new Float64Array(B);
+    matmulForward(rewards, lnfLast, param(params, "reward.weight"), null, B, C, 1);
+    for (let b = 0; b < B; b++) if (lengths[b] === 0) rewards[b] = 0;
+    const drewards = new Float64Array(B);
+    const loss = softCrossEntropyForwardBackward(
+      drewards,
+      rewards,
+      batch.pairTargets!,
+      pairValid(lengths),
+      B / 2,
+      2,
+    );
+    return { logits: rewards, dlogits: drewards, loss };
+  }
   const logits = new Float64Array(B * NUM_CLASSES);
   matmulForward(logits, lnfLast, param(params, "cls.weight"), param(params, "cls.bias"), B, C, NUM_CLASSES);
   for (let b = 0; b < B; b++) if (lengths[b] === 0) logits.fill(0, b * NUM_CLASSES, (b + 1) * NUM_CLASSES);
   const dlogits = new Float64Array(B * NUM_CLASSES);
   const loss = softCrossEntropyForwardBackward(dlogits, logits, batch.classTargets!, lengths, B, NUM_CLASSES);
   return { logits, dlogits, loss };
+}
+
+/** 1 for each pair of rows (2i, 2i+1) that both hold tokens, else 0. */
+export function pairValid(lengths: Int32Array): Int32Array {
+  return Int32Array.from(
+    { length: lengths.length / 2 },
+    (_, i) => lengths[2 * i] > 0 && lengths[2 * i + 1] > 0 ? 1 : 0,
+  );
 }
 
 /** Rows of a (B, T, C) stream at each sequence's last valid token; zeros for empty rows. */
@@ -753,16 +793,19 @@ function headBackward(
     return dlnf;
   }
   const dfeature = new Float64Array(B * C);
+  const [weight, bias, outDim] = head === "cls"
+    ? ["cls.weight", "cls.bias", NUM_CLASSES]
+    : ["reward.weight", null, 1];
   matmulBackward(
     dfeature,
-    grad("cls.weight"),
-    grad("cls.bias"),
+    grad(weight),
+    bias ? grad(bias) : null,
     cache.dlogits,
     forward.features[L + 1],
-    param(params, "cls.weight"),
+    param(params, weight),
     B,
     C,
-    NUM_CLASSES,
+    outDim,
   );
   for (let b = 0; b < B; b++) {
     if (lengths[b] === 0) continue;

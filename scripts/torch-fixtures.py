@@ -10,42 +10,51 @@ x0 = wte[tok] + wpe[t]; pre-LN blocks (LN eps 1e-5, biased variance); Conv1D wei
 attention scale 1/sqrt(hs), key j visible to query i iff j <= i and j < len[b] (a query with no visible
 key outputs 0: every position of an empty row); tanh GELU; LM head tied to wte, targets -1 ignored, mean
 over the rest; classification head on ln_f(x) at token len-1, soft-target cross-entropy averaged over
-rows with len > 0, empty rows get logits 0. AdamW: torch's clip_grad_norm_(all params, 1.0) and
-torch.optim.AdamW with two param groups (weight decay 0.1 on matrices, 0 on vectors), lr 1e-3,
-betas (0.9, 0.95), eps 1e-8. Parameters whose loss gradient is None (cls.* under the LM loss) get a zero
-gradient, so every matrix decays on every step, as in the engine.
+rows with len > 0, empty rows get logits 0; reward head r = ln_f(x)[len-1] . reward.weight (no bias, empty
+rows 0), rows 2i, 2i+1 are pair i, loss = soft-target cross-entropy over the pair logits [r_2i, r_2i+1]
+(Bradley-Terry) averaged over pairs whose two rows have len > 0. AdamW: torch's clip_grad_norm_(all
+params, 1.0) and torch.optim.AdamW with two param groups (weight decay 0.1 on matrices, 0 on vectors),
+lr 1e-3, betas (0.9, 0.95), eps 1e-8. Parameters whose loss gradient is None (the heads under the LM
+loss) get a zero gradient, so every matrix decays on every step, as in the engine.
 
 Model: vocab 37, context 9, width 16, 2 layers, 4 heads (head size 4). Batch: B = 4, T = 8 (< context),
-lengths [8, 5, 1, 0] (full, shorter, one token, empty), pad id 0. Parameters are drawn in float64 at a
+lengths [8, 5, 1, 0] (full, shorter, one token, empty), pad id 0; for the reward head pair 0 (rows 0, 1)
+is compared and pair 1 (rows 2, 3: row 3 is empty) is excluded. Parameters are drawn in float64 at a
 visible scale (not GPT-2's 0.02, which would make attention uniform) and rounded to float32 once; all
-math then runs in float64 on those float32 values.
+math then runs in float64 on those float32 values. reward.weight is drawn last (after the batch), so
+adding it left every earlier draw, and the lm and cls values, as they were.
 
-Files written (total ~0.3 MB):
+Files written (total ~0.4 MB):
   tests/fixtures/gpt2-tiny/config.json        HF GPT-2 config (vocab_size, n_positions, n_ctx, n_embd,
                                               n_layer, n_head, activation_function gelu_new, ...)
   tests/fixtures/gpt2-tiny/model.safetensors  F32 tensors named `transformer.wte.weight`,
                                               `transformer.h.0.attn.c_attn.weight`, ... in Conv1D layout,
                                               plus `lm_head.weight` (tied copy) and `transformer.h.N.attn.bias`
-                                              (HF's causal-mask buffer) that an importer must ignore. No cls.*:
-                                              HF GPT-2 has no classification head.
+                                              (HF's causal-mask buffer) that an importer must ignore. No cls.*
+                                              or reward.*: HF GPT-2 has neither head.
   tests/fixtures/torch-reference.safetensors  tensors below (F64 unless stated)
       batch.tokens         I32 [B, T]     right-padded token ids
       batch.lengths        I32 [B]
       batch.targets        I32 [B, T]     LM targets, -1 = ignored
       batch.class_targets  F64 [B, 2]     soft class targets (row 3 is empty and ignored)
+      batch.pair_targets   F64 [B/2, 2]   soft pair targets [t_first, t_second] (pair 1 is excluded)
       init.cls.weight      F32 [C, 2]     the classification head to put over the HF checkpoint's zeros
       init.cls.bias        F32 [2]
+      init.reward.weight   F32 [C, 1]     the reward head, likewise
       lm.logits            [B, T, V]      LM logits, every position (padding ones too)
       cls.logits           [B, 2]
+      reward.logits        [B]            the rewards, one per row (0 for the empty row)
       features.0 .. features.L  [B, C]    residual stream after l blocks at token len-1 (0 = embedding)
       features.ln_f        [B, C]         ln_f output at token len-1 (rows of empty sequences are 0)
       lm.grad.<name>       shape of <name>   d(LM loss)/d(param) for every parameter (<name> as in
       cls.grad.<name>                        kernels/config.ts: wte.weight, h.0.ln_1.weight, cls.bias, ...)
+      reward.grad.<name>                     ... and of the reward (pair) loss
       lm.adamw3.<name>     shape of <name>   every parameter after 3 AdamW steps on the LM loss
-      cls.adamw3.<name>                      ... and after 3 steps on the cls loss (same batch each step)
+      cls.adamw3.<name>                      ... after 3 steps on the cls loss (same batch each step)
+      reward.adamw3.<name>                   ... and after 3 steps on the reward loss
   tests/fixtures/torch-reference.json         config, batch shape, AdamW hyperparameters, lm.loss,
-                                              cls.loss, and per AdamW step the loss before it and the
-                                              unclipped global gradient norm.
+                                              cls.loss, reward.loss, and per AdamW step the loss before
+                                              it and the unclipped global gradient norm.
 """
 
 import json
@@ -61,6 +70,7 @@ torch.set_num_threads(1)
 
 VOCAB, CONTEXT, WIDTH, LAYERS, HEADS = 37, 9, 16, 2, 4
 NUM_CLASSES = 2
+HEAD_PARAMS = ("cls.weight", "cls.bias", "reward.weight")  # ours, not in an HF checkpoint
 B, T = 4, 8
 LENGTHS = [8, 5, 1, 0]
 HYPER = dict(lr=1e-3, beta1=0.9, beta2=0.95, eps=1e-8, weightDecay=0.1, maxGradNorm=1.0)
@@ -91,15 +101,18 @@ def parameter_shapes():
             (p + "mlp.c_fc.bias", [4 * C]),
             (p + "mlp.c_proj.bias", [C]),
         ]
-    matrices.append(("cls.weight", [C, NUM_CLASSES]))
+    matrices += [("cls.weight", [C, NUM_CLASSES]), ("reward.weight", [C, 1])]
     vectors += [("ln_f.weight", [C]), ("ln_f.bias", [C]), ("cls.bias", [NUM_CLASSES])]
     return matrices + vectors
 
 
 def initial_parameters(generator):
-    """Float64 draws at a visible scale, rounded to float32 (what a checkpoint can hold)."""
+    """Float64 draws at a visible scale, rounded to float32 (what a checkpoint can hold); reward.weight
+    is left to initial_reward_head, drawn after the batch."""
     params = {}
     for name, shape in parameter_shapes():
+        if name == "reward.weight":
+            continue
         noise = torch.randn(shape, generator=generator)
         if name in ("wte.weight",):
             value = 0.5 * noise
@@ -115,6 +128,10 @@ def initial_parameters(generator):
     return params
 
 
+def initial_reward_head(generator):
+    return (0.25 * torch.randn([WIDTH, 1], generator=generator)).float().double()
+
+
 def make_batch(generator):
     tokens = torch.zeros(B, T, dtype=torch.long)
     targets = torch.full((B, T), -1, dtype=torch.long)
@@ -124,7 +141,8 @@ def make_batch(generator):
     targets[0, 3] = -1  # an ignored position inside a sequence
     targets[0, T - 1] = 5  # the last token of the full row predicts something too
     class_targets = torch.tensor([[0.9, 0.1], [0.25, 0.75], [0.0, 1.0], [0.5, 0.5]])
-    return tokens, torch.tensor(LENGTHS, dtype=torch.long), targets, class_targets
+    pair_targets = torch.tensor([[0.1, 0.9], [0.8, 0.2]])
+    return tokens, torch.tensor(LENGTHS, dtype=torch.long), targets, class_targets, pair_targets
 
 
 def gelu_tanh(x):
@@ -177,7 +195,7 @@ def forward(P, tokens, lengths):
 
 
 def lm_loss(P, batch):
-    tokens, lengths, targets, _ = batch
+    tokens, lengths, targets = batch[:3]
     lnf, _ = forward(P, tokens, lengths)
     logits = lnf @ P["wte.weight"].T
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1), ignore_index=-1)
@@ -185,7 +203,7 @@ def lm_loss(P, batch):
 
 
 def cls_loss(P, batch):
-    tokens, lengths, _, class_targets = batch
+    tokens, lengths, _, class_targets, _ = batch
     lnf, _ = forward(P, tokens, lengths)
     valid = lengths > 0
     pooled = last_token_rows(lnf, lengths)
@@ -193,6 +211,17 @@ def cls_loss(P, batch):
     logits = torch.where(valid[:, None], logits, torch.zeros_like(logits))
     per_row = -(class_targets * torch.log_softmax(logits, dim=-1)).sum(-1)
     return per_row[valid].mean(), logits
+
+
+def reward_loss(P, batch):
+    tokens, lengths, _, _, pair_targets = batch
+    lnf, _ = forward(P, tokens, lengths)
+    rewards = (last_token_rows(lnf, lengths) @ P["reward.weight"]).squeeze(-1)
+    rewards = torch.where(lengths > 0, rewards, torch.zeros_like(rewards))
+    pairs = rewards.view(-1, 2)  # [r_first, r_second] per pair
+    valid = (lengths.view(-1, 2) > 0).all(-1)
+    per_pair = -(pair_targets * torch.log_softmax(pairs, dim=-1)).sum(-1)
+    return per_pair[valid].mean(), rewards
 
 
 def fresh_leaves(params):
@@ -258,14 +287,15 @@ def main():
     generator = torch.Generator().manual_seed(20231214)
     params = initial_parameters(generator)
     batch = make_batch(generator)
-    tokens, lengths, targets, class_targets = batch
+    params["reward.weight"] = initial_reward_head(generator)
+    tokens, lengths, targets, class_targets, pair_targets = batch
 
     # The HF-layout checkpoint: float32, `transformer.` prefix, tied lm_head copy, mask buffers, no cls.*.
     hf_dir = os.path.join(ROOT, "gpt2-tiny")
     os.makedirs(hf_dir, exist_ok=True)
     hf_tensors = {}
     for name, _ in parameter_shapes():
-        if not name.startswith("cls."):
+        if name not in HEAD_PARAMS:
             hf_tensors["transformer." + name] = params[name].numpy().astype(np.float32)
     for l in range(LAYERS):
         mask = torch.tril(torch.ones(CONTEXT, CONTEXT)).view(1, 1, CONTEXT, CONTEXT)
@@ -295,20 +325,23 @@ def main():
 
     lm_value, lm_logits, lm_grads = gradients(lm_loss, params, batch)
     cls_value, cls_logits, cls_grads = gradients(cls_loss, params, batch)
+    reward_value, rewards, reward_grads = gradients(reward_loss, params, batch)
     with torch.no_grad():
         _, features = forward(params, tokens, lengths)
     lm_after, lm_history = adamw_steps(lm_loss, params, batch, ADAMW_STEPS)
     cls_after, cls_history = adamw_steps(cls_loss, params, batch, ADAMW_STEPS)
+    reward_after, reward_history = adamw_steps(reward_loss, params, batch, ADAMW_STEPS)
 
     out = {
         "batch.tokens": tokens.numpy().astype(np.int32),
         "batch.lengths": lengths.numpy().astype(np.int32),
         "batch.targets": targets.numpy().astype(np.int32),
         "batch.class_targets": f64(class_targets),
-        "init.cls.weight": params["cls.weight"].numpy().astype(np.float32),
-        "init.cls.bias": params["cls.bias"].numpy().astype(np.float32),
+        "batch.pair_targets": f64(pair_targets),
+        **{"init." + name: params[name].numpy().astype(np.float32) for name in HEAD_PARAMS},
         "lm.logits": f64(lm_logits),
         "cls.logits": f64(cls_logits),
+        "reward.logits": f64(rewards),
     }
     for l in range(LAYERS + 1):
         out[f"features.{l}"] = f64(features[l])
@@ -321,6 +354,10 @@ def main():
         out["lm.adamw3." + name] = f64(lm_after[name])
     for name, _ in parameter_shapes():
         out["cls.adamw3." + name] = f64(cls_after[name])
+    for name, _ in parameter_shapes():
+        out["reward.grad." + name] = f64(reward_grads[name])
+    for name, _ in parameter_shapes():
+        out["reward.adamw3." + name] = f64(reward_after[name])
     write_safetensors(os.path.join(ROOT, "torch-reference.safetensors"), out)
 
     summary = {
@@ -331,11 +368,12 @@ def main():
         "adamw": {**HYPER, "steps": ADAMW_STEPS},
         "lm": {"loss": lm_value, "adamwSteps": lm_history},
         "cls": {"loss": cls_value, "adamwSteps": cls_history},
+        "reward": {"loss": reward_value, "adamwSteps": reward_history},
     }
     with open(os.path.join(ROOT, "torch-reference.json"), "w") as f:
         json.dump(summary, f, indent=2)
         f.write("\n")
-    print(json.dumps({"lm.loss": lm_value, "cls.loss": cls_value, "lm.steps": lm_history, "cls.steps": cls_history}))
+    print(json.dumps({"lm.loss": lm_value, "cls.loss": cls_value, "reward.loss": reward_value}))
 
 
 if __name__ == "__main__":

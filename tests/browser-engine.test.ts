@@ -61,14 +61,14 @@ function expected(head: Head): Expected {
 /** One recorded training step: the replayable program and where its results live. */
 interface StepCase {
   name: string;
-  head: Head;
+  head: "lm" | "cls";
   program: ReplayProgram;
   params: Tensor;
   grads: Tensor;
   stats: Tensor;
 }
 
-function recordStep(head: Head, attention: AttentionVersion, subgroups: boolean): StepCase {
+function recordStep(head: StepCase["head"], attention: AttentionVersion, subgroups: boolean): StepCase {
   const rec = recordingGpu(subgroups);
   const model = new GptModel(rec.gpu, cfg, flat, { batchSize: B, seqLen: T, attention });
   rec.startCapture();

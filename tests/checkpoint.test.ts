@@ -1,10 +1,11 @@
 /**
  * Checkpoint directories: lab save/load round trip, Hugging Face GPT-2 import (with and without the
- * `transformer.` prefix, tied lm_head and mask buffers ignored, cls.* zero), and the named errors for
- * missing files, corrupted JSON, missing and mis-shaped tensors.
+ * `transformer.` prefix, tied lm_head and mask buffers ignored, the heads zero), a lab checkpoint
+ * written before the reward head (loads it at zero), and the named errors for missing files, corrupted
+ * JSON, missing and mis-shaped tensors.
  */
 import assert from "node:assert/strict";
-import { type GptConfig, initParameters, paramLayout } from "../kernels/config.ts";
+import { type GptConfig, HEAD_PARAMS, initParameters, paramLayout } from "../kernels/config.ts";
 import { CHECKPOINT_FORMAT, loadCheckpoint, saveCheckpoint } from "../kernels/checkpoint.ts";
 import { decodeSafetensors, encodeSafetensors, type TensorToWrite } from "../kernels/safetensors.ts";
 import { TORCH_CHECKPOINT_DIR } from "./fixtures/torch-reference.ts";
@@ -16,6 +17,7 @@ Deno.test("lab checkpoint round trip keeps config, every parameter and meta; no 
   try {
     const params = initParameters(config, 3);
     params[paramLayout(config).byName.get("cls.bias")!.offset + 1] = 0.25; // a non-zero head survives
+    params[paramLayout(config).byName.get("reward.weight")!.offset + 2] = -0.5;
     await saveCheckpoint(`${dir}/ckpt`, { config, params, meta: { step: 7, note: "hi" } });
     const files = [...Deno.readDirSync(`${dir}/ckpt`)].map((e) => e.name).sort();
     assert.deepEqual(files, ["config.json", "model.safetensors"]);
@@ -35,6 +37,8 @@ Deno.test("lab checkpoint round trip keeps config, every parameter and meta; no 
     assert.equal(file.tensors.size, paramLayout(config).specs.length);
     assert.deepEqual(file.tensors.get("h.1.mlp.c_fc.weight")!.shape, [8, 32]);
     assert.equal((file.tensors.get("cls.bias")!.data as Float32Array)[1], 0.25);
+    assert.deepEqual(file.tensors.get("reward.weight")!.shape, [8, 1]);
+    assert.equal((file.tensors.get("reward.weight")!.data as Float32Array)[2], -0.5);
 
     // Overwriting in place works (rename over the old files).
     await saveCheckpoint(`${dir}/ckpt`, { config, params: initParameters(config, 4) });
@@ -51,7 +55,7 @@ Deno.test("saveCheckpoint refuses a buffer of the wrong size", async () => {
   );
 });
 
-Deno.test("imports the Hugging Face GPT-2 fixture: prefix stripped, lm_head and mask buffers ignored, cls zero", async () => {
+Deno.test("imports the Hugging Face GPT-2 fixture: prefix stripped, lm_head and mask buffers ignored, heads zero", async () => {
   const hf = await loadCheckpoint(TORCH_CHECKPOINT_DIR);
   assert.equal(hf.source, "hf");
   assert.deepEqual(hf.config, { vocabSize: 37, contextLength: 9, width: 16, layers: 2, heads: 4 });
@@ -66,8 +70,36 @@ Deno.test("imports the Hugging Face GPT-2 fixture: prefix stripped, lm_head and 
       name,
     );
   }
-  const cls = layout.byName.get("cls.weight")!;
-  assert.ok(hf.params.subarray(cls.offset, cls.offset + cls.size).every((x) => x === 0));
+  for (const name of HEAD_PARAMS) {
+    const head = layout.byName.get(name)!;
+    assert.ok(hf.params.subarray(head.offset, head.offset + head.size).every((x) => x === 0), name);
+  }
+});
+
+Deno.test("a lab checkpoint written before the reward head loads with reward.weight at zero", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const layout = paramLayout(config);
+    const params = initParameters(config, 5);
+    const reward = layout.byName.get("reward.weight")!;
+    params.fill(0.75, reward.offset, reward.offset + reward.size);
+    await saveCheckpoint(dir, { config, params });
+    // Rewrite the weights file without reward.weight, as every checkpoint saved before it existed.
+    const file = decodeSafetensors(await Deno.readFile(`${dir}/model.safetensors`));
+    const older = new Map<string, TensorToWrite>();
+    for (const [name, t] of file.tensors) {
+      if (name !== "reward.weight") {
+        older.set(name, { dtype: "F32", shape: t.shape, data: t.data as Float32Array });
+      }
+    }
+    await Deno.writeFile(`${dir}/model.safetensors`, encodeSafetensors(older));
+    const loaded = await loadCheckpoint(dir);
+    const want = params.slice();
+    want.fill(0, reward.offset, reward.offset + reward.size);
+    assert.deepEqual(loaded.params, want);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 /** Writes an HF-style directory from the fixture's tensors after `edit` renames/reshapes/drops some. */

@@ -1,18 +1,19 @@
 /**
  * The WGSL engine against PyTorch (fixtures from scripts/torch-fixtures.py, committed; torch is not
  * needed here): the HF-layout GPT-2 checkpoint is imported, then logits, losses, every gradient, the
- * features and the parameters after 3 AdamW steps must match torch for both heads. Also `lab lm-loss`.
+ * features and the parameters after 3 AdamW steps must match torch for the lm, cls and reward heads.
+ * Also `lab lm-loss`.
  */
 import assert from "node:assert/strict";
 import { paramLayout } from "../kernels/config.ts";
 import { getGpu } from "../kernels/device.ts";
-import { GptModel } from "../kernels/gpt.ts";
+import { GptModel, type Head } from "../kernels/gpt.ts";
 import { paramsFromFlat } from "../kernels/reference.ts";
 import { loadTorchFixtures, TORCH_CHECKPOINT_DIR } from "./fixtures/torch-reference.ts";
 import { lmLoss } from "../scripts/cli/lm-loss.ts";
 
 const fx = await loadTorchFixtures();
-const { B, T, tokens, lengths, targets, classTargets } = fx.batch;
+const { B, T, tokens, lengths, targets, classTargets, pairTargets } = fx.batch;
 
 function maxDiff(got: ArrayLike<number>, want: ArrayLike<number>, mask?: (i: number) => boolean) {
   let diff = 0;
@@ -25,9 +26,14 @@ function maxDiff(got: ArrayLike<number>, want: ArrayLike<number>, mask?: (i: num
   return { diff, rel: diff / Math.max(scale, 1e-12) };
 }
 
-function newModel(gpu: Awaited<ReturnType<typeof getGpu>>) {
+/** A model on the fixture batch, with the reward head's pair targets or else the class targets. */
+function newModel(gpu: Awaited<ReturnType<typeof getGpu>>, head: Head = "lm") {
   const model = new GptModel(gpu, fx.config, fx.params, { batchSize: B, seqLen: T });
-  model.setBatch({ tokens, lengths, targets, classTargets: Float32Array.from(classTargets) });
+  model.setBatch(
+    head === "reward"
+      ? { tokens, lengths, targets, pairTargets: Float32Array.from(pairTargets) }
+      : { tokens, lengths, targets, classTargets: Float32Array.from(classTargets) },
+  );
   model.setOptimizer({
     lr: fx.adamw.lr,
     beta1: fx.adamw.beta1,
@@ -55,11 +61,22 @@ Deno.test("torch: LM logits at every valid position match", async () => {
   model.destroy();
 });
 
-for (const head of ["lm", "cls"] as const) {
+/**
+ * Parameters whose exact gradient under a head is zero, so float32 leaves noise that AdamW normalizes
+ * (they may move by up to lr per step): the key bias (softmax ignores a shift per query), and ln_f.bias
+ * under the reward head (a shift of every reward cancels in r₂ − r₁).
+ */
+function zeroGradientPart(head: Head, name: string): ((i: number) => boolean) | undefined {
+  const C = fx.config.width;
+  if (name.endsWith("attn.c_attn.bias")) return (i) => i >= C && i < 2 * C;
+  if (head === "reward" && name === "ln_f.bias") return () => true;
+}
+
+for (const head of ["lm", "cls", "reward"] as const) {
   Deno.test(`torch ${head}: loss, every gradient and 3 AdamW steps match`, async () => {
     const gpu = await getGpu();
     const want = fx[head];
-    const model = newModel(gpu);
+    const model = newModel(gpu, head);
     const layout = paramLayout(fx.config);
 
     model.setOptimizer({ lr: 0 });
@@ -76,6 +93,12 @@ for (const head of ["lm", "cls"] as const) {
     const grads = paramsFromFlat(fx.config, await model.readGrads());
     const bad: string[] = [];
     for (const [name, g] of want.grads) {
+      if (head === "reward" && name === "ln_f.bias") {
+        // Exactly zero (see zeroGradientPart): float32 noise within 1e-6 of the gradient norm.
+        const { diff } = maxDiff(grads.get(name)!, g);
+        if (!(diff <= 1e-6 * want.adamwSteps[0].gradNorm)) bad.push(`${name}: abs ${diff.toExponential(2)}`);
+        continue;
+      }
       const { rel } = maxDiff(grads.get(name)!, g);
       if (!(rel <= 1e-3)) bad.push(`${name}: rel ${rel.toExponential(2)}`);
     }
@@ -86,10 +109,16 @@ for (const head of ["lm", "cls"] as const) {
       const { rel } = maxDiff(logits, want.logits, (i) => lengths[Math.floor(i / 2)] > 0);
       assert.ok(rel <= 1e-4, `cls logits rel error ${rel}`);
     }
+    if (head === "reward") {
+      const rewards = await model.readRewards();
+      const { rel } = maxDiff(rewards, want.logits, (i) => lengths[i] > 0);
+      assert.ok(rel <= 1e-4, `rewards rel error ${rel}`);
+      assert.equal(first.count, 1, "pair 1 holds the empty row: one pair compared");
+    }
     model.destroy();
 
     // Three real steps from the same start.
-    const stepper = newModel(gpu);
+    const stepper = newModel(gpu, head);
     for (let s = 0; s < fx.adamw.steps; s++) {
       stepper.trainStep(head);
       const stats = await stepper.readStats();
@@ -100,17 +129,14 @@ for (const head of ["lm", "cls"] as const) {
       );
     }
     const after = paramsFromFlat(fx.config, await stepper.readParams());
-    const C = fx.config.width;
     const drift: string[] = [];
     for (const [name, p] of want.afterAdamW) {
-      // The key bias has an exactly-zero gradient (softmax ignores a shift per query); in float32 it is
-      // noise that AdamW normalizes, so those C elements may move by up to lr per step.
-      const isKeyBias = (i: number) => name.endsWith("attn.c_attn.bias") && i >= C && i < 2 * C;
-      const { diff } = maxDiff(after.get(name)!, p, (i) => !isKeyBias(i));
+      const zero = zeroGradientPart(head, name) ?? (() => false);
+      const { diff } = maxDiff(after.get(name)!, p, (i) => !zero(i));
       if (!(diff <= 1e-5)) drift.push(`${name}: max abs diff ${diff.toExponential(2)}`);
-      if (name.endsWith("attn.c_attn.bias")) {
-        const key = maxDiff(after.get(name)!, p, isKeyBias);
-        if (!(key.diff <= fx.adamw.lr * fx.adamw.steps)) drift.push(`${name} (key part): ${key.diff}`);
+      const noise = maxDiff(after.get(name)!, p, zero);
+      if (!(noise.diff <= fx.adamw.lr * fx.adamw.steps)) {
+        drift.push(`${name} (zero-gradient part): ${noise.diff}`);
       }
     }
     assert.deepEqual(

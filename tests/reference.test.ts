@@ -1,6 +1,6 @@
 /**
  * The float64 CPU reference: its gradients against central finite differences of its own loss (for
- * every element of every parameter, both heads), hand-computed layer values, its batch validation, and
+ * every element of every parameter, all three heads), hand-computed layer values, its batch validation, and
  * the PyTorch cross-check: every value of tests/fixtures (scripts/torch-fixtures.py) reproduced from the
  * HF-layout checkpoint loaded through loadCheckpoint.
  */
@@ -54,7 +54,9 @@ function tinyBatch(): RefBatch {
   targets[3] = -1; // an ignored position inside a sequence
   targets[6] = 4; // the last token of the full row predicts something too
   const classTargets = Float64Array.from([0.9, 0.1, 0.25, 0.75, 0, 1, 0.5, 0.5]);
-  return { B, T, tokens, lengths, targets, classTargets };
+  // Reward head: pair 0 (rows 0, 1) is compared; pair 1 holds the empty row and is left out.
+  const pairTargets = Float64Array.from([0.2, 0.8, 0.6, 0.4]);
+  return { B, T, tokens, lengths, targets, classTargets, pairTargets };
 }
 
 function checkGradientsByFiniteDifferences(head: Head) {
@@ -102,6 +104,11 @@ Deno.test("reference cls-head gradients match central finite differences for eve
   console.log(`cls head: worst tensor-relative error ${worst.rel.toExponential(2)} (${worst.name})`);
 });
 
+Deno.test("reference reward-head gradients match central finite differences for every parameter", () => {
+  const worst = checkGradientsByFiniteDifferences("reward");
+  console.log(`reward head: worst tensor-relative error ${worst.rel.toExponential(2)} (${worst.name})`);
+});
+
 Deno.test("gradients are non-trivial where the loss depends on a parameter and zero where it cannot", () => {
   const params = randomParams(tinyConfig, 7);
   const batch = tinyBatch();
@@ -111,6 +118,12 @@ Deno.test("gradients are non-trivial where the loss depends on a parameter and z
   assert.equal(maxAbs(lm.get("cls.weight")!), 0);
   assert.equal(maxAbs(lm.get("cls.bias")!), 0);
   assert.ok(maxAbs(cls.get("cls.weight")!) > 1e-3);
+  assert.equal(maxAbs(lm.get("reward.weight")!), 0);
+  assert.equal(maxAbs(cls.get("reward.weight")!), 0);
+  const reward = refBackward(tinyConfig, params, batch, "reward");
+  assert.equal(maxAbs(reward.get("cls.weight")!), 0);
+  assert.equal(maxAbs(reward.get("cls.bias")!), 0);
+  assert.ok(maxAbs(reward.get("reward.weight")!) > 1e-3);
   assert.ok(maxAbs(lm.get("h.0.attn.c_attn.weight")!) > 1e-4);
   // wpe rows past the longest sequence (none here: T = 7 = context) and the empty row's tokens carry nothing.
   const wpe = cls.get("wpe.weight")!;
@@ -214,6 +227,19 @@ Deno.test("bad batches give named errors", () => {
     () => refForward(tinyConfig, params, { ...batch, classTargets: undefined }, "cls"),
     /classTargets is required/,
   );
+  assert.throws(
+    () => refForward(tinyConfig, params, { ...batch, pairTargets: undefined }, "reward"),
+    /pairTargets is required for the reward head/,
+  );
+  assert.throws(
+    () => refForward(tinyConfig, params, { ...batch, pairTargets: new Float64Array(2) }, "reward"),
+    /pairTargets has 2 values, expected \(B\/2\)·2 = 4/,
+  );
+  const odd = { ...batch, B: 3, tokens: batch.tokens.slice(0, 21), lengths: batch.lengths.slice(0, 3) };
+  assert.throws(
+    () => refForward(tinyConfig, params, odd, "reward"),
+    /batch\.B must be even for the reward head/,
+  );
 });
 
 /** max |a − b| / max(max |b|, 1e-30): error relative to the reference tensor's scale. */
@@ -229,7 +255,7 @@ function relativeError(actual: Float64Array, expected: Float64Array, what: strin
 
 const TORCH_TOLERANCE = 1e-9;
 
-for (const head of ["lm", "cls"] as const) {
+for (const head of ["lm", "cls", "reward"] as const) {
   Deno.test(`${head} head: loss, logits, features and every gradient match PyTorch (HF checkpoint import)`, async () => {
     const fixtures = await loadTorchFixtures();
     const params = paramsFromFlat(fixtures.config, fixtures.params);

@@ -3,7 +3,7 @@
  * tests/browser-engine.test.ts): 2 layers of width 16, a batch of 4 rows of lengths 7, 4, 1 and 0
  * (an empty row), seeded tokens and soft class targets, and parameters with noise on every tensor.
  */
-import { type GptConfig, initParameters, paramLayout } from "../../kernels/config.ts";
+import { type GptConfig, HEAD_PARAMS, initParameters, paramLayout } from "../../kernels/config.ts";
 import { nextTokenTargets } from "../../kernels/gpt.ts";
 import type { RefBatch } from "../../kernels/reference.ts";
 
@@ -28,13 +28,14 @@ export function randomBatch(seed: number): { tokens: Int32Array; classTargets: F
   return { tokens, classTargets };
 }
 
-/** Non-trivial parameters: init plus noise on gains, biases and the (zero-initialized) class head. */
+/** Non-trivial parameters: init plus noise on gains, biases and the (zero-initialized) heads. */
 export function testParameters(seed: number): Float32Array {
   const flat = initParameters(cfg, seed);
   let s = seed + 7;
   const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+  const heads: readonly string[] = HEAD_PARAMS;
   for (const spec of paramLayout(cfg).specs) {
-    const scale = spec.decay ? (spec.name === "cls.weight" ? 0.3 : 0.05) : 0.2;
+    const scale = spec.decay ? (heads.includes(spec.name) ? 0.3 : 0.05) : 0.2;
     for (let i = 0; i < spec.size; i++) flat[spec.offset + i] += scale * next();
   }
   return flat;
