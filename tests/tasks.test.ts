@@ -58,6 +58,10 @@ Deno.test("registry lists the built-in tasks and names them when one is unknown"
   ) {
     assert.ok(names.includes(name), name);
   }
+  // Every built-in task classifies one text: none carries a second one.
+  assert.ok(BUILTIN_TASKS.every((t) => t.format === "classification"));
+  const polarity = await loadBuiltinTask("polarity", { seed: 0 });
+  assert.ok(polarity.train1.every((e) => !("other" in e)));
   await assert.rejects(() => loadBuiltinTask("nope", { seed: 0 }), /unknown task "nope".*polarity.*spam/);
 });
 

@@ -1,11 +1,14 @@
 /**
- * `deno task lab import --name N --file F.jsonl [--description D]`: import a task in the openai/weak-to-strong
- * JSONL format. A bad line rejects the whole file with its line number.
+ * `deno task lab import --name N --file F.jsonl [--description D]`: import a task from JSONL, a
+ * classification file (openai/weak-to-strong: txt, hard_label) or a comparison file (Anthropic HH / TRL:
+ * prompt?, chosen, rejected), which makes a pairwise task (server/tasks/jsonl.ts). A bad line rejects the
+ * whole file with its line number.
  */
 import { parseArgs } from "node:util";
 import { openDb } from "../../db/client.ts";
 import { importTask } from "../../server/api/catalog.ts";
 import { TASK_NAME } from "../../server/contract/fields.ts";
+import { IMPORT_FORMATS } from "../../server/tasks/jsonl.ts";
 
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -25,7 +28,10 @@ export async function main(args: string[]): Promise<void> {
       jsonl,
       source: values.file,
     });
-    console.log(`imported task "${task.name}" with ${task.exampleCount} examples from ${values.file}`);
+    const { unit, fields } = IMPORT_FORMATS[task.format];
+    console.log(
+      `imported ${task.format} task ${task.name}: ${task.exampleCount} ${unit} (${fields}) from ${values.file}`,
+    );
   } catch (err) {
     // Name the file with the line: "F.jsonl: line 7: …".
     throw new Error(`${values.file}: ${err instanceof Error ? err.message : err}`);

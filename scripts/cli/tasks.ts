@@ -1,6 +1,7 @@
-/** `deno task lab tasks [--json]`: built-in and imported tasks. */
+/** `deno task lab tasks [--json]`: built-in and imported tasks, with their kind and format. */
 import { openDb } from "../../db/client.ts";
 import { listTasks } from "../../server/api/catalog.ts";
+import { IMPORT_FORMATS } from "../../server/tasks/jsonl.ts";
 
 export async function main(args: string[]): Promise<void> {
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
@@ -13,8 +14,10 @@ export async function main(args: string[]): Promise<void> {
     }
     const width = Math.max(...tasks.map((t) => t.name.length), 4);
     for (const t of tasks) {
-      const count = t.exampleCount === null ? "" : ` (${t.exampleCount} examples)`;
-      console.log(`${t.name.padEnd(width)}  ${t.kind.padEnd(8)}  ${t.description}${count}`);
+      const count = t.exampleCount === null ? "" : ` (${t.exampleCount} ${IMPORT_FORMATS[t.format].unit})`;
+      console.log(
+        `${t.name.padEnd(width)}  ${t.kind.padEnd(8)}  ${t.format.padEnd(14)}  ${t.description}${count}`,
+      );
     }
   } finally {
     await opened.close();

@@ -1,18 +1,23 @@
 /** Tasks as the API lists and imports them and the dashboard and the CLI read them. */
 import { z } from "zod";
+import type { TaskFormat } from "../tasks/types.ts";
 import { TASK_NAME } from "./fields.ts";
+
+export type { TaskFormat };
 
 /** A task, built in or imported. */
 export interface TaskListing {
   name: string;
   description: string;
   kind: string;
+  /** classification (one text, a 0/1 label) or pairwise (two texts, which one is preferred). */
+  format: TaskFormat;
   builtin: boolean;
   source: string;
   exampleCount: number | null;
 }
 
-/** JSON import: the JSONL text inside a JSON body. */
+/** JSON import: the JSONL text (classification or comparison lines, server/tasks/jsonl.ts) in a JSON body. */
 export const TaskImportBody = z.object({
   name: TASK_NAME,
   description: z.string().max(2000).optional(),

@@ -20,7 +20,7 @@ export interface WorldTaskSummary {
   name: string;
   description: string;
   difficulty: "easy" | "medium" | "hard";
-  type: "attribute" | "derived" | "relation";
+  type: "attribute" | "derived" | "relation" | "preference";
   /** Examples per split with split seed 0 (balanced). */
   splits: { train1: number; train2: number; validation: number; test: number };
   /** A lookup on name pieces and template words, fitted on the finetuning splits, scored on test. */

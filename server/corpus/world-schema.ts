@@ -66,6 +66,12 @@ export const WorldDerivedSpec = z.object({
   statementsPerValue: count("statementsPerValue", 0, 1000),
 });
 
+/**
+ * The names that stand for a world's tasks in a sweep (`--tasks world`): its classification tasks, and its
+ * pairwise (preference) tasks. No task may take one.
+ */
+export const WORLD_SUITES = { classification: "world", pairwise: "world-pairwise" } as const;
+
 const statedFilter = z.object({
   min: count("stated.min", 0, 1000).optional(),
   max: count("stated.max", 0, 1000).optional(),
@@ -82,14 +88,18 @@ export const WorldTaskSpec = z.object({
    * attribute: 1 when the entity's value of `attribute` is in `positive`;
    * derived:   1 when the derived fact of the entity's value is `positive[0]` (asked with the
    *            attribute's wording: the model must compose two facts);
-   * relation:  two entities, 1 when they share the derived (or attribute) value.
+   * relation:  two entities, 1 when they share the derived (or attribute) value;
+   * preference: pairwise — the entity's true statement of `attribute` against one with another value
+   *            (any other, or with `distractor.sameDerived` one sharing the true value's derived fact).
    */
-  type: z.enum(["attribute", "derived", "relation"], {
-    error: 'type must be "attribute", "derived" or "relation"',
+  type: z.enum(["attribute", "derived", "relation", "preference"], {
+    error: 'type must be "attribute", "derived", "relation" or "preference"',
   }),
   attribute: name("attribute").optional(),
   derived: name("derived").optional(),
   positive: z.array(z.string()).optional(),
+  /** Preference tasks: where the rejected value comes from (absent: uniformly from the other values). */
+  distractor: z.object({ sameDerived: name("distractor.sameDerived").optional() }).optional(),
   /** Keep only entities whose asked fact is stated this many times in pretraining (rare vs often). */
   stated: statedFilter.optional(),
 });
@@ -190,6 +200,9 @@ export function worldSpecProblems(spec: WorldSpec): string[] {
   spec.tasks.forEach((t, i) => {
     const at = `tasks[${i}]`;
     if (taskNames.has(t.name)) problems.push(`${at}.name: "${t.name}" is used twice`);
+    if (Object.values(WORLD_SUITES).some((suite) => suite === t.name)) {
+      problems.push(`${at}.name: "${t.name}" names a suite of the world's tasks; choose another name`);
+    }
     taskNames.add(t.name);
     const d = t.derived ? derived.get(t.derived) : undefined;
     if (t.derived && !d) problems.push(`${at}.derived: no derived fact "${t.derived}"`);
@@ -222,9 +235,53 @@ export function worldSpecProblems(spec: WorldSpec): string[] {
     if (t.type === "relation" && !t.derived && !t.attribute) {
       problems.push(`${at}: a relation task compares a "derived" fact or an "attribute"`);
     }
+    if (t.type === "preference") problems.push(...preferenceProblems(spec, t, at));
+    else if (t.distractor) problems.push(`${at}.distractor: only a preference task has one; remove it`);
     if (t.stated?.min !== undefined && t.stated.max !== undefined && t.stated.min > t.stated.max) {
       problems.push(`${at}.stated: min is above max`);
     }
   });
+  return problems;
+}
+
+/** A preference task asks one attribute; its distractor, if any, shares a derived fact of that attribute. */
+function preferenceProblems(spec: WorldSpec, t: WorldTaskSpecT, at: string): string[] {
+  const problems: string[] = [];
+  const attribute = spec.attributes.find((a) => a.name === t.attribute);
+  if (!t.attribute) {
+    problems.push(`${at}: a preference task names its "attribute" (the fact both texts state)`);
+  }
+  if (t.positive) problems.push(`${at}.positive: a preference task has no positive values; remove it`);
+  if (t.derived) {
+    problems.push(
+      `${at}.derived: a preference task asks its attribute; a harder distractor goes in ` +
+        `distractor.sameDerived`,
+    );
+  }
+  const sameDerived = t.distractor?.sameDerived;
+  if (!attribute || !sameDerived) return problems;
+  const d = spec.derived.find((d) => d.name === sameDerived);
+  const ofAttribute = spec.derived.filter((d) => d.of === attribute.name).map((d) => d.name);
+  if (!d || d.of !== attribute.name) {
+    problems.push(
+      `${at}.distractor.sameDerived: "${sameDerived}" is not a derived fact of ${attribute.name} ` +
+        `(its derived facts: ${ofAttribute.join(", ") || "none"})`,
+    );
+    return problems;
+  }
+  // A value alone in its derived class would have no distractor: the task could not ask about it.
+  const values = attribute.values ?? Array.from({ length: attribute.invent! }, (_, k) => `#${k}`);
+  const classOf = (v: string, k: number) =>
+    d.map ? d.map[v] : d.values[Math.floor(k / (values.length / d.values.length))];
+  const sizes = new Map<string, number>();
+  values.forEach((v, k) => sizes.set(classOf(v, k), (sizes.get(classOf(v, k)) ?? 0) + 1));
+  for (const [value, size] of sizes) {
+    if (size < 2) {
+      problems.push(
+        `${at}.distractor.sameDerived: only one ${attribute.name} value has ${sameDerived} "${value}", so it ` +
+          `has no distractor; give ${sameDerived} at least two values of each, or drop distractor`,
+      );
+    }
+  }
   return problems;
 }

@@ -4,7 +4,7 @@
  * The lab's world is, in order: the file named by LAB_WORLD (the CLI's `--world F` sets it for one
  * command and the workers it starts), the file `lab world build` / POST /api/world stored in the data
  * directory (lab-world.json), or the default world (worlds/default.json). Everything pretrained on a world
- * lives under a directory named by its key (name + hash of the checked definition), so two worlds never mix.
+ * lives under a directory named by its key (name + hash of what pretraining reads), so two worlds never mix.
  */
 
 import { createHash } from "node:crypto";
@@ -81,9 +81,19 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** A world's key: its name and the hash of its checked definition (models live under it). */
+/**
+ * What pretraining reads of a definition: all of it but the tasks and the description. Tasks are questions
+ * asked of a pretrained model, so adding or editing one must not orphan the models of its world.
+ */
+export function pretrainingSpec(spec: WorldSpec): Omit<WorldSpec, "tasks" | "description"> {
+  const { tasks: _tasks, description: _description, ...rest } = spec;
+  return rest;
+}
+
+/** A world's key: its name and the hash of what pretraining reads of it (models live under it). */
 export function worldKey(spec: WorldSpec): string {
-  return `${spec.name}-${createHash("sha256").update(canonical(spec)).digest("hex").slice(0, 10)}`;
+  const hash = createHash("sha256").update(canonical(pretrainingSpec(spec))).digest("hex");
+  return `${spec.name}-${hash.slice(0, 10)}`;
 }
 
 /** Where `lab world build` and POST /api/world store the lab's world. */

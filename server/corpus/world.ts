@@ -33,6 +33,7 @@ import { createTokenizer, DEFAULT_MERGES } from "./tokenizer.ts";
 import {
   activeWorldSpec,
   CLASSIC_WORLD_SPEC,
+  pretrainingSpec,
   readWorldJson,
   worldKey,
   type WorldKnobs,
@@ -207,7 +208,8 @@ export function activeWorld(dataDir: string): World {
     world = generateWorld(spec);
     drawnWorlds.set(key, world);
   }
-  return world;
+  // The key leaves out the tasks (they do not change the draw): the world carries this spec's tasks.
+  return world.spec === spec ? world : { ...world, spec };
 }
 
 /** How many statements of the entity state this attribute in the full rendering. */
@@ -391,8 +393,10 @@ export function worldAddedTokens(world: World, merges = DEFAULT_MERGES): string[
   return tokens;
 }
 
+/** The hash of what the corpus renders: the drawn world without its tasks (they never change the corpus). */
 export function worldHash(world: World): string {
-  return createHash("sha256").update(JSON.stringify(world)).digest("hex").slice(0, 16);
+  const rendered = { ...world, spec: pretrainingSpec(world.spec) };
+  return createHash("sha256").update(JSON.stringify(rendered)).digest("hex").slice(0, 16);
 }
 
 export async function saveWorld(world: World, path: string): Promise<void> {

@@ -1,13 +1,35 @@
 /**
- * Import of user tasks in the openai/weak-to-strong JSONL format: one JSON object per line with a
- * string `txt` and a `hard_label` of 0 or 1; blank lines are allowed. Parsing is all-or-nothing: the
- * first bad line throws a TaskFormatError naming its line number, so nothing is half-imported.
+ * Import of user tasks from JSONL: one JSON object per line, blank lines allowed, in one of two formats.
+ * The first non-blank line decides the file's format; a later line in the other format is an error.
+ *
+ * - classification (openai/weak-to-strong): `{"txt": string, "hard_label": 0 | 1}`; both labels must occur.
+ * - comparison (Anthropic HH / TRL preference style), a pairwise task:
+ *   `{"prompt"?: string, "chosen": string, "rejected": string}`. Each member's text is prompt + completion,
+ *   concatenated as is (TRL's convention: the prompt carries its own trailing space or newline; HH lines
+ *   have no prompt and each member carries the whole dialogue). A seeded coin on the line's content puts
+ *   the chosen text in `txt` (hard_label 0) or in `other` (hard_label 1), so position never predicts the
+ *   label and the same file always imports the same way.
+ *
+ * Parsing is all-or-nothing: the first bad line throws a TaskFormatError naming its line number, so nothing
+ * is half-imported. A task needs at least MIN_IMPORT_EXAMPLES examples (comparisons).
  */
 
+import { seededRandom } from "../../kernels/random.ts";
 import { splitByGroup } from "./splits.ts";
-import type { TaskExample, TaskSplits } from "./types.ts";
+import { type TaskExample, type TaskFormat, taskFormat, type TaskSplits } from "./types.ts";
 
 export const MIN_IMPORT_EXAMPLES = 20;
+
+/** Each format's fields and what one line of it is called. */
+export const IMPORT_FORMATS: Record<TaskFormat, { name: string; fields: string; unit: string }> = {
+  classification: { name: "classification", fields: "txt, hard_label", unit: "examples" },
+  pairwise: { name: "comparison", fields: "prompt, chosen, rejected", unit: "comparisons" },
+};
+
+/** An imported example; a comparison keeps its prompt so that splitting keeps a prompt's comparisons together. */
+export interface ImportedExample extends TaskExample {
+  prompt?: string;
+}
 
 export class TaskFormatError extends Error {
   /** 1-based line number of the offending line (0 when the problem is the file as a whole). */
@@ -19,9 +41,26 @@ export class TaskFormatError extends Error {
   }
 }
 
+const formatFields = (format: TaskFormat) =>
+  `${IMPORT_FORMATS[format].name} (${IMPORT_FORMATS[format].fields})`;
+
+/** Which format a line's fields say it is in; undefined when it has the fields of neither. */
+function lineFormat(record: Record<string, unknown>, lineNo: number): TaskFormat | undefined {
+  const pairwise = "chosen" in record || "rejected" in record;
+  const classification = "txt" in record || "hard_label" in record;
+  if (pairwise && classification) {
+    throw new TaskFormatError(
+      lineNo,
+      `mixes the two formats: give ${formatFields("classification")} or ${formatFields("pairwise")}`,
+    );
+  }
+  return pairwise ? "pairwise" : classification ? "classification" : undefined;
+}
+
 /** Parses and validates a whole file; throws TaskFormatError on the first bad line. */
-export function parseTaskJsonl(text: string): TaskExample[] {
-  const examples: TaskExample[] = [];
+export function parseTaskJsonl(text: string): ImportedExample[] {
+  const examples: ImportedExample[] = [];
+  let format: TaskFormat | undefined;
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
@@ -34,35 +73,82 @@ export function parseTaskJsonl(text: string): TaskExample[] {
       throw new TaskFormatError(lineNo, `not valid JSON (${(err as Error).message})`);
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new TaskFormatError(lineNo, "expected a JSON object with `txt` and `hard_label`");
+      throw new TaskFormatError(
+        lineNo,
+        `expected a JSON object: ${formatFields("classification")} or ${formatFields("pairwise")}`,
+      );
     }
     const record = value as Record<string, unknown>;
-    if (!("txt" in record)) throw new TaskFormatError(lineNo, "missing field `txt`");
-    if (typeof record.txt !== "string") {
-      throw new TaskFormatError(lineNo, `\`txt\` must be a string, got ${describe(record.txt)}`);
+    const found = lineFormat(record, lineNo);
+    if (format === undefined) {
+      if (found === undefined) {
+        throw new TaskFormatError(
+          lineNo,
+          `missing fields: give ${formatFields("classification")} or ${formatFields("pairwise")}`,
+        );
+      }
+      format = found;
+    } else if (found !== undefined && found !== format) {
+      throw new TaskFormatError(
+        lineNo,
+        `a ${formatFields(found)} line in a ${formatFields(format)} file; the first line decides ` +
+          `the file's format: keep to one`,
+      );
     }
-    if (record.txt.trim() === "") throw new TaskFormatError(lineNo, "`txt` is empty");
-    if (!("hard_label" in record)) throw new TaskFormatError(lineNo, "missing field `hard_label`");
-    const label = record.hard_label;
-    if (label !== 0 && label !== 1) {
-      throw new TaskFormatError(lineNo, `\`hard_label\` must be 0 or 1, got ${describe(label)}`);
-    }
-    examples.push({ txt: record.txt, hard_label: label });
+    examples.push(format === "pairwise" ? comparison(record, lineNo) : classification(record, lineNo));
   }
+  const unit = IMPORT_FORMATS[format ?? "classification"].unit;
   if (examples.length < MIN_IMPORT_EXAMPLES) {
     throw new TaskFormatError(
       0,
-      `a task needs at least ${MIN_IMPORT_EXAMPLES} examples, the file has ${examples.length}`,
+      `a task needs at least ${MIN_IMPORT_EXAMPLES} ${unit}, the file has ${examples.length}`,
     );
   }
   const positives = examples.filter((e) => e.hard_label === 1).length;
-  if (positives === 0 || positives === examples.length) {
+  if (format === "classification" && (positives === 0 || positives === examples.length)) {
     throw new TaskFormatError(
       0,
       `a task needs both labels, every example has hard_label ${examples[0].hard_label}`,
     );
   }
   return examples;
+}
+
+/** A string field that must be there and hold text. */
+function text(record: Record<string, unknown>, field: string, lineNo: number): string {
+  if (!(field in record)) throw new TaskFormatError(lineNo, `missing field \`${field}\``);
+  const value = record[field];
+  if (typeof value !== "string") {
+    throw new TaskFormatError(lineNo, `\`${field}\` must be a string, got ${describe(value)}`);
+  }
+  if (value.trim() === "") throw new TaskFormatError(lineNo, `\`${field}\` is empty`);
+  return value;
+}
+
+function classification(record: Record<string, unknown>, lineNo: number): ImportedExample {
+  const txt = text(record, "txt", lineNo);
+  if (!("hard_label" in record)) throw new TaskFormatError(lineNo, "missing field `hard_label`");
+  const label = record.hard_label;
+  if (label !== 0 && label !== 1) {
+    throw new TaskFormatError(lineNo, `\`hard_label\` must be 0 or 1, got ${describe(label)}`);
+  }
+  return { txt, hard_label: label };
+}
+
+function comparison(record: Record<string, unknown>, lineNo: number): ImportedExample {
+  const prompt = record.prompt ?? "";
+  if (typeof prompt !== "string") {
+    throw new TaskFormatError(lineNo, `\`prompt\` must be a string, got ${describe(record.prompt)}`);
+  }
+  const chosen = text(record, "chosen", lineNo);
+  const rejected = text(record, "rejected", lineNo);
+  if (chosen === rejected) throw new TaskFormatError(lineNo, "chosen and rejected are the same text");
+  // The coin hashes the line's content: the same comparison always lands the same way round.
+  const otherIsChosen = seededRandom(0, `pair\u0000${prompt}\u0000${chosen}\u0000${rejected}`)() < 0.5;
+  const [txt, other] = otherIsChosen
+    ? [prompt + rejected, prompt + chosen]
+    : [prompt + chosen, prompt + rejected];
+  return { txt, other, hard_label: otherIsChosen ? 1 : 0, ...(prompt === "" ? {} : { prompt }) };
 }
 
 function describe(value: unknown): string {
@@ -74,8 +160,12 @@ function describe(value: unknown): string {
 
 /**
  * Seeded 30/30/15/25 % split of imported examples, stratified by label (each split keeps the file's
- * label rate; nothing is dropped). Identical texts stay together so a duplicate cannot leak into test.
+ * label rate; nothing is dropped). Identical texts stay together so a duplicate cannot leak into test;
+ * comparisons stay together by prompt (without one, by the pair's two texts, whichever way round).
  */
-export function splitExamples(examples: TaskExample[], seed: number): TaskSplits {
-  return splitByGroup(examples.map((e) => ({ ...e, group: e.txt })), { seed, salt: "import" }).splits;
+export function splitExamples(examples: readonly ImportedExample[], seed: number): TaskSplits {
+  const pairwise = taskFormat(examples) === "pairwise";
+  const group = (e: ImportedExample) =>
+    !pairwise ? e.txt : e.prompt ? `prompt:${e.prompt}` : `pair:${[e.txt, e.other!].sort().join("\u0000")}`;
+  return splitByGroup(examples.map((e) => ({ ...e, group: group(e) })), { seed, salt: "import" }).splits;
 }

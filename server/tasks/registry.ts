@@ -17,32 +17,43 @@ export const BUILTIN_TASKS: TaskInfo[] = [
     name: "polarity",
     description: "Opinion-word polarity from the Liu lexicon; AFINN words unseen in Liu as a transfer set",
     kind: "text",
+    format: "classification",
   },
   {
     name: "hypernymy",
     description: "WordNet: is a X a kind of Y? (ancestors at distance ≥ 2, sibling-category negatives)",
     kind: "text",
+    format: "classification",
   },
-  { name: "concrete", description: "WordNet: concrete vs abstract noun (lexicographer files)", kind: "text" },
+  {
+    name: "concrete",
+    description: "WordNet: concrete vs abstract noun (lexicographer files)",
+    kind: "text",
+    format: "classification",
+  },
   {
     name: "antonym",
     description: "WordNet: antonym vs synonym adjective pairs (no prefix pairs)",
     kind: "text",
+    format: "classification",
   },
   {
     name: "gloss",
     description: "WordNet: a noun with its own definition vs one from the same category",
     kind: "text",
+    format: "classification",
   },
   {
     name: "sotu-era",
     description: "State of the Union: 5-sentence chunk from 1790–1900 vs 1901–2021 (presidents held out)",
     kind: "text",
+    format: "classification",
   },
   {
     name: "spam",
     description: "SpamAssassin spam vs ham, subject and body only (easy control)",
     kind: "control",
+    format: "classification",
   },
 ];
 

@@ -2,7 +2,7 @@
 
 import type { SplitName } from "./splits.ts";
 import type { GroupedExample } from "./splits.ts";
-import type { TaskExample } from "./types.ts";
+import { type TaskExample, taskExample } from "./types.ts";
 
 export interface SourceExample extends GroupedExample {
   /** Items to keep out of pretraining when this example is in the test split. */
@@ -19,5 +19,5 @@ export interface TaskSource {
 }
 
 export function plain(examples: SourceExample[]): TaskExample[] {
-  return examples.map(({ txt, hard_label }) => ({ txt, hard_label }));
+  return examples.map(taskExample);
 }

@@ -7,7 +7,7 @@
  */
 
 import { seededRandom, shuffled } from "../../kernels/random.ts";
-import type { TaskExample, TaskSplits } from "./types.ts";
+import { type TaskExample, taskExample, type TaskSplits } from "./types.ts";
 
 export type SplitName = "train1" | "train2" | "validation" | "test";
 export const SPLIT_NAMES: SplitName[] = ["train1", "train2", "validation", "test"];
@@ -91,7 +91,15 @@ export function splitByGroup(
   for (const name of SPLIT_NAMES) {
     let list = shuffled(assigned[name], random);
     if (opts.balance) list = balanceLabels(list, random);
-    splits[name] = list.map(({ txt, hard_label }) => ({ txt, hard_label }));
+    splits[name] = list.map(taskExample);
+  }
+  const empty = SPLIT_NAMES.filter((name) => splits[name].length === 0);
+  if (empty.length > 0 && examples.length > 0) {
+    throw new Error(
+      `split ${empty.join(", ")} would be empty: the ${examples.length} examples form ${byGroup.size} ` +
+        `group(s), and a group (the same text, entity or prompt) stays in one split; give the task more ` +
+        `distinct texts or prompts`,
+    );
   }
   return { splits, groupsOf };
 }

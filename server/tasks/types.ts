@@ -1,8 +1,37 @@
-/** The shapes every task shares: the openai/weak-to-strong example format and the four splits. */
+/**
+ * The shapes every task shares: the openai/weak-to-strong example format and the four splits. A task is
+ * a classification (one text, a 0/1 label) or pairwise (two texts, the label says which is preferred).
+ */
 
+/**
+ * One example. Classification: `txt` and its label. Pairwise (preferences): `txt` and `other` are the two
+ * full texts (prompt included) and `hard_label` is 1 when `other` is the preferred one, 0 when `txt` is;
+ * which text lands in `txt` is a seeded coin per example, so position never predicts the label.
+ */
 export interface TaskExample {
   txt: string;
   hard_label: 0 | 1;
+  other?: string;
+}
+
+/** The example alone, without a builder's extra fields (group, exclusions, prompt); `other` only on pairs. */
+export function taskExample({ txt, hard_label, other }: TaskExample): TaskExample {
+  return other === undefined ? { txt, hard_label } : { txt, hard_label, other };
+}
+
+export type TaskFormat = "classification" | "pairwise";
+
+/** Pairwise when the examples carry `other`, classification when none does; a mix is an error. */
+export function taskFormat(examples: readonly TaskExample[]): TaskFormat {
+  const pairs = examples.filter((e) => e.other !== undefined).length;
+  if (pairs > 0 && pairs < examples.length) {
+    const single = examples.findIndex((e) => e.other === undefined);
+    throw new Error(
+      `examples mix the two formats: ${pairs} of ${examples.length} carry \`other\` (pairwise) but example ` +
+        `${single} does not; a task is all classification or all pairwise`,
+    );
+  }
+  return pairs > 0 ? "pairwise" : "classification";
 }
 
 /**
@@ -22,4 +51,5 @@ export interface TaskInfo {
   name: string;
   description: string;
   kind: "world" | "text" | "control" | "imported";
+  format: TaskFormat;
 }

@@ -8,6 +8,7 @@ import type { ApiDeps } from "../deps.ts";
 import { activeWorld } from "../../corpus/world.ts";
 import { isWorldTask } from "../../tasks/load.ts";
 import { worldTaskSource } from "../../tasks/world-tasks.ts";
+import { plain } from "../../tasks/source.ts";
 import { ApiError, describeIssues, notFound, validate } from "../errors.ts";
 import { NameParam, TaskImportQuery } from "../schemas.ts";
 
@@ -23,10 +24,7 @@ export function taskRoutes(deps: ApiDeps): Hono {
     const [row] = listing.builtin ? [] : await db.select({ examples: tasks.examples }).from(tasks)
       .where(eq(tasks.name, name));
     const examples = isWorldTask(name)
-      ? worldTaskSource(activeWorld(deps.dataDir), name).examples.map(({ txt, hard_label }) => ({
-        txt,
-        hard_label,
-      }))
+      ? plain(worldTaskSource(activeWorld(deps.dataDir), name).examples)
       : (row?.examples as unknown[] | undefined) ?? [];
     return c.json({ ...listing, sample: examples.slice(0, 10) });
   });
