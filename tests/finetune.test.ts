@@ -8,7 +8,16 @@ import assert from "node:assert/strict";
 import { type GptConfig, initParameters, paramLayout } from "../kernels/config.ts";
 import { getGpu } from "../kernels/device.ts";
 import { GptModel } from "../kernels/gpt.ts";
-import { batchPlan, finetuneClassifier, finetuneLr, padSet, totalSteps } from "../server/lab/finetune.ts";
+import {
+  batchPlan,
+  featuresOf,
+  finetuneClassifier,
+  finetuneLr,
+  padSet,
+  predictSet,
+  selectExamples,
+  totalSteps,
+} from "../server/lab/finetune.ts";
 import { mulberry32 } from "../kernels/random.ts";
 import { auxconfTargets } from "../server/lab/metrics.ts";
 
@@ -141,4 +150,42 @@ Deno.test("finetune: full batches only — 98 examples, batch 32, 4 epochs: 12 s
   }
   // Fewer examples than a batch: one batch of all of them per pass.
   assert.deepEqual(batchPlan(5, { epochs: 2, batchSize: 32 }, mulberry32(1)).map((b) => b.length), [5, 5]);
+});
+
+Deno.test("pairs: features are second − first, predictions σ(w·(h₂ − h₁)) through the reward head", async () => {
+  const gpu = await getGpu();
+  const params = initParameters(cfg, 3);
+  const reward = paramLayout(cfg).byName.get("reward.weight")!;
+  const random = mulberry32(5);
+  const w = Array.from({ length: cfg.width }, () => random() - 0.5);
+  params.set(w, reward.offset);
+  const ids = [[1, 2, 3], [4, 5], [6], [7, 8, 9, 10], [11, 12], [13]];
+  const rows = padSet(ids, 6);
+  const pairs = padSet(ids, 6, true);
+  assert.equal(pairs.n, 3);
+  // Four rows per batch: two pairs, so the three pairs span two batches.
+  const model = new GptModel(gpu, cfg, params, { batchSize: 4, seqLen: 6 });
+  try {
+    const h = (await featuresOf(model, rows))[cfg.layers + 1];
+    const d = (await featuresOf(model, pairs))[cfg.layers + 1];
+    const p = await predictSet(model, pairs);
+    assert.equal(d.length, 3);
+    for (let i = 0; i < 3; i++) {
+      let score = 0;
+      for (let c = 0; c < cfg.width; c++) {
+        const diff = h[2 * i + 1][c] - h[2 * i][c];
+        assert.ok(Math.abs(d[i][c] - diff) < 1e-6, `pair ${i} feature ${c}`);
+        score += w[c] * diff;
+      }
+      const expected = 1 / (1 + Math.exp(-score));
+      assert.ok(Math.abs(p[i] - expected) < 1e-4, `pair ${i}: ${p[i]} vs ${expected}`);
+    }
+  } finally {
+    model.destroy();
+  }
+  // A fold of pairs keeps both rows of each pair, in the fold's order.
+  const fold = selectExamples(pairs, [2, 0]);
+  assert.equal(fold.n, 2);
+  assert.equal(fold.pairs, true);
+  assert.deepEqual([...fold.lengths], [2, 1, 3, 2]);
 });

@@ -110,3 +110,19 @@ Deno.test("probe input errors name what is wrong", () => {
   const probe = trainLogisticProbe([[0], [1]], [0, 1], { l2: 1 });
   assert.throws(() => probe.predict([[1, 2]]), /expected 1 features/);
 });
+
+Deno.test("antisymmetric probe (comparisons): p(−x) = 1 − p(x), bias 0, where the plain fit has a bias", () => {
+  // Differences whose labels lean to 1 regardless of x: the plain fit puts that lean in its bias.
+  const features = [[1], [2], [-1], [-2], [0.5], [-0.5], [1.5], [-1.5]];
+  const targets = [1, 1, 1, 0, 1, 1, 1, 0];
+  const plain = trainLogisticProbe(features, targets);
+  const mirrored = trainLogisticProbe(features, targets, { antisymmetric: true });
+  assert.ok(Math.abs(plain.bias) > 0.3, `plain bias ${plain.bias}`);
+  assert.ok(Math.abs(mirrored.bias) < 1e-9, `antisymmetric bias ${mirrored.bias}`);
+  for (const x of [0.3, 1, 2.5]) {
+    const [p, q] = mirrored.predictProba([[x], [-x]]);
+    assert.ok(Math.abs(p + q - 1) < 1e-12);
+  }
+  // Every x > 0 is labelled 1 and two of the four x < 0 are labelled 0: the slope is positive.
+  assert.ok(mirrored.weights[0] > 0);
+});

@@ -132,7 +132,12 @@ function readingRow(r: ExperimentResult, role: "weak" | "ceiling" | "student"): 
 
 export function formatResult(r: ExperimentResult): string {
   const lines = [
-    `${r.task}: ${r.chain.join(" → ")} (${r.method}, ${r.mode}, seed ${r.seed}; n test ${r.n.test})`,
+    `${r.task}: ${r.chain.join(" → ")} (${r.method}, ${r.mode}, seed ${r.seed}; n test ${r.n.test}${
+      r.format === "pairwise" ? " pairs" : ""
+    })`,
+    ...(r.format === "pairwise"
+      ? ["          pairwise: accuracy is the share of test pairs each reward model ranks correctly"]
+      : []),
     `          final (headline) @step [95% CI]    selected on val @step   oracle (best test) @step`,
     readingRow(r, "weak"),
     readingRow(r, "ceiling"),

@@ -4,6 +4,7 @@
  * import them.
  */
 import type { MethodName, StudentMode } from "./methods.ts";
+import type { TaskFormat } from "./tasks.ts";
 
 export interface Interval {
   lo: number;
@@ -153,6 +154,12 @@ export interface PromptingReport {
  */
 export interface ExperimentResult extends Readings {
   task: string;
+  /**
+   * "pairwise": a preference task read by the reward head; every accuracy is the share of test pairs
+   * ranked correctly, and agreement is agreement on which member is preferred. Absent in results
+   * stored before pairwise tasks existed: classification.
+   */
+  format?: TaskFormat;
   weak: string;
   strong: string;
   /**

@@ -15,6 +15,7 @@
  */
 
 import { z } from "zod";
+import { WORLD_SUITES } from "../contract/tasks.ts";
 
 const NAME = /^[a-z][a-z0-9-]{0,39}$/;
 const name = (what: string) =>
@@ -65,12 +66,6 @@ export const WorldDerivedSpec = z.object({
   /** Statements of each value's derived fact in the corpus. */
   statementsPerValue: count("statementsPerValue", 0, 1000),
 });
-
-/**
- * The names that stand for a world's tasks in a sweep (`--tasks world`): its classification tasks, and its
- * pairwise (preference) tasks. No task may take one.
- */
-export const WORLD_SUITES = { classification: "world", pairwise: "world-pairwise" } as const;
 
 const statedFilter = z.object({
   min: count("stated.min", 0, 1000).optional(),

@@ -4,7 +4,9 @@
  * Examples are tokenized, cut to their LAST seqLen tokens (the class head reads the last non-padding
  * token, so the end of a text matters most) and right-padded. The model is the pretrained GPT with its
  * 2-class head; targets are soft (p(class 1) per example: ground truth gives 0/1, weak labels give the
- * supervisor's probabilities). AdamW with linear warmup and cosine decay to zero; data reshuffled every
+ * supervisor's probabilities). A pairwise task's example is two rows read by the scalar reward head, its
+ * target p(second preferred) and its loss Bradley–Terry (kernels/gpt.ts); the rest of the loop is the same.
+ * AdamW with linear warmup and cosine decay to zero; data reshuffled every
  * epoch from the seed, in full batches only (batchPlan). Every `evalEvery` steps the model is scored on
  * validation and test (the curves).
  *
@@ -30,6 +32,7 @@ import {
   ADAMW_FINETUNE,
   EMBEDDING_PARAMS,
   type GptConfig,
+  HEAD_PARAMS,
   NUM_CLASSES,
   type ParamLayout,
 } from "../../kernels/config.ts";
@@ -42,13 +45,22 @@ import type { CurvePoint, FinetuneHyper, Reading } from "../contract/results.ts"
 import { type LogisticProbe, trainLogisticProbe } from "./probe.ts";
 import { learningRateAt } from "./schedule.ts";
 
-/** Tokenized texts, right-padded to T. */
+/**
+ * Tokenized examples, right-padded to T. A pairwise set (a preference task) holds two rows per example,
+ * rows 2i (the first text) and 2i + 1 (the second), read by the reward head as one comparison.
+ */
 export interface EncodedSet {
+  /** Examples (pairs for a pairwise set). */
   n: number;
   T: number;
+  /** Rows · T token ids; rows = n, or 2n for a pairwise set. */
   tokens: Int32Array;
   lengths: Int32Array;
+  pairs?: boolean;
 }
+
+/** Rows of the model batch one example takes. */
+export const rowsPerExample = (set: Pick<EncodedSet, "pairs">) => (set.pairs ? 2 : 1);
 
 /** Token ids of each text (empty texts are an error: the head needs a last token). */
 export function tokenizeTexts(tokenizer: Tokenizer, texts: readonly string[]): number[][] {
@@ -59,29 +71,42 @@ export function tokenizeTexts(tokenizer: Tokenizer, texts: readonly string[]): n
   });
 }
 
-/** Right-pads token lists into a batchable set, keeping the last T tokens of longer texts. */
-export function padSet(ids: readonly number[][], T: number): EncodedSet {
-  const n = ids.length;
-  const tokens = new Int32Array(n * T);
-  const lengths = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
+/**
+ * Right-pads token lists into a batchable set, keeping the last T tokens of longer texts. `pairs`: the
+ * lists are pairs in a row (first, second, first, second, …), one example each.
+ */
+export function padSet(ids: readonly number[][], T: number, pairs = false): EncodedSet {
+  if (pairs && ids.length % 2 !== 0) throw new Error(`padSet: ${ids.length} texts do not make pairs`);
+  const tokens = new Int32Array(ids.length * T);
+  const lengths = new Int32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
     const row = ids[i].length > T ? ids[i].slice(ids[i].length - T) : ids[i];
     tokens.set(row, i * T);
     lengths[i] = row.length;
   }
-  return { n, T, tokens, lengths };
+  return { n: pairs ? ids.length / 2 : ids.length, T, tokens, lengths, ...(pairs ? { pairs } : {}) };
 }
 
-/** The row range [from, to) of a set as a batch. */
+/** The rows of the examples `indices` of a set, in that order (both rows of each pair). */
 function rows(set: EncodedSet, indices: readonly number[]): { tokens: Int32Array; lengths: Int32Array } {
-  const tokens = new Int32Array(indices.length * set.T);
-  const lengths = new Int32Array(indices.length);
-  indices.forEach((row, i) => {
+  const per = rowsPerExample(set);
+  const rowIds = indices.flatMap((i) => (per === 2 ? [2 * i, 2 * i + 1] : [i]));
+  const tokens = new Int32Array(rowIds.length * set.T);
+  const lengths = new Int32Array(rowIds.length);
+  rowIds.forEach((row, i) => {
     tokens.set(set.tokens.subarray(row * set.T, (row + 1) * set.T), i * set.T);
     lengths[i] = set.lengths[row];
   });
   return { tokens, lengths };
 }
+
+/** The examples `indices` of a set as a set of their own (a bootstrap fold). */
+export function selectExamples(set: EncodedSet, indices: readonly number[]): EncodedSet {
+  return { ...rows(set, indices), n: indices.length, T: set.T, ...(set.pairs ? { pairs: true } : {}) };
+}
+
+/** The head that reads a set: the 2-class head, or the scalar reward head on a pair's two rows. */
+export const headFor = (set: Pick<EncodedSet, "pairs">) => (set.pairs ? "reward" : "cls");
 
 /** Finetuning's schedule: warmup over `warmupFraction` of the steps, then cosine decay to zero. */
 export function finetuneLr(step: number, total: number, lr: number, warmupFraction: number): number {
@@ -125,10 +150,10 @@ export interface FinetuneInput {
   afterTraining?: (model: GptModel, batchSize: number) => Promise<unknown>;
 }
 
-/** The class head starts at zero for every role, whatever the checkpoint holds. */
+/** The heads (class and reward) start at zero for every role, whatever the checkpoint holds. */
 export function withZeroHead(params: Float32Array, layout: ParamLayout): Float32Array {
   const copy = params.slice();
-  for (const name of ["cls.weight", "cls.bias"]) {
+  for (const name of HEAD_PARAMS) {
     const spec = layout.byName.get(name)!;
     copy.fill(0, spec.offset, spec.offset + spec.size);
   }
@@ -136,21 +161,29 @@ export function withZeroHead(params: Float32Array, layout: ParamLayout): Float32
 }
 
 /**
- * Writes a logistic probe p = σ(w·x + b) into the 2-class head of a flat parameter buffer, split evenly
- * (class 1 = +w/2, +b/2; class 0 = −w/2, −b/2) so that logit1 − logit0 = w·x + b.
+ * Writes a logistic probe p = σ(w·x + b) into the head of a flat parameter buffer. The 2-class head gets
+ * it split evenly (class 1 = +w/2, +b/2; class 0 = −w/2, −b/2) so that logit1 − logit0 = w·x + b. The
+ * reward head gets w (r = w·h): a pair's p(second preferred) = σ(w·(h_second − h_first)), the probe of
+ * an antisymmetric fit on feature differences, whose bias is 0.
  */
 export function writeProbeHead(
   params: Float32Array,
   layout: ParamLayout,
   probe: Pick<LogisticProbe, "weights" | "bias">,
+  head: "cls" | "reward" = "cls",
 ): void {
-  const weight = layout.byName.get("cls.weight")!, bias = layout.byName.get("cls.bias")!;
+  const weight = layout.byName.get(head === "cls" ? "cls.weight" : "reward.weight")!;
   const C = weight.shape[0];
   if (probe.weights.length !== C) {
     throw new Error(
       `probe head: the probe has ${probe.weights.length} weights, the head reads ${C} features`,
     );
   }
+  if (head === "reward") {
+    for (let c = 0; c < C; c++) params[weight.offset + c] = probe.weights[c];
+    return;
+  }
+  const bias = layout.byName.get("cls.bias")!;
   for (let c = 0; c < C; c++) {
     params[weight.offset + c * NUM_CLASSES] = -probe.weights[c] / 2;
     params[weight.offset + c * NUM_CLASSES + 1] = probe.weights[c] / 2;
@@ -177,43 +210,61 @@ export async function prepareFinetune(
   if (hyper.headInit === "probe") {
     // The head reads the final LayerNorm's output at the last token: the last feature layer.
     const features = (await featuresOf(model, train))[model.cfg.layers + 1];
-    writeProbeHead(start, model.layout, trainLogisticProbe(features, [...trainTargets]));
+    const probe = trainLogisticProbe(features, [...trainTargets], { antisymmetric: train.pairs });
+    writeProbeHead(start, model.layout, probe, headFor(train));
     model.loadParams(start);
   }
   model.freeze(hyper.embeddings === "frozen" ? EMBEDDING_PARAMS : []);
   model.anchorDecay(hyper.decayTo === "pretrained");
 }
 
-/** p(class 1) for every row of a set with the model's current parameters. */
+/**
+ * p(class 1) for every example of a set with the model's current parameters; for a pairwise set
+ * p(second preferred) = σ(r_second − r_first) (Bradley–Terry).
+ */
 export async function predictSet(model: GptModel, set: EncodedSet): Promise<number[]> {
   const out: number[] = [];
-  const all = [...Array(set.n).keys()];
-  for (let start = 0; start < set.n; start += model.B) {
-    const batch = rows(set, all.slice(start, start + model.B));
-    model.setBatch(batch);
-    model.evalStep("cls");
-    const logits = await model.readClassLogits();
-    for (let i = 0; i < batch.lengths.length; i++) {
-      const d = logits[i * 2 + 1] - logits[i * 2];
+  const head = headFor(set);
+  for (const indices of examplesPerBatch(model, set)) {
+    model.setBatch(rows(set, indices));
+    model.evalStep(head);
+    const scores = head === "reward" ? await model.readRewards() : await model.readClassLogits();
+    for (let i = 0; i < indices.length; i++) {
+      const d = scores[i * 2 + 1] - scores[i * 2];
       out.push(1 / (1 + Math.exp(-d)));
     }
   }
   return out;
 }
 
-/** Last-token features of every layer (L + 2 arrays of n rows) for a set. */
+/** The set's examples in consecutive batches that fill the model's rows. */
+function examplesPerBatch(model: GptModel, set: EncodedSet): number[][] {
+  const per = Math.floor(model.B / rowsPerExample(set));
+  if (per < 1) throw new Error(`a batch of ${model.B} row(s) cannot hold a pair`);
+  const all = [...Array(set.n).keys()];
+  const batches: number[][] = [];
+  for (let start = 0; start < set.n; start += per) batches.push(all.slice(start, start + per));
+  return batches;
+}
+
+/**
+ * Last-token features of every layer (L + 2 arrays of n rows) for a set. For a pairwise set, each
+ * example's features are the difference second − first: what a linear reward head compares.
+ */
 export async function featuresOf(model: GptModel, set: EncodedSet): Promise<Float32Array[][]> {
   const C = model.cfg.width;
   const layers = model.cfg.layers + 2;
   const out: Float32Array[][] = Array.from({ length: layers }, () => []);
-  const all = [...Array(set.n).keys()];
-  for (let start = 0; start < set.n; start += model.B) {
-    const batch = rows(set, all.slice(start, start + model.B));
-    model.setBatch(batch);
+  for (const indices of examplesPerBatch(model, set)) {
+    model.setBatch(rows(set, indices));
     model.featuresStep();
     const features = await model.readFeatures();
     for (let l = 0; l < layers; l++) {
-      for (let i = 0; i < batch.lengths.length; i++) out[l].push(features[l].slice(i * C, (i + 1) * C));
+      const row = (r: number) => features[l].subarray(r * C, (r + 1) * C);
+      for (let i = 0; i < indices.length; i++) {
+        if (!set.pairs) out[l].push(row(i).slice());
+        else out[l].push(row(2 * i + 1).map((x, c) => x - row(2 * i)[c]));
+      }
     }
   }
   return out;
@@ -234,6 +285,7 @@ export function batchPlan(
   hyper: Pick<FinetuneHyper, "epochs" | "batchSize">,
   random: () => number,
 ) {
+  if (n < 1) throw new Error("finetune: no training examples");
   const B = Math.min(hyper.batchSize, n);
   const stream: number[] = [];
   for (let epoch = 0; epoch < hyper.epochs; epoch++) stream.push(...shuffled([...Array(n).keys()], random));
@@ -276,7 +328,11 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
   const predictSets = Object.fromEntries(Object.entries(input.predict ?? {}).map(([k, s]) => [k, same(s)]));
 
   const B = hyper.batchSize;
-  const model = new GptModel(gpu, config, input.params, { batchSize: B, seqLen: T });
+  const head = headFor(trainSet);
+  const model = new GptModel(gpu, config, input.params, {
+    batchSize: B * rowsPerExample(trainSet),
+    seqLen: T,
+  });
   try {
     await prepareFinetune(model, input.params, trainSet, trainTargets, hyper);
     model.setOptimizer({ ...ADAMW_FINETUNE, lr: hyper.lr, weightDecay: hyper.weightDecay });
@@ -313,12 +369,12 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
       checkAborted(input.signal);
       const indices = batches[step];
       const batch = rows(trainSet, indices);
-      const classTargets = new Float32Array(indices.length * 2);
-      indices.forEach((row, i) => classTargets.set(targets.subarray(row * 2, row * 2 + 2), i * 2));
-      model.setBatch({ ...batch, classTargets });
+      const soft = new Float32Array(indices.length * 2);
+      indices.forEach((row, i) => soft.set(targets.subarray(row * 2, row * 2 + 2), i * 2));
+      model.setBatch({ ...batch, ...(head === "reward" ? { pairTargets: soft } : { classTargets: soft }) });
       lr = finetuneLr(step, total, hyper.lr, hyper.warmupFraction);
       alpha = hyper.alphaMax ? auxconfAlpha(step, total, hyper.alphaMax) : 0;
-      model.trainStep("cls", hyper.alphaMax ? { lr, auxAlpha: alpha } : { lr });
+      model.trainStep(head, hyper.alphaMax ? { lr, auxAlpha: alpha } : { lr });
       input.onStep?.(step + 1, total);
       if ((step + 1) % evalEvery === 0 || step + 1 === total) {
         lastLoss = (await model.readStats()).loss;
@@ -349,9 +405,10 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
 /** The same rows padded to a longer T. */
 export function repad(set: EncodedSet, T: number): EncodedSet {
   if (T < set.T) throw new Error(`repad: cannot shrink T from ${set.T} to ${T}`);
-  const tokens = new Int32Array(set.n * T);
-  for (let i = 0; i < set.n; i++) tokens.set(set.tokens.subarray(i * set.T, (i + 1) * set.T), i * T);
-  return { n: set.n, T, tokens, lengths: set.lengths.slice() };
+  const rowCount = set.lengths.length;
+  const tokens = new Int32Array(rowCount * T);
+  for (let i = 0; i < rowCount; i++) tokens.set(set.tokens.subarray(i * set.T, (i + 1) * set.T), i * T);
+  return { ...set, T, tokens, lengths: set.lengths.slice() };
 }
 
 export interface ProbeInput {
@@ -390,7 +447,9 @@ export async function probeClassifier(input: ProbeInput): Promise<FinetuneResult
       checkAborted(input.signal);
       features[name] = (await featuresOf(model, set.T === T ? set : repad(set, T)))[layer];
     }
-    const probe = trainLogisticProbe(features.train, [...input.trainTargets]);
+    const probe = trainLogisticProbe(features.train, [...input.trainTargets], {
+      antisymmetric: input.train.pairs,
+    });
     const valAcc = probe.accuracy(features.validation, [...input.validationLabels]);
     const testAcc = probe.accuracy(features.test, [...input.testLabels]);
     const reading = { step: 0, valAcc, testAcc };

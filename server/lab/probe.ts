@@ -18,6 +18,11 @@ export interface ProbeOptions {
   /** Stop when max |∂J| ≤ tolerance. */
   tolerance?: number;
   method?: "auto" | "newton" | "lbfgs";
+  /**
+   * Fit p(−x) = 1 − p(x) exactly (comparisons: x is a feature difference, its sign the order of the
+   * pair): every row is also used mirrored, (−x, 1 − t), so the fitted bias is 0.
+   */
+  antisymmetric?: boolean;
 }
 
 export interface LogisticProbe {
@@ -252,9 +257,20 @@ export function trainLogisticProbe(
   targets: readonly number[],
   opts: ProbeOptions = {},
 ): LogisticProbe {
+  if (targets.length !== features.length) {
+    throw new Error(`probe: ${features.length} feature rows but ${targets.length} targets`);
+  }
+  if (opts.antisymmetric) {
+    const mirrored = features.map((row) => Float64Array.from(row, (x) => -x));
+    return trainLogisticProbe([...features, ...mirrored], [...targets, ...targets.map((t) => 1 - t)], {
+      ...opts,
+      // The mirrored rows repeat the data: the penalty stays that of n rows.
+      l2: opts.l2 ?? 1 / Math.max(1, features.length),
+      antisymmetric: false,
+    });
+  }
   const n = features.length;
   if (n === 0) throw new Error("probe: no training examples");
-  if (targets.length !== n) throw new Error(`probe: ${n} feature rows but ${targets.length} targets`);
   const d = features[0].length;
   const t = new Float64Array(n);
   for (let i = 0; i < n; i++) {

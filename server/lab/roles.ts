@@ -22,8 +22,8 @@ import {
   type EncodedSet,
   finetuneClassifier,
   type FinetuneResult,
-  padSet,
   probeClassifier,
+  selectExamples,
   totalSteps,
 } from "./finetune.ts";
 import { sizeHyper } from "./ladder.ts";
@@ -234,9 +234,7 @@ function roleFinetuneHyper(
 
 /** The rows `indices` of a set (all of it without indices). */
 function subset(set: EncodedSet, indices?: number[]): EncodedSet {
-  return indices
-    ? padSet(indices.map((i) => [...set.tokens.subarray(i * set.T, i * set.T + set.lengths[i])]), set.T)
-    : set;
+  return indices ? selectExamples(set, indices) : set;
 }
 
 /** Trains the role: the whole model, or a probe on its frozen features. */

@@ -13,17 +13,21 @@ import { type EncodedSet, featuresOf } from "./finetune.ts";
 import { trainLogisticProbe } from "./probe.ts";
 import type { LayerProbe, ProbeKind } from "../contract/results.ts";
 
-/** One probe per layer: trained on train features with `targets`, scored on test with `testLabels`. */
+/**
+ * One probe per layer: trained on train features with `targets`, scored on test with `testLabels`.
+ * `pairs`: the features are a comparison's differences (featuresOf), fitted antisymmetric.
+ */
 export function probeLayers(
   kind: ProbeKind,
   trainFeatures: Float32Array[][],
   targets: readonly number[],
   testFeatures: Float32Array[][],
   testLabels: readonly number[],
+  pairs = false,
 ): LayerProbe[] {
   if (trainFeatures.length !== testFeatures.length) throw new Error("probeLayers: layer counts differ");
   return trainFeatures.map((train, layer) => {
-    const probe = trainLogisticProbe(train, [...targets]);
+    const probe = trainLogisticProbe(train, [...targets], { antisymmetric: pairs });
     return { kind, layer, accuracy: probe.accuracy(testFeatures[layer], [...testLabels]) };
   });
 }
@@ -43,5 +47,6 @@ export async function modelProbes(
     trainLabels,
     await featuresOf(model, test),
     testLabels,
+    train.pairs,
   );
 }

@@ -9,7 +9,7 @@
  * all show what it returns.
  */
 
-import { expandWorldSuite, WORLD_SUITE } from "../tasks/world-tasks.ts";
+import { expandWorldSuite, isWorldSuite } from "../tasks/world-tasks.ts";
 import { optionConflicts } from "../contract/experiments.ts";
 import { pairError, sortModelRefs, sweepSizesError } from "../contract/ladder-rule.ts";
 import { bootstrapInterval, gapNoise, gapTooSmall, mean, medianPgr, pgr, tInterval95 } from "./metrics.ts";
@@ -180,7 +180,7 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
   // The pairs the ladder rule allows: a snapshot (SIZE@PCT) is only ever the strong model.
   const pairs = sizePairs(sizes).filter(([weak, strong]) => pairError(order, weak, strong) === null);
   const plan: ExperimentOptions[] = [];
-  const suite = opts.tasks.includes(WORLD_SUITE) ? await deps.models.world?.() : undefined;
+  const suite = opts.tasks.some(isWorldSuite) ? await deps.models.world?.() : undefined;
   for (const task of expandWorldSuite(opts.tasks, suite)) {
     for (const [weak, strong] of pairs) {
       const largestGap = weak === pairs[0][0] && strong === pairs.at(-1)![1];

@@ -42,7 +42,7 @@ import type {
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import type { World } from "../corpus/world.ts";
 import { capSplits, type ImportedTaskLookup, isWorldTask, loadTaskSplits } from "../tasks/load.ts";
-import type { TaskExample, TaskSplits } from "../tasks/types.ts";
+import { type TaskExample, taskFormat, type TaskSplits } from "../tasks/types.ts";
 import { CACHE_VERSION, type ExperimentCache, hashNumbers } from "./cache.ts";
 import { featuresOf, finetuneLm, padSet, tokenizeTexts, totalSteps } from "./finetune.ts";
 import {
@@ -138,7 +138,11 @@ interface TaskData {
   setsFor: (config: GptConfig) => Sets;
   gt: SplitLabels;
   n: Record<SplitName, number>;
-  /** Every train text: the generative method's LM data. */
+  /**
+   * The generative method's LM data: every train text of a classification task; of a pairwise task the
+   * preferred texts of train1 (the paper's "preferred completions", from the split whose ground truth
+   * the weak model already learns from, so nothing about train2's or test's preferences is seen).
+   */
   unlabeled: number[][];
 }
 
@@ -245,6 +249,12 @@ async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) 
   const splits = opts.evaluateOn === "validation"
     ? { ...loaded, test: loaded.validation, extra: undefined }
     : loaded;
+  if (opts.promptingShots !== undefined && taskFormat(splits.test) === "pairwise") {
+    throw new Error(
+      `${opts.task} is a pairwise task: the prompting baselines read a class word, which a comparison ` +
+        `does not have; leave out promptingShots (--prompting)`,
+    );
+  }
   await checkLeakage(deps.models, opts, [opts.weak, ...chain, opts.strong]);
   const models = await loadModels(deps.models, opts, chain);
   const data = encodeTask(models.weak.tokenizer, splits);
@@ -311,22 +321,27 @@ async function loadModels(
   return { weak, strong, chain: chainModels };
 }
 
-/** Token ids of every split, padded to the longest text within a model's context length. */
+/**
+ * Token ids of every split, padded to the longest text within a model's context length. A pairwise
+ * task's example is its two texts, rows 2i and 2i + 1 of the split's set (finetune.ts).
+ */
 function encodeTask(tokenizer: Tokenizer, splits: TaskSplits): TaskData {
+  const pairs = taskFormat(splits.train1) === "pairwise";
+  const textsOf = (list: TaskExample[]) => list.flatMap((e) => (pairs ? [e.txt, e.other!] : [e.txt]));
   const ids = {
-    train1: tokenizeTexts(tokenizer, splits.train1.map((e) => e.txt)),
-    train2: tokenizeTexts(tokenizer, splits.train2.map((e) => e.txt)),
-    validation: tokenizeTexts(tokenizer, splits.validation.map((e) => e.txt)),
-    test: tokenizeTexts(tokenizer, splits.test.map((e) => e.txt)),
+    train1: tokenizeTexts(tokenizer, textsOf(splits.train1)),
+    train2: tokenizeTexts(tokenizer, textsOf(splits.train2)),
+    validation: tokenizeTexts(tokenizer, textsOf(splits.validation)),
+    test: tokenizeTexts(tokenizer, textsOf(splits.test)),
   };
   const longest = Math.max(...Object.values(ids).flat().map((r) => r.length));
   const setsFor = (config: GptConfig): Sets => {
     const T = Math.min(longest, config.contextLength);
     return {
-      train1: padSet(ids.train1, T),
-      train2: padSet(ids.train2, T),
-      validation: padSet(ids.validation, T),
-      test: padSet(ids.test, T),
+      train1: padSet(ids.train1, T, pairs),
+      train2: padSet(ids.train2, T, pairs),
+      validation: padSet(ids.validation, T, pairs),
+      test: padSet(ids.test, T, pairs),
     };
   };
   const labelsOf = (list: TaskExample[]) => list.map((e) => e.hard_label as number);
@@ -342,7 +357,10 @@ function encodeTask(tokenizer: Tokenizer, splits: TaskSplits): TaskData {
     validation: gt.validation.length,
     test: gt.test.length,
   };
-  return { splits, setsFor, gt, n, unlabeled: [...ids.train1, ...ids.train2] };
+  const unlabeled = pairs
+    ? splits.train1.map((e, i) => ids.train1[2 * i + e.hard_label])
+    : [...ids.train1, ...ids.train2];
+  return { splits, setsFor, gt, n, unlabeled };
 }
 
 /** The progress plan in training steps: a trained stage counts its optimizer steps, a probed one 1. */
@@ -645,9 +663,10 @@ async function probeReport(
   try {
     const train = await featuresOf(model, sets.train2);
     const test = await featuresOf(model, sets.test);
+    const pairs = sets.train2.pairs;
     return [
-      ...probeLayers("lp(weak)", train, trained.weak.predictions.train2, test, gt.test),
-      ...probeLayers("lp(gt)", train, gt.train2, test, gt.test),
+      ...probeLayers("lp(weak)", train, trained.weak.predictions.train2, test, gt.test, pairs),
+      ...probeLayers("lp(gt)", train, gt.train2, test, gt.test, pairs),
       ...((trained.student.extra as LayerProbe[] | undefined) ?? []),
       ...((trained.ceiling.extra as LayerProbe[] | undefined) ?? []),
     ];
@@ -731,6 +750,7 @@ function readResult(input: {
   const gap_too_small = gapTooSmall(final.weak_acc, final.ceiling_acc, noise);
   return {
     task: opts.task,
+    format: taskFormat(input.data.splits.test),
     weak: opts.weak,
     strong: opts.strong,
     strongKnowledge: input.strongKnowledge,

@@ -3,6 +3,10 @@
  * a classification (one text, a 0/1 label) or pairwise (two texts, the label says which is preferred).
  */
 
+import type { TaskFormat } from "../contract/tasks.ts";
+
+export type { TaskFormat };
+
 /**
  * One example. Classification: `txt` and its label. Pairwise (preferences): `txt` and `other` are the two
  * full texts (prompt included) and `hard_label` is 1 when `other` is the preferred one, 0 when `txt` is;
@@ -18,8 +22,6 @@ export interface TaskExample {
 export function taskExample({ txt, hard_label, other }: TaskExample): TaskExample {
   return other === undefined ? { txt, hard_label } : { txt, hard_label, other };
 }
-
-export type TaskFormat = "classification" | "pairwise";
 
 /** Pairwise when the examples carry `other`, classification when none does; a mix is an error. */
 export function taskFormat(examples: readonly TaskExample[]): TaskFormat {

@@ -1,0 +1,175 @@
+/**
+ * The reward-modeling setting end to end: comparison files (prompt?, chosen, rejected) through the
+ * weak→strong pipeline on tiny randomly initialized GPTs over the byte tokenizer. The pairs' ground truth
+ * is recomputed from the raw file, the roles' targets are checked where they meet the training loop, and
+ * the reward head must learn a rule that only it can read (which member ends in a–m).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type GptConfig, initParameters } from "../kernels/config.ts";
+import { createTokenizer } from "../server/corpus/tokenizer.ts";
+import { ExperimentCache, hashNumbers } from "../server/lab/cache.ts";
+import { hardLabels, pgr } from "../server/lab/metrics.ts";
+import type { ModelSource } from "../server/lab/model-source.ts";
+import type { RoleTraining } from "../server/lab/roles.ts";
+import { runExperiment } from "../server/lab/w2s.ts";
+import { loadTaskSplits } from "../server/tasks/load.ts";
+
+const tokenizer = createTokenizer({ merges: 0 });
+const CONFIGS: Record<string, GptConfig> = {
+  tiny: { vocabSize: tokenizer.vocabSize, contextLength: 16, width: 8, layers: 1, heads: 1 },
+  big: { vocabSize: tokenizer.vocabSize, contextLength: 16, width: 24, layers: 2, heads: 2 },
+};
+
+const models: ModelSource = {
+  sizes: ["tiny", "big"],
+  load(size: string) {
+    const config = CONFIGS[size];
+    const params = initParameters(config, 7);
+    return Promise.resolve({ size, config, params, tokenizer, hash: hashNumbers(params) });
+  },
+};
+
+const FIXTURE = new URL("./fixtures/comparisons.jsonl", import.meta.url).pathname;
+
+/** The file's comparisons as written: the preferred and the other full text of each line. */
+async function rawComparisons(path: string): Promise<Map<string, string>> {
+  const preferredOf = new Map<string, string>();
+  for (const line of (await Deno.readTextFile(path)).split("\n").filter((l) => l.trim())) {
+    const { prompt = "", chosen, rejected } = JSON.parse(line);
+    preferredOf.set(`${prompt}${chosen}\u0000${prompt}${rejected}`, prompt + chosen);
+    preferredOf.set(`${prompt}${rejected}\u0000${prompt}${chosen}`, prompt + chosen);
+  }
+  return preferredOf;
+}
+
+/** Comparisons of two random words, one ending in a–m (preferred), the other in n–z. */
+async function writeLetterTask(dir: string): Promise<string> {
+  let state = 11;
+  const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const word = () =>
+    Array.from(
+      { length: 2 + Math.floor(random() * 3) },
+      () => String.fromCharCode(97 + Math.floor(random() * 26)),
+    )
+      .join("");
+  const lines: string[] = [];
+  while (lines.length < 240) {
+    const [a, b] = [word(), word()];
+    const early = (w: string) => w.at(-1)! <= "m";
+    if (early(a) === early(b)) continue;
+    const [chosen, rejected] = early(a) ? [a, b] : [b, a];
+    lines.push(JSON.stringify({ chosen, rejected }));
+  }
+  const path = join(dir, "early-letter.jsonl");
+  await Deno.writeTextFile(path, lines.join("\n") + "\n");
+  return path;
+}
+
+Deno.test("pairwise: the reward head learns a comparison rule; readings, auxconf and generative on pairs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "w2s-pairs-" });
+  try {
+    const task = await writeLetterTask(dir);
+    const cache = new ExperimentCache(join(dir, "cache"));
+    const options = {
+      task,
+      weak: "tiny",
+      strong: "big",
+      method: "naive" as const,
+      seed: 2,
+      epochs: 8,
+      lr: 3e-3,
+      batchSize: 16,
+      headInit: "zero" as const,
+      embeddings: "train" as const,
+    };
+    const result = await runExperiment(options, { models, cache });
+    assert.equal(result.format, "pairwise");
+    assert.equal(result.n.train1 + result.n.train2 + result.n.validation + result.n.test, 240);
+    assert.ok(result.ceiling_acc >= 0.85, `ceiling ${result.ceiling_acc}`);
+    assert.ok(result.weak_acc > 0.6, `weak ${result.weak_acc}`);
+    assert.equal(result.pgr, pgr(result.weak_acc, result.ceiling_acc, result.student_acc));
+
+    // auxconf on the preference logit: the weak model and the ceiling come from the cache, α warms up.
+    const aux = await runExperiment({ ...options, method: "auxconf" }, { models, cache });
+    assert.deepEqual(aux.runs.map((r) => `${r.role}:${r.cached}`), [
+      "weak:true",
+      "ceiling:true",
+      "student:false",
+    ]);
+    assert.equal(aux.runs[2].curve.at(-1)!.alpha, 0.5);
+
+    // Generative finetuning on the preferred texts of train1, then the ceiling and the student anew.
+    const gen = await runExperiment({ ...options, method: "generative", lmEpochs: 1 }, { models, cache });
+    assert.equal(gen.format, "pairwise");
+    assert.equal(gen.runs.find((r) => r.role === "ceiling")!.cached, false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("pairwise: a hand-written comparison file runs end to end; targets meet the loop as they should", async () => {
+  const preferredOf = await rawComparisons(FIXTURE);
+  const seed = 1;
+  const splits = await loadTaskSplits(FIXTURE, seed);
+  // Ground truth recomputed from the raw file: label 1 exactly when `other` is the preferred text.
+  const truth = (e: { txt: string; other?: string }) =>
+    preferredOf.get(`${e.txt}\u0000${e.other}`) === e.other ? 1 : 0;
+  for (const split of [splits.train1, splits.train2, splits.validation, splits.test]) {
+    for (const e of split) {
+      assert.ok(preferredOf.has(`${e.txt}\u0000${e.other}`), `unknown pair ${JSON.stringify(e)}`);
+      assert.equal(e.hard_label, truth(e));
+    }
+  }
+  const seen: RoleTraining[] = [];
+  let weakTrain2: number[] = [];
+  let weakValidation: number[] = [];
+  const result = await runExperiment(
+    { task: FIXTURE, weak: "tiny", strong: "big", method: "naive", seed, epochs: 2, lr: 1e-3, batchSize: 4 },
+    {
+      models,
+      trainer: async (input, run) => {
+        seen.push(input);
+        const out = await run();
+        if (input.role === "weak") {
+          weakTrain2 = out.predictions.train2;
+          weakValidation = out.predictions.validation;
+        }
+        return out;
+      },
+    },
+  );
+  assert.equal(result.format, "pairwise");
+  assert.equal(result.n.train1 + result.n.train2 + result.n.validation + result.n.test, 25);
+  const [weak, ceiling, student] = seen;
+  assert.deepEqual([weak.role, ceiling.role, student.role], ["weak", "ceiling", "student"]);
+  assert.deepEqual([...weak.trainTargets], splits.train1.map(truth));
+  assert.deepEqual([...ceiling.trainTargets], splits.train2.map(truth));
+  // The student learns the weak reward model's preferences, never the ground truth.
+  assert.deepEqual([...student.trainTargets], weakTrain2);
+  assert.equal(weakTrain2.length, splits.train2.length);
+  assert.deepEqual([...student.validationLabels], hardLabels(weakValidation));
+  assert.deepEqual([...weak.testLabels], splits.test.map(truth));
+});
+
+Deno.test("pairwise: a malformed comparison line is named by number; prompting is refused for pairs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "w2s-pairs-bad-" });
+  try {
+    const lines = (await Deno.readTextFile(FIXTURE)).split("\n").filter((l) => l.trim());
+    const broken = lines.slice();
+    broken[6] = JSON.stringify({ prompt: "Human: hi\n\nAssistant:", chosen: " Hello." });
+    const path = join(dir, "broken.jsonl");
+    await Deno.writeTextFile(path, broken.join("\n"));
+    await assert.rejects(() => loadTaskSplits(path, 0), /broken\.jsonl: line 7: .*rejected/);
+    await assert.rejects(
+      () =>
+        runExperiment(
+          { task: FIXTURE, weak: "tiny", strong: "big", method: "naive", seed: 0, promptingShots: 2 },
+          { models },
+        ),
+      /pairwise task: the prompting baselines/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
