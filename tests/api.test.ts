@@ -469,6 +469,10 @@ Deno.test("student mode and generative settings: defaults, pass-through to the j
     ],
     [{ ...base, maxExamples: 4 }, /maxExamples must be ≥ 8/],
     [{ ...base, promptingShots: 0 }, /promptingShots must be ≥ 1/],
+    [
+      { ...base, task: "world-prefer-region", promptingShots: 2 },
+      /promptingShots: world-prefer-region is a pairwise task/,
+    ],
   ];
   for (const [body, message] of refused) {
     const res = await create(body);
@@ -610,9 +614,9 @@ Deno.test("experiments and sweeps: create enqueues, w2s without checkpoints fail
   };
   assert.equal(worldVocab({}, 4096), 6380, "the default world at 4,096 merges (a figure the design gives)");
   const vocab = worldVocab(DEFAULT_WORLD_SPEC, DEFAULT_LAB_CORPUS.merges);
-  // Counted by hand: wte V·C + wpe T·C + L × (12·C² + 13·C) + ln_f 2·C + class head 2·C + 2.
+  // Counted by hand: wte V·C + wpe T·C + L × (12·C² + 13·C) + ln_f 2·C + class head 2·C + 2 + reward head C.
   const { width: C, layers: L, contextLength: T } = micro;
-  assert.equal(micro.params, vocab * C + T * C + L * (12 * C * C + 13 * C) + 2 * C + 2 * C + 2);
+  assert.equal(micro.params, vocab * C + T * C + L * (12 * C * C + 13 * C) + 2 * C + 2 * C + 2 + C);
   assert.equal(micro.valLoss, null);
   assert.equal(models.find((m: { name: string }) => m.name === "nano").status, "missing");
 });

@@ -4,7 +4,9 @@
  * errors; the charts draw their series (pixels of the series colour on the uPlot canvas); the figures shown
  * match hand-computed ones from seeded results; a bad form value shows its field error; a valid demo job
  * shows live progress; a valid experiment starts, is cancelled and deleted; a task file is imported (a bad
- * line is named); and one REAL w2s job (two tiny random-weight checkpoints of the ladder's nano and micro
+ * line is named), and a comparison file becomes a pairwise task; a pairwise task and result are marked as
+ * such (the tasks list's format, the form's disabled prompting baselines, the note on what a pairwise
+ * accuracy counts) and classification ones are not; and one REAL w2s job (two tiny random-weight checkpoints of the ladder's nano and micro
  * shapes, the imported task, probe student) runs through the worker and its result shows on the experiment
  * page. Screenshots of each page go to $TEST_ARTIFACTS or /tmp/lab-screenshots.
  * Without Chromium the test is skipped, unless REQUIRE_ALL=1.
@@ -26,7 +28,14 @@ import { summarizeResults } from "../server/lab/sweep.ts";
 import { buildDashboard } from "../web/build.ts";
 import { formatParams } from "../web/lib/format.ts";
 import { colourTaskJsonl, writeTinyLadder } from "./e2e/checkpoints.ts";
-import { AUXCONF_MEDIAN_PGR, EARLY_STOP_TEXT, NAIVE_MEDIAN_PGR, seedResults } from "./e2e/seed.ts";
+import {
+  AUXCONF_MEDIAN_PGR,
+  EARLY_STOP_TEXT,
+  NAIVE_MEDIAN_PGR,
+  PAIRWISE_TASK,
+  seedPairwiseResult,
+  seedResults,
+} from "./e2e/seed.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
@@ -34,6 +43,9 @@ const requireAll = Deno.env.get("REQUIRE_ALL") === "1";
 const ARTIFACTS = Deno.env.get("TEST_ARTIFACTS") ?? "/tmp/lab-screenshots";
 const TOKEN = "dashboard-test-token";
 const UNHANDLED_TYPE = "no-such-job-type";
+/** What the dashboard says once where a pairwise result's accuracies are shown. */
+const PAIRWISE_NOTE =
+  /Pairwise accuracy: share of test pairs ranked correctly\..*agreement is agreement on which member/;
 
 /** Counts canvas pixels within a small distance of an RGB colour (a drawn series, not axes or grid). */
 async function colouredPixels(page: Page, selector: string, hex: string): Promise<number> {
@@ -104,6 +116,7 @@ async function launchChromium(userDataDir: string) {
 /** Seeded results, a tiny ladder of checkpoints, and old jobs for the jobs list. */
 async function seedLab(db: LabDb, dataDir: string) {
   const seeded = await seedResults(db);
+  const pairwiseId = await seedPairwiseResult(db);
   await writeTinyLadder(dataDir);
   // Old finished jobs beyond one page of the jobs list (200 rows), for "Load more".
   await db.insert(jobsTable).values(
@@ -112,7 +125,7 @@ async function seedLab(db: LabDb, dataDir: string) {
       (_, i) => ({ type: "toy-train", status: "cancelled", params: { old: i } }),
     ),
   );
-  return seeded;
+  return { ...seeded, pairwiseId };
 }
 
 /** The browser's page, with its console errors and uncaught exceptions collected into `consoleErrors`. */
@@ -180,6 +193,11 @@ async function checkResultsPage({ page, base, shot }: Ui) {
     AUXCONF_MEDIAN_PGR,
   );
   assert.equal(await page.locator("[data-testid=pgr-bars] .bar").count(), 6);
+  assert.equal(
+    await page.locator("[data-testid=pairwise-note]").count(),
+    0,
+    "world-region is classification",
+  );
   await shot("results");
 }
 
@@ -226,11 +244,42 @@ async function checkExperimentPage({ page, base, shot }: Ui, experimentId: numbe
     await colouredPixels(page, "[data-testid=saliency] canvas", "#ff7f0e") > 30,
     "lp(weak) drawn",
   );
+  assert.equal(await page.locator("[data-testid=pairwise-note]").count(), 0, "classification results");
   await shot("experiment-detail");
 }
 
+/**
+ * A pairwise result says once what its accuracies count, on its experiment page (where its table row is
+ * marked pairwise and figure 3's axis says pairs) and on the Results and Agreement pages of its task.
+ */
+async function checkPairwiseResultPages({ page, base, shot }: Ui, pairwiseId: number) {
+  await page.goto(`${base}/experiments/${pairwiseId}`);
+  await page.waitForSelector("[data-testid=fig3] canvas");
+  assert.equal(await page.locator("[data-testid=pairwise-note]").count(), 1);
+  assert.match((await page.textContent("[data-testid=pairwise-note]"))!, PAIRWISE_NOTE);
+  assert.match(
+    (await page.textContent("[data-testid=results-table] tbody tr", { timeout: 5000 }))!,
+    new RegExp(`#${pairwiseId}\\s*${PAIRWISE_TASK}\\s*pairwise\\s*nano\\s*small`),
+  );
+  assert.match(
+    (await page.textContent("[data-testid=fig3]"))!,
+    /^Pairwise test accuracy vs strong-model size/,
+  );
+  await shot("experiment-pairwise");
+  await page.goto(`${base}/results?task=${PAIRWISE_TASK}`);
+  await page.waitForSelector("[data-testid=pairwise-note]");
+  assert.match((await page.textContent("[data-testid=pairwise-note]"))!, PAIRWISE_NOTE);
+  assert.equal(
+    await page.textContent(`select option[value="${PAIRWISE_TASK}"]`),
+    `${PAIRWISE_TASK} — pairwise`,
+  );
+  await page.goto(`${base}/agreement?task=${PAIRWISE_TASK}`);
+  await page.waitForSelector("[data-testid=agreement-naive] canvas");
+  assert.equal(await page.locator("[data-testid=pairwise-note]").count(), 1);
+}
+
 async function checkAgreementPage({ page, base, shot }: Ui) {
-  await page.goto(`${base}/agreement`);
+  await page.goto(`${base}/agreement?task=world-region`);
   await page.waitForSelector("[data-testid=agreement-naive] canvas");
   assert.ok(await colouredPixels(page, "[data-testid=agreement-naive] canvas", "#2ca02c") > 30);
   await shot("agreement");
@@ -361,11 +410,22 @@ async function checkFormDefaultsAndDemoButton({ page, base, shot }: Ui) {
     "small",
     "0",
   ]);
+  assert.equal(await page.isDisabled("#promptingShots"), false, "a classification task may prompt");
   await page.click("text=Sweep (all pairs)");
   const checked = (group: string) =>
     page.$$eval(`#${group} input:checked`, (inputs) => inputs.map((i) => (i as HTMLInputElement).value));
   assert.deepEqual(await checked("tasks"), ["world"]);
-  assert.equal(await page.textContent("#tasks label"), "world — every task of the lab's world");
+  assert.deepEqual(
+    await page.$$eval("#tasks label", (labels) => labels.slice(0, 2).map((l) => l.textContent)),
+    [
+      "world — every classification task of the lab's world",
+      "world-pairwise — every preference task of the lab's world",
+    ],
+  );
+  assert.equal(
+    await page.textContent(`#tasks label:has(input[value="${PAIRWISE_TASK}"])`),
+    `${PAIRWISE_TASK} — pairwise`,
+  );
   assert.deepEqual(await checked("sizes"), ["nano", "micro", "mini", "small"]);
   assert.deepEqual(await checked("methods"), ["naive"]);
   assert.deepEqual(await values("#seeds", "#embeddings"), ["0, 1", ""], "seeds 0, 1; the recipe left unset");
@@ -398,10 +458,23 @@ async function submitExperimentForm({ page, base, shot }: Ui, experimentId: numb
   await page.fill("#seeds", "0");
   await page.selectOption("#weak", "nano");
   await page.selectOption("#strong", "small");
+  // Prompting baselines typed for a classification task stay home once a pairwise task is chosen.
+  await page.fill("#promptingShots", "2");
+  await page.selectOption("#task", PAIRWISE_TASK);
+  assert.equal(
+    await page.textContent(`#task option[value="${PAIRWISE_TASK}"]`),
+    `${PAIRWISE_TASK} — pairwise`,
+  );
+  assert.ok(await page.isDisabled("#promptingShots"), "prompting baselines off for a pairwise task");
+  assert.match((await page.textContent("#promptingShots-hint"))!, /not for a pairwise task/);
+  await shot("experiments-form-pairwise");
   await page.click("[data-testid=experiment-form] button[type=submit]");
   await page.waitForURL(/\/experiments\/\d+$/);
   const newId = Number(new URL(page.url()).pathname.split("/").pop());
   assert.ok(newId > experimentId);
+  const created = await (await fetch(`${base}/api/experiments/${newId}`)).json();
+  assert.equal(created.config.task, PAIRWISE_TASK);
+  assert.equal(created.config.promptingShots, undefined, "promptingShots not sent for a pairwise task");
   return newId;
 }
 
@@ -458,9 +531,65 @@ async function importTaskFile({ page, base, shot }: Ui, consoleErrors: string[])
   await shot("tasks-import-error");
   await upload(goodTask);
   await page.click("[data-testid=import-form] button[type=submit]");
-  await page.waitForSelector('text=Imported "colour-words" with 60 examples.');
+  await page.waitForSelector('text=Imported "colour-words" (classification) with 60 examples.');
   await page.waitForSelector('[data-task="colour-words"]');
+  assert.match(
+    (await page.textContent('[data-task="colour-words"]'))!,
+    /^colour-words\s*imported\s*classification\s*60 examples/,
+  );
   await shot("tasks");
+}
+
+/** 24 comparisons in the Anthropic HH / TRL format: a prompt, the preferred and the other completion. */
+function comparisonJsonl(count: number): string {
+  return Array.from(
+    { length: count },
+    (_, i) =>
+      JSON.stringify({ prompt: `Q: what is ${i} plus one? A:`, chosen: ` ${i + 1}`, rejected: ` ${i + 2}` }),
+  ).join("\n");
+}
+
+/**
+ * The tasks list gives each task's format: a world preference task is pairwise, counted in comparisons
+ * (as many as GET /api/tasks lists), a world classification task is not; a comparison file imports as a
+ * pairwise task; the import panel shows an example line of each format.
+ */
+async function checkPairwiseTasks({ page, base, shot }: Ui) {
+  await page.goto(`${base}/tasks`);
+  await page.waitForSelector(`[data-task="${PAIRWISE_TASK}"]`);
+  const listed = await (await fetch(`${base}/api/tasks`)).json() as Array<
+    { name: string; exampleCount: number }
+  >;
+  const countOf = (name: string) => listed.find((t) => t.name === name)!.exampleCount;
+  assert.match(
+    (await page.textContent(`[data-task="${PAIRWISE_TASK}"]`))!,
+    new RegExp(`^${PAIRWISE_TASK}\\s*built in\\s*pairwise\\s*${countOf(PAIRWISE_TASK)} comparisons`),
+  );
+  assert.match(
+    (await page.textContent('[data-task="world-region"]'))!,
+    new RegExp(`^world-region\\s*built in\\s*classification\\s*${countOf("world-region")} examples`),
+  );
+  const formats = (await page.textContent("[data-testid=import-formats]"))!;
+  assert.ok(formats.includes('{"txt": '), formats);
+  assert.ok(formats.includes('{"prompt": '), formats);
+  await page.setInputFiles("#file", {
+    name: "Plus One.jsonl",
+    mimeType: "application/x-ndjson",
+    buffer: Buffer.from(comparisonJsonl(24)),
+  });
+  await page.waitForFunction(
+    () => (document.querySelector("#task-name") as HTMLInputElement | null)?.value === "plus-one",
+    undefined,
+    { timeout: 5000 },
+  );
+  await page.click("[data-testid=import-form] button[type=submit]");
+  await page.waitForSelector('text=Imported "plus-one" (pairwise) with 24 comparisons.');
+  await page.waitForSelector('[data-task="plus-one"]');
+  assert.match(
+    (await page.textContent('[data-task="plus-one"]'))!,
+    /^plus-one\s*imported\s*pairwise\s*24 comparisons/,
+  );
+  await shot("tasks-pairwise");
 }
 
 /** One real w2s job from the form: tiny nano → micro checkpoints, the imported task, probe student. */
@@ -538,12 +667,13 @@ Deno.test({
     const consoleErrors: string[] = [];
     let w2sWorker: ReturnType<typeof startWorker> | undefined;
     try {
-      const { experimentId, studentRunId } = await seedLab(opened.db, dataDir);
+      const { experimentId, studentRunId, pairwiseId } = await seedLab(opened.db, dataDir);
       const ui = await openPage(context, base, consoleErrors);
       await checkSignInLink(ui);
       await checkResultsPage(ui);
       await checkComputeAxis(ui);
       await checkExperimentPage(ui, experimentId, studentRunId);
+      await checkPairwiseResultPages(ui, pairwiseId);
       await checkAgreementPage(ui);
       await checkSaliencyPage(ui);
       await checkModelsPage(ui);
@@ -557,6 +687,7 @@ Deno.test({
       const newId = await submitExperimentForm(ui, experimentId);
       await cancelAndDeleteExperiment(ui, newId);
       await importTaskFile(ui, consoleErrors);
+      await checkPairwiseTasks(ui);
       w2sWorker = startWorker({ db: opened.db, dataDir, bus, pollMs: 20, log: () => {}, types: ["w2s"] });
       await checkRealW2sResult(ui, await submitRealW2sExperiment(ui));
       await checkFailedJobListed(ui, opened.db, bus);

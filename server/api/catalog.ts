@@ -3,7 +3,7 @@
  * ladder with pretraining status. Shared by the API routes and the CLI (`lab tasks`, `lab import`,
  * `lab models`).
  */
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
 import { jobs, models, tasks } from "../../db/schema.ts";
 import { parameterCount } from "../../kernels/config.ts";
@@ -13,12 +13,17 @@ import { worldTaskInfos, worldTaskSource } from "../tasks/world-tasks.ts";
 import { activeWorld } from "../corpus/world.ts";
 import { worldKey } from "../corpus/world-spec.ts";
 import { parseTaskJsonl, TaskFormatError } from "../tasks/jsonl.ts";
+import { type TaskFormat, taskFormat } from "../tasks/types.ts";
 import type { LadderEntry, ModelListing } from "../contract/models.ts";
 import type { TaskListing } from "../contract/tasks.ts";
 import { LADDER, ladderRank } from "../lab/ladder.ts";
 import { defaultLabVocabSize, ladderStatus } from "../lab/models.ts";
 import { modelDir } from "../lab/model-store.ts";
 import { ApiError } from "./errors.ts";
+
+/** An imported task's format: pairwise examples carry `other`, so the first example says it. */
+const storedFormat = sql<TaskFormat>`case when (${tasks.examples} -> 0 -> 'other') is null
+  then 'classification' else 'pairwise' end`;
 
 /** The lab world's tasks (the world file's), the built-in text tasks, then the imported ones. */
 export async function listTasks(db: LabDb, dataDir: string): Promise<TaskListing[]> {
@@ -28,6 +33,7 @@ export async function listTasks(db: LabDb, dataDir: string): Promise<TaskListing
     kind: tasks.kind,
     source: tasks.source,
     exampleCount: tasks.exampleCount,
+    format: storedFormat,
   }).from(tasks).orderBy(tasks.name);
   const world = activeWorld(dataDir);
   return [
@@ -42,12 +48,12 @@ export async function listTasks(db: LabDb, dataDir: string): Promise<TaskListing
   ];
 }
 
-/** Throws a 400 listing the valid names when a task is unknown. */
-export async function requireTask(db: LabDb, dataDir: string, name: string): Promise<void> {
-  if (BUILTIN_TASKS.some((t) => t.name === name)) return;
-  if (worldTaskInfos(activeWorld(dataDir)).some((t) => t.name === name)) return;
-  const [row] = await db.select({ name: tasks.name }).from(tasks).where(eq(tasks.name, name));
-  if (row) return;
+/** The task's format; a 400 listing the valid names when the task is unknown. */
+export async function requireTask(db: LabDb, dataDir: string, name: string): Promise<TaskFormat> {
+  const listed = [...BUILTIN_TASKS, ...worldTaskInfos(activeWorld(dataDir))].find((t) => t.name === name);
+  if (listed) return listed.format;
+  const [row] = await db.select({ format: storedFormat }).from(tasks).where(eq(tasks.name, name));
+  if (row) return row.format;
   const known = (await listTasks(db, dataDir)).map((t) => t.name);
   throw new ApiError(400, "unknown_task", `unknown task "${name}"; known tasks: ${known.join(", ")}`, {
     known,
@@ -109,6 +115,7 @@ export async function importTask(
     name: row.name,
     description: row.description,
     kind: row.kind,
+    format: taskFormat(examples),
     builtin: false,
     source: row.source,
     exampleCount: row.exampleCount,

@@ -1,8 +1,9 @@
 /**
  * Seed data for the dashboard's end-to-end test: a small, hand-made set of results, probes, runs with
  * metric curves, a pretraining run and benchmark rows, written straight into the lab's database (the API
- * has no routes that write results; the pipeline does). The expected figures are computed by hand below.
- * Metric series carry the names the pipeline writes (METRIC_SERIES).
+ * has no routes that write results; the pipeline does), and one pairwise (preference-task) result. The
+ * expected figures are computed by hand below. Metric series carry the names the pipeline writes
+ * (METRIC_SERIES).
  */
 import { benchResults, experiments, metrics, probeResults, results, runs } from "../../db/schema.ts";
 import type { LabDb } from "../../db/client.ts";
@@ -22,8 +23,22 @@ export const EARLY_STOP_TEXT =
 
 const ACC = { nano: 0.6, micro: 0.7, small: 0.8 } as const;
 
+/** A world preference task, and the PGR of its one naive result (nano→small). */
+export const PAIRWISE_TASK = "world-prefer-region";
+/**
+ * 0.30: with it the naive median over every task stays NAIVE_MEDIAN_PGR (sorted 0.20, 0.30, 0.30, 0.50 →
+ * (0.30 + 0.30) / 2), so the pairwise result leaves the classification figures above as they are.
+ */
+const PAIRWISE_PGR = 0.3;
+
 /** One stored result: the row's columns and the pipeline's result JSON the summary endpoint reads. */
-function resultRow(experimentId: number, method: "naive" | "auxconf", pair: string, pgr: number) {
+function resultRow(
+  experimentId: number,
+  method: "naive" | "auxconf",
+  pair: string,
+  pgr: number,
+  { task, format }: { task: string; format?: "pairwise" } = { task: "world-region" },
+) {
   const [weak, strong] = pair.split("→") as Array<keyof typeof ACC>;
   const weakAcc = ACC[weak], ceilingAcc = ACC[strong] + 0.1;
   const studentAcc = weakAcc + pgr * (ceilingAcc - weakAcc);
@@ -36,7 +51,7 @@ function resultRow(experimentId: number, method: "naive" | "auxconf", pair: stri
   };
   return {
     experimentId,
-    task: "world-region",
+    task,
     weakSize: weak,
     strongSize: strong,
     method,
@@ -52,7 +67,8 @@ function resultRow(experimentId: number, method: "naive" | "auxconf", pair: stri
     agreement,
     // What the summary endpoint reads: the pipeline's result (200 test examples: every gap is real).
     full: {
-      task: "world-region",
+      task,
+      ...(format ? { format } : {}),
       weak,
       strong,
       method,
@@ -67,6 +83,24 @@ function resultRow(experimentId: number, method: "naive" | "auxconf", pair: stri
       warnings: [],
     },
   };
+}
+
+/** One experiment on a preference task with one naive result whose format says pairwise; its id. */
+export async function seedPairwiseResult(db: LabDb): Promise<number> {
+  const [experiment] = await db.insert(experiments).values({
+    kind: "experiment",
+    name: "seeded pairwise",
+    config: { task: PAIRWISE_TASK, weak: "nano", strong: "small", method: "naive", seed: 0 },
+    status: "done",
+    finishedAt: new Date(),
+  }).returning();
+  await db.insert(results).values(
+    resultRow(experiment.id, "naive", "nano→small", PAIRWISE_PGR, {
+      task: PAIRWISE_TASK,
+      format: "pairwise",
+    }),
+  );
+  return experiment.id;
 }
 
 export async function seedResults(db: LabDb): Promise<{ experimentId: number; studentRunId: number }> {

@@ -20,9 +20,12 @@ export function Field(
   );
 }
 
-/** A labelled one-line text input with its hint and error; `numeric` asks for a numeric keypad. */
+/**
+ * A labelled one-line text input with its hint and error; `numeric` asks for a numeric keypad, `disabled`
+ * greys it out (the hint then says why).
+ */
 export function TextField(
-  { id, label, error, hint, value, onValue, numeric }: {
+  { id, label, error, hint, value, onValue, numeric, disabled }: {
     id: string;
     label: string;
     error?: string;
@@ -30,6 +33,7 @@ export function TextField(
     value: string;
     onValue: (value: string) => void;
     numeric?: boolean;
+    disabled?: boolean;
   },
 ) {
   return (
@@ -38,6 +42,7 @@ export function TextField(
         {...describedBy(id, error, hint)}
         type="text"
         inputMode={numeric ? "numeric" : undefined}
+        disabled={disabled}
         value={value}
         onInput={(e) => onValue((e.target as HTMLInputElement).value)}
       />

@@ -7,6 +7,7 @@ import { METHOD_NAMES } from "../../server/contract/methods.ts";
 import { alignSeries, Chart } from "./chart.tsx";
 import { EmptyState } from "./ui.tsx";
 import { formatNumber, formatParams, mean, PALETTE } from "../lib/format.ts";
+import { isPairwiseRow, PAIRWISE_ACCURACY } from "../lib/task-format.ts";
 import type { ProbeRow, ResultRow } from "../lib/types.ts";
 import type { ResultsSummary } from "../../server/contract/results.ts";
 import { useResource } from "../lib/resource.ts";
@@ -44,6 +45,24 @@ export function methodsOf(rows: ResultRow[]): string[] {
 
 export function tasksOf(rows: ResultRow[]): string[] {
   return [...new Set(rows.map((r) => r.task ?? "?"))].sort();
+}
+
+/** What the accuracies and agreement of pairwise (preference) results mean, said once where they are shown. */
+export function PairwiseNote({ rows }: { rows: ResultRow[] }) {
+  const pairwise = tasksOf(rows.filter(isPairwiseRow));
+  if (pairwise.length === 0) return null;
+  const one = pairwise.length === 1;
+  const which = pairwise.length === tasksOf(rows).length
+    ? `These results are of ${one ? "a preference task" : "preference tasks"}`
+    : `${pairwise.join(", ")} ${one ? "is a preference task" : "are preference tasks"}`;
+  return (
+    <p class="callout pairwise" role="note" data-testid="pairwise-note">
+      <strong>{PAIRWISE_ACCURACY}.</strong>{" "}
+      {which}: a reward head scores both texts of a pair and prefers the higher, so every accuracy here (weak,
+      ceiling, student, the curves) counts pairs ranked correctly, chance 0.5; agreement is agreement on which
+      member of a pair is preferred.
+    </p>
+  );
 }
 
 /**
@@ -93,6 +112,7 @@ export function AccuracyVsSizePlot(
     lines.push({ weak, points: points.sort((a, b) => a[0] - b[0]) });
   }
   const data = alignSeries([ceiling, weakRefs, ...lines.map((l) => l.points)]);
+  const accuracy = known.every(isPairwiseRow) ? "Pairwise test accuracy" : "Test accuracy";
   const series = [
     { label: "ceiling (strong on ground truth)", color: "#111111", width: 2.5 },
     { label: "weak models (on ground truth)", color: "#8a939c", dash: [6, 4] },
@@ -105,13 +125,13 @@ export function AccuracyVsSizePlot(
     <Chart
       testId="fig3"
       title={title ??
-        `Test accuracy vs strong-model ${axis === "compute" ? "pretraining compute" : "size"} (${method}${
+        `${accuracy} vs strong-model ${axis === "compute" ? "pretraining compute" : "size"} (${method}${
           useOracle ? ", GT early stopping" : ""
         })`}
       xLabel={axis === "compute"
         ? "strong-model pretraining compute, FLOP = 6 · params · tokens (log)"
         : "strong-model parameters (log)"}
-      yLabel="test accuracy"
+      yLabel={accuracy.toLowerCase()}
       logX
       yRange={[Math.min(lo, 0.45), hi]}
       chance={0.5}
@@ -296,7 +316,9 @@ export function ResultsTable({ rows }: { rows: ResultRow[] }) {
               <td>
                 <a href={`/experiments/${r.experimentId}`}>#{r.experimentId}</a>
               </td>
-              <td>{r.task}</td>
+              <td>
+                {r.task} {isPairwiseRow(r) && <span class="tag" title={PAIRWISE_ACCURACY}>pairwise</span>}
+              </td>
               <td>{r.weakSize}</td>
               <td>{r.strongSize}</td>
               <td>{r.method}</td>

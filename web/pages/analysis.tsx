@@ -6,6 +6,7 @@ import { Chart, type ChartWhisker } from "../components/chart.tsx";
 import {
   AgreementCharts,
   MedianPgrTable,
+  PairwiseNote,
   PgrBars,
   ResultsTable,
   SaliencyChart,
@@ -18,15 +19,20 @@ import { statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
+import { isPairwiseRow, taskLabel } from "../lib/task-format.ts";
 import type { Experiment, ProbeRow, ResultRow } from "../lib/types.ts";
 import { ExportButtons, Fig3WithControls } from "./experiment.tsx";
 
-function TaskPicker({ tasks, current }: { tasks: string[]; current: string }) {
+function TaskPicker({ tasks, pairwise, current }: { tasks: string[]; pairwise: string[]; current: string }) {
   return (
     <label>
       Task{" "}
       <select value={current} onChange={(e) => setQueryParam("task", (e.target as HTMLSelectElement).value)}>
-        {tasks.map((t) => <option key={t} value={t}>{t}</option>)}
+        {tasks.map((t) => (
+          <option key={t} value={t}>
+            {taskLabel(t, pairwise.includes(t) ? "pairwise" : "classification")}
+          </option>
+        ))}
       </select>
     </label>
   );
@@ -46,7 +52,8 @@ function useResultsForTask() {
   const wanted = currentQuery.value.get("task") ?? "";
   const task = tasks.includes(wanted) ? wanted : tasks[0] ?? "";
   const rows = (results.data ?? []).filter((r) => (r.task ?? "?") === task);
-  return { results, tasks, task, rows };
+  const pairwise = tasksOf((results.data ?? []).filter(isPairwiseRow));
+  return { results, tasks, pairwise, task, rows };
 }
 
 /** The API's summary of one task's results: PGR per pair and method. */
@@ -134,13 +141,13 @@ function PgrVsKnowledge({ task, knowledge }: { task: string; knowledge: Readonly
 }
 
 export function ResultsPage() {
-  const { results, tasks, task, rows } = useResultsForTask();
+  const { results, tasks, pairwise, task, rows } = useResultsForTask();
   const { params, compute } = useParamsBySize();
   const knowledge = strongKnowledgeOf(rows);
   return (
     <>
       <PageHeader title="Results">
-        {tasks.length > 0 && <TaskPicker tasks={tasks} current={task} />}
+        {tasks.length > 0 && <TaskPicker tasks={tasks} pairwise={pairwise} current={task} />}
         <ExportButtons query={task ? `?task=${encodeURIComponent(task)}` : ""} />
       </PageHeader>
       {results.error && <ErrorBox message={results.error} onRetry={results.reload} />}
@@ -148,6 +155,7 @@ export function ResultsPage() {
       {results.data?.length === 0 && NO_RESULTS}
       {rows.length > 0 && (
         <>
+          <PairwiseNote rows={rows} />
           <Section title={`Weak-to-strong across sizes — ${task}`} id="fig3">
             <Fig3WithControls rows={rows} params={params} compute={compute} />
           </Section>
@@ -180,12 +188,12 @@ export function ResultsPage() {
 }
 
 export function AgreementPage() {
-  const { results, tasks, task, rows } = useResultsForTask();
+  const { results, tasks, pairwise, task, rows } = useResultsForTask();
   const { params } = useParamsBySize();
   return (
     <>
       <PageHeader title="Agreement">
-        {tasks.length > 0 && <TaskPicker tasks={tasks} current={task} />}
+        {tasks.length > 0 && <TaskPicker tasks={tasks} pairwise={pairwise} current={task} />}
       </PageHeader>
       <p class="lede">
         How often the student's prediction equals its weak supervisor's on the test set — over all examples,
@@ -195,6 +203,7 @@ export function AgreementPage() {
       {results.error && <ErrorBox message={results.error} onRetry={results.reload} />}
       {!results.data && !results.error && <Loading what="results" />}
       {results.data?.length === 0 && NO_RESULTS}
+      <PairwiseNote rows={rows} />
       {rows.length > 0 && (
         <Section title={`Student–supervisor agreement vs student size — ${task}`} id="agreement">
           <AgreementCharts rows={rows} params={params} />

@@ -9,7 +9,7 @@ import { pairError } from "../../server/contract/ladder-rule.ts";
 import { GENERATIVE_BASES, METHOD_NAMES, STUDENT_MODES } from "../../server/contract/methods.ts";
 import type { ModelListing } from "../../server/contract/models.ts";
 import { FINETUNE_RECIPE, RECIPE_OPTIONS, type RecipeOption } from "../../server/contract/results.ts";
-import type { TaskListing } from "../../server/contract/tasks.ts";
+import { type TaskListing, WORLD_SUITES } from "../../server/contract/tasks.ts";
 import { CheckboxGroup, SelectField, TextField } from "../components/fields.tsx";
 import { Cmd, ErrorBox, Loading } from "../components/ui.tsx";
 import { apiPost } from "../lib/api.ts";
@@ -22,6 +22,7 @@ import {
 } from "../lib/forms.ts";
 import { useResource } from "../lib/resource.ts";
 import { experimentPath, navigate } from "../lib/router.ts";
+import { taskLabel } from "../lib/task-format.ts";
 import type { Experiment } from "../lib/types.ts";
 
 type Mode = "experiment" | "sweep";
@@ -51,9 +52,16 @@ interface FormValues {
 }
 type SetValue = <K extends keyof FormValues>(key: K, value: FormValues[K]) => void;
 
-/** A sweep's name for every task of the lab's world (server/tasks/world-tasks.ts WORLD_SUITE). */
-const WORLD_SUITE = "world";
-const TASK_LABELS = { [WORLD_SUITE]: "world — every task of the lab's world" };
+/** A sweep's names for the lab's world's tasks of each format. */
+const { classification: WORLD_SUITE, pairwise: WORLD_PAIRWISE_SUITE } = WORLD_SUITES;
+const SUITE_LABELS: Record<string, string> = {
+  [WORLD_SUITE]: "world — every classification task of the lab's world",
+  [WORLD_PAIRWISE_SUITE]: "world-pairwise — every preference task of the lab's world",
+};
+
+/** Why the prompting baselines are off for a pairwise task (the server refuses them). */
+const NO_PROMPTING_HINT =
+  "not for a pairwise task: the prompting baselines read a class word, which a comparison does not have";
 
 /** One experiment: a world task, and a pair far enough apart in size for a real gap to recover. */
 const DEFAULT_EXPERIMENT = { task: "world-region", weak: "nano", strong: "small" };
@@ -106,6 +114,9 @@ function choose(values: FormValues, taskNames: string[], sizeNames: string[]): C
   };
 }
 
+const isPairwiseTask = (tasks: TaskListing[], name: string) =>
+  tasks.find((t) => t.name === name)?.format === "pairwise";
+
 /** The recipe options the user set; the others stay out of the request. */
 const chosenRecipe = (recipe: Record<RecipeOption, string>) =>
   Object.fromEntries(Object.entries(recipe).filter(([, value]) => value !== ""));
@@ -119,6 +130,7 @@ function requestBodies(
   values: FormValues,
   chosen: Chosen,
   sizeNames: string[],
+  pairwise: boolean,
 ): { bodies: unknown[]; found: FieldErrors } {
   const seedList = parseNumberList(values.seeds);
   const common = {
@@ -153,7 +165,8 @@ function requestBodies(
       ...chosen,
       method: values.method,
       seed,
-      ...optionalNumber("promptingShots", values.promptingShots),
+      // A pairwise task has no prompting baselines: its field is disabled and its value stays home.
+      ...(pairwise ? {} : optionalNumber("promptingShots", values.promptingShots)),
       // Generative settings go only with the generative method (the schema refuses them otherwise).
       ...(values.method === "generative"
         ? { generativeBase: values.generativeBase, ...optionalNumber("lmEpochs", values.lmEpochs) }
@@ -184,6 +197,7 @@ function ExperimentFields(
   const sizeOptions = models.map((m) => ({ value: m.name, label: `${m.name} (${m.status})` }));
   const plain = (names: readonly string[]) => names.map((n) => ({ value: n, label: n }));
   const generative = values.method === "generative";
+  const pairwise = isPairwiseTask(tasks, chosen.task);
   return (
     <div class="form-grid">
       <SelectField
@@ -193,7 +207,7 @@ function ExperimentFields(
         hint={tasks.find((t) => t.name === chosen.task)?.description}
         value={chosen.task}
         onValue={(v) => set("task", v)}
-        options={plain(tasks.map((t) => t.name))}
+        options={tasks.map((t) => ({ value: t.name, label: taskLabel(t.name, t.format) }))}
       />
       <SelectField
         id="weak"
@@ -245,8 +259,9 @@ function ExperimentFields(
         id="promptingShots"
         label="Prompting baselines, k (optional)"
         error={errors.promptingShots}
-        hint="zero-shot and k-shot accuracy of the pretrained strong model"
-        value={values.promptingShots}
+        hint={pairwise ? NO_PROMPTING_HINT : "zero-shot and k-shot accuracy of the pretrained strong model"}
+        disabled={pairwise}
+        value={pairwise ? "" : values.promptingShots}
         onValue={(v) => set("promptingShots", v)}
         numeric
       />
@@ -255,21 +270,26 @@ function ExperimentFields(
 }
 
 function SweepFields(
-  { values, set, errors, taskNames, sizeNames }: {
+  { values, set, errors, tasks, sizeNames }: {
     values: FormValues;
     set: SetValue;
     errors: FieldErrors;
-    taskNames: string[];
+    tasks: TaskListing[];
     sizeNames: string[];
   },
 ) {
+  const suites = Object.keys(SUITE_LABELS);
+  const labels = {
+    ...Object.fromEntries(tasks.map((t) => [t.name, taskLabel(t.name, t.format)])),
+    ...SUITE_LABELS,
+  };
   return (
     <div class="form-stack">
       <CheckboxGroup
         id="tasks"
         legend="Tasks"
-        options={[WORLD_SUITE, ...taskNames.filter((name) => name !== WORLD_SUITE)]}
-        labels={TASK_LABELS}
+        options={[...suites, ...tasks.map((t) => t.name).filter((name) => !suites.includes(name))]}
+        labels={labels}
         selected={values.sweepTasks}
         onChange={(v) => set("sweepTasks", v)}
         error={errors.tasks}
@@ -459,7 +479,8 @@ export function ExperimentForm() {
   const submit = async (event: Event) => {
     event.preventDefault();
     setStarted(undefined);
-    const { bodies, found } = requestBodies(mode, values, chosen, sizeNames);
+    const pairwise = isPairwiseTask(tasks.data ?? [], chosen.task);
+    const { bodies, found } = requestBodies(mode, values, chosen, sizeNames, pairwise);
     setErrors(found);
     if (Object.keys(found).length > 0) return;
     setBusy(true);
@@ -515,7 +536,7 @@ export function ExperimentForm() {
             values={values}
             set={set}
             errors={errors}
-            taskNames={taskNames}
+            tasks={tasks.data}
             sizeNames={sizeNames}
           />
         )}

@@ -9,6 +9,7 @@ import {
   AgreementCharts,
   MedianPgrTable,
   methodsOf,
+  PairwiseNote,
   PgrBars,
   ResultsTable,
   ResultWarnings,
@@ -198,6 +199,7 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
           )
           : (
             <>
+              <PairwiseNote rows={e.results} />
               <ResultWarnings rows={e.results} />
               <Fig3WithControls rows={e.results} params={params} compute={compute} />
               <SummaryViews query={`?experimentId=${id}`} params={params} />

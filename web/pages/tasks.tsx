@@ -1,7 +1,8 @@
 /**
- * Tasks: the built-in and imported tasks, and the import screen — pick a JSONL file (one
- * `{"txt": …, "hard_label": 0|1}` per line), name it, upload it to POST /api/tasks/import. A rejected file
- * shows the server's message with the offending line quoted from the file.
+ * Tasks: the built-in and imported tasks with their format (classification or pairwise), and the import
+ * screen — pick a JSONL file (one `{"txt": …, "hard_label": 0|1}` or one `{"prompt"?: …, "chosen": …,
+ * "rejected": …}` per line), name it, upload it to POST /api/tasks/import. A rejected file shows the
+ * server's message with the offending line quoted from the file.
  */
 import { useState } from "preact/hooks";
 import { TaskImportBody } from "../../server/contract/tasks.ts";
@@ -10,6 +11,7 @@ import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../comp
 import { apiDelete, apiPost, ApiRequestError, describeError } from "../lib/api.ts";
 import { type FieldErrors, issuesToFieldErrors } from "../lib/forms.ts";
 import { useResource } from "../lib/resource.ts";
+import { FORMAT_UNITS } from "../lib/task-format.ts";
 import type { TaskListing } from "../../server/contract/tasks.ts";
 
 /** A task name suggested by the file name ("My data.jsonl" → "my-data"). */
@@ -67,7 +69,8 @@ function ImportForm({ onImported }: { onImported: (name: string) => void }) {
     setBusy(true);
     try {
       const created = await apiPost<TaskListing>("/tasks/import", body);
-      setDone(`Imported "${created.name}" with ${created.exampleCount} examples.`);
+      const format = created.format;
+      setDone(`Imported "${created.name}" (${format}) with ${created.exampleCount} ${FORMAT_UNITS[format]}.`);
       onImported(created.name);
     } catch (err) {
       const line = err instanceof ApiRequestError
@@ -83,11 +86,25 @@ function ImportForm({ onImported }: { onImported: (name: string) => void }) {
 
   return (
     <form class="form" onSubmit={submit} noValidate aria-label="Import a task" data-testid="import-form">
-      <p class="small">
-        One JSON object per line with <code>txt</code> (a string) and <code>hard_label</code>{" "}
-        (0 or 1), as in openai/weak-to-strong; at least 20 examples with both labels. From a terminal:{" "}
-        <Cmd>deno task lab import --name N --file F.jsonl</Cmd>.
-      </p>
+      <div class="small" data-testid="import-formats">
+        <p>One JSON object per line, every line in one of two formats:</p>
+        <ul>
+          <li>
+            <strong>classification</strong> (openai/weak-to-strong): <code>txt</code> and{" "}
+            <code>hard_label</code> (0 or 1); at least 20 examples with both labels.
+            <pre class="line-excerpt">{'{"txt": "Paris is in France", "hard_label": 1}'}</pre>
+          </li>
+          <li>
+            <strong>comparison</strong> (Anthropic HH, TRL), a pairwise task: <code>chosen</code>{" "}
+            (the preferred text), <code>rejected</code> and an optional <code>prompt</code>{" "}
+            before both; at least 20 comparisons.
+            <pre class="line-excerpt">{'{"prompt": "Q: 2+2? A:", "chosen": " 4", "rejected": " 5"}'}</pre>
+          </li>
+        </ul>
+        <p>
+          From a terminal: <Cmd>deno task lab import --name N --file F.jsonl</Cmd>.
+        </p>
+      </div>
       <div class="form-grid">
         <Field
           id="file"
@@ -162,7 +179,8 @@ export function TasksPage() {
                   <tr>
                     <th scope="col">name</th>
                     <th scope="col">kind</th>
-                    <th scope="col" class="num">examples</th>
+                    <th scope="col">format</th>
+                    <th scope="col" class="num">size</th>
                     <th scope="col" class="wide">description</th>
                     <th scope="col">
                       <span class="visually-hidden">actions</span>
@@ -174,7 +192,12 @@ export function TasksPage() {
                     <tr key={t.name} data-task={t.name}>
                       <th scope="row">{t.name}</th>
                       <td>{t.builtin ? "built in" : t.kind}</td>
-                      <td class="num">{t.exampleCount ?? "—"}</td>
+                      <td>
+                        <span class={`badge badge-${t.format}`}>{t.format}</span>
+                      </td>
+                      <td class="num">
+                        {t.exampleCount === null ? "—" : `${t.exampleCount} ${FORMAT_UNITS[t.format]}`}
+                      </td>
                       <td class="small">{t.description}</td>
                       <td>{!t.builtin && <DeleteTask name={t.name} onDone={tasks.reload} />}</td>
                     </tr>

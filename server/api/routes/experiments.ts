@@ -1,5 +1,5 @@
 /** Experiments and sweeps: one router factory for both (they differ in config schema and job type). */
-import { WORLD_SUITE } from "../../tasks/world-tasks.ts";
+import { isWorldSuite } from "../../tasks/world-tasks.ts";
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import type { LabDb } from "../../../db/client.ts";
@@ -24,7 +24,16 @@ async function requireSnapshots(dataDir: string, refs: readonly string[], field:
 }
 
 async function checkExperiment(db: LabDb, dataDir: string, config: ExperimentCreate): Promise<void> {
-  await requireTask(db, dataDir, config.task);
+  const format = await requireTask(db, dataDir, config.task);
+  if (format === "pairwise" && config.promptingShots !== undefined) {
+    throw new ApiError(
+      400,
+      "prompting_on_pairwise",
+      `promptingShots: ${config.task} is a pairwise task; the prompting baselines read a class word, which a ` +
+        `comparison does not have: leave promptingShots out`,
+      { field: "promptingShots" },
+    );
+  }
   requireSize(refSize(config.weak), "weak");
   requireSize(refSize(config.strong), "strong");
   const sizes = LADDER.map((s) => s.name);
@@ -38,7 +47,7 @@ async function checkExperiment(db: LabDb, dataDir: string, config: ExperimentCre
 }
 
 async function checkSweep(db: LabDb, dataDir: string, config: SweepCreate): Promise<void> {
-  for (const task of config.tasks) if (task !== WORLD_SUITE) await requireTask(db, dataDir, task);
+  for (const task of config.tasks) if (!isWorldSuite(task)) await requireTask(db, dataDir, task);
   for (const size of config.sizes) requireSize(refSize(size), "sizes");
   if (new Set(config.sizes).size !== config.sizes.length) {
     throw new ApiError(400, "duplicate_sizes", "sizes must not repeat a size");
