@@ -6,29 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type GptConfig, initParameters } from "../kernels/config.ts";
-import { createTokenizer } from "../server/corpus/tokenizer.ts";
-import { ExperimentCache, hashNumbers } from "../server/lab/cache.ts";
+import { ExperimentCache } from "../server/lab/cache.ts";
 import { hardLabels, pgr } from "../server/lab/metrics.ts";
-import type { ModelSource } from "../server/lab/model-source.ts";
 import type { RoleTraining } from "../server/lab/roles.ts";
 import { runExperiment } from "../server/lab/w2s.ts";
 import { loadTaskSplits } from "../server/tasks/load.ts";
+import { randomWords, tinyModels, writeJsonl } from "./helpers/tiny-ladder.ts";
 
-const tokenizer = createTokenizer({ merges: 0 });
-const CONFIGS: Record<string, GptConfig> = {
-  tiny: { vocabSize: tokenizer.vocabSize, contextLength: 16, width: 8, layers: 1, heads: 1 },
-  big: { vocabSize: tokenizer.vocabSize, contextLength: 16, width: 24, layers: 2, heads: 2 },
-};
-
-const models: ModelSource = {
-  sizes: ["tiny", "big"],
-  load(size: string) {
-    const config = CONFIGS[size];
-    const params = initParameters(config, 7);
-    return Promise.resolve({ size, config, params, tokenizer, hash: hashNumbers(params) });
-  },
-};
+const models = tinyModels();
 
 const FIXTURE = new URL("./fixtures/comparisons.jsonl", import.meta.url).pathname;
 
@@ -44,26 +29,15 @@ async function rawComparisons(path: string): Promise<Map<string, string>> {
 }
 
 /** Comparisons of two random words, one ending in a–m (preferred), the other in n–z. */
-async function writeLetterTask(dir: string): Promise<string> {
-  let state = 11;
-  const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const word = () =>
-    Array.from(
-      { length: 2 + Math.floor(random() * 3) },
-      () => String.fromCharCode(97 + Math.floor(random() * 26)),
-    )
-      .join("");
-  const lines: string[] = [];
-  while (lines.length < 240) {
+function writeLetterTask(dir: string): Promise<string> {
+  const word = randomWords(11, 2, 4);
+  const early = (w: string) => w.at(-1)! <= "m";
+  const rows: { chosen: string; rejected: string }[] = [];
+  while (rows.length < 240) {
     const [a, b] = [word(), word()];
-    const early = (w: string) => w.at(-1)! <= "m";
-    if (early(a) === early(b)) continue;
-    const [chosen, rejected] = early(a) ? [a, b] : [b, a];
-    lines.push(JSON.stringify({ chosen, rejected }));
+    if (early(a) !== early(b)) rows.push(early(a) ? { chosen: a, rejected: b } : { chosen: b, rejected: a });
   }
-  const path = join(dir, "early-letter.jsonl");
-  await Deno.writeTextFile(path, lines.join("\n") + "\n");
-  return path;
+  return writeJsonl(dir, "early-letter.jsonl", rows);
 }
 
 Deno.test("pairwise: the reward head learns a comparison rule; readings, auxconf and generative on pairs", async () => {

@@ -6,55 +6,20 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type GptConfig, initParameters } from "../kernels/config.ts";
-import { createTokenizer } from "../server/corpus/tokenizer.ts";
-import { ExperimentCache, hashNumbers } from "../server/lab/cache.ts";
+import { ExperimentCache } from "../server/lab/cache.ts";
 import { agreement, pgr, pgrBootstrap } from "../server/lab/metrics.ts";
-import type { ModelSource } from "../server/lab/model-source.ts";
 import { runExperiment } from "../server/lab/w2s.ts";
 import { loadTaskSplits } from "../server/tasks/load.ts";
+import { randomWords, tinyModels, writeJsonl } from "./helpers/tiny-ladder.ts";
 
-const tokenizer = createTokenizer({ merges: 0 });
-const CONFIGS: Record<string, GptConfig> = {
-  tiny: { vocabSize: tokenizer.vocabSize, contextLength: 16, width: 8, layers: 1, heads: 1 },
-  small: { vocabSize: tokenizer.vocabSize, contextLength: 16, width: 16, layers: 1, heads: 2 },
-  big: { vocabSize: tokenizer.vocabSize, contextLength: 16, width: 24, layers: 2, heads: 2 },
-};
-
-function tinyModels(): ModelSource & { loads: number } {
-  const source = {
-    loads: 0,
-    sizes: ["tiny", "small", "big"],
-    load(size: string) {
-      source.loads++;
-      const config = CONFIGS[size];
-      const params = initParameters(config, 7);
-      return Promise.resolve({ size, config, params, tokenizer, hash: hashNumbers(params) });
-    },
-  };
-  return source;
-}
-
-async function writeTask(dir: string): Promise<string> {
-  let state = 99;
-  const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const lines: string[] = [];
-  for (let i = 0; i < 240; i++) {
-    const words = Array.from(
-      { length: 2 },
-      () =>
-        Array.from(
-          { length: 2 + Math.floor(random() * 2) },
-          () => String.fromCharCode(97 + Math.floor(random() * 26)),
-        )
-          .join(""),
-    );
-    const text = words.join(" ");
-    lines.push(JSON.stringify({ txt: text, hard_label: text.charCodeAt(text.length - 1) <= 109 ? 1 : 0 }));
-  }
-  const path = join(dir, "last-letter.jsonl");
-  await Deno.writeTextFile(path, lines.join("\n") + "\n");
-  return path;
+/** 240 texts of two random words; the label is whether the last letter is in a–m. */
+function writeTask(dir: string): Promise<string> {
+  const word = randomWords(99, 2, 3);
+  const rows = Array.from({ length: 240 }, () => {
+    const text = `${word()} ${word()}`;
+    return { txt: text, hard_label: text.charCodeAt(text.length - 1) <= 109 ? 1 : 0 };
+  });
+  return writeJsonl(dir, "last-letter.jsonl", rows);
 }
 
 Deno.test("w2s: tiny experiment end to end, readings recomputed, cache reused across runs and methods", async () => {

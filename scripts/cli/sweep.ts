@@ -1,6 +1,8 @@
 /**
  * `deno task lab sweep --tasks a,b --sizes s1,s2,s3 --methods naive,auxconf --seeds 0,1,2 [--json|--csv]`:
- * `--tasks world` (the default) is every task of the lab's world: the headline is the median over them.
+ * `--tasks world` (the default) is every classification task of the lab's world: the headline is the median
+ * over them; `--tasks world-pairwise` is every preference task (reward modeling: a scalar reward head on
+ * two texts, Bradley–Terry loss; accuracy = test pairs ranked correctly).
  * every pair weak < strong × method × seed for each task, a progress bar with ETA on stderr, and a summary
  * table of final-checkpoint readings (mean accuracies, PGR with its interval across seeds, "gap too small"
  * flags) with the median PGR per task × method and per method (server/lab/sweep.ts, summarizeResults).
