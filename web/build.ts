@@ -12,8 +12,15 @@ const WEB_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(WEB_DIR);
 export const DIST_DIR = join(WEB_DIR, "dist");
 const OUTPUTS = ["index.html", "main.js", "app.css"];
-/** Sources outside web/ and the contract that change the bundle: the build settings, kernel version names. */
-const EXTRA_INPUTS = [join(ROOT, "deno.json"), join(ROOT, "kernels/versions.ts")];
+/**
+ * Sources outside web/ and the contract that change the bundle: the build settings, kernel version names,
+ * the world's suite names.
+ */
+const EXTRA_INPUTS = [
+  join(ROOT, "deno.json"),
+  join(ROOT, "kernels/versions.ts"),
+  join(ROOT, "server/corpus/world-schema.ts"),
+];
 /** The contract the dashboard shares with the server (schemas, names, the ladder rule), bundled whole. */
 const CONTRACT_DIR = join(ROOT, "server/contract");
 

@@ -1,15 +1,10 @@
 /** Tasks as the API lists and imports them and the dashboard and the CLI read them. */
 import { z } from "zod";
+import type { TaskFormat } from "../tasks/types.ts";
 import { TASK_NAME } from "./fields.ts";
 
-/** A classification task (a text, a label) or a pairwise one (two texts, which is preferred). */
-export type TaskFormat = "classification" | "pairwise";
-
-/**
- * The names that stand for a world's tasks in a sweep (`--tasks world`): its classification tasks, and its
- * pairwise (preference) tasks. No task may take one.
- */
-export const WORLD_SUITES = { classification: "world", pairwise: "world-pairwise" } as const;
+export type { TaskFormat };
+export { WORLD_SUITES } from "../corpus/world-schema.ts";
 
 /** A task, built in or imported. */
 export interface TaskListing {

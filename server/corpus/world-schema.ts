@@ -15,7 +15,12 @@
  */
 
 import { z } from "zod";
-import { WORLD_SUITES } from "../contract/tasks.ts";
+
+/**
+ * The names that stand for a world's tasks in a sweep (`--tasks world`): its classification tasks, and its
+ * pairwise (preference) tasks. No task may take one.
+ */
+export const WORLD_SUITES = { classification: "world", pairwise: "world-pairwise" } as const;
 
 const NAME = /^[a-z][a-z0-9-]{0,39}$/;
 const name = (what: string) =>

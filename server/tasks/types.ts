@@ -3,10 +3,6 @@
  * a classification (one text, a 0/1 label) or pairwise (two texts, the label says which is preferred).
  */
 
-import type { TaskFormat } from "../contract/tasks.ts";
-
-export type { TaskFormat };
-
 /**
  * One example. Classification: `txt` and its label. Pairwise (preferences): `txt` and `other` are the two
  * full texts (prompt included) and `hard_label` is 1 when `other` is the preferred one, 0 when `txt` is;
@@ -17,6 +13,9 @@ export interface TaskExample {
   hard_label: 0 | 1;
   other?: string;
 }
+
+/** A classification task (a text, a label) or a pairwise one (two texts, which is preferred). */
+export type TaskFormat = "classification" | "pairwise";
 
 /** The example alone, without a builder's extra fields (group, exclusions, prompt); `other` only on pairs. */
 export function taskExample({ txt, hard_label, other }: TaskExample): TaskExample {

@@ -9,8 +9,7 @@
  * never stated is left out (no model could know it), and `stated` keeps only facts stated that often.
  */
 
-import type { WorldTaskSpecT } from "../corpus/world-schema.ts";
-import { WORLD_SUITES } from "../contract/tasks.ts";
+import { WORLD_SUITES, type WorldTaskSpecT } from "../corpus/world-schema.ts";
 import { createRandom, pick, seededRandom } from "../../kernels/random.ts";
 import { promptFor, timesStated, type World, type WorldEntity } from "../corpus/world.ts";
 import type { SplitName } from "./splits.ts";
