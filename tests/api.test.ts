@@ -717,6 +717,8 @@ Deno.test("results export as CSV and JSON", async () => {
     ),
     lines[1],
   );
+  // The last column is the task's format; a row stored without it is a classification result.
+  assert.ok(lines[0].endsWith(",format") && lines[1].endsWith(",classification"), lines[1]);
   const asJson = await json(await app.request(`/api/results/export.json?experimentId=${experiment.id}`));
   assert.equal(asJson[0].pgr, 0.5);
 });

@@ -115,6 +115,15 @@ Deno.test("sweep: CSV has one row per experiment with the header's columns", () 
   assert.equal(rest.length, 0);
   assert.equal(header.split(",").length, row.split(",").length);
   assert.equal(row.split(",").slice(0, 8).join(","), "toy,a,b,naive,3,0.6,0.9,0.8");
+  assert.ok(header.endsWith(",format") && row.endsWith(",classification"), row);
+  const pairwise = [{ ...results[0], format: "pairwise" as const }];
+  const pairCsv = sweepCsv({
+    cells: [{ ...cell, results: pairwise }],
+    medians: [],
+    experiments: 1,
+    seconds: 0,
+  });
+  assert.ok(pairCsv.endsWith(",pairwise"), pairCsv);
 });
 
 Deno.test("sweep: summarizeResults groups experiments into cells by task, pair and method, seeds pooled", () => {

@@ -260,6 +260,7 @@ export function sweepCsv(result: SweepResult): string {
     "oracle_student_acc",
     "oracle_pgr",
     "strong_knowledge",
+    "format",
   ];
   const cell = (
     v: unknown,
@@ -283,6 +284,7 @@ export function sweepCsv(result: SweepResult): string {
         r.oracle.student_acc,
         r.oracle.pgr,
         r.strongKnowledge ?? null,
+        r.format ?? "classification",
       ].map(cell).join(",")
     )
   );

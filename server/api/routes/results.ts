@@ -133,6 +133,7 @@ const CSV_COLUMNS = [
   "oracleStep",
   "agreement",
   "createdAt",
+  "format",
 ] as const;
 
 function csvCell(value: unknown): string {
@@ -147,7 +148,12 @@ function csvCell(value: unknown): string {
 
 export function resultsToCsv(rows: Record<string, unknown>[]): string {
   const lines = [CSV_COLUMNS.join(",")];
-  for (const row of rows) lines.push(CSV_COLUMNS.map((k) => csvCell(row[k])).join(","));
+  for (const row of rows) {
+    // Stored before pairwise tasks existed: a classification result.
+    const format = (row.full as ExperimentResult | null)?.format ?? "classification";
+    const cells: Record<string, unknown> = { ...row, format };
+    lines.push(CSV_COLUMNS.map((k) => csvCell(cells[k])).join(","));
+  }
   return lines.join("\n") + "\n";
 }
 
