@@ -98,13 +98,19 @@ export const OPERATIONS: OperationDoc[] = [
       "as a sweep named demo; answers {experiment, job}; 409 while a demo is queued or running",
     created: true,
   },
-  { method: "get", path: "/tasks", tag: "tasks", summary: "Built-in and imported tasks" },
+  {
+    method: "get",
+    path: "/tasks",
+    tag: "tasks",
+    summary: "Built-in, world and imported tasks, each with its format (classification or pairwise)",
+  },
   { method: "get", path: "/tasks/{name}", tag: "tasks", summary: "One task (imported ones with a sample)" },
   {
     method: "post",
     path: "/tasks/import",
     tag: "tasks",
-    summary: "Import a JSONL task ({txt, hard_label} per line); a bad line rejects the file",
+    summary: "Import a JSONL task: {txt, hard_label} per line (classification) or {prompt?, chosen, " +
+      "rejected} per line (pairwise comparisons); a bad line rejects the file, naming its number",
     body: TaskImportBody,
     rawJsonl: true,
     query: TaskImportQuery,

@@ -22,5 +22,8 @@ export interface TaskListing {
 export const TaskImportBody = z.object({
   name: TASK_NAME,
   description: z.string().max(2000).optional(),
-  jsonl: z.string().min(1, "jsonl must not be empty"),
+  jsonl: z.string().min(1, "jsonl must not be empty").describe(
+    'one JSON object per line: {"txt", "hard_label"} or {"prompt"?, "chosen", "rejected"}; the first line ' +
+      "decides the format",
+  ),
 }).strict().meta({ id: "TaskImport" });
