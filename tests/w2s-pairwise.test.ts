@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { ExperimentCache } from "../server/lab/cache.ts";
 import { hardLabels, pgr } from "../server/lab/metrics.ts";
 import type { RoleTraining } from "../server/lab/roles.ts";
+import { sizeHyper } from "../server/lab/ladder.ts";
 import { runExperiment } from "../server/lab/w2s.ts";
 import { loadTaskSplits } from "../server/tasks/load.ts";
 import { randomWords, tinyModels, writeJsonl } from "./helpers/tiny-ladder.ts";
@@ -99,7 +100,7 @@ Deno.test("pairwise: a hand-written comparison file runs end to end; targets mee
   let weakTrain2: number[] = [];
   let weakValidation: number[] = [];
   const result = await runExperiment(
-    { task: FIXTURE, weak: "tiny", strong: "big", method: "naive", seed, epochs: 2, lr: 1e-3, batchSize: 4 },
+    { task: FIXTURE, weak: "tiny", strong: "big", method: "naive", seed, batchSize: 4 },
     {
       models,
       trainer: async (input, run) => {
@@ -124,6 +125,8 @@ Deno.test("pairwise: a hand-written comparison file runs end to end; targets mee
   assert.equal(weakTrain2.length, splits.train2.length);
   assert.deepEqual([...student.validationLabels], hardLabels(weakValidation));
   assert.deepEqual([...weak.testLabels], splits.test.map(truth));
+  // No lr or epochs given: every role takes the pairwise defaults (ladder.ts PAIRWISE_HYPER), not the base's.
+  for (const run of result.runs) assert.deepEqual([run.hyper!.lr, run.hyper!.epochs], [1e-3, 8], run.role);
 });
 
 Deno.test("pairwise: a malformed comparison line is named by number; prompting is refused for pairs", async () => {
@@ -146,4 +149,13 @@ Deno.test("pairwise: a malformed comparison line is named by number; prompting i
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("pairwise defaults: lr 1e-3 for 8 epochs over the base, the user's settings win", () => {
+  const base = sizeHyper("micro");
+  const pairwise = sizeHyper("micro", {}, "pairwise");
+  assert.deepEqual([base.lr, base.epochs], [1e-4, 4]);
+  assert.deepEqual({ ...pairwise, lr: base.lr, epochs: base.epochs }, base);
+  assert.deepEqual([pairwise.lr, pairwise.epochs], [1e-3, 8]);
+  assert.deepEqual([sizeHyper("micro", { lr: 3e-4 }, "pairwise").lr], [3e-4]);
 });

@@ -9,7 +9,9 @@
  * --bootstrap-sizes a,b --probes (per-layer saliency) --prompting K (zero/K-shot baselines)
  * --max-examples N --no-cache --control (the random-init control: the strong architecture never
  * pretrained) --leakage (the ladder saw the task's test items). --task also takes a path to a .jsonl file
- * or an imported task's name.
+ * or an imported task's name. A pairwise task (world-prefer-*, or a comparison file: prompt?, chosen,
+ * rejected) trains reward models (a scalar reward head, Bradley–Terry loss): every accuracy is the share
+ * of test pairs ranked correctly; --prompting does not apply.
  * Finetuning recipe of every finetuned role (default, chosen on validation: LP-FT with frozen embeddings
  * at lr 1e-4, decay toward zero — server/lab/ladder.ts BASE_HYPER):
  * --embeddings train|frozen (frozen: token and position embeddings neither updated nor decayed)

@@ -8,6 +8,7 @@ import type { GptConfig } from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import type { GptModel } from "../../kernels/gpt.ts";
 import type { StudentMode } from "../contract/methods.ts";
+import type { TaskFormat } from "../tasks/types.ts";
 import {
   type CurvePoint,
   FINETUNE_RECIPE,
@@ -49,6 +50,8 @@ export interface RoleExperiment extends FinetuneRecipe {
   lr?: number;
   batchSize?: number;
   alphaMax?: number;
+  /** The task's format: pairwise tasks start from their own defaults (ladder.ts PAIRWISE_HYPER). */
+  format?: TaskFormat;
 }
 
 /** A size's finetune settings in one role: the seed salt gives each role its own data order. */
@@ -65,7 +68,7 @@ export function roleHyper(
     embeddings: experiment.embeddings,
     headInit: experiment.headInit,
     decayTo: experiment.decayTo,
-  });
+  }, experiment.format);
   const recipe = recipeChanges({ embeddings, headInit, decayTo });
   return { ...hyper, ...recipe, evalEvery: 0, seed: experiment.seed * 1000 + seedSalt };
 }

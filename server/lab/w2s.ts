@@ -216,7 +216,7 @@ export async function runExperiment(
     data,
     trained: { weak, ceiling, student },
     control,
-    alphaMax: method.loss === "auxconf" ? roleHyper(opts.strong, opts, 0).alphaMax : null,
+    alphaMax: method.loss === "auxconf" ? roleHyper(opts.strong, ctx.experiment, 0).alphaMax : null,
     strongKnowledge: models.strong.knowledge ?? null,
     chain,
     prompting,
@@ -249,7 +249,9 @@ async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) 
   const splits = opts.evaluateOn === "validation"
     ? { ...loaded, test: loaded.validation, extra: undefined }
     : loaded;
-  if (opts.promptingShots !== undefined && taskFormat(splits.test) === "pairwise") {
+  // The task's format picks its finetuning defaults (ladder.ts) for every role and the progress plan.
+  const experiment = { ...opts, format: taskFormat(splits.test) };
+  if (opts.promptingShots !== undefined && experiment.format === "pairwise") {
     throw new Error(
       `${opts.task} is a pairwise task: the prompting baselines read a class word, which a comparison ` +
         `does not have; leave out promptingShots (--prompting)`,
@@ -259,12 +261,12 @@ async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) 
   const models = await loadModels(deps.models, opts, chain);
   const data = encodeTask(models.weak.tokenizer, splits);
   const lmEpochs = opts.lmEpochs ?? DEFAULT_LM_EPOCHS;
-  const plan = planProgress(opts, method, mode, chain, data, lmEpochs);
+  const plan = planProgress(experiment, method, mode, chain, data, lmEpochs);
   const runs: RoleRun[] = [];
   const ctx: RoleContext = {
     trainer: deps.trainer,
     gpu,
-    experiment: opts,
+    experiment,
     setsFor: data.setsFor,
     gt: data.gt,
     cache: deps.cache,
