@@ -17,6 +17,8 @@ function randomParams(cfg: GptConfig, seed: number): Float32Array {
   let s = seed;
   const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
   for (const spec of paramLayout(cfg).specs) {
+    // The probe reads no head; skipping the reward head keeps the draws of the layout before it had one.
+    if (spec.name === "reward.weight") continue;
     for (let i = 0; i < spec.size; i++) flat[spec.offset + i] += 3 * next();
   }
   return flat;
