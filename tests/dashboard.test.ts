@@ -609,7 +609,13 @@ async function submitRealW2sExperiment({ page, base }: Ui): Promise<number> {
 
 /** The real job finishes; its runs used the probe mode and its result row shows on the experiment page. */
 async function checkRealW2sResult({ page, base, shot }: Ui, realId: number) {
-  await page.waitForSelector(".job-progress[data-status=done]", { timeout: 30_000 });
+  // A real training job beside the other test files on two cores: wait for its end, whichever it is.
+  const ended = ".job-progress[data-status=done], .job-progress[data-status=failed]";
+  await page.waitForSelector(ended, { timeout: 120_000 });
+  if (await page.$(".job-progress[data-status=failed]")) {
+    const failed = await (await fetch(`${base}/api/experiments/${realId}`)).json();
+    assert.fail(`the real w2s job failed: ${JSON.stringify(failed.job ?? failed).slice(0, 500)}`);
+  }
   await page.waitForSelector("[data-testid=results-table]", { state: "attached" });
   const real = await (await fetch(`${base}/api/experiments/${realId}`)).json();
   assert.equal(real.config.studentMode, "probe");
