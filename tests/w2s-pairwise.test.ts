@@ -78,6 +78,15 @@ Deno.test("pairwise: the reward head learns a comparison rule; readings, auxconf
     const gen = await runExperiment({ ...options, method: "generative", lmEpochs: 1 }, { models, cache });
     assert.equal(gen.format, "pairwise");
     assert.equal(gen.runs.find((r) => r.role === "ceiling")!.cached, false);
+
+    // Bootstrapping through the middle size (2-fold) and the probe student: both read pairs too.
+    const boot = await runExperiment({ ...options, method: "bootstrap" }, { models, cache });
+    assert.deepEqual(boot.runs.filter((r) => r.role === "bootstrap").map((r) => r.size), ["small", "small"]);
+    const { embeddings: _e, headInit: _h, ...plain } = options;
+    const probe = await runExperiment({ ...plain, mode: "probe" }, { models, cache });
+    assert.equal(probe.format, "pairwise");
+    // The frozen features of the big model still rank the rule's pairs: a linear reward on h₂ − h₁.
+    assert.ok(probe.ceiling_acc > 0.6, `probe ceiling ${probe.ceiling_acc}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
