@@ -2,11 +2,14 @@
  * Opens the lab's database: embedded PGlite (Postgres in WASM) file-backed at `<dataDir>/db` by default, or a
  * Postgres server through postgres-js when a DATABASE_URL is given. Migrations from db/migrations are applied
  * on open, so every caller sees the current schema.
+ * The data directory and db/ are owner-only (0700); PGlite writes its files 0666 whatever the umask, so
+ * opening and closing also take the group and other bits off everything under db/.
  */
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import * as schema from "./schema.ts";
+import { claimDbOwner } from "./owner.ts";
 
 export type LabDb = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -20,21 +23,61 @@ const MIGRATIONS_FOLDER = fileURLToPath(new URL("./migrations", import.meta.url)
 /** Arbitrary key for the advisory lock that serializes migrations between processes. */
 const MIGRATION_LOCK_KEY = 8_787_001;
 
-export async function openDb(opts: { dataDir: string; databaseUrl?: string }): Promise<OpenedDb> {
+/** `serves`: the opener is the lab server, which other commands can reach through its API (db/owner.ts). */
+export async function openDb(
+  opts: { dataDir: string; databaseUrl?: string; serves?: boolean },
+): Promise<OpenedDb> {
   if (opts.databaseUrl) return await openPostgres(opts.databaseUrl);
-  return await openPglite(`${opts.dataDir}/db`);
+  await makeOwnerOnlyDir(opts.dataDir);
+  const release = await claimDbOwner(opts.dataDir, { serves: opts.serves });
+  try {
+    const opened = await openPglite(`${opts.dataDir}/db`);
+    return { ...opened, close: () => opened.close().finally(release) };
+  } catch (err) {
+    release();
+    throw err;
+  }
 }
 
 async function openPglite(dir: string): Promise<OpenedDb> {
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   const { migrate } = await import("drizzle-orm/pglite/migrator");
-  await Deno.mkdir(dir, { recursive: true });
+  await makeOwnerOnlyDir(dir);
   const client = new PGlite(dir);
   await client.waitReady;
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
-  return { db: db as unknown as LabDb, kind: "pglite", close: () => client.close() };
+  await restrictTree(dir);
+  const close = async () => {
+    await client.close();
+    await restrictTree(dir);
+  };
+  return { db: db as unknown as LabDb, kind: "pglite", close };
+}
+
+const OWNER_ONLY = Deno.build.os !== "windows";
+
+/** Creates `dir` (and parents) if needed and makes it 0700: what it holds is the owner's alone. */
+export async function makeOwnerOnlyDir(dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (OWNER_ONLY) await Deno.chmod(dir, 0o700);
+}
+
+/** Takes the group and other permission bits off every file and directory under `dir`. */
+async function restrictTree(dir: string): Promise<void> {
+  if (!OWNER_ONLY) return;
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isSymlink) continue;
+    const path = `${dir}/${entry.name}`;
+    try {
+      const { mode } = await Deno.lstat(path);
+      if (mode !== null && (mode & 0o077) !== 0) await Deno.chmod(path, mode & 0o700);
+      if (entry.isDirectory) await restrictTree(path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err; // the database removed it meanwhile
+    }
+  }
 }
 
 async function openPostgres(url: string): Promise<OpenedDb> {

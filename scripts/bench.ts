@@ -23,6 +23,7 @@
  * with a named error.
  */
 import { getGpu } from "../kernels/device.ts";
+import { flagList, parseFlags, UsageError } from "../server/contract/command-flags.ts";
 import { autotuneMatmul } from "../kernels/ops/matmul-autotune.ts";
 import type { BenchReport, PeerReport, ProfileReport, ProfileRow } from "../kernels/bench/report.ts";
 import { profileStep } from "../kernels/bench/profile.ts";
@@ -126,8 +127,41 @@ async function profile(args: string[], at: number): Promise<void> {
   else printProfile(model, rows);
 }
 
+const BENCH_FLAGS = {
+  json: { type: "boolean" },
+  quick: { type: "boolean" },
+  "kernels-only": { type: "boolean" },
+  "training-only": { type: "boolean" },
+  peers: { type: "boolean" },
+  "no-autotune": { type: "boolean" },
+  gpt2: { type: "boolean" },
+  profile: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Refuses unknown flags before any GPU work; `--help` prints this file's header. */
+async function checkFlags(args: string[]): Promise<void> {
+  try {
+    const { values, positionals } = parseFlags(args, BENCH_FLAGS, true);
+    // The one argument bench takes is the model after --profile (W/L).
+    const profileAt = args.indexOf("--profile");
+    const stray = positionals.find((p) => profileAt < 0 || p !== args[profileAt + 1]);
+    if (stray !== undefined) throw new UsageError(`unexpected argument "${stray}"`, flagList(BENCH_FLAGS));
+    if (values.help) {
+      const text = await Deno.readTextFile(new URL(import.meta.url));
+      console.log(text.match(/^\/\*\*([\s\S]*?)\*\//)![1].replace(/^ \* ?/gm, "").trim());
+      Deno.exit(0);
+    }
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`bench: ${err.message}`);
+    Deno.exit(2);
+  }
+}
+
 if (import.meta.main) {
   const args = Deno.args;
+  await checkFlags(args);
   const profileAt = args.indexOf("--profile");
   if (profileAt >= 0) {
     await profile(args, profileAt);

@@ -2,6 +2,7 @@
  * `deno task lab <command> …`: the lab's command line. Each command lives in scripts/cli/<name>.ts
  * and exports `main(args: string[]): Promise<void>`; this file only dispatches.
  */
+import { UsageError } from "../server/contract/command-flags.ts";
 
 const COMMANDS: Record<string, { file: string; help: string }> = {
   demo: {
@@ -53,10 +54,16 @@ async function useWorldFlag(name: string, args: string[]): Promise<string[]> {
 
 /** Commands that train: they pick the matmul blocks measured for this adapter (cached per machine). */
 const TRAINING_COMMANDS = new Set(["demo", "pretrain", "w2s", "sweep", "recipes", "worker"]);
+/** Commands that must start at once (a worker leases jobs): they take cached blocks and never measure. */
+const CACHED_TUNE_ONLY = new Set(["worker"]);
 
-async function tuneEngine(): Promise<void> {
+async function tuneEngine(name: string): Promise<void> {
   const { getGpu } = await import("../kernels/device.ts");
-  const { autotuneMatmul } = await import("../kernels/ops/matmul-autotune.ts");
+  const { applyCachedMatmulTune, autotuneMatmul } = await import("../kernels/ops/matmul-autotune.ts");
+  if (CACHED_TUNE_ONLY.has(name)) {
+    applyCachedMatmulTune(await getGpu());
+    return;
+  }
   const result = await autotuneMatmul(await getGpu());
   if (!result.fromCache) {
     console.error(`matmul autotune for ${result.adapter}: ${JSON.stringify(result.blocks)} (cached)`);
@@ -92,11 +99,16 @@ if (import.meta.main) {
     Deno.exit(0);
   }
   try {
-    if (TRAINING_COMMANDS.has(name) && Deno.env.get("LAB_AUTOTUNE") !== "0") await tuneEngine();
+    if (TRAINING_COMMANDS.has(name) && Deno.env.get("LAB_AUTOTUNE") !== "0") await tuneEngine(name);
     const rest = await useWorldFlag(name, args);
     const mod = await import(command.file);
     await mod.main(rest);
   } catch (err) {
+    if (err instanceof UsageError) {
+      const flags = WORLD_COMMANDS.has(name) ? [...err.flags, "--world …"] : err.flags;
+      console.error(`lab ${name}: ${new UsageError(err.problem, [...flags, "--help"]).message}`);
+      Deno.exit(2);
+    }
     console.error(`lab ${name}: ${err instanceof Error ? err.message : String(err)}`);
     if (Deno.env.get("LAB_DEBUG")) console.error(err);
     Deno.exit(1);

@@ -7,7 +7,7 @@
  * runs a toy-train job during the measurement (`--no-job`: idle, for a baseline), so the figure is taken
  * while training runs; the server is stopped and the directory removed afterwards. Loopback only, at most 2,000 req/s for at most 120 s.
  */
-import { parseArgs } from "node:util";
+import { parseFlags, UsageError } from "../server/contract/command-flags.ts";
 
 const MAX_RATE = 2000;
 const MAX_SECONDS = 120;
@@ -44,7 +44,7 @@ function summarize(latencies: number[], errors: number): LatencySummary {
 function positive(name: string, raw: string | undefined, fallback: number, max: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!(n > 0) || n > max) throw new Error(`--${name} must be a number in (0, ${max}], got "${raw}"`);
+  if (!(n > 0) || n > max) throw new UsageError(`--${name} must be a number in (0, ${max}], got "${raw}"`);
   return n;
 }
 
@@ -166,23 +166,26 @@ export async function runLoad(opts: { base: string; rate: number; seconds: numbe
 }
 
 async function main() {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      url: { type: "string" },
-      rate: { type: "string" },
-      seconds: { type: "string" },
-      json: { type: "boolean", default: false },
-      "no-job": { type: "boolean", default: false },
-      /** Comma-separated paths to read instead of the default mix ({run} stands for the job's run id). */
-      paths: { type: "string" },
-    },
+  const { values } = parseFlags(Deno.args, {
+    url: { type: "string" },
+    rate: { type: "string" },
+    seconds: { type: "string" },
+    json: { type: "boolean", default: false },
+    "no-job": { type: "boolean", default: false },
+    /** Comma-separated paths to read instead of the default mix ({run} stands for the job's run id). */
+    paths: { type: "string" },
+    help: { type: "boolean", short: "h" },
   });
+  if (values.help) {
+    const text = await Deno.readTextFile(new URL(import.meta.url));
+    console.log(text.match(/^\/\*\*([\s\S]*?)\*\//)![1].replace(/^ \* ?/gm, "").trim());
+    return;
+  }
   const rate = positive("rate", values.rate, 200, MAX_RATE);
   const seconds = positive("seconds", values.seconds, 10, MAX_SECONDS);
   let base = values.url?.replace(/\/+$/, "");
-  if (base !== undefined && !LOOPBACK.has(new URL(base).hostname)) {
-    throw new Error(`--url must be a loopback address (127.0.0.1, localhost, [::1]), got ${base}`);
+  if (base !== undefined && !(URL.canParse(base) && LOOPBACK.has(new URL(base).hostname))) {
+    throw new UsageError(`--url must be a loopback address (127.0.0.1, localhost, [::1]), got ${base}`);
   }
   const own = base === undefined ? await startOwnServer(!values["no-job"]) : undefined;
   base ??= own!.base;
@@ -191,7 +194,9 @@ async function main() {
     const runsUrl = own?.jobId ? `/api/runs?jobId=${own.jobId}` : "/api/runs?limit=1";
     const runId = (await (await fetch(base + runsUrl)).json())[0]?.id;
     const chosen = values.paths?.split(",").map((p) => p.trim()).filter(Boolean);
-    if (chosen?.some((p) => !p.startsWith("/api/"))) throw new Error("--paths must all start with /api/");
+    if (chosen?.some((p) => !p.startsWith("/api/"))) {
+      throw new UsageError("--paths must all start with /api/");
+    }
     const paths = chosen ? chosen.map((p) => p.replace("{run}", String(runId))) : [
       "/api/health",
       "/api/jobs?limit=20",
@@ -231,4 +236,10 @@ async function main() {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await main().catch((err) => {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`load: ${err.message}`);
+    Deno.exit(2);
+  });
+}

@@ -4,10 +4,11 @@
  * and the dashboard from web/dist (index.html for client-side routes), which it builds first when missing or
  * stale. On first start it prints a sign-in link that carries the new token. Flags win over the environment.
  */
-import { parseArgs } from "node:util";
+import { parseFlags, UsageError } from "./contract/command-flags.ts";
 import { Hono } from "hono";
 import { serveStatic } from "hono/deno";
 import { openDb } from "../db/client.ts";
+import { DbOwnedError } from "../db/owner.ts";
 import { createApp } from "./api/app.ts";
 import { resolveToken } from "./api/token.ts";
 import { EventBus } from "./jobs/bus.ts";
@@ -69,21 +70,56 @@ export async function createServerApp(api: Hono): Promise<Hono> {
   return app;
 }
 
-async function main() {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { port: { type: "string" }, host: { type: "string" }, "data-dir": { type: "string" } },
-  });
-  const port = Number(values.port ?? Deno.env.get("PORT") ?? 8787);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`--port must be 0–65535, got ${values.port}`);
-  }
-  const hostname = values.host ?? "127.0.0.1";
-  const dataDir = values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
-  const databaseUrl = Deno.env.get("DATABASE_URL") || undefined;
+const USAGE = "usage: deno task start [--port N] [--host H] [--data-dir DIR] (env: PORT, LAB_DATA_DIR, " +
+  "DATABASE_URL, LAB_TOKEN)";
 
+const START_FLAGS = {
+  port: { type: "string" },
+  host: { type: "string" },
+  "data-dir": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** The server's settings from its flags and the environment, or a UsageError naming the fix. */
+export function startOptions(args: string[]) {
+  const { values } = parseFlags(args, START_FLAGS);
+  const rawPort = values.port ?? Deno.env.get("PORT") ?? "8787";
+  const port = /^\d{1,5}$/.test(rawPort) ? Number(rawPort) : NaN;
+  if (!(port <= 65535)) {
+    throw new UsageError(`--port must be a whole number 0–65535 (0: any free port), got "${rawPort}"`);
+  }
+  return {
+    help: values.help ?? false,
+    port,
+    hostname: values.host ?? "127.0.0.1",
+    dataDir: values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data",
+  };
+}
+
+/** Fails fast on a taken port, before the database is opened or the dashboard built. */
+function checkPortFree(hostname: string, port: number): void {
+  if (port === 0) return;
+  try {
+    Deno.listen({ hostname, port }).close();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+    throw new UsageError(
+      `port ${port} on ${hostname} is in use (another lab server?): stop it, or pick another with --port N`,
+    );
+  }
+}
+
+async function main() {
+  const { help, port, hostname, dataDir } = startOptions(Deno.args);
+  if (help) {
+    console.log(USAGE);
+    return;
+  }
+  const databaseUrl = Deno.env.get("DATABASE_URL") || undefined;
+  checkPortFree(hostname, port);
   await Deno.mkdir(dataDir, { recursive: true });
-  const opened = await openDb({ dataDir, databaseUrl });
+
+  const opened = await openDb({ dataDir, databaseUrl, serves: true });
   const { token, generated } = await resolveToken(dataDir);
   const bus = new EventBus();
   // Extra worker processes on the same database reach the event stream through the database.
@@ -127,4 +163,12 @@ async function main() {
   Deno.addSignalListener("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await main().catch((err) => {
+    // Bad flags, a taken port or a database another process owns: one line that names the fix.
+    const expected = err instanceof UsageError || err instanceof DbOwnedError;
+    console.error(`lab server: ${err instanceof Error ? err.message : String(err)}`);
+    if (!expected) console.error(err);
+    Deno.exit(expected ? 2 : 1);
+  });
+}

@@ -5,7 +5,7 @@
  * and what was kept out. The real text leaves out the test items of the built-in text tasks for the
  * split seeds (default 0,1,2, as the ladder); --leakage lets them in.
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { buildCorpus, type BuiltinSource, type CorpusOptions } from "../../server/corpus/corpus.ts";
 import { describeExcluded } from "../../server/contract/models.ts";
 import { DEFAULT_LAB_CORPUS } from "../../server/lab/lab-corpus.ts";
@@ -22,21 +22,18 @@ export function parseSplitSeeds(text: string): number[] {
 }
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      sources: { type: "string" },
-      file: { type: "string", multiple: true },
-      world: { type: "boolean", default: false },
-      entities: { type: "string" },
-      "world-seed": { type: "string" },
-      merges: { type: "string" },
-      seed: { type: "string" },
-      "max-chars-per-source": { type: "string" },
-      "split-seeds": { type: "string" },
-      leakage: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-    },
+  const { values } = parseFlags(args, {
+    sources: { type: "string" },
+    file: { type: "string", multiple: true },
+    world: { type: "boolean", default: false },
+    entities: { type: "string" },
+    "world-seed": { type: "string" },
+    merges: { type: "string" },
+    seed: { type: "string" },
+    "max-chars-per-source": { type: "string" },
+    "split-seeds": { type: "string" },
+    leakage: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
   });
   const int = (name: string, text: string | undefined) => {
     if (text === undefined) return undefined;

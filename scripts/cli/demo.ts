@@ -9,7 +9,7 @@
  * Progress with ETA on stderr. --world F runs it on another world file; --json: the last line is one
  * JSON object.
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { ProgressBar } from "../progress.ts";
 import { DEMO_SWEEP, type DemoResult, runDemo } from "../../server/lab/demo.ts";
 import { formatSweep, labDeps } from "./sweep.ts";
@@ -18,10 +18,9 @@ import { numberOption } from "./w2s.ts";
 const num = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: { seeds: { type: "string" }, json: { type: "boolean", default: false } },
+  const { values } = parseFlags(args, {
+    seeds: { type: "string" },
+    json: { type: "boolean", default: false },
   });
   const seeds = values.seeds === undefined
     ? DEMO_SWEEP.seeds

@@ -4,16 +4,17 @@
  * prompt?, chosen, rejected), which makes a pairwise task (server/tasks/jsonl.ts). A bad line rejects the
  * whole file with its line number.
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import { importTask } from "../../server/api/catalog.ts";
 import { TASK_NAME } from "../../server/contract/fields.ts";
 import { IMPORT_FORMATS } from "../../server/tasks/jsonl.ts";
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: { name: { type: "string" }, file: { type: "string" }, description: { type: "string" } },
+  const { values } = parseFlags(args, {
+    name: { type: "string" },
+    file: { type: "string" },
+    description: { type: "string" },
   });
   if (!values.name || !values.file) throw new Error("usage: lab import --name NAME --file FILE.jsonl");
   const name = TASK_NAME.safeParse(values.name);

@@ -3,16 +3,20 @@
  * completion accuracy per attribute, by how often the fact was stated in pretraining. With --json the
  * last line is one JSON object.
  */
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { ladderSize } from "../../server/lab/ladder.ts";
 import { sizeKnowledge, STATED_BUCKETS } from "../../server/lab/knowledge.ts";
 
 export async function main(args: string[]): Promise<void> {
-  const at = args.indexOf("--size");
-  const name = at >= 0 ? args[at + 1] : undefined;
-  if (!name || name.startsWith("--")) throw new Error("--size NAME is required");
+  const { values } = parseFlags(args, {
+    size: { type: "string" },
+    json: { type: "boolean", default: false },
+  });
+  const name = values.size;
+  if (!name) throw new Error("--size NAME is required");
   ladderSize(name);
   const report = await sizeKnowledge({ size: name, dataDir: Deno.env.get("LAB_DATA_DIR") ?? "./data" });
-  if (args.includes("--json")) {
+  if (values.json) {
     // Per-entity predictions stay out of the summary.
     const attributes = report.attributes.map(({ predictions: _, ...rest }) => rest);
     console.log(JSON.stringify({ ...report, attributes }));

@@ -3,7 +3,7 @@
  * checkpoint (the lab's format or a Hugging Face GPT-2 directory) on one token sequence, computed by
  * the WGSL engine. The last line printed is `{"loss": x}`.
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { loadCheckpoint } from "../../kernels/checkpoint.ts";
 import { getGpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
@@ -41,11 +41,7 @@ export async function lmLoss(checkpointDir: string, tokens: Int32Array): Promise
 }
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: { checkpoint: { type: "string" }, tokens: { type: "string" } },
-    strict: true,
-  });
+  const { values } = parseFlags(args, { checkpoint: { type: "string" }, tokens: { type: "string" } });
   if (!values.checkpoint) throw new Error("--checkpoint DIR is required");
   if (!values.tokens) throw new Error("--tokens 1,2,3,… is required");
   const loss = await lmLoss(values.checkpoint, parseTokenList(values.tokens));

@@ -3,10 +3,12 @@
  * loss and whether its corpus held the tasks' test items (world only, kept out for some split seeds, or
  * leakage on), then the snapshots kept along each size's pretraining (strong models named SIZE@PCT) with
  * the tokens seen and region recall — the same merge of the checkpoints on disk and the database as
- * GET /api/models. With --json the last line is a JSON array of {name, params, status, val_loss,
+ * GET /api/models; a size whose files are damaged is "broken" with the reason on a line below the table.
+ * With --json the last line is a JSON array of {name, params, status, broken (the reason or null), val_loss,
  * knowledge, tokens, checkpoint, corpus, snapshots} (corpus: {realShare, leakage, splitSeeds, excluded}
  * or null when not recorded; snapshots: [{ref, pct, step, tokens, recall}]).
  */
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import { listModels } from "../../server/api/catalog.ts";
 import { leakageLabel, type ModelListing } from "../../server/contract/models.ts";
@@ -26,6 +28,7 @@ function printSnapshots(models: ModelListing[]): void {
 }
 
 export async function main(args: string[]): Promise<void> {
+  parseFlags(args, { json: { type: "boolean" } });
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });
   try {
@@ -44,6 +47,9 @@ export async function main(args: string[]): Promise<void> {
             }  ${m.checkpointPath === null ? "-" : leakageLabel(m.corpus)}`,
         );
       }
+      for (const m of models) {
+        if (m.brokenReason !== null) console.log(`${m.name}: broken: ${m.brokenReason}`);
+      }
       printSnapshots(models);
       return;
     }
@@ -51,6 +57,7 @@ export async function main(args: string[]): Promise<void> {
       name: m.name,
       params: m.params,
       status: m.status,
+      broken: m.brokenReason,
       val_loss: m.valLoss,
       knowledge: m.knowledge,
       tokens: m.tokens,

@@ -29,6 +29,15 @@ function numberFlag(args: string[], name: string): number | undefined {
   return value;
 }
 
+/** A whole-number flag of at least `min`: a budget of -5 tokens must not pass as a one-step run. */
+function wholeFlag(args: string[], name: string, min: number): number | undefined {
+  const value = numberFlag(args, name);
+  if (value !== undefined && !(Number.isSafeInteger(value) && value >= min)) {
+    throw new Error(`${name} must be a whole number ≥ ${min}, got ${flagValue(args, name)}`);
+  }
+  return value;
+}
+
 const KNOWN_FLAGS = [
   "--size",
   "--force",
@@ -88,8 +97,8 @@ export async function main(args: string[]): Promise<void> {
     const result = await pretrainSize({
       size,
       dataDir,
-      seed: numberFlag(args, "--seed"),
-      tokens: numberFlag(args, "--tokens"),
+      seed: wholeFlag(args, "--seed", 0),
+      tokens: wholeFlag(args, "--tokens", 1),
       force: args.includes("--force"),
       corpus: { realShare, realFiles: files, splitSeeds, leakage: args.includes("--leakage") },
       signal: controller.signal,

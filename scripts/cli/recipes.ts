@@ -6,7 +6,7 @@
  * mean weak, ceiling and student accuracy per pair. This is how the default recipe (server/lab/ladder.ts)
  * was chosen; `--only 3,4` runs some recipes by their number in the table.
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { ProgressBar } from "../progress.ts";
 import { DEMO_SWEEP } from "../../server/lab/demo.ts";
 import { type RecipeRow, runRecipeStudy, STUDY_RECIPES } from "../../server/lab/recipe-study.ts";
@@ -20,16 +20,12 @@ const num = (
 const pct = (x: number) => (100 * x).toFixed(1);
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      tasks: { type: "string", default: DEMO_SWEEP.tasks.join(",") },
-      sizes: { type: "string", default: DEMO_SWEEP.sizes.join(",") },
-      seeds: { type: "string", default: DEMO_SWEEP.seeds.join(",") },
-      only: { type: "string" },
-      json: { type: "boolean", default: false },
-    },
+  const { values } = parseFlags(args, {
+    tasks: { type: "string", default: DEMO_SWEEP.tasks.join(",") },
+    sizes: { type: "string", default: DEMO_SWEEP.sizes.join(",") },
+    seeds: { type: "string", default: DEMO_SWEEP.seeds.join(",") },
+    only: { type: "string" },
+    json: { type: "boolean", default: false },
   });
   const only = values.only ? list(values.only).map((s) => numberOption("only", s, true)!) : undefined;
   for (const n of only ?? []) {

@@ -12,7 +12,7 @@
  * finetuning recipe as in `lab w2s`: --embeddings train|frozen --head-init zero|probe
  * --decay-to zero|pretrained.
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
@@ -67,27 +67,23 @@ export function formatSweep(result: SweepResult): string {
 }
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      tasks: { type: "string", default: "world" },
-      sizes: { type: "string" },
-      methods: { type: "string", default: "naive" },
-      seeds: { type: "string", default: "0" },
-      mode: { type: "string", default: "finetune" },
-      json: { type: "boolean", default: false },
-      csv: { type: "boolean", default: false },
-      epochs: { type: "string" },
-      lr: { type: "string" },
-      "batch-size": { type: "string" },
-      "alpha-max": { type: "string" },
-      probes: { type: "boolean", default: false },
-      "max-examples": { type: "string" },
-      control: { type: "boolean", default: false },
-      leakage: { type: "boolean", default: false },
-      ...RECIPE_PARSE_OPTIONS,
-    },
+  const { values } = parseFlags(args, {
+    tasks: { type: "string", default: "world" },
+    sizes: { type: "string" },
+    methods: { type: "string", default: "naive" },
+    seeds: { type: "string", default: "0" },
+    mode: { type: "string", default: "finetune" },
+    json: { type: "boolean", default: false },
+    csv: { type: "boolean", default: false },
+    epochs: { type: "string" },
+    lr: { type: "string" },
+    "batch-size": { type: "string" },
+    "alpha-max": { type: "string" },
+    probes: { type: "boolean", default: false },
+    "max-examples": { type: "string" },
+    control: { type: "boolean", default: false },
+    leakage: { type: "boolean", default: false },
+    ...RECIPE_PARSE_OPTIONS,
   });
   const sizes = list(values.sizes);
   if (sizes.length < 2) throw new Error("--sizes needs at least two sizes, e.g. --sizes nano,micro,small");

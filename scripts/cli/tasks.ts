@@ -1,14 +1,16 @@
 /** `deno task lab tasks [--json]`: built-in and imported tasks, with their kind and format. */
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import { listTasks } from "../../server/api/catalog.ts";
 import { IMPORT_FORMATS } from "../../server/tasks/jsonl.ts";
 
 export async function main(args: string[]): Promise<void> {
+  const { values } = parseFlags(args, { json: { type: "boolean", default: false } });
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });
   try {
     const tasks = await listTasks(opened.db, dataDir);
-    if (args.includes("--json")) {
+    if (values.json) {
       console.log(JSON.stringify(tasks));
       return;
     }

@@ -18,7 +18,7 @@
  * --head-init zero|probe (probe, LP-FT: the class head starts as a logistic probe on the features)
  * --decay-to zero|pretrained (pretrained, L2-SP: weight decay pulls matrices toward their start values)
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
@@ -193,7 +193,7 @@ export function formatResult(r: ExperimentResult): string {
 }
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: W2S_OPTIONS, strict: true });
+  const { values } = parseFlags(args, W2S_OPTIONS);
   if (!values.task || !values.weak || !values.strong) {
     throw new Error(
       "usage: lab w2s --task T --weak A --strong B --method M [--seed S] [--mode finetune|probe] [--json]",

@@ -2,21 +2,18 @@
  * `deno task lab worker [--lease-ms N] [--poll-ms N] [--types a,b]`: one more worker for the job queue of the
  * Postgres server at DATABASE_URL. Stops cleanly on SIGINT/SIGTERM, handing its running job back.
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import "../../server/jobs/handlers.ts";
 import { startWorker } from "../../server/jobs/worker.ts";
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      "lease-ms": { type: "string" },
-      "heartbeat-ms": { type: "string" },
-      "poll-ms": { type: "string" },
-      types: { type: "string" },
-      "data-dir": { type: "string" },
-    },
+  const { values } = parseFlags(args, {
+    "lease-ms": { type: "string" },
+    "heartbeat-ms": { type: "string" },
+    "poll-ms": { type: "string" },
+    types: { type: "string" },
+    "data-dir": { type: "string" },
   });
   const databaseUrl = Deno.env.get("DATABASE_URL");
   if (!databaseUrl) {

@@ -8,7 +8,7 @@
  * then pretrains the ladder on F. `--world F` on pretrain, w2s, sweep, knowledge, models, tasks and demo
  * uses F for one command instead. The default world is server/corpus/worlds/default.json.
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../../server/contract/command-flags.ts";
 import { activeWorld } from "../../server/corpus/world.ts";
 import { readWorldFile, storeLabWorld } from "../../server/corpus/world-spec.ts";
 import { loadLabCorpus } from "../../server/lab/lab-corpus.ts";
@@ -16,11 +16,11 @@ import { summarizeWorld } from "../../server/lab/world-summary.ts";
 import type { WorldSummary } from "../../server/contract/world.ts";
 
 export async function main(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags(
     args,
-    allowPositionals: true,
-    options: { file: { type: "string" }, json: { type: "boolean", default: false } },
-  });
+    { file: { type: "string" }, json: { type: "boolean", default: false } },
+    true,
+  );
   const action = positionals[0] ?? "show";
   if (action !== "show" && action !== "build") {
     throw new Error(`unknown action "${action}": use "lab world show" or "lab world build --file F"`);

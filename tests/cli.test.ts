@@ -1,0 +1,138 @@
+/**
+ * The command lines as a user meets them, spawned as real processes: one owner for the embedded database
+ * (a second process that would open it stops before writing, a dead owner's lock is taken over), and
+ * `--help`, unknown flags, bad values and a taken port answered with one line that names the fix.
+ */
+import assert from "node:assert/strict";
+import { openDb } from "../db/client.ts";
+import { OWNER_FILE } from "../db/owner.ts";
+import { tasks } from "../db/schema.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+async function run(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", LAB_AUTOTUNE: "0", DATABASE_URL: "", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b).trim();
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+Deno.test("a second process refuses a data directory whose database another process holds, writing nothing", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "lab-owner-" });
+  const file = `${dataDir}/t.jsonl`;
+  const lines = Array.from({ length: 20 }, (_, i) => JSON.stringify({ txt: `item ${i}`, hard_label: i % 2 }));
+  await Deno.writeTextFile(file, lines.join("\n") + "\n");
+  const opened = await openDb({ dataDir, serves: true });
+  try {
+    const before = await Array.fromAsync(Deno.readDir(`${dataDir}/db`), (e) => e.name);
+    const imported = await run(
+      ["scripts/lab.ts", "import", "--name", "intruder", "--file", file],
+      { LAB_DATA_DIR: dataDir },
+    );
+    assert.equal(imported.code, 1, imported.stderr);
+    assert.equal(
+      imported.stderr,
+      `lab import: the lab server (pid ${Deno.pid}) owns ${dataDir}: run this through its API/dashboard, ` +
+        "or stop it first",
+    );
+    assert.equal(imported.stdout, "");
+    const owner = JSON.parse(await Deno.readTextFile(`${dataDir}/${OWNER_FILE}`));
+    assert.deepEqual([owner.pid, owner.serves], [Deno.pid, true]);
+    const rows = await opened.db.select({ name: tasks.name }).from(tasks);
+    assert.deepEqual(rows, [], "the refused import wrote no task");
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${dataDir}/db`), (e) => e.name), before);
+  } finally {
+    await opened.close();
+  }
+  // Closing hands the database back: the same import now goes through.
+  await assert.rejects(Deno.stat(`${dataDir}/${OWNER_FILE}`), Deno.errors.NotFound);
+  const imported = await run(
+    ["scripts/lab.ts", "import", "--name", "after", "--file", file],
+    { LAB_DATA_DIR: dataDir },
+  );
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.match(imported.stdout, /imported classification task after: 20 /);
+  await Deno.remove(dataDir, { recursive: true });
+});
+
+Deno.test("a lock left by a dead process is taken over; a live one held by a command names that command", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "lab-owner-stale-" });
+  const dead = new Deno.Command("true").spawn();
+  await dead.status;
+  await Deno.writeTextFile(
+    `${dataDir}/${OWNER_FILE}`,
+    JSON.stringify({ pid: dead.pid, command: "`lab.ts import`", serves: false }),
+  );
+  const opened = await openDb({ dataDir });
+  const owner = JSON.parse(await Deno.readTextFile(`${dataDir}/${OWNER_FILE}`));
+  assert.equal(owner.pid, Deno.pid, "the stale lock now names this process");
+  assert.equal(owner.serves, false);
+  // A second open in the same process shares the lock; only the last close releases it.
+  const again = await openDb({ dataDir });
+  await again.close();
+  await Deno.stat(`${dataDir}/${OWNER_FILE}`);
+  const refused = await run(["scripts/lab.ts", "tasks"], { LAB_DATA_DIR: dataDir });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, new RegExp(`^lab tasks: \`.+\` \\(pid ${Deno.pid}\\) owns ${dataDir}: wait`));
+  await opened.close();
+  await Deno.remove(dataDir, { recursive: true });
+});
+
+Deno.test("every command answers --help and refuses unknown flags and bad values in one line", async () => {
+  const cases: [string[], number, RegExp][] = [
+    [
+      ["scripts/lab.ts", "models", "--jsn"],
+      2,
+      /^lab models: unknown flag --jsn; its flags: --json --world … --help$/,
+    ],
+    [["scripts/lab.ts", "tasks", "--jsn"], 2, /^lab tasks: unknown flag --jsn; its flags: --json --world/],
+    [
+      ["scripts/lab.ts", "import", "--name"],
+      2,
+      /^lab import: --name needs a value; its flags: --name … --file/,
+    ],
+    [["scripts/load.ts", "--help"], 0, /^API latency under load/],
+    [["scripts/load.ts", "--rate", "fast"], 2, /^load: --rate must be a number in \(0, 2000\], got "fast"$/],
+    [["scripts/bench.ts", "--help"], 0, /kernel and training benchmarks/],
+    [["scripts/bench.ts", "--quik"], 2, /^bench: unknown flag --quik; its flags: --json --quick/],
+    [["scripts/bench.ts", "--profile", "64/2", "extra"], 2, /^bench: unexpected argument "extra"/],
+    [["server/main.ts", "--help"], 0, /^usage: deno task start \[--port N\]/],
+    [
+      ["server/main.ts", "--port", "abc"],
+      2,
+      /^lab server: --port must be a whole number 0–65535 .*got "abc"$/,
+    ],
+    [["server/main.ts", "--prot", "1"], 2, /^lab server: unknown flag --prot; its flags: --port …/],
+  ];
+  for (const [args, code, expected] of cases) {
+    const out = await run(args);
+    const text = code === 0 ? out.stdout : out.stderr;
+    assert.equal(out.code, code, `${args.join(" ")}: ${out.stderr}`);
+    assert.match(text, expected, args.join(" "));
+    if (code !== 0) assert.equal(text.split("\n").length, 1, `${args.join(" ")}: one line, got\n${text}`);
+  }
+});
+
+Deno.test("deno task start on a taken port says so before opening the database", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "lab-port-" });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  try {
+    const out = await run(["server/main.ts", "--port", String(port), "--data-dir", dataDir]);
+    assert.equal(out.code, 2, out.stderr);
+    assert.equal(
+      out.stderr,
+      `lab server: port ${port} on 127.0.0.1 is in use (another lab server?): stop it, or pick another with ` +
+        "--port N",
+    );
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dataDir)), [], "no database, no token written");
+  } finally {
+    listener.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
