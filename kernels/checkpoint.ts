@@ -11,6 +11,10 @@
  * - A head added to the layout after a lab checkpoint was written (`reward.weight`) starts at zero too;
  *   the class head, in every lab checkpoint since version 1, is required there.
  *
+ * - A lab checkpoint records the byte length and sha-256 of its model.safetensors in config.json
+ *   (`weights`); loading verifies both, so a truncated or overwritten file is an error, never a model.
+ *   One written before the checksum loads as `verified: false`; `checkCheckpoint` is the listing's probe.
+ *
  * Files are written to a temporary name and renamed, so a reader never sees half a file.
  */
 
@@ -28,6 +32,44 @@ export interface Checkpoint {
   source: "lab" | "hf";
   /** Tensors of the file that the model does not use (e.g. `lm_head.weight`, `attn.bias`). */
   ignoredTensors: string[];
+  /** True when config.json recorded the weights' length and sha-256 and both matched the file. */
+  verified: boolean;
+}
+
+/** What config.json records of model.safetensors, written last so it describes the complete file. */
+interface WeightsRecord {
+  bytes: number;
+  sha256: string;
+}
+
+/** A checkpoint directory as a listing sees it: whole, without a checksum to check, or why it is not. */
+export type CheckpointHealth =
+  | { state: "verified" | "unverified" }
+  | { state: "broken"; reason: string };
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Why the weights file does not match its record (length first: a truncation shows without hashing). */
+function weightsMismatch(dir: string, record: WeightsRecord, bytes: number, sha256?: string): string | null {
+  if (bytes !== record.bytes) {
+    return `${dir}/model.safetensors is ${bytes} bytes, config.json recorded ${record.bytes} (truncated or replaced)`;
+  }
+  if (sha256 !== undefined && sha256 !== record.sha256) {
+    return `${dir}/model.safetensors does not match the sha-256 in config.json (overwritten or damaged)`;
+  }
+  return null;
+}
+
+function weightsRecordOf(configJson: Record<string, unknown>): WeightsRecord | null {
+  const w = configJson.weights as Partial<WeightsRecord> | undefined;
+  if (w === undefined) return null;
+  if (typeof w !== "object" || w === null || !Number.isInteger(w.bytes) || typeof w.sha256 !== "string") {
+    throw new Error("config.json weights must be {bytes, sha256}");
+  }
+  return w as WeightsRecord;
 }
 
 /** Head tensors a checkpoint may lack, per source; they load as zeros (the heads' initial value). */
@@ -68,15 +110,17 @@ export async function saveCheckpoint(
     });
   }
   const { vocabSize, contextLength, width, layers, heads } = config;
+  const weights = encodeSafetensors(tensors, { format: "pt" });
   const configJson = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     config: { vocabSize, contextLength, width, layers, heads },
+    weights: { bytes: weights.length, sha256: await sha256Hex(weights) } satisfies WeightsRecord,
     meta: checkpoint.meta ?? {},
   };
   await Deno.mkdir(dir, { recursive: true });
   // Weights first: config.json appearing last marks the checkpoint complete.
-  await writeFileAtomic(`${dir}/model.safetensors`, encodeSafetensors(tensors, { format: "pt" }));
+  await writeFileAtomic(`${dir}/model.safetensors`, weights);
   await writeFileAtomic(
     `${dir}/config.json`,
     new TextEncoder().encode(JSON.stringify(configJson, null, 2) + "\n"),
@@ -134,6 +178,77 @@ function isIgnorableHuggingFaceTensor(name: string): boolean {
   return name === "lm_head.weight" || /^h\.\d+\.attn\.(bias|masked_bias)$/.test(name);
 }
 
+function allFinite(data: Float32Array | Float64Array): boolean {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return false;
+  return true;
+}
+
+/** True when config.json records the weights and they match; false when it predates the record. */
+async function verifyWeights(
+  dir: string,
+  configJson: Record<string, unknown>,
+  weights: Uint8Array,
+): Promise<boolean> {
+  let record: WeightsRecord | null;
+  try {
+    record = weightsRecordOf(configJson);
+  } catch (err) {
+    throw new Error(`checkpoint ${dir}: ${(err as Error).message}`);
+  }
+  if (record === null) return false;
+  const why = weightsMismatch(dir, record, weights.length, await sha256Hex(weights));
+  if (why) throw new Error(`${why}; ${REWRITE_FIX}`);
+  return true;
+}
+
+const REWRITE_FIX = "save it again (a ladder size: lab pretrain --size NAME --force)";
+
+/** Weights up to this size are loaded (checksum, shapes, finite values) by a listing; larger: length only. */
+export const FULL_CHECK_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Health by directory, kept while neither file's length or modification time changes. */
+const healthCache = new Map<string, { key: string; health: CheckpointHealth }>();
+
+/**
+ * Whether a lab checkpoint directory holds a model that loads, for a listing: weights up to `fullCheckBytes`
+ * are loaded in full (checksum, shapes, finite values); larger ones are checked by their recorded length.
+ */
+export async function checkCheckpoint(
+  dir: string,
+  fullCheckBytes = FULL_CHECK_MAX_BYTES,
+): Promise<CheckpointHealth> {
+  let key: string;
+  try {
+    const [config, weights] = await Promise.all([
+      Deno.stat(`${dir}/config.json`),
+      Deno.stat(`${dir}/model.safetensors`),
+    ]);
+    key =
+      `${config.size}:${config.mtime?.getTime()}:${weights.size}:${weights.mtime?.getTime()}:${fullCheckBytes}`;
+    const cached = healthCache.get(dir);
+    if (cached?.key === key) return cached.health;
+    if (weights.size > fullCheckBytes) {
+      const configJson = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+      const record = weightsRecordOf(configJson);
+      const why = record && weightsMismatch(dir, record, weights.size);
+      const health: CheckpointHealth = why ? { state: "broken", reason: why } : { state: "unverified" };
+      healthCache.set(dir, { key, health });
+      return health;
+    }
+  } catch (err) {
+    const reason = err instanceof Deno.errors.NotFound
+      ? "config.json or model.safetensors is missing"
+      : (err as Error).message;
+    return { state: "broken", reason };
+  }
+  const health: CheckpointHealth = await loadCheckpoint(dir).then(
+    (c) => ({ state: c.verified ? "verified" : "unverified" }),
+    (err) => ({ state: "broken", reason: (err as Error).message }),
+  );
+  healthCache.set(dir, { key, health });
+  return health;
+}
+
 /** Loads a lab checkpoint or imports a Hugging Face GPT-2 directory into the flat float32 layout. */
 export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   try {
@@ -188,10 +303,9 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
     throw new Error(`checkpoint ${dir}: ${(err as Error).message}`);
   }
 
-  const file = decodeSafetensors(
-    await readCheckpointFile(dir, "model.safetensors"),
-    `${dir}/model.safetensors`,
-  );
+  const weights = await readCheckpointFile(dir, "model.safetensors");
+  const verified = source === "lab" && await verifyWeights(dir, configJson, weights);
+  const file = decodeSafetensors(weights, `${dir}/model.safetensors`);
   // Strip HF's `transformer.` prefix; refuse a file that holds a name both with and without it.
   const byName = new Map<string, Tensor>();
   const ignoredTensors: string[] = [];
@@ -228,6 +342,9 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
         `${dir}/model.safetensors: tensor ${spec.name} has integer dtype ${tensor.dtype}, expected a float type`,
       );
     }
+    if (!allFinite(tensor.data)) {
+      throw new Error(`${dir}/model.safetensors: tensor ${spec.name} holds NaN or infinite weights`);
+    }
     params.set(tensor.data, spec.offset);
   }
   for (const name of byName.keys()) {
@@ -240,5 +357,5 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
     }
     ignoredTensors.push(name);
   }
-  return { config, params, meta, source, ignoredTensors };
+  return { config, params, meta, source, ignoredTensors, verified };
 }

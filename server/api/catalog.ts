@@ -162,7 +162,7 @@ export async function listModels(
     const jobActive = row?.jobStatus !== undefined && row.jobStatus !== null && ACTIVE_JOB.has(row.jobStatus);
     let status: string = file?.status ?? "missing";
     if (jobActive) status = row!.jobStatus === "running" ? "pretraining" : "queued";
-    else if (status !== "pretrained" && model?.status === "failed") status = "failed";
+    else if (status !== "pretrained" && status !== "broken" && model?.status === "failed") status = "failed";
     const hasFiles = file !== undefined && file.status !== "missing";
     return {
       name: size.name,
@@ -174,6 +174,7 @@ export async function listModels(
       cpu: size.cpu,
       params: file?.params ?? parameterCount({ ...size, vocabSize }),
       status,
+      brokenReason: file?.brokenReason ?? null,
       valLoss: file ? file.val_loss : model?.valLoss ?? null,
       knowledge: file?.knowledge ?? null,
       step: file?.step ?? null,

@@ -40,7 +40,9 @@ export interface LadderEntry {
   params: number;
   /** Pretraining budget in tokens (of the finished or partial run when there is one). */
   tokens: number;
-  status: "pretrained" | "partial" | "missing";
+  status: "pretrained" | "partial" | "missing" | "broken";
+  /** Why its status.json or checkpoint cannot be used (status "broken"). */
+  brokenReason?: string;
   val_loss: number | null;
   /** Recall of the knowledge attribute (region) at the last evaluation. */
   knowledge?: number | null;
@@ -70,8 +72,10 @@ export interface LadderShape {
 /** One size of the ladder: its shape, the checkpoint on disk and what the database knows (a live job). */
 export interface ModelListing extends LadderShape {
   params: number;
-  /** queued | pretraining (a live job) | pretrained | partial (resumable) | missing | failed */
+  /** queued | pretraining (a live job) | pretrained | partial (resumable) | missing | broken | failed */
   status: string;
+  /** Why its files on disk cannot be used (status "broken"); null otherwise. */
+  brokenReason: string | null;
   valLoss: number | null;
   /** Region recall of the knowledge world at the last evaluation. */
   knowledge: number | null;

@@ -150,9 +150,36 @@ async function readJsonOrNull<T>(path: string, fix: string): Promise<T | null> {
   }
 }
 
+const STATUS_FIX = "pretrain the size with --force to rewrite it";
+
+/** The first field of a status.json that is missing or of the wrong kind, or null when it reads whole. */
+function statusProblem(value: unknown): string | null {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "it is not a JSON object";
+  const s = value as Record<string, unknown>;
+  if (s.status !== "partial" && s.status !== "pretrained") {
+    return `field status is ${JSON.stringify(s.status)}, not "partial" or "pretrained"`;
+  }
+  for (const field of ["params", "step", "totalSteps", "tokens", "seed", "wallSeconds"]) {
+    if (typeof s[field] !== "number" || !Number.isFinite(s[field])) return `field ${field} is not a number`;
+  }
+  for (const field of ["corpusHash", "tokenizerId"]) {
+    if (typeof s[field] !== "string") return `field ${field} is not a string`;
+  }
+  const curves = s.curves as Record<string, unknown> | undefined;
+  for (const curve of ["train", "val", "knowledge"]) {
+    if (!Array.isArray(curves?.[curve])) return `field curves.${curve} is not a list`;
+  }
+  return null;
+}
+
 /** The size's status, or null when it has never run; a damaged file is an error that names it. */
-export function readStatus(dataDir: string, size: string): Promise<PretrainStatus | null> {
-  return readJsonOrNull(statusPath(dataDir, size), "delete it or use --force");
+export async function readStatus(dataDir: string, size: string): Promise<PretrainStatus | null> {
+  const path = statusPath(dataDir, size);
+  const status = await readJsonOrNull<unknown>(path, STATUS_FIX);
+  if (status === null) return null;
+  const problem = statusProblem(status);
+  if (problem) throw new Error(`${path} is corrupted (${problem}); ${STATUS_FIX}`);
+  return status as PretrainStatus;
 }
 
 export async function writeStatus(dataDir: string, size: string, status: PretrainStatus): Promise<void> {

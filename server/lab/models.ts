@@ -1,13 +1,15 @@
 /**
  * The ladder's pretraining status on disk: for each size, whether the model store (model-store.ts) holds
  * a finished model, a partial run (resumable) or nothing, with its validation loss, knowledge, whether
- * its corpus held the tasks' test items (leakage) and the snapshots kept along its pretraining.
+ * its corpus held the tasks' test items (leakage) and the snapshots kept along its pretraining; or that
+ * its files are broken (a damaged status.json, a truncated or overwritten checkpoint) and why.
  */
 
 import { parameterCount } from "../../kernels/config.ts";
-import { LADDER } from "./ladder.ts";
+import { LADDER, type LadderSize } from "./ladder.ts";
 import { DEFAULT_LAB_CORPUS } from "./lab-corpus.ts";
-import { listSnapshots, readStatus } from "./model-store.ts";
+import { listSnapshots, modelDir, readStatus } from "./model-store.ts";
+import { checkCheckpoint } from "../../kernels/checkpoint.ts";
 import { snapshotRef } from "../contract/model-ref.ts";
 import { activeWorld, worldAddedTokens } from "../corpus/world.ts";
 import type { LadderEntry, SnapshotEntry } from "../contract/models.ts";
@@ -32,38 +34,60 @@ export async function snapshotEntries(dataDir: string, size: string): Promise<Sn
   }));
 }
 
-export async function ladderStatus(dataDir: string): Promise<LadderEntry[]> {
-  const entries: LadderEntry[] = [];
-  for (const size of LADDER) {
-    const status = await readStatus(dataDir, size.name);
-    if (!status) {
-      entries.push({
-        name: size.name,
-        params: parameterCount({ ...size, vocabSize: defaultLabVocabSize(dataDir) }),
-        tokens: size.tokens,
-        status: "missing",
-        val_loss: null,
-        snapshots: [],
-        cpu: size.cpu,
-      });
-      continue;
-    }
-    const lastVal = status.curves.val.at(-1);
-    const lastKnowledge = status.curves.knowledge.at(-1);
-    entries.push({
+/** A size whose files cannot be used: listed with the reason, so one damaged size never hides the rest. */
+function brokenEntry(dataDir: string, size: LadderSize, reason: string): LadderEntry {
+  return {
+    name: size.name,
+    params: parameterCount({ ...size, vocabSize: defaultLabVocabSize(dataDir) }),
+    tokens: size.tokens,
+    status: "broken",
+    brokenReason: reason,
+    val_loss: null,
+    snapshots: [],
+    cpu: size.cpu,
+  };
+}
+
+async function sizeStatus(dataDir: string, size: LadderSize): Promise<LadderEntry> {
+  const status = await readStatus(dataDir, size.name);
+  if (!status) {
+    return {
       name: size.name,
-      params: status.params,
-      tokens: status.tokens,
-      status: status.status,
-      val_loss: status.val_loss ?? lastVal?.value ?? null,
-      knowledge: status.knowledge ?? lastKnowledge?.value ?? null,
-      wallSeconds: status.wallSeconds,
-      step: status.step,
-      totalSteps: status.totalSteps,
-      corpus: status.corpus ?? null,
-      snapshots: await snapshotEntries(dataDir, size.name),
+      params: parameterCount({ ...size, vocabSize: defaultLabVocabSize(dataDir) }),
+      tokens: size.tokens,
+      status: "missing",
+      val_loss: null,
+      snapshots: [],
       cpu: size.cpu,
-    });
+    };
   }
-  return entries;
+  if (status.status === "pretrained") {
+    const health = await checkCheckpoint(modelDir(dataDir, size.name));
+    if (health.state === "broken") return brokenEntry(dataDir, size, health.reason);
+  }
+  const lastVal = status.curves.val.at(-1);
+  const lastKnowledge = status.curves.knowledge.at(-1);
+  return {
+    name: size.name,
+    params: status.params,
+    tokens: status.tokens,
+    status: status.status,
+    val_loss: status.val_loss ?? lastVal?.value ?? null,
+    knowledge: status.knowledge ?? lastKnowledge?.value ?? null,
+    wallSeconds: status.wallSeconds,
+    step: status.step,
+    totalSteps: status.totalSteps,
+    corpus: status.corpus ?? null,
+    snapshots: await snapshotEntries(dataDir, size.name),
+    cpu: size.cpu,
+  };
+}
+
+/** Every size of the ladder; a size whose status or checkpoint is damaged is "broken" with the reason. */
+export function ladderStatus(dataDir: string): Promise<LadderEntry[]> {
+  return Promise.all(
+    LADDER.map((size) =>
+      sizeStatus(dataDir, size).catch((err) => brokenEntry(dataDir, size, (err as Error).message))
+    ),
+  );
 }

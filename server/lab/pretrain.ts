@@ -143,7 +143,18 @@ interface RunPlan {
   logEvery: number;
 }
 
+/** Refuses a token budget or seed that would train something other than asked (a 1-step "pretrained"). */
+function checkBudget(opts: PretrainOptions): void {
+  if (opts.tokens !== undefined && !(Number.isSafeInteger(opts.tokens) && opts.tokens > 0)) {
+    throw new Error(`tokens must be a positive whole number of tokens (--tokens), got ${opts.tokens}`);
+  }
+  if (opts.seed !== undefined && !(Number.isSafeInteger(opts.seed) && opts.seed >= 0)) {
+    throw new Error(`seed must be a whole number ≥ 0 (--seed), got ${opts.seed}`);
+  }
+}
+
 function planRun(opts: PretrainOptions, size: LadderSize, dataDir: string, corpus: LabCorpus): RunPlan {
+  checkBudget(opts);
   const batchSize = opts.batchSize ?? size.batchSize;
   const seqLen = size.contextLength;
   const totalSteps = Math.max(1, Math.ceil((opts.tokens ?? size.tokens) / (batchSize * seqLen)));
@@ -165,16 +176,26 @@ function planRun(opts: PretrainOptions, size: LadderSize, dataDir: string, corpu
   };
 }
 
-/** The size's finished run when it was pretrained on this corpus; an error when on another. */
-async function finishedRun(plan: RunPlan): Promise<PretrainResult | null> {
+/**
+ * The size's finished run when it was pretrained on this corpus, with the budget and seed the options
+ * ask for (when they ask); an error that names --force when it was trained otherwise.
+ */
+async function finishedRun(plan: RunPlan, opts: PretrainOptions): Promise<PretrainResult | null> {
   const { dataDir, size, corpus } = plan;
   const previous = await readStatus(dataDir, size.name);
   if (previous?.status !== "pretrained") return null;
-  if (previous.corpusHash !== corpus.hash) {
-    throw new Error(
-      `size ${size.name} was pretrained on corpus ${previous.corpusHash}, not the requested ${corpus.hash}; ` +
+  const differs = (what: string, had: string, asked: string) =>
+    new Error(
+      `size ${size.name} was pretrained with ${what} ${had}, not the requested ${asked}; ` +
         `pretrain with --force to replace it`,
     );
+  if (previous.corpusHash !== corpus.hash) throw differs("corpus", previous.corpusHash, corpus.hash);
+  const plannedTokens = plan.totalSteps * plan.batchSize * plan.seqLen;
+  if (opts.tokens !== undefined && previous.tokens !== plannedTokens) {
+    throw differs("a budget of", `${previous.tokens} tokens`, `${plannedTokens} (--tokens ${opts.tokens})`);
+  }
+  if (opts.seed !== undefined && previous.seed !== plan.seed) {
+    throw differs("seed", String(previous.seed), String(plan.seed));
   }
   const dir = modelDir(dataDir, size.name);
   await loadCheckpoint(dir); // a finished size must still load: a damaged one is an error, not a cache hit
@@ -455,7 +476,7 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
   const dataDir = opts.dataDir ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const corpus = await loadLabCorpus(dataDir, opts.corpus);
   const plan = planRun(opts, size, dataDir, corpus);
-  const finished = opts.force ? null : await finishedRun(plan);
+  const finished = opts.force ? null : await finishedRun(plan, opts);
   if (finished) return finished;
 
   const gpu = opts.gpu ?? await getGpu();

@@ -26,7 +26,10 @@ export function modelRoutes({ db, bus, dataDir }: ApiDeps): Hono {
   router.get("/:name/curves", validate("param", NameParam), async (c) => {
     const name = c.req.valid("param").name;
     requireSize(name, "name");
-    const status = await readStatus(dataDir, name);
+    const status = await readStatus(dataDir, name).catch((err: Error) => {
+      // A damaged status file is that size's problem, named, not a server error.
+      throw new ApiError(409, "broken_status", err.message, { size: name });
+    });
     if (!status) throw notFound(`pretraining curves of "${name}" (not pretrained)`);
     const series = (points: { step: number; value: number }[] = []) => ({
       points: points.map((p) => ({ step: p.step, value: p.value })),
