@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { and, eq, sql } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
 import { benchResults, experiments, jobs, metrics, models, runs } from "../db/schema.ts";
+import { writeCacheEntry } from "../kernels/ops/matmul-autotune.ts";
+import { createApp } from "../server/api/app.ts";
 import { listModels } from "../server/api/catalog.ts";
 import { type BenchReportLike, makeBenchHandler } from "../server/jobs/bench-job.ts";
 import { EventBus, type JobEvent } from "../server/jobs/bus.ts";
@@ -503,5 +505,127 @@ Deno.test("a throttled progress update is still written at the end of the interv
   } finally {
     release();
     await worker.stop();
+  }
+});
+
+/**
+ * The lab's database, except that inserts into `metrics` fail while `outage.failuresLeft` > 0 (each failed
+ * statement uses one up): a stand-in for a Postgres that stops for a while and comes back.
+ */
+function metricsOutageDb(outage: { failuresLeft: number; failed: number }): typeof db {
+  const failing = <T extends object>(builder: T): T =>
+    new Proxy(builder, {
+      get(target, prop) {
+        if (prop === "then" && outage.failuresLeft > 0) {
+          return (_: unknown, reject: (err: Error) => void) => {
+            outage.failuresLeft--;
+            outage.failed++;
+            reject(new Error("connect ECONNREFUSED 127.0.0.1:5432 (stand-in outage)"));
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        if (typeof value !== "function") return value;
+        if (prop === "then") return value.bind(target);
+        return (...args: unknown[]) => {
+          const out = value.apply(target, args);
+          return out && typeof out === "object" ? failing(out) : out;
+        };
+      },
+    });
+  return new Proxy(db, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop !== "insert") return typeof value === "function" ? value.bind(target) : value;
+      return (table: unknown) =>
+        table === metrics ? failing(target.insert(metrics)) : target.insert(table as never);
+    },
+  });
+}
+
+Deno.test("a database outage of a few retries loses no metric row; a longer one fails the job, never done", async () => {
+  const outage = { failuresLeft: 0, failed: 0 };
+  const worker = startWorker({
+    db: metricsOutageDb(outage),
+    dataDir,
+    pollMs: 20,
+    log: () => {},
+    types: ["toy-train"],
+    writeRetryMs: [5, 10, 20, 40],
+  });
+  try {
+    // Three refused inserts, then the database is back: the fourth try lands every row.
+    outage.failuresLeft = 3;
+    const brief = await enqueueJob(db, "toy-train", { steps: 12, seed: 5 });
+    const done = await settled(brief.id);
+    assert.equal(done.status, "done", done.error ?? "");
+    assert.equal(outage.failed, 3, "the outage was hit");
+    const { runId } = done.result as { runId: number };
+    const rows = await db.select().from(metrics).where(eq(metrics.runId, runId));
+    assert.deepEqual(rows.filter((r) => r.name === "loss").map((r) => r.step).sort((a, b) => a - b), [
+      ...Array(12).keys(),
+    ]);
+    assert.equal(rows.filter((r) => r.name === "accuracy").length, 12);
+
+    // Down for longer than the five tries: the job fails with the reason, its saved state kept to resume.
+    outage.failuresLeft = Infinity;
+    outage.failed = 0;
+    const long = await enqueueJob(db, "toy-train", { steps: 40, seed: 6, saveEvery: 10 });
+    const failed = await settled(long.id);
+    assert.equal(failed.status, "failed");
+    assert.match(failed.error ?? "", /database write failed 5 times .*ECONNREFUSED/);
+    assert.equal(outage.failed, 5, "one write, tried once and retried four times");
+  } finally {
+    outage.failuresLeft = 0;
+    await worker.stop();
+  }
+});
+
+Deno.test("a lease shorter than ten heartbeats is refused, naming both flags", () => {
+  assert.throws(
+    () => startWorker({ db, dataDir, leaseMs: 1500, heartbeatMs: 300, log: () => {} }),
+    /--lease-ms 1500\) must last at least 10 heartbeats \(--heartbeat-ms 300\): raise --lease-ms to 3000/,
+  );
+});
+
+Deno.test("/api/health answers 503 with the reason when the database does not answer a trivial query", async () => {
+  const bus = new EventBus();
+  const up = await createApp({ db, dataDir, token: "t", bus, dbKind: "pglite" }).request("/api/health");
+  assert.equal(up.status, 200);
+  assert.deepEqual(await up.json(), { ok: true, db: "pglite" });
+  const downDb = new Proxy(db, {
+    get: (target, prop) =>
+      prop === "execute"
+        ? () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5432"))
+        : Reflect.get(target, prop, target),
+  });
+  const down = await createApp({ db: downDb, dataDir, token: "t", bus, dbKind: "postgres" })
+    .request("/api/health");
+  assert.equal(down.status, 503);
+  const body = await down.json();
+  assert.equal(body.ok, false);
+  assert.equal(body.error.code, "database_down");
+  assert.match(body.error.message, /does not answer \(select 1\): connect ECONNREFUSED/);
+});
+
+Deno.test("the autotune cache is replaced by a rename, never rewritten in place", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "lab-tune-cache-" });
+  try {
+    const file = `${dir}/gpt-lab/matmul-autotune.json`;
+    const entry = (block: number) => ({
+      adapter: "a",
+      method: 2,
+      blocks: { NN: [block, block] as [number, number] },
+      gflops: {},
+    });
+    writeCacheEntry(file, "a", entry(16));
+    // A second name for the old file (as a reader holding it open would see it): an in-place write shows
+    // through it, a rename leaves it whole.
+    Deno.linkSync(file, `${dir}/old.json`);
+    writeCacheEntry(file, "b", entry(24));
+    assert.deepEqual(Object.keys(JSON.parse(Deno.readTextFileSync(`${dir}/old.json`))), ["a"]);
+    assert.deepEqual(Object.keys(JSON.parse(Deno.readTextFileSync(file))), ["a", "b"]);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/gpt-lab`)].map((e) => e.name), ["matmul-autotune.json"]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
   }
 });

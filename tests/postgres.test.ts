@@ -70,9 +70,13 @@ function spawnWorker(databaseUrl: string, dataDir: string) {
       "50",
     ],
     cwd: ROOT,
-    // The queue is under test, not the engine: no matmul autotune at start-up (on a machine without its
-    // cache it takes longer than the queue waits here).
-    env: { DATABASE_URL: databaseUrl, LAB_DATA_DIR: dataDir, LAB_AUTOTUNE: "0" },
+    // As on a fresh machine: autotune on, an empty cache. A worker must start at once all the same.
+    env: {
+      DATABASE_URL: databaseUrl,
+      LAB_DATA_DIR: dataDir,
+      LAB_AUTOTUNE: "1",
+      XDG_CACHE_HOME: `${dataDir}/cache`,
+    },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -144,6 +148,17 @@ async function checkTables(db: LabDb) {
   }
 }
 
+/** True once every job is done; a failed job throws at once with its error and the workers' output. */
+async function allDone(db: LabDb, ids: number[], workers: WorkerProcess[]): Promise<boolean> {
+  const rows = await db.select({ id: jobs.id, status: jobs.status, error: jobs.error }).from(jobs)
+    .where(inArray(jobs.id, ids));
+  const failed = rows.find((r) => r.status === "failed");
+  if (failed) {
+    throw new Error(`job ${failed.id} failed: ${failed.error}\n${workers.map((w) => w.output()).join("\n")}`);
+  }
+  return rows.every((r) => r.status === "done");
+}
+
 /** Two worker processes drain eight jobs; each job is started exactly once. */
 async function checkTwoWorkersDrainQueue(db: LabDb, url: string, dataDir: string, workers: WorkerProcess[]) {
   const queued = [];
@@ -152,19 +167,13 @@ async function checkTwoWorkersDrainQueue(db: LabDb, url: string, dataDir: string
   }
   const ids = queued.map((j) => j.id);
   workers.push(spawnWorker(url, dataDir), spawnWorker(url, dataDir));
-  await waitFor("the queue to drain", async () => {
-    const rows = await db.select({ id: jobs.id, status: jobs.status, error: jobs.error }).from(jobs)
-      .where(inArray(jobs.id, ids));
-    // A failed job is a failure to report now, not a drain that never comes.
-    const failed = rows.find((r) => r.status === "failed");
-    if (failed) {
-      throw new Error(
-        `job ${failed.id} failed: ${failed.error}\n${workers.map((w) => w.output()).join("\n")}`,
-      );
-    }
-    return rows.every((r) => r.status === "done");
-  }, 40_000);
+  await waitFor("the queue to drain", () => allDone(db, ids, workers), 40_000);
   const rows = await db.select().from(jobs).where(inArray(jobs.id, ids));
+  assert.throws(
+    () => Deno.statSync(`${dataDir}/cache/gpt-lab/matmul-autotune.json`),
+    Deno.errors.NotFound,
+    "a worker never runs the matmul autotune (it takes cached blocks only)",
+  );
   assert.ok(rows.every((r) => r.attempts === 1), "each job leased once");
   const [a, b] = workers.map((w) => w.started());
   assert.deepEqual([...a, ...b].sort((x, y) => x - y), ids, `worker A ran ${a}, worker B ran ${b}`);
@@ -193,7 +202,8 @@ async function checkProgressStreamed(
     const streamed = readEvents(stream, (events) =>
       events.some((e) => {
         const data = e.data as { jobId?: number; status?: string };
-        return data?.jobId === watchedId && data.status === "done";
+        // A failed job ends the wait too: the last assertion below shows its error.
+        return data?.jobId === watchedId && (data.status === "done" || data.status === "failed");
       }));
     workers.push(spawnWorker(url, dataDir));
     watchedId = (await enqueueJob(db, "toy-train", { steps: 30, seed: 7, stepDelayMs: 40 })).id;
@@ -243,10 +253,8 @@ async function checkKillAndResume(db: LabDb, url: string, dataDir: string, worke
   assert.ok(lossBefore.length >= savedStep, `${lossBefore.length} loss rows written before the kill`);
 
   workers.push(spawnWorker(url, dataDir));
-  const done = await waitFor("the job to finish on the second worker", async () => {
-    const [row] = await db.select().from(jobs).where(eq(jobs.id, job.id));
-    return row.status === "done" ? row : undefined;
-  }, 30_000);
+  await waitFor("the job to finish on the second worker", () => allDone(db, [job.id], workers), 30_000);
+  const [done] = await db.select().from(jobs).where(eq(jobs.id, job.id));
   assert.equal(done.attempts, 2, "requeued once after the lease expired");
   const result = done.result as { resumedFromStep: number; weights: unknown; runId: number };
   assert.equal(result.runId, runId);

@@ -39,18 +39,25 @@ function readCache(file: string): Record<string, Omit<TuneResult, "fromCache">> 
   }
 }
 
+/**
+ * Applies the blocks cached for this adapter and never measures: undefined (the default blocks stay) when the
+ * cache has no current entry. For processes that must start fast, such as a queue worker.
+ */
+export function applyCachedMatmulTune(gpu: Gpu, cacheFile = defaultCacheFile()): TuneResult | undefined {
+  const hit = readCache(cacheFile)[gpu.adapterName];
+  if (!hit || hit.method !== TUNE_METHOD) return undefined;
+  setTiledBlocks(hit.blocks);
+  return { ...hit, fromCache: true };
+}
+
 /** Applies the cached blocks for this adapter, or measures them (a few seconds) and caches them. */
 export async function autotuneMatmul(
   gpu: Gpu,
   opts: { cacheFile?: string; force?: boolean; size?: number } = {},
 ): Promise<TuneResult> {
   const file = opts.cacheFile ?? defaultCacheFile();
-  const cache = readCache(file);
-  const hit = cache[gpu.adapterName];
-  if (hit && hit.method === TUNE_METHOD && !opts.force) {
-    setTiledBlocks(hit.blocks);
-    return { ...hit, fromCache: true };
-  }
+  const cached = opts.force ? undefined : applyCachedMatmulTune(gpu, file);
+  if (cached) return cached;
   const S = opts.size ?? 512;
   const random = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
   const a = createTensor(gpu, S * S, "tune a", random(S * S));
@@ -98,17 +105,24 @@ export async function autotuneMatmul(
   for (const t of [a, b, c]) t.buffer.destroy();
   setTiledBlocks(blocks);
   const entry = { adapter: gpu.adapterName, method: TUNE_METHOD, blocks, gflops };
+  writeCacheEntry(file, gpu.adapterName, entry);
+  return { ...entry, fromCache: false };
+}
+
+/**
+ * Adds one adapter's entry to the cache file, written whole to a temporary file and renamed into place: two
+ * processes tuning at once never leave a torn file, and a reader sees the old file or the new one.
+ */
+export function writeCacheEntry(file: string, adapter: string, entry: Omit<TuneResult, "fromCache">): void {
+  const temporary = `${file}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
     Deno.mkdirSync(file.replace(/\/[^/]*$/, ""), { recursive: true });
-    // Written whole and renamed into place: two processes tuning at once never leave a torn file.
-    const temporary = `${file}.tmp-${Deno.pid}`;
-    Deno.writeTextFileSync(
-      temporary,
-      JSON.stringify({ ...readCache(file), [gpu.adapterName]: entry }, null, 1),
-    );
+    Deno.writeTextFileSync(temporary, JSON.stringify({ ...readCache(file), [adapter]: entry }, null, 1));
     Deno.renameSync(temporary, file);
   } catch (err) {
+    try {
+      Deno.removeSync(temporary);
+    } catch { /* it was never written */ }
     console.error(`matmul autotune: could not write the cache ${file}: ${(err as Error).message}`);
   }
-  return { ...entry, fromCache: false };
 }

@@ -2,7 +2,9 @@
  * What a job handler gets from its worker (registry.ts's JobContext): progress with an ETA, throttled to
  * one database write per PROGRESS_WRITE_MS (the newest update still goes out on the trailing edge),
  * metric rows batched and upserted, resume state, and the abort signal. Every database write of one job
- * goes through one serial queue, so progress rows, metric batches and state land in call order.
+ * goes through one serial queue, so progress rows, metric batches and state land in call order; each is
+ * retried with backoff, and one that still fails fails the job (it resumes from its saved state), so a job
+ * is never `done` over missing rows.
  */
 import { eq, sql } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
@@ -21,24 +23,82 @@ export interface JobContextDeps {
   dataDir: string;
   bus?: EventBus;
   log: (line: string) => void;
+  /** Delays between retries of a failed write (default WRITE_RETRY_MS). */
+  writeRetryMs?: readonly number[];
+  /** Called once when a write fails for good (the worker aborts the job). */
+  onWriteFailure?: (err: Error) => void;
 }
 
 /** A job's context, the last event it published, and close() (flushes everything; call it once). */
 export interface RunningJob {
   context: JobContext;
   lastEvent(): JobEvent;
+  /** The write that failed after every retry, if one did. */
+  writeFailure(): Error | undefined;
   close(): Promise<void>;
 }
 
-/** Serialized writes: each starts after the previous one settled; a failed write is logged, not thrown. */
-function writeQueue(log: (line: string) => void) {
+/** Waits before each retry of a failed write: a database outage of a few seconds loses nothing. */
+export const WRITE_RETRY_MS = [100, 200, 400, 800, 1600, 3200];
+
+/** A write the database refused after every retry: the job must fail (it resumes from its saved state). */
+export class WriteFailedError extends Error {
+  constructor(cause: unknown, tries: number) {
+    super(`a database write failed ${tries} times over the retries (${cause}); the job stops here`);
+  }
+}
+
+/** Runs `write`, retrying after each delay of `retryMs`; throws WriteFailedError once they are used up. */
+export async function withRetries<T>(
+  write: () => Promise<T>,
+  retryMs: readonly number[] = WRITE_RETRY_MS,
+  onRetry?: (err: unknown, delayMs: number) => void,
+): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (attempt >= retryMs.length) throw new WriteFailedError(err, attempt + 1);
+      onRetry?.(err, retryMs[attempt]);
+      await new Promise((resolve) => setTimeout(resolve, retryMs[attempt]));
+    }
+  }
+}
+
+/**
+ * Serialized writes: each starts after the previous one settled and is retried with backoff. The first write
+ * that fails for good is kept: every later write is skipped and `drained()` rejects with it, so a job never
+ * ends `done` over missing rows; `onFailure` lets the worker stop the job at once.
+ */
+function writeQueue(
+  log: (line: string) => void,
+  retryMs: readonly number[],
+  onFailure: (err: Error) => void,
+) {
   let chain: Promise<void> = Promise.resolve();
+  let failure: Error | undefined;
+  const retry = (err: unknown, delayMs: number) => log(`write failed, retrying in ${delayMs} ms: ${err}`);
   return {
     enqueue(write: () => Promise<unknown>): Promise<void> {
-      chain = chain.then(write).then(() => {}, (err) => log(`write failed: ${err}`));
-      return chain;
+      chain = chain.then(async () => {
+        if (failure) return;
+        try {
+          await withRetries(write, retryMs, retry);
+        } catch (err) {
+          failure = err as Error;
+          log(`write failed for good: ${failure.message}`);
+          onFailure(failure);
+        }
+      });
+      return chain.then(() => {
+        if (failure) throw failure;
+      });
     },
-    drained: () => chain,
+    drained: () =>
+      chain.then(() => {
+        if (failure) throw failure;
+      }),
+    failure: () => failure,
   };
 }
 
@@ -72,7 +132,8 @@ function metricBuffer(db: LabDb, writes: ReturnType<typeof writeQueue>) {
   return {
     add(runId: number, rows: MetricRow[]) {
       for (const row of rows) pending.push({ runId, row });
-      if (pending.length >= METRICS_BATCH_ROWS) void flush();
+      // A failure is kept by the write queue and surfaces at the next awaited flush, state or close.
+      if (pending.length >= METRICS_BATCH_ROWS) flush().catch(() => {});
     },
     flush,
   };
@@ -115,9 +176,8 @@ function progressReporter(
     lastProgressWrite = performance.now();
     bus?.publish(lastEvent);
     const progress = { ...update, etaSeconds, at: new Date().toISOString() };
-    void writes.enqueue(() =>
-      db.update(jobs).set({ progress, updatedAt: sql`now()` }).where(eq(jobs.id, job.id))
-    );
+    writes.enqueue(() => db.update(jobs).set({ progress, updatedAt: sql`now()` }).where(eq(jobs.id, job.id)))
+      .catch(() => {});
   };
 
   return {
@@ -151,10 +211,14 @@ function progressReporter(
 
 export function startJobContext(job: Job, signal: AbortSignal, deps: JobContextDeps): RunningJob {
   const { db } = deps;
-  const writes = writeQueue((line) => deps.log(`job ${job.id}: ${line}`));
+  const writes = writeQueue(
+    (line) => deps.log(`job ${job.id}: ${line}`),
+    deps.writeRetryMs ?? WRITE_RETRY_MS,
+    (err) => deps.onWriteFailure?.(err),
+  );
   const metrics = metricBuffer(db, writes);
   const progress = progressReporter(job, signal, deps, writes);
-  const flushTimer = setInterval(() => void metrics.flush(), METRICS_FLUSH_MS);
+  const flushTimer = setInterval(() => metrics.flush().catch(() => {}), METRICS_FLUSH_MS);
 
   const context: JobContext = {
     jobId: job.id,
@@ -181,6 +245,7 @@ export function startJobContext(job: Job, signal: AbortSignal, deps: JobContextD
   return {
     context,
     lastEvent: progress.lastEvent,
+    writeFailure: writes.failure,
     async close() {
       clearInterval(flushTimer);
       progress.stop();
@@ -189,17 +254,18 @@ export function startJobContext(job: Job, signal: AbortSignal, deps: JobContextD
       // The final progress row, even when the last update was throttled away.
       const { step, total, message, metrics: values, etaSeconds, runIds } = progress.lastEvent();
       if (step !== undefined) {
-        await db.update(jobs).set({
-          progress: {
-            step,
-            total,
-            message,
-            metrics: values,
-            etaSeconds,
-            runIds,
-            at: new Date().toISOString(),
-          },
-        }).where(eq(jobs.id, job.id));
+        await withRetries(() =>
+          db.update(jobs).set({
+            progress: {
+              step,
+              total,
+              message,
+              metrics: values,
+              etaSeconds,
+              runIds,
+              at: new Date().toISOString(),
+            },
+          }).where(eq(jobs.id, job.id)), deps.writeRetryMs);
       }
     },
   };

@@ -6,7 +6,7 @@
 import { eq } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
 import { type Job, jobs } from "../../db/schema.ts";
-import { startJobContext } from "./job-context.ts";
+import { startJobContext, withRetries, WRITE_RETRY_MS } from "./job-context.ts";
 import type { EventBus } from "./bus.ts";
 import { finishJob, leaseNextJob, renewLease, requeueExpiredJobs } from "./queue.ts";
 import { getJobHandler, registeredJobTypes } from "./registry.ts";
@@ -18,7 +18,10 @@ export interface WorkerOptions {
   /** Name written into the lease (defaults to host:pid:random). */
   owner?: string;
   leaseMs?: number;
+  /** How often the lease is renewed; the lease must last at least LEASE_HEARTBEATS of these. */
   heartbeatMs?: number;
+  /** Delays between retries of a failed database write (default WRITE_RETRY_MS). */
+  writeRetryMs?: readonly number[];
   pollMs?: number;
   /** Only lease these job types (default: any). */
   types?: string[];
@@ -40,11 +43,21 @@ export class JobAbort extends Error {
   }
 }
 
+/** A lease outlives this many heartbeats, so a few late ones on a starved machine do not lose it. */
+export const LEASE_HEARTBEATS = 10;
+
 export function startWorker(opts: WorkerOptions): Worker {
   const { db, dataDir, bus } = opts;
   const owner = opts.owner ?? `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
   const leaseMs = opts.leaseMs ?? 30_000;
-  const heartbeatMs = opts.heartbeatMs ?? Math.min(2000, Math.floor(leaseMs / 3));
+  const heartbeatMs = opts.heartbeatMs ?? Math.min(2000, Math.floor(leaseMs / LEASE_HEARTBEATS));
+  if (leaseMs < LEASE_HEARTBEATS * heartbeatMs) {
+    throw new Error(
+      `the lease (--lease-ms ${leaseMs}) must last at least ${LEASE_HEARTBEATS} heartbeats ` +
+        `(--heartbeat-ms ${heartbeatMs}): raise --lease-ms to ${LEASE_HEARTBEATS * heartbeatMs} or more`,
+    );
+  }
+  const writeRetryMs = opts.writeRetryMs ?? WRITE_RETRY_MS;
   const pollMs = opts.pollMs ?? 500;
   const log = opts.log ?? ((line: string) => console.log(`[worker ${owner}] ${line}`));
 
@@ -103,7 +116,11 @@ export function startWorker(opts: WorkerOptions): Worker {
         log(`heartbeat for job ${job.id} failed: ${err instanceof Error ? err.message : err}`);
       }
     }, heartbeatMs);
-    const ctx = startJobContext(job, abort.signal, { db, dataDir, bus, log });
+    // A write that failed for good stops the job now: training on would only produce rows that are lost.
+    const onWriteFailure = (err: Error) => abort.abort(err);
+    const ctx = startJobContext(job, abort.signal, { db, dataDir, bus, log, writeRetryMs, onWriteFailure });
+    const finish = (outcome: Parameters<typeof finishJob>[3]) =>
+      withRetries(() => finishJob(db, job.id, owner, outcome), writeRetryMs);
     try {
       const handler = getJobHandler(job.type);
       if (!handler) {
@@ -115,22 +132,28 @@ export function startWorker(opts: WorkerOptions): Worker {
       }
       const result = await handler(ctx.context);
       await ctx.close();
-      if (await finishJob(db, job.id, owner, { status: "done", result })) {
+      if (await finish({ status: "done", result })) {
         bus?.publish({ ...ctx.lastEvent(), status: "done" });
         log(`job ${job.id} done`);
       }
     } catch (err) {
       await ctx.close().catch((e) => log(`writing metrics of job ${job.id} failed: ${e}`));
       const reason = abort.signal.aborted ? abort.signal.reason : undefined;
-      if (reason instanceof JobAbort) {
-        if (reason.reason === "shutdown") await finishJob(db, job.id, owner, { status: "queued" });
-        log(`job ${job.id} stopped: ${reason.reason}`);
-      } else {
-        const message = err instanceof Error ? err.message : String(err);
-        if (await finishJob(db, job.id, owner, { status: "failed", error: message })) {
-          bus?.publish({ ...ctx.lastEvent(), status: "failed", error: message });
+      try {
+        if (reason instanceof JobAbort) {
+          if (reason.reason === "shutdown") await finish({ status: "queued" });
+          log(`job ${job.id} stopped: ${reason.reason}`);
+        } else {
+          // Lost rows explain the failure better than whatever the handler threw on its way out.
+          const failure = ctx.writeFailure() ?? err;
+          const message = failure instanceof Error ? failure.message : String(failure);
+          if (await finish({ status: "failed", error: message })) {
+            bus?.publish({ ...ctx.lastEvent(), status: "failed", error: message });
+          }
+          log(`job ${job.id} failed: ${message}`);
         }
-        log(`job ${job.id} failed: ${message}`);
+      } catch (e) {
+        log(`job ${job.id}: its outcome could not be recorded (its lease expires and it resumes): ${e}`);
       }
     } finally {
       clearInterval(heartbeat);
