@@ -134,13 +134,143 @@ interface MalformedRequest {
 
 const VALID_EXPERIMENT = { task: TASK, weak: "nano", strong: "small" };
 
+/** Ids past the 32-bit columns, ids that are not plain decimal digits, numbers out of range: a 400 naming why. */
+const BAD_NUMBERS: MalformedRequest[] = [
+  ...["/api/jobs/2147483648", "/api/experiments/9007199254740991", "/api/runs?jobId=2147483648"].map((
+    path,
+  ) => ({
+    name: `id past int32: ${path}`,
+    method: "GET",
+    path,
+    status: 400,
+    message: /(path\.id|query\.jobId): (id|jobId) must be ≤ 2147483647$/,
+  })),
+  {
+    name: "toStep past int32",
+    method: "GET",
+    path: "/api/runs/1/metrics?toStep=3000000000",
+    status: 400,
+    message: /^query\.toStep: toStep must be ≤ 2147483647$/,
+  },
+  ...[["%207%20", '" 7 "'], ["1e3", '"1e3"'], ["0x10", '"0x10"'], ["7.0", '"7.0"']].map(([id, shown]) => ({
+    name: `id not plain digits: ${id}`,
+    path: `/api/jobs/${id}/cancel`,
+    status: 400,
+    message: new RegExp(`^path\\.id: id must be a number in plain decimal digits, got ${shown}$`),
+  })),
+  ...[["limit=0", "limit must be ≥ 1"], ["offset=-1", "offset must be ≥ 0"], [
+    "limit=1001",
+    "limit must be ≤ 1000",
+  ]]
+    .map(([query, problem]) => ({
+      name: `page ${query}`,
+      method: "GET",
+      path: `/api/jobs?${query}`,
+      status: 400,
+      message: new RegExp(`^query\\.${query.split("=")[0]}: ${problem}$`),
+    })),
+  {
+    name: "batchSize 0",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, batchSize: 0 },
+    status: 400,
+    message: /^body\.batchSize: batchSize must be ≥ 1$/,
+  },
+  {
+    name: "negative seed in a sweep",
+    path: "/api/sweeps",
+    body: { tasks: [TASK], sizes: ["nano", "small"], methods: ["naive"], seeds: [-5] },
+    status: 400,
+    message: /^body\.seeds\.0: seed must be ≥ 0$/,
+  },
+];
+
+const NUL = /must not contain a NUL character/;
+const LONE_SURROGATE = /must not contain a lone UTF-16 surrogate/;
+const CLASSIFICATION_LINES = Array.from(
+  { length: 24 },
+  (_, i) => JSON.stringify({ txt: `t${i}`, hard_label: i % 2 }),
+);
+
+/** NUL bytes and lone surrogates, which Postgres cannot store, in every kind of string that reaches it. */
+const UNSTORABLE_TEXT: MalformedRequest[] = [
+  ...[["a\u0000b", NUL], ["a\ud800b", LONE_SURROGATE], ["\udfff", LONE_SURROGATE]].map(([name, problem]) => ({
+    name: `experiment name ${JSON.stringify(name)}`,
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, name },
+    status: 400,
+    message: new RegExp(`^body\\.name: name ${(problem as RegExp).source}`),
+  })),
+  {
+    name: "import description with NUL",
+    path: "/api/tasks/import",
+    body: { name: "nul-description", description: "a\u0000", jsonl: CLASSIFICATION_LINES.join("\n") },
+    status: 400,
+    message: /^body\.description: description must not contain a NUL character/,
+  },
+  ...[["txt", "a\u0000b", NUL], ["txt", "\ud83d", LONE_SURROGATE]].map(([field, value, problem]) => ({
+    name: `JSONL ${field} ${JSON.stringify(value)}`,
+    path: "/api/tasks/import",
+    body: {
+      name: "broken",
+      jsonl: [CLASSIFICATION_LINES[0], JSON.stringify({ txt: value, hard_label: 1 }), ...CLASSIFICATION_LINES]
+        .join("\n"),
+    },
+    status: 400,
+    message: new RegExp(`^line 2: \`txt\` ${(problem as RegExp).source}`),
+  })),
+  {
+    name: "raw JSONL comparison prompt with NUL",
+    path: "/api/tasks/import?name=broken",
+    body: JSON.stringify({ prompt: "p\u0000", chosen: "a", rejected: "b" }),
+    type: "application/x-ndjson",
+    status: 400,
+    message: /^line 1: `prompt` must not contain a NUL character/,
+  },
+  {
+    name: "raw JSONL import name with NUL",
+    path: "/api/tasks/import?name=a%00b",
+    body: CLASSIFICATION_LINES.join("\n"),
+    type: "text/plain",
+    status: 400,
+    message: /^query\.name: task name must not contain a NUL character/,
+  },
+  {
+    name: "bench kernel with NUL",
+    path: "/api/bench",
+    body: { kernels: ["mat\u0000mul"] },
+    status: 400,
+    message: /^body\.kernels\.0: kernels must not contain a NUL character/,
+  },
+  ...[
+    "/api/jobs?type=a%00b",
+    "/api/results?task=a%00b",
+    "/api/runs?role=%00",
+    "/api/bench/results?device=%00",
+  ]
+    .map((path) => ({
+      name: `query filter with NUL: ${path}`,
+      method: "GET",
+      path,
+      status: 400,
+      message: /^query\.(type|task|role|device): (type|task|role|device) must not contain a NUL character/,
+    })),
+  ...["/api/tasks/a%00b", "/api/models/a%00b"].map((path) => ({
+    name: `path name with NUL: ${path}`,
+    method: "GET",
+    path,
+    status: 400,
+    message: /^path\.name: name must not contain a NUL character/,
+  })),
+];
+
 const MALFORMED_REQUESTS: MalformedRequest[] = [
   {
     name: "wrong type",
     path: "/api/experiments",
     body: { ...VALID_EXPERIMENT, weak: 3 },
     status: 400,
-    message: /body\.weak: .*expected string/,
+    message: /body\.weak: size name must be a string/,
   },
   {
     name: "missing fields",
@@ -316,6 +446,8 @@ const MALFORMED_REQUESTS: MalformedRequest[] = [
     status: 400,
     message: /fromStep must be ≤ toStep/,
   },
+  ...BAD_NUMBERS,
+  ...UNSTORABLE_TEXT,
   {
     name: "unknown route",
     method: "GET",
@@ -345,6 +477,26 @@ async function assertNothingHalfImported() {
 Deno.test("malformed requests get 4xx with a message naming the problem", async () => {
   for (const c of MALFORMED_REQUESTS) await assertRefused(c);
   await assertNothingHalfImported();
+});
+
+Deno.test("DELETE and OPTIONS without a body are not refused for their media type", async () => {
+  // A body stream that is there but empty, with no Content-Type: what a browser's fetch DELETE sends.
+  for (const method of ["DELETE", "OPTIONS"]) {
+    const res = await app.request("/api/experiments/999999", {
+      method,
+      headers: { Authorization: `Bearer ${TOKEN}` },
+      body: new Uint8Array(0),
+    });
+    const text = await res.text();
+    assert.doesNotMatch(text, /unsupported_media_type/, `${method}: ${text}`);
+    assert.equal(res.status, 404, `${method}: ${text}`);
+  }
+  const declared = await app.request("/api/experiments/999999", {
+    method: "DELETE",
+    headers: { Authorization: `Bearer ${TOKEN}`, "Content-Length": "5" },
+    body: "x=1&y",
+  });
+  assert.equal(declared.status, 400, "a body that is sent, not JSON, is still refused");
 });
 
 Deno.test("mutations need the bearer token; reads are open", async () => {
@@ -728,9 +880,18 @@ Deno.test("OpenAPI lists every routed operation; docs page and static fallback a
   assert.equal(doc.openapi, "3.0.3");
   assert.ok(doc.components.schemas.ExperimentCreate.properties.weak);
   assert.deepEqual(doc.paths["/experiments"].post.security, [{ bearer: [] }]);
-  assert.ok(
-    doc.paths["/runs/{id}/metrics"].get.parameters.some((p: { name: string }) => p.name === "maxPoints"),
-  );
+  const metricParams = doc.paths["/runs/{id}/metrics"].get.parameters as { name: string; schema: unknown }[];
+  assert.ok(metricParams.some((p) => p.name === "maxPoints"));
+  // The database's columns are 32-bit: the document caps ids and step numbers as the validator does.
+  const int32 = { type: "integer", minimum: 1, maximum: 2 ** 31 - 1 };
+  assert.deepEqual(metricParams.find((p) => p.name === "id")?.schema, int32);
+  assert.deepEqual(metricParams.find((p) => p.name === "toStep")?.schema, { ...int32, minimum: 0 });
+  assert.deepEqual(metricParams.find((p) => p.name === "maxPoints")?.schema, {
+    type: "integer",
+    minimum: 2,
+    maximum: 100_000,
+    default: 1000,
+  });
   for (const op of OPERATIONS) {
     if (op.path === "/events") continue;
     const path = "/api" + op.path.replace("{id}", "999999").replace("{name}", "zz-none");
@@ -766,7 +927,19 @@ Deno.test("pretraining curves of a size come from its status file; missing → 4
   };
   await Deno.writeTextFile(
     `${dir}/status.json`,
-    JSON.stringify({ size: "micro", status: "partial", curves }),
+    JSON.stringify({
+      size: "micro",
+      status: "partial",
+      params: 1,
+      step: 50,
+      totalSteps: 100,
+      tokens: 1600,
+      seed: 1,
+      wallSeconds: 1,
+      corpusHash: "c",
+      tokenizerId: "t",
+      curves,
+    }),
   );
   try {
     const res = await call("GET", "/api/models/micro/curves", undefined, { token: null });
@@ -780,6 +953,11 @@ Deno.test("pretraining curves of a size come from its status file; missing → 4
     assert.match((await json(missing)).error.message, /mini/);
     const unknown = await call("GET", "/api/models/giant/curves", undefined, { token: null });
     assert.equal(unknown.status, 400);
+    // A damaged status file is a 409 naming the file and the fix, never a 500.
+    await Deno.writeTextFile(`${dir}/status.json`, "{}");
+    const broken = await call("GET", "/api/models/micro/curves", undefined, { token: null });
+    assert.equal(broken.status, 409);
+    assert.match((await json(broken)).error.message, /status\.json is corrupted/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -20,6 +20,7 @@ const EXTRA_INPUTS = [
   join(ROOT, "deno.json"),
   join(ROOT, "kernels/versions.ts"),
   join(ROOT, "server/corpus/world-schema.ts"),
+  join(ROOT, "server/tasks/storable.ts"),
 ];
 /** The contract the dashboard shares with the server (schemas, names, the ladder rule), bundled whole. */
 const CONTRACT_DIR = join(ROOT, "server/contract");

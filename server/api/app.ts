@@ -3,6 +3,7 @@
  * Small routers are composed with app.route; validation, auth, body limits and errors are middleware, so a
  * handler only sees typed, valid, authorized input.
  */
+import { sql } from "drizzle-orm";
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ApiDeps } from "./deps.ts";
@@ -55,7 +56,11 @@ export function createApp(deps: ApiDeps): Hono {
     if (!isImport && c.req.raw.body && !["GET", "HEAD"].includes(c.req.method)) {
       const type = c.req.header("content-type") ?? "";
       const length = c.req.header("content-length");
-      if (length !== "0" && !/^application\/([\w.-]+\+)?json/i.test(type)) {
+      // Without a Content-Type, only a declared length or chunked transfer says a body was sent.
+      const sent = type
+        ? length !== "0"
+        : (length ?? "0") !== "0" || c.req.header("transfer-encoding") !== undefined;
+      if (sent && !/^application\/([\w.-]+\+)?json/i.test(type)) {
         throw new ApiError(
           400,
           "unsupported_media_type",
@@ -69,7 +74,13 @@ export function createApp(deps: ApiDeps): Hono {
   });
 
   const openapi = buildOpenApiDocument();
-  api.get("/health", (c) => c.json({ ok: true, db: deps.dbKind ?? "unknown" }));
+  api.get("/health", async (c) => {
+    const down = await databaseDown(deps);
+    if (down) {
+      return c.json({ ok: false, db: deps.dbKind ?? "unknown", ...errorBody("database_down", down) }, 503);
+    }
+    return c.json({ ok: true, db: deps.dbKind ?? "unknown" });
+  });
   api.get("/auth", (c) => c.json({ ok: true }));
   api.get("/openapi.json", (c) => c.json(openapi));
   api.get("/docs", (c) => c.html(DOCS_HTML));
@@ -92,4 +103,22 @@ export function createApp(deps: ApiDeps): Hono {
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError(handleError);
   return app;
+}
+
+const HEALTH_QUERY_MS = 2000;
+
+/** Why the database does not answer a trivial query within HEALTH_QUERY_MS, or undefined when it does. */
+async function databaseDown(deps: ApiDeps): Promise<string | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_QUERY_MS} ms`)), HEALTH_QUERY_MS);
+  });
+  try {
+    await Promise.race([deps.db.execute(sql`select 1`), timeout]);
+    return undefined;
+  } catch (err) {
+    return `the database does not answer (select 1): ${err instanceof Error ? err.message : err}`;
+  } finally {
+    clearTimeout(timer);
+  }
 }

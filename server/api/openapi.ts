@@ -9,6 +9,7 @@ import {
   BenchResultsQuery,
   ErrorBody,
   ExperimentListQuery,
+  IdParam,
   JobCreate,
   JobListQuery,
   MetricsQuery,
@@ -266,6 +267,7 @@ export function buildOpenApiDocument(): JsonSchema {
     return rest;
   };
   const errorSchema = toSchema(ErrorBody);
+  const idSchema = (toSchema(IdParam) as { properties: Record<string, JsonSchema> }).properties.id;
   toSchema(JobEventSchema);
   const errorResponse = (description: string) => ({
     description,
@@ -281,7 +283,7 @@ export function buildOpenApiDocument(): JsonSchema {
         name: match[1],
         in: "path",
         required: true,
-        schema: isId ? { type: "integer", minimum: 1 } : { type: "string" },
+        schema: isId ? idSchema : { type: "string" },
       });
     }
     if (op.query) {

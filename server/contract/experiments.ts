@@ -3,7 +3,7 @@
  * dashboard's forms. Checks that need the server's data (ladder sizes, known tasks) happen in the routes.
  */
 import { z } from "zod";
-import { int, SIZE_NAME, TASK_NAME } from "./fields.ts";
+import { int, SIZE_NAME, TASK_NAME, text } from "./fields.ts";
 import { GenerativeBase, Method, METHOD_NAMES, StudentMode } from "./methods.ts";
 import { MODEL_REF } from "./model-ref.ts";
 import { FINETUNE_RECIPE, RECIPE_OPTIONS, type RecipeOption } from "./results.ts";
@@ -125,7 +125,7 @@ const generativeKnobs = {
 };
 
 export const ExperimentCreate = z.object({
-  name: z.string().max(200).optional(),
+  name: text("name").max(200).optional(),
   task: TASK_NAME,
   weak: SIZE_NAME,
   /** A size, or a snapshot along its pretraining ("medium@30", model-ref.ts). */
@@ -152,7 +152,7 @@ export const AUXCONF_AT = ["all", "largest-gap"] as const;
 const AuxconfAt = z.enum(AUXCONF_AT, { error: `auxconfAt must be one of: ${AUXCONF_AT.join(", ")}` });
 
 export const SweepCreate = z.object({
-  name: z.string().max(200).optional(),
+  name: text("name").max(200).optional(),
   tasks: z.array(TASK_NAME).min(1, "tasks must name at least one task").max(50),
   /** Every (weak, strong) pair with weak smaller than strong is run; a snapshot (SIZE@PCT) only as strong. */
   sizes: z.array(MODEL_REF).min(2, "sizes must name at least two sizes").max(20),

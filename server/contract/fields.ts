@@ -1,11 +1,45 @@
-/** Field schemas shared by the contract's request bodies. */
+/** Field schemas shared by the contract's request bodies and the API's query strings. */
 import { z } from "zod";
+import { unstorableText } from "../tasks/storable.ts";
+
+/** The database's integer columns are 32-bit: a larger id or count is refused here, not by Postgres. */
+export const INT32_MAX = 2 ** 31 - 1;
+
+/** A number field's messages in its own words ("limit must be ≥ 1"), never zod's generic ones. */
+export const numberMessages = (label: string) => (issue: z.core.$ZodRawIssue): string => {
+  switch (issue.code) {
+    case "too_small":
+      return `${label} must be ${issue.inclusive ? "≥" : ">"} ${issue.minimum}`;
+    case "too_big":
+      return `${label} must be ${issue.inclusive ? "≤" : "<"} ${issue.maximum}`;
+    default:
+      return typeof issue.input === "string"
+        ? `${label} must be a number in plain decimal digits, got ${JSON.stringify(issue.input.slice(0, 40))}`
+        : `${label} must be a number`;
+  }
+};
 
 export const int = (label: string) =>
-  z.number({ error: `${label} must be a number` }).int(`${label} must be an integer`);
+  z.number({ error: numberMessages(label) }).int(`${label} must be an integer`).max(INT32_MAX);
 
-export const SIZE_NAME = z.string().min(1, "size name must not be empty").max(64);
-export const TASK_NAME = z.string().regex(
+const DECIMAL = /^-?\d+$/;
+
+/**
+ * A number schema for text input (a query string or a path segment): only an optional minus and decimal
+ * digits become a number (" 7 ", "1e3" and "0x10" stay text and are refused by the number schema).
+ */
+export const fromText = <Schema extends z.ZodType>(schema: Schema) =>
+  z.preprocess((value) => typeof value === "string" && DECIMAL.test(value) ? Number(value) : value, schema);
+
+/** A string field that reaches the database: refuses what unstorableText refuses, naming the field. */
+export const text = (label: string) =>
+  z.string({ error: `${label} must be a string` }).superRefine((value, ctx) => {
+    const problem = unstorableText(value);
+    if (problem) ctx.addIssue({ code: "custom", message: `${label} ${problem}` });
+  });
+
+export const SIZE_NAME = text("size name").min(1, "size name must not be empty").max(64);
+export const TASK_NAME = text("task name").regex(
   /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
   "task name must be 1–64 letters, digits, '_', '-' or '.', starting with a letter or digit",
 );

@@ -3,7 +3,7 @@
  * and the parameters of the jobs the API and the dashboard start (pretrain, bench, toy-train, demo).
  */
 import { z } from "zod";
-import { int } from "./fields.ts";
+import { int, text } from "./fields.ts";
 
 export const JOB_STATUSES = ["queued", "running", "done", "failed", "cancelled"] as const;
 export const JobStatus = z.enum(JOB_STATUSES);
@@ -70,7 +70,7 @@ export const PretrainCreate = z.object({
 
 export const BenchCreate = z.object({
   /** Kernels to keep, by name or first word ("matmul"); [] measures no kernels. Default: all. */
-  kernels: z.array(z.string().min(1).max(64)).max(50).optional(),
+  kernels: z.array(text("kernels").min(1).max(64)).max(50).optional(),
   quick: z.boolean().default(true),
   /** Also time a full training step (forward, backward, AdamW) at a few GPT sizes. */
   training: z.boolean().default(true),

@@ -15,6 +15,7 @@
  */
 
 import { seededRandom } from "../../kernels/random.ts";
+import { unstorableText } from "./storable.ts";
 import { splitByGroup } from "./splits.ts";
 import { type TaskExample, type TaskFormat, taskFormat, type TaskSplits } from "./types.ts";
 
@@ -122,6 +123,13 @@ function text(record: Record<string, unknown>, field: string, lineNo: number): s
     throw new TaskFormatError(lineNo, `\`${field}\` must be a string, got ${describe(value)}`);
   }
   if (value.trim() === "") throw new TaskFormatError(lineNo, `\`${field}\` is empty`);
+  return storable(value, field, lineNo);
+}
+
+/** The text as stored, or the line's error when the database cannot hold it. */
+function storable(value: string, field: string, lineNo: number): string {
+  const problem = unstorableText(value);
+  if (problem) throw new TaskFormatError(lineNo, `\`${field}\` ${problem}`);
   return value;
 }
 
@@ -140,6 +148,7 @@ function comparison(record: Record<string, unknown>, lineNo: number): ImportedEx
   if (typeof prompt !== "string") {
     throw new TaskFormatError(lineNo, `\`prompt\` must be a string, got ${describe(record.prompt)}`);
   }
+  storable(prompt, "prompt", lineNo);
   const chosen = text(record, "chosen", lineNo);
   const rejected = text(record, "rejected", lineNo);
   if (chosen === rejected) throw new TaskFormatError(lineNo, "chosen and rejected are the same text");
