@@ -172,7 +172,20 @@ Deno.test("the ladder's model source reads each size's corpus from its status", 
     await makeModelDir(dataDir, size);
     await Deno.writeTextFile(
       statusPath(dataDir, size),
-      JSON.stringify({ size, status: "pretrained", ...status }),
+      // A whole status (model-store.ts refuses a partial one), with the corpus fields under test.
+      JSON.stringify({
+        size,
+        status: "pretrained",
+        params: 1,
+        step: 1,
+        totalSteps: 1,
+        tokens: 1,
+        seed: 1,
+        wallSeconds: 1,
+        tokenizerId: "t",
+        curves: { train: [], val: [], knowledge: [] },
+        ...status,
+      }),
     );
   };
   const facts = ladder({}) as PretrainCorpus & Partial<LadderCorpus>;
