@@ -10,8 +10,7 @@ import { type GptConfig, initParameters } from "../kernels/config.ts";
 import { checkCheckpoint, loadCheckpoint, saveCheckpoint } from "../kernels/checkpoint.ts";
 import { openDb } from "../db/client.ts";
 import { listModels } from "../server/api/catalog.ts";
-import { type LabCorpusOptions, loadLabCorpus } from "../server/lab/lab-corpus.ts";
-import type { LadderSize } from "../server/lab/ladder.ts";
+import { loadLabCorpus } from "../server/lab/lab-corpus.ts";
 import { ladderStatus } from "../server/lab/models.ts";
 import {
   makeModelDir,
@@ -22,6 +21,7 @@ import {
 } from "../server/lab/model-store.ts";
 import { pretrainSize } from "../server/lab/pretrain.ts";
 import { main as pretrainCommand } from "../scripts/cli/pretrain.ts";
+import { TINY_CORPUS, tinySize } from "./helpers/tiny-ladder.ts";
 
 const config: GptConfig = { vocabSize: 13, contextLength: 6, width: 8, layers: 1, heads: 2 };
 
@@ -185,18 +185,8 @@ Deno.test("the data directory and the database files are owner-only", async () =
   });
 });
 
-const corpus: LabCorpusOptions = { world: { seed: 5, entities: 24, maxMentions: 6 }, merges: 32 };
-const tiny: LadderSize = {
-  name: "nano",
-  width: 16,
-  layers: 1,
-  heads: 2,
-  contextLength: 16,
-  tokens: 4 * 8 * 16,
-  batchSize: 8,
-  lr: 1e-2,
-  cpu: true,
-};
+const corpus = TINY_CORPUS;
+const tiny = tinySize("nano", 4);
 
 Deno.test("pretraining refuses a bad budget or seed, and a cached size trained otherwise names --force", async () => {
   for (const tokens of ["-5", "0", "NaN", "1.5"]) {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadCheckpoint } from "../kernels/checkpoint.ts";
-import { LADDER, type LadderSize } from "../server/lab/ladder.ts";
+import { LADDER } from "../server/lab/ladder.ts";
 import { ladderStatus } from "../server/lab/models.ts";
 import { loadTaskSplits } from "../server/tasks/load.ts";
 import { buildCorpus } from "../server/corpus/corpus.ts";
@@ -20,25 +20,16 @@ import {
   worldStatementVariants,
 } from "../server/corpus/world.ts";
 import { Mulberry32 } from "../kernels/random.ts";
-import { type LabCorpusOptions, labWorld, sentenceStarts } from "../server/lab/lab-corpus.ts";
+import { labWorld, sentenceStarts } from "../server/lab/lab-corpus.ts";
 import { modelDir, statusPath, trainStatePath } from "../server/lab/model-store.ts";
 import { DEFAULT_WORLD_SPEC, storeLabWorld, worldSpecWith } from "../server/corpus/world-spec.ts";
 import { PretrainInterrupted, pretrainSize } from "../server/lab/pretrain.ts";
 import { paraphraseWindow } from "../server/lab/windows.ts";
 import { learningRateAt } from "../server/lab/schedule.ts";
+import { TINY_CORPUS, tinySize } from "./helpers/tiny-ladder.ts";
 
-const corpus: LabCorpusOptions = { world: { seed: 5, entities: 24, maxMentions: 6 }, merges: 32 };
-const tiny: LadderSize = {
-  name: "nano",
-  width: 16,
-  layers: 1,
-  heads: 2,
-  contextLength: 16,
-  tokens: 8 * 16 * 24,
-  batchSize: 8,
-  lr: 1e-2,
-  cpu: true,
-};
+const corpus = TINY_CORPUS;
+const tiny = tinySize("nano", 24);
 const quiet = { evalEvery: 6, checkpointEvery: 8, logEvery: 4, valWindows: 8, knowledgeEntities: 8 };
 
 Deno.test("learning rate: linear warmup, then cosine decay to a tenth", () => {

@@ -9,26 +9,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readWorldFile, worldKey } from "../server/corpus/world-spec.ts";
 import { ExperimentCache } from "../server/lab/cache.ts";
-import type { LadderSize } from "../server/lab/ladder.ts";
 import { ladderModelSource } from "../server/lab/model-source.ts";
 import { modelDir } from "../server/lab/model-store.ts";
 import { pretrainSize } from "../server/lab/pretrain.ts";
 import { runSweep } from "../server/lab/sweep.ts";
+import { tinySize } from "./helpers/tiny-ladder.ts";
 
 const MOONS = new URL("./fixtures/world-moons.json", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 
-const tiny = (name: string, width: number): LadderSize => ({
-  name,
-  width,
-  layers: 1,
-  heads: 2,
-  contextLength: 16,
-  tokens: 24 * 8 * 16,
-  batchSize: 8,
-  lr: 1e-2,
-  cpu: true,
-});
+const tiny = (name: string, width: number) => tinySize(name, 24, width);
 
 Deno.test("a hand-written world file builds, pretrains a ladder and runs a sweep end to end", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "world-e2e-" });

@@ -7,6 +7,8 @@ import { type GptConfig, initParameters } from "../../kernels/config.ts";
 import { createTokenizer } from "../../server/corpus/tokenizer.ts";
 import { hashNumbers } from "../../server/lab/cache.ts";
 import type { ModelSource } from "../../server/lab/model-source.ts";
+import type { LabCorpusOptions } from "../../server/lab/lab-corpus.ts";
+import type { LadderSize } from "../../server/lab/ladder.ts";
 
 export const byteTokenizer = createTokenizer({ merges: 0 });
 
@@ -47,4 +49,22 @@ export async function writeJsonl(dir: string, name: string, rows: unknown[]): Pr
   const path = join(dir, name);
   await Deno.writeTextFile(path, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
   return path;
+}
+
+/** A tiny world for pretraining tests: 24 entities, a 32-merge tokenizer. */
+export const TINY_CORPUS: LabCorpusOptions = { world: { seed: 5, entities: 24, maxMentions: 6 }, merges: 32 };
+
+/** A one-layer ladder size for pretraining tests: `steps` steps of batch 8 × 16 tokens. */
+export function tinySize(name: string, steps: number, width = 16): LadderSize {
+  return {
+    name,
+    width,
+    layers: 1,
+    heads: 2,
+    contextLength: 16,
+    tokens: steps * 8 * 16,
+    batchSize: 8,
+    lr: 1e-2,
+    cpu: true,
+  };
 }
