@@ -10,6 +10,7 @@ import { serveStatic } from "hono/deno";
 import { openDb } from "../db/client.ts";
 import { DbOwnedError } from "../db/owner.ts";
 import { createApp } from "./api/app.ts";
+import { ALLOWED_HOSTS_ENV, exposureWarning } from "./api/security.ts";
 import { resolveToken } from "./api/token.ts";
 import { EventBus } from "./jobs/bus.ts";
 import "./jobs/handlers.ts";
@@ -71,7 +72,8 @@ export async function createServerApp(api: Hono): Promise<Hono> {
 }
 
 const USAGE = "usage: deno task start [--port N] [--host H] [--data-dir DIR] (env: PORT, LAB_DATA_DIR, " +
-  "DATABASE_URL, LAB_TOKEN)";
+  "DATABASE_URL, LAB_TOKEN, " +
+  `${ALLOWED_HOSTS_ENV}: extra names the Host header may carry, comma-separated, e.g. a TLS proxy's)`;
 
 const START_FLAGS = {
   port: { type: "string" },
@@ -116,6 +118,8 @@ async function main() {
     return;
   }
   const databaseUrl = Deno.env.get("DATABASE_URL") || undefined;
+  const exposed = exposureWarning(hostname);
+  if (exposed) console.error(exposed);
   checkPortFree(hostname, port);
   await Deno.mkdir(dataDir, { recursive: true });
 
@@ -125,7 +129,7 @@ async function main() {
   // Extra worker processes on the same database reach the event stream through the database.
   const watcher = await startJobWatcher({ db: opened.db, bus });
   const worker = startWorker({ db: opened.db, dataDir, bus });
-  const api = createApp({ db: opened.db, dataDir, token, bus, dbKind: opened.kind });
+  const api = createApp({ db: opened.db, dataDir, token, bus, dbKind: opened.kind, host: hostname });
   // A failed build still leaves the API up (the placeholder page links to its docs).
   await buildDashboard().catch((err) => console.error(`dashboard not built: ${err.message}`));
   const app = await createServerApp(api);

@@ -136,3 +136,44 @@ Deno.test("deno task start on a taken port says so before opening the database",
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("deno task start --host 0.0.0.0 warns that reads are open and the token travels in clear", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "lab-exposed-" });
+  // A taken port stops the server right after its warning: nothing is opened or built.
+  const listener = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  try {
+    const out = await run([
+      "server/main.ts",
+      "--host",
+      "0.0.0.0",
+      "--port",
+      String(port),
+      "--data-dir",
+      dataDir,
+    ]);
+    assert.equal(out.code, 2, out.stderr);
+    const [warning, refusal] = out.stderr.split("\n");
+    assert.match(
+      warning,
+      /^warning: --host 0\.0\.0\.0 opens the lab to the network: every read .* without a token/,
+    );
+    assert.match(warning, /token travels in clear .*reverse proxy with TLS .*LAB_ALLOWED_HOSTS/);
+    assert.match(refusal, new RegExp(`^lab server: port ${port} on 0\\.0\\.0\\.0 is in use`));
+    const quiet = await run([
+      "server/main.ts",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--data-dir",
+      dataDir,
+    ]);
+    assert.doesNotMatch(quiet.stderr, /warning/, "a loopback bind is not warned about");
+    const help = await run(["server/main.ts", "--help"]);
+    assert.match(help.stdout, /LAB_ALLOWED_HOSTS: extra names the Host header may carry/);
+  } finally {
+    listener.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

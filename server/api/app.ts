@@ -17,6 +17,7 @@ import { experimentRoutes } from "./routes/experiments.ts";
 import { eventRoutes, jobRoutes } from "./routes/jobs.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 import { worldRoutes } from "./routes/world.ts";
+import { hostGuard } from "./security.ts";
 import { tokensEqual } from "./token.ts";
 
 export const IMPORT_BODY_LIMIT = 10 * 1024 * 1024;
@@ -99,6 +100,8 @@ export function createApp(deps: ApiDeps): Hono {
   api.all("*", (c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
 
   const app = new Hono();
+  // Before every route, the dashboard's included (main.ts mounts this app at "/").
+  app.use("*", hostGuard(deps.host));
   app.route("/api", api);
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError(handleError);

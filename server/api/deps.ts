@@ -9,4 +9,6 @@ export interface ApiDeps {
   bus: EventBus;
   /** "pglite" or "postgres", shown by /api/health. */
   dbKind?: string;
+  /** The --host the server binds: a name the Host header may carry (server/api/security.ts). */
+  host?: string;
 }
