@@ -3,8 +3,9 @@
  * in-process worker, validation errors, auth, SSE progress, metric downsampling, import, export, OpenAPI.
  */
 import assert from "node:assert/strict";
+import type { Hono } from "hono";
 import { openDb } from "../db/client.ts";
-import { experiments, metrics, results, runs } from "../db/schema.ts";
+import { experiments, jobs, metrics, results, runs } from "../db/schema.ts";
 import { createApp } from "../server/api/app.ts";
 import { OPERATIONS } from "../server/api/openapi.ts";
 import { resolveToken } from "../server/api/token.ts";
@@ -17,6 +18,7 @@ import { EventBus } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { startWorker } from "../server/jobs/worker.ts";
 import { createServerApp, signInLink } from "../server/main.ts";
+import { exposureWarning } from "../server/api/security.ts";
 import { readEvents } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -798,6 +800,118 @@ Deno.test("task import: JSON body or raw JSONL, listed, usable, no duplicates", 
   assert.equal(exp.status, 201, "an imported task is a known task");
   assert.equal((await call("DELETE", `/api/tasks/${TASK}`)).status, 409);
   assert.equal((await call("DELETE", "/api/tasks/raw-task")).status, 200);
+});
+
+Deno.test("task names that differ only in case are refused at import, naming the existing task", async () => {
+  const jsonl = Array.from({ length: 20 }, (_, i) => JSON.stringify({ txt: `x ${i}`, hard_label: i % 2 }))
+    .join("\n");
+  assert.equal((await call("POST", "/api/tasks/import", { name: "Case-Task", jsonl })).status, 201);
+  for (const name of ["case-task", "CASE-TASK"]) {
+    const res = await call("POST", "/api/tasks/import", { name, jsonl });
+    assert.equal(res.status, 409, name);
+    const { error } = await json(res);
+    assert.equal(error.code, "task_exists");
+    assert.match(error.message, /a task named "Case-Task" already exists \(the names differ only in case\)/);
+  }
+  const world = await call("POST", "/api/tasks/import", { name: TASK.toUpperCase(), jsonl });
+  assert.equal(world.status, 409, "a world task's name in capitals");
+  const names = (await json(await app.request("/api/tasks"))).map((t: { name: string }) => t.name);
+  assert.deepEqual(names.filter((n: string) => n.toLowerCase() === "case-task"), ["Case-Task"]);
+  assert.equal((await call("DELETE", "/api/tasks/Case-Task")).status, 200);
+});
+
+Deno.test("an imported task that a queued sweep or job uses cannot be deleted until it is cancelled", async () => {
+  const jsonl = Array.from({ length: 20 }, (_, i) => JSON.stringify({ txt: `y ${i}`, hard_label: i % 2 }))
+    .join("\n");
+  assert.equal((await call("POST", "/api/tasks/import", { name: "busy-task", jsonl })).status, 201);
+  // This worker does not lease sweeps: the sweep stays queued.
+  const sweepRes = await call("POST", "/api/sweeps", {
+    tasks: [TASK, "busy-task"],
+    sizes: ["nano", "micro"],
+    methods: ["naive"],
+    seeds: [0],
+  });
+  assert.equal(sweepRes.status, 201);
+  const sweep = (await json(sweepRes)).experiment;
+  const refused = await call("DELETE", "/api/tasks/busy-task");
+  assert.equal(refused.status, 409);
+  const { error } = await json(refused);
+  assert.equal(error.code, "task_in_use");
+  assert.match(
+    error.message,
+    new RegExp(`task "busy-task" is used by sweep ${sweep.id} \\(job \\d+\\), which is queued`),
+  );
+  assert.equal((await call("POST", `/api/sweeps/${sweep.id}/cancel`)).status, 200);
+
+  // A job that names the task in params.task (as an experiment's does), with no experiment row.
+  const [job] = await db.insert(jobs).values({ type: "bench", params: { task: "busy-task" } }).returning();
+  const byJob = await call("DELETE", "/api/tasks/busy-task");
+  assert.equal(byJob.status, 409);
+  assert.match((await json(byJob)).error.message, new RegExp(`used by job ${job.id}, which is queued`));
+  assert.equal((await call("POST", `/api/jobs/${job.id}/cancel`)).status, 200);
+  assert.equal((await call("DELETE", "/api/tasks/busy-task")).status, 200);
+});
+
+Deno.test("Host header: loopback, the bound host and LAB_ALLOWED_HOSTS pass, another name is refused", async () => {
+  const hostRequest = (target: Hono, host: string, path = "/api/health") =>
+    target.request(path, { headers: { Host: host } });
+  for (const host of ["localhost:8787", "127.0.0.1:8787", "[::1]:8787", "LOCALHOST", "192.168.1.5:8787"]) {
+    assert.equal((await hostRequest(app, host)).status, 200, host);
+  }
+  const refused = await hostRequest(app, "evil.example:8787");
+  assert.equal(refused.status, 403);
+  const { error } = await json(refused);
+  assert.equal(error.code, "host_not_allowed");
+  assert.match(error.message, /Host "evil\.example:8787" .*start it with LAB_ALLOWED_HOSTS=evil\.example$/);
+  assert.equal(refused.headers.get("x-frame-options"), "DENY", "a refusal is not framable either");
+  // Mutations are refused before auth: a rebinding page never learns whether a token would have passed.
+  assert.equal(
+    (await app.request("/api/tasks/import", { method: "POST", headers: { Host: "evil.example" } }))
+      .status,
+    403,
+  );
+
+  Deno.env.set("LAB_ALLOWED_HOSTS", "lab.example.org, proxy.local");
+  try {
+    const bound = createApp({ db, dataDir, token: TOKEN, bus, host: "lab-box" });
+    for (const host of ["lab-box:8787", "lab.example.org", "proxy.local:443", "localhost"]) {
+      assert.equal((await hostRequest(bound, host)).status, 200, host);
+    }
+    assert.equal((await hostRequest(bound, "evil.example")).status, 403);
+  } finally {
+    Deno.env.delete("LAB_ALLOWED_HOSTS");
+  }
+  assert.equal(
+    (await hostRequest(app, "lab.example.org")).status,
+    403,
+    "the list is read when the app is built",
+  );
+});
+
+Deno.test("every response, the dashboard's included, refuses to be framed", async () => {
+  const server = await createServerApp(app);
+  for (const path of ["/api/health", "/api/docs", "/api/no-such-route", "/experiments", "/favicon.ico"]) {
+    const res = await server.request(path);
+    await res.body?.cancel();
+    assert.equal(res.headers.get("x-frame-options"), "DENY", path);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /(^|;\s*)frame-ancestors 'none'(;|$)/, path);
+    // The docs page and the dashboard run inline or same-origin scripts: no script-src to break them.
+    assert.doesNotMatch(csp, /script-src|default-src/, path);
+  }
+  const refused = await server.request("/experiments", { headers: { Host: "evil.example" } });
+  assert.equal(refused.status, 403, "the dashboard checks the Host header too");
+});
+
+Deno.test("a bind other machines can reach is warned about; loopback binds are not", () => {
+  for (const host of ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"]) {
+    assert.equal(exposureWarning(host), undefined, host);
+  }
+  for (const host of ["0.0.0.0", "::", "192.168.1.5", "lab-box"]) {
+    const warning = exposureWarning(host);
+    assert.match(warning ?? "", /opens the lab to the network: every read .* token travels in clear/, host);
+    assert.match(warning ?? "", /reverse proxy with TLS/, host);
+  }
 });
 
 Deno.test("metric series: bucket means within a step range", async () => {

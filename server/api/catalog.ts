@@ -5,7 +5,7 @@
  */
 import { eq, sql } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
-import { jobs, models, tasks } from "../../db/schema.ts";
+import { experiments, jobs, models, tasks } from "../../db/schema.ts";
 import { parameterCount } from "../../kernels/config.ts";
 import { BUILTIN_TASKS } from "../tasks/registry.ts";
 import { isWorldTask } from "../tasks/load.ts";
@@ -13,7 +13,8 @@ import { worldTaskInfos, worldTaskSource } from "../tasks/world-tasks.ts";
 import { activeWorld } from "../corpus/world.ts";
 import { worldKey } from "../corpus/world-spec.ts";
 import { parseTaskJsonl, TaskFormatError } from "../tasks/jsonl.ts";
-import { type TaskFormat, taskFormat } from "../tasks/types.ts";
+import { type TaskExample, type TaskFormat, taskFormat } from "../tasks/types.ts";
+import { plain } from "../tasks/source.ts";
 import type { LadderEntry, ModelListing } from "../contract/models.ts";
 import type { TaskListing } from "../contract/tasks.ts";
 import { LADDER, ladderRank } from "../lab/ladder.ts";
@@ -35,6 +36,11 @@ export async function listTasks(db: LabDb, dataDir: string): Promise<TaskListing
     exampleCount: tasks.exampleCount,
     format: storedFormat,
   }).from(tasks).orderBy(tasks.name);
+  return [...builtinTaskListings(dataDir), ...imported.map((t) => ({ ...t, builtin: false }))];
+}
+
+/** The lab world's tasks and the built-in text tasks: no database needed. */
+function builtinTaskListings(dataDir: string): TaskListing[] {
   const world = activeWorld(dataDir);
   return [
     ...worldTaskInfos(world).map((t) => ({
@@ -44,8 +50,38 @@ export async function listTasks(db: LabDb, dataDir: string): Promise<TaskListing
       exampleCount: worldTaskSource(world, t.name).examples.length,
     })),
     ...BUILTIN_TASKS.map((t) => ({ ...t, builtin: true, source: "builtin", exampleCount: null })),
-    ...imported.map((t) => ({ ...t, builtin: false })),
   ];
+}
+
+/** How many of a task's examples `GET /api/tasks/<name>` shows. */
+export const TASK_SAMPLE_SIZE = 10;
+
+/**
+ * One task's listing and its first TASK_SAMPLE_SIZE examples; undefined when unknown. An imported task's
+ * sample is cut in SQL and its count is the stored one, so a large task never travels whole to the server.
+ */
+export async function showTask(
+  db: LabDb,
+  dataDir: string,
+  name: string,
+): Promise<(TaskListing & { sample: unknown[] }) | undefined> {
+  const builtin = builtinTaskListings(dataDir).find((t) => t.name === name);
+  if (builtin) {
+    const examples = isWorldTask(name) ? worldTaskSource(activeWorld(dataDir), name).examples : [];
+    return { ...builtin, sample: plain(examples.slice(0, TASK_SAMPLE_SIZE)) };
+  }
+  const firstExamples = `$[0 to ${TASK_SAMPLE_SIZE - 1}]`;
+  const [row] = await db.select({
+    name: tasks.name,
+    description: tasks.description,
+    kind: tasks.kind,
+    source: tasks.source,
+    exampleCount: tasks.exampleCount,
+    sample: sql<TaskExample[] | null>`jsonb_path_query_array(${tasks.examples}, ${firstExamples}::jsonpath)`,
+  }).from(tasks).where(eq(tasks.name, name));
+  if (!row) return undefined;
+  const sample = row.sample ?? [];
+  return { ...row, format: taskFormat(sample), builtin: false, sample };
 }
 
 /** The task's format; a 400 listing the valid names when the task is unknown. */
@@ -85,11 +121,24 @@ export async function importTask(
   db: LabDb,
   input: { name: string; description?: string; jsonl: string; source?: string },
 ): Promise<TaskListing> {
-  if (BUILTIN_TASKS.some((t) => t.name === input.name) || isWorldTask(input.name)) {
+  const lower = input.name.toLowerCase();
+  if (BUILTIN_TASKS.some((t) => t.name.toLowerCase() === lower) || isWorldTask(lower)) {
     throw new ApiError(
       409,
       "task_exists",
       `"${input.name}" is a built-in or world task name (world tasks start with "world-"); choose another name`,
+    );
+  }
+  // Names that differ only in case read as one task in a list and are easily given for each other.
+  const [existing] = await db.select({ name: tasks.name }).from(tasks)
+    .where(sql`lower(${tasks.name}) = ${lower}`);
+  if (existing) {
+    const caseOnly = existing.name === input.name ? "" : " (the names differ only in case)";
+    throw new ApiError(
+      409,
+      "task_exists",
+      `a task named "${existing.name}" already exists${caseOnly}; choose another name`,
+      { existing: existing.name },
     );
   }
   let examples;
@@ -120,6 +169,28 @@ export async function importTask(
     source: row.source,
     exampleCount: row.exampleCount,
   };
+}
+
+/** Throws a 409 naming the queued or running experiment, sweep or job that would train on this task. */
+export async function requireTaskUnused(db: LabDb, name: string): Promise<void> {
+  const [user] = await db.select({
+    jobId: jobs.id,
+    status: jobs.status,
+    kind: experiments.kind,
+    id: experiments.id,
+  })
+    .from(jobs).leftJoin(experiments, eq(experiments.jobId, jobs.id))
+    .where(sql`${jobs.status} in ('queued', 'running') and (${jobs.params} ->> 'task' = ${name}
+      or ${jobs.params} -> 'tasks' @> ${JSON.stringify([name])}::jsonb)`)
+    .orderBy(jobs.id).limit(1);
+  if (!user) return;
+  const what = user.id === null ? `job ${user.jobId}` : `${user.kind} ${user.id} (job ${user.jobId})`;
+  throw new ApiError(
+    409,
+    "task_in_use",
+    `task "${name}" is used by ${what}, which is ${user.status}: cancel it (or let it finish) before deleting`,
+    { experimentId: user.id, jobId: user.jobId },
+  );
 }
 
 /** What the listing reads of one size on disk (server/lab/models.ts's `ladderStatus`). */

@@ -3,12 +3,8 @@ import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { tasks } from "../../../db/schema.ts";
 import { TaskImportBody } from "../../contract/tasks.ts";
-import { importTask, listTasks } from "../catalog.ts";
+import { importTask, listTasks, requireTaskUnused, showTask } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
-import { activeWorld } from "../../corpus/world.ts";
-import { isWorldTask } from "../../tasks/load.ts";
-import { worldTaskSource } from "../../tasks/world-tasks.ts";
-import { plain } from "../../tasks/source.ts";
 import { ApiError, describeIssues, notFound, validate } from "../errors.ts";
 import { NameParam, TaskImportQuery } from "../schemas.ts";
 
@@ -19,14 +15,9 @@ export function taskRoutes(deps: ApiDeps): Hono {
 
   router.get("/:name", validate("param", NameParam), async (c) => {
     const name = c.req.valid("param").name;
-    const listing = (await listTasks(db, deps.dataDir)).find((t) => t.name === name);
-    if (!listing) throw notFound(`task "${name}"`);
-    const [row] = listing.builtin ? [] : await db.select({ examples: tasks.examples }).from(tasks)
-      .where(eq(tasks.name, name));
-    const examples = isWorldTask(name)
-      ? plain(worldTaskSource(activeWorld(deps.dataDir), name).examples)
-      : (row?.examples as unknown[] | undefined) ?? [];
-    return c.json({ ...listing, sample: examples.slice(0, 10) });
+    const task = await showTask(db, deps.dataDir, name);
+    if (!task) throw notFound(`task "${name}"`);
+    return c.json(task);
   });
 
   // JSON body {name, description?, jsonl} or the raw JSONL with ?name=…
@@ -62,6 +53,7 @@ export function taskRoutes(deps: ApiDeps): Hono {
     if (listing.builtin) {
       throw new ApiError(409, "builtin_task", `"${name}" is built in and cannot be deleted`);
     }
+    await requireTaskUnused(db, name);
     await db.delete(tasks).where(eq(tasks.name, name));
     return c.json({ deleted: name });
   });
