@@ -78,6 +78,11 @@ function writeQueue(
   let chain: Promise<void> = Promise.resolve();
   let failure: Error | undefined;
   const retry = (err: unknown, delayMs: number) => log(`write failed, retrying in ${delayMs} ms: ${err}`);
+  /** The queue so far, settled: rejects with the kept failure, if any. */
+  const settled = () =>
+    chain.then(() => {
+      if (failure) throw failure;
+    });
   return {
     enqueue(write: () => Promise<unknown>): Promise<void> {
       chain = chain.then(async () => {
@@ -90,14 +95,9 @@ function writeQueue(
           onFailure(failure);
         }
       });
-      return chain.then(() => {
-        if (failure) throw failure;
-      });
+      return settled();
     },
-    drained: () =>
-      chain.then(() => {
-        if (failure) throw failure;
-      }),
+    drained: settled,
     failure: () => failure,
   };
 }

@@ -262,8 +262,12 @@ export async function featuresOf(model: GptModel, set: EncodedSet): Promise<Floa
     for (let l = 0; l < layers; l++) {
       const row = (r: number) => features[l].subarray(r * C, (r + 1) * C);
       for (let i = 0; i < indices.length; i++) {
-        if (!set.pairs) out[l].push(row(i).slice());
-        else out[l].push(row(2 * i + 1).map((x, c) => x - row(2 * i)[c]));
+        if (!set.pairs) {
+          out[l].push(row(i).slice());
+          continue;
+        }
+        const first = row(2 * i);
+        out[l].push(row(2 * i + 1).map((x, c) => x - first[c]));
       }
     }
   }

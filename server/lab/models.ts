@@ -34,14 +34,17 @@ export async function snapshotEntries(dataDir: string, size: string): Promise<Sn
   }));
 }
 
-/** A size whose files cannot be used: listed with the reason, so one damaged size never hides the rest. */
-function brokenEntry(dataDir: string, size: LadderSize, reason: string): LadderEntry {
+/**
+ * A size with no usable model: never pretrained ("missing"), or its files cannot be used ("broken", with
+ * the reason, so one damaged size never hides the rest).
+ */
+function unusableEntry(dataDir: string, size: LadderSize, brokenReason?: string): LadderEntry {
   return {
     name: size.name,
     params: parameterCount({ ...size, vocabSize: defaultLabVocabSize(dataDir) }),
     tokens: size.tokens,
-    status: "broken",
-    brokenReason: reason,
+    status: brokenReason === undefined ? "missing" : "broken",
+    ...(brokenReason === undefined ? {} : { brokenReason }),
     val_loss: null,
     snapshots: [],
     cpu: size.cpu,
@@ -50,20 +53,10 @@ function brokenEntry(dataDir: string, size: LadderSize, reason: string): LadderE
 
 async function sizeStatus(dataDir: string, size: LadderSize): Promise<LadderEntry> {
   const status = await readStatus(dataDir, size.name);
-  if (!status) {
-    return {
-      name: size.name,
-      params: parameterCount({ ...size, vocabSize: defaultLabVocabSize(dataDir) }),
-      tokens: size.tokens,
-      status: "missing",
-      val_loss: null,
-      snapshots: [],
-      cpu: size.cpu,
-    };
-  }
+  if (!status) return unusableEntry(dataDir, size);
   if (status.status === "pretrained") {
     const health = await checkCheckpoint(modelDir(dataDir, size.name));
-    if (health.state === "broken") return brokenEntry(dataDir, size, health.reason);
+    if (health.state === "broken") return unusableEntry(dataDir, size, health.reason);
   }
   const lastVal = status.curves.val.at(-1);
   const lastKnowledge = status.curves.knowledge.at(-1);
@@ -87,7 +80,7 @@ async function sizeStatus(dataDir: string, size: LadderSize): Promise<LadderEntr
 export function ladderStatus(dataDir: string): Promise<LadderEntry[]> {
   return Promise.all(
     LADDER.map((size) =>
-      sizeStatus(dataDir, size).catch((err) => brokenEntry(dataDir, size, (err as Error).message))
+      sizeStatus(dataDir, size).catch((err) => unusableEntry(dataDir, size, (err as Error).message))
     ),
   );
 }
