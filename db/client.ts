@@ -10,12 +10,15 @@ import { sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import * as schema from "./schema.ts";
 import { claimDbOwner } from "./owner.ts";
+import type { ProxyQuery } from "./proxy.ts";
 
 export type LabDb = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 export interface OpenedDb {
   db: LabDb;
   kind: "pglite" | "postgres";
+  /** Embedded PGlite only: answers a query another thread of this process sends (db/proxy.ts). */
+  answer?: (query: ProxyQuery) => Promise<unknown[]>;
   close(): Promise<void>;
 }
 
@@ -43,6 +46,7 @@ async function openPglite(dir: string): Promise<OpenedDb> {
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   const { migrate } = await import("drizzle-orm/pglite/migrator");
+  const { answerProxyQuery } = await import("./proxy.ts");
   await makeOwnerOnlyDir(dir);
   const client = new PGlite(dir);
   await client.waitReady;
@@ -53,7 +57,8 @@ async function openPglite(dir: string): Promise<OpenedDb> {
     await client.close();
     await restrictTree(dir);
   };
-  return { db: db as unknown as LabDb, kind: "pglite", close };
+  const answer = (query: ProxyQuery) => answerProxyQuery(client, query);
+  return { db: db as unknown as LabDb, kind: "pglite", answer, close };
 }
 
 const OWNER_ONLY = Deno.build.os !== "windows";

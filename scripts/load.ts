@@ -1,11 +1,14 @@
 /**
- * API latency under load: `deno run -A scripts/load.ts [--rate 200] [--seconds 10] [--url http://127.0.0.1:PORT]
- * [--json]`. Sends concurrent GET requests to the lab's read endpoints at a fixed arrival rate (open loop:
- * a slow answer does not slow the senders) and prints latency p50 / p90 / p99 / max overall and per path.
+ * API latency under load: `deno run -A scripts/load.ts [--rate 200] [--seconds 10] [--job pretrain|toy|none]
+ * [--url http://127.0.0.1:PORT] [--json]`. Sends concurrent GET requests to the lab's read endpoints at a
+ * fixed arrival rate (open loop: a slow answer does not slow the senders) and prints latency p50 / p90 / p99
+ * / max overall and per path.
  *
- * Without --url it starts its own server (`server/main.ts`, embedded PGlite in a temporary data dir) and
- * runs a toy-train job during the measurement (`--no-job`: idle, for a baseline), so the figure is taken
- * while training runs; the server is stopped and the directory removed afterwards. Loopback only, at most 2,000 req/s for at most 120 s.
+ * Without --url it starts its own server (`server/main.ts`, embedded PGlite in a temporary data dir) and, by
+ * default, has it pretrain the `micro` size during the measurement (--job pretrain: the real training loop,
+ * GPU submits, read-backs and metric writes; --job toy: a light CPU job; --job none: idle, for a baseline).
+ * The server is stopped and the directory removed afterwards. Loopback only, at most 2,000 req/s for at most
+ * 120 s. With --url the server is yours: start the job there yourself.
  */
 import { parseFlags, UsageError } from "../server/contract/command-flags.ts";
 
@@ -68,8 +71,40 @@ async function waitForHealth(base: string, ms: number): Promise<void> {
   throw new Error(`the server at ${base} did not answer /api/health within ${ms} ms`);
 }
 
-/** A lab server of our own with a toy-train job running; `stop()` ends both and removes its data. */
-async function startOwnServer(withJob: boolean) {
+/** The job that trains while the load runs (scripts/load.ts --job). */
+type LoadJob = "pretrain" | "toy" | "none";
+const LOAD_JOBS: readonly LoadJob[] = ["pretrain", "toy", "none"];
+/** The size the load's pretrain trains, and a budget that outlasts any measurement (it is cancelled). */
+const LOAD_PRETRAIN = { size: "micro", body: { tokens: 50_000_000, force: true } };
+/** The world and corpus are built before the first step: minutes at most on a slow machine. */
+const JOB_START_MS = 300_000;
+
+/** Starts the load's job on a server of ours; resolves once it reports progress. */
+async function startJob(base: string, token: string, job: Exclude<LoadJob, "none">): Promise<number> {
+  // Toy: ~50 steps/s, each evaluating 2,000 points and writing two metric rows.
+  const [path, body] = job === "pretrain"
+    ? [`/api/models/${LOAD_PRETRAIN.size}/pretrain`, LOAD_PRETRAIN.body]
+    : ["/api/jobs", { type: "toy-train", params: { steps: 100_000, stepDelayMs: 20, samples: 2000 } }];
+  const res = await fetch(base + path, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const answer = await res.json();
+  const id = (answer.job ?? answer).id;
+  if (res.status !== 201) throw new Error(`could not start the ${job} job: ${JSON.stringify(answer)}`);
+  const deadline = Date.now() + JOB_START_MS;
+  while (Date.now() < deadline) {
+    const row = await (await fetch(`${base}/api/jobs/${id}`)).json();
+    if (row.status === "running" && row.progress?.step > 0) return id;
+    if (row.status === "failed") throw new Error(`the ${job} job failed: ${row.error}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the ${job} job made no progress within ${JOB_START_MS / 1000} s`);
+}
+
+/** A lab server of our own with the load's job running; `stop()` ends both and removes its data. */
+async function startOwnServer(job: LoadJob) {
   const dataDir = await Deno.makeTempDir({ prefix: "lab-load-" });
   const port = freePort();
   const token = crypto.randomUUID();
@@ -90,29 +125,16 @@ async function startOwnServer(withJob: boolean) {
   };
   try {
     await waitForHealth(base, 30_000);
-    if (!withJob) return { base, jobId: undefined, stop };
-    // Long enough to outlast the measurement; cancelled at the end. ~50 steps/s, each evaluating 2,000
-    // points and writing two metric rows: a training job's rhythm of progress events and metric batches.
-    const res = await fetch(`${base}/api/jobs`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ type: "toy-train", params: { steps: 100_000, stepDelayMs: 20, samples: 2000 } }),
-    });
-    const job = await res.json();
-    if (res.status !== 201) throw new Error(`could not start the toy-train job: ${JSON.stringify(job)}`);
-    for (let i = 0; i < 100; i++) {
-      const row = await (await fetch(`${base}/api/jobs/${job.id}`)).json();
-      if (row.status === "running" && row.progress) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    if (job === "none") return { base, jobId: undefined, stop };
+    const jobId = await startJob(base, token, job);
     const stopAll = async () => {
-      await fetch(`${base}/api/jobs/${job.id}/cancel`, {
+      await fetch(`${base}/api/jobs/${jobId}/cancel`, {
         method: "POST",
         headers: { Authorization: `Bearer ${token}` },
       }).then((r) => r.body?.cancel()).catch(() => {});
       await stop();
     };
-    return { base, jobId: job.id as number | undefined, stop: stopAll };
+    return { base, jobId: jobId as number | undefined, stop: stopAll };
   } catch (err) {
     await stop();
     throw err;
@@ -171,7 +193,7 @@ async function main() {
     rate: { type: "string" },
     seconds: { type: "string" },
     json: { type: "boolean", default: false },
-    "no-job": { type: "boolean", default: false },
+    job: { type: "string" },
     /** Comma-separated paths to read instead of the default mix ({run} stands for the job's run id). */
     paths: { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -183,11 +205,18 @@ async function main() {
   }
   const rate = positive("rate", values.rate, 200, MAX_RATE);
   const seconds = positive("seconds", values.seconds, 10, MAX_SECONDS);
+  const job = (values.job ?? "pretrain") as LoadJob;
+  if (!LOAD_JOBS.includes(job)) {
+    throw new UsageError(`--job must be one of ${LOAD_JOBS.join(", ")}, got "${values.job}"`);
+  }
+  if (values.url !== undefined && values.job !== undefined) {
+    throw new UsageError("--job needs a server of our own: leave out --url, or start the job on yours");
+  }
   let base = values.url?.replace(/\/+$/, "");
   if (base !== undefined && !(URL.canParse(base) && LOOPBACK.has(new URL(base).hostname))) {
     throw new UsageError(`--url must be a loopback address (127.0.0.1, localhost, [::1]), got ${base}`);
   }
-  const own = base === undefined ? await startOwnServer(!values["no-job"]) : undefined;
+  const own = base === undefined ? await startOwnServer(job) : undefined;
   base ??= own!.base;
   try {
     // A run to read metrics from: the job's own run when we started one, else any.
@@ -221,7 +250,7 @@ async function main() {
       } ${s.p99.toFixed(1).padStart(7)} ${s.max.toFixed(1).padStart(7)}`;
     console.log(
       `${rate} req/s for ${seconds} s against ${base}${
-        own ? ` (own server, ${own.jobId ? "toy-train job running" : "idle"})` : ""
+        own ? ` (own server, ${own.jobId ? `${job} job ${own.jobId} running` : "idle"})` : ""
       }; ` +
         `achieved ${report.achievedRate.toFixed(1)} req/s`,
     );

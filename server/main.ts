@@ -1,6 +1,6 @@
 /**
  * `deno task start [--port N] [--host H]`: the lab server. Opens the database (embedded PGlite in
- * LAB_DATA_DIR, default ./data, or DATABASE_URL), runs one in-process worker, serves the API under /api
+ * LAB_DATA_DIR, default ./data, or DATABASE_URL), runs one worker on its own thread, serves the API under /api
  * and the dashboard from web/dist (index.html for client-side routes), which it builds first when missing or
  * stale. On first start it prints a sign-in link that carries the new token. Flags win over the environment.
  */
@@ -15,7 +15,7 @@ import { resolveToken } from "./api/token.ts";
 import { EventBus } from "./jobs/bus.ts";
 import "./jobs/handlers.ts";
 import { startJobWatcher } from "./jobs/watch.ts";
-import { startWorker } from "./jobs/worker.ts";
+import { startWorkerThread } from "./jobs/worker-thread.ts";
 import { buildDashboard } from "../web/build.ts";
 
 const WEB_DIST = new URL("../web/dist/", import.meta.url).pathname;
@@ -128,7 +128,8 @@ async function main() {
   const bus = new EventBus();
   // Extra worker processes on the same database reach the event stream through the database.
   const watcher = await startJobWatcher({ db: opened.db, bus });
-  const worker = startWorker({ db: opened.db, dataDir, bus });
+  // Training runs on a thread of its own, so the API answers while a job trains.
+  const worker = startWorkerThread({ opened, dataDir, databaseUrl, bus });
   const api = createApp({ db: opened.db, dataDir, token, bus, dbKind: opened.kind, host: hostname });
   // A failed build still leaves the API up (the placeholder page links to its docs).
   await buildDashboard().catch((err) => console.error(`dashboard not built: ${err.message}`));

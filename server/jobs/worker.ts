@@ -26,6 +26,8 @@ export interface WorkerOptions {
   /** Only lease these job types (default: any). */
   types?: string[];
   log?: (line: string) => void;
+  /** Called with the job's id when the worker takes one, and undefined when it lets it go. */
+  onJobChange?: (jobId: number | undefined) => void;
 }
 
 export interface Worker {
@@ -105,6 +107,7 @@ export function startWorker(opts: WorkerOptions): Worker {
   async function runJob(job: Job): Promise<void> {
     const abort = new AbortController();
     current = { job, abort };
+    opts.onJobChange?.(job.id);
     log(`job ${job.id} (${job.type}) attempt ${job.attempts}`);
     const heartbeat = setInterval(async () => {
       try {
@@ -158,6 +161,7 @@ export function startWorker(opts: WorkerOptions): Worker {
     } finally {
       clearInterval(heartbeat);
       current = undefined;
+      opts.onJobChange?.(undefined);
     }
   }
 
