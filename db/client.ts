@@ -10,9 +10,15 @@ import { sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import * as schema from "./schema.ts";
 import { claimDbOwner } from "./owner.ts";
-import type { ProxyQuery } from "./proxy.ts";
 
 export type LabDb = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/** One query another thread sends (db/proxy.ts): `all` wants rows as arrays (drizzle maps them), `execute` as objects. */
+export interface ProxyQuery {
+  sql: string;
+  params: unknown[];
+  method: "all" | "execute";
+}
 
 export interface OpenedDb {
   db: LabDb;
@@ -43,10 +49,9 @@ export async function openDb(
 }
 
 async function openPglite(dir: string): Promise<OpenedDb> {
-  const { PGlite } = await import("@electric-sql/pglite");
+  const { PGlite, types } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   const { migrate } = await import("drizzle-orm/pglite/migrator");
-  const { answerProxyQuery } = await import("./proxy.ts");
   await makeOwnerOnlyDir(dir);
   const client = new PGlite(dir);
   await client.waitReady;
@@ -57,7 +62,13 @@ async function openPglite(dir: string): Promise<OpenedDb> {
     await client.close();
     await restrictTree(dir);
   };
-  const answer = (query: ProxyQuery) => answerProxyQuery(client, query);
+  // As drizzle's PGlite driver runs its queries: the types drizzle parses itself come over as text.
+  const parsers = Object.fromEntries(
+    [types.TIMESTAMP, types.TIMESTAMPTZ, types.INTERVAL, types.DATE, 1231, 1115, 1185, 1187, 1182]
+      .map((oid) => [oid, (value: string) => value]),
+  );
+  const answer = async ({ sql, params, method }: ProxyQuery) =>
+    (await client.query(sql, params, { rowMode: method === "all" ? "array" : "object", parsers })).rows;
   return { db: db as unknown as LabDb, kind: "pglite", answer, close };
 }
 

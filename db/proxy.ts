@@ -2,21 +2,15 @@
  * The embedded database reached from another thread. PGlite runs inside one thread of one process (the
  * server's), so the thread that trains sends each query there as a message and gets the rows back, through
  * drizzle's pg-proxy driver. Both ends build their SQL with the same dialect, and the owner runs it with the
- * settings drizzle's PGlite driver uses, so rows come back exactly as a direct handle returns them.
+ * settings drizzle's PGlite driver uses (db/client.ts's `answer`), so rows come back exactly as a direct
+ * handle returns them.
  * Transactions cannot span the messages (pg-proxy refuses them); no job code uses one.
  */
 import { drizzle } from "drizzle-orm/pg-proxy";
-import type { PGlite } from "@electric-sql/pglite";
-import { types } from "@electric-sql/pglite";
-import type { LabDb } from "./client.ts";
+import type { LabDb, ProxyQuery } from "./client.ts";
 import * as schema from "./schema.ts";
 
-/** One query as the proxy sends it: `all` wants rows as arrays (drizzle maps them), `execute` as objects. */
-export interface ProxyQuery {
-  sql: string;
-  params: unknown[];
-  method: "all" | "execute";
-}
+export type { ProxyQuery };
 
 /** A query's failure as it crosses threads: the message and the Postgres error code, if any. */
 export interface ProxyError {
@@ -30,19 +24,6 @@ export function proxyDb(run: (query: ProxyQuery) => Promise<unknown[]>): LabDb {
     schema,
   });
   return db as unknown as LabDb;
-}
-
-/** Types drizzle parses itself (from the text Postgres sends): PGlite must hand them over unparsed. */
-const RAW_TEXT = Object.fromEntries(
-  [types.TIMESTAMP, types.TIMESTAMPTZ, types.INTERVAL, types.DATE, 1231, 1115, 1185, 1187, 1182]
-    .map((oid) => [oid, (value: string) => value]),
-);
-
-/** Runs a proxied query on the owning thread's PGlite, as drizzle's PGlite driver would. */
-export async function answerProxyQuery(client: PGlite, query: ProxyQuery): Promise<unknown[]> {
-  const rowMode = query.method === "all" ? "array" : "object";
-  const result = await client.query(query.sql, query.params, { rowMode, parsers: RAW_TEXT });
-  return result.rows;
 }
 
 /** A failure in the form that crosses threads. */
