@@ -14,7 +14,9 @@ import {
   serial,
   text,
   timestamp,
+  uniqueIndex,
 } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
 
@@ -32,7 +34,7 @@ export const models = pgTable("models", {
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 });
 
-/** Imported tasks (built-in ones live in code and are joined in by the API); `examples` holds the JSONL. */
+/** Imported tasks (built-in ones live in code and are joined in by the API); their examples: task_examples. */
 export const tasks = pgTable("tasks", {
   name: text("name").primaryKey(),
   kind: text("kind").notNull().default("imported"),
@@ -40,9 +42,18 @@ export const tasks = pgTable("tasks", {
   /** Where the examples came from: an uploaded file name or "api". */
   source: text("source").notNull().default("api"),
   exampleCount: integer("example_count").notNull().default(0),
-  examples: jsonb("examples"),
   createdAt: createdAt(),
-});
+}, (t) => [
+  // Names that differ only in case read as one task; the index refuses them even when two imports race.
+  uniqueIndex("tasks_name_lower_idx").on(sql`lower(${t.name})`),
+]);
+
+/** One row per example of an imported task, `idx` its 0-based place in the file (reads order by it). */
+export const taskExamples = pgTable("task_examples", {
+  taskName: text("task_name").notNull().references(() => tasks.name, { onDelete: "cascade" }),
+  idx: integer("idx").notNull(),
+  example: jsonb("example").notNull(),
+}, (t) => [primaryKey({ columns: [t.taskName, t.idx] })]);
 
 export const jobs = pgTable("jobs", {
   id: serial("id").primaryKey(),

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { openDb } from "../db/client.ts";
 import { importTask, listTasks } from "../server/api/catalog.ts";
-import { parseTaskJsonl, splitExamples, TaskFormatError } from "../server/tasks/jsonl.ts";
+import { parseTaskJsonl, splitExamples, TaskFormatError, textLines } from "../server/tasks/jsonl.ts";
 import { SPLIT_NAMES } from "../server/tasks/splits.ts";
 import { type TaskExample, taskFormat } from "../server/tasks/types.ts";
 
@@ -215,11 +215,15 @@ Deno.test("importing a comparison file stores a pairwise task and lists it as pa
   const dataDir = await Deno.makeTempDir({ prefix: "pairwise-import-test-" });
   const opened = await openDb({ dataDir });
   try {
-    const imported = await importTask(opened.db, { name: "prefs", jsonl: FILE, source: "prefs.jsonl" });
+    const imported = await importTask(opened.db, {
+      name: "prefs",
+      lines: textLines(FILE),
+      source: "prefs.jsonl",
+    });
     assert.equal(imported.format, "pairwise");
     assert.equal(imported.exampleCount, LINES.length);
     const plain = Array.from({ length: 20 }, (_, i) => JSON.stringify({ txt: `t${i}`, hard_label: i % 2 }));
-    await importTask(opened.db, { name: "plain", jsonl: plain.join("\n") });
+    await importTask(opened.db, { name: "plain", lines: plain });
     const listed = await listTasks(opened.db, dataDir);
     assert.equal(listed.find((t) => t.name === "prefs")?.format, "pairwise");
     assert.equal(listed.find((t) => t.name === "plain")?.format, "classification");

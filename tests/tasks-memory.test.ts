@@ -41,9 +41,13 @@ Deno.test("the sample route cuts ten examples in SQL and counts from the stored 
     const examples = Array.from({ length: 300 }, (_, i) => longExample(i));
     const few = [{ txt: "a", hard_label: 0 }, { txt: "b", hard_label: 1 }, { txt: "c", hard_label: 0 }];
     await db.insert(schema.tasks).values([
-      { name: "big", kind: "imported", description: "d", source: "t", exampleCount: 300, examples },
-      { name: "few", kind: "imported", description: "d", source: "t", exampleCount: 3, examples: few },
+      { name: "big", kind: "imported", description: "d", source: "t", exampleCount: 300 },
+      { name: "few", kind: "imported", description: "d", source: "t", exampleCount: 3 },
     ]);
+    const rows = (taskName: string, list: unknown[]) =>
+      list.map((example, idx) => ({ taskName, idx, example }));
+    // Stored out of order: the sample follows idx, not the order rows were written.
+    await db.insert(schema.taskExamples).values([...rows("big", examples).reverse(), ...rows("few", few)]);
     const storedChars = JSON.stringify(examples).length;
     const app = new Hono().route("/", taskRoutes({ db, dataDir, token: "t", bus: new EventBus() }))
       .onError(handleError);

@@ -2,13 +2,13 @@
  * `deno task lab import --name N --file F.jsonl [--description D]`: import a task from JSONL, a
  * classification file (openai/weak-to-strong: txt, hard_label) or a comparison file (Anthropic HH / TRL:
  * prompt?, chosen, rejected), which makes a pairwise task (server/tasks/jsonl.ts). A bad line rejects the
- * whole file with its line number.
+ * whole file with its line number and leaves nothing behind.
  */
 import { parseFlags } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import { importTask } from "../../server/api/catalog.ts";
 import { TASK_NAME } from "../../server/contract/fields.ts";
-import { IMPORT_FORMATS } from "../../server/tasks/jsonl.ts";
+import { IMPORT_FORMATS, jsonlLines } from "../../server/tasks/jsonl.ts";
 
 export async function main(args: string[]): Promise<void> {
   const { values } = parseFlags(args, {
@@ -19,14 +19,19 @@ export async function main(args: string[]): Promise<void> {
   if (!values.name || !values.file) throw new Error("usage: lab import --name NAME --file FILE.jsonl");
   const name = TASK_NAME.safeParse(values.name);
   if (!name.success) throw new Error(`--name: ${name.error.issues[0].message}`);
-  const jsonl = await Deno.readTextFile(values.file);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(values.file);
+  } catch (err) {
+    throw new Error(`--file: cannot read ${values.file}: ${(err as Error).message}`);
+  }
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });
   try {
     const task = await importTask(opened.db, {
       name: name.data,
       description: values.description,
-      jsonl,
+      lines: jsonlLines(file.readable), // read line by line: a large file never sits whole in memory
       source: values.file,
     });
     const { unit, fields } = IMPORT_FORMATS[task.format];

@@ -3,16 +3,16 @@
  * ladder with pretraining status. Shared by the API routes and the CLI (`lab tasks`, `lab import`,
  * `lab models`).
  */
-import { eq, sql } from "drizzle-orm";
+import { asc, eq, sql } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
-import { experiments, jobs, models, tasks } from "../../db/schema.ts";
+import { experiments, jobs, models, taskExamples, tasks } from "../../db/schema.ts";
 import { parameterCount } from "../../kernels/config.ts";
 import { BUILTIN_TASKS } from "../tasks/registry.ts";
 import { isWorldTask } from "../tasks/load.ts";
 import { worldTaskInfos, worldTaskSource } from "../tasks/world-tasks.ts";
 import { activeWorld } from "../corpus/world.ts";
 import { worldKey } from "../corpus/world-spec.ts";
-import { parseTaskJsonl, TaskFormatError } from "../tasks/jsonl.ts";
+import { type ImportedExample, TaskFormatError, TaskJsonlReader } from "../tasks/jsonl.ts";
 import { type TaskExample, type TaskFormat, taskFormat } from "../tasks/types.ts";
 import { plain } from "../tasks/source.ts";
 import type { LadderEntry, ModelListing } from "../contract/models.ts";
@@ -23,8 +23,9 @@ import { modelDir } from "../lab/model-store.ts";
 import { ApiError } from "./errors.ts";
 
 /** An imported task's format: pairwise examples carry `other`, so the first example says it. */
-const storedFormat = sql<TaskFormat>`case when (${tasks.examples} -> 0 -> 'other') is null
-  then 'classification' else 'pairwise' end`;
+const storedFormat = sql<TaskFormat>`coalesce((select case when ${taskExamples.example} -> 'other' is null
+  then 'classification' else 'pairwise' end from ${taskExamples}
+  where ${taskExamples.taskName} = ${tasks.name} and ${taskExamples.idx} = 0), 'classification')`;
 
 /** The lab world's tasks (the world file's), the built-in text tasks, then the imported ones. */
 export async function listTasks(db: LabDb, dataDir: string): Promise<TaskListing[]> {
@@ -70,17 +71,17 @@ export async function showTask(
     const examples = isWorldTask(name) ? worldTaskSource(activeWorld(dataDir), name).examples : [];
     return { ...builtin, sample: plain(examples.slice(0, TASK_SAMPLE_SIZE)) };
   }
-  const firstExamples = `$[0 to ${TASK_SAMPLE_SIZE - 1}]`;
   const [row] = await db.select({
     name: tasks.name,
     description: tasks.description,
     kind: tasks.kind,
     source: tasks.source,
     exampleCount: tasks.exampleCount,
-    sample: sql<TaskExample[] | null>`jsonb_path_query_array(${tasks.examples}, ${firstExamples}::jsonpath)`,
   }).from(tasks).where(eq(tasks.name, name));
   if (!row) return undefined;
-  const sample = row.sample ?? [];
+  const sample = (await db.select({ example: taskExamples.example }).from(taskExamples)
+    .where(eq(taskExamples.taskName, name)).orderBy(asc(taskExamples.idx)).limit(TASK_SAMPLE_SIZE))
+    .map((r) => r.example as TaskExample);
   return { ...row, format: taskFormat(sample), builtin: false, sample };
 }
 
@@ -113,14 +114,24 @@ export function requireSize(name: string, field: string): number {
   return ladderRank(name);
 }
 
+/** Examples are written this many rows per statement while a file streams in. */
+export const IMPORT_BATCH_ROWS = 500;
+
+/** What an import reads: its lines, from a file or request stream (jsonlLines) or a string (textLines). */
+export interface TaskImport {
+  name: string;
+  description?: string;
+  lines: Iterable<string> | AsyncIterable<string>;
+  source?: string;
+}
+
 /**
- * Imports a JSONL task in one statement: a bad line rejects the whole file (400 naming the line) and an
- * existing name is a 409, so nothing is ever half-imported.
+ * Imports a JSONL task as it streams in, batch by batch, in one transaction: a bad line rejects the whole
+ * file (400 naming the line) and leaves nothing behind, and a name taken in any case is a 409, also when
+ * two imports race (the unique index on lower(name) decides). Only the API and the CLI call this: job
+ * handlers' database handles cannot open transactions.
  */
-export async function importTask(
-  db: LabDb,
-  input: { name: string; description?: string; jsonl: string; source?: string },
-): Promise<TaskListing> {
+export async function importTask(db: LabDb, input: TaskImport): Promise<TaskListing> {
   const lower = input.name.toLowerCase();
   if (BUILTIN_TASKS.some((t) => t.name.toLowerCase() === lower) || isWorldTask(lower)) {
     throw new ApiError(
@@ -129,46 +140,84 @@ export async function importTask(
       `"${input.name}" is a built-in or world task name (world tasks start with "world-"); choose another name`,
     );
   }
-  // Names that differ only in case read as one task in a list and are easily given for each other.
-  const [existing] = await db.select({ name: tasks.name }).from(tasks)
-    .where(sql`lower(${tasks.name}) = ${lower}`);
-  if (existing) {
-    const caseOnly = existing.name === input.name ? "" : " (the names differ only in case)";
-    throw new ApiError(
-      409,
-      "task_exists",
-      `a task named "${existing.name}" already exists${caseOnly}; choose another name`,
-      { existing: existing.name },
-    );
-  }
-  let examples;
+  await requireNewTaskName(db, input.name);
+  const source = input.source ?? "api";
+  const description = input.description ?? `imported from ${input.source ?? "the API"}`;
   try {
-    examples = parseTaskJsonl(input.jsonl);
+    return await db.transaction(async (tx) => {
+      await tx.insert(tasks).values({ name: input.name, kind: "imported", description, source });
+      const { format, count } = await insertExamples(tx as unknown as LabDb, input.name, input.lines);
+      const [row] = await tx.update(tasks).set({ exampleCount: count }).where(eq(tasks.name, input.name))
+        .returning();
+      const { name, kind, exampleCount } = row;
+      return { name, description, kind, format, builtin: false, source, exampleCount };
+    });
   } catch (err) {
     if (err instanceof TaskFormatError) {
       throw new ApiError(400, "invalid_task_file", err.message, { line: err.line });
     }
+    if (isUniqueViolation(err)) {
+      await requireNewTaskName(db, input.name); // the import that won has committed: name it
+      throw new ApiError(
+        409,
+        "task_exists",
+        `a task named "${input.name}" already exists; choose another name`,
+      );
+    }
     throw err;
   }
-  const description = input.description ?? `imported from ${input.source ?? "the API"}`;
-  const [row] = await db.insert(tasks).values({
-    name: input.name,
-    kind: "imported",
-    description,
-    source: input.source ?? "api",
-    exampleCount: examples.length,
-    examples,
-  }).onConflictDoNothing().returning();
-  if (!row) throw new ApiError(409, "task_exists", `a task named "${input.name}" already exists`);
-  return {
-    name: row.name,
-    description: row.description,
-    kind: row.kind,
-    format: taskFormat(examples),
-    builtin: false,
-    source: row.source,
-    exampleCount: row.exampleCount,
+}
+
+/**
+ * Validates every line and inserts the examples in batches, `idx` their order in the file. A batch travels
+ * as one jsonb array that Postgres unpacks: one parameter instead of three per row.
+ */
+async function insertExamples(
+  tx: LabDb,
+  taskName: string,
+  lines: Iterable<string> | AsyncIterable<string>,
+): Promise<{ format: TaskFormat; count: number }> {
+  const reader = new TaskJsonlReader();
+  let batch: ImportedExample[] = [];
+  let written = 0;
+  const flush = async () => {
+    await tx.execute(sql`insert into ${taskExamples} (task_name, idx, example)
+      select ${taskName}, ${written}::int + e.n::int - 1, e.example
+      from jsonb_array_elements(${JSON.stringify(batch)}::jsonb) with ordinality as e(example, n)`);
+    written += batch.length;
+    batch = [];
   };
+  for await (const line of lines) {
+    const example = reader.line(line);
+    if (example) batch.push(example);
+    if (batch.length === IMPORT_BATCH_ROWS) await flush();
+  }
+  if (batch.length > 0) await flush();
+  return reader.finish();
+}
+
+/** A 409 when a task of this name exists in any case (names differing only in case read as one task). */
+async function requireNewTaskName(db: LabDb, name: string): Promise<void> {
+  const [existing] = await db.select({ name: tasks.name }).from(tasks)
+    .where(sql`lower(${tasks.name}) = ${name.toLowerCase()}`);
+  if (!existing) return;
+  const caseOnly = existing.name === name ? "" : " (the names differ only in case)";
+  throw new ApiError(
+    409,
+    "task_exists",
+    `a task named "${existing.name}" already exists${caseOnly}; choose another name`,
+    { existing: existing.name },
+  );
+}
+
+/** Postgres's unique_violation, as PGlite and postgres-js report it (drizzle wraps it in `cause`). */
+function isUniqueViolation(err: unknown): boolean {
+  let e = err;
+  for (let depth = 0; depth < 4 && typeof e === "object" && e !== null; depth++) {
+    if ((e as { code?: unknown }).code === "23505") return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** Throws a 409 naming the queued or running experiment, sweep or job that would train on this task. */

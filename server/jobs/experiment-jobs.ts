@@ -12,10 +12,10 @@
 import { eq, sql } from "drizzle-orm";
 import { join } from "node:path";
 import { type LabDb, openDb } from "../../db/client.ts";
-import { probeResults, results, runs, tasks } from "../../db/schema.ts";
+import { probeResults, results, runs } from "../../db/schema.ts";
+import { readTaskExamples } from "../../db/task-examples.ts";
 import { ExperimentCreate, SweepCreate } from "../contract/experiments.ts";
 import { METRIC_SERIES, validationSeries } from "../contract/series.ts";
-import type { TaskExample } from "../tasks/types.ts";
 import { ExperimentCache } from "../lab/cache.ts";
 import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
 import { runSweep, type SweepDeps, type SweepOptions, type SweepResult } from "../lab/sweep.ts";
@@ -26,10 +26,7 @@ import type { JobContext } from "./registry.ts";
 
 /** Imported tasks from the tasks table. */
 export function dbTaskLookup(db: LabDb): ImportedTaskLookup {
-  return async (name) => {
-    const [row] = await db.select({ examples: tasks.examples }).from(tasks).where(eq(tasks.name, name));
-    return row ? (row.examples as TaskExample[]) : undefined;
-  };
+  return (name) => readTaskExamples(db, name);
 }
 
 /** The same for the command line: opens the store only when a task is not built in. */

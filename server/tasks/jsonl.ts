@@ -11,7 +11,8 @@
  *   label and the same file always imports the same way.
  *
  * Parsing is all-or-nothing: the first bad line throws a TaskFormatError naming its line number, so nothing
- * is half-imported. A task needs at least MIN_IMPORT_EXAMPLES examples (comparisons).
+ * is half-imported (a streamed import runs in one transaction for the same reason). A task needs at least
+ * MIN_IMPORT_EXAMPLES examples (comparisons).
  */
 
 import { seededRandom } from "../../kernels/random.ts";
@@ -58,15 +59,21 @@ function lineFormat(record: Record<string, unknown>, lineNo: number): TaskFormat
   return pairwise ? "pairwise" : classification ? "classification" : undefined;
 }
 
-/** Parses and validates a whole file; throws TaskFormatError on the first bad line. */
-export function parseTaskJsonl(text: string): ImportedExample[] {
-  const examples: ImportedExample[] = [];
-  let format: TaskFormat | undefined;
-  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const lineNo = i + 1;
-    const line = lines[i].trim();
-    if (line === "") continue;
+/**
+ * Validates a file one line at a time, in order: `line` returns the line's example (undefined for a blank
+ * line) or throws its TaskFormatError; `finish` checks the file as a whole. The one definition of a valid
+ * file, whether it arrives as a string or as a stream.
+ */
+export class TaskJsonlReader {
+  #lineNo = 0;
+  #format: TaskFormat | undefined;
+  #count = 0;
+  #positives = 0;
+
+  line(raw: string): ImportedExample | undefined {
+    const lineNo = ++this.#lineNo;
+    const line = (lineNo === 1 ? raw.replace(/^\uFEFF/, "") : raw).trim();
+    if (line === "") return undefined;
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -81,38 +88,81 @@ export function parseTaskJsonl(text: string): ImportedExample[] {
     }
     const record = value as Record<string, unknown>;
     const found = lineFormat(record, lineNo);
-    if (format === undefined) {
+    if (this.#format === undefined) {
       if (found === undefined) {
         throw new TaskFormatError(
           lineNo,
           `missing fields: give ${formatFields("classification")} or ${formatFields("pairwise")}`,
         );
       }
-      format = found;
-    } else if (found !== undefined && found !== format) {
+      this.#format = found;
+    } else if (found !== undefined && found !== this.#format) {
       throw new TaskFormatError(
         lineNo,
-        `a ${formatFields(found)} line in a ${formatFields(format)} file; the first line decides ` +
+        `a ${formatFields(found)} line in a ${formatFields(this.#format)} file; the first line decides ` +
           `the file's format: keep to one`,
       );
     }
-    examples.push(format === "pairwise" ? comparison(record, lineNo) : classification(record, lineNo));
+    const example = this.#format === "pairwise" ? comparison(record, lineNo) : classification(record, lineNo);
+    this.#count++;
+    if (example.hard_label === 1) this.#positives++;
+    return example;
   }
-  const unit = IMPORT_FORMATS[format ?? "classification"].unit;
-  if (examples.length < MIN_IMPORT_EXAMPLES) {
-    throw new TaskFormatError(
-      0,
-      `a task needs at least ${MIN_IMPORT_EXAMPLES} ${unit}, the file has ${examples.length}`,
-    );
+
+  /** The file's format and example count once every line is read; throws when the file is not a task. */
+  finish(): { format: TaskFormat; count: number } {
+    const format = this.#format ?? "classification";
+    const count = this.#count;
+    if (count < MIN_IMPORT_EXAMPLES) {
+      throw new TaskFormatError(
+        0,
+        `a task needs at least ${MIN_IMPORT_EXAMPLES} ${IMPORT_FORMATS[format].unit}, the file has ${count}`,
+      );
+    }
+    if (format === "classification" && (this.#positives === 0 || this.#positives === count)) {
+      throw new TaskFormatError(
+        0,
+        `a task needs both labels, every example has hard_label ${this.#positives === 0 ? 0 : 1}`,
+      );
+    }
+    return { format, count };
   }
-  const positives = examples.filter((e) => e.hard_label === 1).length;
-  if (format === "classification" && (positives === 0 || positives === examples.length)) {
-    throw new TaskFormatError(
-      0,
-      `a task needs both labels, every example has hard_label ${examples[0].hard_label}`,
-    );
+}
+
+/** Parses and validates a whole file; throws TaskFormatError on the first bad line. */
+export function parseTaskJsonl(text: string): ImportedExample[] {
+  const reader = new TaskJsonlReader();
+  const examples: ImportedExample[] = [];
+  for (const line of textLines(text)) {
+    const example = reader.line(line);
+    if (example) examples.push(example);
   }
+  reader.finish();
   return examples;
+}
+
+/**
+ * Splits a stream of UTF-8 bytes into lines ("\n" or "\r\n"), holding one line at a time: how a large
+ * file or upload is read without its whole text in memory.
+ */
+export async function* jsonlLines(bytes: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of bytes) {
+    pending += decoder.decode(chunk, { stream: true });
+    let start = 0;
+    for (let end = pending.indexOf("\n"); end >= 0; end = pending.indexOf("\n", start)) {
+      yield pending.slice(start, end).replace(/\r$/, "");
+      start = end + 1;
+    }
+    pending = pending.slice(start);
+  }
+  yield pending + decoder.decode();
+}
+
+/** The lines of a file already in memory, as the reader takes them. */
+export function* textLines(text: string): Generator<string> {
+  yield* text.split(/\r?\n/);
 }
 
 /** A string field that must be there and hold text. */

@@ -3,7 +3,8 @@ import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { tasks } from "../../../db/schema.ts";
 import { TaskImportBody } from "../../contract/tasks.ts";
-import { importTask, listTasks, requireTaskUnused, showTask } from "../catalog.ts";
+import { jsonlLines, textLines } from "../../tasks/jsonl.ts";
+import { importTask, listTasks, requireTaskUnused, showTask, type TaskImport } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
 import { ApiError, describeIssues, notFound, validate } from "../errors.ts";
 import { NameParam, TaskImportQuery } from "../schemas.ts";
@@ -20,10 +21,10 @@ export function taskRoutes(deps: ApiDeps): Hono {
     return c.json(task);
   });
 
-  // JSON body {name, description?, jsonl} or the raw JSONL with ?name=…
+  // JSON body {name, description?, jsonl} or the raw JSONL with ?name=…, read as it streams in.
   router.post("/import", validate("query", TaskImportQuery), async (c) => {
     const contentType = c.req.header("content-type") ?? "";
-    let input: { name: string; description?: string; jsonl: string };
+    let input: TaskImport;
     if (/^application\/json/i.test(contentType)) {
       let body: unknown;
       try {
@@ -35,13 +36,15 @@ export function taskRoutes(deps: ApiDeps): Hono {
       if (!parsed.success) {
         throw new ApiError(400, "invalid_request", describeIssues("body", parsed.error.issues));
       }
-      input = parsed.data;
+      const { jsonl, ...named } = parsed.data;
+      input = { ...named, lines: textLines(jsonl) };
     } else {
       const query = c.req.valid("query");
       if (!query.name) {
         throw new ApiError(400, "invalid_request", "query.name: required when the body is raw JSONL");
       }
-      input = { name: query.name, description: query.description, jsonl: await c.req.text() };
+      const body = c.req.raw.body;
+      input = { name: query.name, description: query.description, lines: body ? jsonlLines(body) : [] };
     }
     return c.json(await importTask(db, { ...input, source: "api" }), 201);
   });
