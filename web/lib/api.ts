@@ -79,14 +79,21 @@ async function parse<T>(res: Response, what: string): Promise<T> {
   return body as T;
 }
 
+/** A body sent as it is (e.g. a JSONL file the server reads line by line), not as JSON. */
+export interface RawBody {
+  text: string;
+  contentType: string;
+}
+
 async function request<T>(
   method: string,
   path: string,
   body?: unknown,
-  opts: { withToken?: boolean } = {},
+  opts: { withToken?: boolean; raw?: RawBody } = {},
 ): Promise<T> {
+  const { raw } = opts;
   const headers: Record<string, string> = {};
-  if (method !== "GET") headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["Content-Type"] = raw ? raw.contentType : "application/json";
   if ((method !== "GET" || opts.withToken) && apiToken.value) {
     headers.Authorization = `Bearer ${apiToken.value}`;
   }
@@ -95,7 +102,7 @@ async function request<T>(
     res = await fetch(`/api${path}`, {
       method,
       headers,
-      body: method === "GET" ? undefined : JSON.stringify(body ?? {}),
+      body: method === "GET" ? undefined : raw ? raw.text : JSON.stringify(body ?? {}),
     });
   } catch {
     throw new ApiRequestError(0, "network", "cannot reach the lab server — is `deno task start` running?");
@@ -105,6 +112,8 @@ async function request<T>(
 
 export const apiGet = <T>(path: string) => request<T>("GET", path);
 export const apiPost = <T>(path: string, body?: unknown) => request<T>("POST", path, body);
+/** POSTs `body` as it is, with its own content type. */
+export const apiPostRaw = <T>(path: string, raw: RawBody) => request<T>("POST", path, undefined, { raw });
 export const apiDelete = <T>(path: string) => request<T>("DELETE", path);
 
 /** Asks the server whether the stored token is accepted (GET /api/auth: 200, or 401 with the reason). */

@@ -8,7 +8,7 @@ import { useState } from "preact/hooks";
 import { TaskImportBody } from "../../server/contract/tasks.ts";
 import { describedBy, Field, TextField } from "../components/fields.tsx";
 import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
-import { apiDelete, apiPost, ApiRequestError, describeError } from "../lib/api.ts";
+import { apiDelete, apiPostRaw, ApiRequestError, describeError } from "../lib/api.ts";
 import { type FieldErrors, issuesToFieldErrors } from "../lib/forms.ts";
 import { useResource } from "../lib/resource.ts";
 import { FORMAT_UNITS } from "../lib/task-format.ts";
@@ -68,7 +68,15 @@ function ImportForm({ onImported }: { onImported: (name: string) => void }) {
     if (Object.keys(found).length > 0) return;
     setBusy(true);
     try {
-      const created = await apiPost<TaskListing>("/tasks/import", body);
+      // The file goes up as it is, so the server reads it line by line instead of as one JSON string.
+      const query = new URLSearchParams({
+        name: body.name,
+        ...(body.description ? { description: body.description } : {}),
+      });
+      const created = await apiPostRaw<TaskListing>(`/tasks/import?${query}`, {
+        text: body.jsonl,
+        contentType: "application/x-ndjson",
+      });
       const format = created.format;
       setDone(`Imported "${created.name}" (${format}) with ${created.exampleCount} ${FORMAT_UNITS[format]}.`);
       onImported(created.name);
