@@ -108,14 +108,23 @@ export function validationBatches(
   return batches;
 }
 
-/** Mean next-token loss over the validation batches, weighted by their target counts. */
-export async function validationLoss(model: GptModel, batches: WindowBatch[]): Promise<number> {
-  let sum = 0;
-  let count = 0;
-  for (const batch of batches) {
+/**
+ * Mean next-token loss over the validation batches, weighted by their target counts. Every batch's
+ * stats copy is queued before the next batch runs and all are awaited together: a read-back waits a
+ * fixed poll interval however small, so one wait per evaluation instead of one per batch.
+ */
+export async function validationLoss(
+  model: Pick<GptModel, "setBatch" | "evalStep" | "readStats">,
+  batches: WindowBatch[],
+): Promise<number> {
+  const reads = batches.map((batch) => {
     model.setBatch(batch);
     model.evalStep("lm");
-    const stats = await model.readStats();
+    return model.readStats();
+  });
+  let sum = 0;
+  let count = 0;
+  for (const stats of await Promise.all(reads)) {
     sum += stats.loss * stats.count;
     count += stats.count;
   }
