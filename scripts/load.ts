@@ -51,14 +51,14 @@ function positive(name: string, raw: string | undefined, fallback: number, max: 
   return n;
 }
 
-function freePort(): number {
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
 }
 
-async function waitForHealth(base: string, ms: number): Promise<void> {
+export async function waitForHealth(base: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     try {
@@ -103,18 +103,29 @@ async function startJob(base: string, token: string, job: Exclude<LoadJob, "none
   throw new Error(`the ${job} job made no progress within ${JOB_START_MS / 1000} s`);
 }
 
-/** A lab server of our own with the load's job running; `stop()` ends both and removes its data. */
-async function startOwnServer(job: LoadJob) {
-  const dataDir = await Deno.makeTempDir({ prefix: "lab-load-" });
-  const port = freePort();
-  const token = crypto.randomUUID();
-  const server = new Deno.Command(Deno.execPath(), {
+/** `server/main.ts` on `port` with embedded PGlite in `dataDir` and `token` as its API token. */
+export function spawnLabServer(dataDir: string, port: number, token: string): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "server/main.ts", "--port", String(port), "--data-dir", dataDir],
     cwd: new URL("../", import.meta.url).pathname,
     env: { LAB_TOKEN: token, DATABASE_URL: "" },
     stdout: "null",
     stderr: "inherit",
   }).spawn();
+}
+
+/** A script's `--help`: the opening doc comment of its file. */
+export async function scriptHelp(url: string | URL): Promise<string> {
+  const text = await Deno.readTextFile(new URL(url));
+  return text.match(/^\/\*\*([\s\S]*?)\*\//)![1].replace(/^ \* ?/gm, "").trim();
+}
+
+/** A lab server of our own with the load's job running; `stop()` ends both and removes its data. */
+async function startOwnServer(job: LoadJob) {
+  const dataDir = await Deno.makeTempDir({ prefix: "lab-load-" });
+  const port = freePort();
+  const token = crypto.randomUUID();
+  const server = spawnLabServer(dataDir, port, token);
   const base = `http://127.0.0.1:${port}`;
   const stop = async () => {
     try {
@@ -199,8 +210,7 @@ async function main() {
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
-    const text = await Deno.readTextFile(new URL(import.meta.url));
-    console.log(text.match(/^\/\*\*([\s\S]*?)\*\//)![1].replace(/^ \* ?/gm, "").trim());
+    console.log(await scriptHelp(import.meta.url));
     return;
   }
   const rate = positive("rate", values.rate, 200, MAX_RATE);
