@@ -566,14 +566,40 @@ Deno.test("a database outage of a few retries loses no metric row; a longer one 
     ]);
     assert.equal(rows.filter((r) => r.name === "accuracy").length, 12);
 
-    // Down for longer than the five tries: the job fails with the reason, its saved state kept to resume.
-    outage.failuresLeft = Infinity;
+    // Down for longer than the five tries, once the job has saved some state: the job fails with the reason,
+    // its saved state kept to resume.
     outage.failed = 0;
-    const long = await enqueueJob(db, "toy-train", { steps: 40, seed: 6, saveEvery: 10 });
+    const long = await enqueueJob(db, "toy-train", { steps: 40, seed: 6, saveEvery: 10, stepDelayMs: 10 });
+    await waitFor(
+      "a saved state",
+      async () => ((await getJob(db, long.id))?.state as { step?: number })?.step,
+    );
+    outage.failuresLeft = Infinity;
     const failed = await settled(long.id);
     assert.equal(failed.status, "failed");
     assert.match(failed.error ?? "", /database write failed 5 times .*ECONNREFUSED/);
     assert.equal(outage.failed, 5, "one write, tried once and retried four times");
+    const saved = (failed.state as { step: number }).step;
+
+    // The database is back: a retry through the API resumes from the saved state and loses no row.
+    outage.failuresLeft = 0;
+    const api = createApp({ db, dataDir, token: "t", bus: new EventBus(), dbKind: "pglite" });
+    const retry = (id: number) =>
+      api.request(`/api/jobs/${id}/retry`, { method: "POST", headers: { Authorization: "Bearer t" } });
+    assert.equal((await retry(long.id)).status, 200);
+    const resumed = await settled(long.id);
+    assert.equal(resumed.status, "done", resumed.error ?? "");
+    assert.equal((resumed.result as { resumedFromStep: number }).resumedFromStep, saved);
+    const resumedRun = (resumed.result as { runId: number }).runId;
+    const losses = await db.select().from(metrics)
+      .where(and(eq(metrics.runId, resumedRun), eq(metrics.name, "loss")));
+    assert.deepEqual(losses.map((r) => r.step).sort((a, b) => a - b), [...Array(40).keys()]);
+    const again = await retry(long.id);
+    assert.equal(again.status, 409, "a done job is not retried");
+    assert.match(
+      (await again.json()).error.message,
+      /job \d+ is done: only a failed or cancelled job can be retried/,
+    );
   } finally {
     outage.failuresLeft = 0;
     await worker.stop();

@@ -240,6 +240,12 @@ export const OPERATIONS: OperationDoc[] = [
   { method: "get", path: "/jobs/{id}", tag: "jobs", summary: "One job with progress, state, result, error" },
   { method: "post", path: "/jobs/{id}/cancel", tag: "jobs", summary: "Cancel a queued or running job" },
   {
+    method: "post",
+    path: "/jobs/{id}/retry",
+    tag: "jobs",
+    summary: "Queue a failed or cancelled job again; it resumes from its saved state",
+  },
+  {
     method: "get",
     path: "/events",
     tag: "events",

@@ -130,6 +130,32 @@ export async function finishJob(
 }
 
 /**
+ * Queues a failed or cancelled job again with its saved state, so it resumes where it stopped (a write that
+ * failed through a database outage, a cancel regretted). Its attempts start over: the retry is the user's.
+ * Returns the job after the change, or `{conflict}` when it is not failed or cancelled.
+ */
+export async function retryJob(
+  db: LabDb,
+  id: number,
+  bus?: EventBus,
+): Promise<{ job?: Job; conflict?: JobStatus }> {
+  const [job] = await db.update(jobs).set({
+    status: "queued",
+    attempts: 0,
+    error: null,
+    finishedAt: null,
+    updatedAt: sql`now()`,
+  }).where(and(eq(jobs.id, id), inArray(jobs.status, ["failed", "cancelled"]))).returning();
+  if (job) {
+    await mirrorExperimentStatus(db, job.id, "queued");
+    bus?.publish({ jobId: job.id, type: job.type, status: "queued" });
+    return { job };
+  }
+  const existing = await getJob(db, id);
+  return existing ? { conflict: existing.status as JobStatus } : {};
+}
+
+/**
  * Cancels a queued or running job (a running one's worker notices at its next heartbeat and aborts the
  * handler). Returns the job after the change, or `{conflict}` when it had already finished.
  */

@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { jobs } from "../../../db/schema.ts";
 import type { JobEvent } from "../../contract/jobs.ts";
-import { cancelJob, enqueueJob, getJob, listJobs } from "../../jobs/queue.ts";
+import { cancelJob, enqueueJob, getJob, listJobs, retryJob } from "../../jobs/queue.ts";
 import { ApiError, notFound, validate } from "../errors.ts";
 import { IdParam, JobCreate, JobListQuery } from "../schemas.ts";
 import type { ApiDeps } from "../deps.ts";
@@ -31,6 +31,19 @@ export function jobRoutes({ db, bus }: ApiDeps): Hono {
     const outcome = await cancelJob(db, id, bus);
     if (outcome.conflict) {
       throw new ApiError(409, "already_finished", `job ${id} already ${outcome.conflict}`);
+    }
+    if (!outcome.job) throw notFound(`job ${id}`);
+    return c.json(outcome.job);
+  });
+  router.post("/:id/retry", validate("param", IdParam), async (c) => {
+    const id = c.req.valid("param").id;
+    const outcome = await retryJob(db, id, bus);
+    if (outcome.conflict) {
+      throw new ApiError(
+        409,
+        "not_retryable",
+        `job ${id} is ${outcome.conflict}: only a failed or cancelled job can be retried`,
+      );
     }
     if (!outcome.job) throw notFound(`job ${id}`);
     return c.json(outcome.job);
