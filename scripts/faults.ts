@@ -6,9 +6,18 @@
  * maxAttempts − 1 kills, so the rounds are spread over as many jobs as that takes. At the end it reads,
  * through the API, that every job is done, its attempts are its kills + 1, and its loss and accuracy series
  * hold every step exactly once. Prints rounds survived, rows expected and rows found; exits 1 on any loss.
+ *
+ * --postgres: database outages instead (needs the postgresql package). The server runs on a throwaway
+ * Postgres cluster; while a job trains, the cluster is stopped (connections drop at once) for
+ * --short-outage seconds (default 3: the job's writes retry and it must end done with every row), then
+ * on a second job for --long-outage seconds (default 15, longer than the retries: /api/health must answer
+ * 503 meanwhile; the job fails, or, when even its failure cannot be written, its lease runs out and it
+ * resumes by itself; a failed one is resumed with POST /api/jobs/:id/retry) — it must end done with every
+ * row, never done with a gap.
  */
 import { parseFlags, UsageError } from "../server/contract/command-flags.ts";
 import { freePort, scriptHelp, spawnLabServer, waitForHealth } from "./load.ts";
+import { findPostgresBin, startPgCluster } from "./pg-cluster.ts";
 
 /** Steps each attempt trains before it is killed: more than a save interval, so resuming repeats steps. */
 const STEPS_BEFORE_KILL = 25;
@@ -51,6 +60,9 @@ async function until<T>(what: string, ms: number, probe: () => Promise<T | undef
 async function main() {
   const { values } = parseFlags(Deno.args, {
     rounds: { type: "string" },
+    postgres: { type: "boolean", default: false },
+    "short-outage": { type: "string" },
+    "long-outage": { type: "string" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   });
@@ -59,25 +71,24 @@ async function main() {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) {
     throw new UsageError(`--rounds must be a whole number 1–50, got "${values.rounds}"`);
   }
+  if (values.postgres) {
+    const seconds = (name: "short-outage" | "long-outage", fallback: number) => {
+      const n = Number(values[name] ?? fallback);
+      if (!(n > 0 && n <= 120)) {
+        throw new UsageError(`--${name} must be seconds in (0, 120], got "${values[name]}"`);
+      }
+      return n;
+    };
+    return await outages(seconds("short-outage", 3), seconds("long-outage", 15), values.json);
+  }
   const dataDir = await Deno.makeTempDir({ prefix: "lab-faults-" });
   const port = freePort();
   const token = crypto.randomUUID();
   const base = `http://127.0.0.1:${port}`;
   let server = spawnLabServer(dataDir, port, token);
-  const api: Api = async (path, init) => {
-    const res = await fetch(base + path, init);
-    const body = await res.json();
-    if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${path}: ${res.status} ${JSON.stringify(body)}`);
-    return body;
-  };
+  const { api, enqueue } = labApi(base, token);
   try {
     await waitForHealth(base, 60_000);
-    const enqueue = (): Promise<JobRow> =>
-      api("/api/jobs", {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify({ type: "toy-train", params: TOY }),
-      });
     const first = await enqueue();
     const killsPerJob = first.maxAttempts - 1;
     if (killsPerJob < 1) throw new Error(`jobs get ${first.maxAttempts} attempt: no kill can be survived`);
@@ -135,6 +146,132 @@ async function main() {
       server.kill("SIGTERM");
     } catch { /* already gone */ }
     await server.status;
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The API of the server at `base`: JSON reads and writes that throw on an error answer, and a toy job. */
+function labApi(base: string, token: string) {
+  const api: Api = async (path, init) => {
+    const res = await fetch(base + path, init);
+    const body = await res.json();
+    if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${path}: ${res.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+  const post = (path: string, body?: unknown): Promise<JobRow> =>
+    api(path, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body ?? {}),
+    });
+  const enqueue = () => post("/api/jobs", { type: "toy-train", params: TOY });
+  return { api, post, enqueue };
+}
+
+/** Polls /api/health while `during` runs: whether it ever answered 503 database_down. */
+async function watchHealth(base: string, during: Promise<void>): Promise<boolean> {
+  let down = false;
+  let over = false;
+  const done = during.finally(() => (over = true));
+  while (!over) {
+    const res = await fetch(`${base}/api/health`).catch(() => undefined);
+    const body = await res?.json().catch(() => undefined);
+    if (res?.status === 503 && body?.error?.code === "database_down") down = true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await done;
+  return down;
+}
+
+/** The --postgres mode (see the header): a short and a long outage of the server's Postgres mid-job. */
+async function outages(shortSeconds: number, longSeconds: number, json: boolean): Promise<number> {
+  const bin = findPostgresBin();
+  if (!bin) throw new UsageError("--postgres needs Postgres binaries: apt-get install -y postgresql");
+  const cluster = await startPgCluster(bin, freePort());
+  const dataDir = await Deno.makeTempDir({ prefix: "lab-faults-pg-" });
+  const port = freePort();
+  const token = crypto.randomUUID();
+  const base = `http://127.0.0.1:${port}`;
+  const server = spawnLabServer(dataDir, port, token, cluster.url);
+  const { api, post, enqueue } = labApi(base, token);
+  const outage = async (seconds: number) => {
+    await cluster.stop();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    await cluster.start();
+  };
+  const trainedSome = (id: number) =>
+    until(`job ${id} to train`, ROUND_MS, async () => {
+      const job = await api(`/api/jobs/${id}`);
+      return (job.progress?.step ?? 0) >= STEPS_BEFORE_KILL ? job : undefined;
+    });
+  const ended = (id: number) =>
+    until(`job ${id} to end`, ROUND_MS, async () => {
+      const job = await api(`/api/jobs/${id}`);
+      return ["done", "failed", "cancelled"].includes(job.status) ? job : undefined;
+    });
+  try {
+    await waitForHealth(base, 60_000);
+    const short = await enqueue();
+    await trainedSome(short.id);
+    const shortHealthDown = await watchHealth(base, outage(shortSeconds));
+    const shortEnd = await ended(short.id);
+    console.log(`short outage (${shortSeconds} s): job ${short.id} ended ${shortEnd.status}`);
+
+    const long = await enqueue();
+    await trainedSome(long.id);
+    const longHealthDown = await watchHealth(base, outage(longSeconds));
+    const longEnd = await ended(long.id);
+    // The job fails once its writes have retried for good; when even that outcome could not be written (the
+    // database still down), its lease runs out and it resumes by itself. Either way: never done with a gap.
+    const resumedBy = longEnd.status === "failed" ? "retry" : "lease expiry";
+    if (longEnd.status === "failed") await post(`/api/jobs/${long.id}/retry`);
+    const longFinal = await until(`job ${long.id} to be done`, ROUND_MS, async () => {
+      const job = await api(`/api/jobs/${long.id}`);
+      return job.status === "done" || job.status === "failed" && resumedBy === "lease expiry"
+        ? job
+        : undefined;
+    });
+    console.log(
+      `long outage (${longSeconds} s): job ${long.id} ended ${longEnd.status}, resumed by ${resumedBy}, ` +
+        `then ${longFinal.status}; /api/health 503 meanwhile: ${longHealthDown}`,
+    );
+
+    // A lease that ran out counts one attempt, as a kill does; a retry starts the attempts over.
+    const lost = new Map([[short.id, 0], [long.id, resumedBy === "lease expiry" ? 1 : 0]]);
+    const report = await checkJobs(api, [short, long], lost);
+    const rowsExpected = report.reduce((n, j) => n + j.rowsExpected, 0);
+    const rowsFound = report.reduce((n, j) => n + j.rowsFound, 0);
+    const problems = report.flatMap((j) => j.problems.map((p) => `job ${j.id}: ${p}`));
+    if (shortEnd.status !== "done") {
+      problems.push(`the short outage ended job ${short.id} ${shortEnd.status}`);
+    }
+    if (!longHealthDown) problems.push("/api/health never answered 503 during the long outage");
+    console.log(
+      `outages survived ${
+        problems.length === 0 ? 2 : "?"
+      }/2; rows expected ${rowsExpected}, found ${rowsFound}`,
+    );
+    for (const p of problems) console.log(p);
+    if (json) {
+      console.log(
+        JSON.stringify({
+          shortSeconds,
+          longSeconds,
+          shortHealthDown,
+          longHealthDown,
+          rowsExpected,
+          rowsFound,
+          problems,
+        }),
+      );
+    }
+    return problems.length > 0 ? 1 : 0;
+  } finally {
+    try {
+      server.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await server.status;
+    await cluster.destroy();
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
 }

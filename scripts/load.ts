@@ -103,12 +103,17 @@ async function startJob(base: string, token: string, job: Exclude<LoadJob, "none
   throw new Error(`the ${job} job made no progress within ${JOB_START_MS / 1000} s`);
 }
 
-/** `server/main.ts` on `port` with embedded PGlite in `dataDir` and `token` as its API token. */
-export function spawnLabServer(dataDir: string, port: number, token: string): Deno.ChildProcess {
+/** `server/main.ts` on `port` with `token` as its API token: embedded PGlite in `dataDir`, or `databaseUrl`. */
+export function spawnLabServer(
+  dataDir: string,
+  port: number,
+  token: string,
+  databaseUrl = "",
+): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "server/main.ts", "--port", String(port), "--data-dir", dataDir],
     cwd: new URL("../", import.meta.url).pathname,
-    env: { LAB_TOKEN: token, DATABASE_URL: "" },
+    env: { LAB_TOKEN: token, DATABASE_URL: databaseUrl },
     stdout: "null",
     stderr: "inherit",
   }).spawn();

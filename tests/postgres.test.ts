@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { type LabDb, openDb, type OpenedDb, rowsOf } from "../db/client.ts";
 import { jobs, metrics } from "../db/schema.ts";
+import { findPostgresBin, type PgCluster, startPgCluster } from "../scripts/pg-cluster.ts";
 import { createApp } from "../server/api/app.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import { enqueueJob } from "../server/jobs/queue.ts";
@@ -18,32 +19,9 @@ import { startJobWatcher } from "../server/jobs/watch.ts";
 import { readEvents } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
 
-function findPostgresBin(): string | undefined {
-  try {
-    const versions = [...Deno.readDirSync("/usr/lib/postgresql")].map((e) => e.name).sort().reverse();
-    for (const v of versions) {
-      const bin = `/usr/lib/postgresql/${v}/bin`;
-      try {
-        Deno.statSync(`${bin}/initdb`);
-        return bin;
-      } catch { /* try the next version */ }
-    }
-  } catch { /* no postgres installed */ }
-  return undefined;
-}
-
 const PG_BIN = findPostgresBin();
 const REQUIRED = Deno.env.get("REQUIRE_ALL") === "1";
 const ROOT = new URL("../", import.meta.url).pathname;
-
-async function run(cmd: string[], asPostgres: boolean): Promise<string> {
-  const argv = asPostgres ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd;
-  const out = await new Deno.Command(argv[0], { args: argv.slice(1), stdout: "piped", stderr: "piped" })
-    .output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`${cmd.join(" ")} failed:\n${text}`);
-  return text;
-}
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -102,27 +80,6 @@ function spawnWorker(databaseUrl: string, dataDir: string) {
 }
 
 type WorkerProcess = ReturnType<typeof spawnWorker>;
-
-/** initdb and pg_ctl start a throwaway cluster in `cluster`, listening on 127.0.0.1:`port` only. */
-async function startCluster(bin: string, cluster: string, pgdata: string, port: number, asPostgres: boolean) {
-  await run([
-    `${bin}/initdb`,
-    "-D",
-    pgdata,
-    "-A",
-    "trust",
-    "-U",
-    "postgres",
-    "-E",
-    "UTF8",
-    "--no-sync",
-  ], asPostgres);
-  const options = `-p ${port} -c listen_addresses=127.0.0.1 -k ${cluster} -c fsync=off`;
-  await run(
-    [`${bin}/pg_ctl`, "-D", pgdata, "-o", options, "-l", `${cluster}/log`, "-w", "start"],
-    asPostgres,
-  );
-}
 
 /** Every table of the schema exists after the migrations. */
 async function checkTables(db: LabDb) {
@@ -284,23 +241,13 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     if (!PG_BIN) throw new Error("REQUIRE_ALL=1 but no /usr/lib/postgresql/*/bin/initdb: install postgresql");
-    const asPostgres = Deno.uid() === 0;
-    const cluster = await Deno.makeTempDir({ prefix: "lab-pg-" });
     const dataDir = await Deno.makeTempDir({ prefix: "lab-pg-data-" });
-    if (asPostgres) {
-      const uid = Number((await run(["id", "-u", "postgres"], false)).trim());
-      const gid = Number((await run(["id", "-g", "postgres"], false)).trim());
-      await Deno.chown(cluster, uid, gid);
-    }
-    const pgdata = `${cluster}/pgdata`;
-    const port = freePort();
     const workers: WorkerProcess[] = [];
-    let started = false;
+    let cluster: PgCluster | undefined;
     let close: (() => Promise<void>) | undefined;
     try {
-      await startCluster(PG_BIN, cluster, pgdata, port, asPostgres);
-      started = true;
-      const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+      cluster = await startPgCluster(PG_BIN, freePort());
+      const url = cluster.url;
 
       // Migrations apply (and applying them again is a no-op).
       const opened = await openDb({ dataDir, databaseUrl: url });
@@ -315,12 +262,7 @@ Deno.test({
     } finally {
       await Promise.all(workers.map((w) => w.stop("SIGKILL")));
       await close?.();
-      if (started) {
-        await run([`${PG_BIN}/pg_ctl`, "-D", pgdata, "-m", "immediate", "-w", "stop"], asPostgres).catch(
-          () => {},
-        );
-      }
-      await Deno.remove(cluster, { recursive: true }).catch(() => {});
+      await cluster?.destroy();
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     }
   },
