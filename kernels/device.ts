@@ -27,13 +27,50 @@ const NO_ADAPTER_HELP = "no WebGPU adapter found. Install a driver: on Debian/Ub
 
 let shared: Promise<Gpu> | undefined;
 
+/** Environment variable that caps the storage binding size of the process-wide device (a CLI convenience). */
+export const BINDING_LIMIT_ENV = "LAB_MAX_BINDING_BYTES";
+
 /** The process-wide device, created on first use. */
 export function getGpu(): Promise<Gpu> {
-  shared ??= createGpu();
+  shared ??= createGpu({ maxBindingBytes: bindingLimitFromEnv() });
   return shared;
 }
 
-export async function createGpu(): Promise<Gpu> {
+function bindingLimitFromEnv(): number | undefined {
+  const raw = typeof Deno !== "undefined" ? Deno.env.get(BINDING_LIMIT_ENV) : undefined;
+  return raw === undefined || raw === "" ? undefined : Number(raw);
+}
+
+export interface GpuOptions {
+  /**
+   * Caps maxStorageBufferBindingSize below the adapter's: every kernel then splits what it binds into
+   * windows of at most this many bytes (tests force it small to exercise the windows with tiny models).
+   */
+  maxBindingBytes?: number;
+}
+
+/**
+ * The same device seen through a smaller storage binding limit (the one place kernels read it):
+ * programs planned with the result bind windows of at most `maxBindingBytes`.
+ */
+export function withBindingLimit(gpu: Gpu, maxBindingBytes: number): Gpu {
+  const align = gpu.limits.minStorageBufferOffsetAlignment;
+  if (!Number.isInteger(maxBindingBytes) || maxBindingBytes < 2 * align || maxBindingBytes % 4 !== 0) {
+    throw new Error(
+      `maxBindingBytes must be a multiple of 4 bytes and at least twice the offset alignment ` +
+        `(${2 * align} bytes on this adapter), got ${maxBindingBytes}; set ${BINDING_LIMIT_ENV} accordingly`,
+    );
+  }
+  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, maxBindingBytes);
+  return { ...gpu, limits: { ...gpu.limits, maxStorageBufferBindingSize: limit } };
+}
+
+export async function createGpu(options: GpuOptions = {}): Promise<Gpu> {
+  const gpu = await createAdapterGpu();
+  return options.maxBindingBytes === undefined ? gpu : withBindingLimit(gpu, options.maxBindingBytes);
+}
+
+async function createAdapterGpu(): Promise<Gpu> {
   // wgpu prints an error line on every start when XDG_RUNTIME_DIR is unset.
   if (typeof Deno !== "undefined" && !Deno.env.get("XDG_RUNTIME_DIR")) {
     // One private directory per user, reused by every process (not a new temp dir each start).

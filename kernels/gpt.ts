@@ -13,6 +13,11 @@
  *   ln2 = LN(xmid); fc = ln2·Wfc + b; g = GELU(fc); x' = xmid + g·Wp + b
  * Backward mirrors it in reverse, with one residual-gradient buffer `dres` that each LayerNorm
  * backward adds into. All parameter gradients accumulate into a zeroed flat buffer.
+ *
+ * Storage bindings: what may exceed the adapter's binding limit (the flat buffers, wte, the logits)
+ * is planned in windows (runtime.ts windowRanges): the optimizer and zeroing per window of the flat
+ * buffers, the embedding per vocabulary window, and the LM head per tile of logits (a block of rows ×
+ * a vocabulary window of wte). The windows are more plans, baked once like the rest.
  */
 import {
   type AdamWSettings,
@@ -33,6 +38,9 @@ import {
   readTensor,
   slice,
   type Tensor,
+  type WindowRange,
+  windowRanges,
+  windowsOf,
   writeTensor,
 } from "./runtime.ts";
 import { planMatmul } from "./ops/matmul.ts";
@@ -176,7 +184,7 @@ export class GptModel {
   private step = 0;
   private programs = new Map<string, Dispatch[]>();
   private gradNorm?: Dispatch[];
-  private adamw?: Dispatch;
+  private adamw?: Dispatch[];
   /** Parameters the optimizer leaves untouched (freeze). */
   private frozen: ParamRange = NO_PARAMS;
   /** Values of the matrices weight decay pulls toward (anchorDecay); absent: toward zero. */
@@ -340,7 +348,7 @@ export class GptModel {
    */
   freeze(names: readonly string[]): void {
     this.frozen = paramRange(this.layout, names);
-    for (const d of [...(this.gradNorm ?? []), ...(this.adamw ? [this.adamw] : [])]) {
+    for (const d of [...(this.gradNorm ?? []), ...(this.adamw ?? [])]) {
       d.setParams(frozenRangeParams(this.frozen));
     }
   }
@@ -454,18 +462,16 @@ export class GptModel {
     const { width: C, layers: L, heads: H } = this.cfg;
     const { B, T } = this;
     const N = B * T;
-    const out: Dispatch[] = [
-      planEmbeddingForward(g, {
-        tokens: this.tokens,
-        wte: this.param("wte.weight"),
-        wpe: this.param("wpe.weight"),
-        out: this.x(0),
-        B,
-        T,
-        C,
-        label: "embedding",
-      }),
-    ];
+    const out: Dispatch[] = planEmbeddingForward(g, {
+      tokens: this.tokens,
+      wte: this.param("wte.weight"),
+      wpe: this.param("wpe.weight"),
+      out: this.x(0),
+      B,
+      T,
+      C,
+      label: "embedding",
+    });
     for (let l = 0; l < L; l++) {
       const a = this.acts[l];
       const p = `h.${l}.`;
@@ -567,13 +573,13 @@ export class GptModel {
     rstd: Tensor,
     residual?: { stream: Tensor; branch: Tensor },
   ): Dispatch {
-    const spec = (suffix: string) => this.layout.byName.get(`${name}.${suffix}`)!.offset;
+    const { tensor, gamma, beta } = this.gainAndBias(this.params, name);
     return planLayernormForward(this.gpu, {
       residual: this.fuse ? residual : undefined,
       x,
-      params: this.params,
-      gammaOffset: spec("weight"),
-      betaOffset: spec("bias"),
+      params: tensor,
+      gammaOffset: gamma,
+      betaOffset: beta,
       y,
       mean,
       rstd,
@@ -592,23 +598,36 @@ export class GptModel {
     rstd: Tensor,
     accumulateDx: boolean,
   ): Dispatch[] {
-    const spec = (suffix: string) => this.layout.byName.get(`${name}.${suffix}`)!.offset;
+    const p = this.gainAndBias(this.params, name);
+    const d = this.gainAndBias(this.grads, name);
     return planLayernormBackward(this.gpu, {
       dy,
       x,
       mean,
       rstd,
-      params: this.params,
-      gammaOffset: spec("weight"),
+      params: p.tensor,
+      gammaOffset: p.gamma,
       dx: this.dres,
       accumulateDx,
-      grads: this.grads,
-      dgammaOffset: spec("weight"),
-      dbetaOffset: spec("bias"),
+      grads: d.tensor,
+      dgammaOffset: d.gamma,
+      dbetaOffset: d.beta,
       N: this.B * this.T,
       C: this.cfg.width,
       label: name + " backward",
     });
+  }
+
+  /**
+   * The part of a flat buffer (params or grads) holding LayerNorm `name`'s gain and bias, with their
+   * offsets in it: bound instead of the whole buffer, which may exceed one storage binding.
+   */
+  private gainAndBias(flat: Tensor, name: string): { tensor: Tensor; gamma: number; beta: number } {
+    const gain = this.layout.byName.get(`${name}.weight`)!;
+    const bias = this.layout.byName.get(`${name}.bias`)!;
+    const start = Math.min(gain.offset, bias.offset);
+    const end = Math.max(gain.offset + gain.size, bias.offset + bias.size);
+    return { tensor: slice(flat, start, end - start), gamma: gain.offset - start, beta: bias.offset - start };
   }
 
   /** Gradient of a bias: column sums of dy (N' rows × width), as ones(N')ᵀ · dy. */
@@ -738,10 +757,52 @@ export class GptModel {
       T,
       C,
       maxUnique: this.maxUnique,
+      vocabRows: this.cfg.vocabSize,
       accumulate: true,
       label: "embedding backward",
     }));
     return out;
+  }
+
+  /**
+   * The LM head's tiles: blocks of rows whose logits fit one binding × vocabulary windows of wte
+   * (one tile of each when everything fits). Each tile's logits are a strided block (row stride V).
+   */
+  private lmTiles(): { rows: WindowRange[]; vocab: WindowRange[] } {
+    const { width: C, vocabSize: V } = this.cfg;
+    return {
+      rows: windowRanges(this.gpu, this.B * this.T, V, "lm head: logits"),
+      vocab: windowRanges(this.gpu, V, C, "lm head: wte"),
+    };
+  }
+
+  /** The logits of a tile: rows r × vocabulary window v, inside the N×V logits. */
+  private logitsTile(r: WindowRange, v: WindowRange): Tensor {
+    const V = this.cfg.vocabSize;
+    return slice(this.logits!, r.start * V + v.start, (r.length - 1) * V + v.length, "logits tile");
+  }
+
+  /** logits = lnf · wteᵀ, tile by tile. */
+  private lmLogits(): Dispatch[] {
+    const { width: C, vocabSize: V } = this.cfg;
+    this.logits ??= createTensor(this.gpu, this.B * this.T * V, "logits");
+    const wte = this.param("wte.weight");
+    const { rows, vocab } = this.lmTiles();
+    return rows.flatMap((r) =>
+      vocab.map((v) =>
+        planMatmul(this.gpu, {
+          label: "lm head",
+          a: slice(this.lnf, r.start * C, r.length * C),
+          b: slice(wte, v.start * C, v.length * C),
+          c: this.logitsTile(r, v),
+          M: r.length,
+          N: v.length,
+          K: C,
+          transB: true,
+          ldc: V,
+        })
+      )
+    );
   }
 
   /** LM head: logits = lnf · wteᵀ, then fused softmax-CE that leaves dlogits in place. */
@@ -749,21 +810,10 @@ export class GptModel {
     const g = this.gpu;
     const { width: C, vocabSize: V } = this.cfg;
     const N = this.B * this.T;
-    this.logits ??= createTensor(g, N * V, "logits");
-    const wte = this.param("wte.weight");
     const out: Dispatch[] = [
-      planMatmul(g, {
-        label: "lm head",
-        a: this.lnf,
-        b: wte,
-        c: this.logits,
-        M: N,
-        N: V,
-        K: C,
-        transB: true,
-      }),
+      ...this.lmLogits(),
       ...planLmCrossEntropy(g, {
-        logits: this.logits,
+        logits: this.logits!,
         targets: this.targets,
         rowLoss: this.lmRowLoss,
         stats: this.stats,
@@ -772,21 +822,41 @@ export class GptModel {
         label: "lm loss",
       }),
     ];
-    if (backward) {
-      out.push(
-        // dwte += dlogitsᵀ · lnf (the embedding backward adds its part later)
-        planMatmul(g, {
+    if (!backward) return out;
+    const wte = this.param("wte.weight");
+    const dwte = this.grad("wte.weight");
+    const { rows, vocab } = this.lmTiles();
+    for (const v of vocab) {
+      for (const r of rows) {
+        // dwte += dlogitsᵀ · lnf, one block of rows at a time (the embedding backward adds its part later)
+        out.push(planMatmul(g, {
           label: "dwte (head)",
-          a: this.logits,
-          b: this.lnf,
-          c: this.grad("wte.weight"),
-          M: V,
+          a: this.logitsTile(r, v),
+          b: slice(this.lnf, r.start * C, r.length * C),
+          c: slice(dwte, v.start * C, v.length * C),
+          M: v.length,
           N: C,
-          K: N,
+          K: r.length,
           transA: true,
+          lda: V,
           beta: 1,
-        }),
-        planMatmul(g, { label: "dlnf", a: this.logits, b: wte, c: this.dlnf, M: N, N: C, K: V }),
+        }));
+      }
+    }
+    for (const r of rows) {
+      // dlnf = dlogits · wte, summed over the vocabulary windows
+      vocab.forEach((v, i) =>
+        out.push(planMatmul(g, {
+          label: "dlnf",
+          a: this.logitsTile(r, v),
+          b: slice(wte, v.start * C, v.length * C),
+          c: slice(this.dlnf, r.start * C, r.length * C),
+          M: r.length,
+          N: C,
+          K: v.length,
+          lda: V,
+          beta: i === 0 ? 0 : 1,
+        }))
       );
     }
     return out;
@@ -979,7 +1049,7 @@ export class GptModel {
       stats: this.stats,
       label: "adamw",
     });
-    return [...this.gradNorm, this.adamw];
+    return [...this.gradNorm, ...this.adamw];
   }
 
   private program(kind: "train" | "eval", head: Head, aux = false): Dispatch[] {
@@ -992,7 +1062,7 @@ export class GptModel {
     const resetStep = planFill(g, slice(this.stats, 0, STAT_SKIPPED, "step stats"), 0, "reset step stats");
     prog = [
       resetStep,
-      ...(train ? [planFill(g, this.grads, 0, "zero grads")] : []),
+      ...(train ? windowsOf(g, this.grads).map((w) => planFill(g, w, 0, "zero grads")) : []),
       ...this.forwardTrunk(),
       ...this.headDispatches(head, train, aux),
       ...(train ? [...this.backwardTrunk(), ...this.optimizer()] : []),
@@ -1039,7 +1109,8 @@ export class GptModel {
     if (opts.auxAlpha !== undefined) {
       for (const d of this.auxCE[head]!) d.setParams({ alpha: opts.auxAlpha });
     }
-    this.adamw!.setParams(adamwStepParams(o, this.step, opts.lr ?? o.lr));
+    const stepParams = adamwStepParams(o, this.step, opts.lr ?? o.lr);
+    for (const d of this.adamw!) d.setParams(stepParams);
     this.run(prog);
   }
 
@@ -1052,23 +1123,7 @@ export class GptModel {
   logitsStep(): void {
     let prog = this.programs.get("logits");
     if (!prog) {
-      const { width: C, vocabSize: V } = this.cfg;
-      const N = this.B * this.T;
-      this.logits ??= createTensor(this.gpu, N * V, "logits");
-      const wte = this.param("wte.weight");
-      prog = [
-        ...this.forwardTrunk(),
-        planMatmul(this.gpu, {
-          label: "lm head",
-          a: this.lnf,
-          b: wte,
-          c: this.logits,
-          M: N,
-          N: V,
-          K: C,
-          transB: true,
-        }),
-      ];
+      prog = [...this.forwardTrunk(), ...this.lmLogits()];
       this.programs.set("logits", prog);
     }
     this.run(prog);

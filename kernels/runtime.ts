@@ -29,6 +29,9 @@ export interface Tensor {
 
 const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
+/** Storage tensors created in this process (never decreased): kernels/memory.ts is tested against it. */
+export const tensorAllocations = { tensors: 0, bytes: 0 };
+
 /** A new zero-filled storage tensor of `length` 4-byte elements (optionally initialized). */
 export function createTensor(
   gpu: Gpu,
@@ -42,6 +45,8 @@ export function createTensor(
   }
   // Round to 16 bytes so vec4 views of the whole buffer are legal.
   const buffer = gpu.device.createBuffer({ size: Math.ceil(bytes / 16) * 16, usage: STORAGE_USAGE, label });
+  tensorAllocations.tensors++;
+  tensorAllocations.bytes += buffer.size;
   if (data) gpu.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
   return { buffer, offset: 0, length, label };
 }
@@ -72,6 +77,45 @@ export function bindTensor(gpu: Gpu, t: Tensor): { binding: GPUBufferBinding; ba
     );
   }
   return { binding: { buffer: t.buffer, offset: startByte, size }, base: t.offset - startByte / 4 };
+}
+
+/** A window of a larger range: elements [start, start + length) of it. */
+export interface WindowRange {
+  start: number;
+  length: number;
+}
+
+/**
+ * Splits `count` units of `unit` elements (rows, chunks, single elements) into consecutive windows
+ * that each fit one storage binding wherever they start: the binding limit less the bytes bindTensor
+ * may add by rounding the start down to the offset alignment and the end up to 16 bytes. One window
+ * when everything fits, so a program planned under a large limit is unchanged.
+ */
+export function windowRanges(gpu: Gpu, count: number, unit: number, what: string): WindowRange[] {
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  const usable = limit - gpu.limits.minStorageBufferOffsetAlignment - 16;
+  const perWindow = Math.floor(usable / (4 * unit));
+  if (perWindow < 1) {
+    throw new Error(
+      `${what}: one unit of ${unit} elements (${4 * unit} bytes) does not fit a storage binding of ` +
+        `${limit} bytes with its alignment; raise the binding limit`,
+    );
+  }
+  const ranges: WindowRange[] = [];
+  for (let start = 0; start < count; start += perWindow) {
+    ranges.push({ start, length: Math.min(perWindow, count - start) });
+  }
+  return ranges;
+}
+
+/** The windows of a tensor of `unit`-element rows, as tensors, each within one storage binding. */
+export function windowsOf(gpu: Gpu, t: Tensor, unit = 1): Tensor[] {
+  if (t.length % unit !== 0) {
+    throw new Error(`tensor ${t.label} of ${t.length} elements is not made of ${unit}-element rows`);
+  }
+  return windowRanges(gpu, t.length / unit, unit, t.label).map((w, i, all) =>
+    slice(t, w.start * unit, w.length * unit, all.length > 1 ? `${t.label} [window ${i}]` : t.label)
+  );
 }
 
 const definitionCache = new Map<string, ShaderDataDefinitions>();

@@ -10,9 +10,15 @@
  * matmul, dispatches per step and CPU encoding time per step. With --json the last line is one JSON
  * object (kernels/bench/report.ts: BenchReport, or ProfileReport with --profile).
  *
+ * Memory: the adapter bytes each size needs for its training step (parameters, gradients, AdamW,
+ * activations), the GPT-2 ladder up to XL included, the storage-binding windows its largest tensor
+ * takes, and which limit of this adapter it breaks (maxBufferSize; memory, known for a software
+ * adapter); a training size that cannot fit is refused with one named error before anything is allocated.
+ *
  * --peers adds, measured in the same run: tfjs-backend-webgpu on the same adapter (matmul 256/512/1024
  * NN, GPT 128/4 and 192/4 training steps) and PyTorch on the CPU (the same GPT step, 1 and 2 threads),
- * each with the ratio ours / theirs.
+ * each with the ratio ours / theirs. The PyTorch line names its BLAS; on the reference BLAS (Debian's
+ * python3-torch without `apt-get install libopenblas0-pthread`) the torch ratios are withheld.
  *
  * --profile [W/L] breaks one training step of the W/L model (default 128/4, batch 32 × 64) down by
  * kernel: GPU time per dispatch label (layer indices merged), its share of the step and GFLOP/s.
@@ -25,7 +31,14 @@
 import { getGpu } from "../kernels/device.ts";
 import { flagList, parseFlags, UsageError } from "../server/contract/command-flags.ts";
 import { autotuneMatmul } from "../kernels/ops/matmul-autotune.ts";
-import type { BenchReport, PeerReport, ProfileReport, ProfileRow } from "../kernels/bench/report.ts";
+import type {
+  BenchReport,
+  MemoryRow,
+  PeerReport,
+  ProfileReport,
+  ProfileRow,
+} from "../kernels/bench/report.ts";
+import { formatBytes } from "../kernels/memory.ts";
 import { profileStep } from "../kernels/bench/profile.ts";
 import { runBench } from "../kernels/bench/suite.ts";
 import { Timer } from "../kernels/bench/timer.ts";
@@ -68,6 +81,23 @@ function printTable(report: BenchReport): void {
   }
 }
 
+function printMemory(rows: MemoryRow[]): void {
+  console.log("\nadapter memory per training step (kernels/memory.ts)");
+  console.log(
+    "model          batch      params     grads     AdamW  activations     total  largest tensor     windows  fits",
+  );
+  for (const r of rows) {
+    const fits = r.problems.length === 0 ? "yes" : "NO: " + r.problems.join("; ");
+    console.log(
+      `${r.name.padEnd(14)} ${`${r.batchSize}×${r.contextLength}`.padEnd(8)} ${
+        [r.parameters, r.gradients, r.adamw].map((b) => formatBytes(b).padStart(9)).join(" ")
+      } ${formatBytes(r.activations).padStart(12)} ${formatBytes(r.total).padStart(9)}  ${
+        `${r.largestTensor} ${formatBytes(r.largestBytes)}`.padEnd(17)
+      } ${String(r.bindingWindows).padStart(8)}  ${fits}`,
+    );
+  }
+}
+
 function printPeers(p: PeerReport): void {
   const f = (x: number | undefined, digits = 2) => (x === undefined ? "–" : x.toFixed(digits));
   console.log("\npeers, measured in this run (matmul NN, wall time per call over repeated calls)");
@@ -78,6 +108,12 @@ function printPeers(p: PeerReport): void {
         f(m.tfjsGflops).padStart(13)
       } ${f(m.ratio).padStart(10)}`,
     );
+  }
+  if (p.torchBlas) {
+    const mark = p.torchBlas.reference
+      ? "  !! REFERENCE-CLASS BLAS: torch ratios withheld (see note) !!"
+      : "";
+    console.log(`\ntorch BLAS: ${p.torchBlas.reason}${mark}`);
   }
   console.log("\ntraining tokens/s (batch 32 × 64, vocabulary 256, AdamW)");
   console.log("model   ours    tfjs    ours/tfjs  torch 1T  ours/torch1  torch 2T  ours/torch2");
@@ -178,6 +214,7 @@ if (import.meta.main) {
   if (args.includes("--json")) console.log(JSON.stringify(report));
   else {
     printTable(report);
+    if (report.memory) printMemory(report.memory);
     if (report.peers) printPeers(report.peers);
   }
 }

@@ -83,8 +83,8 @@ Deno.test("AdamW: three clipped steps with decay on a prefix match torch semanti
     for (let step = 1; step <= 3; step++) {
       const g = randoms(n, 100 * step + n, 3);
       writeTensor(gpu, grads, g);
-      adam.setParams(adamwStepParams(hyper, step));
-      await run(gpu, [...norm, adam]);
+      for (const d of adam) d.setParams(adamwStepParams(hyper, step));
+      await run(gpu, [...norm, ...adam]);
       adamwRef(state, g, step, hyper, decayEnd);
     }
     const tag = `n=${n} decayEnd=${decayEnd} maxNorm=${maxNorm}`;
@@ -97,7 +97,7 @@ Deno.test("AdamW: three clipped steps with decay on a prefix match torch semanti
     const bad = randoms(n, 7);
     bad[n - 1] = NaN;
     writeTensor(gpu, grads, bad);
-    await run(gpu, [...norm, adam]);
+    await run(gpu, [...norm, ...adam]);
     const after = [await readTensor(gpu, params), await readTensor(gpu, m), await readTensor(gpu, v)];
     before.forEach((b, i) =>
       assertBitIdentical(b, after[i], `AdamW skipped step ${["params", "m", "v"][i]} ${tag}`)

@@ -187,7 +187,7 @@ async function benchAdamW(gpu: Gpu, timer: Timer, results: KernelResult[]): Prom
   const P = 2_000_000;
   const [params, grads, m, v] = [1, 2, 3, 4].map((i) => createTensor(gpu, P, `adam${i}`, randomFloats(P, i)));
   const stats: Tensor = createTensor(gpu, STATS_LENGTH, "stats");
-  const adam = planAdamW(
+  const [adam] = planAdamW(
     gpu,
     { params, grads, m, v, n: P, decayEnd: P / 2, stats, label: "adamw" },
     DEFAULT_ADAMW,

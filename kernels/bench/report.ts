@@ -4,6 +4,28 @@
  * contract with the dashboard and the job: add fields, never rename them.
  */
 import type { TuneResult } from "../ops/matmul-autotune.ts";
+import type { TorchBlas, TorchBlasProbe } from "./peers/blas.ts";
+
+/** Adapter memory one model size needs for its training step (kernels/memory.ts), in bytes. */
+export interface MemoryRow {
+  name: string;
+  width: number;
+  layers: number;
+  batchSize: number;
+  contextLength: number;
+  vocabSize: number;
+  parameters: number;
+  gradients: number;
+  adamw: number;
+  activations: number;
+  total: number;
+  largestTensor: string;
+  largestBytes: number;
+  /** Storage-binding windows the largest tensor is split into on this adapter (1: it fits one). */
+  bindingWindows: number;
+  /** Every limit of this adapter the size breaks; empty: it fits. */
+  problems: string[];
+}
 
 /** One kernel version at one shape. */
 export interface KernelResult {
@@ -69,7 +91,7 @@ export interface TorchTraining {
 export interface PeerResults {
   tfjs?: TfjsReport;
   tfjsError?: string;
-  torch?: { torch: string; training: TorchTraining[] };
+  torch?: { torch: string; blas?: TorchBlasProbe; training: TorchTraining[] };
   torchNote?: string;
 }
 
@@ -99,6 +121,8 @@ export interface PeerTraining {
 export interface PeerReport {
   matmul: PeerMatmul[];
   training: PeerTraining[];
+  /** Which BLAS the PyTorch peer ran on; on a reference-class one the torch ratios are left out. */
+  torchBlas?: TorchBlas;
   notes: string[];
   raw: PeerResults;
 }
@@ -112,6 +136,8 @@ export interface BenchReport {
   matmulTune?: TuneResult;
   kernels: KernelResult[];
   training: TrainingResult[];
+  /** Adapter memory each training size needs (kernels/memory.ts), and whether it fits this adapter. */
+  memory?: MemoryRow[];
   peers?: PeerReport;
 }
 

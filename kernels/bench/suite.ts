@@ -1,11 +1,14 @@
 /**
  * The benchmark suite on this process's WebGPU adapter, as one BenchReport: the per-adapter matmul
- * autotune (cached), the kernel table, the training steps and, when asked, the peers. `deno task bench`
- * (scripts/bench.ts) prints it; the server's bench job (server/jobs/bench-job.ts) stores it.
+ * autotune (cached), the kernel table, the training steps, the memory each size needs and, when asked,
+ * the peers. `deno task bench` (scripts/bench.ts) prints it; the server's bench job
+ * (server/jobs/bench-job.ts) stores it.
  */
 import { getGpu } from "../device.ts";
 import { autotuneMatmul } from "../ops/matmul-autotune.ts";
+import { adapterMemoryLimits } from "../memory.ts";
 import { benchKernels } from "./kernel-table.ts";
+import { memoryTable } from "./memory-table.ts";
 import { benchPeers } from "./peers/compare.ts";
 import type { BenchReport } from "./report.ts";
 import { Timer } from "./timer.ts";
@@ -43,6 +46,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       : opts.training === false
       ? []
       : await benchTraining(gpu, timer, quick),
+    memory: memoryTable(adapterMemoryLimits(gpu)),
   };
   if (opts.peers) report.peers = await benchPeers(gpu, timer, quick, report.training);
   return report;

@@ -6,6 +6,7 @@
 import type { Gpu } from "../device.ts";
 import { type GptConfig, initParameters, parameterCount } from "../config.ts";
 import { GptModel } from "../gpt.ts";
+import { adapterMemoryLimits, checkModelMemory } from "../memory.ts";
 import type { TrainingResult } from "./report.ts";
 import type { Timer } from "./timer.ts";
 
@@ -51,6 +52,8 @@ export function benchBatch(B: number, T: number, V: number): { tokens: Int32Arra
 async function benchOne(gpu: Gpu, timer: Timer, quick: boolean, c: TrainingConfig): Promise<TrainingResult> {
   const B = c.batch ?? 32, T = c.context ?? 64, V = c.vocab ?? 256;
   const cfg: GptConfig = { vocabSize: V, contextLength: T, width: c.width, layers: c.layers, heads: c.heads };
+  // A size this adapter cannot hold is refused with one named error before anything is allocated.
+  checkModelMemory(cfg, { batchSize: B, seqLen: T, fuse: c.fuse }, adapterMemoryLimits(gpu));
   const model = new GptModel(gpu, cfg, initParameters(cfg, 1), { batchSize: B, seqLen: T, fuse: c.fuse });
   model.setBatch(benchBatch(B, T, V));
   model.trainStep("lm");

@@ -15,6 +15,9 @@
  *              dlogits = (softmax − onehot)/count (all 0 for an ignored row, rowLoss 0).
  *   3. reduce: one workgroup; stats[LOSS] = Σ rowLoss (strided in order, then a tree) / count, and
  *              NONFINITE = 1 if that is NaN/Inf. With no valid target the loss is 0.
+ *   Logits larger than one storage binding (GPT-2's vocabulary × a long batch): pass 2 runs once per
+ *   block of whole rows that fits a binding (runtime.ts windowRanges); passes 1 and 3 read one value
+ *   per row and run once.
  *
  * Classification head (`planClassCrossEntropy`), logits B×2, soft targets B×2, valid i32 B: one
  * 256-invocation workgroup does everything (B ≤ MAX_CLASS_ROWS), rows strided over invocations:
@@ -30,7 +33,7 @@
  *   the original targets; ties go to class 0 as in torch.argmax), NONFINITE.
  */
 import type { Gpu } from "../device.ts";
-import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
+import { type Dispatch, grid1d, plan, slice, type Tensor, windowRanges } from "../runtime.ts";
 import {
   bindOperands,
   type BoundOperands,
@@ -201,7 +204,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 `;
 }
 
-/** Returns [count, rows, reduce] dispatches; logits are overwritten with dlogits. */
+/** The row pass once per block of rows whose logits fit one storage binding. */
+function planLmRowBlocks(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
+  const { V, label } = s;
+  const v2 = (s.version ?? "v2") === "v2";
+  const blocks = windowRanges(gpu, s.rows, V, `${label}: logits ${s.logits.label}`);
+  return blocks.map(({ start, length: rows }, i) => {
+    const br = bindOperands(gpu, label, [
+      { name: "logits", tensor: slice(s.logits, start * V, rows * V), write: true },
+      { name: "targets", tensor: slice(s.targets, start, rows), type: "i32" },
+      { name: "row_loss", tensor: slice(s.rowLoss, start, rows), write: true },
+      { name: "stats", tensor: s.stats },
+    ]);
+    return plan(gpu, {
+      label: label + " rows" + (blocks.length > 1 ? ` [block ${i}]` : ""),
+      code: v2 ? lmRowSourceV2(br) : lmRowSource(br, gpu.features.subgroups),
+      params: { rows, V, logits_off: 0, targets_off: 0, row_loss_off: 0, stats_off: 0, ...offsetParams(br) },
+      bindings: br.bindings,
+      workgroups: grid1d(gpu, rows, v2 ? ROWS_PER_WG : 1),
+      flops: 5 * rows * V,
+      bytes: 4 * (2 * rows * V + 2 * rows),
+    });
+  });
+}
+
+/** Returns [count, rows (one per block of rows), reduce] dispatches; logits are overwritten with dlogits. */
 export function planLmCrossEntropy(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
   const { rows, V, label } = s;
   requireShape(label, "rows", rows);
@@ -215,12 +242,6 @@ export function planLmCrossEntropy(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] 
   const bc = bindOperands(gpu, label, [
     { name: "targets", tensor: s.targets, type: "i32" },
     { name: "stats", tensor: s.stats, write: true },
-  ]);
-  const br = bindOperands(gpu, label, [
-    { name: "logits", tensor: s.logits, write: true },
-    { name: "targets", tensor: s.targets, type: "i32" },
-    { name: "row_loss", tensor: s.rowLoss, write: true },
-    { name: "stats", tensor: s.stats },
   ]);
   const bs = bindOperands(gpu, label, [
     { name: "row_loss", tensor: s.rowLoss },
@@ -242,15 +263,7 @@ export function planLmCrossEntropy(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] 
       workgroups: [1],
       bytes: 4 * rows,
     }),
-    plan(gpu, {
-      label: label + " rows",
-      code: (s.version ?? "v2") === "v2" ? lmRowSourceV2(br) : lmRowSource(br, gpu.features.subgroups),
-      params: { ...shape, ...all(br) },
-      bindings: br.bindings,
-      workgroups: grid1d(gpu, rows, (s.version ?? "v2") === "v2" ? ROWS_PER_WG : 1),
-      flops: 5 * rows * V,
-      bytes: 4 * (2 * rows * V + 2 * rows),
-    }),
+    ...planLmRowBlocks(gpu, s),
     plan(gpu, {
       label: label + " reduce",
       code: lmReduceSource(bs, gpu.features.subgroups),

@@ -17,10 +17,13 @@
  *   Both sums start from 0 and are then added to the old gradient when `accumulate` is true.
  *   With accumulate = false, dwte overwrites ONLY the rows of tokens present in the batch (other
  *   rows keep their values) and dwpe overwrites rows 0..T-1 (rows T.. of a longer wpe are untouched).
- *   dwte and dwpe live in the one flat grads buffer (one binding, offsets wteOffset/wpeOffset).
+ *   dwte and dwpe live in the one flat grads buffer (offsets wteOffset/wpeOffset), each bound alone.
+ * Windows: a token embedding larger than one storage binding (GPT-2's) is split by vocabulary rows
+ * (runtime.ts windowRanges); forward and dwte run once per window [row_start, row_end), each touching
+ * only the tokens in its rows. The forward's first window also writes NaN for ids outside the table.
  */
 import type { Gpu } from "../device.ts";
-import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
+import { type Dispatch, grid1d, plan, slice, type Tensor, windowRanges } from "../runtime.ts";
 import {
   bindOperands,
   type BoundOperands,
@@ -49,7 +52,10 @@ export interface EmbeddingForwardSpec {
 
 function forwardSource(b: BoundOperands): string {
   return /* wgsl */ `
-struct Params { N: u32, T: u32, C: u32, vocab_rows: u32, tokens_off: u32, wte_off: u32, wpe_off: u32, out_off: u32 }
+struct Params {
+  N: u32, T: u32, C: u32, vocab_rows: u32, row_start: u32, row_end: u32,
+  tokens_off: u32, wte_off: u32, wpe_off: u32, out_off: u32,
+}
 @group(0) @binding(0) var<uniform> params: Params;
 ${b.declarations}${INDEX}${WGSL_COMMON}
 @compute @workgroup_size(${WG})
@@ -60,16 +66,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let c = i % params.C;
   let t = n % params.T;
   let token = ${b.array.tokens}[params.tokens_off + n];
-  var value = nan_f32();
-  if (token >= 0 && u32(token) < params.vocab_rows) {
-    value = ${b.array.wte}[params.wte_off + u32(token) * params.C + c] + ${b.array.wpe}[params.wpe_off + t * params.C + c];
+  if (token >= i32(params.row_start) && u32(token) < params.row_end) {
+    let row = u32(token) - params.row_start;
+    ${b.array.out}[params.out_off + i] = ${b.array.wte}[params.wte_off + row * params.C + c] + ${b.array.wpe}[params.wpe_off + t * params.C + c];
+  } else if (params.row_start == 0u && (token < 0 || u32(token) >= params.vocab_rows)) {
+    ${b.array.out}[params.out_off + i] = nan_f32();
   }
-  ${b.array.out}[params.out_off + i] = value;
 }
 `;
 }
 
-export function planEmbeddingForward(gpu: Gpu, s: EmbeddingForwardSpec): Dispatch {
+/** One dispatch per vocabulary window of wte. */
+export function planEmbeddingForward(gpu: Gpu, s: EmbeddingForwardSpec): Dispatch[] {
   const { B, T, C, label } = s;
   for (const [name, v] of [["B", B], ["T", T], ["C", C]] as const) requireShape(label, name, v);
   const N = B * T;
@@ -78,20 +86,31 @@ export function planEmbeddingForward(gpu: Gpu, s: EmbeddingForwardSpec): Dispatc
   requireLength(label, s.out, N * C, "out");
   const vocabRows = Math.floor(s.wte.length / C);
   if (vocabRows < 1) throw new Error(`${label}: wte ${s.wte.label} has fewer than C = ${C} elements`);
-  const b = bindOperands(gpu, label, [
-    { name: "tokens", tensor: s.tokens, type: "i32" },
-    { name: "wte", tensor: s.wte },
-    { name: "wpe", tensor: s.wpe },
-    { name: "out", tensor: s.out, write: true },
-  ]);
-  return plan(gpu, {
-    label,
-    code: forwardSource(b),
-    params: { N, T, C, vocab_rows: vocabRows, ...offsetParams(b) },
-    bindings: b.bindings,
-    workgroups: grid1d(gpu, N * C, WG),
-    flops: N * C,
-    bytes: 4 * (N + 3 * N * C),
+  const windows = windowRanges(gpu, vocabRows, C, `${label}: wte ${s.wte.label}`);
+  return windows.map((w, i) => {
+    const b = bindOperands(gpu, label, [
+      { name: "tokens", tensor: s.tokens, type: "i32" },
+      { name: "wte", tensor: slice(s.wte, w.start * C, w.length * C) },
+      { name: "wpe", tensor: s.wpe },
+      { name: "out", tensor: s.out, write: true },
+    ]);
+    return plan(gpu, {
+      label: label + (windows.length > 1 ? ` [window ${i}]` : ""),
+      code: forwardSource(b),
+      params: {
+        N,
+        T,
+        C,
+        vocab_rows: vocabRows,
+        row_start: w.start,
+        row_end: w.start + w.length,
+        ...offsetParams(b),
+      },
+      bindings: b.bindings,
+      workgroups: grid1d(gpu, N * C, WG),
+      flops: N * C,
+      bytes: 4 * (N + 3 * N * C),
+    });
   });
 }
 
@@ -146,6 +165,8 @@ export interface EmbeddingBackwardSpec {
   T: number;
   C: number;
   maxUnique: number;
+  /** Rows of dwte (the vocabulary); default: every whole row of grads after wteOffset. */
+  vocabRows?: number;
   accumulate: boolean;
   label: string;
 }
@@ -153,7 +174,7 @@ export interface EmbeddingBackwardSpec {
 function dwteSource(b: BoundOperands): string {
   return /* wgsl */ `
 struct Params {
-  C: u32, max_unique: u32, accumulate: u32, wte_rows: u32,
+  C: u32, max_unique: u32, accumulate: u32, row_start: u32, row_end: u32,
   dx_off: u32, unique_off: u32, starts_off: u32, positions_off: u32, dwte_off: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
@@ -165,8 +186,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let u = i / params.C;
   let c = i % params.C;
   let token = ${b.array.unique}[params.unique_off + u];
-  // Padding entries, and ids outside the gradient tensor (never written out of bounds).
-  if (token < 0 || u32(token) >= params.wte_rows) { return; }
+  // Padding entries, ids of other windows and ids outside the gradient tensor (never written out of bounds).
+  if (token < i32(params.row_start) || u32(token) >= params.row_end) { return; }
   let first = u32(${b.array.starts}[params.starts_off + u]);
   let last = u32(${b.array.starts}[params.starts_off + u + 1u]);
   var sum = 0.0;
@@ -174,7 +195,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let p = u32(${b.array.positions}[params.positions_off + k]);
     sum += ${b.array.dx}[params.dx_off + p * params.C + c];
   }
-  let g = params.dwte_off + u32(token) * params.C + c;
+  let g = params.dwte_off + (u32(token) - params.row_start) * params.C + c;
   if (params.accumulate != 0u) { sum = ${b.array.dwte}[g] + sum; }
   ${b.array.dwte}[g] = sum;
 }
@@ -201,7 +222,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `;
 }
 
-/** Returns [dwte, dwpe] dispatches; they write disjoint gradient rows. */
+/** Returns [dwte per window…, dwpe] dispatches; they write disjoint gradient rows. */
 export function planEmbeddingBackward(gpu: Gpu, s: EmbeddingBackwardSpec): Dispatch[] {
   const { B, T, C, maxUnique, label } = s;
   for (const [name, v] of [["B", B], ["T", T], ["C", C], ["maxUnique", maxUnique]] as const) {
@@ -219,42 +240,47 @@ export function planEmbeddingBackward(gpu: Gpu, s: EmbeddingBackwardSpec): Dispa
     throw new Error(`${label}: dwte offset ${s.wteOffset} is outside grads ${s.grads.label}`);
   }
   // Rows of dwte that fit in the grads tensor: an id beyond them is skipped, never written out of bounds.
-  const wteRows = Math.floor((s.grads.length - s.wteOffset) / C);
+  const wteRows = Math.min(s.vocabRows ?? Infinity, Math.floor((s.grads.length - s.wteOffset) / C));
   const accumulate = s.accumulate ? 1 : 0;
-
-  const wte = bindOperands(gpu, label, [
-    { name: "dx", tensor: s.dx },
-    { name: "unique", tensor: s.unique, type: "i32" },
-    { name: "starts", tensor: s.starts, type: "i32" },
-    { name: "positions", tensor: s.positions, type: "i32" },
-    { name: "dwte", tensor: s.grads, write: true },
-  ]);
-  const wteParams = offsetParams(wte);
-  wteParams.dwte_off += s.wteOffset;
-  const dwte = plan(gpu, {
-    label: label + " dwte",
-    code: dwteSource(wte),
-    params: { C, max_unique: maxUnique, accumulate, wte_rows: wteRows, ...wteParams },
-    bindings: wte.bindings,
-    workgroups: grid1d(gpu, maxUnique * C, WG),
-    flops: N * C,
-    bytes: 4 * (2 * N * C + 2 * maxUnique * C),
+  const windows = windowRanges(gpu, wteRows, C, `${label}: dwte`);
+  const dwte = windows.map((w, i) => {
+    const bound = bindOperands(gpu, label, [
+      { name: "dx", tensor: s.dx },
+      { name: "unique", tensor: s.unique, type: "i32" },
+      { name: "starts", tensor: s.starts, type: "i32" },
+      { name: "positions", tensor: s.positions, type: "i32" },
+      { name: "dwte", tensor: slice(s.grads, s.wteOffset + w.start * C, w.length * C), write: true },
+    ]);
+    return plan(gpu, {
+      label: label + " dwte" + (windows.length > 1 ? ` [window ${i}]` : ""),
+      code: dwteSource(bound),
+      params: {
+        C,
+        max_unique: maxUnique,
+        accumulate,
+        row_start: w.start,
+        row_end: w.start + w.length,
+        ...offsetParams(bound),
+      },
+      bindings: bound.bindings,
+      workgroups: grid1d(gpu, maxUnique * C, WG),
+      flops: N * C,
+      bytes: 4 * (2 * N * C + 2 * maxUnique * C),
+    });
   });
 
   const wpe = bindOperands(gpu, label, [
     { name: "dx", tensor: s.dx },
-    { name: "dwpe", tensor: s.grads, write: true },
+    { name: "dwpe", tensor: slice(s.grads, s.wpeOffset, T * C), write: true },
   ]);
-  const wpeParams = offsetParams(wpe);
-  wpeParams.dwpe_off += s.wpeOffset;
   const dwpe = plan(gpu, {
     label: label + " dwpe",
     code: dwpeSource(wpe),
-    params: { B, T, C, accumulate, ...wpeParams },
+    params: { B, T, C, accumulate, ...offsetParams(wpe) },
     bindings: wpe.bindings,
     workgroups: grid1d(gpu, T * C, WG),
     flops: N * C,
     bytes: 4 * (N * C + 2 * T * C),
   });
-  return [dwte, dwpe];
+  return [...dwte, dwpe];
 }

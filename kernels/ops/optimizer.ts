@@ -11,6 +11,11 @@
  *           `gradNormPartials(n)` = ⌈n / CHUNK⌉.
  *   pass 2: one workgroup sums the partials the same way → stats[GRAD_NORM_SQ]; a NaN/Inf sum
  *           (any non-finite gradient makes it so) sets stats[NONFINITE] = 1 (never cleared here).
+ * Windows: a buffer larger than one storage binding is reduced and updated one window at a time
+ * (runtime.ts windowRanges), every index compared with the frozen range and decayEnd being global
+ * (`base` + the index inside the window). Norm windows hold whole chunks wherever a chunk fits a
+ * binding (partials then equal one pass's bit for bit); a window that starts inside a chunk adds its
+ * sum to the partial the previous window wrote.
  * AdamW (one invocation per element, 256 per workgroup, grid1d), torch.optim.AdamW semantics with
  * torch.nn.utils.clip_grad_norm_ before it:
  *   if stats[NONFINITE] ≠ 0 or i is frozen: nothing changes (params, m, v untouched).
@@ -24,7 +29,7 @@
  */
 import { type AdamWSettings, DEFAULT_ADAMW, NO_PARAMS, type ParamRange } from "../config.ts";
 import type { Gpu } from "../device.ts";
-import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
+import { type Dispatch, grid1d, plan, slice, type Tensor, windowRanges } from "../runtime.ts";
 import {
   bindOperands,
   type BoundOperands,
@@ -65,6 +70,7 @@ function requireRange(label: string, frozen: ParamRange, n: number): void {
 const NORM_PARAMS = /* wgsl */ `
 struct Params {
   n: u32, chunks: u32, frozen_start: u32, frozen_end: u32, grads_off: u32, partials_off: u32, stats_off: u32,
+  base: u32, count: u32, first_chunk: u32, window_chunks: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 `;
@@ -74,20 +80,27 @@ function partialSource(b: BoundOperands, subgroups: boolean): string {
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-  let chunk = wid.x + wid.y * nwg.x;
-  if (chunk >= params.chunks) { return; }
+  let local = wid.x + wid.y * nwg.x;
+  if (local >= params.window_chunks) { return; }
+  let chunk = params.first_chunk + local;
   let tid = lid.x;
   let start = chunk * ${CHUNK}u;
+  let end = params.base + params.count;
   var s = 0.0;
   for (var k = 0u; k < ${ITEMS}u; k++) {
     let i = start + k * ${WG}u + tid;
-    if (i < params.n && (i < params.frozen_start || i >= params.frozen_end)) {
-      let g = ${b.array.grads}[params.grads_off + i];
+    if (i >= params.base && i < end && (i < params.frozen_start || i >= params.frozen_end)) {
+      let g = ${b.array.grads}[params.grads_off + i - params.base];
       s += g * g;
     }
   }
   let total = reduce_sum(tid, s);
-  if (tid == 0u) { ${b.array.partials}[params.partials_off + chunk] = total; }
+  if (tid == 0u) {
+    // A chunk the previous window began: add to its partial.
+    var before = 0.0;
+    if (start < params.base) { before = ${b.array.partials}[params.partials_off + chunk]; }
+    ${b.array.partials}[params.partials_off + chunk] = before + total;
+  }
 }
 `;
 }
@@ -119,7 +132,7 @@ export interface GradNormSpec {
   label: string;
 }
 
-/** Returns [partial sums, final sum] dispatches. */
+/** Returns [partial sums per window…, final sum] dispatches. */
 export function planGradNorm(gpu: Gpu, s: GradNormSpec): Dispatch[] {
   const { n, label } = s;
   requireShape(label, "n", n);
@@ -129,32 +142,42 @@ export function planGradNorm(gpu: Gpu, s: GradNormSpec): Dispatch[] {
   requireLength(label, s.stats, STATS_LENGTH, "stats");
   const frozen = s.frozen ?? NO_PARAMS;
   requireRange(label, frozen, n);
-  const all = (b: BoundOperands) => ({
-    n,
-    chunks,
-    ...frozenRangeParams(frozen),
-    grads_off: 0,
-    partials_off: 0,
-    stats_off: 0,
-    ...offsetParams(b),
-  });
-  const b1 = bindOperands(gpu, label, [
-    { name: "grads", tensor: s.grads },
-    { name: "partials", tensor: s.partials, write: true },
-  ]);
+  const all = (b: BoundOperands, base = 0, count = n) => {
+    const firstChunk = Math.floor(base / CHUNK);
+    return {
+      n,
+      chunks,
+      ...frozenRangeParams(frozen),
+      grads_off: 0,
+      partials_off: 0,
+      stats_off: 0,
+      base,
+      count,
+      first_chunk: firstChunk,
+      window_chunks: Math.ceil((base + count) / CHUNK) - firstChunk,
+      ...offsetParams(b),
+    };
+  };
   const b2 = bindOperands(gpu, label, [
     { name: "partials", tensor: s.partials },
     { name: "stats", tensor: s.stats, write: true },
   ]);
   return [
-    plan(gpu, {
-      label: label + " partials",
-      code: partialSource(b1, gpu.features.subgroups),
-      params: all(b1),
-      bindings: b1.bindings,
-      workgroups: grid1d(gpu, chunks, 1),
-      flops: 2 * n,
-      bytes: 4 * n,
+    ...optimizerWindows(gpu, n, label).map((w, i, windows) => {
+      const b1 = bindOperands(gpu, label, [
+        { name: "grads", tensor: slice(s.grads, w.start, w.length) },
+        { name: "partials", tensor: s.partials, write: true },
+      ]);
+      const params = all(b1, w.start, w.length);
+      return plan(gpu, {
+        label: label + " partials" + (windows.length > 1 ? ` [window ${i}]` : ""),
+        code: partialSource(b1, gpu.features.subgroups),
+        params,
+        bindings: b1.bindings,
+        workgroups: grid1d(gpu, params.window_chunks, 1),
+        flops: 2 * w.length,
+        bytes: 4 * w.length,
+      });
     }),
     plan(gpu, {
       label: label + " total",
@@ -212,11 +235,11 @@ function adamwSource(b: BoundOperands): string {
   const p = b.array.p, g = b.array.g, m = b.array.m, v = b.array.v, stats = b.array.stats;
   const anchor = b.array.anchor;
   const decay = anchor
-    ? `w = w - params.lr * params.weight_decay * (w - ${anchor}[params.anchor_off + i]);`
+    ? `w = w - params.lr * params.weight_decay * (w - ${anchor}[params.anchor_off + li]);`
     : `w = w * (1.0 - params.lr * params.weight_decay);`;
   return /* wgsl */ `
 struct Params {
-  n: u32, decay_end: u32, frozen_start: u32, frozen_end: u32,
+  n: u32, base: u32, decay_end: u32, frozen_start: u32, frozen_end: u32,
   lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32, max_norm: f32,
   p_off: u32, g_off: u32, m_off: u32, v_off: u32, stats_off: u32,${anchor ? " anchor_off: u32," : ""}
 }
@@ -224,8 +247,10 @@ struct Params {
 ${b.declarations}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * ${WG}u;
-  if (i >= params.n) { return; }
+  let li = gid.x + gid.y * nwg.x * ${WG}u;
+  if (li >= params.n) { return; }
+  // li indexes the window's tensors; i = its element of the whole buffer (frozen range, decayEnd).
+  let i = params.base + li;
   if (${stats}[params.stats_off + ${STAT_NONFINITE}u] != 0.0) { return; }
   if (i >= params.frozen_start && i < params.frozen_end) { return; }
   var coef = 1.0;
@@ -233,23 +258,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let norm = sqrt(${stats}[params.stats_off + ${STAT_GRAD_NORM_SQ}u]);
     coef = min(1.0, params.max_norm / (norm + 1e-6));
   }
-  let grad = ${g}[params.g_off + i] * coef;
+  let grad = ${g}[params.g_off + li] * coef;
   // m as torch's exp_avg.lerp_(grad, 1 − β1) rounds it.
-  let m_old = ${m}[params.m_off + i];
+  let m_old = ${m}[params.m_off + li];
   let mi = m_old + (1.0 - params.beta1) * (grad - m_old);
-  let vi = params.beta2 * ${v}[params.v_off + i] + (1.0 - params.beta2) * grad * grad;
-  ${m}[params.m_off + i] = mi;
-  ${v}[params.v_off + i] = vi;
-  var w = ${p}[params.p_off + i];
+  let vi = params.beta2 * ${v}[params.v_off + li] + (1.0 - params.beta2) * grad * grad;
+  ${m}[params.m_off + li] = mi;
+  ${v}[params.v_off + li] = vi;
+  var w = ${p}[params.p_off + li];
   if (i < params.decay_end) { ${decay} }
   let denom = sqrt(vi) / sqrt(params.bc2) + params.eps;
-  ${p}[params.p_off + i] = w - (params.lr / params.bc1) * (mi / denom);
+  ${p}[params.p_off + li] = w - (params.lr / params.bc1) * (mi / denom);
 }
 `;
 }
 
-/** Plans the update as step 1 under `settings`; later steps set their uniforms with adamwStepParams. */
-export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFAULT_ADAMW): Dispatch {
+/**
+ * Windows of n elements for the flat-buffer kernels: whole gradient-norm chunks where a chunk fits
+ * one binding (so the partial sums do not depend on the windows), else single elements.
+ */
+function optimizerWindows(gpu: Gpu, n: number, label: string) {
+  const unit = chunkFitsBinding(gpu) ? CHUNK : 1;
+  return windowRanges(gpu, Math.ceil(n / unit), unit, label).map((w) => {
+    const start = w.start * unit;
+    return { start, length: Math.min(w.length * unit, n - start) };
+  });
+}
+
+function chunkFitsBinding(gpu: Gpu): boolean {
+  const usable = gpu.limits.maxStorageBufferBindingSize - gpu.limits.minStorageBufferOffsetAlignment - 16;
+  return usable >= 4 * CHUNK;
+}
+
+/**
+ * Plans the update as step 1 under `settings`, one dispatch per window of the buffers; later steps
+ * set the uniforms of every dispatch with adamwStepParams.
+ */
+export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFAULT_ADAMW): Dispatch[] {
   const { n, label } = s;
   requireShape(label, "n", n);
   for (const [t, what] of [[s.params, "params"], [s.grads, "grads"], [s.m, "m"], [s.v, "v"]] as const) {
@@ -262,27 +307,34 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFA
   if (s.anchor) requireLength(label, s.anchor, s.decayEnd, "anchor");
   const frozen = s.frozen ?? NO_PARAMS;
   requireRange(label, frozen, n);
-  const b = bindOperands(gpu, label, [
-    { name: "p", tensor: s.params, write: true },
-    { name: "g", tensor: s.grads },
-    { name: "m", tensor: s.m, write: true },
-    { name: "v", tensor: s.v, write: true },
-    { name: "stats", tensor: s.stats },
-    ...(s.anchor ? [{ name: "anchor", tensor: s.anchor }] : []),
-  ]);
-  return plan(gpu, {
-    label,
-    code: adamwSource(b),
-    params: {
-      n,
-      decay_end: s.decayEnd,
-      ...frozenRangeParams(frozen),
-      ...adamwStepParams(settings, 1),
-      ...offsetParams(b),
-    },
-    bindings: b.bindings,
-    workgroups: grid1d(gpu, n, WG),
-    flops: 20 * n,
-    bytes: 4 * 7 * n + (s.anchor ? 4 * s.decayEnd : 0),
+  const windows = optimizerWindows(gpu, n, label);
+  return windows.map(({ start, length }, i) => {
+    const part = (t: Tensor) => slice(t, start, length);
+    // The anchor holds the decayed range only: a window past decayEnd binds none (it decays nothing).
+    const anchored = Math.min(length, s.decayEnd - start);
+    const b = bindOperands(gpu, label, [
+      { name: "p", tensor: part(s.params), write: true },
+      { name: "g", tensor: part(s.grads) },
+      { name: "m", tensor: part(s.m), write: true },
+      { name: "v", tensor: part(s.v), write: true },
+      { name: "stats", tensor: s.stats },
+      ...(s.anchor && anchored > 0 ? [{ name: "anchor", tensor: slice(s.anchor, start, anchored) }] : []),
+    ]);
+    return plan(gpu, {
+      label: label + (windows.length > 1 ? ` [window ${i}]` : ""),
+      code: adamwSource(b),
+      params: {
+        n: length,
+        base: start,
+        decay_end: s.decayEnd,
+        ...frozenRangeParams(frozen),
+        ...adamwStepParams(settings, 1),
+        ...offsetParams(b),
+      },
+      bindings: b.bindings,
+      workgroups: grid1d(gpu, length, WG),
+      flops: 20 * length,
+      bytes: 4 * 7 * length + (s.anchor ? 4 * Math.max(0, anchored) : 0),
+    });
   });
 }

@@ -7,10 +7,11 @@ import type { Gpu } from "../../device.ts";
 import { createTensor } from "../../runtime.ts";
 import { planMatmul } from "../../ops/matmul.ts";
 import { matmulSizes, randomFloats } from "../kernel-table.ts";
-import type { PeerMatmul, PeerReport, PeerTraining, TrainingResult } from "../report.ts";
+import type { PeerMatmul, PeerReport, PeerResults, PeerTraining, TrainingResult } from "../report.ts";
 import type { Timer } from "../timer.ts";
 import { benchTraining, TRAINING_CONFIGS } from "../training.ts";
 import { runPeers } from "./run.ts";
+import { classifyTorchBlas, referenceBlasNote, type TorchBlas } from "./blas.ts";
 
 /** Our square NN matmul (automatic version) by wall clock over repeated calls, and by GPU timer. */
 async function ourMatmul(gpu: Gpu, timer: Timer, S: number): Promise<PeerMatmul> {
@@ -55,11 +56,29 @@ export async function benchPeers(
     m.tfjsGflops = raw.tfjs?.matmul.find((x) => x.size === m.size)?.gflops;
     if (m.tfjsGflops) m.ratio = m.oursGflops / m.tfjsGflops;
   }
-  const rows: PeerTraining[] = measured.map((t) => {
+  const { rows, torchBlas, notes: trainingNotes } = peerTrainingRows(measured, raw);
+  return { matmul, training: rows, torchBlas, notes: [...notes, ...trainingNotes], raw };
+}
+
+/**
+ * Our training rows against the peers' tokens/s, as ratios ours / theirs. The torch ratios are left
+ * out, with a note naming the fix, when torch ran on a reference-class BLAS or did not say which.
+ */
+export function peerTrainingRows(
+  measured: TrainingResult[],
+  raw: PeerResults,
+): { rows: PeerTraining[]; torchBlas?: TorchBlas; notes: string[] } {
+  const notes: string[] = [];
+  const torchBlas = raw.torch?.blas ? classifyTorchBlas(raw.torch.blas) : undefined;
+  const torchComparable = torchBlas !== undefined && !torchBlas.reference;
+  if (raw.torch && !torchBlas) notes.push("torch did not report its BLAS: ratios against it are withheld");
+  if (torchBlas?.reference) notes.push(referenceBlasNote(torchBlas));
+  const rows = measured.map((t) => {
     const tfjs = raw.tfjs?.training.find((x) => x.width === t.width)?.tokensPerSecond;
     const torch = (threads: number) =>
       raw.torch?.training.find((x) => x.width === t.width && x.threads === threads)?.tokensPerSecond;
     const ratio = (x?: number) => (x ? t.tokensPerSecond / x : undefined);
+    const torchRatio = (x?: number) => (torchComparable ? ratio(x) : undefined);
     return {
       name: t.name,
       oursTokensPerSecond: t.tokensPerSecond,
@@ -67,9 +86,9 @@ export async function benchPeers(
       torch1TokensPerSecond: torch(1),
       torch2TokensPerSecond: torch(2),
       ratioTfjs: ratio(tfjs),
-      ratioTorch1: ratio(torch(1)),
-      ratioTorch2: ratio(torch(2)),
+      ratioTorch1: torchRatio(torch(1)),
+      ratioTorch2: torchRatio(torch(2)),
     };
   });
-  return { matmul, training: rows, notes, raw };
+  return { rows, torchBlas, notes };
 }

@@ -2,7 +2,8 @@
  * Runs the peer benchmarks as subprocesses, so their runtimes and devices never share state with ours
  * (and tfjs is never loaded into this process): tfjs-backend-webgpu on the same Deno WebGPU adapter
  * (tfjs.ts here) and PyTorch on the CPU (torch-gpt.py here, Debian's /usr/bin/python3 with
- * python3-torch; skipped with a note when torch is absent). compare.ts builds the table from them.
+ * python3-torch; skipped with a note when torch is absent; peers/blas.ts judges the BLAS it ran on).
+ * compare.ts builds the table from them.
  */
 import { DEFAULT_ADAMW } from "../../config.ts";
 import type { PeerResults, TfjsReport } from "../report.ts";
@@ -28,9 +29,11 @@ async function runJson(cmd: string, args: string[]): Promise<{ json?: unknown; e
 async function torchAvailable(): Promise<string | undefined> {
   try {
     const out = await new Deno.Command(PYTHON, { args: ["-c", "import torch"], stderr: "null" }).output();
-    return out.success ? undefined : `${PYTHON} has no torch module (apt-get install -y python3-torch)`;
+    return out.success
+      ? undefined
+      : `${PYTHON} has no torch module (apt-get install -y python3-torch libopenblas0-pthread)`;
   } catch {
-    return `${PYTHON} not found (apt-get install -y python3-torch)`;
+    return `${PYTHON} not found (apt-get install -y python3-torch libopenblas0-pthread)`;
   }
 }
 

@@ -3,7 +3,8 @@
 Run by `deno task bench --peers` with Debian's /usr/bin/python3 (python3-torch). Same model as the
 engine: token + position embedding, pre-LN blocks, causal multi-head attention, tanh-GELU 4x MLP,
 tied LM head, mean softmax cross-entropy, AdamW (weight decay on matrices only, gradient norm
-clipping), batch 32 x 64, vocabulary 256, 4 layers. Prints one JSON line: tokens/s per (width, threads).
+clipping), batch 32 x 64, vocabulary 256, 4 layers. Prints one JSON line: tokens/s per (width, threads),
+and under "blas" which BLAS ran (kernels/bench/peers/blas.ts classifies it).
 The AdamW settings come from the caller as JSON (the engine's DEFAULT_ADAMW, kernels/config.ts).
 
     /usr/bin/python3 kernels/bench/peers/torch-gpt.py --adamw JSON [--quick] [--widths 128,192]
@@ -123,6 +124,23 @@ def bench(width, threads, steps, adamw, shape=SMALL, device="cpu"):
     }
 
 
+def blas_probe():
+    """The build's config text, the BLAS libraries mapped into this process, a 512^3 sgemm on one thread."""
+    torch.set_num_threads(1)
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    a @ b  # loads the BLAS library, so it shows in the maps
+    start = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    seconds = (time.perf_counter() - start) / 5
+    try:
+        with open("/proc/self/maps") as maps:
+            libraries = sorted({line.split()[-1] for line in maps if "blas" in line.split()[-1].lower()})
+    except OSError:
+        libraries = []
+    return {"config": torch.__config__.show(), "libraries": libraries, "sgemmGflops": 2 * 512**3 / seconds / 1e9}
+
+
 def list_arg(name, fallback):
     if name in sys.argv:
         return [int(x) for x in sys.argv[sys.argv.index(name) + 1].split(",")]
@@ -147,7 +165,7 @@ def main():
         for width in list_arg("--widths", [128, 192])
         for threads in list_arg("--threads", [1, 2])
     ]
-    print(json.dumps({"torch": torch.__version__, "training": results}))
+    print(json.dumps({"torch": torch.__version__, "blas": blas_probe(), "training": results}))
 
 
 if __name__ == "__main__":

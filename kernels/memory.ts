@@ -1,0 +1,191 @@
+/**
+ * Adapter memory a GptModel needs for a batch shape, counted from the buffers kernels/gpt.ts creates
+ * (constructor, the LM head's logits and the attention backward's scratch), before any is allocated:
+ * parameters, gradients, AdamW moments, and the batch's buffers (activations kept for the backward,
+ * their gradients, inputs, logits). `checkModelMemory` compares the need with the adapter's limits
+ * (maxBufferSize per tensor, the adapter's memory in total where known) and throws one error naming
+ * every limit it breaks. Uniform parameter buffers (16–64 bytes per dispatch)
+ * are left out.
+ */
+import { type GptConfig, NUM_CLASSES, paramLayout } from "./config.ts";
+import type { Gpu } from "./device.ts";
+import { attentionSavedLength, type AttentionVersion, defaultAttentionVersion } from "./ops/attention.ts";
+import { gradNormPartials } from "./ops/optimizer.ts";
+import { STATS_LENGTH } from "./stats.ts";
+
+export interface MemoryShape {
+  batchSize: number;
+  seqLen: number;
+  /** Default: the model's (v3 where the head fits it). */
+  attention?: AttentionVersion;
+  /** Default true, as GptModel. */
+  fuse?: boolean;
+}
+
+export type BufferRole = "parameters" | "gradients" | "adamw" | "activations";
+
+export interface ModelBuffer {
+  label: string;
+  role: BufferRole;
+  /** 4-byte elements. */
+  elements: number;
+}
+
+export interface ModelMemory {
+  parameters: number;
+  gradients: number;
+  adamw: number;
+  /** Everything sized by the batch: activations kept for the backward, their gradients, logits, inputs. */
+  activations: number;
+  total: number;
+  /** The largest single buffer: it must fit maxBufferSize; it is bound in maxStorageBufferBindingSize windows. */
+  largest: { label: string; bytes: number };
+}
+
+/** Bytes of a tensor of n elements as runtime.ts's createTensor allocates it (≥ 4, rounded to 16). */
+export function tensorBytes(elements: number): number {
+  return Math.ceil(Math.max(4, Math.ceil(elements) * 4) / 16) * 16;
+}
+
+/** Every buffer a GptModel with this shape allocates for an LM training step, as gpt.ts names them. */
+export function modelBuffers(cfg: GptConfig, shape: MemoryShape): ModelBuffer[] {
+  const P = paramLayout(cfg).total;
+  const { width: C, layers: L, heads: H, vocabSize: V } = cfg;
+  const B = shape.batchSize, T = shape.seqLen, N = B * T;
+  const attention = shape.attention ?? defaultAttentionVersion(C / H);
+  const pairs = Math.max(1, Math.floor(B / 2));
+  const maxUnique = Math.min(V, N);
+  const out: ModelBuffer[] = [
+    { label: "params", role: "parameters", elements: P },
+    { label: "grads", role: "gradients", elements: P },
+    { label: "grad norm partials", role: "gradients", elements: gradNormPartials(P) },
+    { label: "adam m", role: "adamw", elements: P },
+    { label: "adam v", role: "adamw", elements: P },
+  ];
+  const act = (label: string, elements: number) => out.push({ label, role: "activations", elements });
+  act("stats", STATS_LENGTH);
+  for (const label of ["tokens", "targets", "token positions", "lm row loss", "ones", "meanf", "rstdf"]) {
+    act(label, N);
+  }
+  for (const label of ["lengths", "valid rows", "cls row loss", "rewards", "drewards"]) act(label, B);
+  for (const label of ["class targets", "cls logits", "cls dlogits"]) act(label, B * NUM_CLASSES);
+  act("pair targets", pairs * 2);
+  act("valid pairs", pairs);
+  act("pair row loss", pairs);
+  act("unique tokens", maxUnique);
+  act("token starts", maxUnique + 1);
+  for (let l = 0; l < L; l++) {
+    for (const label of ["x", "ln1", "att", "xmid", "ln2"]) act(`${label}.${l}`, N * C);
+    for (const label of ["mean1", "rstd1", "mean2", "rstd2"]) act(`${label}.${l}`, N);
+    act(`qkv.${l}`, N * 3 * C);
+    act(`fc.${l}`, N * 4 * C);
+    act(`gelu.${l}`, N * 4 * C);
+    act(`attention saved.${l}`, attentionSavedLength(attention, { B, H, T }));
+    // The attention backward's scratch, created when the training program is planned.
+    if (attention === "v2") act(`attention dscores.${l}`, B * H * T * T);
+    else act(`attention row sums.${l}`, B * H * T);
+  }
+  for (const label of ["x final", "lnf", "att proj", "mlp proj", "dres", "dln", "dlnf", "datt"]) {
+    act(label, N * C);
+  }
+  for (const label of ["cls hidden", "cls dhidden"]) act(label, B * C);
+  if (shape.fuse === false) act("dgelu", N * 4 * C);
+  act("dfc", N * 4 * C);
+  act("dqkv", N * 3 * C);
+  act("features", (L + 2) * B * C);
+  act("logits", N * V);
+  return out;
+}
+
+/** The need of modelBuffers, in bytes per role, with the largest buffer. */
+export function modelMemory(cfg: GptConfig, shape: MemoryShape): ModelMemory {
+  const need = { parameters: 0, gradients: 0, adamw: 0, activations: 0 };
+  let largest = { label: "", bytes: 0 };
+  for (const b of modelBuffers(cfg, shape)) {
+    const bytes = tensorBytes(b.elements);
+    need[b.role] += bytes;
+    if (bytes > largest.bytes) largest = { label: b.label, bytes };
+  }
+  const total = need.parameters + need.gradients + need.adamw + need.activations;
+  return { ...need, total, largest };
+}
+
+/** The adapter's memory where it is known: a software adapter uses this machine's RAM. */
+export function deviceMemoryBytes(gpu: Pick<Gpu, "isSoftware">): number | undefined {
+  if (!gpu.isSoftware || typeof Deno === "undefined") return undefined;
+  return Deno.systemMemoryInfo().total;
+}
+
+/** The limits checkModelMemory holds a model to on this adapter. */
+export function adapterMemoryLimits(gpu: Pick<Gpu, "isSoftware" | "limits">): MemoryLimits {
+  const { maxBufferSize, maxStorageBufferBindingSize } = gpu.limits;
+  return { maxBufferSize, maxStorageBufferBindingSize, deviceMemory: deviceMemoryBytes(gpu) };
+}
+
+export type MemoryLimits = Pick<Gpu["limits"], "maxBufferSize" | "maxStorageBufferBindingSize"> & {
+  /** The adapter's memory, when known. */
+  deviceMemory?: number;
+};
+
+/** "1.5 GB", "12.3 MB", "816 kB": decimal units, as sizes are usually quoted. */
+export function formatBytes(bytes: number): string {
+  const units = [[1e9, "GB"], [1e6, "MB"], [1e3, "kB"]] as const;
+  for (const [scale, unit] of units) {
+    if (bytes >= scale) return `${(bytes / scale).toFixed(bytes >= 10 * scale ? 0 : 1)} ${unit}`;
+  }
+  return `${bytes} B`;
+}
+
+/**
+ * Storage-binding windows the largest tensor is split into (runtime.ts windowsOf): 1 when it fits one
+ * binding. Windows make the binding limit a cost, not a wall; maxBufferSize and memory stay walls.
+ */
+export function bindingWindows(need: ModelMemory, limits: MemoryLimits): number {
+  return Math.max(1, Math.ceil(need.largest.bytes / limits.maxStorageBufferBindingSize));
+}
+
+/** Each limit the need breaks, in words; empty when the model fits. */
+export function memoryProblems(need: ModelMemory, limits: MemoryLimits): string[] {
+  const { label, bytes } = need.largest;
+  const problems: string[] = [];
+  if (bytes > limits.maxBufferSize) {
+    problems.push(
+      `its largest tensor, ${label} (${formatBytes(bytes)}), exceeds maxBufferSize ` +
+        `(${formatBytes(limits.maxBufferSize)})`,
+    );
+  }
+  if (limits.deviceMemory !== undefined && need.total > limits.deviceMemory) {
+    problems.push(`the total exceeds the adapter's memory (${formatBytes(limits.deviceMemory)})`);
+  }
+  return problems;
+}
+
+/** Raised before allocation when a model cannot fit the adapter. */
+export class ModelMemoryError extends Error {
+  constructor(readonly need: ModelMemory, readonly problems: string[], message: string) {
+    super(message);
+    this.name = "ModelMemoryError";
+  }
+}
+
+/** Throws one ModelMemoryError naming the size, the need and every limit broken; else the need. */
+export function checkModelMemory(
+  cfg: GptConfig,
+  shape: MemoryShape,
+  limits: MemoryLimits,
+): ModelMemory {
+  const need = modelMemory(cfg, shape);
+  const problems = memoryProblems(need, limits);
+  if (problems.length > 0) {
+    const size = `GPT ${cfg.width}/${cfg.layers} (vocabulary ${cfg.vocabSize}, context ${cfg.contextLength})`;
+    const parts = `parameters ${formatBytes(need.parameters)}, gradients ${formatBytes(need.gradients)}, ` +
+      `AdamW ${formatBytes(need.adamw)}, activations ${formatBytes(need.activations)}`;
+    throw new ModelMemoryError(
+      need,
+      problems,
+      `${size} at batch ${shape.batchSize} × ${shape.seqLen} needs ${formatBytes(need.total)} of adapter ` +
+        `memory (${parts}): ${problems.join("; ")}. Use a smaller model or batch, or a larger adapter.`,
+    );
+  }
+  return need;
+}

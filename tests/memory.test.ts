@@ -1,0 +1,124 @@
+/**
+ * kernels/memory.ts: the need it counts against the bytes a GptModel really allocates (runtime.ts's
+ * tensorAllocations), the parameter bytes against hand-counted layouts and GPT-2's published sizes,
+ * and the one error the bench's training step raises before allocating a size the adapter cannot hold.
+ */
+import assert from "node:assert/strict";
+import { type GptConfig, initParameters } from "../kernels/config.ts";
+import { getGpu } from "../kernels/device.ts";
+import { GptModel, type ModelShape } from "../kernels/gpt.ts";
+import { checkModelMemory, modelBuffers, modelMemory, ModelMemoryError } from "../kernels/memory.ts";
+import { tensorAllocations } from "../kernels/runtime.ts";
+import { benchTraining } from "../kernels/bench/training.ts";
+import { memoryTable } from "../kernels/bench/memory-table.ts";
+import type { Timer } from "../kernels/bench/timer.ts";
+
+function includes(text: string, part: string): void {
+  assert.ok(text.includes(part), `expected "${part}" in: ${text}`);
+}
+
+/** The ModelMemoryError `fn` throws (or rejects with). */
+async function memoryError(fn: () => unknown): Promise<ModelMemoryError> {
+  try {
+    await fn();
+  } catch (err) {
+    assert.ok(err instanceof ModelMemoryError, `expected a ModelMemoryError, got ${err}`);
+    return err;
+  }
+  throw new Error("expected a ModelMemoryError, none was thrown");
+}
+
+const tiny: GptConfig = { vocabSize: 32, contextLength: 8, width: 16, layers: 2, heads: 2 };
+
+/** Bytes and tensors one LM training step of a fresh model creates, the model's own parameters included. */
+async function allocatedByTrainStep(shape: ModelShape): Promise<{ bytes: number; tensors: number }> {
+  const gpu = await getGpu();
+  const before = { ...tensorAllocations };
+  const model = new GptModel(gpu, tiny, initParameters(tiny, 1), shape);
+  model.setBatch({
+    tokens: Int32Array.from({ length: shape.batchSize * shape.seqLen }, (_, i) => i % tiny.vocabSize),
+    lengths: new Int32Array(shape.batchSize).fill(shape.seqLen),
+  });
+  model.trainStep("lm");
+  await model.readStats();
+  model.destroy();
+  return {
+    bytes: tensorAllocations.bytes - before.bytes,
+    tensors: tensorAllocations.tensors - before.tensors,
+  };
+}
+
+for (
+  const shape of [
+    { batchSize: 4, seqLen: 8 },
+    { batchSize: 3, seqLen: 5, attention: "v2", fuse: false },
+    { batchSize: 2, seqLen: 8, attention: "v1" },
+  ] as ModelShape[]
+) {
+  Deno.test(`memory: the estimate equals what a training step allocates (${JSON.stringify(shape)})`, async () => {
+    await allocatedByTrainStep({ batchSize: 1, seqLen: 1 }); // once-per-device buffers (matmul's dummy)
+    const real = await allocatedByTrainStep(shape);
+    assert.deepEqual(modelBuffers(tiny, shape).length, real.tensors);
+    assert.deepEqual(modelMemory(tiny, shape).total, real.bytes);
+  });
+}
+
+Deno.test("memory: parameter bytes match the hand-counted layout of a one-layer model", () => {
+  // Matrices (each padded to 64 floats): wte 512, wpe 128, c_attn 768, c_proj 256, c_fc 1024,
+  // mlp c_proj 1024, cls 32→64, reward 16→64 = 3840; 11 vectors of ≤ 64 floats → 704. 4544 floats.
+  const need = modelMemory({ ...tiny, layers: 1 }, { batchSize: 1, seqLen: 1 });
+  assert.deepEqual(need.parameters, 4544 * 4);
+  assert.deepEqual(need.gradients, 4544 * 4 + 16); // + the gradient norm's one partial
+  assert.deepEqual(need.adamw, 2 * 4544 * 4);
+});
+
+Deno.test("memory: GPT-2 124M and XL parameters match their published counts (plus heads, padding)", () => {
+  const limits = { maxBufferSize: 2 ** 31 - 1, maxStorageBufferBindingSize: 2 ** 27 };
+  const rows = memoryTable(limits);
+  for (const [name, published] of [["gpt2-124m", 124_439_808], ["gpt2-xl", 1_557_611_200]] as const) {
+    const row = rows.find((r) => r.name === name)!;
+    const floats = row.parameters / 4;
+    assert(floats >= published && floats < published * 1.001, `${name}: ${floats} floats`);
+    assert.deepEqual(row.adamw, 2 * row.parameters);
+  }
+  const gpt2 = rows.find((r) => r.name === "gpt2-124m")!;
+  // Logits, 4·1024 × 50257 floats, are its largest tensor: 7 windows of 128 MiB.
+  assert.deepEqual([gpt2.largestTensor, gpt2.largestBytes], ["logits", 4 * 1024 * 50257 * 4]);
+  assert.deepEqual(gpt2.bindingWindows, Math.ceil((4 * 1024 * 50257 * 4) / 2 ** 27));
+  assert.deepEqual(gpt2.problems, []);
+  const xl = rows.find((r) => r.name === "gpt2-xl")!;
+  assert.deepEqual(xl.problems.length, 1);
+  includes(xl.problems[0], "params");
+  includes(xl.problems[0], "maxBufferSize");
+});
+
+Deno.test("memory: checkModelMemory throws one error naming the size, the need and each limit", async () => {
+  const cfg: GptConfig = { vocabSize: 50257, contextLength: 1024, width: 768, layers: 12, heads: 12 };
+  const shape = { batchSize: 4, seqLen: 1024 };
+  const limits = { maxBufferSize: 2 ** 28, maxStorageBufferBindingSize: 2 ** 27, deviceMemory: 1e9 };
+  const err = await memoryError(() => checkModelMemory(cfg, shape, limits));
+  for (
+    const part of [
+      "GPT 768/12",
+      "batch 4 × 1024",
+      "logits (823 MB)",
+      "maxBufferSize (268 MB)",
+      "memory (1.0 GB)",
+    ]
+  ) {
+    includes(err.message, part);
+  }
+  assert.deepEqual(err.problems.length, 2);
+  const fits = checkModelMemory(cfg, shape, { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 27 });
+  assert.deepEqual(fits.total, modelMemory(cfg, shape).total);
+});
+
+Deno.test("memory: the bench's training step refuses a size too large before allocating anything", async () => {
+  const gpu = await getGpu();
+  const small = { ...gpu, limits: { ...gpu.limits, maxBufferSize: 64 * 1024 } };
+  const before = tensorAllocations.tensors;
+  const config = { name: "too big", width: 64, layers: 1, heads: 2, batch: 8, context: 64, vocab: 256 };
+  const err = await memoryError(() => benchTraining(small, undefined as unknown as Timer, true, [config]));
+  includes(err.message, "GPT 64/1");
+  assert.deepEqual(tensorAllocations.tensors, before);
+});
