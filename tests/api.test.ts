@@ -20,6 +20,10 @@ import { startWorker } from "../server/jobs/worker.ts";
 import { createServerApp, signInLink } from "../server/main.ts";
 import { exposureWarning } from "../server/api/security.ts";
 import { readEvents } from "./helpers/sse.ts";
+import { sweepCsv } from "../server/lab/sweep.ts";
+import { sweepRecording } from "../server/jobs/experiment-jobs.ts";
+import type { JobContext } from "../server/jobs/registry.ts";
+import type { ExperimentResult } from "../server/contract/results.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const dataDir = await Deno.makeTempDir({ prefix: "lab-api-test-" });
@@ -971,22 +975,148 @@ Deno.test("results export as CSV and JSON", async () => {
   assert.match(csv.headers.get("content-type")!, /text\/csv/);
   const lines = (await csv.text()).trim().split("\n");
   assert.equal(lines.length, 2);
-  assert.match(
+  // One naming (snake_case) and agreement flattened into three columns, as `lab sweep --csv` writes.
+  assert.equal(
     lines[0],
-    /^experimentId,task,weakSize,strongSize,method,seed,weakAcc,ceilingAcc,studentAcc,pgr,gapTooSmall,selectedStudentAcc,selectedPgr,selectedStep,oracleStudentAcc,/,
+    "task,weak,strong,method,seed,weak_acc,ceiling_acc,student_acc,pgr,gap_too_small,selected_student_acc," +
+      "selected_pgr,selected_step,oracle_student_acc,oracle_pgr,oracle_step,agreement_all," +
+      "agreement_supervisor_correct,agreement_supervisor_wrong,strong_knowledge,format",
   );
-  assert.ok(
-    lines[1].startsWith(
-      `${experiment.id},"odd,""name""",nano,small,naive,0,0.8,0.9,0.85,0.5,false,0.84,,7,,,,` +
-        // jsonb stores keys shortest first.
-        `"{""all"":0.9,""supervisor_wrong"":0.5,""supervisor_correct"":1}",`,
-    ),
+  // A row stored without its format is a classification result; readings never stored are empty cells.
+  assert.equal(
     lines[1],
+    `"odd,""name""",nano,small,naive,0,0.8,0.9,0.85,0.5,false,0.84,,7,,,,0.9,1,0.5,,classification`,
   );
-  // The last column is the task's format; a row stored without it is a classification result.
-  assert.ok(lines[0].endsWith(",format") && lines[1].endsWith(",classification"), lines[1]);
   const asJson = await json(await app.request(`/api/results/export.json?experimentId=${experiment.id}`));
   assert.equal(asJson[0].pgr, 0.5);
+  assert.equal(asJson[0].agreement_supervisor_wrong, 0.5, "JSON has the CSV's columns");
+});
+
+Deno.test("results: the API's export and `lab sweep --csv` give one header and one row for one result", async () => {
+  const [experiment] = await db.insert(experiments).values({ kind: "sweep", config: {}, status: "done" })
+    .returning();
+  const result = {
+    task: "world-region",
+    format: "pairwise",
+    weak: "nano",
+    strong: "small",
+    strongKnowledge: 0.5,
+    method: "auxconf",
+    seed: 3,
+    weak_acc: 0.6,
+    ceiling_acc: 0.9,
+    student_acc: 0.1 + 0.7,
+    pgr: NaN,
+    gap_too_small: true,
+    agreement: { all: 0.9, supervisor_correct: 1, supervisor_wrong: 0.25 },
+    selected: {
+      weak_acc: 0.6,
+      ceiling_acc: 0.9,
+      student_acc: 0.75,
+      pgr: 0.5,
+      steps: { weak: 9, ceiling: 9, student: 12 },
+    },
+    oracle: { weak_acc: 0.6, ceiling_acc: 0.9, student_acc: 0.85, pgr: 0.25 / 0.3, student_step: 20 },
+    n: { train1: 10, train2: 10, validation: 10, test: 10 },
+    runs: [],
+  } as unknown as ExperimentResult;
+  // The sweep job's own writer stores it, as a sweep from the dashboard would.
+  const ctx = { db, dataDir, attempt: 1, jobId: 0, flushMetrics: async () => {} } as unknown as JobContext;
+  await (await sweepRecording(ctx, experiment.id)).onExperiment!(result, 0, 1);
+  const apiLines = (await (await app.request(`/api/results/export.csv?experimentId=${experiment.id}`)).text())
+    .trim().split("\n");
+  const cliLines = sweepCsv(
+    { cells: [{ results: [result] }], medians: [], experiments: 1, seconds: 0 } as never,
+  )
+    .split("\n");
+  assert.deepEqual(apiLines, cliLines);
+  // NaN PGR is an empty cell; 0.1 + 0.7 survives the float8 column exactly.
+  assert.equal(
+    cliLines[1],
+    "world-region,nano,small,auxconf,3,0.6,0.9,0.7999999999999999,,true,0.75,0.5,12,0.85,0.8333333333333334,20," +
+      "0.9,1,0.25,0.5,pairwise",
+  );
+  const asJson = await json(await app.request(`/api/results/export.json?experimentId=${experiment.id}`));
+  assert.deepEqual(Object.keys(asJson[0]), cliLines[0].split(","));
+  assert.equal(asJson[0].pgr, null);
+});
+
+Deno.test("runs table: each run named by what it is, filtered, sorted and paged", async () => {
+  const [single] = await db.insert(experiments).values({
+    kind: "experiment",
+    config: { task: "world-region", weak: "nano", strong: "micro", method: "auxconf", seed: 2 },
+  }).returning();
+  const [sweep] = await db.insert(experiments).values({
+    kind: "sweep",
+    config: { tasks: ["world-half"], sizes: ["nano", "small"], methods: ["naive", "auxconf"], seeds: [0, 1] },
+  }).returning();
+  const final = (testAcc: number) => ({ final: { step: 30, testAcc, valAcc: testAcc - 0.1 } });
+  const [weak, student, sweepStudent, pretrain] = await db.insert(runs).values([
+    { experimentId: single.id, role: "weak", modelSize: "nano", status: "done", config: final(0.6) },
+    { experimentId: single.id, role: "student", modelSize: "micro", status: "done", config: final(0.7) },
+    {
+      experimentId: sweep.id,
+      role: "student",
+      modelSize: "small",
+      status: "done",
+      config: { description: "train2 labels of nano (naive)", hyper: { seed: 1003 }, ...final(0.9) },
+    },
+    { role: "pretrain", modelSize: "table-size", status: "running", config: null },
+  ]).returning();
+  await db.insert(metrics).values([
+    { runId: pretrain.id, name: "val_loss", step: 10, value: 2.5 },
+    { runId: pretrain.id, name: "val_loss", step: 0, value: 7 },
+  ]);
+  const table = async (query: string) => {
+    const res = await app.request(`/api/runs?${query}`);
+    assert.equal(res.status, 200, query);
+    return { rows: await json(res), total: Number(res.headers.get("x-total-count")) };
+  };
+  const names = (rows: { name: string }[]) => rows.map((r) => r.name);
+  const ofSingle = await table(`experimentId=${single.id}`);
+  assert.deepEqual(names(ofSingle.rows), [
+    "student · auxconf · seed 2 · nano→micro",
+    "weak · seed 2 · nano in nano→micro",
+  ]);
+  assert.deepEqual(
+    ofSingle.rows.map((
+      r: { id: number; task: string; finalTestAcc: number },
+    ) => [r.id, r.task, r.finalTestAcc]),
+    [[student.id, "world-region", 0.7], [weak.id, "world-region", 0.6]],
+  );
+  // A sweep of several methods and seeds: the student's description and data-order seed say which.
+  const [swept] = (await table(`experimentId=${sweep.id}`)).rows;
+  assert.equal(swept.id, sweepStudent.id);
+  assert.equal(swept.name, "student · naive · seed 1 · nano→small");
+  assert.deepEqual([swept.task, swept.method, swept.seed, swept.weak, swept.strong], [
+    "world-half",
+    "naive",
+    1,
+    "nano",
+    "small",
+  ]);
+  const ascending = await table(`experimentId=${single.id}&sort=finalTestAcc&order=asc`);
+  assert.deepEqual(ascending.rows.map((r: { id: number }) => r.id), [weak.id, student.id]);
+  assert.deepEqual(
+    (await table(`method=auxconf&experimentId=${single.id}`)).rows.map((r: { id: number }) => r.id),
+    [student.id],
+  );
+  // Free text is case-insensitive over the name, task and status.
+  const byText = await table(`q=AUXCONF&experimentId=${single.id}`);
+  assert.deepEqual(byText.rows.map((r: { id: number }) => r.id), [student.id]);
+  const paged = await table(`experimentId=${single.id}&limit=1&offset=1`);
+  assert.deepEqual([paged.rows.map((r: { id: number }) => r.id), paged.total], [[weak.id], 2]);
+  const [pre] = (await table("role=pretrain&size=table-size")).rows;
+  assert.deepEqual([pre.name, pre.lastMetrics, pre.finalTestAcc], [
+    "pretrain · table-size",
+    { val_loss: 2.5 },
+    null,
+  ]);
+  for (const [query, field] of [["sort=colour", "sort"], ["order=up", "order"], ["seed=-1", "seed"]]) {
+    const res = await app.request(`/api/runs?${query}`);
+    assert.equal(res.status, 400, query);
+    assert.match(JSON.stringify(await json(res)), new RegExp(field), query);
+  }
 });
 
 Deno.test("OpenAPI lists every routed operation; docs page and static fallback answer", async () => {

@@ -166,7 +166,9 @@ export const OPERATIONS: OperationDoc[] = [
     method: "get",
     path: "/runs",
     tag: "runs",
-    summary: "Trained models (weak, ceiling, student, …)",
+    summary: "The runs table: every trained model (weak, ceiling, student, …) with its task, method, seed, " +
+      "pair, status and final readings; filter per column or by text (q), sort by any column, page " +
+      "(X-Total-Count holds the number of matching runs)",
     query: RunListQuery,
   },
   { method: "get", path: "/runs/{id}", tag: "runs", summary: "One run with its metric names" },

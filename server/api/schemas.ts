@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { fromText, int, TASK_NAME, text } from "../contract/fields.ts";
 import { JobStatus, ToyTrainParams } from "../contract/jobs.ts";
+import { RunTableFilters } from "../contract/runs.ts";
 
 /** Query strings and path segments arrive as text: plain decimal digits, then checked like body numbers. */
 const queryId = (label: string) => fromText(int(label).min(1));
@@ -56,6 +57,7 @@ export const RunListQuery = Page.extend({
   experimentId: queryId("experimentId").optional(),
   jobId: queryId("jobId").optional(),
   role: text("role").max(32).optional(),
+  ...RunTableFilters,
 });
 
 export const MetricsQuery = z.object({

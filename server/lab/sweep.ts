@@ -11,6 +11,7 @@
 
 import { expandWorldSuite, isWorldSuite } from "../tasks/world-tasks.ts";
 import { optionConflicts } from "../contract/experiments.ts";
+import { resultRecord, resultsCsv } from "../contract/result-record.ts";
 import { pairError, sortModelRefs, sweepSizesError } from "../contract/ladder-rule.ts";
 import { bootstrapInterval, gapNoise, gapTooSmall, mean, medianPgr, pgr, tInterval95 } from "./metrics.ts";
 import type { MethodName } from "../contract/methods.ts";
@@ -241,52 +242,7 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
   };
 }
 
-/** One CSV row per experiment (task, pair, method, seed). */
+/** One CSV row per experiment (task, pair, method, seed): the export shape the API writes too. */
 export function sweepCsv(result: SweepResult): string {
-  const header = [
-    "task",
-    "weak",
-    "strong",
-    "method",
-    "seed",
-    "weak_acc",
-    "ceiling_acc",
-    "student_acc",
-    "pgr",
-    "gap_too_small",
-    "agreement_all",
-    "agreement_supervisor_correct",
-    "agreement_supervisor_wrong",
-    "oracle_student_acc",
-    "oracle_pgr",
-    "strong_knowledge",
-    "format",
-  ];
-  const cell = (
-    v: unknown,
-  ) => (v === null || (typeof v === "number" && !Number.isFinite(v)) ? "" : String(v));
-  const rows = result.cells.flatMap((c) =>
-    c.results.map((r) =>
-      [
-        r.task,
-        r.weak,
-        r.strong,
-        r.method,
-        r.seed,
-        r.weak_acc,
-        r.ceiling_acc,
-        r.student_acc,
-        r.pgr,
-        r.gap_too_small,
-        r.agreement.all,
-        r.agreement.supervisor_correct,
-        r.agreement.supervisor_wrong,
-        r.oracle.student_acc,
-        r.oracle.pgr,
-        r.strongKnowledge ?? null,
-        r.format ?? "classification",
-      ].map(cell).join(",")
-    )
-  );
-  return [header.join(","), ...rows].join("\n");
+  return resultsCsv(result.cells.flatMap((c) => c.results.map(resultRecord)));
 }

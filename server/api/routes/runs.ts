@@ -1,0 +1,221 @@
+/**
+ * GET /api/runs (the runs table: every run with what it is and its final readings, filtered, sorted and
+ * paged), GET /api/runs/:id and its metric series.
+ */
+import { and, eq, type SQL, sql } from "drizzle-orm";
+import { Hono } from "hono";
+import { type LabDb, rowsOf } from "../../../db/client.ts";
+import { experiments, type Run, runs } from "../../../db/schema.ts";
+import { notFound, validate } from "../errors.ts";
+import type { MetricSeries } from "../../contract/series.ts";
+import { runName, type RunSortKey, type RunTableRow } from "../../contract/runs.ts";
+import { IdParam, MetricsQuery, RunListQuery } from "../schemas.ts";
+import type { ApiDeps } from "../deps.ts";
+
+/**
+ * A run's metric series, each cut to at most `maxPoints` points: when a series has more rows in the step
+ * range, its steps are split into `maxPoints` equal-width buckets and each bucket gives its mean step
+ * (rounded), mean value and the value's min and max.
+ */
+export async function readMetricSeries(
+  db: LabDb,
+  runId: number,
+  opts: { names?: string[]; maxPoints: number; fromStep?: number; toStep?: number },
+): Promise<Record<string, MetricSeries>> {
+  const filters: SQL[] = [sql`run_id = ${runId}`];
+  if (opts.names && opts.names.length > 0) {
+    filters.push(sql`name in (${sql.join(opts.names.map((n) => sql`${n}`), sql`, `)})`);
+  }
+  if (opts.fromStep !== undefined) filters.push(sql`step >= ${opts.fromStep}`);
+  if (opts.toStep !== undefined) filters.push(sql`step <= ${opts.toStep}`);
+  const n = opts.maxPoints;
+  const result = await db.execute(sql`
+    with r as (select name, step, value from metrics where ${sql.join(filters, sql` and `)}),
+    b as (select name, min(step) as lo, max(step) as hi, count(*) as rows from r group by name)
+    select r.name,
+      case when b.rows <= ${n} then r.step
+        else floor((r.step - b.lo)::float8 * ${n} / (b.hi - b.lo + 1))::int end as bucket,
+      round(avg(r.step))::int as step, avg(r.value)::float8 as value,
+      min(r.value)::float8 as min, max(r.value)::float8 as max, b.rows::int as rows
+    from r join b using (name)
+    group by r.name, bucket, b.rows
+    order by r.name, bucket`);
+  const series: Record<string, MetricSeries> = {};
+  for (
+    const row of rowsOf<
+      { name: string; step: number; value: number; min: number; max: number; rows: number }
+    >(result)
+  ) {
+    const entry = series[row.name] ??= {
+      points: [],
+      rows: Number(row.rows),
+      downsampled: Number(row.rows) > n,
+    };
+    entry.points.push({
+      step: Number(row.step),
+      value: Number(row.value),
+      min: Number(row.min),
+      max: Number(row.max),
+    });
+  }
+  return series;
+}
+
+type ExperimentFacts = { kind: string; name: string | null; config: unknown } | null;
+type RunFacts = Pick<RunTableRow, "task" | "method" | "seed" | "weak" | "strong">;
+
+const str = (v: unknown) => (typeof v === "string" ? v : null);
+const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+/** A sweep's list names the run's value only when it holds one. */
+const only = (v: unknown) => (Array.isArray(v) && v.length === 1 ? v[0] : null);
+
+/**
+ * What a run is: an experiment's config names its task, method, seed and pair; a sweep's config only when
+ * it lists one of each, else a student's description ("train2 labels of nano (auxconf…)") names its
+ * supervisor and method, and its data-order seed is the experiment's seed × 1000 + a salt (roleHyper).
+ */
+export function runFacts(
+  run: Pick<Run, "role" | "modelSize" | "config">,
+  experiment: ExperimentFacts,
+): RunFacts {
+  const cfg = (experiment?.config ?? {}) as Record<string, unknown>;
+  // A method shapes only what learns from a supervisor; the weak and ceiling models train on ground truth.
+  const supervised = run.role === "student" || run.role === "bootstrap";
+  if (experiment?.kind === "experiment") {
+    return {
+      task: str(cfg.task),
+      method: supervised ? str(cfg.method) : null,
+      seed: num(cfg.seed),
+      weak: str(cfg.weak),
+      strong: str(cfg.strong),
+    };
+  }
+  const runCfg = (run.config ?? {}) as { description?: unknown; hyper?: { seed?: unknown } | null };
+  const described = /labels of (\S+) \((\w+)/.exec(str(runCfg.description) ?? "");
+  const hyperSeed = num(runCfg.hyper?.seed);
+  const student = run.role === "student";
+  return {
+    task: str(only(cfg.tasks)),
+    method: supervised ? str(only(cfg.methods)) ?? (described ? described[2] : null) : null,
+    seed: num(only(cfg.seeds)) ?? (hyperSeed !== null && experiment ? Math.floor(hyperSeed / 1000) : null),
+    weak: student && described ? described[1] : null,
+    strong: student && described ? run.modelSize : null,
+  };
+}
+
+/** The last checkpoint's readings the pipeline stores in a finished run's config. */
+function finalReadings(
+  config: unknown,
+): Pick<RunTableRow, "finalStep" | "finalTestAcc" | "finalValAcc" | "validation"> {
+  const c = (config ?? {}) as {
+    final?: { step?: unknown; testAcc?: unknown; valAcc?: unknown };
+    validation?: unknown;
+  };
+  return {
+    finalStep: num(c.final?.step),
+    finalTestAcc: num(c.final?.testAcc),
+    finalValAcc: num(c.final?.valAcc),
+    validation: str(c.validation),
+  };
+}
+
+function compareBy(key: RunSortKey, order: "asc" | "desc") {
+  const sign = order === "asc" ? 1 : -1;
+  return (a: RunTableRow, b: RunTableRow) => {
+    const x = a[key], y = b[key];
+    // Missing values sort last in either order; ties keep the newest run first.
+    if (x === null && y === null) return b.id - a.id;
+    if (x === null) return 1;
+    if (y === null) return -1;
+    const c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+    return c !== 0 ? sign * c : b.id - a.id;
+  };
+}
+
+/** The last value of each metric series of the given runs. */
+async function lastMetrics(db: LabDb, runIds: number[]): Promise<Map<number, Record<string, number>>> {
+  const last = new Map<number, Record<string, number>>();
+  if (runIds.length === 0) return last;
+  const rows = rowsOf<{ run_id: number; name: string; value: number }>(
+    await db.execute(sql`select distinct on (run_id, name) run_id, name, value::float8 as value from metrics
+      where run_id in (${
+      sql.join(runIds.map((id) => sql`${id}`), sql`, `)
+    }) order by run_id, name, step desc`),
+  );
+  for (const row of rows) {
+    const entry = last.get(Number(row.run_id)) ?? {};
+    entry[row.name] = Number(row.value);
+    last.set(Number(row.run_id), entry);
+  }
+  return last;
+}
+
+export function runRoutes({ db }: ApiDeps): Hono {
+  const router = new Hono();
+  // The table: rows are derived from the run and its experiment, then filtered and sorted on what they say.
+  router.get("/", validate("query", RunListQuery), async (c) => {
+    const q = c.req.valid("query");
+    const conditions: SQL[] = [];
+    if (q.experimentId) conditions.push(eq(runs.experimentId, q.experimentId));
+    if (q.jobId) conditions.push(eq(runs.jobId, q.jobId));
+    if (q.role) conditions.push(eq(runs.role, q.role));
+    if (q.size) conditions.push(eq(runs.modelSize, q.size));
+    if (q.status) conditions.push(eq(runs.status, q.status));
+    const stored = await db.select({
+      run: runs,
+      experiment: { kind: experiments.kind, name: experiments.name, config: experiments.config },
+    }).from(runs).leftJoin(experiments, eq(runs.experimentId, experiments.id)).where(and(...conditions));
+    const needle = q.q?.toLowerCase();
+    const rows = stored.map(({ run, experiment }) => {
+      const facts = runFacts(run, experiment);
+      const row: RunTableRow = {
+        ...run,
+        config: run.config as Record<string, unknown> | null,
+        startedAt: run.startedAt.toISOString(),
+        finishedAt: run.finishedAt?.toISOString() ?? null,
+        ...facts,
+        name: runName({ ...run, ...facts }),
+        experimentKind: experiment?.kind ?? null,
+        experimentName: experiment?.name ?? null,
+        ...finalReadings(run.config),
+        lastMetrics: {},
+      };
+      return row;
+    }).filter((r) =>
+      (q.task === undefined || r.task === q.task) && (q.method === undefined || r.method === q.method) &&
+      (q.seed === undefined || r.seed === q.seed) && (q.weak === undefined || r.weak === q.weak) &&
+      (q.strong === undefined || r.strong === q.strong) &&
+      (needle === undefined ||
+        [r.name, r.task ?? "", r.status, r.experimentName ?? ""].some((t) =>
+          t.toLowerCase().includes(needle)
+        ))
+    ).sort(compareBy(q.sort, q.order));
+    const page = rows.slice(q.offset, q.offset + q.limit);
+    const last = await lastMetrics(db, page.map((r) => r.id));
+    for (const r of page) r.lastMetrics = last.get(r.id) ?? {};
+    c.header("X-Total-Count", String(rows.length));
+    return c.json(page);
+  });
+  router.get("/:id", validate("param", IdParam), async (c) => {
+    const id = c.req.valid("param").id;
+    const [run] = await db.select().from(runs).where(eq(runs.id, id));
+    if (!run) throw notFound(`run ${id}`);
+    const names = rowsOf<{ name: string }>(
+      await db.execute(sql`select distinct name from metrics where run_id = ${id} order by name`),
+    ).map((r) => r.name);
+    return c.json({ ...run, metricNames: names });
+  });
+  router.get("/:id/metrics", validate("param", IdParam), validate("query", MetricsQuery), async (c) => {
+    const id = c.req.valid("param").id;
+    const q = c.req.valid("query");
+    const [run] = await db.select({ id: runs.id }).from(runs).where(eq(runs.id, id));
+    if (!run) throw notFound(`run ${id}`);
+    const names = q.names?.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    return c.json({
+      runId: id,
+      maxPoints: q.maxPoints,
+      series: await readMetricSeries(db, id, { ...q, names }),
+    });
+  });
+  return router;
+}

@@ -1,0 +1,90 @@
+/**
+ * The runs table: every trained model with what it is (role, method, seed, weak → strong, task), its status
+ * and its final readings, as GET /api/runs serves it and the dashboard's Compare page draws it. The filters
+ * and sort keys are zod schemas the API validates with and the OpenAPI document lists.
+ */
+import { z } from "zod";
+import { fromText, int, text } from "./fields.ts";
+
+/** A run as the runs table shows it: the stored run row plus what its experiment says it is. */
+export interface RunTableRow {
+  id: number;
+  experimentId: number | null;
+  jobId: number | null;
+  role: string;
+  modelSize: string;
+  status: string;
+  config: Record<string, unknown> | null;
+  startedAt: string;
+  finishedAt: string | null;
+  seconds: number | null;
+  /** What the run is, e.g. "student · naive · seed 1 · nano→micro". */
+  name: string;
+  experimentKind: string | null;
+  experimentName: string | null;
+  task: string | null;
+  method: string | null;
+  seed: number | null;
+  /** The pair a weak, ceiling, student or control belongs to (null where the run does not say). */
+  weak: string | null;
+  strong: string | null;
+  /** The last checkpoint's readings (null before the run finished, or for runs that record none). */
+  finalStep: number | null;
+  finalTestAcc: number | null;
+  /** Accuracy on ground truth, or agreement with the supervisor's labels: see `validation`. */
+  finalValAcc: number | null;
+  validation: string | null;
+  /** The last value of each metric series (pretraining runs: train_loss, val_loss, …). */
+  lastMetrics: Record<string, number>;
+}
+
+/** Columns the table sorts by. */
+export const RUN_SORT_KEYS = [
+  "id",
+  "name",
+  "role",
+  "modelSize",
+  "task",
+  "method",
+  "seed",
+  "weak",
+  "strong",
+  "status",
+  "experimentId",
+  "finalStep",
+  "finalTestAcc",
+  "finalValAcc",
+  "seconds",
+  "startedAt",
+] as const;
+export type RunSortKey = typeof RUN_SORT_KEYS[number];
+
+/** GET /api/runs filters beyond experiment, job and role: one per table column, free text, sort order. */
+export const RunTableFilters = {
+  /** Case-insensitive text that the run's name, task or status must contain. */
+  q: text("q").max(200).optional(),
+  task: text("task").max(64).optional(),
+  method: text("method").max(32).optional(),
+  size: text("size").max(64).optional(),
+  status: text("status").max(32).optional(),
+  seed: fromText(int("seed").min(0)).optional(),
+  weak: text("weak").max(64).optional(),
+  strong: text("strong").max(64).optional(),
+  sort: z.enum(RUN_SORT_KEYS, { error: `sort must be one of: ${RUN_SORT_KEYS.join(", ")}` }).default("id"),
+  order: z.enum(["asc", "desc"], { error: "order must be asc or desc" }).default("desc"),
+};
+
+/** A run named by what it is: role, method (students), seed, and the weak → strong pair or its size. */
+export function runName(
+  r: Pick<RunTableRow, "role" | "method" | "seed" | "weak" | "strong" | "modelSize">,
+): string {
+  const parts = [r.role];
+  if ((r.role === "student" || r.role === "bootstrap") && r.method) parts.push(r.method);
+  if (r.seed !== null) parts.push(`seed ${r.seed}`);
+  const pair = r.weak && r.strong ? `${r.weak}→${r.strong}` : null;
+  // A student is the strong model of its pair; a weak, ceiling or control model names its size too.
+  if (r.role === "student" && pair) parts.push(pair);
+  else if (pair && ["weak", "ceiling", "control"].includes(r.role)) parts.push(`${r.modelSize} in ${pair}`);
+  else parts.push(r.modelSize);
+  return parts.join(" · ");
+}
