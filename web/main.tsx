@@ -3,11 +3,13 @@
  * holds the state (one URL per page, experiment, sweep, run and job) and live job events arrive over SSE.
  */
 import { render } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { adoptTokenFromUrl, apiToken } from "./lib/api.ts";
-import { connectEvents, streamState } from "./lib/live.ts";
+import { connectEvents, serverAnsweredAt, serverAway, streamState } from "./lib/live.ts";
 import { currentPath, matchRoute, startRouter } from "./lib/router.ts";
 import { AgreementPage, ResultsPage, SaliencyPage } from "./pages/analysis.tsx";
 import { CurvesPage } from "./pages/curves.tsx";
+import { RunsPage } from "./pages/runs.tsx";
 import { ExperimentPage } from "./pages/experiment.tsx";
 import { ExperimentsPage } from "./pages/experiments.tsx";
 import { JobPage, JobsPage } from "./pages/jobs.tsx";
@@ -22,6 +24,7 @@ const NAV = [
   { href: "/experiments", label: "Experiments", match: ["/experiments", "/sweeps"] },
   { href: "/results", label: "Results", match: ["/results"] },
   { href: "/runs", label: "Training curves", match: ["/runs"] },
+  { href: "/compare", label: "Compare runs", match: ["/compare"] },
   { href: "/agreement", label: "Agreement", match: ["/agreement"] },
   { href: "/saliency", label: "Saliency", match: ["/saliency"] },
   { href: "/models", label: "Models", match: ["/models"] },
@@ -45,6 +48,7 @@ function Page({ path }: { path: string }) {
   if (sweepId) return <ExperimentPage key={`s${sweepId}`} id={sweepId} kind="sweep" />;
   if (path === "/results") return <ResultsPage />;
   if (path === "/runs") return <CurvesPage />;
+  if (path === "/compare") return <RunsPage />;
   const runId = id("/runs/:id");
   if (runId) return <CurvesPage key={`r${runId}`} runId={runId} />;
   if (path === "/agreement") return <AgreementPage />;
@@ -69,10 +73,63 @@ function Page({ path }: { path: string }) {
 
 const STREAM_LABELS = { live: "live", connecting: "connecting…", offline: "offline" } as const;
 
+/** "the server is not answering — data shown is from 14:05" while requests get no answer. */
+function ServerAwayBanner() {
+  if (!serverAway.value) return null;
+  const at = serverAnsweredAt.value;
+  const time = at?.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+  return (
+    <div class="banner banner-away" role="alert" data-testid="server-away">
+      The server is not answering —{" "}
+      {time ? `data shown is from ${time}` : "nothing could be loaded"}. It reloads when the server answers
+      again.
+    </div>
+  );
+}
+
+/** The page list: a bar on a wide screen, behind a menu button on a phone. */
+function SiteNav({ section }: { section: (typeof NAV)[number] | undefined }) {
+  const [open, setOpen] = useState(false);
+  const button = useRef<HTMLButtonElement>(null);
+  // A chosen page closes the menu.
+  useEffect(() => setOpen(false), [currentPath.value]);
+  const onKeyDown = (event: KeyboardEvent) => {
+    if (event.key !== "Escape" || !open) return;
+    setOpen(false);
+    button.current?.focus();
+  };
+  return (
+    <div class="site-nav" onKeyDown={onKeyDown}>
+      <button
+        type="button"
+        class="menu-button"
+        ref={button}
+        aria-expanded={open}
+        aria-controls="site-nav-pages"
+        onClick={() => setOpen(!open)}
+      >
+        {section ? section.label : "Menu"} <span aria-hidden="true">{open ? "▴" : "▾"}</span>
+        <span class="visually-hidden">, menu of pages</span>
+      </button>
+      <nav aria-label="Pages" id="site-nav-pages" class={open ? "open" : undefined}>
+        {NAV.map((n) => (
+          <a key={n.href} href={n.href} aria-current={section === n ? "page" : undefined}>{n.label}</a>
+        ))}
+      </nav>
+    </div>
+  );
+}
+
+let titledPath = "";
+
 function App() {
   const path = currentPath.value;
   const section = NAV.find((n) => n.match.some((m) => path === m || path.startsWith(`${m}/`)));
-  document.title = section ? `${section.label} · W2S lab` : "W2S lab";
+  // The section's name until the page's own header names it (components/ui.tsx PageHeader).
+  if (titledPath !== path) {
+    titledPath = path;
+    document.title = section ? `${section.label} · W2S lab` : "W2S lab";
+  }
   return (
     <>
       <a class="skip-link" href="#main">Skip to content</a>
@@ -84,17 +141,14 @@ function App() {
           </svg>
           W2S lab
         </a>
-        <nav aria-label="Pages">
-          {NAV.map((n) => (
-            <a key={n.href} href={n.href} aria-current={section === n ? "page" : undefined}>{n.label}</a>
-          ))}
-        </nav>
+        <SiteNav section={section} />
         <span class={`stream stream-${streamState.value}`} title="live job events" role="status">
           {STREAM_LABELS[streamState.value]}
         </span>
       </header>
+      <ServerAwayBanner />
       {!apiToken.value && path !== "/settings" && (
-        <div class="banner" role="note">
+        <div class="banner" role="note" data-testid="sign-in-banner">
           Browsing is open. To start or cancel jobs, paste the API token in <a href="/settings">Settings</a>.
         </div>
       )}
@@ -106,6 +160,8 @@ function App() {
 }
 
 adoptTokenFromUrl();
+// A sign-in link opened in a tab that already shows the dashboard changes only the hash.
+addEventListener("hashchange", adoptTokenFromUrl);
 startRouter();
 connectEvents();
 render(<App />, document.getElementById("app")!);

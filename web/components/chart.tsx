@@ -2,11 +2,12 @@
  * A uPlot chart as a Preact component. uPlot draws on a canvas; the figure carries an aria-label and a text
  * summary for screen readers. Data updates reuse the plot (keeping zoom and cursor) while the series stay
  * the same; a new set of series rebuilds it. `markers` are labelled points drawn on top (e.g. the
- * early-stopping point), `whiskers` vertical intervals (e.g. a point's 95 % interval).
+ * early-stopping point), `whiskers` vertical intervals (e.g. a point's 95 % interval), `steps` labelled
+ * vertical lines (e.g. the checkpoint a result reads).
  */
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
-import { formatParams } from "../lib/format.ts";
+import { formatParams, yTickLabels } from "../lib/format.ts";
 
 export interface ChartSeries {
   label: string;
@@ -29,6 +30,17 @@ export interface ChartWhisker {
   lo: number;
   hi: number;
   color: string;
+  /** Drawn as a translucent band behind the whisker: a spread over seeds, not over test examples. */
+  band?: boolean;
+  /** Pixels to shift it sideways, so intervals of series at the same x stay apart. */
+  dx?: number;
+}
+
+/** A labelled vertical line at x (e.g. the training step a result reads). */
+export interface ChartStepLine {
+  x: number;
+  label: string;
+  color: string;
 }
 
 export interface ChartProps {
@@ -48,6 +60,7 @@ export interface ChartProps {
   height?: number;
   markers?: ChartMarker[];
   whiskers?: ChartWhisker[];
+  steps?: ChartStepLine[];
   /** Accuracy plots: a labelled dashed line at chance (the majority-class rate; 0.5 on a balanced task). */
   chance?: number;
   summary?: string;
@@ -85,10 +98,12 @@ function drawChance(u: uPlot, chance: number): void {
   ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
   ctx.fillStyle = "#b42318";
   const label = `chance ${chance.toFixed(2)}`;
+  // Inside the plot area (never over the axis titles): above the line, or below it at the top edge.
+  const below = y - 16 * devicePixelRatio < u.bbox.top;
   ctx.fillText(
     label,
-    u.bbox.left + u.bbox.width - ctx.measureText(label).width - 4,
-    y - 4 * devicePixelRatio,
+    u.bbox.left + u.bbox.width - ctx.measureText(label).width - 4 * devicePixelRatio,
+    below ? y + 14 * devicePixelRatio : y - 4 * devicePixelRatio,
   );
   ctx.restore();
 }
@@ -99,10 +114,16 @@ function drawWhiskers(u: uPlot, whiskers: ChartWhisker[]): void {
   ctx.save();
   ctx.lineWidth = devicePixelRatio;
   for (const w of whiskers) {
-    const cx = u.valToPos(w.x, "x", true);
+    const cx = u.valToPos(w.x, "x", true) + (w.dx ?? 0) * devicePixelRatio;
     const top = u.valToPos(w.hi, "y", true);
     const bottom = u.valToPos(w.lo, "y", true);
     if (![cx, top, bottom].every(Number.isFinite)) continue;
+    if (w.band) {
+      ctx.globalAlpha = 0.18;
+      ctx.fillStyle = w.color;
+      ctx.fillRect(cx - 2 * cap, top, 4 * cap, bottom - top);
+      ctx.globalAlpha = 1;
+    }
     ctx.strokeStyle = w.color;
     ctx.beginPath();
     ctx.moveTo(cx, top);
@@ -114,6 +135,44 @@ function drawWhiskers(u: uPlot, whiskers: ChartWhisker[]): void {
     ctx.stroke();
   }
   ctx.restore();
+}
+
+/**
+ * Dashed vertical lines, each labelled at the bottom of the plot area (inside it: clear of the axis titles
+ * and of the marker labels, which sit above their points).
+ */
+function drawStepLines(u: uPlot, lines: ChartStepLine[]): void {
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
+  ctx.lineWidth = 2 * devicePixelRatio;
+  ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+  const bottom = u.bbox.top + u.bbox.height;
+  lines.forEach((line, i) => {
+    // Whole pixels, so the line keeps its colour instead of blurring over two columns.
+    const x = Math.round(u.valToPos(line.x, "x", true));
+    if (!Number.isFinite(x)) return;
+    ctx.strokeStyle = line.color;
+    ctx.beginPath();
+    ctx.moveTo(x, u.bbox.top);
+    ctx.lineTo(x, bottom);
+    ctx.stroke();
+    const width = ctx.measureText(line.label).width;
+    const gap = 4 * devicePixelRatio;
+    const tx = x + gap + width > u.bbox.left + u.bbox.width ? x - gap - width : x + gap;
+    ctx.fillStyle = line.color;
+    ctx.fillText(line.label, tx, bottom - (6 + 14 * i) * devicePixelRatio);
+  });
+  ctx.restore();
+}
+
+/** Width of the y axis: its widest tick label plus room for the axis title, so the title never sits under. */
+function yAxisSize(u: uPlot, values: string[] | null): number {
+  u.ctx.save();
+  u.ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
+  const widest = Math.max(0, ...(values ?? []).map((v) => u.ctx.measureText(v).width / devicePixelRatio));
+  u.ctx.restore();
+  return Math.ceil(widest) + 36;
 }
 
 function drawMarkers(u: uPlot, markers: ChartMarker[]): void {
@@ -151,6 +210,8 @@ export function Chart(props: ChartProps) {
   markers.current = props.markers ?? [];
   const whiskers = useRef<ChartWhisker[]>(props.whiskers ?? []);
   whiskers.current = props.whiskers ?? [];
+  const steps = useRef<ChartStepLine[]>(props.steps ?? []);
+  steps.current = props.steps ?? [];
   const chance = useRef<number | undefined>(props.chance);
   chance.current = props.chance;
   const key = JSON.stringify([
@@ -204,12 +265,9 @@ export function Chart(props: ChartProps) {
         {
           ...axisStyle,
           label: props.yLabel,
-          size: 56,
+          size: yAxisSize,
           // uPlot's default labels round to 3 decimals: learning rates (1e-4…1e-3) would repeat "0.001".
-          values: (_u, splits) =>
-            splits.map((v) =>
-              v === 0 || Math.abs(v) >= 0.01 ? String(+v.toPrecision(6)) : v.toExponential(1)
-            ),
+          values: (_u, splits) => yTickLabels(splits),
         },
       ],
       series: [
@@ -231,6 +289,7 @@ export function Chart(props: ChartProps) {
       hooks: {
         draw: [(u) => {
           if (chance.current !== undefined) drawChance(u, chance.current);
+          drawStepLines(u, steps.current);
           drawWhiskers(u, whiskers.current);
           drawMarkers(u, markers.current);
         }],

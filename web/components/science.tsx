@@ -4,15 +4,19 @@
  * PGR bars per pair and method, the median-PGR table, agreement (figure 8) and probe saliency (§5.2.3).
  */
 import { METHOD_NAMES } from "../../server/contract/methods.ts";
-import { alignSeries, Chart } from "./chart.tsx";
+import { alignSeries, Chart, type ChartWhisker } from "./chart.tsx";
 import { EmptyState } from "./ui.tsx";
-import { formatNumber, formatParams, mean, PALETTE } from "../lib/format.ts";
+import { formatInterval, formatNumber, formatParams, mean, methodColour, PALETTE } from "../lib/format.ts";
 import { isPairwiseRow, PAIRWISE_ACCURACY } from "../lib/task-format.ts";
 import type { ProbeRow, ResultRow } from "../lib/types.ts";
-import type { ResultsSummary } from "../../server/contract/results.ts";
+import type { CellSummary, ResultsSummary } from "../../server/contract/results.ts";
 import { useResource } from "../lib/resource.ts";
 
 export type ParamsBySize = ReadonlyMap<string, number>;
+
+/** Figure 3's reference lines; the weak sizes take PALETTE and the methods METHOD_COLOURS. */
+const CEILING_COLOUR = "#111111";
+const WEAK_COLOUR = "#8a939c";
 
 const METHOD_ORDER: readonly string[] = METHOD_NAMES;
 
@@ -65,13 +69,43 @@ export function PairwiseNote({ rows }: { rows: ResultRow[] }) {
   );
 }
 
+type AccuracyKey = "weak_acc" | "ceiling_acc" | "student_acc";
+
+const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+
+/**
+ * The 95 % interval of a plotted accuracy, as the API computed it: over seeds (the cell's t-interval) when
+ * the point is a mean of several seeds, else over test examples (the one result's Wilson interval).
+ */
+export function accuracyInterval(
+  rows: ResultRow[],
+  key: AccuracyKey,
+  cell: CellSummary | undefined,
+): { lo: number; hi: number; seeds: number } | null {
+  const seeds = new Set(rows.map((r) => r.seed)).size;
+  const interval = seeds > 1 ? cell?.[key] : rows[0]?.full?.ci?.[key];
+  return interval && isNumber(interval.lo) && isNumber(interval.hi)
+    ? { lo: interval.lo, hi: interval.hi, seeds }
+    : null;
+}
+
+/** The chance rate the results were read against (the majority-class share of test); 0.5 when unknown. */
+function chanceOf(rows: ResultRow[]): number {
+  const rates = new Set(rows.map((r) => r.full?.chance?.rate).filter(isNumber));
+  return rates.size === 1 ? [...rates][0] : 0.5;
+}
+
+/** Whiskers a few pixels apart when several series have a point at the same x. */
+const whiskerOffset = (i: number) => (i % 2 === 0 ? 1 : -1) * 4 * (Math.floor(i / 2) + 1);
+
 /**
  * Figure 3: for one task and method, each weak supervisor is a line that starts at its own accuracy (at the
  * weak size) and goes through the student accuracies at each strong size; the ceiling (strong trained on
- * ground truth) is the black line. Accuracies are means over seeds.
+ * ground truth) is the black line. Accuracies are means over seeds; each point carries the API's 95 %
+ * interval (a shaded band when it spans several seeds), and chance is the dashed red line.
  */
 export function AccuracyVsSizePlot(
-  { rows, params, method, useOracle = false, title, axis = "params" }: {
+  { rows, params, method, useOracle = false, title, axis = "params", cells = [] }: {
     rows: ResultRow[];
     /** The x value per size: parameters, or pretraining compute when `axis` is "compute". */
     params: ParamsBySize;
@@ -79,6 +113,8 @@ export function AccuracyVsSizePlot(
     useOracle?: boolean;
     title?: string;
     axis?: "params" | "compute";
+    /** The API's summary cells of these rows: the intervals over seeds. */
+    cells?: CellSummary[];
   },
 ) {
   const chosen = rows.filter((r) => (r.method ?? "naive") === method && r.weakSize && r.strongSize);
@@ -87,60 +123,109 @@ export function AccuracyVsSizePlot(
     return <EmptyState title={`No ${method} results with known model sizes to plot.`} />;
   }
   const at = (size: string) => params.get(size)!;
+  const cellOf = (weak: string | null, strong: string | null) =>
+    cells.find((c) =>
+      c.method === method && (weak === null || c.weak === weak) && (!strong || c.strong === strong)
+    );
+  const whiskers: ChartWhisker[] = [];
+  const addWhisker = (
+    x: number,
+    interval: ReturnType<typeof accuracyInterval>,
+    color: string,
+    dx: number,
+  ) => {
+    if (interval) whiskers.push({ x, lo: interval.lo, hi: interval.hi, color, band: interval.seeds > 1, dx });
+  };
   const ceiling: Array<[number, number]> = [];
   for (const [strong, group] of groupBy(known, (r) => r.strongSize!)) {
     const acc = mean(finite(group.map((r) => r.ceilingAcc)));
-    if (acc !== null) ceiling.push([at(strong), acc]);
+    if (acc === null) continue;
+    ceiling.push([at(strong), acc]);
+    addWhisker(at(strong), accuracyInterval(group, "ceiling_acc", cellOf(null, strong)), CEILING_COLOUR, 0);
   }
   const weakRefs: Array<[number, number]> = [];
   const lines: Array<{ weak: string; points: Array<[number, number]> }> = [];
+  // Colours follow every weak size of these rows, so a size keeps its colour whichever method is shown.
+  const allWeak = [...new Set(rows.map((r) => r.weakSize).filter((w): w is string => !!w))].sort(
+    sizeOrder(params),
+  );
+  const colourOf = (weak: string) => PALETTE[allWeak.indexOf(weak) % PALETTE.length];
   const weakSizes = [...new Set(known.map((r) => r.weakSize!))].sort(sizeOrder(params));
-  for (const weak of weakSizes) {
+  weakSizes.forEach((weak, i) => {
     const group = known.filter((r) => r.weakSize === weak);
     const weakAcc = mean(finite(group.map((r) => r.weakAcc)));
     const points: Array<[number, number]> = [];
     if (weakAcc !== null) {
       points.push([at(weak), weakAcc]);
       weakRefs.push([at(weak), weakAcc]);
+      addWhisker(at(weak), accuracyInterval(group, "weak_acc", cellOf(weak, null)), WEAK_COLOUR, 0);
     }
     for (const [strong, pair] of groupBy(group, (r) => r.strongSize!)) {
       const acc = mean(
         finite(pair.map((r) => useOracle ? r.oracleStudentAcc ?? r.studentAcc : r.studentAcc)),
       );
-      if (acc !== null) points.push([at(strong), acc]);
+      if (acc === null) continue;
+      points.push([at(strong), acc]);
+      // The oracle reading has no interval of its own.
+      if (!useOracle) {
+        const interval = accuracyInterval(pair, "student_acc", cellOf(weak, strong));
+        addWhisker(at(strong), interval, colourOf(weak), whiskerOffset(i));
+      }
     }
     lines.push({ weak, points: points.sort((a, b) => a[0] - b[0]) });
-  }
+  });
   const data = alignSeries([ceiling, weakRefs, ...lines.map((l) => l.points)]);
   const accuracy = known.every(isPairwiseRow) ? "Pairwise test accuracy" : "Test accuracy";
   const series = [
-    { label: "ceiling (strong on ground truth)", color: "#111111", width: 2.5 },
-    { label: "weak models (on ground truth)", color: "#8a939c", dash: [6, 4] },
-    ...lines.map((l, i) => ({ label: `student, weak = ${l.weak}`, color: PALETTE[i % PALETTE.length] })),
+    { label: "ceiling (strong on ground truth)", color: CEILING_COLOUR, width: 2.5 },
+    { label: "weak models (on ground truth)", color: WEAK_COLOUR, dash: [6, 4] },
+    ...lines.map((l) => ({ label: `student, weak = ${l.weak}`, color: colourOf(l.weak) })),
   ];
-  const all = data.slice(1).flat().filter((v): v is number => v !== null);
+  const chance = chanceOf(known);
+  // The whisker of a line's point, for the text summary: " [lo, hi]", or nothing.
+  const intervalAt = (weak: string, x: number) => {
+    const colour = x === at(weak) ? WEAK_COLOUR : colourOf(weak);
+    const w = whiskers.find((w) => w.x === x && w.color === colour);
+    return w ? ` ${formatInterval(w)}` : "";
+  };
+  const all = [...data.slice(1).flat(), ...whiskers.flatMap((w) => [w.lo, w.hi])]
+    .filter((v): v is number => v !== null);
   const lo = Math.max(0, Math.floor((Math.min(...all) - 0.02) * 20) / 20);
   const hi = Math.min(1, Math.ceil((Math.max(...all) + 0.02) * 20) / 20);
+  const seedCounts = [...new Set(known.map((r) => r.seed))].length;
+  const intervalText = whiskers.length === 0
+    ? "No intervals recorded for these results."
+    : `Bars: 95 % intervals${seedCounts > 1 ? ", shaded over seeds (t-interval)" : ""}${
+      whiskers.some((w) => !w.band) ? "; plain bars over test examples (Wilson, one seed)" : ""
+    }${useOracle ? "; the GT-early-stopped student has none" : ""}. Red dashed line: chance ${
+      chance.toFixed(2)
+    }. Readings at the final checkpoint${useOracle ? " (student: best test point)" : ""}.`;
   return (
-    <Chart
-      testId="fig3"
-      title={title ??
-        `${accuracy} vs strong-model ${axis === "compute" ? "pretraining compute" : "size"} (${method}${
-          useOracle ? ", GT early stopping" : ""
-        })`}
-      xLabel={axis === "compute"
-        ? "strong-model pretraining compute, FLOP = 6 · params · tokens (log)"
-        : "strong-model parameters (log)"}
-      yLabel={accuracy.toLowerCase()}
-      logX
-      yRange={[Math.min(lo, 0.45), hi]}
-      chance={0.5}
-      data={data}
-      series={series}
-      summary={lines.map((l) =>
-        `weak ${l.weak}: ${l.points.map(([x, y]) => `${formatParams(x)} ${y.toFixed(3)}`).join(", ")}`
-      ).join("; ")}
-    />
+    <>
+      <Chart
+        testId="fig3"
+        title={title ??
+          `${accuracy} vs strong-model ${axis === "compute" ? "pretraining compute" : "size"} (${method}${
+            useOracle ? ", GT early stopping" : ""
+          })`}
+        xLabel={axis === "compute"
+          ? "strong-model pretraining compute, FLOP = 6 · params · tokens (log)"
+          : "strong-model parameters (log)"}
+        yLabel={accuracy.toLowerCase()}
+        logX
+        yRange={[Math.min(lo, chance - 0.05), hi]}
+        chance={chance}
+        data={data}
+        series={series}
+        whiskers={whiskers}
+        summary={lines.map((l) =>
+          `weak ${l.weak}: ${
+            l.points.map(([x, y]) => `${formatParams(x)} ${y.toFixed(3)}${intervalAt(l.weak, x)}`).join(", ")
+          }`
+        ).join("; ")}
+      />
+      <p class="muted small" data-testid="fig3-intervals" data-whiskers={whiskers.length}>{intervalText}</p>
+    </>
   );
 }
 
@@ -152,11 +237,29 @@ export function useResultsSummary(query: string, cue: unknown) {
 const pgrText = (v: number | null) => (v === null ? "—" : v.toFixed(2));
 
 /**
- * PGR per (weak, strong) pair, one bar per method: the cell's PGR (of the seed-mean final accuracies)
- * with the t-interval of its per-seed PGRs as a whisker; cells whose gap is within noise say so instead.
- * Drawn in HTML so values stay legible.
+ * A cell's PGR interval from the API: the t-interval over its seeds, or with one seed the result's paired
+ * bootstrap over test examples (`full.ci.pgr`); null when neither is recorded.
  */
-export function PgrBars({ summary, params }: { summary: ResultsSummary; params: ParamsBySize }) {
+function pgrInterval(c: CellSummary, rows: ResultRow[]): { lo: number; hi: number } | null {
+  if (isNumber(c.pgr_ci.lo) && isNumber(c.pgr_ci.hi)) return c.pgr_ci;
+  if (c.seeds.length !== 1) return null;
+  const row = rows.find((r) =>
+    r.task === c.task && r.weakSize === c.weak && r.strongSize === c.strong && r.method === c.method &&
+    r.seed === c.seeds[0]
+  );
+  const ci = row?.full?.ci?.pgr;
+  return ci && isNumber(ci.lo) && isNumber(ci.hi) ? ci : null;
+}
+
+/**
+ * PGR per (weak, strong) pair, one bar per method: the cell's PGR (of the seed-mean final accuracies)
+ * with its 95 % interval as a whisker — the t-interval of its per-seed PGRs, or for a single seed the
+ * result's bootstrap interval over test examples (from `rows`); cells whose gap is within noise say so
+ * instead. Drawn in HTML so values stay legible.
+ */
+export function PgrBars(
+  { summary, params, rows = [] }: { summary: ResultsSummary; params: ParamsBySize; rows?: ResultRow[] },
+) {
   const order = sizeOrder(params);
   const cells = [...summary.cells].sort((a, b) => order(a.weak, b.weak) || order(a.strong, b.strong));
   const methods = [...new Set(cells.map((c) => c.method))].sort(byMethodOrder);
@@ -164,7 +267,8 @@ export function PgrBars({ summary, params }: { summary: ResultsSummary; params: 
   if (cells.length === 0) {
     return <EmptyState title="No PGR values yet (they appear when an experiment finishes)." />;
   }
-  const ends = shown.flatMap((c) => [c.pgr, c.pgr_ci.lo, c.pgr_ci.hi]).filter((v): v is number =>
+  const intervalOf = (c: CellSummary) => pgrInterval(c, rows);
+  const ends = shown.flatMap((c) => [c.pgr, intervalOf(c)?.lo, intervalOf(c)?.hi]).filter((v): v is number =>
     typeof v === "number" && Number.isFinite(v)
   );
   const lo = Math.min(0, ...ends), hi = Math.max(1, ...ends);
@@ -174,15 +278,15 @@ export function PgrBars({ summary, params }: { summary: ResultsSummary; params: 
   return (
     <div class="bars" data-testid="pgr-bars">
       <div class="legend-row">
-        {methods.map((m, i) => (
+        {methods.map((m) => (
           <span key={m} class="legend-item">
-            <span class="swatch" style={{ background: PALETTE[i % PALETTE.length] }} />
+            <span class="swatch" style={{ background: methodColour(m) }} />
             {m}
           </span>
         ))}
         <span class="muted small">
           PGR = (student − weak) / (ceiling − weak) at the final checkpoint; 1 = full recovery; whisker: 95 %
-          interval over seeds
+          interval, over seeds (t) where a pair has several, else over test examples (bootstrap)
         </span>
       </div>
       {[...pairs].map(([pair, group]) => (
@@ -190,7 +294,6 @@ export function PgrBars({ summary, params }: { summary: ResultsSummary; params: 
           <div class="bar-label">{pair}</div>
           <div class="bar-stack">
             {group.sort((a, b) => byMethodOrder(a.method, b.method)).map((c) => {
-              const i = methods.indexOf(c.method);
               if (c.gap_too_small || c.pgr === null || !Number.isFinite(c.pgr)) {
                 return (
                   <div class="bar-row" key={c.method}>
@@ -202,7 +305,7 @@ export function PgrBars({ summary, params }: { summary: ResultsSummary; params: 
               }
               const v = c.pgr;
               const left = Math.min(x(0), x(v));
-              const whisker = Number.isFinite(c.pgr_ci.lo) && Number.isFinite(c.pgr_ci.hi);
+              const interval = intervalOf(c);
               return (
                 <div class="bar-row" key={c.method} title={`${pair} ${c.method}: PGR ${v.toFixed(3)}`}>
                   <div class="bar-track">
@@ -213,21 +316,19 @@ export function PgrBars({ summary, params }: { summary: ResultsSummary; params: 
                       style={{
                         left: `${left}%`,
                         width: `${Math.abs(x(v) - x(0))}%`,
-                        background: PALETTE[i % PALETTE.length],
+                        background: methodColour(c.method),
                       }}
                     />
-                    {whisker && (
+                    {interval && (
                       <div
                         class="bar-whisker"
-                        style={{ left: `${x(c.pgr_ci.lo)}%`, width: `${x(c.pgr_ci.hi) - x(c.pgr_ci.lo)}%` }}
+                        style={{ left: `${x(interval.lo)}%`, width: `${x(interval.hi) - x(interval.lo)}%` }}
                       />
                     )}
                   </div>
                   <span class="bar-value">
                     {c.method} {pgrText(v)}
-                    {whisker ? ` [${pgrText(c.pgr_ci.lo)}, ${pgrText(c.pgr_ci.hi)}]` : ""} · {c.seeds.length}
-                    {" "}
-                    seed
+                    {interval ? ` ${formatInterval(interval)}` : ""} · {c.seeds.length} seed
                     {c.seeds.length === 1 ? "" : "s"}
                   </span>
                 </div>
@@ -275,67 +376,91 @@ export function MedianPgrTable({ summary }: { summary: ResultsSummary }) {
 const at = (value: number | null, step: number | null | undefined) =>
   value === null ? "—" : `${formatNumber(value)}${step !== null && step !== undefined ? ` @${step}` : ""}`;
 
+/** The training step a result read each model at (its final checkpoint), from the pipeline's result. */
+const finalStep = (r: ResultRow, role: "weak" | "ceiling" | "student") => r.full?.final?.steps[role];
+
 /**
  * Every result row: the numbers behind the plots. The headline columns are the final checkpoint's; the
- * student's validation-selected and ground-truth-oracle readings stand beside them with their steps.
+ * student's validation-selected and ground-truth-oracle readings stand beside them with their steps. Under
+ * a row with intervals, a second line gives each reading's 95 % interval. A row from a sweep links to the
+ * sweep's page (`sweepIds`).
  */
-export function ResultsTable({ rows }: { rows: ResultRow[] }) {
+export function ResultsTable(
+  { rows, sweepIds = new Set() }: { rows: ResultRow[]; sweepIds?: ReadonlySet<number> },
+) {
   const hasControl = rows.some((r) => r.full?.control);
+  const headers = [
+    "exp",
+    "task",
+    "weak",
+    "strong",
+    "method",
+    "seed",
+    "weak acc (final)",
+    "ceiling (final)",
+    "student (final)",
+    "PGR (final)",
+    "student selected (agreement with weak labels on val)",
+    "student oracle (best test)",
+    ...(hasControl ? ["random-init ceiling"] : []),
+  ];
   return (
     <div class="table-scroll">
       <table class="table compact" data-testid="results-table">
         <caption class="small muted">
-          Final checkpoint (the paper's reading) unless named. "selected" is the student at its best
-          validation point, and a student's validation labels are the weak model's: it is the checkpoint that
-          agrees with the supervisor most. The oracle picks on test and is an upper bound only. @N: the
-          training step.
+          Every reading names its checkpoint: final (the paper's reading, the headline) unless named.
+          "selected" is the student at its best validation point, and a student's validation labels are the
+          weak model's: it is the checkpoint that agrees with the supervisor most. The oracle picks on test
+          and is an upper bound only. @N: the training step. Under each row: 95 % intervals (Wilson over test
+          examples; PGR: paired bootstrap).
         </caption>
         <thead>
-          <tr>
-            {[
-              "exp",
-              "task",
-              "weak",
-              "strong",
-              "method",
-              "seed",
-              "weak acc",
-              "ceiling",
-              "student",
-              "PGR",
-              "student selected (weak-labelled val)",
-              "student oracle (best test)",
-              ...(hasControl ? ["random-init ceiling"] : []),
-            ]
-              .map((h) => <th scope="col" key={h}>{h}</th>)}
-          </tr>
+          <tr>{headers.map((h) => <th scope="col" key={h}>{h}</th>)}</tr>
         </thead>
         <tbody>
-          {rows.map((r) => (
-            <tr key={r.id}>
-              <td>
-                <a href={`/experiments/${r.experimentId}`}>#{r.experimentId}</a>
-              </td>
-              <td>
-                {r.task} {isPairwiseRow(r) && <span class="tag" title={PAIRWISE_ACCURACY}>pairwise</span>}
-              </td>
-              <td>{r.weakSize}</td>
-              <td>{r.strongSize}</td>
-              <td>{r.method}</td>
-              <td class="num">{r.seed ?? "—"}</td>
-              <td class="num">{at(r.weakAcc, r.full?.final?.steps.weak)}</td>
-              <td class="num">{at(r.ceilingAcc, r.full?.final?.steps.ceiling)}</td>
-              <td class="num">{at(r.studentAcc, r.full?.final?.steps.student)}</td>
-              <td class="num strong">
-                {r.gapTooSmall ? <span class="muted">gap too small</span> : formatNumber(r.pgr)}
-              </td>
-              <td class="num">{at(r.selectedStudentAcc, r.selectedStep)}</td>
-              <td class="num">{at(r.oracleStudentAcc, r.oracleStep)}</td>
-              {hasControl && (
-                <td class="num">{at(r.full?.control?.ceiling_acc ?? null, r.full?.control?.step)}</td>
-              )}
-            </tr>
-          ))}
+          {rows.map((r) => {
+            const ci = r.full?.ci;
+            const href = sweepIds.has(r.experimentId)
+              ? `/sweeps/${r.experimentId}`
+              : `/experiments/${r.experimentId}`;
+            return [
+              <tr key={r.id} data-result-id={r.id}>
+                <td>
+                  <a href={href}>{sweepIds.has(r.experimentId) ? "sweep " : ""}#{r.experimentId}</a>
+                </td>
+                <td>
+                  {r.task} {isPairwiseRow(r) && <span class="tag" title={PAIRWISE_ACCURACY}>pairwise</span>}
+                </td>
+                <td>{r.weakSize}</td>
+                <td>{r.strongSize}</td>
+                <td>{r.method}</td>
+                <td class="num">{r.seed ?? "—"}</td>
+                <td class="num">{at(r.weakAcc, finalStep(r, "weak"))}</td>
+                <td class="num">{at(r.ceilingAcc, finalStep(r, "ceiling"))}</td>
+                <td class="num">{at(r.studentAcc, finalStep(r, "student"))}</td>
+                <td class="num strong">
+                  {r.gapTooSmall ? <span class="muted">gap too small</span> : formatNumber(r.pgr)}
+                </td>
+                <td class="num">{at(r.selectedStudentAcc, r.selectedStep)}</td>
+                <td class="num">{at(r.oracleStudentAcc, r.oracleStep)}</td>
+                {hasControl && (
+                  <td class="num">{at(r.full?.control?.ceiling_acc ?? null, r.full?.control?.step)}</td>
+                )}
+              </tr>,
+              ci && (
+                <tr key={`${r.id}-ci`} class="interval-row" data-testid="interval-row">
+                  <td colSpan={6} class="small muted">95 % interval</td>
+                  {[ci.weak_acc, ci.ceiling_acc, ci.student_acc, ci.pgr].map((interval, k) => (
+                    <td key={k} class="num small muted">{formatInterval(interval) ?? "—"}</td>
+                  ))}
+                  <td colSpan={2} />
+                  {hasControl && (
+                    <td class="num small muted">{formatInterval(r.full?.control?.ci) ?? "—"}</td>
+                  )}
+                </tr>
+              ),
+            ];
+          })}
         </tbody>
       </table>
     </div>

@@ -1,5 +1,6 @@
 /** Small shared pieces: status badges, live progress bars, empty and error states, page headers. */
 import type { ComponentChildren } from "preact";
+import { useEffect } from "preact/hooks";
 import { liveJobs } from "../lib/live.ts";
 import { formatDuration } from "../lib/format.ts";
 import type { JobProgress, JobStatus } from "../../server/contract/jobs.ts";
@@ -97,7 +98,9 @@ export function Loading({ what }: { what: string }) {
   return <p class="muted" aria-live="polite">Loading {what}…</p>;
 }
 
+/** The page's heading, which also names the browser tab. */
 export function PageHeader({ title, children }: { title: string; children?: ComponentChildren }) {
+  useEffect(() => void (document.title = `${title} · W2S lab`), [title]);
   return (
     <header class="page-header">
       <h1>{title}</h1>

@@ -49,6 +49,20 @@ export function mean(values: number[]): number | null {
   return finite.length === 0 ? null : finite.reduce((a, b) => a + b, 0) / finite.length;
 }
 
+/** Tick labels with no more decimals than the tick spacing needs (0.10000000001 → "0.1"). */
+export function yTickLabels(splits: number[]): string[] {
+  const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 0;
+  const small = splits.some((v) => v !== 0 && Math.abs(v) < 0.01);
+  if (small && splits.every((v) => v === 0 || Math.abs(v) < 0.01)) {
+    return splits.map((v) => (v === 0 ? "0" : v.toExponential(1)));
+  }
+  // As many decimals as the tick spacing has (0.25 → 2, 0.00005 → 5), at most 6.
+  const decimals = step > 0
+    ? [0, 1, 2, 3, 4, 5, 6].find((d) => Math.abs(step * 10 ** d - Math.round(step * 10 ** d)) < 1e-6) ?? 6
+    : 3;
+  return splits.map((v) => String(+v.toFixed(decimals)));
+}
+
 /** A fixed palette that stays readable on white and is told apart without relying on red/green alone. */
 export const PALETTE = [
   "#1f77b4",
@@ -60,3 +74,35 @@ export const PALETTE = [
   "#8c564b",
   "#e377c2",
 ];
+
+/**
+ * One colour per method, the same on every page, from hues outside PALETTE (which the model sizes use), so
+ * a colour never means a size and a method on one page.
+ */
+export const METHOD_COLOURS: Record<string, string> = {
+  naive: "#b07aa1",
+  auxconf: "#edc948",
+  bootstrap: "#76b7b2",
+  generative: "#9c755f",
+};
+
+export function methodColour(method: string): string {
+  return METHOD_COLOURS[method] ?? "#5c6b7a";
+}
+
+/** "[0.53, 0.67]": a 95 % interval as the tables show it; null when either end is missing. */
+export function formatInterval(
+  interval: { lo: number | null; hi: number | null } | null | undefined,
+  digits = 2,
+): string | null {
+  const { lo, hi } = interval ?? { lo: null, hi: null };
+  if (typeof lo !== "number" || typeof hi !== "number" || !Number.isFinite(lo) || !Number.isFinite(hi)) {
+    return null;
+  }
+  return `[${lo.toFixed(digits)}, ${hi.toFixed(digits)}]`;
+}
+
+/** A config key as words: "studentMode" → "student mode", "alpha_max" → "alpha max". */
+export function readableKey(key: string): string {
+  return key.replace(/_/g, " ").replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
+}

@@ -33,6 +33,20 @@ export function runCue(runId: number, jobId: number | null): number {
   return latest?.runIds ? runEventCounts.value.get(runId) ?? 0 : jobEventCounts.value.get(jobId) ?? 0;
 }
 
+/** When the lab server last answered (an API response, the event stream opening); null before it has. */
+export const serverAnsweredAt = signal<Date | null>(null);
+/** The server stopped answering (a request could not reach it): what is on screen may be stale. */
+export const serverAway = signal(false);
+
+export function noteServerAnswered(): void {
+  serverAnsweredAt.value = new Date();
+  serverAway.value = false;
+}
+
+export function noteServerAway(): void {
+  serverAway.value = true;
+}
+
 let source: EventSource | undefined;
 
 function apply(event: JobEvent): void {
@@ -49,10 +63,15 @@ function apply(event: JobEvent): void {
 export function connectEvents(): void {
   if (source) return;
   source = new EventSource("/api/events");
-  source.onopen = () => (streamState.value = "live");
-  // EventSource reconnects by itself; show the gap meanwhile.
-  source.onerror =
-    () => (streamState.value = source?.readyState === EventSource.CLOSED ? "offline" : "connecting");
+  source.onopen = () => {
+    streamState.value = "live";
+    noteServerAnswered();
+  };
+  // EventSource reconnects by itself; show the gap meanwhile, and ask whether the server is there at all.
+  source.onerror = () => {
+    streamState.value = source?.readyState === EventSource.CLOSED ? "offline" : "connecting";
+    fetch("/api/health").then((res) => void res.body?.cancel(), noteServerAway);
+  };
   source.addEventListener("snapshot", (e) => {
     const active = JSON.parse((e as MessageEvent).data) as Array<
       { jobId: number; type: string; status: JobEvent["status"]; progress?: Record<string, unknown> | null }

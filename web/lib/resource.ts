@@ -3,7 +3,8 @@
  * `usePagedList`: the same for a list endpoint shown page by page ("Load more" adds one page).
  */
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { apiGet, describeError } from "./api.ts";
+import { apiGet, ApiRequestError, describeError } from "./api.ts";
+import { noteServerAnswered, noteServerAway } from "./live.ts";
 
 export interface Resource<T> {
   data: T | undefined;
@@ -106,6 +107,7 @@ function useLoader<T>(
       const accept = () => mounted.current && currentPath.current === path && id > applied.current;
       load().then(
         (value) => {
+          noteServerAnswered();
           if (!accept()) return;
           applied.current = id;
           setData(value);
@@ -113,6 +115,9 @@ function useLoader<T>(
           setLoading(false);
         },
         (err) => {
+          // Status 0: no answer at all (the server is down), not an answer that says no.
+          if (err instanceof ApiRequestError && err.status === 0) noteServerAway();
+          else noteServerAnswered();
           if (!accept()) return;
           applied.current = id;
           setError(describeError(err));

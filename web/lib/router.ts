@@ -28,7 +28,10 @@ export function setQueryParam(name: string, value: string): void {
   navigate(location.pathname + (search ? `?${search}` : ""), { replace: true });
 }
 
-/** Plain `<a href="/…">` links navigate in place; modified clicks, downloads and /api links do not. */
+/**
+ * Plain `<a href="/…">` links navigate in place; modified clicks, downloads, /api links and links to a part
+ * of this page do not.
+ */
 export function startRouter(): void {
   addEventListener("popstate", sync);
   document.addEventListener("click", (event) => {
@@ -38,6 +41,8 @@ export function startRouter(): void {
     if (!anchor || anchor.target || anchor.hasAttribute("download")) return;
     const url = new URL(anchor.href, location.href);
     if (url.origin !== location.origin || url.pathname.startsWith("/api")) return;
+    // An in-page link ("Skip to content", #section) is the browser's: it scrolls and moves focus there.
+    if (url.hash && url.pathname === location.pathname && url.search === location.search) return;
     event.preventDefault();
     navigate(url.pathname + url.search);
   });

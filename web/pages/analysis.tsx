@@ -9,6 +9,7 @@ import {
   PairwiseNote,
   PgrBars,
   ResultsTable,
+  ResultWarnings,
   SaliencyChart,
   tasksOf,
   useResultsSummary,
@@ -57,10 +58,14 @@ function useResultsForTask() {
 }
 
 /** The API's summary of one task's results: PGR per pair and method. */
-function SummaryBars({ task, params }: { task: string; params: ReadonlyMap<string, number> }) {
+function SummaryBars(
+  { task, params, rows }: { task: string; params: ReadonlyMap<string, number>; rows: ResultRow[] },
+) {
   const summary = useResultsSummary(`?task=${encodeURIComponent(task)}`, statusVersion.value);
   if (summary.error) return <ErrorBox message={summary.error} onRetry={summary.reload} />;
-  return summary.data ? <PgrBars summary={summary.data} params={params} /> : <Loading what="PGR" />;
+  return summary.data
+    ? <PgrBars summary={summary.data} params={params} rows={rows} />
+    : <Loading what="PGR" />;
 }
 
 /** The API's median PGR over every stored result: per task × method and per method. */
@@ -143,6 +148,10 @@ function PgrVsKnowledge({ task, knowledge }: { task: string; knowledge: Readonly
 export function ResultsPage() {
   const { results, tasks, pairwise, task, rows } = useResultsForTask();
   const { params, compute } = useParamsBySize();
+  // Which experiments are sweeps: their rows link to the sweep's page.
+  const sweeps = useResource<Experiment[]>("/sweeps?limit=1000", statusVersion.value);
+  const sweepIds = new Set((sweeps.data ?? []).map((s) => s.id));
+  const taskQuery = `?task=${encodeURIComponent(task)}`;
   const knowledge = strongKnowledgeOf(rows);
   return (
     <>
@@ -156,12 +165,13 @@ export function ResultsPage() {
       {rows.length > 0 && (
         <>
           <PairwiseNote rows={rows} />
+          <ResultWarnings rows={rows} />
           <Section title={`Weak-to-strong across sizes — ${task}`} id="fig3">
-            <Fig3WithControls rows={rows} params={params} compute={compute} />
+            <Fig3WithControls rows={rows} params={params} compute={compute} summaryQuery={taskQuery} />
           </Section>
           <div class="two-columns even">
             <Section title="Performance gap recovered per pair" id="pgr">
-              <SummaryBars task={task} params={params} />
+              <SummaryBars task={task} params={params} rows={rows} />
             </Section>
             <Section title="Median PGR (all tasks)" id="median">
               <SummaryTable />
@@ -179,7 +189,7 @@ export function ResultsPage() {
             </Section>
           )}
           <Section title={`All results for ${task}`} id="rows">
-            <ResultsTable rows={rows} />
+            <ResultsTable rows={rows} sweepIds={sweepIds} />
           </Section>
         </>
       )}

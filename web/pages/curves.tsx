@@ -3,7 +3,7 @@
  * early-stopping point (best test accuracy) marked and compared with the final point.
  */
 import { METRIC_SERIES } from "../../server/contract/series.ts";
-import { alignSeries, Chart, type ChartMarker } from "../components/chart.tsx";
+import { alignSeries, Chart, type ChartMarker, type ChartStepLine } from "../components/chart.tsx";
 import {
   EmptyState,
   ErrorBox,
@@ -19,6 +19,24 @@ import { usePagedList, useResource } from "../lib/resource.ts";
 import { seriesKind, testAccuracySeries } from "../lib/series.ts";
 import type { RunMetrics, SeriesPoint } from "../../server/contract/series.ts";
 import type { Run } from "../lib/types.ts";
+
+/** A checkpoint the results read this run at, marked on its curves. */
+export interface CheckpointReading {
+  step: number;
+  checkpoint: "final" | "selected";
+}
+
+/** The colour of the final-checkpoint line (tests look for its pixels). */
+export const CHECKPOINT_COLOUR = "#1f2933";
+
+/** Each checkpoint in words, and as the short label of its line on the curves. */
+const CHECKPOINT_NAMES: Record<CheckpointReading["checkpoint"], { text: string; line: string }> = {
+  final: { text: "the final checkpoint, the headline reading", line: "final (headline)" },
+  selected: { text: "the best validation point", line: "best on validation" },
+};
+
+/** Series after the first get dashes, so series with the same values (validation = test) stay visible. */
+const SERIES_DASHES: Array<number[] | undefined> = [undefined, [8, 4], [2, 3], [10, 3, 2, 3]];
 
 export interface EarlyStop {
   series: string;
@@ -37,10 +55,12 @@ export function findEarlyStop(series: RunMetrics["series"]): EarlyStop | undefin
 }
 
 /**
- * Legend names of the accuracy series. A student's validation score is agreement with its supervisor's
+ * Legend names of the loss and accuracy series. A student's validation score is agreement with its supervisor's
  * labels, not accuracy: its legend says so. (Chance is drawn at 0.5, the balanced tasks' rate.)
  */
 const SERIES_LABELS: Record<string, string> = {
+  [METRIC_SERIES.trainLoss]: "training loss",
+  [METRIC_SERIES.valLoss]: "validation loss",
   [METRIC_SERIES.valAcc]: "validation accuracy (ground truth)",
   [METRIC_SERIES.valAgreement]: "validation agreement with the supervisor's labels",
   [METRIC_SERIES.testAcc]: "test accuracy (ground truth)",
@@ -57,7 +77,63 @@ function isRunLive(run: Run | undefined): boolean {
   return run.status === "running" || live?.status === "running" || live?.status === "queued";
 }
 
-export function RunCurves({ runId, compact = false }: { runId: number; compact?: boolean }) {
+/** The best and (when it differs) the final point of the test-accuracy curve, as labelled markers. */
+function earlyStopMarkers(stop: EarlyStop | undefined): ChartMarker[] {
+  return stop
+    ? [
+      {
+        x: stop.best.step,
+        y: stop.best.value,
+        label: `best ${stop.best.value.toFixed(3)} @ ${stop.best.step}`,
+        color: "#2ca02c",
+      },
+      ...(stop.final.step !== stop.best.step
+        ? [{
+          x: stop.final.step,
+          y: stop.final.value,
+          label: `final ${stop.final.value.toFixed(3)} @ ${stop.final.step}`,
+          color: "#d62728",
+        }]
+        : []),
+    ]
+    : [];
+}
+
+/** The checkpoints as labelled vertical lines on every curve of the run. */
+function checkpointLines(readings: CheckpointReading[]): ChartStepLine[] {
+  return readings.map((r) => ({
+    x: r.step,
+    label: `${CHECKPOINT_NAMES[r.checkpoint].line} @ ${r.step}`,
+    color: r.checkpoint === "final" ? CHECKPOINT_COLOUR : "#8a5a00",
+  }));
+}
+
+/** Which checkpoints the results read a run at, in words, beside the dashed lines that mark them. */
+function CheckpointNote({ readings, role }: { readings: CheckpointReading[]; role: string }) {
+  if (readings.length === 0) return null;
+  return (
+    <p class="small" data-testid="checkpoint-readings">
+      The results read this run at {readings.map((r, i) => (
+        <span key={r.checkpoint}>
+          {i > 0 && "; "}
+          <strong>step {r.step}</strong>: {CHECKPOINT_NAMES[r.checkpoint].text}
+        </span>
+      ))}
+      {role === "student" &&
+        ". A student's validation score is agreement with its weak supervisor's labels, not accuracy"}
+      . Dashed vertical lines mark {readings.length === 1 ? "it" : "them"} on the curves.
+    </p>
+  );
+}
+
+export function RunCurves(
+  { runId, compact = false, readings = [] }: {
+    runId: number;
+    compact?: boolean;
+    /** The checkpoints the experiment's results read this run at (none outside an experiment). */
+    readings?: CheckpointReading[];
+  },
+) {
   const run = useResource<Run & { metricNames: string[] }>(`/runs/${runId}`, statusVersion.value);
   const live = isRunLive(run.data);
   // While the run trains, live events about this run are a cue to reload its series (at most once a second).
@@ -86,25 +162,9 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
   );
   const toList = (n: string) => series[n].points.map((p) => [p.step, p.value] as [number, number]);
   const stop = findEarlyStop(series);
-  const markers: ChartMarker[] = stop
-    ? [
-      {
-        x: stop.best.step,
-        y: stop.best.value,
-        label: `best ${stop.best.value.toFixed(3)} @ ${stop.best.step}`,
-        color: "#2ca02c",
-      },
-      ...(stop.final.step !== stop.best.step
-        ? [{
-          x: stop.final.step,
-          y: stop.final.value,
-          label: `final ${stop.final.value.toFixed(3)}`,
-          color: "#d62728",
-        }]
-        : []),
-    ]
-    : [];
+  const markers = earlyStopMarkers(stop);
   const height = compact ? 220 : 280;
+  const stepLines = checkpointLines(readings);
   return (
     <div class="run-curves" data-run-id={runId} data-live={live ? "yes" : "no"}>
       <p class="muted small">
@@ -127,6 +187,7 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
             : <>{" — "}the final point is the best.</>}
         </p>
       )}
+      <CheckpointNote readings={readings} role={run.data.role} />
       <div class="chart-grid">
         {lossNames.length > 0 && (
           <Chart
@@ -138,10 +199,12 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
             height={height}
             data={alignSeries(lossNames.map(toList))}
             series={lossNames.map((n, i) => ({
-              label: n,
+              label: SERIES_LABELS[n] ?? n,
               color: PALETTE[i % PALETTE.length],
+              dash: SERIES_DASHES[i % SERIES_DASHES.length],
               points: false,
             }))}
+            steps={stepLines}
           />
         )}
         {accuracyNames.length > 0 && (
@@ -156,9 +219,11 @@ export function RunCurves({ runId, compact = false }: { runId: number; compact?:
             series={accuracyNames.map((n, i) => ({
               label: SERIES_LABELS[n] ?? n,
               color: PALETTE[(i + 2) % PALETTE.length],
+              dash: SERIES_DASHES[i % SERIES_DASHES.length],
               points: false,
             }))}
             markers={markers}
+            steps={stepLines}
             chance={0.5}
           />
         )}

@@ -12,7 +12,7 @@ import { FINETUNE_RECIPE, RECIPE_OPTIONS, type RecipeOption } from "../../server
 import { type TaskListing, WORLD_SUITES } from "../../server/contract/tasks.ts";
 import { CheckboxGroup, SelectField, TextField } from "../components/fields.tsx";
 import { Cmd, ErrorBox, Loading } from "../components/ui.tsx";
-import { apiPost } from "../lib/api.ts";
+import { apiPost, apiToken } from "../lib/api.ts";
 import {
   type FieldErrors,
   issuesToFieldErrors,
@@ -103,14 +103,30 @@ interface Chosen {
   strong: string;
 }
 
-function choose(values: FormValues, taskNames: string[], sizeNames: string[]): Chosen {
+/**
+ * The strong model's default: the usual one when it is pretrained, else the largest pretrained size above the
+ * weak one, else the usual one (the form then says which sizes are not pretrained).
+ */
+function defaultStrong(models: ModelListing[], weak: string): string {
+  const sizeNames = models.map((m) => m.name);
+  const usual = sizeNames.includes(DEFAULT_EXPERIMENT.strong)
+    ? DEFAULT_EXPERIMENT.strong
+    : sizeNames[Math.min(2, sizeNames.length - 1)] ?? "";
+  const pretrained = (name: string) => models.find((m) => m.name === name)?.status === "pretrained";
+  if (pretrained(usual)) return usual;
+  const above = sizeNames.slice(sizeNames.indexOf(weak) + 1).filter(pretrained);
+  return above.at(-1) ?? usual;
+}
+
+function choose(values: FormValues, taskNames: string[], models: ModelListing[]): Chosen {
+  const sizeNames = models.map((m) => m.name);
   const listed = (want: string, names: string[], otherwise: string | undefined) =>
     names.includes(want) ? want : otherwise ?? "";
+  const weak = values.weak || listed(DEFAULT_EXPERIMENT.weak, sizeNames, sizeNames[0]);
   return {
     task: values.task || listed(DEFAULT_EXPERIMENT.task, taskNames, taskNames[0]),
-    weak: values.weak || listed(DEFAULT_EXPERIMENT.weak, sizeNames, sizeNames[0]),
-    strong: values.strong ||
-      listed(DEFAULT_EXPERIMENT.strong, sizeNames, sizeNames[Math.min(2, sizeNames.length - 1)]),
+    weak,
+    strong: values.strong || defaultStrong(models, weak),
   };
 }
 
@@ -441,10 +457,11 @@ function ModeChoice({ mode, onMode }: { mode: Mode; onMode: (mode: Mode) => void
   );
 }
 
-function UnpretrainedNotice({ sizes }: { sizes: string[] }) {
+function UnpretrainedNotice({ sizes, none }: { sizes: string[]; none: boolean }) {
   if (sizes.length === 0) return null;
   return (
-    <p class="notice small">
+    <p class="notice small" data-testid="unpretrained">
+      {none ? "No size is pretrained yet, so the strong model cannot default to one. " : ""}
       Not pretrained yet: {[...new Set(sizes)].join(", ")}. Pretrain them on the <a href="/models">Models</a>
       {" "}
       page (or <Cmd>deno task lab pretrain --size {sizes[0]}</Cmd>) first.
@@ -474,7 +491,8 @@ export function ExperimentForm() {
 
   const taskNames = tasks.data?.map((t) => t.name) ?? [];
   const sizeNames = models.data?.map((m) => m.name) ?? [];
-  const chosen = choose(values, taskNames, sizeNames);
+  const chosen = choose(values, taskNames, models.data ?? []);
+  const signedOut = !apiToken.value;
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -541,13 +559,25 @@ export function ExperimentForm() {
           />
         )}
       <TrainingFields mode={mode} values={values} set={set} errors={errors} />
-      <UnpretrainedNotice sizes={unpretrained} />
+      <UnpretrainedNotice
+        sizes={unpretrained}
+        none={!models.data.some((m) => m.status === "pretrained")}
+      />
       {errors.form && <p class="field-error" role="alert" data-field="form">{errors.form}</p>}
       {started && <p class="success" role="status">{started}</p>}
       <div class="form-row">
-        <button type="submit" disabled={busy}>
+        <button
+          type="submit"
+          disabled={busy || signedOut}
+          aria-describedby={signedOut ? "start-signed-out" : undefined}
+        >
           {busy ? "Starting…" : mode === "experiment" ? "Start experiment" : "Start sweep"}
         </button>
+        {signedOut && (
+          <span class="hint" id="start-signed-out" data-testid="start-signed-out">
+            Starting needs the API token: paste it in <a href="/settings">Settings</a>.
+          </span>
+        )}
       </div>
     </form>
   );

@@ -25,28 +25,50 @@ import {
   PageHeader,
   Section,
 } from "../components/ui.tsx";
-import { formatTime } from "../lib/format.ts";
+import { formatTime, readableKey } from "../lib/format.ts";
 import { liveJobs, statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
-import type { ExperimentDetail, ResultRow } from "../lib/types.ts";
-import { RunCurves, RunPicker } from "./curves.tsx";
+import type { ExperimentDetail, ResultRow, Run } from "../lib/types.ts";
+import { type CheckpointReading, RunCurves, RunPicker } from "./curves.tsx";
 import { ExperimentActions } from "./experiments.tsx";
 
 /** PGR bars and the median-PGR table, drawn from the API's summary (the CLI's numbers, not recomputed). */
-function SummaryViews({ query, params }: { query: string; params: ReadonlyMap<string, number> }) {
+function SummaryViews(
+  { query, params, rows }: { query: string; params: ReadonlyMap<string, number>; rows: ResultRow[] },
+) {
   const summary = useResultsSummary(query, statusVersion.value);
   if (summary.error) return <ErrorBox message={summary.error} onRetry={summary.reload} />;
   if (!summary.data) return <Loading what="the results summary" />;
   return (
     <>
       <h3>Performance gap recovered</h3>
-      <PgrBars summary={summary.data} params={params} />
+      <PgrBars summary={summary.data} params={params} rows={rows} />
       <h3>Median PGR</h3>
       <MedianPgrTable summary={summary.data} />
     </>
   );
+}
+
+/**
+ * The checkpoints the results read a run at: the final one (the headline) and the validation-selected
+ * one, from the first result whose model of the run's role has the run's size.
+ */
+export function readingsOf(run: Run, rows: ResultRow[]): CheckpointReading[] {
+  const role = run.role === "weak" || run.role === "ceiling" || run.role === "student" ? run.role : undefined;
+  if (!role) return [];
+  const row = rows.find((r) =>
+    (role === "weak" ? r.weakSize : r.strongSize) === run.modelSize && r.full?.final
+  );
+  const final = row?.full?.final?.steps[role];
+  const selected = row?.full?.selected?.steps[role];
+  return [
+    ...(typeof final === "number" ? [{ step: final, checkpoint: "final" as const }] : []),
+    ...(typeof selected === "number" && selected !== final
+      ? [{ step: selected, checkpoint: "selected" as const }]
+      : []),
+  ];
 }
 
 export function ExportButtons({ query }: { query: string }) {
@@ -60,15 +82,18 @@ export function ExportButtons({ query }: { query: string }) {
 
 /**
  * Method picker, x axis (parameters or pretraining compute; ?x=compute in the address) and the
- * GT-early-stopping toggle above the figure-3 plot.
+ * GT-early-stopping toggle above the figure-3 plot; its intervals over seeds come from the API's summary
+ * of `summaryQuery` (the same rows).
  */
 export function Fig3WithControls(
-  { rows, params, compute }: {
+  { rows, params, compute, summaryQuery }: {
     rows: ResultRow[];
     params: ReadonlyMap<string, number>;
     compute: ReadonlyMap<string, number>;
+    summaryQuery: string;
   },
 ) {
+  const summary = useResultsSummary(summaryQuery, statusVersion.value);
   const axis = currentQuery.value.get("x") === "compute" ? "compute" : "params";
   const methods = methodsOf(rows);
   const [method, setMethod] = useState(methods[0]);
@@ -115,8 +140,35 @@ export function Fig3WithControls(
         axis={axis}
         method={shown}
         useOracle={oracle}
+        cells={summary.data?.cells}
       />
     </>
+  );
+}
+
+/** The experiment's settings with readable names ("student mode", not `studentMode`), its date and job. */
+function ConfigFacts({ experiment: e }: { experiment: ExperimentDetail }) {
+  return (
+    <dl class="facts" data-testid="config-facts">
+      {Object.entries(e.config).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => (
+        <div key={k} data-key={k}>
+          <dt>{readableKey(k)}</dt>
+          <dd>{Array.isArray(v) ? v.join(", ") : String(v)}</dd>
+        </div>
+      ))}
+      <div>
+        <dt>created</dt>
+        <dd>{formatTime(e.createdAt)}</dd>
+      </div>
+      {e.jobId !== null && (
+        <div>
+          <dt>job</dt>
+          <dd>
+            <a href={`/jobs/${e.jobId}`}>job {e.jobId}</a>
+          </dd>
+        </div>
+      )}
+    </dl>
   );
 }
 
@@ -144,7 +196,6 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
   const runningRun = e.runs.find((r) => r.status === "running");
   const chosenRun = e.runs.find((r) => r.id === runParam) ?? runningRun ?? e.runs[e.runs.length - 1];
   const exportQuery = `?experimentId=${id}`;
-  const config = e.config as Record<string, unknown>;
 
   return (
     <>
@@ -159,26 +210,7 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
           progress={e.job?.progress}
           error={e.job?.error}
         />
-        <dl class="facts">
-          {Object.entries(config).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => (
-            <div key={k}>
-              <dt>{k}</dt>
-              <dd>{Array.isArray(v) ? v.join(", ") : String(v)}</dd>
-            </div>
-          ))}
-          <div>
-            <dt>created</dt>
-            <dd>{formatTime(e.createdAt)}</dd>
-          </div>
-          {e.jobId !== null && (
-            <div>
-              <dt>job</dt>
-              <dd>
-                <a href={`/jobs/${e.jobId}`}>job {e.jobId}</a>
-              </dd>
-            </div>
-          )}
-        </dl>
+        <ConfigFacts experiment={e} />
       </Section>
       <Section title="Results" id="results">
         {e.results.length === 0
@@ -201,11 +233,16 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
             <>
               <PairwiseNote rows={e.results} />
               <ResultWarnings rows={e.results} />
-              <Fig3WithControls rows={e.results} params={params} compute={compute} />
-              <SummaryViews query={`?experimentId=${id}`} params={params} />
+              <Fig3WithControls
+                rows={e.results}
+                params={params}
+                compute={compute}
+                summaryQuery={`?experimentId=${id}`}
+              />
+              <SummaryViews query={`?experimentId=${id}`} params={params} rows={e.results} />
               <details>
                 <summary>All result rows ({e.results.length})</summary>
-                <ResultsTable rows={e.results} />
+                <ResultsTable rows={e.results} sweepIds={kind === "sweep" ? new Set([id]) : undefined} />
               </details>
             </>
           )}
@@ -222,7 +259,7 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
           : (
             <>
               <RunPicker runs={e.runs} current={chosenRun?.id} hrefOf={(r) => `${base}/${id}?run=${r.id}`} />
-              {chosenRun && <RunCurves runId={chosenRun.id} />}
+              {chosenRun && <RunCurves runId={chosenRun.id} readings={readingsOf(chosenRun, e.results)} />}
             </>
           )}
       </Section>

@@ -15,13 +15,13 @@ import {
   Section,
 } from "../components/ui.tsx";
 import { apiGet, apiPost, describeError } from "../lib/api.ts";
-import { formatNumber, formatParams, formatPercent, PALETTE } from "../lib/format.ts";
+import { formatDuration, formatNumber, formatParams, formatPercent, PALETTE } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
 import { pretrainLossSeries } from "../lib/series.ts";
 import { describeExcluded, leakageLabel, type ModelListing } from "../../server/contract/models.ts";
 import type { RunMetrics } from "../../server/contract/series.ts";
-import type { Run } from "../lib/types.ts";
+import type { BenchRow, Run } from "../lib/types.ts";
 
 /** Ladder states with a live job behind them. */
 const ACTIVE = new Set(["queued", "running", "pretraining"]);
@@ -86,9 +86,83 @@ function ModelStatus({ model: m }: { model: ModelListing }) {
   );
 }
 
-function PretrainButton({ model, onStarted }: { model: ModelListing; onStarted: () => void }) {
+/** A software WebGPU adapter (the CPU), as the benchmark names the device. */
+const CPU_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|\bcpu\b/i;
+/** The benchmark's training-step rows: one per ladder size (`version`), with its tokens/s. */
+const TRAIN_STEP_KERNEL = "train step";
+/** Longer than this on the CPU, pretraining a size is impractical however it is estimated. */
+const PRACTICAL_SECONDS = 24 * 3600;
+
+type BenchRowWithDetails = BenchRow & { details?: { tokensPerSecond?: number } | null };
+
+/** How long pretraining a size would take on the server's adapter, or why that cannot be said. */
+export interface PretrainEstimate {
+  device: string;
+  seconds: number | null;
+  /** The size whose tokens/s it comes from (scaled by parameters when it is another size). */
+  from: string | null;
+}
+
+/**
+ * Tokens/s of each size on the adapter of the newest benchmark: its training-step rows, else a pretraining
+ * run's own figure. A size not measured is estimated from the nearest measured one, scaled by parameters
+ * (the compute per token grows with them). Null when the adapter is not a CPU one or is unknown.
+ */
+export function cpuPretrainEstimate(
+  model: ModelListing,
+  models: ModelListing[],
+  bench: BenchRowWithDetails[],
+): PretrainEstimate | null {
+  const device = bench[0]?.device;
+  if (!device || !CPU_ADAPTER.test(device)) return null;
+  const measured = new Map<string, number>();
+  for (const m of models) {
+    const tps = (m.pretrainInfo as { tokensPerSecond?: number } | null)?.tokensPerSecond;
+    if (tps && tps > 0) measured.set(m.name, tps);
+  }
+  for (const row of [...bench].reverse()) {
+    const tps = row.details?.tokensPerSecond;
+    if (row.device === device && row.kernel === TRAIN_STEP_KERNEL && tps && tps > 0) {
+      measured.set(row.version, tps);
+    }
+  }
+  const known = models.filter((m) => measured.has(m.name));
+  if (known.length === 0) return { device, seconds: null, from: null };
+  const nearest = known.reduce((a, b) =>
+    Math.abs(Math.log(b.params / model.params)) < Math.abs(Math.log(a.params / model.params)) ? b : a
+  );
+  const tokensPerSecond = measured.get(nearest.name)! * nearest.params / model.params;
+  return { device, seconds: model.tokens / tokensPerSecond, from: nearest.name };
+}
+
+function EstimateText({ estimate }: { estimate: PretrainEstimate }) {
+  const { device, seconds, from } = estimate;
+  const practical = seconds !== null && seconds <= PRACTICAL_SECONDS;
+  return (
+    <span class="hint" data-testid="pretrain-estimate">
+      {seconds !== null && `About ${formatDuration(seconds)} on ${device} (from ${from}'s tokens/s)`}
+      {seconds !== null && !practical && " — "}
+      {!practical && "impractical on this CPU adapter; meant for a GPU"}
+    </span>
+  );
+}
+
+/**
+ * Pretrain, resume, or pretrain again. Overwriting a checkpoint, and a GPU size on a CPU adapter, ask first
+ * (the second button does it).
+ */
+function PretrainButton(
+  { model, estimate, onStarted }: {
+    model: ModelListing;
+    estimate: PretrainEstimate | null;
+    onStarted: () => void;
+  },
+) {
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
+  const [asking, setAsking] = useState(false);
+  const overwrites = model.status === "pretrained";
+  const onCpu = !model.cpu && estimate !== null;
   const start = async () => {
     setBusy(true);
     setError(undefined);
@@ -98,7 +172,8 @@ function PretrainButton({ model, onStarted }: { model: ModelListing; onStarted: 
       const corpus = c && c.realShare > 0
         ? { realShare: c.realShare, leakage: c.leakage, ...(c.leakage ? {} : { splitSeeds: c.splitSeeds }) }
         : {};
-      await apiPost(`/models/${model.name}/pretrain`, { force: model.status === "pretrained", ...corpus });
+      await apiPost(`/models/${model.name}/pretrain`, { force: overwrites, ...corpus });
+      setAsking(false);
       onStarted();
     } catch (err) {
       setError(describeError(err));
@@ -106,27 +181,41 @@ function PretrainButton({ model, onStarted }: { model: ModelListing; onStarted: 
       setBusy(false);
     }
   };
+  const label = overwrites ? "Pretrain again" : model.status === "partial" ? "Resume" : "Pretrain";
   return (
-    <div class="actions">
-      <button
-        type="button"
-        class={model.status === "pretrained" ? "secondary" : ""}
-        disabled={busy}
-        onClick={start}
-        aria-label={`Pretrain ${model.name}`}
-      >
-        {model.status === "pretrained"
-          ? "Pretrain again"
-          : model.status === "partial"
-          ? "Resume"
-          : "Pretrain"}
-      </button>
+    <div class="actions" data-testid={`pretrain-${model.name}`}>
+      {onCpu && <EstimateText estimate={estimate} />}
+      {!asking && (
+        <button
+          type="button"
+          class={overwrites || onCpu ? "secondary" : ""}
+          disabled={busy}
+          onClick={overwrites || onCpu ? () => setAsking(true) : start}
+          aria-label={`${label} ${model.name}`}
+        >
+          {onCpu ? `${label} anyway…` : overwrites ? `${label}…` : label}
+        </button>
+      )}
+      {asking && (
+        <span class="confirm" role="group" aria-label={`Confirm pretraining ${model.name}`}>
+          <span>
+            {overwrites
+              ? `Replace ${model.name}'s checkpoint? It is overwritten when pretraining starts.`
+              : ""}
+            {overwrites && onCpu ? " " : ""}
+            {onCpu ? `Pretrain ${model.name} on the CPU?` : ""}
+          </span>
+          <button type="button" class={overwrites ? "danger" : ""} disabled={busy} onClick={start}>
+            {overwrites ? `Overwrite ${model.name}` : `Pretrain ${model.name}`}
+          </button>
+          <button type="button" class="secondary" onClick={() => setAsking(false)}>Keep as it is</button>
+        </span>
+      )}
       {error && <span class="field-error" role="alert">{error}</span>}
     </div>
   );
 }
 
-/** Loss curves of the newest pretraining run of each size, on one chart (training and validation). */
 function PretrainCurves({ runs, onDisk }: { runs: Run[]; onDisk: string[] }) {
   const [curves, setCurves] = useState<Array<{ size: string; metrics: RunMetrics }>>();
   const [error, setError] = useState<string>();
@@ -189,6 +278,7 @@ function PretrainCurves({ runs, onDisk }: { runs: Run[]; onDisk: string[] }) {
 export function ModelsPage() {
   const models = useResource<ModelListing[]>("/models", statusVersion.value);
   const runs = useResource<Run[]>("/runs?role=pretrain&limit=200", statusVersion.value);
+  const bench = useResource<BenchRowWithDetails[]>("/bench/results?limit=1000", statusVersion.value);
   const anyTouched = models.data?.some((m) => m.status !== "none" && m.status !== "missing");
   const onDisk = (models.data ?? []).filter((m) => m.status === "pretrained" || m.status === "partial")
     .map((m) => m.name);
@@ -257,7 +347,13 @@ export function ModelsPage() {
                       <ModelStatus model={m} />
                     </td>
                     <td>
-                      {!ACTIVE.has(m.status) && <PretrainButton model={m} onStarted={models.reload} />}
+                      {!ACTIVE.has(m.status) && (
+                        <PretrainButton
+                          model={m}
+                          estimate={cpuPretrainEstimate(m, models.data!, bench.data ?? [])}
+                          onStarted={models.reload}
+                        />
+                      )}
                     </td>
                   </tr>
                 ))}

@@ -16,7 +16,11 @@ export function SettingsPage() {
     setStatus(answer.ok ? { ok: true, text: "Token accepted." } : { ok: false, text: answer.message });
   };
   // A stored token (pasted earlier or brought by a sign-in link) is checked as soon as the page opens.
-  useEffect(() => void (apiToken.value && check()), []);
+  // A sign-in link opened while this page shows brings a new token: show it and check it too.
+  useEffect(() => {
+    setDraft(apiToken.value);
+    if (apiToken.value) void check();
+  }, [apiToken.value]);
   const save = (event: Event) => {
     event.preventDefault();
     saveToken(draft);
@@ -29,9 +33,10 @@ export function SettingsPage() {
       <Section title="API token" id="token">
         <p>
           Reading needs nothing; starting, cancelling and deleting need the server's token. The first start of
-          the server prints it with a sign-in link (<code>http://127.0.0.1:8787/#token=…</code>) that stores
-          it here in one click; it is kept in <code>&lt;data dir&gt;/token</code> (default{" "}
-          <code>./data/token</code>). It stays in this browser only.
+          the server prints it with a sign-in link (<code data-testid="sign-in-address">
+            {location.origin}/#token=…
+          </code>) that stores it here in one click; it is kept in <code>&lt;data dir&gt;/token</code>{" "}
+          (default <code>./data/token</code>). It stays in this browser only.
         </p>
         <form class="form" onSubmit={save} aria-label="API token">
           <Field id="api-token" label="Token" error={status && !status.ok ? status.text : undefined}>

@@ -1,0 +1,54 @@
+/**
+ * What a dashboard end-to-end test starts: the real lab app (API + built dashboard) on a fresh embedded
+ * PGlite data directory, served on a free port, and headless Chromium with a fresh profile. The same
+ * start-up as tests/dashboard.test.ts, without its worker (pages that only read need none).
+ */
+import { chromium } from "playwright-core";
+import { openDb } from "../../db/client.ts";
+import { createApp } from "../../server/api/app.ts";
+import { EventBus } from "../../server/jobs/bus.ts";
+import { createServerApp } from "../../server/main.ts";
+
+export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+export const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
+export const requireAll = Deno.env.get("REQUIRE_ALL") === "1";
+export const ARTIFACTS = Deno.env.get("TEST_ARTIFACTS") ?? "/tmp/lab-screenshots";
+
+export async function startLab(token: string) {
+  const dataDir = await Deno.makeTempDir({ prefix: "lab-e2e-" });
+  const opened = await openDb({ dataDir });
+  const bus = new EventBus();
+  const app = await createServerApp(createApp({ db: opened.db, dataDir, token, bus, dbKind: opened.kind }));
+  const abort = new AbortController();
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", signal: abort.signal, onListen() {} },
+    app.fetch,
+  );
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const stop = async () => {
+    abort.abort();
+    await server.finished;
+    await opened.close();
+    await Deno.remove(dataDir, { recursive: true });
+  };
+  return { db: opened.db, dataDir, base, stop };
+}
+
+/** Headless Chromium with a fresh profile per run (playwright passes it as --user-data-dir). */
+export async function launchChromium(userDataDir: string) {
+  return await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    viewport: { width: 1440, height: 900 },
+    acceptDownloads: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
