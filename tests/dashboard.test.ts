@@ -245,6 +245,12 @@ async function checkExperimentPage({ page, base, shot }: Ui, experimentId: numbe
     "lp(weak) drawn",
   );
   assert.equal(await page.locator("[data-testid=pairwise-note]").count(), 0, "classification results");
+  // The run picker names each run by what it is (the runs table's name), not "#id role · size".
+  const rows = await (await page.request.get(`${base}/api/runs?experimentId=${experimentId}&limit=1000`))
+    .json();
+  const name: string = rows.find((r: { id: number }) => r.id === studentRunId).name;
+  assert.match(name, /^student · /);
+  await page.waitForSelector(`.run-picker [aria-current=page]:has-text("${name}")`);
   await shot("experiment-detail");
 }
 
@@ -364,12 +370,15 @@ async function checkLiveProgress({ page, shot }: Ui) {
   const seen = new Set<number>();
   // Progress texts seen while the run's curves were already drawn and marked live.
   const liveChartPoints = new Set<string>();
+  // The live figures under the bar: "loss 0.6931 · accuracy 0.5000", never run together.
+  let figuresLine: string | null = null;
   const deadline = Date.now() + 15_000;
   let status = "";
   while (Date.now() < deadline) {
     const bar = await page.$("[role=progressbar]");
     if (bar) seen.add(Number(await bar.getAttribute("aria-valuenow")));
     status = (await page.getAttribute(".job-progress", "data-status")) ?? "";
+    if (status === "running" && !figuresLine) figuresLine = await page.textContent(".job-progress .small");
     if (status === "running" && await page.$("[data-live=yes] [data-testid=loss-chart] canvas")) {
       liveChartPoints.add(await page.locator("[data-testid=progress-text]").first().textContent() ?? "");
       if (liveChartPoints.size === 2) await shot("job-live");
@@ -381,6 +390,7 @@ async function checkLiveProgress({ page, shot }: Ui) {
   const partial = [...seen].filter((v) => v > 0 && v < 100);
   assert.ok(partial.length >= 2, `progress seen live at several values, got ${[...seen].join(", ")}`);
   assert.ok(liveChartPoints.size >= 2, "the training curves were drawn while the job ran");
+  assert.match(figuresLine ?? "", /^loss \d+\.\d{4} · accuracy \d+\.\d{4}$/);
   await page.waitForSelector("[data-testid=accuracy-chart] canvas");
   assert.ok(
     await colouredPixels(page, "[data-testid=loss-chart] canvas", "#1f77b4") > 30,

@@ -2,7 +2,7 @@
 import type { ComponentChildren } from "preact";
 import { useEffect } from "preact/hooks";
 import { liveJobs } from "../lib/live.ts";
-import { formatDuration } from "../lib/format.ts";
+import { formatDuration, readableKey } from "../lib/format.ts";
 import type { JobProgress, JobStatus } from "../../server/contract/jobs.ts";
 
 export function StatusBadge({ status }: { status: string }) {
@@ -63,12 +63,15 @@ export function JobLiveProgress(
       </div>
       {(message || figures) && shownStatus === "running" && (
         <div class="muted small">
-          {message && <span class="message">{message}</span>}
-          {figures && Object.entries(figures).slice(0, 4).map(([k, v]) => (
-            <span key={k} class="figure">
-              {k} {Number.isFinite(v) ? v.toFixed(4) : String(v)}
-            </span>
-          ))}
+          {/* One line of "message · name value · name value", never run together. */}
+          {[
+            ...(message ? [<span key="message" class="message">{message}</span>] : []),
+            ...Object.entries(figures ?? {}).slice(0, 4).map(([k, v]) => (
+              <span key={k} class="figure">
+                {readableKey(k)} {Number.isFinite(v) ? v.toFixed(4) : String(v)}
+              </span>
+            )),
+          ].flatMap((part, i) => i === 0 ? [part] : [" · ", part])}
         </div>
       )}
       {shownStatus === "failed" && shownError && <p class="job-error" role="alert">{shownError}</p>}

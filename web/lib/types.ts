@@ -43,6 +43,8 @@ export interface Run {
   startedAt: string;
   finishedAt: string | null;
   seconds: number | null;
+  /** What the run is ("student · naive · seed 1 · nano→micro"), from GET /api/runs. */
+  name?: string;
 }
 
 export interface ResultRow {

@@ -262,7 +262,7 @@ export function RunPicker(
           class={r.id === current ? "chip selected" : "chip"}
           aria-current={r.id === current ? "page" : undefined}
         >
-          #{r.id} {r.role} · {r.modelSize} <StatusBadge status={r.status} />
+          #{r.id} {r.name ?? `${r.role} · ${r.modelSize}`} <StatusBadge status={r.status} />
         </a>
       ))}
     </nav>

@@ -175,6 +175,8 @@ function ConfigFacts({ experiment: e }: { experiment: ExperimentDetail }) {
 export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | "sweep" }) {
   const base = kind === "sweep" ? "/sweeps" : "/experiments";
   const detail = useResource<ExperimentDetail>(`${base}/${id}`, statusVersion.value);
+  // The runs table names each run by what it is (method, seed, pair), which the picker shows.
+  const named = useResource<Run[]>(`/runs?experimentId=${id}&limit=1000`, statusVersion.value);
   const { params, compute } = useParamsBySize();
   const title = `${kind === "sweep" ? "Sweep" : "Experiment"} ${id}`;
   if (detail.error) {
@@ -258,7 +260,11 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
           )
           : (
             <>
-              <RunPicker runs={e.runs} current={chosenRun?.id} hrefOf={(r) => `${base}/${id}?run=${r.id}`} />
+              <RunPicker
+                runs={e.runs.map((r) => ({ ...r, name: named.data?.find((n) => n.id === r.id)?.name }))}
+                current={chosenRun?.id}
+                hrefOf={(r) => `${base}/${id}?run=${r.id}`}
+              />
               {chosenRun && <RunCurves runId={chosenRun.id} readings={readingsOf(chosenRun, e.results)} />}
             </>
           )}
