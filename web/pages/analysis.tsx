@@ -15,7 +15,7 @@ import {
   useResultsSummary,
 } from "../components/science.tsx";
 import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
-import { PALETTE } from "../lib/format.ts";
+import { methodColour } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useResource } from "../lib/resource.ts";
@@ -109,7 +109,8 @@ function PgrVsKnowledge({ task, knowledge }: { task: string; knowledge: Readonly
     );
   }
   const groups = [...new Set(cells.map((c) => `${c.weak} · ${c.method}`))];
-  const colorOf = (group: string) => PALETTE[groups.indexOf(group) % PALETTE.length];
+  // Colour means method here as on the PGR bars (sizes take PALETTE on this page's figure 3).
+  const colorOf = (group: string) => methodColour(group.split(" · ")[1]);
   const whiskers: ChartWhisker[] = cells.filter((c) =>
     Number.isFinite(c.pgr_ci.lo) && c.pgr_ci.hi > c.pgr_ci.lo
   )
