@@ -22,6 +22,10 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
     file: "./cli/lm-loss.ts",
     help: "mean next-token loss of a checkpoint (--checkpoint DIR --tokens 1,2,3)",
   },
+  export: {
+    file: "./cli/export.ts",
+    help: "a pretrained size as a Hugging Face GPT-2 folder (--size S --out DIR)",
+  },
   worker: { file: "./cli/worker.ts", help: "an extra worker for the job queue at DATABASE_URL" },
   world: { file: "./cli/world.ts", help: "the lab's world: show it, or make a world file the lab's (build)" },
 };

@@ -14,6 +14,7 @@ import * as schema from "../db/schema.ts";
 import type { LabDb } from "../db/client.ts";
 import { readTaskExamples } from "../db/task-examples.ts";
 import { IMPORT_BATCH_ROWS, importTask } from "../server/api/catalog.ts";
+import { type ImportedExample, splitExamples } from "../server/tasks/jsonl.ts";
 import { taskRoutes } from "../server/api/routes/tasks.ts";
 import { ApiError, handleError } from "../server/api/errors.ts";
 import { EventBus } from "../server/jobs/bus.ts";
@@ -183,6 +184,101 @@ Deno.test("two imports racing for one name in two cases: one succeeds, the other
       new RegExp(`a task named "${winner}" already exists \\(the names differ only in case\\)`),
     );
     assert.deepEqual(await counts(client), { tasks: 1, examples: 30 });
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("soft labels: hard_label derived or checked, kept as given, and the answer names used and ignored fields", async () => {
+  const { db, client } = await freshDb();
+  const dataDir = await Deno.makeTempDir({ prefix: "task-import-" });
+  try {
+    // Line i: P(label 1) = i/29 (0, 1/29 … 1); hard_label only on even lines, where it agrees.
+    const soft = (i: number) => i / 29;
+    const lines = range(30).map((i) =>
+      JSON.stringify({
+        txt: `soft ${i}`,
+        soft_label: soft(i),
+        ...(i % 2 === 0 ? { hard_label: soft(i) >= 0.5 ? 1 : 0 } : {}),
+        annotator: "m-7",
+      })
+    );
+    const res = await routes(db, dataDir).request("/import?name=weak-elsewhere", {
+      method: "POST",
+      headers: { "content-type": "application/x-ndjson" },
+      body: chunkedBody(lines.join("\n")),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const answer = await res.json();
+    assert.deepEqual(answer.fields, { used: ["txt", "hard_label", "soft_label"], ignored: ["annotator"] });
+    const stored = await readTaskExamples(db, "weak-elsewhere") as ImportedExample[];
+    // i/29 >= 0.5 from i = 15 on (14/29 < 0.5 < 15/29).
+    assert.deepEqual(stored.map((e) => e.hard_label), range(30).map((i) => (i >= 15 ? 1 : 0)));
+    assert.deepEqual(stored.map((e) => e.soft_label), range(30).map(soft));
+
+    for (
+      const [bad, problem] of [
+        [
+          '{"txt": "x", "soft_label": 1.5}',
+          /line 1: `soft_label` must be a probability in \[0, 1\], got number 1.5/,
+        ],
+        [
+          '{"txt": "x", "soft_label": 0.9, "hard_label": 0}',
+          /line 1: `hard_label` 0 disagrees with `soft_label` 0.9/,
+        ],
+        ['{"txt": "x"}', /line 1: missing field `hard_label` \(0 or 1; or give `soft_label`/],
+      ] as const
+    ) {
+      await assert.rejects(() => importTask(db, { name: "bad-soft", lines: [bad, ...lines] }), problem);
+    }
+    const pairs = range(20).map((i) =>
+      JSON.stringify({ chosen: `good ${i}`, rejected: `bad ${i}`, soft_label: 0.7 })
+    );
+    const pairTask = await importTask(db, { name: "pairs-soft", lines: pairs });
+    assert.deepEqual(pairTask.fields, { used: ["chosen", "rejected"], ignored: ["soft_label"] });
+  } finally {
+    await client.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a file's own train/val/test splits are kept: val and test as given, train halved for weak and student", async () => {
+  const { db, client } = await freshDb();
+  try {
+    // 40 train, 10 val, 10 test lines, interleaved; labels alternate.
+    const splitOf = (i: number) => (i % 6 === 1 ? "val" : i % 6 === 4 ? "test" : "train");
+    const lines = range(60).map((i) =>
+      JSON.stringify({ txt: `t${i}`, hard_label: i % 2, split: splitOf(i) })
+    );
+    const task = await importTask(db, { name: "own-splits", lines });
+    assert.deepEqual(task.fields, { used: ["txt", "hard_label", "split"], ignored: [] });
+    const splits = splitExamples((await readTaskExamples(db, "own-splits"))!, 3);
+    const texts = (list: { txt: string }[]) => list.map((e) => e.txt).sort();
+    const given = (name: string) => range(60).filter((i) => splitOf(i) === name).map((i) => `t${i}`).sort();
+    assert.deepEqual(texts(splits.validation), given("val"));
+    assert.deepEqual(texts(splits.test), given("test"));
+    assert.deepEqual(texts([...splits.train1, ...splits.train2]), given("train"));
+    assert.equal(splits.train1.length, 20);
+    assert.ok(splits.test.every((e) => Object.keys(e).sort().join() === "hard_label,txt"), "examples only");
+
+    const noSplit = JSON.stringify({ txt: "late", hard_label: 0 });
+    await assert.rejects(
+      () => importTask(db, { name: "mixed-splits", lines: [...lines, noSplit] }),
+      /line 61: missing field `split`: the first example gave one/,
+    );
+    await assert.rejects(
+      () =>
+        importTask(db, {
+          name: "bad-split",
+          lines: [...lines, '{"txt": "v", "hard_label": 1, "split": "dev"}'],
+        }),
+      /line 61: `split` must be one of train, val, test, got the string "dev"/,
+    );
+    const withoutVal = lines.filter((l) => !l.includes('"val"'));
+    await assert.rejects(
+      () => importTask(db, { name: "no-val", lines: withoutVal }),
+      /no example has split val/,
+    );
   } finally {
     await client.close();
   }

@@ -38,6 +38,8 @@ export async function main(args: string[]): Promise<void> {
     console.log(
       `imported ${task.format} task ${task.name}: ${task.exampleCount} ${unit} (${fields}) from ${values.file}`,
     );
+    const ignored = task.fields.ignored.length > 0 ? task.fields.ignored.join(", ") : "none";
+    console.log(`fields used: ${task.fields.used.join(", ")}; ignored: ${ignored}`);
   } catch (err) {
     // Name the file with the line: "F.jsonl: line 7: …".
     throw new Error(`${values.file}: ${err instanceof Error ? err.message : err}`);

@@ -12,7 +12,7 @@ import { isWorldTask } from "../tasks/load.ts";
 import { worldTaskInfos, worldTaskSource } from "../tasks/world-tasks.ts";
 import { activeWorld } from "../corpus/world.ts";
 import { worldKey } from "../corpus/world-spec.ts";
-import { type ImportedExample, TaskFormatError, TaskJsonlReader } from "../tasks/jsonl.ts";
+import { type ImportedExample, type ImportFields, TaskFormatError, TaskJsonlReader } from "../tasks/jsonl.ts";
 import { type TaskExample, type TaskFormat, taskFormat } from "../tasks/types.ts";
 import { plain } from "../tasks/source.ts";
 import type { LadderEntry, ModelListing } from "../contract/models.ts";
@@ -131,7 +131,10 @@ export interface TaskImport {
  * two imports race (the unique index on lower(name) decides). Only the API and the CLI call this: job
  * handlers' database handles cannot open transactions.
  */
-export async function importTask(db: LabDb, input: TaskImport): Promise<TaskListing> {
+export async function importTask(
+  db: LabDb,
+  input: TaskImport,
+): Promise<TaskListing & { fields: ImportFields }> {
   const lower = input.name.toLowerCase();
   if (BUILTIN_TASKS.some((t) => t.name.toLowerCase() === lower) || isWorldTask(lower)) {
     throw new ApiError(
@@ -146,11 +149,11 @@ export async function importTask(db: LabDb, input: TaskImport): Promise<TaskList
   try {
     return await db.transaction(async (tx) => {
       await tx.insert(tasks).values({ name: input.name, kind: "imported", description, source });
-      const { format, count } = await insertExamples(tx as unknown as LabDb, input.name, input.lines);
+      const { format, count, fields } = await insertExamples(tx as unknown as LabDb, input.name, input.lines);
       const [row] = await tx.update(tasks).set({ exampleCount: count }).where(eq(tasks.name, input.name))
         .returning();
       const { name, kind, exampleCount } = row;
-      return { name, description, kind, format, builtin: false, source, exampleCount };
+      return { name, description, kind, format, builtin: false, source, exampleCount, fields };
     });
   } catch (err) {
     if (err instanceof TaskFormatError) {
@@ -176,7 +179,7 @@ async function insertExamples(
   tx: LabDb,
   taskName: string,
   lines: Iterable<string> | AsyncIterable<string>,
-): Promise<{ format: TaskFormat; count: number }> {
+): Promise<{ format: TaskFormat; count: number; fields: ImportFields }> {
   const reader = new TaskJsonlReader();
   let batch: ImportedExample[] = [];
   let written = 0;

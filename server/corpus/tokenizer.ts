@@ -50,7 +50,7 @@ function bytesToUnicode(): string[] {
 export const BYTE_TO_UNICODE: readonly string[] = bytesToUnicode();
 const UNICODE_TO_BYTE = new Map<string, number>(BYTE_TO_UNICODE.map((ch, b) => [ch, b]));
 
-interface Gpt2Tables {
+export interface Gpt2Tables {
   // Token text in byte→unicode form, indexed by GPT-2 id (0..50255).
   tokenText: string[];
   // Merge pairs in rank order ("left right" in byte→unicode form).
@@ -60,7 +60,7 @@ interface Gpt2Tables {
 let gpt2Tables: Gpt2Tables | undefined;
 
 // Loads GPT-2's ranks once and recovers the ordered merge list (cached for the process).
-function loadGpt2Tables(): Gpt2Tables {
+export function loadGpt2Tables(): Gpt2Tables {
   if (gpt2Tables) return gpt2Tables;
   const utf8 = new TextEncoder();
   const ranks = r50kRanks as (string | number[])[];

@@ -2,13 +2,19 @@
  * Import of user tasks from JSONL: one JSON object per line, blank lines allowed, in one of two formats.
  * The first non-blank line decides the file's format; a later line in the other format is an error.
  *
- * - classification (openai/weak-to-strong): `{"txt": string, "hard_label": 0 | 1}`; both labels must occur.
+ * - classification (openai/weak-to-strong): `{"txt": string, "hard_label": 0 | 1, "soft_label"?: p}`; both
+ *   labels must occur. `soft_label` (P(label 1) in [0, 1]: weak labels made elsewhere) is kept with the
+ *   example; without `hard_label` the label is derived from it (p ≥ 0.5 → 1), with one they must agree.
  * - comparison (Anthropic HH / TRL preference style), a pairwise task:
  *   `{"prompt"?: string, "chosen": string, "rejected": string}`. Each member's text is prompt + completion,
  *   concatenated as is (TRL's convention: the prompt carries its own trailing space or newline; HH lines
  *   have no prompt and each member carries the whole dialogue). A seeded coin on the line's content puts
  *   the chosen text in `txt` (hard_label 0) or in `other` (hard_label 1), so position never predicts the
  *   label and the same file always imports the same way.
+ *
+ * - either format: `"split": "train" | "val" | "test"` on every line keeps the file's own split (train is
+ *   halved into the weak model's and the student's halves; splitExamples), or on none (a seeded split).
+ * The reader records which fields it used and which it ignored (`ImportFields`), for the import's answer.
  *
  * Parsing is all-or-nothing: the first bad line throws a TaskFormatError naming its line number, so nothing
  * is half-imported (a streamed import runs in one transaction for the same reason). A task needs at least
@@ -18,7 +24,7 @@
 import { seededRandom } from "../../kernels/random.ts";
 import { unstorableText } from "./storable.ts";
 import { splitByGroup } from "./splits.ts";
-import { type TaskExample, type TaskFormat, taskFormat, type TaskSplits } from "./types.ts";
+import { type TaskExample, taskExample, type TaskFormat, taskFormat, type TaskSplits } from "./types.ts";
 
 export const MIN_IMPORT_EXAMPLES = 20;
 
@@ -28,10 +34,31 @@ export const IMPORT_FORMATS: Record<TaskFormat, { name: string; fields: string; 
   pairwise: { name: "comparison", fields: "prompt, chosen, rejected", unit: "comparisons" },
 };
 
-/** An imported example; a comparison keeps its prompt so that splitting keeps a prompt's comparisons together. */
+/** The `split` values a file may give, and the task splits each one feeds. */
+export const GIVEN_SPLITS = ["train", "val", "test"] as const;
+export type GivenSplit = typeof GIVEN_SPLITS[number];
+
+/**
+ * An imported example; a comparison keeps its prompt so that splitting keeps a prompt's comparisons together,
+ * and a line's `soft_label` and `split` are kept as given.
+ */
 export interface ImportedExample extends TaskExample {
   prompt?: string;
+  soft_label?: number;
+  split?: GivenSplit;
 }
+
+/** Which fields of the file the import used, and which it ignored (in the order first seen). */
+export interface ImportFields {
+  used: string[];
+  ignored: string[];
+}
+
+/** The fields each format reads; any other field is reported as ignored. */
+const FORMAT_FIELDS: Record<TaskFormat, readonly string[]> = {
+  classification: ["txt", "hard_label", "soft_label", "split"],
+  pairwise: ["prompt", "chosen", "rejected", "split"],
+};
 
 export class TaskFormatError extends Error {
   /** 1-based line number of the offending line (0 when the problem is the file as a whole). */
@@ -69,6 +96,10 @@ export class TaskJsonlReader {
   #format: TaskFormat | undefined;
   #count = 0;
   #positives = 0;
+  #seen = new Set<string>();
+  /** Whether the first example gave a `split` (then every example must). */
+  #givenSplits: boolean | undefined;
+  #splitCounts: Record<GivenSplit, number> = { train: 0, val: 0, test: 0 };
 
   line(raw: string): ImportedExample | undefined {
     const lineNo = ++this.#lineNo;
@@ -104,13 +135,45 @@ export class TaskJsonlReader {
       );
     }
     const example = this.#format === "pairwise" ? comparison(record, lineNo) : classification(record, lineNo);
+    for (const key of Object.keys(record)) this.#seen.add(key);
+    this.#takeSplit(record, example, lineNo);
     this.#count++;
     if (example.hard_label === 1) this.#positives++;
     return example;
   }
 
+  #takeSplit(record: Record<string, unknown>, example: ImportedExample, lineNo: number): void {
+    const given = "split" in record;
+    if (this.#givenSplits === undefined) this.#givenSplits = given;
+    if (given !== this.#givenSplits) {
+      throw new TaskFormatError(
+        lineNo,
+        this.#givenSplits
+          ? "missing field `split`: the first example gave one, so every example must (train, val or test)"
+          : "`split` is given here but not on the first example: give it on every line or on none",
+      );
+    }
+    if (!given) return;
+    const split = record.split;
+    if (!GIVEN_SPLITS.includes(split as GivenSplit)) {
+      throw new TaskFormatError(
+        lineNo,
+        `\`split\` must be one of ${GIVEN_SPLITS.join(", ")}, got ${describe(split)}`,
+      );
+    }
+    example.split = split as GivenSplit;
+    this.#splitCounts[example.split]++;
+  }
+
+  /** The fields used and ignored so far (complete after the last line). */
+  fields(): ImportFields {
+    const known = FORMAT_FIELDS[this.#format ?? "classification"];
+    const seen = [...this.#seen];
+    return { used: known.filter((f) => this.#seen.has(f)), ignored: seen.filter((f) => !known.includes(f)) };
+  }
+
   /** The file's format and example count once every line is read; throws when the file is not a task. */
-  finish(): { format: TaskFormat; count: number } {
+  finish(): { format: TaskFormat; count: number; fields: ImportFields } {
     const format = this.#format ?? "classification";
     const count = this.#count;
     if (count < MIN_IMPORT_EXAMPLES) {
@@ -125,7 +188,19 @@ export class TaskJsonlReader {
         `a task needs both labels, every example has hard_label ${this.#positives === 0 ? 0 : 1}`,
       );
     }
-    return { format, count };
+    if (this.#givenSplits) {
+      const empty = GIVEN_SPLITS.filter((split) => this.#splitCounts[split] === 0);
+      if (empty.length > 0) {
+        throw new TaskFormatError(
+          0,
+          `no example has split ${
+            empty.join(", ")
+          }: a file that gives its splits needs train, val and test ` +
+            `(or leave \`split\` out for a seeded split)`,
+        );
+      }
+    }
+    return { format, count, fields: this.fields() };
   }
 }
 
@@ -185,12 +260,42 @@ function storable(value: string, field: string, lineNo: number): string {
 
 function classification(record: Record<string, unknown>, lineNo: number): ImportedExample {
   const txt = text(record, "txt", lineNo);
-  if (!("hard_label" in record)) throw new TaskFormatError(lineNo, "missing field `hard_label`");
+  const soft = softLabel(record, lineNo);
+  if (!("hard_label" in record)) {
+    if (soft === undefined) {
+      throw new TaskFormatError(
+        lineNo,
+        "missing field `hard_label` (0 or 1; or give `soft_label`, a probability)",
+      );
+    }
+    return { txt, hard_label: soft >= 0.5 ? 1 : 0, soft_label: soft };
+  }
   const label = record.hard_label;
   if (label !== 0 && label !== 1) {
     throw new TaskFormatError(lineNo, `\`hard_label\` must be 0 or 1, got ${describe(label)}`);
   }
-  return { txt, hard_label: label };
+  if (soft === undefined) return { txt, hard_label: label };
+  if ((soft > 0.5 && label === 0) || (soft < 0.5 && label === 1)) {
+    throw new TaskFormatError(
+      lineNo,
+      `\`hard_label\` ${label} disagrees with \`soft_label\` ${soft} (P(label 1)): fix one, or leave ` +
+        `\`hard_label\` out to derive it`,
+    );
+  }
+  return { txt, hard_label: label, soft_label: soft };
+}
+
+/** `soft_label`, P(label 1) in [0, 1], or undefined when the line has none. */
+function softLabel(record: Record<string, unknown>, lineNo: number): number | undefined {
+  if (!("soft_label" in record)) return undefined;
+  const soft = record.soft_label;
+  if (typeof soft !== "number" || !(soft >= 0 && soft <= 1)) {
+    throw new TaskFormatError(
+      lineNo,
+      `\`soft_label\` must be a probability in [0, 1], got ${describe(soft)}`,
+    );
+  }
+  return soft;
 }
 
 function comparison(record: Record<string, unknown>, lineNo: number): ImportedExample {
@@ -221,10 +326,28 @@ function describe(value: unknown): string {
  * Seeded 30/30/15/25 % split of imported examples, stratified by label (each split keeps the file's
  * label rate; nothing is dropped). Identical texts stay together so a duplicate cannot leak into test;
  * comparisons stay together by prompt (without one, by the pair's two texts, whichever way round).
+ * Examples that carry their `split` keep it: val and test as given, train halved (seeded, by the same
+ * groups, stratified) into train1 for the weak model and train2 for the student.
  */
 export function splitExamples(examples: readonly ImportedExample[], seed: number): TaskSplits {
   const pairwise = taskFormat(examples) === "pairwise";
   const group = (e: ImportedExample) =>
     !pairwise ? e.txt : e.prompt ? `prompt:${e.prompt}` : `pair:${[e.txt, e.other!].sort().join("\u0000")}`;
-  return splitByGroup(examples.map((e) => ({ ...e, group: group(e) })), { seed, salt: "import" }).splits;
+  const grouped = examples.map((e) => ({ ...e, group: group(e) }));
+  if (examples.every((e) => e.split === undefined)) {
+    return splitByGroup(grouped, { seed, salt: "import" }).splits;
+  }
+  const given = (split: GivenSplit) => grouped.filter((e) => e.split === split);
+  const halves = splitByGroup(given("train"), {
+    seed,
+    salt: "import",
+    fractions: { train1: 0.5, train2: 0.5, validation: 0, test: 0 },
+    required: ["train1", "train2"],
+  }).splits;
+  return {
+    train1: halves.train1,
+    train2: halves.train2,
+    validation: given("val").map(taskExample),
+    test: given("test").map(taskExample),
+  };
 }

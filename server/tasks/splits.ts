@@ -32,6 +32,8 @@ export interface SplitOptions {
   fractions?: Record<SplitName, number>;
   /** Drop examples of the majority label in each split until it is exactly 50/50. */
   balance?: boolean;
+  /** The splits that must not come out empty (default: all four). */
+  required?: SplitName[];
 }
 
 /** Splits examples by group; returns the splits and which groups went where. */
@@ -93,7 +95,7 @@ export function splitByGroup(
     if (opts.balance) list = balanceLabels(list, random);
     splits[name] = list.map(taskExample);
   }
-  const empty = SPLIT_NAMES.filter((name) => splits[name].length === 0);
+  const empty = (opts.required ?? SPLIT_NAMES).filter((name) => splits[name].length === 0);
   if (empty.length > 0 && examples.length > 0) {
     throw new Error(
       `split ${empty.join(", ")} would be empty: the ${examples.length} examples form ${byGroup.size} ` +
