@@ -15,6 +15,8 @@
  *              dlogits = (softmax − onehot)/count (all 0 for an ignored row, rowLoss 0).
  *   3. reduce: one workgroup; stats[LOSS] = Σ rowLoss (strided in order, then a tree) / count, and
  *              NONFINITE = 1 if that is NaN/Inf. With no valid target the loss is 0.
+ *   Pass 2 has two versions: v1 as above, v2 one invocation per row (three ordered loops over the
+ *   row). v2 only up to LM_ROW_V2_MAX_VOCAB (the default picks v1 above it, an explicit v2 is refused).
  *   Logits larger than one storage binding (GPT-2's vocabulary × a long batch): pass 2 runs once per
  *   block of whole rows that fits a binding (runtime.ts windowRanges); passes 1 and 3 read one value
  *   per row and run once.
@@ -68,7 +70,7 @@ export interface LmCrossEntropySpec {
   rows: number;
   V: number;
   label: string;
-  /** Row pass version: v1 workgroup per row, v2 invocation per row (default). */
+  /** Row pass version: v1 workgroup per row, v2 invocation per row (default up to LM_ROW_V2_MAX_VOCAB). */
   version?: CrossEntropyVersion;
 }
 
@@ -149,6 +151,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 const ROWS_PER_WG = 64;
 
 /**
+ * Longest row (V) of the v2 row pass: its loops run 3·V iterations in one invocation, and llvmpipe
+ * silently stops an invocation's loops after 65535 iterations in all (GPT-2's vocabulary gave a wrong
+ * loss and dlogits, no error).
+ */
+export const LM_ROW_V2_MAX_VOCAB = Math.floor(65535 / 3);
+
+/**
  * v2 of the row pass: one invocation per row (64 rows per workgroup), three ordered loops over the
  * row (max, Σexp, softmax − onehot written in place), no workgroup memory or barriers; on llvmpipe
  * v1's 256-wide tree reductions cost far more than the row's math. Same results up to summation order.
@@ -207,7 +216,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 /** The row pass once per block of rows whose logits fit one storage binding. */
 function planLmRowBlocks(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
   const { V, label } = s;
-  const v2 = (s.version ?? "v2") === "v2";
+  const v2 = (s.version ?? (V <= LM_ROW_V2_MAX_VOCAB ? "v2" : "v1")) === "v2";
+  if (v2 && V > LM_ROW_V2_MAX_VOCAB) {
+    throw new Error(
+      `${label}: cross-entropy v2 (invocation per row) takes V ≤ ${LM_ROW_V2_MAX_VOCAB}, got V = ${V}: ` +
+        `use version v1 or leave the version out`,
+    );
+  }
   const blocks = windowRanges(gpu, s.rows, V, `${label}: logits ${s.logits.label}`);
   return blocks.map(({ start, length: rows }, i) => {
     const br = bindOperands(gpu, label, [
