@@ -220,7 +220,7 @@ Deno.test("soft labels: hard_label derived or checked, kept as given, and the an
       const [bad, problem] of [
         [
           '{"txt": "x", "soft_label": 1.5}',
-          /line 1: `soft_label` must be a probability in \[0, 1\], got number 1.5/,
+          /line 1: `soft_label` must be P\(label 1\) in \[0, 1\] or a pair \[P\(0\), P\(1\)\] summing to 1, got number 1\.5/,
         ],
         [
           '{"txt": "x", "soft_label": 0.9, "hard_label": 0}',
@@ -236,6 +236,39 @@ Deno.test("soft labels: hard_label derived or checked, kept as given, and the an
     );
     const pairTask = await importTask(db, { name: "pairs-soft", lines: pairs });
     assert.deepEqual(pairTask.fields, { used: ["chosen", "rejected"], ignored: ["soft_label"] });
+
+    // openai/weak-to-strong's weak-label file (eval.py's rows): gt_label is the truth, hard_label the weak
+    // model's argmax and soft_label its [P(0), P(1)]. The truth is the task's label; the weak P(1) is kept.
+    const weakRows = range(24).map((i) => {
+      const p1 = ((i * 7) % 24) / 23;
+      return JSON.stringify({
+        txt: `row ${i}`,
+        gt_label: i % 2,
+        hard_label: p1 >= 0.5 ? 1 : 0,
+        soft_label: [1 - p1, p1],
+        acc: (p1 >= 0.5 ? 1 : 0) === i % 2,
+      });
+    });
+    const weakTask = await importTask(db, { name: "openai-weak-labels", lines: weakRows });
+    assert.deepEqual(weakTask.fields, {
+      used: ["txt", "hard_label", "soft_label", "gt_label"],
+      ignored: ["acc"],
+    });
+    const weakStored = await readTaskExamples(db, "openai-weak-labels") as ImportedExample[];
+    assert.deepEqual(weakStored.map((e) => e.hard_label), range(24).map((i) => i % 2));
+    assert.deepEqual(weakStored.map((e) => e.weak_label), range(24).map((i) => ((i * 7) % 24) / 23));
+    assert.ok(
+      weakStored.every((e) => e.soft_label === undefined),
+      "the supervisor's labels are not the truth",
+    );
+    await assert.rejects(
+      () =>
+        importTask(db, {
+          name: "bad-pair",
+          lines: ['{"txt": "x", "hard_label": 1, "soft_label": [0.5, 0.6]}'],
+        }),
+      /line 1: `soft_label` must be P\(label 1\) in \[0, 1\] or a pair/,
+    );
   } finally {
     await client.close();
     await Deno.remove(dataDir, { recursive: true });

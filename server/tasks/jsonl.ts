@@ -3,8 +3,11 @@
  * The first non-blank line decides the file's format; a later line in the other format is an error.
  *
  * - classification (openai/weak-to-strong): `{"txt": string, "hard_label": 0 | 1, "soft_label"?: p}`; both
- *   labels must occur. `soft_label` (P(label 1) in [0, 1]: weak labels made elsewhere) is kept with the
- *   example; without `hard_label` the label is derived from it (p ≥ 0.5 → 1), with one they must agree.
+ *   labels must occur. `soft_label` is P(label 1) in [0, 1], or openai's pair [P(0), P(1)]; without
+ *   `hard_label` the label is derived from it (p ≥ 0.5 → 1), with one they must agree. openai's weak-label
+ *   files (a weak model's predictions, train_simple.py's `weak_labels`) add `gt_label`: then `gt_label` is
+ *   the ground truth and `hard_label`/`soft_label` are the supervisor's labels, kept as `weak_label` (its
+ *   P(label 1)) beside the example; the pipeline does not train on them yet.
  * - comparison (Anthropic HH / TRL preference style), a pairwise task:
  *   `{"prompt"?: string, "chosen": string, "rejected": string}`. Each member's text is prompt + completion,
  *   concatenated as is (TRL's convention: the prompt carries its own trailing space or newline; HH lines
@@ -45,6 +48,8 @@ export type GivenSplit = typeof GIVEN_SPLITS[number];
 export interface ImportedExample extends TaskExample {
   prompt?: string;
   soft_label?: number;
+  /** A supervisor's P(label 1) from a weak-label file (one with `gt_label`). */
+  weak_label?: number;
   split?: GivenSplit;
 }
 
@@ -56,7 +61,7 @@ export interface ImportFields {
 
 /** The fields each format reads; any other field is reported as ignored. */
 const FORMAT_FIELDS: Record<TaskFormat, readonly string[]> = {
-  classification: ["txt", "hard_label", "soft_label", "split"],
+  classification: ["txt", "hard_label", "soft_label", "gt_label", "split"],
   pairwise: ["prompt", "chosen", "rejected", "split"],
 };
 
@@ -259,6 +264,7 @@ function storable(value: string, field: string, lineNo: number): string {
 }
 
 function classification(record: Record<string, unknown>, lineNo: number): ImportedExample {
+  if ("gt_label" in record) return weakLabelled(record, lineNo);
   const txt = text(record, "txt", lineNo);
   const soft = softLabel(record, lineNo);
   if (!("hard_label" in record)) {
@@ -285,17 +291,36 @@ function classification(record: Record<string, unknown>, lineNo: number): Import
   return { txt, hard_label: label, soft_label: soft };
 }
 
-/** `soft_label`, P(label 1) in [0, 1], or undefined when the line has none. */
+/** A line of a weak-label file: `gt_label` is the truth, `hard_label`/`soft_label` the supervisor's. */
+function weakLabelled(record: Record<string, unknown>, lineNo: number): ImportedExample {
+  const truth = record.gt_label;
+  if (truth !== 0 && truth !== 1) {
+    throw new TaskFormatError(lineNo, `\`gt_label\` must be 0 or 1, got ${describe(truth)}`);
+  }
+  const { gt_label: _, ...supervisor } = record;
+  const weak = classification(supervisor, lineNo);
+  return { txt: weak.txt, hard_label: truth, weak_label: weak.soft_label ?? weak.hard_label };
+}
+
+/** The probabilities in openai's [P(0), P(1)] pairs may be off by float32 rounding. */
+const PAIR_SUM_TOLERANCE = 1e-3;
+
+/** `soft_label` as P(label 1) — given as p in [0, 1] or as [P(0), P(1)] — or undefined when absent. */
 function softLabel(record: Record<string, unknown>, lineNo: number): number | undefined {
   if (!("soft_label" in record)) return undefined;
   const soft = record.soft_label;
-  if (typeof soft !== "number" || !(soft >= 0 && soft <= 1)) {
-    throw new TaskFormatError(
-      lineNo,
-      `\`soft_label\` must be a probability in [0, 1], got ${describe(soft)}`,
-    );
+  const probability = (x: unknown): x is number => typeof x === "number" && x >= 0 && x <= 1;
+  if (probability(soft)) return soft;
+  if (
+    Array.isArray(soft) && soft.length === 2 && soft.every(probability) &&
+    Math.abs(soft[0] + soft[1] - 1) <= PAIR_SUM_TOLERANCE
+  ) {
+    return soft[1];
   }
-  return soft;
+  throw new TaskFormatError(
+    lineNo,
+    `\`soft_label\` must be P(label 1) in [0, 1] or a pair [P(0), P(1)] summing to 1, got ${describe(soft)}`,
+  );
 }
 
 function comparison(record: Record<string, unknown>, lineNo: number): ImportedExample {
