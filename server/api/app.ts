@@ -3,13 +3,12 @@
  * Small routers are composed with app.route; validation, auth, body limits and errors are middleware, so a
  * handler only sees typed, valid, authorized input.
  */
-import { sql } from "drizzle-orm";
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ApiDeps } from "./deps.ts";
-import { DOCS_HTML } from "./docs.ts";
 import { ApiError, errorBody, handleError } from "./errors.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
+import { metaRoutes } from "./routes/meta.ts";
 import { modelRoutes } from "./routes/models.ts";
 import { benchRoutes, probeRoutes, resultRoutes } from "./routes/results.ts";
 import { runRoutes } from "./routes/runs.ts";
@@ -75,17 +74,7 @@ export function createApp(deps: ApiDeps): Hono {
     return await (isImport || isWorldFile ? importLimit : defaultLimit)(c, next);
   });
 
-  const openapi = buildOpenApiDocument();
-  api.get("/health", async (c) => {
-    const down = await databaseDown(deps);
-    if (down) {
-      return c.json({ ok: false, db: deps.dbKind ?? "unknown", ...errorBody("database_down", down) }, 503);
-    }
-    return c.json({ ok: true, db: deps.dbKind ?? "unknown" });
-  });
-  api.get("/auth", (c) => c.json({ ok: true }));
-  api.get("/openapi.json", (c) => c.json(openapi));
-  api.get("/docs", (c) => c.html(DOCS_HTML));
+  api.route("/", metaRoutes(deps, buildOpenApiDocument()));
   api.route("/experiments", experimentRoutes(deps, "experiment"));
   api.route("/sweeps", experimentRoutes(deps, "sweep"));
   api.route("/demo", demoRoutes(deps));
@@ -107,22 +96,4 @@ export function createApp(deps: ApiDeps): Hono {
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError(handleError);
   return app;
-}
-
-const HEALTH_QUERY_MS = 2000;
-
-/** Why the database does not answer a trivial query within HEALTH_QUERY_MS, or undefined when it does. */
-async function databaseDown(deps: ApiDeps): Promise<string | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_QUERY_MS} ms`)), HEALTH_QUERY_MS);
-  });
-  try {
-    await Promise.race([deps.db.execute(sql`select 1`), timeout]);
-    return undefined;
-  } catch (err) {
-    return `the database does not answer (select 1): ${err instanceof Error ? err.message : err}`;
-  } finally {
-    clearTimeout(timer);
-  }
 }

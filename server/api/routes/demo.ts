@@ -12,7 +12,20 @@ import { sweepRequest } from "../../jobs/experiment-jobs.ts";
 import { DEMO_SWEEP } from "../../lab/demo.ts";
 import type { ApiDeps } from "../deps.ts";
 import { ApiError, describeIssues } from "../errors.ts";
+import { defineOperation, serve } from "../operation.ts";
+import { ExperimentCreated } from "../responses.ts";
 import { createExperimentJob } from "./experiments.ts";
+
+export const DEMO_OPERATION = defineOperation({
+  method: "post",
+  path: "/demo",
+  tag: "sweeps",
+  summary: "Run the demo (no body): pretrain nano, micro, mini and small where missing, then sweep every " +
+    "world task over every pair (naive; auxconf at the largest gap; seeds 0, 1) as one demo job, stored " +
+    "as a sweep named demo; answers {experiment, job}; 409 while a demo is queued or running",
+  response: ExperimentCreated,
+  created: true,
+});
 
 /** The demo takes no settings: a body that names any is refused rather than ignored. */
 const DemoBody = z.strictObject({}, {
@@ -36,7 +49,7 @@ async function refuseSettings(c: Context): Promise<void> {
 
 export function demoRoutes(deps: ApiDeps): Hono {
   const router = new Hono();
-  router.post("/", async (c) => {
+  serve(router, "/demo", DEMO_OPERATION, async (c) => {
     await refuseSettings(c);
     const created = await createExperimentJob(
       deps,

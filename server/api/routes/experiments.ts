@@ -12,7 +12,16 @@ import { LADDER } from "../../lab/ladder.ts";
 import { missingSnapshotError } from "../../lab/model-source.ts";
 import { requireSize, requireTask } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
-import { ApiError, notFound, validate } from "../errors.ts";
+import { z } from "zod";
+import { ApiError, notFound } from "../errors.ts";
+import { defineOperation, serve } from "../operation.ts";
+import {
+  Deleted,
+  ExperimentCancelled,
+  ExperimentCreated,
+  ExperimentDetail,
+  ExperimentWithJob,
+} from "../responses.ts";
 import { ExperimentListQuery, IdParam } from "../schemas.ts";
 
 /** A 400 naming the field when a snapshot reference (SIZE@PCT) has no snapshot on disk. */
@@ -84,6 +93,67 @@ export async function createExperimentJob(
   return created;
 }
 
+/** The operations of /experiments or /sweeps (the same routes over a different config and job). */
+export function experimentOperations(kind: "experiment" | "sweep") {
+  const tag = kind === "experiment" ? "experiments" : "sweeps";
+  const base = `/${tag}`;
+  return {
+    list: defineOperation({
+      method: "get",
+      path: base,
+      tag,
+      summary: `List ${tag}`,
+      query: ExperimentListQuery,
+      response: z.array(ExperimentWithJob),
+    }),
+    create: kind === "experiment"
+      ? defineOperation({
+        method: "post",
+        path: base,
+        tag,
+        summary: "Create a weak→strong experiment (enqueues a w2s job)",
+        body: ExperimentCreate,
+        response: ExperimentCreated,
+        created: true,
+      })
+      : defineOperation({
+        method: "post",
+        path: base,
+        tag,
+        summary: "Create a sweep over tasks × pairs × methods × seeds (enqueues a sweep job)",
+        body: SweepCreate,
+        response: ExperimentCreated,
+        created: true,
+      }),
+    show: defineOperation({
+      method: "get",
+      path: `${base}/{id}`,
+      tag,
+      summary: kind === "experiment"
+        ? "An experiment with runs, results, probes"
+        : "A sweep with runs and results",
+      param: IdParam,
+      response: ExperimentDetail,
+    }),
+    cancel: defineOperation({
+      method: "post",
+      path: `${base}/{id}/cancel`,
+      tag,
+      summary: "Cancel its job",
+      param: IdParam,
+      response: ExperimentCancelled,
+    }),
+    delete: defineOperation({
+      method: "delete",
+      path: `${base}/{id}`,
+      tag,
+      summary: `Delete a finished ${kind}`,
+      param: IdParam,
+      response: Deleted,
+    }),
+  };
+}
+
 export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): Hono {
   const { db, bus } = deps;
   const label = kind === "experiment" ? "experiment" : "sweep";
@@ -110,8 +180,9 @@ export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): H
   const create = (config: ExperimentCreate | SweepCreate) => createExperimentJob(deps, kind, jobType, config);
 
   const router = new Hono();
-  router.get("/", validate("query", ExperimentListQuery), async (c) => {
-    const q = c.req.valid("query");
+  const ops = experimentOperations(kind);
+  const base = `/${ops.list.tag}`;
+  serve(router, base, ops.list, async (c, { query: q }) => {
     const conditions = [eq(experiments.kind, kind)];
     if (q.status) conditions.push(eq(experiments.status, q.status));
     const rows = await db.select().from(experiments).where(and(...conditions)).orderBy(desc(experiments.id))
@@ -119,22 +190,14 @@ export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): H
     return c.json(await withJobs(rows));
   });
 
-  if (kind === "experiment") {
-    router.post("/", validate("json", ExperimentCreate), async (c) => {
-      const config = c.req.valid("json");
-      await checkExperiment(db, deps.dataDir, config);
-      return c.json(await create(config), 201);
-    });
-  } else {
-    router.post("/", validate("json", SweepCreate), async (c) => {
-      const config = c.req.valid("json");
-      await checkSweep(db, deps.dataDir, config);
-      return c.json(await create(config), 201);
-    });
-  }
+  serve(router, base, ops.create, async (c, { body: config }) => {
+    if (kind === "experiment") await checkExperiment(db, deps.dataDir, config as ExperimentCreate);
+    else await checkSweep(db, deps.dataDir, config as SweepCreate);
+    return c.json(await create(config), 201);
+  });
 
-  router.get("/:id", validate("param", IdParam), async (c) => {
-    const experiment = await load(c.req.valid("param").id);
+  serve(router, base, ops.show, async (c, { param }) => {
+    const experiment = await load(param.id);
     const [withJob] = await withJobs([experiment]);
     const id = experiment.id;
     return c.json({
@@ -146,8 +209,8 @@ export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): H
     });
   });
 
-  router.post("/:id/cancel", validate("param", IdParam), async (c) => {
-    const experiment = await load(c.req.valid("param").id);
+  serve(router, base, ops.cancel, async (c, { param }) => {
+    const experiment = await load(param.id);
     if (experiment.jobId === null) {
       throw new ApiError(409, "not_running", `${label} ${experiment.id} has no job`);
     }
@@ -158,8 +221,8 @@ export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): H
     return c.json({ ...(await load(experiment.id)), job: outcome.job });
   });
 
-  router.delete("/:id", validate("param", IdParam), async (c) => {
-    const experiment = await load(c.req.valid("param").id);
+  serve(router, base, ops.delete, async (c, { param }) => {
+    const experiment = await load(param.id);
     if (experiment.status === "queued" || experiment.status === "running") {
       throw new ApiError(
         409,

@@ -8,23 +8,62 @@ import { enqueueJob } from "../../jobs/queue.ts";
 import { readStatus } from "../../lab/model-store.ts";
 import { listModels, requireSize } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
-import { ApiError, notFound, validate } from "../errors.ts";
+import { z } from "zod";
+import { ApiError, notFound } from "../errors.ts";
+import { defineOperation, serve } from "../operation.ts";
+import { JobCreated, ModelListingSchema, PretrainCurves } from "../responses.ts";
 import { NameParam } from "../schemas.ts";
+
+export const MODEL_OPERATIONS = {
+  list: defineOperation({
+    method: "get",
+    path: "/models",
+    tag: "models",
+    summary: "The ladder with parameters and pretraining status",
+    response: z.array(ModelListingSchema),
+  }),
+  show: defineOperation({
+    method: "get",
+    path: "/models/{name}",
+    tag: "models",
+    summary: "One ladder size",
+    param: NameParam,
+    response: ModelListingSchema,
+  }),
+  curves: defineOperation({
+    method: "get",
+    path: "/models/{name}/curves",
+    tag: "models",
+    summary: "Pretraining curves of a size (train_loss, val_loss, knowledge) from its status file",
+    param: NameParam,
+    response: PretrainCurves,
+    errors: { 409: "The size's status file is damaged (the message names the problem)" },
+  }),
+  pretrain: defineOperation({
+    method: "post",
+    path: "/models/{name}/pretrain",
+    tag: "models",
+    summary: "Start pretraining a size (enqueues a pretrain job)",
+    param: NameParam,
+    body: PretrainCreate,
+    response: JobCreated,
+    created: true,
+  }),
+};
 
 export function modelRoutes({ db, bus, dataDir }: ApiDeps): Hono {
   const router = new Hono();
-  router.get("/", async (c) => c.json(await listModels(db, dataDir)));
+  const ops = MODEL_OPERATIONS;
+  serve(router, "/models", ops.list, async (c) => c.json(await listModels(db, dataDir)));
 
-  router.get("/:name", validate("param", NameParam), async (c) => {
-    const name = c.req.valid("param").name;
+  serve(router, "/models", ops.show, async (c, { param: { name } }) => {
     requireSize(name, "name");
     return c.json((await listModels(db, dataDir)).find((m) => m.name === name));
   });
 
   // Pretraining curves from the size's status file (the disk is the source of truth: CLI runs write no
   // db rows), shaped like a run's metric series.
-  router.get("/:name/curves", validate("param", NameParam), async (c) => {
-    const name = c.req.valid("param").name;
+  serve(router, "/models", ops.curves, async (c, { param: { name } }) => {
     requireSize(name, "name");
     const status = await readStatus(dataDir, name).catch((err: Error) => {
       // A damaged status file is that size's problem, named, not a server error.
@@ -46,14 +85,12 @@ export function modelRoutes({ db, bus, dataDir }: ApiDeps): Hono {
     });
   });
 
-  router.post(
-    "/:name/pretrain",
-    validate("param", NameParam),
-    validate("json", PretrainCreate),
-    async (c) => {
-      const size = c.req.valid("param").name;
+  serve(
+    router,
+    "/models",
+    ops.pretrain,
+    async (c, { param: { name: size }, body: options }) => {
       requireSize(size, "name");
-      const options = c.req.valid("json");
       const [busy] = await db.select({ id: jobs.id }).from(models).innerJoin(jobs, eq(jobs.id, models.jobId))
         .where(and(eq(models.name, size), inArray(jobs.status, ["queued", "running"])));
       if (busy) {

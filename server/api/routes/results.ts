@@ -3,7 +3,17 @@ import { and, desc, eq, type SQL } from "drizzle-orm";
 import { Hono } from "hono";
 import { benchResults, probeResults, type ResultRow, results } from "../../../db/schema.ts";
 import { enqueueJob } from "../../jobs/queue.ts";
-import { validate } from "../errors.ts";
+import { z } from "zod";
+import { defineOperation, serve } from "../operation.ts";
+import {
+  BenchResult,
+  Csv,
+  JobCreated,
+  ProbeResult,
+  Result,
+  ResultRecord as ResultRecordSchema,
+  ResultsSummary as ResultsSummarySchema,
+} from "../responses.ts";
 import { BenchCreate } from "../../contract/jobs.ts";
 import { BenchResultsQuery, ProbesQuery, ResultsQuery } from "../schemas.ts";
 import type { ApiDeps } from "../deps.ts";
@@ -44,7 +54,69 @@ export function storedResultRecord(row: ResultRow): ResultRecord {
   });
 }
 
+export const RESULT_OPERATIONS = {
+  list: defineOperation({
+    method: "get",
+    path: "/results",
+    tag: "results",
+    summary: "Experiment results (accuracies, PGR, …)",
+    query: ResultsQuery,
+    response: z.array(Result),
+  }),
+  summary: defineOperation({
+    method: "get",
+    path: "/results/summary",
+    tag: "results",
+    summary: "Median PGR per task × method and per method, and the cells behind it (the CLI's sweep summary)",
+    query: ResultsQuery,
+    response: ResultsSummarySchema,
+  }),
+  csv: defineOperation({
+    method: "get",
+    path: "/results/export.csv",
+    tag: "results",
+    summary: "Results as CSV",
+    query: ResultsQuery,
+    response: Csv,
+    produces: "text/csv",
+  }),
+  json: defineOperation({
+    method: "get",
+    path: "/results/export.json",
+    tag: "results",
+    summary: "Results as JSON",
+    query: ResultsQuery,
+    response: z.array(ResultRecordSchema),
+  }),
+  probes: defineOperation({
+    method: "get",
+    path: "/probes",
+    tag: "results",
+    summary: "Linear-probe accuracies by layer",
+    query: ProbesQuery,
+    response: z.array(ProbeResult),
+  }),
+  bench: defineOperation({
+    method: "post",
+    path: "/bench",
+    tag: "bench",
+    summary: "Start a kernel benchmark (enqueues a bench job)",
+    body: BenchCreate,
+    response: JobCreated,
+    created: true,
+  }),
+  benchResults: defineOperation({
+    method: "get",
+    path: "/bench/results",
+    tag: "bench",
+    summary: "Kernel benchmark figures",
+    query: BenchResultsQuery,
+    response: z.array(BenchResult),
+  }),
+};
+
 export function resultRoutes({ db }: ApiDeps): Hono {
+  const ops = RESULT_OPERATIONS;
   const router = new Hono();
   const query = (q: { experimentId?: number; task?: string; limit: number; offset: number }) => {
     const conditions: SQL[] = [];
@@ -54,22 +126,22 @@ export function resultRoutes({ db }: ApiDeps): Hono {
       q.offset,
     );
   };
-  router.get("/", validate("query", ResultsQuery), async (c) => c.json(await query(c.req.valid("query"))));
+  serve(router, "/results", ops.list, async (c, input) => c.json(await query(input.query)));
   // The one summary rule (server/lab/sweep.ts): what `lab sweep` prints, over the stored experiments.
-  router.get("/summary", validate("query", ResultsQuery), async (c) => {
-    const rows = await query({ ...c.req.valid("query"), limit: 1_000_000 });
+  serve(router, "/results", ops.summary, async (c, input) => {
+    const rows = await query({ ...input.query, limit: 1_000_000 });
     const stored = rows.map((r) => r.full as ExperimentResult | null).filter((r): r is ExperimentResult =>
       !!r
     );
     const { groups: _, ...summary } = summarizeResults(stored);
     return c.json(jsonSafe(summary));
   });
-  router.get("/export.json", validate("query", ResultsQuery), async (c) => {
+  serve(router, "/results", ops.json, async (c, input) => {
     c.header("Content-Disposition", 'attachment; filename="results.json"');
-    return c.json((await query({ ...c.req.valid("query"), limit: 1_000_000 })).map(storedResultRecord));
+    return c.json((await query({ ...input.query, limit: 1_000_000 })).map(storedResultRecord));
   });
-  router.get("/export.csv", validate("query", ResultsQuery), async (c) => {
-    const rows = await query({ ...c.req.valid("query"), limit: 1_000_000 });
+  serve(router, "/results", ops.csv, async (c, input) => {
+    const rows = await query({ ...input.query, limit: 1_000_000 });
     c.header("Content-Type", "text/csv; charset=utf-8");
     c.header("Content-Disposition", 'attachment; filename="results.csv"');
     return c.body(resultsCsv(rows.map(storedResultRecord)) + "\n");
@@ -79,8 +151,7 @@ export function resultRoutes({ db }: ApiDeps): Hono {
 
 export function probeRoutes({ db }: ApiDeps): Hono {
   const router = new Hono();
-  router.get("/", validate("query", ProbesQuery), async (c) => {
-    const q = c.req.valid("query");
+  serve(router, "/probes", RESULT_OPERATIONS.probes, async (c, { query: q }) => {
     const conditions: SQL[] = [];
     if (q.experimentId) conditions.push(eq(probeResults.experimentId, q.experimentId));
     if (q.runId) conditions.push(eq(probeResults.runId, q.runId));
@@ -94,12 +165,11 @@ export function probeRoutes({ db }: ApiDeps): Hono {
 
 export function benchRoutes({ db, bus }: ApiDeps): Hono {
   const router = new Hono();
-  router.post("/", validate("json", BenchCreate), async (c) => {
-    const job = await enqueueJob(db, "bench", c.req.valid("json"), { bus });
+  serve(router, "/bench", RESULT_OPERATIONS.bench, async (c, { body }) => {
+    const job = await enqueueJob(db, "bench", body, { bus });
     return c.json({ job }, 201);
   });
-  router.get("/results", validate("query", BenchResultsQuery), async (c) => {
-    const q = c.req.valid("query");
+  serve(router, "/bench", RESULT_OPERATIONS.benchResults, async (c, { query: q }) => {
     const conditions: SQL[] = [];
     if (q.device) conditions.push(eq(benchResults.device, q.device));
     if (q.kernel) conditions.push(eq(benchResults.kernel, q.kernel));

@@ -6,7 +6,10 @@ import { and, eq, type SQL, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { type LabDb, rowsOf } from "../../../db/client.ts";
 import { experiments, type Run, runs } from "../../../db/schema.ts";
-import { notFound, validate } from "../errors.ts";
+import { z } from "zod";
+import { notFound } from "../errors.ts";
+import { defineOperation, serve } from "../operation.ts";
+import { RunMetrics, RunTableRowSchema, RunWithMetricNames } from "../responses.ts";
 import type { MetricSeries } from "../../contract/series.ts";
 import { runName, type RunSortKey, type RunTableRow } from "../../contract/runs.ts";
 import { IdParam, MetricsQuery, RunListQuery } from "../schemas.ts";
@@ -150,11 +153,40 @@ async function lastMetrics(db: LabDb, runIds: number[]): Promise<Map<number, Rec
   return last;
 }
 
+export const RUN_OPERATIONS = {
+  list: defineOperation({
+    method: "get",
+    path: "/runs",
+    tag: "runs",
+    summary: "The runs table: every trained model (weak, ceiling, student, …) with its task, method, seed, " +
+      "pair, status and final readings; filter per column or by text (q), sort by any column, page " +
+      "(X-Total-Count holds the number of matching runs)",
+    query: RunListQuery,
+    response: z.array(RunTableRowSchema),
+  }),
+  show: defineOperation({
+    method: "get",
+    path: "/runs/{id}",
+    tag: "runs",
+    summary: "One run with its metric names",
+    param: IdParam,
+    response: RunWithMetricNames,
+  }),
+  metrics: defineOperation({
+    method: "get",
+    path: "/runs/{id}/metrics",
+    tag: "runs",
+    summary: "Metric series, downsampled to maxPoints, within a step range",
+    param: IdParam,
+    query: MetricsQuery,
+    response: RunMetrics,
+  }),
+};
+
 export function runRoutes({ db }: ApiDeps): Hono {
   const router = new Hono();
   // The table: rows are derived from the run and its experiment, then filtered and sorted on what they say.
-  router.get("/", validate("query", RunListQuery), async (c) => {
-    const q = c.req.valid("query");
+  serve(router, "/runs", RUN_OPERATIONS.list, async (c, { query: q }) => {
     const conditions: SQL[] = [];
     if (q.experimentId) conditions.push(eq(runs.experimentId, q.experimentId));
     if (q.jobId) conditions.push(eq(runs.jobId, q.jobId));
@@ -196,8 +228,7 @@ export function runRoutes({ db }: ApiDeps): Hono {
     c.header("X-Total-Count", String(rows.length));
     return c.json(page);
   });
-  router.get("/:id", validate("param", IdParam), async (c) => {
-    const id = c.req.valid("param").id;
+  serve(router, "/runs", RUN_OPERATIONS.show, async (c, { param: { id } }) => {
     const [run] = await db.select().from(runs).where(eq(runs.id, id));
     if (!run) throw notFound(`run ${id}`);
     const names = rowsOf<{ name: string }>(
@@ -205,9 +236,7 @@ export function runRoutes({ db }: ApiDeps): Hono {
     ).map((r) => r.name);
     return c.json({ ...run, metricNames: names });
   });
-  router.get("/:id/metrics", validate("param", IdParam), validate("query", MetricsQuery), async (c) => {
-    const id = c.req.valid("param").id;
-    const q = c.req.valid("query");
+  serve(router, "/runs", RUN_OPERATIONS.metrics, async (c, { param: { id }, query: q }) => {
     const [run] = await db.select({ id: runs.id }).from(runs).where(eq(runs.id, id));
     if (!run) throw notFound(`run ${id}`);
     const names = q.names?.split(",").map((s) => s.trim()).filter((s) => s !== "");

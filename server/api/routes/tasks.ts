@@ -6,23 +6,65 @@ import { TaskImportBody } from "../../contract/tasks.ts";
 import { jsonlLines, textLines } from "../../tasks/jsonl.ts";
 import { importTask, listTasks, requireTaskUnused, showTask, type TaskImport } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
-import { ApiError, describeIssues, notFound, validate } from "../errors.ts";
+import { z } from "zod";
+import { ApiError, describeIssues, notFound } from "../errors.ts";
+import { defineOperation, serve } from "../operation.ts";
+import { Deleted, TaskDetail, TaskImported, TaskListingSchema } from "../responses.ts";
 import { NameParam, TaskImportQuery } from "../schemas.ts";
+
+export const TASK_OPERATIONS = {
+  list: defineOperation({
+    method: "get",
+    path: "/tasks",
+    tag: "tasks",
+    summary: "Built-in, world and imported tasks, each with its format (classification or pairwise)",
+    response: z.array(TaskListingSchema),
+  }),
+  show: defineOperation({
+    method: "get",
+    path: "/tasks/{name}",
+    tag: "tasks",
+    summary: "One task (imported ones with a sample)",
+    param: NameParam,
+    response: TaskDetail,
+  }),
+  import: defineOperation({
+    method: "post",
+    path: "/tasks/import",
+    tag: "tasks",
+    summary: "Import a JSONL task: {txt, hard_label} per line (classification) or {prompt?, chosen, " +
+      "rejected} per line (pairwise comparisons); a bad line rejects the file, naming its number",
+    body: TaskImportBody,
+    handlerReadsBody: true,
+    rawJsonl: true,
+    query: TaskImportQuery,
+    response: TaskImported,
+    created: true,
+  }),
+  delete: defineOperation({
+    method: "delete",
+    path: "/tasks/{name}",
+    tag: "tasks",
+    summary: "Delete an imported task",
+    param: NameParam,
+    response: Deleted,
+  }),
+};
 
 export function taskRoutes(deps: ApiDeps): Hono {
   const { db } = deps;
   const router = new Hono();
-  router.get("/", async (c) => c.json(await listTasks(db, deps.dataDir)));
+  const ops = TASK_OPERATIONS;
+  serve(router, "/tasks", ops.list, async (c) => c.json(await listTasks(db, deps.dataDir)));
 
-  router.get("/:name", validate("param", NameParam), async (c) => {
-    const name = c.req.valid("param").name;
+  serve(router, "/tasks", ops.show, async (c, { param: { name } }) => {
     const task = await showTask(db, deps.dataDir, name);
     if (!task) throw notFound(`task "${name}"`);
     return c.json(task);
   });
 
   // JSON body {name, description?, jsonl} or the raw JSONL with ?name=…, read as it streams in.
-  router.post("/import", validate("query", TaskImportQuery), async (c) => {
+  serve(router, "/tasks", ops.import, async (c, { query }) => {
     const contentType = c.req.header("content-type") ?? "";
     let input: TaskImport;
     if (/^application\/json/i.test(contentType)) {
@@ -39,7 +81,6 @@ export function taskRoutes(deps: ApiDeps): Hono {
       const { jsonl, ...named } = parsed.data;
       input = { ...named, lines: textLines(jsonl) };
     } else {
-      const query = c.req.valid("query");
       if (!query.name) {
         throw new ApiError(400, "invalid_request", "query.name: required when the body is raw JSONL");
       }
@@ -49,8 +90,7 @@ export function taskRoutes(deps: ApiDeps): Hono {
     return c.json(await importTask(db, { ...input, source: "api" }), 201);
   });
 
-  router.delete("/:name", validate("param", NameParam), async (c) => {
-    const name = c.req.valid("param").name;
+  serve(router, "/tasks", ops.delete, async (c, { param: { name } }) => {
     const listing = (await listTasks(db, deps.dataDir)).find((t) => t.name === name);
     if (!listing) throw notFound(`task "${name}"`);
     if (listing.builtin) {

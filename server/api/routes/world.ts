@@ -26,7 +26,10 @@ import { LADDER } from "../../lab/ladder.ts";
 import { listSnapshots } from "../../lab/model-store.ts";
 import { summarizeWorld } from "../../lab/world-summary.ts";
 import type { ApiDeps } from "../deps.ts";
+import { WorldSpecSchema } from "../../corpus/world-schema.ts";
 import { ApiError } from "../errors.ts";
+import { defineOperation, serve } from "../operation.ts";
+import { WorldOverview as WorldOverviewSchema } from "../responses.ts";
 
 /** Jobs that read the lab's world while they run: a switch under one would mix two worlds. */
 const WORLD_JOB_TYPES = ["pretrain", "w2s", "sweep", DEMO_JOB_TYPE];
@@ -87,6 +90,36 @@ function refuseWhileWorldNamed(): void {
   }
 }
 
+export const WORLD_OPERATIONS = {
+  show: defineOperation({
+    method: "get",
+    path: "/world",
+    tag: "world",
+    summary:
+      "The lab's world: definition, statements, attributes, derived facts, tasks with split sizes and " +
+      "the surface-cue check, and each pretrained size's recall per attribute at each snapshot",
+    response: WorldOverviewSchema,
+  }),
+  replace: defineOperation({
+    method: "post",
+    path: "/world",
+    tag: "world",
+    summary: "Make a world file the lab's world (400 lists every problem with its field; 409 while a " +
+      "pretrain, w2s, sweep or demo job is queued or running); answers the new world as GET does",
+    body: WorldSpecSchema,
+    handlerReadsBody: true,
+    response: WorldOverviewSchema,
+    created: true,
+  }),
+  reset: defineOperation({
+    method: "delete",
+    path: "/world",
+    tag: "world",
+    summary: "Back to the default world (409 while a pretrain, w2s, sweep or demo job is queued or running)",
+    response: WorldOverviewSchema,
+  }),
+};
+
 export function worldRoutes({ db, dataDir }: ApiDeps): Hono {
   const router = new Hono();
   const summaries = new Map<string, Promise<WorldSummary>>();
@@ -122,9 +155,9 @@ export function worldRoutes({ db, dataDir }: ApiDeps): Hono {
     }
   };
 
-  router.get("/", async (c) => c.json(await overview()));
+  serve(router, "/world", WORLD_OPERATIONS.show, async (c) => c.json(await overview()));
 
-  router.post("/", async (c) => {
+  serve(router, "/world", WORLD_OPERATIONS.replace, async (c) => {
     let body: unknown;
     try {
       body = await c.req.json();
@@ -141,7 +174,7 @@ export function worldRoutes({ db, dataDir }: ApiDeps): Hono {
     return c.json(await overview(), 201);
   });
 
-  router.delete("/", async (c) => {
+  serve(router, "/world", WORLD_OPERATIONS.reset, async (c) => {
     await refuseWhileWorldInUse();
     await Deno.remove(labWorldPath(dataDir)).catch((err) => {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
