@@ -4,7 +4,9 @@
  * see db/drizzle.config.ts).
  */
 import {
+  bigint,
   boolean,
+  customType,
   doublePrecision,
   index,
   integer,
@@ -26,7 +28,8 @@ export const models = pgTable("models", {
   params: integer("params"),
   /** none | pretraining | ready | failed */
   status: text("status").notNull().default("none"),
-  checkpointPath: text("checkpoint_path"),
+  /** The size's directory relative to a data directory (model-store.ts modelKey): the same on every machine. */
+  checkpointKey: text("checkpoint_key"),
   valLoss: doublePrecision("val_loss"),
   /** Pretraining facts: tokens seen, steps, seconds, corpus, seed. */
   pretrainInfo: jsonb("pretrain_info"),
@@ -66,6 +69,8 @@ export const jobs = pgTable("jobs", {
   leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true }),
   attempts: integer("attempts").notNull().default(0),
   maxAttempts: integer("max_attempts").notNull().default(3),
+  /** Where the last attempt ran: {host, owner, adapter} (the worker writes it when it leases the job). */
+  ranOn: jsonb("ran_on"),
   /** What a handler needs to resume after its worker died (saved with saveState). */
   state: jsonb("state"),
   result: jsonb("result"),
@@ -170,6 +175,27 @@ export const benchResults = pgTable("bench_results", {
   details: jsonb("details"),
   createdAt: createdAt(),
 }, (t) => [index("bench_results_kernel_idx").on(t.kernel, t.device)]);
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => "bytea" });
+
+/**
+ * The shared artifact store (db/artifacts.ts): a named file (its key, a path relative to a data directory)
+ * points at a content-addressed blob. Only used with DATABASE_URL: every machine's worker reaches it.
+ */
+export const artifacts = pgTable("artifacts", {
+  key: text("key").primaryKey(),
+  /** sha-256 (hex) of the whole blob. */
+  hash: text("hash").notNull(),
+  size: bigint("size", { mode: "number" }).notNull(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [index("artifacts_hash_idx").on(t.hash)]);
+
+/** A blob's bytes in chunks, `idx` their 0-based order; shared by every key with the same content. */
+export const artifactChunks = pgTable("artifact_chunks", {
+  hash: text("hash").notNull(),
+  idx: integer("idx").notNull(),
+  bytes: bytea("bytes").notNull(),
+}, (t) => [primaryKey({ columns: [t.hash, t.idx] })]);
 
 export type Job = typeof jobs.$inferSelect;
 export type Experiment = typeof experiments.$inferSelect;

@@ -1,6 +1,7 @@
 /**
- * `deno task start [--port N] [--host H]`: the lab server. Opens the database (embedded PGlite in
- * LAB_DATA_DIR, default ./data, or DATABASE_URL), runs one worker on its own thread, serves the API under /api
+ * `deno task start [--port N] [--host H] [--no-worker]`: the lab server. Opens the database (embedded PGlite
+ * in LAB_DATA_DIR, default ./data, or DATABASE_URL), runs one worker on its own thread (not with --no-worker:
+ * API and dashboard only, the jobs left to `lab worker` processes on DATABASE_URL), serves the API under /api
  * and the dashboard from web/dist (index.html for client-side routes), which it builds first when missing or
  * stale. On first start it prints a sign-in link that carries the new token. Flags win over the environment.
  */
@@ -8,11 +9,13 @@ import { parseFlags, UsageError } from "./contract/command-flags.ts";
 import { Hono } from "hono";
 import { serveStatic } from "hono/deno";
 import { openDb } from "../db/client.ts";
+import { postgresArtifactStore } from "../db/artifacts.ts";
 import { DbOwnedError } from "../db/owner.ts";
 import { createApp } from "./api/app.ts";
 import { ALLOWED_HOSTS_ENV, exposureWarning } from "./api/security.ts";
 import { resolveToken } from "./api/token.ts";
 import { EventBus } from "./jobs/bus.ts";
+import { useArtifactStore } from "./lab/artifact-store.ts";
 import "./jobs/handlers.ts";
 import { startJobWatcher } from "./jobs/watch.ts";
 import { startWorkerThread } from "./jobs/worker-thread.ts";
@@ -71,7 +74,8 @@ export async function createServerApp(api: Hono): Promise<Hono> {
   return app;
 }
 
-const USAGE = "usage: deno task start [--port N] [--host H] [--data-dir DIR] (env: PORT, LAB_DATA_DIR, " +
+const USAGE =
+  "usage: deno task start [--port N] [--host H] [--data-dir DIR] [--no-worker] (env: PORT, LAB_DATA_DIR, " +
   "DATABASE_URL, LAB_TOKEN, " +
   `${ALLOWED_HOSTS_ENV}: extra names the Host header may carry, comma-separated, e.g. a TLS proxy's)`;
 
@@ -79,6 +83,7 @@ const START_FLAGS = {
   port: { type: "string" },
   host: { type: "string" },
   "data-dir": { type: "string" },
+  "no-worker": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -90,8 +95,16 @@ export function startOptions(args: string[]) {
   if (!(port <= 65535)) {
     throw new UsageError(`--port must be a whole number 0–65535 (0: any free port), got "${rawPort}"`);
   }
+  const worker = !values["no-worker"];
+  if (!worker && !(Deno.env.get("DATABASE_URL") || undefined)) {
+    throw new UsageError(
+      "--no-worker needs DATABASE_URL: only this process reaches the embedded database, so without its " +
+        "worker no job would ever run; set DATABASE_URL and start `deno task lab worker` processes",
+    );
+  }
   return {
     help: values.help ?? false,
+    worker,
     port,
     hostname: values.host ?? "127.0.0.1",
     dataDir: values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data",
@@ -112,7 +125,7 @@ function checkPortFree(hostname: string, port: number): void {
 }
 
 async function main() {
-  const { help, port, hostname, dataDir } = startOptions(Deno.args);
+  const { help, port, hostname, dataDir, worker: runsWorker } = startOptions(Deno.args);
   if (help) {
     console.log(USAGE);
     return;
@@ -124,12 +137,14 @@ async function main() {
   await Deno.mkdir(dataDir, { recursive: true });
 
   const opened = await openDb({ dataDir, databaseUrl, serves: true });
+  // The ladder listing pulls what workers on other machines pretrained (embedded PGlite: one machine, none).
+  if (opened.kind === "postgres") useArtifactStore(postgresArtifactStore(opened.db));
   const { token, generated } = await resolveToken(dataDir);
   const bus = new EventBus();
   // Extra worker processes on the same database reach the event stream through the database.
   const watcher = await startJobWatcher({ db: opened.db, bus });
   // Training runs on a thread of its own, so the API answers while a job trains.
-  const worker = startWorkerThread({ opened, dataDir, databaseUrl, bus });
+  const worker = runsWorker ? startWorkerThread({ opened, dataDir, databaseUrl, bus }) : undefined;
   const api = createApp({ db: opened.db, dataDir, token, bus, dbKind: opened.kind, host: hostname });
   // A failed build still leaves the API up (the placeholder page links to its docs).
   await buildDashboard().catch((err) => console.error(`dashboard not built: ${err.message}`));
@@ -159,7 +174,7 @@ async function main() {
     abort.abort();
     // Open event streams keep the server busy; do not wait on them for long.
     await Promise.race([server.finished, new Promise((r) => setTimeout(r, 2000))]);
-    await worker.stop();
+    await worker?.stop();
     await watcher.stop();
     await opened.close();
     Deno.exit(0);

@@ -11,6 +11,7 @@ import { EventBus, type JobEvent } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { makePretrainHandler, type PretrainSize } from "../server/jobs/pretrain-job.ts";
 import { type Curves, modelDir, type PretrainStatus } from "../server/lab/model-store.ts";
+import { activeWorldSpec, worldKey } from "../server/corpus/world-spec.ts";
 import {
   cancelJob,
   enqueueJob,
@@ -24,6 +25,7 @@ import { registerJobHandler } from "../server/jobs/registry.ts";
 import { startJobWatcher } from "../server/jobs/watch.ts";
 import { toyDataset, toyEvaluate, toySgdStep } from "../server/jobs/toy-train-job.ts";
 import { startWorker } from "../server/jobs/worker.ts";
+import { startOptions } from "../server/main.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const dataDir = await Deno.makeTempDir({ prefix: "lab-jobs-test-" });
@@ -427,8 +429,8 @@ Deno.test("pretrain writes its curves to a pretrain run and the model's row; the
     assert.ok(live.some((e) => e.status === "running" && e.step === 20 && e.loss === 4 && e.total === 20));
     const [model] = await db.select().from(models).where(eq(models.name, "nano"));
     assert.deepEqual(
-      [model.status, model.valLoss, model.params, model.checkpointPath, model.jobId],
-      ["pretrained", 4.5, 12345, modelDir(dataDir, "nano"), job.id],
+      [model.status, model.valLoss, model.params, model.checkpointKey, model.jobId],
+      ["pretrained", 4.5, 12345, `worlds/${worldKey(activeWorldSpec(dataDir))}/models/nano`, job.id],
     );
 
     // The listing: disk wins for checkpoints, a live job for status, the database for failures.
@@ -653,5 +655,43 @@ Deno.test("the autotune cache is replaced by a rename, never rewritten in place"
     assert.deepEqual([...Deno.readDirSync(`${dir}/gpt-lab`)].map((e) => e.name), ["matmul-autotune.json"]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a worker records where a job ran (host, owner, adapter) on its row; GET /api/jobs returns it", async () => {
+  // The adapter as WebGPU names it, asked here without the lab's device code.
+  const info = (await navigator.gpu.requestAdapter({ powerPreference: "high-performance" }))?.info;
+  const worker = startWorker({ db, dataDir, pollMs: 20, log: () => {}, types: ["toy-train"] });
+  try {
+    const job = await enqueueJob(db, "toy-train", { steps: 2, seed: 1 });
+    assert.equal((await settled(job.id)).status, "done");
+    const app = createApp({ db, dataDir, token: "t", bus: new EventBus(), dbKind: "pglite" });
+    const response = await app.request("/api/jobs", { headers: { Authorization: "Bearer t" } });
+    assert.equal(response.status, 200);
+    const listed = (await response.json() as { id: number; ranOn: Record<string, string> }[])
+      .find((j) => j.id === job.id)!;
+    assert.equal(listed.ranOn.host, Deno.hostname());
+    assert.equal(listed.ranOn.owner, worker.owner);
+    assert.ok(info?.description, "this machine has a WebGPU adapter");
+    assert.match(
+      listed.ranOn.adapter,
+      new RegExp(`^${info.description.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
+    );
+  } finally {
+    await worker.stop();
+  }
+});
+
+Deno.test("start --no-worker serves only; refused without DATABASE_URL, where no other worker could run jobs", () => {
+  const before = Deno.env.get("DATABASE_URL");
+  try {
+    Deno.env.delete("DATABASE_URL");
+    assert.equal(startOptions([]).worker, true);
+    assert.throws(() => startOptions(["--no-worker"]), /--no-worker needs DATABASE_URL/);
+    Deno.env.set("DATABASE_URL", "postgres://lab@127.0.0.1:1/lab");
+    assert.equal(startOptions(["--no-worker"]).worker, false);
+  } finally {
+    if (before === undefined) Deno.env.delete("DATABASE_URL");
+    else Deno.env.set("DATABASE_URL", before);
   }
 });

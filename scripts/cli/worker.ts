@@ -1,9 +1,12 @@
 /**
  * `deno task lab worker [--lease-ms N] [--poll-ms N] [--types a,b]`: one more worker for the job queue of the
- * Postgres server at DATABASE_URL. Stops cleanly on SIGINT/SIGTERM, handing its running job back.
+ * Postgres server at DATABASE_URL, sharing pretrained sizes through its artifact store (no shared disk
+ * needed). Stops cleanly on SIGINT/SIGTERM, handing its running job back.
  */
 import { parseFlags } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
+import { postgresArtifactStore } from "../../db/artifacts.ts";
+import { useArtifactStore } from "../../server/lab/artifact-store.ts";
 import "../../server/jobs/handlers.ts";
 import { startWorker } from "../../server/jobs/worker.ts";
 
@@ -31,6 +34,8 @@ export async function main(args: string[]): Promise<void> {
   };
   const dataDir = values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl });
+  // Checkpoints and training states go through the shared database: the data directory is a cache.
+  useArtifactStore(postgresArtifactStore(opened.db));
   const worker = startWorker({
     db: opened.db,
     dataDir,

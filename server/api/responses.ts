@@ -37,7 +37,7 @@ export const Job = z.object({
   attempts: z.number().int(),
   maxAttempts: z.number().int(),
   /** Where the last attempt ran: {host, owner, adapter}. */
-  ranOn: stored.optional(),
+  ranOn: stored,
   state: stored,
   result: stored,
   error: z.string().nullable(),

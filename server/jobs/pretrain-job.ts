@@ -3,7 +3,8 @@
  * and the loss / validation loss / knowledge curves as metrics of a run with role "pretrain", and keeps the
  * `models` row in step (status, validation loss, checkpoint directory, pretraining facts): pretrainInJob,
  * which the demo job shares. The checkpoint on disk is the source of truth and resumable: a requeued job
- * continues where the files stopped.
+ * continues where the files stopped. With a shared artifact store (artifact-store.ts) the files are pulled
+ * first and published after every checkpoint, so a job requeued to another machine continues there.
  */
 import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
@@ -11,7 +12,8 @@ import { models, runs } from "../../db/schema.ts";
 import { SIZE_NAME } from "../contract/fields.ts";
 import { PretrainCreate } from "../contract/jobs.ts";
 import { METRIC_SERIES } from "../contract/series.ts";
-import type { Curves } from "../lab/model-store.ts";
+import { publishModel, pullModel } from "../lab/artifact-store.ts";
+import { type Curves, modelKey } from "../lab/model-store.ts";
 import {
   type PretrainOptions,
   type PretrainProgress,
@@ -78,9 +80,14 @@ export async function pretrainInJob(
   }
 
   try {
+    // Another machine may have trained it further (or finished it) before this one leased the job.
+    if (!force) await pullModel(ctx.dataDir, size);
     const result = await pretrain({
       size,
       dataDir: ctx.dataDir,
+      onCheckpoint: async () => {
+        await publishModel(ctx.dataDir, size);
+      },
       seed,
       tokens,
       force,
@@ -109,10 +116,11 @@ export async function pretrainInJob(
     // The saved curves are complete (a cached or resumed run reported only part of them live).
     ctx.metrics(run.id, curveRows(status.curves));
     await ctx.flushMetrics();
+    if (result.cached) await publishModel(ctx.dataDir, size); // trained before the store was there
     await ctx.db.update(models).set({
       params: status.params,
       status: status.status === "pretrained" ? "pretrained" : "partial",
-      checkpointPath: result.dir,
+      checkpointKey: modelKey(ctx.dataDir, size),
       valLoss: status.val_loss,
       pretrainInfo: {
         tokens: status.tokens,

@@ -82,6 +82,8 @@ export async function leaseNextJob(
   owner: string,
   leaseMs: number,
   types?: string[],
+  /** Where it runs ({host, owner, adapter}): written on the job row for the Jobs page. */
+  ranOn?: Record<string, unknown>,
 ): Promise<Job | undefined> {
   const conditions = [eq(jobs.status, "queued")];
   if (types && types.length > 0) conditions.push(inArray(jobs.type, types));
@@ -92,6 +94,7 @@ export async function leaseNextJob(
     leaseOwner: owner,
     leaseExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'`,
     attempts: sql`${jobs.attempts} + 1`,
+    ranOn: ranOn ?? null,
     startedAt: sql`coalesce(${jobs.startedAt}, now())`,
     updatedAt: sql`now()`,
   }).where(inArray(jobs.id, next)).returning();

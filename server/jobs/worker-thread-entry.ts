@@ -5,8 +5,10 @@
  */
 import os from "node:os";
 import { type LabDb, openDb } from "../../db/client.ts";
+import { postgresArtifactStore } from "../../db/artifacts.ts";
 import { fromProxyError, proxyDb, type ProxyQuery } from "../../db/proxy.ts";
 import { EventBus, type JobEvent } from "./bus.ts";
+import { useArtifactStore } from "../lab/artifact-store.ts";
 import "./handlers.ts";
 import { startWorker, type Worker as JobWorker } from "./worker.ts";
 import type { FromThread, ThreadWorkerSettings, ToThread } from "./worker-thread.ts";
@@ -63,6 +65,7 @@ async function start(settings: ThreadWorkerSettings): Promise<void> {
     const opened = await openDb({ dataDir: settings.dataDir, databaseUrl: settings.databaseUrl });
     db = opened.db;
     close = opened.close;
+    useArtifactStore(postgresArtifactStore(db)); // a shared server: other machines' workers reach it too
   } else {
     db = proxyDb(ask);
   }

@@ -1,11 +1,14 @@
 /**
  * The worker loop: lease a job, run its handler with a JobContext (progress, batched metrics, resume state,
  * an abort signal), keep the lease alive with a heartbeat, record the outcome. One worker runs one job at a
- * time; start several (processes or machines) against one Postgres to run jobs in parallel.
+ * time; start several (processes or machines) against one Postgres to run jobs in parallel. With a shared
+ * artifact store, the sizes other machines pretrained are pulled into the data directory before each job.
  */
 import { eq } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
 import { type Job, jobs } from "../../db/schema.ts";
+import { getGpu } from "../../kernels/device.ts";
+import { pullLadder } from "../lab/artifact-store.ts";
 import { startJobContext, withRetries, WRITE_RETRY_MS } from "./job-context.ts";
 import type { EventBus } from "./bus.ts";
 import { finishJob, leaseNextJob, renewLease, requeueExpiredJobs } from "./queue.ts";
@@ -86,12 +89,15 @@ export function startWorker(opts: WorkerOptions): Worker {
     });
 
   async function loop(): Promise<void> {
+    // The device every job of this process trains on (created once); its name goes on the job rows.
+    const adapter = await getGpu().then((gpu) => gpu.adapterName, () => null);
+    const ranOn = { host: Deno.hostname(), owner, adapter };
     while (!stopped) {
       let job: Job | undefined;
       try {
         const requeued = await requeueExpiredJobs(db);
         if (requeued.length > 0) log(`requeued jobs with expired leases: ${requeued.join(", ")}`);
-        job = await leaseNextJob(db, owner, leaseMs, opts.types);
+        job = await leaseNextJob(db, owner, leaseMs, opts.types, ranOn);
       } catch (err) {
         if (stopped) break;
         log(`queue error: ${err instanceof Error ? err.message : err}`);
@@ -125,6 +131,11 @@ export function startWorker(opts: WorkerOptions): Worker {
     const finish = (outcome: Parameters<typeof finishJob>[3]) =>
       withRetries(() => finishJob(db, job.id, owner, outcome), writeRetryMs);
     try {
+      const pulled = await pullLadder(dataDir).catch((err) => {
+        log(`pulling models from the artifact store failed (the job runs on what is here): ${err.message}`);
+        return [];
+      });
+      if (pulled.length > 0) log(`pulled from the artifact store: ${pulled.join(", ")}`);
       const handler = getJobHandler(job.type);
       if (!handler) {
         throw new Error(

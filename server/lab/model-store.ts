@@ -94,9 +94,17 @@ export interface SnapshotRecord<Report = unknown> {
   report: Report | null;
 }
 
+/**
+ * The size's directory relative to the data directory ("/"-separated): the same on every machine, so it is
+ * what the database and the shared artifact store (artifact-store.ts) name a size by.
+ */
+export function modelKey(dataDir: string, size: string): string {
+  return `worlds/${worldKey(activeWorldSpec(dataDir))}/models/${size}`;
+}
+
 /** The size's directory, which is also its checkpoint directory (kernels/checkpoint.ts). */
 export function modelDir(dataDir: string, size: string): string {
-  return join(dataDir, "worlds", worldKey(activeWorldSpec(dataDir)), "models", size);
+  return join(dataDir, modelKey(dataDir, size));
 }
 
 export function trainStatePath(dataDir: string, size: string): string {

@@ -8,6 +8,7 @@
 import { parameterCount } from "../../kernels/config.ts";
 import { LADDER, type LadderSize } from "./ladder.ts";
 import { DEFAULT_LAB_CORPUS } from "./lab-corpus.ts";
+import { pullLadder } from "./artifact-store.ts";
 import { listSnapshots, modelDir, readStatus } from "./model-store.ts";
 import { checkCheckpoint } from "../../kernels/checkpoint.ts";
 import { snapshotRef } from "../contract/model-ref.ts";
@@ -76,9 +77,13 @@ async function sizeStatus(dataDir: string, size: LadderSize): Promise<LadderEntr
   };
 }
 
-/** Every size of the ladder; a size whose status or checkpoint is damaged is "broken" with the reason. */
-export function ladderStatus(dataDir: string): Promise<LadderEntry[]> {
-  return Promise.all(
+/**
+ * Every size of the ladder; a size whose status or checkpoint is damaged is "broken" with the reason. Sizes
+ * pretrained on other machines are pulled from the shared artifact store first (when there is one).
+ */
+export async function ladderStatus(dataDir: string): Promise<LadderEntry[]> {
+  await pullLadder(dataDir).catch((err) => console.error(`artifact store: ${(err as Error).message}`));
+  return await Promise.all(
     LADDER.map((size) =>
       sizeStatus(dataDir, size).catch((err) => unusableEntry(dataDir, size, (err as Error).message))
     ),

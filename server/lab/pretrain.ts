@@ -71,6 +71,8 @@ export interface PretrainOptions {
   /** Called once before the first step of this session (after a resume: at the resumed step). */
   onStart?: (info: PretrainStart) => void;
   onProgress?: (p: PretrainProgress) => void;
+  /** Awaited after each checkpoint (training state, checkpoint and status) is on disk: e.g. to publish it. */
+  onCheckpoint?: (status: PretrainStatus) => Promise<void>;
   /** Aborting saves a checkpoint at the current step, then rejects with an "interrupted" error. */
   signal?: AbortSignal;
   gpu?: Gpu;
@@ -270,6 +272,9 @@ class PretrainRun {
     return this.wallBefore + (performance.now() - this.started) / 1000;
   }
 
+  /** Called after each checkpoint is on disk (PretrainOptions.onCheckpoint). */
+  onCheckpoint?: (status: PretrainStatus) => Promise<void>;
+
   /** Time spent before the first step (corpus, compile, first eval) does not count against throughput. */
   restartClock(): void {
     this.wallBefore = this.wallSeconds();
@@ -399,6 +404,7 @@ class PretrainRun {
     });
     const result = this.status(status);
     await writeStatus(dataDir, size.name, result);
+    await this.onCheckpoint?.(result);
     return result;
   }
 
@@ -503,6 +509,7 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
     });
     if (state) model.loadOptimizerState({ m: state.m, v: state.v, step: state.optimizerStep });
     const run = new PretrainRun(plan, model, probe, snapshotProbe, state, opts.valWindows ?? 256);
+    run.onCheckpoint = opts.onCheckpoint;
     return await trainToEnd(run, opts);
   } finally {
     probe?.destroy();
