@@ -98,7 +98,11 @@ Deno.test("every command answers --help and refuses unknown flags and bad values
     ],
     [["scripts/load.ts", "--help"], 0, /^API latency under load/],
     [["scripts/load.ts", "--rate", "fast"], 2, /^load: --rate must be a number in \(0, 2000\], got "fast"$/],
-    [["scripts/load.ts", "--job", "train"], 2, /^load: --job must be one of pretrain, toy, none, got "train"$/],
+    [
+      ["scripts/load.ts", "--job", "train"],
+      2,
+      /^load: --job must be one of pretrain, toy, none, got "train"$/,
+    ],
     [["scripts/fuzz.ts", "--help"], 0, /^Hostile requests against the lab's API/],
     [["scripts/faults.ts", "--rounds", "0"], 2, /^faults: --rounds must be a whole number 1–50, got "0"$/],
     [["scripts/bench.ts", "--help"], 0, /kernel and training benchmarks/],
