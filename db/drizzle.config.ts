@@ -1,4 +1,4 @@
-/** drizzle-kit configuration: `deno run -A npm:drizzle-kit@0.31.11 generate --config db/drizzle.config.ts`. */
+/** drizzle-kit configuration, used by `deno task db:generate` (a migration from changes to db/schema.ts). */
 import { defineConfig } from "drizzle-kit";
 
 export default defineConfig({

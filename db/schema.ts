@@ -1,6 +1,6 @@
 /**
  * The lab's one database schema (Postgres dialect). The same tables serve the embedded PGlite store and a
- * Postgres server; drizzle-kit generates db/migrations from this file (`deno task db:generate` style:
+ * Postgres server; drizzle-kit generates db/migrations from this file (`deno task db:generate`,
  * see db/drizzle.config.ts).
  */
 import {
