@@ -20,7 +20,10 @@ import { worldRoutes } from "./routes/world.ts";
 import { hostGuard } from "./security.ts";
 import { tokensEqual } from "./token.ts";
 
+/** A body read whole: a JSON import ({name, jsonl}) or a world file. */
 export const IMPORT_BODY_LIMIT = 10 * 1024 * 1024;
+/** A raw JSONL import, read line by line in 500-row batches: memory stays flat, so only disk bounds it. */
+export const STREAMED_IMPORT_LIMIT = 256 * 1024 * 1024;
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
 const tooLarge = (limit: number): MiddlewareHandler =>
@@ -33,6 +36,7 @@ const tooLarge = (limit: number): MiddlewareHandler =>
 export function createApp(deps: ApiDeps): Hono {
   const api = new Hono();
   const importLimit = tooLarge(IMPORT_BODY_LIMIT);
+  const streamedImportLimit = tooLarge(STREAMED_IMPORT_LIMIT);
   const defaultLimit = tooLarge(DEFAULT_BODY_LIMIT);
 
   // Mutations need the bearer token; reads are open. GET /api/auth checks a token without changing anything.
@@ -71,7 +75,13 @@ export function createApp(deps: ApiDeps): Hono {
     }
     // A world file names every entity when it lists them: as large as an import.
     const isWorldFile = c.req.path === "/api/world";
-    return await (isImport || isWorldFile ? importLimit : defaultLimit)(c, next);
+    const isJson = /^application\/json/i.test(c.req.header("content-type") ?? "");
+    const limit = isImport && !isJson
+      ? streamedImportLimit
+      : isImport || isWorldFile
+      ? importLimit
+      : defaultLimit;
+    return await limit(c, next);
   });
 
   api.route("/", metaRoutes(deps, buildOpenApiDocument()));
