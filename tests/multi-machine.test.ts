@@ -25,10 +25,10 @@ import {
 import { modelDir, type PretrainStatus, writeStatus } from "../server/lab/model-store.ts";
 import { ladderStatus } from "../server/lab/models.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { spawnWorkerProcess, type WorkerProcess } from "./helpers/worker-process.ts";
 
 const PG_BIN = findPostgresBin();
 const REQUIRED = Deno.env.get("REQUIRE_ALL") === "1";
-const ROOT = new URL("../", import.meta.url).pathname;
 /** A 24-entity world: its corpus builds and a nano pretrains in seconds. */
 const TINY_WORLD = worldSpecWith(DEFAULT_WORLD_SPEC, { seed: 5, entities: 24, maxMentions: 6 });
 
@@ -45,33 +45,15 @@ async function webSha256(bytes: Uint8Array): Promise<string> {
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** A `deno task lab worker` process on its own data directory, its output collected. */
-function spawnWorker(databaseUrl: string, dataDir: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "scripts/lab.ts", "worker", "--lease-ms", "4000", "--heartbeat-ms", "400"],
-    cwd: ROOT,
-    env: { DATABASE_URL: databaseUrl, LAB_DATA_DIR: dataDir, LAB_AUTOTUNE: "0", LAB_WORLD: "" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let output = "";
-  const decoder = new TextDecoder();
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) output += decoder.decode(chunk);
-  };
-  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
-  return {
-    output: () => output,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch { /* already gone */ }
-      await child.status;
-      await drained;
-    },
-  };
+/** A `deno task lab worker` process on its own data directory. */
+function spawnWorker(databaseUrl: string, dataDir: string): WorkerProcess {
+  return spawnWorkerProcess(["--lease-ms", "4000", "--heartbeat-ms", "400"], {
+    DATABASE_URL: databaseUrl,
+    LAB_DATA_DIR: dataDir,
+    LAB_AUTOTUNE: "0",
+    LAB_WORLD: "",
+  });
 }
-type WorkerProcess = ReturnType<typeof spawnWorker>;
 
 /** The job's row once it is done; a failed job throws with its error and the workers' output. */
 function finished(db: LabDb, id: number, workers: WorkerProcess[], ms: number) {

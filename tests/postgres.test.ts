@@ -18,10 +18,10 @@ import { toyDataset, toySgdStep } from "../server/jobs/toy-train-job.ts";
 import { startJobWatcher } from "../server/jobs/watch.ts";
 import { readEvents } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { spawnWorkerProcess, type WorkerProcess } from "./helpers/worker-process.ts";
 
 const PG_BIN = findPostgresBin();
 const REQUIRED = Deno.env.get("REQUIRE_ALL") === "1";
-const ROOT = new URL("../", import.meta.url).pathname;
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -30,56 +30,17 @@ function freePort(): number {
   return port;
 }
 
-/** A `deno task lab worker` process whose output is collected as it runs. */
-function spawnWorker(databaseUrl: string, dataDir: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "scripts/lab.ts",
-      "worker",
-      // Long enough that a heartbeat on a starved 2-core machine still renews it; the kill -9 step waits
-      // for this lease to expire.
-      "--lease-ms",
-      "4000",
-      "--heartbeat-ms",
-      "400",
-      "--poll-ms",
-      "50",
-    ],
-    cwd: ROOT,
-    // As on a fresh machine: autotune on, an empty cache. A worker must start at once all the same.
-    env: {
-      DATABASE_URL: databaseUrl,
-      LAB_DATA_DIR: dataDir,
-      LAB_AUTOTUNE: "1",
-      XDG_CACHE_HOME: `${dataDir}/cache`,
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let output = "";
-  const decoder = new TextDecoder();
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) output += decoder.decode(chunk);
-  };
-  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
-  return {
-    child,
-    output: () => output,
-    /** Job ids this worker started, by attempt line. */
-    started: () => [...output.matchAll(/job (\d+) \(toy-train\) attempt \d+/g)].map((m) => Number(m[1])),
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch { /* already gone */ }
-      await child.status;
-      await drained;
-    },
-  };
+/** A `deno task lab worker` process as on a fresh machine: autotune on, an empty cache. */
+function spawnWorker(databaseUrl: string, dataDir: string): WorkerProcess {
+  // Long enough that a heartbeat on a starved 2-core machine still renews it; the kill -9 step waits for
+  // this lease to expire. A worker must start at once all the same, whatever the autotune setting.
+  return spawnWorkerProcess(["--lease-ms", "4000", "--heartbeat-ms", "400", "--poll-ms", "50"], {
+    DATABASE_URL: databaseUrl,
+    LAB_DATA_DIR: dataDir,
+    LAB_AUTOTUNE: "1",
+    XDG_CACHE_HOME: `${dataDir}/cache`,
+  });
 }
-
-type WorkerProcess = ReturnType<typeof spawnWorker>;
 
 /** Every table of the schema exists after the migrations. */
 async function checkTables(db: LabDb) {
