@@ -6,8 +6,8 @@
 import { z } from "zod";
 import { fromText, int, text } from "./fields.ts";
 
-/** A run as the runs table shows it: the stored run row plus what its experiment says it is. */
-export interface RunTableRow {
+/** A stored run as the API serves it (an experiment's runs, a run's page). */
+export interface RunRow {
   id: number;
   experimentId: number | null;
   jobId: number | null;
@@ -18,6 +18,10 @@ export interface RunTableRow {
   startedAt: string;
   finishedAt: string | null;
   seconds: number | null;
+}
+
+/** A run as the runs table shows it: the stored run row plus what its experiment says it is. */
+export interface RunTableRow extends RunRow {
   /** What the run is, e.g. "student · naive · seed 1 · nano→micro". */
   name: string;
   experimentKind: string | null;

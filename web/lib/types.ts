@@ -4,6 +4,7 @@
  */
 import type { JobProgress, JobStatus } from "../../server/contract/jobs.ts";
 import type { Agreement, ExperimentResult } from "../../server/contract/results.ts";
+import type { RunRow } from "../../server/contract/runs.ts";
 
 export interface Job {
   id: number;
@@ -32,20 +33,8 @@ export interface Experiment {
   job: { id: number; status: JobStatus; progress: JobProgress | null; error: string | null } | null;
 }
 
-export interface Run {
-  id: number;
-  experimentId: number | null;
-  jobId: number | null;
-  role: string;
-  modelSize: string;
-  status: string;
-  config: unknown;
-  startedAt: string;
-  finishedAt: string | null;
-  seconds: number | null;
-  /** What the run is ("student · naive · seed 1 · nano→micro"), from GET /api/runs. */
-  name?: string;
-}
+/** A stored run; `name` (what it is) where it comes from GET /api/runs. */
+export type Run = RunRow & { name?: string };
 
 export interface ResultRow {
   id: number;
