@@ -81,10 +81,12 @@ const OPTIONAL_TENSORS: Record<Checkpoint["source"], readonly string[]> = {
 /** HF GPT-2 activations that are the tanh-form GELU we implement. */
 const TANH_GELU_NAMES = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"];
 
-async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+/** Writes under a temporary name and renames, so a reader (or a crash) never sees half a file. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const temporary = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   try {
-    await Deno.writeFile(temporary, data);
+    await Deno.writeFile(temporary, bytes);
     await Deno.rename(temporary, path);
   } catch (err) {
     await Deno.remove(temporary).catch(() => {});

@@ -12,6 +12,7 @@
 
 import { createHash } from "node:crypto";
 import { dirname, join, relative, sep } from "node:path";
+import { writeFileAtomic } from "../../kernels/checkpoint.ts";
 import { activeWorldSpec, worldKey } from "../corpus/world-spec.ts";
 import { modelKey } from "./model-store.ts";
 
@@ -128,18 +129,6 @@ async function listingProblem(
   return null;
 }
 
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    await Deno.writeFile(temporary, bytes);
-    await Deno.rename(temporary, path);
-  } catch (err) {
-    await Deno.remove(temporary).catch(() => {});
-    throw err;
-  }
-}
-
 /** When a status was written; a status that does not parse counts as the oldest. */
 function updatedAt(bytes: Uint8Array | null): string {
   try {
@@ -174,7 +163,8 @@ export async function pullModel(dataDir: string, size: string): Promise<boolean>
     const path = join(dir, file);
     const local = await readOrNull(path);
     if (local !== null && sha256Hex(local) === entry.hash) continue;
-    await writeAtomic(path, entry.key === status.key ? remoteStatus : await store.read(entry));
+    await Deno.mkdir(dirname(path), { recursive: true });
+    await writeFileAtomic(path, entry.key === status.key ? remoteStatus : await store.read(entry));
   }
   for (const file of await localFiles(dir)) {
     if (!wanted.has(file)) await Deno.remove(join(dir, file));

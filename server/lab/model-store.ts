@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import { activeWorldSpec, worldKey } from "../corpus/world-spec.ts";
 import type { GptConfig } from "../../kernels/config.ts";
-import { saveCheckpoint } from "../../kernels/checkpoint.ts";
+import { saveCheckpoint, writeFileAtomic } from "../../kernels/checkpoint.ts";
 import { KNOWLEDGE_CHECKPOINTS } from "../contract/model-ref.ts";
 import type { PretrainCorpus } from "../contract/models.ts";
 import { decodeSafetensors, encodeSafetensors } from "../../kernels/safetensors.ts";
@@ -128,18 +128,6 @@ export async function makeModelDir(dataDir: string, size: string): Promise<void>
 /** Deletes everything of the size (a no-op when there is nothing). */
 export async function deleteModel(dataDir: string, size: string): Promise<void> {
   await Deno.remove(modelDir(dataDir, size), { recursive: true }).catch(() => {});
-}
-
-async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const temporary = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  try {
-    await Deno.writeFile(temporary, bytes);
-    await Deno.rename(temporary, path);
-  } catch (err) {
-    await Deno.remove(temporary).catch(() => {});
-    throw err;
-  }
 }
 
 /** A JSON file, or null when it does not exist; a damaged file is an error that names it and the fix. */
