@@ -6,12 +6,49 @@
  * GET /api/models; a size whose files are damaged is "broken" with the reason on a line below the table.
  * With --json the last line is a JSON array of {name, params, status, broken (the reason or null), val_loss,
  * knowledge, tokens, checkpoint, corpus, snapshots} (corpus: {realShare, leakage, splitSeeds, excluded}
- * or null when not recorded; snapshots: [{ref, pct, step, tokens, recall}]).
+ * or null when not recorded; snapshots: [{ref, pct, step, tokens, recall}]). Imported models follow the
+ * ladder (`source: "imported"`).
+ *
+ * `deno task lab models add --name NAME --dir PATH [--force] [--json]`: registers a Hugging Face GPT-2
+ * folder (server/lab/own-models.ts) after checking its config, tensor shapes, tokenizer and memory, and
+ * prints its parameters, sha-256 and the memory a finetune needs; `--ladder a,b` on lab w2s / sweep uses it.
  */
 import { parseFlags } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import { listModels } from "../../server/api/catalog.ts";
 import { leakageLabel, type ModelListing } from "../../server/contract/models.ts";
+import { formatBytes } from "../../kernels/memory.ts";
+import { addOwnModel, ownModelListings } from "../../server/lab/own-models.ts";
+
+/** `lab models add`: register a folder and say what the checks found. */
+async function addModel(args: string[]): Promise<void> {
+  const { values } = parseFlags(args, {
+    name: { type: "string" },
+    dir: { type: "string" },
+    force: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  });
+  if (!values.name || !values.dir) throw new Error("usage: lab models add --name NAME --dir PATH [--force]");
+  const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
+  const model = await addOwnModel(dataDir, { name: values.name, dir: values.dir, force: values.force });
+  if (values.json) {
+    console.log(JSON.stringify(model));
+    return;
+  }
+  const { config, memory } = model;
+  console.log(
+    `registered ${model.name}: GPT-2 ${config.width}/${config.layers} layers/${config.heads} heads, context ` +
+      `${config.contextLength}, vocabulary ${config.vocabSize}, ${
+        model.params.toLocaleString("en-US")
+      } parameters`,
+  );
+  console.log(`  ${model.dir}/model.safetensors sha-256 ${model.sha256}`);
+  console.log(`  tokenizer ${model.tokenizer} (${model.tokenizerFiles})`);
+  console.log(
+    `  finetuning at context ${memory.seqLen} needs ${formatBytes(memory.leastBytes)} at batch 1, ` +
+      `${formatBytes(memory.defaultBatchBytes)} at batch ${memory.defaultBatch}`,
+  );
+}
 
 /** One line per snapshot: what `--strong SIZE@PCT` loads, how far along and what it recalls. */
 function printSnapshots(models: ModelListing[]): void {
@@ -28,11 +65,12 @@ function printSnapshots(models: ModelListing[]): void {
 }
 
 export async function main(args: string[]): Promise<void> {
+  if (args[0] === "add") return await addModel(args.slice(1));
   parseFlags(args, { json: { type: "boolean" } });
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });
   try {
-    const models = await listModels(opened.db, dataDir);
+    const models = [...await listModels(opened.db, dataDir), ...await ownModelListings(dataDir)];
     if (!args.includes("--json")) {
       console.log(
         "name     width layers heads context      params  status       val_loss  knowledge  test items",
@@ -64,6 +102,7 @@ export async function main(args: string[]): Promise<void> {
       checkpoint: m.checkpointPath,
       corpus: m.corpus,
       snapshots: m.snapshots,
+      source: m.source ?? "ladder",
     }))));
   } finally {
     await opened.close();

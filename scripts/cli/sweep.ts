@@ -10,7 +10,8 @@
  * Also: --mode finetune|probe --epochs N --lr X --batch-size N --alpha-max X --probes --max-examples N
  * --control (a random-init strong model per strong size: what pretraining contributes), and the
  * finetuning recipe as in `lab w2s`: --embeddings train|frozen --head-init zero|probe
- * --decay-to zero|pretrained.
+ * --decay-to zero|pretrained. --ladder a,b,…: imported models (`lab models add`) sharing one tokenizer
+ * instead of the lab's ladder (--sizes defaults to all of them; world tasks need the lab's ladder).
  */
 import { parseFlags } from "../../server/contract/command-flags.ts";
 import { join } from "node:path";
@@ -19,8 +20,16 @@ import { ExperimentCache } from "../../server/lab/cache.ts";
 import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts";
 import { runSweep, sweepCsv, type SweepDeps, type SweepResult } from "../../server/lab/sweep.ts";
 import { ladderModelSource } from "../../server/lab/model-source.ts";
+import { modelSourceFor } from "../../server/lab/own-models.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
-import { checkFlags, evaluateOnOption, numberOption, RECIPE_PARSE_OPTIONS, recipeOptions } from "./w2s.ts";
+import {
+  checkFlags,
+  evaluateOnOption,
+  ladderOption,
+  numberOption,
+  RECIPE_PARSE_OPTIONS,
+  recipeOptions,
+} from "./w2s.ts";
 
 const list = (value: string | undefined) => (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "-");
@@ -83,9 +92,11 @@ export async function main(args: string[]): Promise<void> {
     "max-examples": { type: "string" },
     control: { type: "boolean", default: false },
     leakage: { type: "boolean", default: false },
+    ladder: { type: "string" },
     ...RECIPE_PARSE_OPTIONS,
   });
-  const sizes = list(values.sizes);
+  const ladder = ladderOption(values.ladder);
+  const sizes = values.sizes === undefined && ladder ? ladder : list(values.sizes);
   if (sizes.length < 2) throw new Error("--sizes needs at least two sizes, e.g. --sizes nano,micro,small");
   const methods = list(values.methods);
   for (const m of methods) {
@@ -125,10 +136,13 @@ export async function main(args: string[]): Promise<void> {
       leakage: values.leakage,
       ...recipe,
     },
-    labDeps(dataDir, (p) => {
-      bar.opts.total = p.total;
-      bar.update(p.step, p.stage);
-    }),
+    {
+      ...labDeps(dataDir, (p) => {
+        bar.opts.total = p.total;
+        bar.update(p.step, p.stage);
+      }),
+      models: await modelSourceFor(dataDir, ladder),
+    },
   );
   bar.finish();
   if (values["evaluate-on"] === "validation" && !values.json && !values.csv) {

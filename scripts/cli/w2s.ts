@@ -8,7 +8,8 @@
  * More options: --epochs N --lr X --batch-size N --alpha-max X --base naive|auxconf (generative)
  * --bootstrap-sizes a,b --probes (per-layer saliency) --prompting K (zero/K-shot baselines)
  * --max-examples N --no-cache --control (the random-init control: the strong architecture never
- * pretrained) --leakage (the ladder saw the task's test items). --task also takes a path to a .jsonl file
+ * pretrained) --leakage (the ladder saw the task's test items). --ladder a,b,…: imported models (`lab
+ * models add`) sharing one tokenizer instead of the lab's ladder; --weak and --strong then name two of them. --task also takes a path to a .jsonl file
  * or an imported task's name. A pairwise task (world-prefer-*, or a comparison file: prompt?, chosen,
  * rejected) trains reward models (a scalar reward head, Bradley–Terry loss): every accuracy is the share
  * of test pairs ranked correctly; --prompting does not apply.
@@ -31,7 +32,7 @@ import {
   RECIPE_OPTIONS,
   type RecipeOption,
 } from "../../server/contract/results.ts";
-import { ladderModelSource } from "../../server/lab/model-source.ts";
+import { modelSourceFor } from "../../server/lab/own-models.ts";
 import { runExperiment } from "../../server/lab/w2s.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
 
@@ -90,6 +91,7 @@ export const W2S_OPTIONS = {
   "no-cache": { type: "boolean", default: false },
   control: { type: "boolean", default: false },
   leakage: { type: "boolean", default: false },
+  ladder: { type: "string" },
   ...RECIPE_PARSE_OPTIONS,
 } as const;
 
@@ -109,6 +111,14 @@ export function checkFlags(options: MethodOptions): void {
   if (conflicts.length > 0) {
     throw new Error(conflicts.map((c) => `${FLAG_OF[c.field] ?? c.field}: ${c.message}`).join("\n"));
   }
+}
+
+/** --ladder a,b,…: the imported models' names, or undefined for the lab's ladder. */
+export function ladderOption(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const names = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (names.length < 2) throw new Error(`--ladder must name at least two imported models, got "${value}"`);
+  return names;
 }
 
 export function numberOption(name: string, value: string | undefined, integer = false): number | undefined {
@@ -241,7 +251,7 @@ export async function main(args: string[]): Promise<void> {
     leakage: values.leakage,
     ...recipe,
   }, {
-    models: ladderModelSource(dataDir),
+    models: await modelSourceFor(dataDir, ladderOption(values.ladder)),
     cache: values["no-cache"] ? undefined : new ExperimentCache(join(dataDir, "cache")),
     importedTasks: importedTaskLookup(dataDir),
     onProgress: (p) => {

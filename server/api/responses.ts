@@ -242,6 +242,20 @@ const PretrainCorpus = z.object({
     paragraphsBySource: z.record(z.string(), z.number()),
   }),
 });
+const OwnModelInfo = z.object({
+  sha256: z.string(),
+  tokenizer: z.string(),
+  tokenizerFiles: z.string(),
+  memory: z.object({
+    seqLen: z.number().int(),
+    leastBytes: z.number(),
+    defaultBatch: z.number().int(),
+    defaultBatchBytes: z.number(),
+    problems: z.array(z.string()),
+  }),
+  addedAt: time,
+}).meta({ id: "OwnModelInfo" });
+
 export const ModelListingSchema = z.object({
   name: z.string(),
   width: z.number().int(),
@@ -262,7 +276,13 @@ export const ModelListingSchema = z.object({
   snapshots: z.array(Snapshot),
   pretrainInfo: stored,
   jobId: id.nullable(),
+  /** "ladder": a size of the lab's ladder; "imported": a registered Hugging Face GPT-2 folder. */
+  source: z.enum(["ladder", "imported"]),
+  imported: OwnModelInfo.nullable(),
 }).meta({ id: "ModelListing" }) satisfies z.ZodType<ModelListing>;
+
+/** POST /models/import: the registered model as the listing shows it. */
+export const OwnModelImported = z.object({ model: ModelListingSchema }).meta({ id: "OwnModelImported" });
 
 const AttributeRecall = z.object({
   attribute: z.string(),

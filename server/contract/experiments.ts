@@ -95,6 +95,14 @@ const recipeKnob = <K extends RecipeOption>(key: K) =>
     error: `${key} must be one of: ${FINETUNE_RECIPE[key].values.join(", ")}`,
   }).optional();
 
+/**
+ * Imported models (registered with `lab models add` / POST /api/models/import) to run on instead of the
+ * lab's ladder: they must share one tokenizer and are ordered by parameters; weak, strong, sizes and
+ * bootstrapSizes then name models of it. Absent: the lab's own ladder.
+ */
+const Ladder = z.array(SIZE_NAME).min(2, "ladder must name at least two models (weak and strong)").max(20)
+  .optional();
+
 const trainingKnobs = {
   seed: int("seed").min(0, "seed must be ≥ 0").default(0),
   epochs: int("epochs").min(1, "epochs must be ≥ 1").max(1000).optional(),
@@ -133,6 +141,7 @@ export const ExperimentCreate = z.object({
   method: Method.default("naive"),
   /** Intermediate sizes for the bootstrap method, weak → … → strong. */
   bootstrapSizes: z.array(SIZE_NAME).max(10).optional(),
+  ladder: Ladder,
   ...trainingKnobs,
   ...generativeKnobs,
   /** Zero-shot and k-shot prompting baselines of the pretrained strong model (k demonstrations). */
@@ -156,6 +165,7 @@ export const SweepCreate = z.object({
   tasks: z.array(TASK_NAME).min(1, "tasks must name at least one task").max(50),
   /** Every (weak, strong) pair with weak smaller than strong is run; a snapshot (SIZE@PCT) only as strong. */
   sizes: z.array(MODEL_REF).min(2, "sizes must name at least two sizes").max(20),
+  ladder: Ladder,
   methods: z.array(Method).min(1, "methods must name at least one method").max(METHOD_NAMES.length),
   seeds: z.array(int("seed").min(0)).min(1, "seeds must hold at least one seed").max(50),
   epochs: trainingKnobs.epochs,

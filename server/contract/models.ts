@@ -1,4 +1,6 @@
-/** The model ladder as the API lists it and the dashboard and the CLI read it. */
+/** The model ladder as the API lists it and the dashboard and the CLI read it; imported models beside it. */
+import { z } from "zod";
+import { text } from "./fields.ts";
 
 /** Built-in tasks' test items a real corpus left out (within its character budget). */
 export interface ExcludedItems {
@@ -69,6 +71,26 @@ export interface LadderShape {
   cpu: boolean;
 }
 
+/** What registering a Hugging Face GPT-2 folder found (server/lab/own-models.ts). */
+export interface OwnModelInfo {
+  /** sha-256 of model.safetensors: checked on every load, part of every cache key. */
+  sha256: string;
+  /** The tokenizer's id; a ladder's models share one. */
+  tokenizer: string;
+  /** Where it came from: "vocab.json + merges.txt", or "GPT-2's own BPE" when the folder has neither. */
+  tokenizerFiles: string;
+  /** Adapter memory to finetune at the full context: the least (batch 1) and at the default batch. */
+  memory: {
+    seqLen: number;
+    leastBytes: number;
+    defaultBatch: number;
+    defaultBatchBytes: number;
+    /** Limits of this adapter the least need breaks (registration refuses any). */
+    problems: string[];
+  };
+  addedAt: string;
+}
+
 /** One size of the ladder: its shape, the checkpoint on disk and what the database knows (a live job). */
 export interface ModelListing extends LadderShape {
   params: number;
@@ -88,6 +110,13 @@ export interface ModelListing extends LadderShape {
   snapshots: SnapshotEntry[];
   pretrainInfo: unknown;
   jobId: number | null;
+  /**
+   * "ladder": a size of the lab's ladder; "imported": a registered Hugging Face GPT-2 folder (status
+   * "imported" or "broken", tokens 0: its pretraining is not the lab's). Absent reads as "ladder".
+   */
+  source?: "ladder" | "imported";
+  /** What registering an imported model found; null for the ladder's sizes. */
+  imported?: OwnModelInfo | null;
 }
 
 /** "wordnet: 5,120 synsets (4,010 lemmas); sotu: 61 paragraphs" — what the exclusions took, per source. */
@@ -111,3 +140,12 @@ export function leakageLabel(corpus: PretrainCorpus | null | undefined): string 
   if (corpus.realShare === 0) return "world only";
   return corpus.leakage ? "leakage on" : `kept out (seeds ${corpus.splitSeeds.join(",")})`;
 }
+
+/** POST /models/import: register the Hugging Face GPT-2 folder `dir` (on the server's disk) as `name`. */
+export const OwnModelImport = z.object({
+  name: text("name").max(64),
+  dir: text("dir").max(4096),
+  /** Replace a model registered under the same name. */
+  force: z.boolean().default(false),
+}).strict().meta({ id: "OwnModelImport" });
+export type OwnModelImport = z.infer<typeof OwnModelImport>;

@@ -19,7 +19,8 @@ import { METRIC_SERIES, validationSeries } from "../contract/series.ts";
 import { ExperimentCache } from "../lab/cache.ts";
 import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
 import { runSweep, type SweepDeps, type SweepOptions, type SweepResult } from "../lab/sweep.ts";
-import { ladderModelSource } from "../lab/model-source.ts";
+import type { ModelSource } from "../lab/model-source.ts";
+import { modelSourceFor } from "../lab/own-models.ts";
 import { type ExperimentDeps, runExperiment } from "../lab/w2s.ts";
 import type { ImportedTaskLookup } from "../tasks/load.ts";
 import type { JobContext } from "./registry.ts";
@@ -202,10 +203,10 @@ class Recorder {
   }
 }
 
-function pipelineDeps(ctx: JobContext, recorder: Recorder): ExperimentDeps {
+function pipelineDeps(ctx: JobContext, recorder: Recorder, models: ModelSource): ExperimentDeps {
   let lastLive: Record<string, number> = {};
   return {
-    models: ladderModelSource(ctx.dataDir),
+    models,
     cache: new ExperimentCache(join(ctx.dataDir, "cache")),
     importedTasks: dbTaskLookup(ctx.db),
     signal: ctx.signal,
@@ -264,7 +265,7 @@ export async function w2sHandler(ctx: JobContext): Promise<unknown> {
     generativeBase: config.generativeBase,
     lmEpochs: config.lmEpochs,
     promptingShots: config.promptingShots,
-  }, pipelineDeps(ctx, recorder));
+  }, pipelineDeps(ctx, recorder, await modelSourceFor(ctx.dataDir, config.ladder)));
   await recorder.writeResult(result);
   return summary(result);
 }
@@ -328,13 +329,19 @@ export function sweepRequest(options: SweepOptions, name?: string): SweepCreate 
 }
 
 /**
- * What a sweep hands the pipeline inside job `ctx`: the lab's models, cache and tasks, live runs and
- * progress, and each experiment written to the store as it finishes. An earlier attempt's rows are cleared.
+ * What a sweep hands the pipeline inside job `ctx`: the models (the imported `ladder`, else the lab's),
+ * cache and tasks, live runs and progress, and each experiment written to the store as it finishes. An
+ * earlier attempt's rows are cleared.
  */
-export async function sweepRecording(ctx: JobContext, experimentId: number): Promise<SweepDeps> {
+export async function sweepRecording(
+  ctx: JobContext,
+  experimentId: number,
+  ladder?: readonly string[],
+): Promise<SweepDeps> {
   const recorder = new Recorder(ctx, experimentId);
   await recorder.clearEarlierAttempt();
-  return { ...pipelineDeps(ctx, recorder), onExperiment: (result) => recorder.writeResult(result) };
+  const models = await modelSourceFor(ctx.dataDir, ladder);
+  return { ...pipelineDeps(ctx, recorder, models), onExperiment: (result) => recorder.writeResult(result) };
 }
 
 /** A sweep job's result: its summary without the experiments (they are stored as result rows). */
@@ -348,5 +355,6 @@ export function sweepSummary(result: SweepResult) {
 
 export async function sweepHandler(ctx: JobContext): Promise<unknown> {
   const { experimentId, config } = parseExperimentParams<SweepCreate>(SweepCreate, ctx.params, "sweep");
-  return sweepSummary(await runSweep(sweepOptions(config), await sweepRecording(ctx, experimentId)));
+  const deps = await sweepRecording(ctx, experimentId, config.ladder);
+  return sweepSummary(await runSweep(sweepOptions(config), deps));
 }

@@ -31,7 +31,7 @@ export interface LoadedModel {
   knowledge?: number | null;
 }
 
-/** Where pretrained models come from: the ladder on disk, or tiny models in tests. */
+/** Where pretrained models come from: the ladder on disk, imported models (own-models.ts), or tiny models in tests. */
 export interface ModelSource {
   /** Size names, smallest first (bootstrap walks through them). */
   sizes: readonly string[];
@@ -40,6 +40,8 @@ export interface ModelSource {
   world?: () => Promise<World>;
   /** What the size's pretraining corpus held of the tasks' test items; null when not recorded. */
   corpus?: (size: string) => Promise<LadderCorpus | null>;
+  /** Why these models cannot run a request (a task or setting only the lab's ladder supports), or null. */
+  refusal?: (request: { task: string; leakage: boolean; refs: readonly string[] }) => string | null;
 }
 
 /** A pretrained size's corpus as far as leakage goes: its hash and its status's `corpus`. */

@@ -236,6 +236,9 @@ export function checkExperimentOptions(opts: ExperimentOptions): void {
 
 async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) {
   checkExperimentOptions(opts);
+  const refs = [opts.weak, opts.strong, ...opts.bootstrapSizes ?? []];
+  const refused = deps.models.refusal?.({ task: opts.task, leakage: opts.leakage ?? false, refs });
+  if (refused) throw new Error(refused);
   const method = methodSpec(opts.method, opts.generativeBase);
   const mode = opts.mode ?? "finetune";
   const chain = bootstrapSizesOf(opts, method, deps.models.sizes);

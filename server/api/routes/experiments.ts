@@ -10,6 +10,7 @@ import { bootstrapChainError, pairError, sweepSizesError } from "../../contract/
 import { refSize } from "../../contract/model-ref.ts";
 import { LADDER } from "../../lab/ladder.ts";
 import { missingSnapshotError } from "../../lab/model-source.ts";
+import { ownLadder, ownLadderRefusal } from "../../lab/own-models.ts";
 import { requireSize, requireTask } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
 import { z } from "zod";
@@ -43,27 +44,53 @@ async function checkExperiment(db: LabDb, dataDir: string, config: ExperimentCre
       { field: "promptingShots" },
     );
   }
-  requireSize(refSize(config.weak), "weak");
-  requireSize(refSize(config.strong), "strong");
-  const sizes = LADDER.map((s) => s.name);
+  if (config.ladder) {
+    await requireOwnLadder(dataDir, config.ladder, {
+      task: config.task,
+      leakage: config.leakage,
+      refs: [config.weak, config.strong, ...config.bootstrapSizes ?? []],
+    });
+  } else {
+    requireSize(refSize(config.weak), "weak");
+    requireSize(refSize(config.strong), "strong");
+  }
+  const sizes = config.ladder ? (await ownLadder(dataDir, config.ladder)).sizes : LADDER.map((s) => s.name);
   const notSmaller = pairError(sizes, config.weak, config.strong);
   if (notSmaller) throw new ApiError(400, "weak_not_smaller", notSmaller);
   const chain = config.bootstrapSizes ?? [];
-  for (const size of chain) requireSize(size, "bootstrapSizes");
+  if (!config.ladder) { for (const size of chain) requireSize(size, "bootstrapSizes"); }
   const badChain = bootstrapChainError(sizes, config.weak, config.strong, chain);
   if (badChain) throw new ApiError(400, "bad_bootstrap_chain", badChain);
-  await requireSnapshots(dataDir, [config.strong], "strong");
+  if (!config.ladder) await requireSnapshots(dataDir, [config.strong], "strong");
+}
+
+/** A 400 naming the ladder when its models are unknown, mix tokenizers or cannot run the request. */
+async function requireOwnLadder(
+  dataDir: string,
+  ladder: readonly string[],
+  request: Parameters<typeof ownLadderRefusal>[0],
+): Promise<void> {
+  const refused = await ownLadder(dataDir, ladder).then(
+    () => ownLadderRefusal(request),
+    (err: Error) => err.message,
+  );
+  if (refused) throw new ApiError(400, "bad_ladder", refused, { field: "ladder" });
 }
 
 async function checkSweep(db: LabDb, dataDir: string, config: SweepCreate): Promise<void> {
   for (const task of config.tasks) if (!isWorldSuite(task)) await requireTask(db, dataDir, task);
-  for (const size of config.sizes) requireSize(refSize(size), "sizes");
+  if (config.ladder) {
+    for (const task of config.tasks) {
+      await requireOwnLadder(dataDir, config.ladder, { task, leakage: config.leakage, refs: config.sizes });
+    }
+  } else for (const size of config.sizes) requireSize(refSize(size), "sizes");
   if (new Set(config.sizes).size !== config.sizes.length) {
     throw new ApiError(400, "duplicate_sizes", "sizes must not repeat a size");
   }
-  const unpaired = sweepSizesError(LADDER.map((s) => s.name), config.sizes);
+  const ladder = config.ladder ? (await ownLadder(dataDir, config.ladder)).sizes : LADDER.map((s) => s.name);
+  const unpaired = sweepSizesError(ladder, config.sizes);
   if (unpaired) throw new ApiError(400, "unpaired_size", `sizes: ${unpaired}`, { field: "sizes" });
-  await requireSnapshots(dataDir, config.sizes, "sizes");
+  if (!config.ladder) await requireSnapshots(dataDir, config.sizes, "sizes");
 }
 
 /**

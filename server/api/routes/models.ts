@@ -1,17 +1,22 @@
-/** Models: the ladder with pretraining status, a size's pretraining curves, and starting a pretrain job. */
+/**
+ * Models: the ladder with pretraining status and the imported Hugging Face GPT-2 models beside it, a
+ * size's pretraining curves, starting a pretrain job, and registering a model folder.
+ */
 import { and, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import { jobs, models } from "../../../db/schema.ts";
 import { PretrainCreate } from "../../contract/jobs.ts";
+import { type ModelListing, OwnModelImport } from "../../contract/models.ts";
 import { METRIC_SERIES } from "../../contract/series.ts";
 import { enqueueJob } from "../../jobs/queue.ts";
 import { readStatus } from "../../lab/model-store.ts";
+import { addOwnModel, OwnModelError, ownModelListings } from "../../lab/own-models.ts";
 import { listModels, requireSize } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
 import { z } from "zod";
 import { ApiError, notFound } from "../errors.ts";
 import { defineOperation, serve } from "../operation.ts";
-import { JobCreated, ModelListingSchema, PretrainCurves } from "../responses.ts";
+import { JobCreated, ModelListingSchema, OwnModelImported, PretrainCurves } from "../responses.ts";
 import { NameParam } from "../schemas.ts";
 
 export const MODEL_OPERATIONS = {
@@ -19,14 +24,27 @@ export const MODEL_OPERATIONS = {
     method: "get",
     path: "/models",
     tag: "models",
-    summary: "The ladder with parameters and pretraining status",
+    summary: "The ladder with parameters and pretraining status, then the imported models (source)",
     response: z.array(ModelListingSchema),
+  }),
+  import: defineOperation({
+    method: "post",
+    path: "/models/import",
+    tag: "models",
+    summary: "Register a Hugging Face GPT-2 folder on the server's disk as a named model (checked first)",
+    body: OwnModelImport,
+    response: OwnModelImported,
+    created: true,
+    errors: {
+      400: "The folder is refused: the message names the file or tensor (shape, missing, tokenizer, memory)",
+      409: "The name is registered already (force: true replaces it) or is a ladder size",
+    },
   }),
   show: defineOperation({
     method: "get",
     path: "/models/{name}",
     tag: "models",
-    summary: "One ladder size",
+    summary: "One ladder size or imported model",
     param: NameParam,
     response: ModelListingSchema,
   }),
@@ -54,11 +72,35 @@ export const MODEL_OPERATIONS = {
 export function modelRoutes({ db, bus, dataDir }: ApiDeps): Hono {
   const router = new Hono();
   const ops = MODEL_OPERATIONS;
-  serve(router, "/models", ops.list, async (c) => c.json(await listModels(db, dataDir)));
+  // The ladder's sizes first, then the imported models, each saying which it is.
+  const allModels = async (): Promise<ModelListing[]> => [
+    ...(await listModels(db, dataDir)).map((m) => ({ ...m, source: "ladder" as const, imported: null })),
+    ...await ownModelListings(dataDir),
+  ];
+  serve(router, "/models", ops.list, async (c) => c.json(await allModels()));
+
+  serve(router, "/models", ops.import, async (c, { body }) => {
+    try {
+      await addOwnModel(dataDir, body);
+    } catch (err) {
+      if (!(err instanceof OwnModelError)) throw err;
+      throw new ApiError(
+        err.conflict ? 409 : 400,
+        err.conflict ? "model_exists" : "model_refused",
+        err.message,
+        {
+          field: err.conflict ? "name" : "dir",
+        },
+      );
+    }
+    const model = (await ownModelListings(dataDir)).find((m) => m.name === body.name);
+    return c.json({ model }, 201);
+  });
 
   serve(router, "/models", ops.show, async (c, { param: { name } }) => {
-    requireSize(name, "name");
-    return c.json((await listModels(db, dataDir)).find((m) => m.name === name));
+    const model = (await allModels()).find((m) => m.name === name);
+    if (!model) requireSize(name, "name");
+    return c.json(model);
   });
 
   // Pretraining curves from the size's status file (the disk is the source of truth: CLI runs write no
