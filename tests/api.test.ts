@@ -1159,7 +1159,7 @@ Deno.test("OpenAPI lists every routed operation; docs page and static fallback a
     assert.ok(doc.paths[op.path][op.method], `${op.method} ${op.path} in the document`);
   }
   const docs = await app.request("/api/docs");
-  assert.match(await docs.text(), /fetch\("\/api\/openapi\.json"\)/);
+  assert.match(await docs.text(), /data-openapi="\/api\/openapi\.json"/);
 
   const server = await createServerApp(app);
   const page = await server.request("/experiments/3");

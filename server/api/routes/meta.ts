@@ -2,8 +2,8 @@
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
 import type { ApiDeps } from "../deps.ts";
-import { DOCS_HTML } from "../docs.ts";
-import { errorBody } from "../errors.ts";
+import { DOCS_ASSETS, DOCS_ASSETS_PATH, DOCS_HTML } from "../docs.ts";
+import { errorBody, notFound } from "../errors.ts";
 import { defineOperation, serve } from "../operation.ts";
 import { Health, Html, Ok, OpenApiDocument } from "../responses.ts";
 
@@ -54,6 +54,16 @@ export function metaRoutes(deps: ApiDeps, document: unknown): Hono {
   serve(router, "", ops.auth, (c) => c.json({ ok: true }));
   serve(router, "", ops.openapi, (c) => c.json(document));
   serve(router, "", ops.docs, (c) => c.html(DOCS_HTML));
+  // The docs page's own script and stylesheet, not API operations: routed here, left out of the document.
+  router.get(`${DOCS_ASSETS_PATH.slice("/api".length)}/:file`, (c) => {
+    const asset = DOCS_ASSETS.get(c.req.param("file"));
+    if (!asset) throw notFound(`docs asset ${c.req.param("file")}`);
+    return c.body(asset.body, 200, {
+      "Content-Type": `${asset.contentType}; charset=utf-8`,
+      // URLs carry the content hash (?v=), so a browser may keep a file for a year.
+      "Cache-Control": "public, max-age=31536000, immutable",
+    });
+  });
   return router;
 }
 
