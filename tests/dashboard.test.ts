@@ -308,6 +308,44 @@ async function checkModelsPage({ page, base, shot }: Ui) {
     /^nano.*not pretrained.*Pretrain$/,
   );
   await shot("models");
+
+  // A registered Hugging Face folder is listed in its own section, not among the ladder's sizes.
+  const ladder = await (await page.request.get(`${base}/api/models`)).json();
+  const own = {
+    ...ladder[0],
+    name: "gpt2-mine",
+    source: "imported",
+    status: "imported",
+    width: 32,
+    layers: 2,
+    params: 1_634_000,
+    imported: {
+      sha256: "ab".repeat(32),
+      tokenizer: "gpt2",
+      tokenizerFiles: "GPT-2's own BPE",
+      memory: {
+        seqLen: 1024,
+        leastBytes: 64 * 2 ** 20,
+        defaultBatch: 32,
+        defaultBatchBytes: 3 * 2 ** 30,
+        problems: [],
+      },
+      addedAt: "2026-12-06T10:00:00Z",
+    },
+  };
+  await page.route("**/api/models", (route) => route.fulfill({ json: [...ladder, own] }));
+  try {
+    await page.reload();
+    await page.waitForSelector("[data-testid=own-models]");
+    assert.match(
+      (await page.textContent("[data-testid=own-models] tbody tr"))!,
+      /^gpt2-mine\s*322\s*1\.63\s*MGPT-2's own BPE64 MiB · 3\.0 GiB at batch 32abababababab?imported$/,
+    );
+    assert.doesNotMatch((await page.textContent("[data-testid=ladder]"))!, /gpt2-mine/);
+    await shot("models-own");
+  } finally {
+    await page.unroute("**/api/models");
+  }
 }
 
 /** The World page: the default world's name, one tasks row per task of GET /api/world, no model yet. */

@@ -481,7 +481,9 @@ async function startAll(mode: Mode, bodies: unknown[]): Promise<Experiment[]> {
 
 export function ExperimentForm() {
   const tasks = useResource<TaskListing[]>("/tasks");
-  const models = useResource<ModelListing[]>("/models");
+  const listed = useResource<ModelListing[]>("/models");
+  // The form offers the lab's ladder; experiments on registered models go through `ladder` (CLI or API).
+  const models = { ...listed, data: listed.data?.filter((m) => m.source !== "imported") };
   const [mode, setMode] = useState<Mode>("experiment");
   const [values, setValues] = useState<FormValues>(INITIAL_VALUES);
   const [errors, setErrors] = useState<FieldErrors>({});

@@ -22,6 +22,7 @@ import { pretrainLossSeries } from "../lib/series.ts";
 import { describeExcluded, leakageLabel, type ModelListing } from "../../server/contract/models.ts";
 import type { RunMetrics } from "../../server/contract/series.ts";
 import type { BenchRow, Run } from "../lib/types.ts";
+import { OwnModelsSection } from "./own-models.tsx";
 
 /** Ladder states with a live job behind them. */
 const ACTIVE = new Set(["queued", "running", "pretraining"]);
@@ -276,7 +277,10 @@ function PretrainCurves({ runs, onDisk }: { runs: Run[]; onDisk: string[] }) {
 }
 
 export function ModelsPage() {
-  const models = useResource<ModelListing[]>("/models", statusVersion.value);
+  const listed = useResource<ModelListing[]>("/models", statusVersion.value);
+  // The lab's ladder here; registered Hugging Face folders in their own section below.
+  const models = { ...listed, data: listed.data?.filter((m) => m.source !== "imported") };
+  const imported = listed.data?.filter((m) => m.source === "imported") ?? [];
   const runs = useResource<Run[]>("/runs?role=pretrain&limit=200", statusVersion.value);
   const bench = useResource<BenchRowWithDetails[]>("/bench/results?limit=1000", statusVersion.value);
   const anyTouched = models.data?.some((m) => m.status !== "none" && m.status !== "missing");
@@ -362,6 +366,7 @@ export function ModelsPage() {
           </div>
         )}
       </Section>
+      {listed.data && <OwnModelsSection models={imported} onAdded={listed.reload} />}
       <Section title="Pretraining loss" id="pretrain-curves">
         {runs.error && <ErrorBox message={runs.error} onRetry={runs.reload} />}
         {runs.data?.length === 0 && onDisk.length === 0 && (
