@@ -43,9 +43,9 @@ import {
   windowsOf,
   writeTensor,
 } from "./runtime.ts";
-import { planMatmul } from "./ops/matmul.ts";
+import { planMatmul, planMatmulSplitK, splitKSlices } from "./ops/matmul.ts";
 import { planGatherLast, planScatterLast, planStatsCarry } from "./ops/rows.ts";
-import { planAdd, planFill, planGeluBackward, planGeluForward } from "./ops/elementwise.ts";
+import { planAdd, planFill, planGeluBackward, planGeluForward, planScale } from "./ops/elementwise.ts";
 import { groupPositionsByToken, planEmbeddingBackward, planEmbeddingForward } from "./ops/embedding.ts";
 import { planLayernormBackward, planLayernormForward } from "./ops/layernorm.ts";
 import {
@@ -134,6 +134,11 @@ export interface ModelShape {
    * the MLP's matmuls. false keeps them as separate dispatches, for the benchmark's before/after.
    */
   fuse?: boolean;
+  /**
+   * Weight gradients by matmul v5 (split-K) where K (the batch's rows) is long beside the output
+   * (default true); false plans them as one v4 product each, for the benchmark's before/after.
+   */
+  splitK?: boolean;
 }
 
 /** LM targets: each position predicts the next token of its own row; the last one is ignored. */
@@ -181,6 +186,9 @@ export class GptModel {
   private opt: OptimizerSettings = { ...DEFAULT_OPTIMIZER };
   private attentionVersion: AttentionVersion;
   private fuse: boolean;
+  private splitK: boolean;
+  /** The slices of K of every split-K weight gradient (see linearGrads), allocated at first use. */
+  private splitScratch?: Tensor;
   private step = 0;
   private programs = new Map<string, Dispatch[]>();
   private gradNorm?: Dispatch[];
@@ -189,8 +197,11 @@ export class GptModel {
   private frozen: ParamRange = NO_PARAMS;
   /** Values of the matrices weight decay pulls toward (anchorDecay); absent: toward zero. */
   private anchor?: Tensor;
-  /** The aux-confidence loss dispatch of each head's training program, whose α is set per step. */
+  /** The aux-confidence loss dispatches of each head's training programs, whose α is set per step. */
   private auxCE: Partial<Record<Head, Dispatch[]>> = {};
+  /** Share of the last micro-batch accumulated since the last update (accumulateStep); none: no sum open. */
+  private gradShare?: number;
+  private gradScale?: Dispatch[];
   private rowsInBatch = 0;
 
   // Inputs.
@@ -245,6 +256,7 @@ export class GptModel {
     this.attentionVersion = shape.attention ?? defaultAttentionVersion(cfg.width / cfg.heads);
     requireAttentionVersion(this.attentionVersion);
     this.fuse = shape.fuse ?? true;
+    this.splitK = shape.splitK ?? true;
     const B = this.B = shape.batchSize;
     const T = this.T = shape.seqLen;
     if (!(B >= 1 && T >= 1 && T <= cfg.contextLength)) {
@@ -648,18 +660,24 @@ export class GptModel {
 
   /** dW += xᵀ · dy and db += Σ dy for y = x · W + b. */
   private linearGrads(x: Tensor, dy: Tensor, rows: number, inW: number, outW: number, w: string, b: string) {
+    const spec = {
+      label: `d${w}`,
+      a: x,
+      b: dy,
+      c: this.grad(w),
+      M: inW,
+      N: outW,
+      K: rows,
+      transA: true,
+      beta: 1,
+    };
+    const splits = this.splitK ? splitKSlices(inW, outW, rows) : 1;
+    // One scratch serves every split product: they run one after another in the step's pass.
+    const scratch = splits > 1
+      ? (this.splitScratch ??= createTensor(this.gpu, 2 * 4 * this.cfg.width ** 2, "split-K slices"))
+      : undefined;
     return [
-      planMatmul(this.gpu, {
-        label: `d${w}`,
-        a: x,
-        b: dy,
-        c: this.grad(w),
-        M: inW,
-        N: outW,
-        K: rows,
-        transA: true,
-        beta: 1,
-      }),
+      ...(scratch ? planMatmulSplitK(this.gpu, { ...spec, splits, scratch }) : [planMatmul(this.gpu, spec)]),
       this.biasGrad(dy, rows, outW, b),
     ];
   }
@@ -919,7 +937,7 @@ export class GptModel {
       label: aux ? "cls loss (aux)" : "cls loss",
       aux,
     });
-    if (aux && backward) this.auxCE.cls = ce;
+    if (aux && backward) (this.auxCE.cls ??= []).push(...ce);
     const out: Dispatch[] = [
       this.gatherLastHidden("cls gather"),
       linear(this.clsLogits, "cls head"),
@@ -981,7 +999,7 @@ export class GptModel {
       label: aux ? "pair loss (aux)" : "pair loss",
       aux,
     });
-    if (aux && backward) this.auxCE.reward = ce;
+    if (aux && backward) (this.auxCE.reward ??= []).push(...ce);
     const out: Dispatch[] = [
       this.gatherLastHidden("reward gather"),
       linear(this.rewards, "reward head"),
@@ -1103,6 +1121,7 @@ export class GptModel {
    */
   trainStep(head: Head, opts: { lr?: number; auxAlpha?: number } = {}): void {
     this.step++;
+    this.gradShare = undefined;
     const o = this.opt;
     const prog = this.program("train", head, opts.auxAlpha !== undefined);
     // The class cross-entropy with the aux target reads α from its parameters, set per step.
@@ -1112,6 +1131,78 @@ export class GptModel {
     const stepParams = adamwStepParams(o, this.step, opts.lr ?? o.lr);
     for (const d of this.adamw!) d.setParams(stepParams);
     this.run(prog);
+  }
+
+  /**
+   * Gradient accumulation, one micro-batch: forward and backward of the current batch added into the
+   * flat gradient at weight `share` (its part of the whole batch's valid rows or pairs, so that the sum
+   * is the whole batch's mean gradient); no update. The first micro-batch after an update zeroes the
+   * gradient; `applyAccumulated` then runs the gradient norm and AdamW once on the sum. The loss in
+   * stats is the last micro-batch's; the aux-confidence threshold is a quantile over each micro-batch.
+   */
+  accumulateStep(head: Head, opts: { share: number; auxAlpha?: number }): void {
+    if (!(opts.share > 0 && opts.share <= 1)) {
+      throw new Error(
+        `accumulateStep: share ${opts.share} must be in (0, 1] (micro-batch rows / batch rows)`,
+      );
+    }
+    const aux = opts.auxAlpha !== undefined;
+    const key = `accumulate:${head}:${aux}`;
+    let prog = this.programs.get(key);
+    if (!prog) {
+      prog = [...this.forwardTrunk(), ...this.headDispatches(head, true, aux), ...this.backwardTrunk()];
+      this.programs.set(key, prog);
+    }
+    if (aux) { for (const d of this.auxCE[head]!) d.setParams({ alpha: opts.auxAlpha! }); }
+    // The backward adds at weight 1: rescaling the sum so far by previous/current share, and the sum by
+    // the last share in applyAccumulated, leaves every micro-batch at its own share.
+    const before = this.gradShare === undefined
+      ? this.accumulationStart()
+      : this.scaleGrads(this.gradShare / opts.share);
+    this.gradShare = opts.share;
+    this.run([...before, ...prog]);
+  }
+
+  /** The update on the gradient accumulated since the last one: gradient norm and AdamW, as trainStep. */
+  applyAccumulated(opts: { lr?: number } = {}): void {
+    if (this.gradShare === undefined) {
+      throw new Error(
+        "applyAccumulated: no micro-batch was accumulated (accumulateStep) since the last update",
+      );
+    }
+    this.step++;
+    const scale = this.scaleGrads(this.gradShare);
+    this.gradShare = undefined;
+    const optimizer = this.optimizer();
+    for (const d of this.adamw!) d.setParams(adamwStepParams(this.opt, this.step, opts.lr ?? this.opt.lr));
+    let carry = this.programs.get("stats carry");
+    if (!carry) {
+      carry = [planStatsCarry(this.gpu, this.stats, STAT_NONFINITE, STAT_SKIPPED, STAT_STEPS)];
+      this.programs.set("stats carry", carry);
+    }
+    this.run([...scale, ...optimizer, ...carry]);
+  }
+
+  /** Resets the step's stats and zeroes the flat gradient (the start of an accumulated batch). */
+  private accumulationStart(): Dispatch[] {
+    let prog = this.programs.get("accumulation start");
+    if (!prog) {
+      const g = this.gpu;
+      prog = [
+        planFill(g, slice(this.stats, 0, STAT_SKIPPED, "step stats"), 0, "reset step stats"),
+        ...windowsOf(g, this.grads).map((w) => planFill(g, w, 0, "zero grads")),
+      ];
+      this.programs.set("accumulation start", prog);
+    }
+    return prog;
+  }
+
+  /** grads ← factor·grads, per binding window. */
+  private scaleGrads(factor: number): Dispatch[] {
+    const g = this.gpu;
+    this.gradScale ??= windowsOf(g, this.grads).map((w) => planScale(g, w, 1, "scale grads"));
+    for (const d of this.gradScale) d.setParams({ factor });
+    return this.gradScale;
   }
 
   /** Forward pass only (loss into stats; for cls also the logits, for reward the rewards). */

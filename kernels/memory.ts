@@ -189,3 +189,52 @@ export function checkModelMemory(
   }
   return need;
 }
+
+export interface MicroBatchShape extends MemoryShape {
+  /** Rows one example takes (2 for a pairwise task: a micro-batch holds whole pairs); default 1. */
+  rowsPerExample?: number;
+}
+
+export interface MicroBatchPlan {
+  /** Examples per micro-batch (the model is built for microBatch · rowsPerExample rows). */
+  microBatch: number;
+  /** Micro-batches per optimizer step: ⌈batchSize / microBatch⌉. */
+  microBatches: number;
+  /** The need at the micro-batch: the optimizer state (adamw) is the whole model's, whatever the batch. */
+  need: ModelMemory;
+  /** One line: the batch, its micro-batches and the need, AdamW state named. */
+  summary: string;
+}
+
+/**
+ * The micro-batch of gradient accumulation: the whole batch when it fits the limits, else the fewest
+ * micro-batches whose need fits, evened out (32 rows where 10 fit: 4 of 8, not 10 + 10 + 10 + 2).
+ * Throws checkModelMemory's error when one example does not fit.
+ */
+export function planMicroBatch(cfg: GptConfig, shape: MicroBatchShape, limits: MemoryLimits): MicroBatchPlan {
+  const per = shape.rowsPerExample ?? 1;
+  const { batchSize } = shape;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1 && Number.isInteger(per) && per >= 1)) {
+    throw new Error(`planMicroBatch: batchSize ${batchSize} and rowsPerExample ${per} must be integers ≥ 1`);
+  }
+  const at = (examples: number) => modelMemory(cfg, { ...shape, batchSize: examples * per });
+  checkModelMemory(cfg, { ...shape, batchSize: per }, limits);
+  // Memory grows with the rows: the largest fitting count by bisection.
+  let fits = 1, fails = batchSize + 1;
+  while (fails - fits > 1) {
+    const mid = Math.floor((fits + fails) / 2);
+    if (memoryProblems(at(mid), limits).length === 0) fits = mid;
+    else fails = mid;
+  }
+  const microBatches = Math.ceil(batchSize / fits);
+  const microBatch = Math.ceil(batchSize / microBatches);
+  const need = at(microBatch);
+  const unit = per === 1 ? "rows" : `examples (${per} rows each)`;
+  const split = microBatches === 1
+    ? `batch ${batchSize} in one step`
+    : `batch ${batchSize} as ${microBatches} micro-batches of ≤ ${microBatch} ${unit}`;
+  const summary = `${split} × ${shape.seqLen} tokens needs ${formatBytes(need.total)}: parameters ` +
+    `${formatBytes(need.parameters)}, gradients ${formatBytes(need.gradients)}, AdamW state ` +
+    `${formatBytes(need.adamw)} (m and v), activations ${formatBytes(need.activations)}`;
+  return { microBatch, microBatches, need, summary };
+}

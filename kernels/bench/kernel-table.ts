@@ -1,7 +1,8 @@
 /**
  * The kernel table: every version of every kernel family side by side at realistic shapes (matmul
- * S×S×S; the model's other kernels at the width-192, batch 32 × 64 training shape), time per call and
- * GFLOP/s or GB/s. Versions are named by versionLabel (kernels/versions.ts), e.g. "v4 (tiled 16×16)".
+ * S×S×S, and its weight gradients at the model's shape; the model's other kernels at the width-192,
+ * batch 32 × 64 training shape), time per call and GFLOP/s or GB/s. Versions are named by
+ * versionLabel (kernels/versions.ts), e.g. "v4 (tiled 16×16)".
  */
 import type { Gpu } from "../device.ts";
 import { createTensor, type Dispatch, type Tensor } from "../runtime.ts";
@@ -9,7 +10,13 @@ import { mulberry32 } from "../random.ts";
 import { DEFAULT_ADAMW, type GptConfig, initParameters, paramLayout } from "../config.ts";
 import { STATS_LENGTH } from "../stats.ts";
 import { versionLabel } from "../versions.ts";
-import { type MatmulVersion, planMatmul, type TiledBlock } from "../ops/matmul.ts";
+import {
+  type MatmulVersion,
+  planMatmul,
+  planMatmulSplitK,
+  splitKSlices,
+  type TiledBlock,
+} from "../ops/matmul.ts";
 import { type AttentionVersion, planAttentionBackward, planAttentionForward } from "../ops/attention.ts";
 import { type LayernormVersion, planLayernormForward } from "../ops/layernorm.ts";
 import { planGeluForward } from "../ops/elementwise.ts";
@@ -197,10 +204,51 @@ async function benchAdamW(gpu: Gpu, timer: Timer, results: KernelResult[]): Prom
   result.gbps = (P * 4 * 7) / result.ms / 1e6;
 }
 
+/**
+ * The weight gradients dW += xᵀ · dy of the width-192 training shape (K = the batch's rows), v4 beside
+ * v5 (split-K), taking turns over five rounds (median each), v5's time summed over its two dispatches.
+ */
+async function benchWeightGradients(gpu: Gpu, timer: Timer, results: KernelResult[]): Promise<void> {
+  for (const [name, M, width] of [["c_attn", C, 3 * C], ["c_fc", C, 4 * C], ["c_proj", 4 * C, C]] as const) {
+    const x = createTensor(gpu, N * M, "x", randomFloats(N * M, 5));
+    const dy = createTensor(gpu, N * width, "dy", randomFloats(N * width, 6));
+    const dW = createTensor(gpu, M * width, "dW");
+    const spec = { label: "dW", a: x, b: dy, c: dW, M, N: width, K: N, transA: true, beta: 1 };
+    const splits = Math.max(2, splitKSlices(M, width, N));
+    const plans = [
+      { version: versionLabel("matmul", "v4"), list: [planMatmul(gpu, spec)] },
+      {
+        version: versionLabel("matmul", "v5", `×${splits}`),
+        list: planMatmulSplitK(gpu, { ...spec, splits }),
+      },
+    ];
+    const times: number[][] = plans.map(() => []);
+    for (const p of plans) await timer.wall(p.list, 1); // compiles
+    for (let round = 0; round < 5; round++) {
+      for (const [i, p] of plans.entries()) {
+        times[i].push((await timer.each(p.list)).reduce((a, b) => a + b, 0));
+      }
+    }
+    for (const [i, p] of plans.entries()) {
+      const ms = times[i].sort((a, b) => a - b)[2];
+      results.push({
+        kernel: `matmul TN dW ${name}`,
+        version: p.version,
+        shape: `${M}×${width}×${N}`,
+        ms,
+        timer: timer.kind,
+        gflops: (2 * M * width * N) / ms / 1e6,
+      });
+    }
+    for (const t of [x, dy, dW]) t.buffer.destroy();
+  }
+}
+
 /** The whole table: matmul, attention, the row kernels, AdamW. */
 export async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<KernelResult[]> {
   const results: KernelResult[] = [];
   await benchMatmul(gpu, timer, quick, results);
+  await benchWeightGradients(gpu, timer, results);
   await benchAttention(gpu, timer, results);
   await benchRowKernels(gpu, timer, results);
   await benchAdamW(gpu, timer, results);

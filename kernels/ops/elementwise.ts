@@ -2,6 +2,7 @@
  * Elementwise kernels: zero/constant fill, residual add, GELU (tanh form) forward and backward.
  *
  *   fill:    t[i] = value
+ *   scale:   t[i] = factor · t[i]         (gradient accumulation's weights; factor set per use)
  *   add:     out[i] = a[i] + b[i]            (out may be a, or share a buffer with a or b)
  *   gelu:    y[i] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
  *   gelu':   dx[i] = dy[i] · gelu'(x[i])      (overwrites dx)
@@ -60,6 +61,33 @@ export function planFill(gpu: Gpu, t: Tensor, value: number, label: string): Dis
     bindings: b.bindings,
     workgroups: grid1d(gpu, t.length, WG),
     bytes: 4 * t.length,
+  });
+}
+
+function scaleSource(b: BoundOperands): string {
+  return /* wgsl */ `
+struct Params { n: u32, t_off: u32, factor: f32 }
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}${INDEX}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg);
+  if (i >= params.n) { return; }
+  ${b.array.t}[params.t_off + i] = params.factor * ${b.array.t}[params.t_off + i];
+}
+`;
+}
+
+/** t ← factor·t in place; change the factor with setParams({ factor }). */
+export function planScale(gpu: Gpu, t: Tensor, factor: number, label: string): Dispatch {
+  const b = bindOperands(gpu, label, [{ name: "t", tensor: t, write: true }]);
+  return plan(gpu, {
+    label,
+    code: scaleSource(b),
+    params: { n: t.length, factor, ...offsetParams(b) },
+    bindings: b.bindings,
+    workgroups: grid1d(gpu, t.length, WG),
+    bytes: 8 * t.length,
   });
 }
 

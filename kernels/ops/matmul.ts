@@ -24,10 +24,14 @@
  *               dimension, 4 k per iteration; the automatic choice wherever shapes are 4-aligned.
  *               Stores are vec4s too where C's rows are 4-aligned (bias loaded once per column group).
  *               Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·rows)⌉ (workgroup 8 × rows, default 8).
+ *   v5 split-K  planMatmulSplitK: v4 over `splits` equal slices of K into a scratch buffer, then a
+ *               reduction pass C = alpha · Σ slices (in slice order: deterministic) + beta · C. For
+ *               products whose output has too few v4 workgroups to keep every CPU thread busy: the
+ *               weight gradients dW = xᵀ · dy, where K is the batch's rows and M × N is small.
  *   Without spec.version: v4 where the shapes allow, else v3, else v2.
  */
 import type { Gpu } from "../device.ts";
-import { bindTensor, createTensor, type Dispatch, plan, type Tensor } from "../runtime.ts";
+import { bindTensor, createTensor, type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
 import { GELU_COMMON } from "./elementwise.ts";
 import type { KernelVersion } from "../versions.ts";
 
@@ -513,8 +517,11 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
   // v4 stores vec4s when every C (and aux) row start it writes is 4-aligned.
   const vecStore = four(N, ldc, c.base, batchC, innerC) && (aux === undefined || aux.base % 4 === 0);
   const version = s.version ?? (tiled ? "v4" : vecN || vecK ? "v3" : "v2");
+  if (version === "v5") throw new Error(`${s.label}: matmul v5 (split-K) is planned by planMatmulSplitK`);
   if (!["v1", "v2", "v3", "v4"].includes(version)) {
-    throw new Error(`${s.label}: matmul version ${version} is unknown (v1, v2, v3 or v4)`);
+    throw new Error(
+      `${s.label}: matmul version ${version} is unknown (v1, v2, v3, v4; v5 via planMatmulSplitK)`,
+    );
   }
   if (version === "v3" && !vecN && !vecK) {
     throw new Error(`${s.label}: v3 (vec4) matmul needs aligned shapes`);
@@ -571,4 +578,102 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
     flops: 2 * M * N * K * batch,
     bytes: 4 * batch * (M * K + K * N + M * N),
   });
+}
+
+const SPLIT_K_REDUCE = /* wgsl */ `
+struct Params { M: u32, N: u32, splits: u32, ldc: u32, c_off: u32, p_off: u32, alpha: f32, beta: f32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> partial: array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let i = gid.y * groups.x * 64u + gid.x;
+  let size = params.M * params.N;
+  if (i >= size) { return; }
+  var acc = 0.0;
+  for (var s = 0u; s < params.splits; s++) { acc += partial[params.p_off + s * size + i]; }
+  let ci = params.c_off + (i / params.N) * params.ldc + i % params.N;
+  var v = params.alpha * acc;
+  if (params.beta != 0.0) { v += params.beta * c[ci]; }
+  c[ci] = v;
+}
+`;
+
+/**
+ * How many slices v5 (split-K) cuts K into for a TN product: 2 where K is long beside the output
+ * (weight gradients over the batch's rows), so v4's few output workgroups double and balance across
+ * threads; 1 (plain v4) otherwise, where the slices would lose v4's 4-alignment, or for outputs
+ * taller than wide (M > N), where splitting measured no faster than v4 (README, performance).
+ */
+export function splitKSlices(M: number, N: number, K: number): number {
+  return K >= 1024 && K >= 2 * N && M <= N && K % 8 === 0 ? 2 : 1;
+}
+
+/**
+ * v5 (split-K, see the header): the v4 products of each slice of K into `scratch` (splits · M · N
+ * floats; allocated when not given, and may be shared by products that run one after another), then
+ * the reduction into C. Batch 1, no bias or epilogue; K must split into slices that are multiples of 4.
+ */
+export function planMatmulSplitK(
+  gpu: Gpu,
+  s: MatmulSpec & { splits: number; scratch?: Tensor },
+): Dispatch[] {
+  const { M, N, K, splits } = s;
+  if (!Number.isInteger(splits) || splits < 1) {
+    throw new Error(`${s.label}: split-K splits ${splits} must be a positive integer`);
+  }
+  if (K % (4 * splits) !== 0) {
+    throw new Error(`${s.label}: split-K needs K (${K}) to be a multiple of 4 · splits (${4 * splits})`);
+  }
+  if ((s.batch ?? 1) !== 1 || s.bias || s.epilogue || s.version) {
+    throw new Error(`${s.label}: split-K takes batch 1, no bias, no epilogue and no version`);
+  }
+  const scratch = s.scratch ?? createTensor(gpu, splits * M * N, `${s.label} split-K slices`);
+  if (scratch.length < splits * M * N) {
+    throw new Error(
+      `${s.label}: split-K scratch ${scratch.label} has ${scratch.length} elements, needs ${splits * M * N}`,
+    );
+  }
+  const slice = K / splits;
+  // Slice z of K starts slice · (stride along k) into each operand: a row of A (TN) or B (NN), or a column.
+  const lda = s.lda ?? (s.transA ? M : K);
+  const ldb = s.ldb ?? (s.transB ? K : N);
+  const products = planMatmul(gpu, {
+    ...s,
+    K: slice,
+    lda,
+    ldb,
+    c: scratch,
+    ldc: N,
+    alpha: 1,
+    beta: 0,
+    version: "v4",
+    batch: splits,
+    batchStrideA: slice * (s.transA ? lda : 1),
+    batchStrideB: slice * (s.transB ? 1 : ldb),
+    batchStrideC: M * N,
+  });
+  const partial = bindTensor(gpu, scratch);
+  const c = bindTensor(gpu, s.c);
+  const reduce = plan(gpu, {
+    label: `${s.label} (split-K sum)`,
+    code: SPLIT_K_REDUCE,
+    params: {
+      M,
+      N,
+      splits,
+      ldc: s.ldc ?? N,
+      c_off: c.base,
+      p_off: partial.base,
+      alpha: s.alpha ?? 1,
+      beta: s.beta ?? 0,
+    },
+    bindings: [partial.binding, c.binding],
+    workgroups: grid1d(gpu, M * N, 64),
+    family: "matmul",
+    flops: splits * M * N,
+    bytes: 4 * (splits + 2) * M * N,
+  });
+  return [products, reduce];
 }

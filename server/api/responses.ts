@@ -250,6 +250,8 @@ const OwnModelInfo = z.object({
     seqLen: z.number().int(),
     leastBytes: z.number(),
     defaultBatch: z.number().int(),
+    microBatch: z.number().int().optional(),
+    plan: z.string().optional(),
     defaultBatchBytes: z.number(),
     problems: z.array(z.string()),
   }),

@@ -87,6 +87,10 @@ export interface OwnModelInfo {
     defaultBatchBytes: number;
     /** Limits of this adapter the least need breaks (registration refuses any). */
     problems: string[];
+    /** Examples per micro-batch that run the default batch on this adapter (gradient accumulation below it). */
+    microBatch?: number;
+    /** The default batch's plan in words: micro-batches and the need, AdamW state named (planMicroBatch). */
+    plan?: string;
   };
   addedAt: string;
 }

@@ -107,6 +107,8 @@ export interface RoleRun {
   cached: boolean;
   hyper: FinetuneHyper | null;
   steps: number;
+  /** Examples per micro-batch (gradient accumulation where below the batch size); absent: not recorded. */
+  microBatch?: number;
   seconds: number;
   final: Reading;
   selected: Reading;

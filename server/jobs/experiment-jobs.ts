@@ -127,6 +127,7 @@ class Recorder {
           cached: run.cached,
           hyper: run.hyper,
           steps: run.steps,
+          microBatch: run.microBatch,
           selected: run.selected,
           final: run.final,
           oracle: run.oracle,

@@ -7,8 +7,10 @@
  * supervisor's probabilities). A pairwise task's example is two rows read by the scalar reward head, its
  * target p(second preferred) and its loss Bradley–Terry (kernels/gpt.ts); the rest of the loop is the same.
  * AdamW with linear warmup and cosine decay to zero; data reshuffled every
- * epoch from the seed, in full batches only (batchPlan). Every `evalEvery` steps the model is scored on
- * validation and test (the curves).
+ * epoch from the seed, in full batches only (batchPlan). A batch that does not fit the adapter runs as
+ * micro-batches (kernels/memory.ts planMicroBatch) whose gradients, each weighted by its share of the
+ * batch's examples (every row of a full batch is valid), sum to the batch's before one AdamW step.
+ * Every `evalEvery` steps the model is scored on validation and test (the curves).
  *
  * Three readings of one run, all returned; the model that predicts (labels for the next role,
  * agreement, intervals) is the final one, as in the paper and the openai code:
@@ -38,6 +40,7 @@ import {
 } from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
+import { adapterMemoryLimits, planMicroBatch } from "../../kernels/memory.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import { seededRandom, shuffled } from "../../kernels/random.ts";
 import { accuracy, auxconfAlpha, hardLabels } from "./metrics.ts";
@@ -121,6 +124,11 @@ export interface FinetuneResult {
   /** p(class 1) of the FINAL model on each named prediction set (e.g. train2, test). */
   predictions: Record<string, number[]>;
   steps: number;
+  /**
+   * Examples per micro-batch: the batch size, or less where gradients were accumulated (planMicroBatch);
+   * absent in results stored before it was recorded.
+   */
+  microBatch?: number;
   seconds: number;
   /** Whatever `afterTraining` returned (e.g. probe accuracies of the final model's features). */
   extra?: unknown;
@@ -142,6 +150,8 @@ export interface FinetuneInput {
   /** Sets to predict with the final model. */
   predict?: Record<string, EncodedSet>;
   hyper: FinetuneHyper;
+  /** Examples per micro-batch; default: the most that fit the adapter, up to the batch (planMicroBatch). */
+  microBatch?: number;
   signal?: AbortSignal;
   /** Called after every step (cheap; no GPU read). */
   onStep?: (step: number, total: number) => void;
@@ -333,10 +343,14 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
 
   const B = hyper.batchSize;
   const head = headFor(trainSet);
-  const model = new GptModel(gpu, config, input.params, {
-    batchSize: B * rowsPerExample(trainSet),
-    seqLen: T,
-  });
+  const per = rowsPerExample(trainSet);
+  const micro = input.microBatch ??
+    planMicroBatch(config, { batchSize: B, seqLen: T, rowsPerExample: per }, adapterMemoryLimits(gpu))
+      .microBatch;
+  if (!(Number.isInteger(micro) && micro >= 1 && micro <= B)) {
+    throw new Error(`finetune: microBatch ${micro} must be an integer in 1…${B} (the batch size)`);
+  }
+  const model = new GptModel(gpu, config, input.params, { batchSize: micro * per, seqLen: T });
   try {
     await prepareFinetune(model, input.params, trainSet, trainTargets, hyper);
     model.setOptimizer({ ...ADAMW_FINETUNE, lr: hyper.lr, weightDecay: hyper.weightDecay });
@@ -369,16 +383,29 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
     let lr = 0;
     let alpha = 0;
     let final: Reading | undefined;
+    const load = (indices: readonly number[]) => {
+      const soft = new Float32Array(indices.length * 2);
+      indices.forEach((row, i) => soft.set(targets.subarray(row * 2, row * 2 + 2), i * 2));
+      const batch = rows(trainSet, indices);
+      model.setBatch({ ...batch, ...(head === "reward" ? { pairTargets: soft } : { classTargets: soft }) });
+    };
     for (let step = 0; step < total; step++) {
       checkAborted(input.signal);
       const indices = batches[step];
-      const batch = rows(trainSet, indices);
-      const soft = new Float32Array(indices.length * 2);
-      indices.forEach((row, i) => soft.set(targets.subarray(row * 2, row * 2 + 2), i * 2));
-      model.setBatch({ ...batch, ...(head === "reward" ? { pairTargets: soft } : { classTargets: soft }) });
       lr = finetuneLr(step, total, hyper.lr, hyper.warmupFraction);
       alpha = hyper.alphaMax ? auxconfAlpha(step, total, hyper.alphaMax) : 0;
-      model.trainStep(head, hyper.alphaMax ? { lr, auxAlpha: alpha } : { lr });
+      const aux = hyper.alphaMax ? { auxAlpha: alpha } : {};
+      if (indices.length <= micro) {
+        load(indices);
+        model.trainStep(head, { lr, ...aux });
+      } else {
+        for (let start = 0; start < indices.length; start += micro) {
+          const part = indices.slice(start, start + micro);
+          load(part);
+          model.accumulateStep(head, { share: part.length / indices.length, ...aux });
+        }
+        model.applyAccumulated({ lr });
+      }
       input.onStep?.(step + 1, total);
       if ((step + 1) % evalEvery === 0 || step + 1 === total) {
         lastLoss = (await model.readStats()).loss;
@@ -390,7 +417,7 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
 
     const predictions: Record<string, number[]> = {};
     for (const [name, set] of Object.entries(predictSets)) predictions[name] = await predictSet(model, set);
-    const extra = input.afterTraining ? await input.afterTraining(model, B) : undefined;
+    const extra = input.afterTraining ? await input.afterTraining(model, micro) : undefined;
     return {
       curve,
       final,
@@ -398,6 +425,7 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
       oracle: oracle!,
       predictions,
       steps: total,
+      microBatch: micro,
       seconds: (performance.now() - started) / 1000,
       extra,
     };
@@ -468,6 +496,8 @@ export async function probeClassifier(input: ProbeInput): Promise<FinetuneResult
       oracle: reading,
       predictions,
       steps: 0,
+      // Nothing trains: the batch the features were read in.
+      microBatch: input.batchSize ?? 64,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {

@@ -22,6 +22,7 @@ import {
   type MemoryLimits,
   memoryProblems,
   modelMemory,
+  planMicroBatch,
 } from "../../kernels/memory.ts";
 import { createTokenizer, GPT2_MERGE_COUNT, loadGpt2Tables, type Tokenizer } from "../corpus/tokenizer.ts";
 import { isWorldTask } from "../tasks/load.ts";
@@ -179,18 +180,24 @@ async function sha256OfFile(path: string): Promise<string> {
 
 /**
  * Memory to finetune at the full context (a task's texts are cut to it): the least a finetune needs
- * (batch 1) decides whether the model fits; the default batch is reported beside it.
+ * (batch 1) decides whether the model fits; the default batch is reported beside it, with the micro-batch
+ * that runs it where it does not fit whole (gradient accumulation, finetune.ts).
  */
 export function finetuneMemory(config: GptConfig, limits: MemoryLimits): OwnModelInfo["memory"] {
   const seqLen = config.contextLength;
   const least = modelMemory(config, { batchSize: 1, seqLen });
   const atDefault = modelMemory(config, { batchSize: BASE_HYPER.batchSize, seqLen });
+  const problems = memoryProblems(least, limits);
+  const plan = problems.length === 0
+    ? planMicroBatch(config, { batchSize: BASE_HYPER.batchSize, seqLen }, limits)
+    : undefined;
   return {
     seqLen,
     leastBytes: least.total,
     defaultBatch: BASE_HYPER.batchSize,
     defaultBatchBytes: atDefault.total,
-    problems: memoryProblems(least, limits),
+    problems,
+    ...(plan ? { microBatch: plan.microBatch, plan: plan.summary } : {}),
   };
 }
 

@@ -209,6 +209,7 @@ export async function trainRole(ctx: RoleContext, spec: RoleSpec): Promise<Train
     cached,
     hyper: spec.mode === "finetune" ? hyper : null,
     steps: value.steps,
+    microBatch: value.microBatch,
     seconds: value.seconds,
     final: value.final,
     selected: value.selected,
