@@ -26,6 +26,11 @@ import type { JobContext } from "../server/jobs/registry.ts";
 import type { ExperimentResult } from "../server/contract/results.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { checkResponses } from "./helpers/openapi-check.ts";
+import { loadCheckpoint, saveCheckpoint } from "../kernels/checkpoint.ts";
+import { initParameters } from "../kernels/config.ts";
+import { storeLabWorld, worldSpecWith } from "../server/corpus/world-spec.ts";
+import { loadLabCorpus } from "../server/lab/lab-corpus.ts";
+import { hfExportFiles } from "../server/lab/hf-export.ts";
 
 const dataDir = await Deno.makeTempDir({ prefix: "lab-api-test-" });
 const opened = await openDb({ dataDir });
@@ -1214,5 +1219,103 @@ Deno.test("pretraining curves of a size come from its status file; missing → 4
     assert.match((await json(broken)).error.message, /status\.json is corrupted/);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The files of a ustar archive, read by the format (not by server/lab/tar.ts): name → bytes. */
+function readUstar(archive: Uint8Array): Map<string, Uint8Array> {
+  const files = new Map<string, Uint8Array>();
+  const text = (from: number, length: number) =>
+    new TextDecoder().decode(archive.subarray(from, from + length)).replace(/\0.*$/s, "");
+  let at = 0;
+  while (at + 512 <= archive.length && archive.subarray(at, at + 512).some((b) => b !== 0)) {
+    const header = archive.subarray(at, at + 512);
+    const name = text(at, 100);
+    assert.equal(text(at + 257, 6), "ustar", `${name}: ustar magic`);
+    assert.equal(text(at + 156, 1), "0", `${name}: a regular file`);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : header[i];
+    assert.equal(parseInt(text(at + 148, 8).trim(), 8), sum, `${name}: header checksum`);
+    const size = parseInt(text(at + 124, 12), 8);
+    files.set(name, archive.slice(at + 512, at + 512 + size));
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  assert.equal(archive.length, at + 1024, "two zero blocks end the archive");
+  assert.ok(archive.subarray(at).every((b) => b === 0));
+  return files;
+}
+
+/** A safetensors file's JSON header (its first 8 bytes are the header's length, little-endian). */
+function safetensorsHeader(bytes: Uint8Array): unknown {
+  const length = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  return JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+}
+
+Deno.test("GET /api/models/{name}/export: a pretrained size as an HF folder in a .tar; not pretrained → 404", async () => {
+  // A data directory of its own with a tiny world: its tokenizer builds in seconds.
+  const exportDataDir = await Deno.makeTempDir({ prefix: "lab-api-export-" });
+  const exportApp = checkResponses(createApp({ db, dataDir: exportDataDir, token: TOKEN, bus }));
+  try {
+    await storeLabWorld(exportDataDir, worldSpecWith(DEFAULT_WORLD_SPEC, { seed: 5, entities: 24 }));
+    const { tokenizer } = await loadLabCorpus(exportDataDir);
+    const config = { vocabSize: tokenizer.vocabSize, contextLength: 8, width: 8, layers: 1, heads: 1 };
+    const dir = modelDir(exportDataDir, "nano");
+    await saveCheckpoint(dir, {
+      config,
+      params: initParameters(config, 3),
+      meta: { tokenizer: tokenizer.id },
+    });
+    const fields = { params: 1, step: 4, totalSteps: 4, tokens: 64, seed: 1, wallSeconds: 1 };
+    const curves = { train: [], val: [], knowledge: [] };
+    await Deno.writeTextFile(
+      `${dir}/status.json`,
+      JSON.stringify({
+        size: "nano",
+        status: "pretrained",
+        ...fields,
+        corpusHash: "c",
+        tokenizerId: "t",
+        curves,
+      }),
+    );
+    const res = await exportApp.request("/api/models/nano/export");
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/x-tar");
+    assert.equal(res.headers.get("content-disposition"), 'attachment; filename="w2s-lab-nano.tar"');
+    const files = readUstar(new Uint8Array(await res.arrayBuffer()));
+
+    // What writeHfExport writes for the same checkpoint, its hash taken here by WebCrypto.
+    const weights = await Deno.readFile(`${dir}/model.safetensors`);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", weights));
+    const checkpointHash = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 24);
+    const { params } = await loadCheckpoint(dir);
+    const want = hfExportFiles({
+      config,
+      params,
+      tokenizer,
+      provenance: { size: "nano", checkpoint: checkpointHash },
+    });
+    assert.deepEqual([...files.keys()].sort(), [...want.keys()].map((f) => `w2s-lab-nano/${f}`).sort());
+    const exported = (name: string) => files.get(`w2s-lab-nano/${name}`)!;
+    const configJson = JSON.parse(new TextDecoder().decode(exported("config.json")));
+    assert.deepEqual(configJson, JSON.parse(new TextDecoder().decode(want.get("config.json")!)));
+    assert.deepEqual([configJson.model_type, configJson.vocab_size, configJson.n_embd], [
+      "gpt2",
+      config.vocabSize,
+      8,
+    ]);
+    assert.deepEqual(
+      safetensorsHeader(exported("model.safetensors")),
+      safetensorsHeader(want.get("model.safetensors")!),
+    );
+    for (const [name, bytes] of want) assert.deepEqual(exported(name), bytes, `${name} byte for byte`);
+
+    const never = await exportApp.request("/api/models/mini/export");
+    assert.equal(never.status, 404);
+    assert.match((await json(never)).error.message, /"mini" is not pretrained .*lab pretrain --size mini/);
+    const unknown = await exportApp.request("/api/models/giant/export");
+    assert.equal(unknown.status, 400);
+  } finally {
+    await Deno.remove(exportDataDir, { recursive: true });
   }
 });

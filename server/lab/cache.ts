@@ -4,10 +4,15 @@
  * them — task, split seed, size, training seed, hyperparameters, the checkpoint's content hash and the
  * hash of the targets it trained on. A resumed or repeated experiment reads them back instead of
  * training again. Files are written under a temporary name and renamed, so a reader never sees half.
+ * With a shared artifact store (artifact-store.ts; DATABASE_URL) each entry is also published as
+ * `cache/<kind>/<hash>.json`, and a local miss reads the store (its blob verified against its sha-256) and
+ * fills the local file, so one machine's finished work is another's hit.
  */
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { writeFileAtomic } from "../../kernels/checkpoint.ts";
+import { artifactStore } from "./artifact-store.ts";
 
 /** Version of every cache key: bump it when a cached value's meaning changes, so old entries miss. */
 export const CACHE_VERSION = 2;
@@ -38,39 +43,63 @@ export function hashNumbers(values: ArrayLike<number>): string {
 export class ExperimentCache {
   hits = 0;
   misses = 0;
+  /** Hits served by the shared artifact store (part of `hits`). */
+  sharedHits = 0;
 
   constructor(readonly dir: string) {}
 
-  private path(kind: string, key: unknown): string {
-    return join(this.dir, kind, `${hashOf(key)}.json`);
+  private file(kind: string, key: unknown): string {
+    return `${kind}/${hashOf(key)}.json`;
   }
 
   async get<T>(kind: string, key: unknown): Promise<T | undefined> {
-    try {
-      const stored = JSON.parse(await Deno.readTextFile(this.path(kind, key)));
-      // A hash collision or a hand-edited file must not pass for the requested entry.
-      if (stableStringify(stored.key) !== stableStringify(key)) return undefined;
+    const file = this.file(kind, key);
+    const local = entryValue(await readTextOrNull(join(this.dir, file)), key);
+    if (local !== undefined) {
       this.hits++;
-      return reviveNaN(stored.value) as T;
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) {
-        this.misses++;
-        return undefined;
-      }
-      if (err instanceof SyntaxError) return undefined; // a damaged file is recomputed
-      throw err;
+      return local as T;
     }
+    const shared = await this.getShared(file, key);
+    if (shared === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.sharedHits++;
+    return shared as T;
+  }
+
+  /** The shared store's entry for `file` when it is whole and for `key` (then copied to the local file). */
+  private async getShared(file: string, key: unknown): Promise<unknown> {
+    const store = artifactStore();
+    if (!store) return undefined;
+    const storeKey = `cache/${file}`;
+    const [entry] = (await store.list(storeKey)).filter((e) => e.key === storeKey);
+    if (!entry) return undefined;
+    let bytes: Uint8Array;
+    try {
+      bytes = await store.read(entry);
+    } catch (err) {
+      // A blob that does not hash to its name is refused and dropped, so the recomputed entry replaces it.
+      console.error(`experiment cache: ${(err as Error).message}; recomputing ${storeKey}`);
+      await store.remove([storeKey]);
+      return undefined;
+    }
+    const value = entryValue(new TextDecoder().decode(bytes), key);
+    if (value === undefined) return undefined;
+    await Deno.mkdir(dirname(join(this.dir, file)), { recursive: true });
+    await writeFileAtomic(join(this.dir, file), bytes);
+    return value;
   }
 
   async put(kind: string, key: unknown, value: unknown): Promise<void> {
-    const path = this.path(kind, key);
-    await Deno.mkdir(join(this.dir, kind), { recursive: true });
-    const temporary = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    await Deno.writeTextFile(
-      temporary,
+    const file = this.file(kind, key);
+    const bytes = new TextEncoder().encode(
       JSON.stringify({ key, value }, (_, v) => (Number.isNaN(v) ? "NaN" : v)),
     );
-    await Deno.rename(temporary, path);
+    await Deno.mkdir(join(this.dir, kind), { recursive: true });
+    await writeFileAtomic(join(this.dir, file), bytes);
+    await artifactStore()?.write(`cache/${file}`, bytes);
   }
 
   /** The cached value, or compute, store and return it. */
@@ -85,6 +114,32 @@ export class ExperimentCache {
     await this.put(kind, key, value);
     return { value, cached: false };
   }
+}
+
+async function readTextOrNull(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+}
+
+/**
+ * The value a stored entry holds for `key`; undefined when there is none, when the text is damaged (it is
+ * recomputed) or when it holds another key (a hash collision or a hand-edited file must not pass for it).
+ */
+function entryValue(text: string | null, key: unknown): unknown {
+  if (text === null) return undefined;
+  let stored;
+  try {
+    stored = JSON.parse(text);
+  } catch (err) {
+    if (err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+  if (stableStringify(stored?.key) !== stableStringify(key)) return undefined;
+  return reviveNaN(stored.value);
 }
 
 function reviveNaN(value: unknown): unknown {

@@ -1,6 +1,7 @@
 /**
  * Models: the ladder with pretraining status and the imported Hugging Face GPT-2 models beside it, a
- * size's pretraining curves, starting a pretrain job, and registering a model folder.
+ * size's pretraining curves, starting a pretrain job, registering a model folder, and downloading a size
+ * as a Hugging Face folder (one .tar).
  */
 import { and, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
@@ -9,7 +10,11 @@ import { PretrainCreate } from "../../contract/jobs.ts";
 import { type ModelListing, OwnModelImport } from "../../contract/models.ts";
 import { METRIC_SERIES } from "../../contract/series.ts";
 import { enqueueJob } from "../../jobs/queue.ts";
+import { pullModel } from "../../lab/artifact-store.ts";
+import { hfExportFiles } from "../../lab/hf-export.ts";
+import { ladderModelSource } from "../../lab/model-source.ts";
 import { readStatus } from "../../lab/model-store.ts";
+import { tarChunks } from "../../lab/tar.ts";
 import { addOwnModel, OwnModelError, ownModelListings } from "../../lab/own-models.ts";
 import { listModels, requireSize } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
@@ -66,6 +71,19 @@ export const MODEL_OPERATIONS = {
     body: PretrainCreate,
     response: JobCreated,
     created: true,
+  }),
+  export: defineOperation({
+    method: "get",
+    path: "/models/{name}/export",
+    tag: "models",
+    summary: "A pretrained size as a Hugging Face GPT-2 folder in one .tar (what `lab export` writes)",
+    param: NameParam,
+    response: z.string().meta({ format: "binary" }),
+    produces: "application/x-tar",
+    errors: {
+      404: "The size is not pretrained (the message names the command that pretrains it)",
+      409: "The size's status file is damaged (the message names the problem)",
+    },
   }),
 };
 
@@ -153,5 +171,35 @@ export function modelRoutes({ db, bus, dataDir }: ApiDeps): Hono {
       return c.json({ job }, 201);
     },
   );
+
+  serve(router, "/models", ops.export, async (c, { param: { name: size } }) => {
+    requireSize(size, "name");
+    await pullModel(dataDir, size).catch((err) => console.error(`artifact store: ${(err as Error).message}`));
+    const status = await readStatus(dataDir, size).catch((err: Error) => {
+      throw new ApiError(409, "broken_status", err.message, { size });
+    });
+    if (status?.status !== "pretrained") {
+      throw new ApiError(
+        404,
+        "not_pretrained",
+        `size "${size}" is not pretrained (${status ? "its pretraining stopped part-way" : "never run"}): ` +
+          `pretrain it first (POST /api/models/${size}/pretrain, or deno task lab pretrain --size ${size})`,
+        { size },
+      );
+    }
+    const model = await ladderModelSource(dataDir).load(size);
+    const files = hfExportFiles({
+      config: model.config,
+      params: model.params,
+      tokenizer: model.tokenizer,
+      provenance: { size, checkpoint: model.hash },
+    });
+    // One folder inside the archive, so unpacking it gives a directory from_pretrained loads.
+    const folder = `w2s-lab-${size}`;
+    const entries = [...files].map(([file, bytes]) => [`${folder}/${file}`, bytes] as [string, Uint8Array]);
+    c.header("Content-Type", "application/x-tar");
+    c.header("Content-Disposition", `attachment; filename="${folder}.tar"`);
+    return c.body(ReadableStream.from(tarChunks(entries, Date.now() / 1000)));
+  });
   return router;
 }
