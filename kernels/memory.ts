@@ -10,6 +10,7 @@
 import { type GptConfig, NUM_CLASSES, paramLayout } from "./config.ts";
 import type { Gpu } from "./device.ts";
 import { attentionSavedLength, type AttentionVersion, defaultAttentionVersion } from "./ops/attention.ts";
+import { splitKSlices } from "./ops/matmul.ts";
 import { gradNormPartials } from "./ops/optimizer.ts";
 import { STATS_LENGTH } from "./stats.ts";
 
@@ -20,6 +21,8 @@ export interface MemoryShape {
   attention?: AttentionVersion;
   /** Default true, as GptModel. */
   fuse?: boolean;
+  /** Default true, as GptModel: weight gradients by matmul v5 where it splits. */
+  splitK?: boolean;
 }
 
 export type BufferRole = "parameters" | "gradients" | "adamw" | "activations";
@@ -94,6 +97,11 @@ export function modelBuffers(cfg: GptConfig, shape: MemoryShape): ModelBuffer[] 
   act("dqkv", N * 3 * C);
   act("features", (L + 2) * B * C);
   act("logits", N * V);
+  // One scratch for every split-K weight gradient (gpt.ts linearGrads), when any product splits.
+  const products = [[C, 3 * C], [C, C], [C, 4 * C], [4 * C, C]];
+  if (shape.splitK !== false && products.some(([inW, outW]) => splitKSlices(inW, outW, N) > 1)) {
+    act("split-K slices", 2 * 4 * C * C);
+  }
   return out;
 }
 

@@ -53,6 +53,9 @@ for (
     { batchSize: 4, seqLen: 8 },
     { batchSize: 3, seqLen: 5, attention: "v2", fuse: false },
     { batchSize: 2, seqLen: 8, attention: "v1" },
+    // 1,024 rows: the weight gradients split K (matmul v5) and share one scratch.
+    { batchSize: 128, seqLen: 8 },
+    { batchSize: 128, seqLen: 8, splitK: false },
   ] as ModelShape[]
 ) {
   Deno.test(`memory: the estimate equals what a training step allocates (${JSON.stringify(shape)})`, async () => {
