@@ -71,6 +71,12 @@ export const jobs = pgTable("jobs", {
   maxAttempts: integer("max_attempts").notNull().default(3),
   /** Where the last attempt ran: {host, owner, adapter} (the worker writes it when it leases the job). */
   ranOn: jsonb("ran_on"),
+  /** Jobs that must be done before this one is leased (a sweep waits for its cells). */
+  waitsFor: integer("waits_for").array().notNull().default(sql`'{}'::integer[]`),
+  /** Not leased before this time (a job waiting for a pretraining to finish looks again then). */
+  runAfter: timestamp("run_after", { withTimezone: true }),
+  /** The job that queued this one (a sweep's cells): cancelling the parent cancels it. */
+  parentId: integer("parent_id"),
   /** What a handler needs to resume after its worker died (saved with saveState). */
   state: jsonb("state"),
   result: jsonb("result"),
@@ -82,6 +88,7 @@ export const jobs = pgTable("jobs", {
 }, (t) => [
   index("jobs_status_id_idx").on(t.status, t.id),
   index("jobs_updated_at_idx").on(t.updatedAt),
+  index("jobs_parent_idx").on(t.parentId),
 ]);
 
 /** A weak→strong experiment or a sweep: its validated config and the job that runs it. */

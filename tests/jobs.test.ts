@@ -74,6 +74,59 @@ Deno.test("leases skip locked rows, expire, requeue and fail after max attempts"
   assert.match(job?.error ?? "", /lease expired after 2 attempts/);
 });
 
+Deno.test("dependencies: a job is leased once those it waits for are done, fails when one fails", async () => {
+  const lease = () => leaseNextJob(db, "dep-worker", 60_000, ["dep-probe"]);
+  const a = await enqueueJob(db, "dep-probe", {});
+  const b = await enqueueJob(db, "dep-probe", {}, { waitsFor: [a.id] });
+  const c = await enqueueJob(db, "dep-probe", {});
+  assert.equal((await lease())?.id, a.id);
+  assert.equal((await lease())?.id, c.id, "b waits for a, which is running: c goes first");
+  assert.equal(await lease(), undefined, "b is not leased while a runs");
+  await finishJob(db, a.id, "dep-worker", { status: "done", result: null });
+  assert.equal((await lease())?.id, b.id, "a is done: b is leased");
+
+  const d = await enqueueJob(db, "dep-probe", {});
+  const e = await enqueueJob(db, "dep-probe", {}, { waitsFor: [d.id] });
+  assert.equal((await lease())?.id, d.id);
+  await finishJob(db, d.id, "dep-worker", { status: "failed", error: "boom" });
+  assert.equal(await lease(), undefined);
+  const failed = await getJob(db, e.id);
+  assert.equal(failed?.status, "failed");
+  assert.equal(failed?.error, `job ${d.id} (dep-probe), which this job waits for, failed: boom`);
+});
+
+Deno.test("a job handed back to wait: not leased before run_after, its attempt not counted", async () => {
+  const lease = () => leaseNextJob(db, "wait-worker", 60_000, ["wait-probe"]);
+  const job = await enqueueJob(db, "wait-probe", {});
+  assert.equal((await lease())?.attempts, 1);
+  assert.equal(
+    await finishJob(db, job.id, "wait-worker", { status: "queued", wait: { delayMs: 300 } }),
+    true,
+  );
+  const waiting = await getJob(db, job.id);
+  assert.equal(waiting?.status, "queued");
+  assert.equal(waiting?.attempts, 0, "waiting does not use an attempt");
+  assert.equal(await lease(), undefined, "not before run_after");
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal((await lease())?.attempts, 1, "leased again once run_after passed, as its first attempt");
+});
+
+Deno.test("cancelling a parent cancels its queued and running children, not the finished ones", async () => {
+  const parent = await enqueueJob(db, "parent-probe", {});
+  const done = await enqueueJob(db, "child-probe", {}, { parentId: parent.id });
+  const running = await enqueueJob(db, "child-probe", {}, { parentId: parent.id });
+  const queued = await enqueueJob(db, "child-probe", {}, { parentId: parent.id });
+  const other = await enqueueJob(db, "child-probe", {});
+  assert.equal((await leaseNextJob(db, "c", 60_000, ["child-probe"]))?.id, done.id);
+  await finishJob(db, done.id, "c", { status: "done", result: null });
+  assert.equal((await leaseNextJob(db, "c", 60_000, ["child-probe"]))?.id, running.id);
+  await cancelJob(db, parent.id);
+  const statuses = await Promise.all(
+    [done, running, queued, other].map(async (j) => (await getJob(db, j.id))?.status),
+  );
+  assert.deepEqual(statuses, ["done", "cancelled", "cancelled", "queued"]);
+});
+
 Deno.test("an experiment follows its job through lease expiry: running → queued → running → failed", async () => {
   const job = await enqueueJob(db, "expiry-probe", {}, { maxAttempts: 2 });
   const [experiment] = await db.insert(experiments).values({ kind: "experiment", config: {}, jobId: job.id })

@@ -38,6 +38,12 @@ export const Job = z.object({
   maxAttempts: z.number().int(),
   /** Where the last attempt ran: {host, owner, adapter}. */
   ranOn: stored,
+  /** Jobs that must be done before this one is leased (a sweep waits for its sweep-cell jobs). */
+  waitsFor: z.array(id),
+  /** Not leased before this time (a job waiting for a pretraining looks again then). */
+  runAfter: time.nullable(),
+  /** The job that queued this one (a sweep's cells); cancelling it cancels them. */
+  parentId: id.nullable(),
   state: stored,
   result: stored,
   error: z.string().nullable(),

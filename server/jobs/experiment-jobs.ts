@@ -8,17 +8,32 @@
  * ETA; ctx.signal cancels between steps. A resumed job clears the rows of its earlier attempt and runs
  * again: weak models, ceilings and students that finished are read back from <dataDir>/cache. The demo job
  * records its sweep through the same sweepRecording.
+ *
+ * A `sweep` job fans out: it queues one `sweep-cell` job per (task, weak, strong, seed) — the methods of a
+ * pair share its weak labels and ceiling through the cell's local cache, while pairs and seeds spread over
+ * the workers — waits for them (JobWait), and when re-leased assembles the summary from their results.
  */
-import { eq, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import { join } from "node:path";
 import { type LabDb, openDb } from "../../db/client.ts";
-import { probeResults, results, runs } from "../../db/schema.ts";
+import { jobs, probeResults, results, runs } from "../../db/schema.ts";
 import { readTaskExamples } from "../../db/task-examples.ts";
 import { ExperimentCreate, SweepCreate } from "../contract/experiments.ts";
 import { METRIC_SERIES, validationSeries } from "../contract/series.ts";
 import { ExperimentCache } from "../lab/cache.ts";
 import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
-import { runSweep, type SweepDeps, type SweepOptions, type SweepResult } from "../lab/sweep.ts";
+import {
+  runPlanned,
+  type SweepDeps,
+  type SweepOptions,
+  sweepPlan,
+  type SweepResult,
+  sweepResult,
+} from "../lab/sweep.ts";
+import { refSize } from "../contract/model-ref.ts";
+import { LADDER } from "../lab/ladder.ts";
+import { modelDir } from "../lab/model-store.ts";
+import { JobWait } from "./queue.ts";
 import type { ModelSource } from "../lab/model-source.ts";
 import { modelSourceFor } from "../lab/own-models.ts";
 import { type ExperimentDeps, runExperiment } from "../lab/w2s.ts";
@@ -253,6 +268,9 @@ export async function w2sHandler(ctx: JobContext): Promise<unknown> {
     ctx.params,
     "w2s",
   );
+  if (!config.ladder) {
+    await waitForPretraining(ctx, [config.weak, config.strong, ...(config.bootstrapSizes ?? [])]);
+  }
   const recorder = new Recorder(ctx, experimentId);
   await recorder.clearEarlierAttempt();
   const result = await runExperiment({
@@ -354,8 +372,157 @@ export function sweepSummary(result: SweepResult) {
   };
 }
 
-export async function sweepHandler(ctx: JobContext): Promise<unknown> {
-  const { experimentId, config } = parseExperimentParams<SweepCreate>(SweepCreate, ctx.params, "sweep");
-  const deps = await sweepRecording(ctx, experimentId, config.ladder);
-  return sweepSummary(await runSweep(sweepOptions(config), deps));
+/**
+ * Throws JobWait when one of the lab's `sizes` has no checkpoint here while a pretrain job for it is queued
+ * or running: the job comes back once that job is done (failing with it, naming it, if it fails).
+ */
+async function waitForPretraining(ctx: JobContext, refs: readonly string[]): Promise<void> {
+  const sizes = [...new Set(refs.map((ref) => refSize(ref)))].filter((s) => LADDER.some((l) => l.name === s));
+  const missing: string[] = [];
+  for (const size of sizes) {
+    const present = await Deno.stat(join(modelDir(ctx.dataDir, size), "model.safetensors")).then(
+      () => true,
+      () => false,
+    );
+    if (!present) missing.push(size);
+  }
+  if (missing.length === 0) return;
+  const pretraining = await ctx.db.select({ id: jobs.id, size: sql<string>`${jobs.params}->>'size'` }).from(
+    jobs,
+  )
+    .where(and(
+      eq(jobs.type, "pretrain"),
+      inArray(jobs.status, ["queued", "running"]),
+      inArray(sql`${jobs.params}->>'size'`, missing),
+    )).orderBy(jobs.id);
+  if (pretraining.length === 0) return; // the pipeline fails with its own message, naming the command
+  throw new JobWait(
+    `for the pretraining of ${pretraining.map((p) => `${p.size} (job ${p.id})`).join(", ")}`,
+    { waitsFor: pretraining.map((p) => p.id), delayMs: PRETRAIN_POLL_MS },
+  );
 }
+
+/** How soon a job waiting for a pretraining looks again (its dependency also has to be done). */
+export const PRETRAIN_POLL_MS = 3000;
+
+/** The job type of one group of a sweep's experiments. */
+export const SWEEP_CELL_JOB = "sweep-cell";
+
+/** Where a sweep's jobs find models: the imported `ladder`, else the lab's (tests pass a tiny ladder). */
+export type SweepModels = (dataDir: string, ladder?: readonly string[]) => Promise<ModelSource>;
+
+/** An experiment as a job result stores it: curves left out, NaN and ±Infinity kept (JSON has neither). */
+function storedExperiment(result: ExperimentResult): unknown {
+  const lean = { ...result, runs: result.runs.map(({ curve: _, ...r }) => ({ ...r, curve: [] })) };
+  return JSON.parse(
+    JSON.stringify(
+      lean,
+      (_, v) => (typeof v === "number" && !Number.isFinite(v) ? { nonFinite: String(v) } : v),
+    ),
+  );
+}
+
+function readStoredExperiment(stored: unknown): ExperimentResult {
+  return JSON.parse(
+    JSON.stringify(stored),
+    (_, v) =>
+      v !== null && typeof v === "object" && typeof v.nonFinite === "string" && Object.keys(v).length === 1
+        ? Number(v.nonFinite)
+        : v,
+  );
+}
+
+/** The plan's indices grouped by (task, weak, strong, seed), in plan order: one sweep-cell job each. */
+function cellGroups(plan: Awaited<ReturnType<typeof sweepPlan>>): number[][] {
+  const groups = new Map<string, number[]>();
+  plan.forEach((e, i) => {
+    const key = JSON.stringify([e.task, e.weak, e.strong, e.seed]);
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  return [...groups.values()];
+}
+
+/** The sweep and sweep-cell handlers over `models` (default: the lab's ladder or an imported one). */
+export function makeSweepHandlers(models: SweepModels = modelSourceFor) {
+  async function sweep(ctx: JobContext): Promise<unknown> {
+    const { experimentId, config } = parseExperimentParams<SweepCreate>(SweepCreate, ctx.params, "sweep");
+    const children = await ctx.db.select({ id: jobs.id, status: jobs.status, result: jobs.result }).from(jobs)
+      .where(eq(jobs.parentId, ctx.jobId)).orderBy(jobs.id);
+    if (children.length === 0) {
+      await new Recorder(ctx, experimentId).clearEarlierAttempt();
+      const plan = await sweepPlan(sweepOptions(config), await models(ctx.dataDir, config.ladder));
+      // One statement queues every cell: a crash leaves all of them or none.
+      const queued = await ctx.db.insert(jobs).values(
+        cellGroups(plan).map((indices) => ({
+          type: SWEEP_CELL_JOB,
+          params: { ...(ctx.params as Record<string, unknown>), indices },
+          parentId: ctx.jobId,
+        })),
+      ).returning({ id: jobs.id });
+      const ids = queued.map((q) => q.id);
+      throw new JobWait(`for its ${ids.length} cell jobs (${ids.join(", ")})`, { waitsFor: ids });
+    }
+    const pending = children.filter((c) => c.status !== "done").map((c) => c.id);
+    if (pending.length > 0) throw new JobWait(`for cell jobs ${pending.join(", ")}`, { waitsFor: pending });
+    const done = children.flatMap((c) =>
+      (c.result as { experiments: { index: number; result: unknown }[] }).experiments
+    )
+      .sort((a, b) => a.index - b.index);
+    const seconds = children.reduce((sum, c) => sum + ((c.result as { seconds?: number }).seconds ?? 0), 0);
+    return sweepSummary(sweepResult(done.map((d) => readStoredExperiment(d.result)), seconds));
+  }
+
+  async function cell(ctx: JobContext): Promise<unknown> {
+    const started = performance.now();
+    const { indices, ...sweepParams } = (ctx.params ?? {}) as Record<string, unknown>;
+    if (!Array.isArray(indices) || !indices.every((i) => Number.isInteger(i) && i >= 0)) {
+      throw new Error("sweep-cell params need indices: the plan positions of its experiments (integers ≥ 0)");
+    }
+    const { experimentId, config } = parseExperimentParams<SweepCreate>(
+      SweepCreate,
+      sweepParams,
+      "sweep-cell",
+    );
+    const source = await models(ctx.dataDir, config.ladder);
+    const plan = await sweepPlan(sweepOptions(config), source);
+    const beyond = indices.find((i) => i >= plan.length);
+    if (beyond !== undefined) {
+      throw new Error(`sweep-cell index ${beyond} is past the sweep's ${plan.length} experiments`);
+    }
+    const recorder = new Recorder(ctx, experimentId);
+    if (ctx.attempt > 1) await clearCellAttempt(ctx, experimentId, indices.map((i) => plan[i]));
+    const deps = {
+      ...pipelineDeps(ctx, recorder, source),
+      onExperiment: (r: ExperimentResult) => recorder.writeResult(r),
+    };
+    const ran = await runPlanned(plan, deps, indices);
+    return {
+      experiments: ran.map((result, k) => ({ index: indices[k], result: storedExperiment(result) })),
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+  return { sweep, cell };
+}
+
+/** Removes what an earlier attempt of a sweep-cell job wrote: its runs, and the result rows of its experiments. */
+async function clearCellAttempt(
+  ctx: JobContext,
+  experimentId: number,
+  planned: { task: string; weak: string; strong: string; method: string; seed: number }[],
+): Promise<void> {
+  await ctx.db.delete(runs).where(eq(runs.jobId, ctx.jobId));
+  for (const e of planned) {
+    await ctx.db.delete(results).where(and(
+      eq(results.experimentId, experimentId),
+      eq(results.task, e.task),
+      eq(results.weakSize, e.weak),
+      eq(results.strongSize, e.strong),
+      eq(results.method, e.method),
+      eq(results.seed, e.seed),
+    ));
+  }
+}
+
+const sweepHandlers = makeSweepHandlers();
+export const sweepHandler = sweepHandlers.sweep;
+export const sweepCellHandler = sweepHandlers.cell;

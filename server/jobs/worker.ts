@@ -11,7 +11,7 @@ import { getGpu } from "../../kernels/device.ts";
 import { pullLadder } from "../lab/artifact-store.ts";
 import { startJobContext, withRetries, WRITE_RETRY_MS } from "./job-context.ts";
 import type { EventBus } from "./bus.ts";
-import { finishJob, leaseNextJob, renewLease, requeueExpiredJobs } from "./queue.ts";
+import { finishJob, JobWait, leaseNextJob, renewLease, requeueExpiredJobs } from "./queue.ts";
 import { getJobHandler, registeredJobTypes } from "./registry.ts";
 
 export interface WorkerOptions {
@@ -69,7 +69,6 @@ export function startWorker(opts: WorkerOptions): Worker {
   let stopped = false;
   let current: { job: Job; abort: AbortController } | undefined;
   let wake: (() => void) | undefined;
-
   const unsubscribe = bus?.subscribe((event) => {
     if (event.status === "queued") wake?.();
     if (event.status === "cancelled" && current?.job.id === event.jobId) {
@@ -154,7 +153,8 @@ export function startWorker(opts: WorkerOptions): Worker {
       await ctx.close().catch((e) => log(`writing metrics of job ${job.id} failed: ${e}`));
       const reason = abort.signal.aborted ? abort.signal.reason : undefined;
       try {
-        if (reason instanceof JobAbort) {
+        if (err instanceof JobWait && !reason) await finish({ status: "queued", wait: err.wait });
+        else if (reason instanceof JobAbort) {
           if (reason.reason === "shutdown") await finish({ status: "queued" });
           log(`job ${job.id} stopped: ${reason.reason}`);
         } else {

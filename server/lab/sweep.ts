@@ -169,10 +169,16 @@ export interface SweepDeps extends ExperimentDeps {
   finished?: Map<number, ExperimentResult>;
 }
 
-export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<SweepResult> {
-  const started = performance.now();
+/**
+ * The experiments a sweep runs, in order (task, pair, method, seed), after the checks a sweep needs: the
+ * one list both the one-job sweep and the fanned-out sweep jobs index.
+ */
+export async function sweepPlan(
+  opts: SweepOptions,
+  models: ExperimentDeps["models"],
+): Promise<ExperimentOptions[]> {
   if (opts.sizes.length < 2) throw new Error("a sweep needs at least two sizes");
-  const order = deps.models.sizes;
+  const order = models.sizes;
   const badSizes = sweepSizesError(order, opts.sizes);
   if (badSizes) throw new Error(badSizes);
   const conflicts = optionConflicts({ ...opts, studentMode: opts.mode });
@@ -181,7 +187,7 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
   // The pairs the ladder rule allows: a snapshot (SIZE@PCT) is only ever the strong model.
   const pairs = sizePairs(sizes).filter(([weak, strong]) => pairError(order, weak, strong) === null);
   const plan: ExperimentOptions[] = [];
-  const suite = opts.tasks.some(isWorldSuite) ? await deps.models.world?.() : undefined;
+  const suite = opts.tasks.some(isWorldSuite) ? await models.world?.() : undefined;
   for (const task of expandWorldSuite(opts.tasks, suite)) {
     for (const [weak, strong] of pairs) {
       const largestGap = weak === pairs[0][0] && strong === pairs.at(-1)![1];
@@ -213,8 +219,28 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
       }
     }
   }
+  return plan;
+}
+
+/** A sweep's result from its experiments in plan order. */
+export function sweepResult(results: readonly ExperimentResult[], seconds: number): SweepResult {
+  const summary = summarizeResults(results);
+  return {
+    cells: summary.cells.map((cell, i) => ({ ...cell, results: summary.groups[i] })),
+    medians: summary.medians,
+    experiments: results.length,
+    seconds,
+  };
+}
+
+/** Runs the plan's experiments at `indices` (default all) in order, with progress counted over the plan. */
+export async function runPlanned(
+  plan: readonly ExperimentOptions[],
+  deps: SweepDeps,
+  indices: readonly number[] = plan.map((_, i) => i),
+): Promise<ExperimentResult[]> {
   const results: ExperimentResult[] = [];
-  for (let i = 0; i < plan.length; i++) {
+  for (const [k, i] of indices.entries()) {
     if (deps.signal?.aborted) throw deps.signal.reason ?? new Error("aborted");
     let result = deps.finished?.get(i);
     if (!result) {
@@ -222,8 +248,8 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
         ...deps,
         onProgress: (p) =>
           deps.onProgress?.({
-            step: Math.round((i + p.step / Math.max(1, p.total)) * 1000),
-            total: plan.length * 1000,
+            step: Math.round((k + p.step / Math.max(1, p.total)) * 1000),
+            total: indices.length * 1000,
             stage: `${i + 1}/${plan.length} ${plan[i].task} ${plan[i].weak}→${plan[i].strong} ${
               plan[i].method
             } s${plan[i].seed}: ${p.stage}`,
@@ -233,13 +259,13 @@ export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<Swe
     }
     results.push(result);
   }
-  const summary = summarizeResults(results);
-  return {
-    cells: summary.cells.map((cell, i) => ({ ...cell, results: summary.groups[i] })),
-    medians: summary.medians,
-    experiments: plan.length,
-    seconds: (performance.now() - started) / 1000,
-  };
+  return results;
+}
+
+export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<SweepResult> {
+  const started = performance.now();
+  const plan = await sweepPlan(opts, deps.models);
+  return sweepResult(await runPlanned(plan, deps), (performance.now() - started) / 1000);
 }
 
 /** One CSV row per experiment (task, pair, method, seed): the export shape the API writes too. */
