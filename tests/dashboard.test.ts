@@ -13,7 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { jobs as jobsTable } from "../db/schema.ts";
 import { type LabDb, openDb } from "../db/client.ts";
 import { createApp } from "../server/api/app.ts";
@@ -28,6 +28,7 @@ import { summarizeResults } from "../server/lab/sweep.ts";
 import { buildDashboard } from "../web/build.ts";
 import { formatParams } from "../web/lib/format.ts";
 import { colourTaskJsonl, writeTinyLadder } from "./e2e/checkpoints.ts";
+import { ARTIFACTS, CHROMIUM, haveChromium, launchChromium, requireAll } from "./e2e/lab.ts";
 import {
   AUXCONF_MEDIAN_PGR,
   EARLY_STOP_TEXT,
@@ -37,10 +38,6 @@ import {
   seedResults,
 } from "./e2e/seed.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
-const requireAll = Deno.env.get("REQUIRE_ALL") === "1";
-const ARTIFACTS = Deno.env.get("TEST_ARTIFACTS") ?? "/tmp/lab-screenshots";
 const TOKEN = "dashboard-test-token";
 const UNHANDLED_TYPE = "no-such-job-type";
 /** What the dashboard says once where a pairwise result's accuracies are shown. */
@@ -93,24 +90,6 @@ async function startLab() {
   );
   const base = `http://127.0.0.1:${server.addr.port}`;
   return { dataDir, opened, bus, worker, abort, server, base };
-}
-
-/** Headless Chromium with a fresh profile per run (playwright passes it as --user-data-dir). */
-async function launchChromium(userDataDir: string) {
-  return await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    viewport: { width: 1440, height: 900 },
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
 }
 
 /** Seeded results, a tiny ladder of checkpoints, and old jobs for the jobs list. */
