@@ -7,6 +7,9 @@
  *
  * More options: --epochs N --lr X --batch-size N --alpha-max X --base naive|auxconf (generative)
  * --bootstrap-sizes a,b --probes (per-layer saliency) --prompting K (zero/K-shot baselines)
+ * --supervisor given: no weak model; the student learns the task's own weak labels (an imported task whose
+ * every example has `weak_label`: a gt_label + soft_label file), on all of train, and weak_acc is their
+ * test accuracy; --weak is then left out.
  * --max-examples N --no-cache --control (the random-init control: the strong architecture never
  * pretrained) --leakage (the ladder saw the task's test items). --ladder a,b,…: imported models (`lab
  * models add`) sharing one tokenizer instead of the lab's ladder; --weak and --strong then name two of them. --task also takes a path to a .jsonl file
@@ -24,7 +27,13 @@ import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
 import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts";
-import { type MethodOptions, optionConflicts } from "../../server/contract/experiments.ts";
+import {
+  GIVEN_SUPERVISOR,
+  type MethodOptions,
+  optionConflicts,
+  SUPERVISORS,
+  type SupervisorSource,
+} from "../../server/contract/experiments.ts";
 import {
   type ExperimentResult,
   FINETUNE_RECIPE,
@@ -75,6 +84,7 @@ export const W2S_OPTIONS = {
   task: { type: "string" },
   weak: { type: "string" },
   strong: { type: "string" },
+  supervisor: { type: "string", default: "trained" },
   method: { type: "string", default: "naive" },
   seed: { type: "string", default: "0" },
   mode: { type: "string", default: "finetune" },
@@ -97,6 +107,8 @@ export const W2S_OPTIONS = {
 
 /** The command-line flag of each option optionConflicts may name. */
 const FLAG_OF: Record<string, string> = {
+  weak: "--weak",
+  supervisor: "--supervisor",
   studentMode: "--mode",
   alphaMax: "--alpha-max",
   generativeBase: "--base",
@@ -204,9 +216,14 @@ export function formatResult(r: ExperimentResult): string {
 
 export async function main(args: string[]): Promise<void> {
   const { values } = parseFlags(args, W2S_OPTIONS);
-  if (!values.task || !values.weak || !values.strong) {
+  if (!SUPERVISORS.includes(values.supervisor as SupervisorSource)) {
+    throw new Error(`--supervisor must be one of ${SUPERVISORS.join(", ")}, got "${values.supervisor}"`);
+  }
+  const given = values.supervisor === "given";
+  if (!values.task || (!values.weak && !given) || !values.strong) {
     throw new Error(
-      "usage: lab w2s --task T --weak A --strong B --method M [--seed S] [--mode finetune|probe] [--json]",
+      "usage: lab w2s --task T (--weak A | --supervisor given) --strong B --method M [--seed S] " +
+        "[--mode finetune|probe] [--json]",
     );
   }
   if (!METHOD_NAMES.includes(values.method as MethodName)) {
@@ -221,6 +238,8 @@ export async function main(args: string[]): Promise<void> {
   const recipe = recipeOptions(values);
   checkFlags({
     ...recipe,
+    supervisor: values.supervisor,
+    weak: values.weak,
     methods: [values.method],
     studentMode: values.mode,
     alphaMax: numberOption("alpha-max", values["alpha-max"]),
@@ -229,11 +248,13 @@ export async function main(args: string[]): Promise<void> {
     probes: values.probes || undefined,
   });
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
-  const bar = new ProgressBar({ label: `w2s ${values.weak}→${values.strong}`, total: 1, unit: "step" });
+  const weak = values.weak ?? GIVEN_SUPERVISOR;
+  const bar = new ProgressBar({ label: `w2s ${weak}→${values.strong}`, total: 1, unit: "step" });
   const result = await runExperiment({
     task: values.task,
-    weak: values.weak,
+    weak,
     strong: values.strong,
+    ...(given ? { supervisor: "given" as const } : {}),
     method: values.method as MethodName,
     seed: numberOption("seed", values.seed, true)!,
     mode: values.mode,

@@ -8,9 +8,21 @@ import { GenerativeBase, Method, METHOD_NAMES, StudentMode } from "./methods.ts"
 import { MODEL_REF } from "./model-ref.ts";
 import { FINETUNE_RECIPE, RECIPE_OPTIONS, type RecipeOption } from "./results.ts";
 
+/**
+ * Who labels the student's training set: "trained", a weak model finetuned on train1 (the default); or
+ * "given", the weak labels imported with the task (`weak_label`, from a gt_label + soft_label file).
+ */
+export const SUPERVISORS = ["trained", "given"] as const;
+export type SupervisorSource = typeof SUPERVISORS[number];
+/** What an experiment with supervisor "given" names as its weak model: no size of the ladder is one. */
+export const GIVEN_SUPERVISOR = "given";
+
 /** The options of an experiment (or of every experiment of a sweep) that only some methods or modes read. */
 export interface MethodOptions {
   methods: readonly string[];
+  supervisor?: string;
+  /** The weak size: with supervisor "given" there is none. */
+  weak?: string;
   studentMode?: string;
   alphaMax?: number;
   generativeBase?: string;
@@ -75,6 +87,20 @@ export function optionConflicts(o: MethodOptions): { field: string; message: str
     conflicts.push({
       field: "auxconfAt",
       message: "auxconfAt says where the aux-confidence loss runs: add method auxconf, or leave it at all",
+    });
+  }
+  if (o.supervisor === "given" && uses("bootstrap")) {
+    conflicts.push({
+      field: "supervisor",
+      message: "the bootstrap method relabels with models trained from a weak model; given labels have " +
+        "none: choose another method, or supervisor trained",
+    });
+  }
+  if (o.supervisor === "given" && o.weak !== undefined && o.weak !== GIVEN_SUPERVISOR) {
+    conflicts.push({
+      field: "weak",
+      message: `with supervisor given no weak model is trained (the task's weak_label is the supervisor): ` +
+        `set weak to "${GIVEN_SUPERVISOR}" (CLI: leave --weak out)`,
     });
   }
   if (o.bootstrapSizes !== undefined && !uses("bootstrap")) {
@@ -142,6 +168,9 @@ export const ExperimentCreate = z.object({
   /** Intermediate sizes for the bootstrap method, weak → … → strong. */
   bootstrapSizes: z.array(SIZE_NAME).max(10).optional(),
   ladder: Ladder,
+  /** "given": the student learns the task's own weak labels and weak is "given" (absent: "trained"). */
+  supervisor: z.enum(SUPERVISORS, { error: `supervisor must be one of: ${SUPERVISORS.join(", ")}` })
+    .optional(),
   ...trainingKnobs,
   ...generativeKnobs,
   /** Zero-shot and k-shot prompting baselines of the pretrained strong model (k demonstrations). */

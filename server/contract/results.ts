@@ -165,6 +165,11 @@ export interface ExperimentResult extends Readings {
   weak: string;
   strong: string;
   /**
+   * "given": the student learned the task's own weak labels (no weak model was trained; weak is "given"
+   * and weak_acc is those labels' test accuracy). Absent: a weak model trained on train1.
+   */
+  supervisor?: "given";
+  /**
    * Recall of the knowledge world's first attribute by the strong model's checkpoint, from its snapshot's
    * record (a snapshot "SIZE@PCT", or a final model pretrained with snapshots); null when not recorded.
    */

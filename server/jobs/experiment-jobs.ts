@@ -269,13 +269,15 @@ export async function w2sHandler(ctx: JobContext): Promise<unknown> {
     "w2s",
   );
   if (!config.ladder) {
-    await waitForPretraining(ctx, [config.weak, config.strong, ...(config.bootstrapSizes ?? [])]);
+    const weak = config.supervisor === "given" ? [] : [config.weak];
+    await waitForPretraining(ctx, [...weak, config.strong, ...(config.bootstrapSizes ?? [])]);
   }
   const recorder = new Recorder(ctx, experimentId);
   await recorder.clearEarlierAttempt();
   const result = await runExperiment({
     task: config.task,
     weak: config.weak,
+    supervisor: config.supervisor,
     strong: config.strong,
     method: config.method,
     seed: config.seed,

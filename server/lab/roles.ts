@@ -7,6 +7,7 @@
 import type { GptConfig } from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import type { GptModel } from "../../kernels/gpt.ts";
+import type { SupervisorSource } from "../contract/experiments.ts";
 import type { StudentMode } from "../contract/methods.ts";
 import type { TaskFormat } from "../tasks/types.ts";
 import {
@@ -52,6 +53,8 @@ export interface RoleExperiment extends FinetuneRecipe {
   alphaMax?: number;
   /** The task's format: pairwise tasks start from their own defaults (ladder.ts PAIRWISE_HYPER). */
   format?: TaskFormat;
+  /** "given": the task's own weak labels supervise, and train2 holds all of train (tasks/load.ts). */
+  supervisor?: SupervisorSource;
 }
 
 /** A size's finetune settings in one role: the seed salt gives each role its own data order. */
@@ -173,6 +176,8 @@ export function roleCacheKey(experiment: RoleExperiment, spec: RoleSpec, hyper: 
     maxExamples: experiment.maxExamples ?? null,
     // Absent for test, so the keys of every run before the option existed still hold.
     evaluateOn: experiment.evaluateOn === "validation" ? "validation" : undefined,
+    // Absent for a trained supervisor; "given" makes train2 all of train, a different training set.
+    supervisor: experiment.supervisor === "given" ? "given" : undefined,
     size: spec.model.size,
     checkpoint: spec.paramsHash ?? spec.model.hash,
     mode: spec.mode,

@@ -19,13 +19,16 @@
  * accuracy along the curve feeds only the readings and the oracle.
  * Student modes: "finetune" (the whole model) or "probe" (frozen features of the last layer + converged
  * logistic regression); the ceiling uses the same mode as the student, the weak model is always finetuned.
+ * Supervisor "given": step 1 trains nothing: the task's own weak labels (`weak_label`, P(label 1)) stand
+ * in for the weak model's predictions, on all of train (train1 + train2, openai's whole weak_labels set)
+ * for the student and the ceiling alike, and their argmax accuracy on test is the weak accuracy of PGR.
  */
 
 import { type GptConfig, initParameters } from "../../kernels/config.ts";
 import { getGpu, type Gpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
 import { seededRandom, shuffled } from "../../kernels/random.ts";
-import { optionConflicts } from "../contract/experiments.ts";
+import { optionConflicts, type SupervisorSource } from "../contract/experiments.ts";
 import { bootstrapChainError, pairError, sizesBetween } from "../contract/ladder-rule.ts";
 import type { MethodName, StudentMode } from "../contract/methods.ts";
 import type {
@@ -41,7 +44,13 @@ import type {
 } from "../contract/results.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import type { World } from "../corpus/world.ts";
-import { capSplits, type ImportedTaskLookup, isWorldTask, loadTaskSplits } from "../tasks/load.ts";
+import {
+  capSplits,
+  givenLabelSplits,
+  type ImportedTaskLookup,
+  isWorldTask,
+  loadTaskSplits,
+} from "../tasks/load.ts";
 import { type TaskExample, taskFormat, type TaskSplits } from "../tasks/types.ts";
 import { CACHE_VERSION, type ExperimentCache, hashNumbers } from "./cache.ts";
 import { featuresOf, finetuneLm, padSet, tokenizeTexts, totalSteps } from "./finetune.ts";
@@ -72,11 +81,14 @@ import { probeLayers } from "./saliency.ts";
 
 export interface ExperimentOptions extends FinetuneRecipe {
   task: string;
+  /** The weak size; "given" (GIVEN_SUPERVISOR) with supervisor "given". */
   weak: string;
   strong: string;
   method: MethodName;
   /** Seed of the task split and of the training order. */
   seed: number;
+  /** "given": the task's `weak_label`s supervise the student instead of a weak model (default "trained"). */
+  supervisor?: SupervisorSource;
   mode?: StudentMode;
   /** Base loss of the generative method. */
   generativeBase?: "naive" | "auxconf";
@@ -180,8 +192,9 @@ export async function runExperiment(
   const started = performance.now();
   const prepared = await prepareExperiment(opts, deps);
   const { method, mode, chain, world, gpu, models, data, lmEpochs, plan, runs, ctx } = prepared;
-  // 1. The weak supervisor on train1 ground truth; its soft labels on train2, validation and test.
-  const weak = await trainWeak(ctx, models.weak, plan.weak);
+  // 1. The weak supervisor on train1 ground truth (or the task's given labels); its soft labels on train2,
+  // validation and test.
+  const weak = models.weak ? await trainWeak(ctx, models.weak, plan.weak) : givenSupervisor(data);
   // 2. Bootstrap: each intermediate size relabels train2 for the next.
   const supervisors = [opts.weak, ...chain];
   const supervision = await bootstrapChain(ctx, supervisors, models.chain, weakSupervision(weak), plan);
@@ -192,7 +205,7 @@ export async function runExperiment(
   // 4. The ceiling: the strong model on train2 ground truth.
   const ceiling = await trainCeiling(ctx, strong, mode, method, plan.ceiling);
   // 5. The student: the strong model on the (last) supervisor's soft labels.
-  const supervisor = chain.at(-1) ?? opts.weak;
+  const supervisor = chain.at(-1) ?? (models.weak ? opts.weak : "the task's given weak_label");
   const student = await trainStudent(ctx, strong, supervision, supervisor, mode, method, plan.student);
   // The control: the same architecture from random init on train2 ground truth (never pretrained).
   const control = opts.control
@@ -201,7 +214,7 @@ export async function runExperiment(
   // 6. Readings, agreement and intervals; the prompting baselines and the probes when asked for.
   let prompting: PromptingReport | undefined;
   if (opts.promptingShots !== undefined) {
-    const input = { world, strongModel: models.strong, tokenizer: models.weak.tokenizer, data, weak };
+    const input = { world, strongModel: models.strong, tokenizer: models.strong.tokenizer, data, weak };
     prompting = await promptingReport(gpu, opts, opts.promptingShots, input);
     ctx.advance(1, "prompting");
   }
@@ -236,7 +249,8 @@ export function checkExperimentOptions(opts: ExperimentOptions): void {
 
 async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) {
   checkExperimentOptions(opts);
-  const refs = [opts.weak, opts.strong, ...opts.bootstrapSizes ?? []];
+  const given = opts.supervisor === "given";
+  const refs = [...given ? [] : [opts.weak], opts.strong, ...opts.bootstrapSizes ?? []];
   const refused = deps.models.refusal?.({ task: opts.task, leakage: opts.leakage ?? false, refs });
   if (refused) throw new Error(refused);
   const method = methodSpec(opts.method, opts.generativeBase);
@@ -244,8 +258,9 @@ async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) 
   const chain = bootstrapSizesOf(opts, method, deps.models.sizes);
   const world = isWorldTask(opts.task) ? await deps.models.world?.() : undefined;
   const gpu = deps.gpu ?? await getGpu();
+  const taskSplits = await loadTaskSplits(opts.task, opts.seed, deps.importedTasks, world);
   const loaded = capSplits(
-    await loadTaskSplits(opts.task, opts.seed, deps.importedTasks, world),
+    given ? givenLabelSplits(opts.task, taskSplits) : taskSplits,
     opts.maxExamples,
     opts.seed,
   );
@@ -260,9 +275,9 @@ async function prepareExperiment(opts: ExperimentOptions, deps: ExperimentDeps) 
         `does not have; leave out promptingShots (--prompting)`,
     );
   }
-  await checkLeakage(deps.models, opts, [opts.weak, ...chain, opts.strong]);
+  await checkLeakage(deps.models, opts, [...given ? [] : [opts.weak], ...chain, opts.strong]);
   const models = await loadModels(deps.models, opts, chain);
-  const data = encodeTask(models.weak.tokenizer, splits);
+  const data = encodeTask(models.strong.tokenizer, splits);
   const lmEpochs = opts.lmEpochs ?? DEFAULT_LM_EPOCHS;
   const plan = planProgress(experiment, method, mode, chain, data, lmEpochs);
   const runs: RoleRun[] = [];
@@ -300,6 +315,8 @@ async function checkLeakage(models: ModelSource, opts: ExperimentOptions, sizes:
 
 /** The bootstrap method's intermediate sizes (none for other methods), after checking the pair and chain. */
 function bootstrapSizesOf(opts: ExperimentOptions, method: MethodSpec, sizes: readonly string[]): string[] {
+  // Given labels have no weak size to order against the strong one (and no bootstrap: optionConflicts).
+  if (opts.supervisor === "given") return [];
   const badPair = pairError(sizes, opts.weak, opts.strong);
   if (badPair) throw new Error(badPair);
   if (!method.bootstrap) return [];
@@ -309,18 +326,18 @@ function bootstrapSizesOf(opts: ExperimentOptions, method: MethodSpec, sizes: re
   return chain;
 }
 
-/** The weak, strong and intermediate models, which must share one tokenizer. */
+/** The weak (none with given labels), strong and intermediate models, which must share one tokenizer. */
 async function loadModels(
   source: ModelSource,
   opts: ExperimentOptions,
   chain: string[],
-): Promise<{ weak: LoadedModel; strong: LoadedModel; chain: LoadedModel[] }> {
-  const weak = await source.load(opts.weak);
+): Promise<{ weak?: LoadedModel; strong: LoadedModel; chain: LoadedModel[] }> {
+  const weak = opts.supervisor === "given" ? undefined : await source.load(opts.weak);
   const strong = await source.load(opts.strong);
   const chainModels = await Promise.all(chain.map((s) => source.load(s)));
-  for (const m of [strong, ...chainModels]) {
-    if (m.tokenizer.id !== weak.tokenizer.id) {
-      throw new Error(`sizes ${weak.size} and ${m.size} use different tokenizers`);
+  for (const m of [...weak ? [weak] : [], ...chainModels]) {
+    if (m.tokenizer.id !== strong.tokenizer.id) {
+      throw new Error(`sizes ${m.size} and ${strong.size} use different tokenizers`);
     }
   }
   return { weak, strong, chain: chainModels };
@@ -384,7 +401,7 @@ function planProgress(
   };
   const trunk = mode === "finetune";
   const plan = {
-    weak: stepsOf(opts.weak, n.train1, true),
+    weak: n.train1 > 0 ? stepsOf(opts.weak, n.train1, true) : 0,
     generative: method.generative
       ? totalSteps(data.unlabeled.length, {
         epochs: lmEpochs,
@@ -429,6 +446,28 @@ function trainWeak(ctx: RoleContext, model: LoadedModel, plannedSteps: number): 
     seedSalt: 1,
     plannedSteps,
   });
+}
+
+/**
+ * Step 1 with supervisor "given": the task's weak labels read as a weak model's predictions, each reading
+ * their hard accuracy against ground truth (step 0: nothing was trained). Not a role: nothing is cached.
+ */
+function givenSupervisor(data: TaskData): TrainedRole {
+  const { splits, gt } = data;
+  const given = (split: SplitName) => splits[split].map((e) => e.weak_label as number);
+  const accuracy = (split: SplitName) =>
+    hardLabels(given(split)).filter((p, i) => p === gt[split][i]).length / gt[split].length;
+  const reading = { step: 0, valAcc: accuracy("validation"), testAcc: accuracy("test") };
+  return {
+    curve: [],
+    final: reading,
+    selected: reading,
+    oracle: reading,
+    predictions: { train2: given("train2"), validation: given("validation"), test: given("test") },
+    steps: 0,
+    seconds: 0,
+    cached: false,
+  };
 }
 
 /** The weak model's supervision: its soft labels on train2, its hard labels on validation. */
@@ -758,6 +797,7 @@ function readResult(input: {
     format: taskFormat(input.data.splits.test),
     weak: opts.weak,
     strong: opts.strong,
+    ...(opts.supervisor === "given" ? { supervisor: "given" as const } : {}),
     strongKnowledge: input.strongKnowledge,
     method: opts.method,
     mode: input.mode,

@@ -7,7 +7,7 @@
  *   `hard_label` the label is derived from it (p ≥ 0.5 → 1), with one they must agree. openai's weak-label
  *   files (a weak model's predictions, train_simple.py's `weak_labels`) add `gt_label`: then `gt_label` is
  *   the ground truth and `hard_label`/`soft_label` are the supervisor's labels, kept as `weak_label` (its
- *   P(label 1)) beside the example; the pipeline does not train on them yet.
+ *   P(label 1)) beside the example, which an experiment with supervisor "given" trains the student on.
  * - comparison (Anthropic HH / TRL preference style), a pairwise task:
  *   `{"prompt"?: string, "chosen": string, "rejected": string}`. Each member's text is prompt + completion,
  *   concatenated as is (TRL's convention: the prompt carries its own trailing space or newline; HH lines
@@ -48,8 +48,6 @@ export type GivenSplit = typeof GIVEN_SPLITS[number];
 export interface ImportedExample extends TaskExample {
   prompt?: string;
   soft_label?: number;
-  /** A supervisor's P(label 1) from a weak-label file (one with `gt_label`). */
-  weak_label?: number;
   split?: GivenSplit;
 }
 

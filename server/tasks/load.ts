@@ -68,3 +68,24 @@ export function capSplits(splits: TaskSplits, max: number | undefined, seed: num
     test: cap(splits.test, "test"),
   };
 }
+
+/**
+ * The splits of an experiment whose supervisor's labels came with the task (supervisor "given"): every
+ * example must carry `weak_label`, and the student and ceiling train on all of train, as openai/weak-to-
+ * strong's student trains on its whole weak_labels set (no weak model needs train1). train1 is left empty.
+ */
+export function givenLabelSplits(task: string, splits: TaskSplits): TaskSplits {
+  const named = (["train1", "train2", "validation", "test"] as const).flatMap((split) =>
+    splits[split].map((example, index) => ({ split, index, example }))
+  );
+  const missing = named.filter(({ example }) => example.weak_label === undefined);
+  if (missing.length > 0) {
+    const { split, index } = missing[0];
+    throw new Error(
+      `supervisor "given": task ${task} has no \`weak_label\` (the supervisor's P(label 1)) on ${missing.length} ` +
+        `of ${named.length} examples (first: ${split} example ${index}); import the task from a weak-label ` +
+        `file (\`gt_label\` the truth, \`soft_label\`/\`hard_label\` the supervisor's) or use supervisor trained`,
+    );
+  }
+  return { ...splits, train1: [], train2: [...splits.train1, ...splits.train2] };
+}

@@ -12,14 +12,20 @@ export interface TaskExample {
   txt: string;
   hard_label: 0 | 1;
   other?: string;
+  /** A supervisor's P(label 1) given with the task (a weak-label file's); what supervisor "given" trains on. */
+  weak_label?: number;
 }
 
 /** A classification task (a text, a label) or a pairwise one (two texts, which is preferred). */
 export type TaskFormat = "classification" | "pairwise";
 
-/** The example alone, without a builder's extra fields (group, exclusions, prompt); `other` only on pairs. */
-export function taskExample({ txt, hard_label, other }: TaskExample): TaskExample {
-  return other === undefined ? { txt, hard_label } : { txt, hard_label, other };
+/**
+ * The example alone, without a builder's extra fields (group, exclusions, prompt); `other` only on pairs,
+ * `weak_label` only where the task gave one.
+ */
+export function taskExample({ txt, hard_label, other, weak_label }: TaskExample): TaskExample {
+  const example: TaskExample = other === undefined ? { txt, hard_label } : { txt, hard_label, other };
+  return weak_label === undefined ? example : { ...example, weak_label };
 }
 
 /** Pairwise when the examples carry `other`, classification when none does; a mix is an error. */

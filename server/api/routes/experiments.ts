@@ -48,14 +48,19 @@ async function checkExperiment(db: LabDb, dataDir: string, config: ExperimentCre
     await requireOwnLadder(dataDir, config.ladder, {
       task: config.task,
       leakage: config.leakage,
-      refs: [config.weak, config.strong, ...config.bootstrapSizes ?? []],
+      refs: [
+        ...config.supervisor === "given" ? [] : [config.weak],
+        config.strong,
+        ...config.bootstrapSizes ?? [],
+      ],
     });
   } else {
-    requireSize(refSize(config.weak), "weak");
+    if (config.supervisor !== "given") requireSize(refSize(config.weak), "weak");
     requireSize(refSize(config.strong), "strong");
   }
   const sizes = config.ladder ? (await ownLadder(dataDir, config.ladder)).sizes : LADDER.map((s) => s.name);
-  const notSmaller = pairError(sizes, config.weak, config.strong);
+  // With given labels weak is "given", no size (contract/experiments.ts refuses any other).
+  const notSmaller = config.supervisor === "given" ? undefined : pairError(sizes, config.weak, config.strong);
   if (notSmaller) throw new ApiError(400, "weak_not_smaller", notSmaller);
   const chain = config.bootstrapSizes ?? [];
   if (!config.ladder) { for (const size of chain) requireSize(size, "bootstrapSizes"); }
