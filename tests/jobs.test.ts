@@ -24,7 +24,10 @@ import {
 import { registerJobHandler } from "../server/jobs/registry.ts";
 import { startJobWatcher } from "../server/jobs/watch.ts";
 import { toyDataset, toyEvaluate, toySgdStep } from "../server/jobs/toy-train-job.ts";
-import { startWorker } from "../server/jobs/worker.ts";
+import { isTransientError, startWorker } from "../server/jobs/worker.ts";
+import { WriteFailedError } from "../server/jobs/job-context.ts";
+import { ArtifactReadError } from "../server/lab/artifact-store.ts";
+import { z } from "zod";
 import { startOptions } from "../server/main.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -109,6 +112,122 @@ Deno.test("a job handed back to wait: not leased before run_after, its attempt n
   assert.equal(await lease(), undefined, "not before run_after");
   await new Promise((r) => setTimeout(r, 400));
   assert.equal((await lease())?.attempts, 1, "leased again once run_after passed, as its first attempt");
+});
+
+/** An Error with a `code`, as node:net, postgres-js and Postgres (its SQLSTATE) give them. */
+const coded = (code: string, message = code) => Object.assign(new Error(message), { code });
+
+Deno.test("isTransientError: lost connections, failed writes and store reads retry; the rest fail at once", () => {
+  const transient = {
+    "a write that failed after its retries": new WriteFailedError(coded("ECONNREFUSED"), 5),
+    "node ECONNREFUSED": coded("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5432"),
+    "node ECONNRESET": coded("ECONNRESET", "read ECONNRESET"),
+    "Deno's refused connection": new Deno.errors.ConnectionRefused("Connection refused (os error 111)"),
+    "postgres-js closed connection": coded("CONNECTION_CLOSED", "write CONNECTION_CLOSED db:5432"),
+    "server shut down (57P01)": coded("57P01", "terminating connection due to administrator command"),
+    "connection exception (08006)": coded("08006", "connection failure"),
+    "drizzle's wrapper around ECONNRESET": new Error("Failed query: select 1", {
+      cause: coded("ECONNRESET"),
+    }),
+    "a size still being published": new ArtifactReadError("size nano is being published; try again"),
+  };
+  const deterministic = {
+    "a missing checkpoint": new Error(
+      'size "nano" has no pretrained checkpoint: run lab pretrain --size nano',
+    ),
+    "a validation error": z.object({ task: z.string() }).safeParse({}).error,
+    "a bad task": new Error('unknown task "nope"'),
+    "a programming error": new TypeError("cannot read properties of undefined"),
+    "a unique violation (23505)": coded("23505", "duplicate key value violates unique constraint"),
+    "a missing table (42P01)": coded("42P01", 'relation "jobs" does not exist'),
+    "a missing file": coded("ENOENT", "no such file or directory"),
+    "drizzle's wrapper around a bad value (22P02)": new Error("Failed query", { cause: coded("22P02") }),
+    "a thrown string": "boom",
+    "nothing": undefined,
+  };
+  for (const [what, err] of Object.entries(transient)) assert.equal(isTransientError(err), true, what);
+  for (const [what, err] of Object.entries(deterministic)) assert.equal(isTransientError(err), false, what);
+});
+
+Deno.test("a transient handler error requeues the job after its backoff, attempt counted, until it is done", async () => {
+  const starts: number[] = [];
+  const failedAt: number[] = [];
+  registerJobHandler("flaky-probe", (ctx) => {
+    starts.push(Date.now());
+    if (ctx.attempt < 3) {
+      failedAt.push(Date.now());
+      throw coded("ECONNRESET", `read ECONNRESET on attempt ${ctx.attempt}`);
+    }
+    return Promise.resolve({ attempt: ctx.attempt });
+  });
+  const backoffMs = [400, 200];
+  const worker = startWorker({
+    db,
+    dataDir,
+    pollMs: 10,
+    log: () => {},
+    types: ["flaky-probe"],
+    retryBackoffMs: backoffMs,
+  });
+  try {
+    const job = await enqueueJob(db, "flaky-probe", {}, { maxAttempts: 3 });
+    const waiting = await waitFor("the first retry to wait", async () => {
+      const row = await getJob(db, job.id);
+      return row?.status === "queued" && row.attempts === 1 ? row : undefined;
+    });
+    assert.equal(waiting.error, "read ECONNRESET on attempt 1", "the error is readable while it waits");
+    assert.ok(
+      waiting.runAfter!.getTime() >= failedAt[0] + backoffMs[0] - 1,
+      "run_after is the first backoff",
+    );
+    const done = await settled(job.id);
+    assert.equal(done.status, "done", done.error ?? "");
+    assert.equal(done.attempts, 3);
+    assert.deepEqual(done.result, { attempt: 3 });
+    assert.equal(done.error, null, "a done job carries no error of an earlier attempt");
+    assert.equal(starts.length, 3);
+    assert.ok(starts[1] - failedAt[0] >= backoffMs[0], `attempt 2 began ${starts[1] - failedAt[0]} ms after`);
+    assert.ok(starts[2] - failedAt[1] >= backoffMs[1], `attempt 3 began ${starts[2] - failedAt[1]} ms after`);
+  } finally {
+    await worker.stop();
+  }
+});
+
+Deno.test("a deterministic handler error fails at attempt 1; a transient one fails with its last error at maxAttempts", async () => {
+  registerJobHandler("doomed-probe", (ctx) => {
+    if ((ctx.params as { transient: boolean }).transient) {
+      throw coded("ECONNREFUSED", `connect ECONNREFUSED on attempt ${ctx.attempt}`);
+    }
+    throw new Error('unknown task "nope": import it first');
+  });
+  const worker = startWorker({
+    db,
+    dataDir,
+    pollMs: 10,
+    log: () => {},
+    types: ["doomed-probe"],
+    retryBackoffMs: [5],
+  });
+  try {
+    const bad = await settled(
+      (await enqueueJob(db, "doomed-probe", { transient: false }, { maxAttempts: 3 })).id,
+    );
+    assert.deepEqual([bad.status, bad.attempts, bad.error], [
+      "failed",
+      1,
+      'unknown task "nope": import it first',
+    ]);
+    const down = await settled(
+      (await enqueueJob(db, "doomed-probe", { transient: true }, { maxAttempts: 3 })).id,
+    );
+    assert.deepEqual([down.status, down.attempts, down.error], [
+      "failed",
+      3,
+      "connect ECONNREFUSED on attempt 3",
+    ]);
+  } finally {
+    await worker.stop();
+  }
 });
 
 Deno.test("cancelling a parent cancels its queued and running children, not the finished ones", async () => {
@@ -624,7 +743,10 @@ Deno.test("a database outage of a few retries loses no metric row; a longer one 
     // Down for longer than the five tries, once the job has saved some state: the job fails with the reason,
     // its saved state kept to resume.
     outage.failed = 0;
-    const long = await enqueueJob(db, "toy-train", { steps: 40, seed: 6, saveEvery: 10, stepDelayMs: 10 });
+    // One attempt: a failed write would otherwise be retried after a backoff (tested on its own below).
+    const long = await enqueueJob(db, "toy-train", { steps: 40, seed: 6, saveEvery: 10, stepDelayMs: 10 }, {
+      maxAttempts: 1,
+    });
     await waitFor(
       "a saved state",
       async () => ((await getJob(db, long.id))?.state as { step?: number })?.step,

@@ -3,7 +3,8 @@
  * chunks, and drops them when no name points at them; a size published from one data directory is pulled
  * into another (and listed there); two `lab worker` processes with SEPARATE data directories: worker A
  * pretrains nano, a kill -9 of A mid-way through micro resumes on worker B from the last published training
- * state, and B runs a w2s job on A's nano. Skipped without Postgres binaries unless REQUIRE_ALL=1.
+ * state, and B runs a w2s job on A's nano; then a sweep's cell jobs run on both workers and sum up as the
+ * one-job path does. Skipped without Postgres binaries unless REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
 import { eq, sql } from "drizzle-orm";
@@ -15,6 +16,8 @@ import { saveCheckpoint } from "../kernels/checkpoint.ts";
 import { initParameters } from "../kernels/config.ts";
 import { findPostgresBin, type PgCluster, startPgCluster } from "../scripts/pg-cluster.ts";
 import { DEFAULT_WORLD_SPEC, storeLabWorld, worldKey, worldSpecWith } from "../server/corpus/world-spec.ts";
+import { SweepCreate } from "../server/contract/experiments.ts";
+import { dbTaskLookup, SWEEP_CELL_JOB, sweepOptions, sweepSummary } from "../server/jobs/experiment-jobs.ts";
 import { enqueueJob } from "../server/jobs/queue.ts";
 import {
   type ArtifactStore,
@@ -23,7 +26,10 @@ import {
   useArtifactStore,
 } from "../server/lab/artifact-store.ts";
 import { modelDir, type PretrainStatus, writeStatus } from "../server/lab/model-store.ts";
+import { ExperimentCache } from "../server/lab/cache.ts";
 import { ladderStatus } from "../server/lab/models.ts";
+import { modelSourceFor } from "../server/lab/own-models.ts";
+import { runSweep } from "../server/lab/sweep.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { spawnWorkerProcess, type WorkerProcess } from "./helpers/worker-process.ts";
 
@@ -47,7 +53,7 @@ async function webSha256(bytes: Uint8Array): Promise<string> {
 
 /** A `deno task lab worker` process on its own data directory. */
 function spawnWorker(databaseUrl: string, dataDir: string): WorkerProcess {
-  return spawnWorkerProcess(["--lease-ms", "4000", "--heartbeat-ms", "400"], {
+  return spawnWorkerProcess(["--lease-ms", "4000", "--heartbeat-ms", "400", "--poll-ms", "100"], {
     DATABASE_URL: databaseUrl,
     LAB_DATA_DIR: dataDir,
     LAB_AUTOTUNE: "0",
@@ -207,8 +213,54 @@ async function checkTwoMachines(
   assert.equal(paths[0].n, 0, "no absolute paths in the store");
 }
 
+/** The owner name a `lab worker` process announces once it polls the queue. */
+function ownerOf(worker: WorkerProcess): Promise<string> {
+  return waitFor(
+    "the worker to poll the queue",
+    () => Promise.resolve(worker.output().match(/worker (\S+) polling the queue/)?.[1]),
+    60_000,
+    100,
+  );
+}
+
+/** A sweep of two cells (two seeds) on A and B, each with its own data directory: one cell each. */
+async function checkSweep(db: LabDb, url: string, dirA: string, dirB: string, workers: WorkerProcess[]) {
+  const a = spawnWorker(url, dirA);
+  workers.push(a);
+  const b = workers[1];
+  const owners = [await ownerOf(a), await ownerOf(b)].sort();
+  const request = SweepCreate.parse({
+    tasks: ["world-region"],
+    sizes: ["nano", "micro"],
+    methods: ["naive"],
+    seeds: [1, 2],
+    epochs: 1,
+    maxExamples: 32,
+  });
+  const [experiment] = await db.insert(experiments).values({ kind: "sweep", config: request }).returning();
+  const sweep = await enqueueJob(db, "sweep", { ...request, experimentId: experiment.id });
+  await db.update(experiments).set({ jobId: sweep.id }).where(eq(experiments.id, experiment.id));
+  const done = await finished(db, sweep.id, workers, 120_000);
+  const cells = await db.select().from(jobs).where(eq(jobs.parentId, sweep.id)).orderBy(jobs.id);
+  assert.deepEqual(cells.map((c) => [c.type, c.status]), [[SWEEP_CELL_JOB, "done"], [
+    SWEEP_CELL_JOB,
+    "done",
+  ]]);
+  const ranOn = cells.map((c) => (c.ranOn as { owner: string }).owner).sort();
+  assert.deepEqual(ranOn, owners, "one cell on each worker");
+
+  // The one-job path in this process, on B's models, a fresh cache and no artifact store.
+  const reference = await runSweep(sweepOptions(request), {
+    models: await modelSourceFor(dirB),
+    cache: new ExperimentCache(join(dirB, "reference-cache")),
+    importedTasks: dbTaskLookup(db),
+  });
+  assert.deepEqual(done.result, JSON.parse(JSON.stringify(sweepSummary(reference))));
+}
+
 Deno.test({
-  name: "multi-machine: artifact store, separate data dirs, kill -9 resumes on the other worker",
+  name:
+    "multi-machine: artifact store, separate data dirs, kill -9 resumes on the other worker, a sweep on both",
   ignore: !PG_BIN && !REQUIRED,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -229,6 +281,7 @@ Deno.test({
       await checkPublishPull(postgresArtifactStore(opened.db), dirA, dirB);
       await Promise.all([dirA, dirB].map((d) => Deno.remove(join(d, "worlds"), { recursive: true })));
       await checkTwoMachines(opened.db, cluster.url, dirA, dirB, workers);
+      await checkSweep(opened.db, cluster.url, dirA, dirB, workers);
     } finally {
       useArtifactStore(undefined);
       await Promise.all(workers.map((w) => w.stop("SIGKILL")));

@@ -44,7 +44,9 @@ export const WRITE_RETRY_MS = [100, 200, 400, 800, 1600, 3200];
 /** A write the database refused after every retry: the job must fail (it resumes from its saved state). */
 export class WriteFailedError extends Error {
   constructor(cause: unknown, tries: number) {
-    super(`a database write failed ${tries} times over the retries (${cause}); the job stops here`);
+    super(`a database write failed ${tries} times over the retries (${cause}); the job stops here`, {
+      cause,
+    });
   }
 }
 

@@ -153,7 +153,8 @@ export async function renewLease(db: LabDb, id: number, owner: string, leaseMs: 
 
 /**
  * Ends a job we hold the lease on, or hands it back to the queue (`wait`: until those jobs are done and
- * that time has passed); false when it was cancelled or taken from us meanwhile.
+ * that time has passed; `retry`: after a transient error, in `delayMs`, its attempt counted); false when it
+ * was cancelled or taken from us meanwhile.
  */
 export async function finishJob(
   db: LabDb,
@@ -162,13 +163,22 @@ export async function finishJob(
   outcome:
     | { status: "done"; result: unknown }
     | { status: "failed"; error: string }
-    | { status: "queued"; wait?: JobWait["wait"] },
+    | { status: "queued"; wait?: JobWait["wait"] }
+    | { status: "queued"; retry: { delayMs: number; error: string } },
 ): Promise<boolean> {
   const common = { leaseOwner: null, leaseExpiresAt: null, updatedAt: sql`now()` };
   const values = outcome.status === "done"
-    ? { ...common, status: "done", result: outcome.result ?? null, finishedAt: sql`now()` }
+    ? { ...common, status: "done", result: outcome.result ?? null, error: null, finishedAt: sql`now()` }
     : outcome.status === "failed"
     ? { ...common, status: "failed", error: outcome.error, finishedAt: sql`now()` }
+    // A retry after a transient error keeps the attempt it used; its error stays readable while it waits.
+    : "retry" in outcome
+    ? {
+      ...common,
+      status: "queued",
+      error: outcome.retry.error,
+      runAfter: sql`now() + ${outcome.retry.delayMs} * interval '1 millisecond'`,
+    }
     // Handing a job back (a clean shutdown, a wait) does not use up one of its attempts.
     : {
       ...common,
@@ -180,7 +190,7 @@ export async function finishJob(
     .where(and(eq(jobs.id, id), eq(jobs.leaseOwner, owner), eq(jobs.status, "running")))
     .returning({ id: jobs.id });
   // A waiting job's experiment stays "running": its work goes on elsewhere (its cells, a pretraining).
-  const waiting = outcome.status === "queued" && outcome.wait;
+  const waiting = outcome.status === "queued" && "wait" in outcome && outcome.wait;
   if (rows.length === 1 && !waiting) await mirrorExperimentStatus(db, id, outcome.status);
   return rows.length === 1;
 }

@@ -3,13 +3,21 @@
  * an abort signal), keep the lease alive with a heartbeat, record the outcome. One worker runs one job at a
  * time; start several (processes or machines) against one Postgres to run jobs in parallel. With a shared
  * artifact store, the sizes other machines pretrained are pulled into the data directory before each job.
+ * A handler error a retry can help (isTransientError) requeues the job after RETRY_BACKOFF_MS, its attempt
+ * counted, until maxAttempts; any other error fails it at once.
  */
 import { eq } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
 import { type Job, jobs } from "../../db/schema.ts";
 import { getGpu } from "../../kernels/device.ts";
-import { pullLadder } from "../lab/artifact-store.ts";
-import { startJobContext, withRetries, WRITE_RETRY_MS } from "./job-context.ts";
+import { ArtifactReadError, pullLadder } from "../lab/artifact-store.ts";
+import {
+  type RunningJob,
+  startJobContext,
+  withRetries,
+  WRITE_RETRY_MS,
+  WriteFailedError,
+} from "./job-context.ts";
 import type { EventBus } from "./bus.ts";
 import { finishJob, JobWait, leaseNextJob, renewLease, requeueExpiredJobs } from "./queue.ts";
 import { getJobHandler, registeredJobTypes } from "./registry.ts";
@@ -25,6 +33,8 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** Delays between retries of a failed database write (default WRITE_RETRY_MS). */
   writeRetryMs?: readonly number[];
+  /** Waits before a job's next attempt after a transient error, by attempt (default RETRY_BACKOFF_MS). */
+  retryBackoffMs?: readonly number[];
   pollMs?: number;
   /** Only lease these job types (default: any). */
   types?: string[];
@@ -48,8 +58,77 @@ export class JobAbort extends Error {
   }
 }
 
+/** Waits before attempt 2, 3, 4… after a transient error: long enough for a database or a peer to come back. */
+export const RETRY_BACKOFF_MS = [2_000, 8_000, 30_000];
+
+/** Network errors (node:net codes and postgres-js's own) that a later try may not meet. */
+const TRANSIENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
+/** Postgres SQLSTATEs of a server going away, too busy, or a transaction that lost a race. */
+const TRANSIENT_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300", "40001", "40P01"]);
+
+/**
+ * Whether a retry can help: a lost or refused connection (node, Deno, postgres-js or a Postgres connection
+ * exception, SQLSTATE class 08), a database write that failed after its retries, an artifact-store read that
+ * failed. Followed through `cause`, as drizzle wraps the driver's error. Anything else (a validation error,
+ * a missing checkpoint, a bad task) fails the same way every time.
+ */
+export function isTransientError(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof WriteFailedError || e instanceof ArtifactReadError) return true;
+    if (
+      e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.ConnectionReset ||
+      e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.TimedOut ||
+      e instanceof Deno.errors.BrokenPipe
+    ) return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") {
+      if (TRANSIENT_CODES.has(code) || TRANSIENT_SQLSTATES.has(code)) return true;
+      if (/^08[0-9A-Z]{3}$/.test(code)) return true;
+    }
+  }
+  return false;
+}
+
 /** A lease outlives this many heartbeats, so a few late ones on a starved machine do not lose it. */
 export const LEASE_HEARTBEATS = 10;
+
+/** A transient error with attempts left requeues the job after its backoff; any other error fails it. */
+async function recordError(
+  job: Job,
+  failure: unknown,
+  { finish, retryBackoffMs, bus, log, ctx }: {
+    finish: (outcome: Parameters<typeof finishJob>[3]) => Promise<boolean>;
+    retryBackoffMs: readonly number[];
+    bus?: EventBus;
+    log: (line: string) => void;
+    ctx: RunningJob;
+  },
+): Promise<void> {
+  const message = failure instanceof Error ? failure.message : String(failure);
+  if (isTransientError(failure) && job.attempts < job.maxAttempts) {
+    const delayMs = retryBackoffMs[Math.min(job.attempts, retryBackoffMs.length) - 1];
+    if (await finish({ status: "queued", retry: { delayMs, error: message } })) {
+      bus?.publish({ ...ctx.lastEvent(), status: "queued", error: message });
+    }
+    log(`job ${job.id} attempt ${job.attempts} failed (${message}); it runs again in ${delayMs} ms`);
+    return;
+  }
+  if (await finish({ status: "failed", error: message })) {
+    bus?.publish({ ...ctx.lastEvent(), status: "failed", error: message });
+  }
+  log(`job ${job.id} failed: ${message}`);
+}
 
 export function startWorker(opts: WorkerOptions): Worker {
   const { db, dataDir, bus } = opts;
@@ -63,6 +142,7 @@ export function startWorker(opts: WorkerOptions): Worker {
     );
   }
   const writeRetryMs = opts.writeRetryMs ?? WRITE_RETRY_MS;
+  const retryBackoffMs = opts.retryBackoffMs ?? RETRY_BACKOFF_MS;
   const pollMs = opts.pollMs ?? 500;
   const log = opts.log ?? ((line: string) => console.log(`[worker ${owner}] ${line}`));
 
@@ -159,12 +239,7 @@ export function startWorker(opts: WorkerOptions): Worker {
           log(`job ${job.id} stopped: ${reason.reason}`);
         } else {
           // Lost rows explain the failure better than whatever the handler threw on its way out.
-          const failure = ctx.writeFailure() ?? err;
-          const message = failure instanceof Error ? failure.message : String(failure);
-          if (await finish({ status: "failed", error: message })) {
-            bus?.publish({ ...ctx.lastEvent(), status: "failed", error: message });
-          }
-          log(`job ${job.id} failed: ${message}`);
+          await recordError(job, ctx.writeFailure() ?? err, { finish, retryBackoffMs, bus, log, ctx });
         }
       } catch (e) {
         log(`job ${job.id}: its outcome could not be recorded (its lease expires and it resumes): ${e}`);

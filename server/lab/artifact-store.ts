@@ -35,6 +35,16 @@ export interface ArtifactStore {
   remove(keys: string[]): Promise<void>;
 }
 
+/** Reading the store failed (the database, a size still being published, a bad blob): a retry can help. */
+export class ArtifactReadError extends Error {}
+
+/** `store.read(entry)`, its failure an ArtifactReadError naming the key. */
+const readEntry = (store: ArtifactStore, entry: ArtifactEntry) =>
+  store.read(entry).catch((err) => {
+    const message = `reading ${entry.key} from the artifact store failed: ${err?.message ?? err}`;
+    throw new ArtifactReadError(message, { cause: err });
+  });
+
 let shared: ArtifactStore | undefined;
 
 /** Makes `store` the one this process publishes to and pulls from (undefined: none, the default). */
@@ -152,10 +162,12 @@ export async function pullModel(dataDir: string, size: string): Promise<boolean>
   if (!status) return false;
   const localStatus = await readOrNull(join(dir, STATUS_FILE));
   if (localStatus !== null && sha256Hex(localStatus) === status.hash) return false;
-  const remoteStatus = await store.read(status);
+  const remoteStatus = await readEntry(store, status);
   if (updatedAt(localStatus) > updatedAt(remoteStatus)) return false;
   const problem = await listingProblem(store, entries);
-  if (problem) throw new Error(`size ${size} is being published (${problem}); try again in a moment`);
+  if (problem) {
+    throw new ArtifactReadError(`size ${size} is being published (${problem}); try again in a moment`);
+  }
   const wanted = new Set<string>();
   for (const entry of [...entries.values()].sort((a, b) => publishOrder(a.key, b.key))) {
     const file = entry.key.slice(key.length + 1);
@@ -164,7 +176,7 @@ export async function pullModel(dataDir: string, size: string): Promise<boolean>
     const local = await readOrNull(path);
     if (local !== null && sha256Hex(local) === entry.hash) continue;
     await Deno.mkdir(dirname(path), { recursive: true });
-    await writeFileAtomic(path, entry.key === status.key ? remoteStatus : await store.read(entry));
+    await writeFileAtomic(path, entry.key === status.key ? remoteStatus : await readEntry(store, entry));
   }
   for (const file of await localFiles(dir)) {
     if (!wanted.has(file)) await Deno.remove(join(dir, file));
