@@ -1222,8 +1222,10 @@ export class GptModel {
 
   /** LM logits (rows·T × V) after logitsStep. */
   async readLogits(): Promise<Float32Array> {
+    // The rows of the batch whose copy is queued now: another batch may be set before the read resolves.
+    const rows = this.rowsInBatch;
     const all = await readTensor(this.gpu, this.logits!);
-    return all.slice(0, this.rowsInBatch * this.T * this.cfg.vocabSize);
+    return all.slice(0, rows * this.T * this.cfg.vocabSize);
   }
 
   /** Forward pass and last-token features of every layer into `features`. */
@@ -1255,7 +1257,11 @@ export class GptModel {
 
   /** Reads loss and gradient statistics (waits for the GPU). Throws NonFiniteError if an update was skipped. */
   async readStats(): Promise<StepStats> {
-    const s = await readTensor(this.gpu, this.stats);
+    const read = readTensor(this.gpu, this.stats);
+    // The carried slots restart right behind the copy: a step submitted before the read resolves counts
+    // toward the next read, not lost to a reset queued after it.
+    writeTensor(this.gpu, slice(this.stats, STAT_SKIPPED, 2), new Float32Array(2));
+    const s = await read;
     const stats: StepStats = {
       loss: s[STAT_LOSS],
       count: s[STAT_COUNT],
@@ -1264,7 +1270,6 @@ export class GptModel {
       steps: s[STAT_STEPS],
     };
     const skipped = s[STAT_SKIPPED];
-    writeTensor(this.gpu, slice(this.stats, STAT_SKIPPED, 2), new Float32Array(2));
     if (skipped > 0 || !Number.isFinite(stats.loss)) throw new NonFiniteError(skipped, stats);
     return stats;
   }
@@ -1299,7 +1304,9 @@ export class GptModel {
 
   /** Optimizer state for checkpoints (m, v and the step count). */
   async readOptimizerState(): Promise<{ m: Float32Array; v: Float32Array; step: number }> {
-    return { m: await readTensor(this.gpu, this.m), v: await readTensor(this.gpu, this.v), step: this.step };
+    // Both copies queued before one wait: a read-back waits a fixed poll interval however small.
+    const [m, v] = await Promise.all([readTensor(this.gpu, this.m), readTensor(this.gpu, this.v)]);
+    return { m, v, step: this.step };
   }
 
   loadOptimizerState(state: { m: Float32Array; v: Float32Array; step: number }): void {

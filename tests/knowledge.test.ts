@@ -10,6 +10,7 @@ import { paramsFromFlat, refForward } from "../kernels/reference.ts";
 import { createTokenizer } from "../server/corpus/tokenizer.ts";
 import { generateWorld, knowledgeQueries, type World, worldAddedTokens } from "../server/corpus/world.ts";
 import { KnowledgeProbe, type ProbeQuery, summarize } from "../server/lab/knowledge.ts";
+import { watchReadBacks } from "./helpers/read-backs.ts";
 
 /** Random non-trivial parameters so that the candidates' scores differ. */
 function randomParams(cfg: GptConfig, seed: number): Float32Array {
@@ -97,6 +98,36 @@ for (const nameTokens of ["added", "bpe"] as const) {
     }
   });
 }
+
+Deno.test("knowledge probe queues every batch's logits read and waits once, answers unchanged", async () => {
+  const merges = 64;
+  const world = generateWorld({ seed: 3, entities: 20, maxMentions: 4, nameTokens: "added" });
+  const tokenizer = createTokenizer({ merges, addedTokens: worldAddedTokens(world, merges) });
+  const cfg: GptConfig = {
+    vocabSize: tokenizer.vocabSize,
+    contextLength: 24,
+    width: 16,
+    layers: 2,
+    heads: 2,
+  };
+  const flat = randomParams(cfg, 11);
+  // 20 one-token-candidate prompts in batches of 6: three full batches and a partial one.
+  const probe = new KnowledgeProbe(await getGpu(), cfg, tokenizer, world, {
+    attributes: ["region"],
+    batchSize: 6,
+  });
+  try {
+    let predictions: number[] = [];
+    const log = await watchReadBacks(async () => {
+      predictions = (await probe.measure(flat)).attributes[0].predictions;
+    });
+    assert.deepEqual(predictions, referenceAnswers(cfg, flat, world, "region", merges));
+    const logitsBytes = Math.max(...log.mostPendingBySize.keys());
+    assert.equal(log.mostPendingBySize.get(logitsBytes), 4, "the four batches' logits read back in one wait");
+  } finally {
+    probe.destroy();
+  }
+});
 
 Deno.test("summarize counts accuracy per stated-times bucket and the majority baseline", () => {
   const q = (answer: number, stated: number): ProbeQuery => ({

@@ -26,6 +26,10 @@ import { DEFAULT_WORLD_SPEC, storeLabWorld, worldSpecWith } from "../server/corp
 import { PretrainInterrupted, pretrainSize } from "../server/lab/pretrain.ts";
 import { paraphraseWindow } from "../server/lab/windows.ts";
 import { learningRateAt } from "../server/lab/schedule.ts";
+import { ADAMW_PRETRAIN, paramLayout } from "../kernels/config.ts";
+import { getGpu } from "../kernels/device.ts";
+import { GptModel, NonFiniteError } from "../kernels/gpt.ts";
+import { watchReadBacks } from "./helpers/read-backs.ts";
 import { TINY_CORPUS, tinySize } from "./helpers/tiny-ladder.ts";
 
 const corpus = TINY_CORPUS;
@@ -117,6 +121,86 @@ Deno.test("pretraining lowers validation loss from ln V, caches, and resumes exa
     assert.deepEqual(resumed.status.curves.val.map((p) => p.step), s.curves.val.map((p) => p.step));
   } finally {
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("loss reads overlap the next step, checkpoints read in one wait, the same parameters", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "pretrain-overlap-test-" });
+  try {
+    // Loss read at every 4th step; steps 4 and 20 fall on no evaluation, snapshot or checkpoint.
+    const controller = new AbortController();
+    const log = await watchReadBacks(async () => {
+      await assert.rejects(
+        pretrainSize({
+          size: tiny,
+          dataDir,
+          corpus,
+          seed: 3,
+          ...quiet,
+          signal: controller.signal,
+          onProgress: (p) => p.step === 20 && controller.abort(),
+        }),
+        // Step 21 was already submitted when the abort came: it finishes, then the checkpoint is taken.
+        (err) => err instanceof PretrainInterrupted && err.step === 21,
+      );
+    });
+    const steps = log.pendingAtTrainSteps;
+    assert.equal(steps.length, 21);
+    assert.deepEqual([...steps.keys()].filter((i) => steps[i] > 0).map((i) => i + 1), [5, 21]);
+    const resumed = await pretrainSize({ size: tiny, dataDir, corpus, seed: 3, ...quiet });
+    assert.equal(resumed.resumedFromStep, 21);
+    const paramBytes = paramLayout(resumed.status.config).total * 4;
+    assert.equal(log.mostPendingBySize.get(paramBytes), 3, "parameters, m and v read back in one wait");
+    // No loss read until the last step: nothing overlaps, and training is bit for bit the same.
+    const plain = await pretrainSize({
+      size: tiny,
+      dataDir: join(dataDir, "plain"),
+      corpus,
+      seed: 3,
+      ...quiet,
+      logEvery: 24,
+    });
+    assert.deepEqual((await loadCheckpoint(resumed.dir)).params, (await loadCheckpoint(plain.dir)).params);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a non-finite step stops pretraining at the next loss read, even one submitted while a read waits", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "pretrain-nan-test-" });
+  try {
+    await assert.rejects(
+      pretrainSize({ size: tiny, dataDir, corpus, seed: 3, ...quiet, lr: 1e30 }),
+      /pretraining nano diverged near step 4: non-finite loss or gradient norm: \d+ update\(s\) skipped/,
+    );
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+  // One non-finite step submitted while the previous step's read waits is counted by the next read.
+  const cfg = { vocabSize: 64, contextLength: 8, width: 8, layers: 1, heads: 1 };
+  const model = new GptModel(await getGpu(), cfg, new Float32Array(paramLayout(cfg).total).fill(0.01), {
+    batchSize: 2,
+    seqLen: 8,
+  });
+  try {
+    model.setOptimizer({ ...ADAMW_PRETRAIN, lr: 1e-3 });
+    const batch = {
+      tokens: new Int32Array(16).fill(3),
+      lengths: new Int32Array([8, 8]),
+      targets: new Int32Array(16).fill(5),
+    };
+    const good = new Float32Array(paramLayout(cfg).total).fill(0.01);
+    model.setBatch(batch);
+    model.trainStep("lm");
+    const waiting = model.readStats();
+    model.loadParams(new Float32Array(good.length).fill(NaN));
+    model.trainStep("lm");
+    assert.ok(Number.isFinite((await waiting).loss));
+    model.loadParams(good);
+    model.trainStep("lm");
+    await assert.rejects(model.readStats(), (err) => err instanceof NonFiniteError && err.skipped === 1);
+  } finally {
+    model.destroy();
   }
 });
 

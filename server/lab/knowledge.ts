@@ -26,6 +26,9 @@ export const STATED_BUCKETS: readonly { label: string; min: number; max: number 
   { label: "9+", min: 9, max: Infinity },
 ];
 
+/** Bound on the logits read back in one wait (staging copies of whole batches held at once). */
+const MAX_QUEUED_LOGITS_BYTES = 32 * 1024 * 1024;
+
 export interface BucketKnowledge {
   label: string;
   n: number;
@@ -172,31 +175,38 @@ export class KnowledgeProbe {
     // Which (position) log-softmax rows each distinct input needs.
     const neededPositions = distinct.map(() => new Set<number>());
     this.rows.forEach((row, r) => row.scored.forEach((s) => neededPositions[rowInput[r]].add(s.position)));
-    for (let start = 0; start < distinct.length; start += this.batchSize) {
-      const inputs = distinct.slice(start, start + this.batchSize);
-      const tokens = new Int32Array(inputs.length * T);
-      const lengths = new Int32Array(inputs.length);
-      inputs.forEach((ids, b) => {
-        tokens.set(ids, b * T);
-        lengths[b] = ids.length;
-      });
-      this.model.setBatch({ tokens, lengths });
-      this.model.logitsStep();
-      const logits = await this.model.readLogits();
-      inputs.forEach((_, b) => {
-        const perPosition = new Map<number, Float64Array>();
-        for (const position of neededPositions[start + b]) {
-          const row = logits.subarray((b * T + position) * V, (b * T + position + 1) * V);
-          let max = -Infinity;
-          for (let i = 0; i < V; i++) if (row[i] > max) max = row[i];
-          let sum = 0;
-          for (let i = 0; i < V; i++) sum += Math.exp(row[i] - max);
-          const logSum = max + Math.log(sum);
-          const logProbs = new Float64Array(V);
-          for (let i = 0; i < V; i++) logProbs[i] = row[i] - logSum;
-          perPosition.set(position, logProbs);
+    const batchBytes = this.batchSize * T * V * 4;
+    const batchesPerWait = Math.max(1, Math.floor(MAX_QUEUED_LOGITS_BYTES / batchBytes));
+    const waitSpan = batchesPerWait * this.batchSize;
+    for (let first = 0; first < distinct.length; first += waitSpan) {
+      // Every batch's logits copy is queued behind its forward pass and all are awaited together: a
+      // read-back waits a fixed poll interval however small, so one wait per group instead of per batch.
+      const reads: { start: number; logits: Promise<Float32Array> }[] = [];
+      for (let start = first; start < Math.min(distinct.length, first + waitSpan); start += this.batchSize) {
+        const inputs = distinct.slice(start, start + this.batchSize);
+        const tokens = new Int32Array(inputs.length * T);
+        const lengths = new Int32Array(inputs.length);
+        inputs.forEach((ids, b) => {
+          tokens.set(ids, b * T);
+          lengths[b] = ids.length;
+        });
+        this.model.setBatch({ tokens, lengths });
+        this.model.logitsStep();
+        reads.push({ start, logits: this.model.readLogits() });
+      }
+      const logitsOfBatches = await Promise.all(reads.map((read) => read.logits));
+      reads.forEach(({ start }, k) => {
+        const logits = logitsOfBatches[k];
+        for (let b = 0; b < logits.length / (T * V); b++) {
+          const perPosition = new Map<number, Float64Array>();
+          for (const position of neededPositions[start + b]) {
+            perPosition.set(
+              position,
+              logSoftmax(logits.subarray((b * T + position) * V, (b * T + position + 1) * V)),
+            );
+          }
+          scoresByInput.set(start + b, perPosition);
         }
-        scoresByInput.set(start + b, perPosition);
       });
     }
     const scores = this.queries.map((q) => new Float64Array(q.candidates.length));
@@ -212,6 +222,19 @@ export class KnowledgeProbe {
   destroy(): void {
     this.model.destroy();
   }
+}
+
+/** log softmax of one row of logits, in float64. */
+function logSoftmax(row: Float32Array): Float64Array {
+  const V = row.length;
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) if (row[i] > max) max = row[i];
+  let sum = 0;
+  for (let i = 0; i < V; i++) sum += Math.exp(row[i] - max);
+  const logSum = max + Math.log(sum);
+  const logProbs = new Float64Array(V);
+  for (let i = 0; i < V; i++) logProbs[i] = row[i] - logSum;
+  return logProbs;
 }
 
 /** Accuracy per attribute and bucket from the candidates' scores (argmax; ties go to the first). */

@@ -18,7 +18,7 @@ import {
   paramLayout,
 } from "../../kernels/config.ts";
 import { getGpu, type Gpu } from "../../kernels/device.ts";
-import { GptModel, NonFiniteError } from "../../kernels/gpt.ts";
+import { GptModel, NonFiniteError, type StepStats } from "../../kernels/gpt.ts";
 import { loadCheckpoint, saveCheckpoint } from "../../kernels/checkpoint.ts";
 import { Mulberry32 } from "../../kernels/random.ts";
 import { KNOWLEDGE_CHECKPOINTS } from "../contract/model-ref.ts";
@@ -294,12 +294,27 @@ class PretrainRun {
     return { valLoss, knowledge };
   }
 
-  /** One optimizer step, with the loss read, evaluation and checkpoint that fall on it. */
-  async trainStep(shuffleSentences: boolean): Promise<PretrainProgress> {
+  /** Whether the next step is already on the GPU (submitted while a loss read was waiting). */
+  nextStepSubmitted = false;
+
+  /** Samples the next batch and submits its optimizer step. */
+  private submitStep(shuffleSentences: boolean): void {
     const { model, plan } = this;
     const { batchSize: B, seqLen: T, totalSteps } = plan;
     model.setBatch(sampleBatch(plan.corpus, this.rng, B, T, shuffleSentences));
     model.trainStep("lm", { lr: learningRateAt(this.step, totalSteps, plan.lr, plan.warmupSteps) });
+  }
+
+  /**
+   * One optimizer step, with the loss read, evaluation and checkpoint that fall on it. The loss read's
+   * wait overlaps the next step, submitted behind its copy, unless this step must be evaluated, saved
+   * or interrupted first: those need the parameters of this step.
+   */
+  async trainStep(shuffleSentences: boolean, interrupting = false): Promise<PretrainProgress> {
+    const { plan } = this;
+    const { totalSteps } = plan;
+    if (!this.nextStepSubmitted) this.submitStep(shuffleSentences);
+    this.nextStepSubmitted = false;
     const step = ++this.step;
     const progress: PretrainProgress = {
       step,
@@ -307,26 +322,37 @@ class PretrainRun {
       tokens: this.tokensAt(step),
       totalTokens: this.tokensAt(totalSteps),
     };
+    const evaluating = step % plan.evalEvery === 0 || step === totalSteps;
+    const saving = this.snapshotsAt.has(step) || step % plan.checkpointEvery === 0;
     if (step % plan.logEvery === 0 || step === totalSteps) {
-      let stats;
-      try {
-        stats = await model.readStats();
-      } catch (err) {
-        if (err instanceof NonFiniteError) {
-          throw new Error(
-            `pretraining ${plan.size.name} diverged near step ${step}: ${err.message}; try a lower lr`,
-          );
-        }
-        throw err;
+      const read = this.model.readStats();
+      if (!evaluating && !saving && !interrupting && step < totalSteps) {
+        this.submitStep(shuffleSentences);
+        this.nextStepSubmitted = true;
       }
+      const stats = await this.divergedAt(step, read);
       this.curves.train.push({ step, tokens: this.tokensAt(step), value: stats.loss });
       progress.trainLoss = stats.loss;
     }
-    if (step % plan.evalEvery === 0 || step === totalSteps) Object.assign(progress, await this.evaluate());
+    if (evaluating) Object.assign(progress, await this.evaluate());
     // Snapshots before the training state: a state at this step implies its snapshots are on disk.
     for (const pct of this.snapshotsAt.get(step) ?? []) await this.snapshot(pct);
     if (step < totalSteps && step % plan.checkpointEvery === 0) await this.checkpoint("partial");
     return progress;
+  }
+
+  /** The step's stats, or an error naming the step when an update since the last read was non-finite. */
+  private async divergedAt(step: number, read: Promise<StepStats>): Promise<StepStats> {
+    try {
+      return await read;
+    } catch (err) {
+      if (err instanceof NonFiniteError) {
+        throw new Error(
+          `pretraining ${this.plan.size.name} diverged near step ${step}: ${err.message}; try a lower lr`,
+        );
+      }
+      throw err;
+    }
   }
 
   /** The checkpoint at this step with its knowledge report, kept under at/<pct>/ (model-store.ts). */
@@ -382,8 +408,8 @@ class PretrainRun {
   async checkpoint(status: PretrainStatus["status"]): Promise<PretrainStatus> {
     const { plan, step } = this;
     const { dataDir, size, corpus } = plan;
-    const params = await this.model.readParams();
-    const optimizer = await this.model.readOptimizerState();
+    // All three copies queued before one wait.
+    const [params, optimizer] = await Promise.all([this.model.readParams(), this.model.readOptimizerState()]);
     // The training state first: it alone decides where a resumed run continues.
     await writeTrainState(dataDir, size.name, {
       params,
@@ -460,12 +486,13 @@ async function trainToEnd(run: PretrainRun, opts: PretrainOptions): Promise<Pret
   }
   run.restartClock();
   while (run.step < totalSteps) {
-    if (opts.signal?.aborted) {
+    // A step already submitted is finished first: the checkpoint must hold the parameters of its step.
+    if (opts.signal?.aborted && !run.nextStepSubmitted) {
       await run.checkpoint("partial");
       throw new PretrainInterrupted(run.step);
     }
     // Not inside onProgress?.(): optional chaining would skip the step when no one listens.
-    const progress = await run.trainStep(opts.shuffleSentences ?? true);
+    const progress = await run.trainStep(opts.shuffleSentences ?? true, opts.signal?.aborted ?? false);
     opts.onProgress?.(progress);
   }
   const status = await run.checkpoint("pretrained");
