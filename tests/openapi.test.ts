@@ -54,6 +54,19 @@ Deno.test("the document: open reads say security [], no one-branch union, a lice
   assert.deepEqual(oneBranch, []);
   // JobCreate is a discriminated union of one job type: the document shows that type's object itself.
   assert.equal(doc.components.schemas.JobCreate.type, "object");
+  // OpenAPI 3.0 reads `nullable` only beside a `type` (Redocly's nullable-type-sibling).
+  const untyped: string[] = [];
+  const walk = (node: unknown, at: string) => {
+    if (node === null || typeof node !== "object") return;
+    const o = node as Record<string, unknown>;
+    if (o.nullable === true && !("type" in o)) untyped.push(at);
+    for (const [k, v] of Object.entries(o)) walk(v, `${at}/${k}`);
+  };
+  walk(doc, "#");
+  assert.deepEqual(untyped, []);
+  const pgr =
+    (doc.components.schemas.ResultRecord as { properties: { pgr: { anyOf: Json[] } } }).properties.pgr;
+  assert.deepEqual(pgr.anyOf.map((b) => b.nullable), [true, true, true], "nullable inside each typed branch");
 });
 
 /** A job as GET /api/jobs/{id} answers it, written out by hand. */

@@ -122,7 +122,7 @@ export function buildOpenApiDocument(): JsonSchema {
     (paths[op.path] ??= {})[op.method] = operation;
   }
 
-  return {
+  return typedNullables({
     openapi: "3.0.3",
     info: {
       title: "Weak-to-strong lab API",
@@ -141,7 +141,40 @@ export function buildOpenApiDocument(): JsonSchema {
       schemas: components,
       securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
     },
+  });
+}
+
+/**
+ * OpenAPI 3.0 reads `nullable` only beside a `type` (Redocly's nullable-type-sibling): a nullable union of
+ * typed branches carries `nullable` in each branch instead, and a nullable reference to an object schema
+ * (`allOf: [{$ref}]`) says `type: object` beside it.
+ */
+function typedNullables(doc: JsonSchema): JsonSchema {
+  const schemas = ((doc as { components?: { schemas?: Record<string, JsonSchema> } }).components?.schemas) ??
+    {};
+  const typeOf = (ref: unknown) =>
+    typeof ref === "string"
+      ? (schemas[ref.replace("#/components/schemas/", "")] as { type?: string })?.type
+      : undefined;
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(visit);
+    if (node === null || typeof node !== "object") return node;
+    const object = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, visit(v)])) as Record<
+      string,
+      unknown
+    >;
+    if (object.nullable !== true || "type" in object) return object;
+    const union = (object.anyOf ?? object.oneOf) as Record<string, unknown>[] | undefined;
+    if (union?.every((branch) => "type" in branch)) {
+      const key = object.anyOf ? "anyOf" : "oneOf";
+      const { nullable: _, ...rest } = object;
+      return { ...rest, [key]: union.map((branch) => ({ ...branch, nullable: true })) };
+    }
+    const all = object.allOf as { $ref?: string }[] | undefined;
+    const refType = all?.length === 1 ? typeOf(all[0].$ref) : undefined;
+    return refType ? { type: refType, ...object } : object;
   };
+  return visit(doc) as JsonSchema;
 }
 
 /** A oneOf/anyOf of one branch is that branch (a one-member union, e.g. JobCreate's single job type). */
