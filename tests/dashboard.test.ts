@@ -505,6 +505,94 @@ async function submitExperimentForm({ page, base, shot }: Ui, experimentId: numb
   return newId;
 }
 
+/**
+ * The ladder choice: registered models sharing a tokenizer form a ladder (one with a tokenizer of its own
+ * does not); weak and strong follow it, ordered by parameters, and the request carries `ladder`. The POST
+ * is intercepted, so nothing starts.
+ */
+async function checkOwnLadderChoice({ page, base, shot }: Ui, consoleErrors: string[]) {
+  const before = consoleErrors.length;
+  const listing = await (await page.request.get(`${base}/api/models`)).json();
+  const imported = (name: string, params: number, tokenizer: string) => ({
+    ...listing[0],
+    name,
+    params,
+    source: "imported",
+    status: "imported",
+    imported: {
+      sha256: "cd".repeat(32),
+      tokenizer,
+      tokenizerFiles: "GPT-2's own BPE",
+      memory: {
+        seqLen: 1024,
+        leastBytes: 2 ** 26,
+        defaultBatch: 32,
+        defaultBatchBytes: 2 ** 30,
+        problems: [],
+      },
+      addedAt: "2026-12-06T10:00:00Z",
+    },
+  });
+  const own = [
+    imported("gpt2-big", 2_000_000, "gpt2"),
+    imported("lone", 1_500_000, "other"),
+    imported("gpt2-mine", 1_000_000, "gpt2"),
+  ];
+  const posted: Record<string, unknown>[] = [];
+  await page.route("**/api/models", (route) => route.fulfill({ json: [...listing, ...own] }));
+  await page.route("**/api/experiments", (route) => {
+    if (route.request().method() !== "POST") return route.fallback();
+    posted.push(route.request().postDataJSON());
+    return route.fulfill({
+      status: 409,
+      json: { error: { code: "stubbed", message: "stubbed: nothing started" } },
+    });
+  });
+  try {
+    await page.goto(`${base}/experiments`);
+    await page.waitForSelector("[data-testid=experiment-form] select#ladder");
+    const options = (id: string) =>
+      page.$$eval(`${id} option`, (os) => os.map((o) => (o as HTMLOptionElement).value));
+    assert.deepEqual(await options("#ladder"), ["", "tokenizer:gpt2"]);
+    await page.selectOption("#ladder", "tokenizer:gpt2");
+    assert.deepEqual(await options("#weak"), ["gpt2-mine", "gpt2-big"]);
+    assert.deepEqual(await options("#strong"), ["gpt2-mine", "gpt2-big"]);
+    assert.deepEqual([await page.inputValue("#weak"), await page.inputValue("#strong")], [
+      "gpt2-mine",
+      "gpt2-big",
+    ]);
+    await shot("experiments-form-own-ladder");
+    const submit = async () => {
+      const before = posted.length;
+      await page.click("[data-testid=experiment-form] button[type=submit]");
+      await page.waitForSelector("[data-field=form] >> text=stubbed: nothing started");
+      assert.equal(posted.length, before + 1);
+      return posted.at(-1)!;
+    };
+    const body = await submit();
+    assert.deepEqual([body.ladder, body.weak, body.strong], [
+      ["gpt2-mine", "gpt2-big"],
+      "gpt2-mine",
+      "gpt2-big",
+    ]);
+    // Back on the lab's ladder the request leaves `ladder` out (the server's default).
+    await page.selectOption("#ladder", "");
+    const lab = await submit();
+    assert.deepEqual([lab.ladder, lab.weak, lab.strong], [undefined, "nano", "small"]);
+    // The browser logs each refused request: the stub's two refusals, and nothing else.
+    const refused = (e: string) => /\/experiments: .* 409/.test(e);
+    for (let i = 0; i < 40 && consoleErrors.slice(before).filter(refused).length < 2; i++) {
+      await page.waitForTimeout(50);
+    }
+    const logged = consoleErrors.splice(before);
+    assert.equal(logged.filter(refused).length, 2, logged.join("; "));
+    assert.deepEqual(logged.filter((e) => !refused(e)), []);
+  } finally {
+    await page.unroute("**/api/models");
+    await page.unroute("**/api/experiments");
+  }
+}
+
 /** It is queued (this test's worker leaves experiments alone); cancel it, then delete it. */
 async function cancelAndDeleteExperiment({ page, base, shot }: Ui, newId: number) {
   await page.waitForSelector(".job-progress[data-status=queued]");
@@ -677,6 +765,15 @@ async function checkFailedJobListed({ page, base, shot }: Ui, db: LabDb, bus: Ev
   await page.goto(`${base}/jobs`);
   const errorText = await page.textContent(`[data-job-row="${failing.id}"] .job-error`);
   assert.match(errorText!, new RegExp(`no handler is registered for job type "${UNHANDLED_TYPE}"`));
+  // Where it ran: the worker's host (and adapter), as the job row records it.
+  assert.match(
+    (await page.textContent(`[data-job-row="${failing.id}"] [data-testid=ran-on]`))!,
+    new RegExp(`^${Deno.hostname()}`),
+  );
+  // A failed job can be queued again from its row.
+  const retried = page.waitForResponse((r) => r.url().endsWith(`/api/jobs/${failing.id}/retry`));
+  await page.click(`button[aria-label="Retry job ${failing.id}"]`);
+  assert.equal((await retried).status(), 200);
   await shot("jobs");
 }
 
@@ -1137,6 +1234,7 @@ Deno.test({
       await checkLiveProgress(ui);
       await checkTrainingCurvesPage(ui);
       await checkFormDefaultsAndDemoButton(ui);
+      await checkOwnLadderChoice(ui, consoleErrors);
       const newId = await submitExperimentForm(ui, experimentId);
       await cancelAndDeleteExperiment(ui, newId);
       await importTaskFile(ui, consoleErrors);

@@ -6,6 +6,10 @@
 # (every kernel version against the float64 reference and the PyTorch fixtures); the kernel and
 # training benchmark; and the GPT-2-124M-sized training step, ours (`bench.ts --gpt2`) against PyTorch
 # fp32 with TF32 off on the same GPU in the same run (the target: within 2×).
+# Issue 19's recipe is a call of its own (both would not fit one 10-minute command):
+#   device:   run(command: "RECIPE=1 bash scripts/gpu/check.sh", carry: [".gpu", ".gl"], timeout_s: 540)
+# scripts/gpu/recipe.ts: random-weight GPT-2 124M → GPT-2-medium 355M on an imported JSONL task, its time
+# per step and end to end in $OUT/recipe.json.
 set -u
 OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT"
@@ -16,11 +20,22 @@ if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
 fi
 export DENO_DIR=$PWD/.gpu/cache DENO_NO_UPDATE_CHECK=1 XDG_CACHE_HOME=/tmp/cache
 xz -dc .gpu/deno.xz >/tmp/deno && chmod +x /tmp/deno
-flags=(-A --no-check --no-lock --cached-only --config .gpu/deno.json)
+[ -d .gpu/cache ] || tar -C .gpu -xJf .gpu/cache.tar.xz
+flags=(-A --no-check --lock=.gpu/deno.lock --cached-only --config .gpu/deno.json)
 # One test file per kernel family (the same list as pack.sh caches).
 KERNEL_TESTS=(tests/matmul.test.ts tests/attention.test.ts tests/layernorm.test.ts tests/crossentropy.test.ts
   tests/embedding.test.ts tests/elementwise.test.ts tests/optimizer.test.ts)
 nvidia-smi -L | tee "$OUT/gpu.txt"
+run_recipe() {
+  echo "== issue 19's recipe: GPT-2 124M → GPT-2-medium 355M (random weights) on an imported JSONL task"
+  timeout 480 /tmp/deno run "${flags[@]}" scripts/gpu/recipe.ts --out "$OUT" >"$OUT/recipe.log" 2>&1
+  echo "recipe exit $?"
+  tr '\r' '\n' <"$OUT/recipe.log" | grep -v '█' | tail -20
+}
+if [ "${RECIPE:-0}" = 1 ]; then
+  run_recipe
+  exit 0
+fi
 echo "== kernel tests on the GPU adapter"
 timeout 240 /tmp/deno test "${flags[@]}" "${KERNEL_TESTS[@]}" tests/gpt.test.ts tests/gpt-torch.test.ts \
   >"$OUT/tests.log" 2>&1

@@ -2,8 +2,11 @@
 # Prepares what issue 7's GPU check needs on a borrowed H100/H200, which has no
 # registry: run here once, then on the device `bash scripts/gpu/check.sh` with carry [".gpu", ".gl"].
 #   .gpu/deno.xz     this machine's Deno 2.9.6 binary, xz-compressed (~31 MB)
-#   .gpu/deno.json   an import map holding only webgpu-utils, the engine's one package
-#   .gpu/cache/      a DENO_DIR with that package (~12 MB), so the device runs with --cached-only
+#   .gpu/deno.json   the repository's import map (the kernels need webgpu-utils; issue 19's recipe,
+#                    scripts/gpu/recipe.ts, also zod, drizzle, PGlite and gpt-tokenizer's GPT-2 table)
+#   .gpu/deno.lock   the lockfile those packages were resolved with
+#   .gpu/cache.tar.xz a DENO_DIR with those packages, xz-compressed (~100 MB unpacked), so the device
+#                    runs with --cached-only
 #   .gl/*.deb        the Vulkan loader (libvulkan1), unpacked there with dpkg -x
 # Both folders are listed in .git/info/exclude; together they stay under the 64 MiB that travels.
 set -euo pipefail
@@ -13,12 +16,15 @@ rm -rf .gpu && mkdir -p .gpu .gl
 deno_bin=$(readlink -f "$(command -v deno)")
 "$deno_bin" --version | head -1
 xz -T2 -6 -c "$deno_bin" >.gpu/deno.xz
-cat >.gpu/deno.json <<'JSON'
-{ "imports": { "webgpu-utils": "npm:webgpu-utils@2.1.1" }, "nodeModulesDir": "none", "unstable": ["webgpu"] }
-JSON
-DENO_DIR=.gpu/cache "$deno_bin" cache --config .gpu/deno.json --no-lock \
+"$deno_bin" eval 'const { imports } = JSON.parse(Deno.readTextFileSync("deno.json"));
+console.log(JSON.stringify({ imports, nodeModulesDir: "none", unstable: ["webgpu"] }))' >.gpu/deno.json
+# A lockfile, used again on the device: without one, Deno there resolves drizzle-orm's peer dependencies
+# to a copy of the package that this cache never made.
+DENO_DIR=.gpu/cache "$deno_bin" cache --config .gpu/deno.json --lock=.gpu/deno.lock \
   tests/matmul.test.ts tests/attention.test.ts tests/layernorm.test.ts tests/crossentropy.test.ts \
   tests/embedding.test.ts tests/elementwise.test.ts tests/optimizer.test.ts tests/gpt.test.ts \
-  tests/gpt-torch.test.ts scripts/bench.ts
+  tests/gpt-torch.test.ts scripts/bench.ts scripts/gpu/recipe.ts
+# Unpacked, the cache would not fit beside Deno in what travels.
+tar -C .gpu -cf - cache | xz -T2 -6 >.gpu/cache.tar.xz && rm -rf .gpu/cache
 (cd .gl && apt-get download libvulkan1)
 du -sh .gpu .gl

@@ -14,6 +14,8 @@ export interface Job {
   progress: JobProgress | null;
   attempts: number;
   maxAttempts: number;
+  /** Where the last attempt ran (null before a worker took it). */
+  ranOn?: { host: string; owner: string; adapter: string | null } | null;
   result: unknown;
   error: string | null;
   createdAt: string;

@@ -29,6 +29,8 @@ type Mode = "experiment" | "sweep";
 
 /** What the form holds, as typed; task, weak and strong stay "" until chosen (the defaults then apply). */
 interface FormValues {
+  /** The chosen ladder's LadderChoice value: "" for the lab's ladder. */
+  ladder: string;
   name: string;
   task: string;
   weak: string;
@@ -69,6 +71,7 @@ const DEFAULT_EXPERIMENT = { task: "world-region", weak: "nano", strong: "small"
 const DEFAULT_SEEDS: Record<Mode, string> = { experiment: "0", sweep: "0, 1" };
 
 const INITIAL_VALUES: FormValues = {
+  ladder: "",
   name: "",
   task: "",
   weak: "",
@@ -96,6 +99,42 @@ const STUDENT_MODE_HINTS: Record<string, string> = {
   probe: "logistic probe on the strong model's frozen last-layer features",
 };
 
+/** A ladder to run on: the lab's own, or registered models sharing one tokenizer, ordered by parameters. */
+interface LadderChoice {
+  /** "" for the lab's ladder, else "tokenizer:" and the tokenizer's id. */
+  value: string;
+  label: string;
+  models: ModelListing[];
+  /** The request's `ladder`: the models' names; absent for the lab's ladder (the server's default). */
+  names?: string[];
+}
+
+/** The lab's ladder, then one choice per tokenizer that two or more usable registered models share. */
+function ladderChoices(listed: ModelListing[]): LadderChoice[] {
+  const byTokenizer = new Map<string, ModelListing[]>();
+  for (const m of listed) {
+    if (m.source !== "imported" || m.status !== "imported" || !m.imported) continue;
+    byTokenizer.set(m.imported.tokenizer, [...byTokenizer.get(m.imported.tokenizer) ?? [], m]);
+  }
+  const own = [...byTokenizer].filter(([, models]) => models.length >= 2).map(([tokenizer, models]) => {
+    const ordered = models.toSorted((a, b) => a.params - b.params);
+    const names = ordered.map((m) => m.name);
+    return {
+      value: `tokenizer:${tokenizer}`,
+      label: `yours (${tokenizer}): ${names.join(", ")}`,
+      models: ordered,
+      names,
+    };
+  });
+  return [
+    { value: "", label: "the lab's ladder", models: listed.filter((m) => m.source !== "imported") },
+    ...own,
+  ];
+}
+
+/** A model experiments can use as it is: a pretrained size of the lab's ladder or a registered folder. */
+const isReady = (m: ModelListing | undefined) => m?.status === "pretrained" || m?.status === "imported";
+
 /** The task, weak and strong the form submits: the user's choice, else the defaults where listed. */
 interface Chosen {
   task: string;
@@ -112,7 +151,7 @@ function defaultStrong(models: ModelListing[], weak: string): string {
   const usual = sizeNames.includes(DEFAULT_EXPERIMENT.strong)
     ? DEFAULT_EXPERIMENT.strong
     : sizeNames[Math.min(2, sizeNames.length - 1)] ?? "";
-  const pretrained = (name: string) => models.find((m) => m.name === name)?.status === "pretrained";
+  const pretrained = (name: string) => isReady(models.find((m) => m.name === name));
   if (pretrained(usual)) return usual;
   const above = sizeNames.slice(sizeNames.indexOf(weak) + 1).filter(pretrained);
   return above.at(-1) ?? usual;
@@ -145,11 +184,13 @@ function requestBodies(
   mode: Mode,
   values: FormValues,
   chosen: Chosen,
-  sizeNames: string[],
+  ladder: LadderChoice,
   pairwise: boolean,
 ): { bodies: unknown[]; found: FieldErrors } {
+  const sizeNames = ladder.models.map((m) => m.name);
   const seedList = parseNumberList(values.seeds);
   const common = {
+    ...(ladder.names ? { ladder: ladder.names } : {}),
     ...(values.name.trim() ? { name: values.name.trim() } : {}),
     ...optionalNumber("epochs", values.epochs),
     ...optionalNumber("maxExamples", values.maxExamples),
@@ -444,6 +485,26 @@ function TrainingFields(
   );
 }
 
+/** Which models the weak and strong selects (and a sweep's sizes) offer. */
+function LadderField(
+  { choices, value, onValue }: { choices: LadderChoice[]; value: string; onValue: (value: string) => void },
+) {
+  return (
+    <div class="form-grid">
+      <SelectField
+        id="ladder"
+        label="Ladder"
+        hint={choices.length > 1
+          ? "your registered models run as a ladder when they share a tokenizer"
+          : "register two Hugging Face GPT-2 folders with one tokenizer on the Models page to run on your own"}
+        value={value}
+        onValue={onValue}
+        options={choices.map((c) => ({ value: c.value, label: c.label }))}
+      />
+    </div>
+  );
+}
+
 function ModeChoice({ mode, onMode }: { mode: Mode; onMode: (mode: Mode) => void }) {
   return (
     <div class="segmented" role="radiogroup" aria-label="What to start">
@@ -482,14 +543,26 @@ async function startAll(mode: Mode, bodies: unknown[]): Promise<Experiment[]> {
 export function ExperimentForm() {
   const tasks = useResource<TaskListing[]>("/tasks");
   const listed = useResource<ModelListing[]>("/models");
-  // The form offers the lab's ladder; experiments on registered models go through `ladder` (CLI or API).
-  const models = { ...listed, data: listed.data?.filter((m) => m.source !== "imported") };
   const [mode, setMode] = useState<Mode>("experiment");
   const [values, setValues] = useState<FormValues>(INITIAL_VALUES);
   const [errors, setErrors] = useState<FieldErrors>({});
   const [busy, setBusy] = useState(false);
   const [started, setStarted] = useState<string>();
   const set: SetValue = (key, value) => setValues((previous) => ({ ...previous, [key]: value }));
+  const choices = ladderChoices(listed.data ?? []);
+  const ladder = choices.find((c) => c.value === values.ladder) ?? choices[0];
+  const models = { ...listed, data: listed.data && ladder.models };
+  const chooseLadder = (value: string) => {
+    const next = choices.find((c) => c.value === value) ?? choices[0];
+    // Weak and strong fall back to the new ladder's defaults; a sweep takes all of its sizes.
+    setValues((previous) => ({
+      ...previous,
+      ladder: value,
+      weak: "",
+      strong: "",
+      sweepSizes: next.names ?? INITIAL_VALUES.sweepSizes,
+    }));
+  };
 
   const taskNames = tasks.data?.map((t) => t.name) ?? [];
   const sizeNames = models.data?.map((m) => m.name) ?? [];
@@ -500,7 +573,7 @@ export function ExperimentForm() {
     event.preventDefault();
     setStarted(undefined);
     const pairwise = isPairwiseTask(tasks.data ?? [], chosen.task);
-    const { bodies, found } = requestBodies(mode, values, chosen, sizeNames, pairwise);
+    const { bodies, found } = requestBodies(mode, values, chosen, ladder, pairwise);
     setErrors(found);
     if (Object.keys(found).length > 0) return;
     setBusy(true);
@@ -521,7 +594,7 @@ export function ExperimentForm() {
   if (tasks.error || models.error) return <ErrorBox message={(tasks.error ?? models.error)!} />;
   if (!tasks.data || !models.data) return <Loading what="tasks and models" />;
   const unpretrained = (mode === "experiment" ? [chosen.weak, chosen.strong] : values.sweepSizes)
-    .filter((s) => models.data!.find((m) => m.name === s)?.status !== "pretrained");
+    .filter((s) => !isReady(models.data!.find((m) => m.name === s)));
 
   return (
     <form
@@ -531,6 +604,7 @@ export function ExperimentForm() {
       aria-label="Start an experiment or sweep"
       data-testid="experiment-form"
     >
+      <LadderField choices={choices} value={ladder.value} onValue={chooseLadder} />
       <ModeChoice
         mode={mode}
         onMode={(m) => {
@@ -563,7 +637,7 @@ export function ExperimentForm() {
       <TrainingFields mode={mode} values={values} set={set} errors={errors} />
       <UnpretrainedNotice
         sizes={unpretrained}
-        none={!models.data.some((m) => m.status === "pretrained")}
+        none={!models.data.some(isReady)}
       />
       {errors.form && <p class="field-error" role="alert" data-field="form">{errors.form}</p>}
       {started && <p class="success" role="status">{started}</p>}

@@ -25,22 +25,34 @@ import { navigate } from "../lib/router.ts";
 import type { Job, Run } from "../lib/types.ts";
 import { RunCurves } from "./curves.tsx";
 
-function CancelJob({ job, onDone }: { job: Job; onDone: () => void }) {
+/** Cancel for a queued or running job; Retry (resume from its saved state) for a failed or cancelled one. */
+function JobAction({ job, onDone }: { job: Job; onDone: () => void }) {
   const [error, setError] = useState<string>();
-  if (job.status !== "queued" && job.status !== "running") return null;
+  const active = job.status === "queued" || job.status === "running";
+  const retryable = job.status === "failed" || job.status === "cancelled";
+  if (!active && !retryable) return null;
+  const [action, label] = active ? ["cancel", "Cancel"] : ["retry", "Retry"];
   return (
     <span class="actions">
       <button
         type="button"
         class="secondary"
-        aria-label={`Cancel job ${job.id}`}
-        onClick={() => apiPost(`/jobs/${job.id}/cancel`).then(onDone, (err) => setError(describeError(err)))}
+        aria-label={`${label} job ${job.id}`}
+        title={retryable ? "queue it again; it resumes from its saved state" : undefined}
+        onClick={() =>
+          apiPost(`/jobs/${job.id}/${action}`).then(onDone, (err) => setError(describeError(err)))}
       >
-        Cancel
+        {label}
       </button>
       {error && <span class="field-error" role="alert">{error}</span>}
     </span>
   );
+}
+
+/** Where a job's last attempt ran: "host · adapter", or "—" before any worker took it. */
+export function ranOnText(job: Job): string {
+  if (!job.ranOn) return "—";
+  return [job.ranOn.host, job.ranOn.adapter].filter(Boolean).join(" · ");
 }
 
 function ToyJobForm() {
@@ -127,6 +139,7 @@ export function JobsPage() {
                     <th scope="col">type</th>
                     <th scope="col" class="wide">state</th>
                     <th scope="col" class="num">tries</th>
+                    <th scope="col">ran on</th>
                     <th scope="col">created</th>
                     <th scope="col">
                       <span class="visually-hidden">actions</span>
@@ -149,9 +162,10 @@ export function JobsPage() {
                         />
                       </td>
                       <td class="num">{j.attempts}/{j.maxAttempts}</td>
+                      <td class="muted small" data-testid="ran-on">{ranOnText(j)}</td>
                       <td class="muted small nowrap">{formatTime(j.createdAt)}</td>
                       <td>
-                        <CancelJob job={j} onDone={jobs.reload} />
+                        <JobAction job={j} onDone={jobs.reload} />
                       </td>
                     </tr>
                   ))}
@@ -189,7 +203,7 @@ export function JobPage({ id }: { id: number }) {
   return (
     <>
       <PageHeader title={`Job ${id} · ${j.type}`}>
-        <CancelJob job={j} onDone={job.reload} />
+        <JobAction job={j} onDone={job.reload} />
       </PageHeader>
       <Section title="State" id="state">
         <JobLiveProgress jobId={j.id} status={j.status} progress={j.progress} error={j.error} />
@@ -213,6 +227,10 @@ export function JobPage({ id }: { id: number }) {
           <div>
             <dt>tries</dt>
             <dd>{j.attempts}/{j.maxAttempts}</dd>
+          </div>
+          <div>
+            <dt>ran on</dt>
+            <dd>{ranOnText(j)}</dd>
           </div>
         </dl>
         <details>
