@@ -12,78 +12,23 @@ import { openDb } from "../db/client.ts";
 import type { GptConfig } from "../kernels/config.ts";
 import { initParameters, paramLayout } from "../kernels/config.ts";
 import { encodeSafetensors } from "../kernels/safetensors.ts";
-import { createTokenizer, GPT2_MERGE_COUNT } from "../server/corpus/tokenizer.ts";
+import { createTokenizer } from "../server/corpus/tokenizer.ts";
 import { createApp } from "../server/api/app.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import "../server/jobs/handlers.ts";
 import { startWorker } from "../server/jobs/worker.ts";
-import { hfConfig, hfTensors, writeHfExport } from "../server/lab/hf-export.ts";
+import { hfTensors, writeHfExport } from "../server/lab/hf-export.ts";
 import { addOwnModel, listOwnModels, ownLadder, ownModelSource } from "../server/lab/own-models.ts";
 import { main as modelsCli } from "../scripts/cli/models.ts";
 import { main as w2sCli } from "../scripts/cli/w2s.ts";
+import { runCli, sha256Hex, taskLines, writeFolder } from "./helpers/hf-folders.ts";
 import { checkResponses } from "./helpers/openapi-check.ts";
 import { waitFor } from "./helpers/wait.ts";
 
-const GPT2 = createTokenizer({ merges: GPT2_MERGE_COUNT });
 const WEAK: GptConfig = { vocabSize: 50257, contextLength: 32, width: 16, layers: 1, heads: 2 };
 const STRONG: GptConfig = { vocabSize: 50257, contextLength: 32, width: 32, layers: 2, heads: 2 };
 /** Limits no tiny model comes near (the memory refusal is tested with small ones). */
 const ROOMY = { maxBufferSize: 2 ** 31, maxStorageBufferBindingSize: 2 ** 27 };
-
-/** An HF folder: the export writer's (prefix, tokenizer files) or bare tensors without prefix or tokenizer. */
-async function writeFolder(
-  dir: string,
-  config: GptConfig,
-  seed: number,
-  bare = false,
-): Promise<Float32Array> {
-  const params = initParameters(config, seed);
-  if (!bare) {
-    await writeHfExport(dir, { config, params, tokenizer: GPT2 });
-    return params;
-  }
-  const tensors = new Map(
-    [...hfTensors(config, params)].map(([name, t]) => [name.replace(/^transformer\./, ""), t]),
-  );
-  await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeFile(join(dir, "model.safetensors"), encodeSafetensors(tensors, { format: "pt" }));
-  await Deno.writeTextFile(
-    join(dir, "config.json"),
-    JSON.stringify(hfConfig({ config, params, tokenizer: GPT2 })),
-  );
-  return params;
-}
-
-/** 80 short reviews whose label is their last word (" good" 1, " bad" 0), after 1–4 filler words. */
-function taskLines(): string[] {
-  const filler = ["the", "movie", "was", "quite", "really", "plot", "acting", "overall", "honestly", "very"];
-  return Array.from({ length: 80 }, (_, i) => {
-    const words = Array.from({ length: 1 + (i * 7) % 4 }, (_, k) => filler[(i * 3 + k * 5) % filler.length]);
-    const label = (i * 11) % 3 === 0 ? 0 : 1;
-    return JSON.stringify({ txt: `${words.join(" ")} ${label ? "good" : "bad"}`, hard_label: label });
-  });
-}
-
-const sha256Hex = async (path: string) =>
-  Array.from(
-    new Uint8Array(await crypto.subtle.digest("SHA-256", await Deno.readFile(path))),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-
-/** Console lines a CLI main printed (stdout), with the data directory it runs in. */
-async function runCli(main: (args: string[]) => Promise<void>, dataDir: string, args: string[]) {
-  const lines: string[] = [];
-  const log = console.log;
-  Deno.env.set("LAB_DATA_DIR", dataDir);
-  console.log = (...parts: unknown[]) => void lines.push(parts.join(" "));
-  try {
-    await main(args);
-  } finally {
-    console.log = log;
-    Deno.env.delete("LAB_DATA_DIR");
-  }
-  return lines;
-}
 
 const TRAINING = ["--epochs", "2", "--batch-size", "8", "--seed", "1"];
 
