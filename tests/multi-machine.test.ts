@@ -14,7 +14,7 @@ import { type LabDb, openDb, rowsOf } from "../db/client.ts";
 import { artifactChunks, experiments, jobs, models } from "../db/schema.ts";
 import { saveCheckpoint } from "../kernels/checkpoint.ts";
 import { initParameters } from "../kernels/config.ts";
-import { findPostgresBin, type PgCluster, startPgCluster } from "../scripts/pg-cluster.ts";
+import { type PgCluster, startPgCluster } from "../scripts/pg-cluster.ts";
 import { DEFAULT_WORLD_SPEC, storeLabWorld, worldKey, worldSpecWith } from "../server/corpus/world-spec.ts";
 import { SweepCreate } from "../server/contract/experiments.ts";
 import { dbTaskLookup, SWEEP_CELL_JOB, sweepOptions, sweepSummary } from "../server/jobs/experiment-jobs.ts";
@@ -32,18 +32,11 @@ import { modelSourceFor } from "../server/lab/own-models.ts";
 import { runSweep } from "../server/lab/sweep.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { spawnWorkerProcess, type WorkerProcess } from "./helpers/worker-process.ts";
+import { freePort } from "../scripts/load.ts";
+import { postgresTest } from "./helpers/postgres-test.ts";
 
-const PG_BIN = findPostgresBin();
-const REQUIRED = Deno.env.get("REQUIRE_ALL") === "1";
 /** A 24-entity world: its corpus builds and a nano pretrains in seconds. */
 const TINY_WORLD = worldSpecWith(DEFAULT_WORLD_SPEC, { seed: 5, entities: 24, maxMentions: 6 });
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 /** sha-256 hex by WebCrypto: an implementation independent of the store's node:crypto. */
 async function webSha256(bytes: Uint8Array): Promise<string> {
@@ -258,14 +251,9 @@ async function checkSweep(db: LabDb, url: string, dirA: string, dirB: string, wo
   assert.deepEqual(done.result, JSON.parse(JSON.stringify(sweepSummary(reference))));
 }
 
-Deno.test({
-  name:
-    "multi-machine: artifact store, separate data dirs, kill -9 resumes on the other worker, a sweep on both",
-  ignore: !PG_BIN && !REQUIRED,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    if (!PG_BIN) throw new Error("REQUIRE_ALL=1 but no /usr/lib/postgresql/*/bin/initdb: install postgresql");
+postgresTest(
+  "multi-machine: artifact store, separate data dirs, kill -9 resumes on the other worker, a sweep on both",
+  async (pgBin) => {
     const [dirA, dirB] = [
       await Deno.makeTempDir({ prefix: "lab-mm-a-" }),
       await Deno.makeTempDir({ prefix: "lab-mm-b-" }),
@@ -274,7 +262,7 @@ Deno.test({
     let cluster: PgCluster | undefined;
     let close: (() => Promise<void>) | undefined;
     try {
-      cluster = await startPgCluster(PG_BIN, freePort());
+      cluster = await startPgCluster(pgBin, freePort());
       const opened = await openDb({ dataDir: dirA, databaseUrl: cluster.url });
       close = opened.close;
       await checkStore(opened.db);
@@ -290,4 +278,4 @@ Deno.test({
       for (const dir of [dirA, dirB]) await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
-});
+);

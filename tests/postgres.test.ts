@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { type LabDb, openDb, type OpenedDb, rowsOf } from "../db/client.ts";
 import { jobs, metrics } from "../db/schema.ts";
-import { findPostgresBin, type PgCluster, startPgCluster } from "../scripts/pg-cluster.ts";
+import { type PgCluster, startPgCluster } from "../scripts/pg-cluster.ts";
 import { createApp } from "../server/api/app.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import { enqueueJob } from "../server/jobs/queue.ts";
@@ -19,16 +19,8 @@ import { startJobWatcher } from "../server/jobs/watch.ts";
 import { readEvents } from "./helpers/sse.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { spawnWorkerProcess, type WorkerProcess } from "./helpers/worker-process.ts";
-
-const PG_BIN = findPostgresBin();
-const REQUIRED = Deno.env.get("REQUIRE_ALL") === "1";
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+import { freePort } from "../scripts/load.ts";
+import { postgresTest } from "./helpers/postgres-test.ts";
 
 /** A `deno task lab worker` process as on a fresh machine: autotune on, an empty cache. */
 function spawnWorker(databaseUrl: string, dataDir: string): WorkerProcess {
@@ -195,19 +187,15 @@ async function checkKillAndResume(db: LabDb, url: string, dataDir: string, worke
   assert.deepEqual(result.weights, model);
 }
 
-Deno.test({
-  name: "postgres: migrations, two worker processes, kill -9 and resume",
-  ignore: !PG_BIN && !REQUIRED,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    if (!PG_BIN) throw new Error("REQUIRE_ALL=1 but no /usr/lib/postgresql/*/bin/initdb: install postgresql");
+postgresTest(
+  "postgres: migrations, two worker processes, kill -9 and resume",
+  async (pgBin) => {
     const dataDir = await Deno.makeTempDir({ prefix: "lab-pg-data-" });
     const workers: WorkerProcess[] = [];
     let cluster: PgCluster | undefined;
     let close: (() => Promise<void>) | undefined;
     try {
-      cluster = await startPgCluster(PG_BIN, freePort());
+      cluster = await startPgCluster(pgBin, freePort());
       const url = cluster.url;
 
       // Migrations apply (and applying them again is a no-op).
@@ -227,4 +215,4 @@ Deno.test({
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     }
   },
-});
+);

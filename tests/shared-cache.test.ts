@@ -9,19 +9,11 @@ import { sql } from "drizzle-orm";
 import { join } from "node:path";
 import { postgresArtifactStore } from "../db/artifacts.ts";
 import { openDb } from "../db/client.ts";
-import { findPostgresBin, type PgCluster, startPgCluster } from "../scripts/pg-cluster.ts";
+import { type PgCluster, startPgCluster } from "../scripts/pg-cluster.ts";
 import { useArtifactStore } from "../server/lab/artifact-store.ts";
 import { ExperimentCache, hashOf } from "../server/lab/cache.ts";
-
-const PG_BIN = findPostgresBin();
-const REQUIRED = Deno.env.get("REQUIRE_ALL") === "1";
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+import { freePort } from "../scripts/load.ts";
+import { postgresTest } from "./helpers/postgres-test.ts";
 
 /** A compute function that counts its calls: a hit must not call it. */
 function counted<T>(value: T) {
@@ -33,13 +25,9 @@ function counted<T>(value: T) {
   return compute;
 }
 
-Deno.test({
-  name: "shared cache: an entry written in one data dir is read in another; a damaged one is refused",
-  ignore: !PG_BIN && !REQUIRED,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    if (!PG_BIN) throw new Error("REQUIRE_ALL=1 but no /usr/lib/postgresql/*/bin/initdb: install postgresql");
+postgresTest(
+  "shared cache: an entry written in one data dir is read in another; a damaged one is refused",
+  async (pgBin) => {
     const [dirA, dirB] = [
       await Deno.makeTempDir({ prefix: "lab-cache-a-" }),
       await Deno.makeTempDir({ prefix: "lab-cache-b-" }),
@@ -47,7 +35,7 @@ Deno.test({
     let cluster: PgCluster | undefined;
     let close: (() => Promise<void>) | undefined;
     try {
-      cluster = await startPgCluster(PG_BIN, freePort());
+      cluster = await startPgCluster(pgBin, freePort());
       const opened = await openDb({ dataDir: dirA, databaseUrl: cluster.url });
       close = opened.close;
       useArtifactStore(postgresArtifactStore(opened.db));
@@ -104,4 +92,4 @@ Deno.test({
       for (const dir of [dirA, dirB]) await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
-});
+);
