@@ -248,9 +248,12 @@ function pretrainStandIn(calls: string[], untilAborted = false): PretrainSize {
     const total = LADDER.find((s) => s.name === opts.size)!.tokens;
     if (untilAborted) {
       opts.onProgress?.({ step: 1, totalSteps: 10, tokens: total / 10, totalTokens: total });
-      return await new Promise((_, reject) =>
-        opts.signal?.addEventListener("abort", () => reject(new Error("pretraining interrupted")))
-      );
+      // A cancel may land before this line runs (a loaded machine): an aborted signal fires no more events.
+      return await new Promise((_, reject) => {
+        const stop = () => reject(new Error("pretraining interrupted"));
+        if (opts.signal?.aborted) return stop();
+        opts.signal?.addEventListener("abort", stop, { once: true });
+      });
     }
     opts.onProgress?.({ step: 5, totalSteps: 10, tokens: total / 2, totalTokens: total, trainLoss: 5 });
     opts.onProgress?.({ step: 10, totalSteps: 10, tokens: total, totalTokens: total, trainLoss: 4 });
