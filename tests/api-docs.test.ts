@@ -5,7 +5,7 @@
  * Without Chromium the browser test is skipped, unless REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
-import { CHROMIUM, haveChromium, launchChromium, requireAll, startLab } from "./e2e/lab.ts";
+import { chromiumTest, launchChromium, startLab } from "./e2e/lab.ts";
 
 const TOKEN = "docs-test-token";
 
@@ -32,11 +32,9 @@ Deno.test("the docs page's files come from the lab, cached by content hash", asy
   }
 });
 
-Deno.test({
-  name: "the docs page lists the operations offline, and Try it out sends the signed-in token",
-  ignore: !haveChromium && !requireAll,
-  fn: async () => {
-    if (!haveChromium) throw new Error(`REQUIRE_ALL=1 but no Chromium at ${CHROMIUM}`);
+chromiumTest(
+  "the docs page lists the operations offline, and Try it out sends the signed-in token",
+  async () => {
     const lab = await startLab(TOKEN);
     const profile = await Deno.makeTempDir({ prefix: "lab-docs-chromium-" });
     const browser = await launchChromium(profile);
@@ -79,4 +77,4 @@ Deno.test({
       await lab.stop();
     }
   },
-});
+);

@@ -13,7 +13,7 @@ import type { LabDb } from "../db/client.ts";
 import { experiments, metrics, runs } from "../db/schema.ts";
 import { METRIC_SERIES } from "../server/contract/series.ts";
 import { buildDashboard } from "../web/build.ts";
-import { ARTIFACTS, CHROMIUM, haveChromium, launchChromium, requireAll, startLab } from "./e2e/lab.ts";
+import { ARTIFACTS, chromiumTest, launchChromium, startLab } from "./e2e/lab.ts";
 
 const NAIVE = "student · naive · seed 0 · nano→micro";
 const AUXCONF = "student · auxconf · seed 1 · nano→micro";
@@ -199,13 +199,9 @@ async function checkConfigDiff(page: Page) {
   }
 }
 
-Deno.test({
-  name: "compare runs: table, overlay of two runs, curve controls, PNG/SVG/CSV export, config diff",
-  ignore: !haveChromium && !requireAll,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    assert.ok(haveChromium, `REQUIRE_ALL=1 but no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+chromiumTest(
+  "compare runs: table, overlay of two runs, curve controls, PNG/SVG/CSV export, config diff",
+  async () => {
     await buildDashboard({ quiet: true });
     await Deno.mkdir(ARTIFACTS, { recursive: true });
     const lab = await startLab("compare-test-token");
@@ -235,4 +231,5 @@ Deno.test({
       await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
     }
   },
-});
+  { sanitize: false },
+);

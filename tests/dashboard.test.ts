@@ -28,7 +28,7 @@ import { summarizeResults } from "../server/lab/sweep.ts";
 import { buildDashboard } from "../web/build.ts";
 import { formatParams } from "../web/lib/format.ts";
 import { colourTaskJsonl, writeTinyLadder } from "./e2e/checkpoints.ts";
-import { ARTIFACTS, CHROMIUM, haveChromium, launchChromium, requireAll } from "./e2e/lab.ts";
+import { ARTIFACTS, chromiumTest, launchChromium } from "./e2e/lab.ts";
 import {
   AUXCONF_MEDIAN_PGR,
   EARLY_STOP_TEXT,
@@ -1197,13 +1197,9 @@ async function checkNotFoundPage({ page, base }: Ui) {
   await page.waitForSelector("text=Page not found");
 }
 
-Deno.test({
-  name: "dashboard: pages, charts, forms and live progress in headless Chromium",
-  ignore: !haveChromium && !requireAll,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    assert.ok(haveChromium, `REQUIRE_ALL=1 but no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+chromiumTest(
+  "dashboard: pages, charts, forms and live progress in headless Chromium",
+  async () => {
     await buildDashboard({ quiet: true });
     await Deno.mkdir(ARTIFACTS, { recursive: true });
     const { dataDir, opened, bus, worker, abort, server, base } = await startLab();
@@ -1257,4 +1253,5 @@ Deno.test({
       await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
     }
   },
-});
+  { sanitize: false },
+);

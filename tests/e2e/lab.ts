@@ -3,6 +3,7 @@
  * PGlite data directory, served on a free port, and headless Chromium with a fresh profile. The same
  * start-up as tests/dashboard.test.ts, without its worker (pages that only read need none).
  */
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { openDb } from "../../db/client.ts";
 import { createApp } from "../../server/api/app.ts";
@@ -13,6 +14,23 @@ export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 export const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
 export const requireAll = Deno.env.get("REQUIRE_ALL") === "1";
 export const ARTIFACTS = Deno.env.get("TEST_ARTIFACTS") ?? "/tmp/lab-screenshots";
+
+/**
+ * A test in headless Chromium: skipped where Chromium is missing, a failure naming the package when
+ * REQUIRE_ALL=1 (CI). `sanitize: false` for tests whose servers and browser outlive single awaits.
+ */
+export function chromiumTest(name: string, fn: () => Promise<void>, opts: { sanitize?: boolean } = {}): void {
+  Deno.test({
+    name,
+    ignore: !haveChromium && !requireAll,
+    sanitizeOps: opts.sanitize ?? true,
+    sanitizeResources: opts.sanitize ?? true,
+    fn: async () => {
+      assert.ok(haveChromium, `REQUIRE_ALL=1 but no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+      await fn();
+    },
+  });
+}
 
 export async function startLab(token: string) {
   const dataDir = await Deno.makeTempDir({ prefix: "lab-e2e-" });
