@@ -227,6 +227,11 @@ export class GptModel {
   private attProj: Tensor;
   private mlpProj: Tensor;
   private logits?: Tensor;
+  /**
+   * Row stride of the logits: V rounded up to a multiple of 4, so the LM head's three products read
+   * them as vec4s (matmul v4) whatever the vocabulary (1538 in the lab corpus, 50257 in GPT-2).
+   */
+  private readonly logitsStride: number;
   private lmRowLoss: Tensor;
   /** ln_f at each row's last token (B×C), read by the cls and reward heads. */
   private clsHidden: Tensor;
@@ -283,6 +288,7 @@ export class GptModel {
     this.pairTargets = t(pairs * 2, "pair targets");
     this.pairValid = t(pairs, "valid pairs");
     this.maxUnique = Math.min(cfg.vocabSize, N);
+    this.logitsStride = Math.ceil(cfg.vocabSize / 4) * 4;
     this.uniqueTokens = t(this.maxUnique, "unique tokens");
     this.tokenStarts = t(this.maxUnique + 1, "token starts");
     this.tokenPositions = t(N, "token positions");
@@ -784,26 +790,27 @@ export class GptModel {
 
   /**
    * The LM head's tiles: blocks of rows whose logits fit one binding × vocabulary windows of wte
-   * (one tile of each when everything fits). Each tile's logits are a strided block (row stride V).
+   * (one tile of each when everything fits). Each tile's logits are a strided block (row stride
+   * logitsStride); vocabulary windows start at multiples of 4, so every tile's rows stay 4-aligned.
    */
   private lmTiles(): { rows: WindowRange[]; vocab: WindowRange[] } {
     const { width: C, vocabSize: V } = this.cfg;
     return {
-      rows: windowRanges(this.gpu, this.B * this.T, V, "lm head: logits"),
-      vocab: windowRanges(this.gpu, V, C, "lm head: wte"),
+      rows: windowRanges(this.gpu, this.B * this.T, this.logitsStride, "lm head: logits"),
+      vocab: windowRanges(this.gpu, V, C, "lm head: wte", 4),
     };
   }
 
-  /** The logits of a tile: rows r × vocabulary window v, inside the N×V logits. */
+  /** The logits of a tile: rows r × vocabulary window v, inside the N × logitsStride logits. */
   private logitsTile(r: WindowRange, v: WindowRange): Tensor {
-    const V = this.cfg.vocabSize;
-    return slice(this.logits!, r.start * V + v.start, (r.length - 1) * V + v.length, "logits tile");
+    const ld = this.logitsStride;
+    return slice(this.logits!, r.start * ld + v.start, (r.length - 1) * ld + v.length, "logits tile");
   }
 
   /** logits = lnf · wteᵀ, tile by tile. */
   private lmLogits(): Dispatch[] {
-    const { width: C, vocabSize: V } = this.cfg;
-    this.logits ??= createTensor(this.gpu, this.B * this.T * V, "logits");
+    const { width: C } = this.cfg;
+    this.logits ??= createTensor(this.gpu, this.B * this.T * this.logitsStride, "logits");
     const wte = this.param("wte.weight");
     const { rows, vocab } = this.lmTiles();
     return rows.flatMap((r) =>
@@ -817,7 +824,7 @@ export class GptModel {
           N: v.length,
           K: C,
           transB: true,
-          ldc: V,
+          ldc: this.logitsStride,
         })
       )
     );
@@ -837,6 +844,7 @@ export class GptModel {
         stats: this.stats,
         rows: N,
         V,
+        ld: this.logitsStride,
         label: "lm loss",
       }),
     ];
@@ -856,7 +864,7 @@ export class GptModel {
           N: C,
           K: r.length,
           transA: true,
-          lda: V,
+          lda: this.logitsStride,
           beta: 1,
         }));
       }
@@ -872,7 +880,7 @@ export class GptModel {
           M: r.length,
           N: C,
           K: v.length,
-          lda: V,
+          lda: this.logitsStride,
           beta: i === 0 ? 0 : 1,
         }))
       );
@@ -1224,8 +1232,12 @@ export class GptModel {
   async readLogits(): Promise<Float32Array> {
     // The rows of the batch whose copy is queued now: another batch may be set before the read resolves.
     const rows = this.rowsInBatch;
+    const V = this.cfg.vocabSize, ld = this.logitsStride;
     const all = await readTensor(this.gpu, this.logits!);
-    return all.slice(0, rows * this.T * this.cfg.vocabSize);
+    if (ld === V) return all.slice(0, rows * this.T * V);
+    const out = new Float32Array(rows * this.T * V);
+    for (let i = 0; i < rows * this.T; i++) out.set(all.subarray(i * ld, i * ld + V), i * V);
+    return out;
   }
 
   /** Forward pass and last-token features of every layer into `features`. */

@@ -96,7 +96,7 @@ export function modelBuffers(cfg: GptConfig, shape: MemoryShape): ModelBuffer[] 
   act("dfc", N * 4 * C);
   act("dqkv", N * 3 * C);
   act("features", (L + 2) * B * C);
-  act("logits", N * V);
+  act("logits", N * Math.ceil(V / 4) * 4); // rows padded to a multiple of 4 (gpt.ts logitsStride)
   // One scratch for every split-K weight gradient (gpt.ts linearGrads), when any product splits.
   const products = [[C, 3 * C], [C, C], [C, 4 * C], [4 * C, C]];
   if (shape.splitK !== false && products.some(([inW, outW]) => splitKSlices(inW, outW, N) > 1)) {

@@ -89,12 +89,20 @@ export interface WindowRange {
  * Splits `count` units of `unit` elements (rows, chunks, single elements) into consecutive windows
  * that each fit one storage binding wherever they start: the binding limit less the bytes bindTensor
  * may add by rounding the start down to the offset alignment and the end up to 16 bytes. One window
- * when everything fits, so a program planned under a large limit is unchanged.
+ * when everything fits, so a program planned under a large limit is unchanged. Windows hold a multiple
+ * of `multipleOf` units where they can (every start aligned, e.g. to 4 for vec4 loads).
  */
-export function windowRanges(gpu: Gpu, count: number, unit: number, what: string): WindowRange[] {
+export function windowRanges(
+  gpu: Gpu,
+  count: number,
+  unit: number,
+  what: string,
+  multipleOf = 1,
+): WindowRange[] {
   const limit = gpu.limits.maxStorageBufferBindingSize;
   const usable = limit - gpu.limits.minStorageBufferOffsetAlignment - 16;
-  const perWindow = Math.floor(usable / (4 * unit));
+  const fits = Math.floor(usable / (4 * unit));
+  const perWindow = fits >= multipleOf ? fits - (fits % multipleOf) : fits;
   if (perWindow < 1) {
     throw new Error(
       `${what}: one unit of ${unit} elements (${4 * unit} bytes) does not fit a storage binding of ` +

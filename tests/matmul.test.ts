@@ -148,6 +148,79 @@ Deno.test("matmul: every version and layout on odd shapes matches float64", asyn
   assert.ok(tiledRan >= 6, "v4 (tiled) must run on the 4-aligned shapes");
 });
 
+/**
+ * Operands whose rows start 4-aligned (row strides ceil4 + 4) but whose M, N and K are ragged, as the
+ * LM head's logits rows padded to a multiple of 4 with a vocabulary of 1538: v4 reads the last vec4
+ * of a row past the edge and runs a masked K tail. Every padding element is NaN, so a padding value
+ * that reaches a stored result fails the comparison.
+ */
+Deno.test("matmul: v4 on ragged M, N and K with 4-aligned row strides matches float64 (padding never read into C)", async () => {
+  const gpu = await getGpu();
+  const ceil4 = (n: number) => Math.ceil(n / 4) * 4;
+  /** rows × cols packed data laid out with row stride ld in a NaN-filled buffer (4-aligned start). */
+  const strided = (data: Float32Array, rows: number, cols: number, ld: number, label: string) => {
+    const whole = new Float32Array(8 + rows * ld + 8).fill(NaN);
+    for (let r = 0; r < rows; r++) whole.set(data.subarray(r * cols, (r + 1) * cols), 8 + r * ld);
+    return slice(createTensor(gpu, whole.length, label, whole), 8, (rows - 1) * ld + cols, label);
+  };
+  const failures: string[] = [];
+  const shapes: [number, number, number][] = [[5, 6, 3], [7, 33, 13], [130, 7, 33], [33, 10, 1], [
+    17,
+    16,
+    1538,
+  ], [
+    1538,
+    16,
+    61,
+  ]];
+  for (const [M, N, K] of shapes) {
+    for (const [transA, transB] of [[false, false], [false, true], [true, false]]) {
+      // C rows 4-aligned (vec4 stores, the last group of a ragged row element by element) or not.
+      for (
+        const [version, ldc] of [["v4", ceil4(N) + 4], [undefined, ceil4(N) + 4], ["v4", N + 3]] as const
+      ) {
+        const c: Case = { M, N, K, transA, transB, beta: 1, alpha: 0.5 };
+        const A = randoms(M * K, M + 3 * K), B = randoms(K * N, 7 * N + K), C0 = randoms(M * N, 11);
+        const [aRows, aCols] = transA ? [K, M] : [M, K];
+        const [bRows, bCols] = transB ? [N, K] : [K, N];
+        const lda = ceil4(aCols) + 4, ldb = ceil4(bCols) + 4;
+        const cPacked = new Float32Array((M - 1) * ldc + N);
+        for (let m = 0; m < M; m++) cPacked.set(C0.subarray(m * N, (m + 1) * N), m * ldc);
+        const cTensor = createTensor(gpu, cPacked.length, "C", cPacked);
+        const dispatch = await checked(gpu, () =>
+          planMatmul(gpu, {
+            label: "ragged",
+            a: strided(A, aRows, aCols, lda, "A"),
+            b: strided(B, bRows, bCols, ldb, "B"),
+            c: cTensor,
+            M,
+            N,
+            K,
+            transA,
+            transB,
+            lda,
+            ldb,
+            ldc,
+            alpha: 0.5,
+            beta: 1,
+            version,
+          }));
+        await checked(gpu, () => submit(gpu, [dispatch]));
+        const all = await readTensor(gpu, cTensor);
+        const got = new Float32Array(M * N);
+        for (let m = 0; m < M; m++) got.set(all.subarray(m * ldc, m * ldc + N), m * N);
+        const err = maxRelError(got, reference(c, A, B, new Float32Array(N), C0));
+        if (!(err <= 1e-5)) {
+          failures.push(
+            `${version ?? "auto"} M${M} N${N} K${K} ${transA ? "T" : "N"}${transB ? "T" : "N"}: ${err}`,
+          );
+        }
+      }
+    }
+  }
+  assert.deepEqual(failures, [], failures.join("\n"));
+});
+
 Deno.test("matmul: bias, accumulation, alpha and batching", async () => {
   const failures: string[] = [];
   const cases: Case[] = [

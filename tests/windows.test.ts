@@ -20,9 +20,10 @@ import {
 import { bindTensor, createTensor, slice, windowsOf } from "../kernels/runtime.ts";
 import { relError } from "./helpers/tiny-gpt.ts";
 
-// wte 300×8 floats (9.6 KB), logits 28×300 (33.6 KB), flat buffers ~18 KB: all over LIMIT; the
-// largest activation (28 × 32 floats, 3.5 KB) fits.
-const cfg: GptConfig = { vocabSize: 300, contextLength: 9, width: 8, layers: 2, heads: 2 };
+// wte 301×8 floats (9.6 KB), logits 28 rows of 301 padded to 304 (34 KB), flat buffers ~18 KB: all
+// over LIMIT; the largest activation (28 × 32 floats, 3.5 KB) fits. A vocabulary that is not a multiple
+// of 4 puts a ragged edge in the last vocabulary window of every LM-head product.
+const cfg: GptConfig = { vocabSize: 301, contextLength: 9, width: 8, layers: 2, heads: 2 };
 const B = 4, T = 7;
 const LIMIT = 4096;
 const lengths = Int32Array.from([7, 4, 1, 0]);

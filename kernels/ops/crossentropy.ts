@@ -7,7 +7,7 @@
  * The model's `stats` tensor (slots in kernels/stats.ts) collects a step's scalars. These kernels only
  * ever SET stats[STAT_NONFINITE] to 1 (never clear it), and overwrite LOSS, COUNT (and CORRECT).
  *
- * Language-model head (`planLmCrossEntropy`), logits rows×V row-major, targets i32 rows (< 0 = ignored):
+ * Language-model head (`planLmCrossEntropy`), logits rows×V row-major (row stride ld ≥ V, default V), targets i32 rows (< 0 = ignored):
  *   1. count:  one 256-invocation workgroup; stats[COUNT] = #(target ≥ 0). A target ≥ V counts as an
  *              error: NONFINITE is set, its row loss is NaN, and no logit beyond the row is read.
  *   2. rows:   one 256-invocation workgroup per row (grid1d): max and Σexp by fixed tree reductions,
@@ -69,13 +69,15 @@ export interface LmCrossEntropySpec {
   stats: Tensor;
   rows: number;
   V: number;
+  /** Row stride of the logits (default V): rows padded to a multiple of 4 keep the LM head's products vec4. */
+  ld?: number;
   label: string;
   /** Row pass version: v1 workgroup per row, v2 invocation per row (default up to LM_ROW_V2_MAX_VOCAB). */
   version?: CrossEntropyVersion;
 }
 
 const LM_PARAMS = /* wgsl */ `
-struct Params { rows: u32, V: u32, logits_off: u32, targets_off: u32, row_loss_off: u32, stats_off: u32 }
+struct Params { rows: u32, V: u32, ld: u32, logits_off: u32, targets_off: u32, row_loss_off: u32, stats_off: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 `;
 
@@ -113,7 +115,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if (row >= params.rows) { return; }
   let tid = lid.x;
   let V = params.V;
-  let x0 = params.logits_off + row * V;
+  let x0 = params.logits_off + row * params.ld;
   let t = ${b.array.targets}[params.targets_off + row];
   let valid = t >= 0;
   let in_range = valid && t < i32(V);
@@ -170,7 +172,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let row = gid.x + gid.y * nwg.x * ${ROWS_PER_WG}u;
   if (row >= params.rows) { return; }
   let V = params.V;
-  let x0 = params.logits_off + row * V;
+  let x0 = params.logits_off + row * params.ld;
   let t = ${b.array.targets}[params.targets_off + row];
   let valid = t >= 0;
   let in_range = valid && t < i32(V);
@@ -216,6 +218,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 /** The row pass once per block of rows whose logits fit one storage binding. */
 function planLmRowBlocks(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
   const { V, label } = s;
+  const ld = s.ld ?? V;
   const v2 = (s.version ?? (V <= LM_ROW_V2_MAX_VOCAB ? "v2" : "v1")) === "v2";
   if (v2 && V > LM_ROW_V2_MAX_VOCAB) {
     throw new Error(
@@ -223,10 +226,10 @@ function planLmRowBlocks(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
         `use version v1 or leave the version out`,
     );
   }
-  const blocks = windowRanges(gpu, s.rows, V, `${label}: logits ${s.logits.label}`);
+  const blocks = windowRanges(gpu, s.rows, ld, `${label}: logits ${s.logits.label}`);
   return blocks.map(({ start, length: rows }, i) => {
     const br = bindOperands(gpu, label, [
-      { name: "logits", tensor: slice(s.logits, start * V, rows * V), write: true },
+      { name: "logits", tensor: slice(s.logits, start * ld, (rows - 1) * ld + V), write: true },
       { name: "targets", tensor: slice(s.targets, start, rows), type: "i32" },
       { name: "row_loss", tensor: slice(s.rowLoss, start, rows), write: true },
       { name: "stats", tensor: s.stats },
@@ -234,7 +237,16 @@ function planLmRowBlocks(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
     return plan(gpu, {
       label: label + " rows" + (blocks.length > 1 ? ` [block ${i}]` : ""),
       code: v2 ? lmRowSourceV2(br) : lmRowSource(br, gpu.features.subgroups),
-      params: { rows, V, logits_off: 0, targets_off: 0, row_loss_off: 0, stats_off: 0, ...offsetParams(br) },
+      params: {
+        rows,
+        V,
+        ld,
+        logits_off: 0,
+        targets_off: 0,
+        row_loss_off: 0,
+        stats_off: 0,
+        ...offsetParams(br),
+      },
       bindings: br.bindings,
       workgroups: grid1d(gpu, rows, v2 ? ROWS_PER_WG : 1),
       flops: 5 * rows * V,
@@ -246,13 +258,17 @@ function planLmRowBlocks(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
 /** Returns [count, rows (one per block of rows), reduce] dispatches; logits are overwritten with dlogits. */
 export function planLmCrossEntropy(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
   const { rows, V, label } = s;
+  const ld = s.ld ?? V;
   requireShape(label, "rows", rows);
   requireShape(label, "V", V);
-  requireLength(label, s.logits, rows * V, "logits");
+  if (!(Number.isInteger(ld) && ld >= V)) {
+    throw new Error(`${label}: logits row stride ${ld} must be an integer ≥ V (${V})`);
+  }
+  requireLength(label, s.logits, (rows - 1) * ld + V, "logits");
   requireLength(label, s.targets, rows, "targets");
   requireLength(label, s.rowLoss, rows, "rowLoss");
   requireLength(label, s.stats, STATS_LENGTH, "stats");
-  const shape = { rows, V };
+  const shape = { rows, V, ld };
 
   const bc = bindOperands(gpu, label, [
     { name: "targets", tensor: s.targets, type: "i32" },

@@ -21,7 +21,9 @@
  *               is reused TN or TM times. Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·8)⌉, z = batch.
  *   v3 vec4     4×16 per invocation, B (or A and B for NT) read as vec4.
  *   v4 tiled    TM×TN per invocation (default 16×16), every load a vec4 along the operand's contiguous
- *               dimension, 4 k per iteration; the automatic choice wherever shapes are 4-aligned.
+ *               dimension, 4 k per iteration; the automatic choice wherever the operands' rows start
+ *               4-aligned (any M, N, K: a ragged edge reads its last vec4 inside the row and is not
+ *               stored; K % 4 ≠ 0 adds a masked tail iteration, generated only then).
  *               Stores are vec4s too where C's rows are 4-aligned (bias loaded once per column group).
  *               Dispatch: x = ⌈N / (TN·8)⌉, y = ⌈M / (TM·rows)⌉ (workgroup 8 × rows, default 8).
  *   v5 split-K  planMatmulSplitK: v4 over `splits` equal slices of K into a scratch buffer, then a
@@ -62,6 +64,24 @@ fn store4(batch: u32, m: u32, n: u32, acc: vec4<f32>, b4: vec4<f32>) {
   var v = params.alpha * acc + b4;
   if (params.beta != 0.0) { v += params.beta * c[i]; }
   c[i] = v;
+}
+`;
+
+/**
+ * v4's store of the last, partial column group of a row when N is not a multiple of 4 but C's rows
+ * are 4-aligned (the LM head's logits): element by element into the vec4 array, no bias or epilogue.
+ */
+const STORE4_TAIL = /* wgsl */ `
+fn store_tail(batch: u32, m: u32, n: u32, acc: vec4<f32>) {
+  let base = params.c_off + batch_c(batch) + m * params.ldc + n;
+  for (var e = 0u; e < 4u; e++) {
+    if (n + e < params.N) {
+      let i = base + e;
+      var v = params.alpha * acc[e];
+      if (params.beta != 0.0) { v += params.beta * c[i / 4u][i % 4u]; }
+      c[i / 4u][i % 4u] = v;
+    }
+  }
 }
 `;
 
@@ -276,6 +296,8 @@ export function tiledSource(
   bAlongN: boolean,
   wgRows = 8,
   vecStore = false,
+  kTail = false,
+  raggedStore = false,
 ): string {
   if (tm % 4 !== 0 || tn % 4 !== 0) {
     throw new Error(`tiled matmul block ${tm}×${tn}: both must be multiples of 4`);
@@ -290,52 +312,75 @@ export function tiledSource(
       ? `b${kk}_${j}`
       : `vec4(b${4 * j}[${kk}], b${4 * j + 1}[${kk}], b${4 * j + 2}[${kk}], b${4 * j + 3}[${kk}])`;
   // Base indices (in vec4 units) of the rows/columns this invocation reads, clamped at ragged edges.
+  // A ragged M (A along M) or N (B along N) reads its last vec4 past the edge, inside the row: the
+  // row stride is a multiple of 4, and those rows or columns are never stored.
   if (aAlongK) {
     for (const r of R) {
       lines.push(`let ar${r} = (abase + min(m0 + ${r}u, params.M - 1u) * params.a_sm) / 4u;`);
     }
   } else {
     for (const g of [...Array(tm / 4).keys()]) {
-      lines.push(`let ac${g} = min(m0 / 4u + ${g}u, params.M / 4u - 1u);`);
+      lines.push(`let ac${g} = min(m0 / 4u + ${g}u, (params.M + 3u) / 4u - 1u);`);
     }
   }
   if (bAlongN) {
-    for (const j of J) lines.push(`let bc${j} = min(n0 / 4u + ${j}u, params.N / 4u - 1u);`);
+    for (const j of J) lines.push(`let bc${j} = min(n0 / 4u + ${j}u, (params.N + 3u) / 4u - 1u);`);
   } else {
     for (const c of [...Array(tn).keys()]) {
       lines.push(`let br${c} = (bbase + min(n0 + ${c}u, params.N - 1u) * params.b_sn) / 4u;`);
     }
   }
-  const body: string[] = [];
-  if (aAlongK) { for (const r of R) body.push(`let a${r} = a[ar${r} + k4];`); }
-  else {
+  /**
+   * One iteration over k … k + 3. The tail (K not a multiple of 4, after the loop) clamps the rows it
+   * reads along k to K − 1 and keeps the accumulators where k + kk ≥ K; a vec4 along k reads past K
+   * inside the row, whose stride is a multiple of 4.
+   */
+  const iteration = (tail: boolean): string[] => {
+    const row = (kk: number) => tail ? `min(k + ${kk}u, params.K - 1u)` : `(k + ${kk}u)`;
+    const body: string[] = [];
+    if (aAlongK) { for (const r of R) body.push(`let a${r} = a[ar${r} + k4];`); }
+    else {
+      for (const kk of KK) {
+        for (const g of [...Array(tm / 4).keys()]) {
+          body.push(`let a${kk}_${g} = a[(abase + ${row(kk)} * params.a_sk) / 4u + ac${g}];`);
+        }
+      }
+    }
+    if (bAlongN) {
+      for (const kk of KK) {
+        for (const j of J) {
+          body.push(`let b${kk}_${j} = b[(bbase + ${row(kk)} * params.b_sk) / 4u + bc${j}];`);
+        }
+      }
+    } else for (const c of [...Array(tn).keys()]) body.push(`let b${c} = b[br${c} + k4];`);
     for (const kk of KK) {
-      for (const g of [...Array(tm / 4).keys()]) {
-        body.push(`let a${kk}_${g} = a[(abase + (k + ${kk}u) * params.a_sk) / 4u + ac${g}];`);
+      if (tail) body.push(`let in${kk} = k + ${kk}u < params.K;`);
+      for (const r of R) {
+        for (const j of J) {
+          const product = `fma(vec4(${aValue(r, kk)}), ${bVec(kk, j)}, acc${r}_${j})`;
+          body.push(`acc${r}_${j} = ${tail ? `select(acc${r}_${j}, ${product}, in${kk})` : product};`);
+        }
       }
     }
-  }
-  if (bAlongN) {
-    for (const kk of KK) {
-      for (const j of J) {
-        body.push(`let b${kk}_${j} = b[(bbase + (k + ${kk}u) * params.b_sk) / 4u + bc${j}];`);
-      }
-    }
-  } else for (const c of [...Array(tn).keys()]) body.push(`let b${c} = b[br${c} + k4];`);
-  for (const kk of KK) {
-    for (const r of R) {
-      for (const j of J) {
-        body.push(`acc${r}_${j} = fma(vec4(${aValue(r, kk)}), ${bVec(kk, j)}, acc${r}_${j});`);
-      }
-    }
-  }
+    return body;
+  };
+  const tailBlock = kTail
+    ? `if (k < params.K) {\n    let k4 = k / 4u;\n    ${iteration(true).join("\n    ")}\n  }`
+    : "";
   const vecStores = J.map((j) => `let bias_${j} = bias4(n0 + ${4 * j}u);`).concat(
     R.map((r) =>
       `if (m0 + ${r}u < params.M) {\n    ${
         J.map((j) =>
-          `if (n0 + ${4 * j}u < params.N) { store4(batch, m0 + ${r}u, n0 + ${
-            4 * j
-          }u, acc${r}_${j}, bias_${j}); }`
+          raggedStore
+            ? `if (n0 + ${4 * j + 3}u < params.N) { store4(batch, m0 + ${r}u, n0 + ${
+              4 * j
+            }u, acc${r}_${j}, bias_${j}); }` +
+              ` else if (n0 + ${4 * j}u < params.N) { store_tail(batch, m0 + ${r}u, n0 + ${
+                4 * j
+              }u, acc${r}_${j}); }`
+            : `if (n0 + ${4 * j}u < params.N) { store4(batch, m0 + ${r}u, n0 + ${
+              4 * j
+            }u, acc${r}_${j}, bias_${j}); }`
         )
           .join("\n    ")
       }\n  }`
@@ -365,7 +410,7 @@ export function tiledSource(
     vecA = vecA.replace(
       "@group(0) @binding(4) var<storage, read_write> c: array<f32>;",
       "@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;",
-    ).replace(STORE, STORE4);
+    ).replace(STORE, raggedStore ? STORE4 + STORE4_TAIL : STORE4);
   }
   return vecA + /* wgsl */ `
 @compute @workgroup_size(8, ${wgRows})
@@ -378,10 +423,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let bbase = params.b_off + batch_b(batch);
   ${R.map((r) => J.map((j) => `var acc${r}_${j} = vec4(0.0);`).join(" ")).join("\n  ")}
   ${lines.join("\n  ")}
-  for (var k = 0u; k < params.K; k += 4u) {
+  var k = 0u;
+  for (; k + 4u <= params.K; k += 4u) {
     let k4 = k / 4u;
-    ${body.join("\n    ")}
+    ${iteration(false).join("\n    ")}
   }
+  ${tailBlock}
   ${stores}
 }
 `;
@@ -505,17 +552,26 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
   const bSk = transB ? 1 : ldb;
   const bSn = transB ? ldb : 1;
   const four = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+  // A batch stride only moves an operand when its batch index can be non-zero.
+  const outer = (stride: number) => batch / split > 1 ? stride : 0;
+  const inner = (stride: number) => split > 1 ? stride : 0;
   // vec4 loads need every address they touch to be a multiple of 4 elements.
   const vecN = bSn === 1 && four(N, bSk, b.base, batchB, innerB);
   const vecK = !transA && transB && four(K, lda, ldb, a.base, b.base, batchA, batchB, innerA, innerB);
   // v4 reads both operands as vec4 along their contiguous dimension, 4 k at a time.
-  const aAlongK = !transA && four(K, lda, a.base, batchA, innerA);
-  const aAlongM = transA && four(K, M, lda, a.base, batchA, innerA);
-  const bAlongN = !transB && four(K, N, ldb, b.base, batchB, innerB);
-  const bAlongK = transB && four(K, ldb, b.base, batchB, innerB);
+  // Any M, N and K: the rows of each operand must start 4-aligned (a ragged edge is read past, inside
+  // the row, and a K tail runs after the loop).
+  const aRows = four(lda, a.base, outer(batchA), inner(innerA));
+  const bRows = four(ldb, b.base, outer(batchB), inner(innerB));
+  const aAlongK = !transA && aRows;
+  const aAlongM = transA && aRows;
+  const bAlongN = !transB && bRows;
+  const bAlongK = transB && bRows;
   const tiled = (aAlongK || aAlongM) && (bAlongN || bAlongK);
   // v4 stores vec4s when every C (and aux) row start it writes is 4-aligned.
-  const vecStore = four(N, ldc, c.base, batchC, innerC) && (aux === undefined || aux.base % 4 === 0);
+  // A ragged N stores its last column group element by element (no bias or epilogue there).
+  const vecStore = four(ldc, c.base, outer(batchC), inner(innerC)) &&
+    (aux === undefined || aux.base % 4 === 0) && (N % 4 === 0 || (!s.bias && !s.epilogue));
   const version = s.version ?? (tiled ? "v4" : vecN || vecK ? "v3" : "v2");
   if (version === "v5") throw new Error(`${s.label}: matmul v5 (split-K) is planned by planMatmulSplitK`);
   if (!["v1", "v2", "v3", "v4"].includes(version)) {
@@ -538,7 +594,7 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
     : version === "v3"
     ? (vecN ? VEC4_N : VEC4_K)
     : version === "v4"
-    ? tiledSource(tm, tn, aAlongK, bAlongN, wgRows, vecStore)
+    ? tiledSource(tm, tn, aAlongK, bAlongN, wgRows, vecStore, K % 4 !== 0, vecStore && N % 4 !== 0)
     : blockedSource(tm, tn);
   const code = s.epilogue ? withEpilogue(kernel, s.epilogue.kind) : kernel;
   const workgroups: [number, number, number] = version === "v1"
