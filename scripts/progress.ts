@@ -36,8 +36,9 @@ export class ProgressBar {
     return this.done / Math.max(1e-9, (performance.now() - this.start) / 1000);
   }
 
+  /** NaN (printed "--:--") until something is done: a rate of 0 has no ETA. */
   get etaSeconds(): number {
-    return (this.opts.total - this.done) / Math.max(this.rate, 1e-9);
+    return this.done > 0 ? (this.opts.total - this.done) / this.rate : NaN;
   }
 
   update(done: number, note = ""): void {
