@@ -29,15 +29,20 @@ let shared: Promise<Gpu> | undefined;
 
 /** Environment variable that caps the storage binding size of the process-wide device (a CLI convenience). */
 export const BINDING_LIMIT_ENV = "LAB_MAX_BINDING_BYTES";
+/** Environment variable that caps maxBufferSize of the process-wide device: the flat buffers shard under it. */
+export const BUFFER_LIMIT_ENV = "LAB_MAX_BUFFER_BYTES";
 
 /** The process-wide device, created on first use. */
 export function getGpu(): Promise<Gpu> {
-  shared ??= createGpu({ maxBindingBytes: bindingLimitFromEnv() });
+  shared ??= createGpu({
+    maxBindingBytes: limitFromEnv(BINDING_LIMIT_ENV),
+    maxBufferBytes: limitFromEnv(BUFFER_LIMIT_ENV),
+  });
   return shared;
 }
 
-function bindingLimitFromEnv(): number | undefined {
-  const raw = typeof Deno !== "undefined" ? Deno.env.get(BINDING_LIMIT_ENV) : undefined;
+function limitFromEnv(name: string): number | undefined {
+  const raw = typeof Deno !== "undefined" ? Deno.env.get(name) : undefined;
   return raw === undefined || raw === "" ? undefined : Number(raw);
 }
 
@@ -47,6 +52,11 @@ export interface GpuOptions {
    * windows of at most this many bytes (tests force it small to exercise the windows with tiny models).
    */
   maxBindingBytes?: number;
+  /**
+   * Caps maxBufferSize below the adapter's: the flat parameter, gradient and AdamW buffers are then
+   * split in shards of at most this many bytes (as GPT-2 XL's are on a real adapter).
+   */
+  maxBufferBytes?: number;
 }
 
 /**
@@ -65,9 +75,23 @@ export function withBindingLimit(gpu: Gpu, maxBindingBytes: number): Gpu {
   return { ...gpu, limits: { ...gpu.limits, maxStorageBufferBindingSize: limit } };
 }
 
+/** The same device seen through a smaller maxBufferSize: models planned with it shard their flat buffers. */
+export function withBufferLimit(gpu: Gpu, maxBufferBytes: number): Gpu {
+  if (!Number.isInteger(maxBufferBytes) || maxBufferBytes < 1024 || maxBufferBytes % 16 !== 0) {
+    throw new Error(
+      `maxBufferBytes must be a multiple of 16 bytes, at least 1024, got ${maxBufferBytes}; ` +
+        `set ${BUFFER_LIMIT_ENV} accordingly`,
+    );
+  }
+  const limit = Math.min(gpu.limits.maxBufferSize, maxBufferBytes);
+  return { ...gpu, limits: { ...gpu.limits, maxBufferSize: limit } };
+}
+
 export async function createGpu(options: GpuOptions = {}): Promise<Gpu> {
-  const gpu = await createAdapterGpu();
-  return options.maxBindingBytes === undefined ? gpu : withBindingLimit(gpu, options.maxBindingBytes);
+  let gpu = await createAdapterGpu();
+  if (options.maxBindingBytes !== undefined) gpu = withBindingLimit(gpu, options.maxBindingBytes);
+  if (options.maxBufferBytes !== undefined) gpu = withBufferLimit(gpu, options.maxBufferBytes);
+  return gpu;
 }
 
 async function createAdapterGpu(): Promise<Gpu> {

@@ -32,17 +32,23 @@ import {
 } from "./config.ts";
 import type { Gpu } from "./device.ts";
 import {
+  createSharded,
   createTensor,
   type Dispatch,
   encodeDispatches,
+  readSharded,
   readTensor,
+  type ShardedTensor,
+  shardSlice,
+  shardWindows,
   slice,
   type Tensor,
   type WindowRange,
   windowRanges,
-  windowsOf,
+  writeSharded,
   writeTensor,
 } from "./runtime.ts";
+import { flatShards } from "./memory.ts";
 import { planMatmul, planMatmulSplitK, splitKSlices } from "./ops/matmul.ts";
 import { planGatherLast, planScatterLast, planStatsCarry } from "./ops/rows.ts";
 import { planAdd, planFill, planGeluBackward, planGeluForward, planScale } from "./ops/elementwise.ts";
@@ -171,10 +177,15 @@ export class GptModel {
   readonly layout: ParamLayout;
   readonly B: number;
   readonly T: number;
-  readonly params: Tensor;
-  readonly grads: Tensor;
-  readonly m: Tensor;
-  readonly v: Tensor;
+  /**
+   * The flat parameter, gradient and AdamW buffers (layout order), each in shards of whole parameters
+   * under the adapter's maxBufferSize (kernels/memory.ts flatShards): one buffer unless a model as large
+   * as GPT-2 XL exceeds it.
+   */
+  readonly params: ShardedTensor;
+  readonly grads: ShardedTensor;
+  readonly m: ShardedTensor;
+  readonly v: ShardedTensor;
   readonly stats: Tensor;
   /** Classification logits of the last cls program (B·2). */
   readonly clsLogits: Tensor;
@@ -196,7 +207,7 @@ export class GptModel {
   /** Parameters the optimizer leaves untouched (freeze). */
   private frozen: ParamRange = NO_PARAMS;
   /** Values of the matrices weight decay pulls toward (anchorDecay); absent: toward zero. */
-  private anchor?: Tensor;
+  private anchor?: ShardedTensor;
   /** The aux-confidence loss dispatches of each head's training programs, whose α is set per step. */
   private auxCE: Partial<Record<Head, Dispatch[]>> = {};
   /** Share of the last micro-batch accumulated since the last update (accumulateStep); none: no sum open. */
@@ -271,10 +282,11 @@ export class GptModel {
     const N = B * T;
     const t = (n: number, label: string) => createTensor(gpu, n, label);
     const P = this.layout.total;
-    this.params = createTensor(gpu, P, "params", initial);
-    this.grads = t(P, "grads");
-    this.m = t(P, "adam m");
-    this.v = t(P, "adam v");
+    const shards = flatShards(this.layout, gpu.limits.maxBufferSize);
+    this.params = createSharded(gpu, P, shards, "params", initial);
+    this.grads = createSharded(gpu, P, shards, "grads");
+    this.m = createSharded(gpu, P, shards, "adam m");
+    this.v = createSharded(gpu, P, shards, "adam v");
     this.stats = t(STATS_LENGTH, "stats");
     this.partials = t(gradNormPartials(P), "grad norm partials");
 
@@ -343,12 +355,12 @@ export class GptModel {
   param(name: string): Tensor {
     const spec = this.layout.byName.get(name);
     if (!spec) throw new Error(`unknown parameter ${name}`);
-    return slice(this.params, spec.offset, spec.size, name);
+    return shardSlice(this.params, spec.offset, spec.size, name);
   }
 
   private grad(name: string): Tensor {
     const spec = this.layout.byName.get(name)!;
-    return slice(this.grads, spec.offset, spec.size, "d" + name);
+    return shardSlice(this.grads, spec.offset, spec.size, "d" + name);
   }
 
   private x(l: number): Tensor {
@@ -378,13 +390,18 @@ export class GptModel {
    */
   anchorDecay(on = true): void {
     if (!on && !this.anchor) return;
-    this.anchor?.buffer.destroy();
+    for (const s of this.anchor?.shards ?? []) s.tensor.buffer.destroy();
     this.anchor = undefined;
     if (on) {
+      // The matrices only: the params' shards that start before decayEnd, cut at it.
       const n = this.layout.decayEnd;
-      this.anchor = createTensor(this.gpu, n, "decay anchor");
+      const starts = this.params.shards.map((s) => s.start).filter((start) => start < n);
+      this.anchor = createSharded(this.gpu, n, starts, "decay anchor");
       const encoder = this.gpu.device.createCommandEncoder();
-      encoder.copyBufferToBuffer(this.params.buffer, this.params.offset * 4, this.anchor.buffer, 0, n * 4);
+      this.anchor.shards.forEach(({ tensor }, i) => {
+        const from = this.params.shards[i].tensor;
+        encoder.copyBufferToBuffer(from.buffer, from.offset * 4, tensor.buffer, 0, tensor.length * 4);
+      });
       this.gpu.device.queue.submit([encoder.finish()]);
     }
     // The update binds the anchor (or not): plan it again, and the training programs that hold it.
@@ -640,12 +657,16 @@ export class GptModel {
    * The part of a flat buffer (params or grads) holding LayerNorm `name`'s gain and bias, with their
    * offsets in it: bound instead of the whole buffer, which may exceed one storage binding.
    */
-  private gainAndBias(flat: Tensor, name: string): { tensor: Tensor; gamma: number; beta: number } {
+  private gainAndBias(flat: ShardedTensor, name: string): { tensor: Tensor; gamma: number; beta: number } {
     const gain = this.layout.byName.get(`${name}.weight`)!;
     const bias = this.layout.byName.get(`${name}.bias`)!;
     const start = Math.min(gain.offset, bias.offset);
     const end = Math.max(gain.offset + gain.size, bias.offset + bias.size);
-    return { tensor: slice(flat, start, end - start), gamma: gain.offset - start, beta: bias.offset - start };
+    return {
+      tensor: shardSlice(flat, start, end - start),
+      gamma: gain.offset - start,
+      beta: bias.offset - start,
+    };
   }
 
   /** Gradient of a bias: column sums of dy (N' rows × width), as ones(N')ᵀ · dy. */
@@ -693,7 +714,6 @@ export class GptModel {
     const { width: C, layers: L, heads: H } = this.cfg;
     const { B, T } = this;
     const N = B * T;
-    const spec = (name: string) => this.layout.byName.get(name)!;
     const out: Dispatch[] = [
       ...this.layernormBackward("ln_f", this.dlnf, this.xFinal, this.meanF, this.rstdF, false),
     ];
@@ -774,14 +794,12 @@ export class GptModel {
       unique: this.uniqueTokens,
       starts: this.tokenStarts,
       positions: this.tokenPositions,
-      grads: this.grads,
-      wteOffset: spec("wte.weight").offset,
-      wpeOffset: spec("wpe.weight").offset,
+      dwte: this.grad("wte.weight"),
+      dwpe: this.grad("wpe.weight"),
       B,
       T,
       C,
       maxUnique: this.maxUnique,
-      vocabRows: this.cfg.vocabSize,
       accumulate: true,
       label: "embedding backward",
     }));
@@ -1088,7 +1106,7 @@ export class GptModel {
     const resetStep = planFill(g, slice(this.stats, 0, STAT_SKIPPED, "step stats"), 0, "reset step stats");
     prog = [
       resetStep,
-      ...(train ? windowsOf(g, this.grads).map((w) => planFill(g, w, 0, "zero grads")) : []),
+      ...(train ? shardWindows(g, this.grads).map((w) => planFill(g, w, 0, "zero grads")) : []),
       ...this.forwardTrunk(),
       ...this.headDispatches(head, train, aux),
       ...(train ? [...this.backwardTrunk(), ...this.optimizer()] : []),
@@ -1198,7 +1216,7 @@ export class GptModel {
       const g = this.gpu;
       prog = [
         planFill(g, slice(this.stats, 0, STAT_SKIPPED, "step stats"), 0, "reset step stats"),
-        ...windowsOf(g, this.grads).map((w) => planFill(g, w, 0, "zero grads")),
+        ...shardWindows(g, this.grads).map((w) => planFill(g, w, 0, "zero grads")),
       ];
       this.programs.set("accumulation start", prog);
     }
@@ -1208,7 +1226,7 @@ export class GptModel {
   /** grads ← factor·grads, per binding window. */
   private scaleGrads(factor: number): Dispatch[] {
     const g = this.gpu;
-    this.gradScale ??= windowsOf(g, this.grads).map((w) => planScale(g, w, 1, "scale grads"));
+    this.gradScale ??= shardWindows(g, this.grads).map((w) => planScale(g, w, 1, "scale grads"));
     for (const d of this.gradScale) d.setParams({ factor });
     return this.gradScale;
   }
@@ -1307,23 +1325,23 @@ export class GptModel {
   }
 
   async readParams(): Promise<Float32Array> {
-    return await readTensor(this.gpu, this.params);
+    return await readSharded(this.gpu, this.params);
   }
 
   async readGrads(): Promise<Float32Array> {
-    return await readTensor(this.gpu, this.grads);
+    return await readSharded(this.gpu, this.grads);
   }
 
   /** Optimizer state for checkpoints (m, v and the step count). */
   async readOptimizerState(): Promise<{ m: Float32Array; v: Float32Array; step: number }> {
     // Both copies queued before one wait: a read-back waits a fixed poll interval however small.
-    const [m, v] = await Promise.all([readTensor(this.gpu, this.m), readTensor(this.gpu, this.v)]);
+    const [m, v] = await Promise.all([readSharded(this.gpu, this.m), readSharded(this.gpu, this.v)]);
     return { m, v, step: this.step };
   }
 
   loadOptimizerState(state: { m: Float32Array; v: Float32Array; step: number }): void {
-    writeTensor(this.gpu, this.m, state.m);
-    writeTensor(this.gpu, this.v, state.v);
+    writeSharded(this.gpu, this.m, state.m);
+    writeSharded(this.gpu, this.v, state.v);
     this.step = state.step;
   }
 
@@ -1331,14 +1349,17 @@ export class GptModel {
     if (params.length !== this.layout.total) {
       throw new Error(`parameter buffer has ${params.length} floats, the layout needs ${this.layout.total}`);
     }
-    writeTensor(this.gpu, this.params, params);
+    writeSharded(this.gpu, this.params, params);
   }
 
   /** Frees the GPU buffers. */
   destroy(): void {
     const seen = new Set<GPUBuffer>();
     for (const value of Object.values(this)) {
-      const t = value as Tensor | undefined;
+      const t = value as Tensor | ShardedTensor | undefined;
+      if (t && typeof t === "object" && "shards" in t) {
+        for (const s of t.shards) seen.add(s.tensor.buffer);
+      }
       if (t && typeof t === "object" && "buffer" in t && t.buffer instanceof GPUBuffer) seen.add(t.buffer);
     }
     for (const a of this.acts) for (const t of Object.values(a)) seen.add(t.buffer);

@@ -7,7 +7,7 @@
  * every limit it breaks. Uniform parameter buffers (16–64 bytes per dispatch)
  * are left out.
  */
-import { type GptConfig, NUM_CLASSES, paramLayout } from "./config.ts";
+import { type GptConfig, NUM_CLASSES, type ParamLayout, paramLayout } from "./config.ts";
 import type { Gpu } from "./device.ts";
 import { attentionSavedLength, type AttentionVersion, defaultAttentionVersion } from "./ops/attention.ts";
 import { splitKSlices } from "./ops/matmul.ts";
@@ -23,6 +23,8 @@ export interface MemoryShape {
   fuse?: boolean;
   /** Default true, as GptModel: weight gradients by matmul v5 where it splits. */
   splitK?: boolean;
+  /** The adapter's maxBufferSize: the flat buffers are split in shards under it (default: one buffer each). */
+  maxBufferSize?: number;
 }
 
 export type BufferRole = "parameters" | "gradients" | "adamw" | "activations";
@@ -50,20 +52,47 @@ export function tensorBytes(elements: number): number {
   return Math.ceil(Math.max(4, Math.ceil(elements) * 4) / 16) * 16;
 }
 
+/**
+ * Where the shards of the flat buffers (parameters, gradients, AdamW m and v) start: whole matrices,
+ * and the vectors (biases, LayerNorm gains and biases, all after the matrices) as one block, packed in
+ * order into buffers of at most `maxBufferSize` bytes. [0] (one buffer) when everything fits. A
+ * single matrix larger than the limit gets a shard of its own, which kernels/memory.ts reports.
+ */
+export function flatShards(layout: ParamLayout, maxBufferSize = Infinity): number[] {
+  const units = layout.specs.filter((s) => s.decay).map((s) => s.offset);
+  if (layout.decayEnd < layout.total) units.push(layout.decayEnd);
+  const starts = [0];
+  units.forEach((start, i) => {
+    const end = units[i + 1] ?? layout.total;
+    if (start > starts[starts.length - 1] && tensorBytes(end - starts[starts.length - 1]) > maxBufferSize) {
+      starts.push(start);
+    }
+  });
+  return starts;
+}
+
 /** Every buffer a GptModel with this shape allocates for an LM training step, as gpt.ts names them. */
 export function modelBuffers(cfg: GptConfig, shape: MemoryShape): ModelBuffer[] {
-  const P = paramLayout(cfg).total;
+  const layout = paramLayout(cfg);
+  const P = layout.total;
   const { width: C, layers: L, heads: H, vocabSize: V } = cfg;
   const B = shape.batchSize, T = shape.seqLen, N = B * T;
   const attention = shape.attention ?? defaultAttentionVersion(C / H);
   const pairs = Math.max(1, Math.floor(B / 2));
   const maxUnique = Math.min(V, N);
+  const starts = flatShards(layout, shape.maxBufferSize);
+  const flat = (label: string, role: BufferRole): ModelBuffer[] =>
+    starts.map((start, i) => ({
+      label: starts.length > 1 ? `${label} [shard ${i}]` : label,
+      role,
+      elements: (starts[i + 1] ?? P) - start,
+    }));
   const out: ModelBuffer[] = [
-    { label: "params", role: "parameters", elements: P },
-    { label: "grads", role: "gradients", elements: P },
+    ...flat("params", "parameters"),
+    ...flat("grads", "gradients"),
     { label: "grad norm partials", role: "gradients", elements: gradNormPartials(P) },
-    { label: "adam m", role: "adamw", elements: P },
-    { label: "adam v", role: "adamw", elements: P },
+    ...flat("adam m", "adamw"),
+    ...flat("adam v", "adamw"),
   ];
   const act = (label: string, elements: number) => out.push({ label, role: "activations", elements });
   act("stats", STATS_LENGTH);
@@ -182,7 +211,7 @@ export function checkModelMemory(
   shape: MemoryShape,
   limits: MemoryLimits,
 ): ModelMemory {
-  const need = modelMemory(cfg, shape);
+  const need = modelMemory(cfg, { maxBufferSize: limits.maxBufferSize, ...shape });
   const problems = memoryProblems(need, limits);
   if (problems.length > 0) {
     const size = `GPT ${cfg.width}/${cfg.layers} (vocabulary ${cfg.vocabSize}, context ${cfg.contextLength})`;
@@ -225,7 +254,8 @@ export function planMicroBatch(cfg: GptConfig, shape: MicroBatchShape, limits: M
   if (!(Number.isInteger(batchSize) && batchSize >= 1 && Number.isInteger(per) && per >= 1)) {
     throw new Error(`planMicroBatch: batchSize ${batchSize} and rowsPerExample ${per} must be integers ≥ 1`);
   }
-  const at = (examples: number) => modelMemory(cfg, { ...shape, batchSize: examples * per });
+  const at = (examples: number) =>
+    modelMemory(cfg, { maxBufferSize: limits.maxBufferSize, ...shape, batchSize: examples * per });
   checkModelMemory(cfg, { ...shape, batchSize: per }, limits);
   // Memory grows with the rows: the largest fitting count by bisection.
   let fits = 1, fails = batchSize + 1;

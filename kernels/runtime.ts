@@ -51,6 +51,74 @@ export function createTensor(
   return { buffer, offset: 0, length, label };
 }
 
+/**
+ * A flat range of elements kept in one or more buffers ("shards"), for what may exceed the adapter's
+ * maxBufferSize: the parameter, gradient and AdamW buffers of GPT-2 XL hold 6.2 GB each. The caller
+ * chooses where shards start (kernels/memory.ts flatShards: between whole parameters), so every
+ * tensor a kernel binds lies inside one shard. One shard when everything fits: a plain buffer.
+ */
+export interface ShardedTensor {
+  label: string;
+  length: number;
+  /** Consecutive shards: shard i holds elements [start, start + tensor.length) of the whole. */
+  shards: { start: number; tensor: Tensor }[];
+}
+
+/** A sharded tensor of `length` elements with shards starting at `starts` (the first 0). */
+export function createSharded(
+  gpu: Gpu,
+  length: number,
+  starts: readonly number[],
+  label: string,
+  data?: Float32Array,
+): ShardedTensor {
+  if (starts[0] !== 0 || starts.some((s, i) => i > 0 && !(s > starts[i - 1] && s < length))) {
+    throw new Error(`${label}: shard starts ${starts.join(", ")} must rise from 0 below ${length}`);
+  }
+  const shards = starts.map((start, i) => {
+    const end = starts[i + 1] ?? length;
+    const name = starts.length > 1 ? `${label} [shard ${i}]` : label;
+    return { start, tensor: createTensor(gpu, end - start, name, data?.subarray(start, end)) };
+  });
+  return { label, length, shards };
+}
+
+/** One plain tensor seen as a sharded tensor of one shard. */
+export function asSharded(t: Tensor | ShardedTensor): ShardedTensor {
+  return "shards" in t ? t : { label: t.label, length: t.length, shards: [{ start: 0, tensor: t }] };
+}
+
+/** Elements [offset, offset + length) of a sharded tensor, which must lie inside one shard. */
+export function shardSlice(t: ShardedTensor, offset: number, length: number, label = t.label): Tensor {
+  const shard = t.shards.findLast((s) => s.start <= offset);
+  if (!shard || offset + length > shard.start + shard.tensor.length) {
+    throw new Error(`${label}: [${offset}, ${offset + length}) of ${t.label} crosses a shard boundary`);
+  }
+  return slice(shard.tensor, offset - shard.start, length, label);
+}
+
+/** The binding windows of every shard (runtime.ts windowsOf), in order. */
+export function shardWindows(gpu: Gpu, t: ShardedTensor): Tensor[] {
+  return t.shards.flatMap((s) => windowsOf(gpu, s.tensor));
+}
+
+/** Copies a sharded tensor back to the CPU: every shard's copy queued before one wait. */
+export async function readSharded(gpu: Gpu, t: ShardedTensor): Promise<Float32Array> {
+  const parts = await Promise.all(t.shards.map((s) => readTensor(gpu, s.tensor)));
+  if (parts.length === 1) return parts[0];
+  const out = new Float32Array(t.length);
+  t.shards.forEach((s, i) => out.set(parts[i], s.start));
+  return out;
+}
+
+/** Uploads the whole of a sharded tensor (queued). */
+export function writeSharded(gpu: Gpu, t: ShardedTensor, data: Float32Array): void {
+  if (data.length !== t.length) {
+    throw new Error(`writing ${data.length} elements into ${t.label} of length ${t.length}`);
+  }
+  for (const s of t.shards) writeTensor(gpu, s.tensor, data.subarray(s.start, s.start + s.tensor.length));
+}
+
 /** A sub-range of a tensor, for example one parameter inside the flat parameter buffer. */
 export function slice(t: Tensor, offset: number, length: number, label = t.label): Tensor {
   if (offset < 0 || offset + length > t.length) {

@@ -12,7 +12,8 @@
  *
  * Memory: the adapter bytes each size needs for its training step (parameters, gradients, AdamW,
  * activations), the GPT-2 ladder up to XL included, the storage-binding windows its largest tensor
- * takes, and which limit of this adapter it breaks (maxBufferSize; memory, known for a software
+ * takes, the shards its flat buffers are split into under maxBufferSize, and which limit of this
+ * adapter it breaks (maxBufferSize; memory, known for a software
  * adapter); a training size that cannot fit is refused with one named error before anything is allocated.
  *
  * --peers adds, measured in the same run: tfjs-backend-webgpu on the same adapter (matmul 256/512/1024
@@ -84,7 +85,7 @@ function printTable(report: BenchReport): void {
 function printMemory(rows: MemoryRow[]): void {
   console.log("\nadapter memory per training step (kernels/memory.ts)");
   console.log(
-    "model          batch      params     grads     AdamW  activations     total  largest tensor     windows  fits",
+    "model          batch      params     grads     AdamW  activations     total  largest tensor       windows  shards  fits",
   );
   for (const r of rows) {
     const fits = r.problems.length === 0 ? "yes" : "NO: " + r.problems.join("; ");
@@ -92,8 +93,8 @@ function printMemory(rows: MemoryRow[]): void {
       `${r.name.padEnd(14)} ${`${r.batchSize}×${r.contextLength}`.padEnd(8)} ${
         [r.parameters, r.gradients, r.adamw].map((b) => formatBytes(b).padStart(9)).join(" ")
       } ${formatBytes(r.activations).padStart(12)} ${formatBytes(r.total).padStart(9)}  ${
-        `${r.largestTensor} ${formatBytes(r.largestBytes)}`.padEnd(17)
-      } ${String(r.bindingWindows).padStart(8)}  ${fits}`,
+        `${r.largestTensor} ${formatBytes(r.largestBytes)}`.padEnd(19)
+      } ${String(r.bindingWindows).padStart(8)} ${String(r.flatShards).padStart(7)}  ${fits}`,
     );
   }
 }

@@ -86,7 +86,11 @@ function recordStep(head: StepCase["head"], attention: AttentionVersion, subgrou
   if (subgroups) {
     assert.ok(program.dispatches.some((d) => /^enable subgroups;/.test(d.code)), `${name}: subgroup path`);
   } else assert.ok(program.dispatches.every((d) => !/subgroup/.test(d.code)), `${name}: tree path`);
-  return { name, head, program, params: model.params, grads: model.grads, stats: model.stats };
+  const [params, grads] = [model.params, model.grads].map((flat) => {
+    assert.equal(flat.shards.length, 1, `${name}: ${flat.label} in one buffer`);
+    return flat.shards[0].tensor;
+  });
+  return { name, head, program, params, grads, stats: model.stats };
 }
 
 /** Compares one replayed step with the reference: problems found, and the worst errors for the log. */

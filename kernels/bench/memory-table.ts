@@ -3,8 +3,8 @@
  * (kernels/memory.ts: parameters, gradients, AdamW, activations) and the limits of this adapter it
  * breaks. Nothing is allocated: the GPT-2 ladder up to XL is listed on any adapter.
  */
-import { type GptConfig } from "../config.ts";
-import { bindingWindows, type MemoryLimits, memoryProblems, modelMemory } from "../memory.ts";
+import { type GptConfig, paramLayout } from "../config.ts";
+import { bindingWindows, flatShards, type MemoryLimits, memoryProblems, modelMemory } from "../memory.ts";
 import type { MemoryRow } from "./report.ts";
 import { GPT2_CONFIG, TRAINING_CONFIGS, type TrainingConfig } from "./training.ts";
 
@@ -29,7 +29,7 @@ export function memoryTable(
 ): MemoryRow[] {
   return configs.map((c) => {
     const { cfg, batchSize, seqLen } = trainingShape(c);
-    const need = modelMemory(cfg, { batchSize, seqLen, fuse: c.fuse });
+    const need = modelMemory(cfg, { batchSize, seqLen, fuse: c.fuse, maxBufferSize: limits.maxBufferSize });
     return {
       name: c.name,
       width: c.width,
@@ -45,6 +45,7 @@ export function memoryTable(
       largestTensor: need.largest.label,
       largestBytes: need.largest.bytes,
       bindingWindows: bindingWindows(need, limits),
+      flatShards: flatShards(paramLayout(cfg), limits.maxBufferSize).length,
       problems: memoryProblems(need, limits),
     };
   });

@@ -23,6 +23,8 @@ export interface MemoryRow {
   largestBytes: number;
   /** Storage-binding windows the largest tensor is split into on this adapter (1: it fits one). */
   bindingWindows: number;
+  /** Buffers each flat buffer (parameters, gradients, m, v) is sharded into under maxBufferSize (1: one). */
+  flatShards: number;
   /** Every limit of this adapter the size breaks; empty: it fits. */
   problems: string[];
 }

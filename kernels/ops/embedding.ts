@@ -17,7 +17,7 @@
  *   Both sums start from 0 and are then added to the old gradient when `accumulate` is true.
  *   With accumulate = false, dwte overwrites ONLY the rows of tokens present in the batch (other
  *   rows keep their values) and dwpe overwrites rows 0..T-1 (rows T.. of a longer wpe are untouched).
- *   dwte and dwpe live in the one flat grads buffer (offsets wteOffset/wpeOffset), each bound alone.
+ *   dwte and dwpe are given as tensors (parts of the flat gradient, each bound alone).
  * Windows: a token embedding larger than one storage binding (GPT-2's) is split by vocabulary rows
  * (runtime.ts windowRanges); forward and dwte run once per window [row_start, row_end), each touching
  * only the tokens in its rows. The forward's first window also writes NaN for ids outside the table.
@@ -158,15 +158,13 @@ export interface EmbeddingBackwardSpec {
   unique: Tensor;
   starts: Tensor;
   positions: Tensor;
-  grads: Tensor;
-  wteOffset: number;
-  wpeOffset: number;
+  /** The token embedding's gradient (vocabulary rows × C) and the position embedding's (T × C). */
+  dwte: Tensor;
+  dwpe: Tensor;
   B: number;
   T: number;
   C: number;
   maxUnique: number;
-  /** Rows of dwte (the vocabulary); default: every whole row of grads after wteOffset. */
-  vocabRows?: number;
   accumulate: boolean;
   label: string;
 }
@@ -233,14 +231,10 @@ export function planEmbeddingBackward(gpu: Gpu, s: EmbeddingBackwardSpec): Dispa
   requireLength(label, s.unique, maxUnique, "unique");
   requireLength(label, s.starts, maxUnique + 1, "starts");
   requireLength(label, s.positions, N, "positions");
-  if (s.wpeOffset < 0 || s.wpeOffset + T * C > s.grads.length) {
-    throw new Error(`${label}: dwpe [${s.wpeOffset}, +${T * C}) is outside grads ${s.grads.label}`);
-  }
-  if (s.wteOffset < 0 || s.wteOffset + C > s.grads.length) {
-    throw new Error(`${label}: dwte offset ${s.wteOffset} is outside grads ${s.grads.label}`);
-  }
-  // Rows of dwte that fit in the grads tensor: an id beyond them is skipped, never written out of bounds.
-  const wteRows = Math.min(s.vocabRows ?? Infinity, Math.floor((s.grads.length - s.wteOffset) / C));
+  requireLength(label, s.dwpe, T * C, "dwpe");
+  requireLength(label, s.dwte, C, "dwte");
+  // The rows of dwte: an id beyond them is skipped, never written out of bounds.
+  const wteRows = Math.floor(s.dwte.length / C);
   const accumulate = s.accumulate ? 1 : 0;
   const windows = windowRanges(gpu, wteRows, C, `${label}: dwte`);
   const dwte = windows.map((w, i) => {
@@ -249,7 +243,7 @@ export function planEmbeddingBackward(gpu: Gpu, s: EmbeddingBackwardSpec): Dispa
       { name: "unique", tensor: s.unique, type: "i32" },
       { name: "starts", tensor: s.starts, type: "i32" },
       { name: "positions", tensor: s.positions, type: "i32" },
-      { name: "dwte", tensor: slice(s.grads, s.wteOffset + w.start * C, w.length * C), write: true },
+      { name: "dwte", tensor: slice(s.dwte, w.start * C, w.length * C), write: true },
     ]);
     return plan(gpu, {
       label: label + " dwte" + (windows.length > 1 ? ` [window ${i}]` : ""),
@@ -271,7 +265,7 @@ export function planEmbeddingBackward(gpu: Gpu, s: EmbeddingBackwardSpec): Dispa
 
   const wpe = bindOperands(gpu, label, [
     { name: "dx", tensor: s.dx },
-    { name: "dwpe", tensor: slice(s.grads, s.wpeOffset, T * C), write: true },
+    { name: "dwpe", tensor: slice(s.dwpe, 0, T * C), write: true },
   ]);
   const dwpe = plan(gpu, {
     label: label + " dwpe",

@@ -89,7 +89,12 @@ export function offsetParams(bound: BoundOperands): Record<string, number> {
 }
 
 /** Throws a named error when a tensor is shorter than a kernel needs. */
-export function requireLength(label: string, t: Tensor, needed: number, what: string): void {
+export function requireLength(
+  label: string,
+  t: Pick<Tensor, "length" | "label">,
+  needed: number,
+  what: string,
+): void {
   if (t.length < needed) {
     throw new Error(`${label}: ${what} ${t.label} has ${t.length} elements, needs ${needed}`);
   }

@@ -12,8 +12,9 @@
  *   pass 2: one workgroup sums the partials the same way → stats[GRAD_NORM_SQ]; a NaN/Inf sum
  *           (any non-finite gradient makes it so) sets stats[NONFINITE] = 1 (never cleared here).
  * Windows: a buffer larger than one storage binding is reduced and updated one window at a time
- * (runtime.ts windowRanges), every index compared with the frozen range and decayEnd being global
- * (`base` + the index inside the window). Norm windows hold whole chunks wherever a chunk fits a
+ * (runtime.ts windowRanges), shard by shard where the buffers are sharded (runtime.ts ShardedTensor),
+ * every index compared with the frozen range and decayEnd being global (`base` + the index inside
+ * the window). Norm windows hold whole chunks wherever a chunk fits a
  * binding (partials then equal one pass's bit for bit); a window that starts inside a chunk adds its
  * sum to the partial the previous window wrote.
  * AdamW (one invocation per element, 256 per workgroup, grid1d), torch.optim.AdamW semantics with
@@ -29,7 +30,16 @@
  */
 import { type AdamWSettings, DEFAULT_ADAMW, NO_PARAMS, type ParamRange } from "../config.ts";
 import type { Gpu } from "../device.ts";
-import { type Dispatch, grid1d, plan, slice, type Tensor, windowRanges } from "../runtime.ts";
+import {
+  asSharded,
+  type Dispatch,
+  grid1d,
+  plan,
+  type ShardedTensor,
+  slice,
+  type Tensor,
+  windowRanges,
+} from "../runtime.ts";
 import {
   bindOperands,
   type BoundOperands,
@@ -123,7 +133,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 }
 
 export interface GradNormSpec {
-  grads: Tensor;
+  /** The flat gradient, in one buffer or in shards (runtime.ts ShardedTensor). */
+  grads: Tensor | ShardedTensor;
   n: number;
   stats: Tensor;
   partials: Tensor;
@@ -163,9 +174,9 @@ export function planGradNorm(gpu: Gpu, s: GradNormSpec): Dispatch[] {
     { name: "stats", tensor: s.stats, write: true },
   ]);
   return [
-    ...optimizerWindows(gpu, n, label).map((w, i, windows) => {
+    ...optimizerWindows(gpu, asSharded(s.grads), n, label).map((w, i, windows) => {
       const b1 = bindOperands(gpu, label, [
-        { name: "grads", tensor: slice(s.grads, w.start, w.length) },
+        { name: "grads", tensor: w.part(s.grads) },
         { name: "partials", tensor: s.partials, write: true },
       ]);
       const params = all(b1, w.start, w.length);
@@ -191,11 +202,12 @@ export function planGradNorm(gpu: Gpu, s: GradNormSpec): Dispatch[] {
   ];
 }
 
+/** The flat buffers AdamW updates: one buffer each, or shards with the same starts in all four. */
 export interface AdamWSpec {
-  params: Tensor;
-  grads: Tensor;
-  m: Tensor;
-  v: Tensor;
+  params: Tensor | ShardedTensor;
+  grads: Tensor | ShardedTensor;
+  m: Tensor | ShardedTensor;
+  v: Tensor | ShardedTensor;
   n: number;
   /** Elements [0, decayEnd) get weight decay. */
   decayEnd: number;
@@ -203,7 +215,7 @@ export interface AdamWSpec {
    * Decay toward these values instead of zero (L2-SP; decayEnd elements, the decayed range only).
    * Absent: the plain decay, and no buffer is bound.
    */
-  anchor?: Tensor;
+  anchor?: Tensor | ShardedTensor;
   /** Elements AdamW leaves untouched (default none); later changes via setParams(frozenRangeParams(…)). */
   frozen?: ParamRange;
   stats: Tensor;
@@ -274,20 +286,49 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
- * Windows of n elements for the flat-buffer kernels: whole gradient-norm chunks where a chunk fits
- * one binding (so the partial sums do not depend on the windows), else single elements.
+ * Windows of the first n elements of a flat buffer for the flat-buffer kernels, shard by shard: whole
+ * gradient-norm chunks of the shard where a chunk fits one binding (unsharded, the partial sums then
+ * do not depend on the windows), else single elements.
  */
-function optimizerWindows(gpu: Gpu, n: number, label: string) {
+function optimizerWindows(gpu: Gpu, flat: ShardedTensor, n: number, label: string) {
   const unit = chunkFitsBinding(gpu) ? CHUNK : 1;
-  return windowRanges(gpu, Math.ceil(n / unit), unit, label).map((w) => {
-    const start = w.start * unit;
-    return { start, length: Math.min(w.length * unit, n - start) };
+  return flat.shards.flatMap(({ start: shardStart, tensor }, shard) => {
+    const count = Math.min(tensor.length, n - shardStart);
+    if (count <= 0) return [];
+    return windowRanges(gpu, Math.ceil(count / unit), unit, label).map((w) => {
+      const local = w.start * unit;
+      const length = Math.min(w.length * unit, count - local);
+      return {
+        /** Element of the whole buffer where the window starts. */
+        start: shardStart + local,
+        length,
+        /** The window's part of a flat buffer sharded like `flat` (the first `upTo` elements only). */
+        part: (t: Tensor | ShardedTensor, upTo = length) =>
+          slice(asSharded(t).shards[shard].tensor, local, upTo),
+      };
+    });
   });
 }
 
 function chunkFitsBinding(gpu: Gpu): boolean {
   const usable = gpu.limits.maxStorageBufferBindingSize - gpu.limits.minStorageBufferOffsetAlignment - 16;
   return usable >= 4 * CHUNK;
+}
+
+/** Throws unless the flat buffers are sharded alike: the same shard starts (the anchor's may stop early). */
+function requireSameShards(
+  label: string,
+  flats: (Tensor | ShardedTensor)[],
+  anchor?: Tensor | ShardedTensor,
+) {
+  const startsOf = (t: Tensor | ShardedTensor) => asSharded(t).shards.map((s) => s.start);
+  const want = startsOf(flats[0]);
+  const alike = (got: number[], prefix: boolean) =>
+    (prefix ? got.length <= want.length : got.length === want.length) && got.every((s, i) => s === want[i]);
+  if (!flats.every((t) => alike(startsOf(t), false)) || (anchor && !alike(startsOf(anchor), true))) {
+    const all = [...flats, ...(anchor ? [anchor] : [])].map((t) => `${t.label}: ${startsOf(t).join(", ")}`);
+    throw new Error(`${label}: the flat buffers must be sharded alike (shard starts ${all.join("; ")})`);
+  }
 }
 
 /**
@@ -307,9 +348,9 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFA
   if (s.anchor) requireLength(label, s.anchor, s.decayEnd, "anchor");
   const frozen = s.frozen ?? NO_PARAMS;
   requireRange(label, frozen, n);
-  const windows = optimizerWindows(gpu, n, label);
-  return windows.map(({ start, length }, i) => {
-    const part = (t: Tensor) => slice(t, start, length);
+  requireSameShards(label, [s.params, s.grads, s.m, s.v], s.anchor);
+  const windows = optimizerWindows(gpu, asSharded(s.params), n, label);
+  return windows.map(({ start, length, part }, i) => {
     // The anchor holds the decayed range only: a window past decayEnd binds none (it decays nothing).
     const anchored = Math.min(length, s.decayEnd - start);
     const b = bindOperands(gpu, label, [
@@ -318,7 +359,7 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFA
       { name: "m", tensor: part(s.m), write: true },
       { name: "v", tensor: part(s.v), write: true },
       { name: "stats", tensor: s.stats },
-      ...(s.anchor && anchored > 0 ? [{ name: "anchor", tensor: slice(s.anchor, start, anchored) }] : []),
+      ...(s.anchor && anchored > 0 ? [{ name: "anchor", tensor: part(s.anchor, anchored) }] : []),
     ]);
     return plan(gpu, {
       label: label + (windows.length > 1 ? ` [window ${i}]` : ""),

@@ -185,8 +185,9 @@ async function sha256OfFile(path: string): Promise<string> {
  */
 export function finetuneMemory(config: GptConfig, limits: MemoryLimits): OwnModelInfo["memory"] {
   const seqLen = config.contextLength;
-  const least = modelMemory(config, { batchSize: 1, seqLen });
-  const atDefault = modelMemory(config, { batchSize: BASE_HYPER.batchSize, seqLen });
+  const { maxBufferSize } = limits;
+  const least = modelMemory(config, { batchSize: 1, seqLen, maxBufferSize });
+  const atDefault = modelMemory(config, { batchSize: BASE_HYPER.batchSize, seqLen, maxBufferSize });
   const problems = memoryProblems(least, limits);
   const plan = problems.length === 0
     ? planMicroBatch(config, { batchSize: BASE_HYPER.batchSize, seqLen }, limits)
