@@ -38,6 +38,7 @@ if [ "${RECIPE:-0}" = 1 ]; then
 fi
 echo "== kernel tests on the GPU adapter"
 timeout 240 /tmp/deno test "${flags[@]}" "${KERNEL_TESTS[@]}" tests/gpt.test.ts tests/gpt-torch.test.ts \
+  tests/windows.test.ts tests/shards.test.ts \
   >"$OUT/tests.log" 2>&1
 echo "tests exit $?"
 grep -E "passed|FAILED" "$OUT/tests.log" | tail -5
