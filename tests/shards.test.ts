@@ -6,7 +6,7 @@
  * the optimizer state's round trip must work across shards too.
  */
 import assert from "node:assert/strict";
-import { EMBEDDING_PARAMS, type GptConfig, initParameters, paramLayout } from "../kernels/config.ts";
+import { EMBEDDING_PARAMS, type GptConfig, paramLayout } from "../kernels/config.ts";
 import { getGpu, withBufferLimit } from "../kernels/device.ts";
 import { GptModel, nextTokenTargets } from "../kernels/gpt.ts";
 import { flatShards, modelBuffers } from "../kernels/memory.ts";
@@ -18,7 +18,7 @@ import {
   refBackward,
   refForward,
 } from "../kernels/reference.ts";
-import { relError } from "./helpers/tiny-gpt.ts";
+import { relError, testParameters } from "./helpers/tiny-gpt.ts";
 
 const cfg: GptConfig = { vocabSize: 301, contextLength: 9, width: 8, layers: 2, heads: 2 };
 // One row of 7 tokens: the logits (7 × 304 floats, 8.5 KB) fit the limit; wte (9.6 KB) alone fills a shard.
@@ -29,15 +29,7 @@ const tokens = Int32Array.from([5, 300, 17, 42, 0, 299, 128]);
 const classTargets = Float32Array.from([0.3, 0.7]);
 const shape = { batchSize: B, seqLen: T };
 
-function parameters(seed: number): Float32Array {
-  const flat = initParameters(cfg, seed);
-  let s = seed + 7;
-  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
-  for (const spec of paramLayout(cfg).specs) {
-    for (let i = 0; i < spec.size; i++) flat[spec.offset + i] += (spec.decay ? 0.05 : 0.2) * next();
-  }
-  return flat;
-}
+const parameters = (seed: number) => testParameters(seed, cfg);
 
 async function models(flat: Float32Array): Promise<{ sharded: GptModel; whole: GptModel }> {
   const gpu = await getGpu();

@@ -5,7 +5,7 @@
  * planned under the adapter's own limit (one window each).
  */
 import assert from "node:assert/strict";
-import { type GptConfig, initParameters, paramLayout } from "../kernels/config.ts";
+import type { GptConfig } from "../kernels/config.ts";
 import { getGpu, withBindingLimit } from "../kernels/device.ts";
 import { GptModel, nextTokenTargets } from "../kernels/gpt.ts";
 import {
@@ -18,7 +18,7 @@ import {
   refForward,
 } from "../kernels/reference.ts";
 import { bindTensor, createTensor, slice, windowsOf } from "../kernels/runtime.ts";
-import { relError } from "./helpers/tiny-gpt.ts";
+import { relError, testParameters } from "./helpers/tiny-gpt.ts";
 
 // wte 301×8 floats (9.6 KB), logits 28 rows of 301 padded to 304 (34 KB), flat buffers ~18 KB: all
 // over LIMIT; the largest activation (28 × 32 floats, 3.5 KB) fits. A vocabulary that is not a multiple
@@ -42,15 +42,7 @@ function batch(seed: number): { tokens: Int32Array; classTargets: Float32Array }
   return { tokens, classTargets };
 }
 
-function parameters(seed: number): Float32Array {
-  const flat = initParameters(cfg, seed);
-  let s = seed + 7;
-  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
-  for (const spec of paramLayout(cfg).specs) {
-    for (let i = 0; i < spec.size; i++) flat[spec.offset + i] += (spec.decay ? 0.05 : 0.2) * next();
-  }
-  return flat;
-}
+const parameters = (seed: number) => testParameters(seed, cfg);
 
 function refBatch(tokens: Int32Array, classTargets: Float32Array): RefBatch {
   const targets = nextTokenTargets(tokens, lengths, T);

@@ -29,12 +29,12 @@ export function randomBatch(seed: number): { tokens: Int32Array; classTargets: F
 }
 
 /** Non-trivial parameters: init plus noise on gains, biases and the (zero-initialized) heads. */
-export function testParameters(seed: number): Float32Array {
-  const flat = initParameters(cfg, seed);
+export function testParameters(seed: number, config: GptConfig = cfg): Float32Array {
+  const flat = initParameters(config, seed);
   let s = seed + 7;
   const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
   const heads: readonly string[] = HEAD_PARAMS;
-  for (const spec of paramLayout(cfg).specs) {
+  for (const spec of paramLayout(config).specs) {
     const scale = spec.decay ? (heads.includes(spec.name) ? 0.3 : 0.05) : 0.2;
     for (let i = 0; i < spec.size; i++) flat[spec.offset + i] += scale * next();
   }
