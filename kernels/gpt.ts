@@ -1305,15 +1305,16 @@ export class GptModel {
   }
 
   /** Class logits (B'×2) of the rows of the last cls program. */
-  async readClassLogits(): Promise<Float32Array> {
-    const all = await readTensor(this.gpu, this.clsLogits);
-    return all.slice(0, this.rowsInBatch * NUM_CLASSES);
+  readClassLogits(): Promise<Float32Array> {
+    // The copy is queued now, for the rows of this batch: another batch may be set before it resolves.
+    const rows = this.rowsInBatch;
+    return readTensor(this.gpu, this.clsLogits).then((all) => all.slice(0, rows * NUM_CLASSES));
   }
 
   /** Rewards (B') of the rows of the last reward program; rows 2i, 2i+1 are pair i. */
-  async readRewards(): Promise<Float32Array> {
-    const all = await readTensor(this.gpu, this.rewards);
-    return all.slice(0, this.rowsInBatch);
+  readRewards(): Promise<Float32Array> {
+    const rows = this.rowsInBatch;
+    return readTensor(this.gpu, this.rewards).then((all) => all.slice(0, rows));
   }
 
   /** Last-token features after featuresStep: [layer][b·C + c], layers 0…L then ln_f. */

@@ -20,6 +20,7 @@ import {
 } from "../server/lab/finetune.ts";
 import { mulberry32 } from "../kernels/random.ts";
 import { auxconfTargets } from "../server/lab/metrics.ts";
+import { watchReadBacks } from "./helpers/read-backs.ts";
 
 Deno.test("finetune: warmup then cosine decay to zero, by hand", () => {
   // total 100, warmup 10 % = 10 steps: step 0 → lr/10, step 9 → lr; then cos from step 10 to 100.
@@ -188,4 +189,51 @@ Deno.test("pairs: features are second − first, predictions σ(w·(h₂ − h�
   assert.equal(fold.n, 2);
   assert.equal(fold.pairs, true);
   assert.deepEqual([...fold.lengths], [2, 1, 3, 2]);
+});
+
+Deno.test("predictSet and featuresOf queue every batch's read and wait once; answers as batch by batch", async () => {
+  const gpu = await getGpu();
+  const params = initParameters(cfg, 4);
+  const head = paramLayout(cfg).byName.get("cls.weight")!;
+  const random = mulberry32(9);
+  params.set(Array.from({ length: head.size }, () => random() - 0.5), head.offset);
+  // 10 examples, 4 rows per batch: batches of 4, 4 and 2 (a partial last batch).
+  const ids = Array.from(
+    { length: 10 },
+    (_, i) => Array.from({ length: 1 + (i % 5) }, (_, t) => (i * 7 + t) % 40),
+  );
+  const set = padSet(ids, 6);
+  const model = new GptModel(gpu, cfg, params, { batchSize: 4, seqLen: 6 });
+  try {
+    let got: number[] = [];
+    let features: Float32Array[] = [];
+    const log = await watchReadBacks(async () => {
+      got = await predictSet(model, set);
+      features = (await featuresOf(model, set))[cfg.layers + 1];
+    });
+    const sizes = [...log.mostPendingBySize.entries()];
+    assert.ok(sizes.some(([, n]) => n === 3) && sizes.every(([, n]) => n <= 3), `pending reads ${sizes}`);
+    // The same batches read one at a time.
+    const want: number[] = [];
+    const wantFeatures: Float32Array[] = [];
+    for (let start = 0; start < set.n; start += 4) {
+      const n = Math.min(4, set.n - start);
+      const rows = {
+        tokens: set.tokens.slice(start * 6, (start + n) * 6),
+        lengths: set.lengths.slice(start, start + n),
+      };
+      model.setBatch(rows);
+      model.evalStep("cls");
+      const logits = await model.readClassLogits();
+      for (let i = 0; i < n; i++) want.push(1 / (1 + Math.exp(-(logits[2 * i + 1] - logits[2 * i]))));
+      model.featuresStep();
+      const all = (await model.readFeatures())[cfg.layers + 1];
+      for (let i = 0; i < n; i++) wantFeatures.push(all.slice(i * cfg.width, (i + 1) * cfg.width));
+    }
+    assert.deepEqual(got, want);
+    assert.deepEqual(features, wantFeatures);
+    assert.ok(new Set(got).size > 5, "the predictions differ between examples");
+  } finally {
+    model.destroy();
+  }
 });

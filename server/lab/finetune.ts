@@ -233,17 +233,22 @@ export async function prepareFinetune(
  * p(second preferred) = σ(r_second − r_first) (Bradley–Terry).
  */
 export async function predictSet(model: GptModel, set: EncodedSet): Promise<number[]> {
-  const out: number[] = [];
   const head = headFor(set);
-  for (const indices of examplesPerBatch(model, set)) {
+  const batches = examplesPerBatch(model, set);
+  // Every batch's read is queued behind its forward pass, then one wait: a read-back waits a fixed
+  // poll interval (≥ 10 ms on llvmpipe) however small, and an evaluation has dozens of batches.
+  const reads = batches.map((indices) => {
     model.setBatch(rows(set, indices));
     model.evalStep(head);
-    const scores = head === "reward" ? await model.readRewards() : await model.readClassLogits();
-    for (let i = 0; i < indices.length; i++) {
+    return head === "reward" ? model.readRewards() : model.readClassLogits();
+  });
+  const out: number[] = [];
+  (await Promise.all(reads)).forEach((scores, b) => {
+    for (let i = 0; i < batches[b].length; i++) {
       const d = scores[i * 2 + 1] - scores[i * 2];
       out.push(1 / (1 + Math.exp(-d)));
     }
-  }
+  });
   return out;
 }
 
@@ -265,10 +270,15 @@ export async function featuresOf(model: GptModel, set: EncodedSet): Promise<Floa
   const C = model.cfg.width;
   const layers = model.cfg.layers + 2;
   const out: Float32Array[][] = Array.from({ length: layers }, () => []);
-  for (const indices of examplesPerBatch(model, set)) {
+  const batches = examplesPerBatch(model, set);
+  // One wait for every batch's read (as predictSet).
+  const reads = batches.map((indices) => {
     model.setBatch(rows(set, indices));
     model.featuresStep();
-    const features = await model.readFeatures();
+    return model.readFeatures();
+  });
+  for (const [b, features] of (await Promise.all(reads)).entries()) {
+    const indices = batches[b];
     for (let l = 0; l < layers; l++) {
       const row = (r: number) => features[l].subarray(r * C, (r + 1) * C);
       for (let i = 0; i < indices.length; i++) {
