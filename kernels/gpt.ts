@@ -145,6 +145,11 @@ export interface ModelShape {
    * (default true); false plans them as one v4 product each, for the benchmark's before/after.
    */
   splitK?: boolean;
+  /**
+   * No gradient, AdamW or backward buffers (default false): the model evaluates (forward passes,
+   * features, logits) and refuses to train. GptModel.evaluator builds one on another model's parameters.
+   */
+  forwardOnly?: boolean;
 }
 
 /** LM targets: each position predicts the next token of its own row; the last one is ignored. */
@@ -183,9 +188,13 @@ export class GptModel {
    * as GPT-2 XL exceeds it.
    */
   readonly params: ShardedTensor;
-  readonly grads: ShardedTensor;
-  readonly m: ShardedTensor;
-  readonly v: ShardedTensor;
+  readonly grads!: ShardedTensor;
+  readonly m!: ShardedTensor;
+  readonly v!: ShardedTensor;
+  /** No training buffers (ModelShape.forwardOnly). */
+  readonly forwardOnly: boolean;
+  /** The parameters are another model's buffers (evaluator): read, never written or freed here. */
+  private readonly borrowsParams: boolean;
   readonly stats: Tensor;
   /** Classification logits of the last cls program (B·2). */
   readonly clsLogits: Tensor;
@@ -251,22 +260,36 @@ export class GptModel {
   /** Rewards the pair loss overwrites with d loss / d reward. */
   private rewardGrad: Tensor;
   private pairRowLoss: Tensor;
-  private dres: Tensor;
-  private dln: Tensor;
-  private dlnf: Tensor;
+  private dres!: Tensor;
+  private dln!: Tensor;
+  private dlnf!: Tensor;
   /** dgelu before GELU' is applied; only without fusion (fused, it lands in dwide2 directly). */
   private dwide?: Tensor;
-  private dwide2: Tensor;
-  private dqkv: Tensor;
-  private datt: Tensor;
-  private dclsHidden: Tensor;
+  private dwide2!: Tensor;
+  private dqkv!: Tensor;
+  private datt!: Tensor;
+  private dclsHidden!: Tensor;
   private ones: Tensor;
-  private partials: Tensor;
+  private partials!: Tensor;
 
-  constructor(readonly gpu: Gpu, readonly cfg: GptConfig, initial: Float32Array, shape: ModelShape) {
+  /**
+   * `initial`: the starting parameters, or another model's parameter buffers to borrow (a forward-only
+   * model only: see evaluator).
+   */
+  constructor(
+    readonly gpu: Gpu,
+    readonly cfg: GptConfig,
+    initial: Float32Array | ShardedTensor,
+    shape: ModelShape,
+  ) {
     this.layout = paramLayout(cfg);
     if (initial.length !== this.layout.total) {
       throw new Error(`parameter buffer has ${initial.length} floats, the layout needs ${this.layout.total}`);
+    }
+    this.forwardOnly = shape.forwardOnly ?? false;
+    this.borrowsParams = !(initial instanceof Float32Array);
+    if (this.borrowsParams && !this.forwardOnly) {
+      throw new Error("a model on borrowed parameters must be forward-only (GptModel.evaluator)");
     }
     // v3 (fused, no T×T tensor) is the fastest on every shape measured, where the head fits it.
     this.attentionVersion = shape.attention ?? defaultAttentionVersion(cfg.width / cfg.heads);
@@ -283,12 +306,16 @@ export class GptModel {
     const t = (n: number, label: string) => createTensor(gpu, n, label);
     const P = this.layout.total;
     const shards = flatShards(this.layout, gpu.limits.maxBufferSize);
-    this.params = createSharded(gpu, P, shards, "params", initial);
-    this.grads = createSharded(gpu, P, shards, "grads");
-    this.m = createSharded(gpu, P, shards, "adam m");
-    this.v = createSharded(gpu, P, shards, "adam v");
+    this.params = initial instanceof Float32Array
+      ? createSharded(gpu, P, shards, "params", initial)
+      : initial;
+    if (!this.forwardOnly) {
+      this.grads = createSharded(gpu, P, shards, "grads");
+      this.m = createSharded(gpu, P, shards, "adam m");
+      this.v = createSharded(gpu, P, shards, "adam v");
+      this.partials = t(gradNormPartials(P), "grad norm partials");
+    }
     this.stats = t(STATS_LENGTH, "stats");
-    this.partials = t(gradNormPartials(P), "grad norm partials");
 
     this.tokens = t(N, "tokens");
     this.lengths = t(B, "lengths");
@@ -339,16 +366,41 @@ export class GptModel {
     this.rewards = t(B, "rewards");
     this.rewardGrad = t(B, "drewards");
     this.pairRowLoss = t(pairs, "pair row loss");
-    this.dres = t(N * C, "dres");
-    this.dln = t(N * C, "dln");
-    this.dlnf = t(N * C, "dlnf");
-    if (!this.fuse) this.dwide = t(N * 4 * C, "dgelu");
-    this.dwide2 = t(N * 4 * C, "dfc");
-    this.dqkv = t(N * 3 * C, "dqkv");
-    this.datt = t(N * C, "datt");
-    this.dclsHidden = t(B * C, "cls dhidden");
+    if (!this.forwardOnly) {
+      this.dres = t(N * C, "dres");
+      this.dln = t(N * C, "dln");
+      this.dlnf = t(N * C, "dlnf");
+      if (!this.fuse) this.dwide = t(N * 4 * C, "dgelu");
+      this.dwide2 = t(N * 4 * C, "dfc");
+      this.dqkv = t(N * 3 * C, "dqkv");
+      this.datt = t(N * C, "datt");
+      this.dclsHidden = t(B * C, "cls dhidden");
+    }
     this.ones = createTensor(gpu, N, "ones", new Float32Array(N).fill(1));
     this.features = t((L + 2) * B * C, "features");
+  }
+
+  /**
+   * A forward-only model of `rows` rows on this model's parameter buffers: it always reads the current
+   * parameters (no copy) and holds only forward buffers. Evaluating many examples per dispatch is
+   * cheaper than at the training batch (fewer, fuller dispatches). The caller destroys it; this model's
+   * parameters stay.
+   */
+  evaluator(rows: number): GptModel {
+    return new GptModel(this.gpu, this.cfg, this.params, {
+      batchSize: rows,
+      seqLen: this.T,
+      attention: this.attentionVersion,
+      fuse: this.fuse,
+      forwardOnly: true,
+    });
+  }
+
+  /** Throws, naming `what`, on a forward-only model. */
+  private requireTraining(what: string): void {
+    if (this.forwardOnly) {
+      throw new Error(`${what}: this model is forward-only (built to evaluate); it has no training buffers`);
+    }
   }
 
   /** A parameter of the flat buffer as a tensor. */
@@ -377,6 +429,7 @@ export class GptModel {
    * torch parameters with requires_grad = False. [] unfreezes everything.
    */
   freeze(names: readonly string[]): void {
+    this.requireTraining("freeze");
     this.frozen = paramRange(this.layout, names);
     for (const d of [...(this.gradNorm ?? []), ...(this.adamw ?? [])]) {
       d.setParams(frozenRangeParams(this.frozen));
@@ -389,6 +442,7 @@ export class GptModel {
    * `false` frees the anchor: decay toward zero again.
    */
   anchorDecay(on = true): void {
+    this.requireTraining("anchorDecay");
     if (!on && !this.anchor) return;
     for (const s of this.anchor?.shards ?? []) s.tensor.buffer.destroy();
     this.anchor = undefined;
@@ -1100,6 +1154,7 @@ export class GptModel {
     const key = `${kind}:${head}:${aux}`;
     let prog = this.programs.get(key);
     if (prog) return prog;
+    if (kind === "train") this.requireTraining("a training step");
     const g = this.gpu;
     const train = kind === "train";
     const carry = planStatsCarry(g, this.stats, STAT_NONFINITE, STAT_SKIPPED, STAT_STEPS);
@@ -1172,6 +1227,7 @@ export class GptModel {
         `accumulateStep: share ${opts.share} must be in (0, 1] (micro-batch rows / batch rows)`,
       );
     }
+    this.requireTraining("accumulateStep");
     const aux = opts.auxAlpha !== undefined;
     const key = `accumulate:${head}:${aux}`;
     let prog = this.programs.get(key);
@@ -1330,23 +1386,31 @@ export class GptModel {
   }
 
   async readGrads(): Promise<Float32Array> {
+    this.requireTraining("readGrads");
     return await readSharded(this.gpu, this.grads);
   }
 
   /** Optimizer state for checkpoints (m, v and the step count). */
   async readOptimizerState(): Promise<{ m: Float32Array; v: Float32Array; step: number }> {
+    this.requireTraining("readOptimizerState");
     // Both copies queued before one wait: a read-back waits a fixed poll interval however small.
     const [m, v] = await Promise.all([readSharded(this.gpu, this.m), readSharded(this.gpu, this.v)]);
     return { m, v, step: this.step };
   }
 
   loadOptimizerState(state: { m: Float32Array; v: Float32Array; step: number }): void {
+    this.requireTraining("loadOptimizerState");
     writeSharded(this.gpu, this.m, state.m);
     writeSharded(this.gpu, this.v, state.v);
     this.step = state.step;
   }
 
   loadParams(params: Float32Array): void {
+    if (this.borrowsParams) {
+      throw new Error(
+        "loadParams: this evaluator reads another model's parameters; load them into that model",
+      );
+    }
     if (params.length !== this.layout.total) {
       throw new Error(`parameter buffer has ${params.length} floats, the layout needs ${this.layout.total}`);
     }
@@ -1356,7 +1420,8 @@ export class GptModel {
   /** Frees the GPU buffers. */
   destroy(): void {
     const seen = new Set<GPUBuffer>();
-    for (const value of Object.values(this)) {
+    for (const [key, value] of Object.entries(this)) {
+      if (key === "params" && this.borrowsParams) continue;
       const t = value as Tensor | ShardedTensor | undefined;
       if (t && typeof t === "object" && "shards" in t) {
         for (const s of t.shards) seen.add(s.tensor.buffer);

@@ -20,6 +20,7 @@ import {
 } from "../server/lab/finetune.ts";
 import { mulberry32 } from "../kernels/random.ts";
 import { auxconfTargets } from "../server/lab/metrics.ts";
+import { paramsFromFlat, refForward } from "../kernels/reference.ts";
 import { watchReadBacks } from "./helpers/read-backs.ts";
 
 Deno.test("finetune: warmup then cosine decay to zero, by hand", () => {
@@ -237,3 +238,67 @@ Deno.test("predictSet and featuresOf queue every batch's read and wait once; ans
     model.destroy();
   }
 });
+
+Deno.test("an evaluator of more rows reads its trainer's current parameters: answers equal the float64 reference", async () => {
+  const gpu = await getGpu();
+  const params = initParameters(cfg, 6);
+  const head = paramLayout(cfg).byName.get("cls.weight")!;
+  const random = mulberry32(11);
+  params.set(Array.from({ length: head.size }, () => (random() - 0.5) * 4), head.offset);
+  const ids = Array.from(
+    { length: 10 },
+    (_, i) => Array.from({ length: 1 + (i % 6) }, (_, t) => (i * 5 + t) % 40),
+  );
+  const set = padSet(ids, 6);
+  const trainer = new GptModel(gpu, cfg, params, { batchSize: 4, seqLen: 6 });
+  // 12 rows: the whole set in one batch, 3 training batches' worth.
+  const evaluator = trainer.evaluator(12);
+  try {
+    assert.equal(evaluator.B, 12);
+    // One step at a large lr: the parameters the evaluator must see are the trained ones.
+    trainer.setOptimizer({ lr: 0.05, weightDecay: 0 });
+    trainer.setBatch({ ...rows4(set), classTargets: new Float32Array(8).fill(0.5).map((_, i) => i % 2) });
+    trainer.trainStep("cls");
+    const trained = await trainer.readParams();
+    const reference = (flat: Float32Array) => {
+      const fwd = refForward(cfg, paramsFromFlat(cfg, flat), {
+        B: set.n,
+        T: 6,
+        tokens: set.tokens,
+        lengths: set.lengths,
+        classTargets: new Float64Array(set.n * 2).fill(0.5),
+      }, "cls");
+      const p = [...Array(set.n).keys()].map((i) =>
+        1 / (1 + Math.exp(fwd.logits[2 * i] - fwd.logits[2 * i + 1]))
+      );
+      return { p, lnf: fwd.features[cfg.layers + 1] };
+    };
+    const want = reference(trained);
+    const before = reference(params);
+    assert.ok(
+      want.p.some((p, i) => Math.abs(p - before.p[i]) > 1e-2),
+      "the step moved the predictions (a stale copy would be caught)",
+    );
+    const got = await predictSet(evaluator, set);
+    got.forEach((p, i) => assert.ok(Math.abs(p - want.p[i]) < 1e-4, `example ${i}: ${p} vs ${want.p[i]}`));
+    const features = (await featuresOf(evaluator, set))[cfg.layers + 1];
+    features.forEach((row, i) =>
+      row.forEach((x, c) => {
+        const w = want.lnf[i * cfg.width + c];
+        assert.ok(Math.abs(x - w) < 1e-4, `features ${i}.${c}: ${x} vs ${w}`);
+      })
+    );
+    // It evaluates and nothing else; freeing it leaves the trainer's parameters.
+    assert.throws(() => evaluator.trainStep("cls"), /forward-only/);
+    assert.throws(() => evaluator.loadParams(trained), /another model's parameters/);
+    evaluator.destroy();
+    assert.deepEqual(await trainer.readParams(), trained);
+  } finally {
+    trainer.destroy();
+  }
+});
+
+/** The first 4 rows of a set (the trainer's batch). */
+function rows4(set: ReturnType<typeof padSet>) {
+  return { tokens: set.tokens.slice(0, 4 * set.T), lengths: set.lengths.slice(0, 4) };
+}

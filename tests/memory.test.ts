@@ -7,7 +7,14 @@ import assert from "node:assert/strict";
 import { type GptConfig, initParameters } from "../kernels/config.ts";
 import { getGpu } from "../kernels/device.ts";
 import { GptModel, type ModelShape } from "../kernels/gpt.ts";
-import { checkModelMemory, modelBuffers, modelMemory, ModelMemoryError } from "../kernels/memory.ts";
+import {
+  checkModelMemory,
+  EVAL_TOKENS,
+  modelBuffers,
+  modelMemory,
+  ModelMemoryError,
+  planEvalRows,
+} from "../kernels/memory.ts";
 import { tensorAllocations } from "../kernels/runtime.ts";
 import { benchTraining } from "../kernels/bench/training.ts";
 import { memoryTable } from "../kernels/bench/memory-table.ts";
@@ -126,4 +133,67 @@ Deno.test("memory: the bench's training step refuses a size too large before all
   const err = await memoryError(() => benchTraining(small, undefined as unknown as Timer, true, [config]));
   includes(err.message, "GPT 64/1");
   assert.deepEqual(tensorAllocations.tensors, before);
+});
+
+Deno.test("memory: a forward-only model's estimate equals what it allocates; an evaluator's leaves out the parameters", async () => {
+  const gpu = await getGpu();
+  await allocatedByTrainStep({ batchSize: 1, seqLen: 1 }); // once-per-device buffers (matmul's dummy)
+  const rows = 16, T = 8;
+  const batch = {
+    tokens: Int32Array.from({ length: rows * T }, (_, i) => (i * 3) % tiny.vocabSize),
+    lengths: new Int32Array(rows).fill(T),
+  };
+  const allocated = async (build: () => GptModel) => {
+    const before = tensorAllocations.bytes;
+    const model = build();
+    model.setBatch(batch);
+    model.evalStep("lm"); // the LM head's logits are the largest buffer an evaluation creates
+    model.featuresStep();
+    await model.readStats();
+    const bytes = tensorAllocations.bytes - before;
+    model.destroy();
+    return bytes;
+  };
+  const own = await allocated(() =>
+    new GptModel(gpu, tiny, initParameters(tiny, 1), { batchSize: rows, seqLen: T, forwardOnly: true })
+  );
+  const forwardOnly = modelMemory(tiny, { batchSize: rows, seqLen: T, forwardOnly: true });
+  assert.equal(own, forwardOnly.total);
+  assert.equal(forwardOnly.gradients + forwardOnly.adamw, 0);
+  const training = modelMemory(tiny, { batchSize: rows, seqLen: T });
+  assert.ok(forwardOnly.activations < training.activations, "no backward buffers");
+
+  const trainer = new GptModel(gpu, tiny, initParameters(tiny, 1), { batchSize: 2, seqLen: T });
+  try {
+    const shared = await allocated(() => trainer.evaluator(rows));
+    const need = modelMemory(tiny, { batchSize: rows, seqLen: T, forwardOnly: true, sharedParams: true });
+    assert.equal(shared, need.total);
+    assert.equal(need.total, forwardOnly.total - forwardOnly.parameters);
+  } finally {
+    trainer.destroy();
+  }
+});
+
+Deno.test("memory: planEvalRows — EVAL_TOKENS over the example's tokens, capped by the set and by memory", () => {
+  const limits = { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 27 };
+  const trainingNeed = modelMemory(tiny, { batchSize: 32, seqLen: 6 });
+  const rows = (seqLen: number, examples: number, rowsPerExample = 1, deviceMemory?: number) =>
+    planEvalRows(
+      tiny,
+      { seqLen, rowsPerExample, trainRows: 32 * rowsPerExample, examples },
+      { ...limits, deviceMemory },
+      trainingNeed,
+    );
+  assert.equal(EVAL_TOKENS, 4096);
+  assert.equal(rows(6, 300), 300); // the whole set: 300 rows of 6 tokens
+  assert.equal(rows(6, 5000), 682); // ⌊4096 / 6⌋
+  assert.equal(rows(6, 300, 2), 2 * 300); // pairs: whole pairs, both rows each
+  assert.equal(rows(6, 5000, 2), 2 * 341); // ⌊4096 / 12⌋ pairs
+  assert.equal(rows(512, 5000), 32); // 8 rows of 512 tokens are fewer than the training batch's 32
+  // Memory for the trainer and barely more: the evaluator halves until it fits, never below the trainer.
+  const at = (r: number) =>
+    trainingNeed.total +
+    modelMemory(tiny, { batchSize: r, seqLen: 6, forwardOnly: true, sharedParams: true }).total;
+  assert.equal(rows(6, 5000, 1, at(200)), 170); // 682 → 341 → 170 (⌊341 / 2⌋ fits, 341 does not)
+  assert.equal(rows(6, 5000, 1, at(40)), 32); // nothing above the training rows fits
 });

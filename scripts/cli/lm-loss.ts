@@ -30,7 +30,11 @@ export async function lmLoss(checkpointDir: string, tokens: Int32Array): Promise
     }
   }
   const gpu = await getGpu();
-  const model = new GptModel(gpu, cfg, checkpoint.params, { batchSize: 1, seqLen: tokens.length });
+  const model = new GptModel(gpu, cfg, checkpoint.params, {
+    batchSize: 1,
+    seqLen: tokens.length,
+    forwardOnly: true,
+  });
   try {
     model.setBatch({ tokens, lengths: Int32Array.from([tokens.length]) });
     model.evalStep("lm");

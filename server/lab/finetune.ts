@@ -40,7 +40,7 @@ import {
 } from "../../kernels/config.ts";
 import type { Gpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
-import { adapterMemoryLimits, planMicroBatch } from "../../kernels/memory.ts";
+import { adapterMemoryLimits, modelMemory, planEvalRows, planMicroBatch } from "../../kernels/memory.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
 import { seededRandom, shuffled } from "../../kernels/random.ts";
 import { accuracy, auxconfAlpha, hardLabels } from "./metrics.ts";
@@ -156,8 +156,8 @@ export interface FinetuneInput {
   /** Called after every step (cheap; no GPU read). */
   onStep?: (step: number, total: number) => void;
   onEval?: (point: CurvePoint) => void;
-  /** Runs on the final model before it is destroyed (features for probes, …). */
-  afterTraining?: (model: GptModel, batchSize: number) => Promise<unknown>;
+  /** Runs on the final model (its forward-only evaluator) before it is destroyed (features for probes, …). */
+  afterTraining?: (model: GptModel) => Promise<unknown>;
 }
 
 /** The heads (class and reward) start at zero for every role, whatever the checkpoint holds. */
@@ -214,12 +214,13 @@ export async function prepareFinetune(
   train: EncodedSet,
   trainTargets: readonly number[],
   hyper: FinetuneHyper,
+  evaluator: GptModel = model,
 ): Promise<void> {
   const start = withZeroHead(params, model.layout);
   model.loadParams(start);
   if (hyper.headInit === "probe") {
     // The head reads the final LayerNorm's output at the last token: the last feature layer.
-    const features = (await featuresOf(model, train))[model.cfg.layers + 1];
+    const features = (await featuresOf(evaluator, train))[model.cfg.layers + 1];
     const probe = trainLogisticProbe(features, [...trainTargets], { antisymmetric: train.pairs });
     writeProbeHead(start, model.layout, probe, headFor(train));
     model.loadParams(start);
@@ -323,9 +324,45 @@ export function totalSteps(n: number, hyper: Pick<FinetuneHyper, "epochs" | "bat
   return Math.floor((hyper.epochs * n) / Math.min(hyper.batchSize, n));
 }
 
+/**
+ * The model a finetune trains (micro-batches where the batch does not fit: planMicroBatch) and the one
+ * it evaluates with: the probe head's features, validation and test at every curve point, predictions
+ * and the probes after training run on a forward-only evaluator of more rows on the same parameter
+ * buffers (planEvalRows), or on the model itself when no more rows fit.
+ */
+function finetuneModels(input: FinetuneInput, T: number, sets: EncodedSet[]) {
+  const { gpu, config, hyper } = input;
+  const per = rowsPerExample(sets[0]);
+  const limits = adapterMemoryLimits(gpu);
+  const B = hyper.batchSize;
+  const micro = input.microBatch ??
+    planMicroBatch(config, { batchSize: B, seqLen: T, rowsPerExample: per }, limits).microBatch;
+  if (!(Number.isInteger(micro) && micro >= 1 && micro <= B)) {
+    throw new Error(`finetune: microBatch ${micro} must be an integer in 1…${B} (the batch size)`);
+  }
+  const model = new GptModel(gpu, config, input.params, { batchSize: micro * per, seqLen: T });
+  const trainingNeed = modelMemory(config, {
+    batchSize: model.B,
+    seqLen: T,
+    maxBufferSize: limits.maxBufferSize,
+  });
+  const evalRows = planEvalRows(
+    config,
+    {
+      seqLen: T,
+      rowsPerExample: per,
+      trainRows: model.B,
+      examples: Math.max(...sets.map((s) => s.n)),
+    },
+    limits,
+    trainingNeed,
+  );
+  return { model, evaluator: evalRows > model.B ? model.evaluator(evalRows) : model, micro };
+}
+
 /** Full finetuning of the trunk and the class head on soft targets. */
 export async function finetuneClassifier(input: FinetuneInput): Promise<FinetuneResult> {
-  const { gpu, config, train, trainTargets, hyper } = input;
+  const { config, train, trainTargets, hyper } = input;
   if (trainTargets.length !== train.n) {
     throw new Error(`finetune: ${train.n} training examples but ${trainTargets.length} targets`);
   }
@@ -351,18 +388,15 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
   const test = same(input.test);
   const predictSets = Object.fromEntries(Object.entries(input.predict ?? {}).map(([k, s]) => [k, same(s)]));
 
-  const B = hyper.batchSize;
   const head = headFor(trainSet);
-  const per = rowsPerExample(trainSet);
-  const micro = input.microBatch ??
-    planMicroBatch(config, { batchSize: B, seqLen: T, rowsPerExample: per }, adapterMemoryLimits(gpu))
-      .microBatch;
-  if (!(Number.isInteger(micro) && micro >= 1 && micro <= B)) {
-    throw new Error(`finetune: microBatch ${micro} must be an integer in 1…${B} (the batch size)`);
-  }
-  const model = new GptModel(gpu, config, input.params, { batchSize: micro * per, seqLen: T });
+  const { model, evaluator, micro } = finetuneModels(input, T, [
+    trainSet,
+    validation,
+    test,
+    ...Object.values(predictSets),
+  ]);
   try {
-    await prepareFinetune(model, input.params, trainSet, trainTargets, hyper);
+    await prepareFinetune(model, input.params, trainSet, trainTargets, hyper, evaluator);
     model.setOptimizer({ ...ADAMW_FINETUNE, lr: hyper.lr, weightDecay: hyper.weightDecay });
     const evalEvery = Math.max(1, hyper.evalEvery);
     const curve: CurvePoint[] = [];
@@ -370,8 +404,8 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
     let oracle: Reading | undefined;
     let lastLoss = NaN;
     const evaluate = async (step: number, epoch: number, lr: number, alpha: number) => {
-      const valAcc = accuracy(hardLabels(await predictSet(model, validation)), input.validationLabels);
-      const testAcc = accuracy(hardLabels(await predictSet(model, test)), input.testLabels);
+      const valAcc = accuracy(hardLabels(await predictSet(evaluator, validation)), input.validationLabels);
+      const testAcc = accuracy(hardLabels(await predictSet(evaluator, test)), input.testLabels);
       const point: CurvePoint = { step, epoch, lr, trainLoss: lastLoss, valAcc, testAcc, alpha };
       curve.push(point);
       input.onEval?.(point);
@@ -426,8 +460,10 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
     final ??= await evaluate(total, hyper.epochs, lr, alpha);
 
     const predictions: Record<string, number[]> = {};
-    for (const [name, set] of Object.entries(predictSets)) predictions[name] = await predictSet(model, set);
-    const extra = input.afterTraining ? await input.afterTraining(model, micro) : undefined;
+    for (const [name, set] of Object.entries(predictSets)) {
+      predictions[name] = await predictSet(evaluator, set);
+    }
+    const extra = input.afterTraining ? await input.afterTraining(evaluator) : undefined;
     return {
       curve,
       final,
@@ -440,6 +476,7 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
       extra,
     };
   } finally {
+    if (evaluator !== model) evaluator.destroy();
     model.destroy();
   }
 }
@@ -479,9 +516,28 @@ export async function probeClassifier(input: ProbeInput): Promise<FinetuneResult
   }
   const sets = { train: input.train, validation: input.validation, test: input.test, ...input.predict };
   const T = Math.max(...Object.values(sets).map((s) => s.T));
+  const per = rowsPerExample(input.train);
+  const limits = adapterMemoryLimits(input.gpu);
+  const batchSize = input.batchSize ?? planEvalRows(
+    input.config,
+    {
+      seqLen: T,
+      rowsPerExample: per,
+      trainRows: per,
+      examples: Math.max(...Object.values(sets).map((s) => s.n)),
+    },
+    limits,
+    modelMemory(input.config, {
+      batchSize: per,
+      seqLen: T,
+      forwardOnly: true,
+      maxBufferSize: limits.maxBufferSize,
+    }),
+  );
   const model = new GptModel(input.gpu, input.config, input.params, {
-    batchSize: input.batchSize ?? 64,
+    batchSize,
     seqLen: T,
+    forwardOnly: true,
   });
   try {
     const features: Record<string, Float32Array[]> = {};

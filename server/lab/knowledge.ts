@@ -150,6 +150,7 @@ export class KnowledgeProbe {
     this.model = new GptModel(gpu, cfg, new Float32Array(paramLayout(cfg).total), {
       batchSize: this.batchSize,
       seqLen: this.seqLen,
+      forwardOnly: true,
     });
   }
 

@@ -147,6 +147,7 @@ export async function promptingBaseline(input: PromptingInput): Promise<Promptin
   const model = new GptModel(input.gpu, config, input.params, {
     batchSize: input.batchSize ?? 64,
     seqLen: T,
+    forwardOnly: true,
   });
   let lnf: Float32Array[];
   try {

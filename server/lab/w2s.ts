@@ -703,7 +703,11 @@ async function probeReport(
   const { gt } = data;
   const sets = data.setsFor(strongModel.config);
   const T = sets.train2.T;
-  const model = new GptModel(gpu, strongModel.config, strongModel.params, { batchSize: 64, seqLen: T });
+  const model = new GptModel(gpu, strongModel.config, strongModel.params, {
+    batchSize: 64,
+    seqLen: T,
+    forwardOnly: true,
+  });
   try {
     const train = await featuresOf(model, sets.train2);
     const test = await featuresOf(model, sets.test);
