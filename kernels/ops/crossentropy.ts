@@ -8,12 +8,12 @@
  * ever SET stats[STAT_NONFINITE] to 1 (never clear it), and overwrite LOSS, COUNT (and CORRECT).
  *
  * Language-model head (`planLmCrossEntropy`), logits rows×V row-major (row stride ld ≥ V, default V), targets i32 rows (< 0 = ignored):
- *   1. count:  one 256-invocation workgroup; stats[COUNT] = #(target ≥ 0). A target ≥ V counts as an
+ *   1. count:  one 64-invocation workgroup (SUM_WG); stats[COUNT] = #(target ≥ 0). A target ≥ V counts as an
  *              error: NONFINITE is set, its row loss is NaN, and no logit beyond the row is read.
  *   2. rows:   one 256-invocation workgroup per row (grid1d): max and Σexp by fixed tree reductions,
  *              rowLoss = logsumexp − logit[target]; logits are overwritten with
  *              dlogits = (softmax − onehot)/count (all 0 for an ignored row, rowLoss 0).
- *   3. reduce: one workgroup; stats[LOSS] = Σ rowLoss (strided in order, then a tree) / count, and
+ *   3. reduce: one 64-invocation workgroup; stats[LOSS] = Σ rowLoss (strided in order, then a tree) / count, and
  *              NONFINITE = 1 if that is NaN/Inf. With no valid target the loss is 0.
  *   Pass 2 has two versions: v1 as above, v2 one invocation per row (three ordered loops over the
  *   row). v2 only up to LM_ROW_V2_MAX_VOCAB (the default picks v1 above it, an explicit v2 is refused).
@@ -22,7 +22,7 @@
  *   per row and run once.
  *
  * Classification head (`planClassCrossEntropy`), logits B×2, soft targets B×2, valid i32 B: one
- * 256-invocation workgroup does everything (B ≤ MAX_CLASS_ROWS), rows strided over invocations:
+ * 64-invocation workgroup does everything (B ≤ MAX_CLASS_ROWS), rows strided over invocations:
  *   loss = mean over valid rows of −Σ_c target_c·log softmax_c; dlogits = (softmax·Σ_c target_c −
  *   target)/count (= softmax − target for targets summing to 1), 0 on invalid rows.
  *   aux = true: the logconf target of openai/weak-to-strong with warmup weight `alpha` (a parameter
@@ -54,13 +54,19 @@ export type CrossEntropyVersion = KernelVersion<"crossEntropy">;
 export const MAX_CLASS_ROWS = 1024;
 
 const WG = 256;
+/**
+ * Invocations of the single-workgroup kernels (the classification loss, the LM loss's sum over rows):
+ * they stride over at most MAX_CLASS_ROWS rows, and a workgroup of 64 takes 4× fewer barrier waits per
+ * tree level than 256 on llvmpipe, where a barrier suspends and resumes every invocation.
+ */
+const SUM_WG = 64;
 
 /**
- * Reductions over one 256-invocation workgroup (call from uniform control flow): fixed-order trees, or
- * subgroup operations where the device grants them (then the module starts with subgroupsEnable).
+ * Reductions over one workgroup of `size` invocations (call from uniform control flow): fixed-order
+ * trees, or subgroup operations where the device grants them (then the module starts with subgroupsEnable).
  */
-const reduce = (subgroups: boolean) =>
-  workgroupReduce(WG, { sum: "reduce_sum", max: "reduce_max" }, { subgroups });
+const reduce = (subgroups: boolean, size = WG) =>
+  workgroupReduce(size, { sum: "reduce_sum", max: "reduce_max" }, { subgroups });
 
 export interface LmCrossEntropySpec {
   logits: Tensor;
@@ -82,14 +88,14 @@ struct Params { rows: u32, V: u32, ld: u32, logits_off: u32, targets_off: u32, r
 `;
 
 function lmCountSource(b: BoundOperands, subgroups: boolean): string {
-  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STATS_WGSL + reduce(subgroups) +
-    /* wgsl */ `
-@compute @workgroup_size(${WG})
+  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STATS_WGSL +
+    reduce(subgroups, SUM_WG) + /* wgsl */ `
+@compute @workgroup_size(${SUM_WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   let tid = lid.x;
   var count = 0.0;
   var bad = 0.0;
-  for (var r = tid; r < params.rows; r += ${WG}u) {
+  for (var r = tid; r < params.rows; r += ${SUM_WG}u) {
     let t = ${b.array.targets}[params.targets_off + r];
     if (t >= 0) { count += 1.0; }
     if (t >= i32(params.V)) { bad += 1.0; }
@@ -198,13 +204,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 function lmReduceSource(b: BoundOperands, subgroups: boolean): string {
-  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STATS_WGSL + reduce(subgroups) +
-    WGSL_COMMON + /* wgsl */ `
-@compute @workgroup_size(${WG})
+  return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STATS_WGSL +
+    reduce(subgroups, SUM_WG) + WGSL_COMMON + /* wgsl */ `
+@compute @workgroup_size(${SUM_WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   let tid = lid.x;
   var s = 0.0;
-  for (var r = tid; r < params.rows; r += ${WG}u) { s += ${b.array.row_loss}[params.row_loss_off + r]; }
+  for (var r = tid; r < params.rows; r += ${SUM_WG}u) { s += ${b.array.row_loss}[params.row_loss_off + r]; }
   let total = reduce_sum(tid, s);
   if (tid == 0u) {
     let loss = total / max(${b.array.stats}[params.stats_off + STAT_COUNT], 1.0);
@@ -325,7 +331,7 @@ struct Params {
   logits_off: u32, targets_off: u32, valid_off: u32, row_loss_off: u32, stats_off: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
-${b.declarations}${STATS_WGSL}${reduce(subgroups)}${WGSL_COMMON}
+${b.declarations}${STATS_WGSL}${reduce(subgroups, SUM_WG)}${WGSL_COMMON}
 var<workgroup> pred0: array<f32, ${MAX_CLASS_ROWS}>;
 var<workgroup> sorted: array<f32, ${MAX_CLASS_ROWS}>;
 
@@ -337,14 +343,14 @@ fn torch_lerp(a: f32, b: f32, w: f32) -> f32 {
   return b - (b - a) * (1.0 - w);
 }
 
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${SUM_WG})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   let tid = lid.x;
   let B = params.B;
   var count = 0.0;
   var weak_sum = 0.0;
   var correct = 0.0;
-  for (var r = tid; r < B; r += ${WG}u) {
+  for (var r = tid; r < B; r += ${SUM_WG}u) {
     let l0 = ${logits}[params.logits_off + 2u * r];
     let l1 = ${logits}[params.logits_off + 2u * r + 1u];
     let m = max(l0, l1);
@@ -365,7 +371,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   var threshold = 0.0;
   if (params.aux != 0u) { // uniform: the barrier below must not depend on n (read from workgroup memory)
     // Rank of each valid row among the valid rows (ties broken by index) = its place in sorted order.
-    for (var r = tid; r < B; r += ${WG}u) {
+    for (var r = tid; r < B; r += ${SUM_WG}u) {
       if (is_valid(r)) {
         var rank = 0u;
         for (var j = 0u; j < B; j++) {
@@ -386,7 +392,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
   let inv_count = 1.0 / max(n, 1.0);
   let alpha = params.alpha;
   var loss_sum = 0.0;
-  for (var r = tid; r < B; r += ${WG}u) {
+  for (var r = tid; r < B; r += ${SUM_WG}u) {
     let i0 = params.logits_off + 2u * r;
     var g0 = 0.0;
     var g1 = 0.0;
