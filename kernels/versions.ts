@@ -10,7 +10,7 @@ export const KERNEL_VERSIONS = {
   layernorm: { v1: "workgroup per row", v2: "invocation per row" },
   crossEntropy: { v1: "workgroup per row", v2: "invocation per row" },
   gelu: { v1: "elementwise" },
-  adamw: { v1: "elementwise" },
+  adamw: { v1: "elementwise", v2: "vec4" },
 } as const;
 
 export type KernelFamily = keyof typeof KERNEL_VERSIONS;

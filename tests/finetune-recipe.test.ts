@@ -169,48 +169,59 @@ Deno.test("decayTo pretrained: one AdamW step of a model equals the float64 L2-S
   }
 });
 
-Deno.test("AdamW kernel: zero gradient decays toward the anchor, not zero; a frozen range stays untouched", async () => {
-  const gpu = await getGpu();
-  const n = 300, decayEnd = 200, frozen = { start: 40, end: 100 };
-  const p0 = Float32Array.from({ length: decayEnd }, (_, i) => 1 + i / 100);
-  const p = Float32Array.from({ length: n }, (_, i) => (i < decayEnd ? p0[i] - 0.5 : 0.3));
-  const moments = randoms(n, 4, 0.01).map(Math.abs);
-  const params = placed(gpu, p, "params"), anchor = placed(gpu, p0, "anchor");
-  const m = placed(gpu, moments, "m"), v = placed(gpu, moments, "v");
-  const grads = createTensor(gpu, n, "grads");
-  const stats = createTensor(gpu, 8, "stats");
-  const partials = createTensor(gpu, gradNormPartials(n), "partials");
-  const settings = { ...ADAMW_FINETUNE, lr: 0.1, weightDecay: 0.5, maxGradNorm: 0 };
-  const spec = { params, grads, m, v, n, decayEnd, anchor, frozen, stats, label: "adamw" };
-  // Zero gradient with fresh moments: the Adam term is 0, only the decay acts.
-  const fresh = { ...spec, m: createTensor(gpu, n, "m0"), v: createTensor(gpu, n, "v0") };
-  await run(gpu, planAdamW(gpu, fresh, settings));
-  const after = await readTensor(gpu, params);
-  for (let i = 0; i < n; i++) {
-    const isFrozen = i >= frozen.start && i < frozen.end;
-    const want = isFrozen || i >= decayEnd ? p[i] : p[i] - 0.1 * 0.5 * (p[i] - p0[i]);
-    assert.ok(Math.abs(after[i] - want) < 1e-6, `element ${i}: ${after[i]}, want ${want}`);
-    if (i < decayEnd && !isFrozen) assert.ok(after[i] > p[i], `element ${i} moved toward p0 (up), not 0`);
-  }
-  // A real gradient: the norm leaves the frozen range out; frozen params and moments are bit-identical.
-  const g = randoms(n, 11);
-  writeTensor(gpu, grads, g);
-  writeTensor(gpu, params, p);
-  await run(gpu, [...planGradNorm(gpu, { grads, n, stats, partials, frozen, label: "gn" })]);
-  const outside = g.reduce((s, x, i) => (i >= frozen.start && i < frozen.end ? s : s + x * x), 0);
-  assertClose([(await readTensor(gpu, stats))[STAT_GRAD_NORM_SQ]], [outside], "grad norm² without frozen");
-  await run(gpu, planAdamW(gpu, spec, settings));
-  const [pAfter, mAfter, vAfter] = [
-    await readTensor(gpu, params),
-    await readTensor(gpu, m),
-    await readTensor(gpu, v),
-  ];
-  const range = (a: Float32Array) => a.slice(frozen.start, frozen.end);
-  assertBitIdentical(range(pAfter), range(p), "frozen params");
-  assertBitIdentical(range(mAfter), range(moments), "frozen m");
-  assertBitIdentical(range(vAfter), range(moments), "frozen v");
-  assert.notDeepEqual(pAfter.slice(0, frozen.start), p.slice(0, frozen.start), "the rest is updated");
-});
+for (
+  const [version, pad, frozen] of [
+    ["v1", 37, { start: 40, end: 100 }],
+    // v2 (vec4): 4-aligned tensors; a frozen range that starts and ends inside a vec4.
+    ["v2", 40, { start: 42, end: 101 }],
+  ] as const
+) {
+  Deno.test(`AdamW kernel ${version}: zero gradient decays toward the anchor, not zero; a frozen range stays untouched`, async () => {
+    const gpu = await getGpu();
+    const n = 300, decayEnd = 200;
+    const p0 = Float32Array.from({ length: decayEnd }, (_, i) => 1 + i / 100);
+    const p = Float32Array.from({ length: n }, (_, i) => (i < decayEnd ? p0[i] - 0.5 : 0.3));
+    const moments = randoms(n, 4, 0.01).map(Math.abs);
+    const params = placed(gpu, p, "params", pad), anchor = placed(gpu, p0, "anchor", pad);
+    const m = placed(gpu, moments, "m", pad), v = placed(gpu, moments, "v", pad);
+    const grads = createTensor(gpu, n, "grads");
+    const stats = createTensor(gpu, 8, "stats");
+    const partials = createTensor(gpu, gradNormPartials(n), "partials");
+    const settings = { ...ADAMW_FINETUNE, lr: 0.1, weightDecay: 0.5, maxGradNorm: 0 };
+    const spec = { params, grads, m, v, n, decayEnd, anchor, frozen, stats, label: "adamw", version };
+    // Zero gradient with fresh moments: the Adam term is 0, only the decay acts.
+    const fresh = { ...spec, m: createTensor(gpu, n, "m0"), v: createTensor(gpu, n, "v0") };
+    await run(gpu, planAdamW(gpu, fresh, settings));
+    const after = await readTensor(gpu, params);
+    for (let i = 0; i < n; i++) {
+      const isFrozen = i >= frozen.start && i < frozen.end;
+      const want = isFrozen || i >= decayEnd ? p[i] : p[i] - 0.1 * 0.5 * (p[i] - p0[i]);
+      assert.ok(Math.abs(after[i] - want) < 1e-6, `element ${i}: ${after[i]}, want ${want}`);
+      if (i < decayEnd && !isFrozen) assert.ok(after[i] > p[i], `element ${i} moved toward p0 (up), not 0`);
+    }
+    // A real gradient: the norm leaves the frozen range out; frozen params and moments are bit-identical.
+    const g = randoms(n, 11);
+    writeTensor(gpu, grads, g);
+    writeTensor(gpu, params, p);
+    await run(gpu, [...planGradNorm(gpu, { grads, n, stats, partials, frozen, label: "gn" })]);
+    const outside = g.reduce((s, x, i) => (i >= frozen.start && i < frozen.end ? s : s + x * x), 0);
+    assertClose([(await readTensor(gpu, stats))[STAT_GRAD_NORM_SQ]], [outside], "grad norm² without frozen");
+    await run(gpu, planAdamW(gpu, spec, settings));
+    const [pAfter, mAfter, vAfter] = [
+      await readTensor(gpu, params),
+      await readTensor(gpu, m),
+      await readTensor(gpu, v),
+    ];
+    const range = (a: Float32Array) => a.slice(frozen.start, frozen.end);
+    assertBitIdentical(range(pAfter), range(p), "frozen params");
+    assertBitIdentical(range(mAfter), range(moments), "frozen m");
+    assertBitIdentical(range(vAfter), range(moments), "frozen v");
+    assert.notDeepEqual(pAfter.slice(0, frozen.start), p.slice(0, frozen.start), "the rest is updated");
+    // The elements beside the range, inside its first and last vec4 under v2, are updated.
+    assert.notEqual(pAfter[frozen.start - 1], p[frozen.start - 1]);
+    assert.notEqual(pAfter[frozen.end], p[frozen.end]);
+  });
+}
 
 Deno.test("headInit probe: the head before any step predicts what a probe fitted here predicts", async () => {
   const gpu = await getGpu();

@@ -104,3 +104,78 @@ Deno.test("AdamW: three clipped steps with decay on a prefix match torch semanti
     );
   }
 });
+
+Deno.test("AdamW v2 (vec4) equals v1 bit for bit and the float64 reference; misaligned v2 is refused", async () => {
+  const gpu = await getGpu();
+  for (const [n, decayEnd, maxNorm] of [[4, 4, 0], [132, 64, 1e9], [4100, 4000, 2]]) {
+    const p0 = randoms(n, n, 1);
+    const state: AdamState = { p: toF64(p0), m: new Float64Array(n), v: new Float64Array(n) };
+    const hyper: AdamWSettings = { ...DEFAULT_ADAMW, lr: 0.01, weightDecay: 0.1, maxGradNorm: maxNorm };
+    const grads = placed(gpu, new Float32Array(n), "grads", 8);
+    const stats = placed(gpu, new Float32Array(8), "stats");
+    const partials = placed(gpu, new Float32Array(gradNormPartials(n)), "partials");
+    const norm = planGradNorm(gpu, { grads, n, stats, partials, label: "gn" });
+    // Each version on its own parameters and moments, 4-aligned at different offsets.
+    const runs = (["v1", "v2"] as const).map((version, k) => {
+      const params = placed(gpu, p0, `params ${version}`, 4 + 4 * k);
+      const m = placed(gpu, new Float32Array(n), `m ${version}`, 12);
+      const v = placed(gpu, new Float32Array(n), `v ${version}`, 16 + 4 * k);
+      const adam = planAdamW(
+        gpu,
+        { params, grads, m, v, n, decayEnd, stats, label: "adamw", version },
+        hyper,
+      );
+      return { params, m, v, adam };
+    });
+    for (let step = 1; step <= 3; step++) {
+      const g = randoms(n, 100 * step + n, 3);
+      writeTensor(gpu, grads, g);
+      for (const r of runs) for (const d of r.adam) d.setParams(adamwStepParams(hyper, step));
+      await run(gpu, [...norm, ...runs[0].adam, ...runs[1].adam]);
+      adamwRef(state, g, step, hyper, decayEnd);
+    }
+    const tag = `n=${n} decayEnd=${decayEnd} maxNorm=${maxNorm}`;
+    const [v1, v2] = runs;
+    assertClose(await readTensor(gpu, v2.params), state.p, `AdamW v2 params ${tag}`, 1e-6, 1e-5);
+    assertClose(await readTensor(gpu, v2.v), state.v, `AdamW v2 v ${tag}`, 1e-8, 1e-5);
+    for (const what of ["params", "m", "v"] as const) {
+      assertBitIdentical(
+        await readTensor(gpu, v2[what]),
+        await readTensor(gpu, v1[what]),
+        `v2 = v1 ${what} ${tag}`,
+      );
+    }
+  }
+  const odd = placed(gpu, new Float32Array(8), "odd params", 37);
+  const t = (label: string) => createTensor(gpu, 8, label);
+  assert.throws(
+    () =>
+      planAdamW(gpu, {
+        params: odd,
+        grads: t("g"),
+        m: t("m"),
+        v: t("v"),
+        n: 8,
+        decayEnd: 8,
+        stats: t("stats"),
+        label: "adamw",
+        version: "v2",
+      }),
+    /adamw: AdamW v2 \(vec4\) does not apply: odd params starts at element 37, not a multiple of 4/,
+  );
+  // The default falls back to v1 there.
+  assert.equal(
+    planAdamW(gpu, {
+      params: odd,
+      grads: t("g"),
+      m: t("m"),
+      v: t("v"),
+      n: 8,
+      decayEnd: 8,
+      stats: t("stats"),
+      label: "a",
+    })
+      .length,
+    1,
+  );
+});

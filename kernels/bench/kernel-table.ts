@@ -189,19 +189,21 @@ async function benchRowKernels(gpu: Gpu, timer: Timer, results: KernelResult[]):
   }
 }
 
-/** AdamW over two million parameters under the default settings (DEFAULT_ADAMW). */
+/** AdamW over two million parameters under the default settings (DEFAULT_ADAMW), v1 beside v2 (vec4). */
 async function benchAdamW(gpu: Gpu, timer: Timer, results: KernelResult[]): Promise<void> {
   const P = 2_000_000;
   const [params, grads, m, v] = [1, 2, 3, 4].map((i) => createTensor(gpu, P, `adam${i}`, randomFloats(P, i)));
   const stats: Tensor = createTensor(gpu, STATS_LENGTH, "stats");
-  const [adam] = planAdamW(
-    gpu,
-    { params, grads, m, v, n: P, decayEnd: P / 2, stats, label: "adamw" },
-    DEFAULT_ADAMW,
-  );
-  const row = { kernel: "adamw", version: versionLabel("adamw", "v1"), shape: `${P} params` };
-  const result = await record(results, timer, row, adam, 5);
-  result.gbps = (P * 4 * 7) / result.ms / 1e6;
+  for (const version of ["v1", "v2"] as const) {
+    const [adam] = planAdamW(
+      gpu,
+      { params, grads, m, v, n: P, decayEnd: P / 2, stats, label: "adamw", version },
+      DEFAULT_ADAMW,
+    );
+    const row = { kernel: "adamw", version: versionLabel("adamw", version), shape: `${P} params` };
+    const result = await record(results, timer, row, adam, 5);
+    result.gbps = (P * 4 * 7) / result.ms / 1e6;
+  }
 }
 
 /**

@@ -19,8 +19,11 @@ export interface Operand {
   name: string;
   tensor: Tensor;
   write?: boolean;
-  /** Element type; integer inputs (token ids, targets, lengths) are i32. Default f32. */
-  type?: "f32" | "i32";
+  /**
+   * Element type; integer inputs (token ids, targets, lengths) are i32. Default f32. vec4f reads the
+   * f32 tensor 4 elements at a time: its offset must be a multiple of 4, and `_off` counts vec4s.
+   */
+  type?: "f32" | "i32" | "vec4f";
 }
 
 export interface BoundOperands {
@@ -44,6 +47,7 @@ export function bindOperands(gpu: Gpu, label: string, operands: Operand[]): Boun
   const result: BoundOperands = { declarations: "", array: {}, offset: {}, bindings: [] };
   groups.forEach((group, index) => {
     const type = group[0].type ?? "f32";
+    const wgslType = type === "vec4f" ? "vec4<f32>" : type;
     const mixed = group.find((o) => (o.type ?? "f32") !== type);
     if (mixed) {
       throw new Error(
@@ -71,11 +75,17 @@ export function bindOperands(gpu: Gpu, label: string, operands: Operand[]): Boun
     const access = group.some((o) => o.write) ? "read_write" : "read";
     result.declarations += `@group(0) @binding(${
       index + 1
-    }) var<storage, ${access}> ${name}: array<${type}>;\n`;
+    }) var<storage, ${access}> ${name}: array<${wgslType}>;\n`;
     result.bindings.push({ buffer, offset: startByte, size });
     for (const op of group) {
+      const offset = op.tensor.offset - startByte / 4;
+      if (type === "vec4f" && offset % 4 !== 0) {
+        throw new Error(
+          `${label}: ${op.tensor.label} starts at element ${op.tensor.offset}, not a multiple of 4 (vec4)`,
+        );
+      }
       result.array[op.name] = name;
-      result.offset[op.name] = op.tensor.offset - startByte / 4;
+      result.offset[op.name] = type === "vec4f" ? offset / 4 : offset;
     }
   });
   return result;

@@ -27,6 +27,11 @@
  *   p = p − (lr/bc1) · m / (√v/√bc2 + eps)        (bc1 = 1−β1^t, bc2 = 1−β2^t)
  *   Uniform parameters lr, beta1, beta2, eps, weight_decay, bc1, bc2, max_norm (from AdamWSettings of
  *   kernels/config.ts); the caller rewrites them per step: setParams(adamwStepParams(settings, t)).
+ * AdamW versions: v1 one element per invocation; v2 four (vec4 loads and stores, the same arithmetic
+ * per element, so the same bits), 1.8–2.8× faster on llvmpipe, where each storage access is a per-lane
+ * gather whatever its width. v2 needs every window's start and length, each tensor's offset and
+ * decayEnd to be multiples of 4 (the model's layout pads every parameter to 64 floats); the frozen
+ * range may fall anywhere (chosen per element). The default is v2 where it applies, else v1.
  */
 import { type AdamWSettings, DEFAULT_ADAMW, NO_PARAMS, type ParamRange } from "../config.ts";
 import type { Gpu } from "../device.ts";
@@ -50,6 +55,7 @@ import {
 } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
 import { STAT_GRAD_NORM_SQ, STAT_NONFINITE, STATS_LENGTH } from "../stats.ts";
+import type { KernelVersion } from "../versions.ts";
 
 /** AdamW's workgroup (no barriers). */
 const WG = 256;
@@ -226,7 +232,11 @@ export interface AdamWSpec {
   frozen?: ParamRange;
   stats: Tensor;
   label: string;
+  /** Default v2 (vec4) where its alignment holds, else v1; an explicit v2 that cannot apply is refused. */
+  version?: AdamWVersion;
 }
+
+export type AdamWVersion = KernelVersion<"adamw">;
 
 /**
  * The uniforms of AdamW step `step` (1, 2, …) under `settings`, for Dispatch.setParams; `lr` replaces
@@ -289,6 +299,61 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   ${p}[params.p_off + li] = w - (params.lr / params.bc1) * (mi / denom);
 }
 `;
+}
+
+/** v2: four elements per invocation (li counts vec4s); per element exactly v1's arithmetic. */
+function adamwSourceV2(b: BoundOperands): string {
+  const p = b.array.p, g = b.array.g, m = b.array.m, v = b.array.v, stats = b.array.stats;
+  const anchor = b.array.anchor;
+  const decay = anchor
+    ? `w = w - params.lr * params.weight_decay * (w - ${anchor}[params.anchor_off + li]);`
+    : `w = w * (1.0 - params.lr * params.weight_decay);`;
+  return /* wgsl */ `
+struct Params {
+  n: u32, base: u32, decay_end: u32, frozen_start: u32, frozen_end: u32,
+  lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32, max_norm: f32,
+  p_off: u32, g_off: u32, m_off: u32, v_off: u32, stats_off: u32,${anchor ? " anchor_off: u32," : ""}
+}
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let li = gid.x + gid.y * nwg.x * ${WG}u;
+  if (4u * li >= params.n) { return; }
+  // Elements i … i + 3 of the whole buffer; decayEnd is a multiple of 4, the frozen range need not be.
+  let i = params.base + 4u * li;
+  if (${stats}[params.stats_off + ${STAT_NONFINITE}u] != 0.0) { return; }
+  let idx = vec4<u32>(i, i + 1u, i + 2u, i + 3u);
+  let frozen = (idx >= vec4<u32>(params.frozen_start)) & (idx < vec4<u32>(params.frozen_end));
+  if (all(frozen)) { return; }
+  var coef = 1.0;
+  if (params.max_norm > 0.0) {
+    let norm = sqrt(${stats}[params.stats_off + ${STAT_GRAD_NORM_SQ}u]);
+    coef = min(1.0, params.max_norm / (norm + 1e-6));
+  }
+  let grad = ${g}[params.g_off + li] * coef;
+  let m_old = ${m}[params.m_off + li];
+  let v_old = ${v}[params.v_off + li];
+  let p_old = ${p}[params.p_off + li];
+  let mi = m_old + (1.0 - params.beta1) * (grad - m_old);
+  let vi = params.beta2 * v_old + (1.0 - params.beta2) * grad * grad;
+  var w = p_old;
+  if (i < params.decay_end) { ${decay} }
+  let denom = sqrt(vi) / sqrt(params.bc2) + params.eps;
+  let pi = w - (params.lr / params.bc1) * (mi / denom);
+  ${m}[params.m_off + li] = select(mi, m_old, frozen);
+  ${v}[params.v_off + li] = select(vi, v_old, frozen);
+  ${p}[params.p_off + li] = select(pi, p_old, frozen);
+}
+`;
+}
+
+/** Why v2 cannot update this window ("" when it can): its start, length, offsets or decayEnd off 4. */
+function adamwV2Misfit(start: number, length: number, decayEnd: number, tensors: Tensor[]): string {
+  if (start % 4 !== 0 || length % 4 !== 0) return `window [${start}, ${start + length}) is not 4-aligned`;
+  if (decayEnd % 4 !== 0) return `decayEnd ${decayEnd} is not a multiple of 4`;
+  const off = tensors.find((t) => t.offset % 4 !== 0);
+  return off ? `${off.label} starts at element ${off.offset}, not a multiple of 4` : "";
 }
 
 /**
@@ -359,17 +424,23 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFA
   return windows.map(({ start, length, part }, i) => {
     // The anchor holds the decayed range only: a window past decayEnd binds none (it decays nothing).
     const anchored = Math.min(length, s.decayEnd - start);
+    const flats = [part(s.params), part(s.grads), part(s.m), part(s.v)];
+    const anchorPart = s.anchor && anchored > 0 ? part(s.anchor, anchored) : undefined;
+    const misfit = adamwV2Misfit(start, length, s.decayEnd, anchorPart ? [...flats, anchorPart] : flats);
+    if (s.version === "v2" && misfit) throw new Error(`${label}: AdamW v2 (vec4) does not apply: ${misfit}`);
+    const v2 = (s.version ?? "v2") === "v2" && !misfit;
+    const type = v2 ? "vec4f" as const : "f32" as const;
     const b = bindOperands(gpu, label, [
-      { name: "p", tensor: part(s.params), write: true },
-      { name: "g", tensor: part(s.grads) },
-      { name: "m", tensor: part(s.m), write: true },
-      { name: "v", tensor: part(s.v), write: true },
+      { name: "p", tensor: flats[0], write: true, type },
+      { name: "g", tensor: flats[1], type },
+      { name: "m", tensor: flats[2], write: true, type },
+      { name: "v", tensor: flats[3], write: true, type },
       { name: "stats", tensor: s.stats },
-      ...(s.anchor && anchored > 0 ? [{ name: "anchor", tensor: part(s.anchor, anchored) }] : []),
+      ...(anchorPart ? [{ name: "anchor", tensor: anchorPart, type }] : []),
     ]);
     return plan(gpu, {
       label: label + (windows.length > 1 ? ` [window ${i}]` : ""),
-      code: adamwSource(b),
+      code: v2 ? adamwSourceV2(b) : adamwSource(b),
       params: {
         n: length,
         base: start,
@@ -379,7 +450,7 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFA
         ...offsetParams(b),
       },
       bindings: b.bindings,
-      workgroups: grid1d(gpu, length, WG),
+      workgroups: grid1d(gpu, v2 ? length / 4 : length, WG),
       flops: 20 * length,
       bytes: 4 * 7 * length + (s.anchor ? 4 * Math.max(0, anchored) : 0),
     });
