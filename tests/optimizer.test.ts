@@ -146,36 +146,21 @@ Deno.test("AdamW v2 (vec4) equals v1 bit for bit and the float64 reference; misa
       );
     }
   }
-  const odd = placed(gpu, new Float32Array(8), "odd params", 37);
   const t = (label: string) => createTensor(gpu, 8, label);
+  const odd = {
+    params: placed(gpu, new Float32Array(8), "odd params", 37),
+    grads: t("g"),
+    m: t("m"),
+    v: t("v"),
+    n: 8,
+    decayEnd: 8,
+    stats: t("stats"),
+    label: "adamw",
+  };
   assert.throws(
-    () =>
-      planAdamW(gpu, {
-        params: odd,
-        grads: t("g"),
-        m: t("m"),
-        v: t("v"),
-        n: 8,
-        decayEnd: 8,
-        stats: t("stats"),
-        label: "adamw",
-        version: "v2",
-      }),
+    () => planAdamW(gpu, { ...odd, version: "v2" }),
     /adamw: AdamW v2 \(vec4\) does not apply: odd params starts at element 37, not a multiple of 4/,
   );
-  // The default falls back to v1 there.
-  assert.equal(
-    planAdamW(gpu, {
-      params: odd,
-      grads: t("g"),
-      m: t("m"),
-      v: t("v"),
-      n: 8,
-      decayEnd: 8,
-      stats: t("stats"),
-      label: "a",
-    })
-      .length,
-    1,
-  );
+  // The default falls back to v1 there instead of refusing.
+  assert.equal(planAdamW(gpu, odd).length, 1);
 });

@@ -259,73 +259,41 @@ export function adamwStepParams(
   };
 }
 
-function adamwSource(b: BoundOperands): string {
+/**
+ * AdamW's WGSL. v1: one element per invocation. v2: four (li counts vec4s; decayEnd is a multiple of
+ * 4, the frozen range need not be, so it is chosen per element); per element the same arithmetic.
+ */
+function adamwSource(b: BoundOperands, version: AdamWVersion): string {
   const p = b.array.p, g = b.array.g, m = b.array.m, v = b.array.v, stats = b.array.stats;
   const anchor = b.array.anchor;
   const decay = anchor
     ? `w = w - params.lr * params.weight_decay * (w - ${anchor}[params.anchor_off + li]);`
     : `w = w * (1.0 - params.lr * params.weight_decay);`;
-  return /* wgsl */ `
-struct Params {
-  n: u32, base: u32, decay_end: u32, frozen_start: u32, frozen_end: u32,
-  lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32, max_norm: f32,
-  p_off: u32, g_off: u32, m_off: u32, v_off: u32, stats_off: u32,${anchor ? " anchor_off: u32," : ""}
-}
-@group(0) @binding(0) var<uniform> params: Params;
-${b.declarations}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let li = gid.x + gid.y * nwg.x * ${WG}u;
-  if (li >= params.n) { return; }
-  // li indexes the window's tensors; i = its element of the whole buffer (frozen range, decayEnd).
-  let i = params.base + li;
-  if (${stats}[params.stats_off + ${STAT_NONFINITE}u] != 0.0) { return; }
-  if (i >= params.frozen_start && i < params.frozen_end) { return; }
-  var coef = 1.0;
-  if (params.max_norm > 0.0) {
-    let norm = sqrt(${stats}[params.stats_off + ${STAT_GRAD_NORM_SQ}u]);
-    coef = min(1.0, params.max_norm / (norm + 1e-6));
-  }
-  let grad = ${g}[params.g_off + li] * coef;
-  // m as torch's exp_avg.lerp_(grad, 1 − β1) rounds it.
-  let m_old = ${m}[params.m_off + li];
-  let mi = m_old + (1.0 - params.beta1) * (grad - m_old);
-  let vi = params.beta2 * ${v}[params.v_off + li] + (1.0 - params.beta2) * grad * grad;
-  ${m}[params.m_off + li] = mi;
-  ${v}[params.v_off + li] = vi;
-  var w = ${p}[params.p_off + li];
-  if (i < params.decay_end) { ${decay} }
-  let denom = sqrt(vi) / sqrt(params.bc2) + params.eps;
-  ${p}[params.p_off + li] = w - (params.lr / params.bc1) * (mi / denom);
-}
-`;
-}
-
-/** v2: four elements per invocation (li counts vec4s); per element exactly v1's arithmetic. */
-function adamwSourceV2(b: BoundOperands): string {
-  const p = b.array.p, g = b.array.g, m = b.array.m, v = b.array.v, stats = b.array.stats;
-  const anchor = b.array.anchor;
-  const decay = anchor
-    ? `w = w - params.lr * params.weight_decay * (w - ${anchor}[params.anchor_off + li]);`
-    : `w = w * (1.0 - params.lr * params.weight_decay);`;
-  return /* wgsl */ `
-struct Params {
-  n: u32, base: u32, decay_end: u32, frozen_start: u32, frozen_end: u32,
-  lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32, max_norm: f32,
-  p_off: u32, g_off: u32, m_off: u32, v_off: u32, stats_off: u32,${anchor ? " anchor_off: u32," : ""}
-}
-@group(0) @binding(0) var<uniform> params: Params;
-${b.declarations}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let li = gid.x + gid.y * nwg.x * ${WG}u;
-  if (4u * li >= params.n) { return; }
-  // Elements i … i + 3 of the whole buffer; decayEnd is a multiple of 4, the frozen range need not be.
-  let i = params.base + 4u * li;
-  if (${stats}[params.stats_off + ${STAT_NONFINITE}u] != 0.0) { return; }
-  let idx = vec4<u32>(i, i + 1u, i + 2u, i + 3u);
+  const v2 = version === "v2";
+  // li indexes the window's tensors; i = its (first) element of the whole buffer (frozen range, decayEnd).
+  const frozen = v2
+    ? `let idx = vec4<u32>(i, i + 1u, i + 2u, i + 3u);
   let frozen = (idx >= vec4<u32>(params.frozen_start)) & (idx < vec4<u32>(params.frozen_end));
-  if (all(frozen)) { return; }
+  if (all(frozen)) { return; }`
+    : `if (i >= params.frozen_start && i < params.frozen_end) { return; }`;
+  // m as torch's exp_avg.lerp_(grad, 1 − β1) rounds it; v2 keeps the old values of frozen elements.
+  const store = (array: string, name: string, value: string, old: string) =>
+    `${array}[params.${name}_off + li] = ${v2 ? `select(${value}, ${old}, frozen)` : value};`;
+  return /* wgsl */ `
+struct Params {
+  n: u32, base: u32, decay_end: u32, frozen_start: u32, frozen_end: u32,
+  lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32, bc1: f32, bc2: f32, max_norm: f32,
+  p_off: u32, g_off: u32, m_off: u32, v_off: u32, stats_off: u32,${anchor ? " anchor_off: u32," : ""}
+}
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let li = gid.x + gid.y * nwg.x * ${WG}u;
+  let i = params.base + ${v2 ? "4u * li" : "li"};
+  if (i - params.base >= params.n) { return; }
+  if (${stats}[params.stats_off + ${STAT_NONFINITE}u] != 0.0) { return; }
+  ${frozen}
   var coef = 1.0;
   if (params.max_norm > 0.0) {
     let norm = sqrt(${stats}[params.stats_off + ${STAT_GRAD_NORM_SQ}u]);
@@ -340,10 +308,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var w = p_old;
   if (i < params.decay_end) { ${decay} }
   let denom = sqrt(vi) / sqrt(params.bc2) + params.eps;
-  let pi = w - (params.lr / params.bc1) * (mi / denom);
-  ${m}[params.m_off + li] = select(mi, m_old, frozen);
-  ${v}[params.v_off + li] = select(vi, v_old, frozen);
-  ${p}[params.p_off + li] = select(pi, p_old, frozen);
+  ${store(m, "m", "mi", "m_old")}
+  ${store(v, "v", "vi", "v_old")}
+  ${store(p, "p", "w - (params.lr / params.bc1) * (mi / denom)", "p_old")}
 }
 `;
 }
@@ -440,7 +407,7 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFA
     ]);
     return plan(gpu, {
       label: label + (windows.length > 1 ? ` [window ${i}]` : ""),
-      code: v2 ? adamwSourceV2(b) : adamwSource(b),
+      code: adamwSource(b, v2 ? "v2" : "v1"),
       params: {
         n: length,
         base: start,
