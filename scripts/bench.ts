@@ -1,6 +1,6 @@
 /**
  * `deno task bench [--json] [--quick] [--kernels-only|--training-only] [--peers] [--no-autotune] [--gpt2]
- * [--profile [W/L]]`: kernel and training benchmarks on this machine's WebGPU adapter. The measuring
+ * [--profile [W/L|SIZE]]`: kernel and training benchmarks on this machine's WebGPU adapter. The measuring
  * lives in kernels/bench/ (suite.ts runs it); this file reads the flags and prints.
  *
  * Kernels: time per call and GFLOP/s or GB/s at realistic shapes, every version of each kernel side by
@@ -21,8 +21,10 @@
  * each with the ratio ours / theirs. The PyTorch line names its BLAS; on the reference BLAS (Debian's
  * python3-torch without `apt-get install libopenblas0-pthread`) the torch ratios are withheld.
  *
- * --profile [W/L] breaks one training step of the W/L model (default 128/4, batch 32 × 64) down by
- * kernel: GPU time per dispatch label (layer indices merged), its share of the step and GFLOP/s.
+ * --profile [W/L|SIZE] breaks one training step of the W/L model (default 128/4, batch 32 × 64,
+ * vocabulary 256), or of a ladder size's pretraining (e.g. `--profile medium`: its batch and context, the
+ * lab corpus's vocabulary from $LAB_DATA_DIR or ./data), down by kernel: GPU time per dispatch label
+ * (layer indices merged), its share of the step and GFLOP/s.
  *
  * --gpt2 times only the GPT-2-124M-sized training step (vocabulary 50257, context 1024, width 768,
  * 12 layers, batch 4 × 1024): the GPU-session comparison with PyTorch (scripts/gpu/check.sh). It needs
@@ -40,7 +42,10 @@ import type {
   ProfileRow,
 } from "../kernels/bench/report.ts";
 import { formatBytes } from "../kernels/memory.ts";
-import { profileStep } from "../kernels/bench/profile.ts";
+import { benchProfileShape, type ProfileShape, profileStep } from "../kernels/bench/profile.ts";
+import { LADDER } from "../server/lab/ladder.ts";
+import { pretrainConfig } from "../server/lab/pretrain.ts";
+import { loadLabCorpus } from "../server/lab/lab-corpus.ts";
 import { runBench } from "../kernels/bench/suite.ts";
 import { Timer } from "../kernels/bench/timer.ts";
 
@@ -130,12 +135,11 @@ function printPeers(p: PeerReport): void {
   for (const n of p.notes) console.log("note: " + n);
 }
 
-function printProfile(model: string, rows: ProfileRow[]): void {
+function printProfile(model: string, shape: ProfileShape, rows: ProfileRow[]): void {
   const total = rows.reduce((sum, r) => sum + r.ms, 0);
   console.log(
-    `training step ${model}, batch 32 × 64: ${total.toFixed(1)} ms of GPU time in ${
-      rows.reduce((n, r) => n + r.dispatches, 0)
-    } dispatches`,
+    `training step ${model}, batch ${shape.batchSize} × ${shape.seqLen}, vocabulary ${shape.cfg.vocabSize}: ` +
+      `${total.toFixed(1)} ms of GPU time in ${rows.reduce((n, r) => n + r.dispatches, 0)} dispatches`,
   );
   console.log("kernel                                  family   dispatches     ms   share  GFLOP/s");
   for (const r of rows) {
@@ -153,15 +157,28 @@ function fail(err: unknown): never {
   Deno.exit(1);
 }
 
+/**
+ * The shape --profile times: a ladder size's pretraining step (its batch and context, the vocabulary of
+ * the lab corpus in $LAB_DATA_DIR or ./data, built there if missing, as `lab pretrain` does) or W/L.
+ */
+async function profileShape(model: string): Promise<ProfileShape> {
+  const size = LADDER.find((s) => s.name === model);
+  if (!size) return benchProfileShape(model);
+  const corpus = await loadLabCorpus(Deno.env.get("LAB_DATA_DIR") ?? "./data");
+  const cfg = pretrainConfig(size, corpus.tokenizer.vocabSize);
+  return { cfg, batchSize: size.batchSize, seqLen: size.contextLength };
+}
+
 async function profile(args: string[], at: number): Promise<void> {
   const next = args[at + 1];
   const model = next && !next.startsWith("--") ? next : "128/4";
+  const shape = await profileShape(model).catch(fail);
   const gpu = await getGpu();
   if (!args.includes("--no-autotune")) await autotuneMatmul(gpu);
-  const rows = await profileStep(gpu, new Timer(gpu), model).catch(fail);
+  const rows = await profileStep(gpu, new Timer(gpu), shape).catch(fail);
   const report: ProfileReport = { model, device: gpu.adapterName, kernels: rows };
   if (args.includes("--json")) console.log(JSON.stringify(report));
-  else printProfile(model, rows);
+  else printProfile(model, shape, rows);
 }
 
 const BENCH_FLAGS = {

@@ -108,6 +108,11 @@ Deno.test("every command answers --help and refuses unknown flags and bad values
     [["scripts/bench.ts", "--help"], 0, /kernel and training benchmarks/],
     [["scripts/bench.ts", "--quik"], 2, /^bench: unknown flag --quik; its flags: --json --quick/],
     [["scripts/bench.ts", "--profile", "64/2", "extra"], 2, /^bench: unexpected argument "extra"/],
+    [
+      ["scripts/bench.ts", "--profile", "nanoo"],
+      1,
+      /^bench: --profile: model "nanoo" must be WIDTH\/LAYERS .* or a ladder size \(nano, micro/,
+    ],
     [["server/main.ts", "--help"], 0, /^usage: deno task start \[--port N\]/],
     [
       ["server/main.ts", "--port", "abc"],

@@ -1,7 +1,7 @@
 /**
- * One training step broken down by kernel (`deno task bench --profile W/L`): GPU time per dispatch
- * label with layer indices merged, its share of the step and GFLOP/s, for the W/L model at batch
- * 32 × 64, vocabulary 256.
+ * One training step broken down by kernel (`deno task bench --profile W/L`, or a ladder size): GPU
+ * time per dispatch label with layer indices merged, its share of the step and GFLOP/s, for the W/L
+ * model at batch 32 × 64, vocabulary 256, or for the shape the caller gives (a ladder size's).
  */
 import type { Gpu } from "../device.ts";
 import { type GptConfig, initParameters } from "../config.ts";
@@ -10,18 +10,34 @@ import type { ProfileRow } from "./report.ts";
 import type { Timer } from "./timer.ts";
 import { benchBatch } from "./training.ts";
 
-/** Per-kernel GPU time of one training step (median of three timed runs per dispatch). */
-export async function profileStep(gpu: Gpu, timer: Timer, model: string): Promise<ProfileRow[]> {
+/** The model and batch shape a profile times. */
+export interface ProfileShape {
+  cfg: GptConfig;
+  batchSize: number;
+  seqLen: number;
+}
+
+/** The W/L model of the benchmark's training step: batch 32 × 64, vocabulary 256, heads of 32. */
+export function benchProfileShape(model: string): ProfileShape {
   const [width, layers] = model.split("/").map(Number);
   if (!(width > 0 && layers > 0 && width % 32 === 0)) {
     throw new Error(
-      `--profile: model "${model}" must be WIDTH/LAYERS with WIDTH a multiple of 32, e.g. 128/4`,
+      `--profile: model "${model}" must be WIDTH/LAYERS with WIDTH a multiple of 32, e.g. 128/4, or a ladder ` +
+        `size (nano, micro, mini, small, medium, …)`,
     );
   }
-  const B = 32, T = 64, V = 256;
-  const cfg: GptConfig = { vocabSize: V, contextLength: T, width, layers, heads: width / 32 };
+  return {
+    cfg: { vocabSize: 256, contextLength: 64, width, layers, heads: width / 32 },
+    batchSize: 32,
+    seqLen: 64,
+  };
+}
+
+/** Per-kernel GPU time of one training step (median of three timed runs per dispatch). */
+export async function profileStep(gpu: Gpu, timer: Timer, shape: ProfileShape): Promise<ProfileRow[]> {
+  const { cfg, batchSize: B, seqLen: T } = shape;
   const m = new GptModel(gpu, cfg, initParameters(cfg, 1), { batchSize: B, seqLen: T });
-  m.setBatch(benchBatch(B, T, V));
+  m.setBatch(benchBatch(B, T, cfg.vocabSize));
   m.trainStep("lm");
   await m.readStats();
   const dispatches = m.dispatches("lm");
