@@ -18,7 +18,7 @@ import {
   refForward,
 } from "../kernels/reference.ts";
 import { bindTensor, createTensor, slice, windowsOf } from "../kernels/runtime.ts";
-import { relError, testParameters } from "./helpers/tiny-gpt.ts";
+import { gradientReport, parameterReport, relError, testParameters } from "./helpers/tiny-gpt.ts";
 
 // wte 301×8 floats (9.6 KB), logits 28 rows of 301 padded to 304 (34 KB), flat buffers ~18 KB: all
 // over LIMIT; the largest activation (28 × 32 floats, 3.5 KB) fits. A vocabulary that is not a multiple
@@ -128,13 +128,7 @@ Deno.test("windows: loss and every gradient match the float64 reference and the 
     Math.abs(got.gradNorm - base.gradNorm) <= 1e-5 * norm,
     `grad norm ${got.gradNorm} vs ${base.gradNorm}`,
   );
-  const report: string[] = [];
-  for (const [name, g] of want) {
-    const err = relError(got.grads.get(name)!, g);
-    if (!(err <= 1e-3)) report.push(`${name}: rel error ${err.toExponential(2)} vs the reference`);
-    const errBase = relError(got.grads.get(name)!, base.grads.get(name)!);
-    if (!(errBase <= 1e-4)) report.push(`${name}: rel error ${errBase.toExponential(2)} vs one window`);
-  }
+  const report = gradientReport(got.grads, want, base.grads, "one window");
   assert.deepEqual(report, [], `gradients off:\n${report.join("\n")}`);
 
   // The logits program (tiles, no loss) against the unwindowed model's.
@@ -163,21 +157,8 @@ Deno.test("windows: three AdamW steps match the float64 reference and the unwind
   await windowed.readStats();
   const got = paramsFromFlat(cfg, await windowed.readParams());
   const base = paramsFromFlat(cfg, await whole.readParams());
-  const C = cfg.width;
-  const report: string[] = [];
-  for (const [name, p] of params) {
-    // The key bias's gradient is exactly zero; in float32 it is noise that AdamW normalizes (gpt.test.ts).
-    const keyBias = (i: number) => name.endsWith("attn.c_attn.bias") && i >= C && i < 2 * C;
-    let diff = 0, diffBase = 0;
-    for (let i = 0; i < p.length; i++) {
-      if (keyBias(i)) continue;
-      diff = Math.max(diff, Math.abs(got.get(name)![i] - p[i]));
-      diffBase = Math.max(diffBase, Math.abs(got.get(name)![i] - base.get(name)![i]));
-    }
-    // Three steps of lr 1e-3 move a weight by ≤ 3e-3.
-    if (!(diff <= 1e-5)) report.push(`${name}: max abs diff ${diff.toExponential(2)} vs the reference`);
-    if (!(diffBase <= 1e-5)) report.push(`${name}: max abs diff ${diffBase.toExponential(2)} vs one window`);
-  }
+  // Three steps of lr 1e-3 move a weight by ≤ 3e-3.
+  const report = parameterReport(got, params, base, cfg.width, "one window");
   assert.deepEqual(report, [], `parameters after 3 steps differ:\n${report.join("\n")}`);
   windowed.destroy();
   whole.destroy();

@@ -63,3 +63,47 @@ export function relError(got: ArrayLike<number>, want: ArrayLike<number>): numbe
   }
   return diff / Math.max(scale, 1e-12);
 }
+
+type Tensors = Map<string, ArrayLike<number>>;
+
+/**
+ * What a model split some other way (windows, shards) gets wrong in its gradients: a line per tensor
+ * off the float64 reference (rel 1e-3) or off the same model unsplit, `baseline` (rel 1e-4).
+ */
+export function gradientReport(got: Tensors, want: Tensors, base: Tensors, baseline: string): string[] {
+  const report: string[] = [];
+  for (const [name, g] of want) {
+    const err = relError(got.get(name)!, g);
+    if (!(err <= 1e-3)) report.push(`${name}: rel error ${err.toExponential(2)} vs the reference`);
+    const errBase = relError(got.get(name)!, base.get(name)!);
+    if (!(errBase <= 1e-4)) report.push(`${name}: rel error ${errBase.toExponential(2)} vs ${baseline}`);
+  }
+  return report;
+}
+
+/**
+ * The same for parameters after a few AdamW steps: max abs diff 1e-5 against the reference and against
+ * `baseline`. The key bias is left out: its gradient is exactly zero, in float32 noise that AdamW
+ * normalizes (gpt.test.ts).
+ */
+export function parameterReport(
+  got: Tensors,
+  want: Tensors,
+  base: Tensors,
+  width: number,
+  baseline: string,
+): string[] {
+  const report: string[] = [];
+  for (const [name, p] of want) {
+    const keyBias = (i: number) => name.endsWith("attn.c_attn.bias") && i >= width && i < 2 * width;
+    let diff = 0, diffBase = 0;
+    for (let i = 0; i < p.length; i++) {
+      if (keyBias(i)) continue;
+      diff = Math.max(diff, Math.abs(got.get(name)![i] - p[i]));
+      diffBase = Math.max(diffBase, Math.abs(got.get(name)![i] - base.get(name)![i]));
+    }
+    if (!(diff <= 1e-5)) report.push(`${name}: max abs diff ${diff.toExponential(2)} vs the reference`);
+    if (!(diffBase <= 1e-5)) report.push(`${name}: max abs diff ${diffBase.toExponential(2)} vs ${baseline}`);
+  }
+  return report;
+}
