@@ -34,13 +34,7 @@
 import { getGpu } from "../kernels/device.ts";
 import { flagList, parseFlags, UsageError } from "../server/contract/command-flags.ts";
 import { autotuneMatmul } from "../kernels/ops/matmul-autotune.ts";
-import type {
-  BenchReport,
-  MemoryRow,
-  PeerReport,
-  ProfileReport,
-  ProfileRow,
-} from "../kernels/bench/report.ts";
+import type { BenchReport, MemoryRow, PeerReport, ProfileReport } from "../kernels/bench/report.ts";
 import { formatBytes } from "../kernels/memory.ts";
 import { benchProfileShape, type ProfileShape, profileStep } from "../kernels/bench/profile.ts";
 import { LADDER } from "../server/lab/ladder.ts";
@@ -48,6 +42,12 @@ import { pretrainConfig } from "../server/lab/pretrain.ts";
 import { loadLabCorpus } from "../server/lab/lab-corpus.ts";
 import { runBench } from "../kernels/bench/suite.ts";
 import { Timer } from "../kernels/bench/timer.ts";
+import { CEILING_KERNEL, measureCeiling } from "../kernels/bench/ceiling.ts";
+
+/** A GFLOP/s figure as a share of the adapter's fma ceiling ("" where either is missing). */
+function ofCeiling(gflops: number | undefined, ceiling: number | undefined): string {
+  return gflops && ceiling ? `${(100 * gflops / ceiling).toFixed(0)} %` : "";
+}
 
 function printTable(report: BenchReport): void {
   console.log(
@@ -59,14 +59,23 @@ function printTable(report: BenchReport): void {
     console.log(`matmul v4 (tiled) blocks (autotune${t.fromCache ? ", cached" : ""}): ${chosen}`);
   }
   console.log("");
+  const ceiling = report.kernels.find((k) => k.kernel === CEILING_KERNEL)?.gflops;
   console.log(
-    "kernel                       version                  shape                 ms/call   GFLOP/s    GB/s",
+    "kernel                       version                  shape                 ms/call   GFLOP/s  ceiling    GB/s",
   );
   for (const k of report.kernels) {
     console.log(
       `${k.kernel.padEnd(28)} ${k.version.padEnd(24)} ${k.shape.padEnd(20)} ${k.ms.toFixed(3).padStart(9)} ${
         (k.gflops?.toFixed(2) ?? "").padStart(9)
-      } ${(k.gbps?.toFixed(2) ?? "").padStart(7)}`,
+      } ${ofCeiling(k.kernel === CEILING_KERNEL ? undefined : k.gflops, ceiling).padStart(8)} ${
+        (k.gbps?.toFixed(2) ?? "").padStart(7)
+      }`,
+    );
+  }
+  if (ceiling) {
+    console.log(
+      `("ceiling": share of the ${CEILING_KERNEL}, ${ceiling.toFixed(1)} GFLOP/s: vec4 fma in registers, ` +
+        `no memory; kernels/bench/ceiling.ts)`,
     );
   }
   const shapes = [
@@ -135,18 +144,22 @@ function printPeers(p: PeerReport): void {
   for (const n of p.notes) console.log("note: " + n);
 }
 
-function printProfile(model: string, shape: ProfileShape, rows: ProfileRow[]): void {
+function printProfile(model: string, shape: ProfileShape, report: ProfileReport): void {
+  const rows = report.kernels;
   const total = rows.reduce((sum, r) => sum + r.ms, 0);
   console.log(
     `training step ${model}, batch ${shape.batchSize} × ${shape.seqLen}, vocabulary ${shape.cfg.vocabSize}: ` +
-      `${total.toFixed(1)} ms of GPU time in ${rows.reduce((n, r) => n + r.dispatches, 0)} dispatches`,
+      `${total.toFixed(1)} ms of GPU time in ${rows.reduce((n, r) => n + r.dispatches, 0)} dispatches; ` +
+      `${CEILING_KERNEL} ${report.ceilingGflops.toFixed(1)} GFLOP/s (kernels/bench/ceiling.ts)`,
   );
-  console.log("kernel                                  family   dispatches     ms   share  GFLOP/s");
+  console.log("kernel                                  family   dispatches     ms   share  GFLOP/s  ceiling");
   for (const r of rows) {
     console.log(
       `${r.kernel.padEnd(40)}${r.family.padEnd(9)}${String(r.dispatches).padStart(10)} ${
         r.ms.toFixed(2).padStart(7)
-      } ${(100 * r.share).toFixed(1).padStart(6)} % ${(r.gflops?.toFixed(1) ?? "").padStart(7)}`,
+      } ${(100 * r.share).toFixed(1).padStart(6)} % ${(r.gflops?.toFixed(1) ?? "").padStart(7)} ${
+        ofCeiling(r.gflops, report.ceilingGflops).padStart(8)
+      }`,
     );
   }
 }
@@ -175,10 +188,12 @@ async function profile(args: string[], at: number): Promise<void> {
   const shape = await profileShape(model).catch(fail);
   const gpu = await getGpu();
   if (!args.includes("--no-autotune")) await autotuneMatmul(gpu);
-  const rows = await profileStep(gpu, new Timer(gpu), shape).catch(fail);
-  const report: ProfileReport = { model, device: gpu.adapterName, kernels: rows };
+  const timer = new Timer(gpu);
+  const rows = await profileStep(gpu, timer, shape).catch(fail);
+  const ceilingGflops = (await measureCeiling(gpu, timer)).gflops!;
+  const report: ProfileReport = { model, device: gpu.adapterName, kernels: rows, ceilingGflops };
   if (args.includes("--json")) console.log(JSON.stringify(report));
-  else printProfile(model, shape, rows);
+  else printProfile(model, shape, report);
 }
 
 const BENCH_FLAGS = {

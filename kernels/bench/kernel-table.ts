@@ -1,7 +1,8 @@
 /**
  * The kernel table: every version of every kernel family side by side at realistic shapes (matmul
  * S×S×S, and its weight gradients at the model's shape; the model's other kernels at the width-192,
- * batch 32 × 64 training shape), time per call and GFLOP/s or GB/s. Versions are named by
+ * batch 32 × 64 training shape), time per call and GFLOP/s or GB/s, after the adapter's fma ceiling
+ * (ceiling.ts) that the GFLOP/s figures are read against. Versions are named by
  * versionLabel (kernels/versions.ts), e.g. "v4 (tiled 16×16)".
  */
 import type { Gpu } from "../device.ts";
@@ -22,6 +23,7 @@ import { type LayernormVersion, planLayernormForward } from "../ops/layernorm.ts
 import { planGeluForward } from "../ops/elementwise.ts";
 import { type CrossEntropyVersion, planLmCrossEntropy } from "../ops/crossentropy.ts";
 import { planAdamW } from "../ops/optimizer.ts";
+import { measureCeiling } from "./ceiling.ts";
 import type { KernelResult } from "./report.ts";
 import type { Timer } from "./timer.ts";
 
@@ -246,9 +248,10 @@ async function benchWeightGradients(gpu: Gpu, timer: Timer, results: KernelResul
   }
 }
 
-/** The whole table: matmul, attention, the row kernels, AdamW. */
+/** The whole table: the fma ceiling, matmul, attention, the row kernels, AdamW. */
 export async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<KernelResult[]> {
   const results: KernelResult[] = [];
+  results.push(await measureCeiling(gpu, timer));
   await benchMatmul(gpu, timer, quick, results);
   await benchWeightGradients(gpu, timer, results);
   await benchAttention(gpu, timer, results);

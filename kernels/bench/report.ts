@@ -158,4 +158,6 @@ export interface ProfileReport {
   model: string;
   device: string;
   kernels: ProfileRow[];
+  /** The adapter's fma ceiling (kernels/bench/ceiling.ts) the rows' GFLOP/s are read against. */
+  ceilingGflops: number;
 }
