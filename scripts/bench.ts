@@ -34,7 +34,14 @@
 import { getGpu } from "../kernels/device.ts";
 import { flagList, parseFlags, UsageError } from "../server/contract/command-flags.ts";
 import { autotuneMatmul } from "../kernels/ops/matmul-autotune.ts";
-import type { BenchReport, MemoryRow, PeerReport, ProfileReport } from "../kernels/bench/report.ts";
+import {
+  type BenchReport,
+  CEILING_KERNEL,
+  ceilingPercent,
+  type MemoryRow,
+  type PeerReport,
+  type ProfileReport,
+} from "../kernels/bench/report.ts";
 import { formatBytes } from "../kernels/memory.ts";
 import { benchProfileShape, type ProfileShape, profileStep } from "../kernels/bench/profile.ts";
 import { LADDER } from "../server/lab/ladder.ts";
@@ -42,11 +49,12 @@ import { pretrainConfig } from "../server/lab/pretrain.ts";
 import { loadLabCorpus } from "../server/lab/lab-corpus.ts";
 import { runBench } from "../kernels/bench/suite.ts";
 import { Timer } from "../kernels/bench/timer.ts";
-import { CEILING_KERNEL, measureCeiling } from "../kernels/bench/ceiling.ts";
+import { measureCeiling } from "../kernels/bench/ceiling.ts";
 
 /** A GFLOP/s figure as a share of the adapter's fma ceiling ("" where either is missing). */
 function ofCeiling(gflops: number | undefined, ceiling: number | undefined): string {
-  return gflops && ceiling ? `${(100 * gflops / ceiling).toFixed(0)} %` : "";
+  const percent = ceilingPercent(gflops, ceiling);
+  return percent === undefined ? "" : `${percent.toFixed(0)} %`;
 }
 
 function printTable(report: BenchReport): void {

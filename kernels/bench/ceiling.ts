@@ -10,12 +10,10 @@
  */
 import type { Gpu } from "../device.ts";
 import { bindTensor, createTensor, type Dispatch, plan, type Tensor } from "../runtime.ts";
-import type { KernelResult } from "./report.ts";
+import { CEILING_KERNEL, type KernelResult } from "./report.ts";
 import type { Timer } from "./timer.ts";
 
 export const CEILING_WG = 64;
-/** The kernel's name in the benchmark table and the dispatch label. */
-export const CEILING_KERNEL = "fma ceiling";
 
 /** Independent vec4 chains per invocation (their latency hides behind each other) and rounds unrolled. */
 export const CEILING_CHAINS = 4;

@@ -29,6 +29,20 @@ export interface MemoryRow {
   problems: string[];
 }
 
+/** The kernel name of the fma ceiling's row (ceiling.ts), which every GFLOP/s figure is read against. */
+export const CEILING_KERNEL = "fma ceiling";
+
+/** The kernel name under which the bench job stores a training size's step (tokens/s in its details). */
+export const TRAIN_STEP_KERNEL = "train step";
+
+/** A GFLOP/s figure as a percentage of the fma ceiling on the same device (undefined where either is missing). */
+export function ceilingPercent(
+  gflops: number | null | undefined,
+  ceiling: number | undefined,
+): number | undefined {
+  return gflops && ceiling ? (100 * gflops) / ceiling : undefined;
+}
+
 /** One kernel version at one shape. */
 export interface KernelResult {
   /** "matmul NN", "attention forward", …: the family first. */

@@ -8,7 +8,12 @@ import { eq } from "drizzle-orm";
 import { benchResults } from "../../db/schema.ts";
 import { BenchCreate } from "../contract/jobs.ts";
 import type { JobContext, JobHandler } from "./registry.ts";
-import type { BenchReport, KernelResult, TrainingResult } from "../../kernels/bench/report.ts";
+import {
+  type BenchReport,
+  type KernelResult,
+  TRAIN_STEP_KERNEL,
+  type TrainingResult,
+} from "../../kernels/bench/report.ts";
 import { runBench } from "../../kernels/bench/suite.ts";
 
 /** The parts of the benchmark report this job stores. */
@@ -19,8 +24,6 @@ export type BenchReportLike = Pick<BenchReport, "device" | "timer" | "kernels" |
 export type RunBench = (opts: { quick?: boolean; kernels?: boolean; training?: boolean }) => Promise<
   BenchReportLike
 >;
-
-export const TRAIN_STEP_KERNEL = "train step";
 
 /** A kernel is kept when the filter is absent or names it, or names the first word of it ("matmul"). */
 export function kernelSelected(kernel: string, filter: readonly string[] | undefined): boolean {

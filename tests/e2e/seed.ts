@@ -191,6 +191,15 @@ export async function seedResults(db: LabDb): Promise<{ experimentId: number; st
     },
     {
       device: "llvmpipe",
+      kernel: "fma ceiling",
+      version: "registers only",
+      shape: "16384 inv × 2048 it",
+      ms: 100,
+      gflops: 67,
+      gbps: null,
+    },
+    {
+      device: "llvmpipe",
       kernel: "layernorm",
       version: "v1",
       shape: "64x4096",

@@ -17,6 +17,7 @@ import { useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
 import type { BenchRow, Job } from "../lib/types.ts";
 import { storedVersionLabel } from "../../server/contract/bench-versions.ts";
+import { CEILING_KERNEL, ceilingPercent } from "../../kernels/bench/report.ts";
 
 function RunBenchmark({ onStarted }: { onStarted: () => void }) {
   const [error, setError] = useState<string>();
@@ -50,11 +51,97 @@ function RunBenchmark({ onStarted }: { onStarted: () => void }) {
   );
 }
 
+/**
+ * GFLOP/s with its share of the device's fma ceiling (vec4 fma in registers, no memory: the most a WGSL
+ * kernel can do on the device; kernels/bench/ceiling.ts).
+ */
+function GflopsCell({ gflops, ceiling }: { gflops: number | null; ceiling: number | undefined }) {
+  const percent = ceilingPercent(gflops, ceiling);
+  return (
+    <td
+      class="num"
+      title={percent === undefined ? undefined : `${percent.toFixed(0)} % of this device's ${CEILING_KERNEL}`}
+    >
+      {formatNumber(gflops, 1)}
+      {percent !== undefined && <span class="muted small">{` · ${percent.toFixed(0)} %`}</span>}
+    </td>
+  );
+}
+
 interface Row {
   device: string;
   kernel: string;
   shape: string;
   byVersion: Map<string, BenchRow>;
+}
+
+/** One kernel's results: a row per device and shape, its versions side by side. */
+function KernelTable(
+  { kernel, list, ceilings }: { kernel: string; list: Row[]; ceilings: Map<string, number> },
+) {
+  const versions = [...new Set(list.flatMap((r) => [...r.byVersion.keys()]))].sort();
+  return (
+    <Section title={kernel} id={`kernel-${kernel}`}>
+      {kernel === CEILING_KERNEL && (
+        <p class="muted small">
+          vec4 fma on values that stay in registers, no memory traffic: the most a WGSL kernel reaches on the
+          device. Every other GFLOP/s figure on this page shows its share of it.
+        </p>
+      )}
+      <div class="table-scroll">
+        <table class="table compact bench" data-testid="bench-table">
+          <thead>
+            <tr>
+              <th scope="col" rowSpan={2}>device</th>
+              <th scope="col" rowSpan={2}>shape</th>
+              {versions.map((v) => <th scope="colgroup" colSpan={3} key={v} class="version">{v}</th>)}
+            </tr>
+            <tr>
+              {versions.map((v) => (
+                <Fragment key={v}>
+                  <th scope="col" class="num">ms</th>
+                  <th scope="col" class="num">GFLOP/s</th>
+                  <th scope="col" class="num">GB/s</th>
+                </Fragment>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((row) => {
+              const fastest = Math.min(...[...row.byVersion.values()].map((r) => r.ms));
+              return (
+                <tr key={`${row.device}/${row.shape}`}>
+                  <td>{row.device}</td>
+                  <td class="mono">{row.shape}</td>
+                  {versions.map((v) => {
+                    const r = row.byVersion.get(v);
+                    const best = r && r.ms === fastest && row.byVersion.size > 1;
+                    return r
+                      ? (
+                        <Fragment key={v}>
+                          <td
+                            class={`num${best ? " best" : ""}`}
+                            title={best ? "fastest version" : undefined}
+                          >
+                            {formatNumber(r.ms, 3)}
+                          </td>
+                          <GflopsCell
+                            gflops={r.gflops}
+                            ceiling={kernel === CEILING_KERNEL ? undefined : ceilings.get(row.device)}
+                          />
+                          <td class="num">{formatNumber(r.gbps, 1)}</td>
+                        </Fragment>
+                      )
+                      : <td colSpan={3} class="muted num" key={v}>—</td>;
+                  })}
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </Section>
+  );
 }
 
 export function KernelsPage() {
@@ -74,6 +161,11 @@ export function KernelsPage() {
     const version = storedVersionLabel(r.kernel, r.version);
     if (!row.byVersion.has(version)) row.byVersion.set(version, r);
     rows.set(key, row);
+  }
+  // Each device's newest fma ceiling: every GFLOP/s cell also shows its share of it.
+  const ceilings = new Map<string, number>();
+  for (const r of all) {
+    if (r.kernel === CEILING_KERNEL && r.gflops && !ceilings.has(r.device)) ceilings.set(r.device, r.gflops);
   }
   const byKernel = new Map<string, Row[]>();
   for (const row of rows.values()) byKernel.set(row.kernel, [...(byKernel.get(row.kernel) ?? []), row]);
@@ -117,66 +209,15 @@ export function KernelsPage() {
       {results.data?.length === 0 && (
         <Section title="Results" id="bench-results">
           <EmptyState title="No benchmark results yet.">
-            Press the button above, or run <Cmd>deno task bench</Cmd> in a terminal.
+            Press the button above: the benchmark runs as a job on this server's device and its results appear
+            here. <Cmd>deno task bench</Cmd> in a terminal prints the same tables (and, with{" "}
+            <Cmd>--peers</Cmd>, tfjs and PyTorch beside them) without storing them.
           </EmptyState>
         </Section>
       )}
-      {[...byKernel.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([kernel, list]) => {
-        const versions = [...new Set(list.flatMap((r) => [...r.byVersion.keys()]))].sort();
-        return (
-          <Section key={kernel} title={kernel} id={`kernel-${kernel}`}>
-            <div class="table-scroll">
-              <table class="table compact bench" data-testid="bench-table">
-                <thead>
-                  <tr>
-                    <th scope="col" rowSpan={2}>device</th>
-                    <th scope="col" rowSpan={2}>shape</th>
-                    {versions.map((v) => <th scope="colgroup" colSpan={3} key={v} class="version">{v}</th>)}
-                  </tr>
-                  <tr>
-                    {versions.map((v) => (
-                      <Fragment key={v}>
-                        <th scope="col" class="num">ms</th>
-                        <th scope="col" class="num">GFLOP/s</th>
-                        <th scope="col" class="num">GB/s</th>
-                      </Fragment>
-                    ))}
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((row) => {
-                    const fastest = Math.min(...[...row.byVersion.values()].map((r) => r.ms));
-                    return (
-                      <tr key={`${row.device}/${row.shape}`}>
-                        <td>{row.device}</td>
-                        <td class="mono">{row.shape}</td>
-                        {versions.map((v) => {
-                          const r = row.byVersion.get(v);
-                          const best = r && r.ms === fastest && row.byVersion.size > 1;
-                          return r
-                            ? (
-                              <Fragment key={v}>
-                                <td
-                                  class={`num${best ? " best" : ""}`}
-                                  title={best ? "fastest version" : undefined}
-                                >
-                                  {formatNumber(r.ms, 3)}
-                                </td>
-                                <td class="num">{formatNumber(r.gflops, 1)}</td>
-                                <td class="num">{formatNumber(r.gbps, 1)}</td>
-                              </Fragment>
-                            )
-                            : <td colSpan={3} class="muted num" key={v}>—</td>;
-                        })}
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
-            </div>
-          </Section>
-        );
-      })}
+      {[...byKernel.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([kernel, list]) => (
+        <KernelTable key={kernel} kernel={kernel} list={list} ceilings={ceilings} />
+      ))}
     </>
   );
 }

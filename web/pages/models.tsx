@@ -22,6 +22,7 @@ import { pretrainLossSeries } from "../lib/series.ts";
 import { describeExcluded, leakageLabel, type ModelListing } from "../../server/contract/models.ts";
 import type { RunMetrics } from "../../server/contract/series.ts";
 import type { BenchRow, Run } from "../lib/types.ts";
+import { TRAIN_STEP_KERNEL } from "../../kernels/bench/report.ts";
 import { OwnModelsSection } from "./own-models.tsx";
 
 /** Ladder states with a live job behind them. */
@@ -89,8 +90,6 @@ function ModelStatus({ model: m }: { model: ModelListing }) {
 
 /** A software WebGPU adapter (the CPU), as the benchmark names the device. */
 const CPU_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|\bcpu\b/i;
-/** The benchmark's training-step rows: one per ladder size (`version`), with its tokens/s. */
-const TRAIN_STEP_KERNEL = "train step";
 /** Longer than this on the CPU, pretraining a size is impractical however it is estimated. */
 const PRACTICAL_SECONDS = 24 * 3600;
 
