@@ -20,11 +20,12 @@ import {
   worldStatementVariants,
 } from "../server/corpus/world.ts";
 import { Mulberry32 } from "../kernels/random.ts";
-import { labWorld, sentenceStarts } from "../server/lab/lab-corpus.ts";
+import { labWorld, loadLabCorpus, sentenceStarts } from "../server/lab/lab-corpus.ts";
 import { modelDir, statusPath, trainStatePath } from "../server/lab/model-store.ts";
 import { DEFAULT_WORLD_SPEC, storeLabWorld, worldSpecWith } from "../server/corpus/world-spec.ts";
 import { PretrainInterrupted, pretrainSize } from "../server/lab/pretrain.ts";
-import { paraphraseWindow } from "../server/lab/windows.ts";
+import { paraphraseWindow, validationBatches, validationWindowCount } from "../server/lab/windows.ts";
+import { paramsFromFlat, refForward } from "../kernels/reference.ts";
 import { learningRateAt } from "../server/lab/schedule.ts";
 import { ADAMW_PRETRAIN, paramLayout } from "../kernels/config.ts";
 import { getGpu } from "../kernels/device.ts";
@@ -34,7 +35,8 @@ import { TINY_CORPUS, tinySize } from "./helpers/tiny-ladder.ts";
 
 const corpus = TINY_CORPUS;
 const tiny = tinySize("nano", 24);
-const quiet = { evalEvery: 6, checkpointEvery: 8, logEvery: 4, valWindows: 8, knowledgeEntities: 8 };
+// 24 validation windows: three training batches' worth, so validation runs on a forward-only evaluator.
+const quiet = { evalEvery: 6, checkpointEvery: 8, logEvery: 4, valWindows: 24, knowledgeEntities: 8 };
 
 Deno.test("learning rate: linear warmup, then cosine decay to a tenth", () => {
   // 10 steps, 2 of warmup, peak 1: steps 0,1 → 0.5, 1; then 0.1 + 0.9·(1 + cos(π·k/8))/2.
@@ -71,6 +73,22 @@ Deno.test("pretraining lowers validation loss from ln V, caches, and resumes exa
     const checkpoint = await loadCheckpoint(first.dir);
     assert.equal(checkpoint.meta.tokenizer, s.tokenizerId);
     assert.equal(checkpoint.meta.corpusHash, s.corpusHash);
+
+    // The final validation loss (on a forward-only evaluator of all 24 windows, 3× the training batch)
+    // equals the float64 reference's mean loss over the same windows with the final parameters.
+    const T = tiny.contextLength;
+    const validation = (await loadLabCorpus(dataDir, corpus)).world.validation;
+    assert.equal(validationWindowCount(validation, T, quiet.valWindows), 24, "the test's world is too small");
+    const [windows] = validationBatches(validation, 24, T, quiet.valWindows);
+    const reference = refForward(s.config, paramsFromFlat(s.config, checkpoint.params), {
+      B: 24,
+      T,
+      ...windows,
+    }, "lm");
+    assert.ok(
+      Math.abs(reference.loss - s.val_loss!) < 1e-4,
+      `val loss ${s.val_loss} vs float64 ${reference.loss}`,
+    );
 
     // The status says what the corpus held of the tasks' test items: the world alone, none.
     const worldOnly = {

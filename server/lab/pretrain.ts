@@ -41,7 +41,14 @@ import {
   writeTrainState,
 } from "./model-store.ts";
 import { learningRateAt } from "./schedule.ts";
-import { sampleBatch, validationBatches, validationLoss, type WindowBatch } from "./windows.ts";
+import {
+  sampleBatch,
+  validationBatches,
+  validationLoss,
+  validationWindowCount,
+  type WindowBatch,
+} from "./windows.ts";
+import { adapterMemoryLimits, modelMemory, planEvalRows } from "../../kernels/memory.ts";
 
 export interface PretrainProgress {
   step: number;
@@ -231,7 +238,6 @@ class PretrainRun {
   readonly resumedFromStep: number;
   private readonly rng: Mulberry32;
   private readonly curves: Curves;
-  private readonly valBatches: WindowBatch[];
   /** Step → the budget percentages whose snapshot is taken after it. */
   private readonly snapshotsAt = new Map<number, number[]>();
   private wallBefore: number;
@@ -244,7 +250,8 @@ class PretrainRun {
     /** A probe of every world attribute for the snapshots' reports (built per snapshot, then freed). */
     private readonly snapshotProbe: (() => KnowledgeProbe) | undefined,
     state: TrainState | null,
-    valWindows: number,
+    /** The model the validation loss runs on (validationModel) and its batches of windows. */
+    private readonly validation: { model: GptModel; batches: WindowBatch[] },
   ) {
     for (const pct of KNOWLEDGE_CHECKPOINTS) {
       const step = snapshotStep(plan.totalSteps, pct);
@@ -252,12 +259,6 @@ class PretrainRun {
     }
     this.rng = new Mulberry32(state?.rngState ?? (plan.seed * 2654435761) ^ 0x5bd1e995);
     this.curves = state?.curves ?? { train: [], val: [], knowledge: [] };
-    this.valBatches = validationBatches(
-      plan.corpus.world.validation,
-      plan.batchSize,
-      plan.seqLen,
-      valWindows,
-    );
     this.step = state?.step ?? 0;
     this.resumedFromStep = this.step;
     this.wallBefore = state?.wallSeconds ?? 0;
@@ -283,7 +284,7 @@ class PretrainRun {
 
   async evaluate(): Promise<{ valLoss: number; knowledge: number | undefined }> {
     const { step, curves } = this;
-    const valLoss = await validationLoss(this.model, this.valBatches);
+    const valLoss = await validationLoss(this.validation.model, this.validation.batches);
     curves.val.push({ step, tokens: this.tokensAt(step), value: valLoss });
     let knowledge: number | undefined;
     if (this.probe) {
@@ -504,6 +505,33 @@ async function trainToEnd(run: PretrainRun, opts: PretrainOptions): Promise<Pret
   };
 }
 
+/**
+ * The model the validation loss runs on and the windows in batches of its rows: a forward-only evaluator
+ * of up to EVAL_TOKENS tokens a batch on the training model's parameter buffers (planEvalRows: 128 rows
+ * instead of the ladder's 16), or the training model itself where no more rows fit. The windows and their
+ * losses are the same either way; only the batching differs. On llvmpipe it saves 10–20 % of a validation
+ * (the LM head and its loss, linear in tokens, dominate it at the ladder's sizes); a GPU gains more from
+ * fuller batches.
+ */
+function validationModel(gpu: Gpu, plan: RunPlan, model: GptModel, maxWindows: number) {
+  const { config, seqLen } = plan;
+  const tokens = plan.corpus.world.validation;
+  const limits = adapterMemoryLimits(gpu);
+  const trainingNeed = modelMemory(config, {
+    batchSize: model.B,
+    seqLen,
+    maxBufferSize: limits.maxBufferSize,
+  });
+  const rows = planEvalRows(
+    config,
+    { seqLen, trainRows: model.B, examples: validationWindowCount(tokens, seqLen, maxWindows) },
+    limits,
+    trainingNeed,
+  );
+  const evaluator = rows > model.B ? model.evaluator(rows) : model;
+  return { model: evaluator, batches: validationBatches(tokens, evaluator.B, seqLen, maxWindows) };
+}
+
 export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResult> {
   const size = typeof opts.size === "string" ? ladderSize(opts.size) : opts.size;
   const dataDir = opts.dataDir ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
@@ -528,6 +556,7 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
   const probe = world ? probeOn([knowledgeAttribute(world)]) : undefined;
   // Snapshots report every attribute, on the entities the curve tracks.
   const snapshotProbe = world ? () => probeOn() : undefined;
+  const validation = validationModel(gpu, plan, model, opts.valWindows ?? 256);
   try {
     model.setOptimizer({
       ...ADAMW_PRETRAIN,
@@ -535,11 +564,12 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
       weightDecay: opts.weightDecay ?? ADAMW_PRETRAIN.weightDecay,
     });
     if (state) model.loadOptimizerState({ m: state.m, v: state.v, step: state.optimizerStep });
-    const run = new PretrainRun(plan, model, probe, snapshotProbe, state, opts.valWindows ?? 256);
+    const run = new PretrainRun(plan, model, probe, snapshotProbe, state, validation);
     run.onCheckpoint = opts.onCheckpoint;
     return await trainToEnd(run, opts);
   } finally {
     probe?.destroy();
+    if (validation.model !== model) validation.model.destroy();
     model.destroy();
   }
 }

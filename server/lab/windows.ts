@@ -89,6 +89,11 @@ export function sampleBatch(
   return batch;
 }
 
+/** How many validation windows of T tokens the tokens hold, at most `maxWindows` (at least one). */
+export function validationWindowCount(tokens: TokenArray, T: number, maxWindows: number): number {
+  return Math.max(1, Math.min(maxWindows, Math.floor((tokens.length - 1) / T)));
+}
+
 /** Fixed validation windows: the validation tokens tiled without overlap, at most `maxWindows`. */
 export function validationBatches(
   tokens: TokenArray,
@@ -96,7 +101,7 @@ export function validationBatches(
   T: number,
   maxWindows: number,
 ): WindowBatch[] {
-  const windows = Math.max(1, Math.min(maxWindows, Math.floor((tokens.length - 1) / T)));
+  const windows = validationWindowCount(tokens, T, maxWindows);
   const stride = Math.max(T, Math.floor((tokens.length - 1) / windows));
   const batches: WindowBatch[] = [];
   for (let w = 0; w < windows; w += B) {
