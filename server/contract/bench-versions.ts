@@ -6,6 +6,9 @@
  */
 import { type KernelFamily, knownVersionLabel } from "../../kernels/versions.ts";
 
+/** The names of the stored rows that are not kernel versions, and the ceiling share (for the dashboard). */
+export { CEILING_KERNEL, ceilingPercent, TRAIN_STEP_KERNEL } from "../../kernels/bench/report.ts";
+
 /** Kernel-name prefixes of the benchmark's rows ("matmul NN", "lm cross-entropy fwd+bwd", …). */
 const FAMILY_OF_KERNEL: [string, KernelFamily][] = [
   ["matmul", "matmul"],

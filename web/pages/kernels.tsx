@@ -16,8 +16,7 @@ import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
 import type { BenchRow, Job } from "../lib/types.ts";
-import { storedVersionLabel } from "../../server/contract/bench-versions.ts";
-import { CEILING_KERNEL, ceilingPercent } from "../../kernels/bench/report.ts";
+import { CEILING_KERNEL, ceilingPercent, storedVersionLabel } from "../../server/contract/bench-versions.ts";
 
 function RunBenchmark({ onStarted }: { onStarted: () => void }) {
   const [error, setError] = useState<string>();

@@ -22,7 +22,7 @@ import { pretrainLossSeries } from "../lib/series.ts";
 import { describeExcluded, leakageLabel, type ModelListing } from "../../server/contract/models.ts";
 import type { RunMetrics } from "../../server/contract/series.ts";
 import type { BenchRow, Run } from "../lib/types.ts";
-import { TRAIN_STEP_KERNEL } from "../../kernels/bench/report.ts";
+import { TRAIN_STEP_KERNEL } from "../../server/contract/bench-versions.ts";
 import { OwnModelsSection } from "./own-models.tsx";
 
 /** Ladder states with a live job behind them. */
