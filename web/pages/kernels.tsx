@@ -51,8 +51,8 @@ function RunBenchmark({ onStarted }: { onStarted: () => void }) {
 }
 
 /**
- * GFLOP/s with its share of the device's fma ceiling (vec4 fma in registers, no memory: the most a WGSL
- * kernel can do on the device; kernels/bench/ceiling.ts).
+ * GFLOP/s with its share of the device's fma ceiling (vec4 fma in registers, no memory: about what WGSL
+ * arithmetic reaches on the device with nothing else to do; kernels/bench/ceiling.ts).
  */
 function GflopsCell({ gflops, ceiling }: { gflops: number | null; ceiling: number | undefined }) {
   const percent = ceilingPercent(gflops, ceiling);
@@ -83,8 +83,8 @@ function KernelTable(
     <Section title={kernel} id={`kernel-${kernel}`}>
       {kernel === CEILING_KERNEL && (
         <p class="muted small">
-          vec4 fma on values that stay in registers, no memory traffic: the most a WGSL kernel reaches on the
-          device. Every other GFLOP/s figure on this page shows its share of it.
+          vec4 fma on values that stay in registers, no memory traffic: about what WGSL arithmetic reaches on
+          the device with nothing else to do. Every other GFLOP/s figure on this page shows its share of it.
         </p>
       )}
       <div class="table-scroll">
