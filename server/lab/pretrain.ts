@@ -509,9 +509,9 @@ async function trainToEnd(run: PretrainRun, opts: PretrainOptions): Promise<Pret
  * The model the validation loss runs on and the windows in batches of its rows: a forward-only evaluator
  * of up to EVAL_TOKENS tokens a batch on the training model's parameter buffers (planEvalRows: 128 rows
  * instead of the ladder's 16), or the training model itself where no more rows fit. The windows and their
- * losses are the same either way; only the batching differs. On llvmpipe it saves 10–20 % of a validation
- * (the LM head and its loss, linear in tokens, dominate it at the ladder's sizes); a GPU gains more from
- * fuller batches.
+ * losses are the same either way; only the batching differs. On llvmpipe it saved 7–22 % of a validation
+ * (medians of three, nano to medium, the host busy): the LM head and its loss, linear in tokens, dominate
+ * validation at the ladder's sizes. A GPU gains more from fuller batches.
  */
 function validationModel(gpu: Gpu, plan: RunPlan, model: GptModel, maxWindows: number) {
   const { config, seqLen } = plan;
