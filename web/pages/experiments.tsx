@@ -239,7 +239,7 @@ function DemoLauncher({ place }: { place: "header" | "empty" }) {
   return (
     <div class={`demo demo-${place}`} data-testid={`demo-${place}`}>
       <button type="button" class="demo-button" disabled={busy || active} onClick={start}>
-        {busy ? "Starting the demo…" : "Run the demo (about 25 minutes on 2 cores)"}
+        {busy ? "Starting the demo…" : "Run the demo (about 20 minutes on 2 cores)"}
       </button>
       <p class="muted small demo-line">{DEMO_LINE}</p>
       {error && <p class="field-error" role="alert">{error}</p>}
