@@ -4,6 +4,8 @@
  * so logs stay readable and `--json` output on stdout stays clean.
  */
 
+import { progressCount } from "../server/contract/jobs.ts";
+
 export interface ProgressOptions {
   label: string;
   total: number;
@@ -53,9 +55,11 @@ export class ProgressBar {
     const bar = "█".repeat(filled) + "░".repeat(width - filled);
     const unit = this.opts.unit ?? "it";
     const rate = this.rate >= 100 ? this.rate.toFixed(0) : this.rate.toFixed(2);
-    const line =
-      `${this.opts.label} ${bar} ${(100 * fraction).toFixed(1).padStart(5)}% ${done}/${this.opts.total} ` +
-      `${rate} ${unit}/s ETA ${formatDuration(this.etaSeconds)}${note ? " " + note : ""}`;
+    const line = `${this.opts.label} ${bar} ${(100 * fraction).toFixed(1).padStart(5)}% ` +
+      `${progressCount(done, this.opts.total, unit)} ${rate} ${unit}/s ETA ${
+        formatDuration(this.etaSeconds)
+      }` +
+      `${note ? " " + note : ""}`;
     Deno.stderr.writeSync(this.encoder.encode(this.tty ? `\r\x1b[2K${line}` : `${line}\n`));
   }
 

@@ -285,6 +285,14 @@ function experiment(
   } as unknown as ExperimentResult;
 }
 
+/** The stand-in sweep's last progress report, as runSweep words it. */
+const SWEEP_LAST_PROGRESS = {
+  step: 2,
+  total: 2,
+  stage: "3/3 world-kind nano→small auxconf s0: student",
+  unit: "experiments",
+};
+
 Deno.test("the demo job pretrains what is missing, records the sweep as a sweep, reports by phase", async () => {
   await Deno.mkdir(modelDir(dataDir, "nano"), { recursive: true });
   await writeStatus(dataDir, "nano", pretrainedStatus("nano"));
@@ -302,7 +310,7 @@ Deno.test("the demo job pretrains what is missing, records the sweep as a sweep,
       sweep: async (options, deps) => {
         swept.push(options);
         for (const [i, r] of written.entries()) await deps.onExperiment?.(r, i, written.length);
-        deps.onProgress?.({ step: 2, total: 2, stage: "3/3 world-kind nano→small auxconf s0: student" });
+        deps.onProgress?.(SWEEP_LAST_PROGRESS);
         return demoSweep();
       },
     }),
@@ -383,6 +391,7 @@ Deno.test("the demo job pretrains what is missing, records the sweep as a sweep,
     const pretraining = events.filter((e) => e.status === "running" && /^phase 1\/2/.test(e.message ?? ""));
     assert.ok(pretraining.length >= 2, `pretraining events: ${pretraining.length}`);
     assert.ok(pretraining.every((e) => e.total === phaseTotal), "one total over every size to pretrain");
+    assert.ok(pretraining.every((e) => e.unit === "tokens"), "pretraining counts tokens");
     assert.deepEqual(
       [pretraining[0].step, pretraining[0].message?.split(":")[0]],
       [budget("micro") / 2, "phase 1/2, pretraining micro (1 of 3)"],
@@ -392,7 +401,11 @@ Deno.test("the demo job pretrains what is missing, records the sweep as a sweep,
     const sweeping = events.filter((e) =>
       e.status === "running" && /^phase 2\/2, sweep: /.test(e.message ?? "")
     );
-    assert.deepEqual([sweeping.at(-1)?.step, sweeping.at(-1)?.total], [2, 2]);
+    assert.deepEqual([sweeping.at(-1)?.step, sweeping.at(-1)?.total, sweeping.at(-1)?.unit], [
+      2,
+      2,
+      "experiments",
+    ]);
     assert.equal(events.at(-1)?.status, "done");
   } finally {
     unsubscribe();

@@ -95,12 +95,19 @@ Deno.test("a sweep fans out into cell jobs over two workers and sums up as the o
   );
 
   // The one-job path: the same sweep in this process, on a cache of its own.
+  const progress: { step: number; total: number; unit?: string }[] = [];
   const reference = await runSweep(sweepOptions(request), {
     models: tinyModels(),
     cache: new ExperimentCache(join(root, "reference-cache")),
     importedTasks: dbTaskLookup(db),
+    onProgress: (p) => progress.push(p),
   });
   assert.deepEqual(finished.result, JSON.parse(JSON.stringify(sweepSummary(reference))));
+  // The sweep counts experiments, the running one's share included: 0 … 3 of 3, in order.
+  assert.ok(progress.every((p) => p.unit === "experiments" && p.total === 3), JSON.stringify(progress[0]));
+  assert.ok(progress.every((p, i) => i === 0 || p.step >= progress[i - 1].step), "steps never go back");
+  assert.ok(progress.some((p) => !Number.isInteger(p.step)), "a share of the running experiment shows");
+  assert.equal(progress.at(-1)!.step, 3);
   const rows = await db.select().from(results).where(eq(results.experimentId, experiment.id));
   assert.deepEqual(
     rows.map((r) => `${r.weakSize}→${r.strongSize}`).sort(),

@@ -1,7 +1,7 @@
 /**
  * The adapter's arithmetic ceiling for WGSL: vec4 fused multiply-adds on values that stay in registers,
- * no memory traffic inside the loop. Every invocation runs `iterations` rounds of `unroll` × `chains`
- * independent recurrences a ← a · s + t (vec4 each), then stores their sum once. It is what a kernel's
+ * no memory traffic inside the loop. Every invocation runs `iterations` rounds of CEILING_UNROLL ×
+ * CEILING_CHAINS independent recurrences a ← a · s + t (vec4 each), then stores their sum once. It is what a kernel's
  * GFLOP/s can be compared with on this adapter: on llvmpipe it is what LLVM makes of WGSL `fma` (a
  * multiply and an add, 8 lanes per instruction), not the CPU's datasheet peak, and no kernel that also
  * loads its operands can reach it.
@@ -53,11 +53,13 @@ export function planCeiling(gpu: Gpu, spec: { out: Tensor; groups: number; itera
   if (spec.out.length < 4 * CEILING_WG * spec.groups) {
     throw new Error(`ceiling: out holds ${spec.out.length} floats, needs ${4 * CEILING_WG * spec.groups}`);
   }
+  const { binding, base } = bindTensor(gpu, spec.out);
+  if (base !== 0) throw new Error("ceiling: out must start its binding (a tensor of its own, not a slice)");
   return plan(gpu, {
     label: CEILING_KERNEL,
     code: ceilingSource(),
     params: { iterations: spec.iterations },
-    bindings: [bindTensor(gpu, spec.out).binding],
+    bindings: [binding],
     workgroups: [spec.groups],
     flops: ceilingFlops(spec.groups, spec.iterations),
     family: "ceiling",

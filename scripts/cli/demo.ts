@@ -35,7 +35,7 @@ export async function main(args: string[]): Promise<void> {
       const label = p.phase === "pretrain" ? p.stage : "sweep";
       if (label !== phase) {
         bar?.finish();
-        bar = new ProgressBar({ label, total: p.total, unit: p.phase === "pretrain" ? "tok" : "‰" });
+        bar = new ProgressBar({ label, total: p.total, unit: p.unit });
         phase = label;
       }
       bar!.opts.total = p.total;

@@ -35,7 +35,7 @@ export async function main(args: string[]): Promise<void> {
   }
   const recipes = only ? only.map((n) => STUDY_RECIPES[n - 1]) : STUDY_RECIPES;
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
-  const bar = new ProgressBar({ label: "recipes", total: 1, unit: "‰" });
+  const bar = new ProgressBar({ label: "recipes", total: 1, unit: "experiments" });
   const rows = await runRecipeStudy(
     {
       tasks: list(values.tasks),

@@ -117,7 +117,7 @@ export async function main(args: string[]): Promise<void> {
     probes: values.probes || undefined,
   });
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
-  const bar = new ProgressBar({ label: "sweep", total: 1, unit: "‰" });
+  const bar = new ProgressBar({ label: "sweep", total: 1, unit: "experiments" });
   const result = await runSweep(
     {
       tasks: list(values.tasks),

@@ -249,7 +249,7 @@ export async function main(args: string[]): Promise<void> {
   });
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const weak = values.weak ?? GIVEN_SUPERVISOR;
-  const bar = new ProgressBar({ label: `w2s ${weak}→${values.strong}`, total: 1, unit: "step" });
+  const bar = new ProgressBar({ label: `w2s ${weak}→${values.strong}`, total: 1, unit: "steps" });
   const result = await runExperiment({
     task: values.task,
     weak,

@@ -16,6 +16,8 @@ export const JobEventSchema = z.object({
   status: JobStatus,
   step: z.number().optional(),
   total: z.number().optional(),
+  /** What step and total count ("tokens", "steps", "experiments"). */
+  unit: z.string().optional(),
   message: z.string().optional(),
   loss: z.number().optional(),
   accuracy: z.number().optional(),
@@ -32,11 +34,21 @@ export type JobEvent = z.infer<typeof JobEventSchema>;
 export interface JobProgress {
   step?: number;
   total?: number;
+  unit?: string;
   message?: string;
   metrics?: Record<string, number>;
   etaSeconds?: number;
   runIds?: number[];
   at?: string;
+}
+
+/**
+ * "93.1/112 experiments": done of total in their unit, a fractional count to one decimal (the CLI's progress
+ * bar and the dashboard's job progress both show it).
+ */
+export function progressCount(step: number, total: number, unit?: string): string {
+  const count = (n: number) => Number.isInteger(n) ? String(n) : n.toFixed(1);
+  return `${count(step)}/${count(total)}${unit ? ` ${unit}` : ""}`;
 }
 
 /** The job that runs the demo (server/lab/demo.ts): pretraining what is missing, then the demo sweep. */

@@ -56,6 +56,7 @@ function pretrainPhaseProgress(ctx: JobContext, toPretrain: readonly string[]) {
     ctx.progress({
       step: before + p.tokens,
       total: [...budgets.values()].reduce((sum, n) => sum + n, 0),
+      unit: "tokens",
       message: `phase 1/2, pretraining ${size} (${index + 1} of ${toPretrain.length}): ` +
         `${tokenCount(p.tokens)} / ${tokenCount(p.totalTokens)} tokens; the sweep follows`,
       metrics: live,
@@ -105,7 +106,7 @@ export function makeDemoHandler(runners: DemoRunners = {}): JobHandler {
       // The pretraining phase reports through pretrainInJob, which knows the size and its run.
       onProgress: (p) => {
         if (p.phase === "sweep") {
-          sweepProgress?.({ step: p.step, total: p.total, stage: `phase 2/2, sweep: ${p.stage}` });
+          sweepProgress?.({ ...p, stage: `phase 2/2, sweep: ${p.stage}` });
         }
       },
     }, options);

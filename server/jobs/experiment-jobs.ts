@@ -231,6 +231,7 @@ function pipelineDeps(ctx: JobContext, recorder: Recorder, models: ModelSource):
       ctx.progress({
         step: p.step,
         total: p.total,
+        unit: p.unit,
         message: p.stage,
         metrics: lastLive,
         ...(runId !== undefined ? { runIds: [runId] } : {}),

@@ -149,6 +149,7 @@ function progressEvent(job: Job, update: ProgressUpdate, etaSeconds: number | un
     status: "running",
     step: update.step,
     total: update.total,
+    ...(update.unit ? { unit: update.unit } : {}),
     message: update.message,
     loss: update.metrics?.loss,
     accuracy: update.metrics?.accuracy,

@@ -170,6 +170,7 @@ export function makePretrainHandler(pretrain: PretrainSize = pretrainSize): JobH
       ctx.progress({
         step: p.step,
         total: p.totalSteps,
+        unit: "steps",
         message: `${p.tokens.toLocaleString("en-US")} / ${p.totalTokens.toLocaleString("en-US")} tokens`,
         metrics: live,
         runIds: [runId],

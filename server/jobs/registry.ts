@@ -7,6 +7,8 @@ import type { LabDb } from "../../db/client.ts";
 export interface ProgressUpdate {
   step: number;
   total: number;
+  /** What step and total count ("tokens", "steps", "experiments"); shown beside them. */
+  unit?: string;
   message?: string;
   /** Latest figures shown live (loss, accuracy, …). */
   metrics?: Record<string, number>;

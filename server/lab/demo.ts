@@ -29,10 +29,11 @@ export const DEMO_SWEEP: SweepOptions = {
 
 export interface DemoProgress {
   phase: "pretrain" | "sweep";
-  /** Done and total of this phase (tokens while pretraining a size, the sweep's steps). */
+  /** Done and total of this phase, in `unit`: tokens while pretraining a size, then the sweep's experiments. */
   step: number;
   total: number;
   stage: string;
+  unit?: string;
 }
 
 export interface DemoHeadline {
@@ -103,6 +104,7 @@ export async function runDemo(deps: DemoDeps, sweep: SweepOptions = DEMO_SWEEP):
           step: p.tokens,
           total: p.totalTokens,
           stage: `pretrain ${size}`,
+          unit: "tokens",
         }),
     });
     if (result.cached) cachedSizes.push(size);
@@ -110,7 +112,7 @@ export async function runDemo(deps: DemoDeps, sweep: SweepOptions = DEMO_SWEEP):
   const pretrained = performance.now();
   const result = await (deps.sweep ?? runSweep)(sweep, {
     ...deps,
-    onProgress: (p) => deps.onProgress?.({ phase: "sweep", step: p.step, total: p.total, stage: p.stage }),
+    onProgress: (p) => deps.onProgress?.({ phase: "sweep", ...p }),
   });
   const done = performance.now();
   return {

@@ -248,8 +248,10 @@ export async function runPlanned(
         ...deps,
         onProgress: (p) =>
           deps.onProgress?.({
-            step: Math.round((k + p.step / Math.max(1, p.total)) * 1000),
-            total: indices.length * 1000,
+            // Experiments done, the current one's share included: "93.1/112 experiments".
+            step: k + p.step / Math.max(1, p.total),
+            total: indices.length,
+            unit: "experiments",
             stage: `${i + 1}/${plan.length} ${plan[i].task} ${plan[i].weak}→${plan[i].strong} ${
               plan[i].method
             } s${plan[i].seed}: ${p.stage}`,

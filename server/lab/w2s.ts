@@ -127,6 +127,8 @@ export interface Progress {
   step: number;
   total: number;
   stage: string;
+  /** What step and total count: "steps" (training steps of one experiment), "experiments" (a sweep's). */
+  unit?: string;
 }
 
 export interface ExperimentDeps {
@@ -423,7 +425,7 @@ function planProgress(
 function progressCounter(total: number, onProgress?: (p: Progress) => void) {
   let done = 0;
   const report = (stage: string, step = 0) =>
-    onProgress?.({ step: Math.min(total, done + step), total, stage });
+    onProgress?.({ step: Math.min(total, done + step), total, stage, unit: "steps" });
   const advance = (steps: number, stage: string) => {
     done += steps;
     report(stage);

@@ -3,7 +3,7 @@ import type { ComponentChildren } from "preact";
 import { useEffect } from "preact/hooks";
 import { liveJobs } from "../lib/live.ts";
 import { formatDuration, readableKey } from "../lib/format.ts";
-import type { JobProgress, JobStatus } from "../../server/contract/jobs.ts";
+import { type JobProgress, type JobStatus, progressCount } from "../../server/contract/jobs.ts";
 
 export function StatusBadge({ status }: { status: string }) {
   return <span class={`badge badge-${status}`}>{status}</span>;
@@ -42,6 +42,7 @@ export function JobLiveProgress(
   const shownStatus = liveNewer ? live.status : status;
   const step = (liveNewer ? live.step : undefined) ?? progress?.step;
   const total = (liveNewer ? live.total : undefined) ?? progress?.total;
+  const unit = (liveNewer ? live.unit : undefined) ?? progress?.unit;
   const eta = (liveNewer ? live.etaSeconds : undefined) ?? progress?.etaSeconds;
   const message = (liveNewer ? live.message : undefined) ?? progress?.message;
   const figures = (liveNewer ? live.metrics : undefined) ?? progress?.metrics;
@@ -56,7 +57,7 @@ export function JobLiveProgress(
         )}
         {step !== undefined && total !== undefined && (
           <span class="muted progress-text" data-testid="progress-text">
-            {step}/{total}
+            {progressCount(step, total, unit)}
             {shownStatus === "running" && eta !== undefined && <>{" · ETA "}{formatDuration(eta)}</>}
           </span>
         )}
