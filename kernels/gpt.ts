@@ -48,7 +48,7 @@ import {
   writeSharded,
   writeTensor,
 } from "./runtime.ts";
-import { flatShards } from "./memory.ts";
+import { adapterMemoryLimits, flatShards, modelMemory, planEvalRows } from "./memory.ts";
 import { planMatmul, planMatmulSplitK, splitKSlices } from "./ops/matmul.ts";
 import { planGatherLast, planScatterLast, planStatsCarry } from "./ops/rows.ts";
 import { planAdd, planFill, planGeluBackward, planGeluForward, planScale } from "./ops/elementwise.ts";
@@ -394,6 +394,22 @@ export class GptModel {
       fuse: this.fuse,
       forwardOnly: true,
     });
+  }
+
+  /**
+   * The model to evaluate a set of `examples` on beside this one: an evaluator of up to EVAL_TOKENS
+   * tokens a batch, whole examples, as many rows as fit beside this model's memory (planEvalRows), or
+   * this model itself when no more rows fit. The caller destroys an evaluator that is not this model.
+   */
+  evaluatorFor(set: { examples: number; rowsPerExample?: number }): GptModel {
+    const limits = adapterMemoryLimits(this.gpu);
+    const need = modelMemory(this.cfg, {
+      batchSize: this.B,
+      seqLen: this.T,
+      maxBufferSize: limits.maxBufferSize,
+    });
+    const rows = planEvalRows(this.cfg, { seqLen: this.T, trainRows: this.B, ...set }, limits, need);
+    return rows > this.B ? this.evaluator(rows) : this;
   }
 
   /** Throws, naming `what`, on a forward-only model. */

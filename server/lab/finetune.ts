@@ -328,7 +328,7 @@ export function totalSteps(n: number, hyper: Pick<FinetuneHyper, "epochs" | "bat
  * The model a finetune trains (micro-batches where the batch does not fit: planMicroBatch) and the one
  * it evaluates with: the probe head's features, validation and test at every curve point, predictions
  * and the probes after training run on a forward-only evaluator of more rows on the same parameter
- * buffers (planEvalRows), or on the model itself when no more rows fit.
+ * buffers (GptModel.evaluatorFor), or on the model itself when no more rows fit.
  */
 function finetuneModels(input: FinetuneInput, T: number, sets: EncodedSet[]) {
   const { gpu, config, hyper } = input;
@@ -341,23 +341,8 @@ function finetuneModels(input: FinetuneInput, T: number, sets: EncodedSet[]) {
     throw new Error(`finetune: microBatch ${micro} must be an integer in 1…${B} (the batch size)`);
   }
   const model = new GptModel(gpu, config, input.params, { batchSize: micro * per, seqLen: T });
-  const trainingNeed = modelMemory(config, {
-    batchSize: model.B,
-    seqLen: T,
-    maxBufferSize: limits.maxBufferSize,
-  });
-  const evalRows = planEvalRows(
-    config,
-    {
-      seqLen: T,
-      rowsPerExample: per,
-      trainRows: model.B,
-      examples: Math.max(...sets.map((s) => s.n)),
-    },
-    limits,
-    trainingNeed,
-  );
-  return { model, evaluator: evalRows > model.B ? model.evaluator(evalRows) : model, micro };
+  const evaluator = model.evaluatorFor({ examples: Math.max(...sets.map((s) => s.n)), rowsPerExample: per });
+  return { model, evaluator, micro };
 }
 
 /** Full finetuning of the trunk and the class head on soft targets. */

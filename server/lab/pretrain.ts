@@ -48,7 +48,6 @@ import {
   validationWindowCount,
   type WindowBatch,
 } from "./windows.ts";
-import { adapterMemoryLimits, modelMemory, planEvalRows } from "../../kernels/memory.ts";
 
 export interface PretrainProgress {
   step: number;
@@ -507,29 +506,16 @@ async function trainToEnd(run: PretrainRun, opts: PretrainOptions): Promise<Pret
 
 /**
  * The model the validation loss runs on and the windows in batches of its rows: a forward-only evaluator
- * of up to EVAL_TOKENS tokens a batch on the training model's parameter buffers (planEvalRows: 128 rows
+ * of up to EVAL_TOKENS tokens a batch on the training model's parameter buffers (evaluatorFor: 128 rows
  * instead of the ladder's 16), or the training model itself where no more rows fit. The windows and their
  * losses are the same either way; only the batching differs. On llvmpipe it saved 7–22 % of a validation
  * (medians of three, nano to medium, the host busy): the LM head and its loss, linear in tokens, dominate
  * validation at the ladder's sizes. A GPU gains more from fuller batches.
  */
-function validationModel(gpu: Gpu, plan: RunPlan, model: GptModel, maxWindows: number) {
-  const { config, seqLen } = plan;
+function validationModel(plan: RunPlan, model: GptModel, maxWindows: number) {
   const tokens = plan.corpus.world.validation;
-  const limits = adapterMemoryLimits(gpu);
-  const trainingNeed = modelMemory(config, {
-    batchSize: model.B,
-    seqLen,
-    maxBufferSize: limits.maxBufferSize,
-  });
-  const rows = planEvalRows(
-    config,
-    { seqLen, trainRows: model.B, examples: validationWindowCount(tokens, seqLen, maxWindows) },
-    limits,
-    trainingNeed,
-  );
-  const evaluator = rows > model.B ? model.evaluator(rows) : model;
-  return { model: evaluator, batches: validationBatches(tokens, evaluator.B, seqLen, maxWindows) };
+  const evaluator = model.evaluatorFor({ examples: validationWindowCount(tokens, plan.seqLen, maxWindows) });
+  return { model: evaluator, batches: validationBatches(tokens, evaluator.B, plan.seqLen, maxWindows) };
 }
 
 export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResult> {
@@ -556,7 +542,7 @@ export async function pretrainSize(opts: PretrainOptions): Promise<PretrainResul
   const probe = world ? probeOn([knowledgeAttribute(world)]) : undefined;
   // Snapshots report every attribute, on the entities the curve tracks.
   const snapshotProbe = world ? () => probeOn() : undefined;
-  const validation = validationModel(gpu, plan, model, opts.valWindows ?? 256);
+  const validation = validationModel(plan, model, opts.valWindows ?? 256);
   try {
     model.setOptimizer({
       ...ADAMW_PRETRAIN,
