@@ -50,7 +50,7 @@ import {
 } from "./runtime.ts";
 import { adapterMemoryLimits, flatShards, modelMemory, planEvalRows } from "./memory.ts";
 import { planMatmul, planMatmulSplitK, splitKSlices } from "./ops/matmul.ts";
-import { planGatherLast, planScatterLast, planStatsCarry } from "./ops/rows.ts";
+import { planGatherLast, planMaskEmpty, planScatterLast, planStatsCarry } from "./ops/rows.ts";
 import { planAdd, planFill, planGeluBackward, planGeluForward, planScale } from "./ops/elementwise.ts";
 import { groupPositionsByToken, planEmbeddingBackward, planEmbeddingForward } from "./ops/embedding.ts";
 import { planLayernormBackward, planLayernormForward } from "./ops/layernorm.ts";
@@ -178,6 +178,30 @@ interface LayerActs {
   gelu: Tensor;
 }
 
+/**
+ * The final block's tensors for each row's last token only (B rows instead of B·T): what an evaluation
+ * that reads the last token (cls and reward heads) computes after that block's attention.
+ */
+interface LastRowActs {
+  x: Tensor;
+  att: Tensor;
+  attProj: Tensor;
+  xmid: Tensor;
+  ln2: Tensor;
+  mean2: Tensor;
+  rstd2: Tensor;
+  fc: Tensor;
+  gelu: Tensor;
+  mlpProj: Tensor;
+  xFinal: Tensor;
+  lnf: Tensor;
+  meanF: Tensor;
+  rstdF: Tensor;
+}
+
+/** The tensors one block's projection and MLP read and write: all rows (LayerActs) or the last rows. */
+type BlockTailActs = Pick<LayerActs, "x" | "att" | "xmid" | "ln2" | "mean2" | "rstd2" | "fc" | "gelu">;
+
 export class GptModel {
   readonly layout: ParamLayout;
   readonly B: number;
@@ -240,6 +264,8 @@ export class GptModel {
 
   // Activations and their gradients.
   private acts: LayerActs[] = [];
+  /** Built with the first program that needs it (lastRowActs). */
+  private lastRows?: LastRowActs;
   private xFinal: Tensor;
   private lnf: Tensor;
   private meanF: Tensor;
@@ -562,7 +588,13 @@ export class GptModel {
 
   // ---- program construction (once per program) -------------------------------------------------
 
-  private forwardTrunk(): Dispatch[] {
+  /**
+   * The forward pass. With `lastRows` (an evaluation whose head reads only each row's last token: cls
+   * and reward) the final block's attention still runs over every position, but only the last token's
+   * row of each sequence goes on through the projection, the MLP and ln_f, into clsHidden: the other
+   * rows of that block feed nothing the head reads.
+   */
+  private forwardTrunk(lastRows = false): Dispatch[] {
     const g = this.gpu;
     const { width: C, layers: L, heads: H } = this.cfg;
     const { B, T } = this;
@@ -603,45 +635,114 @@ export class GptModel {
           H,
           label: `attention.${l}`,
         }),
-        planMatmul(g, {
-          label: `attn proj.${l}`,
-          a: a.att,
-          b: this.param(p + "attn.c_proj.weight"),
-          bias: this.param(p + "attn.c_proj.bias"),
-          c: this.attProj,
-          M: N,
-          N: C,
-          K: C,
-        }),
-        ...this.residualForward(a.xmid, a.x, this.attProj, `residual 1.${l}`),
-        this.layernorm(p + "ln_2", a.xmid, a.ln2, a.mean2, a.rstd2, { stream: a.x, branch: this.attProj }),
-        planMatmul(g, {
-          label: `fc.${l}`,
-          a: a.ln2,
-          b: this.param(p + "mlp.c_fc.weight"),
-          bias: this.param(p + "mlp.c_fc.bias"),
-          c: a.fc,
-          M: N,
-          N: 4 * C,
-          K: C,
-          epilogue: this.fuse ? { kind: "gelu", aux: a.gelu } : undefined,
-        }),
-        ...(this.fuse ? [] : [planGeluForward(g, a.fc, a.gelu, N * 4 * C, `gelu.${l}`)]),
-        planMatmul(g, {
-          label: `mlp proj.${l}`,
-          a: a.gelu,
-          b: this.param(p + "mlp.c_proj.weight"),
-          bias: this.param(p + "mlp.c_proj.bias"),
-          c: this.mlpProj,
-          M: N,
-          N: C,
-          K: 4 * C,
-        }),
-        ...this.residualForward(this.x(l + 1), a.xmid, this.mlpProj, `residual 2.${l}`),
+      );
+      if (lastRows && l === L - 1) return [...out, ...this.lastRowsTail(a)];
+      out.push(
+        ...this.blockTail(l, a, N, { attProj: this.attProj, mlpProj: this.mlpProj, next: this.x(l + 1) }),
       );
     }
     out.push(this.layernorm("ln_f", this.xFinal, this.lnf, this.meanF, this.rstdF, this.mlpResidual(L - 1)));
     return out;
+  }
+
+  /**
+   * Block l after its attention, on `rows` rows: attention projection, residual, ln_2, MLP, residual
+   * (the residual adds fused into the LayerNorm after them, or into `next`).
+   */
+  private blockTail(
+    l: number,
+    a: BlockTailActs,
+    rows: number,
+    t: { attProj: Tensor; mlpProj: Tensor; next: Tensor },
+  ): Dispatch[] {
+    const g = this.gpu;
+    const C = this.cfg.width;
+    const p = `h.${l}.`;
+    return [
+      planMatmul(g, {
+        label: `attn proj.${l}`,
+        a: a.att,
+        b: this.param(p + "attn.c_proj.weight"),
+        bias: this.param(p + "attn.c_proj.bias"),
+        c: t.attProj,
+        M: rows,
+        N: C,
+        K: C,
+      }),
+      ...this.residualForward(a.xmid, a.x, t.attProj, rows, `residual 1.${l}`),
+      this.layernorm(p + "ln_2", a.xmid, a.ln2, a.mean2, a.rstd2, { stream: a.x, branch: t.attProj }, rows),
+      planMatmul(g, {
+        label: `fc.${l}`,
+        a: a.ln2,
+        b: this.param(p + "mlp.c_fc.weight"),
+        bias: this.param(p + "mlp.c_fc.bias"),
+        c: a.fc,
+        M: rows,
+        N: 4 * C,
+        K: C,
+        epilogue: this.fuse ? { kind: "gelu", aux: a.gelu } : undefined,
+      }),
+      ...(this.fuse ? [] : [planGeluForward(g, a.fc, a.gelu, rows * 4 * C, `gelu.${l}`)]),
+      planMatmul(g, {
+        label: `mlp proj.${l}`,
+        a: a.gelu,
+        b: this.param(p + "mlp.c_proj.weight"),
+        bias: this.param(p + "mlp.c_proj.bias"),
+        c: t.mlpProj,
+        M: rows,
+        N: C,
+        K: 4 * C,
+      }),
+      ...this.residualForward(t.next, a.xmid, t.mlpProj, rows, `residual 2.${l}`),
+    ];
+  }
+
+  /** The final block after its attention, and ln_f, on each row's last token; ln_f into clsHidden. */
+  private lastRowsTail(a: LayerActs): Dispatch[] {
+    const { B, T } = this;
+    const C = this.cfg.width;
+    const L = this.cfg.layers;
+    const r = this.lastRowActs();
+    const gather = (x: Tensor, rows: Tensor, label: string) =>
+      planGatherLast(this.gpu, { label, x, rows, lengths: this.lengths, B, T, C });
+    return [
+      gather(a.att, r.att, `last rows att.${L - 1}`),
+      gather(a.x, r.x, `last rows x.${L - 1}`),
+      ...this.blockTail(L - 1, r, B, { attProj: r.attProj, mlpProj: r.mlpProj, next: r.xFinal }),
+      this.layernorm("ln_f", r.xFinal, r.lnf, r.meanF, r.rstdF, { stream: r.xmid, branch: r.mlpProj }, B),
+      // As the gather: an empty row's hidden state is zero.
+      planMaskEmpty(this.gpu, {
+        label: "cls hidden",
+        x: r.lnf,
+        rows: this.clsHidden,
+        lengths: this.lengths,
+        B,
+        C,
+      }),
+    ];
+  }
+
+  private lastRowActs(): LastRowActs {
+    if (this.lastRows) return this.lastRows;
+    const { B } = this;
+    const C = this.cfg.width;
+    const t = (n: number, label: string) => createTensor(this.gpu, n, `last rows ${label}`);
+    return this.lastRows = {
+      x: t(B * C, "x"),
+      att: t(B * C, "att"),
+      attProj: t(B * C, "att proj"),
+      xmid: t(B * C, "xmid"),
+      ln2: t(B * C, "ln2"),
+      mean2: t(B, "mean2"),
+      rstd2: t(B, "rstd2"),
+      fc: t(B * 4 * C, "fc"),
+      gelu: t(B * 4 * C, "gelu"),
+      mlpProj: t(B * C, "mlp proj"),
+      xFinal: t(B * C, "xfinal"),
+      lnf: t(B * C, "lnf"),
+      meanF: t(B, "meanf"),
+      rstdF: t(B, "rstdf"),
+    };
   }
 
   /** The residual add x(l+1) = xmid + mlp proj of block l, consumed by the LayerNorm after it. */
@@ -650,8 +751,14 @@ export class GptModel {
   }
 
   /** A residual add as its own dispatch, or none when the next LayerNorm computes it (fused). */
-  private residualForward(out: Tensor, stream: Tensor, branch: Tensor, label: string): Dispatch[] {
-    const n = this.B * this.T * this.cfg.width;
+  private residualForward(
+    out: Tensor,
+    stream: Tensor,
+    branch: Tensor,
+    rows: number,
+    label: string,
+  ): Dispatch[] {
+    const n = rows * this.cfg.width;
     return this.fuse ? [] : [planAdd(this.gpu, out, stream, branch, n, label)];
   }
 
@@ -667,8 +774,9 @@ export class GptModel {
   }
 
   /**
-   * LayerNorm `name` ("h.0.ln_1", "ln_f") of the model: y = LN(x), saving mean and rstd. With
-   * `residual` (and fusion on) it first computes x = stream + branch in the same pass.
+   * LayerNorm `name` ("h.0.ln_1", "ln_f") of the model over `rows` rows (all B·T by default): y = LN(x),
+   * saving mean and rstd. With `residual` (and fusion on) it first computes x = stream + branch in the
+   * same pass.
    */
   private layernorm(
     name: string,
@@ -677,6 +785,7 @@ export class GptModel {
     mean: Tensor,
     rstd: Tensor,
     residual?: { stream: Tensor; branch: Tensor },
+    rows = this.B * this.T,
   ): Dispatch {
     const { tensor, gamma, beta } = this.gainAndBias(this.params, name);
     return planLayernormForward(this.gpu, {
@@ -688,7 +797,7 @@ export class GptModel {
       y,
       mean,
       rstd,
-      N: this.B * this.T,
+      N: rows,
       C: this.cfg.width,
       label: name,
     });
@@ -1008,7 +1117,7 @@ export class GptModel {
   }
 
   /** Classification head on the last non-padding token of each row. */
-  private clsHead(backward: boolean, aux: boolean): Dispatch[] {
+  private clsHead(backward: boolean, aux: boolean, gathered: boolean): Dispatch[] {
     const g = this.gpu;
     const { width: C } = this.cfg;
     const { B } = this;
@@ -1035,7 +1144,7 @@ export class GptModel {
     });
     if (aux && backward) (this.auxCE.cls ??= []).push(...ce);
     const out: Dispatch[] = [
-      this.gatherLastHidden("cls gather"),
+      ...(gathered ? [] : [this.gatherLastHidden("cls gather")]),
       linear(this.clsLogits, "cls head"),
       linear(this.clsGrad, "cls head (for loss)"),
       ...ce,
@@ -1065,7 +1174,7 @@ export class GptModel {
    * Bradley–Terry loss with soft targets: softmax([r₁, r₂])₂ = σ(r₂ − r₁). Pairs with an empty row
    * are left out.
    */
-  private rewardHead(backward: boolean, aux: boolean): Dispatch[] {
+  private rewardHead(backward: boolean, aux: boolean, gathered: boolean): Dispatch[] {
     const g = this.gpu;
     const { width: C } = this.cfg;
     const { B } = this;
@@ -1097,7 +1206,7 @@ export class GptModel {
     });
     if (aux && backward) (this.auxCE.reward ??= []).push(...ce);
     const out: Dispatch[] = [
-      this.gatherLastHidden("reward gather"),
+      ...(gathered ? [] : [this.gatherLastHidden("reward gather")]),
       linear(this.rewards, "reward head"),
       linear(this.rewardGrad, "reward head (for loss)"),
       ...ce,
@@ -1132,12 +1241,13 @@ export class GptModel {
     return out;
   }
 
-  private headDispatches(head: Head, backward: boolean, aux: boolean): Dispatch[] {
+  /** `gathered`: the trunk ran with lastRows, so clsHidden holds ln_f at each row's last token. */
+  private headDispatches(head: Head, backward: boolean, aux: boolean, gathered = false): Dispatch[] {
     if (head === "lm") {
       if (aux) throw new Error("auxAlpha applies to the cls and reward heads, not to the lm head");
       return this.lmHead(backward);
     }
-    return head === "cls" ? this.clsHead(backward, aux) : this.rewardHead(backward, aux);
+    return head === "cls" ? this.clsHead(backward, aux, gathered) : this.rewardHead(backward, aux, gathered);
   }
 
   private optimizer(): Dispatch[] {
@@ -1173,13 +1283,15 @@ export class GptModel {
     if (kind === "train") this.requireTraining("a training step");
     const g = this.gpu;
     const train = kind === "train";
+    // An evaluation of the cls or reward head needs the final block only at each row's last token.
+    const lastRows = !train && head !== "lm";
     const carry = planStatsCarry(g, this.stats, STAT_NONFINITE, STAT_SKIPPED, STAT_STEPS);
     const resetStep = planFill(g, slice(this.stats, 0, STAT_SKIPPED, "step stats"), 0, "reset step stats");
     prog = [
       resetStep,
       ...(train ? shardWindows(g, this.grads).map((w) => planFill(g, w, 0, "zero grads")) : []),
-      ...this.forwardTrunk(),
-      ...this.headDispatches(head, train, aux),
+      ...this.forwardTrunk(lastRows),
+      ...this.headDispatches(head, train, aux, lastRows),
       ...(train ? [...this.backwardTrunk(), ...this.optimizer()] : []),
       carry,
     ];
@@ -1444,7 +1556,9 @@ export class GptModel {
       }
       if (t && typeof t === "object" && "buffer" in t && t.buffer instanceof GPUBuffer) seen.add(t.buffer);
     }
-    for (const a of this.acts) for (const t of Object.values(a)) seen.add(t.buffer);
+    for (const a of [...this.acts, ...this.lastRows ? [this.lastRows] : []]) {
+      for (const t of Object.values(a)) seen.add(t.buffer);
+    }
     for (const b of seen) b.destroy();
   }
 }

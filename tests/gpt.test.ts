@@ -100,6 +100,47 @@ Deno.test("gpt: four AdamW steps match the reference, with every head in turn", 
   model.destroy();
 });
 
+// An evaluation of the cls head runs the final block on each row's last token only (forwardTrunk's
+// lastRows): its logits and loss must still be the reference's, fused or not, on the model itself and on
+// an evaluator with padding rows. The empty row's hidden state is zero as in the training program, so its
+// logits are cls.bias (the reference writes 0 there; no loss or prediction reads them).
+for (const fuse of [true, false]) {
+  Deno.test(`gpt: the cls evaluation matches the float64 reference${fuse ? "" : " (unfused)"}`, async () => {
+    const gpu = await getGpu();
+    const flat = testParameters(29);
+    const { tokens, classTargets } = randomBatch(4);
+    const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T, fuse });
+    const evaluator = model.evaluator(B + 3);
+    try {
+      const params = paramsFromFlat(cfg, flat);
+      const fwd = refForward(cfg, params, refBatch(tokens, classTargets), "cls");
+      const rows = (all: ArrayLike<number>, keep: (b: number) => boolean) =>
+        [...lengths.keys()].filter(keep).flatMap((b) => [all[2 * b], all[2 * b + 1]]);
+      for (const m of [model, evaluator]) {
+        const what = m === model ? "model" : "evaluator";
+        m.setBatch({ tokens, lengths, classTargets });
+        m.evalStep("cls");
+        const stats = await m.readStats();
+        const logits = await m.readClassLogits();
+        assert.equal(logits.length, B * 2);
+        const err = relError(rows(logits, (b) => lengths[b] > 0), rows(fwd.logits, (b) => lengths[b] > 0));
+        assert.ok(err <= 1e-5, `${what}: logits rel error ${err}`);
+        assert.deepEqual(
+          rows(logits, (b) => lengths[b] === 0),
+          [...params.get("cls.bias")!].map(Math.fround),
+        );
+        assert.ok(
+          Math.abs(stats.loss - fwd.loss) <= 1e-5 * fwd.loss,
+          `${what}: loss ${stats.loss} vs ${fwd.loss}`,
+        );
+      }
+    } finally {
+      evaluator.destroy();
+      model.destroy();
+    }
+  });
+}
+
 Deno.test("gpt: last-token features of every layer match the reference", async () => {
   const gpu = await getGpu();
   const flat = testParameters(21);

@@ -2,7 +2,8 @@
  * rows: moving the hidden state at each sequence's last non-padding token.
  *   gather   out[b, :] = x[b·T + len[b] − 1, :]   (zero for an empty row, len = 0)
  *   scatter  dx[b·T + len[b] − 1, :] = dout[b, :] (dx must be zero elsewhere: the caller fills it)
- * Buffers: x / dx (N·C), out / dout (B·C), lengths (i32, B). One invocation per (b, c):
+ *   mask     out[b, :] = x[b, :], zero for an empty row (x already one row per sequence)
+ * Buffers: x / dx (N·C, B·C for mask), out / dout (B·C), lengths (i32, B). One invocation per (b, c):
  * dispatch ⌈B·C / 64⌉ workgroups. The classification head and the probes' feature readout use them.
  *
  * stats: `planStatsCarry` adds a step's non-finite flag into a sticky counter (a read every N steps
@@ -12,7 +13,7 @@ import type { Gpu } from "../device.ts";
 import { bindTensor, type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
 
 const GATHER = /* wgsl */ `
-struct Params { B: u32, T: u32, C: u32, x_off: u32, out_off: u32, len_off: u32, scatter: u32, width: u32 }
+struct Params { B: u32, T: u32, C: u32, x_off: u32, out_off: u32, len_off: u32, scatter: u32, width: u32, last: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -29,7 +30,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (params.scatter == 0u) { out[params.out_off + i] = 0.0; }
     return;
   }
-  let row = b * params.T + u32(len) - 1u;
+  let row = b * params.T + (u32(len) - 1u) * params.last;
   if (params.scatter == 0u) {
     out[params.out_off + i] = x[params.x_off + row * params.C + c];
   } else {
@@ -50,7 +51,7 @@ export interface RowsSpec {
   C: number;
 }
 
-function planRows(gpu: Gpu, s: RowsSpec, scatter: boolean): Dispatch {
+function planRows(gpu: Gpu, s: RowsSpec, scatter: boolean, last = true): Dispatch {
   const x = bindTensor(gpu, s.x);
   const rows = bindTensor(gpu, s.rows);
   const len = bindTensor(gpu, s.lengths);
@@ -67,6 +68,7 @@ function planRows(gpu: Gpu, s: RowsSpec, scatter: boolean): Dispatch {
       len_off: len.base,
       scatter: scatter ? 1 : 0,
       width: gx * 64,
+      last: last ? 1 : 0,
     },
     bindings: [x.binding, rows.binding, len.binding],
     workgroups: [gx, gy],
@@ -77,6 +79,11 @@ function planRows(gpu: Gpu, s: RowsSpec, scatter: boolean): Dispatch {
 /** rows[b] = x[b, len[b] − 1]. */
 export function planGatherLast(gpu: Gpu, s: RowsSpec): Dispatch {
   return planRows(gpu, s, false);
+}
+
+/** rows[b] = x[b] for a row with tokens, zero for an empty row (the gather's rule on B·C rows). */
+export function planMaskEmpty(gpu: Gpu, s: Omit<RowsSpec, "T">): Dispatch {
+  return planRows(gpu, { ...s, T: 1 }, false, false);
 }
 
 /** x[b, len[b] − 1] = rows[b] (x zero elsewhere, filled by the caller). */
