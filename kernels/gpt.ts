@@ -264,8 +264,7 @@ export class GptModel {
 
   // Activations and their gradients.
   private acts: LayerActs[] = [];
-  /** Built with the first program that needs it (lastRowActs). */
-  private lastRows?: LastRowActs;
+  private lastRows: LastRowActs;
   private xFinal: Tensor;
   private lnf: Tensor;
   private meanF: Tensor;
@@ -386,6 +385,23 @@ export class GptModel {
     this.mlpProj = t(N * C, "mlp proj");
     this.lmRowLoss = t(N, "lm row loss");
     this.clsHidden = t(B * C, "cls hidden");
+    const last = (n: number, label: string) => t(n, `last rows ${label}`);
+    this.lastRows = {
+      x: last(B * C, "x"),
+      att: last(B * C, "att"),
+      attProj: last(B * C, "att proj"),
+      xmid: last(B * C, "xmid"),
+      ln2: last(B * C, "ln2"),
+      mean2: last(B, "mean2"),
+      rstd2: last(B, "rstd2"),
+      fc: last(B * 4 * C, "fc"),
+      gelu: last(B * 4 * C, "gelu"),
+      mlpProj: last(B * C, "mlp proj"),
+      xFinal: last(B * C, "x final"),
+      lnf: last(B * C, "lnf"),
+      meanF: last(B, "meanf"),
+      rstdF: last(B, "rstdf"),
+    };
     this.clsLogits = t(B * NUM_CLASSES, "cls logits");
     this.clsGrad = t(B * NUM_CLASSES, "cls dlogits");
     this.clsRowLoss = t(B, "cls row loss");
@@ -702,7 +718,7 @@ export class GptModel {
     const { B, T } = this;
     const C = this.cfg.width;
     const L = this.cfg.layers;
-    const r = this.lastRowActs();
+    const r = this.lastRows;
     const gather = (x: Tensor, rows: Tensor, label: string) =>
       planGatherLast(this.gpu, { label, x, rows, lengths: this.lengths, B, T, C });
     return [
@@ -720,29 +736,6 @@ export class GptModel {
         C,
       }),
     ];
-  }
-
-  private lastRowActs(): LastRowActs {
-    if (this.lastRows) return this.lastRows;
-    const { B } = this;
-    const C = this.cfg.width;
-    const t = (n: number, label: string) => createTensor(this.gpu, n, `last rows ${label}`);
-    return this.lastRows = {
-      x: t(B * C, "x"),
-      att: t(B * C, "att"),
-      attProj: t(B * C, "att proj"),
-      xmid: t(B * C, "xmid"),
-      ln2: t(B * C, "ln2"),
-      mean2: t(B, "mean2"),
-      rstd2: t(B, "rstd2"),
-      fc: t(B * 4 * C, "fc"),
-      gelu: t(B * 4 * C, "gelu"),
-      mlpProj: t(B * C, "mlp proj"),
-      xFinal: t(B * C, "xfinal"),
-      lnf: t(B * C, "lnf"),
-      meanF: t(B, "meanf"),
-      rstdF: t(B, "rstdf"),
-    };
   }
 
   /** The residual add x(l+1) = xmid + mlp proj of block l, consumed by the LayerNorm after it. */
@@ -1556,7 +1549,7 @@ export class GptModel {
       }
       if (t && typeof t === "object" && "buffer" in t && t.buffer instanceof GPUBuffer) seen.add(t.buffer);
     }
-    for (const a of [...this.acts, ...this.lastRows ? [this.lastRows] : []]) {
+    for (const a of [...this.acts, this.lastRows]) {
       for (const t of Object.values(a)) seen.add(t.buffer);
     }
     for (const b of seen) b.destroy();

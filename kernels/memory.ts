@@ -130,6 +130,12 @@ export function modelBuffers(cfg: GptConfig, shape: MemoryShape): ModelBuffer[] 
   }
   for (const label of ["x final", "lnf", "att proj", "mlp proj"]) act(label, N * C);
   act("cls hidden", B * C);
+  // The final block on each row's last token (an evaluation of the cls or reward head, gpt.ts lastRows).
+  for (const label of ["x", "att", "att proj", "xmid", "ln2", "mlp proj", "x final", "lnf"]) {
+    act(`last rows ${label}`, B * C);
+  }
+  for (const label of ["mean2", "rstd2", "meanf", "rstdf"]) act(`last rows ${label}`, B);
+  for (const label of ["fc", "gelu"]) act(`last rows ${label}`, B * 4 * C);
   act("features", (L + 2) * B * C);
   act("logits", N * Math.ceil(V / 4) * 4); // rows padded to a multiple of 4 (gpt.ts logitsStride)
   if (!training) return out;

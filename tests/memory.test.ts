@@ -148,6 +148,7 @@ Deno.test("memory: a forward-only model's estimate equals what it allocates; an 
     const model = build();
     model.setBatch(batch);
     model.evalStep("lm"); // the LM head's logits are the largest buffer an evaluation creates
+    model.evalStep("cls"); // the final block on the last rows
     model.featuresStep();
     await model.readStats();
     const bytes = tensorAllocations.bytes - before;
