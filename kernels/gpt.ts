@@ -146,6 +146,11 @@ export interface ModelShape {
    */
   splitK?: boolean;
   /**
+   * An evaluation or prediction of the cls or reward head runs the final block on each row's last token
+   * only (default true); false runs it on every row, for the benchmark's before/after.
+   */
+  lastRows?: boolean;
+  /**
    * No gradient, AdamW or backward buffers (default false): the model evaluates (forward passes,
    * features, logits) and refuses to train. GptModel.evaluator builds one on another model's parameters.
    */
@@ -202,6 +207,9 @@ interface LastRowActs {
 /** The tensors one block's projection and MLP read and write: all rows (LayerActs) or the last rows. */
 type BlockTailActs = Pick<LayerActs, "x" | "att" | "xmid" | "ln2" | "mean2" | "rstd2" | "fc" | "gelu">;
 
+/** A training step; a forward pass with the head's loss (eval); a forward pass to the head's outputs (predict). */
+type ProgramKind = "train" | "eval" | "predict";
+
 export class GptModel {
   readonly layout: ParamLayout;
   readonly B: number;
@@ -231,6 +239,8 @@ export class GptModel {
   private attentionVersion: AttentionVersion;
   private fuse: boolean;
   private splitK: boolean;
+  /** ModelShape.lastRows. */
+  private onLastRows: boolean;
   /** The slices of K of every split-K weight gradient (see linearGrads), allocated at first use. */
   private splitScratch?: Tensor;
   private step = 0;
@@ -321,6 +331,7 @@ export class GptModel {
     requireAttentionVersion(this.attentionVersion);
     this.fuse = shape.fuse ?? true;
     this.splitK = shape.splitK ?? true;
+    this.onLastRows = shape.lastRows ?? true;
     const B = this.B = shape.batchSize;
     const T = this.T = shape.seqLen;
     if (!(B >= 1 && T >= 1 && T <= cfg.contextLength)) {
@@ -1109,9 +1120,13 @@ export class GptModel {
     ];
   }
 
-  /** Classification head on the last non-padding token of each row. */
-  private clsHead(backward: boolean, aux: boolean, gathered: boolean): Dispatch[] {
+  /**
+   * Classification head on the last non-padding token of each row (`gathered`: the trunk ran with
+   * lastRows and wrote clsHidden). A prediction stops at the logits.
+   */
+  private clsHead(kind: ProgramKind, aux: boolean, gathered: boolean): Dispatch[] {
     const g = this.gpu;
+    const backward = kind === "train";
     const { width: C } = this.cfg;
     const { B } = this;
     const linear = (c: Tensor, label: string) =>
@@ -1136,12 +1151,12 @@ export class GptModel {
       aux,
     });
     if (aux && backward) (this.auxCE.cls ??= []).push(...ce);
-    const out: Dispatch[] = [
+    const readout = [
       ...(gathered ? [] : [this.gatherLastHidden("cls gather")]),
       linear(this.clsLogits, "cls head"),
-      linear(this.clsGrad, "cls head (for loss)"),
-      ...ce,
     ];
+    if (kind === "predict") return readout;
+    const out: Dispatch[] = [...readout, linear(this.clsGrad, "cls head (for loss)"), ...ce];
     if (backward) {
       out.push(
         ...this.linearGrads(this.clsHidden, this.clsGrad, B, C, NUM_CLASSES, "cls.weight", "cls.bias"),
@@ -1167,8 +1182,9 @@ export class GptModel {
    * Bradley–Terry loss with soft targets: softmax([r₁, r₂])₂ = σ(r₂ − r₁). Pairs with an empty row
    * are left out.
    */
-  private rewardHead(backward: boolean, aux: boolean, gathered: boolean): Dispatch[] {
+  private rewardHead(kind: ProgramKind, aux: boolean, gathered: boolean): Dispatch[] {
     const g = this.gpu;
+    const backward = kind === "train";
     const { width: C } = this.cfg;
     const { B } = this;
     if (B % 2 !== 0) {
@@ -1198,12 +1214,12 @@ export class GptModel {
       aux,
     });
     if (aux && backward) (this.auxCE.reward ??= []).push(...ce);
-    const out: Dispatch[] = [
+    const readout = [
       ...(gathered ? [] : [this.gatherLastHidden("reward gather")]),
       linear(this.rewards, "reward head"),
-      linear(this.rewardGrad, "reward head (for loss)"),
-      ...ce,
     ];
+    if (kind === "predict") return readout;
+    const out: Dispatch[] = [...readout, linear(this.rewardGrad, "reward head (for loss)"), ...ce];
     if (backward) {
       out.push(
         // dreward.weight += hᵀ·dr; dh = dr·reward.weightᵀ (rank one: K = 1).
@@ -1234,13 +1250,17 @@ export class GptModel {
     return out;
   }
 
-  /** `gathered`: the trunk ran with lastRows, so clsHidden holds ln_f at each row's last token. */
-  private headDispatches(head: Head, backward: boolean, aux: boolean, gathered = false): Dispatch[] {
+  private headDispatches(head: Head, kind: ProgramKind, aux: boolean, gathered: boolean): Dispatch[] {
     if (head === "lm") {
       if (aux) throw new Error("auxAlpha applies to the cls and reward heads, not to the lm head");
-      return this.lmHead(backward);
+      if (kind === "predict") {
+        throw new Error(
+          "predictStep reads the cls or reward head; the LM head's are evalStep and logitsStep",
+        );
+      }
+      return this.lmHead(kind === "train");
     }
-    return head === "cls" ? this.clsHead(backward, aux, gathered) : this.rewardHead(backward, aux, gathered);
+    return head === "cls" ? this.clsHead(kind, aux, gathered) : this.rewardHead(kind, aux, gathered);
   }
 
   private optimizer(): Dispatch[] {
@@ -1269,7 +1289,7 @@ export class GptModel {
     return [...this.gradNorm, ...this.adamw];
   }
 
-  private program(kind: "train" | "eval", head: Head, aux = false): Dispatch[] {
+  private program(kind: ProgramKind, head: Head, aux = false): Dispatch[] {
     const key = `${kind}:${head}:${aux}`;
     let prog = this.programs.get(key);
     if (prog) return prog;
@@ -1277,14 +1297,19 @@ export class GptModel {
     const g = this.gpu;
     const train = kind === "train";
     // An evaluation of the cls or reward head needs the final block only at each row's last token.
-    const lastRows = !train && head !== "lm";
+    const lastRows = !train && head !== "lm" && this.onLastRows;
+    if (kind === "predict") {
+      prog = [...this.forwardTrunk(lastRows), ...this.headDispatches(head, kind, aux, lastRows)];
+      this.programs.set(key, prog);
+      return prog;
+    }
     const carry = planStatsCarry(g, this.stats, STAT_NONFINITE, STAT_SKIPPED, STAT_STEPS);
     const resetStep = planFill(g, slice(this.stats, 0, STAT_SKIPPED, "step stats"), 0, "reset step stats");
     prog = [
       resetStep,
       ...(train ? shardWindows(g, this.grads).map((w) => planFill(g, w, 0, "zero grads")) : []),
       ...this.forwardTrunk(lastRows),
-      ...this.headDispatches(head, train, aux, lastRows),
+      ...this.headDispatches(head, kind, aux, lastRows),
       ...(train ? [...this.backwardTrunk(), ...this.optimizer()] : []),
       carry,
     ];
@@ -1307,12 +1332,12 @@ export class GptModel {
   }
 
   /** Number of dispatches in one training step of a head. */
-  dispatchCount(head: Head, kind: "train" | "eval" = "train"): number {
+  dispatchCount(head: Head, kind: ProgramKind = "train"): number {
     return this.program(kind, head).length;
   }
 
   /** The dispatches of a program, for benchmarks that time them one by one. */
-  dispatches(head: Head, kind: "train" | "eval" = "train"): readonly Dispatch[] {
+  dispatches(head: Head, kind: ProgramKind = "train"): readonly Dispatch[] {
     return this.program(kind, head);
   }
 
@@ -1353,7 +1378,11 @@ export class GptModel {
     const key = `accumulate:${head}:${aux}`;
     let prog = this.programs.get(key);
     if (!prog) {
-      prog = [...this.forwardTrunk(), ...this.headDispatches(head, true, aux), ...this.backwardTrunk()];
+      prog = [
+        ...this.forwardTrunk(),
+        ...this.headDispatches(head, "train", aux, false),
+        ...this.backwardTrunk(),
+      ];
       this.programs.set(key, prog);
     }
     if (aux) { for (const d of this.auxCE[head]!) d.setParams({ alpha: opts.auxAlpha! }); }
@@ -1411,6 +1440,11 @@ export class GptModel {
   /** Forward pass only (loss into stats; for cls also the logits, for reward the rewards). */
   evalStep(head: Head): void {
     this.run(this.program("eval", head));
+  }
+
+  /** Forward pass and the cls logits or the rewards, no loss: what a prediction reads (readClassLogits). */
+  predictStep(head: "cls" | "reward"): void {
+    this.run(this.program("predict", head));
   }
 
   /** Forward pass and the LM logits of every position (kept, not turned into gradients). */

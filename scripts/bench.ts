@@ -7,8 +7,11 @@
  * side (matmul v1…v4, attention v1…v3, …), measured with GPU timestamps where the adapter has them,
  * else wall time over many calls in one submit. Training: tokens/s of a full step (forward, backward,
  * AdamW in one command encoder, no read-back) for a few GPT sizes, the share of step time spent in
- * matmul, dispatches per step and CPU encoding time per step. With --json the last line is one JSON
- * object (kernels/bench/report.ts: BenchReport, or ProfileReport with --profile).
+ * matmul, dispatches per step and CPU encoding time per step. Evaluation (with the training steps): a
+ * cls prediction at a sweep's evaluator shape (298 rows × 6 tokens) for the ladder's nano…small, the
+ * final block on every row beside on each row's last token (the default), ms per batch and examples/s.
+ * With --json the last line is one JSON object (kernels/bench/report.ts: BenchReport, or ProfileReport
+ * with --profile).
  *
  * Memory: the adapter bytes each size needs for its training step (parameters, gradients, AdamW,
  * activations), the GPT-2 ladder up to XL included, the storage-binding windows its largest tensor
@@ -38,6 +41,7 @@ import {
   type BenchReport,
   CEILING_KERNEL,
   ceilingPercent,
+  type EvaluationResult,
   type MemoryRow,
   type PeerReport,
   type ProfileReport,
@@ -99,6 +103,24 @@ function printTable(report: BenchReport): void {
         t.msPerStep.toFixed(1).padStart(9)
       } ${(100 * t.matmulShare).toFixed(1).padStart(11)} % ${String(t.dispatchesPerStep).padStart(10)} ${
         t.encodeMsPerStep.toFixed(2).padStart(10)
+      }`,
+    );
+  }
+}
+
+function printEvaluation(rows: EvaluationResult[]): void {
+  const [first] = rows;
+  console.log(
+    `\nevaluation: a cls prediction of ${first.rows} rows × ${first.seqLen} tokens, vocabulary ${first.vocabSize} ` +
+      "(a sweep's evaluator batch; kernels/bench/evaluation.ts)",
+  );
+  console.log("model   final block     ms/batch   GPU ms  examples/s  dispatches");
+  for (const r of rows) {
+    console.log(
+      `${r.name.padEnd(7)} ${(r.lastRows ? "last rows" : "every row").padEnd(13)} ${
+        r.msPerBatch.toFixed(1).padStart(10)
+      } ${r.gpuMs.toFixed(1).padStart(8)} ${r.examplesPerSecond.toFixed(0).padStart(11)} ${
+        String(r.dispatches).padStart(11)
       }`,
     );
   }
@@ -248,6 +270,7 @@ if (import.meta.main) {
     quick: args.includes("--quick"),
     kernels: !args.includes("--training-only"),
     training: !args.includes("--kernels-only"),
+    evaluation: !args.includes("--kernels-only"),
     peers: args.includes("--peers"),
     autotune: !args.includes("--no-autotune"),
     gpt2: args.includes("--gpt2"),
@@ -255,6 +278,7 @@ if (import.meta.main) {
   if (args.includes("--json")) console.log(JSON.stringify(report));
   else {
     printTable(report);
+    if (report.evaluation?.length) printEvaluation(report.evaluation);
     if (report.memory) printMemory(report.memory);
     if (report.peers) printPeers(report.peers);
   }

@@ -100,9 +100,9 @@ Deno.test("gpt: four AdamW steps match the reference, with every head in turn", 
   model.destroy();
 });
 
-// An evaluation of the cls head runs the final block on each row's last token only (forwardTrunk's
-// lastRows): its logits and loss must still be the reference's, fused or not, on the model itself and on
-// an evaluator with padding rows. The empty row's hidden state is zero as in the training program, so its
+// An evaluation or a prediction of the cls head runs the final block on each row's last token only
+// (forwardTrunk's lastRows): its logits and loss must still be the reference's, fused or not, on the
+// model itself and on an evaluator with padding rows. The empty row's hidden state is zero as in the training program, so its
 // logits are cls.bias (the reference writes 0 there; no loss or prediction reads them).
 for (const fuse of [true, false]) {
   Deno.test(`gpt: the cls evaluation matches the float64 reference${fuse ? "" : " (unfused)"}`, async () => {
@@ -133,6 +133,9 @@ for (const fuse of [true, false]) {
           Math.abs(stats.loss - fwd.loss) <= 1e-5 * fwd.loss,
           `${what}: loss ${stats.loss} vs ${fwd.loss}`,
         );
+        // A prediction (no loss) reads the same logits.
+        m.predictStep("cls");
+        assert.deepEqual(await m.readClassLogits(), logits);
       }
     } finally {
       evaluator.destroy();

@@ -110,6 +110,9 @@ Deno.test("reward head: rewards, loss, count, correct pairs and every gradient m
     const evaluated = await model.readStats();
     assert.ok(Math.abs(evaluated.loss - stats.loss) <= 1e-6 * loss);
     assert.deepEqual(await model.readRewards(), rewards);
+    // So does a prediction (no loss).
+    model.predictStep("reward");
+    assert.deepEqual(await model.readRewards(), rewards);
   } finally {
     model.destroy();
   }

@@ -72,6 +72,24 @@ export interface TrainingResult {
   encodeMsPerStep: number;
 }
 
+/** A cls prediction at a sweep's evaluator shape (kernels/bench/evaluation.ts). */
+export interface EvaluationResult {
+  name: string;
+  width: number;
+  layers: number;
+  rows: number;
+  seqLen: number;
+  vocabSize: number;
+  /** The final block on each row's last token only (false: on every row). */
+  lastRows: boolean;
+  /** Wall time per batch, many batches in a row and one read-back. */
+  msPerBatch: number;
+  /** GPU time of one batch, its dispatches timed one by one. */
+  gpuMs: number;
+  examplesPerSecond: number;
+  dispatches: number;
+}
+
 export interface TfjsMatmul {
   size: number;
   ms: number;
@@ -152,6 +170,8 @@ export interface BenchReport {
   matmulTune?: TuneResult;
   kernels: KernelResult[];
   training: TrainingResult[];
+  /** Predictions at a sweep's shape (with the training steps in the CLI). */
+  evaluation?: EvaluationResult[];
   /** Adapter memory each training size needs (kernels/memory.ts), and whether it fits this adapter. */
   memory?: MemoryRow[];
   peers?: PeerReport;

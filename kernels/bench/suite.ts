@@ -1,7 +1,7 @@
 /**
  * The benchmark suite on this process's WebGPU adapter, as one BenchReport: the per-adapter matmul
  * autotune (cached), the kernel table, the training steps, the memory each size needs and, when asked,
- * the peers. `deno task bench` (scripts/bench.ts) prints it; the server's bench job
+ * the predictions at a sweep's shape and the peers. `deno task bench` (scripts/bench.ts) prints it; the server's bench job
  * (server/jobs/bench-job.ts) stores it.
  */
 import { getGpu } from "../device.ts";
@@ -12,6 +12,7 @@ import { memoryTable } from "./memory-table.ts";
 import { benchPeers } from "./peers/compare.ts";
 import type { BenchReport } from "./report.ts";
 import { Timer } from "./timer.ts";
+import { benchEvaluation } from "./evaluation.ts";
 import { benchTraining, GPT2_CONFIG } from "./training.ts";
 
 export interface BenchOptions {
@@ -21,6 +22,8 @@ export interface BenchOptions {
   kernels?: boolean;
   /** The training steps (default true). */
   training?: boolean;
+  /** Predictions at a sweep's evaluator shape (default false). */
+  evaluation?: boolean;
   /** tfjs and PyTorch in subprocesses, with ratios (default false). */
   peers?: boolean;
   /** Run (or read the cached) matmul autotune first (default true). */
@@ -48,6 +51,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       : await benchTraining(gpu, timer, quick),
     memory: memoryTable(adapterMemoryLimits(gpu)),
   };
+  if (opts.evaluation && !opts.gpt2) report.evaluation = await benchEvaluation(gpu, timer, quick);
   if (opts.peers) report.peers = await benchPeers(gpu, timer, quick, report.training);
   return report;
 }

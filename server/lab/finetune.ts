@@ -240,7 +240,7 @@ export async function predictSet(model: GptModel, set: EncodedSet): Promise<numb
   // poll interval (≥ 10 ms on llvmpipe) however small, and an evaluation has dozens of batches.
   const reads = batches.map((indices) => {
     model.setBatch(rows(set, indices));
-    model.evalStep(head);
+    model.predictStep(head);
     return head === "reward" ? model.readRewards() : model.readClassLogits();
   });
   const out: number[] = [];
