@@ -183,29 +183,21 @@ interface LayerActs {
   gelu: Tensor;
 }
 
+/** The tensors one block's projection and MLP read and write: all rows (LayerActs) or the last rows. */
+type BlockTailActs = Pick<LayerActs, "x" | "att" | "xmid" | "ln2" | "mean2" | "rstd2" | "fc" | "gelu">;
+
 /**
  * The final block's tensors for each row's last token only (B rows instead of B·T): what an evaluation
  * that reads the last token (cls and reward heads) computes after that block's attention.
  */
-interface LastRowActs {
-  x: Tensor;
-  att: Tensor;
+interface LastRowActs extends BlockTailActs {
   attProj: Tensor;
-  xmid: Tensor;
-  ln2: Tensor;
-  mean2: Tensor;
-  rstd2: Tensor;
-  fc: Tensor;
-  gelu: Tensor;
   mlpProj: Tensor;
   xFinal: Tensor;
   lnf: Tensor;
   meanF: Tensor;
   rstdF: Tensor;
 }
-
-/** The tensors one block's projection and MLP read and write: all rows (LayerActs) or the last rows. */
-type BlockTailActs = Pick<LayerActs, "x" | "att" | "xmid" | "ln2" | "mean2" | "rstd2" | "fc" | "gelu">;
 
 /** A training step; a forward pass with the head's loss (eval); a forward pass to the head's outputs (predict). */
 type ProgramKind = "train" | "eval" | "predict";
@@ -641,16 +633,7 @@ export class GptModel {
       const p = `h.${l}.`;
       out.push(
         this.layernorm(p + "ln_1", a.x, a.ln1, a.mean1, a.rstd1, l > 0 ? this.mlpResidual(l - 1) : undefined),
-        planMatmul(g, {
-          label: `qkv.${l}`,
-          a: a.ln1,
-          b: this.param(p + "attn.c_attn.weight"),
-          bias: this.param(p + "attn.c_attn.bias"),
-          c: a.qkv,
-          M: N,
-          N: 3 * C,
-          K: C,
-        }),
+        this.dense(`qkv.${l}`, p + "attn.c_attn", a.ln1, a.qkv, N, C, 3 * C),
         ...this.attentionForward({
           qkv: a.qkv,
           lengths: this.lengths,
@@ -686,42 +669,41 @@ export class GptModel {
     const C = this.cfg.width;
     const p = `h.${l}.`;
     return [
-      planMatmul(g, {
-        label: `attn proj.${l}`,
-        a: a.att,
-        b: this.param(p + "attn.c_proj.weight"),
-        bias: this.param(p + "attn.c_proj.bias"),
-        c: t.attProj,
-        M: rows,
-        N: C,
-        K: C,
-      }),
+      this.dense(`attn proj.${l}`, p + "attn.c_proj", a.att, t.attProj, rows, C, C),
       ...this.residualForward(a.xmid, a.x, t.attProj, rows, `residual 1.${l}`),
       this.layernorm(p + "ln_2", a.xmid, a.ln2, a.mean2, a.rstd2, { stream: a.x, branch: t.attProj }, rows),
-      planMatmul(g, {
-        label: `fc.${l}`,
-        a: a.ln2,
-        b: this.param(p + "mlp.c_fc.weight"),
-        bias: this.param(p + "mlp.c_fc.bias"),
-        c: a.fc,
-        M: rows,
-        N: 4 * C,
-        K: C,
-        epilogue: this.fuse ? { kind: "gelu", aux: a.gelu } : undefined,
-      }),
+      this.dense(`fc.${l}`, p + "mlp.c_fc", a.ln2, a.fc, rows, C, 4 * C, this.fuse ? a.gelu : undefined),
       ...(this.fuse ? [] : [planGeluForward(g, a.fc, a.gelu, rows * 4 * C, `gelu.${l}`)]),
-      planMatmul(g, {
-        label: `mlp proj.${l}`,
-        a: a.gelu,
-        b: this.param(p + "mlp.c_proj.weight"),
-        bias: this.param(p + "mlp.c_proj.bias"),
-        c: t.mlpProj,
-        M: rows,
-        N: C,
-        K: 4 * C,
-      }),
+      this.dense(`mlp proj.${l}`, p + "mlp.c_proj", a.gelu, t.mlpProj, rows, 4 * C, C),
       ...this.residualForward(t.next, a.xmid, t.mlpProj, rows, `residual 2.${l}`),
     ];
+  }
+
+  /**
+   * y = x · `name`.weight + `name`.bias on `rows` rows (inW → outW); with `gelu`, GELU(y) also into it
+   * (the fused epilogue).
+   */
+  private dense(
+    label: string,
+    name: string,
+    x: Tensor,
+    y: Tensor,
+    rows: number,
+    inW: number,
+    outW: number,
+    gelu?: Tensor,
+  ): Dispatch {
+    return planMatmul(this.gpu, {
+      label,
+      a: x,
+      b: this.param(`${name}.weight`),
+      bias: this.param(`${name}.bias`),
+      c: y,
+      M: rows,
+      N: outW,
+      K: inW,
+      epilogue: gelu ? { kind: "gelu", aux: gelu } : undefined,
+    });
   }
 
   /** The final block after its attention, and ln_f, on each row's last token; ln_f into clsHidden. */
