@@ -1122,6 +1122,11 @@ export class GptModel {
         N: NUM_CLASSES,
         K: C,
       });
+    const readout = [
+      ...(gathered ? [] : [this.gatherLastHidden("cls gather")]),
+      linear(this.clsLogits, "cls head"),
+    ];
+    if (kind === "predict") return readout;
     const ce = planClassCrossEntropy(g, {
       logits: this.clsGrad,
       targets: this.classTargets,
@@ -1133,11 +1138,6 @@ export class GptModel {
       aux,
     });
     if (aux && backward) (this.auxCE.cls ??= []).push(...ce);
-    const readout = [
-      ...(gathered ? [] : [this.gatherLastHidden("cls gather")]),
-      linear(this.clsLogits, "cls head"),
-    ];
-    if (kind === "predict") return readout;
     const out: Dispatch[] = [...readout, linear(this.clsGrad, "cls head (for loss)"), ...ce];
     if (backward) {
       out.push(
@@ -1185,6 +1185,11 @@ export class GptModel {
     const reward = this.param("reward.weight");
     const linear = (c: Tensor, label: string) =>
       planMatmul(g, { label, a: this.clsHidden, b: reward, c, M: B, N: 1, K: C });
+    const readout = [
+      ...(gathered ? [] : [this.gatherLastHidden("reward gather")]),
+      linear(this.rewards, "reward head"),
+    ];
+    if (kind === "predict") return readout;
     const ce = planClassCrossEntropy(g, {
       logits: this.rewardGrad,
       targets: this.pairTargets,
@@ -1196,11 +1201,6 @@ export class GptModel {
       aux,
     });
     if (aux && backward) (this.auxCE.reward ??= []).push(...ce);
-    const readout = [
-      ...(gathered ? [] : [this.gatherLastHidden("reward gather")]),
-      linear(this.rewards, "reward head"),
-    ];
-    if (kind === "predict") return readout;
     const out: Dispatch[] = [...readout, linear(this.rewardGrad, "reward head (for loss)"), ...ce];
     if (backward) {
       out.push(
@@ -1280,20 +1280,14 @@ export class GptModel {
     const train = kind === "train";
     // An evaluation of the cls or reward head needs the final block only at each row's last token.
     const lastRows = !train && head !== "lm" && this.onLastRows;
-    if (kind === "predict") {
-      prog = [...this.forwardTrunk(lastRows), ...this.headDispatches(head, kind, aux, lastRows)];
-      this.programs.set(key, prog);
-      return prog;
-    }
-    const carry = planStatsCarry(g, this.stats, STAT_NONFINITE, STAT_SKIPPED, STAT_STEPS);
-    const resetStep = planFill(g, slice(this.stats, 0, STAT_SKIPPED, "step stats"), 0, "reset step stats");
-    prog = [
-      resetStep,
+    const forward = [...this.forwardTrunk(lastRows), ...this.headDispatches(head, kind, aux, lastRows)];
+    // A prediction touches no stats: no reset before it, no step counted after it.
+    prog = kind === "predict" ? forward : [
+      planFill(g, slice(this.stats, 0, STAT_SKIPPED, "step stats"), 0, "reset step stats"),
       ...(train ? shardWindows(g, this.grads).map((w) => planFill(g, w, 0, "zero grads")) : []),
-      ...this.forwardTrunk(lastRows),
-      ...this.headDispatches(head, kind, aux, lastRows),
+      ...forward,
       ...(train ? [...this.backwardTrunk(), ...this.optimizer()] : []),
-      carry,
+      planStatsCarry(g, this.stats, STAT_NONFINITE, STAT_SKIPPED, STAT_STEPS),
     ];
     this.programs.set(key, prog);
     return prog;

@@ -8,7 +8,7 @@
  * else wall time over many calls in one submit. Training: tokens/s of a full step (forward, backward,
  * AdamW in one command encoder, no read-back) for a few GPT sizes, the share of step time spent in
  * matmul, dispatches per step and CPU encoding time per step. Evaluation (with the training steps): a
- * cls prediction at a sweep's evaluator shape (298 rows × 6 tokens) for the ladder's nano…small, the
+ * cls prediction at a sweep's evaluator shape (298 rows × 6 tokens) for the demo sweep's sizes, the
  * final block on every row beside on each row's last token (the default), ms per batch and examples/s.
  * With --json the last line is one JSON object (kernels/bench/report.ts: BenchReport, or ProfileReport
  * with --profile).
@@ -48,7 +48,8 @@ import {
 } from "../kernels/bench/report.ts";
 import { formatBytes } from "../kernels/memory.ts";
 import { benchProfileShape, type ProfileShape, profileStep } from "../kernels/bench/profile.ts";
-import { LADDER } from "../server/lab/ladder.ts";
+import { LADDER, ladderSize } from "../server/lab/ladder.ts";
+import { DEMO_SWEEP } from "../server/lab/demo.ts";
 import { pretrainConfig } from "../server/lab/pretrain.ts";
 import { loadLabCorpus } from "../server/lab/lab-corpus.ts";
 import { runBench } from "../kernels/bench/suite.ts";
@@ -270,7 +271,7 @@ if (import.meta.main) {
     quick: args.includes("--quick"),
     kernels: !args.includes("--training-only"),
     training: !args.includes("--kernels-only"),
-    evaluation: !args.includes("--kernels-only"),
+    evaluation: args.includes("--kernels-only") ? undefined : DEMO_SWEEP.sizes.map(ladderSize),
     peers: args.includes("--peers"),
     autotune: !args.includes("--no-autotune"),
     gpt2: args.includes("--gpt2"),

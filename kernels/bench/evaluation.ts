@@ -1,8 +1,8 @@
 /**
  * Evaluation throughput at a sweep's shape: a cls prediction (GptModel.predictStep) on a forward-only
  * evaluator of 298 rows × 6 tokens, vocabulary 1,538 (the default world tasks' largest set in one batch,
- * on the lab corpus's vocabulary), for the default ladder's sweep sizes (server/lab/ladder.ts). Each size
- * twice: the final block on every row (lastRows false, the program before 2026-12-06) and on each row's
+ * on the lab corpus's vocabulary), for the sizes the caller names (`deno task bench`: the demo sweep's
+ * ladder sizes, server/lab/demo.ts). Each size twice: the final block on every row (lastRows false, the program before 2026-12-06) and on each row's
  * last token only (the default). A sweep's finetunes spend most of their GPU time in these predictions.
  */
 import type { Gpu } from "../device.ts";
@@ -16,19 +16,19 @@ export const EVAL_ROWS = 298;
 export const EVAL_SEQ_LEN = 6;
 export const EVAL_VOCAB = 1538;
 
-/** Width / layers / heads of the ladder's nano, micro, mini and small (server/lab/ladder.ts). */
-export const EVAL_CONFIGS = [
-  { name: "nano", width: 16, layers: 1, heads: 1 },
-  { name: "micro", width: 32, layers: 1, heads: 2 },
-  { name: "mini", width: 48, layers: 2, heads: 3 },
-  { name: "small", width: 64, layers: 2, heads: 4 },
-];
+/** A model size to time: its name and shape. */
+export interface EvalSize {
+  name: string;
+  width: number;
+  layers: number;
+  heads: number;
+}
 
 async function benchOne(
   gpu: Gpu,
   timer: Timer,
   quick: boolean,
-  c: (typeof EVAL_CONFIGS)[number],
+  c: EvalSize,
   lastRows: boolean,
 ): Promise<EvaluationResult> {
   const cfg: GptConfig = {
@@ -74,9 +74,14 @@ async function benchOne(
 }
 
 /** Each size with the final block on every row, then on the last rows, one model at a time. */
-export async function benchEvaluation(gpu: Gpu, timer: Timer, quick: boolean): Promise<EvaluationResult[]> {
+export async function benchEvaluation(
+  gpu: Gpu,
+  timer: Timer,
+  quick: boolean,
+  sizes: readonly EvalSize[],
+): Promise<EvaluationResult[]> {
   const results: EvaluationResult[] = [];
-  for (const c of EVAL_CONFIGS) {
+  for (const c of sizes) {
     for (const lastRows of [false, true]) results.push(await benchOne(gpu, timer, quick, c, lastRows));
   }
   return results;

@@ -12,7 +12,7 @@ import { memoryTable } from "./memory-table.ts";
 import { benchPeers } from "./peers/compare.ts";
 import type { BenchReport } from "./report.ts";
 import { Timer } from "./timer.ts";
-import { benchEvaluation } from "./evaluation.ts";
+import { benchEvaluation, type EvalSize } from "./evaluation.ts";
 import { benchTraining, GPT2_CONFIG } from "./training.ts";
 
 export interface BenchOptions {
@@ -22,8 +22,8 @@ export interface BenchOptions {
   kernels?: boolean;
   /** The training steps (default true). */
   training?: boolean;
-  /** Predictions at a sweep's evaluator shape (default false). */
-  evaluation?: boolean;
+  /** The sizes whose predictions at a sweep's evaluator shape are timed (default none). */
+  evaluation?: readonly EvalSize[];
   /** tfjs and PyTorch in subprocesses, with ratios (default false). */
   peers?: boolean;
   /** Run (or read the cached) matmul autotune first (default true). */
@@ -51,7 +51,9 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       : await benchTraining(gpu, timer, quick),
     memory: memoryTable(adapterMemoryLimits(gpu)),
   };
-  if (opts.evaluation && !opts.gpt2) report.evaluation = await benchEvaluation(gpu, timer, quick);
+  if (opts.evaluation?.length && !opts.gpt2) {
+    report.evaluation = await benchEvaluation(gpu, timer, quick, opts.evaluation);
+  }
   if (opts.peers) report.peers = await benchPeers(gpu, timer, quick, report.training);
   return report;
 }
