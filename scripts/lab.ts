@@ -35,6 +35,7 @@ const WORLD_COMMANDS = new Set([
   "pretrain",
   "w2s",
   "sweep",
+  "recipes",
   "knowledge",
   "models",
   "tasks",
@@ -48,7 +49,7 @@ async function useWorldFlag(name: string, args: string[]): Promise<string[]> {
   if (at < 0 || !WORLD_COMMANDS.has(name)) return args;
   const path = args[at + 1];
   if (!path || path.startsWith("--")) {
-    throw new Error("--world needs a world file: --world path/to/world.json");
+    throw new UsageError("--world needs a world file: --world path/to/world.json");
   }
   const { readWorldFile } = await import("../server/corpus/world-spec.ts");
   readWorldFile(path);
@@ -109,8 +110,11 @@ if (import.meta.main) {
     await mod.main(rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      const flags = WORLD_COMMANDS.has(name) ? [...err.flags, "--world …"] : err.flags;
-      console.error(`lab ${name}: ${new UsageError(err.problem, [...flags, "--help"]).message}`);
+      // A bad value names its flag and rule; an unknown or missing flag also lists the command's flags.
+      const flags = err.flags.length === 0
+        ? []
+        : [...err.flags, ...WORLD_COMMANDS.has(name) ? ["--world …"] : [], "--help"];
+      console.error(`lab ${name}: ${new UsageError(err.problem, flags).message}`);
       Deno.exit(2);
     }
     console.error(`lab ${name}: ${err instanceof Error ? err.message : String(err)}`);

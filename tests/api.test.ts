@@ -279,6 +279,14 @@ const UNSTORABLE_TEXT: MalformedRequest[] = [
 
 const MALFORMED_REQUESTS: MalformedRequest[] = [
   {
+    name: "unknown key",
+    path: "/api/sweeps",
+    body: { tasks: [TASK], sizes: ["nano", "micro"], methods: ["naive"], seeds: [0], evaluateOn: "test" },
+    status: 400,
+    message:
+      /^body: Unrecognized key: "evaluateOn"; accepted keys: name, tasks, sizes, ladder, methods, seeds,/,
+  },
+  {
     name: "wrong type",
     path: "/api/experiments",
     body: { ...VALID_EXPERIMENT, weak: 3 },
@@ -398,7 +406,7 @@ const MALFORMED_REQUESTS: MalformedRequest[] = [
     name: "pretrain unknown size",
     path: "/api/models/giant/pretrain",
     body: {},
-    status: 400,
+    status: 404,
     message: /unknown model size "giant"; sizes: nano/,
   },
   {
@@ -1176,7 +1184,7 @@ Deno.test("OpenAPI lists every routed operation; docs page and static fallback a
   assert.equal((await json(missing)).error.code, "not_found");
 });
 
-Deno.test("pretraining curves of a size come from its status file; missing → 404, unknown size → 400", async () => {
+Deno.test("pretraining curves of a size come from its status file; missing or unknown size → 404", async () => {
   const dir = modelDir(dataDir, "micro");
   await Deno.mkdir(dir, { recursive: true });
   const curves = {
@@ -1211,7 +1219,9 @@ Deno.test("pretraining curves of a size come from its status file; missing → 4
     assert.equal(missing.status, 404);
     assert.match((await json(missing)).error.message, /mini/);
     const unknown = await call("GET", "/api/models/giant/curves", undefined, { token: null });
-    assert.equal(unknown.status, 400);
+    assert.equal(unknown.status, 404);
+    assert.match((await json(unknown)).error.message, /unknown model size "giant"; sizes: nano/);
+    assert.equal((await call("GET", "/api/models/giant", undefined, { token: null })).status, 404);
     // A damaged status file is a 409 naming the file and the fix, never a 500.
     await Deno.writeTextFile(`${dir}/status.json`, "{}");
     const broken = await call("GET", "/api/models/micro/curves", undefined, { token: null });
@@ -1314,7 +1324,7 @@ Deno.test("GET /api/models/{name}/export: a pretrained size as an HF folder in a
     assert.equal(never.status, 404);
     assert.match((await json(never)).error.message, /"mini" is not pretrained .*lab pretrain --size mini/);
     const unknown = await exportApp.request("/api/models/giant/export");
-    assert.equal(unknown.status, 400);
+    assert.equal(unknown.status, 404);
   } finally {
     await Deno.remove(exportDataDir, { recursive: true });
   }

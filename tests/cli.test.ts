@@ -83,6 +83,8 @@ Deno.test("a lock left by a dead process is taken over; a live one held by a com
   await Deno.remove(dataDir, { recursive: true });
 });
 
+const W2S = ["scripts/lab.ts", "w2s", "--task", "world-region", "--weak", "nano", "--strong", "micro"];
+
 Deno.test("every command answers --help and refuses unknown flags and bad values in one line", async () => {
   const cases: [string[], number, RegExp][] = [
     [
@@ -95,6 +97,39 @@ Deno.test("every command answers --help and refuses unknown flags and bad values
       ["scripts/lab.ts", "import", "--name"],
       2,
       /^lab import: --name needs a value; its flags: --name … --file/,
+    ],
+    // The numeric knobs follow the API's bounds (contract NumericKnobs), a negative value after a space
+    // included; a bad value is a usage error too (exit 2), named in the flag's words.
+    [[...W2S, "--seed", "-1"], 2, /^lab w2s: --seed must be ≥ 0, got -1$/],
+    [[...W2S, "--lr", "50"], 2, /^lab w2s: --lr must be ≤ 1, got 50$/],
+    [[...W2S, "--max-examples", "0"], 2, /^lab w2s: --max-examples must be ≥ 8, got 0$/],
+    [[...W2S, "--seed", "1", "--seed", "2"], 2, /^lab w2s: --seed is given twice: give it once; its flags:/],
+    [
+      ["scripts/lab.ts", "w2s", "--task", "world-region", "--strong", "micro"],
+      2,
+      /^lab w2s: missing --weak A/,
+    ],
+    [
+      ["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--seeds", "0,-1"],
+      2,
+      /^lab sweep: --seeds must be ≥ 0/,
+    ],
+    [["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--json", "--csv"], 2, /--json and --csv both/],
+    [["scripts/lab.ts", "demo", "--seeds=-1"], 2, /^lab demo: --seeds must be ≥ 0, got -1$/],
+    [
+      ["scripts/lab.ts", "pretrain", "--size=nano", "--seed=-2"],
+      2,
+      /^lab pretrain: --seed must be a whole number ≥ 0/,
+    ],
+    [
+      ["scripts/lab.ts", "pretrain", "--size", "nano", "-f"],
+      2,
+      /^lab pretrain: unknown flag -f; its flags: --size …/,
+    ],
+    [
+      ["scripts/lab.ts", "export", "--size", "nano", "--out", "scripts"],
+      2,
+      /--out scripts already holds files: .*--force/,
     ],
     [["scripts/load.ts", "--help"], 0, /^API latency under load/],
     [["scripts/load.ts", "--rate", "fast"], 2, /^load: --rate must be a number in \(0, 2000\], got "fast"$/],

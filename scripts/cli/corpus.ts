@@ -5,7 +5,7 @@
  * and what was kept out. The real text leaves out the test items of the built-in text tasks for the
  * split seeds (default 0,1,2, as the ladder); --leakage lets them in.
  */
-import { parseFlags } from "../../server/contract/command-flags.ts";
+import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { buildCorpus, type BuiltinSource, type CorpusOptions } from "../../server/corpus/corpus.ts";
 import { describeExcluded } from "../../server/contract/models.ts";
 import { DEFAULT_LAB_CORPUS } from "../../server/lab/lab-corpus.ts";
@@ -16,7 +16,7 @@ import { activeWorldSpec, worldSpecWith } from "../../server/corpus/world-spec.t
 export function parseSplitSeeds(text: string): number[] {
   const seeds = text.split(",").map((part) => part.trim());
   if (seeds.some((seed) => !/^\d+$/.test(seed))) {
-    throw new Error(`--split-seeds must be non-negative integers separated by commas, got "${text}"`);
+    throw new UsageError(`--split-seeds must be non-negative integers separated by commas, got "${text}"`);
   }
   return seeds.map(Number);
 }
@@ -39,7 +39,7 @@ export async function main(args: string[]): Promise<void> {
     if (text === undefined) return undefined;
     const n = Number(text);
     if (!Number.isInteger(n) || n < 0) {
-      throw new Error(`--${name} must be a non-negative integer, got "${text}"`);
+      throw new UsageError(`--${name} must be a non-negative integer, got "${text}"`);
     }
     return n;
   };

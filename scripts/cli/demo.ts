@@ -13,7 +13,7 @@ import { parseFlags } from "../../server/contract/command-flags.ts";
 import { ProgressBar } from "../progress.ts";
 import { DEMO_SWEEP, type DemoResult, runDemo } from "../../server/lab/demo.ts";
 import { formatSweep, labDeps } from "./sweep.ts";
-import { numberOption } from "./w2s.ts";
+import { seedsOption } from "./w2s.ts";
 
 const num = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
 
@@ -22,9 +22,7 @@ export async function main(args: string[]): Promise<void> {
     seeds: { type: "string" },
     json: { type: "boolean", default: false },
   });
-  const seeds = values.seeds === undefined
-    ? DEMO_SWEEP.seeds
-    : values.seeds.split(",").map((s) => numberOption("seeds", s.trim(), true)!);
+  const seeds = values.seeds === undefined ? DEMO_SWEEP.seeds : seedsOption("seeds", values.seeds);
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   let bar: ProgressBar | undefined;
   let phase = "";

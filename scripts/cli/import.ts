@@ -4,7 +4,7 @@
  * prompt?, chosen, rejected), which makes a pairwise task (server/tasks/jsonl.ts). A bad line rejects the
  * whole file with its line number and leaves nothing behind.
  */
-import { parseFlags } from "../../server/contract/command-flags.ts";
+import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import { importTask } from "../../server/api/catalog.ts";
 import { TASK_NAME } from "../../server/contract/fields.ts";
@@ -16,14 +16,14 @@ export async function main(args: string[]): Promise<void> {
     file: { type: "string" },
     description: { type: "string" },
   });
-  if (!values.name || !values.file) throw new Error("usage: lab import --name NAME --file FILE.jsonl");
+  if (!values.name || !values.file) throw new UsageError("usage: lab import --name NAME --file FILE.jsonl");
   const name = TASK_NAME.safeParse(values.name);
-  if (!name.success) throw new Error(`--name: ${name.error.issues[0].message}`);
+  if (!name.success) throw new UsageError(`--name: ${name.error.issues[0].message}`);
   let file: Deno.FsFile;
   try {
     file = await Deno.open(values.file);
   } catch (err) {
-    throw new Error(`--file: cannot read ${values.file}: ${(err as Error).message}`);
+    throw new UsageError(`--file: cannot read ${values.file}: ${(err as Error).message}`);
   }
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl: Deno.env.get("DATABASE_URL") || undefined });

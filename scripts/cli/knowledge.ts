@@ -3,7 +3,7 @@
  * completion accuracy per attribute, by how often the fact was stated in pretraining. With --json the
  * last line is one JSON object.
  */
-import { parseFlags } from "../../server/contract/command-flags.ts";
+import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { ladderSize } from "../../server/lab/ladder.ts";
 import { sizeKnowledge, STATED_BUCKETS } from "../../server/lab/knowledge.ts";
 
@@ -13,7 +13,7 @@ export async function main(args: string[]): Promise<void> {
     json: { type: "boolean", default: false },
   });
   const name = values.size;
-  if (!name) throw new Error("--size NAME is required");
+  if (!name) throw new UsageError("--size NAME is required");
   ladderSize(name);
   const report = await sizeKnowledge({ size: name, dataDir: Deno.env.get("LAB_DATA_DIR") ?? "./data" });
   if (values.json) {

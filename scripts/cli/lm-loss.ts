@@ -3,7 +3,7 @@
  * checkpoint (the lab's format or a Hugging Face GPT-2 directory) on one token sequence, computed by
  * the WGSL engine. The last line printed is `{"loss": x}`.
  */
-import { parseFlags } from "../../server/contract/command-flags.ts";
+import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { loadCheckpoint } from "../../kernels/checkpoint.ts";
 import { getGpu } from "../../kernels/device.ts";
 import { GptModel } from "../../kernels/gpt.ts";
@@ -11,10 +11,12 @@ import { GptModel } from "../../kernels/gpt.ts";
 export function parseTokenList(text: string): Int32Array {
   const parts = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   const ids = parts.map((s, i) => {
-    if (!/^\d+$/.test(s)) throw new Error(`--tokens: item ${i + 1} ("${s}") is not a non-negative integer`);
+    if (!/^\d+$/.test(s)) {
+      throw new UsageError(`--tokens: item ${i + 1} ("${s}") is not a non-negative integer`);
+    }
     return Number(s);
   });
-  if (ids.length < 2) throw new Error("--tokens needs at least 2 ids (one prediction)");
+  if (ids.length < 2) throw new UsageError("--tokens needs at least 2 ids (one prediction)");
   return Int32Array.from(ids);
 }
 
@@ -46,8 +48,8 @@ export async function lmLoss(checkpointDir: string, tokens: Int32Array): Promise
 
 export async function main(args: string[]): Promise<void> {
   const { values } = parseFlags(args, { checkpoint: { type: "string" }, tokens: { type: "string" } });
-  if (!values.checkpoint) throw new Error("--checkpoint DIR is required");
-  if (!values.tokens) throw new Error("--tokens 1,2,3,… is required");
+  if (!values.checkpoint) throw new UsageError("--checkpoint DIR is required");
+  if (!values.tokens) throw new UsageError("--tokens 1,2,3,… is required");
   const loss = await lmLoss(values.checkpoint, parseTokenList(values.tokens));
   console.log(JSON.stringify({ loss }));
 }

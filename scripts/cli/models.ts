@@ -13,7 +13,7 @@
  * folder (server/lab/own-models.ts) after checking its config, tensor shapes, tokenizer and memory, and
  * prints its parameters, sha-256 and the memory a finetune needs; `--ladder a,b` on lab w2s / sweep uses it.
  */
-import { parseFlags } from "../../server/contract/command-flags.ts";
+import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import { listModels } from "../../server/api/catalog.ts";
 import { leakageLabel, type ModelListing } from "../../server/contract/models.ts";
@@ -28,7 +28,9 @@ async function addModel(args: string[]): Promise<void> {
     force: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   });
-  if (!values.name || !values.dir) throw new Error("usage: lab models add --name NAME --dir PATH [--force]");
+  if (!values.name || !values.dir) {
+    throw new UsageError("usage: lab models add --name NAME --dir PATH [--force]");
+  }
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const model = await addOwnModel(dataDir, { name: values.name, dir: values.dir, force: values.force });
   if (values.json) {

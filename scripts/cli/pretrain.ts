@@ -7,48 +7,34 @@
  * Progress with tokens/s and ETA on stderr; with --json the last stdout line is the size's status
  * object (curves left out).
  */
+import { flagList, parseFlags, UsageError } from "../../server/contract/command-flags.ts";
+import { numberOption } from "./w2s.ts";
 import { ProgressBar } from "../progress.ts";
 import { parseSplitSeeds } from "./corpus.ts";
 import { describeExcluded, leakageLabel, type PretrainCorpus } from "../../server/contract/models.ts";
 import { ladderSize } from "../../server/lab/ladder.ts";
 import { PretrainInterrupted, pretrainSize } from "../../server/lab/pretrain.ts";
 
-function flagValue(args: string[], name: string): string | undefined {
-  const at = args.indexOf(name);
-  if (at < 0) return undefined;
-  const value = args[at + 1];
-  if (value === undefined || value.startsWith("--")) throw new Error(`${name} needs a value`);
-  return value;
-}
-
-function numberFlag(args: string[], name: string): number | undefined {
-  const text = flagValue(args, name);
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isFinite(value)) throw new Error(`${name} must be a number, got ${JSON.stringify(text)}`);
-  return value;
-}
+const FLAGS = {
+  size: { type: "string" },
+  force: { type: "boolean", default: false },
+  seed: { type: "string" },
+  json: { type: "boolean", default: false },
+  tokens: { type: "string" },
+  "real-share": { type: "string" },
+  file: { type: "string", multiple: true },
+  "split-seeds": { type: "string" },
+  leakage: { type: "boolean", default: false },
+} as const;
 
 /** A whole-number flag of at least `min`: a budget of -5 tokens must not pass as a one-step run. */
-function wholeFlag(args: string[], name: string, min: number): number | undefined {
-  const value = numberFlag(args, name);
+function wholeFlag(name: string, text: string | undefined, min: number): number | undefined {
+  const value = numberOption(name, text);
   if (value !== undefined && !(Number.isSafeInteger(value) && value >= min)) {
-    throw new Error(`${name} must be a whole number ≥ ${min}, got ${flagValue(args, name)}`);
+    throw new UsageError(`--${name} must be a whole number ≥ ${min}, got ${text}`);
   }
   return value;
 }
-
-const KNOWN_FLAGS = [
-  "--size",
-  "--force",
-  "--seed",
-  "--json",
-  "--tokens",
-  "--real-share",
-  "--file",
-  "--split-seeds",
-  "--leakage",
-];
 
 /** The corpus line of the summary: its mix and what it kept out of the tasks' test items. */
 function corpusLine(corpus: PretrainCorpus | undefined): string {
@@ -57,34 +43,16 @@ function corpusLine(corpus: PretrainCorpus | undefined): string {
   return `corpus: real share ${corpus.realShare}, ${leakageLabel(corpus)}; ${kept}`;
 }
 
-/** Every value of a repeatable flag. */
-function flagValues(args: string[], name: string): string[] {
-  const values: string[] = [];
-  args.forEach((arg, i) => {
-    if (arg !== name) return;
-    const value = args[i + 1];
-    if (value === undefined || value.startsWith("--")) throw new Error(`${name} needs a value`);
-    values.push(value);
-  });
-  return values;
-}
-
 export async function main(args: string[]): Promise<void> {
-  for (const arg of args) {
-    if (arg.startsWith("--") && !KNOWN_FLAGS.includes(arg)) {
-      throw new Error(`unknown option ${arg} (options: ${KNOWN_FLAGS.join(" ")})`);
-    }
-  }
-  const name = flagValue(args, "--size");
-  if (!name) throw new Error("--size NAME is required");
-  const size = ladderSize(name);
-  const json = args.includes("--json");
+  const { values } = parseFlags(args, FLAGS);
+  if (!values.size) throw new UsageError("--size NAME is required, e.g. --size nano", flagList(FLAGS));
+  const size = ladderSize(values.size);
+  const json = values.json;
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
-  const files = flagValues(args, "--file");
+  const files = values.file ?? [];
   // User files are mixed in as a quarter of the windows unless --real-share says otherwise.
-  const realShare = numberFlag(args, "--real-share") ?? (files.length > 0 ? 0.25 : undefined);
-  const splitSeedsText = flagValue(args, "--split-seeds");
-  const splitSeeds = splitSeedsText === undefined ? undefined : parseSplitSeeds(splitSeedsText);
+  const realShare = numberOption("real-share", values["real-share"]) ?? (files.length > 0 ? 0.25 : undefined);
+  const splitSeeds = values["split-seeds"] === undefined ? undefined : parseSplitSeeds(values["split-seeds"]);
 
   const controller = new AbortController();
   const onSignal = () => controller.abort();
@@ -97,10 +65,10 @@ export async function main(args: string[]): Promise<void> {
     const result = await pretrainSize({
       size,
       dataDir,
-      seed: wholeFlag(args, "--seed", 0),
-      tokens: wholeFlag(args, "--tokens", 1),
-      force: args.includes("--force"),
-      corpus: { realShare, realFiles: files, splitSeeds, leakage: args.includes("--leakage") },
+      seed: wholeFlag("seed", values.seed, 0),
+      tokens: wholeFlag("tokens", values.tokens, 1),
+      force: values.force,
+      corpus: { realShare, realFiles: files, splitSeeds, leakage: values.leakage },
       signal: controller.signal,
       onStart: (info) => {
         startTokens = info.resumedFromStep * info.tokensPerStep;

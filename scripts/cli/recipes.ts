@@ -6,12 +6,12 @@
  * mean weak, ceiling and student accuracy per pair. This is how the default recipe (server/lab/ladder.ts)
  * was chosen; `--only 3,4` runs some recipes by their number in the table.
  */
-import { parseFlags } from "../../server/contract/command-flags.ts";
+import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { ProgressBar } from "../progress.ts";
 import { DEMO_SWEEP } from "../../server/lab/demo.ts";
 import { type RecipeRow, runRecipeStudy, STUDY_RECIPES } from "../../server/lab/recipe-study.ts";
 import { labDeps } from "./sweep.ts";
-import { numberOption } from "./w2s.ts";
+import { numberOption, seedsOption } from "./w2s.ts";
 
 const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
 const num = (
@@ -30,7 +30,7 @@ export async function main(args: string[]): Promise<void> {
   const only = values.only ? list(values.only).map((s) => numberOption("only", s, true)!) : undefined;
   for (const n of only ?? []) {
     if (n < 1 || n > STUDY_RECIPES.length) {
-      throw new Error(`--only: recipes are numbered 1 to ${STUDY_RECIPES.length}`);
+      throw new UsageError(`--only: recipes are numbered 1 to ${STUDY_RECIPES.length}`);
     }
   }
   const recipes = only ? only.map((n) => STUDY_RECIPES[n - 1]) : STUDY_RECIPES;
@@ -40,7 +40,7 @@ export async function main(args: string[]): Promise<void> {
     {
       tasks: list(values.tasks),
       sizes: list(values.sizes),
-      seeds: list(values.seeds).map((s) => numberOption("seeds", s, true)!),
+      seeds: seedsOption("seeds", values.seeds),
     },
     labDeps(dataDir, (p) => {
       bar.opts.total = p.total;

@@ -13,7 +13,7 @@
  * --decay-to zero|pretrained. --ladder a,b,…: imported models (`lab models add`) sharing one tokenizer
  * instead of the lab's ladder (--sizes defaults to all of them; world tasks need the lab's ladder).
  */
-import { parseFlags } from "../../server/contract/command-flags.ts";
+import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
@@ -25,10 +25,11 @@ import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
 import {
   checkFlags,
   evaluateOnOption,
+  knobOptions,
   ladderOption,
-  numberOption,
   RECIPE_PARSE_OPTIONS,
   recipeOptions,
+  seedsOption,
 } from "./w2s.ts";
 
 const list = (value: string | undefined) => (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
@@ -97,23 +98,27 @@ export async function main(args: string[]): Promise<void> {
   });
   const ladder = ladderOption(values.ladder);
   const sizes = values.sizes === undefined && ladder ? ladder : list(values.sizes);
-  if (sizes.length < 2) throw new Error("--sizes needs at least two sizes, e.g. --sizes nano,micro,small");
+  if (sizes.length < 2) {
+    throw new UsageError("--sizes needs at least two sizes, e.g. --sizes nano,micro,small");
+  }
   const methods = list(values.methods);
   for (const m of methods) {
     if (!METHOD_NAMES.includes(m as MethodName)) {
-      throw new Error(`--methods: unknown method "${m}" (${METHOD_NAMES.join(", ")})`);
+      throw new UsageError(`--methods: unknown method "${m}" (${METHOD_NAMES.join(", ")})`);
     }
   }
-  const seeds = list(values.seeds).map((s) => numberOption("seeds", s, true)!);
+  const seeds = seedsOption("seeds", values.seeds);
+  const knobs = knobOptions(values);
+  if (values.json && values.csv) throw new UsageError("--json and --csv both choose the output: give one");
   if (values.mode !== "finetune" && values.mode !== "probe") {
-    throw new Error(`--mode must be finetune or probe`);
+    throw new UsageError(`--mode must be finetune or probe`);
   }
   const recipe = recipeOptions(values);
   checkFlags({
     ...recipe,
     methods,
     studentMode: values.mode,
-    alphaMax: numberOption("alpha-max", values["alpha-max"]),
+    alphaMax: knobs.alphaMax,
     probes: values.probes || undefined,
   });
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
@@ -125,12 +130,12 @@ export async function main(args: string[]): Promise<void> {
       methods: methods as MethodName[],
       seeds,
       mode: values.mode,
-      epochs: numberOption("epochs", values.epochs, true),
-      lr: numberOption("lr", values.lr),
-      batchSize: numberOption("batch-size", values["batch-size"], true),
-      alphaMax: numberOption("alpha-max", values["alpha-max"]),
+      epochs: knobs.epochs,
+      lr: knobs.learningRate,
+      batchSize: knobs.batchSize,
+      alphaMax: knobs.alphaMax,
       probes: values.probes,
-      maxExamples: numberOption("max-examples", values["max-examples"], true),
+      maxExamples: knobs.maxExamples,
       evaluateOn: evaluateOnOption(values["evaluate-on"]),
       control: values.control,
       leakage: values.leakage,

@@ -22,7 +22,7 @@
  * --head-init zero|probe (probe, LP-FT: the class head starts as a logistic probe on the features)
  * --decay-to zero|pretrained (pretrained, L2-SP: weight decay pulls matrices toward their start values)
  */
-import { parseFlags } from "../../server/contract/command-flags.ts";
+import { flagList, parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
@@ -30,6 +30,7 @@ import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts"
 import {
   GIVEN_SUPERVISOR,
   type MethodOptions,
+  NumericKnobs,
   optionConflicts,
   SUPERVISORS,
   type SupervisorSource,
@@ -55,7 +56,7 @@ const RECIPE_FLAGS: Record<RecipeOption, string> = {
 /** --evaluate-on test|validation: where readings are taken (validation: for studies; test never loaded). */
 export function evaluateOnOption(value: string | undefined): "test" | "validation" | undefined {
   if (value === undefined || value === "test" || value === "validation") return value;
-  throw new Error(`--evaluate-on must be test or validation, got "${value}"`);
+  throw new UsageError(`--evaluate-on must be test or validation, got "${value}"`);
 }
 
 export const RECIPE_PARSE_OPTIONS = {
@@ -73,7 +74,7 @@ export function recipeOptions(values: Record<string, unknown>): FinetuneRecipe {
     const allowed: readonly unknown[] = FINETUNE_RECIPE[key].values;
     if (values[flag] === undefined) continue;
     if (!allowed.includes(values[flag])) {
-      throw new Error(`--${flag} must be ${allowed.join(" or ")}, got ${JSON.stringify(values[flag])}`);
+      throw new UsageError(`--${flag} must be ${allowed.join(" or ")}, got ${JSON.stringify(values[flag])}`);
     }
     recipe[key] = values[flag];
   }
@@ -129,17 +130,70 @@ export function checkFlags(options: MethodOptions): void {
 export function ladderOption(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const names = value.split(",").map((s) => s.trim()).filter(Boolean);
-  if (names.length < 2) throw new Error(`--ladder must name at least two imported models, got "${value}"`);
+  if (names.length < 2) {
+    throw new UsageError(`--ladder must name at least two imported models, got "${value}"`);
+  }
   return names;
 }
 
 export function numberOption(name: string, value: string | undefined, integer = false): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new Error(`--${name} must be ${integer ? "an integer" : "a number"}, got ${JSON.stringify(value)}`);
+  if (value.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new UsageError(
+      `--${name} must be ${integer ? "an integer" : "a number"}, got ${JSON.stringify(value)}`,
+    );
   }
   return n;
+}
+
+/** The command-line flag of each numeric knob (contract NumericKnobs) that lab w2s, sweep and demo take. */
+const KNOB_FLAGS = {
+  seed: "seed",
+  epochs: "epochs",
+  learningRate: "lr",
+  batchSize: "batch-size",
+  alphaMax: "alpha-max",
+  maxExamples: "max-examples",
+  promptingShots: "prompting",
+} as const;
+type Knob = keyof typeof KNOB_FLAGS;
+
+/**
+ * Numeric knobs read from text and checked against the API's bounds (contract NumericKnobs): a value the
+ * API refuses is refused here by the same rule, in the flag's words ("--lr must be ≤ 1, got 50").
+ */
+function checkedKnobs(knobs: Partial<Record<Knob, number>>, flags: Partial<Record<Knob, string>>) {
+  const checked = NumericKnobs.safeParse(knobs);
+  if (checked.success) return knobs;
+  const issue = checked.error.issues[0];
+  const field = issue.path[0] as Knob;
+  const flag = `--${flags[field] ?? KNOB_FLAGS[field]}`;
+  const rule = issue.message.startsWith(`${field} `)
+    ? issue.message.slice(field.length)
+    : `: ${issue.message}`;
+  throw new UsageError(`${flag}${rule}, got ${JSON.stringify(knobs[field])}`);
+}
+
+/** The numeric knobs given on the command line (values as parseFlags returns them), checked. */
+export function knobOptions(values: Record<string, unknown>): Partial<Record<Knob, number>> {
+  const knobs: Partial<Record<Knob, number>> = {};
+  for (const [field, flag] of Object.entries(KNOB_FLAGS) as [Knob, string][]) {
+    const value = values[flag];
+    if (typeof value === "string") knobs[field] = numberOption(flag, value);
+  }
+  return checkedKnobs(knobs, {});
+}
+
+/** `--seeds 0,1,2`: every seed a whole number ≥ 0 (the API's rule), at least one. */
+export function seedsOption(flag: string, value: string): number[] {
+  const parts = value.split(",").map((s) => s.trim());
+  if (parts.some((s) => s === "")) {
+    throw new UsageError(
+      `--${flag} must be whole numbers ≥ 0 separated by commas, got ${JSON.stringify(value)}`,
+    );
+  }
+  return parts.map((text) => checkedKnobs({ seed: numberOption(flag, text) }, { seed: flag }).seed!);
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1).padStart(5) + "%" : "    -");
@@ -217,32 +271,38 @@ export function formatResult(r: ExperimentResult): string {
 export async function main(args: string[]): Promise<void> {
   const { values } = parseFlags(args, W2S_OPTIONS);
   if (!SUPERVISORS.includes(values.supervisor as SupervisorSource)) {
-    throw new Error(`--supervisor must be one of ${SUPERVISORS.join(", ")}, got "${values.supervisor}"`);
+    throw new UsageError(`--supervisor must be one of ${SUPERVISORS.join(", ")}, got "${values.supervisor}"`);
   }
   const given = values.supervisor === "given";
-  if (!values.task || (!values.weak && !given) || !values.strong) {
-    throw new Error(
-      "usage: lab w2s --task T (--weak A | --supervisor given) --strong B --method M [--seed S] " +
-        "[--mode finetune|probe] [--json]",
+  const missing = [
+    values.task ? "" : "--task T",
+    values.weak || given ? "" : "--weak A (or --supervisor given)",
+    values.strong ? "" : "--strong B",
+  ].filter(Boolean);
+  if (missing.length > 0) {
+    throw new UsageError(
+      `missing ${missing.join(", ")}: lab w2s --task T --weak A --strong B [--method M] …`,
+      flagList(W2S_OPTIONS),
     );
   }
   if (!METHOD_NAMES.includes(values.method as MethodName)) {
-    throw new Error(`--method must be one of ${METHOD_NAMES.join(", ")}, got "${values.method}"`);
+    throw new UsageError(`--method must be one of ${METHOD_NAMES.join(", ")}, got "${values.method}"`);
   }
   if (values.mode !== "finetune" && values.mode !== "probe") {
-    throw new Error(`--mode must be finetune or probe`);
+    throw new UsageError(`--mode must be finetune or probe`);
   }
   if (values.base !== undefined && values.base !== "naive" && values.base !== "auxconf") {
-    throw new Error(`--base must be naive or auxconf`);
+    throw new UsageError(`--base must be naive or auxconf`);
   }
   const recipe = recipeOptions(values);
+  const knobs = knobOptions(values);
   checkFlags({
     ...recipe,
     supervisor: values.supervisor,
     weak: values.weak,
     methods: [values.method],
     studentMode: values.mode,
-    alphaMax: numberOption("alpha-max", values["alpha-max"]),
+    alphaMax: knobs.alphaMax,
     generativeBase: values.base,
     bootstrapSizes: values["bootstrap-sizes"]?.split(","),
     probes: values.probes || undefined,
@@ -251,22 +311,22 @@ export async function main(args: string[]): Promise<void> {
   const weak = values.weak ?? GIVEN_SUPERVISOR;
   const bar = new ProgressBar({ label: `w2s ${weak}→${values.strong}`, total: 1, unit: "steps" });
   const result = await runExperiment({
-    task: values.task,
+    task: values.task!,
     weak,
-    strong: values.strong,
+    strong: values.strong!,
     ...(given ? { supervisor: "given" as const } : {}),
     method: values.method as MethodName,
-    seed: numberOption("seed", values.seed, true)!,
+    seed: knobs.seed!,
     mode: values.mode,
     generativeBase: values.base as "naive" | "auxconf" | undefined,
     bootstrapSizes: values["bootstrap-sizes"]?.split(",").map((s) => s.trim()).filter(Boolean),
-    epochs: numberOption("epochs", values.epochs, true),
-    lr: numberOption("lr", values.lr),
-    batchSize: numberOption("batch-size", values["batch-size"], true),
-    alphaMax: numberOption("alpha-max", values["alpha-max"]),
+    epochs: knobs.epochs,
+    lr: knobs.learningRate,
+    batchSize: knobs.batchSize,
+    alphaMax: knobs.alphaMax,
     probes: values.probes,
-    promptingShots: numberOption("prompting", values.prompting, true),
-    maxExamples: numberOption("max-examples", values["max-examples"], true),
+    promptingShots: knobs.promptingShots,
+    maxExamples: knobs.maxExamples,
     evaluateOn: evaluateOnOption(values["evaluate-on"]),
     control: values.control,
     leakage: values.leakage,

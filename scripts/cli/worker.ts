@@ -1,9 +1,10 @@
 /**
- * `deno task lab worker [--lease-ms N] [--poll-ms N] [--types a,b]`: one more worker for the job queue of the
- * Postgres server at DATABASE_URL, sharing pretrained sizes through its artifact store (no shared disk
- * needed). Stops cleanly on SIGINT/SIGTERM, handing its running job back.
+ * `deno task lab worker [--lease-ms N] [--heartbeat-ms N] [--poll-ms N] [--types a,b] [--data-dir D]`: one
+ * more worker for the job queue of the Postgres server at DATABASE_URL, sharing pretrained sizes through
+ * its artifact store (no shared disk needed; --data-dir, default $LAB_DATA_DIR or ./data, is its local
+ * cache). Stops cleanly on SIGINT/SIGTERM, handing its running job back.
  */
-import { parseFlags } from "../../server/contract/command-flags.ts";
+import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import { postgresArtifactStore } from "../../db/artifacts.ts";
 import { useArtifactStore } from "../../server/lab/artifact-store.ts";
@@ -18,10 +19,11 @@ export async function main(args: string[]): Promise<void> {
     types: { type: "string" },
     "data-dir": { type: "string" },
   });
+  const dataDir = values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const databaseUrl = Deno.env.get("DATABASE_URL");
   if (!databaseUrl) {
     throw new Error(
-      "DATABASE_URL is not set: extra workers share a Postgres server (the embedded database in ./data " +
+      `DATABASE_URL is not set: extra workers share a Postgres server (the embedded database in ${dataDir} ` +
         "belongs to the `deno task start` process, which runs its own worker)",
     );
   }
@@ -29,10 +31,11 @@ export async function main(args: string[]): Promise<void> {
     const raw = values[name];
     if (raw === undefined) return undefined;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
+    if (!Number.isInteger(n) || n <= 0) {
+      throw new UsageError(`--${name} must be a positive integer, got "${raw}"`);
+    }
     return n;
   };
-  const dataDir = values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const opened = await openDb({ dataDir, databaseUrl });
   // Checkpoints and training states go through the shared database: the data directory is a cache.
   useArtifactStore(postgresArtifactStore(opened.db));

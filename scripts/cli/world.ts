@@ -8,7 +8,7 @@
  * then pretrains the ladder on F. `--world F` on pretrain, w2s, sweep, knowledge, models, tasks and demo
  * uses F for one command instead. The default world is server/corpus/worlds/default.json.
  */
-import { parseFlags } from "../../server/contract/command-flags.ts";
+import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { activeWorld } from "../../server/corpus/world.ts";
 import { readWorldFile, storeLabWorld } from "../../server/corpus/world-spec.ts";
 import { loadLabCorpus } from "../../server/lab/lab-corpus.ts";
@@ -23,18 +23,18 @@ export async function main(args: string[]): Promise<void> {
   );
   const action = positionals[0] ?? "show";
   if (action !== "show" && action !== "build") {
-    throw new Error(`unknown action "${action}": use "lab world show" or "lab world build --file F"`);
+    throw new UsageError(`unknown action "${action}": use "lab world show" or "lab world build --file F"`);
   }
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   if (action === "build") {
     if (!values.file) {
-      throw new Error(
+      throw new UsageError(
         "lab world build needs --file F (a world file, e.g. server/corpus/worlds/default.json)",
       );
     }
     await storeLabWorld(dataDir, readWorldFile(values.file));
   } else if (values.file) {
-    throw new Error(
+    throw new UsageError(
       `--file goes with "build"; to look at a file without making it the lab's world use --world F`,
     );
   }

@@ -97,12 +97,12 @@ export async function requireTask(db: LabDb, dataDir: string, name: string): Pro
   });
 }
 
-/** Throws a 400 listing the ladder when a size is unknown. */
-export function requireSize(name: string, field: string): number {
+/** Throws a 400 (a body field) or 404 (a path's size) listing the ladder when a size is unknown. */
+export function requireSize(name: string, field: string, status: 400 | 404 = 400): number {
   if (!LADDER.some((s) => s.name === name)) {
     const known = LADDER.map((s) => s.name);
     throw new ApiError(
-      400,
+      status,
       "unknown_size",
       `${field}: unknown model size "${name}"; sizes: ${known.join(", ")}`,
       {

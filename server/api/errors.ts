@@ -36,14 +36,27 @@ export function describeIssues(target: string, issues: readonly z.core.$ZodIssue
 
 const TARGET_NAMES: Record<string, string> = { json: "body", query: "query", param: "path" };
 
+/** The keys of an object schema (to list beside an unknown key); none for other schemas. */
+function acceptedKeys(schema: z.ZodType): string[] {
+  const shape = (schema as { shape?: Record<string, unknown> }).shape;
+  return shape ? Object.keys(shape) : [];
+}
+
+/** An unknown top-level key's issue also says which keys the schema takes. */
+function withAcceptedKeys(issue: z.core.$ZodIssue, accepted: string[]): z.core.$ZodIssue {
+  if (issue.code !== "unrecognized_keys" || issue.path.length > 0 || accepted.length === 0) return issue;
+  return { ...issue, message: `${issue.message}; accepted keys: ${accepted.join(", ")}` };
+}
+
 /** zValidator with structured 400 errors naming each bad field. */
 export function validate<Target extends keyof ValidationTargets, Schema extends z.ZodType>(
   target: Target,
   schema: Schema,
 ) {
+  const accepted = acceptedKeys(schema);
   return zValidator(target, schema, (result, c: Context) => {
     if (!result.success) {
-      const issues = result.error.issues;
+      const issues = result.error.issues.map((issue) => withAcceptedKeys(issue, accepted));
       const name = TARGET_NAMES[target] ?? target;
       return c.json(
         errorBody("invalid_request", describeIssues(name, issues), {

@@ -1,7 +1,9 @@
 /**
  * The flags of a command line (`deno task start`, `lab <command>`, bench, load), parsed strictly: an unknown
- * flag, a flag without its value or a stray argument is a UsageError that names it and lists the command's
- * flags, printed as one line (exit status 2) instead of being ignored or crashing later.
+ * flag, a flag without its value, a flag given twice or a stray argument is a UsageError that names it and
+ * lists the command's flags, printed as one line (exit status 2) instead of being ignored or crashing later.
+ * A negative number after a flag is its value (`--seed -1`, as `--seed=-1`), so the command's own range
+ * check answers it.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 
@@ -28,16 +30,49 @@ function problemOf(err: { code?: string; message: string }): string {
   return err.message;
 }
 
+/** `--name -1` → `--name=-1` where --name takes a value: parseArgs would call -1 an ambiguous flag. */
+function joinNegativeValues(args: string[], options: ParseArgsOptionsConfig): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = /^--([^=]+)$/.exec(args[i])?.[1];
+    if (name && options[name]?.type === "string" && /^-(\d|\.\d)/.test(args[i + 1] ?? "")) {
+      joined.push(`${args[i]}=${args[++i]}`);
+    } else joined.push(args[i]);
+  }
+  return joined;
+}
+
+/** The first flag given twice that takes one value: the last one would silently win. */
+function repeatedFlag(tokens: { kind: string; name?: string }[], options: ParseArgsOptionsConfig) {
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== "option" || !token.name || options[token.name]?.multiple) continue;
+    if (seen.has(token.name)) return token.name;
+    seen.add(token.name);
+  }
+  return undefined;
+}
+
 export function parseFlags<O extends ParseArgsOptionsConfig, P extends boolean = false>(
   args: string[],
   options: O,
   allowPositionals?: P,
 ) {
+  let parsed;
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: allowPositionals ?? false as P });
+    parsed = parseArgs({
+      args: joinNegativeValues(args, options),
+      options,
+      strict: true,
+      allowPositionals: allowPositionals ?? false as P,
+      tokens: true,
+    });
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (!code?.startsWith("ERR_PARSE_ARGS")) throw err;
     throw new UsageError(problemOf(err as Error), flagList(options));
   }
+  const repeated = repeatedFlag(parsed.tokens, options);
+  if (repeated) throw new UsageError(`--${repeated} is given twice: give it once`, flagList(options));
+  return parsed;
 }

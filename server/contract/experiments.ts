@@ -3,7 +3,7 @@
  * dashboard's forms. Checks that need the server's data (ladder sizes, known tasks) happen in the routes.
  */
 import { z } from "zod";
-import { int, SIZE_NAME, TASK_NAME, text } from "./fields.ts";
+import { int, numberMessages, SIZE_NAME, TASK_NAME, text } from "./fields.ts";
 import { GenerativeBase, Method, METHOD_NAMES, StudentMode } from "./methods.ts";
 import { MODEL_REF } from "./model-ref.ts";
 import { FINETUNE_RECIPE, RECIPE_OPTIONS, type RecipeOption } from "./results.ts";
@@ -129,19 +129,40 @@ const recipeKnob = <K extends RecipeOption>(key: K) =>
 const Ladder = z.array(SIZE_NAME).min(2, "ladder must name at least two models (weak and strong)").max(20)
   .optional();
 
-const trainingKnobs = {
-  seed: int("seed").min(0, "seed must be ≥ 0").default(0),
-  epochs: int("epochs").min(1, "epochs must be ≥ 1").max(1000).optional(),
-  learningRate: z.number().positive("learningRate must be > 0").max(1).optional(),
+/** A number field whose every message names it ("learningRate must be ≤ 1"). */
+const real = (label: string) => z.number({ error: numberMessages(label) });
+
+/** The numeric settings of an experiment and their bounds: the API's and the CLI's (NumericKnobs). */
+const numericKnobs = {
+  seed: int("seed").min(0).default(0),
+  epochs: int("epochs").min(1).max(1000).optional(),
+  learningRate: real("learningRate").positive().max(1).optional(),
   batchSize: int("batchSize").min(1).max(4096).optional(),
   /** Final weight of the auxiliary confidence loss (auxconf). */
-  alphaMax: z.number().min(0).max(1).optional(),
+  alphaMax: real("alphaMax").min(0).max(1).optional(),
+  /** Use at most this many examples per split (quick runs). */
+  maxExamples: int("maxExamples").min(8).max(1_000_000).optional(),
+  /** Zero-shot and k-shot prompting baselines of the pretrained strong model (k demonstrations). */
+  promptingShots: int("promptingShots").min(1).max(32).optional(),
+};
+
+/**
+ * The numeric knobs alone, for a command line that reads them as text: `lab w2s --lr 50` is refused with
+ * the bound the API applies to learningRate, from this one definition.
+ */
+export const NumericKnobs = z.object(numericKnobs).partial();
+
+const trainingKnobs = {
+  seed: numericKnobs.seed,
+  epochs: numericKnobs.epochs,
+  learningRate: numericKnobs.learningRate,
+  batchSize: numericKnobs.batchSize,
+  alphaMax: numericKnobs.alphaMax,
   /** Let the task's test items into pretraining (default: kept out). */
   leakage: z.boolean().default(false),
   probes: z.boolean().default(false),
   studentMode: StudentMode.default("finetune"),
-  /** Use at most this many examples per split (quick runs). */
-  maxExamples: int("maxExamples").min(8, "maxExamples must be ≥ 8").max(1_000_000).optional(),
+  maxExamples: numericKnobs.maxExamples,
   /** Also train the strong architecture from random init on ground truth: what pretraining contributes. */
   control: z.boolean().default(false),
   /** Finetuning recipe of every finetuned role (absent: plain full finetuning from a zero head). */
@@ -173,8 +194,7 @@ export const ExperimentCreate = z.object({
     .optional(),
   ...trainingKnobs,
   ...generativeKnobs,
-  /** Zero-shot and k-shot prompting baselines of the pretrained strong model (k demonstrations). */
-  promptingShots: int("promptingShots").min(1, "promptingShots must be ≥ 1").max(32).optional(),
+  promptingShots: numericKnobs.promptingShots,
 }).strict().superRefine((config, ctx) => {
   for (const { field, message } of optionConflicts({ ...config, methods: [config.method] })) {
     ctx.addIssue({ code: "custom", path: [field], message });
@@ -196,7 +216,7 @@ export const SweepCreate = z.object({
   sizes: z.array(MODEL_REF).min(2, "sizes must name at least two sizes").max(20),
   ladder: Ladder,
   methods: z.array(Method).min(1, "methods must name at least one method").max(METHOD_NAMES.length),
-  seeds: z.array(int("seed").min(0)).min(1, "seeds must hold at least one seed").max(50),
+  seeds: z.array(numericKnobs.seed.unwrap()).min(1, "seeds must hold at least one seed").max(50),
   epochs: trainingKnobs.epochs,
   learningRate: trainingKnobs.learningRate,
   batchSize: trainingKnobs.batchSize,

@@ -109,7 +109,8 @@ async function loadLadderModel(
   } catch (err) {
     throw new Error(
       `size "${size}" has no pretrained checkpoint in ${dir} (${(err as Error).message}); ` +
-        `run: deno task lab pretrain --size ${size}`,
+        `run: deno task lab pretrain --size ${size}, or where a lab server owns the data directory ` +
+        `POST /api/models/${size}/pretrain (the dashboard's Models page), then retry`,
     );
   }
   const tok = await labTokenizer();

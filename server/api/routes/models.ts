@@ -117,14 +117,14 @@ export function modelRoutes({ db, bus, dataDir }: ApiDeps): Hono {
 
   serve(router, "/models", ops.show, async (c, { param: { name } }) => {
     const model = (await allModels()).find((m) => m.name === name);
-    if (!model) requireSize(name, "name");
+    if (!model) requireSize(name, "name", 404);
     return c.json(model);
   });
 
   // Pretraining curves from the size's status file (the disk is the source of truth: CLI runs write no
   // db rows), shaped like a run's metric series.
   serve(router, "/models", ops.curves, async (c, { param: { name } }) => {
-    requireSize(name, "name");
+    requireSize(name, "name", 404);
     const status = await readStatus(dataDir, name).catch((err: Error) => {
       // A damaged status file is that size's problem, named, not a server error.
       throw new ApiError(409, "broken_status", err.message, { size: name });
@@ -150,7 +150,7 @@ export function modelRoutes({ db, bus, dataDir }: ApiDeps): Hono {
     "/models",
     ops.pretrain,
     async (c, { param: { name: size }, body: options }) => {
-      requireSize(size, "name");
+      requireSize(size, "name", 404);
       const [busy] = await db.select({ id: jobs.id }).from(models).innerJoin(jobs, eq(jobs.id, models.jobId))
         .where(and(eq(models.name, size), inArray(jobs.status, ["queued", "running"])));
       if (busy) {
@@ -173,7 +173,7 @@ export function modelRoutes({ db, bus, dataDir }: ApiDeps): Hono {
   );
 
   serve(router, "/models", ops.export, async (c, { param: { name: size } }) => {
-    requireSize(size, "name");
+    requireSize(size, "name", 404);
     await pullModel(dataDir, size).catch((err) => console.error(`artifact store: ${(err as Error).message}`));
     const status = await readStatus(dataDir, size).catch((err: Error) => {
       throw new ApiError(409, "broken_status", err.message, { size });
