@@ -131,6 +131,11 @@ Deno.test("every command answers --help and refuses unknown flags and bad values
       2,
       /--out scripts already holds files: .*--force/,
     ],
+    [
+      ["scripts/lab.ts", "import", "--name", "x"],
+      2,
+      /^lab import: missing --file FILE\.jsonl: lab import --name/,
+    ],
     [["scripts/load.ts", "--help"], 0, /^API latency under load/],
     [["scripts/load.ts", "--rate", "fast"], 2, /^load: --rate must be a number in \(0, 2000\], got "fast"$/],
     [

@@ -4,19 +4,23 @@
  * prompt?, chosen, rejected), which makes a pairwise task (server/tasks/jsonl.ts). A bad line rejects the
  * whole file with its line number and leaves nothing behind.
  */
-import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
+import { parseFlags, requireFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import { importTask } from "../../server/api/catalog.ts";
 import { TASK_NAME } from "../../server/contract/fields.ts";
 import { IMPORT_FORMATS, jsonlLines } from "../../server/tasks/jsonl.ts";
 
 export async function main(args: string[]): Promise<void> {
-  const { values } = parseFlags(args, {
+  const { values: given } = parseFlags(args, {
     name: { type: "string" },
     file: { type: "string" },
     description: { type: "string" },
   });
-  if (!values.name || !values.file) throw new UsageError("usage: lab import --name NAME --file FILE.jsonl");
+  const values = requireFlags(
+    given,
+    { name: "NAME", file: "FILE.jsonl" },
+    "lab import --name NAME --file FILE.jsonl",
+  );
   const name = TASK_NAME.safeParse(values.name);
   if (!name.success) throw new UsageError(`--name: ${name.error.issues[0].message}`);
   let file: Deno.FsFile;

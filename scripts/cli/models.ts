@@ -13,7 +13,7 @@
  * folder (server/lab/own-models.ts) after checking its config, tensor shapes, tokenizer and memory, and
  * prints its parameters, sha-256 and the memory a finetune needs; `--ladder a,b` on lab w2s / sweep uses it.
  */
-import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
+import { parseFlags, requireFlags } from "../../server/contract/command-flags.ts";
 import { openDb } from "../../db/client.ts";
 import { listModels } from "../../server/api/catalog.ts";
 import { leakageLabel, type ModelListing } from "../../server/contract/models.ts";
@@ -22,15 +22,17 @@ import { addOwnModel, ownModelListings } from "../../server/lab/own-models.ts";
 
 /** `lab models add`: register a folder and say what the checks found. */
 async function addModel(args: string[]): Promise<void> {
-  const { values } = parseFlags(args, {
+  const { values: given } = parseFlags(args, {
     name: { type: "string" },
     dir: { type: "string" },
     force: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   });
-  if (!values.name || !values.dir) {
-    throw new UsageError("usage: lab models add --name NAME --dir PATH [--force]");
-  }
+  const values = requireFlags(
+    given,
+    { name: "NAME", dir: "PATH" },
+    "lab models add --name NAME --dir PATH [--force]",
+  );
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   const model = await addOwnModel(dataDir, { name: values.name, dir: values.dir, force: values.force });
   if (values.json) {

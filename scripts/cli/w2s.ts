@@ -22,7 +22,7 @@
  * --head-init zero|probe (probe, LP-FT: the class head starts as a logistic probe on the features)
  * --decay-to zero|pretrained (pretrained, L2-SP: weight decay pulls matrices toward their start values)
  */
-import { flagList, parseFlags, UsageError } from "../../server/contract/command-flags.ts";
+import { parseFlags, requireFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
@@ -274,17 +274,11 @@ export async function main(args: string[]): Promise<void> {
     throw new UsageError(`--supervisor must be one of ${SUPERVISORS.join(", ")}, got "${values.supervisor}"`);
   }
   const given = values.supervisor === "given";
-  const missing = [
-    values.task ? "" : "--task T",
-    values.weak || given ? "" : "--weak A (or --supervisor given)",
-    values.strong ? "" : "--strong B",
-  ].filter(Boolean);
-  if (missing.length > 0) {
-    throw new UsageError(
-      `missing ${missing.join(", ")}: lab w2s --task T --weak A --strong B [--method M] …`,
-      flagList(W2S_OPTIONS),
-    );
-  }
+  requireFlags(
+    values,
+    { task: "T", ...given ? {} : { weak: "A (or --supervisor given)" }, strong: "B" },
+    "lab w2s --task T --weak A --strong B [--method M] … (lab w2s --help)",
+  );
   if (!METHOD_NAMES.includes(values.method as MethodName)) {
     throw new UsageError(`--method must be one of ${METHOD_NAMES.join(", ")}, got "${values.method}"`);
   }

@@ -76,3 +76,19 @@ export function parseFlags<O extends ParseArgsOptionsConfig, P extends boolean =
   if (repeated) throw new UsageError(`--${repeated} is given twice: give it once`, flagList(options));
   return parsed;
 }
+
+/**
+ * Refuses a command line without its required flags, naming each one missing (`what` shows its value);
+ * returns the values with those flags present.
+ */
+export function requireFlags<V extends Record<string, unknown>, K extends keyof V & string>(
+  values: V,
+  required: Partial<Record<K, string>>,
+  usage: string,
+): V & { [k in K]-?: NonNullable<V[k]> } {
+  const missing = Object.entries(required).filter(([flag]) => !values[flag]).map(([flag, what]) =>
+    `--${flag} ${what}`
+  );
+  if (missing.length > 0) throw new UsageError(`missing ${missing.join(", ")}: ${usage}`);
+  return values as V & { [k in K]-?: NonNullable<V[k]> };
+}
