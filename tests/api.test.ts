@@ -817,6 +817,14 @@ Deno.test("task import: JSON body or raw JSONL, listed, usable, no duplicates", 
   assert.equal(raw.status, 201);
   const dup = await call("POST", "/api/tasks/import", { name: "my-task", jsonl: lines.join("\n") });
   assert.equal(dup.status, 409);
+  // A refused body carries its issues as details, as every validated route does.
+  const bad = await call("POST", "/api/tasks/import", { name: "no-lines", jsonl: 3, extra: 1 });
+  assert.equal(bad.status, 400);
+  const refusal = (await json(bad)).error;
+  assert.match(refusal.message, /^body\.jsonl: .*; body: Unrecognized key: "extra"; accepted keys: name, /);
+  assert.deepEqual(refusal.details.issues.map((i: { path: string[] }) => i.path), [["body", "jsonl"], [
+    "body",
+  ]]);
   const tasks = await json(await app.request("/api/tasks"));
   const mine = tasks.find((t: { name: string }) => t.name === "my-task");
   assert.deepEqual([mine.builtin, mine.exampleCount, mine.description], [false, 24, "mine"]);

@@ -48,26 +48,28 @@ function withAcceptedKeys(issue: z.core.$ZodIssue, accepted: string[]): z.core.$
   return { ...issue, message: `${issue.message}; accepted keys: ${accepted.join(", ")}` };
 }
 
+/** The 400 for a value a schema refused: one line per issue naming its field, the issues as details. */
+export function invalidRequest(
+  target: string,
+  schema: z.ZodType,
+  issues: readonly z.core.$ZodIssue[],
+): ApiError {
+  const accepted = acceptedKeys(schema);
+  const named = issues.map((issue) => withAcceptedKeys(issue, accepted));
+  return new ApiError(400, "invalid_request", describeIssues(target, named), {
+    issues: named.map((i) => ({ path: [target, ...i.path.map(String)], message: i.message, code: i.code })),
+  });
+}
+
 /** zValidator with structured 400 errors naming each bad field. */
 export function validate<Target extends keyof ValidationTargets, Schema extends z.ZodType>(
   target: Target,
   schema: Schema,
 ) {
-  const accepted = acceptedKeys(schema);
   return zValidator(target, schema, (result, c: Context) => {
     if (!result.success) {
-      const issues = result.error.issues.map((issue) => withAcceptedKeys(issue, accepted));
-      const name = TARGET_NAMES[target] ?? target;
-      return c.json(
-        errorBody("invalid_request", describeIssues(name, issues), {
-          issues: issues.map((i) => ({
-            path: [name, ...i.path.map(String)],
-            message: i.message,
-            code: i.code,
-          })),
-        }),
-        400,
-      );
+      const err = invalidRequest(TARGET_NAMES[target] ?? target, schema, result.error.issues);
+      return c.json(errorBody(err.code, err.message, err.details), 400);
     }
   });
 }

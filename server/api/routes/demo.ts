@@ -11,7 +11,7 @@ import { DEMO_JOB_TYPE } from "../../contract/jobs.ts";
 import { sweepRequest } from "../../jobs/experiment-jobs.ts";
 import { DEMO_SWEEP } from "../../lab/demo.ts";
 import type { ApiDeps } from "../deps.ts";
-import { ApiError, describeIssues } from "../errors.ts";
+import { ApiError, invalidRequest } from "../errors.ts";
 import { defineOperation, serve } from "../operation.ts";
 import { ExperimentCreated } from "../responses.ts";
 import { createExperimentJob } from "./experiments.ts";
@@ -43,7 +43,7 @@ async function refuseSettings(c: Context): Promise<void> {
   }
   const parsed = DemoBody.safeParse(body);
   if (!parsed.success) {
-    throw new ApiError(400, "invalid_request", describeIssues("body", parsed.error.issues));
+    throw invalidRequest("body", DemoBody, parsed.error.issues);
   }
 }
 

@@ -7,7 +7,7 @@ import { jsonlLines, textLines } from "../../tasks/jsonl.ts";
 import { importTask, listTasks, requireTaskUnused, showTask, type TaskImport } from "../catalog.ts";
 import type { ApiDeps } from "../deps.ts";
 import { z } from "zod";
-import { ApiError, describeIssues, notFound } from "../errors.ts";
+import { ApiError, invalidRequest, notFound } from "../errors.ts";
 import { defineOperation, serve } from "../operation.ts";
 import { Deleted, TaskDetail, TaskImported, TaskListingSchema } from "../responses.ts";
 import { NameParam, TaskImportQuery } from "../schemas.ts";
@@ -76,7 +76,7 @@ export function taskRoutes(deps: ApiDeps): Hono {
       }
       const parsed = TaskImportBody.safeParse(body);
       if (!parsed.success) {
-        throw new ApiError(400, "invalid_request", describeIssues("body", parsed.error.issues));
+        throw invalidRequest("body", TaskImportBody, parsed.error.issues);
       }
       const { jsonl, ...named } = parsed.data;
       input = { ...named, lines: textLines(jsonl) };
