@@ -983,6 +983,61 @@ Deno.test("metric series: bucket means within a step range", async () => {
   assert.equal((await app.request("/api/runs/999999/metrics")).status, 404);
 });
 
+Deno.test("results summary: experiments of other settings form their own cells; a rerun seed counts once", async () => {
+  const task = "summary-task";
+  const full = (seed: number, [weak, ceiling, student]: number[]) => ({
+    task,
+    weak: "nano",
+    strong: "small",
+    method: "naive",
+    seed,
+    n: { train1: 10, train2: 10, validation: 10, test: 400 },
+    weak_acc: weak,
+    ceiling_acc: ceiling,
+    student_acc: student,
+    pgr: (student - weak) / (ceiling - weak),
+    agreement: { all: 0.9, supervisor_correct: 1, supervisor_wrong: 0.5 },
+    oracle: { weak_acc: weak, ceiling_acc: ceiling, student_acc: student, pgr: 0, student_step: 3 },
+    ci: { pgr: { lo: 0, hi: 1 } },
+  });
+  const store = async (config: Record<string, unknown>, seed: number, accs: number[]) => {
+    const [experiment] = await db.insert(experiments).values({ kind: "experiment", config, status: "done" })
+      .returning();
+    await db.insert(results).values({
+      experimentId: experiment.id,
+      task,
+      weakSize: "nano",
+      strongSize: "small",
+      method: "naive",
+      seed,
+      weakAcc: accs[0],
+      ceilingAcc: accs[1],
+      studentAcc: accs[2],
+      pgr: 0,
+      gapTooSmall: false,
+      agreement: { all: 0.9, supervisor_correct: 1, supervisor_wrong: 0.5 },
+      full: full(seed, accs),
+    });
+  };
+  const defaults = {
+    task,
+    weak: "nano",
+    strong: "small",
+    method: "naive",
+    studentMode: "finetune",
+    leakage: false,
+  };
+  await store({ ...defaults, seed: 0 }, 0, [0.6, 0.9, 0.8]);
+  await store({ ...defaults, seed: 0 }, 0, [0.6, 0.9, 0.8]); // the same experiment again
+  await store({ ...defaults, seed: 1, studentMode: "probe", maxExamples: 16 }, 1, [0.5, 0.5, 0.5]);
+  const summary = await json(await app.request(`/api/results/summary?task=${task}`));
+  assert.deepEqual(summary.cells.map((c: { settings?: string; seeds: number[] }) => [c.settings, c.seeds]), [
+    [undefined, [0]],
+    ["studentMode probe, maxExamples 16", [1]],
+  ]);
+  assert.equal(summary.cells[0].ceiling_acc.mean, 0.9, "not pooled with the probe run's 0.5");
+});
+
 Deno.test("results export as CSV and JSON", async () => {
   const [experiment] = await db.insert(experiments).values({ kind: "experiment", config: {}, status: "done" })
     .returning();

@@ -483,6 +483,9 @@ async function submitExperimentForm({ page, base, shot }: Ui, experimentId: numb
   assert.equal(await page.textContent("[data-field=seeds]"), "seed must be ≥ 0");
   assert.match((await page.textContent("[data-field=strong]"))!, /weak model must be smaller/);
   await shot("experiments-form-errors");
+  await page.fill("#seeds", "0, 0");
+  await page.click("[data-testid=experiment-form] button[type=submit]");
+  assert.match((await page.textContent("[data-field=seeds]"))!, /^a seed is listed twice/);
   await page.fill("#seeds", "0");
   await page.selectOption("#weak", "nano");
   await page.selectOption("#strong", "small");

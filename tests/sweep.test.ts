@@ -107,6 +107,34 @@ Deno.test("sweep: each method's median PGR leaves out flagged cells", () => {
   close(auxconf.median_pgr, 1, "auxconf");
 });
 
+Deno.test("stored results: settings never pool, a repeated seed counts once, one cell keeps its own interval", () => {
+  const full = result(["a", "b"], "naive", 0, [0.6, 0.9, 0.8]); // pgr 0.6667
+  const rerun = result(["a", "b"], "naive", 0, [0.6, 0.9, 0.8]);
+  const probe = result(["a", "b"], "naive", 0, [0.5, 0.5, 0.5]); // a different setting: 16 examples, probe
+  const seed1 = result(["a", "b"], "naive", 1, [0.6, 0.9, 0.75]); // pgr 0.5
+  const settings = ["", "", "studentMode probe, maxExamples 16", ""];
+  const summary = summarizeResults([full, rerun, probe, seed1], (i) => settings[i]);
+  assert.deepEqual(summary.cells.map((c) => [c.settings ?? "", c.seeds]), [
+    ["", [0, 1]],
+    ["studentMode probe, maxExamples 16", [0]],
+  ]);
+  // The defaults' cell: seed 0 once (its rerun is the same experiment) and seed 1, by hand.
+  close(summary.cells[0].ceiling_acc.mean, 0.9, "ceiling not mixed with the probe run's 0.5");
+  close(summary.cells[0].student_acc.mean, 0.775, "student mean of seeds 0 and 1");
+  // Medians per settings; over one cell the interval is that cell's own, never [x, x].
+  const perMethod = summary.medians.filter((m) => m.task === null);
+  assert.deepEqual(perMethod.map((m) => [m.settings ?? "", m.cells]), [
+    ["", 1],
+    ["studentMode probe, maxExamples 16", 0],
+  ]);
+  close(perMethod[0].median_ci.lo, summary.cells[0].pgr_ci.lo, "one cell: its own interval, lo");
+  close(perMethod[0].median_ci.hi, summary.cells[0].pgr_ci.hi, "one cell: its own interval, hi");
+  assert.ok(perMethod[0].median_ci.hi - perMethod[0].median_ci.lo > 0.1);
+  // The probe cell's gap is zero: flagged, so its median has no cell and no interval.
+  const flagged = summary.medians.find((m) => m.task === null && m.settings);
+  assert.deepEqual([flagged?.cells, flagged?.skipped, Number.isNaN(flagged?.median_ci.lo)], [0, 1, true]);
+});
+
 Deno.test("sweep: CSV has one row per experiment with the header's columns", () => {
   const results = [result(["a", "b"], "naive", 3, [0.6, 0.9, 0.8])];
   const cell = { ...summarizeCell(results), results };

@@ -185,7 +185,7 @@ export function knobOptions(values: Record<string, unknown>): Partial<Record<Kno
   return checkedKnobs(knobs, {});
 }
 
-/** `--seeds 0,1,2`: every seed a whole number ≥ 0 (the API's rule), at least one. */
+/** `--seeds 0,1,2`: every seed a whole number ≥ 0 (the API's rule), at least one, none twice. */
 export function seedsOption(flag: string, value: string): number[] {
   const parts = value.split(",").map((s) => s.trim());
   if (parts.some((s) => s === "")) {
@@ -193,7 +193,11 @@ export function seedsOption(flag: string, value: string): number[] {
       `--${flag} must be whole numbers ≥ 0 separated by commas, got ${JSON.stringify(value)}`,
     );
   }
-  return parts.map((text) => checkedKnobs({ seed: numberOption(flag, text) }, { seed: flag }).seed!);
+  const seeds = parts.map((text) => checkedKnobs({ seed: numberOption(flag, text) }, { seed: flag }).seed!);
+  if (new Set(seeds).size !== seeds.length) {
+    throw new UsageError(`--${flag} repeats a seed (${value}): a repeat reruns the same experiment`);
+  }
+  return seeds;
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1).padStart(5) + "%" : "    -");

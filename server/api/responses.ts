@@ -166,6 +166,7 @@ export const ResultsSummary = z.object({
       oracle_student_acc: nullableNumber,
       oracle_pgr: nullableNumber,
       control_acc: MeanCi.nullable(),
+      settings: z.string().optional(),
     }) satisfies z.ZodType<Pick<CellSummary, "task" | "weak" | "strong" | "seeds" | "gap_too_small">>,
   ),
   medians: z.array(
@@ -176,6 +177,7 @@ export const ResultsSummary = z.object({
       median_ci: z.object({ lo: nullableNumber, hi: nullableNumber }),
       cells: z.number().int(),
       skipped: z.number().int(),
+      settings: z.string().optional(),
     }) satisfies z.ZodType<Pick<MedianSummary, "task" | "cells" | "skipped">>,
   ),
 }).meta({ id: "ResultsSummary" });

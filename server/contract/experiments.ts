@@ -216,7 +216,11 @@ export const SweepCreate = z.object({
   sizes: z.array(MODEL_REF).min(2, "sizes must name at least two sizes").max(20),
   ladder: Ladder,
   methods: z.array(Method).min(1, "methods must name at least one method").max(METHOD_NAMES.length),
-  seeds: z.array(numericKnobs.seed.unwrap()).min(1, "seeds must hold at least one seed").max(50),
+  seeds: z.array(numericKnobs.seed.unwrap()).min(1, "seeds must hold at least one seed").max(50)
+    .refine(
+      (seeds) => new Set(seeds).size === seeds.length,
+      "seeds must not repeat a seed (a repeat reruns the same experiment)",
+    ),
   epochs: trainingKnobs.epochs,
   learningRate: trainingKnobs.learningRate,
   batchSize: trainingKnobs.batchSize,
@@ -236,3 +240,38 @@ export const SweepCreate = z.object({
   }
 }).meta({ id: "SweepCreate" });
 export type SweepCreate = z.infer<typeof SweepCreate>;
+
+/** The settings of an experiment or sweep config that change its readings (not its name, sizes or seeds). */
+const READING_SETTINGS = [
+  "studentMode",
+  "supervisor",
+  "ladder",
+  "epochs",
+  "learningRate",
+  "batchSize",
+  "alphaMax",
+  "maxExamples",
+  "leakage",
+  "embeddings",
+  "headInit",
+  "decayTo",
+  "generativeBase",
+  "lmEpochs",
+  "bootstrapSizes",
+] as const;
+
+/** What a stored config holds for a setting it leaves at the lab's default. */
+const SETTING_DEFAULTS: Partial<Record<typeof READING_SETTINGS[number], unknown>> = {
+  studentMode: "finetune",
+  leakage: false,
+};
+
+/**
+ * The settings that set a stored experiment or sweep apart from the lab's defaults, e.g. "studentMode
+ * probe, maxExamples 16"; "" for the defaults. Results of different settings are never pooled into one
+ * cell (server/lab/sweep.ts summarizeResults).
+ */
+export function settingsLabel(config: Record<string, unknown>): string {
+  return READING_SETTINGS.filter((key) => config[key] !== undefined && config[key] !== SETTING_DEFAULTS[key])
+    .map((key) => `${key} ${[config[key]].flat().join(",")}`).join(", ");
+}

@@ -243,6 +243,12 @@ export interface CellSummary {
   oracle_pgr: number;
   /** The random-init control's test accuracy over the seeds that ran it (null when none did). */
   control_acc: MeanCi | null;
+  /**
+   * Settings that set the cell's experiments apart from the lab's defaults (contract settingsLabel, e.g.
+   * "studentMode probe, maxExamples 16"); absent or "" for the defaults. Stored results of different
+   * settings form different cells.
+   */
+  settings?: string;
 }
 
 /** The paper's summary statistic: median PGR over a group's cells, flagged cells left out. */
@@ -251,8 +257,13 @@ export interface MedianSummary {
   task: string | null;
   method: MethodName;
   median_pgr: number;
-  /** Bootstrap interval of the median over cells. */
+  /**
+   * Bootstrap interval of the median over cells; over one cell, that cell's own PGR interval (a bootstrap
+   * over one value would be [x, x]); NaN (null in JSON) over none.
+   */
   median_ci: Interval;
+  /** The cells' settings (CellSummary.settings): medians never pool cells of different settings. */
+  settings?: string;
   /** Cells used, and cells left out (gap too small, or no finite PGR). */
   cells: number;
   skipped: number;

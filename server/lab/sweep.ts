@@ -88,7 +88,7 @@ function meanAgreement(list: Agreement[]): Agreement {
   };
 }
 
-export function summarizeCell(results: ExperimentResult[]): CellSummary {
+export function summarizeCell(results: ExperimentResult[], settings = ""): CellSummary {
   const first = results[0];
   const controls = results.flatMap((r) => (r.control ? [r.control.ceiling_acc] : []));
   const weak = meanCi(results.map((r) => r.weak_acc));
@@ -121,10 +121,14 @@ export function summarizeCell(results: ExperimentResult[]): CellSummary {
       mean(results.map((r) => r.oracle.student_acc)),
     ),
     control_acc: controls.length > 0 ? meanCi(controls) : null,
+    ...settings ? { settings } : {},
   };
 }
 
-/** The median PGR of each task × method and of each method over all tasks (flagged cells left out). */
+/**
+ * The median PGR of each task × method and of each method over all tasks (flagged cells left out), per
+ * settings (cells of different settings are never pooled). Over one cell the interval is that cell's own.
+ */
 export function summarizeMedians(cells: readonly CellSummary[]): MedianSummary[] {
   const median = (task: string | null, method: MethodName, group: readonly CellSummary[]): MedianSummary => {
     const pairs = group.map((c) => ({
@@ -134,32 +138,56 @@ export function summarizeMedians(cells: readonly CellSummary[]): MedianSummary[]
       gapTooSmall: c.gap_too_small,
     }));
     const { median, used, skipped } = medianPgr(pairs);
-    const values = group.filter((c) => !c.gap_too_small).map((c) => c.pgr).filter(Number.isFinite);
-    return { task, method, median_pgr: median, median_ci: bootstrapInterval(values), cells: used, skipped };
+    const usable = group.filter((c) => !c.gap_too_small && Number.isFinite(c.pgr));
+    const median_ci = usable.length === 1
+      ? { lo: usable[0].pgr_ci.lo, hi: usable[0].pgr_ci.hi }
+      : bootstrapInterval(usable.map((c) => c.pgr));
+    const settings = group[0]?.settings;
+    return {
+      task,
+      method,
+      median_pgr: median,
+      median_ci,
+      cells: used,
+      skipped,
+      ...settings ? { settings } : {},
+    };
   };
-  const tasks = [...new Set(cells.map((c) => c.task))];
-  const methods = [...new Set(cells.map((c) => c.method))];
-  const byTask = tasks.flatMap((task) =>
-    methods.flatMap((method) => {
-      const group = cells.filter((c) => c.task === task && c.method === method);
-      return group.length ? [median(task, method, group)] : [];
-    })
-  );
-  return [
-    ...byTask,
-    ...methods.map((method) => median(null, method, cells.filter((c) => c.method === method))),
+  const groups = (list: readonly CellSummary[], by: (c: CellSummary) => string) => [
+    ...Map.groupBy(list, by).values(),
   ];
+  return groups(cells, (c) => c.settings ?? "").flatMap((same) => {
+    const byTask = groups(same, (c) => `${c.task}\u0000${c.method}`)
+      .map((group) => median(group[0].task, group[0].method, group));
+    const byMethod = groups(same, (c) => c.method).map((group) => median(null, group[0].method, group));
+    return [...byTask, ...byMethod];
+  });
 }
 
-/** Groups experiments into cells (task, pair, method; seeds pooled) and summarizes them: the one rule. */
+/**
+ * Groups experiments into cells (task, pair, method and settings; seeds pooled) and summarizes them: the
+ * one rule. `settingsOf` tells stored experiments' settings apart (contract settingsLabel; a sweep's share
+ * one). A seed run again with the same settings counts once, by its latest result: pooling repeats would
+ * narrow the interval over seeds with copies of one run.
+ */
 export function summarizeResults(
   results: readonly ExperimentResult[],
+  settingsOf: (index: number) => string = () => "",
 ): ResultsSummary & { groups: ExperimentResult[][] } {
-  const cellKey = (r: ExperimentResult) => `${r.task}\u0000${r.weak}\u0000${r.strong}\u0000${r.method}`;
-  const groups = new Map<string, ExperimentResult[]>();
-  for (const r of results) groups.set(cellKey(r), [...(groups.get(cellKey(r)) ?? []), r]);
-  const cells = [...groups.values()].map(summarizeCell);
-  return { cells, medians: summarizeMedians(cells), groups: [...groups.values()] };
+  const groups = new Map<string, { settings: string; bySeed: Map<number, ExperimentResult> }>();
+  results.forEach((r, i) => {
+    const settings = settingsOf(i);
+    const key = [r.task, r.weak, r.strong, r.method, settings].join("\u0000");
+    const group = groups.get(key) ?? { settings, bySeed: new Map() };
+    group.bySeed.set(r.seed, r);
+    groups.set(key, group);
+  });
+  const cellGroups = [...groups.values()].map((g) => ({
+    settings: g.settings,
+    results: [...g.bySeed.values()],
+  }));
+  const cells = cellGroups.map((g) => summarizeCell(g.results, g.settings));
+  return { cells, medians: summarizeMedians(cells), groups: cellGroups.map((g) => g.results) };
 }
 
 export interface SweepDeps extends ExperimentDeps {

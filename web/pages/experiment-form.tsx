@@ -203,6 +203,9 @@ function requestBodies(
   };
   const found: FieldErrors = {};
   if (seedList.length === 0) found.seeds = "enter at least one seed, e.g. 0 or 0, 1, 2";
+  else if (new Set(seedList).size !== seedList.length) {
+    found.seeds = "a seed is listed twice: each seed runs once (a repeat reruns the same experiment)";
+  }
   if (mode === "sweep") {
     const body = {
       ...common,

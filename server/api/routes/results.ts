@@ -1,7 +1,7 @@
 /** Read-side routes: results (and CSV/JSON export), probe and bench results. Runs: routes/runs.ts. */
-import { and, desc, eq, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, type SQL } from "drizzle-orm";
 import { Hono } from "hono";
-import { benchResults, probeResults, type ResultRow, results } from "../../../db/schema.ts";
+import { benchResults, experiments, probeResults, type ResultRow, results } from "../../../db/schema.ts";
 import { enqueueJob } from "../../jobs/queue.ts";
 import { z } from "zod";
 import { defineOperation, serve } from "../operation.ts";
@@ -20,6 +20,7 @@ import type { ApiDeps } from "../deps.ts";
 import type { Agreement, ExperimentResult, ResultsSummary } from "../../contract/results.ts";
 import { type ResultRecord, resultRecord, resultsCsv } from "../../contract/result-record.ts";
 import { summarizeResults } from "../../lab/sweep.ts";
+import { settingsLabel } from "../../contract/experiments.ts";
 
 /** NaN and ±Infinity become null, as JSON has no place for them. */
 function jsonSafe(summary: ResultsSummary): ResultsSummary {
@@ -129,11 +130,18 @@ export function resultRoutes({ db }: ApiDeps): Hono {
   serve(router, "/results", ops.list, async (c, input) => c.json(await query(input.query)));
   // The one summary rule (server/lab/sweep.ts): what `lab sweep` prints, over the stored experiments.
   serve(router, "/results", ops.summary, async (c, input) => {
-    const rows = await query({ ...input.query, limit: 1_000_000 });
-    const stored = rows.map((r) => r.full as ExperimentResult | null).filter((r): r is ExperimentResult =>
-      !!r
+    const rows = (await query({ ...input.query, limit: 1_000_000 })).filter((r) => r.full);
+    const ids = [...new Set(rows.map((r) => r.experimentId))];
+    const configs = new Map(
+      (ids.length
+        ? await db.select({ id: experiments.id, config: experiments.config }).from(experiments)
+          .where(inArray(experiments.id, ids))
+        : []).map((e) => [e.id, e.config as Record<string, unknown>]),
     );
-    const { groups: _, ...summary } = summarizeResults(stored);
+    const { groups: _, ...summary } = summarizeResults(
+      rows.map((r) => r.full as ExperimentResult),
+      (i) => settingsLabel(configs.get(rows[i].experimentId) ?? {}),
+    );
     return c.json(jsonSafe(summary));
   });
   serve(router, "/results", ops.json, async (c, input) => {
