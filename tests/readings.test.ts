@@ -86,11 +86,20 @@ Deno.test("chance: the majority-class rate ± 1.96·√(r(1−r)/n); a model at 
   const balanced = [...Array(59).fill(1), ...Array(59).fill(0)];
   const first = chanceCheck(balanced, { weak: 0.483, ceiling: 0.585, student: 0.5 });
   assert.deepEqual(first.near, { weak: true, ceiling: true, student: true });
-  const warnings = resultWarnings({ chance: first, gap_too_small: true, gap_noise: 0.127 });
+  const accuracies = { weak_acc: 0.483, ceiling_acc: 0.585, student_acc: 0.5 };
+  const warnings = resultWarnings({ ...accuracies, chance: first, gap_too_small: true, gap_noise: 0.127 });
   assert.equal(warnings.length, 4);
-  assert.match(warnings[0], /weak model is within noise of chance \(0\.500 ± 0\.090\)/);
+  // The model's own accuracy beside the chance band, so neither number reads as the other.
+  assert.match(
+    warnings[0],
+    /weak model is within noise of chance: test accuracy 0\.483, chance 0\.500 ± 0\.090;/,
+  );
+  assert.match(warnings[1], /ceiling model .*test accuracy 0\.585,/);
   assert.match(warnings[3], /gap too small/);
-  assert.deepEqual(resultWarnings({ chance: check, gap_too_small: false, gap_noise: 0.05 }).length, 1);
+  assert.deepEqual(
+    resultWarnings({ ...accuracies, chance: check, gap_too_small: false, gap_noise: 0.05 }).length,
+    1,
+  );
 });
 
 Deno.test("per-layer probes: the layer that holds the concept reads it, a noise layer does not", () => {

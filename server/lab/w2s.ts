@@ -744,13 +744,18 @@ function stepReadings(
 
 /** Plain-language cautions about a result: models within noise of chance, a gap too small for PGR. */
 export function resultWarnings(
-  r: Pick<ExperimentResult, "chance" | "gap_too_small" | "gap_noise">,
+  r: Pick<
+    ExperimentResult,
+    "chance" | "gap_too_small" | "gap_noise" | "weak_acc" | "ceiling_acc" | "student_acc"
+  >,
 ): string[] {
   const band = `${r.chance.rate.toFixed(3)} ± ${r.chance.noise.toFixed(3)}`;
   const warnings = (["weak", "ceiling", "student"] as const)
     .filter((role) => r.chance.near[role])
     .map((role) =>
-      `the ${role} model is within noise of chance (${band}): it has learned nothing measurable`
+      `the ${role} model is within noise of chance: test accuracy ${
+        r[`${role}_acc`].toFixed(3)
+      }, chance ${band}; it has learned nothing measurable`
     );
   if (r.gap_too_small) {
     warnings.push(
@@ -824,7 +829,7 @@ function readResult(input: {
     selected: stepReadings(weak, ceiling, student, "selected"),
     oracle: { ...stepReadings(weak, ceiling, student, "oracle"), student_step: student.oracle.step },
     chance,
-    warnings: resultWarnings({ chance, gap_too_small, gap_noise: noise }),
+    warnings: resultWarnings({ ...headline, chance, gap_too_small, gap_noise: noise }),
     control: input.control && {
       ceiling_acc: input.control.final.testAcc,
       ci: wilson(input.control.final.testAcc),
