@@ -153,7 +153,10 @@ async function checkResultsPage({ page, base, shot }: Ui) {
   assert.deepEqual(api.medians, JSON.parse(JSON.stringify(cli.medians)));
   const medianTable = await page.textContent("[data-testid=median-pgr]");
   for (const m of api.medians) {
-    const interval = `\\[${m.median_ci.lo!.toFixed(2)}, ${m.median_ci.hi!.toFixed(2)}\\]`;
+    // A median over one cell of one seed has no interval (the pairwise task's): a dash, never [x, x].
+    const interval = m.median_ci.lo === null
+      ? "— \\(one cell\\)"
+      : `\\[${m.median_ci.lo.toFixed(2)}, ${m.median_ci.hi!.toFixed(2)}\\]`;
     assert.match(
       medianTable!,
       new RegExp(
@@ -761,6 +764,13 @@ async function checkRealW2sResult({ page, base, shot }: Ui, realId: number) {
   );
   await page.waitForSelector("[data-testid=fig3] canvas");
   await shot("experiment-real-job");
+  // The student's curves name the step its result read it at: the run's stored record is the result's.
+  const student = real.runs.find((r: { role: string }) => r.role === "student");
+  await page.goto(`${base}/experiments/${realId}?run=${student.id}`);
+  assert.match(
+    (await page.textContent("[data-testid=checkpoint-readings]"))!,
+    new RegExp(`step ${row.full.final.steps.student}: the final checkpoint`),
+  );
 }
 
 /** A job whose type has no handler fails; the queue shows its error where the job is listed. */
@@ -781,13 +791,30 @@ async function checkFailedJobListed({ page, base, shot }: Ui, db: LabDb, bus: Ev
   await shot("jobs");
 }
 
-/** Issue 17 (trust): a sweep on its own task, with the pipeline's intervals, checkpoints and cautions. */
+/**
+ * Issue 17 (trust): a sweep on its own task, with the pipeline's intervals, checkpoints and cautions; and a
+ * second task of the sweep (one result, whose student of the same size ended at another step).
+ */
 const TRUST_TASK = "world-trust";
+const TRUST_OTHER_TASK = "world-trust-other";
 const TRUST_WARNING = "the weak model (nano) is within noise of chance";
+
+/** The student's record as its result keeps it and its run's config holds it (server/jobs Recorder). */
+function trustStudentRecord(strong: string, seed: number, studentAcc: number, step: number) {
+  return {
+    role: "student",
+    size: strong,
+    description: "train2 labels of nano (naive)",
+    hyper: { seed: seed * 1000 + 3 },
+    steps: step,
+    final: { step, valAcc: studentAcc + 0.05, testAcc: studentAcc },
+    selected: { step: step - 10, valAcc: studentAcc + 0.06, testAcc: studentAcc - 0.01 },
+  };
+}
 
 /**
  * One stored result of the trust sweep: hand-set accuracies, their 95 % intervals, the final step of each
- * model (40, 40, 30) and the student's validation-selected step (20).
+ * model (40, 40, and the student's: 30 unless said) and the student's validation-selected step (10 before).
  */
 function trustResult(
   sweepId: number,
@@ -795,13 +822,14 @@ function trustResult(
   seed: number,
   acc: number[],
   ci: number[][],
+  { task = TRUST_TASK, studentStep = 30 } = {},
 ) {
   const [weakAcc, ceilingAcc, studentAcc] = acc;
   const pgr = (studentAcc - weakAcc) / (ceilingAcc - weakAcc);
   const interval = ([lo, hi]: number[]) => ({ lo, hi });
   const readings = { weak_acc: weakAcc, ceiling_acc: ceilingAcc, student_acc: studentAcc, pgr };
   const full = {
-    task: TRUST_TASK,
+    task,
     weak: "nano",
     strong,
     method: "naive",
@@ -815,15 +843,20 @@ function trustResult(
       student_acc: interval(ci[2]),
       pgr: interval(ci[3]),
     },
-    final: { ...readings, steps: { weak: 40, ceiling: 40, student: 30 } },
-    selected: { ...readings, steps: { weak: 40, ceiling: 30, student: 20 } },
-    oracle: { ...readings, steps: { weak: 40, ceiling: 40, student: 30 }, student_step: 30 },
+    final: { ...readings, steps: { weak: 40, ceiling: 40, student: studentStep } },
+    selected: { ...readings, steps: { weak: 40, ceiling: 30, student: studentStep - 10 } },
+    oracle: {
+      ...readings,
+      steps: { weak: 40, ceiling: 40, student: studentStep },
+      student_step: studentStep,
+    },
     chance: { rate: 0.5, noise: 0.07, near: { weak: seed === 1, ceiling: false, student: false } },
     warnings: seed === 1 ? [TRUST_WARNING] : [],
+    runs: [trustStudentRecord(strong, seed, studentAcc, studentStep)],
   };
   return {
     experimentId: sweepId,
-    task: TRUST_TASK,
+    task,
     weakSize: "nano",
     strongSize: strong,
     method: "naive",
@@ -838,18 +871,29 @@ function trustResult(
   };
 }
 
-/** The sweep (two seeds of nano→small, one of nano→micro) and its student run's test curve; their ids. */
+/**
+ * The sweep (two seeds of nano→small, one of nano→micro; and first, the other task's nano→micro, whose
+ * student ended at step 46) and the trust nano→micro student run's test curve; their ids.
+ */
 async function seedTrustSweep(db: LabDb): Promise<{ sweepId: number; studentRunId: number }> {
   const schema = await import("../db/schema.ts");
   const { METRIC_SERIES } = await import("../server/contract/series.ts");
   const [sweep] = await db.insert(schema.experiments).values({
     kind: "sweep",
     name: "trust",
-    config: { tasks: [TRUST_TASK], sizes: ["nano", "micro", "small"], studentMode: "finetune" },
+    config: {
+      tasks: [TRUST_TASK, TRUST_OTHER_TASK],
+      sizes: ["nano", "micro", "small"],
+      studentMode: "finetune",
+    },
     status: "done",
     finishedAt: new Date(),
   }).returning();
   await db.insert(schema.results).values([
+    trustResult(sweep.id, "micro", 0, [0.5, 0.9, 0.6], [[0.43, 0.57], [0.85, 0.93], [0.53, 0.67], [
+      0.1,
+      0.4,
+    ]], { task: TRUST_OTHER_TASK, studentStep: 46 }),
     trustResult(sweep.id, "micro", 0, [0.6, 0.8, 0.7], [[0.53, 0.67], [0.74, 0.85], [0.63, 0.76], [
       0.21,
       0.8,
@@ -869,6 +913,7 @@ async function seedTrustSweep(db: LabDb): Promise<{ sweepId: number; studentRunI
     modelSize: "micro",
     status: "done",
     seconds: 3,
+    config: trustStudentRecord("micro", 0, 0.7, 30),
   }).returning();
   await db.insert(schema.metrics).values(
     [[0, 0.55], [10, 0.66], [20, 0.72], [30, 0.7]].map(([step, value]) => ({
@@ -959,7 +1004,11 @@ async function checkTrustResults({ page, base, shot }: Ui, sweepId: number) {
   await shot("results-trust");
 }
 
-/** The sweep's student run: its curves mark the final checkpoint the results read (step 30) with a line. */
+/**
+ * The sweep's student run: its curves mark the final checkpoint its own result read (step 30, not the
+ * other task's 46) with a line. The sweep has two tasks: its figures show one at a time, the sweep's first
+ * by default, so figure 3's points and intervals, the PGR bars and the cautions are that task's.
+ */
 async function checkTrustCheckpoint({ page, base, shot }: Ui, sweepId: number, studentRunId: number) {
   await page.goto(`${base}/sweeps/${sweepId}?run=${studentRunId}`);
   await page.waitForSelector("[data-testid=accuracy-chart] canvas");
@@ -967,6 +1016,31 @@ async function checkTrustCheckpoint({ page, base, shot }: Ui, sweepId: number, s
     (await page.textContent("[data-testid=checkpoint-readings]"))!,
     /step 30: the final checkpoint, the headline reading; step 20: the best validation point/,
   );
+  assert.deepEqual(
+    await page.$$eval("[data-testid=task-picker] option", (os) => os.map((o) => o.textContent)),
+    [TRUST_TASK, TRUST_OTHER_TASK],
+  );
+  await page.waitForSelector("[data-testid=fig3] canvas");
+  const fig3 = (await page.textContent("[data-testid=fig3] .visually-hidden"))!;
+  assert.ok(fig3.includes(" 0.700 [0.63, 0.76]") && !fig3.includes(" 0.650"), fig3);
+  assert.deepEqual(
+    await page.$$eval("[data-testid=pgr-bars] .bar-label", (ls) => ls.map((l) => l.textContent)),
+    ["nano→micro", "nano→small"],
+  );
+  assert.ok(
+    (await page.textContent("[data-testid=result-warnings]"))!.includes(
+      `${TRUST_TASK} nano→small (naive, seed 1): ${TRUST_WARNING}`,
+    ),
+  );
+  await page.selectOption("[data-testid=task-picker]", TRUST_OTHER_TASK);
+  await page.waitForURL(new RegExp(`[?&]task=${TRUST_OTHER_TASK}`));
+  await page.waitForFunction(
+    (text) => document.querySelector("[data-testid=fig3] .visually-hidden")?.textContent?.includes(text),
+    " 0.600 [0.53, 0.67]",
+  );
+  assert.equal(await page.locator("[data-testid=result-warnings]").count(), 0);
+  await page.goto(`${base}/sweeps/${sweepId}?run=${studentRunId}`);
+  await page.waitForSelector("[data-testid=accuracy-chart] canvas");
   await shot("sweep-trust-run");
   const line = await tallestColumn(page, "[data-testid=accuracy-chart] canvas", "#1f2933");
   assert.ok(line > 60, `checkpoint line: ${line} px`);

@@ -7,10 +7,22 @@ import { METHOD_NAMES } from "../../server/contract/methods.ts";
 import { alignSeries, Chart, type ChartWhisker } from "./chart.tsx";
 import { EmptyState } from "./ui.tsx";
 import { formatInterval, formatNumber, formatParams, mean, methodColour, PALETTE } from "../lib/format.ts";
-import { isPairwiseRow, PAIRWISE_ACCURACY } from "../lib/task-format.ts";
+import {
+  accuracyInterval,
+  cautionLines,
+  medianIntervalText,
+  methodLabel,
+  onePerSeed,
+  pgrBarGroups,
+  tasksOf,
+} from "../lib/result-groups.ts";
+import { setQueryParam } from "../lib/router.ts";
+import { isPairwiseRow, PAIRWISE_ACCURACY, taskLabel } from "../lib/task-format.ts";
 import type { ProbeRow, ResultRow } from "../lib/types.ts";
 import type { CellSummary, ResultsSummary } from "../../server/contract/results.ts";
 import { useResource } from "../lib/resource.ts";
+
+export { tasksOf };
 
 export type ParamsBySize = ReadonlyMap<string, number>;
 
@@ -47,8 +59,26 @@ export function methodsOf(rows: ResultRow[]): string[] {
   return [...new Set(rows.map((r) => r.method ?? "naive"))].sort(byMethodOrder);
 }
 
-export function tasksOf(rows: ResultRow[]): string[] {
-  return [...new Set(rows.map((r) => r.task ?? "?"))].sort();
+/** Which task the page shows (?task= in the address); a pairwise task is marked. */
+export function TaskPicker(
+  { tasks, pairwise, current }: { tasks: string[]; pairwise: string[]; current: string },
+) {
+  return (
+    <label>
+      Task{" "}
+      <select
+        data-testid="task-picker"
+        value={current}
+        onChange={(e) => setQueryParam("task", (e.target as HTMLSelectElement).value)}
+      >
+        {tasks.map((t) => (
+          <option key={t} value={t}>
+            {taskLabel(t, pairwise.includes(t) ? "pairwise" : "classification")}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
 }
 
 /** What the accuracies and agreement of pairwise (preference) results mean, said once where they are shown. */
@@ -69,25 +99,7 @@ export function PairwiseNote({ rows }: { rows: ResultRow[] }) {
   );
 }
 
-type AccuracyKey = "weak_acc" | "ceiling_acc" | "student_acc";
-
 const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
-
-/**
- * The 95 % interval of a plotted accuracy, as the API computed it: over seeds (the cell's t-interval) when
- * the point is a mean of several seeds, else over test examples (the one result's Wilson interval).
- */
-export function accuracyInterval(
-  rows: ResultRow[],
-  key: AccuracyKey,
-  cell: CellSummary | undefined,
-): { lo: number; hi: number; seeds: number } | null {
-  const seeds = new Set(rows.map((r) => r.seed)).size;
-  const interval = seeds > 1 ? cell?.[key] : rows[0]?.full?.ci?.[key];
-  return interval && isNumber(interval.lo) && isNumber(interval.hi)
-    ? { lo: interval.lo, hi: interval.hi, seeds }
-    : null;
-}
 
 /** The chance rate the results were read against (the majority-class share of test); 0.5 when unknown. */
 function chanceOf(rows: ResultRow[]): number {
@@ -102,7 +114,8 @@ const whiskerOffset = (i: number) => (i % 2 === 0 ? 1 : -1) * 4 * (Math.floor(i 
  * Figure 3: for one task and method, each weak supervisor is a line that starts at its own accuracy (at the
  * weak size) and goes through the student accuracies at each strong size; the ceiling (strong trained on
  * ground truth) is the black line. Accuracies are means over seeds; each point carries the API's 95 %
- * interval (a shaded band when it spans several seeds), and chance is the dashed red line.
+ * interval of the same rows (a shaded band when it spans several seeds), and chance is the dashed red line.
+ * Rows of several tasks are not drawn: a task's points and intervals are never pooled with another's.
  */
 export function AccuracyVsSizePlot(
   { rows, params, method, useOracle = false, title, axis = "params", cells = [] }: {
@@ -117,16 +130,15 @@ export function AccuracyVsSizePlot(
     cells?: CellSummary[];
   },
 ) {
+  if (tasksOf(rows).length > 1) {
+    return <EmptyState title="Figure 3 shows one task at a time: pick a task." />;
+  }
   const chosen = rows.filter((r) => (r.method ?? "naive") === method && r.weakSize && r.strongSize);
   const known = chosen.filter((r) => params.has(r.weakSize!) && params.has(r.strongSize!));
   if (known.length === 0) {
     return <EmptyState title={`No ${method} results with known model sizes to plot.`} />;
   }
   const at = (size: string) => params.get(size)!;
-  const cellOf = (weak: string | null, strong: string | null) =>
-    cells.find((c) =>
-      c.method === method && (weak === null || c.weak === weak) && (!strong || c.strong === strong)
-    );
   const whiskers: ChartWhisker[] = [];
   const addWhisker = (
     x: number,
@@ -137,11 +149,13 @@ export function AccuracyVsSizePlot(
     if (interval) whiskers.push({ x, lo: interval.lo, hi: interval.hi, color, band: interval.seeds > 1, dx });
   };
   const ceiling: Array<[number, number]> = [];
-  for (const [strong, group] of groupBy(known, (r) => r.strongSize!)) {
+  // A strong size's ceiling (and a weak size's own accuracy) is one model per seed, whatever the pair.
+  for (const [strong, all] of groupBy(known, (r) => r.strongSize!)) {
+    const group = onePerSeed(all);
     const acc = mean(finite(group.map((r) => r.ceilingAcc)));
     if (acc === null) continue;
     ceiling.push([at(strong), acc]);
-    addWhisker(at(strong), accuracyInterval(group, "ceiling_acc", cellOf(null, strong)), CEILING_COLOUR, 0);
+    addWhisker(at(strong), accuracyInterval(group, "ceiling_acc", cells), CEILING_COLOUR, 0);
   }
   const weakRefs: Array<[number, number]> = [];
   const lines: Array<{ weak: string; points: Array<[number, number]> }> = [];
@@ -153,12 +167,13 @@ export function AccuracyVsSizePlot(
   const weakSizes = [...new Set(known.map((r) => r.weakSize!))].sort(sizeOrder(params));
   weakSizes.forEach((weak, i) => {
     const group = known.filter((r) => r.weakSize === weak);
-    const weakAcc = mean(finite(group.map((r) => r.weakAcc)));
+    const weakModels = onePerSeed(group);
+    const weakAcc = mean(finite(weakModels.map((r) => r.weakAcc)));
     const points: Array<[number, number]> = [];
     if (weakAcc !== null) {
       points.push([at(weak), weakAcc]);
       weakRefs.push([at(weak), weakAcc]);
-      addWhisker(at(weak), accuracyInterval(group, "weak_acc", cellOf(weak, null)), WEAK_COLOUR, 0);
+      addWhisker(at(weak), accuracyInterval(weakModels, "weak_acc", cells), WEAK_COLOUR, 0);
     }
     for (const [strong, pair] of groupBy(group, (r) => r.strongSize!)) {
       const acc = mean(
@@ -168,7 +183,7 @@ export function AccuracyVsSizePlot(
       points.push([at(strong), acc]);
       // The oracle reading has no interval of its own.
       if (!useOracle) {
-        const interval = accuracyInterval(pair, "student_acc", cellOf(weak, strong));
+        const interval = accuracyInterval(pair, "student_acc", cells);
         addWhisker(at(strong), interval, colourOf(weak), whiskerOffset(i));
       }
     }
@@ -255,13 +270,16 @@ function pgrInterval(c: CellSummary, rows: ResultRow[]): { lo: number; hi: numbe
  * PGR per (weak, strong) pair, one bar per method: the cell's PGR (of the seed-mean final accuracies)
  * with its 95 % interval as a whisker — the t-interval of its per-seed PGRs, or for a single seed the
  * result's bootstrap interval over test examples (from `rows`); cells whose gap is within noise say so
- * instead. Drawn in HTML so values stay legible.
+ * instead. Cells of several tasks are grouped per task and pair, each group naming its task. Drawn in HTML
+ * so values stay legible.
  */
 export function PgrBars(
   { summary, params, rows = [] }: { summary: ResultsSummary; params: ParamsBySize; rows?: ResultRow[] },
 ) {
   const order = sizeOrder(params);
-  const cells = [...summary.cells].sort((a, b) => order(a.weak, b.weak) || order(a.strong, b.strong));
+  const cells = [...summary.cells].sort((a, b) =>
+    (a.task < b.task ? -1 : a.task > b.task ? 1 : 0) || order(a.weak, b.weak) || order(a.strong, b.strong)
+  );
   const methods = [...new Set(cells.map((c) => c.method))].sort(byMethodOrder);
   const shown = cells.filter((c) => !c.gap_too_small && c.pgr !== null && Number.isFinite(c.pgr));
   if (cells.length === 0) {
@@ -274,7 +292,6 @@ export function PgrBars(
   const lo = Math.min(0, ...ends), hi = Math.max(1, ...ends);
   const span = hi - lo;
   const x = (v: number) => ((v - lo) / span) * 100;
-  const pairs = groupBy(cells, (c) => `${c.weak}→${c.strong}`);
   return (
     <div class="bars" data-testid="pgr-bars">
       <div class="legend-row">
@@ -289,16 +306,16 @@ export function PgrBars(
           interval, over seeds (t) where a pair has several, else over test examples (bootstrap)
         </span>
       </div>
-      {[...pairs].map(([pair, group]) => (
-        <div class="bar-group" key={pair}>
-          <div class="bar-label">{pair}</div>
+      {pgrBarGroups(cells).map(({ key, label, cells: group }) => (
+        <div class="bar-group" key={key}>
+          <div class="bar-label">{label}</div>
           <div class="bar-stack">
             {group.sort((a, b) => byMethodOrder(a.method, b.method)).map((c) => {
               if (c.gap_too_small || c.pgr === null || !Number.isFinite(c.pgr)) {
                 return (
-                  <div class="bar-row" key={c.method}>
+                  <div class="bar-row" key={methodLabel(c)}>
                     <span class="bar-value muted">
-                      {c.method}: gap too small (ceiling − weak within noise)
+                      {methodLabel(c)}: gap too small (ceiling − weak within noise)
                     </span>
                   </div>
                 );
@@ -307,7 +324,11 @@ export function PgrBars(
               const left = Math.min(x(0), x(v));
               const interval = intervalOf(c);
               return (
-                <div class="bar-row" key={c.method} title={`${pair} ${c.method}: PGR ${v.toFixed(3)}`}>
+                <div
+                  class="bar-row"
+                  key={methodLabel(c)}
+                  title={`${label} ${methodLabel(c)}: PGR ${v.toFixed(3)}`}
+                >
                   <div class="bar-track">
                     <div class="bar-zero" style={{ left: `${x(0)}%` }} />
                     <div class="bar-one" style={{ left: `${x(1)}%` }} />
@@ -327,7 +348,7 @@ export function PgrBars(
                     )}
                   </div>
                   <span class="bar-value">
-                    {c.method} {pgrText(v)}
+                    {methodLabel(c)} {pgrText(v)}
                     {interval ? ` ${formatInterval(interval)}` : ""} · {c.seeds.length} seed
                     {c.seeds.length === 1 ? "" : "s"}
                   </span>
@@ -359,11 +380,11 @@ export function MedianPgrTable({ summary }: { summary: ResultsSummary }) {
       </thead>
       <tbody>
         {summary.medians.map((m) => (
-          <tr key={`${m.task ?? "*"}/${m.method}`}>
+          <tr key={`${m.task ?? "*"}/${methodLabel(m)}`}>
             <td>{m.task ?? <em>all tasks</em>}</td>
-            <td>{m.method}</td>
+            <td>{methodLabel(m)}</td>
             <td class="num strong">{formatNumber(m.median_pgr, 3)}</td>
-            <td class="num">[{formatNumber(m.median_ci.lo, 2)}, {formatNumber(m.median_ci.hi, 2)}]</td>
+            <td class="num">{medianIntervalText(m)}</td>
             <td class="num">{m.cells}</td>
             <td class="num">{m.skipped}</td>
           </tr>
@@ -469,21 +490,19 @@ export function ResultsTable(
 
 /** The pipeline's plain-language cautions of these results (within noise of chance, gap too small). */
 export function ResultWarnings({ rows }: { rows: ResultRow[] }) {
-  const warnings = [
-    ...new Set(
-      rows.flatMap((r) =>
-        (r.full?.warnings ?? []).map((w) =>
-          `${r.weakSize}→${r.strongSize} (${r.method}, seed ${r.seed}): ${w}`
-        )
-      ),
-    ),
-  ];
+  const warnings = cautionLines(rows);
   if (warnings.length === 0) return null;
+  const list = (lines: string[]) => <ul>{lines.map((w) => <li key={w}>{w}</li>)}</ul>;
   return (
     <div class="callout warning" role="note" data-testid="result-warnings">
       <strong>Read these results with care</strong>
-      <ul>{warnings.slice(0, 8).map((w) => <li key={w}>{w}</li>)}</ul>
-      {warnings.length > 8 && <p class="small">… and {warnings.length - 8} more.</p>}
+      {list(warnings.slice(0, 8))}
+      {warnings.length > 8 && (
+        <details>
+          <summary class="small">… and {warnings.length - 8} more</summary>
+          {list(warnings.slice(8))}
+        </details>
+      )}
     </div>
   );
 }

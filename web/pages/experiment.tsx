@@ -1,7 +1,8 @@
 /**
  * One experiment or sweep: its live status, the figure-3 plot, PGR bars, the median-PGR table, exports,
  * training curves of its runs, agreement and probe saliency. URL: /experiments/:id or /sweeps/:id
- * (?run=N picks the run whose curves are shown).
+ * (?run=N picks the run whose curves are shown; on a sweep of several tasks ?task=NAME picks the task
+ * whose figures are shown, the first of the sweep's tasks by default).
  */
 import { useState } from "preact/hooks";
 import {
@@ -14,6 +15,8 @@ import {
   ResultsTable,
   ResultWarnings,
   SaliencyChart,
+  TaskPicker,
+  tasksOf,
   useResultsSummary,
 } from "../components/science.tsx";
 import {
@@ -29,46 +32,39 @@ import { formatTime, readableKey } from "../lib/format.ts";
 import { liveJobs, statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useResource } from "../lib/resource.ts";
+import { checkpointReadings, scopeToTask } from "../lib/result-groups.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
+import { isPairwiseRow } from "../lib/task-format.ts";
 import type { ExperimentDetail, ResultRow, Run } from "../lib/types.ts";
-import { type CheckpointReading, RunCurves, RunPicker } from "./curves.tsx";
+import { RunCurves, RunPicker } from "./curves.tsx";
 import { ExperimentActions } from "./experiments.tsx";
 
-/** PGR bars and the median-PGR table, drawn from the API's summary (the CLI's numbers, not recomputed). */
+/**
+ * PGR bars (of `task` alone where the experiment has several) and the median-PGR table of every task, drawn
+ * from the API's summary (the CLI's numbers, not recomputed).
+ */
 function SummaryViews(
-  { query, params, rows }: { query: string; params: ReadonlyMap<string, number>; rows: ResultRow[] },
+  { query, params, rows, task }: {
+    query: string;
+    params: ReadonlyMap<string, number>;
+    rows: ResultRow[];
+    task?: string;
+  },
 ) {
   const summary = useResultsSummary(query, statusVersion.value);
   if (summary.error) return <ErrorBox message={summary.error} onRetry={summary.reload} />;
   if (!summary.data) return <Loading what="the results summary" />;
+  const ofTask = task === undefined
+    ? summary.data
+    : { ...summary.data, cells: summary.data.cells.filter((c) => c.task === task) };
   return (
     <>
-      <h3>Performance gap recovered</h3>
-      <PgrBars summary={summary.data} params={params} rows={rows} />
+      <h3>Performance gap recovered{task === undefined ? "" : ` — ${task}`}</h3>
+      <PgrBars summary={ofTask} params={params} rows={rows} />
       <h3>Median PGR</h3>
       <MedianPgrTable summary={summary.data} />
     </>
   );
-}
-
-/**
- * The checkpoints the results read a run at: the final one (the headline) and the validation-selected
- * one, from the first result whose model of the run's role has the run's size.
- */
-export function readingsOf(run: Run, rows: ResultRow[]): CheckpointReading[] {
-  const role = run.role === "weak" || run.role === "ceiling" || run.role === "student" ? run.role : undefined;
-  if (!role) return [];
-  const row = rows.find((r) =>
-    (role === "weak" ? r.weakSize : r.strongSize) === run.modelSize && r.full?.final
-  );
-  const final = row?.full?.final?.steps[role];
-  const selected = row?.full?.selected?.steps[role];
-  return [
-    ...(typeof final === "number" ? [{ step: final, checkpoint: "final" as const }] : []),
-    ...(typeof selected === "number" && selected !== final
-      ? [{ step: selected, checkpoint: "selected" as const }]
-      : []),
-  ];
 }
 
 export function ExportButtons({ query }: { query: string }) {
@@ -172,6 +168,50 @@ function ConfigFacts({ experiment: e }: { experiment: ExperimentDetail }) {
   );
 }
 
+/**
+ * The results of an experiment or sweep. On several tasks, one task at a time (`scope`, picked above):
+ * figure 3, its intervals, the PGR bars and the cautions are all of that task's rows; the median table and
+ * the table of every row cover all tasks, each line naming its task.
+ */
+function ResultViews(
+  { experiment: e, scope, params, compute, sweep }: {
+    experiment: ExperimentDetail;
+    scope: ReturnType<typeof scopeToTask>;
+    params: ReadonlyMap<string, number>;
+    compute: ReadonlyMap<string, number>;
+    sweep: boolean;
+  },
+) {
+  const query = `?experimentId=${e.id}`;
+  const several = scope.tasks.length > 1;
+  return (
+    <>
+      {several && (
+        <div class="form-row controls">
+          <TaskPicker
+            tasks={scope.tasks}
+            pairwise={tasksOf(e.results.filter(isPairwiseRow))}
+            current={scope.task}
+          />
+          <span class="muted small">
+            {scope.tasks.length}{" "}
+            tasks: figure 3, the PGR bars and the cautions show the one picked; the median table and the
+            result rows cover all of them.
+          </span>
+        </div>
+      )}
+      <PairwiseNote rows={e.results} />
+      <ResultWarnings rows={scope.rows} />
+      <Fig3WithControls rows={scope.rows} params={params} compute={compute} summaryQuery={query} />
+      <SummaryViews query={query} params={params} rows={scope.rows} task={several ? scope.task : undefined} />
+      <details>
+        <summary>All result rows ({e.results.length})</summary>
+        <ResultsTable rows={e.results} sweepIds={sweep ? new Set([e.id]) : undefined} />
+      </details>
+    </>
+  );
+}
+
 export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | "sweep" }) {
   const base = kind === "sweep" ? "/sweeps" : "/experiments";
   const detail = useResource<ExperimentDetail>(`${base}/${id}`, statusVersion.value);
@@ -198,6 +238,9 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
   const runningRun = e.runs.find((r) => r.status === "running");
   const chosenRun = e.runs.find((r) => r.id === runParam) ?? runningRun ?? e.runs[e.runs.length - 1];
   const exportQuery = `?experimentId=${id}`;
+  const sweepTasks = Array.isArray(e.config.tasks) ? e.config.tasks.map(String) : [];
+  const scope = scopeToTask(e.results, currentQuery.value.get("task"), sweepTasks);
+  const several = scope.tasks.length > 1;
 
   return (
     <>
@@ -232,21 +275,13 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
             </EmptyState>
           )
           : (
-            <>
-              <PairwiseNote rows={e.results} />
-              <ResultWarnings rows={e.results} />
-              <Fig3WithControls
-                rows={e.results}
-                params={params}
-                compute={compute}
-                summaryQuery={`?experimentId=${id}`}
-              />
-              <SummaryViews query={`?experimentId=${id}`} params={params} rows={e.results} />
-              <details>
-                <summary>All result rows ({e.results.length})</summary>
-                <ResultsTable rows={e.results} sweepIds={kind === "sweep" ? new Set([id]) : undefined} />
-              </details>
-            </>
+            <ResultViews
+              experiment={e}
+              scope={scope}
+              params={params}
+              compute={compute}
+              sweep={kind === "sweep"}
+            />
           )}
       </Section>
       <Section title="Training curves" id="curves">
@@ -265,13 +300,15 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
                 current={chosenRun?.id}
                 hrefOf={(r) => `${base}/${id}?run=${r.id}`}
               />
-              {chosenRun && <RunCurves runId={chosenRun.id} readings={readingsOf(chosenRun, e.results)} />}
+              {chosenRun && (
+                <RunCurves runId={chosenRun.id} readings={checkpointReadings(chosenRun, e.results)} />
+              )}
             </>
           )}
       </Section>
-      {e.results.some((r) => r.agreement) && (
-        <Section title="Agreement with the supervisor" id="agreement">
-          <AgreementCharts rows={e.results} params={params} />
+      {scope.rows.some((r) => r.agreement) && (
+        <Section title={`Agreement with the supervisor${several ? ` — ${scope.task}` : ""}`} id="agreement">
+          <AgreementCharts rows={scope.rows} params={params} />
         </Section>
       )}
       <Section title="Probe saliency" id="saliency">
