@@ -87,7 +87,7 @@ function ServerAwayBanner() {
   );
 }
 
-/** The page list: a bar on a wide screen, behind a menu button on a phone. */
+/** The page list: a bar (wrapping to a second row) above 900 px, behind a menu button at 900 px and below. */
 function SiteNav({ section }: { section: (typeof NAV)[number] | undefined }) {
   const [open, setOpen] = useState(false);
   const button = useRef<HTMLButtonElement>(null);

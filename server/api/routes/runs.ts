@@ -2,10 +2,10 @@
  * GET /api/runs (the runs table: every run with what it is and its final readings, filtered, sorted and
  * paged), GET /api/runs/:id and its metric series.
  */
-import { and, eq, type SQL, sql } from "drizzle-orm";
+import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { type LabDb, rowsOf } from "../../../db/client.ts";
-import { experiments, type Run, runs } from "../../../db/schema.ts";
+import { experiments, jobs, results, type Run, runs } from "../../../db/schema.ts";
 import { z } from "zod";
 import { notFound } from "../errors.ts";
 import { defineOperation, serve } from "../operation.ts";
@@ -14,6 +14,8 @@ import type { MetricSeries } from "../../contract/series.ts";
 import { runName, type RunSortKey, type RunTableRow } from "../../contract/runs.ts";
 import { IdParam, MetricsQuery, RunListQuery } from "../schemas.ts";
 import type { ApiDeps } from "../deps.ts";
+import { SWEEP_CELL_JOB } from "../../jobs/experiment-jobs.ts";
+import { isWorldSuite } from "../../tasks/world-tasks.ts";
 
 /**
  * A run's metric series, each cut to at most `maxPoints` points: when a series has more rows in the step
@@ -71,15 +73,22 @@ const str = (v: unknown) => (typeof v === "string" ? v : null);
 const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
 /** A sweep's list names the run's value only when it holds one. */
 const only = (v: unknown) => (Array.isArray(v) && v.length === 1 ? v[0] : null);
+/** A sweep's one task; a suite ("world") is several tasks, so it names none. */
+const sweepTask = (cfg: Record<string, unknown>) => {
+  const task = str(only(cfg.tasks));
+  return task !== null && !isWorldSuite(task) ? task : null;
+};
 
 /**
  * What a run is: an experiment's config names its task, method, seed and pair; a sweep's config only when
- * it lists one of each, else a student's description ("train2 labels of nano (auxconf…)") names its
- * supervisor and method, and its data-order seed is the experiment's seed × 1000 + a salt (roleHyper).
+ * it lists one of each (its runs' tasks otherwise come from `task`: sweepRunTasks), else a student's
+ * description ("train2 labels of nano (auxconf…)") names its supervisor and method, and its data-order seed
+ * is the experiment's seed × 1000 + a salt (roleHyper).
  */
 export function runFacts(
   run: Pick<Run, "role" | "modelSize" | "config">,
   experiment: ExperimentFacts,
+  task: string | null = null,
 ): RunFacts {
   const cfg = (experiment?.config ?? {}) as Record<string, unknown>;
   // A method shapes only what learns from a supervisor; the weak and ceiling models train on ground truth.
@@ -98,12 +107,101 @@ export function runFacts(
   const hyperSeed = num(runCfg.hyper?.seed);
   const student = run.role === "student";
   return {
-    task: str(only(cfg.tasks)),
+    task: sweepTask(cfg) ?? task,
     method: supervised ? str(only(cfg.methods)) ?? (described ? described[2] : null) : null,
     seed: num(only(cfg.seeds)) ?? (hyperSeed !== null && experiment ? Math.floor(hyperSeed / 1000) : null),
     weak: student && described ? described[1] : null,
     strong: student && described ? run.modelSize : null,
   };
+}
+
+/** JSON with every object's keys in order, so two stored copies of one value compare equal as text. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a < b ? -1 : 1);
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(",")}}`;
+  }
+  return JSON.stringify(v ?? null);
+}
+
+/**
+ * A finished run as its role's report (RoleRun) stands both in its runs row (role, size, seconds, the rest
+ * in its config) and, less its curve, in its experiment's result row (results.full.runs): the same report
+ * gives the same key. The seconds and readings set apart the runs of different tasks.
+ */
+function reportKey(r: Record<string, unknown>): string {
+  const { role, size, seconds, description, cached, hyper, steps, final, selected, oracle } = r;
+  return canonical([role, size, seconds, description, cached, hyper, steps, final, selected, oracle]);
+}
+
+const rowReportKey = (run: Pick<Run, "role" | "modelSize" | "seconds" | "config">) =>
+  reportKey({
+    ...(run.config ?? {}) as Record<string, unknown>,
+    role: run.role,
+    size: run.modelSize,
+    seconds: run.seconds,
+  });
+
+type StoredRun = Pick<Run, "id" | "experimentId" | "jobId" | "role" | "modelSize" | "seconds" | "config">;
+
+/**
+ * The task of each run of a sweep whose config names none (several tasks, or a suite), by run id. The
+ * result row of the experiment that reported the run names it; a run in no result yet (its experiment is
+ * training, or failed) takes the task of its sweep-cell job, one (task, weak, strong, seed), from the
+ * cell's runs that are in a result. Otherwise (one job trains every task, as the demo's does) it is not
+ * known and left out; so is a run that results of two tasks report alike.
+ */
+async function sweepRunTasks(
+  db: LabDb,
+  stored: { run: StoredRun; experiment: ExperimentFacts }[],
+): Promise<Map<number, string>> {
+  const open = stored.filter(({ experiment: e }) =>
+    e !== null && e.kind !== "experiment" && sweepTask((e.config ?? {}) as Record<string, unknown>) === null
+  ).map(({ run }) => run);
+  const tasks = new Map<number, string>();
+  if (open.length === 0) return tasks;
+  const reported = new Map<string, Set<string | null>>();
+  const reports = await db.select({
+    experimentId: results.experimentId,
+    task: results.task,
+    runs: sql<unknown>`${results.full} -> 'runs'`,
+  }).from(results).where(inArray(results.experimentId, [...new Set(open.map((r) => r.experimentId!))]));
+  for (const { experimentId, task, runs: roleRuns } of reports) {
+    const list = typeof roleRuns === "string" ? JSON.parse(roleRuns) : roleRuns;
+    for (const r of Array.isArray(list) ? list : []) {
+      const key = `${experimentId} ${reportKey(r ?? {})}`;
+      (reported.get(key) ?? reported.set(key, new Set()).get(key)!).add(task);
+    }
+  }
+  const taskOf = (run: StoredRun) => {
+    const found = run.config ? reported.get(`${run.experimentId} ${rowReportKey(run)}`) : undefined;
+    return found?.size === 1 ? [...found][0] : null;
+  };
+  for (const run of open) {
+    const task = taskOf(run);
+    if (task !== null) tasks.set(run.id, task);
+  }
+  const unplacedJobs = [
+    ...new Set(open.filter((r) => !tasks.has(r.id) && r.jobId !== null).map((r) => r.jobId!)),
+  ];
+  if (unplacedJobs.length === 0) return tasks;
+  const cells = await db.select({ id: jobs.id }).from(jobs)
+    .where(and(inArray(jobs.id, unplacedJobs), eq(jobs.type, SWEEP_CELL_JOB)));
+  if (cells.length === 0) return tasks;
+  const cellTasks = new Map<number, Set<string | null>>();
+  const cellRuns = await db.select().from(runs).where(inArray(runs.jobId, cells.map((c) => c.id)));
+  for (const run of cellRuns) {
+    const task = taskOf(run);
+    if (task !== null) {
+      (cellTasks.get(run.jobId!) ?? cellTasks.set(run.jobId!, new Set()).get(run.jobId!)!).add(task);
+    }
+  }
+  for (const run of open) {
+    const cell = run.jobId !== null ? cellTasks.get(run.jobId) : undefined;
+    if (!tasks.has(run.id) && cell?.size === 1) tasks.set(run.id, [...cell][0]!);
+  }
+  return tasks;
 }
 
 /** The last checkpoint's readings the pipeline stores in a finished run's config. */
@@ -198,8 +296,9 @@ export function runRoutes({ db }: ApiDeps): Hono {
       experiment: { kind: experiments.kind, name: experiments.name, config: experiments.config },
     }).from(runs).leftJoin(experiments, eq(runs.experimentId, experiments.id)).where(and(...conditions));
     const needle = q.q?.toLowerCase();
+    const sweepTasks = await sweepRunTasks(db, stored);
     const rows = stored.map(({ run, experiment }) => {
-      const facts = runFacts(run, experiment);
+      const facts = runFacts(run, experiment, sweepTasks.get(run.id) ?? null);
       const row: RunTableRow = {
         ...run,
         config: run.config as Record<string, unknown> | null,
