@@ -1036,6 +1036,13 @@ Deno.test("results summary: experiments of other settings form their own cells; 
     ["studentMode probe, maxExamples 16", [1]],
   ]);
   assert.equal(summary.cells[0].ceiling_acc.mean, 0.9, "not pooled with the probe run's 0.5");
+  // The rows say their settings, so the dashboard draws one settings at a time.
+  const rows = await json(await app.request(`/api/results?task=${task}`));
+  assert.deepEqual(rows.map((r: { settings: string }) => r.settings), [
+    "",
+    "",
+    "studentMode probe, maxExamples 16",
+  ]);
 });
 
 Deno.test("results export as CSV and JSON", async () => {

@@ -107,6 +107,8 @@ export const Result = z.object({
   oracleStep: z.number().int().nullable(),
   full: stored,
   createdAt: time,
+  /** GET /api/results: the experiment's settings apart from the defaults (contract settingsLabel), "" for none. */
+  settings: z.string().optional(),
 }).meta({ id: "Result" });
 
 export const ProbeResult = z.object({

@@ -41,6 +41,8 @@ export type Run = RunRow & { name?: string };
 export interface ResultRow {
   id: number;
   experimentId: number;
+  /** From GET /api/results: the experiment's settings apart from the defaults ("" for none). */
+  settings?: string;
   task: string | null;
   weakSize: string | null;
   strongSize: string | null;

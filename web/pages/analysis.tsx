@@ -47,14 +47,40 @@ const NO_RESULTS = (
   </EmptyState>
 );
 
+/** The settings of a task's results (contract settingsLabel): "" is the lab's defaults. */
+function SettingsPicker({ settings, current }: { settings: string[]; current: string }) {
+  return (
+    <label>
+      Settings{" "}
+      <select
+        value={current}
+        onChange={(e) => setQueryParam("settings", (e.target as HTMLSelectElement).value)}
+      >
+        {settings.map((s) => <option key={s} value={s}>{s || "defaults"}</option>)}
+      </select>
+    </label>
+  );
+}
+
+/**
+ * One task's results, and of those one settings (experiments run with other settings are never drawn as
+ * one point: the API's summary keeps them apart too); the defaults first where they are present.
+ */
 function useResultsForTask() {
   const results = useResource<ResultRow[]>("/results?limit=1000", statusVersion.value);
   const tasks = tasksOf(results.data ?? []);
   const wanted = currentQuery.value.get("task") ?? "";
   const task = tasks.includes(wanted) ? wanted : tasks[0] ?? "";
-  const rows = (results.data ?? []).filter((r) => (r.task ?? "?") === task);
+  const ofTask = (results.data ?? []).filter((r) => (r.task ?? "?") === task);
+  const settingsList = [...new Set(ofTask.map((r) => r.settings ?? ""))].sort();
+  const wantedSettings = currentQuery.value.get("settings") ?? "";
+  const settings = settingsList.includes(wantedSettings) ? wantedSettings : settingsList[0] ?? "";
+  const rows = ofTask.filter((r) => (r.settings ?? "") === settings);
   const pairwise = tasksOf((results.data ?? []).filter(isPairwiseRow));
-  return { results, tasks, pairwise, task, rows };
+  const picker = settingsList.length > 1
+    ? <SettingsPicker settings={settingsList} current={settings} />
+    : null;
+  return { results, tasks, pairwise, task, rows, settingsPicker: picker };
 }
 
 /** The API's summary of one task's results: PGR per pair and method. */
@@ -147,7 +173,7 @@ function PgrVsKnowledge({ task, knowledge }: { task: string; knowledge: Readonly
 }
 
 export function ResultsPage() {
-  const { results, tasks, pairwise, task, rows } = useResultsForTask();
+  const { results, tasks, pairwise, task, rows, settingsPicker } = useResultsForTask();
   const { params, compute } = useParamsBySize();
   // Which experiments are sweeps: their rows link to the sweep's page.
   const sweeps = useResource<Experiment[]>("/sweeps?limit=1000", statusVersion.value);
@@ -158,6 +184,7 @@ export function ResultsPage() {
     <>
       <PageHeader title="Results">
         {tasks.length > 0 && <TaskPicker tasks={tasks} pairwise={pairwise} current={task} />}
+        {settingsPicker}
         <ExportButtons query={task ? `?task=${encodeURIComponent(task)}` : ""} />
       </PageHeader>
       {results.error && <ErrorBox message={results.error} onRetry={results.reload} />}
@@ -199,12 +226,13 @@ export function ResultsPage() {
 }
 
 export function AgreementPage() {
-  const { results, tasks, pairwise, task, rows } = useResultsForTask();
+  const { results, tasks, pairwise, task, rows, settingsPicker } = useResultsForTask();
   const { params } = useParamsBySize();
   return (
     <>
       <PageHeader title="Agreement">
         {tasks.length > 0 && <TaskPicker tasks={tasks} pairwise={pairwise} current={task} />}
+        {settingsPicker}
       </PageHeader>
       <p class="lede">
         How often the student's prediction equals its weak supervisor's on the test set — over all examples,

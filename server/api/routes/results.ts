@@ -127,20 +127,27 @@ export function resultRoutes({ db }: ApiDeps): Hono {
       q.offset,
     );
   };
-  serve(router, "/results", ops.list, async (c, input) => c.json(await query(input.query)));
+  /** Each experiment's settings label (contract settingsLabel), by experiment id. */
+  const settingsOf = async (rows: readonly ResultRow[]) => {
+    const ids = [...new Set(rows.map((r) => r.experimentId))];
+    const stored = ids.length
+      ? await db.select({ id: experiments.id, config: experiments.config }).from(experiments)
+        .where(inArray(experiments.id, ids))
+      : [];
+    return new Map(stored.map((e) => [e.id, settingsLabel((e.config ?? {}) as Record<string, unknown>)]));
+  };
+  serve(router, "/results", ops.list, async (c, input) => {
+    const rows = await query(input.query);
+    const settings = await settingsOf(rows);
+    return c.json(rows.map((r) => ({ ...r, settings: settings.get(r.experimentId) ?? "" })));
+  });
   // The one summary rule (server/lab/sweep.ts): what `lab sweep` prints, over the stored experiments.
   serve(router, "/results", ops.summary, async (c, input) => {
     const rows = (await query({ ...input.query, limit: 1_000_000 })).filter((r) => r.full);
-    const ids = [...new Set(rows.map((r) => r.experimentId))];
-    const configs = new Map(
-      (ids.length
-        ? await db.select({ id: experiments.id, config: experiments.config }).from(experiments)
-          .where(inArray(experiments.id, ids))
-        : []).map((e) => [e.id, e.config as Record<string, unknown>]),
-    );
+    const settings = await settingsOf(rows);
     const { groups: _, ...summary } = summarizeResults(
       rows.map((r) => r.full as ExperimentResult),
-      (i) => settingsLabel(configs.get(rows[i].experimentId) ?? {}),
+      (i) => settings.get(rows[i].experimentId) ?? "",
     );
     return c.json(jsonSafe(summary));
   });
