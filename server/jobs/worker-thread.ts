@@ -60,6 +60,12 @@ const ENTRY = new URL("./worker-thread-entry.ts", import.meta.url).href;
 /** How long a stopping thread gets to hand its job back before it is ended. */
 const STOP_WAIT_MS = 10_000;
 const RESTART_DELAY_MS = 1000;
+/**
+ * How long stop() lets the terminated thread tear its isolate down before returning: a process that exits
+ * while a worker thread is still ending can abort in exit ("corrupted size vs. prev_size in fastbins", README
+ * Known problem), and the test module that stops this thread is often the suite's last.
+ */
+const TEARDOWN_MS = 500;
 /** Events the thread's worker listens for: a new job to lease, its job cancelled. */
 const FORWARDED = new Set(["queued", "cancelled"]);
 
@@ -135,6 +141,7 @@ export function startWorkerThread(opts: WorkerThreadOptions): JobWorker {
       clearTimeout(timer);
       thread?.terminate();
       currentJob = undefined;
+      await new Promise((resolve) => setTimeout(resolve, TEARDOWN_MS));
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   ResultsTable,
   ResultWarnings,
   SaliencyChart,
+  TaskPicker,
   tasksOf,
   useResultsSummary,
 } from "../components/science.tsx";
@@ -20,24 +21,9 @@ import { statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
-import { isPairwiseRow, taskLabel } from "../lib/task-format.ts";
+import { isPairwiseRow } from "../lib/task-format.ts";
 import type { Experiment, ProbeRow, ResultRow } from "../lib/types.ts";
 import { ExportButtons, Fig3WithControls } from "./experiment.tsx";
-
-function TaskPicker({ tasks, pairwise, current }: { tasks: string[]; pairwise: string[]; current: string }) {
-  return (
-    <label>
-      Task{" "}
-      <select value={current} onChange={(e) => setQueryParam("task", (e.target as HTMLSelectElement).value)}>
-        {tasks.map((t) => (
-          <option key={t} value={t}>
-            {taskLabel(t, pairwise.includes(t) ? "pairwise" : "classification")}
-          </option>
-        ))}
-      </select>
-    </label>
-  );
-}
 
 const NO_RESULTS = (
   <EmptyState title="No results yet.">
