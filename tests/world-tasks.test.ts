@@ -374,6 +374,8 @@ Deno.test("bad world files are refused, naming the field and the fix", () => {
     /canonical wording and must end with " \{V\}"/,
   );
   refused((w) => (w.entities.count = 60), /entities\.names: 48 names for count 60/);
+  // A present but wrong-shaped field is not "required".
+  refused((w) => ((w as { entities: unknown }).entities = 5), /entities must be an object: \{ "count": N/);
   refused((w) => (w.derived[0].of = "colour"), /derived\[0\]\.of: no attribute "colour"/);
   refused((w) => (w.tasks[1].positive = ["flooded"]), /tasks\[1\]\.positive: "flooded" is not a value/);
   refused(

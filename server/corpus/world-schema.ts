@@ -119,7 +119,11 @@ export const WorldSpecSchema = z.object({
       min: count("syllables.min", 1, 6),
       max: count("syllables.max", 1, 6),
     }).optional(),
-  }, { error: 'entities is required: { "count": N, and "names": [...] or "syllables": {...} }' }),
+  }, {
+    error: (issue) =>
+      `entities ${issue.input === undefined ? "is required" : "must be an object"}: ` +
+      '{ "count": N, and "names": [...] or "syllables": {...} }',
+  }),
   mentions: z.object({
     ...Mentions.shape,
     /**

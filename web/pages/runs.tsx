@@ -456,7 +456,15 @@ export function RunsPage() {
         {!table.data
           ? <Loading what="runs" />
           : table.data.length === 0
-          ? <EmptyState title="No run matches.">Clear the filters, or start an experiment.</EmptyState>
+          ? Object.values(filters).some(Boolean)
+            ? <EmptyState title="No run matches.">Clear the filters to see every run.</EmptyState>
+            : (
+              <EmptyState title="No runs yet.">
+                Runs appear here as experiments train: start one on the <a href="/experiments">Experiments</a>
+                {" "}
+                page.
+              </EmptyState>
+            )
           : (
             <RunsTable
               rows={table.data}
