@@ -1,6 +1,7 @@
 /** The dashboard's number and label formatting (web/lib/format.ts), against hand-written expectations. */
 import assert from "node:assert/strict";
 import { formatInterval, METHOD_COLOURS, PALETTE, readableKey, yTickLabels } from "../web/lib/format.ts";
+import { issuesToFieldErrors } from "../web/lib/forms.ts";
 
 Deno.test("yTickLabels: as many decimals as the tick spacing, no float noise", () => {
   assert.deepEqual(yTickLabels([0, 0.25, 0.5, 0.75, 1]), ["0", "0.25", "0.5", "0.75", "1"]);
@@ -27,4 +28,17 @@ Deno.test("formatInterval: two ends or nothing (the API sends null for a missing
 Deno.test("method colours are not size colours", () => {
   const sizes = new Set(PALETTE.map((c) => c.toLowerCase()));
   for (const colour of Object.values(METHOD_COLOURS)) assert.ok(!sizes.has(colour.toLowerCase()), colour);
+});
+
+Deno.test("form errors beside a field drop a camelCase API key, keep plain words and other messages", () => {
+  const issues = [
+    { path: ["promptingShots"], message: "promptingShots must be ≥ 1" },
+    { path: ["seed"], message: "seed must be ≥ 0" },
+    { path: ["maxExamples"], message: "a message that does not open with the key" },
+  ];
+  assert.deepEqual(issuesToFieldErrors(issues, { seed: "seeds" }), {
+    promptingShots: "must be ≥ 1",
+    seeds: "seed must be ≥ 0",
+    maxExamples: "a message that does not open with the key",
+  });
 });

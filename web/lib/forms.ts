@@ -6,6 +6,14 @@ import { ApiRequestError, describeError } from "./api.ts";
 
 export type FieldErrors = Record<string, string>;
 
+/**
+ * A message beside its field, in the form's words: an API key in camelCase that opens it is dropped
+ * ("promptingShots must be ≥ 1" → "must be ≥ 1" under "Prompting baselines, k"); a plain word stays.
+ */
+export function besideField(key: string, message: string): string {
+  return /[A-Z]/.test(key) && message.startsWith(`${key} `) ? message.slice(key.length + 1) : message;
+}
+
 /** First message per top-level field; `rename` maps schema keys to form fields (e.g. seed → seeds). */
 export function issuesToFieldErrors(
   issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>,
@@ -15,7 +23,7 @@ export function issuesToFieldErrors(
   for (const issue of issues) {
     const key = String(issue.path[0] ?? "form");
     const field = rename[key] ?? key;
-    errors[field] ??= issue.message;
+    errors[field] ??= besideField(key, issue.message);
   }
   return errors;
 }
