@@ -1270,9 +1270,16 @@ async function checkServerAwayBanner(
   consoleErrors.splice(before);
 }
 
-async function checkNotFoundPage({ page, base }: Ui) {
+async function checkNotFoundPage({ page, base }: Ui, consoleErrors: string[]) {
   await page.goto(`${base}/no/such/page`);
   await page.waitForSelector("text=Page not found");
+  // An experiment that does not exist says so, with no "Try again" that could never succeed.
+  const before = consoleErrors.length;
+  await page.goto(`${base}/experiments/999999`);
+  await page.waitForSelector("text=Experiment 999999 does not exist.");
+  assert.equal(await page.locator("button:has-text('Try again')").count(), 0);
+  // The browser logs the API's 404 for it.
+  assert.ok(consoleErrors.splice(before).every((e) => /404/.test(e)));
 }
 
 chromiumTest(
@@ -1316,7 +1323,7 @@ chromiumTest(
       w2sWorker = startWorker({ db: opened.db, dataDir, bus, pollMs: 20, log: () => {}, types: ["w2s"] });
       await checkRealW2sResult(ui, await submitRealW2sExperiment(ui));
       await checkFailedJobListed(ui, opened.db, bus);
-      await checkNotFoundPage(ui);
+      await checkNotFoundPage(ui, consoleErrors);
       await checkPhoneLayout(ui, { experimentId, studentRunId });
       await checkServerAwayBanner(ui, opened.db, bus, consoleErrors);
       assert.deepEqual(consoleErrors, []);

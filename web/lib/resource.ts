@@ -9,6 +9,8 @@ import { noteServerAnswered, noteServerAway } from "./live.ts";
 export interface Resource<T> {
   data: T | undefined;
   error: string | undefined;
+  /** The HTTP status of the answer that said no (404: it does not exist, so retrying will not help). */
+  errorStatus?: number;
   loading: boolean;
   reload: () => void;
 }
@@ -72,6 +74,7 @@ function useLoader<T>(
 ): Resource<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
+  const [errorStatus, setErrorStatus] = useState<number | undefined>(undefined);
   const [loading, setLoading] = useState(path !== null);
   const [tick, setTick] = useState(0);
   const lastLoad = useRef(0);
@@ -121,6 +124,7 @@ function useLoader<T>(
           if (!accept()) return;
           applied.current = id;
           setError(describeError(err));
+          setErrorStatus(err instanceof ApiRequestError ? err.status : undefined);
           setLoading(false);
         },
       );
@@ -128,5 +132,5 @@ function useLoader<T>(
     return () => clearTimeout(timer);
   }, [path, cue, tick]);
 
-  return { data, error, loading, reload };
+  return { data, error, errorStatus, loading, reload };
 }

@@ -223,7 +223,9 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
     return (
       <>
         <PageHeader title={title} />
-        <ErrorBox message={detail.error} onRetry={detail.reload} />
+        {detail.errorStatus === 404
+          ? <EmptyState title={`${title} does not exist.`}>It may have been deleted.</EmptyState>
+          : <ErrorBox message={detail.error} onRetry={detail.reload} />}
         <p>
           <a href="/experiments">Back to all experiments</a>
         </p>
