@@ -23,6 +23,7 @@ import { useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
 import type { Experiment, ProbeRow, ResultRow } from "../lib/types.ts";
+import type { TaskListing } from "../../server/contract/tasks.ts";
 import { ExportButtons, Fig3WithControls } from "./experiment.tsx";
 
 const NO_RESULTS = (
@@ -54,7 +55,9 @@ function SettingsPicker({ settings, current }: { settings: string[]; current: st
  */
 function useResultsForTask() {
   const results = useResource<ResultRow[]>("/results?limit=1000", statusVersion.value);
-  const tasks = tasksOf(results.data ?? []);
+  // The lab's order of tasks (the world file's first: world-region), not the alphabet's (world-blood).
+  const listed = useResource<TaskListing[]>("/tasks");
+  const tasks = tasksOf(results.data ?? [], (listed.data ?? []).map((t) => t.name));
   const wanted = currentQuery.value.get("task") ?? "";
   const task = tasks.includes(wanted) ? wanted : tasks[0] ?? "";
   const ofTask = (results.data ?? []).filter((r) => (r.task ?? "?") === task);
