@@ -1,6 +1,13 @@
 /** The dashboard's number and label formatting (web/lib/format.ts), against hand-written expectations. */
 import assert from "node:assert/strict";
-import { formatInterval, METHOD_COLOURS, PALETTE, readableKey, yTickLabels } from "../web/lib/format.ts";
+import {
+  formatInterval,
+  METHOD_COLOURS,
+  modelStatusWord,
+  PALETTE,
+  readableKey,
+  yTickLabels,
+} from "../web/lib/format.ts";
 import { issuesToFieldErrors } from "../web/lib/forms.ts";
 
 Deno.test("yTickLabels: as many decimals as the tick spacing, no float noise", () => {
@@ -41,4 +48,10 @@ Deno.test("form errors beside a field drop a camelCase API key, keep plain words
     seeds: "seed must be ≥ 0",
     maxExamples: "a message that does not open with the key",
   });
+});
+
+Deno.test("a size's status reads the same on the Models page and in the form", () => {
+  assert.equal(modelStatusWord({ status: "missing" }), "not pretrained");
+  assert.equal(modelStatusWord({ status: "partial", step: 30, totalSteps: 120 }), "partial 25 %");
+  assert.equal(modelStatusWord({ status: "pretrained" }), "pretrained");
 });

@@ -106,3 +106,14 @@ export function formatInterval(
 export function readableKey(key: string): string {
   return key.replace(/_/g, " ").replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
 }
+
+/** A ladder size's pretraining status in words, the same on the Models page and in the experiment form. */
+export function modelStatusWord(
+  m: { status: string; step?: number | null; totalSteps?: number | null },
+): string {
+  if (m.status === "missing" || m.status === "none") return "not pretrained";
+  if (m.status === "partial" && m.step && m.totalSteps) {
+    return `partial ${Math.round((100 * m.step) / m.totalSteps)} %`;
+  }
+  return m.status;
+}

@@ -3,6 +3,7 @@
  * contract's own zod schemas and ladder rule, so most mistakes are named before a round trip. Its defaults
  * show weak-to-strong on the lab's world: one experiment on a pair whose gap is real, and the demo's sweep.
  */
+import { modelStatusWord } from "../lib/format.ts";
 import { useState } from "preact/hooks";
 import { ExperimentCreate, SweepCreate } from "../../server/contract/experiments.ts";
 import { pairError } from "../../server/contract/ladder-rule.ts";
@@ -254,7 +255,7 @@ function ExperimentFields(
     models: ModelListing[];
   },
 ) {
-  const sizeOptions = models.map((m) => ({ value: m.name, label: `${m.name} (${m.status})` }));
+  const sizeOptions = models.map((m) => ({ value: m.name, label: `${m.name} (${modelStatusWord(m)})` }));
   const plain = (names: readonly string[]) => names.map((n) => ({ value: n, label: n }));
   const generative = values.method === "generative";
   const pairwise = isPairwiseTask(tasks, chosen.task);

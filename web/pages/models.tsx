@@ -15,7 +15,14 @@ import {
   Section,
 } from "../components/ui.tsx";
 import { apiGet, apiPost, describeError } from "../lib/api.ts";
-import { formatDuration, formatNumber, formatParams, formatPercent, PALETTE } from "../lib/format.ts";
+import {
+  formatDuration,
+  formatNumber,
+  formatParams,
+  formatPercent,
+  modelStatusWord,
+  PALETTE,
+} from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
 import { pretrainLossSeries } from "../lib/series.ts";
@@ -70,11 +77,7 @@ function ModelStatus({ model: m }: { model: ModelListing }) {
   if (ACTIVE.has(m.status) && m.jobId !== null) {
     return <JobLiveProgress jobId={m.jobId} status={m.status === "pretraining" ? "running" : m.status} />;
   }
-  const label = m.status === "missing" || m.status === "none"
-    ? "not pretrained"
-    : m.status === "partial" && m.step && m.totalSteps
-    ? `partial ${Math.round((100 * m.step) / m.totalSteps)} %`
-    : m.status;
+  const label = modelStatusWord(m);
   return (
     <span class="actions">
       <span
