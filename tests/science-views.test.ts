@@ -13,7 +13,9 @@ import {
   methodLabel,
   onePerSeed,
   pgrBarGroups,
+  probeWhiskers,
   scopeToTask,
+  sharedTestSize,
   tasksOf,
 } from "../web/lib/result-groups.ts";
 import type { ResultRow, Run } from "../web/lib/types.ts";
@@ -254,4 +256,21 @@ Deno.test("medianIntervalText: a median's interval, or a dash: never a zero-widt
   assert.equal(medianIntervalText({ median_ci: { lo: null, hi: null }, cells: 0 }), "—");
   // One cell over several seeds: its own t-interval is an interval.
   assert.equal(medianIntervalText({ median_ci: { lo: 0.2, hi: 0.4 }, cells: 1 }), "[0.20, 0.40]");
+});
+
+Deno.test("probe saliency: a single probe's 95 % Wilson interval over the test set; a mean over probes has none", () => {
+  const lists = [
+    { color: "a", points: [{ layer: 0, accuracies: [0.8] }, { layer: 1, accuracies: [0.7, 0.9] }] },
+    { color: "b", points: [{ layer: 0, accuracies: [1] }] },
+  ];
+  const whiskers = probeWhiskers(lists, 10);
+  // 8 of 10 correct: the textbook Wilson interval (0.4902, 0.9433); 10 of 10 reaches 1.
+  assert.equal(whiskers.length, 2);
+  assert.deepEqual([whiskers[0].x, whiskers[0].color], [0, "a"]);
+  assert.ok(Math.abs(whiskers[0].lo - 0.4902) < 1e-4 && Math.abs(whiskers[0].hi - 0.9433) < 1e-4);
+  assert.equal(whiskers[1].hi, 1);
+  assert.deepEqual(probeWhiskers(lists, undefined), [], "no test size known: no interval");
+  const row = (test: number) => ({ full: { n: { train1: 1, train2: 1, validation: 1, test } } }) as ResultRow;
+  assert.equal(sharedTestSize([row(298), row(298)]), 298);
+  assert.equal(sharedTestSize([row(298), row(60)]), undefined, "two test sets: no one n");
 });

@@ -232,22 +232,8 @@ export function sampleStd(values: readonly number[]): number {
   return Math.sqrt(values.reduce((s, v) => s + (v - m) ** 2, 0) / (values.length - 1));
 }
 
-/**
- * Wilson score interval for an accuracy of k correct out of n:
- * (p̂ + z²/2n ± z·sqrt(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n), with z = 1.96 for 95 %.
- */
-export function wilsonInterval(correct: number, n: number, z = 1.96): Interval {
-  if (!(n > 0) || correct < 0 || correct > n) throw new Error(`wilsonInterval: need 0 ≤ correct ≤ n, n > 0`);
-  const p = correct / n;
-  const z2 = z * z;
-  const center = (p + z2 / (2 * n)) / (1 + z2 / n);
-  const half = (z / (1 + z2 / n)) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  // At p = 0 or 1 the bound is exactly 0 or 1 in exact arithmetic; rounding must not exclude p itself.
-  return {
-    lo: correct === 0 ? 0 : Math.max(0, center - half),
-    hi: correct === n ? 1 : Math.min(1, center + half),
-  };
-}
+// The Wilson interval lives in the contract: the dashboard draws it too (probe accuracies).
+export { wilsonInterval } from "../contract/intervals.ts";
 
 // Two-sided 95 % Student t quantiles t_{0.975, df} for df = 1..30; beyond, the normal 1.96 is close.
 const T975 = [

@@ -14,6 +14,7 @@ import {
   methodLabel,
   onePerSeed,
   pgrBarGroups,
+  probeWhiskers,
   tasksOf,
 } from "../lib/result-groups.ts";
 import { setQueryParam } from "../lib/router.ts";
@@ -553,28 +554,45 @@ export function AgreementCharts({ rows, params }: { rows: ResultRow[]; params: P
   );
 }
 
-export const PROBE_KINDS = [
+export const PROBE_KINDS: { kind: string; color: string; dash?: number[] }[] = [
   { kind: "lp(weak)", color: "#ff7f0e" },
   { kind: "lp(gt)", color: "#1f77b4" },
-  { kind: "ft(weak)+lp(gt)", color: "#9467bd" },
+  // Dashed: it often lies on lp(gt), which must stay visible under it.
+  { kind: "ft(weak)+lp(gt)", color: "#9467bd", dash: [6, 4] },
   { kind: "ft(gt)", color: "#111111" },
 ];
 
-/** Linear-probe test accuracy per layer for the four probe kinds (means over runs). */
-export function SaliencyChart({ probes, title }: { probes: ProbeRow[]; title?: string }) {
+/**
+ * Linear-probe test accuracy per layer for the four probe kinds (means over runs), with each single probe's
+ * Wilson interval where the test set's size `nTest` is known.
+ */
+export function SaliencyChart(
+  { probes, title, nTest }: { probes: ProbeRow[]; title?: string; nTest?: number },
+) {
   if (probes.length === 0) return <EmptyState title="No probe results here." />;
   const known = PROBE_KINDS.map((k) => k.kind);
   const extra = [...new Set(probes.map((p) => p.kind.toLowerCase()))].filter((k) => !known.includes(k));
   const kinds = [
     ...PROBE_KINDS,
-    ...extra.map((kind, i) => ({ kind, color: PALETTE[(i + 2) % PALETTE.length] })),
+    ...extra.map((kind, i) => ({ kind, color: PALETTE[(i + 2) % PALETTE.length], dash: undefined })),
   ];
-  const lists = kinds.map(({ kind }) =>
+  const byLayer = kinds.map(({ kind }) =>
     [...groupBy(probes.filter((p) => p.kind.toLowerCase() === kind), (p) => String(p.layer))]
-      .map(([layer, g]) => [Number(layer), mean(g.map((p) => p.accuracy))!] as [number, number])
-      .sort((a, b) => a[0] - b[0])
+      .map(([layer, g]) => ({ layer: Number(layer), accuracies: g.map((p) => p.accuracy) }))
+      .sort((a, b) => a.layer - b.layer)
   );
-  const present = kinds.map((k, i) => ({ ...k, list: lists[i] })).filter((k) => k.list.length > 0);
+  const present = kinds.map((k, i) => ({ ...k, points: byLayer[i] })).filter((k) => k.points.length > 0)
+    .map((k) => ({
+      ...k,
+      list: k.points.map((p) => [p.layer, mean(p.accuracies)!] as [number, number]),
+    }));
+  const whiskers = probeWhiskers(present, nTest);
+  // The axis holds every point, whisker and the chance line.
+  const ends = [
+    0.5,
+    ...present.flatMap((k) => k.list.map(([, y]) => y)),
+    ...whiskers.flatMap((w) => [w.lo, w.hi]),
+  ];
   return (
     <Chart
       testId="saliency"
@@ -585,7 +603,9 @@ export function SaliencyChart({ probes, title }: { probes: ProbeRow[]; title?: s
       height={260}
       chance={0.5}
       data={alignSeries(present.map((k) => k.list))}
-      series={present.map((k) => ({ label: k.kind, color: k.color }))}
+      series={present.map((k) => ({ label: k.kind, color: k.color, dash: k.dash }))}
+      whiskers={whiskers}
+      yRange={[Math.max(0, Math.min(...ends) - 0.02), Math.min(1, Math.max(...ends) + 0.02)]}
     />
   );
 }

@@ -6,6 +6,8 @@
  */
 import type { CellSummary, Interval, RoleRun } from "../../server/contract/results.ts";
 import { formatInterval } from "./format.ts";
+import { wilsonInterval } from "../../server/contract/intervals.ts";
+import type { ChartWhisker } from "../components/chart.tsx";
 import type { ResultRow, Run } from "./types.ts";
 
 const taskOf = (r: ResultRow) => r.task ?? "?";
@@ -183,4 +185,28 @@ export function medianIntervalText(
   const ci = m.median_ci;
   const text = ci && isNumber(ci.lo) && isNumber(ci.hi) && ci.hi > ci.lo ? formatInterval(ci) : null;
   return text ?? (m.cells === 1 ? "— (one cell)" : "—");
+}
+
+/** The test set's size of these results where they share one (the n of a probe's Wilson interval). */
+export function sharedTestSize(rows: ResultRow[]): number | undefined {
+  const sizes = new Set(rows.map((r) => r.full?.n?.test));
+  const [n] = sizes;
+  return sizes.size === 1 && typeof n === "number" && n > 0 ? n : undefined;
+}
+
+/**
+ * The 95 % Wilson interval of each plotted probe accuracy over `nTest` test examples, where a point is one
+ * probe (a mean over several experiments has no such interval, and gets none).
+ */
+export function probeWhiskers(
+  lists: { color: string; points: { layer: number; accuracies: number[] }[] }[],
+  nTest: number | undefined,
+): ChartWhisker[] {
+  if (!nTest || !(nTest > 0)) return [];
+  return lists.flatMap(({ color, points }, s) =>
+    points.filter((p) => p.accuracies.length === 1).map((p) => {
+      const { lo, hi } = wilsonInterval(Math.round(p.accuracies[0] * nTest), nTest);
+      return { x: p.layer, lo, hi, color, dx: (s - (lists.length - 1) / 2) * 4 };
+    })
+  );
 }

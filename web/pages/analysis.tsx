@@ -24,6 +24,7 @@ import { currentQuery, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
 import type { Experiment, ProbeRow, ResultRow } from "../lib/types.ts";
 import type { TaskListing } from "../../server/contract/tasks.ts";
+import { sharedTestSize } from "../lib/result-groups.ts";
 import { ExportButtons, Fig3WithControls } from "./experiment.tsx";
 
 const NO_RESULTS = (
@@ -250,6 +251,11 @@ export function SaliencyPage() {
     .sort((a, b) => b - a);
   const wanted = Number(currentQuery.value.get("experiment"));
   const chosen = ids.includes(wanted) ? wanted : ids[0];
+  // Its results give the test set's size: each probe's Wilson interval.
+  const chosenResults = useResource<ResultRow[]>(
+    chosen === undefined ? null : `/results?experimentId=${chosen}&limit=1000`,
+    statusVersion.value,
+  );
   const describe = (id: number) => {
     const e = experiments.data?.find((x) => x.id === id);
     const c = (e?.config ?? {}) as Record<string, unknown>;
@@ -289,6 +295,7 @@ export function SaliencyPage() {
             probes={probes.data.filter((p) =>
               p.experimentId === chosen
             )}
+            nTest={sharedTestSize(chosenResults.data ?? [])}
           />
           <p>
             <a href={`/experiments/${chosen}`}>Open experiment {chosen}</a>

@@ -32,7 +32,7 @@ import { formatTime, readableKey } from "../lib/format.ts";
 import { liveJobs, statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useResource } from "../lib/resource.ts";
-import { checkpointReadings, scopeToTask } from "../lib/result-groups.ts";
+import { checkpointReadings, scopeToTask, sharedTestSize } from "../lib/result-groups.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
 import type { ExperimentDetail, ResultRow, Run } from "../lib/types.ts";
@@ -315,7 +315,7 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
       )}
       <Section title="Probe saliency" id="saliency">
         {e.probes.length > 0
-          ? <SaliencyChart probes={e.probes} />
+          ? <SaliencyChart probes={e.probes} nTest={sharedTestSize(e.results)} />
           : (
             <EmptyState title="No probe results for this experiment.">
               Tick "linear probes per layer" when starting an experiment (or pass <Cmd>--probes</Cmd>{" "}
