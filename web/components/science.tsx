@@ -10,6 +10,7 @@ import { formatInterval, formatNumber, formatParams, mean, methodColour, PALETTE
 import {
   accuracyInterval,
   cautionLines,
+  isNumber,
   medianIntervalText,
   methodLabel,
   onePerSeed,
@@ -99,8 +100,6 @@ export function PairwiseNote({ rows }: { rows: ResultRow[] }) {
     </p>
   );
 }
-
-const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
 /** The chance rate the results were read against (the majority-class share of test); 0.5 when unknown. */
 function chanceOf(rows: ResultRow[]): number {

@@ -39,7 +39,8 @@ function shared<T>(values: T[]): T | undefined {
 export type AccuracyKey = "weak_acc" | "ceiling_acc" | "student_acc";
 const ROW_FIELD = { weak_acc: "weakAcc", ceiling_acc: "ceilingAcc", student_acc: "studentAcc" } as const;
 
-const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+/** A finite number (the API sends null where a reading is missing). */
+export const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
 /**
  * The 95 % interval of the mean `key` accuracy of these rows, as the API computed it, or null. One row: its
@@ -177,7 +178,8 @@ export function checkpointReadings(
 
 /**
  * A median PGR's 95 % interval in words: "[lo, hi]", or a dash where there is none, never a zero-width
- * interval (the API has none over fewer than two cells: "— (one cell)").
+ * interval (over one cell the API gives that cell's own interval, which a one-seed cell may lack: "— (one
+ * cell)").
  */
 export function medianIntervalText(
   m: { median_ci: { lo: number | null; hi: number | null } | Interval | null | undefined; cells: number },

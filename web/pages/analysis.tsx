@@ -24,7 +24,7 @@ import { currentQuery, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
 import type { Experiment, ProbeRow, ResultRow } from "../lib/types.ts";
 import type { TaskListing } from "../../server/contract/tasks.ts";
-import { sharedTestSize } from "../lib/result-groups.ts";
+import { scopeToTask, sharedTestSize } from "../lib/result-groups.ts";
 import { ExportButtons, Fig3WithControls } from "./experiment.tsx";
 
 const NO_RESULTS = (
@@ -58,10 +58,11 @@ function useResultsForTask() {
   const results = useResource<ResultRow[]>("/results?limit=1000", statusVersion.value);
   // The lab's order of tasks (the world file's first: world-region), not the alphabet's (world-blood).
   const listed = useResource<TaskListing[]>("/tasks");
-  const tasks = tasksOf(results.data ?? [], (listed.data ?? []).map((t) => t.name));
-  const wanted = currentQuery.value.get("task") ?? "";
-  const task = tasks.includes(wanted) ? wanted : tasks[0] ?? "";
-  const ofTask = (results.data ?? []).filter((r) => (r.task ?? "?") === task);
+  const { tasks, task, rows: ofTask } = scopeToTask(
+    results.data ?? [],
+    currentQuery.value.get("task"),
+    (listed.data ?? []).map((t) => t.name),
+  );
   const settingsList = [...new Set(ofTask.map((r) => r.settings ?? ""))].sort();
   const wantedSettings = currentQuery.value.get("settings") ?? "";
   const settings = settingsList.includes(wantedSettings) ? wantedSettings : settingsList[0] ?? "";
