@@ -20,7 +20,7 @@
  * adapter); a training size that cannot fit is refused with one named error before anything is allocated.
  *
  * --peers adds, measured in the same run: tfjs-backend-webgpu on the same adapter (matmul 256/512/1024
- * NN, GPT 128/4 and 192/4 training steps) and PyTorch on the CPU (the same GPT step, 1 and 2 threads),
+ * NN, GPT 64/2, 128/4 and 192/4 training steps) and PyTorch on the CPU (the same GPT step, 1 and 2 threads),
  * each with the ratio ours / theirs. The PyTorch line names its BLAS; on the reference BLAS (Debian's
  * python3-torch without `apt-get install libopenblas0-pthread`) the torch ratios are withheld.
  *

@@ -60,15 +60,17 @@ Deno.test("peer BLAS: the mapped library decides, a slow sgemm marks any BLAS as
   );
 });
 
-const ours: TrainingResult[] = [128, 192].map((width) => ({
-  name: `${width}/4`,
+// 128/2 is a model the peers did not train at that depth: its row gets no peer figures (rows match on
+// width and layers, not width alone).
+const ours: TrainingResult[] = [[128, 4], [192, 4], [128, 2]].map(([width, layers]) => ({
+  name: `${width}/${layers}`,
   width,
-  layers: 4,
+  layers,
   contextLength: 64,
   batchSize: 32,
   vocabSize: 256,
   params: 0,
-  tokensPerSecond: width === 128 ? 3000 : 1800,
+  tokensPerSecond: width === 128 && layers === 4 ? 3000 : width === 192 ? 1800 : 9000,
   msPerStep: 0,
   matmulShare: 0,
   dispatchesPerStep: 0,
@@ -96,21 +98,24 @@ Deno.test("peer table: ratios against torch on OpenBLAS are ours / theirs", () =
   );
   assert.equal(torchBlas?.kind, "openblas");
   assert.deepEqual(notes, []);
-  assert.deepEqual(rows.map((r) => [r.ratioTorch1, r.ratioTorch2]), [[3000 / 12000, 3000 / 24000], [
-    1800 / 7200,
-    1800 / 14400,
-  ]]);
+  assert.deepEqual(rows.map((r) => [r.ratioTorch1, r.ratioTorch2]), [
+    [3000 / 12000, 3000 / 24000],
+    [1800 / 7200, 1800 / 14400],
+    [undefined, undefined],
+  ]);
+  assert.deepEqual(rows.map((r) => r.torch1TokensPerSecond), [12000, 7200, undefined]);
 });
 
 Deno.test("peer table: on the reference BLAS the torch ratios are withheld with the fix named", () => {
   for (const raw of [torchRun(probe(DEBIAN_CONFIG, REFERENCE_LIBS, 5.6)), torchRun(undefined)]) {
     const { rows, notes } = peerTrainingRows(ours, raw);
-    assert.deepEqual(rows.map((r) => [r.ratioTorch1, r.ratioTorch2]), [[undefined, undefined], [
-      undefined,
-      undefined,
-    ]]);
+    assert.deepEqual(rows.map((r) => [r.ratioTorch1, r.ratioTorch2]), [
+      [undefined, undefined],
+      [undefined, undefined],
+      [undefined, undefined],
+    ]);
     // The peer's own figures stay in the table.
-    assert.deepEqual(rows.map((r) => r.torch1TokensPerSecond), [12000, 7200]);
+    assert.deepEqual(rows.map((r) => r.torch1TokensPerSecond), [12000, 7200, undefined]);
     assert.equal(notes.length, 1);
     assert.ok(notes[0].includes("withheld"), notes[0]);
   }

@@ -32,7 +32,10 @@ async function ourMatmul(gpu: Gpu, timer: Timer, S: number): Promise<PeerMatmul>
   };
 }
 
-/** The peer table; `training` holds this run's training rows (the 128/4 and 192/4 ones are reused). */
+/** The models the peers train too: issue 15's targets name 64/2, 128/4 and 192/4. */
+export const PEER_MODELS = ["64/2", "128/4", "192/4"];
+
+/** The peer table; `training` holds this run's training rows (the PEER_MODELS ones are reused). */
 export async function benchPeers(
   gpu: Gpu,
   timer: Timer,
@@ -42,13 +45,13 @@ export async function benchPeers(
   const sizes = matmulSizes(quick);
   const matmul: PeerMatmul[] = [];
   for (const S of sizes) matmul.push(await ourMatmul(gpu, timer, S));
-  const wanted = TRAINING_CONFIGS.filter((c) => c.name === "128/4" || c.name === "192/4");
+  const wanted = TRAINING_CONFIGS.filter((c) => PEER_MODELS.includes(c.name));
   const ours = wanted.map((c) => training.find((t) => t.name === c.name));
   const measured = ours.every((t) => t)
     ? ours as TrainingResult[]
     : await benchTraining(gpu, timer, quick, wanted);
 
-  const raw = await runPeers({ quick, sizes, widths: wanted.map((c) => c.width) });
+  const raw = await runPeers({ quick, sizes, models: wanted.map((c) => `${c.width}/${c.layers}`) });
   const notes: string[] = [];
   if (raw.tfjsError) notes.push("tfjs: " + raw.tfjsError);
   if (raw.torchNote) notes.push("torch skipped: " + raw.torchNote);
@@ -74,9 +77,10 @@ export function peerTrainingRows(
   if (raw.torch && !torchBlas) notes.push("torch did not report its BLAS: ratios against it are withheld");
   if (torchBlas?.reference) notes.push(referenceBlasNote(torchBlas));
   const rows = measured.map((t) => {
-    const tfjs = raw.tfjs?.training.find((x) => x.width === t.width)?.tokensPerSecond;
+    const same = (x: { width: number; layers: number }) => x.width === t.width && x.layers === t.layers;
+    const tfjs = raw.tfjs?.training.find(same)?.tokensPerSecond;
     const torch = (threads: number) =>
-      raw.torch?.training.find((x) => x.width === t.width && x.threads === threads)?.tokensPerSecond;
+      raw.torch?.training.find((x) => same(x) && x.threads === threads)?.tokensPerSecond;
     const ratio = (x?: number) => (x ? t.tokensPerSecond / x : undefined);
     const torchRatio = (x?: number) => (torchComparable ? ratio(x) : undefined);
     return {

@@ -37,21 +37,21 @@ async function torchAvailable(): Promise<string | undefined> {
   }
 }
 
-/** tfjs matmul sizes and GPT widths, then PyTorch with 1 and 2 threads. */
+/** tfjs matmul sizes and GPT models ("width/layers"), then PyTorch with 1 and 2 threads. */
 export async function runPeers(
-  opts: { quick: boolean; sizes: number[]; widths: number[] },
+  opts: { quick: boolean; sizes: number[]; models: string[] },
 ): Promise<PeerResults> {
   const results: PeerResults = {};
-  const tfjsArgs = ["run", "-A", PEERS_DIR + "tfjs.ts", "--sizes", opts.sizes.join(","), "--widths"];
-  tfjsArgs.push(opts.widths.join(","), ...(opts.quick ? ["--quick"] : []));
+  const tfjsArgs = ["run", "-A", PEERS_DIR + "tfjs.ts", "--sizes", opts.sizes.join(","), "--models"];
+  tfjsArgs.push(opts.models.join(","), ...(opts.quick ? ["--quick"] : []));
   const tfjs = await runJson(Deno.execPath(), tfjsArgs);
   if (tfjs.json) results.tfjs = tfjs.json as TfjsReport;
   else results.tfjsError = tfjs.error;
 
   results.torchNote = await torchAvailable();
   if (!results.torchNote) {
-    const args = [PEERS_DIR + "torch-gpt.py", "--adamw", JSON.stringify(DEFAULT_ADAMW), "--widths"];
-    args.push(opts.widths.join(","), "--threads", "1,2");
+    const args = [PEERS_DIR + "torch-gpt.py", "--adamw", JSON.stringify(DEFAULT_ADAMW), "--models"];
+    args.push(opts.models.join(","), "--threads", "1,2");
     const torch = await runJson(PYTHON, [...args, ...(opts.quick ? ["--quick"] : [])]);
     if (torch.json) results.torch = torch.json as PeerResults["torch"];
     else results.torchNote = torch.error;

@@ -3,13 +3,14 @@
  * our engine uses). Run as a subprocess by `deno task bench --peers` so tfjs's global state and its
  * own GPU device never touch ours; prints one JSON line on stdout.
  *
- *   deno run -A kernels/bench/peers/tfjs.ts [--quick] [--sizes 256,512] [--widths 128,192]
+ *   deno run -A kernels/bench/peers/tfjs.ts [--quick] [--sizes 256,512] [--models 64/2,128/4,192/4]
  *
  * Matmul: S×S×S, wall time per call over `reps` calls ended by one read-back (the same method the
  * bench uses for our side of the ratio). Training: the GPT of kernels/gpt.ts built from tfjs ops —
  * token + position embedding, pre-LN blocks, causal multi-head attention, tanh-GELU 4× MLP, tied LM
  * head, mean softmax cross-entropy, AdamW (decoupled decay on matrices only, bias correction, the
- * engine's DEFAULT_ADAMW settings, no gradient clipping) — batch 32 × 64, vocabulary 256, 4 layers,
+ * engine's DEFAULT_ADAMW settings, no gradient clipping) — batch 32 × 64, vocabulary 256, width / layers
+ * as --models names them (heads: width / 32),
  * tokens/s over timed steps ended by one loss read-back.
  */
 // The umbrella package registers the gradient functions (tfjs-core alone has none for most ops).
@@ -178,8 +179,10 @@ export async function runTfjs(args: string[]): Promise<TfjsReport> {
     matmul.push(await benchMatmul(S));
   }
   const training: TfjsTraining[] = [];
-  for (const C of listArg(args, "--widths", [128, 192])) {
-    training.push(await benchTraining(C, 4, C / 32, quick ? 2 : 4));
+  const i = args.indexOf("--models");
+  const models = i >= 0 ? args[i + 1].split(",") : ["128/4", "192/4"];
+  for (const [C, L] of models.map((m) => m.split("/").map(Number))) {
+    training.push(await benchTraining(C, L, C / 32, quick ? 2 : 4));
   }
   return { backend: tf.getBackend(), matmul, training };
 }

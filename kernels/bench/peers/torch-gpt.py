@@ -3,11 +3,12 @@
 Run by `deno task bench --peers` with Debian's /usr/bin/python3 (python3-torch). Same model as the
 engine: token + position embedding, pre-LN blocks, causal multi-head attention, tanh-GELU 4x MLP,
 tied LM head, mean softmax cross-entropy, AdamW (weight decay on matrices only, gradient norm
-clipping), batch 32 x 64, vocabulary 256, 4 layers. Prints one JSON line: tokens/s per (width, threads),
+clipping), batch 32 x 64, vocabulary 256, width / layers as --models names them (heads: width / 32).
+Prints one JSON line: tokens/s per (width, layers, threads),
 and under "blas" which BLAS ran (kernels/bench/peers/blas.ts classifies it).
 The AdamW settings come from the caller as JSON (the engine's DEFAULT_ADAMW, kernels/config.ts).
 
-    /usr/bin/python3 kernels/bench/peers/torch-gpt.py --adamw JSON [--quick] [--widths 128,192]
+    /usr/bin/python3 kernels/bench/peers/torch-gpt.py --adamw JSON [--quick] [--models 64/2,128/4,192/4]
         [--threads 1,2]
 
 With --gpt2 it times the GPT-2-124M-sized step instead (vocabulary 50257, context 1024, width 768,
@@ -147,6 +148,14 @@ def list_arg(name, fallback):
     return fallback
 
 
+def models_arg(fallback):
+    """--models 64/2,128/4: (width, layers) pairs."""
+    if "--models" not in sys.argv:
+        return fallback
+    names = sys.argv[sys.argv.index("--models") + 1].split(",")
+    return [tuple(int(x) for x in name.split("/")) for name in names]
+
+
 def main():
     quick = "--quick" in sys.argv
     if "--adamw" not in sys.argv:
@@ -161,8 +170,8 @@ def main():
         print(json.dumps({"torch": torch.__version__, "training": results}))
         return
     results = [
-        bench(width, threads, 3 if quick else 8, adamw)
-        for width in list_arg("--widths", [128, 192])
+        bench(width, threads, 3 if quick else 8, adamw, {**SMALL, "L": layers})
+        for width, layers in models_arg([(128, 4), (192, 4)])
         for threads in list_arg("--threads", [1, 2])
     ]
     print(json.dumps({"torch": torch.__version__, "blas": blas_probe(), "training": results}))
