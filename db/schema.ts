@@ -113,6 +113,11 @@ export const runs = pgTable("runs", {
   /** weak | ceiling | student | bootstrap | pretrain | probe | toy */
   role: text("role").notNull(),
   modelSize: text("model_size").notNull(),
+  /**
+   * The task an experiment's role is trained on, written with the row (null for pretraining and toy runs,
+   * and for runs stored before migration 0006: the API reads theirs from their experiment).
+   */
+  task: text("task"),
   status: text("status").notNull().default("running"),
   config: jsonb("config"),
   startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),

@@ -196,7 +196,78 @@ const BAD_NUMBERS: MalformedRequest[] = [
     status: 400,
     message: /^body\.seeds\.0: seed must be ≥ 0$/,
   },
+  // A whole number past 2^53 breaks one rule, its bound: one message (zod alone also said "must be an
+  // integer", first), the same whichever field or target it comes in.
+  {
+    name: "huge seed in a sweep",
+    path: "/api/sweeps",
+    body: { tasks: [TASK], sizes: ["nano", "small"], methods: ["naive"], seeds: [0, 1.2e29] },
+    status: 400,
+    message: /^body\.seeds\.1: seed must be ≤ 2147483647$/,
+  },
+  {
+    name: "huge seed",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, seed: 1.2e29 },
+    status: 400,
+    message: /^body\.seed: seed must be ≤ 2147483647$/,
+  },
+  {
+    name: "huge negative seed",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, seed: -1.2e29 },
+    status: 400,
+    message: /^body\.seed: seed must be ≥ 0$/,
+  },
+  {
+    name: "huge epochs: the field's own bound, not the database's",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, epochs: 1.2e29 },
+    status: 400,
+    message: /^body\.epochs: epochs must be ≤ 1000$/,
+  },
+  {
+    name: "fractional seed",
+    path: "/api/experiments",
+    body: { ...VALID_EXPERIMENT, seed: 1.5 },
+    status: 400,
+    message: /^body\.seed: seed must be an integer$/,
+  },
+  {
+    name: "huge limit",
+    method: "GET",
+    path: "/api/jobs?limit=100000000000000000000000",
+    status: 400,
+    message: /^query\.limit: limit must be ≤ 1000$/,
+  },
+  {
+    name: "huge id",
+    method: "GET",
+    path: "/api/runs/100000000000000000000000000000",
+    status: 400,
+    message: /^path\.id: id must be ≤ 2147483647$/,
+  },
 ];
+
+/**
+ * A list filter with a value no row can hold is a typo, not an empty answer: a 400 naming the parameter and
+ * the values it takes.
+ */
+const UNKNOWN_FILTER_VALUES: MalformedRequest[] = [
+  ["/api/jobs?type=bogus", "type", "toy-train, bench, pretrain, w2s, sweep, sweep-cell, demo"],
+  ["/api/jobs?status=bogus", "status", "queued, running, done, failed, cancelled"],
+  ["/api/experiments?status=Done", "status", "queued, running, done, failed, cancelled"],
+  ["/api/sweeps?status=finished", "status", "queued, running, done, failed, cancelled"],
+  ["/api/runs?role=students", "role", "weak, ceiling, student, bootstrap, control, pretrain, toy"],
+  ["/api/runs?status=queued", "status", "running, done, failed, cancelled"],
+  ["/api/runs?method=aux", "method", "naive, auxconf, bootstrap, generative"],
+].map(([path, field, values]) => ({
+  name: `unknown filter value: ${path}`,
+  method: "GET",
+  path,
+  status: 400,
+  message: new RegExp(`^query\\.${field}: ${field} must be one of: ${values}$`),
+}));
 
 const NUL = /must not contain a NUL character/;
 const LONE_SURROGATE = /must not contain a lone UTF-16 surrogate/;
@@ -256,9 +327,9 @@ const UNSTORABLE_TEXT: MalformedRequest[] = [
     message: /^body\.kernels\.0: kernels must not contain a NUL character/,
   },
   ...[
-    "/api/jobs?type=a%00b",
+    "/api/runs?size=a%00b",
     "/api/results?task=a%00b",
-    "/api/runs?role=%00",
+    "/api/runs?q=%00",
     "/api/bench/results?device=%00",
   ]
     .map((path) => ({
@@ -266,7 +337,7 @@ const UNSTORABLE_TEXT: MalformedRequest[] = [
       method: "GET",
       path,
       status: 400,
-      message: /^query\.(type|task|role|device): (type|task|role|device) must not contain a NUL character/,
+      message: /^query\.(size|task|q|device): (size|task|q|device) must not contain a NUL character/,
     })),
   ...["/api/tasks/a%00b", "/api/models/a%00b"].map((path) => ({
     name: `path name with NUL: ${path}`,
@@ -414,7 +485,7 @@ const MALFORMED_REQUESTS: MalformedRequest[] = [
     path: "/api/models/nano/pretrain",
     body: { tokens: -3 },
     status: 400,
-    message: /tokens must be > 0/,
+    message: /^body\.tokens: tokens must be ≥ 1$/,
   },
   {
     name: "pretrain leakage on the world alone",
@@ -476,6 +547,7 @@ const MALFORMED_REQUESTS: MalformedRequest[] = [
     message: /fromStep must be ≤ toStep/,
   },
   ...BAD_NUMBERS,
+  ...UNKNOWN_FILTER_VALUES,
   ...UNSTORABLE_TEXT,
   {
     name: "unknown route",
@@ -506,6 +578,29 @@ async function assertNothingHalfImported() {
 Deno.test("malformed requests get 4xx with a message naming the problem", async () => {
   for (const c of MALFORMED_REQUESTS) await assertRefused(c);
   await assertNothingHalfImported();
+});
+
+Deno.test("list filters take every value a row can hold, and filter on it", async () => {
+  const lists: [string, string, string[]][] = [
+    ["/api/jobs", "type", ["toy-train", "bench", "pretrain", "w2s", "sweep", "sweep-cell", "demo"]],
+    ["/api/jobs", "status", ["queued", "running", "done", "failed", "cancelled"]],
+    ["/api/runs", "role", ["weak", "ceiling", "student", "bootstrap", "control", "pretrain", "toy"]],
+    ["/api/runs", "status", ["running", "done", "failed", "cancelled"]],
+    ["/api/runs", "method", ["naive", "auxconf", "bootstrap", "generative"]],
+  ];
+  for (const [path, field, values] of lists) {
+    for (const value of values) {
+      const res = await app.request(`${path}?${field}=${value}`);
+      const rows = await json(res);
+      assert.equal(res.status, 200, `${path}?${field}=${value}`);
+      assert.ok(Array.isArray(rows), `${path}?${field}=${value}`);
+    }
+  }
+  // The toy-train job of the first test, and only jobs of its type.
+  const toys = await json(await app.request("/api/jobs?type=toy-train"));
+  assert.ok(toys.length > 0 && toys.every((j: { type: string }) => j.type === "toy-train"));
+  const toyRuns = await json(await app.request("/api/runs?role=toy&status=done"));
+  assert.ok(toyRuns.length > 0 && toyRuns.every((r: { role: string }) => r.role === "toy"));
 });
 
 Deno.test("DELETE and OPTIONS without a body are not refused for their media type", async () => {

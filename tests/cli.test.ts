@@ -101,6 +101,9 @@ Deno.test("every command answers --help and refuses unknown flags and bad values
     // The numeric knobs follow the API's bounds (contract NumericKnobs), a negative value after a space
     // included; a bad value is a usage error too (exit 2), named in the flag's words.
     [[...W2S, "--seed", "-1"], 2, /^lab w2s: --seed must be ≥ 0, got -1$/],
+    // A whole number past 2^53 breaks its bound and nothing else: one rule, as the API words it.
+    [[...W2S, "--seed", "1.2e29"], 2, /^lab w2s: --seed must be ≤ 2147483647, got 1\.2e\+29$/],
+    [[...W2S, "--epochs", "1.2e29"], 2, /^lab w2s: --epochs must be ≤ 1000, got 1\.2e\+29$/],
     [[...W2S, "--lr", "50"], 2, /^lab w2s: --lr must be ≤ 1, got 50$/],
     [[...W2S, "--max-examples", "0"], 2, /^lab w2s: --max-examples must be ≥ 8, got 0$/],
     [[...W2S, "--seed", "1", "--seed", "2"], 2, /^lab w2s: --seed is given twice: give it once; its flags:/],
@@ -116,6 +119,11 @@ Deno.test("every command answers --help and refuses unknown flags and bad values
     ],
     [["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--json", "--csv"], 2, /--json and --csv both/],
     [["scripts/lab.ts", "demo", "--seeds=-1"], 2, /^lab demo: --seeds must be ≥ 0, got -1$/],
+    [
+      ["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--seeds", "0,1.2e29"],
+      2,
+      /^lab sweep: --seeds must be ≤ 2147483647, got 1\.2e\+29$/,
+    ],
     [
       ["scripts/lab.ts", "pretrain", "--size=nano", "--seed=-2"],
       2,

@@ -1,21 +1,34 @@
 /**
- * The runs table names the task of every run of a sweep over several tasks (GET /api/runs): the runs and
- * results are written by the sweep's own recorder (sweepRecording), as a demo job (every task in one job)
- * and as sweep-cell jobs (one task each, interleaved) store them; the task filter and the text filter
- * find them. A run whose experiment has not finished is named only where its job says (a sweep cell
- * holds one task); otherwise its task stays unknown rather than guessed.
+ * The runs table names the task of every run of a sweep over several tasks (GET /api/runs). A run records
+ * its task when its row is written, so the runs of an experiment still training carry it: the pipeline
+ * (runSweep with a stand-in trainer) writes them through the sweep's own recorder (sweepRecording), as the
+ * demo job does (every task in one job). Runs stored before runs recorded their task (migration 0006) are
+ * written here as the recorder wrote them then, with no task in the row: the results that report them name
+ * theirs, as sweep-cell jobs (one task each, interleaved) and a demo job stored them; one whose experiment
+ * has not finished is named only where its job says (a sweep cell holds one task), otherwise its task
+ * stays unknown rather than guessed. The task filter and the text filter find them.
  */
 import assert from "node:assert/strict";
-import { openDb } from "../db/client.ts";
+import { fileURLToPath } from "node:url";
+import { PGlite } from "@electric-sql/pglite";
+import { eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/pglite";
+import { migrate } from "drizzle-orm/pglite/migrator";
+import { type LabDb, openDb } from "../db/client.ts";
+import * as schema from "../db/schema.ts";
 import { experiments, jobs, runs } from "../db/schema.ts";
+import type { Gpu } from "../kernels/device.ts";
 import { createApp } from "../server/api/app.ts";
 import { EventBus } from "../server/jobs/bus.ts";
 import { SWEEP_CELL_JOB, sweepRecording } from "../server/jobs/experiment-jobs.ts";
 import type { JobContext } from "../server/jobs/registry.ts";
-import type { SweepDeps } from "../server/lab/sweep.ts";
+import type { RoleTrainer } from "../server/lab/roles.ts";
+import type { TaskExample } from "../server/tasks/types.ts";
+import { runSweep, type SweepDeps, type SweepOptions } from "../server/lab/sweep.ts";
 import type { ExperimentResult, Role, RoleRun } from "../server/contract/results.ts";
 import { configDiff, runConfig } from "../web/lib/run-table.ts";
 import { checkResponses } from "./helpers/openapi-check.ts";
+import { randomWords, tinyModels } from "./helpers/tiny-ladder.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const dataDir = await Deno.makeTempDir({ prefix: "lab-runs-task-test-" });
@@ -120,6 +133,10 @@ function experimentRuns(seed: number, salt: number): RoleRun[] {
   ];
 }
 
+/**
+ * An experiment's runs and result as the recorder stored them before runs recorded their task: without the
+ * pipeline's onStart, which names the task, the rows hold none.
+ */
 async function record(deps: SweepDeps, task: string, seed: number, roleRuns: RoleRun[]) {
   for (const run of roleRuns) await deps.onRun!(run);
   await deps.onExperiment!(experimentResult(task, seed, roleRuns), 0, 1);
@@ -139,7 +156,119 @@ async function startRun(deps: SweepDeps, jobId: number, role: Role, size: string
 
 const byId = (rows: Row[]) => new Map(rows.map((r) => [r.id, r.task]));
 
-Deno.test("runs table: every run of a sweep over the world suite in one job (the demo) has its task", async () => {
+/** The task each run row of an experiment holds itself, in id order. */
+async function storedTasks(experimentId: number): Promise<(string | null)[]> {
+  const rows = await db.select({ task: runs.task }).from(runs).where(eq(runs.experimentId, experimentId))
+    .orderBy(runs.id);
+  return rows.map((r) => r.task);
+}
+
+/** 80 examples of an imported task: two seeded random words each, labels alternating. */
+function importedExamples(seed: number): TaskExample[] {
+  const word = randomWords(seed, 2, 4);
+  return Array.from(
+    { length: 80 },
+    (_, i) => ({ txt: `${word()} ${word()}`, hard_label: i % 2 === 0 ? 0 : 1 }),
+  );
+}
+
+/**
+ * Trains nothing: every role returns the same readings and soft labels, its seconds counting the roles. The
+ * `hold`-th role sends its first curve point, as finetuning does, and waits for `release` before it ends.
+ */
+function standInTrainer(deps: SweepDeps, hold: number, release: Promise<void>): RoleTrainer {
+  let roles = 0;
+  return async (input) => {
+    const seconds = ++roles;
+    if (seconds === hold) {
+      deps.onEval!(input.role, input.size, {
+        step: 0,
+        epoch: 0,
+        lr: 0,
+        trainLoss: NaN,
+        valAcc: 0.5,
+        testAcc: 0.5,
+        alpha: 0,
+      });
+      await release;
+    }
+    const predictions = Object.fromEntries(
+      Object.entries(input.predict).map(([name, set]) => [
+        name,
+        Array.from({ length: set.n }, (_, i) => (i % 10) / 10 + 0.05),
+      ]),
+    );
+    return {
+      curve: [],
+      final: reading(0.7),
+      selected: reading(0.7),
+      oracle: reading(0.7),
+      predictions,
+      steps: 30,
+      seconds,
+    };
+  };
+}
+
+Deno.test("runs table: the runs of an experiment still training carry its task (the demo: every task in one job)", async () => {
+  const config: SweepOptions = {
+    tasks: ["rows-a", "rows-b"],
+    sizes: ["tiny", "small"],
+    methods: ["naive"],
+    seeds: [0],
+  };
+  const [sweep] = await db.insert(experiments).values({ kind: "sweep", name: "demo", config }).returning();
+  const [job] = await db.insert(jobs).values({
+    type: "demo",
+    status: "running",
+    params: { ...config, experimentId: sweep.id },
+  }).returning();
+  const recording = await sweepRecording(jobContext(job.id), sweep.id);
+  let release = () => {};
+  const released = new Promise<void>((resolve) => release = resolve);
+  const examples: Record<string, TaskExample[]> = {
+    "rows-a": importedExamples(1),
+    "rows-b": importedExamples(2),
+  };
+  // Roles train in plan order: rows-a's weak, ceiling and student, then rows-b's weak; the fifth role,
+  // rows-b's ceiling, holds on in training.
+  const sweepDone = runSweep(config, {
+    ...recording,
+    models: tinyModels(),
+    gpu: {} as Gpu,
+    importedTasks: (name) => Promise.resolve(examples[name]),
+    trainer: standInTrainer(recording, 5, released),
+  });
+  try {
+    await waitFor("rows-b's ceiling in training", async () => (await storedTasks(sweep.id)).length === 5);
+    const training = await table(`experimentId=${sweep.id}&sort=id&order=asc`);
+    assert.deepEqual(training.rows.map((r) => [r.role, r.status, r.task]), [
+      ["weak", "done", "rows-a"],
+      ["ceiling", "done", "rows-a"],
+      ["student", "done", "rows-a"],
+      ["weak", "done", "rows-b"],
+      ["ceiling", "running", "rows-b"],
+    ]);
+    // Each row holds its task from the moment it was written, before its experiment has a result.
+    assert.deepEqual(await storedTasks(sweep.id), ["rows-a", "rows-a", "rows-a", "rows-b", "rows-b"]);
+    const b = await table(`experimentId=${sweep.id}&task=rows-b`);
+    assert.deepEqual(b.rows.map((r) => r.role).sort(), ["ceiling", "weak"]);
+  } finally {
+    release();
+  }
+  await sweepDone;
+  const all = await table(`experimentId=${sweep.id}&sort=id&order=asc`);
+  assert.deepEqual(all.rows.map((r) => [r.role, r.status, r.task]), [
+    ["weak", "done", "rows-a"],
+    ["ceiling", "done", "rows-a"],
+    ["student", "done", "rows-a"],
+    ["weak", "done", "rows-b"],
+    ["ceiling", "done", "rows-b"],
+    ["student", "done", "rows-b"],
+  ]);
+});
+
+Deno.test("runs stored without their task: every run of the world suite in one job (the demo) that a result reports has its task", async () => {
   const config = { tasks: ["world"], sizes: ["nano", "small"], methods: ["naive"], seeds: [0] };
   const [sweep] = await db.insert(experiments).values({ kind: "sweep", name: "demo", config }).returning();
   const [job] = await db.insert(jobs).values({
@@ -151,6 +280,7 @@ Deno.test("runs table: every run of a sweep over the world suite in one job (the
   await record(deps, "world-coast", 0, experimentRuns(0, 0));
   await record(deps, "world-region", 0, experimentRuns(0, 0.5));
   const running = await startRun(deps, job.id, "weak", "nano");
+  assert.deepEqual(await storedTasks(sweep.id), Array(7).fill(null), "rows as stored before migration 0006");
 
   const all = await table(`experimentId=${sweep.id}&sort=id&order=asc`);
   assert.equal(all.total, 7);
@@ -181,7 +311,7 @@ Deno.test("runs table: every run of a sweep over the world suite in one job (the
   assert.deepEqual(diff.map((d) => [d.key, d.a, d.b]), [["task", "world-coast", "world-region"]]);
 });
 
-Deno.test("runs table: runs of a two-task sweep's cell jobs, written interleaved, each have their task", async () => {
+Deno.test("runs stored without their task: runs of a two-task sweep's cell jobs, written interleaved, each have their task", async () => {
   const config = {
     tasks: ["world-coast", "world-region"],
     sizes: ["nano", "small"],
@@ -215,6 +345,7 @@ Deno.test("runs table: runs of a two-task sweep's cell jobs, written interleaved
   await coast.onExperiment!(experimentResult("world-coast", 0, [cw, cc, cs]), 0, 2);
   // The coast cell's next experiment (auxconf) has started: the cell is one task's.
   const coastRunning = await startRun(coast, coastJob.id, "student", "small");
+  assert.deepEqual(await storedTasks(sweep.id), Array(7).fill(null), "rows as stored before migration 0006");
 
   const all = await table(`experimentId=${sweep.id}&sort=id&order=asc&limit=100`);
   assert.equal(all.total, 7);
@@ -232,7 +363,7 @@ Deno.test("runs table: runs of a two-task sweep's cell jobs, written interleaved
   assert.ok(regionRows.rows.every((r) => r.jobId === regionJob.id));
 });
 
-Deno.test("runs table: a cell's first run in training has no task until a run of its cell is placed", async () => {
+Deno.test("runs stored without their task: a cell's first run in training has no task until a run of its cell is placed", async () => {
   const config = {
     tasks: ["world-coast", "world-region"],
     sizes: ["nano", "small"],
@@ -250,4 +381,57 @@ Deno.test("runs table: a cell's first run in training has no task until a run of
   const [row] = (await table(`experimentId=${sweep.id}`)).rows;
   assert.equal(row.task, null);
   assert.equal((await table(`experimentId=${sweep.id}&task=world-coast`)).total, 0);
+});
+
+const MIGRATIONS = fileURLToPath(new URL("../db/migrations", import.meta.url));
+
+Deno.test("migration 0006: runs stored before it are kept, without a task in the row, and the table names theirs", async () => {
+  // The schema as it was before 0006: migrations 0000–0005 only.
+  const before = await Deno.makeTempDir({ prefix: "runs-task-migrations-" });
+  const client = new PGlite();
+  try {
+    await Deno.mkdir(`${before}/meta`);
+    const journal = JSON.parse(await Deno.readTextFile(`${MIGRATIONS}/meta/_journal.json`));
+    journal.entries = journal.entries.filter((e: { idx: number }) => e.idx < 6);
+    await Deno.writeTextFile(`${before}/meta/_journal.json`, JSON.stringify(journal));
+    for (const e of journal.entries) {
+      await Deno.copyFile(`${MIGRATIONS}/${e.tag}.sql`, `${before}/${e.tag}.sql`);
+    }
+    const old = drizzle(client, { schema });
+    await migrate(old, { migrationsFolder: before });
+    await client.query(
+      `insert into experiments (id, kind, config) values
+        (1, 'experiment', '{"task": "world-region", "weak": "nano", "strong": "small", "method": "naive", "seed": 0}'),
+        (2, 'sweep', '{"tasks": ["world-coast"], "sizes": ["nano", "small"], "methods": ["naive"], "seeds": [0]}')`,
+    );
+    await client.query(
+      `insert into runs (experiment_id, role, model_size, status) values
+        (1, 'weak', 'nano', 'done'), (1, 'ceiling', 'small', 'running'), (2, 'weak', 'nano', 'running'),
+        (null, 'pretrain', 'nano', 'done')`,
+    );
+
+    await migrate(old, { migrationsFolder: MIGRATIONS });
+    const rows = (await client.query("select role, model_size, status, task from runs order by id")).rows;
+    assert.deepEqual(rows, [
+      { role: "weak", model_size: "nano", status: "done", task: null },
+      { role: "ceiling", model_size: "small", status: "running", task: null },
+      { role: "weak", model_size: "nano", status: "running", task: null },
+      { role: "pretrain", model_size: "nano", status: "done", task: null },
+    ]);
+    const migrated = checkResponses(
+      createApp({ db: old as unknown as LabDb, dataDir, token: "t", bus: new EventBus(), dbKind: "pglite" }),
+    );
+    const res = await migrated.request("/api/runs?sort=id&order=asc");
+    assert.equal(res.status, 200);
+    const listed: Row[] = await res.json();
+    assert.deepEqual(listed.map((r) => [r.role, r.task]), [
+      ["weak", "world-region"],
+      ["ceiling", "world-region"],
+      ["weak", "world-coast"],
+      ["pretrain", null],
+    ]);
+  } finally {
+    await client.close();
+    await Deno.remove(before, { recursive: true });
+  }
 });

@@ -207,6 +207,8 @@ function run(id: number, rec: ReturnType<typeof record> | null): Run {
     jobId: null,
     role: rec?.role ?? "student",
     modelSize: rec?.size ?? "micro",
+    // A run's task is not what ties it to its result here: its role, size and config are.
+    task: null,
     status: "done",
     config: rec,
     startedAt: "",

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { openDb } from "../db/client.ts";
-import { experiments, jobs, results, taskExamples, tasks } from "../db/schema.ts";
+import { experiments, jobs, results, runs, taskExamples, tasks } from "../db/schema.ts";
 import { SweepCreate } from "../server/contract/experiments.ts";
 import {
   dbTaskLookup,
@@ -115,6 +115,11 @@ Deno.test("a sweep fans out into cell jobs over two workers and sums up as the o
   );
   const [stored] = await db.select().from(experiments).where(eq(experiments.id, experiment.id));
   assert.equal(stored.status, "done");
+  // Each cell wrote its runs with their task: three roles of each of the three pairs.
+  const cellRuns = await db.select({ task: runs.task }).from(runs).where(
+    eq(runs.experimentId, experiment.id),
+  );
+  assert.deepEqual(cellRuns.map((r) => r.task), Array(9).fill("last-letter"));
 });
 
 Deno.test("a w2s job waits for the pretraining of its size, and fails with it, naming it", async () => {

@@ -76,6 +76,8 @@ export const Run = z.object({
   jobId: id.nullable(),
   role: z.string(),
   modelSize: z.string(),
+  /** The task it was trained on, as recorded with it (null: no task, or a run stored before runs kept it). */
+  task: z.string().nullable(),
   status: z.string(),
   config: stored,
   startedAt: time,
@@ -208,7 +210,6 @@ export const RunTableRowSchema = Run.extend({
   name: z.string(),
   experimentKind: z.string().nullable(),
   experimentName: z.string().nullable(),
-  task: z.string().nullable(),
   method: z.string().nullable(),
   seed: nullableNumber,
   weak: z.string().nullable(),

@@ -5,11 +5,11 @@
  */
 import { z } from "zod";
 import { fromText, int, TASK_NAME, text } from "../contract/fields.ts";
-import { JobStatus, ToyTrainParams } from "../contract/jobs.ts";
-import { RunTableFilters } from "../contract/runs.ts";
+import { JobStatus, JobType, ToyTrainParams } from "../contract/jobs.ts";
+import { RunRole, RunTableFilters } from "../contract/runs.ts";
 
 /** Query strings and path segments arrive as text: plain decimal digits, then checked like body numbers. */
-const queryId = (label: string) => fromText(int(label).min(1));
+const queryId = (label: string) => fromText(int(label, 1));
 
 export const ErrorBody = z.object({
   error: z.object({
@@ -23,8 +23,8 @@ export const IdParam = z.object({ id: queryId("id") });
 export const NameParam = z.object({ name: text("name").min(1, "name must not be empty") });
 
 export const Page = z.object({
-  limit: fromText(int("limit").min(1).max(1000).default(100)),
-  offset: fromText(int("offset").min(0).default(0)),
+  limit: fromText(int("limit", 1, 1000).default(100)),
+  offset: fromText(int("offset", 0).default(0)),
 });
 
 export const ExperimentListQuery = Page.extend({ status: JobStatus.optional() });
@@ -50,22 +50,22 @@ export const JobCreate = z.discriminatedUnion("type", [
 
 export const JobListQuery = Page.extend({
   status: JobStatus.optional(),
-  type: text("type").max(64).optional(),
+  type: JobType.optional(),
 });
 
 export const RunListQuery = Page.extend({
   experimentId: queryId("experimentId").optional(),
   jobId: queryId("jobId").optional(),
-  role: text("role").max(32).optional(),
+  role: RunRole.optional(),
   ...RunTableFilters,
 });
 
 export const MetricsQuery = z.object({
   /** Comma-separated series names (default: all series of the run). */
   names: text("names").max(1000).optional(),
-  maxPoints: fromText(int("maxPoints").min(2).max(100_000).default(1000)),
-  fromStep: fromText(int("fromStep").min(0)).optional(),
-  toStep: fromText(int("toStep").min(0)).optional(),
+  maxPoints: fromText(int("maxPoints", 2, 100_000).default(1000)),
+  fromStep: fromText(int("fromStep", 0)).optional(),
+  toStep: fromText(int("toStep", 0)).optional(),
 }).refine((q) => q.fromStep === undefined || q.toStep === undefined || q.fromStep <= q.toStep, {
   message: "fromStep must be ≤ toStep",
   path: ["fromStep"],

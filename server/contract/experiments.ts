@@ -134,16 +134,16 @@ const real = (label: string) => z.number({ error: numberMessages(label) });
 
 /** The numeric settings of an experiment and their bounds: the API's and the CLI's (NumericKnobs). */
 const numericKnobs = {
-  seed: int("seed").min(0).default(0),
-  epochs: int("epochs").min(1).max(1000).optional(),
+  seed: int("seed", 0).default(0),
+  epochs: int("epochs", 1, 1000).optional(),
   learningRate: real("learningRate").positive().max(1).optional(),
-  batchSize: int("batchSize").min(1).max(4096).optional(),
+  batchSize: int("batchSize", 1, 4096).optional(),
   /** Final weight of the auxiliary confidence loss (auxconf). */
   alphaMax: real("alphaMax").min(0).max(1).optional(),
   /** Use at most this many examples per split (quick runs). */
-  maxExamples: int("maxExamples").min(8).max(1_000_000).optional(),
+  maxExamples: int("maxExamples", 8, 1_000_000).optional(),
   /** Zero-shot and k-shot prompting baselines of the pretrained strong model (k demonstrations). */
-  promptingShots: int("promptingShots").min(1).max(32).optional(),
+  promptingShots: int("promptingShots", 1, 32).optional(),
 };
 
 /**
@@ -176,7 +176,7 @@ const generativeKnobs = {
   /** Loss after the LM finetuning: plain cross-entropy on weak labels, or the aux confidence loss. */
   generativeBase: GenerativeBase.optional(),
   /** Epochs of LM finetuning on the task's unlabeled texts (default 2). */
-  lmEpochs: int("lmEpochs").min(1, "lmEpochs must be ≥ 1").max(100).optional(),
+  lmEpochs: int("lmEpochs", 1, 100).optional(),
 };
 
 export const ExperimentCreate = z.object({

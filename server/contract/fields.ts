@@ -19,8 +19,24 @@ export const numberMessages = (label: string) => (issue: z.core.$ZodRawIssue): s
   }
 };
 
-export const int = (label: string) =>
-  z.number({ error: numberMessages(label) }).int(`${label} must be an integer`).max(INT32_MAX);
+/**
+ * An integer field from `min` to `max` (at most INT32_MAX). A value that misses gets one message, for the
+ * first rule it breaks ("seed must be an integer", "seed must be ≥ 0", "limit must be ≤ 1000"). Left to
+ * itself zod calls a whole number past 2^53 "not an integer" and adds every bound it breaks: a seed of
+ * 1.2e29 got "must be an integer" first, then "must be ≤ 2147483647".
+ */
+export const int = (label: string, min: number, max = INT32_MAX) => {
+  const top = Math.min(max, INT32_MAX);
+  // zod's integer check refuses a whole number past 2^53 as too big or too small: name the bound instead.
+  const integer = (issue: z.core.$ZodRawIssue) =>
+    issue.code === "too_big"
+      ? `${label} must be ≤ ${top}`
+      : issue.code === "too_small"
+      ? `${label} must be ≥ ${min}`
+      : `${label} must be an integer`;
+  return z.number({ error: numberMessages(label) }).int({ error: integer, abort: true })
+    .min(min, { abort: true }).max(top, { abort: true });
+};
 
 const DECIMAL = /^-?\d+$/;
 

@@ -6,8 +6,16 @@ import { z } from "zod";
 import { int, text } from "./fields.ts";
 
 export const JOB_STATUSES = ["queued", "running", "done", "failed", "cancelled"] as const;
-export const JobStatus = z.enum(JOB_STATUSES);
+export const JobStatus = z.enum(JOB_STATUSES, { error: `status must be one of: ${JOB_STATUSES.join(", ")}` });
 export type JobStatus = z.infer<typeof JobStatus>;
+
+/**
+ * Every job type the lab runs; server/jobs/handlers.ts registers one handler for each: a toy job, kernel
+ * benchmarks, pretraining, the pipeline's w2s and sweep (which queues a sweep-cell job per cell), the demo.
+ */
+export const JOB_TYPES = ["toy-train", "bench", "pretrain", "w2s", "sweep", "sweep-cell", "demo"] as const;
+export type JobType = typeof JOB_TYPES[number];
+export const JobType = z.enum(JOB_TYPES, { error: `type must be one of: ${JOB_TYPES.join(", ")}` });
 
 /** One server-sent event on /api/events (event name `job`). */
 export const JobEventSchema = z.object({
@@ -52,13 +60,13 @@ export function progressCount(step: number, total: number, unit?: string): strin
 }
 
 /** The job that runs the demo (server/lab/demo.ts): pretraining what is missing, then the demo sweep. */
-export const DEMO_JOB_TYPE = "demo";
+export const DEMO_JOB_TYPE = "demo" satisfies JobType;
 
 export const PretrainCreate = z.object({
   /** Weight-initialization and sampling seed (default: the pretraining code's, as for `lab pretrain`). */
-  seed: int("seed").min(0).optional(),
+  seed: int("seed", 0).optional(),
   /** Override the ladder's token budget. */
-  tokens: int("tokens").positive("tokens must be > 0").optional(),
+  tokens: int("tokens", 1).optional(),
   /** Pretrain again even when a checkpoint exists. */
   force: z.boolean().default(false),
   /** Share of training windows from the real corpus (WordNet, SOTU, Moby-Dick); default 0, the world alone. */
@@ -67,7 +75,7 @@ export const PretrainCreate = z.object({
   /** Let the built-in tasks' test items into the real corpus (the leakage ablation; needs realShare > 0). */
   leakage: z.boolean({ error: "leakage must be true or false" }).default(false),
   /** Task split seeds whose test items the real corpus keeps out (default 0, 1, 2). */
-  splitSeeds: z.array(int("splitSeeds").min(0, "splitSeeds must be ≥ 0"), {
+  splitSeeds: z.array(int("splitSeeds", 0), {
     error: "splitSeeds must be an array of integers",
   }).min(1, "splitSeeds must name at least one seed").max(50).optional(),
 }).strict().superRefine((request, ctx) => {
@@ -89,9 +97,9 @@ export const BenchCreate = z.object({
 }).strict().meta({ id: "BenchCreate" });
 
 export const ToyTrainParams = z.object({
-  steps: int("steps").min(1, "steps must be ≥ 1").max(100_000).default(100),
-  seed: int("seed").min(0, "seed must be ≥ 0").default(0),
-  stepDelayMs: int("stepDelayMs").min(0).max(10_000).default(0),
-  samples: int("samples").min(8).max(100_000).default(200),
-  saveEvery: int("saveEvery").min(1).default(10),
+  steps: int("steps", 1, 100_000).default(100),
+  seed: int("seed", 0).default(0),
+  stepDelayMs: int("stepDelayMs", 0, 10_000).default(0),
+  samples: int("samples", 8, 100_000).default(200),
+  saveEvery: int("saveEvery", 1).default(10),
 }).strict().meta({ id: "ToyTrainParams" });

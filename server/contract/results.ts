@@ -88,7 +88,8 @@ export interface LayerProbe {
 }
 
 /** The roles of an experiment; "control" is the strong architecture trained from random init. */
-export type Role = "weak" | "ceiling" | "student" | "bootstrap" | "control";
+export const ROLES = ["weak", "ceiling", "student", "bootstrap", "control"] as const;
+export type Role = typeof ROLES[number];
 
 /**
  * What a role's validation accuracy is scored against: ground truth (weak, ceiling), or the labels of

@@ -5,6 +5,16 @@
  */
 import { z } from "zod";
 import { fromText, int, text } from "./fields.ts";
+import { Method } from "./methods.ts";
+import { ROLES } from "./results.ts";
+
+/** What a run trains: a role of an experiment, a ladder size's pretraining, or the toy job's model. */
+export const RUN_ROLES = [...ROLES, "pretrain", "toy"] as const;
+export const RunRole = z.enum(RUN_ROLES, { error: `role must be one of: ${RUN_ROLES.join(", ")}` });
+
+/** A run's status: a job's, less "queued" (a run's row is written when its training starts). */
+export const RUN_STATUSES = ["running", "done", "failed", "cancelled"] as const;
+export const RunStatus = z.enum(RUN_STATUSES, { error: `status must be one of: ${RUN_STATUSES.join(", ")}` });
 
 /** A stored run as the API serves it (an experiment's runs, a run's page). */
 export interface RunRow {
@@ -13,6 +23,11 @@ export interface RunRow {
   jobId: number | null;
   role: string;
   modelSize: string;
+  /**
+   * The task it was trained on, recorded with the run (null for runs of no task: pretraining, the toy job).
+   * Runs stored before the lab recorded it have none in their row; GET /api/runs says which it was.
+   */
+  task: string | null;
   status: string;
   config: Record<string, unknown> | null;
   startedAt: string;
@@ -26,7 +41,6 @@ export interface RunTableRow extends RunRow {
   name: string;
   experimentKind: string | null;
   experimentName: string | null;
-  task: string | null;
   method: string | null;
   seed: number | null;
   /** The pair a weak, ceiling, student or control belongs to (null where the run does not say). */
@@ -68,10 +82,10 @@ export const RunTableFilters = {
   /** Case-insensitive text that the run's name, task or status must contain. */
   q: text("q").max(200).optional(),
   task: text("task").max(64).optional(),
-  method: text("method").max(32).optional(),
+  method: Method.optional(),
   size: text("size").max(64).optional(),
-  status: text("status").max(32).optional(),
-  seed: fromText(int("seed").min(0)).optional(),
+  status: RunStatus.optional(),
+  seed: fromText(int("seed", 0)).optional(),
   weak: text("weak").max(64).optional(),
   strong: text("strong").max(64).optional(),
   sort: z.enum(RUN_SORT_KEYS, { error: `sort must be one of: ${RUN_SORT_KEYS.join(", ")}` }).default("id"),

@@ -1,13 +1,13 @@
 /**
  * The `w2s` and `sweep` job handlers: params are the contract's ExperimentCreate / SweepCreate (plus the
  * experimentId the API adds). They run the pipeline (server/lab/w2s.ts, sweep.ts) and write what it
- * produces into the store: one `runs` row per trained role (its curve as metric series val_acc,
- * test_acc, train_loss, lr, alpha — names from METRIC_SERIES — streamed live in batches through
- * ctx.metrics; progress events name the run being trained), one `results` row per
- * experiment and the per-layer `probe_results`. Progress carries step/total and the worker adds the
- * ETA; ctx.signal cancels between steps. A resumed job clears the rows of its earlier attempt and runs
- * again: weak models, ceilings and students that finished are read back from <dataDir>/cache. The demo job
- * records its sweep through the same sweepRecording.
+ * produces into the store: one `runs` row per trained role, with its experiment's task from its first
+ * curve point on (its curve as metric series val_acc, test_acc, train_loss, lr, alpha — names from
+ * METRIC_SERIES — streamed live in batches through ctx.metrics; progress events name the run being
+ * trained), one `results` row per experiment and the per-layer `probe_results`. Progress carries
+ * step/total and the worker adds the ETA; ctx.signal cancels between steps. A resumed job clears the rows
+ * of its earlier attempt and runs again: weak models, ceilings and students that finished are read back
+ * from <dataDir>/cache. The demo job records its sweep through the same sweepRecording.
  *
  * A `sweep` job fans out: it queues one `sweep-cell` job per (task, weak, strong, seed) — the methods of a
  * pair share its weak labels and ceiling through the cell's local cache, while pairs and seeds spread over
@@ -19,6 +19,7 @@ import { type LabDb, openDb } from "../../db/client.ts";
 import { jobs, probeResults, results, runs } from "../../db/schema.ts";
 import { readTaskExamples } from "../../db/task-examples.ts";
 import { ExperimentCreate, SweepCreate } from "../contract/experiments.ts";
+import type { JobType } from "../contract/jobs.ts";
 import { METRIC_SERIES, validationSeries } from "../contract/series.ts";
 import { ExperimentCache } from "../lab/cache.ts";
 import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
@@ -94,6 +95,8 @@ function curveRows(role: Role, curve: CurvePoint[]) {
 class Recorder {
   private current?: { role: Role; size: string; runId: number };
   private roleRuns = new Map<string, number>();
+  /** The task of the experiment being run (onStart): each run is written with it. */
+  private task: string | null = null;
 
   constructor(private ctx: JobContext, private experimentId: number) {}
 
@@ -116,14 +119,18 @@ class Recorder {
       jobId: this.ctx.jobId,
       role,
       modelSize: size,
+      task: this.task,
       status,
       config,
     }).returning({ id: runs.id });
     return row.id;
   }
 
-  deps(): Pick<ExperimentDeps, "onEval" | "onRun"> {
+  deps(): Pick<ExperimentDeps, "onStart" | "onEval" | "onRun"> {
     return {
+      onStart: (opts) => {
+        this.task = opts.task;
+      },
       onEval: (role, size, point) => {
         // The row appears with the first curve point, so the dashboard can plot while it trains.
         const pending = this.current?.role === role && this.current.size === size
@@ -409,7 +416,7 @@ async function waitForPretraining(ctx: JobContext, refs: readonly string[]): Pro
 export const PRETRAIN_POLL_MS = 3000;
 
 /** The job type of one group of a sweep's experiments. */
-export const SWEEP_CELL_JOB = "sweep-cell";
+export const SWEEP_CELL_JOB = "sweep-cell" satisfies JobType;
 
 /** Where a sweep's jobs find models: the imported `ladder`, else the lab's (tests pass a tiny ladder). */
 export type SweepModels = (dataDir: string, ladder?: readonly string[]) => Promise<ModelSource>;

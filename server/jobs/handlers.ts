@@ -3,18 +3,23 @@
  * run jobs (the server and `lab worker` import it): `toy-train` (a toy job for tests), `bench`, `pretrain`,
  * the weak-to-strong pipeline's `w2s`, `sweep` and its `sweep-cell`s, and `demo` (the lab's demo: pretraining, then a sweep).
  */
-import { DEMO_JOB_TYPE } from "../contract/jobs.ts";
+import { DEMO_JOB_TYPE, JOB_TYPES, type JobType } from "../contract/jobs.ts";
 import { benchHandler } from "./bench-job.ts";
 import { demoHandler } from "./demo-job.ts";
 import { SWEEP_CELL_JOB, sweepCellHandler, sweepHandler, w2sHandler } from "./experiment-jobs.ts";
 import { pretrainHandler } from "./pretrain-job.ts";
-import { registerJobHandler } from "./registry.ts";
+import { type JobHandler, registerJobHandler } from "./registry.ts";
 import { toyTrainHandler } from "./toy-train-job.ts";
 
-registerJobHandler("toy-train", toyTrainHandler);
-registerJobHandler("bench", benchHandler);
-registerJobHandler("pretrain", pretrainHandler);
-registerJobHandler("w2s", w2sHandler);
-registerJobHandler("sweep", sweepHandler);
-registerJobHandler(SWEEP_CELL_JOB, sweepCellHandler);
-registerJobHandler(DEMO_JOB_TYPE, demoHandler);
+/** A handler for every job type of the contract (JOB_TYPES, which GET /api/jobs?type= accepts). */
+const HANDLERS: Record<JobType, JobHandler> = {
+  "toy-train": toyTrainHandler,
+  bench: benchHandler,
+  pretrain: pretrainHandler,
+  w2s: w2sHandler,
+  sweep: sweepHandler,
+  [SWEEP_CELL_JOB]: sweepCellHandler,
+  [DEMO_JOB_TYPE]: demoHandler,
+};
+
+for (const type of JOB_TYPES) registerJobHandler(type, HANDLERS[type]);

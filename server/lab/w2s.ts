@@ -140,6 +140,8 @@ export interface ExperimentDeps {
   importedTasks?: ImportedTaskLookup;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** The experiment starts (each of a sweep's in turn), before any of its roles is reported. */
+  onStart?: (opts: ExperimentOptions) => void;
   /** A role finished (trained or read from the cache). */
   onRun?: (run: RoleRun) => void | Promise<void>;
   /** Live curve point of the role being trained. */
@@ -192,6 +194,7 @@ export async function runExperiment(
   deps: ExperimentDeps,
 ): Promise<ExperimentResult> {
   const started = performance.now();
+  deps.onStart?.(opts);
   const prepared = await prepareExperiment(opts, deps);
   const { method, mode, chain, world, gpu, models, data, lmEpochs, plan, runs, ctx } = prepared;
   // 1. The weak supervisor on train1 ground truth (or the task's given labels); its soft labels on train2,

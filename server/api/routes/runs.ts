@@ -80,22 +80,23 @@ const sweepTask = (cfg: Record<string, unknown>) => {
 };
 
 /**
- * What a run is: an experiment's config names its task, method, seed and pair; a sweep's config only when
- * it lists one of each (its runs' tasks otherwise come from `task`: sweepRunTasks), else a student's
- * description ("train2 labels of nano (auxconf…)") names its supervisor and method, and its data-order seed
- * is the experiment's seed × 1000 + a salt (roleHyper).
+ * What a run is: its row names its task (a run stored before runs recorded it, migration 0006, takes its
+ * experiment's or, of a sweep over several tasks, `storedTask`: sweepRunTasks); an experiment's config names
+ * its method, seed and pair; a sweep's config only when it lists one of each, else a student's description
+ * ("train2 labels of nano (auxconf…)") names its supervisor and method, and its data-order seed is the
+ * experiment's seed × 1000 + a salt (roleHyper).
  */
 export function runFacts(
-  run: Pick<Run, "role" | "modelSize" | "config">,
+  run: Pick<Run, "role" | "modelSize" | "task" | "config">,
   experiment: ExperimentFacts,
-  task: string | null = null,
+  storedTask: string | null = null,
 ): RunFacts {
   const cfg = (experiment?.config ?? {}) as Record<string, unknown>;
   // A method shapes only what learns from a supervisor; the weak and ceiling models train on ground truth.
   const supervised = run.role === "student" || run.role === "bootstrap";
   if (experiment?.kind === "experiment") {
     return {
-      task: str(cfg.task),
+      task: run.task ?? str(cfg.task),
       method: supervised ? str(cfg.method) : null,
       seed: num(cfg.seed),
       weak: str(cfg.weak),
@@ -107,7 +108,7 @@ export function runFacts(
   const hyperSeed = num(runCfg.hyper?.seed);
   const student = run.role === "student";
   return {
-    task: sweepTask(cfg) ?? task,
+    task: run.task ?? sweepTask(cfg) ?? storedTask,
     method: supervised ? str(only(cfg.methods)) ?? (described ? described[2] : null) : null,
     seed: num(only(cfg.seeds)) ?? (hyperSeed !== null && experiment ? Math.floor(hyperSeed / 1000) : null),
     weak: student && described ? described[1] : null,
@@ -143,21 +144,25 @@ const rowReportKey = (run: Pick<Run, "role" | "modelSize" | "seconds" | "config"
     seconds: run.seconds,
   });
 
-type StoredRun = Pick<Run, "id" | "experimentId" | "jobId" | "role" | "modelSize" | "seconds" | "config">;
+type StoredRun = Pick<
+  Run,
+  "id" | "experimentId" | "jobId" | "role" | "modelSize" | "task" | "seconds" | "config"
+>;
 
 /**
- * The task of each run of a sweep whose config names none (several tasks, or a suite), by run id. The
- * result row of the experiment that reported the run names it; a run in no result yet (its experiment is
- * training, or failed) takes the task of its sweep-cell job, one (task, weak, strong, seed), from the
- * cell's runs that are in a result. Otherwise (one job trains every task, as the demo's does) it is not
- * known and left out; so is a run that results of two tasks report alike.
+ * The task of each run stored before runs recorded their task (migration 0006) of a sweep whose config
+ * names none (several tasks, or a suite), by run id. The result row of the experiment that reported the run
+ * names it; a run in no result (its experiment failed) takes the task of its sweep-cell job, one (task,
+ * weak, strong, seed), from the cell's runs that are in a result. Otherwise (one job trained every task, as
+ * the demo's does) it is not known and left out; so is a run that results of two tasks report alike.
  */
 async function sweepRunTasks(
   db: LabDb,
   stored: { run: StoredRun; experiment: ExperimentFacts }[],
 ): Promise<Map<number, string>> {
-  const open = stored.filter(({ experiment: e }) =>
-    e !== null && e.kind !== "experiment" && sweepTask((e.config ?? {}) as Record<string, unknown>) === null
+  const open = stored.filter(({ run, experiment: e }) =>
+    run.task === null && e !== null && e.kind !== "experiment" &&
+    sweepTask((e.config ?? {}) as Record<string, unknown>) === null
   ).map(({ run }) => run);
   const tasks = new Map<number, string>();
   if (open.length === 0) return tasks;
