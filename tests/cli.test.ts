@@ -127,7 +127,18 @@ Deno.test("every command answers --help and refuses unknown flags and bad values
     [
       ["scripts/lab.ts", "pretrain", "--size=nano", "--seed=-2"],
       2,
-      /^lab pretrain: --seed must be a whole number ≥ 0/,
+      /^lab pretrain: --seed must be ≥ 0, got -2$/,
+    ],
+    // The API's bound (POST /api/models/{size}/pretrain refuses it too), not only a whole number.
+    [
+      ["scripts/lab.ts", "pretrain", "--size=nano", "--seed", "3e9"],
+      2,
+      /^lab pretrain: --seed must be ≤ 2147483647, got 3e9$/,
+    ],
+    [
+      ["scripts/lab.ts", "pretrain", "--size=nano", "--tokens", "0"],
+      2,
+      /^lab pretrain: --tokens must be ≥ 1, got 0$/,
     ],
     [
       ["scripts/lab.ts", "pretrain", "--size", "nano", "-f"],

@@ -7,7 +7,8 @@
  * Progress with tokens/s and ETA on stderr; with --json the last stdout line is the size's status
  * object (curves left out).
  */
-import { flagList, parseFlags, UsageError } from "../../server/contract/command-flags.ts";
+import { flagList, flagRuleError, parseFlags, UsageError } from "../../server/contract/command-flags.ts";
+import { PretrainCreate } from "../../server/contract/jobs.ts";
 import { numberOption } from "./w2s.ts";
 import { ProgressBar } from "../progress.ts";
 import { parseSplitSeeds } from "./corpus.ts";
@@ -27,13 +28,13 @@ const FLAGS = {
   leakage: { type: "boolean", default: false },
 } as const;
 
-/** A whole-number flag of at least `min`: a budget of -5 tokens must not pass as a one-step run. */
-function wholeFlag(name: string, text: string | undefined, min: number): number | undefined {
+/** --seed and --tokens by the API's rules (contract PretrainCreate): a budget of -5 tokens is no one-step run. */
+function checkedFlag(name: "seed" | "tokens", text: string | undefined): number | undefined {
   const value = numberOption(name, text);
-  if (value !== undefined && !(Number.isSafeInteger(value) && value >= min)) {
-    throw new UsageError(`--${name} must be a whole number ≥ ${min}, got ${text}`);
-  }
-  return value;
+  if (value === undefined) return undefined;
+  const checked = PretrainCreate.shape[name].safeParse(value);
+  if (checked.success) return value;
+  throw flagRuleError(name, name, checked.error.issues[0].message, text!);
 }
 
 /** The corpus line of the summary: its mix and what it kept out of the tasks' test items. */
@@ -65,8 +66,8 @@ export async function main(args: string[]): Promise<void> {
     const result = await pretrainSize({
       size,
       dataDir,
-      seed: wholeFlag("seed", values.seed, 0),
-      tokens: wholeFlag("tokens", values.tokens, 1),
+      seed: checkedFlag("seed", values.seed),
+      tokens: checkedFlag("tokens", values.tokens),
       force: values.force,
       corpus: { realShare, realFiles: files, splitSeeds, leakage: values.leakage },
       signal: controller.signal,

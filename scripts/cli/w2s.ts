@@ -22,7 +22,7 @@
  * --head-init zero|probe (probe, LP-FT: the class head starts as a logistic probe on the features)
  * --decay-to zero|pretrained (pretrained, L2-SP: weight decay pulls matrices toward their start values)
  */
-import { parseFlags, requireFlags, UsageError } from "../../server/contract/command-flags.ts";
+import { flagRuleError, parseFlags, requireFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
@@ -168,11 +168,7 @@ function checkedKnobs(knobs: Partial<Record<Knob, number>>, flags: Partial<Recor
   if (checked.success) return knobs;
   const issue = checked.error.issues[0];
   const field = issue.path[0] as Knob;
-  const flag = `--${flags[field] ?? KNOB_FLAGS[field]}`;
-  const rule = issue.message.startsWith(`${field} `)
-    ? issue.message.slice(field.length)
-    : `: ${issue.message}`;
-  throw new UsageError(`${flag}${rule}, got ${JSON.stringify(knobs[field])}`);
+  throw flagRuleError(flags[field] ?? KNOB_FLAGS[field], field, issue.message, JSON.stringify(knobs[field]));
 }
 
 /** The numeric knobs given on the command line (values as parseFlags returns them), checked. */

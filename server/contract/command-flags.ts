@@ -15,6 +15,15 @@ export class UsageError extends Error {
 }
 
 /** `--json --port …`: the flags of an options table, `…` where a value follows. */
+/**
+ * A contract rule broken by a flag, in the flag's words: the field's message "seed must be ≤ 2147483647"
+ * becomes "--seeds must be ≤ 2147483647, got 1.2e+29", so the CLI refuses what the API refuses, saying why.
+ */
+export function flagRuleError(flag: string, field: string, message: string, got: string): UsageError {
+  const rule = message.startsWith(`${field} `) ? message.slice(field.length) : `: ${message}`;
+  return new UsageError(`--${flag}${rule}, got ${got}`);
+}
+
 export function flagList(options: ParseArgsOptionsConfig): string[] {
   return Object.entries(options).map(([name, o]) => `--${name}${o.type === "string" ? " …" : ""}`);
 }
