@@ -603,6 +603,26 @@ Deno.test("list filters take every value a row can hold, and filter on it", asyn
   assert.ok(toyRuns.length > 0 && toyRuns.every((r: { role: string }) => r.role === "toy"));
 });
 
+Deno.test("a query key an operation does not take is refused, naming the keys it does take", async () => {
+  // A misspelt filter must not be ignored: /api/results?tsk=world-region would answer every task's rows.
+  const misspelt = await app.request("/api/results?tsk=world-region");
+  assert.equal(misspelt.status, 400);
+  assert.equal(
+    (await json(misspelt)).error.message,
+    'query: Unrecognized key: "tsk"; accepted keys: limit, offset, experimentId, task',
+  );
+  // Every operation with a query schema, GET or not (the body check comes after the query's).
+  const withQuery = OPERATIONS.filter((op) => op.query && op.path !== "/events");
+  assert.ok(withQuery.length >= 10, `${withQuery.length} operations take a query`);
+  for (const op of withQuery) {
+    const path = "/api" + op.path.replace("{id}", "1").replace("{name}", "zz-none") + "?bogusKey=1";
+    const res = await call(op.method.toUpperCase(), path, op.method === "get" ? undefined : {});
+    const body = await json(res);
+    assert.equal(res.status, 400, `${op.method} ${op.path}`);
+    assert.match(body.error.message, /^query: Unrecognized key: "bogusKey"; accepted keys: /, op.path);
+  }
+});
+
 Deno.test("DELETE and OPTIONS without a body are not refused for their media type", async () => {
   // A body stream that is there but empty, with no Content-Type: what a browser's fetch DELETE sends.
   for (const method of ["DELETE", "OPTIONS"]) {

@@ -4,7 +4,7 @@
  * document from the same objects, so the two cannot drift apart.
  */
 import type { Context, Hono, MiddlewareHandler } from "hono";
-import type { z } from "zod";
+import { z } from "zod";
 import { validate } from "./errors.ts";
 
 export interface Operation {
@@ -48,13 +48,19 @@ export function defineOperation<const O extends Operation>(op: O): O {
 
 export type Handler<O extends Operation> = (c: Context, input: Input<O>) => Response | Promise<Response>;
 
+/**
+ * A query schema refuses keys it does not name, listing those it does: a misspelt filter (`?tsk=`) would
+ * otherwise be ignored and answer every row, and a median over every task reads like one task's.
+ */
+const strictQuery = (schema: z.ZodType) => schema instanceof z.ZodObject ? schema.strict() : schema;
+
 /** Registers `handler` for `op` on a router mounted at `base` (a prefix of op.path). */
 export function serve<O extends Operation>(router: Hono, base: string, op: O, handler: Handler<O>): void {
   if (!op.path.startsWith(base)) throw new Error(`operation ${op.path} is not below its router's ${base}`);
   const path = op.path.slice(base.length).replace(/\{(\w+)\}/g, ":$1") || "/";
   const validators: MiddlewareHandler[] = [];
   if (op.param) validators.push(validate("param", op.param));
-  if (op.query) validators.push(validate("query", op.query));
+  if (op.query) validators.push(validate("query", strictQuery(op.query)));
   if (op.body && !op.handlerReadsBody) validators.push(validate("json", op.body));
   const run: MiddlewareHandler = async (c) => {
     // deno-lint-ignore no-explicit-any -- the validators above checked each target against op's schemas
