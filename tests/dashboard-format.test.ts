@@ -1,6 +1,11 @@
-/** The dashboard's number and label formatting (web/lib/format.ts), against hand-written expectations. */
+/**
+ * The dashboard's number and label formatting (web/lib/format.ts) and where its charts put their text
+ * (web/lib/chart-layout.ts), against hand-written expectations.
+ */
 import assert from "node:assert/strict";
+import { type Box, logTickLabels, overlaps, placeLabel } from "../web/lib/chart-layout.ts";
 import {
+  adapterLabel,
   formatInterval,
   METHOD_COLOURS,
   modelStatusWord,
@@ -54,4 +59,62 @@ Deno.test("a size's status reads the same on the Models page and in the form", (
   assert.equal(modelStatusWord({ status: "missing" }), "not pretrained");
   assert.equal(modelStatusWord({ status: "partial", step: 30, totalSteps: 120 }), "partial 25 %");
   assert.equal(modelStatusWord({ status: "pretrained" }), "pretrained");
+});
+
+Deno.test("an adapter reads as its name: the stored ids go, a software adapter says CPU", () => {
+  // What the worker stores (kernels/device.ts adapterName): description, vendor id, device id.
+  assert.equal(adapterLabel("llvmpipe (LLVM 15.0.6, 256 bits) 65541 0"), "llvmpipe (CPU)");
+  assert.equal(adapterLabel("NVIDIA H100 80GB HBM3 4318 8960"), "NVIDIA H100 80GB HBM3");
+  // A model number is part of the name, only the two trailing ids go (an architecture between them too).
+  assert.equal(adapterLabel("NVIDIA GeForce RTX 4090 4318 9860"), "NVIDIA GeForce RTX 4090");
+  assert.equal(adapterLabel("AMD Radeon Pro 0x1002 rdna3 0x744c"), "AMD Radeon Pro");
+  assert.equal(adapterLabel("SwiftShader Device (Subzero) 6880 49374"), "SwiftShader (CPU)");
+  assert.equal(adapterLabel("llvmpipe"), "llvmpipe (CPU)");
+  assert.equal(adapterLabel("unknown adapter"), "unknown adapter");
+});
+
+Deno.test("a chart label moves clear of the labels before it and stays in the plot area", () => {
+  const plot: Box = { left: 0, top: 0, right: 200, bottom: 100 };
+  const size = { width: 50, height: 10 };
+  const first = placeLabel({ x: 100, y: 80 }, size, [], plot);
+  assert.deepEqual(first, { left: 100, top: 80, right: 150, bottom: 90 }, "where it was asked, when free");
+  // Asked for the same place: just above the first (up is preferred), touching it, not over it.
+  const second = placeLabel({ x: 120, y: 80 }, size, [first], plot);
+  assert.deepEqual(second, { left: 120, top: 70, right: 170, bottom: 80 });
+  assert.ok(!overlaps(first, second));
+  // Past the right edge and the top: pulled inside; with no room above, it goes below what it would cover.
+  const edge = placeLabel({ x: 190, y: -5 }, size, [{ left: 140, top: 0, right: 200, bottom: 10 }], plot);
+  assert.deepEqual(edge, { left: 150, top: 10, right: 200, bottom: 20 });
+  // No free height at all: it stays where it was asked (inside the plot).
+  const full = [{ left: 0, top: 0, right: 200, bottom: 100 }];
+  assert.deepEqual(placeLabel({ x: 10, y: 10 }, size, full, plot), {
+    left: 10,
+    top: 10,
+    right: 60,
+    bottom: 20,
+  });
+});
+
+Deno.test("a log axis labels 1, 2 and 5 where they fit, else fewer powers of ten", () => {
+  const splits = [1e4, 2e4, 3e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 1e7, 1e8];
+  const text = (v: number) => String(v);
+  const at = (pxPerDecade: number) => logTickLabels(splits, pxPerDecade, 40, text).filter(Boolean);
+  assert.deepEqual(at(200), [
+    "10000",
+    "20000",
+    "50000",
+    "100000",
+    "200000",
+    "500000",
+    "1000000",
+    "2000000",
+    "10000000",
+    "100000000",
+  ]);
+  assert.deepEqual(at(100), ["10000", "100000", "1000000", "10000000", "100000000"]);
+  // 15 px a decade: every third power of ten (40 px a label).
+  assert.deepEqual(at(15), ["1000000"]);
+  assert.deepEqual(at(25), ["10000", "1000000", "100000000"]);
+  // Ticks left out keep their place (and grid line) with no text.
+  assert.equal(logTickLabels(splits, 100, 40, text).length, splits.length);
 });

@@ -7,6 +7,7 @@
  */
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
+import { type Box, logTickLabels, placeLabel } from "../lib/chart-layout.ts";
 import { formatParams, yTickLabels } from "../lib/format.ts";
 
 export interface ChartSeries {
@@ -75,15 +76,61 @@ function niceLogBound(v: number, direction: -1 | 1): number {
   return direction < 0 ? steps.filter((s) => s <= v).pop()! : steps.find((s) => s >= v)!;
 }
 
-/** Labels 1, 2 and 5 times a power of ten on a log axis; the other ticks stay unlabelled. */
-function logTickLabel(v: number | null): string {
-  if (v === null || !(v > 0)) return "";
-  const mantissa = Math.round(v / 10 ** Math.floor(Math.log10(v) + 1e-9));
-  return mantissa === 1 || mantissa === 2 || mantissa === 5 ? formatParams(v) : "";
+/** A log-axis tick: "1 M", "20 k" (the parameter count without the trailing zeros of "1.00 M"). */
+const logTickText = (v: number) => formatParams(v).replace(/\.0+(?= )/, "");
+
+/** The font of the text the chart draws on its canvas (device pixels). */
+const canvasFont = (px: number) => `${Math.round(px * devicePixelRatio)}px system-ui, sans-serif`;
+
+/** The plot area's box on the canvas. */
+const plotBox = (u: uPlot): Box => ({
+  left: u.bbox.left,
+  top: u.bbox.top,
+  right: u.bbox.left + u.bbox.width,
+  bottom: u.bbox.top + u.bbox.height,
+});
+
+/**
+ * The labels of one drawing of the plot (chance, checkpoint lines, markers): each goes where it is asked,
+ * moved clear of the labels and marker points placed before it and kept inside the plot area (never over
+ * the axes), on a white halo so that lines under it do not cross its letters.
+ */
+function canvasLabels(u: uPlot) {
+  const taken: Box[] = [];
+  const bounds = plotBox(u);
+  const gap = 4 * devicePixelRatio;
+  return {
+    /** Something a label must not cover (a marker's point). */
+    keepClear(box: Box): void {
+      taken.push(box);
+    },
+    /** `text` with its top at y and its left end at x (`align` "left") or its right end (`align` "right"). */
+    draw(text: string, x: number, y: number, color: string, align: "left" | "right") {
+      const ctx = u.ctx;
+      ctx.save();
+      ctx.font = canvasFont(11);
+      // uPlot leaves the y axis's right alignment on the context: draw from the box's left end, top down.
+      ctx.textAlign = "left";
+      ctx.textBaseline = "top";
+      const width = ctx.measureText(text).width;
+      const height = 13 * devicePixelRatio;
+      const box = placeLabel({ x: align === "left" ? x : x - width, y }, { width, height }, taken, bounds);
+      taken.push({ ...box, left: box.left - gap / 2, right: box.right + gap / 2 });
+      ctx.lineJoin = "round";
+      ctx.lineWidth = 3 * devicePixelRatio;
+      ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+      ctx.strokeText(text, box.left, box.top + devicePixelRatio);
+      ctx.fillStyle = color;
+      ctx.fillText(text, box.left, box.top + devicePixelRatio);
+      ctx.restore();
+    },
+  };
 }
 
-/** A dashed horizontal line at chance accuracy across the plot, labelled at its right end. */
-function drawChance(u: uPlot, chance: number): void {
+type CanvasLabels = ReturnType<typeof canvasLabels>;
+
+/** A dashed horizontal line at chance accuracy across the plot, labelled at its right end (above it). */
+function drawChance(u: uPlot, chance: number, labels: CanvasLabels): void {
   const y = u.valToPos(chance, "y", true);
   if (!Number.isFinite(y) || y < u.bbox.top || y > u.bbox.top + u.bbox.height) return;
   const ctx = u.ctx;
@@ -95,23 +142,22 @@ function drawChance(u: uPlot, chance: number): void {
   ctx.moveTo(u.bbox.left, y);
   ctx.lineTo(u.bbox.left + u.bbox.width, y);
   ctx.stroke();
-  ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
-  ctx.fillStyle = "#b42318";
-  const label = `chance ${chance.toFixed(2)}`;
-  // Inside the plot area (never over the axis titles): above the line, or below it at the top edge.
-  const below = y - 16 * devicePixelRatio < u.bbox.top;
-  ctx.fillText(
-    label,
-    u.bbox.left + u.bbox.width - ctx.measureText(label).width - 4 * devicePixelRatio,
-    below ? y + 14 * devicePixelRatio : y - 4 * devicePixelRatio,
-  );
   ctx.restore();
+  const right = u.bbox.left + u.bbox.width - 4 * devicePixelRatio;
+  labels.draw(`chance ${chance.toFixed(2)}`, right, y - 15 * devicePixelRatio, "#b42318", "right");
 }
 
+/**
+ * Vertical intervals with caps (a band behind those over seeds), cut at the plot area's top and bottom (an
+ * interval past the y range would cross the x axis's labels); sideways they may reach past it.
+ */
 function drawWhiskers(u: uPlot, whiskers: ChartWhisker[]): void {
   const ctx = u.ctx;
   const cap = 4 * devicePixelRatio;
   ctx.save();
+  ctx.beginPath();
+  ctx.rect(0, u.bbox.top, ctx.canvas.width, u.bbox.height);
+  ctx.clip();
   ctx.lineWidth = devicePixelRatio;
   for (const w of whiskers) {
     const cx = u.valToPos(w.x, "x", true) + (w.dx ?? 0) * devicePixelRatio;
@@ -138,32 +184,35 @@ function drawWhiskers(u: uPlot, whiskers: ChartWhisker[]): void {
 }
 
 /**
- * Dashed vertical lines, each labelled at the bottom of the plot area (inside it: clear of the axis titles
- * and of the marker labels, which sit above their points).
+ * Dashed vertical lines, each labelled near the bottom of the plot area beside its line (inside the plot:
+ * clear of the axis titles; above one another where they would meet).
  */
-function drawStepLines(u: uPlot, lines: ChartStepLine[]): void {
+function drawStepLines(u: uPlot, lines: ChartStepLine[], labels: CanvasLabels): void {
   const ctx = u.ctx;
+  const bottom = u.bbox.top + u.bbox.height;
+  const gap = 4 * devicePixelRatio;
+  const placed: Array<{ x: number; line: ChartStepLine }> = [];
   ctx.save();
-  ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
   ctx.lineWidth = 2 * devicePixelRatio;
   ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
-  const bottom = u.bbox.top + u.bbox.height;
-  lines.forEach((line, i) => {
+  for (const line of lines) {
     // Whole pixels, so the line keeps its colour instead of blurring over two columns.
     const x = Math.round(u.valToPos(line.x, "x", true));
-    if (!Number.isFinite(x)) return;
+    if (!Number.isFinite(x)) continue;
     ctx.strokeStyle = line.color;
     ctx.beginPath();
     ctx.moveTo(x, u.bbox.top);
     ctx.lineTo(x, bottom);
     ctx.stroke();
-    const width = ctx.measureText(line.label).width;
-    const gap = 4 * devicePixelRatio;
-    const tx = x + gap + width > u.bbox.left + u.bbox.width ? x - gap - width : x + gap;
-    ctx.fillStyle = line.color;
-    ctx.fillText(line.label, tx, bottom - (6 + 14 * i) * devicePixelRatio);
-  });
+    placed.push({ x, line });
+  }
   ctx.restore();
+  // Right of its line, or left of it when the line is in the right half of the plot.
+  for (const { x, line } of placed) {
+    const leftOfLine = x > u.bbox.left + u.bbox.width / 2;
+    const y = bottom - 19 * devicePixelRatio;
+    labels.draw(line.label, leftOfLine ? x - gap : x + gap, y, line.color, leftOfLine ? "right" : "left");
+  }
 }
 
 /** Width of the y axis: its widest tick label plus room for the axis title, so the title never sits under. */
@@ -175,15 +224,28 @@ function yAxisSize(u: uPlot, values: string[] | null): number {
   return Math.ceil(widest) + 36;
 }
 
-function drawMarkers(u: uPlot, markers: ChartMarker[]): void {
+/** The tick labels of a log x axis, as many as its width holds (lib/chart-layout.ts logTickLabels). */
+function logXTicks(u: uPlot, splits: number[]): string[] {
+  const { min, max } = u.scales.x;
+  const decades = min && max && min > 0 ? Math.log10(max / min) : 1;
+  const pxPerDecade = u.bbox.width / devicePixelRatio / Math.max(decades, 1e-9);
+  // The widest label ("500 k") in the axis font, and a gap.
+  u.ctx.save();
+  u.ctx.font = canvasFont(12);
+  const widest = Math.max(...splits.map((v) => u.ctx.measureText(logTickText(v)).width / devicePixelRatio));
+  u.ctx.restore();
+  return logTickLabels(splits, pxPerDecade, widest + 12, logTickText);
+}
+
+/** Each marker's point (a ring at its x, y), kept clear of the labels. */
+function drawMarkerPoints(u: uPlot, markers: ChartMarker[], labels: CanvasLabels): void {
   const ctx = u.ctx;
+  const r = 6 * devicePixelRatio;
   ctx.save();
-  ctx.font = `${Math.round(12 * devicePixelRatio)}px system-ui, sans-serif`;
   for (const m of markers) {
     const cx = u.valToPos(m.x, "x", true);
     const cy = u.valToPos(m.y, "y", true);
     if (!Number.isFinite(cx) || !Number.isFinite(cy)) continue;
-    const r = 6 * devicePixelRatio;
     ctx.beginPath();
     ctx.arc(cx, cy, r, 0, 2 * Math.PI);
     ctx.lineWidth = 2 * devicePixelRatio;
@@ -191,15 +253,40 @@ function drawMarkers(u: uPlot, markers: ChartMarker[]): void {
     ctx.fillStyle = "#ffffff";
     ctx.fill();
     ctx.stroke();
-    const textWidth = ctx.measureText(m.label).width;
-    const right = u.bbox.left + u.bbox.width;
-    const tx = cx + r + 4 + textWidth > right ? cx - r - 4 - textWidth : cx + r + 4;
-    // Above the point, unless that would leave the plot area.
-    const ty = cy - r - 12 * devicePixelRatio < u.bbox.top ? cy + r + 12 * devicePixelRatio : cy - r;
-    ctx.fillStyle = m.color;
-    ctx.fillText(m.label, tx, ty);
+    const pad = r + 2 * devicePixelRatio;
+    labels.keepClear({ left: cx - pad, top: cy - pad, right: cx + pad, bottom: cy + pad });
   }
   ctx.restore();
+}
+
+/** Each marker's label beside its point: up and to the right, or to the left in the plot's right half. */
+function drawMarkerLabels(u: uPlot, markers: ChartMarker[], labels: CanvasLabels): void {
+  const r = 6 * devicePixelRatio;
+  for (const m of markers) {
+    const cx = u.valToPos(m.x, "x", true);
+    const cy = u.valToPos(m.y, "y", true);
+    if (!Number.isFinite(cx) || !Number.isFinite(cy)) continue;
+    const leftOfPoint = cx > u.bbox.left + u.bbox.width / 2;
+    const x = leftOfPoint ? cx - r - 3 * devicePixelRatio : cx + r + 3 * devicePixelRatio;
+    labels.draw(m.label, x, cy - r - 16 * devicePixelRatio, m.color, leftOfPoint ? "right" : "left");
+  }
+}
+
+/**
+ * The x scale: linear (over `xRange` where given), or log padded by a factor each side of the data's own
+ * ends (uPlot widens a single x to two decades before it asks) instead of snapping to whole decades.
+ */
+function xScale(props: ChartProps): uPlot.Scale {
+  if (!props.logX) return { time: false, ...(props.xRange ? { range: props.xRange } : {}) };
+  return {
+    time: false,
+    distr: 3,
+    range: (u, min, max) => {
+      const xs = (u.data[0] as number[]).filter((v) => v > 0);
+      const [lo, hi] = xs.length > 0 ? [Math.min(...xs), Math.max(...xs)] : [min, max];
+      return [niceLogBound(lo / 1.3, -1), niceLogBound(hi * 1.3, 1)];
+    },
+  };
 }
 
 export function Chart(props: ChartProps) {
@@ -242,23 +329,13 @@ export function Chart(props: ChartProps) {
     const options: uPlot.Options = {
       width: Math.max(280, el.clientWidth),
       height: props.height ?? 280,
-      scales: {
-        // Log x: pad the data by a factor each side instead of snapping to whole decades.
-        x: props.logX
-          ? {
-            time: false,
-            distr: 3,
-            range: (_u, min, max) => [niceLogBound(min / 1.3, -1), niceLogBound(max * 1.3, 1)],
-          }
-          : { time: false, ...(props.xRange ? { range: props.xRange } : {}) },
-        y: props.yRange ? { range: props.yRange } : {},
-      },
+      scales: { x: xScale(props), y: props.yRange ? { range: props.yRange } : {} },
       axes: [
         {
           ...axisStyle,
           label: props.xLabel,
-          values: props.logX ? (_u, splits) => splits.map(logTickLabel) : undefined,
-          // uPlot keeps only powers of ten on log axes by default; logTickLabel picks 1, 2 and 5 instead.
+          values: props.logX ? logXTicks : undefined,
+          // uPlot keeps only powers of ten on log axes by default; logXTicks picks 1, 2 and 5 where they fit.
           filter: props.logX ? (_u, splits) => splits : undefined,
           incrs: props.integerX ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] : undefined,
         },
@@ -288,10 +365,13 @@ export function Chart(props: ChartProps) {
       legend: { live: true },
       hooks: {
         draw: [(u) => {
-          if (chance.current !== undefined) drawChance(u, chance.current);
-          drawStepLines(u, steps.current);
+          // Shapes first, then their labels on top, each clear of the ones before it.
+          const labels = canvasLabels(u);
           drawWhiskers(u, whiskers.current);
-          drawMarkers(u, markers.current);
+          drawMarkerPoints(u, markers.current, labels);
+          if (chance.current !== undefined) drawChance(u, chance.current, labels);
+          drawStepLines(u, steps.current, labels);
+          drawMarkerLabels(u, markers.current, labels);
         }],
       },
     };

@@ -223,9 +223,7 @@ export function AccuracyVsSizePlot(
           `${accuracy} vs strong-model ${axis === "compute" ? "pretraining compute" : "size"} (${method}${
             useOracle ? ", GT early stopping" : ""
           })`}
-        xLabel={axis === "compute"
-          ? "strong-model pretraining compute, FLOP = 6 · params · tokens (log)"
-          : "strong-model parameters (log)"}
+        xLabel={axis === "compute" ? "strong-model pretraining FLOP (log)" : "strong-model parameters (log)"}
         yLabel={accuracy.toLowerCase()}
         logX
         yRange={[Math.min(lo, chance - 0.05), hi]}
@@ -239,7 +237,11 @@ export function AccuracyVsSizePlot(
           }`
         ).join("; ")}
       />
-      <p class="muted small" data-testid="fig3-intervals" data-whiskers={whiskers.length}>{intervalText}</p>
+      <p class="muted small" data-testid="fig3-intervals" data-whiskers={whiskers.length}>
+        {intervalText}
+        {/* Said here rather than on the axis, whose title would not fit a phone's width. */}
+        {axis === "compute" && " x axis: pretraining compute, FLOP = 6 · params · tokens."}
+      </p>
     </>
   );
 }
@@ -349,8 +351,12 @@ export function PgrBars(
                   </div>
                   <span class="bar-value">
                     {methodLabel(c)} {pgrText(v)}
-                    {interval ? ` ${formatInterval(interval)}` : ""} · {c.seeds.length} seed
-                    {c.seeds.length === 1 ? "" : "s"}
+                    {interval && (
+                      <>
+                        {" "}
+                        <span class="nowrap">{formatInterval(interval)}</span>
+                      </>
+                    )} · <span class="nowrap">{c.seeds.length} seed{c.seeds.length === 1 ? "" : "s"}</span>
                   </span>
                 </div>
               );
@@ -358,6 +364,36 @@ export function PgrBars(
           </div>
         </div>
       ))}
+      <PgrScale lo={lo} hi={hi} x={x} />
+    </div>
+  );
+}
+
+/**
+ * The PGR bars' scale under the last bar: 0 (the solid line) and 1 (the dashed line), and the ends where they
+ * lie far enough from both to be read apart.
+ */
+function PgrScale({ lo, hi, x }: { lo: number; hi: number; x: (v: number) => number }) {
+  const ends = [lo, hi].filter((v) => Math.abs(x(v) - x(0)) > 12 && Math.abs(x(v) - x(1)) > 12);
+  const ticks = [...new Set([0, 1, ...ends])].sort((a, b) => a - b);
+  return (
+    <div class="bar-group bar-scale" aria-hidden="true">
+      <span class="bar-scale-name muted small">PGR</span>
+      <div class="bar-row">
+        <div class="bar-axis">
+          {ticks.map((t) => {
+            const at = x(t);
+            // The end ticks stay inside the track: their text runs inwards from them.
+            const shift = at < 4 ? "0" : at > 96 ? "-100%" : "-50%";
+            return (
+              <span key={t} class="bar-tick" style={{ left: `${at}%`, transform: `translateX(${shift})` }}>
+                {Number.isInteger(t) ? t : t.toFixed(1)}
+              </span>
+            );
+          })}
+        </div>
+        <span />
+      </div>
     </div>
   );
 }

@@ -1,6 +1,10 @@
-/** Small shared pieces: status badges, live progress bars, empty and error states, page headers. */
+/**
+ * Small shared pieces: status badges, live progress bars, empty and error states, page headers, a
+ * destructive action that asks first.
+ */
 import type { ComponentChildren } from "preact";
-import { useEffect } from "preact/hooks";
+import { useEffect, useId, useRef, useState } from "preact/hooks";
+import { describeError } from "../lib/api.ts";
 import { liveJobs } from "../lib/live.ts";
 import { formatDuration, readableKey } from "../lib/format.ts";
 import { type JobProgress, type JobStatus, progressCount } from "../../server/contract/jobs.ts";
@@ -139,6 +143,100 @@ export function LoadMore(
       <button type="button" class="secondary" disabled={list.loading} onClick={list.loadMore}>
         {list.loading ? "Loading…" : `Load more ${what}`}
       </button>
+    </div>
+  );
+}
+
+/**
+ * A destructive action in two steps, inline (no browser dialog, which would block automation): a button
+ * asks first (AskButton); while it asks, the question says what is lost, with a "yes" and a "no" button
+ * (AskQuestion), in its place or where the page puts it (a row under a table's row). Asking moves the focus
+ * to "no" (the safe choice); "no", or Escape, puts the focus back on the first button. A refused action
+ * says why beside that button.
+ */
+export function useAsking() {
+  const [open, setOpen] = useState(false);
+  const [error, setError] = useState<string>();
+  const opener = useRef<HTMLButtonElement>(null);
+  const safe = useRef<HTMLButtonElement>(null);
+  const refocus = useRef(false);
+  useEffect(() => {
+    if (open) safe.current?.focus();
+    else if (refocus.current) opener.current?.focus();
+    refocus.current = false;
+  }, [open]);
+  return {
+    open,
+    error,
+    opener,
+    safe,
+    ask: () => (setError(undefined), setOpen(true)),
+    /** Back to the button (with why the action was refused, if it was). */
+    close: (refused?: string) => {
+      refocus.current = true;
+      setError(refused);
+      setOpen(false);
+    },
+    /** Done: the page moves the focus (the button usually goes with what it removed). */
+    finish: () => setOpen(false),
+  };
+}
+
+export type Asking = ReturnType<typeof useAsking>;
+
+/** The button that asks, hidden while it asks. */
+export function AskButton({ asking, label, name }: { asking: Asking; label: string; name: string }) {
+  if (asking.open) return null;
+  return (
+    <span class="actions">
+      <button type="button" class="danger-outline" ref={asking.opener} aria-label={name} onClick={asking.ask}>
+        {label}
+      </button>
+      {asking.error && <span class="field-error" role="alert">{asking.error}</span>}
+    </span>
+  );
+}
+
+/** While it asks: the question (`children`: what is lost), "yes" and "no". */
+export function AskQuestion(
+  { asking, name, yes, no = "Cancel", onConfirm, children }: {
+    asking: Asking;
+    /** What it does to what, for screen readers ("Delete task colours"). */
+    name: string;
+    yes: string;
+    no?: string;
+    onConfirm: () => Promise<unknown>;
+    children?: ComponentChildren;
+  },
+) {
+  const [busy, setBusy] = useState(false);
+  const questionId = useId();
+  if (!asking.open) return null;
+  const confirm = async () => {
+    setBusy(true);
+    try {
+      await onConfirm();
+      asking.finish();
+    } catch (err) {
+      asking.close(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div
+      class="confirm"
+      role="group"
+      aria-label={children ? undefined : name}
+      aria-labelledby={children ? questionId : undefined}
+      data-testid="confirm"
+      onKeyDown={(e) => e.key === "Escape" && asking.close()}
+    >
+      {children && <p id={questionId} class="confirm-question">{children}</p>}
+      <span class="actions">
+        <button type="button" class="danger" disabled={busy} onClick={confirm}>{yes}</button>
+        <button type="button" class="secondary" ref={asking.safe} onClick={() => asking.close()}>{no}</button>
+      </span>
     </div>
   );
 }

@@ -117,3 +117,18 @@ export function modelStatusWord(
   }
   return m.status;
 }
+
+/** A software WebGPU adapter: the CPU (Mesa's llvmpipe or lavapipe, SwiftShader). */
+export const CPU_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|\bcpu\b/i;
+
+/**
+ * A WebGPU adapter's name as a person reads it. The lab stores the adapter's description followed by its
+ * vendor and device ids (and an architecture, where the runtime gives one), a cache key such as
+ * "llvmpipe (LLVM 15.0.6, 256 bits) 65541 0": shown without the ids, a software adapter as "llvmpipe (CPU)".
+ */
+export function adapterLabel(adapter: string): string {
+  const id = "(?:0x[0-9a-f]+|\\d+)";
+  const name = adapter.trim().replace(new RegExp(`\\s+${id}(?:\\s+[a-z][\\w-]*)?\\s+${id}$`, "i"), "");
+  if (name === "") return adapter;
+  return CPU_ADAPTER.test(name) ? `${name.split(/[\s(]/)[0]} (CPU)` : name;
+}

@@ -36,6 +36,7 @@ import { checkpointReadings, scopeToTask, sharedTestSize } from "../lib/result-g
 import { currentQuery, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
 import type { ExperimentDetail, ResultRow, Run } from "../lib/types.ts";
+import type { TaskListing } from "../../server/contract/tasks.ts";
 import { RunCurves, RunPicker } from "./curves.tsx";
 import { ExperimentActions } from "./experiments.tsx";
 
@@ -217,6 +218,9 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
   const detail = useResource<ExperimentDetail>(`${base}/${id}`, statusVersion.value);
   // The runs table names each run by what it is (method, seed, pair), which the picker shows.
   const named = useResource<Run[]>(`/runs?experimentId=${id}&limit=1000`, statusVersion.value);
+  // The lab's order of tasks (the world file's first: world-region) after a sweep's own list, which may name
+  // a group ("world") rather than its tasks: not the alphabet's (world-blood).
+  const listed = useResource<TaskListing[]>("/tasks");
   const { params, compute } = useParamsBySize();
   const title = `${kind === "sweep" ? "Sweep" : "Experiment"} ${id}`;
   if (detail.error) {
@@ -240,7 +244,10 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
   const runningRun = e.runs.find((r) => r.status === "running");
   const chosenRun = e.runs.find((r) => r.id === runParam) ?? runningRun ?? e.runs[e.runs.length - 1];
   const exportQuery = `?experimentId=${id}`;
-  const sweepTasks = Array.isArray(e.config.tasks) ? e.config.tasks.map(String) : [];
+  const sweepTasks = [
+    ...(Array.isArray(e.config.tasks) ? e.config.tasks.map(String) : []),
+    ...(listed.data ?? []).map((t) => t.name),
+  ];
   const scope = scopeToTask(e.results, currentQuery.value.get("task"), sweepTasks);
   const several = scope.tasks.length > 1;
 

@@ -4,6 +4,8 @@
  */
 import { useState } from "preact/hooks";
 import {
+  AskButton,
+  AskQuestion,
   Cmd,
   EmptyState,
   ErrorBox,
@@ -12,12 +14,13 @@ import {
   LoadMore,
   PageHeader,
   Section,
+  useAsking,
 } from "../components/ui.tsx";
 import { DEMO_JOB_TYPE } from "../../server/contract/jobs.ts";
-import { apiDelete, apiPost, describeError } from "../lib/api.ts";
+import { apiDelete, apiPost, apiToken, describeError } from "../lib/api.ts";
 import { formatTime } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
-import { usePagedList, useResource } from "../lib/resource.ts";
+import { type PagedList, usePagedList, useResource } from "../lib/resource.ts";
 import { experimentPath } from "../lib/router.ts";
 import type { Experiment, Job } from "../lib/types.ts";
 import { ExperimentForm } from "./experiment-form.tsx";
@@ -38,60 +41,41 @@ function describeConfig(e: Experiment): string {
 export function ExperimentActions(
   { experiment, onChange }: { experiment: Experiment; onChange: () => void },
 ) {
-  const [confirming, setConfirming] = useState(false);
   const [error, setError] = useState<string>();
+  const asking = useAsking();
   const base = experimentPath(experiment);
   const active = experiment.status === "queued" || experiment.status === "running";
   const label = `${experiment.kind} ${experiment.id}`;
-  const act = async (what: () => Promise<unknown>) => {
+  const cancel = () => {
     setError(undefined);
-    try {
-      await what();
-      onChange();
-    } catch (err) {
-      setError(describeError(err));
-    }
-    setConfirming(false);
+    apiPost(`${base}/cancel`).then(onChange, (err) => setError(describeError(err)));
   };
   return (
     <div class="actions">
       {active && (
-        <button
-          type="button"
-          class="secondary"
-          aria-label={`Cancel ${label}`}
-          onClick={() => act(() => apiPost(`${base}/cancel`))}
-        >
+        <button type="button" class="secondary" aria-label={`Cancel ${label}`} onClick={cancel}>
           Cancel
         </button>
       )}
-      {!active && !confirming && (
-        <button
-          type="button"
-          class="danger-outline"
-          aria-label={`Delete ${label}`}
-          onClick={() => setConfirming(true)}
-        >
-          Delete
-        </button>
-      )}
-      {!active && confirming && (
-        <>
-          <button type="button" class="danger" onClick={() => act(() => apiDelete(base))}>
-            Delete {label}
-          </button>
-          <button type="button" class="secondary" onClick={() => setConfirming(false)}>Keep</button>
-        </>
+      {!active && <AskButton asking={asking} label="Delete" name={`Delete ${label}`} />}
+      {!active && (
+        <AskQuestion
+          asking={asking}
+          name={`Delete ${label}`}
+          yes={`Delete ${label}`}
+          no="Keep"
+          onConfirm={() => apiDelete(base).then(onChange)}
+        />
       )}
       {error && <span class="field-error" role="alert">{error}</span>}
     </div>
   );
 }
 
-function ExperimentList() {
-  const cue = statusVersion.value;
-  const experiments = usePagedList<Experiment>("/experiments", cue);
-  const sweeps = usePagedList<Experiment>("/sweeps", cue);
+/** Every experiment and sweep, newest first; with none yet, the demo's button and how else to start. */
+function ExperimentList(
+  { experiments, sweeps }: { experiments: PagedList<Experiment>; sweeps: PagedList<Experiment> },
+) {
   if (experiments.error || sweeps.error) {
     return (
       <ErrorBox
@@ -216,7 +200,7 @@ function DemoStatus({ job }: { job: Job }) {
 
 /**
  * The demo's button (POST /api/demo) and the latest demo job: live progress while it is queued or
- * running, then the link to its results. The header holds one; the empty list shows a larger one.
+ * running, then the link to its results. The header holds it; an empty list shows it instead, larger.
  */
 function DemoLauncher({ place }: { place: "header" | "empty" }) {
   const latest = useResource<Job[]>(`/jobs?type=${DEMO_JOB_TYPE}&limit=1`, statusVersion.value);
@@ -236,27 +220,45 @@ function DemoLauncher({ place }: { place: "header" | "empty" }) {
       setBusy(false);
     }
   };
+  // As the form's Start: without the token the button would only earn a 401.
+  const signedOut = !apiToken.value;
   return (
     <div class={`demo demo-${place}`} data-testid={`demo-${place}`}>
-      <button type="button" class="demo-button" disabled={busy || active} onClick={start}>
+      <button
+        type="button"
+        class="demo-button"
+        disabled={busy || active || signedOut}
+        aria-describedby={signedOut ? `demo-signed-out-${place}` : undefined}
+        onClick={start}
+      >
         {busy ? "Starting the demo…" : "Run the demo (about 20 minutes on 2 cores)"}
       </button>
       <p class="muted small demo-line">{DEMO_LINE}</p>
+      {signedOut && (
+        <p class="hint" id={`demo-signed-out-${place}`}>
+          Starting it needs the API token: paste it in <a href="/settings">Settings</a>.
+        </p>
+      )}
       {error && <p class="field-error" role="alert">{error}</p>}
-      {job && place === "header" && <DemoStatus job={job} />}
+      {job && (place === "header" || active) && <DemoStatus job={job} />}
     </div>
   );
 }
 
 export function ExperimentsPage() {
+  const cue = statusVersion.value;
+  const experiments = usePagedList<Experiment>("/experiments", cue);
+  const sweeps = usePagedList<Experiment>("/sweeps", cue);
+  // One demo button: the empty list's (with what the demo does) until there is an experiment, then the header's.
+  const listed = experiments.data && sweeps.data && experiments.data.length + sweeps.data.length > 0;
   return (
     <>
       <PageHeader title="Experiments">
-        <DemoLauncher place="header" />
+        {listed && <DemoLauncher place="header" />}
       </PageHeader>
       <div class="two-columns">
         <Section title="Experiments and sweeps" id="experiment-list">
-          <ExperimentList />
+          <ExperimentList experiments={experiments} sweeps={sweeps} />
         </Section>
         <Section title="Start" id="start">
           <ExperimentForm />

@@ -18,7 +18,7 @@ import {
   parseOptionalNumber,
   serverErrorToFieldErrors,
 } from "../lib/forms.ts";
-import { formatDuration, formatTime } from "../lib/format.ts";
+import { adapterLabel, formatDuration, formatTime } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { usePagedList, useResource } from "../lib/resource.ts";
 import { navigate } from "../lib/router.ts";
@@ -49,10 +49,17 @@ function JobAction({ job, onDone }: { job: Job; onDone: () => void }) {
   );
 }
 
-/** Where a job's last attempt ran: "host · adapter", or "—" before any worker took it. */
+/** Where a job's last attempt ran: "host · adapter" as a person reads it, or "—" before any worker took it. */
 export function ranOnText(job: Job): string {
   if (!job.ranOn) return "—";
-  return [job.ranOn.host, job.ranOn.adapter].filter(Boolean).join(" · ");
+  return [job.ranOn.host, job.ranOn.adapter && adapterLabel(job.ranOn.adapter)].filter(Boolean).join(" · ");
+}
+
+/** Where a job ran, with the worker and the adapter's full name (its ids included) on hover. */
+function RanOn({ job }: { job: Job }) {
+  const on = job.ranOn;
+  const title = on ? `host ${on.host} · worker ${on.owner} · adapter ${on.adapter ?? "none"}` : undefined;
+  return <span title={title}>{ranOnText(job)}</span>;
 }
 
 function ToyJobForm() {
@@ -152,7 +159,7 @@ export function JobsPage() {
                       <td>
                         <a href={`/jobs/${j.id}`}>#{j.id}</a>
                       </td>
-                      <td class="mono">{j.type}</td>
+                      <td class="mono nowrap">{j.type}</td>
                       <td>
                         <JobLiveProgress
                           jobId={j.id}
@@ -162,7 +169,9 @@ export function JobsPage() {
                         />
                       </td>
                       <td class="num">{j.attempts}/{j.maxAttempts}</td>
-                      <td class="muted small" data-testid="ran-on">{ranOnText(j)}</td>
+                      <td class="muted small" data-testid="ran-on">
+                        <RanOn job={j} />
+                      </td>
                       <td class="muted small nowrap">{formatTime(j.createdAt)}</td>
                       <td>
                         <JobAction job={j} onDone={jobs.reload} />
@@ -230,7 +239,9 @@ export function JobPage({ id }: { id: number }) {
           </div>
           <div>
             <dt>ran on</dt>
-            <dd>{ranOnText(j)}</dd>
+            <dd data-testid="ran-on">
+              <RanOn job={j} />
+            </dd>
           </div>
         </dl>
         <details>

@@ -11,7 +11,7 @@ import {
   Section,
 } from "../components/ui.tsx";
 import { apiPost, describeError } from "../lib/api.ts";
-import { formatNumber, formatTime } from "../lib/format.ts";
+import { adapterLabel, formatNumber, formatTime } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
@@ -110,7 +110,7 @@ function KernelTable(
               const fastest = Math.min(...[...row.byVersion.values()].map((r) => r.ms));
               return (
                 <tr key={`${row.device}/${row.shape}`}>
-                  <td>{row.device}</td>
+                  <td title={row.device}>{adapterLabel(row.device)}</td>
                   <td class="mono">{row.shape}</td>
                   {versions.map((v) => {
                     const r = row.byVersion.get(v);
@@ -181,7 +181,7 @@ export function KernelsPage() {
               onChange={(e) => setQueryParam("device", (e.target as HTMLSelectElement).value)}
             >
               <option value="">all devices</option>
-              {devices.map((d) => <option key={d} value={d}>{d}</option>)}
+              {devices.map((d) => <option key={d} value={d} title={d}>{adapterLabel(d)}</option>)}
             </select>
           </label>
         )}

@@ -16,6 +16,7 @@ import {
 } from "../components/ui.tsx";
 import { apiGet, apiPost, describeError } from "../lib/api.ts";
 import {
+  CPU_ADAPTER,
   formatDuration,
   formatNumber,
   formatParams,
@@ -91,8 +92,6 @@ function ModelStatus({ model: m }: { model: ModelListing }) {
   );
 }
 
-/** A software WebGPU adapter (the CPU), as the benchmark names the device. */
-const CPU_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|\bcpu\b/i;
 /** Longer than this on the CPU, pretraining a size is impractical however it is estimated. */
 const PRACTICAL_SECONDS = 24 * 3600;
 

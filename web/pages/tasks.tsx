@@ -4,10 +4,20 @@
  * "rejected": …}` per line), name it, upload it to POST /api/tasks/import. A rejected file shows the
  * server's message with the offending line quoted from the file.
  */
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { TaskImportBody } from "../../server/contract/tasks.ts";
 import { describedBy, Field, TextField } from "../components/fields.tsx";
-import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
+import {
+  AskButton,
+  AskQuestion,
+  Cmd,
+  EmptyState,
+  ErrorBox,
+  Loading,
+  PageHeader,
+  Section,
+  useAsking,
+} from "../components/ui.tsx";
 import { apiDelete, apiPostRaw, ApiRequestError, describeError } from "../lib/api.ts";
 import { type FieldErrors, issuesToFieldErrors } from "../lib/forms.ts";
 import { useResource } from "../lib/resource.ts";
@@ -152,31 +162,68 @@ function ImportForm({ onImported }: { onImported: (name: string) => void }) {
   );
 }
 
-function DeleteTask({ name, onDone }: { name: string; onDone: () => void }) {
-  const [error, setError] = useState<string>();
+/**
+ * One task of the list; an imported one has Delete, which asks first in a row under it. DELETE
+ * /api/tasks/:name removes the task and its stored examples from the lab's database; the experiments, runs
+ * and results that used it stay (and keep its name). The server refuses while a queued or running job uses
+ * the task.
+ */
+function TaskRow({ task: t, onDeleted }: { task: TaskListing; onDeleted: (message: string) => void }) {
+  const asking = useAsking();
+  const examples = `${t.exampleCount === null ? "" : `${t.exampleCount} `}${FORMAT_UNITS[t.format]}`;
+  const name = `Delete task ${t.name}`;
   return (
-    <span class="actions">
-      <button
-        type="button"
-        class="danger-outline"
-        aria-label={`Delete task ${name}`}
-        onClick={() =>
-          apiDelete(`/tasks/${encodeURIComponent(name)}`).then(onDone, (e) => setError(describeError(e)))}
-      >
-        Delete
-      </button>
-      {error && <span class="field-error" role="alert">{error}</span>}
-    </span>
+    <>
+      <tr data-task={t.name}>
+        <th scope="row">{t.name}</th>
+        <td class="nowrap">{t.builtin ? "built in" : t.kind}</td>
+        <td>
+          <span class={`badge badge-${t.format}`}>{t.format}</span>
+        </td>
+        <td class="num">{t.exampleCount === null ? "—" : examples}</td>
+        <td class="small">{t.description}</td>
+        <td>{!t.builtin && <AskButton asking={asking} label="Delete" name={name} />}</td>
+      </tr>
+      {asking.open && (
+        <tr class="confirm-row">
+          <td colSpan={6}>
+            <AskQuestion
+              asking={asking}
+              name={name}
+              yes="Yes, delete"
+              onConfirm={async () => {
+                await apiDelete(`/tasks/${encodeURIComponent(t.name)}`);
+                onDeleted(`Deleted task "${t.name}" and its ${examples}.`);
+              }}
+            >
+              Delete task <strong>{t.name}</strong>? Its {examples}{" "}
+              go from the lab; the experiments, runs and results that used it stay. Only importing its file
+              again brings it back.
+            </AskQuestion>
+          </td>
+        </tr>
+      )}
+    </>
   );
 }
 
 export function TasksPage() {
   const tasks = useResource<TaskListing[]>("/tasks");
+  const [deleted, setDeleted] = useState<string>();
+  // The deleted row took the focus with it: the message that says what went gets it.
+  const deletedNote = useRef<HTMLParagraphElement>(null);
+  useEffect(() => deletedNote.current?.focus(), [deleted]);
+  const onDeleted = (message: string) => (setDeleted(message), tasks.reload());
   return (
     <>
       <PageHeader title="Tasks" />
       <div class="two-columns">
         <Section title="Tasks" id="task-list">
+          {deleted && (
+            <p class="success" role="status" tabIndex={-1} ref={deletedNote} data-testid="task-deleted">
+              {deleted}
+            </p>
+          )}
           {tasks.error && <ErrorBox message={tasks.error} onRetry={tasks.reload} />}
           {!tasks.data && !tasks.error && <Loading what="tasks" />}
           {tasks.data?.length === 0 && <EmptyState title="No tasks." />}
@@ -196,27 +243,14 @@ export function TasksPage() {
                   </tr>
                 </thead>
                 <tbody>
-                  {tasks.data.map((t) => (
-                    <tr key={t.name} data-task={t.name}>
-                      <th scope="row">{t.name}</th>
-                      <td>{t.builtin ? "built in" : t.kind}</td>
-                      <td>
-                        <span class={`badge badge-${t.format}`}>{t.format}</span>
-                      </td>
-                      <td class="num">
-                        {t.exampleCount === null ? "—" : `${t.exampleCount} ${FORMAT_UNITS[t.format]}`}
-                      </td>
-                      <td class="small">{t.description}</td>
-                      <td>{!t.builtin && <DeleteTask name={t.name} onDone={tasks.reload} />}</td>
-                    </tr>
-                  ))}
+                  {tasks.data.map((t) => <TaskRow key={t.name} task={t} onDeleted={onDeleted} />)}
                 </tbody>
               </table>
             </div>
           )}
         </Section>
         <Section title="Import a task" id="import">
-          <ImportForm onImported={() => tasks.reload()} />
+          <ImportForm onImported={() => (setDeleted(undefined), tasks.reload())} />
         </Section>
       </div>
     </>
