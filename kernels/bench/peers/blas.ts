@@ -68,7 +68,7 @@ export function classifyTorchBlas(probe: TorchBlasProbe): TorchBlas {
   const optimized = kinds.find((k) => k === "openblas" || k === "mkl" || k === "blis");
   const kind = optimized ?? (kinds.includes("reference") ? "reference" : kindOfBuildInfo(buildInfo));
   const slow = !(probe.sgemmGflops >= OPTIMIZED_SGEMM_MIN_GFLOPS);
-  const sgemm = `sgemm 512³ ${probe.sgemmGflops.toFixed(1)} GFLOP/s`;
+  const sgemm = `sgemm 512³ on one thread ${probe.sgemmGflops.toFixed(1)} GFLOP/s`;
   let reason = `${kind} BLAS (build BLAS_INFO=${buildInfo}), ${sgemm}`;
   if (kind === "reference") reason = `the reference BLAS is linked (BLAS_INFO=${buildInfo}), ${sgemm}`;
   else if (slow) {

@@ -49,12 +49,20 @@ export async function runPeers(
   else results.tfjsError = tfjs.error;
 
   results.torchNote = await torchAvailable();
-  if (!results.torchNote) {
+  // One process per thread count: the BLAS sizes its own thread pool when it loads (torch-gpt.py).
+  for (const threads of results.torchNote ? [] : [1, 2]) {
     const args = [PEERS_DIR + "torch-gpt.py", "--adamw", JSON.stringify(DEFAULT_ADAMW), "--models"];
-    args.push(opts.models.join(","), "--threads", "1,2");
-    const torch = await runJson(PYTHON, [...args, ...(opts.quick ? ["--quick"] : [])]);
-    if (torch.json) results.torch = torch.json as PeerResults["torch"];
-    else results.torchNote = torch.error;
+    args.push(opts.models.join(","), "--threads", String(threads), ...(opts.quick ? ["--quick"] : []));
+    const torch = await runJson(PYTHON, args);
+    if (!torch.json) {
+      results.torchNote = torch.error;
+      delete results.torch;
+      break;
+    }
+    const run = torch.json as NonNullable<PeerResults["torch"]>;
+    // The BLAS probe of the one-thread process: its sgemm is one core's.
+    results.torch ??= { ...run, training: [] };
+    results.torch.training.push(...run.training);
   }
   return results;
 }

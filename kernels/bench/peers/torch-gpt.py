@@ -4,12 +4,18 @@ Run by `deno task bench --peers` with Debian's /usr/bin/python3 (python3-torch).
 engine: token + position embedding, pre-LN blocks, causal multi-head attention, tanh-GELU 4x MLP,
 tied LM head, mean softmax cross-entropy, AdamW (weight decay on matrices only, gradient norm
 clipping), batch 32 x 64, vocabulary 256, width / layers as --models names them (heads: width / 32).
-Prints one JSON line: tokens/s per (width, layers, threads),
+Prints one JSON line: tokens/s per (width, layers) on THREADS threads,
 and under "blas" which BLAS ran (kernels/bench/peers/blas.ts classifies it).
 The AdamW settings come from the caller as JSON (the engine's DEFAULT_ADAMW, kernels/config.ts).
 
     /usr/bin/python3 kernels/bench/peers/torch-gpt.py --adamw JSON [--quick] [--models 64/2,128/4,192/4]
-        [--threads 1,2]
+        [--threads N]
+
+--threads N (default 1) is every thread the process computes on: torch's own (set_num_threads) and the
+BLAS's, which keeps its own pool, sized when the library loads (OPENBLAS_NUM_THREADS, set here before torch
+is imported). Debian's torch is built against the generic BLAS interface, so set_num_threads does not reach
+OpenBLAS: "one thread" left OpenBLAS on every core (sgemm 512^3 at 226 GFLOP/s on two cores against 112 on
+one), and two threads ran four on two cores. One thread count per process, then (run.ts runs one per count).
 
 With --gpt2 it times the GPT-2-124M-sized step instead (vocabulary 50257, context 1024, width 768,
 12 layers, 12 heads, batch 4 x 1024) on CUDA when present, in fp32 with TF32 off: the GPU-session
@@ -18,10 +24,26 @@ baseline (scripts/gpu/check.sh), compared with `deno task bench --gpt2`.
 
 import json
 import math
+import os
 import sys
 import time
 
-import torch
+
+def threads_arg():
+    if "--threads" not in sys.argv:
+        return 1
+    value = sys.argv[sys.argv.index("--threads") + 1]
+    if not value.isdigit() or int(value) < 1:
+        sys.exit(f"torch-gpt.py: --threads takes one whole number >= 1 (one process per count), got {value!r}")
+    return int(value)
+
+
+THREADS = threads_arg()
+# Before torch loads its BLAS: the pools are sized then (see the docstring).
+for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[name] = str(THREADS)
+
+import torch  # noqa: E402 (the environment above must be set first)
 import torch.nn.functional as F
 
 
@@ -126,8 +148,8 @@ def bench(width, threads, steps, adamw, shape=SMALL, device="cpu"):
 
 
 def blas_probe():
-    """The build's config text, the BLAS libraries mapped into this process, a 512^3 sgemm on one thread."""
-    torch.set_num_threads(1)
+    """The build's config text, the BLAS libraries mapped into this process, a 512^3 sgemm on THREADS threads."""
+    torch.set_num_threads(THREADS)
     a, b = torch.randn(512, 512), torch.randn(512, 512)
     a @ b  # loads the BLAS library, so it shows in the maps
     start = time.perf_counter()
@@ -140,12 +162,6 @@ def blas_probe():
     except OSError:
         libraries = []
     return {"config": torch.__config__.show(), "libraries": libraries, "sgemmGflops": 2 * 512**3 / seconds / 1e9}
-
-
-def list_arg(name, fallback):
-    if name in sys.argv:
-        return [int(x) for x in sys.argv[sys.argv.index(name) + 1].split(",")]
-    return fallback
 
 
 def models_arg(fallback):
@@ -170,9 +186,8 @@ def main():
         print(json.dumps({"torch": torch.__version__, "training": results}))
         return
     results = [
-        bench(width, threads, 3 if quick else 8, adamw, {**SMALL, "L": layers})
+        bench(width, THREADS, 3 if quick else 8, adamw, {**SMALL, "L": layers})
         for width, layers in models_arg([(128, 4), (192, 4)])
-        for threads in list_arg("--threads", [1, 2])
     ]
     print(json.dumps({"torch": torch.__version__, "blas": blas_probe(), "training": results}))
 
