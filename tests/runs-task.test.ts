@@ -157,6 +157,17 @@ async function startRun(deps: SweepDeps, jobId: number, role: Role, size: string
 const byId = (rows: Row[]) => new Map(rows.map((r) => [r.id, r.task]));
 
 /** The task each run row of an experiment holds itself, in id order. */
+/** A sweep and the running demo job that trains it, every task in one job. */
+async function runningDemo(config: object) {
+  const [sweep] = await db.insert(experiments).values({ kind: "sweep", name: "demo", config }).returning();
+  const [job] = await db.insert(jobs).values({
+    type: "demo",
+    status: "running",
+    params: { ...config, experimentId: sweep.id },
+  }).returning();
+  return { sweep, job };
+}
+
 async function storedTasks(experimentId: number): Promise<(string | null)[]> {
   const rows = await db.select({ task: runs.task }).from(runs).where(eq(runs.experimentId, experimentId))
     .orderBy(runs.id);
@@ -217,12 +228,7 @@ Deno.test("runs table: the runs of an experiment still training carry its task (
     methods: ["naive"],
     seeds: [0],
   };
-  const [sweep] = await db.insert(experiments).values({ kind: "sweep", name: "demo", config }).returning();
-  const [job] = await db.insert(jobs).values({
-    type: "demo",
-    status: "running",
-    params: { ...config, experimentId: sweep.id },
-  }).returning();
+  const { sweep, job } = await runningDemo(config);
   const recording = await sweepRecording(jobContext(job.id), sweep.id);
   let release = () => {};
   const released = new Promise<void>((resolve) => release = resolve);
@@ -270,12 +276,7 @@ Deno.test("runs table: the runs of an experiment still training carry its task (
 
 Deno.test("runs stored without their task: every run of the world suite in one job (the demo) that a result reports has its task", async () => {
   const config = { tasks: ["world"], sizes: ["nano", "small"], methods: ["naive"], seeds: [0] };
-  const [sweep] = await db.insert(experiments).values({ kind: "sweep", name: "demo", config }).returning();
-  const [job] = await db.insert(jobs).values({
-    type: "demo",
-    status: "running",
-    params: { ...config, experimentId: sweep.id },
-  }).returning();
+  const { sweep, job } = await runningDemo(config);
   const deps = await sweepRecording(jobContext(job.id), sweep.id);
   await record(deps, "world-coast", 0, experimentRuns(0, 0));
   await record(deps, "world-region", 0, experimentRuns(0, 0.5));
