@@ -5,8 +5,10 @@
  * name, ids and all, on hover); and the text each chart draws on its canvas (tick labels, the chance line's,
  * the checkpoint lines', the early-stopping points') never overlaps other text or leaves the canvas, on a
  * wide screen and a 390 px phone, over a crowded case: a student curve near chance with its checkpoints at
- * the right end, and students two decades apart in size. Screenshots go to $TEST_ARTIFACTS or
- * /tmp/lab-screenshots. Without Chromium the test is skipped, unless REQUIRE_ALL=1.
+ * the right end, and students two decades apart in size; PGR vs the strong model's knowledge tells weak
+ * models and methods apart and spans its points' recall; and a command on a phone wraps between words, never
+ * inside a flag. Screenshots go to $TEST_ARTIFACTS or /tmp/lab-screenshots. Without Chromium the test is
+ * skipped, unless REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
@@ -295,8 +297,156 @@ async function checkChartText(page: Page, base: string, ids: { experimentId: num
   await page.setViewportSize({ width: 1440, height: 900 });
 }
 
+/** A result on world-coast of weak → strong by `method` at `pgr`, its strong checkpoint's recall recorded. */
+function knowledgeResult(
+  experimentId: number,
+  [weak, strong, method]: [string, string, string],
+  pgr: number,
+  recall: number,
+) {
+  const readings = { weak_acc: 0.6, ceiling_acc: 0.9, student_acc: 0.6 + pgr * 0.3, pgr };
+  const agreement = { all: 0.8, supervisor_correct: 0.9, supervisor_wrong: 0.5 };
+  return {
+    experimentId,
+    task: "world-coast",
+    weakSize: weak,
+    strongSize: strong,
+    method,
+    seed: 0,
+    weakAcc: readings.weak_acc,
+    ceilingAcc: readings.ceiling_acc,
+    studentAcc: readings.student_acc,
+    pgr,
+    gapTooSmall: false,
+    agreement,
+    full: {
+      task: "world-coast",
+      weak,
+      strong,
+      method,
+      seed: 0,
+      n: { train1: 200, train2: 200, validation: 160, test: 200 },
+      ...readings,
+      agreement,
+      oracle: { ...readings, student_step: 20 },
+      strongKnowledge: recall,
+      warnings: [],
+    },
+  };
+}
+
+/**
+ * PGR vs the strong model's knowledge tells its series apart: colour is the weak model, the dash the method,
+ * the legend names both; its x axis spans the points' recall (0.9–1 here, as in the demo), not 0–1; and
+ * every point is drawn, the three that share the axis's right end too.
+ */
+async function checkKnowledgeChart(page: Page, base: string, db: LabDb) {
+  const [experiment] = await db.insert(experiments).values({
+    kind: "sweep",
+    status: "done",
+    config: { tasks: ["world-coast"], sizes: ["nano", "micro", "small"], methods: ["naive", "auxconf"] },
+  }).returning();
+  await db.insert(results).values([
+    knowledgeResult(experiment.id, ["nano", "micro", "naive"], 0.2, 0.918),
+    knowledgeResult(experiment.id, ["nano", "small", "naive"], 0.5, 1),
+    knowledgeResult(experiment.id, ["nano", "small", "auxconf"], 0.7, 1),
+    knowledgeResult(experiment.id, ["micro", "small", "naive"], 0.3, 1),
+  ]);
+  await page.setViewportSize({ width: 1400, height: 900 });
+  await page.goto(`${base}/results?task=world-coast`);
+  const chart = "[data-testid=pgr-vs-knowledge]";
+  await page.waitForSelector(`${chart} canvas`);
+  await page.waitForLoadState("networkidle");
+  await page.waitForTimeout(300);
+  const legend = await page.$$eval(`${chart} .u-legend .u-series`, (rows) =>
+    rows.slice(1).map((row) => ({
+      label: row.querySelector(".u-label")!.textContent,
+      border: (row.querySelector(".u-marker") as HTMLElement).style.border,
+    })));
+  assert.deepEqual(legend.map((l) => l.label), [
+    "weak nano · naive",
+    "weak nano · auxconf",
+    "weak micro · naive",
+  ]);
+  const colour = (border: string) => border.replace(/^.*(rgb\(.*\))$/, "$1");
+  const [nanoNaive, nanoAuxconf, microNaive] = legend.map((l) => l.border);
+  assert.equal(colour(nanoNaive), colour(nanoAuxconf), "one colour per weak model");
+  assert.notEqual(colour(nanoNaive), colour(microNaive), "weak models apart by colour");
+  assert.deepEqual(legend.map((l) => /dashed/.test(l.border)), [false, true, false], "auxconf dashed");
+  assert.equal(
+    await page.textContent("[data-testid=pgr-vs-knowledge-key]"),
+    "Colour: the weak model, as on figure 3. The method: naive solid line, filled points; auxconf dashed line, " +
+      "open points.",
+  );
+  // The x axis's tick labels: the numbers drawn below the plot area.
+  const xTicks = await page.$eval(
+    `${chart} canvas`,
+    (canvas) =>
+      (globalThis as unknown as { canvasText: (c: Element) => { text: string; box: number[] }[] })
+        .canvasText(canvas).filter((t) => t.box[1] > canvas.clientHeight * devicePixelRatio * 0.75)
+        .map((t) => Number(t.text)).filter((v) => Number.isFinite(v)),
+  );
+  assert.ok(xTicks.length >= 2, xTicks.join(", "));
+  assert.ok(Math.min(...xTicks) >= 0.9 && Math.max(...xTicks) === 1, `x ticks ${xTicks.join(", ")}`);
+  // micro · naive has one point, at recall 1 beside two others: drawn (micro's colour, PALETTE[1]).
+  const orange = await page.$eval(`${chart} canvas`, (canvas) => {
+    const c = canvas as HTMLCanvasElement;
+    const data = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+    let count = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.abs(data[i] - 0xff) < 24 && Math.abs(data[i + 1] - 0x7f) < 24 && data[i + 2] < 40) count++;
+    }
+    return count;
+  });
+  assert.ok(orange > 10, `micro's point drawn (${orange} pixels)`);
+  assert.deepEqual(await canvasTextClashes(page), []);
+  await page.$eval("#pgr-knowledge", (el) => el.scrollIntoView());
+  await page.screenshot({ path: `${ARTIFACTS}/details-pgr-vs-knowledge.png` });
+}
+
+/**
+ * At 390 px a command wraps between its words, never inside one ("--⏎dir", "-⏎-ladder"), and the page is no
+ * wider than the phone; "95 %" never splits either (a no-break space).
+ */
+async function checkNoSplitWords(page: Page, base: string) {
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const path of ["/models", "/tasks", "/world"]) {
+    await page.goto(`${base}${path}`);
+    await page.waitForSelector("code.cmd");
+    await page.waitForLoadState("networkidle");
+    const split = await page.$$eval("code.cmd", (codes) =>
+      codes.flatMap((code) => {
+        const words: string[] = [];
+        const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          for (const m of node.textContent!.matchAll(/\S+/g)) {
+            const range = document.createRange();
+            range.setStart(node, m.index!);
+            range.setEnd(node, m.index! + m[0].length);
+            const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+            if (lines.size > 1) words.push(m[0]);
+          }
+        }
+        return words;
+      }));
+    assert.deepEqual(split, [], `${path}: words of a command split over lines`);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 390, `${path} is ${wide} px wide at 390 px`);
+    await page.screenshot({
+      path: `${ARTIFACTS}/details-commands${path.replace("/", "-")}-390.png`,
+      fullPage: true,
+    });
+  }
+  await page.goto(`${base}/results?task=world-region`);
+  await page.waitForSelector("[data-testid=pgr-bars]");
+  const text = (await page.textContent("main"))!;
+  assert.doesNotMatch(text, /95 %/, "95 and % joined by a no-break space");
+  assert.match(text, /whisker: 95\u00a0% interval/);
+  await page.setViewportSize({ width: 1440, height: 900 });
+}
+
 chromiumTest(
-  "dashboard details: one demo button, delete asks first, readable adapters, chart text apart",
+  "dashboard details: one demo button, delete asks first, readable adapters, chart text apart, PGR vs knowledge, commands whole",
   async () => {
     await buildDashboard({ quiet: true });
     await Deno.mkdir(ARTIFACTS, { recursive: true });
@@ -312,6 +462,8 @@ chromiumTest(
       await checkTaskDeleteAsksFirst(page, lab.base);
       await checkRanOn(page, lab.base, lab.db);
       await checkChartText(page, lab.base, await seedCrowdedCharts(lab.db));
+      await checkKnowledgeChart(page, lab.base, lab.db);
+      await checkNoSplitWords(page, lab.base);
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

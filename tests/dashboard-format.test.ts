@@ -3,11 +3,13 @@
  * (web/lib/chart-layout.ts), against hand-written expectations.
  */
 import assert from "node:assert/strict";
-import { type Box, logTickLabels, overlaps, placeLabel } from "../web/lib/chart-layout.ts";
+import { type Box, logTickLabels, overlaps, placeLabel, shareRange } from "../web/lib/chart-layout.ts";
 import {
   adapterLabel,
   formatInterval,
   METHOD_COLOURS,
+  METHOD_LINES,
+  methodLine,
   modelStatusWord,
   PALETTE,
   readableKey,
@@ -40,6 +42,24 @@ Deno.test("formatInterval: two ends or nothing (the API sends null for a missing
 Deno.test("method colours are not size colours", () => {
   const sizes = new Set(PALETTE.map((c) => c.toLowerCase()));
   for (const colour of Object.values(METHOD_COLOURS)) assert.ok(!sizes.has(colour.toLowerCase()), colour);
+});
+
+Deno.test("method lines: each method its own dash and a word for it, where colour means the weak model", () => {
+  const styles = Object.values(METHOD_LINES).map((l) => JSON.stringify([l.dash, l.open]));
+  assert.equal(new Set(styles).size, styles.length, "no two methods drawn alike");
+  assert.equal(methodLine("naive").dash, undefined, "naive: solid");
+  assert.equal(methodLine("auxconf").word, "dashed line, open points");
+  assert.ok(methodLine("a-new-method").dash, "an unknown method is not drawn as naive");
+});
+
+Deno.test("shareRange: a share axis spans its values, padded, on a 0.05 grid within 0–1", () => {
+  // The demo's strong checkpoints: recall 0.918, 0.980 and 1.
+  assert.deepEqual(shareRange([0.918, 0.98, 1], 0.01), [0.9, 1]);
+  assert.deepEqual(shareRange([0.918, 0.98, 1]), [0.85, 1]);
+  assert.deepEqual(shareRange([0.5]), [0.45, 0.55]);
+  assert.deepEqual(shareRange([0.01, 0.99]), [0, 1]);
+  const [lo, hi] = shareRange([0.3, 0.52]);
+  assert.ok(Math.abs(lo - 0.25) < 1e-12 && Math.abs(hi - 0.55) < 1e-12, `${lo}, ${hi}`);
 });
 
 Deno.test("form errors beside a field drop a camelCase API key, keep plain words and other messages", () => {

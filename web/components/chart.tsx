@@ -16,6 +16,8 @@ export interface ChartSeries {
   dash?: number[];
   width?: number;
   points?: boolean;
+  /** Points drawn as rings (white inside) rather than dots: a second way to tell series of one colour apart. */
+  open?: boolean;
 }
 
 export interface ChartMarker {
@@ -78,6 +80,10 @@ function niceLogBound(v: number, direction: -1 | 1): number {
 
 /** A log-axis tick: "1 M", "20 k" (the parameter count without the trailing zeros of "1.00 M"). */
 const logTickText = (v: number) => formatParams(v).replace(/\.0+(?= )/, "");
+
+/** The indexes of a data column's points (its values that are not null). */
+const pointIndexes = (column: ArrayLike<number | null | undefined>) =>
+  Array.from(column, (v, k) => (v === null || v === undefined ? -1 : k)).filter((k) => k >= 0);
 
 /** The font of the text the chart draws on its canvas (device pixels). */
 const canvasFont = (px: number) => `${Math.round(px * devicePixelRatio)}px system-ui, sans-serif`;
@@ -289,6 +295,26 @@ function xScale(props: ChartProps): uPlot.Scale {
   };
 }
 
+/** One series as uPlot draws it: its line, and its points as dots or rings. */
+function seriesOptions(s: ChartSeries): uPlot.Series {
+  return {
+    label: s.label,
+    stroke: s.color,
+    width: s.width ?? 2,
+    dash: s.dash,
+    spanGaps: true,
+    value: (_u, v) => (v === null ? "" : v.toFixed(3)),
+    points: {
+      show: s.points ?? true,
+      size: 7,
+      fill: s.open ? "#ffffff" : s.color,
+      // Every point, not only those uPlot finds between the x range's ends: where several points share the
+      // end's x (a scatter's), it finds only the first.
+      filter: (u, i, show) => show ? pointIndexes(u.data[i]) : null,
+    },
+  };
+}
+
 export function Chart(props: ChartProps) {
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -352,17 +378,10 @@ export function Chart(props: ChartProps) {
           label: props.xLabel,
           value: (_u, v) => (v === null ? "" : props.logX ? formatParams(v) : String(v)),
         },
-        ...props.series.map((s) => ({
-          label: s.label,
-          stroke: s.color,
-          width: s.width ?? 2,
-          dash: s.dash,
-          spanGaps: true,
-          value: (_u: uPlot, v: number | null) => (v === null ? "" : v.toFixed(3)),
-          points: { show: s.points ?? true, size: 7, fill: s.color },
-        })),
+        ...props.series.map(seriesOptions),
       ],
-      legend: { live: true },
+      // A dashed series has a dashed legend marker: series told apart by dash alone are told apart there too.
+      legend: { live: true, markers: { dash: (_u, i) => (props.series[i - 1]?.dash ? "dashed" : "solid") } },
       hooks: {
         draw: [(u) => {
           // Shapes first, then their labels on top, each clear of the ones before it.

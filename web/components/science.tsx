@@ -6,7 +6,16 @@
 import { METHOD_NAMES } from "../../server/contract/methods.ts";
 import { alignSeries, Chart, type ChartWhisker } from "./chart.tsx";
 import { EmptyState } from "./ui.tsx";
-import { formatInterval, formatNumber, formatParams, mean, methodColour, PALETTE } from "../lib/format.ts";
+import { shareRange } from "../lib/chart-layout.ts";
+import {
+  formatInterval,
+  formatNumber,
+  formatParams,
+  mean,
+  methodColour,
+  methodLine,
+  PALETTE,
+} from "../lib/format.ts";
 import {
   accuracyInterval,
   cautionLines,
@@ -107,6 +116,17 @@ function chanceOf(rows: ResultRow[]): number {
   return rates.size === 1 ? [...rates][0] : 0.5;
 }
 
+/**
+ * The colour of each weak size, on figure 3 and on PGR vs knowledge: PALETTE in order of size over every weak
+ * size of `rows`, so a size keeps its colour whichever method is shown.
+ */
+function weakColours(rows: ResultRow[], params: ParamsBySize): (weak: string) => string {
+  const all = [...new Set(rows.map((r) => r.weakSize).filter((w): w is string => !!w))].sort(
+    sizeOrder(params),
+  );
+  return (weak) => PALETTE[Math.max(0, all.indexOf(weak)) % PALETTE.length];
+}
+
 /** Whiskers a few pixels apart when several series have a point at the same x. */
 const whiskerOffset = (i: number) => (i % 2 === 0 ? 1 : -1) * 4 * (Math.floor(i / 2) + 1);
 
@@ -159,11 +179,7 @@ export function AccuracyVsSizePlot(
   }
   const weakRefs: Array<[number, number]> = [];
   const lines: Array<{ weak: string; points: Array<[number, number]> }> = [];
-  // Colours follow every weak size of these rows, so a size keeps its colour whichever method is shown.
-  const allWeak = [...new Set(rows.map((r) => r.weakSize).filter((w): w is string => !!w))].sort(
-    sizeOrder(params),
-  );
-  const colourOf = (weak: string) => PALETTE[allWeak.indexOf(weak) % PALETTE.length];
+  const colourOf = weakColours(rows, params);
   const weakSizes = [...new Set(known.map((r) => r.weakSize!))].sort(sizeOrder(params));
   weakSizes.forEach((weak, i) => {
     const group = known.filter((r) => r.weakSize === weak);
@@ -205,12 +221,11 @@ export function AccuracyVsSizePlot(
   };
   const all = [...data.slice(1).flat(), ...whiskers.flatMap((w) => [w.lo, w.hi])]
     .filter((v): v is number => v !== null);
-  const lo = Math.max(0, Math.floor((Math.min(...all) - 0.02) * 20) / 20);
-  const hi = Math.min(1, Math.ceil((Math.max(...all) + 0.02) * 20) / 20);
+  const [lo, hi] = shareRange(all);
   const seedCounts = [...new Set(known.map((r) => r.seed))].length;
   const intervalText = whiskers.length === 0
     ? "No intervals recorded for these results."
-    : `Bars: 95 % intervals${seedCounts > 1 ? ", shaded over seeds (t-interval)" : ""}${
+    : `Bars: 95\u00a0% intervals${seedCounts > 1 ? ", shaded over seeds (t-interval)" : ""}${
       whiskers.some((w) => !w.band) ? "; plain bars over test examples (Wilson, one seed)" : ""
     }${useOracle ? "; the GT-early-stopped student has none" : ""}. Red dashed line: chance ${
       chance.toFixed(2)
@@ -304,8 +319,8 @@ export function PgrBars(
           </span>
         ))}
         <span class="muted small">
-          PGR = (student − weak) / (ceiling − weak) at the final checkpoint; 1 = full recovery; whisker: 95 %
-          interval, over seeds (t) where a pair has several, else over test examples (bootstrap)
+          PGR = (student − weak) / (ceiling − weak) at the final checkpoint; 1 = full recovery; whisker:
+          95&nbsp;% interval, over seeds (t) where a pair has several, else over test examples (bootstrap)
         </span>
       </div>
       {pgrBarGroups(cells).map(({ key, label, cells: group }) => (
@@ -398,6 +413,99 @@ function PgrScale({ lo, hi, x }: { lo: number; hi: number; x: (v: number) => num
   );
 }
 
+/** The strong model's knowledge per strong reference ("medium@30"), from the results that record it. */
+export function strongKnowledgeOf(rows: ResultRow[]): Map<string, number> {
+  const knowledge = new Map<string, number>();
+  for (const r of rows) {
+    const k = r.full?.strongKnowledge;
+    if (r.strongSize && typeof k === "number" && Number.isFinite(k)) knowledge.set(r.strongSize, k);
+  }
+  return knowledge;
+}
+
+/** uPlot columns for a scatter: every point's own x (repeats allowed), each series valued at its points. */
+function scatterColumns(series: Array<Array<[number, number]>>): (number | null)[][] {
+  const points = series.flatMap((list, s) => list.map(([x, y]) => ({ s, x, y }))).sort((a, b) => a.x - b.x);
+  return [points.map((p) => p.x), ...series.map((_, s) => points.map((p) => (p.s === s ? p.y : null)))];
+}
+
+/**
+ * PGR against how much the strong model knows (region recall of its checkpoint: a snapshot along
+ * pretraining or the final model), from the summary of one task's results: one point per (weak, strong,
+ * method) cell, the points of a weak model and method joined in order of recall. Colour is the weak model
+ * (as on figure 3), the line's dash the method (METHOD_LINES), each legend entry names both; whiskers are
+ * the t-interval over seeds, as on the PGR bars. The x axis spans the points' recall (shareRange), not
+ * 0–1: the checkpoints compared usually all know most of the world (0.92–1 in the demo), and on 0–1 their
+ * points and whiskers would pile up at its right edge. It is the only recall axis on the page, and the
+ * same checkpoints give the same range on every task.
+ */
+export function PgrVsKnowledge(
+  { task, summary, rows, params }: {
+    task: string;
+    summary: ResultsSummary;
+    rows: ResultRow[];
+    params: ParamsBySize;
+  },
+) {
+  const knowledge = strongKnowledgeOf(rows);
+  const recall = (c: CellSummary) => knowledge.get(c.strong)!;
+  const cells = summary.cells.filter((c) => knowledge.has(c.strong) && !c.gap_too_small && isNumber(c.pgr));
+  if (cells.length === 0) {
+    return (
+      <EmptyState title="Every pair with a recorded strong-model knowledge has a gap too small for PGR." />
+    );
+  }
+  const order = sizeOrder(params);
+  const groups = [...new Map(cells.map((c) => [`${c.weak} · ${c.method}`, c])).values()]
+    .sort((a, b) => order(a.weak, b.weak) || byMethodOrder(a.method, b.method))
+    .map(({ weak, method }) => ({
+      weak,
+      method,
+      cells: cells.filter((c) => c.weak === weak && c.method === method),
+    }));
+  const colourOf = weakColours(rows, params);
+  const whiskers: ChartWhisker[] = groups.flatMap((g, i) =>
+    g.cells.filter((c) => isNumber(c.pgr_ci.lo) && isNumber(c.pgr_ci.hi) && c.pgr_ci.hi > c.pgr_ci.lo)
+      .map((c) => ({
+        x: recall(c),
+        lo: c.pgr_ci.lo,
+        hi: c.pgr_ci.hi,
+        color: colourOf(g.weak),
+        dx: whiskerOffset(i),
+      }))
+  );
+  const ends = [...cells.map((c) => c.pgr), ...whiskers.flatMap((w) => [w.lo, w.hi])];
+  const methodKey = [...new Set(groups.map((g) => g.method))].map((m) => `${m} ${methodLine(m).word}`)
+    .join("; ");
+  return (
+    <>
+      <Chart
+        testId="pgr-vs-knowledge"
+        title={`PGR vs strong model's knowledge — ${task}`}
+        xLabel="strong model's region recall"
+        yLabel="PGR"
+        data={scatterColumns(groups.map((g) => g.cells.map((c) => [recall(c), c.pgr] as [number, number])))}
+        series={groups.map((g) => ({
+          label: `weak ${g.weak} · ${g.method}`,
+          color: colourOf(g.weak),
+          dash: methodLine(g.method).dash,
+          open: methodLine(g.method).open,
+          width: 1.5,
+        }))}
+        whiskers={whiskers}
+        xRange={shareRange(cells.map(recall), 0.01)}
+        yRange={[Math.min(0, ...ends) - 0.05, Math.max(1, ...ends) + 0.05]}
+        summary={cells.map((c) =>
+          `${c.weak}→${c.strong} (${c.method}): recall ${recall(c).toFixed(3)}, PGR ${c.pgr.toFixed(2)}`
+        ).join("; ")}
+      />
+      <p class="muted small" data-testid="pgr-vs-knowledge-key">
+        Colour: the weak model, as on figure 3. The method: {methodKey}.
+      </p>
+    </>
+  );
+}
+
 /** The median PGR per task × method and per method over all tasks, as the API computed it. */
 export function MedianPgrTable({ summary }: { summary: ResultsSummary }) {
   if (summary.medians.length === 0) return <EmptyState title="No results to summarize yet." />;
@@ -409,7 +517,7 @@ export function MedianPgrTable({ summary }: { summary: ResultsSummary }) {
           <th scope="col">task</th>
           <th scope="col">method</th>
           <th scope="col" class="num">median PGR</th>
-          <th scope="col" class="num">95 % interval</th>
+          <th scope="col" class="num">95&nbsp;% interval</th>
           <th scope="col" class="num">pairs used</th>
           <th scope="col" class="num">left out (gap too small)</th>
         </tr>
@@ -468,8 +576,8 @@ export function ResultsTable(
           Every reading names its checkpoint: final (the paper's reading, the headline) unless named.
           "selected" is the student at its best validation point, and a student's validation labels are the
           weak model's: it is the checkpoint that agrees with the supervisor most. The oracle picks on test
-          and is an upper bound only. @N: the training step. Under each row: 95 % intervals (Wilson over test
-          examples; PGR: paired bootstrap).
+          and is an upper bound only. @N: the training step. Under each row: 95&nbsp;% intervals (Wilson over
+          test examples; PGR: paired bootstrap).
         </caption>
         <thead>
           <tr>{headers.map((h) => <th scope="col" key={h}>{h}</th>)}</tr>
@@ -506,7 +614,7 @@ export function ResultsTable(
               </tr>,
               ci && (
                 <tr key={`${r.id}-ci`} class="interval-row" data-testid="interval-row">
-                  <td colSpan={6} class="small muted">95 % interval</td>
+                  <td colSpan={6} class="small muted">95&nbsp;% interval</td>
                   {[ci.weak_acc, ci.ceiling_acc, ci.student_acc, ci.pgr].map((interval, k) => (
                     <td key={k} class="num small muted">{formatInterval(interval) ?? "—"}</td>
                   ))}

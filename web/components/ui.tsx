@@ -2,7 +2,7 @@
  * Small shared pieces: status badges, live progress bars, empty and error states, page headers, a
  * destructive action that asks first.
  */
-import type { ComponentChildren } from "preact";
+import { type ComponentChildren, toChildArray, type VNode } from "preact";
 import { useEffect, useId, useRef, useState } from "preact/hooks";
 import { describeError } from "../lib/api.ts";
 import { liveJobs } from "../lib/live.ts";
@@ -128,9 +128,64 @@ export function Section(
   );
 }
 
-/** One line of code the user can copy. */
+/**
+ * One line of code the user can copy. Each word is kept whole (styles.css: `.cmd-word`): a narrow screen
+ * wraps the command between words, never inside a flag ("--dir"), unless one word is wider than the line.
+ */
 export function Cmd({ children }: { children: ComponentChildren }) {
-  return <code class="cmd">{children}</code>;
+  // Adjacent text ("--size " and a size's name) joined first, so a word split over two children stays one.
+  const parts: Array<string | VNode> = [];
+  for (const child of toChildArray(children)) {
+    const last = parts.length - 1;
+    if (typeof child === "object") parts.push(child);
+    else if (typeof parts[last] === "string") parts[last] += String(child);
+    else parts.push(String(child));
+  }
+  return (
+    <code class="cmd">
+      {parts.flatMap((part, p) =>
+        typeof part === "string"
+          ? part.split(/(\s+)/).filter(Boolean).map((w, i) =>
+            /\s/.test(w) ? w : <span key={`${p}.${i}`} class="cmd-word">{w}</span>
+          )
+          : [part]
+      )}
+    </code>
+  );
+}
+
+/** A long list cut to its first `cap` items unless `all` (ShowAll toggles it). */
+export function capped<T>(items: T[], cap: number, all: boolean, toggle: () => void) {
+  return {
+    shown: all || items.length <= cap ? items : items.slice(0, cap),
+    total: items.length,
+    cap,
+    all,
+    toggle,
+  };
+}
+
+/** `capped` with its own "show all" state. */
+export function useCap<T>(items: T[], cap: number) {
+  const [all, setAll] = useState(false);
+  return capped(items, cap, all, () => setAll((a) => !a));
+}
+
+/** Under a list cut by useCap: how much of it shows, and a button for the rest (or the first few again). */
+export function ShowAll(
+  { cut, what }: { cut: { total: number; cap: number; all: boolean; toggle: () => void }; what: string },
+) {
+  if (cut.total <= cut.cap) return null;
+  return (
+    <div class="form-row show-all" data-testid="show-all">
+      <span class="muted small">
+        {cut.all ? `All ${cut.total} ${what}` : `${cut.cap} of ${cut.total} ${what}`}
+      </span>
+      <button type="button" class="secondary" onClick={cut.toggle}>
+        {cut.all ? `Show the first ${cut.cap}` : `Show all ${cut.total} ${what}`}
+      </button>
+    </div>
+  );
 }
 
 /** "Load more" under a paged list; nothing when every row is shown. */

@@ -1,7 +1,7 @@
 /**
  * Where the charts (components/chart.tsx) put the text they draw on their canvas: labels moved clear of
  * each other and kept inside the plot area, and which ticks of a log axis carry a label at the room the
- * axis has. Pure functions of boxes and widths, in canvas pixels.
+ * axis has, and the range of an axis of shares. Pure functions of boxes and widths, in canvas pixels.
  */
 
 /** A rectangle on the canvas. */
@@ -63,4 +63,14 @@ export function logTickLabels(
     const labelled = mantissas.includes(mantissa) && (mantissa !== 1 || exponent % everyNth === 0);
     return labelled ? format(v) : "";
   });
+}
+
+/**
+ * The range of an axis whose values are shares (accuracy, recall): their ends widened by `pad`, rounded out
+ * to a multiple of 0.05 and kept within 0–1.
+ */
+export function shareRange(values: number[], pad = 0.02): [number, number] {
+  const lo = Math.max(0, Math.floor((Math.min(...values) - pad) * 20) / 20);
+  const hi = Math.min(1, Math.ceil((Math.max(...values) + pad) * 20) / 20);
+  return [lo, hi];
 }

@@ -90,6 +90,27 @@ export function methodColour(method: string): string {
   return METHOD_COLOURS[method] ?? "#5c6b7a";
 }
 
+/**
+ * One line style per method, for a chart whose colours already mean the weak model (PGR vs knowledge): a
+ * dash, open or filled points, and both in words.
+ */
+export const METHOD_LINES: Record<string, MethodLine> = {
+  naive: { word: "solid line, filled points" },
+  auxconf: { dash: [6, 4], open: true, word: "dashed line, open points" },
+  bootstrap: { dash: [2, 3], word: "dotted line, filled points" },
+  generative: { dash: [10, 3, 2, 3], open: true, word: "dash-dot line, open points" },
+};
+
+export interface MethodLine {
+  dash?: number[];
+  open?: boolean;
+  word: string;
+}
+
+export function methodLine(method: string): MethodLine {
+  return METHOD_LINES[method] ?? { dash: [1, 5], open: true, word: "sparse dots, open points" };
+}
+
 /** "[0.53, 0.67]": a 95 % interval as the tables show it; null when either end is missing. */
 export function formatInterval(
   interval: { lo: number | null; hi: number | null } | null | undefined,

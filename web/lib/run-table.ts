@@ -1,6 +1,7 @@
 /**
  * The Compare page's table logic: the columns a run can be grouped by, groups of rows, and the
- * side-by-side diff of two runs' configurations (nested config flattened to dotted keys).
+ * side-by-side diff of two runs' configurations (nested config flattened to dotted keys); and the run
+ * pickers' search.
  */
 import type { RunTableRow } from "../../server/contract/runs.ts";
 
@@ -22,6 +23,16 @@ export const groupValue = (row: RunTableRow, key: GroupKey) => {
   const v = row[key];
   return v === null || v === undefined ? "—" : String(v);
 };
+
+/** Whether every word of `text` is in the run's id ("#12"), name, role, size, task or status (any case). */
+export function runMatches(
+  run: { id: number; name?: string; role: string; modelSize: string; task: string | null; status: string },
+  text: string,
+): boolean {
+  const hay = `#${run.id} ${run.name ?? ""} ${run.role} ${run.modelSize} ${run.task ?? ""} ${run.status}`
+    .toLowerCase();
+  return text.toLowerCase().split(/\s+/).every((word) => hay.includes(word));
+}
 
 /** Rows grouped by one key, groups in the order their first row appears. */
 export function groupRows(rows: RunTableRow[], key: GroupKey): { value: string; rows: RunTableRow[] }[] {

@@ -2,27 +2,29 @@
  * Cross-experiment views over every stored result: Results (figure 3, PGR bars, median PGR, PGR vs the
  * strong model's knowledge, exports), Agreement (figure 8) and Saliency (probe accuracy per layer).
  */
-import { Chart, type ChartWhisker } from "../components/chart.tsx";
 import {
   AgreementCharts,
   MedianPgrTable,
   PairwiseNote,
   PgrBars,
+  PgrVsKnowledge,
   ResultsTable,
   ResultWarnings,
   SaliencyChart,
+  strongKnowledgeOf,
   TaskPicker,
   tasksOf,
   useResultsSummary,
 } from "../components/science.tsx";
 import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
-import { methodColour } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
 import type { Experiment, ProbeRow, ResultRow } from "../lib/types.ts";
+import type { ComponentChildren } from "preact";
+import type { ResultsSummary } from "../../server/contract/results.ts";
 import type { TaskListing } from "../../server/contract/tasks.ts";
 import { scopeToTask, sharedTestSize } from "../lib/result-groups.ts";
 import { ExportButtons, Fig3WithControls } from "./experiment.tsx";
@@ -74,15 +76,13 @@ function useResultsForTask() {
   return { results, tasks, pairwise, task, rows, settingsPicker: picker };
 }
 
-/** The API's summary of one task's results: PGR per pair and method. */
-function SummaryBars(
-  { task, params, rows }: { task: string; params: ReadonlyMap<string, number>; rows: ResultRow[] },
+/** A view of the API's summary of one task's results (PGR per pair and method), once it has loaded. */
+function TaskSummary(
+  { task, view }: { task: string; view: (summary: ResultsSummary) => ComponentChildren },
 ) {
   const summary = useResultsSummary(`?task=${encodeURIComponent(task)}`, statusVersion.value);
   if (summary.error) return <ErrorBox message={summary.error} onRetry={summary.reload} />;
-  return summary.data
-    ? <PgrBars summary={summary.data} params={params} rows={rows} />
-    : <Loading what="PGR" />;
+  return summary.data ? <>{view(summary.data)}</> : <Loading what="PGR" />;
 }
 
 /** The API's median PGR over every stored result: per task × method and per method. */
@@ -92,77 +92,6 @@ function SummaryTable() {
   return summary.data ? <MedianPgrTable summary={summary.data} /> : <Loading what="median PGR" />;
 }
 
-/** The strong model's knowledge per strong reference ("medium@30"), from the results that record it. */
-function strongKnowledgeOf(rows: ResultRow[]): Map<string, number> {
-  const knowledge = new Map<string, number>();
-  for (const r of rows) {
-    const k = r.full?.strongKnowledge;
-    if (r.strongSize && typeof k === "number" && Number.isFinite(k)) knowledge.set(r.strongSize, k);
-  }
-  return knowledge;
-}
-
-/** uPlot columns for a scatter: every point's own x (repeats allowed), each series valued at its points. */
-function scatterColumns(series: Array<Array<[number, number]>>): (number | null)[][] {
-  const points = series.flatMap((list, s) => list.map(([x, y]) => ({ s, x, y }))).sort((a, b) => a.x - b.x);
-  return [points.map((p) => p.x), ...series.map((_, s) => points.map((p) => (p.s === s ? p.y : null)))];
-}
-
-/**
- * PGR against how much the strong model knows (region recall of its checkpoint: a snapshot along
- * pretraining or the final model): one point per (weak, strong, method) cell of the API's summary, one
- * colour per weak model and method, with the t-interval over seeds as whiskers as on the PGR bars.
- */
-function PgrVsKnowledge({ task, knowledge }: { task: string; knowledge: ReadonlyMap<string, number> }) {
-  const summary = useResultsSummary(`?task=${encodeURIComponent(task)}`, statusVersion.value);
-  if (summary.error) return <ErrorBox message={summary.error} onRetry={summary.reload} />;
-  if (!summary.data) return <Loading what="PGR" />;
-  const cells = summary.data.cells.filter((c) =>
-    knowledge.has(c.strong) && !c.gap_too_small && Number.isFinite(c.pgr)
-  );
-  if (cells.length === 0) {
-    return (
-      <EmptyState title="Every pair with a recorded strong-model knowledge has a gap too small for PGR." />
-    );
-  }
-  const groups = [...new Set(cells.map((c) => `${c.weak} · ${c.method}`))];
-  // Colour means method here as on the PGR bars (sizes take PALETTE on this page's figure 3).
-  const colorOf = (group: string) => methodColour(group.split(" · ")[1]);
-  const whiskers: ChartWhisker[] = cells.filter((c) =>
-    Number.isFinite(c.pgr_ci.lo) && c.pgr_ci.hi > c.pgr_ci.lo
-  )
-    .map((c) => ({
-      x: knowledge.get(c.strong)!,
-      lo: c.pgr_ci.lo,
-      hi: c.pgr_ci.hi,
-      color: colorOf(`${c.weak} · ${c.method}`),
-    }));
-  const ends = [...cells.map((c) => c.pgr), ...whiskers.flatMap((w) => [w.lo, w.hi])];
-  const points = groups.map((group) =>
-    cells.filter((c) => `${c.weak} · ${c.method}` === group).map((c) =>
-      [knowledge.get(c.strong)!, c.pgr] as [number, number]
-    )
-  );
-  return (
-    <Chart
-      testId="pgr-vs-knowledge"
-      title={`PGR vs strong model's knowledge — ${task}`}
-      xLabel="strong model's region recall"
-      yLabel="PGR"
-      data={scatterColumns(points)}
-      series={groups.map((group) => ({ label: group, color: colorOf(group), width: 0 }))}
-      whiskers={whiskers}
-      xRange={[0, 1]}
-      yRange={[Math.min(0, ...ends) - 0.05, Math.max(1, ...ends) + 0.05]}
-      summary={cells.map((c) =>
-        `${c.weak}→${c.strong} (${c.method}): recall ${knowledge.get(c.strong)!.toFixed(3)}, PGR ${
-          c.pgr.toFixed(2)
-        }`
-      ).join("; ")}
-    />
-  );
-}
-
 export function ResultsPage() {
   const { results, tasks, pairwise, task, rows, settingsPicker } = useResultsForTask();
   const { params, compute } = useParamsBySize();
@@ -170,7 +99,7 @@ export function ResultsPage() {
   const sweeps = useResource<Experiment[]>("/sweeps?limit=1000", statusVersion.value);
   const sweepIds = new Set((sweeps.data ?? []).map((s) => s.id));
   const taskQuery = `?task=${encodeURIComponent(task)}`;
-  const knowledge = strongKnowledgeOf(rows);
+  const knowledge = strongKnowledgeOf(rows).size > 0;
   return (
     <>
       <PageHeader title="Results">
@@ -190,21 +119,29 @@ export function ResultsPage() {
           </Section>
           <div class="two-columns even">
             <Section title="Performance gap recovered per pair" id="pgr">
-              <SummaryBars task={task} params={params} rows={rows} />
+              <TaskSummary
+                task={task}
+                view={(summary) => <PgrBars summary={summary} params={params} rows={rows} />}
+              />
             </Section>
             <Section title="Median PGR (all tasks)" id="median">
               <SummaryTable />
             </Section>
           </div>
-          {knowledge.size > 0 && (
+          {knowledge && (
             <Section title="PGR vs strong model's knowledge" id="pgr-knowledge">
               <p class="lede">
                 Strong models taken along pretraining (snapshots such as{" "}
                 <Cmd>--strong medium@30</Cmd>): does PGR change with how much the strong model knows? x: the
-                strong checkpoint's region recall; whisker: 95 % t-interval over seeds; gaps too small are
-                left out.
+                strong checkpoint's region recall; whisker: 95&nbsp;% t-interval over seeds; gaps too small
+                are left out.
               </p>
-              <PgrVsKnowledge task={task} knowledge={knowledge} />
+              <TaskSummary
+                task={task}
+                view={(summary) => (
+                  <PgrVsKnowledge task={task} summary={summary} rows={rows} params={params} />
+                )}
+              />
             </Section>
           )}
           <Section title={`All results for ${task}`} id="rows">

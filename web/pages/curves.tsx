@@ -2,6 +2,7 @@
  * Training curves: a run's loss and accuracy series, reloaded live while its job runs, with the
  * early-stopping point (best test accuracy) marked and compared with the final point.
  */
+import { useState } from "preact/hooks";
 import { METRIC_SERIES } from "../../server/contract/series.ts";
 import { alignSeries, Chart, type ChartMarker, type ChartStepLine } from "../components/chart.tsx";
 import {
@@ -11,11 +12,14 @@ import {
   LoadMore,
   PageHeader,
   Section,
+  ShowAll,
   StatusBadge,
+  useCap,
 } from "../components/ui.tsx";
 import { formatDuration, formatTime, PALETTE } from "../lib/format.ts";
 import { liveJobs, runCue, statusVersion } from "../lib/live.ts";
 import { usePagedList, useResource } from "../lib/resource.ts";
+import { runMatches } from "../lib/run-table.ts";
 import { seriesKind, testAccuracySeries } from "../lib/series.ts";
 import type { RunMetrics, SeriesPoint } from "../../server/contract/series.ts";
 import type { Run } from "../lib/types.ts";
@@ -249,28 +253,78 @@ export function RunCurves(
   );
 }
 
-/** Runs as a list of links; the current one highlighted. */
+/** Chips a long run list shows before "Show all": about three lines on a wide screen. */
+const PICKER_CAP = 12;
+
+/**
+ * Runs as a list of links, the current one highlighted. A long list (a sweep's hundreds of runs) offers a
+ * search and a role and a task to pick, and shows the current run and the first PICKER_CAP runs that match
+ * until "Show all": every run stays a search or a click away, and the curves stay near the top.
+ */
 export function RunPicker(
   { runs, current, hrefOf }: { runs: Run[]; current?: number; hrefOf: (run: Run) => string },
 ) {
+  const [find, setFind] = useState({ text: "", role: "", task: "" });
+  const long = runs.length > PICKER_CAP;
+  const matches = runs.filter((r) =>
+    (!find.role || r.role === find.role) && (!find.task || r.task === find.task) && runMatches(r, find.text)
+  );
+  const cut = useCap(matches, PICKER_CAP);
+  const currentRun = runs.find((r) => r.id === current);
+  const shown = currentRun && !cut.shown.includes(currentRun) ? [currentRun, ...cut.shown] : cut.shown;
+  const values = (key: "role" | "task") =>
+    [...new Set(runs.map((r) => r[key]).filter((v): v is string => !!v))].sort();
   return (
-    <nav class="run-picker" aria-label="Runs">
-      {runs.map((r) => (
-        <a
-          key={r.id}
-          href={hrefOf(r)}
-          class={r.id === current ? "chip selected" : "chip"}
-          aria-current={r.id === current ? "page" : undefined}
-        >
-          #{r.id} {r.name ?? `${r.role} · ${r.modelSize}`} <StatusBadge status={r.status} />
-        </a>
-      ))}
-    </nav>
+    <>
+      {long && (
+        <div class="runs-filters" data-testid="run-picker-filters">
+          <label>
+            Find{" "}
+            <input
+              type="search"
+              placeholder="#id, name, task…"
+              value={find.text}
+              onInput={(e) => setFind({ ...find, text: (e.target as HTMLInputElement).value })}
+            />
+          </label>
+          {(["role", "task"] as const).map((key) =>
+            values(key).length > 1 && (
+              <label key={key}>
+                {key}{" "}
+                <select
+                  data-filter={key}
+                  value={find[key]}
+                  onChange={(e) => setFind({ ...find, [key]: (e.target as HTMLSelectElement).value })}
+                >
+                  <option value="">any</option>
+                  {values(key).map((v) => <option key={v} value={v}>{v}</option>)}
+                </select>
+              </label>
+            )
+          )}
+        </div>
+      )}
+      <nav class="run-picker" aria-label="Runs">
+        {shown.map((r) => (
+          <a
+            key={r.id}
+            href={hrefOf(r)}
+            class={r.id === current ? "chip selected" : "chip"}
+            aria-current={r.id === current ? "page" : undefined}
+          >
+            #{r.id} {r.name ?? `${r.role} · ${r.modelSize}`} <StatusBadge status={r.status} />
+          </a>
+        ))}
+      </nav>
+      {long && matches.length === 0 && <p class="muted">No run matches.</p>}
+      <ShowAll cut={cut} what={find.text || find.role || find.task ? "matching runs" : "runs"} />
+    </>
   );
 }
 
 export function CurvesPage({ runId }: { runId?: number }) {
-  const runs = usePagedList<Run>("/runs", statusVersion.value);
+  // Pages of 500: the picker searches every run loaded, which is every run of most labs.
+  const runs = usePagedList<Run>("/runs", statusVersion.value, 500);
   const chosen = runId ?? runs.data?.[0]?.id;
   return (
     <>

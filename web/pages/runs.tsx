@@ -1,8 +1,8 @@
 /**
  * Compare runs: the runs table (GET /api/runs: sort by any column, filter by text and per column, group by
- * any config key), each run named by what it is; select runs to overlay one metric's curves on one chart
- * (or their groups as a mean with a min–max band) under the curve controls; export the chart as PNG, SVG
- * and CSV; and diff two selected runs' configurations.
+ * any config key; its first rows until "Show all"), each run named by what it is; select runs to overlay
+ * one metric's curves on one chart above the table (or their groups as a mean with a min–max band) under
+ * the curve controls; export the chart as PNG, SVG and CSV; and diff two selected runs' configurations.
  */
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { RunSortKey, RunTableRow } from "../../server/contract/runs.ts";
@@ -15,7 +15,17 @@ import {
   DEFAULT_CURVE_SETTINGS,
   X_AXIS_LABELS,
 } from "../components/curve-controls.tsx";
-import { EmptyState, ErrorBox, Loading, PageHeader, Section, StatusBadge } from "../components/ui.tsx";
+import {
+  capped,
+  EmptyState,
+  ErrorBox,
+  Loading,
+  LoadMore,
+  PageHeader,
+  Section,
+  ShowAll,
+  StatusBadge,
+} from "../components/ui.tsx";
 import { apiGet, describeError } from "../lib/api.ts";
 import { meanBand, type RunPace } from "../lib/curve-transforms.ts";
 import { formatDuration, formatNumber, PALETTE } from "../lib/format.ts";
@@ -28,7 +38,7 @@ import {
   type OverlayFigure,
   overlaySvg,
 } from "../lib/overlay-figure.ts";
-import { useResource } from "../lib/resource.ts";
+import { usePagedList, useResource } from "../lib/resource.ts";
 import { configDiff, GROUP_KEYS, type GroupKey, groupRows, runConfig } from "../lib/run-table.ts";
 
 const COLUMNS: { key: RunSortKey; label: string; num?: boolean }[] = [
@@ -48,8 +58,13 @@ const FILTERS = [
   { param: "method", field: "method" },
   { param: "size", field: "modelSize" },
   { param: "seed", field: "seed" },
+  { param: "weak", field: "weak" },
+  { param: "strong", field: "strong" },
   { param: "status", field: "status" },
 ] as const;
+
+/** Rows the table shows before "Show all": the chart above it stays in reach. */
+const TABLE_CAP = 50;
 
 type Filters = Partial<Record<(typeof FILTERS)[number]["param"] | "q", string>>;
 
@@ -177,49 +192,61 @@ function FilterBar(
   );
 }
 
+/**
+ * The runs in groups (or one group), their first TABLE_CAP rows shown unless `showAll`; each group's heading
+ * counts all of its runs.
+ */
 function RunsTable(
-  { rows, groupBy, sort, onSort, selected, onToggle }: {
+  { rows, groupBy, sort, onSort, selected, onToggle, showAll }: {
     rows: RunTableRow[];
     groupBy: GroupKey | "";
     sort: { key: RunSortKey; order: "asc" | "desc" };
     onSort: (key: RunSortKey) => void;
     selected: number[];
     onToggle: (id: number) => void;
+    /** Kept by the page, so that sorting or filtering (which reloads the table) keeps it. */
+    showAll: [boolean, () => void];
   },
 ) {
-  const groups = groupBy ? groupRows(rows, groupBy) : [{ value: "", rows }];
+  const all = groupBy ? groupRows(rows, groupBy) : [{ value: "", rows }];
+  const cut = capped(all.flatMap((g) => g.rows), TABLE_CAP, ...showAll);
+  const counts = new Map(all.map((g) => [g.value, g.rows.length]));
+  const groups = groupBy ? groupRows(cut.shown, groupBy) : [{ value: "", rows: cut.shown }];
   return (
-    <div class="table-scroll">
-      <table class="table compact runs-table" data-testid="runs-table">
-        <thead>
-          <tr>
-            <th>
-              <span class="visually-hidden">Select</span>
-            </th>
-            {COLUMNS.map((col) => <SortHeader key={col.key} col={col} sort={sort} onSort={onSort} />)}
-          </tr>
-        </thead>
-        <tbody>
-          {groups.map((g) => [
-            groupBy && (
-              <tr key={`g-${g.value}`} class="group-row">
-                <th colSpan={COLUMNS.length + 1} scope="rowgroup">
-                  {groupBy} = {g.value} · {g.rows.length} run{g.rows.length === 1 ? "" : "s"}
-                </th>
-              </tr>
-            ),
-            ...g.rows.map((r) => (
-              <RunRow
-                key={r.id}
-                row={r}
-                selected={selected.includes(r.id)}
-                onToggle={() => onToggle(r.id)}
-              />
-            )),
-          ])}
-        </tbody>
-      </table>
-    </div>
+    <>
+      <div class="table-scroll">
+        <table class="table compact runs-table" data-testid="runs-table">
+          <thead>
+            <tr>
+              <th>
+                <span class="visually-hidden">Select</span>
+              </th>
+              {COLUMNS.map((col) => <SortHeader key={col.key} col={col} sort={sort} onSort={onSort} />)}
+            </tr>
+          </thead>
+          <tbody>
+            {groups.map((g) => [
+              groupBy && (
+                <tr key={`g-${g.value}`} class="group-row">
+                  <th colSpan={COLUMNS.length + 1} scope="rowgroup">
+                    {groupBy} = {g.value} · {counts.get(g.value)} run{counts.get(g.value) === 1 ? "" : "s"}
+                  </th>
+                </tr>
+              ),
+              ...g.rows.map((r) => (
+                <RunRow
+                  key={r.id}
+                  row={r}
+                  selected={selected.includes(r.id)}
+                  onToggle={() => onToggle(r.id)}
+                />
+              )),
+            ])}
+          </tbody>
+        </table>
+      </div>
+      <ShowAll cut={cut} what="runs" />
+    </>
   );
 }
 
@@ -415,7 +442,7 @@ function ConfigDiff({ a, b }: { a: RunTableRow; b: RunTableRow }) {
 }
 
 function tableQuery(filters: Filters, sort: { key: RunSortKey; order: "asc" | "desc" }): string {
-  const query = new URLSearchParams({ limit: "1000", sort: sort.key, order: sort.order });
+  const query = new URLSearchParams({ sort: sort.key, order: sort.order });
   for (const [k, v] of Object.entries(filters)) if (v) query.set(k, v);
   return `/runs?${query}`;
 }
@@ -425,7 +452,9 @@ export function RunsPage() {
   const [sort, setSort] = useState<{ key: RunSortKey; order: "asc" | "desc" }>({ key: "id", order: "desc" });
   const [groupBy, setGroupBy] = useState<GroupKey | "">("");
   const [selected, setSelected] = useState<number[]>([]);
-  const table = useResource<RunTableRow[]>(tableQuery(filters, sort), statusVersion.value);
+  const [showAll, setShowAll] = useState(false);
+  // Pages of 500 rows (the API's limit is 1000): "Load more" past them, "Show all" past TABLE_CAP.
+  const table = usePagedList<RunTableRow>(tableQuery(filters, sort), statusVersion.value, 500);
   const all = useResource<RunTableRow[]>("/runs?limit=1000", statusVersion.value);
   const options = useMemo(() => {
     const out: Record<string, string[]> = {};
@@ -435,7 +464,7 @@ export function RunsPage() {
     }
     return out;
   }, [all.data]);
-  const byId = new Map((all.data ?? []).map((r) => [r.id, r]));
+  const byId = new Map([...(all.data ?? []), ...(table.data ?? [])].map((r) => [r.id, r]));
   const chosen = selected.map((id) => byId.get(id)).filter((r): r is RunTableRow => !!r);
   const onSort = (key: RunSortKey) =>
     setSort((s) => ({ key, order: s.key === key && s.order === "desc" ? "asc" : "desc" }));
@@ -444,6 +473,18 @@ export function RunsPage() {
   return (
     <>
       <PageHeader title="Compare runs" />
+      <Section title="Overlay" id="overlay">
+        <p class="muted" data-testid="selection">
+          {chosen.length === 0
+            ? "Select runs in the table below to overlay their curves here."
+            : `${chosen.length} selected: `}
+          {chosen.map((r) => r.name).join("; ")}
+          {chosen.length > 0 && (
+            <button type="button" class="link-button" onClick={() => setSelected([])}>clear</button>
+          )}
+        </p>
+        {chosen.length > 0 && <Overlay runs={chosen} groupBy={groupBy} />}
+      </Section>
       <Section title="Runs" id="runs">
         <FilterBar
           filters={filters}
@@ -473,21 +514,11 @@ export function RunsPage() {
               onSort={onSort}
               selected={selected}
               onToggle={toggle}
+              showAll={[showAll, () => setShowAll((a) => !a)]}
             />
           )}
-        <p class="muted" data-testid="selection">
-          {chosen.length === 0 ? "Select runs to overlay their curves." : `${chosen.length} selected: `}
-          {chosen.map((r) => r.name).join("; ")}
-          {chosen.length > 0 && (
-            <button type="button" class="link-button" onClick={() => setSelected([])}>clear</button>
-          )}
-        </p>
+        <LoadMore list={table} what="runs" />
       </Section>
-      {chosen.length > 0 && (
-        <Section title="Overlay" id="overlay">
-          <Overlay runs={chosen} groupBy={groupBy} />
-        </Section>
-      )}
       {chosen.length >= 2 && (
         <Section title={`Configuration: ${chosen[0].name} vs ${chosen[1].name}`} id="config-diff">
           <ConfigDiff a={chosen[0]} b={chosen[1]} />
