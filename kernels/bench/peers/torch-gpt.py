@@ -15,7 +15,8 @@ The AdamW settings come from the caller as JSON (the engine's DEFAULT_ADAMW, ker
 BLAS's, which keeps its own pool, sized when the library loads (OPENBLAS_NUM_THREADS, set here before torch
 is imported). Debian's torch is built against the generic BLAS interface, so set_num_threads does not reach
 OpenBLAS: "one thread" left OpenBLAS on every core (sgemm 512^3 at 226 GFLOP/s on two cores against 112 on
-one), and two threads ran four on two cores. One thread count per process, then (run.ts runs one per count).
+one), and two threads ran four on two cores. One thread count per process, then (run.ts runs one per count),
+and OpenMP's threads wait passively, so they leave the cores to the BLAS's.
 
 With --gpt2 it times the GPT-2-124M-sized step instead (vocabulary 50257, context 1024, width 768,
 12 layers, 12 heads, batch 4 x 1024) on CUDA when present, in fp32 with TF32 off: the GPU-session
@@ -42,6 +43,9 @@ THREADS = threads_arg()
 # Before torch loads its BLAS: the pools are sized then (see the docstring).
 for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[name] = str(THREADS)
+# torch's OpenMP threads spin between parallel regions by default, on the cores OpenBLAS's own pool needs:
+# on two cores that halved torch on two threads (128/4: 6,676-7,317 tokens/s spinning, 15,532-16,979 passive).
+os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import torch  # noqa: E402 (the environment above must be set first)
 import torch.nn.functional as F
