@@ -17,7 +17,8 @@ import { initParameters } from "../kernels/config.ts";
 import { type PgCluster, startPgCluster } from "../scripts/pg-cluster.ts";
 import { DEFAULT_WORLD_SPEC, storeLabWorld, worldKey, worldSpecWith } from "../server/corpus/world-spec.ts";
 import { SweepCreate } from "../server/contract/experiments.ts";
-import { dbTaskLookup, SWEEP_CELL_JOB, sweepOptions, sweepSummary } from "../server/jobs/experiment-jobs.ts";
+import { dbTaskLookup, sweepOptions, sweepSummary } from "../server/jobs/experiment-jobs.ts";
+import { SWEEP_CELL_JOB } from "../server/contract/jobs.ts";
 import { enqueueJob } from "../server/jobs/queue.ts";
 import {
   type ArtifactStore,

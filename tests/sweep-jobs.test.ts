@@ -12,10 +12,10 @@ import { SweepCreate } from "../server/contract/experiments.ts";
 import {
   dbTaskLookup,
   makeSweepHandlers,
-  SWEEP_CELL_JOB,
   sweepOptions,
   sweepSummary,
 } from "../server/jobs/experiment-jobs.ts";
+import { SWEEP_CELL_JOB } from "../server/contract/jobs.ts";
 import "../server/jobs/handlers.ts";
 import { enqueueJob, finishJob, getJob, leaseNextJob } from "../server/jobs/queue.ts";
 import { registerJobHandler } from "../server/jobs/registry.ts";

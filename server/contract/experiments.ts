@@ -3,7 +3,7 @@
  * dashboard's forms. Checks that need the server's data (ladder sizes, known tasks) happen in the routes.
  */
 import { z } from "zod";
-import { int, numberMessages, SIZE_NAME, TASK_NAME, text } from "./fields.ts";
+import { int, numberMessages, oneOf, SIZE_NAME, TASK_NAME, text } from "./fields.ts";
 import { GenerativeBase, Method, METHOD_NAMES, StudentMode } from "./methods.ts";
 import { MODEL_REF } from "./model-ref.ts";
 import { FINETUNE_RECIPE, RECIPE_OPTIONS, type RecipeOption } from "./results.ts";
@@ -117,9 +117,7 @@ export function optionConflicts(o: MethodOptions): { field: string; message: str
  * each option's own values in the inferred type (the indexed access alone widens to every option's).
  */
 const recipeKnob = <K extends RecipeOption>(key: K) =>
-  z.enum(FINETUNE_RECIPE[key].values as typeof FINETUNE_RECIPE[K]["values"], {
-    error: `${key} must be one of: ${FINETUNE_RECIPE[key].values.join(", ")}`,
-  }).optional();
+  oneOf(key, FINETUNE_RECIPE[key].values as typeof FINETUNE_RECIPE[K]["values"]).optional();
 
 /**
  * Imported models (registered with `lab models add` / POST /api/models/import) to run on instead of the
@@ -190,8 +188,7 @@ export const ExperimentCreate = z.object({
   bootstrapSizes: z.array(SIZE_NAME).max(10).optional(),
   ladder: Ladder,
   /** "given": the student learns the task's own weak labels and weak is "given" (absent: "trained"). */
-  supervisor: z.enum(SUPERVISORS, { error: `supervisor must be one of: ${SUPERVISORS.join(", ")}` })
-    .optional(),
+  supervisor: oneOf("supervisor", SUPERVISORS).optional(),
   ...trainingKnobs,
   ...generativeKnobs,
   promptingShots: numericKnobs.promptingShots,
@@ -207,7 +204,7 @@ export type ExperimentCreate = z.infer<typeof ExperimentCreate>;
  * largest strong) — the paper's finding is about large gaps.
  */
 export const AUXCONF_AT = ["all", "largest-gap"] as const;
-const AuxconfAt = z.enum(AUXCONF_AT, { error: `auxconfAt must be one of: ${AUXCONF_AT.join(", ")}` });
+const AuxconfAt = oneOf("auxconfAt", AUXCONF_AT);
 
 export const SweepCreate = z.object({
   name: text("name").max(200).optional(),

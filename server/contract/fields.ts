@@ -2,6 +2,10 @@
 import { z } from "zod";
 import { unstorableText } from "../tasks/storable.ts";
 
+/** One of a fixed list of values, refused in the field's words: "method must be one of: naive, auxconf, …". */
+export const oneOf = <const T extends readonly [string, ...string[]]>(label: string, values: T) =>
+  z.enum(values, { error: `${label} must be one of: ${values.join(", ")}` });
+
 /** The database's integer columns are 32-bit: a larger id or count is refused here, not by Postgres. */
 export const INT32_MAX = 2 ** 31 - 1;
 

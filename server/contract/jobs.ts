@@ -3,10 +3,10 @@
  * and the parameters of the jobs the API and the dashboard start (pretrain, bench, toy-train, demo).
  */
 import { z } from "zod";
-import { int, text } from "./fields.ts";
+import { int, oneOf, text } from "./fields.ts";
 
 export const JOB_STATUSES = ["queued", "running", "done", "failed", "cancelled"] as const;
-export const JobStatus = z.enum(JOB_STATUSES, { error: `status must be one of: ${JOB_STATUSES.join(", ")}` });
+export const JobStatus = oneOf("status", JOB_STATUSES);
 export type JobStatus = z.infer<typeof JobStatus>;
 
 /**
@@ -15,7 +15,7 @@ export type JobStatus = z.infer<typeof JobStatus>;
  */
 export const JOB_TYPES = ["toy-train", "bench", "pretrain", "w2s", "sweep", "sweep-cell", "demo"] as const;
 export type JobType = typeof JOB_TYPES[number];
-export const JobType = z.enum(JOB_TYPES, { error: `type must be one of: ${JOB_TYPES.join(", ")}` });
+export const JobType = oneOf("type", JOB_TYPES);
 
 /** One server-sent event on /api/events (event name `job`). */
 export const JobEventSchema = z.object({
@@ -61,6 +61,9 @@ export function progressCount(step: number, total: number, unit?: string): strin
 
 /** The job that runs the demo (server/lab/demo.ts): pretraining what is missing, then the demo sweep. */
 export const DEMO_JOB_TYPE = "demo" satisfies JobType;
+
+/** The job type of one group of a sweep's experiments (server/jobs/experiment-jobs.ts queues them). */
+export const SWEEP_CELL_JOB = "sweep-cell" satisfies JobType;
 
 export const PretrainCreate = z.object({
   /** Weight-initialization and sampling seed (default: the pretraining code's, as for `lab pretrain`). */

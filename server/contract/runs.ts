@@ -4,17 +4,17 @@
  * and sort keys are zod schemas the API validates with and the OpenAPI document lists.
  */
 import { z } from "zod";
-import { fromText, int, text } from "./fields.ts";
+import { fromText, int, oneOf, text } from "./fields.ts";
 import { Method } from "./methods.ts";
 import { ROLES } from "./results.ts";
 
 /** What a run trains: a role of an experiment, a ladder size's pretraining, or the toy job's model. */
 export const RUN_ROLES = [...ROLES, "pretrain", "toy"] as const;
-export const RunRole = z.enum(RUN_ROLES, { error: `role must be one of: ${RUN_ROLES.join(", ")}` });
+export const RunRole = oneOf("role", RUN_ROLES);
 
 /** A run's status: a job's, less "queued" (a run's row is written when its training starts). */
 export const RUN_STATUSES = ["running", "done", "failed", "cancelled"] as const;
-export const RunStatus = z.enum(RUN_STATUSES, { error: `status must be one of: ${RUN_STATUSES.join(", ")}` });
+export const RunStatus = oneOf("status", RUN_STATUSES);
 
 /** A stored run as the API serves it (an experiment's runs, a run's page). */
 export interface RunRow {
@@ -88,7 +88,7 @@ export const RunTableFilters = {
   seed: fromText(int("seed", 0)).optional(),
   weak: text("weak").max(64).optional(),
   strong: text("strong").max(64).optional(),
-  sort: z.enum(RUN_SORT_KEYS, { error: `sort must be one of: ${RUN_SORT_KEYS.join(", ")}` }).default("id"),
+  sort: oneOf("sort", RUN_SORT_KEYS).default("id"),
   order: z.enum(["asc", "desc"], { error: "order must be asc or desc" }).default("desc"),
 };
 

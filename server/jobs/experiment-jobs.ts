@@ -19,7 +19,7 @@ import { type LabDb, openDb } from "../../db/client.ts";
 import { jobs, probeResults, results, runs } from "../../db/schema.ts";
 import { readTaskExamples } from "../../db/task-examples.ts";
 import { ExperimentCreate, SweepCreate } from "../contract/experiments.ts";
-import type { JobType } from "../contract/jobs.ts";
+import { SWEEP_CELL_JOB } from "../contract/jobs.ts";
 import { METRIC_SERIES, validationSeries } from "../contract/series.ts";
 import { ExperimentCache } from "../lab/cache.ts";
 import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
@@ -414,9 +414,6 @@ async function waitForPretraining(ctx: JobContext, refs: readonly string[]): Pro
 
 /** How soon a job waiting for a pretraining looks again (its dependency also has to be done). */
 export const PRETRAIN_POLL_MS = 3000;
-
-/** The job type of one group of a sweep's experiments. */
-export const SWEEP_CELL_JOB = "sweep-cell" satisfies JobType;
 
 /** Where a sweep's jobs find models: the imported `ladder`, else the lab's (tests pass a tiny ladder). */
 export type SweepModels = (dataDir: string, ladder?: readonly string[]) => Promise<ModelSource>;

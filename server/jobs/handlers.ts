@@ -3,10 +3,10 @@
  * run jobs (the server and `lab worker` import it): `toy-train` (a toy job for tests), `bench`, `pretrain`,
  * the weak-to-strong pipeline's `w2s`, `sweep` and its `sweep-cell`s, and `demo` (the lab's demo: pretraining, then a sweep).
  */
-import { DEMO_JOB_TYPE, JOB_TYPES, type JobType } from "../contract/jobs.ts";
+import { DEMO_JOB_TYPE, JOB_TYPES, type JobType, SWEEP_CELL_JOB } from "../contract/jobs.ts";
 import { benchHandler } from "./bench-job.ts";
 import { demoHandler } from "./demo-job.ts";
-import { SWEEP_CELL_JOB, sweepCellHandler, sweepHandler, w2sHandler } from "./experiment-jobs.ts";
+import { sweepCellHandler, sweepHandler, w2sHandler } from "./experiment-jobs.ts";
 import { pretrainHandler } from "./pretrain-job.ts";
 import { type JobHandler, registerJobHandler } from "./registry.ts";
 import { toyTrainHandler } from "./toy-train-job.ts";

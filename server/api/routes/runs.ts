@@ -14,7 +14,7 @@ import type { MetricSeries } from "../../contract/series.ts";
 import { runName, type RunSortKey, type RunTableRow } from "../../contract/runs.ts";
 import { IdParam, MetricsQuery, RunListQuery } from "../schemas.ts";
 import type { ApiDeps } from "../deps.ts";
-import { SWEEP_CELL_JOB } from "../../jobs/experiment-jobs.ts";
+import { SWEEP_CELL_JOB } from "../../contract/jobs.ts";
 import { isWorldSuite } from "../../tasks/world-tasks.ts";
 
 /**
