@@ -297,6 +297,12 @@ Deno.test("runs stored without their task: every run of the world suite in one j
     ["weak", null],
   ]);
   assert.equal(byId(all.rows).get(running), null);
+  // One run's own page names its task as its table row does.
+  for (const row of [all.rows[0], all.rows[3], all.rows[6]]) {
+    const res = await app.request(`/api/runs/${row.id}`);
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).task, row.task, `GET /api/runs/${row.id}`);
+  }
 
   const coast = await table(`experimentId=${sweep.id}&task=world-coast`);
   assert.equal(coast.total, 3);

@@ -256,6 +256,13 @@ async function lastMetrics(db: LabDb, runIds: number[]): Promise<Map<number, Rec
   return last;
 }
 
+/** Runs with the kind, name and config of their experiment (null for a run of none), to filter further. */
+const withExperiment = (db: LabDb) =>
+  db.select({
+    run: runs,
+    experiment: { kind: experiments.kind, name: experiments.name, config: experiments.config },
+  }).from(runs).leftJoin(experiments, eq(runs.experimentId, experiments.id));
+
 export const RUN_OPERATIONS = {
   list: defineOperation({
     method: "get",
@@ -296,10 +303,7 @@ export function runRoutes({ db }: ApiDeps): Hono {
     if (q.role) conditions.push(eq(runs.role, q.role));
     if (q.size) conditions.push(eq(runs.modelSize, q.size));
     if (q.status) conditions.push(eq(runs.status, q.status));
-    const stored = await db.select({
-      run: runs,
-      experiment: { kind: experiments.kind, name: experiments.name, config: experiments.config },
-    }).from(runs).leftJoin(experiments, eq(runs.experimentId, experiments.id)).where(and(...conditions));
+    const stored = await withExperiment(db).where(and(...conditions));
     const needle = q.q?.toLowerCase();
     const sweepTasks = await sweepRunTasks(db, stored);
     const rows = stored.map(({ run, experiment }) => {
@@ -333,12 +337,18 @@ export function runRoutes({ db }: ApiDeps): Hono {
     return c.json(page);
   });
   serve(router, "/runs", RUN_OPERATIONS.show, async (c, { param: { id } }) => {
-    const [run] = await db.select().from(runs).where(eq(runs.id, id));
-    if (!run) throw notFound(`run ${id}`);
+    const [stored] = await withExperiment(db).where(eq(runs.id, id));
+    if (!stored) throw notFound(`run ${id}`);
     const names = rowsOf<{ name: string }>(
       await db.execute(sql`select distinct name from metrics where run_id = ${id} order by name`),
     ).map((r) => r.name);
-    return c.json({ ...run, metricNames: names });
+    // A run stored before runs recorded their task (migration 0006) names it as its table row does.
+    const { task } = runFacts(
+      stored.run,
+      stored.experiment,
+      (await sweepRunTasks(db, [stored])).get(id) ?? null,
+    );
+    return c.json({ ...stored.run, task, metricNames: names });
   });
   serve(router, "/runs", RUN_OPERATIONS.metrics, async (c, { param: { id }, query: q }) => {
     const [run] = await db.select({ id: runs.id }).from(runs).where(eq(runs.id, id));
