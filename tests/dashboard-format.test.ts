@@ -7,6 +7,7 @@ import { type Box, logTickLabels, overlaps, placeLabel, shareRange } from "../we
 import {
   adapterLabel,
   formatInterval,
+  formatPercent,
   METHOD_COLOURS,
   METHOD_LINES,
   methodLine,
@@ -37,6 +38,14 @@ Deno.test("formatInterval: two ends or nothing (the API sends null for a missing
   assert.equal(formatInterval({ lo: 0.5312, hi: 0.6688 }), "[0.53, 0.67]");
   assert.equal(formatInterval({ lo: null, hi: 0.6 }), null);
   assert.equal(formatInterval(undefined), null);
+});
+
+Deno.test("formatPercent: the number and its sign held together by a no-break space", () => {
+  assert.equal(formatPercent(0.123), "12.3\u00a0%");
+  assert.equal(formatPercent(0.25, 0), "25\u00a0%");
+  assert.equal(formatPercent(1, 0), "100\u00a0%");
+  assert.equal(formatPercent(null), "—");
+  assert.equal(formatPercent(Number.NaN), "—");
 });
 
 Deno.test("method colours are not size colours", () => {
@@ -77,7 +86,7 @@ Deno.test("form errors beside a field drop a camelCase API key, keep plain words
 
 Deno.test("a size's status reads the same on the Models page and in the form", () => {
   assert.equal(modelStatusWord({ status: "missing" }), "not pretrained");
-  assert.equal(modelStatusWord({ status: "partial", step: 30, totalSteps: 120 }), "partial 25 %");
+  assert.equal(modelStatusWord({ status: "partial", step: 30, totalSteps: 120 }), "partial 25\u00a0%");
   assert.equal(modelStatusWord({ status: "pretrained" }), "pretrained");
 });
 

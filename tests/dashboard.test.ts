@@ -356,7 +356,7 @@ async function checkKernelsPage({ page, base, shot }: Ui) {
   // fma ceiling (67 GFLOP/s seeded): 0.9 → 1 %, 13.4 → 20 %.
   assert.match(
     (await page.textContent("#kernel-matmul"))!,
-    /512x512x512\s*300\.000\s*0\.9 · 1 %\s*1\.2\s*20\.000\s*13\.4 · 20 %/,
+    /512x512x512\s*300\.000\s*0\.9 · 1\u00a0%\s*1\.2\s*20\.000\s*13\.4 · 20\u00a0%/,
   );
   assert.equal(await page.textContent("#kernel-matmul td.best"), "20.000");
   await shot("kernels");

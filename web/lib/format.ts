@@ -17,9 +17,10 @@ export function formatNumber(n: number | null | undefined, digits = 3): string {
   return n.toFixed(digits);
 }
 
+/** A fraction as a percentage, "12.3 %": a no-break space, so a line never ends between the number and "%". */
 export function formatPercent(n: number | null | undefined, digits = 1): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return "—";
-  return `${(n * 100).toFixed(digits)} %`;
+  return `${(n * 100).toFixed(digits)}\u00a0%`;
 }
 
 export function formatDuration(seconds: number | null | undefined): string {
@@ -134,7 +135,7 @@ export function modelStatusWord(
 ): string {
   if (m.status === "missing" || m.status === "none") return "not pretrained";
   if (m.status === "partial" && m.step && m.totalSteps) {
-    return `partial ${Math.round((100 * m.step) / m.totalSteps)} %`;
+    return `partial ${formatPercent(m.step / m.totalSteps, 0)}`;
   }
   return m.status;
 }

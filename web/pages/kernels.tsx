@@ -11,7 +11,7 @@ import {
   Section,
 } from "../components/ui.tsx";
 import { apiPost, describeError } from "../lib/api.ts";
-import { adapterLabel, formatNumber, formatTime } from "../lib/format.ts";
+import { adapterLabel, formatNumber, formatPercent, formatTime } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
@@ -59,10 +59,12 @@ function GflopsCell({ gflops, ceiling }: { gflops: number | null; ceiling: numbe
   return (
     <td
       class="num"
-      title={percent === undefined ? undefined : `${percent.toFixed(0)} % of this device's ${CEILING_KERNEL}`}
+      title={percent === undefined
+        ? undefined
+        : `${formatPercent(percent / 100, 0)} of this device's ${CEILING_KERNEL}`}
     >
       {formatNumber(gflops, 1)}
-      {percent !== undefined && <span class="muted small">{` · ${percent.toFixed(0)} %`}</span>}
+      {percent !== undefined && <span class="muted small">{` · ${formatPercent(percent / 100, 0)}`}</span>}
     </td>
   );
 }

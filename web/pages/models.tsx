@@ -67,7 +67,7 @@ function Snapshots({ model: m }: { model: ModelListing }) {
             formatParams(s.tokens)
           } tokens seen; an experiment's strong model`}
         >
-          {s.pct} % · {formatPercent(s.recall, 0)}
+          {formatPercent(s.pct / 100, 0)} · {formatPercent(s.recall, 0)}
         </span>
       ))}
     </span>

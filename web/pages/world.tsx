@@ -220,7 +220,10 @@ function RecallBySize({ world }: { world: WorldOverview }) {
             return (
               <tr key={m.size} data-size={m.size}>
                 <th scope="row">
-                  {m.size} {last.pct !== 100 && <span class="tag">{last.pct} % of its budget</span>}
+                  {m.size}{" "}
+                  {last.pct !== 100 && (
+                    <span class="tag">{formatPercent(last.pct / 100, 0)} of its budget</span>
+                  )}
                 </th>
                 {attributes.map((name) => (
                   <td key={name} class="num">{formatPercent(recallOf(last, name)?.accuracy, 1)}</td>
@@ -283,7 +286,7 @@ function Knowledge({ world }: { world: WorldOverview }) {
         Pretrain the smallest size, then come back: <Cmd>deno task lab pretrain --size nano</Cmd> (or use the
         {" "}
         <a href="/models">Models</a>{" "}
-        page). Pretraining keeps snapshots at 10, 30 and 100 % of the budget; a size pretrained before
+        page). Pretraining keeps snapshots at 10, 30 and 100&nbsp;% of the budget; a size pretrained before
         snapshots existed needs <Cmd>--force</Cmd>.
       </EmptyState>
     );
@@ -308,7 +311,7 @@ function Knowledge({ world }: { world: WorldOverview }) {
           options={model.snapshots.map((s) => s.pct)}
           value={snapshot.pct}
           onValue={setPct}
-          format={(p) => `${p} %`}
+          format={(p) => formatPercent(p / 100, 0)}
         />
         <span class="muted small">{formatParams(snapshot.tokens)} tokens seen</span>
       </div>
