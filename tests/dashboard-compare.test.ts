@@ -60,7 +60,7 @@ async function seedRuns(db: LabDb) {
 
 const runNames = (page: Page) =>
   page.$$eval(
-    "[data-testid=runs-table] tbody tr[data-run-id] td:nth-child(2)",
+    "[data-testid=runs-table] tbody tr[data-run-id] td:nth-child(3)",
     (cells) => cells.map((c) => c.textContent!.trim()),
   );
 
@@ -84,13 +84,13 @@ async function checkTable(page: Page, base: string) {
   await page.click("th button:has-text('Test acc (final)')");
   await page.waitForFunction(() => document.querySelector("th[aria-sort=descending]"));
   await page.waitForFunction(
-    (first) => document.querySelector("tbody tr[data-run-id] td:nth-child(2)")?.textContent === first,
+    (first) => document.querySelector("tbody tr[data-run-id] td:nth-child(3)")?.textContent === first,
     AUXCONF,
   );
   assert.deepEqual(await runNames(page), [AUXCONF, NAIVE, WEAK]);
   await page.click("th button:has-text('Test acc (final)')");
   await page.waitForFunction(
-    (first) => document.querySelector("tbody tr[data-run-id] td:nth-child(2)")?.textContent === first,
+    (first) => document.querySelector("tbody tr[data-run-id] td:nth-child(3)")?.textContent === first,
     WEAK,
   );
   assert.deepEqual(await runNames(page), [WEAK, NAIVE, AUXCONF]);

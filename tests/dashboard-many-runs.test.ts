@@ -2,8 +2,9 @@
  * The run lists at a sweep's scale, end to end in headless Chromium against the real lab app, over 60 runs
  * of two experiments: Compare runs shows the overlay above the table and the table's first 50 rows until
  * "Show all" (kept through a sort), and filters by weak and strong model; the Training curves picker and an
- * experiment's show the first 12 runs, the current one always among them, with a search and a role to pick;
- * every run stays reachable and the pages fit a 390 px phone. Screenshots go to $TEST_ARTIFACTS or
+ * experiment's show the first 12 runs (6 on a phone), the current one always among them, with a search and a
+ * role to pick, and an experiment's picks the task in its address; every run stays reachable and the pages
+ * fit a 390 px phone. Screenshots go to $TEST_ARTIFACTS or
  * /tmp/lab-screenshots. Without Chromium the test is skipped, unless REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
@@ -15,10 +16,12 @@ import { buildDashboard } from "../web/build.ts";
 import { ARTIFACTS, chromiumTest, launchChromium, startLab } from "./e2e/lab.ts";
 
 const ROLES = ["weak", "ceiling", "student"] as const;
+const TASKS = ["world-region", "world-blood"] as const;
 
 /**
- * Two experiments (nano→micro, micro→small) of 30 runs each, roles in turn weak, ceiling, student; the last
- * run of each (a student) has a test-accuracy curve. Their ids, in order.
+ * Two experiments (nano→micro, micro→small) of 30 runs each, roles in turn weak, ceiling, student, tasks in
+ * turn world-region and world-blood; the last run of each (a student) has a test-accuracy curve. Their ids,
+ * in order.
  */
 async function seedManyRuns(db: LabDb): Promise<{ experimentIds: number[]; runIds: number[] }> {
   const experimentIds: number[] = [], runIds: number[] = [];
@@ -33,6 +36,7 @@ async function seedManyRuns(db: LabDb): Promise<{ experimentIds: number[]; runId
       experimentId: experiment.id,
       role: ROLES[i % 3],
       modelSize: ROLES[i % 3] === "weak" ? weak : strong,
+      task: TASKS[i % 2],
       status: "done",
       seconds: 10 + i,
       config: { final: { step: 30, testAcc: 0.6 + i / 100, valAcc: 0.6 } },
@@ -70,7 +74,7 @@ async function checkCompare(page: Page, base: string, runIds: number[]) {
   // By name, descending: a weak run first (by id, the newest, a student, was).
   await page.click("th button:has-text('Run')");
   await page.waitForFunction(() =>
-    document.querySelector("[data-testid=runs-table] tbody tr[data-run-id] td:nth-child(2)")?.textContent
+    document.querySelector("[data-testid=runs-table] tbody tr[data-run-id] td:nth-child(3)")?.textContent
       ?.startsWith("weak")
   );
   assert.equal(await tableRows(page), 60, "a sort keeps every row shown");
@@ -140,7 +144,21 @@ async function checkExperimentPicker(page: Page, base: string, experimentId: num
   await page.waitForSelector(`.run-picker [aria-current=page][href="${href}"]`);
 }
 
-/** Each page fits a 390 px phone. */
+/** ?task= in an experiment's address picks the task its run list shows, and its chips' links keep it. */
+async function checkExperimentTask(page: Page, base: string, experimentId: number, runIds: number[]) {
+  const late = runIds[29]; // a world-blood run
+  await page.goto(`${base}/experiments/${experimentId}?task=world-region&run=${late}`);
+  await page.waitForSelector(".run-picker [aria-current=page]");
+  const picked = "[data-testid=run-picker-filters] select[data-filter=task]";
+  assert.equal(await page.$eval(picked, (s) => (s as HTMLSelectElement).value), "world-region");
+  // 15 world-region runs, the first 12 shown, and the current run (of world-blood) before them.
+  assert.match((await page.textContent("[data-testid=show-all]"))!, /^12 of 15 matching runs/);
+  assert.equal((await chips(page)).length, 13);
+  const href = `/experiments/${experimentId}?task=world-region&run=${runIds[0]}`;
+  assert.equal(await page.locator(`.run-picker a.chip[href="${href}"]`).count(), 1);
+}
+
+/** Each page fits a 390 px phone; a run picker shows 6 runs there. */
 async function checkPhone(page: Page, base: string, experimentId: number) {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const path of ["/compare", "/runs", `/experiments/${experimentId}`]) {
@@ -150,6 +168,8 @@ async function checkPhone(page: Page, base: string, experimentId: number) {
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(wide <= 390, `${path} is ${wide} px wide at 390 px`);
   }
+  assert.match((await page.textContent("[data-testid=show-all]"))!, /^6 of 30 runs/);
+  assert.ok((await chips(page)).length <= 7);
   await page.screenshot({ path: `${ARTIFACTS}/many-runs-experiment-phone.png`, fullPage: true });
 }
 
@@ -170,6 +190,7 @@ chromiumTest(
       await checkCompare(page, lab.base, runIds);
       await checkCurvesPicker(page, lab.base, runIds);
       await checkExperimentPicker(page, lab.base, experimentIds[0], runIds);
+      await checkExperimentTask(page, lab.base, experimentIds[0], runIds);
       await checkPhone(page, lab.base, experimentIds[0]);
       assert.deepEqual(errors, []);
     } finally {

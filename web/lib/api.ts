@@ -85,12 +85,13 @@ export interface RawBody {
   contentType: string;
 }
 
-async function request<T>(
+/** The request as it went (the token where it needs one), or an error for a server that did not answer. */
+async function send(
   method: string,
   path: string,
   body?: unknown,
   opts: { withToken?: boolean; raw?: RawBody } = {},
-): Promise<T> {
+): Promise<Response> {
   const { raw } = opts;
   const headers: Record<string, string> = {};
   if (method !== "GET") headers["Content-Type"] = raw ? raw.contentType : "application/json";
@@ -107,7 +108,16 @@ async function request<T>(
   } catch {
     throw new ApiRequestError(0, "network", "cannot reach the lab server — is `deno task start` running?");
   }
-  return await parse<T>(res, `${method} /api${path}`);
+  return res;
+}
+
+async function request<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { withToken?: boolean; raw?: RawBody } = {},
+): Promise<T> {
+  return await parse<T>(await send(method, path, body, opts), `${method} /api${path}`);
 }
 
 export const apiGet = <T>(path: string) => request<T>("GET", path);
@@ -115,6 +125,14 @@ export const apiPost = <T>(path: string, body?: unknown) => request<T>("POST", p
 /** POSTs `body` as it is, with its own content type. */
 export const apiPostRaw = <T>(path: string, raw: RawBody) => request<T>("POST", path, undefined, { raw });
 export const apiDelete = <T>(path: string) => request<T>("DELETE", path);
+
+/** A page of a list endpoint and how many rows match in all (X-Total-Count; null where it does not say). */
+export async function apiGetPage<T>(path: string): Promise<{ rows: T[]; total: number | null }> {
+  const res = await send("GET", path);
+  const rows = await parse<T[]>(res, `GET /api${path}`);
+  const total = res.headers.get("X-Total-Count");
+  return { rows, total: total === null ? null : Number(total) };
+}
 
 /** Asks the server whether the stored token is accepted (GET /api/auth: 200, or 401 with the reason). */
 export async function checkToken(): Promise<{ ok: true } | { ok: false; message: string }> {

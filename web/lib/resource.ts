@@ -3,7 +3,7 @@
  * `usePagedList`: the same for a list endpoint shown page by page ("Load more" adds one page).
  */
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { apiGet, ApiRequestError, describeError } from "./api.ts";
+import { apiGet, apiGetPage, ApiRequestError, describeError } from "./api.ts";
 import { noteServerAnswered, noteServerAway } from "./live.ts";
 
 export interface Resource<T> {
@@ -26,6 +26,8 @@ export function useResource<T>(path: string | null, cue: unknown = 0, minInterva
 export interface PagedList<T> extends Resource<T[]> {
   /** The server has rows beyond those loaded. */
   hasMore: boolean;
+  /** How many rows match in all, where the endpoint says (X-Total-Count); undefined before it answers. */
+  total: number | undefined;
   loadMore: () => void;
 }
 
@@ -39,20 +41,25 @@ export const PAGE_SIZE = 200;
 export function usePagedList<T>(path: string, cue: unknown = 0, pageSize = PAGE_SIZE): PagedList<T> {
   const [pages, setPages] = useState(1);
   const join = path.includes("?") ? "&" : "?";
-  const resource = useLoader<{ rows: T[]; hasMore: boolean }>(
+  const resource = useLoader<{ rows: T[]; hasMore: boolean; total: number | undefined }>(
     `${path}#${pages}`,
     async () => {
       const requests = Array.from({ length: pages }, (_, page) => {
         const limit = page === pages - 1 ? pageSize + 1 : pageSize;
-        return apiGet<T[]>(`${path}${join}limit=${limit}&offset=${page * pageSize}`);
+        return apiGetPage<T>(`${path}${join}limit=${limit}&offset=${page * pageSize}`);
       });
-      const rows = (await Promise.all(requests)).flat();
-      return { rows: rows.slice(0, pages * pageSize), hasMore: rows.length > pages * pageSize };
+      const answers = await Promise.all(requests);
+      const rows = answers.flatMap((a) => a.rows);
+      return {
+        rows: rows.slice(0, pages * pageSize),
+        hasMore: rows.length > pages * pageSize,
+        total: answers[answers.length - 1].total ?? undefined,
+      };
     },
     cue,
   );
   // Loading one more page keeps the rows already shown until the longer list arrives.
-  const [shown, setShown] = useState<{ rows: T[]; hasMore: boolean }>();
+  const [shown, setShown] = useState<{ rows: T[]; hasMore: boolean; total: number | undefined }>();
   useEffect(() => void (resource.data && setShown(resource.data)), [resource.data]);
   useEffect(() => (setPages(1), setShown(undefined)), [path]);
   const data = resource.data ?? shown;
@@ -62,6 +69,7 @@ export function usePagedList<T>(path: string, cue: unknown = 0, pageSize = PAGE_
     loading: resource.loading,
     reload: resource.reload,
     hasMore: data?.hasMore ?? false,
+    total: data?.total,
     loadMore: () => setPages((p) => p + 1),
   };
 }

@@ -3,6 +3,7 @@
  * and reloads work; the server answers index.html for any path that is not a file or /api.
  */
 import { signal } from "@preact/signals";
+import type { JobType } from "../../server/contract/jobs.ts";
 
 export const currentPath = signal(location.pathname);
 export const currentQuery = signal(new URLSearchParams(location.search));
@@ -19,13 +20,18 @@ export function navigate(to: string, opts: { replace?: boolean } = {}): void {
   if (!opts.replace) scrollTo(0, 0);
 }
 
-/** Sets (or clears, with "") one query parameter without adding a history entry. */
-export function setQueryParam(name: string, value: string): void {
-  const query = new URLSearchParams(location.search);
+/** This page's query ("?…", or "" for none) with one parameter set (or cleared, with ""), the others kept. */
+export function queryWith(name: string, value: string): string {
+  const query = new URLSearchParams(currentQuery.value);
   if (value) query.set(name, value);
   else query.delete(name);
   const search = query.toString();
-  navigate(location.pathname + (search ? `?${search}` : ""), { replace: true });
+  return search ? `?${search}` : "";
+}
+
+/** Sets (or clears, with "") one query parameter without adding a history entry. */
+export function setQueryParam(name: string, value: string): void {
+  navigate(currentPath.value + queryWith(name, value), { replace: true });
 }
 
 /**
@@ -64,4 +70,16 @@ export function matchRoute(pattern: string, path: string): Record<string, string
 /** The page of an experiment or a sweep (the API serves each under the same path below /api). */
 export function experimentPath(e: { kind: "experiment" | "sweep"; id: number }): string {
   return `/${e.kind === "sweep" ? "sweeps" : "experiments"}/${e.id}`;
+}
+
+/**
+ * The experiment or sweep a job records into (the API adds its id to the job's params): a w2s job's
+ * experiment, the sweep of a sweep, sweep-cell or demo job; null for a job of no experiment.
+ */
+export function jobExperiment(
+  job: { type: string; params: Record<string, unknown> },
+): { kind: "experiment" | "sweep"; id: number } | null {
+  const id = job.params.experimentId;
+  if (typeof id !== "number") return null;
+  return { kind: job.type === ("w2s" satisfies JobType) ? "experiment" : "sweep", id };
 }

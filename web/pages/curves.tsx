@@ -253,23 +253,37 @@ export function RunCurves(
   );
 }
 
-/** Chips a long run list shows before "Show all": about three lines on a wide screen. */
-const PICKER_CAP = 12;
+/**
+ * Chips a long run list shows before "Show all": about three lines on a wide screen, half as many on a
+ * phone (styles.css's phone width), where each takes a line.
+ */
+const pickerCap = () => matchMedia("(max-width: 760px)").matches ? 6 : 12;
 
 /**
  * Runs as a list of links, the current one highlighted. A long list (a sweep's hundreds of runs) offers a
- * search and a role and a task to pick, and shows the current run and the first PICKER_CAP runs that match
- * until "Show all": every run stays a search or a click away, and the curves stay near the top.
+ * search and a role and a task to pick (`task` picked first, where a run has it), and shows the current run
+ * and the first pickerCap() runs that match until "Show all": every run stays a search or a click away, and
+ * the curves stay near the top.
  */
 export function RunPicker(
-  { runs, current, hrefOf }: { runs: Run[]; current?: number; hrefOf: (run: Run) => string },
+  { runs, current, hrefOf, task = "" }: {
+    runs: Run[];
+    current?: number;
+    hrefOf: (run: Run) => string;
+    task?: string;
+  },
 ) {
-  const [find, setFind] = useState({ text: "", role: "", task: "" });
-  const long = runs.length > PICKER_CAP;
+  const cap = pickerCap();
+  const long = runs.length > cap;
+  const [find, setFind] = useState({
+    text: "",
+    role: "",
+    task: long && runs.some((r) => r.task === task) ? task : "",
+  });
   const matches = runs.filter((r) =>
     (!find.role || r.role === find.role) && (!find.task || r.task === find.task) && runMatches(r, find.text)
   );
-  const cut = useCap(matches, PICKER_CAP);
+  const cut = useCap(matches, cap);
   const currentRun = runs.find((r) => r.id === current);
   const shown = currentRun && !cut.shown.includes(currentRun) ? [currentRun, ...cut.shown] : cut.shown;
   const values = (key: "role" | "task") =>

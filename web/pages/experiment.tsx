@@ -2,7 +2,7 @@
  * One experiment or sweep: its live status, the figure-3 plot, PGR bars, the median-PGR table, exports,
  * training curves of its runs, agreement and probe saliency. URL: /experiments/:id or /sweeps/:id
  * (?run=N picks the run whose curves are shown; on a sweep of several tasks ?task=NAME picks the task
- * whose figures are shown, the first of the sweep's tasks by default).
+ * whose figures are shown, the first of the sweep's tasks by default, and the task the run picker lists).
  */
 import { useState } from "preact/hooks";
 import {
@@ -33,7 +33,7 @@ import { liveJobs, statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useResource } from "../lib/resource.ts";
 import { checkpointReadings, scopeToTask, sharedTestSize } from "../lib/result-groups.ts";
-import { currentQuery, setQueryParam } from "../lib/router.ts";
+import { currentQuery, queryWith, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
 import type { ExperimentDetail, ResultRow, Run } from "../lib/types.ts";
 import type { TaskListing } from "../../server/contract/tasks.ts";
@@ -248,7 +248,8 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
     ...(Array.isArray(e.config.tasks) ? e.config.tasks.map(String) : []),
     ...(listed.data ?? []).map((t) => t.name),
   ];
-  const scope = scopeToTask(e.results, currentQuery.value.get("task"), sweepTasks);
+  const wantedTask = currentQuery.value.get("task") ?? "";
+  const scope = scopeToTask(e.results, wantedTask || null, sweepTasks);
   const several = scope.tasks.length > 1;
 
   return (
@@ -304,10 +305,13 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
           )
           : (
             <>
+              {/* Keyed by ?task=, so that picking another task above picks it here too. */}
               <RunPicker
+                key={wantedTask}
                 runs={e.runs.map((r) => ({ ...r, name: named.data?.find((n) => n.id === r.id)?.name }))}
                 current={chosenRun?.id}
-                hrefOf={(r) => `${base}/${id}?run=${r.id}`}
+                hrefOf={(r) => `${base}/${id}${queryWith("run", String(r.id))}`}
+                task={wantedTask}
               />
               {chosenRun && (
                 <RunCurves runId={chosenRun.id} readings={checkpointReadings(chosenRun, e.results)} />

@@ -21,7 +21,7 @@ import { apiDelete, apiPost, apiToken, describeError } from "../lib/api.ts";
 import { formatTime } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { type PagedList, usePagedList, useResource } from "../lib/resource.ts";
-import { experimentPath } from "../lib/router.ts";
+import { experimentPath, jobExperiment } from "../lib/router.ts";
 import type { Experiment, Job } from "../lib/types.ts";
 import { ExperimentForm } from "./experiment-form.tsx";
 
@@ -177,8 +177,9 @@ const DEMO_LINE = "Pretrains nano, micro, mini and small on the lab's world (siz
 
 /** The latest demo job's progress while it runs, the link to its sweep's results when it is done. */
 function DemoStatus({ job }: { job: Job }) {
-  const experimentId = job.params.experimentId;
-  const sweep = typeof experimentId === "number" ? experimentPath({ kind: "sweep", id: experimentId }) : null;
+  const experiment = jobExperiment(job);
+  const sweep = experiment && experimentPath(experiment);
+  const experimentId = experiment?.id;
   if (job.status === "done") {
     return (
       <p class="success" data-testid="demo-done">

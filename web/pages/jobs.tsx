@@ -1,4 +1,7 @@
-/** Jobs: the queue with state, live progress and errors; one job's details; a demo job to try the queue. */
+/**
+ * Jobs: the queue with state, live progress and errors; one job's details with its runs (each one's curves
+ * for a few, the runs table for more); a demo job to try the queue.
+ */
 import { useState } from "preact/hooks";
 import { ToyTrainParams } from "../../server/contract/jobs.ts";
 import { TextField } from "../components/fields.tsx";
@@ -21,9 +24,11 @@ import {
 import { adapterLabel, formatDuration, formatTime } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { usePagedList, useResource } from "../lib/resource.ts";
-import { navigate } from "../lib/router.ts";
-import type { Job, Run } from "../lib/types.ts";
+import { experimentPath, jobExperiment, navigate } from "../lib/router.ts";
+import type { Job } from "../lib/types.ts";
+import type { RunTableRow } from "../../server/contract/runs.ts";
 import { RunCurves } from "./curves.tsx";
+import { RUNS_PAGE, runsQuery, RunsTable, useRunSort } from "./runs.tsx";
 
 /** Cancel for a queued or running job; Retry (resume from its saved state) for a failed or cancelled one. */
 function JobAction({ job, onDone }: { job: Job; onDone: () => void }) {
@@ -192,9 +197,52 @@ export function JobsPage() {
   );
 }
 
+/** Runs a job's page draws the curves of, one section each (a w2s job's weak, ceiling and student). */
+const CURVES_UP_TO = 3;
+
+/**
+ * A job's runs: up to CURVES_UP_TO, each one's curves; more (a sweep's hundreds), how many and where their
+ * curves are (the sweep's page, with a run picker, and each run's page), over the runs table.
+ */
+function JobRuns({ job }: { job: Job }) {
+  const [sort, onSort] = useRunSort();
+  const [showAll, setShowAll] = useState(false);
+  const runs = usePagedList<RunTableRow>(
+    runsQuery({ jobId: String(job.id) }, sort),
+    statusVersion.value,
+    RUNS_PAGE,
+  );
+  if (runs.error) return <ErrorBox message={runs.error} onRetry={runs.reload} />;
+  if (!runs.data) return <Loading what="runs" />;
+  const total = runs.total ?? runs.data.length;
+  if (total <= CURVES_UP_TO) {
+    return runs.data.map((r) => (
+      <Section key={r.id} title={`Run ${r.id} — training curves`} id={`run-${r.id}`}>
+        <RunCurves runId={r.id} />
+      </Section>
+    ));
+  }
+  const experiment = jobExperiment(job);
+  const link = experiment && <a href={experimentPath(experiment)}>{experiment.kind} {experiment.id}</a>;
+  return (
+    <Section title="Runs" id="runs">
+      <p data-testid="job-runs">
+        {total} runs. Their training curves are on {link && <>{link} (with a run picker) and on{" "}</>}
+        each run's page (the table's links).
+      </p>
+      <RunsTable
+        rows={runs.data}
+        sort={sort}
+        onSort={onSort}
+        showAll={[showAll, () => setShowAll((a) => !a)]}
+      />
+      <LoadMore list={runs} what="runs" />
+    </Section>
+  );
+}
+
 export function JobPage({ id }: { id: number }) {
   const job = useResource<Job>(`/jobs/${id}`, statusVersion.value);
-  const runs = useResource<Run[]>(`/runs?jobId=${id}`, statusVersion.value);
   if (job.error) {
     return (
       <>
@@ -206,6 +254,7 @@ export function JobPage({ id }: { id: number }) {
   }
   if (!job.data) return <Loading what={`job ${id}`} />;
   const j = job.data;
+  const experiment = jobExperiment(j);
   const seconds = j.startedAt && j.finishedAt
     ? (Date.parse(j.finishedAt) - Date.parse(j.startedAt)) / 1000
     : null;
@@ -243,6 +292,14 @@ export function JobPage({ id }: { id: number }) {
               <RanOn job={j} />
             </dd>
           </div>
+          {experiment && (
+            <div>
+              <dt>{experiment.kind}</dt>
+              <dd>
+                <a href={experimentPath(experiment)}>{experiment.kind} {experiment.id}</a>
+              </dd>
+            </div>
+          )}
         </dl>
         <details>
           <summary>Parameters</summary>
@@ -255,13 +312,7 @@ export function JobPage({ id }: { id: number }) {
           </details>
         )}
       </Section>
-      {runs.data && runs.data.length > 0 &&
-        runs.data.map((r) => (
-          <Section key={r.id} title={`Run ${r.id} — training curves`} id={`run-${r.id}`}>
-            <RunCurves runId={r.id} />
-          </Section>
-        ))}
-      {runs.error && <ErrorBox message={runs.error} />}
+      <JobRuns job={j} />
     </>
   );
 }

@@ -42,6 +42,7 @@ import { usePagedList, useResource } from "../lib/resource.ts";
 import { configDiff, GROUP_KEYS, type GroupKey, groupRows, runConfig } from "../lib/run-table.ts";
 
 const COLUMNS: { key: RunSortKey; label: string; num?: boolean }[] = [
+  { key: "id", label: "#", num: true },
   { key: "name", label: "Run" },
   { key: "task", label: "Task" },
   { key: "status", label: "Status" },
@@ -66,7 +67,12 @@ const FILTERS = [
 /** Rows the table shows before "Show all": the chart above it stays in reach. */
 const TABLE_CAP = 50;
 
+/** Rows a runs table loads per request (the API's limit is 1000): "Load more" past them. */
+export const RUNS_PAGE = 500;
+
 type Filters = Partial<Record<(typeof FILTERS)[number]["param"] | "q", string>>;
+
+export type RunSort = { key: RunSortKey; order: "asc" | "desc" };
 
 function download(filename: string, href: string): void {
   const link = document.createElement("a");
@@ -101,11 +107,7 @@ const paceOf = (r: RunTableRow): RunPace => {
 };
 
 function SortHeader(
-  { col, sort, onSort }: {
-    col: (typeof COLUMNS)[number];
-    sort: { key: RunSortKey; order: "asc" | "desc" };
-    onSort: (key: RunSortKey) => void;
-  },
+  { col, sort, onSort }: { col: (typeof COLUMNS)[number]; sort: RunSort; onSort: (key: RunSortKey) => void },
 ) {
   const active = sort.key === col.key;
   return (
@@ -121,17 +123,21 @@ function SortHeader(
   );
 }
 
+/** A run's row; with `onToggle`, a checkbox first to select it. */
 function RunRow(
-  { row, selected, onToggle }: { row: RunTableRow; selected: boolean; onToggle: () => void },
+  { row, selected, onToggle }: { row: RunTableRow; selected: boolean; onToggle?: () => void },
 ) {
   return (
     <tr class={selected ? "selected" : undefined} data-run-id={row.id}>
-      <td>
-        <input type="checkbox" checked={selected} onChange={onToggle} aria-label={`Select ${row.name}`} />
+      {onToggle && (
+        <td>
+          <input type="checkbox" checked={selected} onChange={onToggle} aria-label={`Select ${row.name}`} />
+        </td>
+      )}
+      <td class="num">
+        <a href={`/runs/${row.id}`}>#{row.id}</a>
       </td>
-      <td>
-        <a href={`/runs/${row.id}`}>{row.name}</a>
-      </td>
+      <td>{row.name}</td>
       <td>{row.task ?? "—"}</td>
       <td>
         <StatusBadge status={row.status} />
@@ -194,16 +200,17 @@ function FilterBar(
 
 /**
  * The runs in groups (or one group), their first TABLE_CAP rows shown unless `showAll`; each group's heading
- * counts all of its runs.
+ * counts all of its runs. With `onToggle`, each row has a checkbox to select it (Compare runs); without, the
+ * table only lists (a job's page).
  */
-function RunsTable(
-  { rows, groupBy, sort, onSort, selected, onToggle, showAll }: {
+export function RunsTable(
+  { rows, groupBy = "", sort, onSort, selected = [], onToggle, showAll }: {
     rows: RunTableRow[];
-    groupBy: GroupKey | "";
-    sort: { key: RunSortKey; order: "asc" | "desc" };
+    groupBy?: GroupKey | "";
+    sort: RunSort;
     onSort: (key: RunSortKey) => void;
-    selected: number[];
-    onToggle: (id: number) => void;
+    selected?: number[];
+    onToggle?: (id: number) => void;
     /** Kept by the page, so that sorting or filtering (which reloads the table) keeps it. */
     showAll: [boolean, () => void];
   },
@@ -218,9 +225,11 @@ function RunsTable(
         <table class="table compact runs-table" data-testid="runs-table">
           <thead>
             <tr>
-              <th>
-                <span class="visually-hidden">Select</span>
-              </th>
+              {onToggle && (
+                <th>
+                  <span class="visually-hidden">Select</span>
+                </th>
+              )}
               {COLUMNS.map((col) => <SortHeader key={col.key} col={col} sort={sort} onSort={onSort} />)}
             </tr>
           </thead>
@@ -228,7 +237,7 @@ function RunsTable(
             {groups.map((g) => [
               groupBy && (
                 <tr key={`g-${g.value}`} class="group-row">
-                  <th colSpan={COLUMNS.length + 1} scope="rowgroup">
+                  <th colSpan={COLUMNS.length + (onToggle ? 1 : 0)} scope="rowgroup">
                     {groupBy} = {g.value} · {counts.get(g.value)} run{counts.get(g.value) === 1 ? "" : "s"}
                   </th>
                 </tr>
@@ -238,7 +247,7 @@ function RunsTable(
                   key={r.id}
                   row={r}
                   selected={selected.includes(r.id)}
-                  onToggle={() => onToggle(r.id)}
+                  onToggle={onToggle && (() => onToggle(r.id))}
                 />
               )),
             ])}
@@ -441,20 +450,29 @@ function ConfigDiff({ a, b }: { a: RunTableRow; b: RunTableRow }) {
   );
 }
 
-function tableQuery(filters: Filters, sort: { key: RunSortKey; order: "asc" | "desc" }): string {
+/** GET /api/runs of the runs that match `filters` (any of its query's filters: a job, a column's value), sorted. */
+export function runsQuery(filters: Record<string, string | undefined>, sort: RunSort): string {
   const query = new URLSearchParams({ sort: sort.key, order: sort.order });
   for (const [k, v] of Object.entries(filters)) if (v) query.set(k, v);
   return `/runs?${query}`;
 }
 
+/** A runs table's sort, newest first until a header is clicked: its first click descending, the next ascending. */
+export function useRunSort(): [RunSort, (key: RunSortKey) => void] {
+  const [sort, setSort] = useState<RunSort>({ key: "id", order: "desc" });
+  const onSort = (key: RunSortKey) =>
+    setSort((s) => ({ key, order: s.key === key && s.order === "desc" ? "asc" : "desc" }));
+  return [sort, onSort];
+}
+
 export function RunsPage() {
   const [filters, setFilters] = useState<Filters>({});
-  const [sort, setSort] = useState<{ key: RunSortKey; order: "asc" | "desc" }>({ key: "id", order: "desc" });
+  const [sort, onSort] = useRunSort();
   const [groupBy, setGroupBy] = useState<GroupKey | "">("");
   const [selected, setSelected] = useState<number[]>([]);
   const [showAll, setShowAll] = useState(false);
-  // Pages of 500 rows (the API's limit is 1000): "Load more" past them, "Show all" past TABLE_CAP.
-  const table = usePagedList<RunTableRow>(tableQuery(filters, sort), statusVersion.value, 500);
+  // "Load more" past RUNS_PAGE rows, "Show all" past TABLE_CAP.
+  const table = usePagedList<RunTableRow>(runsQuery(filters, sort), statusVersion.value, RUNS_PAGE);
   const all = useResource<RunTableRow[]>("/runs?limit=1000", statusVersion.value);
   const options = useMemo(() => {
     const out: Record<string, string[]> = {};
@@ -466,8 +484,6 @@ export function RunsPage() {
   }, [all.data]);
   const byId = new Map([...(all.data ?? []), ...(table.data ?? [])].map((r) => [r.id, r]));
   const chosen = selected.map((id) => byId.get(id)).filter((r): r is RunTableRow => !!r);
-  const onSort = (key: RunSortKey) =>
-    setSort((s) => ({ key, order: s.key === key && s.order === "desc" ? "asc" : "desc" }));
   const toggle = (id: number) =>
     setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
   return (
