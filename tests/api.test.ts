@@ -1320,6 +1320,32 @@ Deno.test("runs table: each run named by what it is, filtered, sorted and paged"
     { val_loss: 2.5 },
     null,
   ]);
+  // The filters' options: every value over all runs (other tests' runs too), each once, sorted as text.
+  const facets = await json(await app.request("/api/runs/facets"));
+  assert.deepEqual(Object.keys(facets), [
+    "role",
+    "task",
+    "method",
+    "size",
+    "seed",
+    "weak",
+    "strong",
+    "status",
+  ]);
+  for (const [param, values] of Object.entries(facets) as [string, string[]][]) {
+    assert.deepEqual(values, [...new Set(values)].sort(), param);
+  }
+  const has = (param: string, ...values: string[]) =>
+    values.forEach((v) => assert.ok(facets[param].includes(v), `${param} offers ${v}: ${facets[param]}`));
+  has("role", "weak", "student", "pretrain");
+  // The sweep student's task, method, seed and pair come from its sweep and its description, as in its row.
+  has("task", "world-region", "world-half");
+  has("method", "auxconf", "naive");
+  has("seed", "1", "2");
+  has("size", "nano", "micro", "small", "table-size");
+  has("weak", "nano");
+  has("strong", "micro", "small");
+  has("status", "done", "running");
   for (const [query, field] of [["sort=colour", "sort"], ["order=up", "order"], ["seed=-1", "seed"]]) {
     const res = await app.request(`/api/runs?${query}`);
     assert.equal(res.status, 400, query);

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { JobStatus } from "../contract/jobs.ts";
 import type { ModelListing } from "../contract/models.ts";
-import type { RunTableRow } from "../contract/runs.ts";
+import { RUN_FILTERS, type RunFacets, type RunTableRow } from "../contract/runs.ts";
 import type { CellSummary, MedianSummary } from "../contract/results.ts";
 import type { MetricSeries as MetricSeriesShape } from "../contract/series.ts";
 import type { TaskListing } from "../contract/tasks.ts";
@@ -220,6 +220,13 @@ export const RunTableRowSchema = Run.extend({
   validation: z.string().nullable(),
   lastMetrics: z.record(z.string(), z.number()),
 }).meta({ id: "RunTableRow" }) satisfies z.ZodType<RunTableRow>;
+
+export const RunFacetsSchema = z.object(
+  Object.fromEntries(RUN_FILTERS.map(({ param }) => [param, z.array(z.string())])) as Record<
+    keyof RunFacets,
+    z.ZodArray<z.ZodString>
+  >,
+).meta({ id: "RunFacets" }) satisfies z.ZodType<RunFacets>;
 
 export const TaskListingSchema = z.object({
   name: z.string(),

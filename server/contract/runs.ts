@@ -56,6 +56,32 @@ export interface RunTableRow extends RunRow {
   lastMetrics: Record<string, number>;
 }
 
+/** The table's per-column filters: each query parameter and the row field it narrows to one value. */
+export const RUN_FILTERS = [
+  { param: "role", field: "role" },
+  { param: "task", field: "task" },
+  { param: "method", field: "method" },
+  { param: "size", field: "modelSize" },
+  { param: "seed", field: "seed" },
+  { param: "weak", field: "weak" },
+  { param: "strong", field: "strong" },
+  { param: "status", field: "status" },
+] as const satisfies readonly { param: string; field: keyof RunTableRow }[];
+export type RunFilterParam = typeof RUN_FILTERS[number]["param"];
+
+/** GET /api/runs/facets: every value each filter can take over all runs, sorted (a filter's options). */
+export type RunFacets = Record<RunFilterParam, string[]>;
+
+/** Each filter's values over the given rows, as text, sorted; a row without the value adds none. */
+export function runFacets(rows: RunTableRow[]): RunFacets {
+  const facets = {} as RunFacets;
+  for (const { param, field } of RUN_FILTERS) {
+    const values = new Set(rows.map((r) => r[field]).filter((v) => v !== null).map(String));
+    facets[param] = [...values].sort();
+  }
+  return facets;
+}
+
 /** Columns the table sorts by. */
 export const RUN_SORT_KEYS = [
   "id",

@@ -5,7 +5,13 @@
  * the curve controls; export the chart as PNG, SVG and CSV; and diff two selected runs' configurations.
  */
 import { useEffect, useMemo, useState } from "preact/hooks";
-import type { RunSortKey, RunTableRow } from "../../server/contract/runs.ts";
+import {
+  RUN_FILTERS,
+  type RunFacets,
+  type RunFilterParam,
+  type RunSortKey,
+  type RunTableRow,
+} from "../../server/contract/runs.ts";
 import type { RunMetrics } from "../../server/contract/series.ts";
 import {
   applyCurveSettings,
@@ -52,25 +58,13 @@ const COLUMNS: { key: RunSortKey; label: string; num?: boolean }[] = [
   { key: "seconds", label: "Time", num: true },
 ];
 
-/** Per-column filters: the API's query names, and the row field that offers their values. */
-const FILTERS = [
-  { param: "role", field: "role" },
-  { param: "task", field: "task" },
-  { param: "method", field: "method" },
-  { param: "size", field: "modelSize" },
-  { param: "seed", field: "seed" },
-  { param: "weak", field: "weak" },
-  { param: "strong", field: "strong" },
-  { param: "status", field: "status" },
-] as const;
-
 /** Rows the table shows before "Show all": the chart above it stays in reach. */
 const TABLE_CAP = 50;
 
 /** Rows a runs table loads per request (the API's limit is 1000): "Load more" past them. */
 export const RUNS_PAGE = 500;
 
-type Filters = Partial<Record<(typeof FILTERS)[number]["param"] | "q", string>>;
+type Filters = Partial<Record<RunFilterParam | "q", string>>;
 
 export type RunSort = { key: RunSortKey; order: "asc" | "desc" };
 
@@ -153,7 +147,7 @@ function RunRow(
 function FilterBar(
   { filters, options, onChange, groupBy, onGroupBy }: {
     filters: Filters;
-    options: Record<string, string[]>;
+    options: RunFacets | undefined;
     onChange: (next: Filters) => void;
     groupBy: GroupKey | "";
     onGroupBy: (key: GroupKey | "") => void;
@@ -170,7 +164,7 @@ function FilterBar(
           onInput={(e) => onChange({ ...filters, q: (e.target as HTMLInputElement).value })}
         />
       </label>
-      {FILTERS.map(({ param }) => (
+      {RUN_FILTERS.map(({ param }) => (
         <label key={param}>
           {param}{" "}
           <select
@@ -179,7 +173,7 @@ function FilterBar(
             onChange={(e) => onChange({ ...filters, [param]: (e.target as HTMLSelectElement).value })}
           >
             <option value="">any</option>
-            {(options[param] ?? []).map((v) => <option key={v} value={v}>{v}</option>)}
+            {(options?.[param] ?? []).map((v) => <option key={v} value={v}>{v}</option>)}
           </select>
         </label>
       ))}
@@ -469,23 +463,21 @@ export function RunsPage() {
   const [filters, setFilters] = useState<Filters>({});
   const [sort, onSort] = useRunSort();
   const [groupBy, setGroupBy] = useState<GroupKey | "">("");
-  const [selected, setSelected] = useState<number[]>([]);
+  // The selected runs as they were picked, so a filter that hides one keeps it on the chart.
+  const [picked, setPicked] = useState<RunTableRow[]>([]);
   const [showAll, setShowAll] = useState(false);
   // "Load more" past RUNS_PAGE rows, "Show all" past TABLE_CAP.
   const table = usePagedList<RunTableRow>(runsQuery(filters, sort), statusVersion.value, RUNS_PAGE);
-  const all = useResource<RunTableRow[]>("/runs?limit=1000", statusVersion.value);
-  const options = useMemo(() => {
-    const out: Record<string, string[]> = {};
-    for (const { param, field } of FILTERS) {
-      out[param] = [...new Set((all.data ?? []).map((r) => r[field]).filter((v) => v !== null).map(String))]
-        .sort();
-    }
-    return out;
-  }, [all.data]);
-  const byId = new Map([...(all.data ?? []), ...(table.data ?? [])].map((r) => [r.id, r]));
-  const chosen = selected.map((id) => byId.get(id)).filter((r): r is RunTableRow => !!r);
+  // Every value each filter can take over all runs, not only over the rows loaded.
+  const facets = useResource<RunFacets>("/runs/facets", statusVersion.value);
+  const byId = new Map((table.data ?? []).map((r) => [r.id, r]));
+  const chosen = picked.map((r) => byId.get(r.id) ?? r);
+  const selected = chosen.map((r) => r.id);
   const toggle = (id: number) =>
-    setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
+    setPicked((p) => {
+      const row = byId.get(id);
+      return p.some((r) => r.id === id) ? p.filter((r) => r.id !== id) : row ? [...p, row] : p;
+    });
   return (
     <>
       <PageHeader title="Compare runs" />
@@ -496,7 +488,7 @@ export function RunsPage() {
             : `${chosen.length} selected: `}
           {chosen.map((r) => r.name).join("; ")}
           {chosen.length > 0 && (
-            <button type="button" class="link-button" onClick={() => setSelected([])}>clear</button>
+            <button type="button" class="link-button" onClick={() => setPicked([])}>clear</button>
           )}
         </p>
         {chosen.length > 0 && <Overlay runs={chosen} groupBy={groupBy} />}
@@ -504,7 +496,7 @@ export function RunsPage() {
       <Section title="Runs" id="runs">
         <FilterBar
           filters={filters}
-          options={options}
+          options={facets.data}
           onChange={setFilters}
           groupBy={groupBy}
           onGroupBy={setGroupBy}

@@ -9,9 +9,9 @@ import { experiments, jobs, results, type Run, runs } from "../../../db/schema.t
 import { z } from "zod";
 import { notFound } from "../errors.ts";
 import { defineOperation, serve } from "../operation.ts";
-import { RunMetrics, RunTableRowSchema, RunWithMetricNames } from "../responses.ts";
+import { RunFacetsSchema, RunMetrics, RunTableRowSchema, RunWithMetricNames } from "../responses.ts";
 import type { MetricSeries } from "../../contract/series.ts";
-import { runName, type RunSortKey, type RunTableRow } from "../../contract/runs.ts";
+import { runFacets, runName, type RunSortKey, type RunTableRow } from "../../contract/runs.ts";
 import { IdParam, MetricsQuery, RunListQuery } from "../schemas.ts";
 import type { ApiDeps } from "../deps.ts";
 import { SWEEP_CELL_JOB } from "../../contract/jobs.ts";
@@ -263,6 +263,27 @@ const withExperiment = (db: LabDb) =>
     experiment: { kind: experiments.kind, name: experiments.name, config: experiments.config },
   }).from(runs).leftJoin(experiments, eq(runs.experimentId, experiments.id));
 
+/** The runs table's rows (less their last metrics) of the runs that pass `where`: what each run is. */
+async function tableRows(db: LabDb, where?: SQL): Promise<RunTableRow[]> {
+  const stored = await withExperiment(db).where(where);
+  const sweepTasks = await sweepRunTasks(db, stored);
+  return stored.map(({ run, experiment }) => {
+    const facts = runFacts(run, experiment, sweepTasks.get(run.id) ?? null);
+    return {
+      ...run,
+      config: run.config as Record<string, unknown> | null,
+      startedAt: run.startedAt.toISOString(),
+      finishedAt: run.finishedAt?.toISOString() ?? null,
+      ...facts,
+      name: runName({ ...run, ...facts }),
+      experimentKind: experiment?.kind ?? null,
+      experimentName: experiment?.name ?? null,
+      ...finalReadings(run.config),
+      lastMetrics: {},
+    };
+  });
+}
+
 export const RUN_OPERATIONS = {
   list: defineOperation({
     method: "get",
@@ -273,6 +294,14 @@ export const RUN_OPERATIONS = {
       "(X-Total-Count holds the number of matching runs)",
     query: RunListQuery,
     response: z.array(RunTableRowSchema),
+  }),
+  facets: defineOperation({
+    method: "get",
+    path: "/runs/facets",
+    tag: "runs",
+    summary: "Every value each runs-table filter can take over all runs (role, task, method, size, seed, " +
+      "weak, strong, status), sorted: a filter's options",
+    response: RunFacetsSchema,
   }),
   show: defineOperation({
     method: "get",
@@ -303,25 +332,8 @@ export function runRoutes({ db }: ApiDeps): Hono {
     if (q.role) conditions.push(eq(runs.role, q.role));
     if (q.size) conditions.push(eq(runs.modelSize, q.size));
     if (q.status) conditions.push(eq(runs.status, q.status));
-    const stored = await withExperiment(db).where(and(...conditions));
     const needle = q.q?.toLowerCase();
-    const sweepTasks = await sweepRunTasks(db, stored);
-    const rows = stored.map(({ run, experiment }) => {
-      const facts = runFacts(run, experiment, sweepTasks.get(run.id) ?? null);
-      const row: RunTableRow = {
-        ...run,
-        config: run.config as Record<string, unknown> | null,
-        startedAt: run.startedAt.toISOString(),
-        finishedAt: run.finishedAt?.toISOString() ?? null,
-        ...facts,
-        name: runName({ ...run, ...facts }),
-        experimentKind: experiment?.kind ?? null,
-        experimentName: experiment?.name ?? null,
-        ...finalReadings(run.config),
-        lastMetrics: {},
-      };
-      return row;
-    }).filter((r) =>
+    const rows = (await tableRows(db, and(...conditions))).filter((r) =>
       (q.task === undefined || r.task === q.task) && (q.method === undefined || r.method === q.method) &&
       (q.seed === undefined || r.seed === q.seed) && (q.weak === undefined || r.weak === q.weak) &&
       (q.strong === undefined || r.strong === q.strong) &&
@@ -336,6 +348,7 @@ export function runRoutes({ db }: ApiDeps): Hono {
     c.header("X-Total-Count", String(rows.length));
     return c.json(page);
   });
+  serve(router, "/runs", RUN_OPERATIONS.facets, async (c) => c.json(runFacets(await tableRows(db))));
   serve(router, "/runs", RUN_OPERATIONS.show, async (c, { param: { id } }) => {
     const [stored] = await withExperiment(db).where(eq(runs.id, id));
     if (!stored) throw notFound(`run ${id}`);
