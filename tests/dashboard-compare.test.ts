@@ -12,8 +12,7 @@ import type { Page } from "playwright-core";
 import type { LabDb } from "../db/client.ts";
 import { experiments, metrics, runs } from "../db/schema.ts";
 import { METRIC_SERIES } from "../server/contract/series.ts";
-import { buildDashboard } from "../web/build.ts";
-import { ARTIFACTS, chromiumTest, launchChromium, startLab } from "./e2e/lab.ts";
+import { ARTIFACTS, dashboardTest } from "./e2e/lab.ts";
 
 const NAIVE = "student · naive · seed 0 · nano→micro";
 const AUXCONF = "student · auxconf · seed 1 · nano→micro";
@@ -199,37 +198,21 @@ async function checkConfigDiff(page: Page) {
   }
 }
 
-chromiumTest(
+dashboardTest(
   "compare runs: table, overlay of two runs, curve controls, PNG/SVG/CSV export, config diff",
-  async () => {
-    await buildDashboard({ quiet: true });
-    await Deno.mkdir(ARTIFACTS, { recursive: true });
-    const lab = await startLab("compare-test-token");
-    const userDataDir = await Deno.makeTempDir({ prefix: "lab-chromium-" });
-    const context = await launchChromium(userDataDir);
-    const consoleErrors: string[] = [];
-    try {
-      await seedRuns(lab.db);
-      const page = context.pages()[0] ?? await context.newPage();
-      page.on("console", (msg) => msg.type() === "error" && consoleErrors.push(msg.text()));
-      page.on("pageerror", (err) => consoleErrors.push(err.message));
-      await checkTable(page, lab.base);
-      await checkOverlayAndExports(page);
-      await checkCurveControls(page);
-      await checkConfigDiff(page);
-      await page.evaluate(() => scrollTo(0, 0));
-      await page.screenshot({ path: `${ARTIFACTS}/compare-desktop.png`, fullPage: true });
-      await page.setViewportSize({ width: 390, height: 844 });
-      await page.waitForTimeout(200);
-      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
-      await page.screenshot({ path: `${ARTIFACTS}/compare-phone.png`, fullPage: true });
-      assert.ok(wide <= 390, `the page is ${wide} px wide at 390 px`);
-      assert.deepEqual(consoleErrors, []);
-    } finally {
-      await context.close();
-      await lab.stop();
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
-    }
+  "compare-test-token",
+  async (page, lab) => {
+    await seedRuns(lab.db);
+    await checkTable(page, lab.base);
+    await checkOverlayAndExports(page);
+    await checkCurveControls(page);
+    await checkConfigDiff(page);
+    await page.evaluate(() => scrollTo(0, 0));
+    await page.screenshot({ path: `${ARTIFACTS}/compare-desktop.png`, fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(200);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    await page.screenshot({ path: `${ARTIFACTS}/compare-phone.png`, fullPage: true });
+    assert.ok(wide <= 390, `the page is ${wide} px wide at 390 px`);
   },
-  { sanitize: false },
 );

@@ -15,8 +15,7 @@ import type { Page } from "playwright-core";
 import type { LabDb } from "../db/client.ts";
 import { experiments, jobs, metrics, results, runs } from "../db/schema.ts";
 import { METRIC_SERIES } from "../server/contract/series.ts";
-import { buildDashboard } from "../web/build.ts";
-import { ARTIFACTS, chromiumTest, launchChromium, startLab } from "./e2e/lab.ts";
+import { ARTIFACTS, dashboardTest } from "./e2e/lab.ts";
 
 const TOKEN = "dashboard-details-token";
 const DEMO_BUTTON = "button:has-text('Run the demo')";
@@ -445,31 +444,16 @@ async function checkNoSplitWords(page: Page, base: string) {
   await page.setViewportSize({ width: 1440, height: 900 });
 }
 
-chromiumTest(
+dashboardTest(
   "dashboard details: one demo button, delete asks first, readable adapters, chart text apart, PGR vs knowledge, commands whole",
-  async () => {
-    await buildDashboard({ quiet: true });
-    await Deno.mkdir(ARTIFACTS, { recursive: true });
-    const lab = await startLab(TOKEN);
-    const userDataDir = await Deno.makeTempDir({ prefix: "lab-chromium-" });
-    const context = await launchChromium(userDataDir);
-    try {
-      await context.addInitScript(recordCanvasText);
-      const page = context.pages()[0] ?? await context.newPage();
-      const errors: string[] = [];
-      page.on("pageerror", (err) => errors.push(err.message));
-      await checkOneDemoButton(page, lab.base, lab.db);
-      await checkTaskDeleteAsksFirst(page, lab.base);
-      await checkRanOn(page, lab.base, lab.db);
-      await checkChartText(page, lab.base, await seedCrowdedCharts(lab.db));
-      await checkKnowledgeChart(page, lab.base, lab.db);
-      await checkNoSplitWords(page, lab.base);
-      assert.deepEqual(errors, []);
-    } finally {
-      await context.close();
-      await lab.stop();
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
-    }
+  TOKEN,
+  async (page, lab) => {
+    await checkOneDemoButton(page, lab.base, lab.db);
+    await checkTaskDeleteAsksFirst(page, lab.base);
+    await checkRanOn(page, lab.base, lab.db);
+    await checkChartText(page, lab.base, await seedCrowdedCharts(lab.db));
+    await checkKnowledgeChart(page, lab.base, lab.db);
+    await checkNoSplitWords(page, lab.base);
   },
-  { sanitize: false },
+  { consoleErrors: false, init: recordCanvasText },
 );

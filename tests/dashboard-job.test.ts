@@ -11,8 +11,7 @@ import type { Page } from "playwright-core";
 import type { LabDb } from "../db/client.ts";
 import { experiments, jobs, metrics, runs } from "../db/schema.ts";
 import { METRIC_SERIES } from "../server/contract/series.ts";
-import { buildDashboard } from "../web/build.ts";
-import { ARTIFACTS, chromiumTest, launchChromium, startLab } from "./e2e/lab.ts";
+import { ARTIFACTS, dashboardTest } from "./e2e/lab.ts";
 
 const ROLES = ["weak", "ceiling", "student"] as const;
 
@@ -106,30 +105,14 @@ async function checkPhone(page: Page, base: string, jobIds: number[]) {
   }
 }
 
-chromiumTest(
+dashboardTest(
   "job page: a job of many runs lists them in a capped table with their true count and links to its sweep; a few runs draw their curves",
-  async () => {
-    await buildDashboard({ quiet: true });
-    await Deno.mkdir(ARTIFACTS, { recursive: true });
-    const lab = await startLab("job-page-token");
-    const userDataDir = await Deno.makeTempDir({ prefix: "lab-chromium-" });
-    const context = await launchChromium(userDataDir);
-    const errors: string[] = [];
-    try {
-      const sweep = await seedJob(lab.db, "sweep", 120);
-      const w2s = await seedJob(lab.db, "w2s", 3);
-      const page = context.pages()[0] ?? await context.newPage();
-      page.on("console", (msg) => msg.type() === "error" && errors.push(msg.text()));
-      page.on("pageerror", (err) => errors.push(err.message));
-      await checkManyRuns(page, lab.base, sweep);
-      await checkFewRuns(page, lab.base, w2s);
-      await checkPhone(page, lab.base, [sweep.jobId, w2s.jobId]);
-      assert.deepEqual(errors, []);
-    } finally {
-      await context.close();
-      await lab.stop();
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
-    }
+  "job-page-token",
+  async (page, lab) => {
+    const sweep = await seedJob(lab.db, "sweep", 120);
+    const w2s = await seedJob(lab.db, "w2s", 3);
+    await checkManyRuns(page, lab.base, sweep);
+    await checkFewRuns(page, lab.base, w2s);
+    await checkPhone(page, lab.base, [sweep.jobId, w2s.jobId]);
   },
-  { sanitize: false },
 );

@@ -12,8 +12,7 @@ import type { Page } from "playwright-core";
 import type { LabDb } from "../db/client.ts";
 import { experiments, metrics, runs } from "../db/schema.ts";
 import { METRIC_SERIES } from "../server/contract/series.ts";
-import { buildDashboard } from "../web/build.ts";
-import { ARTIFACTS, chromiumTest, launchChromium, startLab } from "./e2e/lab.ts";
+import { ARTIFACTS, dashboardTest } from "./e2e/lab.ts";
 
 const ROLES = ["weak", "ceiling", "student"] as const;
 const TASKS = ["world-region", "world-blood"] as const;
@@ -173,31 +172,15 @@ async function checkPhone(page: Page, base: string, experimentId: number) {
   await page.screenshot({ path: `${ARTIFACTS}/many-runs-experiment-phone.png`, fullPage: true });
 }
 
-chromiumTest(
+dashboardTest(
   "many runs: overlay above a capped, filterable runs table; run pickers cut to the current run and a search",
-  async () => {
-    await buildDashboard({ quiet: true });
-    await Deno.mkdir(ARTIFACTS, { recursive: true });
-    const lab = await startLab("many-runs-token");
-    const userDataDir = await Deno.makeTempDir({ prefix: "lab-chromium-" });
-    const context = await launchChromium(userDataDir);
-    const errors: string[] = [];
-    try {
-      const { experimentIds, runIds } = await seedManyRuns(lab.db);
-      const page = context.pages()[0] ?? await context.newPage();
-      page.on("console", (msg) => msg.type() === "error" && errors.push(msg.text()));
-      page.on("pageerror", (err) => errors.push(err.message));
-      await checkCompare(page, lab.base, runIds);
-      await checkCurvesPicker(page, lab.base, runIds);
-      await checkExperimentPicker(page, lab.base, experimentIds[0], runIds);
-      await checkExperimentTask(page, lab.base, experimentIds[0], runIds);
-      await checkPhone(page, lab.base, experimentIds[0]);
-      assert.deepEqual(errors, []);
-    } finally {
-      await context.close();
-      await lab.stop();
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
-    }
+  "many-runs-token",
+  async (page, lab) => {
+    const { experimentIds, runIds } = await seedManyRuns(lab.db);
+    await checkCompare(page, lab.base, runIds);
+    await checkCurvesPicker(page, lab.base, runIds);
+    await checkExperimentPicker(page, lab.base, experimentIds[0], runIds);
+    await checkExperimentTask(page, lab.base, experimentIds[0], runIds);
+    await checkPhone(page, lab.base, experimentIds[0]);
   },
-  { sanitize: false },
 );

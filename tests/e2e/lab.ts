@@ -4,11 +4,12 @@
  * start-up as tests/dashboard.test.ts, without its worker (pages that only read need none).
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { openDb } from "../../db/client.ts";
 import { createApp } from "../../server/api/app.ts";
 import { EventBus } from "../../server/jobs/bus.ts";
 import { createServerApp } from "../../server/main.ts";
+import { buildDashboard } from "../../web/build.ts";
 
 export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 export const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
@@ -69,4 +70,42 @@ export async function launchChromium(userDataDir: string) {
       "--disable-sync",
     ],
   });
+}
+
+export type Lab = Awaited<ReturnType<typeof startLab>>;
+
+/**
+ * A dashboard test in headless Chromium (a chromiumTest): the dashboard built, a lab on a fresh data
+ * directory, a fresh browser profile and one page. `fn` drives the page, which must then have thrown no
+ * uncaught exception and, unless `consoleErrors` is false, logged no console error. The browser, the lab
+ * and their directories go afterwards, pass or fail. `init` runs in each page before its own scripts.
+ */
+export function dashboardTest(
+  name: string,
+  token: string,
+  fn: (page: Page, lab: Lab) => Promise<void>,
+  opts: { consoleErrors?: boolean; init?: () => void } = {},
+): void {
+  chromiumTest(name, async () => {
+    await buildDashboard({ quiet: true });
+    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    const lab = await startLab(token);
+    const userDataDir = await Deno.makeTempDir({ prefix: "lab-chromium-" });
+    const context = await launchChromium(userDataDir);
+    try {
+      if (opts.init) await context.addInitScript(opts.init);
+      const page = context.pages()[0] ?? await context.newPage();
+      const errors: string[] = [];
+      if (opts.consoleErrors ?? true) {
+        page.on("console", (msg) => msg.type() === "error" && errors.push(msg.text()));
+      }
+      page.on("pageerror", (err) => errors.push(err.message));
+      await fn(page, lab);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+      await lab.stop();
+      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+    }
+  }, { sanitize: false });
 }
