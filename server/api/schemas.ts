@@ -4,7 +4,7 @@
  * dashboard share live in server/contract/.
  */
 import { z } from "zod";
-import { fromText, int, TASK_NAME, text } from "../contract/fields.ts";
+import { fromText, int, PAGE_LIMIT_MAX, TASK_NAME, text } from "../contract/fields.ts";
 import { JobStatus, JobType, ToyTrainParams } from "../contract/jobs.ts";
 import { RunRole, RunTableFilters } from "../contract/runs.ts";
 
@@ -23,7 +23,7 @@ export const IdParam = z.object({ id: queryId("id") });
 export const NameParam = z.object({ name: text("name").min(1, "name must not be empty") });
 
 export const Page = z.object({
-  limit: fromText(int("limit", 1, 1000).default(100)),
+  limit: fromText(int("limit", 1, PAGE_LIMIT_MAX).default(100)),
   offset: fromText(int("offset", 0).default(0)),
 });
 

@@ -9,6 +9,9 @@ export const oneOf = <const T extends readonly [string, ...string[]]>(label: str
 /** The database's integer columns are 32-bit: a larger id or count is refused here, not by Postgres. */
 export const INT32_MAX = 2 ** 31 - 1;
 
+/** The most rows a list endpoint serves per request (its `limit`); a client pages past it with `offset`. */
+export const PAGE_LIMIT_MAX = 1000;
+
 /** A number field's messages in its own words ("limit must be ≥ 1"), never zod's generic ones. */
 export const numberMessages = (label: string) => (issue: z.core.$ZodRawIssue): string => {
   switch (issue.code) {

@@ -3,6 +3,7 @@
  * user pasted once into Settings (kept in localStorage) or opened the dashboard with (`/#token=…`).
  */
 import { signal } from "@preact/signals";
+import { PAGE_LIMIT_MAX } from "../../server/contract/fields.ts";
 
 const TOKEN_KEY = "lab.token";
 
@@ -125,6 +126,20 @@ export const apiPost = <T>(path: string, body?: unknown) => request<T>("POST", p
 /** POSTs `body` as it is, with its own content type. */
 export const apiPostRaw = <T>(path: string, raw: RawBody) => request<T>("POST", path, undefined, { raw });
 export const apiDelete = <T>(path: string) => request<T>("DELETE", path);
+
+/**
+ * Every row of a list endpoint (`path` with or without a query), in its order: pages of PAGE_LIMIT_MAX rows
+ * until a short one, so a table that outgrows one request is never cut at its first page.
+ */
+export async function apiGetAll<T>(path: string): Promise<T[]> {
+  const join = path.includes("?") ? "&" : "?";
+  const rows: T[] = [];
+  for (;;) {
+    const page = await apiGet<T[]>(`${path}${join}limit=${PAGE_LIMIT_MAX}&offset=${rows.length}`);
+    rows.push(...page);
+    if (page.length < PAGE_LIMIT_MAX) return rows;
+  }
+}
 
 /** A page of a list endpoint and how many rows match in all (X-Total-Count; null where it does not say). */
 export async function apiGetPage<T>(path: string): Promise<{ rows: T[]; total: number | null }> {

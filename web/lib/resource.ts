@@ -3,7 +3,7 @@
  * `usePagedList`: the same for a list endpoint shown page by page ("Load more" adds one page).
  */
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { apiGet, apiGetPage, ApiRequestError, describeError } from "./api.ts";
+import { apiGet, apiGetAll, apiGetPage, ApiRequestError, describeError } from "./api.ts";
 import { noteServerAnswered, noteServerAway } from "./live.ts";
 
 export interface Resource<T> {
@@ -23,6 +23,11 @@ export function useResource<T>(path: string | null, cue: unknown = 0, minInterva
   return useLoader<T>(path, () => apiGet<T>(path!), cue, minIntervalMs);
 }
 
+/** Every row of a list endpoint (apiGetAll), reloaded like useResource. */
+export function useAllRows<T>(path: string | null, cue: unknown = 0): Resource<T[]> {
+  return useLoader<T[]>(path, () => apiGetAll<T>(path!), cue);
+}
+
 export interface PagedList<T> extends Resource<T[]> {
   /** The server has rows beyond those loaded. */
   hasMore: boolean;
@@ -31,7 +36,7 @@ export interface PagedList<T> extends Resource<T[]> {
   loadMore: () => void;
 }
 
-/** Rows of one page of a list endpoint; the API takes at most 1000 per request. */
+/** Rows of one page of a list endpoint; the API takes at most PAGE_LIMIT_MAX per request. */
 export const PAGE_SIZE = 200;
 
 /**

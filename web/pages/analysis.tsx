@@ -19,7 +19,7 @@ import {
 import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
 import { statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
-import { useResource } from "../lib/resource.ts";
+import { useAllRows, useResource } from "../lib/resource.ts";
 import { currentQuery, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
 import type { Experiment, ProbeRow, ResultRow } from "../lib/types.ts";
@@ -57,7 +57,7 @@ function SettingsPicker({ settings, current }: { settings: string[]; current: st
  * one point: the API's summary keeps them apart too); the defaults first where they are present.
  */
 function useResultsForTask() {
-  const results = useResource<ResultRow[]>("/results?limit=1000", statusVersion.value);
+  const results = useAllRows<ResultRow>("/results", statusVersion.value);
   // The lab's order of tasks (the world file's first: world-region), not the alphabet's (world-blood).
   const listed = useResource<TaskListing[]>("/tasks");
   const { tasks, task, rows: ofTask } = scopeToTask(
@@ -96,7 +96,7 @@ export function ResultsPage() {
   const { results, tasks, pairwise, task, rows, settingsPicker } = useResultsForTask();
   const { params, compute } = useParamsBySize();
   // Which experiments are sweeps: their rows link to the sweep's page.
-  const sweeps = useResource<Experiment[]>("/sweeps?limit=1000", statusVersion.value);
+  const sweeps = useAllRows<Experiment>("/sweeps", statusVersion.value);
   const sweepIds = new Set((sweeps.data ?? []).map((s) => s.id));
   const taskQuery = `?task=${encodeURIComponent(task)}`;
   const knowledge = strongKnowledgeOf(rows).size > 0;
@@ -181,8 +181,8 @@ export function AgreementPage() {
 }
 
 export function SaliencyPage() {
-  const probes = useResource<ProbeRow[]>("/probes?limit=1000", statusVersion.value);
-  const experiments = useResource<Experiment[]>("/experiments?limit=500", statusVersion.value);
+  const probes = useAllRows<ProbeRow>("/probes", statusVersion.value);
+  const experiments = useAllRows<Experiment>("/experiments", statusVersion.value);
   const ids = [
     ...new Set((probes.data ?? []).map((p) => p.experimentId).filter((id): id is number => id !== null)),
   ]
@@ -190,8 +190,8 @@ export function SaliencyPage() {
   const wanted = Number(currentQuery.value.get("experiment"));
   const chosen = ids.includes(wanted) ? wanted : ids[0];
   // Its results give the test set's size: each probe's Wilson interval.
-  const chosenResults = useResource<ResultRow[]>(
-    chosen === undefined ? null : `/results?experimentId=${chosen}&limit=1000`,
+  const chosenResults = useAllRows<ResultRow>(
+    chosen === undefined ? null : `/results?experimentId=${chosen}`,
     statusVersion.value,
   );
   const describe = (id: number) => {

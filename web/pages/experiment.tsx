@@ -31,7 +31,7 @@ import {
 import { formatTime, readableKey } from "../lib/format.ts";
 import { liveJobs, statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
-import { useResource } from "../lib/resource.ts";
+import { useAllRows, useResource } from "../lib/resource.ts";
 import { checkpointReadings, scopeToTask, sharedTestSize } from "../lib/result-groups.ts";
 import { currentQuery, queryWith, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
@@ -217,7 +217,7 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
   const base = kind === "sweep" ? "/sweeps" : "/experiments";
   const detail = useResource<ExperimentDetail>(`${base}/${id}`, statusVersion.value);
   // The runs table names each run by what it is (method, seed, pair), which the picker shows.
-  const named = useResource<Run[]>(`/runs?experimentId=${id}&limit=1000`, statusVersion.value);
+  const named = useAllRows<Run>(`/runs?experimentId=${id}`, statusVersion.value);
   // The lab's order of tasks (the world file's first: world-region) after a sweep's own list, which may name
   // a group ("world") rather than its tasks: not the alphabet's (world-blood).
   const listed = useResource<TaskListing[]>("/tasks");
