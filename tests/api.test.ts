@@ -863,7 +863,9 @@ Deno.test("experiments and sweeps: create enqueues, w2s without checkpoints fail
   assert.deepEqual([failed.runs, failed.results, failed.probes], [[], [], []]);
   assert.equal((await call("POST", `/api/experiments/${experiment.id}/cancel`)).status, 409);
   assert.equal((await call("DELETE", `/api/experiments/${experiment.id}`)).status, 200);
-  assert.equal((await app.request(`/api/experiments/${experiment.id}`)).status, 404);
+  const deleted = await app.request(`/api/experiments/${experiment.id}`);
+  assert.equal(deleted.status, 404);
+  assert.equal((await json(deleted)).error.message, `experiment ${experiment.id} not found`);
 
   // A sweep stays queued (this worker does not lease sweeps): delete is refused until it is cancelled.
   const sweepRes = await call("POST", "/api/sweeps", {
@@ -874,10 +876,12 @@ Deno.test("experiments and sweeps: create enqueues, w2s without checkpoints fail
   });
   assert.equal(sweepRes.status, 201);
   const sweep = (await json(sweepRes)).experiment;
+  // A sweep is not an experiment (they share ids): the 404 says where it is.
+  const notExperiment = await app.request(`/api/experiments/${sweep.id}`);
+  assert.equal(notExperiment.status, 404);
   assert.equal(
-    (await app.request(`/api/experiments/${sweep.id}`)).status,
-    404,
-    "a sweep is not an experiment",
+    (await json(notExperiment)).error.message,
+    `experiment ${sweep.id} not found (${sweep.id} is a sweep: /api/sweeps/${sweep.id})`,
   );
   const del = await call("DELETE", `/api/sweeps/${sweep.id}`);
   assert.equal(del.status, 409);

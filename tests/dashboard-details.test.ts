@@ -100,6 +100,19 @@ async function checkTaskDeleteAsksFirst(page: Page, base: string) {
   assert.equal(await page.evaluate((s) => document.activeElement === document.querySelector(s), note), true);
 }
 
+/** An experiment's address with a sweep's id (they share ids) says what it is and links to it; a gap says gone. */
+async function checkWrongKind(page: Page, base: string, db: LabDb) {
+  const [sweep] = await db.insert(experiments).values({ kind: "sweep", name: "kinds", config: {} })
+    .returning();
+  await page.goto(`${base}/experiments/${sweep.id}`);
+  await page.waitForSelector(`text=Experiment ${sweep.id} is a sweep.`);
+  await page.click(`main a[href="/sweeps/${sweep.id}"]`);
+  await page.waitForURL(new RegExp(`/sweeps/${sweep.id}$`));
+  await page.waitForSelector(`h1:has-text("kinds")`);
+  await page.goto(`${base}/sweeps/${sweep.id + 1000}`);
+  await page.waitForSelector(`text=Sweep ${sweep.id + 1000} does not exist.`);
+}
+
 /** "ran on": the host and the adapter's name, without the ids the lab stores with it (those on hover). */
 async function checkRanOn(page: Page, base: string, db: LabDb) {
   const at = (adapter: string) => ({ host: "lab-box", owner: "lab-box:41:c0ffee", adapter });
@@ -445,7 +458,7 @@ async function checkNoSplitWords(page: Page, base: string) {
 }
 
 dashboardTest(
-  "dashboard details: one demo button, delete asks first, readable adapters, chart text apart, PGR vs knowledge, commands whole",
+  "dashboard details: one demo button, delete asks first, readable adapters, chart text apart, PGR vs knowledge, commands whole, a sweep's id under /experiments",
   TOKEN,
   async (page, lab) => {
     await checkOneDemoButton(page, lab.base, lab.db);
@@ -454,6 +467,7 @@ dashboardTest(
     await checkChartText(page, lab.base, await seedCrowdedCharts(lab.db));
     await checkKnowledgeChart(page, lab.base, lab.db);
     await checkNoSplitWords(page, lab.base);
+    await checkWrongKind(page, lab.base, lab.db);
   },
   { consoleErrors: false, init: recordCanvasText },
 );

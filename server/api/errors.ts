@@ -24,7 +24,9 @@ export function errorBody(code: string, message: string, details?: unknown) {
   return { error: { code, message, details: details ?? null } };
 }
 
-export const notFound = (what: string) => new ApiError(404, "not_found", `${what} not found`);
+/** 404 for `what` ("run 7"), with an optional hint after it (" (7 is a sweep: …)"). */
+export const notFound = (what: string, hint = "") =>
+  new ApiError(404, "not_found", `${what} not found${hint}`);
 
 /** One readable line per zod issue: `body.weak: expected string, received number`. */
 export function describeIssues(target: string, issues: readonly z.core.$ZodIssue[]): string {

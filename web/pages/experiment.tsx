@@ -33,7 +33,7 @@ import { liveJobs, statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useAllRows, useResource } from "../lib/resource.ts";
 import { checkpointReadings, scopeToTask, sharedTestSize } from "../lib/result-groups.ts";
-import { currentQuery, queryWith, setQueryParam } from "../lib/router.ts";
+import { currentQuery, experimentPath, queryWith, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
 import type { ExperimentDetail, ResultRow, Run } from "../lib/types.ts";
 import type { TaskListing } from "../../server/contract/tasks.ts";
@@ -213,6 +213,20 @@ function ResultViews(
   );
 }
 
+/** No experiment (or sweep) of this id: experiments and sweeps share ids, so one of the other kind is offered. */
+function NoSuchExperiment({ id, kind, title }: { id: number; kind: "experiment" | "sweep"; title: string }) {
+  const otherKind = kind === "sweep" ? "experiment" : "sweep";
+  const other = useResource<ExperimentDetail>(experimentPath({ kind: otherKind, id }));
+  if (!other.data) {
+    return <EmptyState title={`${title} does not exist.`}>It may have been deleted.</EmptyState>;
+  }
+  return (
+    <EmptyState title={`${title} is ${otherKind === "sweep" ? "a sweep" : "an experiment"}.`}>
+      Open <a href={experimentPath({ kind: otherKind, id })}>{otherKind} {id}</a>.
+    </EmptyState>
+  );
+}
+
 export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | "sweep" }) {
   const base = kind === "sweep" ? "/sweeps" : "/experiments";
   const detail = useResource<ExperimentDetail>(`${base}/${id}`, statusVersion.value);
@@ -228,7 +242,7 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
       <>
         <PageHeader title={title} />
         {detail.errorStatus === 404
-          ? <EmptyState title={`${title} does not exist.`}>It may have been deleted.</EmptyState>
+          ? <NoSuchExperiment id={id} kind={kind} title={title} />
           : <ErrorBox message={detail.error} onRetry={detail.reload} />}
         <p>
           <a href="/experiments">Back to all experiments</a>

@@ -192,11 +192,13 @@ export function experimentRoutes(deps: ApiDeps, kind: "experiment" | "sweep"): H
   const jobType = kind === "experiment" ? "w2s" : "sweep";
 
   async function load(id: number) {
-    const [row] = await db.select().from(experiments).where(
-      and(eq(experiments.id, id), eq(experiments.kind, kind)),
-    );
-    if (!row) throw notFound(`${label} ${id}`);
-    return row;
+    const [row] = await db.select().from(experiments).where(eq(experiments.id, id));
+    if (row?.kind === kind) return row;
+    // Experiments and sweeps share their ids: one of the other kind is named where it is.
+    const other = row
+      ? ` (${id} is a ${row.kind}: /api/${row.kind === "sweep" ? "sweeps" : "experiments"}/${id})`
+      : "";
+    throw notFound(`${label} ${id}`, other);
   }
 
   async function withJobs<T extends { jobId: number | null }>(rows: T[]) {
