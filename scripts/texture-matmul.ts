@@ -174,13 +174,20 @@ async function launch(
   return { ms: performance.now() - t0, out };
 }
 
-/** The worst error of four entries of C against a float64 dot product. */
+/**
+ * The worst error of four entries of C against a float64 dot product; a variant that computes something
+ * else (beyond float32 rounding of K terms of magnitude ≤ 1) stops the run, so no wrong kernel is timed.
+ */
 function worstError(out: Float32Array): number {
   let worst = 0;
   for (const [m, n] of [[0, 0], [M - 1, N - 1], [M >> 1, N >> 2], [7, 13]]) {
     let s = 0;
     for (let k = 0; k < K; k++) s += A[m * K + k] * B[k * N + n];
     worst = Math.max(worst, Math.abs(s - out[m * N + n]));
+  }
+  if (!(worst <= K * 1e-6)) {
+    console.error(`texture-matmul: C is wrong (error ${worst} against float64, allowed ${K * 1e-6})`);
+    Deno.exit(1);
   }
   return worst;
 }
