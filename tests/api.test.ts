@@ -481,6 +481,13 @@ const MALFORMED_REQUESTS: MalformedRequest[] = [
     message: /unknown model size "giant"; sizes: nano/,
   },
   {
+    name: "pretrain size one typo away",
+    path: "/api/models/Medum/pretrain",
+    body: {},
+    status: 404,
+    message: /^name: unknown model size "Medum"; sizes: nano, .*; did you mean "medium"\?$/,
+  },
+  {
     name: "pretrain negative tokens",
     path: "/api/models/nano/pretrain",
     body: { tokens: -3 },

@@ -155,6 +155,17 @@ Deno.test("every command answers --help and refuses unknown flags and bad values
       2,
       /^lab import: missing --file FILE\.jsonl: lab import --name/,
     ],
+    // A name one typo from a known one is named.
+    [
+      ["scripts/lab.ts", "pretrain", "--size", "medum"],
+      1,
+      /^lab pretrain: unknown ladder size "medum"; known sizes: nano, .*; did you mean "medium"\?$/,
+    ],
+    [
+      ["scripts/lab.ts", "w2s", "--task", "world-coats", "--weak", "nano", "--strong", "micro"],
+      1,
+      /^lab w2s: world "default" has no task "world-coats" \(its tasks: .*\); did you mean "world-coast"\?$/,
+    ],
     [["scripts/load.ts", "--help"], 0, /^API latency under load/],
     [["scripts/load.ts", "--rate", "fast"], 2, /^load: --rate must be a number in \(0, 2000\], got "fast"$/],
     [

@@ -21,6 +21,7 @@ import { LADDER, ladderRank } from "../lab/ladder.ts";
 import { defaultLabVocabSize, ladderStatus } from "../lab/models.ts";
 import { modelDir } from "../lab/model-store.ts";
 import { ApiError } from "./errors.ts";
+import { didYouMean } from "../contract/fields.ts";
 
 /** An imported task's format: pairwise examples carry `other`, so the first example says it. */
 const storedFormat = sql<TaskFormat>`coalesce((select case when ${taskExamples.example} -> 'other' is null
@@ -92,9 +93,14 @@ export async function requireTask(db: LabDb, dataDir: string, name: string): Pro
   const [row] = await db.select({ format: storedFormat }).from(tasks).where(eq(tasks.name, name));
   if (row) return row.format;
   const known = (await listTasks(db, dataDir)).map((t) => t.name);
-  throw new ApiError(400, "unknown_task", `unknown task "${name}"; known tasks: ${known.join(", ")}`, {
-    known,
-  });
+  throw new ApiError(
+    400,
+    "unknown_task",
+    `unknown task "${name}"; known tasks: ${known.join(", ")}${didYouMean(name, known)}`,
+    {
+      known,
+    },
+  );
 }
 
 /** Throws a 400 (a body field) or 404 (a path's size) listing the ladder when a size is unknown. */
@@ -104,7 +110,7 @@ export function requireSize(name: string, field: string, status: 400 | 404 = 400
     throw new ApiError(
       status,
       "unknown_size",
-      `${field}: unknown model size "${name}"; sizes: ${known.join(", ")}`,
+      `${field}: unknown model size "${name}"; sizes: ${known.join(", ")}${didYouMean(name, known)}`,
       {
         field,
         known,

@@ -5,6 +5,7 @@
  * Models are named by reference (model-ref.ts): a snapshot ranks as its size and is only for the strong side.
  */
 import { isSnapshot, modelRefError, parseModelRef, refSize } from "./model-ref.ts";
+import { didYouMean } from "./fields.ts";
 
 /** Why (weak, strong) is not a valid pair on this ladder, or null when it is. */
 export function pairError(sizes: readonly string[], weak: string, strong: string): string | null {
@@ -33,7 +34,7 @@ export function bootstrapChainError(
   const strongRank = sizes.indexOf(refSize(strong));
   for (const size of chain) {
     const rank = sizes.indexOf(size);
-    if (rank < 0) return `unknown size "${size}"; sizes are: ${sizes.join(", ")}`;
+    if (rank < 0) return `unknown size "${size}"; sizes are: ${sizes.join(", ")}${didYouMean(size, sizes)}`;
     if (rank <= previous || rank >= strongRank) {
       return "bootstrapSizes must grow strictly from weak to strong, each between the two";
     }

@@ -5,6 +5,7 @@
  * PGR against how much the strong model knows; only the strong side (student and ceiling) takes one.
  */
 import { SIZE_NAME } from "./fields.ts";
+import { didYouMean } from "./fields.ts";
 
 /** Percentages of a size's token budget at which pretraining keeps a loadable snapshot (100: the final). */
 export const KNOWLEDGE_CHECKPOINTS: readonly number[] = [10, 30, 100];
@@ -55,7 +56,9 @@ export function modelRefError(sizes: readonly string[], ref: string): string | n
   if (formError) return formError;
   const size = refSize(ref);
   if (!sizes.includes(size)) {
-    return `unknown size "${size}"${size === ref ? "" : ` in "${ref}"`}; sizes are: ${sizes.join(", ")}`;
+    return `unknown size "${size}"${size === ref ? "" : ` in "${ref}"`}; sizes are: ${sizes.join(", ")}${
+      didYouMean(size, sizes)
+    }`;
   }
   return null;
 }

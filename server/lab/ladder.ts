@@ -12,6 +12,7 @@ import { refSize } from "../contract/model-ref.ts";
 import type { LadderShape } from "../contract/models.ts";
 import type { FinetuneRecipe } from "../contract/results.ts";
 import type { TaskFormat } from "../tasks/types.ts";
+import { didYouMean } from "../contract/fields.ts";
 
 export interface LadderSize extends LadderShape {
   /** Rows per optimizer step (each row is contextLength tokens). */
@@ -103,7 +104,10 @@ export const LADDER: readonly LadderSize[] = [
 export function ladderSize(name: string): LadderSize {
   const size = LADDER.find((s) => s.name === name);
   if (!size) {
-    throw new Error(`unknown ladder size "${name}"; known sizes: ${LADDER.map((s) => s.name).join(", ")}`);
+    const known = LADDER.map((s) => s.name);
+    throw new Error(
+      `unknown ladder size "${name}"; known sizes: ${known.join(", ")}${didYouMean(name, known)}`,
+    );
   }
   return size;
 }

@@ -11,6 +11,7 @@ import { BUILTIN_TASKS, loadBuiltinTask } from "./registry.ts";
 import { splitByGroup } from "./splits.ts";
 import type { TaskExample, TaskSplits } from "./types.ts";
 import { worldTaskSource } from "./world-tasks.ts";
+import { didYouMean } from "../contract/fields.ts";
 
 /** World tasks are named "world-…" (the world file's schema requires it). */
 export const isWorldTask = (name: string) => name.startsWith("world-");
@@ -48,11 +49,13 @@ export async function loadTaskSplits(
   }
   const examples = await imported?.(task);
   if (examples) return splitExamples(examples, seed);
-  const worldTasks = world ? world.spec.tasks.map((t) => t.name).join(", ") : 'names starting "world-"';
+  const worldNames = world ? world.spec.tasks.map((t) => t.name) : [];
+  const worldTasks = world ? worldNames.join(", ") : 'names starting "world-"';
+  const builtin = BUILTIN_TASKS.map((t) => t.name);
   throw new Error(
-    `unknown task "${task}"; built-in tasks are: ${BUILTIN_TASKS.map((t) => t.name).join(", ")}; ` +
+    `unknown task "${task}"; built-in tasks are: ${builtin.join(", ")}; ` +
       `world tasks: ${worldTasks} (\`lab tasks\` lists them; or import one with: deno task lab import ` +
-      `--name N --file F.jsonl, or pass a .jsonl path)`,
+      `--name N --file F.jsonl, or pass a .jsonl path)${didYouMean(task, [...builtin, ...worldNames])}`,
   );
 }
 

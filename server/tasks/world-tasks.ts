@@ -15,6 +15,7 @@ import { promptFor, timesStated, type World, type WorldEntity } from "../corpus/
 import type { SplitName } from "./splits.ts";
 import type { SourceExample, TaskSource } from "./source.ts";
 import type { TaskFormat, TaskInfo } from "./types.ts";
+import { didYouMean } from "../contract/fields.ts";
 
 export const WORLD_FRACTIONS: Record<SplitName, number> = {
   train1: 0.25,
@@ -104,7 +105,7 @@ export function worldTaskSource(world: World, name: string): TaskSource {
     throw new Error(
       `world "${world.spec.name}" has no task "${name}" (its tasks: ${
         world.spec.tasks.map((t) => t.name).join(", ")
-      })`,
+      })${didYouMean(name, world.spec.tasks.map((t) => t.name))}`,
     );
   }
   const attr = askedAttribute(world, task);
