@@ -1,6 +1,6 @@
-/** `didYouMean` (server/contract/fields.ts): which known name an unknown one is a typo of, by hand. */
+/** `didYouMean` (server/tasks/did-you-mean.ts): which known name an unknown one is a typo of, by hand. */
 import assert from "node:assert/strict";
-import { didYouMean } from "../server/contract/fields.ts";
+import { didYouMean } from "../server/tasks/did-you-mean.ts";
 
 const SIZES = ["nano", "micro", "mini", "small", "medium", "large", "xl"];
 const TASKS = ["world-region", "world-coast", "world-region-rare", "world-same-half"];

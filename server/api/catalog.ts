@@ -21,7 +21,7 @@ import { LADDER, ladderRank } from "../lab/ladder.ts";
 import { defaultLabVocabSize, ladderStatus } from "../lab/models.ts";
 import { modelDir } from "../lab/model-store.ts";
 import { ApiError } from "./errors.ts";
-import { didYouMean } from "../contract/fields.ts";
+import { didYouMean } from "../tasks/did-you-mean.ts";
 
 /** An imported task's format: pairwise examples carry `other`, so the first example says it. */
 const storedFormat = sql<TaskFormat>`coalesce((select case when ${taskExamples.example} -> 'other' is null

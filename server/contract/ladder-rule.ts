@@ -5,7 +5,7 @@
  * Models are named by reference (model-ref.ts): a snapshot ranks as its size and is only for the strong side.
  */
 import { isSnapshot, modelRefError, parseModelRef, refSize } from "./model-ref.ts";
-import { didYouMean } from "./fields.ts";
+import { didYouMean } from "../tasks/did-you-mean.ts";
 
 /** Why (weak, strong) is not a valid pair on this ladder, or null when it is. */
 export function pairError(sizes: readonly string[], weak: string, strong: string): string | null {

@@ -5,7 +5,7 @@
  * PGR against how much the strong model knows; only the strong side (student and ceiling) takes one.
  */
 import { SIZE_NAME } from "./fields.ts";
-import { didYouMean } from "./fields.ts";
+import { didYouMean } from "../tasks/did-you-mean.ts";
 
 /** Percentages of a size's token budget at which pretraining keeps a loadable snapshot (100: the final). */
 export const KNOWLEDGE_CHECKPOINTS: readonly number[] = [10, 30, 100];

@@ -12,7 +12,7 @@ import { refSize } from "../contract/model-ref.ts";
 import type { LadderShape } from "../contract/models.ts";
 import type { FinetuneRecipe } from "../contract/results.ts";
 import type { TaskFormat } from "../tasks/types.ts";
-import { didYouMean } from "../contract/fields.ts";
+import { didYouMean } from "../tasks/did-you-mean.ts";
 
 export interface LadderSize extends LadderShape {
   /** Rows per optimizer step (each row is contextLength tokens). */

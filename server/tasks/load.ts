@@ -11,7 +11,7 @@ import { BUILTIN_TASKS, loadBuiltinTask } from "./registry.ts";
 import { splitByGroup } from "./splits.ts";
 import type { TaskExample, TaskSplits } from "./types.ts";
 import { worldTaskSource } from "./world-tasks.ts";
-import { didYouMean } from "../contract/fields.ts";
+import { didYouMean } from "./did-you-mean.ts";
 
 /** World tasks are named "world-…" (the world file's schema requires it). */
 export const isWorldTask = (name: string) => name.startsWith("world-");

@@ -15,7 +15,7 @@ import { promptFor, timesStated, type World, type WorldEntity } from "../corpus/
 import type { SplitName } from "./splits.ts";
 import type { SourceExample, TaskSource } from "./source.ts";
 import type { TaskFormat, TaskInfo } from "./types.ts";
-import { didYouMean } from "../contract/fields.ts";
+import { didYouMean } from "./did-you-mean.ts";
 
 export const WORLD_FRACTIONS: Record<SplitName, number> = {
   train1: 0.25,
