@@ -97,9 +97,7 @@ export async function requireTask(db: LabDb, dataDir: string, name: string): Pro
     400,
     "unknown_task",
     `unknown task "${name}"; known tasks: ${known.join(", ")}${didYouMean(name, known)}`,
-    {
-      known,
-    },
+    { known },
   );
 }
 

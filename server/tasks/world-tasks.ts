@@ -102,10 +102,11 @@ function askedEntities(world: World, task: WorldTaskSpecT): WorldEntity[] {
 export function worldTaskSource(world: World, name: string): TaskSource {
   const task = worldTaskSpec(world, name);
   if (!task) {
+    const names = world.spec.tasks.map((t) => t.name);
     throw new Error(
-      `world "${world.spec.name}" has no task "${name}" (its tasks: ${
-        world.spec.tasks.map((t) => t.name).join(", ")
-      })${didYouMean(name, world.spec.tasks.map((t) => t.name))}`,
+      `world "${world.spec.name}" has no task "${name}" (its tasks: ${names.join(", ")})${
+        didYouMean(name, names)
+      }`,
     );
   }
   const attr = askedAttribute(world, task);

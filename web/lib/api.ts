@@ -127,15 +127,19 @@ export const apiPost = <T>(path: string, body?: unknown) => request<T>("POST", p
 export const apiPostRaw = <T>(path: string, raw: RawBody) => request<T>("POST", path, undefined, { raw });
 export const apiDelete = <T>(path: string) => request<T>("DELETE", path);
 
+/** A list endpoint's `path` (with or without a query) asking for `limit` rows from `offset`. */
+export function pagePath(path: string, limit: number, offset: number): string {
+  return `${path}${path.includes("?") ? "&" : "?"}limit=${limit}&offset=${offset}`;
+}
+
 /**
  * Every row of a list endpoint (`path` with or without a query), in its order: pages of PAGE_LIMIT_MAX rows
  * until a short one, so a table that outgrows one request is never cut at its first page.
  */
 export async function apiGetAll<T>(path: string): Promise<T[]> {
-  const join = path.includes("?") ? "&" : "?";
   const rows: T[] = [];
   for (;;) {
-    const page = await apiGet<T[]>(`${path}${join}limit=${PAGE_LIMIT_MAX}&offset=${rows.length}`);
+    const page = await apiGet<T[]>(pagePath(path, PAGE_LIMIT_MAX, rows.length));
     rows.push(...page);
     if (page.length < PAGE_LIMIT_MAX) return rows;
   }

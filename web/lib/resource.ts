@@ -3,7 +3,7 @@
  * `usePagedList`: the same for a list endpoint shown page by page ("Load more" adds one page).
  */
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { apiGet, apiGetAll, apiGetPage, ApiRequestError, describeError } from "./api.ts";
+import { apiGet, apiGetAll, apiGetPage, ApiRequestError, describeError, pagePath } from "./api.ts";
 import { noteServerAnswered, noteServerAway } from "./live.ts";
 
 export interface Resource<T> {
@@ -45,13 +45,12 @@ export const PAGE_SIZE = 200;
  */
 export function usePagedList<T>(path: string, cue: unknown = 0, pageSize = PAGE_SIZE): PagedList<T> {
   const [pages, setPages] = useState(1);
-  const join = path.includes("?") ? "&" : "?";
   const resource = useLoader<{ rows: T[]; hasMore: boolean; total: number | undefined }>(
     `${path}#${pages}`,
     async () => {
       const requests = Array.from({ length: pages }, (_, page) => {
         const limit = page === pages - 1 ? pageSize + 1 : pageSize;
-        return apiGetPage<T>(`${path}${join}limit=${limit}&offset=${page * pageSize}`);
+        return apiGetPage<T>(pagePath(path, limit, page * pageSize));
       });
       const answers = await Promise.all(requests);
       const rows = answers.flatMap((a) => a.rows);

@@ -11,7 +11,7 @@ import { notFound } from "../errors.ts";
 import { defineOperation, serve } from "../operation.ts";
 import { RunFacetsSchema, RunMetrics, RunTableRowSchema, RunWithMetricNames } from "../responses.ts";
 import type { MetricSeries } from "../../contract/series.ts";
-import { runFacets, runName, type RunSortKey, type RunTableRow } from "../../contract/runs.ts";
+import { RUN_FILTERS, runFacets, runName, type RunSortKey, type RunTableRow } from "../../contract/runs.ts";
 import { IdParam, MetricsQuery, RunListQuery } from "../schemas.ts";
 import type { ApiDeps } from "../deps.ts";
 import { SWEEP_CELL_JOB } from "../../contract/jobs.ts";
@@ -329,14 +329,13 @@ export function runRoutes({ db }: ApiDeps): Hono {
     const conditions: SQL[] = [];
     if (q.experimentId) conditions.push(eq(runs.experimentId, q.experimentId));
     if (q.jobId) conditions.push(eq(runs.jobId, q.jobId));
+    // The stored columns narrow the query; every column filter (RUN_FILTERS) is then read off the rows.
     if (q.role) conditions.push(eq(runs.role, q.role));
     if (q.size) conditions.push(eq(runs.modelSize, q.size));
     if (q.status) conditions.push(eq(runs.status, q.status));
     const needle = q.q?.toLowerCase();
     const rows = (await tableRows(db, and(...conditions))).filter((r) =>
-      (q.task === undefined || r.task === q.task) && (q.method === undefined || r.method === q.method) &&
-      (q.seed === undefined || r.seed === q.seed) && (q.weak === undefined || r.weak === q.weak) &&
-      (q.strong === undefined || r.strong === q.strong) &&
+      RUN_FILTERS.every(({ param, field }) => q[param] === undefined || r[field] === q[param]) &&
       (needle === undefined ||
         [r.name, r.task ?? "", r.status, r.experimentName ?? ""].some((t) =>
           t.toLowerCase().includes(needle)
