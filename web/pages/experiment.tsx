@@ -217,6 +217,8 @@ function ResultViews(
 function NoSuchExperiment({ id, kind, title }: { id: number; kind: "experiment" | "sweep"; title: string }) {
   const otherKind = kind === "sweep" ? "experiment" : "sweep";
   const other = useResource<ExperimentDetail>(experimentPath({ kind: otherKind, id }));
+  // "Does not exist" only once the other kind has answered too, never as a flash before it.
+  if (!other.data && !other.error) return <Loading what={title.toLowerCase()} />;
   if (!other.data) {
     return <EmptyState title={`${title} does not exist.`}>It may have been deleted.</EmptyState>;
   }
