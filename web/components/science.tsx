@@ -525,7 +525,7 @@ export function MedianPgrTable({ summary }: { summary: ResultsSummary }) {
       <tbody>
         {summary.medians.map((m) => (
           <tr key={`${m.task ?? "*"}/${methodLabel(m)}`}>
-            <td>{m.task ?? <em>all tasks</em>}</td>
+            <td class="nowrap">{m.task ?? <em>all tasks</em>}</td>
             <td>{methodLabel(m)}</td>
             <td class="num strong">{formatNumber(m.median_pgr, 3)}</td>
             <td class="num">{medianIntervalText(m)}</td>
@@ -590,11 +590,12 @@ export function ResultsTable(
               : `/experiments/${r.experimentId}`;
             return [
               <tr key={r.id} data-result-id={r.id}>
-                <td>
+                <td class="nowrap">
                   <a href={href}>{sweepIds.has(r.experimentId) ? "sweep " : ""}#{r.experimentId}</a>
                 </td>
                 <td>
-                  {r.task} {isPairwiseRow(r) && <span class="tag" title={PAIRWISE_ACCURACY}>pairwise</span>}
+                  <span class="nowrap">{r.task}</span>{" "}
+                  {isPairwiseRow(r) && <span class="tag" title={PAIRWISE_ACCURACY}>pairwise</span>}
                 </td>
                 <td>{r.weakSize}</td>
                 <td>{r.strongSize}</td>

@@ -132,7 +132,7 @@ function RunRow(
         <a href={`/runs/${row.id}`}>#{row.id}</a>
       </td>
       <td>{row.name}</td>
-      <td>{row.task ?? "—"}</td>
+      <td class="nowrap">{row.task ?? "—"}</td>
       <td>
         <StatusBadge status={row.status} />
       </td>
