@@ -1,8 +1,8 @@
 /**
  * Where a matrix product's time goes on this adapter: one shape, one register block, its operands read from
- * storage buffers, from `rgba32float` textures, or not at all (the same FMAs on loop-invariant values), and
- * from an `r32float` texture with each lane a column; beside the engine's own matmul (planMatmul, its
- * autotuned choice), all in one run. The measurement behind the README's paragraph on llvmpipe's ceiling;
+ * storage buffers, from `rgba32float` textures, B from a uniform buffer (where it fits one binding), or
+ * not at all (the same FMAs on loop-invariant values), and from an `r32float` texture with each lane a
+ * column; beside the engine's own matmul (planMatmul, its autotuned choice), all in one run. The measurement behind the README's paragraph on llvmpipe's ceiling;
  * not a kernel of the engine (none of these is used in training).
  *
  *   deno run -A scripts/texture-matmul.ts [--shape M,K,N] [--block TM,TN] [--reps N]
@@ -40,14 +40,17 @@ const device = gpu.device;
 const A = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i * 0.37));
 const B = Float32Array.from({ length: K * N }, (_, i) => Math.cos(i * 0.11));
 
-type Variant = "buffers" | "textures" | "registers" | "lanes";
+type Variant = "buffers" | "uniform" | "textures" | "registers" | "lanes";
+/** B in a uniform buffer: llvmpipe gathers its loads without the per-lane bounds-check loop of storage. */
+const uniformBytes = device.limits.maxUniformBufferBindingSize;
+const uniformFits = K * N * 4 <= uniformBytes;
 const R = [...Array(TM).keys()];
 const KK = [0, 1, 2, 3];
 
 /** The TM×TN block per invocation, 4 k per iteration; `registers` loads once before the loop. */
 function blockSource(variant: Exclude<Variant, "lanes">): string {
   const J = [...Array(TN / 4).keys()];
-  const texture = variant !== "buffers";
+  const texture = variant === "textures" || variant === "registers";
   const a = (r: number) =>
     texture ? `textureLoad(ta, vec2<u32>(k4, m0 + ${r}u), 0)` : `ta[(m0 + ${r}u) * ${K / 4}u + k4]`;
   const b = (kk: number, j: number) =>
@@ -66,11 +69,13 @@ function blockSource(variant: Exclude<Variant, "lanes">): string {
       fmas.join("\n    ")
     }\n  }`
     : `for (var k4 = 0u; k4 < ${K / 4}u; k4++) {\n    ${loads.join(" ")}\n    ${fmas.join("\n    ")}\n  }`;
-  return `${
-    texture
-      ? "@group(0) @binding(0) var ta: texture_2d<f32>;\n@group(0) @binding(1) var tb: texture_2d<f32>;"
-      : "@group(0) @binding(0) var<storage, read> ta: array<vec4<f32>>;\n@group(0) @binding(1) var<storage, read> tb: array<vec4<f32>>;"
-  }
+  const bindings = texture
+    ? "@group(0) @binding(0) var ta: texture_2d<f32>;\n@group(0) @binding(1) var tb: texture_2d<f32>;"
+    : "@group(0) @binding(0) var<storage, read> ta: array<vec4<f32>>;\n" +
+      (variant === "uniform"
+        ? `@group(0) @binding(1) var<uniform> tb: array<vec4<f32>, ${K * N / 4}>;`
+        : "@group(0) @binding(1) var<storage, read> tb: array<vec4<f32>>;");
+  return `${bindings}
 @group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -137,10 +142,10 @@ function texture(
   return t.createView();
 }
 
-function storage(data: Float32Array): GPUBufferBinding {
+function buffer(data: Float32Array, usage: number = GPUBufferUsage.STORAGE): GPUBufferBinding {
   const buffer = device.createBuffer({
     size: data.byteLength,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    usage: usage | GPUBufferUsage.COPY_DST,
   });
   device.queue.writeBuffer(buffer, 0, data);
   return { buffer };
@@ -198,8 +203,8 @@ async function measure(variant: Variant): Promise<string> {
   const lanes = variant === "lanes";
   const module = device.createShaderModule({ code: lanes ? lanesSource() : blockSource(variant) });
   const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
-  const operands = variant === "buffers"
-    ? [storage(A), storage(B)]
+  const operands = variant === "buffers" || variant === "uniform"
+    ? [buffer(A), buffer(B, variant === "uniform" ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE)]
     : [texture(A, M, K, "rgba32float"), texture(B, K, N, lanes ? "r32float" : "rgba32float")];
   const group = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
@@ -241,7 +246,14 @@ console.log(
   `${gpu.adapterName}: C = A·B, ${M}×${K} · ${K}×${N}, block ${TM}×${TN}, ${reps} products a submit`,
 );
 for (let round = 0; round < 2; round++) {
-  for (const variant of ["buffers", "textures", "registers", "lanes"] as const) {
+  for (const variant of ["buffers", "uniform", "textures", "registers", "lanes"] as const) {
+    if (variant === "uniform" && !uniformFits) {
+      console.log(
+        `uniform    skipped: B is ${K * N * 4 / 1024} KiB, over the ${uniformBytes / 1024} KiB uniform ` +
+          `binding (a shape with K·N·4 within it, e.g. --shape 2048,128,128)`,
+      );
+      continue;
+    }
     console.log(await measure(variant));
   }
   console.log(await engine());
