@@ -13,7 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 for dir in .gpu .gl; do grep -qx "/$dir/" .git/info/exclude || echo "/$dir/" >>.git/info/exclude; done
 rm -rf .gpu && mkdir -p .gpu .gl
-deno_bin=$(readlink -f "$(command -v deno)")
+# The Deno that runs here: one on PATH, else the one `npx -y deno@2.9.6` (the README's commands) unpacked.
+deno_bin=$(command -v deno || npx -y deno@2.9.6 eval 'console.log(Deno.execPath())')
+deno_bin=$(readlink -f "$deno_bin")
 "$deno_bin" --version | head -1
 xz -T2 -6 -c "$deno_bin" >.gpu/deno.xz
 "$deno_bin" eval 'const { imports } = JSON.parse(Deno.readTextFileSync("deno.json"));
