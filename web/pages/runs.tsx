@@ -131,7 +131,7 @@ function RunRow(
       <td class="num">
         <a href={`/runs/${row.id}`}>#{row.id}</a>
       </td>
-      <td>{row.name}</td>
+      <td class="run-name">{row.name}</td>
       <td class="nowrap">{row.task ?? "—"}</td>
       <td>
         <StatusBadge status={row.status} />
