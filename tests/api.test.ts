@@ -685,6 +685,22 @@ Deno.test("sign-in link: loopback for wildcard binds, brackets for IPv6, token e
   assert.equal(signInLink("localhost", 1, "a b&c"), "http://localhost:1/#token=a%20b%26c");
 });
 
+/** The status of a bodyless HTTP/1.1 POST (no Content-Length header), sent by hand: fetch adds one. */
+async function rawPost(port: number, path: string, token: string): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const request = `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n` +
+      "Connection: close\r\n\r\n";
+    await conn.write(new TextEncoder().encode(request));
+    const answer = await new Response(conn.readable).text();
+    return Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed by reading to the end */ }
+  }
+}
+
 Deno.test("deno task start: first start serves the built dashboard and prints a sign-in link the API accepts", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lab-start-test-" });
   const child = new Deno.Command(Deno.execPath(), {
@@ -693,7 +709,10 @@ Deno.test("deno task start: first start serves the built dashboard and prints a 
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream());
+  let errors = "";
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (chunk) => void (errors += chunk) }),
+  );
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let output = "";
   try {
@@ -716,6 +735,12 @@ Deno.test("deno task start: first start serves the built dashboard and prints a 
     const script = await fetch(`${base}/main.js`);
     assert.equal(script.status, 200);
     assert.ok((await script.arrayBuffer()).byteLength > 10_000);
+    // A POST with no body at all (curl -X POST sends no Content-Length): the body limit copied the request
+    // and with it request.signal, and Deno printed its "legacy behavior" warning on the server's terminal.
+    const status = await rawPost(Number(link[2]), "/api/jobs/999999/cancel", token);
+    assert.equal(status, 404);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.doesNotMatch(errors, /legacy behavior|request\.signal/, "the server's terminal stays quiet");
   } finally {
     child.kill("SIGTERM");
     await reader.cancel().catch(() => {});
