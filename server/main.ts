@@ -18,7 +18,7 @@ import { EventBus } from "./jobs/bus.ts";
 import { useArtifactStore } from "./lab/artifact-store.ts";
 import "./jobs/handlers.ts";
 import { startJobWatcher } from "./jobs/watch.ts";
-import { startWorkerThread } from "./jobs/worker-thread.ts";
+import { startWorkerThread, STOP_WAIT_MS } from "./jobs/worker-thread.ts";
 import { buildDashboard } from "../web/build.ts";
 
 const WEB_DIST = new URL("../web/dist/", import.meta.url).pathname;
@@ -170,7 +170,12 @@ async function main() {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: shutting down`);
+    // A job mid-step may take seconds to stop: say what happens to it and how long the wait can be.
+    const job = worker?.currentJobId();
+    console.log(
+      `${signal}: shutting down` + (job === undefined ? "" : `; job ${job} goes back to the queue and runs ` +
+        `again on the next start (waiting up to ${STOP_WAIT_MS / 1000} s for it to stop)`),
+    );
     abort.abort();
     // Open event streams keep the server busy; do not wait on them for long.
     await Promise.race([server.finished, new Promise((r) => setTimeout(r, 2000))]);

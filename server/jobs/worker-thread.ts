@@ -58,7 +58,7 @@ export interface WorkerThreadOptions {
 export const TRAINING_NICE = 10;
 const ENTRY = new URL("./worker-thread-entry.ts", import.meta.url).href;
 /** How long a stopping thread gets to hand its job back before it is ended. */
-const STOP_WAIT_MS = 10_000;
+export const STOP_WAIT_MS = 10_000;
 const RESTART_DELAY_MS = 1000;
 /**
  * How long stop() lets the terminated thread tear its isolate down before returning: a process that exits
