@@ -74,13 +74,11 @@ export async function main(args: string[]): Promise<void> {
       onStart: (info) => {
         startTokens = info.resumedFromStep * info.tokensPerStep;
         const resumed = info.resumedFromStep > 0 ? `, resumed at step ${info.resumedFromStep}` : "";
+        const n = (x: number) => x.toLocaleString("en");
         console.error(
-          `pretrain ${size.name}: ${
-            info.params.toLocaleString("en")
-          } parameters, ${info.totalSteps} steps × ` +
-            `${info.tokensPerStep} tokens, ${
-              info.trainTokens.toLocaleString("en")
-            } training tokens${resumed}`,
+          `pretrain ${size.name}: ${n(info.params)} parameters, ${n(info.totalSteps)} steps × ` +
+            `${info.tokensPerStep} tokens (${n(info.totalSteps * info.tokensPerStep)}) drawn from a ` +
+            `${n(info.trainTokens)}-token training corpus${resumed}`,
         );
         bar = new ProgressBar({
           label: `pretrain ${size.name}`,
