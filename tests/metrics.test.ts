@@ -7,14 +7,15 @@ import {
   auxconfHardLabels,
   auxconfLoss,
   auxconfTargets,
-  bootstrapInterval,
   gapNoise,
   gapTooSmall,
   hardLabel,
   median,
   medianPgr,
   pgr,
+  type PgrWithInterval,
   quantile,
+  suiteMedianInterval,
   tInterval95,
   wilsonInterval,
 } from "../server/lab/metrics.ts";
@@ -169,7 +170,7 @@ Deno.test("auxconf alpha: linear warmup over the first 20 %, then flat, no jump"
   assert.throws(() => auxconfAlpha(1, 0, 0.5), /totalSteps/);
 });
 
-Deno.test("Wilson interval, t-interval, median, quantile, bootstrap", () => {
+Deno.test("Wilson interval, t-interval, median, quantile", () => {
   const w = wilsonInterval(8, 10); // textbook: (0.4902, 0.9433)
   close(w.lo, 0.490157, 1e-5);
   close(w.hi, 0.943319, 1e-5);
@@ -188,9 +189,41 @@ Deno.test("Wilson interval, t-interval, median, quantile, bootstrap", () => {
   assert.ok(Number.isNaN(median([])));
   close(quantile([1, 2, 3, 4], 0.5), 2.5);
   close(quantile([1, 2, 3, 4], 0.25), 1.75);
-  const flat = bootstrapInterval([0.4, 0.4, 0.4]);
-  assert.deepEqual(flat, { lo: 0.4, hi: 0.4 });
-  const b = bootstrapInterval([0.1, 0.5, 0.2, 0.9, 0.4], { seed: 3, resamples: 500 });
-  assert.ok(b.lo >= 0.1 && b.hi <= 0.9 && b.lo < 0.4 && b.hi > 0.4);
-  assert.deepEqual(bootstrapInterval([0.1, 0.5, 0.2, 0.9, 0.4], { seed: 3, resamples: 500 }), b);
+});
+
+/** `count` copies of one cell: PGR 0 with the interval [lo, hi] around it, pooled over `seeds` seeds. */
+const suite = (count: number, lo: number, hi: number, seeds = 1): PgrWithInterval[] =>
+  Array.from({ length: count }, () => ({ pgr: 0, interval: { mean: 0, lo, hi }, seeds }));
+
+Deno.test("suite median interval: each cell drawn from its own interval, against exact order statistics", () => {
+  // One cell: exactly its own interval; without one, none (never [x, x]).
+  const one = { pgr: 0.3, interval: { mean: 0.31, lo: -0.2, hi: 0.9 }, seeds: 2 };
+  assert.deepEqual(suiteMedianInterval([one]), { lo: -0.2, hi: 0.9 });
+  const bare = suiteMedianInterval([{ ...one, interval: { mean: 0.3, lo: NaN, hi: NaN } }]);
+  assert.ok(Number.isNaN(bare.lo) && Number.isNaN(bare.hi));
+  // 25 one-seed cells, each N(0, 0.1²) (interval ±1.96·0.1): the median is their 13th order statistic,
+  // whose 97.5 % quantile solves P(Binomial(25, Φ(x/0.1)) ≥ 13) = 0.975: x = 0.04872.
+  const normal = suiteMedianInterval(suite(25, -0.196, 0.196));
+  close(normal.hi, 0.04872, 0.006);
+  close(normal.lo, -0.04872, 0.006);
+  // Each side scaled to its own half-width: twice as far below as above.
+  const skewed = suiteMedianInterval(suite(25, -0.392, 0.196));
+  close(skewed.hi, 0.04872, 0.006);
+  close(skewed.lo, -0.09744, 0.012);
+  // Two seeds: t with 1 degree of freedom, a Cauchy scaled so that ±12.706·0.1 is the 95 % interval. The
+  // median of three: P(med ≤ x) = 3F² − 2F³ with F the Cauchy(0, 0.1) CDF; 0.975 at x = 0.3276.
+  const cauchy = suiteMedianInterval(suite(3, -1.2706, 1.2706, 2));
+  close(cauchy.hi, 0.3276, 0.04);
+  close(cauchy.lo, -0.3276, 0.04);
+  // No cell with an interval: no interval. One cell with spread among exact ones: the median moves only as
+  // far as that cell can carry it (here between the exact 0.2 and 0.5).
+  const exact = [0.1, 0.5, 0.2].map((pgr) => ({ pgr, interval: { mean: pgr, lo: NaN, hi: NaN }, seeds: 1 }));
+  assert.ok(Number.isNaN(suiteMedianInterval(exact).lo));
+  const mixed = suiteMedianInterval([...exact.slice(0, 2), {
+    ...exact[2],
+    interval: { mean: 0.2, lo: -1, hi: 1.4 },
+  }]);
+  assert.ok(mixed.lo >= 0.1 && mixed.lo < 0.15 && mixed.hi > 0.45 && mixed.hi <= 0.5, JSON.stringify(mixed));
+  // Seeded: the same cells, the same interval.
+  assert.deepEqual(suiteMedianInterval(suite(5, -0.3, 0.2, 3)), suiteMedianInterval(suite(5, -0.3, 0.2, 3)));
 });

@@ -56,7 +56,9 @@ export function formatHeadline(r: DemoResult): string {
   const lines: string[] = [];
   const median = (m: typeof h.naive) =>
     m
-      ? `${num(m.median_pgr)} [${num(m.median_ci.lo)}, ${num(m.median_ci.hi)}] over ${m.cells} cells` +
+      ? `${num(m.median_pgr)} [${num(m.median_ci.lo)}, ${num(m.median_ci.hi)}] over ${m.cells} cell${
+        m.cells === 1 ? "" : "s"
+      }` +
         (m.skipped ? ` (${m.skipped} gap too small)` : "")
       : "no cell";
   lines.push(`weak-to-strong, full finetuning, final checkpoint, median PGR over the world's tasks:`);

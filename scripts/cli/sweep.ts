@@ -69,7 +69,7 @@ export function formatSweep(result: SweepResult): string {
     lines.push(
       `median PGR ${(m.task ?? "all tasks").padEnd(w)} ${m.method.padEnd(10)} ${num(m.median_pgr)} [${
         num(m.median_ci.lo)
-      }, ${num(m.median_ci.hi)}] over ${m.cells} cells` +
+      }, ${num(m.median_ci.hi)}] over ${m.cells} cell${m.cells === 1 ? "" : "s"}` +
         (m.skipped ? ` (${m.skipped} left out: gap too small)` : ""),
     );
   }

@@ -17,3 +17,6 @@ export function wilsonInterval(correct: number, n: number, z = 1.96): Interval {
     hi: correct === n ? 1 : Math.min(1, center + half),
   };
 }
+
+/** How many draws the suite median's interval takes (server/lab/metrics.ts suiteMedianInterval; the dashboard says so). */
+export const SUITE_MEDIAN_DRAWS = 10_000;

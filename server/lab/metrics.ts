@@ -7,6 +7,7 @@
  */
 
 import { seededRandom } from "../../kernels/random.ts";
+import { SUITE_MEDIAN_DRAWS } from "../contract/intervals.ts";
 import type { Agreement, ChanceCheck, Interval } from "../contract/results.ts";
 
 export type Label = 0 | 1;
@@ -269,39 +270,76 @@ const T975 = [
   2.042,
 ];
 
+/** t_{0.975, df}; the normal 1.96 for df < 1 (no t: one seed's interval is over test examples) or past 30. */
+const t975 = (df: number) => (df >= 1 ? T975[df - 1] ?? 1.96 : 1.96);
+
 /** 95 % t-interval of the mean across seeds: mean ± t_{0.975, n−1} · s / sqrt(n); needs n ≥ 2. */
 export function tInterval95(values: readonly number[]): Interval & { mean: number } {
   const finite = values.filter(Number.isFinite);
   const m = mean(finite);
   if (finite.length < 2) return { mean: m, lo: NaN, hi: NaN };
-  const t = T975[finite.length - 2] ?? 1.96;
+  const t = t975(finite.length - 1);
   const half = (t * sampleStd(finite)) / Math.sqrt(finite.length);
   return { mean: m, lo: m - half, hi: m + half };
 }
 
+/** A cell's PGR with the 95 % interval it carries: over seeds (a t-interval) or one seed's over test examples. */
+export interface PgrWithInterval {
+  pgr: number;
+  /** The interval's centre and ends (over seeds: the mean of the per-seed PGRs ± t·s/√n). */
+  interval: { mean: number; lo: number; hi: number };
+  /** How many seeds the cell pooled: t with seeds − 1 degrees of freedom above one, normal at one. */
+  seeds: number;
+}
+
+/** One standard normal draw (Box–Muller). */
+function normalDraw(random: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+}
+
+/** One Student t draw with `df` degrees of freedom: Z / √(χ²_df / df). */
+function tDraw(random: () => number, df: number): number {
+  let chi2 = 0;
+  for (let i = 0; i < df; i++) chi2 += normalDraw(random) ** 2;
+  return normalDraw(random) / Math.sqrt(chi2 / df);
+}
+
 /**
- * Bootstrap percentile interval of `statistic` (default: median): resample the values with
- * replacement `resamples` times (seeded), take the (1−level)/2 and (1+level)/2 quantiles (linear
- * interpolation) of the statistic's values.
+ * 95 % interval of the median PGR of a suite: these cells (tasks and pairs), not a sample of other tasks.
+ * Each of `draws` rounds (SUITE_MEDIAN_DRAWS, seeded: the same cells always give the same interval) takes every cell's
+ * PGR from its own interval — Student t with seeds − 1 degrees of freedom for a cell over seeds, normal for
+ * one seed's interval over test examples, each side of the estimate scaled to that side's half-width — and
+ * keeps the median; the interval is the rounds' 2.5 % and 97.5 % quantiles. So it answers where the suite's
+ * median would land with new seeds (and test sets), as one cell's interval does for that cell: a single
+ * cell gets exactly its own interval. Cells were once resampled instead, which treats each cell's PGR as
+ * exact: over two cells that gave [min, max] of two values whose own intervals spanned ±2. A cell without
+ * an interval adds no spread; when no cell has one, there is no interval (NaN).
  */
-export function bootstrapInterval(
-  values: readonly number[],
-  opts: { statistic?: (v: number[]) => number; resamples?: number; level?: number; seed?: number } = {},
+export function suiteMedianInterval(
+  cells: readonly PgrWithInterval[],
+  opts: { draws?: number; seed?: number } = {},
 ): Interval {
-  const finite = values.filter(Number.isFinite);
-  if (finite.length === 0) return { lo: NaN, hi: NaN };
-  const statistic = opts.statistic ?? median;
-  const resamples = opts.resamples ?? 2000;
-  const level = opts.level ?? 0.95;
-  const random = seededRandom(opts.seed ?? 0, "bootstrap");
-  const stats: number[] = [];
-  const sample = new Array<number>(finite.length);
-  for (let r = 0; r < resamples; r++) {
-    for (let i = 0; i < finite.length; i++) sample[i] = finite[Math.floor(random() * finite.length)];
-    stats.push(statistic(sample));
+  const usable = cells.filter((c) => Number.isFinite(c.pgr));
+  if (usable.length === 0) return { lo: NaN, hi: NaN };
+  const spread = (c: PgrWithInterval) => Number.isFinite(c.interval.lo) && Number.isFinite(c.interval.hi);
+  // No cell with an interval: nothing says how far the median could move, so no interval (never [x, x]).
+  if (!usable.some(spread)) return { lo: NaN, hi: NaN };
+  if (usable.length === 1) return { lo: usable[0].interval.lo, hi: usable[0].interval.hi };
+  const random = seededRandom(opts.seed ?? 0, "suite-median");
+  const medians: number[] = [];
+  const values = new Array<number>(usable.length);
+  for (let round = 0; round < (opts.draws ?? SUITE_MEDIAN_DRAWS); round++) {
+    usable.forEach((c, i) => {
+      if (!spread(c)) return void (values[i] = c.pgr);
+      const df = c.seeds - 1;
+      const q = df >= 1 ? tDraw(random, df) : normalDraw(random);
+      const half = q < 0 ? c.interval.mean - c.interval.lo : c.interval.hi - c.interval.mean;
+      values[i] = c.pgr + (q * half) / t975(df);
+    });
+    medians.push(median(values));
   }
-  stats.sort((a, b) => a - b);
-  return { lo: quantile(stats, (1 - level) / 2), hi: quantile(stats, (1 + level) / 2) };
+  medians.sort((a, b) => a - b);
+  return { lo: quantile(medians, 0.025), hi: quantile(medians, 0.975) };
 }
 
 /**

@@ -13,7 +13,7 @@ import { expandWorldSuite, isWorldSuite } from "../tasks/world-tasks.ts";
 import { optionConflicts } from "../contract/experiments.ts";
 import { resultRecord, resultsCsv } from "../contract/result-record.ts";
 import { pairError, sortModelRefs, sweepSizesError } from "../contract/ladder-rule.ts";
-import { bootstrapInterval, gapNoise, gapTooSmall, mean, medianPgr, pgr, tInterval95 } from "./metrics.ts";
+import { gapNoise, gapTooSmall, mean, medianPgr, pgr, suiteMedianInterval, tInterval95 } from "./metrics.ts";
 import type { MethodName } from "../contract/methods.ts";
 import type {
   Agreement,
@@ -127,7 +127,8 @@ export function summarizeCell(results: ExperimentResult[], settings = ""): CellS
 
 /**
  * The median PGR of each task × method and of each method over all tasks (flagged cells left out), per
- * settings (cells of different settings are never pooled). Over one cell the interval is that cell's own.
+ * settings (cells of different settings are never pooled), with the suite's interval (suiteMedianInterval:
+ * each cell's PGR drawn from its own interval; over one cell, that cell's own).
  */
 export function summarizeMedians(cells: readonly CellSummary[]): MedianSummary[] {
   const median = (task: string | null, method: MethodName, group: readonly CellSummary[]): MedianSummary => {
@@ -139,9 +140,9 @@ export function summarizeMedians(cells: readonly CellSummary[]): MedianSummary[]
     }));
     const { median, used, skipped } = medianPgr(pairs);
     const usable = group.filter((c) => !c.gap_too_small && Number.isFinite(c.pgr));
-    const median_ci = usable.length === 1
-      ? { lo: usable[0].pgr_ci.lo, hi: usable[0].pgr_ci.hi }
-      : bootstrapInterval(usable.map((c) => c.pgr));
+    const median_ci = suiteMedianInterval(
+      usable.map((c) => ({ pgr: c.pgr, interval: c.pgr_ci, seeds: c.seeds.length })),
+    );
     const settings = group[0]?.settings;
     return {
       task,

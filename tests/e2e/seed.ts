@@ -80,6 +80,9 @@ function resultRow(
       pgr,
       agreement,
       oracle: { ...oracle, student_step: 20 },
+      // The pipeline's paired-bootstrap interval, here PGR ± 0.1; the pairwise row has none (an old result),
+      // so its one-cell median shows a dash.
+      ...(format ? {} : { ci: { pgr: { lo: pgr - 0.1, hi: pgr + 0.1 } } }),
       warnings: [],
     },
   };

@@ -31,6 +31,7 @@ import { setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow, PAIRWISE_ACCURACY, taskLabel } from "../lib/task-format.ts";
 import type { ProbeRow, ResultRow } from "../lib/types.ts";
 import type { CellSummary, ResultsSummary } from "../../server/contract/results.ts";
+import { SUITE_MEDIAN_DRAWS } from "../../server/contract/intervals.ts";
 import { useResource } from "../lib/resource.ts";
 
 export { tasksOf };
@@ -509,6 +510,19 @@ export function PgrVsKnowledge(
 /** The median PGR per task × method and per method over all tasks, as the API computed it. */
 export function MedianPgrTable({ summary }: { summary: ResultsSummary }) {
   if (summary.medians.length === 0) return <EmptyState title="No results to summarize yet." />;
+  return (
+    <>
+      <MedianTable summary={summary} />
+      <p class="muted small" data-testid="median-interval-rule">
+        95&nbsp;% interval: every cell's PGR drawn {SUITE_MEDIAN_DRAWS.toLocaleString("en")}{" "}
+        times from its own interval (t over its seeds, or over test examples for one seed), the median of each
+        draw; where the median of these tasks and pairs would land with new seeds.
+      </p>
+    </>
+  );
+}
+
+function MedianTable({ summary }: { summary: ResultsSummary }) {
   return (
     <table class="table" data-testid="median-pgr">
       <caption class="visually-hidden">Median performance gap recovered per task and method</caption>
