@@ -2,8 +2,8 @@
  * Where a matrix product's time goes on this adapter: one shape, one register block, its operands read from
  * storage buffers, from `rgba32float` textures, B from a uniform buffer (where it fits one binding), or
  * not at all (the same FMAs on loop-invariant values), and from an `r32float` texture with each lane a
- * column; beside the engine's own matmul (planMatmul, its autotuned choice), all in one run. The measurement behind the README's paragraph on llvmpipe's ceiling;
- * not a kernel of the engine (none of these is used in training).
+ * column; beside the engine's own matmul (planMatmul, its autotuned choice), all in one run. The measurement
+ * behind the README's paragraph on llvmpipe's ceiling; not a kernel of the engine (none is used in training).
  *
  *   deno run -A scripts/texture-matmul.ts [--shape M,K,N] [--block TM,TN] [--reps N]
  *

@@ -18,5 +18,5 @@ export function wilsonInterval(correct: number, n: number, z = 1.96): Interval {
   };
 }
 
-/** How many draws the suite median's interval takes (server/lab/metrics.ts suiteMedianInterval; the dashboard says so). */
+/** How many draws make a suite median's interval (suiteMedianInterval); the dashboard quotes the number. */
 export const SUITE_MEDIAN_DRAWS = 10_000;

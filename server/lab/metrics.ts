@@ -283,7 +283,7 @@ export function tInterval95(values: readonly number[]): Interval & { mean: numbe
   return { mean: m, lo: m - half, hi: m + half };
 }
 
-/** A cell's PGR with the 95 % interval it carries: over seeds (a t-interval) or one seed's over test examples. */
+/** A cell's PGR with its 95 % interval: over seeds (a t-interval), or one seed's over test examples. */
 export interface PgrWithInterval {
   pgr: number;
   /** The interval's centre and ends (over seeds: the mean of the per-seed PGRs ± t·s/√n). */
@@ -306,14 +306,14 @@ function tDraw(random: () => number, df: number): number {
 
 /**
  * 95 % interval of the median PGR of a suite: these cells (tasks and pairs), not a sample of other tasks.
- * Each of `draws` rounds (SUITE_MEDIAN_DRAWS, seeded: the same cells always give the same interval) takes every cell's
- * PGR from its own interval — Student t with seeds − 1 degrees of freedom for a cell over seeds, normal for
- * one seed's interval over test examples, each side of the estimate scaled to that side's half-width — and
- * keeps the median; the interval is the rounds' 2.5 % and 97.5 % quantiles. So it answers where the suite's
- * median would land with new seeds (and test sets), as one cell's interval does for that cell: a single
- * cell gets exactly its own interval. Cells were once resampled instead, which treats each cell's PGR as
- * exact: over two cells that gave [min, max] of two values whose own intervals spanned ±2. A cell without
- * an interval adds no spread; when no cell has one, there is no interval (NaN).
+ * Each of `draws` rounds (SUITE_MEDIAN_DRAWS, seeded: the same cells always give the same interval) takes
+ * every cell's PGR from its own interval — Student t with seeds − 1 degrees of freedom for a cell over seeds,
+ * normal for one seed's interval over test examples, each side of the estimate scaled to that side's
+ * half-width — and keeps the median; the interval is the rounds' 2.5 % and 97.5 % quantiles. So it answers
+ * where the suite's median would land with new seeds (and test sets), as one cell's interval does for that
+ * cell: a single cell gets exactly its own interval. Cells were once resampled instead, which treats each
+ * cell's PGR as exact: over two cells that gave [min, max] of two values whose own intervals spanned ±2. A
+ * cell without an interval adds no spread; when no cell has one, there is no interval (NaN).
  */
 export function suiteMedianInterval(
   cells: readonly PgrWithInterval[],
