@@ -262,14 +262,30 @@ async function checkPairwiseResultPages({ page, base, shot }: Ui, pairwiseId: nu
     `${PAIRWISE_TASK} — pairwise`,
   );
   await page.goto(`${base}/agreement?task=${PAIRWISE_TASK}`);
-  await page.waitForSelector("[data-testid=agreement-naive] canvas");
+  await page.waitForSelector("[data-testid=agreement-naive-all] canvas");
   assert.equal(await page.locator("[data-testid=pairwise-note]").count(), 1);
 }
 
 async function checkAgreementPage({ page, base, shot }: Ui) {
   await page.goto(`${base}/agreement?task=world-region`);
-  await page.waitForSelector("[data-testid=agreement-naive] canvas");
-  assert.ok(await colouredPixels(page, "[data-testid=agreement-naive] canvas", "#2ca02c") > 30);
+  // Figure 8: a chart per part and method, a line per weak supervisor (nano in figure 3's first colour).
+  await page.waitForSelector("[data-testid=agreement-naive-supervisor_wrong] canvas");
+  assert.ok(await colouredPixels(page, "[data-testid=agreement-naive-all] canvas", "#1f77b4") > 30);
+  // The seeded nano→micro result (one seed, 200 test examples, nano right on 120): agreement 0.85 over all
+  // 200, Wilson [0.794, 0.893]; 0.60 where nano is wrong, over those 80 only: Wilson [0.490, 0.700] (over
+  // 200 it would be [0.531, 0.665]). By hand: centre (p + z²/2n)/(1 + z²/n), half z/(1 + z²/n)·√(p(1−p)/n +
+  // z²/4n²), z = 1.96.
+  await page.waitForFunction(() =>
+    document.querySelector("[data-testid=agreement-naive-all]")?.textContent?.includes("[")
+  );
+  assert.match(
+    (await page.textContent("[data-testid=agreement-naive-all]"))!,
+    /weak nano: [^;]*0\.850 \[0\.79, 0\.89\]/,
+  );
+  assert.match(
+    (await page.textContent("[data-testid=agreement-naive-supervisor_wrong]"))!,
+    /weak nano: [^;]*0\.600 \[0\.49, 0\.70\]/,
+  );
   await shot("agreement");
 }
 

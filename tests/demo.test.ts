@@ -61,6 +61,7 @@ function cell(
     gap_too_small: gapTooSmall,
     gap_noise: 0.05,
     agreement: { all: 0.9, supervisor_correct: 0.95, supervisor_wrong: 0.5 },
+    agreement_ci: { all: null, supervisor_correct: null, supervisor_wrong: null },
     oracle_student_acc: 0.8,
     oracle_pgr: pgr,
     control_acc: null,

@@ -109,6 +109,7 @@ function cell(task: string, seeds: number[], means: [number, number, number], ha
     gap_too_small: false,
     gap_noise: 0.01,
     agreement: { all: null, supervisor_correct: null, supervisor_wrong: null },
+    agreement_ci: { all: null, supervisor_correct: null, supervisor_wrong: null },
     oracle_student_acc: 0,
     oracle_pgr: 0,
     control_acc: null,

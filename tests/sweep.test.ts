@@ -82,6 +82,29 @@ Deno.test("sweep: two seeds — PGR of the mean accuracies, and the seed spread 
   close(cell.pgr_ci.mean, 0.5, "mean of per-seed PGRs");
 });
 
+Deno.test("sweep: agreement intervals — Wilson over one seed's test subsets, t over seeds", () => {
+  // One seed: weak 0.6 of 400 test examples, so the supervisor is right on 240 and wrong on 160.
+  const one = summarizeCell([result(["a", "b"], "naive", 0, [0.6, 0.9, 0.8])]); // all 0.5, right 1, wrong 0
+  // Wilson(200 of 400): centre 0.5, half 1.96/(1 + 1.96²/400) · √(0.25/400 + 1.96²/(4·400²)) = 0.048766.
+  close(one.agreement_ci.all!.lo, 0.451234, "all lo");
+  close(one.agreement_ci.all!.hi, 0.548766, "all hi");
+  // 240 of 240 and 0 of 160: the ends are exact, the other bound z²/(n + z²).
+  assert.equal(one.agreement_ci.supervisor_correct!.hi, 1);
+  close(one.agreement_ci.supervisor_correct!.lo, 240 / (240 + 1.96 ** 2), "right lo");
+  assert.equal(one.agreement_ci.supervisor_wrong!.lo, 0);
+  close(one.agreement_ci.supervisor_wrong!.hi, 1.96 ** 2 / (160 + 1.96 ** 2), "wrong hi");
+  // Two seeds at 0.5 and 0.7: mean 0.6, s = 0.141421, t(1) = 12.706, half 12.706 · s / √2 = 1.2706.
+  const seeds = [0.5, 0.7].map((all, seed) => ({
+    ...result(["a", "b"], "naive", seed, [0.6, 0.9, 0.8]),
+    agreement: { all, supervisor_correct: 0.9, supervisor_wrong: null },
+  }));
+  const two = summarizeCell(seeds);
+  close(two.agreement_ci.all!.lo, 0.6 - 1.2706, "t lo");
+  close(two.agreement_ci.all!.hi, 0.6 + 1.2706, "t hi");
+  close(two.agreement_ci.supervisor_correct!.hi, 0.9, "no spread, no width");
+  assert.equal(two.agreement_ci.supervisor_wrong, null, "no shares, no interval");
+});
+
 Deno.test("sweep: each method's median PGR leaves out flagged cells", () => {
   const cells = [
     summarizeCell([result(["a", "b"], "naive", 0, [0.6, 0.9, 0.8])]), // pgr 0.6667

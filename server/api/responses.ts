@@ -167,6 +167,10 @@ export const ResultsSummary = z.object({
       gap_too_small: z.boolean(),
       gap_noise: nullableNumber,
       agreement: stored,
+      agreement_ci: z.record(
+        z.enum(["all", "supervisor_correct", "supervisor_wrong"]),
+        z.object({ lo: nullableNumber, hi: nullableNumber }).nullable(),
+      ),
       oracle_student_acc: nullableNumber,
       oracle_pgr: nullableNumber,
       control_acc: MeanCi.nullable(),

@@ -239,6 +239,11 @@ export interface CellSummary {
   gap_too_small: boolean;
   gap_noise: number;
   agreement: Agreement;
+  /**
+   * 95 % interval of each agreement: the t-interval over seeds, or for one seed the Wilson interval over its
+   * test examples (all of them, those the supervisor got right, those it got wrong); null where none.
+   */
+  agreement_ci: Record<keyof Agreement, Interval | null>;
   /** Oracle (best test point) student accuracy and PGR, means over seeds. */
   oracle_student_acc: number;
   oracle_pgr: number;
@@ -259,8 +264,8 @@ export interface MedianSummary {
   method: MethodName;
   median_pgr: number;
   /**
-   * Bootstrap interval of the median over cells; over one cell, that cell's own PGR interval (a bootstrap
-   * over one value would be [x, x]); NaN (null in JSON) over none.
+   * The suite's 95 % interval (server/lab/metrics.ts suiteMedianInterval: each cell's PGR drawn from its own
+   * interval); over one cell, that cell's own; NaN (null in JSON) over none, or when no cell has an interval.
    */
   median_ci: Interval;
   /** The cells' settings (CellSummary.settings): medians never pool cells of different settings. */

@@ -13,7 +13,16 @@ import { expandWorldSuite, isWorldSuite } from "../tasks/world-tasks.ts";
 import { optionConflicts } from "../contract/experiments.ts";
 import { resultRecord, resultsCsv } from "../contract/result-record.ts";
 import { pairError, sortModelRefs, sweepSizesError } from "../contract/ladder-rule.ts";
-import { gapNoise, gapTooSmall, mean, medianPgr, pgr, suiteMedianInterval, tInterval95 } from "./metrics.ts";
+import {
+  gapNoise,
+  gapTooSmall,
+  mean,
+  medianPgr,
+  pgr,
+  suiteMedianInterval,
+  tInterval95,
+  wilsonInterval,
+} from "./metrics.ts";
 import type { MethodName } from "../contract/methods.ts";
 import type {
   Agreement,
@@ -88,6 +97,30 @@ function meanAgreement(list: Agreement[]): Agreement {
   };
 }
 
+/**
+ * Each agreement's 95 % interval: over several seeds the t-interval of the per-seed shares; for one seed the
+ * Wilson interval over its test examples of that subset (those the supervisor got right number
+ * weak accuracy × test size, since the subsets are read on the same final weak model's test predictions).
+ */
+function agreementIntervals(results: ExperimentResult[]): CellSummary["agreement_ci"] {
+  const interval = (key: keyof Agreement) => {
+    if (results.length > 1) {
+      const t = tInterval95(results.map((r) => r.agreement[key]).filter((v): v is number => v !== null));
+      return Number.isFinite(t.lo) ? { lo: t.lo, hi: t.hi } : null;
+    }
+    const [r] = results;
+    const share = r.agreement[key];
+    const right = Math.round(r.weak_acc * r.n.test);
+    const n = key === "all" ? r.n.test : key === "supervisor_correct" ? right : r.n.test - right;
+    return share === null || !(n > 0) ? null : wilsonInterval(Math.round(share * n), n);
+  };
+  return {
+    all: interval("all"),
+    supervisor_correct: interval("supervisor_correct"),
+    supervisor_wrong: interval("supervisor_wrong"),
+  };
+}
+
 export function summarizeCell(results: ExperimentResult[], settings = ""): CellSummary {
   const first = results[0];
   const controls = results.flatMap((r) => (r.control ? [r.control.ceiling_acc] : []));
@@ -114,6 +147,7 @@ export function summarizeCell(results: ExperimentResult[], settings = ""): CellS
     gap_too_small: gapTooSmall(weak.mean, ceiling.mean, noise),
     gap_noise: noise,
     agreement: meanAgreement(results.map((r) => r.agreement)),
+    agreement_ci: agreementIntervals(results),
     oracle_student_acc: mean(results.map((r) => r.oracle.student_acc)),
     oracle_pgr: pgr(
       mean(results.map((r) => r.oracle.weak_acc)),

@@ -18,6 +18,7 @@ import {
 } from "../lib/format.ts";
 import {
   accuracyInterval,
+  agreementInterval,
   cautionLines,
   isNumber,
   medianIntervalText,
@@ -668,47 +669,94 @@ export function ResultWarnings({ rows }: { rows: ResultRow[] }) {
 
 const AGREEMENT_PARTS = [
   // The keys the pipeline writes (server/lab/metrics.ts Agreement).
-  { key: "all", label: "all examples", color: "#1f2933" },
-  { key: "supervisor_correct", label: "supervisor right", color: "#2ca02c" },
-  { key: "supervisor_wrong", label: "supervisor wrong", color: "#d62728", dash: [6, 4] },
+  { key: "all", label: "all examples" },
+  { key: "supervisor_correct", label: "where the supervisor is right" },
+  { key: "supervisor_wrong", label: "where the supervisor is wrong" },
 ] as const;
 
-/** Figure 8: student–supervisor agreement vs student size, one chart per method (means over weak sizes, seeds). */
-export function AgreementCharts({ rows, params }: { rows: ResultRow[]; params: ParamsBySize }) {
-  const withAgreement = rows.filter((r) => r.agreement && r.strongSize && params.has(r.strongSize));
+/**
+ * Figure 8 of the paper: student–supervisor agreement vs student size, a chart per part (all test examples,
+ * those the supervisor got right, those it got wrong) and method, a line per weak supervisor in figure 3's
+ * colours. A point is the mean over seeds of one pair; its bar is the API's 95 % interval (shaded: t over
+ * seeds; plain: Wilson over one seed's examples). One task at a time, as figure 3: pairs of different tasks
+ * are never averaged into one point.
+ */
+export function AgreementCharts(
+  { rows, params, cells = [] }: { rows: ResultRow[]; params: ParamsBySize; cells?: CellSummary[] },
+) {
+  if (tasksOf(rows).length > 1) {
+    return <EmptyState title="Agreement shows one task at a time: pick a task." />;
+  }
+  const withAgreement = rows.filter((r) =>
+    r.agreement && r.weakSize && r.strongSize && params.has(r.weakSize) && params.has(r.strongSize)
+  );
   if (withAgreement.length === 0) {
     return <EmptyState title="No agreement figures in these results yet." />;
   }
+  const colourOf = weakColours(rows, params);
+  const weakSizes = [...new Set(withAgreement.map((r) => r.weakSize!))].sort(sizeOrder(params));
   return (
-    <div class="chart-grid">
-      {methodsOf(withAgreement).map((method) => {
-        const group = withAgreement.filter((r) => (r.method ?? "naive") === method);
-        const lists = AGREEMENT_PARTS.map((part) =>
-          [...groupBy(group, (r) => r.strongSize!)].flatMap(([strong, g]) => {
-            const v = mean(finite(g.map((r) => r.agreement?.[part.key])));
-            return v === null ? [] : [[params.get(strong)!, v] as [number, number]];
-          }).sort((a, b) => a[0] - b[0])
-        );
-        return (
-          <Chart
-            key={method}
-            testId={`agreement-${method}`}
-            title={`Agreement with the supervisor — ${method}`}
-            xLabel="student parameters (log)"
-            yLabel="agreement"
-            logX
-            yRange={[0, 1]}
-            height={240}
-            data={alignSeries(lists)}
-            series={AGREEMENT_PARTS.map((p) => ({
-              label: p.label,
-              color: p.color,
-              dash: "dash" in p ? [...p.dash] : undefined,
-            }))}
-          />
-        );
-      })}
-    </div>
+    <>
+      <div class="chart-grid">
+        {methodsOf(withAgreement).flatMap((method) => {
+          const group = withAgreement.filter((r) => (r.method ?? "naive") === method);
+          return AGREEMENT_PARTS.map((part) => {
+            const whiskers: ChartWhisker[] = [];
+            const lines = weakSizes.map((weak, i) => {
+              const points: Array<[number, number, string]> = [];
+              for (
+                const [strong, pair] of groupBy(
+                  group.filter((r) => r.weakSize === weak),
+                  (r) => r.strongSize!,
+                )
+              ) {
+                const v = mean(finite(pair.map((r) => r.agreement?.[part.key])));
+                if (v === null) continue;
+                const x = params.get(strong)!;
+                const interval = agreementInterval(pair, part.key, cells);
+                if (interval) {
+                  whiskers.push({
+                    ...interval,
+                    x,
+                    color: colourOf(weak),
+                    band: interval.seeds > 1,
+                    dx: whiskerOffset(i),
+                  });
+                }
+                points.push([x, v, interval ? ` ${formatInterval(interval)}` : ""]);
+              }
+              return { weak, points: points.sort((a, b) => a[0] - b[0]) };
+            }).filter((l) => l.points.length > 0);
+            return (
+              <Chart
+                key={`${method}/${part.key}`}
+                testId={`agreement-${method}-${part.key}`}
+                title={`Agreement ${part.label} — ${method}`}
+                xLabel="student parameters (log)"
+                yLabel="agreement"
+                logX
+                // A share: bars that run past 0 or 1 (t over two seeds) are cut at the edge; the text has them.
+                yRange={[0, 1]}
+                height={240}
+                data={alignSeries(lines.map((l) => l.points.map(([x, y]) => [x, y] as [number, number])))}
+                series={lines.map((l) => ({ label: `weak = ${l.weak}`, color: colourOf(l.weak) }))}
+                whiskers={whiskers}
+                summary={lines.map((l) =>
+                  `weak ${l.weak}: ${
+                    l.points.map(([x, y, ci]) => `${formatParams(x)} ${y.toFixed(3)}${ci}`).join(", ")
+                  }`
+                ).join("; ")}
+              />
+            );
+          });
+        })}
+      </div>
+      <p class="muted small" data-testid="agreement-intervals">
+        A line per weak supervisor; x: the student's size. Bars: 95&nbsp;% intervals, shaded over seeds
+        (t-interval, cut at 0 and 1: over two seeds it is wide), plain over one seed's test examples of that
+        part (Wilson).
+      </p>
+    </>
   );
 }
 

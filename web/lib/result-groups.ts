@@ -4,7 +4,7 @@
  * bars and cautions named by their task, the result that recorded a run, and a median's interval in words.
  * Pure functions of the API's rows.
  */
-import type { CellSummary, Interval, RoleRun } from "../../server/contract/results.ts";
+import type { Agreement, CellSummary, Interval, RoleRun } from "../../server/contract/results.ts";
 import { formatInterval } from "./format.ts";
 import { wilsonInterval } from "../../server/contract/intervals.ts";
 import type { ChartWhisker } from "../components/chart.tsx";
@@ -53,22 +53,50 @@ export function accuracyInterval(
   key: AccuracyKey,
   cells: readonly CellSummary[],
 ): { lo: number; hi: number; seeds: number } | null {
-  const bounded = (i: { lo: number | null; hi: number | null } | undefined, seeds: number) =>
-    i && isNumber(i.lo) && isNumber(i.hi) ? { lo: i.lo, hi: i.hi, seeds } : null;
   if (rows.length === 1) return bounded(rows[0].full?.ci?.[key], 1);
-  const task = shared(rows.map((r) => r.task)), method = shared(rows.map((r) => r.method ?? "naive"));
-  if (task === undefined || method === undefined) return null;
-  const weak = shared(rows.map((r) => r.weakSize)), strong = shared(rows.map((r) => r.strongSize));
-  const seeds = [...new Set(rows.map((r) => r.seed))].sort().join(",");
   const values = rows.map((r) => r[ROW_FIELD[key]]);
   if (!values.every(isNumber)) return null;
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  const cell = cells.find((c) =>
-    c.task === task && c.method === method && (weak === undefined || c.weak === weak) &&
-    (strong === undefined || c.strong === strong) && [...c.seeds].sort().join(",") === seeds &&
-    isNumber(c[key].mean) && Math.abs(c[key].mean - mean) < 1e-9
-  );
+  const cell = cellsOf(rows, cells).find((c) => isNumber(c[key].mean) && Math.abs(c[key].mean - mean) < 1e-9);
   return cell ? bounded(cell[key], cell.seeds.length) : null;
+}
+
+/**
+ * The 95 % interval of the mean `key` agreement of one pair's rows (one task, method, weak and strong size),
+ * as the API computed it for the summary cell of exactly their seeds: t over seeds, Wilson for one seed.
+ */
+export function agreementInterval(
+  rows: ResultRow[],
+  key: keyof Agreement,
+  cells: readonly CellSummary[],
+): { lo: number; hi: number; seeds: number } | null {
+  const values = rows.map((r) => r.agreement?.[key]).filter(isNumber);
+  if (values.length === 0) return null;
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  // Cells of other settings share the pair and seeds; the mean tells them apart, as for accuracies.
+  const cell = cellsOf(rows, cells).find((c) => {
+    const m = c.agreement[key];
+    return isNumber(m) && Math.abs(m - mean) < 1e-9;
+  });
+  return cell ? bounded(cell.agreement_ci?.[key] ?? undefined, cell.seeds.length) : null;
+}
+
+const bounded = (i: { lo: number | null; hi: number | null } | undefined, seeds: number) =>
+  i && isNumber(i.lo) && isNumber(i.hi) ? { lo: i.lo, hi: i.hi, seeds } : null;
+
+/**
+ * The summary cells made of exactly these rows: their one task and method, their weak and strong size where
+ * they share one, their seeds. Rows of several tasks or methods have none.
+ */
+function cellsOf(rows: ResultRow[], cells: readonly CellSummary[]): CellSummary[] {
+  const task = shared(rows.map((r) => r.task)), method = shared(rows.map((r) => r.method ?? "naive"));
+  if (task === undefined || method === undefined) return [];
+  const weak = shared(rows.map((r) => r.weakSize)), strong = shared(rows.map((r) => r.strongSize));
+  const seeds = [...new Set(rows.map((r) => r.seed))].sort().join(",");
+  return cells.filter((c) =>
+    c.task === task && c.method === method && (weak === undefined || c.weak === weak) &&
+    (strong === undefined || c.strong === strong) && [...c.seeds].sort().join(",") === seeds
+  );
 }
 
 /** One row per seed (the first): a weak or ceiling model is the same for every pair and method it serves. */

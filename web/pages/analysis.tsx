@@ -3,7 +3,6 @@
  * strong model's knowledge, exports), Agreement (figure 8) and Saliency (probe accuracy per layer).
  */
 import {
-  AgreementCharts,
   MedianPgrTable,
   PairwiseNote,
   PgrBars,
@@ -27,7 +26,7 @@ import type { ComponentChildren } from "preact";
 import type { ResultsSummary } from "../../server/contract/results.ts";
 import type { TaskListing } from "../../server/contract/tasks.ts";
 import { scopeToTask, sharedTestSize } from "../lib/result-groups.ts";
-import { ExportButtons, Fig3WithControls } from "./experiment.tsx";
+import { AgreementWithIntervals, ExportButtons, Fig3WithControls } from "./experiment.tsx";
 
 const NO_RESULTS = (
   <EmptyState title="No results yet.">
@@ -173,7 +172,11 @@ export function AgreementPage() {
       <PairwiseNote rows={rows} />
       {rows.length > 0 && (
         <Section title={`Student–supervisor agreement vs student size — ${task}`} id="agreement">
-          <AgreementCharts rows={rows} params={params} />
+          <AgreementWithIntervals
+            rows={rows}
+            params={params}
+            summaryQuery={`?task=${encodeURIComponent(task)}`}
+          />
         </Section>
       )}
     </>

@@ -82,6 +82,18 @@ export function ExportButtons({ query }: { query: string }) {
  * GT-early-stopping toggle above the figure-3 plot; its intervals over seeds come from the API's summary
  * of `summaryQuery` (the same rows).
  */
+/** Figure 8 with the API's intervals for the same rows (the results summary of `summaryQuery`). */
+export function AgreementWithIntervals(
+  { rows, params, summaryQuery }: {
+    rows: ResultRow[];
+    params: ReadonlyMap<string, number>;
+    summaryQuery: string;
+  },
+) {
+  const summary = useResultsSummary(summaryQuery, statusVersion.value);
+  return <AgreementCharts rows={rows} params={params} cells={summary.data?.cells} />;
+}
+
 export function Fig3WithControls(
   { rows, params, compute, summaryQuery }: {
     rows: ResultRow[];
@@ -337,7 +349,7 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
       </Section>
       {scope.rows.some((r) => r.agreement) && (
         <Section title={`Agreement with the supervisor${several ? ` — ${scope.task}` : ""}`} id="agreement">
-          <AgreementCharts rows={scope.rows} params={params} />
+          <AgreementWithIntervals rows={scope.rows} params={params} summaryQuery={`?experimentId=${id}`} />
         </Section>
       )}
       <Section title="Probe saliency" id="saliency">
