@@ -44,6 +44,7 @@ import {
 } from "../../server/contract/results.ts";
 import { modelSourceFor } from "../../server/lab/own-models.ts";
 import { runExperiment } from "../../server/lab/w2s.ts";
+import { summarizeCell } from "../../server/lab/sweep.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
 
 /** The command-line flag of each finetuning-recipe option (lab w2s and lab sweep). */
@@ -209,6 +210,12 @@ function readingRow(r: ExperimentResult, role: "weak" | "ceiling" | "student"): 
 }
 
 export function formatResult(r: ExperimentResult): string {
+  // Each agreement with its interval, by the summary's rule (one seed: Wilson over that part's test examples).
+  const agreementCi = summarizeCell([r]).agreement_ci;
+  const agreed = (key: keyof ExperimentResult["agreement"]) => {
+    const ci = agreementCi[key];
+    return `${num(r.agreement[key])}${ci ? ` [${num(ci.lo)}, ${num(ci.hi)}]` : ""}`;
+  };
   const lines = [
     `${r.task}: ${r.chain.join(" → ")} (${r.method}, ${r.mode}, seed ${r.seed}; n test ${r.n.test}${
       r.format === "pairwise" ? " pairs" : ""
@@ -225,10 +232,8 @@ export function formatResult(r: ExperimentResult): string {
     }   selected ${num(r.selected.pgr)}   oracle ${num(r.oracle.pgr)}`,
     `          (the student's validation labels are the weak model's: "selected" is the checkpoint that`,
     `          agrees with its supervisor most; the oracle selects on test and is an upper bound only)`,
-    `agreement all ${num(r.agreement.all)}, supervisor right ${num(r.agreement.supervisor_correct)}, ` +
-    `supervisor wrong ${num(r.agreement.supervisor_wrong)}; weak labels on train2 ${
-      pct(r.weak_label_acc)
-    } right`,
+    `agreement all ${agreed("all")}, supervisor right ${agreed("supervisor_correct")}, ` +
+    `supervisor wrong ${agreed("supervisor_wrong")}; weak labels on train2 ${pct(r.weak_label_acc)} right`,
     ...(r.control
       ? [
         `control   ${pct(r.control.ceiling_acc)} @${r.control.step} [${pct(r.control.ci.lo)}, ${
