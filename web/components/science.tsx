@@ -695,6 +695,7 @@ export function AgreementCharts(
   }
   const colourOf = weakColours(rows, params);
   const weakSizes = [...new Set(withAgreement.map((r) => r.weakSize!))].sort(sizeOrder(params));
+  const severalSeeds = new Set(withAgreement.map((r) => r.seed)).size > 1;
   return (
     <>
       <div class="chart-grid">
@@ -752,9 +753,9 @@ export function AgreementCharts(
         })}
       </div>
       <p class="muted small" data-testid="agreement-intervals">
-        A line per weak supervisor; x: the student's size. Bars: 95&nbsp;% intervals, shaded over seeds
-        (t-interval, cut at 0 and 1: over two seeds it is wide), plain over one seed's test examples of that
-        part (Wilson).
+        A line per weak supervisor; x: the student's size. Bars: 95&nbsp;% intervals
+        {severalSeeds && ", shaded over seeds (t-interval, cut at 0 and 1)"}
+        {", plain over one seed's test examples of that part (Wilson)"}.
       </p>
     </>
   );
