@@ -292,16 +292,26 @@ export interface PgrWithInterval {
   seeds: number;
 }
 
-/** One standard normal draw (Box–Muller). */
-function normalDraw(random: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+/** Standard normal draws (Box–Muller: each pair of uniforms gives two, the second kept for the next call). */
+function normalDraws(random: () => number): () => number {
+  let spare: number | null = null;
+  return () => {
+    if (spare !== null) {
+      const z = spare;
+      spare = null;
+      return z;
+    }
+    const r = Math.sqrt(-2 * Math.log(1 - random())), theta = 2 * Math.PI * random();
+    spare = r * Math.sin(theta);
+    return r * Math.cos(theta);
+  };
 }
 
 /** One Student t draw with `df` degrees of freedom: Z / √(χ²_df / df). */
-function tDraw(random: () => number, df: number): number {
+function tDraw(normal: () => number, df: number): number {
   let chi2 = 0;
-  for (let i = 0; i < df; i++) chi2 += normalDraw(random) ** 2;
-  return normalDraw(random) / Math.sqrt(chi2 / df);
+  for (let i = 0; i < df; i++) chi2 += normal() ** 2;
+  return normal() / Math.sqrt(chi2 / df);
 }
 
 /**
@@ -325,21 +335,38 @@ export function suiteMedianInterval(
   // No cell with an interval: nothing says how far the median could move, so no interval (never [x, x]).
   if (!usable.some(spread)) return { lo: NaN, hi: NaN };
   if (usable.length === 1) return { lo: usable[0].interval.lo, hi: usable[0].interval.hi };
-  const random = seededRandom(opts.seed ?? 0, "suite-median");
-  const medians: number[] = [];
-  const values = new Array<number>(usable.length);
-  for (let round = 0; round < (opts.draws ?? SUITE_MEDIAN_DRAWS); round++) {
-    usable.forEach((c, i) => {
-      if (!spread(c)) return void (values[i] = c.pgr);
-      const df = c.seeds - 1;
-      const q = df >= 1 ? tDraw(random, df) : normalDraw(random);
-      const half = q < 0 ? c.interval.mean - c.interval.lo : c.interval.hi - c.interval.mean;
-      values[i] = c.pgr + (q * half) / t975(df);
-    });
-    medians.push(median(values));
+  const normal = normalDraws(seededRandom(opts.seed ?? 0, "suite-median"));
+  const rounds = opts.draws ?? SUITE_MEDIAN_DRAWS;
+  const medians = new Float64Array(rounds);
+  // Typed arrays sort numerically without a comparator: a summary over hundreds of cells stays quick.
+  const values = new Float64Array(usable.length);
+  const mid = usable.length >> 1;
+  // Per cell: its degrees of freedom (0: normal, −1: no spread) and each side's half-width per unit of q.
+  const draws = usable.map((c) => {
+    const df = spread(c) ? c.seeds - 1 : -1;
+    const t = t975(df);
+    return {
+      pgr: c.pgr,
+      df,
+      below: (c.interval.mean - c.interval.lo) / t,
+      above: (c.interval.hi - c.interval.mean) / t,
+    };
+  });
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < draws.length; i++) {
+      const d = draws[i];
+      if (d.df < 0) {
+        values[i] = d.pgr;
+        continue;
+      }
+      const q = d.df >= 1 ? tDraw(normal, d.df) : normal();
+      values[i] = d.pgr + q * (q < 0 ? d.below : d.above);
+    }
+    values.sort();
+    medians[round] = usable.length % 2 === 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
   }
-  medians.sort((a, b) => a - b);
-  return { lo: quantile(medians, 0.025), hi: quantile(medians, 0.975) };
+  const sorted = Array.from(medians.sort());
+  return { lo: quantile(sorted, 0.025), hi: quantile(sorted, 0.975) };
 }
 
 /**
