@@ -49,7 +49,7 @@ export function labDeps(dataDir: string, onProgress?: SweepDeps["onProgress"]): 
 export function formatSweep(result: SweepResult): string {
   const w = Math.max(15, ...result.cells.map((c) => c.task.length));
   const lines = [
-    `${"task".padEnd(w)} weak→strong      method      weak  ceiling  student   PGR [95% CI over seeds]   ` +
+    `${"task".padEnd(w)} weak→strong      method      weak  ceiling  student   PGR [95% CI]              ` +
     "agree(wrong)  oracle PGR",
   ];
   for (const c of result.cells) {
@@ -73,6 +73,10 @@ export function formatSweep(result: SweepResult): string {
         (m.skipped ? ` (${m.skipped} left out: gap too small)` : ""),
     );
   }
+  lines.push(
+    "(a cell's PGR interval: t over its seeds, or one seed's paired bootstrap over test examples; a median's:",
+    " each cell's PGR drawn from its own interval, the median of each draw)",
+  );
   return lines.join("\n");
 }
 
