@@ -436,7 +436,7 @@ function scatterColumns(series: Array<Array<[number, number]>>): (number | null)
  * pretraining or the final model), from the summary of one task's results: one point per (weak, strong,
  * method) cell, the points of a weak model and method joined in order of recall. Colour is the weak model
  * (as on figure 3), the line's dash the method (METHOD_LINES), each legend entry names both; whiskers are
- * the t-interval over seeds, as on the PGR bars. The x axis spans the points' recall (shareRange), not
+ * the cell's interval (t over seeds; one seed: the bootstrap over test examples), as on the PGR bars. The x axis spans the points' recall (shareRange), not
  * 0–1: the checkpoints compared usually all know most of the world (0.92–1 in the demo), and on 0–1 their
  * points and whiskers would pile up at its right edge. It is the only recall axis on the page, and the
  * same checkpoints give the same range on every task.

@@ -132,8 +132,8 @@ export function ResultsPage() {
               <p class="lede">
                 Strong models taken along pretraining (snapshots such as{" "}
                 <Cmd>--strong medium@30</Cmd>): does PGR change with how much the strong model knows? x: the
-                strong checkpoint's region recall; whisker: 95&nbsp;% t-interval over seeds; gaps too small
-                are left out.
+                strong checkpoint's region recall; whisker: 95&nbsp;% interval (t over seeds; one seed: over
+                test examples); gaps too small are left out.
               </p>
               <TaskSummary
                 task={task}
