@@ -44,7 +44,7 @@ import {
 } from "../../server/contract/results.ts";
 import { modelSourceFor } from "../../server/lab/own-models.ts";
 import { runExperiment } from "../../server/lab/w2s.ts";
-import { summarizeCell } from "../../server/lab/sweep.ts";
+import { agreementIntervals } from "../../server/lab/sweep.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
 
 /** The command-line flag of each finetuning-recipe option (lab w2s and lab sweep). */
@@ -211,7 +211,7 @@ function readingRow(r: ExperimentResult, role: "weak" | "ceiling" | "student"): 
 
 export function formatResult(r: ExperimentResult): string {
   // Each agreement with its interval, by the summary's rule (one seed: Wilson over that part's test examples).
-  const agreementCi = summarizeCell([r]).agreement_ci;
+  const agreementCi = agreementIntervals([r]);
   const agreed = (key: keyof ExperimentResult["agreement"]) => {
     const ci = agreementCi[key];
     return `${num(r.agreement[key])}${ci ? ` [${num(ci.lo)}, ${num(ci.hi)}]` : ""}`;

@@ -102,7 +102,7 @@ function meanAgreement(list: Agreement[]): Agreement {
  * Wilson interval over its test examples of that subset (those the supervisor got right number
  * weak accuracy × test size, since the subsets are read on the same final weak model's test predictions).
  */
-function agreementIntervals(results: ExperimentResult[]): CellSummary["agreement_ci"] {
+export function agreementIntervals(results: ExperimentResult[]): CellSummary["agreement_ci"] {
   const interval = (key: keyof Agreement) => {
     if (results.length > 1) {
       const t = tInterval95(results.map((r) => r.agreement[key]).filter((v): v is number => v !== null));

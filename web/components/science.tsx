@@ -701,55 +701,18 @@ export function AgreementCharts(
       <div class="chart-grid">
         {methodsOf(withAgreement).flatMap((method) => {
           const group = withAgreement.filter((r) => (r.method ?? "naive") === method);
-          return AGREEMENT_PARTS.map((part) => {
-            const whiskers: ChartWhisker[] = [];
-            const lines = weakSizes.map((weak, i) => {
-              const points: Array<[number, number, string]> = [];
-              for (
-                const [strong, pair] of groupBy(
-                  group.filter((r) => r.weakSize === weak),
-                  (r) => r.strongSize!,
-                )
-              ) {
-                const v = mean(finite(pair.map((r) => r.agreement?.[part.key])));
-                if (v === null) continue;
-                const x = params.get(strong)!;
-                const interval = agreementInterval(pair, part.key, cells);
-                if (interval) {
-                  whiskers.push({
-                    ...interval,
-                    x,
-                    color: colourOf(weak),
-                    band: interval.seeds > 1,
-                    dx: whiskerOffset(i),
-                  });
-                }
-                points.push([x, v, interval ? ` ${formatInterval(interval)}` : ""]);
-              }
-              return { weak, points: points.sort((a, b) => a[0] - b[0]) };
-            }).filter((l) => l.points.length > 0);
-            return (
-              <Chart
-                key={`${method}/${part.key}`}
-                testId={`agreement-${method}-${part.key}`}
-                title={`Agreement ${part.label} — ${method}`}
-                xLabel="student parameters (log)"
-                yLabel="agreement"
-                logX
-                // A share: bars that run past 0 or 1 (t over two seeds) are cut at the edge; the text has them.
-                yRange={[0, 1]}
-                height={240}
-                data={alignSeries(lines.map((l) => l.points.map(([x, y]) => [x, y] as [number, number])))}
-                series={lines.map((l) => ({ label: `weak = ${l.weak}`, color: colourOf(l.weak) }))}
-                whiskers={whiskers}
-                summary={lines.map((l) =>
-                  `weak ${l.weak}: ${
-                    l.points.map(([x, y, ci]) => `${formatParams(x)} ${y.toFixed(3)}${ci}`).join(", ")
-                  }`
-                ).join("; ")}
-              />
-            );
-          });
+          return AGREEMENT_PARTS.map((part) => (
+            <AgreementChart
+              key={`${method}/${part.key}`}
+              method={method}
+              part={part}
+              rows={group}
+              weakSizes={weakSizes}
+              colourOf={colourOf}
+              params={params}
+              cells={cells}
+            />
+          ));
         })}
       </div>
       <p class="muted small" data-testid="agreement-intervals">
@@ -758,6 +721,59 @@ export function AgreementCharts(
         {", plain over one seed's test examples of that part (Wilson)"}.
       </p>
     </>
+  );
+}
+
+/** One part's agreement for one method's rows: a line per weak size through its pairs' seed means. */
+function AgreementChart(
+  { method, part, rows, weakSizes, colourOf, params, cells }: {
+    method: string;
+    part: typeof AGREEMENT_PARTS[number];
+    rows: ResultRow[];
+    weakSizes: string[];
+    colourOf: (weak: string) => string;
+    params: ParamsBySize;
+    cells: CellSummary[];
+  },
+) {
+  const whiskers: ChartWhisker[] = [];
+  const lines = weakSizes.map((weak, i) => {
+    const points: Array<{ x: number; y: number; ci: string }> = [];
+    for (const [strong, pair] of groupBy(rows.filter((r) => r.weakSize === weak), (r) => r.strongSize!)) {
+      const y = mean(finite(pair.map((r) => r.agreement?.[part.key])));
+      if (y === null) continue;
+      const x = params.get(strong)!;
+      const interval = agreementInterval(pair, part.key, cells);
+      if (interval) {
+        whiskers.push({
+          ...interval,
+          x,
+          color: colourOf(weak),
+          band: interval.seeds > 1,
+          dx: whiskerOffset(i),
+        });
+      }
+      points.push({ x, y, ci: interval ? ` ${formatInterval(interval)}` : "" });
+    }
+    return { weak, points: points.sort((a, b) => a.x - b.x) };
+  }).filter((l) => l.points.length > 0);
+  return (
+    <Chart
+      testId={`agreement-${method}-${part.key}`}
+      title={`Agreement ${part.label} — ${method}`}
+      xLabel="student parameters (log)"
+      yLabel="agreement"
+      logX
+      // A share: bars that run past 0 or 1 (t over two seeds) are cut at the edge; the text has them.
+      yRange={[0, 1]}
+      height={240}
+      data={alignSeries(lines.map((l) => l.points.map((p) => [p.x, p.y] as [number, number])))}
+      series={lines.map((l) => ({ label: `weak = ${l.weak}`, color: colourOf(l.weak) }))}
+      whiskers={whiskers}
+      summary={lines.map((l) =>
+        `weak ${l.weak}: ${l.points.map((p) => `${formatParams(p.x)} ${p.y.toFixed(3)}${p.ci}`).join(", ")}`
+      ).join("; ")}
+    />
   );
 }
 

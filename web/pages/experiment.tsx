@@ -77,11 +77,6 @@ export function ExportButtons({ query }: { query: string }) {
   );
 }
 
-/**
- * Method picker, x axis (parameters or pretraining compute; ?x=compute in the address) and the
- * GT-early-stopping toggle above the figure-3 plot; its intervals over seeds come from the API's summary
- * of `summaryQuery` (the same rows).
- */
 /** Figure 8 with the API's intervals for the same rows (the results summary of `summaryQuery`). */
 export function AgreementWithIntervals(
   { rows, params, summaryQuery }: {
@@ -94,6 +89,11 @@ export function AgreementWithIntervals(
   return <AgreementCharts rows={rows} params={params} cells={summary.data?.cells} />;
 }
 
+/**
+ * Method picker, x axis (parameters or pretraining compute; ?x=compute in the address) and the
+ * GT-early-stopping toggle above the figure-3 plot; its intervals over seeds come from the API's summary
+ * of `summaryQuery` (the same rows).
+ */
 export function Fig3WithControls(
   { rows, params, compute, summaryQuery }: {
     rows: ResultRow[];
