@@ -11,6 +11,7 @@ import {
   summarizeResults,
   sweepCsv,
 } from "../server/lab/sweep.ts";
+import { formatSweep } from "../scripts/cli/sweep.ts";
 
 type Result = Parameters<typeof summarizeCell>[0][number];
 
@@ -103,6 +104,25 @@ Deno.test("sweep: agreement intervals — Wilson over one seed's test subsets, t
   close(two.agreement_ci.all!.hi, 0.6 + 1.2706, "t hi");
   close(two.agreement_ci.supervisor_correct!.hi, 0.9, "no spread, no width");
   assert.equal(two.agreement_ci.supervisor_wrong, null, "no shares, no interval");
+});
+
+Deno.test("lab sweep's table: agree(wrong) with its interval where the cell has one", () => {
+  // One seed, weak 0.6 of 400: the student agrees with none of the 160 wrong labels, Wilson [0, z²/(160 + z²)].
+  const one = summarizeCell([result(["a", "b"], "naive", 0, [0.6, 0.9, 0.8])]);
+  // Two seeds with no wrong labels to agree on: no share, no interval.
+  const none = summarizeCell([0, 1].map((seed) => ({
+    ...result(["a", "c"], "naive", seed, [0.6, 0.9, 0.8]),
+    agreement: { all: 0.5, supervisor_correct: 0.9, supervisor_wrong: null },
+  })));
+  const table = formatSweep({
+    cells: [{ ...one, results: [] }, { ...none, results: [] }],
+    medians: [],
+    experiments: 3,
+    seconds: 1,
+  }).split("\n");
+  assert.match(table[0], /agree\(wrong\) \[95% CI\] {2}oracle PGR/);
+  assert.match(table[1], /a→b .* 0\.00 \[0\.00, 0\.02\]\s+0\.70$/, table[1]);
+  assert.match(table[2], /a→c .*\]\s+-\s+0\.70$/, table[2]);
 });
 
 Deno.test("sweep: each method's median PGR leaves out flagged cells", () => {

@@ -46,11 +46,17 @@ export function labDeps(dataDir: string, onProgress?: SweepDeps["onProgress"]): 
   };
 }
 
+/** Agreement where the supervisor is wrong, with the cell's interval (t over seeds, or Wilson over one seed's). */
+function agreeWrong(c: SweepResult["cells"][number]): string {
+  const ci = c.agreement_ci.supervisor_wrong;
+  return `${num(c.agreement.supervisor_wrong)}${ci ? ` [${num(ci.lo)}, ${num(ci.hi)}]` : ""}`;
+}
+
 export function formatSweep(result: SweepResult): string {
   const w = Math.max(15, ...result.cells.map((c) => c.task.length));
   const lines = [
     `${"task".padEnd(w)} weak→strong      method      weak  ceiling  student   PGR [95% CI]              ` +
-    "agree(wrong)  oracle PGR",
+    "agree(wrong) [95% CI]  oracle PGR",
   ];
   for (const c of result.cells) {
     lines.push(
@@ -59,7 +65,7 @@ export function formatSweep(result: SweepResult): string {
       }  ${pct(c.ceiling_acc.mean).padStart(7)}  ${pct(c.student_acc.mean).padStart(7)}   ${
         (c.gap_too_small ? "gap too small" : `${num(c.pgr)} [${num(c.pgr_ci.lo)}, ${num(c.pgr_ci.hi)}]`)
           .padEnd(24)
-      } ${num(c.agreement.supervisor_wrong).padStart(12)}  ${num(c.oracle_pgr).padStart(10)}${
+      } ${agreeWrong(c).padEnd(21)}  ${num(c.oracle_pgr).padStart(10)}${
         c.control_acc ? `  random-init ${pct(c.control_acc.mean)}` : ""
       }`,
     );
@@ -75,7 +81,9 @@ export function formatSweep(result: SweepResult): string {
   }
   lines.push(
     "(a cell's PGR interval: t over its seeds, or one seed's paired bootstrap over test examples; a median's:",
-    " each cell's PGR drawn from its own interval, the median of each draw)",
+    " each cell's PGR drawn from its own interval, the median of each draw; agree(wrong): the student's",
+    " agreement with its supervisor where the supervisor is wrong, t over seeds or one seed's Wilson; the",
+    " oracle picks each model's best test point and is an upper bound only, without an interval)",
   );
   return lines.join("\n");
 }
