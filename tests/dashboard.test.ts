@@ -860,7 +860,17 @@ function trustResult(
       pgr: interval(ci[3]),
     },
     final: { ...readings, steps: { weak: 40, ceiling: 40, student: studentStep } },
-    selected: { ...readings, steps: { weak: 40, ceiling: 30, student: studentStep - 10 } },
+    selected: {
+      ...readings,
+      steps: { weak: 40, ceiling: 30, student: studentStep - 10 },
+      // Hand-set: the selected student's interval 0.01 below the final one's; no PGR interval (an old role).
+      ci: {
+        weak_acc: interval(ci[0]),
+        ceiling_acc: interval(ci[1]),
+        student_acc: interval(ci[2].map((x) => x - 0.01)),
+        pgr: null,
+      },
+    },
     oracle: {
       ...readings,
       steps: { weak: 40, ceiling: 40, student: studentStep },
@@ -883,6 +893,12 @@ function trustResult(
     pgr,
     gapTooSmall: false,
     agreement: full.agreement,
+    selectedStudentAcc: studentAcc,
+    selectedPgr: pgr,
+    selectedStep: studentStep - 10,
+    oracleStudentAcc: studentAcc,
+    oraclePgr: pgr,
+    oracleStep: studentStep,
     full,
   };
 }
@@ -970,8 +986,9 @@ function tInterval2(values: [number, number]): [number, number] {
  * Results of the trust task: figure 3 draws error bars (tall one-colour columns) and describes each point's
  * interval — over seeds for the two-seed cell (t, computed here), over test examples for the one-seed
  * cell; the PGR bars give the one-seed cell's bootstrap interval; the table prints intervals under each
- * row and links the sweep's rows to the sweep's page; the pipeline's chance warning shows; sizes and
- * methods share no colour; legends show names without colons before hovering.
+ * row (the selected student's too, none for the oracle) and links the sweep's rows to the sweep's page; the
+ * pipeline's chance warning shows; sizes and methods share no colour; legends show names without colons
+ * before hovering.
  */
 async function checkTrustResults({ page, base, shot }: Ui, sweepId: number) {
   await page.goto(`${base}/results?task=${TRUST_TASK}`);
@@ -993,7 +1010,7 @@ async function checkTrustResults({ page, base, shot }: Ui, sweepId: number) {
   const table = "[data-testid=results-table]";
   assert.match(
     (await page.textContent(`${table} [data-testid=interval-row]`))!,
-    /\[0\.53, 0\.67\]\s*\[0\.74, 0\.85\]\s*\[0\.63, 0\.76\]\s*\[0\.21, 0\.80\]/,
+    /\[0\.53, 0\.67\]\s*\[0\.74, 0\.85\]\s*\[0\.63, 0\.76\]\s*\[0\.21, 0\.80\]\s*\[0\.62, 0\.75\]\s*none: chosen on test/,
   );
   assert.equal(await page.getAttribute(`${table} tbody tr td a`, "href"), `/sweeps/${sweepId}`);
   assert.ok((await page.textContent("[data-testid=result-warnings]"))!.includes(TRUST_WARNING));

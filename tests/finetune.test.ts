@@ -86,6 +86,14 @@ Deno.test("finetune: learns a rule of the last token; selection and oracle read 
   assert.equal(acc, result.final.testAcc);
   assert.equal(result.final.step, result.steps);
   assert.equal(result.oracle.testAcc, Math.max(...result.curve.map((p) => p.testAcc)));
+  // The selected point's test predictions (what its intervals read) are that checkpoint's, not the final's.
+  const selected = result.selectedTest!.map((p) => (p > 0.5 ? 1 : 0));
+  assert.equal(
+    selected.filter((p, i) => p === test.labels[i]).length / test.labels.length,
+    result.selected.testAcc,
+  );
+  assert.ok(result.selected.step < result.final.step, `selected at step ${result.selected.step}`);
+  assert.notDeepEqual(result.selectedTest, result.predictions.test);
 });
 
 Deno.test("aux confidence: the GPU target per batch equals auxconfTargets (soft weak rate)", async () => {

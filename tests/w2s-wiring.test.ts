@@ -14,7 +14,9 @@ import { hashNumbers } from "../server/lab/cache.ts";
 import type { FinetuneResult } from "../server/lab/finetune.ts";
 import type { ModelSource } from "../server/lab/model-source.ts";
 import type { RoleTrainer, RoleTraining } from "../server/lab/roles.ts";
+import { pgrBootstrap } from "../server/lab/metrics.ts";
 import { type ExperimentOptions, runExperiment } from "../server/lab/w2s.ts";
+import { formatResult } from "../scripts/cli/w2s.ts";
 import { loadTaskSplits } from "../server/tasks/load.ts";
 
 const tokenizer = createTokenizer({ merges: 0 });
@@ -57,7 +59,15 @@ const READINGS: Record<string, { final: number; selected: number; oracle: number
   control: { final: 0.52, selected: 0.53, oracle: 0.58 },
 };
 
-function standIn(calls: RoleTraining[]): RoleTrainer {
+/**
+ * Each role's test predictions at its selected point: its pattern shifted, so they differ from its final
+ * predictions (a stand-in: they need not match the reading it reports).
+ */
+const selectedLabel = (role: string, size: string, i: number) =>
+  softLabel(role, size, 2 * i + Math.round(1000 * ROLE_MARK[role]));
+
+/** `keepSelected: false` stands for a role cached before its selected-point predictions were kept. */
+function standIn(calls: RoleTraining[], { keepSelected = true } = {}): RoleTrainer {
   return (input) => {
     calls.push(input);
     const r = READINGS[input.role];
@@ -73,6 +83,11 @@ function standIn(calls: RoleTraining[]): RoleTrainer {
       selected: { step: 10, valAcc: 0.6, testAcc: r.selected },
       oracle: { step: 20, valAcc: 0.55, testAcc: r.oracle },
       predictions,
+      ...(keepSelected
+        ? {
+          selectedTest: Array.from(input.testLabels, (_, i) => selectedLabel(input.role, input.size, i)),
+        }
+        : {}),
       steps: 30,
       seconds: 0,
     };
@@ -145,6 +160,77 @@ Deno.test("w2s wiring: each role receives the targets and validation labels of i
     assert.ok(Math.abs(result.agreement.all! - same) < 1e-12);
     const weakRight = hard(weakOn(gt.train2.length)).filter((p, i) => p === gt.train2[i]).length;
     assert.ok(Math.abs(result.weak_label_acc - weakRight / gt.train2.length) < 1e-12);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("w2s wiring: the selected reading's intervals come from each model's test predictions at that point", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "w2s-wiring-" });
+  try {
+    const task = await writeTask(dir);
+    const options: ExperimentOptions = { task, weak: "a", strong: "c", method: "naive", seed: 4 };
+    const result = await runExperiment(options, { models, trainer: standIn([]), gpu: {} as Gpu });
+    const test = labels((await loadTaskSplits(task, 4)).test);
+    const n = test.length;
+    // Wilson by hand: centre (p + z²/2n) / (1 + z²/n), half z/(1 + z²/n) · √(p(1 − p)/n + z²/4n²).
+    const z = 1.96;
+    const wilson = (acc: number) => {
+      const p = Math.round(acc * n) / n;
+      const centre = (p + z * z / (2 * n)) / (1 + z * z / n);
+      const half = z / (1 + z * z / n) * Math.sqrt(p * (1 - p) / n + z * z / (4 * n * n));
+      return [centre - half, centre + half];
+    };
+    const ci = result.selected.ci!;
+    for (const [key, acc] of [["weak_acc", 0.62], ["ceiling_acc", 0.92], ["student_acc", 0.72]] as const) {
+      const [lo, hi] = wilson(acc);
+      assert.ok(
+        Math.abs(ci[key].lo - lo) < 1e-9 && Math.abs(ci[key].hi - hi) < 1e-9,
+        `${key}: ${ci[key].lo}`,
+      );
+    }
+    // The PGR interval: the paired bootstrap of the headline, on the selected-point predictions (not the
+    // final ones, which the headline's interval reads).
+    const at = (role: string, size: string, label: typeof softLabel) =>
+      hard(Array.from({ length: n }, (_, i) => label(role, size, i)));
+    const sel = pgrBootstrap(
+      test,
+      at("weak", "a", selectedLabel),
+      at("ceiling", "c", selectedLabel),
+      at("student", "c", selectedLabel),
+      1000,
+      4,
+    );
+    const fin = pgrBootstrap(
+      test,
+      at("weak", "a", softLabel),
+      at("ceiling", "c", softLabel),
+      at("student", "c", softLabel),
+      1000,
+      4,
+    );
+    assert.deepEqual(ci.pgr, sel);
+    assert.notDeepEqual(sel, fin, "the two sets of predictions must tell the wiring apart");
+    assert.deepEqual(result.ci.pgr, fin);
+    // lab w2s prints them: the student's selected reading and the selected PGR with their intervals.
+    const pct = (x: number) => `${(100 * x).toFixed(1).padStart(5)}%`;
+    const printed = formatResult(result);
+    assert.ok(printed.includes(`72.0% @10 [${pct(ci.student_acc.lo)}, ${pct(ci.student_acc.hi)}]`), printed);
+    assert.ok(
+      printed.includes(
+        `selected ${result.selected.pgr.toFixed(2)} [${sel.lo.toFixed(2)}, ${sel.hi.toFixed(2)}]`,
+      ),
+      printed,
+    );
+
+    // Roles cached before the predictions were kept: accuracies still have intervals, the PGR none.
+    const old = await runExperiment(options, {
+      models,
+      trainer: standIn([], { keepSelected: false }),
+      gpu: {} as Gpu,
+    });
+    assert.equal(old.selected.ci!.pgr, null);
+    assert.deepEqual(old.selected.ci!.student_acc, ci.student_acc);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

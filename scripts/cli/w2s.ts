@@ -39,6 +39,7 @@ import {
   type ExperimentResult,
   FINETUNE_RECIPE,
   type FinetuneRecipe,
+  type Interval,
   RECIPE_OPTIONS,
   type RecipeOption,
 } from "../../server/contract/results.ts";
@@ -200,12 +201,26 @@ export function seedsOption(flag: string, value: string): number[] {
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1).padStart(5) + "%" : "    -");
 const num = (x: number | null) => (x === null || !Number.isFinite(x) ? "-" : x.toFixed(2));
 
-/** One model's row: the final reading with its interval, then the other two readings with their steps. */
+const interval = (ci: Interval | null | undefined, f: (x: number) => string) =>
+  ci ? ` [${f(ci.lo)}, ${f(ci.hi)}]` : "";
+
+/** The selected PGR's interval, or why there is none (a role cached before its predictions were kept). */
+function selectedPgrInterval(r: ExperimentResult): string {
+  if (r.selected.ci?.pgr) return interval(r.selected.ci.pgr, num);
+  return r.selected.ci
+    ? " (no interval: a role came from the cache without its selected-point predictions; --no-cache retrains)"
+    : "";
+}
+
+/**
+ * One model's row: the final and the selected readings with their intervals, then the oracle (chosen on
+ * test, an upper bound: no interval), each with its step.
+ */
 function readingRow(r: ExperimentResult, role: "weak" | "ceiling" | "student"): string {
   const key = `${role}_acc` as const;
   const at = (which: "final" | "selected" | "oracle") => `${pct(r[which][key])} @${r[which].steps[role]}`;
-  return `${role.padEnd(9)} ${at("final")} [${pct(r.ci[key].lo)}, ${pct(r.ci[key].hi)}]   ${
-    at("selected")
+  return `${role.padEnd(9)} ${at("final")}${interval(r.ci[key], pct)}   ${at("selected")}${
+    interval(r.selected.ci?.[key], pct)
   }   ${at("oracle")}`;
 }
 
@@ -223,13 +238,13 @@ export function formatResult(r: ExperimentResult): string {
     ...(r.format === "pairwise"
       ? ["          pairwise: accuracy is the share of test pairs each reward model ranks correctly"]
       : []),
-    `          final (headline) @step [95% CI]    selected on val @step   oracle (best test) @step`,
+    `          final (headline) @step [95% CI]   selected on val @step [95% CI]   oracle (best test) @step`,
     readingRow(r, "weak"),
     readingRow(r, "ceiling"),
     readingRow(r, "student"),
     `PGR       ${num(r.pgr)} [${num(r.ci.pgr.lo)}, ${num(r.ci.pgr.hi)}]${
       r.gap_too_small ? "  gap too small" : ""
-    }   selected ${num(r.selected.pgr)}   oracle ${num(r.oracle.pgr)}`,
+    }   selected ${num(r.selected.pgr)}${selectedPgrInterval(r)}   oracle ${num(r.oracle.pgr)}`,
     `          (the student's validation labels are the weak model's: "selected" is the checkpoint that`,
     `          agrees with its supervisor most; the oracle selects on test and is an upper bound only)`,
     `agreement all ${agreed("all")}, supervisor right ${agreed("supervisor_correct")}, ` +

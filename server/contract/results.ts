@@ -129,6 +129,17 @@ export interface StepReadings extends Readings {
   steps: { weak: number; ceiling: number; student: number };
 }
 
+/**
+ * 95 % intervals of the selected reading: Wilson for accuracies, the paired bootstrap over test examples for
+ * PGR; null where a model's test predictions at its selected point were not kept (a role cached before).
+ */
+export interface SelectedIntervals {
+  weak_acc: Interval;
+  ceiling_acc: Interval;
+  student_acc: Interval;
+  pgr: Interval | null;
+}
+
 /** The checkpoint choices an experiment reports; "final" is the headline (the paper's reading). */
 export const READINGS = ["final", "selected", "oracle"] as const;
 export type ReadingName = typeof READINGS[number];
@@ -191,9 +202,11 @@ export interface ExperimentResult extends Readings {
   final: StepReadings;
   /**
    * Each model at its best validation point. The student's validation labels are the weak model's, so
-   * its point is the one that agrees with the supervisor most: a reading, never the headline.
+   * its point is the one that agrees with the supervisor most: a reading, never the headline. Its
+   * intervals follow `ci`'s rules on each model's test predictions at that point (absent in results
+   * stored before they were computed).
    */
-  selected: StepReadings;
+  selected: StepReadings & { ci?: SelectedIntervals };
   /** Ground-truth early stopping (ORACLE: best test point of each curve; never used to select). */
   oracle: StepReadings & { student_step: number };
   chance: ChanceCheck;

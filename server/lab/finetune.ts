@@ -123,6 +123,11 @@ export interface FinetuneResult {
   oracle: Reading;
   /** p(class 1) of the FINAL model on each named prediction set (e.g. train2, test). */
   predictions: Record<string, number[]>;
+  /**
+   * p(class 1) on test at the `selected` point: what its intervals are read from (the paired bootstrap of
+   * the selected PGR). Absent in roles stored before it was kept.
+   */
+  selectedTest?: number[];
   steps: number;
   /**
    * Examples per micro-batch: the batch size, or less where gradients were accumulated (planMicroBatch);
@@ -359,6 +364,26 @@ function finetuneModels(input: FinetuneInput, T: number, sets: EncodedSet[]) {
 }
 
 /** Full finetuning of the trunk and the class head on soft targets. */
+/**
+ * The selected point (best validation accuracy, with its test predictions) and the oracle (best test
+ * accuracy) of a curve, as its points come. Ties keep the earlier point (fewer steps on the same score).
+ */
+function checkpointPicks() {
+  let selected: Reading | undefined;
+  let selectedTest: number[] = [];
+  let oracle: Reading | undefined;
+  return {
+    see(reading: Reading, testPredictions: number[]) {
+      if (!selected || reading.valAcc > selected.valAcc) {
+        selected = reading;
+        selectedTest = testPredictions;
+      }
+      if (!oracle || reading.testAcc > oracle.testAcc) oracle = reading;
+    },
+    chosen: () => ({ selected: selected!, selectedTest, oracle: oracle! }),
+  };
+}
+
 export async function finetuneClassifier(input: FinetuneInput): Promise<FinetuneResult> {
   const { config, train, trainTargets, hyper } = input;
   if (trainTargets.length !== train.n) {
@@ -398,8 +423,7 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
     model.setOptimizer({ ...ADAMW_FINETUNE, lr: hyper.lr, weightDecay: hyper.weightDecay });
     const evalEvery = Math.max(1, hyper.evalEvery);
     const curve: CurvePoint[] = [];
-    let selected: Reading | undefined;
-    let oracle: Reading | undefined;
+    const picks = checkpointPicks();
     let lastLoss = NaN;
     const evaluate = async (step: number, epoch: number, lr: number, alpha: number) => {
       // The loss and both sets' predictions share one wait (eachSet says why): three waits per
@@ -416,9 +440,7 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
       curve.push(point);
       input.onEval?.(point);
       const reading = { step, valAcc, testAcc };
-      // Ties keep the earlier point (fewer steps on the same score).
-      if (!selected || valAcc > selected.valAcc) selected = reading;
-      if (!oracle || testAcc > oracle.testAcc) oracle = reading;
+      picks.see(reading, testP);
       return reading;
     };
 
@@ -469,8 +491,7 @@ export async function finetuneClassifier(input: FinetuneInput): Promise<Finetune
     return {
       curve,
       final,
-      selected: selected!,
-      oracle: oracle!,
+      ...picks.chosen(),
       predictions,
       steps: total,
       microBatch: micro,
@@ -563,6 +584,8 @@ export async function probeClassifier(input: ProbeInput): Promise<FinetuneResult
       selected: reading,
       oracle: reading,
       predictions,
+      // One reading: the selected point is the final one.
+      selectedTest: predictions.test ?? probe.predictProba(features.test),
       steps: 0,
       // Nothing trains: the batch the features were read in.
       microBatch: input.batchSize ?? 64,

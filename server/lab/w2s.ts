@@ -40,6 +40,7 @@ import type {
   ReadingName,
   Role,
   RoleRun,
+  SelectedIntervals,
   StepReadings,
 } from "../contract/results.ts";
 import type { Tokenizer } from "../corpus/tokenizer.ts";
@@ -469,6 +470,7 @@ function givenSupervisor(data: TaskData): TrainedRole {
     selected: reading,
     oracle: reading,
     predictions: { train2: given("train2"), validation: given("validation"), test: given("test") },
+    selectedTest: given("test"),
     steps: 0,
     seconds: 0,
     cached: false,
@@ -797,9 +799,21 @@ function readResult(input: {
   const weakLabelAcc = hardLabels(weak.predictions.train2).filter((p, i) => p === gt.train2[i]).length /
     n.train2;
   const final = stepReadings(weak, ceiling, student, "final");
+  const selected = stepReadings(weak, ceiling, student, "selected");
   const { steps: _, ...headline } = final;
   const noise = gapNoise(final.weak_acc, final.ceiling_acc, n.test);
   const wilson = (acc: number) => wilsonInterval(Math.round(acc * n.test), n.test);
+  // The selected point's intervals, by the headline's rules, on each model's test predictions at that point
+  // (a role stored before they were kept has none: no PGR interval then).
+  const selectedIntervals = (r: StepReadings, roles: TrainedRole[]): SelectedIntervals => {
+    const [w, c, s] = roles.map((role) => role.selectedTest && hardLabels(role.selectedTest) as number[]);
+    return {
+      weak_acc: wilson(r.weak_acc),
+      ceiling_acc: wilson(r.ceiling_acc),
+      student_acc: wilson(r.student_acc),
+      pgr: w && c && s ? pgrBootstrap(gt.test, w, c, s, 1000, opts.seed) : null,
+    };
+  };
   const chance = chanceCheck(gt.test, {
     weak: final.weak_acc,
     ceiling: final.ceiling_acc,
@@ -829,7 +843,7 @@ function readResult(input: {
       pgr: pgrBootstrap(gt.test, weakTestPred, ceilingTestPred, studentTestPred, 1000, opts.seed),
     },
     final,
-    selected: stepReadings(weak, ceiling, student, "selected"),
+    selected: { ...selected, ci: selectedIntervals(selected, [weak, ceiling, student]) },
     oracle: { ...stepReadings(weak, ceiling, student, "oracle"), student_step: student.oracle.step },
     chance,
     warnings: resultWarnings({ ...headline, chance, gap_too_small, gap_noise: noise }),

@@ -592,7 +592,7 @@ export function ResultsTable(
           "selected" is the student at its best validation point, and a student's validation labels are the
           weak model's: it is the checkpoint that agrees with the supervisor most. The oracle picks on test
           and is an upper bound only. @N: the training step. Under each row: 95&nbsp;% intervals (Wilson over
-          test examples; PGR: paired bootstrap).
+          test examples; PGR: paired bootstrap); the selected student's too, where its result recorded it.
         </caption>
         <thead>
           <tr>{headers.map((h) => <th scope="col" key={h}>{h}</th>)}</tr>
@@ -631,10 +631,17 @@ export function ResultsTable(
               ci && (
                 <tr key={`${r.id}-ci`} class="interval-row" data-testid="interval-row">
                   <td colSpan={6} class="small muted">95&nbsp;% interval</td>
-                  {[ci.weak_acc, ci.ceiling_acc, ci.student_acc, ci.pgr].map((interval, k) => (
-                    <td key={k} class="num small muted">{formatInterval(interval) ?? "—"}</td>
-                  ))}
-                  <td colSpan={2} />
+                  {[ci.weak_acc, ci.ceiling_acc, ci.student_acc, ci.pgr, r.full?.selected?.ci?.student_acc]
+                    .map((
+                      interval,
+                      k,
+                    ) => <td key={k} class="num small muted">{formatInterval(interval) ?? "—"}</td>)}
+                  <td
+                    class="num small muted"
+                    title="The oracle picks each model's best test point: an upper bound, no interval"
+                  >
+                    none: chosen on test
+                  </td>
                   {hasControl && (
                     <td class="num small muted">{formatInterval(r.full?.control?.ci) ?? "—"}</td>
                   )}
