@@ -207,8 +207,19 @@ async function checkComputeAxis({ page, base, shot }: Ui) {
 
 /** The experiment page (deep link, as after a reload) holds the same views plus curves and saliency. */
 async function checkExperimentPage({ page, base, shot }: Ui, experimentId: number, studentRunId: number) {
+  // Figure 3, the summary views and figure 8 read one results summary: one request, shared (three before).
+  const summaryRequests: string[] = [];
+  const countSummary = (r: { url(): string }) => {
+    if (r.url().includes("/api/results/summary")) summaryRequests.push(r.url());
+  };
+  page.on("request", countSummary);
   await page.goto(`${base}/experiments/${experimentId}?run=${studentRunId}`);
   await page.waitForSelector("[data-testid=accuracy-chart] canvas");
+  await page.waitForSelector("[data-testid=agreement-intervals]");
+  await page.waitForLoadState("networkidle");
+  page.off("request", countSummary);
+  assert.equal(new Set(summaryRequests).size, 1, summaryRequests.join(", "));
+  assert.equal(summaryRequests.length, 1, `${summaryRequests.length} requests of the one summary`);
   assert.match((await page.textContent("[data-testid=early-stop]"))!, new RegExp(EARLY_STOP_TEXT));
   // The pipeline's series names land on their charts: lr and α apart from the accuracies.
   await page.waitForSelector("[data-testid=schedule-lr] canvas");

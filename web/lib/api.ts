@@ -121,7 +121,17 @@ async function request<T>(
   return await parse<T>(await send(method, path, body, opts), `${method} /api${path}`);
 }
 
-export const apiGet = <T>(path: string) => request<T>("GET", path);
+/** GETs in flight, by path: views asking for the same path at once share one request and its answer. */
+const inFlight = new Map<string, Promise<unknown>>();
+
+/** GET `path`; the answer is shared with every caller that asked while it was on its way (read it, never edit it). */
+export function apiGet<T>(path: string): Promise<T> {
+  const pending = inFlight.get(path) as Promise<T> | undefined;
+  if (pending) return pending;
+  const answer = request<T>("GET", path).finally(() => inFlight.delete(path));
+  inFlight.set(path, answer);
+  return answer;
+}
 export const apiPost = <T>(path: string, body?: unknown) => request<T>("POST", path, body);
 /** POSTs `body` as it is, with its own content type. */
 export const apiPostRaw = <T>(path: string, raw: RawBody) => request<T>("POST", path, undefined, { raw });
