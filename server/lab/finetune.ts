@@ -363,7 +363,6 @@ function finetuneModels(input: FinetuneInput, T: number, sets: EncodedSet[]) {
   return { model, evaluator, micro };
 }
 
-/** Full finetuning of the trunk and the class head on soft targets. */
 /**
  * The selected point (best validation accuracy, with its test predictions) and the oracle (best test
  * accuracy) of a curve, as its points come. Ties keep the earlier point (fewer steps on the same score).
@@ -384,6 +383,7 @@ function checkpointPicks() {
   };
 }
 
+/** Full finetuning of the trunk and the class head on soft targets. */
 export async function finetuneClassifier(input: FinetuneInput): Promise<FinetuneResult> {
   const { config, train, trainTargets, hyper } = input;
   if (trainTargets.length !== train.n) {
