@@ -591,8 +591,9 @@ export function ResultsTable(
           Every reading names its checkpoint: final (the paper's reading, the headline) unless named.
           "selected" is the student at its best validation point, and a student's validation labels are the
           weak model's: it is the checkpoint that agrees with the supervisor most. The oracle picks on test
-          and is an upper bound only. @N: the training step. Under each row: 95&nbsp;% intervals (Wilson over
-          test examples; PGR: paired bootstrap); the selected student's too, where its result recorded it.
+          and is an upper bound only, without an interval. @N: the training step. Under each row: 95&nbsp;%
+          intervals (Wilson over test examples; PGR: paired bootstrap), the selected student's where its
+          result recorded one (results run before 2026-12-07 did not).
         </caption>
         <thead>
           <tr>{headers.map((h) => <th scope="col" key={h}>{h}</th>)}</tr>
@@ -636,11 +637,8 @@ export function ResultsTable(
                       interval,
                       k,
                     ) => <td key={k} class="num small muted">{formatInterval(interval) ?? "—"}</td>)}
-                  <td
-                    class="num small muted"
-                    title="The oracle picks each model's best test point: an upper bound, no interval"
-                  >
-                    none: chosen on test
+                  <td class="num small muted" title="chosen on test: an upper bound, without an interval">
+                    —
                   </td>
                   {hasControl && (
                     <td class="num small muted">{formatInterval(r.full?.control?.ci) ?? "—"}</td>
