@@ -592,8 +592,8 @@ export function ResultsTable(
           "selected" is the student at its best validation point, and a student's validation labels are the
           weak model's: it is the checkpoint that agrees with the supervisor most. The oracle picks on test
           and is an upper bound only, without an interval. @N: the training step. Under each row: 95&nbsp;%
-          intervals (Wilson over test examples; PGR: paired bootstrap), the selected student's where its
-          result recorded one (results run before 2026-12-07 did not).
+          intervals (Wilson over test examples; PGR: paired bootstrap), and the selected student's where its
+          result recorded one (older results did not).
         </caption>
         <thead>
           <tr>{headers.map((h) => <th scope="col" key={h}>{h}</th>)}</tr>
