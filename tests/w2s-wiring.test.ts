@@ -191,24 +191,13 @@ Deno.test("w2s wiring: the selected reading's intervals come from each model's t
     }
     // The PGR interval: the paired bootstrap of the headline, on the selected-point predictions (not the
     // final ones, which the headline's interval reads).
-    const at = (role: string, size: string, label: typeof softLabel) =>
-      hard(Array.from({ length: n }, (_, i) => label(role, size, i)));
-    const sel = pgrBootstrap(
-      test,
-      at("weak", "a", selectedLabel),
-      at("ceiling", "c", selectedLabel),
-      at("student", "c", selectedLabel),
-      1000,
-      4,
-    );
-    const fin = pgrBootstrap(
-      test,
-      at("weak", "a", softLabel),
-      at("ceiling", "c", softLabel),
-      at("student", "c", softLabel),
-      1000,
-      4,
-    );
+    const bootstrapOn = (label: typeof softLabel) => {
+      const [w, c, s] = [["weak", "a"], ["ceiling", "c"], ["student", "c"]].map(([role, size]) =>
+        hard(Array.from({ length: n }, (_, i) => label(role, size, i)))
+      );
+      return pgrBootstrap(test, w, c, s, 1000, 4);
+    };
+    const sel = bootstrapOn(selectedLabel), fin = bootstrapOn(softLabel);
     assert.deepEqual(ci.pgr, sel);
     assert.notDeepEqual(sel, fin, "the two sets of predictions must tell the wiring apart");
     assert.deepEqual(result.ci.pgr, fin);
