@@ -374,6 +374,40 @@ async function checkWorldPage({ page, base, shot }: Ui) {
   );
   await page.waitForSelector("#world-knowledge >> text=deno task lab pretrain --size nano");
   await shot("world");
+
+  // With a size's knowledge (the API's answer, one snapshot added here): each recall with its 95 % interval
+  // (the API's Wilson interval over the entities: 3 of 4 gives [30.1, 95.4] %) under it.
+  const regionAt = (accuracy: number, lo: number, hi: number) => ({
+    attribute: world.attributes[0].name,
+    n: 4,
+    accuracy,
+    ci: { lo, hi },
+    majority: 0.25,
+    candidates: 12,
+    buckets: [{ label: "1", n: 4, accuracy, ci: { lo, hi } }],
+  });
+  const known = {
+    ...world,
+    models: [{
+      size: "nano",
+      snapshots: [{ pct: 100, tokens: 1000, attributes: [regionAt(0.75, 0.30064, 0.95441)] }],
+    }],
+  };
+  await page.route("**/api/world", (route) => route.fulfill({ json: known }));
+  try {
+    await page.reload();
+    await page.waitForSelector("[data-testid=world-recall]");
+    assert.match(
+      (await page.textContent("[data-testid=world-recall] tbody tr"))!,
+      /^nano\s*75\.0\u00a0%\s*\[30\.1, 95\.4\]\u00a0%/,
+    );
+    assert.equal(
+      await page.getAttribute("[data-testid=world-recall] tbody td .muted", "title"),
+      "95 % interval, Wilson over 4 entities",
+    );
+  } finally {
+    await page.unroute("**/api/world");
+  }
 }
 
 async function checkKernelsPage({ page, base, shot }: Ui) {

@@ -192,13 +192,46 @@ Deno.test("what a model knows: a snapshot on disk appears in GET /api/world, onl
     });
   }
   const world = await getWorld();
-  assert.deepEqual(world.models, [{
+  // Each recall's 95 % Wilson interval over its entities, computed by hand (z = 1.96): 3 of 4
+  // [0.30064, 0.95441], 1 of 4 [0.04559, 0.69936], 1 of 2 [0.09453, 0.90547], 2 of 2 [0.34237, 1],
+  // 0 of 2 [0, 0.65763]. Compared to 5 decimals below, then left out of the deepEqual.
+  const wilson: Record<string, [number, number]> = {
+    "3/4": [0.30064, 0.95441],
+    "1/4": [0.04559, 0.69936],
+    "1/2": [0.09453, 0.90547],
+    "2/2": [0.34237, 1],
+    "0/2": [0, 0.65763],
+  };
+  const near = (ci: { lo: number; hi: number } | null, key: string) =>
+    assert.ok(
+      ci && Math.abs(ci.lo - wilson[key][0]) < 1e-5 && Math.abs(ci.hi - wilson[key][1]) < 1e-5,
+      `${key}: ${JSON.stringify(ci)}`,
+    );
+  const [early, late] = world.models[0].snapshots.map((s) => s.attributes[0]);
+  near(early.ci, "1/4");
+  near(late.ci, "3/4");
+  near(early.buckets[1].ci, "1/2");
+  near(late.buckets[2].ci, "2/2");
+  near(early.buckets[2].ci, "0/2");
+  assert.equal(late.buckets[0].ci, null, "no entity stated 0 times: no interval");
+  const withoutIntervals = world.models.map((m) => ({
+    ...m,
+    snapshots: m.snapshots.map((s) => ({
+      ...s,
+      attributes: s.attributes.map(({ ci: _, buckets, ...a }) => ({
+        ...a,
+        buckets: buckets.map(({ ci: _ci, ...b }) => b),
+      })),
+    })),
+  }));
+  assert.deepEqual(withoutIntervals, [{
     size: "nano",
     snapshots: [10, 30].map((pct) => ({
       pct,
       tokens: pct * 1000,
       attributes: [{
         attribute: "region",
+        n: 4,
         accuracy: pct === 30 ? 0.75 : 0.25,
         majority: 0.25,
         candidates: 12,

@@ -308,12 +308,18 @@ export const ModelListingSchema = z.object({
 /** POST /models/import: the registered model as the listing shows it. */
 export const OwnModelImported = z.object({ model: ModelListingSchema }).meta({ id: "OwnModelImported" });
 
+/** A 95 % interval whose ends are always finite (a Wilson interval). */
+const IntervalSchema = z.object({ lo: z.number(), hi: z.number() });
 const AttributeRecall = z.object({
   attribute: z.string(),
+  n: z.number().int(),
   accuracy: z.number(),
+  ci: IntervalSchema,
   majority: z.number(),
   candidates: z.number(),
-  buckets: z.array(z.object({ label: z.string(), n: z.number(), accuracy: nullableNumber })),
+  buckets: z.array(
+    z.object({ label: z.string(), n: z.number(), accuracy: nullableNumber, ci: IntervalSchema.nullable() }),
+  ),
 }) satisfies z.ZodType<AttributeRecallShape>;
 const WorldTask = z.object({
   name: z.string(),

@@ -18,5 +18,10 @@ export function wilsonInterval(correct: number, n: number, z = 1.96): Interval {
   };
 }
 
+/** The Wilson interval of a share of n (an accuracy, a recall, an agreement): its count is share · n, rounded. */
+export function shareInterval(share: number, n: number): Interval {
+  return wilsonInterval(Math.round(share * n), n);
+}
+
 /** How many draws make a suite median's interval (suiteMedianInterval); the dashboard quotes the number. */
 export const SUITE_MEDIAN_DRAWS = 10_000;

@@ -1,6 +1,7 @@
 /** What the API and the CLI show of a world (its definition's schema is server/corpus/world-schema.ts). */
 
 import type { WorldSpec } from "../corpus/world-schema.ts";
+import type { Interval } from "./results.ts";
 
 export type { WorldSpec };
 
@@ -42,10 +43,17 @@ export interface WorldModelKnowledge {
 /** Recall of one attribute's values (the knowledge report without its per-entity predictions). */
 export interface AttributeRecall {
   attribute: string;
+  /** Entities asked about. */
+  n: number;
   accuracy: number;
+  /** 95 % Wilson interval of the accuracy over the n entities. */
+  ci: Interval;
   /** Accuracy of always answering the most frequent value. */
   majority: number;
   candidates: number;
-  /** By times the fact was stated in pretraining ("0", "1", "2-3", "4-8", "9+"); accuracy null when n = 0. */
-  buckets: { label: string; n: number; accuracy: number | null }[];
+  /**
+   * By times the fact was stated in pretraining ("0", "1", "2-3", "4-8", "9+"); accuracy and its Wilson
+   * interval null when n = 0.
+   */
+  buckets: { label: string; n: number; accuracy: number | null; ci: Interval | null }[];
 }

@@ -234,7 +234,7 @@ export function sampleStd(values: readonly number[]): number {
 }
 
 // The Wilson interval lives in the contract: the dashboard draws it too (probe accuracies).
-export { wilsonInterval } from "../contract/intervals.ts";
+export { shareInterval, wilsonInterval } from "../contract/intervals.ts";
 
 // Two-sided 95 % Student t quantiles t_{0.975, df} for df = 1..30; beyond, the normal 1.96 is close.
 const T975 = [

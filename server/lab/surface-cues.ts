@@ -11,7 +11,7 @@
  * text it scores higher. Chance is 0.5 there too: the coin that orders each pair makes position useless.
  */
 
-import { wilsonInterval } from "./metrics.ts";
+import { shareInterval } from "./metrics.ts";
 import { type TaskExample, taskFormat, type TaskSplits } from "../tasks/types.ts";
 
 export interface SurfaceCueCheck {
@@ -92,6 +92,6 @@ export function surfaceCueCheck(splits: TaskSplits): SurfaceCueCheck {
   const pairwise = taskFormat([...train, ...splits.test]) === "pairwise";
   const accuracy = (pairwise ? pairwiseLookupAccuracy : lookupAccuracy)(train, splits.test);
   const n = splits.test.length;
-  const { lo: low, hi: high } = wilsonInterval(Math.round(accuracy * n), n);
+  const { lo: low, hi: high } = shareInterval(accuracy, n);
   return { accuracy, low, high, n, atChance: low <= 0.5 };
 }

@@ -19,9 +19,9 @@ import {
   mean,
   medianPgr,
   pgr,
+  shareInterval,
   suiteMedianInterval,
   tInterval95,
-  wilsonInterval,
 } from "./metrics.ts";
 import type { MethodName } from "../contract/methods.ts";
 import type {
@@ -112,7 +112,7 @@ export function agreementIntervals(results: ExperimentResult[]): CellSummary["ag
     const share = r.agreement[key];
     const right = Math.round(r.weak_acc * r.n.test);
     const n = key === "all" ? r.n.test : key === "supervisor_correct" ? right : r.n.test - right;
-    return share === null || !(n > 0) ? null : wilsonInterval(Math.round(share * n), n);
+    return share === null || !(n > 0) ? null : shareInterval(share, n);
   };
   return {
     all: interval("all"),

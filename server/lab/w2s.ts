@@ -63,7 +63,7 @@ import {
   hardLabels,
   pgr,
   pgrBootstrap,
-  wilsonInterval,
+  shareInterval,
 } from "./metrics.ts";
 import { type MethodSpec, methodSpec } from "./methods.ts";
 import { leakageError, type LoadedModel, type ModelSource } from "./model-source.ts";
@@ -802,7 +802,7 @@ function readResult(input: {
   const selected = stepReadings(weak, ceiling, student, "selected");
   const { steps: _, ...headline } = final;
   const noise = gapNoise(final.weak_acc, final.ceiling_acc, n.test);
-  const wilson = (acc: number) => wilsonInterval(Math.round(acc * n.test), n.test);
+  const wilson = (acc: number) => shareInterval(acc, n.test);
   // The selected point's intervals, by the headline's rules, on each model's test predictions at that point
   // (a role stored before they were kept has none: no PGR interval then).
   const selectedIntervals = (r: StepReadings, roles: TrainedRole[]): SelectedIntervals => {

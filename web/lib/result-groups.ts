@@ -6,7 +6,7 @@
  */
 import type { Agreement, CellSummary, Interval, RoleRun } from "../../server/contract/results.ts";
 import { formatInterval } from "./format.ts";
-import { wilsonInterval } from "../../server/contract/intervals.ts";
+import { shareInterval } from "../../server/contract/intervals.ts";
 import type { ChartWhisker } from "../components/chart.tsx";
 import type { ResultRow, Run } from "./types.ts";
 
@@ -235,7 +235,7 @@ export function probeWhiskers(
   if (!nTest || !(nTest > 0)) return [];
   return lists.flatMap(({ color, points }, s) =>
     points.filter((p) => p.accuracies.length === 1).map((p) => {
-      const { lo, hi } = wilsonInterval(Math.round(p.accuracies[0] * nTest), nTest);
+      const { lo, hi } = shareInterval(p.accuracies[0], nTest);
       return { x: p.layer, lo, hi, color, dx: (s - (lists.length - 1) / 2) * 4 };
     })
   );

@@ -188,6 +188,29 @@ function Choice<T extends string | number>(
   );
 }
 
+/** "[92.0, 95.0] %": a recall's 95 % interval in percent. */
+function percentInterval(ci: { lo: number; hi: number } | null | undefined): string | null {
+  return ci ? `[${(100 * ci.lo).toFixed(1)}, ${(100 * ci.hi).toFixed(1)}]\u00a0%` : null;
+}
+
+/** A recall with its 95 % interval (Wilson over the entities asked about) under it. */
+function RecallCell({ recall }: { recall: AttributeRecall | undefined }) {
+  const interval = percentInterval(recall?.ci);
+  return (
+    <td class="num">
+      {formatPercent(recall?.accuracy, 1)}
+      {interval && (
+        <>
+          <br />
+          <span class="muted small" title={`95 % interval, Wilson over ${recall!.n} entities`}>
+            {interval}
+          </span>
+        </>
+      )}
+    </td>
+  );
+}
+
 /** Rows = sizes, columns = attributes: each size's recall at its latest snapshot. */
 function RecallBySize({ world }: { world: WorldOverview }) {
   const attributes = world.attributes.map((a) => a.name);
@@ -225,9 +248,7 @@ function RecallBySize({ world }: { world: WorldOverview }) {
                     <span class="tag">{formatPercent(last.pct / 100, 0)} of its budget</span>
                   )}
                 </th>
-                {attributes.map((name) => (
-                  <td key={name} class="num">{formatPercent(recallOf(last, name)?.accuracy, 1)}</td>
-                ))}
+                {attributes.map((name) => <RecallCell key={name} recall={recallOf(last, name)} />)}
               </tr>
             );
           })}
@@ -244,9 +265,9 @@ function RecallByTimesStated({ snapshot }: { snapshot: Snapshot }) {
     const b = a.buckets.find((x) => x.label === label);
     if (!b || b.n === 0) return <span class="muted">—</span>;
     return (
-      <>
+      <span title={`95 % interval ${percentInterval(b.ci)}, Wilson over ${b.n} entities`}>
         {formatPercent(b.accuracy, 0)} <span class="muted small">n={b.n}</span>
-      </>
+      </span>
     );
   };
   return (
@@ -268,7 +289,9 @@ function RecallByTimesStated({ snapshot }: { snapshot: Snapshot }) {
             <tr key={a.attribute}>
               <th scope="row">{a.attribute}</th>
               {labels.map((l) => <td key={l} class="num">{cell(a, l)}</td>)}
-              <td class="num strong">{formatPercent(a.accuracy, 0)}</td>
+              <td class="num strong" title={percentInterval(a.ci) ?? undefined}>
+                {formatPercent(a.accuracy, 0)}
+              </td>
             </tr>
           ))}
         </tbody>
@@ -293,9 +316,14 @@ function Knowledge({ world }: { world: WorldOverview }) {
   }
   const model = world.models.find((m) => m.size === size) ?? world.models.at(-1)!;
   const snapshot = model.snapshots.find((s) => s.pct === pct) ?? model.snapshots.at(-1)!;
+  const asked = snapshot.attributes[0]?.n;
   return (
     <>
       <h3>Recall by attribute (latest snapshot of each size)</h3>
+      <p class="muted small">
+        Under each recall: its 95&nbsp;% interval, Wilson over the entities a snapshot asks about
+        {asked ? ` (${asked})` : ""}.
+      </p>
       <RecallBySize world={world} />
       <h3>Recall by times stated</h3>
       <div class="form-row">

@@ -27,6 +27,7 @@ import { listSnapshots } from "../../lab/model-store.ts";
 import { summarizeWorld } from "../../lab/world-summary.ts";
 import type { ApiDeps } from "../deps.ts";
 import { WorldSpecSchema } from "../../corpus/world-schema.ts";
+import { wilsonInterval } from "../../contract/intervals.ts";
 import { ApiError } from "../errors.ts";
 import { defineOperation, serve } from "../operation.ts";
 import { WorldOverview as WorldOverviewSchema } from "../responses.ts";
@@ -40,10 +41,17 @@ const CACHED_SUMMARIES = 8;
 function attributeRecall(report: KnowledgeReport | null): AttributeRecall[] {
   return (report?.attributes ?? []).map((a) => ({
     attribute: a.attribute,
+    n: a.n,
     accuracy: a.accuracy,
+    ci: wilsonInterval(a.correct, a.n),
     majority: a.majority,
     candidates: a.candidates,
-    buckets: a.buckets.map((b) => ({ label: b.label, n: b.n, accuracy: b.accuracy })),
+    buckets: a.buckets.map((b) => ({
+      label: b.label,
+      n: b.n,
+      accuracy: b.accuracy,
+      ci: b.n > 0 ? wilsonInterval(b.correct, b.n) : null,
+    })),
   }));
 }
 
