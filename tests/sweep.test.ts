@@ -123,6 +123,14 @@ Deno.test("lab sweep's table: agree(wrong) with its interval where the cell has 
   assert.match(table[0], /agree\(wrong\) \[95% CI\] {2}oracle PGR/);
   assert.match(table[1], /a→b .* 0\.00 \[0\.00, 0\.02\]\s+0\.70$/, table[1]);
   assert.match(table[2], /a→c .*\]\s+-\s+0\.70$/, table[2]);
+  // A cell whose gap is too small prints no PGR at all, the oracle's included (it was 16.26 in one demo cell).
+  const flagged = formatSweep({
+    cells: [{ ...one, gap_too_small: true, results: [] }],
+    medians: [],
+    experiments: 1,
+    seconds: 1,
+  }).split("\n")[1];
+  assert.match(flagged, /gap too small\s+0\.00 \[0\.00, 0\.02\]\s+-$/, flagged);
 });
 
 Deno.test("sweep: each method's median PGR leaves out flagged cells", () => {

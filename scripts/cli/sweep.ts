@@ -65,7 +65,7 @@ export function formatSweep(result: SweepResult): string {
       }  ${pct(c.ceiling_acc.mean).padStart(7)}  ${pct(c.student_acc.mean).padStart(7)}   ${
         (c.gap_too_small ? "gap too small" : `${num(c.pgr)} [${num(c.pgr_ci.lo)}, ${num(c.pgr_ci.hi)}]`)
           .padEnd(24)
-      } ${agreeWrong(c).padEnd(21)}  ${num(c.oracle_pgr).padStart(10)}${
+      } ${agreeWrong(c).padEnd(21)}  ${num(c.gap_too_small ? null : c.oracle_pgr).padStart(10)}${
         c.control_acc ? `  random-init ${pct(c.control_acc.mean)}` : ""
       }`,
     );
@@ -83,7 +83,8 @@ export function formatSweep(result: SweepResult): string {
     "(a cell's PGR interval: t over its seeds, or one seed's paired bootstrap over test examples; a median's:",
     " each cell's PGR drawn from its own interval, the median of each draw; agree(wrong): the student's",
     " agreement with its supervisor where the supervisor is wrong, t over seeds or one seed's Wilson; the",
-    " oracle picks each model's best test point and is an upper bound only, without an interval)",
+    " oracle picks each model's best test point and is an upper bound only, without an interval, and like",
+    " the PGR it is left out (-) where the gap is too small)",
   );
   return lines.join("\n");
 }
