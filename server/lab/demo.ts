@@ -1,7 +1,7 @@
 /**
  * The demo: what a new user runs first to see weak-to-strong generalization with full finetuning. It
- * pretrains the CPU ladder's four smallest sizes on the lab's world (cached: a size already pretrained is
- * not trained again) and sweeps every world task over every pair, naive students everywhere and the
+ * pretrains the CPU ladder's four smallest sizes on the lab's world, two at a time (pretrain-pool.ts; cached:
+ * a size already pretrained is not trained again) and sweeps every world task over every pair, naive students everywhere and the
  * aux-confidence loss at the largest gap, with the default finetuning recipe (ladder.ts), over two seeds
  * (one seed fits 20 minutes on 2 cores but leaves the median's interval across zero: README).
  * The headline is the paper's statistic: the median PGR over the suite's cells, final checkpoint, with
@@ -11,12 +11,9 @@
 
 import type { CellSummary, MedianSummary } from "../contract/results.ts";
 import type { MethodName } from "../contract/methods.ts";
-import {
-  type PretrainOptions,
-  type PretrainProgress,
-  type PretrainResult,
-  pretrainSize,
-} from "./pretrain.ts";
+import { ladderSize } from "./ladder.ts";
+import type { PretrainOptions, PretrainProgress, PretrainResult } from "./pretrain.ts";
+import { pretrainSizes } from "./pretrain-pool.ts";
 import { runSweep, type SweepDeps, type SweepOptions, type SweepResult } from "./sweep.ts";
 
 export const DEMO_SWEEP: SweepOptions = {
@@ -59,7 +56,10 @@ export interface DemoResult {
 export interface DemoDeps extends Omit<SweepDeps, "onProgress"> {
   dataDir: string;
   onProgress?: (p: DemoProgress) => void;
-  /** Pretrains one size (default pretrainSize): the demo job records it in the store, tests stand in. */
+  /**
+   * Pretrains one size, the sizes one after another: the demo job records each in the store, tests stand in.
+   * Without it the sizes train two at a time, each in a worker (pretrain-pool.ts).
+   */
   pretrain?: (opts: PretrainOptions & { size: string; dataDir: string }) => Promise<PretrainResult>;
   /** Runs the sweep (default runSweep); tests stand in. */
   sweep?: typeof runSweep;
@@ -89,26 +89,63 @@ export function demoHeadline(sweep: SweepResult, sizes: readonly string[]): Demo
   };
 }
 
+/** The sizes one after another through `pretrain` (the demo job's, which records each size as it goes). */
+async function pretrainInTurn(
+  deps: DemoDeps,
+  pretrain: NonNullable<DemoDeps["pretrain"]>,
+  sizes: readonly string[],
+): Promise<PretrainResult[]> {
+  const results: PretrainResult[] = [];
+  for (const size of sizes) {
+    results.push(
+      await pretrain({
+        size,
+        dataDir: deps.dataDir,
+        signal: deps.signal,
+        onProgress: (p: PretrainProgress) =>
+          deps.onProgress?.({
+            phase: "pretrain",
+            step: p.tokens,
+            total: p.totalTokens,
+            stage: `pretrain ${size}`,
+            unit: "tokens",
+          }),
+      }),
+    );
+  }
+  return results;
+}
+
+/**
+ * The sizes PRETRAIN_CONCURRENCY at a time, each in a worker (pretrain-pool.ts): the same models, sooner.
+ * Progress is the tokens of every size over all their budgets, so one bar and one ETA cover the phase.
+ */
+function pretrainAtOnce(deps: DemoDeps, sizes: readonly string[]): Promise<PretrainResult[]> {
+  const budgets = sizes.map((size) => ladderSize(size).tokens);
+  const done = sizes.map(() => 0);
+  return pretrainSizes(sizes.map((size) => ({ size, dataDir: deps.dataDir })), {
+    signal: deps.signal,
+    tokensOf: (job) => ladderSize(job.size as string).tokens,
+    onProgress: (i, p) => {
+      [done[i], budgets[i]] = [p.tokens, p.totalTokens];
+      deps.onProgress?.({
+        phase: "pretrain",
+        step: done.reduce((a, b) => a + b, 0),
+        total: budgets.reduce((a, b) => a + b, 0),
+        stage: `pretrain ${sizes.join(", ")}`,
+        unit: "tokens",
+      });
+    },
+  });
+}
+
 /** Pretrains what is missing, runs the demo sweep, and reads the headline. */
 export async function runDemo(deps: DemoDeps, sweep: SweepOptions = DEMO_SWEEP): Promise<DemoResult> {
   const started = performance.now();
-  const cachedSizes: string[] = [];
-  for (const size of sweep.sizes) {
-    const result = await (deps.pretrain ?? pretrainSize)({
-      size,
-      dataDir: deps.dataDir,
-      signal: deps.signal,
-      onProgress: (p: PretrainProgress) =>
-        deps.onProgress?.({
-          phase: "pretrain",
-          step: p.tokens,
-          total: p.totalTokens,
-          stage: `pretrain ${size}`,
-          unit: "tokens",
-        }),
-    });
-    if (result.cached) cachedSizes.push(size);
-  }
+  const results = deps.pretrain
+    ? await pretrainInTurn(deps, deps.pretrain, sweep.sizes)
+    : await pretrainAtOnce(deps, sweep.sizes);
+  const cachedSizes = sweep.sizes.filter((_, i) => results[i].cached);
   const pretrained = performance.now();
   const result = await (deps.sweep ?? runSweep)(sweep, {
     ...deps,
