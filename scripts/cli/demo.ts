@@ -1,9 +1,10 @@
 /**
  * `deno task lab demo [--seeds 0,1] [--json]`: the first thing to run. Pretrains the CPU ladder's four
- * smallest sizes (nano, micro, mini, small) on the lab's world — cached, so a second run only sweeps —
- * then runs every world task over every pair with full finetuning (naive students; the aux-confidence
- * loss at the largest gap) and prints the median PGR over the suite with its 95 % interval, the pairs
- * per task whose gap is real, aux-confidence beside naive at the largest gap, and the total time.
+ * smallest sizes (nano, micro, mini, small) on the lab's world, two at a time — cached, so a second run
+ * only sweeps — then runs every world task over every pair with full finetuning (naive students; the
+ * aux-confidence loss at the largest gap) and prints the median PGR over the suite with its 95 %
+ * interval, the pairs per task whose gap is real, aux-confidence beside naive at the largest gap, and the
+ * total time.
  * Two seeds by default (`--seeds 0` halves the sweep; its cells then carry each experiment's bootstrap
  * interval instead of a t-interval over seeds).
  * Progress with ETA on stderr. --world F runs it on another world file; --json: the last line is one

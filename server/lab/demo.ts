@@ -1,9 +1,10 @@
 /**
  * The demo: what a new user runs first to see weak-to-strong generalization with full finetuning. It
- * pretrains the CPU ladder's four smallest sizes on the lab's world, two at a time (pretrain-pool.ts; cached:
- * a size already pretrained is not trained again) and sweeps every world task over every pair, naive students everywhere and the
- * aux-confidence loss at the largest gap, with the default finetuning recipe (ladder.ts), over two seeds
- * (one seed fits 20 minutes on 2 cores but leaves the median's interval across zero: README).
+ * pretrains the CPU ladder's four smallest sizes on the lab's world, two at a time (pretrain-pool.ts;
+ * cached: a size already pretrained is not trained again) and sweeps every world task over every pair,
+ * naive students everywhere and the aux-confidence loss at the largest gap, with the default finetuning
+ * recipe (ladder.ts), over two seeds (one seed is faster but leaves the median's interval across zero:
+ * README).
  * The headline is the paper's statistic: the median PGR over the suite's cells, final checkpoint, with
  * its bootstrap interval, beside the count of pairs per task whose gap is real and the aux-confidence
  * loss against naive at the largest gap.
