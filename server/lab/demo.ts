@@ -126,7 +126,6 @@ function pretrainAtOnce(deps: DemoDeps, sizes: readonly string[]): Promise<Pretr
   const done = sizes.map(() => 0);
   return pretrainSizes(sizes.map((size) => ({ size, dataDir: deps.dataDir })), {
     signal: deps.signal,
-    tokensOf: (job) => ladderSize(job.size as string).tokens,
     onProgress: (i, p) => {
       [done[i], budgets[i]] = [p.tokens, p.totalTokens];
       deps.onProgress?.({

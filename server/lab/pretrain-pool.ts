@@ -6,6 +6,7 @@
  * to the same bits (README, performance). Sizes start largest first, so the lanes end close together.
  * A size already pretrained takes pretrainSize's cached path in its worker, as it would in process.
  */
+import { LADDER } from "./ladder.ts";
 import type { PretrainOptions, PretrainProgress, PretrainResult } from "./pretrain.ts";
 
 /** Sizes trained at once by default: two fill a 2-core machine; more only share the same cores. */
@@ -25,7 +26,9 @@ export type FromPretrainWorker =
 
 const WORKER = new URL("./pretrain-worker.ts", import.meta.url);
 
-const tokensOf = (job: PretrainJob) => typeof job.size === "string" ? undefined : job.size.tokens;
+/** A job's token budget (for the order); an unknown size name counts 0 and fails in its worker, by name. */
+const budget = (job: PretrainJob) =>
+  (typeof job.size === "string" ? LADDER.find((s) => s.name === job.size) : job.size)?.tokens ?? 0;
 
 /** One job in a worker of its own; aborting asks it to checkpoint and stop, as pretrainSize does. */
 function runInWorker(
@@ -65,11 +68,8 @@ export async function pretrainSizes(
     concurrency?: number;
     signal?: AbortSignal;
     onProgress?: (index: number, p: PretrainProgress) => void;
-    /** Token budget of a job whose size is a name (for the order); default: keep the given order. */
-    tokensOf?: (job: PretrainJob) => number;
   } = {},
 ): Promise<PretrainResult[]> {
-  const budget = (job: PretrainJob) => tokensOf(job) ?? opts.tokensOf?.(job) ?? 0;
   const order = jobs.map((_, i) => i).sort((a, b) => budget(jobs[b]) - budget(jobs[a]));
   const results: PretrainResult[] = new Array(jobs.length);
   let failure: unknown;

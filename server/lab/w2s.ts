@@ -805,14 +805,16 @@ function readResult(input: {
   const wilson = (acc: number) => shareInterval(acc, n.test);
   // The selected point's intervals, by the headline's rules, on each model's test predictions at that point
   // (a role stored before they were kept has none: no PGR interval then).
-  const selectedIntervals = (r: StepReadings, roles: TrainedRole[]): SelectedIntervals => {
-    const [w, c, s] = roles.map((role) => role.selectedTest && hardLabels(role.selectedTest) as number[]);
-    return {
-      weak_acc: wilson(r.weak_acc),
-      ceiling_acc: wilson(r.ceiling_acc),
-      student_acc: wilson(r.student_acc),
-      pgr: w && c && s ? pgrBootstrap(gt.test, w, c, s, 1000, opts.seed) : null,
-    };
+  const [weakSel, ceilingSel, studentSel] = [weak, ceiling, student].map((role) =>
+    role.selectedTest && hardLabels(role.selectedTest) as number[]
+  );
+  const selectedCi: SelectedIntervals = {
+    weak_acc: wilson(selected.weak_acc),
+    ceiling_acc: wilson(selected.ceiling_acc),
+    student_acc: wilson(selected.student_acc),
+    pgr: weakSel && ceilingSel && studentSel
+      ? pgrBootstrap(gt.test, weakSel, ceilingSel, studentSel, 1000, opts.seed)
+      : null,
   };
   const chance = chanceCheck(gt.test, {
     weak: final.weak_acc,
@@ -843,7 +845,7 @@ function readResult(input: {
       pgr: pgrBootstrap(gt.test, weakTestPred, ceilingTestPred, studentTestPred, 1000, opts.seed),
     },
     final,
-    selected: { ...selected, ci: selectedIntervals(selected, [weak, ceiling, student]) },
+    selected: { ...selected, ci: selectedCi },
     oracle: { ...stepReadings(weak, ceiling, student, "oracle"), student_step: student.oracle.step },
     chance,
     warnings: resultWarnings({ ...headline, chance, gap_too_small, gap_noise: noise }),

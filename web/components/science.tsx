@@ -559,6 +559,10 @@ const at = (value: number | null, step: number | null | undefined) =>
 /** The training step a result read each model at (its final checkpoint), from the pipeline's result. */
 const finalStep = (r: ResultRow, role: "weak" | "ceiling" | "student") => r.full?.final?.steps[role];
 
+/** One small cell per interval under a result row ("—" where there is none). */
+const intervalCells = (intervals: Array<{ lo: number; hi: number } | null | undefined>) =>
+  intervals.map((interval, k) => <td key={k} class="num small muted">{formatInterval(interval) ?? "—"}</td>);
+
 /**
  * Every result row: the numbers behind the plots. The headline columns are the final checkpoint's; the
  * student's validation-selected and ground-truth-oracle readings stand beside them with their steps. Under
@@ -632,11 +636,13 @@ export function ResultsTable(
               ci && (
                 <tr key={`${r.id}-ci`} class="interval-row" data-testid="interval-row">
                   <td colSpan={6} class="small muted">95&nbsp;% interval</td>
-                  {[ci.weak_acc, ci.ceiling_acc, ci.student_acc, ci.pgr, r.full?.selected?.ci?.student_acc]
-                    .map((
-                      interval,
-                      k,
-                    ) => <td key={k} class="num small muted">{formatInterval(interval) ?? "—"}</td>)}
+                  {intervalCells([
+                    ci.weak_acc,
+                    ci.ceiling_acc,
+                    ci.student_acc,
+                    ci.pgr,
+                    r.full?.selected?.ci?.student_acc,
+                  ])}
                   <td class="num small muted" title="chosen on test: an upper bound, without an interval">
                     —
                   </td>
