@@ -236,10 +236,14 @@ function pretrainedStatus(size: string): PretrainStatus {
 }
 
 /**
- * Stands in for pretrainSize: a size with a status file is cached; the others report half, then all —
- * or, with `untilAborted`, report a little and wait for the abort.
+ * Stands in for pretrainSize: a size with a status file is cached; the others report half, wait until two
+ * sizes are halfway (so two train at once, as the pool runs them) and a moment more, then report all — or, with
+ * `untilAborted`, report a little and wait for the abort.
  */
 function pretrainStandIn(calls: string[], untilAborted = false): PretrainSize {
+  let halfway = 0;
+  let bothHalfway = () => {};
+  const twoHalfway = new Promise<void>((resolve) => bothHalfway = resolve);
   return async (opts) => {
     calls.push(opts.size);
     const dir = modelDir(opts.dataDir, opts.size);
@@ -257,6 +261,9 @@ function pretrainStandIn(calls: string[], untilAborted = false): PretrainSize {
       });
     }
     opts.onProgress?.({ step: 5, totalSteps: 10, tokens: total / 2, totalTokens: total, trainLoss: 5 });
+    // Held past the job's progress throttle (250 ms), so the event naming both sizes goes out.
+    if (++halfway === 2) setTimeout(bothHalfway, 400);
+    await twoHalfway;
     opts.onProgress?.({ step: 10, totalSteps: 10, tokens: total, totalTokens: total, trainLoss: 4 });
     return { status: pretrainedStatus(opts.size), dir, cached: false, resumedFromStep: 0 };
   };
@@ -294,6 +301,36 @@ const SWEEP_LAST_PROGRESS = {
   unit: "experiments",
 };
 
+/**
+ * The demo job's pretraining phase as its events show it: tokens over micro, mini and small's budgets, going
+ * up to the end, and small and mini training at once (one event names both, with both runs and losses).
+ */
+function assertPretrainPhase(events: JobEvent[], pretrainRuns: { id: number; modelSize: string | null }[]) {
+  const budget = (size: string) => LADDER.find((s) => s.name === size)!.tokens;
+  const phaseTotal = budget("micro") + budget("mini") + budget("small");
+  const pretraining = events.filter((e) => e.status === "running" && /^phase 1\/2/.test(e.message ?? ""));
+  assert.ok(pretraining.length >= 2, `pretraining events: ${pretraining.length}`);
+  assert.ok(pretraining.every((e) => e.total === phaseTotal), "one total over every size to pretrain");
+  assert.ok(pretraining.every((e) => e.unit === "tokens"), "pretraining counts tokens");
+  const steps = pretraining.map((e) => e.step!);
+  assert.deepEqual(steps, steps.toSorted((a, b) => a - b), "tokens only go up");
+  assert.equal(steps.at(-1), phaseTotal, "the last size's last tokens end the phase");
+  // While small and mini train at once, one event names both, with both runs and both losses.
+  const both = pretraining.find((e) => e.runIds?.length === 2);
+  assert.ok(both, "an event with the two runs training at once");
+  assert.match(
+    both.message ?? "",
+    /^phase 1\/2, pretraining (small and mini|mini and small) \(0 of 3 sizes done\): /,
+  );
+  assert.deepEqual(
+    both.runIds!.toSorted(),
+    pretrainRuns.filter((r) => r.modelSize !== "micro").map((r) => r.id).toSorted(),
+  );
+  assert.deepEqual(Object.keys(both.metrics ?? {}).toSorted(), ["mini loss", "small loss"]);
+  const last = pretraining.at(-1)!.message ?? "";
+  assert.match(last, /pretraining (\w+ and )?micro( and \w+)? \([12] of 3 sizes done\)/, last);
+}
+
 Deno.test("the demo job pretrains what is missing, records the sweep as a sweep, reports by phase", async () => {
   await Deno.mkdir(modelDir(dataDir, "nano"), { recursive: true });
   await writeStatus(dataDir, "nano", pretrainedStatus("nano"));
@@ -329,8 +366,10 @@ Deno.test("the demo job pretrains what is missing, records the sweep as a sweep,
     });
     assert.equal(done.status, "done", done.error ?? "");
 
-    // nano was pretrained before: taken from the cache, without a run or a models row of this job.
-    assert.deepEqual(pretrained, SIZES);
+    // Two at a time, the largest budgets first; nano was pretrained before: taken from the cache, without
+    // a run or a models row of this job.
+    assert.deepEqual(pretrained.slice(0, 2), ["small", "mini"]);
+    assert.deepEqual(pretrained.toSorted(), SIZES.toSorted());
     const result = done.result as Record<string, unknown>;
     assert.deepEqual(result.cachedSizes, ["nano"]);
     assert.deepEqual(result.pretrainedNow, ["micro", "mini", "small"]);
@@ -339,9 +378,9 @@ Deno.test("the demo job pretrains what is missing, records the sweep as a sweep,
     )
       .orderBy(runs.id);
     assert.deepEqual(pretrainRuns.map((r) => [r.modelSize, r.status, r.experimentId]), [
-      ["micro", "done", null],
-      ["mini", "done", null],
       ["small", "done", null],
+      ["mini", "done", null],
+      ["micro", "done", null],
     ]);
     const losses = await db.select().from(metrics).where(
       and(eq(metrics.runId, pretrainRuns[0].id), eq(metrics.name, "train_loss")),
@@ -387,18 +426,7 @@ Deno.test("the demo job pretrains what is missing, records the sweep as a sweep,
     assert.ok(headline.largestGap.naive.every((c) => c.results === undefined));
 
     // Progress: pretraining in tokens over the three sizes to pretrain, then the sweep.
-    const budget = (size: string) => LADDER.find((s) => s.name === size)!.tokens;
-    const phaseTotal = budget("micro") + budget("mini") + budget("small");
-    const pretraining = events.filter((e) => e.status === "running" && /^phase 1\/2/.test(e.message ?? ""));
-    assert.ok(pretraining.length >= 2, `pretraining events: ${pretraining.length}`);
-    assert.ok(pretraining.every((e) => e.total === phaseTotal), "one total over every size to pretrain");
-    assert.ok(pretraining.every((e) => e.unit === "tokens"), "pretraining counts tokens");
-    assert.deepEqual(
-      [pretraining[0].step, pretraining[0].message?.split(":")[0]],
-      [budget("micro") / 2, "phase 1/2, pretraining micro (1 of 3)"],
-    );
-    assert.equal(pretraining.at(-1)!.step, phaseTotal, "the last size's last tokens end the phase");
-    assert.ok(pretraining.at(-1)!.message?.startsWith("phase 1/2, pretraining small (3 of 3)"));
+    assertPretrainPhase(events, pretrainRuns);
     const sweeping = events.filter((e) =>
       e.status === "running" && /^phase 2\/2, sweep: /.test(e.message ?? "")
     );
@@ -414,7 +442,7 @@ Deno.test("the demo job pretrains what is missing, records the sweep as a sweep,
   }
 });
 
-Deno.test("cancelling the demo's sweep stops its pretraining: the size is partial, the run cancelled", async () => {
+Deno.test("cancelling the demo's sweep stops its pretraining: the sizes are partial, the runs cancelled", async () => {
   await db.delete(models);
   const pretrained: string[] = [];
   registerJobHandler(
@@ -427,21 +455,25 @@ Deno.test("cancelling the demo's sweep stops its pretraining: the size is partia
   const worker = startWorker({ db, dataDir, bus, pollMs: 20, log: () => {}, types: [DEMO_JOB_TYPE] });
   try {
     const { experiment: sweep, job } = await (await call("POST", "/api/demo")).json();
-    await waitFor("micro to be pretraining", async () => {
-      const [row] = await db.select().from(models).where(eq(models.name, "micro"));
-      return row?.status === "pretraining" && row.jobId === job.id;
+    await waitFor("small and mini to be pretraining", async () => {
+      const rows = await db.select().from(models).where(eq(models.jobId, job.id));
+      return rows.filter((r) => r.status === "pretraining").length === 2;
     });
     assert.equal((await call("POST", `/api/sweeps/${sweep.id}/cancel`)).status, 200);
-    const [run] = await waitFor("the pretrain run to stop", async () => {
+    const stopped = await waitFor("both pretrain runs to stop", async () => {
       const found = await db.select().from(runs).where(
         and(eq(runs.jobId, job.id), eq(runs.role, "pretrain")),
-      );
-      return found[0]?.status === "cancelled" ? found : undefined;
+      ).orderBy(runs.modelSize);
+      return found.length === 2 && found.every((r) => r.status === "cancelled") ? found : undefined;
     });
-    assert.equal(run.modelSize, "micro");
-    assert.deepEqual(pretrained, ["nano", "micro"], "nano from the cache, then micro until the cancel");
-    const [micro] = await db.select().from(models).where(eq(models.name, "micro"));
-    assert.equal(micro.status, "partial", "a stopped pretraining is resumable");
+    assert.deepEqual(stopped.map((r) => r.modelSize), ["mini", "small"]);
+    assert.deepEqual(pretrained, ["small", "mini"], "the two largest at once, the cancel before the rest");
+    const rows = await db.select().from(models).orderBy(models.name);
+    assert.deepEqual(
+      rows.map((r) => [r.name, r.status]),
+      [["mini", "partial"], ["small", "partial"]],
+      "a stopped pretraining is resumable",
+    );
     assert.equal((await jobRow(job.id)).status, "cancelled");
     const [sweepRow] = await db.select().from(experiments).where(eq(experiments.id, sweep.id));
     assert.equal(sweepRow.status, "cancelled");

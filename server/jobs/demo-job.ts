@@ -2,10 +2,10 @@
  * `demo`: the demo (server/lab/demo.ts, runDemo) as one job. Its params are the demo sweep's request
  * (SweepCreate) plus the experimentId of the sweep row the API created with it, so the dashboard lists and
  * shows it as any sweep. Each size not yet pretrained is pretrained the way the pretrain job does it
- * (pretrainInJob: its models row, a pretrain run with its curves); then the sweep's experiments are stored
- * the way the sweep job stores them (sweepRecording). Progress goes one phase at a time — pretraining in
- * tokens over every size still to pretrain, then the sweep's steps — so the ETA is the current phase's
- * and the message names the phase. The result is the sweep's summary with the demo's headline.
+ * (pretrainInJob: its models row, a pretrain run with its curves), two sizes at a time, each in a worker
+ * of its own (pretrain-pool.ts); then the sweep's experiments are stored the way the sweep job stores them
+ * (sweepRecording). Progress goes one phase at a time — pretraining in tokens over every size still to
+ * pretrain, then the sweep's steps — so the ETA is the current phase's and the message names the phase. The result is the sweep's summary with the demo's headline.
  */
 import { and, eq } from "drizzle-orm";
 import { models } from "../../db/schema.ts";
@@ -13,8 +13,9 @@ import { SweepCreate } from "../contract/experiments.ts";
 import type { CellSummary } from "../contract/results.ts";
 import { type DemoHeadline, runDemo } from "../lab/demo.ts";
 import { ladderSize } from "../lab/ladder.ts";
-import { readStatus } from "../lab/model-store.ts";
-import { type PretrainProgress, pretrainSize } from "../lab/pretrain.ts";
+import { sizesNotPretrained } from "../lab/model-store.ts";
+import type { PretrainProgress } from "../lab/pretrain.ts";
+import { pretrainInWorker } from "../lab/pretrain-pool.ts";
 import type { runSweep } from "../lab/sweep.ts";
 import {
   finite,
@@ -32,37 +33,44 @@ export interface DemoRunners {
   sweep?: typeof runSweep;
 }
 
-/** The sizes the demo pretrains: those not pretrained on disk (a partial one resumes). */
-export async function sizesToPretrain(dataDir: string, sizes: readonly string[]): Promise<string[]> {
-  const missing: string[] = [];
-  for (const size of sizes) {
-    if ((await readStatus(dataDir, size))?.status !== "pretrained") missing.push(size);
-  }
-  return missing;
-}
-
 const tokenCount = (n: number) => n.toLocaleString("en-US");
 
+const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
+
 /**
- * Progress of the pretraining phase: tokens done over the token budgets of every size to pretrain, so the
- * worker's ETA (rate since the phase began) covers the sizes still to come, not only the current one.
+ * Progress of the pretraining phase, whose sizes train two at a time: tokens done over the token budgets of
+ * every size to pretrain, so the worker's ETA (rate since the phase began) covers the sizes still to come.
+ * The message names the sizes training now; the figures are their latest training losses, the runIds their
+ * runs. `report(size)` is a size's PretrainReport; `finished(size)` takes it off the running list.
  */
 function pretrainPhaseProgress(ctx: JobContext, toPretrain: readonly string[]) {
   const budgets = new Map(toPretrain.map((size) => [size, ladderSize(size).tokens]));
-  return (size: string): PretrainReport => (p: PretrainProgress, live, runId) => {
+  const done = new Map(toPretrain.map((size) => [size, 0]));
+  const running = new Map<string, { runId: number; loss?: number }>();
+  const finished = new Set<string>();
+  const report = (size: string): PretrainReport => (p: PretrainProgress, live, runId) => {
     budgets.set(size, p.totalTokens);
-    const index = toPretrain.indexOf(size);
-    const before = toPretrain.slice(0, index).reduce((sum, s) => sum + budgets.get(s)!, 0);
+    done.set(size, p.tokens);
+    running.set(size, { runId, loss: live.loss ?? running.get(size)?.loss });
+    const [step, total] = [sum(done.values()), sum(budgets.values())];
+    const losses = [...running].flatMap(([s, r]) => r.loss === undefined ? [] : [[`${s} loss`, r.loss]]);
     ctx.progress({
-      step: before + p.tokens,
-      total: [...budgets.values()].reduce((sum, n) => sum + n, 0),
+      step,
+      total,
       unit: "tokens",
-      message: `phase 1/2, pretraining ${size} (${index + 1} of ${toPretrain.length}): ` +
-        `${tokenCount(p.tokens)} / ${tokenCount(p.totalTokens)} tokens; the sweep follows`,
-      metrics: live,
-      runIds: [runId],
+      message: `phase 1/2, pretraining ${[...running.keys()].join(" and ")} (${finished.size} of ` +
+        `${toPretrain.length} sizes done): ${tokenCount(step)} / ${
+          tokenCount(total)
+        } tokens; the sweep follows`,
+      metrics: Object.fromEntries(losses),
+      runIds: [...running.values()].map((r) => r.runId),
     });
   };
+  const finishedSize = (size: string) => {
+    running.delete(size);
+    finished.add(size);
+  };
+  return { report, finished: finishedSize };
 }
 
 /** The headline as a job result: cells without their experiments, NaN as null. */
@@ -82,12 +90,12 @@ function headlineSummary(h: DemoHeadline) {
 }
 
 export function makeDemoHandler(runners: DemoRunners = {}): JobHandler {
-  const pretrain = runners.pretrain ?? pretrainSize;
+  const pretrain = runners.pretrain ?? pretrainInWorker;
   return async (ctx: JobContext) => {
     const { experimentId, config } = parseExperimentParams<SweepCreate>(SweepCreate, ctx.params, "demo");
     const options = sweepOptions(config);
-    const toPretrain = await sizesToPretrain(ctx.dataDir, options.sizes);
-    const pretrainProgress = pretrainPhaseProgress(ctx, toPretrain);
+    const toPretrain = await sizesNotPretrained(ctx.dataDir, options.sizes);
+    const phase = pretrainPhaseProgress(ctx, toPretrain);
     const { onProgress: sweepProgress, ...recording } = await sweepRecording(ctx, experimentId);
     const demo = await runDemo({
       ...recording,
@@ -97,7 +105,8 @@ export function makeDemoHandler(runners: DemoRunners = {}): JobHandler {
         // A size pretrained before takes the cached path, which checks that its checkpoint still loads.
         if (!toPretrain.includes(opts.size)) return await pretrain(opts);
         const params = PretrainJobParams.parse({ size: opts.size });
-        const { result } = await pretrainInJob(ctx, params, pretrainProgress(opts.size), pretrain);
+        const { result } = await pretrainInJob(ctx, params, phase.report(opts.size), pretrain, opts.signal)
+          .finally(() => phase.finished(opts.size));
         // The job goes on after this size: its models row must not keep saying it is being pretrained.
         await ctx.db.update(models).set({ jobId: null })
           .where(and(eq(models.name, opts.size), eq(models.jobId, ctx.jobId)));

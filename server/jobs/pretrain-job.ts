@@ -52,13 +52,15 @@ export type PretrainReport = (p: PretrainProgress, live: Record<string, number>,
 /**
  * Pretrains one size as part of job `ctx`: the `models` row follows it (pretraining, then pretrained,
  * partial or failed), its curves go to the job's pretrain run for that size (found again after a requeue,
- * so they stay one series), and each progress update goes to `report`. The pretrain and demo jobs share it.
+ * so they stay one series), and each progress update goes to `report`. The pretrain and demo jobs share it;
+ * the demo passes the signal that also stops a size when the size training beside it fails.
  */
 export async function pretrainInJob(
   ctx: JobContext,
   params: PretrainJobParams,
   report: PretrainReport,
   pretrain: PretrainSize = pretrainSize,
+  signal: AbortSignal = ctx.signal,
 ): Promise<{ result: PretrainResult; runId: number }> {
   const { size, seed, tokens, force, realShare, leakage, splitSeeds } = params;
   await ctx.db.insert(models).values({ name: size, status: "pretraining", jobId: ctx.jobId })
@@ -92,7 +94,7 @@ export async function pretrainInJob(
       tokens,
       force,
       corpus: { realShare, leakage, splitSeeds },
-      signal: ctx.signal,
+      signal,
       onProgress(p) {
         const live: Record<string, number> = {};
         const rows: MetricRow[] = [];
@@ -141,7 +143,7 @@ export async function pretrainInJob(
     return { result, runId: run.id };
   } catch (err) {
     // Stopped (cancel, shutdown, lost lease): the checkpoint on disk is partial and resumable.
-    const stopped = ctx.signal.aborted;
+    const stopped = signal.aborted;
     await ctx.db.update(models).set({ status: stopped ? "partial" : "failed", updatedAt: sql`now()` })
       .where(and(eq(models.name, size), eq(models.jobId, ctx.jobId)));
     await ctx.db.update(runs).set({ status: stopped ? "cancelled" : "failed", finishedAt: sql`now()` })

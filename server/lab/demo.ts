@@ -13,8 +13,8 @@
 import type { CellSummary, MedianSummary } from "../contract/results.ts";
 import type { MethodName } from "../contract/methods.ts";
 import { ladderSize } from "./ladder.ts";
-import type { PretrainOptions, PretrainProgress, PretrainResult } from "./pretrain.ts";
-import { pretrainSizes } from "./pretrain-pool.ts";
+import type { PretrainProgress, PretrainResult } from "./pretrain.ts";
+import { type PretrainRequest, pretrainSizes } from "./pretrain-pool.ts";
 import { runSweep, type SweepDeps, type SweepOptions, type SweepResult } from "./sweep.ts";
 
 export const DEMO_SWEEP: SweepOptions = {
@@ -58,10 +58,10 @@ export interface DemoDeps extends Omit<SweepDeps, "onProgress"> {
   dataDir: string;
   onProgress?: (p: DemoProgress) => void;
   /**
-   * Pretrains one size, the sizes one after another: the demo job records each in the store, tests stand in.
-   * Without it the sizes train two at a time, each in a worker (pretrain-pool.ts).
+   * Pretrains one size (default pretrainInWorker); the sizes go two at a time either way (pretrain-pool.ts).
+   * The demo job records each size in the store through it; tests stand in.
    */
-  pretrain?: (opts: PretrainOptions & { size: string; dataDir: string }) => Promise<PretrainResult>;
+  pretrain?: (opts: PretrainRequest & { size: string }) => Promise<PretrainResult>;
   /** Runs the sweep (default runSweep); tests stand in. */
   sweep?: typeof runSweep;
 }
@@ -90,61 +90,37 @@ export function demoHeadline(sweep: SweepResult, sizes: readonly string[]): Demo
   };
 }
 
-/** The sizes one after another through `pretrain` (the demo job's, which records each size as it goes). */
-async function pretrainInTurn(
-  deps: DemoDeps,
-  pretrain: NonNullable<DemoDeps["pretrain"]>,
-  sizes: readonly string[],
-): Promise<PretrainResult[]> {
-  const results: PretrainResult[] = [];
-  for (const size of sizes) {
-    results.push(
-      await pretrain({
-        size,
-        dataDir: deps.dataDir,
-        signal: deps.signal,
-        onProgress: (p: PretrainProgress) =>
-          deps.onProgress?.({
-            phase: "pretrain",
-            step: p.tokens,
-            total: p.totalTokens,
-            stage: `pretrain ${size}`,
-            unit: "tokens",
-          }),
-      }),
-    );
-  }
-  return results;
-}
-
 /**
- * The sizes PRETRAIN_CONCURRENCY at a time, each in a worker (pretrain-pool.ts): the same models, sooner.
- * Progress is the tokens of every size over all their budgets, so one bar and one ETA cover the phase.
+ * The sizes PRETRAIN_CONCURRENCY at a time (pretrain-pool.ts; by default each in a worker): the same models,
+ * sooner. Progress is the tokens of every size over all their budgets, so one bar and one ETA cover the phase.
  */
-function pretrainAtOnce(deps: DemoDeps, sizes: readonly string[]): Promise<PretrainResult[]> {
+function pretrainAll(deps: DemoDeps, sizes: readonly string[]): Promise<PretrainResult[]> {
   const budgets = sizes.map((size) => ladderSize(size).tokens);
   const done = sizes.map(() => 0);
-  return pretrainSizes(sizes.map((size) => ({ size, dataDir: deps.dataDir })), {
-    signal: deps.signal,
-    onProgress: (i, p) => {
-      [done[i], budgets[i]] = [p.tokens, p.totalTokens];
-      deps.onProgress?.({
-        phase: "pretrain",
-        step: done.reduce((a, b) => a + b, 0),
-        total: budgets.reduce((a, b) => a + b, 0),
-        stage: `pretrain ${sizes.join(", ")}`,
-        unit: "tokens",
-      });
-    },
-  });
+  return pretrainSizes(
+    sizes.map((size, i) => ({
+      size,
+      dataDir: deps.dataDir,
+      signal: deps.signal,
+      onProgress: (p: PretrainProgress) => {
+        [done[i], budgets[i]] = [p.tokens, p.totalTokens];
+        deps.onProgress?.({
+          phase: "pretrain",
+          step: done.reduce((a, b) => a + b, 0),
+          total: budgets.reduce((a, b) => a + b, 0),
+          stage: `pretrain ${sizes.join(", ")}`,
+          unit: "tokens",
+        });
+      },
+    })),
+    { run: deps.pretrain },
+  );
 }
 
 /** Pretrains what is missing, runs the demo sweep, and reads the headline. */
 export async function runDemo(deps: DemoDeps, sweep: SweepOptions = DEMO_SWEEP): Promise<DemoResult> {
   const started = performance.now();
-  const results = deps.pretrain
-    ? await pretrainInTurn(deps, deps.pretrain, sweep.sizes)
-    : await pretrainAtOnce(deps, sweep.sizes);
+  const results = await pretrainAll(deps, sweep.sizes);
   const cachedSizes = sweep.sizes.filter((_, i) => results[i].cached);
   const pretrained = performance.now();
   const result = await (deps.sweep ?? runSweep)(sweep, {

@@ -178,6 +178,15 @@ export async function readStatus(dataDir: string, size: string): Promise<Pretrai
   return status as PretrainStatus;
 }
 
+/** The sizes not pretrained on disk, in order (a partial one resumes when trained). */
+export async function sizesNotPretrained(dataDir: string, sizes: readonly string[]): Promise<string[]> {
+  const missing: string[] = [];
+  for (const size of sizes) {
+    if ((await readStatus(dataDir, size))?.status !== "pretrained") missing.push(size);
+  }
+  return missing;
+}
+
 export async function writeStatus(dataDir: string, size: string, status: PretrainStatus): Promise<void> {
   await writeFileAtomic(statusPath(dataDir, size), JSON.stringify(status, null, 1) + "\n");
 }

@@ -7,50 +7,80 @@
  * A size already pretrained takes pretrainSize's cached path in its worker, as it would in process.
  */
 import { LADDER } from "./ladder.ts";
-import type { PretrainOptions, PretrainProgress, PretrainResult } from "./pretrain.ts";
+import {
+  PretrainInterrupted,
+  type PretrainOptions,
+  type PretrainProgress,
+  type PretrainResult,
+  type PretrainStart,
+} from "./pretrain.ts";
+import type { PretrainStatus } from "./model-store.ts";
 
 /** Sizes trained at once by default: two fill a 2-core machine; more only share the same cores. */
 export const PRETRAIN_CONCURRENCY = 2;
 
-/** A size's pretraining as a worker receives it: PretrainOptions without callbacks, signal or device. */
-export type PretrainJob = Omit<PretrainOptions, "onStart" | "onProgress" | "onCheckpoint" | "signal" | "gpu">;
+/** One size's pretraining as the pool runs it: pretrainSize's options, less the device (each has its own). */
+export type PretrainRequest = Omit<PretrainOptions, "gpu"> & { dataDir: string };
 
-/** From the pool to a worker. */
-export type ToPretrainWorker = { type: "run"; job: PretrainJob } | { type: "abort" };
+/** A size's pretraining as a worker receives it: the options that cross threads (no callbacks, no signal). */
+export type PretrainJob = Omit<PretrainRequest, "onStart" | "onProgress" | "onCheckpoint" | "signal">;
+
+/** From the pool to a worker: run, abort (checkpoint and stop), or a checkpoint's callback has finished. */
+export type ToPretrainWorker = { type: "run"; job: PretrainJob } | { type: "abort" } | {
+  type: "checkpointed";
+};
 
 /** From a worker to the pool. */
 export type FromPretrainWorker =
+  | { type: "start"; info: PretrainStart }
   | { type: "progress"; progress: PretrainProgress }
+  | { type: "checkpoint"; status: PretrainStatus }
   | { type: "done"; result: PretrainResult }
-  | { type: "error"; name: string; message: string };
+  | { type: "error"; name: string; message: string; interruptedAt?: number };
 
 const WORKER = new URL("./pretrain-worker.ts", import.meta.url);
 
-/** A job's token budget (for the order); an unknown size name counts 0 and fails in its worker, by name. */
-const budget = (job: PretrainJob) =>
-  (typeof job.size === "string" ? LADDER.find((s) => s.name === job.size) : job.size)?.tokens ?? 0;
+/** A request's token budget (for the order); an unknown size name counts 0 and fails in its worker, by name. */
+const budget = ({ size, tokens }: PretrainRequest) =>
+  tokens ?? (typeof size === "string" ? LADDER.find((s) => s.name === size) : size)?.tokens ?? 0;
 
-/** One job in a worker of its own; aborting asks it to checkpoint and stop, as pretrainSize does. */
-function runInWorker(
-  job: PretrainJob,
-  onProgress: (p: PretrainProgress) => void,
-  signal?: AbortSignal,
-): Promise<PretrainResult> {
+/** A worker's error as pretrainSize would have thrown it: PretrainInterrupted stays one. */
+function workerError(m: Extract<FromPretrainWorker, { type: "error" }>): Error {
+  if (m.interruptedAt !== undefined) return new PretrainInterrupted(m.interruptedAt);
+  return Object.assign(new Error(m.message), { name: m.name });
+}
+
+/**
+ * pretrainSize in a worker of its own, with the same options and outcome: its callbacks are called here as
+ * the worker reports (the worker waits for onCheckpoint, as pretrainSize awaits it), an abort of `signal`
+ * makes it checkpoint and reject with its "interrupted" error, and an error keeps its name and message.
+ */
+export function pretrainInWorker(opts: PretrainRequest): Promise<PretrainResult> {
+  const { onStart, onProgress, onCheckpoint, signal, ...job } = opts;
   const worker = new Worker(WORKER, { type: "module", name: "pretrain" });
-  const abort = () => worker.postMessage({ type: "abort" } satisfies ToPretrainWorker);
+  const send = (m: ToPretrainWorker) => worker.postMessage(m);
+  const abort = () => send({ type: "abort" });
   return new Promise<PretrainResult>((resolve, reject) => {
-    worker.onmessage = (e: MessageEvent<FromPretrainWorker>) => {
+    worker.onmessage = async (e: MessageEvent<FromPretrainWorker>) => {
       const m = e.data;
-      if (m.type === "progress") return onProgress(m.progress);
-      if (m.type === "done") resolve(m.result);
-      else reject(Object.assign(new Error(m.message), { name: m.name }));
+      if (m.type === "start") onStart?.(m.info);
+      else if (m.type === "progress") onProgress?.(m.progress);
+      else if (m.type === "checkpoint") {
+        try {
+          await onCheckpoint?.(m.status);
+        } finally {
+          send({ type: "checkpointed" });
+        }
+      } else if (m.type === "done") resolve(m.result);
+      else reject(workerError(m));
     };
     worker.onerror = (e) => {
       e.preventDefault();
       reject(new Error(`pretraining worker failed: ${e.message}`));
     };
-    signal?.addEventListener("abort", abort, { once: true });
-    worker.postMessage({ type: "run", job } satisfies ToPretrainWorker);
+    if (signal?.aborted) abort();
+    else signal?.addEventListener("abort", abort, { once: true });
+    send({ type: "run", job });
   }).finally(() => {
     signal?.removeEventListener("abort", abort);
     worker.terminate();
@@ -58,33 +88,33 @@ function runInWorker(
 }
 
 /**
- * Pretrains every job, `concurrency` at a time, largest token budget first; results in the jobs' order.
- * `onProgress` gets each job's progress with its index. The first failure rejects once the jobs running
- * beside it have finished (none is cut off mid-checkpoint); jobs not yet started do not start.
+ * Pretrains every request through `run` (default: each in a worker), `concurrency` at a time, largest token
+ * budget first; results in the requests' order. The first failure stops the sizes running beside it (they
+ * checkpoint, so they resume) and rejects with that failure; sizes not yet started do not start.
  */
-export async function pretrainSizes(
-  jobs: PretrainJob[],
-  opts: {
-    concurrency?: number;
-    signal?: AbortSignal;
-    onProgress?: (index: number, p: PretrainProgress) => void;
-  } = {},
+export async function pretrainSizes<R extends PretrainRequest>(
+  requests: R[],
+  opts: { concurrency?: number; run?: (request: R) => Promise<PretrainResult> } = {},
 ): Promise<PretrainResult[]> {
-  const order = jobs.map((_, i) => i).sort((a, b) => budget(jobs[b]) - budget(jobs[a]));
-  const results: PretrainResult[] = new Array(jobs.length);
-  let failure: unknown;
+  const run = opts.run ?? pretrainInWorker;
+  const order = requests.map((_, i) => i).sort((a, b) => budget(requests[b]) - budget(requests[a]));
+  const results: PretrainResult[] = new Array(requests.length);
+  const stop = new AbortController();
+  let failure: { error: unknown } | undefined;
   const lane = async () => {
-    for (let next = order.shift(); next !== undefined && failure === undefined; next = order.shift()) {
-      const index = next;
+    for (let next = order.shift(); next !== undefined && !failure; next = order.shift()) {
+      const request = requests[next];
+      const signal = request.signal ? AbortSignal.any([request.signal, stop.signal]) : stop.signal;
       try {
-        results[index] = await runInWorker(jobs[index], (p) => opts.onProgress?.(index, p), opts.signal);
-      } catch (err) {
-        failure ??= err;
+        results[next] = await run({ ...request, signal });
+      } catch (error) {
+        failure ??= { error };
+        stop.abort();
       }
     }
   };
-  const lanes = Math.max(1, Math.min(opts.concurrency ?? PRETRAIN_CONCURRENCY, jobs.length));
+  const lanes = Math.max(1, Math.min(opts.concurrency ?? PRETRAIN_CONCURRENCY, requests.length));
   await Promise.all(Array.from({ length: lanes }, lane));
-  if (failure !== undefined) throw failure;
+  if (failure) throw failure.error;
   return results;
 }
