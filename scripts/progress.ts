@@ -27,7 +27,8 @@ export function formatDuration(seconds: number): string {
 export class ProgressBar {
   private start = performance.now();
   private lastDraw = 0;
-  private done = 0;
+  /** Units done so far (the last update). */
+  done = 0;
   private readonly tty = Deno.stderr.isTerminal();
   private readonly encoder = new TextEncoder();
 
@@ -41,6 +42,11 @@ export class ProgressBar {
   /** NaN (printed "--:--") until something is done: a rate of 0 has no ETA. */
   get etaSeconds(): number {
     return this.done > 0 ? (this.opts.total - this.done) / this.rate : NaN;
+  }
+
+  /** A new total, for work whose size becomes known as it goes (sizes that resume part way). */
+  setTotal(total: number): void {
+    this.opts.total = total;
   }
 
   update(done: number, note = ""): void {
@@ -61,6 +67,13 @@ export class ProgressBar {
       }` +
       `${note ? " " + note : ""}`;
     Deno.stderr.writeSync(this.encoder.encode(this.tty ? `\r\x1b[2K${line}` : `${line}\n`));
+  }
+
+  /** Ends the bar where it stands (interrupted work): the count so far and the note, drawn at once. */
+  stop(note = ""): void {
+    this.lastDraw = 0;
+    this.update(this.done, note);
+    if (this.tty) Deno.stderr.writeSync(this.encoder.encode("\n"));
   }
 
   finish(note = ""): void {

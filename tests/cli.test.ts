@@ -85,113 +85,125 @@ Deno.test("a lock left by a dead process is taken over; a live one held by a com
 
 const W2S = ["scripts/lab.ts", "w2s", "--task", "world-region", "--weak", "nano", "--strong", "micro"];
 
+/** Command lines a user gets wrong: the exit status and the one line each prints. */
+const BAD_COMMAND_LINES: [string[], number, RegExp][] = [
+  [
+    ["scripts/lab.ts", "models", "--jsn"],
+    2,
+    /^lab models: unknown flag --jsn; its flags: --json --world … --help$/,
+  ],
+  [["scripts/lab.ts", "tasks", "--jsn"], 2, /^lab tasks: unknown flag --jsn; its flags: --json --world/],
+  [
+    ["scripts/lab.ts", "import", "--name"],
+    2,
+    /^lab import: --name needs a value; its flags: --name … --file/,
+  ],
+  // The numeric knobs follow the API's bounds (contract NumericKnobs), a negative value after a space
+  // included; a bad value is a usage error too (exit 2), named in the flag's words.
+  [[...W2S, "--seed", "-1"], 2, /^lab w2s: --seed must be ≥ 0, got -1$/],
+  // A whole number past 2^53 breaks its bound and nothing else: one rule, as the API words it.
+  [[...W2S, "--seed", "1.2e29"], 2, /^lab w2s: --seed must be ≤ 2147483647, got 1\.2e\+29$/],
+  [[...W2S, "--epochs", "1.2e29"], 2, /^lab w2s: --epochs must be ≤ 1000, got 1\.2e\+29$/],
+  [[...W2S, "--lr", "50"], 2, /^lab w2s: --lr must be ≤ 1, got 50$/],
+  [[...W2S, "--max-examples", "0"], 2, /^lab w2s: --max-examples must be ≥ 8, got 0$/],
+  [[...W2S, "--seed", "1", "--seed", "2"], 2, /^lab w2s: --seed is given twice: give it once; its flags:/],
+  [
+    ["scripts/lab.ts", "w2s", "--task", "world-region", "--strong", "micro"],
+    2,
+    /^lab w2s: missing --weak A/,
+  ],
+  [
+    ["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--seeds", "0,-1"],
+    2,
+    /^lab sweep: --seeds must be ≥ 0/,
+  ],
+  [["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--json", "--csv"], 2, /--json and --csv both/],
+  [["scripts/lab.ts", "demo", "--seeds=-1"], 2, /^lab demo: --seeds must be ≥ 0, got -1$/],
+  [
+    ["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--seeds", "0,1.2e29"],
+    2,
+    /^lab sweep: --seeds must be ≤ 2147483647, got 1\.2e\+29$/,
+  ],
+  [
+    ["scripts/lab.ts", "pretrain", "--size=nano", "--seed=-2"],
+    2,
+    /^lab pretrain: --seed must be ≥ 0, got -2$/,
+  ],
+  // The API's bound (POST /api/models/{size}/pretrain refuses it too), not only a whole number.
+  [
+    ["scripts/lab.ts", "pretrain", "--size=nano", "--seed", "3e9"],
+    2,
+    /^lab pretrain: --seed must be ≤ 2147483647, got 3e9$/,
+  ],
+  [
+    ["scripts/lab.ts", "pretrain", "--size=nano", "--tokens", "0"],
+    2,
+    /^lab pretrain: --tokens must be ≥ 1, got 0$/,
+  ],
+  [
+    ["scripts/lab.ts", "pretrain", "--size", "nano,micro,nano"],
+    2,
+    /^lab pretrain: --size names nano twice; give each size once$/,
+  ],
+  [
+    ["scripts/lab.ts", "pretrain", "--size", "nano,micro", "--concurrency", "0"],
+    2,
+    /^lab pretrain: --concurrency must be ≥ 1, got 0$/,
+  ],
+  [
+    ["scripts/lab.ts", "pretrain", "--size", "nano", "-f"],
+    2,
+    /^lab pretrain: unknown flag -f; its flags: --size …/,
+  ],
+  [
+    ["scripts/lab.ts", "export", "--size", "nano", "--out", "scripts"],
+    2,
+    /--out scripts already holds files: .*--force/,
+  ],
+  [
+    ["scripts/lab.ts", "import", "--name", "x"],
+    2,
+    /^lab import: missing --file FILE\.jsonl: lab import --name/,
+  ],
+  // A name one typo from a known one is named.
+  [
+    ["scripts/lab.ts", "pretrain", "--size", "medum"],
+    1,
+    /^lab pretrain: unknown ladder size "medum"; known sizes: nano, .*; did you mean "medium"\?$/,
+  ],
+  [
+    ["scripts/lab.ts", "w2s", "--task", "world-coats", "--weak", "nano", "--strong", "micro"],
+    1,
+    /^lab w2s: world "default" has no task "world-coats" \(its tasks: .*\); did you mean "world-coast"\?$/,
+  ],
+  [["scripts/load.ts", "--help"], 0, /^API latency under load/],
+  [["scripts/load.ts", "--rate", "fast"], 2, /^load: --rate must be a number in \(0, 2000\], got "fast"$/],
+  [
+    ["scripts/load.ts", "--job", "train"],
+    2,
+    /^load: --job must be one of pretrain, toy, none, got "train"$/,
+  ],
+  [["scripts/fuzz.ts", "--help"], 0, /^Hostile requests against the lab's API/],
+  [["scripts/faults.ts", "--rounds", "0"], 2, /^faults: --rounds must be a whole number 1–50, got "0"$/],
+  [["scripts/bench.ts", "--help"], 0, /kernel and training benchmarks/],
+  [["scripts/bench.ts", "--quik"], 2, /^bench: unknown flag --quik; its flags: --json --quick/],
+  [["scripts/bench.ts", "--profile", "64/2", "extra"], 2, /^bench: unexpected argument "extra"/],
+  [
+    ["scripts/bench.ts", "--profile", "nanoo"],
+    1,
+    /^bench: --profile: model "nanoo" must be WIDTH\/LAYERS .* or a ladder size \(nano, micro/,
+  ],
+  [["server/main.ts", "--help"], 0, /^usage: deno task start \[--port N\]/],
+  [
+    ["server/main.ts", "--port", "abc"],
+    2,
+    /^lab server: --port must be a whole number 0–65535 .*got "abc"$/,
+  ],
+  [["server/main.ts", "--prot", "1"], 2, /^lab server: unknown flag --prot; its flags: --port …/],
+];
+
 Deno.test("every command answers --help and refuses unknown flags and bad values in one line", async () => {
-  const cases: [string[], number, RegExp][] = [
-    [
-      ["scripts/lab.ts", "models", "--jsn"],
-      2,
-      /^lab models: unknown flag --jsn; its flags: --json --world … --help$/,
-    ],
-    [["scripts/lab.ts", "tasks", "--jsn"], 2, /^lab tasks: unknown flag --jsn; its flags: --json --world/],
-    [
-      ["scripts/lab.ts", "import", "--name"],
-      2,
-      /^lab import: --name needs a value; its flags: --name … --file/,
-    ],
-    // The numeric knobs follow the API's bounds (contract NumericKnobs), a negative value after a space
-    // included; a bad value is a usage error too (exit 2), named in the flag's words.
-    [[...W2S, "--seed", "-1"], 2, /^lab w2s: --seed must be ≥ 0, got -1$/],
-    // A whole number past 2^53 breaks its bound and nothing else: one rule, as the API words it.
-    [[...W2S, "--seed", "1.2e29"], 2, /^lab w2s: --seed must be ≤ 2147483647, got 1\.2e\+29$/],
-    [[...W2S, "--epochs", "1.2e29"], 2, /^lab w2s: --epochs must be ≤ 1000, got 1\.2e\+29$/],
-    [[...W2S, "--lr", "50"], 2, /^lab w2s: --lr must be ≤ 1, got 50$/],
-    [[...W2S, "--max-examples", "0"], 2, /^lab w2s: --max-examples must be ≥ 8, got 0$/],
-    [[...W2S, "--seed", "1", "--seed", "2"], 2, /^lab w2s: --seed is given twice: give it once; its flags:/],
-    [
-      ["scripts/lab.ts", "w2s", "--task", "world-region", "--strong", "micro"],
-      2,
-      /^lab w2s: missing --weak A/,
-    ],
-    [
-      ["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--seeds", "0,-1"],
-      2,
-      /^lab sweep: --seeds must be ≥ 0/,
-    ],
-    [["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--json", "--csv"], 2, /--json and --csv both/],
-    [["scripts/lab.ts", "demo", "--seeds=-1"], 2, /^lab demo: --seeds must be ≥ 0, got -1$/],
-    [
-      ["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--seeds", "0,1.2e29"],
-      2,
-      /^lab sweep: --seeds must be ≤ 2147483647, got 1\.2e\+29$/,
-    ],
-    [
-      ["scripts/lab.ts", "pretrain", "--size=nano", "--seed=-2"],
-      2,
-      /^lab pretrain: --seed must be ≥ 0, got -2$/,
-    ],
-    // The API's bound (POST /api/models/{size}/pretrain refuses it too), not only a whole number.
-    [
-      ["scripts/lab.ts", "pretrain", "--size=nano", "--seed", "3e9"],
-      2,
-      /^lab pretrain: --seed must be ≤ 2147483647, got 3e9$/,
-    ],
-    [
-      ["scripts/lab.ts", "pretrain", "--size=nano", "--tokens", "0"],
-      2,
-      /^lab pretrain: --tokens must be ≥ 1, got 0$/,
-    ],
-    [
-      ["scripts/lab.ts", "pretrain", "--size", "nano", "-f"],
-      2,
-      /^lab pretrain: unknown flag -f; its flags: --size …/,
-    ],
-    [
-      ["scripts/lab.ts", "export", "--size", "nano", "--out", "scripts"],
-      2,
-      /--out scripts already holds files: .*--force/,
-    ],
-    [
-      ["scripts/lab.ts", "import", "--name", "x"],
-      2,
-      /^lab import: missing --file FILE\.jsonl: lab import --name/,
-    ],
-    // A name one typo from a known one is named.
-    [
-      ["scripts/lab.ts", "pretrain", "--size", "medum"],
-      1,
-      /^lab pretrain: unknown ladder size "medum"; known sizes: nano, .*; did you mean "medium"\?$/,
-    ],
-    [
-      ["scripts/lab.ts", "w2s", "--task", "world-coats", "--weak", "nano", "--strong", "micro"],
-      1,
-      /^lab w2s: world "default" has no task "world-coats" \(its tasks: .*\); did you mean "world-coast"\?$/,
-    ],
-    [["scripts/load.ts", "--help"], 0, /^API latency under load/],
-    [["scripts/load.ts", "--rate", "fast"], 2, /^load: --rate must be a number in \(0, 2000\], got "fast"$/],
-    [
-      ["scripts/load.ts", "--job", "train"],
-      2,
-      /^load: --job must be one of pretrain, toy, none, got "train"$/,
-    ],
-    [["scripts/fuzz.ts", "--help"], 0, /^Hostile requests against the lab's API/],
-    [["scripts/faults.ts", "--rounds", "0"], 2, /^faults: --rounds must be a whole number 1–50, got "0"$/],
-    [["scripts/bench.ts", "--help"], 0, /kernel and training benchmarks/],
-    [["scripts/bench.ts", "--quik"], 2, /^bench: unknown flag --quik; its flags: --json --quick/],
-    [["scripts/bench.ts", "--profile", "64/2", "extra"], 2, /^bench: unexpected argument "extra"/],
-    [
-      ["scripts/bench.ts", "--profile", "nanoo"],
-      1,
-      /^bench: --profile: model "nanoo" must be WIDTH\/LAYERS .* or a ladder size \(nano, micro/,
-    ],
-    [["server/main.ts", "--help"], 0, /^usage: deno task start \[--port N\]/],
-    [
-      ["server/main.ts", "--port", "abc"],
-      2,
-      /^lab server: --port must be a whole number 0–65535 .*got "abc"$/,
-    ],
-    [["server/main.ts", "--prot", "1"], 2, /^lab server: unknown flag --prot; its flags: --port …/],
-  ];
-  for (const [args, code, expected] of cases) {
+  for (const [args, code, expected] of BAD_COMMAND_LINES) {
     const out = await run(args);
     const text = code === 0 ? out.stdout : out.stderr;
     assert.equal(out.code, code, `${args.join(" ")}: ${out.stderr}`);

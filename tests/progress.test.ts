@@ -1,6 +1,7 @@
 /** The CLI progress bar: no ETA before anything is done (a 0 rate printed "ETA 166684444444:26:40"). */
 import assert from "node:assert/strict";
 import { formatDuration, ProgressBar } from "../scripts/progress.ts";
+import { SizesProgress } from "../scripts/cli/pretrain.ts";
 import { progressCount } from "../server/contract/jobs.ts";
 
 Deno.test("progress: the ETA reads --:-- until the first unit is done, then a finite time", async () => {
@@ -17,4 +18,17 @@ Deno.test("progress counts: whole counts as they are, a sweep's fractional exper
   assert.equal(progressCount(93.0696, 112, "experiments"), "93.1/112 experiments");
   assert.equal(progressCount(892416, 1500160, "tokens"), "892416/1500160 tokens");
   assert.equal(progressCount(3, 10), "3/10");
+});
+
+Deno.test("lab pretrain's one bar over several sizes counts this session's tokens, not a resumed size's", () => {
+  const progress = new SizesProgress([{ name: "small", tokens: 1000 }, { name: "mini", tokens: 600 }]);
+  assert.equal(progress.bar.opts.total, 1600);
+  const start = { params: 1, trainTokens: 1, config: {} as never, totalSteps: 20, tokensPerStep: 50 };
+  progress.started("small", { ...start, resumedFromStep: 4 }); // 200 tokens done before this session
+  assert.equal(progress.bar.opts.total, 1400);
+  progress.progress("small", { step: 10, totalSteps: 20, tokens: 500, totalTokens: 1000, trainLoss: 2.5 });
+  progress.started("mini", { ...start, totalSteps: 12, resumedFromStep: 0 });
+  progress.progress("mini", { step: 3, totalSteps: 12, tokens: 150, totalTokens: 600, valLoss: 3.25 });
+  assert.equal(progress.bar.done, 300 + 150);
+  assert.equal(progress.note(), "small loss 2.500, mini val 3.250");
 });

@@ -6,14 +6,13 @@
  * mean weak, ceiling and student accuracy per pair. This is how the default recipe (server/lab/ladder.ts)
  * was chosen; `--only 3,4` runs some recipes by their number in the table.
  */
-import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
+import { commaList, parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { ProgressBar } from "../progress.ts";
 import { DEMO_SWEEP } from "../../server/lab/demo.ts";
 import { type RecipeRow, runRecipeStudy, STUDY_RECIPES } from "../../server/lab/recipe-study.ts";
 import { labDeps } from "./sweep.ts";
 import { numberOption, seedsOption } from "./w2s.ts";
 
-const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
 const num = (
   x: number | undefined | null,
 ) => (x === undefined || x === null || !Number.isFinite(x) ? "-" : x.toFixed(2));
@@ -27,7 +26,7 @@ export async function main(args: string[]): Promise<void> {
     only: { type: "string" },
     json: { type: "boolean", default: false },
   });
-  const only = values.only ? list(values.only).map((s) => numberOption("only", s, true)!) : undefined;
+  const only = values.only ? commaList(values.only).map((s) => numberOption("only", s, true)!) : undefined;
   for (const n of only ?? []) {
     if (n < 1 || n > STUDY_RECIPES.length) {
       throw new UsageError(`--only: recipes are numbered 1 to ${STUDY_RECIPES.length}`);
@@ -38,8 +37,8 @@ export async function main(args: string[]): Promise<void> {
   const bar = new ProgressBar({ label: "recipes", total: 1, unit: "experiments" });
   const rows = await runRecipeStudy(
     {
-      tasks: list(values.tasks),
-      sizes: list(values.sizes),
+      tasks: commaList(values.tasks),
+      sizes: commaList(values.sizes),
       seeds: seedsOption("seeds", values.seeds),
     },
     labDeps(dataDir, (p) => {

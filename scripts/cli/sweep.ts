@@ -13,7 +13,7 @@
  * --decay-to zero|pretrained. --ladder a,b,…: imported models (`lab models add`) sharing one tokenizer
  * instead of the lab's ladder (--sizes defaults to all of them; world tasks need the lab's ladder).
  */
-import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
+import { commaList, parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { join } from "node:path";
 import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
@@ -32,7 +32,6 @@ import {
   seedsOption,
 } from "./w2s.ts";
 
-const list = (value: string | undefined) => (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "-");
 const num = (x: number | null) => (x === null || !Number.isFinite(x) ? "-" : x.toFixed(2));
 
@@ -110,11 +109,11 @@ export async function main(args: string[]): Promise<void> {
     ...RECIPE_PARSE_OPTIONS,
   });
   const ladder = ladderOption(values.ladder);
-  const sizes = values.sizes === undefined && ladder ? ladder : list(values.sizes);
+  const sizes = values.sizes === undefined && ladder ? ladder : commaList(values.sizes);
   if (sizes.length < 2) {
     throw new UsageError("--sizes needs at least two sizes, e.g. --sizes nano,micro,small");
   }
-  const methods = list(values.methods);
+  const methods = commaList(values.methods);
   for (const m of methods) {
     if (!METHOD_NAMES.includes(m as MethodName)) {
       throw new UsageError(`--methods: unknown method "${m}" (${METHOD_NAMES.join(", ")})`);
@@ -138,7 +137,7 @@ export async function main(args: string[]): Promise<void> {
   const bar = new ProgressBar({ label: "sweep", total: 1, unit: "experiments" });
   const result = await runSweep(
     {
-      tasks: list(values.tasks),
+      tasks: commaList(values.tasks),
       sizes,
       methods: methods as MethodName[],
       seeds,

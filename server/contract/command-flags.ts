@@ -14,7 +14,11 @@ export class UsageError extends Error {
   }
 }
 
-/** `--json --port …`: the flags of an options table, `…` where a value follows. */
+/** `a, b,,c` → ["a", "b", "c"]: a flag's comma-separated list, blanks dropped (undefined gives []). */
+export function commaList(value: string | undefined): string[] {
+  return (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+}
+
 /**
  * A contract rule broken by a flag, in the flag's words: the field's message "seed must be ≤ 2147483647"
  * becomes "--seeds must be ≤ 2147483647, got 1.2e+29", so the CLI refuses what the API refuses, saying why.
@@ -24,6 +28,7 @@ export function flagRuleError(flag: string, field: string, message: string, got:
   return new UsageError(`--${flag}${rule}, got ${got}`);
 }
 
+/** `--json --port …`: the flags of an options table, `…` where a value follows. */
 export function flagList(options: ParseArgsOptionsConfig): string[] {
   return Object.entries(options).map(([name, o]) => `--${name}${o.type === "string" ? " …" : ""}`);
 }
