@@ -81,9 +81,14 @@ Deno.test("sweep: two seeds — PGR of the mean accuracies, and the seed spread 
   close(cell.gap_noise, 0.6353, "noise from the seed spread");
   assert.equal(cell.gap_too_small, true);
   close(cell.pgr_ci.mean, 0.5, "mean of per-seed PGRs");
+  // An accuracy's t-interval is cut to [0, 1]: weak 0.6 and 0.7, half 0.6353 → [0.0147, 1.2853] → hi 1.
+  close(cell.weak_acc.lo, 0.65 - 0.6353, "weak lo");
+  assert.equal(cell.weak_acc.hi, 1, "weak hi, cut to 1");
+  // The PGR's is not a share's: per-seed PGRs 0.5 and 0.5, no spread; the gaps' spread stays uncut above.
+  close(cell.pgr_ci.lo, 0.5, "pgr lo");
 });
 
-Deno.test("sweep: agreement intervals — Wilson over one seed's test subsets, t over seeds", () => {
+Deno.test("sweep: agreement intervals — Wilson over one seed's test subsets, t over seeds cut to [0, 1]", () => {
   // One seed: weak 0.6 of 400 test examples, so the supervisor is right on 240 and wrong on 160.
   const one = summarizeCell([result(["a", "b"], "naive", 0, [0.6, 0.9, 0.8])]); // all 0.5, right 1, wrong 0
   // Wilson(200 of 400): centre 0.5, half 1.96/(1 + 1.96²/400) · √(0.25/400 + 1.96²/(4·400²)) = 0.048766.
@@ -94,14 +99,15 @@ Deno.test("sweep: agreement intervals — Wilson over one seed's test subsets, t
   close(one.agreement_ci.supervisor_correct!.lo, 240 / (240 + 1.96 ** 2), "right lo");
   assert.equal(one.agreement_ci.supervisor_wrong!.lo, 0);
   close(one.agreement_ci.supervisor_wrong!.hi, 1.96 ** 2 / (160 + 1.96 ** 2), "wrong hi");
-  // Two seeds at 0.5 and 0.7: mean 0.6, s = 0.141421, t(1) = 12.706, half 12.706 · s / √2 = 1.2706.
-  const seeds = [0.5, 0.7].map((all, seed) => ({
+  // Two seeds at 0.9 and 0.96: mean 0.93, s = 0.042426, t(1) = 12.706, half 12.706 · s / √2 = 0.381180:
+  // [0.548820, 1.311180], its upper end cut to 1 (a share's mean is at most 1).
+  const seeds = [0.9, 0.96].map((all, seed) => ({
     ...result(["a", "b"], "naive", seed, [0.6, 0.9, 0.8]),
     agreement: { all, supervisor_correct: 0.9, supervisor_wrong: null },
   }));
   const two = summarizeCell(seeds);
-  close(two.agreement_ci.all!.lo, 0.6 - 1.2706, "t lo");
-  close(two.agreement_ci.all!.hi, 0.6 + 1.2706, "t hi");
+  close(two.agreement_ci.all!.lo, 0.93 - 0.381180, "t lo");
+  assert.equal(two.agreement_ci.all!.hi, 1, "t hi, cut to 1");
   close(two.agreement_ci.supervisor_correct!.hi, 0.9, "no spread, no width");
   assert.equal(two.agreement_ci.supervisor_wrong, null, "no shares, no interval");
 });

@@ -81,9 +81,9 @@ export function formatSweep(result: SweepResult): string {
   lines.push(
     "(a cell's PGR interval: t over its seeds, or one seed's paired bootstrap over test examples; a median's:",
     " each cell's PGR drawn from its own interval, the median of each draw; agree(wrong): the student's",
-    " agreement with its supervisor where the supervisor is wrong, t over seeds or one seed's Wilson; the",
-    " oracle picks each model's best test point and is an upper bound only, without an interval, and like",
-    " the PGR it is left out (-) where the gap is too small)",
+    " agreement with its supervisor where the supervisor is wrong, t over seeds (cut to [0, 1]) or one",
+    " seed's Wilson; the oracle picks each model's best test point and is an upper bound only, without an",
+    " interval, and like the PGR it is left out (-) where the gap is too small)",
   );
   return lines.join("\n");
 }

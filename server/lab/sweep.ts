@@ -20,6 +20,7 @@ import {
   medianPgr,
   pgr,
   shareInterval,
+  shareTInterval95,
   suiteMedianInterval,
   tInterval95,
 } from "./metrics.ts";
@@ -80,8 +81,9 @@ export function sizePairs(sizes: readonly string[]): [string, string][] {
   return pairs;
 }
 
-function meanCi(values: number[]): MeanCi {
-  const t = tInterval95(values);
+/** The mean over seeds with its t-interval: a share's cut to [0, 1] (shareTInterval95), else as it is. */
+function meanCi(values: number[], share = false): MeanCi {
+  const t = share ? shareTInterval95(values) : tInterval95(values);
   return { mean: t.mean, lo: t.lo, hi: t.hi };
 }
 
@@ -98,14 +100,15 @@ function meanAgreement(list: Agreement[]): Agreement {
 }
 
 /**
- * Each agreement's 95 % interval: over several seeds the t-interval of the per-seed shares; for one seed the
- * Wilson interval over its test examples of that subset (those the supervisor got right number
- * weak accuracy × test size, since the subsets are read on the same final weak model's test predictions).
+ * Each agreement's 95 % interval: over several seeds the t-interval of the per-seed shares (cut to [0, 1]);
+ * for one seed the Wilson interval over its test examples of that subset (those the supervisor got right
+ * number weak accuracy × test size, since the subsets are read on the same final weak model's test
+ * predictions).
  */
 export function agreementIntervals(results: ExperimentResult[]): CellSummary["agreement_ci"] {
   const interval = (key: keyof Agreement) => {
     if (results.length > 1) {
-      const t = tInterval95(results.map((r) => r.agreement[key]).filter((v): v is number => v !== null));
+      const t = shareTInterval95(results.map((r) => r.agreement[key]).filter((v): v is number => v !== null));
       return Number.isFinite(t.lo) ? { lo: t.lo, hi: t.hi } : null;
     }
     const [r] = results;
@@ -124,9 +127,9 @@ export function agreementIntervals(results: ExperimentResult[]): CellSummary["ag
 export function summarizeCell(results: ExperimentResult[], settings = ""): CellSummary {
   const first = results[0];
   const controls = results.flatMap((r) => (r.control ? [r.control.ceiling_acc] : []));
-  const weak = meanCi(results.map((r) => r.weak_acc));
-  const ceiling = meanCi(results.map((r) => r.ceiling_acc));
-  const student = meanCi(results.map((r) => r.student_acc));
+  const weak = meanCi(results.map((r) => r.weak_acc), true);
+  const ceiling = meanCi(results.map((r) => r.ceiling_acc), true);
+  const student = meanCi(results.map((r) => r.student_acc), true);
   const gaps = results.map((r) => r.ceiling_acc - r.weak_acc);
   const gapSpread = results.length >= 2 ? (meanCi(gaps).hi - meanCi(gaps).lo) / 2 : 0;
   const noise = Math.max(gapNoise(weak.mean, ceiling.mean, first.n.test), gapSpread);
@@ -154,7 +157,7 @@ export function summarizeCell(results: ExperimentResult[], settings = ""): CellS
       mean(results.map((r) => r.oracle.ceiling_acc)),
       mean(results.map((r) => r.oracle.student_acc)),
     ),
-    control_acc: controls.length > 0 ? meanCi(controls) : null,
+    control_acc: controls.length > 0 ? meanCi(controls, true) : null,
     ...settings ? { settings } : {},
   };
 }

@@ -775,7 +775,7 @@ function AgreementChart(
       xLabel="student parameters (log)"
       yLabel="agreement"
       logX
-      // A share: bars that run past 0 or 1 (t over two seeds) are cut at the edge; the text has them.
+      // A share: its intervals come cut to [0, 1] (the API's t over seeds), so the axis holds them.
       yRange={[0, 1]}
       height={240}
       data={alignSeries(lines.map((l) => l.points.map((p) => [p.x, p.y] as [number, number])))}
