@@ -342,10 +342,17 @@ async function checkModelsPage({ page, base, shot }: Ui) {
       addedAt: "2026-12-06T10:00:00Z",
     },
   };
-  await page.route("**/api/models", (route) => route.fulfill({ json: [...ladder, own] }));
+  // A size's recall comes with its interval (the API's) under it.
+  const knowing = { ...ladder[0], knowledge: 0.75, knowledgeCi: { lo: 0.409, hi: 0.929 } };
+  await page.route("**/api/models", (route) => route.fulfill({ json: [knowing, ...ladder.slice(1), own] }));
   try {
     await page.reload();
     await page.waitForSelector("[data-testid=own-models]");
+    assert.match((await page.textContent("[data-testid=recall-nano]"))!, /^75\.0\s%\[40\.9, 92\.9\]\s%$/);
+    assert.match(
+      (await page.getAttribute("[data-testid=recall-nano] .muted", "title"))!,
+      /95 % interval, Wilson over the entities asked/,
+    );
     assert.match(
       (await page.textContent("[data-testid=own-models] tbody tr"))!,
       /^gpt2-mine\s*322\s*1\.63\s*MGPT-2's own BPE64 MiB · 3\.0 GiB at batch 32abababababab?imported$/,

@@ -62,6 +62,14 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 const fileHash = async (path: string) =>
   createHash("sha256").update(await Deno.readFile(path)).digest("hex").slice(0, 24);
 
+/** Wilson's 95 % interval of k of n, written out: (p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n). */
+function wilson(k: number, n: number): [number, number] {
+  const [z, p] = [1.96, k / n];
+  const centre = (p + z * z / (2 * n)) / (1 + z * z / n);
+  const half = z / (1 + z * z / n) * Math.sqrt(p * (1 - p) / n + z * z / (4 * n * n));
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
 Deno.test("pretraining keeps loadable snapshots with knowledge at 10, 30 and 100 % of the budget", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "snapshots-test-" });
   try {
@@ -103,6 +111,14 @@ Deno.test("pretraining keeps loadable snapshots with knowledge at 10, 30 and 100
       ["nano@30", 6, 768],
       ["nano@100", 20, 2560],
     ]);
+    // Each recall with its Wilson interval over the 8 entities asked, by the formula here; the size's
+    // last recall (the 100 % snapshot's) with the same.
+    for (const s of [...nano.snapshots!, { recall: nano.knowledge!, n: 8, ci: nano.knowledgeCi! }]) {
+      assert.equal(s.n, 8);
+      const [lo, hi] = wilson(Math.round(s.recall! * 8), 8);
+      assert.ok(Math.abs(s.ci!.lo - lo) < 1e-9 && Math.abs(s.ci!.hi - hi) < 1e-9, `${s.recall}: ${s.ci}`);
+    }
+    assert.equal(nano.knowledge, nano.snapshots!.at(-1)!.recall);
 
     // A run that crashes at step 7 resumes from its state at step 4 and passes step 6 again: the same
     // three snapshots, rewritten in place, none doubled or left half-written.

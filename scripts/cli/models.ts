@@ -2,11 +2,12 @@
  * `deno task lab models [--json]`: the ladder with parameter counts, pretraining status, validation
  * loss and whether its corpus held the tasks' test items (world only, kept out for some split seeds, or
  * leakage on), then the snapshots kept along each size's pretraining (strong models named SIZE@PCT) with
- * the tokens seen and region recall — the same merge of the checkpoints on disk and the database as
+ * the tokens seen and region recall (each recall with its 95 % Wilson interval over the entities asked) —
+ * the same merge of the checkpoints on disk and the database as
  * GET /api/models; a size whose files are damaged is "broken" with the reason on a line below the table.
  * With --json the last line is a JSON array of {name, params, status, broken (the reason or null), val_loss,
- * knowledge, tokens, checkpoint, corpus, snapshots} (corpus: {realShare, leakage, splitSeeds, excluded}
- * or null when not recorded; snapshots: [{ref, pct, step, tokens, recall}]). Imported models follow the
+ * knowledge, knowledge_ci, tokens, checkpoint, corpus, snapshots} (corpus: {realShare, leakage,
+ * splitSeeds, excluded} or null when not recorded; snapshots: [{ref, pct, step, tokens, recall, n, ci}]). Imported models follow the
  * ladder (`source: "imported"`).
  *
  * `deno task lab models add --name NAME --dir PATH [--force] [--json]`: registers a Hugging Face GPT-2
@@ -17,6 +18,7 @@ import { parseFlags, requireFlags } from "../../server/contract/command-flags.ts
 import { openDb } from "../../db/client.ts";
 import { listModels } from "../../server/api/catalog.ts";
 import { leakageLabel, type ModelListing } from "../../server/contract/models.ts";
+import type { Interval } from "../../server/contract/results.ts";
 import { formatBytes } from "../../kernels/memory.ts";
 import { addOwnModel, ownModelListings } from "../../server/lab/own-models.ts";
 
@@ -54,16 +56,23 @@ async function addModel(args: string[]): Promise<void> {
   );
 }
 
+/** "93.7% [92.0, 95.0]": a recall with its 95 % Wilson interval, "-" without a recall. */
+function recallText(recall: number | null, ci: Interval | null): string {
+  if (recall === null) return "-";
+  const pct = (x: number) => (100 * x).toFixed(1);
+  return `${pct(recall)}%${ci ? ` [${pct(ci.lo)}, ${pct(ci.hi)}]` : ""}`;
+}
+
 /** One line per snapshot: what `--strong SIZE@PCT` loads, how far along and what it recalls. */
 function printSnapshots(models: ModelListing[]): void {
   const snapshots = models.flatMap((m) => m.snapshots);
   if (snapshots.length === 0) return;
-  console.log("\nsnapshots (strong models SIZE@PCT)  step      tokens  region recall");
+  console.log("\nsnapshots (strong models SIZE@PCT)  step      tokens  region recall [95% CI]");
   for (const s of snapshots) {
     console.log(
       `  ${s.ref.padEnd(33)} ${String(s.step).padStart(4)} ${
         s.tokens.toLocaleString("en-US").padStart(11)
-      }  ${s.recall === null ? "-" : s.recall.toFixed(3)}`,
+      }  ${recallText(s.recall, s.ci)}`,
     );
   }
 }
@@ -77,7 +86,7 @@ export async function main(args: string[]): Promise<void> {
     const models = [...await listModels(opened.db, dataDir), ...await ownModelListings(dataDir)];
     if (!args.includes("--json")) {
       console.log(
-        "name     width layers heads context      params  status       val_loss  knowledge  test items",
+        "name     width layers heads context      params  status       val_loss  region recall [95% CI]  test items",
       );
       for (const m of models) {
         console.log(
@@ -85,7 +94,7 @@ export async function main(args: string[]): Promise<void> {
             `${String(m.heads).padStart(5)} ${String(m.contextLength).padStart(7)} ${
               String(m.params).padStart(11)
             }  ${m.status.padEnd(12)} ${(m.valLoss === null ? "-" : m.valLoss.toFixed(4)).padStart(8)}  ${
-              (m.knowledge === null ? "-" : m.knowledge.toFixed(3)).padEnd(9)
+              recallText(m.knowledge, m.knowledgeCi).padEnd(22)
             }  ${m.checkpointPath === null ? "-" : leakageLabel(m.corpus)}`,
         );
       }
@@ -102,6 +111,7 @@ export async function main(args: string[]): Promise<void> {
       broken: m.brokenReason,
       val_loss: m.valLoss,
       knowledge: m.knowledge,
+      knowledge_ci: m.knowledgeCi,
       tokens: m.tokens,
       checkpoint: m.checkpointPath,
       corpus: m.corpus,

@@ -304,6 +304,7 @@ export async function listModels(
       brokenReason: file?.brokenReason ?? null,
       valLoss: file ? file.val_loss : model?.valLoss ?? null,
       knowledge: file?.knowledge ?? null,
+      knowledgeCi: file?.knowledgeCi ?? null,
       step: file?.step ?? null,
       totalSteps: file?.totalSteps ?? null,
       checkpointPath: hasFiles ? modelDir(dataDir, size.name) : null,

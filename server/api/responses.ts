@@ -253,6 +253,10 @@ const Snapshot = z.object({
   step: z.number().int(),
   tokens: z.number(),
   recall: nullableNumber,
+  /** Entities asked; null when the snapshot's report has no counts. */
+  n: z.number().int().nullable(),
+  /** The recall's 95 % Wilson interval over those entities. */
+  ci: z.object({ lo: z.number(), hi: z.number() }).nullable(),
 });
 const PretrainCorpus = z.object({
   realShare: z.number(),
@@ -293,6 +297,8 @@ export const ModelListingSchema = z.object({
   brokenReason: z.string().nullable(),
   valLoss: nullableNumber,
   knowledge: nullableNumber,
+  /** The region recall's 95 % Wilson interval over the entities asked; null where none is known. */
+  knowledgeCi: z.object({ lo: z.number(), hi: z.number() }).nullable(),
   step: nullableNumber,
   totalSteps: nullableNumber,
   checkpointPath: z.string().nullable(),

@@ -1,6 +1,7 @@
 /** The model ladder as the API lists it and the dashboard and the CLI read it; imported models beside it. */
 import { z } from "zod";
 import { text } from "./fields.ts";
+import type { Interval } from "./results.ts";
 
 /** Built-in tasks' test items a real corpus left out (within its character budget). */
 export interface ExcludedItems {
@@ -34,6 +35,10 @@ export interface SnapshotEntry {
   tokens: number;
   /** Recall of the knowledge world's first attribute (region) then; null when the corpus has no world. */
   recall: number | null;
+  /** Entities asked; null when the snapshot's report has no counts. */
+  n: number | null;
+  /** The recall's 95 % Wilson interval over those entities; null without n. */
+  ci: Interval | null;
 }
 
 /** One size's pretraining on disk, as the model store reads `<dataDir>/models/<size>/`. */
@@ -48,6 +53,8 @@ export interface LadderEntry {
   val_loss: number | null;
   /** Recall of the knowledge attribute (region) at the last evaluation. */
   knowledge?: number | null;
+  /** Its 95 % Wilson interval over the entities asked (knowledgeInterval); null where none is known. */
+  knowledgeCi?: Interval | null;
   wallSeconds?: number;
   step?: number;
   totalSteps?: number;
@@ -105,6 +112,8 @@ export interface ModelListing extends LadderShape {
   valLoss: number | null;
   /** Region recall of the knowledge world at the last evaluation. */
   knowledge: number | null;
+  /** Its 95 % Wilson interval over the entities asked; null where none is known. */
+  knowledgeCi: Interval | null;
   step: number | null;
   totalSteps: number | null;
   checkpointPath: string | null;

@@ -10,6 +10,8 @@ import { LADDER, type LadderSize } from "./ladder.ts";
 import { DEFAULT_LAB_CORPUS } from "./lab-corpus.ts";
 import { pullLadder } from "./artifact-store.ts";
 import { listSnapshots, modelDir, readStatus } from "./model-store.ts";
+import type { KnowledgeReport } from "./knowledge.ts";
+import { shareInterval } from "../contract/intervals.ts";
 import { checkCheckpoint } from "../../kernels/checkpoint.ts";
 import { snapshotRef } from "../contract/model-ref.ts";
 import { activeWorld, worldAddedTokens } from "../corpus/world.ts";
@@ -24,16 +26,26 @@ export function defaultLabVocabSize(dataDir: string): number {
   return 256 + DEFAULT_LAB_CORPUS.merges + worldAddedTokens(world, DEFAULT_LAB_CORPUS.merges).length;
 }
 
-/** The size's snapshots on disk as the listing shows them. */
+/** The size's snapshots on disk as the listing shows them, each recall with its interval. */
 export async function snapshotEntries(dataDir: string, size: string): Promise<SnapshotEntry[]> {
-  return (await listSnapshots(dataDir, size)).map((s) => ({
-    ref: snapshotRef(size, s.pct),
-    pct: s.pct,
-    step: s.step,
-    tokens: s.tokens,
-    recall: s.recall,
-  }));
+  return (await listSnapshots(dataDir, size)).map((s) => {
+    const report = s.report as KnowledgeReport | null;
+    const n = report?.attributes.find((a) => a.attribute === s.knowledgeAttribute)?.n ?? null;
+    return {
+      ref: snapshotRef(size, s.pct),
+      pct: s.pct,
+      step: s.step,
+      tokens: s.tokens,
+      recall: s.recall,
+      n,
+      ci: recallInterval(s.recall, n),
+    };
+  });
 }
+
+/** A recall's 95 % Wilson interval over the n entities asked; null without either. */
+const recallInterval = (recall: number | null, n: number | null) =>
+  recall !== null && n !== null && n > 0 ? shareInterval(recall, n) : null;
 
 /**
  * A size with no usable model: never pretrained ("missing"), or its files cannot be used ("broken", with
@@ -61,18 +73,24 @@ async function sizeStatus(dataDir: string, size: LadderSize): Promise<LadderEntr
   }
   const lastVal = status.curves.val.at(-1);
   const lastKnowledge = status.curves.knowledge.at(-1);
+  const knowledge = status.knowledge ?? lastKnowledge?.value ?? null;
+  const snapshots = await snapshotEntries(dataDir, size.name);
+  // Every evaluation of a size asks the same seeded entities (knowledge.ts), so a snapshot's count is the
+  // curve's; a run stopped before its first snapshot has none.
+  const asked = snapshots.find((s) => s.n !== null)?.n ?? null;
   return {
     name: size.name,
     params: status.params,
     tokens: status.tokens,
     status: status.status,
     val_loss: status.val_loss ?? lastVal?.value ?? null,
-    knowledge: status.knowledge ?? lastKnowledge?.value ?? null,
+    knowledge,
+    knowledgeCi: recallInterval(knowledge, asked),
     wallSeconds: status.wallSeconds,
     step: status.step,
     totalSteps: status.totalSteps,
     corpus: status.corpus ?? null,
-    snapshots: await snapshotEntries(dataDir, size.name),
+    snapshots,
     cpu: size.cpu,
   };
 }

@@ -406,6 +406,7 @@ export async function ownModelListings(dataDir: string): Promise<ModelListing[]>
       brokenReason,
       valLoss: null,
       knowledge: null,
+      knowledgeCi: null,
       step: null,
       totalSteps: null,
       checkpointPath: dir,

@@ -154,3 +154,8 @@ export function adapterLabel(adapter: string): string {
   if (name === "") return adapter;
   return CPU_ADAPTER.test(name) ? `${name.split(/[\s(]/)[0]} (CPU)` : name;
 }
+
+/** "[92.0, 95.0] %": a share's 95 % interval in percent (a recall's on the World and Models pages). */
+export function percentInterval(ci: { lo: number; hi: number } | null | undefined): string | null {
+  return ci ? `[${(100 * ci.lo).toFixed(1)}, ${(100 * ci.hi).toFixed(1)}]\u00a0%` : null;
+}

@@ -23,6 +23,7 @@ import {
   formatPercent,
   modelStatusWord,
   PALETTE,
+  percentInterval,
 } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
@@ -63,14 +64,35 @@ function Snapshots({ model: m }: { model: ModelListing }) {
         <span
           key={s.ref}
           class="tag"
-          title={`${s.ref}: step ${s.step}, ${
-            formatParams(s.tokens)
-          } tokens seen; an experiment's strong model`}
+          title={`${s.ref}: step ${s.step}, ${formatParams(s.tokens)} tokens seen; region recall ${
+            formatPercent(s.recall, 1)
+          }${
+            s.ci ? ` ${percentInterval(s.ci)} (Wilson over ${s.n} entities)` : ""
+          }; an experiment's strong model`}
         >
           {formatPercent(s.pct / 100, 0)} · {formatPercent(s.recall, 0)}
         </span>
       ))}
     </span>
+  );
+}
+
+/** The size's region recall with its 95 % interval under it (Wilson over the entities its snapshots ask). */
+function RecallCell({ model: m }: { model: ModelListing }) {
+  const interval = percentInterval(m.knowledgeCi);
+  const asked = m.snapshots.find((s) => s.n !== null)?.n;
+  return (
+    <td class="num" data-testid={`recall-${m.name}`}>
+      {formatPercent(m.knowledge, interval ? 1 : 0)}
+      {interval && (
+        <>
+          <br />
+          <span class="muted small" title={`95 % interval, Wilson over ${asked ?? "the"} entities asked`}>
+            {interval}
+          </span>
+        </>
+      )}
+    </td>
   );
 }
 
@@ -341,7 +363,7 @@ export function ModelsPage() {
                     <td class="num">{formatParams(m.params)}</td>
                     <td class="num">{formatParams(m.tokens)}</td>
                     <td class="num">{formatNumber(m.valLoss)}</td>
-                    <td class="num">{formatPercent(m.knowledge, 0)}</td>
+                    <RecallCell model={m} />
                     <td>
                       <LeakageBadge model={m} />
                     </td>

@@ -8,7 +8,7 @@ import { useState } from "preact/hooks";
 import { Field } from "../components/fields.tsx";
 import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
 import { apiDelete, apiPost, describeError } from "../lib/api.ts";
-import { formatNumber, formatParams, formatPercent } from "../lib/format.ts";
+import { formatNumber, formatParams, formatPercent, percentInterval } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
 import type { AttributeRecall, WorldModelKnowledge, WorldOverview } from "../../server/contract/world.ts";
@@ -186,11 +186,6 @@ function Choice<T extends string | number>(
       ))}
     </div>
   );
-}
-
-/** "[92.0, 95.0] %": a recall's 95 % interval in percent. */
-function percentInterval(ci: { lo: number; hi: number } | null | undefined): string | null {
-  return ci ? `[${(100 * ci.lo).toFixed(1)}, ${(100 * ci.hi).toFixed(1)}]\u00a0%` : null;
 }
 
 /** A recall with its 95 % interval (Wilson over the entities asked about) under it. */
