@@ -187,6 +187,14 @@ export function resultOfRun(run: Run, rows: ResultRow[]): { row: ResultRow; role
   return models.size === 1 ? { row: recorded[0], role } : undefined;
 }
 
+/**
+ * Chance accuracy for a run's accuracy curves: the majority-class rate of its result's test labels. A run
+ * outside an experiment's results (pretraining: its knowledge curve is a recall over many values) has none.
+ */
+export function runChance(run: Run, rows: ResultRow[]): number | undefined {
+  return resultOfRun(run, rows)?.row.full?.chance?.rate;
+}
+
 /** The checkpoints the results read a run at: the final one (the headline) and the validation-selected one. */
 export function checkpointReadings(
   run: Run,

@@ -131,11 +131,13 @@ function CheckpointNote({ readings, role }: { readings: CheckpointReading[]; rol
 }
 
 export function RunCurves(
-  { runId, compact = false, readings = [] }: {
+  { runId, compact = false, readings = [], chance }: {
     runId: number;
     compact?: boolean;
     /** The checkpoints the experiment's results read this run at (none outside an experiment). */
     readings?: CheckpointReading[];
+    /** Chance accuracy, drawn on the accuracy chart where known (runChance); no line otherwise. */
+    chance?: number;
   },
 ) {
   const run = useResource<Run & { metricNames: string[] }>(`/runs/${runId}`, statusVersion.value);
@@ -228,7 +230,7 @@ export function RunCurves(
             }))}
             markers={markers}
             steps={stepLines}
-            chance={0.5}
+            chance={chance}
           />
         )}
         {/* One chart per schedule series: the learning rate and α live on scales 1000× apart. */}

@@ -32,7 +32,7 @@ import { formatTime, readableKey } from "../lib/format.ts";
 import { liveJobs, statusVersion } from "../lib/live.ts";
 import { useParamsBySize } from "../lib/params.ts";
 import { useAllRows, useResource } from "../lib/resource.ts";
-import { checkpointReadings, scopeToTask, sharedTestSize } from "../lib/result-groups.ts";
+import { checkpointReadings, runChance, scopeToTask, sharedTestSize } from "../lib/result-groups.ts";
 import { currentQuery, experimentPath, queryWith, setQueryParam } from "../lib/router.ts";
 import { isPairwiseRow } from "../lib/task-format.ts";
 import type { ExperimentDetail, ResultRow, Run } from "../lib/types.ts";
@@ -342,7 +342,11 @@ export function ExperimentPage({ id, kind }: { id: number; kind: "experiment" | 
                 task={wantedTask}
               />
               {chosenRun && (
-                <RunCurves runId={chosenRun.id} readings={checkpointReadings(chosenRun, e.results)} />
+                <RunCurves
+                  runId={chosenRun.id}
+                  readings={checkpointReadings(chosenRun, e.results)}
+                  chance={runChance(chosenRun, e.results)}
+                />
               )}
             </>
           )}
