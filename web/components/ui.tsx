@@ -31,14 +31,15 @@ export function ProgressBar({ fraction, label }: { fraction: number; label: stri
 
 /**
  * A job's status with its progress bar, step count, ETA and latest figures. The newest live event wins over
- * the row the page loaded.
+ * the row the page loaded. `compact` leaves out the message and figures (a table cell: the job's page has them).
  */
 export function JobLiveProgress(
-  { jobId, status, progress, error }: {
+  { jobId, status, progress, error, compact = false }: {
     jobId: number | null;
     status: JobStatus | string;
     progress?: JobProgress | null;
     error?: string | null;
+    compact?: boolean;
   },
 ) {
   const live = jobId !== null ? liveJobs.value.get(jobId) : undefined;
@@ -66,7 +67,7 @@ export function JobLiveProgress(
           </span>
         )}
       </div>
-      {(message || figures) && shownStatus === "running" && (
+      {!compact && (message || figures) && shownStatus === "running" && (
         <div class="muted small">
           {/* One line of "message · name value · name value", never run together. */}
           {[

@@ -98,7 +98,13 @@ function RecallCell({ model: m }: { model: ModelListing }) {
 
 function ModelStatus({ model: m }: { model: ModelListing }) {
   if (ACTIVE.has(m.status) && m.jobId !== null) {
-    return <JobLiveProgress jobId={m.jobId} status={m.status === "pretraining" ? "running" : m.status} />;
+    // The job's message (a demo's phase, both sizes' losses) is on its page; here the bar and a link.
+    return (
+      <div>
+        <JobLiveProgress jobId={m.jobId} status={m.status === "pretraining" ? "running" : m.status} compact />
+        <a class="small" href={`/jobs/${m.jobId}`}>job {m.jobId}</a>
+      </div>
+    );
   }
   const label = modelStatusWord(m);
   return (
