@@ -9,7 +9,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
     file: "./cli/demo.ts",
     help: "start here: pretrain the small ladder and show weak-to-strong (≤ 20 min)",
   },
-  pretrain: { file: "./cli/pretrain.ts", help: "pretrain one ladder size (--size NAME)" },
+  pretrain: { file: "./cli/pretrain.ts", help: "pretrain ladder sizes (--size NAME[,NAME…]), two at a time" },
   w2s: { file: "./cli/w2s.ts", help: "one weak→strong experiment (--task T --weak A --strong B --method M)" },
   sweep: { file: "./cli/sweep.ts", help: "all pairs × methods × seeds; summary table" },
   recipes: { file: "./cli/recipes.ts", help: "the finetuning-recipe study, on validation only" },

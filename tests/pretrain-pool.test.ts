@@ -1,9 +1,9 @@
 /**
  * Sizes pretrained at once, each in a worker (server/lab/pretrain-pool.ts): every size ends with exactly
- * the parameters it gets when pretrained alone in process, the worker reports its start, progress and
- * checkpoints and waits for the checkpoint callback, an abort gives pretrainSize's own interrupted error;
- * the pool returns results in the requests' order, starts the largest budget first, and a failing size
- * stops the one beside it and rejects with its own error.
+ * the parameters it gets when pretrained alone in process; the worker reports its start, progress and
+ * checkpoints and waits for the checkpoint callback (one that throws fails it); an abort gives
+ * pretrainSize's own interrupted error; the pool returns results in the requests' order, starts the largest
+ * budget first, and a failing size stops the one beside it and rejects with its own error.
  */
 import assert from "node:assert/strict";
 import { loadCheckpoint } from "../kernels/checkpoint.ts";
@@ -63,7 +63,7 @@ Deno.test("pretraining two sizes at once gives each the parameters it gets alone
   }
 });
 
-Deno.test("a worker's pretraining stops on abort with pretrainSize's error; a bad size gives its own", async () => {
+Deno.test("a worker's pretraining stops on abort with pretrainSize's error; a bad size or callback, with its own", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "pool-" });
   try {
     const controller = new AbortController();
@@ -77,6 +77,15 @@ Deno.test("a worker's pretraining stops on abort with pretrainSize's error; a ba
     assert.ok(err instanceof PretrainInterrupted, `an interrupted error, got ${err}`);
     assert.ok(err.step > 0 && err.step < 400, `stopped at step ${err.step}`);
     await assert.rejects(pretrainInWorker({ size: "no-such-size", dataDir }), /no-such-size/);
+    // A callback that throws fails the pretraining, as in process (no unhandled rejection left behind).
+    await assert.rejects(
+      pretrainInWorker({
+        ...requests(dataDir)[0],
+        size: tinySize("pico", 16),
+        onCheckpoint: () => Promise.reject(new Error("the artifact store is down")),
+      }),
+      /the artifact store is down/,
+    );
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -31,4 +31,6 @@ Deno.test("lab pretrain's one bar over several sizes counts this session's token
   progress.progress("mini", { step: 3, totalSteps: 12, tokens: 150, totalTokens: 600, valLoss: 3.25 });
   assert.equal(progress.bar.done, 300 + 150);
   assert.equal(progress.note(), "small loss 2.500, mini val 3.250");
+  progress.progress("small", { step: 20, totalSteps: 20, tokens: 1000, totalTokens: 1000, trainLoss: 2 });
+  assert.equal(progress.note(), "mini val 3.250", "a size that has finished leaves the note");
 });

@@ -107,6 +107,8 @@ export class SizesProgress {
   progress(name: string, p: PretrainProgress) {
     this.done.set(name, p.tokens - (this.start.get(name) ?? 0));
     this.notes.set(name, figures(p, this.notes.get(name) ?? ""));
+    // With several sizes the note names those still training.
+    if (this.budget.size > 1 && p.step >= p.totalSteps) this.notes.delete(name);
     // The end is drawn by finish().
     const done = sum(this.done.values());
     if (done < this.total()) this.bar.update(done, this.note());

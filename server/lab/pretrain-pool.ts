@@ -52,8 +52,9 @@ function workerError(m: Extract<FromPretrainWorker, { type: "error" }>): Error {
 
 /**
  * pretrainSize in a worker of its own, with the same options and outcome: its callbacks are called here as
- * the worker reports (the worker waits for onCheckpoint, as pretrainSize awaits it), an abort of `signal`
- * makes it checkpoint and reject with its "interrupted" error, and an error keeps its name and message.
+ * the worker reports (the worker waits for onCheckpoint, as pretrainSize awaits it; a callback that throws
+ * fails it), an abort of `signal` makes it checkpoint and reject with its "interrupted" error, and an error
+ * keeps its name and message.
  */
 export function pretrainInWorker(opts: PretrainRequest): Promise<PretrainResult> {
   const { onStart, onProgress, onCheckpoint, signal, ...job } = opts;
@@ -61,18 +62,20 @@ export function pretrainInWorker(opts: PretrainRequest): Promise<PretrainResult>
   const send = (m: ToPretrainWorker) => worker.postMessage(m);
   const abort = () => send({ type: "abort" });
   return new Promise<PretrainResult>((resolve, reject) => {
+    // A callback that throws fails the pretraining, as it would in process (the worker is then stopped).
     worker.onmessage = async (e: MessageEvent<FromPretrainWorker>) => {
       const m = e.data;
-      if (m.type === "start") onStart?.(m.info);
-      else if (m.type === "progress") onProgress?.(m.progress);
-      else if (m.type === "checkpoint") {
-        try {
+      try {
+        if (m.type === "start") onStart?.(m.info);
+        else if (m.type === "progress") onProgress?.(m.progress);
+        else if (m.type === "checkpoint") {
           await onCheckpoint?.(m.status);
-        } finally {
           send({ type: "checkpointed" });
-        }
-      } else if (m.type === "done") resolve(m.result);
-      else reject(workerError(m));
+        } else if (m.type === "done") resolve(m.result);
+        else reject(workerError(m));
+      } catch (err) {
+        reject(err);
+      }
     };
     worker.onerror = (e) => {
       e.preventDefault();
