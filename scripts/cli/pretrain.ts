@@ -3,7 +3,7 @@
  * [--real-share R] [--file PATH]... [--split-seeds 0,1,2] [--leakage]`: pretrains ladder sizes on the lab
  * corpus (cached; resumable; Ctrl-C saves a checkpoint of each). Several sizes train two at a time
  * (--concurrency), each in a worker (server/lab/pretrain-pool.ts), largest budget first: on this 2-core
- * machine the default ladder took 685 s so against ~904 s one after the other, to the same bits.
+ * machine the default ladder took 730 s against 868 s one after the other, to the same bits (README).
  * --real-share mixes the real corpus (WordNet, SOTU, Moby-Dick and --file texts) into that share of the
  * training windows; it leaves out the built-in text tasks' test items of the split seeds (default 0,1,2),
  * or lets them in with --leakage (the ablation). One progress bar with tokens/s and ETA on stderr; with

@@ -5,7 +5,8 @@
  * (pretrainInJob: its models row, a pretrain run with its curves), two sizes at a time, each in a worker
  * of its own (pretrain-pool.ts); then the sweep's experiments are stored the way the sweep job stores them
  * (sweepRecording). Progress goes one phase at a time — pretraining in tokens over every size still to
- * pretrain, then the sweep's steps — so the ETA is the current phase's and the message names the phase. The result is the sweep's summary with the demo's headline.
+ * pretrain, then the sweep's steps — so the ETA is the current phase's and the message names the phase.
+ * The result is the sweep's summary with the demo's headline.
  */
 import { and, eq } from "drizzle-orm";
 import { models } from "../../db/schema.ts";
@@ -54,14 +55,14 @@ function pretrainPhaseProgress(ctx: JobContext, toPretrain: readonly string[]) {
     running.set(size, { runId, loss: live.loss ?? running.get(size)?.loss });
     const [step, total] = [sum(done.values()), sum(budgets.values())];
     const losses = [...running].flatMap(([s, r]) => r.loss === undefined ? [] : [[`${s} loss`, r.loss]]);
+    const now = [...running.keys()].join(" and ");
+    const sizes = `${now} (${finished.size} of ${toPretrain.length} sizes done)`;
     ctx.progress({
       step,
       total,
       unit: "tokens",
-      message: `phase 1/2, pretraining ${[...running.keys()].join(" and ")} (${finished.size} of ` +
-        `${toPretrain.length} sizes done): ${tokenCount(step)} / ${
-          tokenCount(total)
-        } tokens; the sweep follows`,
+      message: `phase 1/2, pretraining ${sizes}: ${tokenCount(step)} / ${tokenCount(total)} tokens; ` +
+        "the sweep follows",
       metrics: Object.fromEntries(losses),
       runIds: [...running.values()].map((r) => r.runId),
     });

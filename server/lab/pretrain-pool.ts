@@ -26,9 +26,10 @@ export type PretrainRequest = Omit<PretrainOptions, "gpu"> & { dataDir: string }
 export type PretrainJob = Omit<PretrainRequest, "onStart" | "onProgress" | "onCheckpoint" | "signal">;
 
 /** From the pool to a worker: run, abort (checkpoint and stop), or a checkpoint's callback has finished. */
-export type ToPretrainWorker = { type: "run"; job: PretrainJob } | { type: "abort" } | {
-  type: "checkpointed";
-};
+export type ToPretrainWorker =
+  | { type: "run"; job: PretrainJob }
+  | { type: "abort" }
+  | { type: "checkpointed" };
 
 /** From a worker to the pool. */
 export type FromPretrainWorker =
