@@ -81,9 +81,15 @@ export function sizePairs(sizes: readonly string[]): [string, string][] {
   return pairs;
 }
 
-/** The mean over seeds with its t-interval: a share's cut to [0, 1] (shareTInterval95), else as it is. */
-function meanCi(values: number[], share = false): MeanCi {
-  const t = share ? shareTInterval95(values) : tInterval95(values);
+/** The mean over seeds with its t-interval. */
+function meanCi(values: number[]): MeanCi {
+  const t = tInterval95(values);
+  return { mean: t.mean, lo: t.lo, hi: t.hi };
+}
+
+/** The mean of a share (an accuracy) over seeds with its t-interval cut to [0, 1] (shareTInterval95). */
+function shareMeanCi(values: number[]): MeanCi {
+  const t = shareTInterval95(values);
   return { mean: t.mean, lo: t.lo, hi: t.hi };
 }
 
@@ -127,9 +133,9 @@ export function agreementIntervals(results: ExperimentResult[]): CellSummary["ag
 export function summarizeCell(results: ExperimentResult[], settings = ""): CellSummary {
   const first = results[0];
   const controls = results.flatMap((r) => (r.control ? [r.control.ceiling_acc] : []));
-  const weak = meanCi(results.map((r) => r.weak_acc), true);
-  const ceiling = meanCi(results.map((r) => r.ceiling_acc), true);
-  const student = meanCi(results.map((r) => r.student_acc), true);
+  const weak = shareMeanCi(results.map((r) => r.weak_acc));
+  const ceiling = shareMeanCi(results.map((r) => r.ceiling_acc));
+  const student = shareMeanCi(results.map((r) => r.student_acc));
   const gaps = results.map((r) => r.ceiling_acc - r.weak_acc);
   const gapSpread = results.length >= 2 ? (meanCi(gaps).hi - meanCi(gaps).lo) / 2 : 0;
   const noise = Math.max(gapNoise(weak.mean, ceiling.mean, first.n.test), gapSpread);
@@ -157,7 +163,7 @@ export function summarizeCell(results: ExperimentResult[], settings = ""): CellS
       mean(results.map((r) => r.oracle.ceiling_acc)),
       mean(results.map((r) => r.oracle.student_acc)),
     ),
-    control_acc: controls.length > 0 ? meanCi(controls, true) : null,
+    control_acc: controls.length > 0 ? shareMeanCi(controls) : null,
     ...settings ? { settings } : {},
   };
 }

@@ -28,7 +28,12 @@ import {
 import { statusVersion } from "../lib/live.ts";
 import { useResource } from "../lib/resource.ts";
 import { pretrainLossSeries } from "../lib/series.ts";
-import { describeExcluded, leakageLabel, type ModelListing } from "../../server/contract/models.ts";
+import {
+  describeExcluded,
+  leakageLabel,
+  type ModelListing,
+  type SnapshotEntry,
+} from "../../server/contract/models.ts";
 import type { RunMetrics } from "../../server/contract/series.ts";
 import type { BenchRow, Run } from "../lib/types.ts";
 import { TRAIN_STEP_KERNEL } from "../../server/contract/bench-versions.ts";
@@ -55,21 +60,20 @@ function LeakageBadge({ model: m }: { model: ModelListing }) {
   );
 }
 
+/** A snapshot in words: how far along, what it recalls with its interval, what it is for. */
+function snapshotTitle(s: SnapshotEntry): string {
+  const interval = s.ci ? ` ${percentInterval(s.ci)} (Wilson over ${s.n} entities)` : "";
+  return `${s.ref}: step ${s.step}, ${formatParams(s.tokens)} tokens seen; region recall ` +
+    `${formatPercent(s.recall, 1)}${interval}; an experiment's strong model`;
+}
+
 /** The snapshots along the size's pretraining: percent of the budget and region recall, one tag each. */
 function Snapshots({ model: m }: { model: ModelListing }) {
   if (m.snapshots.length === 0) return <span class="muted">—</span>;
   return (
     <span class="actions" data-testid={`snapshots-${m.name}`}>
       {m.snapshots.map((s) => (
-        <span
-          key={s.ref}
-          class="tag"
-          title={`${s.ref}: step ${s.step}, ${formatParams(s.tokens)} tokens seen; region recall ${
-            formatPercent(s.recall, 1)
-          }${
-            s.ci ? ` ${percentInterval(s.ci)} (Wilson over ${s.n} entities)` : ""
-          }; an experiment's strong model`}
-        >
+        <span key={s.ref} class="tag" title={snapshotTitle(s)}>
           {formatPercent(s.pct / 100, 0)} · {formatPercent(s.recall, 0)}
         </span>
       ))}
