@@ -1,7 +1,9 @@
 /**
- * `deno task start [--port N] [--host H] [--no-worker]`: the lab server. Opens the database (embedded PGlite
- * in LAB_DATA_DIR, default ./data, or DATABASE_URL), runs one worker on its own thread (not with --no-worker:
- * API and dashboard only, the jobs left to `lab worker` processes on DATABASE_URL), serves the API under /api
+ * `deno task start [--port N] [--host H] [--workers N] [--no-worker]`: the lab server. Opens the database
+ * (embedded PGlite in LAB_DATA_DIR, default ./data, or DATABASE_URL), runs one worker on its own thread, or
+ * N with --workers (N jobs at once: a sweep's cells two at a time on a 2-core machine; README), or none with
+ * --no-worker (API and dashboard only, the jobs left to `lab worker` processes on DATABASE_URL), serves the
+ * API under /api
  * and the dashboard from web/dist (index.html for client-side routes), which it builds first when missing or
  * stale. On first start it prints a sign-in link that carries the new token. Flags win over the environment.
  */
@@ -74,8 +76,8 @@ export async function createServerApp(api: Hono): Promise<Hono> {
   return app;
 }
 
-const USAGE =
-  "usage: deno task start [--port N] [--host H] [--data-dir DIR] [--no-worker] (env: PORT, LAB_DATA_DIR, " +
+const USAGE = "usage: deno task start [--port N] [--host H] [--data-dir DIR] [--workers N] [--no-worker] " +
+  "(env: PORT, LAB_DATA_DIR, " +
   "DATABASE_URL, LAB_TOKEN, " +
   `${ALLOWED_HOSTS_ENV}: extra names the Host header may carry, comma-separated, e.g. a TLS proxy's)`;
 
@@ -83,9 +85,13 @@ const START_FLAGS = {
   port: { type: "string" },
   host: { type: "string" },
   "data-dir": { type: "string" },
+  workers: { type: "string" },
   "no-worker": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/** Worker threads one server may run: each holds a GPU device and a job's models. */
+const MAX_WORKERS = 8;
 
 /** The server's settings from its flags and the environment, or a UsageError naming the fix. */
 export function startOptions(args: string[]) {
@@ -102,13 +108,32 @@ export function startOptions(args: string[]) {
         "worker no job would ever run; set DATABASE_URL and start `deno task lab worker` processes",
     );
   }
+  if (!worker && values.workers !== undefined) {
+    throw new UsageError("--workers and --no-worker contradict each other: give one");
+  }
+  const workers = worker ? Number(values.workers ?? "1") : 0;
+  if (worker && !(Number.isInteger(workers) && workers >= 1 && workers <= MAX_WORKERS)) {
+    throw new UsageError(
+      `--workers must be a whole number 1–${MAX_WORKERS} (jobs run at once), got "${values.workers}"`,
+    );
+  }
   return {
     help: values.help ?? false,
     worker,
+    workers,
     port,
     hostname: values.host ?? "127.0.0.1",
     dataDir: values["data-dir"] ?? Deno.env.get("LAB_DATA_DIR") ?? "./data",
   };
+}
+
+/** What happens to the jobs running at shutdown, and how long the wait for them can be. */
+function requeueNote(jobs: number[]): string {
+  const [which, go, them] = jobs.length === 1
+    ? [`job ${jobs[0]}`, "goes", "it"]
+    : [`jobs ${jobs.join(", ")}`, "go", "them"];
+  return `${which} ${go} back to the queue and run${go === "goes" ? "s" : ""} again on the next start ` +
+    `(waiting up to ${STOP_WAIT_MS / 1000} s for ${them} to stop)`;
 }
 
 /** Fails fast on a taken port, before the database is opened or the dashboard built. */
@@ -125,7 +150,7 @@ function checkPortFree(hostname: string, port: number): void {
 }
 
 async function main() {
-  const { help, port, hostname, dataDir, worker: runsWorker } = startOptions(Deno.args);
+  const { help, port, hostname, dataDir, workers: workerCount } = startOptions(Deno.args);
   if (help) {
     console.log(USAGE);
     return;
@@ -143,8 +168,11 @@ async function main() {
   const bus = new EventBus();
   // Extra worker processes on the same database reach the event stream through the database.
   const watcher = await startJobWatcher({ db: opened.db, bus });
-  // Training runs on a thread of its own, so the API answers while a job trains.
-  const worker = runsWorker ? startWorkerThread({ opened, dataDir, databaseUrl, bus }) : undefined;
+  // Training runs on threads of its own, so the API answers while a job trains; each thread runs one job.
+  const workers = Array.from(
+    { length: workerCount },
+    () => startWorkerThread({ opened, dataDir, databaseUrl, bus }),
+  );
   const api = createApp({ db: opened.db, dataDir, token, bus, dbKind: opened.kind, host: hostname });
   // A failed build still leaves the API up (the placeholder page links to its docs).
   await buildDashboard().catch((err) => console.error(`dashboard not built: ${err.message}`));
@@ -171,15 +199,12 @@ async function main() {
     if (stopping) return;
     stopping = true;
     // A job mid-step may take seconds to stop: say what happens to it and how long the wait can be.
-    const job = worker?.currentJobId();
-    console.log(
-      `${signal}: shutting down` + (job === undefined ? "" : `; job ${job} goes back to the queue and runs ` +
-        `again on the next start (waiting up to ${STOP_WAIT_MS / 1000} s for it to stop)`),
-    );
+    const running = workers.map((w) => w.currentJobId()).filter((id) => id !== undefined);
+    console.log(`${signal}: shutting down${running.length === 0 ? "" : `; ${requeueNote(running)}`}`);
     abort.abort();
     // Open event streams keep the server busy; do not wait on them for long.
     await Promise.race([server.finished, new Promise((r) => setTimeout(r, 2000))]);
-    await worker?.stop();
+    await Promise.all(workers.map((w) => w.stop()));
     await watcher.stop();
     await opened.close();
     Deno.exit(0);

@@ -701,10 +701,37 @@ async function rawPost(port: number, path: string, token: string): Promise<numbe
   }
 }
 
+/** Waits until two jobs run at once, each leased by its own worker thread; their owners. */
+async function twoJobsAtOnce(base: string, token: string): Promise<string[]> {
+  const post = () =>
+    fetch(`${base}/api/jobs`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ type: "toy-train", params: { steps: 40, stepDelayMs: 250 } }),
+    }).then((r) => r.json());
+  const ids = [(await post()).id, (await post()).id];
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const rows = await Promise.all(ids.map((id) => fetch(`${base}/api/jobs/${id}`).then((r) => r.json())));
+    if (rows.every((j) => j.status === "running")) return rows.map((j) => j.leaseOwner);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error("the two jobs never ran at once");
+}
+
 Deno.test("deno task start: first start serves the built dashboard and prints a sign-in link the API accepts", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lab-start-test-" });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../server/main.ts", import.meta.url).pathname, "--port", "0"],
+    // Two worker threads (--workers 2): two jobs run at once.
+    args: [
+      "run",
+      "-A",
+      new URL("../server/main.ts", import.meta.url).pathname,
+      "--port",
+      "0",
+      "--workers",
+      "2",
+    ],
     env: { LAB_DATA_DIR: dir, LAB_TOKEN: "", XDG_RUNTIME_DIR: dir },
     stdout: "piped",
     stderr: "piped",
@@ -741,6 +768,8 @@ Deno.test("deno task start: first start serves the built dashboard and prints a 
     assert.equal(status, 404);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.doesNotMatch(errors, /legacy behavior|request\.signal/, "the server's terminal stays quiet");
+    const owners = await twoJobsAtOnce(base, token);
+    assert.equal(new Set(owners).size, 2, `two worker threads lease them: ${owners}`);
   } finally {
     child.kill("SIGTERM");
     await reader.cancel().catch(() => {});

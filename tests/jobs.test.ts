@@ -857,7 +857,7 @@ Deno.test("a worker records where a job ran (host, owner, adapter) on its row; G
   }
 });
 
-Deno.test("start --no-worker serves only; refused without DATABASE_URL, where no other worker could run jobs", () => {
+Deno.test("start --no-worker serves only (refused without DATABASE_URL); --workers N runs N jobs at once", () => {
   const before = Deno.env.get("DATABASE_URL");
   try {
     Deno.env.delete("DATABASE_URL");
@@ -865,6 +865,20 @@ Deno.test("start --no-worker serves only; refused without DATABASE_URL, where no
     assert.throws(() => startOptions(["--no-worker"]), /--no-worker needs DATABASE_URL/);
     Deno.env.set("DATABASE_URL", "postgres://lab@127.0.0.1:1/lab");
     assert.equal(startOptions(["--no-worker"]).worker, false);
+    assert.equal(startOptions(["--no-worker"]).workers, 0);
+    assert.throws(
+      () => startOptions(["--no-worker", "--workers", "2"]),
+      /--workers and --no-worker contradict/,
+    );
+    // --workers N: N jobs at once, each on a thread of its own; one by default.
+    assert.equal(startOptions([]).workers, 1);
+    assert.equal(startOptions(["--workers", "2"]).workers, 2);
+    for (const bad of ["0", "1.5", "9", "two"]) {
+      assert.throws(
+        () => startOptions(["--workers", bad]),
+        new RegExp(`--workers must be a whole number 1–8 \\(jobs run at once\\), got "${bad}"`),
+      );
+    }
   } finally {
     if (before === undefined) Deno.env.delete("DATABASE_URL");
     else Deno.env.set("DATABASE_URL", before);
