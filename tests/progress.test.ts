@@ -16,7 +16,8 @@ Deno.test("progress: the ETA reads --:-- until the first unit is done, then a fi
 
 Deno.test("progress counts: whole counts as they are, a sweep's fractional experiments to one decimal", () => {
   assert.equal(progressCount(93.0696, 112, "experiments"), "93.1/112 experiments");
-  assert.equal(progressCount(892416, 1500160, "tokens"), "892416/1500160 tokens");
+  assert.equal(progressCount(892416, 1500160, "tokens"), "892,416/1,500,160 tokens");
+  assert.equal(progressCount(1234.56, 2000, "experiments"), "1,234.6/2,000 experiments");
   assert.equal(progressCount(3, 10), "3/10");
 });
 

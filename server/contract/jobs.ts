@@ -55,7 +55,12 @@ export interface JobProgress {
  * bar and the dashboard's job progress both show it).
  */
 export function progressCount(step: number, total: number, unit?: string): string {
-  const count = (n: number) => Number.isInteger(n) ? String(n) : n.toFixed(1);
+  // Thousands grouped ("892,416/1,500,160 tokens"): a pretraining's token counts run to seven digits.
+  const count = (n: number) =>
+    n.toLocaleString(
+      "en-US",
+      Number.isInteger(n) ? {} : { minimumFractionDigits: 1, maximumFractionDigits: 1 },
+    );
   return `${count(step)}/${count(total)}${unit ? ` ${unit}` : ""}`;
 }
 
