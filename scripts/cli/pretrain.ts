@@ -31,6 +31,7 @@ import {
 } from "../../server/lab/pretrain.ts";
 import { PRETRAIN_CONCURRENCY, pretrainInWorker, pretrainSizes } from "../../server/lab/pretrain-pool.ts";
 import { sizesNotPretrained } from "../../server/lab/model-store.ts";
+import { sum } from "../../server/lab/metrics.ts";
 
 const FLAGS = {
   size: { type: "string" },
@@ -121,8 +122,6 @@ export class SizesProgress {
       .join(", ");
   }
 }
-
-const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
 
 /** What one size's pretraining prints, and with --json returns. */
 function summaryOf(result: PretrainResult) {

@@ -15,6 +15,7 @@ import type { CellSummary } from "../contract/results.ts";
 import { type DemoHeadline, runDemo } from "../lab/demo.ts";
 import { ladderSize } from "../lab/ladder.ts";
 import { sizesNotPretrained } from "../lab/model-store.ts";
+import { sum } from "../lab/metrics.ts";
 import type { PretrainProgress } from "../lab/pretrain.ts";
 import { pretrainInWorker } from "../lab/pretrain-pool.ts";
 import type { runSweep } from "../lab/sweep.ts";
@@ -35,8 +36,6 @@ export interface DemoRunners {
 }
 
 const tokenCount = (n: number) => n.toLocaleString("en-US");
-
-const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
 
 /**
  * Progress of the pretraining phase, whose sizes train two at a time: tokens done over the token budgets of

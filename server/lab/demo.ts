@@ -13,6 +13,7 @@
 import type { CellSummary, MedianSummary } from "../contract/results.ts";
 import type { MethodName } from "../contract/methods.ts";
 import { ladderSize } from "./ladder.ts";
+import { sum } from "./metrics.ts";
 import type { PretrainProgress, PretrainResult } from "./pretrain.ts";
 import { type PretrainRequest, pretrainSizes } from "./pretrain-pool.ts";
 import { runSweep, type SweepDeps, type SweepOptions, type SweepResult } from "./sweep.ts";
@@ -106,8 +107,8 @@ function pretrainAll(deps: DemoDeps, sizes: readonly string[]): Promise<Pretrain
         [done[i], budgets[i]] = [p.tokens, p.totalTokens];
         deps.onProgress?.({
           phase: "pretrain",
-          step: done.reduce((a, b) => a + b, 0),
-          total: budgets.reduce((a, b) => a + b, 0),
+          step: sum(done),
+          total: sum(budgets),
           stage: `pretrain ${sizes.join(", ")}`,
           unit: "tokens",
         });

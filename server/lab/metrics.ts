@@ -214,6 +214,13 @@ export function auxconfAlpha(
   return alphaMax * Math.min(1, step / warmupSteps);
 }
 
+/** The sum of the values (0 when there are none). */
+export function sum(values: Iterable<number>): number {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
+}
+
 export function mean(values: readonly number[]): number {
   return values.length === 0 ? NaN : values.reduce((s, v) => s + v, 0) / values.length;
 }

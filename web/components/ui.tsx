@@ -6,7 +6,7 @@ import { type ComponentChildren, toChildArray, type VNode } from "preact";
 import { useEffect, useId, useRef, useState } from "preact/hooks";
 import { describeError } from "../lib/api.ts";
 import { liveJobs } from "../lib/live.ts";
-import { formatDuration, readableKey } from "../lib/format.ts";
+import { formatDuration, formatPercent, percentInterval, readableKey } from "../lib/format.ts";
 import { type JobProgress, type JobStatus, progressCount } from "../../server/contract/jobs.ts";
 
 export function StatusBadge({ status }: { status: string }) {
@@ -294,5 +294,37 @@ export function AskQuestion(
         <button type="button" class="secondary" ref={asking.safe} onClick={() => asking.close()}>{no}</button>
       </span>
     </div>
+  );
+}
+
+/**
+ * A recall (a share of the entities asked) in a table cell, with its 95 % Wilson interval under it: one
+ * decimal beside an interval, none without (the World and Models pages).
+ */
+export function RecallCell(
+  { recall, ci, n, testId }: {
+    recall: number | null | undefined;
+    ci: { lo: number; hi: number } | null | undefined;
+    /** Entities asked, for the interval's title; unknown: "the entities asked". */
+    n?: number | null;
+    testId?: string;
+  },
+) {
+  const interval = percentInterval(ci);
+  return (
+    <td class="num" data-testid={testId}>
+      {formatPercent(recall, interval ? 1 : 0)}
+      {interval && (
+        <>
+          <br />
+          <span
+            class="muted small"
+            title={`95 % interval, Wilson over ${n ? `${n} entities` : "the entities asked"}`}
+          >
+            {interval}
+          </span>
+        </>
+      )}
+    </td>
   );
 }

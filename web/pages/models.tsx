@@ -12,6 +12,7 @@ import {
   JobLiveProgress,
   Loading,
   PageHeader,
+  RecallCell,
   Section,
 } from "../components/ui.tsx";
 import { apiGet, apiPost, describeError } from "../lib/api.ts";
@@ -78,25 +79,6 @@ function Snapshots({ model: m }: { model: ModelListing }) {
         </span>
       ))}
     </span>
-  );
-}
-
-/** The size's region recall with its 95 % interval under it (Wilson over the entities its snapshots ask). */
-function RecallCell({ model: m }: { model: ModelListing }) {
-  const interval = percentInterval(m.knowledgeCi);
-  const asked = m.snapshots.find((s) => s.n !== null)?.n;
-  return (
-    <td class="num" data-testid={`recall-${m.name}`}>
-      {formatPercent(m.knowledge, interval ? 1 : 0)}
-      {interval && (
-        <>
-          <br />
-          <span class="muted small" title={`95 % interval, Wilson over ${asked ?? "the"} entities asked`}>
-            {interval}
-          </span>
-        </>
-      )}
-    </td>
   );
 }
 
@@ -373,7 +355,12 @@ export function ModelsPage() {
                     <td class="num">{formatParams(m.params)}</td>
                     <td class="num">{formatParams(m.tokens)}</td>
                     <td class="num">{formatNumber(m.valLoss)}</td>
-                    <RecallCell model={m} />
+                    <RecallCell
+                      recall={m.knowledge}
+                      ci={m.knowledgeCi}
+                      n={m.snapshots.find((s) => s.n !== null)?.n}
+                      testId={`recall-${m.name}`}
+                    />
                     <td>
                       <LeakageBadge model={m} />
                     </td>

@@ -6,7 +6,7 @@
  */
 import { useState } from "preact/hooks";
 import { Field } from "../components/fields.tsx";
-import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, Section } from "../components/ui.tsx";
+import { Cmd, EmptyState, ErrorBox, Loading, PageHeader, RecallCell, Section } from "../components/ui.tsx";
 import { apiDelete, apiPost, describeError } from "../lib/api.ts";
 import { formatNumber, formatParams, formatPercent, percentInterval } from "../lib/format.ts";
 import { statusVersion } from "../lib/live.ts";
@@ -188,24 +188,6 @@ function Choice<T extends string | number>(
   );
 }
 
-/** A recall with its 95 % interval (Wilson over the entities asked about) under it. */
-function RecallCell({ recall }: { recall: AttributeRecall | undefined }) {
-  const interval = percentInterval(recall?.ci);
-  return (
-    <td class="num">
-      {formatPercent(recall?.accuracy, 1)}
-      {interval && (
-        <>
-          <br />
-          <span class="muted small" title={`95 % interval, Wilson over ${recall!.n} entities`}>
-            {interval}
-          </span>
-        </>
-      )}
-    </td>
-  );
-}
-
 /** Rows = sizes, columns = attributes: each size's recall at its latest snapshot. */
 function RecallBySize({ world }: { world: WorldOverview }) {
   const attributes = world.attributes.map((a) => a.name);
@@ -243,7 +225,10 @@ function RecallBySize({ world }: { world: WorldOverview }) {
                     <span class="tag">{formatPercent(last.pct / 100, 0)} of its budget</span>
                   )}
                 </th>
-                {attributes.map((name) => <RecallCell key={name} recall={recallOf(last, name)} />)}
+                {attributes.map((name) => {
+                  const recall = recallOf(last, name);
+                  return <RecallCell key={name} recall={recall?.accuracy} ci={recall?.ci} n={recall?.n} />;
+                })}
               </tr>
             );
           })}
