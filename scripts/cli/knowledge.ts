@@ -5,7 +5,7 @@
  */
 import { parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { ladderSize } from "../../server/lab/ladder.ts";
-import { wilsonInterval } from "../../server/contract/intervals.ts";
+import { percentWithInterval, wilsonInterval } from "../../server/contract/intervals.ts";
 import { sizeKnowledge, STATED_BUCKETS } from "../../server/lab/knowledge.ts";
 
 export async function main(args: string[]): Promise<void> {
@@ -24,10 +24,6 @@ export async function main(args: string[]): Promise<void> {
     return;
   }
   const percent = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(1)}%`);
-  const withInterval = (correct: number, n: number) => {
-    const ci = wilsonInterval(correct, n);
-    return `${percent(correct / n)} [${(100 * ci.lo).toFixed(1)}, ${(100 * ci.hi).toFixed(1)}]`;
-  };
   console.log(`${report.size}: ${report.entities} entities, tokenizer ${report.tokenizerId}`);
   console.log(
     `attribute  values  majority  accuracy [95% CI]  ` +
@@ -36,7 +32,7 @@ export async function main(args: string[]): Promise<void> {
   for (const a of report.attributes) {
     console.log(
       `${a.attribute.padEnd(10)} ${String(a.candidates).padStart(6)}  ${percent(a.majority).padStart(8)}  ` +
-        `${(a.n ? withInterval(a.correct, a.n) : "-").padEnd(17)}  ` +
+        `${(a.n ? percentWithInterval(a.correct / a.n, wilsonInterval(a.correct, a.n)) : "-").padEnd(17)}  ` +
         a.buckets.map((b) => `${percent(b.accuracy)} (n=${b.n})`.padStart(16)).join(""),
     );
   }

@@ -18,7 +18,7 @@ import { parseFlags, requireFlags } from "../../server/contract/command-flags.ts
 import { openDb } from "../../db/client.ts";
 import { listModels } from "../../server/api/catalog.ts";
 import { leakageLabel, type ModelListing } from "../../server/contract/models.ts";
-import type { Interval } from "../../server/contract/results.ts";
+import { percentWithInterval } from "../../server/contract/intervals.ts";
 import { formatBytes } from "../../kernels/memory.ts";
 import { addOwnModel, ownModelListings } from "../../server/lab/own-models.ts";
 
@@ -56,13 +56,6 @@ async function addModel(args: string[]): Promise<void> {
   );
 }
 
-/** "93.7% [92.0, 95.0]": a recall with its 95 % Wilson interval, "-" without a recall. */
-function recallText(recall: number | null, ci: Interval | null): string {
-  if (recall === null) return "-";
-  const pct = (x: number) => (100 * x).toFixed(1);
-  return `${pct(recall)}%${ci ? ` [${pct(ci.lo)}, ${pct(ci.hi)}]` : ""}`;
-}
-
 /** One line per snapshot: what `--strong SIZE@PCT` loads, how far along and what it recalls. */
 function printSnapshots(models: ModelListing[]): void {
   const snapshots = models.flatMap((m) => m.snapshots);
@@ -72,7 +65,7 @@ function printSnapshots(models: ModelListing[]): void {
     console.log(
       `  ${s.ref.padEnd(33)} ${String(s.step).padStart(4)} ${
         s.tokens.toLocaleString("en-US").padStart(11)
-      }  ${recallText(s.recall, s.ci)}`,
+      }  ${percentWithInterval(s.recall, s.ci)}`,
     );
   }
 }
@@ -94,7 +87,7 @@ export async function main(args: string[]): Promise<void> {
             `${String(m.heads).padStart(5)} ${String(m.contextLength).padStart(7)} ${
               String(m.params).padStart(11)
             }  ${m.status.padEnd(12)} ${(m.valLoss === null ? "-" : m.valLoss.toFixed(4)).padStart(8)}  ${
-              recallText(m.knowledge, m.knowledgeCi).padEnd(22)
+              percentWithInterval(m.knowledge, m.knowledgeCi).padEnd(22)
             }  ${m.checkpointPath === null ? "-" : leakageLabel(m.corpus)}`,
         );
       }

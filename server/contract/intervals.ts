@@ -23,5 +23,12 @@ export function shareInterval(share: number, n: number): Interval {
   return wilsonInterval(Math.round(share * n), n);
 }
 
+/** "93.7% [92.0, 95.0]": a share in percent with its 95 % interval, as the CLI prints recalls; "-" for none. */
+export function percentWithInterval(share: number | null, ci: Interval | null): string {
+  if (share === null) return "-";
+  const pct = (x: number) => (100 * x).toFixed(1);
+  return `${pct(share)}%${ci ? ` [${pct(ci.lo)}, ${pct(ci.hi)}]` : ""}`;
+}
+
 /** How many draws make a suite median's interval (suiteMedianInterval); the dashboard quotes the number. */
 export const SUITE_MEDIAN_DRAWS = 10_000;
