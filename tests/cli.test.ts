@@ -151,6 +151,16 @@ const BAD_COMMAND_LINES: [string[], number, RegExp][] = [
     /^lab pretrain: --concurrency must be ≥ 1, got 0$/,
   ],
   [
+    ["scripts/lab.ts", "sweep", "--sizes", "nano,micro", "--concurrency", "0"],
+    2,
+    /^lab sweep: --concurrency must be ≥ 1, got 0$/,
+  ],
+  [
+    ["scripts/lab.ts", "demo", "--concurrency", "two"],
+    2,
+    /^lab demo: --concurrency must be an integer, got "two"$/,
+  ],
+  [
     ["scripts/lab.ts", "pretrain", "--size", "nano", "-f"],
     2,
     /^lab pretrain: unknown flag -f; its flags: --size …/,

@@ -275,6 +275,55 @@ Deno.test("runs table: the runs of an experiment still training carry its task (
   ]);
 });
 
+/** The start of an experiment as the pipeline announces it (the recorder reads its task). */
+const started = (task: string) => ({
+  task,
+  weak: "nano",
+  strong: "small",
+  method: "naive" as const,
+  seed: 0,
+});
+
+Deno.test("runs table: a demo's sweep in two lanes keeps each lane's run in training apart", async () => {
+  const config = { tasks: ["world"], sizes: ["nano", "small"], methods: ["naive"], seeds: [0] };
+  const { sweep, job } = await runningDemo(config);
+  const reported: { runIds?: number[] }[] = [];
+  const recording = await sweepRecording(
+    { ...jobContext(job.id), progress: (p) => void reported.push(p) },
+    sweep.id,
+    { lanes: 2 },
+  );
+  assert.equal(recording.lanes?.concurrency, 2);
+  const opened = [0, 1].map((n) => recording.lanes!.open(n));
+  opened.forEach((lane) => lane.close?.());
+  const [coast, region] = opened.map((lane) => ({ ...recording, ...lane.callbacks }));
+  // Both lanes train a weak nano at once: two rows in training, each of its lane's task.
+  coast.onStart!(started("world-coast"));
+  region.onStart!(started("world-region"));
+  const coastWeak = await startRun(coast, job.id, "weak", "nano");
+  const regionWeak = await startRun(region, job.id, "weak", "nano");
+  assert.notEqual(coastWeak, regionWeak);
+  recording.onProgress!({ step: 0.5, total: 2, unit: "experiments", stage: "both lanes" });
+  assert.deepEqual(reported.at(-1)?.runIds?.toSorted(), [coastWeak, regionWeak].toSorted(), "both live runs");
+  const [rw, rc, rs] = experimentRuns(0, 0.5);
+  const [cw, cc, cs] = experimentRuns(0, 0);
+  await region.onRun!(rw);
+  await coast.onRun!(cw);
+  for (const run of [rc, rs]) await region.onRun!(run);
+  await region.onExperiment!(experimentResult("world-region", 0, [rw, rc, rs]), 1, 2);
+  for (const run of [cc, cs]) await coast.onRun!(run);
+  await coast.onExperiment!(experimentResult("world-coast", 0, [cw, cc, cs]), 0, 2);
+  const all = await table(`experimentId=${sweep.id}&sort=id&order=asc`);
+  assert.deepEqual(all.rows.map((r) => [r.id, r.role, r.status, r.task]), [
+    [coastWeak, "weak", "done", "world-coast"],
+    [regionWeak, "weak", "done", "world-region"],
+    [all.rows[2].id, "ceiling", "done", "world-region"],
+    [all.rows[3].id, "student", "done", "world-region"],
+    [all.rows[4].id, "ceiling", "done", "world-coast"],
+    [all.rows[5].id, "student", "done", "world-coast"],
+  ], "each weak run finished in its own row; no run of one lane written over the other's");
+});
+
 Deno.test("runs stored without their task: every run of the world suite in one job (the demo) that a result reports has its task", async () => {
   const config = { tasks: ["world"], sizes: ["nano", "small"], methods: ["naive"], seeds: [0] };
   const { sweep, job } = await runningDemo(config);

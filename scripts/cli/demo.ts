@@ -7,13 +7,13 @@
  * total time.
  * Two seeds by default (`--seeds 0` halves the sweep; its cells then carry each experiment's bootstrap
  * interval instead of a t-interval over seeds).
- * Progress with ETA on stderr. --world F runs it on another world file; --json: the last line is one
- * JSON object.
+ * Progress with ETA on stderr. --concurrency N: sweep groups at once (as `lab sweep`; default 2).
+ * --json: the last line is one JSON object.
  */
 import { parseFlags } from "../../server/contract/command-flags.ts";
 import { ProgressBar } from "../progress.ts";
 import { DEMO_SWEEP, type DemoResult, runDemo } from "../../server/lab/demo.ts";
-import { formatSweep, labDeps } from "./sweep.ts";
+import { concurrencyOption, formatSweep, labDeps } from "./sweep.ts";
 import { seedsOption } from "./w2s.ts";
 
 const num = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
@@ -21,14 +21,16 @@ const num = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
 export async function main(args: string[]): Promise<void> {
   const { values } = parseFlags(args, {
     seeds: { type: "string" },
+    concurrency: { type: "string" },
     json: { type: "boolean", default: false },
   });
   const seeds = values.seeds === undefined ? DEMO_SWEEP.seeds : seedsOption("seeds", values.seeds);
+  const concurrency = concurrencyOption(values.concurrency);
   const dataDir = Deno.env.get("LAB_DATA_DIR") ?? "./data";
   let bar: ProgressBar | undefined;
   let phase = "";
   const result = await runDemo({
-    ...labDeps(dataDir),
+    ...await labDeps(dataDir, { concurrency }),
     dataDir,
     onProgress: (p) => {
       const label = p.phase === "pretrain" ? p.stage : "sweep";

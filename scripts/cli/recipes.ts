@@ -4,13 +4,13 @@
  * naive students with every reading on the VALIDATION split (the test split is never loaded) and the
  * table gives, per recipe, the median PGR over the cells whose gap is real with its interval, then the
  * mean weak, ceiling and student accuracy per pair. This is how the default recipe (server/lab/ladder.ts)
- * was chosen; `--only 3,4` runs some recipes by their number in the table.
+ * was chosen; `--only 3,4` runs some recipes by their number in the table; `--concurrency N` as `lab sweep`.
  */
 import { commaList, parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { ProgressBar } from "../progress.ts";
 import { DEMO_SWEEP } from "../../server/lab/demo.ts";
 import { type RecipeRow, runRecipeStudy, STUDY_RECIPES } from "../../server/lab/recipe-study.ts";
-import { labDeps } from "./sweep.ts";
+import { concurrencyOption, labDeps } from "./sweep.ts";
 import { numberOption, seedsOption } from "./w2s.ts";
 
 const num = (
@@ -24,6 +24,7 @@ export async function main(args: string[]): Promise<void> {
     sizes: { type: "string", default: DEMO_SWEEP.sizes.join(",") },
     seeds: { type: "string", default: DEMO_SWEEP.seeds.join(",") },
     only: { type: "string" },
+    concurrency: { type: "string" },
     json: { type: "boolean", default: false },
   });
   const only = values.only ? commaList(values.only).map((s) => numberOption("only", s, true)!) : undefined;
@@ -41,9 +42,12 @@ export async function main(args: string[]): Promise<void> {
       sizes: commaList(values.sizes),
       seeds: seedsOption("seeds", values.seeds),
     },
-    labDeps(dataDir, (p) => {
-      bar.opts.total = p.total;
-      bar.update(p.step, p.stage);
+    await labDeps(dataDir, {
+      onProgress: (p) => {
+        bar.opts.total = p.total;
+        bar.update(p.step, p.stage);
+      },
+      concurrency: concurrencyOption(values.concurrency),
     }),
     recipes,
     (row) => !values.json && console.error(`done: ${row.recipe.name} in ${row.seconds.toFixed(0)} s`),

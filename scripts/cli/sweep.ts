@@ -12,6 +12,9 @@
  * finetuning recipe as in `lab w2s`: --embeddings train|frozen --head-init zero|probe
  * --decay-to zero|pretrained. --ladder a,b,…: imported models (`lab models add`) sharing one tokenizer
  * instead of the lab's ladder (--sizes defaults to all of them; world tasks need the lab's ladder).
+ * --concurrency N: groups of experiments (one task and seed each, so no role is trained twice) run N at a
+ * time, each lane in a worker of its own (default 2; 1: one after another in this process); the same
+ * results either way.
  */
 import { commaList, parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { join } from "node:path";
@@ -19,14 +22,15 @@ import { ProgressBar } from "../progress.ts";
 import { ExperimentCache } from "../../server/lab/cache.ts";
 import { METHOD_NAMES, type MethodName } from "../../server/contract/methods.ts";
 import { runSweep, sweepCsv, type SweepDeps, type SweepResult } from "../../server/lab/sweep.ts";
-import { ladderModelSource } from "../../server/lab/model-source.ts";
 import { modelSourceFor } from "../../server/lab/own-models.ts";
 import { importedTaskLookup } from "../../server/jobs/experiment-jobs.ts";
+import { SWEEP_CONCURRENCY, workerLanes } from "../../server/lab/sweep-pool.ts";
 import {
   checkFlags,
   evaluateOnOption,
   knobOptions,
   ladderOption,
+  numberOption,
   RECIPE_PARSE_OPTIONS,
   recipeOptions,
   seedsOption,
@@ -35,14 +39,32 @@ import {
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "-");
 const num = (x: number | null) => (x === null || !Number.isFinite(x) ? "-" : x.toFixed(2));
 
-/** What a sweep run from the command line reads and writes: the ladder, the role cache, imported tasks. */
-export function labDeps(dataDir: string, onProgress?: SweepDeps["onProgress"]): SweepDeps {
+/**
+ * What a sweep run from the command line reads and writes: the ladder (or the imported `ladder`), the role
+ * cache, imported tasks; `concurrency` groups of experiments at a time, each lane in a worker (sweep-pool.ts).
+ */
+export async function labDeps(
+  dataDir: string,
+  opts: { onProgress?: SweepDeps["onProgress"]; ladder?: string[]; concurrency?: number } = {},
+): Promise<SweepDeps> {
+  const cacheDir = join(dataDir, "cache");
+  const concurrency = opts.concurrency ?? SWEEP_CONCURRENCY;
   return {
-    models: ladderModelSource(dataDir),
-    cache: new ExperimentCache(join(dataDir, "cache")),
+    models: await modelSourceFor(dataDir, opts.ladder),
+    cache: new ExperimentCache(cacheDir),
     importedTasks: importedTaskLookup(dataDir),
-    onProgress,
+    onProgress: opts.onProgress,
+    lanes: concurrency > 1
+      ? workerLanes({ dataDir, ladder: opts.ladder, cacheDir }, { concurrency })
+      : undefined,
   };
+}
+
+/** --concurrency N: groups of experiments at once (default SWEEP_CONCURRENCY), a usage error unless N ≥ 1. */
+export function concurrencyOption(value: string | undefined): number {
+  const n = numberOption("concurrency", value, true) ?? SWEEP_CONCURRENCY;
+  if (n < 1) throw new UsageError(`--concurrency must be ≥ 1, got ${value}`);
+  return n;
 }
 
 /** Agreement where the supervisor is wrong, with the cell's interval (t over seeds, or Wilson over one seed's). */
@@ -106,9 +128,11 @@ export async function main(args: string[]): Promise<void> {
     control: { type: "boolean", default: false },
     leakage: { type: "boolean", default: false },
     ladder: { type: "string" },
+    concurrency: { type: "string" },
     ...RECIPE_PARSE_OPTIONS,
   });
   const ladder = ladderOption(values.ladder);
+  const concurrency = concurrencyOption(values.concurrency);
   const sizes = values.sizes === undefined && ladder ? ladder : commaList(values.sizes);
   if (sizes.length < 2) {
     throw new UsageError("--sizes needs at least two sizes, e.g. --sizes nano,micro,small");
@@ -153,13 +177,14 @@ export async function main(args: string[]): Promise<void> {
       leakage: values.leakage,
       ...recipe,
     },
-    {
-      ...labDeps(dataDir, (p) => {
+    await labDeps(dataDir, {
+      onProgress: (p) => {
         bar.opts.total = p.total;
         bar.update(p.step, p.stage);
-      }),
-      models: await modelSourceFor(dataDir, ladder),
-    },
+      },
+      ladder,
+      concurrency,
+    }),
   );
   bar.finish();
   if (values["evaluate-on"] === "validation" && !values.json && !values.csv) {

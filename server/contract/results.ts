@@ -224,6 +224,7 @@ export interface ExperimentResult extends Readings {
   prompting?: PromptingReport;
   probes?: LayerProbe[];
   runs: RoleRun[];
+  /** This experiment's cache lookups (roles, the generative LM): hits read back, misses computed. */
   cache: { hits: number; misses: number };
   seconds: number;
 }

@@ -4,7 +4,8 @@
  * shows it as any sweep. Each size not yet pretrained is pretrained the way the pretrain job does it
  * (pretrainInJob: its models row, a pretrain run with its curves), two sizes at a time, each in a worker
  * of its own (pretrain-pool.ts); then the sweep's experiments are stored the way the sweep job stores them
- * (sweepRecording). Progress goes one phase at a time — pretraining in tokens over every size still to
+ * (sweepRecording), two groups of experiments at a time, each in a worker with a recorder of its own
+ * (sweep-pool.ts). Progress goes one phase at a time — pretraining in tokens over every size still to
  * pretrain, then the sweep's steps — so the ETA is the current phase's and the message names the phase.
  * The result is the sweep's summary with the demo's headline.
  */
@@ -18,6 +19,7 @@ import { sizesNotPretrained } from "../lab/model-store.ts";
 import { sum } from "../lab/metrics.ts";
 import type { PretrainProgress } from "../lab/pretrain.ts";
 import { pretrainInWorker } from "../lab/pretrain-pool.ts";
+import { SWEEP_CONCURRENCY } from "../lab/sweep-pool.ts";
 import type { runSweep } from "../lab/sweep.ts";
 import {
   finite,
@@ -96,7 +98,9 @@ export function makeDemoHandler(runners: DemoRunners = {}): JobHandler {
     const options = sweepOptions(config);
     const toPretrain = await sizesNotPretrained(ctx.dataDir, options.sizes);
     const phase = pretrainPhaseProgress(ctx, toPretrain);
-    const { onProgress: sweepProgress, ...recording } = await sweepRecording(ctx, experimentId);
+    const { onProgress: sweepProgress, ...recording } = await sweepRecording(ctx, experimentId, {
+      lanes: SWEEP_CONCURRENCY,
+    });
     const demo = await runDemo({
       ...recording,
       dataDir: ctx.dataDir,

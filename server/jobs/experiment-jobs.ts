@@ -24,6 +24,7 @@ import { METRIC_SERIES, validationSeries } from "../contract/series.ts";
 import { ExperimentCache } from "../lab/cache.ts";
 import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
 import {
+  type LaneCallbacks,
   runPlanned,
   type SweepDeps,
   type SweepOptions,
@@ -37,7 +38,8 @@ import { modelDir } from "../lab/model-store.ts";
 import { JobWait } from "./queue.ts";
 import type { ModelSource } from "../lab/model-source.ts";
 import { modelSourceFor } from "../lab/own-models.ts";
-import { type ExperimentDeps, runExperiment } from "../lab/w2s.ts";
+import { runExperiment } from "../lab/w2s.ts";
+import { workerLanes } from "../lab/sweep-pool.ts";
 import type { ImportedTaskLookup } from "../tasks/load.ts";
 import type { JobContext } from "./registry.ts";
 
@@ -126,7 +128,7 @@ class Recorder {
     return row.id;
   }
 
-  deps(): Pick<ExperimentDeps, "onStart" | "onEval" | "onRun"> {
+  deps(): Pick<LaneCallbacks, "onStart" | "onEval" | "onRun"> {
     return {
       onStart: (opts) => {
         this.task = opts.task;
@@ -226,29 +228,50 @@ class Recorder {
   }
 }
 
-function pipelineDeps(ctx: JobContext, recorder: Recorder, models: ModelSource): ExperimentDeps {
+/**
+ * What the pipeline reports through inside a job: live runs, results and progress. Each recorder keeps one
+ * run in training: a sweep in lanes has one per lane (`lanes` > 1: the callbacks are the lanes', the
+ * progress names every lane's live run).
+ */
+function pipelineDeps(
+  ctx: JobContext,
+  recorders: Recorder[],
+  models: ModelSource,
+  ladder?: readonly string[],
+): SweepDeps {
   let lastLive: Record<string, number> = {};
+  const callbacks = (recorder: Recorder): LaneCallbacks => ({
+    ...recorder.deps(),
+    onEval: (role, size, point) => {
+      lastLive = { [validationSeries(role)]: point.valAcc, [METRIC_SERIES.testAcc]: point.testAcc };
+      recorder.deps().onEval!(role, size, point);
+    },
+    onExperiment: (result) => recorder.writeResult(result),
+  });
+  const cacheDir = join(ctx.dataDir, "cache");
   return {
     models,
-    cache: new ExperimentCache(join(ctx.dataDir, "cache")),
+    cache: new ExperimentCache(cacheDir),
     importedTasks: dbTaskLookup(ctx.db),
     signal: ctx.signal,
     onProgress: (p) => {
-      const runId = recorder.liveRunId;
+      const runIds = recorders.flatMap((r) => r.liveRunId ?? []);
       ctx.progress({
         step: p.step,
         total: p.total,
         unit: p.unit,
         message: p.stage,
         metrics: lastLive,
-        ...(runId !== undefined ? { runIds: [runId] } : {}),
+        ...(runIds.length > 0 ? { runIds } : {}),
       });
     },
-    ...recorder.deps(),
-    onEval: (role, size, point) => {
-      lastLive = { [validationSeries(role)]: point.valAcc, [METRIC_SERIES.testAcc]: point.testAcc };
-      recorder.deps().onEval!(role, size, point);
-    },
+    ...callbacks(recorders[0]),
+    lanes: recorders.length > 1
+      ? workerLanes({ dataDir: ctx.dataDir, ladder, cacheDir }, {
+        concurrency: recorders.length,
+        callbacks: (n) => callbacks(recorders[n]),
+      })
+      : undefined,
   };
 }
 
@@ -294,7 +317,7 @@ export async function w2sHandler(ctx: JobContext): Promise<unknown> {
     generativeBase: config.generativeBase,
     lmEpochs: config.lmEpochs,
     promptingShots: config.promptingShots,
-  }, pipelineDeps(ctx, recorder, await modelSourceFor(ctx.dataDir, config.ladder)));
+  }, pipelineDeps(ctx, [recorder], await modelSourceFor(ctx.dataDir, config.ladder)));
   await recorder.writeResult(result);
   return summary(result);
 }
@@ -360,17 +383,18 @@ export function sweepRequest(options: SweepOptions, name?: string): SweepCreate 
 /**
  * What a sweep hands the pipeline inside job `ctx`: the models (the imported `ladder`, else the lab's),
  * cache and tasks, live runs and progress, and each experiment written to the store as it finishes. An
- * earlier attempt's rows are cleared.
+ * earlier attempt's rows are cleared. `lanes` > 1: groups of experiments that many at a time, each lane in a
+ * worker with a recorder of its own (sweep-pool.ts).
  */
 export async function sweepRecording(
   ctx: JobContext,
   experimentId: number,
-  ladder?: readonly string[],
+  opts: { ladder?: readonly string[]; lanes?: number } = {},
 ): Promise<SweepDeps> {
-  const recorder = new Recorder(ctx, experimentId);
-  await recorder.clearEarlierAttempt();
-  const models = await modelSourceFor(ctx.dataDir, ladder);
-  return { ...pipelineDeps(ctx, recorder, models), onExperiment: (result) => recorder.writeResult(result) };
+  const { ladder, lanes = 1 } = opts;
+  const recorders = Array.from({ length: Math.max(1, lanes) }, () => new Recorder(ctx, experimentId));
+  await recorders[0].clearEarlierAttempt();
+  return pipelineDeps(ctx, recorders, await modelSourceFor(ctx.dataDir, ladder), ladder);
 }
 
 /** A sweep job's result: its summary without the experiments (they are stored as result rows). */
@@ -498,11 +522,7 @@ export function makeSweepHandlers(models: SweepModels = modelSourceFor) {
     }
     const recorder = new Recorder(ctx, experimentId);
     if (ctx.attempt > 1) await clearCellAttempt(ctx, experimentId, indices.map((i) => plan[i]));
-    const deps = {
-      ...pipelineDeps(ctx, recorder, source),
-      onExperiment: (r: ExperimentResult) => recorder.writeResult(r),
-    };
-    const ran = await runPlanned(plan, deps, indices);
+    const ran = await runPlanned(plan, pipelineDeps(ctx, [recorder], source), indices);
     return {
       experiments: ran.map((result, k) => ({ index: indices[k], result: storedExperiment(result) })),
       seconds: (performance.now() - started) / 1000,

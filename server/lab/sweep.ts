@@ -22,6 +22,7 @@ import {
   shareInterval,
   shareTInterval95,
   suiteMedianInterval,
+  sum,
   tInterval95,
 } from "./metrics.ts";
 import type { MethodName } from "../contract/methods.ts";
@@ -239,6 +240,32 @@ export interface SweepDeps extends ExperimentDeps {
   onExperiment?: (result: ExperimentResult, index: number, total: number) => void | Promise<void>;
   /** Skip experiments already finished (a resumed sweep job): index → result. */
   finished?: Map<number, ExperimentResult>;
+  /** Run the sweep's groups of experiments several at a time (runInLanes); absent: one after another. */
+  lanes?: SweepLanes;
+}
+
+/** What a lane reports through, its own: a job's recorder keeps one run in training per lane. */
+export type LaneCallbacks = Pick<SweepDeps, "onStart" | "onEval" | "onRun" | "onExperiment">;
+
+/** Runs some of a plan's experiments (runPlanned's shape): in this process, or in a worker (sweep-pool.ts). */
+export type PlanRunner = (
+  plan: readonly ExperimentOptions[],
+  deps: SweepDeps,
+  indices: readonly number[],
+) => Promise<ExperimentResult[]>;
+
+/** A lane as runInLanes opens it: what runs its groups, its own callbacks, and how it is closed. */
+export interface SweepLane {
+  run: PlanRunner;
+  callbacks?: LaneCallbacks;
+  close?: () => void;
+}
+
+export interface SweepLanes {
+  /** Lanes at once; each runs whole groups (experiments that share roles), one after another. */
+  concurrency: number;
+  /** Opens lane `n` (0 … concurrency − 1). */
+  open: (n: number) => SweepLane;
 }
 
 /**
@@ -336,10 +363,93 @@ export async function runPlanned(
   return results;
 }
 
+/**
+ * The plan's indices grouped by task and seed, in plan order: the experiments that share roles (a weak
+ * model and its labels, a ceiling, each cached per task, seed and size), so that no two lanes train one.
+ */
+export function roleGroups(plan: readonly ExperimentOptions[], indices: readonly number[]): number[][] {
+  return [...Map.groupBy(indices, (i) => JSON.stringify([plan[i].task, plan[i].seed])).values()];
+}
+
+/**
+ * Runs the plan's experiments `lanes.concurrency` groups at a time (roleGroups; each lane takes the next
+ * group when its last is done), results in plan order. Progress counts experiments over every lane, each
+ * running one's share included, and names what each lane runs. Experiments in `deps.finished` are not run
+ * again. The first failure stops the other lanes (through their signal) and rejects with that failure.
+ */
+export async function runInLanes(
+  plan: readonly ExperimentOptions[],
+  deps: SweepDeps & { lanes: SweepLanes },
+): Promise<ExperimentResult[]> {
+  const results: ExperimentResult[] = new Array(plan.length);
+  const todo = plan.map((_, i) => i).filter((i) => {
+    const finished = deps.finished?.get(i);
+    if (finished) results[i] = finished;
+    return !finished;
+  });
+  const groups = roleGroups(plan, todo);
+  const count = Math.min(deps.lanes.concurrency, groups.length);
+  const share = new Array<number>(count).fill(0);
+  const stages = new Array<string>(count).fill("");
+  let done = plan.length - todo.length;
+  const report = () =>
+    deps.onProgress?.({
+      step: done + sum(share),
+      total: plan.length,
+      unit: "experiments",
+      stage: stages.filter(Boolean).join(" · "),
+    });
+  const stop = new AbortController();
+  const signal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
+  let failure: { error: unknown } | undefined;
+  const lane = async (n: number) => {
+    const opened = deps.lanes.open(n);
+    try {
+      for (let group = groups.shift(); group && !failure; group = groups.shift()) {
+        let groupDone = 0;
+        const laneDeps: SweepDeps = {
+          ...deps,
+          ...opened.callbacks,
+          lanes: undefined,
+          finished: undefined,
+          signal,
+          onProgress: (p) => {
+            // runPlanned counts from the group's start: the experiments this lane finished, then a share.
+            share[n] = Math.max(0, p.step - groupDone);
+            stages[n] = p.stage;
+            report();
+          },
+          onExperiment: async (result, index, total) => {
+            await opened.callbacks?.onExperiment?.(result, index, total);
+            await deps.onExperiment?.(result, index, total);
+            [done, share[n]] = [done + 1, 0];
+            groupDone++;
+            report();
+          },
+        };
+        const ran = await opened.run(plan, laneDeps, group);
+        group.forEach((i, k) => results[i] = ran[k]);
+      }
+    } catch (error) {
+      failure ??= { error };
+      stop.abort(error);
+    } finally {
+      stages[n] = "";
+      opened.close?.();
+    }
+  };
+  await Promise.all(Array.from({ length: count }, (_, n) => lane(n)));
+  if (failure) throw deps.signal?.aborted ? deps.signal.reason ?? failure.error : failure.error;
+  return results;
+}
+
 export async function runSweep(opts: SweepOptions, deps: SweepDeps): Promise<SweepResult> {
   const started = performance.now();
   const plan = await sweepPlan(opts, deps.models);
-  return sweepResult(await runPlanned(plan, deps), (performance.now() - started) / 1000);
+  const results = deps.lanes && deps.lanes.concurrency > 1
+    ? await runInLanes(plan, { ...deps, lanes: deps.lanes })
+    : await runPlanned(plan, deps);
+  return sweepResult(results, (performance.now() - started) / 1000);
 }
 
 /** One CSV row per experiment (task, pair, method, seed): the export shape the API writes too. */

@@ -195,6 +195,7 @@ export async function runExperiment(
   deps: ExperimentDeps,
 ): Promise<ExperimentResult> {
   const started = performance.now();
+  const cacheBefore = { hits: deps.cache?.hits ?? 0, misses: deps.cache?.misses ?? 0 };
   deps.onStart?.(opts);
   const prepared = await prepareExperiment(opts, deps);
   const { method, mode, chain, world, gpu, models, data, lmEpochs, plan, runs, ctx } = prepared;
@@ -241,7 +242,11 @@ export async function runExperiment(
     prompting,
     probes,
     runs,
-    cache: deps.cache,
+    // This experiment's lookups: the cache's counters run on over a sweep.
+    cache: {
+      hits: (deps.cache?.hits ?? 0) - cacheBefore.hits,
+      misses: (deps.cache?.misses ?? 0) - cacheBefore.misses,
+    },
     started,
   });
 }
@@ -789,10 +794,10 @@ function readResult(input: {
   prompting?: PromptingReport;
   probes?: LayerProbe[];
   runs: RoleRun[];
-  cache?: ExperimentCache;
+  cache: ExperimentResult["cache"];
   started: number;
 }): ExperimentResult {
-  const { opts, data: { gt, n }, trained: { weak, ceiling, student }, cache } = input;
+  const { opts, data: { gt, n }, trained: { weak, ceiling, student } } = input;
   const weakTestPred = hardLabels(weak.predictions.test) as number[];
   const ceilingTestPred = hardLabels(ceiling.predictions.test) as number[];
   const studentTestPred = hardLabels(student.predictions.test) as number[];
@@ -860,7 +865,7 @@ function readResult(input: {
     prompting: input.prompting,
     probes: input.probes,
     runs: input.runs,
-    cache: { hits: cache?.hits ?? 0, misses: cache?.misses ?? 0 },
+    cache: input.cache,
     seconds: (performance.now() - input.started) / 1000,
   };
 }
