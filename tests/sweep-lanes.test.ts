@@ -97,7 +97,15 @@ Deno.test("two lanes in this process: the one-after-another results, whole group
       alone.cells.map((c) => c.results.map(uncounted)),
       "the same experiments to the same readings, in plan order",
     );
-    assert.deepEqual(written.toSorted((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7], "the sweep's onExperiment");
+    const ends = [...log.values()].flat().filter((l) => l.startsWith("done")).map((l) =>
+      Number(l.split(" ")[1])
+    );
+    assert.deepEqual(
+      ends.toSorted((a, b) => a - b),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+      "each end heard once, by its lane",
+    );
+    assert.deepEqual(written, [], "a lane's callbacks stand in for the sweep's: no result is written twice");
 
     // Groups by task and seed: plan order is task, pair, method, seed.
     const plan = await sweepPlan(SWEEP, tinyModels());

@@ -254,7 +254,10 @@ export type PlanRunner = (
   indices: readonly number[],
 ) => Promise<ExperimentResult[]>;
 
-/** A lane as runInLanes opens it: what runs its groups, its own callbacks, and how it is closed. */
+/**
+ * A lane as runInLanes opens it: what runs its groups, its own callbacks (called instead of the sweep's:
+ * a job's recorder per lane), and how it is closed.
+ */
 export interface SweepLane {
   run: PlanRunner;
   callbacks?: LaneCallbacks;
@@ -404,12 +407,12 @@ export async function runInLanes(
   let failure: { error: unknown } | undefined;
   const lane = async (n: number) => {
     const opened = deps.lanes.open(n);
+    const own = { ...deps, ...opened.callbacks };
     try {
       for (let group = groups.shift(); group && !failure; group = groups.shift()) {
         let groupDone = 0;
         const laneDeps: SweepDeps = {
-          ...deps,
-          ...opened.callbacks,
+          ...own,
           lanes: undefined,
           finished: undefined,
           signal,
@@ -420,8 +423,7 @@ export async function runInLanes(
             report();
           },
           onExperiment: async (result, index, total) => {
-            await opened.callbacks?.onExperiment?.(result, index, total);
-            await deps.onExperiment?.(result, index, total);
+            await own.onExperiment?.(result, index, total);
             [done, share[n]] = [done + 1, 0];
             groupDone++;
             report();
