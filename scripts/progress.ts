@@ -24,6 +24,20 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
 
+/** `text` cut to `columns` characters, its last one "…" where it was cut. */
+export function clip(text: string, columns: number): string {
+  const chars = [...text];
+  return chars.length <= columns ? text : chars.slice(0, Math.max(0, columns - 1)).join("") + "…";
+}
+
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 120;
+  }
+}
+
 export class ProgressBar {
   private start = performance.now();
   private lastDraw = 0;
@@ -66,7 +80,9 @@ export class ProgressBar {
         formatDuration(this.etaSeconds)
       }` +
       `${note ? " " + note : ""}`;
-    Deno.stderr.writeSync(this.encoder.encode(this.tty ? `\r\x1b[2K${line}` : `${line}\n`));
+    // A redrawn line must fit the terminal: one that wraps leaves a copy behind at every redraw.
+    const shown = this.tty ? clip(line, terminalColumns() - 1) : line;
+    Deno.stderr.writeSync(this.encoder.encode(this.tty ? `\r\x1b[2K${shown}` : `${line}\n`));
   }
 
   /** Ends the bar where it stands (interrupted work): the count so far and the note, drawn at once. */

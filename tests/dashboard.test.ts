@@ -528,7 +528,7 @@ async function checkFormDefaultsAndDemoButton({ page, base, shot }: Ui) {
   assert.deepEqual(await checked("sizes"), ["nano", "micro", "mini", "small"]);
   assert.deepEqual(await checked("methods"), ["naive"]);
   assert.deepEqual(await values("#seeds", "#embeddings"), ["0, 1", ""], "seeds 0, 1; the recipe left unset");
-  await page.click("[data-testid=demo-header] button:has-text('Run the demo (about 20 minutes on 2 cores)')");
+  await page.click("[data-testid=demo-header] button:has-text('Run the demo (7 to 20 minutes on 2 cores)')");
   const progress = "[data-testid=demo-header] .job-progress";
   await page.waitForSelector(`${progress}[data-status=queued]`);
   await page.waitForSelector("[data-kind=sweep] >> text=demo");

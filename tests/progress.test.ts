@@ -1,6 +1,6 @@
 /** The CLI progress bar: no ETA before anything is done (a 0 rate printed "ETA 166684444444:26:40"). */
 import assert from "node:assert/strict";
-import { formatDuration, ProgressBar } from "../scripts/progress.ts";
+import { clip, formatDuration, ProgressBar } from "../scripts/progress.ts";
 import { SizesProgress } from "../scripts/cli/pretrain.ts";
 import { progressCount } from "../server/contract/jobs.ts";
 
@@ -34,4 +34,11 @@ Deno.test("lab pretrain's one bar over several sizes counts this session's token
   assert.equal(progress.note(), "small loss 2.500, mini val 3.250");
   progress.progress("small", { step: 20, totalSteps: 20, tokens: 1000, totalTokens: 1000, trainLoss: 2 });
   assert.equal(progress.note(), "mini val 3.250", "a size that has finished leaves the note");
+});
+
+Deno.test("progress: a redrawn line is cut to the terminal's width, its last character an ellipsis", () => {
+  assert.equal(clip("sweep 12/112 world-coast nano→mini", 12), "sweep 12/11…");
+  assert.equal(clip("short", 12), "short");
+  assert.equal(clip("nano→mini→small", 10), "nano→mini…", "arrows count as one column each");
+  assert.equal([...clip("x".repeat(200), 79)].length, 79);
 });

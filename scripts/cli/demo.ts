@@ -40,7 +40,8 @@ export async function main(args: string[]): Promise<void> {
         phase = label;
       }
       bar!.opts.total = p.total;
-      bar!.update(p.step, p.stage);
+      // The pretraining bar's label already names its sizes.
+      bar!.update(p.step, p.phase === "pretrain" ? "" : p.stage);
     },
   }, { ...DEMO_SWEEP, seeds });
   bar?.finish();

@@ -232,7 +232,7 @@ function DemoLauncher({ place }: { place: "header" | "empty" }) {
         aria-describedby={signedOut ? `demo-signed-out-${place}` : undefined}
         onClick={start}
       >
-        {busy ? "Starting the demo…" : "Run the demo (about 20 minutes on 2 cores)"}
+        {busy ? "Starting the demo…" : "Run the demo (7 to 20 minutes on 2 cores)"}
       </button>
       <p class="muted small demo-line">{DEMO_LINE}</p>
       {signedOut && (
