@@ -1,6 +1,6 @@
 /**
  * `deno task bench [--json] [--quick] [--kernels-only|--training-only] [--peers] [--no-autotune] [--gpt2]
- * [--profile [W/L|SIZE]]`: kernel and training benchmarks on this machine's WebGPU adapter. The measuring
+ * [--profile [W/L|SIZE]] [--sweep]`: kernel and training benchmarks on this machine's WebGPU adapter. The measuring
  * lives in kernels/bench/ (suite.ts runs it); this file reads the flags and prints.
  *
  * Kernels: time per call and GFLOP/s or GB/s at realistic shapes, every version of each kernel side by
@@ -29,6 +29,10 @@
  * lab corpus's vocabulary from $LAB_DATA_DIR or ./data), down by kernel: GPU time per dispatch label
  * (layer indices merged), its share of the step and GFLOP/s.
  *
+ * --sweep times one sweep (every world task over nano, micro and mini, seed 0: 32 experiments) one lane at a
+ * time and in two lanes, on the ladder pretrained in $LAB_DATA_DIR or ./data, each on an empty role cache,
+ * and says whether both gave the same readings (scripts/sweep-bench.ts).
+ *
  * --gpt2 times only the GPT-2-124M-sized training step (vocabulary 50257, context 1024, width 768,
  * 12 layers, batch 4 × 1024): the GPU-session comparison with PyTorch (scripts/gpu/check.sh). It needs
  * an adapter whose storage bindings hold the 154 MB embedding; llvmpipe's 128 MiB limit refuses it
@@ -55,6 +59,7 @@ import { loadLabCorpus } from "../server/lab/lab-corpus.ts";
 import { runBench } from "../kernels/bench/suite.ts";
 import { Timer } from "../kernels/bench/timer.ts";
 import { measureCeiling } from "../kernels/bench/ceiling.ts";
+import { benchSweep } from "./sweep-bench.ts";
 
 /** A GFLOP/s figure as a share of the adapter's fma ceiling ("" where either is missing). */
 function ofCeiling(gflops: number | undefined, ceiling: number | undefined): string {
@@ -236,6 +241,7 @@ const BENCH_FLAGS = {
   "no-autotune": { type: "boolean" },
   gpt2: { type: "boolean" },
   profile: { type: "boolean" },
+  sweep: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -266,6 +272,20 @@ if (import.meta.main) {
   if (profileAt >= 0) {
     await profile(args, profileAt);
     Deno.exit(0);
+  }
+  if (args.includes("--sweep")) {
+    const json = args.includes("--json");
+    const report = await benchSweep(Deno.env.get("LAB_DATA_DIR") ?? "./data", json ? () => {} : console.log)
+      .catch(fail);
+    if (json) console.log(JSON.stringify(report));
+    else {
+      console.log(
+        `two lanes ${report.speedup.toFixed(2)}× one; the same readings: ${
+          report.sameReadings ? "yes" : "NO"
+        }`,
+      );
+    }
+    Deno.exit(report.sameReadings ? 0 : 1);
   }
   const report = await runBench({
     quick: args.includes("--quick"),

@@ -222,6 +222,21 @@ Deno.test("every command answers --help and refuses unknown flags and bad values
   }
 });
 
+Deno.test("bench --sweep on a data directory without the ladder names the sizes and the command", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "lab-bench-sweep-" });
+  try {
+    const out = await run(["scripts/bench.ts", "--sweep"], { LAB_DATA_DIR: dataDir });
+    assert.equal(out.code, 1, out.stderr);
+    assert.equal(
+      out.stderr,
+      `bench: --sweep needs nano, micro, mini pretrained in ${dataDir} (missing: nano, micro, mini); run: deno ` +
+        "task lab pretrain --size nano,micro,mini (or set LAB_DATA_DIR to a lab's data directory)",
+    );
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("deno task start on a taken port says so before opening the database", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "lab-port-" });
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

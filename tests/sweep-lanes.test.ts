@@ -135,13 +135,12 @@ async function tinyLadder(dataDir: string) {
   }
 }
 
+/** The ladder's names (the workers load them from disk), one task: two groups, one per seed. */
 const WORKER_SWEEP: SweepOptions = {
+  ...SWEEP,
   tasks: ["last-a"],
   sizes: ["nano", "micro"],
   methods: ["naive"],
-  seeds: [0, 1],
-  epochs: 1,
-  batchSize: 16,
 };
 
 Deno.test("two lanes in workers: the same results, tasks asked of this side, runs and results reported", async () => {
