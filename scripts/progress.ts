@@ -40,7 +40,8 @@ function terminalColumns(): number {
 
 export class ProgressBar {
   private start = performance.now();
-  private lastDraw = 0;
+  private lastDraw = -Infinity;
+  private drewEnd = false;
   /** Units done so far (the last update). */
   done = 0;
   private readonly tty = Deno.stderr.isTerminal();
@@ -67,7 +68,11 @@ export class ProgressBar {
     this.done = done;
     const now = performance.now();
     const every = this.tty ? 100 : 1000 * (this.opts.logEverySeconds ?? 10);
-    if (now - this.lastDraw < every && done < this.opts.total) return;
+    // The end is drawn at once, but once: work that reports on at 100 % (a lane's last stages) adds no line.
+    if (done < this.opts.total) this.drewEnd = false;
+    const ending = done >= this.opts.total && !this.drewEnd;
+    if (now - this.lastDraw < every && !ending) return;
+    if (ending) this.drewEnd = true;
     this.lastDraw = now;
     const fraction = Math.min(1, done / Math.max(1, this.opts.total));
     const width = 24;
@@ -87,13 +92,18 @@ export class ProgressBar {
 
   /** Ends the bar where it stands (interrupted work): the count so far and the note, drawn at once. */
   stop(note = ""): void {
-    this.lastDraw = 0;
+    this.lastDraw = -Infinity;
     this.update(this.done, note);
     if (this.tty) Deno.stderr.writeSync(this.encoder.encode("\n"));
   }
 
   finish(note = ""): void {
-    this.update(this.opts.total, note);
+    // A log that already holds the end gets no copy of it; a terminal's line is redrawn without the stage.
+    if (this.tty || note || !this.drewEnd) {
+      this.lastDraw = -Infinity;
+      this.drewEnd = false;
+      this.update(this.opts.total, note);
+    }
     if (this.tty) Deno.stderr.writeSync(this.encoder.encode("\n"));
   }
 }

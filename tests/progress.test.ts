@@ -42,3 +42,28 @@ Deno.test("progress: a redrawn line is cut to the terminal's width, its last cha
   assert.equal(clip("nano→mini→small", 10), "nano→mini…", "arrows count as one column each");
   assert.equal([...clip("x".repeat(200), 79)].length, 79);
 });
+
+Deno.test("progress: a log gets the end once, however often the work reports at 100 %", async () => {
+  const module = new URL("../scripts/progress.ts", import.meta.url).href;
+  const code = `import { ProgressBar } from "${module}";
+    const bar = new ProgressBar({ label: "sweep", total: 4, unit: "experiments" });
+    bar.update(1, "first");
+    for (const stage of ["a", "b", "c"]) bar.update(4, stage);
+    bar.finish();
+    const again = new ProgressBar({ label: "pretrain", total: 2 });
+    again.update(2);
+    again.finish("done in 3 s");`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stderr: "piped",
+    stdout: "null",
+  })
+    .output();
+  const lines = new TextDecoder().decode(out.stderr).trim().split("\n");
+  assert.equal(out.code, 0, lines.join("\n"));
+  assert.equal(lines.length, 4, lines.join("\n"));
+  assert.match(lines[0], /^sweep .* 1\/4 experiments .* first$/);
+  assert.match(lines[1], /^sweep .* 100\.0% 4\/4 experiments .* a$/, "the end, once");
+  assert.match(lines[2], /^pretrain .* 2\/2 /);
+  assert.match(lines[3], /done in 3 s$/, "a finishing note is drawn");
+});
