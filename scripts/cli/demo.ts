@@ -1,5 +1,5 @@
 /**
- * `deno task lab demo [--seeds 0,1] [--json]`: the first thing to run. Pretrains the CPU ladder's four
+ * `deno task lab demo [--seeds 0,1] [--concurrency N] [--json]`: the first thing to run. Pretrains the CPU ladder's four
  * smallest sizes (nano, micro, mini, small) on the lab's world, two at a time — cached, so a second run
  * only sweeps — then runs every world task over every pair with full finetuning (naive students; the
  * aux-confidence loss at the largest gap) and prints the median PGR over the suite with its 95 %
@@ -7,7 +7,8 @@
  * total time.
  * Two seeds by default (`--seeds 0` halves the sweep; its cells then carry each experiment's bootstrap
  * interval instead of a t-interval over seeds).
- * Progress with ETA on stderr. --concurrency N: sweep groups at once (as `lab sweep`; default 2).
+ * Progress with ETA on stderr. --concurrency N: groups of the sweep's experiments at once, each in a
+ * worker (as `lab sweep`; default 2, 1: one after another).
  * --json: the last line is one JSON object.
  */
 import { parseFlags } from "../../server/contract/command-flags.ts";
