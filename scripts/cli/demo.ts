@@ -1,7 +1,7 @@
 /**
- * `deno task lab demo [--seeds 0,1] [--concurrency N] [--json]`: the first thing to run. Pretrains the CPU ladder's four
- * smallest sizes (nano, micro, mini, small) on the lab's world, two at a time — cached, so a second run
- * only sweeps — then runs every world task over every pair with full finetuning (naive students; the
+ * `deno task lab demo [--seeds 0,1] [--concurrency N] [--json]`: the first thing to run. Pretrains the CPU
+ * ladder's four smallest sizes (nano, micro, mini, small) on the lab's world, two at a time — cached, so a
+ * second run only sweeps — then runs every world task over every pair with full finetuning (naive students; the
  * aux-confidence loss at the largest gap) and prints the median PGR over the suite with its 95 %
  * interval, the pairs per task whose gap is real, aux-confidence beside naive at the largest gap, and the
  * total time.

@@ -1,10 +1,11 @@
 /**
  * `deno task lab recipes [--tasks world] [--sizes nano,micro,mini,small] [--seeds 0,1] [--only N,M]
- * [--concurrency N] [--json]`: the finetuning-recipe study (server/lab/recipe-study.ts). Every recipe runs the same sweep of
- * naive students with every reading on the VALIDATION split (the test split is never loaded) and the
- * table gives, per recipe, the median PGR over the cells whose gap is real with its interval, then the
- * mean weak, ceiling and student accuracy per pair. This is how the default recipe (server/lab/ladder.ts)
- * was chosen; `--only 3,4` runs some recipes by their number in the table; `--concurrency N` as `lab sweep`.
+ * [--concurrency N] [--json]`: the finetuning-recipe study (server/lab/recipe-study.ts). Every recipe runs
+ * the same sweep of naive students with every reading on the VALIDATION split (the test split is never
+ * loaded) and the table gives, per recipe, the median PGR over the cells whose gap is real with its
+ * interval, then the mean weak, ceiling and student accuracy per pair. This is how the default recipe
+ * (server/lab/ladder.ts) was chosen; `--only 3,4` runs some recipes by their number in the table;
+ * `--concurrency N` as `lab sweep`.
  */
 import { commaList, parseFlags, UsageError } from "../../server/contract/command-flags.ts";
 import { ProgressBar } from "../progress.ts";

@@ -230,8 +230,8 @@ class Recorder {
 
 /**
  * What the pipeline reports through inside a job: live runs, results and progress. Each recorder keeps one
- * run in training: a sweep in lanes has one per lane (`lanes` > 1: the callbacks are the lanes', the
- * progress names every lane's live run).
+ * run in training, so a sweep in lanes has one per lane: with several recorders the sweep runs in that many
+ * worker lanes, lane n reporting through recorder n, and the progress names every lane's live run.
  */
 function pipelineDeps(
   ctx: JobContext,
