@@ -15,6 +15,7 @@ import {
   type PretrainStart,
 } from "./pretrain.ts";
 import type { PretrainStatus } from "./model-store.ts";
+import { startDeviceWorker } from "./device-workers.ts";
 
 /** Sizes trained at once by default: two fill a 2-core machine; more only share the same cores. */
 export const PRETRAIN_CONCURRENCY = 2;
@@ -37,7 +38,8 @@ export type FromPretrainWorker =
   | { type: "progress"; progress: PretrainProgress }
   | { type: "checkpoint"; status: PretrainStatus }
   | { type: "done"; result: PretrainResult }
-  | { type: "error"; name: string; message: string; interruptedAt?: number };
+  | { type: "error"; name: string; message: string; interruptedAt?: number }
+  | { type: "ready" };
 
 const WORKER = new URL("./pretrain-worker.ts", import.meta.url);
 
@@ -57,12 +59,13 @@ function workerError(m: Extract<FromPretrainWorker, { type: "error" }>): Error {
  * fails it), an abort of `signal` makes it checkpoint and reject with its "interrupted" error, and an error
  * keeps its name and message.
  */
-export function pretrainInWorker(opts: PretrainRequest): Promise<PretrainResult> {
+export async function pretrainInWorker(opts: PretrainRequest): Promise<PretrainResult> {
   const { onStart, onProgress, onCheckpoint, signal, ...job } = opts;
-  const worker = new Worker(WORKER, { type: "module", name: "pretrain" });
+  // Workers start one at a time (device-workers.ts): this one once the one before it has its device.
+  const worker = await startDeviceWorker(WORKER, "pretrain");
   const send = (m: ToPretrainWorker) => worker.postMessage(m);
   const abort = () => send({ type: "abort" });
-  return new Promise<PretrainResult>((resolve, reject) => {
+  return await new Promise<PretrainResult>((resolve, reject) => {
     // A callback that throws fails the pretraining, as it would in process (the worker is then stopped).
     worker.onmessage = async (e: MessageEvent<FromPretrainWorker>) => {
       const m = e.data;
@@ -73,7 +76,7 @@ export function pretrainInWorker(opts: PretrainRequest): Promise<PretrainResult>
           await onCheckpoint?.(m.status);
           send({ type: "checkpointed" });
         } else if (m.type === "done") resolve(m.result);
-        else reject(workerError(m));
+        else if (m.type === "error") reject(workerError(m));
       } catch (err) {
         reject(err);
       }

@@ -6,6 +6,7 @@
  */
 import type { FromPretrainWorker, ToPretrainWorker } from "./pretrain-pool.ts";
 import { PretrainInterrupted, pretrainSize } from "./pretrain.ts";
+import { announceDevice } from "./device-workers.ts";
 
 interface WorkerScope {
   postMessage(message: FromPretrainWorker): void;
@@ -15,6 +16,9 @@ const scope = globalThis as unknown as WorkerScope;
 const controller = new AbortController();
 /** Resolves the checkpoint the pool is handling, when it says it has finished. */
 let checkpointed: (() => void) | undefined;
+
+// The device first, then "ready" (device-workers.ts: the next worker starts after this one's device).
+announceDevice((m) => scope.postMessage(m));
 
 scope.onmessage = async (e) => {
   const m = e.data;

@@ -9,6 +9,7 @@
  */
 import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
 import type { TaskExample } from "../tasks/types.ts";
+import { startDeviceWorker } from "./device-workers.ts";
 import type { LabCorpusOptions } from "./lab-corpus.ts";
 import type { LaneCallbacks, SweepDeps, SweepLanes } from "./sweep.ts";
 import type { ExperimentOptions, Progress } from "./w2s.ts";
@@ -39,6 +40,7 @@ export type FromSweepWorker =
   | { type: "run"; run: RoleRun }
   | { type: "experiment"; result: ExperimentResult; index: number; total: number }
   | { type: "task"; id: number; name: string }
+  | { type: "ready" }
   | { type: "done"; results: ExperimentResult[] }
   | { type: "error"; name: string; message: string };
 
@@ -65,39 +67,52 @@ async function deliver(m: FromSweepWorker, deps: SweepDeps, send: (m: ToSweepWor
 
 /** One worker that runs the groups it is given, one at a time; `close` ends it. */
 function workerLane(source: SweepSource, callbacks?: LaneCallbacks) {
-  const worker = new Worker(WORKER, { type: "module", name: "sweep-lane" });
-  const send = (m: ToSweepWorker) => worker.postMessage(m);
-  const run = (plan: readonly ExperimentOptions[], deps: SweepDeps, indices: readonly number[]) => {
+  // Workers start one at a time (device-workers.ts): this one once the one before it has its device.
+  const started = startDeviceWorker(WORKER, "sweep-lane");
+  const run = async (plan: readonly ExperimentOptions[], deps: SweepDeps, indices: readonly number[]) => {
     if (deps.trainer) throw new Error("a trainer stand-in runs in this process, not in a sweep worker");
-    const abort = () => send({ type: "abort" });
-    return new Promise<ExperimentResult[]>((resolve, reject) => {
-      let failed = false;
-      const fail = (err: unknown) => {
-        failed = true;
-        abort();
-        reject(err);
-      };
-      // One message at a time: a run's row is written before its experiment's result names it.
-      let handled = Promise.resolve();
-      worker.onmessage = (e: MessageEvent<FromSweepWorker>) => {
-        const m = e.data;
-        handled = handled.then(async () => {
-          if (failed) return;
-          if (m.type === "done") resolve(m.results);
-          else if (m.type === "error") fail(Object.assign(new Error(m.message), { name: m.name }));
-          else await deliver(m, deps, send);
-        }).catch(fail);
-      };
-      worker.onerror = (e) => {
-        e.preventDefault();
-        fail(new Error(`sweep worker failed: ${e.message}`));
-      };
-      if (deps.signal?.aborted) abort();
-      else deps.signal?.addEventListener("abort", abort, { once: true });
-      send({ type: "run", source, plan, indices });
-    }).finally(() => deps.signal?.removeEventListener("abort", abort));
+    return runIn(await started, source, plan, deps, indices);
   };
-  return { run, callbacks, close: () => worker.terminate() };
+  const close = () => void started.then((worker) => worker.terminate(), () => {});
+  return { run, callbacks, close };
+}
+
+/** Runs the plan's experiments at `indices` in `worker`, its callbacks delivered to `deps` in order. */
+function runIn(
+  worker: Worker,
+  source: SweepSource,
+  plan: readonly ExperimentOptions[],
+  deps: SweepDeps,
+  indices: readonly number[],
+): Promise<ExperimentResult[]> {
+  const send = (m: ToSweepWorker) => worker.postMessage(m);
+  const abort = () => send({ type: "abort" });
+  return new Promise<ExperimentResult[]>((resolve, reject) => {
+    let failed = false;
+    const fail = (err: unknown) => {
+      failed = true;
+      abort();
+      reject(err);
+    };
+    // One message at a time: a run's row is written before its experiment's result names it.
+    let handled = Promise.resolve();
+    worker.onmessage = (e: MessageEvent<FromSweepWorker>) => {
+      const m = e.data;
+      handled = handled.then(async () => {
+        if (failed) return;
+        if (m.type === "done") resolve(m.results);
+        else if (m.type === "error") fail(Object.assign(new Error(m.message), { name: m.name }));
+        else await deliver(m, deps, send);
+      }).catch(fail);
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      fail(new Error(`sweep worker failed: ${e.message}`));
+    };
+    if (deps.signal?.aborted) abort();
+    else deps.signal?.addEventListener("abort", abort, { once: true });
+    send({ type: "run", source, plan, indices });
+  }).finally(() => deps.signal?.removeEventListener("abort", abort));
 }
 
 /**

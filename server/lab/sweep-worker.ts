@@ -5,6 +5,7 @@
  * An abort message stops the group the way a sweep's signal does.
  */
 import { ExperimentCache } from "./cache.ts";
+import { announceDevice } from "./device-workers.ts";
 import { ladderModelSource, type ModelSource } from "./model-source.ts";
 import { modelSourceFor } from "./own-models.ts";
 import type { FromSweepWorker, SweepSource, ToSweepWorker } from "./sweep-pool.ts";
@@ -46,6 +47,9 @@ function open(source: SweepSource) {
   }
   return opened;
 }
+
+// The device first, then "ready" (device-workers.ts: the next worker starts after this one's device).
+announceDevice(post);
 
 scope.onmessage = async (e) => {
   const m = e.data;

@@ -1,0 +1,50 @@
+/**
+ * Workers that open a GPU device start one at a time in this process: each is created once the one before
+ * it has its device (it posts `{ type: "ready" }`) or has failed. Both pools (pretrain-pool.ts,
+ * sweep-pool.ts) start theirs here, so no two threads set up llvmpipe's EGL display at once: the suspect
+ * of the one crash seen in two-lane runs ("Failed to make EGL context current: BadDisplay", README).
+ */
+import { getGpu } from "../../kernels/device.ts";
+
+/** What a device worker says first: its device exists, or why it could not open one. */
+export type DeviceWorkerStart = { type: "ready" } | { type: "error"; name: string; message: string };
+
+let previous: Promise<unknown> = Promise.resolve();
+
+/** A worker of module `url`, resolved once it has its device; rejected with its start-up error. */
+export function startDeviceWorker(url: URL, name: string): Promise<Worker> {
+  const started = previous.catch(() => {}).then(() =>
+    new Promise<Worker>((resolve, reject) => {
+      const worker = new Worker(url, { type: "module", name });
+      const settle = (err?: Error) => {
+        worker.removeEventListener("message", onMessage);
+        worker.removeEventListener("error", onError);
+        if (!err) return resolve(worker);
+        worker.terminate();
+        reject(err);
+      };
+      const onMessage = (e: MessageEvent<DeviceWorkerStart>) => {
+        if (e.data.type === "ready") settle();
+        else if (e.data.type === "error") {
+          settle(Object.assign(new Error(e.data.message), { name: e.data.name }));
+        }
+      };
+      const onError = (e: ErrorEvent) => {
+        e.preventDefault();
+        settle(new Error(`${name} worker failed: ${e.message}`));
+      };
+      worker.addEventListener("message", onMessage);
+      worker.addEventListener("error", onError);
+    })
+  );
+  previous = started;
+  return started;
+}
+
+/** The worker side: opens this thread's device, then says so through `post` (or why it could not). */
+export function announceDevice(post: (m: DeviceWorkerStart) => void): void {
+  getGpu().then(
+    () => post({ type: "ready" }),
+    (err: Error) => post({ type: "error", name: err.name, message: err.message }),
+  );
+}
