@@ -3,9 +3,9 @@
  * (embedded PGlite in LAB_DATA_DIR, default ./data, or DATABASE_URL), runs one worker on its own thread, or
  * N with --workers (N jobs at once: a sweep's cells two at a time on a 2-core machine; README), or none with
  * --no-worker (API and dashboard only, the jobs left to `lab worker` processes on DATABASE_URL), serves the
- * API under /api
- * and the dashboard from web/dist (index.html for client-side routes), which it builds first when missing or
- * stale. On first start it prints a sign-in link that carries the new token. Flags win over the environment.
+ * API under /api and the dashboard from web/dist (index.html for client-side routes), which it builds first
+ * when missing or stale. On first start it prints a sign-in link that carries the new token. Flags win over
+ * the environment.
  */
 import { parseFlags, UsageError } from "./contract/command-flags.ts";
 import { Hono } from "hono";

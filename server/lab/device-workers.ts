@@ -6,8 +6,26 @@
  */
 import { getGpu } from "../../kernels/device.ts";
 
+/** An error as a worker posts it: a thrown Error's class does not cross threads, its name and message do. */
+export interface ErrorReport {
+  type: "error";
+  name: string;
+  message: string;
+}
+
 /** What a device worker says first: its device exists, or why it could not open one. */
-export type DeviceWorkerStart = { type: "ready" } | { type: "error"; name: string; message: string };
+export type DeviceWorkerStart = { type: "ready" } | ErrorReport;
+
+/** The worker side: what was thrown, as the message that reports it. */
+export function errorReport(err: unknown): ErrorReport {
+  const error = err instanceof Error ? err : new Error(String(err));
+  return { type: "error", name: error.name, message: error.message };
+}
+
+/** The pool side: a worker's report as an Error with the same name and message. */
+export function reportedError(report: { name: string; message: string }): Error {
+  return Object.assign(new Error(report.message), { name: report.name });
+}
 
 let previous: Promise<unknown> = Promise.resolve();
 
@@ -26,7 +44,7 @@ export function startDeviceWorker(url: URL, name: string): Promise<Worker> {
       const onMessage = (e: MessageEvent<DeviceWorkerStart>) => {
         if (e.data.type === "ready") settle();
         else if (e.data.type === "error") {
-          settle(Object.assign(new Error(e.data.message), { name: e.data.name }));
+          settle(reportedError(e.data));
         }
       };
       const onError = (e: ErrorEvent) => {
@@ -43,8 +61,5 @@ export function startDeviceWorker(url: URL, name: string): Promise<Worker> {
 
 /** The worker side: opens this thread's device, then says so through `post` (or why it could not). */
 export function announceDevice(post: (m: DeviceWorkerStart) => void): void {
-  getGpu().then(
-    () => post({ type: "ready" }),
-    (err: Error) => post({ type: "error", name: err.name, message: err.message }),
-  );
+  getGpu().then(() => post({ type: "ready" }), (err) => post(errorReport(err)));
 }

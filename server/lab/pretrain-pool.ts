@@ -15,7 +15,7 @@ import {
   type PretrainStart,
 } from "./pretrain.ts";
 import type { PretrainStatus } from "./model-store.ts";
-import { startDeviceWorker } from "./device-workers.ts";
+import { type ErrorReport, reportedError, startDeviceWorker } from "./device-workers.ts";
 
 /** Sizes trained at once by default: two fill a 2-core machine; more only share the same cores. */
 export const PRETRAIN_CONCURRENCY = 2;
@@ -38,7 +38,7 @@ export type FromPretrainWorker =
   | { type: "progress"; progress: PretrainProgress }
   | { type: "checkpoint"; status: PretrainStatus }
   | { type: "done"; result: PretrainResult }
-  | { type: "error"; name: string; message: string; interruptedAt?: number }
+  | ErrorReport & { interruptedAt?: number }
   | { type: "ready" };
 
 const WORKER = new URL("./pretrain-worker.ts", import.meta.url);
@@ -50,7 +50,7 @@ const budget = ({ size, tokens }: PretrainRequest) =>
 /** A worker's error as pretrainSize would have thrown it: PretrainInterrupted stays one. */
 function workerError(m: Extract<FromPretrainWorker, { type: "error" }>): Error {
   if (m.interruptedAt !== undefined) return new PretrainInterrupted(m.interruptedAt);
-  return Object.assign(new Error(m.message), { name: m.name });
+  return reportedError(m);
 }
 
 /**

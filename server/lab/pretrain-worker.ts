@@ -6,7 +6,7 @@
  */
 import type { FromPretrainWorker, ToPretrainWorker } from "./pretrain-pool.ts";
 import { PretrainInterrupted, pretrainSize } from "./pretrain.ts";
-import { announceDevice } from "./device-workers.ts";
+import { announceDevice, errorReport } from "./device-workers.ts";
 
 interface WorkerScope {
   postMessage(message: FromPretrainWorker): void;
@@ -38,8 +38,7 @@ scope.onmessage = async (e) => {
     });
     scope.postMessage({ type: "done", result });
   } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
     const interruptedAt = err instanceof PretrainInterrupted ? err.step : undefined;
-    scope.postMessage({ type: "error", name: error.name, message: error.message, interruptedAt });
+    scope.postMessage({ ...errorReport(err), interruptedAt });
   }
 };

@@ -9,7 +9,7 @@
  */
 import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/results.ts";
 import type { TaskExample } from "../tasks/types.ts";
-import { startDeviceWorker } from "./device-workers.ts";
+import { type ErrorReport, reportedError, startDeviceWorker } from "./device-workers.ts";
 import type { LabCorpusOptions } from "./lab-corpus.ts";
 import type { LaneCallbacks, SweepDeps, SweepLanes } from "./sweep.ts";
 import type { ExperimentOptions, Progress } from "./w2s.ts";
@@ -42,7 +42,7 @@ export type FromSweepWorker =
   | { type: "task"; id: number; name: string }
   | { type: "ready" }
   | { type: "done"; results: ExperimentResult[] }
-  | { type: "error"; name: string; message: string };
+  | ErrorReport;
 
 const WORKER = new URL("./sweep-worker.ts", import.meta.url);
 
@@ -101,7 +101,7 @@ function runIn(
       handled = handled.then(async () => {
         if (failed) return;
         if (m.type === "done") resolve(m.results);
-        else if (m.type === "error") fail(Object.assign(new Error(m.message), { name: m.name }));
+        else if (m.type === "error") fail(reportedError(m));
         else await deliver(m, deps, send);
       }).catch(fail);
     };

@@ -5,7 +5,7 @@
  * An abort message stops the group the way a sweep's signal does.
  */
 import { ExperimentCache } from "./cache.ts";
-import { announceDevice } from "./device-workers.ts";
+import { announceDevice, errorReport } from "./device-workers.ts";
 import { ladderModelSource, type ModelSource } from "./model-source.ts";
 import { modelSourceFor } from "./own-models.ts";
 import type { FromSweepWorker, SweepSource, ToSweepWorker } from "./sweep-pool.ts";
@@ -75,7 +75,6 @@ scope.onmessage = async (e) => {
     }, m.indices);
     post({ type: "done", results });
   } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
-    post({ type: "error", name: error.name, message: error.message });
+    post(errorReport(err));
   }
 };
