@@ -5,7 +5,8 @@
  * --no-worker (API and dashboard only, the jobs left to `lab worker` processes on DATABASE_URL), serves the
  * API under /api and the dashboard from web/dist (index.html for client-side routes), which it builds first
  * when missing or stale. On first start it prints a sign-in link that carries the new token. Flags win over
- * the environment.
+ * the environment. One worker on the embedded database is the only one that could take a sweep's cell
+ * jobs, so it runs each sweep in the sweep job, two lanes at a time (sweep-pool.ts), instead of fanning out.
  */
 import { parseFlags, UsageError } from "./contract/command-flags.ts";
 import { Hono } from "hono";
@@ -18,6 +19,7 @@ import { ALLOWED_HOSTS_ENV, exposureWarning } from "./api/security.ts";
 import { resolveToken } from "./api/token.ts";
 import { EventBus } from "./jobs/bus.ts";
 import { useArtifactStore } from "./lab/artifact-store.ts";
+import { SWEEP_CONCURRENCY } from "./lab/sweep-pool.ts";
 import "./jobs/handlers.ts";
 import { startJobWatcher } from "./jobs/watch.ts";
 import { startWorkerThread, STOP_WAIT_MS } from "./jobs/worker-thread.ts";
@@ -169,9 +171,11 @@ async function main() {
   // Extra worker processes on the same database reach the event stream through the database.
   const watcher = await startJobWatcher({ db: opened.db, bus });
   // Training runs on threads of its own, so the API answers while a job trains; each thread runs one job.
+  // No other worker can lease a sweep's cells from one thread on the embedded database: it runs them in lanes.
+  const lanes = opened.kind === "pglite" && workerCount === 1 ? SWEEP_CONCURRENCY : 1;
   const workers = Array.from(
     { length: workerCount },
-    () => startWorkerThread({ opened, dataDir, databaseUrl, bus }),
+    () => startWorkerThread({ opened, dataDir, databaseUrl, bus, lanes }),
   );
   const api = createApp({ db: opened.db, dataDir, token, bus, dbKind: opened.kind, host: hostname });
   // A failed build still leaves the API up (the placeholder page links to its docs).

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ExperimentCache } from "../server/lab/cache.ts";
 import { ladderModelSource } from "../server/lab/model-source.ts";
-import { pretrainSize } from "../server/lab/pretrain.ts";
 import {
   type LaneCallbacks,
   roleGroups,
@@ -23,7 +22,7 @@ import {
 import { workerLanes } from "../server/lab/sweep-pool.ts";
 import type { ExperimentResult } from "../server/contract/results.ts";
 import type { TaskExample } from "../server/tasks/types.ts";
-import { randomWords, TINY_CORPUS, tinyModels, tinySize } from "./helpers/tiny-ladder.ts";
+import { randomWords, TINY_CORPUS, tinyLadder, tinyModels } from "./helpers/tiny-ladder.ts";
 
 /** An imported task of 160 two-word texts; the label is whether the last letter is in a–m. */
 function lastLetterTask(seed: number): TaskExample[] {
@@ -126,14 +125,6 @@ Deno.test("two lanes in this process: the one-after-another results, whole group
     await Deno.remove(root, { recursive: true });
   }
 });
-
-/** Two tiny ladder sizes pretrained into `dataDir` (their names are the ladder's: the workers load them). */
-async function tinyLadder(dataDir: string) {
-  const quiet = { evalEvery: 8, checkpointEvery: 16, logEvery: 8, valWindows: 16, knowledgeEntities: 8 };
-  for (const [size, seed] of [[tinySize("nano", 16), 3], [tinySize("micro", 16, 24), 4]] as const) {
-    await pretrainSize({ size, dataDir, corpus: TINY_CORPUS, seed, ...quiet });
-  }
-}
 
 /** The ladder's names (the workers load them from disk), one task: two groups, one per seed. */
 const WORKER_SWEEP: SweepOptions = {

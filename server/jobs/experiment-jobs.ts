@@ -12,6 +12,9 @@
  * A `sweep` job fans out: it queues one `sweep-cell` job per (task, weak, strong, seed) — the methods of a
  * pair share its weak labels and ceiling through the cell's local cache, while pairs and seeds spread over
  * the workers — waits for them (JobWait), and when re-leased assembles the summary from their results.
+ * Where no other worker leases from the queue (ctx.lanes > 1: the server's one worker on its embedded
+ * database), it runs the whole sweep itself instead, in lanes, as the demo job does. Either way it first
+ * waits for the pretraining of its sizes, as a w2s job does.
  */
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { join } from "node:path";
@@ -26,6 +29,7 @@ import type { CurvePoint, ExperimentResult, Role, RoleRun } from "../contract/re
 import {
   type LaneCallbacks,
   runPlanned,
+  runSweep,
   type SweepDeps,
   type SweepOptions,
   sweepPlan,
@@ -39,7 +43,8 @@ import { JobWait } from "./queue.ts";
 import type { ModelSource } from "../lab/model-source.ts";
 import { modelSourceFor } from "../lab/own-models.ts";
 import { runExperiment } from "../lab/w2s.ts";
-import { workerLanes } from "../lab/sweep-pool.ts";
+import { type SweepSource, workerLanes } from "../lab/sweep-pool.ts";
+import type { LabCorpusOptions } from "../lab/lab-corpus.ts";
 import type { ImportedTaskLookup } from "../tasks/load.ts";
 import type { JobContext } from "./registry.ts";
 
@@ -237,7 +242,7 @@ function pipelineDeps(
   ctx: JobContext,
   recorders: Recorder[],
   models: ModelSource,
-  ladder?: readonly string[],
+  lanesFrom?: Omit<SweepSource, "dataDir" | "cacheDir">,
 ): SweepDeps {
   let lastLive: Record<string, number> = {};
   const callbacks = (recorder: Recorder): LaneCallbacks => ({
@@ -267,7 +272,7 @@ function pipelineDeps(
     },
     ...callbacks(recorders[0]),
     lanes: recorders.length > 1
-      ? workerLanes({ dataDir: ctx.dataDir, ladder, cacheDir }, {
+      ? workerLanes({ ...lanesFrom, dataDir: ctx.dataDir, cacheDir }, {
         concurrency: recorders.length,
         callbacks: (n) => callbacks(recorders[n]),
       })
@@ -380,6 +385,18 @@ export function sweepRequest(options: SweepOptions, name?: string): SweepCreate 
   });
 }
 
+/** How a sweep job records, and where its lanes find their models. */
+export interface SweepRecordingOptions {
+  /** An imported ladder's names (default: the lab's ladder). */
+  ladder?: readonly string[];
+  /** Groups of experiments run at once, each lane in a worker with a recorder of its own (default 1). */
+  lanes?: number;
+  /** The models this thread plans with (default: modelSourceFor the data directory and `ladder`). */
+  models?: ModelSource;
+  /** The lab corpus's options for the lanes' workers, where not the default (tests' tiny worlds). */
+  corpus?: LabCorpusOptions;
+}
+
 /**
  * What a sweep hands the pipeline inside job `ctx`: the models (the imported `ladder`, else the lab's),
  * cache and tasks, live runs and progress, and each experiment written to the store as it finishes. An
@@ -389,12 +406,13 @@ export function sweepRequest(options: SweepOptions, name?: string): SweepCreate 
 export async function sweepRecording(
   ctx: JobContext,
   experimentId: number,
-  opts: { ladder?: readonly string[]; lanes?: number } = {},
+  opts: SweepRecordingOptions = {},
 ): Promise<SweepDeps> {
-  const { ladder, lanes = 1 } = opts;
+  const { ladder, lanes = 1, corpus } = opts;
   const recorders = Array.from({ length: Math.max(1, lanes) }, () => new Recorder(ctx, experimentId));
   await recorders[0].clearEarlierAttempt();
-  return pipelineDeps(ctx, recorders, await modelSourceFor(ctx.dataDir, ladder), ladder);
+  const models = opts.models ?? await modelSourceFor(ctx.dataDir, ladder);
+  return pipelineDeps(ctx, recorders, models, { ladder, corpus });
 }
 
 /** A sweep job's result: its summary without the experiments (they are stored as result rows). */
@@ -473,13 +491,29 @@ function cellGroups(plan: Awaited<ReturnType<typeof sweepPlan>>): number[][] {
   return [...groups.values()];
 }
 
-/** The sweep and sweep-cell handlers over `models` (default: the lab's ladder or an imported one). */
-export function makeSweepHandlers(models: SweepModels = modelSourceFor) {
+/**
+ * The sweep and sweep-cell handlers over `models` (default: the lab's ladder or an imported one); `corpus`
+ * is the lab corpus's options for a sweep's lanes, where not the default (tests' tiny worlds).
+ */
+export function makeSweepHandlers(models: SweepModels = modelSourceFor, corpus?: LabCorpusOptions) {
+  /** The whole sweep in this job, ctx.lanes groups of experiments at a time (where no other worker leases). */
+  async function sweepInLanes(ctx: JobContext, experimentId: number, config: SweepCreate) {
+    const recording = await sweepRecording(ctx, experimentId, {
+      ladder: config.ladder,
+      lanes: ctx.lanes,
+      models: await models(ctx.dataDir, config.ladder),
+      corpus,
+    });
+    return sweepSummary(await runSweep(sweepOptions(config), recording));
+  }
+
   async function sweep(ctx: JobContext): Promise<unknown> {
     const { experimentId, config } = parseExperimentParams<SweepCreate>(SweepCreate, ctx.params, "sweep");
     const children = await ctx.db.select({ id: jobs.id, status: jobs.status, result: jobs.result }).from(jobs)
       .where(eq(jobs.parentId, ctx.jobId)).orderBy(jobs.id);
     if (children.length === 0) {
+      if (!config.ladder) await waitForPretraining(ctx, config.sizes);
+      if ((ctx.lanes ?? 1) > 1) return await sweepInLanes(ctx, experimentId, config);
       await new Recorder(ctx, experimentId).clearEarlierAttempt();
       const plan = await sweepPlan(sweepOptions(config), await models(ctx.dataDir, config.ladder));
       // One statement queues every cell: a crash leaves all of them or none.

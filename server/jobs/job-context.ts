@@ -27,6 +27,8 @@ export interface JobContextDeps {
   writeRetryMs?: readonly number[];
   /** Called once when a write fails for good (the worker aborts the job). */
   onWriteFailure?: (err: Error) => void;
+  /** JobContext.lanes (default 1). */
+  lanes?: number;
 }
 
 /** A job's context, the last event it published, and close() (flushes everything; call it once). */
@@ -229,6 +231,7 @@ export function startJobContext(job: Job, signal: AbortSignal, deps: JobContextD
     params: job.params,
     dataDir: deps.dataDir,
     db,
+    lanes: deps.lanes ?? 1,
     signal,
     progress: (update) => progress.report(update),
     metrics: (runId, rows) => metrics.add(runId, rows),

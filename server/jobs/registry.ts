@@ -29,6 +29,12 @@ export interface JobContext {
   params: unknown;
   dataDir: string;
   db: LabDb;
+  /**
+   * How many experiments a sweep job runs at once here, each lane in a device worker of its own. Above 1
+   * only where no other worker leases from this queue (the server on its embedded database with one worker
+   * thread): elsewhere a sweep fans out into sweep-cell jobs that any worker may take.
+   */
+  lanes?: number;
   /** Aborted when the job is cancelled, its lease is lost or the worker shuts down. */
   signal: AbortSignal;
   /** Updates the job row (throttled) and publishes a live event with an ETA. */

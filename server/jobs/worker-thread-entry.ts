@@ -78,6 +78,7 @@ async function start(settings: ThreadWorkerSettings): Promise<void> {
     leaseMs: settings.leaseMs,
     heartbeatMs: settings.heartbeatMs,
     types: settings.types,
+    lanes: settings.lanes,
     onJobChange: (jobId) => scope.postMessage({ type: "job", jobId }),
   });
 }

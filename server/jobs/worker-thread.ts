@@ -23,6 +23,8 @@ export interface ThreadWorkerSettings {
   types?: string[];
   /** The training thread's nice value (Linux; 0 keeps the server's priority). */
   nice: number;
+  /** WorkerOptions.lanes. */
+  lanes?: number;
   /** Modules the thread imports before it starts, to register more job handlers (tests). */
   modules?: string[];
 }
@@ -51,6 +53,8 @@ export interface WorkerThreadOptions {
   modules?: string[];
   /** The training thread's nice value (default TRAINING_NICE). */
   nice?: number;
+  /** WorkerOptions.lanes. */
+  lanes?: number;
   log?: (line: string) => void;
 }
 
@@ -82,6 +86,7 @@ export function startWorkerThread(opts: WorkerThreadOptions): JobWorker {
     types: opts.types,
     nice: opts.nice ?? TRAINING_NICE,
     modules: opts.modules,
+    lanes: opts.lanes,
   };
   let thread: Worker | undefined;
   let currentJob: number | undefined;

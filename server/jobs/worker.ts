@@ -41,6 +41,8 @@ export interface WorkerOptions {
   log?: (line: string) => void;
   /** Called with the job's id when the worker takes one, and undefined when it lets it go. */
   onJobChange?: (jobId: number | undefined) => void;
+  /** JobContext.lanes: how many experiments a sweep job runs at once in this worker (default 1). */
+  lanes?: number;
 }
 
 export interface Worker {
@@ -145,6 +147,7 @@ export function startWorker(opts: WorkerOptions): Worker {
   const retryBackoffMs = opts.retryBackoffMs ?? RETRY_BACKOFF_MS;
   const pollMs = opts.pollMs ?? 500;
   const log = opts.log ?? ((line: string) => console.log(`[worker ${owner}] ${line}`));
+  const contextDeps = { db, dataDir, bus, log, writeRetryMs, lanes: opts.lanes };
 
   let stopped = false;
   let current: { job: Job; abort: AbortController } | undefined;
@@ -206,7 +209,7 @@ export function startWorker(opts: WorkerOptions): Worker {
     }, heartbeatMs);
     // A write that failed for good stops the job now: training on would only produce rows that are lost.
     const onWriteFailure = (err: Error) => abort.abort(err);
-    const ctx = startJobContext(job, abort.signal, { db, dataDir, bus, log, writeRetryMs, onWriteFailure });
+    const ctx = startJobContext(job, abort.signal, { ...contextDeps, onWriteFailure });
     const finish = (outcome: Parameters<typeof finishJob>[3]) =>
       withRetries(() => finishJob(db, job.id, owner, outcome), writeRetryMs);
     try {

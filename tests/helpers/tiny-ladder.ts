@@ -9,6 +9,7 @@ import { hashNumbers } from "../../server/lab/cache.ts";
 import type { ModelSource } from "../../server/lab/model-source.ts";
 import type { LabCorpusOptions } from "../../server/lab/lab-corpus.ts";
 import type { LadderSize } from "../../server/lab/ladder.ts";
+import { pretrainSize } from "../../server/lab/pretrain.ts";
 
 export const byteTokenizer = createTokenizer({ merges: 0 });
 
@@ -67,4 +68,15 @@ export function tinySize(name: string, steps: number, width = 16): LadderSize {
     lr: 1e-2,
     cpu: true,
   };
+}
+
+/**
+ * Two tiny sizes pretrained on TINY_CORPUS into `dataDir` under the ladder's names nano and micro, so that
+ * what loads the lab's models from a data directory (a sweep's worker lanes) finds them.
+ */
+export async function tinyLadder(dataDir: string): Promise<void> {
+  const quiet = { evalEvery: 8, checkpointEvery: 16, logEvery: 8, valWindows: 16, knowledgeEntities: 8 };
+  for (const [size, seed] of [[tinySize("nano", 16), 3], [tinySize("micro", 16, 24), 4]] as const) {
+    await pretrainSize({ size, dataDir, corpus: TINY_CORPUS, seed, ...quiet });
+  }
 }
