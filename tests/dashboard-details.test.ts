@@ -458,6 +458,19 @@ async function checkNoSplitWords(page: Page, base: string) {
     assert.deepEqual(split, [], `${path}: words of a command split over lines`);
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(wide <= 390, `${path} is ${wide} px wide at 390 px`);
+    if (path === "/models") {
+      // The ladder's rows stack as cards, each value beside its column's name: nothing to scroll sideways.
+      const [scrolled, shown] = await page.$eval("[data-testid=ladder]", (t) => [
+        t.parentElement!.scrollWidth,
+        t.parentElement!.clientWidth,
+      ]);
+      assert.ok(scrolled <= shown, `the ladder scrolls sideways at 390 px: ${scrolled} px in ${shown}`);
+      const nano = await page.$eval("[data-testid=ladder] tbody td[data-label=width]", (td) => [
+        getComputedStyle(td, "::before").content,
+        (td as HTMLElement).innerText.trim(),
+      ]);
+      assert.deepEqual(nano, ['"width"', "16"], "nano's width shown beside its column's name");
+    }
     await page.screenshot({
       path: `${ARTIFACTS}/details-commands${path.replace("/", "-")}-390.png`,
       fullPage: true,

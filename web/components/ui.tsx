@@ -302,17 +302,19 @@ export function AskQuestion(
  * decimal beside an interval, none without (the World and Models pages).
  */
 export function RecallCell(
-  { recall, ci, n, testId }: {
+  { recall, ci, n, testId, label }: {
     recall: number | null | undefined;
     ci: { lo: number; hi: number } | null | undefined;
     /** Entities asked, for the interval's title; unknown: "the entities asked". */
     n?: number | null;
     testId?: string;
+    /** The column's name, shown beside the value where a stacked table (.stack) lays a row out as a card. */
+    label?: string;
   },
 ) {
   const interval = percentInterval(ci);
   return (
-    <td class="num" data-testid={testId}>
+    <td class="num" data-testid={testId} data-label={label}>
       {formatPercent(recall, interval ? 1 : 0)}
       {interval && (
         <>

@@ -309,7 +309,7 @@ export function ModelsPage() {
         {!models.data && !models.error && <Loading what="the ladder" />}
         {models.data && (
           <div class="table-scroll">
-            <table class="table" data-testid="ladder">
+            <table class="table stack" data-testid="ladder">
               <thead>
                 <tr>
                   <th scope="col">size</th>
@@ -348,26 +348,27 @@ export function ModelsPage() {
                     <th scope="row">
                       {m.name} {!m.cpu && <span class="tag" title="meant for a GPU">GPU</span>}
                     </th>
-                    <td class="num">{m.width}</td>
-                    <td class="num">{m.layers}</td>
-                    <td class="num">{m.heads}</td>
-                    <td class="num">{m.contextLength}</td>
-                    <td class="num">{formatParams(m.params)}</td>
-                    <td class="num">{formatParams(m.tokens)}</td>
-                    <td class="num">{formatNumber(m.valLoss)}</td>
+                    <td class="num" data-label="width">{m.width}</td>
+                    <td class="num" data-label="layers">{m.layers}</td>
+                    <td class="num" data-label="heads">{m.heads}</td>
+                    <td class="num" data-label="context">{m.contextLength}</td>
+                    <td class="num" data-label="parameters">{formatParams(m.params)}</td>
+                    <td class="num" data-label="token budget">{formatParams(m.tokens)}</td>
+                    <td class="num" data-label="val loss">{formatNumber(m.valLoss)}</td>
                     <RecallCell
                       recall={m.knowledge}
                       ci={m.knowledgeCi}
                       n={m.snapshots.find((s) => s.n !== null)?.n}
                       testId={`recall-${m.name}`}
+                      label="region recall"
                     />
-                    <td>
+                    <td data-label="test items">
                       <LeakageBadge model={m} />
                     </td>
-                    <td>
+                    <td data-label="snapshots (recall)">
                       <Snapshots model={m} />
                     </td>
-                    <td>
+                    <td data-label="status">
                       <ModelStatus model={m} />
                     </td>
                     <td>
