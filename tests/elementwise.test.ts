@@ -7,7 +7,7 @@ import { createTensor, readTensor, slice, writeTensor } from "../kernels/runtime
 import { planAdd, planFill, planGeluBackward, planGeluForward } from "../kernels/ops/elementwise.ts";
 import { assertClose, placed, randoms, run, toF64 } from "./helpers/kernel-check.ts";
 
-const SHAPES = [1, 7, 33, 130];
+const SHAPES = [1, 7, 33, 130, 132];
 
 function geluRef(x: number): number {
   return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
@@ -27,9 +27,15 @@ Deno.test("fill, add (separate and in place), gelu forward/backward on odd sizes
     // Extreme inputs check the tanh clamp (no NaN) at the largest size.
     if (n === 130) a.set([60, -60, 1e4, -1e4, 0], 0);
 
-    const t = placed(gpu, randoms(n, 1), "fill");
-    await run(gpu, planFill(gpu, t, 2.5, "fill"));
-    assertClose(await readTensor(gpu, t), new Float64Array(n).fill(2.5), `fill n=${n}`, 0, 0);
+    // Unaligned (one element at a time) and 4-aligned (vec4 where n is a multiple of 4), neighbours untouched.
+    for (const pad of [37, 40]) {
+      const whole = createTensor(gpu, pad + n + 5, "fill buffer");
+      writeTensor(gpu, whole, randoms(pad + n + 5, 1));
+      const before = await readTensor(gpu, whole);
+      await run(gpu, planFill(gpu, slice(whole, pad, n, "fill"), 2.5, "fill"));
+      const want = toF64(before).fill(2.5, pad, pad + n);
+      assertClose(await readTensor(gpu, whole), want, `fill n=${n} at ${pad}`, 0, 0);
+    }
 
     const ta = placed(gpu, a, "a"), tb = placed(gpu, b, "b"), out = placed(gpu, new Float32Array(n), "out");
     await run(gpu, planAdd(gpu, out, ta, tb, n, "add"));

@@ -6,7 +6,11 @@ import assert from "node:assert/strict";
 import { getGpu } from "../kernels/device.ts";
 import { readTensor } from "../kernels/runtime.ts";
 import { planFill } from "../kernels/ops/elementwise.ts";
-import { planLayernormBackward, planLayernormForward } from "../kernels/ops/layernorm.ts";
+import {
+  type LayernormVersion,
+  planLayernormBackward,
+  planLayernormForward,
+} from "../kernels/ops/layernorm.ts";
 import { assertBitIdentical, assertClose, placed, randoms, run, toF64 } from "./helpers/kernel-check.ts";
 
 function layernormRef(x: Float32Array, gamma: Float32Array, beta: Float32Array, N: number, C: number) {
@@ -170,4 +174,129 @@ Deno.test("layernorm forward and backward on odd shapes; column sums determinist
       }
     }
   }
+});
+
+/** Forward (plain and fused), dx (plain and accumulated) and the column sums of one version, on aligned tensors. */
+async function runVersion(version: LayernormVersion, N: number, C: number) {
+  const gpu = await getGpu();
+  const at = (data: Float32Array, label: string) => placed(gpu, data, label, 40);
+  const x = randoms(N * C, N + C);
+  for (let i = 0; i < x.length; i++) x[i] += 0.7 * ((i % C) / C);
+  const gOff = 8, bOff = 8 + C + 4;
+  const flat = randoms(bOff + C + 4, 3 * C);
+  const params = at(flat, "params");
+  const stream = randoms(N * C, 2 * N + C), branch = x.map((v, i) => v - stream[i]);
+  const xOut = at(new Float32Array(N * C), "x out"), y = at(new Float32Array(N * C), "y");
+  const mean = at(new Float32Array(N), "mean"), rstd = at(new Float32Array(N), "rstd");
+  await run(
+    gpu,
+    planLayernormForward(gpu, {
+      x: xOut,
+      residual: { stream: at(stream, "stream"), branch: at(branch, "branch") },
+      params,
+      gammaOffset: gOff,
+      betaOffset: bOff,
+      y,
+      mean,
+      rstd,
+      N,
+      C,
+      label: "ln",
+      version,
+    }),
+  );
+  const dy = randoms(N * C, 11 * N), dxInit = randoms(N * C, 12), gradsInit = randoms(2 * C + 24, 13);
+  const dx = at(dxInit, "dx"), grads = at(gradsInit, "grads");
+  const back = (accumulateDx: boolean) =>
+    planLayernormBackward(gpu, {
+      dy: at(dy, "dy"),
+      x: xOut,
+      mean,
+      rstd,
+      params,
+      gammaOffset: gOff,
+      dx,
+      accumulateDx,
+      grads,
+      dgammaOffset: 4,
+      dbetaOffset: C + 8,
+      N,
+      C,
+      label: "ln backward",
+      version,
+    });
+  await run(gpu, back(false));
+  const dxPlain = await readTensor(gpu, dx);
+  await run(gpu, back(true));
+  return {
+    x: await readTensor(gpu, xOut),
+    y: await readTensor(gpu, y),
+    mean: await readTensor(gpu, mean),
+    rstd: await readTensor(gpu, rstd),
+    dxPlain,
+    dxAcc: await readTensor(gpu, dx),
+    grads: await readTensor(gpu, grads),
+    inputs: {
+      x: Float32Array.from(x.map((_, i) => Math.fround(stream[i] + branch[i]))),
+      flat,
+      dy,
+      gradsInit,
+    },
+    offsets: { gOff, bOff },
+  };
+}
+
+Deno.test("layernorm v3 (vec4 rows) against float64, and bit for bit v2's on this adapter", async () => {
+  for (const [N, C] of [[1, 4], [7, 36], [65, 128], [3, 300]]) {
+    const shape = `N=${N} C=${C}`;
+    const got = await runVersion("v3", N, C);
+    const { x, flat, dy, gradsInit } = got.inputs;
+    const gamma = flat.slice(got.offsets.gOff, got.offsets.gOff + C);
+    const beta = flat.slice(got.offsets.bOff, got.offsets.bOff + C);
+    const ref = layernormRef(x, gamma, beta, N, C);
+    assert.deepEqual(got.x, x, `v3 fused residual x ${shape}`);
+    assertClose(got.y, ref.y, `v3 y ${shape}`, 1e-5, 1e-4);
+    assertClose(got.mean, ref.mean, `v3 mean ${shape}`, 1e-6, 1e-5);
+    assertClose(got.rstd, ref.rstd, `v3 rstd ${shape}`, 1e-5, 1e-4);
+    const b = layernormBackwardRef(dy, x, gamma, N, C);
+    assertClose(got.dxPlain, b.dx, `v3 dx ${shape}`, 2e-5, 1e-4);
+    assertClose(got.dxAcc, b.dx.map((d, i) => d + got.dxPlain[i]), `v3 dx accumulated ${shape}`, 4e-5, 1e-4);
+    // The column sums ran twice (both backward passes added to the grads).
+    const wantGrads = toF64(gradsInit);
+    for (let c = 0; c < C; c++) {
+      wantGrads[4 + c] += 2 * b.dgamma[c];
+      wantGrads[C + 8 + c] += 2 * b.dbeta[c];
+    }
+    assertClose(got.grads, wantGrads, `v3 dgamma/dbeta ${shape}`, 1e-5, 1e-4);
+    // v3 adds each vec4's lanes in v2's order, so the pretraining ladder keeps its bits.
+    const v2 = await runVersion("v2", N, C);
+    for (const key of ["y", "mean", "rstd", "dxPlain", "dxAcc", "grads"] as const) {
+      assertBitIdentical(got[key], v2[key], `v3 ${key} against v2 ${shape}`);
+    }
+  }
+});
+
+Deno.test("layernorm v3 asked for where a row or offset is not 4-aligned is refused with the reason", async () => {
+  const gpu = await getGpu();
+  const t = (n: number, label: string, pad = 40) => placed(gpu, new Float32Array(n), label, pad);
+  const spec = (C: number, x = t(2 * C, "x")) => ({
+    x,
+    params: t(2 * C + 8, "params"),
+    gammaOffset: 0,
+    betaOffset: C,
+    y: t(2 * C, "y"),
+    mean: t(2, "mean"),
+    rstd: t(2, "rstd"),
+    N: 2,
+    C,
+    label: "ln",
+    version: "v3" as const,
+  });
+  assert.throws(() => planLayernormForward(gpu, spec(6)), /layernorm v3 \(vec4\) does not apply: C = 6/);
+  assert.throws(
+    () => planLayernormForward(gpu, spec(8, t(16, "x", 37))),
+    /layernorm v3 \(vec4\) does not apply: x starts at element 37, not a multiple of 4/,
+  );
+  // Unasked, the unaligned x falls back to v2 and runs.
+  await run(gpu, planLayernormForward(gpu, { ...spec(8, t(16, "x", 37)), version: undefined }));
 });

@@ -144,7 +144,7 @@ async function benchRowKernels(gpu: Gpu, timer: Timer, results: KernelResult[]):
   const y = createTensor(gpu, N * C, "y");
   const mean = createTensor(gpu, N, "mean");
   const rstd = createTensor(gpu, N, "rstd");
-  for (const version of ["v1", "v2"] as LayernormVersion[]) {
+  for (const version of ["v1", "v2", "v3"] as LayernormVersion[]) {
     const d = planLayernormForward(gpu, {
       x,
       params,

@@ -1,7 +1,8 @@
 /**
  * Elementwise kernels: zero/constant fill, residual add, GELU (tanh form) forward and backward.
  *
- *   fill:    t[i] = value
+ *   fill:    t[i] = value          (four elements an invocation where t's offset and length are multiples of 4:
+ *                                    on llvmpipe each store is a loop over the SIMD lanes, whatever its width)
  *   scale:   t[i] = factor · t[i]         (gradient accumulation's weights; factor set per use)
  *   add:     out[i] = a[i] + b[i]            (out may be a, or share a buffer with a or b)
  *   gelu:    y[i] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
@@ -38,7 +39,7 @@ fn gelu_grad(x: f32) -> f32 {
 }
 `;
 
-function fillSource(b: BoundOperands): string {
+function fillSource(b: BoundOperands, vec4: boolean): string {
   return /* wgsl */ `
 struct Params { n: u32, t_off: u32, value: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
@@ -47,19 +48,21 @@ ${b.declarations}${INDEX}
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg);
   if (i >= params.n) { return; }
-  ${b.array.t}[params.t_off + i] = params.value;
+  ${b.array.t}[params.t_off + i] = ${vec4 ? "vec4(params.value)" : "params.value"};
 }
 `;
 }
 
 export function planFill(gpu: Gpu, t: Tensor, value: number, label: string): Dispatch {
-  const b = bindOperands(gpu, label, [{ name: "t", tensor: t, write: true }]);
+  const vec4 = t.offset % 4 === 0 && t.length % 4 === 0;
+  const b = bindOperands(gpu, label, [{ name: "t", tensor: t, write: true, type: vec4 ? "vec4f" : "f32" }]);
+  const n = vec4 ? t.length / 4 : t.length;
   return plan(gpu, {
     label,
-    code: fillSource(b),
-    params: { n: t.length, value, ...offsetParams(b) },
+    code: fillSource(b, vec4),
+    params: { n, value, ...offsetParams(b) },
     bindings: b.bindings,
-    workgroups: grid1d(gpu, t.length, WG),
+    workgroups: grid1d(gpu, n, WG),
     bytes: 4 * t.length,
   });
 }

@@ -4,6 +4,12 @@
  *   v1 workgroup per row   64 invocations per row, a workgroup reduction (described below).
  *   v2 invocation per row  one invocation per row looping over its C values in order: no workgroup
  *                          memory and no barriers (64 rows per workgroup).
+ *   v3 vec4 rows           v2 reading and writing its rows four values at a time, each vec4's lanes added
+ *                          to the sums in v2's order (so the same bits wherever the compiler rounds a
+ *                          vec4 as four scalars), and the column sums four columns per invocation. On
+ *                          llvmpipe every storage access is a loop over the SIMD lanes whatever its
+ *                          width, so a quarter of the accesses. Needs C and every offset a multiple of 4.
+ * The default is v3 where it applies, else v2.
  *
  * Forward:  mean[n] = Σ_c x[n,c] / C; rstd[n] = 1/√(Σ_c (x[n,c] − mean)² / C + eps);
  *           y[n,c] = (x[n,c] − mean)·rstd·gamma[c] + beta[c]. mean and rstd are saved for backward.
@@ -42,6 +48,42 @@ const REDUCE = rowReduce(false);
 export type LayernormVersion = KernelVersion<"layernorm">;
 
 const ROWS_PER_WG = 64;
+/** v3's column sums: 4 columns an invocation, 8 invocations a workgroup (one SIMD vector on llvmpipe). */
+const COL4_WG = 8;
+
+/** Why v3 cannot run on these shapes ("" when it can): C or an offset is not a multiple of 4. */
+function v3Misfit(C: number, offsets: Record<string, number>): string {
+  if (C % 4 !== 0) return `C = ${C} is not a multiple of 4`;
+  const off = Object.entries(offsets).find(([, o]) => o % 4 !== 0);
+  return off ? `${off[0]} starts at element ${off[1]}, not a multiple of 4` : "";
+}
+
+/** The version to run: the caller's (v3 refused with the reason where it cannot apply), else v3 where it applies. */
+function chooseVersion(
+  label: string,
+  asked: LayernormVersion | undefined,
+  C: number,
+  offsets: Record<string, number>,
+): LayernormVersion {
+  const misfit = v3Misfit(C, offsets);
+  if (asked === "v3" && misfit) throw new Error(`${label}: layernorm v3 (vec4) does not apply: ${misfit}`);
+  return asked ?? (misfit ? "v2" : "v3");
+}
+
+/** The offsets of a tensor list, by name, for v3Misfit. */
+function tensorOffsets(
+  tensors: Record<string, Tensor>,
+  extra: Record<string, number> = {},
+): Record<string, number> {
+  const offsets: Record<string, number> = { ...extra };
+  for (const [name, t] of Object.entries(tensors)) offsets[t.label || name] = t.offset;
+  return offsets;
+}
+
+/** "s += v.x; s += v.y; …": a vec4's lanes added to a scalar sum in order, as v2 adds four values. */
+function addLanes(sum: string, vec: (lane: string) => string): string {
+  return ["x", "y", "z", "w"].map((l) => `${sum} += ${vec(l)};`).join(" ");
+}
 
 /** Rewrites a v1 row kernel (workgroup per row, strided loops, workgroup_sum) into v2. */
 function perInvocationRows(v1: string): string {
@@ -72,7 +114,7 @@ export interface LayernormForwardSpec {
   N: number;
   C: number;
   label: string;
-  /** Row kernel version (default v2). */
+  /** Row kernel version (default v3 where it applies, else v2). */
   version?: LayernormVersion;
   /** When given, x is an output: x = stream + branch (the residual add), then normalized. */
   residual?: { stream: Tensor; branch: Tensor };
@@ -122,6 +164,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `;
 }
 
+/** v3 forward: one invocation per row, the row in vec4s (x, y, gamma, beta, stream and branch bound as vec4f). */
+function forwardSourceV3(b: BoundOperands, residual: boolean): string {
+  const x = b.array.x;
+  const load = residual
+    ? `let v = ${b.array.stream}[params.stream_off + row * C4 + c] + ${b.array.branch}[params.branch_off + row * C4 + c];
+    ${x}[x0 + c] = v;`
+    : `let v = ${x}[x0 + c];`;
+  const residualParams = residual ? ", stream_off: u32, branch_off: u32" : "";
+  return /* wgsl */ `
+struct Params { N: u32, C: u32, x_off: u32, gamma_off: u32, beta_off: u32, y_off: u32, mean_off: u32, rstd_off: u32${residualParams} }
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}
+@compute @workgroup_size(${ROWS_PER_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * ${ROWS_PER_WG}u;
+  if (row >= params.N) { return; }
+  let C = params.C;
+  let C4 = C / 4u;
+  let x0 = params.x_off + row * C4;
+  var s = 0.0;
+  for (var c = 0u; c < C4; c++) {
+    ${load}
+    ${addLanes("s", (l) => `v.${l}`)}
+  }
+  let mean = s / f32(C);
+  var q = 0.0;
+  for (var c = 0u; c < C4; c++) {
+    let d = ${x}[x0 + c] - vec4(mean);
+    ${addLanes("q", (l) => `d.${l} * d.${l}`)}
+  }
+  let rstd = 1.0 / sqrt(q / f32(C) + 1e-5);
+  let y0 = params.y_off + row * C4;
+  for (var c = 0u; c < C4; c++) {
+    let xhat = (${x}[x0 + c] - vec4(mean)) * rstd;
+    ${b.array.y}[y0 + c] = xhat * ${b.array.gamma}[params.gamma_off + c] + ${b.array.beta}[params.beta_off + c];
+  }
+  ${b.array.mean}[params.mean_off + row] = mean;
+  ${b.array.rstd}[params.rstd_off + row] = rstd;
+}
+`;
+}
+
 export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatch {
   const { N, C, label } = s;
   requireShape(label, "N", N);
@@ -136,30 +220,48 @@ export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatc
     requireLength(label, s.residual.stream, N * C, "residual stream");
     requireLength(label, s.residual.branch, N * C, "residual branch");
   }
-  // The row kernel's early return is per workgroup (uniform), so barriers stay in uniform control flow.
+  const fused = s.residual !== undefined;
+  const version = chooseVersion(
+    label,
+    s.version,
+    C,
+    tensorOffsets(
+      { x: s.x, y: s.y, ...(s.residual ?? {}) },
+      { gamma: s.params.offset + s.gammaOffset, beta: s.params.offset + s.betaOffset },
+    ),
+  );
+  const type = version === "v3" ? "vec4f" as const : "f32" as const;
+  // v1's early return is per workgroup (uniform), so its barriers stay in uniform control flow.
   const b = bindOperands(gpu, label, [
-    { name: "x", tensor: s.x, write: s.residual !== undefined },
+    { name: "x", tensor: s.x, write: fused, type },
     ...(s.residual
-      ? [{ name: "stream", tensor: s.residual.stream }, { name: "branch", tensor: s.residual.branch }]
+      ? [{ name: "stream", tensor: s.residual.stream, type }, {
+        name: "branch",
+        tensor: s.residual.branch,
+        type,
+      }]
       : []),
-    { name: "gamma", tensor: s.params },
-    { name: "beta", tensor: s.params },
-    { name: "y", tensor: s.y, write: true },
+    { name: "gamma", tensor: s.params, type },
+    { name: "beta", tensor: s.params, type },
+    { name: "y", tensor: s.y, write: true, type },
     { name: "mean", tensor: s.mean, write: true },
     { name: "rstd", tensor: s.rstd, write: true },
   ]);
   const p = offsetParams(b);
-  p.gamma_off += s.gammaOffset;
-  p.beta_off += s.betaOffset;
-  const fused = s.residual !== undefined;
+  const unit = version === "v3" ? 4 : 1;
+  p.gamma_off += s.gammaOffset / unit;
+  p.beta_off += s.betaOffset / unit;
+  const code = {
+    v1: () => forwardSource(b, fused, gpu.features.subgroups),
+    v2: () => perInvocationRows(forwardSource(b, fused)),
+    v3: () => forwardSourceV3(b, fused),
+  }[version]();
   return plan(gpu, {
     label,
-    code: (s.version ?? "v2") === "v2"
-      ? perInvocationRows(forwardSource(b, fused))
-      : forwardSource(b, fused, gpu.features.subgroups),
+    code,
     params: { N, C, ...p },
     bindings: b.bindings,
-    workgroups: grid1d(gpu, N, (s.version ?? "v2") === "v2" ? ROWS_PER_WG : 1),
+    workgroups: grid1d(gpu, N, version === "v1" ? 1 : ROWS_PER_WG),
     flops: (fused ? 9 : 8) * N * C,
     bytes: 4 * ((fused ? 4 : 2) * N * C + 2 * C + 2 * N),
   });
@@ -180,7 +282,7 @@ export interface LayernormBackwardSpec {
   N: number;
   C: number;
   label: string;
-  /** Row kernel version of dx (default v2). */
+  /** Row kernel version of dx and the column sums (default v3 where it applies, else v2). */
   version?: LayernormVersion;
 }
 
@@ -253,6 +355,77 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 `;
 }
 
+/** v3 dx: one invocation per row, the row in vec4s (dy, x, gamma and dx bound as vec4f). */
+function dxSourceV3(b: BoundOperands): string {
+  const row = (name: string) => `${b.array[name]}[params.${name}_off + base + c]`;
+  const g = `${row("dy")} * ${b.array.gamma}[params.gamma_off + c]`;
+  return /* wgsl */ `
+struct Params {
+  N: u32, C: u32, accumulate: u32,
+  dy_off: u32, x_off: u32, mean_off: u32, rstd_off: u32, gamma_off: u32, dx_off: u32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}
+@compute @workgroup_size(${ROWS_PER_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * ${ROWS_PER_WG}u;
+  if (row >= params.N) { return; }
+  let C = params.C;
+  let C4 = C / 4u;
+  let base = row * C4;
+  let mean = ${b.array.mean}[params.mean_off + row];
+  let rstd = ${b.array.rstd}[params.rstd_off + row];
+  var sum_g = 0.0;
+  var sum_gx = 0.0;
+  for (var c = 0u; c < C4; c++) {
+    let xhat = (${row("x")} - vec4(mean)) * rstd;
+    let g = ${g};
+    ${["x", "y", "z", "w"].map((l) => `sum_g += g.${l}; sum_gx += g.${l} * xhat.${l};`).join(" ")}
+  }
+  let mean_g = sum_g / f32(C);
+  let mean_gx = sum_gx / f32(C);
+  for (var c = 0u; c < C4; c++) {
+    let xhat = (${row("x")} - vec4(mean)) * rstd;
+    let g = ${g};
+    var d = rstd * (g - vec4(mean_g) - xhat * mean_gx);
+    if (params.accumulate != 0u) { d = ${row("dx")} + d; }
+    ${row("dx")} = d;
+  }
+}
+`;
+}
+
+/** v3 column sums: four columns per invocation (dy, x, dgamma and dbeta bound as vec4f). */
+function paramGradSourceV3(b: BoundOperands): string {
+  return /* wgsl */ `
+struct Params {
+  N: u32, C: u32,
+  dy_off: u32, x_off: u32, mean_off: u32, rstd_off: u32, dgamma_off: u32, dbeta_off: u32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+${b.declarations}
+@compute @workgroup_size(${COL4_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  let C4 = params.C / 4u;
+  if (c >= C4) { return; }
+  var sum_gamma = vec4(0.0);
+  var sum_beta = vec4(0.0);
+  for (var n = 0u; n < params.N; n++) {
+    let i = n * C4 + c;
+    let dy = ${b.array.dy}[params.dy_off + i];
+    let xhat = (${b.array.x}[params.x_off + i] - vec4(${b.array.mean}[params.mean_off + n])) * ${b.array.rstd}[params.rstd_off + n];
+    sum_gamma += dy * xhat;
+    sum_beta += dy;
+  }
+  let gi = params.dgamma_off + c;
+  let bi = params.dbeta_off + c;
+  ${b.array.dgamma}[gi] = ${b.array.dgamma}[gi] + sum_gamma;
+  ${b.array.dbeta}[bi] = ${b.array.dbeta}[bi] + sum_beta;
+}
+`;
+}
+
 /** Returns [dx, dgamma+dbeta] dispatches. */
 export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispatch[] {
   const { N, C, label } = s;
@@ -267,45 +440,64 @@ export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispa
   requireLength(label, s.grads, s.dgammaOffset + C, "grads (dgamma)");
   requireLength(label, s.grads, s.dbetaOffset + C, "grads (dbeta)");
 
+  const version = chooseVersion(
+    label,
+    s.version,
+    C,
+    tensorOffsets(
+      { dy: s.dy, x: s.x, dx: s.dx },
+      {
+        gamma: s.params.offset + s.gammaOffset,
+        dgamma: s.grads.offset + s.dgammaOffset,
+        dbeta: s.grads.offset + s.dbetaOffset,
+      },
+    ),
+  );
+  const v3 = version === "v3";
+  const type = v3 ? "vec4f" as const : "f32" as const;
+  const unit = v3 ? 4 : 1;
   const bdx = bindOperands(gpu, label, [
-    { name: "dy", tensor: s.dy },
-    { name: "x", tensor: s.x },
+    { name: "dy", tensor: s.dy, type },
+    { name: "x", tensor: s.x, type },
     { name: "mean", tensor: s.mean },
     { name: "rstd", tensor: s.rstd },
-    { name: "gamma", tensor: s.params },
-    { name: "dx", tensor: s.dx, write: true },
+    { name: "gamma", tensor: s.params, type },
+    { name: "dx", tensor: s.dx, write: true, type },
   ]);
   const pdx = offsetParams(bdx);
-  pdx.gamma_off += s.gammaOffset;
+  pdx.gamma_off += s.gammaOffset / unit;
+  const dxCode = {
+    v1: () => dxSource(bdx, gpu.features.subgroups),
+    v2: () => perInvocationRows(dxSource(bdx)),
+    v3: () => dxSourceV3(bdx),
+  }[version]();
   const dx = plan(gpu, {
     label: label + " dx",
-    code: (s.version ?? "v2") === "v2"
-      ? perInvocationRows(dxSource(bdx))
-      : dxSource(bdx, gpu.features.subgroups),
+    code: dxCode,
     params: { N, C, accumulate: s.accumulateDx ? 1 : 0, ...pdx },
     bindings: bdx.bindings,
-    workgroups: grid1d(gpu, N, (s.version ?? "v2") === "v2" ? ROWS_PER_WG : 1),
+    workgroups: grid1d(gpu, N, version === "v1" ? 1 : ROWS_PER_WG),
     flops: 14 * N * C,
     bytes: 4 * (3 * N * C + C + 2 * N),
   });
 
   const bp = bindOperands(gpu, label, [
-    { name: "dy", tensor: s.dy },
-    { name: "x", tensor: s.x },
+    { name: "dy", tensor: s.dy, type },
+    { name: "x", tensor: s.x, type },
     { name: "mean", tensor: s.mean },
     { name: "rstd", tensor: s.rstd },
-    { name: "dgamma", tensor: s.grads, write: true },
-    { name: "dbeta", tensor: s.grads, write: true },
+    { name: "dgamma", tensor: s.grads, write: true, type },
+    { name: "dbeta", tensor: s.grads, write: true, type },
   ]);
   const pp = offsetParams(bp);
-  pp.dgamma_off += s.dgammaOffset;
-  pp.dbeta_off += s.dbetaOffset;
+  pp.dgamma_off += s.dgammaOffset / unit;
+  pp.dbeta_off += s.dbetaOffset / unit;
   const paramGrads = plan(gpu, {
     label: label + " dgamma dbeta",
-    code: paramGradSource(bp),
+    code: v3 ? paramGradSourceV3(bp) : paramGradSource(bp),
     params: { N, C, ...pp },
     bindings: bp.bindings,
-    workgroups: [Math.ceil(C / COL_WG), 1, 1],
+    workgroups: v3 ? [Math.ceil(C / 4 / COL4_WG), 1, 1] : [Math.ceil(C / COL_WG), 1, 1],
     flops: 5 * N * C,
     bytes: 4 * (2 * N * C + 2 * N + 4 * C),
   });
