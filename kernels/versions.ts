@@ -8,7 +8,7 @@ export const KERNEL_VERSIONS = {
   matmul: { v1: "naive", v2: "blocked", v3: "vec4", v4: "tiled", v5: "split-K" },
   attention: { v1: "per row", v2: "batched matmuls", v3: "flash" },
   layernorm: { v1: "workgroup per row", v2: "invocation per row", v3: "vec4 rows" },
-  crossEntropy: { v1: "workgroup per row", v2: "invocation per row" },
+  crossEntropy: { v1: "workgroup per row", v2: "invocation per row", v3: "vec4 rows" },
   gelu: { v1: "elementwise" },
   adamw: { v1: "elementwise", v2: "vec4" },
 } as const;

@@ -6,7 +6,11 @@
 import assert from "node:assert/strict";
 import { getGpu, type Gpu } from "../kernels/device.ts";
 import { readTensor } from "../kernels/runtime.ts";
-import { planClassCrossEntropy, planLmCrossEntropy } from "../kernels/ops/crossentropy.ts";
+import {
+  type CrossEntropyVersion,
+  planClassCrossEntropy,
+  planLmCrossEntropy,
+} from "../kernels/ops/crossentropy.ts";
 import { STAT_CORRECT, STAT_COUNT, STAT_GRAD_NORM_SQ, STAT_LOSS, STAT_NONFINITE } from "../kernels/stats.ts";
 import { assertBitIdentical, assertClose, placed, randoms, run } from "./helpers/kernel-check.ts";
 
@@ -195,4 +199,62 @@ Deno.test("class cross-entropy with soft targets, invalid rows, and the logconf 
   checkClass(await runClass(gpu, lerp, true, 0.5), wantLerp, "hand quantile lerp");
   // alpha = 0 in aux mode is the plain soft-label loss.
   checkClass(await runClass(gpu, lerp, true, 0), classRef(lerp, 0), "aux alpha 0");
+});
+
+/** The LM row pass of one version on rows padded to `ld` (padding holds 99), 4-aligned in their buffer. */
+async function runPaddedRows(
+  version: CrossEntropyVersion,
+  logits: Float32Array,
+  targets: number[],
+  V: number,
+) {
+  const gpu = await getGpu();
+  const rows = targets.length, ld = 4 * Math.ceil((V + 1) / 4);
+  const padded = new Float32Array(rows * ld).fill(99);
+  for (let r = 0; r < rows; r++) padded.set(logits.subarray(r * V, (r + 1) * V), r * ld);
+  const logitsT = placed(gpu, padded, "logits", 40);
+  const stats = placed(gpu, new Float32Array(8), "stats", 40);
+  const rowLoss = placed(gpu, new Float32Array(rows), "rowLoss", 40);
+  const targetsT = placed(gpu, Int32Array.from(targets), "targets", 40);
+  const spec = { logits: logitsT, targets: targetsT, rowLoss, stats, rows, V, ld, label: "ce", version };
+  await run(gpu, planLmCrossEntropy(gpu, spec));
+  const out = await readTensor(gpu, logitsT);
+  return { out, ld, rowLoss: await readTensor(gpu, rowLoss), stats: await readTensor(gpu, stats), spec };
+}
+
+Deno.test("LM cross-entropy v3 (vec4 rows) against float64 and bit for bit v2's; padding kept; refused where unaligned", async () => {
+  for (const V of [1, 6, 7, 8, 130, 1538]) {
+    const rows = 5;
+    const logits = randoms(rows * V, 3 * V, 4);
+    // Row 1 ignored; the last row's target is the row's last logit (in the partial vec4 where V % 4 ≠ 0).
+    const targets = [0, -1, V >> 1, (3 * V) >> 2, V - 1];
+    const ref = lmCrossEntropyRef(logits, targets, V);
+    const got = await runPaddedRows("v3", logits, targets, V);
+    const { ld } = got;
+    const tag = `V=${V} ld=${ld}`;
+    const grad = Float32Array.from({ length: rows * V }, (_, i) => got.out[Math.floor(i / V) * ld + (i % V)]);
+    assertClose(grad, ref.grad, `v3 dlogits ${tag}`, 1e-7, 1e-4);
+    assertClose(got.rowLoss, ref.rowLoss, `v3 row loss ${tag}`, 1e-5, 1e-5);
+    assertClose([got.stats[STAT_LOSS]], [ref.loss], `v3 loss ${tag}`, 1e-6, 1e-5);
+    for (let r = 0; r < rows; r++) {
+      assert.ok(
+        got.out.subarray(r * ld + V, (r + 1) * ld).every((x) => x === 99),
+        `v3 keeps row ${r}'s padding ${tag}`,
+      );
+    }
+    const v2 = await runPaddedRows("v2", logits, targets, V);
+    assertBitIdentical(got.out, v2.out, `v3 dlogits against v2 ${tag}`);
+    assertBitIdentical(got.rowLoss, v2.rowLoss, `v3 row loss against v2 ${tag}`);
+    assertBitIdentical(got.stats, v2.stats, `v3 stats against v2 ${tag}`);
+  }
+  const gpu = await getGpu();
+  const { spec } = await runPaddedRows("v3", randoms(6, 1), [1, 2], 3);
+  assert.throws(
+    () => planLmCrossEntropy(gpu, { ...spec, V: 3, ld: 3 }),
+    /cross-entropy v3 \(vec4 rows\) does not apply: the row stride 3 is not a multiple of 4/,
+  );
+  // A target ≥ V is flagged as in v2, and the padding lane it names is left alone.
+  const bad = await runPaddedRows("v3", randoms(6, 2), [1, 3], 3);
+  assert.equal(bad.stats[STAT_NONFINITE], 1, "v3: target 3 with V = 3 must set the non-finite flag");
+  assert.equal(bad.out[bad.ld + 3], 99, "v3: the out-of-range target's padding lane is kept");
 });

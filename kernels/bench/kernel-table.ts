@@ -179,7 +179,7 @@ async function benchRowKernels(gpu: Gpu, timer: Timer, results: KernelResult[]):
   const targets = createTensor(gpu, N, "targets", Int32Array.from({ length: N }, (_, i) => i % V));
   const rowLoss = createTensor(gpu, N, "row loss");
   const stats = createTensor(gpu, STATS_LENGTH, "stats");
-  for (const version of ["v1", "v2"] as CrossEntropyVersion[]) {
+  for (const version of ["v1", "v2", "v3"] as CrossEntropyVersion[]) {
     const ce = planLmCrossEntropy(gpu, { logits, targets, rowLoss, stats, rows: N, V, label: "ce", version });
     results.push({
       kernel: "lm cross-entropy fwd+bwd",

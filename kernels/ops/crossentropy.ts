@@ -3,6 +3,12 @@
  * head's row pass (spec.version, default v2):
  *   v1 workgroup per row   256 invocations per row, tree reductions (2. below).
  *   v2 invocation per row  one invocation per row, three ordered loops (see lmRowSourceV2).
+ *   v3 vec4 rows           v2 reading and writing the row four logits at a time, each vec4's lanes taken
+ *                          in v2's order (the same results bit for bit where the compiler rounds a vec4
+ *                          as four scalars): a quarter of the storage accesses, each a loop over the SIMD
+ *                          lanes on llvmpipe, and one exp per logit instead of two (the second loop keeps
+ *                          exp(logit − max) in the row for the third). Needs the row stride and the logits'
+ *                          offset 4-aligned and the buffer to hold the last row's padding to a multiple of 4.
  *
  * The model's `stats` tensor (slots in kernels/stats.ts) collects a step's scalars. These kernels only
  * ever SET stats[STAT_NONFINITE] to 1 (never clear it), and overwrite LOSS, COUNT (and CORRECT).
@@ -15,8 +21,9 @@
  *              dlogits = (softmax − onehot)/count (all 0 for an ignored row, rowLoss 0).
  *   3. reduce: one 64-invocation workgroup; stats[LOSS] = Σ rowLoss (strided in order, then a tree) / count, and
  *              NONFINITE = 1 if that is NaN/Inf. With no valid target the loss is 0.
- *   Pass 2 has two versions: v1 as above, v2 one invocation per row (three ordered loops over the
- *   row). v2 only up to LM_ROW_V2_MAX_VOCAB (the default picks v1 above it, an explicit v2 is refused).
+ *   Pass 2 has three versions: v1 as above, v2 one invocation per row (three ordered loops over the
+ *   row), v3 v2 on vec4s. v2 only up to LM_ROW_V2_MAX_VOCAB, v3 up to LM_ROW_V3_MAX_VOCAB with 4-aligned
+ *   rows (the default picks v3, else v2, else v1; an explicit version that cannot run is refused).
  *   Logits larger than one storage binding (GPT-2's vocabulary × a long batch): pass 2 runs once per
  *   block of whole rows that fits a binding (runtime.ts windowRanges); passes 1 and 3 read one value
  *   per row and run once.
@@ -78,7 +85,10 @@ export interface LmCrossEntropySpec {
   /** Row stride of the logits (default V): rows padded to a multiple of 4 keep the LM head's products vec4. */
   ld?: number;
   label: string;
-  /** Row pass version: v1 workgroup per row, v2 invocation per row (default up to LM_ROW_V2_MAX_VOCAB). */
+  /**
+   * Row pass version: v1 workgroup per row, v2 invocation per row, v3 vec4 rows. Default: v3 where it applies
+   * (lmRowV3Misfit), else v2 up to LM_ROW_V2_MAX_VOCAB, else v1.
+   */
   version?: CrossEntropyVersion;
 }
 
@@ -203,6 +213,95 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `;
 }
 
+/** Longest row of v3: its loops run 3·⌈V/4⌉ iterations in one invocation, under llvmpipe's 65535 (see v2's). */
+export const LM_ROW_V3_MAX_VOCAB = 4 * Math.floor(65535 / 3);
+
+/** Why v3 cannot run the row pass ("" when it can). */
+export function lmRowV3Misfit(s: LmCrossEntropySpec): string {
+  const ld = s.ld ?? s.V;
+  if (s.V > LM_ROW_V3_MAX_VOCAB) return `V = ${s.V} is over ${LM_ROW_V3_MAX_VOCAB}`;
+  if (ld % 4 !== 0) return `the row stride ${ld} is not a multiple of 4`;
+  if (s.logits.offset % 4 !== 0) {
+    return `${s.logits.label} starts at element ${s.logits.offset}, not a multiple of 4`;
+  }
+  const padded = s.logits.offset + (s.rows - 1) * ld + 4 * Math.ceil(s.V / 4);
+  if (4 * padded > s.logits.buffer.size) {
+    return `the last row's padding to a multiple of 4 is past the buffer's end`;
+  }
+  return "";
+}
+
+/**
+ * v3 of the row pass: v2 on vec4s, and the second loop keeps each exp(logit − max) in the row for the third
+ * to scale (v2 computes it twice; the same value, so the same bits). The last vec4 of a row whose V is not a
+ * multiple of 4 takes only its lanes below V (a padding lane leaves the max as it is, adds nothing to the
+ * sum and keeps its value).
+ */
+function lmRowSourceV3(b: BoundOperands): string {
+  const logits = b.array.logits;
+  // Each loop runs over the row's whole vec4s, then once more on its partial last vec4 (tail) if any.
+  const overRow = (body: (tail: boolean) => string) => `
+  for (var c = 0u; c < full; c++) {
+    ${body(false)}
+  }
+  if (full < V4) {
+    let c = full;
+    ${body(true)}
+  }`;
+  const lanes = (tail: boolean, step: (lane: string) => string) =>
+    ["x", "y", "z", "w"].map((l, k) => tail ? `if (4u * c + ${k}u < V) { ${step(l)} }` : step(l)).join(" ");
+  return LM_PARAMS + b.declarations + STATS_WGSL + WGSL_COMMON + /* wgsl */ `
+/** The row indices of vec4 c's lanes. */
+fn lane_index(c: u32) -> vec4<u32> { return vec4<u32>(4u * c) + vec4<u32>(0u, 1u, 2u, 3u); }
+@compute @workgroup_size(${ROWS_PER_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * ${ROWS_PER_WG}u;
+  if (row >= params.rows) { return; }
+  let V = params.V;
+  let V4 = (V + 3u) / 4u;
+  let full = V / 4u;
+  let x0 = params.logits_off + row * (params.ld / 4u);
+  let t = ${b.array.targets}[params.targets_off + row];
+  let valid = t >= 0;
+  let in_range = valid && t < i32(V);
+  var target_logit = 0.0;
+  if (in_range) { target_logit = ${logits}[x0 + u32(t) / 4u][u32(t) % 4u]; }
+  var row_max = -3.4028234663852886e38; // lowest finite f32, exactly (see the v1 row pass)
+  ${
+    overRow((tail) =>
+      `let l = ${logits}[x0 + c];
+    ${lanes(tail, (l) => `row_max = max(row_max, l.${l});`)}`
+    )
+  }
+  var sum = 0.0;
+  ${
+    overRow((tail) =>
+      `let l = ${logits}[x0 + c];
+    let e = exp(l - vec4(row_max));
+    ${lanes(tail, (l) => `sum += e.${l};`)}
+    ${logits}[x0 + c] = ${tail ? "select(l, e, lane_index(c) < vec4<u32>(V))" : "e"};`
+    )
+  }
+  let inv_count = 1.0 / max(${b.array.stats}[params.stats_off + STAT_COUNT], 1.0);
+  let scale = select(0.0, inv_count / sum, valid);
+  let hot = select(vec4<u32>(0xffffffffu), vec4<u32>(u32(t)), valid);
+  ${
+    overRow((tail) =>
+      `let l = ${logits}[x0 + c];
+    let v = lane_index(c);
+    var g = l * scale;
+    g = select(g, g - vec4(inv_count), v == hot);
+    ${logits}[x0 + c] = ${tail ? "select(l, g, v < vec4<u32>(V))" : "g"};`
+    )
+  }
+  var loss = 0.0;
+  if (in_range) { loss = row_max + log(sum) - target_logit; }
+  if (valid && !in_range) { loss = nan_f32(); }
+  ${b.array.row_loss}[params.row_loss_off + row] = loss;
+}
+`;
+}
+
 function lmReduceSource(b: BoundOperands, subgroups: boolean): string {
   return subgroupsEnable({ subgroups }) + LM_PARAMS + b.declarations + STATS_WGSL +
     reduce(subgroups, SUM_WG) + WGSL_COMMON + /* wgsl */ `
@@ -222,27 +321,48 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 }
 
 /** The row pass once per block of rows whose logits fit one storage binding. */
-function planLmRowBlocks(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
+/** The row pass's version: the caller's (refused with the reason where it cannot run), else v3, v2 or v1. */
+function lmRowVersion(s: LmCrossEntropySpec): CrossEntropyVersion {
   const { V, label } = s;
-  const ld = s.ld ?? V;
-  const v2 = (s.version ?? (V <= LM_ROW_V2_MAX_VOCAB ? "v2" : "v1")) === "v2";
-  if (v2 && V > LM_ROW_V2_MAX_VOCAB) {
+  const misfit = lmRowV3Misfit(s);
+  if (s.version === "v3" && misfit) {
+    throw new Error(`${label}: cross-entropy v3 (vec4 rows) does not apply: ${misfit}`);
+  }
+  if (s.version === "v2" && V > LM_ROW_V2_MAX_VOCAB) {
     throw new Error(
       `${label}: cross-entropy v2 (invocation per row) takes V ≤ ${LM_ROW_V2_MAX_VOCAB}, got V = ${V}: ` +
         `use version v1 or leave the version out`,
     );
   }
+  return s.version ?? (!misfit ? "v3" : V <= LM_ROW_V2_MAX_VOCAB ? "v2" : "v1");
+}
+
+/** The row pass once per block of rows whose logits fit one storage binding. */
+function planLmRowBlocks(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
+  const { V, label } = s;
+  const ld = s.ld ?? V;
+  const version = lmRowVersion(s);
   const blocks = windowRanges(gpu, s.rows, ld, `${label}: logits ${s.logits.label}`);
   return blocks.map(({ start, length: rows }, i) => {
     const br = bindOperands(gpu, label, [
-      { name: "logits", tensor: slice(s.logits, start * ld, (rows - 1) * ld + V), write: true },
+      {
+        name: "logits",
+        tensor: slice(s.logits, start * ld, (rows - 1) * ld + V),
+        write: true,
+        type: version === "v3" ? "vec4f" : "f32",
+      },
       { name: "targets", tensor: slice(s.targets, start, rows), type: "i32" },
       { name: "row_loss", tensor: slice(s.rowLoss, start, rows), write: true },
       { name: "stats", tensor: s.stats },
     ]);
+    const code = {
+      v1: () => lmRowSource(br, gpu.features.subgroups),
+      v2: () => lmRowSourceV2(br),
+      v3: () => lmRowSourceV3(br),
+    }[version]();
     return plan(gpu, {
       label: label + " rows" + (blocks.length > 1 ? ` [block ${i}]` : ""),
-      code: v2 ? lmRowSourceV2(br) : lmRowSource(br, gpu.features.subgroups),
+      code,
       params: {
         rows,
         V,
@@ -254,7 +374,7 @@ function planLmRowBlocks(gpu: Gpu, s: LmCrossEntropySpec): Dispatch[] {
         ...offsetParams(br),
       },
       bindings: br.bindings,
-      workgroups: grid1d(gpu, rows, v2 ? ROWS_PER_WG : 1),
+      workgroups: grid1d(gpu, rows, version === "v1" ? 1 : ROWS_PER_WG),
       flops: 5 * rows * V,
       bytes: 4 * (2 * rows * V + 2 * rows),
     });
