@@ -164,6 +164,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `;
 }
 
+/** The v3 row kernels' entry: one invocation per row, C4 vec4s in it. */
+const V3_ROW_ENTRY = /* wgsl */ `@compute @workgroup_size(${ROWS_PER_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * ${ROWS_PER_WG}u;
+  if (row >= params.N) { return; }
+  let C = params.C;
+  let C4 = C / 4u;`;
+
 /** v3 forward: one invocation per row, the row in vec4s (x, y, gamma, beta, stream and branch bound as vec4f). */
 function forwardSourceV3(b: BoundOperands, residual: boolean): string {
   const x = b.array.x;
@@ -176,12 +184,7 @@ function forwardSourceV3(b: BoundOperands, residual: boolean): string {
 struct Params { N: u32, C: u32, x_off: u32, gamma_off: u32, beta_off: u32, y_off: u32, mean_off: u32, rstd_off: u32${residualParams} }
 @group(0) @binding(0) var<uniform> params: Params;
 ${b.declarations}
-@compute @workgroup_size(${ROWS_PER_WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = gid.x + gid.y * nwg.x * ${ROWS_PER_WG}u;
-  if (row >= params.N) { return; }
-  let C = params.C;
-  let C4 = C / 4u;
+${V3_ROW_ENTRY}
   let x0 = params.x_off + row * C4;
   var s = 0.0;
   for (var c = 0u; c < C4; c++) {
@@ -326,7 +329,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `;
 }
 
-function paramGradSource(b: BoundOperands): string {
+/**
+ * The column sums dgamma, dbeta: one invocation per column (v1, v2), or per four columns (v3: dy, x, dgamma
+ * and dbeta bound as vec4f, each lane the same sum in the same order).
+ */
+function paramGradSource(b: BoundOperands, vec4: boolean): string {
+  const zero = vec4 ? "vec4(0.0)" : "0.0";
   return /* wgsl */ `
 struct Params {
   N: u32, C: u32,
@@ -334,14 +342,15 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> params: Params;
 ${b.declarations}
-@compute @workgroup_size(${COL_WG})
+@compute @workgroup_size(${vec4 ? COL4_WG : COL_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = gid.x;
-  if (c >= params.C) { return; }
-  var sum_gamma = 0.0;
-  var sum_beta = 0.0;
+  let columns = params.C / ${vec4 ? 4 : 1}u;
+  if (c >= columns) { return; }
+  var sum_gamma = ${zero};
+  var sum_beta = ${zero};
   for (var n = 0u; n < params.N; n++) {
-    let i = n * params.C + c;
+    let i = n * columns + c;
     let dy = ${b.array.dy}[params.dy_off + i];
     let xhat = (${b.array.x}[params.x_off + i] - ${b.array.mean}[params.mean_off + n]) * ${b.array.rstd}[params.rstd_off + n];
     sum_gamma += dy * xhat;
@@ -366,12 +375,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> params: Params;
 ${b.declarations}
-@compute @workgroup_size(${ROWS_PER_WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = gid.x + gid.y * nwg.x * ${ROWS_PER_WG}u;
-  if (row >= params.N) { return; }
-  let C = params.C;
-  let C4 = C / 4u;
+${V3_ROW_ENTRY}
   let base = row * C4;
   let mean = ${b.array.mean}[params.mean_off + row];
   let rstd = ${b.array.rstd}[params.rstd_off + row];
@@ -391,37 +395,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (params.accumulate != 0u) { d = ${row("dx")} + d; }
     ${row("dx")} = d;
   }
-}
-`;
-}
-
-/** v3 column sums: four columns per invocation (dy, x, dgamma and dbeta bound as vec4f). */
-function paramGradSourceV3(b: BoundOperands): string {
-  return /* wgsl */ `
-struct Params {
-  N: u32, C: u32,
-  dy_off: u32, x_off: u32, mean_off: u32, rstd_off: u32, dgamma_off: u32, dbeta_off: u32,
-}
-@group(0) @binding(0) var<uniform> params: Params;
-${b.declarations}
-@compute @workgroup_size(${COL4_WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x;
-  let C4 = params.C / 4u;
-  if (c >= C4) { return; }
-  var sum_gamma = vec4(0.0);
-  var sum_beta = vec4(0.0);
-  for (var n = 0u; n < params.N; n++) {
-    let i = n * C4 + c;
-    let dy = ${b.array.dy}[params.dy_off + i];
-    let xhat = (${b.array.x}[params.x_off + i] - vec4(${b.array.mean}[params.mean_off + n])) * ${b.array.rstd}[params.rstd_off + n];
-    sum_gamma += dy * xhat;
-    sum_beta += dy;
-  }
-  let gi = params.dgamma_off + c;
-  let bi = params.dbeta_off + c;
-  ${b.array.dgamma}[gi] = ${b.array.dgamma}[gi] + sum_gamma;
-  ${b.array.dbeta}[bi] = ${b.array.dbeta}[bi] + sum_beta;
 }
 `;
 }
@@ -494,7 +467,7 @@ export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispa
   pp.dbeta_off += s.dbetaOffset / unit;
   const paramGrads = plan(gpu, {
     label: label + " dgamma dbeta",
-    code: v3 ? paramGradSourceV3(bp) : paramGradSource(bp),
+    code: paramGradSource(bp, v3),
     params: { N, C, ...pp },
     bindings: bp.bindings,
     workgroups: v3 ? [Math.ceil(C / 4 / COL4_WG), 1, 1] : [Math.ceil(C / COL_WG), 1, 1],
