@@ -1,6 +1,6 @@
 /**
  * Softmax cross-entropy, forward and backward fused, mean-reduced on the device. Versions of the LM
- * head's row pass (spec.version, default v2):
+ * head's row pass (spec.version; default v3 where it applies, else v2, else v1):
  *   v1 workgroup per row   256 invocations per row, tree reductions (2. below).
  *   v2 invocation per row  one invocation per row, three ordered loops (see lmRowSourceV2).
  *   v3 vec4 rows           v2 reading and writing the row four logits at a time, each vec4's lanes taken
@@ -251,7 +251,7 @@ function lmRowSourceV3(b: BoundOperands): string {
   const lanes = (tail: boolean, step: (lane: string) => string) =>
     ["x", "y", "z", "w"].map((l, k) => tail ? `if (4u * c + ${k}u < V) { ${step(l)} }` : step(l)).join(" ");
   return LM_PARAMS + b.declarations + STATS_WGSL + WGSL_COMMON + /* wgsl */ `
-/** The row indices of vec4 c's lanes. */
+/** The positions in the row of vec4 c's four lanes. */
 fn lane_index(c: u32) -> vec4<u32> { return vec4<u32>(4u * c) + vec4<u32>(0u, 1u, 2u, 3u); }
 @compute @workgroup_size(${ROWS_PER_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -320,7 +320,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 `;
 }
 
-/** The row pass once per block of rows whose logits fit one storage binding. */
 /** The row pass's version: the caller's (refused with the reason where it cannot run), else v3, v2 or v1. */
 function lmRowVersion(s: LmCrossEntropySpec): CrossEntropyVersion {
   const { V, label } = s;

@@ -1,6 +1,6 @@
 /**
  * LayerNorm over the last axis (eps 1e-5, biased variance), forward and backward. Versions of the row
- * kernels (forward, dx; spec.version, default v2):
+ * kernels (forward, dx; spec.version, default v3 where it applies, else v2):
  *   v1 workgroup per row   64 invocations per row, a workgroup reduction (described below).
  *   v2 invocation per row  one invocation per row looping over its C values in order: no workgroup
  *                          memory and no barriers (64 rows per workgroup).
@@ -9,7 +9,6 @@
  *                          vec4 as four scalars), and the column sums four columns per invocation. On
  *                          llvmpipe every storage access is a loop over the SIMD lanes whatever its
  *                          width, so a quarter of the accesses. Needs C and every offset a multiple of 4.
- * The default is v3 where it applies, else v2.
  *
  * Forward:  mean[n] = Σ_c x[n,c] / C; rstd[n] = 1/√(Σ_c (x[n,c] − mean)² / C + eps);
  *           y[n,c] = (x[n,c] − mean)·rstd·gamma[c] + beta[c]. mean and rstd are saved for backward.
@@ -22,8 +21,8 @@
  *           dx[n,c] (+)= rstd·(g − mean_c(g) − xhat·mean_c(g·xhat))   (accumulateDx adds into dx)
  *           dgamma[c] += Σ_n dy·xhat, dbeta[c] += Σ_n dy  (always accumulated into grads)
  *   Dispatch 1: dx, one workgroup per row as in the forward.
- *   Dispatch 2: column sums, one invocation per column c looping over the rows n = 0..N−1 in order
- *               (sum from 0, then added to the old gradient).
+ *   Dispatch 2: column sums, one invocation per column c (v3: per four columns) looping over the rows
+ *               n = 0..N−1 in order (sum from 0, then added to the old gradient).
  * Layouts: x, y, dy, dx are N×C row-major; gamma/beta sit at element offsets inside the flat params
  * tensor, dgamma/dbeta inside the flat grads tensor (one binding, two offsets).
  */
