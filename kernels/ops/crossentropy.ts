@@ -49,6 +49,7 @@ import {
   offsetParams,
   requireLength,
   requireShape,
+  vec4Misfit,
   WGSL_COMMON,
 } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
@@ -221,9 +222,8 @@ export function lmRowV3Misfit(s: LmCrossEntropySpec): string {
   const ld = s.ld ?? s.V;
   if (s.V > LM_ROW_V3_MAX_VOCAB) return `V = ${s.V} is over ${LM_ROW_V3_MAX_VOCAB}`;
   if (ld % 4 !== 0) return `the row stride ${ld} is not a multiple of 4`;
-  if (s.logits.offset % 4 !== 0) {
-    return `${s.logits.label} starts at element ${s.logits.offset}, not a multiple of 4`;
-  }
+  const unaligned = vec4Misfit([[s.logits.label, s.logits.offset]]);
+  if (unaligned) return unaligned;
   const padded = s.logits.offset + (s.rows - 1) * ld + 4 * Math.ceil(s.V / 4);
   if (4 * padded > s.logits.buffer.size) {
     return `the last row's padding to a multiple of 4 is past the buffer's end`;

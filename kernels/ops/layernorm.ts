@@ -28,7 +28,14 @@
  */
 import type { Gpu } from "../device.ts";
 import { type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
-import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
+import {
+  bindOperands,
+  type BoundOperands,
+  offsetParams,
+  requireLength,
+  requireShape,
+  vec4Misfit,
+} from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
 import type { KernelVersion } from "../versions.ts";
 
@@ -52,9 +59,7 @@ const COL4_WG = 8;
 
 /** Why v3 cannot run on these shapes ("" when it can): C or an offset is not a multiple of 4. */
 function v3Misfit(C: number, offsets: Record<string, number>): string {
-  if (C % 4 !== 0) return `C = ${C} is not a multiple of 4`;
-  const off = Object.entries(offsets).find(([, o]) => o % 4 !== 0);
-  return off ? `${off[0]} starts at element ${off[1]}, not a multiple of 4` : "";
+  return C % 4 !== 0 ? `C = ${C} is not a multiple of 4` : vec4Misfit(Object.entries(offsets));
 }
 
 /** The version to run: the caller's (v3 refused with the reason where it cannot apply), else v3 where it applies. */
@@ -233,16 +238,17 @@ export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatc
     ),
   );
   const type = version === "v3" ? "vec4f" as const : "f32" as const;
+  const residual = s.residual
+    ? [{ name: "stream", tensor: s.residual.stream, type }, {
+      name: "branch",
+      tensor: s.residual.branch,
+      type,
+    }]
+    : [];
   // v1's early return is per workgroup (uniform), so its barriers stay in uniform control flow.
   const b = bindOperands(gpu, label, [
     { name: "x", tensor: s.x, write: fused, type },
-    ...(s.residual
-      ? [{ name: "stream", tensor: s.residual.stream, type }, {
-        name: "branch",
-        tensor: s.residual.branch,
-        type,
-      }]
-      : []),
+    ...residual,
     { name: "gamma", tensor: s.params, type },
     { name: "beta", tensor: s.params, type },
     { name: "y", tensor: s.y, write: true, type },

@@ -91,6 +91,15 @@ export function bindOperands(gpu: Gpu, label: string, operands: Operand[]): Boun
   return result;
 }
 
+/**
+ * Why a vec4 kernel cannot read these element offsets ("" when every one is a multiple of 4), naming the
+ * first that is not: the check before choosing a vec4 version, where bindOperands would refuse the binding.
+ */
+export function vec4Misfit(offsets: [name: string, offset: number][]): string {
+  const off = offsets.find(([, o]) => o % 4 !== 0);
+  return off ? `${off[0]} starts at element ${off[1]}, not a multiple of 4` : "";
+}
+
 /** Parameter values `<name>_off` for every operand. */
 export function offsetParams(bound: BoundOperands): Record<string, number> {
   const params: Record<string, number> = {};

@@ -51,6 +51,7 @@ import {
   offsetParams,
   requireLength,
   requireShape,
+  vec4Misfit,
   WGSL_COMMON,
 } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
@@ -319,8 +320,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 function adamwV2Misfit(start: number, length: number, decayEnd: number, tensors: Tensor[]): string {
   if (start % 4 !== 0 || length % 4 !== 0) return `window [${start}, ${start + length}) is not 4-aligned`;
   if (decayEnd % 4 !== 0) return `decayEnd ${decayEnd} is not a multiple of 4`;
-  const off = tensors.find((t) => t.offset % 4 !== 0);
-  return off ? `${off.label} starts at element ${off.offset}, not a multiple of 4` : "";
+  return vec4Misfit(tensors.map((t) => [t.label, t.offset]));
 }
 
 /**
