@@ -221,6 +221,44 @@ Deno.test("matmul: v4 on ragged M, N and K with 4-aligned row strides matches fl
   assert.deepEqual(failures, [], failures.join("\n"));
 });
 
+Deno.test("matmul: v4 products of few workgroups get shorter ones, with the same bits as the default height", async () => {
+  const gpu = await getGpu();
+  // A weight gradient's shape: C = 128 from the batch's rows, so one workgroup of 8 × 8 invocations
+  // (16 × 16 blocks) covers it; shorter workgroups spread it over four.
+  for (const [M, N, K, groups] of [[128, 128, 24, 4], [128, 384, 24, 6], [40, 128, 8, 2]] as const) {
+    const A = randoms(K * M, M + K);
+    const B = randoms(K * N, N + 3 * K);
+    const C0 = randoms(M * N, 11);
+    const results: Float32Array[] = [];
+    for (const block of [undefined, [16, 16, 8] as [number, number, number]]) {
+      const spec: MatmulSpec = {
+        label: "dW",
+        a: placed(gpu, A, 8, "A"),
+        b: placed(gpu, B, 12, "B"),
+        c: placed(gpu, C0, 4, "C"),
+        M,
+        N,
+        K,
+        transA: true,
+        beta: 1,
+        block,
+      };
+      const d = planMatmul(gpu, spec);
+      const count = d.workgroups[0] * d.workgroups[1] * d.workgroups[2];
+      assert.equal(count, block ? Math.ceil(N / 128) * Math.ceil(M / 128) : groups, `workgroups ${M}×${N}`);
+      await checked(gpu, () => submit(gpu, [d]));
+      const got = await readTensor(gpu, spec.c);
+      const err = maxRelError(
+        got,
+        reference({ M, N, K, transA: true, beta: 1 }, A, B, new Float32Array(N), C0),
+      );
+      assert.ok(err <= 1e-5, `${M}×${N}×${K} ${block ? "height 8" : "default"}: max rel error ${err}`);
+      results.push(got);
+    }
+    assert.deepEqual(results[0], results[1], `${M}×${N}×${K}: shorter workgroups change no bit`);
+  }
+});
+
 Deno.test("matmul: bias, accumulation, alpha and batching", async () => {
   const failures: string[] = [];
   const cases: Case[] = [

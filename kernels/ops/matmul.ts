@@ -494,13 +494,26 @@ export function setTiledBlocks(blocks: Partial<Record<string, TiledBlock>>): voi
 
 /**
  * The layout's block, narrowed for small N so the 8 invocations across a workgroup row (one SIMD
- * vector on llvmpipe) all get columns: attention's per-head products have N = T or head size.
+ * vector on llvmpipe) all get columns: attention's per-head products have N = T or head size. And a
+ * product of few workgroups gets shorter ones (down to 2 rows of invocations, and only where that adds
+ * workgroups) until it has FEW_GROUPS: llvmpipe runs a workgroup on one thread, so a weight gradient of
+ * one or three workgroups (width 128 over 512 rows) left a thread idle for all or a third of it. Every
+ * invocation still computes the same block with the same sums, so the bits do not change.
  */
-function tiledBlock(layout: string, _M: number, N: number): TiledBlock {
-  const [tm, tn, rows] = tiledBlocks[layout];
+function tiledBlock(layout: string, M: number, N: number, batch: number): TiledBlock {
+  const [tm, tn, rows = 8] = tiledBlocks[layout];
   const narrow = Math.max(4, Math.floor(N / 32) * 4);
-  return narrow < tn ? [tm, narrow, rows ?? 8] : tiledBlocks[layout];
+  const cols = Math.min(tn, narrow);
+  const groups = (h: number) => Math.ceil(N / (cols * 8)) * Math.ceil(M / (tm * h)) * batch;
+  let height = rows;
+  while (height > 2 && height % 2 === 0 && groups(height) < FEW_GROUPS) height /= 2;
+  // A height that adds no workgroups would only make each one smaller.
+  while (height < rows && groups(2 * height) === groups(height)) height *= 2;
+  return [tm, cols, height];
 }
+
+/** Fewer workgroups than this (two for each of llvmpipe's threads here), and tiledBlock makes them shorter. */
+const FEW_GROUPS = 4;
 
 const dummies = new WeakMap<GPUDevice, Tensor>();
 
@@ -587,7 +600,7 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
   const [tm, tn, wgRows = 8] = version === "v3"
     ? [4, 16]
     : version === "v4"
-    ? s.block ?? tiledBlock(layout, M, N)
+    ? s.block ?? tiledBlock(layout, M, N, batch)
     : s.block ?? [BLOCK_ROWS, BLOCK_COLS];
   const kernel = version === "v1"
     ? NAIVE
