@@ -54,6 +54,7 @@ import { planGatherLast, planMaskEmpty, planScatterLast, planStatsCarry } from "
 import { planAdd, planFill, planGeluBackward, planGeluForward, planScale } from "./ops/elementwise.ts";
 import { groupPositionsByToken, planEmbeddingBackward, planEmbeddingForward } from "./ops/embedding.ts";
 import { planLayernormBackward, planLayernormForward } from "./ops/layernorm.ts";
+import { planBiasGrad } from "./ops/bias-grad.ts";
 import {
   attentionSavedLength,
   type AttentionSpec,
@@ -834,19 +835,15 @@ export class GptModel {
     };
   }
 
-  /** Gradient of a bias: column sums of dy (N' rows × width), as ones(N')ᵀ · dy. */
+  /** Gradient of a bias: column sums of dy (N' rows × width). */
   private biasGrad(dy: Tensor, rows: number, width: number, name: string): Dispatch {
-    return planMatmul(this.gpu, {
+    return planBiasGrad(this.gpu, {
       label: `d${name}`,
-      a: this.ones,
-      b: dy,
-      c: this.grad(name),
-      M: 1,
-      N: width,
-      K: rows,
-      transA: true,
-      lda: 1,
-      beta: 1,
+      dy,
+      db: this.grad(name),
+      rows,
+      width,
+      ones: this.ones,
     });
   }
 

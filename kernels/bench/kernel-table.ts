@@ -23,6 +23,7 @@ import { type LayernormVersion, planLayernormForward } from "../ops/layernorm.ts
 import { planGeluForward } from "../ops/elementwise.ts";
 import { type CrossEntropyVersion, planLmCrossEntropy } from "../ops/crossentropy.ts";
 import { planAdamW } from "../ops/optimizer.ts";
+import { type BiasGradVersion, planBiasGrad } from "../ops/bias-grad.ts";
 import { measureCeiling } from "./ceiling.ts";
 import type { KernelResult } from "./report.ts";
 import type { Timer } from "./timer.ts";
@@ -208,6 +209,24 @@ async function benchAdamW(gpu: Gpu, timer: Timer, results: KernelResult[]): Prom
   }
 }
 
+/** The bias gradient of the MLP's first layer (column sums of N × 4C), v1 (matmul) beside v2 (vec4). */
+async function benchBiasGradient(gpu: Gpu, timer: Timer, results: KernelResult[]): Promise<void> {
+  const width = 4 * C;
+  const dy = createTensor(gpu, N * width, "dy", randomFloats(N * width, 8));
+  const db = createTensor(gpu, width, "db");
+  const ones = createTensor(gpu, N, "ones", new Float32Array(N).fill(1));
+  for (const version of ["v1", "v2"] as BiasGradVersion[]) {
+    const d = planBiasGrad(gpu, { label: "db", dy, db, rows: N, width, ones, version });
+    const row = {
+      kernel: "bias gradient",
+      version: versionLabel("biasGrad", version),
+      shape: `N${N} C${width}`,
+    };
+    await record(results, timer, row, d, 5);
+  }
+  for (const t of [dy, db, ones]) t.buffer.destroy();
+}
+
 /**
  * The weight gradients dW += xᵀ · dy of the width-192 training shape (K = the batch's rows), v4 beside
  * v5 (split-K), taking turns over five rounds (median each), v5's time summed over its two dispatches.
@@ -248,12 +267,13 @@ async function benchWeightGradients(gpu: Gpu, timer: Timer, results: KernelResul
   }
 }
 
-/** The whole table: the fma ceiling, matmul, attention, the row kernels, AdamW. */
+/** The whole table: the fma ceiling, matmul (its weight gradients, the bias gradient), attention, the row kernels, AdamW. */
 export async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<KernelResult[]> {
   const results: KernelResult[] = [];
   results.push(await measureCeiling(gpu, timer));
   await benchMatmul(gpu, timer, quick, results);
   await benchWeightGradients(gpu, timer, results);
+  await benchBiasGradient(gpu, timer, results);
   await benchAttention(gpu, timer, results);
   await benchRowKernels(gpu, timer, results);
   await benchAdamW(gpu, timer, results);

@@ -17,6 +17,7 @@ const FAMILY_OF_KERNEL: [string, KernelFamily][] = [
   ["lm cross-entropy", "crossEntropy"],
   ["gelu", "gelu"],
   ["adamw", "adamw"],
+  ["bias gradient", "biasGrad"],
 ];
 
 /** Matmul's names before the numbering: the version and the detail kernel-table.ts now labels it with. */
