@@ -11,6 +11,7 @@ export const KERNEL_VERSIONS = {
   crossEntropy: { v1: "workgroup per row", v2: "invocation per row", v3: "vec4 rows" },
   gelu: { v1: "elementwise" },
   adamw: { v1: "elementwise", v2: "vec4" },
+  gradNorm: { v1: "scalar", v2: "vec4" },
   biasGrad: { v1: "ones-vector product", v2: "vec4 column sums" },
 } as const;
 

@@ -44,6 +44,63 @@ Deno.test("gradient norm: two-pass sum of squares on odd sizes, bit-identical re
   }
 });
 
+Deno.test("gradient norm v2 (vec4) equals v1 bit for bit and float64, frozen ranges included; misaligned v2 is refused", async () => {
+  const gpu = await getGpu();
+  for (
+    const [n, frozen] of [[4, undefined], [132, { start: 6, end: 70 }], [4100, undefined], [9004, {
+      start: 4099,
+      end: 8191,
+    }]] as const
+  ) {
+    const g = randoms(n, n + 1, 2);
+    const grads = placed(gpu, g, "grads", 8);
+    const totals = [];
+    for (const version of ["v1", "v2"] as const) {
+      const stats = placed(gpu, new Float32Array(8), "stats");
+      const partials = placed(gpu, new Float32Array(gradNormPartials(n)), "partials");
+      await run(gpu, planGradNorm(gpu, { grads, n, stats, partials, frozen, label: "gn", version }));
+      totals.push({ stats: await readTensor(gpu, stats), partials: await readTensor(gpu, partials) });
+    }
+    const tag = `n=${n} frozen=${frozen ? `[${frozen.start}, ${frozen.end})` : "none"}`;
+    const want = g.reduce(
+      (acc, x, i) => (frozen && i >= frozen.start && i < frozen.end ? acc : acc + x * x),
+      0,
+    );
+    assertClose([totals[1].stats[STAT_GRAD_NORM_SQ]], [want], `v2 grad norm² ${tag}`, 0, 1e-5);
+    // v2 sums each of v1's strided subsets in v1's order and reduces them with v1's tree.
+    assertBitIdentical(totals[1].partials, totals[0].partials, `v2 = v1 partials ${tag}`);
+    assertBitIdentical(totals[1].stats, totals[0].stats, `v2 = v1 total ${tag}`);
+  }
+  for (const version of ["v1", "v2"] as const) {
+    const g = randoms(5000, 3);
+    g[4321] = NaN;
+    const stats = placed(gpu, new Float32Array(8), "stats");
+    const partials = placed(gpu, new Float32Array(gradNormPartials(g.length)), "partials");
+    const grads = placed(gpu, g, "grads", 8);
+    await run(gpu, planGradNorm(gpu, { grads, n: g.length, stats, partials, label: "gn", version }));
+    assert.equal(
+      (await readTensor(gpu, stats))[STAT_NONFINITE],
+      1,
+      `${version}: a NaN gradient must set the flag`,
+    );
+  }
+  const spec = (grads: ReturnType<typeof placed>, n: number) => ({
+    grads,
+    n,
+    stats: placed(gpu, new Float32Array(8), "stats"),
+    partials: placed(gpu, new Float32Array(1), "partials"),
+    label: "gn",
+  });
+  assert.throws(
+    () => planGradNorm(gpu, { ...spec(placed(gpu, new Float32Array(8), "odd grads", 37), 8), version: "v2" }),
+    /gn: gradient norm v2 \(vec4\) does not apply: odd grads starts at element 37, not a multiple of 4/,
+  );
+  assert.throws(
+    () => planGradNorm(gpu, { ...spec(placed(gpu, new Float32Array(7), "grads", 8), 7), version: "v2" }),
+    /gradient norm v2 \(vec4\) does not apply: window \[0, 7\) is not 4-aligned/,
+  );
+});
+
 interface AdamState {
   p: Float64Array;
   m: Float64Array;

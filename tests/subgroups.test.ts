@@ -40,9 +40,13 @@ function callerSources(subgroups: boolean): { v1: string[]; v2: string[] } {
   const codeOf = (ds: Dispatch[]) => ds.map((d) => rec.program([d]).dispatches[0].code);
   const v1: string[] = [], v2: string[] = [];
   const n = 5000, N = 3, C = 70;
-  v1.push(
-    ...codeOf(planGradNorm(g, { grads: t(n, "g"), n, stats: t(8, "s"), partials: t(2, "p"), label: "gn" })),
-  );
+  const gradNorm = (version: "v1" | "v2") =>
+    codeOf(
+      planGradNorm(g, { grads: t(n, "g"), n, stats: t(8, "s"), partials: t(2, "p"), label: "gn", version }),
+    );
+  v1.push(...gradNorm("v1"));
+  // v2's partial sums reduce with a tree of their own (its total is pass 2, v1's).
+  v2.push(gradNorm("v2")[0]);
   for (const version of ["v1", "v2"] as const) {
     const out = version === "v1" ? v1 : v2;
     for (const residual of [undefined, { stream: t(N * C, "st"), branch: t(N * C, "br") }]) {
@@ -237,16 +241,18 @@ function reductionCases(): BrowserCase[] {
 }
 
 function gradNormCases(): BrowserCase[] {
-  return [1, 4096, 10_000].map((n): BrowserCase => {
+  // n = 1 cannot take vec4s (v1 by default); v2 on SwiftShader too.
+  const runs = [[1, undefined], [4096, "v1"], [10_000, "v1"], [10_000, "v2"]] as const;
+  return runs.map(([n, version]): BrowserCase => {
     const rec = recordingGpu(true);
     const g = rec.gpu;
     const grads = randoms(n, n + 1, -3, 3);
     const gt = createTensor(g, n, "grads", grads);
     const stats = createTensor(g, 8, "stats", Float32Array.from([9, 9, 9, 0, 9, 0, 0, 0]));
     const partials = createTensor(g, gradNormPartials(n), "partials");
-    const program = rec.program(planGradNorm(g, { grads: gt, n, stats, partials, label: "gn" }));
+    const program = rec.program(planGradNorm(g, { grads: gt, n, stats, partials, label: "gn", version }));
     return {
-      name: `gradient norm n=${n}`,
+      name: `gradient norm ${version ?? "default"} n=${n}`,
       program,
       check(read) {
         const st = read(stats);

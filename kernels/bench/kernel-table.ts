@@ -22,7 +22,7 @@ import { type AttentionVersion, planAttentionBackward, planAttentionForward } fr
 import { type LayernormVersion, planLayernormForward } from "../ops/layernorm.ts";
 import { planGeluForward } from "../ops/elementwise.ts";
 import { type CrossEntropyVersion, planLmCrossEntropy } from "../ops/crossentropy.ts";
-import { planAdamW } from "../ops/optimizer.ts";
+import { gradNormPartials, planAdamW, planGradNorm } from "../ops/optimizer.ts";
 import { type BiasGradVersion, planBiasGrad } from "../ops/bias-grad.ts";
 import { measureCeiling } from "./ceiling.ts";
 import type { KernelResult } from "./report.ts";
@@ -192,11 +192,24 @@ async function benchRowKernels(gpu: Gpu, timer: Timer, results: KernelResult[]):
   }
 }
 
-/** AdamW over two million parameters under the default settings (DEFAULT_ADAMW), v1 beside v2 (vec4). */
-async function benchAdamW(gpu: Gpu, timer: Timer, results: KernelResult[]): Promise<void> {
+/**
+ * The optimizer over two million parameters: the gradient norm's partial sums and AdamW under the
+ * default settings (DEFAULT_ADAMW), v1 beside v2 (vec4) each.
+ */
+async function benchOptimizer(gpu: Gpu, timer: Timer, results: KernelResult[]): Promise<void> {
   const P = 2_000_000;
   const [params, grads, m, v] = [1, 2, 3, 4].map((i) => createTensor(gpu, P, `adam${i}`, randomFloats(P, i)));
   const stats: Tensor = createTensor(gpu, STATS_LENGTH, "stats");
+  const partials = createTensor(gpu, gradNormPartials(P), "partials");
+  for (const version of ["v1", "v2"] as const) {
+    const [sums] = planGradNorm(gpu, { grads, n: P, stats, partials, label: "grad norm", version });
+    const row = {
+      kernel: "gradient norm partials",
+      version: versionLabel("gradNorm", version),
+      shape: `${P} params`,
+    };
+    await record(results, timer, row, sums, 5);
+  }
   for (const version of ["v1", "v2"] as const) {
     const [adam] = planAdamW(
       gpu,
@@ -267,7 +280,10 @@ async function benchWeightGradients(gpu: Gpu, timer: Timer, results: KernelResul
   }
 }
 
-/** The whole table: the fma ceiling, matmul (its weight gradients, the bias gradient), attention, the row kernels, AdamW. */
+/**
+ * The whole table: the fma ceiling, matmul (its weight gradients, the bias gradient), attention, the row
+ * kernels, the gradient norm and AdamW.
+ */
 export async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Promise<KernelResult[]> {
   const results: KernelResult[] = [];
   results.push(await measureCeiling(gpu, timer));
@@ -276,6 +292,6 @@ export async function benchKernels(gpu: Gpu, timer: Timer, quick: boolean): Prom
   await benchBiasGradient(gpu, timer, results);
   await benchAttention(gpu, timer, results);
   await benchRowKernels(gpu, timer, results);
-  await benchAdamW(gpu, timer, results);
+  await benchOptimizer(gpu, timer, results);
   return results;
 }

@@ -9,6 +9,10 @@
  *           [w·CHUNK, (w+1)·CHUNK) outside the frozen range, each invocation a strided subset in
  *           order, then a tree reduction → partials[w]. CHUNK = 64·64 elements (NORM_WG·ITEMS);
  *           `gradNormPartials(n)` = ⌈n / CHUNK⌉.
+ *           v2 (the default where the window and the gradient are 4-aligned) has 16 invocations a
+ *           chunk load vec4s, lane j of invocation q being v1's invocation 4q + j in v1's order, then
+ *           v1's fallback tree over the same 64 sums: v1's bits where v1 has no subgroups, with a
+ *           quarter of the loads and loop iterations on llvmpipe.
  *   pass 2: one workgroup sums the partials the same way → stats[GRAD_NORM_SQ]; a NaN/Inf sum
  *           (any non-finite gradient makes it so) sets stats[NONFINITE] = 1 (never cleared here).
  * Windows: a buffer larger than one storage binding is reduced and updated one window at a time
@@ -128,6 +132,52 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 `;
 }
 
+/**
+ * Pass 1, v2: 16 invocations a chunk, each loading vec4s and so summing four of v1's strided subsets
+ * at once (lane j of invocation q is v1's invocation 4q + j, in v1's order), then v1's fallback tree
+ * over the same 64 sums. Bit for bit v1's where v1 runs that tree (no subgroups); needs the window's
+ * start and length and the gradient's offset to be multiples of 4.
+ */
+function partialSourceV2(b: BoundOperands): string {
+  const grads = b.array.grads, partials = b.array.partials;
+  return NORM_PARAMS + b.declarations + /* wgsl */ `
+var<workgroup> red: array<f32, ${NORM_WG}>;
+@compute @workgroup_size(${NORM_WG / 4})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let local = wid.x + wid.y * nwg.x;
+  if (local >= params.window_chunks) { return; }
+  let chunk = params.first_chunk + local;
+  let q = lid.x;
+  let start = chunk * ${CHUNK}u;
+  let end = params.base + params.count;
+  var s = vec4(0.0);
+  for (var k = 0u; k < ${ITEMS}u; k++) {
+    let i = start + k * ${NORM_WG}u + 4u * q;
+    let idx = vec4<u32>(i, i + 1u, i + 2u, i + 3u);
+    let inside = (idx >= vec4<u32>(params.base)) & (idx < vec4<u32>(end)) &
+      ((idx < vec4<u32>(params.frozen_start)) | (idx >= vec4<u32>(params.frozen_end)));
+    if (any(inside)) {
+      let g = ${grads}[params.grads_off + (i - params.base) / 4u];
+      s = s + select(vec4(0.0), g * g, inside);
+    }
+  }
+  for (var j = 0u; j < 4u; j++) { red[4u * q + j] = s[j]; }
+  workgroupBarrier();
+  for (var stride = ${NORM_WG / 2}u; stride > 0u; stride = stride / 2u) {
+    for (var t = q; t < stride; t += ${NORM_WG / 4}u) { red[t] = red[t] + red[t + stride]; }
+    workgroupBarrier();
+  }
+  if (q == 0u) {
+    // A chunk the previous window began: add to its partial.
+    var before = 0.0;
+    if (start < params.base) { before = ${partials}[params.partials_off + chunk]; }
+    ${partials}[params.partials_off + chunk] = before + red[0];
+  }
+}
+`;
+}
+
 function finalSource(b: BoundOperands, subgroups: boolean): string {
   return subgroupsEnable({ subgroups }) + NORM_PARAMS + b.declarations + reduce(subgroups) + WGSL_COMMON +
     /* wgsl */ `
@@ -154,6 +204,20 @@ export interface GradNormSpec {
   /** Elements left out of the norm (default none); later changes via setParams(frozenRangeParams(…)). */
   frozen?: ParamRange;
   label: string;
+  /** Pass 1's version: default v2 (vec4) where its alignment holds, else v1; an explicit v2 that cannot apply is refused. */
+  version?: GradNormVersion;
+}
+
+export type GradNormVersion = KernelVersion<"gradNorm">;
+
+/** Why a vec4 kernel cannot take this window of the flat buffers ("" when it can). */
+function windowMisfit(start: number, length: number): string {
+  return start % 4 !== 0 || length % 4 !== 0 ? `window [${start}, ${start + length}) is not 4-aligned` : "";
+}
+
+/** Why v2 cannot sum this window ("" when it can): its start, length or the gradient's offset off 4. */
+function gradNormV2Misfit(start: number, length: number, grads: Tensor): string {
+  return windowMisfit(start, length) || vec4Misfit([[grads.label, grads.offset]]);
 }
 
 /** Returns [partial sums per window…, final sum] dispatches. */
@@ -188,14 +252,20 @@ export function planGradNorm(gpu: Gpu, s: GradNormSpec): Dispatch[] {
   ]);
   return [
     ...optimizerWindows(gpu, asSharded(s.grads), n, label).map((w, i, windows) => {
+      const grads = w.part(s.grads);
+      const misfit = gradNormV2Misfit(w.start, w.length, grads);
+      if (s.version === "v2" && misfit) {
+        throw new Error(`${label}: gradient norm v2 (vec4) does not apply: ${misfit}`);
+      }
+      const v2 = (s.version ?? "v2") === "v2" && !misfit;
       const b1 = bindOperands(gpu, label, [
-        { name: "grads", tensor: w.part(s.grads) },
+        { name: "grads", tensor: grads, type: v2 ? "vec4f" : "f32" },
         { name: "partials", tensor: s.partials, write: true },
       ]);
       const params = all(b1, w.start, w.length);
       return plan(gpu, {
         label: label + " partials" + (windows.length > 1 ? ` [window ${i}]` : ""),
-        code: partialSource(b1, gpu.features.subgroups),
+        code: v2 ? partialSourceV2(b1) : partialSource(b1, gpu.features.subgroups),
         params,
         bindings: b1.bindings,
         workgroups: grid1d(gpu, params.window_chunks, 1),
@@ -318,9 +388,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 /** Why v2 cannot update this window ("" when it can): its start, length, offsets or decayEnd off 4. */
 function adamwV2Misfit(start: number, length: number, decayEnd: number, tensors: Tensor[]): string {
-  if (start % 4 !== 0 || length % 4 !== 0) return `window [${start}, ${start + length}) is not 4-aligned`;
-  if (decayEnd % 4 !== 0) return `decayEnd ${decayEnd} is not a multiple of 4`;
-  return vec4Misfit(tensors.map((t) => [t.label, t.offset]));
+  return windowMisfit(start, length) ||
+    (decayEnd % 4 !== 0 ? `decayEnd ${decayEnd} is not a multiple of 4` : "") ||
+    vec4Misfit(tensors.map((t) => [t.label, t.offset]));
 }
 
 /**

@@ -18,6 +18,7 @@ const FAMILY_OF_KERNEL: [string, KernelFamily][] = [
   ["gelu", "gelu"],
   ["adamw", "adamw"],
   ["bias gradient", "biasGrad"],
+  ["gradient norm", "gradNorm"],
 ];
 
 /** Matmul's names before the numbering: the version and the detail kernel-table.ts now labels it with. */
