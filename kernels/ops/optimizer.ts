@@ -102,17 +102,35 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 `;
 
-function partialSource(b: BoundOperands, subgroups: boolean): string {
-  return subgroupsEnable({ subgroups }) + NORM_PARAMS + b.declarations + reduce(subgroups) + /* wgsl */ `
-@compute @workgroup_size(${NORM_WG})
+/**
+ * Pass 1's entry point up to its sum, for both versions: the workgroup's chunk (`chunk`, its first element
+ * `start`) and the window's end; `lane` names the local invocation index.
+ */
+function chunkEntry(workgroupSize: number, lane: string): string {
+  return /* wgsl */ `
+@compute @workgroup_size(${workgroupSize})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
   let local = wid.x + wid.y * nwg.x;
   if (local >= params.window_chunks) { return; }
   let chunk = params.first_chunk + local;
-  let tid = lid.x;
+  let ${lane} = lid.x;
   let start = chunk * ${CHUNK}u;
-  let end = params.base + params.count;
+  let end = params.base + params.count;`;
+}
+
+/** Pass 1's store of the chunk's sum `total` (by one invocation), for both versions. */
+function storePartial(partials: string, total: string): string {
+  return /* wgsl */ `
+    // A chunk the previous window began: add to its partial.
+    var before = 0.0;
+    if (start < params.base) { before = ${partials}[params.partials_off + chunk]; }
+    ${partials}[params.partials_off + chunk] = before + ${total};`;
+}
+
+function partialSource(b: BoundOperands, subgroups: boolean): string {
+  return subgroupsEnable({ subgroups }) + NORM_PARAMS + b.declarations + reduce(subgroups) +
+    chunkEntry(NORM_WG, "tid") + /* wgsl */ `
   var s = 0.0;
   for (var k = 0u; k < ${ITEMS}u; k++) {
     let i = start + k * ${NORM_WG}u + tid;
@@ -122,11 +140,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
   }
   let total = reduce_sum(tid, s);
-  if (tid == 0u) {
-    // A chunk the previous window began: add to its partial.
-    var before = 0.0;
-    if (start < params.base) { before = ${b.array.partials}[params.partials_off + chunk]; }
-    ${b.array.partials}[params.partials_off + chunk] = before + total;
+  if (tid == 0u) {${storePartial(b.array.partials, "total")}
   }
 }
 `;
@@ -140,17 +154,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
  */
 function partialSourceV2(b: BoundOperands): string {
   const grads = b.array.grads, partials = b.array.partials;
-  return NORM_PARAMS + b.declarations + /* wgsl */ `
-var<workgroup> red: array<f32, ${NORM_WG}>;
-@compute @workgroup_size(${NORM_WG / 4})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
-  let local = wid.x + wid.y * nwg.x;
-  if (local >= params.window_chunks) { return; }
-  let chunk = params.first_chunk + local;
-  let q = lid.x;
-  let start = chunk * ${CHUNK}u;
-  let end = params.base + params.count;
+  return NORM_PARAMS + b.declarations + `\nvar<workgroup> red: array<f32, ${NORM_WG}>;` +
+    chunkEntry(NORM_WG / 4, "q") + /* wgsl */ `
   var s = vec4(0.0);
   for (var k = 0u; k < ${ITEMS}u; k++) {
     let i = start + k * ${NORM_WG}u + 4u * q;
@@ -168,11 +173,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var t = q; t < stride; t += ${NORM_WG / 4}u) { red[t] = red[t] + red[t + stride]; }
     workgroupBarrier();
   }
-  if (q == 0u) {
-    // A chunk the previous window began: add to its partial.
-    var before = 0.0;
-    if (start < params.base) { before = ${partials}[params.partials_off + chunk]; }
-    ${partials}[params.partials_off + chunk] = before + red[0];
+  if (q == 0u) {${storePartial(partials, "red[0]")}
   }
 }
 `;
