@@ -18,7 +18,14 @@ import type { Gpu } from "../device.ts";
 import { type Dispatch, plan, type Tensor } from "../runtime.ts";
 import type { KernelVersion } from "../versions.ts";
 import { planMatmul } from "./matmul.ts";
-import { bindOperands, offsetParams, requireLength, requireShape, vec4Misfit } from "./operands.ts";
+import {
+  bindOperands,
+  offsetParams,
+  requireLength,
+  requireShape,
+  vec4Misfit,
+  vec4Version,
+} from "./operands.ts";
 
 export type BiasGradVersion = KernelVersion<"biasGrad">;
 
@@ -89,11 +96,7 @@ export function planBiasGrad(gpu: Gpu, s: BiasGradSpec): Dispatch {
   requireShape(label, "width", width);
   requireLength(label, s.dy, rows * width, "dy");
   requireLength(label, s.db, width, "db");
-  const misfit = biasGradV2Misfit(s);
-  if (s.version === "v2" && misfit) {
-    throw new Error(`${label}: bias gradient v2 (vec4) does not apply: ${misfit}`);
-  }
-  const version = s.version ?? (misfit ? "v1" : "v2");
+  const version = vec4Version(label, "bias gradient v2 (vec4)", s.version, "v2", biasGradV2Misfit(s), "v1");
   if (version === "v1") {
     requireLength(label, s.ones, rows, "ones");
     // The table's rates count the sum's additions, rows × width, for both versions.

@@ -50,6 +50,7 @@ import {
   requireLength,
   requireShape,
   vec4Misfit,
+  vec4Version,
   WGSL_COMMON,
 } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
@@ -323,17 +324,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
 /** The row pass's version: the caller's (refused with the reason where it cannot run), else v3, v2 or v1. */
 function lmRowVersion(s: LmCrossEntropySpec): CrossEntropyVersion {
   const { V, label } = s;
-  const misfit = lmRowV3Misfit(s);
-  if (s.version === "v3" && misfit) {
-    throw new Error(`${label}: cross-entropy v3 (vec4 rows) does not apply: ${misfit}`);
-  }
   if (s.version === "v2" && V > LM_ROW_V2_MAX_VOCAB) {
     throw new Error(
       `${label}: cross-entropy v2 (invocation per row) takes V ≤ ${LM_ROW_V2_MAX_VOCAB}, got V = ${V}: ` +
         `use version v1 or leave the version out`,
     );
   }
-  return s.version ?? (!misfit ? "v3" : V <= LM_ROW_V2_MAX_VOCAB ? "v2" : "v1");
+  const otherwise = V <= LM_ROW_V2_MAX_VOCAB ? "v2" : "v1";
+  return vec4Version(label, "cross-entropy v3 (vec4 rows)", s.version, "v3", lmRowV3Misfit(s), otherwise);
 }
 
 /** The row pass once per block of rows whose logits fit one storage binding. */

@@ -35,6 +35,7 @@ import {
   requireLength,
   requireShape,
   vec4Misfit,
+  vec4Version,
 } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
 import type { KernelVersion } from "../versions.ts";
@@ -69,9 +70,7 @@ function chooseVersion(
   C: number,
   offsets: Record<string, number>,
 ): LayernormVersion {
-  const misfit = v3Misfit(C, offsets);
-  if (asked === "v3" && misfit) throw new Error(`${label}: layernorm v3 (vec4) does not apply: ${misfit}`);
-  return asked ?? (misfit ? "v2" : "v3");
+  return vec4Version(label, "layernorm v3 (vec4)", asked, "v3", v3Misfit(C, offsets), "v2");
 }
 
 /** The offsets of a tensor list, by name, for v3Misfit. */
@@ -239,11 +238,7 @@ export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatc
   );
   const type = version === "v3" ? "vec4f" as const : "f32" as const;
   const residual = s.residual
-    ? [{ name: "stream", tensor: s.residual.stream, type }, {
-      name: "branch",
-      tensor: s.residual.branch,
-      type,
-    }]
+    ? (["stream", "branch"] as const).map((name) => ({ name, tensor: s.residual![name], type }))
     : [];
   // v1's early return is per workgroup (uniform), so its barriers stay in uniform control flow.
   const b = bindOperands(gpu, label, [

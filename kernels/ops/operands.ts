@@ -100,6 +100,23 @@ export function vec4Misfit(offsets: [name: string, offset: number][]): string {
   return off ? `${off[0]} starts at element ${off[1]}, not a multiple of 4` : "";
 }
 
+/**
+ * The version a vec4 kernel family runs: the caller's, where `vec4` is asked for and cannot apply refused
+ * with the reason (`kernel` names it, e.g. "AdamW v2 (vec4)"); unasked, `vec4` where it applies, else
+ * `otherwise`.
+ */
+export function vec4Version<V extends string>(
+  label: string,
+  kernel: string,
+  asked: V | undefined,
+  vec4: V,
+  misfit: string,
+  otherwise: V,
+): V {
+  if (asked === vec4 && misfit) throw new Error(`${label}: ${kernel} does not apply: ${misfit}`);
+  return asked ?? (misfit ? otherwise : vec4);
+}
+
 /** Parameter values `<name>_off` for every operand. */
 export function offsetParams(bound: BoundOperands): Record<string, number> {
   const params: Record<string, number> = {};

@@ -56,6 +56,7 @@ import {
   requireLength,
   requireShape,
   vec4Misfit,
+  vec4Version,
   WGSL_COMMON,
 } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
@@ -255,10 +256,7 @@ export function planGradNorm(gpu: Gpu, s: GradNormSpec): Dispatch[] {
     ...optimizerWindows(gpu, asSharded(s.grads), n, label).map((w, i, windows) => {
       const grads = w.part(s.grads);
       const misfit = gradNormV2Misfit(w.start, w.length, grads);
-      if (s.version === "v2" && misfit) {
-        throw new Error(`${label}: gradient norm v2 (vec4) does not apply: ${misfit}`);
-      }
-      const v2 = (s.version ?? "v2") === "v2" && !misfit;
+      const v2 = vec4Version(label, "gradient norm v2 (vec4)", s.version, "v2", misfit, "v1") === "v2";
       const b1 = bindOperands(gpu, label, [
         { name: "grads", tensor: grads, type: v2 ? "vec4f" : "f32" },
         { name: "partials", tensor: s.partials, write: true },
@@ -465,8 +463,7 @@ export function planAdamW(gpu: Gpu, s: AdamWSpec, settings: AdamWSettings = DEFA
     const flats = [part(s.params), part(s.grads), part(s.m), part(s.v)];
     const anchorPart = s.anchor && anchored > 0 ? part(s.anchor, anchored) : undefined;
     const misfit = adamwV2Misfit(start, length, s.decayEnd, anchorPart ? [...flats, anchorPart] : flats);
-    if (s.version === "v2" && misfit) throw new Error(`${label}: AdamW v2 (vec4) does not apply: ${misfit}`);
-    const v2 = (s.version ?? "v2") === "v2" && !misfit;
+    const v2 = vec4Version(label, "AdamW v2 (vec4)", s.version, "v2", misfit, "v1") === "v2";
     const type = v2 ? "vec4f" as const : "f32" as const;
     const b = bindOperands(gpu, label, [
       { name: "p", tensor: flats[0], write: true, type },
