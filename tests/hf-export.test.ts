@@ -18,6 +18,10 @@ import { UsageError } from "../server/contract/command-flags.ts";
 import { TINY_LOGITS_PATH, tinyConfig, tinyModel, tinyTokens } from "./fixtures/hf-export/tiny-model.ts";
 
 const exportDir = await Deno.makeTempDir({ prefix: "hf-export-" });
+const tempDirs = [exportDir];
+globalThis.addEventListener("unload", () => {
+  for (const dir of tempDirs) Deno.removeSync(dir, { recursive: true });
+});
 await writeHfExport(exportDir, tinyModel);
 const readJson = async (name: string) => JSON.parse(await Deno.readTextFile(`${exportDir}/${name}`));
 
@@ -177,6 +181,7 @@ Deno.test("hf export: the engine's logits on the exported model match PyTorch's 
 
 Deno.test("lab export: a size that is not pretrained is refused with the command that fixes it", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "hf-export-data-" });
+  tempDirs.push(dataDir);
   const out = `${dataDir}/out`;
   await assert.rejects(
     () => exportMain(["--size", "nano", "--out", out, "--data-dir", dataDir]),
