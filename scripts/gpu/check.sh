@@ -22,9 +22,7 @@ export DENO_DIR=$PWD/.gpu/cache DENO_NO_UPDATE_CHECK=1 XDG_CACHE_HOME=/tmp/cache
 xz -dc .gpu/deno.xz >/tmp/deno && chmod +x /tmp/deno
 [ -d .gpu/cache ] || tar -C .gpu -xJf .gpu/cache.tar.xz
 flags=(-A --no-check --lock=.gpu/deno.lock --cached-only --config .gpu/deno.json)
-# One test file per kernel family (the same list as pack.sh caches).
-KERNEL_TESTS=(tests/matmul.test.ts tests/attention.test.ts tests/layernorm.test.ts tests/crossentropy.test.ts
-  tests/embedding.test.ts tests/elementwise.test.ts tests/optimizer.test.ts)
+source scripts/gpu/kernel-tests.sh
 nvidia-smi -L | tee "$OUT/gpu.txt"
 run_recipe() {
   echo "== issue 19's recipe: GPT-2 124M → GPT-2-medium 355M (random weights) on an imported JSONL task"
@@ -37,9 +35,7 @@ if [ "${RECIPE:-0}" = 1 ]; then
   exit 0
 fi
 echo "== kernel tests on the GPU adapter"
-timeout 240 /tmp/deno test "${flags[@]}" "${KERNEL_TESTS[@]}" tests/gpt.test.ts tests/gpt-torch.test.ts \
-  tests/windows.test.ts tests/shards.test.ts \
-  >"$OUT/tests.log" 2>&1
+timeout 240 /tmp/deno test "${flags[@]}" "${KERNEL_TESTS[@]}" >"$OUT/tests.log" 2>&1
 echo "tests exit $?"
 grep -E "passed|FAILED" "$OUT/tests.log" | tail -5
 echo "== GPT-2-124M-sized step: PyTorch fp32 (TF32 off) on the same GPU"

@@ -22,10 +22,9 @@ xz -T2 -6 -c "$deno_bin" >.gpu/deno.xz
 console.log(JSON.stringify({ imports, nodeModulesDir: "none", unstable: ["webgpu"] }))' >.gpu/deno.json
 # A lockfile, used again on the device: without one, Deno there resolves drizzle-orm's peer dependencies
 # to a copy of the package that this cache never made.
+source scripts/gpu/kernel-tests.sh
 DENO_DIR=.gpu/cache "$deno_bin" cache --config .gpu/deno.json --lock=.gpu/deno.lock \
-  tests/matmul.test.ts tests/attention.test.ts tests/layernorm.test.ts tests/crossentropy.test.ts \
-  tests/embedding.test.ts tests/elementwise.test.ts tests/optimizer.test.ts tests/gpt.test.ts \
-  tests/gpt-torch.test.ts tests/windows.test.ts tests/shards.test.ts scripts/bench.ts scripts/gpu/recipe.ts
+  "${KERNEL_TESTS[@]}" scripts/bench.ts scripts/gpu/recipe.ts
 # Unpacked, the cache would not fit beside Deno in what travels.
 tar -C .gpu -cf - cache | xz -T2 -6 >.gpu/cache.tar.xz && rm -rf .gpu/cache
 (cd .gl && apt-get download libvulkan1)
