@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prepares what issue 7's GPU check needs on a borrowed H100/H200, which has no
-# registry: run here once, then on the device `bash scripts/gpu/check.sh` with carry [".gpu", ".gl"].
+# Prepares what the GPU check (scripts/gpu/check.sh, issue 15's target 5) needs on a borrowed H100/H200,
+# which has no registry: run here once, then on the device `bash scripts/gpu/check.sh` with carry
+# [".gpu", ".gl"].
 #   .gpu/deno.xz     this machine's Deno 2.9.6 binary, xz-compressed (~31 MB)
 #   .gpu/deno.json   the repository's import map (the kernels need webgpu-utils; issue 19's recipe,
 #                    scripts/gpu/recipe.ts, also zod, drizzle, PGlite and gpt-tokenizer's GPT-2 table)

@@ -21,6 +21,9 @@ and OpenMP's threads wait passively, so they leave the cores to the BLAS's.
 With --gpt2 it times the GPT-2-124M-sized step instead (vocabulary 50257, context 1024, width 768,
 12 layers, 12 heads, batch 4 x 1024) on CUDA when present, in fp32 with TF32 off: the GPU-session
 baseline (scripts/gpu/check.sh), compared with `deno task bench --gpt2`.
+
+With --matmul 1024,2048,4096 it times square fp32 products C = A B instead (cuBLAS on CUDA when present,
+TF32 off), for scripts/gpu/matmul-compare.ts to set beside the engine's kernel table. It needs no --adamw.
 """
 
 import json
@@ -168,6 +171,29 @@ def blas_probe():
     return {"config": torch.__config__.show(), "libraries": libraries, "sgemmGflops": 2 * 512**3 / seconds / 1e9}
 
 
+def sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_bench(sizes, device):
+    """Square fp32 products: GFLOP/s over a run of back-to-back calls (about 0.2 TFLOP each), after two."""
+    results = []
+    for s in sizes:
+        a, b = torch.randn(s, s, device=device), torch.randn(s, s, device=device)
+        calls = max(5, round(2e11 / (2 * s**3)))
+        for _ in range(2):
+            a @ b
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(calls):
+            a @ b
+        sync(device)
+        seconds = (time.perf_counter() - start) / calls
+        results.append({"size": s, "ms": seconds * 1e3, "gflops": 2 * s**3 / seconds / 1e9})
+    return results
+
+
 def models_arg(fallback):
     """--models 64/2,128/4: (width, layers) pairs."""
     if "--models" not in sys.argv:
@@ -178,6 +204,16 @@ def models_arg(fallback):
 
 def main():
     quick = "--quick" in sys.argv
+    if "--matmul" in sys.argv:
+        value = sys.argv[sys.argv.index("--matmul") + 1]
+        if not all(part.isdigit() and int(part) > 0 for part in value.split(",")):
+            sys.exit(f"torch-gpt.py: --matmul takes sizes such as 1024,2048,4096, got {value!r}")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        torch.backends.cuda.matmul.allow_tf32 = False
+        name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+        results = matmul_bench([int(part) for part in value.split(",")], device)
+        print(json.dumps({"torch": torch.__version__, "device": name, "matmul": results}))
+        return
     if "--adamw" not in sys.argv:
         sys.exit("torch-gpt.py: --adamw JSON is required (lr, beta1, beta2, eps, weightDecay, maxGradNorm)")
     adamw = json.loads(sys.argv[sys.argv.index("--adamw") + 1])
