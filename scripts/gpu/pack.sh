@@ -21,9 +21,9 @@ deno_bin=$(readlink -f "$deno_bin")
 xz -T2 -6 -c "$deno_bin" >.gpu/deno.xz
 "$deno_bin" eval 'const { imports } = JSON.parse(Deno.readTextFileSync("deno.json"));
 console.log(JSON.stringify({ imports, nodeModulesDir: "none", unstable: ["webgpu"] }))' >.gpu/deno.json
+source scripts/gpu/kernel-tests.sh
 # A lockfile, used again on the device: without one, Deno there resolves drizzle-orm's peer dependencies
 # to a copy of the package that this cache never made.
-source scripts/gpu/kernel-tests.sh
 DENO_DIR=.gpu/cache "$deno_bin" cache --config .gpu/deno.json --lock=.gpu/deno.lock \
   "${KERNEL_TESTS[@]}" scripts/bench.ts scripts/gpu/recipe.ts
 # Unpacked, the cache would not fit beside Deno in what travels.
