@@ -225,6 +225,7 @@ async function benchOptimizer(gpu: Gpu, timer: Timer, results: KernelResult[]): 
     const result = await record(results, timer, row, adam, 5);
     result.gbps = (P * 4 * 7) / result.ms / 1e6;
   }
+  for (const t of [params, grads, m, v, stats, partials]) t.buffer.destroy();
 }
 
 /** The bias gradient of the MLP's first layer (column sums of N × 4C), v1 (matmul) beside v2 (vec4). */
