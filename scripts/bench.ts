@@ -76,6 +76,11 @@ function printTable(report: BenchReport): void {
     const chosen = Object.entries(t.blocks).map(([layout, b]) => `${layout} ${b.join("×")}`).join(", ");
     console.log(`matmul v4 (tiled) blocks (autotune${t.fromCache ? ", cached" : ""}): ${chosen}`);
   }
+  if (report.kernels.length > 0) printKernels(report);
+  if (report.training.length > 0) printTraining(report);
+}
+
+function printKernels(report: BenchReport): void {
   console.log("");
   const ceiling = report.kernels.find((k) => k.kernel === CEILING_KERNEL)?.gflops;
   console.log(
@@ -96,6 +101,9 @@ function printTable(report: BenchReport): void {
         `no memory; kernels/bench/ceiling.ts)`,
     );
   }
+}
+
+function printTraining(report: BenchReport): void {
   const shapes = [
     ...new Set(
       report.training.map((t) => `batch ${t.batchSize} × ${t.contextLength}, vocabulary ${t.vocabSize}`),
