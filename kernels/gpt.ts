@@ -49,7 +49,8 @@ import {
   writeTensor,
 } from "./runtime.ts";
 import { adapterMemoryLimits, flatShards, modelMemory, planEvalRows } from "./memory.ts";
-import { planMatmul, planMatmulSplitK, splitKSlices } from "./ops/matmul.ts";
+import { planMatmul, splitKSlices } from "./ops/matmul.ts";
+import { planProduct, planProductSplitK } from "./ops/matmul-texture.ts";
 import { planGatherLast, planMaskEmpty, planScatterLast, planStatsCarry } from "./ops/rows.ts";
 import { planAdd, planFill, planGeluBackward, planGeluForward, planScale } from "./ops/elementwise.ts";
 import { groupPositionsByToken, planEmbeddingBackward, planEmbeddingForward } from "./ops/embedding.ts";
@@ -634,7 +635,7 @@ export class GptModel {
       const p = `h.${l}.`;
       out.push(
         this.layernorm(p + "ln_1", a.x, a.ln1, a.mean1, a.rstd1, l > 0 ? this.mlpResidual(l - 1) : undefined),
-        this.dense(`qkv.${l}`, p + "attn.c_attn", a.ln1, a.qkv, N, C, 3 * C),
+        ...this.dense(`qkv.${l}`, p + "attn.c_attn", a.ln1, a.qkv, N, C, 3 * C),
         ...this.attentionForward({
           qkv: a.qkv,
           lengths: this.lengths,
@@ -670,12 +671,12 @@ export class GptModel {
     const C = this.cfg.width;
     const p = `h.${l}.`;
     return [
-      this.dense(`attn proj.${l}`, p + "attn.c_proj", a.att, t.attProj, rows, C, C),
+      ...this.dense(`attn proj.${l}`, p + "attn.c_proj", a.att, t.attProj, rows, C, C),
       ...this.residualForward(a.xmid, a.x, t.attProj, rows, `residual 1.${l}`),
       this.layernorm(p + "ln_2", a.xmid, a.ln2, a.mean2, a.rstd2, { stream: a.x, branch: t.attProj }, rows),
-      this.dense(`fc.${l}`, p + "mlp.c_fc", a.ln2, a.fc, rows, C, 4 * C, this.fuse ? a.gelu : undefined),
+      ...this.dense(`fc.${l}`, p + "mlp.c_fc", a.ln2, a.fc, rows, C, 4 * C, this.fuse ? a.gelu : undefined),
       ...(this.fuse ? [] : [planGeluForward(g, a.fc, a.gelu, rows * 4 * C, `gelu.${l}`)]),
-      this.dense(`mlp proj.${l}`, p + "mlp.c_proj", a.gelu, t.mlpProj, rows, 4 * C, C),
+      ...this.dense(`mlp proj.${l}`, p + "mlp.c_proj", a.gelu, t.mlpProj, rows, 4 * C, C),
       ...this.residualForward(t.next, a.xmid, t.mlpProj, rows, `residual 2.${l}`),
     ];
   }
@@ -693,8 +694,8 @@ export class GptModel {
     inW: number,
     outW: number,
     gelu?: Tensor,
-  ): Dispatch {
-    return planMatmul(this.gpu, {
+  ): Dispatch[] {
+    return planProduct(this.gpu, {
       label,
       a: x,
       b: this.param(`${name}.weight`),
@@ -866,7 +867,7 @@ export class GptModel {
       ? (this.splitScratch ??= createTensor(this.gpu, 2 * 4 * this.cfg.width ** 2, "split-K slices"))
       : undefined;
     return [
-      ...(scratch ? planMatmulSplitK(this.gpu, { ...spec, splits, scratch }) : [planMatmul(this.gpu, spec)]),
+      ...(scratch ? planProductSplitK(this.gpu, { ...spec, splits, scratch }) : planProduct(this.gpu, spec)),
       this.biasGrad(dy, rows, outW, b),
     ];
   }
@@ -885,7 +886,7 @@ export class GptModel {
       out.push(
         // MLP: x' = xmid + GELU(ln2·Wfc + b)·Wp + b
         ...this.linearGrads(a.gelu, this.dres, N, 4 * C, C, p + "mlp.c_proj.weight", p + "mlp.c_proj.bias"),
-        planMatmul(g, {
+        ...planProduct(g, {
           label: `dgelu.${l}`,
           a: this.dres,
           b: this.param(p + "mlp.c_proj.weight"),
@@ -901,7 +902,7 @@ export class GptModel {
           ? []
           : [planGeluBackward(g, a.fc, this.dwide!, this.dwide2, N * 4 * C, `gelu backward.${l}`)]),
         ...this.linearGrads(a.ln2, this.dwide2, N, C, 4 * C, p + "mlp.c_fc.weight", p + "mlp.c_fc.bias"),
-        planMatmul(g, {
+        ...planProduct(g, {
           label: `dln_2.${l}`,
           a: this.dwide2,
           b: this.param(p + "mlp.c_fc.weight"),
@@ -914,7 +915,7 @@ export class GptModel {
         ...this.layernormBackward(p + "ln_2", this.dln, a.xmid, a.mean2, a.rstd2, true),
         // Attention: xmid = x + attention(ln1·Wqkv + b)·Wo + b
         ...this.linearGrads(a.att, this.dres, N, C, C, p + "attn.c_proj.weight", p + "attn.c_proj.bias"),
-        planMatmul(g, {
+        ...planProduct(g, {
           label: `datt.${l}`,
           a: this.dres,
           b: this.param(p + "attn.c_proj.weight"),
@@ -938,7 +939,7 @@ export class GptModel {
           label: `attention backward.${l}`,
         }),
         ...this.linearGrads(a.ln1, this.dqkv, N, C, 3 * C, p + "attn.c_attn.weight", p + "attn.c_attn.bias"),
-        planMatmul(g, {
+        ...planProduct(g, {
           label: `dln_1.${l}`,
           a: this.dqkv,
           b: this.param(p + "attn.c_attn.weight"),
@@ -994,8 +995,8 @@ export class GptModel {
     const wte = this.param("wte.weight");
     const { rows, vocab } = this.lmTiles();
     return rows.flatMap((r) =>
-      vocab.map((v) =>
-        planMatmul(this.gpu, {
+      vocab.flatMap((v) =>
+        planProduct(this.gpu, {
           label: "lm head",
           a: slice(this.lnf, r.start * C, r.length * C),
           b: slice(wte, v.start * C, v.length * C),
@@ -1035,7 +1036,7 @@ export class GptModel {
     for (const v of vocab) {
       for (const r of rows) {
         // dwte += dlogitsᵀ · lnf, one block of rows at a time (the embedding backward adds its part later)
-        out.push(planMatmul(g, {
+        out.push(...planProduct(g, {
           label: "dwte (head)",
           a: this.logitsTile(r, v),
           b: slice(this.lnf, r.start * C, r.length * C),
@@ -1052,7 +1053,7 @@ export class GptModel {
     for (const r of rows) {
       // dlnf = dlogits · wte, summed over the vocabulary windows
       vocab.forEach((v, i) =>
-        out.push(planMatmul(g, {
+        out.push(...planProduct(g, {
           label: "dlnf",
           a: this.logitsTile(r, v),
           b: slice(wte, v.start * C, v.length * C),

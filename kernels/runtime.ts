@@ -227,6 +227,11 @@ export function pipelineFor(
     const device = gpu.device;
     const module = device.createShaderModule({ code, label: entryPoint });
     const [layoutDesc] = makeBindGroupLayoutDescriptors(definitions(code), { compute: { entryPoint } });
+    // The kernels only textureLoad their textures (rgba32float, which is not filterable without a
+    // feature), never sample them.
+    for (const entry of layoutDesc.entries) {
+      if (entry.texture?.sampleType === "float") entry.texture.sampleType = "unfilterable-float";
+    }
     const layout = device.createBindGroupLayout(layoutDesc);
     const pipeline = device.createComputePipeline({
       label: entryPoint,
@@ -262,8 +267,8 @@ export interface PlanSpec {
   constants?: Record<string, number>;
   /** Values of the `params` uniform struct (omit when the kernel has none). */
   params?: Record<string, number>;
-  /** Storage bindings 1…n, in order. */
-  bindings: GPUBufferBinding[];
+  /** Bindings 1…n, in order: storage buffers, or texture views where the kernel declares a texture. */
+  bindings: (GPUBufferBinding | GPUTextureView)[];
   workgroups: [number, number?, number?];
   flops?: number;
   bytes?: number;

@@ -5,7 +5,7 @@
  * visible. Data only, no imports: the dashboard reads the labels too.
  */
 export const KERNEL_VERSIONS = {
-  matmul: { v1: "naive", v2: "blocked", v3: "vec4", v4: "tiled", v5: "split-K" },
+  matmul: { v1: "naive", v2: "blocked", v3: "vec4", v4: "tiled", v5: "split-K", v6: "texture operands" },
   attention: { v1: "per row", v2: "batched matmuls", v3: "flash" },
   layernorm: { v1: "workgroup per row", v2: "invocation per row", v3: "vec4 rows" },
   crossEntropy: { v1: "workgroup per row", v2: "invocation per row", v3: "vec4 rows" },

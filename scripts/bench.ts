@@ -74,7 +74,10 @@ function printTable(report: BenchReport): void {
   if (report.matmulTune) {
     const t = report.matmulTune;
     const chosen = Object.entries(t.blocks).map(([layout, b]) => `${layout} ${b.join("×")}`).join(", ");
-    console.log(`matmul v4 (tiled) blocks (autotune${t.fromCache ? ", cached" : ""}): ${chosen}`);
+    console.log(
+      `matmul v4 (tiled) blocks (autotune${t.fromCache ? ", cached" : ""}): ${chosen}; operands from ` +
+        `${t.operands} (${t.operands === "textures" ? "v6" : "v4"})`,
+    );
   }
   if (report.kernels.length > 0) printKernels(report);
   if (report.training.length > 0) printTraining(report);

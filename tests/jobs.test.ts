@@ -818,6 +818,7 @@ Deno.test("the autotune cache is replaced by a rename, never rewritten in place"
       adapter: "a",
       method: 2,
       blocks: { NN: [block, block] as [number, number] },
+      operands: "buffers" as const,
       gflops: {},
     });
     writeCacheEntry(file, "a", entry(16));

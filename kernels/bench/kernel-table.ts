@@ -18,6 +18,7 @@ import {
   splitKSlices,
   type TiledBlock,
 } from "../ops/matmul.ts";
+import { planMatmulTextures } from "../ops/matmul-texture.ts";
 import { type AttentionVersion, planAttentionBackward, planAttentionForward } from "../ops/attention.ts";
 import { type LayernormVersion, planLayernormForward } from "../ops/layernorm.ts";
 import { planGeluForward } from "../ops/elementwise.ts";
@@ -61,6 +62,14 @@ async function record(
   return r;
 }
 
+/** Median over `reps` of a multi-dispatch kernel's summed per-dispatch time, after a compiling warm-up. */
+async function medianOfList(timer: Timer, list: readonly Dispatch[], reps: number): Promise<number> {
+  await timer.wall(list, 1);
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) times.push((await timer.each(list)).reduce((s, x) => s + x, 0));
+  return times.sort((x, y) => x - y)[Math.floor(reps / 2)];
+}
+
 /** Summed per-dispatch time of a multi-dispatch kernel after a compiling warm-up. */
 async function timeList(timer: Timer, list: readonly Dispatch[]): Promise<number> {
   await timer.wall(list, 1);
@@ -100,6 +109,25 @@ async function benchMatmul(gpu: Gpu, timer: Timer, quick: boolean, results: Kern
         const row = { kernel: "matmul " + layout, version: versionLabel("matmul", version, detail) };
         await record(results, timer, { ...row, shape: `${S}×${S}×${S}` }, d, version === "v1" ? 2 : 5);
       }
+    }
+    // v6: v4's automatic block reading textures, its time the packing of both operands plus the product.
+    for (
+      const [layout, transA, transB] of [["NN", false, false], ["NT", false, true], [
+        "TN",
+        true,
+        false,
+      ]] as const
+    ) {
+      const list = planMatmulTextures(gpu, { label: "matmul", a, b, c, M: S, N: S, K: S, transA, transB });
+      const ms = await medianOfList(timer, list, 5);
+      results.push({
+        kernel: "matmul " + layout,
+        version: versionLabel("matmul", "v6", "auto"),
+        shape: `${S}×${S}×${S}`,
+        ms,
+        timer: timer.kind,
+        gflops: (2 * S ** 3) / ms / 1e6,
+      });
     }
     for (const t of [a, b, c]) t.buffer.destroy();
   }
@@ -263,6 +291,7 @@ async function benchWeightGradients(gpu: Gpu, timer: Timer, results: KernelResul
         version: versionLabel("matmul", "v5", `×${splits}`),
         list: planMatmulSplitK(gpu, { ...spec, splits }),
       },
+      { version: versionLabel("matmul", "v6"), list: planMatmulTextures(gpu, spec) },
     ];
     const times: number[][] = plans.map(() => []);
     for (const p of plans) await timer.wall(p.list, 1); // compiles

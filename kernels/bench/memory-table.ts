@@ -25,7 +25,8 @@ export function trainingShape(c: TrainingConfig): { cfg: GptConfig; batchSize: n
 /** One row per size: the bench's training sizes, then GPT-2 124M to XL. */
 export function memoryTable(
   limits: MemoryLimits,
-  configs: TrainingConfig[] = [...TRAINING_CONFIGS, GPT2_CONFIG, ...GPT2_LADDER],
+  // The operand rows (128/4 on buffers, on textures) are 128/4's shape again.
+  configs: TrainingConfig[] = [...TRAINING_CONFIGS.filter((c) => !c.operands), GPT2_CONFIG, ...GPT2_LADDER],
 ): MemoryRow[] {
   return configs.map((c) => {
     const { cfg, batchSize, seqLen } = trainingShape(c);

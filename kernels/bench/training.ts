@@ -6,6 +6,7 @@
 import type { Gpu } from "../device.ts";
 import { type GptConfig, initParameters, parameterCount } from "../config.ts";
 import { GptModel } from "../gpt.ts";
+import { type MatmulOperands, matmulOperands, setMatmulOperands } from "../ops/matmul-texture.ts";
 import { adapterMemoryLimits, checkModelMemory } from "../memory.ts";
 import type { TrainingResult } from "./report.ts";
 import type { Timer } from "./timer.ts";
@@ -16,16 +17,22 @@ export interface TrainingConfig {
   layers: number;
   heads: number;
   fuse?: boolean;
+  /** Where the products read their operands; default the engine's (the autotune's) choice. */
+  operands?: MatmulOperands;
   /** Batch rows × tokens and vocabulary; default 32 × 64 and bytes (256). */
   batch?: number;
   context?: number;
   vocab?: number;
 }
 
-// "unfused" runs the residual adds and GELU as separate dispatches: the fusions' before/after.
+// "unfused" runs the residual adds and GELU as separate dispatches: the fusions' before/after. "buffers"
+// and "textures" read every product's operands from storage buffers (v4) or textures (v6), whichever the
+// engine chose: the same bits, so only the speed differs.
 export const TRAINING_CONFIGS: TrainingConfig[] = [
   { name: "64/2", width: 64, layers: 2, heads: 2 },
   { name: "128/4 unfused", width: 128, layers: 4, heads: 4, fuse: false },
+  { name: "128/4 buffers", width: 128, layers: 4, heads: 4, operands: "buffers" },
+  { name: "128/4 textures", width: 128, layers: 4, heads: 4, operands: "textures" },
   { name: "128/4", width: 128, layers: 4, heads: 4 },
   { name: "192/4", width: 192, layers: 4, heads: 6 },
 ];
@@ -50,6 +57,21 @@ export function benchBatch(B: number, T: number, V: number): { tokens: Int32Arra
 }
 
 async function benchOne(gpu: Gpu, timer: Timer, quick: boolean, c: TrainingConfig): Promise<TrainingResult> {
+  const chosen = matmulOperands();
+  setMatmulOperands(c.operands ?? chosen);
+  try {
+    return await benchSteps(gpu, timer, quick, c);
+  } finally {
+    setMatmulOperands(chosen);
+  }
+}
+
+async function benchSteps(
+  gpu: Gpu,
+  timer: Timer,
+  quick: boolean,
+  c: TrainingConfig,
+): Promise<TrainingResult> {
   const B = c.batch ?? 32, T = c.context ?? 64, V = c.vocab ?? 256;
   const cfg: GptConfig = { vocabSize: V, contextLength: T, width: c.width, layers: c.layers, heads: c.heads };
   // A size this adapter cannot hold is refused with one named error before anything is allocated.

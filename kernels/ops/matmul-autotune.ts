@@ -3,17 +3,20 @@
  * candidate blocks run on a 512³ product (wall time over repeated calls in one submit); the candidates
  * take turns over five rounds and each is judged by its median, so a burst of load on a shared machine
  * hits all of them alike instead of crowning whichever ran in a quiet moment. The fastest becomes that
- * layout's default through setTiledBlocks. Results are cached per adapter name in a JSON file
+ * layout's default through setTiledBlocks. Then the chosen block runs from buffers (v4) and from textures
+ * (v6, its packs included), in turns; textures become the engine's operands (setMatmulOperands) where
+ * they win in two of the three layouts. Both give the same bits. Results are cached per adapter name in a JSON file
  * ($XDG_CACHE_HOME or ~/.cache, gpt-lab/matmul-autotune.json), so a machine tunes once; an entry
  * written by an older tuning method (another TUNE_METHOD) is measured again. Candidates stay at ≤ 24×24:
  * larger blocks make llvmpipe's LLVM compile of one pipeline take too long.
  */
 import type { Gpu } from "../device.ts";
-import { createTensor, encodeDispatches } from "../runtime.ts";
-import { planMatmul, setTiledBlocks, type TiledBlock } from "./matmul.ts";
+import { createTensor, type Dispatch, encodeDispatches } from "../runtime.ts";
+import { type MatmulSpec, planMatmul, setTiledBlocks, type TiledBlock } from "./matmul.ts";
+import { type MatmulOperands, planMatmulTextures, setMatmulOperands } from "./matmul-texture.ts";
 
 export const TUNE_CANDIDATES: TiledBlock[] = [[16, 16], [24, 24], [16, 16, 2], [8, 16]];
-const TUNE_METHOD = 2;
+const TUNE_METHOD = 3;
 const ROUNDS = 5;
 const LAYOUTS = ["NN", "NT", "TN"] as const;
 
@@ -21,7 +24,9 @@ export interface TuneResult {
   adapter: string;
   method?: number;
   blocks: Record<string, TiledBlock>;
-  /** GFLOP/s of each candidate per layout, for the record. */
+  /** Where products read their operands: textures (v6) where they beat buffers in most layouts. */
+  operands: MatmulOperands;
+  /** GFLOP/s of each candidate per layout ("v6 16x16": the chosen block from textures), for the record. */
   gflops: Record<string, Record<string, number>>;
   fromCache: boolean;
 }
@@ -47,6 +52,7 @@ export function applyCachedMatmulTune(gpu: Gpu, cacheFile = defaultCacheFile()):
   const hit = readCache(cacheFile)[gpu.adapterName];
   if (!hit || hit.method !== TUNE_METHOD) return undefined;
   setTiledBlocks(hit.blocks);
+  setMatmulOperands(hit.operands);
   return { ...hit, fromCache: true };
 }
 
@@ -63,48 +69,61 @@ export async function autotuneMatmul(
   const a = createTensor(gpu, S * S, "tune a", random(S * S));
   const b = createTensor(gpu, S * S, "tune b", random(S * S));
   const c = createTensor(gpu, S * S, "tune c");
-  const run = async (d: ReturnType<typeof planMatmul>, reps: number) => {
+  const run = async (d: Dispatch[], reps: number) => {
     const encoder = gpu.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    for (let r = 0; r < reps; r++) encodeDispatches(pass, [d]);
+    for (let r = 0; r < reps; r++) encodeDispatches(pass, d);
     pass.end();
     const start = performance.now();
     gpu.device.queue.submit([encoder.finish()]);
     await gpu.device.queue.onSubmittedWorkDone();
     return (performance.now() - start) / reps;
   };
-  const blocks: Record<string, TiledBlock> = {};
-  const gflops: Record<string, Record<string, number>> = {};
-  for (const layout of LAYOUTS) {
-    const transA = layout[0] === "T", transB = layout[1] === "T";
-    const plans = TUNE_CANDIDATES.map((block) =>
-      planMatmul(gpu, {
-        label: "autotune",
-        a,
-        b,
-        c,
-        M: S,
-        N: S,
-        K: S,
-        transA,
-        transB,
-        version: "v4",
-        block,
-      })
-    );
+  /** Median time of each list of launches, taking turns over the rounds. */
+  const medians = async (plans: Dispatch[][]) => {
     const times: number[][] = plans.map(() => []);
     for (const d of plans) await run(d, 1); // compile
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < plans.length; i++) times[i].push(await run(plans[i], 3));
     }
-    const median = times.map((t) => t.sort((x, y) => x - y)[Math.floor(t.length / 2)]);
+    return times.map((t) => t.sort((x, y) => x - y)[Math.floor(t.length / 2)]);
+  };
+  const blocks: Record<string, TiledBlock> = {};
+  const gflops: Record<string, Record<string, number>> = {};
+  let texturesWin = 0;
+  for (const layout of LAYOUTS) {
+    const spec = (block: TiledBlock): MatmulSpec => ({
+      label: "autotune",
+      a,
+      b,
+      c,
+      M: S,
+      N: S,
+      K: S,
+      transA: layout[0] === "T",
+      transB: layout[1] === "T",
+      block,
+    });
+    const median = await medians(
+      TUNE_CANDIDATES.map((block) => [planMatmul(gpu, { ...spec(block), version: "v4" })]),
+    );
     gflops[layout] = {};
     TUNE_CANDIDATES.forEach((block, i) => gflops[layout][block.join("x")] = (2 * S ** 3) / median[i] / 1e6);
-    blocks[layout] = TUNE_CANDIDATES[median.indexOf(Math.min(...median))];
+    const best = TUNE_CANDIDATES[median.indexOf(Math.min(...median))];
+    blocks[layout] = best;
+    // The best block again from buffers and from textures (its packs included), in turns.
+    const [buffers, textures] = await medians([
+      [planMatmul(gpu, { ...spec(best), version: "v4" })],
+      planMatmulTextures(gpu, spec(best)),
+    ]);
+    gflops[layout][`v6 ${best.join("x")}`] = (2 * S ** 3) / textures / 1e6;
+    if (textures < buffers) texturesWin++;
   }
   for (const t of [a, b, c]) t.buffer.destroy();
+  const operands: MatmulOperands = texturesWin >= 2 ? "textures" : "buffers";
   setTiledBlocks(blocks);
-  const entry = { adapter: gpu.adapterName, method: TUNE_METHOD, blocks, gflops };
+  setMatmulOperands(operands);
+  const entry = { adapter: gpu.adapterName, method: TUNE_METHOD, blocks, operands, gflops };
   writeCacheEntry(file, gpu.adapterName, entry);
   return { ...entry, fromCache: false };
 }

@@ -30,6 +30,9 @@
  *               reduction pass C = alpha · Σ slices (in slice order: deterministic) + beta · C. For
  *               products whose output has too few v4 workgroups to keep every CPU thread busy: the
  *               weight gradients dW = xᵀ · dy, where K is the batch's rows and M × N is small.
+ *   v6 textures planMatmulTextures (matmul-texture.ts): v4's kernel and sums reading A and B from
+ *               rgba32float textures that two launches pack first; the same bits as v4. The model's
+ *               products take it through planProduct where the autotune found textures faster.
  *   Without spec.version: v4 where the shapes allow, else v3, else v2.
  */
 import type { Gpu } from "../device.ts";
@@ -298,6 +301,7 @@ export function tiledSource(
   vecStore = false,
   kTail = false,
   raggedStore = false,
+  textures = false,
 ): string {
   if (tm % 4 !== 0 || tn % 4 !== 0) {
     throw new Error(`tiled matmul block ${tm}×${tn}: both must be multiples of 4`);
@@ -314,9 +318,14 @@ export function tiledSource(
   // Base indices (in vec4 units) of the rows/columns this invocation reads, clamped at ragged edges.
   // A ragged M (A along M) or N (B along N) reads its last vec4 past the edge, inside the row: the
   // row stride is a multiple of 4, and those rows or columns are never stored.
+  // With textures (v6), an operand's texel (x, y) is the vec4 at column group x of its row y.
   if (aAlongK) {
     for (const r of R) {
-      lines.push(`let ar${r} = (abase + min(m0 + ${r}u, params.M - 1u) * params.a_sm) / 4u;`);
+      lines.push(
+        textures
+          ? `let ar${r} = min(m0 + ${r}u, params.M - 1u);`
+          : `let ar${r} = (abase + min(m0 + ${r}u, params.M - 1u) * params.a_sm) / 4u;`,
+      );
     }
   } else {
     for (const g of [...Array(tm / 4).keys()]) {
@@ -327,7 +336,11 @@ export function tiledSource(
     for (const j of J) lines.push(`let bc${j} = min(n0 / 4u + ${j}u, (params.N + 3u) / 4u - 1u);`);
   } else {
     for (const c of [...Array(tn).keys()]) {
-      lines.push(`let br${c} = (bbase + min(n0 + ${c}u, params.N - 1u) * params.b_sn) / 4u;`);
+      lines.push(
+        textures
+          ? `let br${c} = min(n0 + ${c}u, params.N - 1u);`
+          : `let br${c} = (bbase + min(n0 + ${c}u, params.N - 1u) * params.b_sn) / 4u;`,
+      );
     }
   }
   /**
@@ -338,21 +351,32 @@ export function tiledSource(
   const iteration = (tail: boolean): string[] => {
     const row = (kk: number) => tail ? `min(k + ${kk}u, params.K - 1u)` : `(k + ${kk}u)`;
     const body: string[] = [];
-    if (aAlongK) { for (const r of R) body.push(`let a${r} = a[ar${r} + k4];`); }
-    else {
+    const aAt = (row: string, col: string) =>
+      textures
+        ? `textureLoad(ta, vec2(${col}, ${row}), 0)`
+        : `a[(abase + ${row} * params.a_sk) / 4u + ${col}]`;
+    const bAt = (row: string, col: string) =>
+      textures
+        ? `textureLoad(tb, vec2(${col}, ${row}), 0)`
+        : `b[(bbase + ${row} * params.b_sk) / 4u + ${col}]`;
+    if (aAlongK) {
+      for (const r of R) {
+        body.push(`let a${r} = ${textures ? `textureLoad(ta, vec2(k4, ar${r}), 0)` : `a[ar${r} + k4]`};`);
+      }
+    } else {
       for (const kk of KK) {
-        for (const g of [...Array(tm / 4).keys()]) {
-          body.push(`let a${kk}_${g} = a[(abase + ${row(kk)} * params.a_sk) / 4u + ac${g}];`);
-        }
+        for (const g of [...Array(tm / 4).keys()]) body.push(`let a${kk}_${g} = ${aAt(row(kk), `ac${g}`)};`);
       }
     }
     if (bAlongN) {
       for (const kk of KK) {
-        for (const j of J) {
-          body.push(`let b${kk}_${j} = b[(bbase + ${row(kk)} * params.b_sk) / 4u + bc${j}];`);
-        }
+        for (const j of J) body.push(`let b${kk}_${j} = ${bAt(row(kk), `bc${j}`)};`);
       }
-    } else for (const c of [...Array(tn).keys()]) body.push(`let b${c} = b[br${c} + k4];`);
+    } else {
+      for (const c of [...Array(tn).keys()]) {
+        body.push(`let b${c} = ${textures ? `textureLoad(tb, vec2(k4, br${c}), 0)` : `b[br${c} + k4]`};`);
+      }
+    }
     for (const kk of KK) {
       if (tail) body.push(`let in${kk} = k + ${kk}u < params.K;`);
       for (const r of R) {
@@ -401,10 +425,14 @@ export function tiledSource(
     ).join("\n  ");
   let vecA = PARAMS.replace(
     "@group(0) @binding(1) var<storage, read> a: array<f32>;",
-    "@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;",
+    textures
+      ? "@group(0) @binding(1) var ta: texture_2d<f32>;"
+      : "@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;",
   ).replace(
     "@group(0) @binding(2) var<storage, read> b: array<f32>;",
-    "@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;",
+    textures
+      ? "@group(0) @binding(2) var tb: texture_2d<f32>;"
+      : "@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;",
   );
   if (vecStore) {
     vecA = vecA.replace(
@@ -523,7 +551,38 @@ function dummy(gpu: Gpu): Tensor {
   return t;
 }
 
-export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
+/** Refuses a version planMatmul does not plan, or one the operands' layout does not allow. */
+function checkVersion(
+  label: string,
+  version: string,
+  can: { textures: boolean; vec: boolean; tiled: boolean },
+) {
+  if (version === "v5") throw new Error(`${label}: matmul v5 (split-K) is planned by planMatmulSplitK`);
+  if ((version === "v6") !== can.textures) {
+    throw new Error(`${label}: matmul v6 (texture operands) is planned by planMatmulTextures`);
+  }
+  if (!["v1", "v2", "v3", "v4", "v6"].includes(version)) {
+    throw new Error(
+      `${label}: matmul version ${version} is unknown (v1, v2, v3, v4; v5 via planMatmulSplitK, v6 via ` +
+        "planMatmulTextures)",
+    );
+  }
+  if (version === "v3" && !can.vec) throw new Error(`${label}: v3 (vec4) matmul needs aligned shapes`);
+  if ((version === "v4" || version === "v6") && !can.tiled) {
+    throw new Error(`${label}: ${version} (tiled) matmul needs aligned shapes`);
+  }
+}
+
+/**
+ * One launch of matmul v1–v4 (spec.version, or the automatic choice). With `textures` (only from
+ * planMatmulTextures, kernels/ops/matmul-texture.ts) it plans v6: v4's kernel reading A and B from those
+ * texture views, which hold the operands' rows as packed there.
+ */
+export function planMatmul(
+  gpu: Gpu,
+  s: MatmulSpec,
+  textures?: { a: GPUTextureView; b: GPUTextureView },
+): Dispatch {
   const { M, N, K } = s;
   const transA = s.transA ?? false;
   const transB = s.transB ?? false;
@@ -586,28 +645,30 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
   const vecStore = four(ldc, c.base, outer(batchC), inner(innerC)) &&
     (aux === undefined || aux.base % 4 === 0) && (N % 4 === 0 || (!s.bias && !s.epilogue));
   const version = s.version ?? (tiled ? "v4" : vecN || vecK ? "v3" : "v2");
-  if (version === "v5") throw new Error(`${s.label}: matmul v5 (split-K) is planned by planMatmulSplitK`);
-  if (!["v1", "v2", "v3", "v4"].includes(version)) {
-    throw new Error(
-      `${s.label}: matmul version ${version} is unknown (v1, v2, v3, v4; v5 via planMatmulSplitK)`,
-    );
-  }
-  if (version === "v3" && !vecN && !vecK) {
-    throw new Error(`${s.label}: v3 (vec4) matmul needs aligned shapes`);
-  }
-  if (version === "v4" && !tiled) throw new Error(`${s.label}: v4 (tiled) matmul needs aligned shapes`);
+  checkVersion(s.label, version, { textures: textures !== undefined, vec: vecN || vecK, tiled });
+  const tiledVersion = version === "v4" || version === "v6";
   const layout = `${transA ? "T" : "N"}${transB ? "T" : "N"}`;
   const [tm, tn, wgRows = 8] = version === "v3"
     ? [4, 16]
-    : version === "v4"
+    : tiledVersion
     ? s.block ?? tiledBlock(layout, M, N, batch)
     : s.block ?? [BLOCK_ROWS, BLOCK_COLS];
   const kernel = version === "v1"
     ? NAIVE
     : version === "v3"
     ? (vecN ? VEC4_N : VEC4_K)
-    : version === "v4"
-    ? tiledSource(tm, tn, aAlongK, bAlongN, wgRows, vecStore, K % 4 !== 0, vecStore && N % 4 !== 0)
+    : tiledVersion
+    ? tiledSource(
+      tm,
+      tn,
+      aAlongK,
+      bAlongN,
+      wgRows,
+      vecStore,
+      K % 4 !== 0,
+      vecStore && N % 4 !== 0,
+      !!textures,
+    )
     : blockedSource(tm, tn);
   const code = s.epilogue ? withEpilogue(kernel, s.epilogue.kind) : kernel;
   const workgroups: [number, number, number] = version === "v1"
@@ -641,7 +702,13 @@ export function planMatmul(gpu: Gpu, s: MatmulSpec): Dispatch {
       beta: s.beta ?? 0,
       aux_off: aux?.base ?? 0,
     },
-    bindings: [a.binding, b.binding, bias.binding, c.binding, ...(aux ? [aux.binding] : [])],
+    bindings: [
+      textures?.a ?? a.binding,
+      textures?.b ?? b.binding,
+      bias.binding,
+      c.binding,
+      ...(aux ? [aux.binding] : []),
+    ],
     workgroups,
     family: "matmul",
     flops: 2 * M * N * K * batch,
@@ -688,6 +755,33 @@ export function planMatmulSplitK(
   gpu: Gpu,
   s: MatmulSpec & { splits: number; scratch?: Tensor },
 ): Dispatch[] {
+  const { lda, ldb, scratch, slice } = splitKLayout(gpu, s);
+  const products = planMatmul(gpu, {
+    ...s,
+    K: slice,
+    lda,
+    ldb,
+    c: scratch,
+    ldc: s.N,
+    alpha: 1,
+    beta: 0,
+    version: "v4",
+    batch: s.splits,
+    batchStrideA: slice * (s.transA ? lda : 1),
+    batchStrideB: slice * (s.transB ? 1 : ldb),
+    batchStrideC: s.M * s.N,
+  });
+  return [products, planSplitKSum(gpu, s, scratch)];
+}
+
+/**
+ * v5's checks and layout: the operands' row strides, the scratch (allocated when not given), and the
+ * length of each slice of K.
+ */
+export function splitKLayout(
+  gpu: Gpu,
+  s: MatmulSpec & { splits: number; scratch?: Tensor },
+): { lda: number; ldb: number; scratch: Tensor; slice: number } {
   const { M, N, K, splits } = s;
   if (!Number.isInteger(splits) || splits < 1) {
     throw new Error(`${s.label}: split-K splits ${splits} must be a positive integer`);
@@ -704,28 +798,18 @@ export function planMatmulSplitK(
       `${s.label}: split-K scratch ${scratch.label} has ${scratch.length} elements, needs ${splits * M * N}`,
     );
   }
-  const slice = K / splits;
   // Slice z of K starts slice · (stride along k) into each operand: a row of A (TN) or B (NN), or a column.
   const lda = s.lda ?? (s.transA ? M : K);
   const ldb = s.ldb ?? (s.transB ? K : N);
-  const products = planMatmul(gpu, {
-    ...s,
-    K: slice,
-    lda,
-    ldb,
-    c: scratch,
-    ldc: N,
-    alpha: 1,
-    beta: 0,
-    version: "v4",
-    batch: splits,
-    batchStrideA: slice * (s.transA ? lda : 1),
-    batchStrideB: slice * (s.transB ? 1 : ldb),
-    batchStrideC: M * N,
-  });
+  return { lda, ldb, scratch, slice: K / splits };
+}
+
+/** v5's second pass: C = alpha · Σ the scratch's slices, in slice order, + beta · C. */
+export function planSplitKSum(gpu: Gpu, s: MatmulSpec & { splits: number }, scratch: Tensor): Dispatch {
+  const { M, N, splits } = s;
   const partial = bindTensor(gpu, scratch);
   const c = bindTensor(gpu, s.c);
-  const reduce = plan(gpu, {
+  return plan(gpu, {
     label: `${s.label} (split-K sum)`,
     code: SPLIT_K_REDUCE,
     params: {
@@ -744,5 +828,4 @@ export function planMatmulSplitK(
     flops: splits * M * N,
     bytes: 4 * (splits + 2) * M * N,
   });
-  return [products, reduce];
 }

@@ -10,6 +10,7 @@ import { eq } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
 import { type Job, jobs } from "../../db/schema.ts";
 import { getGpu } from "../../kernels/device.ts";
+import { applyCachedMatmulTune } from "../../kernels/ops/matmul-autotune.ts";
 import { ArtifactReadError, pullLadder } from "../lab/artifact-store.ts";
 import {
   type RunningJob,
@@ -132,6 +133,17 @@ async function recordError(
   log(`job ${job.id} failed: ${message}`);
 }
 
+/**
+ * The device every job of this process trains on (created once), with the matmul blocks and operands
+ * measured for it where cached (`lab` commands and bench measure them); its name goes on the job rows.
+ */
+function openDevice(): Promise<string | null> {
+  return getGpu().then((gpu) => {
+    applyCachedMatmulTune(gpu);
+    return gpu.adapterName;
+  }, () => null);
+}
+
 export function startWorker(opts: WorkerOptions): Worker {
   const { db, dataDir, bus } = opts;
   const owner = opts.owner ?? `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
@@ -171,8 +183,7 @@ export function startWorker(opts: WorkerOptions): Worker {
     });
 
   async function loop(): Promise<void> {
-    // The device every job of this process trains on (created once); its name goes on the job rows.
-    const adapter = await getGpu().then((gpu) => gpu.adapterName, () => null);
+    const adapter = await openDevice();
     const ranOn = { host: Deno.hostname(), owner, adapter };
     while (!stopped) {
       let job: Job | undefined;

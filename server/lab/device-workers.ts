@@ -5,6 +5,7 @@
  * of the one crash seen in two-lane runs ("Failed to make EGL context current: BadDisplay", README).
  */
 import { getGpu } from "../../kernels/device.ts";
+import { applyCachedMatmulTune } from "../../kernels/ops/matmul-autotune.ts";
 
 /** An error as a worker posts it: a thrown Error's class does not cross threads, its name and message do. */
 export interface ErrorReport {
@@ -59,7 +60,13 @@ export function startDeviceWorker(url: URL, name: string): Promise<Worker> {
   return started;
 }
 
-/** The worker side: opens this thread's device, then says so through `post` (or why it could not). */
+/**
+ * The worker side: opens this thread's device and applies the matmul blocks and operands cached for it
+ * (a worker's module state starts from the defaults), then says so through `post` (or why it could not).
+ */
 export function announceDevice(post: (m: DeviceWorkerStart) => void): void {
-  getGpu().then(() => post({ type: "ready" }), (err) => post(errorReport(err)));
+  getGpu().then((gpu) => {
+    applyCachedMatmulTune(gpu);
+    post({ type: "ready" });
+  }, (err) => post(errorReport(err)));
 }

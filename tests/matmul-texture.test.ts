@@ -1,0 +1,222 @@
+/**
+ * matmul v6 (texture operands) against a float64 reference and bit for bit against v4 with the same
+ * block: NN, NT and TN on ragged shapes (M and N off the block, K % 4 ≠ 0 for the tail), with a bias, an
+ * alpha, and beta = 1 accumulating into a C at an offset inside a larger buffer with a row stride wider
+ * than N; the GELU epilogue; the refusals (a batch, an operand wider than a texture); and a tiny GPT's
+ * training steps (every head) with the engine's products on textures, against the same on buffers.
+ */
+import assert from "node:assert/strict";
+import { getGpu } from "../kernels/device.ts";
+import { checked, createTensor, readTensor, slice, submit, type Tensor } from "../kernels/runtime.ts";
+import { type MatmulSpec, planMatmul, type TiledBlock } from "../kernels/ops/matmul.ts";
+import {
+  type MatmulOperands,
+  matmulOperands,
+  planMatmulTextures,
+  planProductSplitK,
+  setMatmulOperands,
+} from "../kernels/ops/matmul-texture.ts";
+import { GptModel } from "../kernels/gpt.ts";
+import { randoms } from "./helpers/kernel-check.ts";
+import { B, cfg, lengths, randomBatch, T, testParameters } from "./helpers/tiny-gpt.ts";
+
+interface Case {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  block?: TiledBlock;
+}
+
+const ALPHA = 0.5;
+
+/** A C buffer holding C0 at offset 8 with row stride ldc, and the spec of a product into it. */
+function setUp(gpu: Awaited<ReturnType<typeof getGpu>>, c: Case) {
+  const ldc = c.N + 6 + ((4 - ((c.N + 6) % 4)) % 4);
+  // Operand row strides: the contiguous dimension rounded up to a multiple of 4 (v4's and v6's condition).
+  const up4 = (x: number) => Math.ceil(x / 4) * 4;
+  const lda = c.transA ? up4(c.M) : up4(c.K);
+  const ldb = c.transB ? up4(c.K) : up4(c.N);
+  const A = randoms((c.transA ? c.K : c.M) * lda, c.M + 7 * c.K, 0.5);
+  const B = randoms((c.transB ? c.N : c.K) * ldb, c.N + 3 * c.K, 0.5);
+  const bias = randoms(c.N, 99, 0.5);
+  const C0 = randoms(c.M * ldc, 17, 0.5);
+  const cTensor = (label: string): Tensor => {
+    const whole = createTensor(gpu, 8 + C0.length, `${label} buffer`);
+    const t = slice(whole, 8, C0.length, label);
+    gpu.device.queue.writeBuffer(t.buffer, 4 * t.offset, C0);
+    return t;
+  };
+  const spec = (label: string): MatmulSpec => ({
+    label,
+    a: createTensor(gpu, A.length, "A", A),
+    b: createTensor(gpu, B.length, "B", B),
+    bias: createTensor(gpu, bias.length, "bias", bias),
+    c: cTensor(`${label} C`),
+    M: c.M,
+    N: c.N,
+    K: c.K,
+    transA: c.transA,
+    transB: c.transB,
+    lda,
+    ldb,
+    ldc,
+    alpha: ALPHA,
+    beta: 1,
+    block: c.block,
+  });
+  const reference = () => {
+    const out = Float64Array.from(C0);
+    for (let m = 0; m < c.M; m++) {
+      for (let n = 0; n < c.N; n++) {
+        let acc = 0;
+        for (let k = 0; k < c.K; k++) {
+          acc += (c.transA ? A[k * lda + m] : A[m * lda + k]) * (c.transB ? B[n * ldb + k] : B[k * ldb + n]);
+        }
+        out[m * ldc + n] = ALPHA * acc + bias[n] + C0[m * ldc + n];
+      }
+    }
+    return out;
+  };
+  return { spec, reference };
+}
+
+const CASES: Case[] = [
+  { M: 37, N: 22, K: 30 },
+  { M: 37, N: 22, K: 30, transB: true },
+  { M: 22, N: 37, K: 30, transA: true },
+  { M: 130, N: 70, K: 65, transB: true, block: [4, 8] },
+];
+
+Deno.test("matmul v6 (texture operands): NN, NT, TN on ragged shapes match float64 and v4's bits", async () => {
+  const gpu = await getGpu();
+  for (const c of CASES) {
+    const { spec, reference } = setUp(gpu, c);
+    const v4 = spec("v4");
+    const v6 = spec("v6");
+    await checked(gpu, () => submit(gpu, [planMatmul(gpu, { ...v4, version: "v4" })]));
+    await checked(gpu, () => submit(gpu, planMatmulTextures(gpu, v6)));
+    const [got4, got6] = [await readTensor(gpu, v4.c), await readTensor(gpu, v6.c)];
+    const want = reference();
+    const error = want.reduce((worst, w, i) => Math.max(worst, Math.abs(got6[i] - w)), 0);
+    const name = `${c.transA ? "T" : "N"}${c.transB ? "T" : "N"} ${c.M}×${c.N}×${c.K}`;
+    assert.ok(error < 1e-5 * c.K, `${name}: v6 off float64 by ${error}`);
+    const differ = got6.findIndex((x, i) => !Object.is(x, got4[i]));
+    assert.equal(differ, -1, `${name}: v6 ${got6[differ]} against v4 ${got4[differ]} at ${differ}`);
+  }
+});
+
+Deno.test("matmul v6: the GELU epilogues give v4's bits (C and aux)", async () => {
+  const gpu = await getGpu();
+  const c: Case = { M: 33, N: 24, K: 20 };
+  for (const kind of ["gelu", "gelu-grad"] as const) {
+    const { spec } = setUp(gpu, c);
+    const pre = randoms(c.M * (c.N + 6 + 2), 5, 1.5);
+    const runs: Float32Array[][] = [];
+    for (const version of ["v4", "v6"] as const) {
+      const aux = createTensor(gpu, pre.length, `${version} aux`, pre);
+      const s = { ...spec(version), epilogue: { kind, aux } };
+      const dispatches = version === "v4"
+        ? [planMatmul(gpu, { ...s, version: "v4" })]
+        : planMatmulTextures(gpu, s);
+      await checked(gpu, () => submit(gpu, dispatches));
+      runs.push([await readTensor(gpu, s.c), await readTensor(gpu, aux)]);
+    }
+    for (const part of [0, 1]) {
+      const [v4, v6] = [runs[0][part], runs[1][part]];
+      const differ = v6.findIndex((x, i) => !Object.is(x, v4[i]));
+      assert.equal(differ, -1, `${kind} ${part ? "aux" : "C"}: v6 ${v6[differ]} against v4 ${v4[differ]}`);
+    }
+  }
+});
+
+Deno.test("matmul v6: a batch, a version or an operand wider than a texture is refused, naming it", async () => {
+  const gpu = await getGpu();
+  const { spec } = setUp(gpu, { M: 8, N: 8, K: 8 });
+  assert.throws(() => planMatmulTextures(gpu, { ...spec("batched"), batch: 2 }), /v6 .*batch 1/);
+  assert.throws(() => planMatmulTextures(gpu, { ...spec("versioned"), version: "v4" }), /no version/);
+  assert.throws(() => planMatmul(gpu, { ...spec("direct"), version: "v6" }), /planMatmulTextures/);
+  const max = gpu.device.limits.maxTextureDimension2D;
+  const K = 4 * (max + 1);
+  const wide = {
+    ...spec("wide"),
+    K,
+    lda: K,
+    ldb: 8,
+    a: createTensor(gpu, 8 * K, "wide A"),
+    b: createTensor(gpu, 8 * K, "tall B"),
+  };
+  assert.throws(() => planMatmulTextures(gpu, wide), /A needs .*maxTextureDimension2D .*use v4/);
+});
+
+Deno.test("a GPT's steps with texture operands give the parameters of buffers, bit for bit", async () => {
+  const gpu = await getGpu();
+  const flat = testParameters(5);
+  const { tokens, classTargets } = randomBatch(11);
+  const pairTargets = Float32Array.from([0.3, 0.7, 0.5, 0.5]);
+  const trained = async (operands: MatmulOperands) => {
+    const before = matmulOperands();
+    setMatmulOperands(operands);
+    const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T });
+    try {
+      for (const head of ["lm", "lm", "cls", "reward"] as const) {
+        model.setBatch(
+          head === "reward" ? { tokens, lengths, pairTargets } : { tokens, lengths, classTargets },
+        );
+        model.trainStep(head);
+      }
+      await model.readStats();
+      const packs = model.dispatches("lm").filter((d) => d.label.endsWith("(pack A)")).length;
+      return { params: await model.readParams(), packs };
+    } finally {
+      setMatmulOperands(before);
+      model.destroy();
+    }
+  };
+  const buffers = await trained("buffers");
+  const textures = await trained("textures");
+  // Every product of the trunk and the LM head reads textures (none is split-K at these shapes).
+  assert.equal(buffers.packs, 0);
+  assert.ok(textures.packs >= 6 * cfg.layers + 3, `${textures.packs} products read textures`);
+  const differ = textures.params.findIndex((x, i) => !Object.is(x, buffers.params[i]));
+  assert.equal(
+    differ,
+    -1,
+    `parameter ${differ}: ${textures.params[differ]} against ${buffers.params[differ]}`,
+  );
+});
+
+Deno.test("split-K on textures: each slice a v6 product, then v5's sum, gives v5's bits", async () => {
+  const gpu = await getGpu();
+  for (
+    const c of [{ M: 12, N: 20, K: 72, transA: true }, { M: 20, N: 12, K: 48 }, {
+      M: 20,
+      N: 12,
+      K: 48,
+      transB: true,
+    }]
+  ) {
+    const { spec } = setUp(gpu, c);
+    const runs: Float32Array[] = [];
+    for (const operands of ["buffers", "textures"] as const) {
+      const s = { ...spec(operands), bias: undefined, splits: 3 };
+      const before = matmulOperands();
+      setMatmulOperands(operands);
+      try {
+        const dispatches = planProductSplitK(gpu, s);
+        assert.equal(dispatches.some((d) => d.label.endsWith("(pack A)")), operands === "textures");
+        await checked(gpu, () => submit(gpu, dispatches));
+      } finally {
+        setMatmulOperands(before);
+      }
+      runs.push(await readTensor(gpu, s.c));
+    }
+    const differ = runs[1].findIndex((x, i) => !Object.is(x, runs[0][i]));
+    assert.equal(
+      differ,
+      -1,
+      `${JSON.stringify(c)}: textures ${runs[1][differ]} against v5 ${runs[0][differ]}`,
+    );
+  }
+});
