@@ -26,8 +26,8 @@ export interface TrainingConfig {
 }
 
 // "unfused" runs the residual adds and GELU as separate dispatches: the fusions' before/after. "buffers"
-// and "textures" read every product's operands from storage buffers (v4) or textures (v6), whichever the
-// engine chose: the same bits, so only the speed differs.
+// and "textures" put every product's operands in storage buffers (v4) or textures (v6) whatever the
+// autotune chose for plain "128/4": the same bits, so only the speed differs.
 export const TRAINING_CONFIGS: TrainingConfig[] = [
   { name: "64/2", width: 64, layers: 2, heads: 2 },
   { name: "128/4 unfused", width: 128, layers: 4, heads: 4, fuse: false },

@@ -13,9 +13,9 @@
  * packs read each operand once; the product reads it M/TM or N/TN times.
  *
  * Batch 1 only, operands whose rows start 4-aligned (v4's condition), and each operand's texture within
- * the device's maxTextureDimension2D (columns / 4 wide, rows high); planMatmulTextures refuses others. The
- * textures belong to the plan (created once, reused every launch), so a product's operands take their
- * size again in adapter memory.
+ * the device's maxTextureDimension2D (columns / 4 wide, rows high); planMatmulTextures refuses others, and
+ * planProduct plans v4 for them. The textures are pooled per device by operand and size, so a model's
+ * products add one copy of each distinct operand shape to adapter memory (not counted by memory.ts).
  */
 import type { Gpu } from "../device.ts";
 import { bindTensor, type Dispatch, plan, slice, type Tensor } from "../runtime.ts";

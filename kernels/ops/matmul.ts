@@ -551,6 +551,23 @@ function dummy(gpu: Gpu): Tensor {
   return t;
 }
 
+/** Refuses tensors shorter than the elements the product reads or writes (`c` also bounds the aux). */
+function checkLengths(s: MatmulSpec, need: { a: number; b: number; c: number }): void {
+  const check = (t: Tensor, n: number, what: string) => {
+    if (t.length < n) throw new Error(`${s.label}: ${what} ${t.label} has ${t.length} elements, needs ${n}`);
+  };
+  check(s.a, need.a, "A");
+  check(s.b, need.b, "B");
+  check(s.c, need.c, "C");
+  if (s.bias) check(s.bias, s.N, "bias");
+  if (s.epilogue) {
+    check(s.epilogue.aux, need.c, "epilogue aux");
+    if (s.epilogue.aux.buffer === s.c.buffer) {
+      throw new Error(`${s.label}: the epilogue's aux ${s.epilogue.aux.label} must not share C's buffer`);
+    }
+  }
+}
+
 /** Refuses a version planMatmul does not plan, or one the operands' layout does not allow. */
 function checkVersion(
   label: string,
@@ -600,20 +617,13 @@ export function planMatmul(
   if (batch % split !== 0) {
     throw new Error(`${s.label}: batch ${batch} is not a multiple of batchSplit ${split}`);
   }
-  const need = (t: Tensor, n: number, what: string) => {
-    if (t.length < n) throw new Error(`${s.label}: ${what} ${t.label} has ${t.length} elements, needs ${n}`);
-  };
+  // The last element each tensor's last batch index reaches, from its offsets along the two batch levels.
   const last = (outer: number, inner: number) => (batch / split - 1) * outer + (split - 1) * inner;
-  need(s.a, last(batchA, innerA) + (transA ? (K - 1) * lda + M : (M - 1) * lda + K), "A");
-  need(s.b, last(batchB, innerB) + (transB ? (N - 1) * ldb + K : (K - 1) * ldb + N), "B");
-  need(s.c, last(batchC, innerC) + (M - 1) * ldc + N, "C");
-  if (s.bias) need(s.bias, N, "bias");
-  if (s.epilogue) {
-    need(s.epilogue.aux, last(batchC, innerC) + (M - 1) * ldc + N, "epilogue aux");
-    if (s.epilogue.aux.buffer === s.c.buffer) {
-      throw new Error(`${s.label}: the epilogue's aux ${s.epilogue.aux.label} must not share C's buffer`);
-    }
-  }
+  checkLengths(s, {
+    a: last(batchA, innerA) + (transA ? (K - 1) * lda + M : (M - 1) * lda + K),
+    b: last(batchB, innerB) + (transB ? (N - 1) * ldb + K : (K - 1) * ldb + N),
+    c: last(batchC, innerC) + (M - 1) * ldc + N,
+  });
 
   const a = bindTensor(gpu, s.a);
   const b = bindTensor(gpu, s.b);
@@ -653,22 +663,14 @@ export function planMatmul(
     : tiledVersion
     ? s.block ?? tiledBlock(layout, M, N, batch)
     : s.block ?? [BLOCK_ROWS, BLOCK_COLS];
+  // tiledSource's vecStore, kTail, raggedStore and textures.
+  const tiledFlags = [vecStore, K % 4 !== 0, vecStore && N % 4 !== 0, !!textures] as const;
   const kernel = version === "v1"
     ? NAIVE
     : version === "v3"
     ? (vecN ? VEC4_N : VEC4_K)
     : tiledVersion
-    ? tiledSource(
-      tm,
-      tn,
-      aAlongK,
-      bAlongN,
-      wgRows,
-      vecStore,
-      K % 4 !== 0,
-      vecStore && N % 4 !== 0,
-      !!textures,
-    )
+    ? tiledSource(tm, tn, aAlongK, bAlongN, wgRows, ...tiledFlags)
     : blockedSource(tm, tn);
   const code = s.epilogue ? withEpilogue(kernel, s.epilogue.kind) : kernel;
   const workgroups: [number, number, number] = version === "v1"
