@@ -56,6 +56,15 @@ export function applyCachedMatmulTune(gpu: Gpu, cacheFile = defaultCacheFile()):
   return { ...hit, fromCache: true };
 }
 
+/**
+ * applyCachedMatmulTune for the lab's workers (the job worker, device workers), unless LAB_AUTOTUNE=0,
+ * which keeps the default blocks and buffers as it does for `lab` commands: runs that pin the engine (the
+ * tests) then do not depend on this machine's cache.
+ */
+export function applyMachineTune(gpu: Gpu): TuneResult | undefined {
+  return Deno.env.get("LAB_AUTOTUNE") === "0" ? undefined : applyCachedMatmulTune(gpu);
+}
+
 /** Applies the cached blocks for this adapter, or measures them (a few seconds) and caches them. */
 export async function autotuneMatmul(
   gpu: Gpu,

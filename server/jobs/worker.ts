@@ -10,7 +10,7 @@ import { eq } from "drizzle-orm";
 import type { LabDb } from "../../db/client.ts";
 import { type Job, jobs } from "../../db/schema.ts";
 import { getGpu } from "../../kernels/device.ts";
-import { applyCachedMatmulTune } from "../../kernels/ops/matmul-autotune.ts";
+import { applyMachineTune } from "../../kernels/ops/matmul-autotune.ts";
 import { ArtifactReadError, pullLadder } from "../lab/artifact-store.ts";
 import {
   type RunningJob,
@@ -139,7 +139,7 @@ async function recordError(
  */
 function openDevice(): Promise<string | null> {
   return getGpu().then((gpu) => {
-    applyCachedMatmulTune(gpu);
+    applyMachineTune(gpu);
     return gpu.adapterName;
   }, () => null);
 }

@@ -5,7 +5,7 @@
  * of the one crash seen in two-lane runs ("Failed to make EGL context current: BadDisplay", README).
  */
 import { getGpu } from "../../kernels/device.ts";
-import { applyCachedMatmulTune } from "../../kernels/ops/matmul-autotune.ts";
+import { applyMachineTune } from "../../kernels/ops/matmul-autotune.ts";
 
 /** An error as a worker posts it: a thrown Error's class does not cross threads, its name and message do. */
 export interface ErrorReport {
@@ -66,7 +66,7 @@ export function startDeviceWorker(url: URL, name: string): Promise<Worker> {
  */
 export function announceDevice(post: (m: DeviceWorkerStart) => void): void {
   getGpu().then((gpu) => {
-    applyCachedMatmulTune(gpu);
+    applyMachineTune(gpu);
     post({ type: "ready" });
   }, (err) => post(errorReport(err)));
 }
