@@ -131,8 +131,10 @@ function operands(s: MatmulSpec): [Operand, Operand] {
 function whyNotTextures(gpu: Gpu, s: MatmulSpec): string | undefined {
   if ((s.batch ?? 1) !== 1 || (s.batchSplit ?? 1) !== 1 || s.version) return "takes batch 1 and no version";
   const [a, b] = operands(s);
-  const why = unfit(gpu, a) ?? unfit(gpu, b);
-  return why && (unfit(gpu, a) ? `A ${why}` : `B ${why}`);
+  const whyA = unfit(gpu, a);
+  if (whyA) return `A ${whyA}`;
+  const whyB = unfit(gpu, b);
+  return whyB && `B ${whyB}`;
 }
 
 /** Where the engine's products read their operands from (setMatmulOperands; the autotune measures it). */
