@@ -1297,9 +1297,7 @@ export class GptModel {
   private run(dispatches: Dispatch[]): void {
     const start = performance.now();
     const encoder = this.gpu.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    encodeDispatches(pass, dispatches);
-    pass.end();
+    encodeDispatches(encoder, dispatches);
     const commands = encoder.finish();
     this.lastEncodeMs = performance.now() - start;
     this.gpu.device.queue.submit([commands]);

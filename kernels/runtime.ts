@@ -244,12 +244,9 @@ export function pipelineFor(
   return hit;
 }
 
-/** One recorded kernel launch: pipeline, bind group and grid, reused every step. */
-export interface Dispatch {
+/** What every recorded step has, launch or copy: a label and the figures benchmarks report. */
+interface StepInfo {
   label: string;
-  pipeline: GPUComputePipeline;
-  bindGroup: GPUBindGroup;
-  workgroups: [number, number, number];
   /** Floating-point operations of one launch (0 when not meaningful), for benchmarks. */
   flops: number;
   /** Bytes moved by one launch (a lower bound), for benchmarks. */
@@ -259,6 +256,52 @@ export interface Dispatch {
   /** Rewrites some of the kernel's parameters (for per-step values such as the learning rate). */
   setParams(values: Record<string, number>): void;
 }
+
+/** One recorded kernel launch: pipeline, bind group and grid, reused every step. */
+export interface Launch extends StepInfo {
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number, number];
+}
+
+/**
+ * One recorded copy of rows of a buffer into a texture (matmul v6's operands where their layout allows:
+ * on llvmpipe a copy is a memcpy, several times cheaper than a launch that stores texels).
+ */
+export interface TextureCopy extends StepInfo {
+  copy: {
+    buffer: GPUBuffer;
+    /** Byte offset of the first row (a multiple of 16). */
+    offset: number;
+    /** Bytes from one row to the next (a multiple of 256). */
+    bytesPerRow: number;
+    texture: GPUTexture;
+    /** Texels per row and rows. */
+    size: [number, number];
+  };
+}
+
+/** A copy step (see TextureCopy); it has no parameters to set. */
+export function planTextureCopy(
+  label: string,
+  copy: TextureCopy["copy"],
+  bytes: number,
+  family: string,
+): TextureCopy {
+  return {
+    label,
+    copy,
+    flops: 0,
+    bytes,
+    family,
+    setParams() {
+      throw new Error(`${label} is a copy and has no parameters`);
+    },
+  };
+}
+
+/** A step of a program: a kernel launch, or a copy between launches. */
+export type Dispatch = Launch | TextureCopy;
 
 export interface PlanSpec {
   label: string;
@@ -276,7 +319,7 @@ export interface PlanSpec {
 }
 
 /** Creates the bind group and parameter buffer of one kernel launch. */
-export function plan(gpu: Gpu, spec: PlanSpec): Dispatch {
+export function plan(gpu: Gpu, spec: PlanSpec): Launch {
   const device = gpu.device;
   const { pipeline, layout } = pipelineFor(gpu, spec.code, spec.entryPoint, spec.constants);
   const entries: GPUBindGroupEntry[] = spec.bindings.map((resource, i) => ({ binding: i + 1, resource }));
@@ -315,21 +358,45 @@ export function plan(gpu: Gpu, spec: PlanSpec): Dispatch {
   };
 }
 
-/** Records launches into an open compute pass (WebGPU orders storage writes between dispatches). */
-export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: readonly Dispatch[]): void {
+/**
+ * Records steps into a command encoder: consecutive launches share a compute pass (WebGPU orders storage
+ * writes between dispatches), and a copy ends the pass and runs between two.
+ */
+export function encodeDispatches(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[]): void {
+  let pass: GPUComputePassEncoder | undefined;
   for (const d of dispatches) {
-    pass.setPipeline(d.pipeline);
-    pass.setBindGroup(0, d.bindGroup);
-    pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+    if ("copy" in d) {
+      pass?.end();
+      pass = undefined;
+      encodeCopy(encoder, d);
+      continue;
+    }
+    pass ??= encoder.beginComputePass();
+    encodeLaunch(pass, d);
   }
+  pass?.end();
 }
 
-/** Encodes the launches in one pass of one command encoder and submits it. */
+/** Records one launch into an open compute pass. */
+export function encodeLaunch(pass: GPUComputePassEncoder, d: Launch): void {
+  pass.setPipeline(d.pipeline);
+  pass.setBindGroup(0, d.bindGroup);
+  pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+}
+
+/** Records one buffer-to-texture copy. */
+export function encodeCopy(encoder: GPUCommandEncoder, { copy }: TextureCopy): void {
+  encoder.copyBufferToTexture(
+    { buffer: copy.buffer, offset: copy.offset, bytesPerRow: copy.bytesPerRow, rowsPerImage: copy.size[1] },
+    { texture: copy.texture },
+    copy.size,
+  );
+}
+
+/** Encodes the steps in one command encoder and submits it. */
 export function submit(gpu: Gpu, dispatches: readonly Dispatch[]): void {
   const encoder = gpu.device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
-  encodeDispatches(pass, dispatches);
-  pass.end();
+  encodeDispatches(encoder, dispatches);
   gpu.device.queue.submit([encoder.finish()]);
 }
 

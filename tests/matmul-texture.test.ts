@@ -27,9 +27,23 @@ interface Case {
   transA?: boolean;
   transB?: boolean;
   block?: TiledBlock;
+  /** How many of the two operands are packed by a copy (row stride a multiple of 64 floats). */
+  copies?: number;
 }
 
 const ALPHA = 0.5;
+
+/** `data` at element `offset` of a larger buffer. */
+function placed(
+  gpu: Awaited<ReturnType<typeof getGpu>>,
+  data: Float32Array,
+  offset: number,
+  label: string,
+): Tensor {
+  const t = slice(createTensor(gpu, offset + data.length, `${label} buffer`), offset, data.length, label);
+  gpu.device.queue.writeBuffer(t.buffer, 4 * t.offset, data);
+  return t;
+}
 
 /** A C buffer holding C0 at offset 8 with row stride ldc, and the spec of a product into it. */
 function setUp(gpu: Awaited<ReturnType<typeof getGpu>>, c: Case) {
@@ -50,7 +64,7 @@ function setUp(gpu: Awaited<ReturnType<typeof getGpu>>, c: Case) {
   };
   const spec = (label: string): MatmulSpec => ({
     label,
-    a: createTensor(gpu, A.length, "A", A),
+    a: placed(gpu, A, 4, "A"),
     b: createTensor(gpu, B.length, "B", B),
     bias: createTensor(gpu, bias.length, "bias", bias),
     c: cTensor(`${label} C`),
@@ -87,16 +101,22 @@ const CASES: Case[] = [
   { M: 37, N: 22, K: 30, transB: true },
   { M: 22, N: 37, K: 30, transA: true },
   { M: 130, N: 70, K: 65, transB: true, block: [4, 8] },
+  // Rows 256 bytes apart: copies instead of the pack launch (A at a 16-byte offset in its buffer).
+  { M: 37, N: 64, K: 64, copies: 2 },
+  { M: 64, N: 30, K: 64, transA: true, copies: 1 },
+  { M: 40, N: 64, K: 128, transB: true, block: [4, 8], copies: 2 },
 ];
 
-Deno.test("matmul v6 (texture operands): NN, NT, TN on ragged shapes match float64 and v4's bits", async () => {
+Deno.test("matmul v6 (texture operands): NN, NT, TN, packed or copied, match float64 and v4's bits", async () => {
   const gpu = await getGpu();
   for (const c of CASES) {
     const { spec, reference } = setUp(gpu, c);
     const v4 = spec("v4");
     const v6 = spec("v6");
     await checked(gpu, () => submit(gpu, [planMatmul(gpu, { ...v4, version: "v4" })]));
-    await checked(gpu, () => submit(gpu, planMatmulTextures(gpu, v6)));
+    const steps = planMatmulTextures(gpu, v6);
+    assert.equal(steps.filter((d) => "copy" in d).length, c.copies ?? 0, `copies in ${JSON.stringify(c)}`);
+    await checked(gpu, () => submit(gpu, steps));
     const [got4, got6] = [await readTensor(gpu, v4.c), await readTensor(gpu, v6.c)];
     const want = reference();
     const error = want.reduce((worst, w, i) => Math.max(worst, Math.abs(got6[i] - w)), 0);

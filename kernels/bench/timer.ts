@@ -3,7 +3,7 @@
  * `timestamp-query` feature), else wall time over repeated dispatches in one submit.
  */
 import type { Gpu } from "../device.ts";
-import { type Dispatch, encodeDispatches } from "../runtime.ts";
+import { type Dispatch, encodeCopy, encodeDispatches, encodeLaunch } from "../runtime.ts";
 
 /** Times a list of dispatches; per-dispatch GPU times when timestamps exist. */
 export class Timer {
@@ -50,15 +50,21 @@ export class Timer {
     }
     const encoder = d.createCommandEncoder();
     chunk.forEach((dispatch, i) => {
-      const pass = encoder.beginComputePass({
-        timestampWrites: {
-          querySet: this.querySet!,
-          beginningOfPassWriteIndex: 2 * i,
-          endOfPassWriteIndex: 2 * i + 1,
-        },
+      // A copy runs outside passes: an empty pass stamps before it and another after it.
+      const copy = "copy" in dispatch;
+      const first = encoder.beginComputePass({
+        timestampWrites: copy
+          ? { querySet: this.querySet!, beginningOfPassWriteIndex: 2 * i }
+          : { querySet: this.querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
       });
-      encodeDispatches(pass, [dispatch]);
-      pass.end();
+      if (!copy) encodeLaunch(first, dispatch);
+      first.end();
+      if (!copy) return;
+      encodeCopy(encoder, dispatch);
+      encoder.beginComputePass({
+        timestampWrites: { querySet: this.querySet!, endOfPassWriteIndex: 2 * i + 1 },
+      })
+        .end();
     });
     encoder.resolveQuerySet(this.querySet, 0, chunk.length * 2, this.resolve!, 0);
     encoder.copyBufferToBuffer(this.resolve!, 0, this.readback!, 0, chunk.length * 16);
@@ -73,9 +79,7 @@ export class Timer {
   async wall(dispatches: readonly Dispatch[], reps: number): Promise<number> {
     const d = this.gpu.device;
     const encoder = d.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    for (let r = 0; r < reps; r++) encodeDispatches(pass, dispatches);
-    pass.end();
+    for (let r = 0; r < reps; r++) encodeDispatches(encoder, dispatches);
     const t0 = performance.now();
     d.queue.submit([encoder.finish()]);
     await d.queue.onSubmittedWorkDone();

@@ -15,7 +15,7 @@
  * The default is v2 where it applies, else v1.
  */
 import type { Gpu } from "../device.ts";
-import { type Dispatch, plan, type Tensor } from "../runtime.ts";
+import { type Launch, plan, type Tensor } from "../runtime.ts";
 import type { KernelVersion } from "../versions.ts";
 import { planMatmul } from "./matmul.ts";
 import {
@@ -90,7 +90,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /** db += Σ_rows dy (see the header for the versions). */
-export function planBiasGrad(gpu: Gpu, s: BiasGradSpec): Dispatch {
+export function planBiasGrad(gpu: Gpu, s: BiasGradSpec): Launch {
   const { label, rows, width } = s;
   requireShape(label, "rows", rows);
   requireShape(label, "width", width);

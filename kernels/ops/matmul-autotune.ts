@@ -4,7 +4,7 @@
  * take turns over five rounds and each is judged by its median, so a burst of load on a shared machine
  * hits all of them alike instead of crowning whichever ran in a quiet moment. The fastest becomes that
  * layout's default through setTiledBlocks. Then the chosen block runs from buffers (v4) and from textures
- * (v6, its packs included), in turns; textures become the engine's operands (setMatmulOperands) where
+ * (v6, its packs included: copies where the layout allows, method 4), in turns; textures become the engine's operands (setMatmulOperands) where
  * they win in two of the three layouts. Both give the same bits. Results are cached per adapter name in a JSON file
  * ($XDG_CACHE_HOME or ~/.cache, gpt-lab/matmul-autotune.json), so a machine tunes once; an entry
  * written by an older tuning method (another TUNE_METHOD) is measured again. Candidates stay at ≤ 24×24:
@@ -16,7 +16,7 @@ import { type MatmulSpec, planMatmul, setTiledBlocks, type TiledBlock } from "./
 import { type MatmulOperands, planMatmulTextures, setMatmulOperands } from "./matmul-texture.ts";
 
 export const TUNE_CANDIDATES: TiledBlock[] = [[16, 16], [24, 24], [16, 16, 2], [8, 16]];
-const TUNE_METHOD = 3;
+const TUNE_METHOD = 4;
 const ROUNDS = 5;
 const LAYOUTS = ["NN", "NT", "TN"] as const;
 
@@ -80,9 +80,7 @@ export async function autotuneMatmul(
   const c = createTensor(gpu, S * S, "tune c");
   const run = async (d: Dispatch[], reps: number) => {
     const encoder = gpu.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    for (let r = 0; r < reps; r++) encodeDispatches(pass, d);
-    pass.end();
+    for (let r = 0; r < reps; r++) encodeDispatches(encoder, d);
     const start = performance.now();
     gpu.device.queue.submit([encoder.finish()]);
     await gpu.device.queue.onSubmittedWorkDone();

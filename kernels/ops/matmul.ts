@@ -36,7 +36,15 @@
  *   Without spec.version: v4 where the shapes allow, else v3, else v2.
  */
 import type { Gpu } from "../device.ts";
-import { bindTensor, createTensor, type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
+import {
+  bindTensor,
+  createTensor,
+  type Dispatch,
+  grid1d,
+  type Launch,
+  plan,
+  type Tensor,
+} from "../runtime.ts";
 import { GELU_COMMON } from "./elementwise.ts";
 import type { KernelVersion } from "../versions.ts";
 
@@ -599,7 +607,7 @@ export function planMatmul(
   gpu: Gpu,
   s: MatmulSpec,
   textures?: { a: GPUTextureView; b: GPUTextureView },
-): Dispatch {
+): Launch {
   const { M, N, K } = s;
   const transA = s.transA ?? false;
   const transB = s.transB ?? false;

@@ -295,7 +295,10 @@ export function recordingGpu(subgroups: boolean): RecordingGpu {
     program(dispatches) {
       return {
         buffers: buffers.map((b) => ({ id: b.id, words: wordsOf(b.bytes, b.label) })),
-        dispatches: dispatches.map((d) => replayDispatch(d.label, d.pipeline, d.bindGroup, d.workgroups)),
+        dispatches: dispatches.map((d) => {
+          if ("copy" in d) throw new Error(`${d.label}: the recorder replays launches, not texture copies`);
+          return replayDispatch(d.label, d.pipeline, d.bindGroup, d.workgroups);
+        }),
       };
     },
     startCapture() {
