@@ -64,6 +64,7 @@ import {
   planAttentionBackward,
   planAttentionForward,
   requireAttentionVersion,
+  savesLogSumExp,
 } from "./ops/attention.ts";
 import { MAX_CLASS_ROWS, planClassCrossEntropy, planLmCrossEntropy } from "./ops/crossentropy.ts";
 import {
@@ -320,14 +321,15 @@ export class GptModel {
     if (this.borrowsParams && !this.forwardOnly) {
       throw new Error("a model on borrowed parameters must be forward-only (GptModel.evaluator)");
     }
-    // v3 (fused, no T×T tensor) is the fastest on every shape measured, where the head fits it.
-    this.attentionVersion = shape.attention ?? defaultAttentionVersion(cfg.width / cfg.heads);
-    requireAttentionVersion(this.attentionVersion);
     this.fuse = shape.fuse ?? true;
     this.splitK = shape.splitK ?? true;
     this.onLastRows = shape.lastRows ?? true;
     const B = this.B = shape.batchSize;
     const T = this.T = shape.seqLen;
+    // v3 (fused, no T×T tensor) is the fastest on buffers on every shape measured, where the head fits it.
+    const heads = { gpu, B, T, C: cfg.width, H: cfg.heads };
+    this.attentionVersion = shape.attention ?? defaultAttentionVersion(cfg.width / cfg.heads, heads);
+    requireAttentionVersion(this.attentionVersion);
     if (!(B >= 1 && T >= 1 && T <= cfg.contextLength)) {
       throw new Error(`batch shape ${B}×${T} is invalid for context length ${cfg.contextLength}`);
     }
@@ -372,7 +374,7 @@ export class GptModel {
         att: t(N * C, `att${l}`),
         attnSaved: t(
           attentionSavedLength(this.attentionVersion, { B, H, T }),
-          `${this.attentionVersion === "v3" ? "lse" : "probs"}${l}`,
+          `${savesLogSumExp(this.attentionVersion) ? "lse" : "probs"}${l}`,
         ),
         xmid: t(N * C, `xmid${l}`),
         ln2: t(N * C, `ln2.${l}`),

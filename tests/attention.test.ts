@@ -258,3 +258,79 @@ Deno.test("attention v3 rejects a head size above 128 and a bad tiling by name",
     /odd: lanes must be a power of two/,
   );
 });
+
+// v4 is v3 reading qkv (and, in the backward, dout) from textures: the same sums in the same order, so
+// v3's bits, and float64 like v3. Rows 256 bytes apart (C = 64: qkv 768 bytes, dout 256) are packed by a
+// copy, others (C = 24: 288 and 96 bytes) by the pack launch; the counts are checked.
+const TEXTURE_CASES: { shape: AttnShape; copies: [number, number]; tiling?: FlashCase["tiling"] }[] = [
+  { shape: { B: 3, T: 21, C: 24, H: 3, lengths: [21, 0, 9] }, copies: [0, 0] },
+  {
+    shape: { B: 2, T: 19, C: 64, H: 4, lengths: [19, 7] },
+    copies: [1, 2],
+    tiling: { lanes: 4, rowsPerLane: 3 },
+  },
+];
+
+Deno.test("attention v4 (flash, texture operands) gives v3's bits and float64's values, packed or copied", async () => {
+  const gpu = await getGpu();
+  for (const { shape, copies, tiling } of TEXTURE_CASES) {
+    const { B, T, C, H } = shape, N = B * T;
+    const tag = `B=${B} T=${T} C=${C} H=${H}`;
+    const qkv = randoms(N * 3 * C, N + C, 1.2);
+    const dout = randoms(N * C, 2 * N + C);
+    const lengths = placed(gpu, Int32Array.from(shape.lengths), "lengths");
+    const results = [];
+    for (const textures of [false, true]) {
+      const qkvT = placed(gpu, qkv, "qkv", 40);
+      const doutT = placed(gpu, dout, "dout", 40);
+      const out = placed(gpu, randoms(N * C, 1), "out", 40);
+      const lse = placed(gpu, randoms(B * H * T, 2), "lse");
+      const dqkv = placed(gpu, randoms(N * 3 * C, 5), "dqkv");
+      const common = { lengths, B, T, C, H, qkv: qkvT, out, lse, textures, ...tiling };
+      const forward = planAttentionForwardV3(gpu, { ...common, label: `attn ${textures}` });
+      const back = planAttentionBackwardV3(gpu, {
+        ...common,
+        dout: doutT,
+        dqkv,
+        label: `attn bw ${textures}`,
+      });
+      if (textures) {
+        const counted = [forward, back].map((steps) => steps.filter((d) => "copy" in d).length);
+        assert.deepEqual(counted, copies, `copies in the forward and backward ${tag}`);
+        assert.equal(forward.length, 2, `v4 forward: a pack and the launch ${tag}`);
+        assert.equal(back.length, 4, `v4 backward: two packs and two launches ${tag}`);
+      }
+      await run(gpu, forward);
+      await run(gpu, back);
+      results.push([await readTensor(gpu, out), await readTensor(gpu, lse), await readTensor(gpu, dqkv)]);
+    }
+    const [v3, v4] = results;
+    const ref = attentionRef(qkv, shape);
+    assertClose(v4[0], ref.out, `attention v4 forward out ${tag}`, 1e-5, 1e-4);
+    assertClose(
+      v4[2],
+      attentionBackwardRef(qkv, dout, shape),
+      `attention v4 backward dqkv ${tag}`,
+      1e-5,
+      1e-4,
+    );
+    ["out", "lse", "dqkv"].forEach((name, i) =>
+      assertBitIdentical(v4[i], v3[i], `v4 ${name} against v3 ${tag}`)
+    );
+  }
+});
+
+Deno.test("attention v4 refuses a head size not divisible by 4 and rows off 4, naming v3", async () => {
+  const gpu = await getGpu();
+  const t = (n: number, label = "t", pad = 0) => placed(gpu, new Float32Array(n), label, pad);
+  const spec = { lengths: t(1), lse: t(2), B: 1, T: 1, H: 2, textures: true };
+  assert.throws(
+    () => planAttentionForwardV3(gpu, { ...spec, qkv: t(3 * 12), out: t(12), C: 12, label: "odd head" }),
+    /odd head: attention v4 \(texture operands\) needs C and the head size divisible by 4 \(C 12, head 6\); use v3/,
+  );
+  assert.throws(
+    () =>
+      planAttentionForwardV3(gpu, { ...spec, qkv: t(3 * 16, "qkv", 37), out: t(16), C: 16, label: "offset" }),
+    /offset \(pack qkv\): qkv as a texture needs 4-aligned operand rows \(offset 37, stride 48\)/,
+  );
+});

@@ -3,19 +3,15 @@
  * block: NN, NT and TN on ragged shapes (M and N off the block, K % 4 ≠ 0 for the tail), with a bias, an
  * alpha, and beta = 1 accumulating into a C at an offset inside a larger buffer with a row stride wider
  * than N; the GELU epilogue; the refusals (a batch, an operand wider than a texture); and a tiny GPT's
- * training steps (every head) with the engine's products on textures, against the same on buffers.
+ * training steps (every head) with the engine's products and attention on textures (matmul v6, attention
+ * v4), against the same on buffers.
  */
 import assert from "node:assert/strict";
 import { getGpu } from "../kernels/device.ts";
 import { checked, createTensor, readTensor, slice, submit, type Tensor } from "../kernels/runtime.ts";
 import { type MatmulSpec, planMatmul, type TiledBlock } from "../kernels/ops/matmul.ts";
-import {
-  type MatmulOperands,
-  matmulOperands,
-  planMatmulTextures,
-  planProductSplitK,
-  setMatmulOperands,
-} from "../kernels/ops/matmul-texture.ts";
+import { planMatmulTextures, planProductSplitK } from "../kernels/ops/matmul-texture.ts";
+import { type KernelOperands, kernelOperands, setKernelOperands } from "../kernels/ops/texture-operand.ts";
 import { GptModel } from "../kernels/gpt.ts";
 import { randoms } from "./helpers/kernel-check.ts";
 import { B, cfg, lengths, randomBatch, T, testParameters } from "./helpers/tiny-gpt.ts";
@@ -170,14 +166,14 @@ Deno.test("matmul v6: a batch, a version or an operand wider than a texture is r
   assert.throws(() => planMatmulTextures(gpu, wide), /A needs .*maxTextureDimension2D .*use v4/);
 });
 
-Deno.test("a GPT's steps with texture operands give the parameters of buffers, bit for bit", async () => {
+Deno.test("a GPT's steps with texture operands (matmul v6, attention v4) give the parameters of buffers, bit for bit", async () => {
   const gpu = await getGpu();
   const flat = testParameters(5);
   const { tokens, classTargets } = randomBatch(11);
   const pairTargets = Float32Array.from([0.3, 0.7, 0.5, 0.5]);
-  const trained = async (operands: MatmulOperands) => {
-    const before = matmulOperands();
-    setMatmulOperands(operands);
+  const trained = async (operands: KernelOperands) => {
+    const before = kernelOperands();
+    setKernelOperands(operands);
     const model = new GptModel(gpu, cfg, flat, { batchSize: B, seqLen: T });
     try {
       for (const head of ["lm", "lm", "cls", "reward"] as const) {
@@ -187,10 +183,12 @@ Deno.test("a GPT's steps with texture operands give the parameters of buffers, b
         model.trainStep(head);
       }
       await model.readStats();
-      const packs = model.dispatches("lm").filter((d) => d.label.endsWith("(pack A)")).length;
-      return { params: await model.readParams(), packs };
+      const labels = model.dispatches("lm").map((d) => d.label);
+      const packs = labels.filter((l) => l.endsWith("(pack A)")).length;
+      const attention = labels.filter((l) => l.endsWith("(pack qkv)") || l.endsWith("(pack dout)")).length;
+      return { params: await model.readParams(), packs, attention };
     } finally {
-      setMatmulOperands(before);
+      setKernelOperands(before);
       model.destroy();
     }
   };
@@ -200,6 +198,9 @@ Deno.test("a GPT's steps with texture operands give the parameters of buffers, b
   // shapes) and the LM head's 3 read textures.
   assert.equal(buffers.packs, 0);
   assert.equal(textures.packs, 12 * cfg.layers + 3, "products that read textures");
+  // Attention v4 a layer: qkv for the forward, qkv and dout for the backward.
+  assert.equal(buffers.attention, 0);
+  assert.equal(textures.attention, 3 * cfg.layers, "attention operands in textures");
   const differ = textures.params.findIndex((x, i) => !Object.is(x, buffers.params[i]));
   assert.equal(
     differ,
@@ -222,14 +223,14 @@ Deno.test("split-K on textures: each slice a v6 product, then v5's sum, gives v5
     const runs: Float32Array[] = [];
     for (const operands of ["buffers", "textures"] as const) {
       const s = { ...spec(operands), bias: undefined, splits: 3 };
-      const before = matmulOperands();
-      setMatmulOperands(operands);
+      const before = kernelOperands();
+      setKernelOperands(operands);
       try {
         const dispatches = planProductSplitK(gpu, s);
         assert.equal(dispatches.some((d) => d.label.endsWith("(pack A)")), operands === "textures");
         await checked(gpu, () => submit(gpu, dispatches));
       } finally {
-        setMatmulOperands(before);
+        setKernelOperands(before);
       }
       runs.push(await readTensor(gpu, s.c));
     }

@@ -19,7 +19,12 @@ import {
   type TiledBlock,
 } from "../ops/matmul.ts";
 import { planMatmulTextures } from "../ops/matmul-texture.ts";
-import { type AttentionVersion, planAttentionBackward, planAttentionForward } from "../ops/attention.ts";
+import {
+  type AttentionVersion,
+  planAttentionBackward,
+  planAttentionForward,
+  savesLogSumExp,
+} from "../ops/attention.ts";
 import { type LayernormVersion, planLayernormForward } from "../ops/layernorm.ts";
 import { planGeluForward } from "../ops/elementwise.ts";
 import { type CrossEntropyVersion, planLmCrossEntropy } from "../ops/crossentropy.ts";
@@ -154,9 +159,10 @@ async function benchAttention(gpu: Gpu, timer: Timer, results: KernelResult[]): 
   const dqkv = createTensor(gpu, N * 3 * C, "dqkv");
   const shape = `B${B} T${T} C${C} H${H}`;
   const flops = 2 * 2 * B * H * T * T * (C / H); // QKᵀ and PV, full (unmasked) count
-  for (const version of ["v1", "v2", "v3"] as AttentionVersion[]) {
-    // v3 (flash) saves lse instead of probs; its backward reads the out written by its own forward.
-    const full = { ...spec, version, saved: version === "v3" ? lse : probs };
+  for (const version of ["v1", "v2", "v3", "v4"] as AttentionVersion[]) {
+    // v3 and v4 (flash) save lse instead of probs; the backward reads the out written by its forward.
+    // v4's times include its packs of qkv (and dout).
+    const full = { ...spec, version, saved: savesLogSumExp(version) ? lse : probs };
     const passes = [
       ["attention forward", planAttentionForward(gpu, full), flops],
       ["attention backward", planAttentionBackward(gpu, { ...full, dout, dqkv }), 2 * flops],

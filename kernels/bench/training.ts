@@ -6,7 +6,7 @@
 import type { Gpu } from "../device.ts";
 import { type GptConfig, initParameters, parameterCount } from "../config.ts";
 import { GptModel } from "../gpt.ts";
-import { type MatmulOperands, matmulOperands, setMatmulOperands } from "../ops/matmul-texture.ts";
+import { type KernelOperands, kernelOperands, setKernelOperands } from "../ops/texture-operand.ts";
 import { adapterMemoryLimits, checkModelMemory } from "../memory.ts";
 import type { TrainingResult } from "./report.ts";
 import type { Timer } from "./timer.ts";
@@ -18,7 +18,7 @@ export interface TrainingConfig {
   heads: number;
   fuse?: boolean;
   /** Where the products read their operands; default the engine's (the autotune's) choice. */
-  operands?: MatmulOperands;
+  operands?: KernelOperands;
   /** Batch rows × tokens and vocabulary; default 32 × 64 and bytes (256). */
   batch?: number;
   context?: number;
@@ -57,12 +57,12 @@ export function benchBatch(B: number, T: number, V: number): { tokens: Int32Arra
 }
 
 async function benchOne(gpu: Gpu, timer: Timer, quick: boolean, c: TrainingConfig): Promise<TrainingResult> {
-  const chosen = matmulOperands();
-  setMatmulOperands(c.operands ?? chosen);
+  const chosen = kernelOperands();
+  setKernelOperands(c.operands ?? chosen);
   try {
     return await benchSteps(gpu, timer, quick, c);
   } finally {
-    setMatmulOperands(chosen);
+    setKernelOperands(chosen);
   }
 }
 

@@ -33,6 +33,7 @@
 import type { Gpu } from "../device.ts";
 import { createTensor, type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
 import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
+import { packTexture } from "./texture-operand.ts";
 
 /** Largest head size whose per-row vectors are kept per invocation. */
 export const FLASH_MAX_HEAD_SIZE = 128;
@@ -49,6 +50,8 @@ interface Tiling {
   lanes?: number;
   /** Rows (queries, or keys in dk/dv) per invocation; each k/v (q/dout) load serves all of them. */
   rowsPerLane?: number;
+  /** v4: read qkv (and dout) from textures packed first (texture-operand.ts); the same bits as v3. */
+  textures?: boolean;
 }
 
 export interface AttentionForwardV3Spec extends Tiling {
@@ -168,11 +171,22 @@ fn row_index(b: u32, h: u32, i: u32) -> u32 { return (b * params.H + h) * params
 `;
 }
 
+/** An operand read from a texture (v4): its WGSL name and the elements in one of its rows. */
+interface TextureRead {
+  name: string;
+  row: number;
+}
+
 /** Code generation helpers: every hs-long row is ⌈hs/4⌉ named vec4 values, loops over hs unrolled. */
 class Gen {
   readonly chunks: number[];
   readonly rows: number[];
-  constructor(readonly b: BoundOperands, readonly g: Geometry, readonly vec: Set<string>) {
+  constructor(
+    readonly b: BoundOperands,
+    readonly g: Geometry,
+    readonly vec: Set<string>,
+    readonly textures: Record<string, TextureRead> = {},
+  ) {
     this.chunks = Array.from({ length: Math.ceil(g.hs / 4) }, (_, c) => c);
     this.rows = Array.from({ length: g.rowsPerLane }, (_, r) => r);
   }
@@ -180,7 +194,13 @@ class Gen {
   /** `let|var name_c = <chunk c of operand's row at element base>;` (zero-padded tail). */
   load(decl: "let" | "var", name: string, operand: string, base: string): string {
     const array = this.b.array[operand];
+    const t = this.textures[operand];
     return this.chunks.map((c) => {
+      if (t) {
+        // Element e of the operand is component e % 4 of texel ((e % row) / 4, e / row); rows hold whole heads.
+        const texel = `vec2<u32>(((${base}) % ${t.row}u) / 4u + ${c}u, (${base}) / ${t.row}u)`;
+        return `${decl} ${name}_${c} = textureLoad(${t.name}, ${texel}, 0);`;
+      }
       if (this.vec.has(operand)) return `${decl} ${name}_${c} = ${array}[(${base}) / 4u + ${c}u];`;
       const parts = [0, 1, 2, 3].map((k) =>
         4 * c + k < this.g.hs ? `${array}[${base} + ${4 * c + k}u]` : "0.0"
@@ -392,7 +412,60 @@ function baseParams(s: { B: number; T: number; C: number; H: number }, g: Geomet
   };
 }
 
-export function planAttentionForwardV3(gpu: Gpu, s: AttentionForwardV3Spec): Dispatch {
+/** Why attention v4 cannot read this shape from textures, or undefined when it can. */
+export function whyNotAttentionTextures(gpu: Gpu, s: { B: number; T: number; C: number; H: number }) {
+  const hs = s.C / s.H;
+  if (s.C % 4 !== 0 || hs % 4 !== 0) return `needs C and the head size divisible by 4 (C ${s.C}, head ${hs})`;
+  const rows = s.B * s.T, width = (3 * s.C) / 4, max = gpu.device.limits.maxTextureDimension2D;
+  if (rows > max || width > max) {
+    return `needs a ${width} × ${rows} texture for qkv, over this device's maxTextureDimension2D (${max})`;
+  }
+}
+
+/** An operand of v4 in its texture. */
+interface Packed {
+  name: string;
+  row: number;
+  view: GPUTextureView;
+}
+
+/** Packs v4's texture operands (N rows each), once for every kernel of a plan that reads them. */
+function packAll(
+  gpu: Gpu,
+  s: { B: number; T: number; C: number; H: number; label: string },
+  operands: { name: string; tensor: Tensor; row: number }[],
+): { packs: Dispatch[]; packed: Packed[] } {
+  const why = whyNotAttentionTextures(gpu, s);
+  if (why) throw new Error(`${s.label}: attention v4 (texture operands) ${why}; use v3`);
+  const rows = s.B * s.T;
+  const done = operands.map(({ name, tensor, row }) => {
+    const operand = { tensor, rows, cols: row, ld: row };
+    return {
+      name,
+      row,
+      ...packTexture(gpu, `${s.label} (pack ${name})`, `attention ${name}`, operand, "attention"),
+    };
+  });
+  return {
+    packs: done.map((p) => p.dispatch),
+    packed: done.map(({ name, row, view }) => ({ name, row, view })),
+  };
+}
+
+/** Declares packed operands as textures after a kernel's buffers: what its Gen reads, and its bindings. */
+function withTextures(b: BoundOperands, packed: Packed[]) {
+  const textures: Record<string, TextureRead> = {};
+  packed.forEach((p, i) => {
+    b.declarations += `@group(0) @binding(${
+      b.bindings.length + 1 + i
+    }) var ${p.name}_tex: texture_2d<f32>;\n`;
+    textures[p.name] = { name: `${p.name}_tex`, row: p.row };
+  });
+  return { textures, bindings: [...b.bindings, ...packed.map((p) => p.view)] };
+}
+
+/** The forward: v3's one launch, or v4's pack of qkv and then the launch reading it. */
+export function planAttentionForwardV3(gpu: Gpu, s: AttentionForwardV3Spec): Dispatch[] {
   const g = geometry(s);
   const { B, T, C, H, label } = s;
   const N = B * T;
@@ -400,25 +473,33 @@ export function planAttentionForwardV3(gpu: Gpu, s: AttentionForwardV3Spec): Dis
   requireLength(label, s.lengths, B, "lengths");
   requireLength(label, s.out, N * C, "out");
   requireLength(label, s.lse, B * H * T, "lse");
+  const { packs, packed } = s.textures
+    ? packAll(gpu, s, [{ name: "qkv", tensor: s.qkv, row: 3 * C }])
+    : { packs: [], packed: [] };
   const b = bindOperands(gpu, label, [
-    { name: "qkv", tensor: s.qkv },
+    ...(s.textures ? [] : [{ name: "qkv", tensor: s.qkv }]),
     { name: "lengths", tensor: s.lengths, type: "i32" },
     { name: "out", tensor: s.out, write: true },
     { name: "lse", tensor: s.lse, write: true },
   ]);
-  return plan(gpu, {
-    family: "attention",
-    label,
-    code: forwardSource(new Gen(b, g, vectorize(b, ["qkv", "out"], C, g.hs))),
-    params: { ...baseParams(s, g), ...offsetParams(b) },
-    bindings: b.bindings,
-    workgroups: grid1d(gpu, B * H * g.blocks, 1),
-    flops: 2 * B * H * T * T * g.hs, // causal half of 2·(QKᵀ + PV)
-    bytes: 4 * (N * 3 * C + N * C + B * H * T),
-  });
+  const vec = vectorize(b, ["qkv", "out"], C, g.hs);
+  const { textures, bindings } = withTextures(b, packed);
+  return [
+    ...packs,
+    plan(gpu, {
+      family: "attention",
+      label,
+      code: forwardSource(new Gen(b, g, vec, textures)),
+      params: { ...baseParams(s, g), ...offsetParams(b) },
+      bindings,
+      workgroups: grid1d(gpu, B * H * g.blocks, 1),
+      flops: 2 * B * H * T * T * g.hs, // causal half of 2·(QKᵀ + PV)
+      bytes: 4 * (N * 3 * C + N * C + B * H * T),
+    }),
+  ];
 }
 
-/** Returns [D and dq, dk dv] dispatches; dqkv is overwritten entirely. */
+/** Returns [D and dq, dk dv] launches (v4: after the packs of qkv and dout); dqkv is overwritten entirely. */
 export function planAttentionBackwardV3(gpu: Gpu, s: AttentionBackwardV3Spec): Dispatch[] {
   const g = geometry(s);
   const { B, T, C, H, label } = s;
@@ -429,35 +510,41 @@ export function planAttentionBackwardV3(gpu: Gpu, s: AttentionBackwardV3Spec): D
   requireLength(label, s.lse, B * H * T, "lse");
   requireLength(label, s.lengths, B, "lengths");
   requireLength(label, s.dqkv, N * 3 * C, "dqkv");
+  const { packs, packed } = s.textures
+    ? packAll(gpu, s, [{ name: "qkv", tensor: s.qkv, row: 3 * C }, { name: "dout", tensor: s.dout, row: C }])
+    : { packs: [], packed: [] };
+  const buffers = s.textures ? [] : [{ name: "qkv", tensor: s.qkv }, { name: "dout", tensor: s.dout }];
   // D_i = dout_i·out_i per attention row, written by dispatch 1 and read by dispatch 2.
   const rowSums = createTensor(gpu, B * H * T, label + " row sums D");
   const bq = bindOperands(gpu, label, [
-    { name: "qkv", tensor: s.qkv },
+    ...buffers,
     { name: "lengths", tensor: s.lengths, type: "i32" },
     { name: "out", tensor: s.out },
-    { name: "dout", tensor: s.dout },
     { name: "lse", tensor: s.lse },
     { name: "rowsum", tensor: rowSums, write: true },
     { name: "dqkv", tensor: s.dqkv, write: true },
   ]);
   const bk = bindOperands(gpu, label, [
-    { name: "qkv", tensor: s.qkv },
+    ...buffers,
     { name: "lengths", tensor: s.lengths, type: "i32" },
-    { name: "dout", tensor: s.dout },
     { name: "lse", tensor: s.lse },
     { name: "rowsum", tensor: rowSums },
     { name: "dqkv", tensor: s.dqkv, write: true },
   ]);
+  const vq = vectorize(bq, ["qkv", "out", "dout", "dqkv"], C, g.hs);
+  const vk = vectorize(bk, ["qkv", "dout", "dqkv"], C, g.hs);
+  const [tq, tk] = [withTextures(bq, packed), withTextures(bk, packed)];
   const workgroups = grid1d(gpu, B * H * g.blocks, 1);
   const flops = 2 * B * H * T * T * g.hs; // causal half of QKᵀ and dout·Vᵀ (recomputed) or one product
   const bytes = 4 * (N * 3 * C + 2 * N * C + 2 * B * H * T);
   return [
+    ...packs,
     plan(gpu, {
       family: "attention",
       label: label + " dq",
-      code: backwardQuerySource(new Gen(bq, g, vectorize(bq, ["qkv", "out", "dout", "dqkv"], C, g.hs))),
+      code: backwardQuerySource(new Gen(bq, g, vq, tq.textures)),
       params: { ...baseParams(s, g), ...offsetParams(bq) },
-      bindings: bq.bindings,
+      bindings: tq.bindings,
       workgroups,
       flops: 1.5 * flops,
       bytes,
@@ -465,9 +552,9 @@ export function planAttentionBackwardV3(gpu: Gpu, s: AttentionBackwardV3Spec): D
     plan(gpu, {
       family: "attention",
       label: label + " dk dv",
-      code: backwardKeySource(new Gen(bk, g, vectorize(bk, ["qkv", "dout", "dqkv"], C, g.hs))),
+      code: backwardKeySource(new Gen(bk, g, vk, tk.textures)),
       params: { ...baseParams(s, g), ...offsetParams(bk) },
-      bindings: bk.bindings,
+      bindings: tk.bindings,
       workgroups,
       flops: 2 * flops,
       bytes,

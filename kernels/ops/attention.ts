@@ -5,7 +5,10 @@
  *   v2 batched matmuls  the products as batched matmuls around small row kernels (…V2, below).
  *   v3 flash            online softmax, a log-sum-exp per row instead of the T×T probabilities
  *                       (…V3, in attention-flash.ts); the default up to head size FLASH_MAX_HEAD_SIZE.
- * v1 and v2 save the probabilities for the backward, v3 the log-sum-exp: spec.saved holds either.
+ *   v4 flash, textures  v3's kernels reading qkv (and dout) from textures packed first
+ *                       (texture-operand.ts), the same bits; the model's default instead of v3 where
+ *                       the engine prefers texture operands (setKernelOperands) and the shape allows.
+ * v1 and v2 save the probabilities for the backward, v3 and v4 the log-sum-exp: spec.saved holds either.
  *
  * v1 in detail. Layouts (row-major, N = B·T rows, hs = C/H):
  *   qkv   N×3C: q | k | v along the last axis; head h uses columns h·hs .. h·hs+hs of each part.
@@ -28,19 +31,40 @@ import type { Gpu } from "../device.ts";
 import { bindTensor, createTensor, type Dispatch, grid1d, plan, slice, type Tensor } from "../runtime.ts";
 import { planMatmul } from "./matmul.ts";
 import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
-import { FLASH_MAX_HEAD_SIZE, planAttentionBackwardV3, planAttentionForwardV3 } from "./attention-flash.ts";
+import {
+  FLASH_MAX_HEAD_SIZE,
+  planAttentionBackwardV3,
+  planAttentionForwardV3,
+  whyNotAttentionTextures,
+} from "./attention-flash.ts";
+import { kernelOperands } from "./texture-operand.ts";
 import { KERNEL_VERSIONS, type KernelVersion } from "../versions.ts";
 
 export type AttentionVersion = KernelVersion<"attention">;
 
-/** The version a model takes unless told: v3, which holds a head in registers, up to its largest head. */
-export function defaultAttentionVersion(headSize: number): AttentionVersion {
-  return headSize <= FLASH_MAX_HEAD_SIZE ? "v3" : "v2";
+/**
+ * The version a model takes unless told: v3, which holds a head in registers, up to its largest head
+ * (else v2); v4 instead of v3 where the engine prefers texture operands and `rows` (B·T) rows of this
+ * shape fit a texture on `gpu`. v3 and v4 save the same, so memory plans need only the head size.
+ */
+export function defaultAttentionVersion(
+  headSize: number,
+  textures?: { gpu: Gpu; B: number; T: number; C: number; H: number },
+): AttentionVersion {
+  if (headSize > FLASH_MAX_HEAD_SIZE) return "v2";
+  const v4 = textures && kernelOperands() === "textures" &&
+    whyNotAttentionTextures(textures.gpu, textures) === undefined;
+  return v4 ? "v4" : "v3";
 }
 
-/** Floats a version saves for its backward: probs B·H·T·T (v1, v2) or the log-sum-exp B·H·T (v3). */
+/** Whether a version saves the log-sum-exp per row (v3, v4) rather than the probabilities (v1, v2). */
+export function savesLogSumExp(version: AttentionVersion): boolean {
+  return version === "v3" || version === "v4";
+}
+
+/** Floats a version saves for its backward: probs B·H·T·T (v1, v2) or the log-sum-exp B·H·T (v3, v4). */
 export function attentionSavedLength(version: AttentionVersion, s: { B: number; H: number; T: number }) {
-  return version === "v3" ? s.B * s.H * s.T : s.B * s.H * s.T * s.T;
+  return savesLogSumExp(version) ? s.B * s.H * s.T : s.B * s.H * s.T * s.T;
 }
 
 /** Any version's forward; its backward takes the same spec plus dout and dqkv. */
@@ -62,14 +86,18 @@ export interface AttentionSpec {
 /** Throws unless `version` names one of the versions (an option can come from untyped input). */
 export function requireAttentionVersion(version: string): void {
   if (!Object.hasOwn(KERNEL_VERSIONS.attention, version)) {
-    throw new Error(`attention version ${version} is unknown (v1, v2 or v3)`);
+    throw new Error(
+      `attention version ${version} is unknown (${Object.keys(KERNEL_VERSIONS.attention).join(", ")})`,
+    );
   }
 }
 
 export function planAttentionForward(gpu: Gpu, s: AttentionSpec): Dispatch[] {
   requireAttentionVersion(s.version);
   const { version, saved, ...shape } = s;
-  if (version === "v3") return [planAttentionForwardV3(gpu, { ...shape, lse: saved })];
+  if (savesLogSumExp(version)) {
+    return planAttentionForwardV3(gpu, { ...shape, lse: saved, textures: version === "v4" });
+  }
   return version === "v1"
     ? [planAttentionForwardV1(gpu, { ...shape, probs: saved })]
     : planAttentionForwardV2(gpu, { ...shape, probs: saved });
@@ -81,7 +109,9 @@ export function planAttentionBackward(
 ): Dispatch[] {
   requireAttentionVersion(s.version);
   const { version, saved, out, ...shape } = s;
-  if (version === "v3") return planAttentionBackwardV3(gpu, { ...shape, out, lse: saved });
+  if (savesLogSumExp(version)) {
+    return planAttentionBackwardV3(gpu, { ...shape, out, lse: saved, textures: version === "v4" });
+  }
   return version === "v1"
     ? planAttentionBackwardV1(gpu, { ...shape, probs: saved })
     : planAttentionBackwardV2(gpu, { ...shape, probs: saved });

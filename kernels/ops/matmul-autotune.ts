@@ -4,7 +4,7 @@
  * take turns over five rounds and each is judged by its median, so a burst of load on a shared machine
  * hits all of them alike instead of crowning whichever ran in a quiet moment. The fastest becomes that
  * layout's default through setTiledBlocks. Then the chosen block runs from buffers (v4) and from textures
- * (v6, its packs included: copies where the layout allows, method 4), in turns; textures become the engine's operands (setMatmulOperands) where
+ * (v6, its packs included: copies where the layout allows, method 4), in turns; textures become the engine's operands (setKernelOperands) where
  * they win in two of the three layouts. Both give the same bits. Results are cached per adapter name in a JSON file
  * ($XDG_CACHE_HOME or ~/.cache, gpt-lab/matmul-autotune.json), so a machine tunes once; an entry
  * written by an older tuning method (another TUNE_METHOD) is measured again. Candidates stay at ≤ 24×24:
@@ -13,7 +13,8 @@
 import type { Gpu } from "../device.ts";
 import { createTensor, type Dispatch, encodeDispatches } from "../runtime.ts";
 import { type MatmulSpec, planMatmul, setTiledBlocks, type TiledBlock } from "./matmul.ts";
-import { type MatmulOperands, planMatmulTextures, setMatmulOperands } from "./matmul-texture.ts";
+import { planMatmulTextures } from "./matmul-texture.ts";
+import { type KernelOperands, setKernelOperands } from "./texture-operand.ts";
 
 export const TUNE_CANDIDATES: TiledBlock[] = [[16, 16], [24, 24], [16, 16, 2], [8, 16]];
 const TUNE_METHOD = 4;
@@ -25,7 +26,7 @@ export interface TuneResult {
   method?: number;
   blocks: Record<string, TiledBlock>;
   /** Where products read their operands: textures (v6) where they beat buffers in most layouts. */
-  operands: MatmulOperands;
+  operands: KernelOperands;
   /** GFLOP/s of each candidate per layout ("v6 16x16": the chosen block from textures), for the record. */
   gflops: Record<string, Record<string, number>>;
   fromCache: boolean;
@@ -52,7 +53,7 @@ export function applyCachedMatmulTune(gpu: Gpu, cacheFile = defaultCacheFile()):
   const hit = readCache(cacheFile)[gpu.adapterName];
   if (!hit || hit.method !== TUNE_METHOD) return undefined;
   setTiledBlocks(hit.blocks);
-  setMatmulOperands(hit.operands);
+  setKernelOperands(hit.operands);
   return { ...hit, fromCache: true };
 }
 
@@ -127,9 +128,9 @@ export async function autotuneMatmul(
     if (textures < buffers) texturesWin++;
   }
   for (const t of [a, b, c]) t.buffer.destroy();
-  const operands: MatmulOperands = texturesWin >= 2 ? "textures" : "buffers";
+  const operands: KernelOperands = texturesWin >= 2 ? "textures" : "buffers";
   setTiledBlocks(blocks);
-  setMatmulOperands(operands);
+  setKernelOperands(operands);
   const entry = { adapter: gpu.adapterName, method: TUNE_METHOD, blocks, operands, gflops };
   writeCacheEntry(file, gpu.adapterName, entry);
   return { ...entry, fromCache: false };
