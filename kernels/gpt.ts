@@ -839,7 +839,7 @@ export class GptModel {
   }
 
   /** Gradient of a bias: column sums of dy (N' rows × width). */
-  private biasGrad(dy: Tensor, rows: number, width: number, name: string): Dispatch {
+  private biasGrad(dy: Tensor, rows: number, width: number, name: string): Dispatch[] {
     return planBiasGrad(this.gpu, {
       label: `d${name}`,
       dy,
@@ -870,7 +870,7 @@ export class GptModel {
       : undefined;
     return [
       ...(scratch ? planProductSplitK(this.gpu, { ...spec, splits, scratch }) : planProduct(this.gpu, spec)),
-      this.biasGrad(dy, rows, outW, b),
+      ...this.biasGrad(dy, rows, outW, b),
     ];
   }
 

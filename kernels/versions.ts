@@ -12,7 +12,7 @@ export const KERNEL_VERSIONS = {
   gelu: { v1: "elementwise" },
   adamw: { v1: "elementwise", v2: "vec4" },
   gradNorm: { v1: "scalar", v2: "vec4" },
-  biasGrad: { v1: "ones-vector product", v2: "vec4 column sums" },
+  biasGrad: { v1: "ones-vector product", v2: "vec4 column sums", v3: "column sums, texture operand" },
 } as const;
 
 export type KernelFamily = keyof typeof KERNEL_VERSIONS;

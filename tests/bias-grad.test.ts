@@ -1,12 +1,14 @@
 /**
  * The bias gradient (kernels/ops/bias-grad.ts): db += Σ_rows dy against a float64 reference, v2 (vec4
- * column sums) bit for bit v1's (the matmul with a ones vector) so the ladder keeps its bits, and the
- * version choice: v2 asked for on unaligned operands is refused with the reason, unasked it falls back.
+ * column sums) and v3 (v2 reading dy from a texture) bit for bit v1's (the matmul with a ones vector) so
+ * the ladder keeps its bits, and the version choice: v2 or v3 asked for on unaligned operands is refused
+ * with the reason, unasked it falls back; unasked with texture operands preferred it is v3.
  */
 import assert from "node:assert/strict";
 import { getGpu } from "../kernels/device.ts";
 import { readTensor } from "../kernels/runtime.ts";
 import { type BiasGradVersion, planBiasGrad } from "../kernels/ops/bias-grad.ts";
+import { kernelOperands, setKernelOperands } from "../kernels/ops/texture-operand.ts";
 import { assertBitIdentical, assertClose, placed, randoms, run, toF64 } from "./helpers/kernel-check.ts";
 
 async function biasGrad(version: BiasGradVersion | undefined, rows: number, width: number, pads = [40, 44]) {
@@ -16,12 +18,19 @@ async function biasGrad(version: BiasGradVersion | undefined, rows: number, widt
   const dy = placed(gpu, dyData, "dy", pads[0]);
   const db = placed(gpu, before, "db", pads[1]);
   const ones = placed(gpu, new Float32Array(rows).fill(1), "ones");
-  const d = planBiasGrad(gpu, { label: "db", dy, db, rows, width, ones, version });
-  await run(gpu, [d, d]); // accumulates twice, as two micro-batches do
-  return { got: await readTensor(gpu, db), dyData, before, workgroups: d.workgroups };
+  const steps = planBiasGrad(gpu, { label: "db", dy, db, rows, width, ones, version });
+  await run(gpu, [...steps, ...steps]); // accumulates twice, as two micro-batches do
+  const launch = steps.at(-1)!;
+  return {
+    got: await readTensor(gpu, db),
+    dyData,
+    before,
+    steps,
+    workgroups: "copy" in launch ? [] : launch.workgroups,
+  };
 }
 
-Deno.test("bias gradient v1 and v2 against float64, v2 bit for bit v1's", async () => {
+Deno.test("bias gradient v1, v2 and v3 against float64, v2 and v3 bit for bit v1's", async () => {
   for (const [rows, width] of [[1, 4], [5, 12], [130, 64], [512, 132], [3, 200]]) {
     const shape = `rows=${rows} width=${width}`;
     const v2 = await biasGrad("v2", rows, width);
@@ -34,7 +43,32 @@ Deno.test("bias gradient v1 and v2 against float64, v2 bit for bit v1's", async 
     assertBitIdentical(v2.got, v1.got, `v2 against v1 ${shape}`);
     // Eight invocations of sixteen columns a workgroup: a width of 132 needs two workgroups.
     assert.equal(v2.workgroups[0], Math.ceil(width / 128), `v2 workgroups ${shape}`);
+    const v3 = await biasGrad("v3", rows, width);
+    assertBitIdentical(v3.got, v1.got, `v3 against v1 ${shape}`);
+    // dy packed first: by a copy where its rows lie 256 bytes apart (width 64), else by a launch.
+    assert.deepEqual(v3.steps.map((d) => "copy" in d), [width % 64 === 0, false], `v3 steps ${shape}`);
   }
+});
+
+Deno.test("bias gradient v3 is the default with texture operands, and refused on unaligned operands", async () => {
+  const before = kernelOperands();
+  try {
+    setKernelOperands("textures");
+    assert.equal((await biasGrad(undefined, 5, 12)).steps.length, 2, "v3 (pack and launch) unasked");
+    assert.equal((await biasGrad(undefined, 5, 6)).steps.length, 1, "width 6: v1 unasked");
+    setKernelOperands("buffers");
+    assert.equal((await biasGrad(undefined, 5, 12)).steps.length, 1, "v2 unasked on buffers");
+  } finally {
+    setKernelOperands(before);
+  }
+  await assert.rejects(
+    () => biasGrad("v3", 3, 6),
+    /bias gradient v3 \(texture operand\) does not apply: width 6/,
+  );
+  await assert.rejects(
+    () => biasGrad("v3", 3, 8, [37, 44]),
+    /bias gradient v3 \(texture operand\) does not apply: dy starts at element 37, not a multiple of 4/,
+  );
 });
 
 Deno.test("bias gradient v2 where a width or offset is not 4-aligned: refused when asked for, else v1", async () => {

@@ -166,7 +166,7 @@ Deno.test("matmul v6: a batch, a version or an operand wider than a texture is r
   assert.throws(() => planMatmulTextures(gpu, wide), /A needs .*maxTextureDimension2D .*use v4/);
 });
 
-Deno.test("a GPT's steps with texture operands (matmul v6, attention v4) give the parameters of buffers, bit for bit", async () => {
+Deno.test("a GPT's steps with texture operands (matmul v6, attention v4, bias gradient v3) give the parameters of buffers, bit for bit", async () => {
   const gpu = await getGpu();
   const flat = testParameters(5);
   const { tokens, classTargets } = randomBatch(11);
@@ -186,7 +186,8 @@ Deno.test("a GPT's steps with texture operands (matmul v6, attention v4) give th
       const labels = model.dispatches("lm").map((d) => d.label);
       const packs = labels.filter((l) => l.endsWith("(pack A)")).length;
       const attention = labels.filter((l) => l.endsWith("(pack qkv)") || l.endsWith("(pack dout)")).length;
-      return { params: await model.readParams(), packs, attention };
+      const biases = labels.filter((l) => l.endsWith("(pack dy)")).length;
+      return { params: await model.readParams(), packs, attention, biases };
     } finally {
       setKernelOperands(before);
       model.destroy();
@@ -201,6 +202,9 @@ Deno.test("a GPT's steps with texture operands (matmul v6, attention v4) give th
   // Attention v4 a layer: qkv for the forward, qkv and dout for the backward.
   assert.equal(buffers.attention, 0);
   assert.equal(textures.attention, 3 * cfg.layers, "attention operands in textures");
+  // Bias gradient v3 for the four linear layers of a block.
+  assert.equal(buffers.biases, 0);
+  assert.equal(textures.biases, 4 * cfg.layers, "bias gradients from textures");
   const differ = textures.params.findIndex((x, i) => !Object.is(x, buffers.params[i]));
   assert.equal(
     differ,

@@ -12,12 +12,17 @@
  *     arithmetic exactly: its sum acc = fma(1, dy, acc) is acc + dy (1 · dy is exact), and its store
  *     alpha · acc + beta · db with alpha = beta = 1 is acc + db, so v2 gives v1's bits. It needs the
  *     width and both offsets to be multiples of 4.
- * The default is v2 where it applies, else v1.
+ * v3: v2 reading dy from a texture packed first (texture-operand.ts), the same sums in the same order, so
+ *     v2's bits; on llvmpipe a texel fetch is not the per-lane loop a storage load is. Two steps: the pack
+ *     and the launch.
+ * The default is v3 where the engine reads texture operands (setKernelOperands) and dy fits a texture,
+ * else v2 where it applies, else v1.
  */
 import type { Gpu } from "../device.ts";
-import { type Launch, plan, type Tensor } from "../runtime.ts";
+import { type Dispatch, plan, type Tensor } from "../runtime.ts";
 import type { KernelVersion } from "../versions.ts";
 import { planMatmul } from "./matmul.ts";
+import { kernelOperands, packTexture, textureUnfit } from "./texture-operand.ts";
 import {
   bindOperands,
   offsetParams,
@@ -55,7 +60,8 @@ function biasGradV2Misfit(s: Pick<BiasGradSpec, "dy" | "db" | "width">): string 
   return vec4Misfit([[s.dy.label, s.dy.offset], [s.db.label, s.db.offset]]);
 }
 
-function v2Source(declarations: string, dy: string, db: string): string {
+/** v2's kernel; `load(row, column)` reads the vec4 at a row (expression) and vec4 column of dy. */
+function v2Source(declarations: string, load: (row: string, column: string) => string, db: string): string {
   const J = [...Array(VEC4S).keys()];
   return /* wgsl */ `
 struct Params { rows: u32, columns: u32, dy_off: u32, db_off: u32 }
@@ -70,15 +76,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var n = 0u;
   for (; n + 4u <= params.rows; n += 4u) {
     ${
-    [0, 1, 2, 3].map((r) =>
-      `let row${r} = params.dy_off + (n + ${r}u) * params.columns;\n    ` +
-      J.map((j) => `s${j} = s${j} + ${dy}[row${r} + c${j}];`).join(" ")
-    ).join("\n    ")
+    [0, 1, 2, 3].map((r) => J.map((j) => `s${j} = s${j} + ${load(`n + ${r}u`, `c${j}`)};`).join(" ")).join(
+      "\n    ",
+    )
   }
   }
   for (; n < params.rows; n++) {
-    let row = params.dy_off + n * params.columns;
-    ${J.map((j) => `s${j} = s${j} + ${dy}[row + c${j}];`).join(" ")}
+    ${J.map((j) => `s${j} = s${j} + ${load("n", `c${j}`)};`).join(" ")}
   }
   ${
     J.map((j) =>
@@ -89,18 +93,34 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 `;
 }
 
-/** db += Σ_rows dy (see the header for the versions). */
-export function planBiasGrad(gpu: Gpu, s: BiasGradSpec): Launch {
+/** Why v3 cannot read dy from a texture ("" when it can). */
+function biasGradV3Misfit(gpu: Gpu, s: BiasGradSpec): string {
+  return biasGradV2Misfit(s) ||
+    (textureUnfit(gpu, { tensor: s.dy, rows: s.rows, cols: s.width, ld: s.width }) ?? "");
+}
+
+function chooseVersion(gpu: Gpu, s: BiasGradSpec): BiasGradVersion {
+  if (s.version === "v3") {
+    const misfit = biasGradV3Misfit(gpu, s);
+    if (misfit) throw new Error(`${s.label}: bias gradient v3 (texture operand) does not apply: ${misfit}`);
+    return "v3";
+  }
+  if (!s.version && kernelOperands() === "textures" && !biasGradV3Misfit(gpu, s)) return "v3";
+  return vec4Version(s.label, "bias gradient v2 (vec4)", s.version, "v2", biasGradV2Misfit(s), "v1");
+}
+
+/** db += Σ_rows dy (see the header for the versions): one launch, or v3's pack and launch. */
+export function planBiasGrad(gpu: Gpu, s: BiasGradSpec): Dispatch[] {
   const { label, rows, width } = s;
   requireShape(label, "rows", rows);
   requireShape(label, "width", width);
   requireLength(label, s.dy, rows * width, "dy");
   requireLength(label, s.db, width, "db");
-  const version = vec4Version(label, "bias gradient v2 (vec4)", s.version, "v2", biasGradV2Misfit(s), "v1");
+  const version = chooseVersion(gpu, s);
   if (version === "v1") {
     requireLength(label, s.ones, rows, "ones");
     // The table's rates count the sum's additions, rows × width, for both versions.
-    return {
+    return [{
       ...planMatmul(gpu, {
         label,
         a: s.ones,
@@ -114,20 +134,35 @@ export function planBiasGrad(gpu: Gpu, s: BiasGradSpec): Launch {
         beta: 1,
       }),
       flops: rows * width,
-    };
+    }];
   }
+  const pack = version === "v3"
+    ? packTexture(
+      gpu,
+      `${label} (pack dy)`,
+      "bias dy",
+      { tensor: s.dy, rows, cols: width, ld: width },
+      "other",
+    )
+    : undefined;
   const b = bindOperands(gpu, label, [
-    { name: "dy", tensor: s.dy, type: "vec4f" },
+    ...(pack ? [] : [{ name: "dy", tensor: s.dy, type: "vec4f" as const }]),
     { name: "db", tensor: s.db, write: true, type: "vec4f" },
   ]);
-  return plan(gpu, {
+  const load = pack
+    ? (row: string, column: string) => `textureLoad(dy_tex, vec2<u32>(${column}, ${row}), 0)`
+    : (row: string, column: string) => `${b.array.dy}[params.dy_off + (${row}) * params.columns + ${column}]`;
+  const declarations = b.declarations +
+    (pack ? `@group(0) @binding(${b.bindings.length + 1}) var dy_tex: texture_2d<f32>;\n` : "");
+  const launch = plan(gpu, {
     label,
-    code: v2Source(b.declarations, b.array.dy, b.array.db),
-    params: { rows, columns: width / 4, ...offsetParams(b) },
-    bindings: b.bindings,
+    code: v2Source(declarations, load, b.array.db),
+    params: { rows, columns: width / 4, dy_off: 0, ...offsetParams(b) },
+    bindings: pack ? [...b.bindings, pack.view] : b.bindings,
     workgroups: [Math.ceil(width / 4 / VEC4S / WG), 1, 1],
     family: "other",
     flops: rows * width,
     bytes: 4 * (rows * width + 2 * width),
   });
+  return pack ? [pack.dispatch, launch] : [launch];
 }
