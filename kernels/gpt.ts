@@ -636,7 +636,14 @@ export class GptModel {
       const a = this.acts[l];
       const p = `h.${l}.`;
       out.push(
-        this.layernorm(p + "ln_1", a.x, a.ln1, a.mean1, a.rstd1, l > 0 ? this.mlpResidual(l - 1) : undefined),
+        ...this.layernorm(
+          p + "ln_1",
+          a.x,
+          a.ln1,
+          a.mean1,
+          a.rstd1,
+          l > 0 ? this.mlpResidual(l - 1) : undefined,
+        ),
         ...this.dense(`qkv.${l}`, p + "attn.c_attn", a.ln1, a.qkv, N, C, 3 * C),
         ...this.attentionForward({
           qkv: a.qkv,
@@ -655,7 +662,9 @@ export class GptModel {
         ...this.blockTail(l, a, N, { attProj: this.attProj, mlpProj: this.mlpProj, next: this.x(l + 1) }),
       );
     }
-    out.push(this.layernorm("ln_f", this.xFinal, this.lnf, this.meanF, this.rstdF, this.mlpResidual(L - 1)));
+    out.push(
+      ...this.layernorm("ln_f", this.xFinal, this.lnf, this.meanF, this.rstdF, this.mlpResidual(L - 1)),
+    );
     return out;
   }
 
@@ -675,7 +684,15 @@ export class GptModel {
     return [
       ...this.dense(`attn proj.${l}`, p + "attn.c_proj", a.att, t.attProj, rows, C, C),
       ...this.residualForward(a.xmid, a.x, t.attProj, rows, `residual 1.${l}`),
-      this.layernorm(p + "ln_2", a.xmid, a.ln2, a.mean2, a.rstd2, { stream: a.x, branch: t.attProj }, rows),
+      ...this.layernorm(
+        p + "ln_2",
+        a.xmid,
+        a.ln2,
+        a.mean2,
+        a.rstd2,
+        { stream: a.x, branch: t.attProj },
+        rows,
+      ),
       ...this.dense(`fc.${l}`, p + "mlp.c_fc", a.ln2, a.fc, rows, C, 4 * C, this.fuse ? a.gelu : undefined),
       ...(this.fuse ? [] : [planGeluForward(g, a.fc, a.gelu, rows * 4 * C, `gelu.${l}`)]),
       ...this.dense(`mlp proj.${l}`, p + "mlp.c_proj", a.gelu, t.mlpProj, rows, 4 * C, C),
@@ -722,7 +739,7 @@ export class GptModel {
       gather(a.att, r.att, `last rows att.${L - 1}`),
       gather(a.x, r.x, `last rows x.${L - 1}`),
       ...this.blockTail(L - 1, r, B, { attProj: r.attProj, mlpProj: r.mlpProj, next: r.xFinal }),
-      this.layernorm("ln_f", r.xFinal, r.lnf, r.meanF, r.rstdF, { stream: r.xmid, branch: r.mlpProj }, B),
+      ...this.layernorm("ln_f", r.xFinal, r.lnf, r.meanF, r.rstdF, { stream: r.xmid, branch: r.mlpProj }, B),
       // As the gather: an empty row's hidden state is zero.
       planMaskEmpty(this.gpu, {
         label: "cls hidden",
@@ -776,7 +793,7 @@ export class GptModel {
     rstd: Tensor,
     residual?: { stream: Tensor; branch: Tensor },
     rows = this.B * this.T,
-  ): Dispatch {
+  ): Dispatch[] {
     const { tensor, gamma, beta } = this.gainAndBias(this.params, name);
     return planLayernormForward(this.gpu, {
       residual: this.fuse ? residual : undefined,

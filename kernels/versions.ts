@@ -7,7 +7,12 @@
 export const KERNEL_VERSIONS = {
   matmul: { v1: "naive", v2: "blocked", v3: "vec4", v4: "tiled", v5: "split-K", v6: "texture operands" },
   attention: { v1: "per row", v2: "batched matmuls", v3: "flash", v4: "flash, texture operands" },
-  layernorm: { v1: "workgroup per row", v2: "invocation per row", v3: "vec4 rows" },
+  layernorm: {
+    v1: "workgroup per row",
+    v2: "invocation per row",
+    v3: "vec4 rows",
+    v4: "vec4 rows, texture operands",
+  },
   crossEntropy: { v1: "workgroup per row", v2: "invocation per row", v3: "vec4 rows" },
   gelu: { v1: "elementwise" },
   adamw: { v1: "elementwise", v2: "vec4" },

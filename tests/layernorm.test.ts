@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { getGpu } from "../kernels/device.ts";
-import { readTensor } from "../kernels/runtime.ts";
+import { readTensor, writeTensor } from "../kernels/runtime.ts";
 import { planFill } from "../kernels/ops/elementwise.ts";
 import {
   type LayernormVersion,
@@ -177,7 +177,7 @@ Deno.test("layernorm forward and backward on odd shapes; column sums determinist
 });
 
 /** Forward (plain and fused), dx (plain and accumulated) and the column sums of one version, on aligned tensors. */
-async function runVersion(version: LayernormVersion, N: number, C: number) {
+async function runVersion(version: LayernormVersion, N: number, C: number, fused = true) {
   const gpu = await getGpu();
   const at = (data: Float32Array, label: string) => placed(gpu, data, label, 40);
   const x = randoms(N * C, N + C);
@@ -188,23 +188,23 @@ async function runVersion(version: LayernormVersion, N: number, C: number) {
   const stream = randoms(N * C, 2 * N + C), branch = x.map((v, i) => v - stream[i]);
   const xOut = at(new Float32Array(N * C), "x out"), y = at(new Float32Array(N * C), "y");
   const mean = at(new Float32Array(N), "mean"), rstd = at(new Float32Array(N), "rstd");
-  await run(
-    gpu,
-    planLayernormForward(gpu, {
-      x: xOut,
-      residual: { stream: at(stream, "stream"), branch: at(branch, "branch") },
-      params,
-      gammaOffset: gOff,
-      betaOffset: bOff,
-      y,
-      mean,
-      rstd,
-      N,
-      C,
-      label: "ln",
-      version,
-    }),
-  );
+  // Unfused, x is the input: the values the fused kernel writes.
+  if (!fused) writeTensor(gpu, xOut, x.map((_, i) => Math.fround(stream[i] + branch[i])));
+  const forward = planLayernormForward(gpu, {
+    x: xOut,
+    residual: fused ? { stream: at(stream, "stream"), branch: at(branch, "branch") } : undefined,
+    params,
+    gammaOffset: gOff,
+    betaOffset: bOff,
+    y,
+    mean,
+    rstd,
+    N,
+    C,
+    label: "ln",
+    version,
+  });
+  await run(gpu, forward);
   const dy = randoms(N * C, 11 * N), dxInit = randoms(N * C, 12), gradsInit = randoms(2 * C + 24, 13);
   const dx = at(dxInit, "dx"), grads = at(gradsInit, "grads");
   const back = (accumulateDx: boolean) =>
@@ -228,7 +228,10 @@ async function runVersion(version: LayernormVersion, N: number, C: number) {
   await run(gpu, back(false));
   const dxPlain = await readTensor(gpu, dx);
   await run(gpu, back(true));
+  // Which steps are copies: v4 packs its texture operands first.
+  const copies = [forward, back(false)].map((steps) => steps.map((d) => "copy" in d));
   return {
+    copies,
     x: await readTensor(gpu, xOut),
     y: await readTensor(gpu, y),
     mean: await readTensor(gpu, mean),
@@ -276,7 +279,36 @@ Deno.test("layernorm v3 (vec4 rows) against float64, and bit for bit v2's on thi
   }
 });
 
-Deno.test("layernorm v3 asked for where a row or offset is not 4-aligned is refused with the reason", async () => {
+Deno.test("layernorm v4 (texture operands) gives v3's bits and float64's values, fused or not, copied or packed", async () => {
+  for (const [N, C] of [[7, 36], [65, 128]]) {
+    for (const fused of [true, false]) {
+      const shape = `N=${N} C=${C}${fused ? " fused" : ""}`;
+      const got = await runVersion("v4", N, C, fused);
+      const { x, flat } = got.inputs;
+      const ref = layernormRef(
+        x,
+        flat.slice(got.offsets.gOff, got.offsets.gOff + C),
+        flat.slice(got.offsets.bOff),
+        N,
+        C,
+      );
+      assertClose(got.y, ref.y, `v4 y ${shape}`, 1e-5, 1e-4);
+      const v3 = await runVersion("v3", N, C, fused);
+      for (const key of ["x", "y", "mean", "rstd", "dxPlain", "dxAcc", "grads"] as const) {
+        assertBitIdentical(got[key], v3[key], `v4 ${key} against v3 ${shape}`);
+      }
+      // Packs first (stream and branch fused, else x; dy and x backward), copies where rows are 256 bytes apart.
+      const copy = C % 64 === 0;
+      assert.deepEqual(got.copies, [
+        [...(fused ? [copy, copy] : [copy]), false],
+        [copy, copy, false, false],
+      ], `v4 steps ${shape}`);
+      assert.deepEqual(v3.copies, [[false], [false, false]], `v3 steps ${shape}`);
+    }
+  }
+});
+
+Deno.test("layernorm v3 or v4 asked for where a row or offset is not 4-aligned is refused with the reason", async () => {
   const gpu = await getGpu();
   const t = (n: number, label: string, pad = 40) => placed(gpu, new Float32Array(n), label, pad);
   const spec = (C: number, x = t(2 * C, "x")) => ({
@@ -293,6 +325,10 @@ Deno.test("layernorm v3 asked for where a row or offset is not 4-aligned is refu
     version: "v3" as const,
   });
   assert.throws(() => planLayernormForward(gpu, spec(6)), /layernorm v3 \(vec4\) does not apply: C = 6/);
+  assert.throws(
+    () => planLayernormForward(gpu, { ...spec(6), version: "v4" }),
+    /layernorm v4 \(texture operands\) does not apply: C = 6 is not a multiple of 4/,
+  );
   assert.throws(
     () => planLayernormForward(gpu, spec(8, t(16, "x", 37))),
     /layernorm v3 \(vec4\) does not apply: x starts at element 37, not a multiple of 4/,

@@ -166,7 +166,7 @@ Deno.test("matmul v6: a batch, a version or an operand wider than a texture is r
   assert.throws(() => planMatmulTextures(gpu, wide), /A needs .*maxTextureDimension2D .*use v4/);
 });
 
-Deno.test("a GPT's steps with texture operands (matmul v6, attention v4, bias gradient v3) give the parameters of buffers, bit for bit", async () => {
+Deno.test("a GPT's steps with texture operands (matmul v6, attention v4, bias gradient v3, layernorm v4) give the parameters of buffers, bit for bit", async () => {
   const gpu = await getGpu();
   const flat = testParameters(5);
   const { tokens, classTargets } = randomBatch(11);
@@ -186,8 +186,9 @@ Deno.test("a GPT's steps with texture operands (matmul v6, attention v4, bias gr
       const labels = model.dispatches("lm").map((d) => d.label);
       const packs = labels.filter((l) => l.endsWith("(pack A)")).length;
       const attention = labels.filter((l) => l.endsWith("(pack qkv)") || l.endsWith("(pack dout)")).length;
-      const biases = labels.filter((l) => l.endsWith("(pack dy)")).length;
-      return { params: await model.readParams(), packs, attention, biases };
+      const biases = labels.filter((l) => l.endsWith(".bias (pack dy)")).length;
+      const layernorms = labels.filter((l) => /^(h\.\d+\.ln_[12]|ln_f)\b.*\(pack /.test(l)).length;
+      return { params: await model.readParams(), packs, attention, biases, layernorms };
     } finally {
       setKernelOperands(before);
       model.destroy();
@@ -205,6 +206,11 @@ Deno.test("a GPT's steps with texture operands (matmul v6, attention v4, bias gr
   // Bias gradient v3 for the four linear layers of a block.
   assert.equal(buffers.biases, 0);
   assert.equal(textures.biases, 4 * cfg.layers, "bias gradients from textures");
+  // Layernorm v4: forward x for the first ln_1, stream and branch for each fused one (ln_1 after the first
+  // block, ln_2, ln_f); backward dy and x for each of the 2 · layers + 1.
+  assert.equal(buffers.layernorms, 0);
+  const lns = 2 * cfg.layers + 1;
+  assert.equal(textures.layernorms, 1 + 2 * (lns - 1) + 2 * lns, "layernorm operands in textures");
   const differ = textures.params.findIndex((x, i) => !Object.is(x, buffers.params[i]));
   assert.equal(
     differ,

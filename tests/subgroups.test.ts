@@ -51,7 +51,7 @@ function callerSources(subgroups: boolean): { v1: string[]; v2: string[] } {
     const out = version === "v1" ? v1 : v2;
     for (const residual of [undefined, { stream: t(N * C, "st"), branch: t(N * C, "br") }]) {
       const x = t(N * C, "x"), params = t(2 * C, "p");
-      out.push(...codeOf([planLayernormForward(g, {
+      out.push(...codeOf([...planLayernormForward(g, {
         x,
         params,
         gammaOffset: 0,
@@ -337,7 +337,7 @@ function layernormCases(): BrowserCase[] {
       });
       cases.push({
         name: `layernorm v1 N=${N} C=${C}${fused ? " fused residual" : ""}`,
-        program: rec.program([fwd, ...bwd]),
+        program: rec.program([...fwd, ...bwd]),
         check(read) {
           const x64 = Float64Array.from(xIn), g64 = Float64Array.from(gamma), b64 = Float64Array.from(beta);
           const yRef = new Float64Array(N * C), mRef = new Float64Array(N), rRef = new Float64Array(N);

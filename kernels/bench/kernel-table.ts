@@ -76,6 +76,29 @@ async function medianOfList(timer: Timer, list: readonly Dispatch[], reps: numbe
 }
 
 /** Summed per-dispatch time of a multi-dispatch kernel after a compiling warm-up. */
+/**
+ * record for a list of steps (a kernel's packs and its launch): the median of five timings of the whole
+ * list; GFLOP/s and GB/s from its launch (the last step), so they count the packs' time but not their bytes.
+ */
+async function recordList(
+  results: KernelResult[],
+  timer: Timer,
+  row: { kernel: string; version: string; shape: string },
+  steps: readonly Dispatch[],
+): Promise<void> {
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) times.push(await timeList(timer, steps));
+  const ms = times.sort((a, b) => a - b)[2];
+  const { flops, bytes } = steps[steps.length - 1];
+  results.push({
+    ...row,
+    ms,
+    timer: timer.kind,
+    ...(flops ? { gflops: flops / ms / 1e6 } : {}),
+    ...(bytes ? { gbps: bytes / ms / 1e6 } : {}),
+  });
+}
+
 async function timeList(timer: Timer, list: readonly Dispatch[]): Promise<number> {
   await timer.wall(list, 1);
   return (await timer.each(list)).reduce((s, x) => s + x, 0);
@@ -184,7 +207,7 @@ async function benchRowKernels(gpu: Gpu, timer: Timer, results: KernelResult[]):
   const y = createTensor(gpu, N * C, "y");
   const mean = createTensor(gpu, N, "mean");
   const rstd = createTensor(gpu, N, "rstd");
-  for (const version of ["v1", "v2", "v3"] as LayernormVersion[]) {
+  for (const version of ["v1", "v2", "v3", "v4"] as LayernormVersion[]) {
     const d = planLayernormForward(gpu, {
       x,
       params,
@@ -203,7 +226,7 @@ async function benchRowKernels(gpu: Gpu, timer: Timer, results: KernelResult[]):
       version: versionLabel("layernorm", version),
       shape: `N${N} C${C}`,
     };
-    await record(results, timer, row, d, 5);
+    await recordList(results, timer, row, d);
   }
   const wide = createTensor(gpu, N * 4 * C, "wide", randomFloats(N * 4 * C, 6));
   const wide2 = createTensor(gpu, N * 4 * C, "wide2");
@@ -273,18 +296,12 @@ async function benchBiasGradient(gpu: Gpu, timer: Timer, results: KernelResult[]
   const ones = createTensor(gpu, N, "ones", new Float32Array(N).fill(1));
   for (const version of ["v1", "v2", "v3"] as BiasGradVersion[]) {
     const steps = planBiasGrad(gpu, { label: "db", dy, db, rows: N, width, ones, version });
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) times.push(await timeList(timer, steps));
-    const ms = times.sort((a, b) => a - b)[2];
-    results.push({
+    const row = {
       kernel: "bias gradient",
       version: versionLabel("biasGrad", version),
       shape: `N${N} C${width}`,
-      ms,
-      gflops: (N * width) / ms / 1e6,
-      gbps: (4 * (N * width + 2 * width)) / ms / 1e6,
-      timer: timer.kind,
-    });
+    };
+    await recordList(results, timer, row, steps);
   }
   for (const t of [dy, db, ones]) t.buffer.destroy();
 }

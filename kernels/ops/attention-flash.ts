@@ -33,7 +33,7 @@
 import type { Gpu } from "../device.ts";
 import { createTensor, type Dispatch, grid1d, plan, type Tensor } from "../runtime.ts";
 import { bindOperands, type BoundOperands, offsetParams, requireLength, requireShape } from "./operands.ts";
-import { packTexture } from "./texture-operand.ts";
+import { packTexture, withTextureBindings } from "./texture-operand.ts";
 
 /** Largest head size whose per-row vectors are kept per invocation. */
 export const FLASH_MAX_HEAD_SIZE = 128;
@@ -454,14 +454,11 @@ function packAll(
 
 /** Declares packed operands as textures after a kernel's buffers: what its Gen reads, and its bindings. */
 function withTextures(b: BoundOperands, packed: Packed[]) {
+  const declared = withTextureBindings(b, packed);
+  b.declarations = declared.declarations;
   const textures: Record<string, TextureRead> = {};
-  packed.forEach((p, i) => {
-    b.declarations += `@group(0) @binding(${
-      b.bindings.length + 1 + i
-    }) var ${p.name}_tex: texture_2d<f32>;\n`;
-    textures[p.name] = { name: `${p.name}_tex`, row: p.row };
-  });
-  return { textures, bindings: [...b.bindings, ...packed.map((p) => p.view)] };
+  for (const p of packed) textures[p.name] = { name: `${p.name}_tex`, row: p.row };
+  return { textures, bindings: declared.bindings };
 }
 
 /** The forward: v3's one launch, or v4's pack of qkv and then the launch reading it. */

@@ -22,7 +22,7 @@ import type { Gpu } from "../device.ts";
 import { type Dispatch, plan, type Tensor } from "../runtime.ts";
 import type { KernelVersion } from "../versions.ts";
 import { planMatmul } from "./matmul.ts";
-import { kernelOperands, packTexture, textureUnfit } from "./texture-operand.ts";
+import { kernelOperands, packTexture, textureUnfit, withTextureBindings } from "./texture-operand.ts";
 import {
   bindOperands,
   offsetParams,
@@ -152,13 +152,12 @@ export function planBiasGrad(gpu: Gpu, s: BiasGradSpec): Dispatch[] {
   const load = pack
     ? (row: string, column: string) => `textureLoad(dy_tex, vec2<u32>(${column}, ${row}), 0)`
     : (row: string, column: string) => `${b.array.dy}[params.dy_off + (${row}) * params.columns + ${column}]`;
-  const declarations = b.declarations +
-    (pack ? `@group(0) @binding(${b.bindings.length + 1}) var dy_tex: texture_2d<f32>;\n` : "");
+  const { declarations, bindings } = withTextureBindings(b, pack ? [{ name: "dy", view: pack.view }] : []);
   const launch = plan(gpu, {
     label,
     code: v2Source(declarations, load, b.array.db),
     params: { rows, columns: width / 4, dy_off: 0, ...offsetParams(b) },
-    bindings: pack ? [...b.bindings, pack.view] : b.bindings,
+    bindings,
     workgroups: [Math.ceil(width / 4 / VEC4S / WG), 1, 1],
     family: "other",
     flops: rows * width,

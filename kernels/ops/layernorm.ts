@@ -38,6 +38,13 @@ import {
   vec4Version,
 } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
+import {
+  kernelOperands,
+  packTexture,
+  type TextureOperand,
+  textureUnfit,
+  withTextureBindings,
+} from "./texture-operand.ts";
 import type { KernelVersion } from "../versions.ts";
 
 const ROW_WG = 64;
@@ -63,14 +70,45 @@ function v3Misfit(C: number, offsets: Record<string, number>): string {
   return C % 4 !== 0 ? `C = ${C} is not a multiple of 4` : vec4Misfit(Object.entries(offsets));
 }
 
-/** The version to run: the caller's (v3 refused with the reason where it cannot apply), else v3 where it applies. */
+/**
+ * The version to run: the caller's (v3 or v4 refused with the reason where it cannot apply), else v4 where
+ * the engine reads texture operands (on the AVX2 host 1.5–1.6× v3's time for a fused forward and backward
+ * where its packs are copies, C = 64 and 128; the same at C = 48, packed by launches), else v3 where it
+ * applies.
+ */
 function chooseVersion(
+  gpu: Gpu,
   label: string,
   asked: LayernormVersion | undefined,
   C: number,
   offsets: Record<string, number>,
+  textures: TextureOperand[],
 ): LayernormVersion {
-  return vec4Version(label, "layernorm v3 (vec4)", asked, "v3", v3Misfit(C, offsets), "v2");
+  const misfit = v3Misfit(C, offsets);
+  const unfit = () => textures.map((o) => textureUnfit(gpu, o)).find((why) => why !== undefined);
+  if (asked === "v4") {
+    const why = misfit || unfit();
+    if (why) throw new Error(`${label}: layernorm v4 (texture operands) does not apply: ${why}`);
+    return "v4";
+  }
+  if (!asked && !misfit && kernelOperands() === "textures" && !unfit()) {
+    return "v4";
+  }
+  return vec4Version(label, "layernorm v3 (vec4)", asked, "v3", misfit, "v2");
+}
+
+/** v4's packs of `names` (N × C each) into textures of their role, and the views by name. */
+function packRows(gpu: Gpu, label: string, tensors: Record<string, Tensor>, N: number, C: number) {
+  return Object.entries(tensors).map(([name, tensor]) => ({
+    name,
+    ...packTexture(
+      gpu,
+      `${label} (pack ${name})`,
+      `layernorm ${name}`,
+      { tensor, rows: N, cols: C, ld: C },
+      "other",
+    ),
+  }));
 }
 
 /** The offsets of a tensor list, by name, for v3Misfit. */
@@ -175,13 +213,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let C = params.C;
   let C4 = C / 4u;`;
 
-/** v3 forward: one invocation per row, the row in vec4s (x, y, gamma, beta, stream and branch bound as vec4f). */
-function forwardSourceV3(b: BoundOperands, residual: boolean): string {
+/** A texel fetch of row `row`, vec4 column `c` of a v4 texture operand (texture-operand.ts). */
+const texel = (name: string, row = "row") => `textureLoad(${name}_tex, vec2<u32>(c, ${row}), 0)`;
+
+/**
+ * v3 forward: one invocation per row, the row in vec4s (x, y, gamma, beta, stream and branch bound as
+ * vec4f). With `textures` (v4) it reads x, or stream and branch, from textures: the same values, so v3's
+ * bits; fused, its later passes add stream and branch again instead of reading back the x it wrote.
+ */
+function forwardSourceV3(b: BoundOperands, residual: boolean, textures = false): string {
   const x = b.array.x;
+  const sum = textures
+    ? `${texel("stream")} + ${texel("branch")}`
+    : `${b.array.stream}[params.stream_off + row * C4 + c] + ${b.array.branch}[params.branch_off + row * C4 + c]`;
   const load = residual
-    ? `let v = ${b.array.stream}[params.stream_off + row * C4 + c] + ${b.array.branch}[params.branch_off + row * C4 + c];
-    ${x}[x0 + c] = v;`
-    : `let v = ${x}[x0 + c];`;
+    ? `let v = ${sum};\n    ${x}[x0 + c] = v;`
+    : `let v = ${textures ? texel("x") : `${x}[x0 + c]`};`;
+  const again = !textures ? `${x}[x0 + c]` : residual ? `(${sum})` : texel("x");
   const residualParams = residual ? ", stream_off: u32, branch_off: u32" : "";
   return /* wgsl */ `
 struct Params { N: u32, C: u32, x_off: u32, gamma_off: u32, beta_off: u32, y_off: u32, mean_off: u32, rstd_off: u32${residualParams} }
@@ -197,13 +245,13 @@ ${V3_ROW_ENTRY}
   let mean = s / f32(C);
   var q = 0.0;
   for (var c = 0u; c < C4; c++) {
-    let d = ${x}[x0 + c] - vec4(mean);
+    let d = ${again} - vec4(mean);
     ${addLanes("q", (l) => `d.${l} * d.${l}`)}
   }
   let rstd = 1.0 / sqrt(q / f32(C) + 1e-5);
   let y0 = params.y_off + row * C4;
   for (var c = 0u; c < C4; c++) {
-    let xhat = (${x}[x0 + c] - vec4(mean)) * rstd;
+    let xhat = (${again} - vec4(mean)) * rstd;
     ${b.array.y}[y0 + c] = xhat * ${b.array.gamma}[params.gamma_off + c] + ${b.array.beta}[params.beta_off + c];
   }
   ${b.array.mean}[params.mean_off + row] = mean;
@@ -212,7 +260,8 @@ ${V3_ROW_ENTRY}
 `;
 }
 
-export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatch {
+/** The forward: one launch, or v4's packs and then the launch. */
+export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatch[] {
   const { N, C, label } = s;
   requireShape(label, "N", N);
   requireShape(label, "C", C);
@@ -227,7 +276,10 @@ export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatc
     requireLength(label, s.residual.branch, N * C, "residual branch");
   }
   const fused = s.residual !== undefined;
+  // v4 reads x, or (fused) stream and branch, from textures.
+  const read: Record<string, Tensor> = s.residual ? { ...s.residual } : { x: s.x };
   const version = chooseVersion(
+    gpu,
     label,
     s.version,
     C,
@@ -235,14 +287,18 @@ export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatc
       { x: s.x, y: s.y, ...(s.residual ?? {}) },
       { gamma: s.params.offset + s.gammaOffset, beta: s.params.offset + s.betaOffset },
     ),
+    Object.values(read).map((tensor) => ({ tensor, rows: N, cols: C, ld: C })),
   );
-  const type = version === "v3" ? "vec4f" as const : "f32" as const;
-  const residual = s.residual
+  const v4 = version === "v4";
+  const vec4 = version === "v3" || v4;
+  const type = vec4 ? "vec4f" as const : "f32" as const;
+  const packs = v4 ? packRows(gpu, label, read, N, C) : [];
+  const residual = s.residual && !v4
     ? (["stream", "branch"] as const).map((name) => ({ name, tensor: s.residual![name], type }))
     : [];
   // v1's early return is per workgroup (uniform), so its barriers stay in uniform control flow.
   const b = bindOperands(gpu, label, [
-    { name: "x", tensor: s.x, write: fused, type },
+    ...(v4 && !fused ? [] : [{ name: "x", tensor: s.x, write: fused, type }]),
     ...residual,
     { name: "gamma", tensor: s.params, type },
     { name: "beta", tensor: s.params, type },
@@ -251,23 +307,28 @@ export function planLayernormForward(gpu: Gpu, s: LayernormForwardSpec): Dispatc
     { name: "rstd", tensor: s.rstd, write: true },
   ]);
   const p = offsetParams(b);
-  const unit = version === "v3" ? 4 : 1;
+  const unit = vec4 ? 4 : 1;
   p.gamma_off += s.gammaOffset / unit;
   p.beta_off += s.betaOffset / unit;
+  const { declarations, bindings } = withTextureBindings(b, packs);
   const code = {
     v1: () => forwardSource(b, fused, gpu.features.subgroups),
     v2: () => perInvocationRows(forwardSource(b, fused)),
     v3: () => forwardSourceV3(b, fused),
+    v4: () => forwardSourceV3({ ...b, declarations }, fused, true),
   }[version]();
-  return plan(gpu, {
-    label,
-    code,
-    params: { N, C, ...p },
-    bindings: b.bindings,
-    workgroups: grid1d(gpu, N, version === "v1" ? 1 : ROWS_PER_WG),
-    flops: (fused ? 9 : 8) * N * C,
-    bytes: 4 * ((fused ? 4 : 2) * N * C + 2 * C + 2 * N),
-  });
+  return [
+    ...packs.map((pack) => pack.dispatch),
+    plan(gpu, {
+      label,
+      code,
+      params: { N, C, ...p },
+      bindings,
+      workgroups: grid1d(gpu, N, version === "v1" ? 1 : ROWS_PER_WG),
+      flops: (fused ? 9 : 8) * N * C,
+      bytes: 4 * ((fused ? 4 : 2) * N * C + 2 * C + 2 * N),
+    }),
+  ];
 }
 
 export interface LayernormBackwardSpec {
@@ -333,8 +394,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
  * The column sums dgamma, dbeta: one invocation per column (v1, v2), or per four columns (v3: dy, x, dgamma
  * and dbeta bound as vec4f, each lane the same sum in the same order).
  */
-function paramGradSource(b: BoundOperands, vec4: boolean): string {
+/** The column sums; with `textures` (v4) dy and x come from textures, the same values. */
+function paramGradSource(b: BoundOperands, vec4: boolean, textures = false): string {
   const zero = vec4 ? "vec4(0.0)" : "0.0";
+  const dy = textures ? texel("dy", "n") : `${b.array.dy}[params.dy_off + i]`;
+  const x = textures ? texel("x", "n") : `${b.array.x}[params.x_off + i]`;
   return /* wgsl */ `
 struct Params {
   N: u32, C: u32,
@@ -351,8 +415,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var sum_beta = ${zero};
   for (var n = 0u; n < params.N; n++) {
     let i = n * columns + c;
-    let dy = ${b.array.dy}[params.dy_off + i];
-    let xhat = (${b.array.x}[params.x_off + i] - ${b.array.mean}[params.mean_off + n]) * ${b.array.rstd}[params.rstd_off + n];
+    let dy = ${dy};
+    let xhat = (${x} - ${b.array.mean}[params.mean_off + n]) * ${b.array.rstd}[params.rstd_off + n];
     sum_gamma += dy * xhat;
     sum_beta += dy;
   }
@@ -364,9 +428,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 `;
 }
 
-/** v3 dx: one invocation per row, the row in vec4s (dy, x, gamma and dx bound as vec4f). */
-function dxSourceV3(b: BoundOperands): string {
-  const row = (name: string) => `${b.array[name]}[params.${name}_off + base + c]`;
+/** v3 dx: one invocation per row, the row in vec4s (dy, x, gamma and dx bound as vec4f); v4 reads dy and x from textures. */
+function dxSourceV3(b: BoundOperands, textures = false): string {
+  const row = (name: string) =>
+    textures && name !== "dx" ? texel(name) : `${b.array[name]}[params.${name}_off + base + c]`;
   const g = `${row("dy")} * ${b.array.gamma}[params.gamma_off + c]`;
   return /* wgsl */ `
 struct Params {
@@ -399,7 +464,7 @@ ${V3_ROW_ENTRY}
 `;
 }
 
-/** Returns [dx, dgamma+dbeta] dispatches. */
+/** Returns [dx, dgamma+dbeta] launches (v4: after its packs of dy and x). */
 export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispatch[] {
   const { N, C, label } = s;
   requireShape(label, "N", N);
@@ -413,7 +478,9 @@ export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispa
   requireLength(label, s.grads, s.dgammaOffset + C, "grads (dgamma)");
   requireLength(label, s.grads, s.dbetaOffset + C, "grads (dbeta)");
 
+  const read = { dy: s.dy, x: s.x };
   const version = chooseVersion(
+    gpu,
     label,
     s.version,
     C,
@@ -425,13 +492,17 @@ export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispa
         dbeta: s.grads.offset + s.dbetaOffset,
       },
     ),
+    Object.values(read).map((tensor) => ({ tensor, rows: N, cols: C, ld: C })),
   );
-  const v3 = version === "v3";
-  const type = v3 ? "vec4f" as const : "f32" as const;
-  const unit = v3 ? 4 : 1;
+  const v4 = version === "v4";
+  const vec4 = version === "v3" || v4;
+  const type = vec4 ? "vec4f" as const : "f32" as const;
+  const unit = vec4 ? 4 : 1;
+  // v4 packs dy and x once; both launches read them.
+  const packs = v4 ? packRows(gpu, label, read, N, C) : [];
+  const inputs = v4 ? [] : [{ name: "dy", tensor: s.dy, type }, { name: "x", tensor: s.x, type }];
   const bdx = bindOperands(gpu, label, [
-    { name: "dy", tensor: s.dy, type },
-    { name: "x", tensor: s.x, type },
+    ...inputs,
     { name: "mean", tensor: s.mean },
     { name: "rstd", tensor: s.rstd },
     { name: "gamma", tensor: s.params, type },
@@ -439,24 +510,25 @@ export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispa
   ]);
   const pdx = offsetParams(bdx);
   pdx.gamma_off += s.gammaOffset / unit;
+  const tdx = withTextureBindings(bdx, packs);
   const dxCode = {
     v1: () => dxSource(bdx, gpu.features.subgroups),
     v2: () => perInvocationRows(dxSource(bdx)),
     v3: () => dxSourceV3(bdx),
+    v4: () => dxSourceV3({ ...bdx, declarations: tdx.declarations }, true),
   }[version]();
   const dx = plan(gpu, {
     label: label + " dx",
     code: dxCode,
     params: { N, C, accumulate: s.accumulateDx ? 1 : 0, ...pdx },
-    bindings: bdx.bindings,
+    bindings: tdx.bindings,
     workgroups: grid1d(gpu, N, version === "v1" ? 1 : ROWS_PER_WG),
     flops: 14 * N * C,
     bytes: 4 * (3 * N * C + C + 2 * N),
   });
 
   const bp = bindOperands(gpu, label, [
-    { name: "dy", tensor: s.dy, type },
-    { name: "x", tensor: s.x, type },
+    ...inputs,
     { name: "mean", tensor: s.mean },
     { name: "rstd", tensor: s.rstd },
     { name: "dgamma", tensor: s.grads, write: true, type },
@@ -465,14 +537,15 @@ export function planLayernormBackward(gpu: Gpu, s: LayernormBackwardSpec): Dispa
   const pp = offsetParams(bp);
   pp.dgamma_off += s.dgammaOffset / unit;
   pp.dbeta_off += s.dbetaOffset / unit;
+  const tp = withTextureBindings(bp, packs);
   const paramGrads = plan(gpu, {
     label: label + " dgamma dbeta",
-    code: paramGradSource(bp, v3),
+    code: paramGradSource({ ...bp, declarations: tp.declarations }, vec4, v4),
     params: { N, C, ...pp },
-    bindings: bp.bindings,
-    workgroups: v3 ? [Math.ceil(C / 4 / COL4_WG), 1, 1] : [Math.ceil(C / COL_WG), 1, 1],
+    bindings: tp.bindings,
+    workgroups: vec4 ? [Math.ceil(C / 4 / COL4_WG), 1, 1] : [Math.ceil(C / COL_WG), 1, 1],
     flops: 5 * N * C,
     bytes: 4 * (2 * N * C + 2 * N + 4 * C),
   });
-  return [dx, paramGrads];
+  return [...packs.map((pack) => pack.dispatch), dx, paramGrads];
 }

@@ -89,6 +89,28 @@ export function textureUnfit(gpu: Gpu, o: TextureOperand): string | undefined {
   }
 }
 
+/** Whether packTexture packs this operand by a copy (rows 256 bytes apart, the last texel in the buffer). */
+function packsByCopy(o: TextureOperand): boolean {
+  const offset = o.tensor.offset * 4;
+  const last = offset + o.ld * 4 * (o.rows - 1) + Math.ceil(o.cols / 4) * 16;
+  return (o.ld * 4) % 256 === 0 && offset % 16 === 0 && last <= o.tensor.buffer.size;
+}
+
+/**
+ * Declares packed operands as `texture_2d<f32>` named `<name>_tex` after a kernel's storage bindings:
+ * the kernel's declarations and its bindings, in binding order.
+ */
+export function withTextureBindings(
+  b: { declarations: string; bindings: GPUBufferBinding[] },
+  textures: { name: string; view: GPUTextureView }[],
+): { declarations: string; bindings: (GPUBufferBinding | GPUTextureView)[] } {
+  const declarations = b.declarations +
+    textures.map((t, i) =>
+      `@group(0) @binding(${b.bindings.length + 1 + i}) var ${t.name}_tex: texture_2d<f32>;\n`
+    ).join("");
+  return { declarations, bindings: [...b.bindings, ...textures.map((t) => t.view)] };
+}
+
 /**
  * The step that packs an operand into its pooled texture of `role` (see the header), and the view. The
  * step counts in the reading kernel's `family` in benchmarks: the pack is part of its cost.
@@ -106,11 +128,15 @@ export function packTexture(
   const texture = pooledTexture(gpu, role, width, o.rows);
   const view = texture.createView();
   const bytes = 8 * width * 4 * o.rows;
-  const offset = o.tensor.offset * 4;
-  const last = offset + o.ld * 4 * (o.rows - 1) + width * 16;
-  if ((o.ld * 4) % 256 === 0 && offset % 16 === 0 && last <= o.tensor.buffer.size) {
+  if (packsByCopy(o)) {
     const size: [number, number] = [width, o.rows];
-    const copy = { buffer: o.tensor.buffer, offset, bytesPerRow: o.ld * 4, texture, size };
+    const copy = {
+      buffer: o.tensor.buffer,
+      offset: o.tensor.offset * 4,
+      bytesPerRow: o.ld * 4,
+      texture,
+      size,
+    };
     return { view, dispatch: planTextureCopy(label, copy, bytes, family) };
   }
   const src = bindTensor(gpu, o.tensor);
