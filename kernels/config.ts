@@ -27,6 +27,17 @@ export interface ParamSpec {
 /** Every tensor starts on a 64-element (256-byte) boundary: aligned vec4 loads and buffer windows. */
 export const PARAM_ALIGN = 64;
 
+/**
+ * The row stride of the LM head's logits (B·T rows): the vocabulary rounded up to 64 floats, 256 bytes, so
+ * every row starts 4-aligned (the v4 products and the vec4 cross-entropy read them as vec4s) and the rows
+ * copy into textures (texture-operand.ts: a copy needs rows 256 bytes apart; matmul v6 reads dlogits so).
+ * The products write only the vocabulary's columns; the padding costs memory alone (GPT-2: 50,304 for
+ * 50,257).
+ */
+export function logitsStride(vocabSize: number): number {
+  return Math.ceil(vocabSize / 64) * 64;
+}
+
 /** Number of classes of the classification head. */
 export const NUM_CLASSES = 2;
 

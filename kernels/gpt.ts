@@ -23,6 +23,7 @@ import {
   type AdamWSettings,
   DEFAULT_ADAMW,
   type GptConfig,
+  logitsStride,
   NO_PARAMS,
   NUM_CLASSES,
   type ParamLayout,
@@ -359,7 +360,7 @@ export class GptModel {
     this.pairTargets = t(pairs * 2, "pair targets");
     this.pairValid = t(pairs, "valid pairs");
     this.maxUnique = Math.min(cfg.vocabSize, N);
-    this.logitsStride = Math.ceil(cfg.vocabSize / 4) * 4;
+    this.logitsStride = logitsStride(cfg.vocabSize);
     this.uniqueTokens = t(this.maxUnique, "unique tokens");
     this.tokenStarts = t(this.maxUnique + 1, "token starts");
     this.tokenPositions = t(N, "token positions");

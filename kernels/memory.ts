@@ -7,7 +7,7 @@
  * every limit it breaks. Uniform parameter buffers (16–64 bytes per dispatch)
  * are left out.
  */
-import { type GptConfig, NUM_CLASSES, type ParamLayout, paramLayout } from "./config.ts";
+import { type GptConfig, logitsStride, NUM_CLASSES, type ParamLayout, paramLayout } from "./config.ts";
 import type { Gpu } from "./device.ts";
 import { attentionSavedLength, type AttentionVersion, defaultAttentionVersion } from "./ops/attention.ts";
 import { splitKSlices } from "./ops/matmul.ts";
@@ -137,7 +137,7 @@ export function modelBuffers(cfg: GptConfig, shape: MemoryShape): ModelBuffer[] 
   for (const label of ["mean2", "rstd2", "meanf", "rstdf"]) act(`last rows ${label}`, B);
   for (const label of ["fc", "gelu"]) act(`last rows ${label}`, B * 4 * C);
   act("features", (L + 2) * B * C);
-  act("logits", N * Math.ceil(V / 4) * 4); // rows padded to a multiple of 4 (gpt.ts logitsStride)
+  act("logits", N * logitsStride(V));
   if (!training) return out;
   for (const label of ["dres", "dln", "dlnf", "datt"]) act(label, N * C);
   act("cls dhidden", B * C);
