@@ -123,10 +123,11 @@ Deno.test("matmul v6 (texture operands): NN, NT, TN, packed or copied, match flo
   }
 });
 
-Deno.test("matmul v6: the GELU epilogues give v4's bits (C and aux)", async () => {
+Deno.test("matmul v6: the GELU epilogues give v4's bits (C and aux; gelu-grad's aux from a texture)", async () => {
   const gpu = await getGpu();
-  const c: Case = { M: 33, N: 24, K: 20 };
-  for (const kind of ["gelu", "gelu-grad"] as const) {
+  // C's row stride 32, then 64: gelu-grad's aux is packed by a launch, then by a copy.
+  for (const [N, kind] of [[24, "gelu"], [24, "gelu-grad"], [56, "gelu-grad"]] as const) {
+    const c: Case = { M: 33, N, K: 20 };
     const { spec } = setUp(gpu, c);
     const pre = randoms(c.M * (c.N + 6 + 2), 5, 1.5);
     const runs: Float32Array[][] = [];
@@ -136,6 +137,13 @@ Deno.test("matmul v6: the GELU epilogues give v4's bits (C and aux)", async () =
       const dispatches = version === "v4"
         ? [planMatmul(gpu, { ...s, version: "v4" })]
         : planMatmulTextures(gpu, s);
+      if (version === "v6") {
+        const aux = dispatches.find((d) => d.label.endsWith("(pack aux)"));
+        assert.equal(aux === undefined, kind === "gelu", `${kind} N ${N}: a pack of aux for gelu-grad only`);
+        if (aux) {
+          assert.equal("copy" in aux, N === 56, `${kind} N ${N}: aux copied where rows are 256 bytes apart`);
+        }
+      }
       await checked(gpu, () => submit(gpu, dispatches));
       runs.push([await readTensor(gpu, s.c), await readTensor(gpu, aux)]);
     }

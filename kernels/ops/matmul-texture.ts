@@ -27,8 +27,16 @@ export function planMatmulTextures(gpu: Gpu, s: MatmulSpec): Dispatch[] {
   const [a, b] = operands(s);
   const A = packTexture(gpu, `${s.label} (pack A)`, "A", a, "matmul");
   const B = packTexture(gpu, `${s.label} (pack B)`, "B", b, "matmul");
-  const product = planMatmul(gpu, { ...s, lda: a.ld, ldb: b.ld, version: "v6" }, { a: A.view, b: B.view });
-  return [A.dispatch, B.dispatch, product];
+  // gelu-grad's aux (M × N in C's layout) from a texture too where C's vec4 stores let the epilogue read
+  // it by texel: the same values, so the same bits.
+  const auxOperand = s.epilogue?.kind === "gelu-grad"
+    ? { tensor: s.epilogue.aux, rows: s.M, cols: s.N, ld: s.ldc ?? s.N }
+    : undefined;
+  const packAux = auxOperand && s.N % 4 === 0 && s.c.offset % 4 === 0 && !textureUnfit(gpu, auxOperand);
+  const AUX = packAux ? packTexture(gpu, `${s.label} (pack aux)`, "aux", auxOperand, "matmul") : undefined;
+  const views = { a: A.view, b: B.view, aux: AUX?.view };
+  const product = planMatmul(gpu, { ...s, lda: a.ld, ldb: b.ld, version: "v6" }, views);
+  return [A.dispatch, B.dispatch, ...(AUX ? [AUX.dispatch] : []), product];
 }
 
 /** A and B as the product reads them. */

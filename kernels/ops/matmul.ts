@@ -96,12 +96,20 @@ fn store_tail(batch: u32, m: u32, n: u32, acc: vec4<f32>) {
 }
 `;
 
-/** The store function and extra binding of each epilogue (see the header), scalar or vec4 stores. */
-function withEpilogue(code: string, epilogue: "gelu" | "gelu-grad"): string {
+/**
+ * The store function and extra binding of each epilogue (see the header), scalar or vec4 stores. With
+ * `auxTexture` (v6, vec4 stores, batch 1) gelu-grad reads aux from a texture, texel (n / 4, m), instead.
+ */
+function withEpilogue(code: string, epilogue: "gelu" | "gelu-grad", auxTexture = false): string {
   const vec = code.includes(STORE4);
   if (!vec && !code.includes(STORE)) throw new Error("matmul epilogue: the kernel's store function changed");
+  if (auxTexture && (!vec || epilogue !== "gelu-grad")) {
+    throw new Error("matmul: aux from a texture needs gelu-grad, vec4 stores");
+  }
   const type = vec ? "vec4<f32>" : "f32";
-  const aux = epilogue === "gelu"
+  const aux = auxTexture
+    ? "@group(0) @binding(5) var taux: texture_2d<f32>;"
+    : epilogue === "gelu"
     ? `@group(0) @binding(5) var<storage, read_write> aux: array<${type}>;`
     : `@group(0) @binding(5) var<storage, read> aux: array<${type}>;`;
   const map = (f: string, x: string) =>
@@ -110,7 +118,12 @@ function withEpilogue(code: string, epilogue: "gelu" | "gelu-grad"): string {
   const base = vec ? STORE4 : STORE;
   const store = epilogue === "gelu"
     ? base.replace("c[i] = v;", `c[i] = v;\n  aux[${auxIndex}] = ${map("gelu", "v")};`)
-    : base.replace("c[i] = v;", `let pre = aux[${auxIndex}];\n  c[i] = v * ${map("gelu_grad", "pre")};`);
+    : base.replace(
+      "c[i] = v;",
+      `let pre = ${
+        auxTexture ? "textureLoad(taux, vec2(n / 4u, m), 0)" : `aux[${auxIndex}]`
+      };\n  c[i] = v * ${map("gelu_grad", "pre")};`,
+    );
   return code.replace(base, `${aux}\n${GELU_COMMON}${store}`);
 }
 
@@ -606,7 +619,7 @@ function checkVersion(
 export function planMatmul(
   gpu: Gpu,
   s: MatmulSpec,
-  textures?: { a: GPUTextureView; b: GPUTextureView },
+  textures?: { a: GPUTextureView; b: GPUTextureView; aux?: GPUTextureView },
 ): Launch {
   const { M, N, K } = s;
   const transA = s.transA ?? false;
@@ -680,7 +693,8 @@ export function planMatmul(
     : tiledVersion
     ? tiledSource(tm, tn, aAlongK, bAlongN, wgRows, ...tiledFlags)
     : blockedSource(tm, tn);
-  const code = s.epilogue ? withEpilogue(kernel, s.epilogue.kind) : kernel;
+  if (textures?.aux && !vecStore) throw new Error(`${s.label}: aux from a texture needs vec4 stores`);
+  const code = s.epilogue ? withEpilogue(kernel, s.epilogue.kind, textures?.aux !== undefined) : kernel;
   const workgroups: [number, number, number] = version === "v1"
     ? [Math.ceil(N / 16), Math.ceil(M / 16), batch]
     : [Math.ceil(N / (tn * 8)), Math.ceil(M / (tm * wgRows)), batch];
@@ -717,7 +731,7 @@ export function planMatmul(
       textures?.b ?? b.binding,
       bias.binding,
       c.binding,
-      ...(aux ? [aux.binding] : []),
+      ...(aux ? [textures?.aux ?? aux.binding] : []),
     ],
     workgroups,
     family: "matmul",
