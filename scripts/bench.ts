@@ -86,16 +86,20 @@ function printTable(report: BenchReport): void {
 function printKernels(report: BenchReport): void {
   console.log("");
   const ceiling = report.kernels.find((k) => k.kernel === CEILING_KERNEL)?.gflops;
+  // The version column as wide as its longest label ("v4 (flash, texture operands)").
+  const width = Math.max(24, ...report.kernels.map((k) => k.version.length));
   console.log(
-    "kernel                       version                  shape                 ms/call   GFLOP/s  ceiling    GB/s",
+    `${"kernel".padEnd(28)} ${
+      "version".padEnd(width)
+    } shape                 ms/call   GFLOP/s  ceiling    GB/s`,
   );
   for (const k of report.kernels) {
     console.log(
-      `${k.kernel.padEnd(28)} ${k.version.padEnd(24)} ${k.shape.padEnd(20)} ${k.ms.toFixed(3).padStart(9)} ${
-        (k.gflops?.toFixed(2) ?? "").padStart(9)
-      } ${ofCeiling(k.kernel === CEILING_KERNEL ? undefined : k.gflops, ceiling).padStart(8)} ${
-        (k.gbps?.toFixed(2) ?? "").padStart(7)
-      }`,
+      `${k.kernel.padEnd(28)} ${k.version.padEnd(width)} ${k.shape.padEnd(20)} ${
+        k.ms.toFixed(3).padStart(9)
+      } ${(k.gflops?.toFixed(2) ?? "").padStart(9)} ${
+        ofCeiling(k.kernel === CEILING_KERNEL ? undefined : k.gflops, ceiling).padStart(8)
+      } ${(k.gbps?.toFixed(2) ?? "").padStart(7)}`,
     );
   }
   if (ceiling) {
@@ -162,7 +166,9 @@ function printMemory(rows: MemoryRow[]): void {
 
 function printPeers(p: PeerReport): void {
   const f = (x: number | undefined, digits = 2) => (x === undefined ? "–" : x.toFixed(digits));
-  console.log("\npeers, measured in this run (matmul NN, wall time per call over repeated calls)");
+  console.log(
+    "\npeers, measured in this run (matmul NN as the model runs its products, v6 with its packs where textures were chosen; wall time per call over repeated calls)",
+  );
   console.log("size    ours GFLOP/s  (GPU timer)  tfjs GFLOP/s  ours/tfjs");
   for (const m of p.matmul) {
     console.log(

@@ -9,8 +9,7 @@
  *
  * Batch 1 only, operands whose rows start 4-aligned (v4's condition), and each operand's texture within
  * the device's maxTextureDimension2D (columns / 4 wide, rows high); planMatmulTextures refuses others, and
- * planProduct plans v4 for them. The textures ("A" and "B") are pooled per device and size, so a model's
- * products add one copy of each distinct operand shape to adapter memory (not counted by memory.ts).
+ * planProduct plans v4 for them. The textures ("A", "B", "aux") are pooled (texture-operand.ts).
  */
 import type { Gpu } from "../device.ts";
 import { type Dispatch, slice, type Tensor } from "../runtime.ts";

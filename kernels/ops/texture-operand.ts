@@ -1,11 +1,13 @@
 /**
  * Texture operands: a row-major matrix of a storage tensor copied into an `rgba32float` texture, texel
- * (x, y) the vec4 of columns 4x … 4x + 3 of row y, for kernels that read it with textureLoad (matmul v6,
- * attention v4). Why: on Mesa llvmpipe every storage-buffer load whose address is not built from
- * constants alone is a loop over the SIMD lanes with a bounds check and branches, while a texel fetch is
- * not; on an AVX2 EPYC (Zen 3) that made a product 2.5× and the attention kernels 2–3× faster from
- * textures (README, "Texture operands"). On other CPUs and on GPUs the gain differs, so the engine reads
- * textures only where the matmul autotune found them faster (setKernelOperands).
+ * (x, y) the vec4 of columns 4x … 4x + 3 of row y, for kernels that read it with textureLoad: matmul v6
+ * (A, B and gelu-grad's aux), attention v4 (qkv, dout), bias gradient v3 (dy), layernorm v4 (its row
+ * inputs). Each gives the bits of the version it reads for. Why: on Mesa llvmpipe every storage-buffer load
+ * whose address is not built from constants alone is a loop over the SIMD lanes with a bounds check and
+ * branches, while a texel fetch is not; on an AVX2 EPYC (Zen 3) that made a product 2.5× and the attention
+ * kernels 3–4× faster from textures (README, "Texture operands"). Stores cost the same either way, so
+ * outputs stay in buffers. On other CPUs and on GPUs the gain differs, so the engine reads textures only
+ * where the matmul autotune found them faster (setKernelOperands).
  *
  * An operand is packed right before the kernel that reads it: by a buffer-to-texture copy where WebGPU
  * allows one (rows 256 bytes apart, i.e. a row stride that is a multiple of 64 floats, as the model's
@@ -14,7 +16,9 @@
  *
  * Textures are pooled per device by role and size: kernels of one role and size share one, which is safe
  * because each packs right before it reads and steps run in queue order, so the next pack of that role
- * waits for this reader. Roles that one kernel reads together must differ (matmul's "A" and "B").
+ * waits for this reader. Roles that one kernel reads together must differ (matmul's "A" and "B"). A model
+ * so adds one texture per distinct operand role and shape to adapter memory, which kernels/memory.ts does
+ * not count.
  */
 import type { Gpu } from "../device.ts";
 import { bindTensor, type Dispatch, plan, planTextureCopy, type Tensor } from "../runtime.ts";
