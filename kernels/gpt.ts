@@ -136,7 +136,9 @@ export interface ModelShape {
   seqLen: number;
   /**
    * Attention kernels: "v1" per-row loops, "v2" batched matmuls, "v3" flash (online softmax,
-   * saves a log-sum-exp per row instead of the B·H·T·T probabilities; the default up to head size 128).
+   * saves a log-sum-exp per row instead of the B·H·T·T probabilities; the default up to head size 128),
+   * "v4" v3 reading qkv and dout from textures (the default instead of v3 where the engine reads texture
+   * operands; the same bits).
    */
   attention?: AttentionVersion;
   /**
@@ -177,7 +179,7 @@ interface LayerActs {
   rstd1: Tensor;
   qkv: Tensor;
   att: Tensor;
-  /** Saved for the attention backward: probs B·H·T·T (v1, v2) or log-sum-exp B·H·T (v3). */
+  /** Saved for the attention backward: probs B·H·T·T (v1, v2) or log-sum-exp B·H·T (v3, v4). */
   attnSaved: Tensor;
   xmid: Tensor;
   ln2: Tensor;

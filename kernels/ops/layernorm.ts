@@ -1,6 +1,6 @@
 /**
  * LayerNorm over the last axis (eps 1e-5, biased variance), forward and backward. Versions of the row
- * kernels (forward, dx; spec.version, default v3 where it applies, else v2):
+ * kernels (forward, dx; spec.version, default v4 or v3 where it applies, else v2):
  *   v1 workgroup per row   64 invocations per row, a workgroup reduction (described below).
  *   v2 invocation per row  one invocation per row looping over its C values in order: no workgroup
  *                          memory and no barriers (64 rows per workgroup).
@@ -9,6 +9,9 @@
  *                          vec4 as four scalars), and the column sums four columns per invocation. On
  *                          llvmpipe every storage access is a loop over the SIMD lanes whatever its
  *                          width, so a quarter of the accesses. Needs C and every offset a multiple of 4.
+ *   v4 texture operands    v3 reading its row inputs (x, or stream and branch; dy and x backward) from
+ *                          textures packed first (texture-operand.ts): the same values, so v3's bits; the
+ *                          default instead of v3 where the engine reads texture operands.
  *
  * Forward:  mean[n] = Σ_c x[n,c] / C; rstd[n] = 1/√(Σ_c (x[n,c] − mean)² / C + eps);
  *           y[n,c] = (x[n,c] − mean)·rstd·gamma[c] + beta[c]. mean and rstd are saved for backward.
@@ -72,9 +75,9 @@ function v3Misfit(C: number, offsets: Record<string, number>): string {
 
 /**
  * The version to run: the caller's (v3 or v4 refused with the reason where it cannot apply), else v4 where
- * the engine reads texture operands (on the AVX2 host 1.5–1.6× v3's time for a fused forward and backward
- * where its packs are copies, C = 64 and 128; the same at C = 48, packed by launches), else v3 where it
- * applies.
+ * the engine reads texture operands (on the AVX2 host a fused forward and backward ran 1.5–1.6× faster than
+ * v3 where its packs are copies, C = 64 and 128, and as fast at C = 48, packed by launches), else v3 where
+ * it applies.
  */
 function chooseVersion(
   gpu: Gpu,
