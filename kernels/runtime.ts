@@ -265,8 +265,8 @@ export interface Launch extends StepInfo {
 }
 
 /**
- * One recorded copy of rows of a buffer into a texture (matmul v6's operands where their layout allows:
- * on llvmpipe a copy is a memcpy, several times cheaper than a launch that stores texels).
+ * One recorded copy of rows of a buffer into a texture (texture operands where their layout allows,
+ * texture-operand.ts: on llvmpipe a copy is a memcpy, several times cheaper than a launch that stores texels).
  */
 export interface TextureCopy extends StepInfo {
   copy: {

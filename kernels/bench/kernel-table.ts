@@ -75,7 +75,6 @@ async function medianOfList(timer: Timer, list: readonly Dispatch[], reps: numbe
   return times.sort((x, y) => x - y)[Math.floor(reps / 2)];
 }
 
-/** Summed per-dispatch time of a multi-dispatch kernel after a compiling warm-up. */
 /**
  * record for a list of steps (a kernel's packs and its launch): the median of five timings of the whole
  * list; GFLOP/s and GB/s from its launch (the last step), so they count the packs' time but not their bytes.
@@ -86,9 +85,7 @@ async function recordList(
   row: { kernel: string; version: string; shape: string },
   steps: readonly Dispatch[],
 ): Promise<void> {
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) times.push(await timeList(timer, steps));
-  const ms = times.sort((a, b) => a - b)[2];
+  const ms = await medianOfList(timer, steps, 5);
   const { flops, bytes } = steps[steps.length - 1];
   results.push({
     ...row,
@@ -99,6 +96,7 @@ async function recordList(
   });
 }
 
+/** Summed per-dispatch time of a multi-dispatch kernel after a compiling warm-up. */
 async function timeList(timer: Timer, list: readonly Dispatch[]): Promise<number> {
   await timer.wall(list, 1);
   return (await timer.each(list)).reduce((s, x) => s + x, 0);

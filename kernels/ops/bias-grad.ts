@@ -22,7 +22,7 @@ import type { Gpu } from "../device.ts";
 import { type Dispatch, plan, type Tensor } from "../runtime.ts";
 import type { KernelVersion } from "../versions.ts";
 import { planMatmul } from "./matmul.ts";
-import { kernelOperands, packTexture, textureUnfit, withTextureBindings } from "./texture-operand.ts";
+import { packTexture, textureUnfit, textureVersion, withTextureBindings } from "./texture-operand.ts";
 import {
   bindOperands,
   offsetParams,
@@ -100,13 +100,14 @@ function biasGradV3Misfit(gpu: Gpu, s: BiasGradSpec): string {
 }
 
 function chooseVersion(gpu: Gpu, s: BiasGradSpec): BiasGradVersion {
-  if (s.version === "v3") {
-    const misfit = biasGradV3Misfit(gpu, s);
-    if (misfit) throw new Error(`${s.label}: bias gradient v3 (texture operand) does not apply: ${misfit}`);
-    return "v3";
-  }
-  if (!s.version && kernelOperands() === "textures" && !biasGradV3Misfit(gpu, s)) return "v3";
-  return vec4Version(s.label, "bias gradient v2 (vec4)", s.version, "v2", biasGradV2Misfit(s), "v1");
+  return textureVersion(
+    s.label,
+    "bias gradient v3 (texture operand)",
+    s.version,
+    "v3",
+    () => biasGradV3Misfit(gpu, s),
+    () => vec4Version(s.label, "bias gradient v2 (vec4)", s.version, "v2", biasGradV2Misfit(s), "v1"),
+  );
 }
 
 /** db += Σ_rows dy (see the header for the versions): one launch, or v3's pack and launch. */

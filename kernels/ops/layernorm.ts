@@ -42,10 +42,10 @@ import {
 } from "./operands.ts";
 import { subgroupsEnable, workgroupReduce } from "./reduce.ts";
 import {
-  kernelOperands,
   packTexture,
   type TextureOperand,
   textureUnfit,
+  textureVersion,
   withTextureBindings,
 } from "./texture-operand.ts";
 import type { KernelVersion } from "../versions.ts";
@@ -88,16 +88,15 @@ function chooseVersion(
   textures: TextureOperand[],
 ): LayernormVersion {
   const misfit = v3Misfit(C, offsets);
-  const unfit = () => textures.map((o) => textureUnfit(gpu, o)).find((why) => why !== undefined);
-  if (asked === "v4") {
-    const why = misfit || unfit();
-    if (why) throw new Error(`${label}: layernorm v4 (texture operands) does not apply: ${why}`);
-    return "v4";
-  }
-  if (!asked && !misfit && kernelOperands() === "textures" && !unfit()) {
-    return "v4";
-  }
-  return vec4Version(label, "layernorm v3 (vec4)", asked, "v3", misfit, "v2");
+  const unfit = () => misfit || (textures.map((o) => textureUnfit(gpu, o)).find((why) => why) ?? "");
+  return textureVersion(
+    label,
+    "layernorm v4 (texture operands)",
+    asked,
+    "v4",
+    unfit,
+    () => vec4Version(label, "layernorm v3 (vec4)", asked, "v3", misfit, "v2"),
+  );
 }
 
 /** v4's packs of `names` (N × C each) into textures of their role, and the views by name. */

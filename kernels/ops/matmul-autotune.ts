@@ -4,8 +4,9 @@
  * take turns over five rounds and each is judged by its median, so a burst of load on a shared machine
  * hits all of them alike instead of crowning whichever ran in a quiet moment. The fastest becomes that
  * layout's default through setTiledBlocks. Then the chosen block runs from buffers (v4) and from textures
- * (v6, its packs included: copies where the layout allows, method 4), in turns; textures become the engine's operands (setKernelOperands) where
- * they win in two of the three layouts. Both give the same bits. Results are cached per adapter name in a JSON file
+ * (v6, its packs included: copies where the layout allows, method 4), in turns; textures become the
+ * engine's operands (setKernelOperands) where they win in two of the three layouts. Both give the same
+ * bits. Results are cached per adapter name in a JSON file
  * ($XDG_CACHE_HOME or ~/.cache, gpt-lab/matmul-autotune.json), so a machine tunes once; an entry
  * written by an older tuning method (another TUNE_METHOD) is measured again. Candidates stay at ≤ 24×24:
  * larger blocks make llvmpipe's LLVM compile of one pipeline take too long.

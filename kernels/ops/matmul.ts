@@ -31,7 +31,7 @@
  *               products whose output has too few v4 workgroups to keep every CPU thread busy: the
  *               weight gradients dW = xᵀ · dy, where K is the batch's rows and M × N is small.
  *   v6 textures planMatmulTextures (matmul-texture.ts): v4's kernel and sums reading A and B from
- *               rgba32float textures that two launches pack first; the same bits as v4. The model's
+ *               rgba32float textures packed first (texture-operand.ts); the same bits as v4. The model's
  *               products take it through planProduct where the autotune found textures faster.
  *   Without spec.version: v4 where the shapes allow, else v3, else v2.
  */

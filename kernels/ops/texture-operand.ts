@@ -39,6 +39,28 @@ export function kernelOperands(): KernelOperands {
   return preferred;
 }
 
+/**
+ * The version of a kernel that has a texture-operand variant `texture`: that one where asked (refused with
+ * the reason `misfit()` gives, unless ""), or unasked where the engine reads texture operands and it
+ * applies; otherwise the version `otherwise()` picks. misfit runs only where textures are asked or preferred.
+ */
+export function textureVersion<V extends string>(
+  label: string,
+  kernel: string,
+  asked: V | undefined,
+  texture: V,
+  misfit: () => string,
+  otherwise: () => V,
+): V {
+  if (asked === texture) {
+    const why = misfit();
+    if (why) throw new Error(`${label}: ${kernel} does not apply: ${why}`);
+    return texture;
+  }
+  if (asked === undefined && preferred === "textures" && !misfit()) return texture;
+  return otherwise();
+}
+
 /** `rows` rows of `cols` contiguous elements of `tensor`, from its first element, row stride `ld`. */
 export interface TextureOperand {
   tensor: Tensor;
